@@ -1,0 +1,106 @@
+"""Capability names and the one table that derives a hostcall's capability from its method.
+
+The capability a hostcall needs is always derived here, server-side, from the method and its
+sub-operation. What the caller declares is only checked against the derived value (INV-001/002).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Final
+
+from pi_sandbox.errors import InvalidRequestError
+
+
+class Capability(StrEnum):
+    """What a hostcall may touch. Order follows the upstream ordinal order."""
+
+    READ = "read"
+    WRITE = "write"
+    HTTP = "http"
+    EVENTS = "events"
+    SESSION = "session"
+    UI = "ui"
+    EXEC = "exec"
+    ENV = "env"
+    TOOL = "tool"
+    LOG = "log"
+
+
+ALL_CAPABILITIES: Final[tuple[Capability, ...]] = tuple(Capability)
+
+#: Capabilities that the policy treats as dangerous: denied unless ``allowDangerous`` is set.
+DANGEROUS_CAPABILITIES: Final[frozenset[Capability]] = frozenset({Capability.EXEC, Capability.ENV})
+
+#: ``tool`` hostcall: built-in tool names whose capability is not the generic ``tool``.
+TOOL_NAME_CAPABILITY: Final[Mapping[str, Capability]] = {
+    "read": Capability.READ,
+    "grep": Capability.READ,
+    "find": Capability.READ,
+    "ls": Capability.READ,
+    "write": Capability.WRITE,
+    "edit": Capability.WRITE,
+    "bash": Capability.EXEC,
+}
+
+#: ``fs`` hostcall: operation → capability. Aliases are folded to one canonical op first.
+FS_OP_CAPABILITY: Final[Mapping[str, Capability]] = {
+    "read": Capability.READ,
+    "list": Capability.READ,
+    "stat": Capability.READ,
+    "write": Capability.WRITE,
+    "mkdir": Capability.WRITE,
+    "delete": Capability.WRITE,
+}
+FS_OP_ALIASES: Final[Mapping[str, str]] = {"readdir": "list", "remove": "delete", "rm": "delete"}
+
+#: Methods whose capability is the method name itself, whatever the sub-operation.
+SELF_NAMED_METHODS: Final[frozenset[str]] = frozenset(
+    {"exec", "env", "http", "session", "ui", "events", "log"}
+)
+
+#: Every hostcall method the pipeline knows. A test enumerates these and proves each maps.
+KNOWN_METHODS: Final[frozenset[str]] = SELF_NAMED_METHODS | {"tool", "fs"}
+
+
+def parse_capability(value: str) -> Capability:
+    """Parse a capability name (trimmed, case-insensitive); raise ``InvalidRequestError`` if unknown."""
+    token = value.strip().lower()
+    try:
+        return Capability(token)
+    except ValueError:
+        known = ", ".join(c.value for c in ALL_CAPABILITIES)
+        raise InvalidRequestError(f"unknown capability '{value}' (known: {known})") from None
+
+
+def canonical_fs_op(op: str) -> str:
+    """Fold an fs operation token to its canonical name (``readdir`` → ``list``)."""
+    token = op.strip().lower()
+    return FS_OP_ALIASES.get(token, token)
+
+
+def required_capability(method: str, params: Mapping[str, Any]) -> Capability:
+    """Derive the capability a hostcall needs from its method and sub-operation.
+
+    Raises ``InvalidRequestError`` when the method is unknown or the sub-operation is missing or
+    unknown: such a call can never be authorised, so nothing about it may run.
+    """
+    name = method.strip().lower()
+    if name in SELF_NAMED_METHODS:
+        return Capability(name)
+    if name == "tool":
+        tool = params.get("name")
+        if not isinstance(tool, str) or not tool.strip():
+            raise InvalidRequestError("tool hostcall needs a non-empty string 'name' parameter")
+        return TOOL_NAME_CAPABILITY.get(tool.strip().lower(), Capability.TOOL)
+    if name == "fs":
+        op = params.get("op")
+        if not isinstance(op, str):
+            raise InvalidRequestError("fs hostcall needs a string 'op' parameter")
+        cap = FS_OP_CAPABILITY.get(canonical_fs_op(op))
+        if cap is None:
+            known = ", ".join(sorted(FS_OP_CAPABILITY))
+            raise InvalidRequestError(f"unknown fs op '{op}' (known: {known})")
+        return cap
+    raise InvalidRequestError(f"unknown hostcall method '{method}' (known: {', '.join(sorted(KNOWN_METHODS))})")

@@ -1,0 +1,123 @@
+"""The one exception tree of pi-sandbox.
+
+Every error a user or operator can cause derives from :class:`PiSandboxError` and carries a message
+that says what went wrong and what to do about it. The CLI maps these to exit code 2 (usage / input
+error) or 1 (a check failed) and never shows a traceback for them.
+"""
+
+from __future__ import annotations
+
+
+class PiSandboxError(Exception):
+    """Base class of every pi-sandbox error."""
+
+    exit_code = 2
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+class ConfigError(PiSandboxError):
+    """A settings file, environment variable or CLI option is invalid."""
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        where = ""
+        if source and key:
+            where = f"{source}: key '{key}': "
+        elif source:
+            where = f"{source}: "
+        elif key:
+            where = f"key '{key}': "
+        super().__init__(where + message)
+        self.source = source
+        self.key = key
+
+
+class StateDirError(PiSandboxError):
+    """The security state directory cannot be created, read or written."""
+
+
+# --- hostcalls -----------------------------------------------------------------------------
+
+
+class InvalidRequestError(PiSandboxError):
+    """A hostcall request is malformed, names an unknown method, or declares the wrong capability."""
+
+
+class ConnectorError(PiSandboxError):
+    """A connector could not carry out an allowed hostcall.
+
+    ``code`` is one of the hostcall error codes (``io``, ``timeout``, ``denied``, ``invalid_request``,
+    ``internal``).
+    """
+
+    def __init__(self, message: str, *, code: str = "io", reason: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class PathConfinementError(ConnectorError):
+    """A filesystem path resolves outside the roots the extension may touch."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="denied", reason="path_outside_roots")
+
+
+# --- audit store ---------------------------------------------------------------------------
+
+
+class AuditStoreError(PiSandboxError):
+    """The audit database cannot be opened or written."""
+
+
+class LedgerCorruptError(AuditStoreError):
+    """The audit database file is damaged and cannot be read as SQLite."""
+
+
+class SigningKeyError(AuditStoreError):
+    """The ledger signing key is missing, unreadable or has unsafe permissions."""
+
+
+class LedgerVerificationError(PiSandboxError):
+    """Ledger verification found tampering or corruption (see the attached report)."""
+
+    exit_code = 1
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+class PolicyError(PiSandboxError):
+    """A policy evaluation request is invalid (unknown capability, bad scope)."""
+
+
+# --- scanner / install ---------------------------------------------------------------------
+
+
+class ScanError(PiSandboxError):
+    """An extension path cannot be scanned (missing, unreadable, not a JS/TS source)."""
+
+
+class InstallError(PiSandboxError):
+    """An extension cannot be installed (blocked by the scanner, confirmation missing, I/O)."""
+
+
+# --- runtime -------------------------------------------------------------------------------
+
+
+class ExtensionLoadError(PiSandboxError):
+    """An extension could not be loaded: names the extension, the file and the reason."""
+
+
+class ExtensionRuntimeError(PiSandboxError):
+    """A loaded extension failed while running (crash, timeout, out of memory)."""
+
+    exit_code = 1
+
+
+# --- mediation -----------------------------------------------------------------------------
+
+
+class MediationError(PiSandboxError):
+    """Exec mediation or the secret broker was given invalid rules."""

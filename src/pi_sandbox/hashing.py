@@ -1,0 +1,83 @@
+"""Canonical JSON (RFC 8785) and the hashes records carry instead of raw values (INV-012)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+_MAX_DEPTH = 128
+
+
+def _is_simple(value: Any, depth: int = 0) -> bool:
+    """True when ``json.dumps(sort_keys=True)`` already yields RFC 8785 output for ``value``.
+
+    That holds for strings, ints, bools, None and containers of them with ASCII keys (sorting by
+    UTF-16 code units equals sorting by code points for ASCII). Floats and non-ASCII keys take the
+    slower, exact rfc8785 path.
+    """
+    if depth > _MAX_DEPTH:
+        return False
+    if value is None or isinstance(value, (str, bool)):
+        return True
+    if isinstance(value, int):
+        return abs(value) < 2**53
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _is_simple(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_is_simple(v, depth + 1) for v in value)
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise ``value`` as RFC 8785 canonical JSON bytes."""
+    if _is_simple(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return rfc8785.dumps(value)
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """Lower-case hex SHA-256 of ``data`` (strings are UTF-8 encoded)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _depth_limited(value: Any, depth: int = 0) -> Any:
+    if depth > _MAX_DEPTH:
+        return "too_deep"
+    if isinstance(value, dict):
+        return {str(k): _depth_limited(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_depth_limited(v, depth + 1) for v in value]
+    if isinstance(value, float) and value != value:  # NaN cannot be canonicalised
+        return None
+    return value
+
+
+def params_hash(method: str, params: Any) -> str:
+    """Fingerprint of a hostcall's method and parameters; the raw parameters are never stored."""
+    return sha256_hex(canonical_json({"method": method, "params": _depth_limited(params)}))
+
+
+def _shape(value: Any, depth: int = 0) -> Any:
+    if depth > _MAX_DEPTH:
+        return "too_deep"
+    if isinstance(value, dict):
+        return {str(k): _shape(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shape(v, depth + 1) for v in value]
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if value is None:
+        return "null"
+    return "string"
+
+
+def args_shape_hash(method: str, params: Any) -> str:
+    """Fingerprint of the *shape* of a hostcall's parameters (every leaf replaced by its type)."""
+    return sha256_hex(canonical_json({"method": method, "params_shape": _shape(params)}))
