@@ -1,0 +1,141 @@
+"""The resolved, immutable security configuration and its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+#: Profile names after alias folding, from least to most permissive.
+PROFILES: Final[tuple[str, ...]] = ("safe", "balanced", "permissive")
+PROFILE_ALIASES: Final[Mapping[str, str]] = {"standard": "balanced"}
+DEFAULT_PROFILE: Final = "safe"
+#: Per-extension policy modes, from most to least strict.
+MODES: Final[tuple[str, ...]] = ("strict", "prompt", "permissive")
+RISK_TIERS: Final[tuple[str, ...]] = ("low", "medium", "high", "critical")
+
+
+def _frozen_map(value: Mapping[str, object] | None = None) -> Mapping[str, object]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """Resource limits for one extension (``None`` = no limit beyond the runtime's own)."""
+
+    max_memory_mb: int = 256
+    max_cpu_time_ms: int | None = None
+    max_hostcalls_per_second: int | None = None
+    max_subprocesses: int = 4
+    max_write_bytes: int | None = None
+    max_http_requests: int | None = None
+
+
+@dataclass(frozen=True)
+class ExtensionOverride:
+    """Policy rules that apply to one extension id only (INV-005)."""
+
+    allow: frozenset[str] = frozenset()
+    deny: frozenset[str] = frozenset()
+    mode: str | None = None
+    quota: QuotaSettings | None = None
+
+
+@dataclass(frozen=True)
+class ExecMediationSettings:
+    """Exec mediation knobs; ``None`` means "use the profile preset"."""
+
+    enabled: bool = True
+    deny_threshold: str | None = None
+    deny_patterns: tuple[str, ...] = ()
+    allow_patterns: tuple[str, ...] = ()
+    audit_all_classified: bool | None = None
+
+
+@dataclass(frozen=True)
+class SecretBrokerSettings:
+    """Which environment variables are withheld from extensions, children and requests."""
+
+    enabled: bool = True
+    redaction_placeholder: str = "[REDACTED]"
+    disclosure_allowlist: tuple[str, ...] = ()
+    extra_names: tuple[str, ...] = ()
+    extra_suffixes: tuple[str, ...] = ()
+    extra_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Outbound HTTP limits for the ``http`` connector."""
+
+    allow_hosts: tuple[str, ...] = ()
+    deny_hosts: tuple[str, ...] = ()
+    allow_loopback: bool = False
+    max_response_bytes: int = 10 * 1024 * 1024
+    timeout_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """Runtime risk controller settings (``extensionRisk.*``; defaults as the runbook's rollback)."""
+
+    enabled: bool = False
+    enforce: bool = True
+    alpha: float = 0.01
+    window_size: int = 128
+    ledger_limit: int = 2048
+    decision_timeout_ms: int = 50
+    fail_closed: bool = True
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Limits of the worker that hosts an extension."""
+
+    call_timeout_ms: int = 30_000
+    max_memory_mb: int = 256
+    max_stack_kb: int = 1024
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Everything the security layers need, resolved once from files, environment and CLI.
+
+    ``provenance`` maps each dotted setting path to the source that set it (``default``, ``cli``,
+    ``env:NAME``, ``global:<file>``, ``project:<file>``).
+    """
+
+    agent_dir: Path
+    state_dir: Path
+    project_dir: Path
+    profile: str = DEFAULT_PROFILE
+    requested_profile: str | None = None
+    profile_source: str = "default"
+    allow_dangerous: bool = False
+    allow_dangerous_source: str = "default"
+    per_extension: Mapping[str, ExtensionOverride] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    exec_mediation: ExecMediationSettings = ExecMediationSettings()
+    secret_broker: SecretBrokerSettings = SecretBrokerSettings()
+    http: HttpSettings = HttpSettings()
+    quota: QuotaSettings = QuotaSettings()
+    risk: RiskSettings = RiskSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+    extensions: tuple[Path, ...] = ()
+    settings_files: tuple[Path, ...] = ()
+    environ: Mapping[str, str] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    provenance: Mapping[str, str] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    warnings: tuple[str, ...] = ()
+    refused_loosenings: tuple[str, ...] = ()
+
+    def quota_for(self, extension_id: str) -> QuotaSettings:
+        """The quota of one extension: its override if set, else the global quota."""
+        override = self.per_extension.get(extension_id)
+        if override is not None and override.quota is not None:
+            return override.quota
+        return self.quota
+
+    def source_of(self, path: str) -> str:
+        """Which source set the dotted setting ``path`` (``default`` when nothing did)."""
+        return self.provenance.get(path, "default")

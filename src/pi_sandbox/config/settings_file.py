@@ -1,0 +1,266 @@
+"""Reading and validating one ``settings.json``: every key we own is checked, none silently dropped.
+
+pi's settings files also hold keys that belong to the agent (model, theme, ...): unknown *top-level*
+keys are left alone, but inside the sections pi-sandbox owns (``extensionPolicy``, ``extensionRisk``,
+``extensionRuntime``, ``extensions``) an unknown key or a wrong type is a :class:`ConfigError` that
+names the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pi_sandbox.capabilities import ALL_CAPABILITIES
+from pi_sandbox.config.model import MODES, RISK_TIERS
+from pi_sandbox.errors import ConfigError
+
+Validator = Callable[[Any, str, str], Any]
+_CAPS = {c.value for c in ALL_CAPABILITIES}
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+def _bool(value: Any, src: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {_type_name(value)}", source=src, key=key)
+    return value
+
+
+def _str(value: Any, src: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"expected a string, got {_type_name(value)}", source=src, key=key)
+    return value
+
+
+def _pos_int(value: Any, src: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"expected a positive integer, got {json.dumps(value)}", source=src, key=key)
+    return value
+
+
+def _unit_float(value: Any, src: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ConfigError(f"expected a number between 0 and 1, got {json.dumps(value)}", source=src, key=key)
+    return float(value)
+
+
+def _str_list(value: Any, src: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("expected an array of strings", source=src, key=key)
+    return tuple(value)
+
+
+def _caps(value: Any, src: str, key: str) -> frozenset[str]:
+    items = _str_list(value, src, key)
+    out = set()
+    for item in items:
+        token = item.strip().lower()
+        if token not in _CAPS:
+            raise ConfigError(
+                f"unknown capability '{item}' (known: {', '.join(sorted(_CAPS))})", source=src, key=key
+            )
+        out.add(token)
+    return frozenset(out)
+
+
+def _one_of(choices: tuple[str, ...]) -> Validator:
+    def check(value: Any, src: str, key: str) -> str:
+        token = _str(value, src, key).strip().lower()
+        if token not in choices:
+            raise ConfigError(f"expected one of {', '.join(choices)}, got '{value}'", source=src, key=key)
+        return token
+
+    return check
+
+
+QUOTA_KEYS: Mapping[str, tuple[str, Validator]] = {
+    "maxMemoryMb": ("max_memory_mb", _pos_int),
+    "maxCpuTimeMs": ("max_cpu_time_ms", _pos_int),
+    "maxHostcallsPerSecond": ("max_hostcalls_per_second", _pos_int),
+    "maxSubprocesses": ("max_subprocesses", _pos_int),
+    "maxWriteBytes": ("max_write_bytes", _pos_int),
+    "maxHttpRequests": ("max_http_requests", _pos_int),
+}
+
+#: section path → {json key: (dataclass field, validator)}
+SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
+    "extensionPolicy": {
+        "profile": ("profile", _str),
+        "allowDangerous": ("allow_dangerous", _bool),
+        "defaultPermissive": ("default_permissive", _bool),
+    },
+    "extensionPolicy.execMediation": {
+        "enabled": ("enabled", _bool),
+        "denyThreshold": ("deny_threshold", _one_of(RISK_TIERS)),
+        "denyPatterns": ("deny_patterns", _str_list),
+        "allowPatterns": ("allow_patterns", _str_list),
+        "auditAllClassified": ("audit_all_classified", _bool),
+    },
+    "extensionPolicy.secretBroker": {
+        "enabled": ("enabled", _bool),
+        "redactionPlaceholder": ("redaction_placeholder", _str),
+        "disclosureAllowlist": ("disclosure_allowlist", _str_list),
+        "extraNames": ("extra_names", _str_list),
+        "extraSuffixes": ("extra_suffixes", _str_list),
+        "extraPrefixes": ("extra_prefixes", _str_list),
+    },
+    "extensionPolicy.http": {
+        "allowHosts": ("allow_hosts", _str_list),
+        "denyHosts": ("deny_hosts", _str_list),
+        "allowLoopback": ("allow_loopback", _bool),
+        "maxResponseBytes": ("max_response_bytes", _pos_int),
+        "timeoutMs": ("timeout_ms", _pos_int),
+    },
+    "extensionPolicy.quota": QUOTA_KEYS,
+    "extensionRisk": {
+        "enabled": ("enabled", _bool),
+        "enforce": ("enforce", _bool),
+        "alpha": ("alpha", _unit_float),
+        "windowSize": ("window_size", _pos_int),
+        "ledgerLimit": ("ledger_limit", _pos_int),
+        "decisionTimeoutMs": ("decision_timeout_ms", _pos_int),
+        "failClosed": ("fail_closed", _bool),
+    },
+    "extensionRuntime": {
+        "callTimeoutMs": ("call_timeout_ms", _pos_int),
+        "maxMemoryMb": ("max_memory_mb", _pos_int),
+        "maxStackKb": ("max_stack_kb", _pos_int),
+    },
+}
+_SUBSECTIONS = {"execMediation", "secretBroker", "http", "quota", "perExtension"}
+OVERRIDE_KEYS = {"allow", "deny", "mode", "quota"}
+_SNAKE = re.compile(r"_([a-z])")
+
+
+def _camel(key: str) -> str:
+    """Accept snake_case spellings of our keys (``allow_dangerous`` → ``allowDangerous``)."""
+    return _SNAKE.sub(lambda m: m.group(1).upper(), key)
+
+
+@dataclass(frozen=True)
+class ParsedOverride:
+    """One ``perExtension.<id>`` entry as written in a file."""
+
+    allow: frozenset[str] | None = None
+    deny: frozenset[str] | None = None
+    mode: str | None = None
+    quota: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class ParsedSettings:
+    """The pi-sandbox part of one settings file: ``values[section][field]`` plus overrides."""
+
+    source: str
+    path: Path | None
+    values: Mapping[str, Mapping[str, Any]]
+    per_extension: Mapping[str, ParsedOverride]
+    extensions: tuple[Path, ...] | None
+
+
+def _object(value: Any, src: str, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected an object, got {_type_name(value)}", source=src, key=key)
+    return value
+
+
+def _parse_section(raw: dict[str, Any], section: str, src: str) -> dict[str, Any]:
+    spec = SECTIONS[section]
+    out: dict[str, Any] = {}
+    for json_key, value in raw.items():
+        key = _camel(json_key)
+        dotted = f"{section}.{key}"
+        if section == "extensionPolicy" and key in _SUBSECTIONS:
+            continue
+        if key not in spec:
+            known = ", ".join(sorted(spec) + (sorted(_SUBSECTIONS) if section == "extensionPolicy" else []))
+            raise ConfigError(f"unknown setting (known keys here: {known})", source=src, key=dotted)
+        field_name, validate = spec[key]
+        out[field_name] = validate(value, src, dotted)
+    return out
+
+
+def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
+    base = f"extensionPolicy.perExtension.{ext_id}"
+    body = _object(raw, src, base)
+    fields: dict[str, Any] = {}
+    for json_key, value in body.items():
+        key = _camel(json_key)
+        dotted = f"{base}.{key}"
+        if key not in OVERRIDE_KEYS:
+            raise ConfigError(f"unknown setting (known: {', '.join(sorted(OVERRIDE_KEYS))})", source=src, key=dotted)
+        if key in ("allow", "deny"):
+            fields[key] = _caps(value, src, dotted)
+        elif key == "mode":
+            fields["mode"] = _one_of(MODES)(value, src, dotted)
+        else:
+            quota: dict[str, int] = {}
+            for q_key, q_value in _object(value, src, dotted).items():
+                q = _camel(q_key)
+                if q not in QUOTA_KEYS:
+                    raise ConfigError(
+                        f"unknown quota (known: {', '.join(sorted(QUOTA_KEYS))})", source=src, key=f"{dotted}.{q}"
+                    )
+                field_name, validate = QUOTA_KEYS[q]
+                quota[field_name] = validate(q_value, src, f"{dotted}.{q}")
+            fields["quota"] = quota
+    return ParsedOverride(**fields)
+
+
+def parse_settings(data: Any, source: str, path: Path | None = None) -> ParsedSettings:
+    """Validate the pi-sandbox sections of a decoded settings document."""
+    root = _object(data, source, "(top level)")
+    values: dict[str, dict[str, Any]] = {}
+    per_extension: dict[str, ParsedOverride] = {}
+    policy = root.get("extensionPolicy", root.get("extension_policy"))
+    if policy is not None:
+        policy = _object(policy, source, "extensionPolicy")
+        values["extensionPolicy"] = _parse_section(policy, "extensionPolicy", source)
+        for json_key, value in policy.items():
+            key = _camel(json_key)
+            if key == "perExtension":
+                for ext_id, raw in _object(value, source, "extensionPolicy.perExtension").items():
+                    if not ext_id.strip():
+                        raise ConfigError("extension id must not be empty", source=source,
+                                          key="extensionPolicy.perExtension")
+                    per_extension[ext_id] = _parse_override(ext_id, raw, source)
+            elif key in _SUBSECTIONS:
+                section = f"extensionPolicy.{key}"
+                values[section] = _parse_section(_object(value, source, section), section, source)
+    for section in ("extensionRisk", "extensionRuntime"):
+        raw = root.get(section, root.get(re.sub(r"([A-Z])", r"_\1", section).lower()))
+        if raw is not None:
+            values[section] = _parse_section(_object(raw, source, section), section, source)
+    extensions = None
+    if "extensions" in root:
+        items = _str_list(root["extensions"], source, "extensions")
+        base = path.parent if path is not None else Path.cwd()
+        extensions = tuple((base / Path(item).expanduser()).resolve() for item in items)
+    return ParsedSettings(source, path, values, per_extension, extensions)
+
+
+def load_settings_file(path: Path, source: str) -> ParsedSettings | None:
+    """Read and validate one settings file; ``None`` when it does not exist."""
+    label = f"{source} settings {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read settings file: {exc}", source=label) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=label
+        ) from None
+    return parse_settings(data, label, path)
