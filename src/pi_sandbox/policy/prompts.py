@@ -1,0 +1,193 @@
+"""Prompt resolution: remembered user decisions, the ``Prompter`` interface, headless fail-closed.
+
+A ``prompt`` policy decision is settled, in order, by a live remembered decision (session cache,
+then the persisted store), then by asking the :class:`Prompter`. Without a prompter (headless) the
+answer is a deny that is *not* remembered (ARCHITECTURE §3.4), so attaching a UI later still asks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+from pi_sandbox import schemas
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.errors import PolicyError, StateDirError
+
+SCOPES: Final[tuple[str, ...]] = ("once", "session", "always")
+PERMISSIONS_FILE: Final = "permissions.json"
+
+
+@dataclass(frozen=True)
+class PromptRequest:
+    """What the user is asked: may this extension use this capability?"""
+
+    extension_id: str
+    capability: Capability
+    method: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class PromptAnswer:
+    """The user's answer: allow or deny, for how long, optionally until ``expires_at_ms``."""
+
+    allow: bool
+    scope: str = "once"
+    expires_at_ms: int | None = None
+
+
+class Prompter(Protocol):
+    """An interactive host that can ask the user. ``None`` means no answer (treated as deny)."""
+
+    def ask(self, request: PromptRequest) -> PromptAnswer | None: ...
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    """A remembered decision for one extension + capability."""
+
+    extension_id: str
+    capability: str
+    allow: bool
+    scope: str
+    decided_at_ms: int
+    expires_at_ms: int | None = None
+
+    def live(self, now_ms: int) -> bool:
+        return self.expires_at_ms is None or now_ms < self.expires_at_ms
+
+
+@dataclass(frozen=True)
+class PromptResolution:
+    """How a prompt was settled; ``reason`` is a ledger reason code."""
+
+    allow: bool
+    reason: str
+    scope: str | None = None
+
+
+class PermissionStore:
+    """Persisted ``always`` decisions in ``<state dir>/permissions.json`` (atomic rewrite)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / PERMISSIONS_FILE
+        self._lock = threading.Lock()
+        self._decisions = self._read()
+
+    def _read(self) -> dict[tuple[str, str], StoredDecision]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StateDirError(
+                f"cannot read permission decisions {self.path}: {exc}; fix or move the file aside "
+                "(it is never overwritten while unreadable)"
+            ) from None
+        if not isinstance(raw, dict) or raw.get("schema") != schemas.PERMISSION_STORE:
+            raise StateDirError(f"{self.path} is not a {schemas.PERMISSION_STORE} file; move it aside")
+        out: dict[tuple[str, str], StoredDecision] = {}
+        for item in raw.get("decisions", []):
+            try:
+                decision = StoredDecision(**item)
+            except TypeError:
+                raise StateDirError(f"{self.path}: malformed decision entry {item!r}") from None
+            out[(decision.extension_id, decision.capability)] = decision
+        return out
+
+    def _write(self) -> None:
+        body = {"schema": schemas.PERMISSION_STORE, "decisions": [asdict(d) for d in self._decisions.values()]}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".permissions.")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(body, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise StateDirError(f"cannot write permission decisions {self.path}: {exc}") from None
+
+    def get(self, extension_id: str, capability: str, now_ms: int | None = None) -> StoredDecision | None:
+        """The live decision for this pair (expiry is checked on every lookup)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._lock:
+            decision = self._decisions.get((extension_id, capability))
+        return decision if decision is not None and decision.live(now) else None
+
+    def put(self, decision: StoredDecision) -> None:
+        with self._lock:
+            self._decisions[(decision.extension_id, decision.capability)] = decision
+            self._write()
+
+    def revoke(self, extension_id: str, capability: str | None = None) -> int:
+        """Forget decisions for an extension (one capability or all); returns how many were removed."""
+        with self._lock:
+            keys = [k for k in self._decisions if k[0] == extension_id and capability in (None, k[1])]
+            for key in keys:
+                del self._decisions[key]
+            if keys:
+                self._write()
+        return len(keys)
+
+    def __iter__(self) -> Iterator[StoredDecision]:
+        with self._lock:
+            return iter(list(self._decisions.values()))
+
+
+class PromptResolver:
+    """Settles ``prompt`` decisions from the session cache, the store, then the prompter."""
+
+    def __init__(self, store: PermissionStore, prompter: Prompter | None = None) -> None:
+        self.store = store
+        self.prompter = prompter
+        self._session: dict[tuple[str, str], StoredDecision] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, request: PromptRequest) -> PromptResolution:
+        key = (request.extension_id, request.capability.value)
+        now = int(time.time() * 1000)
+        with self._lock:
+            cached = self._session.get(key)
+        if cached is not None and cached.live(now):
+            return PromptResolution(cached.allow, "prompt_cache_allow" if cached.allow else "prompt_cache_deny",
+                                    cached.scope)
+        stored = self.store.get(*key, now_ms=now)
+        if stored is not None:
+            return PromptResolution(stored.allow, "prompt_store_allow" if stored.allow else "prompt_store_deny",
+                                    stored.scope)
+        if self.prompter is None:
+            return PromptResolution(False, "prompt_headless_deny")
+        try:
+            answer = self.prompter.ask(request)
+        except Exception:  # a broken UI must fail closed, never open
+            answer = None
+        if answer is None:
+            return PromptResolution(False, "prompt_no_answer_deny")
+        if answer.scope not in SCOPES:
+            raise PolicyError(f"prompt answer scope '{answer.scope}' is not one of {', '.join(SCOPES)}")
+        decision = StoredDecision(request.extension_id, request.capability.value, answer.allow, answer.scope,
+                                  now, answer.expires_at_ms)
+        if answer.scope == "session":
+            with self._lock:
+                self._session[key] = decision
+        elif answer.scope == "always":
+            self.store.put(decision)
+        return PromptResolution(answer.allow, "prompt_user_allow" if answer.allow else "prompt_user_deny",
+                                answer.scope)
+
+    def revoke(self, extension_id: str, capability: str | None = None) -> int:
+        """Forget session and persisted decisions for an extension."""
+        with self._lock:
+            keys = [k for k in self._session if k[0] == extension_id and capability in (None, k[1])]
+            for key in keys:
+                del self._session[key]
+        return len(keys) + self.store.revoke(extension_id, capability)
