@@ -79,6 +79,10 @@ class SigningKeyError(AuditStoreError):
     """The ledger signing key is missing, unreadable or has unsafe permissions."""
 
 
+class AuditRecordError(AuditStoreError):
+    """A record handed to the audit store is malformed (unknown alert category, non-JSON detail)."""
+
+
 class LedgerVerificationError(PiSandboxError):
     """Ledger verification found tampering or corruption (see the attached report)."""
 

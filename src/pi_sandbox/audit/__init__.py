@@ -1,1 +1,33 @@
-"""audit layer."""
+"""Audit layer: the hash-chained, checkpoint-signed ledger, security alerts and side records.
+
+Everything else records its evidence here; nothing here imports any other layer.
+"""
+
+from pi_sandbox.audit.chain import GENESIS
+from pi_sandbox.audit.records import (
+    ALERT_CATEGORIES,
+    SEVERITY_RANK,
+    Alert,
+    AlertDraft,
+    LedgerEntry,
+    LedgerEntryDraft,
+    SecurityRecord,
+)
+from pi_sandbox.audit.store import DEFAULT_CHECKPOINT_INTERVAL, AuditStore
+from pi_sandbox.audit.verify import LedgerVerificationReport, VerificationIssue, verify_ledger
+
+__all__ = [
+    "ALERT_CATEGORIES",
+    "DEFAULT_CHECKPOINT_INTERVAL",
+    "GENESIS",
+    "SEVERITY_RANK",
+    "Alert",
+    "AlertDraft",
+    "AuditStore",
+    "LedgerEntry",
+    "LedgerEntryDraft",
+    "LedgerVerificationReport",
+    "SecurityRecord",
+    "VerificationIssue",
+    "verify_ledger",
+]

@@ -1,0 +1,90 @@
+"""The hash chain: genesis value, entry pre-image, checkpoint payload.
+
+``entry_hash`` is SHA-256 over the RFC 8785 canonical JSON of the entry *without* ``entry_hash``
+(so ``prev_hash`` is covered). The first entry's ``prev_hash`` is :data:`GENESIS`, a fixed value,
+so a ledger whose first entries were removed no longer starts at genesis and the loss shows.
+
+The pre-image is assembled by string concatenation rather than by building a dict and calling a
+generic canonicaliser: verification must run at ≥ 50,000 entries/s. The field set is fixed, all
+keys are ASCII and already in sorted order, integers are small and ``detail`` is stored already
+canonical, so the result is byte-identical to ``canonical_json(entry_dict)`` (a property test
+checks this against the rfc8785 reference implementation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json.encoder
+from collections.abc import Callable
+from typing import Any, Final
+
+from pi_sandbox import schemas
+from pi_sandbox.hashing import canonical_json, sha256_hex
+
+#: ``prev_hash`` of entry 1: SHA-256 of the ASCII string ``pi.security.ledger.v1:genesis``.
+GENESIS: Final = "e594b826daa5e9c9eec6c635928c1b9f2294e483b4063151f7ef572cc284faff"
+GENESIS_PREIMAGE: Final = f"{schemas.LEDGER_SCHEMA}:genesis"
+
+# The C string encoder json.dumps(ensure_ascii=False) itself uses: escapes '"', '\\' and control
+# characters exactly as RFC 8785 requires and leaves everything else literal.
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _opt_str(value: str | None) -> str:
+    return "null" if value is None else _encode_str(value)
+
+
+def _opt_int(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def entry_preimage(
+    seq: int,
+    ts_ms: int,
+    kind: str,
+    extension_id: str | None,
+    call_id: str | None,
+    capability: str | None,
+    method: str | None,
+    params_hash: str | None,
+    decision: str,
+    layer: int | None,
+    reason: str,
+    detail_json: str,
+    prev_hash: str,
+) -> bytes:
+    """Canonical JSON bytes of one entry without ``entry_hash`` (``detail_json`` is already canonical)."""
+    text = (
+        '{"call_id":' + _opt_str(call_id)
+        + ',"capability":' + _opt_str(capability)
+        + ',"decision":' + _encode_str(decision)
+        + ',"detail":' + detail_json
+        + ',"extension_id":' + _opt_str(extension_id)
+        + ',"kind":' + _encode_str(kind)
+        + ',"layer":' + _opt_int(layer)
+        + ',"method":' + _opt_str(method)
+        + ',"params_hash":' + _opt_str(params_hash)
+        + ',"prev_hash":' + _encode_str(prev_hash)
+        + ',"reason":' + _encode_str(reason)
+        + ',"seq":' + str(int(seq))
+        + ',"ts_ms":' + str(int(ts_ms))
+        + "}"
+    )
+    return text.encode("utf-8")
+
+
+def entry_hash(*fields: Any) -> str:
+    """``entry_hash`` of an entry given the :func:`entry_preimage` arguments in order."""
+    return hashlib.sha256(entry_preimage(*fields)).hexdigest()
+
+
+def checkpoint_payload(seq: int, head_hash: str, ts_ms: int) -> bytes:
+    """The bytes a checkpoint signature covers: canonical JSON of schema, seq, head hash and time."""
+    return canonical_json(
+        {"schema": schemas.LEDGER_CHECKPOINT, "seq": seq, "head_hash": head_hash, "ts_ms": ts_ms}
+    )
+
+
+def genesis_is_consistent() -> bool:
+    """True when :data:`GENESIS` is the documented derivation (guards against an edited constant)."""
+    return sha256_hex(GENESIS_PREIMAGE) == GENESIS

@@ -1,0 +1,174 @@
+"""Opening ``security.db``: state-dir checks, pragmas, schema, and mapping SQLite failures to typed errors."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+from pi_sandbox import schemas
+from pi_sandbox.audit.chain import GENESIS
+from pi_sandbox.errors import AuditStoreError, LedgerCorruptError, StateDirError
+
+DB_FILE: Final = "security.db"
+SCHEMA_VERSION: Final = 1
+BUSY_TIMEOUT_S: Final = 30.0
+
+# ``ledger.id`` is the physical (insertion) order; ``seq`` is the chain position. Keeping them apart
+# is what lets verification tell a reordered or duplicated row from a missing one.
+_DDL: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    extension_id TEXT,
+    call_id TEXT,
+    capability TEXT,
+    method TEXT,
+    params_hash TEXT,
+    decision TEXT NOT NULL,
+    layer INTEGER,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    entry_hash TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ledger_by_seq ON ledger(seq);
+CREATE INDEX IF NOT EXISTS ledger_by_extension ON ledger(extension_id, seq);
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    sequence_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    severity_rank INTEGER NOT NULL,
+    extension_id TEXT,
+    summary TEXT NOT NULL,
+    reason_codes TEXT NOT NULL,
+    capability TEXT,
+    method TEXT,
+    call_id TEXT,
+    action TEXT NOT NULL,
+    remediation TEXT NOT NULL,
+    context_hash TEXT
+);
+CREATE INDEX IF NOT EXISTS alerts_by_category ON alerts(category, sequence_id);
+CREATE INDEX IF NOT EXISTS alerts_by_extension ON alerts(extension_id, sequence_id);
+CREATE TABLE IF NOT EXISTS records (
+    record_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    extension_id TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_kind ON records(kind, record_id);
+"""
+
+
+def corrupt_error(path: Path, exc: BaseException) -> LedgerCorruptError:
+    """The error for a damaged database: names the file and what to do; the file is left untouched."""
+    return LedgerCorruptError(
+        f"audit database {path} is damaged or not a SQLite database ({exc}); it was left untouched. "
+        f"Keep it for forensics, move it aside (mv {path} {path}.corrupt) and re-run to start a new "
+        "ledger, or restore it from backup"
+    )
+
+
+def ensure_state_dir(state_dir: Path) -> None:
+    """Create the state dir (mode 0700) if needed and check it is a writable directory."""
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateDirError(
+            f"cannot create security state dir {state_dir}: {exc.strerror or exc}; set PI_SECURITY_DIR "
+            "to a writable directory"
+        ) from None
+    if not state_dir.is_dir():
+        raise StateDirError(f"security state dir {state_dir} is not a directory; set PI_SECURITY_DIR")
+    if not os.access(state_dir, os.W_OK | os.X_OK):
+        raise StateDirError(
+            f"security state dir {state_dir} is not writable by this user; fix its permissions "
+            "or set PI_SECURITY_DIR to a writable directory"
+        )
+
+
+def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, ``synchronous=FULL``.
+
+    ``read_only`` connections never create the file and never change the schema.
+    """
+    try:
+        if read_only:
+            conn = sqlite3.connect(
+                f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                isolation_level=None, check_same_thread=False,
+            )
+        else:
+            conn = sqlite3.connect(
+                db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+    except sqlite3.OperationalError as exc:
+        raise AuditStoreError(f"cannot open audit database {db_path}: {exc}") from None
+    try:
+        # The first read of the header is where a damaged file shows; nothing is written before it.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if not read_only:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            _migrate(conn, version)
+        else:
+            conn.execute("PRAGMA query_only=1")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and _is_io_problem(exc):
+            raise AuditStoreError(f"cannot use audit database {db_path}: {exc}") from None
+        raise corrupt_error(db_path, exc) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _is_io_problem(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("locked", "readonly", "read-only", "unable to open", "disk i/o"))
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise AuditStoreError(
+            f"audit database schema version {version} is newer than this pi-sandbox supports "
+            f"({SCHEMA_VERSION}); upgrade pi-sandbox"
+        )
+    if version < SCHEMA_VERSION:
+        _create_schema(conn)
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            for statement in _DDL.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                [("schema", schemas.LEDGER_SCHEMA), ("genesis", GENESIS)],
+            )
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,442 @@
+"""The audit store: one SQLite file (``security.db``) holding the hash-chained ledger, its signed
+checkpoints, security alerts and typed side records.
+
+Durability: the database runs in WAL mode with ``synchronous=FULL``, so a transaction is on disk
+(WAL fsynced) when COMMIT returns; :meth:`AuditStore.append` returns only after the transaction
+holding its entry committed, so an acknowledged entry survives ``kill -9`` and power loss.
+
+Throughput: an fsync costs far more than hashing and inserting an entry, so appends use *group
+commit*. Concurrent appenders queue their prepared entries; whichever thread finds no commit in
+flight becomes the leader, takes the whole queue, writes it in one ``BEGIN IMMEDIATE`` transaction
+(one fsync) and wakes the others. Nobody is acknowledged before the commit that holds their entry.
+
+Several processes may write the same file (a CLI while a host runs): the chain head is read inside
+the ``BEGIN IMMEDIATE`` transaction, which holds SQLite's write lock, so two writers never chain
+onto the same head.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from pi_sandbox.audit import signing
+from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_hash
+from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, ensure_state_dir
+from pi_sandbox.audit.records import (
+    SEVERITY_RANK,
+    Alert,
+    AlertDraft,
+    LedgerEntry,
+    LedgerEntryDraft,
+    SecurityRecord,
+    normalize_category,
+)
+from pi_sandbox.errors import AuditRecordError, AuditStoreError
+from pi_sandbox.hashing import canonical_json
+
+DEFAULT_CHECKPOINT_INTERVAL: Final = 1000
+
+_LEDGER_COLUMNS: Final = (
+    "seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, "
+    "reason, detail, prev_hash, entry_hash"
+)
+_ALERT_COLUMNS: Final = (
+    "sequence_id, ts_ms, category, severity, extension_id, summary, reason_codes, capability, method, "
+    "call_id, action, remediation, context_hash"
+)
+
+
+def now_ms() -> int:
+    """Wall-clock time in milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+# A prepared entry: every hashed field except seq and prev_hash, in entry_preimage order
+# (ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, reason,
+# detail_json).
+_Prepared = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str, int | None,
+                  str, str]
+
+
+class _Ticket:
+    """One caller's entries waiting for group commit."""
+
+    __slots__ = ("prepared", "entries", "error", "done")
+
+    def __init__(self, prepared: list[_Prepared]) -> None:
+        self.prepared = prepared
+        self.entries: list[LedgerEntry] = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+def _check_text(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or (not optional and not value):
+        wanted = "a string or None" if optional else "a non-empty string"
+        raise AuditRecordError(f"ledger field '{name}' must be {wanted}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AuditRecordError(f"ledger field '{name}' is not valid Unicode text") from None
+
+
+def _canonical_mapping(what: str, value: object) -> str:
+    if not isinstance(value, Mapping):
+        raise AuditRecordError(f"{what} must be a mapping of JSON values")
+    try:
+        return canonical_json(dict(value)).decode("utf-8")
+    except Exception as exc:  # rfc8785 / json raise several types for non-JSON input
+        raise AuditRecordError(f"{what} is not canonical-JSON serialisable: {exc}") from None
+
+
+def _prepare(draft: LedgerEntryDraft) -> _Prepared:
+    """Validate a draft and canonicalise its detail in the caller's thread (outside the commit)."""
+    if not isinstance(draft, LedgerEntryDraft):
+        raise AuditRecordError("append() takes a LedgerEntryDraft")
+    for name in ("kind", "decision", "reason"):
+        _check_text(name, getattr(draft, name), optional=False)
+    for name in ("extension_id", "call_id", "capability", "method", "params_hash"):
+        _check_text(name, getattr(draft, name), optional=True)
+    if draft.layer is not None and (isinstance(draft.layer, bool) or not isinstance(draft.layer, int)):
+        raise AuditRecordError("ledger field 'layer' must be an integer or None")
+    detail_json = _canonical_mapping("ledger detail", draft.detail)
+    return (
+        now_ms(), draft.kind, draft.extension_id, draft.call_id, draft.capability, draft.method,
+        draft.params_hash, draft.decision, draft.layer, draft.reason, detail_json,
+    )
+
+
+def _entry_from_row(row: Sequence[Any]) -> LedgerEntry:
+    return LedgerEntry(
+        seq=row[0], ts_ms=row[1], kind=row[2], extension_id=row[3], call_id=row[4], capability=row[5],
+        method=row[6], params_hash=row[7], decision=row[8], layer=row[9], reason=row[10],
+        detail=json.loads(row[11]), prev_hash=row[12], entry_hash=row[13],
+    )
+
+
+def _alert_from_row(row: Sequence[Any]) -> Alert:
+    return Alert(
+        sequence_id=row[0], ts_ms=row[1], category=row[2], severity=row[3], extension_id=row[4],
+        summary=row[5], reason_codes=tuple(json.loads(row[6])), capability=row[7], method=row[8],
+        call_id=row[9], action=row[10], remediation=row[11], context_hash=row[12],
+    )
+
+
+class AuditStore:
+    """Durable, thread-safe audit store in ``<state_dir>/security.db``. Open with :meth:`open`."""
+
+    def __init__(
+        self, state_dir: Path, conn: sqlite3.Connection, key: Any, checkpoint_interval: int
+    ) -> None:
+        self.state_dir = state_dir
+        self.db_path = state_dir / DB_FILE
+        self.checkpoint_interval = checkpoint_interval
+        self._conn = conn
+        self._key = key
+        self._public_key = signing.public_key_hex(key)
+        self._db_lock = threading.RLock()
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: list[_Ticket] = []
+        self._committing = False
+        self._closed = False
+        self._conn_open = True
+
+    @classmethod
+    def open(cls, state_dir: Path, *, checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL) -> AuditStore:
+        """Open (creating if needed) the store in ``state_dir``.
+
+        Raises :class:`StateDirError` for an unusable state dir, :class:`SigningKeyError` for an
+        unsafe or damaged key file and :class:`LedgerCorruptError` for a damaged database (which is
+        never modified).
+        """
+        if checkpoint_interval < 1:
+            raise AuditStoreError("checkpoint_interval must be at least 1")
+        state_dir = Path(state_dir)
+        ensure_state_dir(state_dir)
+        key = signing.load_or_create_signing_key(state_dir)
+        conn = connect(state_dir / DB_FILE)
+        return cls(state_dir, conn, key, checkpoint_interval)
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the store lock, with SQLite failures mapped to typed errors."""
+        with self._db_lock:
+            if not self._conn_open:
+                raise AuditStoreError("the audit store is closed")
+            try:
+                yield self._conn
+            except sqlite3.OperationalError as exc:
+                raise AuditStoreError(f"audit database {self.db_path}: {exc}") from None
+            except sqlite3.DatabaseError as exc:
+                raise corrupt_error(self.db_path, exc) from None
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (the durable point), rolled back on any failure."""
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _head(conn: sqlite3.Connection) -> tuple[int, str]:
+        row = conn.execute("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+    def _insert_checkpoint(self, conn: sqlite3.Connection, seq: int, head: str, reason: str) -> None:
+        ts = now_ms()
+        signature = signing.sign(self._key, checkpoint_payload(seq, head, ts))
+        conn.execute(
+            "INSERT INTO ledger_checkpoints(seq, head_hash, ts_ms, reason, public_key, signature) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, head, ts, reason, self._public_key, signature),
+        )
+
+    # --- ledger ---------------------------------------------------------------------------
+
+    def append(self, draft: LedgerEntryDraft) -> LedgerEntry:
+        """Append one entry to the chain; returns once it is durably committed."""
+        return self.append_many([draft])[0]
+
+    def append_many(self, drafts: Sequence[LedgerEntryDraft]) -> list[LedgerEntry]:
+        """Append several entries (contiguous seqs, one transaction); returns once committed."""
+        ticket = _Ticket([_prepare(d) for d in drafts])
+        if not ticket.prepared:
+            return []
+        with self._cond:
+            if self._closed:
+                raise AuditStoreError("the audit store is closed")
+            self._queue.append(ticket)
+            while not ticket.done and self._committing:
+                self._cond.wait()
+            if ticket.done:
+                return self._result(ticket)
+            # No commit in flight and ours is still queued: lead the next group.
+            self._committing = True
+            batch, self._queue = self._queue, []
+        try:
+            self._commit_group(batch)
+        finally:
+            with self._cond:
+                self._committing = False
+                self._cond.notify_all()
+        return self._result(ticket)
+
+    @staticmethod
+    def _result(ticket: _Ticket) -> list[LedgerEntry]:
+        if ticket.error is not None:
+            if isinstance(ticket.error, AuditStoreError):
+                raise type(ticket.error)(str(ticket.error))
+            raise AuditStoreError(f"ledger append failed: {ticket.error}")
+        return ticket.entries
+
+    def _commit_group(self, batch: list[_Ticket]) -> None:
+        """Write every ticket of ``batch`` in one transaction; mark each done (with entries or error)."""
+        try:
+            with self._write_tx() as conn:
+                seq, prev = self._head(conn)
+                rows: list[tuple[Any, ...]] = []
+                checkpoints: list[tuple[int, str]] = []
+                for ticket in batch:
+                    for p in ticket.prepared:
+                        seq += 1
+                        digest = entry_hash(seq, *p, prev)
+                        rows.append((seq, *p, prev, digest))
+                        if seq % self.checkpoint_interval == 0:
+                            checkpoints.append((seq, digest))
+                        prev = digest
+                conn.executemany(
+                    f"INSERT INTO ledger({_LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                )
+                for cp_seq, cp_head in checkpoints:
+                    self._insert_checkpoint(conn, cp_seq, cp_head, "interval")
+        except BaseException as exc:
+            for ticket in batch:
+                ticket.error, ticket.done = exc, True
+            if not isinstance(exc, Exception):
+                raise
+            return
+        position = 0
+        for ticket in batch:
+            count = len(ticket.prepared)
+            ticket.entries = [_entry_from_row(r) for r in rows[position:position + count]]
+            position += count
+            ticket.done = True
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, entry_hash)`` of the last entry, or ``(0, GENESIS)`` for an empty ledger."""
+        with self._db() as conn:
+            return self._head(conn)
+
+    def checkpoint(self, reason: str = "manual") -> tuple[int, str]:
+        """Seal the current head with a signed checkpoint now; returns ``(seq, head_hash)``."""
+        with self._write_tx() as conn:
+            seq, head = self._head(conn)
+            self._insert_checkpoint(conn, seq, head, reason)
+        return seq, head
+
+    def query_ledger(
+        self, extension_id: str | None = None, since_ms: int | None = None, limit: int | None = None
+    ) -> list[LedgerEntry]:
+        """Entries in chain order, optionally for one extension / from a time; ``limit`` keeps the newest."""
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
+        if extension_id is not None:
+            where.append("extension_id = ?")
+            args.append(extension_id)
+        if since_ms is not None:
+            where.append("ts_ms >= ?")
+            args.append(since_ms)
+        sql = f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE {' AND '.join(where)}"
+        with self._db() as conn:
+            if limit is None:
+                rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+            else:
+                rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)]).fetchall()
+                rows.reverse()
+        return [_entry_from_row(r) for r in rows]
+
+    # --- alerts and side records ----------------------------------------------------------
+
+    def record_alert(self, draft: AlertDraft) -> Alert:
+        """Store a security alert durably; returns it with its sequence id."""
+        category = normalize_category(draft.category) if isinstance(draft.category, str) else None
+        if category is None:
+            raise AuditRecordError(f"unknown alert category {draft.category!r}")
+        if draft.severity not in SEVERITY_RANK:
+            raise AuditRecordError(
+                f"unknown alert severity {draft.severity!r}; use one of {', '.join(SEVERITY_RANK)}"
+            )
+        reason_codes = tuple(draft.reason_codes)
+        if not all(isinstance(c, str) for c in reason_codes):
+            raise AuditRecordError("alert reason_codes must be strings")
+        ts = now_ms()
+        values = (
+            ts, category, draft.severity, SEVERITY_RANK[draft.severity], draft.extension_id, draft.summary,
+            json.dumps(list(reason_codes)), draft.capability, draft.method, draft.call_id, draft.action,
+            draft.remediation, draft.context_hash,
+        )
+        with self._write_tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO alerts(ts_ms, category, severity, severity_rank, extension_id, summary, "
+                "reason_codes, capability, method, call_id, action, remediation, context_hash) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                values,
+            )
+            sequence_id = int(cursor.lastrowid or 0)
+        return Alert(
+            sequence_id=sequence_id, ts_ms=ts, category=category, severity=draft.severity,
+            extension_id=draft.extension_id, summary=draft.summary, reason_codes=reason_codes,
+            capability=draft.capability, method=draft.method, call_id=draft.call_id, action=draft.action,
+            remediation=draft.remediation, context_hash=draft.context_hash,
+        )
+
+    def query_alerts(
+        self,
+        category: str | None = None,
+        extension_id: str | None = None,
+        min_severity: str | None = None,
+        since_ms: int | None = None,
+    ) -> list[Alert]:
+        """Alerts in sequence order, filtered by category (aliases accepted), extension, severity, time."""
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
+        if category is not None:
+            canonical = normalize_category(category)
+            if canonical is None:
+                raise AuditRecordError(f"unknown alert category {category!r}")
+            where.append("category = ?")
+            args.append(canonical)
+        if extension_id is not None:
+            where.append("extension_id = ?")
+            args.append(extension_id)
+        if min_severity is not None:
+            if min_severity not in SEVERITY_RANK:
+                raise AuditRecordError(f"unknown alert severity {min_severity!r}")
+            where.append("severity_rank >= ?")
+            args.append(SEVERITY_RANK[min_severity])
+        if since_ms is not None:
+            where.append("ts_ms >= ?")
+            args.append(since_ms)
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(where)} ORDER BY sequence_id"
+        with self._db() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [_alert_from_row(r) for r in rows]
+
+    def record(self, kind: str, payload: Mapping[str, Any], extension_id: str | None = None) -> int:
+        """Store a typed side record durably (payload: hashes/codes/counts); returns its id."""
+        if not isinstance(kind, str) or not kind:
+            raise AuditRecordError("record kind must be a non-empty string")
+        payload_json = _canonical_mapping(f"payload of {kind} record", payload)
+        with self._write_tx() as conn:
+            cursor = conn.execute(
+                "INSERT INTO records(ts_ms, kind, extension_id, payload) VALUES (?, ?, ?, ?)",
+                (now_ms(), kind, extension_id, payload_json),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def query_records(self, kind: str | None = None, extension_id: str | None = None) -> list[SecurityRecord]:
+        """Side records in insertion order, optionally of one kind / extension."""
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if extension_id is not None:
+            where.append("extension_id = ?")
+            args.append(extension_id)
+        sql = (
+            "SELECT record_id, ts_ms, kind, extension_id, payload FROM records "
+            f"WHERE {' AND '.join(where)} ORDER BY record_id"
+        )
+        with self._db() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [
+            SecurityRecord(record_id=r[0], ts_ms=r[1], kind=r[2], extension_id=r[3], payload=json.loads(r[4]))
+            for r in rows
+        ]
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Wait for in-flight appends, seal the head with a signed checkpoint, close the file."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            while self._committing or self._queue:
+                self._cond.wait()
+        with self._db_lock:
+            try:
+                with self._write_tx() as conn:
+                    seq, head = self._head(conn)
+                    last = conn.execute(
+                        "SELECT seq, head_hash FROM ledger_checkpoints ORDER BY id DESC LIMIT 1"
+                    ).fetchone()
+                    if last is None or (int(last[0]), str(last[1])) != (seq, head):
+                        self._insert_checkpoint(conn, seq, head, "close")
+            finally:
+                self._conn.close()
+                self._conn_open = False

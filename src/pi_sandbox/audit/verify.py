@@ -1,0 +1,260 @@
+"""Ledger verification: recompute every hash, walk the chain, check every signed checkpoint.
+
+Detected (``kind`` of each finding):
+
+- ``hash_mismatch``  an entry's fields no longer hash to its stored ``entry_hash`` (edited row);
+- ``link_broken``    an entry's ``prev_hash`` is not the hash of the entry before it (or GENESIS);
+- ``missing``        a seq between 1 and the highest seq is absent (deleted row, removed prefix);
+- ``duplicate``      a seq occurs twice (inserted row);
+- ``reordered``      rows are not stored in chain order (moved row);
+- ``truncated``      a signed checkpoint seals seq k but the ledger now ends before k;
+- ``bad_signature``  a checkpoint's signature is invalid, made with another key, or the head it
+                     signed differs from the recomputed hash at its seq (consistent rewrite).
+
+Verification reads through its own read-only connection: in WAL mode that never blocks writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from pi_sandbox import schemas
+from pi_sandbox.audit import signing
+from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_preimage
+from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error
+from pi_sandbox.audit.store import AuditStore
+from pi_sandbox.errors import AuditStoreError
+
+#: Findings kept in a report; a wholesale-damaged ledger would otherwise produce millions.
+MAX_REPORTED_ERRORS: Final = 1000
+
+ERROR_KINDS: Final = (
+    "hash_mismatch", "link_broken", "missing", "duplicate", "reordered", "truncated", "bad_signature",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationIssue:
+    """One finding: the chain position it concerns, its kind and an explanation."""
+
+    seq: int
+    kind: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"seq": self.seq, "kind": self.kind, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerVerificationReport:
+    """Outcome of :func:`verify_ledger` (schema ``pi.security.ledger_verification_report.v1``)."""
+
+    chain_valid: bool
+    entry_count: int
+    checkpoints_checked: int
+    head_seq: int
+    head_hash: str
+    first_invalid_seq: int | None
+    verification_errors: tuple[VerificationIssue, ...]
+    last_checkpoint_seq: int | None
+    unsealed_entries: int
+    trust_anchor: str
+    errors_truncated: bool = False
+    ledger_schema: str = schemas.LEDGER_SCHEMA
+    schema: str = schemas.LEDGER_VERIFICATION_REPORT
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "schema": self.schema,
+            "ledger_schema": self.ledger_schema,
+            "chain_valid": self.chain_valid,
+            "entry_count": self.entry_count,
+            "checkpoints_checked": self.checkpoints_checked,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "first_invalid_seq": self.first_invalid_seq,
+            "last_checkpoint_seq": self.last_checkpoint_seq,
+            "unsealed_entries": self.unsealed_entries,
+            "trust_anchor": self.trust_anchor,
+            "errors_truncated": self.errors_truncated,
+            "verification_errors": [e.to_dict() for e in self.verification_errors],
+        }
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.items: list[VerificationIssue] = []
+        self.truncated = False
+        self.first: int | None = None
+
+    def add(self, seq: int, kind: str, message: str) -> None:
+        self.first = seq if self.first is None else min(self.first, seq)
+        if len(self.items) >= MAX_REPORTED_ERRORS:
+            self.truncated = True
+            return
+        self.items.append(VerificationIssue(seq, kind, message))
+
+
+def _locate(source: AuditStore | Path | str) -> tuple[Path, Path]:
+    if isinstance(source, AuditStore):
+        return source.state_dir, source.db_path
+    path = Path(source)
+    if path.is_dir():
+        return path, path / DB_FILE
+    return path.parent, path
+
+
+def verify_ledger(
+    source: AuditStore | Path | str, *, public_key: str | None = None
+) -> LedgerVerificationReport:
+    """Verify the ledger of an open store, a state dir, or a ``security.db`` path.
+
+    Checkpoints are checked against ``public_key`` if given, else the state dir's signing key
+    (private key file, then ``ledger-signing.pub``); only when neither exists are they checked
+    against the key stored in the checkpoint rows, and the report's ``trust_anchor`` says so.
+    The private key is never needed.
+    """
+    state_dir, db_path = _locate(source)
+    anchor = "explicit"
+    if public_key is None:
+        public_key, anchor = signing.trusted_public_key(state_dir)
+    if not db_path.exists():
+        return _missing_database(db_path, anchor)
+    conn = connect(db_path, read_only=True)
+    try:
+        conn.execute("BEGIN")  # one snapshot for entries and checkpoints
+        return _verify(conn, public_key, anchor)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):
+            raise AuditStoreError(f"cannot read audit database {db_path}: {exc}") from None
+        raise corrupt_error(db_path, exc) from None
+    finally:
+        conn.close()
+
+
+def _missing_database(db_path: Path, anchor: str) -> LedgerVerificationReport:
+    findings = _Findings()
+    if anchor != "none":
+        # A signing key exists, so a ledger was created here: its disappearance is the finding.
+        findings.add(0, "truncated", f"{db_path} is missing although a ledger signing key exists")
+    return LedgerVerificationReport(
+        chain_valid=not findings.items, entry_count=0, checkpoints_checked=0, head_seq=0, head_hash=GENESIS,
+        first_invalid_seq=findings.first, verification_errors=tuple(findings.items), last_checkpoint_seq=None,
+        unsealed_entries=0, trust_anchor=anchor,
+    )
+
+
+def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> LedgerVerificationReport:
+    findings = _Findings()
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    ledger_schema = str(row[0]) if row else "unknown"
+    checkpoints = conn.execute(
+        "SELECT seq, head_hash, ts_ms, public_key, signature FROM ledger_checkpoints ORDER BY id"
+    ).fetchall()
+    checkpoint_seqs = {int(cp[0]) for cp in checkpoints}
+    recomputed_at: dict[int, str] = {}
+
+    def stored_hash_of(seq: int) -> str | None:
+        sql = "SELECT entry_hash FROM ledger WHERE seq = ? ORDER BY id LIMIT 1"
+        found = conn.execute(sql, (seq,)).fetchone()
+        return None if found is None else str(found[0])
+
+    sha256, preimage = hashlib.sha256, entry_preimage
+    seen = bytearray(1024)
+    count = max_seq = prev_seq = 0
+    prev_hash = head_hash = GENESIS
+    cursor = conn.execute(
+        "SELECT seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, "
+        "reason, detail, prev_hash, entry_hash FROM ledger ORDER BY id"
+    )
+    for entry in cursor:
+        count += 1
+        seq, link, stored = entry[0], entry[12], entry[13]
+        try:
+            computed: str | None = sha256(preimage(*entry[:13])).hexdigest()
+        except (TypeError, ValueError, UnicodeError):
+            computed = None  # a column rewritten with a value of the wrong type
+        if not isinstance(seq, int) or seq < 1:
+            findings.add(0, "hash_mismatch", f"row with invalid seq {seq!r}")
+            continue
+        if computed != stored:
+            findings.add(seq, "hash_mismatch", f"entry {seq} does not hash to its stored entry_hash")
+        if seq >= len(seen):
+            seen.extend(bytes(max(seq + 1 - len(seen), len(seen))))
+        if seen[seq]:
+            findings.add(seq, "duplicate", f"seq {seq} occurs more than once")
+            continue
+        seen[seq] = 1
+        if seq in checkpoint_seqs and computed is not None:
+            recomputed_at[seq] = computed
+        expected: str | None
+        if seq == prev_seq + 1:
+            expected = prev_hash
+        else:
+            if seq < max_seq:
+                findings.add(seq, "reordered", f"entry {seq} is stored after entry {max_seq}")
+            expected = GENESIS if seq == 1 else stored_hash_of(seq - 1)
+        if expected is not None and link != expected:
+            what = "GENESIS" if seq == 1 else f"the hash of entry {seq - 1}"
+            findings.add(seq, "link_broken", f"prev_hash of entry {seq} is not {what}")
+        prev_seq, prev_hash = seq, stored
+        if seq > max_seq:
+            max_seq, head_hash = seq, stored
+
+    _report_missing(seen, max_seq, findings)
+    checked = _check_checkpoints(checkpoints, trusted_key, recomputed_at, max_seq, findings)
+    last_cp = max(checkpoint_seqs) if checkpoint_seqs else None
+    return LedgerVerificationReport(
+        chain_valid=not findings.items,
+        entry_count=count,
+        checkpoints_checked=checked,
+        head_seq=max_seq,
+        head_hash=head_hash,
+        first_invalid_seq=findings.first,
+        verification_errors=tuple(sorted(findings.items, key=lambda e: (e.seq, e.kind))),
+        last_checkpoint_seq=last_cp,
+        unsealed_entries=max(0, max_seq - (last_cp or 0)),
+        trust_anchor=anchor if trusted_key is not None else "checkpoint_rows",
+        errors_truncated=findings.truncated,
+        ledger_schema=ledger_schema,
+    )
+
+
+def _report_missing(seen: bytearray, max_seq: int, findings: _Findings) -> None:
+    """One ``missing`` finding per contiguous gap in 1..max_seq."""
+    seq = seen.find(0, 1, max_seq + 1)
+    while seq != -1:
+        end = seen.find(1, seq, max_seq + 1) - 1
+        span = f"entry {seq} is" if end == seq else f"entries {seq}..{end} are"
+        findings.add(seq, "missing", f"{span} missing from the chain")
+        seq = seen.find(0, end + 1, max_seq + 1)
+
+
+def _check_checkpoints(
+    checkpoints: list[Any], trusted_key: str | None, recomputed_at: dict[int, str], max_seq: int,
+    findings: _Findings,
+) -> int:
+    for cp_seq, head, ts_ms, row_key, signature in checkpoints:
+        if trusted_key is not None and row_key != trusted_key:
+            findings.add(cp_seq, "bad_signature", f"checkpoint at seq {cp_seq} was signed by a foreign key")
+        elif not signing.signature_valid(row_key, signature, checkpoint_payload(cp_seq, head, ts_ms)):
+            findings.add(cp_seq, "bad_signature", f"checkpoint at seq {cp_seq} has an invalid signature")
+        elif cp_seq > max_seq:
+            findings.add(
+                cp_seq, "truncated", f"checkpoint seals seq {cp_seq} but the ledger ends at seq {max_seq}"
+            )
+        elif cp_seq == 0:
+            if head != GENESIS:
+                findings.add(0, "bad_signature", "checkpoint at seq 0 does not seal GENESIS")
+        elif cp_seq in recomputed_at and recomputed_at[cp_seq] != head:
+            findings.add(
+                cp_seq, "bad_signature",
+                f"signed head at seq {cp_seq} does not match the recomputed chain (ledger rewritten)",
+            )
+    return len(checkpoints)
