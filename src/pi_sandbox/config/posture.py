@@ -1,0 +1,59 @@
+"""A comparable summary of how strict a config is, to detect and record loosening changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pi_sandbox.config.model import MODES, PROFILES, RISK_TIERS, SecurityConfig
+
+
+def security_posture(config: SecurityConfig) -> dict[str, Any]:
+    """The security-relevant settings as plain JSON values (no secrets, no paths)."""
+    return {
+        "profile": config.profile,
+        "allow_dangerous": config.allow_dangerous,
+        "exec_mediation_enabled": config.exec_mediation.enabled,
+        "exec_deny_threshold": config.exec_mediation.deny_threshold,
+        "exec_allow_patterns": len(config.exec_mediation.allow_patterns),
+        "secret_broker_enabled": config.secret_broker.enabled,
+        "disclosure_allowlist": sorted(config.secret_broker.disclosure_allowlist),
+        "http_allow_loopback": config.http.allow_loopback,
+        "risk_enabled": config.risk.enabled,
+        "risk_enforce": config.risk.enforce,
+        "per_extension_allow": {k: sorted(o.allow) for k, o in sorted(config.per_extension.items()) if o.allow},
+        "per_extension_mode": {k: o.mode for k, o in sorted(config.per_extension.items()) if o.mode},
+    }
+
+
+def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Names of posture fields that became less strict from ``before`` to ``after``."""
+    out: list[str] = []
+
+    def rank(seq: tuple[str, ...], value: Any, missing: int) -> int:
+        return seq.index(value) if value in seq else missing
+
+    if rank(PROFILES, after.get("profile"), 0) > rank(PROFILES, before.get("profile"), 0):
+        out.append("profile")
+    for key in ("allow_dangerous", "http_allow_loopback"):
+        if after.get(key) and not before.get(key):
+            out.append(key)
+    for key in ("exec_mediation_enabled", "secret_broker_enabled", "risk_enabled", "risk_enforce"):
+        if before.get(key) and not after.get(key):
+            out.append(key)
+    before_tier = rank(RISK_TIERS, before.get("exec_deny_threshold"), -1)
+    after_tier = rank(RISK_TIERS, after.get("exec_deny_threshold"), -1)
+    if after_tier > before_tier >= 0 or (after_tier > 0 and before_tier < 0):
+        out.append("exec_deny_threshold")
+    if after.get("exec_allow_patterns", 0) > before.get("exec_allow_patterns", 0):
+        out.append("exec_allow_patterns")
+    if set(after.get("disclosure_allowlist", ())) - set(before.get("disclosure_allowlist", ())):
+        out.append("disclosure_allowlist")
+    for ext, caps in after.get("per_extension_allow", {}).items():
+        if set(caps) - set(before.get("per_extension_allow", {}).get(ext, ())):
+            out.append(f"per_extension_allow.{ext}")
+    for ext, mode in after.get("per_extension_mode", {}).items():
+        old = before.get("per_extension_mode", {}).get(ext)
+        if rank(MODES, mode, 0) > rank(MODES, old, 0):
+            out.append(f"per_extension_mode.{ext}")
+    return out

@@ -1,0 +1,122 @@
+"""The ``events``, ``session`` and ``ui`` connectors: in-process services the host provides.
+
+``events`` is a bus: ``emit`` fans an event out to subscribers (other extensions, the host);
+host-level operations such as ``send_message`` are delegated to handlers the host registers.
+``session`` is a read-mostly view of the agent session. ``ui`` is headless unless the host
+registers a UI: dialogs answer "no" (``false`` / ``None``) without blocking.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.errors import ConnectorError
+
+OpHandler = Callable[[str, Mapping[str, Any]], Any]
+Listener = Callable[[str, str, Any], None]
+
+
+class EventBus:
+    """Extension-to-extension and extension-to-host events, plus host-registered operations."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._ops: dict[str, OpHandler] = {}
+        self.recorded: list[tuple[str, str]] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """``listener(source_extension_id, event, data)`` is called for every emitted event."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def register_op(self, op: str, handler: OpHandler) -> None:
+        """Let the host serve an ``events`` operation (``send_message``, ``register_command``, ...)."""
+        with self._lock:
+            self._ops[op] = handler
+
+    def handle(self, extension_id: str, op: str, params: Mapping[str, Any]) -> Any:
+        if op == "emit":
+            event = params.get("event")
+            if not isinstance(event, str) or not event:
+                raise ConnectorError("events emit needs a non-empty string 'event'", code="invalid_request")
+            with self._lock:
+                listeners = list(self._listeners)
+            for listener in listeners:
+                listener(extension_id, event, params.get("data"))
+            return {"delivered": len(listeners)}
+        with self._lock:
+            handler = self._ops.get(op)
+            self.recorded.append((extension_id, op))
+        if handler is None:
+            return {"accepted": True, "handled": False}
+        return handler(extension_id, params)
+
+
+class EventsConnector:
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+
+    def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
+        op = params.get("op")
+        if not isinstance(op, str) or not op:
+            raise ConnectorError("events hostcall needs a string 'op'", code="invalid_request")
+        return self.bus.handle(ctx.extension_id, op, params)
+
+
+class SessionStore:
+    """The agent session as extensions may see it: entries, name, model. Host-owned."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.name: str | None = None
+        self.entries: list[dict[str, Any]] = []
+        self.model: dict[str, Any] | None = None
+
+    def call(self, extension_id: str, op: str, params: Mapping[str, Any]) -> Any:
+        with self._lock:
+            if op in ("get_state", "get"):
+                return {"name": self.name, "entry_count": len(self.entries), "model": self.model}
+            if op in ("get_entries", "get_messages", "get_branch"):
+                return {"entries": [dict(e) for e in self.entries]}
+            if op == "get_name":
+                return {"name": self.name}
+            if op == "set_name":
+                self.name = str(params.get("name", ""))[:200]
+                return {"name": self.name}
+            if op in ("append_entry", "append_message", "set_label"):
+                entry = {"extension_id": extension_id, "type": op, "data": params.get("data")}
+                self.entries.append(entry)
+                return {"index": len(self.entries) - 1}
+            if op == "get_model":
+                return {"model": self.model}
+        raise ConnectorError(f"unknown session op '{op}'", code="invalid_request")
+
+
+class SessionConnector:
+    def __init__(self, session: SessionStore) -> None:
+        self.session = session
+
+    def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
+        return self.session.call(ctx.extension_id, str(params.get("op", "")), params)
+
+
+class HeadlessUiConnector:
+    """No UI attached: confirmations are ``False``, choices and inputs ``None``, notices recorded."""
+
+    def __init__(self) -> None:
+        self.notices: list[tuple[str, str]] = []
+
+    def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
+        op = str(params.get("op", ""))
+        if op == "confirm":
+            return {"value": False, "has_ui": False}
+        if op in ("select", "input", "editor", "custom"):
+            return {"value": None, "has_ui": False}
+        if op in ("notify", "set_status", "set_widget", "set_title", "set_footer", "set_header"):
+            self.notices.append((ctx.extension_id, op))
+            return {"value": None, "has_ui": False}
+        raise ConnectorError(f"unknown ui op '{op}'", code="invalid_request")

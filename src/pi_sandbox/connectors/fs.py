@@ -1,0 +1,127 @@
+"""The ``fs`` connector: file operations confined to the workspace and the extension's own folder.
+
+Every path is resolved with symlinks followed before the check, so ``..``, absolute paths outside
+the roots and symlinks that point out are all refused the same way. The security state directory
+and settings files are refused even when they lie inside a root: an extension must never edit the
+evidence or the policy that judges it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import stat as stat_mod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pi_sandbox.capabilities import canonical_fs_op
+from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.errors import ConnectorError, PathConfinementError
+
+MAX_READ_BYTES = 16 * 1024 * 1024
+MAX_LIST_ENTRIES = 10_000
+
+
+def _realpath(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def confine(ctx: ConnectorContext, raw: Any) -> Path:
+    """Resolve ``raw`` against the workspace and require it to stay inside an allowed root."""
+    if not isinstance(raw, str) or not raw:
+        raise ConnectorError("fs hostcall needs a non-empty string 'path'", code="invalid_request")
+    if "\x00" in raw:
+        raise ConnectorError("path contains a NUL byte", code="invalid_request")
+    base = ctx.roots[0] if ctx.roots else ctx.config.project_dir
+    candidate = Path(raw).expanduser() if raw.startswith("~") else Path(raw)
+    resolved = _realpath(candidate if candidate.is_absolute() else base / candidate)
+    roots = [_realpath(r) for r in ctx.roots]
+    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        raise PathConfinementError(
+            f"path '{raw}' resolves outside the workspace and the extension's folder; extensions may only "
+            "touch files under those roots"
+        )
+    for protected in ctx.protected:
+        p = _realpath(protected)
+        if resolved == p or resolved.is_relative_to(p):
+            raise PathConfinementError(f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it")
+    return resolved
+
+
+def _io_error(exc: OSError, raw: str) -> ConnectorError:
+    reason = {2: "not_found", 13: "permission_denied", 17: "exists", 20: "not_a_directory",
+              21: "is_a_directory", 39: "not_empty"}.get(exc.errno or 0, "os_error")
+    return ConnectorError(f"{exc.strerror or exc} : '{raw}'", code="io", reason=reason)
+
+
+class FsConnector:
+    """Implements fs ops read, write, list, stat, mkdir, delete."""
+
+    def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
+        op = canonical_fs_op(str(params.get("op", "")))
+        raw = params.get("path")
+        path = confine(ctx, raw)
+        if op == "delete" and any(path == _realpath(r) for r in ctx.roots):
+            raise PathConfinementError(f"refusing to delete an allowed root itself: '{raw}'")
+        try:
+            return getattr(self, f"_{op}")(path, params)
+        except OSError as exc:
+            raise _io_error(exc, str(raw)) from None
+
+    def _read(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_READ_BYTES + 1)
+        if len(data) > MAX_READ_BYTES:
+            raise ConnectorError(f"file is larger than {MAX_READ_BYTES} bytes", code="io", reason="too_large")
+        if params.get("encoding") == "base64":
+            return {"content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
+        try:
+            return {"content": data.decode("utf-8"), "encoding": "utf8"}
+        except UnicodeDecodeError:
+            return {"content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
+
+    def _write(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+        data = params.get("data", params.get("content", ""))
+        if not isinstance(data, str):
+            raise ConnectorError("fs write needs string 'data'", code="invalid_request")
+        payload = base64.b64decode(data) if params.get("encoding") == "base64" else data.encode("utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if params.get("append") else os.O_TRUNC)
+        fd = os.open(path, flags, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        return {"bytes_written": len(payload)}
+
+    def _list(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+        entries = []
+        with os.scandir(path) as it:
+            for entry in it:
+                if len(entries) >= MAX_LIST_ENTRIES:
+                    break
+                kind = "symlink" if entry.is_symlink() else "directory" if entry.is_dir() else "file"
+                entries.append({"name": entry.name, "type": kind})
+        entries.sort(key=lambda e: e["name"])
+        return {"entries": entries, "truncated": len(entries) >= MAX_LIST_ENTRIES}
+
+    def _stat(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+        st = os.stat(path)
+        kind = "directory" if stat_mod.S_ISDIR(st.st_mode) else "file" if stat_mod.S_ISREG(st.st_mode) else "other"
+        return {"type": kind, "size": st.st_size, "mtime_ms": int(st.st_mtime * 1000),
+                "mode": stat_mod.S_IMODE(st.st_mode)}
+
+    def _mkdir(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+        existed = path.is_dir()
+        path.mkdir(parents=bool(params.get("recursive", False)), exist_ok=bool(params.get("recursive", False)))
+        return {"created": not existed}
+
+    def _delete(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+        if path.is_dir() and not path.is_symlink():
+            if params.get("recursive"):
+                shutil.rmtree(path)
+            else:
+                path.rmdir()
+        else:
+            path.unlink()
+        return {"deleted": True}

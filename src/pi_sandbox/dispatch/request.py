@@ -1,0 +1,94 @@
+"""Hostcall request and result shapes, and validation before anything runs (INV-001/002)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pi_sandbox import schemas
+from pi_sandbox.capabilities import Capability, required_capability
+from pi_sandbox.errors import InvalidRequestError
+
+ERROR_CODES: Final[tuple[str, ...]] = ("invalid_request", "denied", "quota_exceeded", "timeout", "io", "internal")
+
+
+@dataclass(frozen=True)
+class HostcallRequest:
+    """One effect an extension asks for. ``capability`` is what the caller *claims*; it is only checked."""
+
+    call_id: str
+    method: str
+    params: Mapping[str, Any]
+    capability: str | None = None
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class HostcallResult:
+    """What the extension gets back: ``ok`` with a result, or an error code and actionable message."""
+
+    ok: bool
+    call_id: str
+    result: Any = None
+    error_code: str | None = None
+    message: str | None = None
+    reason: str | None = None
+    capability: str | None = None
+    ledger_seq: int | None = field(default=None, compare=False)
+
+    @classmethod
+    def error(cls, call_id: str, code: str, message: str, reason: str | None = None,
+              capability: str | None = None, ledger_seq: int | None = None) -> HostcallResult:
+        return cls(False, call_id, None, code, message, reason, capability, ledger_seq)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": schemas.HOSTCALL_RESULT,
+            "ok": self.ok,
+            "call_id": self.call_id,
+            "error_code": self.error_code,
+            "message": self.message,
+            "reason": self.reason,
+            "capability": self.capability,
+            "result": self.result,
+        }
+
+
+def coerce_request(raw: HostcallRequest | Mapping[str, Any]) -> HostcallRequest:
+    """Build a :class:`HostcallRequest` from a mapping, checking the shape of every field."""
+    if isinstance(raw, HostcallRequest):
+        req = raw
+    else:
+        if not isinstance(raw, Mapping):
+            raise InvalidRequestError("hostcall request must be a JSON object")
+        timeout = raw.get("timeout_ms")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0):
+            raise InvalidRequestError("'timeout_ms' must be a positive integer")
+        req = HostcallRequest(
+            call_id=raw.get("call_id"),  # type: ignore[arg-type]
+            method=raw.get("method"),  # type: ignore[arg-type]
+            params=raw.get("params"),  # type: ignore[arg-type]
+            capability=raw.get("capability"),
+            timeout_ms=timeout,
+        )
+    if not isinstance(req.call_id, str) or not req.call_id.strip():
+        raise InvalidRequestError("'call_id' must be a non-empty string")
+    if not isinstance(req.method, str) or not req.method.strip():
+        raise InvalidRequestError("'method' must be a non-empty string")
+    if not isinstance(req.params, Mapping):
+        raise InvalidRequestError("'params' must be a JSON object")
+    if req.capability is not None and not isinstance(req.capability, str):
+        raise InvalidRequestError("'capability' must be a string when given")
+    return req
+
+
+def derive_and_check(req: HostcallRequest) -> Capability:
+    """Derive the capability server-side; a declared capability that differs is ``invalid_request``."""
+    derived = required_capability(req.method, req.params)
+    if req.capability is not None and req.capability.strip().lower() != derived.value:
+        raise InvalidRequestError(
+            f"declared capability '{req.capability}' does not match '{derived.value}', which method "
+            f"'{req.method}' requires; the capability is derived by pi-sandbox, never taken from the caller"
+        )
+    return derived

@@ -1,0 +1,253 @@
+"""The hostcall pipeline: every effect an extension has passes through :meth:`Sandbox.hostcall`.
+
+Stage order (ARCHITECTURE §1): validate → derive capability → trust / kill switch → policy
+(+ prompt) → quota → risk → mediation → connector → redact → record. Every decision — allowed,
+denied at any stage, or invalid — appends exactly one ledger entry, carrying hashes and reason
+codes only (INV-012). An allowed call is recorded *before* its connector runs, so an effect can
+never happen without durable evidence of the decision that permitted it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pi_sandbox.audit import AlertDraft, AuditStore, LedgerEntryDraft
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.config.model import SecurityConfig
+from pi_sandbox.config.posture import loosened_fields, security_posture
+from pi_sandbox.connectors.base import Connector, ConnectorContext
+from pi_sandbox.connectors.events import EventBus, EventsConnector, HeadlessUiConnector, SessionConnector, SessionStore
+from pi_sandbox.connectors.fs import FsConnector
+from pi_sandbox.connectors.log import LogConnector
+from pi_sandbox.connectors.tools import ToolConnector
+from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult, coerce_request, derive_and_check
+from pi_sandbox.dispatch.stages import CallInfo, Gate, GateDenial, NoRedaction, PassThroughGate, Redactor
+from pi_sandbox.errors import ConnectorError, InvalidRequestError
+from pi_sandbox.hashing import params_hash, sha256_hex
+from pi_sandbox.policy import DENY, PROMPT, CompiledPolicy, PermissionStore, Prompter, PromptRequest, PromptResolver
+from pi_sandbox.policy.explain import remediation
+
+_POSTURE_RECORD = "config_posture"
+
+
+@dataclass
+class Gates:
+    """The pipeline's replaceable stage slots, in the order they run."""
+
+    trust: Gate
+    quota: Gate
+    risk: Gate
+    mediation: Gate
+
+    def in_order(self) -> tuple[Gate, ...]:
+        return (self.quota, self.risk, self.mediation)
+
+
+class Sandbox:
+    """Holds all authority: decides, records and carries out hostcalls for extensions."""
+
+    def __init__(
+        self,
+        config: SecurityConfig,
+        store: AuditStore,
+        *,
+        prompter: Prompter | None = None,
+        connectors: Mapping[str, Connector] | None = None,
+        gates: Gates | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.policy = CompiledPolicy.from_config(config)
+        self.prompts = PromptResolver(PermissionStore(config.state_dir), prompter)
+        self.bus = EventBus()
+        self.session = SessionStore()
+        fs = FsConnector()
+        self.tools = ToolConnector(fs)
+        self.connectors: dict[str, Connector] = {
+            "fs": fs,
+            "log": LogConnector(),
+            "events": EventsConnector(self.bus),
+            "session": SessionConnector(self.session),
+            "ui": HeadlessUiConnector(),
+            "tool": self.tools,
+        }
+        self.connectors.update(connectors or {})
+        self.gates = gates or Gates(*(PassThroughGate(n) for n in ("trust", "quota", "risk", "mediation")))
+        self.redactor: Redactor = redactor or NoRedaction()
+        self._roots: dict[str, tuple[Path, ...]] = {}
+        self._lock = threading.Lock()
+        self._protected = (config.state_dir, config.agent_dir / "settings.json",
+                           config.project_dir / ".pi" / "settings.json")
+
+    @classmethod
+    def open(cls, config: SecurityConfig, *, prompter: Prompter | None = None) -> Sandbox:
+        """Open the audit store for ``config`` and record config opt-ins and loosening changes."""
+        store = AuditStore.open(config.state_dir)
+        sandbox = cls(config, store, prompter=prompter)
+        sandbox.record_config_events()
+        return sandbox
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def register_extension(self, extension_id: str, root: Path) -> None:
+        """Make ``root`` (the extension's own folder) an allowed fs root for that extension only."""
+        with self._lock:
+            self._roots[extension_id] = (self.config.project_dir, Path(root).resolve())
+
+    def roots_for(self, extension_id: str) -> tuple[Path, ...]:
+        with self._lock:
+            return self._roots.get(extension_id, (self.config.project_dir,))
+
+    def record_config_events(self) -> None:
+        """Ledger the ``allowDangerous`` opt-in and every loosening since the last recorded posture."""
+        posture = security_posture(self.config)
+        if self.policy.dangerous_unblocked:
+            self.store.append(LedgerEntryDraft(
+                kind="config", extension_id=None, decision="allow", reason="allow_dangerous_opt_in",
+                detail={"source": self.config.allow_dangerous_source, "profile": self.config.profile,
+                        "capabilities_unblocked": sorted(c.value for c in self.policy.dangerous_unblocked)},
+            ))
+        previous = self.store.query_records(kind=_POSTURE_RECORD)
+        before = dict(previous[-1].payload) if previous else None
+        if before != posture:
+            changed = loosened_fields(before or security_posture(replace(self.config, profile="safe",
+                                                                          allow_dangerous=False)), posture)
+            if changed:
+                sources = sorted({self.config.source_of(p) for p in self.config.provenance})
+                self.store.append(LedgerEntryDraft(
+                    kind="config", extension_id=None, decision="allow", reason="settings_loosened",
+                    detail={"fields": changed, "sources_hash": sha256_hex("\n".join(sources))},
+                ))
+            self.store.record(_POSTURE_RECORD, posture)
+        for key in self.config.refused_loosenings:
+            self.store.append(LedgerEntryDraft(
+                kind="config", extension_id=None, decision="deny", reason="project_loosening_refused",
+                detail={"key": key},
+            ))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- the pipeline ------------------------------------------------------------------------
+
+    def hostcall(self, extension_id: str, request: HostcallRequest | Mapping[str, Any]) -> HostcallResult:
+        """Decide, record and (if allowed) carry out one hostcall for ``extension_id``."""
+        raw_call_id = request.call_id if isinstance(request, HostcallRequest) else (
+            request.get("call_id") if isinstance(request, Mapping) else None)
+        call_id = raw_call_id if isinstance(raw_call_id, str) and raw_call_id.strip() else "<missing>"
+        try:
+            req = coerce_request(request)
+            capability = derive_and_check(req)
+        except InvalidRequestError as exc:
+            return self._invalid(extension_id, call_id, request, str(exc))
+
+        call = CallInfo(extension_id, req.call_id, req.method.strip().lower(), capability, req.params,
+                        params_hash(req.method, req.params))
+        denial = self.gates.trust.check(call)
+        if denial is not None:
+            return self._deny(call, denial, layer=None, stage="trust")
+
+        decision = self.policy.evaluate(capability, extension_id)
+        reason = decision.reason
+        if decision.decision == PROMPT:
+            resolution = self.prompts.resolve(PromptRequest(extension_id, capability, call.method,
+                                                            remediation(decision, self.config)))
+            reason = resolution.reason
+            if not resolution.allow:
+                return self._deny(call, GateDenial(
+                    "denied", reason, f"capability '{capability.value}' needs the user's approval and was "
+                    f"not granted ({reason}); {remediation(decision, self.config)}", "policy_violation"),
+                    layer=decision.layer, stage="prompt")
+        elif decision.decision == DENY:
+            return self._deny(call, GateDenial(
+                "denied", reason, f"capability '{capability.value}' denied by policy ({reason}, layer "
+                f"{decision.layer}); {remediation(decision, self.config)}", "policy_violation"),
+                layer=decision.layer, stage="policy")
+
+        for gate in self.gates.in_order():
+            denial = gate.check(call)
+            if denial is not None:
+                return self._deny(call, denial, layer=decision.layer, stage=gate.name)
+
+        entry = self.store.append(LedgerEntryDraft(
+            kind="hostcall", extension_id=extension_id, decision="allow", reason=reason,
+            call_id=call.call_id, capability=capability.value, method=call.method,
+            params_hash=call.params_hash, layer=decision.layer, detail={"stage": "connector"},
+        ))
+        return self._run_connector(call, req, entry.seq)
+
+    def _run_connector(self, call: CallInfo, req: HostcallRequest, seq: int) -> HostcallResult:
+        method = "exec" if call.method == "tool" and call.capability is Capability.EXEC else call.method
+        connector = self.connectors.get(method)
+        if connector is None:
+            return HostcallResult.error(call.call_id, "internal", f"no connector is installed for '{method}'",
+                                        "no_connector", call.capability.value, seq)
+        params = req.params
+        if method == "exec" and call.method == "tool":
+            params = {"cmd": "sh", "args": ["-c", str(dict(req.params.get("input") or {}).get("command", ""))]}
+        ctx = ConnectorContext(call.extension_id, call.call_id, method, call.capability,
+                               self.roots_for(call.extension_id), self.config, self.store, req.timeout_ms,
+                               self._protected)
+        try:
+            result = connector.call(ctx, params)
+        except ConnectorError as exc:
+            message = self.redactor.redact_value(str(exc))
+            if exc.code == "denied":
+                self.store.record_alert(AlertDraft(
+                    category="policy_violation", severity="warning", extension_id=call.extension_id,
+                    summary=f"{method} refused by connector confinement", reason_codes=(exc.reason or "denied",),
+                    capability=call.capability.value, method=call.method, call_id=call.call_id,
+                    context_hash=call.params_hash))
+                seq = self.store.append(LedgerEntryDraft(
+                    kind="hostcall", extension_id=call.extension_id, decision="deny",
+                    reason=exc.reason or "connector_denied", call_id=call.call_id,
+                    capability=call.capability.value, method=call.method, params_hash=call.params_hash,
+                    detail={"stage": "connector", "allowed_seq": seq})).seq
+            return HostcallResult.error(call.call_id, exc.code, message, exc.reason, call.capability.value, seq)
+        except Exception as exc:  # a connector bug must not crash the host nor leak internals
+            return HostcallResult.error(call.call_id, "internal",
+                                        f"internal error in the {method} connector ({type(exc).__name__})",
+                                        "connector_crash", call.capability.value, seq)
+        return HostcallResult(True, call.call_id, self.redactor.redact_value(result), None, None, None,
+                              call.capability.value, seq)
+
+    def _deny(self, call: CallInfo, denial: GateDenial, *, layer: int | None, stage: str) -> HostcallResult:
+        entry = self.store.append(LedgerEntryDraft(
+            kind="hostcall", extension_id=call.extension_id, decision="deny", reason=denial.reason,
+            call_id=call.call_id, capability=call.capability.value, method=call.method,
+            params_hash=call.params_hash, layer=layer, detail={"stage": stage, **denial.detail},
+        ))
+        if denial.alert_category is not None:
+            self.store.record_alert(AlertDraft(
+                category=denial.alert_category, severity=denial.alert_severity, extension_id=call.extension_id,
+                summary=f"{call.method} call needing '{call.capability.value}' refused at {stage}: {denial.reason}",
+                reason_codes=(denial.reason,), capability=call.capability.value, method=call.method,
+                call_id=call.call_id, action="deny", remediation=self.redactor.redact_value(denial.message),
+                context_hash=call.params_hash,
+            ))
+        return HostcallResult.error(call.call_id, denial.code, self.redactor.redact_value(denial.message),
+                                    denial.reason, call.capability.value, entry.seq)
+
+    def _invalid(self, extension_id: str, call_id: str, request: Any, message: str) -> HostcallResult:
+        method = request.get("method") if isinstance(request, Mapping) else getattr(request, "method", None)
+        method = method if isinstance(method, str) else None
+        params = request.get("params") if isinstance(request, Mapping) else getattr(request, "params", None)
+        mismatch = "does not match" in message
+        entry = self.store.append(LedgerEntryDraft(
+            kind="hostcall", extension_id=extension_id, decision="invalid", reason="invalid_request",
+            call_id=call_id[:200], method=(method or "")[:64] or None,
+            params_hash=params_hash(method or "", params if isinstance(params, Mapping) else None),
+            detail={"stage": "validate", "capability_mismatch": mismatch},
+        ))
+        if mismatch:
+            self.store.record_alert(AlertDraft(
+                category="policy_violation", severity="error", extension_id=extension_id,
+                summary="hostcall declared a capability other than the one its method needs",
+                reason_codes=("capability_mismatch",), method=method, call_id=call_id[:200],
+            ))
+        return HostcallResult.error(call_id, "invalid_request", message, "invalid_request", None, entry.seq)
