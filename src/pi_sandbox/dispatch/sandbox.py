@@ -80,6 +80,9 @@ class Sandbox:
         self.gates = gates or Gates(*(PassThroughGate(n) for n in ("trust", "quota", "risk", "mediation")))
         self.redactor: Redactor = redactor or NoRedaction()
         self._roots: dict[str, tuple[Path, ...]] = {}
+        # Repeated policy denials of the same (extension, capability, reason) raise one alert per sandbox
+        # lifetime: every call still gets its own ledger entry, but alerts stay readable for operators.
+        self._alerted: set[tuple[str, str, str, str]] = set()
         self._lock = threading.Lock()
         self._protected = (config.state_dir, config.agent_dir / "settings.json",
                            config.project_dir / ".pi" / "settings.json")
@@ -222,7 +225,11 @@ class Sandbox:
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, layer=layer, detail={"stage": stage, **denial.detail},
         ))
-        if denial.alert_category is not None:
+        alert_key = (call.extension_id, call.capability.value, denial.reason, stage)
+        repeated = stage in ("policy", "prompt") and alert_key in self._alerted
+        if denial.alert_category is not None and not repeated:
+            with self._lock:
+                self._alerted.add(alert_key)
             self.store.record_alert(AlertDraft(
                 category=denial.alert_category, severity=denial.alert_severity, extension_id=call.extension_id,
                 summary=f"{call.method} call needing '{call.capability.value}' refused at {stage}: {denial.reason}",
