@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pi_sandbox.errors import PiSandboxError
 
@@ -36,5 +36,5 @@ def parse_since_ms(text: str, now_ms: int | None = None) -> int:
             f"invalid time '{text}': use ISO 8601 (2026-11-25T10:00:00Z) or a duration back from now (15m, 2h)"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)

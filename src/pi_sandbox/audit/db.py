@@ -87,6 +87,10 @@ def corrupt_error(path: Path, exc: BaseException) -> LedgerCorruptError:
 
 def ensure_state_dir(state_dir: Path) -> None:
     """Create the state dir (mode 0700) if needed and check it is a writable directory."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise StateDirError(
+            f"security state dir {state_dir} exists but is not a directory; set PI_SECURITY_DIR"
+        )
     try:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -94,8 +98,6 @@ def ensure_state_dir(state_dir: Path) -> None:
             f"cannot create security state dir {state_dir}: {exc.strerror or exc}; set PI_SECURITY_DIR "
             "to a writable directory"
         ) from None
-    if not state_dir.is_dir():
-        raise StateDirError(f"security state dir {state_dir} is not a directory; set PI_SECURITY_DIR")
     if not os.access(state_dir, os.W_OK | os.X_OK):
         raise StateDirError(
             f"security state dir {state_dir} is not writable by this user; fix its permissions "

@@ -10,7 +10,13 @@ from pi_sandbox.capabilities import parse_capability
 from pi_sandbox.cli.commands import CommandTree
 from pi_sandbox.cli.context import CliContext, UsageError, add_json_flag, render_table
 from pi_sandbox.errors import InvalidRequestError
-from pi_sandbox.policy import PermissionStore, StoredDecision, evaluate_capability, explain_policy, render_explanation
+from pi_sandbox.policy import (
+    PermissionStore,
+    StoredDecision,
+    evaluate_capability,
+    explain_policy,
+    render_explanation,
+)
 from pi_sandbox.policy.prompts import SCOPES
 from pi_sandbox.timeparse import parse_duration_ms
 

@@ -44,7 +44,7 @@ def _str(value: Any, src: str, key: str) -> str:
 def _pos_int(value: Any, src: str, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"expected a positive integer, got {json.dumps(value)}", source=src, key=key)
-    return value
+    return int(value)
 
 
 def _unit_float(value: Any, src: str, key: str) -> float:

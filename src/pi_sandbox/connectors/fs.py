@@ -46,7 +46,9 @@ def confine(ctx: ConnectorContext, raw: Any) -> Path:
     for protected in ctx.protected:
         p = _realpath(protected)
         if resolved == p or resolved.is_relative_to(p):
-            raise PathConfinementError(f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it")
+            raise PathConfinementError(
+                f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
+            )
     return resolved
 
 
@@ -95,7 +97,7 @@ class FsConnector:
         return {"bytes_written": len(payload)}
 
     def _list(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
-        entries = []
+        entries: list[dict[str, str]] = []
         with os.scandir(path) as it:
             for entry in it:
                 if len(entries) >= MAX_LIST_ENTRIES:

@@ -20,7 +20,13 @@ from pi_sandbox.capabilities import Capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.config.posture import loosened_fields, security_posture
 from pi_sandbox.connectors.base import Connector, ConnectorContext
-from pi_sandbox.connectors.events import EventBus, EventsConnector, HeadlessUiConnector, SessionConnector, SessionStore
+from pi_sandbox.connectors.events import (
+    EventBus,
+    EventsConnector,
+    HeadlessUiConnector,
+    SessionConnector,
+    SessionStore,
+)
 from pi_sandbox.connectors.fs import FsConnector
 from pi_sandbox.connectors.log import LogConnector
 from pi_sandbox.connectors.tools import ToolConnector
@@ -28,7 +34,15 @@ from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult, coerce_
 from pi_sandbox.dispatch.stages import CallInfo, Gate, GateDenial, NoRedaction, PassThroughGate, Redactor
 from pi_sandbox.errors import ConnectorError, InvalidRequestError
 from pi_sandbox.hashing import params_hash, sha256_hex
-from pi_sandbox.policy import DENY, PROMPT, CompiledPolicy, PermissionStore, Prompter, PromptRequest, PromptResolver
+from pi_sandbox.policy import (
+    DENY,
+    PROMPT,
+    CompiledPolicy,
+    PermissionStore,
+    Prompter,
+    PromptRequest,
+    PromptResolver,
+)
 from pi_sandbox.policy.explain import remediation
 
 _POSTURE_RECORD = "config_posture"
