@@ -1,0 +1,187 @@
+// fetch / Headers / Request / Response / AbortController over the `http` hostcall
+// ({method, url, headers?, body?, timeout_ms?} -> {status, headers, body}). The supervisor decides whether
+// the request may happen (http capability, host allow/deny lists, size limits); this shim only adapts shapes.
+import * as host from "pi:host";
+import { EventTarget, Event } from "events";
+import { URLSearchParams } from "url";
+
+function abortError(reason) {
+  if (reason instanceof Error) return reason;
+  const e = typeof DOMException === "function" ? new DOMException("This operation was aborted", "AbortError")
+    : Object.assign(new Error("This operation was aborted"), { name: "AbortError" });
+  return e;
+}
+
+export class AbortSignal extends EventTarget {
+  constructor() { super(); this.aborted = false; this.reason = undefined; this.onabort = null; }
+  throwIfAborted() { if (this.aborted) throw this.reason; }
+  static abort(reason) { const c = new AbortController(); c.abort(reason); return c.signal; }
+  static timeout(ms) {
+    const c = new AbortController();
+    globalThis.setTimeout(() => c.abort(Object.assign(new Error("The operation timed out"), { name: "TimeoutError" })), ms);
+    return c.signal;
+  }
+  static any(signals) {
+    const c = new AbortController();
+    for (const s of signals) {
+      if (s.aborted) { c.abort(s.reason); break; }
+      s.addEventListener("abort", () => c.abort(s.reason), { once: true });
+    }
+    return c.signal;
+  }
+}
+
+export class AbortController {
+  constructor() { this.signal = new AbortSignal(); }
+  abort(reason) {
+    const s = this.signal;
+    if (s.aborted) return;
+    s.aborted = true;
+    s.reason = reason === undefined ? abortError() : reason;
+    s.dispatchEvent(new Event("abort"));
+  }
+}
+
+export class Headers {
+  constructor(init) {
+    this._map = new Map();
+    if (!init) return;
+    if (init instanceof Headers) init.forEach((v, k) => this.append(k, v));
+    else if (Array.isArray(init) || typeof init[Symbol.iterator] === "function") for (const [k, v] of init) this.append(k, v);
+    else for (const k of Object.keys(init)) this.append(k, init[k]);
+  }
+  append(k, v) {
+    const key = String(k).toLowerCase();
+    const cur = this._map.get(key);
+    this._map.set(key, cur === undefined ? String(v) : `${cur}, ${v}`);
+  }
+  set(k, v) { this._map.set(String(k).toLowerCase(), String(v)); }
+  get(k) { const v = this._map.get(String(k).toLowerCase()); return v === undefined ? null : v; }
+  has(k) { return this._map.has(String(k).toLowerCase()); }
+  delete(k) { this._map.delete(String(k).toLowerCase()); }
+  getSetCookie() { const v = this.get("set-cookie"); return v === null ? [] : [v]; }
+  forEach(fn, thisArg) { for (const [k, v] of [...this._map].sort()) fn.call(thisArg, v, k, this); }
+  entries() { return [...this._map].sort()[Symbol.iterator](); }
+  keys() { return [...this._map.keys()].sort()[Symbol.iterator](); }
+  values() { return [...this._map].sort().map((p) => p[1])[Symbol.iterator](); }
+  [Symbol.iterator]() { return this.entries(); }
+  toObject() { return Object.fromEntries(this._map); }
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+function bodyToText(body) {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === "string") return body;
+  if (body instanceof URLSearchParams) return body.toString();
+  if (body instanceof ArrayBuffer) return textDecoder.decode(new Uint8Array(body));
+  if (ArrayBuffer.isView(body)) return textDecoder.decode(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+  throw Object.assign(new TypeError("pi-sandbox: fetch body must be a string, URLSearchParams or bytes"), { code: "ERR_NOT_SUPPORTED" });
+}
+
+class BodyMixin {
+  _bytes() {
+    if (this.bodyUsed) throw new TypeError("Body is unusable: Body has already been read");
+    this.bodyUsed = true;
+    return this._raw === undefined || this._raw === null ? new Uint8Array(0)
+      : typeof this._raw === "string" ? textEncoder.encode(this._raw) : this._raw;
+  }
+  async text() { return textDecoder.decode(this._bytes()); }
+  async json() { return JSON.parse(await this.text()); }
+  async arrayBuffer() { const b = this._bytes(); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); }
+  async bytes() { return this._bytes(); }
+  async blob() { throw Object.assign(new Error("pi-sandbox: Blob bodies are not supported"), { code: "ERR_NOT_SUPPORTED" }); }
+  get body() {
+    if (this._raw === undefined || this._raw === null) return null;
+    // One-chunk stream: enough for `getReader()` loops and `for await` over SSE responses.
+    const self = this;
+    let done = false;
+    const reader = {
+      async read() {
+        if (done) return { done: true, value: undefined };
+        done = true;
+        return { done: false, value: self._bytes() };
+      },
+      releaseLock() {}, cancel: async () => { done = true; },
+    };
+    return { getReader: () => reader, locked: false, cancel: async () => { done = true; },
+      [Symbol.asyncIterator]: async function* () { const r = await reader.read(); if (!r.done) yield r.value; } };
+  }
+}
+
+export class Request extends BodyMixin {
+  constructor(input, init = {}) {
+    super();
+    const base = input instanceof Request ? input : null;
+    this.url = base ? base.url : String(input instanceof URL ? input.href : input);
+    this.method = String(init.method || (base && base.method) || "GET").toUpperCase();
+    this.headers = new Headers(init.headers || (base && base.headers));
+    this._raw = init.body !== undefined ? bodyToText(init.body) : base ? base._raw : undefined;
+    this.signal = init.signal || (base && base.signal) || new AbortController().signal;
+    this.bodyUsed = false;
+    this.redirect = init.redirect || "follow";
+  }
+  clone() { return new Request(this); }
+}
+
+export class Response extends BodyMixin {
+  constructor(body, init = {}) {
+    super();
+    this._raw = body === undefined || body === null ? null : typeof body === "string" ? body : bodyToText(body);
+    this.status = init.status === undefined ? 200 : init.status;
+    this.statusText = init.statusText || "";
+    this.headers = new Headers(init.headers);
+    this.ok = this.status >= 200 && this.status < 300;
+    this.url = init.url || "";
+    this.redirected = false;
+    this.type = "basic";
+    this.bodyUsed = false;
+  }
+  clone() { return new Response(this._raw, this); }
+  static json(data, init = {}) {
+    const headers = new Headers(init.headers);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+    return new Response(JSON.stringify(data), { ...init, headers });
+  }
+  static error() { return new Response(null, { status: 0 }); }
+  static redirect(url, status = 302) { return new Response(null, { status, headers: { location: String(url) } }); }
+}
+
+function decodeResultBody(res) {
+  if (res.body_base64 !== undefined) return Uint8Array.fromBase64 ? Uint8Array.fromBase64(res.body_base64)
+    : Uint8Array.from(atob(res.body_base64), (c) => c.charCodeAt(0));
+  if (res.body instanceof Uint8Array) return res.body;
+  return res.body === undefined || res.body === null ? "" : String(res.body);
+}
+
+/** fetch over the `http` hostcall. Rejects with TypeError("fetch failed", {cause}) like undici when denied. */
+export async function fetch(input, init = {}) {
+  const req = input instanceof Request && Object.keys(init).length === 0 ? input : new Request(input, init);
+  if (req.signal.aborted) throw req.signal.reason || abortError();
+  const params = { method: req.method, url: req.url, headers: req.headers.toObject() };
+  if (req._raw !== undefined && req._raw !== null) params.body = req._raw;
+  if (init.timeout_ms) params.timeout_ms = init.timeout_ms;
+  const pending = host.call("http", params);
+  const aborted = new Promise((_, reject) => {
+    req.signal.addEventListener("abort", () => reject(req.signal.reason || abortError()), { once: true });
+  });
+  let res;
+  try {
+    res = await Promise.race([pending, aborted]);
+  } catch (err) {
+    if (err && err.name === "HostcallError") {
+      const e = new TypeError(`fetch failed: ${err.message}`);
+      e.cause = err;
+      e.code = err.code;
+      throw e;
+    }
+    throw err;
+  }
+  const resp = new Response(null, { status: res.status, statusText: res.status_text || res.statusText || "",
+    headers: res.headers || {}, url: res.url || req.url });
+  resp._raw = decodeResultBody(res);
+  return resp;
+}
+
+export default { fetch, Headers, Request, Response, AbortController, AbortSignal };
