@@ -54,6 +54,12 @@ def _depth_limited(value: Any, depth: int = 0) -> Any:
         return [_depth_limited(v, depth + 1) for v in value]
     if isinstance(value, float) and value != value:  # NaN cannot be canonicalised
         return None
+    # RFC 8785 has no encoding for infinities or integers beyond 2**53; a hostcall carrying one
+    # must still be fingerprinted (and recorded), not crash the pipeline, so tag them as text.
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return f"float:{value}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+        return f"int:{value}"
     return value
 
 
