@@ -43,8 +43,8 @@ from pi_sandbox.hashing import canonical_json
 
 DEFAULT_CHECKPOINT_INTERVAL: Final = 1000
 #: How long a new group-commit leader may wait for siblings that are about to append (see
-#: :meth:`AuditStore._gather_siblings`). Small next to one fsync'ed commit (~250 µs here).
-DEFAULT_COMMIT_DELAY_S: Final = 0.0002
+#: :meth:`AuditStore._sibling_wait`). Small next to one fsync'ed commit (~250 µs here).
+DEFAULT_COMMIT_DELAY_S: Final = 0.0004
 #: A thread that appended within this window counts as an active sibling.
 _SIBLING_WINDOW_S: Final = 0.002
 
@@ -160,6 +160,7 @@ class AuditStore:
         self._closed = False
         self.commit_delay_s = commit_delay_s
         self._recent_appenders: dict[int, float] = {}
+        self._queue_since = 0.0
         self._conn_open = True
         #: Number of group-commit transactions so far (entries per commit = batching efficiency).
         self.group_commits = 0
@@ -251,16 +252,23 @@ class AuditStore:
         with self._cond:
             if self._closed:
                 raise AuditStoreError("the audit store is closed")
-            self._recent_appenders[threading.get_ident()] = time.monotonic()
+            now = time.monotonic()
+            self._recent_appenders[threading.get_ident()] = now
+            if not self._queue:
+                self._queue_since = now
             self._queue.append(ticket)
-            self._cond.notify_all()  # a leader gathering siblings may be waiting for this ticket
-            while not ticket.done and self._committing:
-                self._cond.wait()
-            if ticket.done:
-                return self._result(ticket)
-            # No commit in flight and ours is still queued: lead the next group.
+            while True:
+                if ticket.done:
+                    return self._result(ticket)
+                if self._committing:
+                    self._cond.wait()
+                    continue
+                wait_s = self._sibling_wait()
+                if wait_s <= 0:
+                    break
+                self._cond.wait(wait_s)
+            # No commit in flight and the group is complete (or waited long enough): commit it.
             self._committing = True
-            self._gather_siblings()
             batch, self._queue = self._queue, []
         try:
             self._commit_group(batch)
@@ -270,29 +278,27 @@ class AuditStore:
                 self._cond.notify_all()
         return self._result(ticket)
 
-    def _gather_siblings(self) -> None:
-        """As the new leader (lock held), briefly wait for active sibling threads to queue too.
+    def _sibling_wait(self) -> float:
+        """Seconds the queued group should still wait for active siblings before committing (lock held).
 
-        Without this, two threads that append in a loop alternate: each commit carries one entry
-        and throughput is capped at one fsync per entry. A thread that appended within the last
-        few milliseconds is about to append again, so waiting a fraction of an fsync for it lets
-        both entries share one commit (PostgreSQL's commit_delay/commit_siblings idea). A lone
-        appender never waits.
+        Without this, two threads appending in a loop alternate: each commit carries one entry and
+        throughput is capped at one fsync per entry. A thread that appended within the last few
+        milliseconds is about to append again, so the group waits (at most ``commit_delay_s`` from
+        its first ticket) until every such thread has queued (PostgreSQL's commit_delay /
+        commit_siblings idea). The thread whose arrival completes the group commits it itself, so
+        no extra thread wake-up is paid. A lone appender never waits.
         """
         if self.commit_delay_s <= 0:
-            return
+            return 0.0
         now = time.monotonic()
         recent = self._recent_appenders
         if len(recent) > 64:  # forget threads that stopped appending
             for ident in [i for i, t in recent.items() if now - t >= _SIBLING_WINDOW_S]:
                 del recent[ident]
         active = sum(1 for t in recent.values() if now - t < _SIBLING_WINDOW_S)
-        deadline = now + self.commit_delay_s
-        while len(self._queue) < active:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._cond.wait(remaining)
+        if len(self._queue) >= active:
+            return 0.0
+        return self._queue_since + self.commit_delay_s - now
 
     @staticmethod
     def _result(ticket: _Ticket) -> list[LedgerEntry]:

@@ -1,0 +1,135 @@
+"""Ledger benchmark: durable append throughput and latency, verification throughput.
+
+Run: ``python benchmarks/bench_ledger.py`` (options: ``--entries N``, ``--verify-entries N``).
+Every append is durable (WAL, synchronous=FULL, fsync per commit) — the store offers no other mode.
+Targets (issue 2): ≥ 5,000 durable entries/s on 2 cores; verification ≥ 50,000 entries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pi_sandbox.audit import AuditStore, LedgerEntryDraft, verify_ledger
+from pi_sandbox.hashing import params_hash
+
+
+def make_draft(i: int, thread: int = 0) -> LedgerEntryDraft:
+    """A realistic hostcall decision entry (hashes and codes only)."""
+    return LedgerEntryDraft(
+        kind="hostcall",
+        extension_id=f"ext.bench{thread}",
+        decision="allow" if i % 7 else "deny",
+        reason="default_caps" if i % 7 else "deny_caps",
+        call_id=f"call-{thread}-{i}",
+        capability="read",
+        method="fs",
+        params_hash=params_hash("fs", {"op": "stat", "path": f"src/file{i}.ts"}),
+        layer=4,
+        detail={"connector": "fs", "elapsed_us": i % 1000, "result_bytes": 120},
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of ``values`` (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def bench_threads(state_dir: Path, threads: int, per_thread: int) -> tuple[float, list[float], float]:
+    """``threads`` appenders each calling append() ``per_thread`` times: (entries/s, latencies µs, mean batch)."""
+    store = AuditStore.open(state_dir)
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    start_gate = threading.Barrier(threads + 1)
+    before = store.head()[0]
+
+    def work(t: int) -> None:
+        drafts = [make_draft(i, t) for i in range(per_thread)]
+        out = latencies[t]
+        start_gate.wait()
+        for d in drafts:
+            t0 = time.perf_counter()
+            store.append(d)
+            out.append((time.perf_counter() - t0) * 1e6)
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for p in pool:
+        p.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    for p in pool:
+        p.join()
+    elapsed = time.perf_counter() - t0
+    commits = store.group_commits
+    total = threads * per_thread
+    assert store.head()[0] - before == total
+    store.close()
+    return total / elapsed, [x for lat in latencies for x in lat], total / max(1, commits)
+
+
+def bench_batches(state_dir: Path, total: int, batch: int) -> float:
+    """append_many() in batches of ``batch``: entries/s."""
+    store = AuditStore.open(state_dir)
+    drafts = [make_draft(i) for i in range(total)]
+    t0 = time.perf_counter()
+    for i in range(0, total, batch):
+        store.append_many(drafts[i:i + batch])
+    elapsed = time.perf_counter() - t0
+    store.close()
+    return total / elapsed
+
+
+def bench_verify(state_dir: Path, total: int) -> tuple[float, int]:
+    """Build a ledger of ``total`` entries, then time verify_ledger: (entries/s, checkpoints)."""
+    store = AuditStore.open(state_dir)
+    chunk = 5000
+    for i in range(0, total, chunk):
+        store.append_many([make_draft(j) for j in range(i, min(total, i + chunk))])
+    store.close()
+    best = 0.0
+    checkpoints = 0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        report = verify_ledger(state_dir)
+        rate = report.entry_count / (time.perf_counter() - t0)
+        assert report.chain_valid and report.entry_count == total
+        best, checkpoints = max(best, rate), report.checkpoints_checked
+    return best, checkpoints
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every scenario and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=4000, help="appends per threaded scenario")
+    parser.add_argument("--verify-entries", type=int, default=200_000)
+    args = parser.parse_args(argv)
+    rows: list[tuple[str, str, str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
+        root = Path(tmp)
+        for threads in (1, 2, 4, 8):
+            rate, lat, batch = bench_threads(root / f"t{threads}", threads, args.entries // threads)
+            rows.append((
+                f"append(), {threads} thread{'s' if threads > 1 else ''}", f"{rate:,.0f}",
+                f"{statistics.median(lat):,.0f}", f"{percentile(lat, 99):,.0f}", f"{batch:.1f}",
+            ))
+        for batch in (10, 100, 1000):
+            rate = bench_batches(root / f"b{batch}", max(args.entries, batch * 20), batch)
+            rows.append((f"append_many(), batch {batch}", f"{rate:,.0f}", "-", "-", str(batch)))
+        rate, checkpoints = bench_verify(root / "verify", args.verify_entries)
+        rows.append((f"verify_ledger, {args.verify_entries:,} entries", f"{rate:,.0f}", "-", "-",
+                     f"{checkpoints} ckpts"))
+    header = ("scenario (durable, WAL synchronous=FULL)", "entries/s", "p50 µs", "p99 µs", "entries/commit")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                            strict=True))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
