@@ -186,7 +186,11 @@ def _merge_overrides(
                     mode = raw.mode
                     merger.provenance[f"{key}.mode"] = parsed.source
             if raw.quota is not None:
-                current = dict(vars(quota)) if quota is not None else {}
+                # An extension's quota starts from the global quota, so a project file naming one
+                # limit can neither raise it above the global value nor reset the others to defaults.
+                current = dict(vars(quota)) if quota is not None else {
+                    f.name: merger.values.get(f"extensionPolicy.quota.{f.name}") for f in fields(QuotaSettings)
+                }
                 for name, value in raw.quota.items():
                     old = current.get(name)
                     current[name] = min(value, old) if (is_project and old is not None) else value
