@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from pi_sandbox.audit import signing
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_hash
 from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, ensure_state_dir
@@ -143,7 +145,7 @@ class AuditStore:
         self,
         state_dir: Path,
         conn: sqlite3.Connection,
-        key: Any,
+        key: Ed25519PrivateKey | None,
         checkpoint_interval: int,
         commit_delay_s: float = DEFAULT_COMMIT_DELAY_S,
     ) -> None:
@@ -151,8 +153,8 @@ class AuditStore:
         self.db_path = state_dir / DB_FILE
         self.checkpoint_interval = checkpoint_interval
         self._conn = conn
-        self._key = key
-        self._public_key = signing.public_key_hex(key)
+        self._key = key  # None for a read-only store
+        self._public_key = signing.public_key_hex(key) if key is not None else ""
         self._db_lock = threading.RLock()
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[_Ticket] = []
@@ -190,6 +192,18 @@ class AuditStore:
         conn = connect(state_dir / DB_FILE)
         return cls(state_dir, conn, key, checkpoint_interval, max(0.0, commit_delay_s))
 
+    @classmethod
+    def open_read_only(cls, state_dir: Path) -> AuditStore:
+        """Open an existing store for queries only: creates nothing, needs no signing key, writes nothing.
+
+        For operator commands (``pi security ledger show``) that must not seal or alter the ledger.
+        """
+        state_dir = Path(state_dir)
+        db_path = state_dir / DB_FILE
+        if not db_path.is_file():
+            raise AuditStoreError(f"no audit database at {db_path}: nothing has been recorded yet")
+        return cls(state_dir, connect(db_path, read_only=True), None, DEFAULT_CHECKPOINT_INTERVAL)
+
     def __enter__(self) -> AuditStore:
         return self
 
@@ -214,6 +228,8 @@ class AuditStore:
     @contextmanager
     def _write_tx(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (the durable point), rolled back on any failure."""
+        if self._key is None:
+            raise AuditStoreError(f"the audit store {self.db_path} was opened read-only")
         with self._db() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -230,6 +246,8 @@ class AuditStore:
         return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
     def _insert_checkpoint(self, conn: sqlite3.Connection, seq: int, head: str, reason: str) -> None:
+        if self._key is None:  # unreachable: _write_tx refuses read-only stores
+            raise AuditStoreError("cannot sign a checkpoint without the signing key")
         ts = now_ms()
         signature = signing.sign(self._key, checkpoint_payload(seq, head, ts))
         conn.execute(
@@ -487,6 +505,8 @@ class AuditStore:
                 self._cond.wait()
         with self._db_lock:
             try:
+                if self._key is None:
+                    return
                 with self._write_tx() as conn:
                     seq, head = self._head(conn)
                     last = conn.execute(
