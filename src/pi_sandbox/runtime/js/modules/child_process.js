@@ -1,0 +1,242 @@
+// node:child_process — every form becomes the `exec` hostcall {cmd, args, cwd?, timeout_ms?, stdin?} ->
+// {stdout, stderr, exit_code, killed}. A shell string (exec/execSync, or {shell: true}) becomes
+// {cmd: "sh", args: ["-c", str]} so the supervisor's exec mediation sees and classifies the real command.
+// The supervisor decides (exec capability, mediation); a denial surfaces as an EACCES error / 'error' event.
+// Not supported: fork (no node), per-call `env` (the supervisor builds the child environment through the
+// secret broker; passing env from an extension is ignored), interactive stdin (stdin is sent when it ends).
+import * as host from "pi:host";
+import { Buffer } from "buffer";
+import { EventEmitter } from "events";
+import { Readable, Writable } from "stream";
+import { promisify } from "util";
+
+let fakePid = 30000;
+
+function spawnError(err, file, syscall) {
+  if (!err || err.name !== "HostcallError") return err;
+  const denied = /deni|forbid|policy|block|kill|quarant|quota|trust|mediat/i.test(String(err.code));
+  const code = denied ? "EACCES" : /not_found|enoent/i.test(String(err.code)) ? "ENOENT" : "EIO";
+  const e = new Error(`${syscall} ${file} ${code}: ${err.message}`);
+  e.code = code;
+  e.errno = code === "EACCES" ? -13 : code === "ENOENT" ? -2 : -5;
+  e.syscall = `${syscall} ${file}`;
+  e.path = file;
+  e.hostCode = err.code;
+  return e;
+}
+
+function buildParams(file, args, options) {
+  const params = { cmd: String(file), args: (args || []).map(String) };
+  if (options.shell) {
+    const line = [file, ...(args || [])].join(" ");
+    params.cmd = typeof options.shell === "string" ? options.shell : "sh";
+    params.args = ["-c", line];
+  }
+  if (options.cwd) params.cwd = String(options.cwd instanceof URL ? decodeURIComponent(options.cwd.pathname) : options.cwd);
+  if (options.timeout) params.timeout_ms = Number(options.timeout);
+  if (options.input !== undefined && options.input !== null) {
+    params.stdin = typeof options.input === "string" ? options.input : Buffer.from(options.input).toString();
+  }
+  return params;
+}
+
+function normalizeArgs(args, options) {
+  if (!Array.isArray(args)) { options = args; args = []; }
+  return [args, options || {}];
+}
+
+function outputOf(text, encoding) {
+  const s = text === undefined || text === null ? "" : String(text);
+  return encoding && encoding !== "buffer" ? s : Buffer.from(s);
+}
+
+function failure(message, result, options, cmdLine) {
+  const err = new Error(message);
+  err.status = result.killed ? null : result.exit_code;
+  err.code = result.killed ? null : result.exit_code;
+  err.signal = result.killed ? "SIGTERM" : null;
+  err.killed = !!result.killed;
+  err.cmd = cmdLine;
+  err.stdout = outputOf(result.stdout, options.encoding);
+  err.stderr = outputOf(result.stderr, options.encoding);
+  err.output = [null, err.stdout, err.stderr];
+  return err;
+}
+
+function runSync(params, syscall) {
+  try {
+    return host.callSync("exec", params);
+  } catch (err) {
+    throw spawnError(err, params.cmd, syscall);
+  }
+}
+
+export function spawnSync(file, args, options) {
+  [args, options] = normalizeArgs(args, options);
+  const params = buildParams(file, args, options);
+  let result;
+  try { result = runSync(params, "spawnSync"); } catch (error) {
+    return { pid: 0, output: [null, null, null], stdout: null, stderr: null, status: null, signal: null, error };
+  }
+  const stdout = outputOf(result.stdout, options.encoding);
+  const stderr = outputOf(result.stderr, options.encoding);
+  return { pid: ++fakePid, output: [null, stdout, stderr], stdout, stderr,
+    status: result.killed ? null : result.exit_code, signal: result.killed ? "SIGTERM" : null };
+}
+
+export function execFileSync(file, args, options) {
+  [args, options] = normalizeArgs(args, options);
+  const params = buildParams(file, args, options);
+  const result = runSync(params, "spawnSync");
+  const line = [file, ...args].join(" ");
+  if (result.killed || result.exit_code !== 0) {
+    throw failure(`Command failed: ${line}${result.stderr ? "\n" + result.stderr : ""}`, result, options, line);
+  }
+  return outputOf(result.stdout, options.encoding);
+}
+
+export function execSync(command, options = {}) {
+  return execFileSync(String(command), [], { ...options, shell: options.shell || true });
+}
+
+export class ChildProcess extends EventEmitter {
+  constructor(params, options) {
+    super();
+    this.pid = ++fakePid;
+    this.spawnfile = params.cmd;
+    this.spawnargs = [params.cmd, ...params.args];
+    this.exitCode = null;
+    this.signalCode = null;
+    this.killed = false;
+    this.connected = false;
+    this.stdout = new Readable({ encoding: options.encoding && options.encoding !== "buffer" ? options.encoding : undefined });
+    this.stderr = new Readable({ encoding: options.encoding && options.encoding !== "buffer" ? options.encoding : undefined });
+    const stdinChunks = [];
+    this._stdinTouched = false;
+    this._stdinEnded = false;
+    this.stdin = new Writable({
+      write: (chunk, enc, cb) => { this._stdinTouched = true; stdinChunks.push(Buffer.from(chunk, enc === "buffer" ? undefined : enc)); cb(); },
+      final: (cb) => { this._stdinEnded = true; cb(); if (this._waitingForStdin) this._start(); },
+    });
+    this.stdio = [this.stdin, this.stdout, this.stderr];
+    this._params = params;
+    this._stdinChunks = stdinChunks;
+    if (options.signal) {
+      if (options.signal.aborted) queueMicrotask(() => this.kill());
+      else options.signal.addEventListener("abort", () => this.kill(), { once: true });
+    }
+    // Start after the caller had a chance to write/end stdin in the same tick.
+    queueMicrotask(() => queueMicrotask(() => {
+      if (this._stdinTouched && !this._stdinEnded) this._waitingForStdin = true;
+      else this._start();
+    }));
+  }
+  _start() {
+    if (this._started || this.killed) return;
+    this._started = true;
+    const params = { ...this._params };
+    if (this._stdinChunks.length) params.stdin = Buffer.concat(this._stdinChunks).toString();
+    this.emit("spawn");
+    host.call("exec", params).then((result) => {
+      if (result.stdout) this.stdout.push(Buffer.from(String(result.stdout)));
+      if (result.stderr) this.stderr.push(Buffer.from(String(result.stderr)));
+      this.stdout.push(null);
+      this.stderr.push(null);
+      this.exitCode = result.killed ? null : result.exit_code;
+      this.signalCode = result.killed ? "SIGTERM" : null;
+      this._finish();
+    }, (err) => {
+      this.stdout.push(null);
+      this.stderr.push(null);
+      this.exitCode = -2;
+      this.emit("error", spawnError(err, params.cmd, "spawn"));
+      this._finish(true);
+    });
+  }
+  _finish(failed) {
+    // 'exit' then 'close' after both output streams ended, like Node.
+    let pending = 2;
+    const done = () => {
+      if (--pending > 0) return;
+      if (!failed) this.emit("exit", this.exitCode, this.signalCode);
+      this.emit("close", this.exitCode, this.signalCode);
+    };
+    const watch = (s) => (s._endEmitted ? done() : s.once("close", done));
+    this.stdout.resume();
+    this.stderr.resume();
+    watch(this.stdout);
+    watch(this.stderr);
+  }
+  kill(signal = "SIGTERM") {
+    if (this._started) return false; // the host call is already running; the supervisor's timeout bounds it
+    this.killed = true;
+    this.signalCode = signal;
+    queueMicrotask(() => { this.emit("exit", null, signal); this.emit("close", null, signal); });
+    return true;
+  }
+  ref() { return this; }
+  unref() { return this; }
+  disconnect() {}
+}
+
+export function spawn(file, args, options) {
+  [args, options] = normalizeArgs(args, options);
+  return new ChildProcess(buildParams(file, args, options), options);
+}
+
+function collect(child, options, line, callback) {
+  const out = [], err = [];
+  child.stdout.on("data", (c) => out.push(Buffer.from(c)));
+  child.stderr.on("data", (c) => err.push(Buffer.from(c)));
+  let spawnFailure = null;
+  child.on("error", (e) => { spawnFailure = e; });
+  child.on("close", (code, signal) => {
+    const encoding = options.encoding === undefined ? "utf8" : options.encoding;
+    const stdout = encoding === "buffer" ? Buffer.concat(out) : Buffer.concat(out).toString(encoding);
+    const stderr = encoding === "buffer" ? Buffer.concat(err) : Buffer.concat(err).toString(encoding);
+    if (!callback) return;
+    if (spawnFailure) callback(Object.assign(spawnFailure, { stdout, stderr }), stdout, stderr);
+    else if (code !== 0 || signal) {
+      const e = failure(`Command failed: ${line}${stderr ? "\n" + stderr : ""}`,
+        { exit_code: code, killed: !!signal, stdout, stderr }, { encoding }, line);
+      e.stdout = stdout;
+      e.stderr = stderr;
+      callback(e, stdout, stderr);
+    } else callback(null, stdout, stderr);
+  });
+  return child;
+}
+
+export function execFile(file, args, options, callback) {
+  if (typeof args === "function") { callback = args; args = []; options = {}; }
+  else if (typeof options === "function") { callback = options; options = Array.isArray(args) ? {} : args; args = Array.isArray(args) ? args : []; }
+  [args, options] = normalizeArgs(args, options);
+  const child = spawn(file, args, options);
+  return collect(child, options, [file, ...args].join(" "), callback);
+}
+
+export function exec(command, options, callback) {
+  if (typeof options === "function") { callback = options; options = {}; }
+  options = options || {};
+  const child = spawn(String(command), [], { ...options, shell: options.shell || true });
+  return collect(child, options, String(command), callback);
+}
+
+function promiseForm(fn) {
+  return (...args) => {
+    let child;
+    const p = new Promise((resolve, reject) => {
+      child = fn(...args, (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr })));
+    });
+    p.child = child;
+    return p;
+  };
+}
+exec[promisify.custom] = promiseForm(exec);
+execFile[promisify.custom] = promiseForm(execFile);
+
+export function fork() {
+  throw Object.assign(new Error("pi-sandbox: child_process.fork is not available to extensions (no node runtime)"), { code: "ERR_NOT_SUPPORTED" });
+}
+
+export default { spawn, spawnSync, exec, execSync, execFile, execFileSync, fork, ChildProcess };
