@@ -1,0 +1,191 @@
+"""Bundle one extension into a single ES module with esbuild, confined to the extension's root.
+
+TypeScript, ESM and CommonJS sources and the extension's own ``node_modules`` are bundled; node
+builtins, the pi packages and TypeBox stay external imports that the engine's module table
+serves. Every file esbuild read (the metafile's inputs) must lie inside the extension root after
+symlinks are resolved, otherwise the load fails and nothing of the bundle reaches a worker.
+
+Bundles are cached under ``<state_dir>/bundle-cache/`` keyed by content: a manifest per entry
+records the SHA-256 of every input, and the cached bundle is reused only while all of them match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pi_sandbox.errors import ExtensionLoadError
+from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.runtime.modules import HOST_PACKAGES, ModuleTable
+from pi_sandbox.runtime.toolchain import Toolchain
+
+_FORMAT = 3  # bump when the bundle post-processing changes
+_ESBUILD_FLAGS = (
+    "--bundle",
+    "--format=esm",
+    "--platform=neutral",
+    "--main-fields=module,main",
+    "--target=es2023",
+    "--jsx=automatic",
+    "--charset=utf8",
+    "--log-level=error",
+    "--resolve-extensions=.ts,.tsx,.mts,.cts,.js,.mjs,.cjs,.jsx,.json",
+)
+_REQUIRE_CALL = re.compile(r"""\b(?:__require|require)\(\s*(["'])([^"'\\\n]+)\1\s*\)""")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One extension bundled into a single module."""
+
+    source: str
+    sha256: str
+    inputs: tuple[str, ...]
+    cached: bool
+
+
+def _externals(table: ModuleTable) -> list[str]:
+    ids = set(table.ids) | set(HOST_PACKAGES)
+    patterns = {"node:*", "@mariozechner/*", "@sinclair/typebox/*"}
+    return [f"--external:{i}" for i in sorted(ids | patterns) if not i.startswith(("pi:", "ext:"))]
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def confine_inputs(inputs: list[str], workdir: Path, root: Path) -> list[Path]:
+    """Resolve metafile inputs; raise ``ExtensionLoadError`` for any outside ``root``."""
+    resolved: list[Path] = []
+    for raw in inputs:
+        if raw.startswith("(disabled):"):
+            continue  # a package's browser-field stub: esbuild read nothing
+        if ":" in raw.split("/", 1)[0]:
+            raise ExtensionLoadError(f"bundle input '{raw}' comes from an unsupported namespace")
+        path = (workdir / raw).resolve()
+        if not _within(path, root):
+            raise ExtensionLoadError(
+                f"import of '{raw}' resolves to {path}, outside the extension root {root}: "
+                "relative imports must stay inside the extension's own folder"
+            )
+        resolved.append(path)
+    return resolved
+
+
+def _require_prelude(source: str, table: ModuleTable) -> str:
+    """Static imports + a global ``require`` for CommonJS ``require("<builtin>")`` calls."""
+    wanted = sorted({m.group(2) for m in _REQUIRE_CALL.finditer(source)} & table.ids)
+    if not wanted:
+        return ""
+    lines = [f"import * as __pi_req_{n} from {json.dumps(i)};\n" for n, i in enumerate(wanted)]
+    entries = ", ".join(f"{json.dumps(i)}: __pi_req_{n}" for n, i in enumerate(wanted))
+    lines.append(f"const __pi_req_table = {{ {entries} }};\n")
+    if "pi:require" in table.ids:
+        lines.insert(0, 'import * as __pi_require_mod from "pi:require";\n')
+        lines.append(
+            "if (typeof __pi_require_mod.registerModules === 'function') "
+            "__pi_require_mod.registerModules(__pi_req_table);\n"
+            "globalThis.require = __pi_require_mod.createRequire(__pi_req_table);\n"
+        )
+    else:
+        lines.append(
+            "globalThis.require = (id) => { const m = __pi_req_table[id]; "
+            "if (!m) throw new Error(`Cannot find module '${id}'`); "
+            "return m.default !== undefined ? m.default : m; };\n"
+        )
+    return "".join(lines)
+
+
+class Bundler:
+    """esbuild runner with a content-hash cache."""
+
+    def __init__(self, toolchain: Toolchain, cache_dir: Path, table: ModuleTable) -> None:
+        self.toolchain = toolchain
+        self.cache_dir = cache_dir
+        self.table = table
+        self._externals = _externals(table)
+        self._signature = sha256_hex(
+            json.dumps([_FORMAT, toolchain.package_version("esbuild"), _ESBUILD_FLAGS, self._externals])
+        )
+
+    def _manifest_path(self, entry: Path, root: Path) -> Path:
+        return self.cache_dir / f"{sha256_hex(f'{self._signature}|{root}|{entry}')}.json"
+
+    def _cached(self, manifest_path: Path) -> Bundle | None:
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            for path, digest in manifest["inputs"].items():
+                if sha256_hex(Path(path).read_bytes()) != digest:
+                    return None
+            source = (self.cache_dir / f"{manifest['bundle']}.mjs").read_text(encoding="utf-8")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if sha256_hex(source) != manifest["bundle"]:
+            return None  # a damaged cache entry is rebuilt, never trusted
+        return Bundle(source=source, sha256=manifest["bundle"], inputs=tuple(manifest["inputs"]), cached=True)
+
+    def bundle(self, entry: Path, root: Path, *, use_cache: bool = True) -> Bundle:
+        """Bundle ``entry`` (inside ``root``); raises ``ExtensionLoadError`` naming file and reason."""
+        root = root.resolve()
+        entry = entry.resolve()
+        if not _within(entry, root):
+            raise ExtensionLoadError(f"entry {entry} is outside the extension root {root}")
+        if not entry.is_file():
+            raise ExtensionLoadError(f"entry file {entry} does not exist")
+        self.toolchain.require_installed()
+        manifest_path = self._manifest_path(entry, root)
+        if use_cache:
+            hit = self._cached(manifest_path)
+            if hit is not None:
+                return hit
+        with tempfile.TemporaryDirectory(prefix="pi-bundle-") as tmp:
+            out = Path(tmp) / "out.mjs"
+            meta = Path(tmp) / "meta.json"
+            proc = subprocess.run(
+                [
+                    str(self.toolchain.esbuild),
+                    str(entry),
+                    *_ESBUILD_FLAGS,
+                    *self._externals,
+                    f"--outfile={out}",
+                    f"--metafile={meta}",
+                ],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                env={"PATH": "/usr/bin:/bin"},
+                timeout=120,
+                check=False,
+            )
+            if proc.returncode != 0:
+                message = (
+                    " ".join(proc.stderr.strip().split())[:800] or f"esbuild exit code {proc.returncode}"
+                )
+                raise ExtensionLoadError(f"{entry}: bundling failed: {message}")
+            metafile = json.loads(meta.read_text(encoding="utf-8"))
+            inputs = confine_inputs(list(metafile.get("inputs", {})), root, root)
+            body = out.read_text(encoding="utf-8")
+        source = _require_prelude(body, self.table) + body
+        digest = sha256_hex(source)
+        self._store(manifest_path, inputs, source, digest)
+        return Bundle(source=source, sha256=digest, inputs=tuple(str(p) for p in inputs), cached=False)
+
+    def _store(self, manifest_path: Path, inputs: list[Path], source: str, digest: str) -> None:
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            hashes = {str(p): sha256_hex(p.read_bytes()) for p in inputs}
+            _atomic_write(self.cache_dir / f"{digest}.mjs", source)
+            _atomic_write(manifest_path, json.dumps({"bundle": digest, "inputs": hashes}))
+        except OSError:
+            pass  # the cache is an optimisation; a read-only state dir must not fail the load
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,53 @@
+"""How the results of several extensions' handlers for one pi event combine (pi's semantics).
+
+Extensions run in load order and each sees the event as the previous one left it:
+``tool_call`` — the first ``{block: true, reason}`` wins and stops the chain; ``input`` — a
+``transform`` rewrites the text for the next extension, ``handled`` stops the chain;
+``before_agent_start`` — a returned ``systemPrompt`` replaces the prompt, messages accumulate;
+``tool_result`` — returned ``content`` / ``details`` / ``isError`` replace the result's fields;
+``session_before_*`` — ``cancel: true`` stops the chain; ``context`` — ``messages`` are replaced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def combine_event(
+    event: str, state: dict[str, Any], reply: dict[str, Any], extension_id: str, outcome: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Fold one extension's event reply into ``outcome``; returns (state for the next, stop?)."""
+    updated = reply.get("event")
+    new_state = dict(updated) if isinstance(updated, dict) else dict(state)
+    new_state.pop("type", None)
+    results = reply.get("results") or []
+    if results:
+        outcome.setdefault("results", []).extend({"extension_id": extension_id, "result": r} for r in results)
+    if event == "tool_call":
+        block = reply.get("block")
+        if isinstance(block, dict):
+            outcome.update(block=True, reason=str(block.get("reason", "")), blocked_by=extension_id)
+            return new_state, True
+        outcome.setdefault("block", False)
+    elif event == "input":
+        if new_state.get("text") != state.get("text") or new_state.get("images") != state.get("images"):
+            outcome["action"] = "transform"
+            outcome.setdefault("transformed_by", []).append(extension_id)
+        if reply.get("action") == "handled":
+            outcome.update(action="handled", handled_by=extension_id)
+            return new_state, True
+        outcome.setdefault("action", "continue")
+    elif event == "before_agent_start":
+        if new_state.get("systemPrompt") != state.get("systemPrompt"):
+            outcome["systemPrompt"] = new_state.get("systemPrompt")
+            outcome["systemPrompt_by"] = extension_id
+        messages = reply.get("messages") or []
+        if messages:
+            outcome.setdefault("messages", []).extend(messages)
+    elif event == "tool_result":
+        if any(new_state.get(k) != state.get(k) for k in ("content", "details", "isError")):
+            outcome.setdefault("modified_by", []).append(extension_id)
+    elif event.startswith("session_before_") and reply.get("cancel"):
+        outcome.update(cancel=True, cancelled_by=extension_id)
+        return new_state, True
+    return new_state, False

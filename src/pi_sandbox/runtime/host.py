@@ -1,0 +1,503 @@
+"""``ExtensionHost``: load extensions into workers, call their tools and commands, emit events.
+
+Each extension gets its own worker process; every hostcall a worker makes is passed to the
+dispatch ``Sandbox`` (the single chokepoint that decides, carries out and records it). A worker
+that hangs, runs out of memory or crashes is killed, reported as an alert (category ``runtime``)
+plus a ledger entry (kind ``runtime``), and restarted on next use up to ``max_restarts`` times;
+the other extensions carry on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pi_sandbox.audit.records import AlertDraft, LedgerEntryDraft
+from pi_sandbox.config.model import SecurityConfig
+from pi_sandbox.dispatch import Sandbox
+from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError
+from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.runtime.bundler import Bundle, Bundler
+from pi_sandbox.runtime.discovery import ExtensionSource
+from pi_sandbox.runtime.events import combine_event
+from pi_sandbox.runtime.modules import ModuleTable, load_module_table
+from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
+from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
+
+_REMEDIATION = {
+    "timeout": "the extension exceeded its time budget (extensionRuntime.callTimeoutMs); inspect or disable it",
+    "oom": "the extension exceeded its memory limit (extensionRuntime.maxMemoryMb); inspect or disable it",
+    "crash": "the worker process died; inspect the extension or disable it with --no-extensions",
+    "protocol": "the worker broke the frame protocol; treat the extension as hostile and disable it",
+    "boot_failed": "the runtime could not start; check `pi setup` and the module table",
+}
+
+
+class ToolArgumentsError(PiSandboxError):
+    """Tool arguments do not match the tool's TypeBox parameter schema."""
+
+
+@dataclass
+class LoadedExtension:
+    """One extension known to the host (loaded, failed or dead)."""
+
+    source: ExtensionSource
+    status: str = "pending"  # pending | loaded | failed | dead
+    error: str | None = None
+    error_code: str | None = None
+    registrations: dict[str, Any] = field(default_factory=dict)
+    bundle_sha256: str | None = None
+    bundle_cached: bool = False
+    restarts: int = 0
+    worker: ExtensionWorker | None = None
+    bundle: Bundle | None = None
+
+    @property
+    def extension_id(self) -> str:
+        """The extension's id (policy key)."""
+        return self.source.extension_id
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (no bundle source)."""
+        regs = self.registrations
+        return {
+            "id": self.extension_id,
+            "entry": str(self.source.entry),
+            "root": str(self.source.root),
+            "origin": self.source.origin,
+            "status": self.status,
+            "error": self.error,
+            "error_code": self.error_code,
+            "bundle_sha256": self.bundle_sha256,
+            "tools": [t["name"] for t in regs.get("tools", [])],
+            "commands": [c["name"] for c in regs.get("commands", [])],
+            "events": list(regs.get("events", [])),
+            "flags": [f["name"] for f in regs.get("flags", [])],
+            "shortcuts": [s["key"] for s in regs.get("shortcuts", [])],
+            "message_renderers": list(regs.get("messageRenderers", [])),
+            "providers": [p["name"] for p in regs.get("providers", [])],
+            "restarts": self.restarts,
+        }
+
+
+def limits_for(config: SecurityConfig, extension_id: str) -> WorkerLimits:
+    """Worker limits from ``extensionRuntime.*`` and the extension's memory quota (the lower wins)."""
+    memory_mb = min(config.runtime.max_memory_mb, config.quota_for(extension_id).max_memory_mb)
+    return WorkerLimits(
+        memory_bytes=max(16, memory_mb) * 1024 * 1024,
+        stack_bytes=max(64, config.runtime.max_stack_kb) * 1024,
+        call_timeout_s=max(1, config.runtime.call_timeout_ms) / 1000.0,
+    )
+
+
+class ExtensionHost:
+    """Hosts extensions for one agent session."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        toolchain: Toolchain | None = None,
+        flags: Mapping[str, Any] | None = None,
+        model: Mapping[str, Any] | None = None,
+        max_restarts: int = 2,
+        limits: WorkerLimits | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.config = sandbox.config
+        self.toolchain = toolchain or default_toolchain()
+        self.flags = dict(flags or {})
+        self.model = dict(model) if model else None
+        self.max_restarts = max_restarts
+        self._limits_override = limits
+        self.session_id = secrets.token_hex(8)
+        self._extensions: dict[str, LoadedExtension] = {}
+        self._table: ModuleTable | None = None
+        self._bundler: Bundler | None = None
+        self._calls = itertools.count(1)
+        self._bus_queue: deque[tuple[str, str, Any]] = deque()
+        #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
+        self.outbox: list[dict[str, Any]] = []
+        sandbox.bus.subscribe(self._on_bus_event)
+        sandbox.bus.register_op("send_message", self._on_send_message)
+        sandbox.bus.register_op("send_user_message", self._on_send_message)
+
+    # ---- set-up ------------------------------------------------------------------------------
+
+    def _module_table(self) -> ModuleTable:
+        if self._table is None:
+            self.toolchain.require_installed()
+            self._table = load_module_table(self.toolchain)
+        return self._table
+
+    def _get_bundler(self) -> Bundler:
+        if self._bundler is None:
+            self._bundler = Bundler(
+                self.toolchain, self.config.state_dir / "bundle-cache", self._module_table()
+            )
+        return self._bundler
+
+    def _limits(self, extension_id: str) -> WorkerLimits:
+        return self._limits_override or limits_for(self.config, extension_id)
+
+    def _info(self, ext: LoadedExtension) -> dict[str, Any]:
+        return {
+            "extensionId": ext.extension_id,
+            "cwd": str(self.config.project_dir),
+            "platform": "linux",
+            "argv": ["pi"],
+            "hasUI": False,
+            "pid": 1,
+            "version": "0.1.0",
+            "sessionId": self.session_id,
+            "flags": self.flags,
+            "model": self.model,
+            "models": [self.model] if self.model else [],
+            "extensionRoot": str(ext.source.root),
+        }
+
+    # ---- loading -----------------------------------------------------------------------------
+
+    def load(self, sources: Iterable[ExtensionSource]) -> list[LoadedExtension]:
+        """Bundle and start every source; a failing extension never stops the others.
+
+        Raises ``ExtensionLoadError`` only when nothing can load at all (toolchain missing).
+        """
+        table = self._module_table()
+        bundler = self._get_bundler()
+        started: list[LoadedExtension] = []
+        for source in sources:
+            if source.extension_id in self._extensions:
+                raise ExtensionLoadError(f"extension id '{source.extension_id}' is already loaded")
+            ext = LoadedExtension(source)
+            self._extensions[source.extension_id] = ext
+            try:
+                ext.bundle = bundler.bundle(source.entry, source.root)
+            except ExtensionLoadError as exc:
+                reason = (
+                    "import_outside_root" if "outside the extension root" in str(exc) else "bundle_failed"
+                )
+                self._fail(ext, reason, str(exc), decision="deny")
+                continue
+            ext.bundle_sha256, ext.bundle_cached = ext.bundle.sha256, ext.bundle.cached
+            self.sandbox.register_extension(source.extension_id, source.root)
+            self._spawn(ext, table)
+            started.append(ext)
+        for ext in started:
+            self._finish_load(ext)
+        self._flush_bus()
+        return [self._extensions[e.extension_id] for e in started] + [
+            e for e in self._extensions.values() if e.status == "failed" and e not in started
+        ]
+
+    def _spawn(self, ext: LoadedExtension, table: ModuleTable) -> None:
+        assert ext.bundle is not None
+        worker = ExtensionWorker(
+            ext.extension_id, self._handler_for(ext.extension_id), self._limits(ext.extension_id)
+        )
+        ext.worker = worker
+        try:
+            worker.spawn(
+                {
+                    "modules": table.sources,
+                    "bundle": ext.bundle.source,
+                    "boot": list(table.boot),
+                    "info": self._info(ext),
+                }
+            )
+        except OSError as exc:
+            self._fail(ext, "boot_failed", f"cannot start the worker process: {exc}")
+
+    def _finish_load(self, ext: LoadedExtension) -> None:
+        worker = ext.worker
+        if worker is None or ext.status == "failed":
+            return
+        try:
+            worker.wait_ready()
+            reply = worker.request("load", {})
+        except WorkerFailure as exc:
+            self._fail(ext, exc.code, f"{ext.source.entry}: {exc}", decision="kill")
+            return
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            code = "forbidden_builtin" if error.get("code") == "ERR_FORBIDDEN_BUILTIN" else "load_failed"
+            message = (
+                f"{ext.source.entry}: {error.get('name', 'Error')}: {error.get('message', 'load failed')}"
+            )
+            self._fail(ext, code, message, decision="deny" if code == "forbidden_builtin" else "error")
+            worker.close()
+            return
+        ext.registrations = dict(reply.get("result") or {})
+        ext.status = "loaded"
+
+    def _restart(self, ext: LoadedExtension) -> None:
+        """Start a fresh worker for a dead extension (re-runs its top level and registration)."""
+        if ext.restarts >= self.max_restarts or ext.bundle is None:
+            raise ExtensionRuntimeError(
+                f"extension '{ext.extension_id}' is disabled after {ext.restarts} restarts ({ext.error})"
+            )
+        ext.restarts += 1
+        ext.status = "pending"
+        self._spawn(ext, self._module_table())
+        self._finish_load(ext)
+        if ext.status != "loaded":
+            raise ExtensionRuntimeError(f"extension '{ext.extension_id}' could not be restarted: {ext.error}")
+
+    # ---- failure reporting -------------------------------------------------------------------
+
+    def _fail(self, ext: LoadedExtension, code: str, message: str, *, decision: str = "error") -> None:
+        # A worker that was serving calls is "dead" (restartable); one that never loaded "failed".
+        ext.status = "dead" if ext.status == "loaded" else "failed"
+        ext.error, ext.error_code = message, code
+        self._record(ext.extension_id, code, message, decision=decision)
+
+    def _record(
+        self, extension_id: str, code: str, message: str, *, decision: str, call_id: str | None = None
+    ) -> None:
+        """Ledger entry (kind ``runtime``) + alert (category ``runtime``); hashes and codes only."""
+        store = self.sandbox.store
+        detail = {"message_hash": sha256_hex(message), "code": code}
+        store.append(
+            LedgerEntryDraft(
+                kind="runtime",
+                extension_id=extension_id,
+                decision=decision,
+                reason=code,
+                call_id=call_id,
+                detail=detail,
+            )
+        )
+        severity = "error" if decision in ("kill", "deny") else "warning"
+        store.record_alert(
+            AlertDraft(
+                category="runtime",
+                severity=severity,
+                extension_id=extension_id,
+                summary=f"extension '{extension_id}': {code}",
+                reason_codes=(code,),
+                call_id=call_id,
+                action="kill" if decision == "kill" else decision,
+                remediation=_REMEDIATION.get(code, "inspect the extension; disable it with --no-extensions"),
+                context_hash=detail["message_hash"],
+            )
+        )
+
+    # ---- hostcalls ---------------------------------------------------------------------------
+
+    def _handler_for(self, extension_id: str) -> Any:
+        sandbox = self.sandbox
+        prefix = f"{extension_id}:{self.session_id}:"
+
+        def handle(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+            call_id = prefix + str(next(self._calls))
+            result = sandbox.hostcall(extension_id, {"call_id": call_id, "method": method, "params": params})
+            if result.ok:
+                return {"ok": True, "result": result.result}
+            return {
+                "ok": False,
+                "error": {
+                    "code": result.error_code or "internal",
+                    "message": result.message or "",
+                    "reason": result.reason,
+                },
+            }
+
+        return handle
+
+    def _on_bus_event(self, source: str, event: str, data: Any) -> None:
+        self._bus_queue.append((source, event, data))
+
+    def _on_send_message(self, extension_id: str, params: Mapping[str, Any]) -> Any:
+        kind = "user_message" if "content" in params and "message" not in params else "message"
+        self.outbox.append(
+            {"extension_id": extension_id, "kind": kind, **{k: v for k, v in params.items() if k != "op"}}
+        )
+        return {"accepted": True, "queued": len(self.outbox)}
+
+    def _flush_bus(self, limit: int = 200) -> None:
+        """Deliver queued ``pi.events.emit`` events to the other extensions (bounded, no recursion)."""
+        delivered = 0
+        while self._bus_queue and delivered < limit:
+            source, event, data = self._bus_queue.popleft()
+            for ext in list(self._extensions.values()):
+                if ext.extension_id == source or ext.status != "loaded":
+                    continue
+                self._request(ext, "bus", {"channel": event, "data": data}, restart=False)
+                delivered += 1
+        self._bus_queue.clear()
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def get(self, extension_id: str) -> LoadedExtension:
+        """The loaded extension with this id (``ExtensionLoadError`` if unknown)."""
+        ext = self._extensions.get(extension_id)
+        if ext is None:
+            known = ", ".join(sorted(self._extensions)) or "none loaded"
+            raise ExtensionLoadError(f"no extension '{extension_id}' (loaded: {known})")
+        return ext
+
+    def extensions(self) -> list[LoadedExtension]:
+        """Every extension the host knows, in load order."""
+        return list(self._extensions.values())
+
+    def _request(
+        self, ext: LoadedExtension, kind: str, payload: Mapping[str, Any], *, restart: bool = True
+    ) -> dict[str, Any]:
+        """One request to an extension's worker; failures are recorded and raised."""
+        if ext.status == "dead" and restart:
+            self._restart(ext)
+        if ext.status != "loaded" or ext.worker is None:
+            raise ExtensionRuntimeError(
+                f"extension '{ext.extension_id}' is not loaded: {ext.error or ext.status}"
+            )
+        try:
+            reply = ext.worker.request(kind, payload)
+        except WorkerFailure as exc:
+            ext.status = "loaded"
+            self._fail(ext, exc.code, f"{kind} call: {exc}", decision="kill")
+            raise ExtensionRuntimeError(
+                f"extension '{ext.extension_id}' was killed: {exc} ({_REMEDIATION.get(exc.code, '')})"
+            ) from None
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            message = str(error.get("message", "extension error"))
+            code = str(error.get("code") or "")
+            if code == "invalid_params":
+                raise ToolArgumentsError(message)
+            if code in ("unknown_tool", "unknown_command", "unknown_shortcut"):
+                raise ExtensionLoadError(f"extension '{ext.extension_id}': {message}")
+            reason = "stack_overflow" if "call stack size" in message else "extension_error"
+            self._record(ext.extension_id, reason, message, decision="error")
+            raise ExtensionRuntimeError(f"extension '{ext.extension_id}' failed in {kind}: {message}")
+        return dict(reply.get("result") or {})
+
+    def call_tool(
+        self, extension_id: str, tool: str, args: Mapping[str, Any], *, tool_call_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run a registered tool (parameters validated against its TypeBox schema first)."""
+        ext = self.get(extension_id)
+        try:
+            result = self._request(
+                ext,
+                "tool",
+                {
+                    "name": tool,
+                    "input": dict(args),
+                    "toolCallId": tool_call_id or f"call-{next(self._calls)}",
+                },
+            )
+        finally:
+            self._flush_bus()
+        thrown = result.pop("thrown", None)
+        if thrown:
+            message = str(thrown.get("message", ""))
+            reason = "stack_overflow" if "call stack size" in message else "extension_error"
+            self._record(extension_id, reason, message, decision="error")
+        return result
+
+    def run_command(self, extension_id: str, name: str, args: str = "") -> dict[str, Any]:
+        """Run a registered slash command with its argument string."""
+        ext = self.get(extension_id)
+        try:
+            return self._request(ext, "command", {"name": name, "args": args})
+        finally:
+            self._flush_bus()
+
+    def run_shortcut(self, extension_id: str, key: str) -> dict[str, Any]:
+        """Run a registered keyboard shortcut's handler."""
+        ext = self.get(extension_id)
+        try:
+            return self._request(ext, "shortcut", {"key": key})
+        finally:
+            self._flush_bus()
+
+    def emit(
+        self, event: str, data: Mapping[str, Any] | None = None, *, only: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Emit a pi lifecycle event to every loaded extension and combine the results like pi.
+
+        A failing or killed extension is recorded and skipped; the others still answer.
+        """
+        state: dict[str, Any] = dict(data or {})
+        per_extension: list[dict[str, Any]] = []
+        outcome: dict[str, Any] = {"event": event}
+        for ext in list(self._extensions.values()):
+            if only is not None and ext.extension_id not in only:
+                continue
+            if ext.status not in ("loaded", "dead") or event not in ext.registrations.get("events", []):
+                continue
+            try:
+                reply = self._request(ext, "event", {"event": event, "data": state})
+            except PiSandboxError as exc:
+                per_extension.append({"extension_id": ext.extension_id, "error": str(exc)})
+                continue
+            per_extension.append(
+                {
+                    "extension_id": ext.extension_id,
+                    "handled": reply.get("handled", 0),
+                    "errors": reply.get("errors", []),
+                }
+            )
+            for err in reply.get("errors", []):
+                self._record(
+                    ext.extension_id, "extension_error", str(err.get("message", "")), decision="error"
+                )
+            state, stop = combine_event(event, state, reply, ext.extension_id, outcome)
+            if stop:
+                break
+        self._flush_bus()
+        outcome["data"] = state
+        outcome["extensions"] = per_extension
+        return outcome
+
+    def tick(self) -> None:
+        """Let every loaded extension run its due timers (the host drives the job loop)."""
+        for ext in list(self._extensions.values()):
+            if ext.status == "loaded":
+                try:
+                    self._request(ext, "tick", {}, restart=False)
+                except PiSandboxError:
+                    continue
+        self._flush_bus()
+
+    def worker_rss(self) -> dict[str, int]:
+        """RSS in bytes of every live worker."""
+        return {
+            e.extension_id: e.worker.rss_bytes()
+            for e in self._extensions.values()
+            if e.worker and e.worker.alive
+        }
+
+    def shutdown(self, *, notify: bool = True) -> None:
+        """Emit ``session_shutdown`` (best effort, short budget) and stop every worker."""
+        if notify:
+            for ext in self._extensions.values():
+                if (
+                    ext.status == "loaded"
+                    and "session_shutdown" in ext.registrations.get("events", [])
+                    and ext.worker
+                ):
+                    try:
+                        ext.worker.request("event", {"event": "session_shutdown", "data": {}}, budget_s=2.0)
+                    except WorkerFailure as exc:
+                        self._fail(ext, exc.code, f"session_shutdown: {exc}", decision="kill")
+        for ext in self._extensions.values():
+            if ext.worker is not None:
+                ext.worker.close()
+            if ext.status == "loaded":
+                ext.status = "stopped"
+
+    def __enter__(self) -> ExtensionHost:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.shutdown()
+
+
+def replace_limits(limits: WorkerLimits, **changes: Any) -> WorkerLimits:
+    """A copy of ``limits`` with some fields changed (tests and benchmarks)."""
+    return replace(limits, **changes)

@@ -1,0 +1,153 @@
+// pi:host — the only door from JS to the supervisor (see the bridge contract).
+//
+// The worker binds a handful of raw functions as globals before this module runs; this module
+// captures them in its closure and deletes the globals, so extension code sees only the exported
+// API. None of these functions has authority of its own: every effect is a hostcall that the
+// supervisor's dispatch pipeline decides, executes and records.
+
+const g = globalThis;
+const raw = {
+  hcSync: g.__pi_hc_sync,
+  hcStart: g.__pi_hc_start,
+  timerSet: g.__pi_timer_set,
+  timerClear: g.__pi_timer_clear,
+  random: g.__pi_random,
+  done: g.__pi_done,
+  infoJson: g.__pi_info_json,
+};
+for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_done", "__pi_info_json"]) {
+  delete g[name];
+}
+
+export class HostcallError extends Error {
+  constructor(code, message, reason) {
+    super(message);
+    this.name = "HostcallError";
+    this.code = code;
+    if (reason) this.reason = reason;
+  }
+}
+
+function encodeParams(params) {
+  return JSON.stringify(params === undefined ? {} : params, (_key, value) =>
+    typeof value === "bigint" ? String(value) : value,
+  );
+}
+
+function unwrap(reply) {
+  const parsed = JSON.parse(reply);
+  if (parsed.ok) return parsed.result;
+  const err = parsed.error || {};
+  throw new HostcallError(err.code || "internal", err.message || "hostcall failed", err.reason);
+}
+
+/** Synchronous hostcall: blocks the worker until the supervisor answers. */
+export function callSync(method, params) {
+  if (typeof method !== "string") throw new TypeError("hostcall method must be a string");
+  return unwrap(raw.hcSync(method, encodeParams(params)));
+}
+
+let nextHid = 1;
+const pendingCalls = new Map();
+
+/** Asynchronous hostcall: a Promise settled by the host-driven job loop. */
+export function call(method, params) {
+  if (typeof method !== "string") return Promise.reject(new TypeError("hostcall method must be a string"));
+  let body;
+  try {
+    body = encodeParams(params);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const hid = nextHid++;
+  return new Promise((resolve, reject) => {
+    pendingCalls.set(hid, { resolve, reject });
+    raw.hcStart(hid, method, body);
+  });
+}
+
+let cachedInfo = null;
+/** Static facts about this worker: {extensionId, cwd, platform, argv, hasUI, pid, version, ...}. */
+export function info() {
+  if (cachedInfo === null) cachedInfo = Object.freeze(JSON.parse(raw.infoJson()));
+  return cachedInfo;
+}
+
+let nextTimer = 1;
+const timers = new Map();
+
+/** A host-driven timer: `fn()` runs from the worker's job loop after `ms` (repeatedly if `repeat`). */
+export function setTimer(fn, ms, repeat) {
+  if (typeof fn !== "function") throw new TypeError("timer callback must be a function");
+  const id = nextTimer++;
+  const delay = Math.max(0, Number(ms) || 0);
+  timers.set(id, { fn, repeat: Boolean(repeat) });
+  raw.timerSet(id, delay, Boolean(repeat));
+  return id;
+}
+
+export function clearTimer(id) {
+  if (timers.delete(id)) raw.timerClear(id);
+}
+
+function formatArg(arg) {
+  if (typeof arg === "string") return arg;
+  if (arg instanceof Error) return arg.stack ? `${arg.name}: ${arg.message}` : String(arg);
+  try {
+    const text = JSON.stringify(arg);
+    return text === undefined ? String(arg) : text;
+  } catch {
+    return String(arg);
+  }
+}
+
+/** console.* convenience: one `log` hostcall per line; never throws. */
+export function log(level, ...args) {
+  try {
+    callSync("log", { level: String(level), message: args.map(formatArg).join(" ") });
+  } catch {
+    // Logging must never break the extension (a denied or failed log is recorded by the host).
+  }
+}
+
+/** Local entropy from the worker (os.urandom); no hostcall, no authority. */
+export function randomBytes(n) {
+  const size = Number(n) | 0;
+  if (size < 0 || size > 65536) throw new RangeError("randomBytes: size must be 0..65536");
+  return new Uint8Array(raw.random(size));
+}
+
+// ---- internal hooks the worker drives (through the prelude's __pi_rt) ----------------------
+
+function settle(hid, ok, json) {
+  const entry = pendingCalls.get(hid);
+  if (!entry) return;
+  pendingCalls.delete(hid);
+  if (ok) {
+    entry.resolve(JSON.parse(json));
+  } else {
+    const err = JSON.parse(json) || {};
+    entry.reject(new HostcallError(err.code || "internal", err.message || "hostcall failed", err.reason));
+  }
+}
+
+function fire(ids) {
+  for (const id of ids) {
+    const timer = timers.get(id);
+    if (!timer) continue;
+    if (!timer.repeat) timers.delete(id);
+    try {
+      timer.fn();
+    } catch (err) {
+      if (err && err.name === "InternalError" && /^out of memory/.test(String(err.message))) throw err;
+      log("error", "uncaught error in timer callback:", err);
+    }
+  }
+}
+
+export const _internal = Object.freeze({
+  settle,
+  fire,
+  done: (id, json) => raw.done(id, json),
+  pendingCount: () => pendingCalls.size,
+});

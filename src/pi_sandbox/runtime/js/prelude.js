@@ -1,0 +1,548 @@
+// pi:prelude — the pi ExtensionAPI (`pi`), the per-call `ctx`, and the request dispatcher the
+// worker drives through `globalThis.__pi_rt` (start / settle / fire).
+//
+// Everything here is bookkeeping inside the extension's own runtime. Effects (exec, messages,
+// UI, session reads, secrets) are hostcalls decided by the supervisor.
+
+import * as host from "pi:host";
+
+const internal = host._internal;
+
+// ---- registrations ---------------------------------------------------------------------------
+
+const tools = new Map();
+const commands = new Map();
+const handlers = new Map(); // event name -> [handler]
+const flags = new Map();
+const shortcuts = new Map();
+const renderers = new Map();
+const providers = [];
+const busHandlers = new Map(); // channel -> [handler]
+let activeTools = null;
+let thinkingLevel = "off";
+let label = undefined;
+
+function requireFunction(value, what) {
+  if (typeof value !== "function") throw new TypeError(`${what} must be a function`);
+}
+
+function requireName(value, what) {
+  if (typeof value !== "string" || value.trim() === "") throw new TypeError(`${what} must be a non-empty string`);
+  return value;
+}
+
+// An engine OOM leaves the runtime unusable: never swallow it, let the worker report it as fatal.
+function rethrowFatal(err) {
+  if (err && err.name === "InternalError" && /^out of memory/.test(String(err.message))) throw err;
+}
+
+function fireAndForget(method, params) {
+  host.call(method, params).catch((err) => host.log("warn", `${method} hostcall failed:`, err.message));
+}
+
+function runExec(command, args, options) {
+  const opts = options || {};
+  const params = { cmd: String(command), args: Array.isArray(args) ? args.map(String) : [] };
+  if (opts.cwd !== undefined) params.cwd = String(opts.cwd);
+  if (opts.timeout !== undefined) params.timeout_ms = Number(opts.timeout);
+  if (opts.input !== undefined) params.stdin = String(opts.input);
+  return host.call("exec", params).then((r) => ({
+    stdout: r.stdout ?? "",
+    stderr: r.stderr ?? "",
+    code: r.exit_code ?? r.code ?? 0,
+    killed: Boolean(r.killed),
+  }));
+}
+
+const pi = {
+  on(event, handler) {
+    requireName(event, "pi.on event");
+    requireFunction(handler, "pi.on handler");
+    if (!handlers.has(event)) handlers.set(event, []);
+    handlers.get(event).push(handler);
+  },
+  registerTool(def) {
+    if (!def || typeof def !== "object") throw new TypeError("registerTool needs a tool definition object");
+    requireName(def.name, "tool name");
+    requireFunction(def.execute, `tool '${def.name}' execute`);
+    tools.set(def.name, def);
+  },
+  registerCommand(name, options) {
+    requireName(name, "command name");
+    const opts = typeof options === "function" ? { handler: options } : options || {};
+    requireFunction(opts.handler, `command '${name}' handler`);
+    commands.set(name, opts);
+  },
+  registerFlag(name, options) {
+    requireName(name, "flag name");
+    flags.set(name, options || {});
+  },
+  getFlag(name) {
+    const given = (host.info().flags || {})[name];
+    if (given !== undefined) return given;
+    const def = flags.get(name);
+    return def ? def.default : undefined;
+  },
+  registerShortcut(key, options) {
+    const opts = typeof options === "function" ? { handler: options } : options || {};
+    shortcuts.set(String(key), opts);
+  },
+  registerMessageRenderer(customType, renderer) {
+    requireName(customType, "message renderer type");
+    renderers.set(customType, renderer);
+  },
+  registerProvider(name, config) {
+    requireName(name, "provider name");
+    const cfg = config || {};
+    providers.push({ name, baseUrl: typeof cfg.baseUrl === "string" ? cfg.baseUrl : undefined, api: cfg.api });
+  },
+  exec: runExec,
+  sendMessage(message, options) {
+    host.callSync("events", { op: "send_message", message, options: options || {} });
+  },
+  sendUserMessage(content, options) {
+    host.callSync("events", { op: "send_user_message", content, options: options || {} });
+  },
+  appendEntry(customType, data) {
+    host.callSync("session", { op: "append_entry", customType: String(customType), data: data === undefined ? null : data });
+  },
+  events: {
+    on(channel, handler) {
+      requireName(channel, "event channel");
+      requireFunction(handler, "event bus handler");
+      if (!busHandlers.has(channel)) busHandlers.set(channel, []);
+      busHandlers.get(channel).push(handler);
+      return () => {
+        const list = busHandlers.get(channel) || [];
+        const at = list.indexOf(handler);
+        if (at >= 0) list.splice(at, 1);
+      };
+    },
+    emit(channel, data) {
+      requireName(channel, "event channel");
+      // The supervisor decides and records the emit, then delivers it to the other extensions.
+      host.callSync("events", { op: "emit", event: channel, data: data === undefined ? null : data });
+      queueMicrotask(() => deliverBus(channel, data));
+    },
+  },
+  getActiveTools() {
+    return activeTools ? [...activeTools] : [...tools.keys()];
+  },
+  getAllTools() {
+    return [...tools.values()].map((t) => ({ name: t.name, description: t.description ?? "" }));
+  },
+  setActiveTools(names) {
+    activeTools = Array.isArray(names) ? names.map(String) : null;
+  },
+  getThinkingLevel: () => thinkingLevel,
+  setThinkingLevel(level) {
+    thinkingLevel = String(level);
+  },
+  getSessionName() {
+    const reply = host.callSync("session", { op: "get_name" });
+    return reply && reply.name != null ? reply.name : undefined;
+  },
+  setSessionName(name) {
+    host.callSync("session", { op: "set_name", name: String(name) });
+  },
+  setLabel(_entryId, text) {
+    label = text;
+  },
+  setModel: async () => false,
+  getCommands: () => [...commands.keys()].map((name) => ({ name, description: commands.get(name).description ?? "" })),
+};
+
+async function deliverBus(channel, data) {
+  for (const handler of [...(busHandlers.get(channel) || [])]) {
+    try {
+      await handler(data);
+    } catch (err) {
+      rethrowFatal(err);
+      host.log("error", `event bus handler for '${channel}' failed:`, err);
+    }
+  }
+}
+
+// ---- ctx ---------------------------------------------------------------------------------------
+
+const identityTheme = new Proxy(
+  {},
+  {
+    get(_target, prop) {
+      if (prop === Symbol.toPrimitive || prop === "then") return undefined;
+      return (...args) => (args.length ? String(args[args.length - 1]) : "");
+    },
+  },
+);
+
+// Headless UI: dialogs resolve to undefined/false, custom() to undefined; status-like calls are
+// recorded through the `ui` hostcall without blocking the extension. Nothing here throws.
+const ui = {
+  notify(message, level) {
+    fireAndForget("ui", { op: "notify", message: String(message), level: level || "info" });
+  },
+  select: async () => undefined,
+  confirm: async () => false,
+  input: async () => undefined,
+  editor: async () => undefined,
+  custom: async () => undefined,
+  setStatus(key, text) {
+    fireAndForget("ui", { op: "set_status", key: String(key), text: text === undefined ? null : String(text) });
+  },
+  setWidget(key, content) {
+    const lines = Array.isArray(content) ? content.map(String) : content === undefined ? null : "component";
+    fireAndForget("ui", { op: "set_widget", key: String(key), lines });
+  },
+  setWorkingMessage() {},
+  setFooter() {},
+  setHeader() {},
+  setTitle(title) {
+    fireAndForget("ui", { op: "set_title", title: String(title) });
+  },
+  setEditorText() {},
+  getEditorText: () => "",
+  setEditorComponent() {},
+  setTheme: () => ({ success: false, error: "no UI" }),
+  getTheme: () => identityTheme,
+  getAllThemes: () => [],
+  getToolsExpanded: () => false,
+  setToolsExpanded() {},
+  theme: identityTheme,
+};
+
+function sessionEntries(op) {
+  const reply = host.callSync("session", { op });
+  return reply && Array.isArray(reply.entries) ? reply.entries : [];
+}
+
+// A read-only view: every read is a `session` hostcall; nothing here can write the session.
+const sessionManager = Object.freeze({
+  getEntries: () => sessionEntries("get_entries"),
+  getBranch: () => sessionEntries("get_branch"),
+  getHeader: () => ({ type: "session", id: host.info().sessionId ?? null, cwd: host.info().cwd }),
+  getSessionId: () => host.info().sessionId ?? null,
+  getSessionFile: () => undefined,
+  getLeafId: () => {
+    const entries = sessionEntries("get_branch");
+    return entries.length ? (entries[entries.length - 1].id ?? String(entries.length - 1)) : null;
+  },
+  getLeafEntry: () => {
+    const entries = sessionEntries("get_branch");
+    return entries.length ? entries[entries.length - 1] : undefined;
+  },
+  getEntry: (id) => sessionEntries("get_entries").find((e) => e && e.id === id),
+  getSessionName: () => pi.getSessionName(),
+  getLabel: () => undefined,
+  getCwd: () => host.info().cwd,
+});
+
+// Provider API keys are secrets: reading one is an `env` hostcall, decided like any other.
+const PROVIDER_KEY_ENV = {
+  anthropic: "ANTHROPIC_API_KEY",
+  openai: "OPENAI_API_KEY",
+  google: "GEMINI_API_KEY",
+  gemini: "GEMINI_API_KEY",
+  groq: "GROQ_API_KEY",
+  mistral: "MISTRAL_API_KEY",
+  openrouter: "OPENROUTER_API_KEY",
+  xai: "XAI_API_KEY",
+  cerebras: "CEREBRAS_API_KEY",
+};
+
+function providerOf(modelOrProvider) {
+  if (typeof modelOrProvider === "string") return modelOrProvider;
+  if (modelOrProvider && typeof modelOrProvider.provider === "string") return modelOrProvider.provider;
+  return "";
+}
+
+const modelRegistry = {
+  async getApiKey(modelOrProvider) {
+    const provider = providerOf(modelOrProvider).toLowerCase();
+    if (!provider) return undefined;
+    const name = PROVIDER_KEY_ENV[provider] || `${provider.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`;
+    const reply = await host.call("env", { name });
+    return reply && typeof reply.value === "string" ? reply.value : undefined;
+  },
+  async getApiKeyForProvider(provider) {
+    return modelRegistry.getApiKey(String(provider));
+  },
+  find(provider, id) {
+    return (host.info().models || []).find((m) => m.provider === provider && m.id === id);
+  },
+  getAvailable: () => host.info().models || [],
+  getAll: () => host.info().models || [],
+  registerProvider(name, config) {
+    pi.registerProvider(name, config);
+  },
+};
+
+function makeCtx(extra) {
+  const info = host.info();
+  return {
+    cwd: info.cwd,
+    hasUI: false,
+    ui,
+    sessionManager,
+    model: info.model ?? undefined,
+    modelRegistry,
+    isIdle: () => true,
+    hasPendingMessages: () => false,
+    abort() {},
+    shutdown() {},
+    compact() {},
+    getContextUsage: () => undefined,
+    getSystemPrompt: () => (extra && extra.systemPrompt) || "",
+    waitForIdle: async () => {},
+    newSession: async () => ({ cancelled: true }),
+    fork: async () => ({ cancelled: true }),
+    navigateTree: async () => ({ cancelled: true }),
+    reload: async () => {},
+    ...(extra && extra.signal ? { signal: extra.signal } : {}),
+  };
+}
+
+// A minimal AbortSignal for execute(); the globals shim may provide the real AbortController.
+function makeSignal() {
+  if (typeof AbortController === "function") return new AbortController().signal;
+  return { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {}, throwIfAborted() {} };
+}
+
+// ---- the dispatcher ----------------------------------------------------------------------------
+
+function errorInfo(err) {
+  if (err && typeof err === "object") {
+    const out = { name: String(err.name || "Error"), message: String(err.message ?? err) };
+    if (err.code !== undefined) out.code = String(err.code);
+    if (typeof err.stack === "string") out.stack = err.stack.slice(0, 2000);
+    return out;
+  }
+  return { name: "Error", message: String(err) };
+}
+
+function toJson(value) {
+  const seen = new WeakSet();
+  return JSON.stringify(value === undefined ? null : value, (_key, v) => {
+    if (typeof v === "bigint") return String(v);
+    if (typeof v === "function" || typeof v === "symbol") return undefined;
+    if (v && typeof v === "object") {
+      if (seen.has(v)) return "[Circular]";
+      seen.add(v);
+    }
+    return v;
+  });
+}
+
+function registrations() {
+  return {
+    tools: [...tools.values()].map((t) => ({
+      name: t.name,
+      label: t.label ?? t.name,
+      description: t.description ?? "",
+      parameters: t.parameters ? JSON.parse(toJson(t.parameters)) : null,
+    })),
+    commands: [...commands.entries()].map(([name, c]) => ({ name, description: c.description ?? "" })),
+    events: [...handlers.keys()],
+    flags: [...flags.entries()].map(([name, f]) => ({
+      name,
+      type: f.type ?? "boolean",
+      description: f.description ?? "",
+      default: f.default ?? null,
+    })),
+    shortcuts: [...shortcuts.entries()].map(([key, s]) => ({ key, description: s.description ?? "" })),
+    messageRenderers: [...renderers.keys()],
+    providers: providers.map((p) => ({ ...p })),
+    busChannels: [...busHandlers.keys()],
+  };
+}
+
+async function loadExtension() {
+  const mod = await import("ext:main");
+  let factory = mod.default;
+  if (typeof factory !== "function" && factory && typeof factory.default === "function") factory = factory.default;
+  if (typeof factory !== "function") {
+    const err = new TypeError("the extension has no default export function (export default function (pi) {...})");
+    err.code = "no_default_export";
+    throw err;
+  }
+  await factory(pi);
+  return registrations();
+}
+
+let typeboxValue = null;
+async function validateParams(schema, input) {
+  if (!schema || typeof schema !== "object") return null;
+  if (typeboxValue === null) {
+    const mod = await import("@sinclair/typebox/value");
+    typeboxValue = mod.Value;
+  }
+  let ok;
+  try {
+    ok = typeboxValue.Check(schema, input);
+  } catch (err) {
+    // Schemas TypeBox cannot check (custom kinds) are passed through, as pi's own validator does.
+    return null;
+  }
+  if (ok) return null;
+  const problems = [];
+  for (const e of typeboxValue.Errors(schema, input)) {
+    problems.push(`${e.path || "/"}: ${e.message}`);
+    if (problems.length >= 10) break;
+  }
+  return problems;
+}
+
+function normalizeToolResult(result) {
+  if (result && typeof result === "object" && Array.isArray(result.content)) {
+    return { content: result.content, details: result.details ?? null, isError: Boolean(result.isError) };
+  }
+  const text = typeof result === "string" ? result : result === undefined ? "" : toJson(result);
+  return { content: [{ type: "text", text }], details: null, isError: false };
+}
+
+async function runTool({ name, input, toolCallId }) {
+  const tool = tools.get(name);
+  if (!tool) {
+    const err = new Error(`tool '${name}' is not registered by this extension`);
+    err.code = "unknown_tool";
+    throw err;
+  }
+  const args = input ?? {};
+  const problems = await validateParams(tool.parameters, args);
+  if (problems) {
+    const err = new Error(`invalid arguments for tool '${name}': ${problems.join("; ")}`);
+    err.code = "invalid_params";
+    throw err;
+  }
+  const updates = [];
+  const onUpdate = (partial) => {
+    if (updates.length < 100) updates.push(JSON.parse(toJson(partial)));
+  };
+  try {
+    const result = await tool.execute(toolCallId || "call-1", args, makeSignal(), onUpdate, makeCtx());
+    return { ...normalizeToolResult(result), updates: updates.length };
+  } catch (err) {
+    rethrowFatal(err);
+    // pi turns a thrown error into an error result the model can read.
+    return { content: [{ type: "text", text: String(err && err.message ? err.message : err) }], details: null, isError: true, thrown: errorInfo(err) };
+  }
+}
+
+async function runCommand({ name, args }) {
+  const command = commands.get(name);
+  if (!command) {
+    const err = new Error(`command '${name}' is not registered by this extension`);
+    err.code = "unknown_command";
+    throw err;
+  }
+  const result = await command.handler(args ?? "", makeCtx());
+  return { result: result === undefined ? null : JSON.parse(toJson(result)) };
+}
+
+async function runShortcut({ key }) {
+  const shortcut = shortcuts.get(key);
+  if (!shortcut || typeof shortcut.handler !== "function") {
+    const err = new Error(`shortcut '${key}' is not registered by this extension`);
+    err.code = "unknown_shortcut";
+    throw err;
+  }
+  await shortcut.handler(makeCtx());
+  return { result: null };
+}
+
+// Combines the results of this extension's handlers for one event the way pi does; the host
+// chains the returned `event` into the next extension.
+async function runEvent({ event, data }) {
+  const list = handlers.get(event) || [];
+  const state = data && typeof data === "object" ? { ...data, type: event } : { type: event };
+  const out = { handled: 0, errors: [], messages: [], results: [] };
+  const ctx = makeCtx({ systemPrompt: state.systemPrompt });
+  for (const handler of [...list]) {
+    let r;
+    try {
+      r = await handler(state, ctx);
+      out.handled += 1;
+    } catch (err) {
+      rethrowFatal(err);
+      out.errors.push(errorInfo(err));
+      continue;
+    }
+    if (r === undefined || r === null || typeof r !== "object") continue;
+    out.results.push(JSON.parse(toJson(r)));
+    if (event === "tool_call" && r.block) {
+      out.block = { reason: r.reason ? String(r.reason) : "blocked by extension" };
+      break;
+    }
+    if (event === "input") {
+      if (r.action === "transform" && typeof r.text === "string") state.text = r.text;
+      if (r.action === "transform" && Array.isArray(r.images)) state.images = r.images;
+      if (r.action === "handled") {
+        out.action = "handled";
+        break;
+      }
+    }
+    if (event === "before_agent_start") {
+      if (typeof r.systemPrompt === "string") state.systemPrompt = r.systemPrompt;
+      if (r.message) out.messages.push(JSON.parse(toJson(r.message)));
+    }
+    if (event === "tool_result") {
+      for (const key of ["content", "details", "isError"]) if (r[key] !== undefined) state[key] = r[key];
+    }
+    if (event === "context" && Array.isArray(r.messages)) state.messages = r.messages;
+    if (event.startsWith("session_before_") && r.cancel) {
+      out.cancel = true;
+      break;
+    }
+  }
+  out.event = JSON.parse(toJson(state));
+  return out;
+}
+
+async function deliverExternalBus({ channel, data }) {
+  await deliverBus(channel, data);
+  return { delivered: (busHandlers.get(channel) || []).length };
+}
+
+const kinds = {
+  load: loadExtension,
+  tool: runTool,
+  command: runCommand,
+  shortcut: runShortcut,
+  event: runEvent,
+  bus: deliverExternalBus,
+  tick: async () => ({ pending: internal.pendingCount() }),
+  registrations: async () => registrations(),
+};
+
+function start(id, kind, payloadJson) {
+  const fn = kinds[kind];
+  const finish = (ok, value) => {
+    let body;
+    try {
+      body = ok ? `{"ok":true,"result":${toJson(value)}}` : `{"ok":false,"error":${toJson(errorInfo(value))}}`;
+    } catch (err) {
+      body = `{"ok":false,"error":${toJson(errorInfo(err))}}`;
+    }
+    internal.done(id, body);
+  };
+  if (!fn) {
+    finish(false, new Error(`unknown request kind '${kind}'`));
+    return;
+  }
+  let payload;
+  try {
+    payload = JSON.parse(payloadJson);
+    Promise.resolve(fn(payload)).then(
+      (value) => finish(true, value),
+      (err) => finish(false, err),
+    );
+  } catch (err) {
+    finish(false, err);
+  }
+}
+
+Object.defineProperty(globalThis, "__pi_rt", {
+  value: Object.freeze({ start, settle: internal.settle, fire: internal.fire }),
+  writable: false,
+  enumerable: false,
+  configurable: false,
+});

@@ -1,0 +1,109 @@
+"""The engine's module table: every module id an extension may import, with its source.
+
+Sources come from three places: the shims listed in ``js/modules/README.md`` (table rows
+``| id | file |``), the runtime's own ``pi:host`` and ``pi:prelude``, and the generated TypeBox
+modules (``vendor/`` rows). Nothing outside this table can be imported by extension code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pi_sandbox.errors import ExtensionLoadError
+from pi_sandbox.runtime.toolchain import Toolchain
+from pi_sandbox.runtime.vendor import build_vendor_modules
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+MODULES_DIR = JS_DIR / "modules"
+_ROW = re.compile(r"^\|\s*`?([^|`\s]+)`?\s*\|\s*`?([^|`\s]+)`?\s*\|\s*$")
+#: Modules the prelude imports first when present (installs globals: console, process, timers...).
+GLOBALS_MODULE = "pi:globals"
+#: Module ids of pi packages and TypeBox: left external by the bundler even if no shim exists yet.
+HOST_PACKAGES = (
+    "@mariozechner/pi-coding-agent",
+    "@mariozechner/pi-tui",
+    "@mariozechner/pi-ai",
+    "@mariozechner/pi-agent-core",
+    "@sinclair/typebox",
+)
+
+
+@dataclass(frozen=True)
+class ModuleTable:
+    """Module id → source, plus the boot order for a worker."""
+
+    sources: dict[str, str]
+    boot: tuple[str, ...]
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """Every importable id."""
+        return frozenset(self.sources)
+
+    def forbidden_ids(self) -> frozenset[str]:
+        """Ids whose module refuses to load (forbidden builtins)."""
+        return frozenset(i for i, src in self.sources.items() if "ERR_FORBIDDEN_BUILTIN" in src[:4000])
+
+
+def parse_readme_table(text: str) -> dict[str, str]:
+    """Module id → file (relative to the modules dir) from the README's table rows."""
+    rows: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _ROW.match(line.strip())
+        if not match:
+            continue
+        module_id, file_name = match.groups()
+        if module_id.lower() in {"module", "id"} or set(module_id) <= {"-"}:
+            continue
+        rows[module_id] = file_name
+    return rows
+
+
+_CACHE: dict[tuple[str, ...], ModuleTable] = {}
+
+
+def load_module_table(toolchain: Toolchain, modules_dir: Path = MODULES_DIR) -> ModuleTable:
+    """Read every module source once per process (cached by the files' modification times)."""
+    readme = modules_dir / "README.md"
+    vendor = build_vendor_modules(toolchain, toolchain.vendor_dir)
+    try:
+        rows = parse_readme_table(readme.read_text(encoding="utf-8")) if readme.is_file() else {}
+    except OSError as exc:
+        raise ExtensionLoadError(f"cannot read the module table {readme}: {exc}") from None
+    files: dict[str, Path] = {}
+    for module_id, file_name in rows.items():
+        if file_name.startswith("vendor/"):
+            continue  # generated below from the pinned package
+        path = modules_dir / file_name
+        if path.is_file():  # rows for shims not written yet are skipped
+            files[module_id] = path
+    files.update(vendor)
+    files["pi:host"] = JS_DIR / "host.js"
+    files["pi:prelude"] = JS_DIR / "prelude.js"
+    key = tuple(sorted(f"{i}={p}:{_mtime(p)}" for i, p in files.items()))
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    by_path: dict[Path, str] = {}
+    sources: dict[str, str] = {}
+    for module_id, path in files.items():
+        if path not in by_path:
+            try:
+                by_path[path] = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ExtensionLoadError(f"cannot read module source {path}: {exc}") from None
+        sources[module_id] = by_path[path]
+    boot = (GLOBALS_MODULE, "pi:prelude") if GLOBALS_MODULE in sources else ("pi:prelude",)
+    table = ModuleTable(sources=sources, boot=boot)
+    _CACHE.clear()
+    _CACHE[key] = table
+    return table
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0

@@ -1,0 +1,149 @@
+"""Frame format between the supervisor and an extension worker.
+
+A frame is a 4-byte big-endian unsigned length followed by that many bytes of UTF-8 JSON (one
+object). Frames are small and self-delimiting, so one ``read`` of the header and one of the body
+serve a message; there is no per-message thread or process.
+
+Messages (``type`` field):
+
+supervisor → worker
+    ``init``      {extension_id, modules: {id: source}, bundle, require_ids, info, limits}
+    ``call``      {id, kind: "load"|"tool"|"command"|"event"|"tick"|"shutdown"|..., payload}
+    ``hc_result`` {hid, ok, result? | error: {code, message}}   (answer to a worker hostcall)
+
+worker → supervisor
+    ``ready``     {}                                             (after ``init``)
+    ``hostcall``  {hid, method, params, sync: bool}
+    ``done``      {id, ok, result? | error: {code, message, name?}}
+    ``fatal``     {code: "oom"|"internal"|..., message}          (the worker exits right after)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import time
+from typing import IO, Any, Final
+
+HEADER: Final = struct.Struct(">I")
+#: Upper bound of one frame. Large enough for a module table with a bundled dependency tree.
+MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a well-formed frame (the channel is then unusable)."""
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """Serialise one message into a frame (header + compact JSON)."""
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(body) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    return HEADER.pack(len(body)) + body
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
+    """Parse a frame body; it must be a JSON object with a string ``type``."""
+    try:
+        message = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"frame body is not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("frame body is not an object with a string 'type'")
+    return message
+
+
+def read_exact(stream: IO[bytes], size: int) -> bytes:
+    """Read exactly ``size`` bytes; raise ``EOFError`` when the peer closed the pipe first."""
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise EOFError("peer closed the channel")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_frame(stream: IO[bytes]) -> dict[str, Any]:
+    """Read one frame from a binary stream (blocking)."""
+    (size,) = HEADER.unpack(read_exact(stream, HEADER.size))
+    if size > MAX_FRAME_BYTES:
+        raise ProtocolError(f"announced frame of {size} bytes exceeds the limit")
+    return decode_body(read_exact(stream, size))
+
+
+def write_frame(stream: IO[bytes], message: dict[str, Any]) -> None:
+    """Write one frame and flush it."""
+    stream.write(encode_frame(message))
+    stream.flush()
+
+
+class FdChannel:
+    """Frame I/O over a pair of raw file descriptors with an optional read deadline.
+
+    Reads go through one ``os.read`` buffer (no Python file objects), so ``select`` on the read
+    descriptor never misses bytes that a buffered reader already pulled in.
+    """
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self._buf = bytearray()
+
+    def _fill(self, deadline: float | None) -> bool:
+        """Read more bytes; False when the deadline passed first. EOFError on a closed pipe."""
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ready, _, _ = select.select([self.read_fd], [], [], remaining)
+            if not ready:
+                return False
+        chunk = os.read(self.read_fd, 1 << 20)
+        if not chunk:
+            raise EOFError("peer closed the channel")
+        self._buf += chunk
+        return True
+
+    def has_buffered_frame(self) -> bool:
+        """True when a complete frame is already buffered (no read needed)."""
+        if len(self._buf) < HEADER.size:
+            return False
+        size: int = HEADER.unpack_from(self._buf)[0]
+        return len(self._buf) >= HEADER.size + size
+
+    def read_raw(self, deadline: float | None = None) -> bytes | None:
+        """The next frame body, or None if ``deadline`` (monotonic seconds) passed first."""
+        while len(self._buf) < HEADER.size:
+            if not self._fill(deadline):
+                return None
+        (size,) = HEADER.unpack_from(self._buf)
+        if size > MAX_FRAME_BYTES:
+            raise ProtocolError(f"announced frame of {size} bytes exceeds the limit")
+        end = HEADER.size + size
+        while len(self._buf) < end:
+            if not self._fill(deadline):
+                return None
+        body = bytes(self._buf[HEADER.size : end])
+        del self._buf[:end]
+        return body
+
+    def read(self, deadline: float | None = None) -> dict[str, Any] | None:
+        """The next decoded message, or None on deadline."""
+        body = self.read_raw(deadline)
+        return None if body is None else decode_body(body)
+
+    def write(self, message: dict[str, Any]) -> None:
+        """Send one message."""
+        self.write_bytes(encode_frame(message))
+
+    def write_bytes(self, frame: bytes) -> None:
+        """Send an already encoded frame (loops over partial writes)."""
+        view = memoryview(frame)
+        while view:
+            written = os.write(self.write_fd, view)
+            view = view[written:]

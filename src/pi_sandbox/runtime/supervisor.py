@@ -1,0 +1,260 @@
+"""Supervisor side of one extension worker: spawn, watchdog, hostcall service, kill.
+
+The worker is a separate Python process with a minimal environment and no inherited file
+descriptors except its two pipes. The supervisor answers the worker's hostcalls by calling the
+handler it was given (the host wires that to the dispatch pipeline) and enforces the per-call
+time budget from outside: time spent inside a hostcall is not charged to the extension, time
+spent running JS is, and a worker that overruns is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pi_sandbox.runtime.protocol import FdChannel, ProtocolError
+
+#: (method, params) -> {"ok": True, "result": ...} | {"ok": False, "error": {"code", "message", "reason"?}}
+HostcallHandler = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+
+_SRC_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = (
+    "import sys\n"
+    f"sys.path.insert(0, {_SRC_ROOT!r})\n"
+    "from pi_sandbox.runtime.worker import main\n"
+    "sys.exit(main())\n"
+)
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """Resource limits of one worker."""
+
+    memory_bytes: int = 256 * 1024 * 1024
+    stack_bytes: int = 1024 * 1024
+    call_timeout_s: float = 30.0
+    #: Address-space backstop; 0 = derived from ``memory_bytes`` (engine heap + interpreter).
+    address_space_bytes: int = 0
+    boot_timeout_s: float = 20.0
+
+    def effective_address_space(self) -> int:
+        """The RLIMIT_AS given to the worker: generous for the interpreter, bounded for the heap."""
+        if self.address_space_bytes:
+            return self.address_space_bytes
+        return self.memory_bytes * 2 + 768 * 1024 * 1024
+
+
+class WorkerFailure(Exception):
+    """The worker hung, ran out of memory, crashed or broke the protocol; it is dead now.
+
+    ``code`` is ``timeout``, ``oom``, ``crash``, ``boot_failed``, ``protocol`` or ``internal``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ExtensionWorker:
+    """One worker process hosting one extension's JS runtime."""
+
+    def __init__(self, extension_id: str, handler: HostcallHandler, limits: WorkerLimits) -> None:
+        self.extension_id = extension_id
+        self.handler = handler
+        self.limits = limits
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._channel: FdChannel | None = None
+        self._next_id = 1
+        self.dead_reason: str | None = None
+        self.hostcalls = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def spawn(self, init: dict[str, Any]) -> None:
+        """Start the process and send the ``init`` frame without waiting for it to boot."""
+        env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._channel = FdChannel(self._proc.stdout.fileno(), self._proc.stdin.fileno())
+        limits = {
+            "memory_bytes": self.limits.memory_bytes,
+            "stack_bytes": self.limits.stack_bytes,
+            "address_space_bytes": self.limits.effective_address_space(),
+        }
+        self._channel.write({"type": "init", **init, "extension_id": self.extension_id, "limits": limits})
+
+    def wait_ready(self) -> None:
+        """Wait for the worker's ``ready`` frame (raises ``WorkerFailure`` on boot failure)."""
+        channel = self._require_channel()
+        deadline = time.monotonic() + self.limits.boot_timeout_s
+        message = self._read(channel, deadline)
+        if message is None:
+            self._die("timeout", f"worker did not boot within {self.limits.boot_timeout_s:.0f}s")
+        assert message is not None
+        if message.get("type") == "fatal":
+            self._die(str(message.get("code", "boot_failed")), str(message.get("message", "")))
+        if message.get("type") != "ready":
+            self._die("protocol", f"unexpected '{message.get('type')}' frame while booting")
+
+    @property
+    def alive(self) -> bool:
+        """True while the process runs and has not been declared dead."""
+        return self.dead_reason is None and self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id."""
+        return self._proc.pid if self._proc else None
+
+    def rss_bytes(self) -> int:
+        """Resident set size of the worker process (0 if it is gone)."""
+        if self._proc is None:
+            return 0
+        try:
+            with open(f"/proc/{self._proc.pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return 0
+        return 0
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group and reap it."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail in practice
+            pass
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        """Ask the worker to exit, then make sure it is gone."""
+        if self._channel is not None and self.alive:
+            try:
+                self._channel.write({"type": "exit"})
+                assert self._proc is not None
+                self._proc.wait(timeout=0.5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        if self.dead_reason is None:
+            self.dead_reason = "closed"
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def request(self, kind: str, payload: Mapping[str, Any], budget_s: float | None = None) -> dict[str, Any]:
+        """Run one request in the worker; returns its ``done`` frame (``ok``, ``result``/``error``).
+
+        Raises ``WorkerFailure`` (after killing the worker) when the JS time budget runs out or the
+        worker dies.
+        """
+        channel = self._require_channel()
+        if not self.alive:
+            raise WorkerFailure("crash", f"worker is not running ({self.dead_reason or 'exited'})")
+        request_id = self._next_id
+        self._next_id += 1
+        budget = self.limits.call_timeout_s if budget_s is None else budget_s
+        try:
+            channel.write({"type": "call", "id": request_id, "kind": kind, "payload": dict(payload)})
+        except OSError:
+            self._die_from_exit()
+        deadline = time.monotonic() + budget
+        while True:
+            message = self._read(channel, deadline)
+            if message is None:
+                self._die("timeout", f"exceeded the {budget:g}s time budget for a '{kind}' call")
+            assert message is not None
+            mtype = message.get("type")
+            if mtype == "hostcall":
+                started = time.monotonic()
+                self._serve_hostcall(channel, message)
+                deadline += time.monotonic() - started  # hostcall time is the host's, not the extension's
+            elif mtype == "done" and message.get("id") == request_id:
+                return message
+            elif mtype == "fatal":
+                self._die(str(message.get("code", "internal")), str(message.get("message", "")))
+            else:
+                self._die("protocol", f"unexpected '{mtype}' frame")
+
+    def _serve_hostcall(self, channel: FdChannel, message: dict[str, Any]) -> None:
+        self.hostcalls += 1
+        method = message.get("method")
+        params = message.get("params")
+        if not isinstance(method, str) or not isinstance(params, dict):
+            reply: dict[str, Any] = {
+                "ok": False,
+                "error": {
+                    "code": "invalid_request",
+                    "message": "hostcall needs a method and an object of params",
+                },
+            }
+        else:
+            reply = self.handler(method, params)
+        try:
+            channel.write({"type": "hc_result", "hid": message.get("hid"), **reply})
+        except OSError:
+            self._die_from_exit()
+
+    # ---- failure handling --------------------------------------------------------------------
+
+    def _require_channel(self) -> FdChannel:
+        if self._channel is None:
+            raise WorkerFailure("internal", "worker was never started")
+        return self._channel
+
+    def _read(self, channel: FdChannel, deadline: float) -> dict[str, Any] | None:
+        try:
+            return channel.read(deadline)
+        except EOFError:
+            self._die_from_exit()
+        except ProtocolError as exc:
+            self._die("protocol", str(exc))
+        return None  # pragma: no cover - _die always raises
+
+    def _die_from_exit(self) -> None:
+        proc = self._proc
+        code = None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = None
+        if code is not None and code < 0:
+            detail = f"killed by signal {signal.Signals(-code).name}"
+        else:
+            detail = f"exit code {code}"
+        self._die("crash", f"worker process ended unexpectedly ({detail})")
+
+    def _die(self, code: str, message: str) -> None:
+        self.dead_reason = code
+        self.kill()
+        raise WorkerFailure(code, message)

@@ -1,0 +1,324 @@
+"""The extension worker process: one jsbox runtime, framed JSON on stdin/stdout, no I/O of its own.
+
+Run as ``python -m pi_sandbox.runtime.worker`` by the supervisor. Everything the extension may do
+leaves this process as a ``hostcall`` frame; the worker never opens a file, reads the environment,
+touches the network or starts a process on the extension's behalf. Its only imports are the
+standard library pieces needed for framing and limits, plus the engine.
+
+Limits: the engine's heap limit (``memory_bytes``) and stack limit, and ``RLIMIT_AS`` as a
+backstop for memory the engine does not account for. Time limits are the supervisor's watchdog:
+a worker that overruns is killed from outside, which also covers long native operations the
+engine cannot interrupt.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
+from pi_sandbox.runtime.protocol import FdChannel, encode_frame
+
+_EXIT_FATAL = 3
+
+
+class _Fatal(Exception):
+    """The runtime is unusable (out of memory, broken channel); the worker must exit."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Worker:
+    """Holds the engine and services one supervisor request at a time."""
+
+    def __init__(self, channel: FdChannel, init: dict[str, Any]) -> None:
+        self.channel = channel
+        self.extension_id = str(init.get("extension_id", "?"))
+        limits = init.get("limits") or {}
+        self.engine = Engine(
+            memory_limit_bytes=int(limits.get("memory_bytes", 256 * 1024 * 1024)),
+            max_stack_bytes=int(limits.get("stack_bytes", 1024 * 1024)),
+        )
+        self._info_json = json.dumps(init.get("info") or {})
+        self._next_hid = 1
+        self._async_pending: set[int] = set()
+        self._inbox: list[dict[str, Any]] = []
+        self._timer_heap: list[tuple[float, int, int]] = []
+        self._timers: dict[int, tuple[float, bool]] = {}  # id -> (interval seconds, repeat)
+        self._timer_seq = 0
+        self._done: dict[int, str] = {}
+        # A fatal error raised inside a bound function could be caught by JS; remember it here.
+        self._fatal: _Fatal | None = None
+        self._bind()
+        modules: dict[str, str] = init.get("modules") or {}
+        for name, source in modules.items():
+            self.engine.add_module(name, source)
+        self.engine.add_module("ext:main", str(init.get("bundle", "")))
+        boot = "".join(f'import "{name}";\n' for name in init.get("boot", ["pi:prelude"]))
+        self.engine.add_module("pi:boot", boot)
+        # Boot through a script-level import(): modules evaluated by the engine's eval_module cannot
+        # later import() modules that are not loaded yet (jsbox 0.1.3), script-imported ones can.
+        self.engine.eval('import("pi:boot").then(() => undefined)')
+
+    # ---- functions bound into JS (the raw bridge; pi:host hides them) ----------------------
+
+    def _bind(self) -> None:
+        self.engine.bind("__pi_hc_sync", self._hc_sync)
+        self.engine.bind("__pi_hc_start", self._hc_start)
+        self.engine.bind("__pi_timer_set", self._timer_set)
+        self.engine.bind("__pi_timer_clear", self._timer_clear)
+        self.engine.bind("__pi_random", self._random)
+        self.engine.bind("__pi_done", self._record_done)
+        self.engine.bind("__pi_info_json", lambda: self._info_json)
+
+    def _hostcall_frame(self, hid: int, method: Any, params_json: Any, sync: bool) -> bytes:
+        if not isinstance(method, str) or not isinstance(params_json, str):
+            raise TypeError("hostcall needs (method: string, params: JSON string)")
+        params = json.loads(params_json)  # re-encoded: JS never writes raw bytes into a frame
+        return encode_frame(
+            {"type": "hostcall", "hid": hid, "sync": sync, "method": method, "params": params}
+        )
+
+    def _hc_sync(self, method: Any, params_json: Any) -> str:
+        hid = self._next_hid
+        self._next_hid += 1
+        try:
+            frame = self._hostcall_frame(hid, method, params_json, True)
+        except (TypeError, ValueError) as exc:
+            return json.dumps({"ok": False, "error": {"code": "invalid_request", "message": str(exc)}})
+        self.channel.write_bytes(frame)
+        while True:
+            message = self._read()
+            if message.get("type") == "hc_result" and message.get("hid") == hid:
+                return json.dumps(
+                    {
+                        "ok": bool(message.get("ok")),
+                        "result": message.get("result"),
+                        "error": message.get("error"),
+                    }
+                )
+            self._queue(message)
+
+    def _hc_start(self, hid: Any, method: Any, params_json: Any) -> None:
+        if not isinstance(hid, int):
+            raise TypeError("hostcall id must be an integer")
+        try:
+            frame = self._hostcall_frame(hid, method, params_json, False)
+        except (TypeError, ValueError) as exc:
+            self._inbox.append(
+                {"hid": hid, "ok": False, "error": {"code": "invalid_request", "message": str(exc)}}
+            )
+            return
+        self._async_pending.add(hid)
+        self.channel.write_bytes(frame)
+
+    def _timer_set(self, timer_id: Any, ms: Any, repeat: Any) -> None:
+        interval = max(0.0, float(ms)) / 1000.0
+        self._timers[int(timer_id)] = (interval, bool(repeat))
+        self._push_timer(int(timer_id), time.monotonic() + interval)
+
+    def _push_timer(self, timer_id: int, due: float) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timer_heap, (due, self._timer_seq, timer_id))
+
+    def _timer_clear(self, timer_id: Any) -> None:
+        self._timers.pop(int(timer_id), None)
+
+    def _random(self, n: Any) -> bytes:
+        return os.urandom(max(0, min(int(n), 65536)))
+
+    def _record_done(self, request_id: Any, body: Any) -> None:
+        self._done[int(request_id)] = str(body)
+
+    # ---- channel ---------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            message = self.channel.read()
+        except EOFError:
+            self._fatal = _Fatal("channel_closed", "supervisor closed the channel")
+            raise self._fatal from None
+        assert message is not None  # no deadline given
+        return message
+
+    def _queue(self, message: dict[str, Any]) -> None:
+        """Keep an async hostcall result for the job loop; anything else here is a protocol error."""
+        if message.get("type") != "hc_result":
+            self._fatal = _Fatal("protocol", f"unexpected '{message.get('type')}' frame during a request")
+            raise self._fatal
+        self._inbox.append(message)
+
+    # ---- the job loop ----------------------------------------------------------------------
+
+    def _drain(self, code: str) -> None:
+        try:
+            self.engine.run_and_drain(code)
+        except EngineOutOfMemory as exc:
+            raise _Fatal("oom", str(exc)) from None
+        finally:
+            if self._fatal is not None:
+                raise self._fatal
+
+    def _settle_inbox(self) -> None:
+        batch, self._inbox = self._inbox, []
+        parts = []
+        for message in batch:
+            hid = int(message.get("hid", 0))
+            self._async_pending.discard(hid)
+            ok = bool(message.get("ok"))
+            payload = json.dumps(message.get("result") if ok else message.get("error"))
+            parts.append(f"__pi_rt.settle({hid},{'true' if ok else 'false'},{json.dumps(payload)})")
+        self._drain(";".join(parts))
+
+    def _due_timers(self, now: float) -> list[int]:
+        fired: list[int] = []
+        while self._timer_heap and self._timer_heap[0][0] <= now:
+            due, _seq, timer_id = heapq.heappop(self._timer_heap)
+            spec = self._timers.get(timer_id)
+            if spec is None:
+                continue
+            interval, repeat = spec
+            fired.append(timer_id)
+            if repeat:
+                self._push_timer(timer_id, max(now, due) + max(interval, 0.001))
+            else:
+                del self._timers[timer_id]
+        return fired
+
+    def _next_due(self) -> float | None:
+        while self._timer_heap and self._timer_heap[0][2] not in self._timers:
+            heapq.heappop(self._timer_heap)
+        return self._timer_heap[0][0] if self._timer_heap else None
+
+    def _pump(self, request_id: int) -> None:
+        """Run jobs, settle async hostcalls and fire timers until the request is done."""
+        while request_id not in self._done:
+            if self._inbox:
+                self._settle_inbox()
+                continue
+            fired = self._due_timers(time.monotonic())
+            if fired:
+                self._drain(f"__pi_rt.fire({json.dumps(fired)})")
+                continue
+            next_due = self._next_due()
+            if self._async_pending:
+                try:
+                    message = self.channel.read(deadline=next_due)
+                except EOFError:
+                    raise _Fatal("channel_closed", "supervisor closed the channel") from None
+                if message is not None:
+                    self._queue(message)
+                continue
+            if next_due is not None:
+                time.sleep(max(0.0, next_due - time.monotonic()))
+                continue
+            self._done[request_id] = json.dumps(
+                {
+                    "ok": False,
+                    "error": {
+                        "name": "Error",
+                        "code": "never_settles",
+                        "message": "the handler's promise can never settle (no pending hostcalls or timers)",
+                    },
+                }
+            )
+
+    def handle_call(self, message: dict[str, Any]) -> None:
+        """Run one request to completion and answer with a ``done`` frame."""
+        request_id = int(message["id"])
+        kind = str(message.get("kind", ""))
+        payload = json.dumps(message.get("payload") or {})
+        try:
+            self._drain(f"__pi_rt.start({request_id},{json.dumps(kind)},{json.dumps(payload)})")
+            self._pump(request_id)
+            reply = json.loads(self._done.pop(request_id))
+        except EngineError as exc:
+            self._done.pop(request_id, None)
+            reply = {"ok": False, "error": {"name": "Error", "code": "js_error", "message": str(exc)[:2000]}}
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if isinstance(error, dict) and str(error.get("message", "")).startswith("out of memory"):
+            raise _Fatal("oom", "out of memory")
+        if not isinstance(reply, dict):
+            reply = {"ok": False, "error": {"code": "protocol", "message": "malformed reply"}}
+        self.channel.write({"type": "done", "id": request_id, **reply})
+
+    def serve(self) -> None:
+        """Answer requests until the supervisor closes the channel or says ``exit``."""
+        while True:
+            try:
+                message = self.channel.read()
+            except EOFError:
+                return
+            if message is None or message.get("type") == "exit":
+                return
+            if message.get("type") == "call":
+                self.handle_call(message)
+            elif message.get("type") != "hc_result":  # a late async result after its request ended
+                raise _Fatal("protocol", f"unexpected '{message.get('type')}' frame")
+            else:
+                self._inbox.append(message)
+
+
+def _apply_process_limits(limits: dict[str, Any]) -> None:
+    """Backstops outside the engine: address space, no core dumps, no file writes."""
+    address_space = int(limits.get("address_space_bytes") or 0)
+    if address_space > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def main() -> int:
+    """Worker entry point: init frame, then serve requests."""
+    read_fd, write_fd = os.dup(0), os.dup(1)
+    # Anything Python itself prints must never corrupt the frame stream.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    channel = FdChannel(read_fd, write_fd)
+    try:
+        init = channel.read()
+        if init is None or init.get("type") != "init":
+            return 2
+        _apply_process_limits(init.get("limits") or {})
+        try:
+            worker = Worker(channel, init)
+        except EngineError as exc:
+            code = "oom" if isinstance(exc, EngineOutOfMemory) else "boot_failed"
+            channel.write({"type": "fatal", "code": code, "message": str(exc)[:4000]})
+            return _EXIT_FATAL
+        channel.write({"type": "ready"})
+        worker.serve()
+        return 0
+    except _Fatal as exc:
+        try:
+            channel.write({"type": "fatal", "code": exc.code, "message": str(exc)})
+        except OSError:
+            pass
+        return _EXIT_FATAL
+    except MemoryError:
+        try:
+            channel.write({"type": "fatal", "code": "oom", "message": "worker out of address space"})
+        except (OSError, MemoryError):
+            pass
+        return _EXIT_FATAL
+    except EOFError:
+        return 0
+    except Exception as exc:  # a bug in the worker: report it instead of dying silently
+        try:
+            channel.write(
+                {"type": "fatal", "code": "internal", "message": f"{type(exc).__name__}: {exc}"[:2000]}
+            )
+        except OSError:
+            pass
+        return _EXIT_FATAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
