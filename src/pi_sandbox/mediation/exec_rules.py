@@ -1,0 +1,397 @@
+"""The one place exec mediation's knowledge lives: classes and tiers, binaries, wrappers, paths.
+
+The classifier (``exec_classifier``) only walks parsed commands and looks things up here, so tuning
+a rule never means touching parsing code. Tiers: low < medium < high < critical.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+
+TIERS: Final[tuple[str, ...]] = ("low", "medium", "high", "critical")
+TIER_RANK: Final[Mapping[str, int]] = {name: i for i, name in enumerate(TIERS)}
+
+#: Command class → risk tier. Every finding the classifier reports names one of these classes.
+CLASS_TIER: Final[Mapping[str, str]] = {
+    # critical: irreversible damage to the machine or a remote shell for an attacker
+    "recursive_delete": "critical",
+    "device_write": "critical",
+    "disk_wipe": "critical",
+    "fork_bomb": "critical",
+    "reverse_shell": "critical",
+    # high: code from the network, escalation, exfiltration, persistence, evasion
+    "recursive_delete_broad": "high",
+    "pipe_to_shell": "high",
+    "system_shutdown": "high",
+    "privilege_escalation": "high",
+    "permission_escalation": "high",
+    "credential_exfil": "high",
+    "credential_file_modification": "high",
+    "data_exfil": "high",
+    "persistence": "high",
+    "process_termination": "high",
+    "security_disable": "high",
+    "obfuscated_command": "high",
+    "unparseable": "high",
+    # medium: destructive but scoped, or opaque but common
+    "file_delete": "medium",
+    "destructive_vcs": "medium",
+    "remote_copy": "medium",
+    "dynamic_eval": "medium",
+    "shell_from_stdin": "medium",
+    "history_tamper": "medium",
+    "network_listener": "medium",
+    # low: worth an audit record, nothing more
+    "network_fetch": "low",
+    "process_signal": "low",
+}
+
+# ------------------------------------------------------------------------- binaries by role
+
+SHELLS: Final = frozenset(
+    {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "yash", "posh", "rbash", "pwsh"}
+)
+#: Interpreters that read a program from stdin when given none, and their inline-code flags.
+INTERPRETERS: Final[Mapping[str, frozenset[str]]] = {
+    "python": frozenset({"-c"}),
+    "perl": frozenset({"-e", "-E"}),
+    "ruby": frozenset({"-e"}),
+    "node": frozenset({"-e", "--eval", "-p", "--print"}),
+    "nodejs": frozenset({"-e", "--eval", "-p", "--print"}),
+    "deno": frozenset({"eval"}),
+    "bun": frozenset({"-e", "--eval"}),
+    "php": frozenset({"-r"}),
+    "lua": frozenset({"-e"}),
+    "tclsh": frozenset(),
+    "awk": frozenset(),
+    "gawk": frozenset(),
+    "mawk": frozenset(),
+    "nawk": frozenset(),
+    "osascript": frozenset({"-e"}),
+}
+#: Programs that fetch from the network and write what they got to stdout or a file.
+FETCHERS: Final = frozenset(
+    {
+        "curl",
+        "wget",
+        "http",
+        "https",
+        "xh",
+        "httpie",
+        "fetch",
+        "aria2c",
+        "lwp-request",
+        "lwp-download",
+        "GET",
+        "iwr",
+        "invoke-webrequest",
+        "tftp",
+        "ftp",
+    }
+)
+#: Programs that can carry stdin or files to another host.
+NETWORK_SINKS: Final = frozenset(
+    {"nc", "ncat", "netcat", "socat", "telnet", "ssh", "openssl", "curl", "wget", "cryptcat", "pwncat", "sbd"}
+)
+NETCAT: Final = frozenset({"nc", "ncat", "netcat", "cryptcat", "pwncat", "sbd"})
+#: Programs that dump the environment (and so any secret in it).
+ENV_DUMPERS: Final = frozenset({"env", "printenv", "set", "export", "declare", "compgen"})
+DECODERS: Final = frozenset({"base64", "base32", "xxd", "openssl", "uudecode", "gpg", "gzip", "zcat", "rev", "tr"})
+SHUTDOWN: Final = frozenset({"shutdown", "reboot", "halt", "poweroff", "kexec"})
+DISK_TOOLS: Final = frozenset(
+    {
+        "fdisk",
+        "sfdisk",
+        "cfdisk",
+        "gdisk",
+        "sgdisk",
+        "parted",
+        "wipefs",
+        "mkswap",
+        "diskutil",
+        "format",
+        "blkdiscard",
+        "hdparm",
+    }
+)
+PRIV_RUNNERS: Final = frozenset({"sudo", "doas", "su", "pkexec", "runuser", "sudoedit", "run0", "calife"})
+ACCOUNT_TOOLS: Final = frozenset(
+    {
+        "useradd",
+        "usermod",
+        "userdel",
+        "adduser",
+        "deluser",
+        "passwd",
+        "chpasswd",
+        "visudo",
+        "gpasswd",
+        "groupadd",
+        "groupmod",
+        "vipw",
+        "chsh",
+        "newusers",
+        "pwck",
+    }
+)
+SECURITY_TOOLS: Final = frozenset(
+    {"setenforce", "ufw", "iptables", "ip6tables", "nft", "aa-disable", "auditctl", "spctl", "csrutil", "firewall-cmd"}
+)
+SECURITY_SERVICES: Final = frozenset(
+    {
+        "firewalld",
+        "ufw",
+        "apparmor",
+        "auditd",
+        "selinux",
+        "fail2ban",
+        "clamav-daemon",
+        "falco",
+        "osqueryd",
+        "crowdstrike",
+        "falcon-sensor",
+        "sshd",
+        "ssh",
+    }
+)
+PROTECTED_PROCESSES: Final = frozenset({"init", "systemd", "sshd", "launchd", "dockerd", "containerd", "1"})
+VCS: Final = frozenset({"git"})
+#: Commands that only look a name up or test something; their arguments never run.
+INERT: Final = frozenset({"which", "type", "whereis", "hash", "man", "help", "whatis", "apropos"})
+#: Programs allowed to use credential files without that counting as exfiltration.
+CREDENTIAL_USERS: Final = frozenset(
+    {
+        "ssh",
+        "ssh-add",
+        "ssh-keygen",
+        "ssh-copy-id",
+        "gpg",
+        "gpg2",
+        "aws",
+        "gcloud",
+        "az",
+        "kubectl",
+        "helm",
+        "docker",
+        "git",
+        "chmod",
+        "chown",
+        "ls",
+        "stat",
+        "test",
+        "[",
+        "[[",
+        "mkdir",
+        "touch",
+        "file",
+        "du",
+    }
+)
+#: Programs that write to (some of) their path arguments.
+WRITERS: Final = frozenset(
+    {
+        "tee",
+        "cp",
+        "mv",
+        "install",
+        "ln",
+        "dd",
+        "truncate",
+        "rsync",
+        "scp",
+        "sed",
+        "perl",
+        "ed",
+        "ex",
+        "vi",
+        "vim",
+        "nano",
+        "patch",
+        "sponge",
+        "tar",
+        "unzip",
+        "curl",
+        "wget",
+    }
+)
+#: Writers whose destination is their last path argument (sources may be anything).
+DEST_LAST: Final = frozenset({"cp", "mv", "install", "ln", "rsync", "scp"})
+
+# ------------------------------------------------------------------------- wrappers
+#: Wrapper → options that take a separate argument. The wrapped command starts at the first operand
+#: after the options (``timeout`` additionally skips its DURATION operand).
+WRAPPERS: Final[Mapping[str, frozenset[str]]] = {
+    "sudo": frozenset(
+        {
+            "-u",
+            "-g",
+            "-C",
+            "-D",
+            "-h",
+            "-p",
+            "-r",
+            "-t",
+            "-U",
+            "-T",
+            "-R",
+            "--user",
+            "--group",
+            "--chdir",
+            "--prompt",
+            "--role",
+            "--type",
+            "--host",
+            "--other-user",
+            "--close-from",
+        }
+    ),
+    "doas": frozenset({"-u", "-C"}),
+    "pkexec": frozenset({"--user"}),
+    "run0": frozenset({"-u", "--user", "-D", "--chdir"}),
+    "runuser": frozenset({"-u", "-g", "-G", "--user", "--group"}),
+    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-P", "-S", "--split-string", "-a", "--argv0"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "ionice": frozenset({"-c", "-n", "-p", "-P", "-u", "--class", "--classdata"}),
+    "nohup": frozenset(),
+    "setsid": frozenset(),
+    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
+    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
+    "command": frozenset(),
+    "builtin": frozenset(),
+    "exec": frozenset({"-a"}),
+    "time": frozenset({"-f", "--format", "-o", "--output"}),
+    "chrt": frozenset(),
+    "taskset": frozenset({"-c", "--cpu-list"}),
+    "unbuffer": frozenset(),
+    "chroot": frozenset({"--userspec", "--groups"}),
+    "flock": frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}),
+    "catchsegv": frozenset(),
+    "strace": frozenset({"-o", "-e", "-p", "-s", "-u", "-E"}),
+    "ltrace": frozenset({"-o", "-e", "-p", "-s", "-u"}),
+    "firejail": frozenset(),
+    "proot": frozenset({"-r", "-b", "-w"}),
+    "caffeinate": frozenset({"-t", "-w"}),
+    "systemd-run": frozenset({"-p", "--property", "-u", "--unit", "--uid", "--gid", "-E", "--setenv"}),
+    "sg": frozenset(),
+    "doppler": frozenset(),
+    "unshare": frozenset(),
+    "nsenter": frozenset({"-t", "--target"}),
+    "xvfb-run": frozenset({"-a", "-s", "-n"}),
+    "torsocks": frozenset(),
+    "proxychains": frozenset({"-f"}),
+    "proxychains4": frozenset({"-f"}),
+}
+#: Wrappers whose first operand is not the command (``timeout 5 cmd``, ``chroot DIR cmd``, ``flock FILE cmd``).
+WRAPPER_SKIP_OPERANDS: Final[Mapping[str, int]] = {
+    "timeout": 1,
+    "chroot": 1,
+    "flock": 1,
+    "taskset": 1,
+    "chrt": 1,
+    "sg": 1,
+}
+#: Wrappers that join their operands and hand them to ``sh -c``.
+SHELL_JOINING: Final = frozenset({"watch", "su", "script", "parallel", "ssh", "eval"})
+#: Wrappers that mean "run as another (usually more privileged) user".
+ESCALATING_WRAPPERS: Final = frozenset({"sudo", "doas", "pkexec", "run0", "runuser", "su", "nsenter", "chroot"})
+
+# ------------------------------------------------------------------------- paths
+_HOME = r"(?:~|\$HOME|\$\{HOME\}|/root|/home/[^/]+|/Users/[^/]+)"
+HOME_PREFIX_RE: Final = re.compile(rf"^{_HOME}(?=/|$)")
+
+#: System top-level directories: deleting one (or everything in it) breaks the machine.
+SYSTEM_DIRS: Final = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/snap",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/var",
+        "/System",
+        "/Users",
+        "/Applications",
+        "/Library",
+        "/private",
+        "/Volumes",
+        "/nix",
+        "/cores",
+    }
+)
+
+#: Files holding credentials. Matched against normalised paths (home spelled ``~``).
+CREDENTIAL_PATH_RE: Final = re.compile(
+    r"(?:^|/|~)(?:"
+    r"\.ssh/(?!.*\.pub$)(?:id_[^/]*|[^/]*_(?:rsa|ed25519|ecdsa|dsa)|identity|[^/]*\.pem|[^/]*key[^/]*)"
+    r"|\.aws/(?:credentials|config|sso/cache)"
+    r"|\.netrc|_netrc|\.git-credentials|\.pgpass|\.my\.cnf|\.vault-token|\.pypirc|\.npmrc|\.yarnrc(?:\.yml)?"
+    r"|\.docker/config\.json|\.kube/config|\.config/gh/hosts\.yml|\.config/hub"
+    r"|\.config/gcloud/(?:credentials\.db|access_tokens\.db|application_default_credentials\.json|legacy_credentials)"
+    r"|\.azure/(?:accessTokens\.json|msal_token_cache|azureProfile\.json)"
+    r"|\.terraform\.d/credentials\.tfrc\.json|\.cargo/credentials(?:\.toml)?|\.gem/credentials"
+    r"|\.gnupg/(?:private-keys|secring|.*\.key)|\.password-store|\.local/share/keyrings"
+    r"|\.config/(?:google-chrome|chromium|BraveSoftware)/[^ ]*(?:Login Data|Cookies)"
+    r"|\.mozilla/firefox/[^ ]*(?:logins\.json|key4\.db|cookies\.sqlite)"
+    r"|Library/Keychains|\.bash_history|\.zsh_history"
+    r")"
+    r"|^/etc/(?:shadow|gshadow|master\.passwd|sudoers)"
+    r"|^/proc/(?:self|\d+|\*|\$\$)/environ"
+    r"|^/var/run/secrets/|^/run/secrets/"
+)
+
+#: Files whose modification lets code run later (at login, boot, on a schedule) or grants access.
+PERSISTENCE_PATH_RE: Final = re.compile(
+    r"(?:^|/|~)(?:\.bashrc|\.bash_profile|\.bash_login|\.bash_logout|\.profile|\.zshrc|\.zprofile|\.zshenv"
+    r"|\.zlogin|\.cshrc|\.tcshrc|\.kshrc|\.config/fish/config\.fish|\.ssh/authorized_keys2?|\.ssh/rc"
+    r"|\.config/systemd/user/|\.config/autostart/|Library/LaunchAgents/|\.xinitrc|\.xprofile)"
+    r"|^/etc/(?:profile|bash\.bashrc|zshrc|environment|rc\.local|crontab|cron\.|init\.d/|systemd/"
+    r"|ld\.so\.preload|ld\.so\.conf|update-motd\.d/|profile\.d/|security/|pam\.d/)"
+    r"|^/(?:usr/lib|lib)/systemd/|^/var/spool/cron|^/Library/Launch(?:Agents|Daemons)/"
+    r"|(?:^|/)\.git/hooks/"
+)
+
+#: Account and authentication files whose modification changes who may log in as whom.
+ACCOUNT_FILE_RE: Final = re.compile(
+    r"^/etc/(?:passwd|shadow|group|gshadow|sudoers|sudoers\.d/|ssh/sshd_config|master\.passwd|doas\.conf)"
+)
+
+#: Device nodes it is fine to write to.
+SAFE_DEVICES: Final = re.compile(r"^/dev/(?:null|zero|stdout|stderr|stdin|tty|full|random|urandom|fd/\d+|pts/\d+|shm/)")
+NETWORK_DEVICE_RE: Final = re.compile(r"/dev/(?:tcp|udp)/")
+
+#: Inline program text (python -c, perl -e, node -e, awk) patterns.
+CODE_SOCKET_RE: Final = re.compile(
+    r"socket|TCPSocket|fsockopen|net\.connect|new\s+net\.Socket|IO::Socket|/inet/tcp|createConnection|Socket\.new"
+)
+CODE_SPAWN_RE: Final = re.compile(
+    r"dup2|pty\.spawn|/bin/(?:ba)?sh|\bsh\b\s*['\"]|exec[lv]?p?e?\s*\(|spawn|subprocess|child_process|\bsystem\b"
+    r"|popen|\|&|proc_open|shell_exec"
+)
+CODE_FORK_BOMB_RE: Final = re.compile(
+    r"\bfork\b[^\n]{0,40}\bwhile\b[^\n]{0,40}\bfork\b|while[^\n]{0,40}\bfork\s*\(|for\s*\(\s*;\s*;\s*\)[^\n]{0,40}fork"
+)
+CODE_SHELL_STRING_RE: Final = re.compile(
+    r"(?:\bsystem|popen|\bexec|execSync|spawnSync|check_output|check_call|getoutput|getstatusoutput|\bcall|\brun"
+    r"|Popen|shell_exec|passthru|proc_open|qx)\s*\(?\s*(['\"])((?:\\.|(?!\1).)*)\1"
+)
+CODE_RMTREE_RE: Final = re.compile(
+    r"(?:rmtree|rmSync|rmdirSync|remove_dir_all|rm_rf|rm_r|removedirs|unlinkSync|rimraf)\s*\(\s*['\"]([^'\"]+)['\"]"
+)
