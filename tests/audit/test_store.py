@@ -254,3 +254,44 @@ def test_append_many_is_atomic_and_contiguous(store: AuditStore) -> None:
 def test_draft_default_detail_is_empty(store: AuditStore) -> None:
     entry = store.append(LedgerEntryDraft(kind="config", extension_id=None, decision="allow", reason="x"))
     assert entry.detail == {} and entry.layer is None
+
+
+def test_read_only_store_reads_and_refuses_writes(state_dir: Path) -> None:
+    with pytest.raises(AuditStoreError, match="no audit database"):
+        AuditStore.open_read_only(state_dir)
+    assert not state_dir.exists()
+    with AuditStore.open(state_dir) as writer:
+        fill(writer, 3)
+    reader = AuditStore.open_read_only(state_dir)
+    assert [e.seq for e in reader.query_ledger()] == [1, 2, 3]
+    for write in (lambda: reader.append(draft(9)), lambda: reader.record("install", {}),
+                  lambda: reader.checkpoint()):
+        with pytest.raises(AuditStoreError, match="read-only"):
+            write()
+    reader.close()
+    assert verify_ledger(state_dir).checkpoints_checked == 1  # the reader sealed nothing
+
+
+def test_verify_runs_on_a_consistent_snapshot_while_appending(state_dir: Path) -> None:
+    store = AuditStore.open(state_dir, checkpoint_interval=7)
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            store.append_many([draft(i + k) for k in range(5)])
+            i += 5
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        counts = []
+        for _ in range(15):
+            report = verify_ledger(store)
+            assert report.chain_valid, report.verification_errors[:3]
+            counts.append(report.entry_count)
+    finally:
+        stop.set()
+        thread.join()
+        store.close()
+    assert counts == sorted(counts) and counts[-1] > 0

@@ -187,3 +187,43 @@ def test_report_dict_has_the_documented_fields(sealed: Path) -> None:
         "seq": 2, "kind": "missing", "message": "entry 2 is missing from the chain"
     }
     assert data["entry_count"] == 34 and data["first_invalid_seq"] == 2
+
+
+def test_forged_row_with_huge_seq_is_reported_without_exhausting_memory(sealed: Path) -> None:
+    conn = attacker(sealed)
+    prev = conn.execute("SELECT entry_hash FROM ledger WHERE seq = 35").fetchone()[0]
+    forged = {"seq": 10**15, "ts_ms": 1, "kind": "hostcall", "extension_id": "x", "call_id": None,
+              "capability": None, "method": None, "params_hash": None, "decision": "allow", "layer": None,
+              "reason": "r", "detail": "{}", "prev_hash": prev}
+    conn.execute(
+        f"INSERT INTO ledger({', '.join(COLUMNS)}, entry_hash) VALUES ({', '.join('?' * 14)})",
+        (*forged.values(), honest_hash(forged)),
+    )
+    report = verify_ledger(sealed)
+    assert [(e.seq, e.kind) for e in report.verification_errors] == [(36, "missing")]
+    assert report.verification_errors[0].message == f"entries 36..{10**15 - 1} are missing from the chain"
+
+
+def test_seq_rewritten_as_text_is_hash_mismatch(sealed: Path) -> None:
+    attacker(sealed).execute("UPDATE ledger SET seq = 'seven' WHERE seq = 7")
+    found = kinds(sealed)
+    assert (0, "hash_mismatch") in found and (7, "missing") in found
+
+
+def test_malformed_checkpoint_row_is_bad_signature(sealed: Path) -> None:
+    attacker(sealed).execute("UPDATE ledger_checkpoints SET ts_ms = 'noon' WHERE seq = 20")
+    assert kinds(sealed) == [(20, "bad_signature")]
+
+
+def test_dropped_ledger_table_is_missing(sealed: Path) -> None:
+    attacker(sealed).execute("DROP TABLE ledger")
+    assert kinds(sealed) == [(0, "missing")]
+
+
+def test_many_findings_are_capped(state_dir: Path) -> None:
+    with AuditStore.open(state_dir, checkpoint_interval=100_000) as store:
+        fill(store, 1500)
+    attacker(state_dir).execute("UPDATE ledger SET reason = 'edited'")
+    report = verify_ledger(state_dir)
+    assert len(report.verification_errors) == 1000 and report.errors_truncated
+    assert report.first_invalid_seq == 1

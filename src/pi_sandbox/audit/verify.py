@@ -101,6 +101,50 @@ class _Findings:
         self.items.append(VerificationIssue(seq, kind, message))
 
 
+class _SeenSeqs:
+    """Which seqs occurred: a bitmap up to a bound derived from the row count, a set beyond it.
+
+    The bound keeps memory proportional to the ledger even if a forged row claims seq 10**12.
+    """
+
+    def __init__(self, rows: int) -> None:
+        self.limit = 2 * rows + 1024
+        self.dense = bytearray(self.limit + 1)
+        self.sparse: set[int] = set()
+
+    def add(self, seq: int) -> bool:
+        """Record ``seq``; False when it had been seen before."""
+        if seq <= self.limit:
+            if self.dense[seq]:
+                return False
+            self.dense[seq] = 1
+            return True
+        if seq in self.sparse:
+            return False
+        self.sparse.add(seq)
+        return True
+
+    def gaps(self, max_seq: int) -> list[tuple[int, int]]:
+        """Inclusive ranges of seqs in 1..max_seq that never occurred."""
+        found: list[tuple[int, int]] = []
+        top = min(max_seq, self.limit)
+        seq = self.dense.find(0, 1, top + 1)
+        while seq != -1:
+            after = self.dense.find(1, seq, top + 1)
+            end = top if after == -1 else after - 1
+            found.append((seq, end))
+            seq = self.dense.find(0, end + 1, top + 1)
+        previous = top
+        for present in sorted(self.sparse):
+            if present > previous + 1:
+                if found and found[-1][1] == previous:  # gap continues across the bitmap bound
+                    found[-1] = (found[-1][0], present - 1)
+                else:
+                    found.append((previous + 1, present - 1))
+            previous = present
+        return found
+
+
 def _locate(source: AuditStore | Path | str) -> tuple[Path, Path]:
     if isinstance(source, AuditStore):
         return source.state_dir, source.db_path
@@ -143,6 +187,10 @@ def _missing_database(db_path: Path, anchor: str) -> LedgerVerificationReport:
     if anchor != "none":
         # A signing key exists, so a ledger was created here: its disappearance is the finding.
         findings.add(0, "truncated", f"{db_path} is missing although a ledger signing key exists")
+    return _empty_report(findings, anchor)
+
+
+def _empty_report(findings: _Findings, anchor: str) -> LedgerVerificationReport:
     return LedgerVerificationReport(
         chain_valid=not findings.items, entry_count=0, checkpoints_checked=0, head_seq=0, head_hash=GENESIS,
         first_invalid_seq=findings.first, verification_errors=tuple(findings.items), last_checkpoint_seq=None,
@@ -150,13 +198,25 @@ def _missing_database(db_path: Path, anchor: str) -> LedgerVerificationReport:
     )
 
 
+_REQUIRED_TABLES: Final = ("meta", "ledger", "ledger_checkpoints")
+
+
 def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> LedgerVerificationReport:
     findings = _Findings()
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    absent = [t for t in _REQUIRED_TABLES if t not in tables]
+    if absent:
+        findings.add(0, "missing", f"table(s) {', '.join(absent)} missing from the database")
+        return _empty_report(findings, anchor if trusted_key is not None else "checkpoint_rows")
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     ledger_schema = str(row[0]) if row else "unknown"
-    checkpoints = conn.execute(
-        "SELECT seq, head_hash, ts_ms, public_key, signature FROM ledger_checkpoints ORDER BY id"
-    ).fetchall()
+    checkpoints = []
+    for cp in conn.execute("SELECT seq, head_hash, ts_ms, public_key, signature FROM ledger_checkpoints ORDER BY id"):
+        if _well_formed_checkpoint(cp):
+            checkpoints.append(cp)
+        else:
+            seq = cp[0] if isinstance(cp[0], int) else 0
+            findings.add(seq, "bad_signature", f"malformed checkpoint row (seq {cp[0]!r})")
     checkpoint_seqs = {int(cp[0]) for cp in checkpoints}
     recomputed_at: dict[int, str] = {}
 
@@ -166,7 +226,7 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
         return None if found is None else str(found[0])
 
     sha256, preimage = hashlib.sha256, entry_preimage
-    seen = bytearray(1024)
+    seen = _SeenSeqs(int(conn.execute("SELECT count(*) FROM ledger").fetchone()[0]))
     count = max_seq = prev_seq = 0
     prev_hash = head_hash = GENESIS
     cursor = conn.execute(
@@ -185,12 +245,9 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
             continue
         if computed != stored:
             findings.add(seq, "hash_mismatch", f"entry {seq} does not hash to its stored entry_hash")
-        if seq >= len(seen):
-            seen.extend(bytes(max(seq + 1 - len(seen), len(seen))))
-        if seen[seq]:
+        if not seen.add(seq):
             findings.add(seq, "duplicate", f"seq {seq} occurs more than once")
             continue
-        seen[seq] = 1
         if seq in checkpoint_seqs and computed is not None:
             recomputed_at[seq] = computed
         expected: str | None
@@ -226,14 +283,19 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
     )
 
 
-def _report_missing(seen: bytearray, max_seq: int, findings: _Findings) -> None:
+def _report_missing(seen: _SeenSeqs, max_seq: int, findings: _Findings) -> None:
     """One ``missing`` finding per contiguous gap in 1..max_seq."""
-    seq = seen.find(0, 1, max_seq + 1)
-    while seq != -1:
-        end = seen.find(1, seq, max_seq + 1) - 1
-        span = f"entry {seq} is" if end == seq else f"entries {seq}..{end} are"
-        findings.add(seq, "missing", f"{span} missing from the chain")
-        seq = seen.find(0, end + 1, max_seq + 1)
+    for first, last in seen.gaps(max_seq):
+        span = f"entry {first} is" if first == last else f"entries {first}..{last} are"
+        findings.add(first, "missing", f"{span} missing from the chain")
+
+
+def _well_formed_checkpoint(row: Any) -> bool:
+    seq, head, ts_ms, key, signature = row
+    return (
+        isinstance(seq, int) and seq >= 0 and isinstance(ts_ms, int)
+        and all(isinstance(v, str) for v in (head, key, signature))
+    )
 
 
 def _check_checkpoints(
