@@ -19,7 +19,7 @@ from typing import Final, Protocol
 
 from pi_sandbox import schemas
 from pi_sandbox.capabilities import Capability
-from pi_sandbox.errors import PolicyError, StateDirError
+from pi_sandbox.errors import StateDirError
 
 SCOPES: Final[tuple[str, ...]] = ("once", "session", "always")
 PERMISSIONS_FILE: Final = "permissions.json"
@@ -173,7 +173,9 @@ class PromptResolver:
         if answer is None:
             return PromptResolution(False, "prompt_no_answer_deny")
         if answer.scope not in SCOPES:
-            raise PolicyError(f"prompt answer scope '{answer.scope}' is not one of {', '.join(SCOPES)}")
+            # A malformed answer is a broken UI: fail closed (and let the pipeline record the deny)
+            # instead of raising out of the hostcall with no ledger entry.
+            return PromptResolution(False, "prompt_invalid_answer_deny")
         decision = StoredDecision(request.extension_id, request.capability.value, answer.allow, answer.scope,
                                   now, answer.expires_at_ms)
         if answer.scope == "session":
