@@ -1,0 +1,607 @@
+"""Per-file analysis: climbs from candidate nodes through their parents and applies the rules.
+
+Starting points come from the candidate query (see ``parse``): mentions of tracked globals, imports,
+``__proto__`` / ``constructor`` members, computed member keys. From each, the analysis climbs the
+parent chain, carrying the abstract value (``process`` → ``process.binding`` → a call of it), and
+follows simple aliases (``const g = globalThis``) to the alias's uses. Values of arguments and keys
+come from the :class:`~pi_sandbox.scanner.resolve.Resolver`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Final
+
+from tree_sitter import Node
+
+from pi_sandbox.scanner import values as v
+from pi_sandbox.scanner.model import EXCERPT_MAX, Finding, make_finding
+from pi_sandbox.scanner.parse import Parsed
+from pi_sandbox.scanner.resolve import TRANSPARENT, Resolver, identifier_name, member, module_value, node_text
+from pi_sandbox.scanner.rules import (
+    BUILTIN_CONSTRUCTORS,
+    CHILD_PROCESS_MODULES,
+    FLAGGED_PATHS,
+    FORBIDDEN_MODULES,
+    FORBIDDEN_PATHS,
+    FS_MODULES,
+    FS_WRITE_FUNCTIONS,
+    GLOBAL_OBJECT_NAMES,
+    NETWORK_MODULES,
+    NODE_BUILTINS,
+    PURE_NET_NAMES,
+    SENSITIVE_MEMBER_NAMES,
+    STRING_TIMERS,
+    SUSPICIOUS_TOKEN_PATTERN,
+    TRACKED_GLOBALS,
+    module_root,
+)
+from pi_sandbox.scanner.values import Val
+
+LONG_LINE_CHARS: Final = 1000
+LONG_STRING_BYTES: Final = 200
+HIGH_ENTROPY_BITS: Final = 5.2
+OBFUSCATOR_NAME_MIN: Final = 10
+MAX_CLIMB: Final = 64
+
+#: Objects whose computed members are worth a finding (a computed key can spell anything on them).
+COMPUTED_HOLDERS: Final = GLOBAL_OBJECT_NAMES | {"globalThis", "process", "require", "module", "Module",
+                                                 "Reflect", "Function"}
+REQUIRE_PATHS: Final = frozenset({"require", "__non_webpack_require__"})
+POLLUTING_CALLS: Final = frozenset(
+    {"Object.defineProperty", "Object.defineProperties", "Object.assign", "Object.setPrototypeOf",
+     "Reflect.set", "Reflect.defineProperty", "Reflect.setPrototypeOf", "Object.prototype.__defineGetter__",
+     "Object.prototype.__defineSetter__"}
+)
+DECLARATION_PARENTS: Final = frozenset(
+    {"formal_parameters", "required_parameter", "optional_parameter", "rest_pattern", "import_specifier",
+     "import_clause", "namespace_import", "export_specifier", "labeled_statement", "break_statement",
+     "continue_statement", "type_query", "array_pattern", "pair_pattern", "object_pattern",
+     "import_require_clause", "catch_clause", "for_in_statement", "nested_identifier"}
+)
+NAMED_DECLARATIONS: Final = frozenset(
+    {"variable_declarator", "function_declaration", "function_expression", "class_declaration",
+     "generator_function_declaration", "class", "function", "method_definition"}
+)
+_SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
+_COMMENTS = re.compile(rb"/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*")
+_OBFUSCATOR_NAME = re.compile(rb"\b_0x[0-9a-fA-F]{4,}\b")
+_BASE64ISH = re.compile(r"^[A-Za-z0-9+/=_\-]+$")
+
+
+def is_declaration(node: Node) -> bool:
+    """Whether identifier ``node`` declares a name rather than referring to one."""
+    parent = node.parent
+    if parent is None:
+        return False
+    ptype = parent.type
+    if ptype in DECLARATION_PARENTS:
+        return True
+    if ptype in NAMED_DECLARATIONS and parent.child_by_field_name("name") == node:
+        return True
+    return ptype == "assignment_expression" and parent.child_by_field_name("left") == node
+
+
+class FileAnalyzer:
+    """Finds rule matches in one parsed file."""
+
+    def __init__(self, source: bytes, parsed: Parsed, rel_path: str) -> None:
+        self.source = source
+        self.parsed = parsed
+        self.rel_path = rel_path
+        self.root = parsed.tree.root_node
+        self.resolver = Resolver(source, self.root)
+        self.capabilities: set[str] = set()
+        self._findings: dict[tuple[str, int], Finding] = {}
+        self._climbed: set[tuple[int, int, str, str]] = set()
+        self._followed: set[tuple[str, str, str]] = set()
+        self.has_fs = False
+
+    # --- driver ----------------------------------------------------------------------------
+
+    def run(self) -> list[Finding]:
+        """Analyse the file; returns its findings (deduplicated by rule and position)."""
+        caps = self.parsed.captures
+        for node in caps.get("import", ()):
+            self.visit_import(node)
+        for node in caps.get("dynamic_import", ()):
+            args = self.resolver._args(node)
+            self.on_specifier(node, args[0] if args else None, "DYNAMIC_IMPORT")
+        for node in caps.get("root", ()):
+            if not is_declaration(node):
+                self.climb(node, self.resolver.identifier_value(node))
+        for node in caps.get("escaped", ()):
+            self.visit_escaped(node)
+        for node in caps.get("special", ()):
+            self.visit_special(node)
+        for node in caps.get("computed", ()):
+            self.visit_computed(node)
+        if self.has_fs:
+            for node in caps.get("fs_write", ()):
+                self.visit_fs_write(node)
+        for node in caps.get("string", ()):
+            if node.end_byte - node.start_byte >= LONG_STRING_BYTES:
+                self.visit_long_string(node)
+        if self.root.has_error:
+            self.visit_errors(caps.get("error", []))
+        self.text_signals()
+        return list(self._findings.values())
+
+    # --- findings --------------------------------------------------------------------------
+
+    def add(self, rule_id: str, node: Node, detail: str = "") -> None:
+        """Record a finding of ``rule_id`` at ``node`` (once per rule and position)."""
+        self.add_at(rule_id, node.start_byte, detail)
+
+    def add_at(self, rule_id: str, offset: int, detail: str = "") -> None:
+        """Record a finding at byte ``offset``."""
+        key = (rule_id, offset)
+        if key in self._findings:
+            return
+        line_start = self.source.rfind(b"\n", 0, offset) + 1
+        line_end = self.source.find(b"\n", offset)
+        if line_end < 0:
+            line_end = len(self.source)
+        line_no = self.source.count(b"\n", 0, line_start) + 1
+        prefix = self.source[line_start:offset].decode("utf-8", "replace")
+        column = len(prefix) + 1
+        excerpt = _excerpt(self.source[line_start:line_end].decode("utf-8", "replace"), column)
+        self._findings[key] = make_finding(rule_id, self.rel_path, line_no, column, excerpt, detail)
+
+    # --- climbing --------------------------------------------------------------------------
+
+    def climb(self, node: Node, val: Val) -> None:
+        """Follow ``val`` from ``node`` up through member accesses, calls and wrappers."""
+        if val.kind not in (v.REF, v.COMPUTED, v.FUNC):
+            return
+        key = (node.start_byte, node.end_byte, val.kind, val.path)
+        if key in self._climbed:
+            return
+        self._climbed.add(key)
+        reported: Val | None = None
+        for _ in range(MAX_CLIMB):
+            if val is not reported:  # wrappers such as `(0, eval)` keep the value: report it once
+                self.on_reference(node, val)
+                reported = val
+            parent = node.parent
+            if parent is None:
+                return
+            ptype = parent.type
+            if ptype in TRANSPARENT:
+                node = parent
+                continue
+            if ptype == "sequence_expression":
+                if parent.named_children[-1] != node:
+                    return
+                node = parent
+                continue
+            if ptype == "ternary_expression":
+                if parent.child_by_field_name("condition") == node:
+                    return
+                node = parent
+                continue
+            if ptype == "binary_expression":
+                operator = parent.child_by_field_name("operator")
+                if operator is None or node_text(operator) not in ("||", "&&", "??"):
+                    return
+                node = parent
+                continue
+            if ptype == "member_expression":
+                prop = parent.child_by_field_name("property")
+                if parent.child_by_field_name("object") != node or prop is None:
+                    return
+                name, escaped = identifier_name(prop)
+                val = member(val, v.string(name, obfuscated=escaped))
+                node = parent
+                continue
+            if ptype == "subscript_expression":
+                index = parent.child_by_field_name("index")
+                if parent.child_by_field_name("object") != node or index is None:
+                    return
+                val = member(val, self.key_value(index))
+                node = parent
+                continue
+            if ptype == "call_expression":
+                if parent.child_by_field_name("function") != node:
+                    return
+                result = self.on_call(parent, val, self.resolver._args(parent))
+                if result is None or result.kind not in (v.REF, v.COMPUTED, v.FUNC):
+                    return
+                val = result
+                node = parent
+                continue
+            if ptype == "new_expression":
+                if parent.child_by_field_name("constructor") == node:
+                    self.on_new(parent, val, self.resolver._args(parent))
+                return
+            if ptype == "variable_declarator":
+                name_node = parent.child_by_field_name("name")
+                if parent.child_by_field_name("value") == node and name_node is not None:
+                    self.on_binding(name_node, val)
+                return
+            if ptype in ("assignment_expression", "augmented_assignment_expression"):
+                left = parent.child_by_field_name("left")
+                if left == node:
+                    self.on_write(node, val)
+                elif left is not None and left.type == "identifier" and ptype == "assignment_expression":
+                    self.on_binding(left, val)
+                return
+            return
+
+    def key_value(self, index: Node) -> Val:
+        """The value of a computed member key; marked obfuscated unless written as a plain literal."""
+        key = self.resolver.evaluate(index)
+        plain = index.type in ("string", "number") or (
+            index.type == "template_string"
+            and not any(c.type == "template_substitution" for c in index.named_children)
+        )
+        if not plain and key.kind == v.STR:
+            key = v.tainted(key, obfuscated=True)
+        return key
+
+    def on_reference(self, node: Node, val: Val) -> None:
+        """Rules that fire on any mention of a value (``eval``, ``process.binding``, ``process.env`` ...)."""
+        if val.kind == v.COMPUTED:
+            if val.path in COMPUTED_HOLDERS:
+                self.add("COMPUTED_GLOBAL", node, val.path)
+            return
+        if val.kind != v.REF:
+            return
+        path = val.path
+        rule_id = FORBIDDEN_PATHS.get(path)
+        if rule_id is not None:
+            parent = node.parent
+            if rule_id == "EVAL" and parent is not None and parent.type in ("unary_expression", "type_query"):
+                operator = parent.child_by_field_name("operator")
+                if parent.type == "type_query" or (operator is not None and node_text(operator) == "typeof"):
+                    return
+            self.add(rule_id, node, path)
+        else:
+            rule_id = FLAGGED_PATHS.get(path)
+            if rule_id is not None:
+                self.add(rule_id, node, path)
+            elif path.startswith("mod:"):
+                self.module_member_reference(node, path[4:])
+        if val.obfuscated:
+            last = path.rsplit(".", 1)[-1]
+            if last in SENSITIVE_MEMBER_NAMES or path in TRACKED_GLOBALS or rule_id is not None or \
+                    path.startswith("mod:"):
+                self.add("OBFUSCATED_ACCESS", node, path)
+
+    def module_member_reference(self, node: Node, path: str) -> None:
+        """A member of an imported module: fs writes are flagged."""
+        module, _, rest = path.partition(".")
+        if module in FS_MODULES and rest.split(".", 1)[0] in FS_WRITE_FUNCTIONS:
+            self.add("FS_WRITE", node, rest)
+        elif module in ("fs",) and rest.startswith("promises.") and rest[9:] in FS_WRITE_FUNCTIONS:
+            self.add("FS_WRITE", node, rest)
+
+    # --- calls -----------------------------------------------------------------------------
+
+    def on_call(self, call: Node, val: Val, args: list[Node]) -> Val | None:
+        """Rules on a call of ``val``; returns the call's value when it is worth following."""
+        if val.kind == v.COMPUTED:
+            if val.path in COMPUTED_HOLDERS:
+                self.add("COMPUTED_GLOBAL_CALL", call, val.path)
+            return None
+        if val.kind == v.FUNC:
+            return v.ref("globalThis") if val.path == "return-this" else None
+        if val.kind != v.REF:
+            return None
+        path = val.path
+        if path in ("eval", "execScript"):
+            self.check_payload(call, args)
+            return None
+        if path == "Function":
+            return self.function_constructor(call, args)
+        if path in STRING_TIMERS:
+            self.check_timer(call, args)
+            return None
+        if path in REQUIRE_PATHS:
+            return self.on_specifier(call, args[0] if args else None, "DYNAMIC_REQUIRE")
+        if path.endswith((".call", ".apply")) and not path.startswith("?"):
+            base, _, how = path.rpartition(".")
+            if how == "call":
+                shifted = args[1:]
+            else:
+                shifted = args[1].named_children if len(args) > 1 and args[1].type == "array" else []
+            if base in ("eval", "Function", "execScript") or base in STRING_TIMERS or base in REQUIRE_PATHS:
+                if not shifted and base in ("Function",) and how == "apply":
+                    self.add("FUNCTION_CONSTRUCTOR", call, "Function.apply")
+                    return None
+                return self.on_call(call, v.ref(base, obfuscated=val.obfuscated), list(shifted))
+            return None
+        if path == "Reflect.apply" and args:
+            target = self.resolver.evaluate(args[0])
+            rest = args[2].named_children if len(args) > 2 and args[2].type == "array" else []
+            return self.on_call(call, target, list(rest))
+        if path == "Reflect.construct" and args:
+            target = self.resolver.evaluate(args[0])
+            rest = args[1].named_children if len(args) > 1 and args[1].type == "array" else []
+            self.on_new(call, target, list(rest))
+            return None
+        if path in POLLUTING_CALLS and args:
+            target = self.resolver.evaluate(args[0])
+            if target.kind == v.REF and _is_builtin_prototype(target.path):
+                self.add("PROTOTYPE_POLLUTION", call, f"{path} on {target.path}")
+            return None
+        if path in ("Module.createRequire", "Module.createRequireFromPath"):
+            return v.ref("require")
+        return self.resolver.call_result(val, [self.resolver.evaluate(a) for a in args])
+
+    def on_new(self, node: Node, val: Val, args: list[Node]) -> None:
+        """Rules on ``new val(...)``."""
+        if val.kind == v.COMPUTED and val.path in COMPUTED_HOLDERS:
+            self.add("COMPUTED_GLOBAL_CALL", node, val.path)
+        elif val.kind == v.REF and val.path == "Function":
+            self.function_constructor(node, args)
+
+    def function_constructor(self, node: Node, args: list[Node]) -> Val:
+        """``Function(...)`` / ``new Function(...)``: forbidden, except the constant global-object idiom."""
+        values = [self.resolver.evaluate(a) for a in args]
+        if len(values) == 1 and values[0].kind == v.STR and \
+                values[0].text.strip().rstrip(";").strip() == "return this" and not values[0].decoded:
+            self.add("FUNCTION_GLOBAL_IDIOM", node)
+            return v.Val(v.FUNC, path="return-this")
+        self.add("FUNCTION_CONSTRUCTOR", node)
+        self.check_payload(node, args, values)
+        return v.FUNCTION_VALUE
+
+    def check_payload(self, node: Node, args: list[Node], values: list[Val] | None = None) -> None:
+        """A decoded payload reaching an eval-like sink is its own forbidden finding."""
+        values = values if values is not None else [self.resolver.evaluate(a) for a in args]
+        if any(x.decoded for x in values):
+            self.add("DECODED_PAYLOAD", node)
+
+    def check_timer(self, call: Node, args: list[Node]) -> None:
+        """``setTimeout("code")``: a string (or anything folding to one) as the callback."""
+        if not args:
+            return
+        first = args[0]
+        value = self.resolver.evaluate(first)
+        stringish = value.kind == v.STR or first.type in ("string", "template_string")
+        if not stringish and first.type == "binary_expression":
+            operator = first.child_by_field_name("operator")
+            stringish = operator is not None and node_text(operator) == "+" and (
+                "'" in node_text(first) or '"' in node_text(first) or "`" in node_text(first))
+        if stringish:
+            self.add("STRING_TIMER", call)
+            if value.decoded:
+                self.add("DECODED_PAYLOAD", call)
+
+    # --- modules ---------------------------------------------------------------------------
+
+    def visit_import(self, node: Node) -> None:
+        """Static ``import`` / ``export ... from`` / TS ``import x = require(...)``."""
+        for child in node.children:
+            if child.type == "type" and not child.is_named:  # `import type` is erased at compile time
+                return
+        source = node.child_by_field_name("source")
+        names: list[str] = []
+        for child in node.named_children:
+            if child.type == "import_require_clause":
+                source = child.child_by_field_name("source")
+            elif child.type == "import_clause":
+                names.extend(_imported_names(child))
+        self.on_specifier(node, source, "DYNAMIC_IMPORT", tuple(names))
+
+    def on_specifier(self, node: Node, spec_node: Node | None, dynamic_rule: str,
+                     imported: tuple[str, ...] = ()) -> Val:
+        """Rules on a module specifier (require, import, dynamic import); returns the module value."""
+        if spec_node is None:
+            return v.UNKNOWN
+        spec = self.resolver.evaluate(spec_node)
+        if spec.kind != v.STR:
+            self.add(dynamic_rule, node)
+            return v.UNKNOWN
+        text = spec.text.strip()
+        root = module_root(text)
+        hidden = spec.obfuscated or spec.decoded
+        if text.endswith(".node"):
+            self.add("NATIVE_ADDON_LOAD", node, text[-80:])
+        if root in FORBIDDEN_MODULES and not (root == "net" and imported and set(imported) <= PURE_NET_NAMES):
+            self.add("FORBIDDEN_MODULE", node, root)
+        if hidden and (root in NODE_BUILTINS or root in CHILD_PROCESS_MODULES or root in NETWORK_MODULES
+                       or root in FS_MODULES):
+            self.add("OBFUSCATED_ACCESS", node, f"module {root}")
+        if root in CHILD_PROCESS_MODULES:
+            self.add("CHILD_PROCESS", node, root)
+        elif root in NETWORK_MODULES:
+            self.add("NETWORK", node, root)
+        elif root in FS_MODULES:
+            self.has_fs = True
+            self.capabilities.add("read")
+        return module_value(spec)
+
+    # --- aliases and writes ----------------------------------------------------------------
+
+    def on_binding(self, name_node: Node, val: Val) -> None:
+        """``const x = <val>`` / ``x = <val>`` / destructuring: follow the alias to its uses."""
+        if name_node.type == "identifier":
+            self.follow_alias(identifier_name(name_node)[0], val)
+            return
+        if name_node.type != "object_pattern":
+            return
+        for child in name_node.named_children:
+            if child.type == "shorthand_property_identifier_pattern":
+                name = identifier_name(child)[0]
+                sub = member(val, v.string(name))
+                self.on_reference(child, sub)
+                self.follow_alias(name, sub)
+            elif child.type == "pair_pattern":
+                key = child.child_by_field_name("key")
+                value = child.child_by_field_name("value")
+                if key is None or value is None:
+                    continue
+                sub = member(val, self.resolver._key_value(key))
+                self.on_reference(key, sub)
+                if value.type == "identifier":
+                    self.follow_alias(identifier_name(value)[0], sub)
+
+    def follow_alias(self, name: str, val: Val) -> None:
+        """Climb from every use of ``name`` with ``val`` (file-wide; see the resolver on scope)."""
+        if not _worth_following(val):
+            return
+        key = (name, val.kind, val.path)
+        if key in self._followed:
+            return
+        self._followed.add(key)
+        for occurrence in self.resolver.occurrences(name):
+            if occurrence.type not in ("identifier", "shorthand_property_identifier"):
+                continue
+            if is_declaration(occurrence):
+                continue
+            self.climb(occurrence, val)
+
+    def on_write(self, node: Node, val: Val) -> None:
+        """An assignment target: writes to built-in prototypes are pollution."""
+        if val.kind != v.REF:
+            return
+        path = val.path
+        if path == "?proto":
+            self.add("PROTO_SET", node)
+        elif _is_builtin_prototype(path) or path.startswith(("?proto.", "?ctor.prototype")):
+            self.add("PROTOTYPE_POLLUTION", node, path)
+
+    # --- other candidates ------------------------------------------------------------------
+
+    def visit_escaped(self, node: Node) -> None:
+        """An identifier spelled with escapes: flagged, and analysed under its decoded name."""
+        name, escaped = identifier_name(node)
+        if not escaped:
+            return
+        self.add("ESCAPED_IDENTIFIER", node, name)
+        if node.type in ("identifier", "shorthand_property_identifier") and name in TRACKED_GLOBALS and \
+                not is_declaration(node):
+            self.climb(node, v.ref(name, obfuscated=True))
+
+    def visit_special(self, node: Node) -> None:
+        """``x.__proto__`` / ``x.constructor`` on objects the root analysis does not reach."""
+        parent = node.parent
+        if parent is None or parent.type != "member_expression" or parent.child_by_field_name("property") != node:
+            return
+        self.climb(parent, self.resolver.evaluate(parent))
+
+    def visit_computed(self, node: Node) -> None:
+        """``x['constr' + 'uctor']``: only keys that fold to a sensitive name are followed."""
+        index = node.child_by_field_name("index")
+        if index is None:
+            return
+        key = self.key_value(index)
+        if key.kind != v.STR or key.text not in SENSITIVE_MEMBER_NAMES:
+            return
+        obj = node.child_by_field_name("object")
+        if obj is None:
+            return
+        value = member(self.resolver.evaluate(obj), key)
+        if key.obfuscated and value.kind not in (v.REF,):
+            self.add("OBFUSCATED_ACCESS", node, f"member {key.text}")
+        self.climb(node, value)
+
+    def visit_fs_write(self, node: Node) -> None:
+        """A call of an fs write function in a file that imports fs."""
+        parent = node.parent
+        if parent is None:
+            return
+        callee = parent
+        if node.type == "property_identifier":
+            if parent.type != "member_expression" or parent.child_by_field_name("property") != node:
+                return
+        else:
+            callee = node
+        call = callee.parent
+        if call is not None and call.type == "call_expression" and call.child_by_field_name("function") == callee:
+            self.add("FS_WRITE", node, node_text(node))
+
+    def visit_long_string(self, node: Node) -> None:
+        """Long literals that look like encoded blobs (base64, hex, random)."""
+        text = node_text(node)[1:-1]
+        if not text:
+            return
+        compact = text.replace("\\n", "").replace("\n", "")
+        looks_encoded = bool(_BASE64ISH.match(compact)) and len(compact) >= LONG_STRING_BYTES
+        if looks_encoded and not compact.isalpha() or shannon_entropy(text) >= HIGH_ENTROPY_BITS:
+            self.add("HIGH_ENTROPY_STRING", node, f"{len(text)} chars")
+
+    def visit_errors(self, errors: list[Node]) -> None:
+        """Syntax errors: flagged; forbidden when the unreadable region holds eval-like tokens."""
+        if not errors:
+            self.add_at("PARSE_ERROR", 0, "missing token")
+            return
+        for node in errors:
+            region = _COMMENTS.sub(b" ", self.source[node.start_byte : node.end_byte])
+            match = _SUSPICIOUS.search(region)
+            if match:
+                self.add("PARSE_ERROR_HIDES_CODE", node, match.group(0).decode("utf-8", "replace")[:40])
+            else:
+                self.add("PARSE_ERROR", node)
+
+    def text_signals(self) -> None:
+        """Whole-file signals: very long lines, obfuscator-style names."""
+        offset = 0
+        for line in self.source.split(b"\n"):
+            if len(line) > LONG_LINE_CHARS:
+                self.add_at("LONG_LINE", offset, f"{len(line)} bytes")
+                break
+            offset += len(line) + 1
+        names = _OBFUSCATOR_NAME.findall(self.source)
+        if len(names) >= OBFUSCATOR_NAME_MIN:
+            first = _OBFUSCATOR_NAME.search(self.source)
+            self.add_at("OBFUSCATOR_NAMES", first.start() if first else 0, f"{len(names)} names")
+
+
+def token_scan(source: bytes) -> re.Match[bytes] | None:
+    """Eval-like tokens in code that was not parsed (comments removed first)."""
+    return _SUSPICIOUS.search(_COMMENTS.sub(b" ", source))
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of ``text``."""
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    total = len(text)
+    return -sum(c / total * math.log2(c / total) for c in counts.values())
+
+
+def _is_builtin_prototype(path: str) -> bool:
+    head, _, rest = path.partition(".")
+    return head in BUILTIN_CONSTRUCTORS and (rest == "prototype" or rest.startswith("prototype."))
+
+
+def _worth_following(val: Val) -> bool:
+    if val.kind == v.FUNC:
+        return val.path == "return-this"
+    if val.kind == v.COMPUTED:
+        return val.path in COMPUTED_HOLDERS
+    if val.kind != v.REF:
+        return False
+    path = val.path
+    return not (path.startswith("mod:") or path in FLAGGED_PATHS or path.startswith("process.env")
+                or path in FORBIDDEN_PATHS and path != "eval")
+
+
+def _imported_names(clause: Node) -> list[str]:
+    names: list[str] = []
+    for child in clause.named_children:
+        if child.type == "named_imports":
+            for spec in child.named_children:
+                name = spec.child_by_field_name("name")
+                if name is not None:
+                    names.append(identifier_name(name)[0])
+        else:
+            names.append("default" if child.type == "identifier" else "*")
+    return names
+
+
+def _excerpt(line: str, column: int) -> str:
+    line = line.replace("\u2028", " ").replace("\u2029", " ").replace("\t", " ").rstrip()
+    stripped = line.lstrip()
+    lead = len(line) - len(stripped)
+    if len(stripped) <= EXCERPT_MAX:
+        return stripped
+    start = max(0, column - 1 - lead - 40)
+    piece = stripped[start : start + EXCERPT_MAX - 1]
+    return ("…" if start else "") + piece + "…"

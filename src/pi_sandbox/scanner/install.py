@@ -1,0 +1,361 @@
+"""Preflight and install: scan, decide, copy, pin in the lockfile, record in the ledger.
+
+``preflight`` runs every check and changes nothing. ``install`` then either refuses (a ``fail``
+verdict, or implied capabilities that grew since the pinned version) or copies the extension into
+``<agent dir>/extensions/<name>``, pins its content hash and capability set in
+``<state dir>/extensions.lock.json`` and appends an ``install`` ledger entry. ``--force --reason``
+overrides a refusal; the override is recorded (ledger decision ``forced``, the reason's hash, the
+findings' hashes) and the reason text is kept in the lockfile entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from pi_sandbox.errors import InstallError
+from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.scanner.model import FAIL, ScanReport
+from pi_sandbox.scanner.walker import METADATA_DIRS, scan_path
+from pi_sandbox.schemas import EXTENSION_LOCKFILE
+
+if TYPE_CHECKING:
+    from pi_sandbox.audit import AuditStore
+    from pi_sandbox.config import SecurityConfig
+
+LOCKFILE_NAME: Final = "extensions.lock.json"
+READY: Final = "ready"
+BLOCKED: Final = "blocked"
+NEEDS_CONFIRMATION: Final = "needs_confirmation"
+MAX_LEDGER_FINDING_HASHES: Final = 256
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """What the lockfile pins about one installed extension."""
+
+    extension_id: str
+    content_hash: str
+    capabilities: tuple[str, ...]
+    verdict: str
+    finding_hashes: tuple[str, ...]
+    counts: Mapping[str, int]
+    installed_at: str
+    source_path_hash: str
+    install_path: str
+    forced: bool = False
+    force_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the lockfile's per-extension object)."""
+        return {
+            "id": self.extension_id,
+            "content_hash": self.content_hash,
+            "capabilities": list(self.capabilities),
+            "verdict": self.verdict,
+            "finding_hashes": list(self.finding_hashes),
+            "counts": dict(self.counts),
+            "installed_at": self.installed_at,
+            "source_path_hash": self.source_path_hash,
+            "install_path": self.install_path,
+            "forced": self.forced,
+            "force_reason": self.force_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LockEntry:
+        """Parse one lockfile entry (raises KeyError/TypeError on a malformed entry)."""
+        return cls(
+            extension_id=str(data["id"]),
+            content_hash=str(data["content_hash"]),
+            capabilities=tuple(str(c) for c in data.get("capabilities", [])),
+            verdict=str(data.get("verdict", "")),
+            finding_hashes=tuple(str(h) for h in data.get("finding_hashes", [])),
+            counts={str(k): int(v) for k, v in dict(data.get("counts", {})).items()},
+            installed_at=str(data.get("installed_at", "")),
+            source_path_hash=str(data.get("source_path_hash", "")),
+            install_path=str(data.get("install_path", "")),
+            forced=bool(data.get("forced", False)),
+            force_reason=data.get("force_reason"),
+        )
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """Everything install would decide, computed without changing anything."""
+
+    extension_id: str
+    source: Path
+    destination: Path
+    report: ScanReport
+    previous: LockEntry | None
+    added_capabilities: tuple[str, ...]
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        """Why install needs an operator override (empty when it can proceed)."""
+        codes: list[str] = []
+        if self.report.verdict == FAIL:
+            codes.append("scan_forbidden")
+        if self.added_capabilities:
+            codes.append("capability_expansion")
+        return tuple(codes)
+
+    @property
+    def decision(self) -> str:
+        """``ready``, ``blocked`` (forbidden findings) or ``needs_confirmation`` (capabilities grew)."""
+        if self.report.verdict == FAIL:
+            return BLOCKED
+        return NEEDS_CONFIRMATION if self.added_capabilities else READY
+
+    @property
+    def unchanged(self) -> bool:
+        """True when the pinned version has the same content hash."""
+        return self.previous is not None and self.previous.content_hash == self.report.content_hash
+
+
+@dataclass(frozen=True)
+class InstallOutcome:
+    """The result of ``install``: whether it happened and what was recorded."""
+
+    preflight: Preflight
+    installed: bool
+    decision: str
+    reason_codes: tuple[str, ...]
+    ledger_seq: int | None
+    lock_entry: LockEntry | None
+
+
+# --- names and paths ----------------------------------------------------------------------------
+
+
+def sanitise_name(raw: str) -> str:
+    """A folder-safe extension id: ``@scope/pkg`` → ``scope-pkg``; other unsafe characters → ``-``."""
+    name = raw.strip().lstrip("@").replace("/", "-")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:100]
+    if not name:
+        raise InstallError(f"cannot derive an extension name from {raw!r}; rename the folder or package")
+    return name
+
+
+def extension_name(path: Path) -> str:
+    """The extension id: ``package.json`` name, else the folder name or file stem (sanitised)."""
+    if path.is_dir():
+        manifest = path / "package.json"
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
+                return sanitise_name(data["name"])
+        return sanitise_name(path.resolve().name)
+    return sanitise_name(path.stem)
+
+
+def lockfile_path(state_dir: Path) -> Path:
+    """Where the extensions lockfile lives."""
+    return state_dir / LOCKFILE_NAME
+
+
+def load_lockfile(state_dir: Path) -> dict[str, LockEntry]:
+    """The pinned extensions by id (empty when there is no lockfile yet)."""
+    path = lockfile_path(state_dir)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("schema") != EXTENSION_LOCKFILE:
+            raise ValueError(f"schema is not {EXTENSION_LOCKFILE}")
+        return {str(k): LockEntry.from_dict(v) for k, v in dict(data.get("extensions", {})).items()}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InstallError(
+            f"{path}: extension lockfile is unreadable ({exc}); restore it from backup or move it aside"
+        ) from None
+
+
+def _write_lockfile(state_dir: Path, entries: Mapping[str, LockEntry]) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"schema": EXTENSION_LOCKFILE, "extensions": {k: entries[k].to_dict() for k in sorted(entries)}}
+    fd, tmp = tempfile.mkstemp(prefix=".extensions.lock.", dir=state_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, lockfile_path(state_dir))
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InstallError(f"cannot write the extension lockfile in {state_dir}: {exc.strerror}") from None
+
+
+def _destination(config: SecurityConfig, source: Path, extension_id: str) -> Path:
+    folder = config.agent_dir / "extensions"
+    return folder / (extension_id if source.is_dir() else extension_id + source.suffix)
+
+
+# --- preflight / install ------------------------------------------------------------------------
+
+
+def preflight(path: Path, config: SecurityConfig) -> Preflight:
+    """Scan ``path`` and compare with the pinned version; changes nothing."""
+    report = scan_path(path)
+    extension_id = extension_name(path)
+    previous = load_lockfile(config.state_dir).get(extension_id)
+    added: tuple[str, ...] = ()
+    if previous is not None:
+        added = tuple(sorted(set(report.capabilities) - set(previous.capabilities)))
+    return Preflight(
+        extension_id=extension_id,
+        source=path,
+        destination=_destination(config, path, extension_id),
+        report=report,
+        previous=previous,
+        added_capabilities=added,
+    )
+
+
+def install(
+    path: Path,
+    config: SecurityConfig,
+    store: AuditStore,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+) -> InstallOutcome:
+    """Preflight, then install unless refused; every outcome is recorded in the ledger."""
+    if force and not (reason and reason.strip()):
+        raise InstallError("--force needs --reason TEXT: say why this extension is trusted despite the scan")
+    check = preflight(path, config)
+    codes = check.reason_codes
+    refused = bool(codes) and not force
+    decision = "deny" if refused else ("forced" if codes else "allow")
+    _alerts(store, check, decision)
+    lock_entry: LockEntry | None = None
+    if not refused:
+        _copy_into_place(path, check.destination)
+        lock_entry = LockEntry(
+            extension_id=check.extension_id,
+            content_hash=check.report.content_hash,
+            capabilities=check.report.capabilities,
+            verdict=check.report.verdict,
+            finding_hashes=check.report.finding_hashes,
+            counts={"forbidden": check.report.forbidden_count, "flagged": check.report.flagged_count},
+            installed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            source_path_hash=sha256_hex(str(path.resolve())),
+            install_path=str(check.destination),
+            forced=decision == "forced",
+            force_reason=reason.strip() if decision == "forced" and reason else None,
+        )
+        entries = load_lockfile(config.state_dir)
+        entries[check.extension_id] = lock_entry
+        _write_lockfile(config.state_dir, entries)
+    entry = store.append(_ledger_draft(check, decision, codes, reason if decision == "forced" else None))
+    store.record("install", {**_detail(check, codes, None), "decision": decision, "ledger_seq": entry.seq},
+                 extension_id=check.extension_id)
+    return InstallOutcome(check, not refused, decision, codes, entry.seq, lock_entry)
+
+
+def _detail(check: Preflight, codes: tuple[str, ...], reason: str | None) -> dict[str, Any]:
+    report = check.report
+    hashes = report.finding_hashes
+    detail: dict[str, Any] = {
+        "verdict": report.verdict,
+        "content_hash": report.content_hash,
+        "previous_content_hash": check.previous.content_hash if check.previous else None,
+        "forbidden": report.forbidden_count,
+        "flagged": report.flagged_count,
+        "files": len(report.files),
+        "lines": report.total_lines,
+        "capabilities": list(report.capabilities),
+        "added_capabilities": list(check.added_capabilities),
+        "finding_count": len(hashes),
+        "finding_hashes": list(hashes[:MAX_LEDGER_FINDING_HASHES]),
+        "source_path_hash": sha256_hex(str(check.source.resolve())),
+        "reason_codes": list(codes),
+    }
+    if reason is not None:
+        detail["operator_reason_hash"] = sha256_hex(reason.strip())
+    return detail
+
+
+def _ledger_draft(check: Preflight, decision: str, codes: tuple[str, ...], reason: str | None) -> Any:
+    from pi_sandbox.audit import LedgerEntryDraft
+
+    if decision == "deny":
+        code = codes[0]
+    elif decision == "forced":
+        code = "forced_" + codes[0]
+    else:
+        code = "scan_" + check.report.verdict
+    return LedgerEntryDraft(
+        kind="install",
+        extension_id=check.extension_id,
+        decision=decision,
+        reason=code,
+        detail=_detail(check, codes, reason),
+    )
+
+
+def _alerts(store: AuditStore, check: Preflight, decision: str) -> None:
+    from pi_sandbox.audit import AlertDraft
+
+    action = "deny" if decision == "deny" else "allow"
+    context = check.report.content_hash
+    if check.report.verdict == FAIL:
+        store.record_alert(AlertDraft(
+            category="scanner",
+            severity="error",
+            extension_id=check.extension_id,
+            summary=f"install scan found {check.report.forbidden_count} forbidden construct(s)"
+            + (" (installed by operator override)" if decision == "forced" else ""),
+            reason_codes=("scan_forbidden",) + (("forced_install",) if decision == "forced" else ()),
+            action=action,
+            remediation="review the findings with `pi ext scan`; install only with --force --reason TEXT",
+            context_hash=context,
+        ))
+    if check.added_capabilities:
+        store.record_alert(AlertDraft(
+            category="scanner",
+            severity="warning",
+            extension_id=check.extension_id,
+            summary="capability expansion on re-install: +" + ", +".join(check.added_capabilities),
+            reason_codes=("capability_expansion",) + (("forced_install",) if decision == "forced" else ()),
+            action=action,
+            remediation="confirm the new capabilities with --force --reason TEXT, or keep the pinned version",
+            context_hash=context,
+        ))
+
+
+def _ignore_metadata(_dir: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in METADATA_DIRS}
+
+
+def _copy_into_place(source: Path, destination: Path) -> None:
+    """Copy to a sibling temp path, then swap it in, so a failed copy never leaves half an extension."""
+    parent = destination.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staging-", dir=parent))
+        target = staging / destination.name
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=True, ignore=_ignore_metadata)
+        else:
+            shutil.copy2(source, target)
+        backup = None
+        if destination.exists() or destination.is_symlink():
+            backup = staging / (destination.name + ".previous")
+            os.replace(destination, backup)
+        os.replace(target, destination)
+        shutil.rmtree(staging, ignore_errors=True)
+    except OSError as exc:
+        raise InstallError(f"cannot copy the extension into {parent}: {exc.strerror or exc}") from None

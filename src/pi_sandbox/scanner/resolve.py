@@ -1,0 +1,566 @@
+"""Static resolution: what an expression evaluates to, when the source alone can tell.
+
+Folds string concatenation, template literals with constant parts, ``[...].join``, ``split`` /
+``reverse``, ``String.fromCharCode``, ``atob`` / ``Buffer.from(x, 'base64'|'hex')``,
+``decodeURIComponent``, escapes in strings and identifiers, and follows simple bindings
+(``const e = eval``, ``const g = globalThis``, destructuring, imports). Scope is approximated by the
+file: a name's declarations anywhere in the file are its candidate values. That over-approximates
+(an alias in one function is visible in another), which errs toward reporting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from tree_sitter import Node
+
+from pi_sandbox.scanner import values as v
+from pi_sandbox.scanner.rules import BUILTIN_CONSTRUCTORS, GLOBAL_OBJECT_NAMES, TRACKED_GLOBALS, module_root
+from pi_sandbox.scanner.values import Val
+
+MAX_DEPTH: Final = 40
+TRANSPARENT: Final = frozenset(
+    {"parenthesized_expression", "non_null_expression", "as_expression", "satisfies_expression",
+     "type_assertion", "await_expression"}
+)
+FUNCTION_NODES: Final = frozenset(
+    {"function_expression", "function", "arrow_function", "generator_function", "class",
+     "function_declaration", "generator_function_declaration", "method_definition"}
+)
+#: Modules whose exports are the same objects as globals.
+GLOBAL_ALIAS_MODULES: Final = frozenset({"timers", "buffer", "globals"})
+
+
+def node_text(node: Node) -> str:
+    """The source text of ``node`` (UTF-8, invalid bytes replaced)."""
+    raw = node.text
+    return raw.decode("utf-8", "replace") if raw is not None else ""
+
+
+def identifier_name(node: Node) -> tuple[str, bool]:
+    """An identifier's name with escapes decoded, and whether it was escaped at all."""
+    raw = node_text(node)
+    if "\\" not in raw:
+        return raw, False
+    name, _hiding = v.decode_escapes(raw)
+    return name, True
+
+
+def module_value(spec: Val) -> Val:
+    """The value of ``require(spec)`` / an import of ``spec``."""
+    if spec.kind != v.STR:
+        return v.UNKNOWN
+    root = module_root(spec.text)
+    if root == "module":
+        path = "Module"
+    elif root == "process":
+        path = "process"
+    elif root in GLOBAL_ALIAS_MODULES:
+        path = "globalThis"
+    else:
+        path = "mod:" + root
+    return v.ref(path, obfuscated=spec.obfuscated, decoded=spec.decoded)
+
+
+def _is_callable_path(path: str) -> bool:
+    """Whether a tracked path names something callable (its ``.constructor`` is ``Function``)."""
+    if path in BUILTIN_CONSTRUCTORS or path in TRACKED_GLOBALS - GLOBAL_OBJECT_NAMES - {"process", "module"}:
+        return True
+    last = path.rsplit(".", 1)[-1]
+    return "." in path and last not in ("prototype", "env", "cache", "exports") and not path.startswith("?")
+
+
+def member(obj: Val, key: Val) -> Val:
+    """The value of ``obj[key]`` / ``obj.key``."""
+    name = key.known_text
+    marks = {"obfuscated": obj.obfuscated or key.obfuscated, "decoded": obj.decoded or key.decoded}
+    if name is None:
+        if obj.kind == v.REF:
+            return v.Val(v.COMPUTED, path=obj.path, obfuscated=marks["obfuscated"], decoded=marks["decoded"])
+        return v.UNKNOWN
+    kind = obj.kind
+    if kind == v.REF:
+        return v.ref(_ref_member(obj.path, name), **marks)
+    if name == "constructor":
+        ctor = {v.FUNC: "Function", v.STR: "String", v.NUM: "Number", v.ARR: "Array", v.OBJ: "Object",
+                v.BUF: "Buffer"}.get(kind, "?ctor")
+        return v.ref(ctor, **marks)
+    if kind == v.STR and name != "length":
+        return v.ref("String.prototype." + name, **marks)
+    if kind == v.ARR and name != "length":
+        return v.ref("Array.prototype." + name, **marks)
+    if kind == v.FUNC and name in ("call", "apply", "bind"):
+        return v.ref("?function." + name, **marks)
+    if kind in (v.UNKNOWN_KIND, v.OBJ, v.COMPUTED) and name == "__proto__":
+        return v.ref("?proto", **marks)
+    if kind == v.BUF:
+        return v.Val(v.BUF, path=name, text=obj.text, obfuscated=marks["obfuscated"], decoded=marks["decoded"])
+    return v.UNKNOWN
+
+
+def _ref_member(path: str, name: str) -> str:
+    if path in GLOBAL_OBJECT_NAMES:
+        if name in GLOBAL_OBJECT_NAMES:
+            return "globalThis"
+        return "Object" if name == "constructor" else name
+    if name == "constructor":
+        if path.endswith(".prototype"):
+            return path[: -len(".prototype")]
+        if path == "module":
+            return "Module"
+        if path == "?ctor" or _is_callable_path(path):
+            return "Function"
+        return "?ctor"
+    joined = f"{path}.{name}"
+    return {
+        "process.mainModule": "module",
+        "require.main": "module",
+        "module.require": "require",
+        "Module.prototype.constructor": "Module",
+        "Module.Module": "Module",
+    }.get(joined, joined)
+
+
+_WORD_CHAR = rb"[A-Za-z0-9_$\\]"
+
+
+class Resolver:
+    """Evaluates expressions of one file; caches each name's declarations."""
+
+    def __init__(self, source: bytes, root: Node) -> None:
+        self.source = source
+        self.root = root
+        self._occurrences: dict[str, list[Node]] = {}
+        self._binding_values: dict[str, Val] = {}
+        self._in_progress: set[str] = set()
+
+    # --- names -----------------------------------------------------------------------------
+
+    def occurrences(self, name: str) -> list[Node]:
+        """Identifier-like nodes in the file spelled exactly ``name`` (found by a text search)."""
+        cached = self._occurrences.get(name)
+        if cached is not None:
+            return cached
+        found: list[Node] = []
+        if name:
+            word = re.escape(name.encode())
+            pattern = re.compile(rb"(?<!" + _WORD_CHAR + rb")" + word + rb"(?!" + _WORD_CHAR + rb")")
+            for match in pattern.finditer(self.source):
+                node = self.root.named_descendant_for_byte_range(match.start(), match.end())
+                if node is not None and node.start_byte == match.start() and node.end_byte == match.end():
+                    found.append(node)
+        self._occurrences[name] = found
+        return found
+
+    def declared_value(self, decl: Node) -> Val | None:
+        """The value bound by declaration site ``decl`` (an occurrence of a name), or None if not one."""
+        parent = decl.parent
+        if parent is None:
+            return None
+        ptype = parent.type
+        if ptype == "variable_declarator" and parent.child_by_field_name("name") == decl:
+            value = parent.child_by_field_name("value")
+            return self.evaluate(value) if value is not None else v.UNKNOWN
+        if ptype == "assignment_expression" and parent.child_by_field_name("left") == decl:
+            right = parent.child_by_field_name("right")
+            return self.evaluate(right) if right is not None else v.UNKNOWN
+        if decl.type == "shorthand_property_identifier_pattern":
+            source = self._pattern_source(parent)
+            if source is None:
+                return v.UNKNOWN
+            return member(source, v.string(identifier_name(decl)[0]))
+        if ptype == "pair_pattern" and parent.child_by_field_name("value") == decl:
+            key = parent.child_by_field_name("key")
+            source = self._pattern_source(parent.parent)
+            if source is None or key is None:
+                return v.UNKNOWN
+            return member(source, self._key_value(key))
+        if ptype in ("import_clause", "namespace_import", "import_specifier", "import_require_clause"):
+            return self._import_binding(decl, parent)
+        if ptype in FUNCTION_NODES and parent.child_by_field_name("name") == decl:
+            return v.FUNCTION_VALUE
+        return None
+
+    def _pattern_source(self, pattern: Node | None) -> Val | None:
+        if pattern is None or pattern.type != "object_pattern":
+            return None
+        owner = pattern.parent
+        if owner is not None and owner.type == "variable_declarator":
+            value = owner.child_by_field_name("value")
+            return self.evaluate(value) if value is not None else None
+        if owner is not None and owner.type == "assignment_expression":
+            right = owner.child_by_field_name("right")
+            return self.evaluate(right) if right is not None else None
+        return None
+
+    def _key_value(self, key: Node) -> Val:
+        if key.type in ("property_identifier", "identifier"):
+            return v.string(identifier_name(key)[0])
+        if key.type == "computed_property_name" and key.named_child_count:
+            inner = key.named_children[0]
+            return self.evaluate(inner)
+        return self.evaluate(key)
+
+    def _import_binding(self, decl: Node, parent: Node) -> Val:
+        statement: Node | None = parent
+        while statement is not None and statement.type != "import_statement":
+            statement = statement.parent
+        if statement is None:
+            return v.UNKNOWN
+        source = statement.child_by_field_name("source")
+        if source is None:
+            for child in statement.named_children:
+                if child.type == "import_require_clause":
+                    source = child.child_by_field_name("source")
+        if source is None:
+            return v.UNKNOWN
+        module = module_value(self.evaluate(source))
+        if parent.type == "import_specifier":
+            name_node = parent.child_by_field_name("name")
+            if name_node is not None and name_node != decl or parent.child_by_field_name("alias") == decl:
+                imported = identifier_name(name_node)[0] if name_node is not None else ""
+                return member(module, v.string(imported))
+            return member(module, v.string(identifier_name(decl)[0]))
+        return module
+
+    def binding(self, name: str) -> Val | None:
+        """The most telling value ``name`` is bound to in this file, or None when it is never declared."""
+        if name in self._binding_values:
+            return self._binding_values[name]
+        if name in self._in_progress:
+            return v.UNKNOWN
+        self._in_progress.add(name)
+        best: Val | None = None
+        try:
+            for occurrence in self.occurrences(name):
+                value = self.declared_value(occurrence)
+                if value is None:
+                    continue
+                if best is None or _rank(value) > _rank(best):
+                    best = value
+        finally:
+            self._in_progress.discard(name)
+        if best is not None:
+            self._binding_values[name] = best
+        return best
+
+    def identifier_value(self, node: Node) -> Val:
+        """What an identifier refers to: its binding in the file, else the tracked global, else unknown."""
+        name, escaped = identifier_name(node)
+        bound = self.binding(name)
+        if bound is not None and bound.kind != v.UNKNOWN_KIND:
+            return v.tainted(bound, obfuscated=escaped)
+        if name in TRACKED_GLOBALS:
+            return v.ref(name, obfuscated=escaped)
+        return v.UNKNOWN
+
+    # --- expressions -----------------------------------------------------------------------
+
+    def evaluate(self, node: Node, depth: int = 0) -> Val:
+        """The abstract value of expression ``node``."""
+        if depth > MAX_DEPTH:
+            return v.UNKNOWN
+        t = node.type
+        d = depth + 1
+        if t == "string":
+            text, hiding = v.literal_text(node_text(node))
+            return v.string(text, obfuscated=hiding)
+        if t == "template_string":
+            return self._template(node, d)
+        if t == "number":
+            return v.Val(v.NUM, text=v.number_text(node_text(node)))
+        if t in ("identifier", "shorthand_property_identifier"):
+            return self.identifier_value(node)
+        if t in TRANSPARENT:
+            inner = node.named_children
+            return self.evaluate(inner[0], d) if inner else v.UNKNOWN
+        if t == "sequence_expression":
+            children = node.named_children
+            return self.evaluate(children[-1], d) if children else v.UNKNOWN
+        if t == "member_expression":
+            obj = node.child_by_field_name("object")
+            prop = node.child_by_field_name("property")
+            if obj is None or prop is None:
+                return v.UNKNOWN
+            name, escaped = identifier_name(prop)
+            return member(self.evaluate(obj, d), v.string(name, obfuscated=escaped))
+        if t == "subscript_expression":
+            obj = node.child_by_field_name("object")
+            index = node.child_by_field_name("index")
+            if obj is None or index is None:
+                return v.UNKNOWN
+            key = self.evaluate(index, d)
+            if index.type not in ("string", "number"):
+                key = v.tainted(key, obfuscated=key.kind == v.STR)
+            return member(self.evaluate(obj, d), key)
+        if t == "binary_expression":
+            return self._binary(node, d)
+        if t == "array":
+            items = tuple(self.evaluate(c, d) for c in node.named_children[: v.MAX_ITEMS])
+            return v.Val(v.ARR, items=items, obfuscated=any(i.obfuscated for i in items),
+                         decoded=any(i.decoded for i in items))
+        if t == "call_expression":
+            return self._call(node, d)
+        if t == "new_expression":
+            return self._new(node, d)
+        if t in FUNCTION_NODES:
+            return v.FUNCTION_VALUE
+        if t == "object":
+            return v.OBJECT_VALUE
+        if t == "ternary_expression":
+            for field in ("consequence", "alternative"):
+                branch = node.child_by_field_name(field)
+                if branch is not None:
+                    value = self.evaluate(branch, d)
+                    if value.kind != v.UNKNOWN_KIND:
+                        return value
+            return v.UNKNOWN
+        return v.UNKNOWN
+
+    def _template(self, node: Node, depth: int) -> Val:
+        parts: list[str] = []
+        obfuscated = False
+        decoded = False
+        pieces = 0
+        for child in node.named_children:
+            if child.type == "template_substitution":
+                inner = child.named_children
+                value = self.evaluate(inner[0], depth) if inner else v.UNKNOWN
+                text = value.known_text
+                if text is None:
+                    return v.UNKNOWN
+                parts.append(text)
+                obfuscated = True
+                decoded = decoded or value.decoded
+                pieces += 1
+            elif child.type in ("string_fragment", "escape_sequence"):
+                text, hiding = v.decode_escapes(node_text(child))
+                obfuscated = obfuscated or hiding
+                parts.append(text)
+        return v.string("".join(parts), obfuscated=obfuscated, decoded=decoded)
+
+    def _binary(self, node: Node, depth: int) -> Val:
+        operator = node.child_by_field_name("operator")
+        op = node_text(operator) if operator is not None else ""
+        left_node = node.child_by_field_name("left")
+        right_node = node.child_by_field_name("right")
+        if left_node is None or right_node is None:
+            return v.UNKNOWN
+        if op in ("||", "??", "&&"):
+            left = self.evaluate(left_node, depth)
+            if left.kind != v.UNKNOWN_KIND and op != "&&":
+                return left
+            return self.evaluate(right_node, depth)
+        if op != "+":
+            return v.UNKNOWN
+        left = self.evaluate(left_node, depth)
+        right = self.evaluate(right_node, depth)
+        lt, rt = left.known_text, right.known_text
+        if lt is None or rt is None or (left.kind == v.NUM and right.kind == v.NUM):
+            return v.UNKNOWN
+        return v.string(lt + rt, obfuscated=True, decoded=left.decoded or right.decoded)
+
+    def _args(self, call: Node) -> list[Node]:
+        args = call.child_by_field_name("arguments")
+        if args is None:
+            return []
+        if args.type == "template_string":
+            return [args]
+        return [c for c in args.named_children if c.type != "comment"]
+
+    def argument_values(self, call: Node, depth: int = 0) -> list[Val]:
+        """Abstract values of a call's arguments."""
+        return [self.evaluate(a, depth + 1) for a in self._args(call)]
+
+    def _call(self, node: Node, depth: int) -> Val:
+        callee = node.child_by_field_name("function")
+        if callee is None:
+            return v.UNKNOWN
+        if callee.type == "import":
+            return v.UNKNOWN
+        args = self._args(node)
+        if callee.type == "member_expression":
+            obj_node = callee.child_by_field_name("object")
+            prop_node = callee.child_by_field_name("property")
+            if obj_node is not None and prop_node is not None:
+                method = identifier_name(prop_node)[0]
+                folded = self._method_call(self.evaluate(obj_node, depth), method, args, depth)
+                if folded is not None:
+                    return folded
+        fn = self.evaluate(callee, depth)
+        return self.call_result(fn, [self.evaluate(a, depth) for a in args])
+
+    def _new(self, node: Node, depth: int) -> Val:
+        ctor = node.child_by_field_name("constructor")
+        if ctor is None:
+            return v.UNKNOWN
+        fn = self.evaluate(ctor, depth)
+        if fn.kind == v.REF and fn.path == "Buffer":
+            args = self._args(node)
+            data = self.evaluate(args[0], depth) if args else v.UNKNOWN
+            enc = self.evaluate(args[1], depth).known_text if len(args) > 1 else "utf8"
+            text = v.decode_buffer(data.text, enc) if data.kind == v.STR and enc is not None else None
+            return v.Val(v.BUF, text=text, obfuscated=True, decoded=True) if text is not None else v.UNKNOWN
+        if fn.kind == v.REF and fn.path == "Function":
+            return v.FUNCTION_VALUE
+        return v.UNKNOWN
+
+    def call_result(self, fn: Val, args: list[Val]) -> Val:
+        """The value a call of ``fn`` with ``args`` yields, when a decoder or loader is called."""
+        if fn.kind == v.FUNC and fn.path == "return-this":
+            return v.ref("globalThis")
+        if fn.kind != v.REF:
+            return v.UNKNOWN
+        path = fn.path
+        first = args[0] if args else v.UNKNOWN
+        if path == "atob" and first.kind == v.STR:
+            text = v.decode_base64(first.text)
+            return v.string(text, obfuscated=True, decoded=True) if text is not None else v.UNKNOWN
+        if path in ("decodeURIComponent", "unescape", "decodeURI") and first.kind == v.STR:
+            decoded = v.url_decode(first.text)
+            return v.string(decoded, obfuscated=True, decoded=decoded != first.text or first.decoded)
+        if path in ("String.fromCharCode", "String.fromCodePoint"):
+            flat = first.items if len(args) == 1 and first.kind == v.ARR else tuple(args)
+            text = v.char_codes(flat)
+            return v.string(text, obfuscated=True, decoded=True) if text is not None else v.UNKNOWN
+        if path in ("require", "__non_webpack_require__"):
+            return module_value(first)
+        if path in ("Module.createRequire", "Module.createRequireFromPath"):
+            return v.ref("require")
+        if path == "String" and first.kind in (v.STR, v.NUM):
+            return v.string(first.text, obfuscated=first.obfuscated, decoded=first.decoded)
+        if path == "Function" and len(args) == 1 and _is_return_this(first):
+            return v.Val(v.FUNC, path="return-this")
+        if path in ("Object.getPrototypeOf", "Reflect.getPrototypeOf"):
+            ctor = {v.FUNC: "Function", v.STR: "String", v.ARR: "Array", v.OBJ: "Object"}.get(first.kind)
+            return v.ref(ctor + ".prototype") if ctor else v.UNKNOWN
+        if path == "Reflect.get" and len(args) >= 2:
+            return member(first, args[1])
+        if path.endswith(".bind") and path != "?function.bind":
+            return v.ref(path[: -len(".bind")], obfuscated=fn.obfuscated, decoded=fn.decoded)
+        return v.UNKNOWN
+
+    def _method_call(self, obj: Val, method: str, args: list[Node], depth: int) -> Val | None:
+        """Fold string/array/Buffer methods over constants; None when this is not such a call."""
+        kind = obj.kind
+        marks = {"obfuscated": True, "decoded": obj.decoded}
+        if kind == v.FUNC and obj.path == "return-this" and method in ("call", "apply"):
+            return None
+        if kind == v.ARR:
+            if method == "join":
+                sep_val = self.evaluate(args[0], depth) if args else v.string(",")
+                sep = sep_val.known_text
+                texts = [i.known_text for i in obj.items]
+                if sep is None or any(t is None for t in texts):
+                    return v.UNKNOWN
+                return v.string(sep.join(t for t in texts if t is not None), **marks)
+            if method == "reverse":
+                return v.Val(v.ARR, items=obj.items[::-1], obfuscated=True, decoded=obj.decoded)
+            if method == "map" and args and "fromCharCode" in node_text(args[0]):
+                text = v.char_codes(obj.items)
+                if text is None:
+                    return v.UNKNOWN
+                return v.Val(v.ARR, items=tuple(v.string(c) for c in text), obfuscated=True, decoded=True)
+            if method == "concat":
+                extra = [self.evaluate(a, depth) for a in args]
+                items = list(obj.items)
+                for e in extra:
+                    items.extend(e.items if e.kind == v.ARR else (e,))
+                return v.Val(v.ARR, items=tuple(items), obfuscated=True, decoded=obj.decoded)
+            return None
+        if kind == v.STR:
+            return self._string_method(obj, method, args, depth)
+        if kind == v.BUF and method == "toString":
+            enc = self.evaluate(args[0], depth).known_text if args else "utf8"
+            if enc is None:
+                return v.UNKNOWN
+            text = obj.text if enc.lower().replace("-", "") in ("utf8", "ascii", "latin1", "binary") else None
+            return v.string(text, obfuscated=True, decoded=True) if text is not None else v.UNKNOWN
+        if kind == v.REF and obj.path == "Buffer" and method == "from" and args:
+            data = self.evaluate(args[0], depth)
+            enc = self.evaluate(args[1], depth).known_text if len(args) > 1 else "utf8"
+            if data.kind == v.ARR:
+                text = v.char_codes(data.items)
+            elif data.kind == v.STR and enc is not None:
+                text = v.decode_buffer(data.text, enc)
+            else:
+                text = None
+            if text is None:
+                return v.UNKNOWN
+            return v.Val(v.BUF, text=text, obfuscated=True, decoded=True)
+        return None
+
+    def _string_method(self, obj: Val, method: str, args: list[Node], depth: int) -> Val | None:
+        text = obj.text
+        vals = [self.evaluate(a, depth) for a in args[:3]]
+        texts = [x.known_text for x in vals]
+        marks = {"obfuscated": True, "decoded": obj.decoded or any(x.decoded for x in vals)}
+        if method == "split":
+            sep = texts[0] if texts else None
+            if sep is None:
+                return v.UNKNOWN
+            parts = list(text) if sep == "" else text.split(sep)
+            return v.Val(v.ARR, items=tuple(v.string(p) for p in parts[: v.MAX_ITEMS]),
+                         obfuscated=True, decoded=marks["decoded"])
+        if method == "concat":
+            if any(t is None for t in texts):
+                return v.UNKNOWN
+            return v.string(text + "".join(t for t in texts if t is not None), **marks)
+        if method in ("replace", "replaceAll") and len(args) >= 2:
+            if args[0].type == "regex":
+                return _regex_replace(text, node_text(args[0]), texts[1], method == "replaceAll", marks)
+            if texts[0] is None or texts[1] is None:
+                return v.UNKNOWN
+            count = -1 if method == "replaceAll" else 1
+            return v.string(text.replace(texts[0], texts[1], count), **marks)
+        if method in ("toString", "valueOf", "trim", "toLowerCase", "toUpperCase", "normalize"):
+            result = {"trim": text.strip(), "toLowerCase": text.lower(), "toUpperCase": text.upper()}
+            return v.string(result.get(method, text), obfuscated=obj.obfuscated or method != "toString",
+                            decoded=obj.decoded)
+        if method in ("slice", "substring", "substr"):
+            try:
+                nums = [int(float(t)) for t in texts if t is not None]
+            except ValueError:
+                return v.UNKNOWN
+            if len(nums) != len(texts) or not nums:
+                return v.UNKNOWN
+            start = nums[0]
+            if method == "substr":
+                end = start + nums[1] if len(nums) > 1 else None
+            else:
+                end = nums[1] if len(nums) > 1 else None
+            return v.string(text[start:end], **marks)
+        if method == "repeat" and texts and texts[0] is not None and texts[0].isdigit() and int(texts[0]) < 64:
+            return v.string(text * int(texts[0]), **marks)
+        if method == "charAt" or method == "at":
+            return v.UNKNOWN
+        return None
+
+
+def _regex_replace(text: str, regex_src: str, repl: str | None, _all: bool, marks: dict[str, bool]) -> Val:
+    """Apply a JS regex literal replacement when both are simple enough for Python's ``re``."""
+    if repl is None or "$" in repl:
+        return v.UNKNOWN
+    end = regex_src.rfind("/")
+    pattern, flags = regex_src[1:end], regex_src[end + 1 :]
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE if "i" in flags else 0)
+        return v.string(compiled.sub(repl, text, count=0 if "g" in flags else 1), **marks)
+    except (re.error, ValueError):
+        return v.UNKNOWN
+
+
+def _is_return_this(value: Val) -> bool:
+    return value.kind == v.STR and value.text.strip().rstrip(";").strip() == "return this"
+
+
+def _rank(value: Val) -> int:
+    """Prefer the binding that tells the most: a tracked reference over a string over unknown."""
+    if value.kind == v.REF:
+        return 3
+    if value.kind in (v.STR, v.ARR, v.BUF, v.COMPUTED):
+        return 2
+    if value.kind != v.UNKNOWN_KIND:
+        return 1
+    return 0

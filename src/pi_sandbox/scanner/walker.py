@@ -1,0 +1,161 @@
+"""Scanning an extension: walks the whole folder (``node_modules`` included) and scans each file.
+
+Nothing is skipped silently: non-JS/TS files are listed as skipped with a reason, symlinks are a
+flagged finding (never followed), files over the size limit get a token scan and a flagged finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from pathlib import Path
+from typing import Final
+
+from pi_sandbox.errors import ScanError
+from pi_sandbox.scanner.analyze import FileAnalyzer, token_scan
+from pi_sandbox.scanner.model import FileResult, Finding, ScanReport, SkippedFile, make_finding
+from pi_sandbox.scanner.parse import language_for, parse
+
+MAX_FILE_BYTES: Final = 5 * 1024 * 1024
+#: Directories that are version-control metadata, not extension code (listed as skipped).
+METADATA_DIRS: Final = frozenset({".git", ".hg", ".svn"})
+
+
+def scan_source(source: bytes, rel_path: str, language: str) -> FileResult:
+    """Scan one file's bytes as ``language``."""
+    digest = hashlib.sha256(source).hexdigest()
+    lines = source.count(b"\n") + (1 if source and not source.endswith(b"\n") else 0)
+    parsed = parse(source, language)
+    analyzer = FileAnalyzer(source, parsed, rel_path)
+    findings = analyzer.run()
+    return FileResult(
+        path=rel_path,
+        language=language,
+        lines=lines,
+        size=len(source),
+        sha256=digest,
+        findings=tuple(sorted(findings, key=Finding.sort_key)),
+        capabilities=frozenset(analyzer.capabilities),
+    )
+
+
+def _oversized(source: bytes, rel_path: str, language: str) -> FileResult:
+    findings = [make_finding("FILE_TOO_LARGE", rel_path, 1, 1, "", f"{len(source)} bytes")]
+    match = token_scan(source)
+    if match is not None:
+        line = source.count(b"\n", 0, match.start()) + 1
+        findings.append(make_finding("PARSE_ERROR_HIDES_CODE", rel_path, line, 1,
+                                     match.group(0).decode("utf-8", "replace")[:40]))
+    return FileResult(rel_path, language, source.count(b"\n") + 1, len(source),
+                      hashlib.sha256(source).hexdigest(), tuple(findings))
+
+
+def _finding_only(rule_id: str, rel_path: str, detail: str, size: int = 0) -> FileResult:
+    return FileResult(rel_path, None, 0, size, "", (make_finding(rule_id, rel_path, 1, 1, "", detail),))
+
+
+def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
+    """Scan one file on disk (``rel_path`` is how reports name it)."""
+    language = language_for(path.name)
+    try:
+        info = path.lstat()
+    except OSError as exc:
+        return _finding_only("UNREADABLE_FILE", rel_path, exc.strerror or "stat failed")
+    if stat.S_ISLNK(info.st_mode):
+        return _finding_only("SYMLINK", rel_path, "not followed")
+    if path.name.endswith(".node"):
+        return _finding_only("NATIVE_ADDON_FILE", rel_path, "native binary", info.st_size)
+    if language is None:
+        return SkippedFile(rel_path, "not_js_ts")
+    try:
+        if info.st_size > MAX_FILE_BYTES:
+            return _oversized(path.read_bytes(), rel_path, language)
+        source = path.read_bytes()
+    except OSError as exc:
+        return _finding_only("UNREADABLE_FILE", rel_path, exc.strerror or "read failed")
+    return scan_source(source, rel_path, language)
+
+
+def iter_extension_files(root: Path) -> tuple[list[tuple[Path, str]], list[SkippedFile]]:
+    """Every file under ``root`` (sorted, relative POSIX paths); metadata dirs are listed as skipped."""
+    files: list[tuple[Path, str]] = []
+    skipped: list[SkippedFile] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        kept = []
+        for d in sorted(dirnames):
+            rel = (base / d).relative_to(root).as_posix()
+            if d in METADATA_DIRS:
+                skipped.append(SkippedFile(rel + "/", "vcs_metadata"))
+            elif (base / d).is_symlink():
+                files.append((base / d, rel))
+            else:
+                kept.append(d)
+        dirnames[:] = kept
+        for name in filenames:
+            full = base / name
+            files.append((full, full.relative_to(root).as_posix()))
+    files.sort(key=lambda item: item[1])
+    return files, skipped
+
+
+def resolve_target(path: Path) -> tuple[Path, list[tuple[Path, str]], list[SkippedFile]]:
+    """Validate a scan target; a folder or one JS/TS file. Raises ``ScanError`` on bad input."""
+    if not path.exists():
+        raise ScanError(f"{path}: no such file or folder; pass an extension folder or a .js/.ts file")
+    if path.is_file():
+        if language_for(path.name) is None:
+            raise ScanError(f"{path}: not a JavaScript/TypeScript file (.js .mjs .cjs .jsx .ts .mts .cts .tsx)")
+        return path.parent, [(path, path.name)], []
+    if not path.is_dir():
+        raise ScanError(f"{path}: not a regular file or folder")
+    files, skipped = iter_extension_files(path)
+    if not any(language_for(rel) for _, rel in files):
+        raise ScanError(f"{path}: folder holds no JavaScript/TypeScript sources to scan")
+    return path, files, skipped
+
+
+def content_hash(entries: list[tuple[str, str]]) -> str:
+    """SHA-256 over sorted ``relative path \\0 file sha256 \\n`` lines."""
+    h = hashlib.sha256()
+    for rel, digest in sorted(entries):
+        h.update(f"{rel}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+def scan_path(path: Path) -> ScanReport:
+    """Scan an extension folder or file and return the full report."""
+    started = time.perf_counter()
+    root, files, skipped = resolve_target(path)
+    results: list[FileResult] = []
+    hashes: list[tuple[str, str]] = []
+    for full, rel in files:
+        outcome = scan_file(full, rel)
+        if isinstance(outcome, SkippedFile):
+            skipped.append(outcome)
+            hashes.append((rel, _file_digest(full)))
+        else:
+            results.append(outcome)
+            hashes.append((rel, outcome.sha256 or _file_digest(full)))
+    return ScanReport(
+        root=path.name or str(path),
+        files=tuple(results),
+        skipped=tuple(sorted(skipped, key=lambda s: s.path)),
+        content_hash=content_hash(hashes),
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        if path.is_symlink():
+            return hashlib.sha256(b"symlink:" + os.readlink(path).encode()).hexdigest()
+        h = hashlib.sha256()
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return ""
