@@ -14,6 +14,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from pi_sandbox.audit.records import AlertDraft, LedgerEntryDraft
@@ -22,7 +23,7 @@ from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.bundler import Bundle, Bundler
-from pi_sandbox.runtime.discovery import ExtensionSource
+from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
 from pi_sandbox.runtime.events import combine_event
 from pi_sandbox.runtime.modules import ModuleTable, load_module_table
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
@@ -501,3 +502,38 @@ class ExtensionHost:
 def replace_limits(limits: WorkerLimits, **changes: Any) -> WorkerLimits:
     """A copy of ``limits`` with some fields changed (tests and benchmarks)."""
     return replace(limits, **changes)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What ``discover_and_load`` did: loaded/failed extensions plus discovery problems."""
+
+    extensions: tuple[LoadedExtension, ...]
+    problems: tuple[DiscoveryProblem, ...]
+
+
+def discover_and_load(
+    host: ExtensionHost,
+    *,
+    cli_paths: Sequence[str] = (),
+    no_extensions: bool = False,
+    cwd: Path | None = None,
+    only: str | None = None,
+) -> LoadReport:
+    """Discover extensions for the host's config (+ ``-e`` paths) and load them (or just ``only``)."""
+    config = host.config
+    found = discover(
+        agent_dir=config.agent_dir,
+        project_dir=config.project_dir,
+        settings_paths=config.extensions,
+        cli_paths=cli_paths,
+        cwd=cwd,
+        no_extensions=no_extensions,
+    )
+    sources = [s for s in found.sources if only is None or s.extension_id == only]
+    if only is not None and not sources:
+        known = ", ".join(s.extension_id for s in found.sources) or "none discovered"
+        hint = " (--no-extensions is set)" if no_extensions else ""
+        raise ExtensionLoadError(f"no extension '{only}'{hint} (discovered: {known})")
+    loaded = host.load(sources) if sources else []
+    return LoadReport(tuple(loaded), found.problems)

@@ -226,7 +226,11 @@ export function getHashes() { return Object.keys(ALGORITHMS); }
 
 /** Fill `n` bytes: host.randomBytes (os.urandom) when available, else Math.random (NOT secure; see REQUESTS). */
 function entropy(n) {
-  if (typeof host.randomBytes === "function") return host.randomBytes(n);
+  if (typeof host.randomBytes === "function") {
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n; off += 65536) out.set(host.randomBytes(Math.min(65536, n - off)), off);
+    return out;
+  }
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.floor(Math.random() * 256);
   return out;

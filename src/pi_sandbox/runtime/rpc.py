@@ -1,0 +1,180 @@
+"""``pi rpc``: host extensions for an agent written in any language, over JSON lines.
+
+One JSON object per line on stdin (requests) and stdout (responses and notifications); see
+``docs/rpc.md``. Requests: ``{"id", "method", "params"}``. Responses: ``{"id", "result"}`` or
+``{"id", "error": {"code", "message"}}``. Notifications (no ``id``): ``{"method", "params"}``,
+e.g. ``extension.message`` for ``pi.sendMessage`` / ``pi.sendUserMessage`` from an extension.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError
+from pi_sandbox.runtime.discovery import discover
+from pi_sandbox.runtime.host import ExtensionHost, ToolArgumentsError
+
+PROTOCOL_VERSION = "pi.rpc.v1"
+
+
+class RpcError(Exception):
+    """A request the server rejects with an error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _obj(params: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = params.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RpcError("invalid_params", f"'{key}' must be an object")
+    return value
+
+
+def _text(params: Mapping[str, Any], key: str, *, default: str | None = None) -> str:
+    value = params.get(key, default)
+    if not isinstance(value, str) or (default is None and not value):
+        raise RpcError("invalid_params", f"'{key}' must be a non-empty string")
+    return value
+
+
+class RpcServer:
+    """Dispatches JSON-lines requests to an ``ExtensionHost``."""
+
+    def __init__(self, host: ExtensionHost, out: IO[str], *, cwd: Path | None = None) -> None:
+        self.host = host
+        self.out = out
+        self.cwd = cwd or host.config.project_dir
+        self._sent_messages = 0
+        self.running = True
+        self._methods: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+            "initialize": self._initialize,
+            "list": lambda _p: {"extensions": [e.summary() for e in self.host.extensions()]},
+            "load": self._load,
+            "tool.call": self._tool_call,
+            "command.run": lambda p: self.host.run_command(
+                _text(p, "extension"), _text(p, "name"), _text(p, "args", default="")
+            ),
+            "shortcut.run": lambda p: self.host.run_shortcut(_text(p, "extension"), _text(p, "key")),
+            "events.emit": lambda p: self.host.emit(_text(p, "event"), _obj(p, "data")),
+            "tick": self._tick,
+            "shutdown": self._shutdown,
+        }
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        """Write one JSON line and flush."""
+        self.out.write(json.dumps(message, separators=(",", ":"), default=str) + "\n")
+        self.out.flush()
+
+    def _initialize(self, _params: Mapping[str, Any]) -> Any:
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "session_id": self.host.session_id,
+            "methods": sorted(self._methods),
+            "extensions": [e.summary() for e in self.host.extensions()],
+        }
+
+    def _load(self, params: Mapping[str, Any]) -> Any:
+        paths = params.get("paths")
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise RpcError("invalid_params", "'paths' must be a list of strings")
+        found = discover(
+            agent_dir=self.host.config.agent_dir,
+            project_dir=self.host.config.project_dir,
+            cli_paths=paths,
+            cwd=self.cwd,
+        )
+        known = {e.source.entry for e in self.host.extensions()}
+        loaded = self.host.load([s for s in found.sources if s.entry not in known])
+        return {
+            "extensions": [e.summary() for e in loaded],
+            "problems": [{"path": p.path, "reason": p.reason} for p in found.problems],
+        }
+
+    def _tool_call(self, params: Mapping[str, Any]) -> Any:
+        return self.host.call_tool(
+            _text(params, "extension"),
+            _text(params, "tool"),
+            _obj(params, "args"),
+            tool_call_id=params.get("toolCallId") if isinstance(params.get("toolCallId"), str) else None,
+        )
+
+    def _tick(self, _params: Mapping[str, Any]) -> Any:
+        self.host.tick()
+        return {}
+
+    def _shutdown(self, _params: Mapping[str, Any]) -> Any:
+        self.running = False
+        self.host.shutdown()
+        return {"stopped": True}
+
+    def _flush_notifications(self) -> None:
+        while self._sent_messages < len(self.host.outbox):
+            self.send({"method": "extension.message", "params": self.host.outbox[self._sent_messages]})
+            self._sent_messages += 1
+
+    def handle_line(self, line: str) -> None:
+        """Answer one request line (never raises for bad input)."""
+        if not line.strip():
+            return
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as exc:
+            self.send({"id": None, "error": {"code": "parse_error", "message": f"invalid JSON: {exc.msg}"}})
+            return
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            self.send(
+                {"id": None, "error": {"code": "invalid_request", "message": "expected {id, method, params}"}}
+            )
+            return
+        request_id = request.get("id")
+        method = request["method"]
+        params = request.get("params") or {}
+        handler = self._methods.get(method)
+        try:
+            if handler is None:
+                raise RpcError(
+                    "method_not_found",
+                    f"unknown method '{method}' (known: {', '.join(sorted(self._methods))})",
+                )
+            if not isinstance(params, dict):
+                raise RpcError("invalid_params", "'params' must be an object")
+            result = handler(params)
+        except RpcError as exc:
+            self._reply_error(request_id, exc.code, str(exc))
+            return
+        except ToolArgumentsError as exc:
+            self._reply_error(request_id, "invalid_params", str(exc))
+            return
+        except ExtensionRuntimeError as exc:
+            self._reply_error(request_id, "extension_error", str(exc))
+            return
+        except ExtensionLoadError as exc:
+            self._reply_error(request_id, "not_found", str(exc))
+            return
+        except PiSandboxError as exc:
+            self._reply_error(request_id, "error", str(exc))
+            return
+        self._flush_notifications()
+        self.send({"id": request_id, "result": result})
+
+    def _reply_error(self, request_id: Any, code: str, message: str) -> None:
+        self._flush_notifications()
+        self.send({"id": request_id, "error": {"code": code, "message": message}})
+
+    def serve(self, lines: IO[str]) -> int:
+        """Serve until EOF or ``shutdown``; returns the exit code."""
+        self.send({"method": "ready", "params": self._initialize({})})
+        for line in lines:
+            self.handle_line(line)
+            if not self.running:
+                break
+        if self.running:
+            self.host.shutdown()
+        return 0
