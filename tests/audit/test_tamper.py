@@ -6,11 +6,14 @@ The attacker here can edit the database with plain sqlite3 but cannot read the s
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from pi_sandbox.audit import GENESIS, AuditStore, verify_ledger
 from pi_sandbox.audit.chain import checkpoint_payload
@@ -227,3 +230,44 @@ def test_many_findings_are_capped(state_dir: Path) -> None:
     report = verify_ledger(state_dir)
     assert len(report.verification_errors) == 1000 and report.errors_truncated
     assert report.first_invalid_seq == 1
+
+
+def test_shuffled_ledger_without_seq_index_reports_each_moved_row(state_dir: Path) -> None:
+    with AuditStore.open(state_dir, checkpoint_interval=100_000) as store:
+        fill(store, 400)
+    conn = attacker(state_dir)
+    conn.execute("DROP INDEX ledger_by_seq")
+    # Reverse the physical order of every row: ids 1..400 become 400..1.
+    conn.execute("UPDATE ledger SET id = -id")
+    conn.execute("UPDATE ledger SET id = 401 + id")
+    found = kinds(state_dir)
+    assert {kind for _, kind in found} == {"reordered"}
+    assert [seq for seq, _ in found] == list(range(1, 400))  # every row but the first one read (seq 400)
+
+
+_EDITABLE = (*COLUMNS, "entry_hash")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seq=st.integers(1, 35),
+    column=st.sampled_from(_EDITABLE),
+    value=st.none() | st.integers(-3, 10**6) | st.text(max_size=12) | st.sampled_from(["ab" * 32, "{}"]),
+)
+def test_any_single_value_edit_is_detected(
+    sealed: Path, tmp_path_factory: pytest.TempPathFactory, seq: int, column: str, value: object
+) -> None:
+    copy = tmp_path_factory.mktemp("edit")
+    for name in ("security.db", "security.db-wal", "ledger-signing.key", "ledger-signing.pub"):
+        if (sealed / name).exists():
+            shutil.copy2(sealed / name, copy / name)
+    conn = attacker(copy)
+    before = conn.execute(f"SELECT {column} FROM ledger WHERE seq = ?", (seq,)).fetchone()[0]
+    try:
+        conn.execute(f"UPDATE ledger SET {column} = ? WHERE seq = ?", (value, seq))
+    except sqlite3.IntegrityError:  # NOT NULL / UNIQUE refused the edit: nothing changed
+        assume(False)
+    after_row = conn.execute(f"SELECT {column} FROM ledger WHERE rowid = ?", (seq,)).fetchone()
+    assume(after_row is not None and after_row[0] != before)
+    conn.close()
+    assert not verify_ledger(copy).chain_valid

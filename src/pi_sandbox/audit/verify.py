@@ -145,6 +145,36 @@ class _SeenSeqs:
         return found
 
 
+class _HashLookup:
+    """Stored ``entry_hash`` by seq, for the out-of-order rows of a damaged ledger.
+
+    One indexed query per lookup while lookups are rare; after a few dozen (a shuffled ledger, maybe
+    with its seq index dropped so every query would scan) the whole map is loaded once instead.
+    """
+
+    _BULK_AFTER: Final = 64
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._count = 0
+        self._map: dict[int, str] | None = None
+
+    def stored_hash(self, seq: int) -> str | None:
+        """The stored hash of the first row (physical order) with this seq, or None."""
+        if self._map is None:
+            self._count += 1
+            if self._count <= self._BULK_AFTER:
+                found = self._conn.execute(
+                    "SELECT entry_hash FROM ledger WHERE seq = ? ORDER BY id LIMIT 1", (seq,)
+                ).fetchone()
+                return None if found is None else str(found[0])
+            self._map = {}
+            for row_seq, digest in self._conn.execute("SELECT seq, entry_hash FROM ledger ORDER BY id"):
+                if isinstance(row_seq, int):
+                    self._map.setdefault(row_seq, str(digest))
+        return self._map.get(seq)
+
+
 def _locate(source: AuditStore | Path | str) -> tuple[Path, Path]:
     if isinstance(source, AuditStore):
         return source.state_dir, source.db_path
@@ -220,11 +250,7 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
     checkpoint_seqs = {int(cp[0]) for cp in checkpoints}
     recomputed_at: dict[int, str] = {}
 
-    def stored_hash_of(seq: int) -> str | None:
-        sql = "SELECT entry_hash FROM ledger WHERE seq = ? ORDER BY id LIMIT 1"
-        found = conn.execute(sql, (seq,)).fetchone()
-        return None if found is None else str(found[0])
-
+    lookup = _HashLookup(conn)
     sha256, preimage = hashlib.sha256, entry_preimage
     seen = _SeenSeqs(int(conn.execute("SELECT count(*) FROM ledger").fetchone()[0]))
     count = max_seq = prev_seq = 0
@@ -256,7 +282,7 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
         else:
             if seq < max_seq:
                 findings.add(seq, "reordered", f"entry {seq} is stored after entry {max_seq}")
-            expected = GENESIS if seq == 1 else stored_hash_of(seq - 1)
+            expected = GENESIS if seq == 1 else lookup.stored_hash(seq - 1)
         if expected is not None and link != expected:
             what = "GENESIS" if seq == 1 else f"the hash of entry {seq - 1}"
             findings.add(seq, "link_broken", f"prev_hash of entry {seq} is not {what}")
