@@ -67,6 +67,12 @@ class FsConnector:
         path = confine(ctx, raw)
         if op == "delete" and any(path == _realpath(r) for r in ctx.roots):
             raise PathConfinementError(f"refusing to delete an allowed root itself: '{raw}'")
+        # Deleting a directory that holds the state dir or a settings file would remove the
+        # evidence or the policy as surely as touching them directly.
+        if op == "delete" and any(
+            os.path.lexists(p) and _realpath(p).is_relative_to(path) for p in ctx.protected
+        ):
+            raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
         try:
             return getattr(self, f"_{op}")(path, params)
         except OSError as exc:

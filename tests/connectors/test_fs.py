@@ -1,0 +1,229 @@
+"""The fs connector through the real pipeline: normal operations and confinement to allowed roots."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pi_sandbox.dispatch import HostcallResult, Sandbox
+from tests.conftest import OpenSandbox, PiEnv
+
+Request = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture()
+def fs(sandbox: Sandbox, make_request: Request) -> Callable[..., HostcallResult]:
+    """``fs(op, path, ext="ext.a", **params)`` → one fs hostcall on the default (safe) sandbox."""
+
+    def call(op: str, path: Any, ext: str = "ext.a", **params: Any) -> HostcallResult:
+        return sandbox.hostcall(ext, make_request("fs", {"op": op, "path": path, **params}))
+
+    return call
+
+
+def _assert_confined(box: Sandbox, result: HostcallResult) -> None:
+    """Denied by confinement, recorded as a deny entry and a policy_violation alert."""
+    assert (result.ok, result.error_code, result.reason) == (False, "denied", "path_outside_roots"), result
+    entries = [e for e in box.store.query_ledger() if e.call_id == result.call_id]
+    assert [(e.decision, e.reason) for e in entries] == [("allow", "default_caps"), ("deny", "path_outside_roots")]
+    assert entries[1].detail["stage"] == "connector"
+    alerts = [a for a in box.store.query_alerts(category="policy_violation") if a.call_id == result.call_id]
+    assert [a.reason_codes for a in alerts] == [("path_outside_roots",)]
+
+
+# --- normal operations ----------------------------------------------------------------------------
+
+
+def test_write_read_stat_list(pi_env: PiEnv, fs: Callable[..., HostcallResult]) -> None:
+    assert fs("write", "notes.txt", data="héllo").result == {"bytes_written": 6}
+    assert (pi_env.workspace / "notes.txt").read_text() == "héllo"
+    assert fs("write", "notes.txt", data=" world", append=True).ok
+    assert fs("read", "notes.txt").result == {"content": "héllo world", "encoding": "utf8"}
+    stat = fs("stat", "notes.txt").result
+    assert (stat["type"], stat["size"]) == ("file", len("héllo world".encode()))
+    assert fs("mkdir", "sub").result == {"created": True}
+    assert fs("list", ".").result == {"entries": [{"name": "notes.txt", "type": "file"},
+                                                  {"name": "sub", "type": "directory"}], "truncated": False}
+    assert fs("readdir", str(pi_env.workspace / "sub")).result["entries"] == []
+    assert fs("stat", ".").result["type"] == "directory"
+
+
+def test_binary_content_round_trips_as_base64(pi_env: PiEnv, fs: Callable[..., HostcallResult]) -> None:
+    blob = bytes(range(256))
+    assert fs("write", "b.bin", data=base64.b64encode(blob).decode(), encoding="base64").ok
+    assert (pi_env.workspace / "b.bin").read_bytes() == blob
+    result = fs("read", "b.bin").result
+    assert result["encoding"] == "base64" and base64.b64decode(result["content"]) == blob
+
+
+def test_mkdir_recursive_and_delete(pi_env: PiEnv, fs: Callable[..., HostcallResult]) -> None:
+    assert fs("mkdir", "a/b/c", recursive=True).ok
+    assert fs("write", "a/b/c/f.txt", data="x").ok
+    not_empty = fs("delete", "a")
+    assert (not_empty.error_code, not_empty.reason) == ("io", "not_empty")
+    assert fs("rm", "a/b/c/f.txt").ok
+    assert not (pi_env.workspace / "a/b/c/f.txt").exists()
+    assert fs("remove", "a", recursive=True).ok
+    assert not (pi_env.workspace / "a").exists()
+
+
+def test_io_errors_have_reason_codes(fs: Callable[..., HostcallResult]) -> None:
+    assert fs("read", "nope.txt").reason == "not_found"
+    assert fs("mkdir", "d").ok
+    assert fs("mkdir", "d").reason == "exists"
+    assert fs("read", "d").reason == "is_a_directory"
+
+
+@pytest.mark.parametrize("path", ["", None, 5, "bad\x00path"])
+def test_bad_paths_are_invalid_requests(fs: Callable[..., HostcallResult], path: Any) -> None:
+    assert fs("stat", path).error_code == "invalid_request"
+
+
+# --- confinement ------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def outside(pi_env: PiEnv) -> Path:
+    """A directory next to the workspace holding a secret file."""
+    out = pi_env.root / "outside"
+    out.mkdir()
+    (out / "secret.txt").write_text("top secret")
+    return out
+
+
+@pytest.mark.parametrize("op", ["read", "stat", "list", "write", "mkdir", "delete"])
+def test_dotdot_escape_is_denied(sandbox: Sandbox, fs: Callable[..., HostcallResult], outside: Path, op: str) -> None:
+    result = fs(op, "../outside/secret.txt" if op != "mkdir" else "../outside/newdir", data="pwned")
+    _assert_confined(sandbox, result)
+    assert (outside / "secret.txt").read_text() == "top secret"
+    assert not (outside / "newdir").exists()
+
+
+def test_absolute_path_outside_is_denied(sandbox: Sandbox, fs: Callable[..., HostcallResult], outside: Path) -> None:
+    _assert_confined(sandbox, fs("read", str(outside / "secret.txt")))
+    _assert_confined(sandbox, fs("write", str(outside / "new.txt"), data="x"))
+    _assert_confined(sandbox, fs("read", "/etc/passwd"))
+    _assert_confined(sandbox, fs("list", "~"))
+    assert not (outside / "new.txt").exists()
+
+
+def test_dotdot_that_stays_inside_is_fine(pi_env: PiEnv, fs: Callable[..., HostcallResult]) -> None:
+    assert fs("mkdir", "sub").ok
+    assert fs("write", "sub/../inside.txt", data="ok").ok
+    assert (pi_env.workspace / "inside.txt").read_text() == "ok"
+
+
+def test_symlinks_pointing_out_are_denied_for_read_and_write(
+    pi_env: PiEnv, sandbox: Sandbox, fs: Callable[..., HostcallResult], outside: Path
+) -> None:
+    (pi_env.workspace / "dirlink").symlink_to(outside, target_is_directory=True)
+    (pi_env.workspace / "filelink").symlink_to(outside / "secret.txt")
+    (pi_env.workspace / "dangling").symlink_to(outside / "created-through-link.txt")
+    _assert_confined(sandbox, fs("read", "dirlink/secret.txt"))
+    _assert_confined(sandbox, fs("list", "dirlink"))
+    _assert_confined(sandbox, fs("read", "filelink"))
+    _assert_confined(sandbox, fs("write", "filelink", data="overwritten"))
+    _assert_confined(sandbox, fs("write", "dirlink/new.txt", data="x"))
+    _assert_confined(sandbox, fs("write", "dangling", data="x"))
+    _assert_confined(sandbox, fs("delete", "dirlink/secret.txt"))
+    assert (outside / "secret.txt").read_text() == "top secret"
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+
+
+def test_symlink_inside_the_workspace_is_followed(pi_env: PiEnv, fs: Callable[..., HostcallResult]) -> None:
+    (pi_env.workspace / "real.txt").write_text("real")
+    (pi_env.workspace / "alias.txt").symlink_to(pi_env.workspace / "real.txt")
+    assert fs("read", "alias.txt").result["content"] == "real"
+
+
+@pytest.mark.parametrize("path", [".", "./", "sub/..", "{ws}"])
+def test_deleting_a_root_is_denied(
+    pi_env: PiEnv, sandbox: Sandbox, fs: Callable[..., HostcallResult], path: str
+) -> None:
+    (pi_env.workspace / "sub").mkdir()
+    (pi_env.workspace / "keep.txt").write_text("keep")
+    _assert_confined(sandbox, fs("delete", path.format(ws=pi_env.workspace), recursive=True))
+    assert (pi_env.workspace / "keep.txt").exists()
+
+
+def test_project_settings_file_is_protected(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request
+) -> None:
+    pi_env.write_project({"extensionPolicy": {"perExtension": {"ext.a": {"deny": ["http"]}}}})
+    original = pi_env.project_settings.read_bytes()
+    box = open_sandbox()
+    for params in ({"op": "write", "path": ".pi/settings.json", "data": "{}"},
+                   {"op": "read", "path": ".pi/settings.json"},
+                   {"op": "delete", "path": ".pi/settings.json"},
+                   {"op": "delete", "path": ".pi", "recursive": True}):
+        _assert_confined(box, box.hostcall("ext.a", make_request("fs", params)))
+    assert pi_env.project_settings.read_bytes() == original
+
+
+def test_state_dir_inside_the_workspace_is_protected(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request
+) -> None:
+    state = pi_env.workspace / "var" / "pi-security"
+    box = open_sandbox(env={"PI_SECURITY_DIR": str(state)})
+    assert (state / "security.db").exists()
+    db_before = (state / "security.db").stat().st_size
+    for params in ({"op": "read", "path": "var/pi-security/security.db"},
+                   {"op": "write", "path": "var/pi-security/security.db", "data": "garbage"},
+                   {"op": "list", "path": "var/pi-security"},
+                   {"op": "read", "path": "var/pi-security/ledger-signing.key"},
+                   {"op": "delete", "path": "var/pi-security", "recursive": True},
+                   {"op": "delete", "path": "var", "recursive": True}):
+        _assert_confined(box, box.hostcall("ext.a", make_request("fs", params)))
+    assert (state / "security.db").stat().st_size >= db_before
+    assert (state / "ledger-signing.key").exists()
+    # Neighbours of the protected dir stay usable.
+    assert box.hostcall("ext.a", make_request("fs", {"op": "write", "path": "var/other.txt", "data": "x"})).ok
+    assert box.hostcall("ext.a", make_request("fs", {"op": "delete", "path": "var/other.txt"})).ok
+
+
+def test_extension_folder_is_a_root_for_that_extension_only(
+    pi_env: PiEnv, sandbox: Sandbox, fs: Callable[..., HostcallResult]
+) -> None:
+    ext_dir = pi_env.root / "extensions" / "ext.a"
+    ext_dir.mkdir(parents=True)
+    (ext_dir / "data.json").write_text("{}")
+    sandbox.register_extension("ext.a", ext_dir)
+    assert fs("read", str(ext_dir / "data.json")).result["content"] == "{}"
+    assert fs("write", str(ext_dir / "cache.txt"), data="c").ok
+    _assert_confined(sandbox, fs("delete", str(ext_dir), recursive=True))
+    _assert_confined(sandbox, fs("read", str(ext_dir / "data.json"), ext="ext.b"))
+    assert fs("write", "ws.txt", data="w").ok  # relative paths still mean the workspace
+
+
+def test_tool_calls_share_fs_confinement(
+    pi_env: PiEnv, sandbox: Sandbox, make_request: Request, outside: Path
+) -> None:
+    def tool(name: str, **args: Any) -> HostcallResult:
+        return sandbox.hostcall("ext.a", make_request("tool", {"name": name, "input": args}))
+
+    assert tool("write", path="t.txt", content="alpha beta\ngamma").ok
+    assert tool("read", path="t.txt").result["content"] == "alpha beta\ngamma"
+    assert tool("edit", path="t.txt", oldText="beta", newText="delta").ok
+    assert (pi_env.workspace / "t.txt").read_text() == "alpha delta\ngamma"
+    assert tool("grep", pattern="gam", path=".").result["matches"] == [{"path": "t.txt", "line": 2, "text": "gamma"}]
+    assert tool("find", pattern="*.txt").result["matches"] == [{"path": "t.txt"}]
+    assert [e["name"] for e in tool("ls").result["entries"]] == ["t.txt"]
+    _assert_confined(sandbox, tool("write", path="../outside/secret.txt", content="x"))
+    _assert_confined(sandbox, tool("grep", pattern="secret", path=str(outside)))
+    assert (outside / "secret.txt").read_text() == "top secret"
+
+
+def test_fs_write_needs_write_capability_in_a_read_only_policy(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request
+) -> None:
+    box = open_sandbox(settings={"extensionPolicy": {"perExtension": {"ext.ro": {"deny": ["write"]}}}})
+    denied = box.hostcall("ext.ro", make_request("fs", {"op": "write", "path": "x.txt", "data": "x"}))
+    assert (denied.error_code, denied.reason) == ("denied", "extension_deny")
+    assert not (pi_env.workspace / "x.txt").exists()
+    assert box.hostcall("ext.ro", make_request("fs", {"op": "stat", "path": "."})).ok
+    assert os.listdir(pi_env.workspace) == []
