@@ -1,0 +1,314 @@
+"""The hostcall pipeline: validation, capability mismatch, stage order, one ledger entry per decision."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from pi_sandbox.audit import AuditStore, verify_ledger
+from pi_sandbox.config import SecurityConfig
+from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.dispatch import CallInfo, GateDenial, Gates, PassThroughGate, Sandbox
+from pi_sandbox.hashing import params_hash
+from tests.conftest import MakeConfig, OpenSandbox, PiEnv
+
+Request = Callable[..., dict[str, Any]]
+
+
+class ProbeConnector:
+    """A connector at the true edge: records each call and what the ledger held when it ran."""
+
+    def __init__(self, store: AuditStore | None = None, fail: Exception | None = None) -> None:
+        self.store = store
+        self.fail = fail
+        self.calls: list[tuple[str, Mapping[str, Any]]] = []
+        self.ledger_at_call: list[list[Any]] = []
+
+    def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
+        self.calls.append((ctx.call_id, dict(params)))
+        if self.store is not None:
+            self.ledger_at_call.append(self.store.query_ledger())
+        if self.fail is not None:
+            raise self.fail
+        return {"probe": True}
+
+
+class DenyGate:
+    """A stage that refuses every call (what a quota / risk / trust gate does when it trips)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        self.seen: list[CallInfo] = []
+
+    def check(self, call: CallInfo) -> GateDenial | None:
+        self.seen.append(call)
+        return GateDenial("quota_exceeded" if self.name == "quota" else "denied", self.reason,
+                          f"refused by {self.name}", alert_category="quota_breach", alert_severity="warning")
+
+
+@pytest.fixture()
+def custom_sandbox(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[Callable[..., Sandbox]]:
+    """A sandbox built with extra connectors / gates on a real store."""
+    boxes: list[Sandbox] = []
+
+    def build(config: SecurityConfig | None = None, **kwargs: Any) -> Sandbox:
+        cfg = config or make_config()
+        box = Sandbox(cfg, AuditStore.open(cfg.state_dir), **kwargs)
+        boxes.append(box)
+        return box
+
+    yield build
+    for box in boxes:
+        box.close()
+
+
+# --- capability derivation is server-side (INV-001 / INV-002) -----------------------------------
+
+
+@pytest.mark.parametrize(("method", "params", "declared"), [
+    ("fs", {"op": "write", "path": "pwned.txt", "data": "x"}, "read"),
+    ("tool", {"name": "write", "input": {"path": "pwned.txt", "content": "x"}}, "read"),
+    ("tool", {"name": "bash", "input": {"command": "touch pwned.txt"}}, "tool"),
+    ("fs", {"op": "write", "path": "pwned.txt", "data": "x"}, "nonsense"),
+], ids=["fs-write-as-read", "tool-write-as-read", "bash-as-tool", "unknown-declared"])
+def test_declared_capability_mismatch_is_invalid_nothing_runs_and_alerts(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request, method: str, params: dict[str, Any],
+    declared: str,
+) -> None:
+    box = open_sandbox(cli_profile="permissive", env={"PI_EXTENSION_ALLOW_DANGEROUS": "1"})
+    result = box.hostcall("ext.evil", make_request(method, params, capability=declared))
+    assert (result.ok, result.error_code, result.reason) == (False, "invalid_request", "invalid_request")
+    assert "derived by pi-sandbox" in (result.message or "")
+    assert not (pi_env.workspace / "pwned.txt").exists()
+    entries = box.store.query_ledger(extension_id="ext.evil")
+    assert [(e.kind, e.decision, e.reason) for e in entries] == [("hostcall", "invalid", "invalid_request")]
+    assert entries[0].detail["capability_mismatch"] is True
+    assert entries[0].params_hash == params_hash(method, params)
+    alerts = box.store.query_alerts(category="policy_violation", extension_id="ext.evil")
+    assert [(a.reason_codes, a.severity) for a in alerts] == [(("capability_mismatch",), "error")]
+
+
+def test_matching_declared_capability_is_accepted_case_insensitively(
+    sandbox: Sandbox, make_request: Request
+) -> None:
+    result = sandbox.hostcall("ext.a", make_request("fs", {"op": "stat", "path": "."}, capability=" READ "))
+    assert result.ok and result.capability == "read"
+
+
+def test_unknown_method_is_invalid_without_alert(sandbox: Sandbox, make_request: Request) -> None:
+    result = sandbox.hostcall("ext.a", make_request("teleport", {}))
+    assert result.error_code == "invalid_request"
+    assert sandbox.store.query_alerts(extension_id="ext.a") == []
+    assert sandbox.store.query_ledger(extension_id="ext.a")[0].detail["capability_mismatch"] is False
+
+
+# --- evidence: one ledger entry per decision ------------------------------------------------------
+
+
+def test_allowed_call_is_recorded_once_before_the_effect(
+    custom_sandbox: Callable[..., Sandbox], make_request: Request
+) -> None:
+    probe = ProbeConnector()
+    box = custom_sandbox(connectors={"events": probe})
+    probe.store = box.store
+    params = {"op": "emit", "event": "ping"}
+    result = box.hostcall("ext.a", make_request("events", params))
+    assert result.ok and result.result == {"probe": True}
+    (seen,) = probe.ledger_at_call
+    assert [(e.decision, e.reason, e.layer, e.call_id) for e in seen] == [("allow", "default_caps", 4, "call-1")]
+    after = box.store.query_ledger(extension_id="ext.a")
+    assert after == seen
+    entry = after[0]
+    assert (entry.capability, entry.method, entry.params_hash) == ("events", "events", params_hash("events", params))
+    assert result.ledger_seq == entry.seq
+
+
+def test_policy_deny_is_recorded_once_with_alert_and_connector_not_run(
+    custom_sandbox: Callable[..., Sandbox], make_request: Request
+) -> None:
+    probe = ProbeConnector()
+    box = custom_sandbox(connectors={"ui": probe, "exec": probe})
+    ui = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))
+    ex = box.hostcall("ext.a", make_request("exec", {"cmd": "rm", "args": ["-rf", "/"]}))
+    assert (ui.error_code, ui.reason) == ("denied", "not_in_default_caps")
+    assert (ex.error_code, ex.reason) == ("denied", "deny_caps")
+    assert "layer 2" in (ex.message or "") and "allowDangerous" in (ex.message or "")
+    assert probe.calls == []
+    entries = box.store.query_ledger(extension_id="ext.a")
+    assert [(e.decision, e.layer, e.reason, e.capability) for e in entries] == [
+        ("deny", 5, "not_in_default_caps", "ui"), ("deny", 2, "deny_caps", "exec")]
+    alerts = box.store.query_alerts(category="policy_violation", extension_id="ext.a")
+    assert [(a.reason_codes, a.capability, a.call_id) for a in alerts] == [
+        (("not_in_default_caps",), "ui", "call-1"), (("deny_caps",), "exec", "call-2")]
+
+
+def test_every_decision_appends_exactly_one_entry(
+    sandbox: Sandbox, make_request: Request
+) -> None:
+    calls = [
+        make_request("fs", {"op": "stat", "path": "."}),       # allow
+        make_request("ui", {"op": "notify"}),                  # policy deny
+        make_request("fs", {"op": "bogus", "path": "."}),      # invalid
+        make_request("log", {"message": "x"}, capability="write"),  # mismatch
+        make_request("fs", {"op": "read", "path": "missing.txt"}),  # allowed, connector io error
+        make_request("events", {"op": "emit", "event": "e"}),  # allow
+    ]
+    for req in calls:
+        sandbox.hostcall("ext.a", req)
+    entries = sandbox.store.query_ledger(extension_id="ext.a")
+    assert [e.call_id for e in entries] == [c["call_id"] for c in calls]
+    assert [e.decision for e in entries] == ["allow", "deny", "invalid", "invalid", "allow", "allow"]
+    assert verify_ledger(sandbox.store).chain_valid
+
+
+def test_io_error_result_is_operator_readable(sandbox: Sandbox, make_request: Request) -> None:
+    result = sandbox.hostcall("ext.a", make_request("fs", {"op": "read", "path": "missing.txt"}))
+    assert (result.ok, result.error_code, result.reason) == (False, "io", "not_found")
+    assert "missing.txt" in (result.message or "")
+
+
+def test_connector_crash_is_internal_error_not_exception(
+    custom_sandbox: Callable[..., Sandbox], make_request: Request
+) -> None:
+    box = custom_sandbox(connectors={"events": ProbeConnector(fail=RuntimeError("secret internals sk-123"))})
+    result = box.hostcall("ext.a", make_request("events", {"op": "emit", "event": "x"}))
+    assert (result.ok, result.error_code, result.reason) == (False, "internal", "connector_crash")
+    assert "sk-123" not in (result.message or "")
+    assert [e.decision for e in box.store.query_ledger(extension_id="ext.a")] == ["allow"]
+
+
+def test_hostile_numbers_in_params_are_recorded_not_crashing(sandbox: Sandbox, make_request: Request) -> None:
+    """Regression: params_hash used to raise on 2**64 / inf, escaping hostcall with no ledger entry."""
+    ok = sandbox.hostcall("ext.a", make_request("fs", {"op": "stat", "path": ".", "n": 2**64}))
+    bad = sandbox.hostcall("ext.a", make_request("nope", {"n": float("inf")}))
+    assert ok.ok and bad.error_code == "invalid_request"
+    assert [e.decision for e in sandbox.store.query_ledger(extension_id="ext.a")] == ["allow", "invalid"]
+
+
+# --- stage slots: trust first, then policy, then quota / risk / mediation --------------------------
+
+
+def test_trust_gate_runs_before_policy(custom_sandbox: Callable[..., Sandbox], make_request: Request) -> None:
+    trust = DenyGate("trust", "kill_switch_active")
+    probe = ProbeConnector()
+    gates = Gates(trust=trust, quota=PassThroughGate("quota"), risk=PassThroughGate("risk"),
+                  mediation=PassThroughGate("mediation"))
+    box = custom_sandbox(gates=gates, connectors={"ui": probe})
+    result = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))  # policy would deny too
+    assert (result.error_code, result.reason) == ("denied", "kill_switch_active")
+    (entry,) = box.store.query_ledger(extension_id="ext.a")
+    assert (entry.decision, entry.reason, entry.layer, entry.detail["stage"]) == (
+        "deny", "kill_switch_active", None, "trust")
+    assert trust.seen[0].capability.value == "ui"
+    assert probe.calls == []
+
+
+@pytest.mark.parametrize("stage", ["quota", "risk", "mediation"])
+def test_later_gates_only_tighten_after_policy_allows(
+    custom_sandbox: Callable[..., Sandbox], make_request: Request, stage: str
+) -> None:
+    gate = DenyGate(stage, f"{stage}_refused")
+    slots = {name: PassThroughGate(name) for name in ("trust", "quota", "risk", "mediation")}
+    slots[stage] = gate  # type: ignore[assignment]
+    probe = ProbeConnector()
+    box = custom_sandbox(gates=Gates(**slots), connectors={"events": probe, "ui": probe})
+    denied_by_policy = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))
+    assert denied_by_policy.reason == "not_in_default_caps"
+    assert gate.seen == []  # a policy deny is final: later stages never see the call
+    result = box.hostcall("ext.a", make_request("events", {"op": "emit", "event": "x"}))
+    assert (result.ok, result.reason) == (False, f"{stage}_refused")
+    assert probe.calls == []
+    entry = box.store.query_ledger(extension_id="ext.a")[-1]
+    assert (entry.decision, entry.layer, entry.detail["stage"]) == ("deny", 4, stage)
+    assert [a.reason_codes for a in box.store.query_alerts(category="quota_breach")] == [(f"{stage}_refused",)]
+
+
+# --- config events on open -------------------------------------------------------------------------
+
+
+def _config_entries(box: Sandbox) -> list[tuple[str, str]]:
+    return [(e.decision, e.reason) for e in box.store.query_ledger() if e.kind == "config"]
+
+
+def test_allow_dangerous_opt_in_is_recorded_on_open(pi_env: PiEnv, open_sandbox: OpenSandbox) -> None:
+    box = open_sandbox(settings={"extensionPolicy": {"allowDangerous": True}})
+    (entry,) = [e for e in box.store.query_ledger() if e.reason == "allow_dangerous_opt_in"]
+    assert entry.kind == "config" and entry.extension_id is None
+    assert entry.detail["capabilities_unblocked"] == ["env", "exec"]
+    assert entry.detail["profile"] == "safe"
+    assert str(pi_env.global_settings) in entry.detail["source"]
+
+
+def test_allow_dangerous_from_env_records_env_source(open_sandbox: OpenSandbox) -> None:
+    box = open_sandbox(cli_profile="balanced", env={"PI_EXTENSION_ALLOW_DANGEROUS": "true"})
+    (entry,) = [e for e in box.store.query_ledger() if e.reason == "allow_dangerous_opt_in"]
+    assert entry.detail["source"] == "env:PI_EXTENSION_ALLOW_DANGEROUS"
+
+
+def test_no_opt_in_entry_without_allow_dangerous(sandbox: Sandbox) -> None:
+    assert _config_entries(sandbox) == []
+
+
+def test_loosening_between_opens_is_recorded(open_sandbox: OpenSandbox, make_config: MakeConfig) -> None:
+    open_sandbox(make_config()).close()
+    box = open_sandbox(make_config(settings={"extensionPolicy": {"profile": "permissive",
+                                                                 "execMediation": {"enabled": False}}}))
+    loosened = [e for e in box.store.query_ledger() if e.reason == "settings_loosened"]
+    assert len(loosened) == 1
+    assert set(loosened[0].detail["fields"]) == {"profile", "exec_mediation_enabled"}
+    box.close()
+    again = open_sandbox(make_config())  # same settings file → no new loosening
+    tighter = [e for e in again.store.query_ledger() if e.reason == "settings_loosened"]
+    assert len(tighter) == 1
+    again.close()
+    back = open_sandbox(make_config(settings={}))  # tightening is not a loosening
+    assert len([e for e in back.store.query_ledger() if e.reason == "settings_loosened"]) == 1
+
+
+def test_per_extension_allow_added_between_opens_is_a_loosening(
+    open_sandbox: OpenSandbox, make_config: MakeConfig
+) -> None:
+    open_sandbox(make_config()).close()
+    box = open_sandbox(make_config(settings={"extensionPolicy": {"perExtension": {"ext.a": {"allow": ["ui"]}}}}))
+    (entry,) = [e for e in box.store.query_ledger() if e.reason == "settings_loosened"]
+    assert entry.detail["fields"] == ["per_extension_allow.ext.a"]
+
+
+def test_refused_project_loosening_is_recorded(open_sandbox: OpenSandbox) -> None:
+    box = open_sandbox(project_settings={"extensionPolicy": {"allowDangerous": True}})
+    assert ("deny", "project_loosening_refused") in _config_entries(box)
+    (entry,) = [e for e in box.store.query_ledger() if e.reason == "project_loosening_refused"]
+    assert entry.detail == {"key": "extensionPolicy.allow_dangerous"}
+
+
+# --- INV-012: params never appear raw in the database -----------------------------------------------
+
+
+def test_params_never_appear_raw_in_the_database(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request
+) -> None:
+    marker = "MARKER-7f3a9c1e-d0e5-4b1f-9a77-5c2d8e6b0a44"
+    box = open_sandbox(cli_profile="balanced")
+    results = [
+        box.hostcall("ext.a", make_request("fs", {"op": "write", "path": f"{marker}.txt", "data": marker})),
+        box.hostcall("ext.a", make_request("fs", {"op": "read", "path": f"/etc/{marker}"})),  # confinement deny
+        box.hostcall("ext.a", make_request("ui", {"op": "notify", "message": marker})),  # headless prompt deny
+        box.hostcall("ext.a", make_request("exec", {"cmd": marker})),  # policy deny
+        box.hostcall("ext.a", make_request("fs", {"op": "zap", "path": marker})),  # invalid
+        box.hostcall("ext.a", make_request("fs", {"op": "write", "path": marker}, capability="read")),  # mismatch
+        box.hostcall("ext.a", make_request("events", {"op": "emit", "event": marker, "data": {marker: marker}})),
+    ]
+    assert [r.ok for r in results] == [True, False, False, False, False, False, True]
+    assert (pi_env.workspace / f"{marker}.txt").read_text() == marker  # the effect happened
+    expected_hash = params_hash("fs", {"op": "write", "path": f"{marker}.txt", "data": marker})
+    assert box.store.query_ledger(extension_id="ext.a")[0].params_hash == expected_hash
+    assert box.store.query_alerts(extension_id="ext.a")
+    box.close()
+    db_files = sorted(pi_env.state_dir.glob("security.db*"))
+    assert db_files
+    for path in db_files:
+        assert marker.encode() not in path.read_bytes(), path
+    assert expected_hash.encode() in b"".join(p.read_bytes() for p in db_files)
