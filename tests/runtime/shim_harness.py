@@ -15,6 +15,9 @@ from typing import Any
 
 import jsbox
 
+from pi_sandbox.runtime.modules import load_module_table
+from pi_sandbox.runtime.toolchain import default_toolchain
+
 MODULES_DIR = Path(__file__).resolve().parents[2] / "src" / "pi_sandbox" / "runtime" / "js" / "modules"
 _ROW = re.compile(r"^\|\s*([^|\s]+)\s*\|\s*([^|\s]+\.js)\s*\|\s*$")
 
@@ -97,10 +100,11 @@ class ShimRuntime:
         self.rt.bind_function("__pi_info", lambda: json.dumps(self.info))
         self.rt.bind_function("__pi_random", lambda n: json.dumps(list(range(int(n)))))
         self.rt.add_static_module("pi:host", FAKE_HOST_SOURCE)
-        for module_id, file_name in module_table().items():
-            path = MODULES_DIR / file_name
-            if path.exists():
-                self.rt.add_static_module(module_id, path.read_text())
+        # The real module table (README rows + generated TypeBox), with pi:host replaced by the fake.
+        table = load_module_table(default_toolchain())
+        for module_id, source in table.sources.items():
+            if module_id not in ("pi:host", "pi:prelude"):
+                self.rt.add_static_module(module_id, source)
         self._counter = 0
 
     def _hostcall(self, method: str, params_json: str) -> str:

@@ -4,6 +4,7 @@
 // call fails cleanly with an Error (code ERR_AI_UNAVAILABLE) instead of reaching the network.
 import * as host from "pi:host";
 import { Type } from "@sinclair/typebox";
+import "pi:typebox-unsafe";
 
 export { Type };
 
