@@ -1,0 +1,253 @@
+"""The secret broker: what environment an extension (or its child processes) may see, and redaction.
+
+The broker is built from the supervisor's environment. It decides per variable name whether an
+extension may read it (``allowed``), gets the placeholder instead (``redacted``) or is refused
+(``denied``: loader/injection variables an extension has no business reading). Because it knows the
+real values it withholds, it can remove them exactly from anything leaving the supervisor — raw and
+encoded as base64 (standard and URL-safe, at each of the three byte alignments), hex (either case),
+URL-encoding and JSON escaping — in one Aho-Corasick pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import ahocorasick_rs
+
+from pi_sandbox.config.model import SecretBrokerSettings
+from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.mediation import secret_rules as S
+
+#: Values shorter than this are not redacted: replacing every "abc" in all output would destroy it.
+MIN_SECRET_CHARS: Final = 6
+#: Encoded forms shorter than this are skipped for the same reason.
+MIN_FORM_CHARS: Final = 8
+#: The sandbox's own control variables: an extension may not read them at all.
+_DENIED_NAMES: Final = frozenset({"PI_SECURITY_DIR", "PI_LEDGER_SIGNING_KEY"})
+
+
+@dataclass(frozen=True, slots=True)
+class SecretDecision:
+    """The broker's verdict on one variable name; carries the name's hash, never the value."""
+
+    name_hash: str
+    verdict: str  # allowed | redacted | denied
+    rule: str
+
+    @property
+    def withheld(self) -> bool:
+        """True when the value must not reach the extension."""
+        return self.verdict != "allowed"
+
+    def record_payload(self) -> dict[str, str]:
+        """The ``secret_broker`` record."""
+        return {"name_hash": self.name_hash, "verdict": self.verdict, "rule": self.rule}
+
+
+def name_hash(name: str) -> str:
+    """SHA-256 hex of a variable name (what records carry instead of the name)."""
+    return sha256_hex(name)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """Every spelling of ``value`` redaction looks for (raw, base64 x3 alignments x2 alphabets, hex, URL, JSON)."""
+    raw = value.encode("utf-8")
+    forms = {value, raw.hex(), raw.hex().upper()}
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        # Keep only the characters that depend on the value's bytes alone, so the form is found
+        # wherever the value sits inside a larger base64 stream.
+        start = -(-8 * shift // 6)
+        end = (8 * (shift + len(raw))) // 6
+        core = encoded[start:end]
+        forms.add(core)
+        forms.add(core.replace("+", "-").replace("/", "_"))
+    forms.add(urllib.parse.quote(value, safe=""))
+    forms.add(urllib.parse.quote_plus(value, safe=""))
+    forms.add(json.dumps(value)[1:-1])
+    return {f for f in forms if len(f) >= MIN_FORM_CHARS or f == value}
+
+
+class Redactor:
+    """Replaces every spelling of a fixed set of secret values with a placeholder."""
+
+    def __init__(self, values: Iterable[str], placeholder: str) -> None:
+        forms: set[str] = set()
+        for value in values:
+            if len(value) >= MIN_SECRET_CHARS:
+                forms |= encoded_forms(value)
+        self.placeholder = placeholder
+        self._forms = sorted(forms, key=len, reverse=True)
+        self._text = (
+            ahocorasick_rs.AhoCorasick(self._forms, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+            if self._forms
+            else None
+        )
+        self._bytes = (
+            ahocorasick_rs.BytesAhoCorasick(
+                [f.encode("utf-8") for f in self._forms], matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+            )
+            if self._forms
+            else None
+        )
+        self._placeholder_bytes = placeholder.encode("utf-8")
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def redact_text(self, text: str) -> str:
+        """``text`` with every secret spelling replaced."""
+        if self._text is None or not text:
+            return text
+        matches = self._text.find_matches_as_indexes(text)
+        if not matches:
+            return text
+        out: list[str] = []
+        last = 0
+        for _index, start, end in matches:
+            out.append(text[last:start])
+            out.append(self.placeholder)
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """``data`` with every secret spelling (as UTF-8 bytes) replaced."""
+        if self._bytes is None or not data:
+            return data
+        matches = self._bytes.find_matches_as_indexes(data)
+        if not matches:
+            return data
+        out: list[bytes] = []
+        last = 0
+        for _index, start, end in matches:
+            out.append(data[last:start])
+            out.append(self._placeholder_bytes)
+            last = end
+        out.append(data[last:])
+        return b"".join(out)
+
+    def contains(self, data: str | bytes) -> bool:
+        """True when any secret spelling occurs in ``data``."""
+        if isinstance(data, bytes):
+            return self._bytes is not None and bool(self._bytes.find_matches_as_indexes(data))
+        return self._text is not None and bool(self._text.find_matches_as_indexes(data))
+
+
+class SecretBroker:
+    """Per-environment secret decisions, the child environment, and exact redaction."""
+
+    def __init__(self, settings: SecretBrokerSettings, environ: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.placeholder = settings.redaction_placeholder
+        self._environ = dict(environ)
+        self._allow = frozenset(n.upper() for n in settings.disclosure_allowlist)
+        self._extra_names = frozenset(n.upper() for n in settings.extra_names)
+        self._extra_suffixes = tuple(s.upper() for s in settings.extra_suffixes)
+        self._extra_prefixes = tuple(p.upper() for p in settings.extra_prefixes)
+        self._decisions: dict[str, SecretDecision] = {}
+        withheld = [value for name, value in self._environ.items() if self.is_secret(name).withheld]
+        self.redactor = Redactor(withheld, self.placeholder)
+
+    # ------------------------------------------------------------------ decisions
+    def is_secret(self, name: str) -> SecretDecision:
+        """Verdict and rule for ``name`` (value rules apply when the variable is set)."""
+        cached = self._decisions.get(name)
+        if cached is not None:
+            return cached
+        decision = SecretDecision(name_hash(name), *self._verdict(name))
+        self._decisions[name] = decision
+        return decision
+
+    def _verdict(self, name: str) -> tuple[str, str]:
+        upper = name.upper()
+        if not self.settings.enabled:
+            return ("allowed", "broker_disabled")
+        if upper in self._allow:
+            return ("allowed", "disclosure_allowlist")
+        if upper in _DENIED_NAMES:
+            return ("denied", "sandbox_control_variable")
+        rule = S.name_rule(
+            name,
+            extra_names=self._extra_names,
+            extra_suffixes=self._extra_suffixes,
+            extra_prefixes=self._extra_prefixes,
+        )
+        if rule is not None:
+            return ("redacted", rule)
+        value = self._environ.get(name)
+        if value:
+            found = S.value_rule(value)
+            if found is not None:
+                return ("redacted", found)
+        return ("allowed", "no_rule_matched")
+
+    def read(self, name: str) -> str | None:
+        """What an extension reading ``name`` gets: the value, the placeholder, or None (unset or denied)."""
+        if name not in self._environ:
+            return None
+        verdict = self.is_secret(name).verdict
+        if verdict == "allowed":
+            return self._environ[name]
+        return self.placeholder if verdict == "redacted" else None
+
+    def visible_names(self) -> list[str]:
+        """Names an extension may see when it lists the environment (secrets are not listed)."""
+        return sorted(n for n in self._environ if self.is_secret(n).verdict == "allowed")
+
+    def withheld_count(self) -> int:
+        """How many variables of the environment are withheld."""
+        return sum(1 for n in self._environ if self.is_secret(n).withheld)
+
+    # ------------------------------------------------------------------ children
+    def child_environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A minimal environment for a child process: safe base variables plus the extension's extras.
+
+        Never a withheld variable, never an injection variable (``LD_PRELOAD``, ``NODE_OPTIONS``...),
+        never an extra that overrides a base variable or carries a withheld value.
+        """
+        env = {n: self._environ[n] for n in S.CHILD_BASE if n in self._environ and not self.is_secret(n).withheld}
+        for name, value in (extra or {}).items():
+            if not isinstance(name, str) or not isinstance(value, str) or not name or "=" in name or "\0" in name:
+                continue
+            if name in S.CHILD_BASE or name.upper() in S.CHILD_BASE or S.is_injection_var(name):
+                continue
+            if "\0" in value or self.find_secret(value):
+                continue
+            env[name] = value
+        return env
+
+    @staticmethod
+    def rejected_extras(extra: Mapping[str, str] | None, built: Mapping[str, str]) -> list[str]:
+        """Extra names ``child_environment`` dropped (for the alert that reports them, by hash)."""
+        return sorted(n for n in (extra or {}) if n not in built or built[n] != (extra or {})[n])
+
+    # ------------------------------------------------------------------ redaction
+    def redact(self, data: str | bytes) -> Any:
+        """``data`` (text or bytes) with every withheld value, raw or encoded, replaced by the placeholder."""
+        if isinstance(data, bytes):
+            return self.redactor.redact_bytes(data)
+        return self.redactor.redact_text(data)
+
+    def redact_value(self, value: Any, _depth: int = 0) -> Any:
+        """Redact every string (keys included) inside a JSON-like value."""
+        if not self.redactor or _depth > 200:
+            return value
+        if isinstance(value, str):
+            return self.redactor.redact_text(value)
+        if isinstance(value, bytes):
+            return self.redactor.redact_bytes(value)
+        if isinstance(value, Mapping):
+            return {self.redact_value(k, _depth + 1): self.redact_value(v, _depth + 1) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact_value(v, _depth + 1) for v in value]
+        return value
+
+    def find_secret(self, data: str | bytes) -> bool:
+        """True when ``data`` holds a withheld value in any spelling (outbound scanning)."""
+        return self.redactor.contains(data)
