@@ -1,0 +1,124 @@
+"""esbuild bundling: TS/ESM/CJS, multi-file, confinement to the extension root, content-hash cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pi_sandbox.errors import ExtensionLoadError
+from pi_sandbox.runtime.bundler import Bundler, confine_inputs
+from pi_sandbox.runtime.modules import load_module_table
+from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
+from tests.runtime.conftest import write_file
+
+
+@pytest.fixture()
+def bundler(tmp_path: Path) -> Bundler:
+    tc = default_toolchain()
+    return Bundler(tc, tmp_path / "cache", load_module_table(tc))
+
+
+def test_typescript_multi_file_bundle_keeps_builtins_external(bundler: Bundler, tmp_path: Path) -> None:
+    root = tmp_path / "ext"
+    write_file(root / "util.ts", "export const shout = (s: string): string => s.toUpperCase();\n")
+    entry = write_file(
+        root / "index.ts",
+        """
+        import { shout } from "./util";
+        import * as fs from "node:fs";
+        import { Type } from "@sinclair/typebox";
+        enum Mode { A = 1 }
+        export default function (pi: any) { pi.x = [shout("a"), Mode.A, fs, Type]; }
+        """,
+    )
+    bundle = bundler.bundle(entry, root)
+    assert 'from "node:fs"' in bundle.source and 'from "@sinclair/typebox"' in bundle.source
+    assert "toUpperCase" in bundle.source
+    assert not bundle.cached
+    assert {Path(p).name for p in bundle.inputs} == {"index.ts", "util.ts"}
+
+
+def test_commonjs_require_of_builtins_gets_static_imports(bundler: Bundler, tmp_path: Path) -> None:
+    entry = write_file(
+        tmp_path / "cjs" / "index.js",
+        """
+        const path = require("path");
+        module.exports = function (pi) { pi.joined = path.join("a", "b"); };
+        """,
+    )
+    source = bundler.bundle(entry, entry.parent).source
+    assert source.startswith("import") and '"path"' in source.split("\n", 3)[1] + source.split("\n", 3)[0]
+    assert "globalThis.require" in source
+
+
+def test_relative_import_outside_root_is_rejected(bundler: Bundler, tmp_path: Path) -> None:
+    write_file(tmp_path / "secret.ts", "export const key = 'outside';\n")
+    entry = write_file(tmp_path / "ext" / "index.ts", 'import { key } from "../secret";\nexport default () => key;\n')
+    with pytest.raises(ExtensionLoadError, match="outside the extension root"):
+        bundler.bundle(entry, entry.parent)
+
+
+def test_symlink_escaping_the_root_is_rejected(bundler: Bundler, tmp_path: Path) -> None:
+    write_file(tmp_path / "elsewhere" / "lib.ts", "export const v = 1;\n")
+    root = tmp_path / "ext"
+    root.mkdir()
+    os.symlink(tmp_path / "elsewhere" / "lib.ts", root / "lib.ts")
+    entry = write_file(root / "index.ts", 'import { v } from "./lib";\nexport default () => v;\n')
+    with pytest.raises(ExtensionLoadError, match="outside the extension root"):
+        bundler.bundle(entry, root)
+
+
+def test_absolute_path_import_is_rejected(bundler: Bundler, tmp_path: Path) -> None:
+    target = write_file(tmp_path / "abs" / "x.js", "export const x = 1;\n")
+    entry = write_file(tmp_path / "ext" / "index.js", f'import {{ x }} from "{target}";\nexport default () => x;\n')
+    with pytest.raises(ExtensionLoadError, match="outside the extension root"):
+        bundler.bundle(entry, entry.parent)
+
+
+def test_own_node_modules_are_bundled(bundler: Bundler, tmp_path: Path) -> None:
+    root = tmp_path / "withdeps"
+    write_file(root / "node_modules" / "left-pad" / "package.json", '{"name":"left-pad","main":"index.js"}')
+    write_file(root / "node_modules" / "left-pad" / "index.js", "module.exports = (s) => 'LEFTPAD_MARKER' + s;\n")
+    entry = write_file(root / "index.ts", 'import pad from "left-pad";\nexport default () => pad("x");\n')
+    assert "LEFTPAD_MARKER" in bundler.bundle(entry, root).source
+
+
+def test_syntax_error_names_the_file(bundler: Bundler, tmp_path: Path) -> None:
+    entry = write_file(tmp_path / "bad" / "index.ts", "export default function (pi) { pi.on( }\n")
+    with pytest.raises(ExtensionLoadError) as info:
+        bundler.bundle(entry, entry.parent)
+    assert str(entry.resolve()) in str(info.value) and "bundling failed" in str(info.value)
+
+
+def test_cache_hits_until_an_input_changes(bundler: Bundler, tmp_path: Path) -> None:
+    root = tmp_path / "cached"
+    write_file(root / "dep.ts", "export const n = 1;\n")
+    entry = write_file(root / "index.ts", 'import { n } from "./dep";\nexport default () => n;\n')
+    first = bundler.bundle(entry, root)
+    second = bundler.bundle(entry, root)
+    assert second.cached and second.sha256 == first.sha256 and second.source == first.source
+    write_file(root / "dep.ts", "export const n = 2;\n")
+    third = bundler.bundle(entry, root)
+    assert not third.cached and third.sha256 != first.sha256
+
+
+def test_tampered_cache_entry_is_rebuilt(bundler: Bundler, tmp_path: Path) -> None:
+    entry = write_file(tmp_path / "t" / "index.ts", "export default () => 1;\n")
+    first = bundler.bundle(entry, entry.parent)
+    (bundler.cache_dir / f"{first.sha256}.mjs").write_text("export default () => 'evil';\n", encoding="utf-8")
+    again = bundler.bundle(entry, entry.parent)
+    assert not again.cached and "evil" not in again.source
+
+
+def test_confine_inputs_accepts_inside_and_disabled_stubs(tmp_path: Path) -> None:
+    (tmp_path / "a.ts").write_text("x", encoding="utf-8")
+    assert confine_inputs(["a.ts", "(disabled):fs"], tmp_path, tmp_path) == [(tmp_path / "a.ts").resolve()]
+    with pytest.raises(ExtensionLoadError):
+        confine_inputs(["../b.ts"], tmp_path, tmp_path)
+
+
+def test_missing_toolchain_says_run_pi_setup(tmp_path: Path) -> None:
+    with pytest.raises(ExtensionLoadError, match="run `pi setup`"):
+        Toolchain(tmp_path / "nowhere").require_installed()

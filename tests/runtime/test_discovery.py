@@ -1,0 +1,69 @@
+"""Discovery: auto folders, package.json pi.extensions, settings and -e paths, --no-extensions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pi_sandbox.runtime.discovery import discover, resolve_path
+from tests.runtime.conftest import write_file
+
+
+def layout(tmp_path: Path) -> tuple[Path, Path]:
+    agent, project = tmp_path / "agent", tmp_path / "project"
+    ext = agent / "extensions"
+    write_file(ext / "single.ts", "export default () => {};\n")
+    write_file(ext / "plain.js", "export default () => {};\n")
+    write_file(ext / "types.d.ts", "export {};\n")
+    write_file(ext / "README.md", "not code\n")
+    write_file(ext / "folder" / "index.ts", "export default () => {};\n")
+    write_file(ext / "empty-folder" / "notes.txt", "nothing\n")
+    pkg = ext / "pkg"
+    write_file(pkg / "package.json", json.dumps({"name": "@acme/tools", "pi": {"extensions": ["./a.ts", "./b.ts"]}}))
+    write_file(pkg / "a.ts", "export default () => {};\n")
+    write_file(pkg / "b.ts", "export default () => {};\n")
+    write_file(project / ".pi" / "extensions" / "single.ts", "export default () => {};\n")
+    return agent, project
+
+
+def test_auto_discovery(tmp_path: Path) -> None:
+    agent, project = layout(tmp_path)
+    found = discover(agent_dir=agent, project_dir=project)
+    ids = [s.extension_id for s in found.sources]
+    assert ids == ["folder", "@acme/tools:a", "@acme/tools:b", "plain", "single", "single-2"]
+    by_id = {s.extension_id: s for s in found.sources}
+    assert by_id["folder"].root == (agent / "extensions" / "folder").resolve()
+    assert by_id["single"].root == (agent / "extensions").resolve()
+    assert by_id["@acme/tools:a"].root == (agent / "extensions" / "pkg").resolve()
+    assert by_id["single-2"].origin == "project"
+    assert found.problems == ()
+
+
+def test_settings_and_cli_paths_and_dedup(tmp_path: Path) -> None:
+    agent, project = layout(tmp_path)
+    extra = write_file(tmp_path / "elsewhere" / "tool.ts", "export default () => {};\n")
+    found = discover(
+        agent_dir=agent,
+        project_dir=project,
+        settings_paths=[extra],
+        cli_paths=[str(extra), str(agent / "extensions" / "plain.js"), "missing.ts"],
+        cwd=tmp_path,
+    )
+    entries = [s.entry for s in found.sources]
+    assert entries.count(extra.resolve()) == 1
+    assert [s.origin for s in found.sources if s.entry == extra.resolve()] == ["settings"]
+    assert len(found.problems) == 1 and "does not exist" in found.problems[0].reason
+
+
+def test_no_extensions_loads_nothing_even_explicit(tmp_path: Path) -> None:
+    agent, project = layout(tmp_path)
+    found = discover(
+        agent_dir=agent, project_dir=project, cli_paths=[str(agent / "extensions" / "single.ts")], no_extensions=True
+    )
+    assert found.sources == () and found.problems == ()
+
+
+def test_resolve_path_errors(tmp_path: Path) -> None:
+    write_file(tmp_path / "dir" / "x.txt", "x")
+    assert "no index.ts" in (resolve_path(tmp_path / "dir", tmp_path)[1] or "")
+    assert "not a .ts/.js" in (resolve_path(tmp_path / "dir" / "x.txt", tmp_path)[1] or "")

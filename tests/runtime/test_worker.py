@@ -1,0 +1,212 @@
+"""Worker process + supervisor with an in-test hostcall handler (no pipeline): the bridge itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from pi_sandbox.runtime.modules import load_module_table
+from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
+from pi_sandbox.runtime.toolchain import default_toolchain
+
+BUNDLE = r"""
+import * as host from "pi:host";
+export default function (pi) {
+  const text = (t) => ({ content: [{ type: "text", text: typeof t === "string" ? t : JSON.stringify(t) }] });
+  pi.registerTool({ name: "sync_stat", execute: async (_id, p) => text(host.callSync("fs", { op: "stat", path: p.path })) });
+  pi.registerTool({ name: "async_pair", execute: async () => {
+    const [a, b] = await Promise.all([host.call("fs", { op: "stat", path: "a" }), host.call("fs", { op: "stat", path: "b" })]);
+    return text([a.path, b.path]);
+  } });
+  pi.registerTool({ name: "denied", execute: async () => {
+    try { host.callSync("exec", { cmd: "sh", args: [] }); return text("ran"); }
+    catch (e) { return text([e.name, e.code, e.message]); }
+  } });
+  pi.registerTool({ name: "sleep", execute: async (_id, p) => {
+    const t0 = Date.now();
+    await new Promise((r) => host.setTimer(r, p.ms, false));
+    return text(Date.now() - t0);
+  } });
+  pi.registerTool({ name: "interval", execute: async () => {
+    let n = 0;
+    await new Promise((r) => { const id = host.setTimer(() => { if (++n === 3) { host.clearTimer(id); r(); } }, 5, true); });
+    return text(n);
+  } });
+  pi.registerTool({ name: "hang_promise", execute: () => new Promise(() => {}) });
+  pi.registerTool({ name: "spin", execute: () => { for (;;) {} } });
+  pi.registerTool({ name: "spin_after_hostcall", execute: () => { host.callSync("log", { level: "info", message: "x" }); for (;;) {} } });
+  pi.registerTool({ name: "bomb", execute: () => { const a = []; for (;;) a.push(new Array(1e6).fill(1)); } });
+  pi.registerTool({ name: "recurse", execute: () => { const f = (n) => f(n + 1) + 1; return f(0); } });
+  pi.registerTool({ name: "python", execute: async () => {
+    const probes = {
+      rawBridge: typeof globalThis.__pi_hc_sync,
+      require: typeof require,
+      binding: (() => { try { process.binding("fs"); return "returned"; } catch (e) { return "threw"; } })(),
+      importOs: await import("os").then(() => "imported", (e) => "blocked: " + e.message),
+      importPy: await import("python").then(() => "imported", (e) => "blocked"),
+      ctorEscape: (() => { try { return String(Function("return typeof __pi_hc_sync")()); } catch (e) { return "threw"; } })(),
+      rtFrozen: (() => { try { globalThis.__pi_rt = 1; return typeof globalThis.__pi_rt; } catch (e) { return "threw"; } })(),
+    };
+    return text(probes);
+  } });
+  pi.registerTool({ name: "pollute", execute: async () => { Object.prototype.polluted = "yes"; Array.prototype.push = () => 0; return text("done"); } });
+  pi.registerTool({ name: "check_pollution", execute: async () => text(String(({}).polluted)) });
+  pi.registerTool({ name: "rand", execute: async () => text(Array.from(host.randomBytes(16))) });
+  pi.registerTool({ name: "forge", execute: async () => text(host.callSync("fs", { op: "stat", path: "x", weird: "}\u0000\"" })) });
+}
+"""
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls.append((method, dict(params)))
+        if method == "exec":
+            return {"ok": False, "error": {"code": "denied", "message": "exec denied", "reason": "deny_caps"}}
+        return {"ok": True, "result": {"path": params.get("path"), "size": 3}}
+
+
+@pytest.fixture(scope="module")
+def table() -> Any:
+    return load_module_table(default_toolchain())
+
+
+def start(table: Any, recorder: Recorder, limits: WorkerLimits | None = None) -> ExtensionWorker:
+    worker = ExtensionWorker("toy", recorder, limits or WorkerLimits(memory_bytes=64 << 20, call_timeout_s=1.0))
+    worker.spawn({"modules": table.sources, "bundle": BUNDLE, "boot": list(table.boot), "info": {"cwd": "/ws"}})
+    worker.wait_ready()
+    reply = worker.request("load", {})
+    assert reply["ok"], reply
+    return worker
+
+
+@pytest.fixture()
+def worker(table: Any) -> Iterator[tuple[ExtensionWorker, Recorder]]:
+    recorder = Recorder()
+    w = start(table, recorder)
+    yield w, recorder
+    w.close()
+
+
+def tool(worker: ExtensionWorker, name: str, args: dict[str, Any] | None = None) -> Any:
+    reply = worker.request("tool", {"name": name, "input": args or {}})
+    assert reply["ok"], reply
+    text = reply["result"]["content"][0]["text"]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def test_sync_and_async_hostcalls_reach_the_handler(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, rec = worker
+    assert tool(w, "sync_stat", {"path": "f.txt"}) == {"path": "f.txt", "size": 3}
+    assert tool(w, "async_pair") == ["a", "b"]
+    assert [c[1]["path"] for c in rec.calls] == ["f.txt", "a", "b"]
+    assert all(c[0] == "fs" for c in rec.calls)
+
+
+def test_hostcall_errors_become_typed_js_errors(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, _ = worker
+    assert tool(w, "denied") == ["HostcallError", "denied", "exec denied"]
+
+
+def test_params_are_reencoded_not_spliced(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, rec = worker
+    tool(w, "forge")
+    assert rec.calls[-1][1]["weird"] == '}\u0000"'
+
+
+def test_host_driven_timers(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, _ = worker
+    assert tool(w, "sleep", {"ms": 60}) >= 55
+    assert tool(w, "interval") == 3
+
+
+def test_promise_that_can_never_settle_is_reported(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, _ = worker
+    reply = w.request("tool", {"name": "hang_promise", "input": {}})
+    assert not reply["ok"] and reply["error"]["code"] == "never_settles"
+    assert tool(w, "sync_stat", {"path": "still"})["path"] == "still"
+
+
+@pytest.mark.parametrize("name", ["spin", "spin_after_hostcall"])
+def test_infinite_loop_is_killed_by_the_watchdog(table: Any, name: str) -> None:
+    w = start(table, Recorder(), WorkerLimits(memory_bytes=64 << 20, call_timeout_s=0.5))
+    started = time.monotonic()
+    with pytest.raises(WorkerFailure) as info:
+        w.request("tool", {"name": name, "input": {}})
+    assert info.value.code == "timeout"
+    assert time.monotonic() - started < 3
+    assert not w.alive
+
+
+def test_memory_bomb_is_fatal_oom(table: Any) -> None:
+    w = start(table, Recorder(), WorkerLimits(memory_bytes=48 << 20, call_timeout_s=10))
+    with pytest.raises(WorkerFailure) as info:
+        w.request("tool", {"name": "bomb", "input": {}})
+    assert info.value.code == "oom"
+    assert not w.alive
+
+
+def test_deep_recursion_is_contained(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, _ = worker
+    reply = w.request("tool", {"name": "recurse", "input": {}})
+    assert reply["ok"] and reply["result"]["isError"]
+    assert "call stack" in reply["result"]["thrown"]["message"]
+    assert tool(w, "sync_stat", {"path": "after"})["path"] == "after"
+
+
+def test_crash_is_detected(table: Any) -> None:
+    w = start(table, Recorder())
+    assert w.pid is not None
+    os.kill(w.pid, signal.SIGKILL)
+    with pytest.raises(WorkerFailure) as info:
+        w.request("tool", {"name": "sync_stat", "input": {"path": "x"}})
+    assert info.value.code == "crash"
+
+
+def test_python_and_raw_bridge_are_unreachable(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, _ = worker
+    probes = tool(w, "python")
+    assert probes["rawBridge"] == "undefined"
+    assert probes["ctorEscape"] == "undefined"
+    assert probes["importPy"] == "blocked"
+    assert probes["rtFrozen"] in ("object", "threw")  # strict-mode modules throw on the frozen global
+    assert tool(w, "sync_stat", {"path": "after-probe"})["path"] == "after-probe"
+    assert probes["binding"] == "threw"
+
+
+def test_prototype_pollution_stays_in_its_own_worker(table: Any) -> None:
+    first, second = start(table, Recorder()), start(table, Recorder())
+    try:
+        assert tool(first, "pollute") == "done"
+        assert tool(first, "check_pollution") == "yes"
+        assert tool(second, "check_pollution") == "undefined"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_random_bytes_are_local_entropy(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, rec = worker
+    a, b = tool(w, "rand"), tool(w, "rand")
+    assert len(a) == 16 and a != b
+    assert rec.calls == []
+
+
+def test_worker_environment_is_minimal(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, _ = worker
+    with open(f"/proc/{w.pid}/environ", "rb") as env:
+        names = {item.split(b"=", 1)[0] for item in env.read().split(b"\0") if item}
+    assert names <= {b"LANG", b"LC_ALL"}
+    fds = os.listdir(f"/proc/{w.pid}/fd")
+    assert len(fds) <= 6  # stdio plus the duplicated pipe ends; nothing inherited
