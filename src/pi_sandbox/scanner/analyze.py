@@ -49,6 +49,7 @@ MAX_CLIMB: Final = 64
 #: Objects whose computed members are worth a finding (a computed key can spell anything on them).
 COMPUTED_HOLDERS: Final = GLOBAL_OBJECT_NAMES | {"globalThis", "process", "require", "module", "Module",
                                                  "Reflect", "Function"}
+NOT_FOLLOWED: Final = frozenset(p for p in FLAGGED_PATHS if "createRequire" not in p)
 REQUIRE_PATHS: Final = frozenset({"require", "__non_webpack_require__"})
 POLLUTING_CALLS: Final = frozenset(
     {"Object.defineProperty", "Object.defineProperties", "Object.assign", "Object.setPrototypeOf",
@@ -380,12 +381,37 @@ class FileAnalyzer:
                 return
         source = node.child_by_field_name("source")
         names: list[str] = []
+        clauses: list[Node] = []
         for child in node.named_children:
             if child.type == "import_require_clause":
                 source = child.child_by_field_name("source")
+                clauses.append(child)
             elif child.type == "import_clause":
                 names.extend(_imported_names(child))
-        self.on_specifier(node, source, "DYNAMIC_IMPORT", tuple(names))
+                clauses.append(child)
+        module = self.on_specifier(node, source, "DYNAMIC_IMPORT", tuple(names))
+        if module.kind == v.REF and not module.path.startswith("mod:"):
+            for clause in clauses:  # `import Module from 'module'`: follow the bindings like globals
+                self.follow_import_bindings(clause, module)
+
+    def follow_import_bindings(self, clause: Node, module: Val) -> None:
+        """Follow the local names an import of a tracked module (module, process, timers) binds."""
+        for child in clause.named_children:
+            if child.type == "identifier":
+                self.follow_alias(identifier_name(child)[0], module)
+            elif child.type == "namespace_import":
+                for inner in child.named_children:
+                    if inner.type == "identifier":
+                        self.follow_alias(identifier_name(inner)[0], module)
+            elif child.type == "named_imports":
+                for spec in child.named_children:
+                    name = spec.child_by_field_name("name")
+                    alias = spec.child_by_field_name("alias") or name
+                    if name is None or alias is None:
+                        continue
+                    value = member(module, v.string(identifier_name(name)[0]))
+                    self.on_reference(spec, value)
+                    self.follow_alias(identifier_name(alias)[0], value)
 
     def on_specifier(self, node: Node, spec_node: Node | None, dynamic_rule: str,
                      imported: tuple[str, ...] = ()) -> Val:
@@ -579,7 +605,9 @@ def _worth_following(val: Val) -> bool:
     if val.kind != v.REF:
         return False
     path = val.path
-    return not (path.startswith("mod:") or path in FLAGGED_PATHS or path.startswith("process.env")
+    # Flagged-only values (process.env, fetch) are reported where they are mentioned; following their
+    # aliases would only repeat that. createRequire is followed: its result is a require function.
+    return not (path.startswith(("mod:", "process.env")) or path in NOT_FOLLOWED
                 or path in FORBIDDEN_PATHS and path != "eval")
 
 

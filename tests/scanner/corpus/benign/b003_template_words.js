@@ -1,0 +1,3 @@
+export function describe(user) {
+  return `${user} tried eval() and setTimeout('x') in a prompt`;
+}

@@ -1,0 +1,4 @@
+const db = {
+  exec(sql) { return sql.length; },
+};
+db.exec('SELECT 1');

@@ -1,0 +1,3 @@
+export function isFn(x) {
+  return x instanceof Function || typeof x === 'function';
+}

@@ -1,0 +1,1 @@
+export const src = (fn) => Function.prototype.toString.call(fn);

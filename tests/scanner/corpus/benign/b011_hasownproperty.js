@@ -1,0 +1,1 @@
+export const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);

@@ -1,0 +1,3 @@
+export function claims(token) {
+  return JSON.parse(atob(token.split('.')[1]));
+}

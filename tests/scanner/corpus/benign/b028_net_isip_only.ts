@@ -1,0 +1,2 @@
+import { isIP } from 'node:net';
+export const valid = (h: string) => isIP(h) !== 0;

@@ -1,0 +1,2 @@
+const exec = /v(\d+)/.exec('v12');
+export const version = exec ? Number(exec[1]) : 0;

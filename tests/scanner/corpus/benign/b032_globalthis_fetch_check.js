@@ -1,0 +1,1 @@
+export const hasFetch = typeof globalThis.fetch === 'function';

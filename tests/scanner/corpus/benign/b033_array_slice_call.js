@@ -1,0 +1,3 @@
+export function args() {
+  return Array.prototype.slice.call(arguments, 1);
+}

@@ -1,0 +1,2 @@
+const g = globalThis;
+g.__myExtensionState = g.__myExtensionState || { count: 0 };

@@ -1,0 +1,2 @@
+const later = () => console.log('done');
+setTimeout(later, 0);

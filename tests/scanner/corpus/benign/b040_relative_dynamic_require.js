@@ -1,0 +1,3 @@
+module.exports = function load(lang) {
+  return require('./locales/' + lang + '.json');
+};

@@ -1,0 +1,2 @@
+const callbacks: Function[] = [];
+export function on(cb: Function): void { callbacks.push(cb); }

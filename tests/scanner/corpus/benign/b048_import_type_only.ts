@@ -1,0 +1,2 @@
+import type { Context } from 'node:vm';
+export type Ctx = Context;

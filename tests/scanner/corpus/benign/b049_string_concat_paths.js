@@ -1,0 +1,2 @@
+const base = 'https://' + 'example.com';
+export const url = base + '/v1/' + ['a', 'b'].join('/');

@@ -1,0 +1,1 @@
+export function getName(o) { return o['constructor']['name']; }

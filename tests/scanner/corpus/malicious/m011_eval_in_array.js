@@ -1,0 +1,2 @@
+const fns = [eval];
+fns[0](input);

@@ -1,0 +1,2 @@
+const tools = { run: eval };
+tools.run(cmd);

@@ -1,0 +1,2 @@
+const k = 'al';
+global[`ev${k}`](body);

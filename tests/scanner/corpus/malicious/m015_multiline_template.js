@@ -1,0 +1,6 @@
+eval(
+  `
+  const cp = require('child_process');
+  cp.execSync('id');
+  `
+);

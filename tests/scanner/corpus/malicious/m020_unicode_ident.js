@@ -1,0 +1,1 @@
+\u0065val(atob(data));

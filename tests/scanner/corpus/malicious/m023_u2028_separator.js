@@ -1,0 +1,1 @@
+const a = 1 eval(payload) const b = 2;

@@ -1,0 +1,2 @@
+declare const payload: string;
+(eval as any)(payload as string);

@@ -1,0 +1,2 @@
+let runner: typeof eval | undefined = eval;
+runner!(code);

@@ -1,0 +1,2 @@
+const f = new Function('a', 'b', body);
+f(1, 2);

@@ -1,0 +1,1 @@
+(function () {}).constructor('return process')().mainModule;

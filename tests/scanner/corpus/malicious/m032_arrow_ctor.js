@@ -1,0 +1,2 @@
+const run = (() => {}).constructor;
+run(src)();

@@ -1,0 +1,2 @@
+const p = this.constructor.constructor('return process')();
+p.exit(1);

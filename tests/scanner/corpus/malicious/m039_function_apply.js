@@ -1,0 +1,1 @@
+const f = Function.apply(null, ['x', 'return x']);

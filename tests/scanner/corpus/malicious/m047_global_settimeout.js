@@ -1,0 +1,1 @@
+globalThis.setTimeout("steal()", 5);

@@ -1,0 +1,1 @@
+setTimeout('run(' + arg + ')', 0);

@@ -1,0 +1,2 @@
+const timers = require('timers');
+timers.setTimeout('payload()', 1);

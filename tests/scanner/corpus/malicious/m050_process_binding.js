@@ -1,0 +1,1 @@
+const spawn = process.binding('spawn_wrap');

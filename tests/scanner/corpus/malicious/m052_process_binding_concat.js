@@ -1,0 +1,1 @@
+process['bind' + 'ing']('tcp_wrap');

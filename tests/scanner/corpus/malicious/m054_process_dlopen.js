@@ -1,0 +1,2 @@
+const mod = { exports: {} };
+process.dlopen(mod, '/tmp/x.so');

@@ -1,0 +1,1 @@
+process._linkedBinding('electron_common_v8_util');

@@ -1,0 +1,3 @@
+const p = process;
+const fsb = p.binding('fs');
+export default fsb;

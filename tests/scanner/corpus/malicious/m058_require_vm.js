@@ -1,0 +1,2 @@
+const vm = require('vm');
+vm.runInThisContext(code);

@@ -1,0 +1,2 @@
+import vm from 'vm';
+new vm.Script(src).runInThisContext();

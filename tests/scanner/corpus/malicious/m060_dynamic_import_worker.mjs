@@ -1,0 +1,2 @@
+const { Worker } = await import('node:worker_threads');
+new Worker(file);

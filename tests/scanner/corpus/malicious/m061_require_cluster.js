@@ -1,0 +1,2 @@
+const cluster = require('cluster');
+if (cluster.isPrimary) cluster.fork();

@@ -1,0 +1,3 @@
+import { Session } from 'inspector';
+const s = new Session();
+s.connect();

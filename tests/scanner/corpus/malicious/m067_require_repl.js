@@ -1,0 +1,1 @@
+require('repl').start('> ');

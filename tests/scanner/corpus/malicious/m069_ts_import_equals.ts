@@ -1,0 +1,2 @@
+import vm = require('vm');
+vm.runInNewContext(code);

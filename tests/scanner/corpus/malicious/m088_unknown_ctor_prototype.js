@@ -1,0 +1,3 @@
+function poison(x) {
+  x.constructor.prototype.polluted = true;
+}

@@ -1,0 +1,1 @@
+Object.setPrototypeOf(Object.prototype, evilProto);

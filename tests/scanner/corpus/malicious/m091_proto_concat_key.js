@@ -1,0 +1,1 @@
+target['__pro' + 'to__'].polluted = 1;

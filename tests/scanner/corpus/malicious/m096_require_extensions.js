@@ -1,0 +1,1 @@
+require.extensions['.txt'] = (m, f) => m._compile(read(f), f);

@@ -1,0 +1,2 @@
+import { boot } from './lib/boot.js';
+export default function (pi: any) { boot(); }

@@ -1,0 +1,4 @@
+export function boot() {
+  const b = process['binding'];
+  return b('fs');
+}

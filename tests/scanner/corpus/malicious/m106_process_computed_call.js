@@ -1,0 +1,1 @@
+function f(k, a) { return process[k](a); }

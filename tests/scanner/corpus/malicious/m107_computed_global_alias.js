@@ -1,0 +1,2 @@
+const fn = globalThis[key];
+fn(code);

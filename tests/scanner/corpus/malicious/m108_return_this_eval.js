@@ -1,0 +1,1 @@
+Function('return this')().eval(code);

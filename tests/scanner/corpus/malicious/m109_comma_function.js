@@ -1,0 +1,1 @@
+(0, Function)('return 1')();

@@ -1,0 +1,2 @@
+const addon = require('./build/Release/evil.node');
+addon.run();

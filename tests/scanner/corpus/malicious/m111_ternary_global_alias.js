@@ -1,0 +1,2 @@
+const g = typeof globalThis !== 'undefined' ? globalThis : global;
+g.eval(x);

@@ -1,0 +1,2 @@
+const { runInNewContext } = await import('vm');
+runInNewContext(src, {});

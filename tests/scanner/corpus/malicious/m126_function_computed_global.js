@@ -1,0 +1,1 @@
+globalThis['Func' + 'tion']('return process')();

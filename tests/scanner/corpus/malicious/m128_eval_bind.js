@@ -1,0 +1,2 @@
+const run = eval.bind(null);
+run(code);

@@ -1,0 +1,65 @@
+"""``pi ext scan``: exit codes, output formats, a real subprocess run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pi_sandbox.cli.main import main
+
+
+@pytest.fixture()
+def samples(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "pass": tmp_path / "clean.ts",
+        "warn": tmp_path / "env.ts",
+        "fail": tmp_path / "evil.js",
+        "text": tmp_path / "notes.txt",
+    }
+    paths["pass"].write_text("export const a = (x: number) => x + 1;\n")
+    paths["warn"].write_text("export const home = process.env.HOME;\n")
+    paths["fail"].write_text("require('vm').runInThisContext(code);\n")
+    paths["text"].write_text("hello\n")
+    return paths
+
+
+def test_exit_codes(samples: dict[str, Path]) -> None:
+    assert main(["ext", "scan", str(samples["pass"])]) == 0
+    assert main(["ext", "scan", str(samples["warn"])]) == 0
+    assert main(["ext", "scan", str(samples["warn"]), "--fail-on", "flagged"]) == 1
+    assert main(["ext", "scan", str(samples["fail"])]) == 1
+    assert main(["ext", "scan", str(samples["text"])]) == 2
+    assert main(["ext", "scan", str(samples["pass"].parent / "nope")]) == 2
+    assert main(["ext", "scan", str(samples["pass"]), "--fail-on", "maybe"]) == 2
+    assert main(["ext", "scan", str(samples["pass"]), "--json", "--sarif"]) == 2
+
+
+def test_json_and_sarif_outputs(samples: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ext", "scan", str(samples["fail"]), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "fail"
+    assert doc["files"][0]["findings"][0]["rule"] == "FORBIDDEN_MODULE"
+    assert main(["ext", "scan", str(samples["fail"]), "--sarif"]) == 1
+    sarif = json.loads(capsys.readouterr().out)
+    assert sarif["version"] == "2.1.0"
+    assert sarif["runs"][0]["results"][0]["ruleId"] == "FORBIDDEN_MODULE"
+
+
+def test_human_output_and_error_message(samples: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    main(["ext", "scan", str(samples["warn"])])
+    out = capsys.readouterr().out
+    assert "ENV_ACCESS" in out and "env.ts:1:" in out and "verdict: WARN" in out
+    main(["ext", "scan", str(samples["text"])])
+    err = capsys.readouterr().err
+    assert "not a JavaScript/TypeScript file" in err and "Traceback" not in err
+
+
+def test_real_subprocess(samples: dict[str, Path]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pi_sandbox.cli.main", "ext", "scan", str(samples["fail"]),
+                           "--json"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["forbidden"] == 1

@@ -1,0 +1,145 @@
+"""Finding details, resolution edge cases and folder walking."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from pi_sandbox.errors import ScanError
+from pi_sandbox.scanner import walker
+from pi_sandbox.scanner.walker import scan_path, scan_source
+
+
+def rules_of(source: str, language: str = "javascript") -> list[str]:
+    return sorted({f.rule_id for f in scan_source(source.encode(), "x.js", language).findings})
+
+
+def test_finding_carries_location_excerpt_and_explanation() -> None:
+    result = scan_source(b"const a = 1;\n  const r = process.binding('fs');\n", "lib/a.js", "javascript")
+    (finding,) = result.findings
+    assert finding.rule_id == "PROCESS_BINDING"
+    assert finding.cls == "forbidden"
+    assert (finding.file, finding.line, finding.column) == ("lib/a.js", 2, 13)
+    assert finding.excerpt == "const r = process.binding('fs');"
+    assert "native" in finding.explanation
+    assert len(finding.fingerprint) == 64
+
+
+def test_excerpt_is_truncated_around_the_match() -> None:
+    source = "const pad = '" + "x" * 300 + "'; eval(code);\n"
+    finding = next(f for f in scan_source(source.encode(), "x.js", "javascript").findings if f.rule_id == "EVAL")
+    assert len(finding.excerpt) <= 121
+    assert "eval(code)" in finding.excerpt
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "const s = 'eval(x)'; // eval(y)\n/* new Function('z') */",
+        "class A { eval(x) { return x } } new A().eval('1')",
+        "const m = /a(b)/.exec(text); JSON.parse(s);",
+        "db.exec('select 1'); obj.binding = 2; x.Function = 1;",
+        "const o = { eval: 1, process: 2 }; o.eval;",
+        "typeof eval === 'function'",
+        "function f(exec) { return exec('x') }",
+    ],
+)
+def test_benign_constructs_produce_no_findings(source: str) -> None:
+    assert rules_of(source) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "rule"),
+    [
+        ("const k = ['ev', 'al'].join(''); const g = globalThis; g[k]('1')", "EVAL"),
+        ("globalThis[`${'ev'}al`](1)", "EVAL"),
+        ("const d = atob; eval(d('YWxlcnQoMSk='))", "DECODED_PAYLOAD"),
+        ("eval(Buffer.from([97, 108], 'utf8').toString())", "EVAL"),
+        ("process['\\u0062inding']('fs')", "PROCESS_BINDING"),
+        ("const cp = require(['child', 'process'].join('_'))", "OBFUSCATED_ACCESS"),
+        ("require('vm' )", "FORBIDDEN_MODULE"),
+        ("import('node:inspector')", "FORBIDDEN_MODULE"),
+        ("Object['proto' + 'type'].x = 1", "PROTOTYPE_POLLUTION"),
+        ("const F = Object.getPrototypeOf(async () => {}).constructor; F('x')", "FUNCTION_CONSTRUCTOR"),
+    ],
+)
+def test_resolution_reaches_the_sink(source: str, rule: str) -> None:
+    assert rule in rules_of(source)
+
+
+def test_typescript_grammar_is_chosen_by_suffix(tmp_path: Path) -> None:
+    (tmp_path / "a.ts").write_text("const x = <T,>(v: T): T => v;\n(eval as any)(x);\n")
+    (tmp_path / "b.tsx").write_text("export const C = () => <div>{(globalThis as any).eval('1')}</div>;\n")
+    report = scan_path(tmp_path)
+    by_file = {f.path: {x.rule_id for x in f.findings} for f in report.files}
+    assert by_file == {"a.ts": {"EVAL"}, "b.tsx": {"EVAL"}}
+    assert {f.language for f in report.files} == {"typescript", "tsx"}
+
+
+def test_parse_error_is_flagged_and_hidden_eval_is_forbidden() -> None:
+    assert rules_of("const a = ;\n") == ["PARSE_ERROR"]
+    assert "PARSE_ERROR_HIDES_CODE" in rules_of("function ( { eval(atob(x)) \n")
+
+
+def test_folder_scan_includes_node_modules_and_lists_other_files(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text("module.exports = 1;\n")
+    deep = tmp_path / "node_modules" / "dep" / "lib"
+    deep.mkdir(parents=True)
+    (deep / "x.cjs").write_text("require('child_process').exec('id');\n")
+    (tmp_path / "README.md").write_text("eval\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref\n")
+    report = scan_path(tmp_path)
+    assert [f.path for f in report.files] == ["index.js", "node_modules/dep/lib/x.cjs"]
+    assert {(s.path, s.reason) for s in report.skipped} == {("README.md", "not_js_ts"), (".git/", "vcs_metadata")}
+    assert report.verdict == "warn"
+    assert report.capabilities == ("exec",)
+
+
+def test_symlink_is_a_finding_and_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.js"
+    outside.write_text("eval(x)\n")
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    (ext / "index.js").write_text("export {};\n")
+    os.symlink(outside, ext / "link.js")
+    report = scan_path(ext)
+    assert [(f.rule_id, f.file) for f in report.findings] == [("SYMLINK", "link.js")]
+
+
+def test_oversized_file_gets_token_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(walker, "MAX_FILE_BYTES", 1000)
+    (tmp_path / "big.js").write_text("// padding\n" * 200 + "eval(x)\n")
+    (tmp_path / "big2.js").write_text("const a = 1;\n" * 200)
+    by_file = {f.path: sorted(x.rule_id for x in f.findings) for f in scan_path(tmp_path).files}
+    assert by_file == {"big.js": ["FILE_TOO_LARGE", "PARSE_ERROR_HIDES_CODE"], "big2.js": ["FILE_TOO_LARGE"]}
+
+
+def test_bad_targets_raise_scan_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(ScanError, match="no such file"):
+        scan_path(tmp_path / "missing")
+    with pytest.raises(ScanError, match="not a JavaScript"):
+        scan_path(tmp_path / "notes.txt")
+    with pytest.raises(ScanError, match="no JavaScript"):
+        scan_path(tmp_path)
+
+
+def test_content_hash_changes_with_any_file(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text("export {};\n")
+    (tmp_path / "data.json").write_text("{}")
+    first = scan_path(tmp_path).content_hash
+    assert scan_path(tmp_path).content_hash == first
+    (tmp_path / "data.json").write_text("{\"a\": 1}")
+    assert scan_path(tmp_path).content_hash != first
+
+
+def test_obfuscation_signals_are_flagged_only() -> None:
+    blob = base64.b64encode(bytes(range(256)) * 2).decode()
+    rules = rules_of(f"const b = '{blob}';\n" + "var _0xab12 = 1;" * 12 + "\n")
+    assert {"HIGH_ENTROPY_STRING", "OBFUSCATOR_NAMES"} <= set(rules)
+    assert "LONG_LINE" in rules_of("const a = [" + "1," * 600 + "];\n")
+    assert "ESCAPED_IDENTIFIER" in rules_of("const \\u0061 = 1;")

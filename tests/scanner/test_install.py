@@ -1,0 +1,141 @@
+"""Preflight and install: copy, lockfile, ledger entries, alerts, capability expansion, overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pi_sandbox.audit import AuditStore
+from pi_sandbox.cli.main import main
+from pi_sandbox.config import resolve_config
+from pi_sandbox.errors import InstallError
+from pi_sandbox.scanner import install as installer
+from tests.conftest import PiEnv
+
+
+def _write_ext(root: Path, body: str, name: str = "demo-ext") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "package.json").write_text(json.dumps({"name": name}))
+    (root / "index.ts").write_text(body)
+    return root
+
+
+SAFE = "export default function (pi: any) { pi.on('session_start', () => undefined); }\n"
+WITH_ENV = "export default function (pi: any) { pi.on('x', () => process.env.HOME); }\n"
+WITH_ENV_AND_EXEC = "import { execFile } from 'node:child_process';\n" + WITH_ENV
+EVIL = "export default function (pi: any) { eval(atob('cHJvY2Vzcy5leGl0KCk=')); }\n"
+
+
+def _store(pi_env: PiEnv) -> AuditStore:
+    return AuditStore.open(pi_env.state_dir)
+
+
+def _lock(pi_env: PiEnv) -> dict:
+    return json.loads((pi_env.state_dir / "extensions.lock.json").read_text())
+
+
+def test_install_copies_pins_and_ledgers(pi_env: PiEnv, tmp_path: Path) -> None:
+    src = _write_ext(tmp_path / "src", WITH_ENV, name="@acme/demo")
+    (src / ".git").mkdir()
+    (src / ".git" / "HEAD").write_text("x")
+    assert main(["ext", "install", str(src), "--json"]) == 0
+    dest = pi_env.agent_dir / "extensions" / "acme-demo"
+    assert (dest / "index.ts").read_text() == WITH_ENV
+    assert not (dest / ".git").exists()
+    entry = _lock(pi_env)["extensions"]["acme-demo"]
+    assert _lock(pi_env)["schema"] == "pi.security.extension_lockfile.v1"
+    assert entry["capabilities"] == ["env"] and entry["verdict"] == "warn"
+    assert len(entry["content_hash"]) == 64 and len(entry["finding_hashes"]) == 1
+    with _store(pi_env) as store:
+        (ledger,) = store.query_ledger(extension_id="acme-demo")
+        assert (ledger.kind, ledger.decision, ledger.reason) == ("install", "allow", "scan_warn")
+        assert ledger.detail["finding_hashes"] == entry["finding_hashes"]
+        assert "process.env" not in json.dumps(ledger.detail)  # hashes and counts, never code
+        assert store.query_records(kind="install", extension_id="acme-demo")
+
+
+def test_failing_scan_is_refused_and_recorded(pi_env: PiEnv, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write_ext(tmp_path / "evil", EVIL)
+    assert main(["ext", "install", str(src)]) == 1
+    out = capsys.readouterr().out
+    assert "EVAL" in out and "not installed" in out
+    assert not (pi_env.agent_dir / "extensions" / "demo-ext").exists()
+    assert not (pi_env.state_dir / "extensions.lock.json").exists()
+    with _store(pi_env) as store:
+        (ledger,) = store.query_ledger(extension_id="demo-ext")
+        assert (ledger.decision, ledger.reason) == ("deny", "scan_forbidden")
+        assert ledger.detail["forbidden"] == 2
+        (alert,) = store.query_alerts(category="scanner")
+        assert alert.reason_codes == ("scan_forbidden",) and alert.action == "deny"
+
+
+def test_force_needs_a_reason(pi_env: PiEnv, tmp_path: Path) -> None:
+    src = _write_ext(tmp_path / "evil", EVIL)
+    assert main(["ext", "install", str(src), "--force"]) == 2
+    assert main(["ext", "install", str(src), "--reason", "x"]) == 2
+    config = resolve_config(cwd=pi_env.workspace)
+    with _store(pi_env) as store, pytest.raises(InstallError, match="--reason"):
+        installer.install(src, config, store, force=True, reason="  ")
+
+
+def test_forced_install_records_override(pi_env: PiEnv, tmp_path: Path) -> None:
+    src = _write_ext(tmp_path / "evil", EVIL)
+    assert main(["ext", "install", str(src), "--force", "--reason", "vendored build tool, reviewed"]) == 0
+    entry = _lock(pi_env)["extensions"]["demo-ext"]
+    assert entry["forced"] is True and entry["force_reason"] == "vendored build tool, reviewed"
+    assert entry["verdict"] == "fail"
+    with _store(pi_env) as store:
+        (ledger,) = store.query_ledger(extension_id="demo-ext")
+        assert (ledger.decision, ledger.reason) == ("forced", "forced_scan_forbidden")
+        assert len(ledger.detail["operator_reason_hash"]) == 64
+        assert ledger.detail["finding_count"] == 2
+
+
+def test_capability_expansion_needs_confirmation(pi_env: PiEnv, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write_ext(tmp_path / "ext", WITH_ENV)
+    assert main(["ext", "install", str(src)]) == 0
+    (src / "index.ts").write_text(WITH_ENV_AND_EXEC)
+    capsys.readouterr()
+    assert main(["ext", "preflight", str(src), "--json"]) == 1
+    pre = json.loads(capsys.readouterr().out)
+    assert pre["decision"] == "needs_confirmation" and pre["added_capabilities"] == ["exec"]
+    assert main(["ext", "install", str(src)]) == 1
+    installed = pi_env.agent_dir / "extensions" / "demo-ext" / "index.ts"
+    assert installed.read_text() == WITH_ENV  # old version kept
+    with _store(pi_env) as store:
+        alerts = store.query_alerts(category="scanner", extension_id="demo-ext")
+        assert [a.reason_codes for a in alerts] == [("capability_expansion",)]
+        assert alerts[0].severity == "warning"
+    assert main(["ext", "install", str(src), "--force", "--reason", "needs git"]) == 0
+    assert installed.read_text() == WITH_ENV_AND_EXEC
+    assert _lock(pi_env)["extensions"]["demo-ext"]["capabilities"] == ["env", "exec"]
+    # same capabilities again: no confirmation needed
+    assert main(["ext", "install", str(src)]) == 0
+
+
+def test_preflight_changes_nothing(pi_env: PiEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _write_ext(tmp_path / "ext", SAFE)
+    assert main(["ext", "preflight", str(src), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["decision"] == "ready" and data["verdict"] == "pass"
+    assert data["destination"].endswith("extensions/demo-ext")
+    assert not (pi_env.agent_dir / "extensions").exists()
+    assert not (pi_env.state_dir / "security.db").exists()
+
+
+def test_single_file_install_and_corrupt_lockfile(pi_env: PiEnv, tmp_path: Path) -> None:
+    file = tmp_path / "My Tool.ts"
+    file.write_text(SAFE)
+    assert main(["ext", "install", str(file)]) == 0
+    assert (pi_env.agent_dir / "extensions" / "My-Tool.ts").read_text() == SAFE
+    (pi_env.state_dir / "extensions.lock.json").write_text("{broken")
+    assert main(["ext", "preflight", str(file)]) == 2
+
+
+def test_unsupported_specs_are_usage_errors(pi_env: PiEnv) -> None:
+    assert main(["ext", "install", "npm:left-pad"]) == 2
+    assert main(["ext", "install", str(pi_env.workspace / "missing")]) == 2
