@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.runtime.conftest import write_file
 
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.runtime.bundler import Bundler, confine_inputs
 from pi_sandbox.runtime.modules import load_module_table
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
-from tests.runtime.conftest import write_file
 
 
 @pytest.fixture()

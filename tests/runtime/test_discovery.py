@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pi_sandbox.runtime.discovery import discover, resolve_path
 from tests.runtime.conftest import write_file
+
+from pi_sandbox.runtime.discovery import discover, resolve_path
 
 
 def layout(tmp_path: Path) -> tuple[Path, Path]:

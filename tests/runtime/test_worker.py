@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (embedded JavaScript extension sources keep their natural line length)
 """Worker process + supervisor with an in-test hostcall handler (no pipeline): the bridge itself."""
 
 from __future__ import annotations
