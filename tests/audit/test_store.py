@@ -274,17 +274,19 @@ def test_read_only_store_reads_and_refuses_writes(state_dir: Path) -> None:
 
 def test_verify_runs_on_a_consistent_snapshot_while_appending(state_dir: Path) -> None:
     store = AuditStore.open(state_dir, checkpoint_interval=7)
-    stop = threading.Event()
+    stop, started = threading.Event(), threading.Event()
 
     def writer() -> None:
         i = 0
         while not stop.is_set():
             store.append_many([draft(i + k) for k in range(5)])
+            started.set()
             i += 5
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
+        assert started.wait(timeout=30)
         counts = []
         for _ in range(15):
             report = verify_ledger(store)

@@ -163,6 +163,10 @@ class AuditStore:
         self.commit_delay_s = commit_delay_s
         self._recent_appenders: dict[int, float] = {}
         self._queue_since = 0.0
+        # Adaptive gathering: did past waits pay off (a sibling joined)? See _sibling_wait.
+        self._wait_payoff = 1.0
+        self._waited_at_size = 0  # queue size when the current group started waiting; 0 = not waiting
+        self._declined_waits = 0
         self._conn_open = True
         #: Number of group-commit transactions so far (entries per commit = batching efficiency).
         self.group_commits = 0
@@ -288,6 +292,10 @@ class AuditStore:
             # No commit in flight and the group is complete (or waited long enough): commit it.
             self._committing = True
             batch, self._queue = self._queue, []
+            if self._waited_at_size:
+                joined = 1.0 if len(batch) > self._waited_at_size else 0.0
+                self._wait_payoff = 0.75 * self._wait_payoff + 0.25 * joined
+                self._waited_at_size = 0
         try:
             self._commit_group(batch)
         finally:
@@ -304,7 +312,8 @@ class AuditStore:
         milliseconds is about to append again, so the group waits (at most ``commit_delay_s`` from
         its first ticket) until every such thread has queued (PostgreSQL's commit_delay /
         commit_siblings idea). The thread whose arrival completes the group commits it itself, so
-        no extra thread wake-up is paid. A lone appender never waits.
+        no extra thread wake-up is paid. A lone appender never waits, and when waits stop paying
+        off (siblings arrive independently) the store stops waiting apart from occasional probes.
         """
         if self.commit_delay_s <= 0:
             return 0.0
@@ -316,6 +325,14 @@ class AuditStore:
         active = sum(1 for t in recent.values() if now - t < _SIBLING_WINDOW_S)
         if len(self._queue) >= active:
             return 0.0
+        if not self._waited_at_size:
+            # Waiting only pays when siblings append in lock-step. When recent waits went unjoined
+            # (independent arrivals), skip waiting and only probe now and then.
+            if self._wait_payoff < 0.5:
+                self._declined_waits += 1
+                if self._declined_waits % 16:
+                    return 0.0
+            self._waited_at_size = len(self._queue)
         return self._queue_since + self.commit_delay_s - now
 
     @staticmethod
