@@ -20,6 +20,7 @@ from pi_sandbox.capabilities import Capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.config.posture import loosened_fields, security_posture
 from pi_sandbox.connectors.base import Connector, ConnectorContext
+from pi_sandbox.connectors.env import EnvConnector
 from pi_sandbox.connectors.events import (
     EventBus,
     EventsConnector,
@@ -27,13 +28,18 @@ from pi_sandbox.connectors.events import (
     SessionConnector,
     SessionStore,
 )
+from pi_sandbox.connectors.exec import ExecConnector
 from pi_sandbox.connectors.fs import FsConnector
+from pi_sandbox.connectors.http import HttpConnector
 from pi_sandbox.connectors.log import LogConnector
 from pi_sandbox.connectors.tools import ToolConnector
+from pi_sandbox.dispatch.mediation_gate import ExecMediationGate, RedactingConnector
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult, coerce_request, derive_and_check
 from pi_sandbox.dispatch.stages import CallInfo, Gate, GateDenial, NoRedaction, PassThroughGate, Redactor
 from pi_sandbox.errors import ConnectorError, InvalidRequestError
 from pi_sandbox.hashing import params_hash, sha256_hex
+from pi_sandbox.mediation.exec_mediation import ExecMediator
+from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.policy import (
     DENY,
     PROMPT,
@@ -82,17 +88,24 @@ class Sandbox:
         self.session = SessionStore()
         fs = FsConnector()
         self.tools = ToolConnector(fs)
+        self.broker = SecretBroker(config.secret_broker, config.environ)
+        self.exec = ExecConnector(self.broker)
         self.connectors: dict[str, Connector] = {
             "fs": fs,
-            "log": LogConnector(),
+            "log": RedactingConnector(LogConnector(), self.broker),
             "events": EventsConnector(self.bus),
             "session": SessionConnector(self.session),
             "ui": HeadlessUiConnector(),
             "tool": self.tools,
+            "exec": self.exec,
+            "env": EnvConnector(self.broker),
+            "http": HttpConnector(self.broker),
         }
         self.connectors.update(connectors or {})
-        self.gates = gates or Gates(*(PassThroughGate(n) for n in ("trust", "quota", "risk", "mediation")))
-        self.redactor: Redactor = redactor or NoRedaction()
+        mediation = ExecMediationGate(ExecMediator(config.exec_mediation, config.profile), self.broker, store)
+        self.gates = gates or Gates(PassThroughGate("trust"), PassThroughGate("quota"), PassThroughGate("risk"),
+                                    mediation)
+        self.redactor: Redactor = redactor or (self.broker if config.secret_broker.enabled else NoRedaction())
         self._roots: dict[str, tuple[Path, ...]] = {}
         # Repeated policy denials of the same (extension, capability, reason) raise one alert per sandbox
         # lifetime: every call still gets its own ledger entry, but alerts stay readable for operators.

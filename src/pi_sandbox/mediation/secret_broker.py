@@ -54,6 +54,11 @@ def name_hash(name: str) -> str:
     return sha256_hex(name)
 
 
+def value_fingerprint(value: str) -> str:
+    """First 16 hex of SHA-256 of a secret value: enough to correlate alerts, useless to recover it."""
+    return sha256_hex(value)[:16]
+
+
 def encoded_forms(value: str) -> set[str]:
     """Every spelling of ``value`` redaction looks for (raw, base64 x3 alignments x2 alphabets, hex, URL, JSON)."""
     raw = value.encode("utf-8")
@@ -77,12 +82,14 @@ class Redactor:
     """Replaces every spelling of a fixed set of secret values with a placeholder."""
 
     def __init__(self, values: Iterable[str], placeholder: str) -> None:
-        forms: set[str] = set()
+        owner: dict[str, str] = {}
         for value in values:
             if len(value) >= MIN_SECRET_CHARS:
-                forms |= encoded_forms(value)
+                for form in encoded_forms(value):
+                    owner.setdefault(form, value_fingerprint(value))
         self.placeholder = placeholder
-        self._forms = sorted(forms, key=len, reverse=True)
+        self._forms = sorted(owner, key=len, reverse=True)
+        self._owner = [owner[f] for f in self._forms]
         self._text = (
             ahocorasick_rs.AhoCorasick(self._forms, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
             if self._forms
@@ -132,11 +139,13 @@ class Redactor:
         out.append(data[last:])
         return b"".join(out)
 
-    def contains(self, data: str | bytes) -> bool:
-        """True when any secret spelling occurs in ``data``."""
+    def first_match(self, data: str | bytes) -> str | None:
+        """Fingerprint (``value_fingerprint``) of the first secret found in ``data``, or None."""
         if isinstance(data, bytes):
-            return self._bytes is not None and bool(self._bytes.find_matches_as_indexes(data))
-        return self._text is not None and bool(self._text.find_matches_as_indexes(data))
+            found = self._bytes.find_matches_as_indexes(data) if self._bytes is not None else []
+        else:
+            found = self._text.find_matches_as_indexes(data) if self._text is not None else []
+        return self._owner[found[0][0]] if found else None
 
 
 class SecretBroker:
@@ -196,6 +205,10 @@ class SecretBroker:
             return self._environ[name]
         return self.placeholder if verdict == "redacted" else None
 
+    def is_set(self, name: str) -> bool:
+        """True when ``name`` is set in the environment the broker guards."""
+        return name in self._environ
+
     def visible_names(self) -> list[str]:
         """Names an extension may see when it lists the environment (secrets are not listed)."""
         return sorted(n for n in self._environ if self.is_secret(n).verdict == "allowed")
@@ -250,4 +263,8 @@ class SecretBroker:
 
     def find_secret(self, data: str | bytes) -> bool:
         """True when ``data`` holds a withheld value in any spelling (outbound scanning)."""
-        return self.redactor.contains(data)
+        return self.redactor.first_match(data) is not None
+
+    def secret_fingerprint(self, data: str | bytes) -> str | None:
+        """Fingerprint of the first withheld value found in ``data`` (for alerts), or None."""
+        return self.redactor.first_match(data)

@@ -1,0 +1,81 @@
+"""The ``env`` connector: environment reads through the secret broker.
+
+``{name}`` (or ``{names: [...]}``) → ``{value}``: the real value for an ordinary variable, the
+placeholder for a withheld one, no value at all for a denied one. ``{op: "list"}`` → the names an
+extension may see (secret names are never listed). Every decision writes a ``secret_broker`` record
+with the name's hash; reading a withheld variable that is set raises a ``secret_exposure`` alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pi_sandbox.audit import AlertDraft
+from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.errors import ConnectorError
+from pi_sandbox.mediation.secret_broker import SecretBroker
+
+MAX_NAMES = 256
+
+
+class EnvConnector:
+    """Answers env hostcalls from the broker's view of the supervisor environment."""
+
+    def __init__(self, broker: SecretBroker) -> None:
+        self.broker = broker
+
+    def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
+        op = params.get("op", "get")
+        if op == "list":
+            names = self.broker.visible_names()
+            ctx.store.record(
+                "secret_broker",
+                {
+                    "op": "list",
+                    "verdict": "listed",
+                    "rule": "visible_names_only",
+                    "withheld_count": self.broker.withheld_count(),
+                },
+                ctx.extension_id,
+            )
+            return {"names": names}
+        if op not in ("get", "read"):
+            raise ConnectorError(f"unknown env op '{op}' (known: get, list)", code="invalid_request")
+        if "names" in params:
+            names_param = params["names"]
+            if not isinstance(names_param, list) or not all(isinstance(n, str) for n in names_param):
+                raise ConnectorError("env 'names' must be a list of strings", code="invalid_request")
+            if len(names_param) > MAX_NAMES:
+                raise ConnectorError(f"env reads at most {MAX_NAMES} names at once", code="invalid_request")
+            return {"values": {n: self._read(ctx, n).get("value") for n in names_param}}
+        name = params.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConnectorError("env needs a non-empty string 'name' (or op 'list')", code="invalid_request")
+        return self._read(ctx, name)
+
+    def _read(self, ctx: ConnectorContext, name: str) -> dict[str, Any]:
+        decision = self.broker.is_secret(name)
+        ctx.store.record("secret_broker", decision.record_payload(), ctx.extension_id)
+        is_set = self.broker.is_set(name)
+        if decision.withheld and is_set:
+            ctx.store.record_alert(
+                AlertDraft(
+                    category="secret_exposure",
+                    severity="warning",
+                    extension_id=ctx.extension_id,
+                    summary=f"extension read a withheld environment variable ({decision.verdict})",
+                    reason_codes=("secret_read_attempt", decision.rule),
+                    capability="env",
+                    method="env",
+                    call_id=ctx.call_id,
+                    action="redact" if decision.verdict == "redacted" else "deny",
+                    remediation="if the extension legitimately needs this variable, add it to "
+                    "secretBroker.disclosureAllowlist; otherwise investigate why it asked for it",
+                    context_hash=decision.name_hash[:16],
+                )
+            )
+        if decision.verdict == "denied":
+            return {"withheld": True}
+        value = self.broker.read(name)
+        return {"value": value, "withheld": decision.withheld} if decision.withheld else {"value": value}
