@@ -227,3 +227,27 @@ def test_fs_write_needs_write_capability_in_a_read_only_policy(
     assert not (pi_env.workspace / "x.txt").exists()
     assert box.hostcall("ext.ro", make_request("fs", {"op": "stat", "path": "."})).ok
     assert os.listdir(pi_env.workspace) == []
+
+
+def test_grep_and_find_do_not_follow_symlinks_out_or_into_protected_state(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request, outside: Path
+) -> None:
+    """Regression: grep over '.' read files outside the roots through symlinks, and read the ledger
+    signing key when the state dir lay inside the workspace."""
+    state = pi_env.workspace / ".state"
+    box = open_sandbox(env={"PI_SECURITY_DIR": str(state)})
+    pi_env.write_project({"extensionPolicy": {"profile": "safe"}})
+    (pi_env.workspace / "leak.txt").symlink_to(outside / "secret.txt")
+    (pi_env.workspace / "leakdir").symlink_to(outside, target_is_directory=True)
+    (pi_env.workspace / "ok.txt").write_text("secret-looking but fine")
+
+    def tool(name: str, **args: Any) -> HostcallResult:
+        return box.hostcall("ext.a", make_request("tool", {"name": name, "input": args}))
+
+    grep = tool("grep", pattern=".", path=".")
+    assert grep.ok
+    assert [m["path"] for m in grep.result["matches"]] == ["ok.txt"]
+    key_hex = (state / "ledger-signing.key").read_text().strip()
+    assert key_hex not in str(grep.result) and "top secret" not in str(grep.result)
+    found = tool("find", pattern="*")
+    assert [m["path"] for m in found.result["matches"]] == ["ok.txt"]

@@ -19,6 +19,15 @@ ToolHandler = Callable[[str, str, Mapping[str, Any]], Any]
 MAX_MATCHES = 1000
 
 
+def _confined(ctx: ConnectorContext, path: str) -> bool:
+    """Whether ``path`` passes fs confinement (symlinks resolved; state dir and settings excluded)."""
+    try:
+        confine(ctx, path)
+    except ConnectorError:
+        return False
+    return True
+
+
 class ToolConnector:
     """read / ls / find / grep / write / edit, plus host-registered tools."""
 
@@ -67,9 +76,12 @@ class ToolConnector:
             raise ConnectorError(f"invalid pattern: {exc}", code="invalid_request") from None
         matches: list[dict[str, Any]] = []
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in (".git", "node_modules"))
+            dirnames[:] = sorted(d for d in dirnames if d not in (".git", "node_modules")
+                                 and _confined(ctx, os.path.join(dirpath, d)))
             for filename in sorted(filenames):
                 path = os.path.join(dirpath, filename)
+                if not _confined(ctx, path):
+                    continue  # a symlink pointing out, or protected state / settings: never read or list
                 rel = os.path.relpath(path, root)
                 if name == "find":
                     if regex.fullmatch(filename) or regex.search(rel):
