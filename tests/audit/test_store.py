@@ -297,3 +297,17 @@ def test_verify_runs_on_a_consistent_snapshot_while_appending(state_dir: Path) -
         thread.join()
         store.close()
     assert counts == sorted(counts) and counts[-1] > 0
+
+
+def test_close_commits_a_ticket_whose_thread_gave_up(state_dir: Path) -> None:
+    from pi_sandbox.audit.store import _prepare, _Ticket
+
+    store = AuditStore.open(state_dir)
+    store.append(draft(1))
+    orphan = _Ticket([_prepare(draft(2))])
+    with store._cond:  # what an appender interrupted while queued leaves behind
+        store._queue.append(orphan)
+    store.close()  # must neither hang nor drop the queued entry
+    assert orphan.done and orphan.error is None and orphan.entries[0].seq == 2
+    report = verify_ledger(state_dir)
+    assert report.chain_valid and report.entry_count == 2 and report.unsealed_entries == 0

@@ -518,8 +518,22 @@ class AuditStore:
             if self._closed:
                 return
             self._closed = True
-            while self._committing or self._queue:
-                self._cond.wait()
+        # Drain: normally each queued ticket's own thread commits it, but a thread interrupted
+        # while waiting leaves its ticket behind; commit such leftovers here rather than hang.
+        while True:
+            with self._cond:
+                while self._committing:
+                    self._cond.wait()
+                if not self._queue:
+                    break
+                self._committing = True
+                batch, self._queue = self._queue, []
+            try:
+                self._commit_group(batch)
+            finally:
+                with self._cond:
+                    self._committing = False
+                    self._cond.notify_all()
         with self._db_lock:
             try:
                 if self._key is None:
