@@ -101,8 +101,11 @@ class ShimRuntime:
         self.rt.bind_function("__pi_random", lambda n: json.dumps(list(range(int(n)))))
         self.rt.add_static_module("pi:host", FAKE_HOST_SOURCE)
         # The real module table (README rows + generated TypeBox), with pi:host replaced by the fake.
-        table = load_module_table(default_toolchain())
-        for module_id, source in table.sources.items():
+        sources = dict(load_module_table(default_toolchain()).sources)
+        for module_id, file_name in module_table().items():  # every README row, even if the loader skips it
+            if module_id not in sources and not file_name.startswith("vendor/"):
+                sources[module_id] = (MODULES_DIR / file_name).read_text()
+        for module_id, source in sources.items():
             if module_id not in ("pi:host", "pi:prelude"):
                 self.rt.add_static_module(module_id, source)
         self._counter = 0
@@ -120,7 +123,8 @@ class ShimRuntime:
         self._counter += 1
         name = f"test_main_{self._counter}"
         prefix = 'import "pi:globals";\n' if globals_first else ""
-        source = f"{prefix}let result;\n{body}\nexport const __out = JSON.stringify(result === undefined ? null : result);\n"
+        suffix = "export const __out = JSON.stringify(result === undefined ? null : result);\n"
+        source = f"{prefix}let result;\n{body}\n{suffix}"
         self.rt.add_static_module(name, source)
         # jsbox 0.1.3: after one eval_module(), modules not yet loaded fail to load ("ArrayBuffer object
         # expected"); a dynamic import() from eval() keeps working, so every run goes through it.

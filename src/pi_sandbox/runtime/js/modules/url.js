@@ -115,7 +115,9 @@ export class URL {
     const qAt = rest.indexOf("?");
     if (qAt !== -1) { this._query = "?" + pctEncode(rest.slice(qAt + 1), QUERY_KEEP); rest = rest.slice(0, qAt); }
     if (this._special || rest.startsWith("//")) {
-      if (this._special) rest = rest.replace(/^\/*/, "//");
+      // http:/x and http:x mean http://x; file: keeps an empty host for file:///path and file:/path.
+      if (protocol === "file:") rest = rest.startsWith("//") ? rest : "//" + (rest.startsWith("/") ? rest : "/" + rest);
+      else if (this._special) rest = rest.replace(/^\/*/, "//");
       const auth = /^\/\/([^/]*)(.*)$/s.exec(rest);
       this._parseAuthority(auth[1], input);
       this._path = auth[2] === "" && this._special ? "/" : normalizePath(pctEncode(auth[2] || "/", PATH_KEEP));

@@ -1,0 +1,2 @@
+// "node:dgram" is the same module instance as "dgram" (one Buffer class, one EventEmitter, one fd table).
+export * from "dgram";

@@ -1,0 +1,2 @@
+// "node:inspector" is the same module instance as "inspector" (one Buffer class, one EventEmitter, one fd table).
+export * from "inspector";

@@ -1,0 +1,2 @@
+// "node:net" is the same module instance as "net" (one Buffer class, one EventEmitter, one fd table).
+export * from "net";

@@ -1,0 +1,3 @@
+// "node:path" is the same module instance as "path" (one Buffer class, one EventEmitter, one fd table).
+export * from "path";
+export { default } from "path";

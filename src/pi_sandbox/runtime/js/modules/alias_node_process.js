@@ -1,0 +1,3 @@
+// "node:process" is the same module instance as "process" (one Buffer class, one EventEmitter, one fd table).
+export * from "process";
+export { default } from "process";

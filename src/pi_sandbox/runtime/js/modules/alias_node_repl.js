@@ -1,0 +1,2 @@
+// "node:repl" is the same module instance as "repl" (one Buffer class, one EventEmitter, one fd table).
+export * from "repl";

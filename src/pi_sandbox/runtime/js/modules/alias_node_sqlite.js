@@ -1,0 +1,2 @@
+// "node:sqlite" is the same module instance as "sqlite" (one Buffer class, one EventEmitter, one fd table).
+export * from "sqlite";
