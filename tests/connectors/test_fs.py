@@ -251,3 +251,24 @@ def test_grep_and_find_do_not_follow_symlinks_out_or_into_protected_state(
     assert key_hex not in str(grep.result) and "top secret" not in str(grep.result)
     found = tool("find", pattern="*")
     assert [m["path"] for m in found.result["matches"]] == ["ok.txt"]
+
+
+@pytest.mark.parametrize("exists", [True, False], ids=["existing", "not-yet-created"])
+def test_global_settings_named_by_pi_config_path_are_protected(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request, exists: bool
+) -> None:
+    """Regression: a PI_CONFIG_PATH file inside the workspace (global settings, not tighten-only) was
+    writable by extensions, so one could switch the next run to permissive + allowDangerous."""
+    path = pi_env.workspace / "team-settings.json"
+    if exists:
+        path.write_text('{"extensionPolicy": {"profile": "safe"}}')
+    box = open_sandbox(env={"PI_CONFIG_PATH": str(path)})
+    evil = '{"extensionPolicy": {"profile": "permissive", "allowDangerous": true}}'
+    _assert_confined(box, box.hostcall("ext.a", make_request("fs", {"op": "write", "path": path.name, "data": evil})))
+    _assert_confined(box, box.hostcall("ext.a", make_request("tool", {"name": "write", "input": {
+        "path": path.name, "content": evil}})))
+    if exists:
+        _assert_confined(box, box.hostcall("ext.a", make_request("fs", {"op": "delete", "path": path.name})))
+        assert path.read_text() == '{"extensionPolicy": {"profile": "safe"}}'
+    else:
+        assert not path.exists()

@@ -111,8 +111,12 @@ class Sandbox:
         # lifetime: every call still gets its own ledger entry, but alerts stay readable for operators.
         self._alerted: set[tuple[str, str, str, str]] = set()
         self._lock = threading.Lock()
+        # PI_CONFIG_PATH may name the global settings file anywhere, even inside the workspace;
+        # it is not tighten-only, so an extension able to write it could loosen everything.
+        config_path = config.environ.get("PI_CONFIG_PATH", "").strip()
         self._protected = (config.state_dir, config.agent_dir / "settings.json",
-                           config.project_dir / ".pi" / "settings.json")
+                           config.project_dir / ".pi" / "settings.json",
+                           *((Path(config_path).expanduser(),) if config_path else ()))
 
     @classmethod
     def open(cls, config: SecurityConfig, *, prompter: Prompter | None = None) -> Sandbox:
