@@ -277,6 +277,24 @@ def test_per_extension_allow_added_between_opens_is_a_loosening(
     assert entry.detail["fields"] == ["per_extension_allow.ext.a"]
 
 
+@pytest.mark.parametrize(("before", "field"), [
+    ({"extensionPolicy": {"perExtension": {"ext.a": {"deny": ["http", "write"]}}}}, "per_extension_deny.ext.a"),
+    ({"extensionPolicy": {"execMediation": {"denyPatterns": ["curl *"]}}}, "exec_deny_patterns"),
+    ({"extensionPolicy": {"http": {"denyHosts": ["evil.example"]}}}, "http_deny_hosts"),
+    ({"extensionPolicy": {"secretBroker": {"extraNames": ["MY_TOKEN"]}}}, "secret_extra_rules"),
+])
+def test_removing_a_deny_rule_between_opens_is_a_loosening(
+    open_sandbox: OpenSandbox, make_config: MakeConfig, pi_env: PiEnv, before: dict[str, Any], field: str
+) -> None:
+    """Regression: only added allows were detected; dropping a deny rule went unrecorded."""
+    open_sandbox(make_config(settings=before)).close()
+    box = open_sandbox(make_config(settings={}))
+    (entry,) = [e for e in box.store.query_ledger() if e.reason == "settings_loosened"]
+    assert entry.detail["fields"] == [field]
+    postures = box.store.query_records(kind="config_posture")
+    assert "curl" not in str([p.payload for p in postures]) and "MY_TOKEN" not in str([p.payload for p in postures])
+
+
 def test_refused_project_loosening_is_recorded(open_sandbox: OpenSandbox) -> None:
     box = open_sandbox(project_settings={"extensionPolicy": {"allowDangerous": True}})
     assert ("deny", "project_loosening_refused") in _config_entries(box)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pi_sandbox.config.model import MODES, PROFILES, RISK_TIERS, SecurityConfig
+from pi_sandbox.hashing import sha256_hex
 
 
 def security_posture(config: SecurityConfig) -> dict[str, Any]:
@@ -23,6 +24,13 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "risk_enforce": config.risk.enforce,
         "per_extension_allow": {k: sorted(o.allow) for k, o in sorted(config.per_extension.items()) if o.allow},
         "per_extension_mode": {k: o.mode for k, o in sorted(config.per_extension.items()) if o.mode},
+        # Deny rules: removing one loosens as surely as adding an allow (hashed: only changes matter).
+        "per_extension_deny": {k: sorted(o.deny) for k, o in sorted(config.per_extension.items()) if o.deny},
+        "exec_deny_patterns": sorted(sha256_hex(p) for p in config.exec_mediation.deny_patterns),
+        "http_deny_hosts": sorted(sha256_hex(h) for h in config.http.deny_hosts),
+        "secret_extra_rules": sorted(sha256_hex(f"{kind}:{v}") for kind, values in (
+            ("name", config.secret_broker.extra_names), ("suffix", config.secret_broker.extra_suffixes),
+            ("prefix", config.secret_broker.extra_prefixes)) for v in values),
     }
 
 
@@ -56,4 +64,10 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
         old = before.get("per_extension_mode", {}).get(ext)
         if rank(MODES, mode, 0) > rank(MODES, old, 0):
             out.append(f"per_extension_mode.{ext}")
+    for ext, caps in before.get("per_extension_deny", {}).items():
+        if set(caps) - set(after.get("per_extension_deny", {}).get(ext, ())):
+            out.append(f"per_extension_deny.{ext}")
+    for key in ("exec_deny_patterns", "http_deny_hosts", "secret_extra_rules"):
+        if set(before.get(key, ())) - set(after.get(key, ())):
+            out.append(key)
     return out
