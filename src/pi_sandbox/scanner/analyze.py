@@ -18,7 +18,7 @@ from tree_sitter import Node
 
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.model import EXCERPT_MAX, Finding, make_finding
-from pi_sandbox.scanner.parse import Parsed
+from pi_sandbox.scanner.parse import Parsed, extra_captures
 from pi_sandbox.scanner.resolve import TRANSPARENT, Resolver, identifier_name, member, module_value, node_text
 from pi_sandbox.scanner.rules import (
     BUILTIN_CONSTRUCTORS,
@@ -50,6 +50,11 @@ MAX_CLIMB: Final = 64
 COMPUTED_HOLDERS: Final = GLOBAL_OBJECT_NAMES | {"globalThis", "process", "require", "module", "Module",
                                                  "Reflect", "Function"}
 NOT_FOLLOWED: Final = frozenset(p for p in FLAGGED_PATHS if "createRequire" not in p)
+#: Calls whose result the resolver can name (decoders, loaders, prototype lookups).
+VALUE_CALLS: Final = frozenset(
+    {"atob", "decodeURIComponent", "decodeURI", "unescape", "String.fromCharCode", "String.fromCodePoint",
+     "String", "Object.getPrototypeOf", "Reflect.getPrototypeOf", "Reflect.get"}
+)
 REQUIRE_PATHS: Final = frozenset({"require", "__non_webpack_require__"})
 POLLUTING_CALLS: Final = frozenset(
     {"Object.defineProperty", "Object.defineProperties", "Object.assign", "Object.setPrototypeOf",
@@ -69,6 +74,7 @@ NAMED_DECLARATIONS: Final = frozenset(
 _SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
 _COMMENTS = re.compile(rb"/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*")
 _OBFUSCATOR_NAME = re.compile(rb"\b_0x[0-9a-fA-F]{4,}\b")
+_FS_WRITE_CALL = re.compile(rb"(?<![\w$])(" + b"|".join(n.encode() for n in sorted(FS_WRITE_FUNCTIONS)) + rb")\s*\(")
 _BASE64ISH = re.compile(r"^[A-Za-z0-9+/=_\-]+$")
 
 
@@ -113,15 +119,18 @@ class FileAnalyzer:
         for node in caps.get("root", ()):
             if not is_declaration(node):
                 self.climb(node, self.resolver.identifier_value(node))
-        for node in caps.get("escaped", ()):
-            self.visit_escaped(node)
+        if b"\\u" in self.source:  # identifier escapes are \\uXXXX; skip the query otherwise
+            for node in extra_captures(self.parsed.tree, self.parsed.language, "escaped"):
+                self.visit_escaped(node)
         for node in caps.get("special", ()):
             self.visit_special(node)
         for node in caps.get("computed", ()):
             self.visit_computed(node)
         if self.has_fs:
-            for node in caps.get("fs_write", ()):
-                self.visit_fs_write(node)
+            for match in _FS_WRITE_CALL.finditer(self.source):
+                node = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
+                if node is not None and node.type in ("identifier", "property_identifier"):
+                    self.visit_fs_write(node)
         for node in caps.get("string", ()):
             if node.end_byte - node.start_byte >= LONG_STRING_BYTES:
                 self.visit_long_string(node)
@@ -330,7 +339,9 @@ class FileAnalyzer:
             return None
         if path in ("Module.createRequire", "Module.createRequireFromPath"):
             return v.ref("require")
-        return self.resolver.call_result(val, [self.resolver.evaluate(a) for a in args])
+        if path in VALUE_CALLS or path.endswith(".bind"):  # only these calls yield a value worth following
+            return self.resolver.call_result(val, [self.resolver.evaluate(a) for a in args])
+        return None
 
     def on_new(self, node: Node, val: Val, args: list[Node]) -> None:
         """Rules on ``new val(...)``."""

@@ -62,31 +62,50 @@ def _any_of(names: frozenset[str] | set[str]) -> str:
 
 def _query_source() -> str:
     tracked = _any_of(set(TRACKED_GLOBALS))
-    fs_writes = _any_of(set(FS_WRITE_FUNCTIONS))
     return f"""
 ((identifier) @root (#any-of? @root {tracked}))
 ((shorthand_property_identifier) @root (#any-of? @root {tracked}))
-((identifier) @escaped (#match? @escaped "\\\\\\\\"))
-((property_identifier) @escaped (#match? @escaped "\\\\\\\\"))
-((shorthand_property_identifier) @escaped (#match? @escaped "\\\\\\\\"))
 (import_statement) @import
 (export_statement source: (_)) @import
 (call_expression function: (import)) @dynamic_import
 ((property_identifier) @special (#any-of? @special "__proto__" "constructor"))
 (subscript_expression index: [(string) (template_string) (binary_expression) (call_expression)
                               (parenthesized_expression) (member_expression)]) @computed
-((property_identifier) @fs_write (#any-of? @fs_write {fs_writes}))
-((identifier) @fs_write (#any-of? @fs_write {fs_writes}))
 (string) @string
 (template_string) @string
 (ERROR) @error
 """
 
 
+#: Queries run only when the file can match them (a cheap byte search decides), see ``extra_captures``.
+_EXTRA_QUERIES: Final[dict[str, str]] = {
+    # raw string: the query language unescapes once, the regex engine once more
+    "escaped": r"""
+((identifier) @escaped (#match? @escaped "\\\\"))
+((property_identifier) @escaped (#match? @escaped "\\\\"))
+((shorthand_property_identifier) @escaped (#match? @escaped "\\\\"))
+""",
+    "fs_write": "((property_identifier) @fs_write (#any-of? @fs_write NAMES))\n"
+                "((identifier) @fs_write (#any-of? @fs_write NAMES))\n",
+}
+
+
 @cache
 def candidate_query(language: str) -> tree_sitter.Query:
     """The compiled candidate-node query for ``language`` (compiled once per process)."""
     return tree_sitter.Query(grammar(language), _query_source())
+
+
+@cache
+def _extra_query(language: str, name: str) -> tree_sitter.Query:
+    source = _EXTRA_QUERIES[name].replace("NAMES", _any_of(set(FS_WRITE_FUNCTIONS)))
+    return tree_sitter.Query(grammar(language), source)
+
+
+def extra_captures(tree: tree_sitter.Tree, language: str, name: str) -> list[tree_sitter.Node]:
+    """Nodes of one of the lazily run queries (``escaped``, ``fs_write``)."""
+    captures = tree_sitter.QueryCursor(_extra_query(language, name)).captures(tree.root_node)
+    return captures.get(name, [])
 
 
 @cache
@@ -100,6 +119,7 @@ class Parsed:
 
     tree: tree_sitter.Tree
     captures: dict[str, list[tree_sitter.Node]]
+    language: str
 
 
 def parse(source: bytes, language: str) -> Parsed:
@@ -107,4 +127,4 @@ def parse(source: bytes, language: str) -> Parsed:
     tree = _parser(language).parse(source)
     cursor = tree_sitter.QueryCursor(candidate_query(language))
     captures = cursor.captures(tree.root_node)
-    return Parsed(tree=tree, captures=captures)
+    return Parsed(tree=tree, captures=captures, language=language)

@@ -28,6 +28,12 @@ FUNCTION_NODES: Final = frozenset(
     {"function_expression", "function", "arrow_function", "generator_function", "class",
      "function_declaration", "generator_function_declaration", "method_definition"}
 )
+#: Tracked global names that code often re-declares locally (``const self = this``, a ``module`` loop
+#: variable, ``const fetch = require('node-fetch')``): their declarations are looked up first.
+REBOUND_GLOBALS: Final = frozenset(
+    {"self", "window", "global", "frames", "module", "fetch", "process", "require", "atob", "Buffer",
+     "WebSocket", "setTimeout", "setInterval", "setImmediate"}
+)
 #: Modules whose exports are the same objects as globals.
 GLOBAL_ALIAS_MODULES: Final = frozenset({"timers", "buffer", "globals"})
 
@@ -248,6 +254,10 @@ class Resolver:
     def identifier_value(self, node: Node) -> Val:
         """What an identifier refers to: its binding in the file, else the tracked global, else unknown."""
         name, escaped = identifier_name(node)
+        if name in TRACKED_GLOBALS and name not in REBOUND_GLOBALS:
+            # Built-ins such as Object or eval are not re-declared in practice; skipping the file-wide
+            # declaration search for them keeps the scan fast. A re-declaration only makes us stricter.
+            return v.ref(name, obfuscated=escaped)
         bound = self.binding(name)
         if bound is not None and bound.kind != v.UNKNOWN_KIND:
             return v.tainted(bound, obfuscated=escaped)
