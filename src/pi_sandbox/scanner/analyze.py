@@ -128,9 +128,9 @@ class FileAnalyzer:
             self.visit_computed(node)
         if self.has_fs:
             for match in _FS_WRITE_CALL.finditer(self.source):
-                node = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
-                if node is not None and node.type in ("identifier", "property_identifier"):
-                    self.visit_fs_write(node)
+                found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
+                if found is not None and found.type in ("identifier", "property_identifier"):
+                    self.visit_fs_write(found)
         for node in caps.get("string", ()):
             if node.end_byte - node.start_byte >= LONG_STRING_BYTES:
                 self.visit_long_string(node)
