@@ -241,3 +241,29 @@ def test_cli_grant_revoke_decisions(
     assert json.loads(capsys.readouterr().out) == {"revoked": 1}
     assert main(["policy", "grant", "--extension", "ext.a", "--capability", "root"]) == 2
     assert "unknown capability" in capsys.readouterr().err
+
+
+def test_cli_revoke_reaches_a_running_host_and_is_not_resurrected(
+    pi_env: PiEnv, balanced: Callable[..., Sandbox], make_request: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: the store was read once at start, so a revoke from another process did not reach a
+    running host, and the host's next persisted answer rewrote the revoked grant back into the file."""
+    assert main(["policy", "grant", "--extension", "ext.a", "--capability", "ui"]) == 0
+    host = balanced(ScriptedPrompter(PromptAnswer(True, "always")))
+    assert _ui(host, make_request).ok
+    assert host.store.query_ledger(limit=1)[0].reason == "prompt_store_allow"
+    assert main(["policy", "revoke", "--extension", "ext.a"]) == 0
+    capsys.readouterr()
+    assert host.prompts.store.get("ext.a", "ui") is None
+    assert _ui(host, make_request, ext="ext.b").ok  # the host persists a new 'always' answer...
+    doc = json.loads((pi_env.state_dir / "permissions.json").read_text())
+    assert [d["extension_id"] for d in doc["decisions"]] == ["ext.b"]  # ...without resurrecting ext.a
+    assert host.store.query_ledger(limit=1)[0].reason == "prompt_user_allow"
+
+
+def test_permission_file_damaged_while_running_fails_closed(pi_env: PiEnv) -> None:
+    store = PermissionStore(pi_env.state_dir)
+    store.put(StoredDecision("ext.a", "ui", True, "always", 0))
+    (pi_env.state_dir / "permissions.json").write_text("{damaged")
+    assert store.get("ext.a", "ui") is None

@@ -80,7 +80,26 @@ class PermissionStore:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / PERMISSIONS_FILE
         self._lock = threading.Lock()
+        self._stamp = self._file_stamp()
         self._decisions = self._read()
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _refresh(self) -> None:
+        """Re-read the file when another process changed it (caller holds the lock).
+
+        Without this, a ``pi policy revoke`` run while a host is up would not reach the host, and the
+        host's next write would resurrect the revoked decision.
+        """
+        stamp = self._file_stamp()
+        if stamp != self._stamp:
+            self._decisions = self._read()
+            self._stamp = stamp
 
     def _read(self) -> dict[tuple[str, str], StoredDecision]:
         try:
@@ -113,6 +132,7 @@ class PermissionStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
+            self._stamp = self._file_stamp()
         except OSError as exc:
             raise StateDirError(f"cannot write permission decisions {self.path}: {exc}") from None
 
@@ -120,17 +140,23 @@ class PermissionStore:
         """The live decision for this pair (expiry is checked on every lookup)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         with self._lock:
+            try:
+                self._refresh()
+            except StateDirError:
+                return None  # unreadable now: no remembered decision, so the prompt path fails closed
             decision = self._decisions.get((extension_id, capability))
         return decision if decision is not None and decision.live(now) else None
 
     def put(self, decision: StoredDecision) -> None:
         with self._lock:
+            self._refresh()
             self._decisions[(decision.extension_id, decision.capability)] = decision
             self._write()
 
     def revoke(self, extension_id: str, capability: str | None = None) -> int:
         """Forget decisions for an extension (one capability or all); returns how many were removed."""
         with self._lock:
+            self._refresh()
             keys = [k for k in self._decisions if k[0] == extension_id and capability in (None, k[1])]
             for key in keys:
                 del self._decisions[key]
@@ -140,6 +166,7 @@ class PermissionStore:
 
     def __iter__(self) -> Iterator[StoredDecision]:
         with self._lock:
+            self._refresh()
             return iter(list(self._decisions.values()))
 
 
