@@ -64,7 +64,7 @@ def test_bad_global_settings_name_file_and_key(
     assert info.value.key == key
 
 
-@pytest.mark.parametrize(("doc", "key", "words"), BAD_SETTINGS[:6])
+@pytest.mark.parametrize(("doc", "key", "words"), BAD_SETTINGS, ids=[k for _, k, _ in BAD_SETTINGS])
 def test_bad_settings_cli_exit_2_without_traceback(
     pi_env: PiEnv, capsys: pytest.CaptureFixture[str], doc: Any, key: str, words: str
 ) -> None:
