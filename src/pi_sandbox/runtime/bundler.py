@@ -24,7 +24,7 @@ from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.modules import HOST_PACKAGES, ModuleTable
 from pi_sandbox.runtime.toolchain import Toolchain
 
-_FORMAT = 3  # bump when the bundle post-processing changes
+_FORMAT = 4  # bump when the bundle post-processing changes
 _ESBUILD_FLAGS = (
     "--bundle",
     "--format=esm",
@@ -47,6 +47,8 @@ class Bundle:
     sha256: str
     inputs: tuple[str, ...]
     cached: bool
+    #: Module ids the bundle imports statically from the runtime's module table (or fails to).
+    static_imports: tuple[str, ...] = ()
 
 
 def _externals(table: ModuleTable) -> list[str]:
@@ -75,6 +77,17 @@ def confine_inputs(inputs: list[str], workdir: Path, root: Path) -> list[Path]:
             )
         resolved.append(path)
     return resolved
+
+
+def _static_imports(metafile: dict[str, object]) -> tuple[str, ...]:
+    """External ids the bundle imports with ``import`` statements (resolved at link time)."""
+    found: set[str] = set()
+    outputs = metafile.get("outputs")
+    for output in outputs.values() if isinstance(outputs, dict) else ():
+        for item in output.get("imports", []) if isinstance(output, dict) else ():
+            if isinstance(item, dict) and item.get("external") and item.get("kind") == "import-statement":
+                found.add(str(item.get("path")))
+    return tuple(sorted(found))
 
 
 def _require_prelude(source: str, table: ModuleTable) -> str:
@@ -127,7 +140,13 @@ class Bundler:
             return None
         if sha256_hex(source) != manifest["bundle"]:
             return None  # a damaged cache entry is rebuilt, never trusted
-        return Bundle(source=source, sha256=manifest["bundle"], inputs=tuple(manifest["inputs"]), cached=True)
+        return Bundle(
+            source=source,
+            sha256=manifest["bundle"],
+            inputs=tuple(manifest["inputs"]),
+            cached=True,
+            static_imports=tuple(manifest.get("static_imports", [])),
+        )
 
     def bundle(self, entry: Path, root: Path, *, use_cache: bool = True) -> Bundle:
         """Bundle ``entry`` (inside ``root``); raises ``ExtensionLoadError`` naming file and reason."""
@@ -169,18 +188,33 @@ class Bundler:
                 raise ExtensionLoadError(f"{entry}: bundling failed: {message}")
             metafile = json.loads(meta.read_text(encoding="utf-8"))
             inputs = confine_inputs(list(metafile.get("inputs", {})), root, root)
+            static_imports = _static_imports(metafile)
             body = out.read_text(encoding="utf-8")
         source = _require_prelude(body, self.table) + body
         digest = sha256_hex(source)
-        self._store(manifest_path, inputs, source, digest)
-        return Bundle(source=source, sha256=digest, inputs=tuple(str(p) for p in inputs), cached=False)
+        self._store(manifest_path, inputs, source, digest, static_imports)
+        return Bundle(
+            source=source,
+            sha256=digest,
+            inputs=tuple(str(p) for p in inputs),
+            cached=False,
+            static_imports=static_imports,
+        )
 
-    def _store(self, manifest_path: Path, inputs: list[Path], source: str, digest: str) -> None:
+    def _store(
+        self,
+        manifest_path: Path,
+        inputs: list[Path],
+        source: str,
+        digest: str,
+        static_imports: tuple[str, ...],
+    ) -> None:
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             hashes = {str(p): sha256_hex(p.read_bytes()) for p in inputs}
             _atomic_write(self.cache_dir / f"{digest}.mjs", source)
-            _atomic_write(manifest_path, json.dumps({"bundle": digest, "inputs": hashes}))
+            manifest = {"bundle": digest, "inputs": hashes, "static_imports": list(static_imports)}
+            _atomic_write(manifest_path, json.dumps(manifest))
         except OSError:
             pass  # the cache is an optimisation; a read-only state dir must not fail the load
 

@@ -185,6 +185,8 @@ class ExtensionHost:
                 self._fail(ext, reason, str(exc), decision="deny")
                 continue
             ext.bundle_sha256, ext.bundle_cached = ext.bundle.sha256, ext.bundle.cached
+            if not self._imports_available(ext, table):
+                continue
             self.sandbox.register_extension(source.extension_id, source.root)
             self._spawn(ext, table)
             started.append(ext)
@@ -194,6 +196,32 @@ class ExtensionHost:
         return [self._extensions[e.extension_id] for e in started] + [
             e for e in self._extensions.values() if e.status == "failed" and e not in started
         ]
+
+    def _imports_available(self, ext: LoadedExtension, table: ModuleTable) -> bool:
+        """Refuse forbidden builtins and modules the runtime does not serve, before any code runs."""
+        assert ext.bundle is not None
+        imports = set(ext.bundle.static_imports)
+        forbidden = sorted(imports & table.forbidden_ids())
+        if forbidden:
+            self._fail(
+                ext,
+                "forbidden_builtin",
+                f"{ext.source.entry}: imports forbidden builtin module(s) {', '.join(forbidden)}; "
+                "extensions may not use vm, worker_threads, net, tls, dgram, cluster, inspector, v8, repl",
+                decision="deny",
+            )
+            return False
+        missing = sorted(i for i in imports - table.ids if not i.startswith(("pi:", "ext:")))
+        if missing:
+            self._fail(
+                ext,
+                "module_unavailable",
+                f"{ext.source.entry}: imports module(s) {', '.join(missing)} that the runtime does not provide "
+                "(bundle third-party packages into the extension's own node_modules)",
+                decision="error",
+            )
+            return False
+        return True
 
     def _spawn(self, ext: LoadedExtension, table: ModuleTable) -> None:
         assert ext.bundle is not None

@@ -20,6 +20,8 @@ MODULES_DIR = JS_DIR / "modules"
 _ROW = re.compile(r"^\|\s*`?([^|`\s]+)`?\s*\|\s*`?([^|`\s]+)`?\s*\|\s*$")
 #: Modules the prelude imports first when present (installs globals: console, process, timers...).
 GLOBALS_MODULE = "pi:globals"
+#: First line of every forbidden-builtin module file (and of its ``node:`` alias).
+FORBIDDEN_MARKER = "// pi-sandbox: forbidden-builtin"
 #: Module ids of pi packages and TypeBox: left external by the bundler even if no shim exists yet.
 HOST_PACKAGES = (
     "@mariozechner/pi-coding-agent",
@@ -44,7 +46,7 @@ class ModuleTable:
 
     def forbidden_ids(self) -> frozenset[str]:
         """Ids whose module refuses to load (forbidden builtins)."""
-        return frozenset(i for i, src in self.sources.items() if "ERR_FORBIDDEN_BUILTIN" in src[:4000])
+        return frozenset(i for i, src in self.sources.items() if src.startswith(FORBIDDEN_MARKER))
 
 
 def parse_readme_table(text: str) -> dict[str, str]:
@@ -55,7 +57,7 @@ def parse_readme_table(text: str) -> dict[str, str]:
         if not match:
             continue
         module_id, file_name = match.groups()
-        if module_id.lower() in {"module", "id"} or set(module_id) <= {"-"}:
+        if set(module_id) <= {"-", ":"}:  # the |---|---| separator row
             continue
         rows[module_id] = file_name
     return rows

@@ -178,8 +178,10 @@ class ExtensionWorker:
         worker dies.
         """
         channel = self._require_channel()
-        if not self.alive:
-            raise WorkerFailure("crash", f"worker is not running ({self.dead_reason or 'exited'})")
+        if self.dead_reason is not None:
+            raise WorkerFailure("crash", f"worker is not running ({self.dead_reason})")
+        if self._proc is not None and self._proc.poll() is not None:
+            self._die_from_exit()
         request_id = self._next_id
         self._next_id += 1
         budget = self.limits.call_timeout_s if budget_s is None else budget_s

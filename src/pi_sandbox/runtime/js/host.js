@@ -6,6 +6,9 @@
 // supervisor's dispatch pipeline decides, executes and records.
 
 const g = globalThis;
+// Captured before extension code runs, so a polluted JSON global cannot corrupt the bridge.
+const jsonParse = JSON.parse;
+const jsonStringify = JSON.stringify;
 const raw = {
   hcSync: g.__pi_hc_sync,
   hcStart: g.__pi_hc_start,
@@ -29,13 +32,13 @@ export class HostcallError extends Error {
 }
 
 function encodeParams(params) {
-  return JSON.stringify(params === undefined ? {} : params, (_key, value) =>
+  return jsonStringify(params === undefined ? {} : params, (_key, value) =>
     typeof value === "bigint" ? String(value) : value,
   );
 }
 
 function unwrap(reply) {
-  const parsed = JSON.parse(reply);
+  const parsed = jsonParse(reply);
   if (parsed.ok) return parsed.result;
   const err = parsed.error || {};
   throw new HostcallError(err.code || "internal", err.message || "hostcall failed", err.reason);
@@ -69,7 +72,7 @@ export function call(method, params) {
 let cachedInfo = null;
 /** Static facts about this worker: {extensionId, cwd, platform, argv, hasUI, pid, version, ...}. */
 export function info() {
-  if (cachedInfo === null) cachedInfo = Object.freeze(JSON.parse(raw.infoJson()));
+  if (cachedInfo === null) cachedInfo = Object.freeze(jsonParse(raw.infoJson()));
   return cachedInfo;
 }
 
@@ -94,7 +97,7 @@ function formatArg(arg) {
   if (typeof arg === "string") return arg;
   if (arg instanceof Error) return arg.stack ? `${arg.name}: ${arg.message}` : String(arg);
   try {
-    const text = JSON.stringify(arg);
+    const text = jsonStringify(arg);
     return text === undefined ? String(arg) : text;
   } catch {
     return String(arg);
@@ -124,9 +127,9 @@ function settle(hid, ok, json) {
   if (!entry) return;
   pendingCalls.delete(hid);
   if (ok) {
-    entry.resolve(JSON.parse(json));
+    entry.resolve(jsonParse(json));
   } else {
-    const err = JSON.parse(json) || {};
+    const err = jsonParse(json) || {};
     entry.reject(new HostcallError(err.code || "internal", err.message || "hostcall failed", err.reason));
   }
 }
@@ -139,7 +142,7 @@ function fire(ids) {
     try {
       timer.fn();
     } catch (err) {
-      if (err && err.name === "InternalError" && /^out of memory/.test(String(err.message))) throw err;
+      if (err === null || (err && err.name === "InternalError" && /^out of memory/.test(String(err.message)))) throw err;
       log("error", "uncaught error in timer callback:", err);
     }
   }

@@ -7,6 +7,9 @@
 import * as host from "pi:host";
 
 const internal = host._internal;
+// Captured before extension code runs, so a polluted JSON global cannot corrupt the bridge.
+const jsonParse = JSON.parse;
+const jsonStringify = JSON.stringify;
 
 // ---- registrations ---------------------------------------------------------------------------
 
@@ -32,7 +35,10 @@ function requireName(value, what) {
 }
 
 // An engine OOM leaves the runtime unusable: never swallow it, let the worker report it as fatal.
+// When even the error object cannot be allocated, QuickJS throws `null`; that is treated as an
+// OOM too (an extension that literally `throw null`s is reported as out of memory: documented).
 function rethrowFatal(err) {
+  if (err === null) throw err;
   if (err && err.name === "InternalError" && /^out of memory/.test(String(err.message))) throw err;
 }
 
@@ -310,6 +316,7 @@ function makeSignal() {
 // ---- the dispatcher ----------------------------------------------------------------------------
 
 function errorInfo(err) {
+  if (err === null) return { name: "InternalError", message: "out of memory (allocation failed)", code: "oom" };
   if (err && typeof err === "object") {
     const out = { name: String(err.name || "Error"), message: String(err.message ?? err) };
     if (err.code !== undefined) out.code = String(err.code);
@@ -321,7 +328,7 @@ function errorInfo(err) {
 
 function toJson(value) {
   const seen = new WeakSet();
-  return JSON.stringify(value === undefined ? null : value, (_key, v) => {
+  return jsonStringify(value === undefined ? null : value, (_key, v) => {
     if (typeof v === "bigint") return String(v);
     if (typeof v === "function" || typeof v === "symbol") return undefined;
     if (v && typeof v === "object") {
@@ -338,7 +345,7 @@ function registrations() {
       name: t.name,
       label: t.label ?? t.name,
       description: t.description ?? "",
-      parameters: t.parameters ? JSON.parse(toJson(t.parameters)) : null,
+      parameters: t.parameters ? jsonParse(toJson(t.parameters)) : null,
     })),
     commands: [...commands.entries()].map(([name, c]) => ({ name, description: c.description ?? "" })),
     events: [...handlers.keys()],
@@ -372,6 +379,12 @@ let typeboxValue = null;
 async function validateParams(schema, input) {
   if (!schema || typeof schema !== "object") return null;
   if (typeboxValue === null) {
+    try {
+      // Registers a checker for Kind "Unsafe" (StringEnum) in the shared TypeRegistry.
+      await import("pi:typebox-unsafe");
+    } catch {
+      // not served: Unsafe schemas then pass through unchecked (see the catch below)
+    }
     const mod = await import("@sinclair/typebox/value");
     typeboxValue = mod.Value;
   }
@@ -415,7 +428,7 @@ async function runTool({ name, input, toolCallId }) {
   }
   const updates = [];
   const onUpdate = (partial) => {
-    if (updates.length < 100) updates.push(JSON.parse(toJson(partial)));
+    if (updates.length < 100) updates.push(jsonParse(toJson(partial)));
   };
   try {
     const result = await tool.execute(toolCallId || "call-1", args, makeSignal(), onUpdate, makeCtx());
@@ -435,7 +448,7 @@ async function runCommand({ name, args }) {
     throw err;
   }
   const result = await command.handler(args ?? "", makeCtx());
-  return { result: result === undefined ? null : JSON.parse(toJson(result)) };
+  return { result: result === undefined ? null : jsonParse(toJson(result)) };
 }
 
 async function runShortcut({ key }) {
@@ -467,7 +480,7 @@ async function runEvent({ event, data }) {
       continue;
     }
     if (r === undefined || r === null || typeof r !== "object") continue;
-    out.results.push(JSON.parse(toJson(r)));
+    out.results.push(jsonParse(toJson(r)));
     if (event === "tool_call" && r.block) {
       out.block = { reason: r.reason ? String(r.reason) : "blocked by extension" };
       break;
@@ -482,7 +495,7 @@ async function runEvent({ event, data }) {
     }
     if (event === "before_agent_start") {
       if (typeof r.systemPrompt === "string") state.systemPrompt = r.systemPrompt;
-      if (r.message) out.messages.push(JSON.parse(toJson(r.message)));
+      if (r.message) out.messages.push(jsonParse(toJson(r.message)));
     }
     if (event === "tool_result") {
       for (const key of ["content", "details", "isError"]) if (r[key] !== undefined) state[key] = r[key];
@@ -493,7 +506,7 @@ async function runEvent({ event, data }) {
       break;
     }
   }
-  out.event = JSON.parse(toJson(state));
+  out.event = jsonParse(toJson(state));
   return out;
 }
 
@@ -530,7 +543,7 @@ function start(id, kind, payloadJson) {
   }
   let payload;
   try {
-    payload = JSON.parse(payloadJson);
+    payload = jsonParse(payloadJson);
     Promise.resolve(fn(payload)).then(
       (value) => finish(true, value),
       (err) => finish(false, err),

@@ -1,0 +1,19 @@
+export default function (pi: any) {
+  pi.registerTool({
+    name: "escape",
+    execute: async () => {
+      const g: any = globalThis;
+      const probes: Record<string, string> = {};
+      probes.raw = typeof g.__pi_hc_sync + "," + typeof g.__pi_hc_start + "," + typeof g.__pi_done;
+      probes.builtins = ["python", "__import__", "require", "Deno", "Bun", "std", "os"].map((k) => typeof g[k]).join(",");
+      const tryImport = async (id: string) => { try { await import(/* @vite-ignore */ id); return "loaded"; } catch { return "blocked"; } };
+      probes.importSys = await tryImport("sys");
+      probes.importFile = await tryImport("/etc/passwd");
+      const hostId = ["pi", "host"].join(":");
+      const host = await import(hostId);
+      try { host.callSync("python", { code: "__import__('os').system('id')" }); probes.bogus = "ran"; }
+      catch (e: any) { probes.bogus = e.code; }
+      return { content: [{ type: "text", text: JSON.stringify(probes) }] };
+    },
+  });
+}
