@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from pi_sandbox.audit import AuditStore, verify_ledger
 from pi_sandbox.config import SecurityConfig
 from pi_sandbox.connectors.base import ConnectorContext
-from pi_sandbox.dispatch import CallInfo, GateDenial, Gates, PassThroughGate, Sandbox
+from pi_sandbox.dispatch import CallInfo, GateDenial, Gates, HostcallRequest, PassThroughGate, Sandbox
 from pi_sandbox.hashing import params_hash
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
@@ -330,3 +331,35 @@ def test_params_never_appear_raw_in_the_database(
     for path in db_files:
         assert marker.encode() not in path.read_bytes(), path
     assert expected_hash.encode() in b"".join(p.read_bytes() for p in db_files)
+
+
+def test_concurrent_hostcalls_each_leave_exactly_one_entry(sandbox: Sandbox) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(20):
+                method, params = (("fs", {"op": "stat", "path": "."}) if i % 2 else ("ui", {"op": "notify"}))
+                result = sandbox.hostcall(f"ext.{n}", {"call_id": f"t{n}-{i}", "method": method, "params": params})
+                assert result.ok == (i % 2 == 1)
+        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    entries = [e for e in sandbox.store.query_ledger() if e.kind == "hostcall"]
+    assert sorted(e.call_id for e in entries) == sorted(f"t{n}-{i}" for n in range(6) for i in range(20))
+    assert [e.seq for e in sandbox.store.query_ledger()] == list(range(1, len(sandbox.store.query_ledger()) + 1))
+    assert verify_ledger(sandbox.store).chain_valid
+
+
+def test_request_object_form_is_accepted(sandbox: Sandbox) -> None:
+    result = sandbox.hostcall("ext.a", HostcallRequest("c-obj", "fs", {"op": "stat", "path": "."}, "read"))
+    assert (result.ok, result.call_id, result.capability) == (True, "c-obj", "read")
+    bad = sandbox.hostcall("ext.a", HostcallRequest("c-bad", "fs", {"op": "stat", "path": "."}, "write"))
+    assert (bad.error_code, bad.call_id) == ("invalid_request", "c-bad")
+    assert [e.decision for e in sandbox.store.query_ledger(extension_id="ext.a")] == ["allow", "invalid"]
