@@ -91,25 +91,25 @@ def _tool_call(args: argparse.Namespace, ctx: CliContext) -> int:
         from pi_sandbox.cli.context import UsageError
 
         raise UsageError("--args must be a JSON object")
-    with _host(ctx, only=args.extension) as (host, _report):
-        ext = host.get(args.extension)
+    with _host(ctx, only=args.extension_id) as (host, _report):
+        ext = host.get(args.extension_id)
         if ext.status != "loaded":
             from pi_sandbox.errors import ExtensionLoadError
 
-            raise ExtensionLoadError(f"extension '{args.extension}' did not load: {ext.error}")
-        result = host.call_tool(args.extension, args.tool, tool_args)
+            raise ExtensionLoadError(f"extension '{args.extension_id}' did not load: {ext.error}")
+        result = host.call_tool(args.extension_id, args.tool, tool_args)
     ctx.emit(result, _render_tool_result)
     return 1 if result.get("isError") else 0
 
 
 def _command_run(args: argparse.Namespace, ctx: CliContext) -> int:
-    with _host(ctx, only=args.extension) as (host, _report):
-        ext = host.get(args.extension)
+    with _host(ctx, only=args.extension_id) as (host, _report):
+        ext = host.get(args.extension_id)
         if ext.status != "loaded":
             from pi_sandbox.errors import ExtensionLoadError
 
-            raise ExtensionLoadError(f"extension '{args.extension}' did not load: {ext.error}")
-        result = host.run_command(args.extension, args.name, " ".join(args.args))
+            raise ExtensionLoadError(f"extension '{args.extension_id}' did not load: {ext.error}")
+        result = host.run_command(args.extension_id, args.name, " ".join(args.args))
         messages = list(host.outbox)
     data = {**result, "messages": messages}
     ctx.emit(data, lambda d: "ok" + "".join(f"\nmessage: {m}" for m in d["messages"]))
@@ -163,14 +163,14 @@ def register(tree: CommandTree) -> None:
     ext_list.set_defaults(handler=_ext_list)
 
     call = tree.group("tool").add_parser("call", help="call a tool registered by an extension")
-    call.add_argument("extension", help="extension id")
+    call.add_argument("extension_id", metavar="EXTENSION", help="extension id")
     call.add_argument("tool", help="tool name")
     call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
     add_json_flag(call)
     call.set_defaults(handler=_tool_call)
 
     run = tree.group("command").add_parser("run", help="run a slash command registered by an extension")
-    run.add_argument("extension", help="extension id")
+    run.add_argument("extension_id", metavar="EXTENSION", help="extension id")
     run.add_argument("name", help="command name (without the slash)")
     run.add_argument("args", nargs="*", help="command arguments")
     add_json_flag(run)
