@@ -196,21 +196,13 @@ def check_network(name: str, args: Sequence[Word], emit: Emit) -> set[str]:
             "--post-file",
             "--body-file",
         )
+        file_flags = ("-T", "--upload-file", "--post-file", "--body-file")
         for i, text in enumerate(texts):
-            value = None
-            for flag in upload_flags:
-                if text == flag and i + 1 < len(texts):
-                    value = texts[i + 1]
-                elif text.startswith(flag + "=") or (len(flag) == 2 and text.startswith(flag) and len(text) > 2):
-                    value = text.split("=", 1)[1] if text.startswith(flag + "=") else text[2:]
-            if value is None:
+            flag, value = _flag_value(text, texts[i + 1] if i + 1 < len(texts) else None, upload_flags)
+            if flag is None or value is None:
                 continue
-            payload = value.split("=", 1)[1] if "=" in value and flag in ("-F", "--form") else value
-            reads_file = (
-                payload.startswith("@")
-                or payload.startswith("<")
-                or text in ("-T", "--upload-file", "--post-file", "--body-file")
-            )
+            payload = value.split("=", 1)[1] if flag in ("-F", "--form") and "=" in value else value
+            reads_file = payload.startswith(("@", "<")) or flag in file_flags
             source = payload.lstrip("@<")
             if reads_file and source == "-":
                 roles.add("sink")
@@ -241,6 +233,18 @@ def check_network(name: str, args: Sequence[Word], emit: Emit) -> set[str]:
                 if found and found[0] != "file_delete":
                     emit(found[0], "rsync_delete_" + found[1])
     return roles
+
+
+def _flag_value(text: str, following: str | None, flags: Sequence[str]) -> tuple[str | None, str | None]:
+    """Match ``--flag value`` / ``--flag=value`` / ``-Xvalue`` against ``flags``."""
+    for flag in flags:
+        if text == flag:
+            return flag, following
+        if text.startswith(flag + "="):
+            return flag, text.split("=", 1)[1]
+        if len(flag) == 2 and text.startswith(flag) and len(text) > 2:
+            return flag, text[2:]
+    return None, None
 
 
 def check_git(args: Sequence[Word], emit: Emit) -> None:

@@ -37,7 +37,7 @@ class Finding:
     rule: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Unit:
     """One simple command: its argv variants (as written, then each unwrapped form) and own findings."""
 
@@ -151,21 +151,21 @@ class _Run:
             before = set().union(*stage_roles[:k])
             here = stage_roles[k]
             unit = units[id(ordered[k][0])]
+            upstream_static = all("static" in r for r in stage_roles[:k])
             if "shell_stdin" in here:
+                flat = [c for cmds in ordered[:k] for c in cmds]
+                text = static_output(Script(tuple(flat))) if len(flat) == k else None
                 if "fetcher" in before:
                     self.emit(unit, "pipe_to_shell", "network_fetch_piped_to_interpreter")
-                elif "decoder" in before:
+                if "decoder" in before:
                     self.emit(unit, "obfuscated_command", "decoded_data_piped_to_interpreter")
-                else:
-                    flat = [c for cmds in ordered[:k] for c in cmds]
-                    text = static_output(Script(tuple(flat))) if k == 1 or len(flat) == k else None
-                    if text is not None:
-                        self.script(text, {}, depth + 1, unit)
-                    else:
-                        self.emit(unit, "shell_from_stdin", "data_piped_to_interpreter")
+                if text is not None:
+                    self.script(text, {}, depth + 1, unit)
+                elif not before & {"fetcher", "decoder"}:
+                    self.emit(unit, "shell_from_stdin", "data_piped_to_interpreter")
             if "sink" in here and "secret_source" in before:
                 self.emit(unit, "credential_exfil", "secret_piped_to_network")
-            elif "sink" in here and before - {"static"}:
+            elif "sink" in here and not upstream_static:
                 self.emit(unit, "data_exfil", "data_piped_to_network")
         if "netcat" in all_roles and "bare_shell" in all_roles:
             self.emit(units[id(ordered[-1][0])], "reverse_shell", "shell_wired_to_netcat")
@@ -226,8 +226,12 @@ class _Run:
         if head.dynamic:
             self.dynamic_code([head], unit, "dynamic_command_name", obfuscated=True)
             return set()
-        if head.has_glob:
+        if head.has_glob and head.text not in ("[", "[["):
             self.emit(unit, "obfuscated_command", "glob_in_command_name")
+        if head.subs:
+            # A program name computed by a substitution ($(printf '\x72m'), `echo rm`) is obfuscation
+            # even when its value could be worked out statically.
+            self.emit(unit, "obfuscated_command", "command_name_from_substitution")
         name = _base(head.text)
         args = words[1:]
         roles = C.check_credentials(name, args, lambda c, r: self.emit(unit, c, r))
@@ -330,6 +334,8 @@ class _Run:
         elif name == "openssl" and any(t in ("-d", "base64", "enc") for t in texts):
             roles.add("decoder")
         if name in ("echo", "printf") and not any(w.dynamic or w.subs for w in args):
+            roles.add("static")
+        if name == "cat" and not args:
             roles.add("static")
         return roles
 

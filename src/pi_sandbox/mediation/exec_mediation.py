@@ -16,6 +16,7 @@ argv, and a final ``$`` word requires the argv to end there.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from pi_sandbox.errors import MediationError
 from pi_sandbox.hashing import canonical_json, sha256_hex
 from pi_sandbox.mediation.exec_classifier import ExecClassification, ExecClassifier, Finding
 from pi_sandbox.mediation.exec_rules import TIER_RANK
+
+DECISION_CACHE_SIZE: Final = 2048
 
 #: profile → (deny threshold, audit every classified command)
 PROFILE_PRESETS: Final = {
@@ -123,20 +126,30 @@ class ExecMediator:
         self.deny_patterns = compile_patterns(settings.deny_patterns, "denyPatterns")
         self.allow_patterns = compile_patterns(settings.allow_patterns, "allowPatterns")
         self.classifier = classifier or ExecClassifier()
+        self._evaluate_cached = functools.lru_cache(maxsize=DECISION_CACHE_SIZE)(self._evaluate_uncached)
 
-    def evaluate(self, cmd: str, args: Sequence[str] = ()) -> ExecMediationDecision:
-        """Decide about running ``cmd`` with ``args`` (explicit argv)."""
+    def evaluate(self, cmd: str, args: Sequence[str] = (), *, cached: bool = True) -> ExecMediationDecision:
+        """Decide about running ``cmd`` with ``args`` (explicit argv).
+
+        Decisions depend only on the argv and this mediator's settings, so recent ones are cached
+        (agents repeat ``git status`` / ``npm test`` constantly); the cache holds decisions, which
+        carry hashes only.
+        """
+        if cached:
+            return self._evaluate_cached(cmd, tuple(args))
+        return self._evaluate_uncached(cmd, tuple(args))
+
+    def _evaluate_uncached(self, cmd: str, args: tuple[str, ...]) -> ExecMediationDecision:
         digest = command_hash(cmd, args)
         if not self.enabled:
             return ExecMediationDecision("allow", None, None, "mediation_disabled", None, digest)
         return self.decide(self.classifier.classify(cmd, args), digest)
 
-    def evaluate_script(self, text: str) -> ExecMediationDecision:
-        """Decide about shell text run by ``bash -c`` (the ``bash`` tool)."""
-        digest = command_hash("bash", ["-c", text])
-        if not self.enabled:
-            return ExecMediationDecision("allow", None, None, "mediation_disabled", None, digest)
-        return self.decide(self.classifier.classify_script(text), digest)
+    def evaluate_script(self, text: str, *, cached: bool = True) -> ExecMediationDecision:
+        """Decide about shell text as ``sh -c TEXT`` would run it (the ``bash`` tool)."""
+        if cached:
+            return self._evaluate_cached("sh", ("-c", text))
+        return self._evaluate_uncached("sh", ("-c", text))
 
     def decide(self, result: ExecClassification, digest: str) -> ExecMediationDecision:
         """Apply patterns and the threshold to a classification."""

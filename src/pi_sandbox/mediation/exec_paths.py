@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 
@@ -20,6 +21,7 @@ _SLASHES = re.compile(r"/{2,}")
 _TRAILING = re.compile(r"(?:/\.?\*?|/\.\*)+$")
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_path(text: str) -> str:
     """Spell the home directory ``~``, collapse ``//`` and ``.``/``..``, drop a trailing ``/``, ``/*``, ``/.``.
 
@@ -70,7 +72,8 @@ def delete_scope(word: Word) -> tuple[str, str] | None:
     return ("file_delete", "delete_scoped_relative")
 
 
-def path_candidates(text: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def path_candidates(text: str) -> tuple[str, ...]:
     """The path-like parts of an argument: itself, after ``=``, after ``@`` / ``<`` (curl), after ``file://``."""
     out = [text]
     if "=" in text:
@@ -78,14 +81,16 @@ def path_candidates(text: str) -> list[str]:
     for cand in list(out):
         if cand[:1] in ("@", "<"):
             out.append(cand[1:])
-    return [normalize_path(c) for c in out if c]
+    return tuple(normalize_path(c) for c in out if c)
 
 
+@functools.lru_cache(maxsize=4096)
 def reads_credentials(text: str) -> bool:
     """True when an argument names a credential file (``~/.ssh/id_rsa``, ``~/.aws/credentials``...)."""
     return any(CREDENTIAL_PATH_RE.search(c) for c in path_candidates(text))
 
 
+@functools.lru_cache(maxsize=4096)
 def write_target_class(text: str) -> tuple[str, str] | None:
     """Class and rule for writing to ``text``: devices, network sockets, account and persistence files."""
     norm = normalize_path(text)

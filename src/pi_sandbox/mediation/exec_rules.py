@@ -361,11 +361,11 @@ CREDENTIAL_PATH_RE: Final = re.compile(
 PERSISTENCE_PATH_RE: Final = re.compile(
     r"(?:^|/|~)(?:\.bashrc|\.bash_profile|\.bash_login|\.bash_logout|\.profile|\.zshrc|\.zprofile|\.zshenv"
     r"|\.zlogin|\.cshrc|\.tcshrc|\.kshrc|\.config/fish/config\.fish|\.ssh/authorized_keys2?|\.ssh/rc"
-    r"|\.config/systemd/user/|\.config/autostart/|Library/LaunchAgents/|\.xinitrc|\.xprofile)"
+    r"|\.config/systemd/user(?:/|$)|\.config/autostart(?:/|$)|Library/LaunchAgents(?:/|$)|\.xinitrc|\.xprofile)"
     r"|^/etc/(?:profile|bash\.bashrc|zshrc|environment|rc\.local|crontab|cron\.|init\.d/|systemd/"
-    r"|ld\.so\.preload|ld\.so\.conf|update-motd\.d/|profile\.d/|security/|pam\.d/)"
-    r"|^/(?:usr/lib|lib)/systemd/|^/var/spool/cron|^/Library/Launch(?:Agents|Daemons)/"
-    r"|(?:^|/)\.git/hooks/"
+    r"|ld\.so\.preload|ld\.so\.conf|update-motd\.d|profile\.d|security/|pam\.d|cron\.d)"
+    r"|^/(?:usr/lib|lib)/systemd/|^/var/spool/cron|^/Library/Launch(?:Agents|Daemons)(?:/|$)"
+    r"|(?:^|/)\.git/hooks(?:/|$)"
 )
 
 #: Account and authentication files whose modification changes who may log in as whom.

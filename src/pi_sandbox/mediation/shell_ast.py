@@ -1,13 +1,17 @@
-"""Parsed shell scripts: words, redirections and simple commands (see ``shell_parse``)."""
+"""Parsed shell scripts: words, redirections and simple commands (see ``shell_parse``).
+
+The per-word and per-command nodes are ``NamedTuple``s rather than frozen dataclasses: they are just
+as immutable and several times cheaper to create, which matters on the exec hot path.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(NamedTuple):
     """One argument after expansion. Unknown expansions stay in ``text`` as ``$NAME`` / ``$(…)``."""
 
     text: str
@@ -17,8 +21,7 @@ class Word:
     procsub: str = ""  # "<" or ">" for a process substitution
 
 
-@dataclass(frozen=True, slots=True)
-class Redirect:
+class Redirect(NamedTuple):
     """A redirection; ``target`` is None for here-documents, ``heredoc`` holds their body."""
 
     op: str
@@ -28,8 +31,7 @@ class Redirect:
     heredoc_subs: tuple[Script, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class SimpleCommand:
+class SimpleCommand(NamedTuple):
     """A command the shell would run, with the context it runs in."""
 
     words: tuple[Word, ...]

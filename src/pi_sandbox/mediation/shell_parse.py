@@ -29,7 +29,7 @@ MAX_DEPTH = 24
 MAX_BRACE_FIELDS = 256
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cmd:
     words: list[Word] = field(default_factory=list)
     assignments: list[tuple[str, Word]] = field(default_factory=list)
@@ -41,7 +41,7 @@ class _Cmd:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tok:
     kind: str  # word | op | redir | nl | eof
     value: str
@@ -52,9 +52,10 @@ class _Tok:
     fd: int | None = None
 
 
-_OPS = (";;&", ";;", ";&", ";", "&&", "&>>", "&>", "&", "||", "|&", "|", "(", ")")
-_REDIRS = ("<<<", "<<-", "<<", "<&", "<>", "<", ">>", ">&", ">|", ">")
+_OP_RE = re.compile(r";;&|;;|;&|;|&&|&>>|&>|&|\|\||\|&|\||\(|\)")
+_REDIR_RE = re.compile(r"<<<|<<-|<<|<&|<>|<|>>|>&|>\||>")
 _WORD_END = frozenset(" \t\n;&|()<>")
+_SIMPLE_WORD = re.compile(r"[^\s;&|()<>\\'\"$`*?\[\]{}~]+")
 _LITERAL_RUN = re.compile(r"[^\s;&|()<>\\'\"$`]+")
 _DQ_RUN = re.compile(r"[^\"\\$`]+")
 _HD_RUN = re.compile(r"[^\\$`]+")
@@ -71,7 +72,7 @@ _DEFAULT_IFS = " \t\n"
 _Chunk = tuple[str, bool, bool, tuple[Script, ...], bool]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Field:
     parts: list[str] = field(default_factory=list)
     dynamic: bool = False
@@ -429,22 +430,22 @@ class _Parser:
         if c in "<>" and src.startswith("(", self.pos + 1):
             return self._procsub(c)
         fd = None
-        match = _DIGITS.match(src, self.pos)
-        if match:
-            fd = int(match.group())
-            self.pos = match.end()
-        for op in _REDIRS:
-            if src.startswith(op, self.pos):
-                self.pos += len(op)
-                return _Tok("redir", op, fd=fd)
-        if fd is not None:
-            self.pos = match.start() if match else self.pos
-        for op in _OPS:
-            if src.startswith(op, self.pos):
-                self.pos += len(op)
-                if op in ("&>", "&>>"):
-                    return _Tok("redir", op)
-                return _Tok("op", op)
+        if c.isdigit():
+            match = _DIGITS.match(src, self.pos)
+            if match:
+                fd = int(match.group())
+                self.pos = match.end()
+                c = src[self.pos]
+        if c in "<>":
+            redir = _REDIR_RE.match(src, self.pos)
+            assert redir is not None
+            self.pos = redir.end()
+            return _Tok("redir", redir.group(), fd=fd)
+        if c in ";&|()":
+            op = _OP_RE.match(src, self.pos)
+            assert op is not None
+            self.pos = op.end()
+            return _Tok("redir" if op.group() in ("&>", "&>>") else "op", op.group())
         return self._word()
 
     def _procsub(self, kind: str) -> _Tok:
@@ -483,6 +484,12 @@ class _Parser:
     def _word(self) -> _Tok:
         src, n = self.src, len(self.src)
         start = self.pos
+        simple = _SIMPLE_WORD.match(src, start)
+        if simple is not None and (simple.end() == n or src[simple.end()] in _WORD_END):
+            text = simple.group()
+            if "=" not in text:  # fast path: a plain literal word, nothing to expand
+                self.pos = simple.end()
+                return _Tok("word", text, [Word(text)], plain=True)
         chunks: list[_Chunk] = []
         assign: str | None = None
         prefix = ""

@@ -11,7 +11,7 @@ import base64
 import binascii
 import re
 
-from pi_sandbox.mediation.shell_ast import Script
+from pi_sandbox.mediation.shell_ast import Script, SimpleCommand
 
 _ESCAPES = {
     "a": "\a",
@@ -106,6 +106,11 @@ def _b64(text: str) -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
+def argv_name(cmd: SimpleCommand) -> str:
+    """Base name of a command's program word ('' when it has none)."""
+    return cmd.words[0].text.rsplit("/", 1)[-1] if cmd.words else ""
+
+
 def static_output(script: Script) -> str | None:
     """The stdout of ``script`` when it is a pipeline of echo/printf and decoders with literal words."""
     cmds = script.commands
@@ -116,14 +121,23 @@ def static_output(script: Script) -> str | None:
     for i, cmd in enumerate(cmds):
         if cmd.assignments or not cmd.words or any(w.dynamic or w.subs or w.procsub for w in cmd.words):
             return None
-        if any(r.target is None or r.target.text != "/dev/null" for r in cmd.redirects):
+        heredocs = [r for r in cmd.redirects if r.op in ("<<", "<<-", "<<<")]
+        if any(r not in heredocs and (r.target is None or r.target.text != "/dev/null") for r in cmd.redirects):
+            return None
+        if len(heredocs) > 1 or (heredocs and (i > 0 or argv_name(cmd) != "cat" or len(cmd.words) > 1)):
             return None
         if not cmd.pipes or cmd.pipes[-1] != (pid, i):
             return None
         argv = [w.text for w in cmd.words]
         name = argv[0].rsplit("/", 1)[-1]
         if i == 0:
-            if name == "echo":
+            if heredocs:
+                body = heredocs[0].heredoc if heredocs[0].op != "<<<" else None
+                target = heredocs[0].target
+                if body is None and (target is None or target.dynamic or target.subs):
+                    return None
+                text = body if body is not None else (target.text + "\n" if target is not None else "")
+            elif name == "echo":
                 text = _echo(argv[1:])
             elif name == "printf":
                 text = _printf(argv[1:])

@@ -1,0 +1,119 @@
+"""Exec mediation and secret redaction speed.
+
+Run: ``python benchmarks/bench_mediation.py`` (from the repository root).
+
+1. Classification + decision latency (``ExecMediator.evaluate``) for a realistic command mix: mostly
+   everyday agent commands, one in ten dangerous, as argv and as shell text. Target p99 <= 200 us.
+2. Redaction throughput on 1 MB of exec-like output holding 50 withheld secrets, a few of them
+   present raw, base64 and hex encoded. Target >= 50 MB/s.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import random
+import secrets
+import statistics
+import string
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pi_sandbox.config.model import ExecMediationSettings, SecretBrokerSettings  # noqa: E402
+from pi_sandbox.mediation.exec_mediation import ExecMediator  # noqa: E402
+from pi_sandbox.mediation.secret_broker import SecretBroker  # noqa: E402
+from tests.mediation.corpus import BENIGN, DANGEROUS  # noqa: E402
+
+ARGV_MIX: list[list[str]] = [
+    ["git", "status"], ["git", "diff", "--stat"], ["npm", "test"], ["ls", "-la"], ["rg", "-n", "TODO", "src"],
+    ["python3", "-m", "pytest", "-q"], ["cat", "package.json"], ["node", "scripts/build.js"],
+    ["rm", "-rf", "./dist"], ["sh", "-c", "npm run lint && npm test"], ["bash", "-c", "ls | wc -l"],
+]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def bench_classification(rounds: int = 20) -> None:
+    mediator = ExecMediator(ExecMediationSettings(), "safe")
+    rng = random.Random(7)
+    dangerous = [c for c, _ in DANGEROUS]
+    mix: list[tuple[str, list[str]] | str] = []
+    for _ in range(900):
+        pick = rng.random()
+        if pick < 0.45:
+            argv = rng.choice(ARGV_MIX)
+            mix.append((argv[0], argv[1:]))
+        elif pick < 0.9:
+            mix.append(rng.choice(BENIGN))
+        else:
+            mix.append(rng.choice(dangerous))
+    for cached in (False, True):
+        for item in mix[:200]:  # warm-up
+            _run(mediator, item, cached)
+        samples: list[float] = []
+        gc.disable()
+        try:
+            for _ in range(rounds):
+                for item in mix:
+                    start = time.perf_counter_ns()
+                    _run(mediator, item, cached)
+                    samples.append((time.perf_counter_ns() - start) / 1000)
+        finally:
+            gc.enable()
+        label = "classification, decision cache" if cached else "classification, cold (no cache)"
+        print(f"{label:<34} {len(samples):>8} {statistics.median(samples):>9.1f} "
+              f"{percentile(samples, 99):>9.1f} {max(samples):>9.1f}   target p99 <= 200 us")
+
+
+def _run(mediator: ExecMediator, item: tuple[str, list[str]] | str, cached: bool) -> None:
+    if isinstance(item, str):
+        mediator.evaluate_script(item, cached=cached)
+    else:
+        mediator.evaluate(item[0], item[1], cached=cached)
+
+
+def bench_redaction(rounds: int = 10) -> None:
+    values = [secrets.token_urlsafe(rng_len) for rng_len in range(18, 68)]
+    environ = {f"SERVICE_{i}_TOKEN": v for i, v in enumerate(values)}
+    environ.update({"PATH": "/usr/bin:/bin", "HOME": "/home/dev"})
+    broker = SecretBroker(SecretBrokerSettings(), environ)
+    rng = random.Random(3)
+    alphabet = string.ascii_letters + string.digits + "     ./_-:=\n"
+    text = "".join(rng.choices(alphabet, k=1_000_000))
+    # plant a few secrets, raw and encoded, so the redactor has real work to do
+    pieces = [values[0], base64.b64encode(values[1].encode()).decode(), values[2].encode().hex()]
+    for i, piece in enumerate(pieces * 5):
+        at = 50_000 * (i + 1)
+        text = text[:at] + piece + text[at + len(piece):]
+    data = text.encode()
+    times_text: list[float] = []
+    times_bytes: list[float] = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        out = broker.redact(text)
+        times_text.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        broker.redact(data)
+        times_bytes.append(time.perf_counter() - start)
+    assert values[0] not in out
+    size_mb = len(data) / 1e6
+    for label, times in (("redaction str (1 MB, 50 secrets)", times_text), ("redaction bytes (1 MB, 50 secrets)",
+                                                                              times_bytes)):
+        print(f"{label:<34} {rounds:>8} {statistics.median(times) * 1000:>8.2f}ms "
+              f"{size_mb / statistics.median(times):>8.1f} MB/s (median)   target >= 50 MB/s")
+
+
+def main() -> None:
+    print(f"{'benchmark':<34} {'samples':>8} {'p50 us':>9} {'p99 us':>9} {'max us':>9}")
+    bench_classification()
+    bench_redaction()
+
+
+if __name__ == "__main__":
+    main()
