@@ -27,7 +27,7 @@ from .conftest import draft, fill
 
 
 def test_open_creates_private_state_dir_wal_db_and_key(state_dir: Path) -> None:
-    with AuditStore.open(state_dir):
+    with AuditStore.open(state_dir) as store:
         assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
         key = state_dir / "ledger-signing.key"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -35,6 +35,10 @@ def test_open_creates_private_state_dir_wal_db_and_key(state_dir: Path) -> None:
         conn = sqlite3.connect(state_dir / "security.db")
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
+        assert store.append(draft(1)).seq == 1
+        for name in ("security.db", "security.db-wal"):
+            assert stat.S_IMODE((state_dir / name).stat().st_mode) == 0o600, name
 
 
 def test_signing_key_never_stored_in_database(store: AuditStore) -> None:

@@ -117,11 +117,13 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
                 isolation_level=None, check_same_thread=False,
             )
         else:
+            _create_private(db_path)
             conn = sqlite3.connect(
                 db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
     except sqlite3.OperationalError as exc:
         raise AuditStoreError(f"cannot open audit database {db_path}: {exc}") from None
+    # (connect() itself reads nothing; damage shows on the first statement below.)
     try:
         # The first read of the header is where a damaged file shows; nothing is written before it.
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -141,6 +143,16 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _create_private(db_path: Path) -> None:
+    """Create an empty database file readable by its owner only (SQLite gives -wal/-shm the same mode)."""
+    try:
+        os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise AuditStoreError(f"cannot create audit database {db_path}: {exc.strerror or exc}") from None
 
 
 def _is_io_problem(exc: sqlite3.OperationalError) -> bool:
