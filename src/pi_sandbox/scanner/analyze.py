@@ -9,13 +9,12 @@ come from the :class:`~pi_sandbox.scanner.resolve.Resolver`.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from typing import Final
 
 from tree_sitter import Node
 
+from pi_sandbox.scanner import signals
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.model import EXCERPT_MAX, Finding, make_finding
 from pi_sandbox.scanner.parse import Parsed, extra_captures
@@ -40,10 +39,6 @@ from pi_sandbox.scanner.rules import (
 )
 from pi_sandbox.scanner.values import Val
 
-LONG_LINE_CHARS: Final = 1000
-LONG_STRING_BYTES: Final = 200
-HIGH_ENTROPY_BITS: Final = 5.2
-OBFUSCATOR_NAME_MIN: Final = 10
 MAX_CLIMB: Final = 64
 
 #: Objects whose computed members are worth a finding (a computed key can spell anything on them).
@@ -53,7 +48,8 @@ NOT_FOLLOWED: Final = frozenset(p for p in FLAGGED_PATHS if "createRequire" not 
 #: Calls whose result the resolver can name (decoders, loaders, prototype lookups).
 VALUE_CALLS: Final = frozenset(
     {"atob", "decodeURIComponent", "decodeURI", "unescape", "String.fromCharCode", "String.fromCodePoint",
-     "String", "Object.getPrototypeOf", "Reflect.getPrototypeOf", "Reflect.get"}
+     "String", "Object.getPrototypeOf", "Reflect.getPrototypeOf", "Reflect.get",
+     "Object.getOwnPropertyDescriptor", "Reflect.getOwnPropertyDescriptor"}
 )
 REQUIRE_PATHS: Final = frozenset({"require", "__non_webpack_require__"})
 POLLUTING_CALLS: Final = frozenset(
@@ -73,9 +69,7 @@ NAMED_DECLARATIONS: Final = frozenset(
 )
 _SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
 _COMMENTS = re.compile(rb"/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*")
-_OBFUSCATOR_NAME = re.compile(rb"\b_0x[0-9a-fA-F]{4,}\b")
 _FS_WRITE_CALL = re.compile(rb"(?<![\w$])(" + b"|".join(n.encode() for n in sorted(FS_WRITE_FUNCTIONS)) + rb")\s*\(")
-_BASE64ISH = re.compile(r"^[A-Za-z0-9+/=_\-]+$")
 
 
 def is_declaration(node: Node) -> bool:
@@ -105,6 +99,7 @@ class FileAnalyzer:
         self._climbed: set[tuple[int, int, str, str]] = set()
         self._followed: set[tuple[str, str, str]] = set()
         self.has_fs = False
+        self.env_dumps: list[Node] = []
 
     # --- driver ----------------------------------------------------------------------------
 
@@ -131,12 +126,14 @@ class FileAnalyzer:
                 found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
                 if found is not None and found.type in ("identifier", "property_identifier"):
                     self.visit_fs_write(found)
-        for node in caps.get("string", ()):
-            if node.end_byte - node.start_byte >= LONG_STRING_BYTES:
-                self.visit_long_string(node)
+        signals.long_strings(caps.get("string", ()), self.add)
         if self.root.has_error:
             self.visit_errors(caps.get("error", []))
-        self.text_signals()
+        signals.text_signals(self.source, self.add_at)
+        seen = {rule_id for rule_id, _ in self._findings}
+        if self.env_dumps and "NETWORK" in seen:
+            self.add("ENV_EXFILTRATION", self.env_dumps[0])
+        signals.threat_signatures(self.source, self.root, seen, self.add_at)
         return list(self._findings.values())
 
     # --- findings --------------------------------------------------------------------------
@@ -223,9 +220,14 @@ class FileAnalyzer:
                 node = parent
                 continue
             if ptype == "new_expression":
-                if parent.child_by_field_name("constructor") == node:
-                    self.on_new(parent, val, self.resolver._args(parent))
-                return
+                if parent.child_by_field_name("constructor") != node:
+                    return
+                created = self.on_new(parent, val, self.resolver._args(parent))
+                if created is None:
+                    return
+                val = created
+                node = parent
+                continue
             if ptype == "variable_declarator":
                 name_node = parent.child_by_field_name("name")
                 if parent.child_by_field_name("value") == node and name_node is not None:
@@ -272,6 +274,8 @@ class FileAnalyzer:
             rule_id = FLAGGED_PATHS.get(path)
             if rule_id is not None:
                 self.add(rule_id, node, path)
+                if path == "process.env" and _serialised(node):
+                    self.env_dumps.append(node)
             elif path.startswith("mod:"):
                 self.module_member_reference(node, path[4:])
         if val.obfuscated:
@@ -332,6 +336,9 @@ class FileAnalyzer:
             rest = args[1].named_children if len(args) > 1 and args[1].type == "array" else []
             self.on_new(call, target, list(rest))
             return None
+        if path.endswith(("__defineGetter__", "__defineSetter__")) and _is_builtin_prototype(path):
+            self.add("PROTOTYPE_POLLUTION", call, path)
+            return None
         if path in POLLUTING_CALLS and args:
             target = self.resolver.evaluate(args[0])
             if target.kind == v.REF and _is_builtin_prototype(target.path):
@@ -343,12 +350,13 @@ class FileAnalyzer:
             return self.resolver.call_result(val, [self.resolver.evaluate(a) for a in args])
         return None
 
-    def on_new(self, node: Node, val: Val, args: list[Node]) -> None:
-        """Rules on ``new val(...)``."""
+    def on_new(self, node: Node, val: Val, args: list[Node]) -> Val | None:
+        """Rules on ``new val(...)``; returns the constructed value when worth following."""
         if val.kind == v.COMPUTED and val.path in COMPUTED_HOLDERS:
             self.add("COMPUTED_GLOBAL_CALL", node, val.path)
         elif val.kind == v.REF and val.path == "Function":
-            self.function_constructor(node, args)
+            return self.function_constructor(node, args)
+        return None
 
     def function_constructor(self, node: Node, args: list[Node]) -> Val:
         """``Function(...)`` / ``new Function(...)``: forbidden, except the constant global-object idiom."""
@@ -436,6 +444,8 @@ class FileAnalyzer:
         text = spec.text.strip()
         root = module_root(text)
         hidden = spec.obfuscated or spec.decoded
+        if text.startswith(("data:", "blob:", "http:", "https:")):
+            self.add("CODE_FROM_URL", node, text[:40])
         if text.endswith(".node"):
             self.add("NATIVE_ADDON_LOAD", node, text[-80:])
         if root in FORBIDDEN_MODULES and not (root == "net" and imported and set(imported) <= PURE_NET_NAMES):
@@ -515,7 +525,11 @@ class FileAnalyzer:
             self.climb(node, v.ref(name, obfuscated=True))
 
     def visit_special(self, node: Node) -> None:
-        """``x.__proto__`` / ``x.constructor`` on objects the root analysis does not reach."""
+        """``x.__proto__`` / ``x.constructor`` / ``<expr>.eval`` on objects the root analysis does not reach.
+
+        The object is evaluated: a user object's ``.eval`` method stays unknown (no finding), while
+        ``(function () { return this })().eval`` resolves to the global ``eval``.
+        """
         parent = node.parent
         if parent is None or parent.type != "member_expression" or parent.child_by_field_name("property") != node:
             return
@@ -552,16 +566,6 @@ class FileAnalyzer:
         if call is not None and call.type == "call_expression" and call.child_by_field_name("function") == callee:
             self.add("FS_WRITE", node, node_text(node))
 
-    def visit_long_string(self, node: Node) -> None:
-        """Long literals that look like encoded blobs (base64, hex, random)."""
-        text = node_text(node)[1:-1]
-        if not text:
-            return
-        compact = text.replace("\\n", "").replace("\n", "")
-        looks_encoded = bool(_BASE64ISH.match(compact)) and len(compact) >= LONG_STRING_BYTES
-        if looks_encoded and not compact.isalpha() or shannon_entropy(text) >= HIGH_ENTROPY_BITS:
-            self.add("HIGH_ENTROPY_STRING", node, f"{len(text)} chars")
-
     def visit_errors(self, errors: list[Node]) -> None:
         """Syntax errors: flagged; forbidden when the unreadable region holds eval-like tokens."""
         if not errors:
@@ -575,32 +579,25 @@ class FileAnalyzer:
             else:
                 self.add("PARSE_ERROR", node)
 
-    def text_signals(self) -> None:
-        """Whole-file signals: very long lines, obfuscator-style names."""
-        offset = 0
-        for line in self.source.split(b"\n"):
-            if len(line) > LONG_LINE_CHARS:
-                self.add_at("LONG_LINE", offset, f"{len(line)} bytes")
-                break
-            offset += len(line) + 1
-        names = _OBFUSCATOR_NAME.findall(self.source)
-        if len(names) >= OBFUSCATOR_NAME_MIN:
-            first = _OBFUSCATOR_NAME.search(self.source)
-            self.add_at("OBFUSCATOR_NAMES", first.start() if first else 0, f"{len(names)} names")
-
 
 def token_scan(source: bytes) -> re.Match[bytes] | None:
     """Eval-like tokens in code that was not parsed (comments removed first)."""
     return _SUSPICIOUS.search(_COMMENTS.sub(b" ", source))
 
 
-def shannon_entropy(text: str) -> float:
-    """Bits per character of ``text``."""
-    if not text:
-        return 0.0
-    counts = Counter(text)
-    total = len(text)
-    return -sum(c / total * math.log2(c / total) for c in counts.values())
+def _serialised(node: Node) -> bool:
+    """Whether the whole ``process.env`` object is turned into text here (stringify, template, concat)."""
+    parent = node.parent
+    while parent is not None and parent.type in TRANSPARENT:
+        node, parent = parent, parent.parent
+    if parent is None:
+        return False
+    if parent.type == "template_substitution" or parent.type == "binary_expression":
+        return True
+    if parent.type == "arguments" and parent.parent is not None:
+        callee = parent.parent.child_by_field_name("function")
+        return callee is not None and node_text(callee) in ("JSON.stringify", "String", "Buffer.from", "btoa")
+    return False
 
 
 def _is_builtin_prototype(path: str) -> bool:

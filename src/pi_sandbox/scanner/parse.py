@@ -68,7 +68,8 @@ def _query_source() -> str:
 (import_statement) @import
 (export_statement source: (_)) @import
 (call_expression function: (import)) @dynamic_import
-((property_identifier) @special (#any-of? @special "__proto__" "constructor"))
+((property_identifier) @special (#any-of? @special "__proto__" "constructor" "eval" "Function" "binding"
+  "_linkedBinding" "dlopen" "_load" "mainModule" "setTimeout" "setInterval" "execScript"))
 (subscript_expression index: [(string) (template_string) (binary_expression) (call_expression)
                               (parenthesized_expression) (member_expression)]) @computed
 (string) @string

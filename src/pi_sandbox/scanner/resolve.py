@@ -106,6 +106,8 @@ def member(obj: Val, key: Val) -> Val:
 
 
 def _ref_member(path: str, name: str) -> str:
+    if path.startswith("desc:"):
+        return path[5:] if name in ("value", "get") else "?"
     if path in GLOBAL_OBJECT_NAMES:
         if name in GLOBAL_OBJECT_NAMES:
             return "globalThis"
@@ -390,6 +392,11 @@ class Resolver:
         if callee.type == "import":
             return v.UNKNOWN
         args = self._args(node)
+        inner = callee
+        while inner.type == "parenthesized_expression" and inner.named_child_count:
+            inner = inner.named_children[0]
+        if inner.type in ("function_expression", "function") and _returns_this(inner):
+            return v.ref("globalThis")  # sloppy-mode `(function () { return this })()` is the global object
         if callee.type == "member_expression":
             obj_node = callee.child_by_field_name("object")
             prop_node = callee.child_by_field_name("property")
@@ -447,6 +454,10 @@ class Resolver:
             return v.ref(ctor + ".prototype") if ctor else v.UNKNOWN
         if path == "Reflect.get" and len(args) >= 2:
             return member(first, args[1])
+        if path in ("Object.getOwnPropertyDescriptor", "Reflect.getOwnPropertyDescriptor") and len(args) >= 2:
+            target = member(first, args[1])  # its `.value` / `.get` is the member itself
+            return v.Val(v.REF, path="desc:" + target.path, obfuscated=target.obfuscated,
+                         decoded=target.decoded) if target.kind == v.REF else v.UNKNOWN
         if path.endswith(".bind") and path != "?function.bind":
             return v.ref(path[: -len(".bind")], obfuscated=fn.obfuscated, decoded=fn.decoded)
         return v.UNKNOWN
@@ -559,6 +570,14 @@ def _regex_replace(text: str, regex_src: str, repl: str | None, _all: bool, mark
         return v.string(compiled.sub(repl, text, count=0 if "g" in flags else 1), **marks)
     except (re.error, ValueError):
         return v.UNKNOWN
+
+
+def _returns_this(function: Node) -> bool:
+    body = function.child_by_field_name("body")
+    if body is None:
+        return False
+    text = re.sub(r"\s+", " ", node_text(body)).strip("{} ;")
+    return text == "return this"
 
 
 def _is_return_this(value: Val) -> bool:

@@ -52,6 +52,18 @@ RULES: Final[dict[str, Rule]] = _rules(
     # --- forbidden: prototype pollution --------------------------------------------------------
     Rule("PROTOTYPE_POLLUTION", FORBIDDEN,
          "writes to a built-in prototype (Object.prototype, __proto__, constructor.prototype)", None),
+    Rule("CODE_FROM_URL", FORBIDDEN, "imports code from a data:/blob:/http(s): URL (code built from a string)",
+         "exec"),
+    Rule("JSFUCK_CODE", FORBIDDEN, "JSFuck-style code built only from []()!+ characters", "exec"),
+    # --- forbidden: threat signatures (intent, not just capability) ----------------------------
+    Rule("ENV_EXFILTRATION", FORBIDDEN, "serialises the whole process.env in a file that talks to the network",
+         "env"),
+    Rule("CREDENTIAL_EXFILTRATION", FORBIDDEN,
+         "names a credential store (ssh keys, cloud/npm/git credentials) in a file that talks to the network",
+         "read"),
+    Rule("SHELL_PAYLOAD", FORBIDDEN, "reverse-shell command pattern (/dev/tcp, nc -e, bash -i >&)", "exec"),
+    Rule("PERSISTENCE_WRITE", FORBIDDEN,
+         "writes a persistence location (authorized_keys, crontab, LaunchAgents, autostart)", "write"),
     # --- forbidden: a syntax error that hides code ---------------------------------------------
     Rule("PARSE_ERROR_HIDES_CODE", FORBIDDEN,
          "code the parser cannot read contains eval-like or sandbox-escaping tokens", "exec"),
@@ -101,7 +113,7 @@ CHILD_PROCESS_MODULES: Final[frozenset[str]] = frozenset(
     {"child_process", "execa", "cross-spawn", "node-pty", "shelljs", "zx"}
 )
 NETWORK_MODULES: Final[frozenset[str]] = frozenset(
-    {"http", "https", "http2", "undici", "node-fetch", "axios", "got", "ws", "cross-fetch", "superagent",
+    {"http", "https", "http2", "dns", "undici", "node-fetch", "axios", "got", "ws", "cross-fetch", "superagent",
      "request", "isomorphic-fetch"}
 )
 FS_MODULES: Final[frozenset[str]] = frozenset({"fs", "fs/promises", "fs-extra", "graceful-fs"})
@@ -127,7 +139,9 @@ FS_WRITE_FUNCTIONS: Final[frozenset[str]] = frozenset(
 )
 
 #: Global names the analysis tracks from their first mention. Anything else is not a root.
-GLOBAL_OBJECT_NAMES: Final[frozenset[str]] = frozenset({"globalThis", "global", "window", "self", "frames"})
+GLOBAL_OBJECT_NAMES: Final[frozenset[str]] = frozenset(
+    {"globalThis", "global", "window", "self", "frames", "GLOBAL"}
+)
 BUILTIN_CONSTRUCTORS: Final[frozenset[str]] = frozenset(
     {"Object", "Array", "String", "Number", "Boolean", "Function", "Promise", "RegExp", "Date", "Map", "Set",
      "WeakMap", "WeakSet", "Error", "Symbol", "BigInt", "ArrayBuffer", "Uint8Array", "JSON", "Math",

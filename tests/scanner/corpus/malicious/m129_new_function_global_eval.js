@@ -1,0 +1,2 @@
+const g = new Function('return this')();
+g.eval(code);

@@ -1,0 +1,2 @@
+import merge from 'lodash.merge';
+merge({}, JSON.parse('{"__proto__": {"polluted": true}}'));

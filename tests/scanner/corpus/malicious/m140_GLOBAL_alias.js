@@ -1,0 +1,1 @@
+GLOBAL['ev' + 'al'](code);
