@@ -1,15 +1,41 @@
 // node:module — createRequire() returns a require over the served builtins/pi packages (see pi:require).
 // JSON and relative files work only when the bundler inlined them; anything else is a clear MODULE_NOT_FOUND.
 import { createRequire as makeRequire } from "pi:require";
+// createRequire() must answer synchronously, and the engine cannot load a module synchronously, so the served
+// builtins are imported up front (only extensions that import `module` pay for it).
+import * as assertNs from "assert";
+import * as bufferNs from "buffer";
+import * as childProcessNs from "child_process";
+import * as cryptoNs from "crypto";
+import * as eventsNs from "events";
+import * as fsNs from "fs";
+import * as fsPromisesNs from "fs/promises";
+import * as httpNs from "http";
+import * as httpsNs from "https";
+import * as osNs from "os";
+import * as pathNs from "path";
+import * as processNs from "process";
+import * as querystringNs from "querystring";
+import * as readlineNs from "readline";
+import * as streamNs from "stream";
+import * as stringDecoderNs from "string_decoder";
+import * as timersNs from "timers";
+import * as urlNs from "url";
+import * as utilNs from "util";
 
-const BUILTINS = ["assert", "buffer", "child_process", "crypto", "events", "fs", "fs/promises", "http", "https",
-  "module", "os", "path", "perf_hooks", "process", "querystring", "readline", "stream", "string_decoder", "timers",
-  "url", "util"];
+const SERVED = {
+  assert: assertNs, buffer: bufferNs, child_process: childProcessNs, crypto: cryptoNs, events: eventsNs, fs: fsNs,
+  "fs/promises": fsPromisesNs, http: httpNs, https: httpsNs, os: osNs, path: pathNs, process: processNs,
+  querystring: querystringNs, readline: readlineNs, stream: streamNs, string_decoder: stringDecoderNs,
+  timers: timersNs, url: urlNs, util: utilNs,
+};
+
+const BUILTINS = [...Object.keys(SERVED), "module", "perf_hooks"].sort();
 
 export const builtinModules = BUILTINS.slice();
 export function isBuiltin(id) { return BUILTINS.includes(String(id).replace(/^node:/, "")); }
 export function createRequire(from) {
-  return makeRequire({}, from instanceof URL ? from.href : String(from));
+  return makeRequire(SERVED, from instanceof URL ? from.href : String(from));
 }
 export function register() {
   throw Object.assign(new Error("pi-sandbox: module.register (loader hooks) is not available to extensions"), { code: "ERR_NOT_SUPPORTED" });
