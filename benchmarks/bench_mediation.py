@@ -22,10 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.mediation.corpus import BENIGN, DANGEROUS  # noqa: E402
+
 from pi_sandbox.config.model import ExecMediationSettings, SecretBrokerSettings  # noqa: E402
 from pi_sandbox.mediation.exec_mediation import ExecMediator  # noqa: E402
 from pi_sandbox.mediation.secret_broker import SecretBroker  # noqa: E402
-from tests.mediation.corpus import BENIGN, DANGEROUS  # noqa: E402
 
 ARGV_MIX: list[list[str]] = [
     ["git", "status"], ["git", "diff", "--stat"], ["npm", "test"], ["ls", "-la"], ["rg", "-n", "TODO", "src"],

@@ -234,7 +234,7 @@ class _Run:
             self.emit(unit, "obfuscated_command", "command_name_from_substitution")
         name = _base(head.text)
         args = words[1:]
-        roles = C.check_credentials(name, args, lambda c, r: self.emit(unit, c, r))
+        roles: set[str] = set()
         if name in ("busybox", "toybox") and args:
             return self.argv(args, unit, cmd, upstream, env, depth + 1)
         if name in R.WRAPPERS:
@@ -251,6 +251,9 @@ class _Run:
             return roles | self.source(args, unit)
         if name in R.INTERPRETERS:
             roles |= self.interpreter(name, args, unit, cmd, env, depth)
+        else:
+            # Leaf programs only: a shell's or interpreter's code string is analysed as code instead.
+            roles |= C.check_credentials(name, args, lambda c, r: self.emit(unit, c, r))
         return roles | self.program(name, args, unit)
 
     def program(self, name: str, args: list[Word], unit: Unit) -> set[str]:
