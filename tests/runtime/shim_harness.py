@@ -27,11 +27,14 @@ FAKE_HOST_SOURCE = r"""
 const timers = new Map();
 let nextTimer = 1;
 export class HostcallError extends Error {
-  constructor(code, message) { super(message); this.name = "HostcallError"; this.code = code; }
+  constructor(code, message, reason) {
+    super(message); this.name = "HostcallError"; this.code = code;
+    if (reason) this.reason = reason;
+  }
 }
 function unwrap(raw) {
   const res = JSON.parse(raw);
-  if (!res.ok) throw new HostcallError(res.code, res.message);
+  if (!res.ok) throw new HostcallError(res.code, res.message, res.reason);
   return res.result;
 }
 function enc(params) {
@@ -76,9 +79,10 @@ Responder = Callable[[str, dict[str, Any]], Any]
 class FakeHostError(Exception):
     """Raised by a responder to make the fake bridge answer with a HostcallError."""
 
-    def __init__(self, code: str, message: str = "") -> None:
+    def __init__(self, code: str, message: str = "", reason: str | None = None) -> None:
         super().__init__(message or code)
         self.code = code
+        self.reason = reason
 
 
 @dataclass
@@ -116,7 +120,7 @@ class ShimRuntime:
         try:
             return json.dumps({"ok": True, "result": self.responder(method, params)})
         except FakeHostError as err:
-            return json.dumps({"ok": False, "code": err.code, "message": str(err)})
+            return json.dumps({"ok": False, "code": err.code, "message": str(err), "reason": err.reason})
 
     def run(self, body: str, *, globals_first: bool = True) -> Any:
         """Run `body` as a module (top-level await allowed); it must assign `result`. Returns it via JSON."""

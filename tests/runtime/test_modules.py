@@ -280,11 +280,15 @@ def test_util_promisify_and_inherits(pure: ShimRuntime) -> None:
 
 
 class FakeFs:
-    """A dict-backed fs responder speaking the fs hostcall contract."""
+    """A dict-backed fs responder speaking the fs connector's contract (shapes and error codes)."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {"/work/space/a.txt": b"hello\n", "/work/space/bin": bytes([0, 255, 7])}
         self.dirs = {"/work/space", "/work/space/sub"}
+
+    @staticmethod
+    def missing() -> FakeHostError:
+        return FakeHostError("io", "No such file or directory", reason="not_found")
 
     def __call__(self, method: str, params: dict[str, Any]) -> Any:
         if method == "log":
@@ -295,32 +299,37 @@ class FakeFs:
             raise FakeHostError("policy_denied", "path outside the allowed roots")
         if op == "read":
             if path not in self.files:
-                raise FakeHostError("not_found", "no such file")
+                raise self.missing()
             raw = self.files[path]
-            data = raw.decode() if params["encoding"] == "utf8" else base64.b64encode(raw).decode()
-            return {"data": data, "encoding": params["encoding"]}
+            try:
+                return {"content": raw.decode() if params["encoding"] == "utf8" else base64.b64encode(raw).decode(),
+                        "encoding": params["encoding"]}
+            except UnicodeDecodeError:
+                return {"content": base64.b64encode(raw).decode(), "encoding": "base64"}
         if op == "write":
             data = params["data"]
-            self.files[path] = data.encode() if params["encoding"] == "utf8" else base64.b64decode(data)
-            return {"bytes": len(self.files[path])}
+            payload = data.encode() if params["encoding"] == "utf8" else base64.b64decode(data)
+            self.files[path] = (self.files.get(path, b"") if params.get("append") else b"") + payload
+            return {"bytes_written": len(payload)}
         if op == "stat":
             if path in self.dirs:
-                return {"type": "dir", "size": 4096, "mtime_ms": 1_700_000_000_000}
+                return {"type": "directory", "size": 4096, "mtime_ms": 1_700_000_000_000, "mode": 0o755}
             if path in self.files:
-                return {"type": "file", "size": len(self.files[path]), "mtime_ms": 1_700_000_000_000}
-            raise FakeHostError("not_found", "no such file")
+                return {"type": "file", "size": len(self.files[path]), "mtime_ms": 1_700_000_000_000, "mode": 0o644}
+            raise self.missing()
         if op == "list":
             prefix = path.rstrip("/") + "/"
             names = {p[len(prefix):].split("/")[0] for p in [*self.files, *self.dirs] if p.startswith(prefix)}
-            return [{"name": n, "type": "dir" if prefix + n in self.dirs else "file"} for n in sorted(names)]
+            entries = [{"name": n, "type": "directory" if prefix + n in self.dirs else "file"} for n in sorted(names)]
+            return {"entries": entries, "truncated": False}
         if op == "mkdir":
             self.dirs.add(path)
-            return {}
+            return {"created": True}
         if op == "delete":
             if path not in self.files:
-                raise FakeHostError("not_found", "no such file")
+                raise self.missing()
             del self.files[path]
-            return {}
+            return {"deleted": True}
         raise AssertionError(f"unexpected fs op {op}")
 
 
@@ -335,9 +344,11 @@ def test_fs_sync_calls_send_absolute_paths_and_contract_params() -> None:
         fs.writeFileSync("out.bin", Buffer.from([1, 2, 3]));
         fs.mkdirSync("new/dir", { recursive: true });
         const st = fs.statSync("sub");
-        result = [text, bin, st.isDirectory(), st.isFile(), fs.existsSync("nope"), fs.readdirSync(".")];"""
+        result = [text, bin, st.isDirectory(), st.isFile(), fs.existsSync("nope"), fs.readdirSync("."),
+                  fs.statSync("a.txt").mode.toString(8), st.mode.toString(8)];"""
     )
-    assert out == ["hello\n", [0, 255, 7], True, False, False, ["a.txt", "bin", "new", "out.bin", "out.txt", "sub"]]
+    assert out == ["hello\n", [0, 255, 7], True, False, False, ["a.txt", "bin", "new", "out.bin", "out.txt", "sub"],
+                   "100644", "40755"]
     calls = rt.host_calls("fs")
     assert calls[0] == {"op": "read", "path": "/work/space/a.txt", "encoding": "utf8"}
     assert calls[1] == {"op": "read", "path": "/work/space/bin", "encoding": "base64"}
@@ -355,7 +366,7 @@ def test_fs_errors_map_to_node_codes_and_keep_the_host_code() -> None:
         result = [grab(() => fs.readFileSync("missing.txt")), grab(() => fs.readFileSync("/etc/shadow")),
                   fs.existsSync("/etc/shadow"), grab(() => fs.chmodSync("a.txt", 0o755))];"""
     )
-    assert out[0] == ["ENOENT", "open", "/work/space/missing.txt", "not_found"]
+    assert out[0] == ["ENOENT", "open", "/work/space/missing.txt", "io"]
     assert out[1] == ["EACCES", "open", "/etc/shadow", "policy_denied"]
     assert out[2] is False
     assert out[3][0] == "ENOTSUP"
@@ -376,6 +387,7 @@ def test_fs_promises_callbacks_dirents_append_rename() -> None:
         result = [viaCb, await fsp.readFile("b.txt", "utf8"), existsSync("a.txt"), dirents, missing, st.size,
                   st.mtime.toISOString(), fsp === fsp2.default];"""
     )
+    assert {"op": "write", "path": "/work/space/a.txt", "append": True, "data": "more", "encoding": "utf8"} in rt.host_calls("fs")
     assert out == [[None, "hello\n"], "hello\nmore", False, [["b.txt", False], ["bin", False], ["sub", True]],
                    "ENOENT", 10, "2023-11-14T22:13:20.000Z", True]
     assert "/work/space/a.txt" not in fake.files

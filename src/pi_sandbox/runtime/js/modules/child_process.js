@@ -14,8 +14,9 @@ let fakePid = 30000;
 
 function spawnError(err, file, syscall) {
   if (!err || err.name !== "HostcallError") return err;
-  const denied = /deni|forbid|policy|block|kill|quarant|quota|trust|mediat/i.test(String(err.code));
-  const code = denied ? "EACCES" : /not_found|enoent/i.test(String(err.code)) ? "ENOENT" : "EIO";
+  const codes = `${err.code} ${err.reason || ""}`;
+  const denied = /deni|forbid|policy|block|kill|quarant|quota|trust|mediat/i.test(codes);
+  const code = denied ? "EACCES" : /not_found|enoent/i.test(codes) ? "ENOENT" : "EIO";
   const e = new Error(`${syscall} ${file} ${code}: ${err.message}`);
   e.code = code;
   e.errno = code === "EACCES" ? -13 : code === "ENOENT" ? -2 : -5;

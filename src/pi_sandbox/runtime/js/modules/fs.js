@@ -33,9 +33,13 @@ export function fsError(code, syscall, path, hostMessage, hostCode) {
 
 function mapHostError(err, syscall, path) {
   if (!err || err.name !== "HostcallError") return err;
+  // The fs connector answers OS failures as code "io" + reason ("not_found", "exists", ...); pipeline refusals
+  // (policy, confinement, quota, trust) carry their own codes and all become EACCES.
   const raw = String(err.code || "");
-  let code = /^E[A-Z]+$/.test(raw) ? raw : HOST_CODE_TO_ERRNO[raw.toLowerCase()];
-  if (!code) code = /deni|forbid|policy|confine|outside|kill|quarant|quota|trust/i.test(raw) ? "EACCES" : "EIO";
+  const reason = String(err.reason || "");
+  let code = /^E[A-Z]+$/.test(raw) ? raw : HOST_CODE_TO_ERRNO[reason.toLowerCase()] || HOST_CODE_TO_ERRNO[raw.toLowerCase()];
+  if (!code && reason === "permission_denied") code = "EACCES";
+  if (!code) code = /deni|forbid|policy|confine|outside|kill|quarant|quota|trust/i.test(`${raw} ${reason}`) ? "EACCES" : "EIO";
   return fsError(code, syscall, path, err.message, raw);
 }
 
@@ -100,7 +104,8 @@ export class Stats {
     this.ctime = new Date(this.ctimeMs);
     this.birthtime = new Date(this.birthtimeMs);
     const typeBits = this._kind === "dir" ? 0o040000 : this._kind === "symlink" ? 0o120000 : 0o100000;
-    this.mode = s.mode !== undefined ? Number(s.mode) : typeBits | (this._kind === "dir" ? 0o755 : 0o644);
+    const perm = s.mode !== undefined ? Number(s.mode) : this._kind === "dir" ? 0o755 : 0o644;
+    this.mode = perm < 0o10000 ? typeBits | perm : perm; // the connector may send permission bits only
     this.uid = 1000; this.gid = 1000; this.dev = 0; this.ino = 0; this.nlink = 1; this.rdev = 0;
     this.blksize = 4096; this.blocks = Math.ceil(this.size / 512);
   }
@@ -152,12 +157,8 @@ export function writeFileSync(file, data, options) {
 }
 
 export function appendFileSync(file, data, options) {
-  const path = toPath(file);
-  let existing = Buffer.alloc(0);
-  try { existing = readFileSync(path); } catch (err) { if (err.code !== "ENOENT") throw err; }
-  const enc = encodingOf(options, "utf8");
-  const add = typeof data === "string" ? Buffer.from(data, enc) : Buffer.from(data);
-  hc("open", path, { op: "write", ...writeParams(Buffer.concat([existing, add])) });
+  // The write op's `append: true` appends atomically (O_APPEND) in the connector.
+  hc("open", toPath(file), { op: "write", append: true, ...writeParams(data, options) });
 }
 
 export function statSync(file, options = {}) {
