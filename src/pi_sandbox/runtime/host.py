@@ -10,6 +10,7 @@ the other extensions carry on.
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -118,6 +119,7 @@ class ExtensionHost:
         self.session_id = secrets.token_hex(8)
         self._extensions: dict[str, LoadedExtension] = {}
         self._table: ModuleTable | None = None
+        self._modules_json: str | None = None
         self._bundler: Bundler | None = None
         self._calls = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
@@ -230,13 +232,11 @@ class ExtensionHost:
         )
         ext.worker = worker
         try:
+            if self._modules_json is None:
+                self._modules_json = json.dumps(table.sources, separators=(",", ":"), ensure_ascii=False)
             worker.spawn(
-                {
-                    "modules": table.sources,
-                    "bundle": ext.bundle.source,
-                    "boot": list(table.boot),
-                    "info": self._info(ext),
-                }
+                {"bundle": ext.bundle.source, "boot": list(table.boot), "info": self._info(ext)},
+                modules_json=self._modules_json,
             )
         except OSError as exc:
             self._fail(ext, "boot_failed", f"cannot start the worker process: {exc}")

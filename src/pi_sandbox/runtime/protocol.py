@@ -44,6 +44,14 @@ def encode_frame(message: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
+def encode_body(body_text: str) -> bytes:
+    """Frame an already serialised JSON object (used to splice a cached module table in)."""
+    body = body_text.encode("utf-8")
+    if len(body) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    return HEADER.pack(len(body)) + body
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
     """Parse a frame body; it must be a JSON object with a string ``type``."""
     try:

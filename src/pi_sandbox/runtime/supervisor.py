@@ -9,6 +9,7 @@ spent running JS is, and a worker that overruns is killed with SIGKILL.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,15 +20,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pi_sandbox.runtime.protocol import FdChannel, ProtocolError
+from pi_sandbox.runtime.protocol import FdChannel, ProtocolError, encode_body, encode_frame
 
 #: (method, params) -> {"ok": True, "result": ...} | {"ok": False, "error": {"code", "message", "reason"?}}
 HostcallHandler = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 
+
+def _engine_path() -> str:
+    """The site-packages folder that holds the engine package (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("jsbox")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    return str(Path(next(iter(spec.submodule_search_locations))).parent)
+
+
 _SRC_ROOT = str(Path(__file__).resolve().parents[2])
+# ``-I -S``: no user site, no site-packages .pth processing, no PYTHON* variables; the worker's
+# import path is exactly our source tree and the engine's folder (faster start, nothing injected).
 _BOOT = (
     "import sys\n"
-    f"sys.path.insert(0, {_SRC_ROOT!r})\n"
+    f"sys.path[:0] = [{_SRC_ROOT!r}, {_engine_path()!r}]\n"
     "from pi_sandbox.runtime.worker import main\n"
     "sys.exit(main())\n"
 )
@@ -74,14 +88,20 @@ class ExtensionWorker:
         self._next_id = 1
         self.dead_reason: str | None = None
         self.hostcalls = 0
+        self._init_frame: bytes | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def spawn(self, init: dict[str, Any]) -> None:
-        """Start the process and send the ``init`` frame without waiting for it to boot."""
+    def spawn(self, init: dict[str, Any], *, modules_json: str | None = None) -> None:
+        """Start the process; the ``init`` frame is sent by ``wait_ready``.
+
+        Not writing here lets many workers boot their interpreters in parallel: the init frame
+        (the module table is a few hundred KB) would otherwise block until each child has started.
+        ``modules_json`` is the module table already encoded as a JSON object (shared by workers).
+        """
         env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT],
+            [sys.executable, "-I", "-S", "-c", _BOOT],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -97,11 +117,23 @@ class ExtensionWorker:
             "stack_bytes": self.limits.stack_bytes,
             "address_space_bytes": self.limits.effective_address_space(),
         }
-        self._channel.write({"type": "init", **init, "extension_id": self.extension_id, "limits": limits})
+        message = {"type": "init", **init, "extension_id": self.extension_id, "limits": limits}
+        if modules_json is None:
+            self._init_frame = encode_frame(message)
+        else:
+            message.pop("modules", None)
+            body = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+            self._init_frame = encode_body(body[:-1] + ',"modules":' + modules_json + "}")
 
     def wait_ready(self) -> None:
-        """Wait for the worker's ``ready`` frame (raises ``WorkerFailure`` on boot failure)."""
+        """Send ``init`` and wait for the worker's ``ready`` frame (``WorkerFailure`` on boot failure)."""
         channel = self._require_channel()
+        if self._init_frame is not None:
+            frame, self._init_frame = self._init_frame, None
+            try:
+                channel.write_bytes(frame)
+            except OSError:
+                self._die_from_exit()
         deadline = time.monotonic() + self.limits.boot_timeout_s
         message = self._read(channel, deadline)
         if message is None:
