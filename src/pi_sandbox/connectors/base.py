@@ -32,6 +32,11 @@ class ConnectorContext:
     timeout_ms: int | None = None
     #: Paths no extension may touch even inside a root (the security state dir, settings files).
     protected: tuple[Path, ...] = ()
+    #: Paths that may be read but never changed: extension code folders (an extension able to edit
+    #: another's code could take over its id and its per-extension allows on the next start).
+    read_only: tuple[Path, ...] = ()
+    #: The calling extension's own folder: writable by it even inside ``read_only``.
+    own_root: Path | None = None
 
 
 class Connector(Protocol):

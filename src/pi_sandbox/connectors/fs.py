@@ -73,6 +73,15 @@ class FsConnector:
             os.path.lexists(p) and _realpath(p).is_relative_to(path) for p in ctx.protected
         ):
             raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
+        own = _realpath(ctx.own_root) if ctx.own_root is not None else None
+        if op in ("write", "mkdir", "delete") and not (own is not None and path.is_relative_to(own)):
+            for folder in ctx.read_only:
+                real = _realpath(folder)
+                if path == real or path.is_relative_to(real) or (op == "delete" and real.is_relative_to(path)):
+                    raise PathConfinementError(
+                        f"path '{raw}' is inside another extension's folder; extension code can only be "
+                        "changed with `pi ext install`"
+                    )
         try:
             return getattr(self, f"_{op}")(path, params)
         except OSError as exc:

@@ -107,6 +107,7 @@ class Sandbox:
                                     mediation)
         self.redactor: Redactor = redactor or (self.broker if config.secret_broker.enabled else NoRedaction())
         self._roots: dict[str, tuple[Path, ...]] = {}
+        self._own_roots: dict[str, Path] = {}
         # Repeated policy denials of the same (extension, capability, reason) raise one alert per sandbox
         # lifetime: every call still gets its own ledger entry, but alerts stay readable for operators.
         self._alerted: set[tuple[str, str, str, str]] = set()
@@ -117,6 +118,7 @@ class Sandbox:
         self._protected = (config.state_dir, config.agent_dir / "settings.json",
                            config.project_dir / ".pi" / "settings.json",
                            *((Path(config_path).expanduser(),) if config_path else ()))
+        self._extension_dirs = (config.agent_dir / "extensions", config.project_dir / ".pi" / "extensions")
 
     @classmethod
     def open(cls, config: SecurityConfig, *, prompter: Prompter | None = None) -> Sandbox:
@@ -132,6 +134,7 @@ class Sandbox:
         """Make ``root`` (the extension's own folder) an allowed fs root for that extension only."""
         with self._lock:
             self._roots[extension_id] = (self.config.project_dir, Path(root).resolve())
+            self._own_roots[extension_id] = Path(root).resolve()
 
     def roots_for(self, extension_id: str) -> tuple[Path, ...]:
         with self._lock:
@@ -226,7 +229,7 @@ class Sandbox:
             params = {"cmd": "sh", "args": ["-c", str(dict(req.params.get("input") or {}).get("command", ""))]}
         ctx = ConnectorContext(call.extension_id, call.call_id, method, call.capability,
                                self.roots_for(call.extension_id), self.config, self.store, req.timeout_ms,
-                               self._protected)
+                               self._protected, self._extension_dirs, self._own_roots.get(call.extension_id))
         try:
             result = connector.call(ctx, params)
         except ConnectorError as exc:
