@@ -40,11 +40,24 @@ from pi_sandbox.scanner.rules import (
 from pi_sandbox.scanner.values import Val
 
 MAX_CLIMB: Final = 64
+#: Alias chains (``a = b; c = a.x; ...``) are followed this deep, and this many per file.
+MAX_ALIAS_DEPTH: Final = 8
+MAX_ALIASES: Final = 2000
+MAX_ALIAS_USES: Final = 1000
 
 #: Objects whose computed members are worth a finding (a computed key can spell anything on them).
 COMPUTED_HOLDERS: Final = GLOBAL_OBJECT_NAMES | {"globalThis", "process", "require", "module", "Module",
                                                  "Reflect", "Function"}
-NOT_FOLLOWED: Final = frozenset(p for p in FLAGGED_PATHS if "createRequire" not in p)
+#: Values whose aliases are followed (``const g = globalThis``); everything else is reported where it is.
+FOLLOWED_ROOTS: Final = COMPUTED_HOLDERS | {"eval", "execScript", "setTimeout", "setInterval", "setImmediate",
+                                           "?ctor", "?proto", "__non_webpack_require__"}
+FOLLOWED_PATHS: Final = frozenset(
+    {"process.mainModule", "require.main", "module.constructor", "module.require", "Module.createRequire",
+     "Function.prototype.constructor", "Reflect.construct", "Reflect.apply", "Reflect.get",
+     "Object.defineProperty", "Object.defineProperties", "Object.assign", "Object.setPrototypeOf",
+     "Reflect.set", "Reflect.defineProperty", "Reflect.setPrototypeOf", "Object.getPrototypeOf",
+     "Object.getOwnPropertyDescriptor", "eval.call", "eval.apply", "Function.call", "Function.apply"}
+)
 #: Calls whose result the resolver can name (decoders, loaders, prototype lookups).
 VALUE_CALLS: Final = frozenset(
     {"atob", "decodeURIComponent", "decodeURI", "unescape", "String.fromCharCode", "String.fromCodePoint",
@@ -100,6 +113,7 @@ class FileAnalyzer:
         self._followed: set[tuple[str, str, str]] = set()
         self.has_fs = False
         self.env_dumps: list[Node] = []
+        self._alias_depth = 0
 
     # --- driver ----------------------------------------------------------------------------
 
@@ -341,7 +355,7 @@ class FileAnalyzer:
             return None
         if path in POLLUTING_CALLS and args:
             target = self.resolver.evaluate(args[0])
-            if target.kind == v.REF and _is_builtin_prototype(target.path):
+            if target.kind == v.REF and _is_builtin_prototype(target.path) and target.path.endswith(".prototype"):
                 self.add("PROTOTYPE_POLLUTION", call, f"{path} on {target.path}")
             return None
         if path in ("Module.createRequire", "Module.createRequireFromPath"):
@@ -492,15 +506,19 @@ class FileAnalyzer:
         if not _worth_following(val):
             return
         key = (name, val.kind, val.path)
-        if key in self._followed:
+        if key in self._followed or self._alias_depth >= MAX_ALIAS_DEPTH or len(self._followed) > MAX_ALIASES:
             return
         self._followed.add(key)
-        for occurrence in self.resolver.occurrences(name):
-            if occurrence.type not in ("identifier", "shorthand_property_identifier"):
-                continue
-            if is_declaration(occurrence):
-                continue
-            self.climb(occurrence, val)
+        self._alias_depth += 1
+        try:
+            for occurrence in self.resolver.occurrences(name)[:MAX_ALIAS_USES]:
+                if occurrence.type not in ("identifier", "shorthand_property_identifier"):
+                    continue
+                if is_declaration(occurrence):
+                    continue
+                self.climb(occurrence, val)
+        finally:
+            self._alias_depth -= 1
 
     def on_write(self, node: Node, val: Val) -> None:
         """An assignment target: writes to built-in prototypes are pollution."""
@@ -606,6 +624,7 @@ def _is_builtin_prototype(path: str) -> bool:
 
 
 def _worth_following(val: Val) -> bool:
+    """Only aliases of values that can still reach a forbidden sink are followed to their uses."""
     if val.kind == v.FUNC:
         return val.path == "return-this"
     if val.kind == v.COMPUTED:
@@ -613,10 +632,14 @@ def _worth_following(val: Val) -> bool:
     if val.kind != v.REF:
         return False
     path = val.path
-    # Flagged-only values (process.env, fetch) are reported where they are mentioned; following their
-    # aliases would only repeat that. createRequire is followed: its result is a require function.
-    return not (path.startswith(("mod:", "process.env")) or path in NOT_FOLLOWED
-                or path in FORBIDDEN_PATHS and path != "eval")
+    if path.startswith(("desc:", "?ctor", "?proto", "Module.")):
+        return True
+    head, _, rest = path.partition(".")
+    if not rest:
+        return path in FOLLOWED_ROOTS or path in BUILTIN_CONSTRUCTORS
+    if head in BUILTIN_CONSTRUCTORS and rest == "prototype":
+        return True
+    return path in FOLLOWED_PATHS
 
 
 def _imported_names(clause: Node) -> list[str]:

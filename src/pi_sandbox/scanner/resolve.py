@@ -20,6 +20,8 @@ from pi_sandbox.scanner.rules import BUILTIN_CONSTRUCTORS, GLOBAL_OBJECT_NAMES, 
 from pi_sandbox.scanner.values import Val
 
 MAX_DEPTH: Final = 40
+MAX_PATH_SEGMENTS: Final = 12
+MAX_DECLARATIONS: Final = 512
 TRANSPARENT: Final = frozenset(
     {"parenthesized_expression", "non_null_expression", "as_expression", "satisfies_expression",
      "type_assertion", "await_expression"}
@@ -87,6 +89,8 @@ def member(obj: Val, key: Val) -> Val:
         return v.UNKNOWN
     kind = obj.kind
     if kind == v.REF:
+        if obj.path.count(".") >= MAX_PATH_SEGMENTS:
+            return v.UNKNOWN
         return v.ref(_ref_member(obj.path, name), **marks)
     if name == "constructor":
         ctor = {v.FUNC: "Function", v.STR: "String", v.NUM: "Number", v.ARR: "Array", v.OBJ: "Object",
@@ -131,6 +135,26 @@ def _ref_member(path: str, name: str) -> str:
 
 
 _WORD_CHAR = rb"[A-Za-z0-9_$\\]"
+_WORD_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$\\")
+
+
+def _word_positions(source: bytes, word: bytes) -> list[int]:
+    """Offsets where ``word`` occurs as a whole identifier token."""
+    if not word:
+        return []
+    if len(word) <= 2:  # short names are everywhere as substrings: let the regex engine skip them
+        pattern = re.compile(rb"(?<!" + _WORD_CHAR + rb")" + re.escape(word) + rb"(?!" + _WORD_CHAR + rb")")
+        return [m.start() for m in pattern.finditer(source)]
+    positions = []
+    size = len(word)
+    index = source.find(word)
+    while index >= 0:
+        before = source[index - 1] if index else 0x20
+        after = source[index + size] if index + size < len(source) else 0x20
+        if before not in _WORD_BYTES and after not in _WORD_BYTES:
+            positions.append(index)
+        index = source.find(word, index + size)
+    return positions
 
 
 class Resolver:
@@ -151,13 +175,11 @@ class Resolver:
         if cached is not None:
             return cached
         found: list[Node] = []
-        if name:
-            word = re.escape(name.encode())
-            pattern = re.compile(rb"(?<!" + _WORD_CHAR + rb")" + word + rb"(?!" + _WORD_CHAR + rb")")
-            for match in pattern.finditer(self.source):
-                node = self.root.named_descendant_for_byte_range(match.start(), match.end())
-                if node is not None and node.start_byte == match.start() and node.end_byte == match.end():
-                    found.append(node)
+        for start in _word_positions(self.source, name.encode()):
+            end = start + len(name.encode())
+            node = self.root.named_descendant_for_byte_range(start, end)
+            if node is not None and node.start_byte == start and node.end_byte == end:
+                found.append(node)
         self._occurrences[name] = found
         return found
 
@@ -239,18 +261,20 @@ class Resolver:
         if name in self._in_progress:
             return v.UNKNOWN
         self._in_progress.add(name)
-        best: Val | None = None
+        found: list[Val] = []
         try:
-            for occurrence in self.occurrences(name):
+            for occurrence in self.occurrences(name)[:MAX_DECLARATIONS]:
                 value = self.declared_value(occurrence)
-                if value is None:
-                    continue
-                if best is None or _rank(value) > _rank(best):
-                    best = value
+                if value is not None and value not in found:
+                    found.append(value)
         finally:
             self._in_progress.discard(name)
-        if best is not None:
-            self._binding_values[name] = best
+        if not found:
+            return None
+        # Scope is approximated by the file, so a name declared with different values in different
+        # functions (minified code reuses `e`, `t`, `u` everywhere) is ambiguous: unknown.
+        best = found[0] if len(found) == 1 else v.UNKNOWN
+        self._binding_values[name] = best
         return best
 
     def identifier_value(self, node: Node) -> Val:
@@ -458,6 +482,8 @@ class Resolver:
             target = member(first, args[1])  # its `.value` / `.get` is the member itself
             return v.Val(v.REF, path="desc:" + target.path, obfuscated=target.obfuscated,
                          decoded=target.decoded) if target.kind == v.REF else v.UNKNOWN
+        if path.endswith((".call.bind", ".apply.bind")):
+            return v.UNKNOWN  # `Function.call.bind(f)` calls f, not Function
         if path.endswith(".bind") and path != "?function.bind":
             return v.ref(path[: -len(".bind")], obfuscated=fn.obfuscated, decoded=fn.decoded)
         return v.UNKNOWN
@@ -582,14 +608,3 @@ def _returns_this(function: Node) -> bool:
 
 def _is_return_this(value: Val) -> bool:
     return value.kind == v.STR and value.text.strip().rstrip(";").strip() == "return this"
-
-
-def _rank(value: Val) -> int:
-    """Prefer the binding that tells the most: a tracked reference over a string over unknown."""
-    if value.kind == v.REF:
-        return 3
-    if value.kind in (v.STR, v.ARR, v.BUF, v.COMPUTED):
-        return 2
-    if value.kind != v.UNKNOWN_KIND:
-        return 1
-    return 0

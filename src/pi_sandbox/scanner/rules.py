@@ -162,8 +162,6 @@ FORBIDDEN_PATHS: Final[dict[str, str]] = {
     "process.binding": "PROCESS_BINDING",
     "process._linkedBinding": "PROCESS_BINDING",
     "process.dlopen": "PROCESS_BINDING",
-    "process.reallyExit": "PROCESS_BINDING",
-    "process._rawDebug": "PROCESS_BINDING",
     "require.cache": "MODULE_TAMPERING",
     "require.extensions": "MODULE_TAMPERING",
     "Module._load": "MODULE_TAMPERING",
