@@ -363,3 +363,15 @@ def test_request_object_form_is_accepted(sandbox: Sandbox) -> None:
     bad = sandbox.hostcall("ext.a", HostcallRequest("c-bad", "fs", {"op": "stat", "path": "."}, "write"))
     assert (bad.error_code, bad.call_id) == ("invalid_request", "c-bad")
     assert [e.decision for e in sandbox.store.query_ledger(extension_id="ext.a")] == ["allow", "invalid"]
+
+
+def test_first_open_records_settings_looser_than_defaults(make_config: Any) -> None:
+    """A config that is loose from the very first open (mediation off) is recorded as loosened."""
+    config = make_config(settings={"extensionPolicy": {"execMediation": {"enabled": False}}})
+    sandbox = Sandbox.open(config)
+    try:
+        loosened = [e for e in sandbox.store.query_ledger() if e.reason == "settings_loosened"]
+        assert len(loosened) == 1
+        assert "exec_mediation_enabled" in loosened[0].detail["fields"]
+    finally:
+        sandbox.close()

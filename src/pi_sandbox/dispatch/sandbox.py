@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +152,11 @@ class Sandbox:
         previous = self.store.query_records(kind=_POSTURE_RECORD)
         before = dict(previous[-1].payload) if previous else None
         if before != posture:
-            changed = loosened_fields(before or security_posture(replace(self.config, profile="safe",
-                                                                          allow_dangerous=False)), posture)
+            # First open: compare with the built-in defaults, so a config that starts out loose
+            # (mediation off, allow patterns, ...) is recorded too.
+            baseline = before or security_posture(SecurityConfig(self.config.agent_dir, self.config.state_dir,
+                                                                 self.config.project_dir))
+            changed = loosened_fields(baseline, posture)
             if changed:
                 sources = sorted({self.config.source_of(p) for p in self.config.provenance})
                 self.store.append(LedgerEntryDraft(
