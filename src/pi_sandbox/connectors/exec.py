@@ -107,14 +107,16 @@ def mediate_exec(
     call_id: str,
     cmd: str,
     args: Sequence[str],
+    stdin: str | None = None,
 ) -> ExecMediationDecision:
     """Classify and decide one command; write the ``exec_mediation`` record and any alerts.
 
-    A withheld secret value among the arguments is an exposure attempt: the command is denied and a
+    A withheld secret value among the arguments (or in stdin) is an exposure attempt: the command is denied and a
     ``secret_exposure`` alert carries only the value's fingerprint.
     """
     decision = mediator.evaluate(cmd, args)
-    fingerprint = next((f for f in (broker.secret_fingerprint(a) for a in (cmd, *args)) if f), None)
+    texts = (cmd, *args, stdin) if stdin else (cmd, *args)
+    fingerprint = next((f for f in (broker.secret_fingerprint(a) for a in texts) if f), None)
     if fingerprint is not None and decision.decision != "deny":
         decision = ExecMediationDecision(
             "deny",

@@ -46,7 +46,9 @@ class ExecMediationGate:
         if argv is None:
             return None
         cmd, args = argv
-        decision = mediate_exec(self.mediator, self.broker, self.store, call.extension_id, call.call_id, cmd, args)
+        stdin = call.params.get("stdin") if call.method == "exec" else None
+        decision = mediate_exec(self.mediator, self.broker, self.store, call.extension_id, call.call_id, cmd, args,
+                                stdin if isinstance(stdin, str) else None)
         if not decision.denied:
             return None
         # mediate_exec already raised the exec_mediation / secret_exposure alert: no second alert here.

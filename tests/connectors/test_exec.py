@@ -1,0 +1,172 @@
+"""The exec connector: real subprocesses, confined cwd, process-group kill, caps, broker env, redaction."""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pi_sandbox.audit import AuditStore
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.connectors.exec import ExecConnector, parse_exec_params
+from pi_sandbox.errors import ConnectorError, PathConfinementError
+from pi_sandbox.mediation.secret_broker import SecretBroker
+from tests.conftest import MakeConfig, PiEnv
+
+SECRET = "ghp_" + "Q7wErTy9UiOp3AsDfGh2JkLzXcVbNm45tYuI"
+PY = sys.executable
+
+MakeCtx = Callable[..., tuple[ExecConnector, ConnectorContext]]
+
+
+@pytest.fixture()
+def exec_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeCtx]:
+    stores: list[AuditStore] = []
+
+    def build(max_output_bytes: int = 1024 * 1024, call_id: str = "c1") -> tuple[ExecConnector, ConnectorContext]:
+        config = make_config(env={"GITHUB_TOKEN": SECRET, "LD_PRELOAD": "/nonexistent/evil.so",
+                                  "NODE_OPTIONS": "--require /nonexistent.js", "PLAIN_PARENT_VAR": "visible?"})
+        store = AuditStore.open(config.state_dir)
+        stores.append(store)
+        broker = SecretBroker(config.secret_broker, config.environ)
+        ctx = ConnectorContext("ext", call_id, "exec", Capability.EXEC, (pi_env.workspace,), config, store)
+        return ExecConnector(broker, max_output_bytes=max_output_bytes), ctx
+
+    yield build
+    for store in stores:
+        store.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+            return "State:\tZ" not in handle.read()
+    except FileNotFoundError:
+        return False
+
+
+def _wait_dead(pid: int, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_runs_argv_and_reports_output_and_exit_code(exec_ctx: MakeCtx) -> None:
+    conn, ctx = exec_ctx()
+    out = conn.call(ctx, {"cmd": PY, "args": ["-c", "import sys; print('hi'); sys.stderr.write('err'); sys.exit(3)"]})
+    assert (out["stdout"], out["stderr"], out["exit_code"], out["killed"]) == ("hi\n", "err", 3, False)
+    # no shell in between: shell syntax in an argument is just text
+    out = conn.call(ctx, {"cmd": "echo", "args": ["$(id)", ";", "ls"]})
+    assert out["stdout"] == "$(id) ; ls\n"
+
+
+def test_stdin_and_cwd_inside_roots(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
+    conn, ctx = exec_ctx()
+    (pi_env.workspace / "sub").mkdir()
+    assert conn.call(ctx, {"cmd": "cat", "stdin": "piped\n"})["stdout"] == "piped\n"
+    assert conn.call(ctx, {"cmd": "pwd", "cwd": "sub"})["stdout"].strip() == str((pi_env.workspace / "sub").resolve())
+    assert conn.call(ctx, {"cmd": "pwd"})["stdout"].strip() == str(pi_env.workspace)
+    for bad in ("..", "/", str(pi_env.home)):
+        with pytest.raises(PathConfinementError):
+            conn.call(ctx, {"cmd": "pwd", "cwd": bad})
+
+
+def test_timeout_kills_the_whole_process_group(exec_ctx: MakeCtx) -> None:
+    conn, ctx = exec_ctx()
+    start = time.monotonic()
+    out = conn.call(ctx, {"cmd": "sh", "args": ["-c", "sleep 30 & echo $!; wait"], "timeout_ms": 400})
+    assert out["killed"] and out["timed_out"] and time.monotonic() - start < 5
+    assert _wait_dead(int(out["stdout"].strip()))
+
+
+def test_background_stragglers_do_not_outlive_the_call(exec_ctx: MakeCtx) -> None:
+    conn, ctx = exec_ctx()
+    start = time.monotonic()
+    out = conn.call(ctx, {"cmd": "sh", "args": ["-c", "sleep 30 >/dev/null 2>&1 & echo $!"]})
+    assert not out["killed"] and out["exit_code"] == 0 and time.monotonic() - start < 5
+    assert _wait_dead(int(out["stdout"].strip()))
+
+
+def test_output_is_capped_and_truncation_reported(exec_ctx: MakeCtx) -> None:
+    conn, ctx = exec_ctx(max_output_bytes=1000)
+    out = conn.call(ctx, {"cmd": PY, "args": ["-c", "import sys; print('x' * 50000); sys.stderr.write('y' * 10)"]})
+    assert len(out["stdout"]) == 1000 and out["stdout_truncated"]
+    assert out["stderr"] == "y" * 10 and not out["stderr_truncated"] and out["exit_code"] == 0
+
+
+def test_child_env_is_built_by_the_broker(exec_ctx: MakeCtx) -> None:
+    conn, ctx = exec_ctx()
+    out = conn.call(ctx, {"cmd": "env", "env": {"LD_PRELOAD": "/tmp/x.so", "BASH_ENV": "/tmp/x", "MY_FLAG": "on",
+                                                 "PATH": "/evil"}})
+    lines = dict(line.split("=", 1) for line in out["stdout"].splitlines() if "=" in line)
+    assert lines["MY_FLAG"] == "on" and lines["PATH"] != "/evil" and lines["PWD"]
+    for name in ("GITHUB_TOKEN", "LD_PRELOAD", "NODE_OPTIONS", "BASH_ENV", "PLAIN_PARENT_VAR"):
+        assert name not in lines
+    assert SECRET not in out["stdout"]
+
+
+def test_output_is_redacted_raw_and_encoded(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
+    conn, ctx = exec_ctx()
+    (pi_env.workspace / "leak.txt").write_text(SECRET, encoding="utf-8")
+    script = ("import base64,sys; s=open('leak.txt').read(); print(s); print(base64.b64encode(s.encode()).decode());"
+              "print(s.encode().hex()); sys.stderr.write('err:'+s)")
+    out = conn.call(ctx, {"cmd": PY, "args": ["-c", script]})
+    blob = out["stdout"] + out["stderr"]
+    assert blob.count("[REDACTED]") == 4
+    for form in (SECRET, base64.b64encode(SECRET.encode()).decode(), SECRET.encode().hex()):
+        assert form not in blob
+
+
+def test_subprocesses_are_counted_and_cancel_kills(exec_ctx: MakeCtx) -> None:
+    conn, ctx = exec_ctx()
+    results: list[dict[str, object]] = []
+    worker = threading.Thread(target=lambda: results.append(conn.call(ctx, {"cmd": "sleep", "args": ["30"]})))
+    worker.start()
+    deadline = time.monotonic() + 5
+    while conn.subprocesses.running("ext") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert conn.subprocesses.running("ext") == 1 and conn.subprocesses.running("other") == 0
+    assert conn.cancel("ext", "c1") == 1
+    worker.join(timeout=5)
+    assert results and results[0]["killed"] is True and not results[0]["timed_out"]
+    assert conn.subprocesses.running("ext") == 0
+
+
+def test_spawn_failures_and_bad_params_are_typed(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
+    conn, ctx = exec_ctx()
+    with pytest.raises(ConnectorError) as missing:
+        conn.call(ctx, {"cmd": "definitely-not-a-command-xyz"})
+    assert (missing.value.code, missing.value.reason) == ("io", "not_found")
+    script = pi_env.workspace / "noexec.sh"
+    script.write_text("echo hi\n")
+    os.chmod(script, 0o644)
+    with pytest.raises(ConnectorError) as noexec:
+        conn.call(ctx, {"cmd": str(script)})
+    assert noexec.value.reason == "permission_denied"
+    for params in ({}, {"cmd": ""}, {"cmd": "ls", "args": "x"}, {"cmd": "ls", "args": [1]},
+                   {"cmd": "ls", "timeout_ms": -1}, {"cmd": "ls", "env": {"A": 1}}, {"cmd": "l\0s"}):
+        with pytest.raises(ConnectorError) as bad:
+            parse_exec_params(params)
+        assert bad.value.code == "invalid_request"
+    (pi_env.workspace / "file").write_text("x")
+    with pytest.raises(ConnectorError, match="not a directory"):
+        conn.call(ctx, {"cmd": "ls", "cwd": "file"})
+
+
+def test_cwd_symlink_escape_is_refused(exec_ctx: MakeCtx, pi_env: PiEnv, tmp_path: Path) -> None:
+    conn, ctx = exec_ctx()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (pi_env.workspace / "link").symlink_to(outside)
+    with pytest.raises(PathConfinementError):
+        conn.call(ctx, {"cmd": "pwd", "cwd": "link"})

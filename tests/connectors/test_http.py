@@ -1,0 +1,220 @@
+"""The http connector against a real local server on 127.0.0.1 (nothing leaves the machine)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from pi_sandbox.audit import AuditStore
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.config.model import HttpSettings
+from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.connectors.http import HttpConnector, address_refusal, host_matches
+from pi_sandbox.errors import ConnectorError
+from pi_sandbox.mediation.secret_broker import SecretBroker, value_fingerprint
+from tests.conftest import MakeConfig, PiEnv
+
+SECRET = "xoxb-" + "2048-4096-Tq9Wr8Es7Dz6Xc5Vb4Nm3"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes: /echo (request back as JSON), /big, /leak, /slow, /redirect?to=URL&code=N."""
+
+    def log_message(self, *_args: Any) -> None:
+        return
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout / size cap tests)
+            pass
+
+    def _handle(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        if url.path == "/echo":
+            payload = {"method": self.command, "body": body, "headers": {k.lower(): v for k, v in self.headers.items()}}
+            self._reply(200, json.dumps(payload).encode(), {"Content-Type": "application/json", "X-Test": "1"})
+        elif url.path == "/big":
+            self._reply(200, b"x" * int(query.get("n", "5000")))
+        elif url.path == "/leak":
+            text = f"raw={SECRET} b64={base64.b64encode(SECRET.encode()).decode()}"
+            self._reply(200, text.encode(), {"X-Leak": SECRET})
+        elif url.path == "/slow":
+            time.sleep(1.5)
+            self._reply(200, b"late")
+        elif url.path == "/redirect":
+            self._reply(int(query.get("code", "302")), b"", {"Location": query.get("to", "/redirect")})
+        else:
+            self._reply(404, b"nope")
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+MakeHttp = Callable[..., tuple[HttpConnector, ConnectorContext, AuditStore]]
+
+
+@pytest.fixture()
+def http_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeHttp]:
+    stores: list[AuditStore] = []
+
+    def build(resolver: Callable[[str, int], list[str]] | None = None,
+              **http: Any) -> tuple[HttpConnector, ConnectorContext, AuditStore]:
+        config = make_config(env={"SLACK_TOKEN": SECRET})
+        config = replace(config, http=HttpSettings(**{"allow_loopback": True, **http}))
+        store = AuditStore.open(config.state_dir)
+        stores.append(store)
+        ctx = ConnectorContext("ext", "c1", "http", Capability.HTTP, (pi_env.workspace,), config, store)
+        broker = SecretBroker(config.secret_broker, config.environ)
+        conn = HttpConnector(broker, resolver=resolver) if resolver else HttpConnector(broker)
+        return conn, ctx, store
+
+    yield build
+    for store in stores:
+        store.close()
+
+
+def test_get_and_post(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx()
+    out = conn.call(ctx, {"method": "POST", "url": server + "/echo", "headers": {"X-A": "b"}, "body": "hello"})
+    assert out["status"] == 200 and out["headers"]["x-test"] == "1"
+    echoed = json.loads(out["body"])
+    assert (echoed["method"], echoed["body"], echoed["headers"]["x-a"]) == ("POST", "hello", "b")
+    assert conn.call(ctx, {"url": server + "/missing"})["status"] == 404
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["body", "body_b64", "header", "header_name", "url_query", "url_encoded"],
+)
+def test_outbound_secret_is_blocked_with_alert(http_ctx: MakeHttp, server: str, where: str) -> None:
+    conn, ctx, store = http_ctx()
+    params: dict[str, Any] = {"method": "POST", "url": server + "/echo", "body": "ok"}
+    if where == "body":
+        params["body"] = f"token={SECRET}"
+    elif where == "body_b64":
+        params["body"] = json.dumps({"t": base64.b64encode(SECRET.encode()).decode()})
+    elif where == "header":
+        params["headers"] = {"Authorization": f"Bearer {SECRET}"}
+    elif where == "header_name":
+        params["headers"] = {SECRET: "x"}
+    elif where == "url_query":
+        params["url"] = f"{server}/echo?t={SECRET}"
+    else:
+        params["url"] = f"{server}/echo?t={urllib.parse.quote(SECRET + '/x', safe='')}"
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, params)
+    assert (err.value.code, err.value.reason) == ("denied", "secret_exposure")
+    (alert,) = store.query_alerts(category="secret_exposure")
+    assert alert.severity == "critical" and alert.context_hash == value_fingerprint(SECRET)
+    assert SECRET not in json.dumps([alert.summary, alert.reason_codes, alert.remediation, str(err.value)])
+
+
+def test_response_is_redacted(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx()
+    out = conn.call(ctx, {"url": server + "/leak"})
+    assert SECRET not in json.dumps(out) and base64.b64encode(SECRET.encode()).decode() not in out["body"]
+    assert out["body"].count("[REDACTED]") == 2 and out["headers"]["x-leak"] == "[REDACTED]"
+
+
+def test_loopback_is_refused_unless_allowed(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx(allow_loopback=False)
+    for url in (server + "/echo", server.replace("127.0.0.1", "localhost") + "/echo", "http://[::1]:9/x",
+                "http://0.0.0.0:9/"):
+        with pytest.raises(ConnectorError) as err:
+            conn.call(ctx, {"url": url})
+        assert err.value.code == "denied" and err.value.reason in ("loopback_address", "unspecified_address")
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [("169.254.169.254", "link_local_address"), ("fe80::1", "link_local_address"),
+     ("100.100.100.200", "metadata_address"), ("fd00:ec2::254", "metadata_address"), ("127.8.8.8", "loopback_address"),
+     ("::ffff:127.0.0.1", "loopback_address"), ("224.0.0.1", "reserved_address")],
+)
+def test_resolved_addresses_are_checked(http_ctx: MakeHttp, address: str, reason: str) -> None:
+    conn, ctx, _ = http_ctx(resolver=lambda host, port: ["93.184.216.34", address], allow_loopback=False)
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": "http://innocent.example/"})
+    assert err.value.reason == reason
+    assert address_refusal("93.184.216.34") is None and address_refusal("10.1.2.3") is None
+
+
+def test_host_allow_and_deny_lists(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx(deny_hosts=("127.0.0.1",))
+    with pytest.raises(ConnectorError, match="denyHosts"):
+        conn.call(ctx, {"url": server + "/echo"})
+    conn, ctx, _ = http_ctx(allow_hosts=("api.example.com",))
+    with pytest.raises(ConnectorError, match="allowHosts"):
+        conn.call(ctx, {"url": server + "/echo"})
+    conn, ctx, _ = http_ctx(allow_hosts=("127.0.0.1",))
+    assert conn.call(ctx, {"url": server + "/echo"})["status"] == 200
+    assert host_matches("a.b.example.com", "*.example.com") and host_matches("example.com", ".example.com")
+    assert not host_matches("badexample.com", ".example.com") and not host_matches("x.example.com", "example.com")
+
+
+def test_redirects_are_followed_and_rechecked(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx()
+    to_echo = urllib.parse.quote(server + "/echo", safe="")
+    out = conn.call(ctx, {"method": "POST", "url": f"{server}/redirect?to={to_echo}&code=302", "body": "x"})
+    assert json.loads(out["body"])["method"] == "GET"
+    out = conn.call(ctx, {"method": "POST", "url": f"{server}/redirect?to={to_echo}&code=307", "body": "keep"})
+    assert json.loads(out["body"])["body"] == "keep"
+    # a redirect to a denied host is refused at that hop
+    conn, ctx, _ = http_ctx(deny_hosts=("blocked.example",))
+    evil = urllib.parse.quote("http://blocked.example/steal", safe="")
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": f"{server}/redirect?to={evil}"})
+    assert err.value.reason == "host_denied"
+    # a redirect that would carry a secret in its URL is blocked like a first request
+    conn, ctx, store = http_ctx()
+    leak = urllib.parse.quote(f"{server}/echo?t={SECRET}", safe="")
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": f"{server}/redirect?to={leak}"})
+    assert err.value.reason == "secret_exposure" and store.query_alerts(category="secret_exposure")
+    # endless redirects end
+    loop = urllib.parse.quote(f"{server}/redirect?to=/redirect", safe="")
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": f"{server}/redirect?to={loop}"})
+    assert err.value.reason == "too_many_redirects"
+
+
+def test_response_cap_timeout_and_bad_params(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx(max_response_bytes=1000)
+    assert len(conn.call(ctx, {"url": server + "/big?n=1000"})["body"]) == 1000
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": server + "/big?n=5000"})
+    assert err.value.reason == "response_too_large"
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": server + "/slow", "timeout_ms": 200})
+    assert err.value.code == "timeout"
+    for params in ({"url": "ftp://x/"}, {"url": ""}, {"url": server, "method": "TRACE"},
+                   {"url": server, "headers": {"a": 1}}, {"url": server, "body": 5}, {"url": "http:///nohost"}):
+        with pytest.raises(ConnectorError) as err:
+            conn.call(ctx, params)
+        assert err.value.code == "invalid_request"
