@@ -770,3 +770,36 @@ def test_pi_ai_string_enum_validates_and_complete_fails_cleanly() -> None:
                    "anthropic-messages"]
     sent = rt.host_calls("events")[0]
     assert sent["op"] == "complete_ai" and "apiKey" not in sent["options"]  # secrets never ride in params
+
+
+# ---- pi:web: TextDecoder, Intl, Blob ------------------------------------------------------------------------
+
+
+def test_text_decoder_streams_and_decodes_more_encodings(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """const euro = new TextEncoder().encode("a€b");
+        const d = new TextDecoder();
+        const streamed = d.decode(euro.subarray(0, 2), { stream: true }) + d.decode(euro.subarray(2, 4), { stream: true }) + d.decode(euro.subarray(4));
+        let fatal; try { new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array([0xff])); } catch (e) { fatal = e.name; }
+        result = [streamed, new TextDecoder("latin1").decode(new Uint8Array([0x63, 0x61, 0x66, 0xe9])),
+                  new TextDecoder("utf-16le").decode(new Uint8Array([0x68, 0, 0x69, 0])),
+                  new TextDecoder().decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x41])), fatal, new TextDecoder("utf8").encoding];"""
+    )
+    assert out == ["a€b", "café", "hi", "A", "TypeError", "utf-8"]
+
+
+def test_minimal_intl(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """result = [new Intl.NumberFormat("en-US").format(1234567.891), (1234.5).toLocaleString(),
+          new Intl.NumberFormat("en-US", { style: "percent" }).format(0.256),
+          new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(3.5),
+          new Intl.NumberFormat("en", { notation: "compact" }).format(15300),
+          Array.from(new Intl.Segmenter("en", { granularity: "grapheme" }).segment("e\\u0301👍🏽🇫🇷x"), (s) => s.segment),
+          ["b10", "a", "b2"].sort(new Intl.Collator("en", { numeric: true }).compare),
+          new Intl.PluralRules("en").select(1), new Intl.RelativeTimeFormat("en").format(-3, "days"),
+          new Intl.ListFormat("en").format(["a", "b", "c"]),
+          new Intl.DateTimeFormat("en-US", { timeZone: "UTC", year: "numeric", month: "short", day: "numeric" }).format(new Date(0)),
+          await new Blob(["ab", new Uint8Array([99])]).text()];"""
+    )
+    assert out == ["1,234,567.891", "1,234.5", "26%", "$3.50", "15.3K", ["e\u0301", "👍🏽", "🇫🇷", "x"],
+                   ["a", "b2", "b10"], "one", "3 days ago", "a, b, and c", "Jan 1, 1970", "abc"]

@@ -1,7 +1,7 @@
 // pi:globals — installs the Node/web globals extensions expect, before any extension code runs.
-// QuickJS-ng (jsbox) already has TextEncoder/TextDecoder (utf-8 only), atob/btoa, queueMicrotask, performance,
-// DOMException; it lacks console output, timers, URL, fetch, AbortController, structuredClone, crypto, Buffer,
-// process — those are installed here (only when missing, so a future engine that has them keeps its own).
+// QuickJS-ng (jsbox) already has TextEncoder, atob/btoa, queueMicrotask, performance, DOMException; it lacks
+// console output, timers, URL, fetch, AbortController, structuredClone, crypto, Buffer, process, Intl, Blob and a
+// streaming/multi-encoding TextDecoder — those are installed here (only when missing, except TextDecoder).
 import * as host from "pi:host";
 import { format } from "util";
 import { Buffer } from "buffer";
@@ -11,6 +11,7 @@ import { URL, URLSearchParams } from "url";
 import { Event, EventTarget } from "events";
 import { fetch, Headers, Request, Response, AbortController, AbortSignal } from "pi:fetch";
 import { webcrypto } from "crypto";
+import { TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, installNumberLocale } from "pi:web";
 
 const g = globalThis;
 
@@ -107,4 +108,11 @@ install("Response", Response);
 install("fetch", fetch);
 install("crypto", webcrypto);
 install("structuredClone", (v) => structuredCloneImpl(v));
+// The engine's TextDecoder is utf-8 only and ignores {stream: true}: replace it.
+Object.defineProperty(g, "TextDecoder", { value: StreamingTextDecoder, writable: true, configurable: true, enumerable: false });
+if (typeof g.Intl === "undefined") {
+  install("Intl", MiniIntl);
+  installNumberLocale();
+}
+install("Blob", Blob);
 install("navigator", { userAgent: "pi-sandbox", platform: "linux", hardwareConcurrency: 1, language: "en-US" });

@@ -156,10 +156,12 @@ export function parseArgs() {
 
 export function isArray(v) { return Array.isArray(v); }
 export function toUSVString(s) { return String(s).toWellFormed(); }
+export { TextDecoder } from "pi:web";
 export const TextEncoder = globalThis.TextEncoder;
-export const TextDecoder = globalThis.TextDecoder;
+
+import { TextDecoder as WebTextDecoder } from "pi:web";
 
 export default {
-  format, formatWithOptions, inspect, promisify, callbackify, inherits, deprecate, debuglog, debug, types,
-  isDeepStrictEqual, stripVTControlCharacters, styleText, parseArgs, isArray, toUSVString, TextEncoder, TextDecoder,
+  TextDecoder: WebTextDecoder, format, formatWithOptions, inspect, promisify, callbackify, inherits, deprecate, debuglog, debug, types,
+  isDeepStrictEqual, stripVTControlCharacters, styleText, parseArgs, isArray, toUSVString, TextEncoder,
 };
