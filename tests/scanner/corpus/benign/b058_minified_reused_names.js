@@ -1,0 +1,1 @@
+function a(t){var u=Object.prototype.toString;return u.call(t)}function b(t,i){var u=new Promise(function(r){r(t)});return Object.assign(u,i)}function c(u){return Reflect.defineProperty(u,'x',{value:1})}module.exports={a:a,b:b,c:c};

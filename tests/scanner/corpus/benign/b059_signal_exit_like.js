@@ -1,0 +1,6 @@
+const originalExit = process.reallyExit;
+process.reallyExit = function (code) {
+  cleanup();
+  return originalExit.call(process, code);
+};
+function cleanup() {}
