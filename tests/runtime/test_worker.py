@@ -42,6 +42,7 @@ export default function (pi) {
   pi.registerTool({ name: "hang_promise", execute: () => new Promise(() => {}) });
   pi.registerTool({ name: "spin", execute: () => { for (;;) {} } });
   pi.registerTool({ name: "spin_after_hostcall", execute: () => { host.callSync("log", { level: "info", message: "x" }); for (;;) {} } });
+  pi.registerTool({ name: "flood", execute: () => { for (;;) host.callSync("log", { level: "info", message: "x" }); } });
   pi.registerTool({ name: "bomb", execute: () => { const a = []; for (;;) a.push(new Array(1e6).fill(1)); } });
   pi.registerTool({ name: "recurse", execute: () => { const f = (n) => f(n + 1) + 1; return f(0); } });
   pi.registerTool({ name: "python", execute: async () => {
@@ -148,6 +149,23 @@ def test_infinite_loop_is_killed_by_the_watchdog(table: Any, name: str) -> None:
     assert info.value.code == "timeout"
     assert time.monotonic() - started < 3
     assert not w.alive
+
+
+def test_endless_hostcalls_hit_the_wall_clock_ceiling(table: Any) -> None:
+    limits = WorkerLimits(memory_bytes=64 << 20, call_timeout_s=0.4, wall_ceiling_factor=3)
+
+    class SlowRecorder(Recorder):
+        def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+            time.sleep(0.05)  # slow hostcalls: not charged to the JS budget, but bounded by the ceiling
+            return super().__call__(method, params)
+
+    recorder = SlowRecorder()
+    w = start(table, recorder, limits)
+    started = time.monotonic()
+    with pytest.raises(WorkerFailure, match="wall-clock ceiling") as info:
+        w.request("tool", {"name": "flood", "input": {}})
+    assert info.value.code == "timeout" and 1.1 < time.monotonic() - started < 4
+    assert len(recorder.calls) > 10
 
 
 def test_memory_bomb_is_fatal_oom(table: Any) -> None:

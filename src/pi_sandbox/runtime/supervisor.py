@@ -57,6 +57,9 @@ class WorkerLimits:
     #: Address-space backstop; 0 = derived from ``memory_bytes`` (engine heap + interpreter).
     address_space_bytes: int = 0
     boot_timeout_s: float = 20.0
+    #: Hostcall time is not charged to the JS budget, but a call may never run longer than
+    #: ``call_timeout_s * wall_ceiling_factor`` in wall time (stops an endless stream of hostcalls).
+    wall_ceiling_factor: float = 10.0
 
     def effective_address_space(self) -> int:
         """The RLIMIT_AS given to the worker: generous for the interpreter, bounded for the heap."""
@@ -221,17 +224,33 @@ class ExtensionWorker:
             channel.write({"type": "call", "id": request_id, "kind": kind, "payload": dict(payload)})
         except OSError:
             self._die_from_exit()
-        deadline = time.monotonic() + budget
+        started_at = time.monotonic()
+        deadline = started_at + budget
+        ceiling = started_at + budget * self.limits.wall_ceiling_factor
         while True:
-            message = self._read(channel, deadline)
+            message = self._read(channel, min(deadline, ceiling))
             if message is None:
+                if time.monotonic() >= ceiling:
+                    self._die(
+                        "timeout",
+                        f"exceeded the {budget * self.limits.wall_ceiling_factor:g}s wall-clock ceiling "
+                        f"for a '{kind}' call",
+                    )
                 self._die("timeout", f"exceeded the {budget:g}s time budget for a '{kind}' call")
             assert message is not None
             mtype = message.get("type")
             if mtype == "hostcall":
-                started = time.monotonic()
-                self._serve_hostcall(channel, message)
-                deadline += time.monotonic() - started  # hostcall time is the host's, not the extension's
+                served_at = time.monotonic()
+                try:
+                    self._serve_hostcall(channel, message)
+                except WorkerFailure:
+                    raise
+                except BaseException:
+                    # A bug in the host while serving: the worker is mid-call, so it cannot be reused.
+                    self.dead_reason = "internal"
+                    self.kill()
+                    raise
+                deadline += time.monotonic() - served_at  # hostcall time is the host's, not the extension's
             elif mtype == "done" and message.get("id") == request_id:
                 return message
             elif mtype == "fatal":
