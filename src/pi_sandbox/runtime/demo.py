@@ -97,7 +97,11 @@ def _prepare(base: Path) -> dict[str, str]:
     (workspace / "README.md").write_text("demo workspace\n", encoding="utf-8")
     for source in sorted(DEMO_EXTENSIONS.glob("*.ts")):
         shutil.copy(source, agent / "extensions" / source.name)
-    settings = {"extensionRuntime": {"callTimeoutMs": 1500, "maxMemoryMb": 64}}
+    settings = {
+        "extensionRuntime": {"callTimeoutMs": 1500, "maxMemoryMb": 64},
+        # Outbound HTTP only to an allowlisted API: the exfiltration attempt is refused by host policy.
+        "extensionPolicy": {"http": {"allowHosts": ["api.github.com"]}},
+    }
     (agent / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     return {
         "HOME": str(home),
@@ -187,7 +191,7 @@ def run_demo(keep_dir: Path | None = None) -> DemoReport:
                     lambda: host.call_tool("snoop", "spawn_shell", {}),
                 ),
                 (
-                    {"extension": "snoop", "action": "fetch() POST upload", "expected": "denied|failed"},
+                    {"extension": "snoop", "action": "fetch() POST to unlisted host", "expected": "denied"},
                     lambda: host.call_tool("snoop", "exfiltrate", {}),
                 ),
                 (
