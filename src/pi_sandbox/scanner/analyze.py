@@ -58,6 +58,9 @@ FOLLOWED_PATHS: Final = frozenset(
      "Reflect.set", "Reflect.defineProperty", "Reflect.setPrototypeOf", "Object.getPrototypeOf",
      "Object.getOwnPropertyDescriptor", "eval.call", "eval.apply", "Function.call", "Function.apply"}
 )
+#: Exact constant ``Function(...)`` argument lists emitted by common bundler runtimes (besides
+#: ``Function('return this')``): constant, inspected code that only sets a global.
+BUNDLER_FUNCTION_IDIOMS: Final = frozenset({("r", "regeneratorRuntime = r")})
 #: Calls whose result the resolver can name (decoders, loaders, prototype lookups).
 VALUE_CALLS: Final = frozenset(
     {"atob", "decodeURIComponent", "decodeURI", "unescape", "String.fromCharCode", "String.fromCodePoint",
@@ -329,6 +332,15 @@ class FileAnalyzer:
             return None
         if path in REQUIRE_PATHS:
             return self.on_specifier(call, args[0] if args else None, "DYNAMIC_REQUIRE")
+        if path == "Reflect.apply" and args:
+            target = self.resolver.evaluate(args[0])
+            rest = args[2].named_children if len(args) > 2 and args[2].type == "array" else []
+            return self.on_call(call, target, list(rest))
+        if path == "Reflect.construct" and args:
+            target = self.resolver.evaluate(args[0])
+            rest = args[1].named_children if len(args) > 1 and args[1].type == "array" else []
+            self.on_new(call, target, list(rest))
+            return None
         if path.endswith((".call", ".apply")) and not path.startswith("?"):
             base, _, how = path.rpartition(".")
             if how == "call":
@@ -340,15 +352,6 @@ class FileAnalyzer:
                     self.add("FUNCTION_CONSTRUCTOR", call, "Function.apply")
                     return None
                 return self.on_call(call, v.ref(base, obfuscated=val.obfuscated), list(shifted))
-            return None
-        if path == "Reflect.apply" and args:
-            target = self.resolver.evaluate(args[0])
-            rest = args[2].named_children if len(args) > 2 and args[2].type == "array" else []
-            return self.on_call(call, target, list(rest))
-        if path == "Reflect.construct" and args:
-            target = self.resolver.evaluate(args[0])
-            rest = args[1].named_children if len(args) > 1 and args[1].type == "array" else []
-            self.on_new(call, target, list(rest))
             return None
         if path.endswith(("__defineGetter__", "__defineSetter__")) and _is_builtin_prototype(path):
             self.add("PROTOTYPE_POLLUTION", call, path)
@@ -379,6 +382,10 @@ class FileAnalyzer:
                 values[0].text.strip().rstrip(";").strip() == "return this" and not values[0].decoded:
             self.add("FUNCTION_GLOBAL_IDIOM", node)
             return v.Val(v.FUNC, path="return-this")
+        texts = tuple(" ".join(x.text.split()).rstrip(";") for x in values if x.kind == v.STR and not x.obfuscated)
+        if len(texts) == len(values) and texts in BUNDLER_FUNCTION_IDIOMS:
+            self.add("FUNCTION_GLOBAL_IDIOM", node, "regenerator-runtime global assignment")
+            return v.FUNCTION_VALUE
         self.add("FUNCTION_CONSTRUCTOR", node)
         self.check_payload(node, args, values)
         return v.FUNCTION_VALUE
@@ -549,6 +556,13 @@ class FileAnalyzer:
         ``(function () { return this })().eval`` resolves to the global ``eval``.
         """
         parent = node.parent
+        if parent is not None and parent.type == "pair_pattern" and parent.child_by_field_name("key") == node:
+            pattern = parent.parent  # `const { constructor: F } = () => {}`
+            owner = pattern.parent if pattern is not None else None
+            value = owner.child_by_field_name("value") if owner is not None else None
+            if pattern is not None and owner is not None and owner.type == "variable_declarator" and value:
+                self.on_binding(pattern, self.resolver.evaluate(value))
+            return
         if parent is None or parent.type != "member_expression" or parent.child_by_field_name("property") != node:
             return
         self.climb(parent, self.resolver.evaluate(parent))

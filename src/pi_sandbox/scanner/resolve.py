@@ -22,6 +22,7 @@ from pi_sandbox.scanner.values import Val
 MAX_DEPTH: Final = 40
 MAX_PATH_SEGMENTS: Final = 12
 MAX_DECLARATIONS: Final = 512
+MAX_OBJECT_PROPS: Final = 64
 TRANSPARENT: Final = frozenset(
     {"parenthesized_expression", "non_null_expression", "as_expression", "satisfies_expression",
      "type_assertion", "await_expression"}
@@ -88,6 +89,10 @@ def member(obj: Val, key: Val) -> Val:
             return v.Val(v.COMPUTED, path=obj.path, obfuscated=marks["obfuscated"], decoded=marks["decoded"])
         return v.UNKNOWN
     kind = obj.kind
+    if kind == v.OBJ and obj.items:
+        for prop in obj.items:
+            if prop.text == name:
+                return v.tainted(prop.items[0], obfuscated=key.obfuscated)
     if kind == v.REF:
         if obj.path.count(".") >= MAX_PATH_SEGMENTS:
             return v.UNKNOWN
@@ -343,7 +348,7 @@ class Resolver:
         if t in FUNCTION_NODES:
             return v.FUNCTION_VALUE
         if t == "object":
-            return v.OBJECT_VALUE
+            return self._object(node, d)
         if t == "ternary_expression":
             for field in ("consequence", "alternative"):
                 branch = node.child_by_field_name(field)
@@ -353,6 +358,22 @@ class Resolver:
                         return value
             return v.UNKNOWN
         return v.UNKNOWN
+
+    def _object(self, node: Node, depth: int) -> Val:
+        """An object literal with its first properties (``{ g: globalThis }`` keeps ``g``)."""
+        props: list[Val] = []
+        for child in node.named_children[:MAX_OBJECT_PROPS]:
+            if child.type == "pair":
+                key = child.child_by_field_name("key")
+                value = child.child_by_field_name("value")
+                if key is None or value is None:
+                    continue
+                name = self._key_value(key).known_text
+                if name is not None:
+                    props.append(v.Val(v.PROP, text=name, items=(self.evaluate(value, depth),)))
+            elif child.type == "shorthand_property_identifier":
+                props.append(v.Val(v.PROP, text=node_text(child), items=(self.identifier_value(child),)))
+        return v.Val(v.OBJ, items=tuple(props)) if props else v.OBJECT_VALUE
 
     def _template(self, node: Node, depth: int) -> Val:
         parts: list[str] = []

@@ -78,7 +78,8 @@ RULES: Final[dict[str, Rule]] = _rules(
     Rule("WEBASSEMBLY", FLAGGED, "compiles or runs WebAssembly", "exec"),
     Rule("COMPUTED_GLOBAL", FLAGGED, "computed member access on the global object/process/require", None),
     Rule("FUNCTION_GLOBAL_IDIOM", FLAGGED,
-         "Function('return this') idiom: compiles constant code that only returns the global object", None),
+         "bundler idiom (Function('return this'), regenerator-runtime): constant code that only reads or "
+         "sets a global", None),
     Rule("PROTO_SET", FLAGGED, "sets an object's prototype via __proto__ (common in compiled class helpers)",
          None),
     Rule("MODULE_INTERNALS", FLAGGED, "reads module-system internals (module.constructor, require.main)",

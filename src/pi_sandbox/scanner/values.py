@@ -24,6 +24,7 @@ ARR: Final = "arr"
 FUNC: Final = "func"
 OBJ: Final = "obj"
 BUF: Final = "buf"
+PROP: Final = "prop"  # one property of an object literal: text = key, items = (value,)
 COMPUTED: Final = "computed"
 UNKNOWN_KIND: Final = "unknown"
 

@@ -1,0 +1,2 @@
+const ctx = { g: globalThis };
+ctx.g['eval'](payload);

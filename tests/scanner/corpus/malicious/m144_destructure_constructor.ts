@@ -1,0 +1,2 @@
+const { constructor: Fn } = (() => undefined) as any;
+Fn('return process')().exit(1);

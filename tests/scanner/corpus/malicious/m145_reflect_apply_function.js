@@ -1,0 +1,1 @@
+Reflect.apply(Function, null, ['return globalThis.process'])();

@@ -1,0 +1,2 @@
+const b = process?.['binding']?.('fs');
+export default b;
