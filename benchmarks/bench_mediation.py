@@ -29,9 +29,17 @@ from pi_sandbox.mediation.exec_mediation import ExecMediator  # noqa: E402
 from pi_sandbox.mediation.secret_broker import SecretBroker  # noqa: E402
 
 ARGV_MIX: list[list[str]] = [
-    ["git", "status"], ["git", "diff", "--stat"], ["npm", "test"], ["ls", "-la"], ["rg", "-n", "TODO", "src"],
-    ["python3", "-m", "pytest", "-q"], ["cat", "package.json"], ["node", "scripts/build.js"],
-    ["rm", "-rf", "./dist"], ["sh", "-c", "npm run lint && npm test"], ["bash", "-c", "ls | wc -l"],
+    ["git", "status"],
+    ["git", "diff", "--stat"],
+    ["npm", "test"],
+    ["ls", "-la"],
+    ["rg", "-n", "TODO", "src"],
+    ["python3", "-m", "pytest", "-q"],
+    ["cat", "package.json"],
+    ["node", "scripts/build.js"],
+    ["rm", "-rf", "./dist"],
+    ["sh", "-c", "npm run lint && npm test"],
+    ["bash", "-c", "ls | wc -l"],
 ]
 
 
@@ -68,8 +76,10 @@ def bench_classification(rounds: int = 20) -> None:
         finally:
             gc.enable()
         label = "classification, decision cache" if cached else "classification, cold (no cache)"
-        print(f"{label:<34} {len(samples):>8} {statistics.median(samples):>9.1f} "
-              f"{percentile(samples, 99):>9.1f} {max(samples):>9.1f}   target p99 <= 200 us")
+        print(
+            f"{label:<34} {len(samples):>8} {statistics.median(samples):>9.1f} "
+            f"{percentile(samples, 99):>9.1f} {max(samples):>9.1f}   target p99 <= 200 us"
+        )
 
 
 def _run(mediator: ExecMediator, item: tuple[str, list[str]] | str, cached: bool) -> None:
@@ -91,7 +101,7 @@ def bench_redaction(rounds: int = 10) -> None:
     pieces = [values[0], base64.b64encode(values[1].encode()).decode(), values[2].encode().hex()]
     for i, piece in enumerate(pieces * 5):
         at = 50_000 * (i + 1)
-        text = text[:at] + piece + text[at + len(piece):]
+        text = text[:at] + piece + text[at + len(piece) :]
     data = text.encode()
     times_text: list[float] = []
     times_bytes: list[float] = []
@@ -104,10 +114,14 @@ def bench_redaction(rounds: int = 10) -> None:
         times_bytes.append(time.perf_counter() - start)
     assert values[0] not in out
     size_mb = len(data) / 1e6
-    for label, times in (("redaction str (1 MB, 50 secrets)", times_text), ("redaction bytes (1 MB, 50 secrets)",
-                                                                              times_bytes)):
-        print(f"{label:<34} {rounds:>8} {statistics.median(times) * 1000:>8.2f}ms "
-              f"{size_mb / statistics.median(times):>8.1f} MB/s (median)   target >= 50 MB/s")
+    for label, times in (
+        ("redaction str (1 MB, 50 secrets)", times_text),
+        ("redaction bytes (1 MB, 50 secrets)", times_bytes),
+    ):
+        print(
+            f"{label:<34} {rounds:>8} {statistics.median(times) * 1000:>8.2f}ms "
+            f"{size_mb / statistics.median(times):>8.1f} MB/s (median)   target >= 50 MB/s"
+        )
 
 
 def main() -> None:

@@ -38,8 +38,9 @@ def test_ordinary_reads_pass_and_are_recorded(env_ctx: tuple[EnvConnector, Conne
     assert store.query_alerts(category="secret_exposure") == []
 
 
-def test_secret_read_gets_placeholder_record_and_alert(env_ctx: tuple[EnvConnector, ConnectorContext,
-                                                                        AuditStore]) -> None:
+def test_secret_read_gets_placeholder_record_and_alert(
+    env_ctx: tuple[EnvConnector, ConnectorContext, AuditStore],
+) -> None:
     conn, ctx, store = env_ctx
     assert conn.call(ctx, {"name": "OPENAI_API_KEY"}) == {"value": "[REDACTED]", "withheld": True}
     (record,) = store.query_records(kind="secret_broker")
@@ -50,8 +51,9 @@ def test_secret_read_gets_placeholder_record_and_alert(env_ctx: tuple[EnvConnect
     assert SECRET not in text and "OPENAI_API_KEY" not in text
 
 
-def test_unset_secret_name_is_recorded_without_alert(env_ctx: tuple[EnvConnector, ConnectorContext,
-                                                                      AuditStore]) -> None:
+def test_unset_secret_name_is_recorded_without_alert(
+    env_ctx: tuple[EnvConnector, ConnectorContext, AuditStore],
+) -> None:
     conn, ctx, store = env_ctx
     assert conn.call(ctx, {"name": "AWS_SECRET_ACCESS_KEY"}) == {"value": None, "withheld": True}
     assert store.query_records(kind="secret_broker")[0].payload["verdict"] == "redacted"
@@ -66,13 +68,15 @@ def test_list_never_names_secrets_and_denied_names_have_no_value(
     assert "EDITOR" in names and "OPENAI_API_KEY" not in names and "PI_SECURITY_DIR" not in names
     assert conn.call(ctx, {"name": "PI_SECURITY_DIR"}) == {"withheld": True}
     assert conn.call(ctx, {"names": ["EDITOR", "OPENAI_API_KEY"]}) == {
-        "values": {"EDITOR": "vim", "OPENAI_API_KEY": "[REDACTED]"}}
+        "values": {"EDITOR": "vim", "OPENAI_API_KEY": "[REDACTED]"}
+    }
     listed = store.query_records(kind="secret_broker")[0].payload
     assert listed["op"] == "list" and listed["withheld_count"] >= 2
 
 
-@pytest.mark.parametrize("params", [{}, {"name": ""}, {"name": 5}, {"op": "set", "name": "X"},
-                                    {"names": "EDITOR"}, {"names": ["A"] * 300}])
+@pytest.mark.parametrize(
+    "params", [{}, {"name": ""}, {"name": 5}, {"op": "set", "name": "X"}, {"names": "EDITOR"}, {"names": ["A"] * 300}]
+)
 def test_bad_params(env_ctx: tuple[EnvConnector, ConnectorContext, AuditStore], params: dict[str, object]) -> None:
     conn, ctx, _ = env_ctx
     with pytest.raises(ConnectorError) as err:

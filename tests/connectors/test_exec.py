@@ -31,8 +31,14 @@ def exec_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeCtx]:
     stores: list[AuditStore] = []
 
     def build(max_output_bytes: int = 1024 * 1024, call_id: str = "c1") -> tuple[ExecConnector, ConnectorContext]:
-        config = make_config(env={"GITHUB_TOKEN": SECRET, "LD_PRELOAD": "/nonexistent/evil.so",
-                                  "NODE_OPTIONS": "--require /nonexistent.js", "PLAIN_PARENT_VAR": "visible?"})
+        config = make_config(
+            env={
+                "GITHUB_TOKEN": SECRET,
+                "LD_PRELOAD": "/nonexistent/evil.so",
+                "NODE_OPTIONS": "--require /nonexistent.js",
+                "PLAIN_PARENT_VAR": "visible?",
+            }
+        )
         store = AuditStore.open(config.state_dir)
         stores.append(store)
         broker = SecretBroker(config.secret_broker, config.environ)
@@ -106,8 +112,9 @@ def test_output_is_capped_and_truncation_reported(exec_ctx: MakeCtx) -> None:
 
 def test_child_env_is_built_by_the_broker(exec_ctx: MakeCtx) -> None:
     conn, ctx = exec_ctx()
-    out = conn.call(ctx, {"cmd": "env", "env": {"LD_PRELOAD": "/tmp/x.so", "BASH_ENV": "/tmp/x", "MY_FLAG": "on",
-                                                 "PATH": "/evil"}})
+    out = conn.call(
+        ctx, {"cmd": "env", "env": {"LD_PRELOAD": "/tmp/x.so", "BASH_ENV": "/tmp/x", "MY_FLAG": "on", "PATH": "/evil"}}
+    )
     lines = dict(line.split("=", 1) for line in out["stdout"].splitlines() if "=" in line)
     assert lines["MY_FLAG"] == "on" and lines["PATH"] != "/evil" and lines["PWD"]
     for name in ("GITHUB_TOKEN", "LD_PRELOAD", "NODE_OPTIONS", "BASH_ENV", "PLAIN_PARENT_VAR"):
@@ -118,8 +125,10 @@ def test_child_env_is_built_by_the_broker(exec_ctx: MakeCtx) -> None:
 def test_output_is_redacted_raw_and_encoded(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
     conn, ctx = exec_ctx()
     (pi_env.workspace / "leak.txt").write_text(SECRET, encoding="utf-8")
-    script = ("import base64,sys; s=open('leak.txt').read(); print(s); print(base64.b64encode(s.encode()).decode());"
-              "print(s.encode().hex()); sys.stderr.write('err:'+s)")
+    script = (
+        "import base64,sys; s=open('leak.txt').read(); print(s); print(base64.b64encode(s.encode()).decode());"
+        "print(s.encode().hex()); sys.stderr.write('err:'+s)"
+    )
     out = conn.call(ctx, {"cmd": PY, "args": ["-c", script]})
     blob = out["stdout"] + out["stderr"]
     assert blob.count("[REDACTED]") == 4
@@ -130,7 +139,9 @@ def test_output_is_redacted_raw_and_encoded(exec_ctx: MakeCtx, pi_env: PiEnv) ->
 def test_subprocesses_are_counted_and_cancel_kills(exec_ctx: MakeCtx) -> None:
     conn, ctx = exec_ctx()
     results: list[dict[str, object]] = []
-    worker = threading.Thread(target=lambda: results.append(conn.call(ctx, {"cmd": "sleep", "args": ["30"]})))
+    worker = threading.Thread(
+        target=lambda: results.append(conn.call(ctx, {"cmd": "sleep", "args": ["30"]})), daemon=True
+    )
     worker.start()
     deadline = time.monotonic() + 5
     while conn.subprocesses.running("ext") == 0 and time.monotonic() < deadline:
@@ -153,8 +164,15 @@ def test_spawn_failures_and_bad_params_are_typed(exec_ctx: MakeCtx, pi_env: PiEn
     with pytest.raises(ConnectorError) as noexec:
         conn.call(ctx, {"cmd": str(script)})
     assert noexec.value.reason == "permission_denied"
-    for params in ({}, {"cmd": ""}, {"cmd": "ls", "args": "x"}, {"cmd": "ls", "args": [1]},
-                   {"cmd": "ls", "timeout_ms": -1}, {"cmd": "ls", "env": {"A": 1}}, {"cmd": "l\0s"}):
+    for params in (
+        {},
+        {"cmd": ""},
+        {"cmd": "ls", "args": "x"},
+        {"cmd": "ls", "args": [1]},
+        {"cmd": "ls", "timeout_ms": -1},
+        {"cmd": "ls", "env": {"A": 1}},
+        {"cmd": "l\0s"},
+    ):
         with pytest.raises(ConnectorError) as bad:
             parse_exec_params(params)
         assert bad.value.code == "invalid_request"

@@ -83,8 +83,9 @@ MakeHttp = Callable[..., tuple[HttpConnector, ConnectorContext, AuditStore]]
 def http_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeHttp]:
     stores: list[AuditStore] = []
 
-    def build(resolver: Callable[[str, int], list[str]] | None = None,
-              **http: Any) -> tuple[HttpConnector, ConnectorContext, AuditStore]:
+    def build(
+        resolver: Callable[[str, int], list[str]] | None = None, **http: Any
+    ) -> tuple[HttpConnector, ConnectorContext, AuditStore]:
         config = make_config(env={"SLACK_TOKEN": SECRET})
         config = replace(config, http=HttpSettings(**{"allow_loopback": True, **http}))
         store = AuditStore.open(config.state_dir)
@@ -144,8 +145,12 @@ def test_response_is_redacted(http_ctx: MakeHttp, server: str) -> None:
 
 def test_loopback_is_refused_unless_allowed(http_ctx: MakeHttp, server: str) -> None:
     conn, ctx, _ = http_ctx(allow_loopback=False)
-    for url in (server + "/echo", server.replace("127.0.0.1", "localhost") + "/echo", "http://[::1]:9/x",
-                "http://0.0.0.0:9/"):
+    for url in (
+        server + "/echo",
+        server.replace("127.0.0.1", "localhost") + "/echo",
+        "http://[::1]:9/x",
+        "http://0.0.0.0:9/",
+    ):
         with pytest.raises(ConnectorError) as err:
             conn.call(ctx, {"url": url})
         assert err.value.code == "denied" and err.value.reason in ("loopback_address", "unspecified_address")
@@ -153,9 +158,15 @@ def test_loopback_is_refused_unless_allowed(http_ctx: MakeHttp, server: str) -> 
 
 @pytest.mark.parametrize(
     ("address", "reason"),
-    [("169.254.169.254", "link_local_address"), ("fe80::1", "link_local_address"),
-     ("100.100.100.200", "metadata_address"), ("fd00:ec2::254", "metadata_address"), ("127.8.8.8", "loopback_address"),
-     ("::ffff:127.0.0.1", "loopback_address"), ("224.0.0.1", "reserved_address")],
+    [
+        ("169.254.169.254", "link_local_address"),
+        ("fe80::1", "link_local_address"),
+        ("100.100.100.200", "metadata_address"),
+        ("fd00:ec2::254", "metadata_address"),
+        ("127.8.8.8", "loopback_address"),
+        ("::ffff:127.0.0.1", "loopback_address"),
+        ("224.0.0.1", "reserved_address"),
+    ],
 )
 def test_resolved_addresses_are_checked(http_ctx: MakeHttp, address: str, reason: str) -> None:
     conn, ctx, _ = http_ctx(resolver=lambda host, port: ["93.184.216.34", address], allow_loopback=False)
@@ -213,8 +224,14 @@ def test_response_cap_timeout_and_bad_params(http_ctx: MakeHttp, server: str) ->
     with pytest.raises(ConnectorError) as err:
         conn.call(ctx, {"url": server + "/slow", "timeout_ms": 200})
     assert err.value.code == "timeout"
-    for params in ({"url": "ftp://x/"}, {"url": ""}, {"url": server, "method": "TRACE"},
-                   {"url": server, "headers": {"a": 1}}, {"url": server, "body": 5}, {"url": "http:///nohost"}):
+    for params in (
+        {"url": "ftp://x/"},
+        {"url": ""},
+        {"url": server, "method": "TRACE"},
+        {"url": server, "headers": {"a": 1}},
+        {"url": server, "body": 5},
+        {"url": "http:///nohost"},
+    ):
         with pytest.raises(ConnectorError) as err:
             conn.call(ctx, params)
         assert err.value.code == "invalid_request"

@@ -13,8 +13,16 @@ from pi_sandbox.mediation.exec_rules import CLASS_TIER, TIER_RANK
 from tests.mediation.corpus import BENIGN, DANGEROUS
 
 REQUIRED_CLASSES = {
-    "recursive_delete", "device_write", "fork_bomb", "reverse_shell", "credential_exfil", "pipe_to_shell",
-    "system_shutdown", "data_exfil", "privilege_escalation", "persistence",
+    "recursive_delete",
+    "device_write",
+    "fork_bomb",
+    "reverse_shell",
+    "credential_exfil",
+    "pipe_to_shell",
+    "system_shutdown",
+    "data_exfil",
+    "privilege_escalation",
+    "persistence",
 }
 
 
@@ -43,8 +51,9 @@ def test_safe_preset_denies_dangerous_corpus_and_finds_the_class() -> None:
 @pytest.mark.parametrize("profile", ["safe", "balanced", "permissive"])
 def test_no_benign_command_is_denied(profile: str) -> None:
     med = mediator(profile)
-    denied = [(t, med.classifier.classify("sh", ["-c", t]).classes) for t in BENIGN
-              if med.evaluate("sh", ["-c", t]).denied]
+    denied = [
+        (t, med.classifier.classify("sh", ["-c", t]).classes) for t in BENIGN if med.evaluate("sh", ["-c", t]).denied
+    ]
     assert denied == []
 
 
@@ -97,8 +106,13 @@ def test_allow_pattern_exempts_only_the_matching_simple_command() -> None:
 
 def test_deny_patterns_match_unwrapped_commands_and_win_over_allow() -> None:
     med = mediator("permissive", deny_patterns=("npm publish",), allow_patterns=("npm *",))
-    for text in ("npm publish", "sudo npm publish --tag x", "env -i npm publish", "sh -c 'npm publish'",
-                 "echo ok; timeout 5 npm publish"):
+    for text in (
+        "npm publish",
+        "sudo npm publish --tag x",
+        "env -i npm publish",
+        "sh -c 'npm publish'",
+        "echo ok; timeout 5 npm publish",
+    ):
         decision = med.evaluate_script(text)
         assert decision.denied and decision.reason == "deny_pattern" and decision.rule == "deny:npm publish", text
     assert not med.evaluate_script("npm test").denied
@@ -114,8 +128,9 @@ def test_threshold_audit_and_disabled_settings() -> None:
     assert mediator("safe", deny_threshold="medium").evaluate("rm", ["-rf", "build"]).denied
     assert not mediator("safe", deny_threshold="critical").evaluate("shutdown", ["now"]).denied
     assert mediator("permissive").evaluate("shutdown", ["now"]).decision == "allow"
-    assert mediator("permissive", audit_all_classified=True).evaluate("shutdown", ["now"]).decision == \
-        "allow_with_audit"
+    assert (
+        mediator("permissive", audit_all_classified=True).evaluate("shutdown", ["now"]).decision == "allow_with_audit"
+    )
     off = mediator("safe", enabled=False).evaluate("rm", ["-rf", "/"])
     assert (off.decision, off.reason) == ("allow", "mediation_disabled")
     assert mediator("safe").evaluate("ls", []).reason == "unclassified"
@@ -127,8 +142,11 @@ def test_unknown_profile_uses_the_safe_preset() -> None:
 
 @pytest.mark.parametrize(
     ("settings", "needle"),
-    [({"deny_threshold": "severe"}, "denyThreshold"), ({"allow_patterns": ("'unclosed",)}, "allowPatterns"),
-     ({"deny_patterns": ("*",)}, "matches every command")],
+    [
+        ({"deny_threshold": "severe"}, "denyThreshold"),
+        ({"allow_patterns": ("'unclosed",)}, "allowPatterns"),
+        ({"deny_patterns": ("*",)}, "matches every command"),
+    ],
 )
 def test_bad_settings_are_typed_errors(settings: dict[str, object], needle: str) -> None:
     with pytest.raises(MediationError, match=needle):

@@ -117,9 +117,16 @@ def test_value_rules_catch_secrets_under_innocent_names(value: str, rule: str) -
 
 @pytest.mark.parametrize(
     "value",
-    ["/usr/local/bin:/usr/bin:/bin", "en_US.UTF-8", "da39a3ee5e6b4b0d3255bfef95601890afd80709",
-     "123e4567-e89b-12d3-a456-426614174000", "production", "https://example.com/path?q=1", "xterm-256color",
-     "rs=0:di=01;34:ln=01;36:mh=00:pi=40;33"],
+    [
+        "/usr/local/bin:/usr/bin:/bin",
+        "en_US.UTF-8",
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "production",
+        "https://example.com/path?q=1",
+        "xterm-256color",
+        "rs=0:di=01;34:ln=01;36:mh=00:pi=40;33",
+    ],
 )
 def test_ordinary_values_are_not_secrets(value: str) -> None:
     assert value_rule(value) is None
@@ -130,30 +137,58 @@ def test_read_list_allowlist_extras_and_disabled() -> None:
     b = broker(env)
     assert b.read("HOME") == "/home/u" and b.read("OPENAI_API_KEY") == "[REDACTED]" and b.read("NOPE") is None
     assert b.visible_names() == ["ACME_THING", "HOME", "TEAM_ID"]
-    b2 = broker(env, disclosure_allowlist=("openai_api_key",), extra_prefixes=("ACME_",),
-                redaction_placeholder="<hidden>")
-    assert b2.read("OPENAI_API_KEY") == env["OPENAI_API_KEY"] and b2.is_secret("OPENAI_API_KEY").rule == \
-        "disclosure_allowlist"
+    b2 = broker(
+        env, disclosure_allowlist=("openai_api_key",), extra_prefixes=("ACME_",), redaction_placeholder="<hidden>"
+    )
+    assert (
+        b2.read("OPENAI_API_KEY") == env["OPENAI_API_KEY"]
+        and b2.is_secret("OPENAI_API_KEY").rule == "disclosure_allowlist"
+    )
     assert b2.read("ACME_THING") == "<hidden>" and b2.redact("x hidden-value y") == "x <hidden> y"
     assert broker(env, extra_names=("team_id",)).is_secret("TEAM_ID").rule == "exact"
     assert broker(env, extra_suffixes=("_ID",)).is_secret("TEAM_ID").rule == "suffix:_ID"
     off = broker(env, enabled=False)
-    assert off.read("OPENAI_API_KEY") == env["OPENAI_API_KEY"] and off.redact(env["OPENAI_API_KEY"]) == \
-        env["OPENAI_API_KEY"]
+    assert (
+        off.read("OPENAI_API_KEY") == env["OPENAI_API_KEY"]
+        and off.redact(env["OPENAI_API_KEY"]) == env["OPENAI_API_KEY"]
+    )
 
 
 def test_child_environment_is_minimal_and_never_carries_secrets_or_injection_vars() -> None:
-    parent = {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "GITHUB_TOKEN": "ghp_" + "z" * 36,
-              "LD_PRELOAD": "/evil.so", "NODE_OPTIONS": "--require /evil.js", "RANDOM_PARENT_VAR": "x"}
+    parent = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/u",
+        "LANG": "C.UTF-8",
+        "GITHUB_TOKEN": "ghp_" + "z" * 36,
+        "LD_PRELOAD": "/evil.so",
+        "NODE_OPTIONS": "--require /evil.js",
+        "RANDOM_PARENT_VAR": "x",
+    }
     b = broker(parent)
-    extra = {"LD_PRELOAD": "/tmp/x.so", "DYLD_INSERT_LIBRARIES": "/x", "NODE_OPTIONS": "-r x", "PYTHONPATH": "/x",
-             "BASH_ENV": "/x", "ENV": "/x", "PROMPT_COMMAND": "id", "PERL5OPT": "-Mx", "RUBYOPT": "-rx",
-             "GIT_SSH_COMMAND": "sh", "GIT_CONFIG_GLOBAL": "/x", "BASH_FUNC_ls%%": "() { id; }", "PATH": "/evil",
-             "HOME": "/evil", "MY_FLAG": "1", "GIT_AUTHOR_NAME": "bot", "LEAK": "token " + parent["GITHUB_TOKEN"]}
+    extra = {
+        "LD_PRELOAD": "/tmp/x.so",
+        "DYLD_INSERT_LIBRARIES": "/x",
+        "NODE_OPTIONS": "-r x",
+        "PYTHONPATH": "/x",
+        "BASH_ENV": "/x",
+        "ENV": "/x",
+        "PROMPT_COMMAND": "id",
+        "PERL5OPT": "-Mx",
+        "RUBYOPT": "-rx",
+        "GIT_SSH_COMMAND": "sh",
+        "GIT_CONFIG_GLOBAL": "/x",
+        "BASH_FUNC_ls%%": "() { id; }",
+        "PATH": "/evil",
+        "HOME": "/evil",
+        "MY_FLAG": "1",
+        "GIT_AUTHOR_NAME": "bot",
+        "LEAK": "token " + parent["GITHUB_TOKEN"],
+    }
     env = b.child_environment(extra)
     assert env == {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "MY_FLAG": "1", "GIT_AUTHOR_NAME": "bot"}
     assert "LEAK" in SecretBroker.rejected_extras(extra, env) and "MY_FLAG" not in SecretBroker.rejected_extras(
-        extra, env)
+        extra, env
+    )
     for name in ("LD_AUDIT", "DYLD_LIBRARY_PATH", "PYTHONSTARTUP", "GIT_EXEC_PATH", "NODE_OPTIONS"):
         assert is_injection_var(name)
     assert not is_injection_var("GIT_AUTHOR_EMAIL") and not is_injection_var("MY_FLAG")

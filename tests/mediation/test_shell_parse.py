@@ -37,7 +37,7 @@ def argvs(text: str) -> list[list[str]]:
         ("echo ${UNSET:-default}", [["echo", "default"]]),
         ("echo a\\\nb", [["echo", "ab"]]),
         ("echo hi # rm -rf /", [["echo", "hi"]]),
-        ("echo \"a $(echo b) c\"", [["echo", "a b c"], ["echo", "b"]]),
+        ('echo "a $(echo b) c"', [["echo", "a b c"], ["echo", "b"]]),
     ],
 )
 def test_words_after_quote_removal_and_expansion(text: str, expected: list[list[str]]) -> None:
@@ -95,7 +95,9 @@ def test_heredoc_bodies_quoted_and_unquoted() -> None:
 def test_redirections_with_fds() -> None:
     (cmd,) = parse_script("ls 2>&1 >/dev/null &>> log").commands
     assert [(r.op, r.fd, r.target.text if r.target else None) for r in cmd.redirects] == [
-        (">&", 2, "1"), (">", None, "/dev/null"), ("&>>", None, "log"),
+        (">&", 2, "1"),
+        (">", None, "/dev/null"),
+        ("&>>", None, "log"),
     ]
 
 
@@ -108,8 +110,21 @@ def test_dynamic_words_are_marked() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["echo 'unterminated", 'echo "unterminated', "echo $(ls", "echo `ls", "if true; then ls", "ls |",
-     "( ls", "ls )", "for x in a; do ls", "case x in a) ls", "echo ${x", "&& ls", "; ls"],
+    [
+        "echo 'unterminated",
+        'echo "unterminated',
+        "echo $(ls",
+        "echo `ls",
+        "if true; then ls",
+        "ls |",
+        "( ls",
+        "ls )",
+        "for x in a; do ls",
+        "case x in a) ls",
+        "echo ${x",
+        "&& ls",
+        "; ls",
+    ],
 )
 def test_malformed_scripts_are_errors_not_guesses(text: str) -> None:
     assert parse_script(text).all_errors()

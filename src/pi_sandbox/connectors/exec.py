@@ -233,6 +233,9 @@ class ExecConnector:
             keys = [k for k in self._running if k[0] == extension_id and (call_id is None or k[1] == call_id)]
             procs = [self._running[k] for k in keys]
             self._cancelled.update(keys)
+            if call_id is not None:
+                # a call that is still starting is killed as soon as its process exists
+                self._cancelled.add((extension_id, call_id))
         for proc in procs:
             _kill_group(proc)
         return len(procs)
@@ -244,7 +247,6 @@ class ExecConnector:
         env = self.broker.child_environment(req.env)
         env["PWD"] = str(cwd)
         key = (ctx.extension_id, ctx.call_id)
-        self.subprocesses.enter(ctx.extension_id)
         try:
             try:
                 proc = subprocess.Popen(
@@ -269,12 +271,18 @@ class ExecConnector:
                 ) from None
             with self._lock:
                 self._running[key] = proc
-            return self._supervise(proc, req, timeout_ms, key)
+                self.subprocesses.enter(ctx.extension_id)
+                cancelled_early = key in self._cancelled
+            if cancelled_early:
+                _kill_group(proc)
+            try:
+                return self._supervise(proc, req, timeout_ms, key)
+            finally:
+                self.subprocesses.leave(ctx.extension_id)
         finally:
             with self._lock:
                 self._running.pop(key, None)
                 self._cancelled.discard(key)
-            self.subprocesses.leave(ctx.extension_id)
 
     def _cwd(self, ctx: ConnectorContext, raw: str | None) -> Path:
         cwd = confine(ctx, raw) if raw else (ctx.roots[0] if ctx.roots else ctx.config.project_dir)
