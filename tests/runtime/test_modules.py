@@ -803,3 +803,74 @@ def test_minimal_intl(pure: ShimRuntime) -> None:
     )
     assert out == ["1,234,567.891", "1,234.5", "26%", "$3.50", "15.3K", ["e\u0301", "👍🏽", "🇫🇷", "x"],
                    ["a", "b2", "b10"], "one", "3 days ago", "a, b, and c", "Jan 1, 1970", "abc"]
+
+
+# ---- upstream export coverage and the newer package names ---------------------------------------------------
+
+UPSTREAM_VALUE_EXPORTS = {
+    # value exports of upstream index.ts files (older @mariozechner and newer @earendil-works releases)
+    "@mariozechner/pi-coding-agent": [
+        "getAgentDir", "CONFIG_DIR_NAME", "VERSION", "AgentSession", "AuthStorage", "calculateContextTokens", "compact",
+        "DEFAULT_COMPACTION_SETTINGS", "estimateTokens", "serializeConversation", "shouldCompact", "createEventBus",
+        "defineTool", "isBashToolResult", "isToolCallEventType", "wrapRegisteredTools", "convertToLlm", "ModelRegistry",
+        "createAgentSession", "createBashTool", "createCodingTools", "createEditTool", "createFindTool", "createGrepTool",
+        "createLsTool", "createReadOnlyTools", "createReadTool", "createWriteTool", "readOnlyTools", "buildSessionContext",
+        "CURRENT_SESSION_VERSION", "parseSessionEntries", "SessionManager", "SettingsManager", "formatSkillsForPrompt",
+        "loadSkills", "bashTool", "codingTools", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_LINES", "formatSize", "truncateHead",
+        "truncateLine", "truncateTail", "withFileMutationQueue", "createLocalBashOperations", "createBashToolDefinition",
+        "main", "InteractiveMode", "BorderedLoader", "CustomEditor", "DynamicBorder", "FooterComponent", "keyHint",
+        "keyText", "rawKeyHint", "renderDiff", "truncateToVisualLines", "UserMessageComponent", "getLanguageFromPath",
+        "getMarkdownTheme", "getSelectListTheme", "getSettingsListTheme", "highlightCode", "initTheme", "Theme",
+        "copyToClipboard", "parseFrontmatter", "stripFrontmatter", "resizeImage", "getShellConfig", "generateDiffString",
+    ],
+    "@mariozechner/pi-tui": [
+        "CombinedAutocompleteProvider", "Box", "CancellableLoader", "Editor", "Image", "Input", "Loader", "Markdown",
+        "SelectList", "SettingsList", "Spacer", "Text", "TruncatedText", "fuzzyFilter", "fuzzyMatch",
+        "DEFAULT_EDITOR_KEYBINDINGS", "EditorKeybindingsManager", "getEditorKeybindings", "setEditorKeybindings",
+        "decodeKittyPrintable", "isKeyRelease", "isKeyRepeat", "isKittyProtocolActive", "Key", "matchesKey", "parseKey",
+        "setKittyProtocolActive", "StdinBuffer", "ProcessTerminal", "allocateImageId", "calculateImageRows",
+        "getCapabilities", "getImageDimensions", "imageFallback", "renderImage", "Container", "CURSOR_MARKER",
+        "isFocusable", "TUI", "truncateToWidth", "visibleWidth", "wrapTextWithAnsi", "getKeybindings", "KeybindingsManager",
+        "isEscape", "isCtrlC", "PaneContainer",
+    ],
+    "@mariozechner/pi-ai": ["Type", "StringEnum", "complete", "completeSimple", "stream", "streamSimple", "getModel",
+                            "getModels", "createAssistantMessageEventStream", "EventStream", "parseStreamingJson",
+                            "validateToolArguments", "getSupportedThinkingLevels", "calculateCost", "isContextOverflow"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(UPSTREAM_VALUE_EXPORTS))
+def test_upstream_value_exports_exist(pure: ShimRuntime, package: str) -> None:
+    names = UPSTREAM_VALUE_EXPORTS[package]
+    out = pure.run(f"const ns = await import({json.dumps(package)}); result = {json.dumps(names)}.filter((n) => ns[n] === undefined);")
+    assert out == []
+
+
+def test_newer_package_names_are_the_same_modules(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """const pairs = [["@earendil-works/pi-coding-agent", "@mariozechner/pi-coding-agent"], ["@earendil-works/pi-tui", "@mariozechner/pi-tui"],
+                       ["@earendil-works/pi-ai", "@mariozechner/pi-ai"], ["typebox", "@sinclair/typebox"]];
+        result = [];
+        for (const [a, b] of pairs) { const x = await import(a), y = await import(b); result.push(x.Text === y.Text && x.Type === y.Type && x.VERSION === y.VERSION); }
+        const { default: T, Type } = await import("typebox");
+        const { default: V } = await import("typebox/value");
+        const { Compile } = await import("typebox/compile");
+        const schema = T.Object({ mode: (await import("@earendil-works/pi-ai")).StringEnum(["a", "b"]) });
+        result.push(T === Type, V.Check(schema, { mode: "a" }), Compile(schema).Check({ mode: "z" }));"""
+    )
+    assert out == [True, True, True, True, True, True, False]
+
+
+def test_agent_internal_exports_fail_clearly_and_components_render_nothing(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import * as pca from "@mariozechner/pi-coding-agent";
+        const errs = [];
+        for (const f of [() => new pca.AgentSession(), () => pca.createAgentSession(), () => pca.readStoredCredential("anthropic")]) {
+          try { f(); errs.push(null); } catch (e) { errs.push(e.code); }
+        }
+        result = [errs, new pca.FooterComponent({}).render(40), pca.estimateTokens("abcdefgh"),
+                  pca.parseSessionEntries('{"type":"session"}\\n{"type":"message","message":{"role":"user"}}\\n{torn').length,
+                  pca.buildSessionContext([{ type: "message", message: { role: "user", content: "x" } }]).messages.length,
+                  pca.generateDiffString("a\\nb\\nc", "a\\nB\\nc").diff];"""
+    )
+    assert out == [["ERR_NOT_SUPPORTED"] * 3, [], 2, 2, 1, "-2 b\n+2 B"]

@@ -175,3 +175,25 @@ export function validateToolCall(tools, toolCall) {
 const providers = new Map();
 export function registerApiProvider(provider) { providers.set(provider.api, provider); }
 export function getApiProvider(api) { return providers.get(api); }
+
+// ---- long tail --------------------------------------------------------------------------------------------
+export function getSupportedThinkingLevels(model) {
+  return model && model.reasoning ? ["off", "minimal", "low", "medium", "high"] : ["off"];
+}
+export function contentText(content) {
+  if (typeof content === "string") return content;
+  return (content || []).filter((c) => c && c.type === "text").map((c) => c.text).join("");
+}
+export function uuidv7() {
+  const ms = Date.now();
+  const rnd = crypto.getRandomValues(new Uint8Array(10));
+  const hex = (n, w) => n.toString(16).padStart(w, "0");
+  const r = Array.from(rnd, (b) => hex(b, 2)).join("");
+  return `${hex(Math.floor(ms / 2 ** 16), 8)}-${hex(ms % 2 ** 16, 4)}-7${r.slice(0, 3)}-${((parseInt(r.slice(3, 4), 16) & 3) | 8).toString(16)}${r.slice(4, 7)}-${r.slice(7, 19)}`;
+}
+export function getOAuthProviders() { return []; }
+export async function getOAuthApiKey() {
+  throw Object.assign(new Error("pi-sandbox: OAuth credentials are not available to extensions; use ctx.modelRegistry.getApiKey"), { code: "ERR_NOT_SUPPORTED" });
+}
+export function estimateSystemPromptTokens(text) { return Math.ceil(String(text || "").length / 4); }
+export function isRetryableError(err) { return !!err && /overloaded|rate limit|timeout|ECONNRESET|5\d\d/i.test(String(err.message || err)); }

@@ -11,6 +11,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as os from "os";
 
+export * from "pi:coding-agent-extras";
+
 export const VERSION = "0.50.0"; // the upstream API level this implementation follows
 export const CONFIG_DIR_NAME = ".pi";
 export { Type, StringEnum };
@@ -411,6 +413,25 @@ export function createGrepTool(cwd) {
 
 export function createCodingTools(cwd) { return [createReadTool(cwd), createBashTool(cwd), createEditTool(cwd), createWriteTool(cwd)]; }
 export function createReadOnlyTools(cwd) { return [createReadTool(cwd), createGrepTool(cwd), createFindTool(cwd), createLsTool(cwd)]; }
+// Newer upstream names for the same factories.
+export const createReadToolDefinition = createReadTool;
+export const createWriteToolDefinition = createWriteTool;
+export const createEditToolDefinition = createEditTool;
+export const createBashToolDefinition = createBashTool;
+export const createLsToolDefinition = createLsTool;
+export const createFindToolDefinition = createFindTool;
+export const createGrepToolDefinition = createGrepTool;
+// Pre-built tools bound to the workspace (upstream: process.cwd()).
+const workspace = () => (globalThis.process ? globalThis.process.cwd() : "/");
+export const readTool = createReadTool(workspace());
+export const bashTool = createBashTool(workspace());
+export const editTool = createEditTool(workspace());
+export const writeTool = createWriteTool(workspace());
+export const grepTool = createGrepTool(workspace());
+export const findTool = createFindTool(workspace());
+export const lsTool = createLsTool(workspace());
+export const codingTools = [readTool, bashTool, editTool, writeTool];
+export const readOnlyTools = [readTool, grepTool, findTool, lsTool];
 
 // ---- sessions (read-only JSONL access through fs) ------------------------------------------------------------
 export class SessionManager {

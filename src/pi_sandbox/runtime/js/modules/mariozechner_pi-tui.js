@@ -440,3 +440,92 @@ export class CombinedAutocompleteProvider {
 export function getCapabilities() { return { images: null, trueColor: false, hyperlinks: false }; }
 export function setCapabilities() {}
 export function hyperlink(text) { return text; }
+
+// ---- long tail of upstream exports (older and newer releases) -----------------------------------------------
+export const DEFAULT_EDITOR_KEYBINDINGS = Object.freeze({ ...DEFAULT_BINDINGS });
+export const TUI_KEYBINDINGS = DEFAULT_EDITOR_KEYBINDINGS;
+export const KeybindingsManager = EditorKeybindingsManager;
+export const getKeybindings = getEditorKeybindings;
+export const setKeybindings = setEditorKeybindings;
+let kittyActive = false;
+export function isKittyProtocolActive() { return kittyActive; }
+export function setKittyProtocolActive(v) { kittyActive = !!v; }
+export function decodeKittyPrintable(data) {
+  const m = /^\u001b\[(\d+)(?:;\d+)?u$/.exec(String(data));
+  return m ? String.fromCodePoint(Number(m[1])) : undefined;
+}
+// Older helper predicates (pre-matchesKey releases).
+export const isEnter = (d) => matchesKey(d, "enter");
+export const isEscape = (d) => matchesKey(d, "escape");
+export const isTab = (d) => matchesKey(d, "tab");
+export const isShiftTab = (d) => matchesKey(d, "shift+tab");
+export const isBackspace = (d) => matchesKey(d, "backspace");
+export const isArrowUp = (d) => matchesKey(d, "up");
+export const isArrowDown = (d) => matchesKey(d, "down");
+export const isArrowLeft = (d) => matchesKey(d, "left");
+export const isArrowRight = (d) => matchesKey(d, "right");
+export const isCtrlC = (d) => matchesKey(d, "ctrl+c");
+export const isCtrlD = (d) => matchesKey(d, "ctrl+d");
+export const isShiftEnter = (d) => matchesKey(d, "shift+enter");
+
+export class StdinBuffer {
+  constructor() { this.listeners = new Map(); }
+  on(ev, fn) { this.listeners.set(ev, [...(this.listeners.get(ev) || []), fn]); return this; }
+  process(data) { for (const fn of this.listeners.get("data") || []) fn(String(data)); }
+  destroy() { this.listeners.clear(); }
+}
+export class PaneContainer extends Container {}
+export function newLeaf(component) { return { type: "leaf", component }; }
+export function splitPane(tree) { return tree; }
+export function removePane(tree) { return tree; }
+export function setRatio(tree) { return tree; }
+export function allPanes(tree) { return tree ? [tree] : []; }
+export function paneCount(tree) { return tree ? 1 : 0; }
+export function adjacentPane() { return undefined; }
+export function computeLayout(tree, rect) { return { panes: tree ? [{ node: tree, rect }] : [], dividers: [] }; }
+
+// Terminal images: no terminal, so every renderer falls back to text.
+let imageId = 1;
+let cellDims = { widthPx: 9, heightPx: 18 };
+export function allocateImageId() { return imageId++; }
+export function getCellDimensions() { return cellDims; }
+export function setCellDimensions(d) { cellDims = { ...cellDims, ...d }; }
+export function detectCapabilities() { return getCapabilities(); }
+export function resetCapabilitiesCache() {}
+export function calculateImageRows(dims, maxWidthCells = 60) { return Math.max(1, Math.ceil(((dims.heightPx || 0) / (cellDims.heightPx || 18)) * Math.min(1, maxWidthCells / Math.max(1, (dims.widthPx || 1) / cellDims.widthPx)))); }
+export function deleteAllKittyImages() { return ""; }
+export function deleteKittyImage() { return ""; }
+export function encodeITerm2() { return ""; }
+export function encodeKitty() { return ""; }
+export function imageFallback(mimeType, dims, filename) {
+  const size = dims ? ` ${dims.widthPx}x${dims.heightPx}` : "";
+  return `[Image: ${filename ? filename + " " : ""}${mimeType || ""}${size}]`;
+}
+export function renderImage() { return null; }
+function u8(base64) { return Uint8Array.from(atob(String(base64)), (c) => c.charCodeAt(0)); }
+export function getPngDimensions(b64) { const b = u8(b64); if (b.length < 24) return null; const v = new DataView(b.buffer); return { widthPx: v.getUint32(16), heightPx: v.getUint32(20) }; }
+export function getGifDimensions(b64) { const b = u8(b64); if (b.length < 10) return null; return { widthPx: b[6] | (b[7] << 8), heightPx: b[8] | (b[9] << 8) }; }
+export function getJpegDimensions(b64) {
+  const b = u8(b64);
+  for (let i = 2; i + 9 < b.length;) {
+    if (b[i] !== 0xff) return null;
+    const marker = b[i + 1], len = (b[i + 2] << 8) | b[i + 3];
+    if (marker >= 0xc0 && marker <= 0xc3) return { heightPx: (b[i + 5] << 8) | b[i + 6], widthPx: (b[i + 7] << 8) | b[i + 8] };
+    i += 2 + len;
+  }
+  return null;
+}
+export function getWebpDimensions(b64) {
+  const b = u8(b64);
+  if (b.length < 30) return null;
+  if (b[15] === 0x38 && b[12] === 0x56) return { widthPx: (b[26] | (b[27] << 8)) & 0x3fff, heightPx: (b[28] | (b[29] << 8)) & 0x3fff };
+  return null;
+}
+export function getImageDimensions(b64, mimeType) {
+  const m = String(mimeType || "");
+  if (m.includes("png")) return getPngDimensions(b64);
+  if (m.includes("gif")) return getGifDimensions(b64);
+  if (m.includes("jpeg") || m.includes("jpg")) return getJpegDimensions(b64);
+  if (m.includes("webp")) return getWebpDimensions(b64);
+  return null;
+}
