@@ -161,6 +161,10 @@ class ExtensionHost:
             "model": self.model,
             "models": [self.model] if self.model else [],
             "extensionRoot": str(ext.source.root),
+            "usesTypebox": bool(
+                ext.bundle
+                and any(i.startswith(("@sinclair/typebox", "@mariozechner/pi-ai")) for i in ext.bundle.static_imports)
+            ),
         }
 
     # ---- loading -----------------------------------------------------------------------------

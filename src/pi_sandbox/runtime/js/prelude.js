@@ -10,6 +10,11 @@ const internal = host._internal;
 // Captured before extension code runs, so a polluted JSON global cannot corrupt the bridge.
 const jsonParse = JSON.parse;
 const jsonStringify = JSON.stringify;
+// Appends without Array.prototype.push, which an extension may have replaced in its own realm.
+const append = (list, value) => {
+  list[list.length] = value;
+};
+const TYPEBOX_KIND = Symbol.for("TypeBox.Kind");
 
 // ---- registrations ---------------------------------------------------------------------------
 
@@ -65,7 +70,7 @@ const pi = {
     requireName(event, "pi.on event");
     requireFunction(handler, "pi.on handler");
     if (!handlers.has(event)) handlers.set(event, []);
-    handlers.get(event).push(handler);
+    append(handlers.get(event), handler);
   },
   registerTool(def) {
     if (!def || typeof def !== "object") throw new TypeError("registerTool needs a tool definition object");
@@ -100,7 +105,7 @@ const pi = {
   registerProvider(name, config) {
     requireName(name, "provider name");
     const cfg = config || {};
-    providers.push({ name, baseUrl: typeof cfg.baseUrl === "string" ? cfg.baseUrl : undefined, api: cfg.api });
+    append(providers, { name, baseUrl: typeof cfg.baseUrl === "string" ? cfg.baseUrl : undefined, api: cfg.api });
   },
   exec: runExec,
   sendMessage(message, options) {
@@ -110,14 +115,17 @@ const pi = {
     host.callSync("events", { op: "send_user_message", content, options: options || {} });
   },
   appendEntry(customType, data) {
-    host.callSync("session", { op: "append_entry", customType: String(customType), data: data === undefined ? null : data });
+    // The session store keeps `data`; customType travels inside it and is unwrapped on read.
+    const type = String(customType);
+    const payload = { customType: type, data: data === undefined ? null : data };
+    host.callSync("session", { op: "append_entry", customType: type, data: payload });
   },
   events: {
     on(channel, handler) {
       requireName(channel, "event channel");
       requireFunction(handler, "event bus handler");
       if (!busHandlers.has(channel)) busHandlers.set(channel, []);
-      busHandlers.get(channel).push(handler);
+      append(busHandlers.get(channel), handler);
       return () => {
         const list = busHandlers.get(channel) || [];
         const at = list.indexOf(handler);
@@ -216,9 +224,27 @@ const ui = {
   theme: identityTheme,
 };
 
+// Session store rows → pi's entry shapes (custom entries made by appendEntry).
+function toPiEntry(entry, index) {
+  if (entry && entry.type === "append_entry") {
+    const wrapped = entry.data && typeof entry.data === "object" && "customType" in entry.data;
+    return {
+      type: "custom",
+      id: entry.id ?? `entry-${index}`,
+      customType: wrapped ? entry.data.customType : entry.customType,
+      data: wrapped ? entry.data.data : entry.data,
+      extensionId: entry.extension_id,
+    };
+  }
+  return entry;
+}
+
 function sessionEntries(op) {
   const reply = host.callSync("session", { op });
-  return reply && Array.isArray(reply.entries) ? reply.entries : [];
+  const rows = reply && Array.isArray(reply.entries) ? reply.entries : [];
+  const out = [];
+  for (let i = 0; i < rows.length; i++) append(out, toPiEntry(rows[i], i));
+  return out;
 }
 
 // A read-only view: every read is a `session` hostcall; nothing here can write the session.
@@ -363,6 +389,16 @@ function registrations() {
 }
 
 async function loadExtension() {
+  if (host.info().usesTypebox) {
+    // Evaluate TypeBox and its Unsafe-kind checker before the extension's top level can pollute
+    // shared prototypes (esbuild's export helper iterates objects with for...in).
+    try {
+      await import("pi:typebox-unsafe");
+      await import("@sinclair/typebox/value");
+    } catch {
+      // not served: validation falls back to pass-through
+    }
+  }
   const mod = await import("ext:main");
   let factory = mod.default;
   if (typeof factory !== "function" && factory && typeof factory.default === "function") factory = factory.default;
@@ -377,7 +413,8 @@ async function loadExtension() {
 
 let typeboxValue = null;
 async function validateParams(schema, input) {
-  if (!schema || typeof schema !== "object") return null;
+  // Only TypeBox schemas are checked (plain JSON-schema objects pass through, as in pi).
+  if (!schema || typeof schema !== "object" || !(TYPEBOX_KIND in schema)) return null;
   if (typeboxValue === null) {
     try {
       // Registers a checker for Kind "Unsafe" (StringEnum) in the shared TypeRegistry.
@@ -398,7 +435,7 @@ async function validateParams(schema, input) {
   if (ok) return null;
   const problems = [];
   for (const e of typeboxValue.Errors(schema, input)) {
-    problems.push(`${e.path || "/"}: ${e.message}`);
+    append(problems, `${e.path || "/"}: ${e.message}`);
     if (problems.length >= 10) break;
   }
   return problems;
@@ -428,7 +465,7 @@ async function runTool({ name, input, toolCallId }) {
   }
   const updates = [];
   const onUpdate = (partial) => {
-    if (updates.length < 100) updates.push(jsonParse(toJson(partial)));
+    if (updates.length < 100) append(updates, jsonParse(toJson(partial)));
   };
   try {
     const result = await tool.execute(toolCallId || "call-1", args, makeSignal(), onUpdate, makeCtx());
@@ -476,11 +513,11 @@ async function runEvent({ event, data }) {
       out.handled += 1;
     } catch (err) {
       rethrowFatal(err);
-      out.errors.push(errorInfo(err));
+      append(out.errors, errorInfo(err));
       continue;
     }
     if (r === undefined || r === null || typeof r !== "object") continue;
-    out.results.push(jsonParse(toJson(r)));
+    append(out.results, jsonParse(toJson(r)));
     if (event === "tool_call" && r.block) {
       out.block = { reason: r.reason ? String(r.reason) : "blocked by extension" };
       break;
@@ -495,7 +532,7 @@ async function runEvent({ event, data }) {
     }
     if (event === "before_agent_start") {
       if (typeof r.systemPrompt === "string") state.systemPrompt = r.systemPrompt;
-      if (r.message) out.messages.push(jsonParse(toJson(r.message)));
+      if (r.message) append(out.messages, jsonParse(toJson(r.message)));
     }
     if (event === "tool_result") {
       for (const key of ["content", "details", "isError"]) if (r[key] !== undefined) state[key] = r[key];
