@@ -406,12 +406,23 @@ class Resolver:
             return self.evaluate(right_node, depth)
         if op != "+":
             return v.UNKNOWN
-        left = self.evaluate(left_node, depth)
-        right = self.evaluate(right_node, depth)
-        lt, rt = left.known_text, right.known_text
-        if lt is None or rt is None or (left.kind == v.NUM and right.kind == v.NUM):
+        # `'a' + 'b' + ... + 'z'` is a left-deep chain: flatten it without recursing once per piece.
+        operands = [right_node]
+        head = left_node
+        while head.type == "binary_expression" and len(operands) < v.MAX_ITEMS:
+            head_op = head.child_by_field_name("operator")
+            head_left, head_right = head.child_by_field_name("left"), head.child_by_field_name("right")
+            if head_op is None or node_text(head_op) != "+" or head_left is None or head_right is None:
+                break
+            operands.append(head_right)
+            head = head_left
+        operands.append(head)
+        pieces = [self.evaluate(n, depth) for n in reversed(operands)]
+        texts = [p.known_text for p in pieces]
+        if any(t is None for t in texts) or all(p.kind == v.NUM for p in pieces[:2]):
             return v.UNKNOWN
-        return v.string(lt + rt, obfuscated=True, decoded=left.decoded or right.decoded)
+        return v.string("".join(t for t in texts if t is not None), obfuscated=True,
+                        decoded=any(p.decoded for p in pieces))
 
     def _args(self, call: Node) -> list[Node]:
         args = call.child_by_field_name("arguments")
