@@ -306,6 +306,9 @@ def check_writers(name: str, args: Sequence[Word], emit: Emit) -> None:
     if name in ("curl", "wget"):
         dests = [texts[i + 1] for i, t in enumerate(texts[:-1]) if t in ("-o", "--output", "-O", "--output-document")]
         dests += [t.split("=", 1)[1] for t in texts if t.startswith(("--output=", "--output-document="))]
+    elif name == "ln":
+        # a link *to* a sensitive file lets a later harmless-looking write go through it
+        dests = [w.text for w in operands]
     elif name in R.DEST_LAST:
         dests = [operands[-1].text] if len(operands) >= 2 else []
         dests += [t.split("=", 1)[1] for t in texts if t.startswith("--target-directory=")]

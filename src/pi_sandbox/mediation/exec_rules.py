@@ -351,6 +351,7 @@ CREDENTIAL_PATH_RE: Final = re.compile(
     r"|\.config/(?:google-chrome|chromium|BraveSoftware)/[^ ]*(?:Login Data|Cookies)"
     r"|\.mozilla/firefox/[^ ]*(?:logins\.json|key4\.db|cookies\.sqlite)"
     r"|Library/Keychains|\.bash_history|\.zsh_history"
+    r"|\.(?:ssh|aws|gnupg|kube|azure|docker|password-store)/?$"  # the whole credential directory
     r")"
     r"|^/etc/(?:shadow|gshadow|master\.passwd|sudoers)"
     r"|^/proc/(?:self|\d+|\*|\$\$)/environ"
