@@ -38,6 +38,10 @@ REBOUND_GLOBALS: Final = frozenset(
     {"self", "window", "global", "frames", "module", "fetch", "process", "require", "atob", "Buffer",
      "WebSocket", "setTimeout", "setInterval", "setImmediate"}
 )
+#: Of those, names whose local declaration (with a value we cannot resolve) means the global is not meant.
+#: ``require``/``process``/``eval`` are absent on purpose: a UMD wrapper's ``require`` parameter is still
+#: the loader, so for them an unknown local falls back to the global.
+LOCALLY_SHADOWED: Final = frozenset({"self", "window", "global", "frames", "module", "fetch", "WebSocket", "atob"})
 #: Modules whose exports are the same objects as globals.
 GLOBAL_ALIAS_MODULES: Final = frozenset({"timers", "buffer", "globals"})
 
@@ -206,6 +210,9 @@ class Resolver:
             if source is None or key is None:
                 return v.UNKNOWN
             return member(source, self._key_value(key))
+        if ptype in ("formal_parameters", "required_parameter", "optional_parameter", "for_in_statement",
+                     "catch_clause", "rest_pattern", "array_pattern"):
+            return v.UNKNOWN  # a parameter, loop or catch variable: a local whose value is not static
         if ptype in ("import_clause", "namespace_import", "import_specifier", "import_require_clause"):
             return self._import_binding(decl, parent)
         if ptype in FUNCTION_NODES and parent.child_by_field_name("name") == decl:
@@ -287,6 +294,8 @@ class Resolver:
         bound = self.binding(name)
         if bound is not None and bound.kind != v.UNKNOWN_KIND:
             return v.tainted(bound, obfuscated=escaped)
+        if bound is not None and name in LOCALLY_SHADOWED:
+            return v.UNKNOWN  # `const self = this`, `for (const module of mods)`: a local, not the global
         if name in TRACKED_GLOBALS:
             return v.ref(name, obfuscated=escaped)
         return v.UNKNOWN

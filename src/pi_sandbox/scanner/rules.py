@@ -63,7 +63,7 @@ RULES: Final[dict[str, Rule]] = _rules(
          "read"),
     Rule("SHELL_PAYLOAD", FORBIDDEN, "reverse-shell command pattern (/dev/tcp, nc -e, bash -i >&)", "exec"),
     Rule("PERSISTENCE_WRITE", FORBIDDEN,
-         "writes a persistence location (authorized_keys, crontab, LaunchAgents, autostart)", "write"),
+         "writes a persistence location (authorized_keys, cron, LaunchAgents, autostart, systemd)", "write"),
     # --- forbidden: a syntax error that hides code ---------------------------------------------
     Rule("PARSE_ERROR_HIDES_CODE", FORBIDDEN,
          "code the parser cannot read contains eval-like or sandbox-escaping tokens", "exec"),
@@ -200,11 +200,14 @@ SENSITIVE_MEMBER_NAMES: Final[frozenset[str]] = frozenset(
 )
 
 #: Tokens that, inside code the parser could not read (or a file too large to parse), block install.
+#: Only forbidden-grade constructs: capability words (child_process, atob) or ``\u001b`` escapes are
+#: common in benign code and would turn a harmless syntax error into a block.
 SUSPICIOUS_TOKEN_PATTERN: Final = (
-    rb"\beval\b|\bFunction\s*\(|\bconstructor\b|process\s*\.\s*(?:binding|dlopen|_linkedBinding)"
-    rb"|\\u[0-9a-fA-F{]|\\x[0-9a-fA-F]{2}|\bfromCharCode\b|\batob\s*\(|\bchild_process\b"
-    rb"|require\s*\.\s*cache|\b_load\b|['\"`](?:node:)?(?:vm|worker_threads|cluster|dgram|tls|net|inspector"
-    rb"|v8|repl)['\"`]|\bset(?:Timeout|Interval)\s*\(\s*['\"`]|__proto__"
+    rb"\beval\b(?!\s*:)|\bFunction\s*\(|\bnew\s+Function\b|process\s*\.\s*(?:binding|dlopen|_linkedBinding)"
+    rb"|\\u00[2-7][0-9a-fA-F]|\\u\{[2-7][0-9a-fA-F]\}|\\x[2-7][0-9a-fA-F]|constructor\s*\.\s*constructor"
+    rb"|require\s*\.\s*cache|\bModule\s*\.\s*_(?:load|resolveFilename|compile)|__proto__"
+    rb"|['\"`](?:node:)?(?:vm|worker_threads|cluster|dgram|tls|net|inspector|v8|repl)['\"`]"
+    rb"|\bset(?:Timeout|Interval)\s*\(\s*['\"`]"
 )
 
 

@@ -32,7 +32,7 @@ _CREDENTIAL_STORES = re.compile(
 )
 _SHELL_PAYLOAD = re.compile(rb"/dev/tcp/|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s|bash\s+-i\s*>&|\bsh\s+-i\s*[<>]|mkfifo\s+/tmp/")
 _PERSISTENCE = re.compile(
-    rb"authorized_keys|LaunchAgents|LaunchDaemons|/etc/cron|\bcrontab\b|\.config/autostart|/etc/systemd/"
+    rb"authorized_keys|LaunchAgents/|LaunchDaemons/|/etc/cron|/var/spool/cron|\.config/autostart|/etc/systemd/"
     rb"|/etc/rc\.local|\.config/systemd/user"
 )
 
@@ -75,9 +75,12 @@ def text_signals(source: bytes, add_at: AddAt) -> None:
     if len(names) >= OBFUSCATOR_NAME_MIN:
         first = _OBFUSCATOR_NAME.search(source)
         add_at("OBFUSCATOR_NAMES", first.start() if first else 0, f"{len(names)} names")
-    jsfuck = _JSFUCK.search(source)
-    if jsfuck is not None:
-        add_at("JSFUCK_CODE", jsfuck.start(), f"{jsfuck.end() - jsfuck.start()} chars")
+    for jsfuck in _JSFUCK.finditer(source):
+        run = jsfuck.group(0)
+        # JSFuck needs all of [ ] ! + ; a comment ruler of `+` or `)` characters does not qualify.
+        if all(ch in run for ch in b"[]!+"):
+            add_at("JSFUCK_CODE", jsfuck.start(), f"{len(run)} chars")
+            break
 
 
 def _in_string(root: Node, start: int, end: int) -> bool:
@@ -100,7 +103,7 @@ def threat_signatures(source: bytes, root: Node, rules_seen: set[str], add_at: A
     execs = bool(rules_seen & {"CHILD_PROCESS", "FORBIDDEN_MODULE"})
     writes = bool(rules_seen & {"FS_WRITE"})
     checks = ((network, _CREDENTIAL_STORES, "CREDENTIAL_EXFILTRATION"), (execs, _SHELL_PAYLOAD, "SHELL_PAYLOAD"),
-              (writes or execs, _PERSISTENCE, "PERSISTENCE_WRITE"))
+              (writes, _PERSISTENCE, "PERSISTENCE_WRITE"))
     for enabled, pattern, rule_id in checks:
         if not enabled:
             continue

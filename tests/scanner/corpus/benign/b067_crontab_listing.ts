@@ -1,0 +1,2 @@
+import { execFileSync } from 'node:child_process';
+export const jobs = () => execFileSync('crontab', ['-l']).toString().split('\n');
