@@ -874,3 +874,47 @@ def test_agent_internal_exports_fail_clearly_and_components_render_nothing(pure:
                   pca.generateDiffString("a\\nb\\nc", "a\\nB\\nc").diff];"""
     )
     assert out == [["ERR_NOT_SUPPORTED"] * 3, [], 2, 2, 1, "-2 b\n+2 B"]
+
+
+def test_pbkdf2_and_hkdf_match_python(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import { pbkdf2Sync, hkdfSync } from "node:crypto";
+        result = [pbkdf2Sync("pw", "salt", 1000, 40, "sha256").toString("hex"), pbkdf2Sync("pw", "salt", 3, 20, "sha1").toString("hex"),
+                  Buffer.from(hkdfSync("sha256", "ikm", "salt", "info", 42)).toString("hex")];"""
+    )
+    assert out[0] == hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 1000, 40).hex()
+    assert out[1] == hashlib.pbkdf2_hmac("sha1", b"pw", b"salt", 3, 20).hex()
+    prk = hmac.new(b"salt", b"ikm", "sha256").digest()
+    okm, prev = b"", b""
+    for i in range(2):
+        prev = hmac.new(prk, prev + b"info" + bytes([i + 1]), "sha256").digest()
+        okm += prev
+    assert out[2] == okm[:42].hex()
+
+
+def test_linkable_but_absent_builtins(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import tty from "node:tty"; import { gzipSync } from "node:zlib"; import dns from "node:dns";
+        import { AsyncLocalStorage } from "node:async_hooks"; import { channel } from "node:diagnostics_channel";
+        const errs = [];
+        try { gzipSync("x"); } catch (e) { errs.push(e.code); }
+        errs.push(await new Promise((res) => dns.lookup("example.com", (err) => res(err.code))));
+        const als = new AsyncLocalStorage();
+        const seen = als.run({ id: 7 }, () => als.getStore().id);
+        const ch = channel("x"); const got = []; ch.subscribe((m) => got.push(m)); ch.publish(1);
+        result = [tty.isatty(1), errs, seen, als.getStore() === undefined, got];"""
+    )
+    assert out == [False, ["ERR_NOT_SUPPORTED", "ERR_NOT_SUPPORTED"], 7, True, [1]]
+
+
+def test_fs_glob_and_opendir() -> None:
+    fake = FakeFs()
+    fake.files["/work/space/sub/x.ts"] = b"x"
+    rt = ShimRuntime(fake)
+    out = rt.run(
+        """import fs from "fs"; import { glob } from "fs/promises";
+        const viaPromises = []; for await (const f of glob("**/*.ts")) viaPromises.push(f);
+        const dir = fs.opendirSync("."); const names = []; let d; while ((d = dir.readSync())) names.push(d.name);
+        result = [fs.globSync("*.txt"), viaPromises, names];"""
+    )
+    assert out == [["a.txt"], ["sub/x.ts"], ["a.txt", "bin", "sub"]]

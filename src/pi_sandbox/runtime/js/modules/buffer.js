@@ -249,6 +249,11 @@ for (const name of Object.getOwnPropertyNames(Buffer.prototype)) {
 
 export const kMaxLength = 2 ** 31 - 1;
 export const constants = { MAX_LENGTH: kMaxLength, MAX_STRING_LENGTH: 2 ** 29 - 24 };
+export { Blob } from "pi:web";
+export function isUtf8(input) {
+  try { new TextDecoder("utf-8", { fatal: true }).decode(input); return true; } catch { return false; }
+}
+export function isAscii(input) { return new Uint8Array(input.buffer || input, input.byteOffset || 0, input.byteLength).every((b) => b < 128); }
 export function atob(s) { return globalThis.atob(s); }
 export function btoa(s) { return globalThis.btoa(s); }
 export { encodeString as _encodeString, decodeBytes as _decodeBytes };

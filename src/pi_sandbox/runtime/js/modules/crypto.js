@@ -289,8 +289,56 @@ export const createDecipheriv = notSupported("createDecipheriv");
 export const createSign = notSupported("createSign");
 export const createVerify = notSupported("createVerify");
 export const generateKeyPairSync = notSupported("generateKeyPairSync");
-export const pbkdf2Sync = notSupported("pbkdf2Sync");
 export const scryptSync = notSupported("scryptSync");
+export const scrypt = notSupported("scrypt");
+export const generateKeyPair = notSupported("generateKeyPair");
+export const createPublicKey = notSupported("createPublicKey");
+export const createPrivateKey = notSupported("createPrivateKey");
+export const sign = notSupported("sign");
+export const verify = notSupported("verify");
+export const publicEncrypt = notSupported("publicEncrypt");
+export const privateDecrypt = notSupported("privateDecrypt");
+export const createDiffieHellman = notSupported("createDiffieHellman");
+export const createECDH = notSupported("createECDH");
+export function getCiphers() { return []; }
+export class KeyObject {}
+export class X509Certificate { constructor() { notSupported("X509Certificate")(); } }
+
+/** PBKDF2 over the pure-JS HMAC (RFC 8018). */
+export function pbkdf2Sync(password, salt, iterations, keylen, digest = "sha1") {
+  const key = toBytes(password), saltBytes = toBytes(salt);
+  const hLen = createHash(digest).update("").digest().length;
+  const out = Buffer.alloc(keylen);
+  for (let block = 1, off = 0; off < keylen; block++, off += hLen) {
+    const counter = Buffer.from([block >>> 24, (block >>> 16) & 255, (block >>> 8) & 255, block & 255]);
+    let u = createHmac(digest, key).update(Buffer.concat([Buffer.from(saltBytes), counter])).digest();
+    const t = Buffer.from(u);
+    for (let i = 1; i < iterations; i++) {
+      u = createHmac(digest, key).update(u).digest();
+      for (let j = 0; j < t.length; j++) t[j] ^= u[j];
+    }
+    t.copy(out, off, 0, Math.min(hLen, keylen - off));
+  }
+  return out;
+}
+export function pbkdf2(password, salt, iterations, keylen, digest, cb) {
+  queueMicrotask(() => { let r; try { r = pbkdf2Sync(password, salt, iterations, keylen, digest); } catch (err) { cb(err); return; } cb(null, r); });
+}
+/** HKDF (RFC 5869); returns an ArrayBuffer like Node. */
+export function hkdfSync(digest, ikm, salt, info, keylen) {
+  const hLen = createHash(digest).update("").digest().length;
+  const prk = createHmac(digest, toBytes(salt).length ? toBytes(salt) : Buffer.alloc(hLen)).update(toBytes(ikm)).digest();
+  const okm = Buffer.alloc(keylen);
+  let prev = Buffer.alloc(0);
+  for (let i = 0, off = 0; off < keylen; i++, off += hLen) {
+    prev = createHmac(digest, prk).update(Buffer.concat([prev, Buffer.from(toBytes(info)), Buffer.from([i + 1])])).digest();
+    prev.copy(okm, off, 0, Math.min(hLen, keylen - off));
+  }
+  return okm.buffer.slice(okm.byteOffset, okm.byteOffset + okm.byteLength);
+}
+export function hkdf(digest, ikm, salt, info, keylen, cb) {
+  queueMicrotask(() => { let r; try { r = hkdfSync(digest, ikm, salt, info, keylen); } catch (err) { cb(err); return; } cb(null, r); });
+}
 export function createSecretKey(key) { const k = toBytes(key); return { type: "secret", export: () => Buffer.from(k) }; }
 
 export const subtle = {
@@ -306,5 +354,5 @@ export const constants = {};
 export default {
   createHash, createHmac, hash, getHashes, randomBytes, randomFillSync, getRandomValues, randomUUID, randomInt,
   timingSafeEqual, createCipheriv, createDecipheriv, createSign, createVerify, generateKeyPairSync, pbkdf2Sync,
-  scryptSync, createSecretKey, subtle, webcrypto, constants,
+  pbkdf2, hkdfSync, hkdf, scryptSync, scrypt, createSecretKey, subtle, webcrypto, constants, getCiphers,
 };

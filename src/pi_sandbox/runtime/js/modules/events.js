@@ -110,6 +110,10 @@ export async function* on(emitter, name) {
   }
 }
 
+export function addAbortListener(signal, listener) {
+  signal.addEventListener("abort", listener, { once: true });
+  return { [Symbol.dispose]() { signal.removeEventListener("abort", listener); } };
+}
 export function getEventListeners(emitter, name) { return emitter.listeners(name); }
 export function setMaxListeners() {}
 export function listenerCount(emitter, name) { return emitter.listenerCount(name); }

@@ -6,7 +6,7 @@
 // ENOTSUP, watch() returns an inert watcher (no file events reach a sandboxed extension).
 import * as host from "pi:host";
 import { Buffer } from "buffer";
-import { resolve as resolvePath, join as joinPath } from "path";
+import { resolve as resolvePath, join as joinPath, matchesGlob } from "path";
 import { EventEmitter } from "events";
 import { Readable, Writable } from "stream";
 
@@ -355,6 +355,31 @@ export function createWriteStream(file, options = {}) {
   return stream;
 }
 
+/** Node 22 fs.globSync over readdir (patterns: *, **, ?; relative to options.cwd or the workspace). */
+export function globSync(pattern, options = {}) {
+  const patterns = Array.isArray(pattern) ? pattern : [pattern];
+  const root = toPath(options.cwd || ".");
+  const out = [];
+  for (const rel of readdirSync(root, { recursive: true })) {
+    if (patterns.some((p) => matchesGlob(rel, p))) out.push(options.withFileTypes ? new Dirent(rel.split("/").pop(), null, root) : rel);
+  }
+  return out;
+}
+export function glob(pattern, options, cb) {
+  if (typeof options === "function") { cb = options; options = {}; }
+  queueMicrotask(() => { let r; try { r = globSync(pattern, options); } catch (err) { cb(err); return; } cb(null, r); });
+}
+
+export class Dir {
+  constructor(path, entries) { this.path = path; this._entries = entries; }
+  readSync() { return this._entries.shift() || null; }
+  async read() { return this.readSync(); }
+  closeSync() {}
+  async close() {}
+  async *[Symbol.asyncIterator]() { let d; while ((d = this.readSync())) yield d; }
+}
+export function opendirSync(dir) { const p = toPath(dir); return new Dir(p, readdirSync(p, { withFileTypes: true })); }
+
 export function watch() {
   const w = new EventEmitter();
   w.close = () => {};
@@ -405,7 +430,7 @@ export const _sync = {
   readFileSync, writeFileSync, appendFileSync, statSync, lstatSync, existsSync, accessSync, readdirSync, mkdirSync,
   rmSync, unlinkSync, rmdirSync, copyFileSync, cpSync, renameSync, realpathSync, mkdtempSync, chmodSync, chownSync,
   symlinkSync, linkSync, readlinkSync, utimesSync, truncateSync, openSync, closeSync, readSync, writeSync, fstatSync,
-  fsyncSync,
+  fsyncSync, globSync, opendirSync,
 };
 
 // `fs.promises` / `import { promises } from "fs"`: a live re-export (no TDZ access during the fs <-> fs/promises
@@ -416,7 +441,7 @@ import * as promisesModule from "fs/promises";
 const fsDefault = {
   ..._sync, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, rm, unlink, rmdir, rename, copyFile, cp,
   access, realpath, mkdtemp, open, close, chmod, exists, createReadStream, createWriteStream, watch, watchFile,
-  unwatchFile, constants, F_OK, R_OK, W_OK, X_OK, Stats, Dirent,
+  unwatchFile, constants, F_OK, R_OK, W_OK, X_OK, Stats, Dirent, Dir, glob,
   get promises() { return promisesModule.default; },
 };
 export { fsDefault as default };

@@ -45,11 +45,13 @@ class FileHandle {
 }
 export async function open(p, flags) { return new FileHandle(fs.openSync(p, flags)); }
 
+export async function* glob(pattern, options) { for (const x of fs.globSync(pattern, options)) yield x; }
+export async function opendir(p) { return fs.opendirSync(p); }
 export async function* watch() {} // no file events reach a sandboxed extension
 export { constants } from "fs";
 
 export default {
   readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, rm, unlink, rmdir, rename, copyFile, cp, realpath,
-  mkdtemp, chmod, chown, symlink, readlink, utimes, truncate, access, open, watch,
+  mkdtemp, chmod, chown, symlink, readlink, utimes, truncate, access, open, watch, glob, opendir,
   get constants() { return fs.constants; },
 };

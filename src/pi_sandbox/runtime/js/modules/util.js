@@ -155,6 +155,9 @@ export function parseArgs() {
 }
 
 export function isArray(v) { return Array.isArray(v); }
+const ERRNO_NAMES = { "-2": "ENOENT", "-13": "EACCES", "-17": "EEXIST", "-20": "ENOTDIR", "-21": "EISDIR", "-39": "ENOTEMPTY", "-95": "ENOTSUP", "-22": "EINVAL" };
+export function getSystemErrorName(errno) { return ERRNO_NAMES[String(errno)] || `Unknown system error ${errno}`; }
+export function aborted(signal) { return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true }))); }
 export function toUSVString(s) { return String(s).toWellFormed(); }
 export { TextDecoder } from "pi:web";
 export const TextEncoder = globalThis.TextEncoder;

@@ -1,0 +1,3 @@
+// "node:dns/promises" is the same module instance as "dns/promises".
+export * from "dns/promises";
+export { default } from "dns/promises";
