@@ -120,6 +120,14 @@ class ExtensionRuntimeError(PiSandboxError):
     exit_code = 1
 
 
+class ToolArgumentsError(PiSandboxError):
+    """Tool arguments do not match the tool's TypeBox parameter schema."""
+
+
+class ToolchainSetupError(PiSandboxError):
+    """``pi setup`` could not install the JS toolchain (npm missing or failing)."""
+
+
 # --- mediation -----------------------------------------------------------------------------
 
 

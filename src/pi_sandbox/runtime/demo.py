@@ -19,8 +19,8 @@ from typing import Any
 from pi_sandbox.audit.verify import verify_ledger
 from pi_sandbox.config import resolve_config
 from pi_sandbox.dispatch import Sandbox
-from pi_sandbox.errors import ExtensionRuntimeError, PiSandboxError
-from pi_sandbox.runtime.host import ExtensionHost, ToolArgumentsError, discover_and_load
+from pi_sandbox.errors import ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
+from pi_sandbox.runtime.host import ExtensionHost, discover_and_load
 
 DEMO_EXTENSIONS = Path(__file__).resolve().parent / "demo_extensions"
 

@@ -14,86 +14,28 @@ import json
 import secrets
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pi_sandbox.audit.records import AlertDraft, LedgerEntryDraft
-from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.dispatch import Sandbox
-from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError
-from pi_sandbox.hashing import sha256_hex
-from pi_sandbox.runtime.bundler import Bundle, Bundler
+from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
+from pi_sandbox.runtime.bundler import Bundler
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
 from pi_sandbox.runtime.events import combine_event
+from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
 from pi_sandbox.runtime.modules import ModuleTable, load_module_table
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
 
-_REMEDIATION = {
-    "timeout": "the extension exceeded its time budget (extensionRuntime.callTimeoutMs); inspect or disable it",
-    "oom": "the extension exceeded its memory limit (extensionRuntime.maxMemoryMb); inspect or disable it",
-    "crash": "the worker process died; inspect the extension or disable it with --no-extensions",
-    "protocol": "the worker broke the frame protocol; treat the extension as hostile and disable it",
-    "boot_failed": "the runtime could not start; check `pi setup` and the module table",
-}
-
-
-class ToolArgumentsError(PiSandboxError):
-    """Tool arguments do not match the tool's TypeBox parameter schema."""
-
-
-@dataclass
-class LoadedExtension:
-    """One extension known to the host (loaded, failed or dead)."""
-
-    source: ExtensionSource
-    status: str = "pending"  # pending | loaded | failed | dead
-    error: str | None = None
-    error_code: str | None = None
-    registrations: dict[str, Any] = field(default_factory=dict)
-    bundle_sha256: str | None = None
-    bundle_cached: bool = False
-    restarts: int = 0
-    worker: ExtensionWorker | None = None
-    bundle: Bundle | None = None
-
-    @property
-    def extension_id(self) -> str:
-        """The extension's id (policy key)."""
-        return self.source.extension_id
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready description (no bundle source)."""
-        regs = self.registrations
-        return {
-            "id": self.extension_id,
-            "entry": str(self.source.entry),
-            "root": str(self.source.root),
-            "origin": self.source.origin,
-            "status": self.status,
-            "error": self.error,
-            "error_code": self.error_code,
-            "bundle_sha256": self.bundle_sha256,
-            "tools": [t["name"] for t in regs.get("tools", [])],
-            "commands": [c["name"] for c in regs.get("commands", [])],
-            "events": list(regs.get("events", [])),
-            "flags": [f["name"] for f in regs.get("flags", [])],
-            "shortcuts": [s["key"] for s in regs.get("shortcuts", [])],
-            "message_renderers": list(regs.get("messageRenderers", [])),
-            "providers": [p["name"] for p in regs.get("providers", [])],
-            "restarts": self.restarts,
-        }
-
-
-def limits_for(config: SecurityConfig, extension_id: str) -> WorkerLimits:
-    """Worker limits from ``extensionRuntime.*`` and the extension's memory quota (the lower wins)."""
-    memory_mb = min(config.runtime.max_memory_mb, config.quota_for(extension_id).max_memory_mb)
-    return WorkerLimits(
-        memory_bytes=max(16, memory_mb) * 1024 * 1024,
-        stack_bytes=max(64, config.runtime.max_stack_kb) * 1024,
-        call_timeout_s=max(1, config.runtime.call_timeout_ms) / 1000.0,
-    )
+__all__ = [
+    "ExtensionHost",
+    "LoadReport",
+    "LoadedExtension",
+    "ToolArgumentsError",
+    "discover_and_load",
+    "limits_for",
+]
 
 
 class ExtensionHost:
@@ -163,7 +105,10 @@ class ExtensionHost:
             "extensionRoot": str(ext.source.root),
             "usesTypebox": bool(
                 ext.bundle
-                and any(i.startswith(("@sinclair/typebox", "@mariozechner/pi-ai")) for i in ext.bundle.static_imports)
+                and any(
+                    i.startswith(("@sinclair/typebox", "@mariozechner/pi-ai"))
+                    for i in ext.bundle.static_imports
+                )
             ),
         }
 
@@ -291,32 +236,8 @@ class ExtensionHost:
     def _record(
         self, extension_id: str, code: str, message: str, *, decision: str, call_id: str | None = None
     ) -> None:
-        """Ledger entry (kind ``runtime``) + alert (category ``runtime``); hashes and codes only."""
-        store = self.sandbox.store
-        detail = {"message_hash": sha256_hex(message), "code": code}
-        store.append(
-            LedgerEntryDraft(
-                kind="runtime",
-                extension_id=extension_id,
-                decision=decision,
-                reason=code,
-                call_id=call_id,
-                detail=detail,
-            )
-        )
-        severity = "error" if decision in ("kill", "deny") else "warning"
-        store.record_alert(
-            AlertDraft(
-                category="runtime",
-                severity=severity,
-                extension_id=extension_id,
-                summary=f"extension '{extension_id}': {code}",
-                reason_codes=(code,),
-                call_id=call_id,
-                action="kill" if decision == "kill" else decision,
-                remediation=_REMEDIATION.get(code, "inspect the extension; disable it with --no-extensions"),
-                context_hash=detail["message_hash"],
-            )
+        record_runtime_event(
+            self.sandbox.store, extension_id, code, message, decision=decision, call_id=call_id
         )
 
     # ---- hostcalls ---------------------------------------------------------------------------
@@ -393,7 +314,7 @@ class ExtensionHost:
             ext.status = "loaded"
             self._fail(ext, exc.code, f"{kind} call: {exc}", decision="kill")
             raise ExtensionRuntimeError(
-                f"extension '{ext.extension_id}' was killed: {exc} ({_REMEDIATION.get(exc.code, '')})"
+                f"extension '{ext.extension_id}' was killed: {exc} ({REMEDIATION.get(exc.code, '')})"
             ) from None
         if not reply.get("ok"):
             error = reply.get("error") or {}

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError
+from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
 from pi_sandbox.runtime.discovery import discover
-from pi_sandbox.runtime.host import ExtensionHost, ToolArgumentsError
+from pi_sandbox.runtime.host import ExtensionHost
 
 PROTOCOL_VERSION = "pi.rpc.v1"
 

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pi_sandbox.errors import ExtensionLoadError, PiSandboxError
+from pi_sandbox.errors import ExtensionLoadError, ToolchainSetupError
 
 TOOLCHAIN_DIR = Path(__file__).resolve().parent / "js" / "toolchain"
 _ARCH_PACKAGES = {
@@ -23,10 +23,6 @@ _ARCH_PACKAGES = {
     "aarch64": "linux-arm64",
     "arm64": "linux-arm64",
 }
-
-
-class ToolchainSetupError(PiSandboxError):
-    """``pi setup`` could not install the JS toolchain (npm missing or failing)."""
 
 
 @dataclass(frozen=True)
