@@ -235,3 +235,19 @@ def test_response_cap_timeout_and_bad_params(http_ctx: MakeHttp, server: str) ->
         with pytest.raises(ConnectorError) as err:
             conn.call(ctx, params)
         assert err.value.code == "invalid_request"
+
+
+def test_connection_goes_to_the_checked_address(http_ctx: MakeHttp, server: str) -> None:
+    # "pinned.test" does not exist in DNS: the request only works if the connector connects to the address its
+    # resolver returned (no second lookup), while the Host header still names the host.
+    port = server.rsplit(":", 1)[1]
+    seen: list[str] = []
+
+    def resolver(host: str, _port: int) -> list[str]:
+        seen.append(host)
+        return ["127.0.0.1"]
+
+    conn, ctx, _ = http_ctx(resolver=resolver)
+    out = conn.call(ctx, {"url": f"http://pinned.test:{port}/echo"})
+    assert out["status"] == 200 and json.loads(out["body"])["headers"]["host"] == f"pinned.test:{port}"
+    assert seen == ["pinned.test"]

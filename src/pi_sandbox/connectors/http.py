@@ -8,7 +8,7 @@
   a domain and its subdomains) are checked on the first URL and on every redirect;
 - the host is resolved and every address it resolves to is checked: loopback, link-local
   (169.254.0.0/16, fe80::/10), unspecified and cloud metadata addresses are refused unless
-  ``http.allowLoopback`` is set;
+  ``http.allowLoopback`` is set; the connection then goes to the checked address (no second lookup);
 - redirects are followed by hand (at most 5), each one re-checked like the first request;
 - the response body is capped at ``http.maxResponseBytes``.
 """
@@ -19,7 +19,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any, Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -97,16 +97,17 @@ class HttpConnector:
         with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client:
             for _hop in range(MAX_REDIRECTS + 1):
                 self._scan_outbound(ctx, url, headers, body)
-                self._check_destination(url, settings)
-                response = self._send(client, method, url, headers, body, settings.max_response_bytes)
+                address = self._check_destination(url, settings)
+                response = self._send(client, method, url, address, headers, body, settings.max_response_bytes)
                 location = response["location"]
                 if location is None or response["status"] not in (301, 302, 303, 307, 308):
                     return self._result(response)
+                previous_host = urlsplit(url).hostname
                 url = urljoin(url, location)
                 if response["status"] in (301, 302, 303) and method not in ("GET", "HEAD"):
                     method, body = "GET", None
                     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-                if urlsplit(url).hostname != urlsplit(response["url"]).hostname:
+                if urlsplit(url).hostname != previous_host:
                     headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
         raise ConnectorError(f"more than {MAX_REDIRECTS} redirects", code="io", reason="too_many_redirects")
 
@@ -138,7 +139,8 @@ class HttpConnector:
                 "http request blocked: it carries a withheld secret value", code="denied", reason="secret_exposure"
             )
 
-    def _check_destination(self, url: str, settings: HttpSettings) -> None:
+    def _check_destination(self, url: str, settings: HttpSettings) -> str:
+        """Check the URL's host and every address it resolves to; returns the address to connect to."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ConnectorError(
@@ -153,14 +155,14 @@ class HttpConnector:
             raise ConnectorError(f"host '{host}' is in http.denyHosts", code="denied", reason="host_denied")
         if settings.allow_hosts and not any(host_matches(host, p) for p in settings.allow_hosts):
             raise ConnectorError(f"host '{host}' is not in http.allowHosts", code="denied", reason="host_not_allowed")
-        if settings.allow_loopback:
-            return
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise ConnectorError("http URL has an invalid port", code="invalid_request", reason="bad_url") from None
         addresses = [host] if _is_ip(host) else self.resolver(host, port)
-        for address in addresses:
+        if not addresses:
+            raise ConnectorError(f"host '{host}' resolves to no address", code="io", reason="dns_failure")
+        for address in () if settings.allow_loopback else addresses:
             refusal = address_refusal(address)
             if refusal is not None:
                 raise ConnectorError(
@@ -169,15 +171,37 @@ class HttpConnector:
                     code="denied",
                     reason=refusal,
                 )
+        return addresses[0]
 
     # ------------------------------------------------------------------ transport
     @staticmethod
     def _send(
-        client: httpx.Client, method: str, url: str, headers: Mapping[str, str], body: str | None, cap: int
+        client: httpx.Client,
+        method: str,
+        url: str,
+        address: str,
+        headers: Mapping[str, str],
+        body: str | None,
+        cap: int,
     ) -> dict[str, Any]:
+        # Connect to the address that was checked, not to whatever a second DNS lookup returns (DNS
+        # rebinding): the URL carries the IP; the Host header and TLS SNI / certificate check use the name.
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        send_headers = dict(headers)
+        extensions: dict[str, Any] = {}
+        target = url
+        if not _is_ip(host):
+            ip = f"[{address}]" if ":" in address else address
+            netloc = ip if parts.port is None else f"{ip}:{parts.port}"
+            target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+            send_headers["Host"] = host if parts.port is None else f"{host}:{parts.port}"
+            if parts.scheme == "https":
+                extensions["sni_hostname"] = host
+        content = body.encode("utf-8") if body is not None else None
         try:
             with client.stream(
-                method, url, headers=dict(headers), content=body.encode("utf-8") if body is not None else None
+                method, target, headers=send_headers, content=content, extensions=extensions
             ) as response:
                 chunks: list[bytes] = []
                 size = 0
