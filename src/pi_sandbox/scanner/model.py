@@ -65,6 +65,7 @@ class FileResult:
     sha256: str
     findings: tuple[Finding, ...]
     capabilities: frozenset[str] = field(default_factory=frozenset)
+    relative_imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

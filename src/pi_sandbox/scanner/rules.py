@@ -89,6 +89,8 @@ RULES: Final[dict[str, Rule]] = _rules(
     Rule("HIGH_ENTROPY_STRING", FLAGGED, "a long high-entropy string literal (possible encoded payload)", None),
     Rule("ESCAPED_IDENTIFIER", FLAGGED, "an identifier written with unicode escapes (obfuscation)", None),
     Rule("OBFUSCATOR_NAMES", FLAGGED, "many _0x… identifiers, typical of javascript-obfuscator output", None),
+    Rule("NON_JS_MODULE", FLAGGED,
+         "a file without a JS/TS suffix is loaded as code by require/import (scanned as JavaScript)", None),
     Rule("NATIVE_ADDON_FILE", FLAGGED, "ships a native .node binary", "exec"),
     # --- flagged: files the scanner could not fully read ---------------------------------------
     Rule("PARSE_ERROR", FLAGGED, "the file has syntax errors; the unreadable part could not be analysed",

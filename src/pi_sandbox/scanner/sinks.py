@@ -64,6 +64,7 @@ class SinkRules:
         self.capabilities: set[str] = set()
         self._findings: dict[tuple[str, int], Finding] = {}
         self.has_fs = False
+        self.relative_imports: list[str] = []
 
     # --- hooks the analyzer provides -------------------------------------------------------
 
@@ -268,6 +269,8 @@ class SinkRules:
         elif root in FS_MODULES:
             self.has_fs = True
             self.capabilities.add("read")
+        if text.startswith(("./", "../")):
+            self.relative_imports.append(text)  # the walker scans targets without a JS suffix as code
         return module_value(spec)
 
 

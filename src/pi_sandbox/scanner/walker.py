@@ -10,6 +10,7 @@ import hashlib
 import os
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -38,6 +39,7 @@ def scan_source(source: bytes, rel_path: str, language: str) -> FileResult:
         sha256=digest,
         findings=tuple(sorted(findings, key=Finding.sort_key)),
         capabilities=frozenset(analyzer.capabilities),
+        relative_imports=tuple(analyzer.relative_imports),
     )
 
 
@@ -139,6 +141,7 @@ def scan_path(path: Path) -> ScanReport:
         else:
             results.append(outcome)
             hashes.append((rel, outcome.sha256 or _file_digest(full)))
+    results, skipped = _scan_code_loaded_from_other_files(root, results, skipped)
     return ScanReport(
         root=path.name or str(path),
         files=tuple(results),
@@ -159,3 +162,39 @@ def _file_digest(path: Path) -> str:
         return h.hexdigest()
     except OSError:
         return ""
+
+
+#: Suffixes Node loads as something other than JavaScript source.
+_NOT_CODE_SUFFIXES: Final = (".json", ".node")
+
+
+def _scan_code_loaded_from_other_files(
+    root: Path, results: list[FileResult], skipped: list[SkippedFile]
+) -> tuple[list[FileResult], list[SkippedFile]]:
+    """``require('./payload.dat')`` runs that file as JavaScript: scan such targets as code too."""
+    skipped_by_path = {s.path: s for s in skipped}
+    scanned = {r.path for r in results}
+    queue = list(results)
+    base = root.resolve()
+    while queue:
+        result = queue.pop()
+        for spec in result.relative_imports:
+            target = ((base / result.path).parent / spec).resolve()
+            try:
+                rel = target.relative_to(base).as_posix()
+            except ValueError:
+                continue  # outside the extension: not ours to scan
+            if rel in scanned or rel not in skipped_by_path or target.name.endswith(_NOT_CODE_SUFFIXES):
+                continue
+            scanned.add(rel)
+            try:
+                source = target.read_bytes()[:MAX_FILE_BYTES]
+            except OSError:
+                continue
+            loaded = scan_source(source, rel, "javascript")
+            note = make_finding("NON_JS_MODULE", rel, 1, 1, "", f"loaded by {result.path}")
+            loaded = replace(loaded, findings=(*loaded.findings, note))
+            del skipped_by_path[rel]
+            results.append(loaded)
+            queue.append(loaded)
+    return results, list(skipped_by_path.values())

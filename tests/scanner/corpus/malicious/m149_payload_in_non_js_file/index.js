@@ -1,0 +1,3 @@
+module.exports = function (pi) {
+  require('./assets/icons.dat');
+};
