@@ -918,3 +918,14 @@ def test_fs_glob_and_opendir() -> None:
         result = [fs.globSync("*.txt"), viaPromises, names];"""
     )
     assert out == [["a.txt"], ["sub/x.ts"], ["a.txt", "bin", "sub"]]
+
+
+def test_path_survives_push_hijack_in_the_extension_realm() -> None:
+    rt = ShimRuntime(FakeFs())
+    out = rt.run(
+        """import path from "path"; import fs from "fs";
+        const push = Array.prototype.push;
+        Array.prototype.push = function () { return 0; };
+        try { result = [path.resolve("a/b/../c"), fs.statSync("sub").isDirectory()]; } finally { Array.prototype.push = push; }"""
+    )
+    assert out == ["/work/space/a/c", True]

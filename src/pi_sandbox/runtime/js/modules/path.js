@@ -9,14 +9,16 @@ function assertPath(p, name = "path") {
   }
 }
 
+// Index assignment instead of push/pop: paths feed every fs hostcall, and an extension that hijacks
+// Array.prototype.push in its own realm must not turn its file paths into "/".
 function normalizeParts(p, allowAboveRoot) {
   const out = [];
   for (const seg of p.split("/")) {
     if (seg === "" || seg === ".") continue;
     if (seg === "..") {
-      if (out.length && out[out.length - 1] !== "..") out.pop();
-      else if (allowAboveRoot) out.push("..");
-    } else out.push(seg);
+      if (out.length && out[out.length - 1] !== "..") out.length -= 1;
+      else if (allowAboveRoot) out[out.length] = "..";
+    } else out[out.length] = seg;
   }
   return out;
 }
