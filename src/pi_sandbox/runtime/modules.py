@@ -84,6 +84,7 @@ def load_module_table(toolchain: Toolchain, modules_dir: Path = MODULES_DIR) -> 
     files.update(vendor)
     files["pi:host"] = JS_DIR / "host.js"
     files["pi:prelude"] = JS_DIR / "prelude.js"
+    files["pi:context"] = JS_DIR / "context.js"
     key = tuple(sorted(f"{i}={p}:{_mtime(p)}" for i, p in files.items()))
     cached = _CACHE.get(key)
     if cached is not None:

@@ -5,6 +5,7 @@
 // UI, session reads, secrets) are hostcalls decided by the supervisor.
 
 import * as host from "pi:host";
+import { bindApi, makeCtx, makeSignal } from "pi:context";
 
 const internal = host._internal;
 // Captured before extension code runs, so a polluted JSON global cannot corrupt the bridge.
@@ -47,9 +48,6 @@ function rethrowFatal(err) {
   if (err && err.name === "InternalError" && /^out of memory/.test(String(err.message))) throw err;
 }
 
-function fireAndForget(method, params) {
-  host.call(method, params).catch((err) => host.log("warn", `${method} hostcall failed:`, err.message));
-}
 
 function runExec(command, args, options) {
   const opts = options || {};
@@ -166,6 +164,8 @@ const pi = {
   getCommands: () => [...commands.keys()].map((name) => ({ name, description: commands.get(name).description ?? "" })),
 };
 
+bindApi(pi);
+
 async function deliverBus(channel, data) {
   for (const handler of [...(busHandlers.get(channel) || [])]) {
     try {
@@ -175,168 +175,6 @@ async function deliverBus(channel, data) {
       host.log("error", `event bus handler for '${channel}' failed:`, err);
     }
   }
-}
-
-// ---- ctx ---------------------------------------------------------------------------------------
-
-const identityTheme = new Proxy(
-  {},
-  {
-    get(_target, prop) {
-      if (prop === Symbol.toPrimitive || prop === "then") return undefined;
-      return (...args) => (args.length ? String(args[args.length - 1]) : "");
-    },
-  },
-);
-
-// Headless UI: dialogs resolve to undefined/false, custom() to undefined; status-like calls are
-// recorded through the `ui` hostcall without blocking the extension. Nothing here throws.
-const ui = {
-  notify(message, level) {
-    fireAndForget("ui", { op: "notify", message: String(message), level: level || "info" });
-  },
-  select: async () => undefined,
-  confirm: async () => false,
-  input: async () => undefined,
-  editor: async () => undefined,
-  custom: async () => undefined,
-  setStatus(key, text) {
-    fireAndForget("ui", { op: "set_status", key: String(key), text: text === undefined ? null : String(text) });
-  },
-  setWidget(key, content) {
-    const lines = Array.isArray(content) ? content.map(String) : content === undefined ? null : "component";
-    fireAndForget("ui", { op: "set_widget", key: String(key), lines });
-  },
-  setWorkingMessage() {},
-  setFooter() {},
-  setHeader() {},
-  setTitle(title) {
-    fireAndForget("ui", { op: "set_title", title: String(title) });
-  },
-  setEditorText() {},
-  getEditorText: () => "",
-  setEditorComponent() {},
-  setTheme: () => ({ success: false, error: "no UI" }),
-  getTheme: () => identityTheme,
-  getAllThemes: () => [],
-  getToolsExpanded: () => false,
-  setToolsExpanded() {},
-  theme: identityTheme,
-};
-
-// Session store rows → pi's entry shapes (custom entries made by appendEntry).
-function toPiEntry(entry, index) {
-  if (entry && entry.type === "append_entry") {
-    const wrapped = entry.data && typeof entry.data === "object" && "customType" in entry.data;
-    return {
-      type: "custom",
-      id: entry.id ?? `entry-${index}`,
-      customType: wrapped ? entry.data.customType : entry.customType,
-      data: wrapped ? entry.data.data : entry.data,
-      extensionId: entry.extension_id,
-    };
-  }
-  return entry;
-}
-
-function sessionEntries(op) {
-  const reply = host.callSync("session", { op });
-  const rows = reply && Array.isArray(reply.entries) ? reply.entries : [];
-  const out = [];
-  for (let i = 0; i < rows.length; i++) append(out, toPiEntry(rows[i], i));
-  return out;
-}
-
-// A read-only view: every read is a `session` hostcall; nothing here can write the session.
-const sessionManager = Object.freeze({
-  getEntries: () => sessionEntries("get_entries"),
-  getBranch: () => sessionEntries("get_branch"),
-  getHeader: () => ({ type: "session", id: host.info().sessionId ?? null, cwd: host.info().cwd }),
-  getSessionId: () => host.info().sessionId ?? null,
-  getSessionFile: () => undefined,
-  getLeafId: () => {
-    const entries = sessionEntries("get_branch");
-    return entries.length ? (entries[entries.length - 1].id ?? String(entries.length - 1)) : null;
-  },
-  getLeafEntry: () => {
-    const entries = sessionEntries("get_branch");
-    return entries.length ? entries[entries.length - 1] : undefined;
-  },
-  getEntry: (id) => sessionEntries("get_entries").find((e) => e && e.id === id),
-  getSessionName: () => pi.getSessionName(),
-  getLabel: () => undefined,
-  getCwd: () => host.info().cwd,
-});
-
-// Provider API keys are secrets: reading one is an `env` hostcall, decided like any other.
-const PROVIDER_KEY_ENV = {
-  anthropic: "ANTHROPIC_API_KEY",
-  openai: "OPENAI_API_KEY",
-  google: "GEMINI_API_KEY",
-  gemini: "GEMINI_API_KEY",
-  groq: "GROQ_API_KEY",
-  mistral: "MISTRAL_API_KEY",
-  openrouter: "OPENROUTER_API_KEY",
-  xai: "XAI_API_KEY",
-  cerebras: "CEREBRAS_API_KEY",
-};
-
-function providerOf(modelOrProvider) {
-  if (typeof modelOrProvider === "string") return modelOrProvider;
-  if (modelOrProvider && typeof modelOrProvider.provider === "string") return modelOrProvider.provider;
-  return "";
-}
-
-const modelRegistry = {
-  async getApiKey(modelOrProvider) {
-    const provider = providerOf(modelOrProvider).toLowerCase();
-    if (!provider) return undefined;
-    const name = PROVIDER_KEY_ENV[provider] || `${provider.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`;
-    const reply = await host.call("env", { name });
-    return reply && typeof reply.value === "string" ? reply.value : undefined;
-  },
-  async getApiKeyForProvider(provider) {
-    return modelRegistry.getApiKey(String(provider));
-  },
-  find(provider, id) {
-    return (host.info().models || []).find((m) => m.provider === provider && m.id === id);
-  },
-  getAvailable: () => host.info().models || [],
-  getAll: () => host.info().models || [],
-  registerProvider(name, config) {
-    pi.registerProvider(name, config);
-  },
-};
-
-function makeCtx(extra) {
-  const info = host.info();
-  return {
-    cwd: info.cwd,
-    hasUI: false,
-    ui,
-    sessionManager,
-    model: info.model ?? undefined,
-    modelRegistry,
-    isIdle: () => true,
-    hasPendingMessages: () => false,
-    abort() {},
-    shutdown() {},
-    compact() {},
-    getContextUsage: () => undefined,
-    getSystemPrompt: () => (extra && extra.systemPrompt) || "",
-    waitForIdle: async () => {},
-    newSession: async () => ({ cancelled: true }),
-    fork: async () => ({ cancelled: true }),
-    navigateTree: async () => ({ cancelled: true }),
-    reload: async () => {},
-    ...(extra && extra.signal ? { signal: extra.signal } : {}),
-  };
-}
-
-// A minimal AbortSignal for execute(); the globals shim may provide the real AbortController.
-function makeSignal() {
-  if (typeof AbortController === "function") return new AbortController().signal;
-  return { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {}, throwIfAborted() {} };
 }
 
 // ---- the dispatcher ----------------------------------------------------------------------------
