@@ -119,6 +119,8 @@ class FileAnalyzer(SinkRules):
         seen = {rule_id for rule_id, _ in self._findings}
         if self.env_dumps and "NETWORK" in seen:
             self.add("ENV_EXFILTRATION", self.env_dumps[0])
+        if self.enumerated_globals and signals.names_eval_like(caps.get("string", ())):
+            self.add("COMPUTED_GLOBAL_CALL", self.enumerated_globals[0], "global object searched for an eval-like name")
         signals.threat_signatures(self.source, self.root, seen, self.add_at)
         return list(self._findings.values())
 

@@ -505,6 +505,8 @@ class Resolver:
             return module_value(first)
         if path in ("Module.createRequire", "Module.createRequireFromPath"):
             return v.ref("require")
+        if path == "String.raw" and first.kind == v.STR:
+            return v.string(first.text, obfuscated=True, decoded=first.decoded)
         if path == "String" and first.kind in (v.STR, v.NUM):
             return v.string(first.text, obfuscated=first.obfuscated, decoded=first.decoded)
         if path == "Function" and len(args) == 1 and _is_return_this(first):

@@ -111,3 +111,17 @@ def threat_signatures(source: bytes, root: Node, rules_seen: set[str], add_at: A
             if _in_string(root, match.start(), match.end()):
                 add_at(rule_id, match.start(), match.group(0).decode("utf-8", "replace")[:40])
                 break
+
+
+_EVAL_LIKE_NAMES: Final = frozenset({"eval", "Function", "binding", "_linkedBinding", "dlopen", "execScript"})
+
+
+def names_eval_like(strings: Iterable[Node]) -> bool:
+    """Whether a string literal is exactly an eval-like global's name (``'eval'``, ``"Function"``)."""
+    for node in strings:
+        if node.end_byte - node.start_byte > 16:
+            continue
+        raw = node.text
+        if raw and raw[1:-1].decode("utf-8", "replace") in _EVAL_LIKE_NAMES:
+            return True
+    return False

@@ -41,8 +41,12 @@ BUNDLER_FUNCTION_IDIOMS: Final = frozenset({("r", "regeneratorRuntime = r")})
 #: Calls whose result the resolver can name (decoders, loaders, prototype lookups).
 VALUE_CALLS: Final = frozenset(
     {"atob", "decodeURIComponent", "decodeURI", "unescape", "String.fromCharCode", "String.fromCodePoint",
-     "String", "Object.getPrototypeOf", "Reflect.getPrototypeOf", "Reflect.get",
+     "String", "String.raw", "Object.getPrototypeOf", "Reflect.getPrototypeOf", "Reflect.get",
      "Object.getOwnPropertyDescriptor", "Reflect.getOwnPropertyDescriptor"}
+)
+ENUMERATING_CALLS: Final = frozenset(
+    {"Object.keys", "Object.values", "Object.entries", "Object.getOwnPropertyNames",
+     "Object.getOwnPropertyDescriptors", "Reflect.ownKeys"}
 )
 REQUIRE_PATHS: Final = frozenset({"require", "__non_webpack_require__"})
 POLLUTING_CALLS: Final = frozenset(
@@ -65,6 +69,7 @@ class SinkRules:
         self._findings: dict[tuple[str, int], Finding] = {}
         self.has_fs = False
         self.relative_imports: list[str] = []
+        self.enumerated_globals: list[Node] = []
 
     # --- hooks the analyzer provides -------------------------------------------------------
 
@@ -148,6 +153,13 @@ class SinkRules:
             target = self.resolver.evaluate(args[0])
             if target.kind == v.REF and is_builtin_prototype(target.path) and target.path.endswith(".prototype"):
                 self.add("PROTOTYPE_POLLUTION", call, f"{path} on {target.path}")
+            return None
+        if path in ENUMERATING_CALLS and args:
+            target = self.resolver.evaluate(args[0])
+            if target.kind == v.REF and target.path in COMPUTED_HOLDERS:
+                # Walking the global object's keys is how `eval` is found without naming it.
+                self.add("COMPUTED_GLOBAL", call, f"{path}({target.path})")
+                self.enumerated_globals.append(call)
             return None
         if path in ("Module.createRequire", "Module.createRequireFromPath"):
             return v.ref("require")

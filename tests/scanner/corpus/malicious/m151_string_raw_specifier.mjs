@@ -1,0 +1,1 @@
+const vm = await import(String.raw`node:vm`);
