@@ -464,13 +464,17 @@ def test_child_process_async_forms() -> None:
 
 
 def env_responder(method: str, params: dict[str, Any]) -> Any:
-    values = {"HOME": "/home/u", "EDITOR": "vim"}
+    values = {"HOME": "/home/u", "EDITOR": "vim", "API_TOKEN": "s3cret"}
     if method != "env":
         return None
     if params.get("op") == "list":
         return {"names": sorted(values)}
+    if "names" in params:  # batch read; the broker withholds API_TOKEN
+        return {"values": {n: None if n == "API_TOKEN" else values.get(n) for n in params["names"]}}
     if params["name"] == "SECRET_TOKEN":
         raise FakeHostError("policy_denied", "env capability denied")
+    if params["name"] == "API_TOKEN":
+        return {"withheld": True}
     return {"value": values.get(params["name"])}
 
 
@@ -487,6 +491,22 @@ def test_process_env_reads_through_the_env_hostcall() -> None:
     assert env_calls[:3] == [{"name": "HOME"}, {"name": "SECRET_TOKEN"}, {"name": "NOPE"}]
     assert {"op": "list"} in env_calls
     assert all(c.get("name") != "LOCAL" for c in env_calls)  # local writes never reach the host
+
+
+def test_env_spread_is_batched_and_withheld_values_stay_unset() -> None:
+    rt = ShimRuntime(env_responder)
+    out = rt.run(
+        """const copy = { ...process.env };
+        const entries = Object.entries(process.env).length;
+        await null;
+        const token = process.env.API_TOKEN;
+        result = [copy, entries, token === undefined];"""
+    )
+    assert out == [{"EDITOR": "vim", "HOME": "/home/u"}, 2, True]
+    calls = rt.host_calls("env")
+    # two enumerations: each is one list + one batch read, then a single read after the snapshot expired
+    assert calls == [{"op": "list"}, {"names": ["API_TOKEN", "EDITOR", "HOME"]},
+                     {"op": "list"}, {"names": ["API_TOKEN", "EDITOR", "HOME"]}, {"name": "API_TOKEN"}]
 
 
 def test_process_facts_exit_and_os(pure: ShimRuntime) -> None:

@@ -16,8 +16,29 @@ function info() {
 
 const overlay = new Map(); // name -> string | undefined (undefined = deleted locally)
 
+// Enumeration ({...process.env}, Object.keys/entries) would otherwise cost one hostcall per variable: ownKeys
+// batch-reads the visible names ({names: [...]}, ≤256 per call) into a snapshot that lives until the next
+// microtask, so a spread is 2 hostcalls. Single reads never use a stale value.
+let snapshot = null;
+function takeSnapshot(names) {
+  const values = new Map();
+  for (let i = 0; i < names.length; i += 256) {
+    try {
+      const res = host.callSync("env", { names: names.slice(i, i + 256) });
+      const got = (res && res.values) || {};
+      for (const n of names.slice(i, i + 256)) values.set(n, got[n] === null || got[n] === undefined ? undefined : String(got[n]));
+    } catch (err) {
+      if (!(err && err.name === "HostcallError")) throw err;
+      for (const n of names.slice(i, i + 256)) values.set(n, undefined);
+    }
+  }
+  snapshot = values;
+  queueMicrotask(() => { snapshot = null; });
+}
+
 function readEnv(name) {
   if (overlay.has(name)) return overlay.get(name);
+  if (snapshot && snapshot.has(name)) return snapshot.get(name);
   try {
     const res = host.callSync("env", { name });
     const value = res && typeof res === "object" ? res.value : res;
@@ -41,7 +62,10 @@ function listEnv() {
     if (v === undefined) all.delete(k);
     else all.add(k);
   }
-  return [...all];
+  const fromHost = [...all].filter((k) => !overlay.has(k));
+  if (fromHost.length) takeSnapshot(fromHost);
+  // Names whose value the host withholds read as unset: leave them out, as Node would for an unset variable.
+  return [...all].filter((k) => overlay.has(k) || (snapshot && snapshot.get(k) !== undefined));
 }
 
 const env = new Proxy(Object.create(null), {
