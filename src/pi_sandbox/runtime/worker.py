@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
-from pi_sandbox.runtime.protocol import FdChannel, encode_frame
+from pi_sandbox.runtime.protocol import FdChannel, decode_body, encode_body
 
 _EXIT_FATAL = 3
 
@@ -81,10 +81,11 @@ class Worker:
     def _hostcall_frame(self, hid: int, method: Any, params_json: Any, sync: bool) -> bytes:
         if not isinstance(method, str) or not isinstance(params_json, str):
             raise TypeError("hostcall needs (method: string, params: JSON string)")
-        params = json.loads(params_json)  # re-encoded: JS never writes raw bytes into a frame
-        return encode_frame(
-            {"type": "hostcall", "hid": hid, "sync": sync, "method": method, "params": params}
-        )
+        # Validated before it is spliced in: a complete JSON object cannot break the frame's structure.
+        if not isinstance(json.loads(params_json), dict):
+            raise ValueError("hostcall params must be a JSON object")
+        head = json.dumps({"type": "hostcall", "hid": hid, "sync": sync, "method": method})
+        return encode_body(f'{head[:-1]},"params":{params_json}}}')
 
     def _hc_sync(self, method: Any, params_json: Any) -> str:
         hid = self._next_hid
@@ -95,15 +96,11 @@ class Worker:
             return json.dumps({"ok": False, "error": {"code": "invalid_request", "message": str(exc)}})
         self.channel.write_bytes(frame)
         while True:
-            message = self._read()
+            body = self._read_raw()
+            message = decode_body(body)
             if message.get("type") == "hc_result" and message.get("hid") == hid:
-                return json.dumps(
-                    {
-                        "ok": bool(message.get("ok")),
-                        "result": message.get("result"),
-                        "error": message.get("error"),
-                    }
-                )
+                # The frame already has the {ok, result, error} shape pi:host unwraps: pass it through.
+                return body.decode("utf-8")
             self._queue(message)
 
     def _hc_start(self, hid: Any, method: Any, params_json: Any) -> None:
@@ -139,14 +136,14 @@ class Worker:
 
     # ---- channel ---------------------------------------------------------------------------
 
-    def _read(self) -> dict[str, Any]:
+    def _read_raw(self) -> bytes:
         try:
-            message = self.channel.read()
+            body = self.channel.read_raw()
         except EOFError:
             self._fatal = _Fatal("channel_closed", "supervisor closed the channel")
             raise self._fatal from None
-        assert message is not None  # no deadline given
-        return message
+        assert body is not None  # no deadline given
+        return body
 
     def _queue(self, message: dict[str, Any]) -> None:
         """Keep an async hostcall result for the job loop; anything else here is a protocol error."""
