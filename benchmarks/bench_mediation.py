@@ -3,7 +3,8 @@
 Run: ``python benchmarks/bench_mediation.py`` (from the repository root).
 
 1. Classification + decision latency (``ExecMediator.evaluate``) for a realistic command mix: mostly
-   everyday agent commands, one in ten dangerous, as argv and as shell text. Target p99 <= 200 us.
+   everyday agent commands, one in ten dangerous, as argv and as shell text; cold (cache bypassed) and
+   with the decision cache. p50 / p99 are the median over 5 runs. Target p99 <= 200 us.
 2. Redaction throughput on 1 MB of exec-like output holding 50 withheld secrets, a few of them
    present raw, base64 and hex encoded. Target >= 50 MB/s.
 """
@@ -48,7 +49,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
-def bench_classification(rounds: int = 20) -> None:
+def bench_classification(rounds: int = 4, runs: int = 5) -> None:
     mediator = ExecMediator(ExecMediationSettings(), "safe")
     rng = random.Random(7)
     dangerous = [c for c, _ in DANGEROUS]
@@ -65,20 +66,31 @@ def bench_classification(rounds: int = 20) -> None:
     for cached in (False, True):
         for item in mix[:200]:  # warm-up
             _run(mediator, item, cached)
-        samples: list[float] = []
-        gc.disable()
-        try:
-            for _ in range(rounds):
-                for item in mix:
-                    start = time.perf_counter_ns()
-                    _run(mediator, item, cached)
-                    samples.append((time.perf_counter_ns() - start) / 1000)
-        finally:
-            gc.enable()
+        p50s: list[float] = []
+        p99s: list[float] = []
+        worst = 0.0
+        total = 0
+        # Several independent runs; the median run is reported so one burst of load from another
+        # process on a shared machine does not decide the result (each run's numbers are printed too).
+        for _ in range(runs):
+            samples: list[float] = []
+            gc.disable()
+            try:
+                for _ in range(rounds):
+                    for item in mix:
+                        start = time.perf_counter_ns()
+                        _run(mediator, item, cached)
+                        samples.append((time.perf_counter_ns() - start) / 1000)
+            finally:
+                gc.enable()
+            p50s.append(statistics.median(samples))
+            p99s.append(percentile(samples, 99))
+            worst = max(worst, max(samples))
+            total += len(samples)
         label = "classification, decision cache" if cached else "classification, cold (no cache)"
         print(
-            f"{label:<34} {len(samples):>8} {statistics.median(samples):>9.1f} "
-            f"{percentile(samples, 99):>9.1f} {max(samples):>9.1f}   target p99 <= 200 us"
+            f"{label:<34} {total:>8} {statistics.median(p50s):>9.1f} {statistics.median(p99s):>9.1f} "
+            f"{worst:>9.1f}   target p99 <= 200 us   (p99 per run: {', '.join(f'{p:.0f}' for p in p99s)})"
         )
 
 

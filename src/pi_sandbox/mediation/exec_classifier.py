@@ -11,6 +11,7 @@ is chained with.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -698,6 +699,7 @@ def _find_roots(args: Sequence[Word]) -> tuple[list[str], bool]:
     return roots or ["."], filtered
 
 
+@functools.lru_cache(maxsize=4096)
 def _base(text: str) -> str:
     """Program name for lookups: basename, lower case (case-insensitive file systems), version dropped."""
     name = text.rsplit("/", 1)[-1].lower()

@@ -55,6 +55,7 @@ class _Tok:
 _OP_RE = re.compile(r";;&|;;|;&|;|&&|&>>|&>|&|\|\||\|&|\||\(|\)")
 _REDIR_RE = re.compile(r"<<<|<<-|<<|<&|<>|<|>>|>&|>\||>")
 _WORD_END = frozenset(" \t\n;&|()<>")
+_BLANKS = re.compile(r"(?:[ \t]|\\\n)*(?:#[^\n]*)?")
 _SIMPLE_WORD = re.compile(r"[^\s;&|()<>\\'\"$`*?\[\]{}~]+")
 _LITERAL_RUN = re.compile(r"[^\s;&|()<>\\'\"$`]+")
 _DQ_RUN = re.compile(r"[^\"\\$`]+")
@@ -349,14 +350,13 @@ class _Parser:
     def parse_simple(self) -> None:
         cmd = self._new_cmd()
         while True:
-            tok = self.peek()
+            tok = self.tok if self.tok is not None else self.peek()
             if tok.kind == "word":
+                self.tok = None
                 if not cmd.words and tok.assign is not None:
-                    self.take()
                     assert tok.assign_word is not None
                     cmd.assignments.append((tok.assign, tok.assign_word))
                     continue
-                self.take()
                 if not cmd.words and not cmd.assignments and self.peek().kind == "op" and self.peek().value == "(":
                     self.take()
                     self._expect_op(")")
@@ -409,17 +409,8 @@ class _Parser:
     # ------------------------------------------------------------------- lexer
     def _lex(self) -> _Tok:
         src, n = self.src, len(self.src)
-        while self.pos < n:
-            c = src[self.pos]
-            if c in " \t":
-                self.pos += 1
-            elif c == "\\" and src.startswith("\\\n", self.pos):
-                self.pos += 2
-            elif c == "#":
-                end = src.find("\n", self.pos)
-                self.pos = n if end < 0 else end
-            else:
-                break
+        # blanks, line continuations and a comment up to (not including) the newline
+        self.pos = _BLANKS.match(src, self.pos).end()  # type: ignore[union-attr]
         if self.pos >= n:
             return _Tok("eof", "")
         c = src[self.pos]
