@@ -223,7 +223,8 @@ class FileAnalyzer(SinkRules):
     def on_reference(self, node: Node, val: Val) -> None:
         """Rules that fire on any mention of a value (``eval``, ``process.binding``, ``process.env`` ...)."""
         if val.kind == v.COMPUTED:
-            if val.path in COMPUTED_HOLDERS:
+            # Reported where the computed access is written, not again at every use of an alias of it.
+            if val.path in COMPUTED_HOLDERS and node.type == "subscript_expression":
                 self.add("COMPUTED_GLOBAL", node, val.path)
             return
         if val.kind != v.REF:

@@ -43,7 +43,7 @@ REBOUND_GLOBALS: Final = frozenset(
 #: the loader, so for them an unknown local falls back to the global.
 LOCALLY_SHADOWED: Final = frozenset({"self", "window", "global", "frames", "module", "fetch", "WebSocket", "atob"})
 #: Modules whose exports are the same objects as globals.
-GLOBAL_ALIAS_MODULES: Final = frozenset({"timers", "buffer", "globals"})
+GLOBAL_ALIAS_MODULES: Final = frozenset({"timers"})
 
 
 def identifier_name(node: Node) -> tuple[str, bool]:
