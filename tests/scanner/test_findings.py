@@ -143,3 +143,31 @@ def test_obfuscation_signals_are_flagged_only() -> None:
     assert {"HIGH_ENTROPY_STRING", "OBFUSCATOR_NAMES"} <= set(rules)
     assert "LONG_LINE" in rules_of("const a = [" + "1," * 600 + "];\n")
     assert "ESCAPED_IDENTIFIER" in rules_of("const \\u0061 = 1;")
+
+
+def test_unlistable_folder_is_a_finding_not_silently_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "index.js").write_text("export {};\n")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "x.js").write_text("eval(1)\n")
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+        if str(path).endswith("locked"):  # root can read anything, so simulate EACCES
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = scan_path(tmp_path)
+    assert [(f.rule_id, f.file) for f in report.findings] == [("UNREADABLE_FILE", "locked")]
+
+
+def test_code_in_non_js_file_loaded_by_require_is_scanned(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text("require('./data/blob.txt');\nrequire('./package.json');\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "blob.txt").write_text("process.binding('fs');\n")
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("eval(x)\n")  # not loaded by anything: listed, not scanned
+    report = scan_path(tmp_path)
+    assert sorted((f.rule_id, f.file) for f in report.findings) == [
+        ("NON_JS_MODULE", "data/blob.txt"), ("PROCESS_BINDING", "data/blob.txt")]
+    assert {s.path for s in report.skipped} == {"notes.txt", "package.json"}

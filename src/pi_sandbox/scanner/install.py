@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.errors import InstallError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.scanner.model import FAIL, ScanReport
@@ -288,9 +289,9 @@ def _detail(check: Preflight, codes: tuple[str, ...], reason: str | None) -> dic
     return detail
 
 
-def _ledger_draft(check: Preflight, decision: str, codes: tuple[str, ...], reason: str | None) -> Any:
-    from pi_sandbox.audit import LedgerEntryDraft
-
+def _ledger_draft(
+    check: Preflight, decision: str, codes: tuple[str, ...], reason: str | None
+) -> LedgerEntryDraft:
     if decision == "deny":
         code = codes[0]
     elif decision == "forced":
@@ -307,8 +308,6 @@ def _ledger_draft(check: Preflight, decision: str, codes: tuple[str, ...], reaso
 
 
 def _alerts(store: AuditStore, check: Preflight, decision: str) -> None:
-    from pi_sandbox.audit import AlertDraft
-
     action = "deny" if decision == "deny" else "allow"
     context = check.report.content_hash
     if check.report.verdict == FAIL:

@@ -20,6 +20,7 @@ from pi_sandbox.scanner.model import FileResult, Finding, ScanReport, SkippedFil
 from pi_sandbox.scanner.parse import language_for, parse
 
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024
+MAX_TOKEN_SCAN_BYTES: Final = 64 * 1024 * 1024
 #: Directories that are version-control metadata, not extension code (listed as skipped).
 METADATA_DIRS: Final = frozenset({".git", ".hg", ".svn"})
 
@@ -43,15 +44,14 @@ def scan_source(source: bytes, rel_path: str, language: str) -> FileResult:
     )
 
 
-def _oversized(source: bytes, rel_path: str, language: str) -> FileResult:
-    findings = [make_finding("FILE_TOO_LARGE", rel_path, 1, 1, "", f"{len(source)} bytes")]
+def _oversized(source: bytes, rel_path: str, language: str, size: int) -> FileResult:
+    findings = [make_finding("FILE_TOO_LARGE", rel_path, 1, 1, "", f"{size} bytes")]
     match = token_scan(source)
     if match is not None:
         line = source.count(b"\n", 0, match.start()) + 1
         findings.append(make_finding("PARSE_ERROR_HIDES_CODE", rel_path, line, 1,
                                      match.group(0).decode("utf-8", "replace")[:40]))
-    return FileResult(rel_path, language, source.count(b"\n") + 1, len(source),
-                      hashlib.sha256(source).hexdigest(), tuple(findings))
+    return FileResult(rel_path, language, source.count(b"\n") + 1, size, "", tuple(findings))
 
 
 def _finding_only(rule_id: str, rel_path: str, detail: str, size: int = 0) -> FileResult:
@@ -65,6 +65,8 @@ def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
         info = path.lstat()
     except OSError as exc:
         return _finding_only("UNREADABLE_FILE", rel_path, exc.strerror or "stat failed")
+    if stat.S_ISDIR(info.st_mode):  # only reaches here when os.walk could not list it
+        return _finding_only("UNREADABLE_FILE", rel_path, "folder could not be listed")
     if stat.S_ISLNK(info.st_mode):
         return _finding_only("SYMLINK", rel_path, "not followed")
     if path.name.endswith(".node"):
@@ -73,7 +75,8 @@ def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
         return SkippedFile(rel_path, "not_js_ts")
     try:
         if info.st_size > MAX_FILE_BYTES:
-            return _oversized(path.read_bytes(), rel_path, language)
+            with path.open("rb") as handle:  # token-scan a bounded prefix; the finding says it was not parsed
+                return _oversized(handle.read(MAX_TOKEN_SCAN_BYTES), rel_path, language, info.st_size)
         source = path.read_bytes()
     except OSError as exc:
         return _finding_only("UNREADABLE_FILE", rel_path, exc.strerror or "read failed")
@@ -84,7 +87,11 @@ def iter_extension_files(root: Path) -> tuple[list[tuple[Path, str]], list[Skipp
     """Every file under ``root`` (sorted, relative POSIX paths); metadata dirs are listed as skipped."""
     files: list[tuple[Path, str]] = []
     skipped: list[SkippedFile] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    def unreadable(error: OSError) -> None:  # os.walk would otherwise drop unreadable folders silently
+        where = Path(error.filename) if error.filename else root
+        files.append((where, where.relative_to(root).as_posix() if where != root else "."))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
         base = Path(dirpath)
         kept = []
         for d in sorted(dirnames):
