@@ -70,6 +70,9 @@ def test_registrations_are_listed(api_host: ExtensionHost) -> None:
     assert summary["message_renderers"] == ["greeting"] and summary["providers"] == ["local-llm"]
     tool = api_host.get("api").registrations["tools"][0]
     assert tool["parameters"]["required"] == ["name"]
+    [record] = api_host.sandbox.store.query_records(kind="runtime_event", extension_id="api")
+    assert record.payload["event"] == "register_provider" and record.payload["provider"] == "local-llm"
+    assert "127.0.0.1" not in str(record.payload)  # the endpoint is kept as a hash only
 
 
 def test_tool_call_validates_params_before_execute(api_host: ExtensionHost) -> None:

@@ -227,5 +227,12 @@ def test_worker_environment_is_minimal(worker: tuple[ExtensionWorker, Recorder])
     with open(f"/proc/{w.pid}/environ", "rb") as env:
         names = {item.split(b"=", 1)[0] for item in env.read().split(b"\0") if item}
     assert names <= {b"LANG", b"LC_ALL"}
+    with open(f"/proc/{w.pid}/limits", encoding="ascii") as limits_file:
+        limits = {line[:26].strip(): line[26:].split() for line in limits_file.read().splitlines()[1:]}
+    assert limits["Max file size"][:2] == ["0", "0"]  # the worker can never write a file
+    assert limits["Max core file size"][:2] == ["0", "0"]
+    assert limits["Max address space"][0] != "unlimited"
+    with open(f"/proc/{w.pid}/cmdline", "rb") as cmdline:
+        assert b"-I\0-S" in cmdline.read()  # isolated, no site-packages .pth processing
     fds = os.listdir(f"/proc/{w.pid}/fd")
     assert len(fds) <= 6  # stdio plus the duplicated pipe ends; nothing inherited

@@ -20,6 +20,7 @@ from typing import Any
 
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
+from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.bundler import Bundler
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
 from pi_sandbox.runtime.events import combine_event
@@ -211,6 +212,17 @@ class ExtensionHost:
             return
         ext.registrations = dict(reply.get("result") or {})
         ext.status = "loaded"
+        for provider in ext.registrations.get("providers", []):
+            # Custom LLM providers are recorded for the audit trail (name and a hash of the endpoint).
+            self.sandbox.store.record(
+                "runtime_event",
+                {
+                    "event": "register_provider",
+                    "provider": str(provider.get("name", ""))[:100],
+                    "base_url_hash": sha256_hex(str(provider.get("baseUrl") or "")),
+                },
+                extension_id=ext.extension_id,
+            )
 
     def _restart(self, ext: LoadedExtension) -> None:
         """Start a fresh worker for a dead extension (re-runs its top level and registration)."""
