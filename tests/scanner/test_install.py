@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,16 @@ def test_single_file_install_and_corrupt_lockfile(pi_env: PiEnv, tmp_path: Path)
 def test_unsupported_specs_are_usage_errors(pi_env: PiEnv) -> None:
     assert main(["ext", "install", "npm:left-pad"]) == 2
     assert main(["ext", "install", str(pi_env.workspace / "missing")]) == 2
+
+
+def test_pinned_content_status_detects_tampering(pi_env: PiEnv, tmp_path: Path) -> None:
+    src = _write_ext(tmp_path / "ext", SAFE)
+    config = resolve_config(cwd=pi_env.workspace)
+    assert installer.pinned_content_status(config, "demo-ext") == "unpinned"
+    assert main(["ext", "install", str(src)]) == 0
+    assert installer.pinned_content_status(config, "demo-ext") == "match"
+    installed = pi_env.agent_dir / "extensions" / "demo-ext"
+    (installed / "index.ts").write_text(SAFE + "eval(x)\n")
+    assert installer.pinned_content_status(config, "demo-ext") == "mismatch"
+    shutil.rmtree(installed)
+    assert installer.pinned_content_status(config, "demo-ext") == "missing"

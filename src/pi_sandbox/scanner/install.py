@@ -25,7 +25,7 @@ from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.errors import InstallError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.scanner.model import FAIL, ScanReport
-from pi_sandbox.scanner.walker import METADATA_DIRS, scan_path
+from pi_sandbox.scanner.walker import METADATA_DIRS, content_hash, file_digest, iter_extension_files, scan_path
 from pi_sandbox.schemas import EXTENSION_LOCKFILE
 
 if TYPE_CHECKING:
@@ -358,3 +358,24 @@ def _copy_into_place(source: Path, destination: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
     except OSError as exc:
         raise InstallError(f"cannot copy the extension into {parent}: {exc.strerror or exc}") from None
+
+
+def pinned_content_status(config: SecurityConfig, extension_id: str) -> str:
+    """Whether an installed extension still matches its lockfile pin.
+
+    Returns ``unpinned`` (no lockfile entry), ``missing`` (the installed copy is gone), ``match`` or
+    ``mismatch`` (the files changed since install: re-run ``pi ext install``). For loaders that want to
+    refuse tampered installs.
+    """
+    entry = load_lockfile(config.state_dir).get(extension_id)
+    if entry is None:
+        return "unpinned"
+    installed = Path(entry.install_path)
+    if not installed.exists():
+        return "missing"
+    if installed.is_dir():
+        files, _skipped = iter_extension_files(installed)
+        entries = [(rel, file_digest(full)) for full, rel in files]
+    else:
+        entries = [(installed.name, file_digest(installed))]
+    return "match" if content_hash(entries) == entry.content_hash else "mismatch"

@@ -144,10 +144,10 @@ def scan_path(path: Path) -> ScanReport:
         outcome = scan_file(full, rel)
         if isinstance(outcome, SkippedFile):
             skipped.append(outcome)
-            hashes.append((rel, _file_digest(full)))
+            hashes.append((rel, file_digest(full)))
         else:
             results.append(outcome)
-            hashes.append((rel, outcome.sha256 or _file_digest(full)))
+            hashes.append((rel, outcome.sha256 or file_digest(full)))
     results, skipped = _scan_code_loaded_from_other_files(root, results, skipped)
     return ScanReport(
         root=path.name or str(path),
@@ -158,7 +158,8 @@ def scan_path(path: Path) -> ScanReport:
     )
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (of the link target text for a symlink); empty when unreadable."""
     try:
         if path.is_symlink():
             return hashlib.sha256(b"symlink:" + os.readlink(path).encode()).hexdigest()
