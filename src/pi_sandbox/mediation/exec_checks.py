@@ -280,18 +280,20 @@ def check_git(args: Sequence[Word], emit: Emit) -> None:
 
 
 def check_container(name: str, args: Sequence[Word], emit: Emit) -> None:
-    """docker / podman run with the host's root, PID namespace or full privileges."""
+    """docker / podman run with the host's root mounted, the host PID namespace or full privileges."""
     texts = [w.text for w in args]
     if not texts or texts[0] not in ("run", "create", "exec"):
         return
-    joined = " ".join(texts)
-    if (
-        "--privileged" in texts
-        or "--pid=host" in texts
-        or re.search(r"(?:-v|--volume|--mount)[ =]\S*?(?:^|[ =,])/:", joined)
-        or re.search(r"(?:-v|--volume)[ =]/:", joined)
-        or "source=/," in joined
-    ):
+    mounts: list[str] = []
+    for i, text in enumerate(texts):
+        if text in ("-v", "--volume", "--mount") and i + 1 < len(texts):
+            mounts.append(texts[i + 1])
+        elif text.startswith(("--volume=", "--mount=")):
+            mounts.append(text.split("=", 1)[1])
+        elif text.startswith("-v") and len(text) > 2:
+            mounts.append(text[2:])
+    host_root = any(m.split(":", 1)[0] == "/" or re.search(r"(?:^|,)(?:source|src)=/(?:,|$)", m) for m in mounts)
+    if host_root or "--privileged" in texts or "--pid=host" in texts or "--userns=host" in texts:
         emit("privilege_escalation", f"{name}_host_escape")
 
 

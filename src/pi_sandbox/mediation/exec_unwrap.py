@@ -26,9 +26,11 @@ class Unwrapper:
     """Mixin of the classifier run: the methods that find the code a program will run."""
 
     def emit(self, unit: Unit, command_class: str, rule: str) -> None:
+        """Record a finding on ``unit`` (implemented by the classifier run)."""
         raise NotImplementedError
 
     def script(self, text: str, env: Mapping[str, str], depth: int, owner: Unit | None = None) -> None:
+        """Parse and classify shell text one level deeper (implemented by the classifier run)."""
         raise NotImplementedError
 
     def argv(
@@ -40,6 +42,7 @@ class Unwrapper:
         env: dict[str, str],
         depth: int,
     ) -> set[str]:
+        """Classify an argv one level deeper (implemented by the classifier run)."""
         raise NotImplementedError
 
     def wrapper(
