@@ -15,6 +15,7 @@ classifies the command, writes the ``exec_mediation`` record and raises the aler
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -88,8 +89,10 @@ def parse_exec_params(params: Mapping[str, Any]) -> ExecRequest:
     if cwd is not None and not isinstance(cwd, str):
         raise ConnectorError("exec 'cwd' must be a string", code="invalid_request")
     timeout = params.get("timeout_ms", params.get("timeout"))
+    if isinstance(timeout, float) and math.isfinite(timeout) and timeout > 0:
+        timeout = math.ceil(timeout)  # JS numbers arrive as floats sometimes
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0):
-        raise ConnectorError("exec 'timeout_ms' must be a positive integer", code="invalid_request")
+        raise ConnectorError("exec 'timeout_ms' must be a positive number of milliseconds", code="invalid_request")
     stdin = params.get("stdin")
     if stdin is not None and not isinstance(stdin, str):
         raise ConnectorError("exec 'stdin' must be a string", code="invalid_request")
