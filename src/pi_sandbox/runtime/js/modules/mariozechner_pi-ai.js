@@ -197,3 +197,74 @@ export async function getOAuthApiKey() {
 }
 export function estimateSystemPromptTokens(text) { return Math.ceil(String(text || "").length / 4); }
 export function isRetryableError(err) { return !!err && /overloaded|rate limit|timeout|ECONNRESET|5\d\d/i.test(String(err.message || err)); }
+
+// Provider-specific stream functions: all go through the same host completion (the host picks the provider).
+export const streamAnthropic = stream;
+export const streamSimpleAnthropic = stream;
+export const streamOpenAICompletions = stream;
+export const streamSimpleOpenAICompletions = stream;
+export const streamOpenAIResponses = stream;
+export const streamSimpleOpenAIResponses = stream;
+export const streamOpenAICodexResponses = stream;
+export const streamSimpleOpenAICodexResponses = stream;
+export const streamAzureOpenAIResponses = stream;
+export const streamSimpleAzureOpenAIResponses = stream;
+export const streamGoogle = stream;
+export const streamSimpleGoogle = stream;
+export const streamGoogleVertex = stream;
+export const streamSimpleGoogleVertex = stream;
+export const streamMistral = stream;
+export const streamSimpleMistral = stream;
+
+export function getApiProviders() { return [...providers.values()]; }
+export function unregisterApiProviders(api) { providers.delete(api); }
+export function clearApiProviders() { providers.clear(); }
+export function resetApiProviders() { providers.clear(); }
+export function registerBuiltInApiProviders() {}
+export function setBedrockProviderModule() {}
+const cleanups = new Set();
+export function registerSessionResourceCleanup(fn) { cleanups.add(fn); return () => cleanups.delete(fn); }
+export async function cleanupSessionResources() { for (const fn of [...cleanups]) { cleanups.delete(fn); await fn(); } }
+export function clampThinkingLevel(model, level) {
+  const levels = getSupportedThinkingLevels(model);
+  return levels.includes(level) ? level : levels[levels.length - 1];
+}
+export function findEnvKeys() { return []; } // provider keys are secrets: ask ctx.modelRegistry
+export function formatThrownValue(v) { return v instanceof Error ? v.message : typeof v === "string" ? v : JSON.stringify(v); }
+export function extractDiagnosticError(v) { return { message: formatThrownValue(v) }; }
+export function createAssistantMessageDiagnostic(kind, error) { return { kind, ...extractDiagnosticError(error), timestamp: Date.now() }; }
+export function appendAssistantMessageDiagnostic(message, diagnostic) {
+  message.diagnostics = [...(message.diagnostics || []), diagnostic];
+  return message;
+}
+export function getOverflowPatterns() { return [/context.{0,20}(length|window|limit)/i, /too many tokens/i, /maximum.{0,20}tokens/i]; }
+/** Parse JSON, repairing common LLM damage (trailing commas, unterminated strings/brackets). */
+export function repairJson(text) {
+  return String(text).replace(/,\s*([}\]])/g, "$1");
+}
+export function parseJsonWithRepair(text) {
+  try { return JSON.parse(text); } catch { /* repair below */ }
+  return parseStreamingJson(repairJson(text));
+}
+// Faux provider helpers (upstream uses them in tests).
+export function fauxText(text) { return { type: "text", text }; }
+export function fauxThinking(thinking) { return { type: "thinking", thinking }; }
+export function fauxToolCall(name, args, id = `call_${Math.random().toString(36).slice(2, 10)}`) { return { type: "toolCall", id, name, arguments: args }; }
+export function fauxAssistantMessage(content, opts = {}) {
+  return { role: "assistant", content: Array.isArray(content) ? content : [fauxText(String(content))], api: "faux", provider: "faux",
+    model: "faux", usage: emptyUsage(), stopReason: opts.stopReason || "stop", timestamp: Date.now() };
+}
+export function registerFauxProvider() {
+  throw Object.assign(new Error("pi-sandbox: custom LLM providers run in the host; use pi.registerProvider"), { code: "ERR_NOT_SUPPORTED" });
+}
+// Image generation goes through a provider the host owns.
+export function getImageModel() { return undefined; }
+export function getImageModels() { return []; }
+export function getImageProviders() { return []; }
+export function getImagesApiProvider() { return undefined; }
+export function registerImagesApiProvider() {}
+export function registerBuiltInImagesApiProviders() {}
+export async function generateImages() {
+  throw Object.assign(new Error("pi-sandbox: image generation is not available to extensions"), { code: "ERR_AI_UNAVAILABLE" });
+}
+export const generateImagesOpenRouter = generateImages;

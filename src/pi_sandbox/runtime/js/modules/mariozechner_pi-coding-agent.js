@@ -13,7 +13,7 @@ import * as os from "os";
 
 export * from "pi:coding-agent-extras";
 
-export const VERSION = "0.50.0"; // the upstream API level this implementation follows
+export const VERSION = "0.73.1"; // the upstream release whose export list this implementation covers (tests/runtime/data)
 export const CONFIG_DIR_NAME = ".pi";
 export { Type, StringEnum };
 

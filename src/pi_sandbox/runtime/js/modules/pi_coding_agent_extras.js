@@ -27,6 +27,8 @@ export const DefaultResourceLoader = notInExtensions("DefaultResourceLoader");
 export const ModelRuntime = notInExtensions("ModelRuntime");
 export const ProjectTrustStore = notInExtensions("ProjectTrustStore");
 export class CredentialSynchronizationError extends Error {}
+export const FileAuthStorageBackend = notInExtensions("FileAuthStorageBackend");
+export const InMemoryAuthStorageBackend = notInExtensions("InMemoryAuthStorageBackend");
 export const main = notInExtensions("main");
 export const runPrintMode = notInExtensions("runPrintMode");
 export const runRpcMode = notInExtensions("runRpcMode");
