@@ -120,6 +120,9 @@ def test_child_env_is_built_by_the_broker(exec_ctx: MakeCtx) -> None:
     for name in ("GITHUB_TOKEN", "LD_PRELOAD", "NODE_OPTIONS", "BASH_ENV", "PLAIN_PARENT_VAR"):
         assert name not in lines
     assert SECRET not in out["stdout"]
+    (record,) = ctx.store.query_records(kind="secret_broker", extension_id="ext")
+    assert record.payload["rule"] == "child_env_rejected" and len(record.payload["name_hashes"]) == 3
+    assert "LD_PRELOAD" not in str(record.payload)
 
 
 def test_output_is_redacted_raw_and_encoded(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:

@@ -31,7 +31,7 @@ from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.fs import confine
 from pi_sandbox.errors import ConnectorError
 from pi_sandbox.mediation.exec_mediation import ExecMediationDecision, ExecMediator
-from pi_sandbox.mediation.secret_broker import SecretBroker
+from pi_sandbox.mediation.secret_broker import SecretBroker, name_hash
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 MAX_TIMEOUT_MS = 10 * 60 * 1000
@@ -248,6 +248,19 @@ class ExecConnector:
         cwd = self._cwd(ctx, req.cwd)
         timeout_ms = min(req.timeout_ms or ctx.timeout_ms or ctx.config.runtime.call_timeout_ms, MAX_TIMEOUT_MS)
         env = self.broker.child_environment(req.env)
+        rejected = self.broker.rejected_extras(req.env, env)
+        if rejected:
+            # injection variables (LD_PRELOAD...), overrides of PATH/HOME, values carrying a secret
+            ctx.store.record(
+                "secret_broker",
+                {
+                    "op": "child_env",
+                    "verdict": "denied",
+                    "rule": "child_env_rejected",
+                    "name_hashes": [name_hash(n) for n in rejected],
+                },
+                ctx.extension_id,
+            )
         env["PWD"] = str(cwd)
         key = (ctx.extension_id, ctx.call_id)
         try:
