@@ -24,7 +24,7 @@ from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.modules import HOST_PACKAGES, ModuleTable
 from pi_sandbox.runtime.toolchain import Toolchain
 
-_FORMAT = 4  # bump when the bundle post-processing changes
+_FORMAT = 5  # bump when the bundle post-processing changes
 _ESBUILD_FLAGS = (
     "--bundle",
     "--format=esm",
@@ -77,6 +77,22 @@ def confine_inputs(inputs: list[str], workdir: Path, root: Path) -> list[Path]:
             )
         resolved.append(path)
     return resolved
+
+
+def _location_defines(entry: Path) -> list[str]:
+    """``import.meta.url`` / ``__dirname`` and friends, which the engine does not provide.
+
+    A bundle is one module, so every file of it sees the entry's location: what extensions use
+    these for is finding files shipped next to the entry (prompts, package.json, assets).
+    """
+    values = {
+        "import.meta.url": entry.as_uri(),
+        "import.meta.filename": str(entry),
+        "import.meta.dirname": str(entry.parent),
+        "__filename": str(entry),
+        "__dirname": str(entry.parent),
+    }
+    return [f"--define:{name}={json.dumps(value)}" for name, value in values.items()]
 
 
 def _static_imports(metafile: dict[str, object]) -> tuple[str, ...]:
@@ -171,6 +187,7 @@ class Bundler:
                     str(entry),
                     *_ESBUILD_FLAGS,
                     *self._externals,
+                    *_location_defines(entry),
                     f"--outfile={out}",
                     f"--metafile={meta}",
                 ],

@@ -62,6 +62,7 @@ class LoadedExtension:
             "message_renderers": list(regs.get("messageRenderers", [])),
             "providers": [p["name"] for p in regs.get("providers", [])],
             "restarts": self.restarts,
+            "confinement": self.worker.confinement if self.worker else None,
         }
 
 

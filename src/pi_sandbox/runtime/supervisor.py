@@ -92,6 +92,8 @@ class ExtensionWorker:
         self.dead_reason: str | None = None
         self.hostcalls = 0
         self._init_frame: bytes | None = None
+        #: Kernel confinement the worker reported (e.g. ``landlock-abi7``; ``none: ...`` if unavailable).
+        self.confinement = "unknown"
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -146,6 +148,7 @@ class ExtensionWorker:
             self._die(str(message.get("code", "boot_failed")), str(message.get("message", "")))
         if message.get("type") != "ready":
             self._die("protocol", f"unexpected '{message.get('type')}' frame while booting")
+        self.confinement = str(message.get("confinement", "none"))
 
     @property
     def alive(self) -> bool:

@@ -5,6 +5,9 @@ leaves this process as a ``hostcall`` frame; the worker never opens a file, read
 touches the network or starts a process on the extension's behalf. Its only imports are the
 standard library pieces needed for framing and limits, plus the engine.
 
+After boot the worker confines itself with Landlock (``confine.py``): no file, TCP socket or
+signal outside itself, even if the native engine were compromised.
+
 Limits: the engine's heap limit (``memory_bytes``) and stack limit, and ``RLIMIT_AS`` as a
 backstop for memory the engine does not account for. Time limits are the supervisor's watchdog:
 a worker that overruns is killed from outside, which also covers long native operations the
@@ -21,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from pi_sandbox.runtime.confine import confine_to_nothing
 from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
 from pi_sandbox.runtime.protocol import FdChannel, decode_body, encode_body
 
@@ -290,7 +294,11 @@ def main() -> int:
             code = "oom" if isinstance(exc, EngineOutOfMemory) else "boot_failed"
             channel.write({"type": "fatal", "code": code, "message": str(exc)[:4000]})
             return _EXIT_FATAL
-        channel.write({"type": "ready"})
+        # Everything the worker will ever need is loaded now: give up every file, socket and signal.
+        confinement = (
+            confine_to_nothing() if (init.get("limits") or {}).get("landlock", True) else "none: disabled"
+        )
+        channel.write({"type": "ready", "confinement": confinement})
         worker.serve()
         return 0
     except _Fatal as exc:
