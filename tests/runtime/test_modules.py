@@ -922,3 +922,47 @@ def test_path_survives_push_hijack_in_the_extension_realm() -> None:
         try { result = [path.resolve("a/b/../c"), fs.statSync("sub").isDirectory()]; } finally { Array.prototype.push = push; }"""
     )
     assert out == ["/work/space/a/c", True]
+
+
+def test_event_emitter_once_and_on_with_the_same_function(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import { EventEmitter } from "events";
+        const e = new EventEmitter(); let n = 0; const f = () => n++;
+        e.on("x", f); e.once("x", f);
+        e.emit("x"); e.emit("x");
+        result = [n, e.listenerCount("x")];"""
+    )
+    assert out == [3, 1]
+
+
+def test_legacy_buffer_constructor(pure: ShimRuntime) -> None:
+    assert pure.run('result = [new Buffer("hi").toString("hex"), Array.from(new Buffer([1, 2])), new Buffer(3).length];') == [
+        "6869", [1, 2], 3]
+
+
+def test_http_client_over_the_http_hostcall() -> None:
+    def http(method: str, params: dict[str, Any]) -> Any:
+        if method != "http":
+            return None
+        if "denied" in params["url"]:
+            raise FakeHostError("policy_denied", "http capability denied")
+        return {"status": 200, "headers": {"X-Echo": params["method"]}, "body": params.get("body", "")}
+
+    rt = ShimRuntime(http)
+    out = rt.run(
+        """import http from "node:http"; import https from "node:https";
+        const viaGet = await new Promise((res) => https.get("https://api.example.com/x", (r) => {
+          let body = ""; r.on("data", (c) => (body += c)); r.on("end", () => res([r.statusCode, r.headers["x-echo"], body]));
+        }));
+        const viaRequest = await new Promise((res) => {
+          const req = http.request({ hostname: "h.example", port: 8080, path: "/p?q=1", method: "POST", headers: { "Content-Type": "text/plain" } },
+            (r) => { let b = ""; r.setEncoding("utf8"); r.on("data", (c) => (b += c)); r.on("end", () => res(b)); });
+          req.write("a"); req.end("b");
+        });
+        const denied = await new Promise((res) => https.get("https://denied.example/", () => res("ran")).on("error", (e) => res(e.code)));
+        let server; try { http.createServer(); } catch (e) { server = e.code; }
+        result = [viaGet, viaRequest, denied, server];"""
+    )
+    assert out == [[200, "GET", ""], "ab", "EACCES", "ERR_NOT_SUPPORTED"]
+    assert rt.host_calls("http")[1] == {"method": "POST", "url": "http://h.example:8080/p?q=1",
+                                        "headers": {"content-type": "text/plain"}, "body": "ab"}

@@ -123,6 +123,20 @@ function decodeBytes(bytes, enc) {
 }
 
 export class Buffer extends Uint8Array {
+  // `new Buffer(string | array)` is deprecated in Node but still found in old code; typed-array internals
+  // (subarray, species) call the (buffer, offset, length) / (length) forms, which pass straight through.
+  constructor(a, b, c) {
+    if (typeof a === "string") {
+      const bytes = encodeString(a, b);
+      super(bytes.length);
+      this.set(bytes);
+    } else if (Array.isArray(a)) {
+      super(a.length);
+      this.set(a);
+    } else if (c !== undefined) super(a, b, c);
+    else if (b !== undefined) super(a, b);
+    else super(a);
+  }
   static from(value, encOrOffset, length) {
     if (typeof value === "string") return Buffer._wrap(encodeString(value, encOrOffset));
     if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && value instanceof SharedArrayBuffer)) {

@@ -48,6 +48,15 @@ export class EventEmitter {
     }
     return this;
   }
+  _removeEntry(name, entry) {
+    // Remove this exact registration (the same function may also be registered with on()).
+    const list = this._events && this._events[name];
+    const i = list ? list.indexOf(entry) : -1;
+    if (i === -1) return;
+    list.splice(i, 1);
+    if (list.length === 0) delete this._events[name];
+    if (this._events.removeListener) this.emit("removeListener", name, entry.fn);
+  }
   removeAllListeners(name) {
     if (!this._events) return this;
     if (name === undefined) this._events = Object.create(null);
@@ -64,7 +73,7 @@ export class EventEmitter {
       return false;
     }
     for (const entry of list.slice()) {
-      if (entry.once) this.removeListener(name, entry.fn);
+      if (entry.once) this._removeEntry(name, entry);
       entry.fn.apply(this, args);
     }
     return true;

@@ -49,7 +49,7 @@ export class Interface extends EventEmitter {
     while (true) {
       if (lines.length) yield lines.shift();
       else if (done) return;
-      else await new Promise((r) => { wake = r; wake = ((orig) => () => { wake = null; orig(); })(r); });
+      else await new Promise((r) => { wake = () => { wake = null; r(); }; });
     }
   }
 }
