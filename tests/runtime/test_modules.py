@@ -966,3 +966,15 @@ def test_http_client_over_the_http_hostcall() -> None:
     assert out == [[200, "GET", ""], "ab", "EACCES", "ERR_NOT_SUPPORTED"]
     assert rt.host_calls("http")[1] == {"method": "POST", "url": "http://h.example:8080/p?q=1",
                                         "headers": {"content-type": "text/plain"}, "body": "ab"}
+
+
+def test_spawn_stdio_inherit_goes_to_the_log() -> None:
+    rt = ShimRuntime(exec_responder)
+    out = rt.run(
+        """import { spawn } from "child_process";
+        const child = spawn("make", ["build"], { stdio: "inherit" });
+        const code = await new Promise((res) => child.on("close", res));
+        result = [child.stdout === null, child.stderr === null, code];"""
+    )
+    assert out == [True, True, 0]
+    assert {"level": "info", "message": "ran:make build|stdin:"} in rt.host_calls("log")

@@ -110,8 +110,15 @@ export class ChildProcess extends EventEmitter {
     this.signalCode = null;
     this.killed = false;
     this.connected = false;
-    this.stdout = new Readable({ encoding: options.encoding && options.encoding !== "buffer" ? options.encoding : undefined });
-    this.stderr = new Readable({ encoding: options.encoding && options.encoding !== "buffer" ? options.encoding : undefined });
+    // stdio: "pipe" (default) gives streams; "inherit" sends the output to the log hostcall (the extension has no
+    // terminal) and, like Node, leaves child.stdout/stderr null; "ignore" discards it.
+    const stdio = Array.isArray(options.stdio) ? options.stdio : [options.stdio, options.stdio, options.stdio];
+    this._modes = [1, 2].map((i) => (stdio[i] === "inherit" || stdio[i] === "ignore" ? stdio[i] : "pipe"));
+    const enc = options.encoding && options.encoding !== "buffer" ? options.encoding : undefined;
+    this._out = new Readable({ encoding: enc });
+    this._err = new Readable({ encoding: enc });
+    this.stdout = this._modes[0] === "pipe" ? this._out : null;
+    this.stderr = this._modes[1] === "pipe" ? this._err : null;
     const stdinChunks = [];
     this._stdinTouched = false;
     this._stdinEnded = false;
@@ -139,16 +146,19 @@ export class ChildProcess extends EventEmitter {
     if (this._stdinChunks.length) params.stdin = Buffer.concat(this._stdinChunks).toString();
     this.emit("spawn");
     host.call("exec", params).then((result) => {
-      if (result.stdout) this.stdout.push(Buffer.from(String(result.stdout)));
-      if (result.stderr) this.stderr.push(Buffer.from(String(result.stderr)));
-      this.stdout.push(null);
-      this.stderr.push(null);
+      const deliver = (stream, mode, text, level) => {
+        if (text && mode === "pipe") stream.push(Buffer.from(String(text)));
+        else if (text && mode === "inherit") host.log(level, String(text).replace(/\n$/, ""));
+        stream.push(null);
+      };
+      deliver(this._out, this._modes[0], result.stdout, "info");
+      deliver(this._err, this._modes[1], result.stderr, "warn");
       this.exitCode = result.killed ? null : result.exit_code;
       this.signalCode = result.killed ? "SIGTERM" : null;
       this._finish();
     }, (err) => {
-      this.stdout.push(null);
-      this.stderr.push(null);
+      this._out.push(null);
+      this._err.push(null);
       this.exitCode = -2;
       this.emit("error", spawnError(err, params.cmd, "spawn"));
       this._finish(true);
@@ -163,10 +173,10 @@ export class ChildProcess extends EventEmitter {
       this.emit("close", this.exitCode, this.signalCode);
     };
     const watch = (s) => (s._endEmitted ? done() : s.once("close", done));
-    this.stdout.resume();
-    this.stderr.resume();
-    watch(this.stdout);
-    watch(this.stderr);
+    this._out.resume();
+    this._err.resume();
+    watch(this._out);
+    watch(this._err);
   }
   kill(signal = "SIGTERM") {
     if (this._started) return false; // the host call is already running; the supervisor's timeout bounds it
@@ -187,8 +197,8 @@ export function spawn(file, args, options) {
 
 function collect(child, options, line, callback) {
   const out = [], err = [];
-  child.stdout.on("data", (c) => out.push(Buffer.from(c)));
-  child.stderr.on("data", (c) => err.push(Buffer.from(c)));
+  if (child.stdout) child.stdout.on("data", (c) => out.push(Buffer.from(c)));
+  if (child.stderr) child.stderr.on("data", (c) => err.push(Buffer.from(c)));
   let spawnFailure = null;
   child.on("error", (e) => { spawnFailure = e; });
   child.on("close", (code, signal) => {
