@@ -23,6 +23,9 @@ export default function (pi: any) {
   pi.registerTool({ name: "fail", execute: async () => ({ content: [{ type: "text", text: "nope" }], isError: true }) });
   pi.registerCommand("shout", { handler: async (args: string) => { pi.sendMessage({ customType: "shout", content: args.toUpperCase() }); } });
   pi.on("tool_call", async (e: any) => (e.toolName === "bash" ? { block: true, reason: "calc only" } : undefined));
+  let started = false;
+  pi.on("session_start", async () => { started = true; });
+  pi.registerTool({ name: "started", execute: async () => ({ content: [{ type: "text", text: String(started) }] }) });
 }
 """
 
@@ -42,7 +45,7 @@ def test_ext_list_discovers_agent_extensions(calc: Path, capsys: pytest.CaptureF
     code, data = run_json(capsys, "ext", "list", "--json")
     assert code == 0
     assert [(e["id"], e["status"], e["origin"]) for e in data["extensions"]] == [("calc", "loaded", "agent")]
-    assert data["extensions"][0]["tools"] == ["add", "fail"]
+    assert data["extensions"][0]["tools"] == ["add", "fail", "started"]
 
 
 def test_no_extensions_loads_nothing_even_with_e(calc: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,6 +64,11 @@ def test_tool_call(calc: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tool", "call", "calc", "fail"]) == 1
     assert main(["tool", "call", "calc", "add", "--args", "{not json"]) == 2
     assert main(["tool", "call", "ghost", "add"]) == 2
+
+
+def test_tool_call_runs_in_a_started_session(calc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_json(capsys, "tool", "call", "calc", "started", "--json")
+    assert code == 0 and data["content"][0]["text"] == "true"
 
 
 def test_explicit_extension_path(pi_env: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -221,3 +221,27 @@ def test_limits_come_from_config(make_config: object) -> None:
     limits = limits_for(config, "x")
     assert limits.call_timeout_s == pytest.approx(1.234)
     assert limits.memory_bytes == 96 * 1024 * 1024 and limits.stack_bytes == 256 * 1024
+
+
+def test_session_start_and_restart_reinitialises(make_host: MakeHost, ext_dir: Path) -> None:
+    host = make_host()
+    path = write_file(
+        ext_dir / "stateful.ts",
+        """
+        export default function (pi: any) {
+          let starts = 0;
+          pi.on("session_start", async (e: any) => { starts += 1; });
+          pi.registerCommand("starts", { handler: async () => starts });
+          pi.registerCommand("hang", { handler: async () => { for (;;) {} } });
+        }
+        """,
+    )
+    host.load([source_for(path, "stateful")])
+    assert host.run_command("stateful", "starts")["result"] == 0
+    outcome = host.start_session()
+    assert outcome["extensions"][0]["handled"] == 1
+    assert host.run_command("stateful", "starts")["result"] == 1
+    with pytest.raises(ExtensionRuntimeError, match="was killed"):
+        host.run_command("stateful", "hang")
+    # The restarted worker starts from scratch and gets its own session_start.
+    assert host.run_command("stateful", "starts")["result"] == 1

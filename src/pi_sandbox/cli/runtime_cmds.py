@@ -18,8 +18,14 @@ from pi_sandbox.cli.context import CliContext, add_json_flag, parse_json_arg, re
 
 
 @contextmanager
-def _host(ctx: CliContext, *, only: str | None = None) -> Iterator[tuple[Any, Any]]:
-    """An ExtensionHost over the configured sandbox, with the discovered extensions loaded."""
+def _host(
+    ctx: CliContext, *, only: str | None = None, start_session: bool = False
+) -> Iterator[tuple[Any, Any]]:
+    """An ExtensionHost over the configured sandbox, with the discovered extensions loaded.
+
+    ``start_session`` emits ``session_start`` after loading, as pi does, so extensions that set up
+    their state there (most do) behave as in a real session.
+    """
     from pi_sandbox.runtime.host import ExtensionHost, discover_and_load
 
     sandbox = ctx.open_sandbox()
@@ -32,6 +38,8 @@ def _host(ctx: CliContext, *, only: str | None = None) -> Iterator[tuple[Any, An
             print(
                 f"pi: warning: extension {problem.path} ({problem.origin}): {problem.reason}", file=sys.stderr
             )
+        if start_session:
+            host.start_session()
         yield host, report
     finally:
         host.shutdown()
@@ -91,7 +99,7 @@ def _tool_call(args: argparse.Namespace, ctx: CliContext) -> int:
         from pi_sandbox.cli.context import UsageError
 
         raise UsageError("--args must be a JSON object")
-    with _host(ctx, only=args.extension_id) as (host, _report):
+    with _host(ctx, only=args.extension_id, start_session=True) as (host, _report):
         ext = host.get(args.extension_id)
         if ext.status != "loaded":
             from pi_sandbox.errors import ExtensionLoadError
@@ -103,7 +111,7 @@ def _tool_call(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _command_run(args: argparse.Namespace, ctx: CliContext) -> int:
-    with _host(ctx, only=args.extension_id) as (host, _report):
+    with _host(ctx, only=args.extension_id, start_session=True) as (host, _report):
         ext = host.get(args.extension_id)
         if ext.status != "loaded":
             from pi_sandbox.errors import ExtensionLoadError
@@ -142,7 +150,7 @@ def _events_emit(args: argparse.Namespace, ctx: CliContext) -> int:
 def _rpc(_args: argparse.Namespace, ctx: CliContext) -> int:
     from pi_sandbox.runtime.rpc import RpcServer
 
-    with _host(ctx) as (host, _report):
+    with _host(ctx, start_session=True) as (host, _report):
         server = RpcServer(host, sys.stdout, cwd=Path.cwd())
         return server.serve(sys.stdin)
 

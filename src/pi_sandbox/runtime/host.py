@@ -66,6 +66,7 @@ class ExtensionHost:
         self._bundler: Bundler | None = None
         self._calls = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
+        self._session_started = False
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
         sandbox.bus.subscribe(self._on_bus_event)
@@ -236,6 +237,11 @@ class ExtensionHost:
         self._finish_load(ext)
         if ext.status != "loaded":
             raise ExtensionRuntimeError(f"extension '{ext.extension_id}' could not be restarted: {ext.error}")
+        if self._session_started and "session_start" in ext.registrations.get("events", []):
+            # A fresh worker has fresh state: let it initialise like at session start.
+            self._request(
+                ext, "event", {"event": "session_start", "data": {"reason": "restart"}}, restart=False
+            )
 
     # ---- failure reporting -------------------------------------------------------------------
 
@@ -419,6 +425,11 @@ class ExtensionHost:
         outcome["data"] = state
         outcome["extensions"] = per_extension
         return outcome
+
+    def start_session(self, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Emit ``session_start`` (as pi does after loading extensions); later restarts re-emit it."""
+        self._session_started = True
+        return self.emit("session_start", data or {})
 
     def tick(self) -> None:
         """Let every loaded extension run its due timers (the host drives the job loop)."""
