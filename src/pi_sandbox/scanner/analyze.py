@@ -18,7 +18,7 @@ from pi_sandbox.scanner import signals
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.fold import node_text
 from pi_sandbox.scanner.model import Finding
-from pi_sandbox.scanner.parse import Parsed, extra_captures
+from pi_sandbox.scanner.parse import JAVASCRIPT, Parsed, extra_captures
 from pi_sandbox.scanner.resolve import TRANSPARENT, identifier_name, member
 from pi_sandbox.scanner.rules import (
     BUILTIN_CONSTRUCTORS,
@@ -56,7 +56,7 @@ DECLARATION_PARENTS: Final = frozenset(
      "import_require_clause", "catch_clause", "for_in_statement", "nested_identifier"}
 )
 NAMED_DECLARATIONS: Final = frozenset(
-    {"variable_declarator", "function_declaration", "function_expression", "class_declaration",
+    {"variable_declarator", "function_declaration", "function_signature", "function_expression", "class_declaration",
      "generator_function_declaration", "class", "function", "method_definition"}
 )
 _SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
@@ -122,7 +122,20 @@ class FileAnalyzer(SinkRules):
         if self.enumerated_globals and signals.names_eval_like(caps.get("string", ())):
             self.add("COMPUTED_GLOBAL_CALL", self.enumerated_globals[0], "global object searched for an eval-like name")
         signals.threat_signatures(self.source, self.root, seen, self.add_at)
+        if self.parsed.language != JAVASCRIPT and b"declare" in self.source:
+            self.drop_ambient_findings()
         return list(self._findings.values())
+
+    def drop_ambient_findings(self) -> None:
+        """``declare function eval(...)`` / ``declare module 'node:vm' { export * from 'vm' }`` (as in
+        ``@types/node``) are types only: nothing inside a ``declare`` block ever runs."""
+        ranges = [(n.start_byte, n.end_byte)
+                  for n in extra_captures(self.parsed.tree, self.parsed.language, "ambient")]
+        if not ranges:
+            return
+        for key in list(self._findings):
+            if any(start <= key[1] < end for start, end in ranges):
+                del self._findings[key]
 
     # --- climbing --------------------------------------------------------------------------
 

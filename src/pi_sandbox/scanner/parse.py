@@ -86,6 +86,7 @@ _EXTRA_QUERIES: Final[dict[str, str]] = {
 ((property_identifier) @escaped (#match? @escaped "\\\\"))
 ((shorthand_property_identifier) @escaped (#match? @escaped "\\\\"))
 """,
+    "ambient": "(ambient_declaration) @ambient\n",  # TypeScript grammars only
     "fs_write": "((property_identifier) @fs_write (#any-of? @fs_write NAMES))\n"
                 "((identifier) @fs_write (#any-of? @fs_write NAMES))\n",
 }

@@ -168,7 +168,7 @@ class Resolver:
         self.source = source
         self.root = root
         self._occurrences: dict[str, list[Node]] = {}
-        self._binding_values: dict[str, Val] = {}
+        self._binding_values: dict[str, Val | None] = {}
         self._in_progress: set[str] = set()
 
     # --- names -----------------------------------------------------------------------------
@@ -264,7 +264,7 @@ class Resolver:
     def binding(self, name: str) -> Val | None:
         """The most telling value ``name`` is bound to in this file, or None when it is never declared."""
         if name in self._binding_values:
-            return self._binding_values[name]
+            return self._binding_values[name]  # None too: "never declared" is worth remembering
         if name in self._in_progress:
             return v.UNKNOWN
         self._in_progress.add(name)
@@ -277,6 +277,7 @@ class Resolver:
         finally:
             self._in_progress.discard(name)
         if not found:
+            self._binding_values[name] = None
             return None
         # Scope is approximated by the file, so a name declared with different values in different
         # functions (minified code reuses `e`, `t`, `u` everywhere) is ambiguous: unknown.

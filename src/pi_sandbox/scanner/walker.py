@@ -19,7 +19,8 @@ from pi_sandbox.scanner.analyze import FileAnalyzer, token_scan
 from pi_sandbox.scanner.model import FileResult, Finding, ScanReport, SkippedFile, make_finding
 from pi_sandbox.scanner.parse import language_for, parse
 
-MAX_FILE_BYTES: Final = 5 * 1024 * 1024
+#: Bigger files are not parsed (a flagged finding plus a token scan). Bundled compilers reach ~10 MB.
+MAX_FILE_BYTES: Final = 16 * 1024 * 1024
 MAX_TOKEN_SCAN_BYTES: Final = 64 * 1024 * 1024
 #: Directories that are version-control metadata, not extension code (listed as skipped).
 METADATA_DIRS: Final = frozenset({".git", ".hg", ".svn"})
