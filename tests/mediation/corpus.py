@@ -114,6 +114,8 @@ DANGEROUS: list[tuple[str, str]] = [
     ("perl -e 'system(\"rm -rf /\")'", "recursive_delete"),
     ("awk 'BEGIN{system(\"rm -rf /\")}'", "recursive_delete"),
     ("ssh host 'rm -rf /'", "recursive_delete"),
+    ("ssh host <<EOF\nrm -rf /\nEOF", "recursive_delete"),
+    ("x=(1 $(rm -rf /))", "recursive_delete"),
     ("/???/r? -rf /", "obfuscated_command"),
     ("rm -rf .", "recursive_delete_broad"),
     ("rm -rf *", "recursive_delete_broad"),
@@ -376,4 +378,8 @@ BENIGN: list[str] = [
     "rm -- -rf /",
     "git clean -n",
     "eval \"$(ssh-agent -s)\"",
+    "arr=(a b c); echo \"${arr[@]}\"",
+    "files=($(ls *.md)); echo ${#files[@]}",
+    "for ((i=0; i<3; i++)); do echo $i; done",
+    "python3 - <<'EOF'\nprint('hi')\nEOF",
 ]

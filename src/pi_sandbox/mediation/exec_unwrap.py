@@ -276,6 +276,8 @@ class Unwrapper:
                 i += 2 if len(flag) == 2 and flag[1] in with_arg else 1
             if i + 1 < len(texts):
                 self.script(" ".join(texts[i + 1 :]), {}, depth + 1, unit)
+            else:  # `ssh host <<EOF ... EOF`: the here-document is the remote script
+                self.heredoc_bodies(cmd, unit, {}, depth)
             return roles
         # watch / parallel: options, then a command joined with spaces and run by sh -c
         i = 0

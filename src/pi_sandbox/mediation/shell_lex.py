@@ -174,6 +174,8 @@ class Lexer:
         if match:
             assign, prefix = match.group(1), match.group()
             self.pos = match.end()
+            if src.startswith("(", self.pos):  # array assignment: name=(a b $(c))
+                return self._array_assignment(assign, prefix)
         while self.pos < n:
             c = src[self.pos]
             if c in _WORD_END:
@@ -212,6 +214,25 @@ class Lexer:
             fields = [Word(prefix + assign_word.text, assign_word.dynamic, assign_word.has_glob, assign_word.subs)]
         value = raw if plain else (fields[0].text if fields else "")
         return Tok("word", value, fields, plain=plain, assign=assign, assign_word=assign_word)
+
+    def _array_assignment(self, name: str, prefix: str) -> Tok:
+        end = _matching(self.src, self.pos, "(", ")")
+        inner = self._child(self.src[self.pos + 1 : end])
+        self.pos = end + 1
+        items: list[Word] = []
+        while True:
+            tok = inner._lex()
+            if tok.kind == "eof":
+                break
+            items.extend(tok.fields)
+        value = Word(
+            " ".join(w.text for w in items),
+            dynamic=True,  # an array is never a plain string value
+            subs=tuple(sub for w in items for sub in w.subs),
+        )
+        return Tok(
+            "word", prefix + "(…)", [Word(prefix + "(…)", True, False, value.subs)], assign=name, assign_word=value
+        )
 
     def _fields(self, chunks: list[_Chunk], *, split: bool) -> list[Word]:
         ifs = self.env.get("IFS", _DEFAULT_IFS)
