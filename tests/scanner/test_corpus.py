@@ -64,3 +64,14 @@ def test_every_technique_named_in_the_runbook_is_covered() -> None:
                    "require.cache", "multi-line", "line-separator", "unicode-escape-identifier",
                    "typescript-syntax", "node_modules", "syntax-error"):
         assert needed in techniques, needed
+
+
+def test_every_rule_fires_in_the_corpus_or_a_file_system_test() -> None:
+    from pi_sandbox.scanner.rules import RULES
+
+    seen: set[str] = set()
+    for row in ROWS:
+        seen |= {f.rule_id for f in scan_path(CORPUS / row["sample"]).findings}
+    # These need file-system situations (links, permissions, size, binaries): see test_findings.py.
+    file_system_rules = {"FILE_TOO_LARGE", "SYMLINK", "UNREADABLE_FILE", "NATIVE_ADDON_FILE"}
+    assert set(RULES) - seen == file_system_rules

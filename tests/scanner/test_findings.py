@@ -171,3 +171,13 @@ def test_code_in_non_js_file_loaded_by_require_is_scanned(tmp_path: Path) -> Non
     assert sorted((f.rule_id, f.file) for f in report.findings) == [
         ("NON_JS_MODULE", "data/blob.txt"), ("PROCESS_BINDING", "data/blob.txt")]
     assert {s.path for s in report.skipped} == {"notes.txt", "package.json"}
+
+
+def test_native_addon_binary_is_flagged_and_loading_it_forbidden(tmp_path: Path) -> None:
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "addon.node").write_bytes(b"\x7fELF\x02\x01\x01\x00")
+    (tmp_path / "index.js").write_text("module.exports = require('./build/addon.node');\n")
+    report = scan_path(tmp_path)
+    assert sorted((f.rule_id, f.file) for f in report.findings) == [
+        ("NATIVE_ADDON_FILE", "build/addon.node"), ("NATIVE_ADDON_LOAD", "index.js")]
+    assert report.verdict == "fail"

@@ -82,8 +82,6 @@ RULES: Final[dict[str, Rule]] = _rules(
          "sets a global", None),
     Rule("PROTO_SET", FLAGGED, "sets an object's prototype via __proto__ (common in compiled class helpers)",
          None),
-    Rule("MODULE_INTERNALS", FLAGGED, "reads module-system internals (module.constructor, require.main)",
-         None),
     # --- flagged: obfuscation signals ----------------------------------------------------------
     Rule("LONG_LINE", FLAGGED, "a very long line (minified or packed code hides what it does)", None),
     Rule("HIGH_ENTROPY_STRING", FLAGGED, "a long high-entropy string literal (possible encoded payload)", None),
@@ -187,7 +185,6 @@ FLAGGED_PATHS: Final[dict[str, str]] = {
     "EventSource": "NETWORK",
     "WebAssembly": "WEBASSEMBLY",
     "Module.createRequire": "CREATE_REQUIRE",
-    "module.constructor": "MODULE_INTERNALS",
 }
 
 #: Callables that compile their (first / last) string argument.
@@ -211,11 +208,6 @@ SUSPICIOUS_TOKEN_PATTERN: Final = (
     rb"|['\"`](?:node:)?(?:vm|worker_threads|cluster|dgram|tls|net|inspector|v8|repl)['\"`]"
     rb"|\bset(?:Timeout|Interval)\s*\(\s*['\"`]"
 )
-
-
-def rule(rule_id: str) -> Rule:
-    """The rule with id ``rule_id`` (a KeyError is a programming error, not user input)."""
-    return RULES[rule_id]
 
 
 def module_root(specifier: str) -> str:

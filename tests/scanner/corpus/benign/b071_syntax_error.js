@@ -1,0 +1,3 @@
+export function broken(a, b {
+  return a + b;
+}
