@@ -115,6 +115,7 @@ DANGEROUS: list[tuple[str, str]] = [
     ("awk 'BEGIN{system(\"rm -rf /\")}'", "recursive_delete"),
     ("ssh host 'rm -rf /'", "recursive_delete"),
     ("ssh host <<EOF\nrm -rf /\nEOF", "recursive_delete"),
+    ("trap 'rm -rf ~' EXIT", "recursive_delete"),
     ("x=(1 $(rm -rf /))", "recursive_delete"),
     ("/???/r? -rf /", "obfuscated_command"),
     ("rm -rf .", "recursive_delete_broad"),
@@ -382,4 +383,5 @@ BENIGN: list[str] = [
     "files=($(ls *.md)); echo ${#files[@]}",
     "for ((i=0; i<3; i++)); do echo $i; done",
     "python3 - <<'EOF'\nprint('hi')\nEOF",
+    "trap 'rm -f \"$tmp\"' EXIT; tmp=$(mktemp); echo hi > \"$tmp\"",
 ]

@@ -293,7 +293,7 @@ WRAPPER_SKIP_OPERANDS: Final[Mapping[str, int]] = {
     "sg": 1,
 }
 #: Wrappers that join their operands and hand them to ``sh -c``.
-SHELL_JOINING: Final = frozenset({"watch", "su", "script", "parallel", "ssh", "eval"})
+SHELL_JOINING: Final = frozenset({"watch", "su", "script", "parallel", "ssh", "eval", "trap"})
 #: Wrappers that mean "run as another (usually more privileged) user".
 ESCALATING_WRAPPERS: Final = frozenset({"sudo", "doas", "pkexec", "run0", "runuser", "su", "nsenter", "chroot"})
 

@@ -260,6 +260,13 @@ class Unwrapper:
             else:
                 self.script(" ".join(texts), env, depth + 1, unit)
             return set()
+        if name == "trap":  # trap CODE SIGNAL...: CODE runs later, in this shell
+            if len(args) >= 2 and not texts[0].startswith("-"):
+                if args[0].dynamic:
+                    self.dynamic_code([args[0]], unit, "trap_dynamic")
+                else:
+                    self.script(texts[0], env, depth + 1, unit)
+            return set()
         if name in ("su", "script"):
             if name == "su":
                 self.emit(unit, "privilege_escalation", "wrapper_su")
