@@ -24,6 +24,13 @@ MAX_DEPTH: Final = 40
 MAX_PATH_SEGMENTS: Final = 12
 MAX_DECLARATIONS: Final = 512
 MAX_OBJECT_PROPS: Final = 64
+#: Expression evaluations per file; past it everything is unknown (and reported as unresolved).
+EVALUATION_BUDGET: Final = 250_000
+#: Property values of object literals are resolved only when they are this simple (no nested literals).
+SIMPLE_VALUES: Final = frozenset(
+    {"identifier", "member_expression", "subscript_expression", "string", "template_string", "number",
+     "binary_expression", "parenthesized_expression"}
+)
 TRANSPARENT: Final = frozenset(
     {"parenthesized_expression", "non_null_expression", "as_expression", "satisfies_expression",
      "type_assertion", "await_expression"}
@@ -170,6 +177,7 @@ class Resolver:
         self._occurrences: dict[str, list[Node]] = {}
         self._binding_values: dict[str, Val | None] = {}
         self._in_progress: set[str] = set()
+        self._budget = EVALUATION_BUDGET
 
     # --- names -----------------------------------------------------------------------------
 
@@ -305,8 +313,9 @@ class Resolver:
 
     def evaluate(self, node: Node, depth: int = 0) -> Val:
         """The abstract value of expression ``node``."""
-        if depth > MAX_DEPTH:
+        if depth > MAX_DEPTH or self._budget <= 0:
             return v.UNKNOWN
+        self._budget -= 1  # a crafted file (nested literals) must not make the scan unbounded
         t = node.type
         d = depth + 1
         if t == "string":
@@ -374,7 +383,7 @@ class Resolver:
                 if key is None or value is None:
                     continue
                 name = self._key_value(key).known_text
-                if name is not None:
+                if name is not None and value.type in SIMPLE_VALUES:
                     props.append(v.Val(v.PROP, text=name, items=(self.evaluate(value, depth),)))
             elif child.type == "shorthand_property_identifier":
                 props.append(v.Val(v.PROP, text=node_text(child), items=(self.identifier_value(child),)))
