@@ -28,7 +28,18 @@ function normEnc(enc) {
   }
 }
 
+function latin1(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  return s;
+}
+
 export function encodeBase64(bytes, url = false) {
+  // The engine's btoa is native; the manual encoder below is the fallback.
+  if (typeof globalThis.btoa === "function") {
+    const b64 = globalThis.btoa(latin1(bytes));
+    return url ? b64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") : b64;
+  }
   let out = "";
   const n = bytes.length;
   let i = 0;
@@ -46,6 +57,19 @@ export function encodeBase64(bytes, url = false) {
 }
 
 export function decodeBase64(str) {
+  if (typeof globalThis.atob === "function") {
+    // Node is lenient (skips invalid characters, accepts url-safe and missing padding); atob is strict, so clean first.
+    let clean = String(str).replace(/[-_]/g, (c) => (c === "-" ? "+" : "/")).replace(/[^A-Za-z0-9+/]/g, "");
+    const eq = String(str).indexOf("=");
+    if (eq !== -1) clean = String(str).slice(0, eq).replace(/[-_]/g, (c) => (c === "-" ? "+" : "/")).replace(/[^A-Za-z0-9+/]/g, "");
+    if (clean.length % 4 === 1) clean = clean.slice(0, -1);
+    try {
+      const bin = globalThis.atob(clean + "===".slice((clean.length + 3) % 4));
+      const out = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+      return out;
+    } catch { /* fall back to the manual decoder */ }
+  }
   const out = new Uint8Array(Math.floor((str.length * 3) / 4) + 3);
   let acc = 0, bits = 0, len = 0;
   for (let i = 0; i < str.length; i++) {

@@ -99,26 +99,38 @@ const K256 = new Int32Array(64);
 }
 
 function sha256(bytes, is224) {
+  // Local variables and direct byte reads: array destructuring and DataView calls per block dominate in QuickJS.
   const v = pad(bytes, 64, 8, false);
-  const H = is224
-    ? [0xc1059ed8, 0x367cd507, 0x3070dd17, 0xf70e5939, 0xffc00b31, 0x68581511, 0x64f98fa7, 0xbefa4fa4].map((x) => x | 0)
-    : [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19].map((x) => x | 0);
+  const m = new Uint8Array(v.buffer);
+  const iv = is224
+    ? [0xc1059ed8, 0x367cd507, 0x3070dd17, 0xf70e5939, 0xffc00b31, 0x68581511, 0x64f98fa7, 0xbefa4fa4]
+    : [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+  let h0 = iv[0] | 0, h1 = iv[1] | 0, h2 = iv[2] | 0, h3 = iv[3] | 0, h4 = iv[4] | 0, h5 = iv[5] | 0, h6 = iv[6] | 0, h7 = iv[7] | 0;
   const W = new Int32Array(64);
-  for (let off = 0; off < v.byteLength; off += 64) {
-    for (let i = 0; i < 16; i++) W[i] = v.getInt32(off + i * 4, false);
+  const K = K256;
+  for (let off = 0; off < m.length; off += 64) {
+    for (let i = 0; i < 16; i++) {
+      const j = off + i * 4;
+      W[i] = (m[j] << 24) | (m[j + 1] << 16) | (m[j + 2] << 8) | m[j + 3];
+    }
     for (let i = 16; i < 64; i++) {
-      const s0 = rotr(W[i - 15], 7) ^ rotr(W[i - 15], 18) ^ (W[i - 15] >>> 3);
-      const s1 = rotr(W[i - 2], 17) ^ rotr(W[i - 2], 19) ^ (W[i - 2] >>> 10);
+      const x = W[i - 15], y = W[i - 2];
+      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
       W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
     }
-    let [a, b, c, d, e, f, g, h] = H;
+    let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7;
     for (let i = 0; i < 64; i++) {
-      const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + W[i]) | 0;
-      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
       h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
     }
-    [a, b, c, d, e, f, g, h].forEach((x, i) => { H[i] = (H[i] + x) | 0; });
+    h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + d) | 0;
+    h4 = (h4 + e) | 0; h5 = (h5 + f) | 0; h6 = (h6 + g) | 0; h7 = (h7 + h) | 0;
   }
+  const H = [h0, h1, h2, h3, h4, h5, h6, h7];
   return words32(is224 ? H.slice(0, 7) : H);
 }
 
@@ -171,6 +183,12 @@ function sha512(bytes, is384) {
   return new Uint8Array(out.buffer);
 }
 
+/** Worker-local native hashing (hashlib) when the bridge offers it; the pure-JS code is the fallback. */
+function nativeDigest(name, bytes) {
+  if (typeof host.digest !== "function") return null;
+  try { return host.digest(name, bytes); } catch { return null; }
+}
+
 const ALGORITHMS = {
   md5: { fn: md5, block: 64 }, sha1: { fn: sha1, block: 64 },
   sha224: { fn: (b) => sha256(b, true), block: 64 }, sha256: { fn: (b) => sha256(b, false), block: 64 },
@@ -181,7 +199,7 @@ function algorithm(name) {
   const key = String(name).toLowerCase().replace(/-/g, "");
   const alg = ALGORITHMS[key];
   if (!alg) throw Object.assign(new Error(`Digest method not supported: ${name}`), { code: "ERR_CRYPTO_INVALID_DIGEST" });
-  return alg;
+  return { ...alg, name: key };
 }
 
 function output(bytes, encoding) {
@@ -196,7 +214,11 @@ class Hash {
     this._chunks.push(Buffer.from(toBytes(data, inputEncoding)));
     return this;
   }
-  _final() { this._done = true; return this._alg.fn(Buffer.concat(this._chunks)); }
+  _final() {
+    this._done = true;
+    const data = Buffer.concat(this._chunks);
+    return nativeDigest(this._alg.name, data) || this._alg.fn(data);
+  }
   digest(encoding) { return output(this._final(), encoding); }
   copy() { const h = new Hash(this._name); h._chunks = this._chunks.slice(); return h; }
 }
@@ -205,7 +227,7 @@ class Hmac {
   constructor(name, key) {
     this._alg = algorithm(name);
     let k = key && key.export ? key.export() : toBytes(key);
-    if (k.length > this._alg.block) k = this._alg.fn(k);
+    if (k.length > this._alg.block) k = nativeDigest(this._alg.name, k) || this._alg.fn(k);
     this._key = new Uint8Array(this._alg.block);
     this._key.set(k);
     this._chunks = [];
@@ -214,8 +236,9 @@ class Hmac {
   digest(encoding) {
     const ipad = this._key.map((b) => b ^ 0x36);
     const opad = this._key.map((b) => b ^ 0x5c);
-    const inner = this._alg.fn(Buffer.concat([Buffer.from(ipad), ...this._chunks]));
-    return output(this._alg.fn(Buffer.concat([Buffer.from(opad), Buffer.from(inner)])), encoding);
+    const h = (data) => nativeDigest(this._alg.name, data) || this._alg.fn(data);
+    const inner = h(Buffer.concat([Buffer.from(ipad), ...this._chunks]));
+    return output(h(Buffer.concat([Buffer.from(opad), Buffer.from(inner)])), encoding);
   }
 }
 
