@@ -82,8 +82,8 @@ def main() -> None:
         rt.add_static_module(
             f"hot{n}",
             f'import "pi:globals"; {setup}\n'
-            f"export const run = (k) => {{ const __t = []; for (let i = 0; i < k; i++) {{ const __s = performance.now(); {expr}; "
-            f"__t.push((performance.now() - __s) * 1000); }} return JSON.stringify(__t); }};\n"
+            "export const run = (k) => { const __t = []; for (let i = 0; i < k; i++) { const __s = performance.now(); "
+            f"{expr}; __t.push((performance.now() - __s) * 1000); }} return JSON.stringify(__t); }};\n"
             f"globalThis.__bench{n} = run;",
         )
         rt.eval(f'import("hot{n}").then(() => 1)')
