@@ -6,6 +6,7 @@ Python callback the test provides, so the shims' behaviour and the exact params 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -97,13 +98,20 @@ class ShimRuntime:
         }
     )
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: Also export `digest(alg, bytes)` from the fake bridge, backed by hashlib (the worker-local native path).
+    native_digest: bool = False
+    digest_calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rt = jsbox.Runtime(memory_limit=128 << 20)
         self.rt.bind_function("__pi_hc", self._hostcall)
         self.rt.bind_function("__pi_info", lambda: json.dumps(self.info))
         self.rt.bind_function("__pi_random", lambda n: json.dumps(list(range(int(n)))))
-        self.rt.add_static_module("pi:host", FAKE_HOST_SOURCE)
+        host_source = FAKE_HOST_SOURCE
+        if self.native_digest:
+            self.rt.bind_function("__pi_digest", self._digest)
+            host_source += "export function digest(alg, bytes) { return new Uint8Array(__pi_digest(alg, bytes)); }\n"
+        self.rt.add_static_module("pi:host", host_source)
         # The real module table (README rows + generated TypeBox), with pi:host replaced by the fake.
         sources = dict(load_module_table(default_toolchain()).sources)
         for module_id, file_name in module_table().items():  # every README row, even if the loader skips it
@@ -113,6 +121,10 @@ class ShimRuntime:
             if module_id not in ("pi:host", "pi:prelude"):
                 self.rt.add_static_module(module_id, source)
         self._counter = 0
+
+    def _digest(self, algorithm: str, data: bytes) -> bytes:
+        self.digest_calls.append(algorithm)
+        return hashlib.new(algorithm, bytes(data)).digest()
 
     def _hostcall(self, method: str, params_json: str) -> str:
         params = json.loads(params_json)

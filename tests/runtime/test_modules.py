@@ -978,3 +978,17 @@ def test_spawn_stdio_inherit_goes_to_the_log() -> None:
     )
     assert out == [True, True, 0]
     assert {"level": "info", "message": "ran:make build|stdin:"} in rt.host_calls("log")
+
+
+def test_native_digest_path_matches_hashlib_and_is_used() -> None:
+    rt = ShimRuntime(no_host, native_digest=True)
+    data = bytes(range(256)) * 3
+    out = rt.run(
+        f"""import {{ createHash, createHmac, pbkdf2Sync }} from "crypto";
+        const d = Buffer.from({list(data)});
+        result = [createHash("sha512").update(d).digest("hex"), createHmac("md5", "k").update(d).digest("hex"),
+                  pbkdf2Sync("pw", "salt", 2, 16, "sha256").toString("hex")];"""
+    )
+    assert out == [hashlib.sha512(data).hexdigest(), hmac.new(b"k", data, "md5").hexdigest(),
+                   hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 2, 16).hex()]
+    assert {"sha512", "md5", "sha256"} <= set(rt.digest_calls)
