@@ -245,3 +245,29 @@ def test_session_start_and_restart_reinitialises(make_host: MakeHost, ext_dir: P
         host.run_command("stateful", "hang")
     # The restarted worker starts from scratch and gets its own session_start.
     assert host.run_command("stateful", "starts")["result"] == 1
+
+
+def test_newer_package_names_and_ui_calls(make_host: MakeHost, ext_dir: Path) -> None:
+    host = make_host()
+    path = write_file(
+        ext_dir / "newer.ts",
+        """
+        import { Type } from "typebox";
+        import type { ExtensionAPI } from "@earendil-works/pi-coding-agent";
+        import * as os from "node:os";
+        export default function (pi: ExtensionAPI) {
+          pi.registerTool({ name: "t", parameters: Type.Object({ n: Type.Number() }),
+            execute: async (_i: string, p: any) => ({ content: [{ type: "text", text: String(p.n) }] }) });
+          pi.registerCommand("ui", { handler: async (_a: string, ctx: any) => {
+            ctx.ui.setWorkingIndicator("x"); ctx.ui.addAutocompleteProvider({}); ctx.ui.setHiddenThinkingLabel("y");
+            return [typeof ctx.ui.someProperty, os.homedir()];
+          } });
+        }
+        """,
+    )
+    [ext] = host.load([source_for(path, "newer")])
+    assert ext.status == "loaded", ext.error
+    assert host.call_tool("newer", "t", {"n": 3})["content"][0]["text"] == "3"
+    with pytest.raises(ToolArgumentsError):
+        host.call_tool("newer", "t", {"n": "three"})
+    assert host.run_command("newer", "ui")["result"] == ["undefined", host.config.environ["HOME"]]

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.hashing import sha256_hex
-from pi_sandbox.runtime.modules import HOST_PACKAGES, ModuleTable
+from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, ModuleTable
 from pi_sandbox.runtime.toolchain import Toolchain
 
-_FORMAT = 5  # bump when the bundle post-processing changes
+_FORMAT = 6  # bump when the bundle post-processing changes
 _ESBUILD_FLAGS = (
     "--bundle",
     "--format=esm",
@@ -53,7 +53,7 @@ class Bundle:
 
 def _externals(table: ModuleTable) -> list[str]:
     ids = set(table.ids) | set(HOST_PACKAGES)
-    patterns = {"node:*", "@mariozechner/*", "@sinclair/typebox/*"}
+    patterns = set(HOST_PATTERNS)
     return [f"--external:{i}" for i in sorted(ids | patterns) if not i.startswith(("pi:", "ext:"))]
 
 

@@ -25,7 +25,7 @@ from pi_sandbox.runtime.bundler import Bundler
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
 from pi_sandbox.runtime.events import combine_event
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
-from pi_sandbox.runtime.modules import ModuleTable, load_module_table
+from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
 
@@ -106,12 +106,12 @@ class ExtensionHost:
             "models": [self.model] if self.model else [],
             "extensionRoot": str(ext.source.root),
             "usesTypebox": bool(
-                ext.bundle
-                and any(
-                    i.startswith(("@sinclair/typebox", "@mariozechner/pi-ai"))
-                    for i in ext.bundle.static_imports
-                )
+                ext.bundle and any(i.startswith(TYPEBOX_USERS) for i in ext.bundle.static_imports)
             ),
+            # The real locations, so paths look right; every access is still decided by the pipeline
+            # (outside the workspace and the extension's folder it is denied).
+            "homedir": self.config.environ.get("HOME", "/"),
+            "tmpdir": "/tmp",
         }
 
     # ---- loading -----------------------------------------------------------------------------

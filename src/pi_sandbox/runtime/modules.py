@@ -29,7 +29,17 @@ HOST_PACKAGES = (
     "@mariozechner/pi-ai",
     "@mariozechner/pi-agent-core",
     "@sinclair/typebox",
+    # Newer releases: the pi packages under @earendil-works, TypeBox 1.x as plain `typebox`.
+    "@earendil-works/pi-coding-agent",
+    "@earendil-works/pi-tui",
+    "@earendil-works/pi-ai",
+    "@earendil-works/pi-agent-core",
+    "typebox",
 )
+#: Sub-path patterns left external as well (served when the table has them, else a clear load error).
+HOST_PATTERNS = ("node:*", "@mariozechner/*", "@earendil-works/*", "@sinclair/typebox/*", "typebox/*")
+#: Imports that mean an extension builds TypeBox schemas (TypeBox is evaluated before its top level).
+TYPEBOX_USERS = ("@sinclair/typebox", "typebox", "@mariozechner/pi-ai", "@earendil-works/pi-ai")
 
 
 @dataclass(frozen=True)

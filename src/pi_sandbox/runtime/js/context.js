@@ -33,7 +33,7 @@ const identityTheme = new Proxy(
 
 // Headless UI: dialogs resolve to undefined/false, custom() to undefined; status-like calls are
 // recorded through the `ui` hostcall without blocking the extension. Nothing here throws.
-const ui = {
+const knownUi = {
   notify(message, level) {
     fireAndForget("ui", { op: "notify", message: String(message), level: level || "info" });
   },
@@ -65,6 +65,17 @@ const ui = {
   setToolsExpanded() {},
   theme: identityTheme,
 };
+
+// Newer pi releases keep adding UI calls (setWorkingIndicator, addAutocompleteProvider, ...). A
+// headless UI has nothing to show, so any unknown setter-like method is a no-op instead of a crash.
+const UI_NOOP = /^(set|add|remove|clear|show|hide|get|on|off|request|update|register|toggle|open|close)[A-Z]/;
+const noop = () => undefined;
+const ui = new Proxy(knownUi, {
+  get(target, prop, receiver) {
+    if (Reflect.has(target, prop)) return Reflect.get(target, prop, receiver);
+    return typeof prop === "string" && UI_NOOP.test(prop) ? noop : undefined;
+  },
+});
 
 // Session store rows → pi's entry shapes (custom entries made by appendEntry).
 function toPiEntry(entry, index) {
