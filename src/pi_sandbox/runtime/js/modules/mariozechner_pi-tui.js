@@ -18,7 +18,11 @@ function charWidth(cp) {
   return 1;
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 export function visibleWidth(text) {
+  text = String(text);
+  if (PRINTABLE_ASCII.test(text)) return text.length; // the common case, without ANSI parsing
   let w = 0;
   for (const ch of stripAnsi(String(text)).replace(/\t/g, "   ")) w += charWidth(ch.codePointAt(0));
   return w;
@@ -78,6 +82,7 @@ export function wrapTextWithAnsi(text, width) {
         continue;
       }
       if (lineW + ww > w && lineW > 0) { line = line.replace(/\s+$/, ""); flush(); }
+      if (ww <= w - lineW && PRINTABLE_ASCII.test(word)) { line += word; lineW += ww; continue; } // fits, no ANSI
       for (const t of tokens(word)) {
         if (t.ansi) {
           line += t.text;
