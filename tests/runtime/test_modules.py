@@ -992,3 +992,8 @@ def test_native_digest_path_matches_hashlib_and_is_used() -> None:
     assert out == [hashlib.sha512(data).hexdigest(), hmac.new(b"k", data, "md5").hexdigest(),
                    hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 2, 16).hex()]
     assert {"sha512", "md5", "sha256"} <= set(rt.digest_calls)
+
+
+def test_global_crypto_subtle_digest(pure: ShimRuntime) -> None:
+    out = pure.run('const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc")); result = Buffer.from(d).toString("hex");')
+    assert out == hashlib.sha256(b"abc").hexdigest()

@@ -10,7 +10,6 @@ import * as timers from "timers";
 import { URL, URLSearchParams } from "url";
 import { Event, EventTarget } from "events";
 import { fetch, Headers, Request, Response, AbortController, AbortSignal } from "pi:fetch";
-import { webcrypto } from "crypto";
 import { TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, installNumberLocale } from "pi:web";
 
 const g = globalThis;
@@ -106,7 +105,27 @@ install("Headers", Headers);
 install("Request", Request);
 install("Response", Response);
 install("fetch", fetch);
-install("crypto", webcrypto);
+// globalThis.crypto without loading the whole crypto shim at start-up (most extensions never hash):
+// randomness straight from host.randomBytes, subtle.digest through a lazy import (it returns a Promise anyway).
+function fillRandom(view) {
+  if (!ArrayBuffer.isView(view)) throw new TypeError("getRandomValues expects a TypedArray");
+  if (view.byteLength > 65536) throw new DOMException("quota exceeded", "QuotaExceededError");
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  if (typeof host.randomBytes === "function") bytes.set(host.randomBytes(bytes.length));
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256); // see crypto.js
+  return view;
+}
+install("crypto", {
+  getRandomValues: fillRandom,
+  randomUUID() {
+    const b = fillRandom(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  },
+  subtle: { digest: async (alg, data) => (await import("crypto")).subtle.digest(alg, data) },
+});
 install("structuredClone", (v) => structuredCloneImpl(v));
 // The engine's TextDecoder is utf-8 only and ignores {stream: true}: replace it.
 Object.defineProperty(g, "TextDecoder", { value: StreamingTextDecoder, writable: true, configurable: true, enumerable: false });
