@@ -171,6 +171,8 @@ function makeCtx(extra) {
     model: info.model ?? undefined,
     modelRegistry,
     isIdle: () => true,
+    // Project-local resources are not trusted implicitly in the sandbox (tighten-only, like settings).
+    isProjectTrusted: () => false,
     hasPendingMessages: () => false,
     abort() {},
     shutdown() {},
