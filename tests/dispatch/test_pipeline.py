@@ -375,3 +375,21 @@ def test_first_open_records_settings_looser_than_defaults(make_config: Any) -> N
         assert "exec_mediation_enabled" in loosened[0].detail["fields"]
     finally:
         sandbox.close()
+
+
+def test_allowed_env_and_exec_entries_carry_name_and_command_hashes(make_config: Any) -> None:
+    """INC-2 evidence: an env read's ledger entry carries the name's hash; exec carries the command hash."""
+    from pi_sandbox.hashing import sha256_hex
+
+    config = make_config(settings={"extensionPolicy": {"profile": "permissive"}},
+                         env={"MY_SERVICE_TOKEN": "tok-4f9a8b7c6d5e"})
+    sandbox = Sandbox.open(config)
+    try:
+        assert sandbox.hostcall("x", {"call_id": "e1", "method": "env", "params": {"name": "MY_SERVICE_TOKEN"}}).ok
+        assert sandbox.hostcall("x", {"call_id": "x1", "method": "exec", "params": {"cmd": "true", "args": []}}).ok
+        entries = {e.call_id: e for e in sandbox.store.query_ledger(extension_id="x")}
+        assert entries["e1"].detail["name_hash"] == sha256_hex("MY_SERVICE_TOKEN")
+        assert entries["e1"].detail["secret_verdict"] != "allowed"
+        assert len(entries["x1"].detail["command_hash"]) == 64
+    finally:
+        sandbox.close()

@@ -33,12 +33,12 @@ from pi_sandbox.connectors.fs import FsConnector
 from pi_sandbox.connectors.http import HttpConnector
 from pi_sandbox.connectors.log import LogConnector
 from pi_sandbox.connectors.tools import ToolConnector
-from pi_sandbox.dispatch.mediation_gate import ExecMediationGate, RedactingConnector
+from pi_sandbox.dispatch.mediation_gate import ExecMediationGate, RedactingConnector, exec_argv
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult, coerce_request, derive_and_check
 from pi_sandbox.dispatch.stages import CallInfo, Gate, GateDenial, NoRedaction, PassThroughGate, Redactor
 from pi_sandbox.errors import ConnectorError, InvalidRequestError
 from pi_sandbox.hashing import params_hash, sha256_hex
-from pi_sandbox.mediation.exec_mediation import ExecMediator
+from pi_sandbox.mediation.exec_mediation import ExecMediator, command_hash
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.policy import (
     DENY,
@@ -217,9 +217,21 @@ class Sandbox:
         entry = self.store.append(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision="allow", reason=reason,
             call_id=call.call_id, capability=capability.value, method=call.method,
-            params_hash=call.params_hash, layer=decision.layer, detail={"stage": "connector"},
+            params_hash=call.params_hash, layer=decision.layer, detail=self._evidence(call),
         ))
         return self._run_connector(call, req, entry.seq)
+
+    def _evidence(self, call: CallInfo) -> dict[str, Any]:
+        """Hash-only detail for an allowed call's ledger entry (runbook INC-2: env reads carry name_hash)."""
+        detail: dict[str, Any] = {"stage": "connector"}
+        name = call.params.get("name")
+        if call.method == "env" and isinstance(name, str):
+            decision = self.broker.is_secret(name)
+            detail.update(name_hash=decision.name_hash, secret_verdict=decision.verdict)
+        argv = exec_argv(call.method, call.capability, call.params)
+        if argv is not None:
+            detail["command_hash"] = command_hash(*argv)
+        return detail
 
     def _run_connector(self, call: CallInfo, req: HostcallRequest, seq: int) -> HostcallResult:
         method = "exec" if call.method == "tool" and call.capability is Capability.EXEC else call.method
@@ -237,7 +249,8 @@ class Sandbox:
             result = connector.call(ctx, params)
         except ConnectorError as exc:
             message = self.redactor.redact_value(str(exc))
-            if exc.code == "denied":
+            # A connector that refuses for secret exposure has raised its own secret_exposure alert.
+            if exc.code == "denied" and exc.reason != "secret_exposure":
                 self.store.record_alert(AlertDraft(
                     category="policy_violation", severity="warning", extension_id=call.extension_id,
                     summary=f"{method} refused by connector confinement", reason_codes=(exc.reason or "denied",),
