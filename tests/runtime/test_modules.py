@@ -997,3 +997,23 @@ def test_native_digest_path_matches_hashlib_and_is_used() -> None:
 def test_global_crypto_subtle_digest(pure: ShimRuntime) -> None:
     out = pure.run('const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc")); result = Buffer.from(d).toString("hex");')
     assert out == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_web_streams_and_fetch_body_stream() -> None:
+    def http(method: str, params: dict[str, Any]) -> Any:
+        return {"status": 200, "headers": {}, "body": "data: a\n\ndata: é\n\n"} if method == "http" else None
+
+    rt = ShimRuntime(http)
+    out = rt.run(
+        """const res = await fetch("https://sse.example/stream");
+        const events = [];
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) { const { value, done } = await reader.read(); if (done) break; events.push(...value.split("\\n\\n").filter(Boolean)); }
+        const upper = new TransformStream({ transform(chunk, c) { c.enqueue(chunk.toUpperCase()); } });
+        const collected = [];
+        const sink = new WritableStream({ write(chunk) { collected.push(chunk); } });
+        await ReadableStream.from(["x", "y"]).pipeThrough(upper).pipeTo(sink);
+        const chunks = []; for await (const c of ReadableStream.from([1, 2, 3])) chunks.push(c);
+        result = [events, collected, chunks, res.bodyUsed];"""
+    )
+    assert out == [["data: a", "data: é"], ["X", "Y"], [1, 2, 3], True]

@@ -4,6 +4,7 @@
 import * as host from "pi:host";
 import { EventTarget, Event } from "events";
 import { URLSearchParams } from "url";
+import { ReadableStream } from "pi:web-streams";
 
 function abortError(reason) {
   if (reason instanceof Error) return reason;
@@ -94,19 +95,14 @@ class BodyMixin {
   async blob() { throw Object.assign(new Error("pi-sandbox: Blob bodies are not supported"), { code: "ERR_NOT_SUPPORTED" }); }
   get body() {
     if (this._raw === undefined || this._raw === null) return null;
-    // One-chunk stream: enough for `getReader()` loops and `for await` over SSE responses.
-    const self = this;
-    let done = false;
-    const reader = {
-      async read() {
-        if (done) return { done: true, value: undefined };
-        done = true;
-        return { done: false, value: self._bytes() };
-      },
-      releaseLock() {}, cancel: async () => { done = true; },
-    };
-    return { getReader: () => reader, locked: false, cancel: async () => { done = true; },
-      [Symbol.asyncIterator]: async function* () { const r = await reader.read(); if (!r.done) yield r.value; } };
+    if (!this._stream) {
+      // The whole body arrived with the hostcall: a one-chunk ReadableStream (getReader loops, for await, SSE parsers).
+      const self = this;
+      this._stream = new ReadableStream({
+        pull(controller) { const bytes = self._bytes(); if (bytes.length) controller.enqueue(bytes); controller.close(); },
+      });
+    }
+    return this._stream;
   }
 }
 

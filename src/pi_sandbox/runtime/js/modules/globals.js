@@ -11,6 +11,7 @@ import { URL, URLSearchParams } from "url";
 import { Event, EventTarget } from "events";
 import { fetch, Headers, Request, Response, AbortController, AbortSignal } from "pi:fetch";
 import { TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, installNumberLocale } from "pi:web";
+import * as webStreams from "pi:web-streams";
 
 const g = globalThis;
 
@@ -134,4 +135,6 @@ if (typeof g.Intl === "undefined") {
   installNumberLocale();
 }
 install("Blob", Blob);
+for (const name of ["ReadableStream", "WritableStream", "TransformStream", "TextDecoderStream", "TextEncoderStream",
+  "ByteLengthQueuingStrategy", "CountQueuingStrategy"]) install(name, webStreams[name]);
 install("navigator", { userAgent: "pi-sandbox", platform: "linux", hardwareConcurrency: 1, language: "en-US" });

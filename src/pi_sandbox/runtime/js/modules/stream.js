@@ -214,6 +214,9 @@ export const promises = {
   finished: (s) => new Promise((res, rej) => finished(s, (err) => (err ? rej(err) : res()))),
 };
 
+// Web stream interop (Node 17+): async iteration works both ways.
+Readable.fromWeb = (webStream, options) => Readable.from(webStream, options);
+Readable.toWeb = (readable) => globalThis.ReadableStream.from(readable);
 Stream.Readable = Readable;
 Stream.Writable = Writable;
 Stream.Duplex = Duplex;
