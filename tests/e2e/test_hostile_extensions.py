@@ -187,3 +187,15 @@ def test_forbidden_builtin_fails_the_load_with_a_clear_reason(make_host: MakeHos
     assert ext.error_code == "forbidden_builtin" and "vm" in (ext.error or "")
     assert ("deny", "forbidden_builtin") in runtime_entries(host, "forbidden")
     assert canary_answers(host)
+
+
+def test_dynamic_forbidden_imports_are_recorded_even_when_caught(make_host: MakeHost) -> None:
+    host = make_host()
+    load(host, "dynamic_forbidden")
+    codes = host.call_tool("dynamic_forbidden", "sneak", {})["content"][0]["text"].split(",")
+    assert codes == ["ERR_FORBIDDEN_BUILTIN"] * 6
+    entries = runtime_entries(host, "dynamic_forbidden")
+    # One record per module id (deduplicated: repeated attempts cannot flood the ledger).
+    assert entries.count(("deny", "forbidden_builtin")) == 3  # node:vm (alias) + vm + worker_threads
+    assert "forbidden_builtin" in runtime_alerts(host, "dynamic_forbidden")
+    assert canary_answers(host)

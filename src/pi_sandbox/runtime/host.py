@@ -67,6 +67,7 @@ class ExtensionHost:
         self._calls = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
         self._session_started = False
+        self._notices: set[tuple[str, str, str]] = set()
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
         sandbox.bus.subscribe(self._on_bus_event)
@@ -182,6 +183,7 @@ class ExtensionHost:
             ext.extension_id, self._handler_for(ext.extension_id), self._limits(ext.extension_id)
         )
         ext.worker = worker
+        worker.on_notice = lambda code, detail: self._on_notice(ext, code, detail)
         try:
             if self._modules_json is None:
                 self._modules_json = json.dumps(table.sources, separators=(",", ":"), ensure_ascii=False)
@@ -279,6 +281,17 @@ class ExtensionHost:
             }
 
         return handle
+
+    def _on_notice(self, ext: LoadedExtension, code: str, detail: dict[str, Any]) -> None:
+        """Record a worker notice once per (extension, code, module): a hostile loop cannot flood the ledger."""
+        if code != "forbidden_builtin":
+            return
+        module = str(detail.get("module", ""))[:100]
+        key = (ext.extension_id, code, module)
+        if key in self._notices or len(self._notices) > 1000:
+            return
+        self._notices.add(key)
+        self._record(ext.extension_id, code, f"import of forbidden builtin '{module}'", decision="deny")
 
     def _on_bus_event(self, source: str, event: str, data: Any) -> None:
         self._bus_queue.append((source, event, data))

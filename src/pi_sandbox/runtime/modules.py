@@ -7,6 +7,7 @@ modules (``vendor/`` rows). Nothing outside this table can be imported by extens
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,9 @@ class ModuleTable:
 
     def forbidden_ids(self) -> frozenset[str]:
         """Ids whose module refuses to load (forbidden builtins)."""
-        return frozenset(i for i, src in self.sources.items() if src.startswith(FORBIDDEN_MARKER))
+        return frozenset(
+            i for i, src in self.sources.items() if src.startswith(FORBIDDEN_MARKER) and "#" not in i
+        )
 
 
 def parse_readme_table(text: str) -> dict[str, str]:
@@ -108,11 +111,32 @@ def load_module_table(toolchain: Toolchain, modules_dir: Path = MODULES_DIR) -> 
             except OSError as exc:
                 raise ExtensionLoadError(f"cannot read module source {path}: {exc}") from None
         sources[module_id] = by_path[path]
+    _wrap_forbidden(sources)
     boot = (GLOBALS_MODULE, "pi:prelude") if GLOBALS_MODULE in sources else ("pi:prelude",)
     table = ModuleTable(sources=sources, boot=boot)
     _CACHE.clear()
     _CACHE[key] = table
     return table
+
+
+def _wrap_forbidden(sources: dict[str, str]) -> None:
+    """Make every import of a forbidden builtin report itself before it throws.
+
+    ``<id>`` becomes a wrapper that first imports a notice module (which tells the supervisor, who
+    records it: ledger + alert) and then the original module (which throws ERR_FORBIDDEN_BUILTIN).
+    Static imports are refused before start; this covers dynamic ``import()`` and ``require``.
+    """
+    for module_id in [i for i, src in sources.items() if src.startswith(FORBIDDEN_MARKER)]:
+        original = f"{module_id}#impl"
+        notice = f"pi:forbidden-notice#{module_id}"
+        sources[original] = sources[module_id]
+        sources[notice] = (
+            'import { notice } from "pi:host";\n'
+            f'notice("forbidden_builtin", {{ module: {json.dumps(module_id)} }});\n'
+        )
+        sources[module_id] = (
+            f"{FORBIDDEN_MARKER}\nimport {json.dumps(notice)};\nexport * from {json.dumps(original)};\n"
+        )
 
 
 def _mtime(path: Path) -> int:

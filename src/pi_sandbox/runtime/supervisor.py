@@ -94,6 +94,8 @@ class ExtensionWorker:
         self._init_frame: bytes | None = None
         #: Kernel confinement the worker reported (e.g. ``landlock-abi7``; ``none: ...`` if unavailable).
         self.confinement = "unknown"
+        #: Called with (code, detail) for worker notices (forbidden imports); set by the host.
+        self.on_notice: Callable[[str, dict[str, Any]], None] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -256,6 +258,9 @@ class ExtensionWorker:
                 deadline += time.monotonic() - served_at  # hostcall time is the host's, not the extension's
             elif mtype == "done" and message.get("id") == request_id:
                 return message
+            elif mtype == "notice":
+                if self.on_notice is not None:
+                    self.on_notice(str(message.get("code", "")), message.get("detail") or {})
             elif mtype == "fatal":
                 self._die(str(message.get("code", "internal")), str(message.get("message", "")))
             else:

@@ -81,6 +81,7 @@ class Worker:
         self.engine.bind("__pi_random", self._random)
         self.engine.bind("__pi_done", self._record_done)
         self.engine.bind("__pi_info_json", lambda: self._info_json)
+        self.engine.bind("__pi_notice", self._notice)
 
     def _hostcall_frame(self, hid: int, method: Any, params_json: Any, sync: bool) -> bytes:
         if not isinstance(method, str) or not isinstance(params_json, str):
@@ -119,6 +120,14 @@ class Worker:
             return
         self._async_pending.add(hid)
         self.channel.write_bytes(frame)
+
+    def _notice(self, code: Any, detail_json: Any) -> None:
+        """A one-way report for the supervisor to record (it deduplicates and rate-limits)."""
+        if isinstance(code, str) and isinstance(detail_json, str) and len(detail_json) <= 4096:
+            detail = json.loads(detail_json)
+            self.channel.write(
+                {"type": "notice", "code": code[:64], "detail": detail if isinstance(detail, dict) else {}}
+            )
 
     def _timer_set(self, timer_id: Any, ms: Any, repeat: Any) -> None:
         interval = max(0.0, float(ms)) / 1000.0

@@ -17,8 +17,9 @@ const raw = {
   random: g.__pi_random,
   done: g.__pi_done,
   infoJson: g.__pi_info_json,
+  notice: g.__pi_notice,
 };
-for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_done", "__pi_info_json"]) {
+for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_done", "__pi_info_json", "__pi_notice"]) {
   delete g[name];
 }
 
@@ -110,6 +111,15 @@ export function log(level, ...args) {
     callSync("log", { level: String(level), message: args.map(formatArg).join(" ") });
   } catch {
     // Logging must never break the extension (a denied or failed log is recorded by the host).
+  }
+}
+
+/** Tell the supervisor about a security-relevant event it should record (e.g. a forbidden import). */
+export function notice(code, detail) {
+  try {
+    raw.notice(String(code), jsonStringify(detail === undefined ? {} : detail));
+  } catch {
+    // best effort: the caller is about to fail with its own clear error anyway
   }
 }
 
