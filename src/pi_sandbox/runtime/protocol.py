@@ -12,9 +12,10 @@ supervisor → worker
     ``hc_result`` {hid, ok, result? | error: {code, message}}   (answer to a worker hostcall)
 
 worker → supervisor
-    ``ready``     {}                                             (after ``init``)
+    ``ready``     {confinement}                                  (after ``init``)
     ``hostcall``  {hid, method, params, sync: bool}
     ``done``      {id, ok, result? | error: {code, message, name?}}
+    ``notice``    {code: "forbidden_builtin", detail: {module}}   (one-way; recorded once per module)
     ``fatal``     {code: "oom"|"internal"|..., message}          (the worker exits right after)
 """
 
