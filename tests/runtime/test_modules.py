@@ -655,8 +655,10 @@ def test_assert_module(pure: ShimRuntime) -> None:
     assert out == [["ERR_ASSERTION", "AssertionError"]] * 4
 
 
-def test_require_tables_and_create_require(pure: ShimRuntime) -> None:
-    out = pure.run(
+def test_require_tables_and_create_require() -> None:
+    fake = FakeFs()
+    fake.files["/work/space/a.json"] = b'{"v": 1}'
+    out = ShimRuntime(fake).run(
         """import { createRequire as tableRequire, registerModules } from "pi:require";
         import * as fsNs from "fs"; import * as pathNs from "node:path";
         import { createRequire } from "node:module";
@@ -664,13 +666,16 @@ def test_require_tables_and_create_require(pure: ShimRuntime) -> None:
         const req = tableRequire({ fs: fsNs });
         const viaModule = createRequire(import.meta.url);
         const errs = [];
-        for (const id of ["./package.json", "left-pad"]) { try { viaModule(id); } catch (e) { errs.push([e.code, e.message]); } }
-        result = [req("node:fs") === fsNs.default, typeof req("fs").readFileSync, viaModule("path").join("a", "b"), errs];"""
+        for (const id of ["./helper.js", "left-pad", "./missing.json"]) { try { viaModule(id); } catch (e) { errs.push([e.code, e.message]); } }
+        const fromFileUrl = createRequire("file:///work/space/ext/index.js");
+        result = [req("node:fs") === fsNs.default, typeof req("fs").readFileSync, viaModule("path").join("a", "b"), errs,
+                  fromFileUrl("../a.json"), fromFileUrl.resolve("./x.json")];"""
     )
     assert out[:3] == [True, "function", "a/b"]
-    assert out[3][0][0] == out[3][1][0] == "MODULE_NOT_FOUND"
+    assert [e[0] for e in out[3]] == ["MODULE_NOT_FOUND"] * 3
     assert "bundler included them" in out[3][0][1]
     assert "not served by the pi-sandbox runtime" in out[3][1][1]
+    assert out[4] == {"v": 1} and out[5] == "/work/space/ext/x.json"
 
 
 # ---- pi packages ------------------------------------------------------------------------------------------------

@@ -34,8 +34,42 @@ const BUILTINS = [...Object.keys(SERVED), "module", "perf_hooks"].sort();
 
 export const builtinModules = BUILTINS.slice();
 export function isBuiltin(id) { return BUILTINS.includes(String(id).replace(/^node:/, "")); }
+function baseDir(from) {
+  const s = from instanceof URL ? from.href : String(from);
+  const file = s.startsWith("file:") ? decodeURIComponent(new URL(s).pathname) : s;
+  return file.endsWith("/") ? file : pathNs.dirname(file);
+}
+
+/**
+ * require() for an ES module: served builtins by name, and JSON files (relative or absolute, e.g.
+ * `require("./package.json")`) read through the fs shim — so through the fs hostcall and its policy.
+ * Other files cannot be loaded synchronously and fail with MODULE_NOT_FOUND.
+ */
 export function createRequire(from) {
-  return makeRequire(SERVED, from instanceof URL ? from.href : String(from));
+  const base = makeRequire(SERVED, from instanceof URL ? from.href : String(from));
+  const jsonCache = new Map();
+  const req = (id) => {
+    const spec = String(id);
+    if ((spec.startsWith(".") || spec.startsWith("/")) && spec.endsWith(".json")) {
+      const file = pathNs.resolve(baseDir(from), spec);
+      if (!jsonCache.has(file)) {
+        let text;
+        try { text = fsNs.readFileSync(file, "utf8"); } catch (err) {
+          throw Object.assign(new Error(`pi-sandbox: cannot require('${spec}'): ${err.message}`), { code: "MODULE_NOT_FOUND", cause: err });
+        }
+        jsonCache.set(file, JSON.parse(text));
+      }
+      return jsonCache.get(file);
+    }
+    return base(spec);
+  };
+  req.resolve = (id) => {
+    const spec = String(id);
+    if (spec.startsWith(".") || spec.startsWith("/")) return pathNs.resolve(baseDir(from), spec);
+    return base.resolve(spec);
+  };
+  req.cache = base.cache;
+  return req;
 }
 export function register() {
   throw Object.assign(new Error("pi-sandbox: module.register (loader hooks) is not available to extensions"), { code: "ERR_NOT_SUPPORTED" });
