@@ -1022,3 +1022,16 @@ def test_web_streams_and_fetch_body_stream() -> None:
         result = [events, collected, chunks, res.bodyUsed];"""
     )
     assert out == [["data: a", "data: é"], ["X", "Y"], [1, 2, 3], True]
+
+
+def test_namespaced_keybindings_and_transcript_format(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import { getKeybindings, TUI_KEYBINDINGS } from "@mariozechner/pi-tui";
+        import { serializeConversation } from "@mariozechner/pi-coding-agent";
+        const kb = getKeybindings();
+        result = [kb.matches("\\r", "tui.input.submit"), kb.matches("\\x1b[B", "tui.select.down"), kb.matches("\\x02", "tui.editor.cursorLeft"),
+                  TUI_KEYBINDINGS["tui.select.cancel"].defaultKeys,
+                  serializeConversation([{ role: "assistant", content: [{ type: "text", text: "yo" }, { type: "toolCall", id: "1", name: "read", arguments: { path: "x" } }] },
+                                         { role: "toolResult", toolCallId: "1", toolName: "read", content: [{ type: "text", text: "data" }] }])];"""
+    )
+    assert out == [True, True, True, ["escape", "ctrl+c"], '[Assistant]: yo\n\n[Assistant tool calls]: read(path="x")\n\n[Tool result]: data']

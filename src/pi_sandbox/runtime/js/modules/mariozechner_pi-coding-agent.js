@@ -231,7 +231,10 @@ export function serializeConversation(messages) {
       const text = textOf(m.content);
       if (text) parts.push(`[Assistant]: ${text}`);
       for (const c of m.content || []) {
-        if (c.type === "toolCall") parts.push(`[Assistant tool calls]: ${c.name}(${JSON.stringify(c.arguments)})`);
+        if (c.type === "toolCall") {
+          const args = Object.entries(c.arguments || {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+          parts.push(`[Assistant tool calls]: ${c.name}(${args})`);
+        }
         if (c.type === "thinking" && c.thinking) parts.push(`[Assistant thinking]: ${c.thinking}`);
       }
     } else if (m.role === "toolResult") parts.push(`[Tool result]: ${textOf(m.content)}`);

@@ -161,7 +161,23 @@ export const Key = Object.freeze({
   ctrlShift: (k) => `ctrl+shift+${k}`, ctrlAlt: (k) => `ctrl+alt+${k}`,
 });
 
+// Upstream's namespaced action ids (0.73+) with their default keys; the short names below are the older ids.
+const NAMESPACED_BINDINGS = {
+  "tui.editor.cursorUp": ["up"], "tui.editor.cursorDown": ["down"], "tui.editor.cursorLeft": ["left", "ctrl+b"],
+  "tui.editor.cursorRight": ["right", "ctrl+f"], "tui.editor.cursorWordLeft": ["alt+left", "ctrl+left", "alt+b"],
+  "tui.editor.cursorWordRight": ["alt+right", "ctrl+right", "alt+f"], "tui.editor.cursorLineStart": ["home", "ctrl+a"],
+  "tui.editor.cursorLineEnd": ["end", "ctrl+e"], "tui.editor.jumpForward": ["ctrl+]"], "tui.editor.jumpBackward": ["ctrl+alt+]"],
+  "tui.editor.pageUp": ["pageUp"], "tui.editor.pageDown": ["pageDown"], "tui.editor.deleteCharBackward": ["backspace"],
+  "tui.editor.deleteCharForward": ["delete", "ctrl+d"], "tui.editor.deleteWordBackward": ["ctrl+w", "alt+backspace"],
+  "tui.editor.deleteWordForward": ["alt+d", "alt+delete"], "tui.editor.deleteToLineStart": ["ctrl+u"],
+  "tui.editor.deleteToLineEnd": ["ctrl+k"], "tui.editor.yank": ["ctrl+y"], "tui.editor.yankPop": ["alt+y"],
+  "tui.editor.undo": ["ctrl+-"], "tui.input.newLine": ["shift+enter"], "tui.input.submit": ["enter"],
+  "tui.input.tab": ["tab"], "tui.input.copy": ["ctrl+c"], "tui.select.up": ["up"], "tui.select.down": ["down"],
+  "tui.select.pageUp": ["pageUp"], "tui.select.pageDown": ["pageDown"], "tui.select.confirm": ["enter"],
+  "tui.select.cancel": ["escape", "ctrl+c"],
+};
 const DEFAULT_BINDINGS = {
+  ...NAMESPACED_BINDINGS,
   cursorUp: ["up"], cursorDown: ["down"], cursorLeft: ["left"], cursorRight: ["right"], cursorLineStart: ["home", "ctrl+a"],
   cursorLineEnd: ["end", "ctrl+e"], deleteCharBackward: ["backspace"], deleteCharForward: ["delete"],
   submit: ["enter"], newLine: ["shift+enter", "alt+enter"], selectUp: ["up"], selectDown: ["down"],
@@ -448,7 +464,8 @@ export function hyperlink(text) { return text; }
 
 // ---- long tail of upstream exports (older and newer releases) -----------------------------------------------
 export const DEFAULT_EDITOR_KEYBINDINGS = Object.freeze({ ...DEFAULT_BINDINGS });
-export const TUI_KEYBINDINGS = DEFAULT_EDITOR_KEYBINDINGS;
+export const TUI_KEYBINDINGS = Object.freeze(Object.fromEntries(Object.entries(NAMESPACED_BINDINGS).map(([id, keys]) =>
+  [id, { defaultKeys: keys.length === 1 ? keys[0] : keys, description: id.split(".").pop() }])));
 export const KeybindingsManager = EditorKeybindingsManager;
 export const getKeybindings = getEditorKeybindings;
 export const setKeybindings = setEditorKeybindings;
