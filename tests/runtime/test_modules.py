@@ -1035,3 +1035,11 @@ def test_namespaced_keybindings_and_transcript_format(pure: ShimRuntime) -> None
                                          { role: "toolResult", toolCallId: "1", toolName: "read", content: [{ type: "text", text: "data" }] }])];"""
     )
     assert out == [True, True, True, ["escape", "ctrl+c"], '[Assistant]: yo\n\n[Assistant tool calls]: read(path="x")\n\n[Tool result]: data']
+
+
+def test_emoji_sequences_are_one_glyph_wide(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import { visibleWidth, wrapTextWithAnsi } from "@mariozechner/pi-tui";
+        result = [visibleWidth("😀👍🏽🇫🇷"), visibleWidth("👨\\u200d👩\\u200d👧"), wrapTextWithAnsi("👨\\u200d👩\\u200d👧 family", 10).length];"""
+    )
+    assert out == [6, 2, 1]

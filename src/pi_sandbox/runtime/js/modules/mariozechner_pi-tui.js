@@ -10,6 +10,8 @@ export function stripAnsi(text) { return String(text).replace(ANSI_RE, ""); }
 
 function charWidth(cp) {
   if (cp === 0 || cp < 32 || (cp >= 0x7f && cp < 0xa0)) return 0;
+  if (cp >= 0x1f3fb && cp <= 0x1f3ff) return 0; // skin-tone modifiers join the emoji before them
+  if (cp >= 0x1f1e6 && cp <= 0x1f1ff) return 1; // a regional-indicator pair (a flag) is two cells
   if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x200b && cp <= 0x200f) || cp === 0xfe0f || cp === 0x200d) return 0;
   if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) ||
       (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
@@ -24,7 +26,12 @@ export function visibleWidth(text) {
   text = String(text);
   if (PRINTABLE_ASCII.test(text)) return text.length; // the common case, without ANSI parsing
   let w = 0;
-  for (const ch of stripAnsi(String(text)).replace(/\t/g, "   ")) w += charWidth(ch.codePointAt(0));
+  let afterJoiner = false;
+  for (const ch of stripAnsi(text).replace(/\t/g, "   ")) {
+    const cp = ch.codePointAt(0);
+    if (!afterJoiner) w += charWidth(cp); // the emoji after a zero-width joiner is part of the same glyph
+    afterJoiner = cp === 0x200d;
+  }
   return w;
 }
 
@@ -49,11 +56,13 @@ export function truncateToWidth(text, maxWidth, ellipsis = "...", pad = false) {
   if (total <= maxWidth) return pad ? text + " ".repeat(Math.max(0, maxWidth - total)) : text;
   const ellW = visibleWidth(ellipsis);
   const budget = Math.max(0, maxWidth - ellW);
-  let out = "", w = 0, sawAnsi = false;
+  let out = "", w = 0, sawAnsi = false, joined = false;
   outer: for (const t of tokens(text)) {
     if (t.ansi) { out += t.text; sawAnsi = true; continue; }
     for (const ch of t.text) {
-      const cw = charWidth(ch.codePointAt(0));
+      const cp = ch.codePointAt(0);
+      const cw = joined ? 0 : charWidth(cp);
+      joined = cp === 0x200d;
       if (w + cw > budget) break outer;
       out += ch;
       w += cw;
@@ -69,7 +78,7 @@ export function wrapTextWithAnsi(text, width) {
   const out = [];
   let active = ""; // SGR codes in effect at the start of the next line
   for (const rawLine of String(text).split("\n")) {
-    let line = active, lineW = 0;
+    let line = active, lineW = 0, joined = false;
     const flush = () => { out.push(line); line = active; lineW = 0; };
     const words = rawLine.split(/(\s+)/);
     for (const word of words) {
@@ -90,8 +99,10 @@ export function wrapTextWithAnsi(text, width) {
           continue;
         }
         for (const ch of t.text) {
-          const cw = charWidth(ch.codePointAt(0));
-          if (lineW + cw > w) flush();
+          const cp = ch.codePointAt(0);
+          const cw = joined ? 0 : charWidth(cp);
+          joined = cp === 0x200d;
+          if (cw > 0 && lineW + cw > w) flush(); // zero-width parts stay with the glyph they modify
           line += ch;
           lineW += cw;
         }
