@@ -97,6 +97,13 @@ PATH_CASES = [
     ('path.format({dir: "/x", name: "f", ext: ".js"})', "/x/f.js"),
     ('path.sep + path.delimiter', "/:"),
     ('path.posix === path', True),
+    # cases where a naive implementation differs from Node (expectations taken from Node 20)
+    ('path.dirname("b//dir//a/")', "b//dir/"),
+    ('path.dirname("//a")', "//"),
+    ('path.extname("..")', ""),
+    ('path.extname("a/b.")', "."),
+    ('path.parse("é/").dir', ""),
+    ('path.parse("//a").dir', "/"),
 ]
 
 
@@ -594,6 +601,9 @@ URL_CASES = [
     ('[...new URLSearchParams("a=1&a=2&b=%20").entries()]', [["a", "1"], ["a", "2"], ["b", " "]]),
     ('fileURLToPath("file:///home/u/a%20b.txt")', "/home/u/a b.txt"),
     ('pathToFileURL("/tmp/x#y").href', "file:///tmp/x%23y"),
+    ('new URL("file://localhost/etc/hosts").href', "file:///etc/hosts"),
+    ('new URL("http://user:pa ss@h.com:8080/p a/t?q=a b#f g").href', "http://user:pa%20ss@h.com:8080/p%20a/t?q=a%20b#f%20g"),
+    ('new URL("https://h/ä?ä=ö#ü").href', "https://h/%C3%A4?%C3%A4=%C3%B6#%C3%BC"),
 ]
 
 

@@ -76,16 +76,20 @@ export function relative(from, to) {
 }
 
 export function dirname(p) {
+  // Node semantics: drop the last segment and exactly one separator before it ("a//b" -> "a/"), keep "//" roots.
   assertPath(p);
   if (p === "") return ".";
-  let end = p.length;
-  while (end > 1 && p[end - 1] === "/") end--;
-  const idx = p.lastIndexOf("/", end - 1);
-  if (idx === -1) return ".";
-  if (idx === 0) return "/";
-  let d = p.slice(0, idx);
-  while (d.length > 1 && d.endsWith("/")) d = d.slice(0, -1);
-  return d;
+  const hasRoot = p[0] === "/";
+  let end = -1;
+  let inTrailingSlashes = true;
+  for (let i = p.length - 1; i >= 1; i--) {
+    if (p[i] === "/") {
+      if (!inTrailingSlashes) { end = i; break; }
+    } else inTrailingSlashes = false;
+  }
+  if (end === -1) return hasRoot ? "/" : ".";
+  if (hasRoot && end === 1) return "//";
+  return p.slice(0, end);
 }
 
 export function basename(p, ext) {
@@ -99,20 +103,27 @@ export function basename(p, ext) {
   return base;
 }
 
-export function extname(p) {
-  const base = basename(p);
+function extOfBase(base) {
+  // Node: no extension for "..", for names whose only dot leads (".bashrc"), or without a dot.
+  if (base === "..") return "";
   const idx = base.lastIndexOf(".");
-  if (idx <= 0) return "";
-  return base.slice(idx);
+  return idx <= 0 ? "" : base.slice(idx);
+}
+
+export function extname(p) {
+  return extOfBase(basename(p));
 }
 
 export function parse(p) {
   assertPath(p);
   const root = p.startsWith("/") ? "/" : "";
-  const base = basename(p);
-  const ext = extname(p);
-  let dir = dirname(p);
-  if (dir === "." && !p.includes("/")) dir = "";
+  let end = p.length;
+  while (end > 1 && p[end - 1] === "/") end--;
+  const trimmed = p.slice(0, end);
+  const idx = trimmed.lastIndexOf("/");
+  const base = p === "/" ? "" : basename(p);
+  const ext = extOfBase(base);
+  const dir = idx === -1 ? "" : idx === 0 ? "/" : trimmed.slice(0, idx);
   return { root, dir, base, ext, name: ext ? base.slice(0, -ext.length) : base };
 }
 

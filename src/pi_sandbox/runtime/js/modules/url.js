@@ -141,7 +141,7 @@ export class URL {
     if (!pm) throw invalid(input);
     const host = pm[1].toLowerCase();
     if (/[\s<>^|%]/.test(host) && !host.startsWith("[")) throw invalid(input);
-    this._hostname = host;
+    this._hostname = this._protocol === "file:" && host === "localhost" ? "" : host; // file://localhost/x is file:///x
     const port = pm[2] || "";
     if (port && Number(port) > 65535) throw invalid(input);
     this._port = port && SPECIAL[this._protocol] === String(Number(port)) ? "" : port ? String(Number(port)) : "";
