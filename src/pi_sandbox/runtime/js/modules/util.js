@@ -15,7 +15,9 @@ function inspectValue(v, opts, depth, seen) {
     case "bigint": return `${v}n`;
     case "boolean": return String(v);
     case "symbol": return v.toString();
-    case "function": return `[${v.constructor && v.constructor.name === "AsyncFunction" ? "AsyncFunction" : "Function"}: ${v.name || "(anonymous)"}]`;
+    case "function":
+      if (/^class[\s{]/.test(Function.prototype.toString.call(v))) return `[class ${v.name || "(anonymous)"}]`;
+      return `[${v.constructor && v.constructor.name === "AsyncFunction" ? "AsyncFunction" : "Function"}: ${v.name || "(anonymous)"}]`;
   }
   if (typeof v[kInspect] === "function") return String(v[kInspect](opts.depth - depth, opts, inspect));
   if (seen.includes(v)) return "[Circular *1]";
@@ -43,7 +45,8 @@ function inspectValue(v, opts, depth, seen) {
   }
   if (v instanceof Promise) return "Promise { <pending> }";
   const keys = Object.keys(v);
-  const ctor = v.constructor && v.constructor !== Object && v.constructor.name ? `${v.constructor.name} ` : "";
+  const ctor = Object.getPrototypeOf(v) === null ? "[Object: null prototype] "
+    : v.constructor && v.constructor !== Object && v.constructor.name ? `${v.constructor.name} ` : "";
   if (!keys.length) return ctor ? `${ctor}{}` : "{}";
   const body = keys.map((k) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : `'${k}'`}: ${inner(v[k])}`).join(", ");
   return `${ctor}{ ${body} }`;
