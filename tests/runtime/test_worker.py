@@ -43,6 +43,13 @@ export default function (pi) {
   pi.registerTool({ name: "spin", execute: () => { for (;;) {} } });
   pi.registerTool({ name: "spin_after_hostcall", execute: () => { host.callSync("log", { level: "info", message: "x" }); for (;;) {} } });
   pi.registerTool({ name: "flood", execute: () => { for (;;) host.callSync("log", { level: "info", message: "x" }); } });
+  pi.registerTool({ name: "many_big", execute: async (_id, p) => {
+    // Replies pile up towards the worker while it is still writing a large frame towards the host.
+    const pending = Array.from({ length: p.n }, (_, i) => host.call("fs", { op: "read", path: "big" + i }));
+    host.callSync("fs", { op: "write", path: "out", data: "z".repeat(2_000_000) });
+    const replies = await Promise.all(pending);
+    return text(replies.reduce((sum, r) => sum + r.data.length, 0));
+  } });
   pi.registerTool({ name: "bomb", execute: () => { const a = []; for (;;) a.push(new Array(1e6).fill(1)); } });
   pi.registerTool({ name: "recurse", execute: () => { const f = (n) => f(n + 1) + 1; return f(0); } });
   pi.registerTool({ name: "python", execute: async () => {
@@ -63,6 +70,17 @@ export default function (pi) {
   pi.registerTool({ name: "forge", execute: async () => text(host.callSync("fs", { op: "stat", path: "x", weird: "}\u0000\"" })) });
 }
 """
+
+
+class BigRecorder:
+    """Answers reads with 100 KB: enough replies to fill both pipes many times over."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        return {"ok": True, "result": {"data": "y" * 100_000} if params.get("op") == "read" else {}}
 
 
 class Recorder:
@@ -125,6 +143,17 @@ def test_params_are_reencoded_not_spliced(worker: tuple[ExtensionWorker, Recorde
     w, rec = worker
     tool(w, "forge")
     assert rec.calls[-1][1]["weird"] == '}\u0000"'
+
+
+def test_many_large_async_replies_do_not_deadlock(table: Any) -> None:
+    recorder = BigRecorder()
+    w = start(table, recorder, WorkerLimits(memory_bytes=256 << 20, call_timeout_s=20))  # type: ignore[arg-type]
+    try:
+        started = time.monotonic()
+        assert tool(w, "many_big", {"n": 400}) == 400 * 100_000
+        assert recorder.calls == 401 and time.monotonic() - started < 20
+    finally:
+        w.close()
 
 
 def test_host_driven_timers(worker: tuple[ExtensionWorker, Recorder]) -> None:

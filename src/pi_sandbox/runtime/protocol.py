@@ -31,6 +31,8 @@ from typing import IO, Any, Final
 HEADER: Final = struct.Struct(">I")
 #: Upper bound of one frame. Large enough for a module table with a bundled dependency tree.
 MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
+#: Output the supervisor queues for a worker that is not reading before it gives up on it.
+MAX_PENDING_OUTPUT: Final = 256 * 1024 * 1024
 
 
 class ProtocolError(Exception):
@@ -96,27 +98,61 @@ class FdChannel:
 
     Reads go through one ``os.read`` buffer (no Python file objects), so ``select`` on the read
     descriptor never misses bytes that a buffered reader already pulled in.
+
+    With ``nonblocking_writes()`` (the supervisor side) outgoing frames are queued and flushed
+    while reading: the supervisor never blocks writing to a worker that is itself blocked writing
+    to the supervisor (both pipes full), which would otherwise deadlock the host.
     """
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd = read_fd
         self.write_fd = write_fd
         self._buf = bytearray()
+        self._out = bytearray()
+        self._nonblocking = False
+
+    def nonblocking_writes(self) -> None:
+        """Queue writes instead of blocking; they are flushed whenever the channel reads."""
+        os.set_blocking(self.write_fd, False)
+        self._nonblocking = True
+
+    @property
+    def pending_output(self) -> int:
+        """Bytes queued but not yet written."""
+        return len(self._out)
+
+    def _flush_some(self) -> None:
+        while self._out:
+            try:
+                written = os.write(self.write_fd, self._out)
+            except BlockingIOError:
+                return
+            del self._out[:written]
 
     def _fill(self, deadline: float | None) -> bool:
-        """Read more bytes; False when the deadline passed first. EOFError on a closed pipe."""
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        """Read more bytes (flushing queued output meanwhile); False when the deadline passed first."""
+        while True:
+            wlist = [self.write_fd] if self._out else []
+            if deadline is None and not wlist:
+                chunk = os.read(self.read_fd, 1 << 20)
+                if not chunk:
+                    raise EOFError("peer closed the channel")
+                self._buf += chunk
+                return True
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
                 return False
-            ready, _, _ = select.select([self.read_fd], [], [], remaining)
-            if not ready:
+            readable, writable, _ = select.select([self.read_fd], wlist, [], timeout)
+            if writable:
+                self._flush_some()
+            if readable:
+                chunk = os.read(self.read_fd, 1 << 20)
+                if not chunk:
+                    raise EOFError("peer closed the channel")
+                self._buf += chunk
+                return True
+            if not writable:
                 return False
-        chunk = os.read(self.read_fd, 1 << 20)
-        if not chunk:
-            raise EOFError("peer closed the channel")
-        self._buf += chunk
-        return True
 
     def has_buffered_frame(self) -> bool:
         """True when a complete frame is already buffered (no read needed)."""
@@ -151,8 +187,25 @@ class FdChannel:
         self.write_bytes(encode_frame(message))
 
     def write_bytes(self, frame: bytes) -> None:
-        """Send an already encoded frame (loops over partial writes)."""
+        """Send an already encoded frame (queued in non-blocking mode; loops over partial writes)."""
+        if self._nonblocking:
+            self._out += frame
+            if len(self._out) > MAX_PENDING_OUTPUT:
+                raise ProtocolError("the peer stopped reading: too much output queued")
+            self._flush_some()
+            return
         view = memoryview(frame)
         while view:
             written = os.write(self.write_fd, view)
             view = view[written:]
+
+    def flush(self, deadline: float) -> bool:
+        """Write out queued output; False when the deadline passed first."""
+        while self._out:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            _, writable, _ = select.select([], [self.write_fd], [], remaining)
+            if writable:
+                self._flush_some()
+        return True

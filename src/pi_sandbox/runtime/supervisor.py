@@ -119,6 +119,7 @@ class ExtensionWorker:
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._channel = FdChannel(self._proc.stdout.fileno(), self._proc.stdin.fileno())
+        self._channel.nonblocking_writes()
         limits = {
             "memory_bytes": self.limits.memory_bytes,
             "stack_bytes": self.limits.stack_bytes,
@@ -141,6 +142,8 @@ class ExtensionWorker:
                 channel.write_bytes(frame)
             except OSError:
                 self._die_from_exit()
+            except ProtocolError as exc:
+                self._die("protocol", str(exc))
         deadline = time.monotonic() + self.limits.boot_timeout_s
         message = self._read(channel, deadline)
         if message is None:
@@ -201,9 +204,10 @@ class ExtensionWorker:
         if self._channel is not None and self.alive:
             try:
                 self._channel.write({"type": "exit"})
+                self._channel.flush(time.monotonic() + 0.5)
                 assert self._proc is not None
                 self._proc.wait(timeout=0.5)
-            except (OSError, subprocess.TimeoutExpired):
+            except (OSError, ProtocolError, subprocess.TimeoutExpired):
                 pass
         self.kill()
         if self.dead_reason is None:
@@ -229,6 +233,8 @@ class ExtensionWorker:
             channel.write({"type": "call", "id": request_id, "kind": kind, "payload": dict(payload)})
         except OSError:
             self._die_from_exit()
+        except ProtocolError as exc:
+            self._die("protocol", str(exc))
         started_at = time.monotonic()
         deadline = started_at + budget
         ceiling = started_at + budget * self.limits.wall_ceiling_factor
@@ -284,6 +290,8 @@ class ExtensionWorker:
             channel.write({"type": "hc_result", "hid": message.get("hid"), **reply})
         except OSError:
             self._die_from_exit()
+        except ProtocolError as exc:
+            self._die("protocol", str(exc))
 
     # ---- failure handling --------------------------------------------------------------------
 

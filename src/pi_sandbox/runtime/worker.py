@@ -93,7 +93,8 @@ class Worker:
         return encode_body(f'{head[:-1]},"params":{params_json}}}')
 
     def _hc_sync(self, method: Any, params_json: Any) -> str:
-        hid = self._next_hid
+        # Sync ids are negative: async ids come from pi:host (positive), the two must never collide.
+        hid = -self._next_hid
         self._next_hid += 1
         try:
             frame = self._hostcall_frame(hid, method, params_json, True)
@@ -109,8 +110,8 @@ class Worker:
             self._queue(message)
 
     def _hc_start(self, hid: Any, method: Any, params_json: Any) -> None:
-        if not isinstance(hid, int):
-            raise TypeError("hostcall id must be an integer")
+        if not isinstance(hid, int) or hid <= 0:
+            raise TypeError("async hostcall id must be a positive integer")
         try:
             frame = self._hostcall_frame(hid, method, params_json, False)
         except (TypeError, ValueError) as exc:
