@@ -1053,3 +1053,15 @@ def test_emoji_sequences_are_one_glyph_wide(pure: ShimRuntime) -> None:
         result = [visibleWidth("😀👍🏽🇫🇷"), visibleWidth("👨\\u200d👩\\u200d👧"), wrapTextWithAnsi("👨\\u200d👩\\u200d👧 family", 10).length];"""
     )
     assert out == [6, 2, 1]
+
+
+def test_require_returns_builtin_objects_and_package_namespaces(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import { createRequire } from "pi:require";
+        import * as ev from "events"; import * as tb from "typebox"; import * as tui from "@mariozechner/pi-tui"; import * as u from "util";
+        const req = createRequire({ events: ev, typebox: tb, "@mariozechner/pi-tui": tui, util: u });
+        const { Type } = req("typebox");
+        result = [req("events") === ev.EventEmitter, typeof req("events").once, typeof Type.Object, typeof req("@mariozechner/pi-tui").Text,
+                  typeof req("util").getSystemErrorName];"""
+    )
+    assert out == [True, "function", "function", "function", "function"]

@@ -295,4 +295,5 @@ export function isAscii(input) { return new Uint8Array(input.buffer || input, in
 export function atob(s) { return globalThis.atob(s); }
 export function btoa(s) { return globalThis.btoa(s); }
 export { encodeString as _encodeString, decodeBytes as _decodeBytes };
-export default { Buffer, kMaxLength, constants, atob, btoa };
+import { Blob as WebBlob } from "pi:web";
+export default { Buffer, kMaxLength, constants, atob, btoa, Blob: WebBlob, isUtf8, isAscii };

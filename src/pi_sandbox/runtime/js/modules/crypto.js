@@ -378,4 +378,6 @@ export default {
   createHash, createHmac, hash, getHashes, randomBytes, randomFillSync, getRandomValues, randomUUID, randomInt,
   timingSafeEqual, createCipheriv, createDecipheriv, createSign, createVerify, generateKeyPairSync, pbkdf2Sync,
   pbkdf2, hkdfSync, hkdf, scryptSync, scrypt, createSecretKey, subtle, webcrypto, constants, getCiphers,
+  generateKeyPair, createPublicKey, createPrivateKey, sign, verify, publicEncrypt, privateDecrypt,
+  createDiffieHellman, createECDH, KeyObject, X509Certificate,
 };

@@ -133,6 +133,7 @@ EventEmitter.on = on;
 EventEmitter.getEventListeners = getEventListeners;
 EventEmitter.setMaxListeners = setMaxListeners;
 EventEmitter.listenerCount = listenerCount;
+EventEmitter.addAbortListener = addAbortListener;
 
 /** Minimal EventTarget/Event for AbortSignal and friends (installed globally by pi:globals when missing). */
 export class Event {

@@ -80,4 +80,5 @@ export class Module {
 Module.createRequire = createRequire;
 Module.builtinModules = builtinModules;
 Module.isBuiltin = isBuiltin;
+Module.register = register;
 export default Module;

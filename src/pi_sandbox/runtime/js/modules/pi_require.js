@@ -12,8 +12,10 @@ export function registerModules(table) {
   for (const [id, ns] of Object.entries(table)) registry.set(normalize(id), ns);
 }
 
-function cjsValue(ns) {
-  // CJS semantics: require("fs") returns the module object — the default export when there is one.
+function cjsValue(id, ns) {
+  // Node builtins: require("fs") returns the module object, which is each shim's default export. Packages served
+  // as ES modules (pi packages, TypeBox) behave like Node's require(esm): the namespace object.
+  if (id.startsWith("@") || id === "typebox" || id.startsWith("typebox/")) return ns;
   return ns && ns.default !== undefined ? ns.default : ns;
 }
 
@@ -32,8 +34,8 @@ export function createRequire(table = {}, from) {
   const local = new Map(Object.entries(table).map(([k, v]) => [normalize(k), v]));
   const req = (id) => {
     const key = normalize(String(id));
-    if (local.has(key)) return cjsValue(local.get(key));
-    if (registry.has(key)) return cjsValue(registry.get(key));
+    if (local.has(key)) return cjsValue(key, local.get(key));
+    if (registry.has(key)) return cjsValue(key, registry.get(key));
     throw notAvailable(String(id), from);
   };
   req.resolve = (id) => {

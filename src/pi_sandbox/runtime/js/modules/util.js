@@ -168,6 +168,6 @@ export const TextEncoder = globalThis.TextEncoder;
 import { TextDecoder as WebTextDecoder } from "pi:web";
 
 export default {
-  TextDecoder: WebTextDecoder, format, formatWithOptions, inspect, promisify, callbackify, inherits, deprecate, debuglog, debug, types,
+  TextDecoder: WebTextDecoder, aborted, getSystemErrorName, format, formatWithOptions, inspect, promisify, callbackify, inherits, deprecate, debuglog, debug, types,
   isDeepStrictEqual, stripVTControlCharacters, styleText, parseArgs, isArray, toUSVString, TextEncoder,
 };
