@@ -73,5 +73,5 @@ def test_every_rule_fires_in_the_corpus_or_a_file_system_test() -> None:
     for row in ROWS:
         seen |= {f.rule_id for f in scan_path(CORPUS / row["sample"]).findings}
     # These need file-system situations (links, permissions, size, binaries): see test_findings.py.
-    file_system_rules = {"FILE_TOO_LARGE", "SYMLINK", "UNREADABLE_FILE", "NATIVE_ADDON_FILE"}
+    file_system_rules = {"FILE_TOO_LARGE", "SYMLINK", "UNREADABLE_FILE", "NATIVE_ADDON_FILE", "SPECIAL_FILE"}
     assert set(RULES) - seen == file_system_rules

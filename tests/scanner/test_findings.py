@@ -181,3 +181,39 @@ def test_native_addon_binary_is_flagged_and_loading_it_forbidden(tmp_path: Path)
     assert sorted((f.rule_id, f.file) for f in report.findings) == [
         ("NATIVE_ADDON_FILE", "build/addon.node"), ("NATIVE_ADDON_LOAD", "index.js")]
     assert report.verdict == "fail"
+
+
+def _finishes(fn, timeout_s: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    """Run ``fn`` in a daemon thread; False when it is still blocked after ``timeout_s``."""
+    import threading
+
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the caller
+            errors.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=target, daemon=True).start()
+    finished = done.wait(timeout_s)
+    if errors:
+        raise errors[0]
+    return finished
+
+
+def test_named_pipe_in_extension_is_forbidden_and_never_opened(tmp_path: Path) -> None:
+    """A FIFO named like source (or not) must not hang the scanner, the content hash or the pin check."""
+    (tmp_path / "index.js").write_text("export {};\n")
+    os.mkfifo(tmp_path / "payload.js")
+    os.mkfifo(tmp_path / "data.bin")
+    reports = []
+    assert _finishes(lambda: reports.append(scan_path(tmp_path))), "scan blocked on a named pipe"
+    (report,) = reports
+    assert sorted((f.rule_id, f.file) for f in report.findings) == [
+        ("SPECIAL_FILE", "data.bin"), ("SPECIAL_FILE", "payload.js")]
+    assert report.verdict == "fail"
+    assert _finishes(lambda: walker.file_digest(tmp_path / "data.bin")), "file_digest blocked on a named pipe"

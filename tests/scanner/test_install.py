@@ -153,3 +153,23 @@ def test_pinned_content_status_detects_tampering(pi_env: PiEnv, tmp_path: Path) 
     assert installer.pinned_content_status(config, "demo-ext") == "mismatch"
     shutil.rmtree(installed)
     assert installer.pinned_content_status(config, "demo-ext") == "missing"
+
+
+def test_named_pipes_block_install_without_hanging(pi_env: PiEnv, tmp_path: Path) -> None:
+    """A FIFO (also as package.json) is a forbidden finding; preflight and install finish and refuse."""
+    import os
+
+    from tests.scanner.test_findings import _finishes
+
+    src = tmp_path / "piped"
+    src.mkdir()
+    (src / "index.js").write_text("export {};\n")
+    os.mkfifo(src / "package.json")
+    os.mkfifo(src / "lib.js")
+    codes: list[int] = []
+    assert _finishes(lambda: codes.append(main(["ext", "install", str(src), "--json"]))), "install blocked"
+    assert codes == [1]
+    assert not (pi_env.agent_dir / "extensions" / "piped").exists()
+    with _store(pi_env) as store:
+        (ledger,) = store.query_ledger(extension_id="piped")
+        assert (ledger.decision, ledger.reason) == ("deny", "scan_forbidden")

@@ -96,6 +96,9 @@ RULES: Final[dict[str, Rule]] = _rules(
     Rule("FILE_TOO_LARGE", FLAGGED, "file too large to parse; only a token scan was done", None),
     Rule("UNREADABLE_FILE", FLAGGED, "the file could not be read", None),
     Rule("SYMLINK", FLAGGED, "a symbolic link (not followed; it may point outside the extension)", None),
+    Rule("SPECIAL_FILE", FORBIDDEN,
+         "a named pipe, socket or device file: no extension ships one, and reading it can hang or flood "
+         "the tools that inspect the extension (never opened)", None),
 )
 
 # --- module blocklists ----------------------------------------------------------------------------

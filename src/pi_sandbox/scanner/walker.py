@@ -59,6 +59,32 @@ def _finding_only(rule_id: str, rel_path: str, detail: str, size: int = 0) -> Fi
     return FileResult(rel_path, None, 0, size, "", (make_finding(rule_id, rel_path, 1, 1, "", detail),))
 
 
+class NotRegularFileError(OSError):
+    """A path that is a pipe, socket, device or link where a regular file was expected."""
+
+
+def read_regular(path: Path, limit: int = -1) -> bytes:
+    """Read a regular file (at most ``limit`` bytes); never opens through a pipe, device or link.
+
+    Opened non-blocking and without following links, then checked with ``fstat``: a FIFO would
+    block the reader forever and a device such as ``/dev/zero`` never ends, and a check done
+    before ``open`` could be raced by swapping the file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFileError(f"{path} is not a regular file")
+        return handle.read(limit)
+
+
+def _special_kind(mode: int) -> str | None:
+    for test, kind in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return None
+
+
 def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
     """Scan one file on disk (``rel_path`` is how reports name it)."""
     language = language_for(path.name)
@@ -70,15 +96,19 @@ def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
         return _finding_only("UNREADABLE_FILE", rel_path, "folder could not be listed")
     if stat.S_ISLNK(info.st_mode):
         return _finding_only("SYMLINK", rel_path, "not followed")
+    special = _special_kind(info.st_mode)
+    if special is not None:
+        return _finding_only("SPECIAL_FILE", rel_path, f"{special}, never opened")
     if path.name.endswith(".node"):
         return _finding_only("NATIVE_ADDON_FILE", rel_path, "native binary", info.st_size)
     if language is None:
         return SkippedFile(rel_path, "not_js_ts")
     try:
-        if info.st_size > MAX_FILE_BYTES:
-            with path.open("rb") as handle:  # token-scan a bounded prefix; the finding says it was not parsed
-                return _oversized(handle.read(MAX_TOKEN_SCAN_BYTES), rel_path, language, info.st_size)
-        source = path.read_bytes()
+        if info.st_size > MAX_FILE_BYTES:  # token-scan a bounded prefix; the finding says it was not parsed
+            return _oversized(read_regular(path, MAX_TOKEN_SCAN_BYTES), rel_path, language, info.st_size)
+        source = read_regular(path)
+    except NotRegularFileError:  # swapped for a pipe or device after lstat
+        return _finding_only("SPECIAL_FILE", rel_path, "replaced while scanning, never read")
     except OSError as exc:
         return _finding_only("UNREADABLE_FILE", rel_path, exc.strerror or "read failed")
     return scan_source(source, rel_path, language)
@@ -160,12 +190,17 @@ def scan_path(path: Path) -> ScanReport:
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (of the link target text for a symlink); empty when unreadable."""
+    """SHA-256 of a file's bytes (of the link target text for a symlink, of the kind for a pipe or
+    device); empty when unreadable."""
     try:
         if path.is_symlink():
             return hashlib.sha256(b"symlink:" + os.readlink(path).encode()).hexdigest()
-        h = hashlib.sha256()
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):  # a pipe or device: hash what it is, never read it
+                return hashlib.sha256(f"special:{_special_kind(mode)}".encode()).hexdigest()
+            h = hashlib.sha256()
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 h.update(chunk)
         return h.hexdigest()
@@ -197,7 +232,7 @@ def _scan_code_loaded_from_other_files(
                 continue
             scanned.add(rel)
             try:
-                source = target.read_bytes()[:MAX_FILE_BYTES]
+                source = read_regular(target, MAX_FILE_BYTES)
             except OSError:
                 continue
             loaded = scan_source(source, rel, "javascript")
