@@ -12,6 +12,7 @@ import pytest
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.cli.main import main
 from pi_sandbox.dispatch import Sandbox
+from pi_sandbox.errors import StateDirError
 from pi_sandbox.policy import PermissionStore, PromptAnswer, PromptRequest, PromptResolver, StoredDecision
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
@@ -267,3 +268,54 @@ def test_permission_file_damaged_while_running_fails_closed(pi_env: PiEnv) -> No
     store.put(StoredDecision("ext.a", "ui", True, "always", 0))
     (pi_env.state_dir / "permissions.json").write_text("{damaged")
     assert store.get("ext.a", "ui") is None
+
+
+def _write_decisions(pi_env: PiEnv, decisions: Any) -> None:
+    pi_env.state_dir.mkdir(parents=True, exist_ok=True)
+    (pi_env.state_dir / "permissions.json").write_text(
+        json.dumps({"schema": "pi.security.permission_store.v1", "decisions": decisions}))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"allow": "false"},  # a hand-edited string: truthy, so it used to ALLOW
+        {"allow": "no"},
+        {"allow": 1},
+        {"expires_at_ms": "1"},  # used to raise TypeError out of the hostcall
+        {"expires_at_ms": True},
+        {"scope": "forever"},
+        {"capability": 5},
+        {"extension_id": None},
+    ],
+)
+def test_mistyped_permission_entry_never_allows(
+    pi_env: PiEnv, balanced: Callable[..., Sandbox], make_request: Callable[..., dict[str, Any]],
+    entry: dict[str, Any],
+) -> None:
+    """Regression: entries were built with ``StoredDecision(**item)`` without type checks, so
+    ``"allow": "false"`` granted the capability; a damaged file must fail closed with a clear error."""
+    base = {"extension_id": "ext.a", "capability": "ui", "allow": False, "scope": "always", "decided_at_ms": 0,
+            "expires_at_ms": None}
+    _write_decisions(pi_env, [{**base, **entry}])
+    with pytest.raises(StateDirError, match="malformed decision entry"):
+        PermissionStore(pi_env.state_dir)
+    _write_decisions(pi_env, [])
+    host = balanced()  # a running host whose file is damaged later: the prompt path fails closed
+    _write_decisions(pi_env, [{**base, **entry}, {**base, "capability": "log", "allow": True}])
+    assert host.prompts.store.get("ext.a", "ui") is None
+    assert not _ui(host, make_request).ok
+
+
+@pytest.mark.parametrize("decisions", [5, "x", {"a": 1}, [1], [[1, 2]]])
+def test_malformed_decisions_list_is_a_state_dir_error(pi_env: PiEnv, decisions: Any) -> None:
+    _write_decisions(pi_env, decisions)
+    with pytest.raises(StateDirError, match=str(pi_env.state_dir / "permissions.json")):
+        PermissionStore(pi_env.state_dir)
+
+
+def test_deeply_nested_permission_file_is_a_state_dir_error(pi_env: PiEnv) -> None:
+    pi_env.state_dir.mkdir(parents=True, exist_ok=True)
+    (pi_env.state_dir / "permissions.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(StateDirError):
+        PermissionStore(pi_env.state_dir)

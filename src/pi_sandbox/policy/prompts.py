@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -74,6 +74,21 @@ class PromptResolution:
     scope: str | None = None
 
 
+def _decision_from_json(item: object) -> StoredDecision | None:
+    """A stored decision with every field of the right type, else None."""
+    if not isinstance(item, dict) or set(item) - {f.name for f in fields(StoredDecision)}:
+        return None
+    expires = item.get("expires_at_ms")
+    decided = item.get("decided_at_ms")
+    valid = (
+        isinstance(item.get("extension_id"), str) and isinstance(item.get("capability"), str)
+        and isinstance(item.get("allow"), bool) and item.get("scope") in SCOPES
+        and isinstance(decided, int) and not isinstance(decided, bool)
+        and (expires is None or (isinstance(expires, int) and not isinstance(expires, bool)))
+    )
+    return StoredDecision(**item) if valid else None
+
+
 class PermissionStore:
     """Persisted ``always`` decisions in ``<state dir>/permissions.json`` (atomic rewrite)."""
 
@@ -106,19 +121,22 @@ class PermissionStore:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise StateDirError(
                 f"cannot read permission decisions {self.path}: {exc}; fix or move the file aside "
                 "(it is never overwritten while unreadable)"
             ) from None
         if not isinstance(raw, dict) or raw.get("schema") != schemas.PERMISSION_STORE:
             raise StateDirError(f"{self.path} is not a {schemas.PERMISSION_STORE} file; move it aside")
+        items = raw.get("decisions", [])
+        if not isinstance(items, list):
+            raise StateDirError(f"{self.path}: 'decisions' must be a list; fix or move the file aside")
         out: dict[tuple[str, str], StoredDecision] = {}
-        for item in raw.get("decisions", []):
-            try:
-                decision = StoredDecision(**item)
-            except TypeError:
-                raise StateDirError(f"{self.path}: malformed decision entry {item!r}") from None
+        for item in items:
+            decision = _decision_from_json(item)
+            if decision is None:
+                # Strict types: a hand-edited ``"allow": "false"`` is truthy and would grant.
+                raise StateDirError(f"{self.path}: malformed decision entry {item!r}; fix or move the file aside")
             out[(decision.extension_id, decision.capability)] = decision
         return out
 
