@@ -89,7 +89,7 @@ export function decodeBase64(str) {
 
 function encodeString(str, enc) {
   switch (normEnc(enc)) {
-    case "utf8": return utf8Encoder.encode(str);
+    case "utf8": return utf8Encoder.encode(str.toWellFormed()); // lone surrogates become U+FFFD, as in Node
     case "hex": {
       const n = str.length >> 1;
       const out = new Uint8Array(n);
@@ -255,6 +255,16 @@ export class Buffer extends Uint8Array {
     return -1;
   }
   includes(value, from, enc) { return this.indexOf(value, from, enc) !== -1; }
+  lastIndexOf(value, from = this.length - 1, enc) {
+    if (typeof value === "number") return Uint8Array.prototype.lastIndexOf.call(this, value, from);
+    const needle = typeof value === "string" ? encodeString(value, enc) : value;
+    if (from < 0) from = this.length + from;
+    outer: for (let i = Math.min(from, this.length - needle.length); i >= 0; i--) {
+      for (let j = 0; j < needle.length; j++) if (this[i + j] !== needle[j]) continue outer;
+      return i;
+    }
+    return -1;
+  }
   copy(target, targetStart = 0, sourceStart = 0, sourceEnd = this.length) {
     const part = this.subarray(sourceStart, Math.min(sourceEnd, sourceStart + target.length - targetStart));
     target.set(part, targetStart);
@@ -269,6 +279,23 @@ export class Buffer extends Uint8Array {
   readUInt32BE(o = 0) { return this._view().getUint32(o, false); }
   readInt32LE(o = 0) { return this._view().getInt32(o, true); }
   readInt32BE(o = 0) { return this._view().getInt32(o, false); }
+  readBigUInt64BE(o = 0) { return this._view().getBigUint64(o, false); }
+  readBigUInt64LE(o = 0) { return this._view().getBigUint64(o, true); }
+  readBigInt64BE(o = 0) { return this._view().getBigInt64(o, false); }
+  readBigInt64LE(o = 0) { return this._view().getBigInt64(o, true); }
+  readInt16LE(o = 0) { return this._view().getInt16(o, true); }
+  readInt16BE(o = 0) { return this._view().getInt16(o, false); }
+  readFloatLE(o = 0) { return this._view().getFloat32(o, true); }
+  readFloatBE(o = 0) { return this._view().getFloat32(o, false); }
+  readDoubleLE(o = 0) { return this._view().getFloat64(o, true); }
+  readDoubleBE(o = 0) { return this._view().getFloat64(o, false); }
+  writeBigUInt64BE(v, o = 0) { this._view().setBigUint64(o, BigInt(v), false); return o + 8; }
+  writeBigUInt64LE(v, o = 0) { this._view().setBigUint64(o, BigInt(v), true); return o + 8; }
+  writeInt8(v, o = 0) { this._view().setInt8(o, v); return o + 1; }
+  writeInt16LE(v, o = 0) { this._view().setInt16(o, v, true); return o + 2; }
+  writeInt16BE(v, o = 0) { this._view().setInt16(o, v, false); return o + 2; }
+  writeDoubleLE(v, o = 0) { this._view().setFloat64(o, v, true); return o + 8; }
+  writeDoubleBE(v, o = 0) { this._view().setFloat64(o, v, false); return o + 8; }
   writeUInt8(v, o = 0) { this._view().setUint8(o, v); return o + 1; }
   writeUInt16LE(v, o = 0) { this._view().setUint16(o, v, true); return o + 2; }
   writeUInt16BE(v, o = 0) { this._view().setUint16(o, v, false); return o + 2; }
@@ -280,7 +307,7 @@ export class Buffer extends Uint8Array {
 Buffer.poolSize = 8192;
 // Node aliases readUint8 etc.
 for (const name of Object.getOwnPropertyNames(Buffer.prototype)) {
-  if (/^(read|write)U?Int/.test(name) && name.includes("UInt")) {
+  if (/^(read|write)(Big)?U?Int/.test(name) && name.includes("UInt")) {
     Buffer.prototype[name.replace("UInt", "Uint")] = Buffer.prototype[name];
   }
 }
