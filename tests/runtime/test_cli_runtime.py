@@ -131,3 +131,41 @@ def test_rpc_over_a_real_subprocess(calc: Path) -> None:
     assert by_id[6]["error"]["code"] == "method_not_found"
     assert by_id[7]["result"] == {"stopped": True}
     assert not any(m.get("error", {}).get("code") == "parse_error" for m in lines)  # stopped before it
+
+
+TICKER = """
+export default function (pi: any) {
+  let n = 0;
+  pi.on("session_start", async () => {
+    const id = setInterval(() => {
+      n += 1;
+      pi.sendMessage({ customType: "tick", content: `tick ${n}` });
+      if (n === 3) clearInterval(id);
+    }, 40);
+  });
+}
+"""
+
+
+def test_rpc_runs_extension_timers_while_idle(pi_env: Any) -> None:
+    write_file(pi_env.agent_dir / "extensions" / "ticker.ts", TICKER)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pi_sandbox.cli.main", "rpc"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready["method"] == "ready"
+        ticks = [json.loads(proc.stdout.readline()) for _ in range(3)]  # no request sent meanwhile
+        assert [t["params"]["message"]["content"] for t in ticks] == ["tick 1", "tick 2", "tick 3"]
+        proc.stdin.write(json.dumps({"id": 1, "method": "shutdown"}) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline()) == {"id": 1, "result": {"stopped": True}}
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()

@@ -39,6 +39,13 @@ export default function (pi) {
     await new Promise((r) => { const id = host.setTimer(() => { if (++n === 3) { host.clearTimer(id); r(); } }, 5, true); });
     return text(n);
   } });
+  pi.registerTool({ name: "later", execute: async () => {
+    globalThis.__laterRan = 0;
+    host.setTimer(() => { globalThis.__laterRan += 1; }, 0, false);
+    host.setTimer(() => { globalThis.__laterRan += 10; }, 150, false);
+    return text("scheduled");
+  } });
+  pi.registerTool({ name: "later_count", execute: async () => text(globalThis.__laterRan) });
   pi.registerTool({ name: "hang_promise", execute: () => new Promise(() => {}) });
   pi.registerTool({ name: "spin", execute: () => { for (;;) {} } });
   pi.registerTool({ name: "spin_after_hostcall", execute: () => { host.callSync("log", { level: "info", message: "x" }); for (;;) {} } });
@@ -160,6 +167,17 @@ def test_host_driven_timers(worker: tuple[ExtensionWorker, Recorder]) -> None:
     w, _ = worker
     assert tool(w, "sleep", {"ms": 60}) >= 55
     assert tool(w, "interval") == 3
+
+
+def test_timers_after_return_and_tick(worker: tuple[ExtensionWorker, Recorder]) -> None:
+    w, _ = worker
+    assert tool(w, "later") == "scheduled"
+    assert w.next_timer_at is not None and w.next_timer_at - time.monotonic() > 0.05  # the 150 ms timer
+    assert tool(w, "later_count") == 1  # the zero-delay timer ran right after the handler returned
+    time.sleep(0.2)
+    assert w.request("tick", {})["ok"]
+    assert tool(w, "later_count") == 11
+    assert w.next_timer_at is None
 
 
 def test_promise_that_can_never_settle_is_reported(worker: tuple[ExtensionWorker, Recorder]) -> None:

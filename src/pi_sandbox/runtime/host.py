@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -444,15 +445,32 @@ class ExtensionHost:
         self._session_started = True
         return self.emit("session_start", data or {})
 
-    def tick(self) -> None:
-        """Let every loaded extension run its due timers (the host drives the job loop)."""
+    def tick(self, *, only_due: bool = True) -> int:
+        """Let extensions run their due timers (the host drives the job loop); returns how many ran."""
+        now = time.monotonic()
+        ticked = 0
         for ext in list(self._extensions.values()):
-            if ext.status == "loaded":
-                try:
-                    self._request(ext, "tick", {}, restart=False)
-                except PiSandboxError:
-                    continue
+            worker = ext.worker
+            if ext.status != "loaded" or worker is None:
+                continue
+            if only_due and (worker.next_timer_at is None or worker.next_timer_at > now):
+                continue
+            try:
+                self._request(ext, "tick", {}, restart=False)
+                ticked += 1
+            except PiSandboxError:
+                continue
         self._flush_bus()
+        return ticked
+
+    def next_timer_at(self) -> float | None:
+        """The earliest time (monotonic seconds) any loaded extension has a timer due, if any."""
+        times = [
+            e.worker.next_timer_at
+            for e in self._extensions.values()
+            if e.status == "loaded" and e.worker is not None and e.worker.next_timer_at is not None
+        ]
+        return min(times) if times else None
 
     def worker_rss(self) -> dict[str, int]:
         """RSS in bytes of every live worker."""

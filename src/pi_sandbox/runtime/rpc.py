@@ -9,7 +9,10 @@ e.g. ``extension.message`` for ``pi.sendMessage`` / ``pi.sendUserMessage`` from 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import os
+import select
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -106,8 +109,7 @@ class RpcServer:
         )
 
     def _tick(self, _params: Mapping[str, Any]) -> Any:
-        self.host.tick()
-        return {}
+        return {"ticked": self.host.tick(only_due=False)}
 
     def _shutdown(self, _params: Mapping[str, Any]) -> Any:
         self.running = False
@@ -169,12 +171,46 @@ class RpcServer:
         self.send({"id": request_id, "error": {"code": code, "message": message}})
 
     def serve(self, lines: IO[str]) -> int:
-        """Serve until EOF or ``shutdown``; returns the exit code."""
+        """Serve until EOF or ``shutdown``; returns the exit code.
+
+        Between requests the server waits for input only until the next extension timer is due,
+        then lets the extensions run their timers (``setTimeout``/``setInterval`` keep working while
+        the agent is idle) and forwards any messages they produced.
+        """
         self.send({"method": "ready", "params": self._initialize({})})
-        for line in lines:
+        try:
+            fd = lines.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = -1
+        source = self._lines_from_fd(fd) if fd >= 0 else iter(lines)
+        for line in source:
+            if line is None:
+                self.host.tick()
+                self._flush_notifications()
+                continue
             self.handle_line(line)
             if not self.running:
                 break
         if self.running:
             self.host.shutdown()
         return 0
+
+    def _lines_from_fd(self, fd: int) -> Iterator[str | None]:
+        """Lines read from ``fd``; yields None whenever an extension timer comes due meanwhile."""
+        pending = b""
+        while True:
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                yield line.decode("utf-8", errors="replace")
+            due = self.host.next_timer_at()
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                yield None
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                if pending:
+                    yield pending.decode("utf-8", errors="replace")
+                return
+            pending += chunk

@@ -94,6 +94,8 @@ class ExtensionWorker:
         self._init_frame: bytes | None = None
         #: Kernel confinement the worker reported (e.g. ``landlock-abi7``; ``none: ...`` if unavailable).
         self.confinement = "unknown"
+        #: When the worker's earliest timer is due (monotonic seconds), as of its last answer.
+        self.next_timer_at: float | None = None
         #: Called with (code, detail) for worker notices (forbidden imports); set by the host.
         self.on_notice: Callable[[str, dict[str, Any]], None] | None = None
 
@@ -263,6 +265,10 @@ class ExtensionWorker:
                     raise
                 deadline += time.monotonic() - served_at  # hostcall time is the host's, not the extension's
             elif mtype == "done" and message.get("id") == request_id:
+                due_in_ms = message.pop("timer_due_in_ms", None)
+                self.next_timer_at = (
+                    None if not isinstance(due_in_ms, int) else time.monotonic() + due_in_ms / 1000.0
+                )
                 return message
             elif mtype == "notice":
                 if self.on_notice is not None:

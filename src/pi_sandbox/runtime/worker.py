@@ -247,9 +247,11 @@ class Worker:
         kind = str(message.get("kind", ""))
         payload = json.dumps(message.get("payload") or {})
         try:
+            self._catch_up()  # late async results and timers that came due while the worker was idle
             self._drain(f"__pi_rt.start({request_id},{json.dumps(kind)},{json.dumps(payload)})")
             self._pump(request_id)
             reply = json.loads(self._done.pop(request_id))
+            self._catch_up()  # zero-delay follow-ups the handler scheduled before returning
         except EngineError as exc:
             self._done.pop(request_id, None)
             reply = {"ok": False, "error": {"name": "Error", "code": "js_error", "message": str(exc)[:2000]}}
@@ -258,7 +260,20 @@ class Worker:
             raise _Fatal("oom", "out of memory")
         if not isinstance(reply, dict):
             reply = {"ok": False, "error": {"code": "protocol", "message": "malformed reply"}}
-        self.channel.write({"type": "done", "id": request_id, **reply})
+        next_due = self._next_due()
+        due_in_ms = None if next_due is None else max(0, int((next_due - time.monotonic()) * 1000))
+        self.channel.write({"type": "done", "id": request_id, **reply, "timer_due_in_ms": due_in_ms})
+
+    def _catch_up(self) -> None:
+        """Settle results already received and fire timers already due (never waits)."""
+        for _ in range(100):  # bounded: a zero-delay interval must not keep the worker here forever
+            if self._inbox:
+                self._settle_inbox()
+                continue
+            fired = self._due_timers(time.monotonic())
+            if not fired:
+                return
+            self._drain(f"__pi_rt.fire({json.dumps(fired)})")
 
     def serve(self) -> None:
         """Answer requests until the supervisor closes the channel or says ``exit``."""
