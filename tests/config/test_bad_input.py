@@ -182,3 +182,52 @@ def test_corrupted_permission_store_is_refused_not_overwritten(
     assert main(["policy", "grant", "--extension", "e", "--capability", "ui"]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert perms.read_text() == "{broken"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        # Last-wins JSON duplicates: a reviewer reads the first value, the resolver used the second.
+        ('{"extensionPolicy": {"allowDangerous": false, "allowDangerous": true}}', "extensionPolicy.allowDangerous"),
+        ('{"extensionPolicy": {"profile": "safe"}, "extensionPolicy": {"profile": "permissive"}}',
+         "extensionPolicy"),
+        # Two spellings of one key: one of them was silently dropped.
+        ('{"extensionPolicy": {"allowDangerous": false, "allow_dangerous": true}}', "extensionPolicy.allowDangerous"),
+        ('{"extensionPolicy": {"profile": "safe"}, "extension_policy": {"profile": "permissive"}}',
+         "extensionPolicy"),
+        ('{"extensionPolicy": {"execMediation": {"enabled": true, "enabled": false}}}',
+         "extensionPolicy.execMediation.enabled"),
+        ('{"extensionPolicy": {"perExtension": {"x": {"deny": ["exec"], "deny": []}}}}',
+         "extensionPolicy.perExtension.x.deny"),
+        ('{"extensionPolicy": {"perExtension": {"x": {"deny": ["exec"]}, "x": {}}}}',
+         "extensionPolicy.perExtension.x"),
+        ('{"extensionRisk": {"enabled": true}, "extension_risk": {"enabled": false}}', "extensionRisk"),
+    ],
+)
+def test_ambiguous_duplicate_settings_keys_are_errors(
+    pi_env: PiEnv, make_config: MakeConfig, capsys: pytest.CaptureFixture[str], text: str, key: str
+) -> None:
+    """Regression: duplicates and camel/snake twins resolved last-wins (or first-wins) silently."""
+    pi_env.write_global(text)
+    with pytest.raises(ConfigError, match="more than once") as info:
+        make_config()
+    assert info.value.key == key
+    assert main(["policy", "check", "--extension", "x", "--capability", "exec"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_duplicate_keys_outside_our_sections_stay_pis_business(pi_env: PiEnv, make_config: MakeConfig) -> None:
+    pi_env.write_global('{"theme": "dark", "theme": "light", "extensionPolicy": {"profile": "balanced"}}')
+    assert make_config().profile == "balanced"
+
+
+def test_deeply_nested_settings_are_a_config_error(
+    pi_env: PiEnv, make_config: MakeConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: json recursion blew up as RecursionError with a traceback (exit 1)."""
+    pi_env.write_global('{"theme": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        make_config()
+    assert main(["policy", "check", "--extension", "x", "--capability", "read"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(pi_env.global_settings) in err

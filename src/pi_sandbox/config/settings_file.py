@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
     },
 }
 _SUBSECTIONS = {"execMediation", "secretBroker", "http", "quota", "perExtension"}
+_OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionRuntime", "extensions"}
 OVERRIDE_KEYS = {"allow", "deny", "mode", "quota"}
 _SNAKE = re.compile(r"_([a-z])")
 
@@ -167,9 +169,36 @@ class ParsedSettings:
     extensions: tuple[Path, ...] | None
 
 
-def _object(value: Any, src: str, key: str) -> dict[str, Any]:
+class _JsonObject(dict[str, Any]):
+    """A decoded JSON object that remembers the keys written more than once (``json`` keeps the last)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    obj = _JsonObject(pairs)
+    if len(obj) != len(pairs):
+        counts = Counter(k for k, _ in pairs)
+        obj.duplicates = tuple(k for k, n in counts.items() if n > 1)
+    return obj
+
+
+def _twice(value: dict[str, Any], normalise: Callable[[str], str]) -> list[str]:
+    """Keys of ``value`` set more than once: JSON duplicates, or two spellings of one key."""
+    counts = Counter(normalise(k) for k in (*value, *getattr(value, "duplicates", ())))
+    return sorted(n for n, count in counts.items() if count > 1)
+
+
+def _object(value: Any, src: str, key: str, *, ids: bool = False) -> dict[str, Any]:
+    """``value`` as an object whose keys are each set once (``ids``: keys are ids, not setting names).
+
+    A key given twice is ambiguous: a reader of the file sees one value while another takes effect.
+    """
     if not isinstance(value, dict):
         raise ConfigError(f"expected an object, got {_type_name(value)}", source=src, key=key)
+    for name in _twice(value, (lambda k: k) if ids else _camel):
+        raise ConfigError("is set more than once (or under two spellings); keep one", source=src,
+                          key=f"{key}.{name}")
     return value
 
 
@@ -218,7 +247,12 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
 
 def parse_settings(data: Any, source: str, path: Path | None = None) -> ParsedSettings:
     """Validate the pi-sandbox sections of a decoded settings document."""
-    root = _object(data, source, "(top level)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected an object, got {_type_name(data)}", source=source, key="(top level)")
+    root: dict[str, Any] = data
+    for name in _twice(root, _camel):
+        if name in _OWN_TOP_LEVEL:  # other top-level keys belong to pi itself
+            raise ConfigError("is set more than once (or under two spellings); keep one", source=source, key=name)
     values: dict[str, dict[str, Any]] = {}
     per_extension: dict[str, ParsedOverride] = {}
     policy = root.get("extensionPolicy", root.get("extension_policy"))
@@ -228,7 +262,7 @@ def parse_settings(data: Any, source: str, path: Path | None = None) -> ParsedSe
         for json_key, value in policy.items():
             key = _camel(json_key)
             if key == "perExtension":
-                for ext_id, raw in _object(value, source, "extensionPolicy.perExtension").items():
+                for ext_id, raw in _object(value, source, "extensionPolicy.perExtension", ids=True).items():
                     if not ext_id.strip():
                         raise ConfigError("extension id must not be empty", source=source,
                                           key="extensionPolicy.perExtension")
@@ -258,9 +292,11 @@ def load_settings_file(path: Path, source: str) -> ParsedSettings | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read settings file: {exc}", source=label) from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_json_object)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=label
         ) from None
+    except RecursionError:
+        raise ConfigError("invalid JSON: nested too deeply to read", source=label) from None
     return parse_settings(data, label, path)
