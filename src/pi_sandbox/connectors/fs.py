@@ -74,9 +74,14 @@ class FsConnector:
         ):
             raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
         own = _realpath(ctx.own_root) if ctx.own_root is not None else None
-        if op in ("write", "mkdir", "delete") and not (own is not None and path.is_relative_to(own)):
+        if op in ("write", "mkdir", "delete"):
             for folder in ctx.read_only:
                 real = _realpath(folder)
+                # The own-folder exemption holds only for a folder *inside* the shared one: a single-file
+                # extension's root is the shared folder itself (or the workspace holding it), and that
+                # folder holds other extensions' code.
+                if own is not None and own != real and own.is_relative_to(real) and path.is_relative_to(own):
+                    continue
                 if path == real or path.is_relative_to(real) or (op == "delete" and real.is_relative_to(path)):
                     raise PathConfinementError(
                         f"path '{raw}' is inside another extension's folder; extension code can only be "
