@@ -201,3 +201,12 @@ def test_global_per_extension_quota_inherits_unset_fields_from_global_quota(make
         "perExtension": {"ext.a": {"quota": {"maxMemoryMb": 512}}}}})
     quota = config.quota_for("ext.a")
     assert (quota.max_memory_mb, quota.max_subprocesses, quota.max_write_bytes) == (512, 1, 1000)
+
+
+@pytest.mark.parametrize("project_hosts", [[], ["evil.example"]])
+def test_project_cannot_empty_the_global_allow_hosts(make_config: MakeConfig, project_hosts: list[str]) -> None:
+    """Regression: the narrowed list came out empty, and an empty allowHosts means *any* host."""
+    config = make_config(settings={"extensionPolicy": {"http": {"allowHosts": ["api.example"]}}},
+                         project_settings={"extensionPolicy": {"http": {"allowHosts": project_hosts}}})
+    assert config.http.allow_hosts == ("api.example",)
+    assert _refused(config, "extensionPolicy.http.allow_hosts")

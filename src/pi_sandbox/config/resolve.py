@@ -115,7 +115,11 @@ class _Merger:
             ok = current is None or RISK_TIERS.index(value) <= RISK_TIERS.index(current)
         elif key == "extensionPolicy.http.allow_hosts":
             narrowed = tuple(h for h in value if not current or h in current)
-            self.set(key, narrowed, source)
+            if current and not narrowed:
+                # An empty allowlist means "any host": refuse instead of widening to everything.
+                self.refuse(key, source, f"it would replace the allowlist {current!r} with none (any host)")
+            else:
+                self.set(key, narrowed, source)
             return
         else:
             ok = value == current
