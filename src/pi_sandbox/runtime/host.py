@@ -126,11 +126,13 @@ class ExtensionHost:
         table = self._module_table()
         bundler = self._get_bundler()
         started: list[LoadedExtension] = []
+        batch: list[LoadedExtension] = []
         for source in sources:
             if source.extension_id in self._extensions:
                 raise ExtensionLoadError(f"extension id '{source.extension_id}' is already loaded")
             ext = LoadedExtension(source)
             self._extensions[source.extension_id] = ext
+            batch.append(ext)
             try:
                 ext.bundle = bundler.bundle(source.entry, source.root)
             except ExtensionLoadError as exc:
@@ -148,9 +150,7 @@ class ExtensionHost:
         for ext in started:
             self._finish_load(ext)
         self._flush_bus()
-        return [self._extensions[e.extension_id] for e in started] + [
-            e for e in self._extensions.values() if e.status == "failed" and e not in started
-        ]
+        return batch
 
     def _imports_available(self, ext: LoadedExtension, table: ModuleTable) -> bool:
         """Refuse forbidden builtins and modules the runtime does not serve, before any code runs."""
