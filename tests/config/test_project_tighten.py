@@ -210,3 +210,27 @@ def test_project_cannot_empty_the_global_allow_hosts(make_config: MakeConfig, pr
                          project_settings={"extensionPolicy": {"http": {"allowHosts": project_hosts}}})
     assert config.http.allow_hosts == ("api.example",)
     assert _refused(config, "extensionPolicy.http.allow_hosts")
+
+
+def test_project_cannot_loosen_exec_mediation_presets(make_config: MakeConfig) -> None:
+    """Regression: with no global value (``None`` = profile preset) any project value was accepted,
+    so a repository could raise the safe preset's 'high' threshold to 'critical' and turn auditing off."""
+    config = make_config(project_settings={"extensionPolicy": {"execMediation": {
+        "denyThreshold": "critical", "auditAllClassified": False}}})
+    assert config.exec_mediation.deny_threshold is None
+    assert config.exec_mediation.audit_all_classified is None
+    assert _refused(config, "extensionPolicy.execMediation.deny_threshold")
+    assert _refused(config, "extensionPolicy.execMediation.audit_all_classified")
+    config = make_config(project_settings={"extensionPolicy": {"execMediation": {
+        "denyThreshold": "medium", "auditAllClassified": True}}})
+    assert config.exec_mediation.deny_threshold == "medium"
+    assert config.exec_mediation.audit_all_classified is True
+    assert config.refused_loosenings == ()
+
+
+def test_strictest_preset_tier_matches_the_profiles() -> None:
+    from pi_sandbox.config.model import RISK_TIERS, STRICTEST_PRESET_DENY_TIER
+    from pi_sandbox.policy.profiles import PROFILE_SPECS
+
+    tiers = [spec.exec_deny_threshold for spec in PROFILE_SPECS.values()]
+    assert STRICTEST_PRESET_DENY_TIER == min(tiers, key=RISK_TIERS.index)

@@ -15,6 +15,9 @@ DEFAULT_PROFILE: Final = "safe"
 #: Per-extension policy modes, from most to least strict.
 MODES: Final[tuple[str, ...]] = ("strict", "prompt", "permissive")
 RISK_TIERS: Final[tuple[str, ...]] = ("low", "medium", "high", "critical")
+#: The strictest profile preset of ``execMediation.denyThreshold`` (``safe``: see policy/profiles.py).
+#: While the global settings leave the preset, a project may not set a threshold above this one.
+STRICTEST_PRESET_DENY_TIER: Final = "high"
 
 
 def _frozen_map(value: Mapping[str, object] | None = None) -> Mapping[str, object]:

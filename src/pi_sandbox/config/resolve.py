@@ -20,6 +20,7 @@ from pi_sandbox.config.model import (
     PROFILE_ALIASES,
     PROFILES,
     RISK_TIERS,
+    STRICTEST_PRESET_DENY_TIER,
     ExecMediationSettings,
     ExtensionOverride,
     HttpSettings,
@@ -103,7 +104,7 @@ class _Merger:
     def tighten(self, key: str, value: Any, source: str, current: Any) -> None:
         section = key.rsplit(".", 1)[0]
         if key in _TRUE_IS_STRICT:
-            ok = value or not current
+            ok = bool(value) or current is False  # None = the profile preset, which may be True
         elif key in _FALSE_IS_STRICT:
             ok = (not value) or bool(current)
         elif key in _UNION:
@@ -112,7 +113,7 @@ class _Merger:
         elif section in _SMALLER_IS_STRICT_SECTIONS or key in _SMALLER_IS_STRICT:
             ok = current is None or value <= current
         elif key == "extensionPolicy.execMediation.deny_threshold":
-            ok = current is None or RISK_TIERS.index(value) <= RISK_TIERS.index(current)
+            ok = RISK_TIERS.index(value) <= RISK_TIERS.index(current or STRICTEST_PRESET_DENY_TIER)
         elif key == "extensionPolicy.http.allow_hosts":
             narrowed = tuple(h for h in value if not current or h in current)
             if current and not narrowed:
