@@ -271,3 +271,21 @@ def test_newer_package_names_and_ui_calls(make_host: MakeHost, ext_dir: Path) ->
     with pytest.raises(ToolArgumentsError):
         host.call_tool("newer", "t", {"n": "three"})
     assert host.run_command("newer", "ui")["result"] == ["undefined", host.config.environ["HOME"]]
+
+
+def test_a_listener_that_hangs_does_not_fail_the_emitter(make_host: MakeHost, ext_dir: Path) -> None:
+    host = make_host()
+    emitter = write_file(
+        ext_dir / "shout.ts",
+        """
+        export default function (pi: any) {
+          pi.registerTool({ name: "shout", execute: async () => { pi.events.emit("x:y", {}); return { content: [{ type: "text", text: "sent" }] }; } });
+        }
+        """,
+    )
+    hangs = write_file(ext_dir / "hangs.ts", 'export default function (pi: any) { pi.events.on("x:y", () => { for (;;) {} }); }\n')
+    host.load([source_for(emitter, "shout"), source_for(hangs, "hangs")])
+    assert host.call_tool("shout", "shout", {})["content"][0]["text"] == "sent"
+    assert host.get("hangs").status == "dead"
+    entries = host.sandbox.store.query_ledger(extension_id="hangs", limit=20)
+    assert any(e.kind == "runtime" and e.reason == "timeout" for e in entries)

@@ -312,7 +312,10 @@ class ExtensionHost:
             for ext in list(self._extensions.values()):
                 if ext.extension_id == source or ext.status != "loaded":
                     continue
-                self._request(ext, "bus", {"channel": event, "data": data}, restart=False)
+                try:
+                    self._request(ext, "bus", {"channel": event, "data": data}, restart=False)
+                except PiSandboxError:
+                    pass  # recorded by _request; a failing listener must not fail the emitter's call
                 delivered += 1
         self._bus_queue.clear()
 
