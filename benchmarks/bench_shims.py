@@ -1,7 +1,8 @@
 """Cost of the modules served to extensions, measured in a real jsbox engine.
 
 Run: ``python benchmarks/bench_shims.py``. Prints p50/p99 for
-  * evaluating each module cold (a fresh engine per sample: parse + top-level code, what a worker pays once),
+  * evaluating each module cold after pi:globals (a fresh engine per sample: parse + top-level code, what a
+    worker pays once; the pi:globals row is the floor every extension pays),
   * a few hot operations extensions do often (path.join, Buffer base64, sha256 of 4 KiB, util.format,
     a pi-tui render), per call.
 The bridge is a do-nothing `pi:host` (no IPC), so these are the shims' own costs.
@@ -65,7 +66,7 @@ def pct(samples: list[float], q: float) -> float:
 
 def main() -> None:
     sources = dict(load_module_table(default_toolchain()).sources)
-    print(f"{'cold module evaluation':40s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    print(f"{'cold: pi:globals + module':40s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for module_id in COLD_MODULES:
         samples = []
         for i in range(15):
