@@ -393,3 +393,51 @@ def test_allowed_env_and_exec_entries_carry_name_and_command_hashes(make_config:
         assert len(entries["x1"].detail["command_hash"]) == 64
     finally:
         sandbox.close()
+
+
+@pytest.mark.parametrize(("before", "after", "field"), [
+    # Same number of allow patterns, but a different (broader) one: the count did not change.
+    ({"execMediation": {"allowPatterns": ["git status"]}}, {"execMediation": {"allowPatterns": ["rm *"]}},
+     "exec_allow_patterns"),
+    # An empty allowHosts means any host: dropping or widening the allowlist loosens.
+    ({"http": {"allowHosts": ["api.example"]}}, {}, "http_allow_hosts"),
+    ({"http": {"allowHosts": ["api.example"]}}, {"http": {"allowHosts": ["api.example", "evil.example"]}},
+     "http_allow_hosts"),
+    ({"execMediation": {"auditAllClassified": True}}, {"execMediation": {"auditAllClassified": False}},
+     "exec_audit_all_classified"),
+    ({}, {"execMediation": {"auditAllClassified": False}}, "exec_audit_all_classified"),
+])
+def test_loosening_that_posture_used_to_miss_is_recorded(
+    open_sandbox: OpenSandbox, make_config: MakeConfig, before: dict[str, Any], after: dict[str, Any], field: str
+) -> None:
+    """Regression: these changes loosened security without a ``settings_loosened`` ledger entry."""
+    first = open_sandbox(make_config(settings={"extensionPolicy": before}))
+    head = first.store.head()[0]
+    first.close()
+    box = open_sandbox(make_config(settings={"extensionPolicy": after}))
+    (entry,) = [e for e in box.store.query_ledger() if e.reason == "settings_loosened" and e.seq > head]
+    assert entry.detail["fields"] == [field]
+    payloads = str([p.payload for p in box.store.query_records(kind="config_posture")])
+    assert "api.example" not in payloads and "git status" not in payloads
+
+
+def test_risk_fail_open_is_a_loosening(open_sandbox: OpenSandbox, make_config: MakeConfig) -> None:
+    first = open_sandbox(make_config(settings={"extensionRisk": {"enabled": True}}))
+    head = first.store.head()[0]
+    first.close()
+    box = open_sandbox(make_config(settings={"extensionRisk": {"enabled": True, "failClosed": False}}))
+    (entry,) = [e for e in box.store.query_ledger() if e.reason == "settings_loosened" and e.seq > head]
+    assert entry.detail["fields"] == ["risk_fail_closed"]
+
+
+def test_posture_recorded_by_an_older_version_compares_without_crashing(
+    open_sandbox: OpenSandbox, make_config: MakeConfig
+) -> None:
+    from pi_sandbox.config.posture import loosened_fields, security_posture
+
+    old = {**security_posture(make_config()), "exec_allow_patterns": 0}  # counts, before hashes
+    for key in ("http_allow_hosts", "risk_fail_closed", "exec_audit_all_classified"):
+        old.pop(key, None)
+    now = security_posture(make_config(settings={"extensionPolicy": {"execMediation": {"allowPatterns": ["ls"]}}}))
+    assert loosened_fields(old, now) == ["exec_allow_patterns"]
+    assert loosened_fields(old, security_posture(make_config(settings={}))) == []

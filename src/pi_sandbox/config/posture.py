@@ -16,12 +16,16 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "allow_dangerous": config.allow_dangerous,
         "exec_mediation_enabled": config.exec_mediation.enabled,
         "exec_deny_threshold": config.exec_mediation.deny_threshold,
-        "exec_allow_patterns": len(config.exec_mediation.allow_patterns),
+        # Hashed, not counted: replacing a narrow allow pattern with a broad one keeps the count.
+        "exec_allow_patterns": sorted(sha256_hex(p) for p in config.exec_mediation.allow_patterns),
+        "exec_audit_all_classified": config.exec_mediation.audit_all_classified,
         "secret_broker_enabled": config.secret_broker.enabled,
         "disclosure_allowlist": sorted(config.secret_broker.disclosure_allowlist),
         "http_allow_loopback": config.http.allow_loopback,
+        "http_allow_hosts": sorted(sha256_hex(h) for h in config.http.allow_hosts),
         "risk_enabled": config.risk.enabled,
         "risk_enforce": config.risk.enforce,
+        "risk_fail_closed": config.risk.fail_closed,
         "per_extension_allow": {k: sorted(o.allow) for k, o in sorted(config.per_extension.items()) if o.allow},
         "per_extension_mode": {k: o.mode for k, o in sorted(config.per_extension.items()) if o.mode},
         # Deny rules: removing one loosens as surely as adding an allow (hashed: only changes matter).
@@ -46,15 +50,23 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
     for key in ("allow_dangerous", "http_allow_loopback"):
         if after.get(key) and not before.get(key):
             out.append(key)
-    for key in ("exec_mediation_enabled", "secret_broker_enabled", "risk_enabled", "risk_enforce"):
+    for key in ("exec_mediation_enabled", "secret_broker_enabled", "risk_enabled", "risk_enforce",
+                "risk_fail_closed"):
         if before.get(key) and not after.get(key):
             out.append(key)
+    # None = the profile preset (auditing on for safe and balanced): only an explicit False loosens.
+    if after.get("exec_audit_all_classified") is False and before.get("exec_audit_all_classified", False) is not False:
+        out.append("exec_audit_all_classified")
     before_tier = rank(RISK_TIERS, before.get("exec_deny_threshold"), -1)
     after_tier = rank(RISK_TIERS, after.get("exec_deny_threshold"), -1)
     if after_tier > before_tier >= 0 or (after_tier > 0 and before_tier < 0):
         out.append("exec_deny_threshold")
-    if after.get("exec_allow_patterns", 0) > before.get("exec_allow_patterns", 0):
+    if _grew(before.get("exec_allow_patterns", []), after.get("exec_allow_patterns", [])):
         out.append("exec_allow_patterns")
+    if "http_allow_hosts" in before:  # empty = any host: dropping the list or adding a host loosens
+        hosts_before, hosts_after = set(before["http_allow_hosts"]), set(after.get("http_allow_hosts", ()))
+        if hosts_before and (not hosts_after or hosts_after - hosts_before):
+            out.append("http_allow_hosts")
     if set(after.get("disclosure_allowlist", ())) - set(before.get("disclosure_allowlist", ())):
         out.append("disclosure_allowlist")
     for ext, caps in after.get("per_extension_allow", {}).items():
@@ -71,3 +83,10 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
         if set(before.get(key, ())) - set(after.get(key, ())):
             out.append(key)
     return out
+
+
+def _grew(before: Any, after: Any) -> bool:
+    """Whether a set of pattern hashes gained a member (an older posture recorded only a count)."""
+    if isinstance(before, int):
+        return len(after) > before
+    return bool(set(after) - set(before))
