@@ -289,3 +289,22 @@ def test_a_listener_that_hangs_does_not_fail_the_emitter(make_host: MakeHost, ex
     assert host.get("hangs").status == "dead"
     entries = host.sandbox.store.query_ledger(extension_id="hangs", limit=20)
     assert any(e.kind == "runtime" and e.reason == "timeout" for e in entries)
+
+
+def test_tools_registered_at_run_time_are_listed(make_host: MakeHost, ext_dir: Path) -> None:
+    host = make_host()
+    path = write_file(
+        ext_dir / "dynamic.ts",
+        """
+        export default function (pi: any) {
+          pi.registerCommand("add-tool", { handler: async (name: string) => {
+            pi.registerTool({ name, execute: async () => ({ content: [{ type: "text", text: "I am " + name }] }) });
+          } });
+        }
+        """,
+    )
+    host.load([source_for(path, "dynamic")])
+    assert host.get("dynamic").summary()["tools"] == []
+    host.run_command("dynamic", "add-tool", "late_tool")
+    assert host.get("dynamic").summary()["tools"] == ["late_tool"]
+    assert host.call_tool("dynamic", "late_tool", {})["content"][0]["text"] == "I am late_tool"

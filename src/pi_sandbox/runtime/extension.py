@@ -34,6 +34,7 @@ class LoadedExtension:
     bundle_sha256: str | None = None
     bundle_cached: bool = False
     restarts: int = 0
+    registration_version: int = 0
     worker: ExtensionWorker | None = None
     bundle: Bundle | None = None
 

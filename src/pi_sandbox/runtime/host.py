@@ -215,6 +215,7 @@ class ExtensionHost:
             worker.close()
             return
         ext.registrations = dict(reply.get("result") or {})
+        ext.registration_version = worker.registration_version
         ext.status = "loaded"
         for provider in ext.registrations.get("providers", []):
             # Custom LLM providers are recorded for the audit trail (name and a hash of the endpoint).
@@ -345,6 +346,12 @@ class ExtensionHost:
             )
         try:
             reply = ext.worker.request(kind, payload)
+            if ext.worker.registration_version != ext.registration_version and kind != "registrations":
+                # Tools/commands registered at run time (e.g. by a command): refresh the host's copy.
+                fresh = ext.worker.request("registrations", {})
+                if fresh.get("ok"):
+                    ext.registrations = dict(fresh.get("result") or {})
+                ext.registration_version = ext.worker.registration_version
         except WorkerFailure as exc:
             ext.status = "loaded"
             self._fail(ext, exc.code, f"{kind} call: {exc}", decision="kill")

@@ -94,6 +94,8 @@ class ExtensionWorker:
         self._init_frame: bytes | None = None
         #: Kernel confinement the worker reported (e.g. ``landlock-abi7``; ``none: ...`` if unavailable).
         self.confinement = "unknown"
+        #: The extension's registration counter as of its last answer (changes when it registers more).
+        self.registration_version = 0
         #: When the worker's earliest timer is due (monotonic seconds), as of its last answer.
         self.next_timer_at: float | None = None
         #: Called with (code, detail) for worker notices (forbidden imports); set by the host.
@@ -266,6 +268,9 @@ class ExtensionWorker:
                 deadline += time.monotonic() - served_at  # hostcall time is the host's, not the extension's
             elif mtype == "done" and message.get("id") == request_id:
                 due_in_ms = message.pop("timer_due_in_ms", None)
+                version = message.pop("rv", None)
+                if isinstance(version, int):
+                    self.registration_version = version
                 self.next_timer_at = (
                     None if not isinstance(due_in_ms, int) else time.monotonic() + due_in_ms / 1000.0
                 )

@@ -28,6 +28,9 @@ const renderers = new Map();
 const providers = [];
 const busHandlers = new Map(); // channel -> [handler]
 let activeTools = null;
+// Bumped on every registration; each reply carries it so the host can refresh its copy when an
+// extension registers tools or commands at run time (not only while loading).
+let registrationVersion = 0;
 let thinkingLevel = "off";
 let label = undefined;
 
@@ -67,6 +70,7 @@ const pi = {
   on(event, handler) {
     requireName(event, "pi.on event");
     requireFunction(handler, "pi.on handler");
+    registrationVersion += 1;
     if (!handlers.has(event)) handlers.set(event, []);
     append(handlers.get(event), handler);
   },
@@ -74,16 +78,19 @@ const pi = {
     if (!def || typeof def !== "object") throw new TypeError("registerTool needs a tool definition object");
     requireName(def.name, "tool name");
     requireFunction(def.execute, `tool '${def.name}' execute`);
+    registrationVersion += 1;
     tools.set(def.name, def);
   },
   registerCommand(name, options) {
     requireName(name, "command name");
     const opts = typeof options === "function" ? { handler: options } : options || {};
     requireFunction(opts.handler, `command '${name}' handler`);
+    registrationVersion += 1;
     commands.set(name, opts);
   },
   registerFlag(name, options) {
     requireName(name, "flag name");
+    registrationVersion += 1;
     flags.set(name, options || {});
   },
   getFlag(name) {
@@ -94,15 +101,18 @@ const pi = {
   },
   registerShortcut(key, options) {
     const opts = typeof options === "function" ? { handler: options } : options || {};
+    registrationVersion += 1;
     shortcuts.set(String(key), opts);
   },
   registerMessageRenderer(customType, renderer) {
     requireName(customType, "message renderer type");
+    registrationVersion += 1;
     renderers.set(customType, renderer);
   },
   registerProvider(name, config) {
     requireName(name, "provider name");
     const cfg = config || {};
+    registrationVersion += 1;
     append(providers, { name, baseUrl: typeof cfg.baseUrl === "string" ? cfg.baseUrl : undefined, api: cfg.api });
   },
   exec: runExec,
@@ -122,6 +132,7 @@ const pi = {
     on(channel, handler) {
       requireName(channel, "event channel");
       requireFunction(handler, "event bus handler");
+      registrationVersion += 1;
       if (!busHandlers.has(channel)) busHandlers.set(channel, []);
       append(busHandlers.get(channel), handler);
       return () => {
@@ -406,7 +417,9 @@ function start(id, kind, payloadJson) {
   const finish = (ok, value) => {
     let body;
     try {
-      body = ok ? `{"ok":true,"result":${toJson(value)}}` : `{"ok":false,"error":${toJson(errorInfo(value))}}`;
+      body = ok
+        ? `{"ok":true,"rv":${registrationVersion},"result":${toJson(value)}}`
+        : `{"ok":false,"rv":${registrationVersion},"error":${toJson(errorInfo(value))}}`;
     } catch (err) {
       body = `{"ok":false,"error":${toJson(errorInfo(err))}}`;
     }
