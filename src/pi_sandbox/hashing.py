@@ -45,11 +45,29 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def is_unicode_text(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates, which JSON from JavaScript can carry)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(value: str) -> str:
+    # A lone surrogate cannot be canonicalised; tag it as hex so the call is still fingerprinted.
+    return value if is_unicode_text(value) else "str:" + value.encode("utf-8", "surrogatepass").hex()
+
+
 def _depth_limited(value: Any, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         return "too_deep"
+    if isinstance(value, str):
+        return _text(value)
     if isinstance(value, dict):
-        return {str(k): _depth_limited(v, depth + 1) for k, v in value.items()}
+        return {_text(str(k)): _depth_limited(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_depth_limited(v, depth + 1) for v in value]
     if isinstance(value, float) and value != value:  # NaN cannot be canonicalised
@@ -65,14 +83,14 @@ def _depth_limited(value: Any, depth: int = 0) -> Any:
 
 def params_hash(method: str, params: Any) -> str:
     """Fingerprint of a hostcall's method and parameters; the raw parameters are never stored."""
-    return sha256_hex(canonical_json({"method": method, "params": _depth_limited(params)}))
+    return sha256_hex(canonical_json({"method": _text(method), "params": _depth_limited(params)}))
 
 
 def _shape(value: Any, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         return "too_deep"
     if isinstance(value, dict):
-        return {str(k): _shape(v, depth + 1) for k, v in value.items()}
+        return {_text(str(k)): _shape(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_shape(v, depth + 1) for v in value]
     if isinstance(value, bool):
@@ -86,4 +104,4 @@ def _shape(value: Any, depth: int = 0) -> Any:
 
 def args_shape_hash(method: str, params: Any) -> str:
     """Fingerprint of the *shape* of a hostcall's parameters (every leaf replaced by its type)."""
-    return sha256_hex(canonical_json({"method": method, "params_shape": _shape(params)}))
+    return sha256_hex(canonical_json({"method": _text(method), "params_shape": _shape(params)}))

@@ -441,3 +441,25 @@ def test_posture_recorded_by_an_older_version_compares_without_crashing(
     now = security_posture(make_config(settings={"extensionPolicy": {"execMediation": {"allowPatterns": ["ls"]}}}))
     assert loosened_fields(old, now) == ["exec_allow_patterns"]
     assert loosened_fields(old, security_posture(make_config(settings={}))) == []
+
+
+def test_lone_surrogates_in_a_request_are_recorded_not_crashing(sandbox: Sandbox, make_request: Request) -> None:
+    """Regression: JSON from a worker may carry lone surrogates (JS strings can). They made params_hash
+    and the ledger raise out of hostcall, so the call left no ledger entry at all (a way to hide probes)."""
+    results = [
+        sandbox.hostcall("ext.a", make_request("fs", {"op": "stat", "path": "\ud800"})),
+        sandbox.hostcall("ext.a", make_request("exec", {"cmd": "rm", "args": ["-rf", "\udfff"]})),
+        sandbox.hostcall("ext.a", {"call_id": "c\ud800", "method": "fs", "params": {"op": "stat", "path": "."}}),
+        sandbox.hostcall("ext.a", {"call_id": "c1", "method": "f\ud800s", "params": {}}),
+        sandbox.hostcall("ext.a", {"call_id": "c2", "method": "fs", "capability": "w\ud800",
+                                   "params": {"op": "stat", "path": "."}}),
+        sandbox.hostcall("ext.a", make_request("fs", {"op": "stat", "path": ".", "k\ud800": 1})),
+    ]
+    assert [r.ok for r in results] == [False] * 5 + [True]
+    assert [r.error_code for r in results[2:5]] == ["invalid_request"] * 3
+    assert results[2].call_id == "c\ud800"  # the caller matches the answer by its own call_id
+    entries = sandbox.store.query_ledger(extension_id="ext.a")
+    assert [e.decision for e in entries] == ["allow", "deny", "invalid", "invalid", "invalid", "allow"]
+    assert len({e.params_hash for e in entries[:2]}) == 2
+    for entry in entries:
+        assert "\ud800" not in (entry.call_id or "") + (entry.method or "")

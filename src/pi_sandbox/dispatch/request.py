@@ -9,6 +9,7 @@ from typing import Any, Final
 from pi_sandbox import schemas
 from pi_sandbox.capabilities import Capability, required_capability
 from pi_sandbox.errors import InvalidRequestError
+from pi_sandbox.hashing import is_unicode_text
 
 ERROR_CODES: Final[tuple[str, ...]] = ("invalid_request", "denied", "quota_exceeded", "timeout", "io", "internal")
 
@@ -80,6 +81,10 @@ def coerce_request(raw: HostcallRequest | Mapping[str, Any]) -> HostcallRequest:
         raise InvalidRequestError("'params' must be a JSON object")
     if req.capability is not None and not isinstance(req.capability, str):
         raise InvalidRequestError("'capability' must be a string when given")
+    for name in ("call_id", "method", "capability"):
+        value = getattr(req, name)
+        if value is not None and not is_unicode_text(value):
+            raise InvalidRequestError(f"'{name}' is not valid Unicode text (lone surrogate)")
     return req
 
 

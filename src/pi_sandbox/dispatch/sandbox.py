@@ -37,7 +37,7 @@ from pi_sandbox.dispatch.mediation_gate import ExecMediationGate, RedactingConne
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult, coerce_request, derive_and_check
 from pi_sandbox.dispatch.stages import CallInfo, Gate, GateDenial, NoRedaction, PassThroughGate, Redactor
 from pi_sandbox.errors import ConnectorError, InvalidRequestError
-from pi_sandbox.hashing import params_hash, sha256_hex
+from pi_sandbox.hashing import is_unicode_text, params_hash, sha256_hex
 from pi_sandbox.mediation.exec_mediation import ExecMediator, command_hash
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.policy import (
@@ -292,12 +292,14 @@ class Sandbox:
 
     def _invalid(self, extension_id: str, call_id: str, request: Any, message: str) -> HostcallResult:
         method = request.get("method") if isinstance(request, Mapping) else getattr(request, "method", None)
-        method = method if isinstance(method, str) else None
+        method = method if isinstance(method, str) and is_unicode_text(method) else None
         params = request.get("params") if isinstance(request, Mapping) else getattr(request, "params", None)
         mismatch = "does not match" in message
+        # The ledger stores UTF-8 text only; the caller still gets its own call_id back.
+        recorded_call_id = call_id[:200] if is_unicode_text(call_id) else "<invalid>"
         entry = self.store.append(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision="invalid", reason="invalid_request",
-            call_id=call_id[:200], method=(method or "")[:64] or None,
+            call_id=recorded_call_id, method=(method or "")[:64] or None,
             params_hash=params_hash(method or "", params if isinstance(params, Mapping) else None),
             detail={"stage": "validate", "capability_mismatch": mismatch},
         ))
@@ -305,6 +307,6 @@ class Sandbox:
             self.store.record_alert(AlertDraft(
                 category="policy_violation", severity="error", extension_id=extension_id,
                 summary="hostcall declared a capability other than the one its method needs",
-                reason_codes=("capability_mismatch",), method=method, call_id=call_id[:200],
+                reason_codes=("capability_mismatch",), method=method, call_id=recorded_call_id,
             ))
         return HostcallResult.error(call_id, "invalid_request", message, "invalid_request", None, entry.seq)
