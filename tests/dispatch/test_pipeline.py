@@ -463,3 +463,16 @@ def test_lone_surrogates_in_a_request_are_recorded_not_crashing(sandbox: Sandbox
     assert len({e.params_hash for e in entries[:2]}) == 2
     for entry in entries:
         assert "\ud800" not in (entry.call_id or "") + (entry.method or "")
+
+
+@pytest.mark.parametrize("tool_input", ["rm -rf /", [1, 2], [["command", "echo x"]], 5])
+def test_tool_input_that_is_not_an_object_is_invalid_and_recorded(
+    open_sandbox: OpenSandbox, make_request: Request, tool_input: Any
+) -> None:
+    """Regression: ``dict(input)`` in the mediation stage raised out of hostcall (no ledger entry), or
+    turned a list of pairs into a command."""
+    box = open_sandbox(cli_profile="permissive")
+    result = box.hostcall("ext.a", make_request("tool", {"name": "bash", "input": tool_input}))
+    assert (result.ok, result.error_code) == (False, "invalid_request")
+    (entry,) = box.store.query_ledger(extension_id="ext.a")
+    assert entry.decision == "invalid"

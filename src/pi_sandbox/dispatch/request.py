@@ -91,6 +91,10 @@ def coerce_request(raw: HostcallRequest | Mapping[str, Any]) -> HostcallRequest:
 def derive_and_check(req: HostcallRequest) -> Capability:
     """Derive the capability server-side; a declared capability that differs is ``invalid_request``."""
     derived = required_capability(req.method, req.params)
+    tool_input = req.params.get("input")
+    if req.method.strip().lower() == "tool" and tool_input is not None and not isinstance(tool_input, Mapping):
+        # Checked here, before any stage reads it: the bash tool's command is taken from this object.
+        raise InvalidRequestError("tool hostcall 'input' must be a JSON object")
     if req.capability is not None and req.capability.strip().lower() != derived.value:
         raise InvalidRequestError(
             f"declared capability '{req.capability}' does not match '{derived.value}', which method "
