@@ -171,3 +171,14 @@ def test_verify_in_a_real_process(pi_env: PiEnv) -> None:
     assert json.loads(proc.stdout)["verification_errors"][0] == {
         "seq": 5, "kind": "missing", "message": "entry 5 is missing from the chain"
     }
+
+
+def test_database_path_that_is_a_folder_is_an_error_not_an_empty_ledger(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: ``show`` and ``alerts list`` printed "(none)" and exited 0 when security.db was a folder."""
+    pi_env.db_path.mkdir(parents=True)
+    for argv in (["security", "ledger", "show"], ["security", "alerts", "list"], ["security", "ledger", "verify"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and str(pi_env.db_path) in err and "Traceback" not in err, argv
+        assert "(none)" not in out

@@ -205,6 +205,8 @@ class AuditStore:
         state_dir = Path(state_dir)
         db_path = state_dir / DB_FILE
         if not db_path.is_file():
+            if db_path.exists():
+                raise AuditStoreError(f"audit database {db_path} is not a file; move it aside or fix PI_SECURITY_DIR")
             raise AuditStoreError(f"no audit database at {db_path}: nothing has been recorded yet")
         return cls(state_dir, connect(db_path, read_only=True), None, DEFAULT_CHECKPOINT_INTERVAL)
 

@@ -43,9 +43,9 @@ def _since(text: str | None) -> int | None:
 def _open_for_reading(ctx: CliContext) -> AuditStore | None:
     """The store opened read-only, or None when nothing has been recorded yet."""
     state_dir = ctx.config().state_dir
-    if not (state_dir / DB_FILE).is_file():
+    if not (state_dir / DB_FILE).exists():
         return None
-    return AuditStore.open_read_only(state_dir)
+    return AuditStore.open_read_only(state_dir)  # refuses a path that is not a file (never "no entries")
 
 
 def _render_report(data: dict[str, Any]) -> str:
