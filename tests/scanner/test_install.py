@@ -173,3 +173,16 @@ def test_named_pipes_block_install_without_hanging(pi_env: PiEnv, tmp_path: Path
     with _store(pi_env) as store:
         (ledger,) = store.query_ledger(extension_id="piped")
         assert (ledger.decision, ledger.reason) == ("deny", "scan_forbidden")
+
+
+def test_deeply_nested_lockfile_is_an_install_error_and_kept(pi_env: PiEnv, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: a lockfile nested past json's recursion limit raised RecursionError (a traceback)."""
+    src = _write_ext(tmp_path / "src", SAFE)
+    pi_env.state_dir.mkdir(parents=True, exist_ok=True)
+    text = "[" * 100_000 + "]" * 100_000
+    (pi_env.state_dir / "extensions.lock.json").write_text(text)
+    assert main(["ext", "install", str(src)]) == 2
+    assert "lockfile is unreadable" in capsys.readouterr().err
+    assert (pi_env.state_dir / "extensions.lock.json").read_text() == text
+    assert not (pi_env.agent_dir / "extensions" / "demo-ext").exists()

@@ -177,7 +177,7 @@ def load_lockfile(state_dir: Path) -> dict[str, LockEntry]:
         if not isinstance(data, dict) or data.get("schema") != EXTENSION_LOCKFILE:
             raise ValueError(f"schema is not {EXTENSION_LOCKFILE}")
         return {str(k): LockEntry.from_dict(v) for k, v in dict(data.get("extensions", {})).items()}
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InstallError(
             f"{path}: extension lockfile is unreadable ({exc}); restore it from backup or move it aside"
         ) from None
