@@ -53,6 +53,17 @@ def test_write_read_stat_list(pi_env: PiEnv, fs: Callable[..., HostcallResult]) 
     assert fs("stat", ".").result["type"] == "directory"
 
 
+@pytest.mark.parametrize("data", ["@@not base64@@", "abc", "YW Jj", 5])
+def test_malformed_base64_write_is_refused_and_leaves_the_file_alone(
+    pi_env: PiEnv, fs: Callable[..., HostcallResult], data: Any
+) -> None:
+    """Regression: non-strict decoding turned garbage into b"" and truncated the existing file."""
+    (pi_env.workspace / "keep.txt").write_text("precious")
+    result = fs("write", "keep.txt", data=data, encoding="base64")
+    assert (result.ok, result.error_code) == (False, "invalid_request")
+    assert (pi_env.workspace / "keep.txt").read_text() == "precious"
+
+
 def test_binary_content_round_trips_as_base64(pi_env: PiEnv, fs: Callable[..., HostcallResult]) -> None:
     blob = bytes(range(256))
     assert fs("write", "b.bin", data=base64.b64encode(blob).decode(), encoding="base64").ok

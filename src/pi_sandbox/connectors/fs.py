@@ -9,6 +9,7 @@ evidence or the policy that judges it.
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import shutil
 import stat as stat_mod
@@ -109,7 +110,13 @@ class FsConnector:
         data = params.get("data", params.get("content", ""))
         if not isinstance(data, str):
             raise ConnectorError("fs write needs string 'data'", code="invalid_request")
-        payload = base64.b64decode(data) if params.get("encoding") == "base64" else data.encode("utf-8")
+        if params.get("encoding") == "base64":
+            try:  # strict: lenient decoding turns garbage into b"" and the O_TRUNC below empties the file
+                payload = base64.b64decode(data, validate=True)
+            except binascii.Error:
+                raise ConnectorError("fs write 'data' is not valid base64", code="invalid_request") from None
+        else:
+            payload = data.encode("utf-8")
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if params.get("append") else os.O_TRUNC)
         fd = os.open(path, flags, 0o644)
         with os.fdopen(fd, "wb") as handle:
