@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -56,6 +57,11 @@ export default function (pi) {
     host.callSync("fs", { op: "write", path: "out", data: "z".repeat(2_000_000) });
     const replies = await Promise.all(pending);
     return text(replies.reduce((sum, r) => sum + r.data.length, 0));
+  } });
+  pi.registerTool({ name: "parallel", execute: async (_id, p) => {
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: p.n }, (_, i) => host.call("fs", { op: "stat", path: "slow" + i })));
+    return text(Date.now() - t0);
   } });
   pi.registerTool({ name: "bomb", execute: () => { const a = []; for (;;) a.push(new Array(1e6).fill(1)); } });
   pi.registerTool({ name: "recurse", execute: () => { const f = (n) => f(n + 1) + 1; return f(0); } });
@@ -161,6 +167,28 @@ def test_many_large_async_replies_do_not_deadlock(table: Any) -> None:
         assert recorder.calls == 401 and time.monotonic() - started < 20
     finally:
         w.close()
+
+
+def test_async_hostcalls_run_in_parallel_and_do_not_eat_the_budget(table: Any) -> None:
+    class SlowStat(Recorder):
+        def __call__(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+            time.sleep(0.4)
+            return super().__call__(method, params)
+
+    recorder = SlowStat()
+    w = start(table, recorder, WorkerLimits(memory_bytes=64 << 20, call_timeout_s=0.5))
+    pool = ThreadPoolExecutor(max_workers=4)
+    w.executor = pool
+    try:
+        elapsed_ms = tool(w, "parallel", {"n": 4})
+        assert elapsed_ms < 1000  # 4 x 0.4 s served concurrently, not one after another
+        assert len(recorder.calls) == 4
+        # 8 calls = 2 rounds = 0.8 s of waiting: longer than the 0.5 s JS budget, which is paused while
+        # the worker only waits for the host.
+        assert tool(w, "parallel", {"n": 8}) >= 700
+    finally:
+        w.close()
+        pool.shutdown()
 
 
 def test_host_driven_timers(worker: tuple[ExtensionWorker, Recorder]) -> None:

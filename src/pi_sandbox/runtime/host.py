@@ -15,6 +15,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class ExtensionHost:
         model: Mapping[str, Any] | None = None,
         max_restarts: int = 2,
         limits: WorkerLimits | None = None,
+        async_hostcall_threads: int = 4,
     ) -> None:
         self.sandbox = sandbox
         self.config = sandbox.config
@@ -69,6 +71,11 @@ class ExtensionHost:
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
         self._session_started = False
         self._notices: set[tuple[str, str, str]] = set()
+        # Async hostcalls (fetch, exec, fs.promises) of all workers run here, so an extension's
+        # Promise.all really runs in parallel and concurrent ledger appends share one fsync.
+        self._executor = ThreadPoolExecutor(
+            max_workers=async_hostcall_threads, thread_name_prefix="pi-hostcall"
+        )
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
         sandbox.bus.subscribe(self._on_bus_event)
@@ -184,6 +191,7 @@ class ExtensionHost:
             ext.extension_id, self._handler_for(ext.extension_id), self._limits(ext.extension_id)
         )
         ext.worker = worker
+        worker.executor = self._executor
         worker.on_notice = lambda code, detail: self._on_notice(ext, code, detail)
         try:
             if self._modules_json is None:
@@ -508,6 +516,7 @@ class ExtensionHost:
                 ext.worker.close()
             if ext.status == "loaded":
                 ext.status = "stopped"
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> ExtensionHost:
         return self

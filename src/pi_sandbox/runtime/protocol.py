@@ -110,6 +110,8 @@ class FdChannel:
         self._buf = bytearray()
         self._out = bytearray()
         self._nonblocking = False
+        #: Optional descriptor that interrupts a waiting read (a byte written to it wakes the reader).
+        self.wake_fd: int | None = None
 
     def nonblocking_writes(self) -> None:
         """Queue writes instead of blocking; they are flushed whenever the channel reads."""
@@ -142,9 +144,16 @@ class FdChannel:
             timeout = None if deadline is None else deadline - time.monotonic()
             if timeout is not None and timeout <= 0:
                 return False
-            readable, writable, _ = select.select([self.read_fd], wlist, [], timeout)
+            rlist = [self.read_fd] if self.wake_fd is None else [self.read_fd, self.wake_fd]
+            readable, writable, _ = select.select(rlist, wlist, [], timeout)
             if writable:
                 self._flush_some()
+            if self.wake_fd is not None and self.wake_fd in readable:
+                try:
+                    os.read(self.wake_fd, 4096)
+                except BlockingIOError:
+                    pass
+                return False  # woken: the caller has other work (it checks its own deadline)
             if readable:
                 chunk = os.read(self.read_fd, 1 << 20)
                 if not chunk:

@@ -9,13 +9,16 @@ spent running JS is, and a worker that overruns is killed with SIGKILL.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +101,11 @@ class ExtensionWorker:
         self.registration_version = 0
         #: When the worker's earliest timer is due (monotonic seconds), as of its last answer.
         self.next_timer_at: float | None = None
+        #: Serves async hostcalls concurrently (fetch, exec, fs.promises) when set; None = inline.
+        self.executor: Executor | None = None
+        self._completed: queue.SimpleQueue[tuple[Any, dict[str, Any]]] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._wake_r, self._wake_w = -1, -1
         #: Called with (code, detail) for worker notices (forbidden imports); set by the host.
         self.on_notice: Callable[[str, dict[str, Any]], None] | None = None
 
@@ -124,6 +132,10 @@ class ExtensionWorker:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._channel = FdChannel(self._proc.stdout.fileno(), self._proc.stdin.fileno())
         self._channel.nonblocking_writes()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._channel.wake_fd = self._wake_r
         limits = {
             "memory_bytes": self.limits.memory_bytes,
             "stack_bytes": self.limits.stack_bytes,
@@ -196,6 +208,13 @@ class ExtensionWorker:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail in practice
             pass
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._wake_r = self._wake_w = -1
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 try:
@@ -242,21 +261,34 @@ class ExtensionWorker:
         started_at = time.monotonic()
         deadline = started_at + budget
         ceiling = started_at + budget * self.limits.wall_ceiling_factor
+        paused_at = started_at if self._in_flight else None
         while True:
-            message = self._read(channel, min(deadline, ceiling))
+            # While async hostcalls are in flight the worker may just be waiting for them: the JS
+            # budget is paused, only the wall-clock ceiling applies.
+            message = self._read(channel, ceiling if self._in_flight else min(deadline, ceiling))
+            if self._deliver_completed(channel) and self._in_flight == 0 and paused_at is not None:
+                deadline += time.monotonic() - paused_at
+                paused_at = None
             if message is None:
-                if time.monotonic() >= ceiling:
+                now = time.monotonic()
+                if now >= ceiling:
                     self._die(
                         "timeout",
                         f"exceeded the {budget * self.limits.wall_ceiling_factor:g}s wall-clock ceiling "
                         f"for a '{kind}' call",
                     )
-                self._die("timeout", f"exceeded the {budget:g}s time budget for a '{kind}' call")
-            assert message is not None
+                if self._in_flight == 0 and now >= deadline:
+                    self._die("timeout", f"exceeded the {budget:g}s time budget for a '{kind}' call")
+                continue
             mtype = message.get("type")
             if mtype == "hostcall":
                 served_at = time.monotonic()
                 try:
+                    if self.executor is not None and message.get("sync") is False:
+                        self._start_async(message)
+                        if paused_at is None:
+                            paused_at = served_at
+                        continue
                     self._serve_hostcall(channel, message)
                 except WorkerFailure:
                     raise
@@ -265,7 +297,8 @@ class ExtensionWorker:
                     self.dead_reason = "internal"
                     self.kill()
                     raise
-                deadline += time.monotonic() - served_at  # hostcall time is the host's, not the extension's
+                if paused_at is None:
+                    deadline += time.monotonic() - served_at  # hostcall time is the host's
             elif mtype == "done" and message.get("id") == request_id:
                 due_in_ms = message.pop("timer_due_in_ms", None)
                 version = message.pop("rv", None)
@@ -282,6 +315,54 @@ class ExtensionWorker:
                 self._die(str(message.get("code", "internal")), str(message.get("message", "")))
             else:
                 self._die("protocol", f"unexpected '{mtype}' frame")
+
+    def _start_async(self, message: dict[str, Any]) -> None:
+        """Serve an async hostcall on the executor; its answer is delivered by the request loop."""
+        assert self.executor is not None
+        hid = message.get("hid")
+        method = message.get("method")
+        params = message.get("params")
+        self.hostcalls += 1
+        self._in_flight += 1
+        if not isinstance(method, str) or not isinstance(params, dict):
+            self._finish_async(
+                hid, {"ok": False, "error": {"code": "invalid_request", "message": "bad hostcall"}}
+            )
+            return
+        future = self.executor.submit(self.handler, method, params)
+        future.add_done_callback(functools.partial(self._async_done, hid))
+
+    def _async_done(self, hid: Any, future: Future[dict[str, Any]]) -> None:
+        """Runs on an executor thread: queue the answer and wake the request loop."""
+        try:
+            reply = future.result()
+        except Exception as exc:  # a host bug must still answer the worker
+            reply = {"ok": False, "error": {"code": "internal", "message": f"{type(exc).__name__}"}}
+        self._finish_async(hid, reply)
+
+    def _finish_async(self, hid: Any, reply: dict[str, Any]) -> None:
+        self._completed.put((hid, reply))
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass  # pipe full (the loop is waking anyway) or worker already closed
+
+    def _deliver_completed(self, channel: FdChannel) -> bool:
+        """Send finished async answers to the worker; True when at least one was sent."""
+        sent = False
+        while True:
+            try:
+                hid, reply = self._completed.get_nowait()
+            except queue.Empty:
+                return sent
+            self._in_flight -= 1
+            sent = True
+            try:
+                channel.write({"type": "hc_result", "hid": hid, **reply})
+            except OSError:
+                self._die_from_exit()
+            except ProtocolError as exc:
+                self._die("protocol", str(exc))
 
     def _serve_hostcall(self, channel: FdChannel, message: dict[str, Any]) -> None:
         self.hostcalls += 1
