@@ -186,3 +186,41 @@ def test_deeply_nested_lockfile_is_an_install_error_and_kept(pi_env: PiEnv, tmp_
     assert "lockfile is unreadable" in capsys.readouterr().err
     assert (pi_env.state_dir / "extensions.lock.json").read_text() == text
     assert not (pi_env.agent_dir / "extensions" / "demo-ext").exists()
+
+
+@pytest.mark.parametrize("single_file", [False, True])
+def test_source_changed_between_scan_and_copy_is_not_installed(
+    pi_env: PiEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, single_file: bool
+) -> None:
+    """Regression: install scanned the source, then copied it again: code swapped in between (a race
+    by whoever controls the source folder) was installed and pinned under the clean scan's verdict."""
+    src = _write_ext(tmp_path / "src", SAFE)
+    target = src / "index.ts" if single_file else src
+    real_scan = installer.scan_path
+
+    def scan_then_swap(path: Path):  # type: ignore[no-untyped-def]
+        report = real_scan(path)
+        (src / "index.ts").write_text(EVIL)
+        return report
+
+    monkeypatch.setattr(installer, "scan_path", scan_then_swap)
+    config = resolve_config(cwd=pi_env.workspace)
+    with _store(pi_env) as store, pytest.raises(InstallError, match="changed while it was being installed"):
+        installer.install(target, config, store)
+    assert not (pi_env.agent_dir / "extensions" / "demo-ext").exists()
+    assert not (pi_env.agent_dir / "extensions" / "index.ts").exists()
+    assert not (pi_env.state_dir / "extensions.lock.json").exists()
+    leftovers = list((pi_env.agent_dir / "extensions").iterdir()) if (pi_env.agent_dir / "extensions").exists() else []
+    assert leftovers == []
+
+
+def test_pinned_status_of_a_renamed_single_file_install_matches(pi_env: PiEnv, tmp_path: Path) -> None:
+    """Regression: the pin hashed the source file name ('My Tool.ts') but the check hashed the installed
+    name ('My-Tool.ts'), so an untouched single-file install always read as tampered."""
+    file = tmp_path / "My Tool.ts"
+    file.write_text(SAFE)
+    assert main(["ext", "install", str(file)]) == 0
+    config = resolve_config(cwd=pi_env.workspace)
+    assert installer.pinned_content_status(config, "My-Tool") == "match"
+    (pi_env.agent_dir / "extensions" / "My-Tool.ts").write_text(EVIL)
+    assert installer.pinned_content_status(config, "My-Tool") == "mismatch"

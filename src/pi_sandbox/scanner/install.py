@@ -54,6 +54,9 @@ class LockEntry:
     install_path: str
     forced: bool = False
     force_reason: str | None = None
+    #: Single-file installs: the source file name the content hash was computed under (the installed
+    #: copy is renamed to ``<id><suffix>``).
+    hashed_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the lockfile's per-extension object)."""
@@ -69,6 +72,7 @@ class LockEntry:
             "install_path": self.install_path,
             "forced": self.forced,
             "force_reason": self.force_reason,
+            "hashed_name": self.hashed_name,
         }
 
     @classmethod
@@ -86,6 +90,7 @@ class LockEntry:
             install_path=str(data.get("install_path", "")),
             forced=bool(data.get("forced", False)),
             force_reason=data.get("force_reason"),
+            hashed_name=data.get("hashed_name"),
         )
 
 
@@ -243,7 +248,7 @@ def install(
     _alerts(store, check, decision)
     lock_entry: LockEntry | None = None
     if not refused:
-        _copy_into_place(path, check.destination)
+        _copy_into_place(path, check.destination, check.report.content_hash)
         lock_entry = LockEntry(
             extension_id=check.extension_id,
             content_hash=check.report.content_hash,
@@ -256,6 +261,7 @@ def install(
             install_path=str(check.destination),
             forced=decision == "forced",
             force_reason=reason.strip() if decision == "forced" and reason else None,
+            hashed_name=None if path.is_dir() else path.name,
         )
         entries = load_lockfile(config.state_dir)
         entries[check.extension_id] = lock_entry
@@ -339,9 +345,22 @@ def _ignore_metadata(_dir: str, names: list[str]) -> set[str]:
     return {n for n in names if n in METADATA_DIRS}
 
 
-def _copy_into_place(source: Path, destination: Path) -> None:
-    """Copy to a sibling temp path, then swap it in, so a failed copy never leaves half an extension."""
+def _tree_hash(path: Path, single_file_name: str | None = None) -> str:
+    """The scanner's content hash of an extension folder (or of one file reported as ``single_file_name``)."""
+    if single_file_name is not None:
+        return content_hash([(single_file_name, file_digest(path))])
+    files, _skipped = iter_extension_files(path)
+    return content_hash([(rel, file_digest(full)) for full, rel in files])
+
+
+def _copy_into_place(source: Path, destination: Path, scanned_hash: str) -> None:
+    """Copy to a sibling temp path, check it is what was scanned, then swap it in.
+
+    A failed copy never leaves half an extension, and code swapped into the source after the scan
+    (a race by whoever controls the source folder) is never installed under the clean verdict.
+    """
     parent = destination.parent
+    staging: Path | None = None
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staging-", dir=parent))
@@ -350,13 +369,20 @@ def _copy_into_place(source: Path, destination: Path) -> None:
             shutil.copytree(source, target, symlinks=True, ignore=_ignore_metadata)
         else:
             shutil.copy2(source, target)
-        backup = None
+        if _tree_hash(target, None if source.is_dir() else source.name) != scanned_hash:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise InstallError(f"{source} changed while it was being installed (its content no longer matches "
+                               "the scan); nothing was installed — re-run the install when the source is stable")
         if destination.exists() or destination.is_symlink():
-            backup = staging / (destination.name + ".previous")
-            os.replace(destination, backup)
+            os.replace(destination, staging / (destination.name + ".previous"))
         os.replace(target, destination)
         shutil.rmtree(staging, ignore_errors=True)
     except OSError as exc:
+        if staging is not None:
+            previous = staging / (destination.name + ".previous")
+            if previous.exists() and not destination.exists():
+                os.replace(previous, destination)  # put the installed version back before cleaning up
+            shutil.rmtree(staging, ignore_errors=True)
         raise InstallError(f"cannot copy the extension into {parent}: {exc.strerror or exc}") from None
 
 
@@ -373,9 +399,5 @@ def pinned_content_status(config: SecurityConfig, extension_id: str) -> str:
     installed = Path(entry.install_path)
     if not installed.exists():
         return "missing"
-    if installed.is_dir():
-        files, _skipped = iter_extension_files(installed)
-        entries = [(rel, file_digest(full)) for full, rel in files]
-    else:
-        entries = [(installed.name, file_digest(installed))]
-    return "match" if content_hash(entries) == entry.content_hash else "mismatch"
+    digest = _tree_hash(installed, None if installed.is_dir() else entry.hashed_name or installed.name)
+    return "match" if digest == entry.content_hash else "mismatch"
