@@ -123,7 +123,8 @@ class ExtensionWorker:
             [sys.executable, "-I", "-S", "-c", _BOOT],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            # Worker stderr only carries interpreter crashes; shown when debugging the runtime itself.
+            stderr=None if os.environ.get("PI_SANDBOX_DEBUG_WORKERS") else subprocess.DEVNULL,
             env=env,
             cwd="/",
             close_fds=True,
