@@ -308,3 +308,12 @@ def test_tools_registered_at_run_time_are_listed(make_host: MakeHost, ext_dir: P
     host.run_command("dynamic", "add-tool", "late_tool")
     assert host.get("dynamic").summary()["tools"] == ["late_tool"]
     assert host.call_tool("dynamic", "late_tool", {})["content"][0]["text"] == "I am late_tool"
+
+
+def test_missing_toolchain_fails_the_load_with_setup_advice(make_host: MakeHost, ext_dir: Path) -> None:
+    from pi_sandbox.runtime.toolchain import Toolchain
+
+    host = make_host(toolchain=Toolchain(ext_dir / "no-toolchain"))
+    path = write_file(ext_dir / "any.ts", "export default function () {}\n")
+    with pytest.raises(ExtensionLoadError, match="run `pi setup`"):
+        host.load([source_for(path, "any")])
