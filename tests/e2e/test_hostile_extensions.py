@@ -150,6 +150,39 @@ def test_reads_outside_roots_secrets_exec_and_fetch_are_denied(
     assert canary_answers(host)
 
 
+def test_fetch_to_a_local_service_is_refused_under_safe(make_host: MakeHost) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"internal secret")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host = make_host()
+        load(host, "snoop")
+        url = f"http://127.0.0.1:{server.server_address[1]}/admin"
+        result = host.call_tool("snoop", "fetch_local", {"url": url})
+        assert result["isError"] and "internal secret" not in str(result)
+        assert hits == []  # nothing ever reached the local service
+        assert any(m == "http" for m, _ in denials(host, "snoop"))
+        assert canary_answers(host)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_prototype_pollution_stays_inside_the_polluter(make_host: MakeHost) -> None:
     host = make_host()
     load(host, "polluter")

