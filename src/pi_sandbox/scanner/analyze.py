@@ -223,9 +223,13 @@ class FileAnalyzer(SinkRules):
             return
 
     def key_value(self, index: Node) -> Val:
-        """The value of a computed member key; marked obfuscated unless written as a plain literal."""
+        """The value of a computed member key; marked obfuscated unless written as a plain literal.
+
+        A key held in a variable (``o[k]``) carries the marks of the value it is bound to: a plain
+        ``const k = 'env'`` stays plain, ``const k = 'constr' + 'uctor'`` is already obfuscated.
+        """
         key = self.resolver.evaluate(index)
-        plain = index.type in ("string", "number") or (
+        plain = index.type in ("string", "number", "identifier") or (
             index.type == "template_string"
             and not any(c.type == "template_substitution" for c in index.named_children)
         )

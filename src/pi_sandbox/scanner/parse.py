@@ -71,7 +71,7 @@ def _query_source() -> str:
 ((property_identifier) @special (#any-of? @special "__proto__" "constructor" "eval" "Function" "binding"
   "_linkedBinding" "dlopen" "_load" "mainModule" "setTimeout" "setInterval" "execScript"))
 (subscript_expression index: [(string) (template_string) (binary_expression) (call_expression)
-                              (parenthesized_expression) (member_expression)]) @computed
+                              (parenthesized_expression) (member_expression) (identifier)]) @computed
 (string) @string
 (template_string) @string
 (ERROR) @error

