@@ -301,6 +301,8 @@ class FileAnalyzer(SinkRules):
                 self.on_reference(key, sub)
                 if value.type == "identifier":
                     self.follow_alias(identifier_name(value)[0], sub)
+                elif value.type == "object_pattern":  # `{ constructor: { constructor: F } }`
+                    self.on_binding(value, sub)
 
     def follow_alias(self, name: str, val: Val) -> None:
         """Climb from every use of ``name`` with ``val`` (file-wide; see the resolver on scope)."""
@@ -353,6 +355,10 @@ class FileAnalyzer(SinkRules):
         if parent is not None and parent.type == "pair_pattern" and parent.child_by_field_name("key") == node:
             pattern = parent.parent  # `const { constructor: F } = () => {}`
             owner = pattern.parent if pattern is not None else None
+            while owner is not None and owner.type == "pair_pattern" and owner.parent is not None \
+                    and owner.parent.type == "object_pattern":  # nested: bind from the outermost pattern
+                pattern = owner.parent
+                owner = pattern.parent
             value = owner.child_by_field_name("value") if owner is not None else None
             if pattern is not None and owner is not None and owner.type == "variable_declarator" and value:
                 self.on_binding(pattern, self.resolver.evaluate(value))
