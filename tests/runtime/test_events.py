@@ -23,8 +23,9 @@ def test_input_transform_chains_and_handled_stops() -> None:
     outcome: dict[str, Any] = {}
     state, stop = combine_event("input", {"text": " hi "}, reply({"text": "hi"}), "a", outcome)
     assert state["text"] == "hi" and outcome["action"] == "transform" and not stop
-    _, stop = combine_event("input", state, reply(state, action="handled"), "b", outcome)
+    _, stop = combine_event("input", state, reply(state, action="handled", response="pong"), "b", outcome)
     assert stop and outcome["action"] == "handled" and outcome["handled_by"] == "b"
+    assert outcome["response"] == "pong"
 
 
 def test_before_agent_start_replaces_prompt_and_collects_messages() -> None:

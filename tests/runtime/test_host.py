@@ -134,7 +134,7 @@ def test_event_results_combine_in_load_order(make_host: MakeHost, ext_dir: Path)
         """
         export default function (pi: any) {
           pi.on("before_agent_start", async (e: any) => ({ systemPrompt: e.systemPrompt + "[second]", message: { customType: "m" } }));
-          pi.on("input", async (e: any) => (e.text === "stop" ? { action: "handled" } : { action: "transform", text: e.text + "!" }));
+          pi.on("input", async (e: any) => (e.text === "stop" ? { action: "handled", response: "stopped" } : { action: "transform", text: e.text + "!" }));
           pi.on("tool_call", async (e: any) => (e.input.command?.includes("rm -rf") ? { block: true, reason: "dangerous" } : undefined));
           pi.on("session_before_switch", async () => ({ cancel: true }));
         }
@@ -146,6 +146,7 @@ def test_event_results_combine_in_load_order(make_host: MakeHost, ext_dir: Path)
     assert host.emit("input", {"text": "  hi  "})["data"]["text"] == "hi!"
     handled = host.emit("input", {"text": " stop "})
     assert handled["action"] == "handled" and handled["handled_by"] == "second"
+    assert handled["response"] == "stopped"
     blocked = host.emit("tool_call", {"toolName": "bash", "input": {"command": "rm -rf /"}})
     assert blocked["block"] and blocked["reason"] == "dangerous" and blocked["blocked_by"] == "second"
     assert not host.emit("tool_call", {"toolName": "bash", "input": {"command": "ls"}})["block"]

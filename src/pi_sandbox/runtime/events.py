@@ -35,6 +35,8 @@ def combine_event(
             outcome.setdefault("transformed_by", []).append(extension_id)
         if reply.get("action") == "handled":
             outcome.update(action="handled", handled_by=extension_id)
+            if "response" in reply:
+                outcome["response"] = reply["response"]  # e.g. an instant answer without the LLM
             return new_state, True
         outcome.setdefault("action", "continue")
     elif event == "before_agent_start":

@@ -376,6 +376,7 @@ async function runEvent({ event, data }) {
       if (r.action === "transform" && Array.isArray(r.images)) state.images = r.images;
       if (r.action === "handled") {
         out.action = "handled";
+        if (r.response !== undefined) out.response = jsonParse(toJson(r.response));
         break;
       }
     }
