@@ -16,6 +16,7 @@ import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
@@ -106,6 +107,7 @@ class ExtensionWorker:
         self._completed: queue.SimpleQueue[tuple[Any, dict[str, Any]]] = queue.SimpleQueue()
         self._in_flight = 0
         self._wake_r, self._wake_w = -1, -1
+        self._wake_lock = threading.Lock()
         #: Called with (code, detail) for worker notices (forbidden imports); set by the host.
         self.on_notice: Callable[[str, dict[str, Any]], None] | None = None
 
@@ -209,13 +211,14 @@ class ExtensionWorker:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail in practice
             pass
-        for fd in (self._wake_r, self._wake_w):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._wake_r = self._wake_w = -1
+        with self._wake_lock:
+            for fd in (self._wake_r, self._wake_w):
+                if fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._wake_r = self._wake_w = -1
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 try:
@@ -343,10 +346,13 @@ class ExtensionWorker:
 
     def _finish_async(self, hid: Any, reply: dict[str, Any]) -> None:
         self._completed.put((hid, reply))
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass  # pipe full (the loop is waking anyway) or worker already closed
+        with self._wake_lock:  # never write to a descriptor number that kill() already released
+            if self._wake_w < 0:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:
+                pass  # pipe full: the loop is being woken anyway
 
     def _deliver_completed(self, channel: FdChannel) -> bool:
         """Send finished async answers to the worker; True when at least one was sent."""
