@@ -48,7 +48,8 @@ ENUMERATING_CALLS: Final = frozenset(
     {"Object.keys", "Object.values", "Object.entries", "Object.getOwnPropertyNames",
      "Object.getOwnPropertyDescriptors", "Reflect.ownKeys"}
 )
-REQUIRE_PATHS: Final = frozenset({"require", "__non_webpack_require__"})
+#: Calls that load a module by name (``process.getBuiltinModule`` loads any Node builtin, Node >= 22.3).
+REQUIRE_PATHS: Final = frozenset({"require", "__non_webpack_require__", "process.getBuiltinModule"})
 POLLUTING_CALLS: Final = frozenset(
     {"Object.defineProperty", "Object.defineProperties", "Object.assign", "Object.setPrototypeOf",
      "Reflect.set", "Reflect.defineProperty", "Reflect.setPrototypeOf", "Object.prototype.__defineGetter__",
