@@ -17,7 +17,14 @@ from tree_sitter import Node
 
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.fold import fold_method_call, node_text
-from pi_sandbox.scanner.rules import BUILTIN_CONSTRUCTORS, GLOBAL_OBJECT_NAMES, TRACKED_GLOBALS, module_root
+from pi_sandbox.scanner.rules import (
+    BUILTIN_CONSTRUCTORS,
+    CHILD_PROCESS_MODULES,
+    FORBIDDEN_MODULES,
+    GLOBAL_OBJECT_NAMES,
+    TRACKED_GLOBALS,
+    module_root,
+)
 from pi_sandbox.scanner.values import Val
 
 MAX_DEPTH: Final = 40
@@ -364,13 +371,7 @@ class Resolver:
         if t == "object":
             return self._object(node, d)
         if t == "ternary_expression":
-            for field in ("consequence", "alternative"):
-                branch = node.child_by_field_name(field)
-                if branch is not None:
-                    value = self.evaluate(branch, d)
-                    if value.kind != v.UNKNOWN_KIND:
-                        return value
-            return v.UNKNOWN
+            return self._ternary(node, d)
         return v.UNKNOWN
 
     def _object(self, node: Node, depth: int) -> Val:
@@ -442,6 +443,21 @@ class Resolver:
             return v.UNKNOWN
         return v.string("".join(t for t in texts if t is not None), obfuscated=True,
                         decoded=any(p.decoded for p in pieces))
+
+    def _ternary(self, node: Node, depth: int) -> Val:
+        """``c ? a : b``: the first known branch (``globalThis : window`` are both the global object).
+
+        Strings that differ must not resolve to the harmless one: ``c ? 'fs' : 'vm'`` is the sensitive
+        branch (marked obfuscated, as hiding it is the point), else unknown, which is at least flagged
+        where it is used.
+        """
+        branches = [node.child_by_field_name(f) for f in ("consequence", "alternative")]
+        values = [self.evaluate(b, depth) for b in branches if b is not None]
+        texts = {x.text for x in values if x.kind == v.STR}
+        if texts and (len(texts) > 1 or any(x.kind != v.STR for x in values)):
+            sensitive = [x for x in values if x.kind == v.STR and _sensitive_name(x.text)]
+            return v.tainted(sensitive[0], obfuscated=True) if sensitive else v.UNKNOWN
+        return next((x for x in values if x.kind != v.UNKNOWN_KIND), v.UNKNOWN)
 
     def _args(self, call: Node) -> list[Node]:
         args = call.child_by_field_name("arguments")
@@ -535,6 +551,20 @@ class Resolver:
         if path.endswith(".bind") and path != "?function.bind":
             return v.ref(path[: -len(".bind")], obfuscated=fn.obfuscated, decoded=fn.decoded)
         return v.UNKNOWN
+
+
+#: Member names a ternary resolves to when its other branch is a harmless string (not ``exec``/``spawn``:
+#: ``re[g ? 'exec' : 'test']`` is ordinary code; child_process members are judged by the import).
+_TERNARY_SENSITIVE_MEMBERS: Final = frozenset(
+    {"eval", "Function", "constructor", "__proto__", "prototype", "binding", "_linkedBinding", "dlopen", "_load",
+     "mainModule", "execScript"}
+)
+
+
+def _sensitive_name(text: str) -> bool:
+    """A member or module name worth resolving a ternary to (eval, constructor, vm, child_process, ...)."""
+    root = module_root(text.strip())
+    return text in _TERNARY_SENSITIVE_MEMBERS or root in FORBIDDEN_MODULES or root in CHILD_PROCESS_MODULES
 
 
 def _returns_this(function: Node) -> bool:
