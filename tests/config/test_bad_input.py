@@ -116,7 +116,10 @@ def test_snake_case_aliases_are_accepted(make_config: MakeConfig) -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("PI_EXTENSION_ALLOW_DANGEROUS", "maybe"), ("PI_EXTENSION_RISK_ENABLED", "2"),
-     ("PI_EXTENSION_RISK_ALPHA", "abc"), ("PI_EXTENSION_RISK_WINDOW", "-3")],
+     ("PI_EXTENSION_RISK_ALPHA", "abc"), ("PI_EXTENSION_RISK_WINDOW", "-3"),
+     # Regression: the env path skipped the settings validators, so these were accepted.
+     ("PI_EXTENSION_RISK_ALPHA", "nan"), ("PI_EXTENSION_RISK_ALPHA", "5"), ("PI_EXTENSION_RISK_ALPHA", "inf"),
+     ("PI_EXTENSION_RISK_WINDOW", "1e3"), ("PI_EXTENSION_RISK_DECISION_TIMEOUT_MS", "0x10")],
 )
 def test_bad_env_values_are_config_errors_naming_the_variable(
     make_config: MakeConfig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

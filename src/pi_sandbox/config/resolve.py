@@ -7,6 +7,7 @@ there is refused, reported as a warning and listed in ``refused_loosenings``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import fields
@@ -79,7 +80,7 @@ def _env_number(env: Mapping[str, str], name: str, kind: type) -> Any:
         value = kind(raw.strip())
     except ValueError:
         raise ConfigError(f"expected a {kind.__name__}, got '{raw}'", source=f"environment {name}") from None
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"expected a positive value, got '{raw}'", source=f"environment {name}")
     return value
 
@@ -294,6 +295,9 @@ def resolve_config(
         ("PI_EXTENSION_RISK_DECISION_TIMEOUT_MS", "extensionRisk.decision_timeout_ms", int),
     ):
         value = _env_bool(env, name) if kind is bool else _env_number(env, name, kind)
+        if key == "extensionRisk.alpha" and value is not None and not 0 < value < 1:
+            # the same range extensionRisk.alpha has in settings files
+            raise ConfigError(f"expected a number between 0 and 1, got '{env[name]}'", source=f"environment {name}")
         if value is not None:
             merger.set(key, value, f"env:{name}")
     if env.get("PI_HTTP_ALLOW_LOOPBACK") == "1":
