@@ -142,3 +142,17 @@ def test_policy_check_usage_errors(pi_env: PiEnv, capsys: pytest.CaptureFixture[
 def test_policy_group_without_subcommand_shows_help(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy"]) == 2
     assert "check" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["check", "grant", "revoke"])
+@pytest.mark.parametrize("extension_id", ["", "   "])
+def test_empty_extension_id_is_a_usage_error(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str], command: str, extension_id: str
+) -> None:
+    """Regression: ``pi policy grant --extension ''`` recorded a decision for an empty id."""
+    argv = ["policy", command, "--extension", extension_id]
+    if command != "revoke":
+        argv += ["--capability", "ui"]
+    assert main(argv) == 2
+    assert "extension id" in capsys.readouterr().err
+    assert not (pi_env.state_dir / "permissions.json").exists()

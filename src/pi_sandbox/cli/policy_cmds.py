@@ -30,6 +30,13 @@ def run_explain(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
+def _extension_id(value: str) -> str:
+    """argparse type: a non-blank extension id."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("extension id must not be empty")
+    return value
+
+
 def _capability(value: str) -> str:
     try:
         return parse_capability(value).value
@@ -70,13 +77,13 @@ def _decisions(args: argparse.Namespace, ctx: CliContext) -> int:
 def register(tree: CommandTree) -> None:
     group = tree.group("policy")
     check = group.add_parser("check", help="evaluate one capability for one extension")
-    check.add_argument("--extension", dest="extension_id", required=True, metavar="ID")
+    check.add_argument("--extension", dest="extension_id", required=True, metavar="ID", type=_extension_id)
     check.add_argument("--capability", required=True, metavar="CAP")
     add_json_flag(check)
     check.set_defaults(handler=_check)
 
     grant = group.add_parser("grant", help="remember an 'always' prompt decision for an extension")
-    grant.add_argument("--extension", dest="extension_id", required=True, metavar="ID")
+    grant.add_argument("--extension", dest="extension_id", required=True, metavar="ID", type=_extension_id)
     grant.add_argument("--capability", required=True, metavar="CAP")
     grant.add_argument("--deny", action="store_true", help="remember a deny instead of an allow")
     grant.add_argument("--expires", metavar="DURATION", help="e.g. 30m, 8h, 7d")
@@ -84,7 +91,7 @@ def register(tree: CommandTree) -> None:
     grant.set_defaults(handler=_grant)
 
     revoke = group.add_parser("revoke", help="forget remembered prompt decisions")
-    revoke.add_argument("--extension", dest="extension_id", required=True, metavar="ID")
+    revoke.add_argument("--extension", dest="extension_id", required=True, metavar="ID", type=_extension_id)
     revoke.add_argument("--capability", metavar="CAP")
     add_json_flag(revoke)
     revoke.set_defaults(handler=_revoke)
