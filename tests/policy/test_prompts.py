@@ -319,3 +319,27 @@ def test_deeply_nested_permission_file_is_a_state_dir_error(pi_env: PiEnv) -> No
     (pi_env.state_dir / "permissions.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(StateDirError):
         PermissionStore(pi_env.state_dir)
+
+
+def test_concurrent_revoke_in_another_process_is_not_overwritten(pi_env: PiEnv) -> None:
+    """Regression: put() re-read the file and wrote it back without a cross-process lock; a revoke that
+    landed between the two was overwritten and the revoked grant came back."""
+    import threading
+
+    host, cli = PermissionStore(pi_env.state_dir), PermissionStore(pi_env.state_dir)
+    host.put(StoredDecision("ext.a", "ui", True, "always", 0))
+    revoker: list[threading.Thread] = []
+    real_write = host._write
+
+    def write_after_a_concurrent_revoke() -> None:
+        thread = threading.Thread(target=cli.revoke, args=("ext.a",))
+        revoker.append(thread)
+        thread.start()
+        thread.join(0.5)  # with the lock the revoke waits for this write; without it, it lands first
+        real_write()
+
+    host._write = write_after_a_concurrent_revoke  # type: ignore[method-assign]
+    host.put(StoredDecision("ext.b", "ui", True, "always", 0))
+    revoker[0].join(10)
+    doc = json.loads((pi_env.state_dir / "permissions.json").read_text())
+    assert [d["extension_id"] for d in doc["decisions"]] == ["ext.b"]

@@ -7,12 +7,14 @@ answer is a deny that is *not* remembered (ARCHITECTURE §3.4), so attaching a U
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Final, Protocol
@@ -23,6 +25,7 @@ from pi_sandbox.errors import StateDirError
 
 SCOPES: Final[tuple[str, ...]] = ("once", "session", "always")
 PERMISSIONS_FILE: Final = "permissions.json"
+LOCK_FILE: Final = "permissions.json.lock"
 
 
 @dataclass(frozen=True)
@@ -165,15 +168,34 @@ class PermissionStore:
             decision = self._decisions.get((extension_id, capability))
         return decision if decision is not None and decision.live(now) else None
 
-    def put(self, decision: StoredDecision) -> None:
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Hold the in-process lock and an exclusive lock on ``permissions.json.lock`` (read-modify-write).
+
+        Without the file lock, a ``pi policy revoke`` landing between a host's re-read and its write
+        was overwritten, and the revoked grant came back.
+        """
         with self._lock:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(self.path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StateDirError(f"cannot lock permission decisions in {self.path.parent}: {exc}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+
+    def put(self, decision: StoredDecision) -> None:
+        with self._file_lock():
             self._refresh()
             self._decisions[(decision.extension_id, decision.capability)] = decision
             self._write()
 
     def revoke(self, extension_id: str, capability: str | None = None) -> int:
         """Forget decisions for an extension (one capability or all); returns how many were removed."""
-        with self._lock:
+        with self._file_lock():
             self._refresh()
             keys = [k for k in self._decisions if k[0] == extension_id and capability in (None, k[1])]
             for key in keys:
