@@ -20,8 +20,10 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,13 @@ export default function (pi: any) {
       for (let j = 0; j < 20000; j++) checksum = (checksum * 31 + j) % 1000003;
       pi.events.emit("bench:progress", { i: p.i });
       return { content: [{ type: "text", text: String(total + checksum) }] };
+    },
+  });
+  pi.registerTool({
+    name: "fetch_all", parameters: Type.Object({ url: Type.String(), n: Type.Integer() }),
+    async execute(_id: string, p: any) {
+      const bodies = await Promise.all(Array.from({ length: p.n }, () => fetch(p.url).then((r: any) => r.text())));
+      return { content: [{ type: "text", text: String(bodies.length) }] };
     },
   });
   pi.on("tool_call", async (e: any) =>
@@ -166,6 +175,47 @@ def bench_many(config: Any, sources: list[ExtensionSource]) -> tuple[float, list
     return elapsed, rss
 
 
+class _SlowHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        time.sleep(0.2)
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def bench_parallel_fetch(base: Path, source: ExtensionSource, rounds: int = 5) -> float:
+    """4 fetches of a 200 ms local endpoint with Promise.all: served concurrently by the host."""
+    agent = base / "agent-http"
+    agent.mkdir()
+    (agent / "settings.json").write_text(
+        json.dumps({"extensionPolicy": {"http": {"allowLoopback": True}}}), encoding="utf-8"
+    )
+    env = {"HOME": str(base), "PI_CODING_AGENT_DIR": str(agent), "PI_SECURITY_DIR": str(agent / "security")}
+    config = resolve_config(cwd=base / "workspace", env=env)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sandbox = Sandbox.open(config)
+    host = ExtensionHost(sandbox)
+    try:
+        host.load([source])
+        url = f"http://127.0.0.1:{server.server_address[1]}/slow"
+        samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            host.call_tool(source.extension_id, "fetch_all", {"url": url, "n": 4})
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples)
+    finally:
+        host.shutdown(notify=False)
+        sandbox.close()
+        server.shutdown()
+        server.server_close()
+
+
 def workload(host: ExtensionHost, extension_id: str, iterations: int) -> float:
     started = time.perf_counter()
     for i in range(iterations):
@@ -203,6 +253,7 @@ def main() -> int:
         rtt_pass = bench_round_trip(config, sources[0], PassThroughSandbox)
         rtt_ipc = bench_round_trip(config, sources[0], ConstantSandbox)
         startup, rss = bench_many(config, sources)
+        parallel_fetch = bench_parallel_fetch(base, sources[0])
         full, passthrough = bench_overhead(config, sources[0])
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -221,6 +272,7 @@ def main() -> int:
             ("RSS per extension (median of 20)", f"{statistics.median(rss) / 2**20:.1f} MB", "≤ 40 MB"),
             ("RSS per extension (max of 20)", f"{max(rss) / 2**20:.1f} MB", "≤ 40 MB"),
             ("start-up, 20 extensions (cached bundles)", f"{startup * 1000:.0f} ms", ""),
+            ("4 × 200 ms fetches with Promise.all (p50)", f"{parallel_fetch * 1000:.0f} ms", "≈ 200 ms (concurrent)"),
             ("workload, full pipeline (median)", f"{full * 1000:.0f} ms", ""),
             ("workload, pass-through pipeline (median)", f"{passthrough * 1000:.0f} ms", ""),
             ("security overhead", f"{overhead:.1f} %", "≤ 3 %"),
