@@ -476,3 +476,20 @@ def test_tool_input_that_is_not_an_object_is_invalid_and_recorded(
     assert (result.ok, result.error_code) == (False, "invalid_request")
     (entry,) = box.store.query_ledger(extension_id="ext.a")
     assert entry.decision == "invalid"
+
+
+def test_unknown_method_text_is_recorded_as_a_hash_only(sandbox: Sandbox) -> None:
+    """Regression: an invalid call's method (free text from the extension) went into the ledger raw, so
+    an extension could write a secret it holds into the evidence as a 'method name'."""
+    secret = "sk-live-4f9a8b7c6d5e4f3a2b1c"
+    result = sandbox.hostcall("ext.a", {"call_id": "c1", "method": secret, "params": {}})
+    mismatch = sandbox.hostcall("ext.a", {"call_id": "c2", "method": secret, "capability": "read", "params": {}})
+    assert result.error_code == mismatch.error_code == "invalid_request"
+    entries = sandbox.store.query_ledger(extension_id="ext.a")
+    assert [e.decision for e in entries] == ["invalid", "invalid"]
+    assert entries[0].method is None and len(entries[0].detail["method_hash"]) == 64
+    evidence = str([e.to_dict() for e in entries]) + str([a.to_dict() for a in sandbox.store.query_alerts()])
+    assert secret not in evidence and secret[:20] not in evidence
+    known = sandbox.hostcall("ext.a", {"call_id": "c3", "method": "fs", "params": {"op": "nope"}})
+    assert known.error_code == "invalid_request"
+    assert sandbox.store.query_ledger(extension_id="ext.a")[-1].method == "fs"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pi_sandbox.audit import AlertDraft, AuditStore, LedgerEntryDraft
-from pi_sandbox.capabilities import Capability
+from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.config.posture import loosened_fields, security_posture
 from pi_sandbox.connectors.base import Connector, ConnectorContext
@@ -291,17 +291,24 @@ class Sandbox:
                                     denial.reason, call.capability.value, entry.seq)
 
     def _invalid(self, extension_id: str, call_id: str, request: Any, message: str) -> HostcallResult:
-        method = request.get("method") if isinstance(request, Mapping) else getattr(request, "method", None)
-        method = method if isinstance(method, str) and is_unicode_text(method) else None
+        raw = request.get("method") if isinstance(request, Mapping) else getattr(request, "method", None)
+        raw_method = raw if isinstance(raw, str) else None
+        # Only a known method name is recorded as text: anything else is free text from the extension
+        # (it could carry a secret), so the ledger gets its hash.
+        token = raw_method.strip().lower() if raw_method is not None else ""
+        method = token if token in KNOWN_METHODS else None
+        detail: dict[str, Any] = {"stage": "validate", "capability_mismatch": "does not match" in message}
+        if raw_method is not None and method is None:
+            detail["method_hash"] = sha256_hex(raw_method.encode("utf-8", "surrogatepass"))
         params = request.get("params") if isinstance(request, Mapping) else getattr(request, "params", None)
-        mismatch = "does not match" in message
+        mismatch = detail["capability_mismatch"]
         # The ledger stores UTF-8 text only; the caller still gets its own call_id back.
         recorded_call_id = call_id[:200] if is_unicode_text(call_id) else "<invalid>"
         entry = self.store.append(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision="invalid", reason="invalid_request",
-            call_id=recorded_call_id, method=(method or "")[:64] or None,
-            params_hash=params_hash(method or "", params if isinstance(params, Mapping) else None),
-            detail={"stage": "validate", "capability_mismatch": mismatch},
+            call_id=recorded_call_id, method=method,
+            params_hash=params_hash(raw_method or "", params if isinstance(params, Mapping) else None),
+            detail=detail,
         ))
         if mismatch:
             self.store.record_alert(AlertDraft(
