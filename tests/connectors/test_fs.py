@@ -283,3 +283,20 @@ def test_global_settings_named_by_pi_config_path_are_protected(
         assert path.read_text() == '{"extensionPolicy": {"profile": "safe"}}'
     else:
         assert not path.exists()
+
+
+def test_named_pipe_in_the_workspace_never_blocks_read_or_grep(
+    pi_env: PiEnv, sandbox: Sandbox, make_request: Request
+) -> None:
+    """Regression: fs read and the grep tool opened a FIFO for reading and blocked the host forever."""
+    from tests.scanner.test_findings import _finishes
+
+    os.mkfifo(pi_env.workspace / "pipe.txt")
+    (pi_env.workspace / "notes.txt").write_text("needle\n")
+    results: list[HostcallResult] = []
+    assert _finishes(lambda: results.append(sandbox.hostcall("ext.a", make_request(
+        "fs", {"op": "read", "path": "pipe.txt"})))), "fs read blocked on a named pipe"
+    assert (results[0].ok, results[0].error_code, results[0].reason) == (False, "io", "not_a_regular_file")
+    assert _finishes(lambda: results.append(sandbox.hostcall("ext.a", make_request(
+        "tool", {"name": "grep", "input": {"pattern": "needle", "path": "."}})))), "grep blocked on a named pipe"
+    assert results[1].result["matches"] == [{"path": "notes.txt", "line": 1, "text": "needle"}]

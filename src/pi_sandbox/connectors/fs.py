@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import shutil
 import stat as stat_mod
@@ -53,6 +54,21 @@ def confine(ctx: ConnectorContext, raw: Any) -> Path:
     return resolved
 
 
+def open_regular(path: Path | str) -> int:
+    """Open a regular file for reading (no link followed); a pipe or device is refused, never read.
+
+    Non-blocking open: reading a FIFO (or opening one) would block the host thread forever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat_mod.S_ISREG(mode):
+        os.close(fd)
+        if stat_mod.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        raise ConnectorError(f"'{path}' is not a regular file", code="io", reason="not_a_regular_file")
+    return fd
+
+
 def _io_error(exc: OSError, raw: str) -> ConnectorError:
     reason = {2: "not_found", 13: "permission_denied", 17: "exists", 20: "not_a_directory",
               21: "is_a_directory", 39: "not_empty"}.get(exc.errno or 0, "os_error")
@@ -94,7 +110,7 @@ class FsConnector:
             raise _io_error(exc, str(raw)) from None
 
     def _read(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = open_regular(path)
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(MAX_READ_BYTES + 1)
         if len(data) > MAX_READ_BYTES:

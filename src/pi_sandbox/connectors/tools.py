@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pi_sandbox.connectors.base import ConnectorContext
-from pi_sandbox.connectors.fs import FsConnector, confine
+from pi_sandbox.connectors.fs import FsConnector, confine, open_regular
 from pi_sandbox.errors import ConnectorError
 
 ToolHandler = Callable[[str, str, Mapping[str, Any]], Any]
@@ -88,12 +88,12 @@ class ToolConnector:
                         matches.append({"path": rel})
                 else:
                     try:
-                        with open(path, encoding="utf-8", errors="strict") as handle:
+                        with os.fdopen(open_regular(path), encoding="utf-8", errors="strict") as handle:
                             for lineno, line in enumerate(handle, 1):
                                 if regex.search(line):
                                     matches.append({"path": rel, "line": lineno, "text": line.rstrip()[:500]})
-                    except (UnicodeDecodeError, OSError):
-                        continue
+                    except (UnicodeDecodeError, OSError, ConnectorError):
+                        continue  # binary, unreadable, or a pipe/device (never opened for reading)
                 if len(matches) >= MAX_MATCHES:
                     return {"matches": matches, "truncated": True}
         return {"matches": matches, "truncated": False}
