@@ -6,7 +6,7 @@ install gate with lockfile and ledger; not re-exported so the ``install`` submod
 :func:`pinned_content_status` (is an installed copy still the pinned one).
 """
 
-from pi_sandbox.scanner.install import pinned_content_status
+from pi_sandbox.scanner.lockfile import pinned_content_status
 from pi_sandbox.scanner.model import Finding, ScanReport
 from pi_sandbox.scanner.report import render_text, to_json, to_sarif
 from pi_sandbox.scanner.walker import scan_path

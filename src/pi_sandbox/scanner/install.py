@@ -5,7 +5,7 @@ verdict, or implied capabilities that grew since the pinned version) or copies t
 ``<agent dir>/extensions/<name>``, pins its content hash and capability set in
 ``<state dir>/extensions.lock.json`` and appends an ``install`` ledger entry. ``--force --reason``
 overrides a refusal; the override is recorded (ledger decision ``forced``, the reason's hash, the
-findings' hashes) and the reason text is kept in the lockfile entry.
+findings' hashes) and the reason text is kept in the lockfile entry (see :mod:`.lockfile`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -24,74 +23,21 @@ from typing import TYPE_CHECKING, Any, Final
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.errors import InstallError
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.scanner.lockfile import LockEntry, load_lockfile, pinned_content_status, tree_hash, write_lockfile
 from pi_sandbox.scanner.model import FAIL, ScanReport
-from pi_sandbox.scanner.walker import METADATA_DIRS, content_hash, file_digest, iter_extension_files, scan_path
-from pi_sandbox.schemas import EXTENSION_LOCKFILE
+from pi_sandbox.scanner.walker import METADATA_DIRS, scan_path
+
+__all__ = ["BLOCKED", "NEEDS_CONFIRMATION", "READY", "InstallOutcome", "LockEntry", "Preflight", "install",
+           "pinned_content_status", "preflight"]
 
 if TYPE_CHECKING:
     from pi_sandbox.audit import AuditStore
     from pi_sandbox.config import SecurityConfig
 
-LOCKFILE_NAME: Final = "extensions.lock.json"
 READY: Final = "ready"
 BLOCKED: Final = "blocked"
 NEEDS_CONFIRMATION: Final = "needs_confirmation"
 MAX_LEDGER_FINDING_HASHES: Final = 256
-
-
-@dataclass(frozen=True)
-class LockEntry:
-    """What the lockfile pins about one installed extension."""
-
-    extension_id: str
-    content_hash: str
-    capabilities: tuple[str, ...]
-    verdict: str
-    finding_hashes: tuple[str, ...]
-    counts: Mapping[str, int]
-    installed_at: str
-    source_path_hash: str
-    install_path: str
-    forced: bool = False
-    force_reason: str | None = None
-    #: Single-file installs: the source file name the content hash was computed under (the installed
-    #: copy is renamed to ``<id><suffix>``).
-    hashed_name: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (the lockfile's per-extension object)."""
-        return {
-            "id": self.extension_id,
-            "content_hash": self.content_hash,
-            "capabilities": list(self.capabilities),
-            "verdict": self.verdict,
-            "finding_hashes": list(self.finding_hashes),
-            "counts": dict(self.counts),
-            "installed_at": self.installed_at,
-            "source_path_hash": self.source_path_hash,
-            "install_path": self.install_path,
-            "forced": self.forced,
-            "force_reason": self.force_reason,
-            "hashed_name": self.hashed_name,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LockEntry:
-        """Parse one lockfile entry (raises KeyError/TypeError on a malformed entry)."""
-        return cls(
-            extension_id=str(data["id"]),
-            content_hash=str(data["content_hash"]),
-            capabilities=tuple(str(c) for c in data.get("capabilities", [])),
-            verdict=str(data.get("verdict", "")),
-            finding_hashes=tuple(str(h) for h in data.get("finding_hashes", [])),
-            counts={str(k): int(v) for k, v in dict(data.get("counts", {})).items()},
-            installed_at=str(data.get("installed_at", "")),
-            source_path_hash=str(data.get("source_path_hash", "")),
-            install_path=str(data.get("install_path", "")),
-            forced=bool(data.get("forced", False)),
-            force_reason=data.get("force_reason"),
-            hashed_name=data.get("hashed_name"),
-        )
 
 
 @dataclass(frozen=True)
@@ -167,43 +113,6 @@ def extension_name(path: Path) -> str:
     return sanitise_name(path.stem)
 
 
-def lockfile_path(state_dir: Path) -> Path:
-    """Where the extensions lockfile lives."""
-    return state_dir / LOCKFILE_NAME
-
-
-def load_lockfile(state_dir: Path) -> dict[str, LockEntry]:
-    """The pinned extensions by id (empty when there is no lockfile yet)."""
-    path = lockfile_path(state_dir)
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("schema") != EXTENSION_LOCKFILE:
-            raise ValueError(f"schema is not {EXTENSION_LOCKFILE}")
-        return {str(k): LockEntry.from_dict(v) for k, v in dict(data.get("extensions", {})).items()}
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise InstallError(
-            f"{path}: extension lockfile is unreadable ({exc}); restore it from backup or move it aside"
-        ) from None
-
-
-def _write_lockfile(state_dir: Path, entries: Mapping[str, LockEntry]) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"schema": EXTENSION_LOCKFILE, "extensions": {k: entries[k].to_dict() for k in sorted(entries)}}
-    fd, tmp = tempfile.mkstemp(prefix=".extensions.lock.", dir=state_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, lockfile_path(state_dir))
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InstallError(f"cannot write the extension lockfile in {state_dir}: {exc.strerror}") from None
-
-
 def _destination(config: SecurityConfig, source: Path, extension_id: str) -> Path:
     folder = config.agent_dir / "extensions"
     return folder / (extension_id if source.is_dir() else extension_id + source.suffix)
@@ -265,7 +174,7 @@ def install(
         )
         entries = load_lockfile(config.state_dir)
         entries[check.extension_id] = lock_entry
-        _write_lockfile(config.state_dir, entries)
+        write_lockfile(config.state_dir, entries)
     entry = store.append(_ledger_draft(check, decision, codes, reason if decision == "forced" else None))
     store.record("install", {**_detail(check, codes, None), "decision": decision, "ledger_seq": entry.seq},
                  extension_id=check.extension_id)
@@ -345,14 +254,6 @@ def _ignore_metadata(_dir: str, names: list[str]) -> set[str]:
     return {n for n in names if n in METADATA_DIRS}
 
 
-def _tree_hash(path: Path, single_file_name: str | None = None) -> str:
-    """The scanner's content hash of an extension folder (or of one file reported as ``single_file_name``)."""
-    if single_file_name is not None:
-        return content_hash([(single_file_name, file_digest(path))])
-    files, _skipped = iter_extension_files(path)
-    return content_hash([(rel, file_digest(full)) for full, rel in files])
-
-
 def _copy_into_place(source: Path, destination: Path, scanned_hash: str) -> None:
     """Copy to a sibling temp path, check it is what was scanned, then swap it in.
 
@@ -369,7 +270,7 @@ def _copy_into_place(source: Path, destination: Path, scanned_hash: str) -> None
             shutil.copytree(source, target, symlinks=True, ignore=_ignore_metadata)
         else:
             shutil.copy2(source, target)
-        if _tree_hash(target, None if source.is_dir() else source.name) != scanned_hash:
+        if tree_hash(target, None if source.is_dir() else source.name) != scanned_hash:
             shutil.rmtree(staging, ignore_errors=True)
             raise InstallError(f"{source} changed while it was being installed (its content no longer matches "
                                "the scan); nothing was installed — re-run the install when the source is stable")
@@ -384,20 +285,3 @@ def _copy_into_place(source: Path, destination: Path, scanned_hash: str) -> None
                 os.replace(previous, destination)  # put the installed version back before cleaning up
             shutil.rmtree(staging, ignore_errors=True)
         raise InstallError(f"cannot copy the extension into {parent}: {exc.strerror or exc}") from None
-
-
-def pinned_content_status(config: SecurityConfig, extension_id: str) -> str:
-    """Whether an installed extension still matches its lockfile pin.
-
-    Returns ``unpinned`` (no lockfile entry), ``missing`` (the installed copy is gone), ``match`` or
-    ``mismatch`` (the files changed since install: re-run ``pi ext install``). For loaders that want to
-    refuse tampered installs.
-    """
-    entry = load_lockfile(config.state_dir).get(extension_id)
-    if entry is None:
-        return "unpinned"
-    installed = Path(entry.install_path)
-    if not installed.exists():
-        return "missing"
-    digest = _tree_hash(installed, None if installed.is_dir() else entry.hashed_name or installed.name)
-    return "match" if digest == entry.content_hash else "mismatch"
