@@ -7,11 +7,14 @@ secrets, commands or hostcall parameters into a record (INV-012).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pi_sandbox import schemas
+from pi_sandbox.errors import AuditRecordError
+from pi_sandbox.hashing import canonical_json
 
 #: Alert categories. ``policy_denial`` (the upstream spelling) is accepted as an alias.
 ALERT_CATEGORIES: Final = frozenset(
@@ -176,3 +179,57 @@ class SecurityRecord:
             "extension_id": self.extension_id,
             "payload": dict(self.payload),
         }
+
+
+# --- draft validation (in the caller's thread, before group commit) ------------------------------
+
+
+def now_ms() -> int:
+    """Wall-clock time in milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+#: A prepared entry: every hashed field except seq and prev_hash, in entry_preimage order
+# (ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, reason,
+# detail_json).
+PreparedEntry = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str, int | None,
+                      str, str]
+
+
+def _check_text(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or (not optional and not value):
+        wanted = "a string or None" if optional else "a non-empty string"
+        raise AuditRecordError(f"ledger field '{name}' must be {wanted}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AuditRecordError(f"ledger field '{name}' is not valid Unicode text") from None
+
+
+def canonical_mapping(what: str, value: object) -> str:
+    """``value`` (a mapping of JSON values) as canonical JSON text; ``AuditRecordError`` otherwise."""
+    if not isinstance(value, Mapping):
+        raise AuditRecordError(f"{what} must be a mapping of JSON values")
+    try:
+        return canonical_json(dict(value)).decode("utf-8")
+    except Exception as exc:  # rfc8785 / json raise several types for non-JSON input
+        raise AuditRecordError(f"{what} is not canonical-JSON serialisable: {exc}") from None
+
+
+def prepare_entry(draft: LedgerEntryDraft) -> PreparedEntry:
+    """Validate a draft and canonicalise its detail in the caller's thread (outside the commit)."""
+    if not isinstance(draft, LedgerEntryDraft):
+        raise AuditRecordError("append() takes a LedgerEntryDraft")
+    for name in ("kind", "decision", "reason"):
+        _check_text(name, getattr(draft, name), optional=False)
+    for name in ("extension_id", "call_id", "capability", "method", "params_hash"):
+        _check_text(name, getattr(draft, name), optional=True)
+    if draft.layer is not None and (isinstance(draft.layer, bool) or not isinstance(draft.layer, int)):
+        raise AuditRecordError("ledger field 'layer' must be an integer or None")
+    detail_json = canonical_mapping("ledger detail", draft.detail)
+    return (
+        now_ms(), draft.kind, draft.extension_id, draft.call_id, draft.capability, draft.method,
+        draft.params_hash, draft.decision, draft.layer, draft.reason, detail_json,
+    )

@@ -31,17 +31,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pi_sandbox.audit import signing
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_hash
 from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, ensure_state_dir
+from pi_sandbox.audit.queries import LEDGER_COLUMNS, AuditQueries, entry_from_row
 from pi_sandbox.audit.records import (
     SEVERITY_RANK,
     Alert,
     AlertDraft,
     LedgerEntry,
     LedgerEntryDraft,
-    SecurityRecord,
+    PreparedEntry,
+    canonical_mapping,
     normalize_category,
+    now_ms,
+    prepare_entry,
 )
 from pi_sandbox.errors import AuditRecordError, AuditStoreError
-from pi_sandbox.hashing import canonical_json
 
 DEFAULT_CHECKPOINT_INTERVAL: Final = 1000
 #: How long a new group-commit leader may wait for siblings that are about to append (see
@@ -50,95 +53,20 @@ DEFAULT_COMMIT_DELAY_S: Final = 0.0004
 #: A thread that appended within this window counts as an active sibling.
 _SIBLING_WINDOW_S: Final = 0.002
 
-_LEDGER_COLUMNS: Final = (
-    "seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, "
-    "reason, detail, prev_hash, entry_hash"
-)
-_ALERT_COLUMNS: Final = (
-    "sequence_id, ts_ms, category, severity, extension_id, summary, reason_codes, capability, method, "
-    "call_id, action, remediation, context_hash"
-)
-
-
-def now_ms() -> int:
-    """Wall-clock time in milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
-
-
-# A prepared entry: every hashed field except seq and prev_hash, in entry_preimage order
-# (ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, reason,
-# detail_json).
-_Prepared = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str, int | None,
-                  str, str]
-
 
 class _Ticket:
     """One caller's entries waiting for group commit."""
 
     __slots__ = ("prepared", "entries", "error", "done")
 
-    def __init__(self, prepared: list[_Prepared]) -> None:
+    def __init__(self, prepared: list[PreparedEntry]) -> None:
         self.prepared = prepared
         self.entries: list[LedgerEntry] = []
         self.error: BaseException | None = None
         self.done = False
 
 
-def _check_text(name: str, value: object, *, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str) or (not optional and not value):
-        wanted = "a string or None" if optional else "a non-empty string"
-        raise AuditRecordError(f"ledger field '{name}' must be {wanted}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise AuditRecordError(f"ledger field '{name}' is not valid Unicode text") from None
-
-
-def _canonical_mapping(what: str, value: object) -> str:
-    if not isinstance(value, Mapping):
-        raise AuditRecordError(f"{what} must be a mapping of JSON values")
-    try:
-        return canonical_json(dict(value)).decode("utf-8")
-    except Exception as exc:  # rfc8785 / json raise several types for non-JSON input
-        raise AuditRecordError(f"{what} is not canonical-JSON serialisable: {exc}") from None
-
-
-def _prepare(draft: LedgerEntryDraft) -> _Prepared:
-    """Validate a draft and canonicalise its detail in the caller's thread (outside the commit)."""
-    if not isinstance(draft, LedgerEntryDraft):
-        raise AuditRecordError("append() takes a LedgerEntryDraft")
-    for name in ("kind", "decision", "reason"):
-        _check_text(name, getattr(draft, name), optional=False)
-    for name in ("extension_id", "call_id", "capability", "method", "params_hash"):
-        _check_text(name, getattr(draft, name), optional=True)
-    if draft.layer is not None and (isinstance(draft.layer, bool) or not isinstance(draft.layer, int)):
-        raise AuditRecordError("ledger field 'layer' must be an integer or None")
-    detail_json = _canonical_mapping("ledger detail", draft.detail)
-    return (
-        now_ms(), draft.kind, draft.extension_id, draft.call_id, draft.capability, draft.method,
-        draft.params_hash, draft.decision, draft.layer, draft.reason, detail_json,
-    )
-
-
-def _entry_from_row(row: Sequence[Any]) -> LedgerEntry:
-    return LedgerEntry(
-        seq=row[0], ts_ms=row[1], kind=row[2], extension_id=row[3], call_id=row[4], capability=row[5],
-        method=row[6], params_hash=row[7], decision=row[8], layer=row[9], reason=row[10],
-        detail=json.loads(row[11]), prev_hash=row[12], entry_hash=row[13],
-    )
-
-
-def _alert_from_row(row: Sequence[Any]) -> Alert:
-    return Alert(
-        sequence_id=row[0], ts_ms=row[1], category=row[2], severity=row[3], extension_id=row[4],
-        summary=row[5], reason_codes=tuple(json.loads(row[6])), capability=row[7], method=row[8],
-        call_id=row[9], action=row[10], remediation=row[11], context_hash=row[12],
-    )
-
-
-class AuditStore:
+class AuditStore(AuditQueries):
     """Durable, thread-safe audit store in ``<state_dir>/security.db``. Open with :meth:`open`."""
 
     def __init__(
@@ -270,7 +198,7 @@ class AuditStore:
 
     def append_many(self, drafts: Sequence[LedgerEntryDraft]) -> list[LedgerEntry]:
         """Append several entries (contiguous seqs, one transaction); returns once committed."""
-        ticket = _Ticket([_prepare(d) for d in drafts])
+        ticket = _Ticket([prepare_entry(d) for d in drafts])
         if not ticket.prepared:
             return []
         with self._cond:
@@ -361,7 +289,7 @@ class AuditStore:
                             checkpoints.append((seq, digest))
                         prev = digest
                 conn.executemany(
-                    f"INSERT INTO ledger({_LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                    f"INSERT INTO ledger({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
                 )
                 for cp_seq, cp_head in checkpoints:
                     self._insert_checkpoint(conn, cp_seq, cp_head, "interval")
@@ -375,7 +303,7 @@ class AuditStore:
         position = 0
         for ticket in batch:
             count = len(ticket.prepared)
-            ticket.entries = [_entry_from_row(r) for r in rows[position:position + count]]
+            ticket.entries = [entry_from_row(r) for r in rows[position:position + count]]
             position += count
             ticket.done = True
 
@@ -390,27 +318,6 @@ class AuditStore:
             seq, head = self._head(conn)
             self._insert_checkpoint(conn, seq, head, reason)
         return seq, head
-
-    def query_ledger(
-        self, extension_id: str | None = None, since_ms: int | None = None, limit: int | None = None
-    ) -> list[LedgerEntry]:
-        """Entries in chain order, optionally for one extension / from a time; ``limit`` keeps the newest."""
-        where: list[str] = ["1=1"]
-        args: list[Any] = []
-        if extension_id is not None:
-            where.append("extension_id = ?")
-            args.append(extension_id)
-        if since_ms is not None:
-            where.append("ts_ms >= ?")
-            args.append(since_ms)
-        sql = f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE {' AND '.join(where)}"
-        with self._db() as conn:
-            if limit is None:
-                rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
-            else:
-                rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)]).fetchall()
-                rows.reverse()
-        return [_entry_from_row(r) for r in rows]
 
     # --- alerts and side records ----------------------------------------------------------
 
@@ -447,70 +354,17 @@ class AuditStore:
             remediation=draft.remediation, context_hash=draft.context_hash,
         )
 
-    def query_alerts(
-        self,
-        category: str | None = None,
-        extension_id: str | None = None,
-        min_severity: str | None = None,
-        since_ms: int | None = None,
-    ) -> list[Alert]:
-        """Alerts in sequence order, filtered by category (aliases accepted), extension, severity, time."""
-        where: list[str] = ["1=1"]
-        args: list[Any] = []
-        if category is not None:
-            canonical = normalize_category(category)
-            if canonical is None:
-                raise AuditRecordError(f"unknown alert category {category!r}")
-            where.append("category = ?")
-            args.append(canonical)
-        if extension_id is not None:
-            where.append("extension_id = ?")
-            args.append(extension_id)
-        if min_severity is not None:
-            if min_severity not in SEVERITY_RANK:
-                raise AuditRecordError(f"unknown alert severity {min_severity!r}")
-            where.append("severity_rank >= ?")
-            args.append(SEVERITY_RANK[min_severity])
-        if since_ms is not None:
-            where.append("ts_ms >= ?")
-            args.append(since_ms)
-        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(where)} ORDER BY sequence_id"
-        with self._db() as conn:
-            rows = conn.execute(sql, args).fetchall()
-        return [_alert_from_row(r) for r in rows]
-
     def record(self, kind: str, payload: Mapping[str, Any], extension_id: str | None = None) -> int:
         """Store a typed side record durably (payload: hashes/codes/counts); returns its id."""
         if not isinstance(kind, str) or not kind:
             raise AuditRecordError("record kind must be a non-empty string")
-        payload_json = _canonical_mapping(f"payload of {kind} record", payload)
+        payload_json = canonical_mapping(f"payload of {kind} record", payload)
         with self._write_tx() as conn:
             cursor = conn.execute(
                 "INSERT INTO records(ts_ms, kind, extension_id, payload) VALUES (?, ?, ?, ?)",
                 (now_ms(), kind, extension_id, payload_json),
             )
             return int(cursor.lastrowid or 0)
-
-    def query_records(self, kind: str | None = None, extension_id: str | None = None) -> list[SecurityRecord]:
-        """Side records in insertion order, optionally of one kind / extension."""
-        where: list[str] = ["1=1"]
-        args: list[Any] = []
-        if kind is not None:
-            where.append("kind = ?")
-            args.append(kind)
-        if extension_id is not None:
-            where.append("extension_id = ?")
-            args.append(extension_id)
-        sql = (
-            "SELECT record_id, ts_ms, kind, extension_id, payload FROM records "
-            f"WHERE {' AND '.join(where)} ORDER BY record_id"
-        )
-        with self._db() as conn:
-            rows = conn.execute(sql, args).fetchall()
-        return [
-            SecurityRecord(record_id=r[0], ts_ms=r[1], kind=r[2], extension_id=r[3], payload=json.loads(r[4]))
-            for r in rows
-        ]
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -1,0 +1,107 @@
+"""The read side of the audit store: ledger, alert and side-record queries.
+
+:class:`AuditQueries` is a base of :class:`~pi_sandbox.audit.store.AuditStore`; it only needs the
+store's ``_db()`` connection context (which maps SQLite failures to typed errors).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Final
+
+from pi_sandbox.audit.records import SEVERITY_RANK, Alert, LedgerEntry, SecurityRecord, normalize_category
+from pi_sandbox.errors import AuditRecordError
+
+LEDGER_COLUMNS: Final = (
+    "seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, "
+    "reason, detail, prev_hash, entry_hash"
+)
+ALERT_COLUMNS: Final = (
+    "sequence_id, ts_ms, category, severity, extension_id, summary, reason_codes, capability, method, "
+    "call_id, action, remediation, context_hash"
+)
+
+
+def entry_from_row(row: Sequence[Any]) -> LedgerEntry:
+    """A ledger entry from a row of ``LEDGER_COLUMNS``."""
+    return LedgerEntry(
+        seq=row[0], ts_ms=row[1], kind=row[2], extension_id=row[3], call_id=row[4], capability=row[5],
+        method=row[6], params_hash=row[7], decision=row[8], layer=row[9], reason=row[10],
+        detail=json.loads(row[11]), prev_hash=row[12], entry_hash=row[13],
+    )
+
+
+def _alert_from_row(row: Sequence[Any]) -> Alert:
+    return Alert(
+        sequence_id=row[0], ts_ms=row[1], category=row[2], severity=row[3], extension_id=row[4],
+        summary=row[5], reason_codes=tuple(json.loads(row[6])), capability=row[7], method=row[8],
+        call_id=row[9], action=row[10], remediation=row[11], context_hash=row[12],
+    )
+
+
+def _where(**conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """``WHERE`` text and arguments for the given ``name=(sql condition, value)`` pairs; None values skip."""
+    active = [(sql, value) for sql, value in conditions.values() if value is not None]
+    text = " AND ".join(sql for sql, _ in active) or "1=1"
+    return text, [value for _, value in active]
+
+
+class AuditQueries:
+    """Ledger, alert and side-record queries (read-only; safe on a store opened read-only)."""
+
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # provided by AuditStore
+
+    def query_ledger(
+        self, extension_id: str | None = None, since_ms: int | None = None, limit: int | None = None
+    ) -> list[LedgerEntry]:
+        """Entries in chain order, optionally for one extension / from a time; ``limit`` keeps the newest."""
+        where, args = _where(ext=("extension_id = ?", extension_id), since=("ts_ms >= ?", since_ms))
+        sql = f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE {where}"
+        with self._db() as conn:
+            if limit is None:
+                rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+            else:
+                rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)]).fetchall()
+                rows.reverse()
+        return [entry_from_row(r) for r in rows]
+
+    def query_alerts(
+        self,
+        category: str | None = None,
+        extension_id: str | None = None,
+        min_severity: str | None = None,
+        since_ms: int | None = None,
+    ) -> list[Alert]:
+        """Alerts in sequence order, filtered by category (aliases accepted), extension, severity, time."""
+        canonical = None
+        if category is not None:
+            canonical = normalize_category(category)
+            if canonical is None:
+                raise AuditRecordError(f"unknown alert category {category!r}")
+        if min_severity is not None and min_severity not in SEVERITY_RANK:
+            raise AuditRecordError(f"unknown alert severity {min_severity!r}")
+        where, args = _where(
+            category=("category = ?", canonical),
+            ext=("extension_id = ?", extension_id),
+            severity=("severity_rank >= ?", SEVERITY_RANK[min_severity] if min_severity is not None else None),
+            since=("ts_ms >= ?", since_ms),
+        )
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {where} ORDER BY sequence_id",
+                                args).fetchall()
+        return [_alert_from_row(r) for r in rows]
+
+    def query_records(self, kind: str | None = None, extension_id: str | None = None) -> list[SecurityRecord]:
+        """Side records in insertion order, optionally of one kind / extension."""
+        where, args = _where(kind=("kind = ?", kind), ext=("extension_id = ?", extension_id))
+        sql = f"SELECT record_id, ts_ms, kind, extension_id, payload FROM records WHERE {where} ORDER BY record_id"
+        with self._db() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [
+            SecurityRecord(record_id=r[0], ts_ms=r[1], kind=r[2], extension_id=r[3], payload=json.loads(r[4]))
+            for r in rows
+        ]
