@@ -17,9 +17,10 @@ from tree_sitter import Node
 from pi_sandbox.scanner import signals
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.fold import node_text
+from pi_sandbox.scanner.members import member
 from pi_sandbox.scanner.model import Finding
 from pi_sandbox.scanner.parse import JAVASCRIPT, Parsed, extra_captures
-from pi_sandbox.scanner.resolve import TRANSPARENT, identifier_name, member
+from pi_sandbox.scanner.resolve import TRANSPARENT, identifier_name
 from pi_sandbox.scanner.rules import (
     BUILTIN_CONSTRUCTORS,
     FLAGGED_PATHS,

@@ -15,9 +15,10 @@ from tree_sitter import Node
 
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.fold import node_text
+from pi_sandbox.scanner.members import member, module_value
 from pi_sandbox.scanner.model import EXCERPT_MAX, Finding, make_finding
 from pi_sandbox.scanner.parse import Parsed
-from pi_sandbox.scanner.resolve import Resolver, identifier_name, member, module_value
+from pi_sandbox.scanner.resolve import Resolver, identifier_name
 from pi_sandbox.scanner.rules import (
     BUILTIN_CONSTRUCTORS,
     CHILD_PROCESS_MODULES,
