@@ -234,3 +234,23 @@ def test_deeply_nested_settings_are_a_config_error(
     assert main(["policy", "check", "--extension", "x", "--capability", "read"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(pi_env.global_settings) in err
+
+
+def test_project_settings_that_are_a_named_pipe_are_an_error_not_a_hang(
+    pi_env: PiEnv, make_config: MakeConfig
+) -> None:
+    """Regression: a cloned repository's ``.pi/settings.json`` made a FIFO blocked every ``pi`` run in it."""
+    from tests.scanner.test_findings import _finishes
+
+    pi_env.project_settings.parent.mkdir(parents=True)
+    os.mkfifo(pi_env.project_settings)
+    errors: list[Exception] = []
+
+    def resolve() -> None:
+        try:
+            make_config()
+        except ConfigError as exc:
+            errors.append(exc)
+
+    assert _finishes(resolve), "resolve_config blocked on a named pipe"
+    assert errors and "not a regular file" in str(errors[0]) and str(pi_env.project_settings) in str(errors[0])

@@ -9,7 +9,9 @@ names the file and the dotted key.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -282,11 +284,21 @@ def parse_settings(data: Any, source: str, path: Path | None = None) -> ParsedSe
     return ParsedSettings(source, path, values, per_extension, extensions)
 
 
+def _read_regular_text(path: Path) -> str:
+    """The file's UTF-8 text; a pipe or device is refused without reading (a FIFO would block forever,
+    and a project's ``.pi/settings.json`` comes with whatever repository was cloned)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return handle.read().decode("utf-8")
+
+
 def load_settings_file(path: Path, source: str) -> ParsedSettings | None:
     """Read and validate one settings file; ``None`` when it does not exist."""
     label = f"{source} settings {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_regular_text(path)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
