@@ -217,3 +217,33 @@ def test_named_pipe_in_extension_is_forbidden_and_never_opened(tmp_path: Path) -
         ("SPECIAL_FILE", "data.bin"), ("SPECIAL_FILE", "payload.js")]
     assert report.verdict == "fail"
     assert _finishes(lambda: walker.file_digest(tmp_path / "data.bin")), "file_digest blocked on a named pipe"
+
+
+def remove_deep_tree(root: Path) -> None:
+    """Delete a tree nested past the recursion limit (pytest's own tmp cleanup would crash on it)."""
+    folders, pending = [], [root]
+    while pending:
+        folder = pending.pop()
+        folders.append(folder)
+        pending.extend(c for c in folder.iterdir() if c.is_dir() and not c.is_symlink())
+    for folder in reversed(folders):
+        for child in folder.iterdir():
+            if not child.is_dir() or child.is_symlink():
+                child.unlink()
+        folder.rmdir()
+
+
+def test_deeply_nested_folders_are_scanned_without_recursion_error(tmp_path: Path) -> None:
+    """Regression: os.walk recursed once per level, so 1,100 nested folders crashed the scan (traceback)."""
+    (tmp_path / "index.js").write_text("export {};\n")
+    deep = tmp_path
+    for _ in range(1100):  # os.makedirs itself recurses per level
+        deep = deep / "a"
+        deep.mkdir()
+    (deep / "evil.js").write_text("eval(x)\n")
+    try:
+        report = scan_path(tmp_path)
+    finally:
+        remove_deep_tree(tmp_path / "a")
+    assert [f.rule_id for f in report.findings] == ["EVAL"]
+    assert report.verdict == "fail"

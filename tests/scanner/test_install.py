@@ -224,3 +224,25 @@ def test_pinned_status_of_a_renamed_single_file_install_matches(pi_env: PiEnv, t
     assert installer.pinned_content_status(config, "My-Tool") == "match"
     (pi_env.agent_dir / "extensions" / "My-Tool.ts").write_text(EVIL)
     assert installer.pinned_content_status(config, "My-Tool") == "mismatch"
+
+
+def test_deeply_nested_extension_install_is_a_clear_error(pi_env: PiEnv, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: shutil.copytree recursed once per level: a 1,100-level tree crashed install (traceback)."""
+    src = _write_ext(tmp_path / "src", SAFE)
+    deep = src
+    for _ in range(1100):
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "x.js").write_text("export const x = 1;\n")
+    from tests.scanner.test_findings import remove_deep_tree
+
+    try:
+        code = main(["ext", "install", str(src)])
+    finally:
+        remove_deep_tree(src / "d")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nested too deeply" in err and "Traceback" not in err
+    extensions = pi_env.agent_dir / "extensions"
+    assert not extensions.exists() or list(extensions.iterdir()) == []

@@ -278,10 +278,45 @@ def _copy_into_place(source: Path, destination: Path, scanned_hash: str) -> None
             os.replace(destination, staging / (destination.name + ".previous"))
         os.replace(target, destination)
         shutil.rmtree(staging, ignore_errors=True)
-    except OSError as exc:
+    except (OSError, RecursionError) as exc:  # copytree recurses once per folder level
         if staging is not None:
             previous = staging / (destination.name + ".previous")
             if previous.exists() and not destination.exists():
                 os.replace(previous, destination)  # put the installed version back before cleaning up
-            shutil.rmtree(staging, ignore_errors=True)
-        raise InstallError(f"cannot copy the extension into {parent}: {exc.strerror or exc}") from None
+            _remove_tree(staging)
+        why = "its folders are nested too deeply to copy" if isinstance(exc, RecursionError) else (
+            exc.strerror or str(exc))
+        raise InstallError(f"cannot copy the extension into {parent}: {why}") from None
+
+
+def _remove_tree(path: Path) -> None:
+    """Best-effort ``rmtree`` without recursion (a tree nested past the recursion limit crashes rmtree)."""
+    for folder, dirnames, filenames in _walk_bottom_up(path):
+        for name in filenames:
+            Path(folder, name).unlink(missing_ok=True)
+        for name in dirnames:
+            try:
+                Path(folder, name).rmdir()
+            except OSError:
+                pass  # left behind as a hidden staging dir; never half an installed extension
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def _walk_bottom_up(root: Path) -> list[tuple[str, list[str], list[str]]]:
+    """Folders under ``root`` deepest first, each with its sub-folder and file names (no recursion)."""
+    order: list[tuple[str, list[str], list[str]]] = []
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        dirs = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+        order.append((folder, dirs, [e.name for e in entries if not e.is_dir(follow_symlinks=False)]))
+        pending.extend(os.path.join(folder, d) for d in dirs)
+    return order[::-1]

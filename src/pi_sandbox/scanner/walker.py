@@ -115,28 +115,36 @@ def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
 
 
 def iter_extension_files(root: Path) -> tuple[list[tuple[Path, str]], list[SkippedFile]]:
-    """Every file under ``root`` (sorted, relative POSIX paths); metadata dirs are listed as skipped."""
+    """Every file under ``root`` (sorted, relative POSIX paths); metadata dirs are listed as skipped.
+
+    An explicit stack, not ``os.walk``: that recursed once per level, so a deeply nested folder made
+    the scan die with ``RecursionError``. Symlinked folders are listed (never followed) and a folder
+    that cannot be listed is listed itself, so nothing drops out silently.
+    """
     files: list[tuple[Path, str]] = []
     skipped: list[SkippedFile] = []
-    def unreadable(error: OSError) -> None:  # os.walk would otherwise drop unreadable folders silently
-        where = Path(error.filename) if error.filename else root
-        files.append((where, where.relative_to(root).as_posix() if where != root else "."))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
-        base = Path(dirpath)
-        kept = []
-        for d in sorted(dirnames):
-            rel = (base / d).relative_to(root).as_posix()
-            if d in METADATA_DIRS:
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            files.append((folder, folder.relative_to(root).as_posix() if folder != root else "."))
+            continue
+        for entry in entries:
+            full = folder / entry.name
+            rel = full.relative_to(root).as_posix()
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                files.append((full, rel))  # files, links (to folders too), pipes: scan_file judges them
+            elif entry.name in METADATA_DIRS:
                 skipped.append(SkippedFile(rel + "/", "vcs_metadata"))
-            elif (base / d).is_symlink():
-                files.append((base / d, rel))
             else:
-                kept.append(d)
-        dirnames[:] = kept
-        for name in filenames:
-            full = base / name
-            files.append((full, full.relative_to(root).as_posix()))
+                pending.append(full)
     files.sort(key=lambda item: item[1])
     return files, skipped
 
