@@ -182,3 +182,18 @@ def test_database_path_that_is_a_folder_is_an_error_not_an_empty_ledger(
         code, out, err = run(capsys, *argv)
         assert code == 2 and str(pi_env.db_path) in err and "Traceback" not in err, argv
         assert "(none)" not in out
+
+
+def test_state_dir_with_uri_characters_is_read_correctly(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the read-only connection built a ``file:`` URI from the raw path, so a state dir
+    containing '#', '?' or '%' opened another path (or failed) for ``show`` and ``verify``."""
+    state_dir = pi_env.root / "state #1 ?x %41"
+    monkeypatch.setenv("PI_SECURITY_DIR", str(state_dir))
+    populate(state_dir)
+    code, out, err = run(capsys, "security", "ledger", "verify", "--json")
+    assert code == 0, err
+    assert json.loads(out)["entry_count"] > 0
+    code, out, err = run(capsys, "security", "ledger", "show", "--json")
+    assert code == 0 and len(json.loads(out)) > 0, err

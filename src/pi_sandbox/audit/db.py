@@ -6,6 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import Final
+from urllib.parse import quote
 
 from pi_sandbox import schemas
 from pi_sandbox.audit.chain import GENESIS
@@ -112,8 +113,9 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """
     try:
         if read_only:
+            # Quoted: a raw path with '#', '?' or '%' would name another file inside a URI.
             conn = sqlite3.connect(
-                f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                f"file:{quote(str(db_path.absolute()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
                 isolation_level=None, check_same_thread=False,
             )
         else:
