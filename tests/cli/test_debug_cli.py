@@ -113,3 +113,11 @@ def test_console_script_version_and_bad_settings(pi_env: PiEnv) -> None:
     assert bad.returncode == 2
     assert "invalid JSON" in bad.stderr and str(pi_env.global_settings) in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_params_nested_too_deeply_is_a_usage_error(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: --params nested past json's recursion limit raised RecursionError (a traceback)."""
+    params = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert main(["debug", "hostcall", "--extension", "x", "--method", "log", "--params", params]) == 2
+    err = capsys.readouterr().err
+    assert "--params" in err and "nested too deeply" in err and "Traceback" not in err

@@ -77,6 +77,8 @@ def parse_json_arg(text: str, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise UsageError(f"{what} is nested too deeply to read") from None
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
