@@ -16,12 +16,19 @@ class TimeValueError(PiSandboxError):
     """A time or duration given on the command line cannot be understood."""
 
 
+#: Longest accepted duration (about 100 years): larger values overflow SQLite's integers and dates.
+MAX_DURATION_MS = 100 * 365 * 86_400_000
+
+
 def parse_duration_ms(text: str) -> int:
     """``15m`` → 900000. Units: ms, s, m, h, d, w."""
     match = _DURATION.match(text)
     if not match:
         raise TimeValueError(f"invalid duration '{text}': use a number and a unit, e.g. 90s, 15m, 2h, 7d")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+    value = int(match.group(1)) * _UNIT_MS[match.group(2)]
+    if value > MAX_DURATION_MS:
+        raise TimeValueError(f"duration '{text.strip()}' is too large (at most about 100 years)")
+    return value
 
 
 def parse_since_ms(text: str, now_ms: int | None = None) -> int:

@@ -112,6 +112,8 @@ def test_show_since_relative_and_iso(pi_env: PiEnv, capsys: pytest.CaptureFixtur
         (["--since", "15x"], "invalid time"),
         (["--limit", "0"], "--limit"),
         (["--limit", "many"], "--limit"),
+        # Regression: an enormous duration overflowed SQLite's integer binding (OverflowError traceback).
+        (["--since", "99999999999999999999d"], "too large"),
     ],
 )
 def test_show_bad_values_exit_two_without_traceback(

@@ -156,3 +156,13 @@ def test_empty_extension_id_is_a_usage_error(
     assert main(argv) == 2
     assert "extension id" in capsys.readouterr().err
     assert not (pi_env.state_dir / "permissions.json").exists()
+
+
+@pytest.mark.parametrize(("expires", "message"), [("0m", "positive"), ("99999999999999999999999d", "too large")])
+def test_grant_expiry_must_be_a_sensible_duration(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str], expires: str, message: str
+) -> None:
+    """Regression: '0m' recorded an already-expired grant and a huge duration an absurd expiry (exit 0)."""
+    assert main(["policy", "grant", "--extension", "x", "--capability", "ui", "--expires", expires]) == 2
+    assert message in capsys.readouterr().err
+    assert not (pi_env.state_dir / "permissions.json").exists()

@@ -53,7 +53,12 @@ def _check(args: argparse.Namespace, ctx: CliContext) -> int:
 def _grant(args: argparse.Namespace, ctx: CliContext) -> int:
     store = PermissionStore(ctx.config().state_dir)
     now = int(time.time() * 1000)
-    expires = now + parse_duration_ms(args.expires) if args.expires else None
+    expires = None
+    if args.expires is not None:
+        duration = parse_duration_ms(args.expires)
+        if duration <= 0:
+            raise UsageError("--expires must be a positive duration (e.g. 30m, 8h, 7d)")
+        expires = now + duration
     decision = StoredDecision(args.extension_id, _capability(args.capability), not args.deny, "always", now, expires)
     store.put(decision)
     ctx.emit(vars(decision), lambda d: f"recorded: {'allow' if d['allow'] else 'deny'} {d['capability']} for "
