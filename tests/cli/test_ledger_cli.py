@@ -114,6 +114,7 @@ def test_show_since_relative_and_iso(pi_env: PiEnv, capsys: pytest.CaptureFixtur
         (["--limit", "many"], "--limit"),
         # Regression: an enormous duration overflowed SQLite's integer binding (OverflowError traceback).
         (["--since", "99999999999999999999d"], "too large"),
+        (["--limit", "99999999999999999999999"], "--limit"),
     ],
 )
 def test_show_bad_values_exit_two_without_traceback(

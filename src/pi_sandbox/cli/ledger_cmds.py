@@ -31,8 +31,8 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    if not 1 <= value <= 2**63 - 1:  # SQLite integers are 64-bit
+        raise argparse.ArgumentTypeError("must be between 1 and 9223372036854775807")
     return value
 
 
