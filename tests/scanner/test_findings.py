@@ -247,3 +247,14 @@ def test_deeply_nested_folders_are_scanned_without_recursion_error(tmp_path: Pat
         remove_deep_tree(tmp_path / "a")
     assert [f.rule_id for f in report.findings] == ["EVAL"]
     assert report.verdict == "fail"
+
+
+def test_a_file_named_through_a_symlink_is_scanned_not_just_flagged(tmp_path: Path) -> None:
+    """Regression: ``pi ext scan link.js`` (link → eval code) reported only a flagged SYMLINK: the code the
+    operator named was never scanned, and install would have copied it (copy2 follows links)."""
+    (tmp_path / "evil.js").write_text("eval(atob('eA=='));\n")
+    os.symlink("evil.js", tmp_path / "link.js")
+    report = scan_path(tmp_path / "link.js")
+    assert report.verdict == "fail"
+    assert {f.rule_id for f in report.findings} >= {"EVAL"}
+    assert [f.file for f in report.findings][0] == "link.js"

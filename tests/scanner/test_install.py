@@ -246,3 +246,18 @@ def test_deeply_nested_extension_install_is_a_clear_error(pi_env: PiEnv, tmp_pat
     assert "nested too deeply" in err and "Traceback" not in err
     extensions = pi_env.agent_dir / "extensions"
     assert not extensions.exists() or list(extensions.iterdir()) == []
+
+
+def test_install_through_a_symlinked_file_scans_and_pins_what_it_points_to(pi_env: PiEnv, tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "real.ts").write_text(SAFE)
+    os.symlink(tmp_path / "real.ts", tmp_path / "tool.ts")
+    assert main(["ext", "install", str(tmp_path / "tool.ts")]) == 0
+    installed = pi_env.agent_dir / "extensions" / "tool.ts"
+    assert installed.read_text() == SAFE and not installed.is_symlink()
+    assert installer.pinned_content_status(resolve_config(cwd=pi_env.workspace), "tool") == "match"
+    (tmp_path / "evil.ts").write_text(EVIL)
+    os.symlink(tmp_path / "evil.ts", tmp_path / "helper.ts")
+    assert main(["ext", "install", str(tmp_path / "helper.ts")]) == 1  # refused by the scan, not installed
+    assert not (pi_env.agent_dir / "extensions" / "helper.ts").exists()

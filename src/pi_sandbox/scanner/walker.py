@@ -156,7 +156,8 @@ def resolve_target(path: Path) -> tuple[Path, list[tuple[Path, str]], list[Skipp
     if path.is_file():
         if language_for(path.name) is None:
             raise ScanError(f"{path}: not a JavaScript/TypeScript file (.js .mjs .cjs .jsx .ts .mts .cts .tsx)")
-        return path.parent, [(path, path.name)], []
+        # Named explicitly: a link is followed (install copies what it points to), under the given name.
+        return path.parent, [(path.resolve(), path.name)], []
     if not path.is_dir():
         raise ScanError(f"{path}: not a regular file or folder")
     files, skipped = iter_extension_files(path)
