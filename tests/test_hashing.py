@@ -79,3 +79,24 @@ def test_canonical_json_is_compact_sorted_utf8() -> None:
     out = canonical_json({"b": 1, "a": ["é", None, True]})
     assert out == '{"a":["é",null,true],"b":1}'.encode()
     assert json.loads(out) == {"a": ["é", None, True], "b": 1}
+
+
+# The params_hash fast path (plain JSON, no sanitising copy) must give byte-identical hashes to the
+# general path for every input, including the ones the fast path hands over to it.
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**60), max_value=2**60),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(alphabet=st.characters()),
+)
+_json_value = st.recursive(
+    _json_leaf,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@given(st.text(max_size=8), st.dictionaries(st.text(max_size=6), _json_value, max_size=5))
+def test_params_hash_fast_path_matches_general_path(method: str, params: dict[str, Any]) -> None:
+    from pi_sandbox.hashing import _depth_limited, _text, canonical_json
+
+    general = sha256_hex(canonical_json({"method": _text(method), "params": _depth_limited(params)}))
+    assert params_hash(method, params) == general
