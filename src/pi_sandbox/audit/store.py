@@ -226,12 +226,7 @@ class AuditStore(AuditQueries):
                 joined = 1.0 if len(batch) > self._waited_at_size else 0.0
                 self._wait_payoff = 0.75 * self._wait_payoff + 0.25 * joined
                 self._waited_at_size = 0
-        try:
-            self._commit_group(batch)
-        finally:
-            with self._cond:
-                self._committing = False
-                self._cond.notify_all()
+        self._commit_and_release(batch)
         return self._result(ticket)
 
     def _sibling_wait(self) -> float:
@@ -272,6 +267,15 @@ class AuditStore(AuditQueries):
                 raise type(ticket.error)(str(ticket.error))
             raise AuditStoreError(f"ledger append failed: {ticket.error}")
         return ticket.entries
+
+    def _commit_and_release(self, batch: list[_Ticket]) -> None:
+        """Commit ``batch`` (this thread set ``_committing``), then let the next group start."""
+        try:
+            self._commit_group(batch)
+        finally:
+            with self._cond:
+                self._committing = False
+                self._cond.notify_all()
 
     def _commit_group(self, batch: list[_Ticket]) -> None:
         """Write every ticket of ``batch`` in one transaction; mark each done (with entries or error)."""
@@ -384,12 +388,7 @@ class AuditStore(AuditQueries):
                     break
                 self._committing = True
                 batch, self._queue = self._queue, []
-            try:
-                self._commit_group(batch)
-            finally:
-                with self._cond:
-                    self._committing = False
-                    self._cond.notify_all()
+            self._commit_and_release(batch)
         with self._db_lock:
             try:
                 if self._key is None:
