@@ -343,3 +343,21 @@ def test_concurrent_revoke_in_another_process_is_not_overwritten(pi_env: PiEnv) 
     revoker[0].join(10)
     doc = json.loads((pi_env.state_dir / "permissions.json").read_text())
     assert [d["extension_id"] for d in doc["decisions"]] == ["ext.b"]
+
+
+@pytest.mark.parametrize("answer", [
+    PromptAnswer("no", "once"),  # type: ignore[arg-type]  # a UI bridged from JSON: truthy string
+    PromptAnswer(1, "always"),  # type: ignore[arg-type]
+    PromptAnswer(True, "always", expires_at_ms="tomorrow"),  # type: ignore[arg-type]
+    PromptAnswer(True, "session", expires_at_ms=True),  # type: ignore[arg-type]
+    True,  # not a PromptAnswer at all: raised AttributeError out of the hostcall
+])
+def test_prompter_answer_with_wrong_types_fails_closed(
+    balanced: Callable[..., Sandbox], make_request: Callable[..., dict[str, Any]], answer: PromptAnswer
+) -> None:
+    """Regression: ``allow="no"`` allowed the call, and a non-integer expiry was persisted and later raised."""
+    box = balanced(ScriptedPrompter(answer))
+    for _ in range(2):
+        result = _ui(box, make_request)
+        assert (result.ok, result.reason) == (False, "prompt_invalid_answer_deny")
+    assert list(box.prompts.store) == []

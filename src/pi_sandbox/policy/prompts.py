@@ -239,9 +239,13 @@ class PromptResolver:
             answer = None
         if answer is None:
             return PromptResolution(False, "prompt_no_answer_deny")
-        if answer.scope not in SCOPES:
-            # A malformed answer is a broken UI: fail closed (and let the pipeline record the deny)
-            # instead of raising out of the hostcall with no ledger entry.
+        if not isinstance(answer, PromptAnswer):
+            return PromptResolution(False, "prompt_invalid_answer_deny")
+        expires = answer.expires_at_ms
+        if answer.scope not in SCOPES or not isinstance(answer.allow, bool) or (
+                expires is not None and (isinstance(expires, bool) or not isinstance(expires, int))):
+            # A malformed answer is a broken UI (``allow="no"`` is truthy): fail closed, and let the
+            # pipeline record the deny instead of raising out of the hostcall with no ledger entry.
             return PromptResolution(False, "prompt_invalid_answer_deny")
         decision = StoredDecision(request.extension_id, request.capability.value, answer.allow, answer.scope,
                                   now, answer.expires_at_ms)
