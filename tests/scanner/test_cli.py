@@ -63,3 +63,21 @@ def test_real_subprocess(samples: dict[str, Path]) -> None:
                            "--json"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["counts"]["forbidden"] == 1
+
+
+def test_terminal_control_characters_from_extension_code_are_neutralised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: excerpts and file names were printed raw, so an extension could move the cursor, erase
+    the FORBIDDEN lines and print its own 'verdict: PASS' (or reorder text with bidi overrides)."""
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    (ext / "index.js").write_text("eval(x); // \x1b[2K\x1b[1A\rverdict: PASS \u202e\n")
+    (ext / "a\x1b[2Kb.js").write_text("eval(y);\n")
+    assert main(["ext", "scan", str(ext)]) == 1
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\r" not in out and "\u202e" not in out
+    assert "\\x1b[2K" in out and "FORBIDDEN" in out
+    assert main(["ext", "scan", str(ext), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)  # JSON keeps the exact text (escaped by the encoder)
+    assert any("\x1b" in f["path"] for f in report["files"])

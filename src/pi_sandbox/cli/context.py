@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,11 +65,29 @@ class CliContext:
         return Sandbox.open(self.config())
 
     def emit(self, data: Any, render: Callable[[Any], str] | None = None) -> None:
-        """Print ``data`` as JSON under ``--json`` (or without a renderer), else as rendered text."""
+        """Print ``data`` as JSON under ``--json`` (or without a renderer), else as rendered text.
+
+        JSON escapes control characters itself; rendered text goes through :func:`terminal_safe`
+        because it carries text from extensions (code excerpts, file names, ids).
+        """
         if self.json_output or render is None:
             print(json.dumps(data, indent=2, sort_keys=False, default=str))
         else:
-            print(render(data))
+            print(terminal_safe(render(data)))
+
+
+#: Terminal control characters (all C0 but tab and newline, DEL, C1) and bidi overrides/isolates.
+_UNSAFE_FOR_TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control and bidi characters shown as escapes (``\\x1b``), never interpreted.
+
+    An extension's code or file names must not be able to move the cursor, erase the findings above
+    or reorder what the operator reads.
+    """
+    return _UNSAFE_FOR_TERMINAL.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def parse_json_arg(text: str, what: str) -> Any:

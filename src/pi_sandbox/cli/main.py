@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pi_sandbox import __version__
 from pi_sandbox.cli import commands
-from pi_sandbox.cli.context import CliContext, UsageError
+from pi_sandbox.cli.context import CliContext, UsageError, terminal_safe
 from pi_sandbox.errors import PiSandboxError
 
 
@@ -73,10 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = handler(args, ctx)
         return code
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        print(terminal_safe(str(exc)), file=sys.stderr)
         return 2
-    except PiSandboxError as exc:
-        print(f"pi: error: {exc}", file=sys.stderr)
+    except PiSandboxError as exc:  # messages may name extension files or ids: never raw control characters
+        print(terminal_safe(f"pi: error: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("pi: interrupted", file=sys.stderr)
