@@ -166,3 +166,11 @@ def test_grant_expiry_must_be_a_sensible_duration(
     assert main(["policy", "grant", "--extension", "x", "--capability", "ui", "--expires", expires]) == 2
     assert message in capsys.readouterr().err
     assert not (pi_env.state_dir / "permissions.json").exists()
+
+
+def test_settings_warnings_escape_control_characters(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cloned repository's settings text reaches the operator's terminal through warnings."""
+    pi_env.write_project({"extensionPolicy": {"profile": "\x1b[2J\x1b[Hpermissive"}})
+    assert main(["policy", "check", "--extension", "x", "--capability", "read"]) == 0
+    err = capsys.readouterr().err
+    assert "pi: warning:" in err and "\x1b" not in err and "\\x1b[2J" in err

@@ -49,7 +49,7 @@ class CliContext:
 
             self._config = resolve_config(cwd=Path.cwd(), cli_profile=self.cli_profile)
             for warning in self._config.warnings:
-                print(f"pi: warning: {warning}", file=sys.stderr)
+                print(terminal_safe(f"pi: warning: {warning}"), file=sys.stderr)
         return self._config
 
     def open_store(self) -> AuditStore:
