@@ -493,3 +493,16 @@ def test_unknown_method_text_is_recorded_as_a_hash_only(sandbox: Sandbox) -> Non
     known = sandbox.hostcall("ext.a", {"call_id": "c3", "method": "fs", "params": {"op": "nope"}})
     assert known.error_code == "invalid_request"
     assert sandbox.store.query_ledger(extension_id="ext.a")[-1].method == "fs"
+
+
+@pytest.mark.parametrize("payload", [{"http_allow_hosts": 5}, {"per_extension_allow": [1]}, {"profile": {"x": 1}}])
+def test_malformed_previous_posture_record_does_not_break_open(
+    open_sandbox: OpenSandbox, make_config: MakeConfig, payload: dict[str, Any]
+) -> None:
+    """A damaged side record must not make every Sandbox.open raise a TypeError (traceback)."""
+    first = open_sandbox(make_config())
+    first.store.record("config_posture", payload)
+    first.close()
+    box = open_sandbox(make_config(settings={"extensionPolicy": {"profile": "permissive"}}))
+    loosened = [e for e in box.store.query_ledger() if e.reason == "settings_loosened"]
+    assert loosened and "profile" in loosened[-1].detail["fields"]

@@ -154,9 +154,12 @@ class Sandbox:
         if before != posture:
             # First open: compare with the built-in defaults, so a config that starts out loose
             # (mediation off, allow patterns, ...) is recorded too.
-            baseline = before or security_posture(SecurityConfig(self.config.agent_dir, self.config.state_dir,
-                                                                 self.config.project_dir))
-            changed = loosened_fields(baseline, posture)
+            defaults = security_posture(SecurityConfig(self.config.agent_dir, self.config.state_dir,
+                                                       self.config.project_dir))
+            try:
+                changed = loosened_fields(before or defaults, posture)
+            except (TypeError, ValueError, AttributeError):  # a damaged record: compare with the defaults
+                changed = loosened_fields(defaults, posture)
             if changed:
                 sources = sorted({self.config.source_of(p) for p in self.config.provenance})
                 self.store.append(LedgerEntryDraft(
