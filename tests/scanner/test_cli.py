@@ -81,3 +81,16 @@ def test_terminal_control_characters_from_extension_code_are_neutralised(
     assert main(["ext", "scan", str(ext), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)  # JSON keeps the exact text (escaped by the encoder)
     assert any("\x1b" in f["path"] for f in report["files"])
+
+
+@pytest.mark.parametrize("command", ["scan", "preflight", "install"])
+def test_empty_path_is_a_usage_error_not_the_current_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Regression: ``pi ext install "$UNSET"`` scanned and installed the current directory."""
+    monkeypatch.setenv("PI_CODING_AGENT_DIR", str(tmp_path / "agent"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "index.js").write_text("export {};\n")
+    assert main(["ext", command, ""]) == 2
+    assert "empty" in capsys.readouterr().err
+    assert not (tmp_path / "agent" / "extensions").exists()

@@ -54,6 +54,8 @@ def add_json_flag_to(group: Any) -> None:
 
 
 def _target(text: str) -> Path:
+    if not text.strip():  # Path("") is ".": `pi ext install "$UNSET"` must not install the current folder
+        raise UsageError("pi ext: the extension path is empty; pass a folder or a .js/.ts file")
     if text.startswith(("npm:", "git:")):
         raise UsageError(f"{text}: npm: and git: specs are not supported yet; pass a local folder or file")
     return Path(text).expanduser()
