@@ -254,3 +254,21 @@ def test_project_settings_that_are_a_named_pipe_are_an_error_not_a_hang(
 
     assert _finishes(resolve), "resolve_config blocked on a named pipe"
     assert errors and "not a regular file" in str(errors[0]) and str(pi_env.project_settings) in str(errors[0])
+
+
+@pytest.mark.parametrize("name", ["PI_CODING_AGENT_DIR", "PI_SECURITY_DIR", "PI_CONFIG_PATH"])
+def test_unknown_user_home_in_a_path_variable_is_a_config_error(
+    make_config: MakeConfig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Regression: '~nosuchuser/...' raised RuntimeError from expanduser (a traceback)."""
+    with pytest.raises(ConfigError, match=name):
+        make_config(env={name: "~nosuchuser-pi-test/x"})
+    monkeypatch.setenv(name, "~nosuchuser-pi-test/x")
+    assert main(["policy", "check", "--extension", "e", "--capability", "read"]) == 2
+    err = capsys.readouterr().err
+    assert name in err and "Traceback" not in err
+
+
+def test_unknown_user_home_in_settings_extensions_is_a_config_error(make_config: MakeConfig) -> None:
+    with pytest.raises(ConfigError, match="extensions"):
+        make_config(settings={"extensions": ["~nosuchuser-pi-test/ext"]})

@@ -300,3 +300,9 @@ def test_named_pipe_in_the_workspace_never_blocks_read_or_grep(
     assert _finishes(lambda: results.append(sandbox.hostcall("ext.a", make_request(
         "tool", {"name": "grep", "input": {"pattern": "needle", "path": "."}})))), "grep blocked on a named pipe"
     assert results[1].result["matches"] == [{"path": "notes.txt", "line": 1, "text": "needle"}]
+
+
+def test_unknown_user_home_in_a_path_is_invalid_request(fs: Callable[..., HostcallResult]) -> None:
+    """Regression: expanduser raised RuntimeError inside the connector (an 'internal' crash)."""
+    result = fs("stat", "~nosuchuser-pi-test/x")
+    assert (result.ok, result.error_code) == (False, "invalid_request")

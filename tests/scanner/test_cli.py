@@ -94,3 +94,8 @@ def test_empty_path_is_a_usage_error_not_the_current_folder(
     assert main(["ext", command, ""]) == 2
     assert "empty" in capsys.readouterr().err
     assert not (tmp_path / "agent" / "extensions").exists()
+
+
+def test_unknown_user_home_in_the_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ext", "scan", "~nosuchuser-pi-test/x"]) == 2
+    assert "~nosuchuser-pi-test" in capsys.readouterr().err

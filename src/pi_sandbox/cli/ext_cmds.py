@@ -58,7 +58,10 @@ def _target(text: str) -> Path:
         raise UsageError("pi ext: the extension path is empty; pass a folder or a .js/.ts file")
     if text.startswith(("npm:", "git:")):
         raise UsageError(f"{text}: npm: and git: specs are not supported yet; pass a local folder or file")
-    return Path(text).expanduser()
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as exc:  # an unknown ~user
+        raise UsageError(f"pi ext: cannot expand '{text}': {exc}") from None
 
 
 def run_scan(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -85,6 +85,14 @@ def _env_number(env: Mapping[str, str], name: str, kind: type) -> Any:
     return value
 
 
+def _env_path(raw: str, name: str) -> Path:
+    """A path from an environment variable, ``~`` expanded; an unknown ``~user`` is a ConfigError."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError as exc:  # expanduser: "Could not determine home directory"
+        raise ConfigError(f"cannot expand '{raw}': {exc}", source=f"environment {name}") from None
+
+
 class _Merger:
     """Accumulates values per ``section.field`` with their source, enforcing tighten-only."""
 
@@ -260,10 +268,11 @@ def resolve_config(
     env = dict(os.environ if env is None else env)
     project_dir = (cwd or Path.cwd()).resolve()
     agent_raw = env.get("PI_CODING_AGENT_DIR", "").strip()
-    agent_dir = Path(agent_raw).expanduser() if agent_raw else Path.home() / ".pi" / "agent"
+    agent_dir = _env_path(agent_raw, "PI_CODING_AGENT_DIR") if agent_raw else Path.home() / ".pi" / "agent"
     state_raw = env.get("PI_SECURITY_DIR", "").strip()
-    state_dir = Path(state_raw).expanduser() if state_raw else agent_dir / "security"
-    global_path = Path(env["PI_CONFIG_PATH"]).expanduser() if env.get("PI_CONFIG_PATH") else agent_dir / "settings.json"
+    state_dir = _env_path(state_raw, "PI_SECURITY_DIR") if state_raw else agent_dir / "security"
+    config_raw = env.get("PI_CONFIG_PATH", "")
+    global_path = _env_path(config_raw, "PI_CONFIG_PATH") if config_raw else agent_dir / "settings.json"
     project_path = project_dir / ".pi" / "settings.json"
 
     global_file = load_settings_file(global_path, "global")

@@ -280,7 +280,10 @@ def parse_settings(data: Any, source: str, path: Path | None = None) -> ParsedSe
     if "extensions" in root:
         items = _str_list(root["extensions"], source, "extensions")
         base = path.parent if path is not None else Path.cwd()
-        extensions = tuple((base / Path(item).expanduser()).resolve() for item in items)
+        try:
+            extensions = tuple((base / Path(item).expanduser()).resolve() for item in items)
+        except RuntimeError as exc:  # expanduser of an unknown ~user
+            raise ConfigError(f"cannot expand a path: {exc}", source=source, key="extensions") from None
     return ParsedSettings(source, path, values, per_extension, extensions)
 
 

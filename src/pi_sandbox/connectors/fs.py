@@ -37,7 +37,10 @@ def confine(ctx: ConnectorContext, raw: Any) -> Path:
     if "\x00" in raw:
         raise ConnectorError("path contains a NUL byte", code="invalid_request")
     base = ctx.roots[0] if ctx.roots else ctx.config.project_dir
-    candidate = Path(raw).expanduser() if raw.startswith("~") else Path(raw)
+    try:
+        candidate = Path(raw).expanduser() if raw.startswith("~") else Path(raw)
+    except RuntimeError:  # an unknown ~user
+        raise ConnectorError(f"cannot expand '{raw}': no such user home", code="invalid_request") from None
     resolved = _realpath(candidate if candidate.is_absolute() else base / candidate)
     roots = [_realpath(r) for r in ctx.roots]
     if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
