@@ -200,3 +200,20 @@ def test_state_dir_with_uri_characters_is_read_correctly(
     assert json.loads(out)["entry_count"] > 0
     code, out, err = run(capsys, "security", "ledger", "show", "--json")
     assert code == 0 and len(json.loads(out)) > 0, err
+
+
+def test_verify_against_an_out_of_band_public_key(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    """Someone who can replace the whole state dir (ledger, key, .pub) re-seals a forged ledger with their
+    own key; only a public key kept elsewhere detects it, so ``verify`` must accept one."""
+    import shutil
+
+    populate(pi_env.state_dir)
+    original = (pi_env.state_dir / "ledger-signing.pub").read_text().strip()
+    shutil.rmtree(pi_env.state_dir)
+    populate(pi_env.state_dir)  # a forged history under a fresh key
+    assert run(capsys, "security", "ledger", "verify")[0] == 0  # self-consistent on its own
+    code, out, _ = run(capsys, "security", "ledger", "verify", "--public-key", original, "--json")
+    data = json.loads(out)
+    assert code == 1 and data["trust_anchor"] == "explicit"
+    assert {e["kind"] for e in data["verification_errors"]} == {"bad_signature"}
+    assert run(capsys, "security", "ledger", "verify", "--public-key", "zz")[0] == 2

@@ -36,6 +36,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _public_key(text: str) -> str:
+    """argparse type: a raw Ed25519 public key as 64 hex digits."""
+    token = text.strip().lower()
+    if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
+        raise argparse.ArgumentTypeError("expected 64 hex digits (the content of ledger-signing.pub)")
+    return token
+
+
 def _since(text: str | None) -> int | None:
     return None if text is None else parse_since_ms(text)
 
@@ -73,7 +81,7 @@ def _render_report(data: dict[str, Any]) -> str:
 
 def _verify(args: argparse.Namespace, ctx: CliContext) -> int:
     state_dir = ctx.config().state_dir
-    report = verify_ledger(state_dir)
+    report = verify_ledger(state_dir, public_key=args.public_key)
     data = {**report.to_dict(), "database": str(state_dir / DB_FILE)}
     ctx.emit(data, _render_report)
     return 0 if report.chain_valid else 1
@@ -129,6 +137,9 @@ def register(tree: CommandTree) -> None:
     verify = ledger_sub.add_parser(
         "verify", help="check hashes, links and signed checkpoints (exit 1 if tampered or broken)"
     )
+    verify.add_argument("--public-key", type=_public_key, metavar="HEX",
+                        help="check checkpoints against this Ed25519 public key (ledger-signing.pub kept "
+                             "elsewhere) instead of the key files in the state dir")
     add_json_flag(verify)
     verify.set_defaults(handler=_verify)
 
