@@ -205,7 +205,14 @@ class AuditStore(AuditQueries):
             if self._closed:
                 raise AuditStoreError("the audit store is closed")
             now = time.monotonic()
-            self._recent_appenders[threading.get_ident()] = now
+            # Only a thread that has been seen appending *alongside* another is a sibling worth
+            # waiting for. Sequential appends from several threads (a worker's fetch served on an
+            # executor thread, then its next sync call on the supervisor thread) never overlap, and
+            # waiting for the idle thread would only add latency.
+            ident = threading.get_ident()
+            overlapping = bool(self._queue) or self._committing
+            if overlapping or now - self._recent_appenders.get(ident, -1.0) < _SIBLING_WINDOW_S:
+                self._recent_appenders[ident] = now
             if not self._queue:
                 self._queue_since = now
             self._queue.append(ticket)
@@ -234,11 +241,13 @@ class AuditStore(AuditQueries):
 
         Without this, two threads appending in a loop alternate: each commit carries one entry and
         throughput is capped at one fsync per entry. A thread that appended within the last few
-        milliseconds is about to append again, so the group waits (at most ``commit_delay_s`` from
-        its first ticket) until every such thread has queued (PostgreSQL's commit_delay /
-        commit_siblings idea). The thread whose arrival completes the group commits it itself, so
-        no extra thread wake-up is paid. A lone appender never waits, and when waits stop paying
-        off (siblings arrive independently) the store stops waiting apart from occasional probes.
+        milliseconds, overlapping another appender, is about to append again, so the group waits
+        (at most ``commit_delay_s`` from its first ticket) until every such thread has queued
+        (PostgreSQL's commit_delay / commit_siblings idea). The thread whose arrival completes the
+        group commits it itself, so no extra thread wake-up is paid. A lone appender never waits,
+        nor do threads that only take turns (one worker's calls served on different threads), and
+        when waits stop paying off (siblings arrive independently) the store stops waiting apart
+        from occasional probes.
         """
         if self.commit_delay_s <= 0:
             return 0.0
