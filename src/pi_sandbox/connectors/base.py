@@ -26,7 +26,7 @@ class ConnectorContext:
     call_id: str
     method: str
     capability: Capability
-    roots: tuple[Path, ...]
+    roots: tuple[Path, ...]  # already resolved (symlinks followed): confinement compares against them as-is
     config: SecurityConfig
     store: AuditStore
     timeout_ms: int | None = None

@@ -42,8 +42,8 @@ def confine(ctx: ConnectorContext, raw: Any) -> Path:
     except RuntimeError:  # an unknown ~user
         raise ConnectorError(f"cannot expand '{raw}': no such user home", code="invalid_request") from None
     resolved = _realpath(candidate if candidate.is_absolute() else base / candidate)
-    roots = [_realpath(r) for r in ctx.roots]
-    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
+    # Roots are resolved once when they are set (config, register_extension), not on every call.
+    if not any(resolved == r or resolved.is_relative_to(r) for r in ctx.roots):
         raise PathConfinementError(
             f"path '{raw}' resolves outside the workspace and the extension's folder; extensions may only "
             "touch files under those roots"
@@ -85,7 +85,7 @@ class FsConnector:
         op = canonical_fs_op(str(params.get("op", "")))
         raw = params.get("path")
         path = confine(ctx, raw)
-        if op == "delete" and any(path == _realpath(r) for r in ctx.roots):
+        if op == "delete" and any(path == r for r in ctx.roots):
             raise PathConfinementError(f"refusing to delete an allowed root itself: '{raw}'")
         # Deleting a directory that holds the state dir or a settings file would remove the
         # evidence or the policy as surely as touching them directly.
@@ -93,8 +93,8 @@ class FsConnector:
             os.path.lexists(p) and _realpath(p).is_relative_to(path) for p in ctx.protected
         ):
             raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
-        own = _realpath(ctx.own_root) if ctx.own_root is not None else None
         if op in ("write", "mkdir", "delete"):
+            own = _realpath(ctx.own_root) if ctx.own_root is not None else None
             for folder in ctx.read_only:
                 real = _realpath(folder)
                 # The own-folder exemption holds only for a folder *inside* the shared one: a single-file
