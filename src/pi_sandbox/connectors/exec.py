@@ -131,54 +131,30 @@ def mediate_exec(
             decision.classes,
         )
     ctx_store.record("exec_mediation", decision.record_payload(), extension_id)
+
+    def alert(category: str, severity: str, summary: str, reasons: tuple[str, ...], action: str,
+              context_hash: str | None, remediation: str = "") -> None:
+        ctx_store.record_alert(AlertDraft(
+            category=category, severity=severity, extension_id=extension_id, summary=summary,
+            reason_codes=reasons, capability="exec", method="exec", call_id=call_id, action=action,
+            remediation=remediation, context_hash=context_hash,
+        ))
+
+    classes = tuple(c for c in (decision.command_class, decision.reason) if c)
     if fingerprint is not None:
-        ctx_store.record_alert(
-            AlertDraft(
-                category="secret_exposure",
-                severity="critical",
-                extension_id=extension_id,
-                summary="exec arguments carried a withheld secret value; command refused",
-                reason_codes=("secret_in_exec_args",),
-                capability="exec",
-                method="exec",
-                call_id=call_id,
-                action="deny",
-                remediation="rotate the exposed credential and review how the extension obtained it",
-                context_hash=fingerprint,
-            )
-        )
+        alert("secret_exposure", "critical", "exec arguments carried a withheld secret value; command refused",
+              ("secret_in_exec_args",), "deny", fingerprint,
+              "rotate the exposed credential and review how the extension obtained it")
     elif decision.denied:
-        ctx_store.record_alert(
-            AlertDraft(
-                category="exec_mediation",
-                severity="error",
-                extension_id=extension_id,
-                summary=f"command denied by exec mediation: {decision.command_class} ({decision.risk_tier})",
-                reason_codes=tuple(c for c in (decision.command_class, decision.reason) if c),
-                capability="exec",
-                method="exec",
-                call_id=call_id,
-                action="deny",
-                remediation="if the command is legitimate, add an execMediation.allowPatterns entry for it "
-                "or run it yourself; see `pi security exec classify -- CMD...`",
-                context_hash=decision.command_hash,
-            )
-        )
+        alert("exec_mediation", "error",
+              f"command denied by exec mediation: {decision.command_class} ({decision.risk_tier})",
+              classes, "deny", decision.command_hash,
+              "if the command is legitimate, add an execMediation.allowPatterns entry for it "
+              "or run it yourself; see `pi security exec classify -- CMD...`")
     elif decision.decision == "allow_with_audit":
-        ctx_store.record_alert(
-            AlertDraft(
-                category="exec_mediation",
-                severity="info",
-                extension_id=extension_id,
-                summary=f"classified command allowed with audit: {decision.command_class} ({decision.risk_tier})",
-                reason_codes=tuple(c for c in (decision.command_class, decision.reason) if c),
-                capability="exec",
-                method="exec",
-                call_id=call_id,
-                action="harden",
-                context_hash=decision.command_hash,
-            )
-        )
+        alert("exec_mediation", "info",
+              f"classified command allowed with audit: {decision.command_class} ({decision.risk_tier})",
+              classes, "harden", decision.command_hash)
     return decision
 
 
