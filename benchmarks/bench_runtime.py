@@ -91,7 +91,7 @@ class PassThroughSandbox(Sandbox):
         params: Mapping[str, Any] = request["params"]
         ctx = ConnectorContext(
             extension_id, str(request["call_id"]), method, required_capability(method, params),
-            self.roots_for(extension_id), self.config, self.store, None, self._protected,
+            self.rules_for(extension_id), self.public_config, self.evidence,
         )
         try:
             return HostcallResult(ok=True, call_id=ctx.call_id, result=self.connectors[method].call(ctx, params))

@@ -60,8 +60,8 @@ class ConnectorError(PiSandboxError):
 class PathConfinementError(ConnectorError):
     """A filesystem path resolves outside the roots the extension may touch."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="denied", reason="path_outside_roots")
+    def __init__(self, message: str, *, reason: str = "path_outside_roots") -> None:
+        super().__init__(message, code="denied", reason=reason)
 
 
 # --- audit store ---------------------------------------------------------------------------

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from pi_sandbox.audit import AuditStore
+from pi_sandbox.audit.port import StoreEvidence
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.exec import ExecConnector, parse_exec_params
 from pi_sandbox.errors import ConnectorError, PathConfinementError
+from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
-from tests.conftest import MakeConfig, PiEnv
+from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
 SECRET = "ghp_" + "Q7wErTy9UiOp3AsDfGh2JkLzXcVbNm45tYuI"
 PY = sys.executable
@@ -42,7 +44,8 @@ def exec_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeCtx]:
         store = AuditStore.open(config.state_dir)
         stores.append(store)
         broker = SecretBroker(config.secret_broker, config.environ)
-        ctx = ConnectorContext("ext", call_id, "exec", Capability.EXEC, (pi_env.workspace,), config, store)
+        ctx = ConnectorContext("ext", call_id, "exec", Capability.EXEC, PathRules((pi_env.workspace,)), config,
+                               StoreEvidence(store))
         return ExecConnector(broker, max_output_bytes=max_output_bytes), ctx
 
     yield build
@@ -120,7 +123,14 @@ def test_child_env_is_built_by_the_broker(exec_ctx: MakeCtx) -> None:
     for name in ("GITHUB_TOKEN", "LD_PRELOAD", "NODE_OPTIONS", "BASH_ENV", "PLAIN_PARENT_VAR"):
         assert name not in lines
     assert SECRET not in out["stdout"]
-    (record,) = ctx.store.query_records(kind="secret_broker", extension_id="ext")
+
+
+def test_rejected_child_env_is_recorded_by_the_mediation_stage(open_sandbox: OpenSandbox) -> None:
+    box = open_sandbox(cli_profile="permissive", env={"PI_EXTENSION_ALLOW_DANGEROUS": "1"})
+    env = {"LD_PRELOAD": "/tmp/x.so", "BASH_ENV": "/tmp/x", "MY_FLAG": "on", "PATH": "/evil"}
+    result = box.hostcall("ext", {"call_id": "c1", "method": "exec", "params": {"cmd": "true", "env": env}})
+    assert result.ok
+    (record,) = box.store.query_records(kind="secret_broker", extension_id="ext")
     assert record.payload["rule"] == "child_env_rejected" and len(record.payload["name_hashes"]) == 3
     assert "LD_PRELOAD" not in str(record.payload)
 

@@ -27,11 +27,11 @@ def fs(sandbox: Sandbox, make_request: Request) -> Callable[..., HostcallResult]
 
 
 def _assert_confined(box: Sandbox, result: HostcallResult) -> None:
-    """Denied by confinement, recorded as a deny entry and a policy_violation alert."""
+    """Denied by path mediation before any connector runs: one deny entry and a policy_violation alert."""
     assert (result.ok, result.error_code, result.reason) == (False, "denied", "path_outside_roots"), result
     entries = [e for e in box.store.query_ledger() if e.call_id == result.call_id]
-    assert [(e.decision, e.reason) for e in entries] == [("allow", "default_caps"), ("deny", "path_outside_roots")]
-    assert entries[1].detail["stage"] == "connector"
+    assert [(e.decision, e.reason, e.layer) for e in entries] == [("deny", "path_outside_roots", 4)]
+    assert entries[0].detail["stage"] == "mediation"
     alerts = [a for a in box.store.query_alerts(category="policy_violation") if a.call_id == result.call_id]
     assert [a.reason_codes for a in alerts] == [("path_outside_roots",)]
 

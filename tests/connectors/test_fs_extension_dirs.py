@@ -21,7 +21,7 @@ def test_project_extension_folder_cannot_be_written_or_deleted(pi_env: object, t
     sandbox = Sandbox.open(config)
     try:
         planted = _call(sandbox, "evil", "write", ".pi/extensions/trusted/index.js", data="// taken over")
-        assert planted.error_code == "denied" and planted.reason == "path_outside_roots"
+        assert planted.error_code == "denied" and planted.reason == "extension_code"
         assert _call(sandbox, "evil", "write", ".pi/extensions/new.js", data="x").error_code == "denied"
         assert _call(sandbox, "evil", "delete", ".pi", recursive=True).error_code == "denied"
         assert _call(sandbox, "evil", "mkdir", ".pi/extensions/other").error_code == "denied"

@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 
 from pi_sandbox.audit import AuditStore
+from pi_sandbox.audit.port import StoreEvidence
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.config.model import HttpSettings
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.http import HttpConnector, address_refusal, host_matches
 from pi_sandbox.errors import ConnectorError
+from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker, value_fingerprint
-from tests.conftest import MakeConfig, PiEnv
+from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
 SECRET = "xoxb-" + "2048-4096-Tq9Wr8Es7Dz6Xc5Vb4Nm3"
 
@@ -90,7 +92,8 @@ def http_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeHttp]:
         config = replace(config, http=HttpSettings(**{"allow_loopback": True, **http}))
         store = AuditStore.open(config.state_dir)
         stores.append(store)
-        ctx = ConnectorContext("ext", "c1", "http", Capability.HTTP, (pi_env.workspace,), config, store)
+        ctx = ConnectorContext("ext", "c1", "http", Capability.HTTP, PathRules((pi_env.workspace,)), config,
+                               StoreEvidence(store))
         broker = SecretBroker(config.secret_broker, config.environ)
         conn = HttpConnector(broker, resolver=resolver) if resolver else HttpConnector(broker)
         return conn, ctx, store
@@ -113,8 +116,10 @@ def test_get_and_post(http_ctx: MakeHttp, server: str) -> None:
     "where",
     ["body", "body_b64", "header", "header_name", "url_query", "url_encoded"],
 )
-def test_outbound_secret_is_blocked_with_alert(http_ctx: MakeHttp, server: str, where: str) -> None:
-    conn, ctx, store = http_ctx()
+def test_outbound_secret_is_blocked_with_alert(open_sandbox: OpenSandbox, server: str, where: str) -> None:
+    """The mediation stage scans every string of the request; nothing is sent, one deny entry is left."""
+    box = open_sandbox(env={"SLACK_TOKEN": SECRET, "PI_HTTP_ALLOW_LOOPBACK": "1"})
+    store = box.store
     params: dict[str, Any] = {"method": "POST", "url": server + "/echo", "body": "ok"}
     if where == "body":
         params["body"] = f"token={SECRET}"
@@ -128,12 +133,13 @@ def test_outbound_secret_is_blocked_with_alert(http_ctx: MakeHttp, server: str, 
         params["url"] = f"{server}/echo?t={SECRET}"
     else:
         params["url"] = f"{server}/echo?t={urllib.parse.quote(SECRET + '/x', safe='')}"
-    with pytest.raises(ConnectorError) as err:
-        conn.call(ctx, params)
-    assert (err.value.code, err.value.reason) == ("denied", "secret_exposure")
+    result = box.hostcall("ext", {"call_id": "c1", "method": "http", "params": params})
+    assert (result.ok, result.error_code, result.reason) == (False, "denied", "secret_exposure")
+    (entry,) = store.query_ledger(extension_id="ext")
+    assert (entry.decision, entry.detail["stage"]) == ("deny", "mediation")
     (alert,) = store.query_alerts(category="secret_exposure")
     assert alert.severity == "critical" and alert.context_hash == value_fingerprint(SECRET)
-    assert SECRET not in json.dumps([alert.summary, alert.reason_codes, alert.remediation, str(err.value)])
+    assert SECRET not in json.dumps([alert.summary, alert.reason_codes, alert.remediation, result.message])
 
 
 def test_response_is_redacted(http_ctx: MakeHttp, server: str) -> None:
@@ -202,12 +208,6 @@ def test_redirects_are_followed_and_rechecked(http_ctx: MakeHttp, server: str) -
     with pytest.raises(ConnectorError) as err:
         conn.call(ctx, {"url": f"{server}/redirect?to={evil}"})
     assert err.value.reason == "host_denied"
-    # a redirect that would carry a secret in its URL is blocked like a first request
-    conn, ctx, store = http_ctx()
-    leak = urllib.parse.quote(f"{server}/echo?t={SECRET}", safe="")
-    with pytest.raises(ConnectorError) as err:
-        conn.call(ctx, {"url": f"{server}/redirect?to={leak}"})
-    assert err.value.reason == "secret_exposure" and store.query_alerts(category="secret_exposure")
     # endless redirects end
     loop = urllib.parse.quote(f"{server}/redirect?to=/redirect", safe="")
     with pytest.raises(ConnectorError) as err:

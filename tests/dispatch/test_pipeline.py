@@ -11,8 +11,9 @@ import pytest
 from pi_sandbox.audit import AuditStore, verify_ledger
 from pi_sandbox.config import SecurityConfig
 from pi_sandbox.connectors.base import ConnectorContext
-from pi_sandbox.dispatch import CallInfo, GateDenial, Gates, HostcallRequest, PassThroughGate, Sandbox
+from pi_sandbox.dispatch import AlertSpec, CallInfo, HostcallRequest, Sandbox, Verdict
 from pi_sandbox.hashing import params_hash
+from pi_sandbox.vocabulary import AlertCategory, ErrorCode, Severity, StageName
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
 Request = Callable[..., dict[str, Any]]
@@ -36,18 +37,19 @@ class ProbeConnector:
         return {"probe": True}
 
 
-class DenyGate:
-    """A stage that refuses every call (what a quota / risk / trust gate does when it trips)."""
+class DenyStage:
+    """A stage that refuses every call (what a quota / risk / trust stage does when it trips)."""
 
-    def __init__(self, name: str, reason: str) -> None:
+    def __init__(self, name: StageName, reason: str) -> None:
         self.name = name
         self.reason = reason
         self.seen: list[CallInfo] = []
 
-    def check(self, call: CallInfo) -> GateDenial | None:
+    def decide(self, call: CallInfo) -> Verdict:
         self.seen.append(call)
-        return GateDenial("quota_exceeded" if self.name == "quota" else "denied", self.reason,
-                          f"refused by {self.name}", alert_category="quota_breach", alert_severity="warning")
+        code = ErrorCode.QUOTA_EXCEEDED if self.name == StageName.QUOTA else ErrorCode.DENIED
+        return Verdict.deny(self.reason, f"refused by {self.name}", code=code,
+                            alert=AlertSpec(AlertCategory.QUOTA_BREACH, Severity.WARNING))
 
 
 @pytest.fixture()
@@ -193,11 +195,9 @@ def test_hostile_numbers_in_params_are_recorded_not_crashing(sandbox: Sandbox, m
 
 
 def test_trust_gate_runs_before_policy(custom_sandbox: Callable[..., Sandbox], make_request: Request) -> None:
-    trust = DenyGate("trust", "kill_switch_active")
+    trust = DenyStage(StageName.TRUST, "kill_switch_active")
     probe = ProbeConnector()
-    gates = Gates(trust=trust, quota=PassThroughGate("quota"), risk=PassThroughGate("risk"),
-                  mediation=PassThroughGate("mediation"))
-    box = custom_sandbox(gates=gates, connectors={"ui": probe})
+    box = custom_sandbox(stages={StageName.TRUST: trust}, connectors={"ui": probe})
     result = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))  # policy would deny too
     assert (result.error_code, result.reason) == ("denied", "kill_switch_active")
     (entry,) = box.store.query_ledger(extension_id="ext.a")
@@ -211,11 +211,9 @@ def test_trust_gate_runs_before_policy(custom_sandbox: Callable[..., Sandbox], m
 def test_later_gates_only_tighten_after_policy_allows(
     custom_sandbox: Callable[..., Sandbox], make_request: Request, stage: str
 ) -> None:
-    gate = DenyGate(stage, f"{stage}_refused")
-    slots = {name: PassThroughGate(name) for name in ("trust", "quota", "risk", "mediation")}
-    slots[stage] = gate  # type: ignore[assignment]
+    gate = DenyStage(StageName(stage), f"{stage}_refused")
     probe = ProbeConnector()
-    box = custom_sandbox(gates=Gates(**slots), connectors={"events": probe, "ui": probe})
+    box = custom_sandbox(stages={StageName(stage): gate}, connectors={"events": probe, "ui": probe})
     denied_by_policy = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))
     assert denied_by_policy.reason == "not_in_default_caps"
     assert gate.seen == []  # a policy deny is final: later stages never see the call

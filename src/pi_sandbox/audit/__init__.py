@@ -4,6 +4,7 @@ Everything else records its evidence here; nothing here imports any other layer.
 """
 
 from pi_sandbox.audit.chain import GENESIS
+from pi_sandbox.audit.port import EvidencePort, StoreEvidence
 from pi_sandbox.audit.records import (
     ALERT_CATEGORIES,
     SEVERITY_RANK,
@@ -19,6 +20,7 @@ from pi_sandbox.audit.verify import LedgerVerificationReport, VerificationIssue,
 __all__ = [
     "ALERT_CATEGORIES",
     "DEFAULT_CHECKPOINT_INTERVAL",
+    "EvidencePort",
     "GENESIS",
     "SEVERITY_RANK",
     "Alert",
@@ -28,6 +30,7 @@ __all__ = [
     "LedgerEntryDraft",
     "LedgerVerificationReport",
     "SecurityRecord",
+    "StoreEvidence",
     "VerificationIssue",
     "verify_ledger",
 ]

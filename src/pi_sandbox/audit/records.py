@@ -15,26 +15,14 @@ from typing import Any, Final
 from pi_sandbox import schemas
 from pi_sandbox.errors import AuditRecordError
 from pi_sandbox.hashing import canonical_json
+from pi_sandbox.vocabulary import ALERT_CATEGORY_ALIASES, AlertCategory, Severity
 
-#: Alert categories. ``policy_denial`` (the upstream spelling) is accepted as an alias.
-ALERT_CATEGORIES: Final = frozenset(
-    {
-        "policy_violation",
-        "anomaly_denial",
-        "exec_mediation",
-        "secret_exposure",
-        "quota_breach",
-        "quarantine",
-        "profile_transition",
-        "scanner",
-        "runtime",
-        "trust",
-    }
-)
-CATEGORY_ALIASES: Final[Mapping[str, str]] = {"policy_denial": "policy_violation"}
+#: Alert categories (the vocabulary's enum); older spellings are accepted as aliases.
+ALERT_CATEGORIES: Final = frozenset(c.value for c in AlertCategory)
+CATEGORY_ALIASES: Final[Mapping[str, str]] = {k: v.value for k, v in ALERT_CATEGORY_ALIASES.items()}
 
 #: Severities in increasing order; the rank is what ``min_severity`` filters compare.
-SEVERITY_RANK: Final[Mapping[str, int]] = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+SEVERITY_RANK: Final[Mapping[str, int]] = {s.value: s.rank for s in Severity}
 
 
 def normalize_category(category: str) -> str | None:

@@ -1,21 +1,22 @@
 """What every connector receives and must implement.
 
-Connectors are the only code that touches the OS. They run only after the dispatch pipeline has
-allowed a call; they never decide policy, only confinement details of their own resource.
+Connectors are the only code that touches the OS. They run only after every stage of the dispatch
+pipeline has let a call through, and they only carry it out: decisions (policy, exec mediation,
+secret broker, path mediation) are made by the stages before them. A connector still re-checks paths
+at the moment of the effect (a backstop against a path changed in between) and records through the
+narrow evidence port, never the whole audit store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.config.model import SecurityConfig
-
-if TYPE_CHECKING:
-    from pi_sandbox.audit import AuditStore
+from pi_sandbox.mediation.paths import PathRules
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,12 @@ class ConnectorContext:
     call_id: str
     method: str
     capability: Capability
-    roots: tuple[Path, ...]  # already resolved (symlinks followed): confinement compares against them as-is
+    #: Where this extension may act (roots, protected and read-only paths).
+    paths: PathRules
+    #: The resolved settings without the supervisor's environment (secret-free view).
     config: SecurityConfig
-    store: AuditStore
+    evidence: EvidencePort
     timeout_ms: int | None = None
-    #: Paths no extension may touch even inside a root (the security state dir, settings files).
-    protected: tuple[Path, ...] = ()
-    #: Paths that may be read but never changed: extension code folders (an extension able to edit
-    #: another's code could take over its id and its per-extension allows on the next start).
-    read_only: tuple[Path, ...] = ()
-    #: The calling extension's own folder: writable by it even inside ``read_only``.
-    own_root: Path | None = None
 
 
 class Connector(Protocol):

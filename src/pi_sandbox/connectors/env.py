@@ -2,8 +2,8 @@
 
 ``{name}`` (or ``{names: [...]}``) → ``{value}``: the real value for an ordinary variable, the
 placeholder for a withheld one, no value at all for a denied one. ``{op: "list"}`` → the names an
-extension may see (secret names are never listed). Every decision writes a ``secret_broker`` record
-with the name's hash; reading a withheld variable that is set raises a ``secret_exposure`` alert.
+extension may see (secret names are never listed). The mediation stage has already recorded each
+name's broker decision (by hash) and raised the ``secret_exposure`` alert for a withheld one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pi_sandbox.audit import AlertDraft
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.errors import ConnectorError
 from pi_sandbox.mediation.secret_broker import SecretBroker
@@ -28,18 +27,7 @@ class EnvConnector:
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         op = params.get("op", "get")
         if op == "list":
-            names = self.broker.visible_names()
-            ctx.store.record(
-                "secret_broker",
-                {
-                    "op": "list",
-                    "verdict": "listed",
-                    "rule": "visible_names_only",
-                    "withheld_count": self.broker.withheld_count(),
-                },
-                ctx.extension_id,
-            )
-            return {"names": names}
+            return {"names": self.broker.visible_names()}
         if op not in ("get", "read"):
             raise ConnectorError(f"unknown env op '{op}' (known: get, list)", code="invalid_request")
         if "names" in params:
@@ -56,25 +44,6 @@ class EnvConnector:
 
     def _read(self, ctx: ConnectorContext, name: str) -> dict[str, Any]:
         decision = self.broker.is_secret(name)
-        ctx.store.record("secret_broker", decision.record_payload(), ctx.extension_id)
-        is_set = self.broker.is_set(name)
-        if decision.withheld and is_set:
-            ctx.store.record_alert(
-                AlertDraft(
-                    category="secret_exposure",
-                    severity="warning",
-                    extension_id=ctx.extension_id,
-                    summary=f"extension read a withheld environment variable ({decision.verdict})",
-                    reason_codes=("secret_read_attempt", decision.rule),
-                    capability="env",
-                    method="env",
-                    call_id=ctx.call_id,
-                    action="redact" if decision.verdict == "redacted" else "deny",
-                    remediation="if the extension legitimately needs this variable, add it to "
-                    "secretBroker.disclosureAllowlist; otherwise investigate why it asked for it",
-                    context_hash=decision.name_hash[:16],
-                )
-            )
         if decision.verdict == "denied":
             return {"withheld": True}
         value = self.broker.read(name)

@@ -9,8 +9,9 @@
 - stdout / stderr are capped (truncation reported) and redacted by the broker before returning;
 - running subprocesses are counted per extension (read by the quota layer).
 
-``mediate_exec`` is the mediation step the dispatch pipeline runs before this connector: it
-classifies the command, writes the ``exec_mediation`` record and raises the alerts.
+Whether the command may run at all is decided by the pipeline's mediation stage before this
+connector is called; it classifies the command, writes the ``exec_mediation`` record and raises the
+alerts.
 """
 
 from __future__ import annotations
@@ -21,17 +22,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pi_sandbox.audit import AlertDraft
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.fs import confine
 from pi_sandbox.errors import ConnectorError
-from pi_sandbox.mediation.exec_mediation import ExecMediationDecision, ExecMediator
-from pi_sandbox.mediation.secret_broker import SecretBroker, name_hash
+from pi_sandbox.mediation.secret_broker import SecretBroker
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 MAX_TIMEOUT_MS = 10 * 60 * 1000
@@ -102,62 +101,6 @@ def parse_exec_params(params: Mapping[str, Any]) -> ExecRequest:
     return ExecRequest(cmd, tuple(args), cwd, timeout, stdin, dict(env))
 
 
-def mediate_exec(
-    mediator: ExecMediator,
-    broker: SecretBroker,
-    ctx_store: Any,
-    extension_id: str,
-    call_id: str,
-    cmd: str,
-    args: Sequence[str],
-    stdin: str | None = None,
-) -> ExecMediationDecision:
-    """Classify and decide one command; write the ``exec_mediation`` record and any alerts.
-
-    A withheld secret value among the arguments (or in stdin) is an exposure attempt: the command is denied and a
-    ``secret_exposure`` alert carries only the value's fingerprint.
-    """
-    decision = mediator.evaluate(cmd, args)
-    texts = (cmd, *args, stdin) if stdin else (cmd, *args)
-    fingerprint = next((f for f in (broker.secret_fingerprint(a) for a in texts) if f), None)
-    if fingerprint is not None and decision.decision != "deny":
-        decision = ExecMediationDecision(
-            "deny",
-            "credential_exfil",
-            "high",
-            "secret_value_in_exec_args",
-            "secret_in_args",
-            decision.command_hash,
-            decision.classes,
-        )
-    ctx_store.record("exec_mediation", decision.record_payload(), extension_id)
-
-    def alert(category: str, severity: str, summary: str, reasons: tuple[str, ...], action: str,
-              context_hash: str | None, remediation: str = "") -> None:
-        ctx_store.record_alert(AlertDraft(
-            category=category, severity=severity, extension_id=extension_id, summary=summary,
-            reason_codes=reasons, capability="exec", method="exec", call_id=call_id, action=action,
-            remediation=remediation, context_hash=context_hash,
-        ))
-
-    classes = tuple(c for c in (decision.command_class, decision.reason) if c)
-    if fingerprint is not None:
-        alert("secret_exposure", "critical", "exec arguments carried a withheld secret value; command refused",
-              ("secret_in_exec_args",), "deny", fingerprint,
-              "rotate the exposed credential and review how the extension obtained it")
-    elif decision.denied:
-        alert("exec_mediation", "error",
-              f"command denied by exec mediation: {decision.command_class} ({decision.risk_tier})",
-              classes, "deny", decision.command_hash,
-              "if the command is legitimate, add an execMediation.allowPatterns entry for it "
-              "or run it yourself; see `pi security exec classify -- CMD...`")
-    elif decision.decision == "allow_with_audit":
-        alert("exec_mediation", "info",
-              f"classified command allowed with audit: {decision.command_class} ({decision.risk_tier})",
-              classes, "harden", decision.command_hash)
-    return decision
-
-
 class _Capture(threading.Thread):
     """Drains one pipe, keeping at most ``cap`` bytes (the rest is read and dropped)."""
 
@@ -224,19 +167,6 @@ class ExecConnector:
         cwd = self._cwd(ctx, req.cwd)
         timeout_ms = min(req.timeout_ms or ctx.timeout_ms or ctx.config.runtime.call_timeout_ms, MAX_TIMEOUT_MS)
         env = self.broker.child_environment(req.env)
-        rejected = self.broker.rejected_extras(req.env, env)
-        if rejected:
-            # injection variables (LD_PRELOAD...), overrides of PATH/HOME, values carrying a secret
-            ctx.store.record(
-                "secret_broker",
-                {
-                    "op": "child_env",
-                    "verdict": "denied",
-                    "rule": "child_env_rejected",
-                    "name_hashes": [name_hash(n) for n in rejected],
-                },
-                ctx.extension_id,
-            )
         env["PWD"] = str(cwd)
         key = (ctx.extension_id, ctx.call_id)
         try:
@@ -277,7 +207,7 @@ class ExecConnector:
                 self._cancelled.discard(key)
 
     def _cwd(self, ctx: ConnectorContext, raw: str | None) -> Path:
-        cwd = confine(ctx, raw) if raw else (ctx.roots[0] if ctx.roots else ctx.config.project_dir)
+        cwd = confine(ctx, raw, "list") if raw else (ctx.paths.roots[0] if ctx.paths.roots else ctx.config.project_dir)
         if not Path(cwd).is_dir():
             raise ConnectorError(f"exec cwd '{raw}' is not a directory", code="invalid_request", reason="bad_cwd")
         return Path(cwd)

@@ -1,9 +1,8 @@
 """The ``fs`` connector: file operations confined to the workspace and the extension's own folder.
 
-Every path is resolved with symlinks followed before the check, so ``..``, absolute paths outside
-the roots and symlinks that point out are all refused the same way. The security state directory
-and settings files are refused even when they lie inside a root: an extension must never edit the
-evidence or the policy that judges it.
+Which paths a call may touch is decided by the mediation stage (``mediation.paths``); the connector
+resolves the path again when it acts, opens files without following a final symlink, and never
+reads from a pipe or device.
 """
 
 from __future__ import annotations
@@ -20,41 +19,15 @@ from typing import Any
 
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.connectors.base import ConnectorContext
-from pi_sandbox.errors import ConnectorError, PathConfinementError
+from pi_sandbox.errors import ConnectorError
 
 MAX_READ_BYTES = 16 * 1024 * 1024
 MAX_LIST_ENTRIES = 10_000
 
 
-def _realpath(path: Path) -> Path:
-    return Path(os.path.realpath(path))
-
-
-def confine(ctx: ConnectorContext, raw: Any) -> Path:
-    """Resolve ``raw`` against the workspace and require it to stay inside an allowed root."""
-    if not isinstance(raw, str) or not raw:
-        raise ConnectorError("fs hostcall needs a non-empty string 'path'", code="invalid_request")
-    if "\x00" in raw:
-        raise ConnectorError("path contains a NUL byte", code="invalid_request")
-    base = ctx.roots[0] if ctx.roots else ctx.config.project_dir
-    try:
-        candidate = Path(raw).expanduser() if raw.startswith("~") else Path(raw)
-    except RuntimeError:  # an unknown ~user
-        raise ConnectorError(f"cannot expand '{raw}': no such user home", code="invalid_request") from None
-    resolved = _realpath(candidate if candidate.is_absolute() else base / candidate)
-    # Roots are resolved once when they are set (config, register_extension), not on every call.
-    if not any(resolved == r or resolved.is_relative_to(r) for r in ctx.roots):
-        raise PathConfinementError(
-            f"path '{raw}' resolves outside the workspace and the extension's folder; extensions may only "
-            "touch files under those roots"
-        )
-    for protected in ctx.protected:
-        p = _realpath(protected)
-        if resolved == p or resolved.is_relative_to(p):
-            raise PathConfinementError(
-                f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
-            )
-    return resolved
+def confine(ctx: ConnectorContext, raw: Any, op: str = "read") -> Path:
+    """Resolve ``raw`` under the caller's path rules at the moment of the effect (see ``mediation.paths``)."""
+    return ctx.paths.resolve(raw, op)
 
 
 def open_regular(path: Path | str) -> int:
@@ -84,29 +57,7 @@ class FsConnector:
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         op = canonical_fs_op(str(params.get("op", "")))
         raw = params.get("path")
-        path = confine(ctx, raw)
-        if op == "delete" and any(path == r for r in ctx.roots):
-            raise PathConfinementError(f"refusing to delete an allowed root itself: '{raw}'")
-        # Deleting a directory that holds the state dir or a settings file would remove the
-        # evidence or the policy as surely as touching them directly.
-        if op == "delete" and any(
-            os.path.lexists(p) and _realpath(p).is_relative_to(path) for p in ctx.protected
-        ):
-            raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
-        if op in ("write", "mkdir", "delete"):
-            own = _realpath(ctx.own_root) if ctx.own_root is not None else None
-            for folder in ctx.read_only:
-                real = _realpath(folder)
-                # The own-folder exemption holds only for a folder *inside* the shared one: a single-file
-                # extension's root is the shared folder itself (or the workspace holding it), and that
-                # folder holds other extensions' code.
-                if own is not None and own != real and own.is_relative_to(real) and path.is_relative_to(own):
-                    continue
-                if path == real or path.is_relative_to(real) or (op == "delete" and real.is_relative_to(path)):
-                    raise PathConfinementError(
-                        f"path '{raw}' is inside another extension's folder; extension code can only be "
-                        "changed with `pi ext install`"
-                    )
+        path = confine(ctx, raw, op)
         try:
             return getattr(self, f"_{op}")(path, params)
         except OSError as exc:

@@ -1,9 +1,9 @@
-"""The ``http`` connector: outbound requests on httpx, scanned for secrets and confined by address.
+"""The ``http`` connector: outbound requests on httpx, confined by address.
 
 ``{method, url, headers?, body?, timeout_ms?}`` → ``{status, headers, body}``.
 
-- the URL, header names and values and the body are scanned for withheld secret values in every
-  spelling the broker knows; a hit blocks the request and raises a ``secret_exposure`` alert;
+- the request was already scanned for withheld secret values (every spelling the broker knows) by
+  the mediation stage, which refuses it and raises a ``secret_exposure`` alert on a hit;
 - ``http.denyHosts`` / ``http.allowHosts`` (exact host, or ``.example.com`` / ``*.example.com`` for
   a domain and its subdomains) are checked on the first URL and on every redirect;
 - the host is resolved and every address it resolves to is checked: loopback, link-local
@@ -23,7 +23,6 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from pi_sandbox.audit import AlertDraft
 from pi_sandbox.config.model import HttpSettings
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.errors import ConnectorError
@@ -96,7 +95,6 @@ class HttpConnector:
         timeout = min(timeout_ms, settings.timeout_ms if settings.timeout_ms > 0 else timeout_ms) / 1000
         with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client:
             for _hop in range(MAX_REDIRECTS + 1):
-                self._scan_outbound(ctx, url, headers, body)
                 address = self._check_destination(url, settings)
                 response = self._send(client, method, url, address, headers, body, settings.max_response_bytes)
                 location = response["location"]
@@ -112,33 +110,6 @@ class HttpConnector:
         raise ConnectorError(f"more than {MAX_REDIRECTS} redirects", code="io", reason="too_many_redirects")
 
     # ------------------------------------------------------------------ checks
-    def _scan_outbound(self, ctx: ConnectorContext, url: str, headers: Mapping[str, str], body: str | None) -> None:
-        parts: list[str] = [url, *headers.keys(), *headers.values()]
-        if body:
-            parts.append(body)
-        for part in parts:
-            fingerprint = self.broker.secret_fingerprint(part)
-            if fingerprint is None:
-                continue
-            ctx.store.record_alert(
-                AlertDraft(
-                    category="secret_exposure",
-                    severity="critical",
-                    extension_id=ctx.extension_id,
-                    summary="outbound http request carried a withheld secret value; request blocked",
-                    reason_codes=("secret_in_http_request",),
-                    capability="http",
-                    method="http",
-                    call_id=ctx.call_id,
-                    action="deny",
-                    remediation="rotate the exposed credential and review how the extension obtained it",
-                    context_hash=fingerprint,
-                )
-            )
-            raise ConnectorError(
-                "http request blocked: it carries a withheld secret value", code="denied", reason="secret_exposure"
-            )
-
     def _check_destination(self, url: str, settings: HttpSettings) -> str:
         """Check the URL's host and every address it resolves to; returns the address to connect to."""
         parts = urlsplit(url)

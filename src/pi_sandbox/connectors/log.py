@@ -10,6 +10,7 @@ from typing import Any
 
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.errors import ConnectorError
+from pi_sandbox.mediation.secret_broker import SecretBroker
 
 LEVELS = ("debug", "info", "warn", "error")
 MAX_LINE_CHARS = 8192
@@ -21,10 +22,14 @@ def _safe_name(extension_id: str) -> str:
 
 
 class LogConnector:
-    """Appends ``[ts] level message`` lines to ``<state>/logs/<extension>.log`` (size-capped)."""
+    """Appends ``[ts] level message`` lines to ``<state>/logs/<extension>.log`` (size-capped).
 
-    def __init__(self) -> None:
+    Messages are extension-supplied text written to disk: withheld secret values are redacted first.
+    """
+
+    def __init__(self, broker: SecretBroker | None = None) -> None:
         self._lock = threading.Lock()
+        self.broker = broker
 
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         level = str(params.get("level", "info")).lower()
@@ -33,6 +38,8 @@ class LogConnector:
         if level not in LEVELS:
             raise ConnectorError(f"unknown log level '{level}' (known: {', '.join(LEVELS)})", code="invalid_request")
         message = params.get("message", "")
+        if self.broker is not None and isinstance(message, str):
+            message = self.broker.redact(message)
         if not isinstance(message, str):
             raise ConnectorError("log hostcall needs a string 'message'", code="invalid_request")
         text = message.replace("\r", "\\r").replace("\n", "\\n")[:MAX_LINE_CHARS]

@@ -19,15 +19,6 @@ ToolHandler = Callable[[str, str, Mapping[str, Any]], Any]
 MAX_MATCHES = 1000
 
 
-def _confined(ctx: ConnectorContext, path: str) -> bool:
-    """Whether ``path`` passes fs confinement (symlinks resolved; state dir and settings excluded)."""
-    try:
-        confine(ctx, path)
-    except ConnectorError:
-        return False
-    return True
-
-
 class ToolConnector:
     """read / ls / find / grep / write / edit, plus host-registered tools."""
 
@@ -66,7 +57,7 @@ class ToolConnector:
         return {"edited": True}
 
     def _search(self, ctx: ConnectorContext, name: str, args: Mapping[str, Any]) -> Any:
-        root = confine(ctx, args.get("path", "."))
+        root = confine(ctx, args.get("path", "."), "list")
         pattern = args.get("pattern")
         if not isinstance(pattern, str) or not pattern:
             raise ConnectorError(f"{name} needs a non-empty string 'pattern'", code="invalid_request")
@@ -77,10 +68,10 @@ class ToolConnector:
         matches: list[dict[str, Any]] = []
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d not in (".git", "node_modules")
-                                 and _confined(ctx, os.path.join(dirpath, d)))
+                                 and ctx.paths.allows(os.path.join(dirpath, d)))
             for filename in sorted(filenames):
                 path = os.path.join(dirpath, filename)
-                if not _confined(ctx, path):
+                if not ctx.paths.allows(path):
                     continue  # a symlink pointing out, or protected state / settings: never read or list
                 rel = os.path.relpath(path, root)
                 if name == "find":

@@ -10,8 +10,9 @@ from pi_sandbox import schemas
 from pi_sandbox.capabilities import Capability, required_capability
 from pi_sandbox.errors import InvalidRequestError
 from pi_sandbox.hashing import is_unicode_text
+from pi_sandbox.vocabulary import ErrorCode
 
-ERROR_CODES: Final[tuple[str, ...]] = ("invalid_request", "denied", "quota_exceeded", "timeout", "io", "internal")
+ERROR_CODES: Final[tuple[str, ...]] = tuple(ErrorCode)
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,20 @@ from typing import Final
 from pi_sandbox.capabilities import DANGEROUS_CAPABILITIES, Capability, parse_capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.policy.profiles import PROFILE_SPECS
+from pi_sandbox.vocabulary import PolicyOutcome, Reason
 
-ALLOW: Final = "allow"
-PROMPT: Final = "prompt"
-DENY: Final = "deny"
+ALLOW: Final = PolicyOutcome.ALLOW
+PROMPT: Final = PolicyOutcome.PROMPT
+DENY: Final = PolicyOutcome.DENY
 
 
 @dataclass(frozen=True)
 class PolicyDecision:
     """Outcome of static policy evaluation: decision, the layer (1–5) that decided, reason code."""
 
-    decision: str
+    decision: PolicyOutcome
     layer: int
-    reason: str
+    reason: Reason
     capability: Capability
     extension_id: str | None = None
 
@@ -77,19 +78,19 @@ class CompiledPolicy:
         """Run the five layers for one capability and (optionally) one extension."""
         override = self.overrides.get(extension_id) if extension_id is not None else None
         if override is not None and capability in override.deny:
-            return PolicyDecision(DENY, 1, "extension_deny", capability, extension_id)
+            return PolicyDecision(DENY, 1, Reason.EXTENSION_DENY, capability, extension_id)
         if capability in self.deny_caps:
-            return PolicyDecision(DENY, 2, "deny_caps", capability, extension_id)
+            return PolicyDecision(DENY, 2, Reason.DENY_CAPS, capability, extension_id)
         if override is not None and capability in override.allow:
-            return PolicyDecision(ALLOW, 3, "extension_allow", capability, extension_id)
+            return PolicyDecision(ALLOW, 3, Reason.EXTENSION_ALLOW, capability, extension_id)
         if capability in self.default_caps:
-            return PolicyDecision(ALLOW, 4, "default_caps", capability, extension_id)
+            return PolicyDecision(ALLOW, 4, Reason.DEFAULT_CAPS, capability, extension_id)
         mode = override.mode if override is not None and override.mode is not None else self.mode
         if mode == "strict":
-            return PolicyDecision(DENY, 5, "not_in_default_caps", capability, extension_id)
+            return PolicyDecision(DENY, 5, Reason.NOT_IN_DEFAULT_CAPS, capability, extension_id)
         if mode == "prompt":
-            return PolicyDecision(PROMPT, 5, "prompt_required", capability, extension_id)
-        return PolicyDecision(ALLOW, 5, "permissive", capability, extension_id)
+            return PolicyDecision(PROMPT, 5, Reason.PROMPT_REQUIRED, capability, extension_id)
+        return PolicyDecision(ALLOW, 5, Reason.PERMISSIVE, capability, extension_id)
 
 
 def evaluate_capability(

@@ -22,6 +22,7 @@ from typing import Final, Protocol
 from pi_sandbox import schemas
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.errors import StateDirError
+from pi_sandbox.vocabulary import Reason
 
 SCOPES: Final[tuple[str, ...]] = ("once", "session", "always")
 PERMISSIONS_FILE: Final = "permissions.json"
@@ -73,7 +74,7 @@ class PromptResolution:
     """How a prompt was settled; ``reason`` is a ledger reason code."""
 
     allow: bool
-    reason: str
+    reason: Reason
     scope: str | None = None
 
 
@@ -225,28 +226,28 @@ class PromptResolver:
         with self._lock:
             cached = self._session.get(key)
         if cached is not None and cached.live(now):
-            return PromptResolution(cached.allow, "prompt_cache_allow" if cached.allow else "prompt_cache_deny",
-                                    cached.scope)
+            reason = Reason.PROMPT_CACHE_ALLOW if cached.allow else Reason.PROMPT_CACHE_DENY
+            return PromptResolution(cached.allow, reason, cached.scope)
         stored = self.store.get(*key, now_ms=now)
         if stored is not None:
-            return PromptResolution(stored.allow, "prompt_store_allow" if stored.allow else "prompt_store_deny",
-                                    stored.scope)
+            reason = Reason.PROMPT_STORE_ALLOW if stored.allow else Reason.PROMPT_STORE_DENY
+            return PromptResolution(stored.allow, reason, stored.scope)
         if self.prompter is None:
-            return PromptResolution(False, "prompt_headless_deny")
+            return PromptResolution(False, Reason.PROMPT_HEADLESS_DENY)
         try:
             answer = self.prompter.ask(request)
         except Exception:  # a broken UI must fail closed, never open
             answer = None
         if answer is None:
-            return PromptResolution(False, "prompt_no_answer_deny")
+            return PromptResolution(False, Reason.PROMPT_NO_ANSWER_DENY)
         if not isinstance(answer, PromptAnswer):
-            return PromptResolution(False, "prompt_invalid_answer_deny")
+            return PromptResolution(False, Reason.PROMPT_INVALID_ANSWER_DENY)
         expires = answer.expires_at_ms
         if answer.scope not in SCOPES or not isinstance(answer.allow, bool) or (
                 expires is not None and (isinstance(expires, bool) or not isinstance(expires, int))):
             # A malformed answer is a broken UI (``allow="no"`` is truthy): fail closed, and let the
             # pipeline record the deny instead of raising out of the hostcall with no ledger entry.
-            return PromptResolution(False, "prompt_invalid_answer_deny")
+            return PromptResolution(False, Reason.PROMPT_INVALID_ANSWER_DENY)
         decision = StoredDecision(request.extension_id, request.capability.value, answer.allow, answer.scope,
                                   now, answer.expires_at_ms)
         if answer.scope == "session":
@@ -254,7 +255,7 @@ class PromptResolver:
                 self._session[key] = decision
         elif answer.scope == "always":
             self.store.put(decision)
-        return PromptResolution(answer.allow, "prompt_user_allow" if answer.allow else "prompt_user_deny",
+        return PromptResolution(answer.allow, Reason.PROMPT_USER_ALLOW if answer.allow else Reason.PROMPT_USER_DENY,
                                 answer.scope)
 
     def revoke(self, extension_id: str, capability: str | None = None) -> int:

@@ -1,0 +1,99 @@
+"""What the pipeline's stages see and say: the derived call, a stage's verdict, the stage interface."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.vocabulary import AlertCategory, Decision, ErrorCode, Severity, StageName
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """A validated call whose capability was derived server-side (raw params stay in memory only)."""
+
+    extension_id: str
+    call_id: str
+    #: The method, trimmed and lower-cased.
+    method: str
+    capability: Capability
+    params: Mapping[str, Any]
+    params_hash: str
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    """The alert a refusal raises (the pipeline fills in the call's fields)."""
+
+    category: AlertCategory
+    severity: Severity = Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One stage's answer.
+
+    ``outcome`` is ``None`` when the stage lets the call go on to the next stage, ``ALLOW`` when it
+    grants the call (the policy stage; later stages can still refuse), ``DENY`` when it refuses (final).
+    ``evidence`` (hashes, codes, counts only) goes into the call's one ledger entry.
+    """
+
+    outcome: Decision | None = None
+    reason: str | None = None
+    message: str = ""
+    code: ErrorCode = ErrorCode.DENIED
+    layer: int | None = None
+    alert: AlertSpec | None = None
+    evidence: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    #: Advice for the operator, stored with the alert: never the call's parameters (``message`` may
+    #: quote them back to the extension, which sent them; the evidence must not keep them).
+    remediation: str = ""
+
+    @classmethod
+    def proceed(cls, evidence: Mapping[str, Any] | None = None) -> Verdict:
+        """No objection; go on to the next stage."""
+        return cls(evidence=evidence) if evidence else _PROCEED
+
+    @classmethod
+    def grant(cls, reason: str, *, layer: int | None = None, evidence: Mapping[str, Any] | None = None) -> Verdict:
+        """Allowed by this stage (later stages may still refuse)."""
+        return cls(Decision.ALLOW, reason, layer=layer, evidence=evidence or _EMPTY)
+
+    @classmethod
+    def deny(
+        cls,
+        reason: str,
+        message: str,
+        *,
+        code: ErrorCode = ErrorCode.DENIED,
+        layer: int | None = None,
+        alert: AlertSpec | None = None,
+        evidence: Mapping[str, Any] | None = None,
+        remediation: str = "",
+    ) -> Verdict:
+        """Refused: the call ends here with ``code`` and an operator-readable ``message``."""
+        return cls(Decision.DENY, reason, message, code, layer, alert, evidence or _EMPTY, remediation)
+
+    @property
+    def denied(self) -> bool:
+        return self.outcome is Decision.DENY
+
+
+_PROCEED = Verdict()
+
+
+class Stage(Protocol):
+    """One step of the hostcall pipeline after capability derivation."""
+
+    @property
+    def name(self) -> StageName: ...
+
+    def decide(self, call: CallInfo) -> Verdict:
+        """Judge one call; never raises for a bad call (refusals are verdicts)."""
+        ...

@@ -1,0 +1,213 @@
+"""The hostcall pipeline: one ordered list of stages, then the connector that carries the call out.
+
+Every hostcall passes, in this order (``docs/pipeline.md`` is generated from :meth:`Pipeline.describe`):
+capability → trust → policy → quota → risk → mediation → connector. Each stage returns a
+:class:`Verdict`; a refusal is final, and later stages can only tighten what policy granted. Every
+hostcall — allowed, refused by any stage, or invalid — appends exactly one ledger entry, naming the
+stage that decided, *before* the connector runs, so an effect never happens without the evidence of
+the decision that permitted it. Entries carry hashes, reason codes and redacted evidence only (INV-012).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
+from pi_sandbox.audit.port import EvidencePort
+from pi_sandbox.capabilities import KNOWN_METHODS, Capability
+from pi_sandbox.connectors.base import Connector, ConnectorContext
+from pi_sandbox.dispatch.call import CallInfo, Stage, Verdict
+from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
+from pi_sandbox.dispatch.stages.capability import CapabilityStage
+from pi_sandbox.dispatch.stages.mediation import bash_command
+from pi_sandbox.errors import ConnectorError, InvalidRequestError
+from pi_sandbox.hashing import is_unicode_text, params_hash, sha256_hex
+from pi_sandbox.vocabulary import AlertAction, AlertCategory, Decision, ErrorCode, Reason, Severity, StageName
+
+CONNECTOR_SUMMARY = "carry the call out (fs, exec, env, http, session, ui, events, log, tool); redact the result"
+#: A stage that raises is a bug: the call is refused (fail closed) with this reason.
+STAGE_FAILURE = "stage_failure"
+_STAGE_ORDER = tuple(StageName)
+
+
+class Redactor(Protocol):
+    """Removes withheld secret values from anything leaving the supervisor."""
+
+    def redact_value(self, value: Any) -> Any: ...
+
+
+class NoRedaction:
+    """Used only when the secret broker is disabled by settings."""
+
+    def redact_value(self, value: Any) -> Any:
+        return value
+
+
+class Pipeline:
+    """Runs the stages in order, records the one decision, then the connector."""
+
+    def __init__(
+        self,
+        capability: CapabilityStage,
+        stages: Sequence[Stage],
+        connectors: Mapping[str, Connector],
+        evidence: EvidencePort,
+        context_for: Callable[[CallInfo, str], ConnectorContext],
+        redactor: Redactor,
+    ) -> None:
+        names = [capability.name, *(s.name for s in stages)]
+        if [_STAGE_ORDER.index(n) for n in names] != sorted(_STAGE_ORDER.index(n) for n in names) or \
+                len(set(names)) != len(names):
+            raise ValueError(f"pipeline stages out of order: {[str(n) for n in names]}")
+        self.capability = capability
+        self.stages = tuple(stages)
+        self.connectors = connectors
+        self.evidence = evidence
+        self.context_for = context_for
+        self.redactor = redactor
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(stage name, what it decides) for every step, in order; the connector last."""
+        steps: list[tuple[str, str]] = [(self.capability.name, self.capability.summary)]
+        steps += [(s.name, str(getattr(s, "summary", ""))) for s in self.stages]
+        return [*steps, (StageName.CONNECTOR, CONNECTOR_SUMMARY)]
+
+    def stage(self, name: StageName) -> Stage:
+        """The stage called ``name``."""
+        return next(s for s in self.stages if s.name == name)
+
+    # --- one hostcall ----------------------------------------------------------------------------
+
+    def run(self, extension_id: str, request: HostcallRequest | Mapping[str, Any]) -> HostcallResult:
+        """Decide, record and (if allowed) carry out one hostcall for ``extension_id``."""
+        try:
+            call = self.capability.derive(extension_id, request)
+        except InvalidRequestError as exc:
+            return self._invalid(extension_id, request, str(exc))
+        granted: Verdict | None = None
+        evidence: dict[str, Any] = {}
+        for stage in self.stages:
+            try:
+                verdict = stage.decide(call)
+            except Exception as exc:  # a stage bug must refuse the call, never let it through
+                verdict = Verdict.deny(STAGE_FAILURE, f"internal error in the {stage.name} stage "
+                                       f"({type(exc).__name__}); the call was refused", code=ErrorCode.INTERNAL)
+            evidence.update(verdict.evidence)
+            if verdict.denied:
+                layer = verdict.layer if verdict.layer is not None else (granted.layer if granted else None)
+                return self._deny(call, stage.name, verdict, layer, evidence)
+            if verdict.outcome is Decision.ALLOW:
+                granted = verdict
+        if granted is None:  # nothing granted the call: fail closed
+            return self._deny(call, StageName.POLICY, Verdict.deny(
+                STAGE_FAILURE, "no stage granted this call; it was refused", code=ErrorCode.INTERNAL), None, evidence)
+        entry = self.evidence.append_decision(LedgerEntryDraft(
+            kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=str(granted.reason),
+            call_id=call.call_id, capability=call.capability.value, method=call.method,
+            params_hash=call.params_hash, layer=granted.layer, detail={"stage": StageName.POLICY, **evidence},
+        ))
+        return self._carry_out(call, entry.seq)
+
+    def _carry_out(self, call: CallInfo, seq: int) -> HostcallResult:
+        method, params = route(call)
+        connector = self.connectors.get(method)
+        if connector is None:
+            return HostcallResult.error(call.call_id, ErrorCode.INTERNAL, f"no connector is installed for '{method}'",
+                                        Reason.NO_CONNECTOR, call.capability.value, seq)
+        try:
+            result = connector.call(self.context_for(call, method), params)
+        except ConnectorError as exc:
+            message = self.redactor.redact_value(str(exc))
+            if exc.code == ErrorCode.DENIED:
+                seq = self._connector_refusal(call, exc, seq)
+            return HostcallResult.error(call.call_id, exc.code, message, exc.reason, call.capability.value, seq)
+        except Exception as exc:  # a connector bug must not crash the host nor leak internals
+            return HostcallResult.error(call.call_id, ErrorCode.INTERNAL,
+                                        f"internal error in the {method} connector ({type(exc).__name__})",
+                                        Reason.CONNECTOR_CRASH, call.capability.value, seq)
+        return HostcallResult(True, call.call_id, self.redactor.redact_value(result), None, None, None,
+                              call.capability.value, seq)
+
+    def _connector_refusal(self, call: CallInfo, exc: ConnectorError, allowed_seq: int) -> int:
+        """A refusal while carrying out an allowed call (a path changed since mediation, a redirect or
+        DNS answer to a refused address): recorded as a second entry linked to the first."""
+        reason = exc.reason or Reason.CONNECTOR_DENIED
+        self.evidence.raise_alert(AlertDraft(
+            category=AlertCategory.POLICY_VIOLATION, severity=Severity.WARNING, extension_id=call.extension_id,
+            summary=f"{call.method} refused by connector confinement", reason_codes=(reason,),
+            capability=call.capability.value, method=call.method, call_id=call.call_id,
+            context_hash=call.params_hash))
+        return self.evidence.append_decision(LedgerEntryDraft(
+            kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
+            call_id=call.call_id, capability=call.capability.value, method=call.method,
+            params_hash=call.params_hash, detail={"stage": StageName.CONNECTOR, "allowed_seq": allowed_seq})).seq
+
+    def _deny(self, call: CallInfo, stage: StageName, verdict: Verdict, layer: int | None,
+              evidence: Mapping[str, Any]) -> HostcallResult:
+        reason = str(verdict.reason)
+        message = self.redactor.redact_value(verdict.message)
+        entry = self.evidence.append_decision(LedgerEntryDraft(
+            kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
+            call_id=call.call_id, capability=call.capability.value, method=call.method,
+            params_hash=call.params_hash, layer=layer, detail={"stage": stage, **evidence},
+        ))
+        if verdict.alert is not None:
+            self.evidence.raise_alert(AlertDraft(
+                category=verdict.alert.category, severity=verdict.alert.severity, extension_id=call.extension_id,
+                summary=f"{call.method} call needing '{call.capability.value}' refused at {stage}: {reason}",
+                reason_codes=(reason,), capability=call.capability.value, method=call.method,
+                call_id=call.call_id, action=AlertAction.DENY,
+                remediation=self.redactor.redact_value(verdict.remediation), context_hash=call.params_hash,
+            ))
+        return HostcallResult.error(call.call_id, verdict.code, message, reason, call.capability.value, entry.seq)
+
+    def _invalid(self, extension_id: str, request: Any, message: str) -> HostcallResult:
+        raw_call_id = request.call_id if isinstance(request, HostcallRequest) else (
+            request.get("call_id") if isinstance(request, Mapping) else None)
+        call_id = raw_call_id if isinstance(raw_call_id, str) and raw_call_id.strip() else "<missing>"
+        raw = request.get("method") if isinstance(request, Mapping) else getattr(request, "method", None)
+        raw_method = raw if isinstance(raw, str) else None
+        # Only a known method name is recorded as text: anything else is free text from the extension
+        # (it could carry a secret), so the ledger gets its hash.
+        token = raw_method.strip().lower() if raw_method is not None else ""
+        method = token if token in KNOWN_METHODS else None
+        mismatch = "does not match" in message
+        detail: dict[str, Any] = {"stage": StageName.CAPABILITY, "capability_mismatch": mismatch}
+        if raw_method is not None and method is None:
+            detail["method_hash"] = sha256_hex(raw_method.encode("utf-8", "surrogatepass"))
+        params = request.get("params") if isinstance(request, Mapping) else getattr(request, "params", None)
+        # The ledger stores UTF-8 text only; the caller still gets its own call_id back.
+        recorded_call_id = call_id[:200] if is_unicode_text(call_id) else "<invalid>"
+        entry = self.evidence.append_decision(LedgerEntryDraft(
+            kind="hostcall", extension_id=extension_id, decision=Decision.INVALID, reason=Reason.INVALID_REQUEST,
+            call_id=recorded_call_id, method=method,
+            params_hash=params_hash(raw_method or "", params if isinstance(params, Mapping) else None),
+            detail=detail,
+        ))
+        if mismatch:
+            self.evidence.raise_alert(AlertDraft(
+                category=AlertCategory.POLICY_VIOLATION, severity=Severity.ERROR, extension_id=extension_id,
+                summary="hostcall declared a capability other than the one its method needs",
+                reason_codes=(Reason.CAPABILITY_MISMATCH,), method=method, call_id=recorded_call_id,
+            ))
+        return HostcallResult.error(call_id, ErrorCode.INVALID_REQUEST, message, Reason.INVALID_REQUEST, None,
+                                    entry.seq)
+
+
+def route(call: CallInfo) -> tuple[str, Mapping[str, Any]]:
+    """The connector that carries ``call`` out, and the params it gets.
+
+    The ``bash`` tool runs as ``sh -c <command>`` on the exec connector — exactly the argv that the
+    mediation stage classified.
+    """
+    if call.method == "tool" and call.capability is Capability.EXEC:
+        return "exec", {"cmd": "sh", "args": ["-c", bash_command(call.params)]}
+    return call.method, call.params
+
+
+def pipeline_table_markdown(pipeline: Pipeline) -> str:
+    """The stage table of ``docs/pipeline.md``, generated from the running pipeline."""
+    rows = ["| # | stage | decides |", "|---|---|---|"]
+    rows += [f"| {i} | `{name}` | {summary} |" for i, (name, summary) in enumerate(pipeline.describe(), 1)]
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,212 @@
+"""Stage 6: mediation — paths, exec classification and the secret broker, decided before any effect.
+
+- **paths**: every path a call names is resolved (symlinks, ``..``) and checked against the
+  extension's roots, the protected state/settings paths and other extensions' code folders;
+- **exec**: ``exec`` and ``tool("bash")`` (run as ``sh -c <command>``, and classified as such) go
+  through exec mediation; every decision writes an ``exec_mediation`` record;
+- **secret broker**: a withheld secret value anywhere in an ``exec`` or ``http`` call is refused as
+  an exposure attempt; ``env`` reads are decided and recorded by name hash; a child environment
+  that asked for injection variables is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from pi_sandbox.audit import AlertDraft
+from pi_sandbox.audit.port import EvidencePort
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.dispatch.call import AlertSpec, CallInfo, Verdict
+from pi_sandbox.errors import ConnectorError
+from pi_sandbox.mediation.exec_mediation import ExecMediationDecision, ExecMediator, command_hash
+from pi_sandbox.mediation.paths import PathRules, call_paths
+from pi_sandbox.mediation.secret_broker import SecretBroker, name_hash
+from pi_sandbox.vocabulary import AlertAction, AlertCategory, ErrorCode, Reason, Severity, StageName
+
+_CONFINEMENT = AlertSpec(AlertCategory.POLICY_VIOLATION, Severity.WARNING)
+_MAX_SCAN_DEPTH = 32
+_PATH_ADVICE = ("extensions may touch only the workspace and their own folder, never pi-sandbox state, settings "
+                "or another extension's code; if the extension needs this path, move the file into the workspace")
+
+
+def exec_argv(call: CallInfo) -> tuple[str, list[str]] | None:
+    """The argv an ``exec`` or ``tool("bash")`` call would run (None for other calls or malformed params)."""
+    if call.method == "exec":
+        cmd, args = call.params.get("cmd"), call.params.get("args") or []
+        if isinstance(cmd, str) and isinstance(args, (list, tuple)) and all(isinstance(a, str) for a in args):
+            return cmd, list(args)
+        return None
+    if call.method == "tool" and call.capability is Capability.EXEC:
+        return "sh", ["-c", bash_command(call.params)]
+    return None
+
+
+def bash_command(params: Mapping[str, Any]) -> str:
+    """The shell text of a ``tool("bash")`` call (its ``input`` was checked to be an object)."""
+    tool_input = params.get("input")
+    return str(tool_input.get("command", "")) if isinstance(tool_input, Mapping) else ""
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string (keys included) in a JSON value, to depth ``_MAX_SCAN_DEPTH``."""
+    if isinstance(value, str):
+        yield value
+    elif depth < _MAX_SCAN_DEPTH and isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _strings(item, depth + 1)
+    elif depth < _MAX_SCAN_DEPTH and isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item, depth + 1)
+
+
+class MediationStage:
+    """Path, exec and secret decisions; connectors after it only carry out."""
+
+    name = StageName.MEDIATION
+    summary = "path confinement, exec mediation (command classes and tiers), secret broker " \
+              "(withheld values never leave; env reads by name)"
+
+    def __init__(self, mediator: ExecMediator, broker: SecretBroker, evidence: EvidencePort,
+                 rules_for: Callable[[str], PathRules]) -> None:
+        self.mediator = mediator
+        self.broker = broker
+        self.evidence = evidence
+        self.rules_for = rules_for
+
+    def decide(self, call: CallInfo) -> Verdict:
+        refusal = self._paths(call)
+        if refusal is not None:
+            return refusal
+        if call.method in ("exec", "http") or call.capability is Capability.EXEC:
+            exposure = self._secret_values(call)
+            if exposure is not None:
+                return exposure
+        argv = exec_argv(call)
+        if argv is not None:
+            return self._exec(call, *argv)
+        if call.method == "env":
+            return self._env(call)
+        return Verdict.proceed()
+
+    # --- paths ---------------------------------------------------------------------------------
+
+    def _paths(self, call: CallInfo) -> Verdict | None:
+        pairs = call_paths(call.method, call.params)
+        if not pairs:
+            return None
+        rules = self.rules_for(call.extension_id)
+        for raw, op in pairs:
+            try:
+                rules.resolve(raw, op)
+            except ConnectorError as exc:
+                if exc.code != ErrorCode.DENIED:
+                    return None  # a malformed path: the connector reports it as invalid_request
+                return Verdict.deny(exc.reason or Reason.PATH_OUTSIDE_ROOTS, str(exc), alert=_CONFINEMENT,
+                                    remediation=_PATH_ADVICE)
+        return None
+
+    # --- secret broker -------------------------------------------------------------------------
+
+    def _secret_values(self, call: CallInfo) -> Verdict | None:
+        """Refuse a call that carries a withheld secret value to a child process or the network."""
+        fingerprint = next((f for f in map(self.broker.secret_fingerprint, _strings(call.params)) if f), None)
+        if fingerprint is None:
+            return None
+        target = "exec arguments" if call.capability is Capability.EXEC else "outbound http request"
+        self._alert(call, AlertCategory.SECRET_EXPOSURE, Severity.CRITICAL,
+                    f"{target} carried a withheld secret value; call refused",
+                    (f"secret_in_{call.method}_request" if call.method == "http" else "secret_in_exec_args",),
+                    AlertAction.DENY, fingerprint,
+                    "rotate the exposed credential and review how the extension obtained it")
+        if call.method == "http":
+            return Verdict.deny(Reason.SECRET_EXPOSURE, "http request blocked: it carries a withheld secret value")
+        self.evidence.note("exec_mediation", {
+            "command_hash": self._command_hash(call), "command_class": "credential_exfil", "risk_tier": "high",
+            "decision": "deny", "reason": "secret_value_in_exec_args", "rule": "secret_in_args",
+        }, call.extension_id)
+        return Verdict.deny("secret_value_in_exec_args",
+                            "command refused: it carries a withheld secret value (credential_exfil)",
+                            evidence={"command_class": "credential_exfil", "risk_tier": "high"})
+
+    @staticmethod
+    def _command_hash(call: CallInfo) -> str | None:
+        argv = exec_argv(call)
+        return command_hash(*argv) if argv is not None else None
+
+    def _env(self, call: CallInfo) -> Verdict:
+        op = call.params.get("op", "get")
+        if op == "list":
+            self.evidence.note("secret_broker", {"op": "list", "verdict": "listed", "rule": "visible_names_only",
+                                                 "withheld_count": self.broker.withheld_count()}, call.extension_id)
+            return Verdict.proceed()
+        names = call.params.get("names")
+        single = call.params.get("name")
+        wanted = [n for n in names if isinstance(n, str)] if isinstance(names, list) else (
+            [single] if isinstance(single, str) and single else [])
+        evidence: dict[str, Any] = {}
+        for name in wanted[:256]:
+            decision = self.broker.is_secret(name)
+            self.evidence.note("secret_broker", decision.record_payload(), call.extension_id)
+            if decision.withheld and self.broker.is_set(name):
+                self._alert(call, AlertCategory.SECRET_EXPOSURE, Severity.WARNING,
+                            f"extension read a withheld environment variable ({decision.verdict})",
+                            ("secret_read_attempt", decision.rule),
+                            AlertAction.REDACT if decision.verdict == "redacted" else AlertAction.DENY,
+                            decision.name_hash[:16],
+                            "if the extension legitimately needs this variable, add it to "
+                            "secretBroker.disclosureAllowlist; otherwise investigate why it asked for it")
+            if isinstance(single, str) and name == single:
+                evidence = {"name_hash": decision.name_hash, "secret_verdict": decision.verdict}
+        return Verdict.proceed(evidence)
+
+    # --- exec ----------------------------------------------------------------------------------
+
+    def _exec(self, call: CallInfo, cmd: str, args: list[str]) -> Verdict:
+        decision = self.mediator.evaluate(cmd, args)
+        self.evidence.note("exec_mediation", decision.record_payload(), call.extension_id)
+        self._record_child_env(call)
+        classes = tuple(c for c in (decision.command_class, decision.reason) if c)
+        evidence: dict[str, Any] = {"command_hash": decision.command_hash}
+        if decision.denied:
+            self._alert(call, AlertCategory.EXEC_MEDIATION, Severity.ERROR,
+                        f"command denied by exec mediation: {decision.command_class} ({decision.risk_tier})",
+                        classes, AlertAction.DENY, decision.command_hash,
+                        "if the command is legitimate, add an execMediation.allowPatterns entry for it "
+                        "or run it yourself; see `pi security exec classify -- CMD...`")
+            refusal = _exec_refusal(decision)
+            return Verdict.deny(decision.reason, refusal, remediation=refusal, evidence={
+                **evidence, "command_class": decision.command_class, "risk_tier": decision.risk_tier,
+                "rule": decision.rule})
+        if decision.decision == "allow_with_audit":
+            self._alert(call, AlertCategory.EXEC_MEDIATION, Severity.INFO,
+                        f"classified command allowed with audit: {decision.command_class} ({decision.risk_tier})",
+                        classes, AlertAction.HARDEN, decision.command_hash)
+            evidence.update(command_class=decision.command_class, risk_tier=decision.risk_tier)
+        return Verdict.proceed(evidence)
+
+    def _record_child_env(self, call: CallInfo) -> None:
+        """Injection variables (LD_PRELOAD...), overrides of PATH/HOME and secret-carrying values are dropped."""
+        extra = call.params.get("env") if call.method == "exec" else None
+        if not isinstance(extra, Mapping) or not extra:
+            return
+        clean = {k: v for k, v in extra.items() if isinstance(k, str) and isinstance(v, str)}
+        rejected = self.broker.rejected_extras(clean, self.broker.child_environment(clean))
+        if rejected:
+            self.evidence.note("secret_broker", {"op": "child_env", "verdict": "denied", "rule": "child_env_rejected",
+                                                 "name_hashes": [name_hash(n) for n in rejected]}, call.extension_id)
+
+    def _alert(self, call: CallInfo, category: AlertCategory, severity: Severity, summary: str,
+               reasons: tuple[str, ...], action: AlertAction, context_hash: str | None, remediation: str = "") -> None:
+        self.evidence.raise_alert(AlertDraft(
+            category=category, severity=severity, extension_id=call.extension_id, summary=summary,
+            reason_codes=reasons, capability=call.capability.value, method=call.method, call_id=call.call_id,
+            action=action, remediation=remediation, context_hash=context_hash))
+
+
+def _exec_refusal(decision: ExecMediationDecision) -> str:
+    return (f"command refused by exec mediation: class {decision.command_class}, risk tier {decision.risk_tier} "
+            f"(rule {decision.rule}); an operator can inspect it with `pi security exec classify -- CMD...` "
+            "and, if it is legitimate, add an execMediation.allowPatterns entry")

@@ -1,0 +1,154 @@
+"""Path mediation: which files a call may touch, decided before any connector runs.
+
+Every path is resolved with symlinks followed before the check, so ``..``, absolute paths outside
+the roots and symlinks that point out are all refused the same way. The security state directory
+and settings files are refused even inside a root (an extension must never edit the evidence or the
+policy that judges it); other extensions' code folders are read-only.
+
+The mediation stage calls :meth:`PathRules.resolve` for each path a call names
+(:func:`call_paths`); connectors call it again at the moment of the effect, as a backstop against a
+path that changed in between.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pi_sandbox.capabilities import canonical_fs_op
+from pi_sandbox.errors import ConnectorError, PathConfinementError
+from pi_sandbox.hashing import is_unicode_text
+from pi_sandbox.vocabulary import Reason
+
+#: Operations that change the file system (the others only read or look).
+WRITE_OPS: Final = frozenset({"write", "mkdir", "delete"})
+#: Tool name → the fs operation it performs on its ``path`` (and the default path when none is given).
+TOOL_PATH_OPS: Final[Mapping[str, tuple[str, str | None]]] = {
+    "read": ("read", None), "ls": ("list", "."), "find": ("list", "."), "grep": ("list", "."),
+    "write": ("write", None), "edit": ("write", None),
+}
+
+
+def realpath(path: Path | str) -> Path:
+    """``path`` with every symlink and ``..`` resolved (missing tail components kept)."""
+    return Path(os.path.realpath(path))
+
+
+def within(path: str, base: str) -> bool:
+    """Whether resolved ``path`` is ``base`` or below it (string form: pathlib's is ~10× slower)."""
+    return path == base or path.startswith(base if base.endswith("/") else base + "/")
+
+
+@dataclass(frozen=True)
+class PathRules:
+    """Where one extension may act: its roots, and what is refused or read-only inside them.
+
+    Every path given here is resolved once, when the rules are made (symlinks followed): a path
+    that does not exist yet is kept as written, and nothing an extension can do through fs creates
+    a symlink, so the resolved forms stay valid for the rules' lifetime.
+    """
+
+    #: Allowed roots, already resolved; the first is the base for relative paths.
+    roots: tuple[Path, ...]
+    #: Paths no extension may touch even inside a root (the security state dir, settings files).
+    protected: tuple[Path, ...] = ()
+    #: Paths that may be read but never changed: extension code folders.
+    read_only: tuple[Path, ...] = ()
+    #: The calling extension's own folder: writable by it even inside ``read_only``.
+    own_root: Path | None = None
+
+    _root_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _protected_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("roots", "protected", "read_only"):
+            object.__setattr__(self, name, tuple(realpath(p) for p in getattr(self, name)))
+        if self.own_root is not None:
+            object.__setattr__(self, "own_root", realpath(self.own_root))
+        object.__setattr__(self, "_root_texts", tuple(str(p) for p in self.roots))
+        object.__setattr__(self, "_protected_texts", tuple(str(p) for p in self.protected))
+
+    def resolve(self, raw: Any, op: str = "read") -> Path:
+        """The resolved path for ``op`` on ``raw``; ``ConnectorError`` when it is malformed or refused."""
+        if not isinstance(raw, str) or not raw:
+            raise ConnectorError("fs hostcall needs a non-empty string 'path'", code="invalid_request")
+        if "\x00" in raw:
+            raise ConnectorError("path contains a NUL byte", code="invalid_request")
+        if not is_unicode_text(raw):
+            raise ConnectorError("path is not valid Unicode text (lone surrogate)", code="invalid_request")
+        candidate = raw
+        if raw.startswith("~"):
+            try:
+                candidate = str(Path(raw).expanduser())
+            except RuntimeError:  # an unknown ~user
+                raise ConnectorError(f"cannot expand '{raw}': no such user home", code="invalid_request") from None
+        if not os.path.isabs(candidate) and self._root_texts:
+            candidate = os.path.join(self._root_texts[0], candidate)
+        text = os.path.realpath(candidate)
+        if not any(within(text, r) for r in self._root_texts):
+            raise PathConfinementError(
+                f"path '{raw}' resolves outside the workspace and the extension's folder; extensions may only "
+                "touch files under those roots"
+            )
+        for p in self._protected_texts:
+            if within(text, p):
+                raise PathConfinementError(
+                    f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
+                )
+        resolved = Path(text)
+        if op in WRITE_OPS:
+            self._check_writable(raw, resolved, op)
+        return resolved
+
+    def _check_writable(self, raw: str, path: Path, op: str) -> None:
+        if op == "delete" and any(path == r for r in self.roots):
+            raise PathConfinementError(f"refusing to delete an allowed root itself: '{raw}'")
+        # Deleting a directory that holds the state dir or a settings file would remove the
+        # evidence or the policy as surely as touching them directly.
+        if op == "delete" and any(os.path.lexists(p) and p.is_relative_to(path) for p in self.protected):
+            raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
+        own = self.own_root
+        for real in self.read_only:
+            # The own-folder exemption holds only for a folder *inside* the shared one: a single-file
+            # extension's root is the shared folder itself (or the workspace holding it), and that
+            # folder holds other extensions' code.
+            if own is not None and own != real and own.is_relative_to(real) and path.is_relative_to(own):
+                continue
+            if path == real or path.is_relative_to(real) or (op == "delete" and real.is_relative_to(path)):
+                raise PathConfinementError(
+                    f"path '{raw}' is inside another extension's folder; extension code can only be "
+                    "changed with `pi ext install`",
+                    reason=Reason.EXTENSION_CODE,
+                )
+
+    def allows(self, raw: str, op: str = "read") -> bool:
+        """Whether ``raw`` passes these rules for ``op``."""
+        try:
+            self.resolve(raw, op)
+        except ConnectorError:
+            return False
+        return True
+
+
+def call_paths(method: str, params: Mapping[str, Any]) -> list[tuple[Any, str]]:
+    """The (raw path, fs operation) pairs a call touches, for the mediation stage to decide.
+
+    Only methods whose connector acts on named paths appear; the values are taken as given (the
+    resolver refuses what is not a string).
+    """
+    if method == "fs":
+        return [(params.get("path"), canonical_fs_op(str(params.get("op", ""))))]
+    if method == "tool":
+        name = str(params.get("name", "")).strip().lower()
+        spec = TOOL_PATH_OPS.get(name)
+        tool_input = params.get("input")
+        if spec is None or not isinstance(tool_input, Mapping):
+            return []
+        op, default = spec
+        return [(tool_input.get("path", default), op)]
+    if method == "exec" and params.get("cwd") is not None:
+        return [(params.get("cwd"), "list")]
+    return []
