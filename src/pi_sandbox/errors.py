@@ -1,17 +1,41 @@
 """The one exception tree of pi-sandbox.
 
 Every error a user or operator can cause derives from :class:`PiSandboxError` and carries a message
-that says what went wrong and what to do about it. The CLI maps these to exit code 2 (usage / input
-error) or 1 (a check failed) and never shows a traceback for them.
+that says what went wrong and what to do about it. Each class carries its :class:`ExitCode`; the CLI
+exits with it and never shows a traceback for these errors.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The one exit-code table of the ``pi-sandbox`` command (docs/cli.md)."""
+
+    OK = 0
+    #: a check failed or found something: tampered ledger, refused install, denied call, failing scan
+    FAILURE = 1
+    #: the command line or an input file is wrong: unknown option, bad JSON, invalid settings
+    USAGE = 2
+    #: the machine is not ready: toolchain missing, sandbox unavailable, state dir unusable, wrong OS
+    ENVIRONMENT = 3
 
 
 class PiSandboxError(Exception):
     """Base class of every pi-sandbox error."""
 
-    exit_code = 2
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class EnvironmentProblem(PiSandboxError):
+    """Base of the errors an operator fixes on the machine, not on the command line (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class UnsupportedPlatformError(EnvironmentProblem):
+    """pi-sandbox runs on Linux only (Landlock, user namespaces, bubblewrap, /proc)."""
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -33,7 +57,7 @@ class ConfigError(PiSandboxError):
         self.key = key
 
 
-class StateDirError(PiSandboxError):
+class StateDirError(EnvironmentProblem):
     """The security state directory cannot be created, read or written."""
 
 
@@ -70,23 +94,31 @@ class PathConfinementError(ConnectorError):
 class AuditStoreError(PiSandboxError):
     """The audit database cannot be opened or written."""
 
+    exit_code = ExitCode.ENVIRONMENT
+
 
 class LedgerCorruptError(AuditStoreError):
-    """The audit database file is damaged and cannot be read as SQLite."""
+    """The audit database file is damaged and cannot be read as SQLite (evidence of damage: exit 1)."""
+
+    exit_code = ExitCode.FAILURE
 
 
 class SigningKeyError(AuditStoreError):
     """The ledger signing key is missing, unreadable or has unsafe permissions."""
 
+    exit_code = ExitCode.ENVIRONMENT
+
 
 class AuditRecordError(AuditStoreError):
     """A record handed to the audit store is malformed (unknown alert category, non-JSON detail)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class LedgerVerificationError(PiSandboxError):
     """Ledger verification found tampering or corruption (see the attached report)."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILURE
 
 
 # --- policy --------------------------------------------------------------------------------
@@ -117,15 +149,21 @@ class ExtensionLoadError(PiSandboxError):
 class ExtensionRuntimeError(PiSandboxError):
     """A loaded extension failed while running (crash, timeout, out of memory)."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILURE
 
 
 class ToolArgumentsError(PiSandboxError):
     """Tool arguments do not match the tool's TypeBox parameter schema."""
 
 
-class ToolchainSetupError(PiSandboxError):
-    """``pi setup`` could not install the JS toolchain (npm missing or failing)."""
+class ToolchainMissingError(ExtensionLoadError):
+    """The JS toolchain is not installed (or incomplete): ``pi-sandbox setup`` installs it."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class ToolchainSetupError(EnvironmentProblem):
+    """``pi-sandbox setup`` could not install the JS toolchain (npm missing or failing)."""
 
 
 # --- mediation -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``pi debug hostcall``: one hostcall through the full pipeline, recorded like any other."""
+"""``pi-sandbox debug hostcall``: one hostcall through the full pipeline, recorded like any other."""
 
 from __future__ import annotations
 

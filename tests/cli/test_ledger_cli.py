@@ -1,4 +1,4 @@
-"""``pi security ledger verify|show`` and ``pi security alerts list`` through the real CLI entry point."""
+"""``pi-sandbox security ledger verify|show`` and ``security alerts list`` through the real CLI entry point."""
 
 from __future__ import annotations
 
@@ -153,13 +153,14 @@ def test_alerts_list_unknown_category_exits_two(pi_env: PiEnv, capsys: pytest.Ca
     assert code == 2 and "unknown alert category 'bogus'" in err and "quota_breach" in err
 
 
-def test_corrupted_database_exits_two_with_guidance(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupted_database_exits_one_with_guidance(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged database is a finding (exit 1), not a usage error."""
     pi_env.state_dir.mkdir(parents=True)
     garbage = os.urandom(8192)
     pi_env.db_path.write_bytes(garbage)
     for argv in (["security", "ledger", "verify"], ["security", "ledger", "show"]):
         code, _, err = run(capsys, *argv)
-        assert code == 2 and "damaged" in err and "move it aside" in err and "Traceback" not in err
+        assert code == 1 and "damaged" in err and "move it aside" in err and "Traceback" not in err
     assert pi_env.db_path.read_bytes() == garbage
 
 
@@ -183,7 +184,7 @@ def test_database_path_that_is_a_folder_is_an_error_not_an_empty_ledger(
     pi_env.db_path.mkdir(parents=True)
     for argv in (["security", "ledger", "show"], ["security", "alerts", "list"], ["security", "ledger", "verify"]):
         code, out, err = run(capsys, *argv)
-        assert code == 2 and str(pi_env.db_path) in err and "Traceback" not in err, argv
+        assert code == 3 and str(pi_env.db_path) in err and "Traceback" not in err, argv  # environment
         assert "(none)" not in out
 
 

@@ -1,4 +1,4 @@
-"""``pi --version/--help``, ``pi --explain-extension-policy`` and ``pi policy check`` (in-process)."""
+"""``pi-sandbox --version/--help``, ``--explain-extension-policy`` and ``policy check`` (in-process)."""
 
 from __future__ import annotations
 
@@ -20,29 +20,25 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 
 
 def test_version(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["--version"])
-    assert info.value.code == 0
+    assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"pi-sandbox {__version__}"
 
 
 def test_help_lists_the_global_options_and_commands(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["--help"])
-    assert info.value.code == 0
+    assert main(["--help"]) == 0
     out = capsys.readouterr().out
     for word in ("--extension-policy", "--explain-extension-policy", "--extension", "--no-extensions",
                  "--json", "policy", "debug"):
         assert word in out
     assert main([]) == 0
-    assert "usage: pi" in capsys.readouterr().out
+    assert "Usage: pi-sandbox" in capsys.readouterr().out
 
 
 def test_unknown_command_or_option_is_usage_error(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frobnicate"]) == 2
     assert main(["--frobnicate"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "pi:" in err
+    assert "Traceback" not in err and "pi-sandbox:" in err
 
 
 def test_explain_json_fields(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,7 +90,7 @@ def test_unknown_profile_warns_on_stderr_and_uses_safe(pi_env: PiEnv, capsys: py
     assert main(["--extension-policy", "yolo", "--explain-extension-policy", "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["effective_profile"] == "safe"
-    assert "pi: warning: unknown extension policy profile 'yolo'" in captured.err
+    assert "pi-sandbox: warning: unknown extension policy profile 'yolo'" in captured.err
 
 
 def test_explain_text_output_is_a_table(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,4 +169,4 @@ def test_settings_warnings_escape_control_characters(pi_env: PiEnv, capsys: pyte
     pi_env.write_project({"extensionPolicy": {"profile": "\x1b[2J\x1b[Hpermissive"}})
     assert main(["policy", "check", "--extension", "x", "--capability", "read"]) == 0
     err = capsys.readouterr().err
-    assert "pi: warning:" in err and "\x1b" not in err and "\\x1b[2J" in err
+    assert "pi-sandbox: warning:" in err and "\x1b" not in err and "\\x1b[2J" in err

@@ -17,9 +17,9 @@ BAD_SETTINGS: list[tuple[Any, str, str]] = [
     ({"extensionPolicy": {"allowDangerous": "yes"}}, "extensionPolicy.allowDangerous", "expected true or false"),
     ({"extensionPolicy": {"profile": 3}}, "extensionPolicy.profile", "expected a string"),
     ({"extensionPolicy": "safe"}, "extensionPolicy", "expected an object"),
-    ({"extensionPolicy": {"profle": "safe"}}, "extensionPolicy.profle", "unknown setting"),
+    ({"extensionPolicy": {"profle": "safe"}}, "extensionPolicy.profle", "unknown setting (did you mean 'profile'?"),
     ({"extensionPolicy": {"execMediation": {"enabled": True, "denyTreshold": "high"}}},
-     "extensionPolicy.execMediation.denyTreshold", "unknown setting"),
+     "extensionPolicy.execMediation.denyTreshold", "did you mean 'denyThreshold'?"),
     ({"extensionPolicy": {"execMediation": {"denyThreshold": "extreme"}}},
      "extensionPolicy.execMediation.denyThreshold", "expected one of low, medium, high, critical"),
     ({"extensionPolicy": {"execMediation": {"denyPatterns": "rm -rf"}}},
@@ -37,13 +37,13 @@ BAD_SETTINGS: list[tuple[Any, str, str]] = [
     ({"extensionPolicy": {"perExtension": {"ext.a": {"quota": {"maxMemoryMb": -5}}}}},
      "extensionPolicy.perExtension.ext.a.quota.maxMemoryMb", "positive integer"),
     ({"extensionPolicy": {"perExtension": {"ext.a": {"quota": {"maxRam": 5}}}}},
-     "extensionPolicy.perExtension.ext.a.quota.maxRam", "unknown quota"),
+     "extensionPolicy.perExtension.ext.a.quota.maxRam", "unknown setting (known keys here: maxCpuTimeMs"),
     ({"extensionPolicy": {"perExtension": {"ext.a": []}}}, "extensionPolicy.perExtension.ext.a",
      "expected an object"),
     ({"extensionPolicy": {"quota": {"maxSubprocesses": True}}}, "extensionPolicy.quota.maxSubprocesses",
      "positive integer"),
     ({"extensionRisk": {"alpha": 2}}, "extensionRisk.alpha", "between 0 and 1"),
-    ({"extensionRisk": {"enabeld": True}}, "extensionRisk.enabeld", "unknown setting"),
+    ({"extensionRisk": {"enabeld": True}}, "extensionRisk.enabeld", "did you mean 'enabled'?"),
     ({"extensionRuntime": {"callTimeoutMs": "30s"}}, "extensionRuntime.callTimeoutMs", "positive integer"),
     ({"extensions": "./ext.ts"}, "extensions", "expected an array of strings"),
     ([1, 2], "(top level)", "expected an object"),
@@ -72,7 +72,7 @@ def test_bad_settings_cli_exit_2_without_traceback(
     assert main(["policy", "check", "--extension", "ext.a", "--capability", "read"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.startswith("pi: error: ")
+    assert err.startswith("pi-sandbox: error: ")
     assert key in err and str(pi_env.global_settings) in err
 
 
@@ -153,9 +153,9 @@ def test_unwritable_state_dir_is_a_clear_error(
     monkeypatch.setenv("PI_SECURITY_DIR", str(state))
     with pytest.raises(StateDirError, match=str(blocker)):
         open_sandbox(make_config())
-    assert main(_debug_stat()) == 2
+    assert main(_debug_stat()) == 3  # environment
     err = capsys.readouterr().err
-    assert err.startswith("pi: error: ") and str(blocker) in err and "Traceback" not in err
+    assert err.startswith("pi-sandbox: error: ") and str(blocker) in err and "Traceback" not in err
     assert blocker.read_text() == "not a directory"
 
 
@@ -167,7 +167,7 @@ def test_corrupted_database_is_refused_and_left_byte_for_byte(
     pi_env.db_path.write_bytes(garbage)
     with pytest.raises(LedgerCorruptError, match="security.db"):
         open_sandbox(make_config())
-    assert main(_debug_stat()) == 2
+    assert main(_debug_stat()) == 1  # damage found
     err = capsys.readouterr().err
     assert "damaged" in err and str(pi_env.db_path) in err and "Traceback" not in err
     assert pi_env.db_path.read_bytes() == garbage
@@ -182,7 +182,7 @@ def test_corrupted_permission_store_is_refused_not_overwritten(
     perms.write_text("{broken")
     with pytest.raises(StateDirError, match="permissions.json"):
         open_sandbox(make_config())
-    assert main(["policy", "grant", "--extension", "e", "--capability", "ui"]) == 2
+    assert main(["policy", "grant", "--extension", "e", "--capability", "ui"]) == 3  # environment
     assert "Traceback" not in capsys.readouterr().err
     assert perms.read_text() == "{broken"
 

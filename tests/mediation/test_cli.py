@@ -1,4 +1,4 @@
-"""``pi security exec classify`` and ``pi security secrets check``."""
+"""``pi-sandbox security exec classify`` and ``pi-sandbox security secrets check``."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_headless_prompt_denies_and_is_not_persisted(
     before = perms.read_bytes() if perms.exists() else None
     result = _ui(box, make_request)
     assert (result.ok, result.error_code, result.reason) == (False, "denied", "prompt_headless_deny")
-    assert "pi policy grant" in (result.message or "")
+    assert "pi-sandbox policy grant" in (result.message or "")
     assert (perms.read_bytes() if perms.exists() else None) == before
     assert list(box.prompts.store) == []
     # A UI attached later is still asked: the headless deny was not remembered.

@@ -120,7 +120,7 @@ def test_confine_inputs_accepts_inside_and_disabled_stubs(tmp_path: Path) -> Non
 
 
 def test_missing_toolchain_says_run_pi_setup(tmp_path: Path) -> None:
-    with pytest.raises(ExtensionLoadError, match="run `pi setup`"):
+    with pytest.raises(ExtensionLoadError, match="run `pi-sandbox setup`"):
         Toolchain(tmp_path / "nowhere").require_installed()
 
 

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (embedded JavaScript extension source)
-"""CLI: pi ext list / tool call / command run / events emit / rpc / setup / demo, -e and --no-extensions."""
+"""CLI: pi-sandbox ext list / tool call / command run / events emit / rpc / setup / demo, -e and --no-extensions."""
 
 from __future__ import annotations
 

@@ -316,5 +316,5 @@ def test_missing_toolchain_fails_the_load_with_setup_advice(make_host: MakeHost,
 
     host = make_host(toolchain=Toolchain(ext_dir / "no-toolchain"))
     path = write_file(ext_dir / "any.ts", "export default function () {}\n")
-    with pytest.raises(ExtensionLoadError, match="run `pi setup`"):
+    with pytest.raises(ExtensionLoadError, match="run `pi-sandbox setup`"):
         host.load([source_for(path, "any")])

@@ -1,4 +1,4 @@
-"""``pi ext scan``: exit codes, output formats, a real subprocess run."""
+"""``pi-sandbox ext scan``: exit codes, output formats, a real subprocess run."""
 
 from __future__ import annotations
 

@@ -1,71 +1,65 @@
-"""Registry of the command modules that make up the ``pi`` command tree.
+"""The ``pi-sandbox`` command tree: every command's words, where it lives, and its one-line help.
 
-Each command module exposes ``register(tree: CommandTree) -> None`` and adds its subcommands with
-``tree.top`` (a top-level command such as ``pi demo``) or ``tree.group("security")`` (nested commands
-such as ``pi security ledger verify``). Every leaf parser sets ``handler=fn(args, ctx) -> int``.
+The tree is data so that ``pi-sandbox --help`` (and shell completion of command names) never imports
+a command module or a layer. To add a command: write it with :func:`pi_sandbox.cli.app.command` in a
+``pi_sandbox/cli/*_cmds.py`` module and add one line to :data:`COMMANDS` (docs/cli.md); targets are
+relative to the ``pi_sandbox.cli`` package.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-from collections.abc import Callable
-from typing import Any
+from typing import Final
 
-#: Command modules, imported lazily so one module's import cost never slows another command.
-COMMAND_MODULES: tuple[str, ...] = (
-    "pi_sandbox.cli.policy_cmds",
-    "pi_sandbox.cli.debug_cmds",
-    "pi_sandbox.cli.ledger_cmds",
-    "pi_sandbox.cli.mediation_cmds",
-    "pi_sandbox.cli.ext_cmds",
-    "pi_sandbox.cli.runtime_cmds",
-)
+#: command words → ("module:attribute" of the click command, one-line help)
+COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
+    ("setup",): ("runtime_cmds:setup", "install the pinned JS toolchain (esbuild, TypeBox) with npm"),
+    ("demo",): ("runtime_cmds:demo", "run bundled example extensions (well-behaved and hostile)"),
+    ("rpc",): ("runtime_cmds:rpc", "host extensions over JSON lines on stdin/stdout (docs/rpc.md)"),
+    ("completion",): ("completion_cmds:completion", "print the shell completion script (bash, zsh, fish)"),
+    ("ext", "scan"): ("ext_cmds:scan", "scan an extension folder or file for forbidden and flagged code"),
+    ("ext", "preflight"): ("ext_cmds:preflight", "run every install check without installing"),
+    ("ext", "install"): ("ext_cmds:install", "scan, then install into the extensions folder"),
+    ("ext", "list"): ("runtime_cmds:ext_list", "load the configured extensions and list them"),
+    ("tool", "call"): ("runtime_cmds:tool_call", "call a tool registered by an extension"),
+    ("command", "run"): ("runtime_cmds:command_run", "run a slash command registered by an extension"),
+    ("events", "emit"): ("runtime_cmds:events_emit", "emit a pi event to every loaded extension"),
+    ("policy", "explain"): ("policy_cmds:explain", "the effective policy and why (= --explain-extension-policy)"),
+    ("policy", "check"): ("policy_cmds:check", "evaluate one capability for one extension"),
+    ("policy", "grant"): ("policy_cmds:grant", "remember an 'always' prompt decision for an extension"),
+    ("policy", "revoke"): ("policy_cmds:revoke", "forget remembered prompt decisions"),
+    ("policy", "decisions"): ("policy_cmds:decisions", "list remembered prompt decisions"),
+    ("debug", "hostcall"): ("debug_cmds:hostcall", "issue one hostcall through the full pipeline (recorded)"),
+    ("security", "ledger", "verify"): ("ledger_cmds:verify", "check hashes, links, signed checkpoints (1 = tampered)"),
+    ("security", "ledger", "show"): ("ledger_cmds:show", "list ledger entries, oldest first"),
+    ("security", "alerts", "list"): ("ledger_cmds:alerts", "list alerts, oldest first"),
+    ("security", "exec", "classify"): ("mediation_cmds:classify", "classify a command: class, tier, decision, rule"),
+    ("security", "secrets", "check"): ("mediation_cmds:secrets_check", "is an env variable allowed, redacted, denied?"),
+}
 
-_GROUP_HELP = {
-    "security": "security state: ledger, exec mediation, secrets",
-    "ext": "extensions: scan, preflight, install, list",
-    "policy": "capability policy checks and prompt decisions",
-    "debug": "operator tools to reproduce a hostcall",
-    "tool": "call a tool registered by an extension",
-    "command": "run a command registered by an extension",
-    "events": "emit events to loaded extensions",
+#: group words → one-line help
+GROUPS: Final[dict[tuple[str, ...], str]] = {
+    ("ext",): "extensions: scan, preflight, install, list",
+    ("tool",): "call a tool registered by an extension",
+    ("command",): "run a command registered by an extension",
+    ("events",): "emit events to loaded extensions",
+    ("policy",): "capability policy: explain, check, prompt decisions",
+    ("debug",): "operator tools to reproduce a hostcall",
+    ("security",): "security state: ledger, alerts, exec mediation, secrets",
+    ("security", "ledger"): "the hash-chained decision ledger",
+    ("security", "alerts"): "security alerts (the DETECT step of the runbook)",
+    ("security", "exec"): "exec mediation tools",
+    ("security", "secrets"): "secret broker tools",
 }
 
 
-class CommandTree:
-    """Hands out subparser groups so modules can share a group (``pi security ...``)."""
-
-    def __init__(self, top: Any) -> None:
-        self.top = top
-        self._groups: dict[str, Any] = {}
-
-    def group(self, name: str) -> Any:
-        """Subparsers of the top-level group ``name``, created on first use."""
-        if name not in self._groups:
-            parser: argparse.ArgumentParser = self.top.add_parser(name, help=_GROUP_HELP.get(name, name))
-            self._groups[name] = parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
-            parser.set_defaults(handler=_group_help(parser))
-        return self._groups[name]
+def children(path: tuple[str, ...]) -> set[str]:
+    """The command and group names directly under ``path``."""
+    depth = len(path)
+    return {words[depth] for words in (*COMMANDS, *GROUPS) if len(words) > depth and words[:depth] == path}
 
 
-def _group_help(parser: argparse.ArgumentParser) -> Callable[[Any, Any], int]:
-    def show(_args: Any, _ctx: Any) -> int:
-        parser.print_help()
-        return 2
-
-    return show
-
-
-def registered() -> list[Callable[[CommandTree], None]]:
-    """The ``register`` functions of every command module that exists."""
-    out: list[Callable[[CommandTree], None]] = []
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # module not written yet
-                continue
-            raise
-        out.append(module.register)
-    return out
+def short_help(path: tuple[str, ...]) -> str:
+    """The one-line help of the command or group at ``path``."""
+    if path in GROUPS:
+        return GROUPS[path]
+    return COMMANDS[path][1]

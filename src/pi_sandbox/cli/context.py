@@ -1,15 +1,24 @@
-"""What every command handler gets: parsed global options, the resolved config, output helpers."""
+"""What every command gets: the global options, the resolved config, and output helpers.
+
+Output rules (docs/cli.md): ``--json`` prints machine-readable JSON on stdout (times as epoch
+milliseconds *and* ISO-8601); human output is text and tables sized to the terminal, coloured only
+on a terminal and never with ``NO_COLOR``/``--no-color``; warnings and errors go to stderr.
+Everything an extension or a settings file can put on screen goes through :func:`terminal_safe`.
+"""
 
 from __future__ import annotations
 
-import argparse
+import io
 import json
+import os
 import re
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pi_sandbox.errors import PiSandboxError
 
@@ -18,30 +27,33 @@ if TYPE_CHECKING:
     from pi_sandbox.config.model import SecurityConfig
     from pi_sandbox.dispatch.sandbox import Sandbox
 
+#: The command's name in messages (the runbook's ``pi ...`` spellings work as ``pi-sandbox ...``).
+PROG = "pi-sandbox"
+
 
 class UsageError(PiSandboxError):
     """The command line itself is wrong (unknown option, missing argument, bad JSON argument)."""
 
 
+#: What a human renderer returns: text, a rich renderable (a table), or a list of these, stacked.
+Rendered = Any
+
+
 @dataclass
 class CliContext:
-    """Global options plus lazily built shared objects for one ``pi`` invocation."""
+    """Global options plus lazily built shared objects for one ``pi-sandbox`` invocation.
+
+    Global options may be given anywhere on the command line; each level adds to this one object.
+    """
 
     json_output: bool = False
     cli_profile: str | None = None
-    extensions: tuple[str, ...] = ()
+    extensions: list[str] = field(default_factory=list)
     no_extensions: bool = False
+    no_color: bool = False
     _config: SecurityConfig | None = field(default=None, repr=False)
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> CliContext:
-        return cls(
-            json_output=bool(getattr(args, "json", False)),
-            cli_profile=args.extension_policy,
-            extensions=tuple(args.extension or ()),
-            no_extensions=bool(args.no_extensions),
-        )
-
+    # ------------------------------------------------------------------ shared objects
     def config(self) -> SecurityConfig:
         """The resolved, immutable security config (settings files + env + CLI)."""
         if self._config is None:
@@ -49,7 +61,7 @@ class CliContext:
 
             self._config = resolve_config(cwd=Path.cwd(), cli_profile=self.cli_profile)
             for warning in self._config.warnings:
-                print(terminal_safe(f"pi: warning: {warning}"), file=sys.stderr)
+                self.warn(warning)
         return self._config
 
     def open_store(self) -> AuditStore:
@@ -64,18 +76,33 @@ class CliContext:
 
         return Sandbox.open(self.config())
 
-    def emit(self, data: Any, render: Callable[[Any], str] | None = None) -> None:
-        """Print ``data`` as JSON under ``--json`` (or without a renderer), else as rendered text.
+    def extension_id(self, command: str, *, required: bool = True) -> str | None:
+        """The one ``--extension ID`` a command that works on one extension was given."""
+        if len(self.extensions) > 1:
+            raise UsageError(f"{PROG} {command}: takes at most one --extension ID")
+        if not self.extensions:
+            if required:
+                raise UsageError(f"{PROG} {command}: missing --extension ID")
+            return None
+        value = self.extensions[0]
+        if not value.strip():
+            raise UsageError(f"{PROG} {command}: the extension id must not be empty")
+        return value
 
-        JSON escapes control characters itself; rendered text goes through :func:`terminal_safe`
-        because it carries text from extensions (code excerpts, file names, ids).
-        """
+    # ------------------------------------------------------------------ output
+    def emit(self, data: Any, render: Callable[[Any], Rendered] | None = None) -> None:
+        """Print ``data`` as JSON under ``--json`` (or without a renderer), else rendered for people."""
         if self.json_output or render is None:
-            print(json.dumps(data, indent=2, sort_keys=False, default=str))
+            print(json.dumps(with_iso_times(data), indent=2, default=str))
         else:
-            print(terminal_safe(render(data)))
+            print_human(render(data), no_color=self.no_color)
+
+    def warn(self, message: str) -> None:
+        """One warning line on stderr (control characters escaped)."""
+        print_human(f"{PROG}: warning: {message}", stream=sys.stderr, no_color=self.no_color, style="yellow")
 
 
+# ---------------------------------------------------------------------- terminal safety
 #: Terminal control characters (all C0 but tab and newline, DEL, C1) and bidi overrides/isolates.
 _UNSAFE_FOR_TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -100,17 +127,129 @@ def parse_json_arg(text: str, what: str) -> Any:
         raise UsageError(f"{what} is nested too deeply to read") from None
 
 
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    """Accept ``--json`` after the subcommand too (``pi policy check ... --json``)."""
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
+# ---------------------------------------------------------------------- times
+def iso_ms(ts_ms: int | None, *, seconds: bool = False) -> str:
+    """Epoch milliseconds as ISO-8601 UTC (``2025-01-31T12:00:00.000Z``, or to the second); "" for ``None``."""
+    if ts_ms is None:
+        return ""
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    if seconds:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def render_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain-text table of ``rows`` with the given columns."""
+def _time_key(key: str) -> str | None:
+    """The ISO sibling of a timestamp key (``ts_ms`` → ``ts``, ``expires_at_ms`` → ``expires_at``)."""
+    if key == "ts_ms" or key.endswith("_at_ms"):
+        return key[: -len("_ms")]
+    return None
+
+
+def with_iso_times(data: Any) -> Any:
+    """``data`` with an ISO-8601 sibling next to every epoch-millisecond timestamp (JSON keeps both)."""
+    if isinstance(data, dict):
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            out[key] = with_iso_times(value)
+            iso = _time_key(key) if isinstance(key, str) else None
+            if iso and iso not in data and isinstance(value, int) and not isinstance(value, bool):
+                out[iso] = iso_ms(value)
+        return out
+    if isinstance(data, list | tuple):
+        return [with_iso_times(v) for v in data]
+    return data
+
+
+# ---------------------------------------------------------------------- rendering
+#: Cell values with a meaning people scan for; coloured only where colour is on.
+_STYLES = {
+    **dict.fromkeys(("allow", "allowed", "ok", "pass", "valid", "loaded", "installed", "yes"), "green"),
+    **dict.fromkeys(("deny", "denied", "fail", "forbidden", "invalid", "error", "critical", "refused"), "red"),
+    **dict.fromkeys(("prompt", "warn", "warning", "flagged", "needs_confirmation", "skipped"), "yellow"),
+}
+
+
+#: Cells up to this long without a space (ids, times, codes) are not wrapped in tables...
+_WHOLE_MAX = 40
+#: ... while the prose columns keep at least this width.
+_PROSE_MIN = 16
+
+
+def colour_enabled(stream: TextIO, no_color: bool = False) -> bool:
+    """Colour only on a terminal, never with ``--no-color``, ``NO_COLOR`` (any value) or ``TERM=dumb``."""
+    if no_color or os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def output_width(stream: TextIO) -> int:
+    """Columns to lay tables out in: the terminal's; ``$COLUMNS`` when piped; else unlimited."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty and isatty():
+        return shutil.get_terminal_size().columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 100_000
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,
+                 headers: dict[str, str] | None = None) -> Rendered:
+    """A table of ``rows`` (dicts) with the given columns, or the text ``(none)``.
+
+    Cells are made terminal-safe; known words (allow, deny, forbidden, ...) are coloured where colour
+    is on. The table fits the output width by wrapping cells, never by dropping columns. Without
+    colour (pipes, files) it has no rules: one header line, then one line per row where width allows.
+    """
     if not rows:
         return "(none)"
-    cells = [[str(r.get(c, "")) if r.get(c) is not None else "" for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    ruled = colour_enabled(sys.stdout)
+    table = Table(box=box.SIMPLE_HEAD if ruled else None, show_edge=False, pad_edge=False, header_style="bold")
+    titles = [(headers or {}).get(c, c.upper()) for c in columns]
+    cells = [["" if row.get(c) is None else terminal_safe(str(row.get(c))) for c in columns] for row in rows]
+    widths = [max(len(title), *(len(r[i]) for r in cells)) for i, title in enumerate(titles)]
+    # Ids, times and codes (no spaces, not too long) stay whole and prose columns wrap; when even that
+    # is too wide, the widest whole columns are allowed to fold too, until the table fits.
+    whole = [all(" " not in r[i] for r in cells) and widths[i] <= _WHOLE_MAX for i in range(len(columns))]
+    width = output_width(sys.stdout)
+    while any(whole) and sum(w if k else min(w, _PROSE_MIN) for w, k in zip(widths, whole, strict=True)) \
+            + 2 * len(columns) > width:
+        whole[max((i for i, k in enumerate(whole) if k), key=lambda i: widths[i])] = False
+    for i, title in enumerate(titles):
+        table.add_column(title, overflow="fold", no_wrap=whole[i])
+    for values in cells:
+        table.add_row(*(Text(v, style=_STYLES.get(v.lower(), "")) for v in values))
+    return table
+
+
+def print_human(rendered: Rendered, *, stream: TextIO | None = None, no_color: bool = False,
+                style: str = "") -> None:
+    """Print text (made terminal-safe), rich renderables, or a list of both to ``stream``."""
+    out = stream if stream is not None else sys.stdout
+    parts: Iterable[Any] = rendered if isinstance(rendered, list) else [rendered]
+    colour = colour_enabled(out, no_color)
+    if all(isinstance(p, str) for p in parts) and not (colour and style):
+        # Plain text needs no layout engine: keep the common path free of the rich import.
+        text = "\n".join(terminal_safe(p) for p in parts)
+        out.write(text + "\n")
+        out.flush()
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=output_width(out), force_terminal=colour, no_color=not colour,
+                      color_system="auto" if colour else None, highlight=False, markup=False, emoji=False)
+    for part in parts:
+        if isinstance(part, str):
+            console.print(Text(terminal_safe(part), style=style), soft_wrap=True)
+        else:
+            console.print(part)
+    text = buffer.getvalue()
+    if not colour:  # table cells are padded to their column: trailing blanks only get in the way of pipes
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    out.write(text)
+    out.flush()

@@ -1,45 +1,46 @@
-"""``pi debug hostcall``: issue one hostcall through the full pipeline, as an extension would."""
+"""``pi-sandbox debug hostcall``: issue one hostcall through the full pipeline, as an extension would."""
 
 from __future__ import annotations
 
-import argparse
+import json
 import uuid
 from typing import Any
 
-from pi_sandbox.cli.commands import CommandTree
-from pi_sandbox.cli.context import CliContext, UsageError, add_json_flag, parse_json_arg
+import click
+
+from pi_sandbox.cli.app import command
+from pi_sandbox.cli.context import PROG, CliContext, UsageError, parse_json_arg
+from pi_sandbox.errors import ExitCode
 
 
 def _render(result: dict[str, Any]) -> str:
     if result["ok"]:
-        return f"ok ({result['capability']}): {result['result']}"
+        return f"ok ({result['capability']}): {json.dumps(result['result'], ensure_ascii=False)}"
     return f"{result['error_code']} ({result['reason']}): {result['message']}"
 
 
-def _hostcall(args: argparse.Namespace, ctx: CliContext) -> int:
-    params = parse_json_arg(args.params, "--params")
-    if not isinstance(params, dict):
-        raise UsageError("--params must be a JSON object")
-    request: dict[str, Any] = {"call_id": args.call_id or f"debug-{uuid.uuid4().hex[:12]}",
-                               "method": args.method, "params": params}
-    if args.capability:
-        request["capability"] = args.capability
+@command(extension="the extension id the call is made as")
+@click.option("--method", required=True, metavar="M", help="hostcall method: fs, exec, env, http, ...")
+@click.option("--capability", metavar="C", help="declared capability (checked, never trusted)")
+@click.option("--params", default="{}", metavar="JSON", help="the call's parameters as a JSON object")
+@click.option("--call-id", metavar="ID", help="call id to record (default: a fresh debug-… id)")
+def hostcall(ctx: CliContext, method: str, capability: str | None, params: str, call_id: str | None) -> int:
+    """Issue one hostcall through the full pipeline, as the extension would, and record it.
+
+    Exit 0 when the call was allowed and succeeded, 1 when it was denied or failed."""
+    decoded = parse_json_arg(params, "--params")
+    if not isinstance(decoded, dict):
+        raise UsageError(f"{PROG} debug hostcall: --params must be a JSON object")
+    extension_id = ctx.extension_id("debug hostcall")
+    assert extension_id is not None
+    request: dict[str, Any] = {"call_id": call_id or f"debug-{uuid.uuid4().hex[:12]}", "method": method,
+                               "params": decoded}
+    if capability:
+        request["capability"] = capability
     sandbox = ctx.open_sandbox()
     try:
-        result = sandbox.hostcall(args.extension_id, request).to_dict()
+        result = sandbox.hostcall(extension_id, request).to_dict()
     finally:
         sandbox.close()
     ctx.emit(result, _render)
-    return 0 if result["ok"] else 1
-
-
-def register(tree: CommandTree) -> None:
-    group = tree.group("debug")
-    parser = group.add_parser("hostcall", help="issue one hostcall through the full pipeline (recorded)")
-    parser.add_argument("--extension", dest="extension_id", required=True, metavar="ID")
-    parser.add_argument("--method", required=True, metavar="M")
-    parser.add_argument("--capability", metavar="C", help="declared capability (checked, never trusted)")
-    parser.add_argument("--params", default="{}", metavar="JSON")
-    parser.add_argument("--call-id", metavar="ID")
-    add_json_flag(parser)
-    parser.set_defaults(handler=_hostcall)
+    return ExitCode.OK if result["ok"] else ExitCode.FAILURE

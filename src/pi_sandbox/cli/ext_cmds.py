@@ -1,84 +1,91 @@
-"""``pi ext scan|preflight|install``: the install-time scanner and the install gate.
+"""``pi-sandbox ext scan|preflight|install``: the install-time scanner and the install gate.
 
 ``scan`` exits 0 on pass, 1 when the verdict reaches ``--fail-on`` (default: forbidden findings),
 2 on bad input. ``preflight`` exits 0 when install could proceed without an override, 1 when it
 would be refused. ``install`` exits 0 when installed (also when forced), 1 when refused.
-(``pi ext list`` lives in another module.)
+(``ext list`` lives in ``runtime_cmds``.)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pi_sandbox.cli.commands import CommandTree
-from pi_sandbox.cli.context import CliContext, UsageError, add_json_flag
-from pi_sandbox.scanner import install as installer
-from pi_sandbox.scanner.model import FAIL, PASS, WARN
-from pi_sandbox.scanner.report import render_text, to_json, to_sarif
-from pi_sandbox.scanner.walker import scan_path
-from pi_sandbox.schemas import SCAN_REPORT
+import click
 
+from pi_sandbox.cli.app import command
+from pi_sandbox.cli.context import PROG, CliContext, Rendered, UsageError, render_table
+from pi_sandbox.cli.progress import progress_bar
+from pi_sandbox.errors import ExitCode
 
-def register(tree: CommandTree) -> None:
-    """Add ``scan``, ``preflight`` and ``install`` to the ``ext`` group."""
-    ext = tree.group("ext")
+if TYPE_CHECKING:
+    from pi_sandbox.scanner.install import Preflight
+    from pi_sandbox.scanner.model import ScanReport
 
-    scan = ext.add_parser("scan", help="scan an extension folder or file for forbidden and flagged code")
-    scan.add_argument("path", help="extension folder or .js/.ts file")
-    fmt = scan.add_mutually_exclusive_group()
-    add_json_flag_to(fmt)
-    fmt.add_argument("--sarif", action="store_true", help="SARIF 2.1.0 output (for code-scanning tools)")
-    scan.add_argument("--fail-on", choices=("forbidden", "flagged"), default="forbidden",
-                      help="exit 1 when findings of this class (or worse) exist (default: forbidden)")
-    scan.set_defaults(handler=run_scan)
-
-    pre = ext.add_parser("preflight", help="run every install check without installing")
-    pre.add_argument("path", help="extension folder or .js/.ts file")
-    add_json_flag(pre)
-    pre.set_defaults(handler=run_preflight)
-
-    inst = ext.add_parser("install", help="scan, then install into the agent's extensions folder")
-    inst.add_argument("path", help="extension folder or .js/.ts file (npm:/git: specs are not supported yet)")
-    inst.add_argument("--force", action="store_true", help="install despite a failing scan or grown capabilities")
-    inst.add_argument("--reason", metavar="TEXT", help="why the override is justified (required with --force)")
-    add_json_flag(inst)
-    inst.set_defaults(handler=run_install)
+_PATH_HELP = "extension folder or .js/.ts file"
 
 
-def add_json_flag_to(group: Any) -> None:
-    """``--json`` inside a mutually exclusive group (so ``--json --sarif`` is a usage error)."""
-    group.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
-
-
-def _target(text: str) -> Path:
-    if not text.strip():  # Path("") is ".": `pi ext install "$UNSET"` must not install the current folder
-        raise UsageError("pi ext: the extension path is empty; pass a folder or a .js/.ts file")
+def _target(text: str, command_name: str) -> Path:
+    if not text.strip():  # Path("") is ".": `ext install "$UNSET"` must not install the current folder
+        raise UsageError(f"{PROG} ext {command_name}: the extension path is empty; pass a folder or a .js/.ts file")
     if text.startswith(("npm:", "git:")):
         raise UsageError(f"{text}: npm: and git: specs are not supported yet; pass a local folder or file")
     try:
         return Path(text).expanduser()
     except RuntimeError as exc:  # an unknown ~user
-        raise UsageError(f"pi ext: cannot expand '{text}': {exc}") from None
+        raise UsageError(f"{PROG} ext {command_name}: cannot expand '{text}': {exc}") from None
 
 
-def run_scan(args: argparse.Namespace, ctx: CliContext) -> int:
-    """``pi ext scan PATH``."""
-    report = scan_path(_target(args.path))
-    if args.sarif:
+def render_scan(report: ScanReport) -> list[Rendered]:
+    """Findings (class, rule, location, excerpt), what each rule means, and the verdict line."""
+    from pi_sandbox.scanner.rules import RULES
+
+    out: list[Rendered] = []
+    if report.findings:
+        rows = [{"class": f.cls.upper(), "rule": f.rule_id, "location": f"{f.file}:{f.line}:{f.column}",
+                 "excerpt": f.excerpt} for f in report.findings]
+        out.append(render_table(rows, ["class", "rule", "location", "excerpt"]))
+        rules = dict.fromkeys(f.rule_id for f in report.findings)
+        out.append("\n".join(f"  {rule}: {RULES[rule].explanation}" for rule in rules) + "\n")
+    caps = ", ".join(report.capabilities) or "none"
+    out.append(f"verdict: {report.verdict.upper()}  ({report.forbidden_count} forbidden, {report.flagged_count} "
+               f"flagged; {len(report.files)} files, {report.total_lines} lines scanned, {len(report.skipped)} "
+               f"non-source files listed; implied capabilities: {caps})")
+    return out
+
+
+@command()
+@click.argument("path")
+@click.option("--sarif", is_flag=True, help="SARIF 2.1.0 output (for code-scanning tools)")
+@click.option("--fail-on", type=click.Choice(["forbidden", "flagged"]), default="forbidden", show_default=True,
+              help="exit 1 when findings of this class (or worse) exist")
+def scan(ctx: CliContext, path: str, sarif: bool, fail_on: str) -> int:
+    """Scan PATH (an extension folder or a .js/.ts file) for forbidden and flagged code.
+
+    Exit 0 pass, 1 when findings reach --fail-on, 2 bad input."""
+    from pi_sandbox.scanner.model import FAIL, WARN
+    from pi_sandbox.scanner.report import to_json, to_sarif
+    from pi_sandbox.scanner.walker import scan_path
+
+    if sarif and ctx.json_output:
+        raise UsageError(f"{PROG} ext scan: --json and --sarif are alternatives; pick one")
+    target = _target(path, "scan")
+    with progress_bar(ctx, "scanning", unit="files") as bar:
+        report = scan_path(target, progress=bar)
+    if sarif:
         print(json.dumps(to_sarif(report), indent=2))
     else:
-        ctx.emit(to_json(report), lambda _d: render_text(report))
-    if report.verdict == FAIL:
-        return 1
-    if report.verdict == WARN and args.fail_on == "flagged":
-        return 1
-    return 0 if report.verdict in (PASS, WARN) else 1
+        ctx.emit(to_json(report), lambda _d: render_scan(report))
+    if report.verdict == FAIL or (report.verdict == WARN and fail_on == "flagged"):
+        return ExitCode.FAILURE
+    return ExitCode.OK
 
 
-def _preflight_dict(check: installer.Preflight) -> dict[str, Any]:
+def _preflight_dict(check: Preflight) -> dict[str, Any]:
+    from pi_sandbox.scanner.report import to_json
+    from pi_sandbox.schemas import SCAN_REPORT
+
     report = check.report
     return {
         "schema": SCAN_REPORT,
@@ -96,7 +103,9 @@ def _preflight_dict(check: installer.Preflight) -> dict[str, Any]:
     }
 
 
-def _decision_line(check: installer.Preflight) -> str:
+def _decision_line(check: Preflight) -> str:
+    from pi_sandbox.scanner import install as installer
+
     if check.decision == installer.BLOCKED:
         return "install would be REFUSED: forbidden findings (override: --force --reason TEXT)"
     if check.decision == installer.NEEDS_CONFIRMATION:
@@ -105,23 +114,35 @@ def _decision_line(check: installer.Preflight) -> str:
     return f"install can proceed into {check.destination}"
 
 
-def run_preflight(args: argparse.Namespace, ctx: CliContext) -> int:
-    """``pi ext preflight PATH``."""
-    check = installer.preflight(_target(args.path), ctx.config())
-    ctx.emit(_preflight_dict(check), lambda _d: render_text(check.report) + "\n" + _decision_line(check))
-    return 0 if check.decision == installer.READY else 1
+@command()
+@click.argument("path")
+def preflight(ctx: CliContext, path: str) -> int:
+    """Run every install check on PATH without installing (exit 0 ready, 1 would be refused)."""
+    from pi_sandbox.scanner import install as installer
+
+    check = installer.preflight(_target(path, "preflight"), ctx.config())
+    ctx.emit(_preflight_dict(check), lambda _d: [*render_scan(check.report), _decision_line(check)])
+    return ExitCode.OK if check.decision == installer.READY else ExitCode.FAILURE
 
 
-def run_install(args: argparse.Namespace, ctx: CliContext) -> int:
-    """``pi ext install PATH [--force --reason TEXT]``."""
-    if args.force and not (args.reason and args.reason.strip()):
-        raise UsageError("pi ext install: --force needs --reason TEXT (why this extension is trusted anyway)")
-    if args.reason and not args.force:
-        raise UsageError("pi ext install: --reason only applies together with --force")
-    path = _target(args.path)
+@command()
+@click.argument("path")
+@click.option("--force", is_flag=True, help="install despite a failing scan or grown capabilities")
+@click.option("--reason", metavar="TEXT", help="why the override is justified (required with --force)")
+def install(ctx: CliContext, path: str, force: bool, reason: str | None) -> int:
+    """Scan PATH, then install it (exit 0 installed, also when forced; 1 refused).
+
+    npm: and git: specs are not supported yet; pass a local folder or file."""
+    from pi_sandbox.scanner import install as installer
+
+    if force and not (reason and reason.strip()):
+        raise UsageError(f"{PROG} ext install: --force needs --reason TEXT (why this extension is trusted anyway)")
+    if reason and not force:
+        raise UsageError(f"{PROG} ext install: --reason only applies together with --force")
+    target = _target(path, "install")
     store = ctx.open_store()
     try:
-        outcome = installer.install(path, ctx.config(), store, force=args.force, reason=args.reason)
+        outcome = installer.install(target, ctx.config(), store, force=force, reason=reason)
     finally:
         store.close()
     data = {
@@ -131,12 +152,12 @@ def run_install(args: argparse.Namespace, ctx: CliContext) -> int:
         "ledger_seq": outcome.ledger_seq,
     }
 
-    def render(_d: Any) -> str:
-        head = render_text(outcome.preflight.report)
+    def render(_d: Any) -> list[Rendered]:
+        head = render_scan(outcome.preflight.report)
         if outcome.installed:
             how = " (operator override recorded)" if outcome.decision == "forced" else ""
-            return f"{head}\ninstalled {outcome.preflight.extension_id} into {outcome.preflight.destination}{how}"
-        return f"{head}\n{_decision_line(outcome.preflight)}\nnot installed (ledger seq {outcome.ledger_seq})"
+            return [*head, f"installed {outcome.preflight.extension_id} into {outcome.preflight.destination}{how}"]
+        return [*head, _decision_line(outcome.preflight), f"not installed (ledger seq {outcome.ledger_seq})"]
 
     ctx.emit(data, render)
-    return 0 if outcome.installed else 1
+    return ExitCode.OK if outcome.installed else ExitCode.FAILURE

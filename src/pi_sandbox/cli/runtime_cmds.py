@@ -1,26 +1,28 @@
-"""CLI for the extension runtime: ``pi setup``, ``pi demo``, ``pi ext list``, ``pi tool call``,
-``pi command run``, ``pi events emit`` and ``pi rpc``.
-
-All of them honour the global ``-e/--extension PATH`` (repeatable) and ``--no-extensions``.
+"""The extension runtime: ``setup``, ``demo``, ``ext list``, ``tool call``, ``command run``, ``events emit``,
+``rpc``. All of them honour the global ``-e/--extension PATH`` (repeatable) and ``--no-extensions``.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pi_sandbox.cli.commands import CommandTree
-from pi_sandbox.cli.context import CliContext, add_json_flag, parse_json_arg, render_table
+import click
+
+from pi_sandbox.cli.app import command
+from pi_sandbox.cli.context import PROG, CliContext, Rendered, UsageError, parse_json_arg, render_table
+from pi_sandbox.cli.progress import progress_bar
+from pi_sandbox.errors import ExitCode
+
+_LOAD_HELP = "load this extension file or folder too (repeatable)"
 
 
 @contextmanager
-def _host(
-    ctx: CliContext, *, only: str | None = None, start_session: bool = False
-) -> Iterator[tuple[Any, Any]]:
+def _host(ctx: CliContext, *, only: str | None = None, start_session: bool = False) -> Iterator[tuple[Any, Any]]:
     """An ExtensionHost over the configured sandbox, with the discovered extensions loaded.
 
     ``start_session`` emits ``session_start`` after loading, as pi does, so extensions that set up
@@ -31,13 +33,11 @@ def _host(
     sandbox = ctx.open_sandbox()
     host = ExtensionHost(sandbox)
     try:
-        report = discover_and_load(
-            host, cli_paths=ctx.extensions, no_extensions=ctx.no_extensions, cwd=Path.cwd(), only=only
-        )
+        with progress_bar(ctx, "loading extensions"):
+            report = discover_and_load(host, cli_paths=tuple(ctx.extensions), no_extensions=ctx.no_extensions,
+                                       cwd=Path.cwd(), only=only)
         for problem in report.problems:
-            print(
-                f"pi: warning: extension {problem.path} ({problem.origin}): {problem.reason}", file=sys.stderr
-            )
+            ctx.warn(f"extension {problem.path} ({problem.origin}): {problem.reason}")
         if start_session:
             host.start_session()
         yield host, report
@@ -46,45 +46,81 @@ def _host(
         sandbox.close()
 
 
-def _setup(_args: argparse.Namespace, ctx: CliContext) -> int:
+def _require_loaded(host: Any, extension_id: str) -> None:
+    from pi_sandbox.errors import ExtensionLoadError
+
+    ext = host.get(extension_id)
+    if ext.status != "loaded":
+        raise ExtensionLoadError(f"extension '{extension_id}' did not load: {ext.error}")
+
+
+@command()
+def setup(ctx: CliContext) -> int:
+    """Install the pinned JS toolchain (esbuild, TypeBox) from the committed npm lockfile."""
     from pi_sandbox.runtime.toolchain import setup_toolchain
 
-    summary = setup_toolchain()
+    with progress_bar(ctx, "installing the JS toolchain"):
+        summary = setup_toolchain()
     ctx.emit({"ok": True, "summary": summary}, lambda d: str(d["summary"]))
-    return 0
+    return ExitCode.OK
 
 
-def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
+def _render_demo(d: dict[str, Any]) -> list[Rendered]:
+    counts = [{"kind/decision": k, "count": v} for k, v in d["ledger_counts"].items()]
+    out: list[Rendered] = [
+        f"{PROG} demo — throw-away environment in {d['base_dir']}\n", "Loaded extensions:",
+        render_table(d["extensions"], ["id", "status", "tools", "events"]), "", "What happened:",
+        render_table(d["steps"], ["step", "extension", "action", "expected", "outcome", "detail"]), "",
+        "Ledger entries by kind/decision:", render_table(counts, ["kind/decision", "count"]), "", "Alerts:",
+        render_table(d["alerts"], ["category", "severity", "extension_id", "summary"]), "",
+        f"Ledger verification: hash chain {'VALID' if d['ledger_valid'] else 'INVALID'} "
+        f"({d['ledger_entries']} entries)",
+    ]
+    if not d["all_as_expected"]:
+        out.append("WARNING: some steps did not turn out as expected (see the outcome column)")
+    return out
+
+
+@command()
+@click.option("--dir", "keep_dir", type=click.Path(file_okay=False), help="keep the demo workspace and security "
+              "state in this folder")
+def demo(ctx: CliContext, keep_dir: str | None) -> int:
+    """Run bundled example extensions, well-behaved and hostile, and end with a ledger check."""
     from pi_sandbox.runtime.demo import run_demo
 
-    report = run_demo(keep_dir=Path(args.dir) if args.dir else None)
-    ctx.emit(report.to_dict(), lambda _d: report.render())
-    return 0 if report.ledger_valid and report.all_as_expected else 1
+    with progress_bar(ctx, "running the demo"):
+        report = run_demo(keep_dir=Path(keep_dir) if keep_dir else None)
+    ctx.emit(report.to_dict(), _render_demo)
+    return ExitCode.OK if report.ledger_valid and report.all_as_expected else ExitCode.FAILURE
 
 
-def _ext_list(_args: argparse.Namespace, ctx: CliContext) -> int:
+def run_ext_list(ctx: CliContext) -> int:
+    """``ext list``: load the configured extensions and list them (exit 1 when one failed to load)."""
     with _host(ctx) as (host, report):
         rows = [e.summary() for e in host.extensions()]
         problems = [{"path": p.path, "origin": p.origin, "reason": p.reason} for p in report.problems]
 
-    def render(_data: Any) -> str:
+    def render(_data: Any) -> list[Any]:
         table = render_table(
-            [
-                {
-                    **r,
-                    "tools": ",".join(r["tools"]),
-                    "commands": ",".join(r["commands"]),
-                    "events": ",".join(r["events"]),
-                }
-                for r in rows
-            ],
+            [{**r, "tools": ", ".join(r["tools"]), "commands": ", ".join(r["commands"]),
+              "events": ", ".join(r["events"])} for r in rows],
             ["id", "status", "origin", "tools", "commands", "events", "error"],
         )
-        lines = [table] + [f"problem: {p['path']}: {p['reason']}" for p in problems]
-        return "\n".join(lines)
+        notes = [f"problem: {p['path']}: {p['reason']}" for p in problems]
+        if ctx.no_extensions:
+            notes.append("--no-extensions: no extension was discovered or loaded")
+        return [table, *notes]
 
     ctx.emit({"extensions": rows, "problems": problems}, render)
-    return 0 if all(r["status"] == "loaded" for r in rows) and not problems else 1
+    return ExitCode.OK if all(r["status"] == "loaded" for r in rows) and not problems else ExitCode.FAILURE
+
+
+@command(show=("json", "extension", "no_extensions"), extension=_LOAD_HELP)
+def ext_list(ctx: CliContext) -> int:
+    """Load the configured extensions (each in its own worker) and list their registrations.
+
+    Exit 1 when an extension failed to load."""
+    return run_ext_list(ctx)
 
 
 def _render_tool_result(result: dict[str, Any]) -> str:
@@ -93,102 +129,68 @@ def _render_tool_result(result: dict[str, Any]) -> str:
     return prefix + "\n".join(texts)
 
 
-def _tool_call(args: argparse.Namespace, ctx: CliContext) -> int:
-    tool_args = parse_json_arg(args.args, "--args")
-    if not isinstance(tool_args, dict):
-        from pi_sandbox.cli.context import UsageError
-
-        raise UsageError("--args must be a JSON object")
-    with _host(ctx, only=args.extension_id, start_session=True) as (host, _report):
-        ext = host.get(args.extension_id)
-        if ext.status != "loaded":
-            from pi_sandbox.errors import ExtensionLoadError
-
-            raise ExtensionLoadError(f"extension '{args.extension_id}' did not load: {ext.error}")
-        result = host.call_tool(args.extension_id, args.tool, tool_args)
+@command(show=("json", "extension"), extension=_LOAD_HELP)
+@click.argument("extension_id", metavar="EXTENSION")
+@click.argument("tool")
+@click.option("--args", "tool_args", default="{}", metavar="JSON", help="tool arguments as a JSON object")
+def tool_call(ctx: CliContext, extension_id: str, tool: str, tool_args: str) -> int:
+    """Call TOOL of EXTENSION in a started session (exit 1 when the tool reports an error)."""
+    decoded = parse_json_arg(tool_args, "--args")
+    if not isinstance(decoded, dict):
+        raise UsageError(f"{PROG} tool call: --args must be a JSON object")
+    with _host(ctx, only=extension_id, start_session=True) as (host, _report):
+        _require_loaded(host, extension_id)
+        result = host.call_tool(extension_id, tool, decoded)
     ctx.emit(result, _render_tool_result)
-    return 1 if result.get("isError") else 0
+    return ExitCode.FAILURE if result.get("isError") else ExitCode.OK
 
 
-def _command_run(args: argparse.Namespace, ctx: CliContext) -> int:
-    with _host(ctx, only=args.extension_id, start_session=True) as (host, _report):
-        ext = host.get(args.extension_id)
-        if ext.status != "loaded":
-            from pi_sandbox.errors import ExtensionLoadError
-
-            raise ExtensionLoadError(f"extension '{args.extension_id}' did not load: {ext.error}")
-        result = host.run_command(args.extension_id, args.name, " ".join(args.args))
+@command(show=("json", "extension"), extension=_LOAD_HELP)
+@click.argument("extension_id", metavar="EXTENSION")
+@click.argument("name")
+@click.argument("args", nargs=-1)
+def command_run(ctx: CliContext, extension_id: str, name: str, args: tuple[str, ...]) -> int:
+    """Run the slash command NAME (without the slash) of EXTENSION with ARGS."""
+    with _host(ctx, only=extension_id, start_session=True) as (host, _report):
+        _require_loaded(host, extension_id)
+        result = host.run_command(extension_id, name, " ".join(args))
         messages = list(host.outbox)
     data = {**result, "messages": messages}
-    ctx.emit(data, lambda d: "ok" + "".join(f"\nmessage: {m}" for m in d["messages"]))
-    return 0
+    ctx.emit(data, lambda d: ["ok", *(f"message: {json.dumps(m, ensure_ascii=False)}" for m in d["messages"])])
+    return ExitCode.OK
 
 
-def _events_emit(args: argparse.Namespace, ctx: CliContext) -> int:
-    data = parse_json_arg(args.data, "--data")
-    if not isinstance(data, dict):
-        from pi_sandbox.cli.context import UsageError
-
-        raise UsageError("--data must be a JSON object")
+@command(show=("json", "extension"), extension=_LOAD_HELP)
+@click.argument("event")
+@click.option("--data", default="{}", metavar="JSON", help="event payload as a JSON object")
+def events_emit(ctx: CliContext, event: str, data: str) -> int:
+    """Emit the pi event EVENT (tool_call, input, before_agent_start, ...) to every loaded extension."""
+    payload = parse_json_arg(data, "--data")
+    if not isinstance(payload, dict):
+        raise UsageError(f"{PROG} events emit: --data must be a JSON object")
     with _host(ctx) as (host, _report):
-        outcome = host.emit(args.event, data)
+        outcome = host.emit(event, payload)
 
     def render(o: dict[str, Any]) -> str:
         lines = [f"event {o['event']}: {len(o['extensions'])} extension(s) answered"]
         for key in ("block", "reason", "blocked_by", "action", "systemPrompt", "cancel"):
             if key in o and o[key] not in (None, False):
-                lines.append(f"{key}: {o[key]}")
+                value = o[key] if isinstance(o[key], str) else json.dumps(o[key], ensure_ascii=False)
+                lines.append(f"{key}: {value}")
         for entry in o["extensions"]:
             if entry.get("error"):
                 lines.append(f"{entry['extension_id']}: error: {entry['error']}")
         return "\n".join(lines)
 
     ctx.emit(outcome, render)
-    return 0
+    return ExitCode.OK
 
 
-def _rpc(_args: argparse.Namespace, ctx: CliContext) -> int:
+@command(show=("extension", "no_extensions"), extension=_LOAD_HELP)
+def rpc(ctx: CliContext) -> int:
+    """Host the extensions for another program: JSON lines on stdin/stdout (docs/rpc.md)."""
     from pi_sandbox.runtime.rpc import RpcServer
 
     with _host(ctx, start_session=True) as (host, _report):
         server = RpcServer(host, sys.stdout, cwd=Path.cwd())
         return server.serve(sys.stdin)
-
-
-def register(tree: CommandTree) -> None:
-    """Add the runtime commands to the ``pi`` command tree."""
-    setup = tree.top.add_parser("setup", help="install the pinned JS toolchain (esbuild, TypeBox) with npm")
-    add_json_flag(setup)
-    setup.set_defaults(handler=_setup)
-
-    demo = tree.top.add_parser("demo", help="run bundled example extensions (well-behaved and hostile)")
-    demo.add_argument("--dir", help="keep the demo workspace and security state in this folder")
-    add_json_flag(demo)
-    demo.set_defaults(handler=_demo)
-
-    ext_list = tree.group("ext").add_parser("list", help="load the configured extensions and list them")
-    add_json_flag(ext_list)
-    ext_list.set_defaults(handler=_ext_list)
-
-    call = tree.group("tool").add_parser("call", help="call a tool registered by an extension")
-    call.add_argument("extension_id", metavar="EXTENSION", help="extension id")
-    call.add_argument("tool", help="tool name")
-    call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
-    add_json_flag(call)
-    call.set_defaults(handler=_tool_call)
-
-    run = tree.group("command").add_parser("run", help="run a slash command registered by an extension")
-    run.add_argument("extension_id", metavar="EXTENSION", help="extension id")
-    run.add_argument("name", help="command name (without the slash)")
-    run.add_argument("args", nargs="*", help="command arguments")
-    add_json_flag(run)
-    run.set_defaults(handler=_command_run)
-
-    emit = tree.group("events").add_parser("emit", help="emit a pi event to every loaded extension")
-    emit.add_argument("event", help="event name, e.g. tool_call, input, before_agent_start")
-    emit.add_argument("--data", default="{}", help="event payload as a JSON object")
-    add_json_flag(emit)
-    emit.set_defaults(handler=_events_emit)
-
-    rpc = tree.top.add_parser("rpc", help="host extensions over JSON lines on stdin/stdout (docs/rpc.md)")
-    rpc.set_defaults(handler=_rpc)

@@ -14,6 +14,7 @@ from pi_sandbox.config.model import (
     SecretBrokerSettings,
     SecurityConfig,
 )
+from pi_sandbox.config.paths import PiPaths, resolve_paths
 from pi_sandbox.config.resolve import normalize_profile, resolve_config
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ExecMediationSettings",
     "ExtensionOverride",
     "HttpSettings",
+    "PiPaths",
     "QuotaSettings",
     "RiskSettings",
     "RuntimeSettings",
@@ -31,4 +33,5 @@ __all__ = [
     "SecurityConfig",
     "normalize_profile",
     "resolve_config",
+    "resolve_paths",
 ]

@@ -31,6 +31,7 @@ from pi_sandbox.config.model import (
     SecretBrokerSettings,
     SecurityConfig,
 )
+from pi_sandbox.config.paths import resolve_paths
 from pi_sandbox.config.settings_file import ParsedSettings, load_settings_file
 from pi_sandbox.errors import ConfigError
 
@@ -83,14 +84,6 @@ def _env_number(env: Mapping[str, str], name: str, kind: type) -> Any:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"expected a positive value, got '{raw}'", source=f"environment {name}")
     return value
-
-
-def _env_path(raw: str, name: str) -> Path:
-    """A path from an environment variable, ``~`` expanded; an unknown ``~user`` is a ConfigError."""
-    try:
-        return Path(raw).expanduser()
-    except RuntimeError as exc:  # expanduser: "Could not determine home directory"
-        raise ConfigError(f"cannot expand '{raw}': {exc}", source=f"environment {name}") from None
 
 
 class _Merger:
@@ -267,12 +260,8 @@ def resolve_config(
     """Resolve the effective security configuration. Raises :class:`ConfigError` on bad input."""
     env = dict(os.environ if env is None else env)
     project_dir = (cwd or Path.cwd()).resolve()
-    agent_raw = env.get("PI_CODING_AGENT_DIR", "").strip()
-    agent_dir = _env_path(agent_raw, "PI_CODING_AGENT_DIR") if agent_raw else Path.home() / ".pi" / "agent"
-    state_raw = env.get("PI_SECURITY_DIR", "").strip()
-    state_dir = _env_path(state_raw, "PI_SECURITY_DIR") if state_raw else agent_dir / "security"
-    config_raw = env.get("PI_CONFIG_PATH", "")
-    global_path = _env_path(config_raw, "PI_CONFIG_PATH") if config_raw else agent_dir / "settings.json"
+    paths = resolve_paths(env)
+    agent_dir, state_dir, global_path = paths.agent_dir, paths.state_dir, paths.global_settings
     project_path = project_dir / ".pi" / "settings.json"
 
     global_file = load_settings_file(global_path, "global")

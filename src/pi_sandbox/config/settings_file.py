@@ -8,6 +8,7 @@ names the file and the dotted key.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -145,6 +146,13 @@ OVERRIDE_KEYS = {"allow", "deny", "mode", "quota"}
 _SNAKE = re.compile(r"_([a-z])")
 
 
+def _unknown(key: str, known: list[str]) -> str:
+    """The message for an unknown key: the closest known key first, then all of them."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown setting ({hint}known keys here: {', '.join(known)})"
+
+
 def _camel(key: str) -> str:
     """Accept snake_case spellings of our keys (``allow_dangerous`` → ``allowDangerous``)."""
     return _SNAKE.sub(lambda m: m.group(1).upper(), key)
@@ -213,8 +221,8 @@ def _parse_section(raw: dict[str, Any], section: str, src: str) -> dict[str, Any
         if section == "extensionPolicy" and key in _SUBSECTIONS:
             continue
         if key not in spec:
-            known = ", ".join(sorted(spec) + (sorted(_SUBSECTIONS) if section == "extensionPolicy" else []))
-            raise ConfigError(f"unknown setting (known keys here: {known})", source=src, key=dotted)
+            known = sorted(spec) + (sorted(_SUBSECTIONS) if section == "extensionPolicy" else [])
+            raise ConfigError(_unknown(key, known), source=src, key=dotted)
         field_name, validate = spec[key]
         out[field_name] = validate(value, src, dotted)
     return out
@@ -228,7 +236,7 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
         key = _camel(json_key)
         dotted = f"{base}.{key}"
         if key not in OVERRIDE_KEYS:
-            raise ConfigError(f"unknown setting (known: {', '.join(sorted(OVERRIDE_KEYS))})", source=src, key=dotted)
+            raise ConfigError(_unknown(key, sorted(OVERRIDE_KEYS)), source=src, key=dotted)
         if key in ("allow", "deny"):
             fields[key] = _caps(value, src, dotted)
         elif key == "mode":
@@ -238,9 +246,7 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
             for q_key, q_value in _object(value, src, dotted).items():
                 q = _camel(q_key)
                 if q not in QUOTA_KEYS:
-                    raise ConfigError(
-                        f"unknown quota (known: {', '.join(sorted(QUOTA_KEYS))})", source=src, key=f"{dotted}.{q}"
-                    )
+                    raise ConfigError(_unknown(q, sorted(QUOTA_KEYS)), source=src, key=f"{dotted}.{q}")
                 field_name, validate = QUOTA_KEYS[q]
                 quota[field_name] = validate(q_value, src, f"{dotted}.{q}")
             fields["quota"] = quota

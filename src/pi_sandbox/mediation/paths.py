@@ -120,7 +120,7 @@ class PathRules:
             if path == real or path.is_relative_to(real) or (op == "delete" and real.is_relative_to(path)):
                 raise PathConfinementError(
                     f"path '{raw}' is inside another extension's folder; extension code can only be "
-                    "changed with `pi ext install`",
+                    "changed with `pi-sandbox ext install`",
                     reason=Reason.EXTENSION_CODE,
                 )
 

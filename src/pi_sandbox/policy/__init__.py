@@ -1,7 +1,7 @@
 """Capability policy: profiles, the 5-layer evaluation, prompt decisions, explanations."""
 
 from pi_sandbox.policy.engine import ALLOW, DENY, PROMPT, CompiledPolicy, PolicyDecision, evaluate_capability
-from pi_sandbox.policy.explain import capability_decisions, explain_policy, render_explanation
+from pi_sandbox.policy.explain import capability_decisions, explain_policy
 from pi_sandbox.policy.profiles import PROFILE_SPECS, ProfileSpec
 from pi_sandbox.policy.prompts import (
     PermissionStore,
@@ -16,5 +16,5 @@ from pi_sandbox.policy.prompts import (
 __all__ = [
     "ALLOW", "DENY", "PROMPT", "PROFILE_SPECS", "CompiledPolicy", "PermissionStore", "PolicyDecision",
     "ProfileSpec", "PromptAnswer", "PromptRequest", "PromptResolution", "PromptResolver", "Prompter",
-    "StoredDecision", "capability_decisions", "evaluate_capability", "explain_policy", "render_explanation",
+    "StoredDecision", "capability_decisions", "evaluate_capability", "explain_policy",
 ]

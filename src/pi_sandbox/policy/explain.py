@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pi_sandbox import schemas
@@ -41,7 +40,7 @@ def remediation(decision: PolicyDecision, config: SecurityConfig) -> str:
         return f"not allowed by the strict '{config.profile}' profile; allow it for one extension with {allow_one}"
     if decision.reason == "prompt_required":
         return ("the user is asked at first use (headless hosts deny); pre-approve with "
-                f"{allow_one} or `pi policy grant`")
+                f"{allow_one} or `pi-sandbox policy grant`")
     if decision.reason in ("default_caps", "permissive", "extension_allow"):
         return (f'allowed; to forbid it for one extension set {{"extensionPolicy": {{"perExtension": '
                 f'{{"{ext}": {{"deny": ["{cap}"]}}}}}}}}')
@@ -67,7 +66,7 @@ def capability_decisions(config: SecurityConfig, extension_id: str | None = None
 
 
 def explain_policy(config: SecurityConfig, extension_id: str | None = None) -> dict[str, Any]:
-    """The effective policy as a JSON-ready document (``pi --explain-extension-policy --json``)."""
+    """The effective policy as a JSON-ready document (``pi-sandbox --explain-extension-policy --json``)."""
     policy = CompiledPolicy.from_config(config)
     spec = PROFILE_SPECS[config.profile]
     overrides = {
@@ -106,25 +105,3 @@ def explain_policy(config: SecurityConfig, extension_id: str | None = None) -> d
         "warnings": list(config.warnings),
         "capability_decisions": capability_decisions(config, extension_id),
     }
-
-
-def render_explanation(doc: dict[str, Any]) -> str:
-    """Plain-text rendering of :func:`explain_policy` output."""
-    lines = [
-        f"effective profile : {doc['effective_profile']} (source: {doc['profile_source']})",
-        f"mode              : {doc['mode']}",
-        f"allow dangerous   : {doc['allow_dangerous']} (source: {doc['allow_dangerous_source']})",
-        f"exec mediation    : {'on' if doc['exec_mediation_enabled'] else 'OFF'}, deny >= "
-        f"{doc['exec_mediation']['deny_threshold']}",
-        f"secret broker     : {'on' if doc['secret_broker_enabled'] else 'OFF'}",
-    ]
-    if doc["extension_id"]:
-        lines.append(f"extension         : {doc['extension_id']}")
-    if doc["per_extension_overrides"]:
-        lines.append("overrides         : " + json.dumps(doc["per_extension_overrides"], sort_keys=True))
-    lines.append("")
-    lines.append(f"{'CAPABILITY':<10} {'DECISION':<8} {'LAYER':<5} {'REASON':<20} REMEDIATION")
-    for row in doc["capability_decisions"]:
-        lines.append(f"{row['capability']:<10} {row['decision']:<8} {row['layer']:<5} {row['reason']:<20} "
-                     f"{row['remediation']}")
-    return "\n".join(lines)

@@ -25,17 +25,6 @@ from pi_sandbox.runtime.host import ExtensionHost, discover_and_load
 DEMO_EXTENSIONS = Path(__file__).resolve().parent / "demo_extensions"
 
 
-def render_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain-text table (the runtime layer never imports the CLI's helpers)."""
-    if not rows:
-        return "(none)"
-    cells = [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
 @dataclass
 class DemoReport:
     """Everything ``pi demo`` shows, JSON-ready via ``to_dict``."""
@@ -65,27 +54,6 @@ class DemoReport:
             "ledger_entries": self.ledger_entries,
             "all_as_expected": self.all_as_expected,
         }
-
-    def render(self) -> str:
-        """Human-readable report."""
-        out = [f"pi demo — throw-away environment in {self.base_dir}", "", "Loaded extensions:"]
-        out.append(render_table(self.extensions, ["id", "status", "tools", "events"]))
-        out += ["", "What happened:"]
-        out.append(render_table(self.steps, ["step", "extension", "action", "expected", "outcome", "detail"]))
-        out += ["", "Ledger entries by kind/decision:"]
-        out.append(
-            render_table(
-                [{"kind/decision": k, "count": v} for k, v in self.ledger_counts.items()],
-                ["kind/decision", "count"],
-            )
-        )
-        out += ["", "Alerts:"]
-        out.append(render_table(self.alerts, ["category", "severity", "extension_id", "summary"]))
-        verdict = "VALID" if self.ledger_valid else "INVALID"
-        out += ["", f"Ledger verification: hash chain {verdict} ({self.ledger_entries} entries)"]
-        if not self.all_as_expected:
-            out.append("WARNING: some steps did not turn out as expected (see the outcome column)")
-        return "\n".join(out)
 
 
 def _prepare(base: Path) -> dict[str, str]:

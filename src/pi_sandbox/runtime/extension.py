@@ -18,7 +18,7 @@ REMEDIATION = {
     "oom": "the extension exceeded its memory limit (extensionRuntime.maxMemoryMb); inspect or disable it",
     "crash": "the worker process died; inspect the extension or disable it with --no-extensions",
     "protocol": "the worker broke the frame protocol; treat the extension as hostile and disable it",
-    "boot_failed": "the runtime could not start; check `pi setup` and the module table",
+    "boot_failed": "the runtime could not start; check `pi-sandbox setup` and the module table",
 }
 
 

@@ -1,4 +1,4 @@
-"""The pinned JS toolchain (esbuild + TypeBox) under ``runtime/js/toolchain``, installed by ``pi setup``.
+"""The pinned JS toolchain (esbuild + TypeBox) under ``runtime/js/toolchain``, installed by ``pi-sandbox setup``.
 
 esbuild runs as its static platform binary from the npm package (no Node at run time). The
 toolchain is installed from the committed lockfile with ``npm ci --ignore-scripts``; loading an
@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pi_sandbox.errors import ExtensionLoadError, ToolchainSetupError
+from pi_sandbox.errors import ExtensionLoadError, ToolchainMissingError, ToolchainSetupError
 
 TOOLCHAIN_DIR = Path(__file__).resolve().parent / "js" / "toolchain"
 _ARCH_PACKAGES = {
@@ -56,12 +56,12 @@ class Toolchain:
             raise self.missing(f"package {name} is not installed") from None
         return str(version)
 
-    def missing(self, what: str) -> ExtensionLoadError:
+    def missing(self, what: str) -> ToolchainMissingError:
         """The error every load reports when the toolchain is not installed."""
-        return ExtensionLoadError(f"JS toolchain incomplete ({what}): run `pi setup` to install it")
+        return ToolchainMissingError(f"JS toolchain incomplete ({what}): run `pi-sandbox setup` to install it")
 
     def require_installed(self) -> None:
-        """Raise ``ExtensionLoadError`` (saying "run `pi setup`") unless esbuild and TypeBox are present."""
+        """Raise ``ExtensionLoadError`` (saying "run `pi-sandbox setup`") unless esbuild and TypeBox are present."""
         if not self.esbuild.is_file():
             raise self.missing(f"esbuild binary not found at {self.esbuild}")
         self.package_version("@sinclair/typebox")
@@ -86,7 +86,8 @@ def setup_toolchain(toolchain: Toolchain | None = None, *, timeout_s: float = 60
         npm = shutil.which("npm")
         if npm is None:
             raise ToolchainSetupError(
-                "npm is not installed: install Node.js/npm (e.g. `apt-get install npm`), then run `pi setup` again"
+                "npm is not installed: install Node.js/npm (e.g. `apt-get install npm`), then run "
+                "`pi-sandbox setup` again"
             )
         proc = subprocess.run(
             [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],

@@ -234,7 +234,7 @@ def _alerts(store: AuditStore, check: Preflight, decision: str) -> None:
             + (" (installed by operator override)" if decision == "forced" else ""),
             reason_codes=("scan_forbidden",) + (("forced_install",) if decision == "forced" else ()),
             action=action,
-            remediation="review the findings with `pi ext scan`; install only with --force --reason TEXT",
+            remediation="review the findings with `pi-sandbox ext scan`; install only with --force --reason TEXT",
             context_hash=context,
         ))
     if check.added_capabilities:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Final
 
 from pi_sandbox.errors import ScanError
+from pi_sandbox.progress import ProgressCallback
+from pi_sandbox.progress import report as report_progress
 from pi_sandbox.scanner.analyze import FileAnalyzer, token_scan
 from pi_sandbox.scanner.model import FileResult, Finding, ScanReport, SkippedFile, make_finding
 from pi_sandbox.scanner.parse import language_for, parse
@@ -174,13 +176,14 @@ def content_hash(entries: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def scan_path(path: Path) -> ScanReport:
-    """Scan an extension folder or file and return the full report."""
+def scan_path(path: Path, progress: ProgressCallback | None = None) -> ScanReport:
+    """Scan an extension folder or file and return the full report (``progress``: files done of total)."""
     started = time.perf_counter()
     root, files, skipped = resolve_target(path)
     results: list[FileResult] = []
     hashes: list[tuple[str, str]] = []
-    for full, rel in files:
+    for done, (full, rel) in enumerate(files):
+        report_progress(progress, done, len(files), rel)
         outcome = scan_file(full, rel)
         if isinstance(outcome, SkippedFile):
             skipped.append(outcome)
