@@ -33,6 +33,11 @@ import pytest
 from pi_sandbox.config import SecurityConfig, resolve_config
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.policy import Prompter
+from pi_sandbox.runtime.toolchain import CACHE_ENV, cache_dir
+
+# The JS toolchain lives in the user cache, found through HOME; tests point HOME elsewhere, so pin the
+# cache where `pi-sandbox setup` put it (inherited by every subprocess a test starts).
+os.environ.setdefault(CACHE_ENV, str(cache_dir()))
 
 #: Variables that change the resolved config; cleared so the developer's shell cannot leak in.
 POLICY_ENV_VARS = (

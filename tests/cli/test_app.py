@@ -127,21 +127,24 @@ def test_with_iso_times_leaves_durations_and_existing_keys_alone() -> None:
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
-    table = render_table([{"decision": "deny"}], ["decision"])
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TERM", raising=False)
-    terminal = FakeTerminal()
-    print_human([table], stream=terminal)
-    assert "\x1b[" in terminal.getvalue()
-    piped = io.StringIO()
-    print_human([table], stream=piped)
-    assert "\x1b" not in piped.getvalue() and "deny" in piped.getvalue()
-    for no_color in (True, False):
-        if not no_color:
-            monkeypatch.setenv("NO_COLOR", "1")
-        quiet = FakeTerminal()
-        print_human([table], stream=quiet, no_color=no_color)
-        assert "\x1b" not in quiet.getvalue()
+
+    def show(stream: io.StringIO, no_color: bool = False) -> str:
+        """Render and print a table with ``stream`` as stdout (tables and colour follow stdout)."""
+        real, sys.stdout = sys.stdout, stream
+        try:
+            print_human([render_table([{"decision": "deny"}], ["decision"])], no_color=no_color)
+        finally:
+            sys.stdout = real
+        return stream.getvalue()
+
+    assert "\x1b[" in show(FakeTerminal())
+    piped = show(io.StringIO())
+    assert "\x1b" not in piped and "deny" in piped
+    assert "\x1b" not in show(FakeTerminal(), no_color=True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b" not in show(FakeTerminal())
 
 
 def test_extension_text_cannot_style_or_control_the_terminal() -> None:
@@ -211,3 +214,13 @@ def test_completion_scripts_and_answers(pi_env: PiEnv, capsys: pytest.CaptureFix
     proc = subprocess.run([sys.executable, "-m", "pi_sandbox"], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0 and "plain,ledger" in proc.stdout, proc.stderr
+
+
+def test_other_platforms_are_refused_with_the_reason(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert main(["policy", "check", *CHECK]) == 3
+    err = capsys.readouterr().err
+    assert "Linux only (this is darwin)" in err and "Landlock" in err and "Traceback" not in err
+    assert main(["--help"]) == 0  # help still explains what the tool is

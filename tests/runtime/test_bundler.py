@@ -126,10 +126,8 @@ def test_missing_toolchain_says_run_pi_setup(tmp_path: Path) -> None:
 
 def test_setup_without_npm_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pi_sandbox.errors import ToolchainSetupError
-    from pi_sandbox.runtime.toolchain import TOOLCHAIN_DIR, setup_toolchain
+    from pi_sandbox.runtime.toolchain import setup_toolchain
 
-    for name in ("package.json", "package-lock.json"):
-        (tmp_path / name).write_bytes((TOOLCHAIN_DIR / name).read_bytes())
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(ToolchainSetupError, match="npm is not installed"):
         setup_toolchain(Toolchain(tmp_path))

@@ -35,6 +35,10 @@ def _root_callback(explain_extension_policy: bool) -> int | None:
     """``pi-sandbox [--explain-extension-policy]`` without a subcommand."""
     ctx = click.get_current_context()
     state = ctx.ensure_object(CliContext)
+    if explain_extension_policy or ctx.invoked_subcommand is not None or state.no_extensions:
+        from pi_sandbox.support import require_supported_platform
+
+        require_supported_platform()  # before any work; --help and --version never get here
     if explain_extension_policy:
         if ctx.invoked_subcommand is not None:
             raise UsageError(f"{PROG}: --explain-extension-policy runs on its own; drop '{ctx.invoked_subcommand}'")

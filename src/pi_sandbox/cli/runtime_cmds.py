@@ -55,10 +55,17 @@ def _require_loaded(host: Any, extension_id: str) -> None:
 
 
 @command()
-def setup(ctx: CliContext) -> int:
-    """Install the pinned JS toolchain (esbuild, TypeBox) from the committed npm lockfile."""
-    from pi_sandbox.runtime.toolchain import setup_toolchain
+@click.option("--clear", is_flag=True, help="remove every cached toolchain (all versions) instead; run it before "
+              "`pip uninstall pi-sandbox` to leave nothing behind")
+def setup(ctx: CliContext, clear: bool) -> int:
+    """Install the pinned JS toolchain (esbuild, TypeBox) from the committed npm lockfile into the user cache
+    (shared by every virtual environment; site-packages is never written)."""
+    from pi_sandbox.runtime.toolchain import clear_cache, setup_toolchain
 
+    if clear:
+        removed = [str(p) for p in clear_cache()]
+        ctx.emit({"removed": removed}, lambda d: "\n".join(f"removed {p}" for p in d["removed"]) or "nothing cached")
+        return ExitCode.OK
     with progress_bar(ctx, "installing the JS toolchain"):
         summary = setup_toolchain()
     ctx.emit({"ok": True, "summary": summary}, lambda d: str(d["summary"]))
