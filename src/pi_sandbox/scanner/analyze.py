@@ -96,7 +96,7 @@ class FileAnalyzer(SinkRules):
         for node in caps.get("import", ()):
             self.visit_import(node)
         for node in caps.get("dynamic_import", ()):
-            args = self.resolver._args(node)
+            args = self.resolver.call_arguments(node)
             self.on_specifier(node, args[0] if args else None, "DYNAMIC_IMPORT")
         for node in caps.get("root", ()):
             if not is_declaration(node):
@@ -194,7 +194,7 @@ class FileAnalyzer(SinkRules):
             if ptype == "call_expression":
                 if parent.child_by_field_name("function") != node:
                     return
-                result = self.on_call(parent, val, self.resolver._args(parent))
+                result = self.on_call(parent, val, self.resolver.call_arguments(parent))
                 if result is None or result.kind not in (v.REF, v.COMPUTED, v.FUNC):
                     return
                 val = result
@@ -203,7 +203,7 @@ class FileAnalyzer(SinkRules):
             if ptype == "new_expression":
                 if parent.child_by_field_name("constructor") != node:
                     return
-                created = self.on_new(parent, val, self.resolver._args(parent))
+                created = self.on_new(parent, val, self.resolver.call_arguments(parent))
                 if created is None:
                     return
                 val = created
@@ -298,7 +298,7 @@ class FileAnalyzer(SinkRules):
                 value = child.child_by_field_name("value")
                 if key is None or value is None:
                     continue
-                sub = member(val, self.resolver._key_value(key))
+                sub = member(val, self.resolver.key_value(key))
                 self.on_reference(key, sub)
                 if value.type == "identifier":
                     self.follow_alias(identifier_name(value)[0], sub)

@@ -1,11 +1,11 @@
 """Static resolution: what an expression evaluates to, when the source alone can tell.
 
-Folds string concatenation, template literals with constant parts, ``[...].join``, ``split`` /
-``reverse``, ``String.fromCharCode``, ``atob`` / ``Buffer.from(x, 'base64'|'hex')``,
-``decodeURIComponent``, escapes in strings and identifiers, and follows simple bindings
-(``const e = eval``, ``const g = globalThis``, destructuring, imports). Scope is approximated by the
-file: a name's declarations anywhere in the file are its candidate values. That over-approximates
-(an alias in one function is visible in another), which errs toward reporting.
+Folds string concatenation, template literals, arithmetic and XOR on char codes, ``[...].join``,
+``split``/``reverse``/``map``/``reduce``, ``String.fromCharCode``/``fromCodePoint`` (also through
+``.apply``/``.call`` and spreads), ``codePointAt``/``charCodeAt``, ``atob``/``Buffer.from(x, 'base64'|'hex')``,
+``decodeURIComponent``, ``parseInt``/``toString(radix)``, escapes in strings and identifiers; follows
+bindings to their reaching definitions (:mod:`.bindings`), object properties (literal and assigned later),
+array elements, and runs small user functions (:mod:`.interp`) when they are called with values it knows.
 """
 
 from __future__ import annotations
@@ -15,34 +15,36 @@ from typing import Final
 
 from tree_sitter import Node
 
+from pi_sandbox.scanner import ops
 from pi_sandbox.scanner import values as v
-from pi_sandbox.scanner.fold import fold_method_call, node_text
-from pi_sandbox.scanner.members import member, module_value
-from pi_sandbox.scanner.rules import (
-    CHILD_PROCESS_MODULES,
-    FORBIDDEN_MODULES,
-    TRACKED_GLOBALS,
-    module_root,
+from pi_sandbox.scanner.bindings import (
+    FUNCTION_NODES,
+    Bindings,
+    ModuleLinks,
+    identifier_name,
+    merge,
 )
+from pi_sandbox.scanner.fold import buffer_from, fold_method_call, node_text
+from pi_sandbox.scanner.interp import Interpreter
+from pi_sandbox.scanner.members import member, module_value
+from pi_sandbox.scanner.rules import TRACKED_GLOBALS
 from pi_sandbox.scanner.values import Val
 
+__all__ = ["TRANSPARENT", "Resolver", "identifier_name"]
+
 MAX_DEPTH: Final = 40
-MAX_DECLARATIONS: Final = 512
 MAX_OBJECT_PROPS: Final = 64
 #: Expression evaluations per file; past it everything is unknown (and reported as unresolved).
 EVALUATION_BUDGET: Final = 250_000
 #: Property values of object literals are resolved only when they are this simple (no nested literals).
 SIMPLE_VALUES: Final = frozenset(
     {"identifier", "member_expression", "subscript_expression", "string", "template_string", "number",
-     "binary_expression", "parenthesized_expression"}
+     "binary_expression", "parenthesized_expression", "call_expression", "array", "arrow_function",
+     "function_expression", "function", "true", "false"}
 )
 TRANSPARENT: Final = frozenset(
     {"parenthesized_expression", "non_null_expression", "as_expression", "satisfies_expression",
      "type_assertion", "await_expression"}
-)
-FUNCTION_NODES: Final = frozenset(
-    {"function_expression", "function", "arrow_function", "generator_function", "class",
-     "function_declaration", "generator_function_declaration", "method_definition"}
 )
 #: Tracked global names that code often re-declares locally (``const self = this``, a ``module`` loop
 #: variable, ``const fetch = require('node-fetch')``): their declarations are looked up first.
@@ -54,175 +56,40 @@ REBOUND_GLOBALS: Final = frozenset(
 #: ``require``/``process``/``eval`` are absent on purpose: a UMD wrapper's ``require`` parameter is still
 #: the loader, so for them an unknown local falls back to the global.
 LOCALLY_SHADOWED: Final = frozenset({"self", "window", "global", "frames", "module", "fetch", "WebSocket", "atob"})
+#: Built-ins whose calls the resolver computes (see ``call_result``).
+_CHAR_DECODERS: Final = frozenset({"String.fromCharCode", "String.fromCodePoint"})
 
 
-def identifier_name(node: Node) -> tuple[str, bool]:
-    """An identifier's name with escapes decoded, and whether it was escaped at all."""
-    raw = node_text(node)
-    if "\\" not in raw:
-        return raw, False
-    name, _hiding = v.decode_escapes(raw)
-    return name, True
+class Resolver(Bindings):
+    """Evaluates expressions of one module."""
 
-
-_WORD_CHAR = rb"[A-Za-z0-9_$\\]"
-_WORD_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$\\")
-
-
-def _word_positions(source: bytes, word: bytes) -> list[int]:
-    """Offsets where ``word`` occurs as a whole identifier token."""
-    if not word:
-        return []
-    if len(word) <= 2:  # short names are everywhere as substrings: let the regex engine skip them
-        pattern = re.compile(rb"(?<!" + _WORD_CHAR + rb")" + re.escape(word) + rb"(?!" + _WORD_CHAR + rb")")
-        return [m.start() for m in pattern.finditer(source)]
-    positions = []
-    size = len(word)
-    index = source.find(word)
-    while index >= 0:
-        before = source[index - 1] if index else 0x20
-        after = source[index + size] if index + size < len(source) else 0x20
-        if before not in _WORD_BYTES and after not in _WORD_BYTES:
-            positions.append(index)
-        index = source.find(word, index + size)
-    return positions
-
-
-class Resolver:
-    """Evaluates expressions of one file; caches each name's declarations."""
-
-    def __init__(self, source: bytes, root: Node) -> None:
+    def __init__(self, source: bytes, root: Node, file_key: str = "", links: ModuleLinks | None = None) -> None:
+        super().__init__()
         self.source = source
         self.root = root
-        self._occurrences: dict[str, list[Node]] = {}
-        self._binding_values: dict[str, Val | None] = {}
-        self._in_progress: set[str] = set()
+        self.file_key = file_key
+        self.links = links
         self._budget = EVALUATION_BUDGET
+        self.interp = Interpreter(self)
 
-    # --- names -----------------------------------------------------------------------------
-
-    def occurrences(self, name: str) -> list[Node]:
-        """Identifier-like nodes in the file spelled exactly ``name`` (found by a text search)."""
-        cached = self._occurrences.get(name)
-        if cached is not None:
-            return cached
-        found: list[Node] = []
-        for start in _word_positions(self.source, name.encode()):
-            end = start + len(name.encode())
-            node = self.root.named_descendant_for_byte_range(start, end)
-            if node is not None and node.start_byte == start and node.end_byte == end:
-                found.append(node)
-        self._occurrences[name] = found
-        return found
-
-    def declared_value(self, decl: Node) -> Val | None:
-        """The value bound by declaration site ``decl`` (an occurrence of a name), or None if not one."""
-        parent = decl.parent
-        if parent is None:
-            return None
-        ptype = parent.type
-        if ptype == "variable_declarator" and parent.child_by_field_name("name") == decl:
-            value = parent.child_by_field_name("value")
-            return self.evaluate(value) if value is not None else v.UNKNOWN
-        if ptype == "assignment_expression" and parent.child_by_field_name("left") == decl:
-            right = parent.child_by_field_name("right")
-            return self.evaluate(right) if right is not None else v.UNKNOWN
-        if decl.type == "shorthand_property_identifier_pattern":
-            source = self._pattern_source(parent)
-            if source is None:
-                return v.UNKNOWN
-            return member(source, v.string(identifier_name(decl)[0]))
-        if ptype == "pair_pattern" and parent.child_by_field_name("value") == decl:
-            key = parent.child_by_field_name("key")
-            source = self._pattern_source(parent.parent)
-            if source is None or key is None:
-                return v.UNKNOWN
-            return member(source, self._key_value(key))
-        if ptype in ("formal_parameters", "required_parameter", "optional_parameter", "for_in_statement",
-                     "catch_clause", "rest_pattern", "array_pattern"):
-            return v.UNKNOWN  # a parameter, loop or catch variable: a local whose value is not static
-        if ptype in ("import_clause", "namespace_import", "import_specifier", "import_require_clause"):
-            return self._import_binding(decl, parent)
-        if ptype in FUNCTION_NODES and parent.child_by_field_name("name") == decl:
-            return v.FUNCTION_VALUE
-        return None
-
-    def _pattern_source(self, pattern: Node | None) -> Val | None:
-        if pattern is None or pattern.type != "object_pattern":
-            return None
-        owner = pattern.parent
-        if owner is not None and owner.type == "variable_declarator":
-            value = owner.child_by_field_name("value")
-            return self.evaluate(value) if value is not None else None
-        if owner is not None and owner.type == "assignment_expression":
-            right = owner.child_by_field_name("right")
-            return self.evaluate(right) if right is not None else None
-        return None
-
-    def _key_value(self, key: Node) -> Val:
-        if key.type in ("property_identifier", "identifier"):
-            return v.string(identifier_name(key)[0])
-        if key.type == "computed_property_name" and key.named_child_count:
-            inner = key.named_children[0]
-            return self.evaluate(inner)
-        return self.evaluate(key)
-
-    def _import_binding(self, decl: Node, parent: Node) -> Val:
-        statement: Node | None = parent
-        while statement is not None and statement.type != "import_statement":
-            statement = statement.parent
-        if statement is None:
-            return v.UNKNOWN
-        source = statement.child_by_field_name("source")
-        if source is None:
-            for child in statement.named_children:
-                if child.type == "import_require_clause":
-                    source = child.child_by_field_name("source")
-        if source is None:
-            return v.UNKNOWN
-        module = module_value(self.evaluate(source))
-        if parent.type == "import_specifier":
-            name_node = parent.child_by_field_name("name")
-            if name_node is not None and name_node != decl or parent.child_by_field_name("alias") == decl:
-                imported = identifier_name(name_node)[0] if name_node is not None else ""
-                return member(module, v.string(imported))
-            return member(module, v.string(identifier_name(decl)[0]))
-        return module
-
-    def binding(self, name: str) -> Val | None:
-        """The most telling value ``name`` is bound to in this file, or None when it is never declared."""
-        if name in self._binding_values:
-            return self._binding_values[name]  # None too: "never declared" is worth remembering
-        if name in self._in_progress:
-            return v.UNKNOWN
-        self._in_progress.add(name)
-        found: list[Val] = []
-        try:
-            for occurrence in self.occurrences(name)[:MAX_DECLARATIONS]:
-                value = self.declared_value(occurrence)
-                if value is not None and value not in found:
-                    found.append(value)
-        finally:
-            self._in_progress.discard(name)
-        if not found:
-            self._binding_values[name] = None
-            return None
-        # Scope is approximated by the file, so a name declared with different values in different
-        # functions (minified code reuses `e`, `t`, `u` everywhere) is ambiguous: unknown.
-        best = found[0] if len(found) == 1 else v.UNKNOWN
-        self._binding_values[name] = best
-        return best
+    def out_of_budget(self) -> bool:
+        """Whether the per-file evaluation budget is spent."""
+        return self._budget <= 0
 
     def identifier_value(self, node: Node) -> Val:
-        """What an identifier refers to: its binding in the file, else the tracked global, else unknown."""
+        """What an identifier refers to: a running call's local, its reaching definition, a tracked global."""
         name, escaped = identifier_name(node)
+        for frame in reversed(self.frames):
+            if name in frame:
+                return frame[name]
         if name in TRACKED_GLOBALS and name not in REBOUND_GLOBALS:
             # Built-ins such as Object or eval are not re-declared in practice; skipping the file-wide
             # declaration search for them keeps the scan fast. A re-declaration only makes us stricter.
             return v.ref(name, obfuscated=escaped)
-        bound = self.binding(name)
+        bound = self.binding_at(name, node)
         if bound is not None and bound.kind != v.UNKNOWN_KIND:
-            return v.tainted(bound, obfuscated=escaped)
+            return v.with_via(v.tainted(bound, obfuscated=escaped), name) if bound.via else \
+                v.tainted(bound, obfuscated=escaped)
         if bound is not None and name in LOCALLY_SHADOWED:
             return v.UNKNOWN  # `const self = this`, `for (const module of mods)`: a local, not the global
         if name in TRACKED_GLOBALS:
@@ -231,9 +98,9 @@ class Resolver:
 
     # --- expressions -----------------------------------------------------------------------
 
-    def evaluate(self, node: Node, depth: int = 0) -> Val:
+    def evaluate(self, node: Node | None, depth: int = 0) -> Val:  # noqa: C901 - one branch per node type
         """The abstract value of expression ``node``."""
-        if depth > MAX_DEPTH or self._budget <= 0:
+        if node is None or depth > MAX_DEPTH or self._budget <= 0:
             return v.UNKNOWN
         self._budget -= 1  # a crafted file (nested literals) must not make the scan unbounded
         t = node.type
@@ -247,6 +114,8 @@ class Resolver:
             return v.Val(v.NUM, text=v.number_text(node_text(node)))
         if t in ("identifier", "shorthand_property_identifier"):
             return self.identifier_value(node)
+        if t in ("true", "false"):
+            return v.boolean(t == "true")
         if t in TRANSPARENT:
             inner = node.named_children
             return self.evaluate(inner[0], d) if inner else v.UNKNOWN
@@ -254,12 +123,7 @@ class Resolver:
             children = node.named_children
             return self.evaluate(children[-1], d) if children else v.UNKNOWN
         if t == "member_expression":
-            obj = node.child_by_field_name("object")
-            prop = node.child_by_field_name("property")
-            if obj is None or prop is None:
-                return v.UNKNOWN
-            name, escaped = identifier_name(prop)
-            return member(self.evaluate(obj, d), v.string(name, obfuscated=escaped))
+            return self._member(node, d)
         if t == "subscript_expression":
             obj = node.child_by_field_name("object")
             index = node.child_by_field_name("index")
@@ -268,24 +132,66 @@ class Resolver:
             key = self.evaluate(index, d)
             if index.type not in ("string", "number"):
                 key = v.tainted(key, obfuscated=key.kind == v.STR)
-            return member(self.evaluate(obj, d), key)
+            return self._property(obj, self.evaluate(obj, d), key)
         if t == "binary_expression":
             return self._binary(node, d)
+        if t == "unary_expression":
+            operator, argument = node.child_by_field_name("operator"), node.child_by_field_name("argument")
+            if operator is None or argument is None:
+                return v.UNKNOWN
+            return ops.unary(node_text(operator), self.evaluate(argument, d))
         if t == "array":
-            items = tuple(self.evaluate(c, d) for c in node.named_children[: v.MAX_ITEMS])
-            return v.Val(v.ARR, items=items, obfuscated=any(i.obfuscated for i in items),
-                         decoded=any(i.decoded for i in items))
+            return self._array(node, d)
         if t == "call_expression":
             return self._call(node, d)
         if t == "new_expression":
             return self._new(node, d)
         if t in FUNCTION_NODES:
-            return v.FUNCTION_VALUE
+            return self.function_value(node)
         if t == "object":
             return self._object(node, d)
         if t == "ternary_expression":
             return self._ternary(node, d)
         return v.UNKNOWN
+
+    def _member(self, node: Node, depth: int) -> Val:
+        obj = node.child_by_field_name("object")
+        prop = node.child_by_field_name("property")
+        if obj is None or prop is None:
+            return v.UNKNOWN
+        name, escaped = identifier_name(prop)
+        return self._property(obj, self.evaluate(obj, depth), v.string(name, obfuscated=escaped))
+
+    def _property(self, obj_node: Node, obj: Val, key: Val) -> Val:
+        """``obj[key]``, also for properties assigned after an object was built (``o.k = 'eval'``)."""
+        name = key.known_text
+        if name is not None and obj.kind in (v.STR, v.ARR):
+            element = _element(obj, name)
+            if element is not None:
+                return v.tainted(element, obfuscated=key.obfuscated)
+        value = member(obj, key)
+        if value.kind == v.UNKNOWN_KIND and name is not None and obj_node.type == "identifier" \
+                and obj.kind in (v.OBJ, v.ARR):
+            writes = self.property_writes(node_text(obj_node), name)
+            if writes:
+                return merge(writes)
+        return value
+
+    def _array(self, node: Node, depth: int) -> Val:
+        items: list[Val] = []
+        for child in node.named_children[: v.MAX_ITEMS]:
+            if child.type == "spread_element" and child.named_children:
+                spread = self.evaluate(child.named_children[0], depth)
+                if spread.kind == v.ARR:
+                    items.extend(spread.items)
+                elif spread.kind == v.STR:
+                    items.extend(v.string(c) for c in spread.text)
+                else:
+                    items.append(v.UNKNOWN)
+            elif child.type != "comment":
+                items.append(self.evaluate(child, depth))
+        return v.Val(v.ARR, items=tuple(items), obfuscated=any(i.obfuscated for i in items),
+                     decoded=any(i.decoded for i in items))
 
     def _object(self, node: Node, depth: int) -> Val:
         """An object literal with its first properties (``{ g: globalThis }`` keeps ``g``)."""
@@ -296,18 +202,21 @@ class Resolver:
                 value = child.child_by_field_name("value")
                 if key is None or value is None:
                     continue
-                name = self._key_value(key).known_text
+                name = self.key_value(key).known_text
                 if name is not None and value.type in SIMPLE_VALUES:
                     props.append(v.Val(v.PROP, text=name, items=(self.evaluate(value, depth),)))
             elif child.type == "shorthand_property_identifier":
                 props.append(v.Val(v.PROP, text=node_text(child), items=(self.identifier_value(child),)))
+            elif child.type == "method_definition":
+                key = child.child_by_field_name("name")
+                if key is not None:
+                    props.append(v.Val(v.PROP, text=node_text(key), items=(self.function_value(child),)))
         return v.Val(v.OBJ, items=tuple(props)) if props else v.OBJECT_VALUE
 
     def _template(self, node: Node, depth: int) -> Val:
         parts: list[str] = []
-        obfuscated = False
-        decoded = False
-        pieces = 0
+        obfuscated = decoded = False
+        via: tuple[str, ...] = ()
         for child in node.named_children:
             if child.type == "template_substitution":
                 inner = child.named_children
@@ -318,12 +227,14 @@ class Resolver:
                 parts.append(text)
                 obfuscated = True
                 decoded = decoded or value.decoded
-                pieces += 1
+                via = via or value.via
             elif child.type in ("string_fragment", "escape_sequence"):
                 text, hiding = v.decode_escapes(node_text(child))
                 obfuscated = obfuscated or hiding
                 parts.append(text)
-        return v.string("".join(parts), obfuscated=obfuscated, decoded=decoded)
+        result = v.string("".join(parts), obfuscated=obfuscated, decoded=decoded)
+        return v.with_via(v.Val(v.STR, text=result.text, obfuscated=obfuscated, decoded=decoded, via=via),
+                          "`…${}`") if via else result
 
     def _binary(self, node: Node, depth: int) -> Val:
         operator = node.child_by_field_name("operator")
@@ -334,11 +245,15 @@ class Resolver:
             return v.UNKNOWN
         if op in ("||", "??", "&&"):
             left = self.evaluate(left_node, depth)
-            if left.kind != v.UNKNOWN_KIND and op != "&&":
+            truth = left.truthy
+            if op == "&&":
+                return self.evaluate(right_node, depth) if truth is not False else left
+            if left.kind != v.UNKNOWN_KIND and (op == "??" or truth is not False):
                 return left
             return self.evaluate(right_node, depth)
         if op != "+":
-            return v.UNKNOWN
+            return ops.binary(op, self.evaluate(left_node, depth), self.evaluate(right_node, depth)) \
+                if op in ops.BINARY_OPERATORS else v.UNKNOWN
         # `'a' + 'b' + ... + 'z'` is a left-deep chain: flatten it without recursing once per piece.
         operands = [right_node]
         head = left_node
@@ -350,29 +265,33 @@ class Resolver:
             operands.append(head_right)
             head = head_left
         operands.append(head)
-        pieces = [self.evaluate(n, depth) for n in reversed(operands)]
-        texts = [p.known_text for p in pieces]
-        if any(t is None for t in texts) or all(p.kind == v.NUM for p in pieces[:2]):
-            return v.UNKNOWN
-        return v.string("".join(t for t in texts if t is not None), obfuscated=True,
-                        decoded=any(p.decoded for p in pieces))
+        result: Val | None = None
+        via: tuple[str, ...] = ()
+        for piece_node in reversed(operands):
+            piece = self.evaluate(piece_node, depth)
+            via = via or piece.via
+            result = piece if result is None else ops.binary("+", result, piece)
+            if result.kind == v.UNKNOWN_KIND:
+                return v.UNKNOWN
+        if result is None or result.kind != v.STR:
+            return result or v.UNKNOWN
+        return v.Val(v.STR, text=result.text, obfuscated=True, decoded=result.decoded, via=via)
 
     def _ternary(self, node: Node, depth: int) -> Val:
-        """``c ? a : b``: the first known branch (``globalThis : window`` are both the global object).
-
-        Strings that differ must not resolve to the harmless one: ``c ? 'fs' : 'vm'`` is the sensitive
-        branch (marked obfuscated, as hiding it is the point), else unknown, which is at least flagged
-        where it is used.
-        """
+        """``c ? a : b``: the branch a known condition picks, else the merge of both branches."""
+        condition = node.child_by_field_name("condition")
+        truth = self.evaluate(condition, depth).truthy if condition is not None else None
+        if truth is not None:
+            return self.evaluate(node.child_by_field_name("consequence" if truth else "alternative"), depth)
         branches = [node.child_by_field_name(f) for f in ("consequence", "alternative")]
         values = [self.evaluate(b, depth) for b in branches if b is not None]
-        texts = {x.text for x in values if x.kind == v.STR}
-        if texts and (len(texts) > 1 or any(x.kind != v.STR for x in values)):
-            sensitive = [x for x in values if x.kind == v.STR and _sensitive_name(x.text)]
-            return v.tainted(sensitive[0], obfuscated=True) if sensitive else v.UNKNOWN
-        return next((x for x in values if x.kind != v.UNKNOWN_KIND), v.UNKNOWN)
+        known = [x for x in values if x.kind != v.UNKNOWN_KIND]
+        if known and all(x.kind == v.REF for x in known):  # `globalThis : window`: both the global object
+            return known[0]
+        return merge(values)
 
-    def _args(self, call: Node) -> list[Node]:
+    def call_arguments(self, call: Node) -> list[Node]:
+        """The argument nodes of a call or ``new`` (a tagged template is one argument)."""
         args = call.child_by_field_name("arguments")
         if args is None:
             return []
@@ -380,17 +299,25 @@ class Resolver:
             return [args]
         return [c for c in args.named_children if c.type != "comment"]
 
-    def argument_values(self, call: Node, depth: int = 0) -> list[Val]:
-        """Abstract values of a call's arguments."""
-        return [self.evaluate(a, depth + 1) for a in self._args(call)]
+    def _argument_values(self, args: list[Node], depth: int) -> list[Val]:
+        values: list[Val] = []
+        for arg in args:
+            if arg.type == "spread_element" and arg.named_children:
+                spread = self.evaluate(arg.named_children[0], depth)
+                if spread.kind == v.ARR:
+                    values.extend(spread.items)
+                    continue
+                if spread.kind == v.STR:
+                    values.extend(v.string(c) for c in spread.text)
+                    continue
+            values.append(self.evaluate(arg, depth))
+        return values
 
     def _call(self, node: Node, depth: int) -> Val:
         callee = node.child_by_field_name("function")
-        if callee is None:
+        if callee is None or callee.type == "import":
             return v.UNKNOWN
-        if callee.type == "import":
-            return v.UNKNOWN
-        args = self._args(node)
+        args = self.call_arguments(node)
         inner = callee
         while inner.type == "parenthesized_expression" and inner.named_child_count:
             inner = inner.named_children[0]
@@ -401,11 +328,35 @@ class Resolver:
             prop_node = callee.child_by_field_name("property")
             if obj_node is not None and prop_node is not None:
                 method = identifier_name(prop_node)[0]
-                folded = fold_method_call(self.evaluate, self.evaluate(obj_node, depth), method, args, depth)
+                obj = self.evaluate(obj_node, depth)
+                folded = fold_method_call(self, obj, method, args, depth)
                 if folded is not None:
                     return folded
+                if method in ("call", "apply") and obj.kind in (v.FUNC, v.REF):
+                    values = self._argument_values(args, depth)
+                    rest = values[1:] if method == "call" else (
+                        list(values[1].items) if len(values) > 1 and values[1].kind == v.ARR else None)
+                    return self.call_value(obj, rest) if rest is not None else v.UNKNOWN
         fn = self.evaluate(callee, depth)
-        return self.call_result(fn, [self.evaluate(a, depth) for a in args])
+        values = self._argument_values(args, depth)
+        result = self.call_value(fn, values)
+        if fn.kind == v.FUNC and result.kind == v.STR:
+            result = v.with_via(v.tainted(result, obfuscated=True), f"{node_text(callee)[:30]}(…)")
+        return result
+
+    def call_value(self, fn: Val, args: list[Val]) -> Val:
+        """The result of calling ``fn`` with ``args``: a user function is run, a known built-in folded."""
+        if fn.kind == v.FUNC and fn.path.startswith("fn:"):
+            file_key, start, end = fn.path[3:].rsplit(":", 2)
+            if file_key != self.file_key:
+                return v.UNKNOWN  # functions of other modules arrive already resolved as values
+            function = self.root.descendant_for_byte_range(int(start), int(end))
+            while function is not None and function.type not in FUNCTION_NODES:
+                function = function.parent
+            if function is None or function.start_byte != int(start):
+                return v.UNKNOWN
+            return self.interp.call(function, args)
+        return self.call_result(fn, args)
 
     def _new(self, node: Node, depth: int) -> Val:
         ctor = node.child_by_field_name("constructor")
@@ -413,17 +364,16 @@ class Resolver:
             return v.UNKNOWN
         fn = self.evaluate(ctor, depth)
         if fn.kind == v.REF and fn.path == "Buffer":
-            args = self._args(node)
+            args = self.call_arguments(node)
             data = self.evaluate(args[0], depth) if args else v.UNKNOWN
             enc = self.evaluate(args[1], depth).known_text if len(args) > 1 else "utf8"
-            text = v.decode_buffer(data.text, enc) if data.kind == v.STR and enc is not None else None
-            return v.Val(v.BUF, text=text, obfuscated=True, decoded=True) if text is not None else v.UNKNOWN
+            return buffer_from(data, enc)
         if fn.kind == v.REF and fn.path == "Function":
             return v.FUNCTION_VALUE
         return v.UNKNOWN
 
-    def call_result(self, fn: Val, args: list[Val]) -> Val:
-        """The value a call of ``fn`` with ``args`` yields, when a decoder or loader is called."""
+    def call_result(self, fn: Val, args: list[Val]) -> Val:  # noqa: C901 - one branch per built-in
+        """The value a call of built-in ``fn`` with ``args`` yields (decoders, loaders, prototype lookups)."""
         if fn.kind == v.FUNC and fn.path == "return-this":
             return v.ref("globalThis")
         if fn.kind != v.REF:
@@ -432,22 +382,40 @@ class Resolver:
         first = args[0] if args else v.UNKNOWN
         if path == "atob" and first.kind == v.STR:
             text = v.decode_base64(first.text)
-            return v.string(text, obfuscated=True, decoded=True) if text is not None else v.UNKNOWN
+            return _decoded(text, first, "atob(…)")
         if path in ("decodeURIComponent", "unescape", "decodeURI") and first.kind == v.STR:
             decoded = v.url_decode(first.text)
-            return v.string(decoded, obfuscated=True, decoded=decoded != first.text or first.decoded)
-        if path in ("String.fromCharCode", "String.fromCodePoint"):
+            return v.with_via(v.string(decoded, obfuscated=True, decoded=decoded != first.text or first.decoded),
+                              f"{path}(…)")
+        if path in _CHAR_DECODERS:
             flat = first.items if len(args) == 1 and first.kind == v.ARR else tuple(args)
-            text = v.char_codes(flat)
-            return v.string(text, obfuscated=True, decoded=True) if text is not None else v.UNKNOWN
+            text = v.char_codes(flat, code_points=path.endswith("CodePoint"))
+            return _decoded(text, first, f"{path}(…)")
+        if path in ("String.fromCharCode.apply", "String.fromCodePoint.apply") and len(args) > 1:
+            return self.call_result(v.ref(path[:-6]), list(args[1].items) if args[1].kind == v.ARR else [])
         if path in ("require", "__non_webpack_require__"):
+            if first.kind == v.STR and first.text.startswith(".") and self.links is not None:
+                linked = self.links.imported(self.file_key, first.text, None)
+                if linked is not None:
+                    return linked
             return module_value(first)
         if path in ("Module.createRequire", "Module.createRequireFromPath"):
             return v.ref("require")
         if path == "String.raw" and first.kind == v.STR:
             return v.string(first.text, obfuscated=True, decoded=first.decoded)
-        if path == "String" and first.kind in (v.STR, v.NUM):
-            return v.string(first.text, obfuscated=first.obfuscated, decoded=first.decoded)
+        if path == "String" and first.kind in (v.STR, v.NUM, v.BOOL):
+            return v.Val(v.STR, text=first.text, obfuscated=first.obfuscated, decoded=first.decoded, via=first.via)
+        if path in ("Number", "parseInt", "parseFloat", "Number.parseInt") and first.known_text is not None:
+            radix = args[1].number if len(args) > 1 else None
+            n = ops.parse_int(first.text, int(radix) if radix else None) if "parseInt" in path else first.number
+            return v.tainted(v.number(n if n is not None else float("nan")), obfuscated=True,
+                             decoded=first.decoded)
+        if path == "Array.from" and first.kind in (v.STR, v.ARR):
+            items = tuple(v.string(c) for c in first.text) if first.kind == v.STR else first.items
+            if len(args) > 1:
+                mapped = [self.call_value(args[1], [item, v.number(i)]) for i, item in enumerate(items[:512])]
+                return v.Val(v.ARR, items=tuple(mapped), obfuscated=True, decoded=first.decoded)
+            return v.Val(v.ARR, items=items, obfuscated=True, decoded=first.decoded)
         if path == "Function" and len(args) == 1 and _is_return_this(first):
             return v.Val(v.FUNC, path="return-this")
         if path in ("Object.getPrototypeOf", "Reflect.getPrototypeOf"):
@@ -466,18 +434,22 @@ class Resolver:
         return v.UNKNOWN
 
 
-#: Member names a ternary resolves to when its other branch is a harmless string (not ``exec``/``spawn``:
-#: ``re[g ? 'exec' : 'test']`` is ordinary code; child_process members are judged by the import).
-_TERNARY_SENSITIVE_MEMBERS: Final = frozenset(
-    {"eval", "Function", "constructor", "__proto__", "prototype", "binding", "_linkedBinding", "dlopen", "_load",
-     "mainModule", "execScript"}
-)
+def _decoded(text: str | None, source: Val, step: str) -> Val:
+    if text is None:
+        return v.UNKNOWN
+    return v.with_via(v.Val(v.STR, text=text[: v.MAX_STR], obfuscated=True, decoded=True, via=source.via), step)
 
 
-def _sensitive_name(text: str) -> bool:
-    """A member or module name worth resolving a ternary to (eval, constructor, vm, child_process, ...)."""
-    root = module_root(text.strip())
-    return text in _TERNARY_SENSITIVE_MEMBERS or root in FORBIDDEN_MODULES or root in CHILD_PROCESS_MODULES
+def _element(obj: Val, name: str) -> Val | None:
+    """``s[0]`` / ``a[1]`` / ``.length`` of a constant string or array."""
+    if name == "length":
+        return v.number(float(len(obj.text if obj.kind == v.STR else obj.items)))
+    if not name.isdigit():
+        return None
+    index = int(name)
+    if obj.kind == v.STR:
+        return v.string(obj.text[index], obfuscated=True) if index < len(obj.text) else v.UNKNOWN
+    return obj.items[index] if index < len(obj.items) else v.UNKNOWN
 
 
 def _returns_this(function: Node) -> bool:
@@ -490,3 +462,4 @@ def _returns_this(function: Node) -> bool:
 
 def _is_return_this(value: Val) -> bool:
     return value.kind == v.STR and value.text.strip().rstrip(";").strip() == "return this"
+

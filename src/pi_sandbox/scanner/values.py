@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import unquote
 
 STR: Final = "str"
 NUM: Final = "num"
+BOOL: Final = "bool"  # text "true" / "false"
 REF: Final = "ref"
 ARR: Final = "arr"
 FUNC: Final = "func"
@@ -43,16 +44,47 @@ class Val:
     items: tuple[Val, ...] = ()
     obfuscated: bool = False
     decoded: bool = False
+    #: How the value got here, for the finding's explanation (``atob(...)``, ``k``): not part of equality.
+    via: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def known_text(self) -> str | None:
-        """The constant text of a string or number, else None."""
-        if self.kind in (STR, NUM):
+        """The constant text of a string, number or boolean, else None."""
+        if self.kind in (STR, NUM, BOOL):
             return self.text
+        return None
+
+    @property
+    def number(self) -> float | None:
+        """The numeric value (JS ``Number(x)`` of a constant), else None."""
+        if self.kind == NUM:
+            return to_number(self.text)
+        if self.kind == BOOL:
+            return 1.0 if self.text == "true" else 0.0
+        if self.kind == STR:
+            return to_number(self.text.strip() or "0")
+        return None
+
+    @property
+    def truthy(self) -> bool | None:
+        """JS truthiness of a constant, else None."""
+        if self.kind == BOOL:
+            return self.text == "true"
+        if self.kind == STR:
+            return bool(self.text)
+        if self.kind == NUM:
+            n = to_number(self.text)
+            return n is not None and n != 0 and n == n
+        if self.kind in (ARR, OBJ, FUNC, REF, BUF):
+            return True
         return None
 
 
 UNKNOWN: Final = Val(UNKNOWN_KIND)
+TRUE: Final = Val(BOOL, text="true")
+FALSE: Final = Val(BOOL, text="false")
+#: Trail entries kept per value (the explanation shows the first and last ones).
+MAX_VIA: Final = 6
 FUNCTION_VALUE: Final = Val(FUNC)
 OBJECT_VALUE: Final = Val(OBJ)
 
@@ -65,6 +97,51 @@ def ref(path: str, *, obfuscated: bool = False, decoded: bool = False) -> Val:
 def string(text: str, *, obfuscated: bool = False, decoded: bool = False) -> Val:
     """A constant string (truncated to :data:`MAX_STR` characters)."""
     return Val(STR, text=text[:MAX_STR], obfuscated=obfuscated, decoded=decoded)
+
+
+def boolean(flag: bool) -> Val:
+    """A constant boolean."""
+    return TRUE if flag else FALSE
+
+
+def number(value: float) -> Val:
+    """A constant number, written as JS prints it (``65``, ``1.5``, ``NaN``)."""
+    return Val(NUM, text=format_number(value))
+
+
+def format_number(value: float) -> str:
+    """JS ``String(n)`` for the numbers folding meets (integers, simple fractions, NaN, Infinity)."""
+    value = float(value)
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return repr(value)
+
+
+def to_number(text: str) -> float | None:
+    """JS ``Number(text)`` for decimal, hex, octal and binary literals; None when it is not a number."""
+    clean = text.strip().replace("_", "")
+    try:
+        if clean.lower().startswith(("0x", "0o", "0b")):
+            return float(int(clean, 0))
+        if clean in ("NaN", "Infinity", "-Infinity"):
+            return float(clean.replace("Infinity", "inf"))
+        return float(clean)
+    except ValueError:
+        return None
+
+
+def with_via(value: Val, step: str) -> Val:
+    """``value`` with ``step`` appended to its trail (kept short)."""
+    if not step or (value.via and value.via[-1] == step):
+        return value
+    trail = (*value.via, step)
+    if len(trail) > MAX_VIA:
+        trail = (*trail[:2], "…", *trail[-(MAX_VIA - 3):])
+    return replace(value, via=trail)
 
 
 def tainted(value: Val, *, obfuscated: bool = False, decoded: bool = False) -> Val:
@@ -169,19 +246,17 @@ def decode_buffer(text: str, encoding: str) -> str | None:
     return None
 
 
-def char_codes(values: tuple[Val, ...]) -> str | None:
-    """``String.fromCharCode(...)`` over constant numbers, or None."""
+def char_codes(values: tuple[Val, ...], *, code_points: bool = False) -> str | None:
+    """``String.fromCharCode(...)`` (or ``fromCodePoint``) over constant numbers, or None."""
     out = []
     for v in values:
-        if v.kind != NUM:
+        n = v.number if v.kind in (NUM, STR) else None
+        if n is None or n != n:
             return None
-        try:
-            number = int(float(v.text)) if not v.text.lower().startswith(("0x", "0o", "0b")) else int(v.text, 0)
-        except ValueError:
+        code = int(n) if code_points else int(n) & 0xFFFF  # fromCharCode takes the code unit mod 2^16
+        if not 0 <= code <= 0x10FFFF:
             return None
-        if not 0 <= number <= 0x10FFFF:
-            return None
-        out.append(chr(number))
+        out.append(chr(code) if not 0xD800 <= code <= 0xDFFF else "\ufffd")
     return "".join(out)
 
 
@@ -193,11 +268,5 @@ def url_decode(text: str) -> str:
 
 def number_text(raw: str) -> str:
     """Normalise a numeric literal's text (``0x41`` → ``65``) so it can be concatenated."""
-    clean = raw.replace("_", "")
-    try:
-        if clean.lower().startswith(("0x", "0o", "0b")):
-            return str(int(clean, 0))
-        value = float(clean)
-    except ValueError:
-        return clean
-    return str(int(value)) if value.is_integer() else repr(value)
+    value = to_number(raw.rstrip("nN") if raw.lower().startswith(("0x", "0o", "0b")) else raw.rstrip("n"))
+    return raw.replace("_", "") if value is None else format_number(value)

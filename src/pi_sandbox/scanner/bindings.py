@@ -1,0 +1,385 @@
+"""Names and what reaches them: declarations, assignments, imports, property writes, within one module.
+
+A name's definition sites are found by a text search for the name and a look at each occurrence's
+parent (declaration, ``=``, ``+=``, destructuring, parameter, import). At a *use*, the value is the
+reaching definition: definitions earlier in the same function (or an enclosing one) are folded in
+source order (``let k = 'ev'; k += 'al'``), and a definition that only runs conditionally (inside an
+``if`` or a loop that does not enclose the use) is merged with what was there before. Where several
+values can reach and they differ, the result is unknown, unless one is a sensitive name (``c ? 'fs' :
+'vm'`` resolves to ``vm``: hiding it is the point). Minified code that reuses ``e``, ``t`` in every
+function therefore resolves each use to its own function's definition.
+
+Imports of the extension's own relative modules resolve through the :class:`ModuleLinks` hook (the
+walker's project view) to the exporting module's value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final, Protocol
+
+from tree_sitter import Node
+
+from pi_sandbox.scanner import ops
+from pi_sandbox.scanner import values as v
+from pi_sandbox.scanner.fold import node_text
+from pi_sandbox.scanner.members import member, module_value
+from pi_sandbox.scanner.rules import CHILD_PROCESS_MODULES, FORBIDDEN_MODULES, module_root
+from pi_sandbox.scanner.values import Val
+
+if TYPE_CHECKING:
+    from pi_sandbox.scanner.resolve import Resolver
+
+MAX_DECLARATIONS: Final = 512
+FUNCTION_NODES: Final = frozenset(
+    {"function_expression", "function", "arrow_function", "generator_function", "class",
+     "function_declaration", "generator_function_declaration", "method_definition"}
+)
+#: Ancestors that make a definition conditional for uses outside them.
+_BRANCHES: Final = frozenset(
+    {"statement_block", "program", "if_statement", "else_clause", "for_statement", "for_in_statement",
+     "while_statement", "do_statement", "switch_case", "switch_default", "ternary_expression", "catch_clause",
+     "class_body"}
+)
+_PARAMETER_PARENTS: Final = frozenset(
+    {"formal_parameters", "required_parameter", "optional_parameter", "for_in_statement", "catch_clause",
+     "rest_pattern", "array_pattern", "assignment_pattern"}
+)
+#: Member names a merge resolves to when its other candidate is harmless (not ``exec``/``spawn``:
+#: ``re[g ? 'exec' : 'test']`` is ordinary code; child_process members are judged by the import).
+SENSITIVE_MEMBERS: Final = frozenset(
+    {"eval", "Function", "constructor", "__proto__", "prototype", "binding", "_linkedBinding", "dlopen", "_load",
+     "mainModule", "execScript"}
+)
+_WORD_CHAR = rb"[A-Za-z0-9_$\\]"
+_WORD_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$\\")
+
+
+class ModuleLinks(Protocol):
+    """The walker's view of the extension's other modules (relative imports)."""
+
+    def imported(self, importer: str, specifier: str, name: str | None) -> Val | None:
+        """Export ``name`` (None: the namespace) of the module ``specifier`` imported by ``importer``."""
+        ...
+
+
+def identifier_name(node: Node) -> tuple[str, bool]:
+    """An identifier's name with escapes decoded, and whether it was escaped at all."""
+    raw = node_text(node)
+    if "\\" not in raw:
+        return raw, False
+    name, _hiding = v.decode_escapes(raw)
+    return name, True
+
+
+def word_positions(source: bytes, word: bytes) -> list[int]:
+    """Offsets where ``word`` occurs as a whole identifier token."""
+    if not word:
+        return []
+    if len(word) <= 2:  # short names are everywhere as substrings: let the regex engine skip them
+        pattern = re.compile(rb"(?<!" + _WORD_CHAR + rb")" + re.escape(word) + rb"(?!" + _WORD_CHAR + rb")")
+        return [m.start() for m in pattern.finditer(source)]
+    positions = []
+    size = len(word)
+    index = source.find(word)
+    while index >= 0:
+        before = source[index - 1] if index else 0x20
+        after = source[index + size] if index + size < len(source) else 0x20
+        if before not in _WORD_BYTES and after not in _WORD_BYTES:
+            positions.append(index)
+        index = source.find(word, index + size)
+    return positions
+
+
+def sensitive_name(text: str) -> bool:
+    """A member or module name worth resolving an ambiguous value to (eval, constructor, vm, ...)."""
+    root = module_root(text.strip())
+    return text in SENSITIVE_MEMBERS or root in FORBIDDEN_MODULES or root in CHILD_PROCESS_MODULES
+
+
+def merge(values: list[Val]) -> Val:
+    """One value for several that can reach a use: the common one, a sensitive string, else unknown."""
+    distinct: list[Val] = []
+    for value in values:
+        if value not in distinct:
+            distinct.append(value)
+    if len(distinct) == 1:
+        return distinct[0]
+    sensitive = [x for x in distinct if x.kind == v.STR and sensitive_name(x.text)]
+    if sensitive and any(x.kind == v.STR for x in distinct):
+        return v.tainted(sensitive[0], obfuscated=True)
+    return v.UNKNOWN
+
+
+def enclosing_function(node: Node) -> Node | None:
+    """The innermost function around ``node`` (None at module level)."""
+    parent = node.parent
+    while parent is not None:
+        if parent.type in FUNCTION_NODES:
+            return parent
+        parent = parent.parent
+    return None
+
+
+def _contains(outer: Node | None, inner: Node) -> bool:
+    if outer is None:
+        return True
+    return outer.start_byte <= inner.start_byte and inner.end_byte <= outer.end_byte
+
+
+class Bindings:
+    """Definition sites and reaching values of one module's names (the resolver's base)."""
+
+    source: bytes
+    root: Node
+    links: ModuleLinks | None
+    file_key: str
+
+    def __init__(self) -> None:
+        self._occurrences: dict[str, list[Node]] = {}
+        self._definitions: dict[str, list[Node]] = {}
+        self._binding_values: dict[str, Val | None] = {}
+        self._reaching: dict[tuple[str, int], Val | None] = {}
+        self._in_progress: set[str] = set()
+        self.frames: list[dict[str, Val]] = []
+
+    def evaluate(self, node: Node, depth: int = 0) -> Val:
+        """The abstract value of ``node`` (the resolver implements it)."""
+        raise NotImplementedError
+
+    # --- occurrences and definition sites --------------------------------------------------
+
+    def occurrences(self, name: str) -> list[Node]:
+        """Identifier-like nodes in the file spelled exactly ``name`` (found by a text search)."""
+        cached = self._occurrences.get(name)
+        if cached is not None:
+            return cached
+        found: list[Node] = []
+        for start in word_positions(self.source, name.encode()):
+            end = start + len(name.encode())
+            node = self.root.named_descendant_for_byte_range(start, end)
+            if node is not None and node.start_byte == start and node.end_byte == end:
+                found.append(node)
+        self._occurrences[name] = found
+        return found
+
+    def definitions(self, name: str) -> list[Node]:
+        """Occurrences of ``name`` that define it (declaration, assignment, parameter, import ...)."""
+        cached = self._definitions.get(name)
+        if cached is None:
+            cached = [o for o in self.occurrences(name)[:MAX_DECLARATIONS] if _is_definition(o)]
+            self._definitions[name] = cached
+        return cached
+
+    def declared_value(self, decl: Node) -> Val | None:
+        """The value bound by definition site ``decl``, or None if it is not one (``+=`` is not folded here)."""
+        parent = decl.parent
+        if parent is None:
+            return None
+        ptype = parent.type
+        if ptype == "variable_declarator" and parent.child_by_field_name("name") == decl:
+            value = parent.child_by_field_name("value")
+            return v.with_via(self.evaluate(value), node_text(decl)) if value is not None else v.UNKNOWN
+        if ptype == "assignment_expression" and parent.child_by_field_name("left") == decl:
+            right = parent.child_by_field_name("right")
+            return v.with_via(self.evaluate(right), node_text(decl)) if right is not None else v.UNKNOWN
+        if ptype in ("augmented_assignment_expression", "update_expression"):
+            return v.UNKNOWN
+        if decl.type == "shorthand_property_identifier_pattern":
+            source = self._pattern_source(parent)
+            return v.UNKNOWN if source is None else member(source, v.string(identifier_name(decl)[0]))
+        if ptype == "pair_pattern" and parent.child_by_field_name("value") == decl:
+            key = parent.child_by_field_name("key")
+            source = self._pattern_source(parent.parent)
+            if source is None or key is None:
+                return v.UNKNOWN
+            return member(source, self.key_value(key))
+        if ptype in _PARAMETER_PARENTS:
+            return v.UNKNOWN  # a parameter, loop or catch variable: a local whose value is not static
+        if ptype in ("import_clause", "namespace_import", "import_specifier", "import_require_clause"):
+            return self._import_binding(decl, parent)
+        if ptype in FUNCTION_NODES and parent.child_by_field_name("name") == decl:
+            return self.function_value(parent)
+        return None
+
+    def function_value(self, function: Node) -> Val:
+        """A reference to a user function the interpreter can run."""
+        return v.Val(v.FUNC, path=f"fn:{self.file_key}:{function.start_byte}:{function.end_byte}")
+
+    def _pattern_source(self, pattern: Node | None) -> Val | None:
+        if pattern is None or pattern.type != "object_pattern":
+            return None
+        owner = pattern.parent
+        if owner is not None and owner.type == "variable_declarator":
+            value = owner.child_by_field_name("value")
+            return self.evaluate(value) if value is not None else None
+        if owner is not None and owner.type == "assignment_expression":
+            right = owner.child_by_field_name("right")
+            return self.evaluate(right) if right is not None else None
+        return None
+
+    def key_value(self, key: Node) -> Val:
+        """The name a property key or destructuring key stands for (``[k]`` keys are evaluated)."""
+        if key.type in ("property_identifier", "identifier", "shorthand_property_identifier_pattern"):
+            return v.string(identifier_name(key)[0])
+        if key.type == "computed_property_name" and key.named_child_count:
+            return v.tainted(self.evaluate(key.named_children[0]), obfuscated=True)
+        return self.evaluate(key)
+
+    def _import_binding(self, decl: Node, parent: Node) -> Val:
+        statement: Node | None = parent
+        while statement is not None and statement.type != "import_statement":
+            statement = statement.parent
+        if statement is None:
+            return v.UNKNOWN
+        source = statement.child_by_field_name("source")
+        if source is None:
+            for child in statement.named_children:
+                if child.type == "import_require_clause":
+                    source = child.child_by_field_name("source")
+        if source is None:
+            return v.UNKNOWN
+        spec = self.evaluate(source)
+        imported: str | None = None
+        if parent.type == "import_specifier":
+            name_node = parent.child_by_field_name("name")
+            imported = identifier_name(name_node)[0] if name_node is not None else identifier_name(decl)[0]
+        elif parent.type == "import_clause":
+            imported = "default"
+        if spec.kind == v.STR and spec.text.startswith((".", "/")) and self.links is not None:
+            linked = self.links.imported(self.file_key, spec.text, imported)
+            return linked if linked is not None else v.UNKNOWN
+        module = module_value(spec)
+        if parent.type == "import_specifier":
+            return member(module, v.string(imported or ""))
+        return module
+
+    # --- values at a use -------------------------------------------------------------------
+
+    def binding(self, name: str) -> Val | None:
+        """The value ``name`` is bound to anywhere in the file (merged), or None when never defined."""
+        if name in self._binding_values:
+            return self._binding_values[name]  # None too: "never declared" is worth remembering
+        if name in self._in_progress:
+            return v.UNKNOWN
+        self._in_progress.add(name)
+        saved, self.frames = self.frames, []  # declarations are evaluated outside any running call
+        found: list[Val] = []
+        try:
+            for occurrence in self.definitions(name):
+                value = self.declared_value(occurrence)
+                if value is not None:
+                    found.append(value)
+        finally:
+            self.frames = saved
+            self._in_progress.discard(name)
+        best = merge(found) if found else None
+        self._binding_values[name] = best
+        return best
+
+    def binding_at(self, name: str, use: Node) -> Val | None:
+        """The value of ``name`` that reaches ``use`` (see the module docstring); None if never defined."""
+        defs = self.definitions(name)
+        if len(defs) <= 1 and not any(_is_update(d) for d in defs):
+            return self.binding(name)
+        key = (name, use.start_byte)
+        if key in self._reaching:
+            return self._reaching[key]
+        if name in self._in_progress:
+            return v.UNKNOWN
+        self._in_progress.add(name)
+        saved, self.frames = self.frames, []
+        try:
+            value = self._reaching_value(defs, use)
+        finally:
+            self.frames = saved
+            self._in_progress.discard(name)
+        self._reaching[key] = value
+        return value
+
+    def _reaching_value(self, defs: list[Node], use: Node) -> Val | None:
+        before = [d for d in defs if d.start_byte < use.start_byte and _contains(enclosing_function(d), use)]
+        if not before:
+            return self.binding(node_text(defs[0]))
+        current: Val | None = None
+        for d in before:
+            parent = d.parent
+            if parent is not None and parent.type == "augmented_assignment_expression":
+                operator = parent.child_by_field_name("operator")
+                right = parent.child_by_field_name("right")
+                op = node_text(operator)[:-1] if operator is not None else ""
+                if current is None or right is None or op not in ops.BINARY_OPERATORS:
+                    value = v.UNKNOWN
+                else:
+                    value = v.tainted(ops.binary(op, current, self.evaluate(right)), obfuscated=True)
+            else:
+                declared = self.declared_value(d)
+                value = declared if declared is not None else v.UNKNOWN
+            if current is None or _unconditional(d, use):
+                current = value
+            else:
+                current = merge([current, value])
+        return current
+
+    def property_writes(self, name: str, prop: str) -> list[Val]:
+        """Values assigned to ``name.prop`` / ``name['prop']`` anywhere in the file."""
+        found: list[Val] = []
+        for occurrence in self.occurrences(name):
+            holder = occurrence.parent
+            if holder is None or holder.child_by_field_name("object") != occurrence:
+                continue
+            if holder.type == "member_expression":
+                key_node = holder.child_by_field_name("property")
+                key = identifier_name(key_node)[0] if key_node is not None else None
+            elif holder.type == "subscript_expression":
+                index = holder.child_by_field_name("index")
+                key = self.evaluate(index).known_text if index is not None else None
+            else:
+                continue
+            assignment = holder.parent
+            if key != prop or assignment is None or assignment.type != "assignment_expression" \
+                    or assignment.child_by_field_name("left") != holder:
+                continue
+            right = assignment.child_by_field_name("right")
+            if right is not None:
+                found.append(v.with_via(self.evaluate(right), f"{name}.{prop}"))
+        return found
+
+
+def _is_definition(occurrence: Node) -> bool:
+    parent = occurrence.parent
+    if parent is None:
+        return False
+    ptype = parent.type
+    if ptype in ("variable_declarator", "assignment_expression", "augmented_assignment_expression"):
+        field = "name" if ptype == "variable_declarator" else "left"
+        return parent.child_by_field_name(field) == occurrence
+    if ptype == "update_expression":
+        return True
+    if ptype in FUNCTION_NODES:
+        return parent.child_by_field_name("name") == occurrence
+    if occurrence.type == "shorthand_property_identifier_pattern":
+        return True
+    if ptype == "pair_pattern":
+        return parent.child_by_field_name("value") == occurrence
+    return ptype in _PARAMETER_PARENTS or ptype in (
+        "import_clause", "namespace_import", "import_specifier", "import_require_clause")
+
+
+def _is_update(occurrence: Node) -> bool:
+    parent = occurrence.parent
+    return parent is not None and parent.type in ("augmented_assignment_expression", "update_expression")
+
+
+def _unconditional(definition: Node, use: Node) -> bool:
+    """Whether ``definition`` runs whenever control reaches ``use`` (its branch encloses the use)."""
+    node = definition.parent
+    while node is not None and node.type not in _BRANCHES:
+        if node.type in FUNCTION_NODES:
+            return _contains(node, use)
+        if node.type == "binary_expression":  # `c && (k = 'x')`
+            operator = node.child_by_field_name("operator")
+            if operator is not None and node_text(operator) in ("&&", "||", "??"):
+                return _contains(node, use)
+        node = node.parent
+    return node is None or _contains(node, use)
