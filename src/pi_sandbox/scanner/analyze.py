@@ -16,16 +16,18 @@ from tree_sitter import Node
 
 from pi_sandbox.scanner import signals
 from pi_sandbox.scanner import values as v
+from pi_sandbox.scanner.bindings import ModuleLinks, enclosing_function
 from pi_sandbox.scanner.fold import node_text
 from pi_sandbox.scanner.members import member
 from pi_sandbox.scanner.model import Finding
-from pi_sandbox.scanner.parse import JAVASCRIPT, Parsed, extra_captures
+from pi_sandbox.scanner.parse import JAVASCRIPT, Parsed, extra_captures, parse
 from pi_sandbox.scanner.resolve import TRANSPARENT, identifier_name
 from pi_sandbox.scanner.rules import (
     BUILTIN_CONSTRUCTORS,
     FLAGGED_PATHS,
     FORBIDDEN_PATHS,
     FS_MODULES,
+    FS_PATH_FUNCTIONS,
     FS_WRITE_FUNCTIONS,
     SENSITIVE_MEMBER_NAMES,
     SUSPICIOUS_TOKEN_PATTERN,
@@ -35,6 +37,10 @@ from pi_sandbox.scanner.sinks import COMPUTED_HOLDERS, SinkRules, is_builtin_pro
 from pi_sandbox.scanner.values import Val
 
 MAX_CLIMB: Final = 64
+#: Nodes of a ``with`` body looked at, code strings scanned as code (how deep, how long).
+MAX_WITH_NODES: Final = 5000
+MAX_CODE_NESTING: Final = 2
+MAX_CODE_TEXT: Final = 64 * 1024
 #: Alias chains (``a = b; c = a.x; ...``) are followed this deep, and this many per file.
 MAX_ALIAS_DEPTH: Final = 8
 MAX_ALIASES: Final = 2000
@@ -62,6 +68,11 @@ NAMED_DECLARATIONS: Final = frozenset(
 )
 _SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
 _COMMENTS = re.compile(rb"/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*")
+_PI_EXEC = re.compile(rb"\bpi\s*\.\s*exec\s*\(|\bcreateBashTool\s*\(")
+_FS_PATH_CALL = re.compile(rb"(?<![\w$])(" + b"|".join(n.encode() for n in sorted(FS_PATH_FUNCTIONS)) + rb")\s*\(")
+#: Absolute paths a file operation may name without leaving anything an extension should not see.
+_HARMLESS_ABSOLUTE = ("/tmp/", "/dev/null", "/dev/stdout", "/dev/stderr", "/proc/self/", "/etc/os-release",
+                      "/etc/hosts", "/etc/localtime", "/usr/share/zoneinfo/")
 _FS_WRITE_CALL = re.compile(rb"(?<![\w$])(" + b"|".join(n.encode() for n in sorted(FS_WRITE_FUNCTIONS)) + rb")\s*\(")
 
 
@@ -81,8 +92,11 @@ def is_declaration(node: Node) -> bool:
 class FileAnalyzer(SinkRules):
     """Finds rule matches in one parsed file."""
 
-    def __init__(self, source: bytes, parsed: Parsed, rel_path: str) -> None:
-        super().__init__(source, parsed, rel_path)
+    def __init__(self, source: bytes, parsed: Parsed, rel_path: str, links: ModuleLinks | None = None,
+                 *, dependency: bool = False, nesting: int = 0) -> None:
+        super().__init__(source, parsed, rel_path, links)
+        self.dependency = dependency
+        self.nesting = nesting
         self._climbed: set[tuple[int, int, str, str]] = set()
         self._followed: set[tuple[str, str, str]] = set()
         self.env_dumps: list[Node] = []
@@ -108,7 +122,14 @@ class FileAnalyzer(SinkRules):
             self.visit_special(node)
         for node in caps.get("computed", ()):
             self.visit_computed(node)
+        for node in caps.get("with", ()):
+            self.visit_with(node)
+        if _PI_EXEC.search(self.source):
+            match = _PI_EXEC.search(self.source)
+            if match is not None and not _in_comment_or_string(self.root, match.start()):
+                self.add_at("PI_EXEC", match.start(), match.group(0).decode("utf-8", "replace"))
         if self.has_fs:
+            self.check_fs_paths()
             for match in _FS_WRITE_CALL.finditer(self.source):
                 found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
                 if found is not None and found.type in ("identifier", "property_identifier"):
@@ -142,7 +163,7 @@ class FileAnalyzer(SinkRules):
 
     def climb(self, node: Node, val: Val) -> None:
         """Follow ``val`` from ``node`` up through member accesses, calls and wrappers."""
-        if val.kind not in (v.REF, v.COMPUTED, v.FUNC):
+        if not climbable(val):
             return
         key = (node.start_byte, node.end_byte, val.kind, val.path)
         if key in self._climbed:
@@ -195,7 +216,10 @@ class FileAnalyzer(SinkRules):
                 if parent.child_by_field_name("function") != node:
                     return
                 result = self.on_call(parent, val, self.resolver.call_arguments(parent))
-                if result is None or result.kind not in (v.REF, v.COMPUTED, v.FUNC):
+                if result is None and val.path.startswith(("Array.prototype.", "String.prototype.")):
+                    result = self.resolver.evaluate(parent)  # `entries.find(...)`: fold the call itself
+                    self.check_reflective_pick(parent, result)
+                if result is None or not climbable(result):
                     return
                 val = result
                 node = parent
@@ -214,6 +238,10 @@ class FileAnalyzer(SinkRules):
                 if parent.child_by_field_name("value") == node and name_node is not None:
                     self.on_binding(name_node, val)
                 return
+            if ptype == "return_statement" or (ptype == "arrow_function" and
+                                               parent.child_by_field_name("body") == node):
+                self.return_to_callers(node, val)
+                return
             if ptype in ("assignment_expression", "augmented_assignment_expression"):
                 left = parent.child_by_field_name("left")
                 if left == node:
@@ -222,6 +250,17 @@ class FileAnalyzer(SinkRules):
                     self.on_binding(left, val)
                 return
             return
+
+    def check_reflective_pick(self, call: Node, picked: Val) -> None:
+        """``Object.values(globalThis).find(pred)`` with a predicate we cannot decide: a hidden member."""
+        callee = call.child_by_field_name("function")
+        obj = callee.child_by_field_name("object") if callee is not None else None
+        source = self.resolver.evaluate(obj) if obj is not None else v.UNKNOWN
+        if picked.kind != v.UNKNOWN_KIND or not source.path.startswith("enum:") or not source.items:
+            return
+        first = source.items[0]
+        if first.kind == v.REF or (first.kind == v.ARR and len(first.items) > 1):  # values / entries
+            self.add("REFLECTIVE_LOOKUP", call, source.path[5:], source)
 
     def key_value(self, index: Node) -> Val:
         """The value of a computed member key; marked obfuscated unless written as a plain literal.
@@ -243,7 +282,7 @@ class FileAnalyzer(SinkRules):
         if val.kind == v.COMPUTED:
             # Reported where the computed access is written, not again at every use of an alias of it.
             if val.path in COMPUTED_HOLDERS and node.type == "subscript_expression":
-                self.add("COMPUTED_GLOBAL", node, val.path)
+                self.add("COMPUTED_GLOBAL", node, val.path, val)
             return
         if val.kind != v.REF:
             return
@@ -255,11 +294,14 @@ class FileAnalyzer(SinkRules):
                 operator = parent.child_by_field_name("operator")
                 if parent.type == "type_query" or (operator is not None and node_text(operator) == "typeof"):
                     return
-            self.add(rule_id, node, path)
+            if rule_id == "EVAL" and _called_here(node):
+                pass  # the call is judged by what it compiles (sinks.code_sink)
+            else:
+                self.add(rule_id, node, path, val)
         else:
             rule_id = FLAGGED_PATHS.get(path)
             if rule_id is not None:
-                self.add(rule_id, node, path)
+                self.add(rule_id, node, path, val)
                 if path == "process.env" and _serialised(node):
                     self.env_dumps.append(node)
             elif path.startswith("mod:"):
@@ -268,7 +310,7 @@ class FileAnalyzer(SinkRules):
             last = path.rsplit(".", 1)[-1]
             if last in SENSITIVE_MEMBER_NAMES or path in TRACKED_GLOBALS or rule_id is not None or \
                     path.startswith("mod:"):
-                self.add("OBFUSCATED_ACCESS", node, path)
+                self.add("OBFUSCATED_ACCESS", node, path, val)
 
     def module_member_reference(self, node: Node, path: str) -> None:
         """A member of an imported module: fs writes are flagged."""
@@ -284,6 +326,11 @@ class FileAnalyzer(SinkRules):
         """``const x = <val>`` / ``x = <val>`` / destructuring: follow the alias to its uses."""
         if name_node.type == "identifier":
             self.follow_alias(identifier_name(name_node)[0], val)
+            return
+        if name_node.type == "array_pattern":
+            for position, item in enumerate(name_node.named_children):
+                if item.type == "identifier" and val.kind == v.ARR and position < len(val.items):
+                    self.follow_alias(identifier_name(item)[0], val.items[position])
             return
         if name_node.type != "object_pattern":
             return
@@ -325,14 +372,38 @@ class FileAnalyzer(SinkRules):
             self._alias_depth -= 1
 
     def on_write(self, node: Node, val: Val) -> None:
-        """An assignment target: writes to built-in prototypes are pollution."""
+        """An assignment target: replacing a built-in is tampering, writing a built-in prototype pollution."""
         if val.kind != v.REF:
             return
         path = val.path
+        if self.check_tampering(node, val, _guarded(node, path)):
+            return
         if path == "?proto":
             self.add("PROTO_SET", node)
         elif is_builtin_prototype(path) or path.startswith(("?proto.", "?ctor.prototype")):
-            self.add("PROTOTYPE_POLLUTION", node, path)
+            self.add("PROTOTYPE_POLLUTION", node, path, val)
+
+    def return_to_callers(self, node: Node, val: Val) -> None:
+        """A value returned from a user function reaches its callers: climb on from each call site.
+
+        ``function pick(k) { return globalThis[k] } pick('ev' + 'al')('x')``: at each call the call's own
+        value is computed (the interpreter runs ``pick``); when it cannot be, the value returned inside
+        (an unresolved member of the global object, say) is carried on.
+        """
+        function = enclosing_function(node)
+        name = _function_name(function) if function is not None else None
+        if name is None or self._alias_depth >= MAX_ALIAS_DEPTH:
+            return
+        self._alias_depth += 1
+        try:
+            for occurrence in self.resolver.occurrences(name)[:MAX_ALIAS_USES]:
+                call = _call_of(occurrence)
+                if call is None:
+                    continue
+                at_call = self.resolver.evaluate(call)
+                self.climb(call, at_call if at_call.kind in (v.REF, v.COMPUTED, v.FUNC) else val)
+        finally:
+            self._alias_depth -= 1
 
     # --- other candidates ------------------------------------------------------------------
 
@@ -384,6 +455,53 @@ class FileAnalyzer(SinkRules):
             self.add("OBFUSCATED_ACCESS", node, f"member {key.text}")
         self.climb(node, value)
 
+    def check_fs_paths(self) -> None:
+        """File operations on constant paths outside the workspace (absolute, home, ``../`` past the root)."""
+        for match in _FS_PATH_CALL.finditer(self.source):
+            found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
+            call = _call_of(found)
+            if call is None:
+                continue
+            args = self.resolver.call_arguments(call)
+            target = self.resolver.evaluate(args[0]) if args else v.UNKNOWN
+            if target.kind != v.STR:
+                continue
+            path = target.text.strip()
+            outside = path.startswith(("~", "$HOME")) or (
+                path.startswith("/") and not path.startswith(_HARMLESS_ABSOLUTE)) or (
+                path.startswith("..") and self.escapes_root(path))
+            if outside:
+                self.add("FS_OUTSIDE_ROOT", call, f"{match.group(1).decode()}({path[:60]!r})", target)
+
+    def visit_with(self, node: Node) -> None:
+        """``with (process) { binding('fs') }``: names in the body can be members of the scope object."""
+        obj_node = node.child_by_field_name("object")
+        body = node.child_by_field_name("body")
+        scope = self.resolver.evaluate(obj_node) if obj_node is not None else v.UNKNOWN
+        if scope.kind != v.REF or scope.path not in COMPUTED_HOLDERS:
+            self.add("WITH_STATEMENT", node)
+            return
+        self.add("WITH_SCOPE", node, scope.path, scope)
+        pending = [body] if body is not None else []
+        visited = 0
+        while pending and visited < MAX_WITH_NODES:
+            current = pending.pop()
+            visited += 1
+            if current.type == "identifier" and not is_declaration(current):
+                name = identifier_name(current)[0]
+                if name not in TRACKED_GLOBALS and self.resolver.binding(name) is None:
+                    self.climb(current, v.tainted(member(scope, v.string(name)), obfuscated=True))
+            pending.extend(current.named_children)
+
+    def scan_code_text(self, code: str) -> list[Finding]:
+        """Findings of a constant code string (what ``eval``/``Function`` would compile), nested twice at most."""
+        if self.nesting >= MAX_CODE_NESTING or not code.strip() or len(code) > MAX_CODE_TEXT:
+            return []
+        data = code.encode("utf-8", "replace")
+        nested = FileAnalyzer(data, parse(data, JAVASCRIPT), self.rel_path, dependency=self.dependency,
+                              nesting=self.nesting + 1)
+        return nested.run()
+
     def visit_fs_write(self, node: Node) -> None:
         """A call of an fs write function in a file that imports fs."""
         parent = node.parent
@@ -418,6 +536,85 @@ def token_scan(source: bytes) -> re.Match[bytes] | None:
     return _SUSPICIOUS.search(_COMMENTS.sub(b" ", source))
 
 
+def _called_here(node: Node) -> bool:
+    """Whether ``node`` (through wrappers such as ``(0, eval)``) is the callee of a call."""
+    current = node
+    parent = current.parent
+    while parent is not None and (parent.type in TRANSPARENT or (
+            parent.type == "sequence_expression" and parent.named_children[-1] == current)):
+        current, parent = parent, parent.parent
+    return parent is not None and parent.type == "call_expression" and \
+        parent.child_by_field_name("function") == current
+
+
+def _call_of(name: Node | None) -> Node | None:
+    """The call whose callee is ``name`` or ``x.name``."""
+    if name is None or name.parent is None:
+        return None
+    callee = name.parent if name.type == "property_identifier" else name
+    if name.type == "property_identifier" and callee.child_by_field_name("property") != name:
+        return None
+    call = callee.parent
+    if call is not None and call.type == "call_expression" and call.child_by_field_name("function") == callee:
+        return call
+    return None
+
+
+def _guarded(node: Node, path: str) -> bool:
+    """Whether an assignment to ``path`` only runs when the built-in is missing (a polyfill)."""
+    last = path.rsplit(".", 1)[-1]
+    current: Node | None = node.parent
+    for _ in range(8):
+        if current is None:
+            return False
+        if current.type == "augmented_assignment_expression":
+            operator = current.child_by_field_name("operator")
+            if operator is not None and node_text(operator) in ("??=", "||="):
+                return True
+        condition = None
+        if current.type in ("if_statement", "ternary_expression"):
+            condition = current.child_by_field_name("condition")
+        elif current.type == "binary_expression":
+            condition = current.child_by_field_name("left")
+        if condition is not None:
+            text = node_text(condition)
+            if last in text and any(mark in text for mark in ("!", "typeof", "undefined", " in ")):
+                return True
+        current = current.parent
+    return False
+
+
+def _function_name(function: Node) -> str | None:
+    """The name calls use for ``function``: its declared name, or the variable/property it is assigned to."""
+    name = function.child_by_field_name("name")
+    if name is not None and function.type != "method_definition":
+        return node_text(name)
+    parent = function.parent
+    if function.type == "method_definition" and name is not None:
+        return node_text(name)
+    if parent is not None and parent.type == "variable_declarator":
+        target = parent.child_by_field_name("name")
+    elif parent is not None and parent.type == "pair":
+        target = parent.child_by_field_name("key")
+    elif parent is not None and parent.type == "assignment_expression":
+        target = parent.child_by_field_name("left")
+        if target is not None and target.type == "member_expression":
+            target = target.child_by_field_name("property")
+    else:
+        target = None
+    return node_text(target) if target is not None and target.type in (
+        "identifier", "property_identifier") else None
+
+
+def _in_comment_or_string(root: Node, offset: int) -> bool:
+    node: Node | None = root.descendant_for_byte_range(offset, offset + 1)
+    while node is not None:
+        if node.type in ("comment", "string", "template_string", "regex"):
+            return True
+        node = node.parent
+    return False
+
+
 def _serialised(node: Node) -> bool:
     """Whether the whole ``process.env`` object is turned into text here (stringify, template, concat)."""
     parent = node.parent
@@ -433,16 +630,24 @@ def _serialised(node: Node) -> bool:
     return False
 
 
+def climbable(val: Val) -> bool:
+    """Values worth carrying up the tree: references, computed members, functions, enumerated members."""
+    return val.kind in (v.REF, v.COMPUTED, v.FUNC) or (
+        val.kind == v.ARR and (val.path.startswith("enum:") or any(i.kind == v.REF for i in val.items[:8])))
+
+
 def _worth_following(val: Val) -> bool:
     """Only aliases of values that can still reach a forbidden sink are followed to their uses."""
     if val.kind == v.FUNC:
         return val.path == "return-this"
+    if val.kind == v.ARR:
+        return climbable(val)
     if val.kind == v.COMPUTED:
         return val.path in COMPUTED_HOLDERS
     if val.kind != v.REF:
         return False
     path = val.path
-    if path.startswith(("desc:", "?ctor", "?proto", "Module.")):
+    if path.startswith(("desc:", "?ctor", "?proto", "Module.", "mod:worker_threads")):
         return True
     head, _, rest = path.partition(".")
     if not rest:

@@ -24,7 +24,13 @@ from pi_sandbox.scanner import ops
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.fold import node_text
 from pi_sandbox.scanner.members import member, module_value
-from pi_sandbox.scanner.rules import CHILD_PROCESS_MODULES, FORBIDDEN_MODULES, module_root
+from pi_sandbox.scanner.rules import (
+    CHILD_PROCESS_MODULES,
+    FORBIDDEN_MODULES,
+    RAW_SOCKET_MODULES,
+    THREAD_MODULES,
+    module_root,
+)
 from pi_sandbox.scanner.values import Val
 
 if TYPE_CHECKING:
@@ -94,7 +100,8 @@ def word_positions(source: bytes, word: bytes) -> list[int]:
 def sensitive_name(text: str) -> bool:
     """A member or module name worth resolving an ambiguous value to (eval, constructor, vm, ...)."""
     root = module_root(text.strip())
-    return text in SENSITIVE_MEMBERS or root in FORBIDDEN_MODULES or root in CHILD_PROCESS_MODULES
+    return text in SENSITIVE_MEMBERS or root in FORBIDDEN_MODULES or root in CHILD_PROCESS_MODULES \
+        or root in RAW_SOCKET_MODULES or root in THREAD_MODULES
 
 
 def merge(values: list[Val]) -> Val:

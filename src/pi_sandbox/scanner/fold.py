@@ -119,12 +119,33 @@ def _array_method(r: Folder, obj: Val, method: str, args: list[Node], depth: int
         return v.Val(v.ARR, items=obj.items[slice(*bounds[:2])] if bounds else obj.items, **marks)
     if method in ("map", "filter", "reduce", "flatMap") and vals:
         return _array_callback(r, obj, method, vals, marks)
+    if method in ("find", "findLast", "findIndex", "some", "every") and vals:
+        return _array_search(r, obj, method, vals[0])
     if method in ("at",) and vals and vals[0].number is not None:
         index = int(vals[0].number or 0)
         return obj.items[index] if -len(obj.items) <= index < len(obj.items) else v.UNKNOWN
-    if method in ("indexOf", "includes", "find", "findIndex", "some", "every", "forEach", "sort"):
+    if method in ("indexOf", "includes", "forEach", "sort"):
         return v.UNKNOWN
     return None
+
+
+def _array_search(r: Folder, obj: Val, method: str, fn: Val) -> Val:
+    """``find``/``findIndex``/``some``/``every`` with a predicate the resolver can run."""
+    items = list(enumerate(obj.items[:MAX_CALLBACK_ITEMS]))
+    if method == "findLast":
+        items.reverse()
+    for index, item in items:
+        truth = r.call_value(fn, [item, v.number(index)]).truthy
+        if truth is None:
+            return v.UNKNOWN
+        if truth != (method == "every"):
+            if method in ("some", "every"):
+                return v.boolean(method == "some")
+            picked = v.number(index) if method == "findIndex" else item
+            return v.with_via(v.tainted(picked, obfuscated=True), f".{method}(…)")
+    if method in ("some", "every"):
+        return v.boolean(method == "every")
+    return v.number(-1) if method == "findIndex" else v.UNKNOWN
 
 
 def _array_callback(r: Folder, obj: Val, method: str, vals: list[Val], marks: dict[str, bool]) -> Val:

@@ -109,6 +109,15 @@ class Interpreter:
                 if left is not None and left.type == "identifier":
                     default = self.r.evaluate(right) if right is not None and arg is None else v.UNKNOWN
                     frame[node_text(left)] = arg if arg is not None else default
+            elif param.type == "array_pattern":
+                for position, item in enumerate(param.named_children):
+                    if item.type == "identifier":
+                        frame[node_text(item)] = (arg.items[position] if arg is not None and arg.kind == v.ARR
+                                                  and position < len(arg.items) else v.UNKNOWN)
+            elif param.type == "object_pattern":
+                for item in param.named_children:
+                    if item.type == "shorthand_property_identifier_pattern":
+                        frame[node_text(item)] = self.r.member_of(arg, node_text(item)) if arg else v.UNKNOWN
             elif param.type == "rest_pattern" and param.named_children:
                 frame[node_text(param.named_children[0])] = v.Val(v.ARR, items=tuple(args[index:]))
 

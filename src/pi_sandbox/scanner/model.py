@@ -14,6 +14,22 @@ FAIL: Final = "fail"
 
 EXCERPT_MAX: Final = 120
 
+#: Where a finding sits. Findings in code that never runs in the sandbox are reported apart and never
+#: decide the verdict or the implied capabilities: the sandbox serves its own copy of a served package,
+#: a type declaration holds no code, a test fixture nothing loads is not part of the extension.
+EXTENSION: Final = "extension"
+DEPENDENCY: Final = "dependency"
+SERVED: Final = "served_dependency"
+TYPES: Final = "type_declaration"
+TEST_FIXTURE: Final = "test_fixture"
+SEPARATE_CONTEXTS: Final = frozenset({SERVED, TYPES, TEST_FIXTURE})
+
+#: Severity: the rule's class, raised one step when the value was hidden (encoded, built from pieces).
+CRITICAL: Final = "critical"
+HIGH: Final = "high"
+MEDIUM: Final = "medium"
+LOW: Final = "low"
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -27,6 +43,13 @@ class Finding:
     excerpt: str
     explanation: str
     capability: str | None = None
+    severity: str = MEDIUM
+    context: str = EXTENSION
+
+    @property
+    def counts(self) -> bool:
+        """Whether the finding decides the verdict (its code can run in the sandbox)."""
+        return self.context not in SEPARATE_CONTEXTS
 
     @property
     def fingerprint(self) -> str:
@@ -38,8 +61,18 @@ class Finding:
         return (0 if self.cls == FORBIDDEN else 1, self.file, self.line, self.column, self.rule_id)
 
 
-def make_finding(rule_id: str, file: str, line: int, column: int, excerpt: str, detail: str = "") -> Finding:
-    """Build a finding for ``rule_id``; ``detail`` (e.g. the module name) is appended to the explanation."""
+def severity_of(rule_id: str, hidden: bool) -> str:
+    """Severity from the rule's class and capability, one step higher when the value was hidden."""
+    rule = RULES[rule_id]
+    if rule.cls == FORBIDDEN:
+        return CRITICAL if hidden else HIGH
+    base = MEDIUM if rule.capability in ("exec", "env", "http", "write") else LOW
+    return HIGH if hidden else base
+
+
+def make_finding(rule_id: str, file: str, line: int, column: int, excerpt: str, detail: str = "",
+                 *, hidden: bool = False) -> Finding:
+    """Build a finding for ``rule_id``; ``detail`` (e.g. the module name or the flow) follows the explanation."""
     rule = RULES[rule_id]
     explanation = rule.explanation if not detail else f"{rule.explanation}: {detail}"
     return Finding(
@@ -51,7 +84,12 @@ def make_finding(rule_id: str, file: str, line: int, column: int, excerpt: str, 
         excerpt=excerpt,
         explanation=explanation,
         capability=rule.capability,
+        severity=severity_of(rule_id, hidden or rule_id in _HIDING_RULES),
     )
+
+
+#: Rules whose very nature is hiding (their severity is always the raised one).
+_HIDING_RULES: Final = frozenset({"OBFUSCATED_ACCESS", "DECODED_PAYLOAD", "JSFUCK_CODE", "REFLECTIVE_LOOKUP"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +104,7 @@ class FileResult:
     findings: tuple[Finding, ...]
     capabilities: frozenset[str] = field(default_factory=frozenset)
     relative_imports: tuple[str, ...] = ()
+    context: str = EXTENSION
 
 
 @dataclass(frozen=True)
@@ -87,19 +126,29 @@ class ScanReport:
     duration_s: float
 
     @property
-    def findings(self) -> tuple[Finding, ...]:
-        """Every finding of every file, forbidden first."""
+    def all_findings(self) -> tuple[Finding, ...]:
+        """Every finding of every file, including those reported apart, forbidden first."""
         return tuple(sorted((f for fr in self.files for f in fr.findings), key=Finding.sort_key))
 
     @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Findings that decide the verdict (code that runs in the sandbox), forbidden first."""
+        return tuple(f for f in self.all_findings if f.counts)
+
+    @property
+    def separate_findings(self) -> tuple[Finding, ...]:
+        """Findings reported apart: served dependencies, type declarations, unreferenced test fixtures."""
+        return tuple(f for f in self.all_findings if not f.counts)
+
+    @property
     def forbidden_count(self) -> int:
-        """Number of forbidden findings."""
-        return sum(1 for fr in self.files for f in fr.findings if f.cls == FORBIDDEN)
+        """Number of forbidden findings that decide the verdict."""
+        return sum(1 for fr in self.files for f in fr.findings if f.cls == FORBIDDEN and f.counts)
 
     @property
     def flagged_count(self) -> int:
-        """Number of flagged findings."""
-        return sum(1 for fr in self.files for f in fr.findings if f.cls == FLAGGED)
+        """Number of flagged findings that decide the verdict."""
+        return sum(1 for fr in self.files for f in fr.findings if f.cls == FLAGGED and f.counts)
 
     @property
     def verdict(self) -> str:
@@ -113,8 +162,10 @@ class ScanReport:
         """Capabilities the findings and capability evidence imply, sorted."""
         caps: set[str] = set()
         for fr in self.files:
+            if fr.context in SEPARATE_CONTEXTS:
+                continue
             caps |= fr.capabilities
-            caps.update(f.capability for f in fr.findings if f.capability)
+            caps.update(f.capability for f in fr.findings if f.capability and f.counts)
         return tuple(sorted(caps))
 
     @property
@@ -124,5 +175,5 @@ class ScanReport:
 
     @property
     def finding_hashes(self) -> tuple[str, ...]:
-        """Fingerprints of every finding, in report order."""
-        return tuple(f.fingerprint for f in self.findings)
+        """Fingerprints of every finding (those reported apart too), in report order."""
+        return tuple(f.fingerprint for f in self.all_findings)

@@ -75,6 +75,7 @@ def _query_source() -> str:
 (string) @string
 (template_string) @string
 (ERROR) @error
+(with_statement) @with
 """
 
 

@@ -10,6 +10,7 @@ array elements, and runs small user functions (:mod:`.interp`) when they are cal
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Final
 
@@ -27,7 +28,7 @@ from pi_sandbox.scanner.bindings import (
 from pi_sandbox.scanner.fold import buffer_from, fold_method_call, node_text
 from pi_sandbox.scanner.interp import Interpreter
 from pi_sandbox.scanner.members import member, module_value
-from pi_sandbox.scanner.rules import TRACKED_GLOBALS
+from pi_sandbox.scanner.rules import GLOBAL_MEMBER_NAMES, PROCESS_MEMBER_NAMES, TRACKED_GLOBALS
 from pi_sandbox.scanner.values import Val
 
 __all__ = ["TRANSPARENT", "Resolver", "identifier_name"]
@@ -58,6 +59,13 @@ REBOUND_GLOBALS: Final = frozenset(
 LOCALLY_SHADOWED: Final = frozenset({"self", "window", "global", "frames", "module", "fetch", "WebSocket", "atob"})
 #: Built-ins whose calls the resolver computes (see ``call_result``).
 _CHAR_DECODERS: Final = frozenset({"String.fromCharCode", "String.fromCodePoint"})
+ENUMERATING: Final = frozenset(
+    {"Object.keys", "Object.values", "Object.entries", "Object.getOwnPropertyNames", "Reflect.ownKeys"}
+)
+_PATH_JOINS: Final = frozenset(
+    {"mod:path.join", "mod:path.resolve", "mod:path.posix.join", "mod:path.posix.resolve"}
+)
+_ENUMERABLE: Final = frozenset({"globalThis", "global", "window", "self", "process"})
 
 
 class Resolver(Bindings):
@@ -82,6 +90,8 @@ class Resolver(Bindings):
         for frame in reversed(self.frames):
             if name in frame:
                 return frame[name]
+        if name in ("__dirname", "__filename") and not self.definitions(name):
+            return v.string("." if name == "__dirname" else "./" + posixpath.basename(self.file_key or "index.js"))
         if name in TRACKED_GLOBALS and name not in REBOUND_GLOBALS:
             # Built-ins such as Object or eval are not re-declared in practice; skipping the file-wide
             # declaration search for them keeps the scan fast. A re-declaration only makes us stricter.
@@ -176,6 +186,14 @@ class Resolver(Bindings):
             if writes:
                 return merge(writes)
         return value
+
+    def member_of(self, obj: Val, name: str) -> Val:
+        """``obj.name`` for a value (the interpreter's destructured parameters)."""
+        if obj.kind in (v.STR, v.ARR):
+            element = _element(obj, name)
+            if element is not None:
+                return element
+        return member(obj, v.string(name))
 
     def _array(self, node: Node, depth: int) -> Val:
         items: list[Val] = []
@@ -370,6 +388,10 @@ class Resolver(Bindings):
             return buffer_from(data, enc)
         if fn.kind == v.REF and fn.path == "Function":
             return v.FUNCTION_VALUE
+        if node_text(ctor) == "URL" or (fn.kind == v.REF and fn.path == "mod:url.URL"):  # `new URL('data:…')`
+            args = self.call_arguments(node)
+            first = self.evaluate(args[0], depth) if args else v.UNKNOWN
+            return first if first.kind == v.STR and len(args) == 1 else v.UNKNOWN
         return v.UNKNOWN
 
     def call_result(self, fn: Val, args: list[Val]) -> Val:  # noqa: C901 - one branch per built-in
@@ -416,6 +438,12 @@ class Resolver(Bindings):
                 mapped = [self.call_value(args[1], [item, v.number(i)]) for i, item in enumerate(items[:512])]
                 return v.Val(v.ARR, items=tuple(mapped), obfuscated=True, decoded=first.decoded)
             return v.Val(v.ARR, items=items, obfuscated=True, decoded=first.decoded)
+        if path in ENUMERATING and first.kind == v.REF and first.path in _ENUMERABLE:
+            return enumerate_holder(path, first)
+        if path in _PATH_JOINS:
+            return _join_paths(args)
+        if path == "mod:os.homedir":
+            return v.string("~")
         if path == "Function" and len(args) == 1 and _is_return_this(first):
             return v.Val(v.FUNC, path="return-this")
         if path in ("Object.getPrototypeOf", "Reflect.getPrototypeOf"):
@@ -432,6 +460,34 @@ class Resolver(Bindings):
         if path.endswith(".bind") and path != "?function.bind":
             return v.ref(path[: -len(".bind")], obfuscated=fn.obfuscated, decoded=fn.decoded)
         return v.UNKNOWN
+
+
+def enumerate_holder(call: str, holder: Val) -> Val:
+    """``Object.keys(globalThis)`` / ``.entries`` / ``.values``: the members a reflective pick can choose from."""
+    names = PROCESS_MEMBER_NAMES if holder.path == "process" else GLOBAL_MEMBER_NAMES
+    keys = [v.string(n, obfuscated=True) for n in names]
+    if call == "Object.values":
+        items = tuple(member(holder, k) for k in keys)
+    elif call == "Object.entries":
+        items = tuple(v.Val(v.ARR, items=(k, member(holder, k))) for k in keys)
+    else:
+        items = tuple(keys)
+    return v.Val(v.ARR, path=f"enum:{holder.path}", items=items, obfuscated=True,
+                 via=(f"{call}({holder.path})",))
+
+
+def _join_paths(args: list[Val]) -> Val:
+    """``path.join(__dirname, '..', x)`` / ``path.resolve``: a constant path when every part is known."""
+    parts: list[str] = []
+    for arg in args:
+        if arg.kind == v.REF and arg.path in ("process.env.HOME", "process.env.USERPROFILE"):
+            parts.append("~")
+        elif arg.kind == v.STR:
+            parts.append(arg.text)
+        else:
+            return v.UNKNOWN
+    joined = posixpath.normpath(posixpath.join(*parts)) if parts else "."
+    return v.string(joined, obfuscated=any(a.obfuscated for a in args), decoded=any(a.decoded for a in args))
 
 
 def _decoded(text: str | None, source: Val, step: str) -> Val:

@@ -38,6 +38,14 @@ RULES: Final[dict[str, Rule]] = _rules(
          "exec"),
     Rule("COMPUTED_GLOBAL_CALL", FORBIDDEN,
          "a computed member of the global object is called; it can be eval or Function", "exec"),
+    Rule("WORKER_EVAL", FORBIDDEN, "a Worker built from a code string (eval: true) compiles that string",
+         "exec"),
+    Rule("WITH_SCOPE", FORBIDDEN,
+         "a with statement binds the global object/process/require as a scope: names inside resolve to "
+         "hidden members", "exec"),
+    Rule("REFLECTIVE_LOOKUP", FORBIDDEN,
+         "a member of the global object/process/module is picked by enumerating it, so its name never appears",
+         "exec"),
     # --- forbidden: native access and module-system tampering ----------------------------------
     Rule("PROCESS_BINDING", FORBIDDEN,
          "process.binding/_linkedBinding/dlopen reach native internals outside the sandbox", "exec"),
@@ -47,6 +55,12 @@ RULES: Final[dict[str, Rule]] = _rules(
          "exec"),
     Rule("MODULE_TAMPERING", FORBIDDEN,
          "tampers with the module system (require.cache, Module._load, require.extensions)", "exec"),
+    Rule("MODULE_OUTSIDE_ROOT", FORBIDDEN,
+         "loads code from outside the extension (absolute path, file: URL, ../ past the root, createRequire "
+         "anchored elsewhere): that code was never scanned", "exec"),
+    Rule("BUILTIN_TAMPERING", FORBIDDEN,
+         "replaces a built-in (JSON.parse, Reflect.*, Function.prototype.call, globalThis.fetch, process "
+         "internals) that the sandbox's own modules rely on", "exec"),
     Rule("OBFUSCATED_ACCESS", FORBIDDEN,
          "a sensitive module or API name is built from encoded or concatenated pieces to hide it", "exec"),
     # --- forbidden: prototype pollution --------------------------------------------------------
@@ -77,6 +91,19 @@ RULES: Final[dict[str, Rule]] = _rules(
     Rule("CREATE_REQUIRE", FLAGGED, "createRequire builds a require function outside the module graph", None),
     Rule("WEBASSEMBLY", FLAGGED, "compiles or runs WebAssembly", "exec"),
     Rule("COMPUTED_GLOBAL", FLAGGED, "computed member access on the global object/process/require", None),
+    Rule("RAW_SOCKET", FLAGGED,
+         "imports a raw socket builtin (net, tls, dgram): the sandbox refuses to load it, the extension's "
+         "optional feature needs network access", "http"),
+    Rule("THREADS", FLAGGED, "imports worker_threads/cluster: runs code in other threads or processes", "exec"),
+    Rule("PI_EXEC", FLAGGED, "runs programs through pi.exec or the bash tool (needs the exec capability)", "exec"),
+    Rule("FS_OUTSIDE_ROOT", FLAGGED,
+         "a file operation on a constant path outside the workspace (absolute, home directory or ../ past "
+         "the extension)", "read"),
+    Rule("LIBRARY_CODEGEN", FLAGGED,
+         "a dependency compiles code it generated itself (schema compilers, templating): nothing decoded, "
+         "fetched or read reaches it", "exec"),
+    Rule("BUILTIN_POLYFILL", FLAGGED, "installs a missing built-in only when it is absent (polyfill)", None),
+    Rule("WITH_STATEMENT", FLAGGED, "a with statement makes name resolution depend on an object", None),
     Rule("FUNCTION_GLOBAL_IDIOM", FLAGGED,
          "bundler idiom (Function('return this'), regenerator-runtime): constant code that only reads or "
          "sets a global", None),
@@ -103,14 +130,13 @@ RULES: Final[dict[str, Rule]] = _rules(
 
 # --- module blocklists ----------------------------------------------------------------------------
 
-#: Node builtins that escape the sandbox: new JS realms, threads, raw sockets, the debugger.
-#: ``net`` is here because the issue names it (raw TCP/IPC sockets bypass the http connector);
-#: a file that imports only the pure address helpers (``isIP`` ...) is not blocked, see PURE_NET_NAMES.
-FORBIDDEN_MODULES: Final[frozenset[str]] = frozenset(
-    {"vm", "worker_threads", "cluster", "dgram", "tls", "net", "inspector", "v8", "repl", "wasi", "_tls_wrap",
-     "_stream_wrap"}
-)
-#: ``net`` named imports that are pure functions over strings.
+#: Node builtins that escape the sandbox: new JS realms from strings, the debugger, engine internals.
+FORBIDDEN_MODULES: Final[frozenset[str]] = frozenset({"vm", "inspector", "v8", "repl", "wasi"})
+#: Optional builtins real extensions import for a feature (Unix-socket IPC, a local server, subagents):
+#: flagged with the capability they imply; the runtime refuses to load them, so nothing escapes.
+RAW_SOCKET_MODULES: Final[frozenset[str]] = frozenset({"net", "tls", "dgram", "_tls_wrap", "_stream_wrap"})
+THREAD_MODULES: Final[frozenset[str]] = frozenset({"worker_threads", "cluster"})
+#: ``net`` named imports that are pure functions over strings (no socket, no finding).
 PURE_NET_NAMES: Final[frozenset[str]] = frozenset({"isIP", "isIPv4", "isIPv6"})
 
 CHILD_PROCESS_MODULES: Final[frozenset[str]] = frozenset(
@@ -121,6 +147,45 @@ NETWORK_MODULES: Final[frozenset[str]] = frozenset(
      "request", "isomorphic-fetch"}
 )
 FS_MODULES: Final[frozenset[str]] = frozenset({"fs", "fs/promises", "fs-extra", "graceful-fs"})
+
+#: Packages the sandbox serves itself (mirrors ``runtime.modules.HOST_PACKAGES``; a test keeps them equal):
+#: an extension's own copy under ``node_modules`` is never loaded, so its findings are reported apart.
+SERVED_PACKAGES: Final[frozenset[str]] = frozenset(
+    {"@mariozechner/pi-coding-agent", "@mariozechner/pi-tui", "@mariozechner/pi-ai", "@mariozechner/pi-agent-core",
+     "@sinclair/typebox", "@earendil-works/pi-coding-agent", "@earendil-works/pi-tui", "@earendil-works/pi-ai",
+     "@earendil-works/pi-agent-core", "typebox"}
+)
+
+#: Built-ins whose replacement subverts the sandbox's own modules, which run in the same realm:
+#: every static member of these objects, and these globals themselves.
+TAMPER_OBJECTS: Final[frozenset[str]] = frozenset(
+    {"JSON", "Reflect", "Object", "Function", "Array", "String", "Promise", "Proxy", "Symbol", "Math", "Buffer",
+     "Number", "Error", "RegExp", "Map", "Set", "WeakMap", "Date"}
+)
+TAMPER_GLOBALS: Final[frozenset[str]] = TAMPER_OBJECTS | frozenset(
+    {"eval", "fetch", "atob", "btoa", "setTimeout", "setInterval", "setImmediate", "queueMicrotask",
+     "structuredClone", "require", "WebAssembly", "process", "TextDecoder", "TextEncoder", "Headers", "Request",
+     "Response", "URL", "crypto"}
+)
+#: ``process`` members whose replacement hides native access or the module system (``process.emit`` and
+#: ``process.exitCode`` are replaced by ordinary libraries such as signal-exit).
+TAMPER_PROCESS_MEMBERS: Final[frozenset[str]] = frozenset(
+    {"binding", "_linkedBinding", "dlopen", "getBuiltinModule", "mainModule", "env", "moduleLoadList"}
+)
+
+#: Names a ``.find(...)`` over ``Object.keys(globalThis)`` / ``(process)`` can pick (what such a
+#: predicate is run against to see which member it selects).
+GLOBAL_MEMBER_NAMES: Final[tuple[str, ...]] = (
+    "eval", "Function", "process", "require", "module", "fetch", "setTimeout", "setInterval", "setImmediate",
+    "atob", "btoa", "Buffer", "globalThis", "global", "Object", "Array", "String", "JSON", "Reflect", "Proxy",
+    "Promise", "Symbol", "WebAssembly", "queueMicrotask", "structuredClone", "console", "escape", "unescape",
+    "decodeURIComponent", "encodeURIComponent", "isNaN", "parseInt", "parseFloat", "Math", "Date", "Error",
+)
+PROCESS_MEMBER_NAMES: Final[tuple[str, ...]] = (
+    "binding", "_linkedBinding", "dlopen", "env", "argv", "mainModule", "getBuiltinModule", "exit", "kill",
+    "cwd", "chdir", "pid", "platform", "version", "versions", "nextTick", "emit", "on", "stdout", "stderr",
+    "stdin", "hrtime", "memoryUsage", "umask", "execPath", "execArgv", "config", "features",
+)
 
 #: Every Node builtin root name; a builtin name hidden behind encoding or concatenation is obfuscation.
 NODE_BUILTINS: Final[frozenset[str]] = frozenset(
@@ -140,6 +205,13 @@ FS_WRITE_FUNCTIONS: Final[frozenset[str]] = frozenset(
     | {"createWriteStream", "outputFile", "outputFileSync", "outputJson", "outputJsonSync", "writeJson",
        "writeJsonSync", "remove", "removeSync", "emptyDir", "emptyDirSync", "ensureDir", "ensureDirSync",
        "move", "moveSync", "copy", "copySync"}
+)
+
+#: fs functions whose first argument is a path (reads and writes), checked for paths outside the workspace.
+FS_PATH_FUNCTIONS: Final[frozenset[str]] = FS_WRITE_FUNCTIONS | frozenset(
+    {name + suffix for name in ("readFile", "readdir", "stat", "lstat", "access", "open", "opendir", "readlink",
+                                "realpath") for suffix in ("", "Sync")}
+    | {"createReadStream", "existsSync", "readJson", "readJsonSync"}
 )
 
 #: Global names the analysis tracks from their first mention. Anything else is not a root.
@@ -208,7 +280,7 @@ SUSPICIOUS_TOKEN_PATTERN: Final = (
     rb"\beval\b(?!\s*:)|\bFunction\s*\(|\bnew\s+Function\b|process\s*\.\s*(?:binding|dlopen|_linkedBinding)"
     rb"|\\u00[2-7][0-9a-fA-F]|\\u\{[2-7][0-9a-fA-F]\}|\\x[2-7][0-9a-fA-F]|constructor\s*\.\s*constructor"
     rb"|require\s*\.\s*cache|\bModule\s*\.\s*_(?:load|resolveFilename|compile)|__proto__"
-    rb"|['\"`](?:node:)?(?:vm|worker_threads|cluster|dgram|tls|net|inspector|v8|repl)['\"`]"
+    rb"|['\"`](?:node:)?(?:vm|inspector|v8|repl|wasi)['\"`]"
     rb"|\bset(?:Timeout|Interval)\s*\(\s*['\"`]"
 )
 

@@ -30,7 +30,15 @@ _CREDENTIAL_STORES = re.compile(
     rb"\.ssh/id_(?:rsa|dsa|ecdsa|ed25519)|\.aws/credentials|\.npmrc|\.git-credentials|\.netrc|/etc/shadow"
     rb"|\.docker/config\.json|\.kube/config|\.config/gh/hosts\.yml|Login Data|\.gnupg/|keychain-db"
 )
-_SHELL_PAYLOAD = re.compile(rb"/dev/tcp/|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s|bash\s+-i\s*>&|\bsh\s+-i\s*[<>]|mkfifo\s+/tmp/")
+_SHELL_PAYLOAD = re.compile(
+    rb"/dev/tcp/|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s|bash\s+-i\s*>&|\bsh\s+-i\s*[<>]|mkfifo\s+/tmp/"
+    # download piped into a shell or interpreter: `curl -fsSL https://x | sh`, `wget -qO- … | sudo bash`
+    rb"|\b(?:curl|wget|fetch)\b[^|'\"`\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z|da|k)?sh\b"
+    rb"|\b(?:curl|wget)\b[^|'\"`\n]{0,200}\|\s*(?:sudo\s+)?(?:python3?|node|perl|ruby)\b"
+    rb"|\b(?:iwr|Invoke-WebRequest|irm|Invoke-RestMethod)\b[^|'\"`\n]{0,200}\|\s*(?:iex|Invoke-Expression)\b"
+)
+#: A shell program named in a string: with a raw socket and a child process in the same file, a reverse shell.
+_SHELL_PROGRAM = re.compile(rb"""['"`](?:/usr)?(?:/bin/)?(?:ba|z|da|k)?sh['"`]|cmd\.exe|powershell""")
 _PERSISTENCE = re.compile(
     rb"authorized_keys|LaunchAgents/|LaunchDaemons/|/etc/cron|/var/spool/cron|\.config/autostart|/etc/systemd/"
     rb"|/etc/rc\.local|\.config/systemd/user"
@@ -99,11 +107,12 @@ def threat_signatures(source: bytes, root: Node, rules_seen: set[str], add_at: A
             if _in_string(root, match.start(), match.end()):
                 add_at("PROTOTYPE_POLLUTION", match.start(), "__proto__ key in JSON text")
                 break
-    network = bool(rules_seen & {"NETWORK", "FORBIDDEN_MODULE"})
-    execs = bool(rules_seen & {"CHILD_PROCESS", "FORBIDDEN_MODULE"})
+    network = bool(rules_seen & {"NETWORK", "FORBIDDEN_MODULE", "RAW_SOCKET"})
+    execs = bool(rules_seen & {"CHILD_PROCESS", "FORBIDDEN_MODULE", "PI_EXEC"})
     writes = bool(rules_seen & {"FS_WRITE"})
+    reverse_shell = "RAW_SOCKET" in rules_seen and "CHILD_PROCESS" in rules_seen
     checks = ((network, _CREDENTIAL_STORES, "CREDENTIAL_EXFILTRATION"), (execs, _SHELL_PAYLOAD, "SHELL_PAYLOAD"),
-              (writes, _PERSISTENCE, "PERSISTENCE_WRITE"))
+              (writes, _PERSISTENCE, "PERSISTENCE_WRITE"), (reverse_shell, _SHELL_PROGRAM, "SHELL_PAYLOAD"))
     for enabled, pattern, rule_id in checks:
         if not enabled:
             continue

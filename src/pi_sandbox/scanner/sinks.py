@@ -1,44 +1,46 @@
-"""Sink rules: what a call, a ``new``, an import or a module specifier means for the verdict.
+"""Sink rules: what a call or a ``new`` means for the verdict, judged by what reaches it.
 
-:class:`SinkRules` holds a file's findings and the rules that fire where a value is *used*: calls of
-``eval`` / ``Function`` / string timers / ``require``, ``.call`` / ``.apply`` / ``Reflect`` indirection,
-pollution through ``Object.defineProperty`` and friends, and every module specifier (static and dynamic
-imports, ``require``, TS ``import x = require()``). :class:`~pi_sandbox.scanner.analyze.FileAnalyzer`
-adds the climbing and aliasing that bring values to these rules.
+Code-from-string sinks (``eval``, ``Function``, string timers, ``Worker`` with ``eval: true``) are judged by
+the origin of the code: decoded or hidden text, or text that comes from input (network, files, env), is
+the dropper pattern; constant code is scanned as code itself and its own findings are reported at the
+sink. In a dependency (``node_modules`` or a bundled ``node_modules`` region) code that the library
+generated itself (schema compilers, templating) is ``LIBRARY_CODEGEN``, flagged. Other sinks: ``.call`` /
+``.apply`` / ``Reflect`` indirection, prototype pollution and built-in tampering through
+``Object.defineProperty`` and friends, enumeration of the global object, ``createRequire``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from tree_sitter import Node
 
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.fold import node_text
-from pi_sandbox.scanner.members import member, module_value
-from pi_sandbox.scanner.model import EXCERPT_MAX, Finding, make_finding
-from pi_sandbox.scanner.parse import Parsed
-from pi_sandbox.scanner.resolve import Resolver, identifier_name
+from pi_sandbox.scanner.loading import ModuleRules
+from pi_sandbox.scanner.members import member
+from pi_sandbox.scanner.model import Finding
 from pi_sandbox.scanner.rules import (
     BUILTIN_CONSTRUCTORS,
-    CHILD_PROCESS_MODULES,
-    FORBIDDEN_MODULES,
-    FS_MODULES,
+    FORBIDDEN,
     GLOBAL_OBJECT_NAMES,
-    NETWORK_MODULES,
-    NODE_BUILTINS,
-    PURE_NET_NAMES,
     STRING_TIMERS,
-    module_root,
+    TAMPER_GLOBALS,
+    TAMPER_OBJECTS,
+    TAMPER_PROCESS_MEMBERS,
 )
 from pi_sandbox.scanner.values import Val
 
 #: Objects whose computed members are worth a finding (a computed key can spell anything on them).
 COMPUTED_HOLDERS: Final = GLOBAL_OBJECT_NAMES | {"globalThis", "process", "require", "module", "Module",
                                                  "Reflect", "Function"}
-#: Exact constant ``Function(...)`` argument lists emitted by common bundler runtimes (besides
-#: ``Function('return this')``): constant, inspected code that only sets a global.
-BUNDLER_FUNCTION_IDIOMS: Final = frozenset({("r", "regeneratorRuntime = r")})
+#: Exact constant ``Function(...)`` argument lists emitted by common bundler runtimes and compilers
+#: (besides ``Function('return this')``): constant, inspected code that only sets a global or imports.
+BUNDLER_FUNCTION_IDIOMS: Final = frozenset(
+    {("r", "regeneratorRuntime = r"), ("",), ("specifier", "return import(specifier)"),
+     ("s", "return import(s)"), ("x", "return import(x)"), ("m", "return import(m)")}
+)
 #: Calls whose result the resolver can name (decoders, loaders, prototype lookups).
 VALUE_CALLS: Final = frozenset(
     {"atob", "decodeURIComponent", "decodeURI", "unescape", "String.fromCharCode", "String.fromCodePoint",
@@ -56,61 +58,41 @@ POLLUTING_CALLS: Final = frozenset(
      "Reflect.set", "Reflect.defineProperty", "Reflect.setPrototypeOf", "Object.prototype.__defineGetter__",
      "Object.prototype.__defineSetter__"}
 )
+#: Where code handed to a code-from-string sink came from.
+CONSTANT: Final = "constant"
+GENERATED: Final = "generated"
+HIDDEN: Final = "hidden"
+EXTERNAL: Final = "external"
+#: Text around a code sink's argument that shows it carries input or decoded data, not generated code.
+_EXTERNAL_SOURCES = re.compile(
+    r"\b(?:fetch|readFileSync|readFile|createReadStream|XMLHttpRequest|axios|got|https?\.get|request|stdin|argv"
+    r"|process\.env|execSync|spawnSync|atob|fromCharCode|fromCodePoint|Buffer\.from|decodeURIComponent|unescape"
+    r"|responseText|getItem|WebSocket)\b|\.(?:text|json|arrayBuffer)\(\)"
+)
+#: Bundled-module markers: esbuild's ``// node_modules/pkg/file.js`` and webpack's ``!*** ./node_modules/...``.
+_BUNDLE_MARKER = re.compile(
+    rb"^[ \t]*//[ \t]+((?:[\w@.+-]+/)*[\w@.+-]+\.[cm]?[jt]sx?)[ \t]*$|!\*{3} \./((?:[\w@.+-]+/)+[\w@.+-]+) \*{3}!",
+    re.MULTILINE,
+)
+MAX_SOURCE_TEXT: Final = 8192
 
 
-class SinkRules:
-    """A file's findings plus the rules that fire where values are called, constructed or imported."""
+class SinkRules(ModuleRules):
+    """The rules that fire where values are called or constructed."""
 
-    def __init__(self, source: bytes, parsed: Parsed, rel_path: str) -> None:
-        self.source = source
-        self.parsed = parsed
-        self.rel_path = rel_path
-        self.root = parsed.tree.root_node
-        self.resolver = Resolver(source, self.root)
-        self.capabilities: set[str] = set()
-        self._findings: dict[tuple[str, int], Finding] = {}
-        self.has_fs = False
-        self.relative_imports: list[str] = []
-        self.enumerated_globals: list[Node] = []
+    dependency = False  # set by the analyzer: the file sits under node_modules
 
-    # --- hooks the analyzer provides -------------------------------------------------------
-
-    def on_reference(self, node: Node, val: Val) -> None:
-        """Rules on any mention of a value (implemented by the analyzer)."""
+    def scan_code_text(self, code: str) -> list[Finding]:
+        """Findings of ``code`` scanned as a module of its own (implemented by the analyzer)."""
         raise NotImplementedError
-
-    def follow_alias(self, name: str, val: Val) -> None:
-        """Follow a local name bound to ``val`` to its uses (implemented by the analyzer)."""
-        raise NotImplementedError
-
-    # --- findings --------------------------------------------------------------------------
-
-    def add(self, rule_id: str, node: Node, detail: str = "") -> None:
-        """Record a finding of ``rule_id`` at ``node`` (once per rule and position)."""
-        self.add_at(rule_id, node.start_byte, detail)
-
-    def add_at(self, rule_id: str, offset: int, detail: str = "") -> None:
-        """Record a finding at byte ``offset``."""
-        key = (rule_id, offset)
-        if key in self._findings:
-            return
-        line_start = self.source.rfind(b"\n", 0, offset) + 1
-        line_end = self.source.find(b"\n", offset)
-        if line_end < 0:
-            line_end = len(self.source)
-        line_no = self.source.count(b"\n", 0, line_start) + 1
-        prefix = self.source[line_start:offset].decode("utf-8", "replace")
-        column = len(prefix) + 1
-        excerpt = _excerpt(self.source[line_start:line_end].decode("utf-8", "replace"), column)
-        self._findings[key] = make_finding(rule_id, self.rel_path, line_no, column, excerpt, detail)
 
     # --- calls -----------------------------------------------------------------------------
 
-    def on_call(self, call: Node, val: Val, args: list[Node]) -> Val | None:
+    def on_call(self, call: Node, val: Val, args: list[Node]) -> Val | None:  # noqa: C901 - one branch per sink
         """Rules on a call of ``val``; returns the call's value when it is worth following."""
         if val.kind == v.COMPUTED:
             if val.path in COMPUTED_HOLDERS:
-                self.add("COMPUTED_GLOBAL_CALL", call, val.path)
+                self.add("COMPUTED_GLOBAL_CALL", call, val.path, val)
             return None
         if val.kind == v.FUNC:
             return v.ref("globalThis") if val.path == "return-this" else None
@@ -118,10 +100,10 @@ class SinkRules:
             return None
         path = val.path
         if path in ("eval", "execScript"):
-            self.check_payload(call, args)
+            self.code_sink("EVAL", call, args, val)
             return None
         if path == "Function":
-            return self.function_constructor(call, args)
+            return self.function_constructor(call, args, val)
         if path in STRING_TIMERS:
             self.check_timer(call, args)
             return None
@@ -144,17 +126,15 @@ class SinkRules:
                 shifted = args[1].named_children if len(args) > 1 and args[1].type == "array" else []
             if base in ("eval", "Function", "execScript") or base in STRING_TIMERS or base in REQUIRE_PATHS:
                 if not shifted and base in ("Function",) and how == "apply":
-                    self.add("FUNCTION_CONSTRUCTOR", call, "Function.apply")
+                    self.add("FUNCTION_CONSTRUCTOR", call, "Function.apply", val)
                     return None
                 return self.on_call(call, v.ref(base, obfuscated=val.obfuscated), list(shifted))
             return None
         if path.endswith(("__defineGetter__", "__defineSetter__")) and is_builtin_prototype(path):
-            self.add("PROTOTYPE_POLLUTION", call, path)
+            self.add("PROTOTYPE_POLLUTION", call, path, val)
             return None
         if path in POLLUTING_CALLS and args:
-            target = self.resolver.evaluate(args[0])
-            if target.kind == v.REF and is_builtin_prototype(target.path) and target.path.endswith(".prototype"):
-                self.add("PROTOTYPE_POLLUTION", call, f"{path} on {target.path}")
+            self.check_redefinition(call, path, args)
             return None
         if path in ENUMERATING_CALLS and args:
             target = self.resolver.evaluate(args[0])
@@ -162,8 +142,10 @@ class SinkRules:
                 # Walking the global object's keys is how `eval` is found without naming it.
                 self.add("COMPUTED_GLOBAL", call, f"{path}({target.path})")
                 self.enumerated_globals.append(call)
+                return self.resolver.call_result(val, [target])
             return None
         if path in ("Module.createRequire", "Module.createRequireFromPath"):
+            self.check_create_require(call, args)
             return v.ref("require")
         if path in VALUE_CALLS or path.endswith(".bind"):  # only these calls yield a value worth following
             return self.resolver.call_result(val, [self.resolver.evaluate(a) for a in args])
@@ -172,31 +154,28 @@ class SinkRules:
     def on_new(self, node: Node, val: Val, args: list[Node]) -> Val | None:
         """Rules on ``new val(...)``; returns the constructed value when worth following."""
         if val.kind == v.COMPUTED and val.path in COMPUTED_HOLDERS:
-            self.add("COMPUTED_GLOBAL_CALL", node, val.path)
+            self.add("COMPUTED_GLOBAL_CALL", node, val.path, val)
         elif val.kind == v.REF and val.path == "Function":
-            return self.function_constructor(node, args)
+            return self.function_constructor(node, args, val)
+        elif val.kind == v.REF and val.path in ("mod:worker_threads.Worker", "Worker") and args:
+            self.check_worker(node, args)
         return None
 
-    def function_constructor(self, node: Node, args: list[Node]) -> Val:
-        """``Function(...)`` / ``new Function(...)``: forbidden, except the constant global-object idiom."""
+    # --- code from strings -----------------------------------------------------------------
+
+    def function_constructor(self, node: Node, args: list[Node], callee: Val | None = None) -> Val:
+        """``Function(...)`` / ``new Function(...)``: judged by its code, except the constant idioms."""
         values = [self.resolver.evaluate(a) for a in args]
         if len(values) == 1 and values[0].kind == v.STR and \
                 values[0].text.strip().rstrip(";").strip() == "return this" and not values[0].decoded:
             self.add("FUNCTION_GLOBAL_IDIOM", node)
             return v.Val(v.FUNC, path="return-this")
-        texts = tuple(" ".join(x.text.split()).rstrip(";") for x in values if x.kind == v.STR and not x.obfuscated)
+        texts = tuple(" ".join(x.text.split()).rstrip(";") for x in values if x.kind == v.STR and not x.decoded)
         if len(texts) == len(values) and texts in BUNDLER_FUNCTION_IDIOMS:
-            self.add("FUNCTION_GLOBAL_IDIOM", node, "regenerator-runtime global assignment")
+            self.add("FUNCTION_GLOBAL_IDIOM", node, "constant bundler/compiler idiom")
             return v.FUNCTION_VALUE
-        self.add("FUNCTION_CONSTRUCTOR", node)
-        self.check_payload(node, args, values)
+        self.code_sink("FUNCTION_CONSTRUCTOR", node, args, callee, values)
         return v.FUNCTION_VALUE
-
-    def check_payload(self, node: Node, args: list[Node], values: list[Val] | None = None) -> None:
-        """A decoded payload reaching an eval-like sink is its own forbidden finding."""
-        values = values if values is not None else [self.resolver.evaluate(a) for a in args]
-        if any(x.decoded for x in values):
-            self.add("DECODED_PAYLOAD", node)
 
     def check_timer(self, call: Node, args: list[Node]) -> None:
         """``setTimeout("code")``: a string (or anything folding to one) as the callback."""
@@ -210,82 +189,115 @@ class SinkRules:
             stringish = operator is not None and node_text(operator) == "+" and (
                 "'" in node_text(first) or '"' in node_text(first) or "`" in node_text(first))
         if stringish:
-            self.add("STRING_TIMER", call)
-            if value.decoded:
-                self.add("DECODED_PAYLOAD", call)
+            self.code_sink("STRING_TIMER", call, args[:1], None, [value])
 
-    # --- modules ---------------------------------------------------------------------------
+    def check_worker(self, node: Node, args: list[Node]) -> None:
+        """``new Worker(code, { eval: true })`` compiles a string; a ``data:`` URL worker is code from a URL."""
+        options = self.resolver.evaluate(args[1]) if len(args) > 1 else v.UNKNOWN
+        flag = member(options, v.string("eval")) if options.kind == v.OBJ else v.UNKNOWN
+        if flag.truthy or (len(args) > 1 and re.search(r"\beval\s*:\s*(?!false)", node_text(args[1]))):
+            self.code_sink("WORKER_EVAL", node, args[:1])
+            return
+        script = self.resolver.evaluate(args[0])
+        if script.kind == v.STR and script.text.startswith(("data:", "blob:", "http:", "https:")):
+            self.add("CODE_FROM_URL", node, script.text[:40], script)
 
-    def visit_import(self, node: Node) -> None:
-        """Static ``import`` / ``export ... from`` / TS ``import x = require(...)``."""
-        for child in node.children:
-            if child.type == "type" and not child.is_named:  # `import type` is erased at compile time
+    def code_sink(self, rule_id: str, node: Node, args: list[Node], callee: Val | None = None,
+                  values: list[Val] | None = None) -> None:
+        """A code-from-string sink, judged by where its code comes from (see the module docstring)."""
+        values = values if values is not None else [self.resolver.evaluate(a) for a in args]
+        origin = self.code_origin(args, values)
+        inner = self.scan_code_text("\n".join(x.text for x in values if x.kind == v.STR)) \
+            if origin == CONSTANT else []
+        inner_forbidden = [f for f in inner if f.cls == FORBIDDEN]
+        shown = next((x for x in values if x.via), callee)
+        if origin in (CONSTANT, GENERATED) and not inner_forbidden and self.in_dependency(node):
+            self.add("LIBRARY_CODEGEN", node, f"{origin} code", shown)
+            return
+        detail = {CONSTANT: "constant code", GENERATED: "code built at run time", HIDDEN: "decoded/hidden code",
+                  EXTERNAL: "code read from input (network, file, environment)"}[origin]
+        self.add(rule_id, node, detail, shown if shown is not None else (values[0] if values else None))
+        if origin == HIDDEN and any(x.decoded for x in values):
+            self.add("DECODED_PAYLOAD", node, "", next(x for x in values if x.decoded))
+        for finding in inner_forbidden:
+            self.add(finding.rule_id, node, f"inside the code string compiled here ({finding.excerpt[:60]})")
+
+    def code_origin(self, args: list[Node], values: list[Val]) -> str:
+        """Where a code sink's argument comes from: constant, generated, hidden (decoded) or external input."""
+        if any(x.decoded for x in values):
+            return HIDDEN
+        if values and all(x.kind == v.STR for x in values):
+            return CONSTANT
+        if _EXTERNAL_SOURCES.search(self.source_text(args)):
+            return EXTERNAL
+        return GENERATED
+
+    def source_text(self, nodes: list[Node]) -> str:
+        """The text of ``nodes`` plus, one level deep, the definitions of the names they use."""
+        parts = [node_text(n) for n in nodes]
+        names = set(re.findall(r"[A-Za-z_$][\w$]*", " ".join(parts)))
+        for name in sorted(names)[:32]:
+            for definition in self.resolver.definitions(name)[:4]:
+                parent = definition.parent
+                value = parent.child_by_field_name("value") or parent.child_by_field_name("right") \
+                    if parent is not None else None
+                if value is not None:
+                    parts.append(node_text(value)[:1024])
+        return " ".join(parts)[:MAX_SOURCE_TEXT]
+
+    def in_dependency(self, node: Node) -> bool:
+        """Whether ``node`` is library code: the file sits under node_modules, or a bundled region does."""
+        if self.dependency:
+            return True
+        marker = None
+        for match in _BUNDLE_MARKER.finditer(self.source, 0, node.start_byte):
+            marker = match.group(1) or match.group(2)
+        return marker is not None and b"node_modules/" in marker
+
+    # --- built-ins and prototypes ----------------------------------------------------------
+
+    def check_redefinition(self, call: Node, path: str, args: list[Node]) -> None:
+        """``Object.defineProperty(target, key, …)`` and friends: pollution or tampering by target."""
+        target = self.resolver.evaluate(args[0])
+        if target.kind != v.REF:
+            return
+        if is_builtin_prototype(target.path) and target.path.endswith(".prototype"):
+            self.add("PROTOTYPE_POLLUTION", call, f"{path} on {target.path}", target)
+            return
+        if path in ("Object.assign", "Object.defineProperties"):
+            keys = _object_keys(self.resolver.evaluate(args[1])) if len(args) > 1 else []
+        elif len(args) > 1:
+            key = self.resolver.evaluate(args[1])
+            keys = [key.text] if key.kind == v.STR else [""]
+        else:
+            keys = [""]
+        if path in ("Object.setPrototypeOf", "Reflect.setPrototypeOf"):
+            keys = ["__proto__"]
+        for key in keys or [""]:
+            written = member(target, v.string(key)) if key else target
+            if written.kind == v.REF and tampers(written.path, target.path):
+                self.add("BUILTIN_TAMPERING", call, f"{path} on {written.path}", written)
                 return
-        source = node.child_by_field_name("source")
-        names: list[str] = []
-        clauses: list[Node] = []
-        for child in node.named_children:
-            if child.type == "import_require_clause":
-                source = child.child_by_field_name("source")
-                clauses.append(child)
-            elif child.type == "import_clause":
-                names.extend(_imported_names(child))
-                clauses.append(child)
-        module = self.on_specifier(node, source, "DYNAMIC_IMPORT", tuple(names))
-        if module.kind == v.REF and not module.path.startswith("mod:"):
-            for clause in clauses:  # `import Module from 'module'`: follow the bindings like globals
-                self.follow_import_bindings(clause, module)
 
-    def follow_import_bindings(self, clause: Node, module: Val) -> None:
-        """Follow the local names an import of a tracked module (module, process, timers) binds."""
-        for child in clause.named_children:
-            if child.type == "identifier":
-                self.follow_alias(identifier_name(child)[0], module)
-            elif child.type == "namespace_import":
-                for inner in child.named_children:
-                    if inner.type == "identifier":
-                        self.follow_alias(identifier_name(inner)[0], module)
-            elif child.type == "named_imports":
-                for spec in child.named_children:
-                    name = spec.child_by_field_name("name")
-                    alias = spec.child_by_field_name("alias") or name
-                    if name is None or alias is None:
-                        continue
-                    value = member(module, v.string(identifier_name(name)[0]))
-                    self.on_reference(spec, value)
-                    self.follow_alias(identifier_name(alias)[0], value)
+    def check_tampering(self, node: Node, val: Val, polyfill: bool) -> bool:
+        """An assignment to ``val``: a built-in the sandbox relies on is tampering (a guarded polyfill is
+        flagged). Returns whether it was one."""
+        if val.kind != v.REF or not tampers(val.path, val.path.rsplit(".", 1)[0]):
+            return False
+        self.add("BUILTIN_POLYFILL" if polyfill else "BUILTIN_TAMPERING", node, val.path, val)
+        return True
 
-    def on_specifier(self, node: Node, spec_node: Node | None, dynamic_rule: str,
-                     imported: tuple[str, ...] = ()) -> Val:
-        """Rules on a module specifier (require, import, dynamic import); returns the module value."""
-        if spec_node is None:
-            return v.UNKNOWN
-        spec = self.resolver.evaluate(spec_node)
-        if spec.kind != v.STR:
-            self.add(dynamic_rule, node)
-            return v.UNKNOWN
-        text = spec.text.strip()
-        root = module_root(text)
-        hidden = spec.obfuscated or spec.decoded
-        if text.startswith(("data:", "blob:", "http:", "https:")):
-            self.add("CODE_FROM_URL", node, text[:40])
-        if text.endswith(".node"):
-            self.add("NATIVE_ADDON_LOAD", node, text[-80:])
-        if root in FORBIDDEN_MODULES and not (root == "net" and imported and set(imported) <= PURE_NET_NAMES):
-            self.add("FORBIDDEN_MODULE", node, root)
-        if hidden and (root in NODE_BUILTINS or root in CHILD_PROCESS_MODULES or root in NETWORK_MODULES
-                       or root in FS_MODULES):
-            self.add("OBFUSCATED_ACCESS", node, f"module {root}")
-        if root in CHILD_PROCESS_MODULES:
-            self.add("CHILD_PROCESS", node, root)
-        elif root in NETWORK_MODULES:
-            self.add("NETWORK", node, root)
-        elif root in FS_MODULES:
-            self.has_fs = True
-            self.capabilities.add("read")
-        if text.startswith(("./", "../")):
-            self.relative_imports.append(text)  # the walker scans targets without a JS suffix as code
-        return module_value(spec)
+
+def tampers(path: str, holder: str) -> bool:
+    """Whether writing ``path`` replaces a built-in the sandbox's modules use."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return path in TAMPER_GLOBALS or (holder in GLOBAL_OBJECT_NAMES and path in BUILTIN_CONSTRUCTORS)
+    if head == "process":
+        return rest in TAMPER_PROCESS_MEMBERS or holder == "process" and rest == "__proto__"
+    if head in GLOBAL_OBJECT_NAMES:
+        return rest == "__proto__"
+    return head in TAMPER_OBJECTS and "." not in rest and rest != "prototype"
 
 
 def is_builtin_prototype(path: str) -> bool:
@@ -294,25 +306,5 @@ def is_builtin_prototype(path: str) -> bool:
     return head in BUILTIN_CONSTRUCTORS and (rest == "prototype" or rest.startswith("prototype."))
 
 
-def _imported_names(clause: Node) -> list[str]:
-    names: list[str] = []
-    for child in clause.named_children:
-        if child.type == "named_imports":
-            for spec in child.named_children:
-                name = spec.child_by_field_name("name")
-                if name is not None:
-                    names.append(identifier_name(name)[0])
-        else:
-            names.append("default" if child.type == "identifier" else "*")
-    return names
-
-
-def _excerpt(line: str, column: int) -> str:
-    line = line.replace("\u2028", " ").replace("\u2029", " ").replace("\t", " ").rstrip()
-    stripped = line.lstrip()
-    lead = len(line) - len(stripped)
-    if len(stripped) <= EXCERPT_MAX:
-        return stripped
-    start = max(0, column - 1 - lead - 40)
-    piece = stripped[start : start + EXCERPT_MAX - 1]
-    return ("…" if start else "") + piece + "…"
+def _object_keys(obj: Val) -> list[str]:
+    return [p.text for p in obj.items] if obj.kind == v.OBJ else [""]
