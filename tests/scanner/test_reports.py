@@ -54,6 +54,7 @@ def test_json_report_has_per_file_findings_counts_and_verdict(tmp_path: Path) ->
     files = {f["path"]: f for f in doc["files"]}
     finding = files["lib/x.js"]["findings"][0]
     assert set(finding) == {"rule", "class", "file", "line", "column", "excerpt", "explanation", "capability",
+                            "severity", "context",
                             "fingerprint"}
     json.dumps(doc)  # serialisable as is
 

@@ -16,7 +16,7 @@ from tree_sitter import Node
 
 from pi_sandbox.scanner import signals
 from pi_sandbox.scanner import values as v
-from pi_sandbox.scanner.bindings import ModuleLinks, enclosing_function
+from pi_sandbox.scanner.bindings import ModuleLinks, call_of, enclosing_function, function_name
 from pi_sandbox.scanner.fold import node_text
 from pi_sandbox.scanner.members import member
 from pi_sandbox.scanner.model import Finding
@@ -391,13 +391,13 @@ class FileAnalyzer(SinkRules):
         (an unresolved member of the global object, say) is carried on.
         """
         function = enclosing_function(node)
-        name = _function_name(function) if function is not None else None
+        name = function_name(function) if function is not None else None
         if name is None or self._alias_depth >= MAX_ALIAS_DEPTH:
             return
         self._alias_depth += 1
         try:
             for occurrence in self.resolver.occurrences(name)[:MAX_ALIAS_USES]:
-                call = _call_of(occurrence)
+                call = call_of(occurrence)
                 if call is None:
                     continue
                 at_call = self.resolver.evaluate(call)
@@ -459,7 +459,7 @@ class FileAnalyzer(SinkRules):
         """File operations on constant paths outside the workspace (absolute, home, ``../`` past the root)."""
         for match in _FS_PATH_CALL.finditer(self.source):
             found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
-            call = _call_of(found)
+            call = call_of(found)
             if call is None:
                 continue
             args = self.resolver.call_arguments(call)
@@ -547,19 +547,6 @@ def _called_here(node: Node) -> bool:
         parent.child_by_field_name("function") == current
 
 
-def _call_of(name: Node | None) -> Node | None:
-    """The call whose callee is ``name`` or ``x.name``."""
-    if name is None or name.parent is None:
-        return None
-    callee = name.parent if name.type == "property_identifier" else name
-    if name.type == "property_identifier" and callee.child_by_field_name("property") != name:
-        return None
-    call = callee.parent
-    if call is not None and call.type == "call_expression" and call.child_by_field_name("function") == callee:
-        return call
-    return None
-
-
 def _guarded(node: Node, path: str) -> bool:
     """Whether an assignment to ``path`` only runs when the built-in is missing (a polyfill)."""
     last = path.rsplit(".", 1)[-1]
@@ -582,28 +569,6 @@ def _guarded(node: Node, path: str) -> bool:
                 return True
         current = current.parent
     return False
-
-
-def _function_name(function: Node) -> str | None:
-    """The name calls use for ``function``: its declared name, or the variable/property it is assigned to."""
-    name = function.child_by_field_name("name")
-    if name is not None and function.type != "method_definition":
-        return node_text(name)
-    parent = function.parent
-    if function.type == "method_definition" and name is not None:
-        return node_text(name)
-    if parent is not None and parent.type == "variable_declarator":
-        target = parent.child_by_field_name("name")
-    elif parent is not None and parent.type == "pair":
-        target = parent.child_by_field_name("key")
-    elif parent is not None and parent.type == "assignment_expression":
-        target = parent.child_by_field_name("left")
-        if target is not None and target.type == "member_expression":
-            target = target.child_by_field_name("property")
-    else:
-        target = None
-    return node_text(target) if target is not None and target.type in (
-        "identifier", "property_identifier") else None
 
 
 def _in_comment_or_string(root: Node, offset: int) -> bool:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pi_sandbox.scanner.resolve import Resolver
 
 MAX_DECLARATIONS: Final = 512
+MAX_CALL_SITES: Final = 16
 FUNCTION_NODES: Final = frozenset(
     {"function_expression", "function", "arrow_function", "generator_function", "class",
      "function_declaration", "generator_function_declaration", "method_definition"}
@@ -66,6 +67,10 @@ class ModuleLinks(Protocol):
 
     def imported(self, importer: str, specifier: str, name: str | None) -> Val | None:
         """Export ``name`` (None: the namespace) of the module ``specifier`` imported by ``importer``."""
+        ...
+
+    def call_function(self, fn: Val, args: list[Val]) -> Val:
+        """Run a function another module defined."""
         ...
 
 
@@ -328,6 +333,32 @@ class Bindings:
                 current = merge([current, value])
         return current
 
+    def call_site_values(self, use: Node) -> list[tuple[Node, Val]]:
+        """For a parameter used at ``use``: each call of its function and the argument passed there."""
+        name = node_text(use)
+        function = enclosing_function(use)
+        if function is None or use.type != "identifier":
+            return []
+        params = function.child_by_field_name("parameters") or function.child_by_field_name("parameter")
+        if params is None:
+            return []
+        nodes = [params] if params.type == "identifier" else params.named_children
+        names = [node_text(p.child_by_field_name("pattern") or p) for p in nodes]
+        fn_name = function_name(function)
+        if name not in names or fn_name is None:
+            return []
+        index = names.index(name)
+        found: list[tuple[Node, Val]] = []
+        for occurrence in self.occurrences(fn_name)[:MAX_CALL_SITES]:
+            call = call_of(occurrence)
+            if call is None or function.start_byte <= call.start_byte < function.end_byte:
+                continue
+            args = call.child_by_field_name("arguments")
+            values = [c for c in args.named_children if c.type != "comment"] if args is not None else []
+            if index < len(values):
+                found.append((call, self.evaluate(values[index])))
+        return found
+
     def property_writes(self, name: str, prop: str) -> list[Val]:
         """Values assigned to ``name.prop`` / ``name['prop']`` anywhere in the file."""
         found: list[Val] = []
@@ -351,6 +382,39 @@ class Bindings:
             if right is not None:
                 found.append(v.with_via(self.evaluate(right), f"{name}.{prop}"))
         return found
+
+
+def call_of(name: Node | None) -> Node | None:
+    """The call whose callee is ``name`` or ``x.name``."""
+    if name is None or name.parent is None:
+        return None
+    callee = name.parent if name.type == "property_identifier" else name
+    if name.type == "property_identifier" and callee.child_by_field_name("property") != name:
+        return None
+    call = callee.parent
+    if call is not None and call.type == "call_expression" and call.child_by_field_name("function") == callee:
+        return call
+    return None
+
+
+def function_name(function: Node) -> str | None:
+    """The name calls use for ``function``: its declared name, or the variable/property it is assigned to."""
+    name = function.child_by_field_name("name")
+    if name is not None:
+        return node_text(name)
+    parent = function.parent
+    if parent is not None and parent.type == "variable_declarator":
+        target = parent.child_by_field_name("name")
+    elif parent is not None and parent.type == "pair":
+        target = parent.child_by_field_name("key")
+    elif parent is not None and parent.type == "assignment_expression":
+        target = parent.child_by_field_name("left")
+        if target is not None and target.type == "member_expression":
+            target = target.child_by_field_name("property")
+    else:
+        target = None
+    return node_text(target) if target is not None and target.type in (
+        "identifier", "property_identifier") else None
 
 
 def _is_definition(occurrence: Node) -> bool:

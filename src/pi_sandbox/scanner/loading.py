@@ -86,7 +86,14 @@ class ModuleRules(RuleBase):
         spec = self.resolver.evaluate(spec_node)
         if spec.kind != v.STR:
             self.add(dynamic_rule, node, "specifier not resolvable", spec)
+            for call, value in self.resolver.call_site_values(spec_node):  # `load(m) { require(m) }`
+                if value.kind == v.STR:
+                    self.judge_specifier(call, value, imported)
             return v.UNKNOWN
+        return self.judge_specifier(node, spec, imported)
+
+    def judge_specifier(self, node: Node, spec: Val, imported: tuple[str, ...] = ()) -> Val:
+        """The rules for a resolved specifier ``spec`` loaded at ``node``; returns the module value."""
         text = spec.text.strip()
         root = module_root(text)
         hidden = spec.obfuscated or spec.decoded

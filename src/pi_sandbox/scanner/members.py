@@ -58,7 +58,8 @@ def member(obj: Val, key: Val) -> Val:
     if kind == v.REF:
         if obj.path.count(".") >= MAX_PATH_SEGMENTS:
             return v.UNKNOWN
-        return v.ref(_ref_member(obj.path, name), **marks)
+        via = (obj.via + key.via)[-v.MAX_VIA:]
+        return v.Val(v.REF, path=_ref_member(obj.path, name), via=via, **marks)
     if name == "constructor":
         ctor = {v.FUNC: "Function", v.STR: "String", v.NUM: "Number", v.ARR: "Array", v.OBJ: "Object",
                 v.BUF: "Buffer"}.get(kind, "?ctor")

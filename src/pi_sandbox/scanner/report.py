@@ -25,6 +25,8 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "excerpt": finding.excerpt,
         "explanation": finding.explanation,
         "capability": finding.capability,
+        "severity": finding.severity,
+        "context": finding.context,
         "fingerprint": finding.fingerprint,
     }
 
@@ -36,6 +38,7 @@ def _file_dict(result: FileResult) -> dict[str, Any]:
         "lines": result.lines,
         "bytes": result.size,
         "sha256": result.sha256,
+        "context": result.context,
         "findings": [finding_dict(f) for f in result.findings],
     }
 
@@ -45,6 +48,9 @@ def to_json(report: ScanReport) -> dict[str, Any]:
     rule_counts: dict[str, int] = {}
     for finding in report.findings:
         rule_counts[finding.rule_id] = rule_counts.get(finding.rule_id, 0) + 1
+    apart: dict[str, int] = {}
+    for finding in report.separate_findings:
+        apart[finding.context] = apart.get(finding.context, 0) + 1
     return {
         "schema": SCAN_REPORT,
         "scanner_version": __version__,
@@ -59,6 +65,7 @@ def to_json(report: ScanReport) -> dict[str, Any]:
             "files_skipped": len(report.skipped),
             "lines": report.total_lines,
             "by_rule": dict(sorted(rule_counts.items())),
+            "reported_apart": dict(sorted(apart.items())),
         },
         "duration_ms": round(report.duration_s * 1000, 1),
         "files": [_file_dict(f) for f in report.files],
@@ -68,7 +75,7 @@ def to_json(report: ScanReport) -> dict[str, Any]:
 
 def to_sarif(report: ScanReport) -> dict[str, Any]:
     """The report as a SARIF 2.1.0 log (one run, one result per finding)."""
-    used = sorted({f.rule_id for f in report.findings})
+    used = sorted({f.rule_id for f in report.all_findings})
     index = {rule_id: i for i, rule_id in enumerate(used)}
     rules = [
         {
@@ -84,8 +91,9 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
         {
             "ruleId": f.rule_id,
             "ruleIndex": index[f.rule_id],
-            "level": "error" if f.cls == FORBIDDEN else "warning",
-            "message": {"text": f"{f.explanation} ({f.cls})"},
+            # findings in code that never runs in the sandbox are notes: reported, never failing a build
+            "level": "note" if not f.counts else "error" if f.cls == FORBIDDEN else "warning",
+            "message": {"text": f"{f.explanation} ({f.cls}{'' if f.counts else ', ' + f.context})"},
             "locations": [
                 {
                     "physicalLocation": {
@@ -99,9 +107,9 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
                 }
             ],
             "partialFingerprints": {"piFinding/v1": f.fingerprint},
-            "properties": {"class": f.cls},
+            "properties": {"class": f.cls, "severity": f.severity, "context": f.context},
         }
-        for f in report.findings
+        for f in report.all_findings
     ]
     return {
         "$schema": SARIF_SCHEMA_URI,
@@ -124,23 +132,40 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
     }
 
 
+def _table(findings: tuple[Finding, ...]) -> list[str]:
+    rows = [(f.cls.upper(), f.rule_id, f"{f.file}:{f.line}:{f.column}", f.excerpt) for f in findings]
+    widths = [max(len(r[i]) for r in rows + [("CLASS", "RULE", "LOCATION", "")]) for i in range(3)]
+    header = ("CLASS", "RULE", "LOCATION", "EXCERPT")
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, [*widths, 0], strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, [*widths, 0], strict=True)).rstrip())
+    return lines
+
+
 def render_text(report: ScanReport) -> str:
-    """A human-readable table of findings and the verdict line."""
+    """A human-readable table of findings (flows under them), the findings reported apart, the verdict line."""
     lines: list[str] = []
     findings = report.findings
+    apart = report.separate_findings
+    if apart:
+        by_context: dict[str, int] = {}
+        for f in apart:
+            by_context[f.context] = by_context.get(f.context, 0) + 1
+        summary = ", ".join(f"{n} in {c.replace('_', ' ')}s" for c, n in sorted(by_context.items()))
+        lines.append(f"reported apart (code that never runs in the sandbox; not part of the verdict): {summary}")
+        lines.extend(_table(apart))
+        lines.append("")
     if findings:
-        rows = [(f.cls.upper(), f.rule_id, f"{f.file}:{f.line}:{f.column}", f.excerpt) for f in findings]
-        widths = [max(len(r[i]) for r in rows + [("CLASS", "RULE", "LOCATION", "")]) for i in range(3)]
-        header = ("CLASS", "RULE", "LOCATION", "EXCERPT")
-        lines.append("  ".join(h.ljust(w) for h, w in zip(header, [*widths, 0], strict=True)).rstrip())
-        for row in rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, [*widths, 0], strict=True)).rstrip())
+        lines.extend(_table(findings))
         lines.append("")
         seen: set[str] = set()
         for f in findings:
             if f.rule_id not in seen:
                 seen.add(f.rule_id)
                 lines.append(f"  {f.rule_id}: {RULES[f.rule_id].explanation}")
+        for f in findings:
+            if "flow: " in f.explanation:
+                lines.append(f"  {f.file}:{f.line}: {f.explanation.rsplit('flow: ', 1)[1]}")
         lines.append("")
     caps = ", ".join(report.capabilities) or "none"
     lines.append(

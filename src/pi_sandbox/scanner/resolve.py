@@ -367,7 +367,7 @@ class Resolver(Bindings):
         if fn.kind == v.FUNC and fn.path.startswith("fn:"):
             file_key, start, end = fn.path[3:].rsplit(":", 2)
             if file_key != self.file_key:
-                return v.UNKNOWN  # functions of other modules arrive already resolved as values
+                return self.links.call_function(fn, args) if self.links is not None else v.UNKNOWN
             function = self.root.descendant_for_byte_range(int(start), int(end))
             while function is not None and function.type not in FUNCTION_NODES:
                 function = function.parent

@@ -18,8 +18,9 @@ from pi_sandbox.errors import ScanError
 from pi_sandbox.progress import ProgressCallback
 from pi_sandbox.progress import report as report_progress
 from pi_sandbox.scanner.analyze import FileAnalyzer, token_scan
-from pi_sandbox.scanner.model import FileResult, Finding, ScanReport, SkippedFile, make_finding
+from pi_sandbox.scanner.model import EXTENSION, TYPES, FileResult, Finding, ScanReport, SkippedFile, make_finding
 from pi_sandbox.scanner.parse import language_for, parse
+from pi_sandbox.scanner.project import Project, file_context, is_test_path, package_of
 
 #: Bigger files are not parsed (a flagged finding plus a token scan). Bundled compilers reach ~10 MB.
 MAX_FILE_BYTES: Final = 16 * 1024 * 1024
@@ -28,12 +29,16 @@ MAX_TOKEN_SCAN_BYTES: Final = 64 * 1024 * 1024
 METADATA_DIRS: Final = frozenset({".git", ".hg", ".svn"})
 
 
-def scan_source(source: bytes, rel_path: str, language: str) -> FileResult:
-    """Scan one file's bytes as ``language``."""
+#: Signals that are only noise where nobody reads the code as written (generated, declarations, vendored).
+_NOISE_IN_TYPES: Final = frozenset({"LONG_LINE", "HIGH_ENTROPY_STRING", "PARSE_ERROR", "OBFUSCATOR_NAMES"})
+
+
+def scan_source(source: bytes, rel_path: str, language: str, links: Project | None = None) -> FileResult:
+    """Scan one file's bytes as ``language`` (``links``: the rest of the extension, for its imports)."""
     digest = hashlib.sha256(source).hexdigest()
     lines = source.count(b"\n") + (1 if source and not source.endswith(b"\n") else 0)
     parsed = parse(source, language)
-    analyzer = FileAnalyzer(source, parsed, rel_path)
+    analyzer = FileAnalyzer(source, parsed, rel_path, links, dependency=package_of(rel_path) is not None)
     findings = analyzer.run()
     return FileResult(
         path=rel_path,
@@ -87,7 +92,7 @@ def _special_kind(mode: int) -> str | None:
     return None
 
 
-def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
+def scan_file(path: Path, rel_path: str, links: Project | None = None) -> FileResult | SkippedFile:
     """Scan one file on disk (``rel_path`` is how reports name it)."""
     language = language_for(path.name)
     try:
@@ -113,7 +118,7 @@ def scan_file(path: Path, rel_path: str) -> FileResult | SkippedFile:
         return _finding_only("SPECIAL_FILE", rel_path, "replaced while scanning, never read")
     except OSError as exc:
         return _finding_only("UNREADABLE_FILE", rel_path, exc.strerror or "read failed")
-    return scan_source(source, rel_path, language)
+    return scan_source(source, rel_path, language, links)
 
 
 def iter_extension_files(root: Path) -> tuple[list[tuple[Path, str]], list[SkippedFile]]:
@@ -182,9 +187,10 @@ def scan_path(path: Path, progress: ProgressCallback | None = None) -> ScanRepor
     root, files, skipped = resolve_target(path)
     results: list[FileResult] = []
     hashes: list[tuple[str, str]] = []
+    project = Project(root, [rel for _, rel in files])
     for done, (full, rel) in enumerate(files):
         report_progress(progress, done, len(files), rel)
-        outcome = scan_file(full, rel)
+        outcome = scan_file(full, rel, project)
         if isinstance(outcome, SkippedFile):
             skipped.append(outcome)
             hashes.append((rel, file_digest(full)))
@@ -192,6 +198,7 @@ def scan_path(path: Path, progress: ProgressCallback | None = None) -> ScanRepor
             results.append(outcome)
             hashes.append((rel, outcome.sha256 or file_digest(full)))
     results, skipped = _scan_code_loaded_from_other_files(root, results, skipped)
+    results = _place(results, project)
     return ScanReport(
         root=path.name or str(path),
         files=tuple(results),
@@ -199,6 +206,28 @@ def scan_path(path: Path, progress: ProgressCallback | None = None) -> ScanRepor
         content_hash=content_hash(hashes),
         duration_s=time.perf_counter() - started,
     )
+
+
+def _place(results: list[FileResult], project: Project) -> list[FileResult]:
+    """Give each file and its findings their context (see ``project.file_context``) and drop noise signals
+    where code is generated, vendored or only declares types."""
+    own_imports: set[str] = set()
+    for result in results:
+        if package_of(result.path) is None and not is_test_path(result.path):
+            for spec in result.relative_imports:
+                target = project.resolve_specifier(result.path, spec)
+                if target is not None:
+                    own_imports.add(target)
+    placed = []
+    for result in results:
+        context = file_context(result.path, result.path in own_imports)
+        generated = result.path.endswith((".min.js", ".min.mjs", ".min.cjs")) or context != EXTENSION
+        findings = tuple(
+            replace(f, context=context) for f in result.findings
+            if not (context == TYPES and f.rule_id in _NOISE_IN_TYPES)
+            and not (generated and f.rule_id == "LONG_LINE"))
+        placed.append(replace(result, findings=findings, context=context))
+    return placed
 
 
 def file_digest(path: Path) -> str:
