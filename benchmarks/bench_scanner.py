@@ -146,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         per_file: list[float] = []
         original = walker.scan_file
 
-        def timed(path: Path, rel: str) -> object:
+        def timed(path: Path, rel: str, links: object = None) -> object:
             start = time.perf_counter()
-            out = original(path, rel)
+            out = original(path, rel, links)  # type: ignore[arg-type]
             per_file.append((time.perf_counter() - start) * 1000)
             return out
 

@@ -69,10 +69,16 @@ def test_every_technique_named_in_the_runbook_is_covered() -> None:
 
 def test_every_rule_fires_in_the_corpus_or_a_file_system_test() -> None:
     from pi_sandbox.scanner.rules import RULES
+    from pi_sandbox.scanner.walker import scan_source
+    from tests.scanner.techniques import BENIGN, HOSTILE, PRECISION
 
     seen: set[str] = set()
     for row in ROWS:
         seen |= {f.rule_id for f in scan_path(CORPUS / row["sample"]).findings}
+    sources = [s for samples in HOSTILE.values() for s, _ in samples]
+    sources += [s for samples in BENIGN.values() for s in samples] + [s for _, s, _ in PRECISION]
+    for source in sources:
+        seen |= {f.rule_id for f in scan_source(source.encode(), "src/x.js", "javascript").findings}
     # These need file-system situations (links, permissions, size, binaries): see test_findings.py.
     file_system_rules = {"FILE_TOO_LARGE", "SYMLINK", "UNREADABLE_FILE", "NATIVE_ADDON_FILE", "SPECIAL_FILE"}
     assert set(RULES) - seen == file_system_rules

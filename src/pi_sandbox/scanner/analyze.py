@@ -69,11 +69,14 @@ NAMED_DECLARATIONS: Final = frozenset(
 _SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
 _COMMENTS = re.compile(rb"/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*")
 _PI_EXEC = re.compile(rb"\bpi\s*\.\s*exec\s*\(|\bcreateBashTool\s*\(")
-_FS_PATH_CALL = re.compile(rb"(?<![\w$])(" + b"|".join(n.encode() for n in sorted(FS_PATH_FUNCTIONS)) + rb")\s*\(")
+#: Candidate fs calls: a cheap prefix match, then the name is checked against the function sets (a regex
+#: alternation of ~100 names costs more than the rest of the analysis).
+_FS_CALL = re.compile(
+    rb"(?<![\w$])((?:read|write|append|mkd|rm|unlink|rename|copy|cp|symlink|link|ch|trunc|utimes|lch|lutimes"
+    rb"|create|exists|access|open|stat|lstat|realpath|output|remove|empty|ensure|move)[\w$]*)\s*\(")
 #: Absolute paths a file operation may name without leaving anything an extension should not see.
 _HARMLESS_ABSOLUTE = ("/tmp/", "/dev/null", "/dev/stdout", "/dev/stderr", "/proc/self/", "/etc/os-release",
                       "/etc/hosts", "/etc/localtime", "/usr/share/zoneinfo/")
-_FS_WRITE_CALL = re.compile(rb"(?<![\w$])(" + b"|".join(n.encode() for n in sorted(FS_WRITE_FUNCTIONS)) + rb")\s*\(")
 
 
 def is_declaration(node: Node) -> bool:
@@ -129,11 +132,7 @@ class FileAnalyzer(SinkRules):
             if match is not None and not _in_comment_or_string(self.root, match.start()):
                 self.add_at("PI_EXEC", match.start(), match.group(0).decode("utf-8", "replace"))
         if self.has_fs:
-            self.check_fs_paths()
-            for match in _FS_WRITE_CALL.finditer(self.source):
-                found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
-                if found is not None and found.type in ("identifier", "property_identifier"):
-                    self.visit_fs_write(found)
+            self.check_fs_calls()
         signals.long_strings(caps.get("string", ()), self.add)
         if self.root.has_error:
             self.visit_errors(caps.get("error", []))
@@ -237,6 +236,10 @@ class FileAnalyzer(SinkRules):
                 name_node = parent.child_by_field_name("name")
                 if parent.child_by_field_name("value") == node and name_node is not None:
                     self.on_binding(name_node, val)
+                return
+            if ptype == "arguments":
+                if parent.parent is not None and parent.parent.type == "call_expression":
+                    self.flow_into_call(parent.parent, node, val)
                 return
             if ptype == "return_statement" or (ptype == "arrow_function" and
                                                parent.child_by_field_name("body") == node):
@@ -383,6 +386,36 @@ class FileAnalyzer(SinkRules):
         elif is_builtin_prototype(path) or path.startswith(("?proto.", "?ctor.prototype")):
             self.add("PROTOTYPE_POLLUTION", node, path, val)
 
+    def flow_into_call(self, call: Node, argument: Node, val: Val) -> None:
+        """``pick(globalThis, 'ev' + 'al')``: a tracked value passed to a user function.
+
+        The call's own value is computed when the interpreter can run the function; otherwise the value is
+        followed to the parameter's uses inside the function.
+        """
+        callee = call.child_by_field_name("function")
+        fn = self.resolver.evaluate(callee) if callee is not None else v.UNKNOWN
+        if not fn.path.startswith("fn:") or self._alias_depth >= MAX_ALIAS_DEPTH:
+            return
+        result = self.resolver.evaluate(call)
+        if climbable(result):
+            self.climb(call, result)
+            return
+        function = self.resolver.function_node(fn)
+        args = self.resolver.call_arguments(call)
+        params = function.child_by_field_name("parameters") if function is not None else None
+        names = [p.child_by_field_name("pattern") or p for p in params.named_children] if params is not None else []
+        index = next((i for i, a in enumerate(args) if a == argument), -1)
+        if function is None or not 0 <= index < len(names) or names[index].type != "identifier":
+            return
+        self._alias_depth += 1
+        try:
+            for occurrence in self.resolver.occurrences(node_text(names[index]))[:MAX_ALIAS_USES]:
+                inside = function.start_byte <= occurrence.start_byte < function.end_byte
+                if inside and occurrence.type == "identifier" and not is_declaration(occurrence):
+                    self.climb(occurrence, val)
+        finally:
+            self._alias_depth -= 1
+
     def return_to_callers(self, node: Node, val: Val) -> None:
         """A value returned from a user function reaches its callers: climb on from each call site.
 
@@ -455,10 +488,16 @@ class FileAnalyzer(SinkRules):
             self.add("OBFUSCATED_ACCESS", node, f"member {key.text}")
         self.climb(node, value)
 
-    def check_fs_paths(self) -> None:
-        """File operations on constant paths outside the workspace (absolute, home, ``../`` past the root)."""
-        for match in _FS_PATH_CALL.finditer(self.source):
+    def check_fs_calls(self) -> None:
+        """In a file that imports fs: writes are flagged, and so are operations on constant paths outside the
+        workspace (absolute, home, ``../`` past the root)."""
+        for match in _FS_CALL.finditer(self.source):
+            name = match.group(1).decode()
+            if name not in FS_PATH_FUNCTIONS:
+                continue
             found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
+            if name in FS_WRITE_FUNCTIONS and found is not None and found.type in ("identifier", "property_identifier"):
+                self.visit_fs_write(found)
             call = call_of(found)
             if call is None:
                 continue

@@ -362,18 +362,23 @@ class Resolver(Bindings):
             result = v.with_via(v.tainted(result, obfuscated=True), f"{node_text(callee)[:30]}(…)")
         return result
 
+    def function_node(self, fn: Val) -> Node | None:
+        """The node of a user function of this module named by ``fn`` (``fn:<file>:<start>:<end>``)."""
+        file_key, start, end = fn.path[3:].rsplit(":", 2)
+        if file_key != self.file_key:
+            return None
+        function = self.root.descendant_for_byte_range(int(start), int(end))
+        while function is not None and function.type not in FUNCTION_NODES:
+            function = function.parent
+        return function if function is not None and function.start_byte == int(start) else None
+
     def call_value(self, fn: Val, args: list[Val]) -> Val:
         """The result of calling ``fn`` with ``args``: a user function is run, a known built-in folded."""
         if fn.kind == v.FUNC and fn.path.startswith("fn:"):
-            file_key, start, end = fn.path[3:].rsplit(":", 2)
-            if file_key != self.file_key:
+            if fn.path[3:].rsplit(":", 2)[0] != self.file_key:
                 return self.links.call_function(fn, args) if self.links is not None else v.UNKNOWN
-            function = self.root.descendant_for_byte_range(int(start), int(end))
-            while function is not None and function.type not in FUNCTION_NODES:
-                function = function.parent
-            if function is None or function.start_byte != int(start):
-                return v.UNKNOWN
-            return self.interp.call(function, args)
+            function = self.function_node(fn)
+            return self.interp.call(function, args) if function is not None else v.UNKNOWN
         return self.call_result(fn, args)
 
     def _new(self, node: Node, depth: int) -> Val:
