@@ -34,7 +34,7 @@ from pi_sandbox.scanner.rules import (
 from pi_sandbox.scanner.values import Val
 
 if TYPE_CHECKING:
-    from pi_sandbox.scanner.resolve import Resolver
+    pass
 
 MAX_DECLARATIONS: Final = 512
 MAX_CALL_SITES: Final = 16

@@ -80,7 +80,7 @@ def buffer_from(data: Val, enc: str | None) -> Val:
     return v.with_via(v.Val(v.BUF, text=text, obfuscated=True, decoded=True, via=data.via), f"Buffer.from(…, {enc})")
 
 
-def _marks(obj: Val, vals: list[Val]) -> dict[str, bool]:
+def _marks(obj: Val, vals: list[Val]) -> v.Marks:
     return {"obfuscated": True, "decoded": obj.decoded or any(x.decoded for x in vals)}
 
 
@@ -105,18 +105,18 @@ def _array_method(r: Folder, obj: Val, method: str, args: list[Node], depth: int
         joined = v.string(sep.join(t for t in texts if t is not None), **marks)
         return v.with_via(replace(joined, via=obj.via), ".join()")
     if method in ("reverse", "toReversed"):
-        return v.Val(v.ARR, items=obj.items[::-1], via=obj.via, **marks)
+        return v.array(obj.items[::-1], via=obj.via, **marks)
     if method == "concat":
         items = list(obj.items)
         for e in vals:
             items.extend(e.items if e.kind == v.ARR else (e,))
-        return v.Val(v.ARR, items=tuple(items), **marks)
+        return v.array(tuple(items), **marks)
     if method == "slice":
         nums = [x.number for x in vals]
         if any(n is None for n in nums):
             return v.UNKNOWN
         bounds = [int(n) for n in nums if n is not None]
-        return v.Val(v.ARR, items=obj.items[slice(*bounds[:2])] if bounds else obj.items, **marks)
+        return v.array(obj.items[slice(*bounds[:2])] if bounds else obj.items, **marks)
     if method in ("map", "filter", "reduce", "flatMap") and vals:
         return _array_callback(r, obj, method, vals, marks)
     if method in ("find", "findLast", "findIndex", "some", "every") and vals:
@@ -148,7 +148,7 @@ def _array_search(r: Folder, obj: Val, method: str, fn: Val) -> Val:
     return v.number(-1) if method == "findIndex" else v.UNKNOWN
 
 
-def _array_callback(r: Folder, obj: Val, method: str, vals: list[Val], marks: dict[str, bool]) -> Val:
+def _array_callback(r: Folder, obj: Val, method: str, vals: list[Val], marks: v.Marks) -> Val:
     fn = vals[0]
     if method == "reduce":
         acc = vals[1] if len(vals) > 1 else (obj.items[0] if obj.items else v.UNKNOWN)
@@ -162,14 +162,14 @@ def _array_callback(r: Folder, obj: Val, method: str, vals: list[Val], marks: di
         return v.UNKNOWN
     if method == "filter":
         kept = [item for item, keep in zip(obj.items, results, strict=False) if keep.truthy]
-        return v.Val(v.ARR, items=tuple(kept), **marks)
+        return v.array(tuple(kept), **marks)
     if method == "flatMap":
         flat: list[Val] = []
         for res in results:
             flat.extend(res.items if res.kind == v.ARR else (res,))
         results = flat
     decoded = marks["decoded"] or any(x.decoded for x in results)
-    return v.Val(v.ARR, items=tuple(results), obfuscated=True, decoded=decoded,
+    return v.array(tuple(results), obfuscated=True, decoded=decoded,
                  via=tuple(results[0].via[-1:]) if results and results[0].via else obj.via)
 
 
@@ -184,9 +184,9 @@ def _string_method(r: Folder, obj: Val, method: str, args: list[Node], depth: in
             return _regex_split(text, node_text(args[0]), marks)
         sep = texts[0] if texts else None
         if sep is None:
-            return v.Val(v.ARR, items=(obj,), **marks) if not args else v.UNKNOWN
+            return v.array((obj,), **marks) if not args else v.UNKNOWN
         parts = list(text) if sep == "" else text.split(sep)
-        return v.Val(v.ARR, items=tuple(v.string(p) for p in parts[: v.MAX_ITEMS]), via=obj.via, **marks)
+        return v.array(tuple(v.string(p) for p in parts[: v.MAX_ITEMS]), via=obj.via, **marks)
     if method == "concat":
         if any(t is None for t in texts):
             return v.UNKNOWN
@@ -264,15 +264,15 @@ def _js_regex(regex_src: str) -> tuple[re.Pattern[str], str] | None:
         return None
 
 
-def _regex_split(text: str, regex_src: str, marks: dict[str, bool]) -> Val:
+def _regex_split(text: str, regex_src: str, marks: v.Marks) -> Val:
     compiled = _js_regex(regex_src)
     if compiled is None:
         return v.UNKNOWN
     parts = compiled[0].split(text)
-    return v.Val(v.ARR, items=tuple(v.string(p) for p in parts[: v.MAX_ITEMS] if p is not None), **marks)
+    return v.array(tuple(v.string(p) for p in parts[: v.MAX_ITEMS] if p is not None), **marks)
 
 
-def _regex_replace(r: Folder, text: str, regex_src: str, repl: Val, marks: dict[str, bool]) -> Val:
+def _regex_replace(r: Folder, text: str, regex_src: str, repl: Val, marks: v.Marks) -> Val:
     """A JS regex-literal replacement, with a constant or a callback (``c => rot13(c)``) replacement."""
     compiled = _js_regex(regex_src)
     if compiled is None:

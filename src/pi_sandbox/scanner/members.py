@@ -45,7 +45,7 @@ def _is_callable_path(path: str) -> bool:
 def member(obj: Val, key: Val) -> Val:
     """The value of ``obj[key]`` / ``obj.key``."""
     name = key.known_text
-    marks = {"obfuscated": obj.obfuscated or key.obfuscated, "decoded": obj.decoded or key.decoded}
+    marks: v.Marks = {"obfuscated": obj.obfuscated or key.obfuscated, "decoded": obj.decoded or key.decoded}
     if name is None:
         if obj.kind == v.REF:
             return v.Val(v.COMPUTED, path=obj.path, obfuscated=marks["obfuscated"], decoded=marks["decoded"])

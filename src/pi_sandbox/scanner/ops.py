@@ -8,7 +8,7 @@ on 32-bit integers, ``%`` keeps the dividend's sign. Anything not constant stays
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, TypeVar
 
 from pi_sandbox.scanner import values as v
 from pi_sandbox.scanner.values import Val
@@ -27,7 +27,7 @@ def _int32(value: float) -> int:
     return n - (1 << 32) if n >= 1 << 31 else n
 
 
-def _marks(a: Val, b: Val) -> dict[str, bool]:
+def _marks(a: Val, b: Val) -> v.Marks:
     return {"obfuscated": True, "decoded": a.decoded or b.decoded}
 
 
@@ -56,7 +56,10 @@ def binary(op: str, left: Val, right: Val) -> Val:
     return v.UNKNOWN if result is None else v.tainted(v.number(result), **_marks(left, right))
 
 
-def _compare(op: str, a: float | str, b: float | str) -> bool:
+_Ordered = TypeVar("_Ordered", float, str)
+
+
+def _compare(op: str, a: _Ordered, b: _Ordered) -> bool:
     if op == "<":
         return a < b
     if op == ">":
@@ -121,7 +124,7 @@ def unary(op: str, operand: Val) -> Val:
     n = operand.number
     if n is None:
         return v.UNKNOWN
-    marks = {"obfuscated": operand.obfuscated, "decoded": operand.decoded}
+    marks: v.Marks = {"obfuscated": operand.obfuscated, "decoded": operand.decoded}
     if op == "-":
         return v.tainted(v.number(-n), **marks)
     if op == "+":

@@ -267,8 +267,8 @@ class SinkRules(ModuleRules):
         if path in ("Object.assign", "Object.defineProperties"):
             keys = _object_keys(self.resolver.evaluate(args[1])) if len(args) > 1 else []
         elif len(args) > 1:
-            key = self.resolver.evaluate(args[1])
-            keys = [key.text] if key.kind == v.STR else [""]
+            named = self.resolver.evaluate(args[1])
+            keys = [named.text] if named.kind == v.STR else [""]
         else:
             keys = [""]
         if path in ("Object.setPrototypeOf", "Reflect.setPrototypeOf"):

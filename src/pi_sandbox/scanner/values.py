@@ -14,7 +14,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Final, TypedDict
 from urllib.parse import unquote
 
 STR: Final = "str"
@@ -32,6 +32,13 @@ UNKNOWN_KIND: Final = "unknown"
 #: Longest constant string the resolver keeps (folding is for names and short payloads).
 MAX_STR: Final = 1 << 16
 MAX_ITEMS: Final = 4096
+
+
+class Marks(TypedDict):
+    """How a value was obtained: built from pieces (``obfuscated``), through a decoder (``decoded``)."""
+
+    obfuscated: bool
+    decoded: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,12 @@ def ref(path: str, *, obfuscated: bool = False, decoded: bool = False) -> Val:
 def string(text: str, *, obfuscated: bool = False, decoded: bool = False) -> Val:
     """A constant string (truncated to :data:`MAX_STR` characters)."""
     return Val(STR, text=text[:MAX_STR], obfuscated=obfuscated, decoded=decoded)
+
+
+def array(items: tuple[Val, ...], *, obfuscated: bool = False, decoded: bool = False,
+          via: tuple[str, ...] = (), path: str = "") -> Val:
+    """An array of abstract values (at most :data:`MAX_ITEMS`)."""
+    return Val(ARR, path=path, items=items[:MAX_ITEMS], obfuscated=obfuscated, decoded=decoded, via=via)
 
 
 def boolean(flag: bool) -> Val:
