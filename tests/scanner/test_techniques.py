@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pi_sandbox.runtime.toolchain import default_toolchain
 from pi_sandbox.scanner.walker import scan_path, scan_source
 from tests.scanner.techniques import BENIGN, HOSTILE, PRECISION
 
-TOOLCHAIN_MODULES = Path(__file__).resolve().parents[2] / "src/pi_sandbox/runtime/js/toolchain/node_modules"
+TOOLCHAIN_MODULES = default_toolchain().node_modules  # the real TypeBox the sandbox serves (`pi-sandbox setup`)
 
 
 def detected(source: str, expected: tuple[str, str | None]) -> bool:
@@ -110,3 +111,10 @@ def test_served_typebox_is_never_forbidden(tmp_path: Path, where: str) -> None:
         assert report.separate_findings and not report.findings
     else:
         assert "LIBRARY_CODEGEN" in {f.rule_id for f in report.findings}
+
+
+def test_served_packages_match_what_the_runtime_serves() -> None:
+    from pi_sandbox.runtime.modules import HOST_PACKAGES
+    from pi_sandbox.scanner.rules import SERVED_PACKAGES
+
+    assert frozenset(HOST_PACKAGES) == SERVED_PACKAGES
