@@ -128,6 +128,10 @@ class PolicyError(PiSandboxError):
     """A policy evaluation request is invalid (unknown capability, bad scope)."""
 
 
+class TrustTransitionError(PolicyError):
+    """A trust transition that the lifecycle does not allow (e.g. leaving quarantine without an operator)."""
+
+
 # --- scanner / install ---------------------------------------------------------------------
 
 

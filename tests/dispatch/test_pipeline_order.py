@@ -10,7 +10,7 @@ import pytest
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.dispatch import CallInfo, Sandbox, Stage, Verdict, pipeline_table_markdown
 from pi_sandbox.dispatch.pipeline import Pipeline
-from pi_sandbox.dispatch.stages import CapabilityStage, PolicyStage, QuotaStage, RiskStage, TrustStage
+from pi_sandbox.dispatch.stages import CapabilityStage, PolicyStage, RiskStage, TrustStage
 from pi_sandbox.vocabulary import StageName
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
@@ -33,7 +33,7 @@ def test_stage_order_is_the_architecture_order(sandbox: Sandbox) -> None:
 def test_a_misordered_pipeline_does_not_start(sandbox: Sandbox) -> None:
     policy = sandbox.pipeline.stage(StageName.POLICY)
     with pytest.raises(ValueError, match="out of order"):
-        Pipeline(CapabilityStage(), (policy, TrustStage(), QuotaStage(), RiskStage()), {}, sandbox.evidence,
+        Pipeline(CapabilityStage(), (policy, TrustStage(), sandbox.quota_stage, RiskStage()), {}, sandbox.evidence,
                  lambda call, method: None, sandbox.broker)  # type: ignore[arg-type, return-value]
     with pytest.raises(ValueError, match="out of order"):
         Pipeline(CapabilityStage(), (TrustStage(), TrustStage(), policy), {}, sandbox.evidence,

@@ -77,6 +77,11 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_kind ON records(kind, record_id);
 """
+#: Indexes added after schema version 1 was released: created on every writable open (cheap when present).
+_LATER_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS ledger_by_kind ON ledger(kind, seq)",
+    "CREATE INDEX IF NOT EXISTS records_by_extension ON records(extension_id, kind, record_id)",
+)
 
 
 def corrupt_error(path: Path, exc: BaseException) -> LedgerCorruptError:
@@ -177,6 +182,8 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         )
     if version < SCHEMA_VERSION:
         _create_schema(conn)
+    for statement in _LATER_INDEXES:
+        conn.execute(statement)
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:

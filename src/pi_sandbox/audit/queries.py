@@ -56,10 +56,13 @@ class AuditQueries:
         raise NotImplementedError  # provided by AuditStore
 
     def query_ledger(
-        self, extension_id: str | None = None, since_ms: int | None = None, limit: int | None = None
+        self, extension_id: str | None = None, since_ms: int | None = None, limit: int | None = None,
+        kind: str | None = None, after_seq: int | None = None,
     ) -> list[LedgerEntry]:
-        """Entries in chain order, optionally for one extension / from a time; ``limit`` keeps the newest."""
-        where, args = _where(ext=("extension_id = ?", extension_id), since=("ts_ms >= ?", since_ms))
+        """Entries in chain order, optionally for one extension / of one kind / from a time or position;
+        ``limit`` keeps the newest."""
+        where, args = _where(ext=("extension_id = ?", extension_id), since=("ts_ms >= ?", since_ms),
+                             kind=("kind = ?", kind), after=("seq > ?", after_seq))
         sql = f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE {where}"
         with self._db() as conn:
             if limit is None:
@@ -68,6 +71,15 @@ class AuditQueries:
                 rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)]).fetchall()
                 rows.reverse()
         return [entry_from_row(r) for r in rows]
+
+    def count_decisions(self, extension_id: str, after_seq: int = 0) -> tuple[int, int]:
+        """(allowed, refused) hostcall decisions of ``extension_id`` after chain position ``after_seq``."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT decision, count(*) FROM ledger WHERE extension_id = ? AND kind = 'hostcall' AND seq > ? "
+                "GROUP BY decision", (extension_id, after_seq)).fetchall()
+        counts = {str(decision): int(n) for decision, n in rows}
+        return counts.get("allow", 0), sum(n for d, n in counts.items() if d != "allow")
 
     def query_alerts(
         self,

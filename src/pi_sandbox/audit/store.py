@@ -379,6 +379,17 @@ class AuditStore(AuditQueries):
             )
             return int(cursor.lastrowid or 0)
 
+    def record_many(self, kind: str, items: Sequence[tuple[str | None, Mapping[str, Any]]]) -> None:
+        """Store several side records of one kind in one transaction (telemetry batches)."""
+        if not isinstance(kind, str) or not kind:
+            raise AuditRecordError("record kind must be a non-empty string")
+        rows = [(now_ms(), kind, ext, canonical_mapping(f"payload of {kind} record", payload))
+                for ext, payload in items]
+        if not rows:
+            return
+        with self._write_tx() as conn:
+            conn.executemany("INSERT INTO records(ts_ms, kind, extension_id, payload) VALUES (?, ?, ?, ?)", rows)
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -85,6 +86,16 @@ class LedgerVerificationReport:
             "errors_truncated": self.errors_truncated,
             "verification_errors": [e.to_dict() for e in self.verification_errors],
         }
+
+
+    def with_findings(self, issues: Sequence[VerificationIssue]) -> LedgerVerificationReport:
+        """This report with further findings from composed checks (e.g. trust transitions)."""
+        if not issues:
+            return self
+        merged = tuple(sorted((*self.verification_errors, *issues), key=lambda e: (e.seq, e.kind)))
+        first = min(e.seq for e in issues)
+        return replace(self, chain_valid=False, verification_errors=merged,
+                       first_invalid_seq=first if self.first_invalid_seq is None else min(first, self.first_invalid_seq))
 
 
 class _Findings:

@@ -26,14 +26,38 @@ def _frozen_map(value: Mapping[str, object] | None = None) -> Mapping[str, objec
 
 @dataclass(frozen=True)
 class QuotaSettings:
-    """Resource limits for one extension (``None`` = no limit beyond the runtime's own)."""
+    """Resource limits of one extension for one session (``docs/configuration.md`` states the defaults).
+
+    Rates are per second; totals count from the start of the session (a new session starts from zero).
+    """
 
     max_memory_mb: int = 256
-    max_cpu_time_ms: int | None = None
-    max_hostcalls_per_second: int | None = None
-    max_subprocesses: int = 4
-    max_write_bytes: int | None = None
-    max_http_requests: int | None = None
+    max_cpu_time_ms: int = 10 * 60 * 1000
+    max_hostcalls_per_second: int = 500
+    hostcall_burst: int = 1000
+    max_subprocesses: int = 8
+    max_subprocesses_total: int = 2000
+    max_write_bytes: int = 256 * 1024 * 1024
+    max_read_bytes: int = 2 * 1024 * 1024 * 1024
+    max_http_requests: int = 2000
+    max_http_bytes: int = 512 * 1024 * 1024
+    max_exec_wall_ms: int = 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """The trust lifecycle (``extensionTrust.*``): promotion from probation, automatic quarantine."""
+
+    #: Promote ``probation`` → ``trusted`` by itself after a clean record (no denials).
+    auto_promote: bool = True
+    promote_after_hostcalls: int = 500
+    promote_after_hours: int = 24
+    #: Quarantine automatically after this many events since the last transition.
+    quarantine_after_quota_breaches: int = 20
+    quarantine_after_risk_denials: int = 3
+    quarantine_after_integrity_failures: int = 1
+    #: Quotas of an extension in probation are the normal ones times this factor.
+    probation_quota_factor: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -123,6 +147,7 @@ class SecurityConfig:
     secret_broker: SecretBrokerSettings = SecretBrokerSettings()
     http: HttpSettings = HttpSettings()
     quota: QuotaSettings = QuotaSettings()
+    trust: TrustSettings = TrustSettings()
     risk: RiskSettings = RiskSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     extensions: tuple[Path, ...] = ()

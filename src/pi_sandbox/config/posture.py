@@ -26,6 +26,16 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "risk_enabled": config.risk.enabled,
         "risk_enforce": config.risk.enforce,
         "risk_fail_closed": config.risk.fail_closed,
+        "trust_auto_promote": config.trust.auto_promote,
+        "trust_thresholds": {
+            "promote_after_hostcalls": config.trust.promote_after_hostcalls,
+            "promote_after_hours": config.trust.promote_after_hours,
+            "quarantine_after_quota_breaches": config.trust.quarantine_after_quota_breaches,
+            "quarantine_after_risk_denials": config.trust.quarantine_after_risk_denials,
+            "quarantine_after_integrity_failures": config.trust.quarantine_after_integrity_failures,
+            "probation_quota_factor": config.trust.probation_quota_factor,
+        },
+        "quota": {k: v for k, v in sorted(vars(config.quota).items())},
         "per_extension_allow": {k: sorted(o.allow) for k, o in sorted(config.per_extension.items()) if o.allow},
         "per_extension_mode": {k: o.mode for k, o in sorted(config.per_extension.items()) if o.mode},
         # Deny rules: removing one loosens as surely as adding an allow (hashed: only changes matter).
@@ -82,6 +92,25 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
     for key in ("exec_deny_patterns", "http_deny_hosts", "secret_extra_rules"):
         if set(before.get(key, ())) - set(after.get(key, ())):
             out.append(key)
+    if after.get("trust_auto_promote") and before.get("trust_auto_promote") is False:
+        out.append("trust_auto_promote")
+    out += _raised(before.get("trust_thresholds"), after.get("trust_thresholds"), "trust",
+                   larger_is_stricter=("promote_after_hostcalls", "promote_after_hours"))
+    out += _raised(before.get("quota"), after.get("quota"), "quota")
+    return out
+
+
+def _raised(before: Any, after: Any, prefix: str, larger_is_stricter: tuple[str, ...] = ()) -> list[str]:
+    """Numeric limits that became looser (an older posture without them compares as unchanged)."""
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return []
+    out = []
+    for key, new in after.items():
+        old = before.get(key)
+        if not isinstance(old, (int, float)) or not isinstance(new, (int, float)):
+            continue
+        if (new < old) if key in larger_is_stricter else (new > old):
+            out.append(f"{prefix}.{key}")
     return out
 
 

@@ -30,6 +30,7 @@ from pi_sandbox.config.model import (
     RuntimeSettings,
     SecretBrokerSettings,
     SecurityConfig,
+    TrustSettings,
 )
 from pi_sandbox.config.paths import resolve_paths
 from pi_sandbox.config.settings_file import ParsedSettings, load_settings_file
@@ -44,14 +45,20 @@ _TRUE_IS_STRICT = {
     "extensionPolicy.secretBroker.enabled", "extensionRisk.enabled", "extensionRisk.enforce",
     "extensionRisk.fail_closed",
 }
-_FALSE_IS_STRICT = {"extensionPolicy.allow_dangerous", "extensionPolicy.http.allow_loopback"}
+_FALSE_IS_STRICT = {"extensionPolicy.allow_dangerous", "extensionPolicy.http.allow_loopback",
+                    "extensionTrust.auto_promote"}
 _UNION = {
     "extensionPolicy.execMediation.deny_patterns", "extensionPolicy.secretBroker.extra_names",
     "extensionPolicy.secretBroker.extra_suffixes", "extensionPolicy.secretBroker.extra_prefixes",
     "extensionPolicy.http.deny_hosts",
 }
 _SMALLER_IS_STRICT_SECTIONS = {"extensionPolicy.quota", "extensionRuntime"}
-_SMALLER_IS_STRICT = {"extensionPolicy.http.max_response_bytes", "extensionPolicy.http.timeout_ms"}
+_SMALLER_IS_STRICT = {
+    "extensionPolicy.http.max_response_bytes", "extensionPolicy.http.timeout_ms",
+    "extensionTrust.quarantine_after_quota_breaches", "extensionTrust.quarantine_after_risk_denials",
+    "extensionTrust.quarantine_after_integrity_failures", "extensionTrust.probation_quota_factor",
+}
+_LARGER_IS_STRICT = {"extensionTrust.promote_after_hostcalls", "extensionTrust.promote_after_hours"}
 
 
 def normalize_profile(token: str) -> str | None:
@@ -114,6 +121,8 @@ class _Merger:
             return
         elif section in _SMALLER_IS_STRICT_SECTIONS or key in _SMALLER_IS_STRICT:
             ok = current is None or value <= current
+        elif key in _LARGER_IS_STRICT:
+            ok = current is None or value >= current
         elif key == "extensionPolicy.execMediation.deny_threshold":
             ok = RISK_TIERS.index(value) <= RISK_TIERS.index(current or STRICTEST_PRESET_DENY_TIER)
         elif key == "extensionPolicy.http.allow_hosts":
@@ -152,6 +161,7 @@ def _defaults() -> dict[str, Any]:
         ("extensionPolicy.http", HttpSettings),
         ("extensionPolicy.quota", QuotaSettings),
         ("extensionRisk", RiskSettings),
+        ("extensionTrust", TrustSettings),
         ("extensionRuntime", RuntimeSettings),
     ):
         instance = cls()
@@ -320,6 +330,7 @@ def resolve_config(
         secret_broker=_build(SecretBrokerSettings, "extensionPolicy.secretBroker", values),
         http=_build(HttpSettings, "extensionPolicy.http", values),
         quota=_build(QuotaSettings, "extensionPolicy.quota", values),
+        trust=_build(TrustSettings, "extensionTrust", values),
         risk=_build(RiskSettings, "extensionRisk", values),
         runtime=_build(RuntimeSettings, "extensionRuntime", values),
         extensions=extensions,

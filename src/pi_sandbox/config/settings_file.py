@@ -2,7 +2,7 @@
 
 pi's settings files also hold keys that belong to the agent (model, theme, ...): unknown *top-level*
 keys are left alone, but inside the sections pi-sandbox owns (``extensionPolicy``, ``extensionRisk``,
-``extensionRuntime``, ``extensions``) an unknown key or a wrong type is a :class:`ConfigError` that
+``extensionTrust``, ``extensionRuntime``, ``extensions``) an unknown key or a wrong type is a :class:`ConfigError` that
 names the file and the dotted key.
 """
 
@@ -90,9 +90,14 @@ QUOTA_KEYS: Mapping[str, tuple[str, Validator]] = {
     "maxMemoryMb": ("max_memory_mb", _pos_int),
     "maxCpuTimeMs": ("max_cpu_time_ms", _pos_int),
     "maxHostcallsPerSecond": ("max_hostcalls_per_second", _pos_int),
+    "hostcallBurst": ("hostcall_burst", _pos_int),
     "maxSubprocesses": ("max_subprocesses", _pos_int),
+    "maxSubprocessesTotal": ("max_subprocesses_total", _pos_int),
     "maxWriteBytes": ("max_write_bytes", _pos_int),
+    "maxReadBytes": ("max_read_bytes", _pos_int),
     "maxHttpRequests": ("max_http_requests", _pos_int),
+    "maxHttpBytes": ("max_http_bytes", _pos_int),
+    "maxExecWallMs": ("max_exec_wall_ms", _pos_int),
 }
 
 #: section path → {json key: (dataclass field, validator)}
@@ -134,6 +139,15 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "decisionTimeoutMs": ("decision_timeout_ms", _pos_int),
         "failClosed": ("fail_closed", _bool),
     },
+    "extensionTrust": {
+        "autoPromote": ("auto_promote", _bool),
+        "promoteAfterHostcalls": ("promote_after_hostcalls", _pos_int),
+        "promoteAfterHours": ("promote_after_hours", _pos_int),
+        "quarantineAfterQuotaBreaches": ("quarantine_after_quota_breaches", _pos_int),
+        "quarantineAfterRiskDenials": ("quarantine_after_risk_denials", _pos_int),
+        "quarantineAfterIntegrityFailures": ("quarantine_after_integrity_failures", _pos_int),
+        "probationQuotaFactor": ("probation_quota_factor", _unit_float),
+    },
     "extensionRuntime": {
         "callTimeoutMs": ("call_timeout_ms", _pos_int),
         "maxMemoryMb": ("max_memory_mb", _pos_int),
@@ -141,7 +155,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
     },
 }
 _SUBSECTIONS = {"execMediation", "secretBroker", "http", "quota", "perExtension"}
-_OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionRuntime", "extensions"}
+_OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionTrust", "extensionRuntime", "extensions"}
 OVERRIDE_KEYS = {"allow", "deny", "mode", "quota"}
 _SNAKE = re.compile(r"_([a-z])")
 
@@ -278,7 +292,7 @@ def parse_settings(data: Any, source: str, path: Path | None = None) -> ParsedSe
             elif key in _SUBSECTIONS:
                 section = f"extensionPolicy.{key}"
                 values[section] = _parse_section(_object(value, source, section), section, source)
-    for section in ("extensionRisk", "extensionRuntime"):
+    for section in ("extensionRisk", "extensionTrust", "extensionRuntime"):
         raw = root.get(section, root.get(re.sub(r"([A-Z])", r"_\1", section).lower()))
         if raw is not None:
             values[section] = _parse_section(_object(raw, source, section), section, source)

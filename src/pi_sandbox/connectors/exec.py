@@ -149,6 +149,11 @@ class ExecConnector:
         self._cancelled: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
+    def running_extensions(self) -> set[str]:
+        """Extensions with a command running now."""
+        with self._lock:
+            return {ext for ext, _ in self._running}
+
     def cancel(self, extension_id: str, call_id: str | None = None) -> int:
         """Kill the process group of one running call (or all of an extension's); returns how many."""
         with self._lock:

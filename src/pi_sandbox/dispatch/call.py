@@ -88,8 +88,29 @@ class Verdict:
 _PROCEED = Verdict()
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a decided call ended: what stages that keep state (quota, risk, trust) learn afterwards."""
+
+    decision: Decision
+    #: The deciding stage (the refusing one, or ``policy`` for an allowed call).
+    stage: StageName
+    reason: str
+    ok: bool
+    error_code: str | None = None
+    #: The connector's result (allowed, successful calls only; never stored).
+    result: Any = None
+    #: Time the connector took.
+    connector_ms: float = 0.0
+
+
 class Stage(Protocol):
-    """One step of the hostcall pipeline after capability derivation."""
+    """One step of the hostcall pipeline after capability derivation.
+
+    A stage that keeps per-extension state may also define ``settle(call, outcome) -> Mapping | None``:
+    the pipeline calls it, for every stage that judged the call, once the call has ended; what it
+    returns (counts such as bytes) goes into the call's telemetry record.
+    """
 
     @property
     def name(self) -> StageName: ...

@@ -10,14 +10,16 @@ the decision that permitted it. Entries carry hashes, reason codes and redacted 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.audit.port import EvidencePort
+from pi_sandbox.audit.telemetry import TelemetrySink
 from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.connectors.base import Connector, ConnectorContext
-from pi_sandbox.dispatch.call import CallInfo, Stage, Verdict
+from pi_sandbox.dispatch.call import CallInfo, Outcome, Stage, Verdict
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages.capability import CapabilityStage
 from pi_sandbox.dispatch.stages.mediation import bash_command
@@ -55,6 +57,7 @@ class Pipeline:
         evidence: EvidencePort,
         context_for: Callable[[CallInfo, str], ConnectorContext],
         redactor: Redactor,
+        telemetry: TelemetrySink | None = None,
     ) -> None:
         names = [capability.name, *(s.name for s in stages)]
         if [_STAGE_ORDER.index(n) for n in names] != sorted(_STAGE_ORDER.index(n) for n in names) or \
@@ -66,6 +69,9 @@ class Pipeline:
         self.evidence = evidence
         self.context_for = context_for
         self.redactor = redactor
+        self.telemetry = telemetry
+        self._settlers: tuple[Callable[[CallInfo, Outcome], Mapping[str, Any] | None] | None, ...] = tuple(
+            getattr(s, "settle", None) for s in self.stages)
 
     def describe(self) -> list[tuple[str, str]]:
         """(stage name, what it decides) for every step, in order; the connector last."""
@@ -81,33 +87,71 @@ class Pipeline:
 
     def run(self, extension_id: str, request: HostcallRequest | Mapping[str, Any]) -> HostcallResult:
         """Decide, record and (if allowed) carry out one hostcall for ``extension_id``."""
+        started = time.perf_counter_ns()
         try:
             call = self.capability.derive(extension_id, request)
         except InvalidRequestError as exc:
             return self._invalid(extension_id, request, str(exc))
         granted: Verdict | None = None
         evidence: dict[str, Any] = {}
+        timings: dict[str, float] = {}
+        ran = 0
         for stage in self.stages:
+            t0 = time.perf_counter_ns()
             try:
                 verdict = stage.decide(call)
             except Exception as exc:  # a stage bug must refuse the call, never let it through
                 verdict = Verdict.deny(STAGE_FAILURE, f"internal error in the {stage.name} stage "
                                        f"({type(exc).__name__}); the call was refused", code=ErrorCode.INTERNAL)
+            timings[stage.name] = (time.perf_counter_ns() - t0) / 1000
+            ran += 1
             evidence.update(verdict.evidence)
             if verdict.denied:
                 layer = verdict.layer if verdict.layer is not None else (granted.layer if granted else None)
-                return self._deny(call, stage.name, verdict, layer, evidence)
+                result = self._deny(call, stage.name, verdict, layer, evidence)
+                self._settle(call, ran, Outcome(Decision.DENY, stage.name, str(verdict.reason), False,
+                                                verdict.code), timings, started, result.ledger_seq)
+                return result
             if verdict.outcome is Decision.ALLOW:
                 granted = verdict
         if granted is None:  # nothing granted the call: fail closed
-            return self._deny(call, StageName.POLICY, Verdict.deny(
-                STAGE_FAILURE, "no stage granted this call; it was refused", code=ErrorCode.INTERNAL), None, evidence)
+            verdict = Verdict.deny(STAGE_FAILURE, "no stage granted this call; it was refused", code=ErrorCode.INTERNAL)
+            result = self._deny(call, StageName.POLICY, verdict, None, evidence)
+            self._settle(call, ran, Outcome(Decision.DENY, StageName.POLICY, STAGE_FAILURE, False,
+                                            ErrorCode.INTERNAL), timings, started, result.ledger_seq)
+            return result
         entry = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=str(granted.reason),
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, layer=granted.layer, detail={"stage": StageName.POLICY, **evidence},
         ))
-        return self._carry_out(call, entry.seq)
+        t0 = time.perf_counter_ns()
+        result = self._carry_out(call, entry.seq)
+        connector_ms = (time.perf_counter_ns() - t0) / 1e6
+        self._settle(call, ran, Outcome(Decision.ALLOW, StageName.POLICY, str(granted.reason), result.ok,
+                                        result.error_code, result.result if result.ok else None, connector_ms),
+                     timings, started, entry.seq)
+        return result
+
+    def _settle(self, call: CallInfo, ran: int, outcome: Outcome, timings: Mapping[str, float], started_ns: int,
+                seq: int | None) -> None:
+        """Tell the stages that judged the call how it ended, then write its telemetry record."""
+        counts: dict[str, Any] = {}
+        for settle in self._settlers[:ran]:
+            if settle is None:
+                continue
+            try:
+                counts.update(settle(call, outcome) or {})
+            except Exception:  # accounting bugs must not turn a decided call into a crash
+                counts["settle_error"] = True
+        if self.telemetry is not None:
+            self.telemetry.add(call.extension_id, {
+                "call_id": call.call_id, "seq": seq, "method": call.method, "capability": call.capability.value,
+                "decision": outcome.decision, "stage": outcome.stage, "reason": outcome.reason, "ok": outcome.ok,
+                "error_code": outcome.error_code, "stage_us": {k: round(v, 1) for k, v in timings.items()},
+                "connector_us": round(outcome.connector_ms * 1000, 1),
+                "total_us": round((time.perf_counter_ns() - started_ns) / 1000, 1), **counts,
+            })
 
     def _carry_out(self, call: CallInfo, seq: int) -> HostcallResult:
         method, params = route(call)

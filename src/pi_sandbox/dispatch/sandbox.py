@@ -17,7 +17,8 @@ from typing import Any
 
 from pi_sandbox.audit import AuditStore, LedgerEntryDraft
 from pi_sandbox.audit.port import StoreEvidence
-from pi_sandbox.config.model import SecurityConfig
+from pi_sandbox.audit.telemetry import TelemetrySink
+from pi_sandbox.config.model import QuotaSettings, SecurityConfig
 from pi_sandbox.config.posture import loosened_fields, security_posture
 from pi_sandbox.connectors.base import Connector, ConnectorContext
 from pi_sandbox.connectors.env import EnvConnector
@@ -42,6 +43,8 @@ from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.policy import CompiledPolicy, PermissionStore, Prompter, PromptResolver
+from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
+from pi_sandbox.trust import Controls, TransitionReason, TrustState
 from pi_sandbox.vocabulary import StageName
 
 _POSTURE_RECORD = "config_posture"
@@ -86,6 +89,7 @@ class Sandbox:
         }
         self.connectors.update(connectors or {})
         self._lock = threading.Lock()
+        self._closed = False
         # PI_CONFIG_PATH may name the global settings file anywhere, even inside the workspace;
         # it is not tighten-only, so an extension able to write it could loosen everything.
         config_path = config.environ.get("PI_CONFIG_PATH", "").strip()
@@ -95,15 +99,21 @@ class Sandbox:
         self._extension_dirs = (config.agent_dir / "extensions", config.project_dir / ".pi" / "extensions")
         self._default_rules = PathRules((Path(config.project_dir).resolve(),), self._protected, self._extension_dirs)
         self._rules: dict[str, PathRules] = {}
+        self.controls = Controls(store, config.trust, config.state_dir)
+        self.controls.subscribe(self._stop_blocked_children)
+        self.quota = QuotaMeter(self.quota_limits)
+        self.telemetry = TelemetrySink(store)
+        self.quota_stage = QuotaStage(self.quota, self.evidence, on_breach=self._breach_feeds_trust)
         chosen: dict[StageName, Stage | None] = dict(stages or {})
         # The pipeline, in order. Each stage's module says what it decides; docs/pipeline.md is
         # generated from this list.
         self.pipeline = Pipeline(
             CapabilityStage(),
             (
-                chosen.pop(StageName.TRUST, None) or TrustStage(),
-                chosen.pop(StageName.POLICY, None) or PolicyStage(self.policy, self.prompts, self.public_config),
-                chosen.pop(StageName.QUOTA, None) or QuotaStage(),
+                chosen.pop(StageName.TRUST, None) or TrustStage(self.controls),
+                chosen.pop(StageName.POLICY, None) or PolicyStage(self.policy, self.prompts, self.public_config,
+                                                                  self.in_probation),
+                chosen.pop(StageName.QUOTA, None) or self.quota_stage,
                 chosen.pop(StageName.RISK, None) or RiskStage(),
                 chosen.pop(StageName.MEDIATION, None) or MediationStage(
                     ExecMediator(config.exec_mediation, config.profile), self.broker, self.evidence,
@@ -113,6 +123,7 @@ class Sandbox:
             self.evidence,
             self._context,
             redactor or (self.broker if config.secret_broker.enabled else NoRedaction()),
+            self.telemetry,
         )
         if chosen:
             raise ValueError(f"no pipeline stage slot named {sorted(chosen)}")
@@ -142,6 +153,24 @@ class Sandbox:
     def roots_for(self, extension_id: str) -> tuple[Path, ...]:
         """The allowed fs roots of ``extension_id``."""
         return self.rules_for(extension_id).roots
+
+    def in_probation(self, extension_id: str) -> bool:
+        """Whether ``extension_id`` is in probation (new or changed code)."""
+        return self.controls.registry.state(extension_id) is TrustState.PROBATION
+
+    def quota_limits(self, extension_id: str) -> QuotaSettings:
+        """The extension's quota for this session (tighter while it is in probation)."""
+        limits = self.config.quota_for(extension_id)
+        return scaled(limits, self.config.trust.probation_quota_factor) if self.in_probation(extension_id) else limits
+
+    def _breach_feeds_trust(self, breach: QuotaBreach) -> None:
+        self.controls.registry.note_event(breach.extension_id, TransitionReason.QUOTA_BREACHES)
+
+    def _stop_blocked_children(self) -> None:
+        """A kill switch or quarantine terminates the extension's running commands at once."""
+        for extension_id in self.exec.running_extensions():
+            if self.controls.blocked(extension_id) is not None:
+                self.exec.cancel(extension_id)
 
     def _context(self, call: CallInfo, method: str) -> ConnectorContext:
         return ConnectorContext(call.extension_id, call.call_id, method, call.capability,
@@ -182,7 +211,16 @@ class Sandbox:
             ))
 
     def close(self) -> None:
-        self.store.close()
+        """Stop watching controls, write the last usage and telemetry, seal the ledger (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.controls.close()
+        try:
+            self.quota_stage.flush()
+            self.telemetry.flush()
+        finally:
+            self.store.close()
 
     # --- the pipeline ------------------------------------------------------------------------
 

@@ -1,1 +1,5 @@
-"""quota layer."""
+"""Per-extension quotas (runbook INC-6): usage against limits, and breach events."""
+
+from pi_sandbox.quota.meter import Demand, QuotaBreach, QuotaMeter, Resource, Usage, limits_dict, scaled
+
+__all__ = ["Demand", "QuotaBreach", "QuotaMeter", "Resource", "Usage", "limits_dict", "scaled"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
+from pi_sandbox.capabilities import DANGEROUS_CAPABILITIES
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.dispatch.call import AlertSpec, CallInfo, Verdict
 from pi_sandbox.policy import CompiledPolicy, PromptRequest, PromptResolver
@@ -20,10 +22,14 @@ class PolicyStage:
     summary = "5-layer capability policy (per-extension deny → global deny → per-extension allow → " \
               "profile defaults → mode); prompts fail closed when headless"
 
-    def __init__(self, policy: CompiledPolicy, prompts: PromptResolver, config: SecurityConfig) -> None:
+    def __init__(self, policy: CompiledPolicy, prompts: PromptResolver, config: SecurityConfig,
+                 probation: Callable[[str], bool] | None = None) -> None:
         self.policy = policy
         self.prompts = prompts
         self.config = config
+        #: Whether an extension is in probation: its dangerous capabilities need the user's approval
+        #: even when policy grants them (runbook INC-5).
+        self.probation = probation
         # Repeated denials of the same (extension, capability, reason) raise one alert per session:
         # every call still gets its ledger entry, but alerts stay readable for operators.
         self._alerted: set[tuple[str, str, str]] = set()
@@ -32,6 +38,8 @@ class PolicyStage:
     def decide(self, call: CallInfo) -> Verdict:
         decision = self.policy.evaluate(call.capability, call.extension_id)
         if decision.decision == PolicyOutcome.ALLOW:
+            if call.capability in DANGEROUS_CAPABILITIES and self.probation and self.probation(call.extension_id):
+                return self._probation_prompt(call, decision.reason, decision.layer)
             return Verdict.grant(decision.reason, layer=decision.layer)
         advice = remediation(decision, self.config)
         cap = call.capability.value
@@ -47,6 +55,18 @@ class PolicyStage:
             decision.reason,
             f"capability '{cap}' denied by policy ({decision.reason}, layer {decision.layer}); {advice}",
             layer=decision.layer, alert=self._alert_once(call, decision.reason), remediation=advice)
+
+    def _probation_prompt(self, call: CallInfo, granted_by: str, layer: int) -> Verdict:
+        cap = call.capability.value
+        advice = (f"the extension is in probation (new or changed code): '{cap}' needs the user's approval even "
+                  f"though policy allows it ({granted_by}); an operator can promote it with `pi-sandbox ext trust "
+                  f"promote --extension {call.extension_id} --to trusted --reason TEXT`")
+        resolution = self.prompts.resolve(PromptRequest(call.extension_id, call.capability, call.method, advice))
+        if resolution.allow:
+            return Verdict.grant(resolution.reason, layer=layer, evidence={"probation": True})
+        return Verdict.deny(resolution.reason, f"capability '{cap}' not approved ({resolution.reason}); {advice}",
+                            layer=layer, alert=self._alert_once(call, resolution.reason), remediation=advice,
+                            evidence={"probation": True})
 
     def _alert_once(self, call: CallInfo, reason: str) -> AlertSpec | None:
         key = (call.extension_id, call.capability.value, reason)

@@ -2,15 +2,145 @@
 
 from __future__ import annotations
 
-from pi_sandbox.dispatch.call import CallInfo, Verdict
-from pi_sandbox.vocabulary import StageName
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from pi_sandbox.audit import AlertDraft
+from pi_sandbox.audit.port import EvidencePort
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.dispatch.call import CallInfo, Outcome, Verdict
+from pi_sandbox.quota import Demand, QuotaBreach, QuotaMeter, Usage, limits_dict
+from pi_sandbox.vocabulary import AlertAction, AlertCategory, ErrorCode, Reason, Severity, StageName
+
+#: A breach of the same resource by the same extension within this window is one episode: one breach
+#: record, one alert, one count toward quarantine (every refused call still has its ledger entry).
+EPISODE_S: Final = 1.0
+#: How often a usage snapshot (for ``pi-sandbox security quota status``) is written per extension.
+SNAPSHOT_S: Final = 1.0
+
+
+def demand_of(call: CallInfo) -> Demand:
+    """What ``call`` will take before it runs."""
+    params = call.params
+    write = 0
+    if call.method == "fs" and call.capability is Capability.WRITE:
+        data = params.get("data", params.get("content", ""))
+        if isinstance(data, str):
+            write = len(data) * 3 // 4 if params.get("encoding") == "base64" else len(data.encode("utf-8", "replace"))
+    elif call.method == "tool" and call.capability is Capability.WRITE:
+        tool_input = params.get("input")
+        if isinstance(tool_input, Mapping):
+            text = tool_input.get("content", tool_input.get("newText", ""))
+            write = len(text.encode("utf-8", "replace")) if isinstance(text, str) else 0
+    return Demand(write_bytes=write, subprocess=call.capability is Capability.EXEC,
+                  http_request=call.method == "http")
+
+
+def payload_bytes(value: Any, depth: int = 0) -> int:
+    """UTF-8-ish size of the strings in a JSON value (what a read returned to the extension)."""
+    if isinstance(value, str):
+        return len(value)
+    if depth > 16:
+        return 0
+    if isinstance(value, Mapping):
+        return sum(payload_bytes(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(payload_bytes(v, depth + 1) for v in value)
+    return 0
+
+
+def usage_of(call: CallInfo, outcome: Outcome) -> Usage:
+    """What an allowed call took."""
+    if call.capability is Capability.EXEC:
+        return Usage(exec_wall_ms=int(outcome.connector_ms))
+    if call.method == "http":
+        sent = payload_bytes(call.params.get("body"))
+        return Usage(http_bytes=sent + payload_bytes(outcome.result))
+    if call.capability is Capability.READ and outcome.ok:
+        return Usage(read_bytes=payload_bytes(outcome.result))
+    return Usage()
 
 
 class QuotaStage:
     """Charges the call to its extension's quotas; refuses when one is exhausted."""
 
     name = StageName.QUOTA
-    summary = "per-extension quotas: hostcall rate, subprocesses, bytes, HTTP requests (quota_exceeded)"
+    summary = "per-extension quotas: hostcall rate, CPU, subprocesses, bytes read/written, HTTP, exec time " \
+              "(quota_exceeded)"
+
+    def __init__(self, meter: QuotaMeter, evidence: EvidencePort,
+                 on_breach: Callable[[QuotaBreach], None] | None = None) -> None:
+        self.meter = meter
+        self.evidence = evidence
+        self.on_breach = on_breach
+        self._lock = threading.Lock()
+        self._episodes: dict[tuple[str, str], tuple[float, int]] = {}
+        self._snapshots: dict[str, float] = {}
 
     def decide(self, call: CallInfo) -> Verdict:
-        return Verdict.proceed()
+        breach = self.meter.admit(call.extension_id, demand_of(call))
+        if breach is None:
+            return Verdict.proceed()
+        self.breached(breach)
+        return Verdict.deny(
+            Reason.QUOTA_EXCEEDED,
+            f"quota exceeded: {breach.resource} is limited to {breach.limit} for this extension in this session "
+            f"(would be {breach.actual}); an operator can raise extensionPolicy.quota (or perExtension.<id>.quota)",
+            code=ErrorCode.QUOTA_EXCEEDED,
+            evidence={"quota_resource": breach.resource, "quota_limit": breach.limit, "quota_actual": breach.actual})
+
+    def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
+        if outcome.stage == StageName.QUOTA or outcome.decision != "allow":
+            return None
+        demand = demand_of(call)
+        usage = usage_of(call, outcome)
+        breach = self.meter.settle(call.extension_id, demand, usage)
+        if breach is not None:
+            self.breached(breach)
+        self._snapshot(call.extension_id)
+        return {"bytes_in": demand.write_bytes + (payload_bytes(call.params.get("body")) if call.method == "http"
+                                                  else 0),
+                "bytes_out": usage.read_bytes or usage.http_bytes}
+
+    def breached(self, breach: QuotaBreach) -> None:
+        """Record a breach episode (record, alert, trust feed); repeats within ``EPISODE_S`` are counted."""
+        key = (breach.extension_id, breach.resource)
+        now = time.monotonic()
+        with self._lock:
+            last, folded = self._episodes.get(key, (-EPISODE_S, 0))
+            if now - last < EPISODE_S:
+                self._episodes[key] = (last, folded + 1)
+                return
+            self._episodes[key] = (now, 0)
+        self.evidence.note("quota_breach", {**breach.to_dict(), "refused_since_last": folded}, breach.extension_id)
+        self.evidence.raise_alert(AlertDraft(
+            category=AlertCategory.QUOTA_BREACH, severity=Severity.WARNING, extension_id=breach.extension_id,
+            summary=f"quota {breach.resource} exceeded: {breach.actual} > {breach.limit}",
+            reason_codes=(Reason.QUOTA_EXCEEDED, str(breach.resource)), action=AlertAction.DENY,
+            remediation="tighten or raise this extension's quota (extensionPolicy.perExtension.<id>.quota); "
+                        "repeated breaches quarantine it (runbook INC-6)"))
+        self._snapshot(breach.extension_id, force=True)
+        if self.on_breach is not None:
+            self.on_breach(breach)
+
+    def _snapshot(self, extension_id: str, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._snapshots.get(extension_id, -SNAPSHOT_S) < SNAPSHOT_S:
+                return
+            self._snapshots[extension_id] = now
+        self.flush_one(extension_id)
+
+    def flush_one(self, extension_id: str) -> None:
+        """Write one extension's usage snapshot (read by ``security quota status``)."""
+        self.evidence.note("quota_usage", {
+            "usage": self.meter.usage(extension_id),
+            "limits": limits_dict(self.meter.limits_for(extension_id)),
+        }, extension_id)
+
+    def flush(self) -> None:
+        """Write a final snapshot of every extension (the session is closing)."""
+        for extension_id in self.meter.extensions():
+            self.flush_one(extension_id)

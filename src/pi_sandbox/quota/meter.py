@@ -1,0 +1,232 @@
+"""Per-extension resource accounting for one session (runbook INC-6).
+
+Every documented ``quota`` key has one :class:`Resource`. A call is *admitted* before it runs (the
+hostcall rate — a token bucket with burst —, concurrent and total subprocesses, HTTP requests, the
+bytes a write will add, and every total already used up) and *settled* after it ran (bytes read,
+HTTP bytes, exec wall time). Memory and CPU time are enforced on the worker process by the runtime
+and reported here as breaches. A breach carries the runbook's fields: extension, resource, limit,
+actual, time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any, Final
+
+from pi_sandbox.config.model import QuotaSettings
+
+
+class Resource(StrEnum):
+    """What a quota limits (the ``resource`` of a breach)."""
+
+    MEMORY = "memory_mb"
+    CPU_TIME = "cpu_time_ms"
+    HOSTCALL_RATE = "hostcalls_per_second"
+    SUBPROCESSES = "subprocesses"
+    SUBPROCESSES_TOTAL = "subprocesses_total"
+    WRITE_BYTES = "write_bytes"
+    READ_BYTES = "read_bytes"
+    HTTP_REQUESTS = "http_requests"
+    HTTP_BYTES = "http_bytes"
+    EXEC_WALL = "exec_wall_ms"
+
+
+#: Resource → the ``QuotaSettings`` field that limits it.
+LIMIT_FIELD: Final[dict[Resource, str]] = {
+    Resource.MEMORY: "max_memory_mb",
+    Resource.CPU_TIME: "max_cpu_time_ms",
+    Resource.HOSTCALL_RATE: "max_hostcalls_per_second",
+    Resource.SUBPROCESSES: "max_subprocesses",
+    Resource.SUBPROCESSES_TOTAL: "max_subprocesses_total",
+    Resource.WRITE_BYTES: "max_write_bytes",
+    Resource.READ_BYTES: "max_read_bytes",
+    Resource.HTTP_REQUESTS: "max_http_requests",
+    Resource.HTTP_BYTES: "max_http_bytes",
+    Resource.EXEC_WALL: "max_exec_wall_ms",
+}
+#: Totals that only grow during a session (checked before a call, charged before or after it).
+_TOTALS: Final = (Resource.SUBPROCESSES_TOTAL, Resource.WRITE_BYTES, Resource.READ_BYTES, Resource.HTTP_REQUESTS,
+                  Resource.HTTP_BYTES, Resource.EXEC_WALL)
+#: How often the CPU-time probe (which reads /proc) is consulted per extension.
+CPU_PROBE_INTERVAL_S: Final = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaBreach:
+    """A quota exceeded (or a call refused because it would exceed one)."""
+
+    extension_id: str
+    resource: Resource
+    limit: int
+    actual: int
+    ts_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"extension_id": self.extension_id, "resource": self.resource, "limit": self.limit,
+                "actual": self.actual, "ts_ms": self.ts_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """What a call will take, known before it runs."""
+
+    write_bytes: int = 0
+    subprocess: bool = False
+    http_request: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a call took, known after it ran."""
+
+    read_bytes: int = 0
+    http_bytes: int = 0
+    exec_wall_ms: int = 0
+
+
+@dataclass
+class _Account:
+    tokens: float
+    refilled_at: float
+    running: int = 0
+    used: dict[Resource, int] = field(default_factory=dict)
+    cpu_checked_at: float = 0.0
+    cpu_ms: int = 0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class QuotaMeter:
+    """Usage against limits, per extension id (thread-safe)."""
+
+    def __init__(self, limits_for: Callable[[str], QuotaSettings],
+                 cpu_probe: Callable[[str], int | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits_for = limits_for
+        self.cpu_probe = cpu_probe
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._accounts: dict[str, _Account] = {}
+
+    def _account(self, extension_id: str, limits: QuotaSettings) -> _Account:
+        account = self._accounts.get(extension_id)
+        if account is None:
+            account = self._accounts[extension_id] = _Account(float(limits.hostcall_burst), self.clock())
+        return account
+
+    def admit(self, extension_id: str, demand: Demand) -> QuotaBreach | None:
+        """Take one hostcall's share, or the breach that refuses it (nothing is charged then)."""
+        limits = self.limits_for(extension_id)
+        cpu = self._cpu_ms(extension_id)
+        with self._lock:
+            account = self._account(extension_id, limits)
+            now = self.clock()
+            rate = limits.max_hostcalls_per_second
+            account.tokens = min(float(limits.hostcall_burst), account.tokens + (now - account.refilled_at) * rate)
+            account.refilled_at = now
+            if cpu is not None:
+                account.cpu_ms = cpu
+            checks: list[tuple[Resource, int, int]] = [
+                (Resource.CPU_TIME, account.cpu_ms, limits.max_cpu_time_ms - 1),
+                *((r, account.used.get(r, 0), getattr(limits, LIMIT_FIELD[r]) - 1) for r in _TOTALS),
+            ]
+            if demand.subprocess:
+                checks.append((Resource.SUBPROCESSES, account.running + 1, limits.max_subprocesses))
+                checks.append((Resource.SUBPROCESSES_TOTAL, account.used.get(Resource.SUBPROCESSES_TOTAL, 0) + 1,
+                               limits.max_subprocesses_total))
+            if demand.write_bytes:
+                checks.append((Resource.WRITE_BYTES, account.used.get(Resource.WRITE_BYTES, 0) + demand.write_bytes,
+                               limits.max_write_bytes))
+            if demand.http_request:
+                checks.append((Resource.HTTP_REQUESTS, account.used.get(Resource.HTTP_REQUESTS, 0) + 1,
+                               limits.max_http_requests))
+            for resource, actual, allowed in checks:
+                if actual > allowed:
+                    limit = getattr(limits, LIMIT_FIELD[resource])
+                    return QuotaBreach(extension_id, resource, limit, max(actual, limit), _now_ms())
+            if account.tokens < 1.0:
+                return QuotaBreach(extension_id, Resource.HOSTCALL_RATE, rate, rate + 1, _now_ms())
+            account.tokens -= 1.0
+            if demand.subprocess:
+                account.running += 1
+                self._add(account, Resource.SUBPROCESSES_TOTAL, 1)
+            if demand.http_request:
+                self._add(account, Resource.HTTP_REQUESTS, 1)
+            self._add(account, Resource.WRITE_BYTES, demand.write_bytes)
+        return None
+
+    def settle(self, extension_id: str, demand: Demand, usage: Usage) -> QuotaBreach | None:
+        """Charge what an admitted call took; the breach when this call crossed a limit."""
+        limits = self.limits_for(extension_id)
+        with self._lock:
+            account = self._account(extension_id, limits)
+            if demand.subprocess:
+                account.running = max(0, account.running - 1)
+            crossed: QuotaBreach | None = None
+            for resource, amount in ((Resource.READ_BYTES, usage.read_bytes), (Resource.HTTP_BYTES, usage.http_bytes),
+                                     (Resource.EXEC_WALL, usage.exec_wall_ms)):
+                if amount <= 0:
+                    continue
+                before = account.used.get(resource, 0)
+                after = self._add(account, resource, amount)
+                limit = getattr(limits, LIMIT_FIELD[resource])
+                if before <= limit < after and crossed is None:
+                    crossed = QuotaBreach(extension_id, resource, limit, after, _now_ms())
+        return crossed
+
+    def remaining_exec_ms(self, extension_id: str) -> int:
+        """Exec wall time left (bounds one command's timeout)."""
+        limits = self.limits_for(extension_id)
+        with self._lock:
+            return max(0, limits.max_exec_wall_ms - self._account(extension_id, limits).used.get(Resource.EXEC_WALL, 0))
+
+    def usage(self, extension_id: str) -> dict[str, int]:
+        """Current usage per resource (rate: tokens spent from the burst)."""
+        limits = self.limits_for(extension_id)
+        with self._lock:
+            account = self._account(extension_id, limits)
+            out = {r.value: account.used.get(r, 0) for r in _TOTALS}
+            out[Resource.SUBPROCESSES] = account.running
+            out[Resource.CPU_TIME] = account.cpu_ms
+            out[Resource.HOSTCALL_RATE] = int(limits.hostcall_burst - account.tokens)
+        return out
+
+    def extensions(self) -> list[str]:
+        """Every extension with an account this session."""
+        with self._lock:
+            return sorted(self._accounts)
+
+    @staticmethod
+    def _add(account: _Account, resource: Resource, amount: int) -> int:
+        total = account.used.get(resource, 0) + amount
+        account.used[resource] = total
+        return total
+
+    def _cpu_ms(self, extension_id: str) -> int | None:
+        if self.cpu_probe is None:
+            return None
+        now = self.clock()
+        with self._lock:
+            account = self._accounts.get(extension_id)
+            if account is not None and now - account.cpu_checked_at < CPU_PROBE_INTERVAL_S:
+                return None
+            if account is not None:
+                account.cpu_checked_at = now
+        return self.cpu_probe(extension_id)
+
+
+def limits_dict(limits: QuotaSettings) -> dict[str, int]:
+    """Limit per resource name (for status reports)."""
+    return {r.value: int(getattr(limits, f)) for r, f in LIMIT_FIELD.items()}
+
+
+def scaled(limits: QuotaSettings, factor: float) -> QuotaSettings:
+    """``limits`` times ``factor`` (probation), each at least 1 (memory keeps the runtime's floor)."""
+    return replace(limits, **{f.name: max(1, int(getattr(limits, f.name) * factor)) for f in fields(limits)
+                              if f.name != "max_memory_mb"})

@@ -1,0 +1,68 @@
+"""How a running session learns, within 100 ms, that an operator changed trust or a kill switch.
+
+The operator's command runs in another process. It appends its ledger entry, then bumps the control
+signal (a small file in the state dir, replaced atomically). Every session polls that file's identity
+(inode, size, mtime) every ``POLL_S`` seconds on a background thread and, when it changed, reloads
+trust and kill switches from the ledger and tells its listeners (which kill workers and children).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+SIGNAL_FILE: Final = "control.signal"
+#: How often a session looks at the signal file (bounds the time-to-effect of a kill switch).
+POLL_S: Final = 0.02
+
+
+def bump(state_dir: Path) -> None:
+    """Tell every session on ``state_dir`` that trust or a kill switch changed."""
+    path = state_dir / SIGNAL_FILE
+    tmp = state_dir / f".{SIGNAL_FILE}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secrets.token_hex(8).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class ControlWatcher:
+    """A daemon thread that calls ``on_change`` when the signal file changes."""
+
+    def __init__(self, state_dir: Path, on_change: Callable[[], None], interval_s: float = POLL_S) -> None:
+        self.path = state_dir / SIGNAL_FILE
+        self.on_change = on_change
+        self.interval_s = interval_s
+        self._seen = _fingerprint(self.path)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pi-control-watcher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            now = _fingerprint(self.path)
+            if now != self._seen:
+                self._seen = now
+                try:
+                    self.on_change()
+                except Exception:  # a listener bug must not stop containment of the next change
+                    continue
+
+    def stop(self) -> None:
+        """Stop polling (the thread ends within one interval)."""
+        self._stop.set()
+        self._thread.join(timeout=1)
