@@ -94,8 +94,9 @@ class LedgerVerificationReport:
             return self
         merged = tuple(sorted((*self.verification_errors, *issues), key=lambda e: (e.seq, e.kind)))
         first = min(e.seq for e in issues)
-        return replace(self, chain_valid=False, verification_errors=merged,
-                       first_invalid_seq=first if self.first_invalid_seq is None else min(first, self.first_invalid_seq))
+        if self.first_invalid_seq is not None:
+            first = min(first, self.first_invalid_seq)
+        return replace(self, chain_valid=False, verification_errors=merged, first_invalid_seq=first)
 
 
 class _Findings:

@@ -34,10 +34,10 @@ class Controls:
         switch = self.switches.active_for(extension_id)
         if switch is not None:
             scope = "all extensions" if switch.scope == GLOBAL else f"extension '{extension_id}'"
+            lift = "" if switch.scope == GLOBAL else f" --extension {extension_id}"
             return Reason.KILL_SWITCH, (
                 f"stopped by the kill switch for {scope} (set by {switch.actor}: {switch.note}); an operator lifts "
-                f"it with `pi-sandbox security kill-switch off{'' if switch.scope == GLOBAL else ' --extension ' + extension_id}"
-                " --reason TEXT`")
+                f"it with `pi-sandbox security kill-switch off{lift} --reason TEXT`")
         if self.registry.state(extension_id) is TrustState.QUARANTINED:
             return Reason.QUARANTINED, (
                 f"extension '{extension_id}' is quarantined: every hostcall, handler, tool and command is stopped; "
