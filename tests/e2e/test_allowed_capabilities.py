@@ -14,7 +14,7 @@ import pytest
 
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.host import ExtensionHost
-from tests.runtime.conftest import MakeHost
+from tests.runtime.conftest import MakeHost, promote_to_trusted
 
 ALLOWED = Path(__file__).resolve().parent / "allowed"
 SECRET = "sk-e2e-0f1e2d3c4b5a69788796a5b4"
@@ -53,6 +53,7 @@ def capable(make_host: MakeHost, open_sandbox: Any, monkeypatch: pytest.MonkeyPa
     host = make_host(sandbox=sandbox)
     [ext] = host.load([ExtensionSource("capable", ALLOWED / "capable.ts", ALLOWED, "cli")])
     assert ext.status == "loaded", ext.error
+    promote_to_trusted(host, "capable")
     return host
 
 

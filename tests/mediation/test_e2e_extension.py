@@ -11,7 +11,7 @@ import pytest
 
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.host import ExtensionHost
-from tests.runtime.conftest import MakeHost, ext_dir, make_host  # noqa: F401  (fixtures)
+from tests.runtime.conftest import MakeHost, ext_dir, make_host, promote_to_trusted  # noqa: F401  (fixtures)
 
 SECRET = "ghp_" + "E2eMediation0123456789abcdefABCDEF0123"
 
@@ -40,6 +40,7 @@ def host(make_host: MakeHost, ext_dir: Path, open_sandbox: Any, monkeypatch: pyt
     host = make_host(sandbox=sandbox)
     [ext] = host.load([ExtensionSource("mediated", ext_dir / "mediated.ts", ext_dir, "cli")])
     assert ext.status == "loaded", ext.error
+    promote_to_trusted(host, "mediated")
     return host
 
 

@@ -54,3 +54,12 @@ def ext_dir(pi_env: Any) -> Path:
     path = pi_env.root / "exts"
     path.mkdir()
     return path
+
+
+def promote_to_trusted(host: ExtensionHost, extension_id: str) -> None:
+    """What an operator does with `pi-sandbox ext trust promote --to trusted` after reviewing a loaded
+    extension: its dangerous capabilities no longer need a prompt (new code starts in probation)."""
+    from pi_sandbox.trust import Actor, TransitionReason, TrustState
+
+    host.sandbox.controls.registry.transition(extension_id, TrustState.TRUSTED, actor=Actor.OPERATOR,
+                                              reason=TransitionReason.OPERATOR_PROMOTION, note="reviewed in test")

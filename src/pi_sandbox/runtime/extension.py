@@ -27,7 +27,7 @@ class LoadedExtension:
     """One extension known to the host (loaded, failed or dead)."""
 
     source: ExtensionSource
-    status: str = "pending"  # pending | loaded | failed | dead
+    status: str = "pending"  # pending | loaded | failed | dead | killed | quarantined | stopped
     error: str | None = None
     error_code: str | None = None
     registrations: dict[str, Any] = field(default_factory=dict)
@@ -37,6 +37,12 @@ class LoadedExtension:
     registration_version: int = 0
     worker: ExtensionWorker | None = None
     bundle: Bundle | None = None
+    #: Trust state when loaded (``probation``, ``trusted``, ``quarantined``...).
+    trust: str | None = None
+    #: What stopped it for this session: ``kill_switch``, ``quarantined`` or ``quota`` (None: running).
+    stopped_by: str | None = None
+    #: CPU time of its earlier (restarted) workers.
+    cpu_ms_before: int = 0
 
     @property
     def extension_id(self) -> str:
@@ -63,6 +69,8 @@ class LoadedExtension:
             "message_renderers": list(regs.get("messageRenderers", [])),
             "providers": [p["name"] for p in regs.get("providers", [])],
             "restarts": self.restarts,
+            "trust": self.trust,
+            "stopped_by": self.stopped_by,
             "confinement": self.worker.confinement if self.worker else None,
         }
 

@@ -23,6 +23,7 @@ from typing import Any
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.quota import QuotaBreach, Resource
 from pi_sandbox.runtime.bundler import Bundler
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
 from pi_sandbox.runtime.events import combine_event
@@ -30,6 +31,10 @@ from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_fo
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 __all__ = [
     "ExtensionHost",
@@ -79,6 +84,9 @@ class ExtensionHost:
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
         sandbox.bus.subscribe(self._on_bus_event)
+        # Kill switches and quarantine reach running workers within the watcher's poll interval.
+        sandbox.controls.subscribe(self._enforce_controls)
+        sandbox.quota.cpu_probe = self.cpu_time_ms
         sandbox.bus.register_op("send_message", self._on_send_message)
         sandbox.bus.register_op("send_user_message", self._on_send_message)
 
@@ -149,6 +157,10 @@ class ExtensionHost:
                 self._fail(ext, reason, str(exc), decision="deny")
                 continue
             ext.bundle_sha256, ext.bundle_cached = ext.bundle.sha256, ext.bundle.cached
+            ext.trust = self.sandbox.controls.registry.observe_load(source.extension_id, source.origin,
+                                                                    ext.bundle.sha256)
+            if self._stopped_by_controls(ext):
+                continue
             if not self._imports_available(ext, table):
                 continue
             self.sandbox.register_extension(source.extension_id, source.root)
@@ -245,6 +257,7 @@ class ExtensionHost:
             )
         ext.restarts += 1
         ext.status = "pending"
+        ext.cpu_ms_before += ext.worker.cpu_time_ms() if ext.worker is not None else 0
         self._spawn(ext, self._module_table())
         self._finish_load(ext)
         if ext.status != "loaded":
@@ -254,6 +267,55 @@ class ExtensionHost:
             self._request(
                 ext, "event", {"event": "session_start", "data": {"reason": "restart"}}, restart=False
             )
+
+    # ---- runtime controls (kill switches, quarantine, CPU and memory quotas) -------------------
+
+    def _stopped_by_controls(self, ext: LoadedExtension) -> bool:
+        """Whether a kill switch, quarantine or exhausted CPU quota stops ``ext`` (status and error set)."""
+        if ext.stopped_by == "quota":
+            return True
+        blocked = self.sandbox.controls.blocked(ext.extension_id)
+        if blocked is None:
+            if ext.stopped_by is not None:  # lifted: the next request starts a fresh worker
+                ext.stopped_by = None
+                ext.status = "dead" if ext.bundle is not None else "failed"
+            return False
+        reason, message = blocked
+        ext.stopped_by, ext.error, ext.error_code = str(reason), message, str(reason)
+        ext.status = "killed" if reason == "kill_switch" else "quarantined"
+        return True
+
+    def _enforce_controls(self) -> None:
+        """Runs on the control watcher's thread: SIGKILL the worker of every extension that is now stopped
+        (its running request, if any, ends at once; its exec children are killed by the sandbox)."""
+        for ext in list(self._extensions.values()):
+            worker = ext.worker
+            if worker is not None and worker.alive and self.sandbox.controls.blocked(ext.extension_id):
+                worker.signal_kill()
+
+    def cpu_time_ms(self, extension_id: str) -> int | None:
+        """CPU time the extension's workers used this session (the quota's ``maxCpuTimeMs``)."""
+        ext = self._extensions.get(extension_id)
+        if ext is None:
+            return None
+        worker = ext.worker
+        return ext.cpu_ms_before + (worker.cpu_time_ms() if worker is not None else 0)
+
+    def _check_cpu(self, ext: LoadedExtension) -> None:
+        """After a request: past its CPU quota an extension is stopped for the rest of the session."""
+        used = self.cpu_time_ms(ext.extension_id) or 0
+        limit = self.sandbox.quota_limits(ext.extension_id).max_cpu_time_ms
+        if used < limit or ext.stopped_by == "quota":
+            return
+        ext.stopped_by, ext.status, ext.error_code = "quota", "stopped", "quota_exceeded"
+        ext.error = f"CPU time quota exhausted ({used} ms of {limit} ms); raise extensionPolicy.quota.maxCpuTimeMs"
+        self.sandbox.quota_stage.breached(QuotaBreach(ext.extension_id, Resource.CPU_TIME, limit, used, _now_ms()))
+        if ext.worker is not None:
+            ext.worker.signal_kill()
+
+    def _memory_breach(self, ext: LoadedExtension) -> None:
+        limit = self.sandbox.quota_limits(ext.extension_id).max_memory_mb
+        self.sandbox.quota_stage.breached(QuotaBreach(ext.extension_id, Resource.MEMORY, limit, limit, _now_ms()))
 
     # ---- failure reporting -------------------------------------------------------------------
 
@@ -346,6 +408,8 @@ class ExtensionHost:
         self, ext: LoadedExtension, kind: str, payload: Mapping[str, Any], *, restart: bool = True
     ) -> dict[str, Any]:
         """One request to an extension's worker; failures are recorded and raised."""
+        if self._stopped_by_controls(ext):
+            raise ExtensionRuntimeError(f"extension '{ext.extension_id}' is stopped: {ext.error}")
         if ext.status == "dead" and restart:
             self._restart(ext)
         if ext.status != "loaded" or ext.worker is None:
@@ -361,11 +425,17 @@ class ExtensionHost:
                     ext.registrations = dict(fresh.get("result") or {})
                 ext.registration_version = ext.worker.registration_version
         except WorkerFailure as exc:
+            if self._stopped_by_controls(ext):  # killed on purpose by a kill switch or quarantine
+                raise ExtensionRuntimeError(f"extension '{ext.extension_id}' is stopped: {ext.error}") from None
             ext.status = "loaded"
             self._fail(ext, exc.code, f"{kind} call: {exc}", decision="kill")
+            if exc.code == "oom":
+                self._memory_breach(ext)
             raise ExtensionRuntimeError(
                 f"extension '{ext.extension_id}' was killed: {exc} ({REMEDIATION.get(exc.code, '')})"
             ) from None
+        finally:
+            self._check_cpu(ext)
         if not reply.get("ok"):
             error = reply.get("error") or {}
             message = str(error.get("message", "extension error"))

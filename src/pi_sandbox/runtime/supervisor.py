@@ -41,6 +41,7 @@ def _engine_path() -> str:
 
 
 _SRC_ROOT = str(Path(__file__).resolve().parents[2])
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # ``-I -S``: no user site, no site-packages .pth processing, no PYTHON* variables; the worker's
 # import path is exactly our source tree and the engine's folder (faster start, nothing injected).
 _BOOT = (
@@ -196,6 +197,28 @@ class ExtensionWorker:
         except OSError:
             return 0
         return 0
+
+    def signal_kill(self) -> None:
+        """SIGKILL the worker's process group without reaping it (safe from any thread: the thread
+        serving a request sees the end of its pipe and cleans up)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def cpu_time_ms(self) -> int:
+        """User + system CPU time of the worker process so far (0 when it is gone)."""
+        if self._proc is None:
+            return 0
+        try:
+            with open(f"/proc/{self._proc.pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
+        return ticks * 1000 // _CLOCK_TICKS
 
     def kill(self) -> None:
         """SIGKILL the worker's process group and reap it."""
