@@ -14,7 +14,15 @@ import pytest
 from pi_sandbox.config.model import TrustSettings
 from pi_sandbox.runtime.host import ExtensionHost, replace_limits
 from pi_sandbox.trust import quarantine, set_kill_switch
-from tests.runtime.conftest import FAST_LIMITS, MakeHost, ext_dir, make_host, promote_to_trusted, source_for, write_file  # noqa: F401
+from tests.runtime.conftest import (  # noqa: F401
+    FAST_LIMITS,
+    MakeHost,
+    ext_dir,
+    make_host,
+    promote_to_trusted,
+    source_for,
+    write_file,
+)
 
 #: Generous bound for a shared, noisy 2-core machine; the benchmark reports the real figure (~tens of ms).
 CONTAINED_WITHIN_S = 2.0
@@ -132,8 +140,9 @@ def test_busy_event_handler_is_contained_and_others_still_answer(busy: Extension
     assert entries == [("on", True), ("off", True)]
 
 
-def test_quarantined_extension_does_not_load_in_a_new_session(busy: ExtensionHost, pi_env: Any, ext_dir: Path,
-                                                              make_host: MakeHost, open_sandbox: Any) -> None:  # noqa: F811
+def test_quarantined_extension_does_not_load_in_a_new_session(
+    busy: ExtensionHost, pi_env: Any, ext_dir: Path, make_host: MakeHost, open_sandbox: Any,  # noqa: F811
+) -> None:
     quarantine(pi_env.state_dir, TrustSettings(), "busy", "hostile")
     host = make_host(sandbox=open_sandbox())
     [ext] = host.load([source_for(ext_dir / "busy.ts")])

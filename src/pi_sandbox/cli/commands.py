@@ -32,6 +32,15 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("security", "ledger", "verify"): ("ledger_cmds:verify", "check hashes, links, signed checkpoints (1 = tampered)"),
     ("security", "ledger", "show"): ("ledger_cmds:show", "list ledger entries, oldest first"),
     ("security", "alerts", "list"): ("ledger_cmds:alerts", "list alerts, oldest first"),
+    ("ext", "trust", "show"): ("controls_cmds:trust_show", "an extension's trust state and last transition"),
+    ("ext", "trust", "history"): ("controls_cmds:trust_history", "every trust transition of an extension"),
+    ("ext", "trust", "promote"): ("controls_cmds:trust_promote", "promote to probation or trusted (leaves quarantine)"),
+    ("ext", "trust", "quarantine"): ("controls_cmds:trust_quarantine", "quarantine an extension (stops everything)"),
+    ("security", "kill-switch", "on"): ("controls_cmds:kill_switch_on", "stop all extensions, or one (--extension)"),
+    ("security", "kill-switch", "off"): ("controls_cmds:kill_switch_off", "lift a kill switch"),
+    ("security", "kill-switch", "status"): ("controls_cmds:kill_switch_status", "which kill switches are on"),
+    ("security", "quota", "status"): ("controls_cmds:quota_status", "quota usage against limits, and breaches"),
+    ("security", "stats"): ("controls_cmds:stats", "hostcall statistics: counts, denials by stage, timings"),
     ("security", "exec", "classify"): ("mediation_cmds:classify", "classify a command: class, tier, decision, rule"),
     ("security", "secrets", "check"): ("mediation_cmds:secrets_check", "is an env variable allowed, redacted, denied?"),
 }
@@ -48,6 +57,9 @@ GROUPS: Final[dict[tuple[str, ...], str]] = {
     ("security", "ledger"): "the hash-chained decision ledger",
     ("security", "alerts"): "security alerts (the DETECT step of the runbook)",
     ("security", "exec"): "exec mediation tools",
+    ("ext", "trust"): "trust lifecycle: show, history, promote, quarantine",
+    ("security", "kill-switch"): "kill switches: stop extensions during an incident",
+    ("security", "quota"): "per-extension quotas",
     ("security", "secrets"): "secret broker tools",
 }
 

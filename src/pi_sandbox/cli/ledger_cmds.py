@@ -90,14 +90,15 @@ def _render_report(data: dict[str, Any]) -> list[Any]:
               help="check checkpoints against this Ed25519 public key (ledger-signing.pub kept elsewhere) "
                    "instead of the key files in the state dir")
 def verify(ctx: CliContext, public_key: str | None) -> int:
-    """Check every entry's hash and link and every signed checkpoint.
+    """Check every entry's hash and link, every signed checkpoint and every trust transition.
 
-    Exit 0 valid, 1 tampered, truncated or damaged. Works even when settings.json is invalid."""
-    from pi_sandbox.audit import verify_ledger
+    Exit 0 valid, 1 tampered, truncated or damaged (or an illegal exit from quarantine). Works even when
+    settings.json is invalid."""
     from pi_sandbox.audit.db import DB_FILE
+    from pi_sandbox.trust import verify_ledger_and_trust
 
     state_dir = _state_dir(ctx)
-    report = verify_ledger(state_dir, public_key=public_key)
+    report = verify_ledger_and_trust(state_dir, public_key=public_key)
     data = {**report.to_dict(), "database": str(state_dir / DB_FILE)}
     ctx.emit(data, _render_report)
     return ExitCode.OK if report.chain_valid else ExitCode.FAILURE
@@ -135,9 +136,10 @@ def show(ctx: CliContext, since: str | None, limit: int | None) -> int:
 @click.option("--category", metavar="C", help="policy_violation, secret_exposure, ... (aliases accepted)")
 @click.option("--min-severity", metavar="S", help="info, warning, error or critical")
 @click.option("--since", metavar="TIME", help=_SINCE_HELP)
+@click.option("--until", metavar="TIME", help="ISO 8601 time or a duration back from now: nothing newer")
 @click.option("--limit", type=int, callback=_limit, metavar="N", help="only the newest N alerts")
 def alerts(ctx: CliContext, category: str | None, min_severity: str | None, since: str | None,
-           limit: int | None) -> int:
+           until: str | None, limit: int | None) -> int:
     """List security alerts, oldest first (read-only)."""
     from pi_sandbox.audit import ALERT_CATEGORIES, SEVERITY_RANK
     from pi_sandbox.audit.records import CATEGORY_ALIASES, normalize_category
@@ -161,6 +163,9 @@ def alerts(ctx: CliContext, category: str | None, min_severity: str | None, sinc
                                        since_ms=since_ms)
         finally:
             store.close()
+    until_ms = _since_ms(until)
+    if until_ms is not None:
+        found = [a for a in found if a.ts_ms <= until_ms]
     if limit is not None:
         found = found[-limit:]
     rows = [a.to_dict() for a in found]
