@@ -1,0 +1,79 @@
+"""Runtime controls: whole-pipeline decision time with every stage on (connector and durable write
+excluded; target p99 ≤ 60 µs), and kill-switch time to effect in a running session (p50 / p99)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _util import percentile, print_table  # noqa: E402
+
+from pi_sandbox.config import resolve_config  # noqa: E402
+from pi_sandbox.dispatch import Sandbox  # noqa: E402
+from pi_sandbox.trust import set_kill_switch  # noqa: E402
+
+#: A mix like an agent session's: file reads and stats, searches, events, session entries, log, a command.
+CALLS = [
+    ("fs", {"op": "stat", "path": "README.md"}), ("fs", {"op": "read", "path": "README.md"}),
+    ("tool", {"name": "grep", "input": {"pattern": "x", "path": "."}}), ("tool", {"name": "ls", "input": {}}),
+    ("events", {"op": "emit", "event": "tick"}), ("session", {"op": "append_entry", "data": {}}),
+    ("log", {"message": "hello"}), ("exec", {"cmd": "git", "args": ["status"]}),
+]
+
+
+def _decision_times(box: Sandbox, rounds: int) -> list[float]:
+    pipeline = box.pipeline
+    samples: list[float] = []
+    for i in range(rounds):
+        method, params = CALLS[i % len(CALLS)]
+        t0 = time.perf_counter_ns()
+        call = pipeline.capability.derive("bench.ext", {"call_id": f"c{i}", "method": method, "params": params})
+        for stage in pipeline.stages:
+            if stage.decide(call).denied:
+                break
+        samples.append((time.perf_counter_ns() - t0) / 1000)
+    return samples
+
+
+def _kill_switch_latency(box: Sandbox, state_dir: Path, trials: int) -> list[float]:
+    samples: list[float] = []
+    for i in range(trials):
+        started = time.perf_counter()
+        set_kill_switch(state_dir, i % 2 == 0, "bench.ext", f"trial {i}")
+        want_blocked = i % 2 == 0
+        while (box.controls.blocked("bench.ext") is not None) != want_blocked:
+            time.sleep(0.0005)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def main() -> None:
+    base = Path(tempfile.mkdtemp())
+    (base / "ws").mkdir()
+    (base / "ws" / "README.md").write_text("hello\n" * 50)
+    os.environ.update(PI_CODING_AGENT_DIR=str(base / "agent"), PI_SECURITY_DIR=str(base / "state"),
+                      PI_EXTENSION_POLICY="permissive", PI_EXTENSION_ALLOW_DANGEROUS="1")
+    os.chdir(base / "ws")
+    box = Sandbox.open(resolve_config())
+    try:
+        box.controls.registry.observe_load("bench.ext", "cli", "h")
+        _decision_times(box, 2000)  # warm caches
+        decide = _decision_times(box, 20000)
+        kill = _kill_switch_latency(box, base / "state", 60)
+    finally:
+        box.close()
+    print_table("runtime controls", [
+        ("pipeline decision, all stages on (no connector, no ledger write), p50 (µs)", f"{percentile(decide, 50):.1f}",
+         ""),
+        ("pipeline decision, all stages on, p99 (µs)", f"{percentile(decide, 99):.1f}", "≤ 60"),
+        ("kill switch: command → running session refuses, p50 (ms)", f"{percentile(kill, 50):.1f}", ""),
+        ("kill switch: command → running session refuses, p99 (ms)", f"{percentile(kill, 99):.1f}", "≤ 100"),
+    ])
+
+
+if __name__ == "__main__":
+    main()
