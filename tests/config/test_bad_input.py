@@ -37,7 +37,7 @@ BAD_SETTINGS: list[tuple[Any, str, str]] = [
     ({"extensionPolicy": {"perExtension": {"ext.a": {"quota": {"maxMemoryMb": -5}}}}},
      "extensionPolicy.perExtension.ext.a.quota.maxMemoryMb", "positive integer"),
     ({"extensionPolicy": {"perExtension": {"ext.a": {"quota": {"maxRam": 5}}}}},
-     "extensionPolicy.perExtension.ext.a.quota.maxRam", 
+     "extensionPolicy.perExtension.ext.a.quota.maxRam",
      "unknown setting (known keys here: hostcallBurst, maxCpuTimeMs"),
     ({"extensionPolicy": {"perExtension": {"ext.a": []}}}, "extensionPolicy.perExtension.ext.a",
      "expected an object"),
