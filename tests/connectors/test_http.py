@@ -17,12 +17,14 @@ import pytest
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.port import StoreEvidence
 from pi_sandbox.capabilities import Capability
+from pi_sandbox.config.hosts import parse_address, parse_host_pattern
 from pi_sandbox.config.model import HttpSettings
 from pi_sandbox.connectors.base import ConnectorContext
-from pi_sandbox.connectors.http import HttpConnector, address_refusal, host_matches
+from pi_sandbox.connectors.http import HttpConnector
 from pi_sandbox.errors import ConnectorError
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker, value_fingerprint
+from pi_sandbox.policy.hosts import address_class
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
 SECRET = "xoxb-" + "2048-4096-Tq9Wr8Es7Dz6Xc5Vb4Nm3"
@@ -89,7 +91,8 @@ def http_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeHttp]:
         resolver: Callable[[str, int], list[str]] | None = None, **http: Any
     ) -> tuple[HttpConnector, ConnectorContext, AuditStore]:
         config = make_config(env={"SLACK_TOKEN": SECRET})
-        config = replace(config, http=HttpSettings(**{"allow_loopback": True, **http}))
+        # The local server is reached through an explicit entry, as an operator would allow it.
+        config = replace(config, http=HttpSettings(**{"allow_hosts": ("127.0.0.1",), **http}))
         store = AuditStore.open(config.state_dir)
         stores.append(store)
         ctx = ConnectorContext("ext", "c1", "http", Capability.HTTP, PathRules((pi_env.workspace,)), config,
@@ -149,8 +152,8 @@ def test_response_is_redacted(http_ctx: MakeHttp, server: str) -> None:
     assert out["body"].count("[REDACTED]") == 2 and out["headers"]["x-leak"] == "[REDACTED]"
 
 
-def test_loopback_is_refused_unless_allowed(http_ctx: MakeHttp, server: str) -> None:
-    conn, ctx, _ = http_ctx(allow_loopback=False)
+def test_loopback_needs_an_explicit_entry_even_under_a_wildcard(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx(allow_hosts=("*",))
     for url in (
         server + "/echo",
         server.replace("127.0.0.1", "localhost") + "/echo",
@@ -160,26 +163,37 @@ def test_loopback_is_refused_unless_allowed(http_ctx: MakeHttp, server: str) -> 
         with pytest.raises(ConnectorError) as err:
             conn.call(ctx, {"url": url})
         assert err.value.code == "denied" and err.value.reason in ("loopback_address", "unspecified_address")
+        assert "explicit entry" in str(err.value)
+    conn, ctx, _ = http_ctx(allow_hosts=("*",), allow_loopback=True)  # the development switch
+    assert conn.call(ctx, {"url": server + "/echo"})["status"] == 200
 
 
 @pytest.mark.parametrize(
     ("address", "reason"),
     [
-        ("169.254.169.254", "link_local_address"),
+        ("169.254.169.254", "metadata_address"),
+        ("169.254.1.1", "link_local_address"),
         ("fe80::1", "link_local_address"),
         ("100.100.100.200", "metadata_address"),
         ("fd00:ec2::254", "metadata_address"),
         ("127.8.8.8", "loopback_address"),
         ("::ffff:127.0.0.1", "loopback_address"),
         ("224.0.0.1", "reserved_address"),
+        ("10.1.2.3", "private_address"),
+        ("172.20.0.5", "private_address"),
+        ("192.168.1.1", "private_address"),
+        ("100.64.0.1", "private_address"),
+        ("fd12:3456::1", "private_address"),
     ],
 )
 def test_resolved_addresses_are_checked(http_ctx: MakeHttp, address: str, reason: str) -> None:
-    conn, ctx, _ = http_ctx(resolver=lambda host, port: ["93.184.216.34", address], allow_loopback=False)
+    """A wildcard entry never reaches a non-public address, whichever of the name's addresses it is."""
+    conn, ctx, _ = http_ctx(resolver=lambda host, port: ["93.184.216.34", address], allow_hosts=("*.example",))
     with pytest.raises(ConnectorError) as err:
         conn.call(ctx, {"url": "http://innocent.example/"})
     assert err.value.reason == reason
-    assert address_refusal("93.184.216.34") is None and address_refusal("10.1.2.3") is None
+    public = parse_address("93.184.216.34")
+    assert public is not None and address_class(public) is None
 
 
 def test_host_allow_and_deny_lists(http_ctx: MakeHttp, server: str) -> None:
@@ -189,10 +203,16 @@ def test_host_allow_and_deny_lists(http_ctx: MakeHttp, server: str) -> None:
     conn, ctx, _ = http_ctx(allow_hosts=("api.example.com",))
     with pytest.raises(ConnectorError, match="allowHosts"):
         conn.call(ctx, {"url": server + "/echo"})
-    conn, ctx, _ = http_ctx(allow_hosts=("127.0.0.1",))
+    conn, ctx, _ = http_ctx(allow_hosts=("127.0.0.0/8",))  # a network is an explicit entry too
     assert conn.call(ctx, {"url": server + "/echo"})["status"] == 200
-    assert host_matches("a.b.example.com", "*.example.com") and host_matches("example.com", ".example.com")
-    assert not host_matches("badexample.com", ".example.com") and not host_matches("x.example.com", "example.com")
+
+    def matches(pattern: str, host: str) -> bool:
+        return parse_host_pattern(pattern).matches_name(host)
+
+    assert matches("*.example.com", "a.b.example.com") and not matches("*.example.com", "example.com")
+    assert matches(".example.com", "example.com") and matches(".example.com", "x.example.com")
+    assert not matches(".example.com", "badexample.com") and not matches("example.com", "x.example.com")
+    assert not matches("*.example.com", "1.2.3.4") and matches("*", "anything.test")
 
 
 def test_redirects_are_followed_and_rechecked(http_ctx: MakeHttp, server: str) -> None:
@@ -247,7 +267,7 @@ def test_connection_goes_to_the_checked_address(http_ctx: MakeHttp, server: str)
         seen.append(host)
         return ["127.0.0.1"]
 
-    conn, ctx, _ = http_ctx(resolver=resolver)
+    conn, ctx, _ = http_ctx(resolver=resolver, allow_hosts=("pinned.test",))
     out = conn.call(ctx, {"url": f"http://pinned.test:{port}/echo"})
     assert out["status"] == 200 and json.loads(out["body"])["headers"]["host"] == f"pinned.test:{port}"
     assert seen == ["pinned.test"]

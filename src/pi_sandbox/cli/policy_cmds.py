@@ -34,8 +34,14 @@ def render_explanation(doc: dict[str, Any]) -> list[Rendered]:
         if override["quota"]:
             parts.append("quota " + ", ".join(f"{k}={v}" for k, v in override["quota"].items() if v is not None))
         lines.append(f"override {ext:<9}: {'; '.join(parts) or '(none)'}")
+    hosts = doc["http_hosts"]
+    lines += [f"http hosts        : unlisted hosts: {hosts['unlisted_hosts']}",
+              f"                    non-public addresses: {hosts['non_public_addresses']}"]
+    entries = [{"rule": kind, **e} for kind in ("allow", "deny") for e in hosts[kind]]
+    host_table = render_table(entries, ["rule", "pattern", "key", "source"]) if entries else "(no host entries)"
     rows = doc["capability_decisions"]
-    return ["\n".join(lines) + "\n", render_table(rows, ["capability", "decision", "layer", "reason"]), "",
+    return ["\n".join(lines) + "\n", host_table, "",
+            render_table(rows, ["capability", "decision", "layer", "reason"]), "",
             render_table(rows, ["capability", "remediation"], headers={"remediation": "HOW TO CHANGE IT"})]
 
 

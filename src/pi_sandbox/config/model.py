@@ -68,6 +68,9 @@ class ExtensionOverride:
     deny: frozenset[str] = frozenset()
     mode: str | None = None
     quota: QuotaSettings | None = None
+    #: ``perExtension.<id>.http.allowHosts`` / ``.denyHosts``: added to the global lists for this extension.
+    http_allow_hosts: tuple[str, ...] = ()
+    http_deny_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class SecretBrokerSettings:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Outbound HTTP limits for the ``http`` connector."""
+    """Outbound HTTP: which hosts (config/hosts.py patterns; empty = none in ``safe``) and limits."""
 
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()

@@ -42,6 +42,8 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "per_extension_deny": {k: sorted(o.deny) for k, o in sorted(config.per_extension.items()) if o.deny},
         "exec_deny_patterns": sorted(sha256_hex(p) for p in config.exec_mediation.deny_patterns),
         "http_deny_hosts": sorted(sha256_hex(h) for h in config.http.deny_hosts),
+        "per_extension_http_allow": {k: sorted(sha256_hex(h) for h in o.http_allow_hosts)
+                                     for k, o in sorted(config.per_extension.items()) if o.http_allow_hosts},
         "secret_extra_rules": sorted(sha256_hex(f"{kind}:{v}") for kind, values in (
             ("name", config.secret_broker.extra_names), ("suffix", config.secret_broker.extra_suffixes),
             ("prefix", config.secret_broker.extra_prefixes)) for v in values),
@@ -73,7 +75,8 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
         out.append("exec_deny_threshold")
     if _grew(before.get("exec_allow_patterns", []), after.get("exec_allow_patterns", [])):
         out.append("exec_allow_patterns")
-    if "http_allow_hosts" in before:  # empty = any host: dropping the list or adding a host loosens
+    # Adding a host loosens; so does dropping the whole list (in `permissive`, empty means any public host).
+    if "http_allow_hosts" in before:
         hosts_before, hosts_after = set(before["http_allow_hosts"]), set(after.get("http_allow_hosts", ()))
         if hosts_before and (not hosts_after or hosts_after - hosts_before):
             out.append("http_allow_hosts")
@@ -86,6 +89,9 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
         old = before.get("per_extension_mode", {}).get(ext)
         if rank(MODES, mode, 0) > rank(MODES, old, 0):
             out.append(f"per_extension_mode.{ext}")
+    for ext, hosts in after.get("per_extension_http_allow", {}).items():
+        if set(hosts) - set(before.get("per_extension_http_allow", {}).get(ext, ())):
+            out.append(f"per_extension_http_allow.{ext}")
     for ext, caps in before.get("per_extension_deny", {}).items():
         if set(caps) - set(after.get("per_extension_deny", {}).get(ext, ())):
             out.append(f"per_extension_deny.{ext}")

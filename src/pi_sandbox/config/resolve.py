@@ -126,10 +126,12 @@ class _Merger:
         elif key == "extensionPolicy.execMediation.deny_threshold":
             ok = RISK_TIERS.index(value) <= RISK_TIERS.index(current or STRICTEST_PRESET_DENY_TIER)
         elif key == "extensionPolicy.http.allow_hosts":
-            narrowed = tuple(h for h in value if not current or h in current)
-            if current and not narrowed:
-                # An empty allowlist means "any host": refuse instead of widening to everything.
-                self.refuse(key, source, f"it would replace the allowlist {current!r} with none (any host)")
+            # A project may only keep hosts the user allowed: with no global list it may add none (in
+            # `safe` that would open hosts), and emptying a list is refused (in `permissive` an empty
+            # list means any public host).
+            narrowed = tuple(h for h in value if h in current)
+            if not narrowed and (value or current):
+                self.refuse(key, source, f"it may only keep hosts of the user's list {current!r}")
             else:
                 self.set(key, narrowed, source)
             return
@@ -185,6 +187,17 @@ def _merge_overrides(
             base = result.get(ext_id, ExtensionOverride())
             key = f"extensionPolicy.perExtension.{ext_id}"
             allow, deny, mode, quota = base.allow, base.deny, base.mode, base.quota
+            http_allow, http_deny = base.http_allow_hosts, base.http_deny_hosts
+            if raw.http_deny_hosts is not None:
+                http_deny = tuple(dict.fromkeys((*http_deny, *raw.http_deny_hosts))) if is_project \
+                    else raw.http_deny_hosts
+                merger.provenance[f"{key}.http.denyHosts"] = parsed.source
+            if raw.http_allow_hosts is not None:
+                if is_project and set(raw.http_allow_hosts) - set(http_allow):
+                    merger.refuse(f"{key}.http.allowHosts", parsed.source, "it would allow more hosts")
+                else:
+                    http_allow = raw.http_allow_hosts
+                    merger.provenance[f"{key}.http.allowHosts"] = parsed.source
             if raw.deny is not None:
                 deny = deny | raw.deny if is_project else raw.deny
                 merger.provenance[f"{key}.deny"] = parsed.source
@@ -213,7 +226,8 @@ def _merge_overrides(
                     current[name] = min(value, old) if (is_project and old is not None) else value
                 quota = QuotaSettings(**current)
                 merger.provenance[f"{key}.quota"] = parsed.source
-            result[ext_id] = ExtensionOverride(allow=allow, deny=deny, mode=mode, quota=quota)
+            result[ext_id] = ExtensionOverride(allow=allow, deny=deny, mode=mode, quota=quota,
+                                               http_allow_hosts=http_allow, http_deny_hosts=http_deny)
     return result
 
 

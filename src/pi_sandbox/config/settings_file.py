@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pi_sandbox.capabilities import ALL_CAPABILITIES
+from pi_sandbox.config.hosts import parse_host_pattern
 from pi_sandbox.config.model import MODES, RISK_TIERS
 from pi_sandbox.errors import ConfigError
 
@@ -61,6 +62,16 @@ def _str_list(value: Any, src: str, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError("expected an array of strings", source=src, key=key)
     return tuple(value)
+
+
+def _hosts(value: Any, src: str, key: str) -> tuple[str, ...]:
+    items = _str_list(value, src, key)
+    for item in items:
+        try:
+            parse_host_pattern(item)
+        except ValueError as exc:
+            raise ConfigError(f"'{item}': {exc}", source=src, key=key) from None
+    return tuple(dict.fromkeys(item.strip() for item in items))
 
 
 def _caps(value: Any, src: str, key: str) -> frozenset[str]:
@@ -123,8 +134,8 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "extraPrefixes": ("extra_prefixes", _str_list),
     },
     "extensionPolicy.http": {
-        "allowHosts": ("allow_hosts", _str_list),
-        "denyHosts": ("deny_hosts", _str_list),
+        "allowHosts": ("allow_hosts", _hosts),
+        "denyHosts": ("deny_hosts", _hosts),
         "allowLoopback": ("allow_loopback", _bool),
         "maxResponseBytes": ("max_response_bytes", _pos_int),
         "timeoutMs": ("timeout_ms", _pos_int),
@@ -156,7 +167,9 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
 }
 _SUBSECTIONS = {"execMediation", "secretBroker", "http", "quota", "perExtension"}
 _OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionTrust", "extensionRuntime", "extensions"}
-OVERRIDE_KEYS = {"allow", "deny", "mode", "quota"}
+OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http"}
+#: ``perExtension.<id>.http`` keys → ParsedOverride fields.
+OVERRIDE_HTTP_KEYS: Mapping[str, str] = {"allowHosts": "http_allow_hosts", "denyHosts": "http_deny_hosts"}
 _SNAKE = re.compile(r"_([a-z])")
 
 
@@ -180,6 +193,8 @@ class ParsedOverride:
     deny: frozenset[str] | None = None
     mode: str | None = None
     quota: Mapping[str, int] | None = None
+    http_allow_hosts: tuple[str, ...] | None = None
+    http_deny_hosts: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +270,12 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
             fields[key] = _caps(value, src, dotted)
         elif key == "mode":
             fields["mode"] = _one_of(MODES)(value, src, dotted)
+        elif key == "http":
+            for h_key, h_value in _object(value, src, dotted).items():
+                h = _camel(h_key)
+                if h not in OVERRIDE_HTTP_KEYS:
+                    raise ConfigError(_unknown(h, sorted(OVERRIDE_HTTP_KEYS)), source=src, key=f"{dotted}.{h}")
+                fields[OVERRIDE_HTTP_KEYS[h]] = _hosts(h_value, src, f"{dotted}.{h}")
         else:
             quota: dict[str, int] = {}
             for q_key, q_value in _object(value, src, dotted).items():

@@ -4,11 +4,11 @@
 
 - the request was already scanned for withheld secret values (every spelling the broker knows) by
   the mediation stage, which refuses it and raises a ``secret_exposure`` alert on a hit;
-- ``http.denyHosts`` / ``http.allowHosts`` (exact host, or ``.example.com`` / ``*.example.com`` for
-  a domain and its subdomains) are checked on the first URL and on every redirect;
-- the host is resolved and every address it resolves to is checked: loopback, link-local
-  (169.254.0.0/16, fe80::/10), unspecified and cloud metadata addresses are refused unless
-  ``http.allowLoopback`` is set; the connection then goes to the checked address (no second lookup);
+- every destination (the first URL and every redirect) is decided by the extension's host policy
+  (``policy/hosts.py``): ``denyHosts`` / ``allowHosts`` (global and per extension); in ``safe`` no host is
+  reachable until listed, ``balanced`` asks the user per host; a host no rule can allow is refused before
+  its name is even resolved; the name is then resolved and every address checked (non-public addresses
+  need an explicit entry), and the connection goes to the checked address (no second lookup);
 - redirects are followed by hand (at most 5), each one re-checked like the first request;
 - the response body is capped at ``http.maxResponseBytes``.
 """
@@ -23,16 +23,17 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from pi_sandbox.config.hosts import normalise_host
 from pi_sandbox.config.model import HttpSettings
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.errors import ConnectorError
 from pi_sandbox.mediation.secret_broker import SecretBroker
+from pi_sandbox.policy.hosts import HostDecision, HostPolicy, HostPrompt
+from pi_sandbox.vocabulary import PolicyOutcome
 
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_REDIRECTS: Final = 5
 MAX_REQUEST_BYTES: Final = 50 * 1024 * 1024
-#: Cloud instance-metadata endpoints that are not already loopback / link-local.
-METADATA_ADDRESSES: Final = frozenset({"100.100.100.200", "fd00:ec2::254", "192.0.0.192"})
 _HOP_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 Resolver = Callable[[str, int], list[str]]
@@ -47,44 +48,15 @@ def system_resolver(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def host_matches(host: str, pattern: str) -> bool:
-    """``example.com`` matches itself; ``.example.com`` / ``*.example.com`` match it and its subdomains."""
-    host = host.lower().rstrip(".")
-    pattern = pattern.lower().rstrip(".")
-    if pattern.startswith("*."):
-        pattern = pattern[1:]
-    if pattern.startswith("."):
-        return host == pattern[1:] or host.endswith(pattern)
-    return host == pattern
-
-
-def address_refusal(address: str) -> str | None:
-    """Why connecting to ``address`` is refused by default (None when it is fine)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return "unparseable_address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if str(ip) in METADATA_ADDRESSES:
-        return "metadata_address"
-    if ip.is_loopback:
-        return "loopback_address"
-    if ip.is_link_local:
-        return "link_local_address"
-    if ip.is_unspecified:
-        return "unspecified_address"
-    if ip.is_multicast or ip.is_reserved:
-        return "reserved_address"
-    return None
-
-
 class HttpConnector:
     """Carries out allowed ``http`` hostcalls."""
 
-    def __init__(self, broker: SecretBroker, *, resolver: Resolver = system_resolver) -> None:
+    def __init__(self, broker: SecretBroker, *, resolver: Resolver = system_resolver,
+                 ask: HostPrompt | None = None) -> None:
         self.broker = broker
         self.resolver = resolver
+        #: Asks the user about a host the policy says to prompt for (``host_prompter``); None = headless: deny.
+        self.ask = ask
 
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         settings: HttpSettings = ctx.config.http
@@ -93,9 +65,10 @@ class HttpConnector:
         if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0:
             raise ConnectorError("http 'timeout_ms' must be a positive integer", code="invalid_request")
         timeout = min(timeout_ms, settings.timeout_ms if settings.timeout_ms > 0 else timeout_ms) / 1000
+        hosts = HostPolicy.for_extension(ctx.config, ctx.extension_id)
         with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client:
             for _hop in range(MAX_REDIRECTS + 1):
-                address = self._check_destination(url, settings)
+                address = self._check_destination(ctx, hosts, url)
                 response = self._send(client, method, url, address, headers, body, settings.max_response_bytes)
                 location = response["location"]
                 if location is None or response["status"] not in (301, 302, 303, 307, 308):
@@ -110,8 +83,8 @@ class HttpConnector:
         raise ConnectorError(f"more than {MAX_REDIRECTS} redirects", code="io", reason="too_many_redirects")
 
     # ------------------------------------------------------------------ checks
-    def _check_destination(self, url: str, settings: HttpSettings) -> str:
-        """Check the URL's host and every address it resolves to; returns the address to connect to."""
+    def _check_destination(self, ctx: ConnectorContext, hosts: HostPolicy, url: str) -> str:
+        """Decide the URL's host and every address it resolves to; returns the address to connect to."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ConnectorError(
@@ -122,27 +95,33 @@ class HttpConnector:
         host = parts.hostname
         if not host:
             raise ConnectorError("http URL has no host", code="invalid_request", reason="bad_url")
-        if any(host_matches(host, p) for p in settings.deny_hosts):
-            raise ConnectorError(f"host '{host}' is in http.denyHosts", code="denied", reason="host_denied")
-        if settings.allow_hosts and not any(host_matches(host, p) for p in settings.allow_hosts):
-            raise ConnectorError(f"host '{host}' is not in http.allowHosts", code="denied", reason="host_not_allowed")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise ConnectorError("http URL has an invalid port", code="invalid_request", reason="bad_url") from None
+        approved = False
+        early = hosts.check_name(host)
+        if early is not None:
+            approved = self._settle(ctx, host, early)
         addresses = [host] if _is_ip(host) else self.resolver(host, port)
         if not addresses:
             raise ConnectorError(f"host '{host}' resolves to no address", code="io", reason="dns_failure")
-        for address in () if settings.allow_loopback else addresses:
-            refusal = address_refusal(address)
-            if refusal is not None:
-                raise ConnectorError(
-                    f"host '{host}' resolves to a {refusal.replace('_', ' ')}; requests there are refused "
-                    "unless http.allowLoopback is set",
-                    code="denied",
-                    reason=refusal,
-                )
+        final = hosts.decide(host, addresses)
+        if not (approved and final.decision is PolicyOutcome.PROMPT):
+            self._settle(ctx, host, final)
         return addresses[0]
+
+    def _settle(self, ctx: ConnectorContext, host: str, decision: HostDecision) -> bool:
+        """Raise for a deny (or an unapproved prompt); True once the user approved a prompt."""
+        if decision.decision is PolicyOutcome.ALLOW:
+            return False
+        if decision.decision is PolicyOutcome.PROMPT:
+            if self.ask is not None and self.ask(ctx.extension_id, normalise_host(host), decision.message):
+                return True
+            raise ConnectorError(f"host '{normalise_host(host)}' was not approved by the user (a host without a UI "
+                                 f"cannot ask); to allow it without asking: {decision.remedy}", code="denied",
+                                 reason="host_not_approved")
+        raise ConnectorError(decision.message, code="denied", reason=decision.reason)
 
     # ------------------------------------------------------------------ transport
     @staticmethod

@@ -8,6 +8,7 @@ from pi_sandbox import schemas
 from pi_sandbox.capabilities import ALL_CAPABILITIES, DANGEROUS_CAPABILITIES, Capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.policy.engine import CompiledPolicy, PolicyDecision
+from pi_sandbox.policy.hosts import HostPolicy
 from pi_sandbox.policy.profiles import PROFILE_SPECS
 
 CAPABILITY_MEANING: dict[Capability, str] = {
@@ -101,6 +102,7 @@ def explain_policy(config: SecurityConfig, extension_id: str | None = None) -> d
         "exec_mediation_enabled": mediation.enabled,
         "secret_broker_enabled": config.secret_broker.enabled,
         "risk_controller": {"enabled": config.risk.enabled, "enforce": config.risk.enforce},
+        "http_hosts": HostPolicy.for_extension(config, extension_id).describe(),
         "settings_files": [str(p) for p in config.settings_files],
         "warnings": list(config.warnings),
         "capability_decisions": capability_decisions(config, extension_id),

@@ -31,12 +31,18 @@ LOCK_FILE: Final = "permissions.json.lock"
 
 @dataclass(frozen=True)
 class PromptRequest:
-    """What the user is asked: may this extension use this capability?"""
+    """What the user is asked: may this extension use this capability (on ``target``, e.g. one http host)?"""
 
     extension_id: str
     capability: Capability
     method: str
     explanation: str
+    target: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What a remembered answer is stored under: ``http`` or, per target, ``http:api.example.com``."""
+        return self.capability.value if self.target is None else f"{self.capability.value}:{self.target}"
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Prompter(Protocol):
 
 @dataclass(frozen=True)
 class StoredDecision:
-    """A remembered decision for one extension + capability."""
+    """A remembered decision for one extension + capability (``capability`` may name a target: ``http:host``)."""
 
     extension_id: str
     capability: str
@@ -76,6 +82,11 @@ class PromptResolution:
     allow: bool
     reason: Reason
     scope: str | None = None
+
+
+def _covers(capability: str | None, key: str) -> bool:
+    """Whether revoking ``capability`` (None: all) removes the decision stored under ``key`` (``http:host`` too)."""
+    return capability is None or key == capability or key.startswith(capability + ":")
 
 
 def _decision_from_json(item: object) -> StoredDecision | None:
@@ -198,7 +209,7 @@ class PermissionStore:
         """Forget decisions for an extension (one capability or all); returns how many were removed."""
         with self._file_lock():
             self._refresh()
-            keys = [k for k in self._decisions if k[0] == extension_id and capability in (None, k[1])]
+            keys = [k for k in self._decisions if k[0] == extension_id and _covers(capability, k[1])]
             for key in keys:
                 del self._decisions[key]
             if keys:
@@ -221,7 +232,7 @@ class PromptResolver:
         self._lock = threading.Lock()
 
     def resolve(self, request: PromptRequest) -> PromptResolution:
-        key = (request.extension_id, request.capability.value)
+        key = (request.extension_id, request.key)
         now = int(time.time() * 1000)
         with self._lock:
             cached = self._session.get(key)
@@ -248,8 +259,8 @@ class PromptResolver:
             # A malformed answer is a broken UI (``allow="no"`` is truthy): fail closed, and let the
             # pipeline record the deny instead of raising out of the hostcall with no ledger entry.
             return PromptResolution(False, Reason.PROMPT_INVALID_ANSWER_DENY)
-        decision = StoredDecision(request.extension_id, request.capability.value, answer.allow, answer.scope,
-                                  now, answer.expires_at_ms)
+        decision = StoredDecision(request.extension_id, request.key, answer.allow, answer.scope, now,
+                                  answer.expires_at_ms)
         if answer.scope == "session":
             with self._lock:
                 self._session[key] = decision
@@ -261,7 +272,7 @@ class PromptResolver:
     def revoke(self, extension_id: str, capability: str | None = None) -> int:
         """Forget session and persisted decisions for an extension."""
         with self._lock:
-            keys = [k for k in self._session if k[0] == extension_id and capability in (None, k[1])]
+            keys = [k for k in self._session if k[0] == extension_id and _covers(capability, k[1])]
             for key in keys:
                 del self._session[key]
         return len(keys) + self.store.revoke(extension_id, capability)
