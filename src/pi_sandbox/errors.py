@@ -103,6 +103,13 @@ class LedgerCorruptError(AuditStoreError):
     exit_code = ExitCode.FAILURE
 
 
+class LedgerRollbackError(AuditStoreError):
+    """The audit database is older than, or not, the ledger its anchor witnessed (rows deleted,
+    file replaced or gone); the store refuses to write on top of it."""
+
+    exit_code = 1
+
+
 class SigningKeyError(AuditStoreError):
     """The ledger signing key is missing, unreadable or has unsafe permissions."""
 

@@ -7,6 +7,7 @@ from typing import Final
 LEDGER_SCHEMA: Final = "pi.security.ledger.v1"
 LEDGER_VERIFICATION_REPORT: Final = "pi.security.ledger_verification_report.v1"
 LEDGER_CHECKPOINT: Final = "pi.security.ledger_checkpoint.v1"
+LEDGER_ANCHOR: Final = "pi.security.ledger_anchor.v1"
 SECURITY_ALERT: Final = "pi.security.alert.v1"
 SECURITY_RECORD: Final = "pi.security.record.v1"
 POLICY_EXPLANATION: Final = "pi.security.policy_explanation.v1"

@@ -72,8 +72,15 @@ def test_sigkill_loses_no_acknowledged_entry(state_dir: Path, round_: int) -> No
     assert not missing, f"seed={seed}: acknowledged but lost: {sorted(missing)[:10]}"
     assert report.entry_count == len(stored) >= len(acknowledged)
 
-    # A restarted writer continues the same chain.
+    # A restarted writer continues the same chain, first sealing the tail the crash left unsealed
+    # (unless the kill happened to land right after a checkpoint).
     with AuditStore.open(state_dir) as store:
         head_seq, _ = store.head()
-        assert head_seq == report.head_seq
+        if report.unsealed_entries:
+            recovered = store.query_ledger()[-1]
+            assert head_seq == report.head_seq + 1 and recovered.reason == "recovered_after_crash"
+            assert recovered.detail["found_head_seq"] == report.head_seq
+            assert store.last_checkpoint() == (head_seq, recovered.entry_hash)
+        else:
+            assert head_seq == report.head_seq
     assert verify_ledger(state_dir).chain_valid

@@ -120,7 +120,8 @@ def test_swapped_rows_are_reordered(sealed: Path) -> None:
 
 def test_truncated_tail_is_truncated(sealed: Path) -> None:
     attacker(sealed).execute("DELETE FROM ledger WHERE seq > 31")
-    assert kinds(sealed) == [(35, "truncated")]
+    # The close checkpoint still seals seq 35, and so does the anchor outside the database.
+    assert kinds(sealed) == [(35, "rollback"), (35, "truncated")]
 
 
 def test_consistent_rewrite_without_key_is_bad_signature(sealed: Path) -> None:
@@ -128,8 +129,9 @@ def test_consistent_rewrite_without_key_is_bad_signature(sealed: Path) -> None:
     conn.execute("UPDATE ledger SET decision = 'allow', reason = 'permissive' WHERE seq = 3")
     rewrite_chain(conn)
     found = kinds(sealed)
-    assert {kind for _, kind in found} == {"bad_signature"}  # the chain itself is self-consistent
-    assert [seq for seq, _ in found] == [10, 20, 30, 35]
+    # The chain itself is self-consistent; every checkpoint and the anchor outside the database disagree.
+    assert found == [(10, "bad_signature"), (20, "bad_signature"), (30, "bad_signature"),
+                     (35, "bad_signature"), (35, "rollback")]
 
 
 def test_rewrite_resealed_with_attackers_own_key_is_bad_signature(sealed: Path) -> None:
@@ -165,10 +167,10 @@ def test_broken_link_is_link_broken(sealed: Path) -> None:
     assert (9, "link_broken") in found
 
 
-def test_deleted_database_with_key_present_is_truncated(sealed: Path) -> None:
-    for name in ("security.db", "security.db-wal", "security.db-shm"):
+def test_deleted_database_with_key_present_is_missing(sealed: Path) -> None:
+    for name in ("security.db", "security.db-wal", "security.db-shm", "ledger-anchor.json", "ledger-anchor.head"):
         (sealed / name).unlink(missing_ok=True)
-    assert kinds(sealed) == [(0, "truncated")]
+    assert kinds(sealed) == [(0, "missing")]
 
 
 def test_verification_needs_only_the_public_key(sealed: Path) -> None:

@@ -72,7 +72,7 @@ def test_verify_truncated_ledger_exits_one(pi_env: PiEnv, capsys: pytest.Capture
     tamper(pi_env.state_dir, "DELETE FROM ledger WHERE seq > 8")
     code, out, _ = run(capsys, "security", "ledger", "verify", "--json")
     assert code == 1
-    assert {e["kind"] for e in json.loads(out)["verification_errors"]} == {"truncated"}
+    assert {e["kind"] for e in json.loads(out)["verification_errors"]} == {"truncated", "rollback"}
 
 
 def test_verify_on_fresh_state_dir_is_valid_and_creates_nothing(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 from pathlib import Path
 from typing import Final
@@ -186,6 +187,20 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         conn.execute(statement)
 
 
+def new_ledger_id() -> str:
+    """A random id naming one ledger (kept in ``meta``): a database swapped for another shows."""
+    return secrets.token_hex(16)
+
+
+def meta_value(conn: sqlite3.Connection, key: str) -> str | None:
+    """One ``meta`` value, or None when it is not set (or the table is gone)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else str(row[0])
+
+
 def _create_schema(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -195,7 +210,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
                     conn.execute(statement)
             conn.executemany(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                [("schema", schemas.LEDGER_SCHEMA), ("genesis", GENESIS)],
+                [("schema", schemas.LEDGER_SCHEMA), ("genesis", GENESIS), ("ledger_id", new_ledger_id())],
             )
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute("COMMIT")

@@ -18,6 +18,7 @@ onto the same head.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -28,9 +29,10 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pi_sandbox.audit import signing
+from pi_sandbox.audit import recovery, signing
+from pi_sandbox.audit.anchor import AnchorKeeper
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_hash
-from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, ensure_state_dir
+from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, ensure_state_dir, meta_value, new_ledger_id
 from pi_sandbox.audit.queries import LEDGER_COLUMNS, AuditQueries, entry_from_row
 from pi_sandbox.audit.records import (
     SEVERITY_RANK,
@@ -96,6 +98,10 @@ class AuditStore(AuditQueries):
         self._waited_at_size = 0  # queue size when the current group started waiting; 0 = not waiting
         self._declined_waits = 0
         self._conn_open = True
+        # The head anchor outside the database (audit/anchor.py) and the writers' lock; set by open().
+        self._anchor: AnchorKeeper | None = None
+        self._writers_lock: int | None = None
+        self.ledger_id = ""
         #: Number of group-commit transactions so far (entries per commit = batching efficiency).
         self.group_commits = 0
 
@@ -106,23 +112,35 @@ class AuditStore(AuditQueries):
         *,
         checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL,
         commit_delay_s: float = DEFAULT_COMMIT_DELAY_S,
+        anchor_copy: Path | None = None,
     ) -> AuditStore:
         """Open (creating if needed) the store in ``state_dir``.
 
         ``checkpoint_interval``: entries between signed checkpoints. ``commit_delay_s``: the most a
         group-commit leader waits for active sibling threads to join its transaction (0 disables).
+        ``anchor_copy``: a file that every seal of the head anchor is also appended to.
 
         Raises :class:`StateDirError` for an unusable state dir, :class:`SigningKeyError` for an
-        unsafe or damaged key file and :class:`LedgerCorruptError` for a damaged database (which is
-        never modified).
+        unsafe or damaged key file, :class:`LedgerCorruptError` for a damaged database (which is
+        never modified) and :class:`LedgerRollbackError` when the database is older than its anchor
+        (see :mod:`.recovery`; an unsealed tail left by a crash is sealed here).
         """
         if checkpoint_interval < 1:
             raise AuditStoreError("checkpoint_interval must be at least 1")
         state_dir = Path(state_dir)
         ensure_state_dir(state_dir)
         key = signing.load_or_create_signing_key(state_dir)
-        conn = connect(state_dir / DB_FILE)
-        return cls(state_dir, conn, key, checkpoint_interval, max(0.0, commit_delay_s))
+        recovery.check_before_open(state_dir, anchor_copy, signing.public_key_hex(key))
+        store = cls(state_dir, connect(state_dir / DB_FILE), key, checkpoint_interval, max(0.0, commit_delay_s))
+        try:
+            with store._write_tx() as conn:
+                conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?)", (new_ledger_id(),))
+            store.ledger_id = store.meta("ledger_id") or ""
+            store._writers_lock = recovery.attach(store, anchor_copy)
+        except BaseException:
+            store._release()
+            raise
+        return store
 
     @classmethod
     def open_read_only(cls, state_dir: Path) -> AuditStore:
@@ -178,6 +196,63 @@ class AuditStore(AuditQueries):
     def _head(conn: sqlite3.Connection) -> tuple[int, str]:
         row = conn.execute("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+    # --- what the anchor (audit/anchor.py, audit/recovery.py) needs --------------------------
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The ledger signing key (writable stores only)."""
+        if self._key is None:
+            raise AuditStoreError(f"the audit store {self.db_path} was opened read-only")
+        return self._key
+
+    def attach_anchor(self, keeper: AnchorKeeper) -> None:
+        """From now on, every commit moves the head anchor and every checkpoint seals it."""
+        self._anchor = keeper
+
+    def _seal(self, seq: int, head: str, reason: str) -> None:
+        if self._anchor is None:
+            return
+        try:
+            self._anchor.seal(seq, head, reason)
+        except OSError as exc:
+            raise AuditStoreError(
+                f"checkpoint {seq} was written but its anchor could not be ({exc.strerror or exc}); "
+                f"check that {self.state_dir} and the anchor copy are writable"
+            ) from None
+
+    def meta(self, key: str) -> str | None:
+        """A value of the database's ``meta`` table."""
+        with self._db() as conn:
+            return meta_value(conn, key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a ``meta`` value durably."""
+        with self._write_tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def stored_hash(self, seq: int) -> str | None:
+        """The stored ``entry_hash`` at ``seq`` (None when there is no such entry)."""
+        with self._db() as conn:
+            row = conn.execute("SELECT entry_hash FROM ledger WHERE seq = ? ORDER BY id LIMIT 1", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def last_checkpoint(self) -> tuple[int, str] | None:
+        """``(seq, head_hash)`` of the newest checkpoint row."""
+        with self._db() as conn:
+            row = conn.execute("SELECT seq, head_hash FROM ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def tail_summary(self, after_seq: int) -> dict[str, Any]:
+        """Counts of the entries after ``after_seq`` by kind and decision, and the extensions they name."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT kind, decision, count(*) FROM ledger WHERE seq > ? GROUP BY kind, decision", (after_seq,)
+            ).fetchall()
+            extensions = [str(r[0]) for r in conn.execute(
+                "SELECT DISTINCT extension_id FROM ledger WHERE seq > ? AND extension_id IS NOT NULL "
+                "ORDER BY extension_id LIMIT 100", (after_seq,))]
+        return {"by_kind_decision": {f"{k}:{d}": int(n) for k, d, n in rows}, "extensions": extensions}
 
     def _insert_checkpoint(self, conn: sqlite3.Connection, seq: int, head: str, reason: str) -> None:
         if self._key is None:  # unreachable: _write_tx refuses read-only stores
@@ -313,6 +388,13 @@ class AuditStore(AuditQueries):
                 raise
             return
         self.group_commits += 1
+        if self._anchor is not None:
+            self._anchor.head_moved(seq, prev)
+            if checkpoints:
+                try:
+                    self._anchor.seal(*checkpoints[-1], "interval")
+                except OSError:
+                    pass  # the entries are committed; the next checkpoint or close() seals again
         position = 0
         for ticket in batch:
             count = len(ticket.prepared)
@@ -330,6 +412,7 @@ class AuditStore(AuditQueries):
         with self._write_tx() as conn:
             seq, head = self._head(conn)
             self._insert_checkpoint(conn, seq, head, reason)
+        self._seal(seq, head, reason)
         return seq, head
 
     # --- alerts and side records ----------------------------------------------------------
@@ -420,6 +503,16 @@ class AuditStore(AuditQueries):
                     ).fetchone()
                     if last is None or (int(last[0]), str(last[1])) != (seq, head):
                         self._insert_checkpoint(conn, seq, head, "close")
+                self._seal(seq, head, "close")
             finally:
-                self._conn.close()
-                self._conn_open = False
+                self._release()
+
+    def _release(self) -> None:
+        """Close the database, the anchor's head file and the writers' lock."""
+        self._conn.close()
+        self._conn_open = False
+        if self._anchor is not None:
+            self._anchor.close()
+        if self._writers_lock is not None:
+            os.close(self._writers_lock)
+            self._writers_lock = None

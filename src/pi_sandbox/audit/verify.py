@@ -8,8 +8,12 @@ Detected (``kind`` of each finding):
 - ``duplicate``      a seq occurs twice (inserted row);
 - ``reordered``      rows are not stored in chain order (moved row);
 - ``truncated``      a signed checkpoint seals seq k but the ledger now ends before k;
-- ``bad_signature``  a checkpoint's signature is invalid, made with another key, or the head it
-                     signed differs from the recomputed hash at its seq (consistent rewrite).
+- ``bad_signature``  a checkpoint's (or the anchor's) signature is invalid, made with another key, or
+                     the head it signed differs from the recomputed hash at its seq (consistent rewrite);
+- ``rollback``       the head anchor outside the database (:mod:`.anchor`) witnessed a later or a
+                     different head: tail rows deleted with their checkpoints, the file replaced by an
+                     older copy, an empty or another database;
+- ``missing`` (seq 0) the database is gone, or the anchor is, while the other shows prior use.
 
 Verification reads through its own read-only connection: in WAL mode that never blocks writers.
 """
@@ -25,8 +29,10 @@ from typing import Any, Final
 
 from pi_sandbox import schemas
 from pi_sandbox.audit import signing
+from pi_sandbox.audit.anchor import Finding, Witness, compare, read_witnesses
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_preimage
-from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error
+from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, meta_value
+from pi_sandbox.audit.recovery import ANCHORED_KEY
 from pi_sandbox.audit.store import AuditStore
 from pi_sandbox.errors import AuditStoreError
 
@@ -34,7 +40,7 @@ from pi_sandbox.errors import AuditStoreError
 MAX_REPORTED_ERRORS: Final = 1000
 
 ERROR_KINDS: Final = (
-    "hash_mismatch", "link_broken", "missing", "duplicate", "reordered", "truncated", "bad_signature",
+    "hash_mismatch", "link_broken", "missing", "duplicate", "reordered", "truncated", "bad_signature", "rollback",
 )
 
 
@@ -66,6 +72,8 @@ class LedgerVerificationReport:
     unsealed_entries: int
     trust_anchor: str
     errors_truncated: bool = False
+    #: The witnesses found outside the database (seal, head hint, copy) that the ledger was checked against.
+    anchors: tuple[Witness, ...] = ()
     ledger_schema: str = schemas.LEDGER_SCHEMA
     schema: str = schemas.LEDGER_VERIFICATION_REPORT
 
@@ -84,6 +92,8 @@ class LedgerVerificationReport:
             "unsealed_entries": self.unsealed_entries,
             "trust_anchor": self.trust_anchor,
             "errors_truncated": self.errors_truncated,
+            "anchors": [{"source": w.source, "seq": w.seq, "ts_ms": w.ts_ms, "reason": w.reason}
+                        for w in self.anchors],
             "verification_errors": [e.to_dict() for e in self.verification_errors],
         }
 
@@ -197,25 +207,27 @@ def _locate(source: AuditStore | Path | str) -> tuple[Path, Path]:
 
 
 def verify_ledger(
-    source: AuditStore | Path | str, *, public_key: str | None = None
+    source: AuditStore | Path | str, *, public_key: str | None = None, anchor_copy: Path | None = None
 ) -> LedgerVerificationReport:
     """Verify the ledger of an open store, a state dir, or a ``security.db`` path.
 
     Checkpoints are checked against ``public_key`` if given, else the state dir's signing key
     (private key file, then ``ledger-signing.pub``); only when neither exists are they checked
     against the key stored in the checkpoint rows, and the report's ``trust_anchor`` says so.
-    The private key is never needed.
+    The private key is never needed. The head anchor next to the database (and ``anchor_copy``,
+    the copy the settings name) must agree with the database (``rollback``/``missing`` otherwise).
     """
     state_dir, db_path = _locate(source)
     anchor = "explicit"
     if public_key is None:
         public_key, anchor = signing.trusted_public_key(state_dir)
+    witnesses, anchor_findings = read_witnesses(state_dir, anchor_copy)
     if not db_path.exists():
-        return _missing_database(db_path, anchor)
+        return _missing_database(db_path, anchor, public_key, witnesses, anchor_findings)
     conn = connect(db_path, read_only=True)
     try:
         conn.execute("BEGIN")  # one snapshot for entries and checkpoints
-        return _verify(conn, public_key, anchor)
+        return _verify(conn, public_key, anchor, witnesses, anchor_findings)
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError):
             raise AuditStoreError(f"cannot read audit database {db_path}: {exc}") from None
@@ -224,32 +236,43 @@ def verify_ledger(
         conn.close()
 
 
-def _missing_database(db_path: Path, anchor: str) -> LedgerVerificationReport:
+def _missing_database(
+    db_path: Path, anchor: str, trusted_key: str | None, witnesses: list[Witness], anchor_findings: list[Finding]
+) -> LedgerVerificationReport:
     findings = _Findings()
-    if anchor != "none":
+    for f in anchor_findings:
+        findings.add(f.seq, f.kind, f.message)
+    for f in compare(witnesses, ledger_id=None, max_seq=0, hash_at=lambda _s: None, trusted_key=trusted_key):
+        findings.add(f.seq, f.kind, f.message)
+    if not findings.items and anchor != "none":
         # A signing key exists, so a ledger was created here: its disappearance is the finding.
-        findings.add(0, "truncated", f"{db_path} is missing although a ledger signing key exists")
-    return _empty_report(findings, anchor)
+        findings.add(0, "missing", f"{db_path} is missing although a ledger signing key exists")
+    return _empty_report(findings, anchor, witnesses)
 
 
-def _empty_report(findings: _Findings, anchor: str) -> LedgerVerificationReport:
+def _empty_report(findings: _Findings, anchor: str, witnesses: list[Witness]) -> LedgerVerificationReport:
     return LedgerVerificationReport(
         chain_valid=not findings.items, entry_count=0, checkpoints_checked=0, head_seq=0, head_hash=GENESIS,
         first_invalid_seq=findings.first, verification_errors=tuple(findings.items), last_checkpoint_seq=None,
-        unsealed_entries=0, trust_anchor=anchor,
+        unsealed_entries=0, trust_anchor=anchor, anchors=tuple(witnesses),
     )
 
 
 _REQUIRED_TABLES: Final = ("meta", "ledger", "ledger_checkpoints")
 
 
-def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> LedgerVerificationReport:
+def _verify(
+    conn: sqlite3.Connection, trusted_key: str | None, anchor: str, witnesses: list[Witness],
+    anchor_findings: list[Finding],
+) -> LedgerVerificationReport:
     findings = _Findings()
+    for f in anchor_findings:
+        findings.add(f.seq, f.kind, f.message)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     absent = [t for t in _REQUIRED_TABLES if t not in tables]
     if absent:
         findings.add(0, "missing", f"table(s) {', '.join(absent)} missing from the database")
-        return _empty_report(findings, anchor if trusted_key is not None else "checkpoint_rows")
+        return _empty_report(findings, anchor if trusted_key is not None else "checkpoint_rows", witnesses)
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     ledger_schema = str(row[0]) if row else "unknown"
     checkpoints = []
@@ -260,6 +283,7 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
             seq = cp[0] if isinstance(cp[0], int) else 0
             findings.add(seq, "bad_signature", f"malformed checkpoint row (seq {cp[0]!r})")
     checkpoint_seqs = {int(cp[0]) for cp in checkpoints}
+    watched = checkpoint_seqs | {w.seq for w in witnesses}
     recomputed_at: dict[int, str] = {}
 
     lookup = _HashLookup(conn)
@@ -286,7 +310,7 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
         if not seen.add(seq):
             findings.add(seq, "duplicate", f"seq {seq} occurs more than once")
             continue
-        if seq in checkpoint_seqs and computed is not None:
+        if seq in watched and computed is not None:
             recomputed_at[seq] = computed
         expected: str | None
         if seq == prev_seq + 1:
@@ -304,6 +328,7 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
 
     _report_missing(seen, max_seq, findings)
     checked = _check_checkpoints(checkpoints, trusted_key, recomputed_at, max_seq, findings)
+    _check_anchor(conn, witnesses, trusted_key, recomputed_at, max_seq, findings)
     last_cp = max(checkpoint_seqs) if checkpoint_seqs else None
     return LedgerVerificationReport(
         chain_valid=not findings.items,
@@ -317,8 +342,23 @@ def _verify(conn: sqlite3.Connection, trusted_key: str | None, anchor: str) -> L
         unsealed_entries=max(0, max_seq - (last_cp or 0)),
         trust_anchor=anchor if trusted_key is not None else "checkpoint_rows",
         errors_truncated=findings.truncated,
+        anchors=tuple(witnesses),
         ledger_schema=ledger_schema,
     )
+
+
+def _check_anchor(
+    conn: sqlite3.Connection, witnesses: list[Witness], trusted_key: str | None, recomputed_at: dict[int, str],
+    max_seq: int, findings: _Findings,
+) -> None:
+    """The database against the witnesses outside it (rollback, replaced database, deleted anchor)."""
+    ledger_id = meta_value(conn, "ledger_id") or ""
+    for f in compare(witnesses, ledger_id=ledger_id, max_seq=max_seq, hash_at=recomputed_at.get,
+                     trusted_key=trusted_key):
+        findings.add(f.seq, f.kind, f.message)
+    if meta_value(conn, ANCHORED_KEY) and not any(w.source == "seal" for w in witnesses):
+        findings.add(0, "missing", "the signed head anchor (ledger-anchor.json) was deleted although the ledger "
+                                   "was anchored")
 
 
 def _report_missing(seen: _SeenSeqs, max_seq: int, findings: _Findings) -> None:

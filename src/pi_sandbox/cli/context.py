@@ -68,7 +68,8 @@ class CliContext:
         """Open the audit store in the configured state dir."""
         from pi_sandbox.audit import AuditStore
 
-        return AuditStore.open(self.config().state_dir)
+        config = self.config()
+        return AuditStore.open(config.state_dir, anchor_copy=config.ledger.anchor_copy)
 
     def open_sandbox(self) -> Sandbox:
         """A dispatch sandbox built from the resolved config (records config opt-ins on open)."""

@@ -51,6 +51,15 @@ def _state_dir(ctx: CliContext) -> Path:
     return resolve_paths().state_dir
 
 
+def _anchor_copy(ctx: CliContext) -> Path | None:
+    """The anchor copy the settings name (``extensionPolicy.ledger.anchorCopy``), when they are valid."""
+    try:
+        return ctx.config().ledger.anchor_copy
+    except ConfigError:
+        ctx.warn("the anchor copy named in the settings (if any) is not checked while the settings are invalid")
+        return None
+
+
 def _open_for_reading(ctx: CliContext) -> AuditStore | None:
     """The store opened read-only, or None when nothing has been recorded yet."""
     from pi_sandbox.audit import AuditStore
@@ -76,6 +85,9 @@ def _render_report(data: dict[str, Any]) -> list[Any]:
         f"entries:             {data['entry_count']} (head seq {data['head_seq']}, hash {data['head_hash'][:16]}…)",
         f"checkpoints checked: {data['checkpoints_checked']} ({sealed})",
         f"trust anchor:        {data['trust_anchor']}",
+        "head anchor:         " + (", ".join(
+            f"{a['source']} at seq {a['seq']}" + (f" ({a['reason']})" if a["reason"] else "")
+            for a in data["anchors"]) or "none"),
     ])]
     if data["verification_errors"]:
         lines += ["", render_table(data["verification_errors"], ["seq", "kind", "message"])]
@@ -98,7 +110,7 @@ def verify(ctx: CliContext, public_key: str | None) -> int:
     from pi_sandbox.trust import verify_ledger_and_trust
 
     state_dir = _state_dir(ctx)
-    report = verify_ledger_and_trust(state_dir, public_key=public_key)
+    report = verify_ledger_and_trust(state_dir, public_key=public_key, anchor_copy=_anchor_copy(ctx))
     data = {**report.to_dict(), "database": str(state_dir / DB_FILE)}
     ctx.emit(data, _render_report)
     return ExitCode.OK if report.chain_valid else ExitCode.FAILURE

@@ -108,6 +108,15 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class LedgerSettings:
+    """Where the ledger's head anchor is copied besides the state dir (``extensionPolicy.ledger``)."""
+
+    #: A file every seal of the head anchor is appended to (another mount, an append-only file);
+    #: global settings only.
+    anchor_copy: Path | None = None
+
+
+@dataclass(frozen=True)
 class RiskSettings:
     """Runtime risk controller settings (``extensionRisk.*``; defaults as the runbook's rollback)."""
 
@@ -152,6 +161,7 @@ class SecurityConfig:
     quota: QuotaSettings = QuotaSettings()
     trust: TrustSettings = TrustSettings()
     risk: RiskSettings = RiskSettings()
+    ledger: LedgerSettings = LedgerSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     extensions: tuple[Path, ...] = ()
     settings_files: tuple[Path, ...] = ()

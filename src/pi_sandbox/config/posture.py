@@ -44,6 +44,7 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "http_deny_hosts": sorted(sha256_hex(h) for h in config.http.deny_hosts),
         "per_extension_http_allow": {k: sorted(sha256_hex(h) for h in o.http_allow_hosts)
                                      for k, o in sorted(config.per_extension.items()) if o.http_allow_hosts},
+        "ledger_anchor_copy": sha256_hex(str(config.ledger.anchor_copy)) if config.ledger.anchor_copy else None,
         "secret_extra_rules": sorted(sha256_hex(f"{kind}:{v}") for kind, values in (
             ("name", config.secret_broker.extra_names), ("suffix", config.secret_broker.extra_suffixes),
             ("prefix", config.secret_broker.extra_prefixes)) for v in values),
@@ -95,6 +96,8 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
     for ext, caps in before.get("per_extension_deny", {}).items():
         if set(caps) - set(after.get("per_extension_deny", {}).get(ext, ())):
             out.append(f"per_extension_deny.{ext}")
+    if before.get("ledger_anchor_copy") and after.get("ledger_anchor_copy") != before["ledger_anchor_copy"]:
+        out.append("ledger_anchor_copy")  # the witness outside the state dir was dropped or moved
     for key in ("exec_deny_patterns", "http_deny_hosts", "secret_extra_rules"):
         if set(before.get(key, ())) - set(after.get(key, ())):
             out.append(key)

@@ -74,6 +74,17 @@ def _hosts(value: Any, src: str, key: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item.strip() for item in items))
 
 
+def _abs_path(value: Any, src: str, key: str) -> Path:
+    text = _str(value, src, key).strip()
+    try:
+        path = Path(text).expanduser() if text else None
+    except RuntimeError:  # an unknown ~user
+        path = None
+    if path is None or not path.is_absolute():
+        raise ConfigError(f"expected an absolute file path, got {json.dumps(value)}", source=src, key=key)
+    return path
+
+
 def _caps(value: Any, src: str, key: str) -> frozenset[str]:
     items = _str_list(value, src, key)
     out = set()
@@ -141,6 +152,9 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "timeoutMs": ("timeout_ms", _pos_int),
     },
     "extensionPolicy.quota": QUOTA_KEYS,
+    "extensionPolicy.ledger": {
+        "anchorCopy": ("anchor_copy", _abs_path),
+    },
     "extensionRisk": {
         "enabled": ("enabled", _bool),
         "enforce": ("enforce", _bool),
@@ -165,7 +179,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "maxStackKb": ("max_stack_kb", _pos_int),
     },
 }
-_SUBSECTIONS = {"execMediation", "secretBroker", "http", "quota", "perExtension"}
+_SUBSECTIONS = {"execMediation", "secretBroker", "http", "quota", "ledger", "perExtension"}
 _OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionTrust", "extensionRuntime", "extensions"}
 OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http"}
 #: ``perExtension.<id>.http`` keys → ParsedOverride fields.

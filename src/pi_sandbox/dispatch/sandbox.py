@@ -131,7 +131,7 @@ class Sandbox:
     @classmethod
     def open(cls, config: SecurityConfig, *, prompter: Prompter | None = None) -> Sandbox:
         """Open the audit store for ``config`` and record config opt-ins and loosening changes."""
-        store = AuditStore.open(config.state_dir)
+        store = AuditStore.open(config.state_dir, anchor_copy=config.ledger.anchor_copy)
         sandbox = cls(config, store, prompter=prompter)
         sandbox.record_config_events()
         return sandbox

@@ -40,9 +40,11 @@ def check_trust_transitions(store: AuditStore) -> list[VerificationIssue]:
     return issues
 
 
-def verify_ledger_and_trust(state_dir: Path, *, public_key: str | None = None) -> LedgerVerificationReport:
+def verify_ledger_and_trust(
+    state_dir: Path, *, public_key: str | None = None, anchor_copy: Path | None = None
+) -> LedgerVerificationReport:
     """``verify_ledger`` plus the trust check: one report, invalid when either finds a problem."""
-    report = verify_ledger(state_dir, public_key=public_key)
+    report = verify_ledger(state_dir, public_key=public_key, anchor_copy=anchor_copy)
     if not (state_dir / DB_FILE).exists():
         return report
     with AuditStore.open_read_only(state_dir) as store:
