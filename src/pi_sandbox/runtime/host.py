@@ -338,7 +338,7 @@ class ExtensionHost:
         sandbox = self.sandbox
         prefix = f"{extension_id}:{self.session_id}:"
 
-        def handle(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        def handle(method: Any, params: Any) -> dict[str, Any]:
             call_id = prefix + str(next(self._calls))
             result = sandbox.hostcall(extension_id, {"call_id": call_id, "method": method, "params": params})
             if result.ok:

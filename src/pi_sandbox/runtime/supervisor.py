@@ -27,7 +27,9 @@ from typing import Any
 from pi_sandbox.runtime.protocol import FdChannel, ProtocolError, encode_body, encode_frame
 
 #: (method, params) -> {"ok": True, "result": ...} | {"ok": False, "error": {"code", "message", "reason"?}}
-HostcallHandler = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+#: ``handler(method, params)``: the frame's values as sent, malformed ones included (the pipeline
+#: refuses and records those as ``invalid_request``; nothing is refused before it).
+HostcallHandler = Callable[[Any, Any], dict[str, Any]]
 
 
 def _engine_path() -> str:
@@ -351,11 +353,6 @@ class ExtensionWorker:
         params = message.get("params")
         self.hostcalls += 1
         self._in_flight += 1
-        if not isinstance(method, str) or not isinstance(params, dict):
-            self._finish_async(
-                hid, {"ok": False, "error": {"code": "invalid_request", "message": "bad hostcall"}}
-            )
-            return
         future = self.executor.submit(self.handler, method, params)
         future.add_done_callback(functools.partial(self._async_done, hid))
 
@@ -396,18 +393,7 @@ class ExtensionWorker:
 
     def _serve_hostcall(self, channel: FdChannel, message: dict[str, Any]) -> None:
         self.hostcalls += 1
-        method = message.get("method")
-        params = message.get("params")
-        if not isinstance(method, str) or not isinstance(params, dict):
-            reply: dict[str, Any] = {
-                "ok": False,
-                "error": {
-                    "code": "invalid_request",
-                    "message": "hostcall needs a method and an object of params",
-                },
-            }
-        else:
-            reply = self.handler(method, params)
+        reply = self.handler(message.get("method"), message.get("params"))
         try:
             channel.write({"type": "hc_result", "hid": message.get("hid"), **reply})
         except OSError:

@@ -84,23 +84,23 @@ class Worker:
         self.engine.bind("__pi_notice", self._notice)
 
     def _hostcall_frame(self, hid: int, method: Any, params_json: Any, sync: bool) -> bytes:
-        if not isinstance(method, str) or not isinstance(params_json, str):
-            raise TypeError("hostcall needs (method: string, params: JSON string)")
-        # Validated before it is spliced in: a complete JSON object cannot break the frame's structure.
-        if not isinstance(json.loads(params_json), dict):
-            raise ValueError("hostcall params must be a JSON object")
-        head = json.dumps({"type": "hostcall", "hid": hid, "sync": sync, "method": method})
+        """The frame for one hostcall. A malformed call is sent too (method or params as ``null``),
+        never refused here: the supervisor's pipeline refuses it as ``invalid_request`` and records
+        it, so no refused call goes unrecorded."""
+        # Validated before it is spliced in: one complete JSON value cannot break the frame's structure.
+        try:
+            json.loads(params_json)
+        except (TypeError, ValueError, RecursionError):
+            params_json = "null"
+        head = json.dumps({"type": "hostcall", "hid": hid, "sync": sync,
+                           "method": method if isinstance(method, str) else None})
         return encode_body(f'{head[:-1]},"params":{params_json}}}')
 
     def _hc_sync(self, method: Any, params_json: Any) -> str:
         # Sync ids are negative: async ids come from pi:host (positive), the two must never collide.
         hid = -self._next_hid
         self._next_hid += 1
-        try:
-            frame = self._hostcall_frame(hid, method, params_json, True)
-        except (TypeError, ValueError) as exc:
-            return json.dumps({"ok": False, "error": {"code": "invalid_request", "message": str(exc)}})
-        self.channel.write_bytes(frame)
+        self.channel.write_bytes(self._hostcall_frame(hid, method, params_json, True))
         while True:
             body = self._read_raw()
             message = decode_body(body)
@@ -112,15 +112,8 @@ class Worker:
     def _hc_start(self, hid: Any, method: Any, params_json: Any) -> None:
         if not isinstance(hid, int) or hid <= 0:
             raise TypeError("async hostcall id must be a positive integer")
-        try:
-            frame = self._hostcall_frame(hid, method, params_json, False)
-        except (TypeError, ValueError) as exc:
-            self._inbox.append(
-                {"hid": hid, "ok": False, "error": {"code": "invalid_request", "message": str(exc)}}
-            )
-            return
         self._async_pending.add(hid)
-        self.channel.write_bytes(frame)
+        self.channel.write_bytes(self._hostcall_frame(hid, method, params_json, False))
 
     def _notice(self, code: Any, detail_json: Any) -> None:
         """A one-way report for the supervisor to record (it deduplicates and rate-limits)."""

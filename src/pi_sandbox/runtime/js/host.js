@@ -45,10 +45,20 @@ function unwrap(reply) {
   throw new HostcallError(err.code || "internal", err.message || "hostcall failed", err.reason);
 }
 
+// A malformed call (method not a string, params that cannot be encoded) still goes to the host:
+// the supervisor refuses it as invalid_request and records it, so no refused call goes unrecorded.
+function encodeOrNull(params) {
+  try {
+    const body = encodeParams(params);
+    return typeof body === "string" ? body : "null";
+  } catch (_err) {
+    return "null";
+  }
+}
+
 /** Synchronous hostcall: blocks the worker until the supervisor answers. */
 export function callSync(method, params) {
-  if (typeof method !== "string") throw new TypeError("hostcall method must be a string");
-  return unwrap(raw.hcSync(method, encodeParams(params)));
+  return unwrap(raw.hcSync(typeof method === "string" ? method : null, encodeOrNull(params)));
 }
 
 let nextHid = 1;
@@ -56,17 +66,11 @@ const pendingCalls = new Map();
 
 /** Asynchronous hostcall: a Promise settled by the host-driven job loop. */
 export function call(method, params) {
-  if (typeof method !== "string") return Promise.reject(new TypeError("hostcall method must be a string"));
-  let body;
-  try {
-    body = encodeParams(params);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  const body = encodeOrNull(params);
   const hid = nextHid++;
   return new Promise((resolve, reject) => {
     pendingCalls.set(hid, { resolve, reject });
-    raw.hcStart(hid, method, body);
+    raw.hcStart(hid, typeof method === "string" ? method : null, body);
   });
 }
 
