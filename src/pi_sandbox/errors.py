@@ -107,7 +107,7 @@ class LedgerRollbackError(AuditStoreError):
     """The audit database is older than, or not, the ledger its anchor witnessed (rows deleted,
     file replaced or gone); the store refuses to write on top of it."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILURE
 
 
 class SigningKeyError(AuditStoreError):
