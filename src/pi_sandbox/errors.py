@@ -154,7 +154,16 @@ class InstallError(PiSandboxError):
 
 
 class ExtensionLoadError(PiSandboxError):
-    """An extension could not be loaded: names the extension, the file and the reason."""
+    """An extension could not be loaded: names the extension, the file and the reason.
+
+    ``reason`` is the ledger reason code of the failure (``bundle_failed`` unless a more precise one
+    applies: ``import_outside_root``, ``dependency_missing``, ``dependency_undeclared``,
+    ``export_not_found``, ``native_addon``, ``integrity_mismatch``).
+    """
+
+    def __init__(self, message: str, *, reason: str = "bundle_failed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ExtensionRuntimeError(PiSandboxError):

@@ -9,9 +9,11 @@ import pytest
 from tests.runtime.conftest import write_file
 
 from pi_sandbox.errors import ExtensionLoadError
-from pi_sandbox.runtime.bundler import Bundler, confine_inputs
+from pi_sandbox.runtime.bundler import Bundler
+from pi_sandbox.runtime.depcheck import check_graph
 from pi_sandbox.runtime.modules import load_module_table
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
+from pi_sandbox.scanner.packages import plan_dependencies
 
 
 @pytest.fixture()
@@ -112,11 +114,15 @@ def test_tampered_cache_entry_is_rebuilt(bundler: Bundler, tmp_path: Path) -> No
     assert not again.cached and "evil" not in again.source
 
 
-def test_confine_inputs_accepts_inside_and_disabled_stubs(tmp_path: Path) -> None:
-    (tmp_path / "a.ts").write_text("x", encoding="utf-8")
-    assert confine_inputs(["a.ts", "(disabled):fs"], tmp_path, tmp_path) == [(tmp_path / "a.ts").resolve()]
-    with pytest.raises(ExtensionLoadError):
-        confine_inputs(["../b.ts"], tmp_path, tmp_path)
+def test_check_graph_accepts_inside_and_disabled_stubs(tmp_path: Path) -> None:
+    root = tmp_path / "ext"
+    write_file(root / "a.ts", "x")
+    plan = plan_dependencies(root)
+    assert check_graph({"a.ts": {}, "(disabled):fs": {}}, root, plan) == [(root / "a.ts").resolve()]
+    write_file(tmp_path / "b.ts", "x")
+    with pytest.raises(ExtensionLoadError) as info:
+        check_graph({"../b.ts": {}}, root, plan)
+    assert info.value.reason == "import_outside_root"
 
 
 def test_missing_toolchain_says_run_pi_setup(tmp_path: Path) -> None:

@@ -138,10 +138,13 @@ class Sandbox:
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def register_extension(self, extension_id: str, root: Path) -> None:
-        """Make ``root`` (the extension's own folder) an allowed fs root for that extension only."""
+    def register_extension(self, extension_id: str, root: Path, read_only: tuple[Path, ...] = ()) -> None:
+        """Make ``root`` (the extension's own folder) an allowed fs root for that extension only, and
+        ``read_only`` (its dependency packages) readable but never writable by it."""
         own = Path(root).resolve()
-        rules = dataclasses.replace(self._default_rules, roots=(*self._default_rules.roots, own), own_root=own)
+        deps = tuple(Path(p).resolve() for p in read_only)
+        rules = dataclasses.replace(self._default_rules, roots=(*self._default_rules.roots, own, *deps), own_root=own,
+                                    read_only=(*self._default_rules.read_only, *deps))
         with self._lock:
             self._rules[extension_id] = rules
 

@@ -1,9 +1,11 @@
-"""Bundle one extension into a single ES module with esbuild, confined to the extension's root.
+"""Bundle one extension into a single ES module with esbuild, confined to its folder and dependencies.
 
-TypeScript, ESM and CommonJS sources and the extension's own ``node_modules`` are bundled; node
-builtins, the pi packages and TypeBox stay external imports that the engine's module table
-serves. Every file esbuild read (the metafile's inputs) must lie inside the extension root after
-symlinks are resolved, otherwise the load fails and nothing of the bundle reaches a worker.
+TypeScript, ESM and CommonJS sources and the extension's npm dependencies are bundled, resolved as
+Node resolves them (:mod:`.depcheck`); node builtins, the pi packages and TypeBox stay external
+imports that the engine's module table serves, and so do native addons (``*.node``), which cannot
+run in the engine. Every file esbuild read (the metafile's inputs) must lie inside the extension's
+install root and inside its own folder or one of its dependency packages after symlinks are
+resolved, otherwise the load fails and nothing of the bundle reaches a worker.
 
 Bundles are cached under ``<state_dir>/bundle-cache/`` keyed by content: a manifest per entry
 records the SHA-256 of every input, and the cached bundle is reused only while all of them match.
@@ -21,20 +23,25 @@ from pathlib import Path
 
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.runtime.depcheck import check_graph, diagnose_unresolved
 from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, ModuleTable
 from pi_sandbox.runtime.toolchain import Toolchain
+from pi_sandbox.scanner.packages import DependencyPlan, plan_dependencies, within
 
-_FORMAT = 6  # bump when the bundle post-processing changes
+_FORMAT = 7  # bump when the bundle post-processing changes
+# Node's resolution: the `node` condition (with import/require/default), `main` before `module`.
 _ESBUILD_FLAGS = (
     "--bundle",
     "--format=esm",
     "--platform=neutral",
-    "--main-fields=module,main",
+    "--conditions=node",
+    "--main-fields=main,module",
     "--target=es2023",
     "--jsx=automatic",
     "--charset=utf8",
     "--log-level=error",
     "--resolve-extensions=.ts,.tsx,.mts,.cts,.js,.mjs,.cjs,.jsx,.json",
+    "--external:*.node",
 )
 _REQUIRE_CALL = re.compile(r"""\b(?:__require|require)\(\s*(["'])([^"'\\\n]+)\1\s*\)""")
 
@@ -49,34 +56,14 @@ class Bundle:
     cached: bool
     #: Module ids the bundle imports statically from the runtime's module table (or fails to).
     static_imports: tuple[str, ...] = ()
+    #: The extension's dependency closure (package folders it may read, never write).
+    dependency_dirs: tuple[str, ...] = ()
 
 
 def _externals(table: ModuleTable) -> list[str]:
     ids = set(table.ids) | set(HOST_PACKAGES)
     patterns = set(HOST_PATTERNS)
     return [f"--external:{i}" for i in sorted(ids | patterns) if not i.startswith(("pi:", "ext:"))]
-
-
-def _within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def confine_inputs(inputs: list[str], workdir: Path, root: Path) -> list[Path]:
-    """Resolve metafile inputs; raise ``ExtensionLoadError`` for any outside ``root``."""
-    resolved: list[Path] = []
-    for raw in inputs:
-        if raw.startswith("(disabled):"):
-            continue  # a package's browser-field stub: esbuild read nothing
-        if ":" in raw.split("/", 1)[0]:
-            raise ExtensionLoadError(f"bundle input '{raw}' comes from an unsupported namespace")
-        path = (workdir / raw).resolve()
-        if not _within(path, root):
-            raise ExtensionLoadError(
-                f"import of '{raw}' resolves to {path}, outside the extension root {root}: "
-                "relative imports must stay inside the extension's own folder"
-            )
-        resolved.append(path)
-    return resolved
 
 
 def _location_defines(entry: Path) -> list[str]:
@@ -142,10 +129,12 @@ class Bundler:
             json.dumps([_FORMAT, toolchain.package_version("esbuild"), _ESBUILD_FLAGS, self._externals])
         )
 
-    def _manifest_path(self, entry: Path, root: Path) -> Path:
-        return self.cache_dir / f"{sha256_hex(f'{self._signature}|{root}|{entry}')}.json"
+    def _manifest_path(self, entry: Path, plan: DependencyPlan) -> Path:
+        # The plan is part of the key: a changed declaration or closure re-checks the import graph.
+        key = f"{self._signature}|{plan.root}|{entry}|{plan.fingerprint()}"
+        return self.cache_dir / f"{sha256_hex(key)}.json"
 
-    def _cached(self, manifest_path: Path) -> Bundle | None:
+    def _cached(self, manifest_path: Path, plan: DependencyPlan) -> Bundle | None:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
             for path, digest in manifest["inputs"].items():
@@ -162,20 +151,27 @@ class Bundler:
             inputs=tuple(manifest["inputs"]),
             cached=True,
             static_imports=tuple(manifest.get("static_imports", [])),
+            dependency_dirs=tuple(str(d) for d in plan.dependency_dirs),
         )
 
-    def bundle(self, entry: Path, root: Path, *, use_cache: bool = True) -> Bundle:
-        """Bundle ``entry`` (inside ``root``); raises ``ExtensionLoadError`` naming file and reason."""
+    def bundle(
+        self, entry: Path, root: Path, *, plan: DependencyPlan | None = None, use_cache: bool = True
+    ) -> Bundle:
+        """Bundle ``entry`` (inside ``root``); raises ``ExtensionLoadError`` naming file and reason.
+
+        ``plan`` is the extension's dependency plan (computed from ``root`` when not given).
+        """
         root = root.resolve()
         entry = entry.resolve()
-        if not _within(entry, root):
+        if not within(entry, root):
             raise ExtensionLoadError(f"entry {entry} is outside the extension root {root}")
         if not entry.is_file():
             raise ExtensionLoadError(f"entry file {entry} does not exist")
         self.toolchain.require_installed()
-        manifest_path = self._manifest_path(entry, root)
+        plan = plan or plan_dependencies(root)
+        manifest_path = self._manifest_path(entry, plan)
         if use_cache:
-            hit = self._cached(manifest_path)
+            hit = self._cached(manifest_path, plan)
             if hit is not None:
                 return hit
         with tempfile.TemporaryDirectory(prefix="pi-bundle-") as tmp:
@@ -199,12 +195,15 @@ class Bundler:
                 check=False,
             )
             if proc.returncode != 0:
+                precise = diagnose_unresolved(proc.stderr, root, plan)
+                if precise is not None:
+                    raise precise
                 message = (
                     " ".join(proc.stderr.strip().split())[:800] or f"esbuild exit code {proc.returncode}"
                 )
                 raise ExtensionLoadError(f"{entry}: bundling failed: {message}")
             metafile = json.loads(meta.read_text(encoding="utf-8"))
-            inputs = confine_inputs(list(metafile.get("inputs", {})), root, root)
+            inputs = check_graph(metafile.get("inputs", {}), root, plan)
             static_imports = _static_imports(metafile)
             body = out.read_text(encoding="utf-8")
         source = _require_prelude(body, self.table) + body
@@ -216,6 +215,7 @@ class Bundler:
             inputs=tuple(str(p) for p in inputs),
             cached=False,
             static_imports=static_imports,
+            dependency_dirs=tuple(str(d) for d in plan.dependency_dirs),
         )
 
     def _store(

@@ -19,6 +19,12 @@ REMEDIATION = {
     "crash": "the worker process died; inspect the extension or disable it with --no-extensions",
     "protocol": "the worker broke the frame protocol; treat the extension as hostile and disable it",
     "boot_failed": "the runtime could not start; check `pi-sandbox setup` and the module table",
+    "integrity_mismatch": "the extension or a dependency changed since it was pinned: inspect the change, "
+    "then re-install it with `pi-sandbox ext install`",
+    "import_outside_root": "the extension imports code outside its folder and its installed dependencies",
+    "dependency_missing": "install the extension's dependencies (the load error names the command)",
+    "dependency_undeclared": "declare the imported package in the extension's package.json and install it",
+    "export_not_found": "import a path the package exports, or a version of the package that exports it",
 }
 
 
@@ -93,8 +99,9 @@ def record_runtime_event(
     *,
     decision: str,
     call_id: str | None = None,
+    category: str = "runtime",
 ) -> None:
-    """Ledger entry (kind ``runtime``) + alert (category ``runtime``); hashes and codes only (INV-012)."""
+    """Ledger entry (kind ``runtime``) + alert (``category``); hashes and codes only (INV-012)."""
     detail = {"message_hash": sha256_hex(message), "code": code}
     store.append(
         LedgerEntryDraft(
@@ -108,7 +115,7 @@ def record_runtime_event(
     )
     store.record_alert(
         AlertDraft(
-            category="runtime",
+            category=category,
             severity="error" if decision in ("kill", "deny") else "warning",
             extension_id=extension_id,
             summary=f"extension '{extension_id}': {code}",

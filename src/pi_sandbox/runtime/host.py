@@ -29,6 +29,7 @@ from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, disc
 from pi_sandbox.runtime.events import combine_event
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
+from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_import_problem
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
 
@@ -149,12 +150,9 @@ class ExtensionHost:
             self._extensions[source.extension_id] = ext
             batch.append(ext)
             try:
-                ext.bundle = bundler.bundle(source.entry, source.root)
+                ext.bundle = prepare_bundle(bundler, source, self.config.state_dir)
             except ExtensionLoadError as exc:
-                reason = (
-                    "import_outside_root" if "outside the extension root" in str(exc) else "bundle_failed"
-                )
-                self._fail(ext, reason, str(exc), decision="deny")
+                self._fail(ext, exc.reason, str(exc), decision=LOAD_DECISIONS.get(exc.reason, "deny"))
                 continue
             ext.bundle_sha256, ext.bundle_cached = ext.bundle.sha256, ext.bundle.cached
             ext.trust = self.sandbox.controls.registry.observe_load(source.extension_id, source.origin,
@@ -163,7 +161,9 @@ class ExtensionHost:
                 continue
             if not self._imports_available(ext, table):
                 continue
-            self.sandbox.register_extension(source.extension_id, source.root)
+            self.sandbox.register_extension(
+                source.extension_id, source.root, tuple(Path(d) for d in ext.bundle.dependency_dirs)
+            )
             self._spawn(ext, table)
             started.append(ext)
         for ext in started:
@@ -174,26 +174,9 @@ class ExtensionHost:
     def _imports_available(self, ext: LoadedExtension, table: ModuleTable) -> bool:
         """Refuse forbidden builtins and modules the runtime does not serve, before any code runs."""
         assert ext.bundle is not None
-        imports = set(ext.bundle.static_imports)
-        forbidden = sorted(imports & table.forbidden_ids())
-        if forbidden:
-            self._fail(
-                ext,
-                "forbidden_builtin",
-                f"{ext.source.entry}: imports forbidden builtin module(s) {', '.join(forbidden)}; "
-                "extensions may not use vm, worker_threads, net, tls, dgram, cluster, inspector, v8, repl",
-                decision="deny",
-            )
-            return False
-        missing = sorted(i for i in imports - table.ids if not i.startswith(("pi:", "ext:")))
-        if missing:
-            self._fail(
-                ext,
-                "module_unavailable",
-                f"{ext.source.entry}: imports module(s) {', '.join(missing)} that the runtime does not provide "
-                "(bundle third-party packages into the extension's own node_modules)",
-                decision="error",
-            )
+        problem = static_import_problem(ext.bundle, table, ext.source.entry)
+        if problem is not None:
+            self._fail(ext, problem.reason, problem.message, decision=problem.decision)
             return False
         return True
 
@@ -329,7 +312,8 @@ class ExtensionHost:
         self, extension_id: str, code: str, message: str, *, decision: str, call_id: str | None = None
     ) -> None:
         record_runtime_event(
-            self.sandbox.store, extension_id, code, message, decision=decision, call_id=call_id
+            self.sandbox.store, extension_id, code, message, decision=decision, call_id=call_id,
+            category="integrity" if code == "integrity_mismatch" else "runtime",
         )
 
     # ---- hostcalls ---------------------------------------------------------------------------

@@ -43,6 +43,9 @@ class LockEntry:
     #: Single-file installs: the source file name the content hash was computed under (the installed
     #: copy is renamed to ``<id><suffix>``).
     hashed_name: str | None = None
+    #: SHA-256 of every file of the dependency packages the extension may import, keyed by the path
+    #: relative to its install root (None: pinned before dependencies were pinned).
+    dependency_files: Mapping[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the lockfile's per-extension object)."""
@@ -59,6 +62,7 @@ class LockEntry:
             "forced": self.forced,
             "force_reason": self.force_reason,
             "hashed_name": self.hashed_name,
+            "dependency_files": None if self.dependency_files is None else dict(self.dependency_files),
         }
 
     @classmethod
@@ -77,6 +81,8 @@ class LockEntry:
             forced=bool(data.get("forced", False)),
             force_reason=data.get("force_reason"),
             hashed_name=data.get("hashed_name"),
+            dependency_files=None if data.get("dependency_files") is None else {
+                str(k): str(v) for k, v in dict(data["dependency_files"]).items()},
         )
 
 

@@ -1,0 +1,146 @@
+"""Everything that happens to an extension before a worker starts: integrity, dependencies, bundle.
+
+:func:`prepare_bundle` is the one path both the loader (``ExtensionHost.load``) and ``pi ext check``
+take, so a check reports exactly what a load would refuse. :func:`check_extension` adds the problems
+that only show when the module table is consulted (forbidden or unavailable imports) and notes that
+do not stop a load (native addons, declared dependencies that are missing but not imported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pi_sandbox.errors import ExtensionLoadError
+from pi_sandbox.runtime.bundler import Bundle, Bundler
+from pi_sandbox.runtime.discovery import ExtensionSource
+from pi_sandbox.runtime.modules import ModuleTable
+from pi_sandbox.scanner.integrity import check_pin, find_pin
+from pi_sandbox.scanner.lockfile import load_lockfile
+from pi_sandbox.scanner.packages import DependencyPlan, native_addons, plan_dependencies
+
+#: Ledger decision of each load-failure reason: refusals of something the extension reached for are
+#: ``deny``; problems of a user's installation that the user fixes are ``error``.
+LOAD_DECISIONS: Final = {
+    "dependency_missing": "error",
+    "dependency_undeclared": "error",
+    "export_not_found": "error",
+}
+
+
+def prepare_bundle(bundler: Bundler, source: ExtensionSource, state_dir: Path) -> Bundle:
+    """Check the pin (own files + dependencies), then bundle; ``ExtensionLoadError`` says why not."""
+    plan = plan_dependencies(source.root)
+    verify_integrity(source, plan, state_dir)
+    return bundler.bundle(source.entry, source.root, plan=plan)
+
+
+def verify_integrity(source: ExtensionSource, plan: DependencyPlan, state_dir: Path) -> None:
+    """Refuse a pinned extension whose files or dependency files differ from its lockfile pin."""
+    entry = find_pin(load_lockfile(state_dir), source.root, source.entry)
+    if entry is None:
+        return
+    result = check_pin(entry, plan)
+    if not result.ok:
+        raise ExtensionLoadError(
+            f"{source.entry}: changed since it was installed and pinned as '{entry.extension_id}': "
+            f"{result.describe()}; inspect the change, then re-install with `pi ext install`",
+            reason="integrity_mismatch",
+        )
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``pi ext check`` found for one extension entry."""
+
+    source: ExtensionSource
+    ok: bool
+    reason: str | None  # the load-failure reason code, None when it would load
+    error: str | None
+    notes: tuple[str, ...]
+    dependencies: tuple[str, ...]  # names@versions of the dependency closure
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form."""
+        return {
+            "id": self.source.extension_id,
+            "entry": str(self.source.entry),
+            "root": str(self.source.root),
+            "ok": self.ok,
+            "reason": self.reason,
+            "error": self.error,
+            "notes": list(self.notes),
+            "dependencies": list(self.dependencies),
+        }
+
+
+def check_extension(
+    bundler: Bundler, table: ModuleTable, source: ExtensionSource, state_dir: Path
+) -> CheckReport:
+    """Every load check short of running the extension's code."""
+    plan = plan_dependencies(source.root)
+    notes = _notes(plan)
+    deps = tuple(f"{i.name}@{i.version}" for p, i in sorted(plan.packages.items()) if p != plan.root)
+    try:
+        verify_integrity(source, plan, state_dir)
+        bundle = bundler.bundle(source.entry, source.root, plan=plan)
+    except ExtensionLoadError as exc:
+        return CheckReport(source, False, exc.reason, str(exc), notes, deps)
+    problem = static_import_problem(bundle, table, source.entry)
+    if problem is not None:
+        return CheckReport(source, False, problem.reason, problem.message, notes, deps)
+    return CheckReport(source, True, None, None, notes, deps)
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """A static import the runtime refuses or cannot serve (found before any code runs)."""
+
+    reason: str
+    message: str
+    decision: str
+
+
+def static_import_problem(bundle: Bundle, table: ModuleTable, entry: Path) -> ImportProblem | None:
+    """Forbidden builtins, unconditional native addons and modules the runtime does not serve."""
+    imports = set(bundle.static_imports)
+    forbidden = sorted(imports & table.forbidden_ids())
+    if forbidden:
+        return ImportProblem(
+            "forbidden_builtin",
+            f"{entry}: imports forbidden builtin module(s) {', '.join(forbidden)}; extensions may not use vm, "
+            "worker_threads, net, tls, dgram, cluster, inspector, v8, repl",
+            "deny",
+        )
+    native = sorted(i for i in imports if i.endswith(".node"))
+    if native:
+        return ImportProblem(
+            "native_addon",
+            f"{entry}: imports native addon(s) {', '.join(native)} unconditionally; native code cannot run in "
+            "the sandbox (an addon loaded inside try/catch, as an optional path, does not stop the load)",
+            "error",
+        )
+    missing = sorted(i for i in imports - table.ids if not i.startswith(("pi:", "ext:")))
+    if missing:
+        return ImportProblem(
+            "module_unavailable",
+            f"{entry}: imports module(s) {', '.join(missing)} that the runtime does not provide "
+            "(declare npm packages in the extension's package.json and install them)",
+            "error",
+        )
+    return None
+
+
+def _notes(plan: DependencyPlan) -> tuple[str, ...]:
+    notes: list[str] = []
+    for missing in plan.missing:
+        notes.append(f"dependency '{missing.name}' of {missing.declared_by} is not installed "
+                     f"(fails only if imported): {plan.fix_command()}")
+    for path, info in sorted(plan.packages.items()):
+        addons = native_addons(path) if path != plan.root or info.native else []
+        if addons or (info.native and path != plan.root):
+            shown = ", ".join(addons) or "built from binding.gyp"
+            notes.append(f"package '{info.name}' contains a native addon ({shown}) that cannot run in the "
+                         "sandbox: code paths that need it fail, optional uses are skipped")
+    return tuple(notes)

@@ -1,0 +1,99 @@
+"""The load-time integrity check: is a pinned extension still exactly what was pinned?
+
+One mechanism for an extension's own files and its dependencies. A pin (a lockfile entry, written by
+``pi ext install``) holds the content hash of the extension's folder and the SHA-256 of every file
+of every dependency package it may import (the closure of :mod:`.packages`, keyed by the path
+relative to the install root). :func:`check_pin` recomputes both at load; any difference — a
+changed, added or removed own file, a changed, added or removed dependency file, a dependency
+package that appeared or vanished — is an :class:`IntegrityResult` with ``ok`` false, which the
+loader turns into a refused load, an ``integrity`` alert and a ledger entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pi_sandbox.scanner.lockfile import LockEntry, tree_hash
+from pi_sandbox.scanner.packages import DependencyPlan
+from pi_sandbox.scanner.walker import file_digest, iter_extension_files
+
+#: At most this many changed paths are named in a message (the count is always exact).
+_NAMED: int = 5
+
+
+@dataclass(frozen=True)
+class IntegrityResult:
+    """The outcome of comparing an extension on disk with its pin."""
+
+    extension_id: str
+    own_code_changed: bool
+    changed: tuple[str, ...] = ()  # dependency files whose content differs
+    added: tuple[str, ...] = ()  # dependency files that were not pinned
+    removed: tuple[str, ...] = ()  # pinned dependency files that are gone
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing differs from the pin."""
+        return not (self.own_code_changed or self.changed or self.added or self.removed)
+
+    def describe(self) -> str:
+        """One operator-readable sentence naming what changed."""
+        parts: list[str] = []
+        if self.own_code_changed:
+            parts.append("the extension's own files")
+        for label, paths in (("changed", self.changed), ("added", self.added), ("removed", self.removed)):
+            if paths:
+                named = ", ".join(paths[:_NAMED]) + (f" and {len(paths) - _NAMED} more" if len(paths) > _NAMED else "")
+                parts.append(f"{len(paths)} dependency file(s) {label} ({named})")
+        return "; ".join(parts)
+
+
+def dependency_files(plan: DependencyPlan) -> dict[str, str]:
+    """SHA-256 of every file of every dependency package, keyed by path relative to the install root.
+
+    A package's nested ``node_modules`` holds other packages: each is hashed as its own closure
+    member (or not at all, when the extension cannot import it).
+    """
+    base = plan.install_root.path
+    hashes: dict[str, str] = {}
+    for package in plan.dependency_dirs:
+        files, _skipped = iter_extension_files(package)
+        for full, rel in files:
+            if rel == "node_modules" or rel.startswith("node_modules/"):
+                continue
+            hashes[_key(package / rel, base)] = file_digest(full)
+    return hashes
+
+
+def _key(path: Path, base: Path) -> str:
+    return os.path.relpath(path, base).replace(os.sep, "/")
+
+
+def find_pin(entries: Mapping[str, LockEntry], *locations: Path) -> LockEntry | None:
+    """The lockfile entry pinning the extension installed at one of ``locations`` (its folder, or its
+    file for a single-file extension); None when it is not pinned."""
+    real = {os.path.realpath(p) for p in locations}
+    for entry in entries.values():
+        if entry.install_path and os.path.realpath(entry.install_path) in real:
+            return entry
+    return None
+
+
+def check_pin(entry: LockEntry, plan: DependencyPlan) -> IntegrityResult:
+    """Compare the extension at ``plan.root`` and its dependency closure with ``entry``."""
+    installed = Path(entry.install_path)
+    own = tree_hash(installed, None if installed.is_dir() else entry.hashed_name or installed.name)
+    if entry.dependency_files is None:  # pinned before dependencies were pinned: own files only
+        return IntegrityResult(entry.extension_id, own != entry.content_hash)
+    now = dependency_files(plan)
+    pinned = entry.dependency_files
+    return IntegrityResult(
+        entry.extension_id,
+        own != entry.content_hash,
+        changed=tuple(sorted(k for k in now.keys() & pinned.keys() if now[k] != pinned[k])),
+        added=tuple(sorted(now.keys() - pinned.keys())),
+        removed=tuple(sorted(pinned.keys() - now.keys())),
+    )
