@@ -9,11 +9,14 @@ none at all, explicit ``-e`` paths included (the runbook's emergency stop).
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _CODE_SUFFIXES = (".ts", ".js", ".mts", ".mjs", ".cts", ".cjs")
 _INDEX_NAMES = ("index.ts", "index.js", "index.mts", "index.mjs")
@@ -27,7 +30,7 @@ class ExtensionSource:
     extension_id: str
     entry: Path
     root: Path
-    origin: str  # "agent" | "project" | "settings" | "cli"
+    origin: str  # "agent" | "project" | "pi-user" | "pi-project" | "settings" | "cli"
 
 
 @dataclass(frozen=True)
@@ -51,45 +54,137 @@ def _is_code_file(path: Path) -> bool:
     return path.is_file() and path.suffix in _CODE_SUFFIXES and not path.name.endswith(".d.ts")
 
 
-def _clean_id(text: str) -> str:
+def clean_id(text: str) -> str:
     return _ID_CLEAN.sub("-", text).strip("-") or "extension"
 
 
-def _package_entries(folder: Path) -> list[ExtensionSource] | None:
-    """Entries declared by ``package.json`` ``pi.extensions``; None when there is no such field."""
+def pi_manifest(folder: Path) -> tuple[str, dict[str, Any]] | None:
+    """The package name (or folder name) and the ``pi`` object of ``folder/package.json``, if any."""
     manifest = folder / "package.json"
     if not manifest.is_file():
         return None
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     pi_field = data.get("pi") if isinstance(data, dict) else None
-    entries = pi_field.get("extensions") if isinstance(pi_field, dict) else None
-    if not isinstance(entries, list) or not entries:
+    if not isinstance(pi_field, dict):
         return None
-    name = data.get("name") if isinstance(data.get("name"), str) else folder.name
-    out: list[ExtensionSource] = []
-    for item in entries:
-        if not isinstance(item, str):
+    name = data.get("name") if isinstance(data.get("name"), str) and data["name"] else folder.name
+    return name, pi_field
+
+
+def _is_override(entry: str) -> bool:
+    return entry.startswith(("!", "+", "-"))
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """minimatch-style glob → regex: ``**`` crosses folders, ``*`` and ``?`` do not."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z")
+
+
+def matches(path: Path, patterns: list[str], base: Path, *, exact: bool = False) -> bool:
+    """pi's matching: a pattern matches the path relative to ``base``, the file name or the absolute path."""
+    rel = os.path.relpath(path, base).replace(os.sep, "/")
+    if exact:
+        return any((p[2:] if p.startswith("./") else p) in (rel, path.as_posix()) for p in patterns)
+    return any(_glob_regex(p).match(c) for p in patterns for c in (rel, path.name, path.as_posix()))
+
+
+def apply_overrides(
+    files: list[Path], entries: list[str], base: Path, *, candidates: list[Path] | None = None
+) -> list[Path]:
+    """``!pattern`` excludes, ``+path`` force-includes (from ``candidates``), ``-path`` force-excludes
+    (pi's order)."""
+    excludes = [e[1:] for e in entries if e.startswith("!")]
+    forced_in = [e[1:] for e in entries if e.startswith("+")]
+    forced_out = [e[1:] for e in entries if e.startswith("-")]
+    kept = [f for f in files if not (excludes and matches(f, excludes, base))]
+    kept += [f for f in (candidates if candidates is not None else files)
+             if f not in kept and forced_in and matches(f, forced_in, base, exact=True)]
+    return [f for f in kept if not (forced_out and matches(f, forced_out, base, exact=True))]
+
+
+def manifest_entries(folder: Path, entries: list[Any]) -> list[Path]:
+    """Files named by ``pi.extensions``: paths, folders (their own entries or files) and globs."""
+    plain = [e for e in entries if isinstance(e, str) and e and not _is_override(e)]
+    paths: list[Path] = []
+    for entry in plain:
+        if "*" in entry or "?" in entry:
+            matches = glob.glob(entry, root_dir=folder, recursive=True)
+            paths += [(folder / m).resolve() for m in sorted(matches)]
+        else:
+            paths.append((folder / entry).resolve())
+    files: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += auto_entries(path)
+    overrides = [e for e in entries if isinstance(e, str) and _is_override(e)]
+    return list(dict.fromkeys(apply_overrides(files, overrides, folder)))
+
+
+def folder_entries(folder: Path) -> list[Path] | None:
+    """A folder's own entries: ``package.json`` ``pi.extensions``, else ``index.ts``/``index.js``."""
+    manifest = pi_manifest(folder)
+    declared = manifest[1].get("extensions") if manifest else None
+    if isinstance(declared, list) and declared:
+        found = [p for p in manifest_entries(folder, declared) if p.exists()]
+        if found:
+            return found
+    for name in _INDEX_NAMES:
+        if (folder / name).is_file():
+            return [(folder / name).resolve()]
+    return None
+
+
+def auto_entries(folder: Path) -> list[Path]:
+    """pi's discovery in a folder: its own entries, else its code files and sub-folders' entries."""
+    own = folder_entries(folder)
+    if own is not None:
+        return own
+    found: list[Path] = []
+    for child in sorted(folder.iterdir(), key=lambda p: p.name) if folder.is_dir() else ():
+        if child.name.startswith(".") or child.name == "node_modules":
             continue
-        entry = (folder / item).resolve()
-        if entry.is_dir():
-            entry = next((entry / n for n in _INDEX_NAMES if (entry / n).is_file()), entry / "index.ts")
-        ext_id = _clean_id(name) if len(entries) == 1 else f"{_clean_id(name)}:{_clean_id(Path(item).stem)}"
-        out.append(ExtensionSource(ext_id, entry, folder.resolve(), ""))
-    return out
+        if _is_code_file(child):
+            found.append(child.resolve())
+        elif child.is_dir():
+            found += folder_entries(child) or []
+    return found
+
+
+def package_sources(folder: Path, entries: list[Path]) -> list[ExtensionSource]:
+    """One source per entry of a package or folder extension (root: the folder)."""
+    manifest = pi_manifest(folder)
+    name = manifest[0] if manifest else folder.name
+    root = folder.resolve()
+    if len(entries) == 1:
+        return [ExtensionSource(clean_id(name), entries[0], root, "")]
+    return [
+        ExtensionSource(f"{clean_id(name)}:{clean_id(e.relative_to(root).with_suffix('').as_posix())}"
+                        if e.is_relative_to(root) else f"{clean_id(name)}:{clean_id(e.stem)}", e, root, "")
+        for e in entries
+    ]
 
 
 def _from_folder_extension(folder: Path) -> list[ExtensionSource]:
     """An extension that is a folder: package.json entries, else index.ts/js."""
-    declared = _package_entries(folder)
-    if declared is not None:
-        return declared
-    for name in _INDEX_NAMES:
-        if (folder / name).is_file():
-            return [ExtensionSource(_clean_id(folder.name), (folder / name).resolve(), folder.resolve(), "")]
-    return []
+    entries = folder_entries(folder)
+    return package_sources(folder, entries) if entries else []
 
 
 def scan_folder(folder: Path) -> list[ExtensionSource]:
@@ -101,24 +196,27 @@ def scan_folder(folder: Path) -> list[ExtensionSource]:
         if child.name.startswith("."):
             continue
         if _is_code_file(child):
-            found.append(ExtensionSource(_clean_id(child.stem), child.resolve(), folder.resolve(), ""))
+            found.append(ExtensionSource(clean_id(child.stem), child.resolve(), folder.resolve(), ""))
         elif child.is_dir() and child.name != "node_modules":
             found.extend(_from_folder_extension(child))
     return found
 
 
 def resolve_path(raw: str | Path, base: Path) -> tuple[list[ExtensionSource], str | None]:
-    """Extensions named by an explicit path (file or folder); an error text when there are none."""
+    """Extensions named by an explicit path (file or folder); an error text when there are none.
+
+    A folder with no entries of its own is searched like an auto-discovery folder, as pi does.
+    """
     path = Path(raw).expanduser()
     if not path.is_absolute():
         path = base / path
     if _is_code_file(path):
-        return [ExtensionSource(_clean_id(path.stem), path.resolve(), path.resolve().parent, "")], None
+        return [ExtensionSource(clean_id(path.stem), path.resolve(), path.resolve().parent, "")], None
     if path.is_dir():
-        found = _from_folder_extension(path)
+        found = _from_folder_extension(path) or scan_folder(path)
         if found:
             return found, None
-        return [], f"folder {path} has no index.ts/index.js and no package.json 'pi.extensions' entries"
+        return [], f"folder {path} has no index.ts/index.js, no package.json 'pi.extensions' entries and no extensions"
     if path.exists():
         return [], f"{path} is not a .ts/.js extension file"
     return [], f"{path} does not exist"
@@ -132,10 +230,15 @@ def discover(
     cli_paths: Sequence[str] = (),
     cwd: Path | None = None,
     no_extensions: bool = False,
+    npm_global_root: Callable[[], Path | None] | None = None,
 ) -> Discovery:
-    """All extensions to load, de-duplicated by entry file, with unique ids."""
+    """All extensions to load, de-duplicated by entry file, with unique ids.
+
+    ``npm_global_root`` locates pi's user-scope npm packages (called only when settings list one).
+    """
     if no_extensions:
         return Discovery((), ())
+    from pi_sandbox.runtime.pi_packages import discover_packages
     base = cwd or project_dir
     candidates: list[ExtensionSource] = []
     problems: list[DiscoveryProblem] = []
@@ -143,13 +246,16 @@ def discover(
         ("agent", agent_dir / "extensions"),
         ("project", project_dir / ".pi" / "extensions"),
     ):
-        candidates += [_with_origin(s, origin) for s in scan_folder(folder)]
+        candidates += [with_origin(s, origin) for s in scan_folder(folder)]
+    installed, package_problems = discover_packages(agent_dir, project_dir, npm_global_root or (lambda: None))
+    candidates += installed
+    problems += package_problems
     for origin, raws, raw_base in (("settings", settings_paths, project_dir), ("cli", cli_paths, base)):
         for raw in raws:
             found, error = resolve_path(raw, raw_base)
             if error:
                 problems.append(DiscoveryProblem(str(raw), origin, error))
-            candidates += [_with_origin(s, origin) for s in found]
+            candidates += [with_origin(s, origin) for s in found]
     seen_entries: set[Path] = set()
     used_ids: set[str] = set()
     sources: list[ExtensionSource] = []
@@ -165,5 +271,5 @@ def discover(
     return Discovery(tuple(sources), tuple(problems))
 
 
-def _with_origin(source: ExtensionSource, origin: str) -> ExtensionSource:
+def with_origin(source: ExtensionSource, origin: str) -> ExtensionSource:
     return ExtensionSource(source.extension_id, source.entry, source.root, origin)

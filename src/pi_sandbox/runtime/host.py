@@ -9,6 +9,7 @@ the other extensions carry on.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import secrets
@@ -29,6 +30,7 @@ from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, disc
 from pi_sandbox.runtime.events import combine_event
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
+from pi_sandbox.runtime.pi_packages import npm_global_root
 from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_import_problem
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
@@ -609,6 +611,7 @@ def discover_and_load(
         cli_paths=cli_paths,
         cwd=cwd,
         no_extensions=no_extensions,
+        npm_global_root=functools.cache(lambda: npm_global_root(config.environ)),
     )
     sources = [s for s in found.sources if only is None or s.extension_id == only]
     if only is not None and not sources:
