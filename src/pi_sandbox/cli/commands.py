@@ -18,7 +18,8 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("completion",): ("completion_cmds:completion", "print the shell completion script (bash, zsh, fish)"),
     ("ext", "scan"): ("ext_cmds:scan", "scan an extension folder or file for forbidden and flagged code"),
     ("ext", "preflight"): ("ext_cmds:preflight", "run every install check without installing"),
-    ("ext", "install"): ("ext_cmds:install", "scan, then install into the extensions folder"),
+    ("ext", "install"): ("ext_cmds:install", "scan, then install (folder, npm:, git:) with its npm dependencies"),
+    ("ext", "check"): ("ext_cmds:check", "every load check (integrity, dependencies, imports) without running code"),
     ("ext", "list"): ("runtime_cmds:ext_list", "load the configured extensions and list them"),
     ("tool", "call"): ("runtime_cmds:tool_call", "call a tool registered by an extension"),
     ("command", "run"): ("runtime_cmds:command_run", "run a slash command registered by an extension"),
@@ -47,7 +48,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
 
 #: group words → one-line help
 GROUPS: Final[dict[tuple[str, ...], str]] = {
-    ("ext",): "extensions: scan, preflight, install, list",
+    ("ext",): "extensions: scan, preflight, install, check, list",
     ("tool",): "call a tool registered by an extension",
     ("command",): "run a command registered by an extension",
     ("events",): "emit events to loaded extensions",

@@ -1,8 +1,9 @@
-"""``pi-sandbox ext scan|preflight|install``: the install-time scanner and the install gate.
+"""``pi-sandbox ext scan|preflight|install|check``: the install-time scanner, the install gate, load checks.
 
 ``scan`` exits 0 on pass, 1 when the verdict reaches ``--fail-on`` (default: forbidden findings),
 2 on bad input. ``preflight`` exits 0 when install could proceed without an override, 1 when it
-would be refused. ``install`` exits 0 when installed (also when forced), 1 when refused.
+would be refused. ``install`` exits 0 when installed (also when forced), 1 when refused. ``check`` exits 0
+when every extension at PATH would load, 1 when one would not (each problem named).
 (``ext list`` lives in ``runtime_cmds``.)
 """
 
@@ -27,14 +28,24 @@ _PATH_HELP = "extension folder or .js/.ts file"
 
 
 def _target(text: str, command_name: str) -> Path:
+    from pi_sandbox.scanner.fetch import is_remote_spec
+
     if not text.strip():  # Path("") is ".": `ext install "$UNSET"` must not install the current folder
         raise UsageError(f"{PROG} ext {command_name}: the extension path is empty; pass a folder or a .js/.ts file")
-    if text.startswith(("npm:", "git:")):
-        raise UsageError(f"{text}: npm: and git: specs are not supported yet; pass a local folder or file")
+    if is_remote_spec(text):
+        raise UsageError(f"{text}: `{PROG} ext {command_name}` takes a local folder or file "
+                         f"(`{PROG} ext install` and `preflight` take npm:/git: specs)")
     try:
         return Path(text).expanduser()
     except RuntimeError as exc:  # an unknown ~user
         raise UsageError(f"{PROG} ext {command_name}: cannot expand '{text}': {exc}") from None
+
+
+def _source(text: str, command_name: str) -> Path | str:
+    """An install source: an npm:/git: spec kept as text, else a local path."""
+    from pi_sandbox.scanner.fetch import is_remote_spec
+
+    return text.strip() if is_remote_spec(text.strip()) else _target(text, command_name)
 
 
 def render_scan(report: ScanReport) -> list[Rendered]:
@@ -97,6 +108,7 @@ def _preflight_dict(check: Preflight) -> dict[str, Any]:
         "capabilities": list(report.capabilities),
         "previous_capabilities": list(check.previous.capabilities) if check.previous else None,
         "added_capabilities": list(check.added_capabilities),
+        "npm_command": check.npm_command,
         "content_hash": report.content_hash,
         "unchanged": check.unchanged,
         "report": to_json(report),
@@ -120,7 +132,7 @@ def preflight(ctx: CliContext, path: str) -> int:
     """Run every install check on PATH without installing (exit 0 ready, 1 would be refused)."""
     from pi_sandbox.scanner import install as installer
 
-    check = installer.preflight(_target(path, "preflight"), ctx.config())
+    check = installer.preflight(_source(path, "preflight"), ctx.config())
     ctx.emit(_preflight_dict(check), lambda _d: [*render_scan(check.report), _decision_line(check)])
     return ExitCode.OK if check.decision == installer.READY else ExitCode.FAILURE
 
@@ -130,16 +142,16 @@ def preflight(ctx: CliContext, path: str) -> int:
 @click.option("--force", is_flag=True, help="install despite a failing scan or grown capabilities")
 @click.option("--reason", metavar="TEXT", help="why the override is justified (required with --force)")
 def install(ctx: CliContext, path: str, force: bool, reason: str | None) -> int:
-    """Scan PATH, then install it (exit 0 installed, also when forced; 1 refused).
+    """Scan PATH, then install it with its npm dependencies (exit 0 installed, also when forced; 1 refused).
 
-    npm: and git: specs are not supported yet; pass a local folder or file."""
+    PATH is a folder, a .js/.ts file, npm:<spec> or a git URL (git:<url>, https://...)."""
     from pi_sandbox.scanner import install as installer
 
     if force and not (reason and reason.strip()):
         raise UsageError(f"{PROG} ext install: --force needs --reason TEXT (why this extension is trusted anyway)")
     if reason and not force:
         raise UsageError(f"{PROG} ext install: --reason only applies together with --force")
-    target = _target(path, "install")
+    target = _source(path, "install")
     store = ctx.open_store()
     try:
         outcome = installer.install(target, ctx.config(), store, force=force, reason=reason)
@@ -161,3 +173,31 @@ def install(ctx: CliContext, path: str, force: bool, reason: str | None) -> int:
 
     ctx.emit(data, render)
     return ExitCode.OK if outcome.installed else ExitCode.FAILURE
+
+
+@command()
+@click.argument("path")
+def check(ctx: CliContext, path: str) -> int:
+    """Every load check for the extension(s) at PATH without running their code: integrity, dependencies,
+    imports; notes on missing optional packages and native addons (exit 0 all would load, 1 not)."""
+    from pi_sandbox.runtime.discovery import resolve_path
+    from pi_sandbox.runtime.prepare import check_extension_paths
+
+    sources, error = resolve_path(_target(path, "check"), Path.cwd())
+    if error:
+        raise UsageError(f"{PROG} ext check: {error}")
+    reports = check_extension_paths(sources, ctx.config())
+
+    def render(_d: Any) -> list[Rendered]:
+        lines: list[str] = []
+        for r in reports:
+            lines.append(f"{r.source.extension_id}: {'ok' if r.ok else f'WOULD NOT LOAD ({r.reason})'}")
+            if r.error:
+                lines.append(f"  error: {r.error}")
+            lines += [f"  note: {n}" for n in r.notes]
+            if r.dependencies:
+                lines.append(f"  dependencies: {', '.join(r.dependencies)}")
+        return ["\n".join(lines)]
+
+    ctx.emit({"extensions": [r.to_dict() for r in reports]}, render)
+    return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILURE

@@ -10,13 +10,14 @@ none at all, explicit ``-e`` paths included (the runbook's emergency stop).
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pi_sandbox.scanner.packages import read_json_file
 
 _CODE_SUFFIXES = (".ts", ".js", ".mts", ".mjs", ".cts", ".cjs")
 _INDEX_NAMES = ("index.ts", "index.js", "index.mts", "index.mjs")
@@ -60,13 +61,7 @@ def clean_id(text: str) -> str:
 
 def pi_manifest(folder: Path) -> tuple[str, dict[str, Any]] | None:
     """The package name (or folder name) and the ``pi`` object of ``folder/package.json``, if any."""
-    manifest = folder / "package.json"
-    if not manifest.is_file():
-        return None
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
+    data = read_json_file(folder / "package.json")
     pi_field = data.get("pi") if isinstance(data, dict) else None
     if not isinstance(pi_field, dict):
         return None

@@ -18,7 +18,6 @@ pi's own keys are read here (read-only, not validated: they are pi's, not ours).
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pi_sandbox.runtime import discovery as disc
+from pi_sandbox.scanner.packages import read_json_file
 
 _GIT_PREFIX = re.compile(r"^(?:git\+)?(?:https?|ssh|git|file)://(?:[^@/]+@)?", re.IGNORECASE)
 
@@ -42,10 +42,7 @@ class PiPackage:
 
 def configured_packages(settings_file: Path, scope: str) -> list[PiPackage]:
     """The ``packages`` entries of one pi settings file (none when it is missing or unreadable)."""
-    try:
-        data = json.loads(settings_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return []
+    data = read_json_file(settings_file)
     raw = data.get("packages") if isinstance(data, dict) else None
     found: list[PiPackage] = []
     for item in raw if isinstance(raw, list) else ():

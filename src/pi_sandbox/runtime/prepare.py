@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.runtime.bundler import Bundle, Bundler
 from pi_sandbox.runtime.discovery import ExtensionSource
@@ -144,3 +145,15 @@ def _notes(plan: DependencyPlan) -> tuple[str, ...]:
             notes.append(f"package '{info.name}' contains a native addon ({shown}) that cannot run in the "
                          "sandbox: code paths that need it fail, optional uses are skipped")
     return tuple(notes)
+
+
+def check_extension_paths(sources: list[ExtensionSource], config: SecurityConfig) -> list[CheckReport]:
+    """:func:`check_extension` for each source with the default toolchain and the state dir's cache."""
+    from pi_sandbox.runtime.modules import load_module_table
+    from pi_sandbox.runtime.toolchain import default_toolchain
+
+    toolchain = default_toolchain()
+    toolchain.require_installed()
+    table = load_module_table(toolchain)
+    bundler = Bundler(toolchain, config.state_dir / "bundle-cache", table)
+    return [check_extension(bundler, table, s, config.state_dir) for s in sources]

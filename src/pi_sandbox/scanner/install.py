@@ -2,8 +2,13 @@
 
 ``preflight`` runs every check and changes nothing. ``install`` then either refuses (a ``fail``
 verdict, or implied capabilities that grew since the pinned version) or copies the extension into
-``<agent dir>/extensions/<name>``, pins its content hash and capability set in
-``<state dir>/extensions.lock.json`` and appends an ``install`` ledger entry. ``--force --reason``
+``<agent dir>/extensions/<name>``, pins its content hash, capability set and every dependency file's
+hash in ``<state dir>/extensions.lock.json`` and appends an ``install`` ledger entry.
+
+An extension that declares npm ``dependencies`` gets them installed by npm (:mod:`.fetch`, never
+running install scripts) into a staging folder first; they are scanned like the extension's own code
+(except the packages the runtime serves itself, such as TypeBox) and land in the installed copy's
+``node_modules``, replacing any the source folder had. ``--force --reason``
 overrides a refusal; the override is recorded (ledger decision ``forced``, the reason's hash, the
 findings' hashes) and the reason text is kept in the lockfile entry (see :mod:`.lockfile`).
 """
@@ -16,16 +21,21 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.errors import InstallError
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.scanner.fetch import fetch, install_dependencies, is_remote_spec, needs_dependencies
+from pi_sandbox.scanner.integrity import dependency_files
 from pi_sandbox.scanner.lockfile import LockEntry, load_lockfile, pinned_content_status, tree_hash, write_lockfile
 from pi_sandbox.scanner.model import FAIL, ScanReport
-from pi_sandbox.scanner.walker import METADATA_DIRS, scan_path
+from pi_sandbox.scanner.packages import plan_dependencies
+from pi_sandbox.scanner.walker import METADATA_DIRS, SkipRule, scan_path
 
 __all__ = ["BLOCKED", "NEEDS_CONFIRMATION", "READY", "InstallOutcome", "LockEntry", "Preflight", "install",
            "pinned_content_status", "preflight"]
@@ -50,6 +60,10 @@ class Preflight:
     report: ScanReport
     previous: LockEntry | None
     added_capabilities: tuple[str, ...]
+    #: The npm command that installed the dependencies into staging (None: the extension has none).
+    npm_command: str | None = None
+    #: Where npm installed them (inside a staging folder that ``install`` moves into place).
+    modules: Path | None = None
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -121,9 +135,51 @@ def _destination(config: SecurityConfig, source: Path, extension_id: str) -> Pat
 # --- preflight / install ------------------------------------------------------------------------
 
 
-def preflight(path: Path, config: SecurityConfig) -> Preflight:
-    """Scan ``path`` and compare with the pinned version; changes nothing."""
-    report = scan_path(path)
+def _own_code(deps: bool) -> SkipRule | None:
+    """What of the source folder is the extension's own code: all of it, but not its ``node_modules``
+    when install replaces that with npm's."""
+    if not deps:
+        return None
+    return lambda rel: "replaced_by_npm_install" if rel == "node_modules" or rel.startswith("node_modules/") else None
+
+
+_IN_OWN_REPORT = "in_the_extension_report"
+
+
+def _dependencies_only(rel: str) -> str | None:
+    return None if rel.startswith("node_modules/") else _IN_OWN_REPORT
+
+
+def _merge(own: ScanReport, deps: ScanReport) -> ScanReport:
+    """One report: the extension's files plus its installed dependencies (under ``node_modules/``, where
+    the scanner gives them their context: dependency, or served by the runtime and reported apart)."""
+    skipped = own.skipped + tuple(k for k in deps.skipped if k.reason != _IN_OWN_REPORT)
+    return replace(own, files=own.files + deps.files, skipped=skipped, duration_s=own.duration_s + deps.duration_s)
+
+
+@contextmanager
+def _resolved_source(spec: str | Path, env: dict[str, str]) -> Iterator[Path]:
+    """A local path for ``spec`` (downloaded into a temp folder for npm:/git: specs)."""
+    text = str(spec)
+    if not is_remote_spec(text):
+        yield Path(spec)
+        return
+    with tempfile.TemporaryDirectory(prefix="pi-fetch-") as tmp:
+        yield fetch(text, Path(tmp), env)
+
+
+def _preflight(path: Path, config: SecurityConfig, staging: Path | None) -> Preflight:
+    deps = path.is_dir() and needs_dependencies(path)
+    report = scan_path(path, skip=_own_code(deps))
+    npm_command = modules = None
+    if deps and staging is not None:
+        for name in ("package.json", "package-lock.json", "npm-shrinkwrap.json"):
+            if (path / name).is_file():
+                shutil.copy2(path / name, staging / name)
+        npm_command = install_dependencies(staging, dict(config.environ))
+        modules = staging / "node_modules"
+        if modules.is_dir():
+            report = _merge(report, scan_path(staging, skip=_dependencies_only))
     extension_id = extension_name(path)
     previous = load_lockfile(config.state_dir).get(extension_id)
     added: tuple[str, ...] = ()
@@ -136,41 +192,66 @@ def preflight(path: Path, config: SecurityConfig) -> Preflight:
         report=report,
         previous=previous,
         added_capabilities=added,
+        npm_command=npm_command,
+        modules=modules,
     )
 
 
+def preflight(path: Path | str, config: SecurityConfig) -> Preflight:
+    """Scan ``path`` (a folder, a file, an ``npm:`` spec or a git URL) with its dependencies and
+    compare with the pinned version; changes nothing."""
+    with _resolved_source(path, dict(config.environ)) as source, \
+            tempfile.TemporaryDirectory(prefix="pi-deps-") as staging:
+        return _preflight(source, config, Path(staging))
+
+
 def install(
-    path: Path,
+    path: Path | str,
     config: SecurityConfig,
     store: AuditStore,
     *,
     force: bool = False,
     reason: str | None = None,
 ) -> InstallOutcome:
-    """Preflight, then install unless refused; every outcome is recorded in the ledger."""
+    """Preflight, then install unless refused; every outcome is recorded in the ledger.
+
+    ``path`` is a folder, a file, an ``npm:<spec>`` or a git URL (``git:<url>``).
+    """
     if force and not (reason and reason.strip()):
         raise InstallError("--force needs --reason TEXT: say why this extension is trusted despite the scan")
-    check = preflight(path, config)
+    with _resolved_source(path, dict(config.environ)) as source:
+        config.agent_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".pi-deps-", dir=config.agent_dir) as staging:
+            return _install(source, str(path), config, store, force, reason, Path(staging))
+
+
+def _install(
+    path: Path, spec: str, config: SecurityConfig, store: AuditStore, force: bool, reason: str | None,
+    staging: Path,
+) -> InstallOutcome:
+    check = _preflight(path, config, staging)
     codes = check.reason_codes
     refused = bool(codes) and not force
     decision = "deny" if refused else ("forced" if codes else "allow")
     _alerts(store, check, decision)
     lock_entry: LockEntry | None = None
     if not refused:
-        _copy_into_place(path, check.destination, check.report.content_hash)
+        _copy_into_place(path, check.destination, check.report.content_hash, check.modules)
+        single = None if path.is_dir() else path.name
         lock_entry = LockEntry(
             extension_id=check.extension_id,
-            content_hash=check.report.content_hash,
+            content_hash=tree_hash(check.destination, single),
             capabilities=check.report.capabilities,
             verdict=check.report.verdict,
             finding_hashes=check.report.finding_hashes,
             counts={"forbidden": check.report.forbidden_count, "flagged": check.report.flagged_count},
             installed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            source_path_hash=sha256_hex(str(path.resolve())),
+            source_path_hash=sha256_hex(spec if is_remote_spec(spec) else str(path.resolve())),
             install_path=str(check.destination),
             forced=decision == "forced",
             force_reason=reason.strip() if decision == "forced" and reason else None,
-            hashed_name=None if path.is_dir() else path.name,
+            hashed_name=single,
+            dependency_files=dependency_files(plan_dependencies(check.destination)) if path.is_dir() else None,
         )
         entries = load_lockfile(config.state_dir)
         entries[check.extension_id] = lock_entry
@@ -250,12 +331,20 @@ def _alerts(store: AuditStore, check: Preflight, decision: str) -> None:
         ))
 
 
-def _ignore_metadata(_dir: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in METADATA_DIRS}
+def _ignore_for(source: Path, replace_modules: bool) -> Any:
+    """copytree's ignore: VCS metadata, and the source's own ``node_modules`` when npm's replaces it."""
+    top = str(source)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n in METADATA_DIRS}
+        if replace_modules and folder == top and "node_modules" in names:
+            skipped.add("node_modules")
+        return skipped
+    return ignore
 
 
-def _copy_into_place(source: Path, destination: Path, scanned_hash: str) -> None:
-    """Copy to a sibling temp path, check it is what was scanned, then swap it in.
+def _copy_into_place(source: Path, destination: Path, scanned_hash: str, modules: Path | None = None) -> None:
+    """Copy to a sibling temp path, check it is what was scanned, add npm's ``modules``, then swap it in.
 
     A failed copy never leaves half an extension, and code swapped into the source after the scan
     (a race by whoever controls the source folder) is never installed under the clean verdict.
@@ -267,13 +356,15 @@ def _copy_into_place(source: Path, destination: Path, scanned_hash: str) -> None
         staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.staging-", dir=parent))
         target = staging / destination.name
         if source.is_dir():
-            shutil.copytree(source, target, symlinks=True, ignore=_ignore_metadata)
+            shutil.copytree(source, target, symlinks=True, ignore=_ignore_for(source, modules is not None))
         else:
             shutil.copy2(source, target)
-        if tree_hash(target, None if source.is_dir() else source.name) != scanned_hash:
+        if tree_hash(target, None if source.is_dir() else source.name, _own_code(modules is not None)) != scanned_hash:
             shutil.rmtree(staging, ignore_errors=True)
             raise InstallError(f"{source} changed while it was being installed (its content no longer matches "
                                "the scan); nothing was installed — re-run the install when the source is stable")
+        if modules is not None and modules.is_dir():
+            os.replace(modules, target / "node_modules")
         if destination.exists() or destination.is_symlink():
             os.replace(destination, staging / (destination.name + ".previous"))
         os.replace(target, destination)

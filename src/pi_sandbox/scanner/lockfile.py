@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pi_sandbox.errors import InstallError
-from pi_sandbox.scanner.walker import content_hash, file_digest, iter_extension_files
+from pi_sandbox.scanner.walker import SkipRule, content_hash, file_digest, iter_extension_files
 from pi_sandbox.schemas import EXTENSION_LOCKFILE
 
 if TYPE_CHECKING:
@@ -124,12 +124,13 @@ def write_lockfile(state_dir: Path, entries: Mapping[str, LockEntry]) -> None:
         raise InstallError(f"cannot write the extension lockfile in {state_dir}: {exc.strerror}") from None
 
 
-def tree_hash(path: Path, single_file_name: str | None = None) -> str:
-    """The scanner's content hash of an extension folder (or of one file reported as ``single_file_name``)."""
+def tree_hash(path: Path, single_file_name: str | None = None, skip: SkipRule | None = None) -> str:
+    """The scanner's content hash of an extension folder (or of one file reported as ``single_file_name``),
+    leaving out the files ``skip`` names, as the scan did."""
     if single_file_name is not None:
         return content_hash([(single_file_name, file_digest(path))])
     files, _skipped = iter_extension_files(path)
-    return content_hash([(rel, file_digest(full)) for full, rel in files])
+    return content_hash([(rel, file_digest(full)) for full, rel in files if skip is None or skip(rel) is None])
 
 
 def pinned_content_status(config: SecurityConfig, extension_id: str) -> str:

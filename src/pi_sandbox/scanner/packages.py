@@ -22,23 +22,19 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from pi_sandbox.scanner.rules import SERVED_PACKAGES
 
 #: Files whose presence in a folder makes it an npm project root.
 PROJECT_FILES: Final = ("package.json", "package-lock.json", "npm-shrinkwrap.json")
 LOCKFILES: Final = ("package-lock.json", "npm-shrinkwrap.json")
 #: Export conditions Node matches for an extension (``import``/``require`` by import kind).
 CONDITIONS: Final = ("node", "default")
-#: Packages the runtime serves itself (pi's packages, TypeBox): never bundled, scanned or hashed as
-#: the extension's code, whatever the extension installed.
-SERVED_PACKAGES: Final = frozenset({
-    "@sinclair/typebox", "typebox", "@mariozechner/pi-coding-agent", "@mariozechner/pi-agent-core",
-    "@mariozechner/pi-ai", "@mariozechner/pi-tui",
-})
-_DECLARED_FIELDS: Final = ("dependencies", "optionalDependencies", "peerDependencies")
 
 
 @dataclass(frozen=True)
@@ -126,9 +122,25 @@ class DependencyPlan:
         return "\n".join(parts)
 
 
-def _read_json(path: Path) -> Any:
+#: A manifest bigger than this is not a manifest anyone wrote by hand; it is not parsed.
+MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON in a regular file, or None (missing, unreadable, invalid, too big, or a pipe/device:
+    opened non-blocking and checked with fstat, so a FIFO named package.json never hangs a reader)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
+        if len(data) > MAX_MANIFEST_BYTES:
+            return None
+        return json.loads(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
 
@@ -141,7 +153,7 @@ def _names(value: Any) -> dict[str, str]:
 
 def read_package(folder: Path) -> PackageInfo | None:
     """The package in ``folder`` (None without a readable ``package.json`` object)."""
-    data = _read_json(folder / "package.json")
+    data = read_json_file(folder / "package.json")
     if not isinstance(data, dict):
         return None
     deps = _names(data.get("dependencies"))

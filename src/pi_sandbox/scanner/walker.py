@@ -10,6 +10,7 @@ import hashlib
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -181,8 +182,16 @@ def content_hash(entries: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def scan_path(path: Path, progress: ProgressCallback | None = None) -> ScanReport:
-    """Scan an extension folder or file and return the full report (``progress``: files done of total)."""
+#: Decides whether a file (by relative path) is left out of a scan, and says why (None: scan it).
+SkipRule = Callable[[str], "str | None"]
+
+
+def scan_path(path: Path, progress: ProgressCallback | None = None, skip: SkipRule | None = None) -> ScanReport:
+    """Scan an extension folder or file and return the full report (``progress``: files done of total).
+
+    ``skip`` leaves files out of the scan *and* the content hash (listed as skipped with its reason): a
+    ``node_modules`` that install replaces with npm's.
+    """
     started = time.perf_counter()
     root, files, skipped = resolve_target(path)
     results: list[FileResult] = []
@@ -190,6 +199,10 @@ def scan_path(path: Path, progress: ProgressCallback | None = None) -> ScanRepor
     project = Project(root, [rel for _, rel in files])
     for done, (full, rel) in enumerate(files):
         report_progress(progress, done, len(files), rel)
+        why = skip(rel) if skip is not None else None
+        if why is not None:
+            skipped.append(SkippedFile(rel, why))
+            continue
         outcome = scan_file(full, rel, project)
         if isinstance(outcome, SkippedFile):
             skipped.append(outcome)
