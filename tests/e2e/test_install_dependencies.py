@@ -1,4 +1,4 @@
-"""`pi ext install` with npm dependencies: from a folder (with and without a lockfile), an npm spec and
+"""`pi-sandbox ext install` with npm dependencies: from a folder (with and without a lockfile), an npm spec and
 a git URL; dependencies scanned and pinned, install scripts never run, changes caught at load."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.conftest import PiEnv
 from tests.npm_registry import NPM, LocalRegistry, write_package
 from tests.runtime.conftest import MakeHost
 
-pytestmark = pytest.mark.skipif(NPM is None, reason="npm is not installed (pi setup needs it)")
+pytestmark = pytest.mark.skipif(NPM is None, reason="npm is not installed (pi-sandbox setup needs it)")
 
 EXT = """
 import { a } from "dep-a";
@@ -120,7 +120,7 @@ def test_changed_dependency_file_is_caught_at_load(
     target.write_text("module.exports = { b: () => 'PWNED' };\n")
     _host, ext = _load(make_host, dest)
     assert ext.status == "failed" and ext.error_code == "integrity_mismatch", ext.error
-    assert "node_modules/dep-b/index.js" in str(ext.error) and "pi ext install" in str(ext.error)
+    assert "node_modules/dep-b/index.js" in str(ext.error) and "pi-sandbox ext install" in str(ext.error)
     with AuditStore.open(pi_env.state_dir) as store:
         [alert] = [a for a in store.query_alerts() if a.category == "integrity"]
         assert alert.extension_id == ext.extension_id and "integrity_mismatch" in alert.reason_codes

@@ -1,6 +1,6 @@
 """Everything that happens to an extension before a worker starts: integrity, dependencies, bundle.
 
-:func:`prepare_bundle` is the one path both the loader (``ExtensionHost.load``) and ``pi ext check``
+:func:`prepare_bundle` is the one path both the loader (``ExtensionHost.load``) and ``pi-sandbox ext check``
 take, so a check reports exactly what a load would refuse. :func:`check_extension` adds the problems
 that only show when the module table is consulted (forbidden or unavailable imports) and notes that
 do not stop a load (native addons, declared dependencies that are missing but not imported).
@@ -46,14 +46,14 @@ def verify_integrity(source: ExtensionSource, plan: DependencyPlan, state_dir: P
     if not result.ok:
         raise ExtensionLoadError(
             f"{source.entry}: changed since it was installed and pinned as '{entry.extension_id}': "
-            f"{result.describe()}; inspect the change, then re-install with `pi ext install`",
+            f"{result.describe()}; inspect the change, then re-install with `pi-sandbox ext install`",
             reason="integrity_mismatch",
         )
 
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What ``pi ext check`` found for one extension entry."""
+    """What ``pi-sandbox ext check`` found for one extension entry."""
 
     source: ExtensionSource
     ok: bool

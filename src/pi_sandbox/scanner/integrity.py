@@ -1,7 +1,7 @@
 """The load-time integrity check: is a pinned extension still exactly what was pinned?
 
 One mechanism for an extension's own files and its dependencies. A pin (a lockfile entry, written by
-``pi ext install``) holds the content hash of the extension's folder and the SHA-256 of every file
+``pi-sandbox ext install``) holds the content hash of the extension's folder and the SHA-256 of every file
 of every dependency package it may import (the closure of :mod:`.packages`, keyed by the path
 relative to the install root). :func:`check_pin` recomputes both at load; any difference — a
 changed, added or removed own file, a changed, added or removed dependency file, a dependency
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pi_sandbox.scanner.lockfile import LockEntry, tree_hash
 from pi_sandbox.scanner.packages import DependencyPlan
-from pi_sandbox.scanner.walker import file_digest, iter_extension_files
+from pi_sandbox.scanner.walker import content_hash, file_digest, iter_extension_files
 
 #: At most this many changed paths are named in a message (the count is always exact).
 _NAMED: int = 5
@@ -51,25 +51,24 @@ class IntegrityResult:
         return "; ".join(parts)
 
 
-def dependency_files(plan: DependencyPlan) -> dict[str, str]:
+def dependency_files(plan: DependencyPlan, known: Mapping[str, str] | None = None) -> dict[str, str]:
     """SHA-256 of every file of every dependency package, keyed by path relative to the install root.
 
     A package's nested ``node_modules`` holds other packages: each is hashed as its own closure
-    member (or not at all, when the extension cannot import it).
+    member (or not at all, when the extension cannot import it). ``known`` are digests already
+    computed (by real path text), reused instead of reading the file again.
     """
     base = plan.install_root.path
     hashes: dict[str, str] = {}
     for package in plan.dependency_dirs:
+        prefix = os.path.relpath(package, base).replace(os.sep, "/") + "/"
         files, _skipped = iter_extension_files(package)
         for full, rel in files:
             if rel == "node_modules" or rel.startswith("node_modules/"):
                 continue
-            hashes[_key(package / rel, base)] = file_digest(full)
+            digest = known.get(f"{package}/{rel}") if known is not None else None
+            hashes[prefix + rel] = digest if digest is not None else file_digest(full)
     return hashes
-
-
-def _key(path: Path, base: Path) -> str:
-    return os.path.relpath(path, base).replace(os.sep, "/")
 
 
 def find_pin(entries: Mapping[str, LockEntry], *locations: Path) -> LockEntry | None:
@@ -85,10 +84,17 @@ def find_pin(entries: Mapping[str, LockEntry], *locations: Path) -> LockEntry | 
 def check_pin(entry: LockEntry, plan: DependencyPlan) -> IntegrityResult:
     """Compare the extension at ``plan.root`` and its dependency closure with ``entry``."""
     installed = Path(entry.install_path)
-    own = tree_hash(installed, None if installed.is_dir() else entry.hashed_name or installed.name)
+    if not installed.is_dir():
+        own = tree_hash(installed, entry.hashed_name or installed.name)
+        return IntegrityResult(entry.extension_id, own != entry.content_hash)
+    # One read of every own file serves both the content hash and the dependencies inside the folder.
+    files, _skipped = iter_extension_files(installed)
+    real = os.path.realpath(installed)
+    digests = {f"{real}/{rel}": file_digest(full) for full, rel in files}
+    own = content_hash([(rel, digests[f"{real}/{rel}"]) for _full, rel in files])
     if entry.dependency_files is None:  # pinned before dependencies were pinned: own files only
         return IntegrityResult(entry.extension_id, own != entry.content_hash)
-    now = dependency_files(plan)
+    now = dependency_files(plan, digests)
     pinned = entry.dependency_files
     return IntegrityResult(
         entry.extension_id,
