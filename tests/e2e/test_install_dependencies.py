@@ -3,6 +3,7 @@ a git URL; dependencies scanned and pinned, install scripts never run, changes c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from pi_sandbox.audit import AuditStore
 from pi_sandbox.cli.main import main
 from pi_sandbox.config import resolve_config
 from pi_sandbox.runtime.discovery import resolve_path
+from pi_sandbox.trust.operations import promote
+from pi_sandbox.trust.states import TrustState
 from tests.conftest import PiEnv
 from tests.npm_registry import NPM, LocalRegistry, write_package
 from tests.runtime.conftest import MakeHost
@@ -71,7 +74,7 @@ def _load(make_host: MakeHost, folder: Path):  # type: ignore[no-untyped-def]
     found, error = resolve_path(folder, folder)
     assert error is None
     host = make_host()
-    [ext] = host.load(found)
+    [ext] = host.load([dataclasses.replace(s, origin="cli") for s in found])
     return host, ext
 
 
@@ -206,3 +209,24 @@ def test_scan_of_a_remote_spec_is_a_usage_error(pi_env: PiEnv) -> None:
     assert main(["ext", "scan", "npm:left-pad"]) == 2
     assert main(["ext", "install", "npm:"]) == 2
     assert resolve_config(cwd=pi_env.workspace).agent_dir == pi_env.agent_dir
+
+
+def test_changed_dependency_of_an_in_place_extension_is_changed_code_for_trust(
+    pi_env: PiEnv, make_host: MakeHost
+) -> None:
+    """Not pinned (found in place): the trust lifecycle judges it by its bundle, which holds its dependencies,
+    so a changed dependency file sends a trusted extension back to probation like changed own code."""
+    folder = _extension(pi_env.agent_dir / "extensions" / "inplace", {"dep-a": "1.0.0"})
+    dep = write_package(folder / "node_modules" / "dep-a", {"name": "dep-a", "version": "1.0.0", "main": "i.js"},
+                        {"i.js": "exports.a = () => 'v1';\n"})
+    host, ext = _load(make_host, folder)
+    assert ext.status == "loaded" and ext.trust == TrustState.PROBATION, ext.error
+    config = resolve_config(cwd=pi_env.workspace)
+    promote(config.state_dir, config.trust, ext.extension_id, TrustState.TRUSTED, "reviewed")
+    host.shutdown(notify=False)
+    host, same = _load(make_host, folder)
+    assert same.trust == TrustState.TRUSTED
+    host.shutdown(notify=False)
+    (dep / "i.js").write_text("exports.a = () => 'v2';\n")
+    _host, changed = _load(make_host, folder)
+    assert changed.status == "loaded" and changed.trust == TrustState.PROBATION
