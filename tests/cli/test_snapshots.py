@@ -19,7 +19,7 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 CASES = {
-    "help": ["--help"],
+    "scan-help": ["ext", "scan", "--help"],  # not the root help: every new command would change it
     "policy-check-help": ["policy", "check", "--help"],
     "explain": ["--explain-extension-policy"],
     "decisions": ["policy", "decisions"],

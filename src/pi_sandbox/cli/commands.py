@@ -16,11 +16,17 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("demo",): ("runtime_cmds:demo", "run bundled example extensions (well-behaved and hostile)"),
     ("rpc",): ("runtime_cmds:rpc", "host extensions over JSON lines on stdin/stdout (docs/rpc.md)"),
     ("completion",): ("completion_cmds:completion", "print the shell completion script (bash, zsh, fish)"),
+    ("doctor",): ("doctor_cmds:doctor", "check this machine and the security state; each problem with its fix"),
+    ("config", "show"): ("config_cmds:show", "the effective settings and where each value comes from"),
+    ("config", "validate"): ("config_cmds:validate", "check settings files (exit 1 when invalid)"),
     ("ext", "scan"): ("ext_cmds:scan", "scan an extension folder or file for forbidden and flagged code"),
     ("ext", "preflight"): ("ext_cmds:preflight", "run every install check without installing"),
     ("ext", "install"): ("ext_cmds:install", "scan, then install (folder, npm:, git:) with its npm dependencies"),
     ("ext", "check"): ("ext_cmds:check", "every load check (integrity, dependencies, imports) without running code"),
     ("ext", "list"): ("runtime_cmds:ext_list", "load the configured extensions and list them"),
+    ("ext", "verify"): ("ext_cmds:verify", "check installed extensions against their pins and today's scan"),
+    ("ext", "update"): ("ext_cmds:update", "install a new version; shows the capability diff, asks before granting"),
+    ("ext", "uninstall"): ("ext_cmds:uninstall", "remove an installed extension and its pin"),
     ("tool", "call"): ("runtime_cmds:tool_call", "call a tool registered by an extension"),
     ("command", "run"): ("runtime_cmds:command_run", "run a slash command registered by an extension"),
     ("events", "emit"): ("runtime_cmds:events_emit", "emit a pi event to every loaded extension"),
@@ -48,7 +54,8 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
 
 #: group words → one-line help
 GROUPS: Final[dict[tuple[str, ...], str]] = {
-    ("ext",): "extensions: scan, preflight, install, check, list",
+    ("config",): "settings: the effective values with their sources, validation",
+    ("ext",): "extensions: scan, preflight, install, check, list, verify, update, uninstall",
     ("tool",): "call a tool registered by an extension",
     ("command",): "run a command registered by an extension",
     ("events",): "emit events to loaded extensions",

@@ -1,4 +1,5 @@
-"""``pi-sandbox ext scan|preflight|install|check``: the install-time scanner, the install gate, load checks.
+"""``pi-sandbox ext scan|preflight|install|check|verify|update|uninstall``: the scanner, the install gate,
+load checks, and managing installed extensions.
 
 ``scan`` exits 0 on pass, 1 when the verdict reaches ``--fail-on`` (default: forbidden findings),
 2 on bad input. ``preflight`` exits 0 when install could proceed without an override, 1 when it
@@ -10,13 +11,14 @@ when every extension at PATH would load, 1 when one would not (each problem name
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from pi_sandbox.cli.app import command
-from pi_sandbox.cli.context import PROG, CliContext, Rendered, UsageError, render_table
+from pi_sandbox.cli.context import PROG, CliContext, Rendered, UsageError, print_human, render_table
 from pi_sandbox.cli.progress import progress_bar
 from pi_sandbox.errors import ExitCode
 
@@ -201,3 +203,99 @@ def check(ctx: CliContext, path: str) -> int:
 
     ctx.emit({"extensions": [r.to_dict() for r in reports]}, render)
     return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILURE
+
+
+@command()
+@click.argument("extension_id", metavar="ID", required=False)
+def verify(ctx: CliContext, extension_id: str | None) -> int:
+    """Check an installed extension (all, without ID) against its pin: same files, still passing today's scan,
+    no capability beyond the pinned ones. Exit 0 when all verify, 1 otherwise."""
+    from pi_sandbox.scanner import manage
+
+    config = ctx.config()
+    ids = [extension_id] if extension_id else manage.installed_ids(config)
+    with progress_bar(ctx, "verifying", unit="extensions") as bar:
+        results = []
+        for done, ext in enumerate(ids):
+            bar(done, len(ids), ext)
+            results.append(manage.verify_installed(config, ext).to_dict())
+
+    def render(rows: list[dict[str, Any]]) -> Rendered:
+        shown = [{**r, "result": "ok" if r["ok"] else "FAIL", "added": ", ".join(r["added_capabilities"])}
+                 for r in rows]
+        return render_table(shown, ["extension_id", "result", "status", "verdict", "added", "install_path"],
+                            headers={"status": "FILES", "added": "NEW CAPABILITIES"})
+
+    ctx.emit(results, render)
+    return ExitCode.OK if all(r["ok"] for r in results) else ExitCode.FAILURE
+
+
+def _capability_diff(check: Preflight) -> Rendered:
+    before = set(check.previous.capabilities) if check.previous else set()
+    after = set(check.report.capabilities)
+    rows = [{"capability": c, "change": "+ added" if c not in before else "- removed" if c not in after else "same"}
+            for c in sorted(before | after)]
+    return render_table(rows, ["capability", "change"])
+
+
+@command()
+@click.argument("extension_id", metavar="ID")
+@click.argument("path")
+@click.option("--yes", is_flag=True, help="grant capabilities the new version adds without asking")
+@click.option("--force", is_flag=True, help="update despite forbidden findings (needs --reason)")
+@click.option("--reason", metavar="TEXT", help="why the override is justified (required with --force)")
+def update(ctx: CliContext, extension_id: str, path: str, yes: bool, force: bool, reason: str | None) -> int:
+    """Install PATH as the new version of the installed extension ID. Shows the capability diff and asks
+    before granting more (--yes grants; without a terminal and without --yes nothing more is granted).
+    Exit 0 updated, 1 refused or declined."""
+    from pi_sandbox.scanner import manage
+
+    if force and not (reason and reason.strip()):
+        raise UsageError(f"{PROG} ext update: --force needs --reason TEXT")
+    target = _target(path, "update")
+
+    def confirm(check: Preflight) -> bool:
+        if yes:
+            return True
+        if ctx.json_output or not sys.stdin.isatty():
+            ctx.warn(f"the new version adds {', '.join(check.added_capabilities)}; pass --yes to grant")
+            return False
+        print_human(["capabilities of the new version:", _capability_diff(check)], stream=sys.stderr)
+        return click.confirm(f"grant {', '.join(check.added_capabilities)} to {extension_id}?", default=False,
+                             err=True)
+
+    store = ctx.open_store()
+    try:
+        outcome = manage.update(target, ctx.config(), store, extension_id, confirm=confirm, force=force,
+                                reason=reason)
+    finally:
+        store.close()
+    data = {**_preflight_dict(outcome.preflight), "installed": outcome.installed,
+            "ledger_decision": outcome.decision, "ledger_seq": outcome.ledger_seq}
+
+    def render(_d: Any) -> list[Rendered]:
+        check = outcome.preflight
+        head: list[Rendered] = [*render_scan(check.report), "", _capability_diff(check)]
+        if outcome.installed:
+            return [*head, f"updated {extension_id} in {check.destination}"]
+        return [*head, _decision_line(check), f"not updated (ledger seq {outcome.ledger_seq})"]
+
+    ctx.emit(data, render)
+    return ExitCode.OK if outcome.installed else ExitCode.FAILURE
+
+
+@command()
+@click.argument("extension_id", metavar="ID")
+def uninstall(ctx: CliContext, extension_id: str) -> int:
+    """Remove the installed extension ID and its pin (recorded in the ledger). Remembered permission
+    decisions stay until `pi-sandbox policy revoke -e ID`."""
+    from pi_sandbox.scanner import manage
+
+    store = ctx.open_store()
+    try:
+        removed = manage.uninstall(ctx.config(), store, extension_id)
+    finally:
+        store.close()
+    ctx.emit({"extension_id": extension_id, "removed": removed.install_path},
+             lambda d: f"uninstalled {d['extension_id']} (removed {d['removed']})")
+    return ExitCode.OK

@@ -127,9 +127,13 @@ def extension_name(path: Path) -> str:
     return sanitise_name(path.stem)
 
 
+def extensions_folder(config: SecurityConfig) -> Path:
+    """The folder ``install`` copies extensions into (and the only one ``uninstall`` removes from)."""
+    return config.agent_dir / "extensions"
+
+
 def _destination(config: SecurityConfig, source: Path, extension_id: str) -> Path:
-    folder = config.agent_dir / "extensions"
-    return folder / (extension_id if source.is_dir() else extension_id + source.suffix)
+    return extensions_folder(config) / (extension_id if source.is_dir() else extension_id + source.suffix)
 
 
 # --- preflight / install ------------------------------------------------------------------------

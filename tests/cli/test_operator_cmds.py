@@ -1,0 +1,194 @@
+"""Commands operators expect: doctor, config show/validate, ext verify/update/uninstall, ledger verify with bad
+settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pi_sandbox.audit import AuditStore
+from pi_sandbox.cli.main import main
+from pi_sandbox.config.settings_file import SECTIONS
+from pi_sandbox.doctor import check_bubblewrap, check_landlock
+from pi_sandbox.scanner.lockfile import load_lockfile
+from tests.conftest import PiEnv
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    capsys.readouterr()  # only this command's output
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out) if "--json" in argv and out.strip() else out, err
+
+
+# --- doctor ----------------------------------------------------------------------------------------
+
+
+def _checks(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, dict[str, str]]]:
+    code, doc, _ = run(capsys, "doctor", "--json")
+    return code, {c["check"]: c for c in doc["checks"]}
+
+
+def test_doctor_on_a_fresh_machine(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    code, checks = _checks(capsys)
+    assert set(checks) == {"python", "js toolchain", "bubblewrap", "landlock", "state dir", "signing key", "ledger",
+                           "settings"}
+    assert checks["js toolchain"]["status"] == "ok"  # `pi-sandbox setup` ran before the tests
+    assert checks["settings"]["status"] == checks["ledger"]["status"] == checks["state dir"]["status"] == "ok"
+    assert code == 0
+    for check in checks.values():
+        assert check["status"] == "ok" or check["fix"], check  # every problem comes with its fix
+    if shutil.which("bwrap") is None:
+        assert checks["bubblewrap"]["status"] == "warn" and "install bubblewrap" in checks["bubblewrap"]["fix"]
+
+
+def test_doctor_finds_and_explains_problems(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["debug", "hostcall", "-e", "x", "--method", "fs", "--params", '{"op": "stat", "path": "."}']) == 0
+    capsys.readouterr()
+    pi_env.write_global({"extensionPolicy": {"profle": "safe"}})
+    os.chmod(pi_env.state_dir, 0o777)
+    os.chmod(pi_env.state_dir / "ledger-signing.key", 0o644)
+    code, checks = _checks(capsys)
+    assert code == 1
+    assert checks["settings"]["status"] == "fail" and "did you mean 'profile'" in checks["settings"]["detail"]
+    assert checks["state dir"]["status"] == "fail" and checks["state dir"]["fix"] == f"chmod 700 {pi_env.state_dir}"
+    assert checks["signing key"]["status"] == "fail" and "chmod 600" in checks["signing key"]["fix"]
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1 and "FIX" in out and "failed" in out
+
+
+def test_doctor_reports_a_tampered_ledger(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.cli.test_ledger_cli import populate, tamper
+
+    populate(pi_env.state_dir)
+    tamper(pi_env.state_dir, "UPDATE ledger SET reason = 'x' WHERE seq = 3")
+    code, checks = _checks(capsys)
+    assert code == 1 and checks["ledger"]["status"] == "fail" and "hash_mismatch" in checks["ledger"]["detail"]
+
+
+def test_sandbox_checks_say_what_is_missing() -> None:
+    assert check_landlock(lambda: 0).status == "warn"
+    assert check_landlock(lambda: 6).status == "ok"
+    if shutil.which("bwrap") is not None:  # a bwrap that cannot create namespaces (e.g. userns disabled)
+        failing = check_bubblewrap(lambda _argv: 1)
+        assert failing.status == "warn" and "user namespaces" in failing.fix
+
+
+# --- config show / validate ---------------------------------------------------------------------------
+
+
+def test_config_show_lists_every_key_with_its_source(pi_env: PiEnv, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    pi_env.write_global({"extensionPolicy": {"execMediation": {"denyThreshold": "medium"},
+                                             "perExtension": {"ext.a": {"deny": ["http"]}}}})
+    pi_env.write_project({"extensionPolicy": {"allowDangerous": True, "secretBroker": {"extraNames": ["MY_KEY"]}}})
+    monkeypatch.setenv("PI_EXTENSION_POLICY", "balanced")
+    code, doc, err = run(capsys, "config", "show", "--json")
+    assert code == 0 and "project settings may only tighten" in err
+    rows = {r["key"]: r for r in doc["settings"]}
+    for section, spec in SECTIONS.items():  # nothing the settings file accepts is missing from the view
+        for key in spec:
+            assert f"{section}.{key}" in rows or (section, key) == ("extensionPolicy", "defaultPermissive")
+    assert rows["extensionPolicy.profile"] == {"key": "extensionPolicy.profile", "value": "balanced",
+                                               "source": "env:PI_EXTENSION_POLICY"}
+    assert rows["extensionPolicy.execMediation.denyThreshold"]["source"] == \
+        f"global settings {pi_env.global_settings}"
+    assert rows["extensionPolicy.secretBroker.extraNames"] == {
+        "key": "extensionPolicy.secretBroker.extraNames", "value": ["MY_KEY"],
+        "source": f"project settings {pi_env.project_settings}"}
+    assert rows["extensionPolicy.perExtension.ext.a.deny"]["value"] == ["http"]
+    assert rows["extensionPolicy.allowDangerous"]["value"] is False
+    assert doc["refused_loosenings"] == ["extensionPolicy.allow_dangerous"]
+    code, out, _ = run(capsys, "config", "show")
+    assert code == 0 and "env:PI_EXTENSION_POLICY" in out and "refused" in out
+
+
+def test_config_validate(pi_env: PiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text('{"theme": "dark", "extensionPolicy": {"profile": "balanced"}}')
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"extensionPolicy": {"execMediation": {"denyTreshold": "high"}}}')
+    assert run(capsys, "config", "validate", str(good), "--json")[1] == {"valid": True, "files": [str(good)]}
+    code, doc, _ = run(capsys, "config", "validate", str(bad), "--json")
+    assert code == 1 and doc["key"] == "extensionPolicy.execMediation.denyTreshold"
+    assert "did you mean 'denyThreshold'" in doc["error"] and str(bad) in doc["error"]
+    code, out, _ = run(capsys, "config", "validate", str(tmp_path / "missing.json"))
+    assert code == 1 and "no such file" in out
+    pi_env.write_global("{oops")
+    code, out, _ = run(capsys, "config", "validate")
+    assert code == 1 and "invalid JSON" in out and str(pi_env.global_settings) in out
+
+
+def test_ledger_verify_works_with_invalid_settings(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.cli.test_ledger_cli import populate
+
+    populate(pi_env.state_dir)
+    pi_env.write_global("{not json")
+    code, doc, err = run(capsys, "security", "ledger", "verify", "--json")
+    assert code == 0 and doc["chain_valid"] is True
+    assert "warning: settings are invalid" in err and str(pi_env.global_settings) in err
+    assert main(["policy", "check", "-e", "x", "--capability", "read"]) == 2  # other commands still refuse
+
+
+# --- ext verify / update / uninstall --------------------------------------------------------------------
+
+V1 = 'export default function (pi: any) { pi.registerTool({ name: "t", execute: async () => ({ content: [] }) }); }\n'
+V2 = ('import { execSync } from "child_process";\n'
+      'export default function (pi: any) { pi.registerTool({ name: "t", execute: async () => '
+      '({ content: [{ type: "text", text: String(execSync("date")) }] }) }); }\n')
+
+
+def _source(root: Path, text: str) -> Path:
+    folder = root / "src" / "clock"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.ts").write_text(text)
+    return folder
+
+
+def test_verify_update_uninstall(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _source(pi_env.root, V1)
+    assert main(["ext", "install", str(source)]) == 0
+    code, doc, _ = run(capsys, "ext", "verify", "clock", "--json")
+    assert code == 0 and doc[0]["ok"] and doc[0]["status"] == "match"
+
+    installed = pi_env.agent_dir / "extensions" / "clock" / "index.ts"
+    installed.write_text(V1 + "// edited after install\n")
+    code, doc, _ = run(capsys, "ext", "verify", "--json")  # all installed extensions
+    assert code == 1 and doc[0]["status"] == "mismatch"
+
+    _source(pi_env.root, V2)  # the new version runs commands
+    code, doc, err = run(capsys, "ext", "update", "clock", str(source), "--json")
+    assert code == 1 and doc["installed"] is False and "pass --yes" in err  # no terminal: nothing more granted
+    assert load_lockfile(pi_env.state_dir)["clock"].capabilities == ()
+    code, out, _ = run(capsys, "ext", "update", "clock", str(source), "--yes")
+    assert code == 0 and "+ added" in out and "exec" in out
+    assert "exec" in load_lockfile(pi_env.state_dir)["clock"].capabilities
+    assert run(capsys, "ext", "verify", "clock", "--json")[0] == 0
+
+    assert main(["ext", "uninstall", "clock"]) == 0
+    assert not installed.parent.exists() and "clock" not in load_lockfile(pi_env.state_dir)
+    with AuditStore.open(pi_env.state_dir) as store:
+        reasons = [(e.decision, e.reason) for e in store.query_ledger(extension_id="clock") if e.kind == "install"]
+    assert reasons[-3:] == [("deny", "capability_expansion"), ("forced", "forced_capability_expansion"),
+                            ("allow", "uninstall")]
+    code, _, err = run(capsys, "ext", "uninstall", "clock")
+    assert code == 2 and "not installed" in err
+
+
+def test_update_refuses_another_extension_and_forbidden_code(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _source(pi_env.root, V1)
+    assert main(["ext", "install", str(source)]) == 0
+    other = pi_env.root / "other"
+    other.mkdir()
+    (other / "index.ts").write_text(V1)
+    code, _, err = run(capsys, "ext", "update", "clock", str(other))
+    assert code == 2 and "is extension 'other', not 'clock'" in err
+    (source / "index.ts").write_text(V1 + "eval('1');\n")
+    code, out, _ = run(capsys, "ext", "update", "clock", str(source), "--yes")
+    assert code == 1 and "REFUSED" in out  # --yes grants capabilities, never forbidden code
