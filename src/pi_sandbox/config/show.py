@@ -8,6 +8,7 @@ spelled as in ``settings.json``. ``null`` values mean "the profile's preset" (fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Final
 
 from pi_sandbox.config.model import SecurityConfig
@@ -19,6 +20,7 @@ SECTION_ATTRIBUTES: Final = {
     "extensionPolicy.secretBroker": "secret_broker",
     "extensionPolicy.http": "http",
     "extensionPolicy.quota": "quota",
+    "extensionPolicy.ledger": "ledger",
     "extensionRisk": "risk",
     "extensionTrust": "trust",
     "extensionRuntime": "runtime",
@@ -43,6 +45,8 @@ class SettingRow:
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple | frozenset | set):
         return sorted(value) if isinstance(value, frozenset | set) else list(value)
+    if isinstance(value, PurePath):
+        return str(value)
     return value
 
 
