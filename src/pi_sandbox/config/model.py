@@ -61,6 +61,18 @@ class TrustSettings:
 
 
 @dataclass(frozen=True)
+class ExtensionSandbox:
+    """What one extension's exec children may reach beyond the default sandbox.
+
+    ``network``: outbound TCP through the filtering proxy (``http`` host rules apply); ``unix_sockets``:
+    socket files bound into the sandbox, which also lifts the seccomp block on ``socket(AF_UNIX)``.
+    """
+
+    network: bool = False
+    unix_sockets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ExtensionOverride:
     """Policy rules that apply to one extension id only (INV-005)."""
 
@@ -71,6 +83,7 @@ class ExtensionOverride:
     #: ``perExtension.<id>.http.allowHosts`` / ``.denyHosts``: added to the global lists for this extension.
     http_allow_hosts: tuple[str, ...] = ()
     http_deny_hosts: tuple[str, ...] = ()
+    sandbox: ExtensionSandbox = ExtensionSandbox()
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,20 @@ class LedgerSettings:
 
 
 @dataclass(frozen=True)
+class SandboxSettings:
+    """Additions to the exec sandbox's built-in tables (``extensionPolicy.sandbox.*``); never removals.
+
+    ``protected_paths``: workspace-relative names kept read-only (``.terraformrc``, ``deploy/hooks``);
+    ``hidden_paths``: host paths (absolute or ``~/``) exec children never see; ``read_only_paths``:
+    host paths inside a hidden folder (the home directory) that children may read, e.g. ``~/.nvm``.
+    """
+
+    protected_paths: tuple[str, ...] = ()
+    hidden_paths: tuple[str, ...] = ()
+    read_only_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RiskSettings:
     """Runtime risk controller settings (``extensionRisk.*``; defaults as the runbook's rollback)."""
 
@@ -158,6 +185,7 @@ class SecurityConfig:
     exec_mediation: ExecMediationSettings = ExecMediationSettings()
     secret_broker: SecretBrokerSettings = SecretBrokerSettings()
     http: HttpSettings = HttpSettings()
+    sandbox: SandboxSettings = SandboxSettings()
     quota: QuotaSettings = QuotaSettings()
     trust: TrustSettings = TrustSettings()
     risk: RiskSettings = RiskSettings()
@@ -176,6 +204,11 @@ class SecurityConfig:
         if override is not None and override.quota is not None:
             return override.quota
         return self.quota
+
+    def sandbox_for(self, extension_id: str) -> ExtensionSandbox:
+        """What ``extension_id``'s exec children may reach beyond the default sandbox."""
+        override = self.per_extension.get(extension_id)
+        return override.sandbox if override is not None else ExtensionSandbox()
 
     def source_of(self, path: str) -> str:
         """Which source set the dotted setting ``path`` (``default`` when nothing did)."""

@@ -45,6 +45,13 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "per_extension_http_allow": {k: sorted(sha256_hex(h) for h in o.http_allow_hosts)
                                      for k, o in sorted(config.per_extension.items()) if o.http_allow_hosts},
         "ledger_anchor_copy": sha256_hex(str(config.ledger.anchor_copy)) if config.ledger.anchor_copy else None,
+        # Sandbox: opening the network or a socket, or exposing a host path, loosens; adding protection tightens.
+        "sandbox_network": sorted(k for k, o in config.per_extension.items() if o.sandbox.network),
+        "sandbox_unix_sockets": sorted(sha256_hex(f"{k}:{s}") for k, o in config.per_extension.items()
+                                       for s in o.sandbox.unix_sockets),
+        "sandbox_read_only_paths": sorted(sha256_hex(p) for p in config.sandbox.read_only_paths),
+        "sandbox_removable": sorted(sha256_hex(p) for p in (*config.sandbox.protected_paths,
+                                                             *config.sandbox.hidden_paths)),
         "secret_extra_rules": sorted(sha256_hex(f"{kind}:{v}") for kind, values in (
             ("name", config.secret_broker.extra_names), ("suffix", config.secret_broker.extra_suffixes),
             ("prefix", config.secret_broker.extra_prefixes)) for v in values),
@@ -98,7 +105,10 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
             out.append(f"per_extension_deny.{ext}")
     if before.get("ledger_anchor_copy") and after.get("ledger_anchor_copy") != before["ledger_anchor_copy"]:
         out.append("ledger_anchor_copy")  # the witness outside the state dir was dropped or moved
-    for key in ("exec_deny_patterns", "http_deny_hosts", "secret_extra_rules"):
+    for key in ("sandbox_network", "sandbox_unix_sockets", "sandbox_read_only_paths"):
+        if set(after.get(key, ())) - set(before.get(key, ())):
+            out.append(key)
+    for key in ("exec_deny_patterns", "http_deny_hosts", "secret_extra_rules", "sandbox_removable"):
         if set(before.get(key, ())) - set(after.get(key, ())):
             out.append(key)
     if after.get("trust_auto_promote") and before.get("trust_auto_promote") is False:

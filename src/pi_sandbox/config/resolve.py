@@ -24,11 +24,13 @@ from pi_sandbox.config.model import (
     STRICTEST_PRESET_DENY_TIER,
     ExecMediationSettings,
     ExtensionOverride,
+    ExtensionSandbox,
     HttpSettings,
     LedgerSettings,
     QuotaSettings,
     RiskSettings,
     RuntimeSettings,
+    SandboxSettings,
     SecretBrokerSettings,
     SecurityConfig,
     TrustSettings,
@@ -51,7 +53,8 @@ _FALSE_IS_STRICT = {"extensionPolicy.allow_dangerous", "extensionPolicy.http.all
 _UNION = {
     "extensionPolicy.execMediation.deny_patterns", "extensionPolicy.secretBroker.extra_names",
     "extensionPolicy.secretBroker.extra_suffixes", "extensionPolicy.secretBroker.extra_prefixes",
-    "extensionPolicy.http.deny_hosts",
+    "extensionPolicy.http.deny_hosts", "extensionPolicy.sandbox.protected_paths",
+    "extensionPolicy.sandbox.hidden_paths",
 }
 _SMALLER_IS_STRICT_SECTIONS = {"extensionPolicy.quota", "extensionRuntime"}
 _SMALLER_IS_STRICT = {
@@ -162,6 +165,7 @@ def _defaults() -> dict[str, Any]:
         ("extensionPolicy.execMediation", ExecMediationSettings),
         ("extensionPolicy.secretBroker", SecretBrokerSettings),
         ("extensionPolicy.http", HttpSettings),
+        ("extensionPolicy.sandbox", SandboxSettings),
         ("extensionPolicy.quota", QuotaSettings),
         ("extensionPolicy.ledger", LedgerSettings),
         ("extensionRisk", RiskSettings),
@@ -188,7 +192,7 @@ def _merge_overrides(
         for ext_id, raw in parsed.per_extension.items():
             base = result.get(ext_id, ExtensionOverride())
             key = f"extensionPolicy.perExtension.{ext_id}"
-            allow, deny, mode, quota = base.allow, base.deny, base.mode, base.quota
+            allow, deny, mode, quota, box = base.allow, base.deny, base.mode, base.quota, base.sandbox
             http_allow, http_deny = base.http_allow_hosts, base.http_deny_hosts
             if raw.http_deny_hosts is not None:
                 http_deny = tuple(dict.fromkeys((*http_deny, *raw.http_deny_hosts))) if is_project \
@@ -228,9 +232,26 @@ def _merge_overrides(
                     current[name] = min(value, old) if (is_project and old is not None) else value
                 quota = QuotaSettings(**current)
                 merger.provenance[f"{key}.quota"] = parsed.source
+            if raw.sandbox is not None:
+                box = _merge_ext_sandbox(box, raw.sandbox, is_project, f"{key}.sandbox", parsed.source, merger)
             result[ext_id] = ExtensionOverride(allow=allow, deny=deny, mode=mode, quota=quota,
-                                               http_allow_hosts=http_allow, http_deny_hosts=http_deny)
+                                               http_allow_hosts=http_allow, http_deny_hosts=http_deny, sandbox=box)
     return result
+
+
+def _merge_ext_sandbox(base: ExtensionSandbox, raw: Mapping[str, Any], is_project: bool, key: str, source: str,
+                       merger: _Merger) -> ExtensionSandbox:
+    """A project may turn the network off and drop sockets, never open more than the global file did."""
+    network = raw.get("network", base.network)
+    sockets = tuple(raw.get("unix_sockets", base.unix_sockets))
+    if is_project and network and not base.network:
+        merger.refuse(f"{key}.network", source, "it would open the network to exec children")
+        network = base.network
+    if is_project and not set(sockets) <= set(base.unix_sockets):
+        merger.refuse(f"{key}.unixSockets", source, "it would expose more unix sockets to exec children")
+        sockets = base.unix_sockets
+    merger.provenance[key] = source
+    return ExtensionSandbox(network=bool(network), unix_sockets=sockets)
 
 
 def _resolve_profile(
@@ -345,6 +366,7 @@ def resolve_config(
         exec_mediation=_build(ExecMediationSettings, "extensionPolicy.execMediation", values),
         secret_broker=_build(SecretBrokerSettings, "extensionPolicy.secretBroker", values),
         http=_build(HttpSettings, "extensionPolicy.http", values),
+        sandbox=_build(SandboxSettings, "extensionPolicy.sandbox", values),
         quota=_build(QuotaSettings, "extensionPolicy.quota", values),
         trust=_build(TrustSettings, "extensionTrust", values),
         risk=_build(RiskSettings, "extensionRisk", values),

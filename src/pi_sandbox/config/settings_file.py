@@ -85,6 +85,37 @@ def _abs_path(value: Any, src: str, key: str) -> Path:
     return path
 
 
+def relative_name(raw: str) -> str | None:
+    """A protected-path entry in canonical form (``./.Tool/rc/`` → ``.tool/rc``); None when invalid.
+
+    Entries name files or folders inside a writable root, so they are relative, without ``..``, and
+    compared case-insensitively (casefolded here, once).
+    """
+    parts = [p for p in raw.strip().replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or raw.strip().startswith(("/", "~")) or ".." in parts or "\0" in raw:
+        return None
+    return "/".join(parts).casefold()
+
+
+def _relative_names(value: Any, src: str, key: str) -> tuple[str, ...]:
+    out = []
+    for item in _str_list(value, src, key):
+        name = relative_name(item)
+        if name is None:
+            raise ConfigError(f"'{item}' must be a relative path inside the workspace (no '/', '~' or '..' "
+                              "at the start)", source=src, key=key)
+        out.append(name)
+    return tuple(dict.fromkeys(out))
+
+
+def _host_paths(value: Any, src: str, key: str) -> tuple[str, ...]:
+    items = _str_list(value, src, key)
+    for item in items:
+        if not item.startswith(("/", "~/")) or "\0" in item or ".." in item.split("/"):
+            raise ConfigError(f"'{item}' must be an absolute path or start with '~/' (no '..')", source=src, key=key)
+    return tuple(dict.fromkeys(items))
+
+
 def _caps(value: Any, src: str, key: str) -> frozenset[str]:
     items = _str_list(value, src, key)
     out = set()
@@ -151,6 +182,11 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "maxResponseBytes": ("max_response_bytes", _pos_int),
         "timeoutMs": ("timeout_ms", _pos_int),
     },
+    "extensionPolicy.sandbox": {
+        "protectedPaths": ("protected_paths", _relative_names),
+        "hiddenPaths": ("hidden_paths", _host_paths),
+        "readOnlyPaths": ("read_only_paths", _host_paths),
+    },
     "extensionPolicy.quota": QUOTA_KEYS,
     "extensionPolicy.ledger": {
         "anchorCopy": ("anchor_copy", _abs_path),
@@ -179,11 +215,16 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "maxStackKb": ("max_stack_kb", _pos_int),
     },
 }
-_SUBSECTIONS = {"execMediation", "secretBroker", "http", "quota", "ledger", "perExtension"}
+_SUBSECTIONS = {"execMediation", "secretBroker", "http", "sandbox", "quota", "ledger", "perExtension"}
 _OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionTrust", "extensionRuntime", "extensions"}
-OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http"}
+OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http", "sandbox"}
 #: ``perExtension.<id>.http`` keys → ParsedOverride fields.
 OVERRIDE_HTTP_KEYS: Mapping[str, str] = {"allowHosts": "http_allow_hosts", "denyHosts": "http_deny_hosts"}
+#: ``perExtension.<id>.sandbox`` keys → (field of ``ExtensionSandbox``, validator).
+EXT_SANDBOX_KEYS: Mapping[str, tuple[str, Validator]] = {
+    "network": ("network", _bool),
+    "unixSockets": ("unix_sockets", _host_paths),
+}
 _SNAKE = re.compile(r"_([a-z])")
 
 
@@ -209,6 +250,7 @@ class ParsedOverride:
     quota: Mapping[str, int] | None = None
     http_allow_hosts: tuple[str, ...] | None = None
     http_deny_hosts: tuple[str, ...] | None = None
+    sandbox: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +332,16 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
                 if h not in OVERRIDE_HTTP_KEYS:
                     raise ConfigError(_unknown(h, sorted(OVERRIDE_HTTP_KEYS)), source=src, key=f"{dotted}.{h}")
                 fields[OVERRIDE_HTTP_KEYS[h]] = _hosts(h_value, src, f"{dotted}.{h}")
+        elif key == "sandbox":
+            box: dict[str, Any] = {}
+            for s_key, s_value in _object(value, src, dotted).items():
+                name = _camel(s_key)
+                if name not in EXT_SANDBOX_KEYS:
+                    raise ConfigError(f"unknown sandbox setting (known: {', '.join(sorted(EXT_SANDBOX_KEYS))})",
+                                      source=src, key=f"{dotted}.{name}")
+                field_name, validate = EXT_SANDBOX_KEYS[name]
+                box[field_name] = validate(s_value, src, f"{dotted}.{name}")
+            fields["sandbox"] = box
         else:
             quota: dict[str, int] = {}
             for q_key, q_value in _object(value, src, dotted).items():

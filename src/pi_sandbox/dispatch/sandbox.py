@@ -42,6 +42,7 @@ from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
+from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.policy import CompiledPolicy, PermissionStore, Prompter, PromptResolver
 from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
 from pi_sandbox.trust import Controls, TransitionReason, TrustState
@@ -97,7 +98,8 @@ class Sandbox:
                            config.project_dir / ".pi" / "settings.json",
                            *((Path(config_path).expanduser(),) if config_path else ()))
         self._extension_dirs = (config.agent_dir / "extensions", config.project_dir / ".pi" / "extensions")
-        self._default_rules = PathRules((Path(config.project_dir).resolve(),), self._protected, self._extension_dirs)
+        self._default_rules = PathRules((Path(config.project_dir).resolve(),), self._protected, self._extension_dirs,
+                                        names=ProtectedNames(config.sandbox.protected_paths))
         self._rules: dict[str, PathRules] = {}
         self.controls = Controls(store, config.trust, config.state_dir)
         self.controls.subscribe(self._stop_blocked_children)

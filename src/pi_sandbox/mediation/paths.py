@@ -3,7 +3,10 @@
 Every path is resolved with symlinks followed before the check, so ``..``, absolute paths outside
 the roots and symlinks that point out are all refused the same way. The security state directory
 and settings files are refused even inside a root (an extension must never edit the evidence or the
-policy that judges it); other extensions' code folders are read-only.
+policy that judges it); other extensions' code folders are read-only; and the protected names of
+``sandbox.protected`` (``.git/config``, ``.git/hooks/``, ``.envrc``, ``.vscode/`` ...) are never
+changed, under any profile: a write, mkdir or delete there is refused with reason ``protected_path``.
+That table is the same one the exec sandbox binds read-only, so fs and exec agree.
 
 The mediation stage calls :meth:`PathRules.resolve` for each path a call names
 (:func:`call_paths`); connectors call it again at the moment of the effect, as a backstop against a
@@ -21,10 +24,13 @@ from typing import Any, Final
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.errors import ConnectorError, PathConfinementError
 from pi_sandbox.hashing import is_unicode_text
+from pi_sandbox.sandbox.protected import MUTATING_OPS, ProtectedNames
 from pi_sandbox.vocabulary import Reason
 
+_BUILTIN_NAMES: Final = ProtectedNames()
+
 #: Operations that change the file system (the others only read or look).
-WRITE_OPS: Final = frozenset({"write", "mkdir", "delete"})
+WRITE_OPS: Final = MUTATING_OPS
 #: Tool name → the fs operation it performs on its ``path`` (and the default path when none is given).
 TOOL_PATH_OPS: Final[Mapping[str, tuple[str, str | None]]] = {
     "read": ("read", None), "ls": ("list", "."), "find": ("list", "."), "grep": ("list", "."),
@@ -59,6 +65,8 @@ class PathRules:
     read_only: tuple[Path, ...] = ()
     #: The calling extension's own folder: writable by it even inside ``read_only``.
     own_root: Path | None = None
+    #: Names inside the roots that are never changed (``.git/config`` ...; settings may add more).
+    names: ProtectedNames = field(default=_BUILTIN_NAMES, compare=False)
 
     _root_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _protected_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -101,7 +109,22 @@ class PathRules:
         resolved = Path(text)
         if op in WRITE_OPS:
             self._check_writable(raw, resolved, op)
+            self._check_protected_names(raw, (os.path.normpath(candidate), text), op)
         return resolved
+
+    def _check_protected_names(self, raw: str, spellings: tuple[str, ...], op: str) -> None:
+        """Refuse a change to a protected name, as written (a symlink named ``.envrc``) or as resolved."""
+        for spelling in spellings:
+            root = max((r for r in self._root_texts if within(spelling, r)), key=len, default=None)
+            if root is None:
+                continue
+            entry = self.names.match(spelling[len(root):])
+            if entry is None and op == "delete" and os.path.isdir(spelling):
+                entry = next((e for e, _ in self.names.inside(Path(spelling))), None)
+            if entry is not None:
+                raise PathConfinementError(
+                    f"path '{raw}' is protected ({entry.path}): files that make other programs run code are "
+                    "never changed by extensions", reason=Reason.PROTECTED_PATH)
 
     def _check_writable(self, raw: str, path: Path, op: str) -> None:
         if op == "delete" and any(path == r for r in self.roots):

@@ -1,0 +1,139 @@
+"""The protected-path table: files that make *other* programs run code, and the credential stores.
+
+Two lists, one home each:
+
+- :data:`PROTECTED` — names inside a writable root (the workspace, an extension's folder) that stay
+  read-only for extensions: an fs write there is refused by the mediation stage
+  (:meth:`ProtectedNames.match`), and inside the exec sandbox they are bound read-only (with an
+  empty read-only stand-in when they do not exist yet). Each one runs attacker code later without
+  the user asking for it: ``.git/config`` (``core.fsmonitor``, ``core.pager``, aliases),
+  ``.git/hooks/``, ``.envrc`` (direnv), editor task files, shell rc files, agent settings
+  (``.pi/``, ``.claude/``, ``.mcp.json``), package-manager rc files.
+- :data:`HIDDEN_IN_HOME` — credential stores under the user's home that exec children never see.
+
+Settings may add entries to both (``extensionPolicy.sandbox.protectedPaths`` / ``hiddenPaths``);
+nothing removes a built-in one. Matching is case-insensitive always: right on case-insensitive file
+systems, and on case-sensitive ones it only protects a few more odd spellings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+
+
+class EntryKind(StrEnum):
+    """What a missing protected entry's stand-in is in the exec sandbox."""
+
+    FILE = "file"
+    DIR = "dir"
+    #: ``.git``: the name itself may not be created or replaced (a ``.git`` *file* redirects git to
+    #: any folder, whose config then runs); an existing ``.git`` folder stays writable inside, apart
+    #: from the entries below it in this table, so git keeps working in the sandbox.
+    REPO = "repo"
+
+
+@dataclass(frozen=True)
+class ProtectedEntry:
+    """One protected name, relative to a writable root and matched at any depth."""
+
+    path: str
+    kind: EntryKind
+    #: Whether the exec sandbox may put an empty stand-in where it is missing. Not for files whose
+    #: mere (empty) existence changes behaviour: an empty ``.git/commondir`` makes git abort.
+    placeholder: bool = True
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.path.split("/"))
+
+
+_SHELL_RC: Final = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv",
+                    ".zprofile", ".zlogin", ".zlogout", ".cshrc", ".tcshrc", ".kshrc", ".inputrc")
+
+#: The built-in table (lower case). Order: git, agent and editor config, shell, package managers.
+PROTECTED: Final[tuple[ProtectedEntry, ...]] = (
+    ProtectedEntry(".git", EntryKind.REPO),
+    ProtectedEntry(".git/config", EntryKind.FILE),
+    ProtectedEntry(".git/config.worktree", EntryKind.FILE, placeholder=False),
+    ProtectedEntry(".git/commondir", EntryKind.FILE, placeholder=False),
+    ProtectedEntry(".git/hooks", EntryKind.DIR),
+    ProtectedEntry(".git/modules", EntryKind.DIR, placeholder=False),
+    ProtectedEntry(".git/worktrees", EntryKind.DIR, placeholder=False),
+    ProtectedEntry(".gitmodules", EntryKind.FILE),
+    ProtectedEntry(".gitconfig", EntryKind.FILE),
+    ProtectedEntry(".git-credentials", EntryKind.FILE),
+    ProtectedEntry(".pi", EntryKind.DIR),
+    ProtectedEntry(".claude", EntryKind.DIR),
+    ProtectedEntry(".mcp.json", EntryKind.FILE),
+    ProtectedEntry(".vscode", EntryKind.DIR),
+    ProtectedEntry(".idea", EntryKind.DIR),
+    ProtectedEntry(".envrc", EntryKind.FILE),
+    *(ProtectedEntry(name, EntryKind.FILE) for name in _SHELL_RC),
+    ProtectedEntry(".config/fish", EntryKind.DIR, placeholder=False),
+    ProtectedEntry(".npmrc", EntryKind.FILE),
+    ProtectedEntry(".yarnrc", EntryKind.FILE),
+    ProtectedEntry(".yarnrc.yml", EntryKind.FILE),
+    ProtectedEntry(".pypirc", EntryKind.FILE),
+    ProtectedEntry(".netrc", EntryKind.FILE),
+    ProtectedEntry(".ripgreprc", EntryKind.FILE),
+)
+
+#: Credential stores under the user's home: never visible to exec children (the whole home is
+#: hidden by default; this list also holds when the workspace *is* the home directory).
+HIDDEN_IN_HOME: Final[tuple[str, ...]] = (
+    ".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".netrc", ".npmrc", ".pypirc",
+    ".git-credentials", ".azure", ".config/gh", ".config/hub", ".password-store", ".local/share/keyrings",
+    ".vault-token", ".terraform.d", ".cargo/credentials", ".cargo/credentials.toml", ".m2/settings.xml",
+    ".gradle/gradle.properties", ".pgpass", ".my.cnf", ".bash_history", ".zsh_history", ".python_history",
+    ".node_repl_history", ".pi",
+)
+
+#: Operations that change the file system, as the mediation stage names them (fs has no rename or
+#: link op: the shims build rename from write + delete, and refuse links).
+MUTATING_OPS: Final = frozenset({"write", "mkdir", "delete", "rename", "link", "symlink"})
+
+
+class ProtectedNames:
+    """The built-in table plus settings-added names, matched case-insensitively at any depth."""
+
+    def __init__(self, extra: Iterable[str] = ()) -> None:
+        entries = list(PROTECTED)
+        known = {e.path for e in entries}
+        for name in extra:
+            folded = name.casefold().strip("/")
+            if folded and folded not in known:
+                known.add(folded)
+                entries.append(ProtectedEntry(folded, EntryKind.DIR, placeholder=False))
+        self.entries: tuple[ProtectedEntry, ...] = tuple(entries)
+        self._first = frozenset(e.parts[0] for e in entries)
+
+    def match(self, relative: str) -> ProtectedEntry | None:
+        """The entry that protects ``relative`` (a path inside a writable root), or None.
+
+        ``relative`` is protected when it *is* an entry or lies inside one (``.git/hooks/pre-commit``),
+        at any depth (``vendor/lib/.git/config``). A ``REPO`` entry protects only the name itself.
+        """
+        parts = [p.casefold() for p in relative.replace(os.sep, "/").split("/") if p and p != "."]
+        for i, part in enumerate(parts):
+            if part not in self._first:
+                continue
+            for entry in self.entries:
+                want = entry.parts
+                if tuple(parts[i:i + len(want)]) != want:
+                    continue
+                if entry.kind is EntryKind.REPO and len(parts) != i + len(want):
+                    continue
+                return entry
+        return None
+
+    def inside(self, directory: Path) -> Iterator[tuple[ProtectedEntry, Path]]:
+        """Entries that exist directly inside ``directory`` (one lstat each, no walk)."""
+        for entry in self.entries:
+            candidate = directory.joinpath(*entry.parts)
+            if os.path.lexists(candidate):
+                yield entry, candidate
