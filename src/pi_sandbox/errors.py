@@ -88,6 +88,15 @@ class PathConfinementError(ConnectorError):
         super().__init__(message, code="denied", reason=reason)
 
 
+class SandboxUnavailableError(ConnectorError):
+    """Exec children cannot be confined here (no working bubblewrap); the command is refused, never run bare."""
+
+    exit_code = 3
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="denied", reason="sandbox_unavailable")
+
+
 # --- audit store ---------------------------------------------------------------------------
 
 

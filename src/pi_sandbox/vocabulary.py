@@ -89,6 +89,7 @@ class Reason(StrEnum):
     PATH_OUTSIDE_ROOTS = "path_outside_roots"
     PROTECTED_PATH = "protected_path"
     EXTENSION_CODE = "extension_code"
+    SANDBOX_UNAVAILABLE = "sandbox_unavailable"
     # connector (a refusal while carrying out an allowed call)
     CONNECTOR_DENIED = "connector_denied"
     NO_CONNECTOR = "no_connector"

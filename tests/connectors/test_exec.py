@@ -20,6 +20,7 @@ from pi_sandbox.connectors.exec import ExecConnector, parse_exec_params
 from pi_sandbox.errors import ConnectorError, PathConfinementError
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
+from pi_sandbox.sandbox.launch import ExecSandbox
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
 SECRET = "ghp_" + "Q7wErTy9UiOp3AsDfGh2JkLzXcVbNm45tYuI"
@@ -46,7 +47,7 @@ def exec_ctx(make_config: MakeConfig, pi_env: PiEnv) -> Iterator[MakeCtx]:
         broker = SecretBroker(config.secret_broker, config.environ)
         ctx = ConnectorContext("ext", call_id, "exec", Capability.EXEC, PathRules((pi_env.workspace,)), config,
                                StoreEvidence(store))
-        return ExecConnector(broker, max_output_bytes=max_output_bytes), ctx
+        return ExecConnector(broker, ExecSandbox(config), max_output_bytes=max_output_bytes), ctx
 
     yield build
     for store in stores:
@@ -65,6 +66,29 @@ def _wait_dead(pid: int, seconds: float = 3.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if not _alive(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _marked(marker: str) -> list[int]:
+    """Host pids whose command line holds ``marker`` (children report pids of their own namespace)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if marker.encode() in handle.read() and _alive(int(entry)):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _wait_none_marked(marker: str, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _marked(marker):
             return True
         time.sleep(0.02)
     return False
@@ -93,17 +117,22 @@ def test_stdin_and_cwd_inside_roots(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
 def test_timeout_kills_the_whole_process_group(exec_ctx: MakeCtx) -> None:
     conn, ctx = exec_ctx()
     start = time.monotonic()
-    out = conn.call(ctx, {"cmd": "sh", "args": ["-c", "sleep 30 & echo $!; wait"], "timeout_ms": 400})
+    marker = f"30.{os.getpid()}1"
+    out = conn.call(ctx, {"cmd": "sh", "args": ["-c", f"sleep {marker} & echo $!; wait"], "timeout_ms": 400})
     assert out["killed"] and out["timed_out"] and time.monotonic() - start < 5
-    assert _wait_dead(int(out["stdout"].strip()))
+    assert int(out["stdout"].strip()) < 10  # a pid of the child's own PID namespace
+    assert _wait_none_marked(marker)
 
 
 def test_background_stragglers_do_not_outlive_the_call(exec_ctx: MakeCtx) -> None:
     conn, ctx = exec_ctx()
     start = time.monotonic()
-    out = conn.call(ctx, {"cmd": "sh", "args": ["-c", "sleep 30 >/dev/null 2>&1 & echo $!"]})
-    assert not out["killed"] and out["exit_code"] == 0 and time.monotonic() - start < 5
-    assert _wait_dead(int(out["stdout"].strip()))
+    marker = f"30.{os.getpid()}2"
+    for line in (f"sleep {marker} >/dev/null 2>&1 &", f"nohup sleep {marker} >/dev/null 2>&1 &",
+                 f"setsid sleep {marker} >/dev/null 2>&1 < /dev/null &"):
+        out = conn.call(ctx, {"cmd": "sh", "args": ["-c", line + " echo started"]})
+        assert not out["killed"] and out["exit_code"] == 0 and time.monotonic() - start < 10
+        assert _wait_none_marked(marker), line
 
 
 def test_output_is_capped_and_truncation_reported(exec_ctx: MakeCtx) -> None:

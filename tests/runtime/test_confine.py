@@ -8,12 +8,12 @@ import textwrap
 
 import pytest
 
-from pi_sandbox.runtime.confine import landlock_abi
+from pi_sandbox.sandbox.landlock import landlock_abi
 
 PROBE = textwrap.dedent(
     """
     import os, socket
-    from pi_sandbox.runtime.confine import confine_to_nothing
+    from pi_sandbox.sandbox.landlock import confine_to_nothing
     print(confine_to_nothing())
     for attempt in (lambda: open("/etc/hostname").read(), lambda: open(os.environ["TARGET"], "w"),
                     lambda: socket.create_connection(("127.0.0.1", 9), timeout=1), lambda: os.kill(1, 0),

@@ -1,11 +1,16 @@
-"""The ``exec`` connector: run a mediated command with an explicit argv, confined and bounded.
+"""The ``exec`` connector: run a mediated command with an explicit argv, inside the OS sandbox.
 
 - argv only: no shell is put in between (a ``sh -c`` the extension asks for was classified whole);
 - the working directory must resolve inside an allowed root;
 - the child environment is built by the secret broker — a minimal base, never a withheld value, never
-  an injection variable such as ``LD_PRELOAD`` or ``NODE_OPTIONS``;
-- the child leads its own process group (``start_new_session``); on timeout, cancel, or when it
-  exits, the whole group is killed so no background process outlives the call;
+  an injection variable such as ``LD_PRELOAD`` or ``NODE_OPTIONS`` — and the sandbox then points
+  ``HOME`` and ``TMPDIR`` at the extension's own folders;
+- the command runs under bubblewrap (``sandbox.launch``): read-only system, writable workspace and
+  the extension's own folders, state/agent/credential folders invisible, protected files read-only,
+  no network, own PID namespace, seccomp filter, rlimits from the quota. Where no sandbox can start
+  the call is refused (``sandbox_unavailable``); a command never runs unconfined;
+- on timeout, cancel, or when the command exits, bwrap is killed and its PID namespace with it, so
+  no background process (``&``, ``nohup``, ``setsid``) outlives the call;
 - stdout / stderr are capped (truncation reported) and redacted by the broker before returning;
 - running subprocesses are counted per extension (read by the quota layer).
 
@@ -29,8 +34,9 @@ from typing import IO, Any
 
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.fs import confine
-from pi_sandbox.errors import ConnectorError
+from pi_sandbox.errors import ConnectorError, SandboxUnavailableError
 from pi_sandbox.mediation.secret_broker import SecretBroker
+from pi_sandbox.sandbox.launch import ChildRequest, ExecSandbox, Launch, Rlimits
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 MAX_TIMEOUT_MS = 10 * 60 * 1000
@@ -141,8 +147,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 class ExecConnector:
     """Runs allowed, mediated commands for extensions."""
 
-    def __init__(self, broker: SecretBroker, *, max_output_bytes: int = MAX_OUTPUT_BYTES) -> None:
+    def __init__(self, broker: SecretBroker, sandbox: ExecSandbox, *,
+                 max_output_bytes: int = MAX_OUTPUT_BYTES) -> None:
         self.broker = broker
+        self.sandbox = sandbox
         self.max_output_bytes = max_output_bytes
         self.subprocesses = SubprocessCounter()
         self._running: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
@@ -171,45 +179,68 @@ class ExecConnector:
         req = parse_exec_params(params)
         cwd = self._cwd(ctx, req.cwd)
         timeout_ms = min(req.timeout_ms or ctx.timeout_ms or ctx.config.runtime.call_timeout_ms, MAX_TIMEOUT_MS)
-        env = self.broker.child_environment(req.env)
-        env["PWD"] = str(cwd)
+        own = ctx.paths.own_root
+        launch = self.sandbox.prepare(ChildRequest(
+            extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
+            env=self.broker.child_environment(req.env),
+            limits=Rlimits.from_quota(ctx.config.quota_for(ctx.extension_id), timeout_ms),
+            own_root=own if own is not None and own not in ctx.paths.roots[:1] else None,
+        ), workspace=ctx.paths.roots[:1])
         key = (ctx.extension_id, ctx.call_id)
         try:
-            try:
-                proc = subprocess.Popen(
-                    [req.cmd, *req.args],
-                    cwd=cwd,
-                    env=env,
-                    start_new_session=True,
-                    close_fds=True,
-                    stdin=subprocess.PIPE if req.stdin is not None else subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
-            except FileNotFoundError:
-                raise ConnectorError(f"command not found: {req.cmd}", code="io", reason="not_found") from None
-            except PermissionError:
-                raise ConnectorError(
-                    f"command not executable: {req.cmd}", code="io", reason="permission_denied"
-                ) from None
-            except OSError as exc:
-                raise ConnectorError(
-                    f"cannot start command: {exc.strerror}", code="io", reason="spawn_failed"
-                ) from None
+            proc = self._spawn(launch, req, cwd)
             with self._lock:
                 self._running[key] = proc
                 self.subprocesses.enter(ctx.extension_id)
                 cancelled_early = key in self._cancelled
-            if cancelled_early:
-                _kill_group(proc)
             try:
+                self._attach(launch, proc, key, cancelled_early)
                 return self._supervise(proc, req, timeout_ms, key)
             finally:
+                _kill_group(proc)
                 self.subprocesses.leave(ctx.extension_id)
         finally:
+            launch.close()
             with self._lock:
                 self._running.pop(key, None)
                 self._cancelled.discard(key)
+
+    @staticmethod
+    def _spawn(launch: Launch, req: ExecRequest, cwd: Path) -> subprocess.Popen[bytes]:
+        try:
+            proc = subprocess.Popen(
+                launch.argv, cwd=cwd, env=launch.env, start_new_session=True, close_fds=True,
+                pass_fds=launch.pass_fds,
+                stdin=subprocess.PIPE if req.stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise SandboxUnavailableError(f"cannot start the exec sandbox: {exc.strerror or exc}") from None
+        finally:
+            launch.spawned()
+        return proc
+
+    def _attach(self, launch: Launch, proc: subprocess.Popen[bytes], key: tuple[str, str], cancelled: bool) -> None:
+        """Let the command run once its limits are set; a sandbox that fails to come up refuses the call."""
+        if cancelled:
+            return
+        try:
+            launch.attach()
+        except (SandboxUnavailableError, OSError) as exc:
+            _kill_group(proc)
+            with self._lock:
+                if key in self._cancelled:
+                    return  # cancelled while starting: reported as killed
+            detail = b""
+            if proc.stderr is not None:
+                try:
+                    proc.wait(timeout=2)
+                    detail = proc.stderr.read(2000)
+                except (subprocess.TimeoutExpired, OSError, ValueError):
+                    pass
+            message = str(exc) if isinstance(exc, SandboxUnavailableError) else f"sandbox set-up failed: {exc}"
+            text = detail.decode("utf-8", errors="replace").strip()
+            raise SandboxUnavailableError(f"{message}{': ' + text if text else ''}") from None
 
     def _cwd(self, ctx: ConnectorContext, raw: str | None) -> Path:
         cwd = confine(ctx, raw, "list") if raw else (ctx.paths.roots[0] if ctx.paths.roots else ctx.config.project_dir)
@@ -232,7 +263,8 @@ class ExecConnector:
             proc.wait(timeout=timeout_ms / 1000)
         except subprocess.TimeoutExpired:
             killed = True
-        # Kill the whole group either way: a timeout, or stragglers the command left in the background.
+        # Kill bwrap either way (a timeout, or stragglers left in the background): its PID namespace,
+        # and everything in it, ends with it.
         _kill_group(proc)
         proc.wait()
         deadline = time.monotonic() + 2
@@ -240,6 +272,7 @@ class ExecConnector:
             reader.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._lock:
             cancelled = key in self._cancelled
+        _raise_exec_failure(proc.returncode, err.data())
         return {
             "stdout": self.broker.redact(out.data().decode("utf-8", errors="replace")),
             "stderr": self.broker.redact(err.data().decode("utf-8", errors="replace")),
@@ -249,6 +282,19 @@ class ExecConnector:
             "stdout_truncated": out.truncated,
             "stderr_truncated": err.truncated,
         }
+
+
+def _raise_exec_failure(returncode: int | None, stderr: bytes) -> None:
+    """bwrap could not run the command itself (not found, not executable): an error, not a result."""
+    if returncode != 1 or not stderr.startswith(b"bwrap: execvp "):
+        return
+    text = stderr.decode("utf-8", errors="replace").strip()
+    command = text.removeprefix("bwrap: execvp ").rsplit(":", 1)[0]
+    if "No such file" in text:
+        raise ConnectorError(f"command not found: {command}", code="io", reason="not_found")
+    if "Permission denied" in text:
+        raise ConnectorError(f"command not executable: {command}", code="io", reason="permission_denied")
+    raise ConnectorError(f"cannot start command: {text[:200]}", code="io", reason="spawn_failed")
 
 
 def _feed(pipe: IO[bytes], data: bytes) -> None:

@@ -42,9 +42,10 @@ from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
-from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.policy import CompiledPolicy, PermissionStore, Prompter, PromptResolver
 from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
+from pi_sandbox.sandbox.launch import ExecSandbox
+from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.trust import Controls, TransitionReason, TrustState
 from pi_sandbox.vocabulary import StageName
 
@@ -76,7 +77,8 @@ class Sandbox:
         fs = FsConnector()
         self.tools = ToolConnector(fs)
         self.broker = SecretBroker(config.secret_broker, config.environ)
-        self.exec = ExecConnector(self.broker)
+        self.exec_sandbox = ExecSandbox(config)
+        self.exec = ExecConnector(self.broker, self.exec_sandbox)
         self.connectors: dict[str, Connector] = {
             "fs": fs,
             "log": LogConnector(self.broker),
@@ -119,7 +121,7 @@ class Sandbox:
                 chosen.pop(StageName.RISK, None) or RiskStage(),
                 chosen.pop(StageName.MEDIATION, None) or MediationStage(
                     ExecMediator(config.exec_mediation, config.profile), self.broker, self.evidence,
-                    self.rules_for),
+                    self.rules_for, self.exec_sandbox.support),
             ),
             self.connectors,
             self.evidence,

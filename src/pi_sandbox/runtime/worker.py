@@ -24,9 +24,9 @@ import sys
 import time
 from typing import Any
 
-from pi_sandbox.runtime.confine import confine_to_nothing
 from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
 from pi_sandbox.runtime.protocol import FdChannel, decode_body, encode_body
+from pi_sandbox.sandbox.landlock import confine_to_nothing
 
 _EXIT_FATAL = 3
 

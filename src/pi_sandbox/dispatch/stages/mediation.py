@@ -4,6 +4,8 @@
   extension's roots, the protected state/settings paths and other extensions' code folders;
 - **exec**: ``exec`` and ``tool("bash")`` (run as ``sh -c <command>``, and classified as such) go
   through exec mediation; every decision writes an ``exec_mediation`` record;
+- **sandbox**: an exec call is refused (``sandbox_unavailable``, with the cause and the fix) when
+  no OS sandbox can confine the child — a command never runs unconfined;
 - **secret broker**: a withheld secret value anywhere in an ``exec`` or ``http`` call is refused as
   an exposure attempt; ``env`` reads are decided and recorded by name hash; a child environment
   that asked for injection variables is recorded.
@@ -22,6 +24,7 @@ from pi_sandbox.errors import ConnectorError
 from pi_sandbox.mediation.exec_mediation import ExecMediationDecision, ExecMediator, command_hash
 from pi_sandbox.mediation.paths import PathRules, call_paths
 from pi_sandbox.mediation.secret_broker import SecretBroker, name_hash
+from pi_sandbox.sandbox.support import SandboxSupport
 from pi_sandbox.vocabulary import AlertAction, AlertCategory, ErrorCode, Reason, Severity, StageName
 
 _CONFINEMENT = AlertSpec(AlertCategory.POLICY_VIOLATION, Severity.WARNING)
@@ -70,7 +73,8 @@ class MediationStage:
               "(withheld values never leave; env reads by name)"
 
     def __init__(self, mediator: ExecMediator, broker: SecretBroker, evidence: EvidencePort,
-                 rules_for: Callable[[str], PathRules]) -> None:
+                 rules_for: Callable[[str], PathRules], sandbox_support: Callable[[], SandboxSupport]) -> None:
+        self.sandbox_support = sandbox_support
         self.mediator = mediator
         self.broker = broker
         self.evidence = evidence
@@ -86,7 +90,8 @@ class MediationStage:
                 return exposure
         argv = exec_argv(call)
         if argv is not None:
-            return self._exec(call, *argv)
+            verdict = self._exec(call, *argv)
+            return verdict if verdict.denied else (self._sandbox(call, verdict) or verdict)
         if call.method == "env":
             return self._env(call)
         return Verdict.proceed()
@@ -186,6 +191,16 @@ class MediationStage:
                         classes, AlertAction.HARDEN, decision.command_hash)
             evidence.update(command_class=decision.command_class, risk_tier=decision.risk_tier)
         return Verdict.proceed(evidence)
+
+    def _sandbox(self, call: CallInfo, allowed: Verdict) -> Verdict | None:
+        """Refuse an allowed command when no OS sandbox can confine it (never run it bare)."""
+        support = self.sandbox_support()
+        if support.available:
+            return None
+        self._alert(call, AlertCategory.RUNTIME, Severity.ERROR, "exec refused: no OS sandbox for child processes",
+                    (Reason.SANDBOX_UNAVAILABLE,), AlertAction.DENY, None, support.fix or "")
+        return Verdict.deny(Reason.SANDBOX_UNAVAILABLE, support.refusal(), remediation=support.fix or "",
+                            evidence=allowed.evidence)
 
     def _record_child_env(self, call: CallInfo) -> None:
         """Injection variables (LD_PRELOAD...), overrides of PATH/HOME and secret-carrying values are dropped."""

@@ -1,0 +1,260 @@
+"""Start one exec child inside bubblewrap: the argv, the environment, the limits, the cleanup.
+
+:class:`ExecSandbox` is made once per session from the full configuration (it is supervisor
+code: it knows the real home, the state dir and the agent dir so it can hide them).
+:meth:`ExecSandbox.prepare` turns one allowed call into a :class:`Launch`, which the exec connector
+spawns and then :meth:`Launch.attach` es to the started bwrap process:
+
+1. bwrap builds the namespaces and mounts, writes the child's pid to ``--info-fd`` and waits on
+   ``--block-fd`` before running anything of the extension's;
+2. ``attach`` sets the rlimits on that pid (inherited by everything the command starts) and, when
+   the extension may use the network, opens the filtering proxy inside the child's network
+   namespace; then it releases the block;
+3. when the call ends the connector kills bwrap; its PID namespace dies with it, and every process
+   the command left behind (``&``, ``nohup``, ``setsid``) dies with the namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pi_sandbox.config.locations import ExtensionStateDirs, extension_state_dirs
+from pi_sandbox.config.model import QuotaSettings, SecurityConfig
+from pi_sandbox.errors import SandboxUnavailableError
+from pi_sandbox.sandbox import seccomp
+from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
+from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
+from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, probe
+
+#: Folders masked for every child: home directories and where daemons keep their sockets.
+MASKED_SYSTEM_DIRS: Final = ("/home", "/root", "/run", "/var/run", "/mnt", "/media")
+#: Replaced by a private, size-capped tmpfs: no host temp files, no socket files of other programs.
+SCRATCH_DIRS: Final = ("/tmp", "/var/tmp", "/dev/shm")
+#: Variables the sandbox sets itself, over whatever the broker passed (documented in docs/sandbox.md).
+SANDBOX_ENV: Final = ("HOME", "TMPDIR", "TMP", "TEMP", "PWD")
+#: How long bwrap may take to set the sandbox up before the call is refused.
+SETUP_TIMEOUT_S: Final = 10.0
+#: Limits of every child on top of the extension's quota.
+MAX_OPEN_FILES: Final = 1024
+MAX_FILE_BYTES: Final = 1024 * 1024 * 1024
+#: Processes and threads per child: a fork bomb stops here (``maxSubprocesses`` counts exec calls).
+MAX_PROCESSES: Final = 256
+
+
+@dataclass(frozen=True)
+class Rlimits:
+    """Kernel limits for one child and everything it starts (``None`` = unlimited)."""
+
+    cpu_seconds: int | None
+    address_space_bytes: int | None
+    processes: int | None
+    file_size_bytes: int | None
+    open_files: int | None
+
+    @classmethod
+    def from_quota(cls, quota: QuotaSettings, timeout_ms: int) -> Rlimits:
+        """CPU seconds from ``maxCpuTimeMs`` (else the wall-clock timeout), memory from ``maxMemoryMb``.
+
+        The address-space limit is a multiple of the memory quota: virtual reservations (V8's heap
+        cage, thread stacks, mapped libraries) are far larger than what a process really uses.
+        """
+        cpu_ms = quota.max_cpu_time_ms or timeout_ms
+        return cls(cpu_seconds=max(1, -(-cpu_ms // 1000)),
+                   address_space_bytes=max(quota.max_memory_mb, 64) * 1024 * 1024 * 16,
+                   processes=MAX_PROCESSES, file_size_bytes=MAX_FILE_BYTES, open_files=MAX_OPEN_FILES)
+
+    def pairs(self) -> list[tuple[int, int]]:
+        out = []
+        for name, value in ((resource.RLIMIT_CPU, self.cpu_seconds), (resource.RLIMIT_AS, self.address_space_bytes),
+                            (resource.RLIMIT_NPROC, self.processes), (resource.RLIMIT_FSIZE, self.file_size_bytes),
+                            (resource.RLIMIT_NOFILE, self.open_files)):
+            if value is not None:
+                out.append((name, value))
+        return out
+
+
+@dataclass(frozen=True)
+class ChildRequest:
+    """One allowed exec call, as the connector hands it over."""
+
+    extension_id: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    limits: Rlimits
+    #: The extension's own code folder (read-only in the view), when it has one.
+    own_root: Path | None = None
+
+
+@dataclass
+class Launch:
+    """A prepared child: spawn ``argv`` with ``env`` and ``pass_fds``, then :meth:`attach`."""
+
+    argv: list[str]
+    env: dict[str, str]
+    pass_fds: tuple[int, ...]
+    limits: Rlimits
+    _info_read: int
+    _block_write: int
+    _close_after_spawn: list[int]
+    _stubs: list[Path]
+    _closed: bool = field(default=False)
+
+    def spawned(self) -> None:
+        """Close the ends that now belong to bwrap (call right after the process started)."""
+        for fd in self._close_after_spawn:
+            _close(fd)
+        self._close_after_spawn = []
+
+    def attach(self, deadline_s: float = SETUP_TIMEOUT_S) -> int:
+        """Wait for bwrap's sandbox, apply the limits to its child, let the command run; returns the pid."""
+        info = _read_info(self._info_read, deadline_s)
+        pid = int(info["child-pid"])
+        for which, value in self.limits.pairs():
+            resource.prlimit(pid, which, (value, value))
+        os.write(self._block_write, b"1")
+        _close(self._block_write)
+        self._block_write = -1
+        return pid
+
+    def close(self) -> None:
+        """Release every descriptor and stand-in of this launch (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for fd in (*self._close_after_spawn, self._info_read, self._block_write):
+            _close(fd)
+        PLACEHOLDERS.release(self._stubs)
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _read_info(fd: int, deadline_s: float) -> dict[str, Any]:
+    """bwrap's ``--info-fd`` JSON (it writes it once the namespaces exist)."""
+    data = b""
+    end = time.monotonic() + deadline_s
+    while True:
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise SandboxUnavailableError("the exec sandbox did not start in time (bwrap set-up took longer than "
+                                          f"{deadline_s:.0f} s)")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise SandboxUnavailableError("the exec sandbox could not be set up (bwrap exited before starting "
+                                          "the command; see its message in stderr)")
+        data += chunk
+        try:
+            info = json.loads(data)
+        except ValueError:
+            continue
+        if isinstance(info, dict) and isinstance(info.get("child-pid"), int):
+            return info
+        raise SandboxUnavailableError("bwrap reported no child pid")
+
+
+class ExecSandbox:
+    """Builds the bubblewrap sandbox of every exec child of one session."""
+
+    def __init__(self, config: SecurityConfig) -> None:
+        environ = config.environ
+        self.state_dir = config.state_dir
+        self._environ = dict(environ)
+        home = environ.get("HOME") or os.path.expanduser("~")
+        self.home = Path(home)
+        self.names = ProtectedNames(config.sandbox.protected_paths)
+        config_path = environ.get("PI_CONFIG_PATH", "").strip()
+        hidden = [config.state_dir, config.agent_dir, *(self.home / p for p in HIDDEN_IN_HOME),
+                  *((Path(os.path.expanduser(config_path)),) if config_path else ()),
+                  *(self._host(p) for p in config.sandbox.hidden_paths)]
+        self.hidden: tuple[Path, ...] = tuple(hidden)
+        runtime_dir = environ.get("XDG_RUNTIME_DIR", "").strip()
+        self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
+                                        *((Path(runtime_dir),) if runtime_dir else ()))
+        self.read_only: tuple[Path, ...] = (*self._toolchains(environ.get("PATH", "")),
+                                            *(self._host(p) for p in config.sandbox.read_only_paths))
+        self._support: SandboxSupport | None = None
+
+    def _host(self, raw: str) -> Path:
+        return self.home / raw[2:] if raw.startswith("~/") else Path(raw)
+
+    def _toolchains(self, path_var: str) -> list[Path]:
+        """Folders on ``PATH`` under a masked folder stay readable, so ``~/.nvm/.../bin/node`` still runs.
+
+        For ``.../bin`` the folder above is exposed too (a toolchain's ``lib`` sits beside its ``bin``),
+        unless that is a home directory itself.
+        """
+        out: list[Path] = []
+        masked = [str(self.home), *MASKED_SYSTEM_DIRS]
+        for entry in path_var.split(os.pathsep):
+            if not entry.startswith("/"):
+                continue
+            path = Path(entry)
+            if not any(str(path).startswith(m.rstrip("/") + "/") for m in masked):
+                continue
+            parent = path.parent
+            wide = path.name == "bin" and str(parent) not in masked and parent != self.home.parent
+            out.append(parent if wide else path)
+        return out
+
+    def support(self) -> SandboxSupport:
+        """Whether children can be confined here (probed once)."""
+        if self._support is None:
+            self._support = probe(self._environ)
+        return self._support
+
+    def dirs(self, extension_id: str) -> ExtensionStateDirs:
+        """The extension's data and tmp folders (created with its sandbox home on first use)."""
+        dirs = extension_state_dirs(self.state_dir, extension_id)
+        for folder in (dirs.data, dirs.tmp, dirs.home):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return dirs
+
+    def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch:
+        """The bwrap command for ``request``; raises :class:`SandboxUnavailableError` when none can start."""
+        support = self.support()
+        if not support.available or support.bwrap_path is None:
+            raise SandboxUnavailableError(support.refusal())
+        dirs = self.dirs(request.extension_id)
+        view = View(masks=self.masks, scratch=tuple(map(Path, SCRATCH_DIRS)),
+                    read=(*self.read_only, *((request.own_root,) if request.own_root else ())),
+                    write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names)
+        mount_args, stubs = bwrap_mount_args(view)
+        fds: list[int] = []
+        try:
+            filters = seccomp.program_fds(allow_unix_sockets=False)
+            fds.extend(filters)
+            info_r, info_w = os.pipe2(os.O_CLOEXEC)
+            fds.extend((info_r, info_w))
+            block_r, block_w = os.pipe2(os.O_CLOEXEC)
+            fds.extend((block_r, block_w))
+        except OSError:
+            for fd in fds:
+                _close(fd)
+            PLACEHOLDERS.release(stubs)
+            raise
+        argv = [support.bwrap_path, *NAMESPACE_FLAGS, "--hostname", "sandbox",
+                "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", *mount_args,
+                "--chdir", str(request.cwd), "--info-fd", str(info_w), "--block-fd", str(block_r)]
+        for fd in filters:
+            argv += ["--add-seccomp-fd", str(fd)]
+        argv += ["--", *request.argv]
+        env = {k: v for k, v in request.env.items() if k not in SANDBOX_ENV}
+        env.update(HOME=str(dirs.home), TMPDIR=str(dirs.tmp), TMP=str(dirs.tmp), TEMP=str(dirs.tmp),
+                   PWD=str(request.cwd))
+        return Launch(argv=argv, env=env, pass_fds=(*filters, info_w, block_r), limits=request.limits,
+                      _info_read=info_r, _block_write=block_w, _close_after_spawn=[*filters, info_w, block_r],
+                      _stubs=stubs)
