@@ -34,6 +34,7 @@ from pi_sandbox.runtime.pi_packages import npm_global_root
 from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_import_problem
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
+from pi_sandbox.sandbox.process import make_undumpable
 
 
 def _now_ms() -> int:
@@ -63,6 +64,8 @@ class ExtensionHost:
         limits: WorkerLimits | None = None,
         async_hostcall_threads: int = 4,
     ) -> None:
+        # The supervisor holds every secret: no other process of this user may read its memory or environ.
+        make_undumpable()
         self.sandbox = sandbox
         self.config = sandbox.config
         self.toolchain = toolchain or default_toolchain()

@@ -231,7 +231,8 @@ class ExecSandbox:
         dirs = self.dirs(request.extension_id)
         view = View(masks=self.masks, scratch=tuple(map(Path, SCRATCH_DIRS)),
                     read=(*self.read_only, *((request.own_root,) if request.own_root else ())),
-                    write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names)
+                    write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names,
+                    protect=tuple(workspace), home=self.home)
         mount_args, stubs = bwrap_mount_args(view)
         fds: list[int] = []
         try:

@@ -5,9 +5,10 @@ always wins over the folder around it (the workspace inside a hidden home is wri
 state dir inside the workspace is hidden again; ``.git/config`` inside the workspace is read-only).
 At the same path the kind decides, in this order (later wins):
 
+0. ``SCRATCH``  — ``/tmp``, ``/var/tmp``, ``/dev/shm``: a fresh, size-capped, writable tmpfs (no host
+   socket files, no host temp files);
 1. ``MASK``     — folders replaced by an empty read-only tmpfs: the home directories, ``/run``,
-   ``$XDG_RUNTIME_DIR`` (socket files of running daemons), and ``/tmp`` / ``/var/tmp``, which get
-   a fresh size-capped writable tmpfs instead (no host socket files, no host temp files);
+   ``$XDG_RUNTIME_DIR`` (socket files of running daemons);
 2. ``READ``     — host paths re-exposed read-only inside a masked folder (toolchains on ``PATH`` under
    the home, the extension's own code folder, ``extensionPolicy.sandbox.readOnlyPaths``);
 3. ``WRITE``    — the writable roots: the workspace and the extension's data and tmp folders;
@@ -44,6 +45,7 @@ _SCAN_SKIP: Final = frozenset({"node_modules", ".git", ".hg", ".svn", "__pycache
 class Kind(IntEnum):
     """Mount kinds; at the same path a larger value is applied later and wins."""
 
+    SCRATCH = 0
     MASK = 1
     READ = 2
     WRITE = 3
@@ -93,7 +95,7 @@ class Placeholders:
     def release(self, paths: Iterable[Path]) -> None:
         """Drop one use of each stand-in; the last user removes it if it is still empty."""
         with self._lock:
-            for path in paths:
+            for path in reversed(list(paths)):  # inner stand-ins before the folder around them
                 left = self._users.get(path, 0) - 1
                 if left > 0:
                     self._users[path] = left
@@ -121,6 +123,9 @@ class View:
     write: tuple[Path, ...]
     hide: tuple[Path, ...]
     names: ProtectedNames
+    #: The writable roots protected names are kept in (the workspace; not the extension's own folders).
+    protect: tuple[Path, ...]
+    home: Path
 
 
 def _real(path: Path) -> Path | None:
@@ -132,19 +137,21 @@ def _real(path: Path) -> Path | None:
     return real if os.path.lexists(real) else None
 
 
-def protected_mounts(root: Path, names: ProtectedNames, stubs: list[Path]) -> Iterator[Path]:
-    """Paths to bind read-only inside writable ``root``: existing protected names (and nested ones a
-    few levels down), and stand-ins for missing ones (appended to ``stubs``)."""
+def protected_mounts(root: Path, names: ProtectedNames, stubs: list[Path], home: Path) -> Iterator[Path]:
+    """Paths to bind read-only inside the workspace ``root``: existing protected names (and nested
+    ones a few levels down), and stand-ins for missing ones (appended to ``stubs``)."""
+    made: set[Path] = set()
     for entry in names.entries:
         path = root.joinpath(*entry.parts)
         if os.path.lexists(path):
             if entry.kind is EntryKind.REPO and path.is_dir() and not path.is_symlink():
                 continue  # an existing repository stays usable; its config and hooks are entries of their own
             yield path
-        elif entry.placeholder and path.parent.is_dir() and not path.parent.is_symlink():
-            if PLACEHOLDERS.acquire(path, entry):
-                stubs.append(path)
-                yield path
+        elif (entry.placeholder and (root == home or not entry.home_only) and path.parent not in made
+              and path.parent.is_dir() and not path.parent.is_symlink() and PLACEHOLDERS.acquire(path, entry)):
+            stubs.append(path)
+            made.add(path)  # its own stand-in is empty and read-only: nothing to add inside it
+            yield path
     for folder in _scan(root):
         for entry, path in names.inside(folder):
             if not (entry.kind is EntryKind.REPO and path.is_dir() and not path.is_symlink()):
@@ -173,23 +180,34 @@ def _scan(root: Path) -> Iterator[Path]:
         frontier = nxt
 
 
+def _exposed(path: Path, mounts: list[Mount]) -> bool:
+    """Whether ``path`` would be visible without its own HIDE mount: the nearest mount around it is
+    not a mask (under a masked home, ``~/.ssh`` needs no mount of its own, and gets no mount point)."""
+    around = [m for m in mounts if m.kind in (Kind.SCRATCH, Kind.MASK, Kind.READ, Kind.WRITE)
+              and (m.path == path or path.is_relative_to(m.path))]
+    if not around:
+        return True  # only the read-only system root covers it
+    nearest = max(around, key=lambda m: m.order)
+    return nearest.kind is not Kind.MASK
+
+
 def bwrap_mount_args(view: View) -> tuple[list[str], list[Path]]:
     """bwrap arguments for ``view`` (after the system root) and the stand-ins created for it."""
     mounts: list[Mount] = []
     stubs: list[Path] = []
-    for kind, paths in ((Kind.MASK, (*view.masks, *view.scratch)), (Kind.READ, view.read),
+    for kind, paths in ((Kind.SCRATCH, view.scratch), (Kind.MASK, view.masks), (Kind.READ, view.read),
                         (Kind.WRITE, view.write), (Kind.HIDE, view.hide)):
         for raw in paths:
             real = _real(raw)
             if real is not None and real != Path("/"):
                 mounts.append(Mount(kind, real))
     try:
-        for root in view.write:
-            mounts.extend(Mount(Kind.PROTECT, p) for p in protected_mounts(root, view.names, stubs))
+        for root in view.protect:
+            mounts.extend(Mount(Kind.PROTECT, p) for p in protected_mounts(root, view.names, stubs, view.home))
     except BaseException:
         PLACEHOLDERS.release(stubs)
         raise
-    scratch = {p for p in (_real(s) for s in view.scratch) if p is not None}
+    mounts = [m for m in mounts if m.kind is not Kind.HIDE or _exposed(m.path, mounts)]
     args: list[str] = []
     read_only_tmpfs: list[str] = []
     done: set[tuple[Kind, Path]] = set()
@@ -198,12 +216,12 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[Path]]:
             continue
         done.add((mount.kind, mount.path))
         dest = str(mount.path)
-        if mount.kind in (Kind.MASK, Kind.HIDE) and mount.path.is_dir():
-            if mount.path in scratch and mount.kind is Kind.MASK:
+        if mount.kind is Kind.SCRATCH:
+            if mount.path.is_dir():
                 args += ["--size", str(TMPFS_BYTES), "--tmpfs", dest]
-            else:
-                args += ["--tmpfs", dest]
-                read_only_tmpfs.append(dest)
+        elif mount.kind in (Kind.MASK, Kind.HIDE) and mount.path.is_dir():
+            args += ["--tmpfs", dest]
+            read_only_tmpfs.append(dest)
         elif mount.kind in (Kind.MASK, Kind.HIDE):
             args += ["--ro-bind", "/dev/null", dest]
         elif mount.kind is Kind.WRITE:

@@ -43,9 +43,13 @@ class ProtectedEntry:
 
     path: str
     kind: EntryKind
-    #: Whether the exec sandbox may put an empty stand-in where it is missing. Not for files whose
-    #: mere (empty) existence changes behaviour: an empty ``.git/commondir`` makes git abort.
-    placeholder: bool = True
+    #: Whether the exec sandbox puts an empty read-only stand-in where it is missing, so a child cannot
+    #: create it: for names that run code without anyone asking (a new repository, pi's project
+    #: extensions, editor and agent settings, shell and package-manager rc files). Not for names whose
+    #: empty existence changes behaviour (an empty ``.git/commondir`` makes git abort); ``home_only``
+    #: ones only when the workspace *is* the home directory (``~/.ssh``, ``~/.gitconfig``).
+    placeholder: bool = False
+    home_only: bool = False
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -57,28 +61,29 @@ _SHELL_RC: Final = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", "
 
 #: The built-in table (lower case). Order: git, agent and editor config, shell, package managers.
 PROTECTED: Final[tuple[ProtectedEntry, ...]] = (
-    ProtectedEntry(".git", EntryKind.REPO),
-    ProtectedEntry(".git/config", EntryKind.FILE),
-    ProtectedEntry(".git/config.worktree", EntryKind.FILE, placeholder=False),
-    ProtectedEntry(".git/commondir", EntryKind.FILE, placeholder=False),
-    ProtectedEntry(".git/hooks", EntryKind.DIR),
-    ProtectedEntry(".git/modules", EntryKind.DIR, placeholder=False),
-    ProtectedEntry(".git/worktrees", EntryKind.DIR, placeholder=False),
-    ProtectedEntry(".gitmodules", EntryKind.FILE),
-    ProtectedEntry(".gitconfig", EntryKind.FILE),
+    ProtectedEntry(".git", EntryKind.REPO, placeholder=True),
+    ProtectedEntry(".git/config", EntryKind.FILE, placeholder=True),
+    ProtectedEntry(".git/config.worktree", EntryKind.FILE),
+    ProtectedEntry(".git/commondir", EntryKind.FILE),
+    ProtectedEntry(".git/hooks", EntryKind.DIR, placeholder=True),
+    ProtectedEntry(".git/modules", EntryKind.DIR),
+    ProtectedEntry(".git/worktrees", EntryKind.DIR),
+    ProtectedEntry(".gitmodules", EntryKind.FILE, placeholder=True),
+    ProtectedEntry(".gitconfig", EntryKind.FILE, placeholder=True, home_only=True),
     ProtectedEntry(".git-credentials", EntryKind.FILE),
-    ProtectedEntry(".pi", EntryKind.DIR),
-    ProtectedEntry(".claude", EntryKind.DIR),
-    ProtectedEntry(".mcp.json", EntryKind.FILE),
-    ProtectedEntry(".vscode", EntryKind.DIR),
-    ProtectedEntry(".idea", EntryKind.DIR),
-    ProtectedEntry(".envrc", EntryKind.FILE),
-    *(ProtectedEntry(name, EntryKind.FILE) for name in _SHELL_RC),
-    ProtectedEntry(".config/fish", EntryKind.DIR, placeholder=False),
-    ProtectedEntry(".npmrc", EntryKind.FILE),
+    ProtectedEntry(".pi", EntryKind.DIR, placeholder=True),
+    ProtectedEntry(".claude", EntryKind.DIR, placeholder=True),
+    ProtectedEntry(".mcp.json", EntryKind.FILE, placeholder=True),
+    ProtectedEntry(".vscode", EntryKind.DIR, placeholder=True),
+    ProtectedEntry(".idea", EntryKind.DIR, placeholder=True),
+    ProtectedEntry(".envrc", EntryKind.FILE, placeholder=True),
+    *(ProtectedEntry(name, EntryKind.FILE, placeholder=True) for name in _SHELL_RC),
+    ProtectedEntry(".config/fish", EntryKind.DIR),
+    ProtectedEntry(".ssh", EntryKind.DIR, placeholder=True, home_only=True),
+    ProtectedEntry(".npmrc", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".yarnrc", EntryKind.FILE),
-    ProtectedEntry(".yarnrc.yml", EntryKind.FILE),
-    ProtectedEntry(".pypirc", EntryKind.FILE),
+    ProtectedEntry(".yarnrc.yml", EntryKind.FILE, placeholder=True),
+    ProtectedEntry(".pypirc", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".netrc", EntryKind.FILE),
     ProtectedEntry(".ripgreprc", EntryKind.FILE),
 )
@@ -108,7 +113,7 @@ class ProtectedNames:
             folded = name.casefold().strip("/")
             if folded and folded not in known:
                 known.add(folded)
-                entries.append(ProtectedEntry(folded, EntryKind.DIR, placeholder=False))
+                entries.append(ProtectedEntry(folded, EntryKind.DIR))
         self.entries: tuple[ProtectedEntry, ...] = tuple(entries)
         self._first = frozenset(e.parts[0] for e in entries)
 

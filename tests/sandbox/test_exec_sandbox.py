@@ -1,0 +1,193 @@
+"""The exec sandbox on its own: what a child sees, may change, may reach and leaves behind.
+
+Every command here runs through the real exec connector of a real ``Sandbox`` (bubblewrap,
+seccomp, rlimits), without exec mediation in front, so each test shows the OS wall holds even
+for a command the classifier let through. Hostile payloads target only canaries in temp dirs and
+the test's own 127.0.0.1 / unix listeners.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.conftest import PY, SECRET, Host, host_pids_with
+
+
+def test_state_agent_and_credential_dirs_are_invisible(host: Host) -> None:
+    env = host.env
+    targets = [env.state_dir / "security.db", host.key, env.agent_dir / "settings.json",
+               env.agent_dir / "auth.json", env.home / ".ssh" / "id_rsa", host.canary]
+    out = host.sh("for p in \"$@\"; do if [ -e \"$p\" ]; then echo SEEN $p; fi; done; cat \"$@\" 2>/dev/null; "
+                  "ls -a \"$0\" 2>&1", str(env.home), *map(str, targets))
+    assert "SEEN" not in out["stdout"] and SECRET not in out["stdout"]
+    assert "canary" not in out["stdout"]
+    # the home directory is an empty read-only view: nothing of the user's is listed
+    assert set(out["stdout"].split()) <= {".", ".."}, out
+
+
+def test_child_cannot_change_settings_ledger_key_or_home(host: Host) -> None:
+    env = host.env
+    script = (
+        "import os,sqlite3,sys\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(p, 'w').write('{\"extensionPolicy\": {\"profile\": \"permissive\"}}')\n"
+        "        print('WROTE', p)\n"
+        "    except OSError as e: print('refused', e.errno)\n"
+        "    try:\n"
+        "        os.unlink(p); print('DELETED', p)\n"
+        "    except OSError as e: print('refused', e.errno)\n"
+    )
+    out = host.run(PY, "-c", script, str(host.settings), str(host.key), str(host.db), str(host.canary),
+                   str(env.workspace / ".pi" / "settings.json"))
+    assert "WROTE" not in out["stdout"] and "DELETED" not in out["stdout"], out
+    assert out["stdout"].count("refused 30") + out["stdout"].count("refused 2") == 10, out  # EROFS / ENOENT
+    host.unchanged()
+
+
+def test_workspace_and_own_folders_are_writable_home_is_the_sandbox_home(host: Host) -> None:
+    out = host.sh('echo made > made.txt && echo "$HOME" && echo data > "$HOME/h.txt" && echo "$TMPDIR" && '
+                  'touch "$TMPDIR/t" && echo t > /tmp/pi-sbx-scratch-$$ && cat /tmp/pi-sbx-scratch-* && ls /tmp')
+    assert out["exit_code"] == 0, out
+    home, tmpdir, scratch, *listing = out["stdout"].split()
+    assert (host.env.workspace / "made.txt").read_text() == "made\n"
+    # HOME and TMPDIR are the extension's own folders in the state dir (whose location is withheld)
+    dirs = host.box.exec_sandbox.dirs("ext.hostile")
+    assert home == "[REDACTED]" + str(dirs.home)[len(str(host.env.state_dir)):]
+    assert (dirs.home / "h.txt").read_text() == "data\n" and (dirs.tmp / "t").exists() and scratch == "t"
+    assert tmpdir.endswith(str(dirs.tmp)[len(str(host.env.state_dir)):])
+    # the child has its own /tmp: its file, and the mount point of the workspace (which is under /tmp here)
+    assert {n for n in listing if not n.startswith("pi-sbx-scratch-")} <= {host.env.workspace.parts[2]}
+
+
+@pytest.mark.parametrize("target", [".git/config", ".git/hooks/pre-commit", ".envrc", ".vscode/tasks.json",
+                                    ".pi/settings.json", ".bashrc", ".mcp.json", ".gitmodules", ".npmrc",
+                                    "sub/.git/config"])
+def test_protected_paths_stay_read_only_inside_the_workspace(host: Host, target: str) -> None:
+    ws = host.env.workspace
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".git" / "config").write_text("[core]\n\tbare = false\n")
+    (ws / "sub" / ".git").mkdir(parents=True)
+    (ws / "sub" / ".git" / "config").write_text("[core]\n")
+    before = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
+    out = host.sh(f'mkdir -p "$(dirname {target})" 2>/dev/null; '
+                  f'printf "[core]\\n\\tfsmonitor = touch {ws}/pwned\\n" > {target} && echo WROTE; '
+                  f'rm -rf {target} 2>/dev/null; mv {target} moved 2>/dev/null; ln -sf /tmp/x {target} 2>/dev/null; '
+                  f'test -e {target} && echo EXISTS')
+    assert "WROTE" not in out["stdout"], out
+    after = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
+    assert after == before  # nothing created, changed or removed; stand-ins are gone again
+    assert not (ws / ".envrc").exists() and not (ws / ".vscode").exists()
+
+
+def test_git_keeps_working_in_the_sandbox(host: Host) -> None:
+    out = host.sh("git init -q . 2>&1; echo x > f && git add f && git -c user.name=t -c user.email=t@e "
+                  "commit -qm one && git log --oneline | wc -l")
+    # the workspace had no .git: the stand-in keeps a new repository from being planted at its root
+    assert not (host.env.workspace / ".git").exists()
+    ws = host.env.workspace
+    os.system(f"git -C {ws} init -q && git -C {ws} config user.email t@e && git -C {ws} config user.name t")
+    config_before = (ws / ".git" / "config").read_bytes()
+    out = host.sh("echo y > g && git add g && git commit -qm two && git log --oneline | wc -l && git status --short")
+    assert out["exit_code"] == 0 and out["stdout"].split()[0] == "1", out
+    assert (ws / ".git" / "config").read_bytes() == config_before
+
+
+def test_supervisor_secrets_appear_nowhere(host: Host) -> None:
+    script = ("for f in /proc/[0-9]*/environ /proc/$PPID/environ /proc/1/environ; do cat $f 2>/dev/null | tr '\\0' '\\n'; "
+              "done; env; cat /proc/*/cmdline 2>/dev/null | tr '\\0' ' '")
+    out = host.sh(script)
+    assert SECRET not in out["stdout"] + out["stderr"]
+    assert "GITHUB_TOKEN" not in out["stdout"]
+    # the child sees only its own PID namespace
+    pids = host.sh("ls /proc | grep -c '^[0-9]'")["stdout"].strip()
+    assert int(pids) < 10
+
+
+def test_no_network_by_default(host: Host, listeners) -> None:  # type: ignore[no-untyped-def]
+    tcp = listeners(socket.AF_INET, ("127.0.0.1", 0))
+    port = tcp.address[1]
+    node = ("const s=require('net').connect(%d,'127.0.0.1',()=>{console.log('CONNECTED');s.end()});"
+            "s.on('error',e=>console.log('refused',e.code))" % port)
+    py = ("import socket\ntry:\n socket.create_connection(('127.0.0.1',%d),2); print('CONNECTED')\n"
+          "except OSError as e: print('refused', e.errno)" % port)
+    outs = [host.run("node", "-e", node), host.run(PY, "-c", py),
+            host.sh(f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo CONNECTED", )]
+    for out in outs:
+        assert "CONNECTED" not in out["stdout"], out
+    assert tcp.connections == 0
+    ifaces = host.sh("cat /proc/net/dev")["stdout"]
+    assert "lo:" in ifaces and all(line.split(":")[0].strip() == "lo" for line in ifaces.splitlines()[2:])
+
+
+def test_unix_sockets_are_unreachable_by_path_or_abstract_name(host: Host, listeners, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    outside = listeners(socket.AF_UNIX, str(tmp_path / "agent.sock"))
+    abstract = listeners(socket.AF_UNIX, f"\0pi-test-{os.getpid()}")
+    inside = listeners(socket.AF_UNIX, str(host.env.workspace / "daemon.sock"))
+    script = (
+        "import socket,sys\n"
+        "for a in sys.argv[1:]:\n"
+        "    a = a.replace('@', '\\0', 1)\n"
+        "    try:\n"
+        "        s = socket.socket(socket.AF_UNIX); s.connect(a); print('CONNECTED', a)\n"
+        "    except OSError as e: print('refused', e.errno)\n"
+    )
+    out = host.run(PY, "-c", script, str(tmp_path / "agent.sock"), f"@pi-test-{os.getpid()}",
+                   str(host.env.workspace / "daemon.sock"))
+    assert "CONNECTED" not in out["stdout"] and out["stdout"].count("refused 1") == 3, out  # EPERM: seccomp
+    assert (outside.connections, abstract.connections, inside.connections) == (0, 0, 0)
+    # socketpair stays usable (libuv and multiprocessing need it)
+    pair = host.run(PY, "-c", "import socket; a,b=socket.socketpair(); a.send(b'ok'); print(b.recv(2).decode())")
+    assert pair["stdout"].strip() == "ok"
+
+
+def test_seccomp_refuses_process_and_kernel_attack_surface(host: Host) -> None:
+    script = (
+        "import ctypes,os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "for name, nr, args in (('ptrace', 101, (16, 1, 0, 0)), ('process_vm_readv', 310, (1, 0, 0, 0)),\n"
+        "                       ('io_uring_setup', 425, (1, 0, 0, 0)), ('keyctl', 250, (0, 0, 0, 0)),\n"
+        "                       ('bpf', 321, (0, 0, 0, 0)), ('userfaultfd', 323, (0, 0, 0, 0)),\n"
+        "                       ('unshare', 272, (0x10000000, 0, 0, 0)), ('x32 socket', 0x40000000 | 41, (1, 1, 0, 0))):\n"
+        "    r = libc.syscall(nr, *args)\n"
+        "    print(name, r, ctypes.get_errno())\n"
+    )
+    out = host.run(PY, "-c", script)
+    lines = dict(line.rsplit(" ", 2)[0:1] + [line.rsplit(" ", 2)[1:]] for line in out["stdout"].splitlines())  # type: ignore[misc]
+    assert len(lines) == 8, out
+    for name, (ret, err) in lines.items():
+        assert (ret, err) == ("-1", "1"), (name, ret, err)
+
+
+def test_rlimits_come_from_the_quota(pi_env, open_sandbox) -> None:  # type: ignore[no-untyped-def]
+    pi_env.write_global({"extensionPolicy": {"perExtension": {"ext.q": {"quota": {"maxCpuTimeMs": 2000,
+                                                                                   "maxMemoryMb": 128}}}}})
+    from tests.sandbox.conftest import Host as _Host
+
+    box = open_sandbox()
+    host = _Host(pi_env, box, pi_env.home, pi_env.home, pi_env.home, pi_env.home)
+    limits = host.run("cat", "/proc/self/limits", ext="ext.q")["stdout"]
+    rows = {line[:26].strip(): line[26:].split()[:2] for line in limits.splitlines()[1:]}
+    assert rows["Max cpu time"] == ["2", "2"]
+    assert rows["Max address space"] == [str(128 * 16 * 1024 * 1024)] * 2
+    assert rows["Max open files"] == ["1024", "1024"] and rows["Max processes"] == ["256", "256"]
+    burn = host.run(PY, "-c", "while True: pass", ext="ext.q", timeout_ms=20000)
+    assert burn["exit_code"] != 0 and not burn["timed_out"]  # SIGXCPU / SIGKILL from RLIMIT_CPU
+
+
+def test_nothing_outlives_the_call(host: Host) -> None:
+    marker = f"41.{os.getpid()}7"
+    host.sh(f"sleep {marker} & nohup sleep {marker} >/dev/null 2>&1 & setsid sleep {marker} </dev/null >/dev/null 2>&1 &"
+            f" ( ( sleep {marker} & ) & ) ; echo spawned")
+    host.run("node", "-e", f"require('child_process').spawn('sleep',['{marker}'],{{detached:true,stdio:'ignore'}})"
+             ".unref()")
+    import time
+
+    deadline = time.monotonic() + 3
+    while host_pids_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host_pids_with(marker) == []
