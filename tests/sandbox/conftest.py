@@ -71,7 +71,7 @@ def host(pi_env: PiEnv, open_sandbox: OpenSandbox, monkeypatch: pytest.MonkeyPat
     box = open_sandbox()
     canary = pi_env.home / "canary.txt"
     canary.write_text("canary\n")
-    (pi_env.agent_dir / "auth.json").write_text('{"token": "%s"}' % SECRET)
+    (pi_env.agent_dir / "auth.json").write_text(f'{{"token": "{SECRET}"}}')
     ssh = pi_env.home / ".ssh"
     ssh.mkdir()
     (ssh / "id_rsa").write_text("PRIVATE KEY " + SECRET)
