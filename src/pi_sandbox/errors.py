@@ -91,7 +91,7 @@ class PathConfinementError(ConnectorError):
 class SandboxUnavailableError(ConnectorError):
     """Exec children cannot be confined here (no working bubblewrap); the command is refused, never run bare."""
 
-    exit_code = 3
+    exit_code = ExitCode.ENVIRONMENT
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="denied", reason="sandbox_unavailable")

