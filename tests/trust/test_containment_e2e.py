@@ -49,6 +49,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _host_pid(marker: bytes) -> int | None:
+    """The host pid of the exec child (it runs in its own PID namespace: ``$$`` there is not a host pid)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if handle.read() == marker:
+                        return int(entry)
+            except OSError:
+                continue
+    return None
+
+
 def _wait_for(predicate: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,8 +103,9 @@ def test_busy_tool_and_its_child_are_contained(busy: ExtensionHost, pi_env: Any,
     pidfile = pi_env.workspace / "child.pid"
     thread, out = _run_in_thread(lambda: busy.call_tool("busy", "spin_with_child", {"pidfile": str(pidfile)}))
     assert _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10), "child never started"
-    child = int(pidfile.read_text())
-    assert _alive(child)
+    assert _wait_for(lambda: _host_pid(b"sleep\x0061.5\x00") is not None, 10), "child not found"
+    child = _host_pid(b"sleep\x0061.5\x00")
+    assert child is not None and _alive(child)
     started = time.monotonic()
     if control == "kill_switch":
         set_kill_switch(pi_env.state_dir, True, "busy", "incident 42: exfil suspected")
