@@ -57,14 +57,14 @@ def test_declared_capability_is_checked(pi_env: PiEnv, capsys: pytest.CaptureFix
 
 
 def test_profile_option_applies_to_debug_hostcall(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--extension-policy", "permissive", *_debug("ui", {"op": "notify"}, "--json")]) == 0
+    assert main(["--extension-policy", "permissive", *_debug("env", {"name": "PATH"}, "--json")]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
 
 
 def test_text_output(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_debug("fs", {"op": "stat", "path": "."})) == 0
     assert capsys.readouterr().out.startswith("ok (read): ")
-    assert main(_debug("ui", {"op": "notify"})) == 1
+    assert main(_debug("tool", {"name": "custom"})) == 1
     assert capsys.readouterr().out.startswith("denied (not_in_default_caps): ")
 
 

@@ -103,10 +103,11 @@ def test_explain_text_output_is_a_table(pi_env: PiEnv, capsys: pytest.CaptureFix
 @pytest.mark.parametrize(("settings", "cap", "expected"), [
     ({}, "exec", {"decision": "deny", "layer": 2, "reason": "deny_caps"}),
     ({}, "READ", {"decision": "allow", "layer": 4, "reason": "default_caps"}),
-    ({"extensionPolicy": {"profile": "balanced"}}, "ui", {"decision": "prompt", "layer": 5,
-                                                          "reason": "prompt_required"}),
-    ({"extensionPolicy": {"perExtension": {"ext.a": {"allow": ["log"]}}}}, "log",
+    ({"extensionPolicy": {"profile": "balanced"}}, "tool", {"decision": "prompt", "layer": 5,
+                                                            "reason": "prompt_required"}),
+    ({"extensionPolicy": {"perExtension": {"ext.a": {"allow": ["tool"]}}}}, "tool",
      {"decision": "allow", "layer": 3, "reason": "extension_allow"}),
+    ({}, "log", {"decision": "allow", "layer": 4, "reason": "default_caps"}),
 ])
 def test_policy_check_json(
     pi_env: PiEnv, capsys: pytest.CaptureFixture[str], settings: dict[str, Any], cap: str, expected: dict[str, Any]
@@ -118,9 +119,9 @@ def test_policy_check_json(
 
 
 def test_policy_check_global_json_flag_and_text(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
-    doc = _json(capsys, ["--json", "policy", "check", "--extension", "e", "--capability", "ui"])
+    doc = _json(capsys, ["--json", "policy", "check", "--extension", "e", "--capability", "tool"])
     assert doc["reason"] == "not_in_default_caps"
-    assert main(["policy", "check", "--extension", "e", "--capability", "ui"]) == 0
+    assert main(["policy", "check", "--extension", "e", "--capability", "tool"]) == 0
     assert capsys.readouterr().out.strip() == "deny (layer 5, reason not_in_default_caps)"
 
 

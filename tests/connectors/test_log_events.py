@@ -16,9 +16,8 @@ Request = Callable[..., dict[str, Any]]
 
 @pytest.fixture()
 def box(open_sandbox: OpenSandbox) -> Sandbox:
-    """Safe profile, with log/ui allowed for ext.a so those connectors are reachable."""
-    return open_sandbox(settings={"extensionPolicy": {"perExtension": {"ext.a": {"allow": ["log", "ui"]},
-                                                                       "ext.b": {"allow": ["log"]}}}})
+    """Safe profile (log and ui are default caps); ext.c has log denied per extension."""
+    return open_sandbox(settings={"extensionPolicy": {"perExtension": {"ext.c": {"deny": ["log", "ui"]}}}})
 
 
 def _call(box: Sandbox, make_request: Request, method: str, ext: str = "ext.a", **params: Any) -> HostcallResult:
@@ -26,7 +25,8 @@ def _call(box: Sandbox, make_request: Request, method: str, ext: str = "ext.a", 
 
 
 def test_log_lines_go_to_a_per_extension_file(pi_env: PiEnv, box: Sandbox, make_request: Request) -> None:
-    assert _call(box, make_request, "log", level="warn", message="disk almost full").result == {"written": True}
+    assert _call(box, make_request, "log", level="warn", message="disk almost full").result == {"written": True,
+                                                                                                "shown": True}
     assert _call(box, make_request, "log", level="log", message="plain").ok
     assert _call(box, make_request, "log", ext="ext.b", message="from b").ok
     lines = log_path(pi_env.state_dir, "ext.a").read_text().splitlines()
@@ -50,10 +50,13 @@ def test_log_rejects_bad_levels_and_messages(box: Sandbox, make_request: Request
     assert _call(box, make_request, "log", message={"not": "text"}).error_code == "invalid_request"
 
 
-def test_log_needs_the_log_capability(pi_env: PiEnv, box: Sandbox, make_request: Request) -> None:
+def test_log_needs_the_log_capability(pi_env: PiEnv, box: Sandbox, make_request: Request,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     result = _call(box, make_request, "log", ext="ext.c", message="x")
-    assert (result.error_code, result.reason) == ("denied", "not_in_default_caps")
+    assert (result.error_code, result.reason) == ("denied", "extension_deny")
+    assert _call(box, make_request, "ui", ext="ext.c", op="notify", message="y").reason == "extension_deny"
     assert not log_path(pi_env.state_dir, "ext.c").exists()
+    assert "[ext.c]" not in capsys.readouterr().err
 
 
 def test_events_emit_reaches_subscribers(box: Sandbox, make_request: Request) -> None:

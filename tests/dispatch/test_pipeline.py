@@ -133,19 +133,19 @@ def test_policy_deny_is_recorded_once_with_alert_and_connector_not_run(
     custom_sandbox: Callable[..., Sandbox], make_request: Request
 ) -> None:
     probe = ProbeConnector()
-    box = custom_sandbox(connectors={"ui": probe, "exec": probe})
-    ui = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))
+    box = custom_sandbox(connectors={"tool": probe, "exec": probe})
+    tool = box.hostcall("ext.a", make_request("tool", {"name": "custom"}))
     ex = box.hostcall("ext.a", make_request("exec", {"cmd": "rm", "args": ["-rf", "/"]}))
-    assert (ui.error_code, ui.reason) == ("denied", "not_in_default_caps")
+    assert (tool.error_code, tool.reason) == ("denied", "not_in_default_caps")
     assert (ex.error_code, ex.reason) == ("denied", "deny_caps")
     assert "layer 2" in (ex.message or "") and "allowDangerous" in (ex.message or "")
     assert probe.calls == []
     entries = box.store.query_ledger(extension_id="ext.a")
     assert [(e.decision, e.layer, e.reason, e.capability) for e in entries] == [
-        ("deny", 5, "not_in_default_caps", "ui"), ("deny", 2, "deny_caps", "exec")]
+        ("deny", 5, "not_in_default_caps", "tool"), ("deny", 2, "deny_caps", "exec")]
     alerts = box.store.query_alerts(category="policy_violation", extension_id="ext.a")
     assert [(a.reason_codes, a.capability, a.call_id) for a in alerts] == [
-        (("not_in_default_caps",), "ui", "call-1"), (("deny_caps",), "exec", "call-2")]
+        (("not_in_default_caps",), "tool", "call-1"), (("deny_caps",), "exec", "call-2")]
 
 
 def test_every_decision_appends_exactly_one_entry(
@@ -153,7 +153,7 @@ def test_every_decision_appends_exactly_one_entry(
 ) -> None:
     calls = [
         make_request("fs", {"op": "stat", "path": "."}),       # allow
-        make_request("ui", {"op": "notify"}),                  # policy deny
+        make_request("tool", {"name": "custom"}),                  # policy deny
         make_request("fs", {"op": "bogus", "path": "."}),      # invalid
         make_request("log", {"message": "x"}, capability="write"),  # mismatch
         make_request("fs", {"op": "read", "path": "missing.txt"}),  # allowed, connector io error
@@ -197,13 +197,13 @@ def test_hostile_numbers_in_params_are_recorded_not_crashing(sandbox: Sandbox, m
 def test_trust_gate_runs_before_policy(custom_sandbox: Callable[..., Sandbox], make_request: Request) -> None:
     trust = DenyStage(StageName.TRUST, "kill_switch_active")
     probe = ProbeConnector()
-    box = custom_sandbox(stages={StageName.TRUST: trust}, connectors={"ui": probe})
-    result = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))  # policy would deny too
+    box = custom_sandbox(stages={StageName.TRUST: trust}, connectors={"tool": probe})
+    result = box.hostcall("ext.a", make_request("tool", {"name": "custom"}))  # policy would deny too
     assert (result.error_code, result.reason) == ("denied", "kill_switch_active")
     (entry,) = box.store.query_ledger(extension_id="ext.a")
     assert (entry.decision, entry.reason, entry.layer, entry.detail["stage"]) == (
         "deny", "kill_switch_active", None, "trust")
-    assert trust.seen[0].capability.value == "ui"
+    assert trust.seen[0].capability.value == "tool"
     assert probe.calls == []
 
 
@@ -213,8 +213,8 @@ def test_later_gates_only_tighten_after_policy_allows(
 ) -> None:
     gate = DenyStage(StageName(stage), f"{stage}_refused")
     probe = ProbeConnector()
-    box = custom_sandbox(stages={StageName(stage): gate}, connectors={"events": probe, "ui": probe})
-    denied_by_policy = box.hostcall("ext.a", make_request("ui", {"op": "notify"}))
+    box = custom_sandbox(stages={StageName(stage): gate}, connectors={"events": probe, "tool": probe})
+    denied_by_policy = box.hostcall("ext.a", make_request("tool", {"name": "custom"}))
     assert denied_by_policy.reason == "not_in_default_caps"
     assert gate.seen == []  # a policy deny is final: later stages never see the call
     result = box.hostcall("ext.a", make_request("events", {"op": "emit", "event": "x"}))
@@ -271,7 +271,7 @@ def test_per_extension_allow_added_between_opens_is_a_loosening(
     open_sandbox: OpenSandbox, make_config: MakeConfig
 ) -> None:
     open_sandbox(make_config()).close()
-    box = open_sandbox(make_config(settings={"extensionPolicy": {"perExtension": {"ext.a": {"allow": ["ui"]}}}}))
+    box = open_sandbox(make_config(settings={"extensionPolicy": {"perExtension": {"ext.a": {"allow": ["tool"]}}}}))
     (entry,) = [e for e in box.store.query_ledger() if e.reason == "settings_loosened"]
     assert entry.detail["fields"] == ["per_extension_allow.ext.a"]
 
@@ -312,7 +312,7 @@ def test_params_never_appear_raw_in_the_database(
     results = [
         box.hostcall("ext.a", make_request("fs", {"op": "write", "path": f"{marker}.txt", "data": marker})),
         box.hostcall("ext.a", make_request("fs", {"op": "read", "path": f"/etc/{marker}"})),  # confinement deny
-        box.hostcall("ext.a", make_request("ui", {"op": "notify", "message": marker})),  # headless prompt deny
+        box.hostcall("ext.a", make_request("tool", {"name": "custom", "input": {"text": marker}})),  # headless prompt deny
         box.hostcall("ext.a", make_request("exec", {"cmd": marker})),  # policy deny
         box.hostcall("ext.a", make_request("fs", {"op": "zap", "path": marker})),  # invalid
         box.hostcall("ext.a", make_request("fs", {"op": "write", "path": marker}, capability="read")),  # mismatch
@@ -337,7 +337,7 @@ def test_concurrent_hostcalls_each_leave_exactly_one_entry(sandbox: Sandbox) -> 
     def worker(n: int) -> None:
         try:
             for i in range(20):
-                method, params = (("fs", {"op": "stat", "path": "."}) if i % 2 else ("ui", {"op": "notify"}))
+                method, params = (("fs", {"op": "stat", "path": "."}) if i % 2 else ("tool", {"name": "custom"}))
                 result = sandbox.hostcall(f"ext.{n}", {"call_id": f"t{n}-{i}", "method": method, "params": params})
                 assert result.ok == (i % 2 == 1)
         except BaseException as exc:  # surfaced below; a thread cannot fail the test itself

@@ -33,13 +33,16 @@ TRUTH_TABLE = [
     ("2-global-deny-beats-extension-allow", "safe", {"allow": ["exec"]}, "exec", DENY, 2, "deny_caps"),
     ("2-global-deny-beats-extension-permissive-mode", "balanced", {"allow": ["env"], "mode": "permissive"},
      "env", DENY, 2, "deny_caps"),
-    ("3-extension-allow-beats-strict-fallback", "safe", {"allow": ["ui"]}, "ui", ALLOW, 3, "extension_allow"),
+    ("3-extension-allow-beats-strict-fallback", "safe", {"allow": ["tool"]}, "tool", ALLOW, 3, "extension_allow"),
     ("4-default-caps-allow", "safe", {}, "read", ALLOW, 4, "default_caps"),
-    ("5-strict-denies-not-in-default-caps", "safe", {}, "ui", DENY, 5, "not_in_default_caps"),
-    ("5-prompt-mode-prompts", "balanced", {}, "ui", PROMPT, 5, "prompt_required"),
-    ("5-permissive-allows", "permissive", {}, "ui", ALLOW, 5, "permissive"),
-    ("5-extension-mode-overrides-profile-mode", "balanced", {"mode": "strict"}, "log", DENY, 5,
+    ("5-strict-denies-not-in-default-caps", "safe", {}, "tool", DENY, 5, "not_in_default_caps"),
+    ("5-prompt-mode-prompts", "balanced", {}, "tool", PROMPT, 5, "prompt_required"),
+    ("5-permissive-allows", "permissive", {}, "tool", ALLOW, 5, "permissive"),
+    ("5-extension-mode-overrides-profile-mode", "balanced", {"mode": "strict"}, "tool", DENY, 5,
      "not_in_default_caps"),
+    ("4-log-and-ui-are-default-caps-in-safe", "safe", {}, "log", ALLOW, 4, "default_caps"),
+    ("4-ui-is-a-default-cap-in-balanced", "balanced", {}, "ui", ALLOW, 4, "default_caps"),
+    ("1-extension-deny-still-silences-log", "safe", {"deny": ["log"]}, "log", DENY, 1, "extension_deny"),
     ("5-extension-permissive-mode-under-safe", "safe", {"mode": "permissive"}, "tool", ALLOW, 5, "permissive"),
 ]
 
@@ -56,9 +59,9 @@ def test_precedence_truth_table(
 
 
 def test_precedence_without_extension_id_ignores_overrides(make_config: MakeConfig) -> None:
-    config = make_config(settings=_ext(deny=["read"], allow=["ui"]))
+    config = make_config(settings=_ext(deny=["read"], allow=["tool"]))
     assert evaluate_capability(config, "read").reason == "default_caps"
-    assert evaluate_capability(config, "ui").reason == "not_in_default_caps"
+    assert evaluate_capability(config, "tool").reason == "not_in_default_caps"
 
 
 def test_capability_is_parsed_case_insensitively(make_config: MakeConfig) -> None:

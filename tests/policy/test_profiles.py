@@ -8,8 +8,9 @@ from pi_sandbox.capabilities import ALL_CAPABILITIES, Capability
 from pi_sandbox.policy import ALLOW, DENY, PROFILE_SPECS, PROMPT, CompiledPolicy, evaluate_capability
 from tests.conftest import MakeConfig
 
-BASE = {"read", "write", "http", "events", "session"}
-OTHERS = {"ui", "tool", "log"}
+# log and ui reach the operator only: default caps in every profile (a deliberate deviation from upstream).
+BASE = {"read", "write", "http", "events", "session", "log", "ui"}
+OTHERS = {"tool"}
 
 
 @pytest.mark.parametrize(("profile", "mode", "default_caps", "deny_caps"), [

@@ -16,7 +16,8 @@ from pi_sandbox.errors import StateDirError
 from pi_sandbox.policy import PermissionStore, PromptAnswer, PromptRequest, PromptResolver, StoredDecision
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
-NOTIFY = {"op": "notify", "message": "hi"}
+#: A hostcall whose capability (``tool``) is in no profile's default caps: balanced prompts for it.
+CUSTOM_TOOL = {"name": "custom", "input": {}}
 
 
 class ScriptedPrompter:
@@ -40,12 +41,18 @@ def _now_ms() -> int:
 
 @pytest.fixture()
 def balanced(open_sandbox: OpenSandbox) -> Callable[..., Sandbox]:
-    """A balanced-profile sandbox (``ui`` prompts) with an optional prompter."""
-    return lambda prompter=None: open_sandbox(cli_profile="balanced", prompter=prompter)
+    """A balanced-profile sandbox (``tool`` prompts) with an optional prompter."""
+
+    def make(prompter: Any = None) -> Sandbox:
+        box = open_sandbox(cli_profile="balanced", prompter=prompter)
+        box.tools.handler = lambda _ext, name, _args: {"ran": name}
+        return box
+
+    return make
 
 
-def _ui(box: Sandbox, make_request: Callable[..., dict[str, Any]], ext: str = "ext.a") -> Any:
-    return box.hostcall(ext, make_request("ui", NOTIFY))
+def _prompted(box: Sandbox, make_request: Callable[..., dict[str, Any]], ext: str = "ext.a") -> Any:
+    return box.hostcall(ext, make_request("tool", CUSTOM_TOOL))
 
 
 def test_headless_prompt_denies_and_is_not_persisted(
@@ -54,14 +61,14 @@ def test_headless_prompt_denies_and_is_not_persisted(
     box = balanced()
     perms = pi_env.state_dir / "permissions.json"
     before = perms.read_bytes() if perms.exists() else None
-    result = _ui(box, make_request)
+    result = _prompted(box, make_request)
     assert (result.ok, result.error_code, result.reason) == (False, "denied", "prompt_headless_deny")
     assert "pi-sandbox policy grant" in (result.message or "")
     assert (perms.read_bytes() if perms.exists() else None) == before
     assert list(box.prompts.store) == []
     # A UI attached later is still asked: the headless deny was not remembered.
     ui = ScriptedPrompter(PromptAnswer(True, "once"))
-    assert _ui(balanced(ui), make_request).ok
+    assert _prompted(balanced(ui), make_request).ok
     assert len(ui.asked) == 1
     entries = box.store.query_ledger(extension_id="ext.a")
     assert [(e.decision, e.reason, e.layer) for e in entries] == [
@@ -74,10 +81,10 @@ def test_prompt_request_names_extension_capability_and_method(
     balanced: Callable[..., Sandbox], make_request: Callable[..., dict[str, Any]]
 ) -> None:
     ui = ScriptedPrompter(PromptAnswer(False, "once"))
-    result = _ui(balanced(ui), make_request, ext="ext.z")
+    result = _prompted(balanced(ui), make_request, ext="ext.z")
     assert (result.ok, result.reason) == (False, "prompt_user_deny")
     (asked,) = ui.asked
-    assert (asked.extension_id, asked.capability, asked.method) == ("ext.z", Capability.UI, "ui")
+    assert (asked.extension_id, asked.capability, asked.method) == ("ext.z", Capability.TOOL, "tool")
     assert asked.explanation
 
 
@@ -86,7 +93,7 @@ def test_allow_once_is_not_cached(
 ) -> None:
     ui = ScriptedPrompter(PromptAnswer(True, "once"))
     box = balanced(ui)
-    assert _ui(box, make_request).ok and _ui(box, make_request).ok
+    assert _prompted(box, make_request).ok and _prompted(box, make_request).ok
     assert len(ui.asked) == 2
     assert not (pi_env.state_dir / "permissions.json").exists()
 
@@ -96,18 +103,18 @@ def test_allow_session_is_cached_in_memory_only(
 ) -> None:
     ui = ScriptedPrompter(PromptAnswer(True, "session"))
     box = balanced(ui)
-    first, second = _ui(box, make_request), _ui(box, make_request)
+    first, second = _prompted(box, make_request), _prompted(box, make_request)
     assert first.ok and second.ok
     assert len(ui.asked) == 1
     assert [e.reason for e in box.store.query_ledger(extension_id="ext.a")] == [
         "prompt_user_allow", "prompt_cache_allow"]
     assert not (pi_env.state_dir / "permissions.json").exists()
     # Other extensions and other capabilities are not covered by this answer.
-    assert _ui(box, make_request, ext="ext.b").ok
+    assert _prompted(box, make_request, ext="ext.b").ok
     assert len(ui.asked) == 2
     # A new session (new sandbox) asks again.
     ui2 = ScriptedPrompter(PromptAnswer(False, "once"))
-    assert not _ui(balanced(ui2), make_request).ok
+    assert not _prompted(balanced(ui2), make_request).ok
     assert len(ui2.asked) == 1
 
 
@@ -115,12 +122,12 @@ def test_allow_always_is_persisted_and_survives_restart(
     pi_env: PiEnv, balanced: Callable[..., Sandbox], make_request: Callable[..., dict[str, Any]]
 ) -> None:
     ui = ScriptedPrompter(PromptAnswer(True, "always"))
-    assert _ui(balanced(ui), make_request).ok
+    assert _prompted(balanced(ui), make_request).ok
     doc = json.loads((pi_env.state_dir / "permissions.json").read_text())
     assert [(d["extension_id"], d["capability"], d["allow"], d["scope"]) for d in doc["decisions"]] == [
-        ("ext.a", "ui", True, "always")]
+        ("ext.a", "tool", True, "always")]
     headless = balanced()
-    result = _ui(headless, make_request)
+    result = _prompted(headless, make_request)
     assert result.ok
     assert headless.store.query_ledger(limit=1)[0].reason == "prompt_store_allow"
 
@@ -129,9 +136,9 @@ def test_deny_always_is_persisted(
     balanced: Callable[..., Sandbox], make_request: Callable[..., dict[str, Any]]
 ) -> None:
     ui = ScriptedPrompter(PromptAnswer(False, "always"))
-    assert not _ui(balanced(ui), make_request).ok
+    assert not _prompted(balanced(ui), make_request).ok
     ui2 = ScriptedPrompter(PromptAnswer(True, "once"))
-    result = _ui(balanced(ui2), make_request)
+    result = _prompted(balanced(ui2), make_request)
     assert (result.ok, result.reason) == (False, "prompt_store_deny")
     assert ui2.asked == []
 
@@ -141,7 +148,7 @@ def test_broken_prompter_fails_closed(
     balanced: Callable[..., Sandbox], make_request: Callable[..., dict[str, Any]], failure: Exception | None
 ) -> None:
     box = balanced(ScriptedPrompter(failure))
-    result = _ui(box, make_request)
+    result = _prompted(box, make_request)
     assert (result.ok, result.error_code, result.reason) == (False, "denied", "prompt_no_answer_deny")
     assert box.store.query_ledger(limit=1)[0].decision == "deny"
 
@@ -151,7 +158,7 @@ def test_prompter_with_invalid_scope_fails_closed(
 ) -> None:
     """Regression: an answer with an unknown scope used to raise PolicyError out of the hostcall."""
     box = balanced(ScriptedPrompter(PromptAnswer(True, "forever")))
-    result = _ui(box, make_request)
+    result = _prompted(box, make_request)
     assert (result.ok, result.error_code, result.reason) == (False, "denied", "prompt_invalid_answer_deny")
     assert [e.decision for e in box.store.query_ledger(extension_id="ext.a")] == ["deny"]
     assert list(box.prompts.store) == []
@@ -227,15 +234,16 @@ def test_permission_store_file_is_atomic_json_with_schema(pi_env: PiEnv) -> None
 def test_cli_grant_revoke_decisions(
     pi_env: PiEnv, make_config: MakeConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["policy", "grant", "--extension", "ext.a", "--capability", "UI", "--expires", "1h", "--json"]) == 0
+    assert main(["policy", "grant", "--extension", "ext.a", "--capability", "TOOL", "--expires", "1h", "--json"]) == 0
     granted = json.loads(capsys.readouterr().out)
-    assert (granted["capability"], granted["allow"], granted["scope"]) == ("ui", True, "always")
+    assert (granted["capability"], granted["allow"], granted["scope"]) == ("tool", True, "always")
     assert 3_500_000 < granted["expires_at_ms"] - granted["decided_at_ms"] <= 3_600_000
     assert main(["policy", "decisions", "--json"]) == 0
     assert [d["extension_id"] for d in json.loads(capsys.readouterr().out)] == ["ext.a"]
     box = Sandbox.open(make_config(cli_profile="balanced"))
+    box.tools.handler = lambda _ext, name, _args: {"ran": name}
     try:
-        assert box.hostcall("ext.a", {"call_id": "c", "method": "ui", "params": NOTIFY}).ok
+        assert box.hostcall("ext.a", {"call_id": "c", "method": "tool", "params": CUSTOM_TOOL}).ok
     finally:
         box.close()
     assert main(["policy", "revoke", "--extension", "ext.a", "--json"]) == 0
@@ -250,14 +258,14 @@ def test_cli_revoke_reaches_a_running_host_and_is_not_resurrected(
 ) -> None:
     """Regression: the store was read once at start, so a revoke from another process did not reach a
     running host, and the host's next persisted answer rewrote the revoked grant back into the file."""
-    assert main(["policy", "grant", "--extension", "ext.a", "--capability", "ui"]) == 0
+    assert main(["policy", "grant", "--extension", "ext.a", "--capability", "tool"]) == 0
     host = balanced(ScriptedPrompter(PromptAnswer(True, "always")))
-    assert _ui(host, make_request).ok
+    assert _prompted(host, make_request).ok
     assert host.store.query_ledger(limit=1)[0].reason == "prompt_store_allow"
     assert main(["policy", "revoke", "--extension", "ext.a"]) == 0
     capsys.readouterr()
-    assert host.prompts.store.get("ext.a", "ui") is None
-    assert _ui(host, make_request, ext="ext.b").ok  # the host persists a new 'always' answer...
+    assert host.prompts.store.get("ext.a", "tool") is None
+    assert _prompted(host, make_request, ext="ext.b").ok  # the host persists a new 'always' answer...
     doc = json.loads((pi_env.state_dir / "permissions.json").read_text())
     assert [d["extension_id"] for d in doc["decisions"]] == ["ext.b"]  # ...without resurrecting ext.a
     assert host.store.query_ledger(limit=1)[0].reason == "prompt_user_allow"
@@ -267,7 +275,7 @@ def test_permission_file_damaged_while_running_fails_closed(pi_env: PiEnv) -> No
     store = PermissionStore(pi_env.state_dir)
     store.put(StoredDecision("ext.a", "ui", True, "always", 0))
     (pi_env.state_dir / "permissions.json").write_text("{damaged")
-    assert store.get("ext.a", "ui") is None
+    assert store.get("ext.a", "tool") is None
 
 
 def _write_decisions(pi_env: PiEnv, decisions: Any) -> None:
@@ -295,7 +303,7 @@ def test_mistyped_permission_entry_never_allows(
 ) -> None:
     """Regression: entries were built with ``StoredDecision(**item)`` without type checks, so
     ``"allow": "false"`` granted the capability; a damaged file must fail closed with a clear error."""
-    base = {"extension_id": "ext.a", "capability": "ui", "allow": False, "scope": "always", "decided_at_ms": 0,
+    base = {"extension_id": "ext.a", "capability": "tool", "allow": False, "scope": "always", "decided_at_ms": 0,
             "expires_at_ms": None}
     _write_decisions(pi_env, [{**base, **entry}])
     with pytest.raises(StateDirError, match="malformed decision entry"):
@@ -304,7 +312,7 @@ def test_mistyped_permission_entry_never_allows(
     host = balanced()  # a running host whose file is damaged later: the prompt path fails closed
     _write_decisions(pi_env, [{**base, **entry}, {**base, "capability": "log", "allow": True}])
     assert host.prompts.store.get("ext.a", "ui") is None
-    assert not _ui(host, make_request).ok
+    assert not _prompted(host, make_request).ok
 
 
 @pytest.mark.parametrize("decisions", [5, "x", {"a": 1}, [1], [[1, 2]]])
@@ -358,6 +366,6 @@ def test_prompter_answer_with_wrong_types_fails_closed(
     """Regression: ``allow="no"`` allowed the call, and a non-integer expiry was persisted and later raised."""
     box = balanced(ScriptedPrompter(answer))
     for _ in range(2):
-        result = _ui(box, make_request)
+        result = _prompted(box, make_request)
         assert (result.ok, result.reason) == (False, "prompt_invalid_answer_deny")
     assert list(box.prompts.store) == []

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.connectors.output import OperatorOutput
 from pi_sandbox.errors import ConnectorError
+from pi_sandbox.mediation.secret_broker import SecretBroker
 
 OpHandler = Callable[[str, Mapping[str, Any]], Any]
 Listener = Callable[[str, str, Any], None]
@@ -104,19 +106,55 @@ class SessionConnector:
         return self.session.call(ctx.extension_id, str(params.get("op", "")), params)
 
 
-class HeadlessUiConnector:
-    """No UI attached: confirmations are ``False``, choices and inputs ``None``, notices recorded."""
+#: ``ctx.ui.notify`` levels → operator output levels.
+_NOTIFY_LEVELS = {"info": "info", "warning": "warn", "warn": "warn", "error": "error"}
+#: Headless answers to UI calls that need a person (documented in docs/runtime.md).
+HEADLESS_ANSWERS: dict[str, Any] = {"confirm": False, "select": None, "input": None, "editor": None,
+                                    "custom": None}
 
-    def __init__(self) -> None:
-        self.notices: list[tuple[str, str]] = []
+
+def _shown(value: Any, limit: int = 500) -> str:
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    return text[:limit]
+
+
+class HeadlessUiConnector:
+    """No UI attached: confirmations are ``False``, choices and inputs ``None``; everything shown to the operator.
+
+    Each call becomes one operator line (stderr, RPC notification) so output an extension meant
+    for a person is seen rather than dropped; questions show what was asked and the answer given.
+    """
+
+    def __init__(self, output: OperatorOutput | None = None, broker: SecretBroker | None = None) -> None:
+        self.output = output
+        self.broker = broker
+
+    def _show(self, ctx: ConnectorContext, op: str, level: str, text: str) -> None:
+        if self.output is not None:
+            shown = self.broker.redact(text) if self.broker is not None else text
+            self.output.emit(ctx.extension_id, "ui", op, level, shown)
 
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         op = str(params.get("op", ""))
-        if op == "confirm":
-            return {"value": False, "has_ui": False}
-        if op in ("select", "input", "editor", "custom"):
-            return {"value": None, "has_ui": False}
+        if op in HEADLESS_ANSWERS:
+            answer = HEADLESS_ANSWERS[op]
+            asked = " — ".join(t for t in (_shown(params.get("title")), _shown(params.get("message"))) if t)
+            options = params.get("options")
+            if isinstance(options, list) and options:
+                asked += f" [{', '.join(_shown(o, 80) for o in options[:10])}{', …' if len(options) > 10 else ''}]"
+            self._show(ctx, op, "info", f"{asked or '(no text)'} → {'no' if answer is False else 'no answer'} (headless)")
+            return {"value": answer, "has_ui": False}
         if op in ("notify", "set_status", "set_widget", "set_title", "set_footer", "set_header"):
-            self.notices.append((ctx.extension_id, op))
+            if op == "notify":
+                level = _NOTIFY_LEVELS.get(str(params.get("level", "info")), "info")
+                self._show(ctx, op, level, _shown(params.get("message"), 4000))
+            elif op == "set_status":
+                self._show(ctx, op, "info", f"{_shown(params.get('key'), 80)}: {_shown(params.get('text'))}")
+            elif op == "set_widget":
+                lines = params.get("lines")
+                body = "\n".join(_shown(x) for x in lines[:20]) if isinstance(lines, list) else _shown(lines)
+                self._show(ctx, op, "info", f"{_shown(params.get('key'), 80)}: {body}")
+            elif op == "set_title":
+                self._show(ctx, op, "info", _shown(params.get("title")))
             return {"value": None, "has_ui": False}
         raise ConnectorError(f"unknown ui op '{op}'", code="invalid_request")

@@ -33,6 +33,7 @@ from pi_sandbox.connectors.exec import ExecConnector
 from pi_sandbox.connectors.fs import FsConnector
 from pi_sandbox.connectors.http import HttpConnector
 from pi_sandbox.connectors.log import LogConnector
+from pi_sandbox.connectors.output import OperatorOutput
 from pi_sandbox.connectors.tools import ToolConnector
 from pi_sandbox.dispatch.call import CallInfo, Stage
 from pi_sandbox.dispatch.pipeline import NoRedaction, Pipeline, Redactor
@@ -79,12 +80,14 @@ class Sandbox:
         self.broker = SecretBroker(config.secret_broker, config.environ)
         self.exec_sandbox = ExecSandbox(config)
         self.exec = ExecConnector(self.broker, self.exec_sandbox)
+        #: Extension console and UI output for the operator (stderr; ``pi rpc`` adds a listener).
+        self.output = OperatorOutput()
         self.connectors: dict[str, Connector] = {
             "fs": fs,
-            "log": LogConnector(self.broker),
+            "log": LogConnector(self.broker, self.output),
             "events": EventsConnector(self.bus),
             "session": SessionConnector(self.session),
-            "ui": HeadlessUiConnector(),
+            "ui": HeadlessUiConnector(self.output, self.broker),
             "tool": self.tools,
             "exec": self.exec,
             "env": EnvConnector(self.broker),

@@ -22,19 +22,22 @@ class ProfileSpec:
     summary: str
 
 
+# `log` and `ui` reach the operator, not the machine (rate-limited, redacted, terminal-safe): allowed
+# in every profile, unlike upstream where they are in no default list (ARCHITECTURE §3.11, docs/policy.md).
 _BASE_CAPS = frozenset(
-    {Capability.READ, Capability.WRITE, Capability.HTTP, Capability.EVENTS, Capability.SESSION}
+    {Capability.READ, Capability.WRITE, Capability.HTTP, Capability.EVENTS, Capability.SESSION,
+     Capability.LOG, Capability.UI}
 )
 _DANGEROUS = frozenset({Capability.EXEC, Capability.ENV})
 
 PROFILE_SPECS: Final[Mapping[str, ProfileSpec]] = {
     "safe": ProfileSpec(
         "safe", "strict", _BASE_CAPS, _DANGEROUS, "high", True,
-        "strict: only read, write, http, events, session; exec and env denied; everything else denied",
+        "strict: only read, write, http, events, session, log, ui; exec and env denied; everything else denied",
     ),
     "balanced": ProfileSpec(
         "balanced", "prompt", _BASE_CAPS, _DANGEROUS, "critical", True,
-        "prompt: read, write, http, events, session allowed; exec and env denied; others ask the user",
+        "prompt: read, write, http, events, session, log, ui allowed; exec and env denied; others ask the user",
     ),
     "permissive": ProfileSpec(
         "permissive", "permissive", frozenset(), frozenset(), "critical", False,

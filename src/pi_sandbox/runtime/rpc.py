@@ -3,7 +3,8 @@
 One JSON object per line on stdin (requests) and stdout (responses and notifications); see
 ``docs/rpc.md``. Requests: ``{"id", "method", "params"}``. Responses: ``{"id", "result"}`` or
 ``{"id", "error": {"code", "message"}}``. Notifications (no ``id``): ``{"method", "params"}``,
-e.g. ``extension.message`` for ``pi.sendMessage`` / ``pi.sendUserMessage`` from an extension.
+e.g. ``extension.message`` for ``pi.sendMessage`` / ``pi.sendUserMessage`` from an extension and
+``extension.output`` for its ``console.*`` and ``ctx.ui`` output (also written to stderr).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import json
 import os
 import select
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from pi_sandbox.connectors.output import OperatorLine
 from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
 from pi_sandbox.runtime.discovery import discover
 from pi_sandbox.runtime.host import ExtensionHost
@@ -55,6 +58,9 @@ class RpcServer:
         self.out = out
         self.cwd = cwd or host.config.project_dir
         self._sent_messages = 0
+        # Console / UI lines arrive from hostcall threads; they are sent from the serving thread.
+        self._output: deque[OperatorLine] = deque(maxlen=10_000)
+        host.sandbox.output.add_listener(self._output.append)
         self.running = True
         self._methods: dict[str, Callable[[Mapping[str, Any]], Any]] = {
             "initialize": self._initialize,
@@ -117,6 +123,11 @@ class RpcServer:
         return {"stopped": True}
 
     def _flush_notifications(self) -> None:
+        while self._output:
+            line = self._output.popleft()
+            self.send({"method": "extension.output", "params": {
+                "extension_id": line.extension_id, "source": line.source, "kind": line.kind,
+                "level": line.level, "text": line.text}})
         while self._sent_messages < len(self.host.outbox):
             self.send({"method": "extension.message", "params": self.host.outbox[self._sent_messages]})
             self._sent_messages += 1

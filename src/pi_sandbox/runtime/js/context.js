@@ -31,16 +31,31 @@ const identityTheme = new Proxy(
   },
 );
 
+// A question for a person: the `ui` hostcall shows it to the operator and answers the headless default
+// (confirm → false, select/input/editor → undefined); a refused or failed call answers the same.
+async function ask(op, params, fallback) {
+  try {
+    const reply = await host.call("ui", { op, ...params });
+    const value = reply ? reply.value : undefined;
+    return value === null || value === undefined ? fallback : value;
+  } catch {
+    return fallback;
+  }
+}
+
+const text = (value) => (value === undefined || value === null ? "" : String(value));
+
 // Headless UI: dialogs resolve to undefined/false, custom() to undefined; status-like calls are
-// recorded through the `ui` hostcall without blocking the extension. Nothing here throws.
+// shown through the `ui` hostcall without blocking the extension. Nothing here throws.
 const knownUi = {
   notify(message, level) {
-    fireAndForget("ui", { op: "notify", message: String(message), level: level || "info" });
+    fireAndForget("ui", { op: "notify", message: text(message), level: level || "info" });
   },
-  select: async () => undefined,
-  confirm: async () => false,
-  input: async () => undefined,
-  editor: async () => undefined,
+  select: (title, options) =>
+    ask("select", { title: text(title), options: Array.isArray(options) ? options.slice(0, 50).map((o) => text(o && typeof o === "object" ? o.label ?? o.value : o)) : [] }, undefined),
+  confirm: async (title, message) => (await ask("confirm", { title: text(title), message: text(message) }, false)) === true,
+  input: (title, placeholder) => ask("input", { title: text(title), message: text(placeholder) }, undefined),
+  editor: (title) => ask("editor", { title: text(title) }, undefined),
   custom: async () => undefined,
   setStatus(key, text) {
     fireAndForget("ui", { op: "set_status", key: String(key), text: text === undefined ? null : String(text) });
