@@ -13,6 +13,7 @@ from pi_sandbox.capabilities import (
     FS_OP_ALIASES,
     FS_OP_CAPABILITY,
     KNOWN_METHODS,
+    NET_OP_CAPABILITY,
     SELF_NAMED_METHODS,
     TOOL_NAME_CAPABILITY,
     Capability,
@@ -33,6 +34,7 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "ui": {"op": "notify"},
     "events": {"op": "emit", "event": "x"},
     "log": {"level": "info", "message": "m"},
+    "net": {"op": "connect", "host": "example.invalid", "port": 443},
 }
 
 #: Independent expectation of the table, written from the spec (upstream-reference §2).
@@ -66,6 +68,22 @@ def test_every_fs_op_and_alias_maps() -> None:
     for op, expected in EXPECTED_FS.items():
         assert required_capability("fs", {"op": op}).value == expected, op
         assert required_capability("fs", {"op": f" {op.upper()} "}).value == expected, op
+
+
+#: Independent expectation: a TCP/TLS client is network egress (http); everything else that reaches past the
+#: http and exec mediation (unix sockets, servers, UDP, threads, the debugger port) is exec.
+EXPECTED_NET = {"connect": "http", "connect_unix": "exec", "listen": "exec", "udp": "exec", "thread": "exec",
+                "inspector": "exec"}
+
+
+def test_every_net_op_maps_and_unknown_ops_are_invalid() -> None:
+    assert set(NET_OP_CAPABILITY) == set(EXPECTED_NET)
+    for op, expected in EXPECTED_NET.items():
+        assert required_capability("net", {"op": op}).value == expected, op
+        assert required_capability("net", {"op": f" {op.upper()} "}).value == expected, op
+    for bad in ({"op": "bind_raw"}, {}, {"op": 5}):
+        with pytest.raises(InvalidRequestError, match="net op"):
+            required_capability("net", bad)
 
 
 def test_every_builtin_tool_name_maps_and_other_tools_need_tool() -> None:

@@ -55,13 +55,28 @@ FS_OP_CAPABILITY: Final[Mapping[str, Capability]] = {
 }
 FS_OP_ALIASES: Final[Mapping[str, str]] = {"readdir": "list", "remove": "delete", "rm": "delete"}
 
+#: ``net`` hostcall — the effects of the socket, server and thread builtins (net, tls, dgram, http(s)/http2
+#: servers, worker_threads, cluster, child_process.fork, inspector): op → capability. A TCP/TLS client
+#: connection to a host is network egress like ``http``. The rest reaches past both the http connector's URL and
+#: host rules and exec mediation — a unix socket to a local daemon (docker, ssh-agent), a listening server, UDP,
+#: a second JS thread or process, a debugger port — so it needs ``exec``, which is dangerous (denied under
+#: ``safe`` and ``balanced`` unless ``allowDangerous``). No new capability: these are the two the effect amounts to.
+NET_OP_CAPABILITY: Final[Mapping[str, Capability]] = {
+    "connect": Capability.HTTP,
+    "connect_unix": Capability.EXEC,
+    "listen": Capability.EXEC,
+    "udp": Capability.EXEC,
+    "thread": Capability.EXEC,
+    "inspector": Capability.EXEC,
+}
+
 #: Methods whose capability is the method name itself, whatever the sub-operation.
 SELF_NAMED_METHODS: Final[frozenset[str]] = frozenset(
     {"exec", "env", "http", "session", "ui", "events", "log"}
 )
 
 #: Every hostcall method the pipeline knows. A test enumerates these and proves each maps.
-KNOWN_METHODS: Final[frozenset[str]] = SELF_NAMED_METHODS | {"tool", "fs"}
+KNOWN_METHODS: Final[frozenset[str]] = SELF_NAMED_METHODS | {"tool", "fs", "net"}
 
 
 def parse_capability(value: str) -> Capability:
@@ -103,4 +118,10 @@ def required_capability(method: str, params: Mapping[str, Any]) -> Capability:
             known = ", ".join(sorted(FS_OP_CAPABILITY))
             raise InvalidRequestError(f"unknown fs op '{op}' (known: {known})")
         return cap
+    if name == "net":
+        op = params.get("op")
+        net_cap = NET_OP_CAPABILITY.get(op.strip().lower()) if isinstance(op, str) else None
+        if net_cap is None:
+            raise InvalidRequestError(f"unknown net op '{op}' (known: {', '.join(sorted(NET_OP_CAPABILITY))})")
+        return net_cap
     raise InvalidRequestError(f"unknown hostcall method '{method}' (known: {', '.join(sorted(KNOWN_METHODS))})")

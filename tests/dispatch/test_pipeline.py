@@ -312,7 +312,7 @@ def test_params_never_appear_raw_in_the_database(
     results = [
         box.hostcall("ext.a", make_request("fs", {"op": "write", "path": f"{marker}.txt", "data": marker})),
         box.hostcall("ext.a", make_request("fs", {"op": "read", "path": f"/etc/{marker}"})),  # confinement deny
-        box.hostcall("ext.a", make_request("tool", {"name": "custom", "input": {"text": marker}})),  # headless prompt deny
+        box.hostcall("ext.a", make_request("tool", {"name": "custom", "input": {"t": marker}})),  # prompt deny
         box.hostcall("ext.a", make_request("exec", {"cmd": marker})),  # policy deny
         box.hostcall("ext.a", make_request("fs", {"op": "zap", "path": marker})),  # invalid
         box.hostcall("ext.a", make_request("fs", {"op": "write", "path": marker}, capability="read")),  # mismatch

@@ -52,7 +52,12 @@ export function log(level, ...args) { __pi_hc("log", JSON.stringify({ level, mes
 export function setTimer(fn, ms, repeat) { const id = nextTimer++; timers.set(id, { fn, ms, repeat }); return id; }
 export function clearTimer(id) { timers.delete(id); }
 export function randomBytes(n) { return new Uint8Array(JSON.parse(__pi_random(n))); }
-export function notice(code, detail) { __pi_hc("notice", JSON.stringify({ code, detail })); }
+export function reportUncaught(err) {
+  globalThis.__pi_uncaught = (globalThis.__pi_uncaught || []).concat([String(err && err.message)]);
+}
+export function emitError(emitter, err) {
+  if (emitter.listenerCount("error") > 0) emitter.emit("error", err); else reportUncaught(err);
+}
 globalThis.__pi_runTimers = () => {
   let ran = 0;
   for (const [id, t] of [...timers]) {

@@ -142,7 +142,8 @@ class HeadlessUiConnector:
             options = params.get("options")
             if isinstance(options, list) and options:
                 asked += f" [{', '.join(_shown(o, 80) for o in options[:10])}{', …' if len(options) > 10 else ''}]"
-            self._show(ctx, op, "info", f"{asked or '(no text)'} → {'no' if answer is False else 'no answer'} (headless)")
+            shown = "no" if answer is False else "no answer"
+            self._show(ctx, op, "info", f"{asked or '(no text)'} → {shown} (headless)")
             return {"value": answer, "has_ui": False}
         if op in ("notify", "set_status", "set_widget", "set_title", "set_footer", "set_header"):
             if op == "notify":

@@ -33,6 +33,7 @@ from pi_sandbox.connectors.exec import ExecConnector
 from pi_sandbox.connectors.fs import FsConnector
 from pi_sandbox.connectors.http import HttpConnector
 from pi_sandbox.connectors.log import LogConnector
+from pi_sandbox.connectors.net import NetConnector
 from pi_sandbox.connectors.output import OperatorOutput
 from pi_sandbox.connectors.tools import ToolConnector
 from pi_sandbox.dispatch.call import CallInfo, Stage
@@ -92,6 +93,7 @@ class Sandbox:
             "exec": self.exec,
             "env": EnvConnector(self.broker),
             "http": HttpConnector(self.broker),
+            "net": NetConnector(),
         }
         self.connectors.update(connectors or {})
         self._lock = threading.Lock()

@@ -137,10 +137,10 @@ def run_demo(keep_dir: Path | None = None) -> DemoReport:
                 (
                     {
                         "extension": "greeter",
-                        "action": "greet {name: 42} (bad params)",
+                        "action": "greet {name: [1, 2]} (bad params)",
                         "expected": "rejected",
                     },
-                    lambda: host.call_tool("greeter", "greet", {"name": 42}),
+                    lambda: host.call_tool("greeter", "greet", {"name": [1, 2]}),
                 ),
                 (
                     {"extension": "guard", "action": "tool_call bash `rm -rf /`", "expected": "blocked"},

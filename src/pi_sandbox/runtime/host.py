@@ -81,7 +81,6 @@ class ExtensionHost:
         self._calls = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
         self._session_started = False
-        self._notices: set[tuple[str, str, str]] = set()
         # Async hostcalls (fetch, exec, fs.promises) of all workers run here, so an extension's
         # Promise.all really runs in parallel and concurrent ledger appends share one fsync.
         self._executor = ThreadPoolExecutor(
@@ -177,7 +176,7 @@ class ExtensionHost:
         return batch
 
     def _imports_available(self, ext: LoadedExtension, table: ModuleTable) -> bool:
-        """Refuse forbidden builtins and modules the runtime does not serve, before any code runs."""
+        """Refuse an extension that imports modules the runtime does not serve, before any code runs."""
         assert ext.bundle is not None
         problem = static_import_problem(ext.bundle, table, ext.source.entry)
         if problem is not None:
@@ -192,7 +191,6 @@ class ExtensionHost:
         )
         ext.worker = worker
         worker.executor = self._executor
-        worker.on_notice = lambda code, detail: self._on_notice(ext, code, detail)
         try:
             if self._modules_json is None:
                 self._modules_json = json.dumps(table.sources, separators=(",", ":"), ensure_ascii=False)
@@ -215,11 +213,10 @@ class ExtensionHost:
             return
         if not reply.get("ok"):
             error = reply.get("error") or {}
-            code = "forbidden_builtin" if error.get("code") == "ERR_FORBIDDEN_BUILTIN" else "load_failed"
             message = (
                 f"{ext.source.entry}: {error.get('name', 'Error')}: {error.get('message', 'load failed')}"
             )
-            self._fail(ext, code, message, decision="deny" if code == "forbidden_builtin" else "error")
+            self._fail(ext, "load_failed", message, decision="error")
             worker.close()
             return
         ext.registrations = dict(reply.get("result") or {})
@@ -343,17 +340,6 @@ class ExtensionHost:
 
         return handle
 
-    def _on_notice(self, ext: LoadedExtension, code: str, detail: dict[str, Any]) -> None:
-        """Record a worker notice once per (extension, code, module): a hostile loop cannot flood the ledger."""
-        if code != "forbidden_builtin":
-            return
-        module = str(detail.get("module", ""))[:100]
-        key = (ext.extension_id, code, module)
-        if key in self._notices or len(self._notices) > 1000:
-            return
-        self._notices.add(key)
-        self._record(ext.extension_id, code, f"import of forbidden builtin '{module}'", decision="deny")
-
     def _on_bus_event(self, source: str, event: str, data: Any) -> None:
         self._bus_queue.append((source, event, data))
 
@@ -439,20 +425,29 @@ class ExtensionHost:
         return dict(reply.get("result") or {})
 
     def call_tool(
-        self, extension_id: str, tool: str, args: Mapping[str, Any], *, tool_call_id: str | None = None
+        self,
+        extension_id: str,
+        tool: str,
+        args: Mapping[str, Any],
+        *,
+        tool_call_id: str | None = None,
+        abort_after_ms: int | None = None,
     ) -> dict[str, Any]:
-        """Run a registered tool (parameters validated against its TypeBox schema first)."""
+        """Run a registered tool (parameters validated against its TypeBox schema first).
+
+        ``abort_after_ms`` aborts the ``AbortSignal`` the tool gets after that long (the result then
+        has ``aborted: true``); what the tool does about it is up to the tool, as in pi.
+        """
         ext = self.get(extension_id)
+        payload: dict[str, Any] = {
+            "name": tool,
+            "input": dict(args),
+            "toolCallId": tool_call_id or f"call-{next(self._calls)}",
+        }
+        if abort_after_ms is not None:
+            payload["abortAfterMs"] = max(1, int(abort_after_ms))
         try:
-            result = self._request(
-                ext,
-                "tool",
-                {
-                    "name": tool,
-                    "input": dict(args),
-                    "toolCallId": tool_call_id or f"call-{next(self._calls)}",
-                },
-            )
+            result = self._request(ext, "tool", payload)
         finally:
             self._flush_bus()
         thrown = result.pop("thrown", None)

@@ -1,13 +1,13 @@
 """The engine's module table: every module id an extension may import, with its source.
 
 Sources come from three places: the shims listed in ``js/modules/README.md`` (table rows
-``| id | file |``), the runtime's own ``pi:host`` and ``pi:prelude``, and the generated TypeBox
-modules (``vendor/`` rows). Nothing outside this table can be imported by extension code.
+``| id | file |``), the runtime's own ``pi:host`` and ``pi:prelude``, and the generated modules of
+pinned npm packages (``vendor/`` rows: TypeBox and the Node polyfills, see ``vendor.py``). Nothing outside
+this table can be imported by extension code.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +21,6 @@ MODULES_DIR = JS_DIR / "modules"
 _ROW = re.compile(r"^\|\s*`?([^|`\s]+)`?\s*\|\s*`?([^|`\s]+)`?\s*\|\s*$")
 #: Modules the prelude imports first when present (installs globals: console, process, timers...).
 GLOBALS_MODULE = "pi:globals"
-#: First line of every forbidden-builtin module file (and of its ``node:`` alias).
-FORBIDDEN_MARKER = "// pi-sandbox: forbidden-builtin"
 #: Module ids of pi packages and TypeBox: left external by the bundler even if no shim exists yet.
 HOST_PACKAGES = (
     "@mariozechner/pi-coding-agent",
@@ -55,12 +53,6 @@ class ModuleTable:
         """Every importable id."""
         return frozenset(self.sources)
 
-    def forbidden_ids(self) -> frozenset[str]:
-        """Ids whose module refuses to load (forbidden builtins)."""
-        return frozenset(
-            i for i, src in self.sources.items() if src.startswith(FORBIDDEN_MARKER) and "#" not in i
-        )
-
 
 def parse_readme_table(text: str) -> dict[str, str]:
     """Module id → file (relative to the modules dir) from the README's table rows."""
@@ -82,11 +74,11 @@ _CACHE: dict[tuple[str, ...], ModuleTable] = {}
 def load_module_table(toolchain: Toolchain, modules_dir: Path = MODULES_DIR) -> ModuleTable:
     """Read every module source once per process (cached by the files' modification times)."""
     readme = modules_dir / "README.md"
-    vendor = build_vendor_modules(toolchain, toolchain.vendor_dir)
     try:
         rows = parse_readme_table(readme.read_text(encoding="utf-8")) if readme.is_file() else {}
     except OSError as exc:
         raise ExtensionLoadError(f"cannot read the module table {readme}: {exc}") from None
+    vendor = build_vendor_modules(toolchain, toolchain.vendor_dir, rows)
     files: dict[str, Path] = {}
     for module_id, file_name in rows.items():
         if file_name.startswith("vendor/"):
@@ -111,32 +103,11 @@ def load_module_table(toolchain: Toolchain, modules_dir: Path = MODULES_DIR) -> 
             except OSError as exc:
                 raise ExtensionLoadError(f"cannot read module source {path}: {exc}") from None
         sources[module_id] = by_path[path]
-    _wrap_forbidden(sources)
     boot = (GLOBALS_MODULE, "pi:prelude") if GLOBALS_MODULE in sources else ("pi:prelude",)
     table = ModuleTable(sources=sources, boot=boot)
     _CACHE.clear()
     _CACHE[key] = table
     return table
-
-
-def _wrap_forbidden(sources: dict[str, str]) -> None:
-    """Make every import of a forbidden builtin report itself before it throws.
-
-    ``<id>`` becomes a wrapper that first imports a notice module (which tells the supervisor, who
-    records it: ledger + alert) and then the original module (which throws ERR_FORBIDDEN_BUILTIN).
-    Static imports are refused before start; this covers dynamic ``import()`` and ``require``.
-    """
-    for module_id in [i for i, src in sources.items() if src.startswith(FORBIDDEN_MARKER)]:
-        original = f"{module_id}#impl"
-        notice = f"pi:forbidden-notice#{module_id}"
-        sources[original] = sources[module_id]
-        sources[notice] = (
-            'import { notice } from "pi:host";\n'
-            f'notice("forbidden_builtin", {{ module: {json.dumps(module_id)} }});\n'
-        )
-        sources[module_id] = (
-            f"{FORBIDDEN_MARKER}\nimport {json.dumps(notice)};\nexport * from {json.dumps(original)};\n"
-        )
 
 
 def _mtime(path: Path) -> int:

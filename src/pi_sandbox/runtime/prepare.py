@@ -2,7 +2,7 @@
 
 :func:`prepare_bundle` is the one path both the loader (``ExtensionHost.load``) and ``pi-sandbox ext check``
 take, so a check reports exactly what a load would refuse. :func:`check_extension` adds the problems
-that only show when the module table is consulted (forbidden or unavailable imports) and notes that
+that only show when the module table is consulted (unavailable imports, native addons) and notes that
 do not stop a load (native addons, declared dependencies that are missing but not imported).
 """
 
@@ -104,16 +104,8 @@ class ImportProblem:
 
 
 def static_import_problem(bundle: Bundle, table: ModuleTable, entry: Path) -> ImportProblem | None:
-    """Forbidden builtins, unconditional native addons and modules the runtime does not serve."""
+    """Unconditional native addons and modules the runtime does not serve (every Node builtin is served)."""
     imports = set(bundle.static_imports)
-    forbidden = sorted(imports & table.forbidden_ids())
-    if forbidden:
-        return ImportProblem(
-            "forbidden_builtin",
-            f"{entry}: imports forbidden builtin module(s) {', '.join(forbidden)}; extensions may not use vm, "
-            "worker_threads, net, tls, dgram, cluster, inspector, v8, repl",
-            "deny",
-        )
     native = sorted(i for i in imports if i.endswith(".node"))
     if native:
         return ImportProblem(

@@ -15,7 +15,6 @@ worker → supervisor
     ``ready``     {confinement}                                  (after ``init``)
     ``hostcall``  {hid, method, params, sync: bool}
     ``done``      {id, ok, result? | error: {code, message, name?}, timer_due_in_ms}
-    ``notice``    {code: "forbidden_builtin", detail: {module}}   (one-way; recorded once per module)
     ``fatal``     {code: "oom"|"internal"|..., message}          (the worker exits right after)
 """
 

@@ -111,8 +111,6 @@ class ExtensionWorker:
         self._in_flight = 0
         self._wake_r, self._wake_w = -1, -1
         self._wake_lock = threading.Lock()
-        #: Called with (code, detail) for worker notices (forbidden imports); set by the host.
-        self.on_notice: Callable[[str, dict[str, Any]], None] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -337,9 +335,6 @@ class ExtensionWorker:
                     None if not isinstance(due_in_ms, int) else time.monotonic() + due_in_ms / 1000.0
                 )
                 return message
-            elif mtype == "notice":
-                if self.on_notice is not None:
-                    self.on_notice(str(message.get("code", "")), message.get("detail") or {})
             elif mtype == "fatal":
                 self._die(str(message.get("code", "internal")), str(message.get("message", "")))
             else:

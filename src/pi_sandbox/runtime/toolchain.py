@@ -149,9 +149,9 @@ def setup_toolchain(toolchain: Toolchain | None = None, *, timeout_s: float = 60
         except OSError as exc:
             raise ToolchainSetupError(f"cannot write the toolchain cache {tc.root.parent}: {exc.strerror or exc}; "
                                       f"set {CACHE_ENV} to a writable folder") from None
-    from pi_sandbox.runtime.vendor import build_vendor_modules
+    from pi_sandbox.runtime.modules import load_module_table
 
-    build_vendor_modules(tc, tc.vendor_dir)
+    load_module_table(tc)  # builds the vendored modules (TypeBox, Node polyfills)
     return (
         f"toolchain {action}: esbuild {tc.package_version('esbuild')}, "
         f"@sinclair/typebox {tc.package_version('@sinclair/typebox')} ({tc.root})"

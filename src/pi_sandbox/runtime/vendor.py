@@ -1,16 +1,28 @@
-"""Generated module sources for real npm packages served to extensions (TypeBox).
+"""Generated module sources for real npm packages served to extensions: TypeBox and the Node polyfills.
 
 All TypeBox sub-path modules re-export from ONE shared bundle (module id ``pi:typebox``), so
 ``@sinclair/typebox`` and ``@sinclair/typebox/value`` share one ``TypeRegistry`` and schemas made
 by one are understood by the other, as in Node.
+
+Pure-JS Node builtins (``buffer``, ``events``, ``util``, ``stream``, ...) are maintained npm packages pinned in
+the toolchain's lockfile (see ``POLYFILLS``). Each is served through a small hand-written ESM wrapper in
+``js/polyfills/`` (Node's export names, the few APIs the package lacks) that esbuild bundles with every other
+builtin left external, so ``readable-stream`` and ``assert`` use the served ``buffer``/``events``/``util``
+instances instead of private copies. esbuild turns a ``require`` of an external into a call of a global
+``require``; each output gets a module-local ``require`` over static imports of those ids (the engine has no
+synchronous loading).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pi_sandbox.errors import ExtensionLoadError
@@ -28,6 +40,28 @@ TYPEBOX_SUBPATHS: dict[str, tuple[str, str]] = {
     "type": ("@sinclair/typebox/type", "sinclair_typebox_type.js"),
 }
 _STAMP = "stamp.json"
+POLYFILL_DIR = Path(__file__).resolve().parent / "js" / "polyfills"
+
+
+@dataclass(frozen=True)
+class Polyfill:
+    """A Node builtin served from a maintained npm package through a wrapper in ``js/polyfills/``."""
+
+    module_id: str
+    package: str
+    wrapper: str
+
+    @property
+    def out_file(self) -> str:
+        return "node_" + self.module_id.replace("/", "_") + ".js"
+
+
+#: Builtin id → npm package (pinned in the toolchain lockfile) and its wrapper. docs/extension-modules.md says
+#: which builtins stay hand-written and why.
+POLYFILLS: tuple[Polyfill, ...] = (
+    Polyfill("punycode", "punycode", "punycode.js"),
+)
+_EXTERNAL_REQUIRE = re.compile(r"""__require\(\s*(["'])([^"'\\]+)\1\s*\)""")
 
 
 def _alias(subpath: str) -> str:
@@ -49,7 +83,7 @@ def _run_esbuild(tc: Toolchain, workdir: Path, args: list[str]) -> None:
         check=False,
     )
     if proc.returncode != 0:
-        raise ExtensionLoadError(f"building the TypeBox module failed: {proc.stderr.strip()[:500]}")
+        raise ExtensionLoadError(f"building a vendored module failed: {proc.stderr.strip()[:500]}")
 
 
 def vendor_modules(out_dir: Path) -> dict[str, Path]:
@@ -57,13 +91,34 @@ def vendor_modules(out_dir: Path) -> dict[str, Path]:
     table = {SHARED_ID: out_dir / SHARED_FILE}
     for module_id, file_name in TYPEBOX_SUBPATHS.values():
         table[module_id] = out_dir / file_name
+    for polyfill in POLYFILLS:
+        table[polyfill.module_id] = out_dir / polyfill.out_file
     return table
 
 
-def build_vendor_modules(tc: Toolchain, out_dir: Path) -> dict[str, Path]:
-    """Build (or reuse) the TypeBox modules into ``out_dir``; returns module id → file."""
-    version = tc.package_version("@sinclair/typebox")
-    stamp = {"typebox": version, "esbuild": tc.package_version("esbuild"), "format": 2}
+def _stamp(tc: Toolchain, builtins: list[str]) -> dict[str, object]:
+    """What the generated files depend on: package versions and the wrappers' content."""
+    wrappers = hashlib.sha256()
+    for polyfill in POLYFILLS:
+        wrappers.update(polyfill.wrapper.encode() + b"\0" + (POLYFILL_DIR / polyfill.wrapper).read_bytes())
+    return {
+        "typebox": tc.package_version("@sinclair/typebox"),
+        "esbuild": tc.package_version("esbuild"),
+        "polyfills": {p.package: tc.package_version(p.package) for p in POLYFILLS},
+        "wrappers": wrappers.hexdigest(),
+        "builtins": builtins,
+        "format": 3,
+    }
+
+
+def build_vendor_modules(tc: Toolchain, out_dir: Path, builtin_ids: Iterable[str] = ()) -> dict[str, Path]:
+    """Build (or reuse) the TypeBox and polyfill modules into ``out_dir``; returns module id → file.
+
+    ``builtin_ids`` are the ids the runtime serves: a polyfill's imports of them stay external (one instance).
+    """
+    builtins = sorted({i for i in builtin_ids if not i.startswith(("pi:", "ext:", "@", "node:")) and "#" not in i}
+                      | {p.module_id for p in POLYFILLS})
+    stamp = _stamp(tc, builtins)
     table = vendor_modules(out_dir)
     stamp_file = out_dir / _STAMP
     try:
@@ -74,6 +129,13 @@ def build_vendor_modules(tc: Toolchain, out_dir: Path) -> dict[str, Path]:
     except (OSError, ValueError):
         pass
     out_dir.mkdir(parents=True, exist_ok=True)
+    _build_typebox(tc, table)
+    _build_polyfills(tc, table, builtins)
+    _replace(stamp_file, json.dumps(stamp))
+    return table
+
+
+def _build_typebox(tc: Toolchain, table: dict[str, Path]) -> None:
     with tempfile.TemporaryDirectory(dir=tc.root) as tmp:
         work = Path(tmp)
         # 1. export names of every sub-path (esbuild's metafile lists an output's exports).
@@ -125,8 +187,36 @@ def build_vendor_modules(tc: Toolchain, out_dir: Path) -> dict[str, Path]:
             else "export default __ns.default;\n"
         )
         _replace(table[module_id], "".join(lines))
-    _replace(stamp_file, json.dumps(stamp))
-    return table
+
+
+def _build_polyfills(tc: Toolchain, table: dict[str, Path], builtins: list[str]) -> None:
+    with tempfile.TemporaryDirectory(dir=tc.root) as tmp:
+        work = Path(tmp)
+        for polyfill in POLYFILLS:
+            # Every builtin but the package itself stays external ("buffer/" = the npm package in browser code).
+            externals = sorted({*builtins, *(f"{b}/" for b in builtins)} - {polyfill.package, polyfill.module_id})
+            out = work / polyfill.out_file
+            _run_esbuild(tc, POLYFILL_DIR, [
+                polyfill.wrapper, "--bundle", "--format=esm", "--platform=neutral", "--target=es2023",
+                "--main-fields=browser,module,main", "--minify-syntax", f"--outfile={out}",
+                *(f"--external:{e}" for e in externals),
+            ])
+            _replace(table[polyfill.module_id], _with_require(out.read_text(encoding="utf-8")))
+
+
+def _with_require(source: str) -> str:
+    """Give a bundle a module-local ``require`` over static imports of the external ids it requires."""
+    wanted = sorted({m.group(2) for m in _EXTERNAL_REQUIRE.finditer(source)})
+    if not wanted:
+        return source
+    lines = [f"import * as __pi_ext_{n} from {json.dumps(i.rstrip('/'))};\n" for n, i in enumerate(wanted)]
+    cases = "".join(f"    case {json.dumps(i)}: return __pi_cjs(__pi_ext_{n});\n" for n, i in enumerate(wanted))
+    lines.append(
+        "const __pi_cjs = (ns) => (ns.default !== undefined ? ns.default : ns);\n"
+        "const require = (id) => {\n  switch (id) {\n" + cases +
+        "  }\n  throw new Error(`pi-sandbox: cannot require('${id}') from a served module`);\n};\n"
+    )
+    return "".join(lines) + source
 
 
 def _replace(path: Path, text: str) -> None:

@@ -81,7 +81,6 @@ class Worker:
         self.engine.bind("__pi_random", self._random)
         self.engine.bind("__pi_done", self._record_done)
         self.engine.bind("__pi_info_json", lambda: self._info_json)
-        self.engine.bind("__pi_notice", self._notice)
 
     def _hostcall_frame(self, hid: int, method: Any, params_json: Any, sync: bool) -> bytes:
         """The frame for one hostcall. A malformed call is sent too (method or params as ``null``),
@@ -114,14 +113,6 @@ class Worker:
             raise TypeError("async hostcall id must be a positive integer")
         self._async_pending.add(hid)
         self.channel.write_bytes(self._hostcall_frame(hid, method, params_json, False))
-
-    def _notice(self, code: Any, detail_json: Any) -> None:
-        """A one-way report for the supervisor to record (it deduplicates and rate-limits)."""
-        if isinstance(code, str) and isinstance(detail_json, str) and len(detail_json) <= 4096:
-            detail = json.loads(detail_json)
-            self.channel.write(
-                {"type": "notice", "code": code[:64], "detail": detail if isinstance(detail, dict) else {}}
-            )
 
     def _timer_set(self, timer_id: Any, ms: Any, repeat: Any) -> None:
         interval = max(0.0, float(ms)) / 1000.0

@@ -7,7 +7,7 @@ export default function (pi: any) {
       probes.raw = typeof g.__pi_hc_sync + "," + typeof g.__pi_hc_start + "," + typeof g.__pi_done;
       probes.builtins = ["python", "__import__", "require", "Deno", "Bun", "std", "os"].map((k) => typeof g[k]).join(",");
       const tryImport = async (id: string) => { try { await import(/* @vite-ignore */ id); return "loaded"; } catch { return "blocked"; } };
-      probes.importSys = await tryImport("sys");
+      probes.importSys = await tryImport("builtins"); // Python's module, not a served id
       probes.importFile = await tryImport("/etc/passwd");
       const hostId = ["pi", "host"].join(":");
       const host = await import(hostId);

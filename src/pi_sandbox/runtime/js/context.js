@@ -199,14 +199,17 @@ function makeCtx(extra) {
     fork: async () => ({ cancelled: true }),
     navigateTree: async () => ({ cancelled: true }),
     reload: async () => {},
-    ...(extra && extra.signal ? { signal: extra.signal } : {}),
+    // pi: "the current abort signal, or undefined when the agent is not streaming" (set during tool calls).
+    signal: extra && extra.signal ? extra.signal : undefined,
   };
 }
 
-// A minimal AbortSignal for execute(); the globals shim may provide the real AbortController.
-function makeSignal() {
-  if (typeof AbortController === "function") return new AbortController().signal;
-  return { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {}, throwIfAborted() {} };
+// The AbortController of one tool call (the globals install the real one; this fallback only runs when
+// pi:globals is not served, e.g. in a stripped-down test runtime).
+function makeController() {
+  if (typeof AbortController === "function") return new AbortController();
+  const signal = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {}, throwIfAborted() {} };
+  return { signal, abort(reason) { signal.aborted = true; signal.reason = reason; } };
 }
 
-export { makeCtx, makeSignal };
+export { makeCtx, makeController };

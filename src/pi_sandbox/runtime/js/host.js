@@ -17,9 +17,8 @@ const raw = {
   random: g.__pi_random,
   done: g.__pi_done,
   infoJson: g.__pi_info_json,
-  notice: g.__pi_notice,
 };
-for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_done", "__pi_info_json", "__pi_notice"]) {
+for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_done", "__pi_info_json"]) {
   delete g[name];
 }
 
@@ -118,13 +117,30 @@ export function log(level, ...args) {
   }
 }
 
-/** Tell the supervisor about a security-relevant event it should record (e.g. a forbidden import). */
-export function notice(code, detail) {
+let uncaughtHandler = null;
+/**
+ * An error nothing handles — an `'error'` event without a listener in asynchronous code, a throwing timer
+ * callback. Node would crash the process; here `process.on('uncaughtException')` listeners get it, and
+ * without one the request being served fails with it (the prelude installs that handler).
+ */
+export function reportUncaught(err) {
+  const proc = g.process;
   try {
-    raw.notice(String(code), jsonStringify(detail === undefined ? {} : detail));
-  } catch {
-    // best effort: the caller is about to fail with its own clear error anyway
+    if (proc && typeof proc.listenerCount === "function" && proc.listenerCount("uncaughtException") > 0) {
+      proc.emit("uncaughtException", err, "uncaughtException");
+      return;
+    }
+  } catch (inner) {
+    err = inner; // a throwing uncaughtException listener: that error is the uncaught one now
   }
+  if (uncaughtHandler) uncaughtHandler(err);
+  else log("error", "uncaught exception:", err);
+}
+
+/** Emit `'error'` like Node's EventEmitter from async code: to the listeners, else as an uncaught exception. */
+export function emitError(emitter, err) {
+  if (typeof emitter.listenerCount === "function" && emitter.listenerCount("error") > 0) emitter.emit("error", err);
+  else reportUncaught(err);
 }
 
 /** Local entropy from the worker (os.urandom); no hostcall, no authority. */
@@ -157,7 +173,7 @@ function fire(ids) {
       timer.fn();
     } catch (err) {
       if (err === null || (err && err.name === "InternalError" && /^out of memory/.test(String(err.message)))) throw err;
-      log("error", "uncaught error in timer callback:", err);
+      reportUncaught(err);
     }
   }
 }
@@ -167,4 +183,7 @@ export const _internal = Object.freeze({
   fire,
   done: (id, json) => raw.done(id, json),
   pendingCount: () => pendingCalls.size,
+  onUncaught: (fn) => {
+    uncaughtHandler = fn;
+  },
 });

@@ -5,7 +5,7 @@
 // UI, session reads, secrets) are hostcalls decided by the supervisor.
 
 import * as host from "pi:host";
-import { bindApi, makeCtx, makeSignal } from "pi:context";
+import { bindApi, makeCtx, makeController } from "pi:context";
 
 const internal = host._internal;
 // Captured before extension code runs, so a polluted JSON global cannot corrupt the bridge.
@@ -52,18 +52,31 @@ function rethrowFatal(err) {
 }
 
 
+// pi.exec as pi's execCommand: never rejects. A refused or failed command resolves with code 1 (the reason in
+// stderr, where pi has the child's); an aborted `signal` resolves at once with killed: true (the host call
+// still runs to its own timeout, its answer is dropped).
 function runExec(command, args, options) {
   const opts = options || {};
   const params = { cmd: String(command), args: Array.isArray(args) ? args.map(String) : [] };
   if (opts.cwd !== undefined) params.cwd = String(opts.cwd);
   if (opts.timeout !== undefined) params.timeout_ms = Number(opts.timeout);
   if (opts.input !== undefined) params.stdin = String(opts.input);
-  return host.call("exec", params).then((r) => ({
-    stdout: r.stdout ?? "",
-    stderr: r.stderr ?? "",
-    code: r.exit_code ?? r.code ?? 0,
-    killed: Boolean(r.killed),
-  }));
+  const killed = () => ({ stdout: "", stderr: "", code: 0, killed: true });
+  const signal = opts.signal;
+  if (signal && signal.aborted) return Promise.resolve(killed());
+  const running = host.call("exec", params).then(
+    (r) => ({ stdout: r.stdout ?? "", stderr: r.stderr ?? "", code: r.exit_code ?? r.code ?? 0, killed: Boolean(r.killed) }),
+    (err) => ({ stdout: "", stderr: String(err && err.message ? err.message : err), code: 1, killed: false }),
+  );
+  if (!signal || typeof signal.addEventListener !== "function") return running;
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(killed());
+    signal.addEventListener("abort", onAbort, { once: true });
+    running.then((result) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(result);
+    });
+  });
 }
 
 const pi = {
@@ -262,8 +275,9 @@ async function loadExtension() {
 
 let typeboxValue = null;
 async function validateParams(schema, input) {
-  // Only TypeBox schemas are checked (plain JSON-schema objects pass through, as in pi).
-  if (!schema || typeof schema !== "object" || !(TYPEBOX_KIND in schema)) return null;
+  // Only TypeBox schemas are checked (plain JSON-schema objects pass through).
+  // Returns {args} (possibly converted) when valid, {problems} when not.
+  if (!schema || typeof schema !== "object" || !(TYPEBOX_KIND in schema)) return { args: input };
   if (typeboxValue === null) {
     try {
       // Registers a checker for Kind "Unsafe" (StringEnum) in the shared TypeRegistry.
@@ -276,18 +290,20 @@ async function validateParams(schema, input) {
   }
   let ok;
   try {
+    // pi converts first ("5" → 5 for a number, "true" → true ...), then checks: so do we.
+    if (typeof typeboxValue.Convert === "function") input = typeboxValue.Convert(schema, input);
     ok = typeboxValue.Check(schema, input);
   } catch (err) {
     // Schemas TypeBox cannot check (custom kinds) are passed through, as pi's own validator does.
-    return null;
+    return { args: input };
   }
-  if (ok) return null;
+  if (ok) return { args: input };
   const problems = [];
   for (const e of typeboxValue.Errors(schema, input)) {
     append(problems, `${e.path || "/"}: ${e.message}`);
     if (problems.length >= 10) break;
   }
-  return problems;
+  return { problems };
 }
 
 function normalizeToolResult(result) {
@@ -298,32 +314,85 @@ function normalizeToolResult(result) {
   return { content: [{ type: "text", text }], details: null, isError: false };
 }
 
-async function runTool({ name, input, toolCallId }) {
+// Both `execute` signatures pi has had, served at once: since 0.51 `(id, params, signal, onUpdate, ctx)`,
+// before it `(id, params, onUpdate, ctx, signal)`. Argument 3 is the AbortSignal and, called, onUpdate;
+// argument 4 is onUpdate and, read, the ctx; argument 5 is the ctx and also answers the AbortSignal members.
+// Whichever order an extension was written for, each name it uses behaves as it expects.
+const SIGNAL_MEMBERS = ["aborted", "reason", "addEventListener", "removeEventListener", "throwIfAborted", "onabort",
+  "dispatchEvent"];
+
+function forward(target, prop) {
+  const value = Reflect.get(target, prop, target);
+  return typeof value === "function" ? value.bind(target) : value;
+}
+
+function executeArguments(signal, onUpdate, ctx) {
+  const signalOrUpdate = new Proxy(() => undefined, {
+    apply: (_t, _this, args) => onUpdate(...args),
+    get: (_t, prop) => forward(signal, prop),
+    set: (_t, prop, value) => Reflect.set(signal, prop, value),
+    has: (_t, prop) => prop in signal,
+    getPrototypeOf: () => Object.getPrototypeOf(signal),
+  });
+  const updateOrCtx = new Proxy(() => undefined, {
+    apply: (_t, _this, args) => onUpdate(...args),
+    get: (_t, prop) => (prop in ctx ? ctx[prop] : undefined),
+    has: (_t, prop) => prop in ctx,
+  });
+  const ctxOrSignal = new Proxy(ctx, {
+    get: (target, prop, receiver) =>
+      !(prop in target) && SIGNAL_MEMBERS.includes(prop) ? forward(signal, prop) : Reflect.get(target, prop, receiver),
+    has: (target, prop) => prop in target || SIGNAL_MEMBERS.includes(prop),
+  });
+  return [signalOrUpdate, updateOrCtx, ctxOrSignal];
+}
+
+function abortReason(ms) {
+  const err = new Error(`the tool call was aborted after ${ms} ms`);
+  err.name = "AbortError";
+  err.code = "ABORT_ERR";
+  return err;
+}
+
+async function runTool({ name, input, toolCallId, abortAfterMs }) {
   const tool = tools.get(name);
   if (!tool) {
     const err = new Error(`tool '${name}' is not registered by this extension`);
     err.code = "unknown_tool";
     throw err;
   }
-  const args = input ?? {};
-  const problems = await validateParams(tool.parameters, args);
-  if (problems) {
-    const err = new Error(`invalid arguments for tool '${name}': ${problems.join("; ")}`);
+  let args = input ?? {};
+  if (typeof tool.prepareArguments === "function") args = tool.prepareArguments(args);
+  const checked = await validateParams(tool.parameters, args);
+  if (checked.problems) {
+    const err = new Error(`invalid arguments for tool '${name}': ${checked.problems.join("; ")}`);
     err.code = "invalid_params";
     throw err;
   }
+  args = checked.args;
   const updates = [];
   const onUpdate = (partial) => {
     if (updates.length < 100) append(updates, jsonParse(toJson(partial)));
   };
+  const controller = makeController();
+  const ms = Number(abortAfterMs);
+  const timer = ms > 0 ? host.setTimer(() => controller.abort(abortReason(ms)), ms, false) : null;
+  const ctx = makeCtx({ signal: controller.signal });
   try {
-    const result = await tool.execute(toolCallId || "call-1", args, makeSignal(), onUpdate, makeCtx());
-    return { ...normalizeToolResult(result), updates: updates.length };
+    const result = await tool.execute(toolCallId || "call-1", args, ...executeArguments(controller.signal, onUpdate, ctx));
+    return { ...normalizeToolResult(result), updates: updates.length, aborted: controller.signal.aborted };
   } catch (err) {
     rethrowFatal(err);
-    // pi turns a thrown error into an error result the model can read.
-    return { content: [{ type: "text", text: String(err && err.message ? err.message : err) }], details: null, isError: true, thrown: errorInfo(err) };
+    return toolError(err, updates.length, controller.signal.aborted);
+  } finally {
+    if (timer !== null) host.clearTimer(timer);
   }
+}
+
+// pi turns a thrown error into an error result the model can read.
+function toolError(err, updates, aborted) {
+  const text = String(err && err.message ? err.message : err);
+  return { content: [{ type: "text", text }], details: null, isError: true, thrown: errorInfo(err), updates, aborted };
 }
 
 async function runCommand({ name, args }) {
@@ -413,9 +482,24 @@ const kinds = {
   registrations: async () => registrations(),
 };
 
+// Requests being served: id → what an uncaught error does to it (see host.reportUncaught).
+const active = new Map();
+internal.onUncaught((err) => {
+  rethrowFatal(err);
+  if (active.size === 0) {
+    host.log("error", "uncaught exception:", err);
+    return;
+  }
+  for (const fail of [...active.values()]) fail(err);
+});
+
 function start(id, kind, payloadJson) {
   const fn = kinds[kind];
+  let finished = false;
   const finish = (ok, value) => {
+    if (finished) return; // an uncaught error already answered this request
+    finished = true;
+    active.delete(id);
     let body;
     try {
       body = ok
@@ -430,6 +514,8 @@ function start(id, kind, payloadJson) {
     finish(false, new Error(`unknown request kind '${kind}'`));
     return;
   }
+  // Node would crash on an uncaught error; here it ends the request: a tool reports it as its error result.
+  active.set(id, (err) => (kind === "tool" ? finish(true, toolError(err, 0, false)) : finish(false, err)));
   let payload;
   try {
     payload = jsonParse(payloadJson);

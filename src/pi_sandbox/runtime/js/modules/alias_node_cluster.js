@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:cluster" is the same module instance as "cluster" (one Buffer class, one EventEmitter, one fd table).
+// "node:cluster" is the same module instance as "cluster".
 export * from "cluster";
+export { default } from "cluster";

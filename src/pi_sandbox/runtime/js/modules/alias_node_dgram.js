@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:dgram" is the same module instance as "dgram" (one Buffer class, one EventEmitter, one fd table).
+// "node:dgram" is the same module instance as "dgram".
 export * from "dgram";
+export { default } from "dgram";

@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:http2" is the same module instance as "http2" (one Buffer class, one EventEmitter, one fd table).
+// "node:http2" is the same module instance as "http2".
 export * from "http2";
+export { default } from "http2";

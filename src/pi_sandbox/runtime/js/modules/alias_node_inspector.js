@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:inspector" is the same module instance as "inspector" (one Buffer class, one EventEmitter, one fd table).
+// "node:inspector" is the same module instance as "inspector".
 export * from "inspector";
+export { default } from "inspector";

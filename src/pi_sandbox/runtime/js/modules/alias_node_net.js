@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:net" is the same module instance as "net" (one Buffer class, one EventEmitter, one fd table).
+// "node:net" is the same module instance as "net".
 export * from "net";
+export { default } from "net";

@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:repl" is the same module instance as "repl" (one Buffer class, one EventEmitter, one fd table).
+// "node:repl" is the same module instance as "repl".
 export * from "repl";
+export { default } from "repl";

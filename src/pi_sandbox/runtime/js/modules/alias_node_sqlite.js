@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:sqlite" is the same module instance as "sqlite" (one Buffer class, one EventEmitter, one fd table).
+// "node:sqlite" is the same module instance as "sqlite".
 export * from "sqlite";
+export { default } from "sqlite";

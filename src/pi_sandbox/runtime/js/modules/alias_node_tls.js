@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:tls" is the same module instance as "tls" (one Buffer class, one EventEmitter, one fd table).
+// "node:tls" is the same module instance as "tls".
 export * from "tls";
+export { default } from "tls";

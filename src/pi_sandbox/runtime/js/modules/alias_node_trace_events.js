@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:trace_events" is the same module instance as "trace_events" (one Buffer class, one EventEmitter, one fd table).
+// "node:trace_events" is the same module instance as "trace_events".
 export * from "trace_events";
+export { default } from "trace_events";

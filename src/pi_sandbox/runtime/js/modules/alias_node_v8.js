@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:v8" is the same module instance as "v8" (one Buffer class, one EventEmitter, one fd table).
+// "node:v8" is the same module instance as "v8".
 export * from "v8";
+export { default } from "v8";

@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:vm" is the same module instance as "vm" (one Buffer class, one EventEmitter, one fd table).
+// "node:vm" is the same module instance as "vm".
 export * from "vm";
+export { default } from "vm";

@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:wasi" is the same module instance as "wasi" (one Buffer class, one EventEmitter, one fd table).
+// "node:wasi" is the same module instance as "wasi".
 export * from "wasi";
+export { default } from "wasi";

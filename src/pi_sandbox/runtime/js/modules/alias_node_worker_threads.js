@@ -1,3 +1,3 @@
-// pi-sandbox: forbidden-builtin
-// "node:worker_threads" is the same module instance as "worker_threads" (one Buffer class, one EventEmitter, one fd table).
+// "node:worker_threads" is the same module instance as "worker_threads".
 export * from "worker_threads";
+export { default } from "worker_threads";

@@ -130,8 +130,9 @@ export class ChildProcess extends EventEmitter {
     this._params = params;
     this._stdinChunks = stdinChunks;
     if (options.signal) {
-      if (options.signal.aborted) queueMicrotask(() => this.kill());
-      else options.signal.addEventListener("abort", () => this.kill(), { once: true });
+      const onAbort = () => this._abort(options.signal.reason);
+      if (options.signal.aborted) queueMicrotask(onAbort);
+      else options.signal.addEventListener("abort", onAbort, { once: true });
     }
     // Start after the caller had a chance to write/end stdin in the same tick.
     queueMicrotask(() => queueMicrotask(() => {
@@ -146,6 +147,7 @@ export class ChildProcess extends EventEmitter {
     if (this._stdinChunks.length) params.stdin = Buffer.concat(this._stdinChunks).toString();
     this.emit("spawn");
     host.call("exec", params).then((result) => {
+      if (this._settled) return; // aborted meanwhile: the answer is dropped
       const deliver = (stream, mode, text, level) => {
         if (text && mode === "pipe") stream.push(Buffer.from(String(text)));
         else if (text && mode === "inherit") host.log(level, String(text).replace(/\n$/, ""));
@@ -157,14 +159,36 @@ export class ChildProcess extends EventEmitter {
       this.signalCode = result.killed ? "SIGTERM" : null;
       this._finish();
     }, (err) => {
+      if (this._settled) return;
       this._out.push(null);
       this._err.push(null);
       this.exitCode = -2;
-      this.emit("error", spawnError(err, params.cmd, "spawn"));
+      // Like Node: 'error' to its listeners, else an uncaught exception (the current call fails), then 'close'.
+      host.emitError(this, spawnError(err, params.cmd, "spawn"));
       this._finish(true);
     });
   }
+  // An aborted `signal` option: 'error' (AbortError) then 'exit'/'close' with SIGTERM, as Node does.
+  _abort(reason) {
+    if (this._settled) return;
+    const err = new Error("The operation was aborted", { cause: reason });
+    err.name = "AbortError";
+    err.code = "ABORT_ERR";
+    if (!this._started) {
+      this.kill();
+      host.emitError(this, err);
+      return;
+    }
+    this._settled = true;
+    this.killed = true;
+    this.signalCode = "SIGTERM";
+    this._out.push(null);
+    this._err.push(null);
+    host.emitError(this, err);
+    queueMicrotask(() => { this.emit("exit", null, "SIGTERM"); this.emit("close", null, "SIGTERM"); });
+  }
   _finish(failed) {
+    this._settled = true;
     // 'exit' then 'close' after both output streams ended, like Node.
     let pending = 2;
     const done = () => {
@@ -179,7 +203,19 @@ export class ChildProcess extends EventEmitter {
     watch(this._err);
   }
   kill(signal = "SIGTERM") {
-    if (this._started) return false; // the host call is already running; the supervisor's timeout bounds it
+    if (this._settled) return false;
+    if (this._started) {
+      // The host call cannot be interrupted (its own timeout bounds it): the child is reported killed now and
+      // its late answer dropped, as if the signal had ended it.
+      this._settled = true;
+      this.killed = true;
+      this.signalCode = signal;
+      this._out.push(null);
+      this._err.push(null);
+      queueMicrotask(() => { this.emit("exit", null, signal); this.emit("close", null, signal); });
+      return true;
+    }
+    this._settled = true;
     this.killed = true;
     this.signalCode = signal;
     queueMicrotask(() => { this.emit("exit", null, signal); this.emit("close", null, signal); });

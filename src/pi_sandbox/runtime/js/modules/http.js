@@ -1,8 +1,9 @@
-// node:http — client only: request()/get() over the `http` hostcall (the supervisor decides and performs the
-// request; bodies are buffered). Servers (createServer) are not available to extensions.
+// node:http — the client is request()/get() over the `http` hostcall (the supervisor decides and performs the
+// request; bodies are buffered). A server's listen() is a `net` hostcall decided at use (see net.js).
 import * as host from "pi:host";
 import { Buffer } from "buffer";
 import { Readable, Writable } from "stream";
+import { Server as NetServer } from "net";
 
 export const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
 export const STATUS_CODES = { 200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",
@@ -93,9 +94,27 @@ export function makeClient(defaultProtocol) {
 const client = makeClient("http:");
 export const request = client.request;
 export const get = client.get;
-export function createServer() {
-  throw Object.assign(new Error("pi-sandbox: http servers are not available to extensions"), { code: "ERR_NOT_SUPPORTED" });
+// A server loads and is configured freely; `listen()` is the `net` hostcall (`listen`, capability `exec`)
+// decided at use, refused as an 'error' event (see net.js).
+export class Server extends NetServer {
+  constructor(options, listener) {
+    super();
+    this._kind = "http";
+    if (typeof options === "function") listener = options;
+    if (listener) this.on("request", listener);
+    this.timeout = 0;
+    this.keepAliveTimeout = 5000;
+  }
+  setTimeout(ms, callback) {
+    this.timeout = ms;
+    if (callback) this.on("timeout", callback);
+    return this;
+  }
+  closeAllConnections() {}
+  closeIdleConnections() {}
 }
-export const Server = createServer;
+export function createServer(options, listener) {
+  return new Server(options, listener);
+}
 
 export default { request, get, createServer, Server, Agent, globalAgent, ClientRequest, IncomingMessage, METHODS, STATUS_CODES };

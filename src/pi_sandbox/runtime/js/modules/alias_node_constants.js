@@ -1,0 +1,3 @@
+// node:constants — alias of "constants" (one module instance for both spellings).
+export * from "constants";
+export { default } from "constants";

@@ -1,0 +1,3 @@
+// node:inspector/promises — alias of "inspector/promises" (one module instance for both spellings).
+export * from "inspector/promises";
+export { default } from "inspector/promises";

@@ -1,0 +1,3 @@
+// sys (deprecated) — alias of "util".
+export * from "util";
+export { default } from "util";
