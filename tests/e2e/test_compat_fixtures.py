@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pi_sandbox.runtime.discovery import scan_folder
 from pi_sandbox.runtime.host import ExtensionHost
 from tests.conftest import PiEnv
@@ -70,3 +72,224 @@ def test_bare_results_json_schema_and_prepare_arguments(make_host: MakeHost) -> 
     assert text(host.call_tool("execute-minimal", "json_schema", {"q": "x"})) == "q=x"
     prepared = host.call_tool("execute-minimal", "prepared", {"count": "7", "old": "renamed"})
     assert details(prepared) == {"count": 7, "type": "number", "legacyName": "renamed"}
+
+
+def test_abort_signal_reaches_the_tool_and_what_it_passes_the_signal_to(make_host: MakeHost) -> None:
+    host = load(make_host, "abort-signal")
+    result = host.call_tool("abort-signal", "wait", {}, abort_after_ms=50)
+    assert details(result) == {"aborted": True, "reasonName": "AbortError", "viaEvent": True, "fetch": "AbortError",
+                               "piExec": {"killed": True}, "spawn": "ABORT_ERR", "ctxSignal": True}
+    assert result["aborted"] is True
+    quick = host.call_tool("abort-signal", "quick", {})
+    assert details(quick) == {"aborted": False} and quick["aborted"] is False
+
+
+def test_intl_constructors_with_and_without_new(make_host: MakeHost) -> None:
+    host = load(make_host, "intl-forms")
+    assert details(host.call_tool("intl-forms", "intl", {})) == {
+        "called": "1,234.5", "constructed": "1,234.5", "instance": True, "bound": ["1", "22", "333"],
+        "dateCalled": "1/2/2024", "collatorCalled": -1, "pluralWithoutNew": "TypeError", "pluralWithNew": "one",
+        "segmenterWithoutNew": "TypeError", "listFormat": "a, b, and c", "currency": "$3.50", "percent": "42%",
+        "supported": ["en-US"], "locale": "en-US"}
+
+
+def test_child_error_without_listener_fails_the_call_instead_of_hanging(make_host: MakeHost) -> None:
+    host = load(make_host, "cp-error-no-listener")
+    unhandled = host.call_tool("cp-error-no-listener", "unhandled", {})
+    assert unhandled["isError"] and "EACCES" in text(unhandled) and "denied" in text(unhandled)
+    assert details(host.call_tool("cp-error-no-listener", "handled", {})) == {
+        "error": "EACCES", "closed": True, "order": ["error", "close"]}
+    # The extension is still healthy after the uncaught error.
+    assert host.get("cp-error-no-listener").status == "loaded"
+
+
+def test_every_child_process_form_reports_a_denial_like_node(make_host: MakeHost) -> None:
+    host = load(make_host, "cp-forms")
+    assert details(host.call_tool("cp-forms", "forms", {})) == {
+        "execCallback": "EACCES", "execFileCallback": "EACCES", "promisifiedExec": "EACCES",
+        "promisifiedExecFile": "EACCES", "execSync": "EACCES", "execFileSync": "EACCES", "spawnSync": "EACCES",
+        "spawnSyncStatus": None, "piExec": {"code": 1, "killed": False, "deniedInStderr": True}}
+
+
+# --- item 3: builtins load, effects are decided at use ------------------------------------------------------
+
+
+def test_optional_net_extension_works_and_its_socket_use_is_decided_and_ledgered(make_host: MakeHost) -> None:
+    host = load(make_host, "optional-net")
+    assert details(host.call_tool("optional-net", "status", {})) == {"isIP": [4, 6, 0], "socketClass": "function"}
+    assert details(host.call_tool("optional-net", "connect_editor", {})) == {"error": "EACCES", "syscall": "connect"}
+    assert details(host.call_tool("optional-net", "tcp", {})) == {"error": "ERR_NOT_SUPPORTED"}
+    net = [(e.decision, e.capability, e.reason) for e in host.sandbox.store.query_ledger(extension_id="optional-net")
+           if e.method == "net"]
+    assert net == [("deny", "exec", "deny_caps"), ("allow", "http", "default_caps")]
+
+
+def test_every_builtin_loads_and_the_impossible_ones_throw_at_use(make_host: MakeHost) -> None:
+    host = load(make_host, "builtins-load")
+    assert details(host.call_tool("builtins-load", "probe", {})) == {
+        "tlsConnect": "function", "dgramSocket": "function", "http2Connect": "function", "isMainThread": True,
+        "isPrimary": True, "inspectorUrl": None, "v8RoundTrip": {"a": [1, 2], "d": "2024-01-02T00:00:00.000Z"},
+        "replStart": "ERR_NOT_SUPPORTED", "sqlite": "ERR_NOT_SUPPORTED", "wasi": "ERR_NOT_SUPPORTED",
+        "channel": "hello", "domainCaught": "boom", "consumers": "abc", "punycode": "xn--mnchen-3ya",
+        "constantsEnoent": "number", "tracing": True}
+
+
+def test_servers_and_udp_are_refused_at_listen_like_node(make_host: MakeHost) -> None:
+    host = load(make_host, "server-listen")
+    assert details(host.call_tool("server-listen", "http_server", {})) == {
+        "error": "EACCES", "syscall": "listen", "listening": False}
+    assert details(host.call_tool("server-listen", "dgram_bind", {})) == {"error": "EACCES"}
+    unhandled = host.call_tool("server-listen", "unhandled_listen", {})
+    assert unhandled["isError"] and "EACCES" in text(unhandled)
+
+
+def test_commonjs_extension_with_an_optional_builtin(make_host: MakeHost) -> None:
+    host = load(make_host, "cjs-optional")
+    assert details(host.call_tool("cjs-optional", "info", {})) == {
+        "sep": "/", "tmpIsString": True, "hasNet": True, "format": "a=1"}
+
+
+# --- item 7: console and UI output --------------------------------------------------------------------------
+
+
+def test_console_output_reaches_stderr_with_the_extension_id(
+    make_host: MakeHost, capfd: pytest.CaptureFixture[str]
+) -> None:
+    host = load(make_host, "console-output")
+    assert details(host.call_tool("console-output", "speak", {"who": "ann"})) == {"ok": True}
+    err = capfd.readouterr().err.splitlines()
+    mine = [line for line in err if line.startswith("[console-output]")]
+    assert mine[0] == "[console-output] info: loaded v1"
+    assert mine[1:3] == ["[console-output] info: hello ann", '[console-output] warn: careful {"n":1}']
+    assert "[console-output] error: Error: bad" in mine  # then the stack, one line each, like Node
+    assert "[console-output] debug: details" in mine and "[console-output] info: raw write" in mine
+    assert not host.sandbox.store.query_alerts(extension_id="console-output")
+
+
+def test_ui_output_is_shown_and_questions_get_headless_answers(
+    make_host: MakeHost, capfd: pytest.CaptureFixture[str]
+) -> None:
+    host = load(make_host, "ui-output")
+    assert details(host.call_tool("ui-output", "ui", {})) == {
+        "confirm": False, "select": None, "input": None, "editor": None, "hasUI": False}
+    err = capfd.readouterr().err
+    for line in ("[ui-output] ui.notify: build done", "[ui-output] ui.set_status: build: green",
+                 "[ui-output] ui.confirm: Deploy? — to prod → no (headless)",
+                 "[ui-output] ui.select: Pick [a, b] → no answer (headless)"):
+        assert line in err
+    assert not host.sandbox.store.query_alerts(extension_id="ui-output")
+
+
+def test_uncaught_errors_behave_like_node(make_host: MakeHost) -> None:
+    host = load(make_host, "uncaught-errors")
+    failed = host.call_tool("uncaught-errors", "timer_throws", {})
+    assert failed["isError"] and "timer boom" in text(failed)
+    assert details(host.call_tool("uncaught-errors", "with_listener", {})) == {"caught": "listened boom"}
+
+
+# --- item 5: registration and event shapes -------------------------------------------------------------------
+
+
+def test_registration_shapes_of_the_official_examples(make_host: MakeHost) -> None:
+    host = load(make_host, "registration-shapes")
+    regs = host.get("registration-shapes").registrations
+    assert [t["name"] for t in regs["tools"]] == ["shaped"]
+    assert [c["name"] for c in regs["commands"]] == ["plain", "completing"]
+    assert [s["key"] for s in regs["shortcuts"]] == ["ctrl+shift+r"]
+    assert [f["name"] for f in regs["flags"]] == ["verbose-shapes"]
+    assert regs["messageRenderers"] == ["shape-note"] and [p["name"] for p in regs["providers"]] == ["shape-llm"]
+    assert details(host.call_tool("registration-shapes", "shaped", {"x": "a"})) == {
+        "flag": False, "active": ["shaped"], "all": ["shaped"], "commands": ["plain", "completing"],
+        "commandSource": "extension", "thinking": "high", "session": "shapes", "sent": True}
+    assert host.run_command("registration-shapes", "plain", "args")["result"] == "plain:args"
+    assert host.run_command("registration-shapes", "completing", "")["result"] == "done"
+    assert [m["kind"] for m in host.outbox] == ["message", "user_message"]
+
+
+def test_partial_events_get_the_fields_pi_always_sets(make_host: MakeHost) -> None:
+    host = load(make_host, "event-shapes")
+    results = lambda outcome: [r["result"] for r in outcome.get("results", [])]  # noqa: E731
+    assert results(host.emit("before_agent_start", {"prompt": "hi"})) == [{"systemPrompt": "sys+hi tools=0"}]
+    assert host.emit("tool_call", {"toolName": "bash"})["block"] is False
+    blocked = host.emit("tool_call", {"toolName": "bash", "input": {"command": "rm -rf /"}})
+    assert blocked["block"] is True and blocked["reason"] == "no root deletes"
+    assert results(host.emit("turn_end", {})) == [{"seen": "assistant:0"}]
+    assert results(host.emit("session_start", {})) == [{"reason": "startup"}]
+    assert results(host.emit("agent_end", {})) == [{"count": 0}]
+    assert not [e for e in host.emit("turn_end", {})["extensions"] if e.get("errors")]
+
+
+# --- item 4: writable places ---------------------------------------------------------------------------------
+
+
+def test_tmp_and_data_dirs_are_the_extensions_own(make_host: MakeHost, pi_env: PiEnv) -> None:
+    host = load(make_host, "tmpdir-writes", "execute-current")
+    ext = host.get("tmpdir-writes")
+    assert ext.dirs is not None and ext.dirs.tmp.is_relative_to(pi_env.state_dir)
+    scratch = host.call_tool("tmpdir-writes", "scratch", {"text": "hello"})
+    assert details(scratch) == {"tmpSame": True, "readBack": "hello", "mkdtemp": True, "listed": ["note.txt"]}
+    assert Path(text(scratch)).read_text() == "hello" and Path(text(scratch)).is_relative_to(ext.dirs.tmp)
+    assert details(host.call_tool("tmpdir-writes", "remember", {"text": "a"})) == {"count": 1}
+    assert details(host.call_tool("tmpdir-writes", "remember", {"text": "b"})) == {"count": 2}
+    written = host.sandbox.connectors["fs"].bytes_written("tmpdir-writes")  # type: ignore[attr-defined]
+    assert written >= len("hello") + 2 * len('{"text":"a"}\n')
+    other = host.get("execute-current").dirs
+    assert other is not None and other.data != ext.dirs.data
+    for path in (other.data, other.tmp, pi_env.state_dir, pi_env.state_dir / "extensions", ext.dirs.data.parent):
+        assert details(host.call_tool("tmpdir-writes", "peek", {"path": str(path)})) == {"error": "EACCES"}, path
+    assert details(host.call_tool("tmpdir-writes", "peek", {"path": str(ext.dirs.data)})) == {"error": None}
+
+
+def test_tmp_is_emptied_per_session_and_data_is_kept(make_host: MakeHost, pi_env: PiEnv) -> None:
+    first = load(make_host, "tmpdir-writes")
+    note = Path(text(first.call_tool("tmpdir-writes", "scratch", {"text": "x"})))
+    first.call_tool("tmpdir-writes", "remember", {"text": "kept"})
+    first.shutdown()
+    assert not note.exists()
+    second = load(make_host, "tmpdir-writes", sandbox=first.sandbox)
+    assert details(second.call_tool("tmpdir-writes", "remember", {"text": "again"})) == {"count": 2}
+
+
+# --- item 6: served modules answer like Node (expected values printed by Node 20 for the same code) ------------
+
+NODE_ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
+    ("polyfill-buffer", "buffer"): {
+        "hex": "68c3a96c6c6f2077c3b6726c64", "base64": "aMOpbGxvIHfDtnJsZA==", "base64url": "-__-", "latin1": 255,
+        "utf16": "61006200", "slice": "él", "concat": "abc", "compare": -1, "equals": True, "indexOf": 7,
+        "readBack": [3735928559, -2], "json": {"type": "Buffer", "data": [1, 2]}, "isBuffer": [True, False],
+        "byteLength": 6, "fill": "abab", "bigint": "9223372036854775808", "float": 1.5, "uint8": True,
+        "constants": True},
+    ("polyfill-events-stream", "streams"): {
+        "order": ["pre:1", "on:1", "once:1", "pre:2", "on:2"], "unhandled": "nobody", "ready": 42,
+        "sink": ["A", "B", "C"], "collected": [1, 2, 3], "piped": "xy", "decoded": "|€|", "listenerCount": 2,
+        "eventNames": ["x"], "defaultMax": 10},
+    ("polyfill-util-assert", "util"): {
+        "format": 'cart has 3 items (42%) {"a":[1]}', "formatExtra": "a b 3",
+        "inspect": "{ a: 1, b: 'two', c: [ 1, 2, 3 ], d: { e: null } }", "inspectDepth": "{ a: [Object] }",
+        "promisified": 42, "rejected": "nope", "isDeep": True, "types": [True, True, True], "inherits": True,
+        "deepEqual": "passed", "notEqual": "AssertionError:ERR_ASSERTION", "throws": "passed",
+        "strictOk": "AssertionError:ERR_ASSERTION", "match": "passed"},
+    ("polyfill-url-path", "urls"): {
+        "legacy": ["https:", "user:pw", "example.com", "8080", "/p/a/t/h", "1", "#hash"],
+        "resolve": "http://a.example/d", "format": "https://e.example/x?q=1%202",
+        "whatwg": ["https://h.example/a/c/d?e=f#g", "https://h.example", "f"],
+        "params": [["1", "3"], "a=1&b=2&a=3&c=x+y"], "fileUrl": ["/tmp/a b.txt", "file:///tmp/x%20y"],
+        "qsParse": {"a": ["1", "2"], "b": "x y"}, "qsStringify": "a=1&a=2&b=x%20y",
+        "punycode": ["xn--bcher-kva.example", "bücher.example"],
+        "paths": ["/a/c/d.txt", "../../d", ".gz", "a/c/", False, "w", "/", True]},
+    ("crypto-hash", "hash"): {
+        "sha256": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+        "sha1": "Kq5sNclPz7QV2+lfQIuc6R7oRu0=", "md5": "5eb63bbbe01eeed093cb22bb8f5acdc3",
+        "sha512": "309ecc489c12d6eb4cc40f50c902f2b4",
+        "chunked": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+        "big": "d69e68988157833272305aaf21f453c800346e8a3640db6578e260215542e5d4",
+        "hmac": "0ba06f1f9a6300461e43454535dc3c4223e47b1d357073d7536eae90ec095be1", "uuid": True, "safeEqual": True},
+}
+
+
+@pytest.mark.parametrize(("fixture", "tool"), sorted(NODE_ANSWERS), ids=[f for f, _ in sorted(NODE_ANSWERS)])
+def test_served_modules_answer_like_node(make_host: MakeHost, fixture: str, tool: str) -> None:
+    host = load(make_host, fixture)
+    args = {"text": "hello world"} if tool == "hash" else {}
+    got = details(host.call_tool(fixture, tool, args))
+    assert {k: got.get(k) for k in NODE_ANSWERS[fixture, tool]} == NODE_ANSWERS[fixture, tool]

@@ -18,7 +18,8 @@ SECRET = "ghp_" + "E2eMediation0123456789abcdefABCDEF0123"
 SOURCE = """
 const text = (t: string) => ({ content: [{ type: "text", text: t }] });
 async function attempt(fn: () => Promise<any>): Promise<string> {
-  try { const r = await fn(); return `ok:${r.code}:${(r.stdout || "").trim()}`; }
+  // pi.exec never rejects (as in pi): a refused command resolves with code 1 and the reason in stderr.
+  try { const r = await fn(); return r.code === 1 && r.stderr ? `err:${r.stderr}` : `ok:${r.code}:${(r.stdout || "").trim()}`; }
   catch (e: any) { return `err:${e && e.message ? e.message : String(e)}`; }
 }
 export default function (pi: any) {

@@ -147,12 +147,14 @@ class Sandbox:
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def register_extension(self, extension_id: str, root: Path, read_only: tuple[Path, ...] = ()) -> None:
-        """Make ``root`` (the extension's own folder) an allowed fs root for that extension only, and
-        ``read_only`` (its dependency packages) readable but never writable by it."""
+    def register_extension(self, extension_id: str, root: Path, read_only: tuple[Path, ...] = (),
+                           writable: tuple[Path, ...] = ()) -> None:
+        """Make ``root`` (the extension's own folder) and ``writable`` (its data/tmp dirs) fs roots for that
+        extension only, and ``read_only`` (its dependency packages) readable but never writable by it."""
         own = Path(root).resolve()
         deps = tuple(Path(p).resolve() for p in read_only)
-        rules = dataclasses.replace(self._default_rules, roots=(*self._default_rules.roots, own, *deps), own_root=own,
+        roots = (*self._default_rules.roots, own, *deps, *(Path(w).resolve() for w in writable))
+        rules = dataclasses.replace(self._default_rules, roots=roots, own_root=own,
                                     read_only=(*self._default_rules.read_only, *deps))
         with self._lock:
             self._rules[extension_id] = rules

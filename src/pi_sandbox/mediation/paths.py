@@ -102,7 +102,9 @@ class PathRules:
                 "touch files under those roots"
             )
         for p in self._protected_texts:
-            if within(text, p):
+            # A root inside a protected folder (an extension's own data/tmp dirs in the state dir) is the one
+            # part of it that extension may use; the rest of the folder stays refused.
+            if within(text, p) and not any(within(r, p) and within(text, r) for r in self._root_texts):
                 raise PathConfinementError(
                     f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
                 )

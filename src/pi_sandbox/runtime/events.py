@@ -10,7 +10,48 @@ Extensions run in load order and each sees the event as the previous one left it
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from typing import Any
+
+_EMPTY_ASSISTANT: dict[str, Any] = {"role": "assistant", "content": [], "stopReason": "stop"}
+
+
+def complete_event(event: str, data: Mapping[str, Any], *, cwd: str, model: Any = None) -> dict[str, Any]:
+    """The event as pi shapes it: fields pi always sets are filled in when the caller left them out.
+
+    Handlers written for pi read them without checks (``event.systemPromptOptions.selectedTools``,
+    ``event.messages.length``, ``event.input.command``), so a host that emits a partial event
+    (``pi events emit tool_call --data '{"toolName": "bash"}'``) must not make them throw. Values the
+    caller gave are never changed. Shapes from pi's ``ExtensionEvent`` types (coding-agent 0.73).
+    """
+    now = int(time.time() * 1000)
+    defaults: dict[str, dict[str, Any]] = {
+        "session_start": {"reason": "startup"},
+        "session_shutdown": {"reason": "quit"},
+        "session_before_switch": {"reason": "new"},
+        "session_before_fork": {"entryId": "", "position": "before"},
+        "session_tree": {"newLeafId": None, "oldLeafId": None},
+        "resources_discover": {"cwd": cwd, "reason": "startup"},
+        "before_agent_start": {"prompt": "", "systemPrompt": "",
+                               "systemPromptOptions": {"cwd": cwd, "selectedTools": [], "contextFiles": [],
+                                                       "skills": []}},
+        "agent_end": {"messages": []},
+        "turn_start": {"turnIndex": 0, "timestamp": now},
+        "turn_end": {"turnIndex": 0, "message": _EMPTY_ASSISTANT, "toolResults": []},
+        "message_start": {"message": _EMPTY_ASSISTANT},
+        "message_end": {"message": _EMPTY_ASSISTANT},
+        "context": {"messages": []},
+        "tool_call": {"toolCallId": "", "toolName": "", "input": {}},
+        "tool_result": {"toolCallId": "", "toolName": "", "input": {}, "content": [], "isError": False},
+        "tool_execution_start": {"toolCallId": "", "toolName": "", "args": {}},
+        "tool_execution_end": {"toolCallId": "", "toolName": "", "result": None, "isError": False},
+        "user_bash": {"command": "", "excludeFromContext": False, "cwd": cwd},
+        "input": {"text": "", "source": "interactive"},
+        "model_select": {"model": model, "previousModel": None, "source": "set"},
+        "thinking_level_select": {"level": "off", "previousLevel": "off"},
+    }
+    return {**defaults.get(event, {}), **data}
 
 
 def combine_event(

@@ -11,6 +11,7 @@ from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.bundler import Bundle
 from pi_sandbox.runtime.discovery import ExtensionSource
+from pi_sandbox.runtime.extdirs import ExtensionDirs
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerLimits
 
 REMEDIATION = {
@@ -49,6 +50,8 @@ class LoadedExtension:
     stopped_by: str | None = None
     #: CPU time of its earlier (restarted) workers.
     cpu_ms_before: int = 0
+    #: Its own data (kept) and tmp (per session) folders in the state dir, once it is started.
+    dirs: ExtensionDirs | None = None
 
     @property
     def extension_id(self) -> str:

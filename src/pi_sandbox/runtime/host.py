@@ -27,7 +27,8 @@ from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.quota import QuotaBreach, Resource
 from pi_sandbox.runtime.bundler import Bundler
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
-from pi_sandbox.runtime.events import combine_event
+from pi_sandbox.runtime.events import combine_event, complete_event
+from pi_sandbox.runtime.extdirs import extension_dirs
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
 from pi_sandbox.runtime.pi_packages import npm_global_root
@@ -130,10 +131,11 @@ class ExtensionHost:
             "usesTypebox": bool(
                 ext.bundle and any(i.startswith(TYPEBOX_USERS) for i in ext.bundle.static_imports)
             ),
-            # The real locations, so paths look right; every access is still decided by the pipeline
-            # (outside the workspace and the extension's folder it is denied).
+            # The real home, so paths look right; every access is still decided by the pipeline (outside the
+            # workspace, the extension's folder and its own data/tmp dirs it is denied).
             "homedir": self.config.environ.get("HOME", "/"),
-            "tmpdir": "/tmp",
+            "tmpdir": str(ext.dirs.tmp) if ext.dirs else "/tmp",
+            "dataDir": str(ext.dirs.data) if ext.dirs else None,
         }
 
     # ---- loading -----------------------------------------------------------------------------
@@ -165,8 +167,16 @@ class ExtensionHost:
                 continue
             if not self._imports_available(ext, table):
                 continue
+            ext.dirs = extension_dirs(self.config.state_dir, source.extension_id, str(source.entry))
+            try:
+                ext.dirs.create()
+                ext.dirs.clear_tmp()  # a new session starts with an empty tmp dir
+            except OSError as exc:
+                self._fail(ext, "boot_failed", f"cannot create the extension's data/tmp dirs: {exc}")
+                continue
             self.sandbox.register_extension(
-                source.extension_id, source.root, tuple(Path(d) for d in ext.bundle.dependency_dirs)
+                source.extension_id, source.root, tuple(Path(d) for d in ext.bundle.dependency_dirs),
+                writable=(ext.dirs.data, ext.dirs.tmp),
             )
             self._spawn(ext, table)
             started.append(ext)
@@ -480,7 +490,7 @@ class ExtensionHost:
 
         A failing or killed extension is recorded and skipped; the others still answer.
         """
-        state: dict[str, Any] = dict(data or {})
+        state = complete_event(event, data or {}, cwd=str(self.config.project_dir), model=self.model)
         per_extension: list[dict[str, Any]] = []
         outcome: dict[str, Any] = {"event": event}
         for ext in list(self._extensions.values()):
@@ -568,6 +578,8 @@ class ExtensionHost:
         for ext in self._extensions.values():
             if ext.worker is not None:
                 ext.worker.close()
+            if ext.dirs is not None:
+                ext.dirs.clear_tmp()  # tmp files live for one session; the data dir is kept
             if ext.status == "loaded":
                 ext.status = "stopped"
         self._executor.shutdown(wait=False, cancel_futures=True)

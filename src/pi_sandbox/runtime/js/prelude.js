@@ -185,7 +185,8 @@ const pi = {
     label = text;
   },
   setModel: async () => false,
-  getCommands: () => [...commands.keys()].map((name) => ({ name, description: commands.get(name).description ?? "" })),
+  getCommands: () =>
+    [...commands.keys()].map((name) => ({ name, description: commands.get(name).description ?? "", source: "extension" })),
 };
 
 bindApi(pi);

@@ -15,6 +15,12 @@ function info() {
 }
 
 const overlay = new Map(); // name -> string | undefined (undefined = deleted locally)
+// The extension's own places, answered locally (no hostcall): its tmp dir as TMPDIR/TMP/TEMP (what os.tmpdir()
+// returns) and its data dir as PI_EXTENSION_DATA_DIR. Both are writable for it alone.
+for (const [name, key] of [["TMPDIR", "tmpdir"], ["TMP", "tmpdir"], ["TEMP", "tmpdir"], ["PI_EXTENSION_DATA_DIR", "dataDir"]]) {
+  const value = (host.info() || {})[key];
+  if (value) overlay.set(name, String(value));
+}
 
 // Enumeration ({...process.env}, Object.keys/entries) would otherwise cost one hostcall per variable: ownKeys
 // batch-reads the visible names ({names: [...]}, ≤256 per call) into a snapshot that lives until the next

@@ -255,7 +255,8 @@ export function format(obj) {
   const host = obj.host || (obj.hostname ? obj.hostname + (obj.port ? ":" + obj.port : "") : "");
   let search = obj.search || "";
   if (!search && obj.query && typeof obj.query === "object") {
-    const q = new URLSearchParams(obj.query).toString();
+    // Node's legacy url.format encodes the query with querystring (space → %20), not URLSearchParams (+).
+    const q = Object.entries(obj.query).flatMap(([k, v]) => [].concat(v).map((x) => `${encodeURIComponent(k)}=${encodeURIComponent(x ?? "")}`)).join("&");
     if (q) search = "?" + q;
   }
   return `${proto}${host || proto === "file:" ? "//" : ""}${host}${obj.pathname || ""}${search}${obj.hash || ""}`;

@@ -21,7 +21,11 @@ function inspectValue(v, opts, depth, seen) {
   }
   if (typeof v[kInspect] === "function") return String(v[kInspect](opts.depth - depth, opts, inspect));
   if (seen.includes(v)) return "[Circular *1]";
-  if (v instanceof Error) return v.stack || `${v.name}: ${v.message}`;
+  if (v instanceof Error) {
+    // The engine's stack has only the frames; Node's starts with "Name: message".
+    const head = v.message ? `${v.name}: ${v.message}` : String(v.name);
+    return v.stack && !String(v.stack).startsWith(head) ? `${head}\n${String(v.stack).replace(/\n$/, "")}` : v.stack || head;
+  }
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? "Invalid Date" : v.toISOString();
   if (v instanceof RegExp) return v.toString();
   if (depth > opts.depth) return Array.isArray(v) ? "[Array]" : "[Object]";

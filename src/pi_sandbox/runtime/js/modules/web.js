@@ -264,8 +264,50 @@ class ListFormat {
   static supportedLocalesOf() { return ["en-US"]; }
 }
 
+class Locale {
+  constructor(tag, options = {}) {
+    const [language = "en", ...rest] = String(tag).split(/[-_]/);
+    const region = rest.find((p) => /^[A-Za-z]{2}$|^\d{3}$/.test(p));
+    this.language = options.language || language.toLowerCase();
+    this.region = options.region || (region ? region.toUpperCase() : undefined);
+    this.baseName = this.region ? `${this.language}-${this.region}` : this.language;
+  }
+  maximize() { return this; }
+  minimize() { return this; }
+  toString() { return this.baseName; }
+}
+
+class DisplayNames {
+  constructor(locale, options = {}) {
+    if (!options || !options.type) throw new TypeError("Intl.DisplayNames requires options.type");
+    this._o = options;
+  }
+  of(code) { return String(code); }
+  resolvedOptions() { return { locale: "en-US", style: "long", fallback: "code", ...this._o }; }
+  static supportedLocalesOf() { return ["en-US"]; }
+}
+
+// ECMA-402: NumberFormat, DateTimeFormat and Collator are callable without `new` (legacy constructors) and
+// their `format` / `compare` are bound to the instance (`list.map(nf.format)`); the newer constructors
+// (PluralRules, Segmenter, RelativeTimeFormat, ListFormat, DisplayNames, Locale) throw a TypeError without `new`.
+function legacyConstructor(Impl, bound) {
+  function Ctor(locales, options) {
+    const instance = new Impl(locales, options === undefined ? {} : options);
+    for (const name of bound) instance[name] = Impl.prototype[name] ? Impl.prototype[name].bind(instance) : instance[name];
+    return instance;
+  }
+  Ctor.prototype = Impl.prototype;
+  Object.defineProperty(Impl.prototype, "constructor", { value: Ctor, writable: true, configurable: true });
+  Object.defineProperty(Ctor, "name", { value: Impl.name });
+  Ctor.supportedLocalesOf = Impl.supportedLocalesOf;
+  return Ctor;
+}
+
 export const Intl = {
-  NumberFormat, DateTimeFormat, Segmenter, Collator, PluralRules, RelativeTimeFormat, ListFormat,
+  NumberFormat: legacyConstructor(NumberFormat, ["format"]),
+  DateTimeFormat: legacyConstructor(DateTimeFormat, ["format"]),
+  Collator: legacyConstructor(Collator, ["compare"]),
+  Segmenter, PluralRules, RelativeTimeFormat, ListFormat, DisplayNames, Locale,
   getCanonicalLocales: (l) => (l === undefined ? [] : [].concat(l).map(String)),
   supportedValuesOf: () => [],
 };
