@@ -67,7 +67,7 @@ def test_quota_status_and_stats(capsys: pytest.CaptureFixture[str], pi_env: PiEn
     for i in range(3):
         box.hostcall("ext.a", {"call_id": f"c{i}", "method": "fs", "params": {"op": "write", "path": "f",
                                                                              "data": "123456"}})
-    box.hostcall("ext.a", {"call_id": "u", "method": "ui", "params": {"op": "notify"}})
+    box.hostcall("ext.a", {"call_id": "u", "method": "tool", "params": {"name": "custom"}})  # policy deny
     box.close()
     (status,) = json.loads(run(capsys, "security", "quota", "status", "--json")[1])
     assert {r["resource"]: r["used"] for r in status["resources"]}["write_bytes"] == 6

@@ -163,7 +163,7 @@ def test_console_output_reaches_stderr_with_the_extension_id(
     assert mine[1:3] == ["[console-output] info: hello ann", '[console-output] warn: careful {"n":1}']
     assert "[console-output] error: Error: bad" in mine  # then the stack, one line each, like Node
     assert "[console-output] debug: details" in mine and "[console-output] info: raw write" in mine
-    assert not host.sandbox.store.query_alerts(extension_id="console-output")
+    assert not host.sandbox.store.query_alerts(category="policy_violation", extension_id="console-output")
 
 
 def test_ui_output_is_shown_and_questions_get_headless_answers(
@@ -177,7 +177,7 @@ def test_ui_output_is_shown_and_questions_get_headless_answers(
                  "[ui-output] ui.confirm: Deploy? — to prod → no (headless)",
                  "[ui-output] ui.select: Pick [a, b] → no answer (headless)"):
         assert line in err
-    assert not host.sandbox.store.query_alerts(extension_id="ui-output")
+    assert not host.sandbox.store.query_alerts(category="policy_violation", extension_id="ui-output")
 
 
 def test_uncaught_errors_behave_like_node(make_host: MakeHost) -> None:
@@ -231,8 +231,8 @@ def test_tmp_and_data_dirs_are_the_extensions_own(make_host: MakeHost, pi_env: P
     assert Path(text(scratch)).read_text() == "hello" and Path(text(scratch)).is_relative_to(ext.dirs.tmp)
     assert details(host.call_tool("tmpdir-writes", "remember", {"text": "a"})) == {"count": 1}
     assert details(host.call_tool("tmpdir-writes", "remember", {"text": "b"})) == {"count": 2}
-    written = host.sandbox.connectors["fs"].bytes_written("tmpdir-writes")  # type: ignore[attr-defined]
-    assert written >= len("hello") + 2 * len('{"text":"a"}\n')
+    # Writes there are ordinary fs writes: the quota meter counts them against the write quota.
+    assert host.sandbox.quota.usage("tmpdir-writes")["write_bytes"] >= len("hello") + 2 * len('{"text":"a"}\n')
     other = host.get("execute-current").dirs
     assert other is not None and other.data != ext.dirs.data
     for path in (other.data, other.tmp, pi_env.state_dir, pi_env.state_dir / "extensions", ext.dirs.data.parent):

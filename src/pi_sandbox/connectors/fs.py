@@ -13,7 +13,6 @@ import errno
 import os
 import shutil
 import stat as stat_mod
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,33 +52,16 @@ def _io_error(exc: OSError, raw: str) -> ConnectorError:
 
 
 class FsConnector:
-    """Implements fs ops read, write, list, stat, mkdir, delete; counts the bytes each extension writes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._written: dict[str, int] = {}
-
-    def bytes_written(self, extension_id: str) -> int:
-        """Bytes ``extension_id`` wrote through fs (and the write/edit tools) since the sandbox opened.
-
-        Every write counts, in the workspace as in the extension's own data/tmp dirs: the number the
-        write quota is checked against.
-        """
-        with self._lock:
-            return self._written.get(extension_id, 0)
+    """Implements fs ops read, write, list, stat, mkdir, delete."""
 
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         op = canonical_fs_op(str(params.get("op", "")))
         raw = params.get("path")
         path = confine(ctx, raw, op)
         try:
-            result = getattr(self, f"_{op}")(path, params)
+            return getattr(self, f"_{op}")(path, params)
         except OSError as exc:
             raise _io_error(exc, str(raw)) from None
-        if op == "write":
-            with self._lock:
-                self._written[ctx.extension_id] = self._written.get(ctx.extension_id, 0) + result["bytes_written"]
-        return result
 
     def _read(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
         fd = open_regular(path)
