@@ -92,7 +92,7 @@ def _exit_status(argv: list[str]) -> int:
 
 
 def check_landlock(abi: Callable[[], int] | None = None) -> Check:
-    from pi_sandbox.runtime.confine import landlock_abi
+    from pi_sandbox.sandbox.landlock import landlock_abi
 
     version = (abi or landlock_abi)()
     if version <= 0:

@@ -1,4 +1,4 @@
-"""Per-extension data/tmp dirs: where they are, who may use them, what a session clears."""
+"""Per-extension data/tmp dirs: who may use them, what a session clears."""
 
 from __future__ import annotations
 
@@ -6,40 +6,32 @@ from pathlib import Path
 
 import pytest
 
+from pi_sandbox.config.locations import extension_state_dirs
 from pi_sandbox.errors import PathConfinementError
 from pi_sandbox.mediation.paths import PathRules
-from pi_sandbox.runtime.extdirs import extension_dirs
+from pi_sandbox.runtime.extdirs import clear_tmp, prepare_dirs
 
 
-def test_dirs_are_per_id_and_source_and_inside_the_state_dir(tmp_path: Path) -> None:
-    a = extension_dirs(tmp_path, "notes", "/exts/notes/index.ts")
-    assert a.data.is_relative_to(tmp_path / "extensions") and a.tmp.parent == a.data.parent
-    assert extension_dirs(tmp_path, "notes", "/exts/notes/index.ts") == a
-    assert extension_dirs(tmp_path, "notes", "/elsewhere/notes.ts").data != a.data  # same id, other source
-    assert extension_dirs(tmp_path, "other", "/exts/notes/index.ts").data != a.data
-    odd = extension_dirs(tmp_path, "../../etc/passwd", "x")
-    assert odd.data.is_relative_to(tmp_path / "extensions") and ".." not in odd.data.parts
-
-
-def test_clear_tmp_empties_tmp_and_keeps_data(tmp_path: Path) -> None:
-    dirs = extension_dirs(tmp_path, "e", "s")
-    dirs.create()
+def test_prepare_creates_owner_only_dirs_and_empties_tmp_but_keeps_data(tmp_path: Path) -> None:
+    dirs = prepare_dirs(tmp_path, "e")
+    assert dirs == extension_state_dirs(tmp_path, "e")  # the folders the exec sandbox binds too
     (dirs.tmp / "sub").mkdir()
     (dirs.tmp / "sub" / "f").write_text("x")
     (dirs.tmp / "g").write_text("y")
     (dirs.tmp / "link").symlink_to(dirs.data)
     (dirs.data / "keep").write_text("z")
-    dirs.clear_tmp()
+    assert prepare_dirs(tmp_path, "e") == dirs  # a new session
     assert list(dirs.tmp.iterdir()) == [] and (dirs.data / "keep").read_text() == "z"
     assert (dirs.data.stat().st_mode & 0o777) == 0o700
+    (dirs.tmp / "h").write_text("w")
+    clear_tmp(dirs)
+    assert list(dirs.tmp.iterdir()) == []
 
 
 def test_a_root_inside_the_protected_state_dir_is_carved_out_for_that_extension_only(tmp_path: Path) -> None:
     state, workspace = tmp_path / "state", tmp_path / "ws"
     workspace.mkdir()
-    mine, theirs = extension_dirs(state, "mine", "a"), extension_dirs(state, "theirs", "b")
-    for d in (mine, theirs):
-        d.create()
+    mine, theirs = prepare_dirs(state, "mine"), prepare_dirs(state, "theirs")
     (state / "security.db").write_text("ledger")
     rules = PathRules(roots=(workspace, mine.data, mine.tmp), protected=(state,))
     assert rules.resolve(str(mine.tmp / "x.txt"), "write") == mine.tmp.resolve() / "x.txt"

@@ -7,11 +7,11 @@ from typing import Any
 
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.records import AlertDraft, LedgerEntryDraft
+from pi_sandbox.config.locations import ExtensionStateDirs
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.bundler import Bundle
 from pi_sandbox.runtime.discovery import ExtensionSource
-from pi_sandbox.runtime.extdirs import ExtensionDirs
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerLimits
 
 REMEDIATION = {
@@ -51,7 +51,7 @@ class LoadedExtension:
     #: CPU time of its earlier (restarted) workers.
     cpu_ms_before: int = 0
     #: Its own data (kept) and tmp (per session) folders in the state dir, once it is started.
-    dirs: ExtensionDirs | None = None
+    dirs: ExtensionStateDirs | None = None
 
     @property
     def extension_id(self) -> str:

@@ -28,7 +28,7 @@ from pi_sandbox.quota import QuotaBreach, Resource
 from pi_sandbox.runtime.bundler import Bundler
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
 from pi_sandbox.runtime.events import combine_event, complete_event
-from pi_sandbox.runtime.extdirs import extension_dirs
+from pi_sandbox.runtime.extdirs import clear_tmp, prepare_dirs
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
 from pi_sandbox.runtime.pi_packages import npm_global_root
@@ -167,10 +167,8 @@ class ExtensionHost:
                 continue
             if not self._imports_available(ext, table):
                 continue
-            ext.dirs = extension_dirs(self.config.state_dir, source.extension_id, str(source.entry))
             try:
-                ext.dirs.create()
-                ext.dirs.clear_tmp()  # a new session starts with an empty tmp dir
+                ext.dirs = prepare_dirs(self.config.state_dir, source.extension_id)
             except OSError as exc:
                 self._fail(ext, "boot_failed", f"cannot create the extension's data/tmp dirs: {exc}")
                 continue
@@ -579,7 +577,7 @@ class ExtensionHost:
             if ext.worker is not None:
                 ext.worker.close()
             if ext.dirs is not None:
-                ext.dirs.clear_tmp()  # tmp files live for one session; the data dir is kept
+                clear_tmp(ext.dirs)  # tmp files live for one session; the data dir is kept
             if ext.status == "loaded":
                 ext.status = "stopped"
         self._executor.shutdown(wait=False, cancel_futures=True)
