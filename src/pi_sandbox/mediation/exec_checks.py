@@ -44,8 +44,8 @@ def _has_short(opts: list[str], letters: str) -> bool:
     return any(o.startswith("-") and not o.startswith("--") and any(ch in o[1:] for ch in letters) for o in opts)
 
 
-def check_delete(name: str, args: Sequence[Word], emit: Emit) -> None:
-    """rm / rmdir / unlink / shred / srm."""
+def check_delete(name: str, args: Sequence[Word], emit: Emit, *, scoped_cwd: bool = False) -> None:
+    """rm / rmdir / unlink / shred / srm (``scoped_cwd``: an earlier ``cd`` went into a subdirectory)."""
     opts, targets = options_and_operands(args)
     recursive = _has_short(opts, "rR") or "--recursive" in opts or name == "srm"
     if name == "shred":
@@ -57,7 +57,7 @@ def check_delete(name: str, args: Sequence[Word], emit: Emit) -> None:
         return
     for target in targets:
         if recursive:
-            found = delete_scope(target)
+            found = delete_scope(target, scoped_cwd=scoped_cwd)
             if found:
                 emit(*found)
         elif R.ACCOUNT_FILE_RE.match(normalize_path(target.text)):
@@ -206,6 +206,8 @@ def check_network(name: str, args: Sequence[Word], emit: Emit) -> set[str]:
             source = payload.lstrip("@<")
             if reads_file and source == "-":
                 roles.add("sink")
+            elif reads_file and reads_credentials(source):
+                emit("credential_exfil", f"{name}_upload_credential_file")
             elif reads_file and not local:
                 emit("data_exfil", f"{name}_upload_file")
     elif name in R.NETCAT:
@@ -226,6 +228,8 @@ def check_network(name: str, args: Sequence[Word], emit: Emit) -> set[str]:
     elif name in ("scp", "rsync", "sftp", "rclone"):
         if any(_REMOTE_SPEC.match(t) for t in texts[1:] if not t.startswith("-")) or name == "sftp":
             emit("remote_copy", f"{name}_remote")
+            if any(reads_credentials(t) for t in texts if not t.startswith("-")):
+                emit("credential_exfil", f"{name}_credential_file_to_remote")
         if name == "rsync" and any(t.startswith("--delete") for t in texts):
             _opts, operands = options_and_operands(args)
             if operands:
@@ -268,15 +272,6 @@ def check_git(args: Sequence[Word], emit: Emit) -> None:
     )
     if destructive:
         emit("destructive_vcs", f"git_{sub}")
-    if sub == "config" and any(t.lower() in ("core.hookspath", "core.fsmonitor", "core.sshcommand") for t in rest):
-        emit("persistence", "git_config_code_hook")
-    for i, text in enumerate(texts[:sub_index]):
-        if (
-            text == "-c"
-            and i + 1 < len(texts)
-            and re.match(r"(?i)core\.(?:sshcommand|fsmonitor|hookspath|pager)=", texts[i + 1])
-        ):
-            emit("obfuscated_command", "git_c_code_option")
 
 
 def check_container(name: str, args: Sequence[Word], emit: Emit) -> None:
@@ -340,27 +335,31 @@ def check_credentials(name: str, args: Sequence[Word], emit: Emit) -> set[str]:
     if name in R.CREDENTIAL_USERS:
         return set()
     if any(reads_credentials(w.text) for w in args):
-        emit("credential_exfil", "read_credential_file")
+        emit("credential_read", "read_credential_file")
         return {"secret_source"}
     if name in ("security",) and any(
         w.text in ("find-generic-password", "find-internet-password", "dump-keychain") for w in args
     ):
-        emit("credential_exfil", "keychain_dump")
+        emit("credential_read", "keychain_dump")
         return {"secret_source"}
     return set()
 
 
-def check_code(code: str, emit: Emit, run_shell: Callable[[str], None]) -> None:
-    """Inline program text (python -c, perl -e, node -e, awk): sockets + spawn, fork loops, rmtree, system()."""
-    if R.CODE_SOCKET_RE.search(code) and R.CODE_SPAWN_RE.search(code):
-        emit("reverse_shell", "inline_code_socket_spawn")
-    if R.CODE_FORK_BOMB_RE.search(code):
-        emit("fork_bomb", "inline_code_fork_loop")
-    for match in R.CODE_RMTREE_RE.finditer(code):
-        found = delete_scope(Word(match.group(1)))
-        if found:
-            emit(found[0], "inline_code_" + found[1])
-    if R.CREDENTIAL_PATH_RE.search(code) or re.search(r"/etc/(?:shadow|gshadow|sudoers)|/proc/self/environ", code):
-        emit("credential_exfil", "inline_code_credential_path")
-    for match in R.CODE_SHELL_STRING_RE.finditer(code):
-        run_shell(match.group(2).replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\"))
+def fetch_outputs(name: str, texts: Sequence[str]) -> list[str]:
+    """Files a ``curl`` / ``wget`` command line saves what it downloads to."""
+    outs: list[str] = []
+    urls = [t for t in texts if "://" in t]
+    remote_name = False
+    for i, text in enumerate(texts):
+        following = texts[i + 1] if i + 1 < len(texts) else ""
+        if text in ("-o", "--output", "--output-document") or (name != "curl" and text == "-O"):
+            outs.append(following)
+        elif text.startswith(("--output=", "--output-document=")):
+            outs.append(text.split("=", 1)[1])
+        elif name == "curl" and text in ("-O", "--remote-name", "--remote-name-all"):
+            remote_name = True
+        elif text.startswith("-o") and len(text) > 2 and not text.startswith("--"):
+            outs.append(text[2:])
+    if (remote_name or (name == "wget" and not outs)) and urls:
+        outs.extend(u.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "index.html" for u in urls)
+    return [o for o in outs if o and o != "-"]

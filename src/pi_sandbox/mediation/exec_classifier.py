@@ -11,32 +11,144 @@ is chained with.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
+from pi_sandbox.mediation import code_generic, code_js, code_python
 from pi_sandbox.mediation import exec_checks as C
 from pi_sandbox.mediation import exec_paths as P
 from pi_sandbox.mediation import exec_rules as R
+from pi_sandbox.mediation.code_facts import CodeHooks, judge, too_long
+from pi_sandbox.mediation.exec_env import classify_env
 from pi_sandbox.mediation.exec_result import ExecClassification, Finding, Unit
-from pi_sandbox.mediation.exec_unwrap import Unwrapper, base_name
+from pi_sandbox.mediation.exec_tools import TOOLS_WITH_COMMAND_OPTIONS, Tools
+from pi_sandbox.mediation.exec_unwrap import base_name, sub_kind
+from pi_sandbox.mediation.script_source import (
+    MAX_SCRIPT_DEPTH,
+    MAX_SCRIPTS_PER_COMMAND,
+    NoScripts,
+    ScriptSource,
+    ScriptUnavailable,
+)
 from pi_sandbox.mediation.shell_ast import Script, SimpleCommand, Word
 from pi_sandbox.mediation.shell_parse import parse_script
 from pi_sandbox.mediation.shell_static import static_output
 
 MAX_NESTING = 12
+#: Where installed programs live: an absolute program path outside the roots under one of these is
+#: judged by its name; anywhere else (``/tmp/x``) it is a script nobody could read.
+_SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib", "/opt/", "/nix/", "/snap/", "/etc/", "/System/",
+                    "/Library/", "/Applications/", "/home/linuxbrew/", "/proc/self/exe")
+_EMPTY_CMD = SimpleCommand((), (), (), (), False, False, None, {})
 
 __all__ = ["ExecClassification", "ExecClassifier", "Finding", "Unit"]
 _SHELL_META = re.compile(r"[\s;&|<>()$`'\"\\*?{}\[\]~#]")
 
 
-class _Run(Unwrapper):
-    """State of one classification: the units found so far."""
+class _Run(Tools):
+    """State of one classification: the units found so far, files read, files the command writes."""
 
-    def __init__(self) -> None:
+    def __init__(self, scripts: ScriptSource | None = None, cwd: str | None = None, stdin: str | None = None) -> None:
         self.units: list[Unit] = []
         self.root = Unit(argv=())
         self.units.append(self.root)
+        self.scripts = scripts or NoScripts()
+        self.cwd = cwd
+        self.stdin = stdin
+        self.inspected: list[tuple[str, str]] = []  # (path, sha256 of the text or the reason it was unavailable)
+        self.script_depth = 0
+        self.scoped_cwd = False
+        self.written: dict[str, str] = {}  # files this command writes with statically known text
+        self.downloaded: set[str] = set()  # files a fetcher writes
+        self.decoded: set[str] = set()  # files a decoder writes
+
+    # ------------------------------------------------------------------ files and code
+    def read_file(
+        self, path: str, unit: Unit, purpose: str, *, language: str, missing_ok: bool = False
+    ) -> str | None:
+        norm = P.normalize_path(path)
+        if norm in self.downloaded:
+            self.emit(unit, "pipe_to_shell", "download_then_execute")
+        if norm in self.decoded:
+            self.emit(unit, "decode_exec", "decode_to_file_then_execute")
+        if norm in self.written:
+            return self.written[norm]
+        if len(self.inspected) >= MAX_SCRIPTS_PER_COMMAND or self.script_depth >= MAX_SCRIPT_DEPTH:
+            self.emit(unit, "unreadable_script", f"{purpose}_beyond_read_bound")
+            return None
+        result = self.scripts.read(path, self.cwd)
+        if isinstance(result, ScriptUnavailable):
+            self.inspected.append((path, result.value))
+            if not (missing_ok and result is ScriptUnavailable.MISSING):
+                self.emit(unit, "opaque_binary" if result is ScriptUnavailable.BINARY else "unreadable_script",
+                          f"{purpose}_{result.value}")
+            return None
+        self.inspected.append((path, hashlib.sha256(result.encode("utf-8", "surrogatepass")).hexdigest()))
+        return result
+
+    def run_file(self, path: str, language: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
+        text = self.read_file(path, unit, "script", language=language)
+        if text is None:
+            return
+        if language == "shell" or language == "":
+            language = _shebang_language(text) or "shell"
+        self.script_depth += 1
+        try:
+            self.code(language, text, unit, env, depth)
+        finally:
+            self.script_depth -= 1
+
+    def code(self, language: str, text: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
+        if depth > MAX_NESTING:
+            self.emit(unit, "unparseable", "nesting_too_deep")
+            return
+        if language in ("shell", "sh"):
+            self.script(text, env, depth + 1, unit)
+            return
+        if language == "make":
+            self.makefile(text, {}, unit, env, depth, "makefile")
+            return
+        if language == "sed":
+            self.sed([Word("-e"), Word(text)], unit, dict(env), depth)
+            return
+        if language not in _ANALYSERS:
+            self.emit(unit, "opaque_inline_code", f"script_language_{language}")
+            return
+        if too_long(text, language, self._hooks(unit, env, depth)):
+            return
+        judge(_ANALYSERS[language](text), self._hooks(unit, env, depth))
+
+    def _hooks(self, unit: Unit, env: Mapping[str, str], depth: int) -> CodeHooks:
+        return CodeHooks(
+            emit=lambda c, r: self.emit(unit, c, r),
+            shell=lambda text: self.script(text, env, depth + 1, unit),
+            argv=lambda argv: self.argv_of(argv, unit, env, depth + 1),
+            code=lambda lang, text: self.code(lang, text, unit, env, depth + 1),
+        )
+
+    def argv_of(self, argv: Sequence[str], unit: Unit, env: Mapping[str, str], depth: int = 1) -> None:
+        """Classify a literal argv found inside code or a variable."""
+        self.argv([Word(a) for a in argv], unit, _EMPTY_CMD, [], dict(env), depth)
+
+    def stdin_for(self, cmd: SimpleCommand) -> str | None:
+        for red in cmd.redirects:
+            if red.op == "<" and red.target is not None and not red.target.dynamic and not red.target.procsub:
+                return self.read_file(red.target.text, self.root, "stdin_file", language="", missing_ok=False)
+        if self.stdin is None or any(stage > 0 for _, stage in cmd.pipes[-1:]):
+            return None
+        return self.stdin
+
+    def set_env(self, assigned: Mapping[str, str], unit: Unit, env: Mapping[str, str], depth: int) -> None:
+        classify_env(
+            assigned,
+            lambda c, r: self.emit(unit, c, r),
+            lambda text: self.script(text, env, depth + 1, unit),
+            lambda tool, args: self.argv_of([tool, *args], unit, env, depth + 1),
+            from_param=False,
+        )
 
     def emit(self, unit: Unit, command_class: str, rule: str) -> None:
         finding = Finding(command_class, R.CLASS_TIER[command_class], rule)
@@ -61,12 +173,14 @@ class _Run(Unwrapper):
                 stages.setdefault(pid, {}).setdefault(stage, []).append(cmd)
         roles: dict[int, set[str]] = {}
         units: dict[int, Unit] = {}
+        outer_scoped = self.scoped_cwd
         for cmd in commands:
             upstream = self._upstream(cmd, stages)
             unit = Unit(argv=tuple(w.text for w in cmd.words))
             self.units.append(unit)
             units[id(cmd)] = unit
             roles[id(cmd)] = self.command(cmd, unit, upstream, depth)
+            self._track_cd(cmd)
             if cmd.function and cmd.words and cmd.words[0].text == cmd.function:
                 multi = any(len(stages.get(pid, {})) > 1 for pid, _ in cmd.pipes)
                 if cmd.background or multi:
@@ -76,6 +190,18 @@ class _Run(Unwrapper):
         for by_stage in stages.values():
             if len(by_stage) > 1:
                 self.pipeline(by_stage, roles, units, depth)
+        self.scoped_cwd = outer_scoped
+
+    def _track_cd(self, cmd: SimpleCommand) -> None:
+        """After ``cd sub`` a later ``rm -rf *`` deletes inside ``sub``; after ``cd ..`` / ``cd ~`` it does not."""
+        if not cmd.words or base_name(cmd.words[0].text) not in ("cd", "pushd", "popd"):
+            return
+        target = cmd.words[1] if len(cmd.words) > 1 else None
+        if target is None or target.dynamic or base_name(cmd.words[0].text) == "popd":
+            self.scoped_cwd = False
+            return
+        norm = P.normalize_path(target.text)
+        self.scoped_cwd = not (norm.startswith(("/", "~", "..")) or norm in (".", "-"))
 
     @staticmethod
     def _upstream(cmd: SimpleCommand, stages: Mapping[int, Mapping[int, list[SimpleCommand]]]) -> list[SimpleCommand]:
@@ -105,7 +231,7 @@ class _Run(Unwrapper):
                 if "fetcher" in before:
                     self.emit(unit, "pipe_to_shell", "network_fetch_piped_to_interpreter")
                 if "decoder" in before:
-                    self.emit(unit, "obfuscated_command", "decoded_data_piped_to_interpreter")
+                    self.emit(unit, "decode_exec", "decoded_data_piped_to_interpreter")
                 if text is not None:
                     self.script(text, {}, depth + 1, unit)
                 elif not before & {"fetcher", "decoder"}:
@@ -124,13 +250,34 @@ class _Run(Unwrapper):
         for name, _value in cmd.assignments:
             if name in ("HISTFILE", "HISTSIZE", "HISTFILESIZE") and not cmd.words:
                 self.emit(unit, "history_tamper", "assign_histfile")
-            if name in ("LD_PRELOAD", "LD_LIBRARY_PATH", "BASH_ENV", "PROMPT_COMMAND") and cmd.words:
-                self.emit(unit, "obfuscated_command", f"inject_{name.lower()}")
+        env = dict(cmd.env)
+        assigned = {n: w.text for n, w in cmd.assignments if not w.dynamic}
+        env.update(assigned)
+        if assigned:
+            self.set_env(assigned, unit, env, depth)
         if not cmd.words:
             return set()
-        env = dict(cmd.env)
-        env.update({n: w.text for n, w in cmd.assignments if not w.dynamic})
-        return self.argv(list(cmd.words), unit, cmd, upstream, env, depth)
+        roles = self.argv(list(cmd.words), unit, cmd, upstream, env, depth)
+        self._track_writes(cmd, roles)
+        return roles
+
+    def _track_writes(self, cmd: SimpleCommand, roles: set[str]) -> None:
+        """Remember files this command writes: downloaded, decoded, or with text known statically."""
+        for red in cmd.redirects:
+            if red.op not in (">", ">>", ">|") or red.target is None or red.target.dynamic:
+                continue
+            norm = P.normalize_path(red.target.text)
+            if "fetcher" in roles:
+                self.downloaded.add(norm)
+            elif "decoder" in roles:
+                self.decoded.add(norm)
+            else:
+                text = static_output(Script((cmd._replace(redirects=(), pipes=()),)))
+                heredoc = next((r.heredoc for r in cmd.redirects if r.heredoc is not None), None)
+                if heredoc is not None and cmd.words and base_name(cmd.words[0].text) == "cat":
+                    text = heredoc
+                if text is not None:
+                    self.written[norm] = text
 
     def redirect(self, cmd: SimpleCommand, op: str, target: Word | None, unit: Unit) -> None:
         if target is None:
@@ -177,11 +324,14 @@ class _Run(Unwrapper):
             self.emit(unit, "obfuscated_command", "glob_in_command_name")
         if head.subs:
             # A program name computed by a substitution ($(printf '\x72m'), `echo rm`) is obfuscation
-            # even when its value could be worked out statically.
-            self.emit(unit, "obfuscated_command", "command_name_from_substitution")
+            # even when its value could be worked out statically; decoding it is decode-then-execute.
+            decoded = any(sub_kind(sub) == "decode" for sub in head.subs)
+            self.emit(unit, "decode_exec" if decoded else "obfuscated_command", "command_name_from_substitution")
         name = base_name(head.text)
         args = words[1:]
         roles: set[str] = set()
+        if "/" in head.text and self.program_file(head.text, unit, env, depth):
+            return roles
         if name in ("busybox", "toybox") and args:
             return self.argv(args, unit, cmd, upstream, env, depth + 1)
         if name in R.WRAPPERS:
@@ -193,15 +343,60 @@ class _Run(Unwrapper):
         if name in R.SHELLS:
             return roles | self.shell(args, unit, cmd, env, depth)
         if name in R.SHELL_JOINING:
+            if name == "ssh":
+                self.option_commands(name, args, unit, env, depth)
             return roles | self.joining(name, args, unit, cmd, upstream, env, depth)
         if name in ("source", "."):
-            return roles | self.source(args, unit)
+            return roles | self.source(args, unit, env, depth)
         if name in R.INTERPRETERS:
             roles |= self.interpreter(name, args, unit, cmd, env, depth)
         else:
             # Leaf programs only: a shell's or interpreter's code string is analysed as code instead.
             roles |= C.check_credentials(name, args, lambda c, r: self.emit(unit, c, r))
+        roles |= self.tool(name, args, unit, cmd, env, depth)
         return roles | self.program(name, args, unit)
+
+    def tool(
+        self, name: str, args: list[Word], unit: Unit, cmd: SimpleCommand, env: dict[str, str], depth: int
+    ) -> set[str]:
+        """Tools whose options, configuration or own scripts run commands (``exec_tools``)."""
+        if name in R.VCS:
+            self.git(args, unit, env, depth)
+        elif name in TOOLS_WITH_COMMAND_OPTIONS:
+            self.option_commands(name, args, unit, env, depth)
+        elif name in ("vim", "vi", "nvim", "ex", "view", "gvim", "vimdiff", "evim", "rvim", "gview"):
+            self.vim(args, unit, cmd, env, depth)
+        elif name in ("gdb", "cgdb"):
+            self.gdb(args, unit, env, depth)
+        elif name in ("sqlite3", "sqlite"):
+            self.sqlite(args, unit, cmd, env, depth)
+        elif name in ("make", "gmake", "bmake"):
+            return self.make(args, unit, cmd, env, depth)
+        elif name in ("sed", "gsed"):
+            self.sed(args, unit, env, depth)
+        elif name in ("npm", "yarn", "pnpm", "npx", "bun"):
+            self.package_script(name, args, unit, env, depth)
+        elif name == "deno" and any(re.match(r"^(?:https?|npm|jsr):", w.text) for w in args):
+            self.emit(unit, "pipe_to_shell", "deno_remote_program")
+        return set()
+
+    def program_file(self, path: str, unit: Unit, env: Mapping[str, str], depth: int) -> bool:
+        """A program named by a path: a workspace script is read and classified (True: nothing more to do)."""
+        if path.startswith(_SYSTEM_PREFIXES):
+            return False
+        text = self.read_file(path, unit, "program", language="", missing_ok=path.startswith("/"))
+        if text is None:
+            return False
+        language = _shebang_language(text)
+        if language is None and text.startswith("#!"):
+            self.emit(unit, "opaque_inline_code", "script_unknown_interpreter")
+            return True
+        self.script_depth += 1
+        try:
+            self.code(language or "shell", text, unit, env, depth)
+        finally:
+            self.script_depth -= 1
+        return True
 
     def program(self, name: str, args: list[Word], unit: Unit) -> set[str]:
         """Checks for a program that runs no other command."""
@@ -212,7 +407,7 @@ class _Run(Unwrapper):
         roles: set[str] = set()
         texts = [w.text for w in args]
         if name in ("rm", "rmdir", "unlink", "shred", "srm"):
-            C.check_delete(name, args, emit)
+            C.check_delete(name, args, emit, scoped_cwd=self.scoped_cwd)
         elif name == "dd":
             C.check_dd(args, emit)
         elif name in R.DISK_TOOLS or C._MKFS.match(name):
@@ -277,6 +472,8 @@ class _Run(Unwrapper):
             roles |= C.check_network(name, args, emit)
         if name in R.WRITERS:
             C.check_writers(name, args, emit)
+        if name in R.FETCHERS:
+            self.downloaded.update(P.normalize_path(p) for p in C.fetch_outputs(name, texts))
         if name in ("base64", "base32") and any(t in ("-d", "--decode", "-D") for t in texts):
             roles.add("decoder")
         elif name in ("xxd",) and "-r" in texts or name in ("uudecode", "gunzip", "zcat", "rev"):
@@ -293,26 +490,74 @@ class _Run(Unwrapper):
 class ExecClassifier:
     """Classifies commands; stateless and safe to share between threads."""
 
-    def classify(self, cmd: str, args: Sequence[str] = ()) -> ExecClassification:
-        """Classify the exec of ``cmd`` with ``args`` (an explicit argv, no shell in between)."""
-        run = _Run()
+    def classify(
+        self,
+        cmd: str,
+        args: Sequence[str] = (),
+        *,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        scripts: ScriptSource | None = None,
+        cwd: str | None = None,
+        allow_env: Collection[str] = (),
+    ) -> ExecClassification:
+        """Classify the exec of ``cmd`` with ``args`` (an explicit argv, no shell in between).
+
+        ``stdin`` is what the command reads (a shell or interpreter reads it as its program), ``env``
+        the variables the call sets for it (dangerous ones are ``env_injection`` unless in
+        ``allow_env``), ``scripts`` gives the text of files the command runs (``sh x``, ``./x``,
+        ``make``); without one every such file is ``unreadable_script``.
+        """
+        run = _Run(scripts, cwd, stdin)
         argv = [cmd, *args]
+        if env:
+            classify_env(
+                env,
+                lambda c, r: run.emit(run.root, c, r),
+                lambda text: run.script(text, env, 1, run.root),
+                lambda tool, words: run.argv_of([tool, *words], run.root, env),
+                from_param=True,
+                allowed=allow_env,
+            )
         if _SHELL_META.search(cmd):
             # A command string with shell syntax in it: judge what a shell would make of it too.
             run.script(" ".join([cmd, *(shlex.quote(a) for a in args)]), {}, 0)
         words = [Word(a) for a in argv]
         unit = Unit(argv=tuple(argv))
         run.units.append(unit)
-        run.argv(words, unit, SimpleCommand(tuple(words), (), (), (), False, False, None, {}), [], {}, 0)
+        run.argv(words, unit, SimpleCommand(tuple(words), (), (), (), False, False, None, {}), [], dict(env or {}), 0)
         return _result(run)
 
-    def classify_script(self, text: str) -> ExecClassification:
+    def classify_script(self, text: str, *, scripts: ScriptSource | None = None, cwd: str | None = None,
+                        stdin: str | None = None) -> ExecClassification:
         """Classify shell text (the ``bash`` tool's command string)."""
-        run = _Run()
+        run = _Run(scripts, cwd, stdin)
         run.script(text, {}, 0)
         return _result(run)
 
 
 def _result(run: _Run) -> ExecClassification:
     findings = tuple(f for unit in run.units for f in unit.findings)
-    return ExecClassification(findings=findings, units=tuple(run.units))
+    return ExecClassification(findings=findings, units=tuple(run.units), inspected=tuple(run.inspected))
+
+
+def _shebang_language(text: str) -> str | None:
+    """The language a script's ``#!`` line names (``shell`` for shells); None without a known one."""
+    if not text.startswith("#!"):
+        return None
+    words = text[2:].split("\n", 1)[0].split()
+    while words and (base_name(words[0]) == "env" or words[0].startswith("-")):
+        words = words[1:]
+    if not words:
+        return None
+    name = base_name(words[0])
+    if name in R.SHELLS:
+        return "shell"
+    return R.SHEBANG_LANG.get(name)
+
+
+_ANALYSERS = {
+    "python": code_python.analyse,
+    "javascript": code_js.analyse,
+    **{lang: functools.partial(code_generic.analyse, lang) for lang in code_generic.SHELL_CALLS},
+}

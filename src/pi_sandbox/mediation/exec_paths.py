@@ -46,9 +46,18 @@ def normalize_path(text: str) -> str:
     return posixpath.normpath(trimmed)
 
 
-def delete_scope(word: Word) -> tuple[str, str] | None:
-    """Class and rule for recursively deleting ``word``; None when the target is a scoped relative path."""
-    text = word.text
+_CWD_SPELLING = re.compile(r"^(?:\$PWD|\$\{PWD\}|\$\(pwd\)|`pwd`)(?=/|$)")
+
+
+def delete_scope(word: Word, *, scoped_cwd: bool = False) -> tuple[str, str] | None:
+    """Class and rule for recursively deleting ``word``.
+
+    The working directory is the workspace unless ``scoped_cwd`` (an earlier ``cd`` into a
+    subdirectory): deleting ``.``, ``*`` or ``$PWD`` then deletes the workspace, and ``..`` more.
+    """
+    text = _CWD_SPELLING.sub(".", word.text)
+    if text != word.text:
+        word = Word(text)
     if word.dynamic and (text.startswith("$") or text.startswith("`")) and not HOME_PREFIX_RE.match(text):
         return ("recursive_delete_broad", "delete_dynamic_target")
     norm = normalize_path(text)
@@ -67,8 +76,14 @@ def delete_scope(word: Word) -> tuple[str, str] | None:
         if norm.count("/") == 1:
             return ("recursive_delete_broad", "delete_home_subdir")
         return ("file_delete", "delete_in_home")
-    if norm in (".", "*", ".*") or norm == ".." or norm.startswith("../") or norm.startswith("*"):
-        return ("recursive_delete_broad", "delete_workspace_or_parent")
+    if norm in (".", "*", ".*") or norm.startswith("*"):
+        if scoped_cwd:
+            return ("file_delete", "delete_current_subdir")
+        return ("recursive_delete", "delete_workspace")
+    if norm == ".." or norm in ("../*", "../.*"):
+        return ("recursive_delete", "delete_workspace_parent")
+    if norm.startswith("../"):
+        return ("recursive_delete_broad", "delete_outside_workspace")
     return ("file_delete", "delete_scoped_relative")
 
 

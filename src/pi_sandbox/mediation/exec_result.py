@@ -31,6 +31,8 @@ class ExecClassification:
 
     findings: tuple[Finding, ...]
     units: tuple[Unit, ...] = ()
+    #: files read while classifying: (path as written, SHA-256 of the text or why it was unavailable)
+    inspected: tuple[tuple[str, str], ...] = ()
 
     @property
     def worst(self) -> Finding | None:

@@ -15,19 +15,23 @@ TIER_RANK: Final[Mapping[str, int]] = {name: i for i, name in enumerate(TIERS)}
 
 #: Command class → risk tier. Every finding the classifier reports names one of these classes.
 CLASS_TIER: Final[Mapping[str, str]] = {
-    # critical: irreversible damage to the machine or a remote shell for an attacker
-    "recursive_delete": "critical",
+    # critical: irreversible damage, a remote shell, code nobody could read before it ran, stolen keys.
+    # Denied in every profile; no setting lifts them (see exec_mediation.ExecMediator.decide).
+    "recursive_delete": "critical",  # of /, ~, a system top-level dir, a user home, the workspace
     "device_write": "critical",
     "disk_wipe": "critical",
     "fork_bomb": "critical",
     "reverse_shell": "critical",
-    # high: code from the network, escalation, exfiltration, persistence, evasion
+    "pipe_to_shell": "critical",  # download-then-execute, in any spelling (pipe, <(..), $(..), file)
+    "decode_exec": "critical",  # decode-then-execute (base64 | sh, exec(b64decode(..)), eval(Buffer.from(..)))
+    "credential_exfil": "critical",  # a credential file or the environment sent to a network sender
+    "env_injection": "critical",  # loader / shell-startup / tool-hook variables, unless execMediation.allowEnv
+    # high: escalation, local credential reads, persistence, evasion, code that cannot be read
     "recursive_delete_broad": "high",
-    "pipe_to_shell": "high",
     "system_shutdown": "high",
     "privilege_escalation": "high",
     "permission_escalation": "high",
-    "credential_exfil": "high",
+    "credential_read": "high",
     "credential_file_modification": "high",
     "data_exfil": "high",
     "persistence": "high",
@@ -35,8 +39,12 @@ CLASS_TIER: Final[Mapping[str, str]] = {
     "security_disable": "high",
     "obfuscated_command": "high",
     "unparseable": "high",
+    "opaque_inline_code": "high",  # interpreter code the analysis cannot see through
+    "unreadable_script": "high",  # a script to run that is missing, outside the roots, too large or not text
     # medium: destructive but scoped, or opaque but common
     "file_delete": "medium",
+    "command_hook": "medium",  # a tool option / variable that runs a command (the command itself is classified)
+    "opaque_binary": "medium",  # a workspace executable that is not a script: the sandbox confines it
     "destructive_vcs": "medium",
     "remote_copy": "medium",
     "dynamic_eval": "medium",
@@ -53,23 +61,41 @@ CLASS_TIER: Final[Mapping[str, str]] = {
 SHELLS: Final = frozenset(
     {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "yash", "posh", "rbash", "pwsh"}
 )
-#: Interpreters that read a program from stdin when given none, and their inline-code flags.
-INTERPRETERS: Final[Mapping[str, frozenset[str]]] = {
-    "python": frozenset({"-c"}),
-    "perl": frozenset({"-e", "-E"}),
-    "ruby": frozenset({"-e"}),
-    "node": frozenset({"-e", "--eval", "-p", "--print"}),
-    "nodejs": frozenset({"-e", "--eval", "-p", "--print"}),
-    "deno": frozenset({"eval"}),
-    "bun": frozenset({"-e", "--eval"}),
-    "php": frozenset({"-r"}),
-    "lua": frozenset({"-e"}),
-    "tclsh": frozenset(),
-    "awk": frozenset(),
-    "gawk": frozenset(),
-    "mawk": frozenset(),
-    "nawk": frozenset(),
-    "osascript": frozenset({"-e"}),
+#: Interpreters: the language their code is in, the options that carry inline code, and the options
+#: that take a separate argument (so the program operand is found). They read a program from stdin
+#: when given neither inline code nor a program file.
+INTERPRETERS: Final[Mapping[str, tuple[str, frozenset[str], frozenset[str]]]] = {
+    "python": ("python", frozenset({"-c"}), frozenset({"-W", "-X", "-Q"})),
+    "pypy": ("python", frozenset({"-c"}), frozenset({"-W", "-X"})),
+    "perl": ("perl", frozenset({"-e", "-E"}), frozenset({"-I", "-M", "-m", "-x"})),
+    "ruby": ("ruby", frozenset({"-e"}), frozenset({"-I", "-r", "-C", "-E", "--encoding"})),
+    "node": ("javascript", frozenset({"-e", "--eval", "-p", "--print"}),
+             frozenset({"-r", "--require", "--import", "--loader", "--experimental-loader", "-C", "--conditions",
+                        "--input-type", "--title", "--env-file", "--stack-size"})),
+    "nodejs": ("javascript", frozenset({"-e", "--eval", "-p", "--print"}), frozenset({"-r", "--require", "--import"})),
+    "bun": ("javascript", frozenset({"-e", "--eval", "-p", "--print"}), frozenset({"-r", "--preload", "--cwd"})),
+    "deno": ("javascript", frozenset({"eval"}), frozenset({"--config", "-c", "--import-map", "--location"})),
+    "tsx": ("javascript", frozenset({"-e", "--eval", "-p", "--print"}), frozenset()),
+    "ts-node": ("javascript", frozenset({"-e", "--eval", "-p", "--print"}), frozenset({"-r", "--require"})),
+    "php": ("php", frozenset({"-r", "-B", "-R", "-E"}), frozenset({"-c", "-d", "-z"})),
+    "lua": ("lua", frozenset({"-e"}), frozenset({"-l"})),
+    "luajit": ("lua", frozenset({"-e"}), frozenset({"-l", "-j", "-O"})),
+    "tclsh": ("tcl", frozenset(), frozenset({"-encoding"})),
+    "wish": ("tcl", frozenset(), frozenset({"-encoding"})),
+    "expect": ("tcl", frozenset({"-c"}), frozenset({"-f"})),
+    "awk": ("awk", frozenset({"-e", "--source"}), frozenset({"-F", "-v", "--assign", "--field-separator", "-i",
+                                                              "--include", "-l", "--load"})),
+    "gawk": ("awk", frozenset({"-e", "--source"}), frozenset({"-F", "-v", "--assign", "--field-separator", "-i",
+                                                               "--include", "-l", "--load"})),
+    "mawk": ("awk", frozenset(), frozenset({"-F", "-v", "-W"})),
+    "nawk": ("awk", frozenset(), frozenset({"-F", "-v"})),
+    "busybox-awk": ("awk", frozenset(), frozenset({"-F", "-v"})),
+    "osascript": ("applescript", frozenset({"-e"}), frozenset({"-l", "-s"})),
+}
+#: Languages of scripts by the interpreter a shebang names (shells are ``shell``).
+SHEBANG_LANG: Final[Mapping[str, str]] = {
+    **{name: spec[0] for name, spec in INTERPRETERS.items()},
+    "make": "make", "gmake": "make", "sed": "sed", "ts-node": "javascript", "tsx": "javascript",
 }
 #: Programs that fetch from the network and write what they got to stdout or a file.
 FETCHERS: Final = frozenset(
@@ -377,22 +403,3 @@ ACCOUNT_FILE_RE: Final = re.compile(
 #: Device nodes it is fine to write to.
 SAFE_DEVICES: Final = re.compile(r"^/dev/(?:null|zero|stdout|stderr|stdin|tty|full|random|urandom|fd/\d+|pts/\d+|shm/)")
 NETWORK_DEVICE_RE: Final = re.compile(r"/dev/(?:tcp|udp)/")
-
-#: Inline program text (python -c, perl -e, node -e, awk) patterns.
-CODE_SOCKET_RE: Final = re.compile(
-    r"socket|TCPSocket|fsockopen|net\.connect|new\s+net\.Socket|IO::Socket|/inet/tcp|createConnection|Socket\.new"
-)
-CODE_SPAWN_RE: Final = re.compile(
-    r"dup2|pty\.spawn|/bin/(?:ba)?sh|\bsh\b\s*['\"]|exec[lv]?p?e?\s*\(|spawn|subprocess|child_process|\bsystem\b"
-    r"|popen|\|&|proc_open|shell_exec"
-)
-CODE_FORK_BOMB_RE: Final = re.compile(
-    r"\bfork\b[^\n]{0,40}\bwhile\b[^\n]{0,40}\bfork\b|while[^\n]{0,40}\bfork\s*\(|for\s*\(\s*;\s*;\s*\)[^\n]{0,40}fork"
-)
-CODE_SHELL_STRING_RE: Final = re.compile(
-    r"(?:\bsystem|popen|\bexec|execSync|spawnSync|check_output|check_call|getoutput|getstatusoutput|\bcall|\brun"
-    r"|Popen|shell_exec|passthru|proc_open|qx)\s*\(?\s*(['\"])((?:\\.|(?!\1).)*)\1"
-)
-CODE_RMTREE_RE: Final = re.compile(
-    r"(?:rmtree|rmSync|rmdirSync|remove_dir_all|rm_rf|rm_r|removedirs|unlinkSync|rimraf)\s*\(\s*['\"]([^'\"]+)['\"]"
-)

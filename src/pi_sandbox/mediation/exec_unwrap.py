@@ -12,14 +12,13 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 
-from pi_sandbox.mediation import exec_checks as C
 from pi_sandbox.mediation import exec_paths as P
 from pi_sandbox.mediation import exec_rules as R
 from pi_sandbox.mediation.exec_result import Unit
 from pi_sandbox.mediation.shell_ast import Script, SimpleCommand, Word
 from pi_sandbox.mediation.shell_static import static_output
 
-_VERSIONED = re.compile(r"^(python|perl|ruby|node|php|lua|pip|bash|zsh)[0-9.]*$")
+_VERSIONED = re.compile(r"^(python|pypy|perl|ruby|node|php|lua|pip|bash|zsh|tclsh|wish)[0-9.]*$")
 
 
 class Unwrapper:
@@ -43,6 +42,28 @@ class Unwrapper:
         depth: int,
     ) -> set[str]:
         """Classify an argv one level deeper (implemented by the classifier run)."""
+        raise NotImplementedError
+
+    def code(self, language: str, text: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
+        """Analyse interpreter code one level deeper (implemented by the classifier run)."""
+        raise NotImplementedError
+
+    def read_file(
+        self, path: str, unit: Unit, purpose: str, *, language: str, missing_ok: bool = False
+    ) -> str | None:
+        """Text of a file the command will run or read as a program; None (reported) if unavailable."""
+        raise NotImplementedError
+
+    def stdin_for(self, cmd: SimpleCommand) -> str | None:
+        """What ``cmd`` reads on stdin, when known: the exec call's stdin, or a ``< file`` it redirects."""
+        raise NotImplementedError
+
+    def run_file(self, path: str, language: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
+        """Read a script and classify its contents in ``language`` (implemented by the classifier run)."""
+        raise NotImplementedError
+
+    def set_env(self, assigned: Mapping[str, str], unit: Unit, env: Mapping[str, str], depth: int) -> None:
+        """Classify variables a command sets for the program it runs (implemented by the classifier run)."""
         raise NotImplementedError
 
     def wrapper(
@@ -82,13 +103,16 @@ class Unwrapper:
             if name == "env" and "=" in text and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", text):
                 key, value = text.split("=", 1)
                 env[key] = value
-                if key in ("LD_PRELOAD", "BASH_ENV", "PROMPT_COMMAND", "LD_LIBRARY_PATH"):
-                    self.emit(unit, "obfuscated_command", f"inject_{key.lower()}")
+                self.set_env({key: value}, unit, env, depth)
                 i += 1
                 continue
             break
         i += R.WRAPPER_SKIP_OPERANDS.get(name, 0)
         rest = args[i:]
+        if name in ("flock", "sg") and rest and rest[0].text in ("-c", "--command"):
+            if len(rest) > 1:
+                self.script(rest[1].text, env, depth + 1, unit)
+            return set()
         if name == "exec" and not rest:
             return set()
         if name in ("sudo", "doas", "run0") and not rest:
@@ -132,6 +156,9 @@ class Unwrapper:
                 replace = text[2:]
             i += 2 if text in with_arg and text != "-i" else 1
         stdin_words = self._stdin_words(upstream)
+        stdin = self.stdin_for(cmd) if not upstream else None
+        if stdin is not None:
+            stdin_words = [Word(t) for t in stdin.split()]
         inner = list(args[i:]) or [Word("echo")]
         if replace:
             joined = " ".join(w.text for w in stdin_words)
@@ -193,11 +220,15 @@ class Unwrapper:
         while i < len(args):
             text = args[i].text
             if text in ("-o", "+o", "--rcfile", "--init-file", "-O", "+O"):
+                if text in ("--rcfile", "--init-file") and i + 1 < len(args):
+                    self.run_file(args[i + 1].text, "shell", unit, env, depth)
                 i += 2
                 continue
             if text.startswith("-") and len(text) > 1 and not text.startswith("--") and "c" in text[1:]:
                 code = args[i + 1] if i + 1 < len(args) else Word("")
                 break
+            if text.startswith("-") and len(text) > 1 and not text.startswith("--") and "s" in text[1:]:
+                break  # -s: commands come from stdin, the operands are positional parameters
             if text.startswith(("-", "+")) and len(text) > 1:
                 i += 1
                 continue
@@ -210,11 +241,13 @@ class Unwrapper:
                 self.script(code.text, env, depth + 1, unit)
             return set()
         if operand is not None:
-            return self.source([operand], unit)
+            return self.source([operand], unit, env, depth)
         self.heredoc_bodies(cmd, unit, env, depth)
-        if any(r.op in ("<<", "<<-", "<<<") for r in cmd.redirects):
+        stdin = self.stdin_for(cmd)
+        if stdin is not None:
+            self.script(stdin, env, depth + 1, unit)
             return {"bare_shell"}
-        if any(r.op == "<" for r in cmd.redirects):
+        if any(r.op in ("<<", "<<-", "<<<") for r in cmd.redirects):
             return {"bare_shell"}
         return {"shell_stdin", "bare_shell"}
 
@@ -230,7 +263,7 @@ class Unwrapper:
                 else:
                     self.script(red.target.text, env, depth + 1, unit)
 
-    def source(self, args: list[Word], unit: Unit) -> set[str]:
+    def source(self, args: list[Word], unit: Unit, env: Mapping[str, str], depth: int) -> set[str]:
         if not args:
             return set()
         target = args[0]
@@ -241,6 +274,8 @@ class Unwrapper:
             return {"shell_stdin"}
         if R.NETWORK_DEVICE_RE.search(target.text):
             self.emit(unit, "reverse_shell", "source_dev_tcp")
+            return set()
+        self.run_file(target.text, "shell", unit, env, depth)
         return set()
 
     def joining(
@@ -298,47 +333,79 @@ class Unwrapper:
     def interpreter(
         self, name: str, args: list[Word], unit: Unit, cmd: SimpleCommand, env: dict[str, str], depth: int
     ) -> set[str]:
-        flags = R.INTERPRETERS[name]
-        texts = [w.text for w in args]
-        code: str | None = None
-        operand = False
-        for i, text in enumerate(texts):
-            if text in flags or (
-                text.startswith("-") and not text.startswith("--") and text[-1:] in "ceEr" and "-" + text[-1] in flags
-            ):
-                code = texts[i + 1] if i + 1 < len(texts) else ""
-                if args[i + 1 : i + 2] and args[i + 1].dynamic:
-                    self.dynamic_code([args[i + 1]], unit, f"{name}_dynamic_code")
+        language, code_flags, arg_flags = R.INTERPRETERS[name]
+        if name == "osascript" and any(w.text.lower() in ("javascript", "-ljavascript") for w in args):
+            language = "javascript"
+        codes: list[str] = []
+        operand: Word | None = None
+        module = False
+        i = 0
+        while i < len(args):
+            word = args[i]
+            text = word.text
+            flag, eq, inline = text.partition("=")
+            following = args[i + 1] if i + 1 < len(args) else Word("")
+            if text in code_flags or (eq and flag in code_flags and flag.startswith("--")):
+                code_word = Word(inline) if eq else following
+                if code_word.dynamic or code_word.procsub:
+                    self.dynamic_code([code_word], unit, f"{name}_dynamic_code")
+                codes.append(code_word.text)
+                i += 1 if eq else 2
+                if name == "deno":
+                    break
+                continue
+            if _clustered_code_flag(text, code_flags):
+                if following.dynamic:
+                    self.dynamic_code([following], unit, f"{name}_dynamic_code")
+                codes.append(following.text)
+                i += 2
+                continue
+            if text in ("-m",) and language == "python" or text == "-":
+                module = text == "-m"
                 break
-            if text in ("-m", "-f", "--file") or (name.endswith("awk") and text.startswith("-f")):
-                operand = True
-                break
-            if not text.startswith("-"):
-                if name.endswith("awk"):
-                    code = text
-                elif args[i].procsub or args[i].dynamic:
-                    self.dynamic_code([args[i]], unit, f"{name}_substituted_program")
-                operand = True
-                break
-        if code is not None:
-            C.check_code(code, lambda c, r: self.emit(unit, c, r), lambda text: self.script(text, env, depth + 1, unit))
+            if text in ("-f", "--file") or (language == "awk" and text.startswith("-f") and len(text) > 2):
+                target = following.text if text in ("-f", "--file") else text[2:]
+                self.run_file(target, language, unit, env, depth)
+                return set()
+            if language == "javascript" and flag in ("-r", "--require", "--import", "--preload") and not eq:
+                self.run_file(following.text, language, unit, env, depth)
+                i += 2
+                continue
+            if text.startswith("-"):
+                i += 2 if text in arg_flags else 1
+                continue
+            if name in ("deno", "bun") and text in ("run", "x", "install", "test", "compile") and not codes:
+                i += 1
+                continue
+            operand = word
+            break
+        if codes:
+            self.code(language, "\n".join(codes), unit, env, depth)
             return set()
-        self.heredoc_bodies_code(cmd, unit, env, depth)
-        if not operand and not any(r.op in ("<", "<<", "<<-", "<<<") for r in cmd.redirects):
+        if language == "awk" and operand is not None:
+            self.code(language, operand.text, unit, env, depth)
+            return set()
+        if operand is not None:
+            if operand.procsub or operand.dynamic:
+                self.dynamic_code([operand], unit, f"{name}_substituted_program")
+            elif re.match(r"^(?:https?|ftp)://", operand.text):
+                self.emit(unit, "pipe_to_shell", f"{name}_remote_program")
+            else:
+                self.run_file(operand.text, language, unit, env, depth)
+            return set()
+        if module:
+            return set()
+        for red in cmd.redirects:
+            body = red.heredoc if red.op in ("<<", "<<-") else (red.target.text if red.op == "<<<" and red.target else None)
+            if body:
+                self.code(language, body, unit, env, depth)
+        stdin = self.stdin_for(cmd)
+        if stdin is not None:
+            self.code(language, stdin, unit, env, depth)
+            return set()
+        if not any(r.op in ("<", "<<", "<<-", "<<<") for r in cmd.redirects):
             return {"shell_stdin"}
         return set()
-
-    def heredoc_bodies_code(self, cmd: SimpleCommand, unit: Unit, env: dict[str, str], depth: int) -> None:
-        for red in cmd.redirects:
-            body = (
-                red.heredoc
-                if red.op in ("<<", "<<-")
-                else (red.target.text if red.op == "<<<" and red.target else None)
-            )
-            if body:
-                C.check_code(
-                    body, lambda c, r: self.emit(unit, c, r), lambda text: self.script(text, env, depth + 1, unit)
-                )
 
     def dynamic_code(self, words: Sequence[Word], unit: Unit, rule: str, *, obfuscated: bool = False) -> None:
         """Code whose text is only known at run time: judged by where it comes from."""
@@ -346,11 +413,22 @@ class Unwrapper:
         if "fetch" in kinds:
             self.emit(unit, "pipe_to_shell", rule + "_from_network")
         elif "decode" in kinds:
-            self.emit(unit, "obfuscated_command", rule + "_from_decoder")
+            self.emit(unit, "decode_exec", rule + "_from_decoder")
         elif obfuscated:
             self.emit(unit, "obfuscated_command", rule)
         else:
             self.emit(unit, "dynamic_eval", rule)
+
+
+def _clustered_code_flag(text: str, code_flags: frozenset[str]) -> bool:
+    """``perl -ne``, ``ruby -pe``, ``python -Ic``: single-letter flags clustered, the code flag last."""
+    return (
+        len(text) > 2
+        and text.startswith("-")
+        and not text.startswith("--")
+        and "-" + text[-1] in code_flags
+        and text[1:-1].isalpha()
+    )
 
 
 def sub_kind(script: Script) -> str | None:
