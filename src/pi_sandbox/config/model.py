@@ -95,6 +95,8 @@ class ExecMediationSettings:
     deny_patterns: tuple[str, ...] = ()
     allow_patterns: tuple[str, ...] = ()
     audit_all_classified: bool | None = None
+    #: variable names an exec call's ``env`` may set although they inject code (``LD_PRELOAD``, ``GIT_*``...)
+    allow_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         # Hashed, not counted: replacing a narrow allow pattern with a broad one keeps the count.
         "exec_allow_patterns": sorted(sha256_hex(p) for p in config.exec_mediation.allow_patterns),
         "exec_audit_all_classified": config.exec_mediation.audit_all_classified,
+        "exec_allow_env": sorted(config.exec_mediation.allow_env),
         "secret_broker_enabled": config.secret_broker.enabled,
         "disclosure_allowlist": sorted(config.secret_broker.disclosure_allowlist),
         "http_allow_loopback": config.http.allow_loopback,
@@ -90,6 +91,8 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
             out.append("http_allow_hosts")
     if set(after.get("disclosure_allowlist", ())) - set(before.get("disclosure_allowlist", ())):
         out.append("disclosure_allowlist")
+    if set(after.get("exec_allow_env", ())) - set(before.get("exec_allow_env", ())):
+        out.append("exec_allow_env")
     for ext, caps in after.get("per_extension_allow", {}).items():
         if set(caps) - set(before.get("per_extension_allow", {}).get(ext, ())):
             out.append(f"per_extension_allow.{ext}")

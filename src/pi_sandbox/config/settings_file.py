@@ -116,6 +116,14 @@ def _host_paths(value: Any, src: str, key: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _env_names(value: Any, src: str, key: str) -> tuple[str, ...]:
+    items = _str_list(value, src, key)
+    for item in items:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item):
+            raise ConfigError(f"'{item}' is not an environment variable name", source=src, key=key)
+    return items
+
+
 def _caps(value: Any, src: str, key: str) -> frozenset[str]:
     items = _str_list(value, src, key)
     out = set()
@@ -166,6 +174,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "denyPatterns": ("deny_patterns", _str_list),
         "allowPatterns": ("allow_patterns", _str_list),
         "auditAllClassified": ("audit_all_classified", _bool),
+        "allowEnv": ("allow_env", _env_names),
     },
     "extensionPolicy.secretBroker": {
         "enabled": ("enabled", _bool),

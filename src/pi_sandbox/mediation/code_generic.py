@@ -21,11 +21,11 @@ _ARG = rf"(?P<arg>{_STR}(?:\s*(?:\.|\+|\.\.|,)?\s*{_STR})*)"
 
 #: language → call names that run a shell command string
 SHELL_CALLS: Mapping[str, str] = {
-    "perl": r"system|exec|qx|readpipe|open\s*\(\s*\w+\s*,\s*['\"]-?\|",
+    "perl": r"system|exec|readpipe|open\s*\(\s*\w+\s*,\s*['\"]-?\|",
     "ruby": r"system|exec|spawn|%x|IO\.popen|Open3\.\w+|Kernel\.system|Kernel\.exec|Process\.spawn|popen",
     "php": r"system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec",
     "lua": r"os\.execute|io\.popen",
-    "tcl": r"exec|open\s+\|",
+    "tcl": r"exec|spawn|open\s+\|",
     "awk": r"system",
     "applescript": r"do\s+shell\s+script",
 }
@@ -33,7 +33,7 @@ _DELETE_RECURSIVE = r"rmtree|remove_tree|rm_rf|rm_r|remove_dir|remove_entry_secu
 _DELETE = r"unlink|File\.delete|os\.remove|rmdir|Dir\.rmdir|file\s+delete"
 _SOCKET = re.compile(
     r"IO::Socket|Socket\b|TCPSocket|UDPSocket|fsockopen|stream_socket_client|socket_create|socket\.tcp|"
-    r"socket\.connect|/inet/(?:tcp|udp)|\bsocket\s+-|\bsocket\s+\w|Net::Telnet|lsocket"
+    r"socket\.connect|/inet/(?:tcp|udp)|require\s*\(?\s*['\"]socket['\"]|\bsocket\s+-|\bsocket\s+\w|Net::Telnet|lsocket"
 )
 _FETCH = re.compile(
     r"LWP::|HTTP::Tiny|Net::HTTP|open-uri|URI\.open|Net::HTTP|file_get_contents\s*\(\s*['\"]https?:|curl_exec|"
@@ -56,8 +56,9 @@ _EVAL = {
 _HOME = re.compile(r"\$ENV\{\s*['\"]?HOME['\"]?\s*\}|ENV\[\s*['\"]HOME['\"]\s*\]|Dir\.home|getenv\s*\(\s*['\"]HOME['\"]"
                    r"|os\.getenv\s*\(\s*['\"]HOME['\"]|File\.expand_path\s*\(\s*['\"]~['\"]|\$::env\(HOME\)|\$HOME")
 _BACKTICK = re.compile(r"`([^`]*)`")
-_PERL_QX = re.compile(r"\bqx\s*([{(\[<|/!])(.*?)[})\]>|/!]", re.S)
-_RUBY_X = re.compile(r"%x\s*([{(\[<|/!])(.*?)[})\]>|/!]", re.S)
+_QUOTED = r"\s*(?:\{(?P<a>.*?)\}|\((?P<b>.*?)\)|\[(?P<c>.*?)\]|<(?P<d>.*?)>|(?P<q>[|/!#'\"])(?P<e>.*?)(?P=q))"
+_PERL_QX = re.compile(r"\bqx" + _QUOTED, re.S)
+_RUBY_X = re.compile(r"%x" + _QUOTED, re.S)
 _RUN = rf"{_STR}(?:\s*(?:\.|\+|\.\.)?\s*{_STR})*"
 _AWK_PIPE = re.compile(rf"\|\s*&?\s*{_RUN}|{_RUN}\s*\|\s*&?\s*getline")
 _FORK_LOOP = re.compile(r"\bfork\b[^\n]{0,40}\bwhile\b[^\n]{0,40}\bfork\b|while[^\n]{0,40}\bfork\b|"
@@ -94,7 +95,7 @@ def analyse(language: str, code: str) -> CodeFacts:
                 facts.argvs.append(items)
             else:
                 facts.shell_texts.append("".join(items))
-        elif language == "tcl" and re.match(r"exec\b", match.group(0)):
+        elif language == "tcl" and re.match(r"(?:exec|spawn)\b", match.group(0)):
             words = re.match(r"[^\]\n;]*", rest)
             facts.argvs.append((words.group(0) if words else "").split())
         else:
@@ -106,7 +107,7 @@ def analyse(language: str, code: str) -> CodeFacts:
     for pattern in (_PERL_QX if language == "perl" else None, _RUBY_X if language == "ruby" else None):
         for match in pattern.finditer(code) if pattern else ():
             facts.spawn = True
-            facts.shell_texts.append(match.group(2))
+            facts.shell_texts.append(next(g for g in match.group("a", "b", "c", "d", "e") if g is not None))
     if language == "awk":
         for match in _AWK_PIPE.finditer(code):
             facts.spawn = True

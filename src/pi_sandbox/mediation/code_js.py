@@ -32,6 +32,7 @@ _QUERY = """
 """
 _SHELL_FNS = frozenset({"exec", "execSync"})
 _ARGV_FNS = frozenset({"spawn", "spawnSync", "execFile", "execFileSync", "fork"})
+_DISTINCT_SPAWN = frozenset({"execSync", "spawnSync", "execFileSync", "spawn", "execFile"})
 _RM_FNS = frozenset({"rmSync", "rm", "rmdirSync", "rmdir"})
 _ALWAYS_RECURSIVE = frozenset({"rimraf", "removeSync", "remove", "emptyDirSync", "emptyDir", "sync"})
 _UNLINK_FNS = frozenset({"unlinkSync", "unlink"})
@@ -86,6 +87,8 @@ def analyse(code: str) -> CodeFacts:
             facts.strings.append(text)
     for node in sorted(captures.get("call", []), key=lambda n: n.start_byte):
         reader.call(node)
+    if re.search(r"[(,]\s*(?:eval|Function)\s*[),]", code):  # eval handed over as a callback
+        facts.exec_taints.add(FETCHED if facts.fetch else DYNAMIC)
     if _DYNAMIC_REQUIRE.search(code):
         facts.opaque.append("dynamic_require")
     if re.search(r"process\s*\.\s*(?:binding|_linkedBinding|dlopen)|(?:globalThis|global|window)\s*\[", code):
@@ -219,8 +222,10 @@ class _Reader:
             if last in ("$", "sh", "exec"):
                 self.command([arg_node], shell=True)
             return
-        spawner = module.endswith("child_process") or module in ("cp", "") and name in (
-            "execSync", "exec", "spawn", "spawnSync", "execFileSync", "execFile")
+        # exec() is too common a method name to count without the module; the others are distinctive
+        spawner = module.endswith("child_process") or last in _DISTINCT_SPAWN
+        if last == "doShellScript":  # JXA (osascript -l JavaScript)
+            self.command(args[:1], shell=True)
         if spawner and last in _SHELL_FNS:
             self.command(args[:1], shell=True)
         elif spawner and last in _ARGV_FNS:

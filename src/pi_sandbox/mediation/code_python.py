@@ -131,7 +131,10 @@ class _Reader(ast.NodeVisitor):
             inner, taints = self.value(node.value)
             sl = node.slice
             if inner is not None and isinstance(sl, ast.Slice) and sl.lower is None and sl.upper is None:
-                step = sl.step.value if isinstance(sl.step, ast.Constant) else None
+                try:
+                    step = ast.literal_eval(sl.step) if sl.step is not None else None
+                except ValueError:
+                    step = None
                 if step == -1:
                     return inner[::-1], taints
             name = self.qualify(node.value)
@@ -204,7 +207,10 @@ class _Reader(ast.NodeVisitor):
         self.generic_visit(node)
         self.loop -= 1
 
-    visit_For = visit_While  # noqa: N815
+    def visit_For(self, node: ast.For) -> None:
+        self.loop += 1
+        self.generic_visit(node)
+        self.loop -= 1
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str):
@@ -256,9 +262,9 @@ class _Reader(ast.NodeVisitor):
             facts.fork_loop = True
         if func == "open" and first is not None and len(node.args) > 1:
             mode, _ = self.value(node.args[1])
-            target, _ = self.value(first)
-            if mode and target and any(c in mode for c in "wax+"):
-                facts.writes.append(target)
+            path, _ = self.value(first)
+            if mode and path and any(c in mode for c in "wax+"):
+                facts.writes.append(path)
 
     def command(self, node: ast.AST, *, shell: bool) -> None:
         if isinstance(node, (ast.List, ast.Tuple)):

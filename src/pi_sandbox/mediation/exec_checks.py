@@ -358,6 +358,11 @@ def fetch_outputs(name: str, texts: Sequence[str]) -> list[str]:
             outs.append(text.split("=", 1)[1])
         elif name == "curl" and text in ("-O", "--remote-name", "--remote-name-all"):
             remote_name = True
+        elif name == "curl" and re.fullmatch(r"-[A-Za-z]*o", text):
+            outs.append(following)  # -fsSLo FILE
+        elif name != "curl" and re.fullmatch(r"-[A-Za-z]*O.*", text):
+            value = text.split("O", 1)[1]
+            outs.append(value or following)  # -qO- / -qOfile
         elif text.startswith("-o") and len(text) > 2 and not text.startswith("--"):
             outs.append(text[2:])
     if (remote_name or (name == "wget" and not outs)) and urls:

@@ -15,13 +15,13 @@ import functools
 import hashlib
 import re
 import shlex
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from pi_sandbox.mediation import code_generic, code_js, code_python
 from pi_sandbox.mediation import exec_checks as C
 from pi_sandbox.mediation import exec_paths as P
 from pi_sandbox.mediation import exec_rules as R
-from pi_sandbox.mediation.code_facts import CodeHooks, judge, too_long
+from pi_sandbox.mediation.code_facts import CodeFacts, CodeHooks, judge, too_long
 from pi_sandbox.mediation.exec_env import classify_env
 from pi_sandbox.mediation.exec_result import ExecClassification, Finding, Unit
 from pi_sandbox.mediation.exec_tools import TOOLS_WITH_COMMAND_OPTIONS, Tools
@@ -61,6 +61,7 @@ class _Run(Tools):
         self.inspected: list[tuple[str, str]] = []  # (path, sha256 of the text or the reason it was unavailable)
         self.script_depth = 0
         self.scoped_cwd = False
+        self.cd_path: str | None = ""  # where ``cd`` went, relative to ``cwd`` (None: unknown)
         self.written: dict[str, str] = {}  # files this command writes with statically known text
         self.downloaded: set[str] = set()  # files a fetcher writes
         self.decoded: set[str] = set()  # files a decoder writes
@@ -79,6 +80,11 @@ class _Run(Tools):
         if len(self.inspected) >= MAX_SCRIPTS_PER_COMMAND or self.script_depth >= MAX_SCRIPT_DEPTH:
             self.emit(unit, "unreadable_script", f"{purpose}_beyond_read_bound")
             return None
+        if self.cd_path is None and not path.startswith("/"):
+            self.emit(unit, "unreadable_script", f"{purpose}_after_unknown_cd")
+            return None
+        if self.cd_path and not path.startswith(("/", "~")):
+            path = f"{self.cd_path}/{path}"
         result = self.scripts.read(path, self.cwd)
         if isinstance(result, ScriptUnavailable):
             self.inspected.append((path, result.value))
@@ -114,6 +120,12 @@ class _Run(Tools):
         if language == "sed":
             self.sed([Word("-e"), Word(text)], unit, dict(env), depth)
             return
+        if language == "sqlite":
+            self.sqlite_text(text, unit, env, depth)
+            return
+        if language == "vim":
+            self.vim_commands(text, unit, env, depth)
+            return
         if language not in _ANALYSERS:
             self.emit(unit, "opaque_inline_code", f"script_language_{language}")
             return
@@ -137,6 +149,10 @@ class _Run(Tools):
         for red in cmd.redirects:
             if red.op == "<" and red.target is not None and not red.target.dynamic and not red.target.procsub:
                 return self.read_file(red.target.text, self.root, "stdin_file", language="", missing_ok=False)
+            if red.op in ("<<", "<<-") and red.heredoc is not None:
+                return red.heredoc
+            if red.op == "<<<" and red.target is not None and not red.target.dynamic:
+                return red.target.text + "\n"
         if self.stdin is None or any(stage > 0 for _, stage in cmd.pipes[-1:]):
             return None
         return self.stdin
@@ -173,7 +189,7 @@ class _Run(Tools):
                 stages.setdefault(pid, {}).setdefault(stage, []).append(cmd)
         roles: dict[int, set[str]] = {}
         units: dict[int, Unit] = {}
-        outer_scoped = self.scoped_cwd
+        outer_scoped, outer_cd = self.scoped_cwd, self.cd_path
         for cmd in commands:
             upstream = self._upstream(cmd, stages)
             unit = Unit(argv=tuple(w.text for w in cmd.words))
@@ -190,18 +206,29 @@ class _Run(Tools):
         for by_stage in stages.values():
             if len(by_stage) > 1:
                 self.pipeline(by_stage, roles, units, depth)
-        self.scoped_cwd = outer_scoped
+        self.scoped_cwd, self.cd_path = outer_scoped, outer_cd
+
+    def _cat_file(self, cmd: SimpleCommand, unit: Unit) -> str | None:
+        """``cat FILE | sh``: the text of FILE (read through the script source)."""
+        words = [w for w in cmd.words[1:] if w.text not in ("-", "--")]
+        if not cmd.words or base_name(cmd.words[0].text) != "cat" or len(words) != 1 or words[0].dynamic:
+            return None
+        return self.read_file(words[0].text, unit, "piped_script", language="")
 
     def _track_cd(self, cmd: SimpleCommand) -> None:
         """After ``cd sub`` a later ``rm -rf *`` deletes inside ``sub``; after ``cd ..`` / ``cd ~`` it does not."""
         if not cmd.words or base_name(cmd.words[0].text) not in ("cd", "pushd", "popd"):
             return
         target = cmd.words[1] if len(cmd.words) > 1 else None
-        if target is None or target.dynamic or base_name(cmd.words[0].text) == "popd":
+        if target is None or target.dynamic or base_name(cmd.words[0].text) == "popd" or target.text == "-":
             self.scoped_cwd = False
+            self.cd_path = None
             return
         norm = P.normalize_path(target.text)
-        self.scoped_cwd = not (norm.startswith(("/", "~", "..")) or norm in (".", "-"))
+        if self.cd_path is not None and not norm.startswith(("/", "~")):
+            norm = P.normalize_path(f"{self.cd_path}/{norm}") if self.cd_path not in ("", ".") else norm
+        self.cd_path = norm
+        self.scoped_cwd = not (norm.startswith(("/", "~", "..")) or norm == ".")
 
     @staticmethod
     def _upstream(cmd: SimpleCommand, stages: Mapping[int, Mapping[int, list[SimpleCommand]]]) -> list[SimpleCommand]:
@@ -228,12 +255,15 @@ class _Run(Tools):
             if "shell_stdin" in here:
                 flat = [c for cmds in ordered[:k] for c in cmds]
                 text = static_output(Script(tuple(flat))) if len(flat) == k else None
+                if text is None and len(flat) == 1:
+                    text = self._cat_file(flat[0], unit)
                 if "fetcher" in before:
                     self.emit(unit, "pipe_to_shell", "network_fetch_piped_to_interpreter")
                 if "decoder" in before:
                     self.emit(unit, "decode_exec", "decoded_data_piped_to_interpreter")
                 if text is not None:
-                    self.script(text, {}, depth + 1, unit)
+                    language = next((r[5:] for r in here if r.startswith("lang:")), "shell")
+                    self.code(language, text, unit, {}, depth)
                 elif not before & {"fetcher", "decoder"}:
                     self.emit(unit, "shell_from_stdin", "data_piped_to_interpreter")
             if "sink" in here and "secret_source" in before:
@@ -272,7 +302,7 @@ class _Run(Tools):
             elif "decoder" in roles:
                 self.decoded.add(norm)
             else:
-                text = static_output(Script((cmd._replace(redirects=(), pipes=()),)))
+                text = static_output(Script((cmd._replace(redirects=(), pipes=((0, 0),)),)))
                 heredoc = next((r.heredoc for r in cmd.redirects if r.heredoc is not None), None)
                 if heredoc is not None and cmd.words and base_name(cmd.words[0].text) == "cat":
                     text = heredoc
@@ -330,7 +360,7 @@ class _Run(Tools):
         name = base_name(head.text)
         args = words[1:]
         roles: set[str] = set()
-        if "/" in head.text and self.program_file(head.text, unit, env, depth):
+        if "/" in head.text and not head.has_glob and self.program_file(head.text, unit, env, depth):
             return roles
         if name in ("busybox", "toybox") and args:
             return self.argv(args, unit, cmd, upstream, env, depth + 1)
@@ -365,17 +395,21 @@ class _Run(Tools):
         elif name in TOOLS_WITH_COMMAND_OPTIONS:
             self.option_commands(name, args, unit, env, depth)
         elif name in ("vim", "vi", "nvim", "ex", "view", "gvim", "vimdiff", "evim", "rvim", "gview"):
-            self.vim(args, unit, cmd, env, depth)
+            return self.vim(args, unit, cmd, env, depth)
         elif name in ("gdb", "cgdb"):
             self.gdb(args, unit, env, depth)
         elif name in ("sqlite3", "sqlite"):
-            self.sqlite(args, unit, cmd, env, depth)
+            return self.sqlite(args, unit, cmd, env, depth)
         elif name in ("make", "gmake", "bmake"):
             return self.make(args, unit, cmd, env, depth)
         elif name in ("sed", "gsed"):
             self.sed(args, unit, env, depth)
         elif name in ("npm", "yarn", "pnpm", "npx", "bun"):
             self.package_script(name, args, unit, env, depth)
+        elif name in ("export", "declare", "typeset", "local", "readonly"):
+            assigned = dict(w.text.split("=", 1) for w in args if "=" in w.text and not w.text.startswith("-"))
+            if assigned:
+                self.set_env(assigned, unit, env, depth)
         elif name == "deno" and any(re.match(r"^(?:https?|npm|jsr):", w.text) for w in args):
             self.emit(unit, "pipe_to_shell", "deno_remote_program")
         return set()
@@ -384,7 +418,7 @@ class _Run(Tools):
         """A program named by a path: a workspace script is read and classified (True: nothing more to do)."""
         if path.startswith(_SYSTEM_PREFIXES):
             return False
-        text = self.read_file(path, unit, "program", language="", missing_ok=path.startswith("/"))
+        text = self.read_file(path, unit, "program", language="")
         if text is None:
             return False
         language = _shebang_language(text)
@@ -556,7 +590,7 @@ def _shebang_language(text: str) -> str | None:
     return R.SHEBANG_LANG.get(name)
 
 
-_ANALYSERS = {
+_ANALYSERS: dict[str, Callable[[str], CodeFacts]] = {
     "python": code_python.analyse,
     "javascript": code_js.analyse,
     **{lang: functools.partial(code_generic.analyse, lang) for lang in code_generic.SHELL_CALLS},

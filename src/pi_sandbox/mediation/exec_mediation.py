@@ -2,11 +2,13 @@
 
 Order (deny wins over allow, unlike the reference, whose allow-prefix check came first):
 
-1. mediation disabled → allow;
-2. a deny pattern matches any simple command (as written or unwrapped) → deny;
-3. simple commands matching an allow pattern (as written) drop their *own* findings — a command they
-   are chained with (``&&``, ``;``, pipes, substitutions) is still judged;
-4. worst remaining tier ≥ threshold → deny; else classified → allow_with_audit (if auditing) or allow.
+1. a **critical** finding denies, whatever the profile, ``allowDangerous``, the threshold, an allow
+   pattern, or ``enabled: false`` say (fail closed: these classes are never a matter of settings);
+2. mediation disabled → allow;
+3. a deny pattern matches any simple command (as written or unwrapped) → deny;
+4. simple commands matching an allow pattern (as written) drop their *own* non-critical findings — a
+   command they are chained with (``&&``, ``;``, pipes, substitutions) is still judged;
+5. worst remaining tier ≥ threshold → deny; else classified → allow_with_audit (if auditing) or allow.
 
 Patterns are shell words (``git push *``); each word is a glob (``fnmatch``) matched against one
 argv word, the program word by base name; a pattern matches when its words match the start of the
@@ -16,10 +18,11 @@ argv, and a final ``$`` word requires the argv to end there.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import shlex
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from pi_sandbox.config.model import ExecMediationSettings
@@ -27,6 +30,7 @@ from pi_sandbox.errors import MediationError
 from pi_sandbox.hashing import canonical_json, sha256_hex
 from pi_sandbox.mediation.exec_classifier import ExecClassification, ExecClassifier, Finding
 from pi_sandbox.mediation.exec_rules import TIER_RANK
+from pi_sandbox.mediation.script_source import ScriptSource
 
 DECISION_CACHE_SIZE: Final = 2048
 
@@ -50,6 +54,8 @@ class ExecMediationDecision:
     rule: str | None
     command_hash: str
     classes: tuple[str, ...] = ()
+    #: files the classification read (SHA-256 of each text, or why it was unavailable), in order
+    scripts: tuple[str, ...] = ()
 
     @property
     def denied(self) -> bool:
@@ -65,7 +71,24 @@ class ExecMediationDecision:
             "decision": self.decision,
             "reason": self.reason,
             "rule": self.rule,
+            "scripts": list(self.scripts),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class MediationRequest:
+    """Everything about one exec call that decides what will really run."""
+
+    cmd: str
+    args: tuple[str, ...] = ()
+    stdin: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    scripts: ScriptSource | None = None
+
+    def cache_key(self) -> tuple[object, ...]:
+        """The inputs a decision depends on when it read no file."""
+        return (self.cmd, self.args, self.stdin, tuple(sorted(self.env.items())), self.cwd)
 
 
 def command_hash(cmd: str, args: Sequence[str]) -> str:
@@ -125,34 +148,74 @@ class ExecMediator:
         self.audit_all = audit if settings.audit_all_classified is None else settings.audit_all_classified
         self.deny_patterns = compile_patterns(settings.deny_patterns, "denyPatterns")
         self.allow_patterns = compile_patterns(settings.allow_patterns, "allowPatterns")
+        self.allow_env = frozenset(settings.allow_env)
         self.classifier = classifier or ExecClassifier()
-        self._evaluate_cached = functools.lru_cache(maxsize=DECISION_CACHE_SIZE)(self._evaluate_uncached)
+        self._cache: OrderedDict[tuple[object, ...], ExecMediationDecision] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def evaluate(self, cmd: str, args: Sequence[str] = (), *, cached: bool = True) -> ExecMediationDecision:
-        """Decide about running ``cmd`` with ``args`` (explicit argv).
+    def evaluate(
+        self,
+        cmd: str,
+        args: Sequence[str] = (),
+        *,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        scripts: ScriptSource | None = None,
+        cached: bool = True,
+    ) -> ExecMediationDecision:
+        """Decide about running ``cmd`` with ``args`` (explicit argv), fed ``stdin``, with ``env`` set.
 
-        Decisions depend only on the argv and this mediator's settings, so recent ones are cached
-        (agents repeat ``git status`` / ``npm test`` constantly); the cache holds decisions, which
-        carry hashes only.
+        ``scripts`` gives the text of files the command runs (``sh x``, ``./x``, ``make``, ``npm test``);
+        without it those files are ``unreadable_script``. See :meth:`evaluate_request`.
         """
+        request = MediationRequest(cmd, tuple(args), stdin, dict(env or {}), cwd, scripts)
+        return self.evaluate_request(request, cached=cached)
+
+    def evaluate_request(self, request: MediationRequest, *, cached: bool = True) -> ExecMediationDecision:
+        """Decide about one exec call.
+
+        Recent decisions are cached (agents repeat ``git status`` / ``npm test`` constantly), but only
+        those that read no file: a script's text can change between two identical calls. The cache
+        holds decisions, which carry hashes only.
+        """
+        key = request.cache_key()
         if cached:
-            return self._evaluate_cached(cmd, tuple(args))
-        return self._evaluate_uncached(cmd, tuple(args))
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return hit
+        digest = command_hash(request.cmd, request.args)
+        result = self.classifier.classify(
+            request.cmd, request.args, stdin=request.stdin, env=request.env, scripts=request.scripts,
+            cwd=request.cwd, allow_env=self.allow_env,
+        )
+        decision = self.decide(result, digest)
+        if cached and not result.inspected:
+            with self._lock:
+                self._cache[key] = decision
+                if len(self._cache) > DECISION_CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return decision
 
-    def _evaluate_uncached(self, cmd: str, args: tuple[str, ...]) -> ExecMediationDecision:
-        digest = command_hash(cmd, args)
-        if not self.enabled:
-            return ExecMediationDecision("allow", None, None, "mediation_disabled", None, digest)
-        return self.decide(self.classifier.classify(cmd, args), digest)
-
-    def evaluate_script(self, text: str, *, cached: bool = True) -> ExecMediationDecision:
+    def evaluate_script(
+        self, text: str, *, scripts: ScriptSource | None = None, cwd: str | None = None, cached: bool = True
+    ) -> ExecMediationDecision:
         """Decide about shell text as ``sh -c TEXT`` would run it (the ``bash`` tool)."""
-        if cached:
-            return self._evaluate_cached("sh", ("-c", text))
-        return self._evaluate_uncached("sh", ("-c", text))
+        return self.evaluate("sh", ("-c", text), scripts=scripts, cwd=cwd, cached=cached)
 
     def decide(self, result: ExecClassification, digest: str) -> ExecMediationDecision:
-        """Apply patterns and the threshold to a classification."""
+        """Apply the critical rule, the switch, patterns and the threshold to a classification."""
+        scripts = tuple(state for _path, state in result.inspected)
+        critical = next((f for f in result.findings if f.risk_tier == "critical"), None)
+        if critical is not None:
+            return ExecMediationDecision(
+                "deny", critical.command_class, "critical", "critical_always_denied", critical.rule, digest,
+                result.classes, scripts,
+            )
+        if not self.enabled:
+            return ExecMediationDecision("allow", None, None, "mediation_disabled", None, digest, (), scripts)
         for unit in result.units:
             for variant in [unit.argv, *unit.variants]:
                 for deny in self.deny_patterns:
@@ -165,6 +228,7 @@ class ExecMediator:
                             f"deny:{deny.source}",
                             digest,
                             result.classes,
+                            scripts,
                         )
         remaining: list[Finding] = []
         allowed_by: str | None = None
@@ -178,8 +242,10 @@ class ExecMediator:
         worst = kept.worst
         if worst is None:
             if allowed_by is not None and result.findings:
-                return ExecMediationDecision("allow", None, None, "allow_pattern", f"allow:{allowed_by}", digest)
-            return ExecMediationDecision("allow", None, None, "unclassified", None, digest)
+                return ExecMediationDecision(
+                    "allow", None, None, "allow_pattern", f"allow:{allowed_by}", digest, (), scripts
+                )
+            return ExecMediationDecision("allow", None, None, "unclassified", None, digest, (), scripts)
         if TIER_RANK[worst.risk_tier] >= TIER_RANK[self.threshold]:
             return ExecMediationDecision(
                 "deny",
@@ -189,6 +255,7 @@ class ExecMediator:
                 worst.rule,
                 digest,
                 kept.classes,
+                scripts,
             )
         decision = "allow_with_audit" if self.audit_all else "allow"
         return ExecMediationDecision(
@@ -199,4 +266,5 @@ class ExecMediator:
             worst.rule,
             digest,
             kept.classes,
+            scripts,
         )

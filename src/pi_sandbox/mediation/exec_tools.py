@@ -68,8 +68,10 @@ class Tools(Unwrapper):
             return
         sub, rest = texts[i], texts[i + 1:]
         for text in rest:
-            if text.startswith("ext::"):
-                self.hook(unit, "git_ext_transport", text[5:].replace("% ", " ").replace("%%", "%"), env, depth)
+            if text.startswith("ext::"):  # ext::CMD ARGS: '% ' is a space inside one argument
+                self.emit(unit, "command_hook", "git_ext_transport")
+                argv = [a.replace("\0", " ").replace("%%", "%") for a in text[5:].replace("% ", "\0").split()]
+                self.argv_of(argv, unit, env, depth + 1)
         for j, text in enumerate(rest):
             flag, _, inline = text.partition("=")
             value = inline if inline else (rest[j + 1] if j + 1 < len(rest) else "")
@@ -141,7 +143,8 @@ class Tools(Unwrapper):
                 if value.startswith("exec="):
                     self.hook(unit, f"{name}_checkpoint_exec", value[5:], env, depth)
             elif kind == "ssh-option":
-                key, _, val = value.replace(" ", "=", 1).partition("=")
+                found = re.match(r"\s*(\w+)\s*(?:=|\s)\s*(.*)$", value, re.S)
+                key, val = (found.group(1), found.group(2)) if found else (value, "")
                 if key.lower() in ("proxycommand", "localcommand", "knownhostscommand", "match"):
                     self.hook(unit, f"{name}_option_{key.lower()}", val.replace("%h", "host").replace("%p", "22"),
                               env, depth)
@@ -157,7 +160,7 @@ class Tools(Unwrapper):
                 self.hook(unit, f"{name}_{kind}", value.replace("{}", "FILE"), env, depth)
 
     # ------------------------------------------------------------------ editors, gdb, sqlite3
-    def vim(self, args: list[Word], unit: Unit, cmd: SimpleCommand, env: dict[str, str], depth: int) -> None:
+    def vim(self, args: list[Word], unit: Unit, cmd: SimpleCommand, env: dict[str, str], depth: int) -> set[str]:
         texts = [w.text for w in args]
         for i, text in enumerate(texts):
             if text in ("-c", "--cmd") and i + 1 < len(texts):
@@ -168,13 +171,15 @@ class Tools(Unwrapper):
                 body = self.read_file(texts[i + 1], unit, "vim_script", language="vim")
                 if body is not None:
                     self.vim_commands(body, unit, env, depth)
-        if any(t in ("-e", "-es", "-E", "-Es", "-s") for t in texts) or self.stdin_for(cmd) is not None:
+        if any(t in ("-e", "-es", "-E", "-Es", "-s") for t in texts):  # ex mode: commands come from stdin
             body = self.stdin_for(cmd)
-            if body is not None:
-                self.vim_commands(body, unit, env, depth)
+            if body is None:
+                return {"shell_stdin", "lang:vim"}
+            self.vim_commands(body, unit, env, depth)
+        return set()
 
     def vim_commands(self, text: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
-        for line in re.split(r"\n|\|(?![^!]*$)", text):
+        for line in _vim_segments(text):
             line = re.sub(r"^[\s:]*(?:(?:silent!?|sil!?|exe(?:cute)?|norm(?:al)?!?|call)\s+)*", "", line).strip()
             line = line.strip("\"'") if line[:1] in "\"'" else line
             word = re.match(r"(\w+)", line)
@@ -189,7 +194,8 @@ class Tools(Unwrapper):
                 self.hook(unit, "vim_terminal", line[word.end():].strip() or "sh", env, depth)
             for found in re.finditer(r"(?:system|systemlist|jobstart|termopen)\s*\(\s*(['\"])(.*?)\1", line):
                 self.hook(unit, "vim_system_call", found.group(2), env, depth)
-            for found in re.finditer(r"delete\s*\(\s*(['\"])(.*?)\1\s*,\s*['\"]rf?['\"]", line):
+            pattern = r"delete\s*\(\s*(?:expand\s*\(\s*)?(['\"])(.*?)\1\s*\)?\s*,\s*['\"]rf?['\"]"
+            for found in re.finditer(pattern, line):
                 scope = P.delete_scope(Word(found.group(2)))
                 if scope:
                     self.emit(unit, scope[0], "vim_delete_" + scope[1])
@@ -214,7 +220,7 @@ class Tools(Unwrapper):
                     self.emit(unit, "command_hook", "gdb_python")
                     self.code("python", re.sub(r"^(?:python|py|pi)\s*", "", line), unit, env, depth)
 
-    def sqlite(self, args: list[Word], unit: Unit, cmd: SimpleCommand, env: dict[str, str], depth: int) -> None:
+    def sqlite(self, args: list[Word], unit: Unit, cmd: SimpleCommand, env: dict[str, str], depth: int) -> set[str]:
         texts = [w.text for w in args]
         chunks: list[str] = []
         i = 0
@@ -237,11 +243,12 @@ class Tools(Unwrapper):
                 operands.append(text)
             i += 1
         chunks.extend(operands[1:])  # operands after the database file are SQL / dot-commands
-        stdin = self.stdin_for(cmd)
+        stdin = self.stdin_for(cmd) if len(operands) < 2 else None
         if stdin is not None:
             chunks.append(stdin)
         for chunk in chunks:
             self.sqlite_text(chunk, unit, env, depth)
+        return {"shell_stdin", "lang:sqlite"} if len(operands) < 2 and stdin is None else set()
 
     def sqlite_text(self, text: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
         for line in text.splitlines():
@@ -296,7 +303,7 @@ class Tools(Unwrapper):
             if name in _STDIN_PATHS:
                 body = self.stdin_for(cmd)
                 if body is None:
-                    roles.add("shell_stdin")
+                    roles |= {"shell_stdin", "lang:make"}
                 else:
                     self.makefile(body, variables, unit, env, depth, "make_stdin")
                 continue
@@ -436,6 +443,22 @@ _COMMAND_OPTIONS: Mapping[str, Mapping[str, str]] = {
     "less": {"--lesskey-src": "lesskey"},
 }
 TOOLS_WITH_COMMAND_OPTIONS = frozenset(_COMMAND_OPTIONS) | {"more", "most"}
+
+
+def _vim_segments(text: str) -> list[str]:
+    """Ex commands of ``text``: lines, split at ``|`` except inside a ``!`` command (which takes the rest)."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        while line:
+            head = re.sub(r"^[\s:]*(?:(?:silent!?|sil!?)\s*)*", "", line)
+            if head.startswith("!") or re.match(r"(?:r|read|w|write)\s*!", head):
+                out.append(line)
+                break
+            first, bar, line = line.partition("|")
+            out.append(first)
+            if not bar:
+                break
+    return out
 
 
 def sed_commands(script: str) -> list[tuple[str, str]]:

@@ -62,6 +62,10 @@ class Unwrapper:
         """Read a script and classify its contents in ``language`` (implemented by the classifier run)."""
         raise NotImplementedError
 
+    def argv_of(self, argv: Sequence[str], unit: Unit, env: Mapping[str, str], depth: int = 1) -> None:
+        """Classify a literal argv found inside code, an option or a variable (implemented by the run)."""
+        raise NotImplementedError
+
     def set_env(self, assigned: Mapping[str, str], unit: Unit, env: Mapping[str, str], depth: int) -> None:
         """Classify variables a command sets for the program it runs (implemented by the classifier run)."""
         raise NotImplementedError
@@ -86,9 +90,16 @@ class Unwrapper:
             if text == "--":
                 i += 1
                 break
-            if name == "env" and text in ("-S", "--split-string") and i + 1 < len(args):
-                split = [Word(t) for t in shlex.split(args[i + 1].text)] if args[i + 1].text else []
-                return self.argv(split + args[i + 2 :], unit, cmd, upstream, env, depth + 1)
+            if name == "env" and (text in ("-S", "--split-string") and i + 1 < len(args) or (
+                    text.startswith(("-S", "--split-string=")) and len(text) > 2 and text != "--split-string")):
+                attached = text.startswith("-S") and len(text) > 2 or text.startswith("--split-string=")
+                value = (text[2:] if text.startswith("-S") else text.split("=", 1)[1]) if attached else args[i + 1].text
+                try:
+                    split = [Word(t) for t in shlex.split(value)]
+                except ValueError:
+                    self.emit(unit, "unparseable", "env_split_string")
+                    return set()
+                return self.argv(split + args[i + (1 if attached else 2) :], unit, cmd, upstream, env, depth + 1)
             if name in ("command", "builtin") and text in ("-v", "-V"):
                 return set()
             if name == "sudo" and text in ("-e", "--edit"):
@@ -238,6 +249,7 @@ class Unwrapper:
             if code.dynamic:
                 self.dynamic_code([code], unit, "shell_c_dynamic_string")
             else:
+                self.origin([code], unit, "shell_c_string")
                 self.script(code.text, env, depth + 1, unit)
             return set()
         if operand is not None:
@@ -293,6 +305,7 @@ class Unwrapper:
             if any(w.dynamic for w in args):
                 self.dynamic_code(args, unit, "eval_dynamic")
             else:
+                self.origin(args, unit, "eval_string")
                 self.script(" ".join(texts), env, depth + 1, unit)
             return set()
         if name == "trap":  # trap CODE SIGNAL...: CODE runs later, in this shell
@@ -349,6 +362,8 @@ class Unwrapper:
                 code_word = Word(inline) if eq else following
                 if code_word.dynamic or code_word.procsub:
                     self.dynamic_code([code_word], unit, f"{name}_dynamic_code")
+                else:
+                    self.origin([code_word], unit, f"{name}_code")
                 codes.append(code_word.text)
                 i += 1 if eq else 2
                 if name == "deno":
@@ -404,8 +419,16 @@ class Unwrapper:
             self.code(language, stdin, unit, env, depth)
             return set()
         if not any(r.op in ("<", "<<", "<<-", "<<<") for r in cmd.redirects):
-            return {"shell_stdin"}
+            return {"shell_stdin", f"lang:{language}"}
         return set()
+
+    def origin(self, words: Sequence[Word], unit: Unit, rule: str) -> None:
+        """Code whose text is known but was produced by a download or a decoder (``$(echo .. | base64 -d)``)."""
+        kinds = {sub_kind(s) for w in words for s in w.subs}
+        if "fetch" in kinds:
+            self.emit(unit, "pipe_to_shell", rule + "_from_network")
+        elif "decode" in kinds:
+            self.emit(unit, "decode_exec", rule + "_from_decoder")
 
     def dynamic_code(self, words: Sequence[Word], unit: Unit, rule: str, *, obfuscated: bool = False) -> None:
         """Code whose text is only known at run time: judged by where it comes from."""

@@ -1,0 +1,67 @@
+"""The script reader exec mediation uses: files inside the extension's roots only, size-bounded.
+
+Exec mediation reads the scripts a command will run (``sh x``, ``./x``, ``make``, ``npm test``) to
+classify what they contain; it may not touch the OS itself, so the pipeline hands it this reader.
+Paths are resolved (symlinks and ``..`` followed) and must land inside one of the roots; the file is
+then opened without following a symlink swapped in since, must be a regular file no larger than the
+bound, and must be UTF-8 text without NUL bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from pi_sandbox.mediation.script_source import MAX_SCRIPT_BYTES, ScriptUnavailable
+
+_BINARY_PROBE = 8192
+
+
+class ConfinedScriptReader:
+    """A :class:`~pi_sandbox.mediation.script_source.ScriptSource` confined to ``roots``."""
+
+    def __init__(self, roots: Sequence[Path], *, max_bytes: int = MAX_SCRIPT_BYTES) -> None:
+        self.roots = tuple(Path(r).resolve() for r in roots)
+        self.max_bytes = max_bytes
+
+    def read(self, path: str, cwd: str | None) -> str | ScriptUnavailable:
+        """Text of ``path`` (relative to ``cwd``, else the first root), or why it is unavailable."""
+        if not self.roots or not path or "\0" in path or path.startswith("~"):
+            return ScriptUnavailable.OUTSIDE
+        base = Path(cwd) if cwd else self.roots[0]
+        try:
+            real = (base / path).resolve(strict=True)
+        except FileNotFoundError:
+            return ScriptUnavailable.MISSING
+        except (OSError, RuntimeError):
+            return ScriptUnavailable.UNREADABLE
+        if not any(real == root or root in real.parents for root in self.roots):
+            return ScriptUnavailable.OUTSIDE
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return ScriptUnavailable.MISSING
+        except OSError:
+            return ScriptUnavailable.UNREADABLE
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return ScriptUnavailable.UNREADABLE
+            if info.st_size > self.max_bytes:
+                return ScriptUnavailable.TOO_LARGE
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = handle.read(self.max_bytes + 1)
+        except OSError:
+            return ScriptUnavailable.UNREADABLE
+        finally:
+            os.close(fd)
+        if len(data) > self.max_bytes:
+            return ScriptUnavailable.TOO_LARGE
+        if b"\0" in data[:_BINARY_PROBE]:
+            return ScriptUnavailable.BINARY
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return ScriptUnavailable.BINARY
