@@ -24,7 +24,7 @@ def test_classify_json_reports_class_tier_decision_and_rule(pi_env: PiEnv, capsy
     assert (data["decision"], data["command_class"], data["risk_tier"], data["profile"]) == (
         "deny",
         "pipe_to_shell",
-        "high",
+        "critical",
         "safe",
     )
     assert data["rule"] == "network_fetch_piped_to_interpreter"

@@ -67,7 +67,7 @@ def test_critical_command_is_denied_under_permissive_with_alert_and_no_raw_comma
     victim = pi_env.workspace / "keep.txt"
     victim.write_text("still here")
     res = box.hostcall("ext", make_request("exec", {"cmd": "sh", "args": ["-c", "rm${IFS}-rf${IFS}~ /"]}))
-    assert not res.ok and res.error_code == "denied" and res.reason == "tier_critical_at_or_above_critical"
+    assert not res.ok and res.error_code == "denied" and res.reason == "critical_always_denied"
     assert "recursive_delete" in (res.message or "") and victim.exists()
     (record,) = box.store.query_records(kind="exec_mediation")
     assert record.payload["decision"] == "deny" and record.payload["risk_tier"] == "critical"

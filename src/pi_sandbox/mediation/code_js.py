@@ -44,7 +44,8 @@ _EVAL_FNS = frozenset({"eval", "Function", "vm.runInThisContext", "vm.runInNewCo
                        "vm.Script", "vm.compileFunction", "setTimeout", "setInterval", "globalThis.eval",
                        "window.eval", "global.eval"})
 _REQUIRE = re.compile(r"""\(?\s*(?:await\s+)?(?:require|import)\s*\(\s*(['"`])(?:node:)?([\w./@-]+)\1\s*\)\s*\)?""")
-_ALIAS = re.compile(r"""(?:const|let|var)\s+(\w+)\s*=\s*(?:await\s+)?(?:require|import)\s*\(\s*['"`](?:node:)?([\w./@-]+)""")
+_ALIAS = re.compile(
+    r"""(?:const|let|var)\s+(\w+)\s*=\s*(?:await\s+)?(?:require|import)\s*\(\s*['"`](?:node:)?([\w./@-]+)""")
 _DESTRUCT = re.compile(
     r"""(?:const|let|var)\s*\{([^}]*)\}\s*=\s*(?:await\s+)?(?:require|import)\s*\(\s*['"`](?:node:)?([\w./@-]+)""")
 _IMPORT = re.compile(r"""import\s+(?:\*\s+as\s+)?(\w+)?\s*,?\s*(?:\{([^}]*)\})?\s*from\s*['"](?:node:)?([\w./@-]+)""")

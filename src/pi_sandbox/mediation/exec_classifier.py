@@ -68,7 +68,7 @@ class _Run(Tools):
 
     # ------------------------------------------------------------------ files and code
     def read_file(
-        self, path: str, unit: Unit, purpose: str, *, language: str, missing_ok: bool = False
+        self, path: str, unit: Unit, purpose: str, *, language: str, missing_ok: bool = False, report: bool = True
     ) -> str | None:
         norm = P.normalize_path(path)
         if norm in self.downloaded:
@@ -88,7 +88,7 @@ class _Run(Tools):
         result = self.scripts.read(path, self.cwd)
         if isinstance(result, ScriptUnavailable):
             self.inspected.append((path, result.value))
-            if not (missing_ok and result is ScriptUnavailable.MISSING):
+            if report and not (missing_ok and result is ScriptUnavailable.MISSING):
                 self.emit(unit, "opaque_binary" if result is ScriptUnavailable.BINARY else "unreadable_script",
                           f"{purpose}_{result.value}")
             return None
@@ -145,10 +145,10 @@ class _Run(Tools):
         """Classify a literal argv found inside code or a variable."""
         self.argv([Word(a) for a in argv], unit, _EMPTY_CMD, [], dict(env), depth)
 
-    def stdin_for(self, cmd: SimpleCommand) -> str | None:
+    def stdin_for(self, cmd: SimpleCommand, *, program: bool = True) -> str | None:
         for red in cmd.redirects:
             if red.op == "<" and red.target is not None and not red.target.dynamic and not red.target.procsub:
-                return self.read_file(red.target.text, self.root, "stdin_file", language="", missing_ok=False)
+                return self.read_file(red.target.text, self.root, "stdin_file", language="", report=program)
             if red.op in ("<<", "<<-") and red.heredoc is not None:
                 return red.heredoc
             if red.op == "<<<" and red.target is not None and not red.target.dynamic:

@@ -49,13 +49,16 @@ class Unwrapper:
         raise NotImplementedError
 
     def read_file(
-        self, path: str, unit: Unit, purpose: str, *, language: str, missing_ok: bool = False
+        self, path: str, unit: Unit, purpose: str, *, language: str, missing_ok: bool = False, report: bool = True
     ) -> str | None:
         """Text of a file the command will run or read as a program; None (reported) if unavailable."""
         raise NotImplementedError
 
-    def stdin_for(self, cmd: SimpleCommand) -> str | None:
-        """What ``cmd`` reads on stdin, when known: the exec call's stdin, or a ``< file`` it redirects."""
+    def stdin_for(self, cmd: SimpleCommand, *, program: bool = True) -> str | None:
+        """What ``cmd`` reads on stdin, when known: the exec call's stdin, a here-document, a ``< file``.
+
+        ``program``: the stdin is code to run, so a file that cannot be read is reported.
+        """
         raise NotImplementedError
 
     def run_file(self, path: str, language: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
@@ -167,7 +170,7 @@ class Unwrapper:
                 replace = text[2:]
             i += 2 if text in with_arg and text != "-i" else 1
         stdin_words = self._stdin_words(upstream)
-        stdin = self.stdin_for(cmd) if not upstream else None
+        stdin = self.stdin_for(cmd, program=False) if not upstream else None
         if stdin is not None:
             stdin_words = [Word(t) for t in stdin.split()]
         inner = list(args[i:]) or [Word("echo")]
@@ -411,7 +414,8 @@ class Unwrapper:
         if module:
             return set()
         for red in cmd.redirects:
-            body = red.heredoc if red.op in ("<<", "<<-") else (red.target.text if red.op == "<<<" and red.target else None)
+            here = red.target.text if red.op == "<<<" and red.target else None
+            body = red.heredoc if red.op in ("<<", "<<-") else here
             if body:
                 self.code(language, body, unit, env, depth)
         stdin = self.stdin_for(cmd)
