@@ -99,17 +99,14 @@ def test_threshold_from_settings_and_bash_tool_is_mediated(open_sandbox: OpenSan
 
 
 def test_child_never_sees_parent_secrets_or_injected_loader_variables(box: Sandbox, make_request: Request) -> None:
-    res = box.hostcall(
-        "ext",
-        make_request(
-            "exec",
-            {
-                "cmd": sys.executable,
-                "args": ["-c", "import os, json; print(json.dumps(dict(os.environ)))"],
-                "env": {"LD_PRELOAD": "/tmp/evil.so", "DYLD_INSERT_LIBRARIES": "/tmp/evil.dylib", "OK_FLAG": "1"},
-            },
-        ),
-    )
+    dump = ["-c", "import os, json; print(json.dumps(dict(os.environ)))"]
+    for injected in ({"LD_PRELOAD": "/tmp/evil.so"}, {"DYLD_INSERT_LIBRARIES": "/tmp/evil.dylib"},
+                     {"NODE_OPTIONS": "--require /tmp/x.js"}, {"PATH": "/tmp/evil-bin"}):
+        res = box.hostcall("ext", make_request("exec", {"cmd": sys.executable, "args": dump,
+                                                        "env": {**injected, "OK_FLAG": "1"}}))
+        assert not res.ok and res.error_code == "denied", injected
+        assert box.store.query_records(kind="exec_mediation")[-1].payload["command_class"] == "env_injection"
+    res = box.hostcall("ext", make_request("exec", {"cmd": sys.executable, "args": dump, "env": {"OK_FLAG": "1"}}))
     assert res.ok, res.message
     child = json.loads(res.result["stdout"])
     assert child["OK_FLAG"] == "1"

@@ -15,15 +15,15 @@ if TYPE_CHECKING:
 
 
 def classify_command(config: SecurityConfig, argv: list[str]) -> dict[str, Any]:
-    """Classification and decision for ``argv`` under ``config``."""
+    """Classification and decision for ``argv`` under ``config`` (scripts read from the project folder)."""
+    from pi_sandbox.connectors.script_reader import ConfinedScriptReader
     from pi_sandbox.mediation.exec_mediation import ExecMediator, command_hash
 
     mediator = ExecMediator(config.exec_mediation, config.profile)
-    result = mediator.classifier.classify(argv[0], argv[1:])
-    if mediator.enabled:
-        decision = mediator.decide(result, command_hash(argv[0], argv[1:]))
-    else:
-        decision = mediator.evaluate(argv[0], argv[1:])
+    project = str(config.project_dir)
+    result = mediator.classifier.classify(argv[0], argv[1:], scripts=ConfinedScriptReader([config.project_dir]),
+                                          cwd=project)
+    decision = mediator.decide(result, command_hash(argv[0], argv[1:]))
     return {
         "profile": config.profile,
         "threshold": mediator.threshold,
@@ -34,6 +34,7 @@ def classify_command(config: SecurityConfig, argv: list[str]) -> dict[str, Any]:
         "reason": decision.reason,
         "command_hash": decision.command_hash,
         "findings": [{"class": f.command_class, "tier": f.risk_tier, "rule": f.rule} for f in result.findings],
+        "scripts": [{"path": path, "sha256_or_reason": state} for path, state in result.inspected],
     }
 
 

@@ -182,7 +182,7 @@ class ExecConnector:
         own = ctx.paths.own_root
         launch = self.sandbox.prepare(ChildRequest(
             extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
-            env=self.broker.child_environment(req.env),
+            env=self.broker.child_environment(req.env, ctx.config.exec_mediation.allow_env),
             limits=Rlimits.from_quota(ctx.config.quota_for(ctx.extension_id), timeout_ms),
             own_root=own if own is not None and own not in ctx.paths.roots[:1] else None,
         ), workspace=ctx.paths.roots[:1])

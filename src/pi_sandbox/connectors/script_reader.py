@@ -22,8 +22,10 @@ _BINARY_PROBE = 8192
 class ConfinedScriptReader:
     """A :class:`~pi_sandbox.mediation.script_source.ScriptSource` confined to ``roots``."""
 
-    def __init__(self, roots: Sequence[Path], *, max_bytes: int = MAX_SCRIPT_BYTES) -> None:
-        self.roots = tuple(Path(r).resolve() for r in roots)
+    def __init__(self, roots: Sequence[Path], *, excluded: Sequence[Path] = (),
+                 max_bytes: int = MAX_SCRIPT_BYTES) -> None:
+        self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
+        self.excluded = tuple(Path(os.path.realpath(p)) for p in excluded)
         self.max_bytes = max_bytes
 
     def read(self, path: str, cwd: str | None) -> str | ScriptUnavailable:
@@ -37,7 +39,8 @@ class ConfinedScriptReader:
             return ScriptUnavailable.MISSING
         except (OSError, RuntimeError):
             return ScriptUnavailable.UNREADABLE
-        if not any(real == root or root in real.parents for root in self.roots):
+        if not any(real == root or root in real.parents for root in self.roots) or any(
+                real == path or path in real.parents for path in self.excluded):
             return ScriptUnavailable.OUTSIDE
         try:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -218,17 +218,21 @@ class SecretBroker:
         return sum(1 for n in self._environ if self.is_secret(n).withheld)
 
     # ------------------------------------------------------------------ children
-    def child_environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def child_environment(
+        self, extra: Mapping[str, str] | None = None, allowed: Collection[str] = ()
+    ) -> dict[str, str]:
         """A minimal environment for a child process: safe base variables plus the extension's extras.
 
-        Never a withheld variable, never an injection variable (``LD_PRELOAD``, ``NODE_OPTIONS``...),
-        never an extra that overrides a base variable or carries a withheld value.
+        Never a withheld variable, never an injection variable (``LD_PRELOAD``, ``NODE_OPTIONS``...)
+        or an override of a base variable unless ``allowed`` (``execMediation.allowEnv``, whose command
+        values exec mediation has classified) names it, never a value that carries a withheld secret.
         """
         env = {n: self._environ[n] for n in S.CHILD_BASE if n in self._environ and not self.is_secret(n).withheld}
         for name, value in (extra or {}).items():
             if not isinstance(name, str) or not isinstance(value, str) or not name or "=" in name or "\0" in name:
                 continue
-            if name in S.CHILD_BASE or name.upper() in S.CHILD_BASE or S.is_injection_var(name):
+            injecting = name in S.CHILD_BASE or name.upper() in S.CHILD_BASE or S.is_injection_var(name)
+            if injecting and name not in allowed:
                 continue
             if "\0" in value or self.find_secret(value):
                 continue

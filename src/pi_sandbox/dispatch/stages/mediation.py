@@ -19,6 +19,7 @@ from typing import Any
 from pi_sandbox.audit import AlertDraft
 from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.capabilities import Capability
+from pi_sandbox.connectors.script_reader import ConfinedScriptReader
 from pi_sandbox.dispatch.call import AlertSpec, CallInfo, Verdict
 from pi_sandbox.errors import ConnectorError
 from pi_sandbox.mediation.exec_mediation import ExecMediationDecision, ExecMediator, command_hash
@@ -129,12 +130,12 @@ class MediationStage:
         if call.method == "http":
             return Verdict.deny(Reason.SECRET_EXPOSURE, "http request blocked: it carries a withheld secret value")
         self.evidence.note("exec_mediation", {
-            "command_hash": self._command_hash(call), "command_class": "credential_exfil", "risk_tier": "high",
+            "command_hash": self._command_hash(call), "command_class": "credential_exfil", "risk_tier": "critical",
             "decision": "deny", "reason": "secret_value_in_exec_args", "rule": "secret_in_args",
         }, call.extension_id)
         return Verdict.deny("secret_value_in_exec_args",
                             "command refused: it carries a withheld secret value (credential_exfil)",
-                            evidence={"command_class": "credential_exfil", "risk_tier": "high"})
+                            evidence={"command_class": "credential_exfil", "risk_tier": "critical"})
 
     @staticmethod
     def _command_hash(call: CallInfo) -> str | None:
@@ -170,7 +171,20 @@ class MediationStage:
     # --- exec ----------------------------------------------------------------------------------
 
     def _exec(self, call: CallInfo, cmd: str, args: list[str]) -> Verdict:
-        decision = self.mediator.evaluate(cmd, args)
+        # What really runs: the env and stdin the call passes, and the scripts it names, read from
+        # the extension's roots only (never the protected state and settings paths).
+        rules = self.rules_for(call.extension_id)
+        exec_call = call.method == "exec"
+        env, stdin, cwd = call.params.get("env"), call.params.get("stdin"), call.params.get("cwd")
+        decision = self.mediator.evaluate(
+            cmd, args,
+            stdin=stdin if exec_call and isinstance(stdin, str) else None,
+            env={k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)}
+            if exec_call and isinstance(env, Mapping) else None,
+            cwd=str(rules.roots[0] / cwd) if exec_call and isinstance(cwd, str) and rules.roots else (
+                str(rules.roots[0]) if rules.roots else None),
+            scripts=ConfinedScriptReader(rules.roots, excluded=rules.protected),
+        )
         self.evidence.note("exec_mediation", decision.record_payload(), call.extension_id)
         self._record_child_env(call)
         classes = tuple(c for c in (decision.command_class, decision.reason) if c)
@@ -208,7 +222,8 @@ class MediationStage:
         if not isinstance(extra, Mapping) or not extra:
             return
         clean = {k: v for k, v in extra.items() if isinstance(k, str) and isinstance(v, str)}
-        rejected = self.broker.rejected_extras(clean, self.broker.child_environment(clean))
+        allowed = self.mediator.allow_env
+        rejected = self.broker.rejected_extras(clean, self.broker.child_environment(clean, allowed))
         if rejected:
             self.evidence.note("secret_broker", {"op": "child_env", "verdict": "denied", "rule": "child_env_rejected",
                                                  "name_hashes": [name_hash(n) for n in rejected]}, call.extension_id)
