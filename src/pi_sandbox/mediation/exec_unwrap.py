@@ -230,6 +230,7 @@ class Unwrapper:
     def shell(self, args: list[Word], unit: Unit, cmd: SimpleCommand, env: dict[str, str], depth: int) -> set[str]:
         code: Word | None = None
         operand: Word | None = None
+        roles: set[str] = set()
         i = 0
         while i < len(args):
             text = args[i].text
@@ -240,6 +241,10 @@ class Unwrapper:
                 continue
             if text.startswith("-") and len(text) > 1 and not text.startswith("--") and "c" in text[1:]:
                 code = args[i + 1] if i + 1 < len(args) else Word("")
+                positional = args[i + 2 :]
+                if positional and re.search(r"\$(?:[0-9@*]|\{[0-9@*])", code.text):
+                    # sh -c 'exec "$0" "$@"' rm -rf /: the operands may be the command itself
+                    roles = self.argv(list(positional), unit, cmd, [], env, depth + 1)
                 break
             if text.startswith("-") and len(text) > 1 and not text.startswith("--") and "s" in text[1:]:
                 break  # -s: commands come from stdin, the operands are positional parameters
@@ -254,7 +259,7 @@ class Unwrapper:
             else:
                 self.origin([code], unit, "shell_c_string")
                 self.script(code.text, env, depth + 1, unit)
-            return set()
+            return roles
         if operand is not None:
             return self.source([operand], unit, env, depth)
         self.heredoc_bodies(cmd, unit, env, depth)
