@@ -5,7 +5,10 @@ Run: ``python benchmarks/bench_mediation.py`` (from the repository root).
 1. Classification + decision latency (``ExecMediator.evaluate``) for a realistic command mix: mostly
    everyday agent commands, one in ten dangerous, as argv and as shell text; cold (cache bypassed) and
    with the decision cache. p50 / p99 are the median over 5 runs. Target p99 <= 200 us.
-2. Redaction throughput on 1 MB of exec-like output holding 50 withheld secrets, a few of them
+2. The classifier on big inputs (cold, median of 5 runs): a 1 KB command line (a chain of everyday
+   commands with pipes, substitutions and quoting), a 1 KB ``python3 -c`` program, and a 10 KB
+   shell script run as ``sh build.sh`` (read through the real confined reader: never cached).
+3. Redaction throughput on 1 MB of exec-like output holding 50 withheld secrets, a few of them
    present raw, base64 and hex encoded. Target >= 50 MB/s.
 """
 
@@ -18,6 +21,7 @@ import secrets
 import statistics
 import string
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.mediation.corpus import BENIGN, DANGEROUS  # noqa: E402
 
 from pi_sandbox.config.model import ExecMediationSettings, SecretBrokerSettings  # noqa: E402
+from pi_sandbox.connectors.script_reader import ConfinedScriptReader  # noqa: E402
 from pi_sandbox.mediation.exec_mediation import ExecMediator  # noqa: E402
 from pi_sandbox.mediation.secret_broker import SecretBroker  # noqa: E402
 
@@ -101,6 +106,67 @@ def _run(mediator: ExecMediator, item: tuple[str, list[str]] | str, cached: bool
         mediator.evaluate(item[0], item[1], cached=cached)
 
 
+_LINE_PARTS = [
+    "git status --short", "npm run lint -- --fix", "rg -n 'TODO|FIXME' src | head -n 20",
+    "python3 -m pytest -q tests/unit -k 'not slow'", "echo \"build $(date +%s) on $(uname -m)\" >> build.log",
+    "find . -name '*.pyc' -delete", "tar czf dist/app.tgz build", "curl -fsS http://localhost:3000/health | jq .",
+    "for f in src/*.ts; do wc -l \"$f\"; done", "cp -r assets dist/", "sed -i 's/0.1.0/0.1.1/' package.json",
+]
+_SCRIPT_BLOCK = """
+# build step {i}
+if [ -f package.json ]; then
+  npm ci --no-audit && npm run build -- --mode=production
+fi
+for target in linux darwin; do
+  GOOS="$target" go build -o "dist/app-$target-{i}" ./cmd/app || exit 1
+done
+python3 -c 'import json,sys; print(json.load(open("package.json"))["version"])' > VERSION
+rm -rf ./tmp/cache-{i} && mkdir -p ./tmp/cache-{i}
+git log --oneline -n 5 | sed 's/^/  /'
+"""
+_PY_PROGRAM = "; ".join(
+    ["import json, os, subprocess, sys", "data = json.load(open('package.json'))",
+     "print(data.get('name'), data.get('version'))",
+     "out = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True).stdout.strip()",
+     "files = [f for f in os.listdir('.') if f.endswith('.py')]", "print(len(files), out)"] * 4
+)
+
+
+def bench_big_inputs(rounds: int = 40, runs: int = 5) -> None:
+    mediator = ExecMediator(ExecMediationSettings(), "permissive")
+    line = ""
+    while len(line) < 1000:
+        line += (" && " if line else "") + _LINE_PARTS[len(line) % len(_LINE_PARTS)]
+    script = ""
+    while len(script) < 10_000:
+        script += _SCRIPT_BLOCK.format(i=len(script))
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "build.sh").write_text(script, encoding="utf-8")
+        reader = ConfinedScriptReader([Path(tmp)])
+        cases = [
+            (f"1 KB command line ({len(line)} B)", lambda: mediator.evaluate_script(line, cached=False)),
+            (f"python3 -c program ({len(_PY_PROGRAM)} B)",
+             lambda: mediator.evaluate("python3", ["-c", _PY_PROGRAM], cached=False)),
+            (f"sh build.sh, 10 KB script ({len(script)} B)",
+             lambda: mediator.evaluate("sh", ["build.sh"], scripts=reader, cwd=tmp)),
+        ]
+        for label, fn in cases:
+            decision = fn()
+            assert not decision.denied, (label, decision)
+            p50s: list[float] = []
+            p99s: list[float] = []
+            for _ in range(runs):
+                samples: list[float] = []
+                for _ in range(rounds):
+                    start = time.perf_counter_ns()
+                    fn()
+                    samples.append((time.perf_counter_ns() - start) / 1000)
+                p50s.append(statistics.median(samples))
+                p99s.append(percentile(samples, 99))
+            print(f"{label:<34} {rounds * runs:>8} {statistics.median(p50s):>9.1f} {statistics.median(p99s):>9.1f} "
+                  f"{max(p99s):>9.1f}   (p99 per run: {', '.join(f'{p:.0f}' for p in p99s)})")
+
+
 def bench_redaction(rounds: int = 10) -> None:
     values = [secrets.token_urlsafe(rng_len) for rng_len in range(18, 68)]
     environ = {f"SERVICE_{i}_TOKEN": v for i, v in enumerate(values)}
@@ -139,6 +205,7 @@ def bench_redaction(rounds: int = 10) -> None:
 def main() -> None:
     print(f"{'benchmark':<34} {'samples':>8} {'p50 us':>9} {'p99 us':>9} {'max us':>9}")
     bench_classification()
+    bench_big_inputs()
     bench_redaction()
 
 
