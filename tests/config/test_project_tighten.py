@@ -116,11 +116,13 @@ def test_project_may_enable_risk_and_lower_threshold(make_config: MakeConfig) ->
 
 def test_project_cannot_add_allow_patterns_or_disclosures(make_config: MakeConfig) -> None:
     config = make_config(project_settings={"extensionPolicy": {
-        "execMediation": {"allowPatterns": ["rm -rf /"]},
+        "execMediation": {"allowPatterns": ["rm -rf /"], "allowEnv": ["LD_PRELOAD"]},
         "secretBroker": {"disclosureAllowlist": ["AWS_SECRET_ACCESS_KEY"]},
         "http": {"allowLoopback": True},
     }})
     assert config.exec_mediation.allow_patterns == ()
+    assert config.exec_mediation.allow_env == ()
+    assert _refused(config, "extensionPolicy.execMediation.allow_env")
     assert config.secret_broker.disclosure_allowlist == ()
     assert config.http.allow_loopback is False
     for key in ("extensionPolicy.execMediation.allow_patterns", "extensionPolicy.secretBroker.disclosure_allowlist",

@@ -136,7 +136,8 @@ def test_settings_sections_are_all_honoured(make_config: MakeConfig) -> None:
     config = make_config(settings={
         "extensionPolicy": {
             "execMediation": {"enabled": True, "denyThreshold": "high", "denyPatterns": ["curl *"],
-                              "allowPatterns": ["git status"], "auditAllClassified": False},
+                              "allowPatterns": ["git status"], "auditAllClassified": False,
+                              "allowEnv": ["GIT_SSH_COMMAND"]},
             "secretBroker": {"enabled": True, "redactionPlaceholder": "***", "disclosureAllowlist": ["PATH"],
                              "extraNames": ["A"], "extraSuffixes": ["_PW"], "extraPrefixes": ["SEC_"]},
             "http": {"allowHosts": ["api.example.com"], "denyHosts": ["evil.example"], "allowLoopback": True,
@@ -151,6 +152,7 @@ def test_settings_sections_are_all_honoured(make_config: MakeConfig) -> None:
     })
     assert config.exec_mediation.deny_patterns == ("curl *",)
     assert config.exec_mediation.allow_patterns == ("git status",)
+    assert config.exec_mediation.allow_env == ("GIT_SSH_COMMAND",)
     assert config.exec_mediation.audit_all_classified is False
     assert config.secret_broker.redaction_placeholder == "***"
     assert config.secret_broker.extra_suffixes == ("_PW",) and config.secret_broker.extra_prefixes == ("SEC_",)
@@ -180,3 +182,12 @@ def test_config_is_immutable(make_config: MakeConfig) -> None:
 def test_http_loopback_env_only_exactly_1(make_config: MakeConfig) -> None:
     assert make_config(env={"PI_HTTP_ALLOW_LOOPBACK": "1"}).http.allow_loopback is True
     assert make_config(env={"PI_HTTP_ALLOW_LOOPBACK": "true"}).http.allow_loopback is False
+
+
+def test_adding_an_allow_env_name_is_recorded_as_a_loosening(make_config: MakeConfig) -> None:
+    from pi_sandbox.config.posture import loosened_fields, security_posture
+
+    before = security_posture(make_config())
+    after = security_posture(make_config(settings={"extensionPolicy": {"execMediation": {"allowEnv": ["PAGER"]}}}))
+    assert "exec_allow_env" in loosened_fields(before, after)
+    assert "exec_allow_env" not in loosened_fields(after, before)

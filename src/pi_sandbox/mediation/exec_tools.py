@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from pi_sandbox.mediation import exec_paths as P
 from pi_sandbox.mediation.exec_result import Unit
@@ -540,10 +540,3 @@ def _join(directory: str, name: str) -> str:
         return name
     return directory.rstrip("/") + "/" + name
 
-
-def shlex_words(text: str) -> Sequence[str]:
-    """Shell words of ``text``; an unbalanced quote falls back to whitespace splitting."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
