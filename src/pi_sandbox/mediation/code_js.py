@@ -194,7 +194,12 @@ class _Reader:
                 except ValueError:
                     return None, taints | {DECODED}
             return first, taints
-        if last in ("toString", "trim", "join") and fn is not None and fn.type == "member_expression":
+        if name in ("path.join", "path.resolve", "path.posix.join"):
+            parts = [self.value(a)[0] for a in args]
+            if parts and all(p is not None for p in parts):
+                return "/".join(p for p in parts if p is not None), set()
+            return None, taints | {DYNAMIC}
+        if last in ("toString", "trim") and fn is not None and fn.type == "member_expression":
             inner, t = self.value(fn.child_by_field_name("object"))
             return inner, t
         if name == "String.fromCharCode":
@@ -205,10 +210,6 @@ class _Reader:
         if name in _FETCH_FNS or last in ("text", "json", "arrayBuffer") and "fetch" in _text(node):
             self.facts.fetch = True
             return None, {FETCHED}
-        if name in ("path.join", "path.resolve"):
-            parts = [self.value(a)[0] for a in args]
-            if parts and all(p is not None for p in parts):
-                return "/".join(p for p in parts if p is not None), set()
         return None, taints | {DYNAMIC}
 
     def call(self, node: tree_sitter.Node) -> None:

@@ -42,6 +42,7 @@ MAX_NESTING = 12
 #: judged by its name; anywhere else (``/tmp/x``) it is a script nobody could read.
 _SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib", "/opt/", "/nix/", "/snap/", "/etc/", "/System/",
                     "/Library/", "/Applications/", "/home/linuxbrew/", "/proc/self/exe")
+_SPACE = re.compile(r"\s")
 _EMPTY_CMD = SimpleCommand((), (), (), (), False, False, None, {})
 
 __all__ = ["ExecClassification", "ExecClassifier", "Finding", "Unit"]
@@ -360,7 +361,8 @@ class _Run(Tools):
         name = base_name(head.text)
         args = words[1:]
         roles: set[str] = set()
-        if "/" in head.text and not head.has_glob and self.program_file(head.text, unit, env, depth):
+        if "/" in head.text and not head.has_glob and not _SPACE.search(head.text) and self.program_file(
+                head.text, unit, env, depth):
             return roles
         if name in ("busybox", "toybox") and args:
             return self.argv(args, unit, cmd, upstream, env, depth + 1)
@@ -377,7 +379,7 @@ class _Run(Tools):
                 self.option_commands(name, args, unit, env, depth)
             return roles | self.joining(name, args, unit, cmd, upstream, env, depth)
         if name in ("source", "."):
-            return roles | self.source(args, unit, env, depth)
+            return roles | self.source(args, unit, env, depth, cmd)
         if name in R.INTERPRETERS:
             roles |= self.interpreter(name, args, unit, cmd, env, depth)
         else:

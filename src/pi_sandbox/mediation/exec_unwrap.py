@@ -261,7 +261,7 @@ class Unwrapper:
                 self.script(code.text, env, depth + 1, unit)
             return roles
         if operand is not None:
-            return self.source([operand], unit, env, depth)
+            return self.source([operand], unit, env, depth, cmd)
         self.heredoc_bodies(cmd, unit, env, depth)
         stdin = self.stdin_for(cmd)
         if stdin is not None:
@@ -283,7 +283,9 @@ class Unwrapper:
                 else:
                     self.script(red.target.text, env, depth + 1, unit)
 
-    def source(self, args: list[Word], unit: Unit, env: Mapping[str, str], depth: int) -> set[str]:
+    def source(
+        self, args: list[Word], unit: Unit, env: Mapping[str, str], depth: int, cmd: SimpleCommand | None = None
+    ) -> set[str]:
         if not args:
             return set()
         target = args[0]
@@ -291,6 +293,12 @@ class Unwrapper:
             self.dynamic_code([target], unit, "source_substitution")
             return set()
         if target.text in ("/dev/stdin", "-", "/proc/self/fd/0", "/dev/fd/0"):
+            if cmd is not None:  # source /dev/stdin <<< "$(curl ..)"
+                self.heredoc_bodies(cmd, unit, dict(env), depth)
+                stdin = self.stdin_for(cmd)
+                if stdin is not None:
+                    self.script(stdin, env, depth + 1, unit)
+                    return set()
             return {"shell_stdin"}
         if R.NETWORK_DEVICE_RE.search(target.text):
             self.emit(unit, "reverse_shell", "source_dev_tcp")
