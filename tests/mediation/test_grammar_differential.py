@@ -62,5 +62,6 @@ def test_differential_on_generated_scripts(words: list[str]) -> None:
     names = grammar_names(text)
     if names is None or parse_script(text).all_errors():
         return
-    missing = {n for n in names if "\\" not in n} - our_names(text)
+    # tree-sitter reads the second '!' of '! ! cmd' as a command; bash negates twice
+    missing = {n for n in names if "\\" not in n and n != "!"} - our_names(text)
     assert not missing, (text, missing)
