@@ -158,10 +158,25 @@ def test_rejected_child_env_is_recorded_by_the_mediation_stage(open_sandbox: Ope
     box = open_sandbox(cli_profile="permissive", env={"PI_EXTENSION_ALLOW_DANGEROUS": "1"})
     env = {"LD_PRELOAD": "/tmp/x.so", "BASH_ENV": "/tmp/x", "MY_FLAG": "on", "PATH": "/evil"}
     result = box.hostcall("ext", {"call_id": "c1", "method": "exec", "params": {"cmd": "true", "env": env}})
-    assert result.ok
+    # injection variables are denied by exec mediation (env_injection, critical) even under permissive
+    assert not result.ok and result.reason == "critical_always_denied"
     (record,) = box.store.query_records(kind="secret_broker", extension_id="ext")
     assert record.payload["rule"] == "child_env_rejected" and len(record.payload["name_hashes"]) == 3
     assert "LD_PRELOAD" not in str(record.payload)
+
+
+def test_allow_env_names_reach_the_child(open_sandbox: OpenSandbox) -> None:
+    box = open_sandbox(cli_profile="permissive", env={"PI_EXTENSION_ALLOW_DANGEROUS": "1"},
+                       settings={"extensionPolicy": {"execMediation": {"allowEnv": ["PYTHONDONTWRITEBYTECODE",
+                                                                                   "PYTHONPATH"]}}})
+    params = {"cmd": PY, "args": ["-c", "import os; print(os.environ.get('PYTHONPATH'))"],
+              "env": {"PYTHONPATH": "src", "MY_FLAG": "on"}}
+    result = box.hostcall("ext", {"call_id": "c1", "method": "exec", "params": params})
+    assert result.ok, result.message
+    assert result.result["stdout"].strip() == "src"
+    assert box.store.query_records(kind="secret_broker", extension_id="ext") == []
+    params["env"] = {"PYTHONPATH": "src", "NODE_OPTIONS": "--require x"}
+    assert not box.hostcall("ext", {"call_id": "c2", "method": "exec", "params": params}).ok
 
 
 def test_output_is_redacted_raw_and_encoded(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
