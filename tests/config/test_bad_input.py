@@ -26,6 +26,8 @@ BAD_SETTINGS: list[tuple[Any, str, str]] = [
      "extensionPolicy.execMediation.denyPatterns", "expected an array of strings"),
     ({"extensionPolicy": {"execMediation": {"allowEnv": ["LD_PRELOAD=x"]}}},
      "extensionPolicy.execMediation.allowEnv", "'LD_PRELOAD=x' is not an environment variable name"),
+    ({"extensionPolicy": {"execMediation": {"allowEnv": ["PAGER", "LD_PRELOAD"]}}},
+     "extensionPolicy.execMediation.allowEnv", "'LD_PRELOAD' is a loader variable"),
     ({"extensionPolicy": {"execMediation": {"allowEnv": "PAGER"}}},
      "extensionPolicy.execMediation.allowEnv", "expected an array of strings"),
     ({"extensionPolicy": {"secretBroker": {"enabled": 1}}}, "extensionPolicy.secretBroker.enabled",

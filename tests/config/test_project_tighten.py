@@ -116,7 +116,7 @@ def test_project_may_enable_risk_and_lower_threshold(make_config: MakeConfig) ->
 
 def test_project_cannot_add_allow_patterns_or_disclosures(make_config: MakeConfig) -> None:
     config = make_config(project_settings={"extensionPolicy": {
-        "execMediation": {"allowPatterns": ["rm -rf /"], "allowEnv": ["LD_PRELOAD"]},
+        "execMediation": {"allowPatterns": ["rm -rf /"], "allowEnv": ["PAGER"]},
         "secretBroker": {"disclosureAllowlist": ["AWS_SECRET_ACCESS_KEY"]},
         "http": {"allowLoopback": True},
     }})

@@ -15,6 +15,9 @@ DEFAULT_PROFILE: Final = "safe"
 #: Per-extension policy modes, from most to least strict.
 MODES: Final[tuple[str, ...]] = ("strict", "prompt", "permissive")
 RISK_TIERS: Final[tuple[str, ...]] = ("low", "medium", "high", "critical")
+#: Loader variables no setting can let an extension set for a child (``execMediation.allowEnv`` refuses them):
+#: they load a shared object into every program, the sandbox's own helpers included (ARCHITECTURE §3.9).
+LOADER_ENV_PREFIXES: Final[tuple[str, ...]] = ("LD_", "DYLD_", "BASH_FUNC_")
 #: The strictest profile preset of ``execMediation.denyThreshold`` (``safe``: see policy/profiles.py).
 #: While the global settings leave the preset, a project may not set a threshold above this one.
 STRICTEST_PRESET_DENY_TIER: Final = "high"

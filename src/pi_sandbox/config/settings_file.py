@@ -21,7 +21,7 @@ from typing import Any
 
 from pi_sandbox.capabilities import ALL_CAPABILITIES
 from pi_sandbox.config.hosts import parse_host_pattern
-from pi_sandbox.config.model import MODES, RISK_TIERS
+from pi_sandbox.config.model import LOADER_ENV_PREFIXES, MODES, RISK_TIERS
 from pi_sandbox.errors import ConfigError
 
 Validator = Callable[[Any, str, str], Any]
@@ -121,6 +121,9 @@ def _env_names(value: Any, src: str, key: str) -> tuple[str, ...]:
     for item in items:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item):
             raise ConfigError(f"'{item}' is not an environment variable name", source=src, key=key)
+        if item.upper().startswith(LOADER_ENV_PREFIXES):
+            raise ConfigError(f"'{item}' is a loader variable; no setting lets an extension set it for a child",
+                              source=src, key=key)
     return items
 
 
