@@ -19,7 +19,7 @@ import pytest
 
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.host import ExtensionHost
-from tests.runtime.conftest import MakeHost
+from tests.runtime.conftest import MakeHost, promote_to_trusted
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 TAIL = "exit 0\nrm -rf ~\n"  # the part the classifier must see; the canary line runs first if anything runs
@@ -41,6 +41,7 @@ def host(make_host: MakeHost, open_sandbox: Any) -> ExtensionHost:
     host = make_host(sandbox=sandbox)
     [ext] = host.load([ExtensionSource("script_smuggler", HOSTILE / "script_smuggler.ts", HOSTILE, "cli")])
     assert ext.status == "loaded", ext.error
+    promote_to_trusted(host, "script_smuggler")  # exec needs a trusted extension; mediation is what is tested
     return host
 
 

@@ -223,3 +223,15 @@ def test_disabled_broker_turns_redaction_off(open_sandbox: OpenSandbox, make_req
     res = box.hostcall("ext", make_request("fs", {"op": "read", "path": "v.txt"}))
     assert res.ok and SECRET in json.dumps(res.result)  # nothing is withheld, so nothing is redacted
     assert box.hostcall("ext", make_request("env", {"name": "AWS_ACCESS_KEY_ID"})).result == {"value": SECRET}
+
+
+def test_commands_denied_by_mediation_do_not_hold_subprocess_slots(
+    open_sandbox: Any, make_request: Request
+) -> None:
+    box = open_sandbox(cli_profile="permissive", env={"PI_EXTENSION_ALLOW_DANGEROUS": "1"},
+                       settings={"extensionPolicy": {"quota": {"maxSubprocesses": 2}}})
+    for _ in range(5):
+        res = box.hostcall("ext", make_request("exec", {"cmd": "sh", "args": ["-c", "rm -rf ~"]}))
+        assert not res.ok and res.reason == "critical_always_denied", res.message
+    res = box.hostcall("ext", make_request("exec", {"cmd": "true", "args": []}))
+    assert res.ok, res.message

@@ -92,9 +92,14 @@ class QuotaStage:
             evidence={"quota_resource": breach.resource, "quota_limit": breach.limit, "quota_actual": breach.actual})
 
     def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
-        if outcome.stage == StageName.QUOTA or outcome.decision != "allow":
+        if outcome.stage == StageName.QUOTA:
             return None
         demand = demand_of(call)
+        if outcome.decision != "allow":
+            # a later stage (risk, mediation) refused an admitted call: release the running-subprocess
+            # slot admit took, or every denied exec would hold one for the rest of the session
+            self.meter.settle(call.extension_id, demand, Usage())
+            return None
         usage = usage_of(call, outcome)
         breach = self.meter.settle(call.extension_id, demand, usage)
         if breach is not None:
