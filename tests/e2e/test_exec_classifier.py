@@ -95,7 +95,7 @@ def test_every_smuggling_attempt_is_refused_recorded_and_harmless(
     tried = attacks(canary, listener.getsockname()[1])
     for tool, params in tried:
         out = call(host, tool, **params)
-        assert out.startswith("err:") and "exec mediation" in out, (params, out)
+        assert out.startswith("ok:1:") and "refused by exec mediation" in out, (params, out)
     assert sorted(p.name for p in canary.iterdir()) == []
     assert home_canary.read_text(encoding="utf-8") == "still here"
     with pytest.raises(TimeoutError):
@@ -111,8 +111,8 @@ def test_every_smuggling_attempt_is_refused_recorded_and_harmless(
 
 def test_a_benign_script_written_by_the_extension_runs(host: ExtensionHost, pi_env: Any) -> None:
     out = call(host, "write_and_run", file="build.sh", body="echo built > out.txt\n", cmd="sh", args=["build.sh"])
-    assert out == "ok:0"
+    assert out == "ok:0:"
     assert (pi_env.workspace / "out.txt").read_text(encoding="utf-8") == "built\n"
     # the same command after the script changed is classified again, not served from a cache
     out = call(host, "write_and_run", file="build.sh", body=f"echo x\n{TAIL}", cmd="sh", args=["build.sh"])
-    assert out.startswith("err:") and "recursive_delete" in out
+    assert out.startswith("ok:1:") and "recursive_delete" in out

@@ -8,8 +8,8 @@ const text = (t: string) => ({ content: [{ type: "text", text: t }] });
 
 async function attempt(fn: () => Promise<any>): Promise<string> {
   try {
-    const r = await fn();
-    return `ok:${r.code}`;
+    const r = await fn();  // pi.exec reports a refusal as exit code 1 with the reason on stderr (as pi does)
+    return `ok:${r.code}:${r.stderr || ""}`;
   } catch (e: any) {
     return `err:${e && e.message ? e.message : String(e)}`;
   }
