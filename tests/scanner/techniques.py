@@ -207,5 +207,10 @@ PRECISION: Final[list[tuple[str, str, str]]] = [
      "export type T = " + "A | " * 400 + "B;\n", "safe"),
     ("lib/legacy.d.ts", "export const run = eval;\n", "apart"),
     ("test/fixtures/evil-sample.js", "eval(atob('YWxlcnQoMSk='));\n", "apart"),
+    ("src/engine.js", "import { readFileSync } from 'node:fs';\nimport { join, dirname } from 'node:path';\n"
+     "import { fileURLToPath } from 'node:url';\nconst here = dirname(fileURLToPath(import.meta.url));\n"
+     "const code = readFileSync(join(here, 'build', 'engine.js'), 'utf8');\n"
+     "export const load = () => new Function('module', code);\n", "flagged"),
+    ("src/build/engine.js", "module.exports = { run: () => 42 };\n", "safe"),
     ("dist/bundle.min.js", "var a=1;" * 300 + "\n", "safe"),
 ]

@@ -74,6 +74,7 @@ _PI_EXEC = re.compile(rb"\bpi\s*\.\s*exec\s*\(|\bcreateBashTool\s*\(")
 _FS_CALL = re.compile(
     rb"(?<![\w$])((?:read|write|append|mkd|rm|unlink|rename|copy|cp|symlink|link|ch|trunc|utimes|lch|lutimes"
     rb"|create|exists|access|open|stat|lstat|realpath|output|remove|empty|ensure|move)[\w$]*)\s*\(")
+_FS_PATHS: Final = tuple(f"mod:{m}." for m in FS_MODULES)
 #: Absolute paths a file operation may name without leaving anything an extension should not see.
 _HARMLESS_ABSOLUTE = ("/tmp/", "/dev/null", "/dev/stdout", "/dev/stderr", "/proc/self/", "/etc/os-release",
                       "/etc/hosts", "/etc/localtime", "/usr/share/zoneinfo/")
@@ -499,8 +500,9 @@ class FileAnalyzer(SinkRules):
             if name in FS_WRITE_FUNCTIONS and found is not None and found.type in ("identifier", "property_identifier"):
                 self.visit_fs_write(found)
             call = call_of(found)
-            if call is None:
-                continue
+            callee = call.child_by_field_name("function") if call is not None else None
+            if call is None or callee is None or not self.resolver.evaluate(callee).path.startswith(_FS_PATHS):
+                continue  # not Node's fs (emscripten's in-memory `FS.mkdir('/tmp')` is no host file)
             args = self.resolver.call_arguments(call)
             target = self.resolver.evaluate(args[0]) if args else v.UNKNOWN
             if target.kind != v.STR:

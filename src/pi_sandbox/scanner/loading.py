@@ -129,7 +129,11 @@ class ModuleRules(RuleBase):
 
     def escapes_root(self, specifier: str) -> bool:
         """Whether a specifier names code outside the extension (absolute, ``file:``, ``../`` past the root)."""
-        if specifier.startswith(("file:", "/", "\\")) or (len(specifier) > 2 and specifier[1] == ":"
+        if specifier.startswith("file:"):
+            specifier = specifier[5:].removeprefix("//")  # our own import.meta.url is `file:./name`
+            if not specifier.startswith("/"):
+                specifier = "./" + specifier.removeprefix("./")
+        if specifier.startswith(("/", "\\")) or (len(specifier) > 2 and specifier[1] == ":"
                                                           and specifier[0].isalpha()):
             return True
         if not specifier.startswith(".."):

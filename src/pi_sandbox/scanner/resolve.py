@@ -170,6 +170,10 @@ class Resolver(Bindings):
         if obj is None or prop is None:
             return v.UNKNOWN
         name, escaped = identifier_name(prop)
+        if obj.type == "meta_property":  # import.meta.url / .dirname / .filename: this module's own location
+            here = "./" + posixpath.basename(self.file_key or "index.js")
+            return v.string({"url": "file:" + here, "dirname": ".", "filename": here}.get(name, "")) \
+                if name in ("url", "dirname", "filename") else v.UNKNOWN
         return self._property(obj, self.evaluate(obj, depth), v.string(name, obfuscated=escaped))
 
     def _property(self, obj_node: Node, obj: Val, key: Val) -> Val:
@@ -447,6 +451,13 @@ class Resolver(Bindings):
             return enumerate_holder(path, first)
         if path in _PATH_JOINS:
             return _join_paths(args)
+        if path in ("mod:url.fileURLToPath", "mod:path.dirname", "mod:path.basename") and first.kind == v.STR:
+            text = first.text.removeprefix("file://").removeprefix("file:")
+            if path.endswith("dirname"):
+                text = posixpath.dirname(text) or "."
+            elif path.endswith("basename"):
+                text = posixpath.basename(text)
+            return v.string(text, obfuscated=first.obfuscated, decoded=first.decoded)
         if path == "mod:os.homedir":
             return v.string("~")
         if path == "Function" and len(args) == 1 and _is_return_this(first):

@@ -102,6 +102,9 @@ RULES: Final[dict[str, Rule]] = _rules(
     Rule("LIBRARY_CODEGEN", FLAGGED,
          "a dependency compiles code it generated itself (schema compilers, templating): nothing decoded, "
          "fetched or read reaches it", "exec"),
+    Rule("CODE_FROM_OWN_FILE", FLAGGED,
+         "compiles code read from a file inside the extension (a build artifact); the file is scanned as code "
+         "when the extension ships it", "exec"),
     Rule("BUILTIN_POLYFILL", FLAGGED, "installs a missing built-in only when it is absent (polyfill)", None),
     Rule("WITH_STATEMENT", FLAGGED, "a with statement makes name resolution depend on an object", None),
     Rule("FUNCTION_GLOBAL_IDIOM", FLAGGED,

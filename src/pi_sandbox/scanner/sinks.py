@@ -60,6 +60,7 @@ POLLUTING_CALLS: Final = frozenset(
 )
 #: Where code handed to a code-from-string sink came from.
 CONSTANT: Final = "constant"
+OWN_FILE: Final = "own_file"
 GENERATED: Final = "generated"
 HIDDEN: Final = "hidden"
 EXTERNAL: Final = "external"
@@ -214,6 +215,12 @@ class SinkRules(ModuleRules):
         if origin in (CONSTANT, GENERATED) and not inner_forbidden and self.in_dependency(node):
             self.add("LIBRARY_CODEGEN", node, f"{origin} code", shown)
             return
+        if origin == OWN_FILE:
+            own = self.own_file_read(args[-1:]) or ""
+            target = own if own.startswith(("./", "../")) else "./" + own
+            self.relative_imports.append(target)  # scanned as code when it is not a JS file already
+            self.add("CODE_FROM_OWN_FILE", node, target)
+            return
         detail = {CONSTANT: "constant code", GENERATED: "code built at run time", HIDDEN: "decoded/hidden code",
                   EXTERNAL: "code read from input (network, file, environment)"}[origin]
         self.add(rule_id, node, detail, shown if shown is not None else (values[0] if values else None))
@@ -228,9 +235,34 @@ class SinkRules(ModuleRules):
             return HIDDEN
         if values and all(x.kind == v.STR for x in values):
             return CONSTANT
+        if self.own_file_read(args[-1:]) is not None:
+            return OWN_FILE
         if _EXTERNAL_SOURCES.search(self.source_text(args)):
             return EXTERNAL
         return GENERATED
+
+    def own_file_read(self, args: list[Node]) -> str | None:
+        """``readFileSync(join(__dirname, 'build', 'x.js'))`` bound to the code argument: the extension's own
+        file (a relative path that stays inside the extension), else None."""
+        for arg in args:
+            if arg.type != "identifier":
+                continue
+            for definition in self.resolver.definitions(node_text(arg))[:4]:
+                parent = definition.parent
+                value = parent.child_by_field_name("value") if parent is not None else None
+                while value is not None and value.type == "await_expression" and value.named_children:
+                    value = value.named_children[0]
+                if value is None or value.type != "call_expression":
+                    continue
+                callee = value.child_by_field_name("function")
+                if callee is None or node_text(callee).rsplit(".", 1)[-1] not in ("readFileSync", "readFile"):
+                    continue
+                read_args = self.resolver.call_arguments(value)
+                path = self.resolver.evaluate(read_args[0]) if read_args else v.UNKNOWN
+                if path.kind == v.STR and not path.text.startswith(("/", "~", "file:")) and \
+                        not self.escapes_root(path.text):
+                    return path.text
+        return None
 
     def source_text(self, nodes: list[Node]) -> str:
         """The text of ``nodes`` plus, one level deep, the definitions of the names they use."""
