@@ -69,11 +69,6 @@ NAMED_DECLARATIONS: Final = frozenset(
 _SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
 _COMMENTS = re.compile(rb"/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*")
 _PI_EXEC = re.compile(rb"\bpi\s*\.\s*exec\s*\(|\bcreateBashTool\s*\(")
-#: Candidate fs calls: a cheap prefix match, then the name is checked against the function sets (a regex
-#: alternation of ~100 names costs more than the rest of the analysis).
-_FS_CALL = re.compile(
-    rb"(?<![\w$])((?:read|write|append|mkd|rm|unlink|rename|copy|cp|symlink|link|ch|trunc|utimes|lch|lutimes"
-    rb"|create|exists|access|open|stat|lstat|realpath|output|remove|empty|ensure|move)[\w$]*)\s*\(")
 _FS_PATHS: Final = tuple(f"mod:{m}." for m in FS_MODULES)
 #: Absolute paths a file operation may name without leaving anything an extension should not see.
 _HARMLESS_ABSOLUTE = ("/tmp/", "/dev/null", "/dev/stdout", "/dev/stderr", "/proc/self/", "/etc/os-release",
@@ -141,7 +136,8 @@ class FileAnalyzer(SinkRules):
         seen = {rule_id for rule_id, _ in self._findings}
         if self.env_dumps and "NETWORK" in seen:
             self.add("ENV_EXFILTRATION", self.env_dumps[0])
-        if self.enumerated_globals and signals.names_eval_like(caps.get("string", ())):
+        if self.enumerated_globals and signals.names_eval_like(
+                extra_captures(self.parsed.tree, self.parsed.language, "string")):
             self.add("COMPUTED_GLOBAL_CALL", self.enumerated_globals[0], "global object searched for an eval-like name")
         signals.threat_signatures(self.source, self.root, seen, self.add_at)
         if self.parsed.language != JAVASCRIPT and b"declare" in self.source:
@@ -492,27 +488,30 @@ class FileAnalyzer(SinkRules):
     def check_fs_calls(self) -> None:
         """In a file that imports fs: writes are flagged, and so are operations on constant paths outside the
         workspace (absolute, home, ``../`` past the root)."""
-        for match in _FS_CALL.finditer(self.source):
-            name = match.group(1).decode()
-            if name not in FS_PATH_FUNCTIONS:
+        for name in sorted(FS_PATH_FUNCTIONS):
+            if name.encode() not in self.source:  # a byte search per name beats one regex over the file
                 continue
-            found = self.root.named_descendant_for_byte_range(match.start(1), match.end(1))
-            if name in FS_WRITE_FUNCTIONS and found is not None and found.type in ("identifier", "property_identifier"):
-                self.visit_fs_write(found)
-            call = call_of(found)
-            callee = call.child_by_field_name("function") if call is not None else None
-            if call is None or callee is None or not self.resolver.evaluate(callee).path.startswith(_FS_PATHS):
-                continue  # not Node's fs (emscripten's in-memory `FS.mkdir('/tmp')` is no host file)
-            args = self.resolver.call_arguments(call)
-            target = self.resolver.evaluate(args[0]) if args else v.UNKNOWN
-            if target.kind != v.STR:
-                continue
-            path = target.text.strip()
-            outside = path.startswith(("~", "$HOME")) or (
-                path.startswith("/") and not path.startswith(_HARMLESS_ABSOLUTE)) or (
-                path.startswith("..") and self.escapes_root(path))
-            if outside:
-                self.add("FS_OUTSIDE_ROOT", call, f"{match.group(1).decode()}({path[:60]!r})", target)
+            for found in self.resolver.occurrences(name):
+                self.check_fs_call(name, found)
+
+    def check_fs_call(self, name: str, found: Node) -> None:
+        """One use of an fs function name: a write is flagged; a constant path outside the workspace too."""
+        if name in FS_WRITE_FUNCTIONS and found.type in ("identifier", "property_identifier"):
+            self.visit_fs_write(found)
+        call = call_of(found)
+        callee = call.child_by_field_name("function") if call is not None else None
+        if call is None or callee is None or not self.resolver.evaluate(callee).path.startswith(_FS_PATHS):
+            return  # not Node's fs (emscripten's in-memory `FS.mkdir('/tmp')` is no host file)
+        args = self.resolver.call_arguments(call)
+        target = self.resolver.evaluate(args[0]) if args else v.UNKNOWN
+        if target.kind != v.STR:
+            return
+        path = target.text.strip()
+        outside = path.startswith(("~", "$HOME")) or (
+            path.startswith("/") and not path.startswith(_HARMLESS_ABSOLUTE)) or (
+            path.startswith("..") and self.escapes_root(path))
+        if outside:
+            self.add("FS_OUTSIDE_ROOT", call, f"{name}({path[:60]!r})", target)
 
     def visit_with(self, node: Node) -> None:
         """``with (process) { binding('fs') }``: names in the body can be members of the scope object."""

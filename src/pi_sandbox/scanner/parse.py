@@ -1,13 +1,15 @@
 """Tree-sitter parsing: which grammar a file needs, cached parsers and the candidate-node query.
 
-Walking every node in Python would cost more than parsing. Instead one compiled query per grammar
-hands back, in C, only the nodes the analysis starts from (mentions of tracked globals, imports,
-``__proto__``, computed member keys, long string literals, parse errors); the analysis then climbs
-from those few nodes through their parents.
+Walking every node in Python would cost more than parsing. Instead a byte search finds the words the
+analysis starts from (tracked globals, special member names, ``import``/``export``/``with``, ``[``) and
+a node lookup per hit keeps the ones that are code (not comments or strings); the analysis then climbs
+from those few nodes through their parents. Rare node kinds (parse errors, long strings, escaped
+identifiers, TypeScript ``declare`` blocks) come from small queries run only where they can match.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
@@ -16,7 +18,8 @@ import tree_sitter
 import tree_sitter_javascript
 import tree_sitter_typescript
 
-from pi_sandbox.scanner.rules import FS_WRITE_FUNCTIONS, TRACKED_GLOBALS
+from pi_sandbox.scanner.rules import TRACKED_GLOBALS
+from pi_sandbox.scanner.signals import LONG_STRING_BYTES
 
 JAVASCRIPT: Final = "javascript"
 TYPESCRIPT: Final = "typescript"
@@ -60,23 +63,22 @@ def _any_of(names: frozenset[str] | set[str]) -> str:
     return " ".join(f'"{n}"' for n in sorted(names))
 
 
-def _query_source() -> str:
-    tracked = _any_of(set(TRACKED_GLOBALS))
-    return f"""
-((identifier) @root (#any-of? @root {tracked}))
-((shorthand_property_identifier) @root (#any-of? @root {tracked}))
-(import_statement) @import
-(export_statement source: (_)) @import
-(call_expression function: (import)) @dynamic_import
-((property_identifier) @special (#any-of? @special "__proto__" "constructor" "eval" "Function" "binding"
-  "_linkedBinding" "dlopen" "_load" "mainModule" "setTimeout" "setInterval" "execScript"))
-(subscript_expression index: [(string) (template_string) (binary_expression) (call_expression)
-                              (parenthesized_expression) (member_expression) (identifier)]) @computed
-(string) @string
-(template_string) @string
-(ERROR) @error
-(with_statement) @with
-"""
+#: Member names worth a look wherever they are written (``x.constructor``, ``{ __proto__: … }``).
+SPECIAL_PROPERTIES: Final = frozenset(
+    {"__proto__", "constructor", "eval", "Function", "binding", "_linkedBinding", "dlopen", "_load", "mainModule",
+     "setTimeout", "setInterval", "execScript"}
+)
+#: Subscript keys that can spell a name (a plain number index cannot).
+COMPUTED_KEYS: Final = frozenset(
+    {"string", "template_string", "binary_expression", "call_expression", "parenthesized_expression",
+     "member_expression", "identifier"}
+)
+_WORD = re.compile(
+    rb"(?<![\w$])(" + b"|".join(re.escape(n.encode()) for n in sorted(TRACKED_GLOBALS | SPECIAL_PROPERTIES,
+                                                                       key=lambda n: (-len(n), n)))
+    + rb"|import|export|with)(?![\w$])"
+)
+_BRACKET = re.compile(rb"\[")
 
 
 #: Queries run only when the file can match them (a cheap byte search decides), see ``extra_captures``.
@@ -88,27 +90,84 @@ _EXTRA_QUERIES: Final[dict[str, str]] = {
 ((shorthand_property_identifier) @escaped (#match? @escaped "\\\\"))
 """,
     "ambient": "(ambient_declaration) @ambient\n",  # TypeScript grammars only
-    "fs_write": "((property_identifier) @fs_write (#any-of? @fs_write NAMES))\n"
-                "((identifier) @fs_write (#any-of? @fs_write NAMES))\n",
+    "string": "(string) @string\n(template_string) @string\n",
+    "error": "(ERROR) @error\n",
 }
 
 
 @cache
-def candidate_query(language: str) -> tree_sitter.Query:
-    """The compiled candidate-node query for ``language`` (compiled once per process)."""
-    return tree_sitter.Query(grammar(language), _query_source())
-
-
-@cache
 def _extra_query(language: str, name: str) -> tree_sitter.Query:
-    source = _EXTRA_QUERIES[name].replace("NAMES", _any_of(set(FS_WRITE_FUNCTIONS)))
-    return tree_sitter.Query(grammar(language), source)
+    return tree_sitter.Query(grammar(language), _EXTRA_QUERIES[name])
 
 
-def extra_captures(tree: tree_sitter.Tree, language: str, name: str) -> list[tree_sitter.Node]:
-    """Nodes of one of the lazily run queries (``escaped``, ``fs_write``)."""
-    captures = tree_sitter.QueryCursor(_extra_query(language, name)).captures(tree.root_node)
-    return captures.get(name, [])
+def extra_captures(tree: tree_sitter.Tree, language: str, name: str,
+                   byte_range: tuple[int, int] | None = None) -> list[tree_sitter.Node]:
+    """Nodes of one of the lazily run queries (``escaped``, ``ambient``, ``string``, ``error``)."""
+    cursor = tree_sitter.QueryCursor(_extra_query(language, name))
+    if byte_range is not None:
+        cursor.set_byte_range(*byte_range)
+    return cursor.captures(tree.root_node).get(name, [])
+
+
+def candidates(tree: tree_sitter.Tree, source: bytes, language: str) -> dict[str, list[tree_sitter.Node]]:
+    """The nodes the analysis starts from, found by byte searches and checked against the tree.
+
+    Mentions of tracked globals (``root``), special member names (``special``), imports, ``export … from``,
+    ``import()``, ``with`` statements, computed member keys, long string literals and parse errors. A
+    byte search plus a node lookup per hit costs a fraction of a tree-sitter query with predicates.
+    """
+    root = tree.root_node
+    found: dict[str, list[tree_sitter.Node]] = {
+        "root": [], "special": [], "import": [], "dynamic_import": [], "with": [], "computed": []}
+    for match in _WORD.finditer(source):
+        node = root.descendant_for_byte_range(match.start(), match.end())
+        if node is None or node.start_byte != match.start() or node.end_byte != match.end():
+            continue
+        word = match.group(1)
+        kind = node.type
+        if word in (b"import", b"export", b"with"):
+            parent = node.parent
+            if parent is not None and parent.type == "import":  # TypeScript wraps the keyword once more
+                parent = parent.parent
+            if parent is None:
+                continue
+            if word == b"import" and parent.type == "import_statement":
+                found["import"].append(parent)
+            elif word == b"import" and parent.type == "call_expression":
+                found["dynamic_import"].append(parent)
+            elif word == b"export" and parent.type == "export_statement" and \
+                    parent.child_by_field_name("source") is not None:
+                found["import"].append(parent)
+            elif word == b"with" and parent.type == "with_statement":
+                found["with"].append(parent)
+            continue
+        if kind in ("identifier", "shorthand_property_identifier") and word.decode() in TRACKED_GLOBALS:
+            found["root"].append(node)
+        elif kind == "property_identifier" and word.decode() in SPECIAL_PROPERTIES:
+            found["special"].append(node)
+    for match in _BRACKET.finditer(source):
+        node = root.descendant_for_byte_range(match.start(), match.start() + 1)
+        parent = node.parent if node is not None else None
+        if parent is not None and parent.type == "subscript_expression":
+            index = parent.child_by_field_name("index")
+            if index is not None and index.type in COMPUTED_KEYS:
+                found["computed"].append(parent)
+    found["string"] = _long_strings(tree, source, language)
+    found["error"] = extra_captures(tree, language, "error") if root.has_error else []
+    return found
+
+
+def _long_strings(tree: tree_sitter.Tree, source: bytes, language: str) -> list[tree_sitter.Node]:
+    """String literals of at least :data:`LONG_STRING_BYTES` (only lines that long can hold one)."""
+    out: list[tree_sitter.Node] = []
+    offset = 0
+    for line in source.split(b"\n"):
+        end = offset + len(line)
+        if len(line) >= LONG_STRING_BYTES or (b"`" in line and len(source) - offset >= LONG_STRING_BYTES):
+            out.extend(n for n in extra_captures(tree, language, "string", (offset, end + 1))
+                       if n.end_byte - n.start_byte >= LONG_STRING_BYTES and n not in out)
+        offset = end + 1
+    return out
 
 
 @cache
@@ -128,6 +187,4 @@ class Parsed:
 def parse(source: bytes, language: str) -> Parsed:
     """Parse ``source`` with ``language``'s grammar and collect the candidate nodes."""
     tree = _parser(language).parse(source)
-    cursor = tree_sitter.QueryCursor(candidate_query(language))
-    captures = cursor.captures(tree.root_node)
-    return Parsed(tree=tree, captures=captures, language=language)
+    return Parsed(tree=tree, captures=candidates(tree, source, language), language=language)

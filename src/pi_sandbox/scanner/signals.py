@@ -79,11 +79,12 @@ def text_signals(source: bytes, add_at: AddAt) -> None:
             add_at("LONG_LINE", offset, f"{len(line)} bytes")
             break
         offset += len(line) + 1
-    names = _OBFUSCATOR_NAME.findall(source)
+    names = _OBFUSCATOR_NAME.findall(source) if b"_0x" in source else []
     if len(names) >= OBFUSCATOR_NAME_MIN:
         first = _OBFUSCATOR_NAME.search(source)
         add_at("OBFUSCATOR_NAMES", first.start() if first else 0, f"{len(names)} names")
-    for jsfuck in _JSFUCK.finditer(source):
+    # JSFuck cannot do without `+[]` / `![]`; the byte search skips the regex for ordinary code
+    for jsfuck in _JSFUCK.finditer(source) if b"+[]" in source or b"![]" in source else ():
         run = jsfuck.group(0)
         # JSFuck needs all of [ ] ! + ; a comment ruler of `+` or `)` characters does not qualify.
         if all(ch in run for ch in b"[]!+"):
