@@ -123,7 +123,7 @@ class FileAnalyzer(SinkRules):
             self.visit_computed(node)
         for node in caps.get("with", ()):
             self.visit_with(node)
-        if _PI_EXEC.search(self.source):
+        if b"exec" in self.source or b"BashTool" in self.source:
             match = _PI_EXEC.search(self.source)
             if match is not None and not _in_comment_or_string(self.root, match.start()):
                 self.add_at("PI_EXEC", match.start(), match.group(0).decode("utf-8", "replace"))
@@ -389,9 +389,11 @@ class FileAnalyzer(SinkRules):
         The call's own value is computed when the interpreter can run the function; otherwise the value is
         followed to the parameter's uses inside the function.
         """
+        if not _worth_following(val) or self._alias_depth >= MAX_ALIAS_DEPTH:
+            return  # `format(process.env.HOME)`: only values that can still reach a sink are followed
         callee = call.child_by_field_name("function")
         fn = self.resolver.evaluate(callee) if callee is not None else v.UNKNOWN
-        if not fn.path.startswith("fn:") or self._alias_depth >= MAX_ALIAS_DEPTH:
+        if not fn.path.startswith("fn:"):
             return
         result = self.resolver.evaluate(call)
         if climbable(result):
@@ -499,18 +501,17 @@ class FileAnalyzer(SinkRules):
         if name in FS_WRITE_FUNCTIONS and found.type in ("identifier", "property_identifier"):
             self.visit_fs_write(found)
         call = call_of(found)
-        callee = call.child_by_field_name("function") if call is not None else None
-        if call is None or callee is None or not self.resolver.evaluate(callee).path.startswith(_FS_PATHS):
-            return  # not Node's fs (emscripten's in-memory `FS.mkdir('/tmp')` is no host file)
-        args = self.resolver.call_arguments(call)
+        args = self.resolver.call_arguments(call) if call is not None else []
         target = self.resolver.evaluate(args[0]) if args else v.UNKNOWN
-        if target.kind != v.STR:
+        if call is None or target.kind != v.STR:
             return
         path = target.text.strip()
         outside = path.startswith(("~", "$HOME")) or (
             path.startswith("/") and not path.startswith(_HARMLESS_ABSOLUTE)) or (
             path.startswith("..") and self.escapes_root(path))
-        if outside:
+        callee = call.child_by_field_name("function")
+        if outside and callee is not None and self.resolver.evaluate(callee).path.startswith(_FS_PATHS):
+            # only Node's fs: emscripten's in-memory `FS.mkdir('/tmp')` is no host file
             self.add("FS_OUTSIDE_ROOT", call, f"{name}({path[:60]!r})", target)
 
     def visit_with(self, node: Node) -> None:

@@ -37,6 +37,8 @@ _SHELL_PAYLOAD = re.compile(
     rb"|\b(?:curl|wget)\b[^|'\"`\n]{0,200}\|\s*(?:sudo\s+)?(?:python3?|node|perl|ruby)\b"
     rb"|\b(?:iwr|Invoke-WebRequest|irm|Invoke-RestMethod)\b[^|'\"`\n]{0,200}\|\s*(?:iex|Invoke-Expression)\b"
 )
+#: Every shell payload pattern contains one of these (a byte search skips the regex for ordinary code).
+_SHELL_TOKENS: Final = (b"/dev/tcp/", b"-e", b"-i", b"mkfifo", b"curl", b"wget", b"iwr", b"irm", b"Invoke-")
 #: A shell program named in a string: with a raw socket and a child process in the same file, a reverse shell.
 _SHELL_PROGRAM = re.compile(rb"""['"`](?:/usr)?(?:/bin/)?(?:ba|z|da|k)?sh['"`]|cmd\.exe|powershell""")
 _PERSISTENCE = re.compile(
@@ -103,7 +105,7 @@ def _in_string(root: Node, start: int, end: int) -> bool:
 
 def threat_signatures(source: bytes, root: Node, rules_seen: set[str], add_at: AddAt) -> None:
     """Literal text that shows intent, when the file also has the capability to act on it."""
-    if b"__proto__" in source or b"prototype" in source:
+    if b"__proto__" in source or (b"constructor" in source and b"prototype" in source):
         for match in _PROTO_JSON.finditer(source):
             if _in_string(root, match.start(), match.end()):
                 add_at("PROTOTYPE_POLLUTION", match.start(), "__proto__ key in JSON text")
@@ -115,7 +117,7 @@ def threat_signatures(source: bytes, root: Node, rules_seen: set[str], add_at: A
     checks = ((network, _CREDENTIAL_STORES, "CREDENTIAL_EXFILTRATION"), (execs, _SHELL_PAYLOAD, "SHELL_PAYLOAD"),
               (writes, _PERSISTENCE, "PERSISTENCE_WRITE"), (reverse_shell, _SHELL_PROGRAM, "SHELL_PAYLOAD"))
     for enabled, pattern, rule_id in checks:
-        if not enabled:
+        if not enabled or (pattern is _SHELL_PAYLOAD and not any(t in source for t in _SHELL_TOKENS)):
             continue
         for match in pattern.finditer(source):
             if _in_string(root, match.start(), match.end()):

@@ -41,11 +41,11 @@ BUNDLER_FUNCTION_IDIOMS: Final = frozenset(
     {("r", "regeneratorRuntime = r"), ("",), ("specifier", "return import(specifier)"),
      ("s", "return import(s)"), ("x", "return import(x)"), ("m", "return import(m)")}
 )
-#: Calls whose result the resolver can name (decoders, loaders, prototype lookups).
+#: Calls whose result can be a reference worth climbing on with (decoders yield strings: those are
+#: evaluated where they are used as keys or specifiers, not climbed).
 VALUE_CALLS: Final = frozenset(
-    {"atob", "decodeURIComponent", "decodeURI", "unescape", "String.fromCharCode", "String.fromCodePoint",
-     "String", "String.raw", "Object.getPrototypeOf", "Reflect.getPrototypeOf", "Reflect.get",
-     "Object.getOwnPropertyDescriptor", "Reflect.getOwnPropertyDescriptor"}
+    {"Object.getPrototypeOf", "Reflect.getPrototypeOf", "Reflect.get", "Object.getOwnPropertyDescriptor",
+     "Reflect.getOwnPropertyDescriptor"}
 )
 ENUMERATING_CALLS: Final = frozenset(
     {"Object.keys", "Object.values", "Object.entries", "Object.getOwnPropertyNames",
