@@ -5,8 +5,10 @@ Run: ``python benchmarks/bench_scanner.py [--lines 400000] [--keep DIR]``
 Generates a tree (TypeScript and JavaScript modules of varied shape: imports, classes, async
 functions, template strings, regexes, tool registrations, a bundled ``node_modules`` with minified
 and CommonJS files), then scans it once for warm-up of the grammar/query caches and measures a full
-``scan_path`` of the tree on one core. Prints lines/s, the time for the whole tree and per-file
-percentiles. Target: >= 20,000 lines/s.
+``scan_path`` of the tree on one core. Prints lines/s (per core: lines over the scan's CPU time, which a
+shared, loaded machine distorts less than wall time; wall time is printed too), the parse-only floor of the
+same tree in the same run (tree-sitter alone) and the ratio of the scan to it, the time for the whole tree
+and per-file percentiles. Target: >= 50,000 lines/s per core.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import time
 from pathlib import Path
 
 from pi_sandbox.scanner import walker
+from pi_sandbox.scanner.parse import _parser, language_for
 from pi_sandbox.scanner.walker import scan_path
+
+TARGET_LINES_PER_S = 50_000
 
 WORDS = ("session", "model", "tool", "branch", "entry", "widget", "status", "config", "token", "cache",
          "prompt", "result", "editor", "theme", "message", "queue", "plugin", "render", "buffer", "command")
@@ -158,13 +163,23 @@ def main(argv: list[str] | None = None) -> int:
         cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
         walker.scan_file = original
         per_file.sort()
+        sources = [(p.read_bytes(), language_for(p.name)) for p in root.rglob("*") if p.is_file()]
+        parse0 = time.process_time()
+        for data, language in sources:
+            if language is not None:
+                _parser(language).parse(data)
+        parse_s = time.process_time() - parse0
+        per_core = report.total_lines / cpu_s
         rows = [
             ("files scanned", f"{len(report.files)}"),
             ("lines scanned", f"{report.total_lines}"),
             ("tree generation", f"{gen_s:.2f} s"),
             ("scan wall time", f"{wall_s:.2f} s"),
             ("scan cpu time (one core)", f"{cpu_s:.2f} s"),
-            ("throughput", f"{report.total_lines / wall_s:,.0f} lines/s"),
+            ("throughput (per core, cpu time)", f"{per_core:,.0f} lines/s"),
+            ("throughput (wall)", f"{report.total_lines / wall_s:,.0f} lines/s"),
+            ("parse-only floor (tree-sitter)", f"{report.total_lines / parse_s:,.0f} lines/s"),
+            ("scan / parse-only time", f"{cpu_s / parse_s:.2f}x"),
             ("per-file p50", f"{statistics.median(per_file):.2f} ms"),
             ("per-file p99", f"{per_file[int(len(per_file) * 0.99) - 1]:.2f} ms"),
             ("per-file max", f"{per_file[-1]:.2f} ms"),
@@ -175,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scanner benchmark (generated {files} files / {lines} lines)")
         for key, value in rows:
             print(f"  {key.ljust(width)}  {value}")
-        ok = report.total_lines / wall_s >= 20_000
-        print(f"  {'target >= 20,000 lines/s'.ljust(width)}  {'met' if ok else 'MISSED'}")
+        ok = per_core >= TARGET_LINES_PER_S
+        print(f"  {f'target >= {TARGET_LINES_PER_S:,} lines/s per core'.ljust(width)}  {'met' if ok else 'MISSED'}")
         return 0 if ok else 1
     finally:
         if args.keep is None:
