@@ -293,7 +293,8 @@ class SinkRules(ModuleRules):
         target = self.resolver.evaluate(args[0])
         if target.kind != v.REF:
             return
-        if is_builtin_prototype(target.path) and target.path.endswith(".prototype"):
+        if (is_builtin_prototype(target.path) and target.path.endswith(".prototype")) or \
+                target.path in ("?proto", "?ctor.prototype"):  # `Object.assign(({}).__proto__, input)`
             self.add("PROTOTYPE_POLLUTION", call, f"{path} on {target.path}", target)
             return
         if path in ("Object.assign", "Object.defineProperties"):
