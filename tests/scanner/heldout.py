@@ -80,7 +80,7 @@ HELD_OUT: Final[dict[str, list[tuple[str, tuple[str, str | None]]]]] = {
         ("const { Script } = require('vm'); new Script(src).runInThisContext();", FORBIDDEN),
     ],
     "prototype-pollution": [
-        ("const proto = Object.getPrototypeOf(Object.create({})); proto.x = 1;", FORBIDDEN),
+        ("const proto = Object.getPrototypeOf(Object.create(Object.prototype)); proto.x = 1;", FORBIDDEN),
         ("const a = {}; a['__proto__']['toString'] = () => 'x';", FORBIDDEN),
         ("const body = JSON.parse(req); Object.assign(Object.getPrototypeOf({}), body);", FORBIDDEN),
         ("[].constructor.prototype.flat = () => [];", FORBIDDEN),

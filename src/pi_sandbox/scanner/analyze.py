@@ -54,7 +54,8 @@ FOLLOWED_PATHS: Final = frozenset(
      "Function.prototype.constructor", "Reflect.construct", "Reflect.apply", "Reflect.get",
      "Object.defineProperty", "Object.defineProperties", "Object.assign", "Object.setPrototypeOf",
      "Reflect.set", "Reflect.defineProperty", "Reflect.setPrototypeOf", "Object.getPrototypeOf",
-     "Object.getOwnPropertyDescriptor", "eval.call", "eval.apply", "Function.call", "Function.apply"}
+     "Object.getOwnPropertyDescriptor", "eval.call", "eval.apply", "Function.call", "Function.apply",
+     "process.getBuiltinModule", "require.main.require", "module.require.bind"}
 )
 DECLARATION_PARENTS: Final = frozenset(
     {"formal_parameters", "required_parameter", "optional_parameter", "rest_pattern", "import_specifier",
@@ -205,7 +206,11 @@ class FileAnalyzer(SinkRules):
                 index = parent.child_by_field_name("index")
                 if parent.child_by_field_name("object") != node or index is None:
                     return
-                val = member(val, self.key_value(index))
+                index_value = self.key_value(index)
+                if val.kind == v.ARR and index_value.kind in (v.NUM, v.STR):  # `hit[1]` of a picked entry
+                    val = self.resolver.member_of(val, index_value.text)
+                else:
+                    val = member(val, index_value)
                 node = parent
                 continue
             if ptype == "call_expression":

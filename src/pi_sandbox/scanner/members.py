@@ -70,6 +70,8 @@ def member(obj: Val, key: Val) -> Val:
         return v.ref("Array.prototype." + name, **marks)
     if kind == v.FUNC and name in ("call", "apply", "bind"):
         return v.ref("?function." + name, **marks)
+    if kind == v.OBJ and name == "__proto__" and obj.path.startswith("proto:"):
+        return v.ref(obj.path[6:], **marks)
     if kind in (v.UNKNOWN_KIND, v.OBJ, v.COMPUTED) and name == "__proto__":
         return v.ref("?proto", **marks)
     if kind == v.BUF:

@@ -463,8 +463,12 @@ class Resolver(Bindings):
         if path == "Function" and len(args) == 1 and _is_return_this(first):
             return v.Val(v.FUNC, path="return-this")
         if path in ("Object.getPrototypeOf", "Reflect.getPrototypeOf"):
+            if first.path.startswith("proto:"):  # made by Object.create(P): its prototype is P
+                return v.ref(first.path[6:], obfuscated=first.obfuscated)
             ctor = {v.FUNC: "Function", v.STR: "String", v.ARR: "Array", v.OBJ: "Object"}.get(first.kind)
             return v.ref(ctor + ".prototype") if ctor else v.UNKNOWN
+        if path == "Object.create" and first.kind == v.REF:
+            return v.Val(v.OBJ, path="proto:" + first.path)
         if path == "Reflect.get" and len(args) >= 2:
             return member(first, args[1])
         if path in ("Object.getOwnPropertyDescriptor", "Reflect.getOwnPropertyDescriptor") and len(args) >= 2:
