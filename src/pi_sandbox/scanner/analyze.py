@@ -16,7 +16,7 @@ from tree_sitter import Node
 
 from pi_sandbox.scanner import signals
 from pi_sandbox.scanner import values as v
-from pi_sandbox.scanner.bindings import ModuleLinks, call_of, enclosing_function, function_name
+from pi_sandbox.scanner.bindings import ModuleLinks, call_of, enclosing_function, function_name, pattern_elements
 from pi_sandbox.scanner.fold import node_text
 from pi_sandbox.scanner.members import member
 from pi_sandbox.scanner.model import Finding
@@ -111,7 +111,9 @@ class FileAnalyzer(SinkRules):
             self.visit_import(node)
         for node in caps.get("dynamic_import", ()):
             args = self.resolver.call_arguments(node)
-            self.on_specifier(node, args[0] if args else None, "DYNAMIC_IMPORT")
+            module = self.on_specifier(node, args[0] if args else None, "DYNAMIC_IMPORT")
+            if module.kind == v.REF and not module.path.startswith("mod:"):  # `await import('module')`
+                self.climb(node, module)
         for node in caps.get("root", ()):
             if not is_declaration(node):
                 self.climb(node, self.resolver.identifier_value(node))
@@ -333,9 +335,9 @@ class FileAnalyzer(SinkRules):
             self.follow_alias(identifier_name(name_node)[0], val)
             return
         if name_node.type == "array_pattern":
-            for position, item in enumerate(name_node.named_children):
-                if item.type == "identifier" and val.kind == v.ARR and position < len(val.items):
-                    self.follow_alias(identifier_name(item)[0], val.items[position])
+            for position, item in pattern_elements(name_node):
+                if val.kind == v.ARR and position < len(val.items):
+                    self.on_binding(item, val.items[position])  # nested `[[, fn]]` patterns too
             return
         if name_node.type != "object_pattern":
             return
@@ -641,10 +643,13 @@ def _serialised(node: Node) -> bool:
     return False
 
 
-def climbable(val: Val) -> bool:
-    """Values worth carrying up the tree: references, computed members, functions, enumerated members."""
-    return val.kind in (v.REF, v.COMPUTED, v.FUNC) or (
-        val.kind == v.ARR and (val.path.startswith("enum:") or any(i.kind == v.REF for i in val.items[:8])))
+def climbable(val: Val, depth: int = 2) -> bool:
+    """Values worth carrying up the tree: references, computed members, functions, and arrays holding them
+    (enumerated members, picked ``[name, member]`` entries)."""
+    if val.kind in (v.REF, v.COMPUTED, v.FUNC):
+        return True
+    return val.kind == v.ARR and depth > 0 and (
+        val.path.startswith("enum:") or any(climbable(i, depth - 1) for i in val.items[:8]))
 
 
 def _worth_following(val: Val) -> bool:

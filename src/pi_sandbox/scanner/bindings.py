@@ -313,6 +313,12 @@ class Bindings:
         before = [d for d in defs if d.start_byte < use.start_byte and _contains(enclosing_function(d), use)]
         if not before:
             return self.binding(node_text(defs[0]))
+        if any(_closure_write(d, use, defs) for d in defs):
+            # `arr.forEach((c) => { s += … })`: a callback may have changed it, by an amount we do not know
+            return merge([self._fold_chain(before, use) or v.UNKNOWN, v.UNKNOWN])
+        return self._fold_chain(before, use)
+
+    def _fold_chain(self, before: list[Node], use: Node) -> Val | None:
         current: Val | None = None
         for d in before:
             parent = d.parent
@@ -384,6 +390,18 @@ class Bindings:
         return found
 
 
+def pattern_elements(pattern: Node) -> list[tuple[int, Node]]:
+    """``[a, , [b]]``: each element with its position (holes count, unlike ``named_children``)."""
+    out: list[tuple[int, Node]] = []
+    position = 0
+    for child in pattern.children:
+        if child.type == ",":
+            position += 1
+        elif child.is_named and child.type != "comment":
+            out.append((position, child))
+    return out
+
+
 def call_of(name: Node | None) -> Node | None:
     """The call whose callee is ``name`` or ``x.name``."""
     if name is None or name.parent is None:
@@ -440,6 +458,19 @@ def _is_definition(occurrence: Node) -> bool:
 def _is_update(occurrence: Node) -> bool:
     parent = occurrence.parent
     return parent is not None and parent.type in ("augmented_assignment_expression", "update_expression")
+
+
+def _closure_write(definition: Node, use: Node, defs: list[Node]) -> bool:
+    """An assignment inside a nested function (one not around ``use``) to a variable it does not declare."""
+    parent = definition.parent
+    if parent is None or parent.type not in ("assignment_expression", "augmented_assignment_expression",
+                                             "update_expression"):
+        return False
+    function = enclosing_function(definition)
+    if function is None or _contains(function, use):
+        return False
+    return not any(d is not definition and enclosing_function(d) == function and not _is_update(d)
+                   and d.parent is not None and d.parent.type != "assignment_expression" for d in defs)
 
 
 def _unconditional(definition: Node, use: Node) -> bool:

@@ -21,6 +21,7 @@ from tree_sitter import Node
 
 from pi_sandbox.scanner import ops
 from pi_sandbox.scanner import values as v
+from pi_sandbox.scanner.bindings import pattern_elements
 from pi_sandbox.scanner.fold import node_text
 from pi_sandbox.scanner.values import Val
 
@@ -110,7 +111,7 @@ class Interpreter:
                     default = self.r.evaluate(right) if right is not None and arg is None else v.UNKNOWN
                     frame[node_text(left)] = arg if arg is not None else default
             elif param.type == "array_pattern":
-                for position, item in enumerate(param.named_children):
+                for position, item in pattern_elements(param):
                     if item.type == "identifier":
                         frame[node_text(item)] = (arg.items[position] if arg is not None and arg.kind == v.ARR
                                                   and position < len(arg.items) else v.UNKNOWN)
@@ -191,7 +192,7 @@ class Interpreter:
             if name.type == "identifier":
                 frame[node_text(name)] = value
             elif name.type == "array_pattern":
-                for index, item in enumerate(name.named_children):
+                for index, item in pattern_elements(name):
                     if item.type == "identifier":
                         frame[node_text(item)] = (value.items[index] if value.kind == v.ARR
                                                   and index < len(value.items) else v.UNKNOWN)
