@@ -158,15 +158,29 @@ def candidates(tree: tree_sitter.Tree, source: bytes, language: str) -> dict[str
 
 
 def _long_strings(tree: tree_sitter.Tree, source: bytes, language: str) -> list[tree_sitter.Node]:
-    """String literals of at least :data:`LONG_STRING_BYTES` (only lines that long can hold one)."""
-    out: list[tree_sitter.Node] = []
+    """String literals of at least :data:`LONG_STRING_BYTES`: only a line that long, or a span between two
+    backticks that long (a multi-line template), can hold one, so only those ranges are queried."""
+    ranges: list[tuple[int, int]] = []
     offset = 0
     for line in source.split(b"\n"):
-        end = offset + len(line)
-        if len(line) >= LONG_STRING_BYTES or (b"`" in line and len(source) - offset >= LONG_STRING_BYTES):
-            out.extend(n for n in extra_captures(tree, language, "string", (offset, end + 1))
-                       if n.end_byte - n.start_byte >= LONG_STRING_BYTES and n not in out)
-        offset = end + 1
+        if len(line) >= LONG_STRING_BYTES:
+            ranges.append((offset, offset + len(line)))
+        offset += len(line) + 1
+    tick = source.find(b"`")
+    while tick >= 0:
+        close = source.find(b"`", tick + 1)
+        if close < 0:
+            break
+        if close - tick >= LONG_STRING_BYTES:
+            ranges.append((tick, close + 1))
+        tick = source.find(b"`", close + 1)
+    out: list[tree_sitter.Node] = []
+    seen: set[int] = set()
+    for start, end in ranges:
+        for node in extra_captures(tree, language, "string", (start, end)):
+            if node.end_byte - node.start_byte >= LONG_STRING_BYTES and node.start_byte not in seen:
+                seen.add(node.start_byte)
+                out.append(node)
     return out
 
 

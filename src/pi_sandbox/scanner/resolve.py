@@ -78,6 +78,7 @@ class Resolver(Bindings):
         self.file_key = file_key
         self.links = links
         self._budget = EVALUATION_BUDGET
+        self._memo: dict[tuple[int, int, int], Val] = {}
         self.interp = Interpreter(self)
 
     def out_of_budget(self) -> bool:
@@ -108,10 +109,20 @@ class Resolver(Bindings):
 
     # --- expressions -----------------------------------------------------------------------
 
-    def evaluate(self, node: Node | None, depth: int = 0) -> Val:  # noqa: C901 - one branch per node type
-        """The abstract value of expression ``node``."""
+    def evaluate(self, node: Node | None, depth: int = 0) -> Val:
+        """The abstract value of expression ``node`` (memoised outside running calls: the climb, the sinks
+        and the bindings ask for the same nodes again and again)."""
         if node is None or depth > MAX_DEPTH or self._budget <= 0:
             return v.UNKNOWN
+        if self.frames or self._in_progress:
+            return self._evaluate(node, depth)
+        key = (node.start_byte, node.end_byte, node.kind_id)
+        cached = self._memo.get(key)
+        if cached is None:
+            cached = self._memo[key] = self._evaluate(node, depth)
+        return cached
+
+    def _evaluate(self, node: Node, depth: int) -> Val:  # noqa: C901 - one branch per node type
         self._budget -= 1  # a crafted file (nested literals) must not make the scan unbounded
         t = node.type
         d = depth + 1
