@@ -258,3 +258,16 @@ def test_a_file_named_through_a_symlink_is_scanned_not_just_flagged(tmp_path: Pa
     assert report.verdict == "fail"
     assert {f.rule_id for f in report.findings} >= {"EVAL"}
     assert [f.file for f in report.findings][0] == "link.js"
+
+
+def test_self_referencing_property_chains_finish_and_resolve() -> None:
+    """Regression: a minified bundle whose properties are built from each other (glob's index.min.js) recursed
+    until Python's stack ran out (RecursionError, a traceback) and took seconds per file."""
+    import time
+
+    chain = "const o = {};\no.p0 = 'ev';\n" + "".join(f"o.p{i} = o.p{i - 1} + '';\n" for i in range(1, 400))
+    cycle = "o.a = o.b + 'x';\no.b = o.a + 'y';\nglobalThis[o.a]();\n"
+    started = time.process_time()
+    rules = rules_of(chain + "o.p399 = o.p398 + 'al';\n" + cycle)
+    assert time.process_time() - started < 10
+    assert "COMPUTED_GLOBAL_CALL" in rules or "EVAL" in rules

@@ -59,6 +59,7 @@ SENSITIVE_MEMBERS: Final = frozenset(
      "mainModule", "execScript"}
 )
 _WORD_CHAR = rb"[A-Za-z0-9_$\\]"
+_TOKEN = re.compile(rb"[A-Za-z0-9_$\\\x80-\xff]+")
 _WORD_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$\\")
 
 
@@ -149,6 +150,10 @@ class Bindings:
 
     def __init__(self) -> None:
         self._occurrences: dict[str, list[Node]] = {}
+        self._short_tokens: dict[bytes, list[int]] | None = None
+        self._functions: dict[int, Node | None] = {}
+        self._closure_writes: dict[str, list[Node]] = {}
+        self._writes_by_prop: dict[str, dict[str, list[Node]]] = {}
         self._definitions: dict[str, list[Node]] = {}
         self._binding_values: dict[str, Val | None] = {}
         self._reaching: dict[tuple[str, int], Val | None] = {}
@@ -167,13 +172,42 @@ class Bindings:
         if cached is not None:
             return cached
         found: list[Node] = []
-        for start in word_positions(self.source, name.encode()):
-            end = start + len(name.encode())
+        word = name.encode()
+        if len(word) <= 2:  # minified code: index every short token once instead of a regex pass per name
+            if self._short_tokens is None:
+                self._short_tokens = {}
+                for match in _TOKEN.finditer(self.source):
+                    if match.end() - match.start() <= 2:
+                        self._short_tokens.setdefault(match.group(), []).append(match.start())
+            positions = self._short_tokens.get(word, [])
+        else:
+            positions = word_positions(self.source, word)
+        for start in positions:
+            end = start + len(word)
             node = self.root.named_descendant_for_byte_range(start, end)
             if node is not None and node.start_byte == start and node.end_byte == end:
                 found.append(node)
         self._occurrences[name] = found
         return found
+
+    def function_of(self, node: Node) -> Node | None:
+        """``enclosing_function(node)``, cached (reaching definitions ask it for every definition and use)."""
+        key = node.id
+        if key not in self._functions:
+            self._functions[key] = enclosing_function(node)
+        return self._functions[key]
+
+    def closure_writes(self, name: str) -> list[Node]:
+        """Assignments to ``name`` inside functions that do not declare it themselves (closures)."""
+        cached = self._closure_writes.get(name)
+        if cached is None:
+            defs = self.definitions(name)
+            declaring = {self.function_of(d).id for d in defs
+                         if not _is_assignment(d) and self.function_of(d) is not None}  # type: ignore[union-attr]
+            cached = [d for d in defs if _is_assignment(d) and self.function_of(d) is not None
+                      and self.function_of(d).id not in declaring]  # type: ignore[union-attr]
+            self._closure_writes[name] = cached
+        return cached
 
     def definitions(self, name: str) -> list[Node]:
         """Occurrences of ``name`` that define it (declaration, assignment, parameter, import ...)."""
@@ -310,10 +344,10 @@ class Bindings:
         return value
 
     def _reaching_value(self, defs: list[Node], use: Node) -> Val | None:
-        before = [d for d in defs if d.start_byte < use.start_byte and _contains(enclosing_function(d), use)]
+        before = [d for d in defs if d.start_byte < use.start_byte and _contains(self.function_of(d), use)]
         if not before:
             return self.binding(node_text(defs[0]))
-        if any(_closure_write(d, use, defs) for d in defs):
+        if any(not _contains(self.function_of(d), use) for d in self.closure_writes(node_text(defs[0]))):
             # `arr.forEach((c) => { s += … })`: a callback may have changed it, by an amount we do not know
             return merge([self._fold_chain(before, use) or v.UNKNOWN, v.UNKNOWN])
         return self._fold_chain(before, use)
@@ -367,27 +401,44 @@ class Bindings:
 
     def property_writes(self, name: str, prop: str) -> list[Val]:
         """Values assigned to ``name.prop`` / ``name['prop']`` anywhere in the file."""
-        found: list[Val] = []
+        guard = f"{name}.{prop}"
+        if guard in self._in_progress:
+            return []  # `o.a = o.a + x`: the value depends on itself
+        self._in_progress.add(guard)
+        try:
+            return self._property_writes(name, prop)
+        finally:
+            self._in_progress.discard(guard)
+
+    def _property_writes(self, name: str, prop: str) -> list[Val]:
+        index = self._writes_by_prop.get(name)
+        if index is None:
+            index = self._writes_by_prop[name] = self._index_property_writes(name)
+        return [v.with_via(self.evaluate(right), f"{name}.{prop}") for right in index.get(prop, [])]
+
+    def _index_property_writes(self, name: str) -> dict[str, list[Node]]:
+        """One pass over ``name``'s occurrences: property → the right-hand sides assigned to it."""
+        index: dict[str, list[Node]] = {}
         for occurrence in self.occurrences(name):
             holder = occurrence.parent
             if holder is None or holder.child_by_field_name("object") != occurrence:
+                continue
+            assignment = holder.parent
+            if assignment is None or assignment.type != "assignment_expression" \
+                    or assignment.child_by_field_name("left") != holder:
                 continue
             if holder.type == "member_expression":
                 key_node = holder.child_by_field_name("property")
                 key = identifier_name(key_node)[0] if key_node is not None else None
             elif holder.type == "subscript_expression":
-                index = holder.child_by_field_name("index")
-                key = self.evaluate(index).known_text if index is not None else None
+                key_index = holder.child_by_field_name("index")
+                key = self.evaluate(key_index).known_text if key_index is not None else None
             else:
                 continue
-            assignment = holder.parent
-            if key != prop or assignment is None or assignment.type != "assignment_expression" \
-                    or assignment.child_by_field_name("left") != holder:
-                continue
             right = assignment.child_by_field_name("right")
-            if right is not None:
-                found.append(v.with_via(self.evaluate(right), f"{name}.{prop}"))
-        return found
+            if key is not None and right is not None:
+                index.setdefault(key, []).append(right)
+        return index
 
 
 def pattern_elements(pattern: Node) -> list[tuple[int, Node]]:
@@ -460,17 +511,11 @@ def _is_update(occurrence: Node) -> bool:
     return parent is not None and parent.type in ("augmented_assignment_expression", "update_expression")
 
 
-def _closure_write(definition: Node, use: Node, defs: list[Node]) -> bool:
-    """An assignment inside a nested function (one not around ``use``) to a variable it does not declare."""
-    parent = definition.parent
-    if parent is None or parent.type not in ("assignment_expression", "augmented_assignment_expression",
-                                             "update_expression"):
-        return False
-    function = enclosing_function(definition)
-    if function is None or _contains(function, use):
-        return False
-    return not any(d is not definition and enclosing_function(d) == function and not _is_update(d)
-                   and d.parent is not None and d.parent.type != "assignment_expression" for d in defs)
+def _is_assignment(occurrence: Node) -> bool:
+    parent = occurrence.parent
+    return parent is not None and parent.type in (
+        "assignment_expression", "augmented_assignment_expression", "update_expression") and (
+        parent.type == "update_expression" or parent.child_by_field_name("left") == occurrence)
 
 
 def _unconditional(definition: Node, use: Node) -> bool:

@@ -9,6 +9,7 @@ rather than written) and ``decoded`` when a decoder was involved.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import replace
 from typing import Final, Protocol
 
@@ -259,8 +260,10 @@ def _js_regex(regex_src: str) -> tuple[re.Pattern[str], str] | None:
     end = regex_src.rfind("/")
     pattern, flags = regex_src[1:end], regex_src[end + 1 :]
     try:
-        return re.compile(pattern, re.IGNORECASE if "i" in flags else 0), flags
-    except (re.error, ValueError):
+        with warnings.catch_warnings():  # JS patterns can look like future Python set syntax (`[[`)
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.compile(pattern, re.IGNORECASE if "i" in flags else 0), flags
+    except (re.error, ValueError, RecursionError):
         return None
 
 

@@ -34,6 +34,8 @@ from pi_sandbox.scanner.values import Val
 __all__ = ["TRANSPARENT", "Resolver", "identifier_name"]
 
 MAX_DEPTH: Final = 40
+#: Evaluations in progress at once, across bindings, property writes and calls (Python's stack is ~1000).
+MAX_NESTING: Final = 120
 MAX_OBJECT_PROPS: Final = 64
 #: Expression evaluations per file; past it everything is unknown (and reported as unresolved).
 EVALUATION_BUDGET: Final = 250_000
@@ -79,6 +81,7 @@ class Resolver(Bindings):
         self.links = links
         self._budget = EVALUATION_BUDGET
         self._memo: dict[tuple[int, int, int], Val] = {}
+        self._nesting = 0
         self.interp = Interpreter(self)
 
     def out_of_budget(self) -> bool:
@@ -112,15 +115,19 @@ class Resolver(Bindings):
     def evaluate(self, node: Node | None, depth: int = 0) -> Val:
         """The abstract value of expression ``node`` (memoised outside running calls: the climb, the sinks
         and the bindings ask for the same nodes again and again)."""
-        if node is None or depth > MAX_DEPTH or self._budget <= 0:
+        if node is None or depth > MAX_DEPTH or self._budget <= 0 or self._nesting >= MAX_NESTING:
             return v.UNKNOWN
-        if self.frames or self._in_progress:
-            return self._evaluate(node, depth)
-        key = (node.start_byte, node.end_byte, node.kind_id)
-        cached = self._memo.get(key)
-        if cached is None:
-            cached = self._memo[key] = self._evaluate(node, depth)
-        return cached
+        self._nesting += 1  # bindings and property writes start new `depth` chains: this bounds them all
+        try:
+            if self.frames or self._in_progress:
+                return self._evaluate(node, depth)
+            key = (node.start_byte, node.end_byte, node.kind_id)
+            cached = self._memo.get(key)
+            if cached is None:
+                cached = self._memo[key] = self._evaluate(node, depth)
+            return cached
+        finally:
+            self._nesting -= 1
 
     def _evaluate(self, node: Node, depth: int) -> Val:  # noqa: C901 - one branch per node type
         self._budget -= 1  # a crafted file (nested literals) must not make the scan unbounded

@@ -40,7 +40,10 @@ def scan_source(source: bytes, rel_path: str, language: str, links: Project | No
     lines = source.count(b"\n") + (1 if source and not source.endswith(b"\n") else 0)
     parsed = parse(source, language)
     analyzer = FileAnalyzer(source, parsed, rel_path, links, dependency=package_of(rel_path) is not None)
-    findings = analyzer.run()
+    try:
+        findings = analyzer.run()
+    except RecursionError:  # a construct nested past every bound: fail closed on what a token scan sees
+        findings = list(_incomplete(source, rel_path))
     return FileResult(
         path=rel_path,
         language=language,
@@ -61,6 +64,17 @@ def _oversized(source: bytes, rel_path: str, language: str, size: int) -> FileRe
         findings.append(make_finding("PARSE_ERROR_HIDES_CODE", rel_path, line, 1,
                                      match.group(0).decode("utf-8", "replace")[:40]))
     return FileResult(rel_path, language, source.count(b"\n") + 1, size, "", tuple(findings))
+
+
+def _incomplete(source: bytes, rel_path: str) -> tuple[Finding, ...]:
+    """Findings for a file whose analysis could not finish: flagged, forbidden when eval-like tokens show."""
+    findings = [make_finding("PARSE_ERROR", rel_path, 1, 1, "", "analysis nested too deeply to finish")]
+    match = token_scan(source)
+    if match is not None:
+        line = source.count(b"\n", 0, match.start()) + 1
+        findings.append(make_finding("PARSE_ERROR_HIDES_CODE", rel_path, line, 1,
+                                     match.group(0).decode("utf-8", "replace")[:40]))
+    return tuple(findings)
 
 
 def _finding_only(rule_id: str, rel_path: str, detail: str, size: int = 0) -> FileResult:
