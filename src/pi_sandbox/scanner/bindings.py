@@ -202,10 +202,9 @@ class Bindings:
         cached = self._closure_writes.get(name)
         if cached is None:
             defs = self.definitions(name)
-            declaring = {self.function_of(d).id for d in defs
-                         if not _is_assignment(d) and self.function_of(d) is not None}  # type: ignore[union-attr]
-            cached = [d for d in defs if _is_assignment(d) and self.function_of(d) is not None
-                      and self.function_of(d).id not in declaring]  # type: ignore[union-attr]
+            owners = [(d, self.function_of(d)) for d in defs]
+            declaring = {f.id for d, f in owners if f is not None and not _is_assignment(d)}
+            cached = [d for d, f in owners if f is not None and _is_assignment(d) and f.id not in declaring]
             self._closure_writes[name] = cached
         return cached
 
