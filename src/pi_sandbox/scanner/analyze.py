@@ -71,6 +71,7 @@ _SUSPICIOUS = re.compile(SUSPICIOUS_TOKEN_PATTERN)
 _COMMENTS = re.compile(rb"/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*")
 _PI_EXEC = re.compile(rb"\bpi\s*\.\s*exec\s*\(|\bcreateBashTool\s*\(")
 _FS_PATHS: Final = tuple(f"mod:{m}." for m in FS_MODULES)
+_FS_NAMES: Final = tuple((name, name.encode()) for name in sorted(FS_PATH_FUNCTIONS))
 #: Absolute paths a file operation may name without leaving anything an extension should not see.
 _HARMLESS_ABSOLUTE = ("/tmp/", "/dev/null", "/dev/stdout", "/dev/stderr", "/proc/self/", "/etc/os-release",
                       "/etc/hosts", "/etc/localtime", "/usr/share/zoneinfo/")
@@ -497,8 +498,8 @@ class FileAnalyzer(SinkRules):
     def check_fs_calls(self) -> None:
         """In a file that imports fs: writes are flagged, and so are operations on constant paths outside the
         workspace (absolute, home, ``../`` past the root)."""
-        for name in sorted(FS_PATH_FUNCTIONS):
-            if name.encode() not in self.source:  # a byte search per name beats one regex over the file
+        for name, word in _FS_NAMES:
+            if word not in self.source:  # a byte search per name beats one regex over the file
                 continue
             for found in self.resolver.occurrences(name):
                 self.check_fs_call(name, found)

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 MAX_DECLARATIONS: Final = 512
 MAX_CALL_SITES: Final = 16
+#: Short-name lookups answered by a regex pass each before the file's short tokens are indexed at once.
+SHORT_LOOKUPS_BEFORE_INDEX: Final = 6
 FUNCTION_NODES: Final = frozenset(
     {"function_expression", "function", "arrow_function", "generator_function", "class",
      "function_declaration", "generator_function_declaration", "method_definition"}
@@ -151,6 +153,7 @@ class Bindings:
     def __init__(self) -> None:
         self._occurrences: dict[str, list[Node]] = {}
         self._short_tokens: dict[bytes, list[int]] | None = None
+        self._short_lookups = 0
         self._functions: dict[int, Node | None] = {}
         self._closure_writes: dict[str, list[Node]] = {}
         self._writes_by_prop: dict[str, dict[str, list[Node]]] = {}
@@ -173,7 +176,10 @@ class Bindings:
             return cached
         found: list[Node] = []
         word = name.encode()
-        if len(word) <= 2:  # minified code: index every short token once instead of a regex pass per name
+        if len(word) <= 2:
+            self._short_lookups += 1
+        if len(word) <= 2 and self._short_lookups > SHORT_LOOKUPS_BEFORE_INDEX:
+            # minified code asks for many short names: index every short token once instead of a regex pass each
             if self._short_tokens is None:
                 self._short_tokens = {}
                 for match in _TOKEN.finditer(self.source):
