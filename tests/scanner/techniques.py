@@ -142,6 +142,10 @@ BENIGN: Final[dict[str, list[str]]] = {
         "const api = { parse: JSON.parse }; api.parse = (t) => t.trim();",
         "Object.defineProperty(exports, '__esModule', { value: true });",
         "class Store { get(k) { return this.m.get(k); } } Store.prototype.has = function (k) { return true; };",
+        "const limit = Error.stackTraceLimit; Error.stackTraceLimit = 0; const e = new Error('x');"
+        " Error.stackTraceLimit = limit;",
+        "let result; if (Symbol.observable) { result = Symbol.observable; } else { result = Symbol('observable');"
+        " Symbol.observable = result; }",
     ],
     "computed-names": [
         "const initials = [72, 105].map((c) => String.fromCharCode(c)).join('');",
@@ -169,6 +173,7 @@ BENIGN: Final[dict[str, list[str]]] = {
         "import { helper } from '../lib/helper.js'; helper();",
         "const lazy = () => import('node:fs/promises');",
         "const fs = process.getBuiltinModule('fs');",
+        "const { getHeapStatistics } = require('node:v8'); const used = getHeapStatistics().used_heap_size;",
     ],
     "indirect-host-effects": [
         "export default (pi) => pi.exec('git', ['status', '--short']);",
@@ -185,6 +190,10 @@ BENIGN: Final[dict[str, list[str]]] = {
         "class A extends B { constructor() { super(); this.x = 1; } }",
         "const proto = Object.getPrototypeOf(instance); console.log(proto.constructor.name);",
         "if (Object.prototype.hasOwnProperty.call(obj, 'key')) { use(obj.key); }",
+        "var __extends = function (d, b) { function __() { this.constructor = d; }"
+        " d.prototype = (__.prototype = b.prototype, new __()); };\n"
+        "var String = (function (_super) { __extends(String, _super); function String(o) { return _super.call(this,"
+        " o) || this; } return String; })(Node);",
     ],
 }
 

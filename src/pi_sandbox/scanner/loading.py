@@ -25,7 +25,7 @@ from pi_sandbox.scanner.rules import (
     FS_MODULES,
     NETWORK_MODULES,
     NODE_BUILTINS,
-    PURE_NET_NAMES,
+    PURE_MODULE_NAMES,
     RAW_SOCKET_MODULES,
     THREAD_MODULES,
     module_root,
@@ -103,9 +103,11 @@ class ModuleRules(RuleBase):
             self.add("NATIVE_ADDON_LOAD", node, text[-80:], spec)
         if self.escapes_root(text):
             self.add("MODULE_OUTSIDE_ROOT", node, text[:80], spec)
-        if root in FORBIDDEN_MODULES:
+        imported = imported or _destructured(node)
+        pure = bool(imported) and set(imported) <= PURE_MODULE_NAMES.get(root, frozenset())
+        if root in FORBIDDEN_MODULES and not pure:
             self.add("FORBIDDEN_MODULE", node, root, spec)
-        elif root in RAW_SOCKET_MODULES and not (imported and set(imported) <= PURE_NET_NAMES):
+        elif root in RAW_SOCKET_MODULES and not pure:
             self.add("RAW_SOCKET", node, root, spec)
         elif root in THREAD_MODULES:
             self.add("THREADS", node, root, spec)
@@ -148,6 +150,24 @@ class ModuleRules(RuleBase):
         anchor = self.resolver.evaluate(args[0])
         if anchor.kind == v.STR and self.escapes_root(anchor.text):
             self.add("MODULE_OUTSIDE_ROOT", call, f"createRequire({anchor.text[:60]!r})", anchor)
+
+
+def _destructured(call: Node) -> tuple[str, ...]:
+    """``const { getHeapStatistics } = require('v8')``: the names taken from a required module."""
+    parent = call.parent
+    while parent is not None and parent.type in ("await_expression", "parenthesized_expression"):
+        parent = parent.parent
+    pattern = parent.child_by_field_name("name") if parent is not None and parent.type == "variable_declarator" \
+        else None
+    if pattern is None or pattern.type != "object_pattern":
+        return ()
+    names = []
+    for child in pattern.named_children:
+        key = child.child_by_field_name("key") if child.type == "pair_pattern" else child
+        if key is None or key.type not in ("shorthand_property_identifier_pattern", "property_identifier"):
+            return ()  # a rest element or computed key can take anything
+        names.append(identifier_name(key)[0])
+    return tuple(names)
 
 
 def _imported_names(clause: Node) -> list[str]:

@@ -67,6 +67,10 @@ ENUMERATING: Final = frozenset(
 _PATH_JOINS: Final = frozenset(
     {"mod:path.join", "mod:path.resolve", "mod:path.posix.join", "mod:path.posix.resolve"}
 )
+#: `var String =`, `class Reflect`, `function Buffer(`: a declaration of a tracked global's name.
+_DECLARED_GLOBAL = re.compile(
+    rb"\b(?:var|let|const|class|function)\s+("
+    + "|".join(sorted(TRACKED_GLOBALS - REBOUND_GLOBALS, key=lambda n: (-len(n), n))).encode() + rb")\b")
 _ENUMERABLE: Final = frozenset({"globalThis", "global", "window", "self", "process"})
 
 
@@ -82,7 +86,14 @@ class Resolver(Bindings):
         self._budget = EVALUATION_BUDGET
         self._memo: dict[tuple[int, int, int], Val] = {}
         self._nesting = 0
+        self._redeclared: frozenset[str] | None = None
         self.interp = Interpreter(self)
+
+    def redeclared_globals(self) -> frozenset[str]:
+        """Tracked global names this file declares itself (``class String``, ``var Reflect = …``)."""
+        if self._redeclared is None:
+            self._redeclared = frozenset(m.group(1).decode() for m in _DECLARED_GLOBAL.finditer(self.source))
+        return self._redeclared
 
     def out_of_budget(self) -> bool:
         """Whether the per-file evaluation budget is spent."""
@@ -96,15 +107,15 @@ class Resolver(Bindings):
                 return frame[name]
         if name in ("__dirname", "__filename") and not self.definitions(name):
             return v.string("." if name == "__dirname" else "./" + posixpath.basename(self.file_key or "index.js"))
-        if name in TRACKED_GLOBALS and name not in REBOUND_GLOBALS:
-            # Built-ins such as Object or eval are not re-declared in practice; skipping the file-wide
-            # declaration search for them keeps the scan fast. A re-declaration only makes us stricter.
+        if name in TRACKED_GLOBALS and name not in REBOUND_GLOBALS and name not in self.redeclared_globals():
+            # Built-ins such as Object or eval are rarely re-declared; skipping the file-wide declaration
+            # search for them keeps the scan fast (compiled code does declare `var String = (function …)`).
             return v.ref(name, obfuscated=escaped)
         bound = self.binding_at(name, node)
         if bound is not None and bound.kind != v.UNKNOWN_KIND:
             return v.with_via(v.tainted(bound, obfuscated=escaped), name) if bound.via else \
                 v.tainted(bound, obfuscated=escaped)
-        if bound is not None and name in LOCALLY_SHADOWED:
+        if bound is not None and (name in LOCALLY_SHADOWED or name in self.redeclared_globals()):
             return v.UNKNOWN  # `const self = this`, `for (const module of mods)`: a local, not the global
         if name in TRACKED_GLOBALS:
             return v.ref(name, obfuscated=escaped)

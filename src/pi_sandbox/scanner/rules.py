@@ -139,8 +139,13 @@ FORBIDDEN_MODULES: Final[frozenset[str]] = frozenset({"vm", "inspector", "v8", "
 #: flagged with the capability they imply; the runtime refuses to load them, so nothing escapes.
 RAW_SOCKET_MODULES: Final[frozenset[str]] = frozenset({"net", "tls", "dgram", "_tls_wrap", "_stream_wrap"})
 THREAD_MODULES: Final[frozenset[str]] = frozenset({"worker_threads", "cluster"})
-#: ``net`` named imports that are pure functions over strings (no socket, no finding).
-PURE_NET_NAMES: Final[frozenset[str]] = frozenset({"isIP", "isIPv4", "isIPv6"})
+#: Named imports of an optional or forbidden builtin that are pure functions (no socket, no engine access):
+#: a file importing only these gets no finding for the module.
+PURE_MODULE_NAMES: Final[dict[str, frozenset[str]]] = {
+    "net": frozenset({"isIP", "isIPv4", "isIPv6"}),
+    "v8": frozenset({"getHeapStatistics", "getHeapSpaceStatistics", "getHeapCodeStatistics",
+                     "cachedDataVersionTag"}),
+}
 
 CHILD_PROCESS_MODULES: Final[frozenset[str]] = frozenset(
     {"child_process", "execa", "cross-spawn", "node-pty", "shelljs", "zx"}
@@ -162,8 +167,7 @@ SERVED_PACKAGES: Final[frozenset[str]] = frozenset(
 #: Built-ins whose replacement subverts the sandbox's own modules, which run in the same realm:
 #: every static member of these objects, and these globals themselves.
 TAMPER_OBJECTS: Final[frozenset[str]] = frozenset(
-    {"JSON", "Reflect", "Object", "Function", "Array", "String", "Promise", "Proxy", "Symbol", "Math", "Buffer",
-     "Number", "Error", "RegExp", "Map", "Set", "WeakMap", "Date"}
+    {"JSON", "Reflect", "Object", "Function", "Array", "String", "Promise", "Proxy", "Math", "Buffer", "Number"}
 )
 TAMPER_GLOBALS: Final[frozenset[str]] = TAMPER_OBJECTS | frozenset(
     {"eval", "fetch", "atob", "btoa", "setTimeout", "setInterval", "setImmediate", "queueMicrotask",

@@ -317,6 +317,8 @@ class SinkRules(ModuleRules):
         flagged). Returns whether it was one."""
         if val.kind != v.REF or not tampers(val.path, val.path.rsplit(".", 1)[0]):
             return False
+        # a new well-known symbol (`Symbol.observable = Symbol('observable')`) only ever adds one
+        polyfill = polyfill or val.path.startswith("Symbol.")
         self.add("BUILTIN_POLYFILL" if polyfill else "BUILTIN_TAMPERING", node, val.path, val)
         return True
 
@@ -330,7 +332,7 @@ def tampers(path: str, holder: str) -> bool:
         return rest in TAMPER_PROCESS_MEMBERS or holder == "process" and rest == "__proto__"
     if head in GLOBAL_OBJECT_NAMES:
         return rest == "__proto__"
-    return head in TAMPER_OBJECTS and "." not in rest and rest != "prototype"
+    return (head in TAMPER_OBJECTS or head == "Symbol") and "." not in rest and rest != "prototype"
 
 
 def is_builtin_prototype(path: str) -> bool:
