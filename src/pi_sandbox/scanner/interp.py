@@ -213,6 +213,13 @@ class Interpreter:
         else:
             self._statement(branch)
 
+    def _holds(self, condition: Node) -> bool:
+        """A loop condition's truth; a condition the resolver cannot decide abandons the call."""
+        truth = self.r.evaluate(condition).truthy
+        if truth is None:
+            raise GiveUp
+        return truth
+
     def _loop_body(self, body: Node | None) -> bool:
         """Run one iteration; False when the loop breaks."""
         if body is None:
@@ -237,14 +244,10 @@ class Interpreter:
         body = node.child_by_field_name("body")
         for _ in range(MAX_LOOP):
             self._tick()
-            if condition is not None and condition.type != ";":
+            if condition is not None and condition.type not in (";", "empty_statement"):
                 cond = condition.named_children[0] if condition.type == "expression_statement" else condition
-                if cond.type != "empty_statement":
-                    truth = self.r.evaluate(cond).truthy
-                    if truth is None:
-                        raise GiveUp
-                    if not truth:
-                        return
+                if cond.type != "empty_statement" and not self._holds(cond):
+                    return
             if not self._loop_body(body):
                 return
             if increment is not None:
@@ -261,7 +264,7 @@ class Interpreter:
         subject = self.r.evaluate(right)
         of = operator is not None and node_text(operator) == "of"
         if subject.kind == v.STR:
-            items = [v.string(c) for c in subject.text] if of else [v.number(i) for i in range(len(subject.text))]
+            items = [v.string(c) for c in subject.text] if of else [v.string(str(i)) for i in range(len(subject.text))]
         elif subject.kind == v.ARR:
             items = list(subject.items) if of else [v.string(str(i)) for i in range(len(subject.items))]
         elif subject.kind == v.OBJ and not of:
@@ -281,12 +284,8 @@ class Interpreter:
         body = node.child_by_field_name("body")
         for index in range(MAX_LOOP):
             self._tick()
-            if not (do and index == 0):
-                truth = self.r.evaluate(condition).truthy if condition is not None else None
-                if truth is None:
-                    raise GiveUp
-                if not truth:
-                    return
+            if not (do and index == 0) and (condition is None or not self._holds(condition)):
+                return
             if not self._loop_body(body):
                 return
         raise GiveUp

@@ -18,10 +18,11 @@ from typing import Final
 from pi_sandbox.errors import ScanError
 from pi_sandbox.progress import ProgressCallback
 from pi_sandbox.progress import report as report_progress
-from pi_sandbox.scanner.analyze import FileAnalyzer, token_scan
+from pi_sandbox.scanner.analyze import FileAnalyzer
 from pi_sandbox.scanner.model import EXTENSION, TYPES, FileResult, Finding, ScanReport, SkippedFile, make_finding
 from pi_sandbox.scanner.parse import language_for, parse
 from pi_sandbox.scanner.project import Project, file_context, is_test_path, package_of
+from pi_sandbox.scanner.visits import token_scan
 
 #: Bigger files are not parsed (a flagged finding plus a token scan). Bundled compilers reach ~10 MB.
 MAX_FILE_BYTES: Final = 16 * 1024 * 1024
