@@ -80,10 +80,6 @@ class RuleBase:
         excerpt = excerpt_of(self.source[line_start:line_end].decode("utf-8", "replace"), column)
         self._findings[key] = make_finding(rule_id, self.rel_path, line_no, column, excerpt, detail, hidden=hidden)
 
-    def has_finding(self, rule_id: str) -> bool:
-        """Whether ``rule_id`` fired anywhere in the file so far."""
-        return any(key[0] == rule_id for key in self._findings)
-
 
 def excerpt_of(line: str, column: int) -> str:
     """The source line around ``column``, at most :data:`EXCERPT_MAX` characters."""

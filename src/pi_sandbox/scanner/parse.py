@@ -59,10 +59,6 @@ def grammar(language: str) -> tree_sitter.Language:
     raise ValueError(f"unknown grammar {language!r}")
 
 
-def _any_of(names: frozenset[str] | set[str]) -> str:
-    return " ".join(f'"{n}"' for n in sorted(names))
-
-
 #: Member names worth a look wherever they are written (``x.constructor``, ``{ __proto__: … }``).
 SPECIAL_PROPERTIES: Final = frozenset(
     {"__proto__", "constructor", "eval", "Function", "binding", "_linkedBinding", "dlopen", "_load", "mainModule",
