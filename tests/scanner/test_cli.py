@@ -99,3 +99,16 @@ def test_empty_path_is_a_usage_error_not_the_current_folder(
 def test_unknown_user_home_in_the_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ext", "scan", "~nosuchuser-pi-test/x"]) == 2
     assert "~nosuchuser-pi-test" in capsys.readouterr().err
+
+
+def test_text_output_shows_flows_and_what_is_reported_apart(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "index.js").write_text("const k = atob('ZXZhbA==');\nconst g = globalThis;\ng[k]('1');\n")
+    served = tmp_path / "node_modules" / "@sinclair" / "typebox"
+    served.mkdir(parents=True)
+    (served / "compiler.js").write_text("module.exports = (...a) => new Function(...a);\n")
+    assert main(["ext", "scan", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "index.js:3: atob(…) → k → `g[k]`" in out
+    assert "reported apart" in out and "1 in served dependencies" in out
+    assert "compiler.js" not in out  # summarised, not listed among the findings that decide the verdict

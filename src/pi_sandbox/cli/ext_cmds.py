@@ -52,15 +52,19 @@ def _source(text: str, command_name: str) -> Path | str:
 
 def render_scan(report: ScanReport) -> list[Rendered]:
     """Findings (class, rule, location, excerpt), what each rule means, and the verdict line."""
+    from pi_sandbox.scanner.report import apart_summary, flow_lines
     from pi_sandbox.scanner.rules import RULES
 
     out: list[Rendered] = []
+    apart = apart_summary(report)
+    if apart is not None:
+        out.append(apart)
     if report.findings:
         rows = [{"class": f.cls.upper(), "rule": f.rule_id, "location": f"{f.file}:{f.line}:{f.column}",
                  "excerpt": f.excerpt} for f in report.findings]
         out.append(render_table(rows, ["class", "rule", "location", "excerpt"]))
         rules = dict.fromkeys(f.rule_id for f in report.findings)
-        out.append("\n".join(f"  {rule}: {RULES[rule].explanation}" for rule in rules) + "\n")
+        out.append("\n".join([*(f"  {rule}: {RULES[rule].explanation}" for rule in rules), *flow_lines(report)]) + "\n")
     caps = ", ".join(report.capabilities) or "none"
     out.append(f"verdict: {report.verdict.upper()}  ({report.forbidden_count} forbidden, {report.flagged_count} "
                f"flagged; {len(report.files)} files, {report.total_lines} lines scanned, {len(report.skipped)} "

@@ -23,6 +23,8 @@ SERVED: Final = "served_dependency"
 TYPES: Final = "type_declaration"
 TEST_FIXTURE: Final = "test_fixture"
 SEPARATE_CONTEXTS: Final = frozenset({SERVED, TYPES, TEST_FIXTURE})
+CONTEXT_LABELS: Final = {SERVED: "served dependencies", TYPES: "type declarations", TEST_FIXTURE: "test fixtures",
+                         DEPENDENCY: "dependencies", EXTENSION: "the extension's own code"}
 
 #: Severity: the rule's class, raised one step when the value was hidden (encoded, built from pieces).
 CRITICAL: Final = "critical"

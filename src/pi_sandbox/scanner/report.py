@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from pi_sandbox import __version__
-from pi_sandbox.scanner.model import FileResult, Finding, ScanReport
+from pi_sandbox.scanner.model import CONTEXT_LABELS, FileResult, Finding, ScanReport
 from pi_sandbox.scanner.rules import FORBIDDEN, RULES
 from pi_sandbox.schemas import SCAN_REPORT
 
@@ -142,18 +142,31 @@ def _table(findings: tuple[Finding, ...]) -> list[str]:
     return lines
 
 
+def flow_lines(report: ScanReport) -> list[str]:
+    """``file:line: atob(…) → k → `g[k]` `` for every finding that explains its flow."""
+    return list(dict.fromkeys(f"  {f.file}:{f.line}: {f.explanation.rsplit('flow: ', 1)[1]}"
+                              for f in report.findings if "flow: " in f.explanation))
+
+
+def apart_summary(report: ScanReport) -> str | None:
+    """One line on the findings reported apart (served packages, type declarations, fixtures), if any."""
+    by_context: dict[str, int] = {}
+    for f in report.separate_findings:
+        by_context[f.context] = by_context.get(f.context, 0) + 1
+    if not by_context:
+        return None
+    summary = ", ".join(f"{n} in {CONTEXT_LABELS.get(c, c)}" for c, n in sorted(by_context.items()))
+    return f"reported apart (code that never runs in the sandbox; not part of the verdict): {summary}"
+
+
 def render_text(report: ScanReport) -> str:
     """A human-readable table of findings (flows under them), the findings reported apart, the verdict line."""
     lines: list[str] = []
     findings = report.findings
-    apart = report.separate_findings
-    if apart:
-        by_context: dict[str, int] = {}
-        for f in apart:
-            by_context[f.context] = by_context.get(f.context, 0) + 1
-        summary = ", ".join(f"{n} in {c.replace('_', ' ')}s" for c, n in sorted(by_context.items()))
-        lines.append(f"reported apart (code that never runs in the sandbox; not part of the verdict): {summary}")
-        lines.extend(_table(apart))
+    apart = apart_summary(report)
+    if apart is not None:
+        lines.append(apart)
+        lines.extend(_table(report.separate_findings))
         lines.append("")
     if findings:
         lines.extend(_table(findings))
@@ -163,9 +176,7 @@ def render_text(report: ScanReport) -> str:
             if f.rule_id not in seen:
                 seen.add(f.rule_id)
                 lines.append(f"  {f.rule_id}: {RULES[f.rule_id].explanation}")
-        for f in findings:
-            if "flow: " in f.explanation:
-                lines.append(f"  {f.file}:{f.line}: {f.explanation.rsplit('flow: ', 1)[1]}")
+        lines.extend(flow_lines(report))
         lines.append("")
     caps = ", ".join(report.capabilities) or "none"
     lines.append(
