@@ -63,3 +63,15 @@ def test_text_rendering_ends_with_the_verdict(tmp_path: Path) -> None:
     text = render_text(scan_path(_extension(tmp_path)))
     assert "FORBIDDEN  EVAL" in text
     assert text.splitlines()[-1].startswith("verdict: FAIL")
+
+
+def test_sarif_with_findings_reported_apart_validates(tmp_path: Path) -> None:
+    ext = _extension(tmp_path)
+    (ext / "types.d.ts").write_text("export const run = eval;\n")
+    sarif = to_sarif(scan_path(ext))
+    jsonschema.Draft4Validator(_official_sarif_schema()).validate(sarif)
+    notes = [r for r in sarif["runs"][0]["results"] if r["level"] == "note"]
+    assert [(r["ruleId"], r["properties"]["context"]) for r in notes] == [("EVAL", "type_declaration")]
+    doc = to_json(scan_path(ext))
+    assert doc["counts"]["reported_apart"] == {"type_declaration": 1}
+    assert doc["counts"]["forbidden"] == 2  # the declaration's eval does not count
