@@ -22,6 +22,7 @@ import ahocorasick_rs
 from pi_sandbox.config.model import SecretBrokerSettings
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.mediation import secret_rules as S
+from pi_sandbox.mediation.secret_names import name_rule
 
 #: Values shorter than this are not redacted: replacing every "abc" in all output would destroy it.
 MIN_SECRET_CHARS: Final = 6
@@ -181,7 +182,7 @@ class SecretBroker:
             return ("allowed", "disclosure_allowlist")
         if upper in _DENIED_NAMES:
             return ("denied", "sandbox_control_variable")
-        rule = S.name_rule(
+        rule = name_rule(
             name,
             extra_names=self._extra_names,
             extra_suffixes=self._extra_suffixes,
