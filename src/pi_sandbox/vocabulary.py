@@ -90,6 +90,7 @@ class Reason(StrEnum):
     PROTECTED_PATH = "protected_path"
     EXTENSION_CODE = "extension_code"
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"
+    SECRET_FILE = "secret_file"
     # connector (a refusal while carrying out an allowed call)
     CONNECTOR_DENIED = "connector_denied"
     NO_CONNECTOR = "no_connector"

@@ -87,6 +87,8 @@ class ExtensionOverride:
     http_allow_hosts: tuple[str, ...] = ()
     http_deny_hosts: tuple[str, ...] = ()
     sandbox: ExtensionSandbox = ExtensionSandbox()
+    #: ``perExtension.<id>.readSecretFiles``: secret files (globs) this extension may read and write.
+    read_secret_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class SecretBrokerSettings:
     extra_names: tuple[str, ...] = ()
     extra_suffixes: tuple[str, ...] = ()
     extra_prefixes: tuple[str, ...] = ()
+    #: Globs added to the built-in secret-file table (mediation/secret_files.py).
+    extra_secret_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "http_deny_hosts": sorted(sha256_hex(h) for h in config.http.deny_hosts),
         "per_extension_http_allow": {k: sorted(sha256_hex(h) for h in o.http_allow_hosts)
                                      for k, o in sorted(config.per_extension.items()) if o.http_allow_hosts},
+        "per_extension_secret_files": {k: sorted(sha256_hex(g) for g in o.read_secret_files)
+                                       for k, o in sorted(config.per_extension.items()) if o.read_secret_files},
+        "secret_files_extra": sorted(sha256_hex(g) for g in config.secret_broker.extra_secret_files),
         "ledger_anchor_copy": sha256_hex(str(config.ledger.anchor_copy)) if config.ledger.anchor_copy else None,
         # Sandbox: opening the network or a socket, or exposing a host path, loosens; adding protection tightens.
         "sandbox_network": sorted(k for k, o in config.per_extension.items() if o.sandbox.network),
@@ -111,7 +114,11 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
     for key in ("sandbox_network", "sandbox_unix_sockets", "sandbox_read_only_paths"):
         if set(after.get(key, ())) - set(before.get(key, ())):
             out.append(key)
-    for key in ("exec_deny_patterns", "http_deny_hosts", "secret_extra_rules", "sandbox_removable"):
+    for ext, globs in after.get("per_extension_secret_files", {}).items():
+        if set(globs) - set(before.get("per_extension_secret_files", {}).get(ext, ())):
+            out.append(f"per_extension_secret_files.{ext}")
+    for key in ("exec_deny_patterns", "http_deny_hosts", "secret_extra_rules", "sandbox_removable",
+                "secret_files_extra"):
         if set(before.get(key, ())) - set(after.get(key, ())):
             out.append(key)
     if after.get("trust_auto_promote") and before.get("trust_auto_promote") is False:

@@ -54,7 +54,7 @@ _UNION = {
     "extensionPolicy.execMediation.deny_patterns", "extensionPolicy.secretBroker.extra_names",
     "extensionPolicy.secretBroker.extra_suffixes", "extensionPolicy.secretBroker.extra_prefixes",
     "extensionPolicy.http.deny_hosts", "extensionPolicy.sandbox.protected_paths",
-    "extensionPolicy.sandbox.hidden_paths",
+    "extensionPolicy.sandbox.hidden_paths", "extensionPolicy.secretBroker.extra_secret_files",
 }
 _SMALLER_IS_STRICT_SECTIONS = {"extensionPolicy.quota", "extensionRuntime"}
 _SMALLER_IS_STRICT = {
@@ -194,6 +194,13 @@ def _merge_overrides(
             key = f"extensionPolicy.perExtension.{ext_id}"
             allow, deny, mode, quota, box = base.allow, base.deny, base.mode, base.quota, base.sandbox
             http_allow, http_deny = base.http_allow_hosts, base.http_deny_hosts
+            secret_files = base.read_secret_files
+            if raw.read_secret_files is not None:
+                if is_project and set(raw.read_secret_files) - set(secret_files):
+                    merger.refuse(f"{key}.readSecretFiles", parsed.source, "it would expose more secret files")
+                else:
+                    secret_files = raw.read_secret_files
+                    merger.provenance[f"{key}.readSecretFiles"] = parsed.source
             if raw.http_deny_hosts is not None:
                 http_deny = tuple(dict.fromkeys((*http_deny, *raw.http_deny_hosts))) if is_project \
                     else raw.http_deny_hosts
@@ -235,7 +242,8 @@ def _merge_overrides(
             if raw.sandbox is not None:
                 box = _merge_ext_sandbox(box, raw.sandbox, is_project, f"{key}.sandbox", parsed.source, merger)
             result[ext_id] = ExtensionOverride(allow=allow, deny=deny, mode=mode, quota=quota,
-                                               http_allow_hosts=http_allow, http_deny_hosts=http_deny, sandbox=box)
+                                               http_allow_hosts=http_allow, http_deny_hosts=http_deny, sandbox=box,
+                                               read_secret_files=secret_files)
     return result
 
 

@@ -74,6 +74,15 @@ def _hosts(value: Any, src: str, key: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item.strip() for item in items))
 
 
+def _globs(value: Any, src: str, key: str) -> tuple[str, ...]:
+    items = _str_list(value, src, key)
+    for item in items:
+        if not item.strip() or "\x00" in item:
+            raise ConfigError(f"expected file-name globs (like '.env.example' or 'config/*.pem'), got "
+                              f"{json.dumps(item)}", source=src, key=key)
+    return tuple(dict.fromkeys(item.strip() for item in items))
+
+
 def _abs_path(value: Any, src: str, key: str) -> Path:
     text = _str(value, src, key).strip()
     try:
@@ -186,6 +195,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "extraNames": ("extra_names", _str_list),
         "extraSuffixes": ("extra_suffixes", _str_list),
         "extraPrefixes": ("extra_prefixes", _str_list),
+        "extraSecretFiles": ("extra_secret_files", _globs),
     },
     "extensionPolicy.http": {
         "allowHosts": ("allow_hosts", _hosts),
@@ -229,7 +239,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
 }
 _SUBSECTIONS = {"execMediation", "secretBroker", "http", "sandbox", "quota", "ledger", "perExtension"}
 _OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionTrust", "extensionRuntime", "extensions"}
-OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http", "sandbox"}
+OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http", "sandbox", "readSecretFiles"}
 #: ``perExtension.<id>.http`` keys → ParsedOverride fields.
 OVERRIDE_HTTP_KEYS: Mapping[str, str] = {"allowHosts": "http_allow_hosts", "denyHosts": "http_deny_hosts"}
 #: ``perExtension.<id>.sandbox`` keys → (field of ``ExtensionSandbox``, validator).
@@ -263,6 +273,7 @@ class ParsedOverride:
     http_allow_hosts: tuple[str, ...] | None = None
     http_deny_hosts: tuple[str, ...] | None = None
     sandbox: Mapping[str, Any] | None = None
+    read_secret_files: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -338,6 +349,8 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
             fields[key] = _caps(value, src, dotted)
         elif key == "mode":
             fields["mode"] = _one_of(MODES)(value, src, dotted)
+        elif key == "readSecretFiles":
+            fields["read_secret_files"] = _globs(value, src, dotted)
         elif key == "http":
             for h_key, h_value in _object(value, src, dotted).items():
                 h = _camel(h_key)

@@ -44,6 +44,7 @@ from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
+from pi_sandbox.mediation.secret_files import SECRET_FILE_PATTERNS, SecretFiles
 from pi_sandbox.policy import CompiledPolicy, PermissionStore, Prompter, PromptResolver
 from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
 from pi_sandbox.sandbox.launch import ExecSandbox
@@ -105,8 +106,11 @@ class Sandbox:
                            config.project_dir / ".pi" / "settings.json",
                            *((Path(config_path).expanduser(),) if config_path else ()))
         self._extension_dirs = (config.agent_dir / "extensions", config.project_dir / ".pi" / "extensions")
+        self._secret_files = SecretFiles((*SECRET_FILE_PATTERNS, *config.secret_broker.extra_secret_files)) \
+            if config.secret_broker.enabled else None
         self._default_rules = PathRules((Path(config.project_dir).resolve(),), self._protected, self._extension_dirs,
-                                        names=ProtectedNames(config.sandbox.protected_paths))
+                                        names=ProtectedNames(config.sandbox.protected_paths),
+                                        secret_files=self._secret_files)
         self._rules: dict[str, PathRules] = {}
         self.controls = Controls(store, config.trust, config.state_dir)
         self.controls.subscribe(self._stop_blocked_children)
@@ -153,9 +157,13 @@ class Sandbox:
         extension only, and ``read_only`` (its dependency packages) readable but never writable by it."""
         own = Path(root).resolve()
         deps = tuple(Path(p).resolve() for p in read_only)
+        override = self.config.per_extension.get(extension_id)
+        secret_files = self._secret_files
+        if secret_files is not None and override is not None and override.read_secret_files:
+            secret_files = secret_files.with_allowed(override.read_secret_files)
         roots = (*self._default_rules.roots, own, *deps, *(Path(w).resolve() for w in writable))
         rules = dataclasses.replace(self._default_rules, roots=roots, own_root=own,
-                                    read_only=(*self._default_rules.read_only, *deps))
+                                    read_only=(*self._default_rules.read_only, *deps), secret_files=secret_files)
         with self._lock:
             self._rules[extension_id] = rules
 

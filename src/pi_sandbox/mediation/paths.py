@@ -24,6 +24,7 @@ from typing import Any, Final
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.errors import ConnectorError, PathConfinementError
 from pi_sandbox.hashing import is_unicode_text
+from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox.protected import MUTATING_OPS, ProtectedNames
 from pi_sandbox.vocabulary import Reason
 
@@ -31,6 +32,8 @@ _BUILTIN_NAMES: Final = ProtectedNames()
 
 #: Operations that change the file system (the others only read or look).
 WRITE_OPS: Final = MUTATING_OPS
+#: Operations on a file's content: refused on secret files without an allow (list and stat only look).
+CONTENT_OPS: Final = frozenset({"read", "write", "delete"})
 #: Tool name → the fs operation it performs on its ``path`` (and the default path when none is given).
 TOOL_PATH_OPS: Final[Mapping[str, tuple[str, str | None]]] = {
     "read": ("read", None), "ls": ("list", "."), "find": ("list", "."), "grep": ("list", "."),
@@ -67,6 +70,8 @@ class PathRules:
     own_root: Path | None = None
     #: Names inside the roots that are never changed (``.git/config`` ...; settings may add more).
     names: ProtectedNames = field(default=_BUILTIN_NAMES, compare=False)
+    #: Files that hold secrets, with this extension's allow list (None: no secret-file rules).
+    secret_files: SecretFiles | None = None
 
     _root_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _protected_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -108,6 +113,13 @@ class PathRules:
                 raise PathConfinementError(
                     f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
                 )
+        if op in CONTENT_OPS and self.secret_files is not None and self.secret_files.refused(text) \
+                and not os.path.isdir(text):
+            raise PathConfinementError(
+                f"path '{raw}' is a file that holds secrets (.env, keys, credentials); reading, writing or "
+                "searching it needs extensionPolicy.perExtension.<id>.readSecretFiles in the global settings",
+                reason=Reason.SECRET_FILE,
+            )
         resolved = Path(text)
         if op in WRITE_OPS:
             self._check_writable(raw, resolved, op)

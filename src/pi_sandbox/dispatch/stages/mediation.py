@@ -29,6 +29,9 @@ from pi_sandbox.sandbox.support import SandboxSupport
 from pi_sandbox.vocabulary import AlertAction, AlertCategory, ErrorCode, Reason, Severity, StageName
 
 _CONFINEMENT = AlertSpec(AlertCategory.POLICY_VIOLATION, Severity.WARNING)
+_SECRET_FILE = AlertSpec(AlertCategory.SECRET_EXPOSURE, Severity.WARNING)
+_SECRET_FILE_ADVICE = ("the file holds secrets (.env, keys, credentials): if this extension must read it, name it in "
+                       "extensionPolicy.perExtension.<id>.readSecretFiles in the global settings")
 _MAX_SCAN_DEPTH = 32
 _PATH_ADVICE = ("extensions may touch only the workspace and their own folder, never pi-sandbox state, settings "
                 "or another extension's code; if the extension needs this path, move the file into the workspace")
@@ -110,6 +113,9 @@ class MediationStage:
             except ConnectorError as exc:
                 if exc.code != ErrorCode.DENIED:
                     return None  # a malformed path: the connector reports it as invalid_request
+                if exc.reason == Reason.SECRET_FILE:
+                    return Verdict.deny(Reason.SECRET_FILE, str(exc), alert=_SECRET_FILE,
+                                        remediation=_SECRET_FILE_ADVICE)
                 return Verdict.deny(exc.reason or Reason.PATH_OUTSIDE_ROOTS, str(exc), alert=_CONFINEMENT,
                                     remediation=_PATH_ADVICE)
         return None

@@ -1,0 +1,142 @@
+"""Files that hold secrets: one table, extendable in settings, read only with an explicit allow.
+
+A path is a secret file when its last component (or, for a pattern with ``/``, its last components)
+matches a pattern of :data:`SECRET_FILE_PATTERNS` or ``secretBroker.extraSecretFiles``, compared
+case-insensitively (a ``.ENV`` holds the same secrets as a ``.env``). Such a file is neither read,
+written nor deleted through ``fs`` and the file tools, and ``grep``/``find`` skip it — there is no
+match oracle to rebuild it from — unless the calling extension's ``perExtension.<id>.readSecretFiles``
+names it. Listing a folder and ``stat`` still show that it exists.
+
+Patterns are globs (:func:`glob_regex`): ``*`` and ``?`` never cross a ``/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+#: ``(pattern, what it holds)``: the built-in table (docs/mediation.md publishes it).
+SECRET_FILE_TABLE: Final[tuple[tuple[str, str], ...]] = (
+    (".env", "dotenv variables"),
+    (".env.*", "dotenv variables per environment (.env.local, .env.production, .env.example)"),
+    ("*.env", "dotenv variables (prod.env)"),
+    (".envrc", "direnv variables"),
+    ("*.pem", "PEM keys and certificates"),
+    ("*.key", "private keys"),
+    ("*.p12", "PKCS#12 key stores"),
+    ("*.pfx", "PKCS#12 key stores"),
+    ("*.jks", "Java key stores"),
+    ("*.keystore", "key stores"),
+    ("*.ppk", "PuTTY private keys"),
+    ("*.kdbx", "KeePass databases"),
+    ("*.asc", "armored PGP keys"),
+    ("*.gpg", "PGP-encrypted or key files"),
+    ("id_rsa*", "SSH keys (id_rsa, id_rsa_work; the .pub halves too)"),
+    ("id_dsa*", "SSH keys"),
+    ("id_ecdsa*", "SSH keys (also id_ecdsa_sk)"),
+    ("id_ed25519*", "SSH keys (also id_ed25519_sk)"),
+    ("id_xmss*", "SSH keys"),
+    (".ssh/*", "everything in an .ssh folder (keys under any name, such as id_github)"),
+    (".npmrc", "npm registry tokens"),
+    (".yarnrc.yml", "yarn registry tokens"),
+    (".pypirc", "PyPI upload credentials"),
+    (".netrc", "machine logins"),
+    ("_netrc", "machine logins (Windows)"),
+    (".git-credentials", "git HTTPS credentials"),
+    (".pgpass", "PostgreSQL passwords"),
+    (".my.cnf", "MySQL client passwords"),
+    (".htpasswd", "HTTP basic-auth passwords"),
+    (".vault-token", "Vault token"),
+    (".dockercfg", "registry logins"),
+    (".docker/config.json", "registry logins"),
+    ("credentials", "cloud CLI credentials (~/.aws/credentials)"),
+    ("credentials.json", "service credentials"),
+    ("credentials.yml", "service credentials"),
+    ("credentials.yml.enc", "Rails encrypted credentials"),
+    ("master.key", "Rails master key"),
+    ("secrets.json", "application secrets"),
+    ("secrets.yml", "application secrets"),
+    ("secrets.yaml", "application secrets"),
+    ("*.tfvars", "Terraform variables (often credentials)"),
+    ("*.tfstate", "Terraform state (holds every secret it created)"),
+    ("*.tfstate.backup", "Terraform state backup"),
+    (".kube/config", "Kubernetes credentials"),
+    ("kubeconfig", "Kubernetes credentials"),
+    ("service-account*.json", "cloud service-account keys"),
+    ("*-credentials.json", "cloud service-account keys"),
+)
+
+SECRET_FILE_PATTERNS: Final[tuple[str, ...]] = tuple(p for p, _ in SECRET_FILE_TABLE)
+
+
+def glob_regex(pattern: str) -> str:
+    """A glob as a regex: ``*`` → any run without ``/``, ``?`` → one such character, ``[...]`` and
+    ``[!...]`` → a character class; everything else literal."""
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        end = pattern.find("]", i + 2) if char == "[" else -1
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif end != -1:
+            body = pattern[i + 1:end]
+            negate = body.startswith("!")
+            members = re.escape(body[1:] if negate else body).replace("\\-", "-")
+            out.append(f"[{'^/' if negate else ''}{members}]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out) + r"\Z"
+
+
+def _compile(patterns: Iterable[str]) -> tuple[tuple[int, re.Pattern[str]], ...]:
+    """(number of path components, regex) per pattern, lower-cased (matching is case-insensitive)."""
+    out = []
+    for pattern in patterns:
+        text = pattern.strip().strip("/").lower()
+        if text:
+            out.append((text.count("/") + 1, re.compile(glob_regex(text))))
+    return tuple(out)
+
+
+def _matches(compiled: tuple[tuple[int, re.Pattern[str]], ...], parts: list[str]) -> str | None:
+    for depth, regex in compiled:
+        if len(parts) >= depth and regex.match("/".join(parts[-depth:])):
+            return regex.pattern
+    return None
+
+
+@dataclass(frozen=True)
+class SecretFiles:
+    """Which resolved paths are secret files, and which of them one extension may still use."""
+
+    patterns: tuple[str, ...] = SECRET_FILE_PATTERNS
+    #: The calling extension's ``readSecretFiles`` (empty: none).
+    allowed: tuple[str, ...] = ()
+    _secret: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
+    _allowed: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_secret", _compile(self.patterns))
+        object.__setattr__(self, "_allowed", _compile(self.allowed))
+
+    def refused(self, resolved: str) -> bool:
+        """True when ``resolved`` (an absolute, resolved path) is a secret file this extension may not use."""
+        parts = resolved.lower().split("/")
+        return _matches(self._secret, parts) is not None and _matches(self._allowed, parts) is None
+
+    def with_allowed(self, allowed: Iterable[str]) -> SecretFiles:
+        """The same table with one extension's allow list."""
+        return SecretFiles(self.patterns, tuple(allowed))
+
+
+def secret_file_table_markdown() -> str:
+    """The built-in table as published in docs/mediation.md."""
+    rows = ["| pattern | holds |", "|---|---|"]
+    rows += [f"| `{p}` | {what} |" for p, what in SECRET_FILE_TABLE]
+    return "\n".join(rows)
