@@ -100,12 +100,14 @@ def test_grep_is_no_match_oracle_and_find_skips_secret_files(
 def test_secret_files_are_not_writable_or_deletable(
     workspace: Path, sandbox: Sandbox, make_request: Any, op: str, extra: dict[str, Any]
 ) -> None:
-    before = (workspace / ".npmrc").read_text()
-    result = call(sandbox, make_request)("fs", op=op, path=".npmrc", **extra)
+    before = (workspace / "keys" / "deploy.pem").read_text()
+    result = call(sandbox, make_request)("fs", op=op, path="keys/deploy.pem", **extra)
     assert not result.ok and result.reason == "secret_file"
-    assert (workspace / ".npmrc").read_text() == before
-    new = call(sandbox, make_request)("fs", op="write", path="sub/.npmrc", data="x")
-    assert not new.ok and not (workspace / "sub" / ".npmrc").exists()
+    assert (workspace / "keys" / "deploy.pem").read_text() == before
+    new = call(sandbox, make_request)("fs", op="write", path="sub/prod.env", data="TOKEN=planted")
+    assert not new.ok and new.reason == "secret_file" and not (workspace / "sub" / "prod.env").exists()
+    # .npmrc is also a protected name (the exec sandbox's table): refused as that, before it is a secret.
+    assert call(sandbox, make_request)("fs", op=op, path=".npmrc", **extra).reason == "protected_path"
 
 
 def test_edit_cannot_probe_a_secret_file(workspace: Path, sandbox: Sandbox, make_request: Any) -> None:

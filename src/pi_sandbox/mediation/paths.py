@@ -113,6 +113,11 @@ class PathRules:
                 raise PathConfinementError(
                     f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
                 )
+        resolved = Path(text)
+        if op in WRITE_OPS:
+            self._check_writable(raw, resolved, op)
+            self._check_protected_names(raw, (os.path.normpath(candidate), text), op)
+        # After the protected-path checks: a protected file that also holds secrets (.envrc) is refused as protected.
         if op in CONTENT_OPS and self.secret_files is not None and self.secret_files.refused(text) \
                 and not os.path.isdir(text):
             raise PathConfinementError(
@@ -120,10 +125,6 @@ class PathRules:
                 "searching it needs extensionPolicy.perExtension.<id>.readSecretFiles in the global settings",
                 reason=Reason.SECRET_FILE,
             )
-        resolved = Path(text)
-        if op in WRITE_OPS:
-            self._check_writable(raw, resolved, op)
-            self._check_protected_names(raw, (os.path.normpath(candidate), text), op)
         return resolved
 
     def _check_protected_names(self, raw: str, spellings: tuple[str, ...], op: str) -> None:
