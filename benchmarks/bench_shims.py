@@ -10,6 +10,7 @@ The bridge is a do-nothing `pi:host` (no IPC), so these are the shims' own costs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import time
@@ -28,10 +29,14 @@ export function log() {}
 export function setTimer() { return 1; }
 export function clearTimer() {}
 export function randomBytes(n) { return new Uint8Array(n); }
+export function digest(alg, bytes) { const d = __pi_digest(alg, bytes); return d === null ? null : new Uint8Array(d); }
+export function emitError(emitter, err) { emitter.emit("error", err); }
+export function reportUncaught() {}
 """
 
 COLD_MODULES = [
-    "pi:globals", "path", "fs", "child_process", "crypto", "url", "@mariozechner/pi-tui", "@sinclair/typebox",
+    "pi:globals", "path", "buffer", "events", "stream", "assert", "fs", "child_process", "crypto", "url",
+    "@mariozechner/pi-tui", "@sinclair/typebox",
     "@mariozechner/pi-ai", "@mariozechner/pi-coding-agent",
 ]
 
@@ -52,6 +57,8 @@ HOT_OPS = {
 
 def new_runtime(sources: dict[str, str]) -> jsbox.Runtime:
     rt = jsbox.Runtime(memory_limit=256 << 20)
+    # The worker's native digest (hashlib), as the real bridge binds it.
+    rt.bind_function("__pi_digest", lambda alg, data: hashlib.new(alg.replace("-", "_"), bytes(data)).digest())
     for module_id, source in sources.items():
         if module_id not in ("pi:host", "pi:prelude"):
             rt.add_static_module(module_id, source)

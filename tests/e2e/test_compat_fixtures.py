@@ -283,7 +283,9 @@ NODE_ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
         "sha512": "309ecc489c12d6eb4cc40f50c902f2b4",
         "chunked": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
         "big": "d69e68988157833272305aaf21f453c800346e8a3640db6578e260215542e5d4",
-        "hmac": "0ba06f1f9a6300461e43454535dc3c4223e47b1d357073d7536eae90ec095be1", "uuid": True, "safeEqual": True},
+        "hmac": "0ba06f1f9a6300461e43454535dc3c4223e47b1d357073d7536eae90ec095be1", "uuid": True, "safeEqual": True,
+        "sha3": "644bcc7e564373040999aac89e7622f3ca71fba1d972fd94a31c3bfbf24e3938",
+        "unknown": "Digest method not supported"},
 }
 
 

@@ -104,8 +104,8 @@ class ShimRuntime:
         }
     )
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    #: Also export `digest(alg, bytes)` from the fake bridge, backed by hashlib (the worker-local native path).
-    native_digest: bool = False
+    #: Export `digest(alg, bytes)` from the fake bridge, backed by hashlib (the worker's native path).
+    native_digest: bool = True
     digest_calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -116,7 +116,8 @@ class ShimRuntime:
         host_source = FAKE_HOST_SOURCE
         if self.native_digest:
             self.rt.bind_function("__pi_digest", self._digest)
-            host_source += "export function digest(alg, bytes) { return new Uint8Array(__pi_digest(alg, bytes)); }\n"
+            host_source += ("export function digest(alg, bytes) { const d = __pi_digest(alg, bytes); "
+                            "return d === null ? null : new Uint8Array(d); }\n")
         self.rt.add_static_module("pi:host", host_source)
         # The real module table (README rows + generated TypeBox), with pi:host replaced by the fake.
         sources = dict(load_module_table(default_toolchain()).sources)
@@ -130,7 +131,7 @@ class ShimRuntime:
 
     def _digest(self, algorithm: str, data: bytes) -> bytes:
         self.digest_calls.append(algorithm)
-        return hashlib.new(algorithm, bytes(data)).digest()
+        return hashlib.new(algorithm.replace("-", "_"), bytes(data)).digest()
 
     def _hostcall(self, method: str, params_json: str) -> str:
         params = json.loads(params_json)

@@ -59,7 +59,14 @@ class Polyfill:
 #: Builtin id → npm package (pinned in the toolchain lockfile) and its wrapper. docs/extension-modules.md says
 #: which builtins stay hand-written and why.
 POLYFILLS: tuple[Polyfill, ...] = (
+    Polyfill("buffer", "buffer", "buffer.js"),
+    Polyfill("events", "events", "events.js"),
+    Polyfill("path", "path-browserify", "path.js"),
+    Polyfill("string_decoder", "string_decoder", "string_decoder.js"),
+    Polyfill("querystring", "querystring-es3", "querystring.js"),
     Polyfill("punycode", "punycode", "punycode.js"),
+    Polyfill("stream", "readable-stream", "stream.js"),
+    Polyfill("assert", "assert", "assert.js"),
 )
 _EXTERNAL_REQUIRE = re.compile(r"""__require\(\s*(["'])([^"'\\]+)\1\s*\)""")
 
@@ -107,7 +114,7 @@ def _stamp(tc: Toolchain, builtins: list[str]) -> dict[str, object]:
         "polyfills": {p.package: tc.package_version(p.package) for p in POLYFILLS},
         "wrappers": wrappers.hexdigest(),
         "builtins": builtins,
-        "format": 3,
+        "format": 4,  # bump when the build flags change
     }
 
 
@@ -194,11 +201,12 @@ def _build_polyfills(tc: Toolchain, table: dict[str, Path], builtins: list[str])
         work = Path(tmp)
         for polyfill in POLYFILLS:
             # Every builtin but the package itself stays external ("buffer/" = the npm package in browser code).
-            externals = sorted({*builtins, *(f"{b}/" for b in builtins)} - {polyfill.package, polyfill.module_id})
+            served = {*builtins, *(f"{b}/" for b in builtins), "pi:*"}
+            externals = sorted(served - {polyfill.package, polyfill.module_id})
             out = work / polyfill.out_file
             _run_esbuild(tc, POLYFILL_DIR, [
                 polyfill.wrapper, "--bundle", "--format=esm", "--platform=neutral", "--target=es2023",
-                "--main-fields=browser,module,main", "--minify-syntax", f"--outfile={out}",
+                "--main-fields=browser,module,main", "--minify-syntax", "--minify-whitespace", f"--outfile={out}",
                 *(f"--external:{e}" for e in externals),
             ])
             _replace(table[polyfill.module_id], _with_require(out.read_text(encoding="utf-8")))

@@ -16,6 +16,7 @@ engine cannot interrupt.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import os
@@ -29,6 +30,13 @@ from pi_sandbox.runtime.protocol import FdChannel, decode_body, encode_body
 from pi_sandbox.sandbox.landlock import confine_to_nothing
 
 _EXIT_FATAL = 3
+#: Node's digest names → hashlib's (``crypto.createHash`` and everything built on it).
+_DIGEST_NAMES = {
+    "md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha224": "sha224", "sha-224": "sha224", "sha256": "sha256",
+    "sha-256": "sha256", "sha384": "sha384", "sha-384": "sha384", "sha512": "sha512", "sha-512": "sha512",
+    "sha512-224": "sha512_224", "sha512-256": "sha512_256", "sha3-224": "sha3_224", "sha3-256": "sha3_256",
+    "sha3-384": "sha3_384", "sha3-512": "sha3_512", "blake2b512": "blake2b", "blake2s256": "blake2s",
+}
 
 
 class _Fatal(Exception):
@@ -79,6 +87,7 @@ class Worker:
         self.engine.bind("__pi_timer_set", self._timer_set)
         self.engine.bind("__pi_timer_clear", self._timer_clear)
         self.engine.bind("__pi_random", self._random)
+        self.engine.bind("__pi_digest", self._digest)
         self.engine.bind("__pi_done", self._record_done)
         self.engine.bind("__pi_info_json", lambda: self._info_json)
 
@@ -128,6 +137,13 @@ class Worker:
 
     def _random(self, n: Any) -> bytes:
         return os.urandom(max(0, min(int(n), 65536)))
+
+    def _digest(self, algorithm: Any, data: Any) -> bytes | None:
+        """``crypto`` hashing in native code (hashlib): pure computation, no authority; None = unknown digest."""
+        name = _DIGEST_NAMES.get(str(algorithm).strip().lower().removeprefix("rsa-"))
+        if name is None or not isinstance(data, bytes | str):
+            return None
+        return hashlib.new(name, data.encode("utf-8") if isinstance(data, str) else data).digest()
 
     def _record_done(self, request_id: Any, body: Any) -> None:
         self._done[int(request_id)] = str(body)

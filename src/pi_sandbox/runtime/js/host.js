@@ -15,10 +15,11 @@ const raw = {
   timerSet: g.__pi_timer_set,
   timerClear: g.__pi_timer_clear,
   random: g.__pi_random,
+  digest: g.__pi_digest,
   done: g.__pi_done,
   infoJson: g.__pi_info_json,
 };
-for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_done", "__pi_info_json"]) {
+for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_digest", "__pi_done", "__pi_info_json"]) {
   delete g[name];
 }
 
@@ -148,6 +149,12 @@ export function randomBytes(n) {
   const size = Number(n) | 0;
   if (size < 0 || size > 65536) throw new RangeError("randomBytes: size must be 0..65536");
   return new Uint8Array(raw.random(size));
+}
+
+/** A digest computed natively in the worker (hashlib); no hostcall, no authority. null: unknown algorithm. */
+export function digest(algorithm, bytes) {
+  const out = raw.digest(String(algorithm), bytes);
+  return out === null || out === undefined ? null : new Uint8Array(out);
 }
 
 // ---- internal hooks the worker drives (through the prelude's __pi_rt) ----------------------

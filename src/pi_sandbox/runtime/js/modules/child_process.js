@@ -115,8 +115,9 @@ export class ChildProcess extends EventEmitter {
     const stdio = Array.isArray(options.stdio) ? options.stdio : [options.stdio, options.stdio, options.stdio];
     this._modes = [1, 2].map((i) => (stdio[i] === "inherit" || stdio[i] === "ignore" ? stdio[i] : "pipe"));
     const enc = options.encoding && options.encoding !== "buffer" ? options.encoding : undefined;
-    this._out = new Readable({ encoding: enc });
-    this._err = new Readable({ encoding: enc });
+    // Output arrives in one piece when the host call returns: the streams are pushed to, never pulled.
+    this._out = new Readable({ encoding: enc, read() {} });
+    this._err = new Readable({ encoding: enc, read() {} });
     this.stdout = this._modes[0] === "pipe" ? this._out : null;
     this.stderr = this._modes[1] === "pipe" ? this._err : null;
     const stdinChunks = [];
@@ -196,7 +197,7 @@ export class ChildProcess extends EventEmitter {
       if (!failed) this.emit("exit", this.exitCode, this.signalCode);
       this.emit("close", this.exitCode, this.signalCode);
     };
-    const watch = (s) => (s._endEmitted ? done() : s.once("close", done));
+    const watch = (s) => (s.closed || s.destroyed ? done() : s.once("close", done));
     this._out.resume();
     this._err.resume();
     watch(this._out);

@@ -2,7 +2,7 @@
 // ({method, url, headers?, body?, timeout_ms?} -> {status, headers, body}). The supervisor decides whether
 // the request may happen (http capability, host allow/deny lists, size limits); this shim only adapts shapes.
 import * as host from "pi:host";
-import { EventTarget, Event } from "events";
+import { Event, EventTarget } from "pi:web";
 import { URLSearchParams } from "url";
 import { ReadableStream } from "pi:web-streams";
 

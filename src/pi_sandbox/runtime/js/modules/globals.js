@@ -8,9 +8,8 @@ import { Buffer } from "buffer";
 import proc from "process";
 import * as timers from "timers";
 import { URL, URLSearchParams } from "url";
-import { Event, EventTarget } from "events";
 import { fetch, Headers, Request, Response, AbortController, AbortSignal } from "pi:fetch";
-import { TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, installNumberLocale } from "pi:web";
+import { TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, installNumberLocale, Event, EventTarget } from "pi:web";
 import * as webStreams from "pi:web-streams";
 
 const g = globalThis;

@@ -26,6 +26,7 @@ export class IncomingMessage extends Readable {
     if (body.length) this.push(body);
     this.push(null);
   }
+  _read() {} // the body is pushed whole when the host call returns
 }
 
 function toUrl(input, options, defaultProtocol) {

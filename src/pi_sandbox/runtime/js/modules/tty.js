@@ -5,9 +5,11 @@ export function isatty() { return false; }
 export class ReadStream extends Readable {
   constructor() { super(); this.isTTY = false; this.isRaw = false; }
   setRawMode() { return this; }
+  _read() {} // no terminal: nothing ever arrives
 }
 export class WriteStream extends Writable {
   constructor() { super(); this.isTTY = false; this.columns = 80; this.rows = 24; }
+  _write(_chunk, _encoding, callback) { callback(); }
   getColorDepth() { return 1; }
   hasColors() { return false; }
   getWindowSize() { return [this.columns, this.rows]; }

@@ -337,3 +337,46 @@ export function installNumberLocale() {
     writable: true, configurable: true,
   });
 }
+
+// ---- Event / EventTarget (web globals; AbortSignal is an EventTarget) -------------------------------------------
+export class Event {
+  constructor(type, init = {}) {
+    this.type = type;
+    this.bubbles = !!init.bubbles;
+    this.cancelable = !!init.cancelable;
+    this.defaultPrevented = false;
+    this.timeStamp = Date.now();
+    this.target = null;
+  }
+  preventDefault() { if (this.cancelable) this.defaultPrevented = true; }
+  stopPropagation() {}
+  stopImmediatePropagation() { this._stop = true; }
+}
+
+export class EventTarget {
+  constructor() { Object.defineProperty(this, "_listeners", { value: new Map(), enumerable: false }); }
+  addEventListener(type, fn, opts) {
+    if (!fn) return;
+    const list = this._listeners.get(type) || [];
+    if (list.some((e) => e.fn === fn)) return;
+    list.push({ fn, once: !!(opts && typeof opts === "object" && opts.once) });
+    this._listeners.set(type, list);
+  }
+  removeEventListener(type, fn) {
+    const list = this._listeners.get(type);
+    if (list) this._listeners.set(type, list.filter((e) => e.fn !== fn));
+  }
+  dispatchEvent(event) {
+    if (!event.target) event.target = this;
+    for (const entry of (this._listeners.get(event.type) || []).slice()) {
+      if (entry.once) this.removeEventListener(event.type, entry.fn);
+      if (typeof entry.fn === "function") entry.fn.call(this, event);
+      else entry.fn.handleEvent(event);
+      if (event._stop) break;
+    }
+    const handler = this[`on${event.type}`];
+    if (typeof handler === "function") handler.call(this, event);
+    return !event.defaultPrevented;
+  }
+}
+
