@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -68,27 +67,16 @@ def check_toolchain() -> Check:
                  "run: pi-sandbox setup")
 
 
-def check_bubblewrap(run: Callable[[list[str]], int] | None = None) -> Check:
-    """bubblewrap present and able to create its namespaces (unprivileged user namespaces allowed)."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return Check("bubblewrap", WARN, "bwrap is not installed: commands extensions run get no OS sandbox",
-                     "install bubblewrap (apt-get install bubblewrap / dnf install bubblewrap)")
-    runner = run or _exit_status
-    status = runner([bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"])
-    if status != 0:
-        return Check("bubblewrap", WARN, f"{bwrap} cannot create namespaces here (exit {status})",
-                     "allow unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 "
-                     "(Debian) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu); in a container, "
-                     "run it with user namespaces enabled")
-    return Check("bubblewrap", OK, f"{bwrap} creates user, mount, pid and network namespaces")
+def check_bubblewrap(environ: Mapping[str, str] | None = None) -> Check:
+    """The exec sandbox (``security sandbox check``): bwrap found and able to start a full sandbox."""
+    from pi_sandbox.sandbox.support import probe
 
-
-def _exit_status(argv: list[str]) -> int:
-    try:
-        return subprocess.run(argv, capture_output=True, timeout=20, check=False).returncode
-    except (OSError, subprocess.TimeoutExpired):
-        return -1
+    support = probe(environ)
+    if not support.available:
+        return Check("bubblewrap", FAIL, f"exec children cannot be confined: {support.problem}; every exec call "
+                     "is refused", support.fix or "")
+    return Check("bubblewrap", OK, f"bwrap {support.bwrap_version} ({support.bwrap_source}) creates user, mount, "
+                 "pid, ipc, uts and network namespaces with the seccomp filter")
 
 
 def check_landlock(abi: Callable[[], int] | None = None) -> Check:

@@ -187,3 +187,22 @@ def test_nothing_outlives_the_call(host: Host) -> None:
     while host_pids_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert host_pids_with(marker) == []
+
+
+def test_a_named_unix_socket_can_be_allowed_per_extension(pi_env, open_sandbox, listeners, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    allowed = listeners(socket.AF_UNIX, str(tmp_path / "allowed.sock"))
+    other = listeners(socket.AF_UNIX, str(tmp_path / "other.sock"))
+    pi_env.write_global({"extensionPolicy": {"perExtension": {"ext.sock": {"sandbox": {
+        "unixSockets": [str(tmp_path / "allowed.sock")]}}}}})
+    box = open_sandbox()
+    host = Host(pi_env, box, pi_env.home, pi_env.home, pi_env.home, pi_env.home)
+    script = ("import socket,sys\nfor a in sys.argv[1:]:\n    try:\n"
+              "        s = socket.socket(socket.AF_UNIX); s.connect(a); print('CONNECTED')\n"
+              "    except OSError as e: print('refused', e.errno)\n")
+    out = host.run(PY, "-c", script, str(tmp_path / "allowed.sock"), str(tmp_path / "other.sock"), ext="ext.sock")
+    assert out["stdout"].split("\n")[:2] == ["CONNECTED", "refused 2"], out  # the other one is not there at all
+    time.sleep(0.3)
+    assert (allowed.connections, other.connections) == (1, 0)
+    # another extension gets neither
+    out = host.run(PY, "-c", script, str(tmp_path / "allowed.sock"), ext="ext.other")
+    assert out["stdout"].strip() == "refused 1" and allowed.connections == 1

@@ -19,6 +19,7 @@ SECTION_ATTRIBUTES: Final = {
     "extensionPolicy.execMediation": "exec_mediation",
     "extensionPolicy.secretBroker": "secret_broker",
     "extensionPolicy.http": "http",
+    "extensionPolicy.sandbox": "sandbox",
     "extensionPolicy.quota": "quota",
     "extensionPolicy.ledger": "ledger",
     "extensionRisk": "risk",
@@ -76,6 +77,10 @@ def effective_settings(config: SecurityConfig) -> list[SettingRow]:
             if value:
                 key = f"{base}.http.{json_key}"
                 rows.append(SettingRow(key, list(value), config.source_of(key)))
+        if override.sandbox.network or override.sandbox.unix_sockets:
+            key = f"{base}.sandbox"
+            rows.append(SettingRow(key, {"network": override.sandbox.network,
+                                         "unixSockets": list(override.sandbox.unix_sockets)}, config.source_of(key)))
     if config.extensions:
         rows.append(SettingRow("extensions", [str(p) for p in config.extensions], "settings files"))
     return rows

@@ -20,6 +20,7 @@ import json
 import os
 import resource
 import select
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +172,7 @@ class ExecSandbox:
 
     def __init__(self, config: SecurityConfig) -> None:
         environ = config.environ
+        self.config = config
         self.state_dir = config.state_dir
         self._environ = dict(environ)
         home = environ.get("HOME") or os.path.expanduser("~")
@@ -184,31 +186,53 @@ class ExecSandbox:
         runtime_dir = environ.get("XDG_RUNTIME_DIR", "").strip()
         self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
                                         *((Path(runtime_dir),) if runtime_dir else ()))
-        self.read_only: tuple[Path, ...] = (*self._toolchains(environ.get("PATH", "")),
-                                            *(self._host(p) for p in config.sandbox.read_only_paths))
+        self._read_only: tuple[Path, ...] | None = None
         self._support: SandboxSupport | None = None
 
     def _host(self, raw: str) -> Path:
         return self.home / raw[2:] if raw.startswith("~/") else Path(raw)
 
     def _toolchains(self, path_var: str) -> list[Path]:
-        """Folders on ``PATH`` under a masked folder stay readable, so ``~/.nvm/.../bin/node`` still runs.
+        """Installations under a masked folder that ``PATH`` leads to stay readable, so ``node`` from
+        ``~/.nvm`` or a venv's ``python`` linking into ``~/.pyenv`` still run.
 
-        For ``.../bin`` the folder above is exposed too (a toolchain's ``lib`` sits beside its ``bin``),
-        unless that is a home directory itself.
+        A ``PATH`` folder under a mask is exposed, and so is the target of every symlink in a ``PATH``
+        folder that lands under one; for ``.../bin`` the installation above it is exposed (its ``lib``
+        sits beside its ``bin``), unless that is a home directory itself. Found once per session.
         """
-        out: list[Path] = []
         masked = [str(self.home), *MASKED_SYSTEM_DIRS]
+        out: dict[Path, None] = {}
+
+        def expose(path: Path) -> None:
+            if not any(str(path).startswith(m.rstrip("/") + "/") for m in masked):
+                return
+            parent = path.parent
+            wide = path.name == "bin" and str(parent) not in masked and parent != self.home.parent
+            out[parent if wide else path] = None
+
         for entry in path_var.split(os.pathsep):
             if not entry.startswith("/"):
                 continue
-            path = Path(entry)
-            if not any(str(path).startswith(m.rstrip("/") + "/") for m in masked):
+            expose(Path(entry))
+            try:
+                with os.scandir(entry) as items:
+                    links = [item.path for item in items if item.is_symlink()]
+            except OSError:
                 continue
-            parent = path.parent
-            wide = path.name == "bin" and str(parent) not in masked and parent != self.home.parent
-            out.append(parent if wide else path)
-        return out
+            for link in links:
+                target = os.path.join(entry, os.readlink(link))  # cheap first look; resolve only candidates
+                if any(target.startswith(m.rstrip("/") + "/") for m in masked) or "/.." in target:
+                    expose(Path(os.path.realpath(link)).parent)
+        expose(Path(sys.base_prefix) / "bin")
+        return list(out)
+
+    @property
+    def read_only(self) -> tuple[Path, ...]:
+        """Host paths under masked folders that children may read (found on first use, ~15 ms)."""
+        if self._read_only is None:
+            self._read_only = (*self._toolchains(self._environ.get("PATH", "")),
+                               *(self._host(p) for p in self.config.sandbox.read_only_paths))
+        return self._read_only
 
     def support(self) -> SandboxSupport:
         """Whether children can be confined here (probed once)."""
@@ -229,14 +253,17 @@ class ExecSandbox:
         if not support.available or support.bwrap_path is None:
             raise SandboxUnavailableError(support.refusal())
         dirs = self.dirs(request.extension_id)
+        extra = self.config.sandbox_for(request.extension_id)
+        # A named socket is bound read-only (connect() needs no write access) and lifts the AF_UNIX block.
+        sockets = tuple(self._host(s) for s in extra.unix_sockets)
         view = View(masks=self.masks, scratch=tuple(map(Path, SCRATCH_DIRS)),
-                    read=(*self.read_only, *((request.own_root,) if request.own_root else ())),
+                    read=(*self.read_only, *((request.own_root,) if request.own_root else ()), *sockets),
                     write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names,
                     protect=tuple(workspace), home=self.home)
         mount_args, stubs = bwrap_mount_args(view)
         fds: list[int] = []
         try:
-            filters = seccomp.program_fds(allow_unix_sockets=False)
+            filters = seccomp.program_fds(allow_unix_sockets=bool(sockets))
             fds.extend(filters)
             info_r, info_w = os.pipe2(os.O_CLOEXEC)
             fds.extend((info_r, info_w))
