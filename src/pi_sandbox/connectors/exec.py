@@ -27,12 +27,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.connectors.exec_network import Decide, ExecProxy, open_listener
 from pi_sandbox.connectors.fs import confine
 from pi_sandbox.errors import ConnectorError, SandboxUnavailableError
 from pi_sandbox.mediation.secret_broker import SecretBroker
@@ -147,10 +148,12 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 class ExecConnector:
     """Runs allowed, mediated commands for extensions."""
 
-    def __init__(self, broker: SecretBroker, sandbox: ExecSandbox, *,
-                 max_output_bytes: int = MAX_OUTPUT_BYTES) -> None:
+    def __init__(self, broker: SecretBroker, sandbox: ExecSandbox, *, destinations: Callable[
+                 [ConnectorContext], Decide] | None = None, max_output_bytes: int = MAX_OUTPUT_BYTES) -> None:
         self.broker = broker
         self.sandbox = sandbox
+        #: The http connector's host policy, for children with network (None: no child gets network).
+        self.destinations = destinations
         self.max_output_bytes = max_output_bytes
         self.subprocesses = SubprocessCounter()
         self._running: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
@@ -180,13 +183,15 @@ class ExecConnector:
         cwd = self._cwd(ctx, req.cwd)
         timeout_ms = min(req.timeout_ms or ctx.timeout_ms or ctx.config.runtime.call_timeout_ms, MAX_TIMEOUT_MS)
         own = ctx.paths.own_root
+        network = ctx.config.sandbox_for(ctx.extension_id).network and self.destinations is not None
         launch = self.sandbox.prepare(ChildRequest(
             extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
             env=self.broker.child_environment(req.env, ctx.config.exec_mediation.allow_env),
             limits=Rlimits.from_quota(ctx.config.quota_for(ctx.extension_id), timeout_ms),
-            own_root=own if own is not None and own not in ctx.paths.roots[:1] else None,
+            own_root=own if own is not None and own not in ctx.paths.roots[:1] else None, network=network,
         ), workspace=ctx.paths.roots[:1])
         key = (ctx.extension_id, ctx.call_id)
+        proxies: list[ExecProxy] = []
         try:
             proc = self._spawn(launch, req, cwd)
             with self._lock:
@@ -194,12 +199,18 @@ class ExecConnector:
                 self.subprocesses.enter(ctx.extension_id)
                 cancelled_early = key in self._cancelled
             try:
-                self._attach(launch, proc, key, cancelled_early)
+                ready = None
+                if network and self.destinations is not None:
+                    decide = self.destinations(ctx)
+                    ready = lambda pid: proxies.append(ExecProxy(ctx, open_listener(pid), decide))  # noqa: E731
+                self._attach(launch, proc, key, cancelled_early, ready)
                 return self._supervise(proc, req, timeout_ms, key)
             finally:
                 _kill_group(proc)
                 self.subprocesses.leave(ctx.extension_id)
         finally:
+            for proxy in proxies:
+                proxy.close()
             launch.close()
             with self._lock:
                 self._running.pop(key, None)
@@ -220,12 +231,13 @@ class ExecConnector:
             launch.spawned()
         return proc
 
-    def _attach(self, launch: Launch, proc: subprocess.Popen[bytes], key: tuple[str, str], cancelled: bool) -> None:
+    def _attach(self, launch: Launch, proc: subprocess.Popen[bytes], key: tuple[str, str], cancelled: bool,
+                ready: Callable[[int], None] | None) -> None:
         """Let the command run once its limits are set; a sandbox that fails to come up refuses the call."""
         if cancelled:
             return
         try:
-            launch.attach()
+            launch.attach(ready)
         except (SandboxUnavailableError, OSError) as exc:
             _kill_group(proc)
             with self._lock:

@@ -83,6 +83,12 @@ class HttpConnector:
         raise ConnectorError(f"more than {MAX_REDIRECTS} redirects", code="io", reason="too_many_redirects")
 
     # ------------------------------------------------------------------ checks
+    def destinations(self, ctx: ConnectorContext) -> Callable[[str], str]:
+        """The host decision of ``ctx``'s extension, for the exec network proxy: ``url`` → the checked
+        address to connect to (``ConnectorError`` when the host is refused)."""
+        hosts = HostPolicy.for_extension(ctx.config, ctx.extension_id)
+        return lambda url: self._check_destination(ctx, hosts, url)
+
     def _check_destination(self, ctx: ConnectorContext, hosts: HostPolicy, url: str) -> str:
         """Decide the URL's host and every address it resolves to; returns the address to connect to."""
         parts = urlsplit(url)

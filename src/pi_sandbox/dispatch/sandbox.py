@@ -81,7 +81,9 @@ class Sandbox:
         self.tools = ToolConnector(fs)
         self.broker = SecretBroker(config.secret_broker, config.environ)
         self.exec_sandbox = ExecSandbox(config)
-        self.exec = ExecConnector(self.broker, self.exec_sandbox)
+        http = HttpConnector(self.broker)
+        # Exec children with network reach only what the http connector's host policy allows.
+        self.exec = ExecConnector(self.broker, self.exec_sandbox, destinations=http.destinations)
         #: Extension console and UI output for the operator (stderr; ``pi rpc`` adds a listener).
         self.output = OperatorOutput()
         self.connectors: dict[str, Connector] = {
@@ -93,7 +95,7 @@ class Sandbox:
             "tool": self.tools,
             "exec": self.exec,
             "env": EnvConnector(self.broker),
-            "http": HttpConnector(self.broker),
+            "http": http,
             "net": NetConnector(),
         }
         self.connectors.update(connectors or {})

@@ -22,7 +22,7 @@ import resource
 import select
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -48,6 +48,15 @@ MAX_OPEN_FILES: Final = 1024
 MAX_FILE_BYTES: Final = 1024 * 1024 * 1024
 #: Processes and threads per child: a fork bomb stops here (``maxSubprocesses`` counts exec calls).
 MAX_PROCESSES: Final = 256
+#: Where a child with network finds the filtering proxy (inside its own network namespace).
+PROXY_PORT: Final = 3128
+
+
+def proxy_environment() -> dict[str, str]:
+    """What a child with network gets: the proxy in every spelling programs read."""
+    url = f"http://127.0.0.1:{PROXY_PORT}"
+    return {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url, "ALL_PROXY": url,
+            "all_proxy": url, "NO_PROXY": "", "no_proxy": ""}
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class ChildRequest:
     limits: Rlimits
     #: The extension's own code folder (read-only in the view), when it has one.
     own_root: Path | None = None
+    #: Whether the child reaches the network through the filtering proxy (else: no network at all).
+    network: bool = False
 
 
 @dataclass
@@ -115,12 +126,15 @@ class Launch:
             _close(fd)
         self._close_after_spawn = []
 
-    def attach(self, deadline_s: float = SETUP_TIMEOUT_S) -> int:
-        """Wait for bwrap's sandbox, apply the limits to its child, let the command run; returns the pid."""
+    def attach(self, ready: Callable[[int], None] | None = None, deadline_s: float = SETUP_TIMEOUT_S) -> int:
+        """Wait for bwrap's sandbox, apply the limits to its child, call ``ready(pid)`` (the network
+        proxy is opened there), then let the command run; returns the pid."""
         info = _read_info(self._info_read, deadline_s)
         pid = int(info["child-pid"])
         for which, value in self.limits.pairs():
             resource.prlimit(pid, which, (value, value))
+        if ready is not None:
+            ready(pid)
         os.write(self._block_write, b"1")
         _close(self._block_write)
         self._block_write = -1
@@ -283,6 +297,8 @@ class ExecSandbox:
         env = {k: v for k, v in request.env.items() if k not in SANDBOX_ENV}
         env.update(HOME=str(dirs.home), TMPDIR=str(dirs.tmp), TMP=str(dirs.tmp), TEMP=str(dirs.tmp),
                    PWD=str(request.cwd))
+        if request.network:
+            env.update(proxy_environment())
         return Launch(argv=argv, env=env, pass_fds=(*filters, info_w, block_r), limits=request.limits,
                       _info_read=info_r, _block_write=block_w, _close_after_spawn=[*filters, info_w, block_r],
                       _stubs=stubs)
