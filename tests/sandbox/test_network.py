@@ -39,7 +39,10 @@ reply = s.recv(200).decode()
 print(reply.split("\\r\\n")[0])
 if " 200 " in reply:
     s.sendall(b"GET /tunnelled HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n")
-    print(s.recv(4096).decode().split("\\r\\n\\r\\n", 1)[1])
+    data = b""
+    while chunk := s.recv(4096):  # HTTP/1.0: the server closes after the body
+        data += chunk
+    print(data.decode().split("\\r\\n\\r\\n", 1)[1])
 """
 
 
