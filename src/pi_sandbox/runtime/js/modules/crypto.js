@@ -74,15 +74,11 @@ export function createHmac(name, key) { return new Hmac(name, key); }
 export function hash(name, data, encoding = "hex") { return createHash(name).update(data).digest(encoding); }
 export function getHashes() { return Object.keys(BLOCK); }
 
-/** Fill `n` bytes: host.randomBytes (os.urandom) when available, else Math.random (NOT secure; see REQUESTS). */
+/** Fill `n` bytes from host.randomBytes (os.urandom in the worker); never a weaker source. */
 function entropy(n) {
-  if (typeof host.randomBytes === "function") {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 65536) out.set(host.randomBytes(Math.min(65536, n - off)), off);
-    return out;
-  }
+  if (typeof host.randomBytes !== "function") notSupported("randomBytes without the worker's entropy source")();
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(Math.random() * 256);
+  for (let off = 0; off < n; off += 65536) out.set(host.randomBytes(Math.min(65536, n - off)), off);
   return out;
 }
 

@@ -111,8 +111,9 @@ function fillRandom(view) {
   if (!ArrayBuffer.isView(view)) throw new TypeError("getRandomValues expects a TypedArray");
   if (view.byteLength > 65536) throw new DOMException("quota exceeded", "QuotaExceededError");
   const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-  if (typeof host.randomBytes === "function") bytes.set(host.randomBytes(bytes.length));
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256); // see crypto.js
+  // Only the worker's os.urandom: failing is better than a predictable "random" value.
+  if (typeof host.randomBytes !== "function") throw new DOMException("no entropy source", "NotSupportedError");
+  bytes.set(host.randomBytes(bytes.length));
   return view;
 }
 install("crypto", {
