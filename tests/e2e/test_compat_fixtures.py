@@ -295,3 +295,26 @@ def test_served_modules_answer_like_node(make_host: MakeHost, fixture: str, tool
     args = {"text": "hello world"} if tool == "hash" else {}
     got = details(host.call_tool(fixture, tool, args))
     assert {k: got.get(k) for k in NODE_ANSWERS[fixture, tool]} == NODE_ANSWERS[fixture, tool]
+
+
+def test_rpc_tool_call_aborts_and_forwards_extension_output(make_host: MakeHost) -> None:
+    import io
+    import json
+
+    from pi_sandbox.runtime.rpc import RpcServer
+
+    host = load(make_host, "abort-signal", "ui-output")
+    out = io.StringIO()
+    server = RpcServer(host, out)
+    server.handle_line(json.dumps({"id": 1, "method": "tool.call", "params": {
+        "extension": "abort-signal", "tool": "wait", "args": {}, "abortAfterMs": 30}}))
+    server.handle_line(json.dumps({"id": 2, "method": "tool.call", "params": {
+        "extension": "abort-signal", "tool": "wait", "abortAfterMs": -5}}))
+    server.handle_line(json.dumps({"id": 3, "method": "tool.call", "params": {"extension": "ui-output", "tool": "ui"}}))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0]["result"]["aborted"] is True and lines[0]["result"]["details"]["aborted"] is True
+    assert lines[1]["error"]["code"] == "invalid_params"
+    notes = [m["params"] for m in lines if m.get("method") == "extension.output"]
+    assert {"extension_id": "ui-output", "source": "ui", "kind": "notify", "level": "info",
+            "text": "build done"} in notes
+    assert lines[-1]["id"] == 3  # notifications come before the response of the call that produced them

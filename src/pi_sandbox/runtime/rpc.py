@@ -107,11 +107,16 @@ class RpcServer:
         }
 
     def _tool_call(self, params: Mapping[str, Any]) -> Any:
+        abort_after = params.get("abortAfterMs")
+        if abort_after is not None and (isinstance(abort_after, bool) or not isinstance(abort_after, int)
+                                        or abort_after <= 0):
+            raise RpcError("invalid_params", "'abortAfterMs' must be a positive integer")
         return self.host.call_tool(
             _text(params, "extension"),
             _text(params, "tool"),
             _obj(params, "args"),
             tool_call_id=params.get("toolCallId") if isinstance(params.get("toolCallId"), str) else None,
+            abort_after_ms=abort_after,
         )
 
     def _tick(self, _params: Mapping[str, Any]) -> Any:
