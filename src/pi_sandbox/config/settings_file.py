@@ -159,6 +159,10 @@ def _one_of(choices: tuple[str, ...]) -> Validator:
     return check
 
 
+#: ``execMediation.denyThreshold`` (named so the published JSON Schema can state its choices).
+RISK_TIER = _one_of(RISK_TIERS)
+MODE = _one_of(MODES)
+
 QUOTA_KEYS: Mapping[str, tuple[str, Validator]] = {
     "maxMemoryMb": ("max_memory_mb", _pos_int),
     "maxCpuTimeMs": ("max_cpu_time_ms", _pos_int),
@@ -182,7 +186,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
     },
     "extensionPolicy.execMediation": {
         "enabled": ("enabled", _bool),
-        "denyThreshold": ("deny_threshold", _one_of(RISK_TIERS)),
+        "denyThreshold": ("deny_threshold", RISK_TIER),
         "denyPatterns": ("deny_patterns", _str_list),
         "allowPatterns": ("allow_patterns", _str_list),
         "auditAllClassified": ("audit_all_classified", _bool),
@@ -348,7 +352,7 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
         if key in ("allow", "deny"):
             fields[key] = _caps(value, src, dotted)
         elif key == "mode":
-            fields["mode"] = _one_of(MODES)(value, src, dotted)
+            fields["mode"] = MODE(value, src, dotted)
         elif key == "readSecretFiles":
             fields["read_secret_files"] = _globs(value, src, dotted)
         elif key == "http":

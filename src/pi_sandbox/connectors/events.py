@@ -118,16 +118,45 @@ def _shown(value: Any, limit: int = 500) -> str:
     return text[:limit]
 
 
+#: Asks a person through an attached host: ``(extension id, op, question)`` → the answer, None for none.
+UiAsker = Callable[[str, str, Mapping[str, Any]], Any]
+#: Longest answer to ``input`` / ``editor`` an extension gets from a host.
+MAX_ANSWER_CHARS = 100_000
+
+
+def _checked_answer(op: str, question: Mapping[str, Any], value: Any) -> Any:
+    """The host's answer if it has the shape the op promises the extension, else None (headless answer)."""
+    if op == "confirm":
+        return value if isinstance(value, bool) else None
+    if op == "select":
+        return value if isinstance(value, str) and value in question.get("options", []) else None
+    if op in ("input", "editor"):
+        return value[:MAX_ANSWER_CHARS] if isinstance(value, str) else None
+    return None
+
+
 class HeadlessUiConnector:
     """No UI attached: confirmations are ``False``, choices and inputs ``None``; everything shown to the operator.
 
     Each call becomes one operator line (stderr, RPC notification) so output an extension meant
     for a person is seen rather than dropped; questions show what was asked and the answer given.
+    With an ``asker`` (a host that has a UI, e.g. the pi bridge over ``pi-sandbox rpc``) dialogs are
+    put to that host first; no answer, or one of the wrong shape, falls back to the headless answer.
     """
 
     def __init__(self, output: OperatorOutput | None = None, broker: SecretBroker | None = None) -> None:
         self.output = output
         self.broker = broker
+        self.asker: UiAsker | None = None
+
+    def _question(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        redact = self.broker.redact if self.broker is not None else (lambda t: t)
+        options = params.get("options")
+        return {
+            "title": redact(_shown(params.get("title"))),
+            "message": redact(_shown(params.get("message"), 4000)),
+            "options": [redact(_shown(o, 200)) for o in options[:50]] if isinstance(options, list) else [],
+        }
 
     def _show(self, ctx: ConnectorContext, op: str, level: str, text: str) -> None:
         if self.output is not None:
@@ -137,6 +166,11 @@ class HeadlessUiConnector:
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         op = str(params.get("op", ""))
         if op in HEADLESS_ANSWERS:
+            if self.asker is not None and op != "custom":
+                question = self._question(params)
+                value = _checked_answer(op, question, self.asker(ctx.extension_id, op, question))
+                if value is not None:
+                    return {"value": value, "has_ui": True}
             answer = HEADLESS_ANSWERS[op]
             asked = " — ".join(t for t in (_shown(params.get("title")), _shown(params.get("message"))) if t)
             options = params.get("options")

@@ -71,7 +71,11 @@ class LoadedExtension:
             "error_code": self.error_code,
             "bundle_sha256": self.bundle_sha256,
             "tools": [t["name"] for t in regs.get("tools", [])],
+            "tool_specs": [tool_spec(t) for t in regs.get("tools", [])],
             "commands": [c["name"] for c in regs.get("commands", [])],
+            "command_specs": [
+                {"name": c["name"], "description": str(c.get("description") or "")} for c in regs.get("commands", [])
+            ],
             "events": list(regs.get("events", [])),
             "flags": [f["name"] for f in regs.get("flags", [])],
             "shortcuts": [s["key"] for s in regs.get("shortcuts", [])],
@@ -82,6 +86,21 @@ class LoadedExtension:
             "stopped_by": self.stopped_by,
             "confinement": self.worker.confinement if self.worker else None,
         }
+
+
+#: The parameter schema of a tool registered without one: an object with any properties (as in pi).
+EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def tool_spec(tool: dict[str, Any]) -> dict[str, Any]:
+    """What a host needs to offer a tool to its model: name, label, description, JSON Schema of the arguments."""
+    parameters = tool.get("parameters")
+    return {
+        "name": tool["name"],
+        "label": str(tool.get("label") or tool["name"]),
+        "description": str(tool.get("description") or ""),
+        "parameters": parameters if isinstance(parameters, dict) else dict(EMPTY_PARAMETERS),
+    }
 
 
 def limits_for(config: SecurityConfig, extension_id: str) -> WorkerLimits:
