@@ -155,7 +155,7 @@ def test_verify_update_uninstall(pi_env: PiEnv, capsys: pytest.CaptureFixture[st
     code, doc, _ = run(capsys, "ext", "verify", "clock", "--json")
     assert code == 0 and doc[0]["ok"] and doc[0]["status"] == "match"
 
-    installed = pi_env.agent_dir / "extensions" / "clock" / "index.ts"
+    installed = pi_env.agent_dir / "sandboxed-extensions" / "clock" / "index.ts"
     installed.write_text(V1 + "// edited after install\n")
     code, doc, _ = run(capsys, "ext", "verify", "--json")  # all installed extensions
     assert code == 1 and doc[0]["status"] == "mismatch"

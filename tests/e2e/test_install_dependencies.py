@@ -87,7 +87,7 @@ def test_folder_install_installs_scans_and_pins_dependencies(
         registry.npm("install", "--package-lock-only", cwd=src)
         assert (src / "package-lock.json").is_file()
     assert main(["ext", "install", str(src), "--json"]) == 0
-    dest = pi_env.agent_dir / "extensions" / "deps-ext"
+    dest = pi_env.agent_dir / "sandboxed-extensions" / "deps-ext"
     assert (dest / "node_modules" / "dep-a" / "index.js").is_file()
     assert (dest / "node_modules" / "dep-b" / "index.js").is_file()
     entry = _lock(pi_env)["deps-ext"]
@@ -110,7 +110,7 @@ def test_dependency_with_forbidden_code_blocks_the_install(
     assert report["decision"] == "blocked"
     findings = [(f["file"], f["rule"]) for fr in report["report"]["files"] for f in fr["findings"]]
     assert ("node_modules/bad-dep/index.js", "EVAL") in findings
-    assert not (pi_env.agent_dir / "extensions" / "deps-ext").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions" / "deps-ext").exists()
 
 
 def test_changed_dependency_file_is_caught_at_load(
@@ -118,7 +118,7 @@ def test_changed_dependency_file_is_caught_at_load(
 ) -> None:
     src = _extension(tmp_path / "src", {"dep-a": "1.0.0"})
     assert main(["ext", "install", str(src)]) == 0
-    dest = pi_env.agent_dir / "extensions" / "deps-ext"
+    dest = pi_env.agent_dir / "sandboxed-extensions" / "deps-ext"
     target = dest / "node_modules" / "dep-b" / "index.js"
     target.write_text("module.exports = { b: () => 'PWNED' };\n")
     _host, ext = _load(make_host, dest)
@@ -137,7 +137,7 @@ def test_changed_dependency_file_is_caught_at_load(
 def test_npm_spec_install(registry: LocalRegistry, pi_env: PiEnv, tmp_path: Path, make_host: MakeHost) -> None:
     registry.publish(_extension(tmp_path / "published", {"dep-a": "1.0.0"}, name="@acme/npm-ext"))
     assert main(["ext", "install", "npm:@acme/npm-ext@1.0.0"]) == 0
-    dest = pi_env.agent_dir / "extensions" / "acme-npm-ext"
+    dest = pi_env.agent_dir / "sandboxed-extensions" / "acme-npm-ext"
     _host, ext = _load(make_host, dest)
     assert ext.status == "loaded", ext.error
     assert _lock(pi_env)["acme-npm-ext"]["dependency_files"]
@@ -153,7 +153,7 @@ def test_git_url_install(registry: LocalRegistry, pi_env: PiEnv, tmp_path: Path,
     subprocess.run([git, "-c", "user.email=t@t", "-c", "user.name=t", "add", "."], **run)  # type: ignore[call-overload]
     subprocess.run([git, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"], **run)  # type: ignore[call-overload]
     assert main(["ext", "install", f"git:file://{repo}#main"]) == 0
-    _host, ext = _load(make_host, pi_env.agent_dir / "extensions" / "git-ext")
+    _host, ext = _load(make_host, pi_env.agent_dir / "sandboxed-extensions" / "git-ext")
     assert ext.status == "loaded", ext.error
 
 
@@ -173,7 +173,7 @@ def test_missing_dependencies_are_named_with_the_command(
 
 
 def test_in_place_node_modules_are_used(tmp_path: Path, pi_env: PiEnv, make_host: MakeHost) -> None:
-    folder = _extension(pi_env.agent_dir / "extensions" / "inplace", {"dep-a": "1.0.0"})
+    folder = _extension(pi_env.agent_dir / "sandboxed-extensions" / "inplace", {"dep-a": "1.0.0"})
     write_package(folder / "node_modules" / "dep-a", {"name": "dep-a", "version": "1.0.0", "main": "i.js",
                                                       "dependencies": {"dep-b": "1"}},
                   {"i.js": "const b = require('dep-b');\nexports.a = () => 'in-place' + b.b();\n"})
@@ -216,7 +216,7 @@ def test_changed_dependency_of_an_in_place_extension_is_changed_code_for_trust(
 ) -> None:
     """Not pinned (found in place): the trust lifecycle judges it by its bundle, which holds its dependencies,
     so a changed dependency file sends a trusted extension back to probation like changed own code."""
-    folder = _extension(pi_env.agent_dir / "extensions" / "inplace", {"dep-a": "1.0.0"})
+    folder = _extension(pi_env.agent_dir / "sandboxed-extensions" / "inplace", {"dep-a": "1.0.0"})
     dep = write_package(folder / "node_modules" / "dep-a", {"name": "dep-a", "version": "1.0.0", "main": "i.js"},
                         {"i.js": "exports.a = () => 'v1';\n"})
     host, ext = _load(make_host, folder)

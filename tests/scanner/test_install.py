@@ -42,7 +42,7 @@ def test_install_copies_pins_and_ledgers(pi_env: PiEnv, tmp_path: Path) -> None:
     (src / ".git").mkdir()
     (src / ".git" / "HEAD").write_text("x")
     assert main(["ext", "install", str(src), "--json"]) == 0
-    dest = pi_env.agent_dir / "extensions" / "acme-demo"
+    dest = pi_env.agent_dir / "sandboxed-extensions" / "acme-demo"
     assert (dest / "index.ts").read_text() == WITH_ENV
     assert not (dest / ".git").exists()
     entry = _lock(pi_env)["extensions"]["acme-demo"]
@@ -63,7 +63,7 @@ def test_failing_scan_is_refused_and_recorded(pi_env: PiEnv, tmp_path: Path,
     assert main(["ext", "install", str(src)]) == 1
     out = capsys.readouterr().out
     assert "EVAL" in out and "not installed" in out
-    assert not (pi_env.agent_dir / "extensions" / "demo-ext").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions" / "demo-ext").exists()
     assert not (pi_env.state_dir / "extensions.lock.json").exists()
     with _store(pi_env) as store:
         (ledger,) = store.query_ledger(extension_id="demo-ext")
@@ -105,7 +105,7 @@ def test_capability_expansion_needs_confirmation(pi_env: PiEnv, tmp_path: Path,
     pre = json.loads(capsys.readouterr().out)
     assert pre["decision"] == "needs_confirmation" and pre["added_capabilities"] == ["exec"]
     assert main(["ext", "install", str(src)]) == 1
-    installed = pi_env.agent_dir / "extensions" / "demo-ext" / "index.ts"
+    installed = pi_env.agent_dir / "sandboxed-extensions" / "demo-ext" / "index.ts"
     assert installed.read_text() == WITH_ENV  # old version kept
     with _store(pi_env) as store:
         alerts = store.query_alerts(category="scanner", extension_id="demo-ext")
@@ -124,7 +124,7 @@ def test_preflight_changes_nothing(pi_env: PiEnv, tmp_path: Path, capsys: pytest
     data = json.loads(capsys.readouterr().out)
     assert data["decision"] == "ready" and data["verdict"] == "pass"
     assert data["destination"].endswith("extensions/demo-ext")
-    assert not (pi_env.agent_dir / "extensions").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions").exists()
     assert not (pi_env.state_dir / "security.db").exists()
 
 
@@ -132,7 +132,7 @@ def test_single_file_install_and_corrupt_lockfile(pi_env: PiEnv, tmp_path: Path)
     file = tmp_path / "My Tool.ts"
     file.write_text(SAFE)
     assert main(["ext", "install", str(file)]) == 0
-    assert (pi_env.agent_dir / "extensions" / "My-Tool.ts").read_text() == SAFE
+    assert (pi_env.agent_dir / "sandboxed-extensions" / "My-Tool.ts").read_text() == SAFE
     (pi_env.state_dir / "extensions.lock.json").write_text("{broken")
     assert main(["ext", "preflight", str(file)]) == 2
 
@@ -148,7 +148,7 @@ def test_pinned_content_status_detects_tampering(pi_env: PiEnv, tmp_path: Path) 
     assert installer.pinned_content_status(config, "demo-ext") == "unpinned"
     assert main(["ext", "install", str(src)]) == 0
     assert installer.pinned_content_status(config, "demo-ext") == "match"
-    installed = pi_env.agent_dir / "extensions" / "demo-ext"
+    installed = pi_env.agent_dir / "sandboxed-extensions" / "demo-ext"
     (installed / "index.ts").write_text(SAFE + "eval(x)\n")
     assert installer.pinned_content_status(config, "demo-ext") == "mismatch"
     shutil.rmtree(installed)
@@ -169,7 +169,7 @@ def test_named_pipes_block_install_without_hanging(pi_env: PiEnv, tmp_path: Path
     codes: list[int] = []
     assert _finishes(lambda: codes.append(main(["ext", "install", str(src), "--json"]))), "install blocked"
     assert codes == [1]
-    assert not (pi_env.agent_dir / "extensions" / "piped").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions" / "piped").exists()
     with _store(pi_env) as store:
         (ledger,) = store.query_ledger(extension_id="piped")
         assert (ledger.decision, ledger.reason) == ("deny", "scan_forbidden")
@@ -185,7 +185,7 @@ def test_deeply_nested_lockfile_is_an_install_error_and_kept(pi_env: PiEnv, tmp_
     assert main(["ext", "install", str(src)]) == 2
     assert "lockfile is unreadable" in capsys.readouterr().err
     assert (pi_env.state_dir / "extensions.lock.json").read_text() == text
-    assert not (pi_env.agent_dir / "extensions" / "demo-ext").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions" / "demo-ext").exists()
 
 
 @pytest.mark.parametrize("single_file", [False, True])
@@ -207,10 +207,11 @@ def test_source_changed_between_scan_and_copy_is_not_installed(
     config = resolve_config(cwd=pi_env.workspace)
     with _store(pi_env) as store, pytest.raises(InstallError, match="changed while it was being installed"):
         installer.install(target, config, store)
-    assert not (pi_env.agent_dir / "extensions" / "demo-ext").exists()
-    assert not (pi_env.agent_dir / "extensions" / "index.ts").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions" / "demo-ext").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions" / "index.ts").exists()
     assert not (pi_env.state_dir / "extensions.lock.json").exists()
-    leftovers = list((pi_env.agent_dir / "extensions").iterdir()) if (pi_env.agent_dir / "extensions").exists() else []
+    ours = pi_env.agent_dir / "sandboxed-extensions"
+    leftovers = list(ours.iterdir()) if ours.exists() else []
     assert leftovers == []
 
 
@@ -222,7 +223,7 @@ def test_pinned_status_of_a_renamed_single_file_install_matches(pi_env: PiEnv, t
     assert main(["ext", "install", str(file)]) == 0
     config = resolve_config(cwd=pi_env.workspace)
     assert installer.pinned_content_status(config, "My-Tool") == "match"
-    (pi_env.agent_dir / "extensions" / "My-Tool.ts").write_text(EVIL)
+    (pi_env.agent_dir / "sandboxed-extensions" / "My-Tool.ts").write_text(EVIL)
     assert installer.pinned_content_status(config, "My-Tool") == "mismatch"
 
 
@@ -244,7 +245,7 @@ def test_deeply_nested_extension_install_is_a_clear_error(pi_env: PiEnv, tmp_pat
     assert code == 2
     err = capsys.readouterr().err
     assert "nested too deeply" in err and "Traceback" not in err
-    extensions = pi_env.agent_dir / "extensions"
+    extensions = pi_env.agent_dir / "sandboxed-extensions"
     assert not extensions.exists() or list(extensions.iterdir()) == []
 
 
@@ -254,10 +255,10 @@ def test_install_through_a_symlinked_file_scans_and_pins_what_it_points_to(pi_en
     (tmp_path / "real.ts").write_text(SAFE)
     os.symlink(tmp_path / "real.ts", tmp_path / "tool.ts")
     assert main(["ext", "install", str(tmp_path / "tool.ts")]) == 0
-    installed = pi_env.agent_dir / "extensions" / "tool.ts"
+    installed = pi_env.agent_dir / "sandboxed-extensions" / "tool.ts"
     assert installed.read_text() == SAFE and not installed.is_symlink()
     assert installer.pinned_content_status(resolve_config(cwd=pi_env.workspace), "tool") == "match"
     (tmp_path / "evil.ts").write_text(EVIL)
     os.symlink(tmp_path / "evil.ts", tmp_path / "helper.ts")
     assert main(["ext", "install", str(tmp_path / "helper.ts")]) == 1  # refused by the scan, not installed
-    assert not (pi_env.agent_dir / "extensions" / "helper.ts").exists()
+    assert not (pi_env.agent_dir / "sandboxed-extensions" / "helper.ts").exists()

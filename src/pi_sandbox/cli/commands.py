@@ -15,6 +15,9 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("setup",): ("runtime_cmds:setup", "install the pinned JS toolchain (esbuild, TypeBox) with npm"),
     ("demo",): ("runtime_cmds:demo", "run bundled example extensions (well-behaved and hostile)"),
     ("rpc",): ("runtime_cmds:rpc", "host extensions over JSON lines on stdin/stdout (docs/rpc.md)"),
+    ("bridge", "install"): ("bridge_cmds:install", "let the pi agent run pi-sandbox's extensions sandboxed"),
+    ("bridge", "uninstall"): ("bridge_cmds:uninstall", "remove the bridge from pi's extensions folder"),
+    ("bridge", "adopt"): ("bridge_cmds:adopt", "move extensions out of pi's folder into the sandboxed one"),
     ("completion",): ("completion_cmds:completion", "print the shell completion script (bash, zsh, fish)"),
     ("doctor",): ("doctor_cmds:doctor", "check this machine and the security state; each problem with its fix"),
     ("config", "show"): ("config_cmds:show", "the effective settings and where each value comes from"),
@@ -55,6 +58,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
 
 #: group words → one-line help
 GROUPS: Final[dict[tuple[str, ...], str]] = {
+    ("bridge",): "the bridge to the pi agent: install, uninstall, adopt (docs/bridge.md)",
     ("config",): "settings: the effective values with their sources, validation",
     ("ext",): "extensions: scan, preflight, install, check, list, verify, update, uninstall",
     ("tool",): "call a tool registered by an extension",

@@ -22,7 +22,8 @@ _LOAD_HELP = "load this extension file or folder too (repeatable)"
 
 
 @contextmanager
-def _host(ctx: CliContext, *, only: str | None = None, start_session: bool = False) -> Iterator[tuple[Any, Any]]:
+def _host(ctx: CliContext, *, only: str | None = None, start_session: bool = False,
+          sandboxed_only: bool = False) -> Iterator[tuple[Any, Any]]:
     """An ExtensionHost over the configured sandbox, with the discovered extensions loaded.
 
     ``start_session`` emits ``session_start`` after loading, as pi does, so extensions that set up
@@ -35,7 +36,7 @@ def _host(ctx: CliContext, *, only: str | None = None, start_session: bool = Fal
     try:
         with progress_bar(ctx, "loading extensions"):
             report = discover_and_load(host, cli_paths=tuple(ctx.extensions), no_extensions=ctx.no_extensions,
-                                       cwd=Path.cwd(), only=only)
+                                       cwd=Path.cwd(), only=only, sandboxed_only=sandboxed_only)
         for problem in report.problems:
             ctx.warn(f"extension {problem.path} ({problem.origin}): {problem.reason}")
         if start_session:
@@ -200,10 +201,13 @@ def events_emit(ctx: CliContext, event: str, data: str) -> int:
 
 
 @command(show=("extension", "no_extensions"), extension=_LOAD_HELP)
-def rpc(ctx: CliContext) -> int:
+@click.option("--sandboxed-only", is_flag=True,
+              help="load only pi-sandbox's own extension folders and -e paths, nothing pi loads itself "
+                   "(what the pi bridge runs; docs/bridge.md)")
+def rpc(ctx: CliContext, sandboxed_only: bool) -> int:
     """Host the extensions for another program: JSON lines on stdin/stdout (docs/rpc.md)."""
     from pi_sandbox.runtime.rpc import RpcServer
 
-    with _host(ctx, start_session=True) as (host, _report):
+    with _host(ctx, start_session=True, sandboxed_only=sandboxed_only) as (host, _report):
         server = RpcServer(host, sys.stdout, cwd=Path.cwd())
         return server.serve(sys.stdin)

@@ -41,3 +41,20 @@ def extension_state_dirs(state_dir: Path, extension_id: str) -> ExtensionStateDi
     """The data and tmp folders of ``extension_id`` under ``state_dir``."""
     base = Path(state_dir) / EXTENSIONS_STATE_FOLDER / extension_slug(extension_id)
     return ExtensionStateDirs(data=base / "data", tmp=base / "tmp")
+
+
+#: pi's own extension folders (``<agent dir>/extensions``, ``<project>/.pi/extensions``): pi loads
+#: everything in them itself, unsandboxed, so pi-sandbox never installs there.
+PI_EXTENSIONS_FOLDER: Final = "extensions"
+#: pi-sandbox's folders beside them: pi never loads these; the bridge runs them through pi-sandbox.
+SANDBOXED_EXTENSIONS_FOLDER: Final = "sandboxed-extensions"
+
+
+def pi_extension_folders(agent_dir: Path, project_dir: Path) -> tuple[Path, Path]:
+    """The folders the real pi agent loads extensions from by itself (user, project)."""
+    return agent_dir / PI_EXTENSIONS_FOLDER, project_dir / ".pi" / PI_EXTENSIONS_FOLDER
+
+
+def sandboxed_extension_folders(agent_dir: Path, project_dir: Path) -> tuple[Path, Path]:
+    """The folders pi-sandbox loads extensions from and pi never does (user, project)."""
+    return agent_dir / SANDBOXED_EXTENSIONS_FOLDER, project_dir / ".pi" / SANDBOXED_EXTENSIONS_FOLDER

@@ -18,6 +18,7 @@ from typing import Any
 from pi_sandbox.audit import AuditStore, LedgerEntryDraft
 from pi_sandbox.audit.port import StoreEvidence
 from pi_sandbox.audit.telemetry import TelemetrySink
+from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.config.model import QuotaSettings, SecurityConfig
 from pi_sandbox.config.posture import loosened_fields, security_posture
 from pi_sandbox.connectors.base import Connector, ConnectorContext
@@ -107,7 +108,8 @@ class Sandbox:
         self._protected = (config.state_dir, config.agent_dir / "settings.json",
                            config.project_dir / ".pi" / "settings.json",
                            *((Path(config_path).expanduser(),) if config_path else ()))
-        self._extension_dirs = (config.agent_dir / "extensions", config.project_dir / ".pi" / "extensions")
+        self._extension_dirs = (*pi_extension_folders(config.agent_dir, config.project_dir),
+                                *sandboxed_extension_folders(config.agent_dir, config.project_dir))
         self._secret_files = SecretFiles((*SECRET_FILE_PATTERNS, *config.secret_broker.extra_secret_files)) \
             if config.secret_broker.enabled else None
         self._default_rules = PathRules((Path(config.project_dir).resolve(),), self._protected, self._extension_dirs,

@@ -1,7 +1,11 @@
 """Where extensions come from: auto-discovered folders, settings paths and ``-e`` paths.
 
-Sources, in load order: ``<agent dir>/extensions/``, ``<project>/.pi/extensions/``, the
-``settings.json`` ``extensions: [...]`` paths, then ``-e/--extension`` paths. In a folder, an
+Sources, in load order: ``<agent dir>/sandboxed-extensions/`` and ``<project>/.pi/sandboxed-extensions/``
+(pi-sandbox's own folders, which pi never loads), ``<agent dir>/extensions/``,
+``<project>/.pi/extensions/``, the ``settings.json`` ``extensions: [...]`` paths, then
+``-e/--extension`` paths. For the pi bridge (``sandboxed_only``) only pi-sandbox's folders and ``-e``
+paths count: what pi loads itself must not run a second time. The bridge's own file is never an
+extension to sandbox. In a folder, an
 extension is a ``*.ts`` / ``*.js`` file, a sub-folder with ``index.ts`` / ``index.js``, or a
 sub-folder whose ``package.json`` lists entries under ``pi.extensions``. ``--no-extensions`` loads
 none at all, explicit ``-e`` paths included (the runbook's emergency stop).
@@ -17,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.scanner.packages import read_json_file
+
+#: The file ``pi-sandbox bridge install`` writes into pi's extensions folder (pi loads it; we never sandbox it).
+BRIDGE_FILE_NAME = "pi-sandbox-bridge.ts"
 
 _CODE_SUFFIXES = (".ts", ".js", ".mts", ".mjs", ".cts", ".cjs")
 _INDEX_NAMES = ("index.ts", "index.js", "index.mts", "index.mjs")
@@ -31,7 +39,8 @@ class ExtensionSource:
     extension_id: str
     entry: Path
     root: Path
-    origin: str  # "agent" | "project" | "pi-user" | "pi-project" | "settings" | "cli"
+    #: "sandboxed" / "project-sandboxed" / "agent" / "project" / "pi-user" / "pi-project" / "settings" / "cli"
+    origin: str
 
 
 @dataclass(frozen=True)
@@ -226,10 +235,12 @@ def discover(
     cwd: Path | None = None,
     no_extensions: bool = False,
     npm_global_root: Callable[[], Path | None] | None = None,
+    sandboxed_only: bool = False,
 ) -> Discovery:
     """All extensions to load, de-duplicated by entry file, with unique ids.
 
     ``npm_global_root`` locates pi's user-scope npm packages (called only when settings list one).
+    ``sandboxed_only`` leaves out everything pi loads by itself (the bridge's view).
     """
     if no_extensions:
         return Discovery((), ())
@@ -237,15 +248,18 @@ def discover(
     base = cwd or project_dir
     candidates: list[ExtensionSource] = []
     problems: list[DiscoveryProblem] = []
-    for origin, folder in (
-        ("agent", agent_dir / "extensions"),
-        ("project", project_dir / ".pi" / "extensions"),
-    ):
-        candidates += [with_origin(s, origin) for s in scan_folder(folder)]
-    installed, package_problems = discover_packages(agent_dir, project_dir, npm_global_root or (lambda: None))
-    candidates += installed
-    problems += package_problems
-    for origin, raws, raw_base in (("settings", settings_paths, project_dir), ("cli", cli_paths, base)):
+    folders = list(zip(("sandboxed", "project-sandboxed"), sandboxed_extension_folders(agent_dir, project_dir),
+                       strict=True))
+    if not sandboxed_only:
+        folders += zip(("agent", "project"), pi_extension_folders(agent_dir, project_dir), strict=True)
+    for origin, folder in folders:
+        candidates += [with_origin(s, origin) for s in scan_folder(folder) if s.entry.name != BRIDGE_FILE_NAME]
+    if not sandboxed_only:
+        installed, package_problems = discover_packages(agent_dir, project_dir, npm_global_root or (lambda: None))
+        candidates += installed
+        problems += package_problems
+    for origin, raws, raw_base in (("settings", () if sandboxed_only else settings_paths, project_dir),
+                                   ("cli", cli_paths, base)):
         for raw in raws:
             found, error = resolve_path(raw, raw_base)
             if error:

@@ -609,8 +609,11 @@ def discover_and_load(
     no_extensions: bool = False,
     cwd: Path | None = None,
     only: str | None = None,
+    sandboxed_only: bool = False,
 ) -> LoadReport:
-    """Discover extensions for the host's config (+ ``-e`` paths) and load them (or just ``only``)."""
+    """Discover extensions for the host's config (+ ``-e`` paths) and load them (or just ``only``).
+
+    ``sandboxed_only``: only pi-sandbox's own folders and ``-e`` paths (for the pi bridge)."""
     config = host.config
     found = discover(
         agent_dir=config.agent_dir,
@@ -620,6 +623,7 @@ def discover_and_load(
         cwd=cwd,
         no_extensions=no_extensions,
         npm_global_root=functools.cache(lambda: npm_global_root(config.environ)),
+        sandboxed_only=sandboxed_only,
     )
     sources = [s for s in found.sources if only is None or s.extension_id == only]
     if only is not None and not sources:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
+from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.errors import InstallError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.scanner.fetch import fetch, install_dependencies, is_remote_spec, needs_dependencies
@@ -127,13 +128,35 @@ def extension_name(path: Path) -> str:
     return sanitise_name(path.stem)
 
 
+def refuse_pi_folder(path: Path, config: SecurityConfig) -> None:
+    """Raise ``InstallError`` if ``path`` is, is inside or contains one of pi's own extension folders.
+
+    pi loads everything there by itself, unsandboxed; compared after resolving symlinks, so a
+    ``sandboxed-extensions`` link to ``extensions`` is refused too.
+    """
+    target = path.resolve()
+    for folder in pi_extension_folders(config.agent_dir, config.project_dir):
+        pi_folder = folder.resolve()
+        if target == pi_folder or pi_folder in target.parents or target in pi_folder.parents:
+            raise InstallError(
+                f"{path} is (or overlaps) pi's own extensions folder {folder}: the pi agent loads every extension "
+                "there itself, without the sandbox. pi-sandbox installs into its own folder "
+                f"{sandboxed_extension_folders(config.agent_dir, config.project_dir)[0]} (run by the pi bridge, "
+                "docs/bridge.md); if that folder is a link into pi's folder, remove the link")
+
+
 def extensions_folder(config: SecurityConfig) -> Path:
-    """The folder ``install`` copies extensions into (and the only one ``uninstall`` removes from)."""
-    return config.agent_dir / "extensions"
+    """The folder ``install`` copies extensions into (and the only one ``uninstall`` removes from):
+    pi-sandbox's own, which pi never loads by itself."""
+    folder = sandboxed_extension_folders(config.agent_dir, config.project_dir)[0]
+    refuse_pi_folder(folder, config)
+    return folder
 
 
 def _destination(config: SecurityConfig, source: Path, extension_id: str) -> Path:
-    return extensions_folder(config) / (extension_id if source.is_dir() else extension_id + source.suffix)
+    destination = extensions_folder(config) / (extension_id if source.is_dir() else extension_id + source.suffix)
+    refuse_pi_folder(destination, config)
+    return destination
 
 
 # --- preflight / install ------------------------------------------------------------------------
