@@ -200,3 +200,14 @@ class ToolchainSetupError(EnvironmentProblem):
 
 class MediationError(PiSandboxError):
     """Exec mediation or the secret broker was given invalid rules."""
+
+
+# --- incidents and export ------------------------------------------------------------------
+
+
+class IncidentError(PiSandboxError):
+    """An incident command cannot run now: no open incident, a phase out of order, a closed incident."""
+
+
+class CollectorExportError(EnvironmentProblem):
+    """The fleet collector did not accept exported records (unreachable, refused, or an error status)."""

@@ -72,6 +72,17 @@ class AuditQueries:
                 rows.reverse()
         return [entry_from_row(r) for r in rows]
 
+    def ledger_page(self, after_seq: int, limit: int, extension_id: str | None = None,
+                    since_ms: int | None = None) -> list[LedgerEntry]:
+        """Up to ``limit`` entries after chain position ``after_seq``, oldest first (for streaming a long
+        ledger in pages without holding it in memory)."""
+        where, args = _where(after=("seq > ?", after_seq), ext=("extension_id = ?", extension_id),
+                             since=("ts_ms >= ?", since_ms))
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE {where} ORDER BY seq LIMIT ?",
+                                [*args, max(0, limit)]).fetchall()
+        return [entry_from_row(r) for r in rows]
+
     def count_decisions(self, extension_id: str, after_seq: int = 0) -> tuple[int, int]:
         """(allowed, refused) hostcall decisions of ``extension_id`` after chain position ``after_seq``."""
         with self._db() as conn:

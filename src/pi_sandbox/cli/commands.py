@@ -42,6 +42,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("security", "ledger", "verify"): ("ledger_cmds:verify", "check hashes, links, signed checkpoints (1 = tampered)"),
     ("security", "ledger", "show"): ("ledger_cmds:show", "list ledger entries, oldest first"),
     ("security", "alerts", "list"): ("ledger_cmds:alerts", "list alerts, oldest first"),
+    ("security", "export"): ("export_cmds:export", "stream ledger entries and alerts as JSON lines or OTLP logs"),
     ("ext", "trust", "show"): ("controls_cmds:trust_show", "an extension's trust state and last transition"),
     ("ext", "trust", "history"): ("controls_cmds:trust_history", "every trust transition of an extension"),
     ("ext", "trust", "promote"): ("controls_cmds:trust_promote", "promote to probation or trusted (leaves quarantine)"),
