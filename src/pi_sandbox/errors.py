@@ -211,3 +211,11 @@ class IncidentError(PiSandboxError):
 
 class CollectorExportError(EnvironmentProblem):
     """The fleet collector did not accept exported records (unreachable, refused, or an error status)."""
+
+
+# --- evidence ------------------------------------------------------------------------------
+
+
+class EvidenceError(PiSandboxError):
+    """An evidence bundle cannot be built or read: bad filter or redaction option, unreadable or
+    malformed bundle file (exit 2). A bundle that reads but fails verification is a report, not this."""

@@ -12,7 +12,7 @@ from pi_sandbox.audit import AuditStore, verify_ledger
 from pi_sandbox.config import SecurityConfig
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.dispatch import AlertSpec, CallInfo, HostcallRequest, Sandbox, Verdict
-from pi_sandbox.hashing import params_hash
+from pi_sandbox.hashing import params_hash, sha256_hex
 from pi_sandbox.vocabulary import AlertCategory, ErrorCode, Severity, StageName
 from tests.conftest import MakeConfig, OpenSandbox, PiEnv
 
@@ -301,34 +301,43 @@ def test_refused_project_loosening_is_recorded(open_sandbox: OpenSandbox) -> Non
     assert entry.detail == {"key": "extensionPolicy.allow_dangerous"}
 
 
-# --- INV-012: params never appear raw in the database -----------------------------------------------
+# --- INV-012: parameters are kept only in redacted form ---------------------------------------------
 
 
-def test_params_never_appear_raw_in_the_database(
+def test_secret_values_never_reach_the_database_while_redacted_params_do(
     pi_env: PiEnv, open_sandbox: OpenSandbox, make_request: Request
 ) -> None:
-    marker = "MARKER-7f3a9c1e-d0e5-4b1f-9a77-5c2d8e6b0a44"
-    box = open_sandbox(cli_profile="balanced")
+    """Every decision keeps a redacted copy of its parameters (which path, command, host) — but a withheld
+    secret value inside them is the broker's placeholder, and a large payload only its size and hash."""
+    secret = "sk-live-7f3a9c1e-d0e5-4b1f-9a77-5c2d8e6b0a44"
+    marker = "MARKER-path-5c2d8e6b"
+    bulk = "B" * 50_000
+    box = open_sandbox(cli_profile="balanced", env={"OPENAI_API_KEY": secret})
     results = [
-        box.hostcall("ext.a", make_request("fs", {"op": "write", "path": f"{marker}.txt", "data": marker})),
-        box.hostcall("ext.a", make_request("fs", {"op": "read", "path": f"/etc/{marker}"})),  # confinement deny
-        box.hostcall("ext.a", make_request("tool", {"name": "custom", "input": {"t": marker}})),  # prompt deny
-        box.hostcall("ext.a", make_request("exec", {"cmd": marker})),  # policy deny
-        box.hostcall("ext.a", make_request("fs", {"op": "zap", "path": marker})),  # invalid
-        box.hostcall("ext.a", make_request("fs", {"op": "write", "path": marker}, capability="read")),  # mismatch
-        box.hostcall("ext.a", make_request("events", {"op": "emit", "event": marker, "data": {marker: marker}})),
+        box.hostcall("ext.a", make_request("fs", {"op": "write", "path": f"{marker}.txt", "data": secret})),
+        box.hostcall("ext.a", make_request("fs", {"op": "read", "path": f"/etc/{marker}/{secret}"})),  # confinement
+        box.hostcall("ext.a", make_request("tool", {"name": "custom", "input": {"t": secret}})),  # prompt deny
+        box.hostcall("ext.a", make_request("exec", {"cmd": secret})),  # policy deny
+        box.hostcall("ext.a", make_request("fs", {"op": "zap", "path": secret})),  # invalid
+        box.hostcall("ext.a", make_request("fs", {"op": "write", "path": secret}, capability="read")),  # mismatch
+        box.hostcall("ext.a", make_request("events", {"op": "emit", "event": marker, "data": {secret: secret}})),
+        box.hostcall("ext.a", make_request("fs", {"op": "write", "path": f"{marker}-bulk.txt", "data": bulk})),
     ]
-    assert [r.ok for r in results] == [True, False, False, False, False, False, True]
-    assert (pi_env.workspace / f"{marker}.txt").read_text() == marker  # the effect happened
-    expected_hash = params_hash("fs", {"op": "write", "path": f"{marker}.txt", "data": marker})
-    assert box.store.query_ledger(extension_id="ext.a")[0].params_hash == expected_hash
-    assert box.store.query_alerts(extension_id="ext.a")
+    assert [r.ok for r in results] == [True, False, False, False, False, False, True, True]
+    assert (pi_env.workspace / f"{marker}.txt").read_text() == secret  # the effect happened
+    expected_hash = params_hash("fs", {"op": "write", "path": f"{marker}.txt", "data": secret})
+    entries = box.store.query_ledger(extension_id="ext.a")
+    assert entries[0].params_hash == expected_hash
+    records = box.store.forensic_records(entries[0].seq, entries[-1].seq)
+    assert len(records) == len(entries)  # every decision, invalid ones included, has its forensic record
+    first = records[entries[0].seq]["disclosed"]["params"]["value"]
+    assert first == {"op": "write", "path": f"{marker}.txt", "data": "[REDACTED]"}
+    last = records[entries[-1].seq]["disclosed"]["params"]["value"]
+    assert last["data"] == {"truncated": True, "size": 50_000, "sha256": sha256_hex(bulk)}
     box.close()
-    db_files = sorted(pi_env.state_dir.glob("security.db*"))
-    assert db_files
-    for path in db_files:
-        assert marker.encode() not in path.read_bytes(), path
-    assert expected_hash.encode() in b"".join(p.read_bytes() for p in db_files)
+    db = b"".join(p.read_bytes() for p in sorted(pi_env.state_dir.glob("security.db*")))
+    assert secret.encode() not in db and bulk[:1000].encode() not in db
+    assert marker.encode() in db and expected_hash.encode() in db
 
 
 def test_concurrent_hostcalls_each_leave_exactly_one_entry(sandbox: Sandbox) -> None:
@@ -386,9 +395,11 @@ def test_allowed_env_and_exec_entries_carry_name_and_command_hashes(make_config:
         assert sandbox.hostcall("x", {"call_id": "e1", "method": "env", "params": {"name": "MY_SERVICE_TOKEN"}}).ok
         assert sandbox.hostcall("x", {"call_id": "x1", "method": "exec", "params": {"cmd": "true", "args": []}}).ok
         entries = {e.call_id: e for e in sandbox.store.query_ledger(extension_id="x")}
-        assert entries["e1"].detail["name_hash"] == sha256_hex("MY_SERVICE_TOKEN")
+        assert sandbox.store.forensic_fields(entries["e1"].seq)["name_hash"] == sha256_hex("MY_SERVICE_TOKEN")
         assert entries["e1"].detail["secret_verdict"] != "allowed"
-        assert len(entries["x1"].detail["command_hash"]) == 64
+        assert len(sandbox.store.forensic_fields(entries["x1"].seq)["command_hash"]) == 64
+        # In the forensic record (which a bundle can withhold), not in the chained detail.
+        assert "name_hash" not in entries["e1"].detail and "command_hash" not in entries["x1"].detail
     finally:
         sandbox.close()
 

@@ -61,7 +61,7 @@ def test_benign_exec_runs_and_is_recorded(box: Sandbox, make_request: Request) -
     assert record.payload["decision"] == "allow" and record.payload["command_class"] is None
 
 
-def test_critical_command_is_denied_under_permissive_with_alert_and_no_raw_command(
+def test_critical_command_is_denied_under_permissive_with_alert_and_forensic_record(
     box: Sandbox, make_request: Request, pi_env: PiEnv
 ) -> None:
     victim = pi_env.workspace / "keep.txt"
@@ -75,8 +75,12 @@ def test_critical_command_is_denied_under_permissive_with_alert_and_no_raw_comma
     assert alert.severity == "error" and alert.action == "deny" and "recursive_delete" in alert.reason_codes
     entry = box.store.query_ledger(extension_id="ext")[-1]
     assert entry.decision == "deny" and entry.detail["stage"] == "mediation"
-    assert entry.detail["command_hash"] == record.payload["command_hash"]
-    assert_nothing_leaks(box, pi_env, "rm${IFS}", "-rf${IFS}")
+    forensic = box.store.forensic_fields(entry.seq)
+    assert forensic["command_hash"] == record.payload["command_hash"]
+    # The command is evidence: kept (redacted) in the forensic record an investigator reads, not elsewhere.
+    assert forensic["params"]["args"] == ["-c", "rm${IFS}-rf${IFS}~ /"] and "exec mediation" in forensic["remediation"]
+    assert "rm${IFS}" not in str(record.payload) and "rm${IFS}" not in str(entry.detail)
+    assert_nothing_leaks(box, pi_env)
 
 
 def test_threshold_from_settings_and_bash_tool_is_mediated(open_sandbox: OpenSandbox, make_request: Request) -> None:

@@ -78,11 +78,13 @@ def entry_hash(*fields: Any) -> str:
     return hashlib.sha256(entry_preimage(*fields)).hexdigest()
 
 
-def checkpoint_payload(seq: int, head_hash: str, ts_ms: int) -> bytes:
-    """The bytes a checkpoint signature covers: canonical JSON of schema, seq, head hash and time."""
-    return canonical_json(
-        {"schema": schemas.LEDGER_CHECKPOINT, "seq": seq, "head_hash": head_hash, "ts_ms": ts_ms}
-    )
+def checkpoint_payload(seq: int, head_hash: str, ts_ms: int, merkle_root: str | None = None) -> bytes:
+    """The bytes a checkpoint signature covers: canonical JSON of schema, seq, head hash, time and (for
+    checkpoints written since Merkle roots exist, see :mod:`.merkle`) the root over entries 1..seq."""
+    payload: dict[str, Any] = {"schema": schemas.LEDGER_CHECKPOINT, "seq": seq, "head_hash": head_hash, "ts_ms": ts_ms}
+    if merkle_root is not None:
+        payload["merkle_root"] = merkle_root
+    return canonical_json(payload)
 
 
 def genesis_is_consistent() -> bool:

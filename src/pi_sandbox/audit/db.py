@@ -78,10 +78,21 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_kind ON records(kind, record_id);
 """
-#: Indexes added after schema version 1 was released: created on every writable open (cheap when present).
+#: Indexes and tables added after schema version 1 was released: created on every writable open (cheap
+#: when present). ``ledger_forensics`` holds each entry's forensic record (committed to by the entry's
+#: ``forensic_digest``, see :mod:`.forensics`); ``config_versions`` every resolved configuration an entry
+#: was decided under, by digest.
 _LATER_INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS ledger_by_kind ON ledger(kind, seq)",
     "CREATE INDEX IF NOT EXISTS records_by_extension ON records(extension_id, kind, record_id)",
+    "CREATE TABLE IF NOT EXISTS ledger_forensics (seq INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS config_versions (digest TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, body TEXT NOT NULL)",
+)
+#: Columns added after schema version 1: (table, column, type). Checkpoints carry the Merkle root over
+#: entries 1..seq and the frontier the next checkpoint continues from (:mod:`.merkle`).
+_LATER_COLUMNS: Final = (
+    ("ledger_checkpoints", "merkle_root", "TEXT"),
+    ("ledger_checkpoints", "merkle_frontier", "TEXT"),
 )
 
 
@@ -185,6 +196,18 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         _create_schema(conn)
     for statement in _LATER_INDEXES:
         conn.execute(statement)
+    for table, column, kind in _LATER_COLUMNS:
+        if column not in table_columns(conn, table):
+            try:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another process added it meanwhile
+                    raise
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The column names of ``table`` (empty when it does not exist)."""
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def new_ledger_id() -> str:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final
 
+from pi_sandbox.audit.db import table_columns
 from pi_sandbox.audit.records import SEVERITY_RANK, Alert, LedgerEntry, SecurityRecord, normalize_category
 from pi_sandbox.errors import AuditRecordError
 
@@ -19,6 +20,7 @@ LEDGER_COLUMNS: Final = (
     "seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, "
     "reason, detail, prev_hash, entry_hash"
 )
+_SQLITE_MAX: Final = 2**63 - 1
 ALERT_COLUMNS: Final = (
     "sequence_id, ts_ms, category, severity, extension_id, summary, reason_codes, capability, method, "
     "call_id, action, remediation, context_hash"
@@ -128,3 +130,40 @@ class AuditQueries:
             SecurityRecord(record_id=r[0], ts_ms=r[1], kind=r[2], extension_id=r[3], payload=json.loads(r[4]))
             for r in rows
         ]
+
+    def query_checkpoints(self, until_seq: int | None = None) -> list[dict[str, Any]]:
+        """Signed checkpoints in insertion order (``merkle_root`` is None for those older than Merkle roots)."""
+        with self._db() as conn:
+            root = "merkle_root" if "merkle_root" in table_columns(conn, "ledger_checkpoints") else "NULL"
+            rows = conn.execute(
+                f"SELECT seq, head_hash, ts_ms, reason, public_key, signature, {root} FROM ledger_checkpoints "
+                "WHERE seq <= ? ORDER BY id", (_SQLITE_MAX if until_seq is None else until_seq,)).fetchall()
+        return [{"seq": r[0], "head_hash": r[1], "ts_ms": r[2], "reason": r[3], "public_key": r[4],
+                 "signature": r[5], "merkle_root": r[6]} for r in rows]
+
+    def entry_hashes(self, until_seq: int) -> list[str]:
+        """Stored ``entry_hash`` of seqs 1..``until_seq`` in chain order (the Merkle tree's leaves)."""
+        with self._db() as conn:
+            return [str(r[0]) for r in conn.execute(
+                "SELECT entry_hash FROM ledger WHERE seq <= ? ORDER BY seq", (until_seq,))]
+
+    def forensic_records(self, first_seq: int, last_seq: int) -> dict[int, dict[str, Any]]:
+        """The forensic records (``audit/forensics.py``) of entries ``first_seq..last_seq``, by seq."""
+        with self._db() as conn:
+            if not table_columns(conn, "ledger_forensics"):
+                return {}
+            return {int(seq): json.loads(payload) for seq, payload in conn.execute(
+                "SELECT seq, payload FROM ledger_forensics WHERE seq BETWEEN ? AND ?", (first_seq, last_seq))}
+
+    def config_version(self, digest: str) -> dict[str, Any] | None:
+        """The resolved configuration stored under ``digest`` (None when unknown)."""
+        with self._db() as conn:
+            if not table_columns(conn, "config_versions"):
+                return None
+            row = conn.execute("SELECT body FROM config_versions WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def forensic_fields(self, seq: int) -> dict[str, Any]:
+        """The forensic field values of entry ``seq`` (empty when it has no forensic record)."""
+        record = self.forensic_records(seq, seq).get(seq, {})
+        return {name: item.get("value") for name, item in dict(record.get("disclosed", {})).items()}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pi_sandbox import schemas
+from pi_sandbox.audit import forensics
 from pi_sandbox.errors import AuditRecordError
 from pi_sandbox.hashing import canonical_json
 from pi_sandbox.vocabulary import ALERT_CATEGORY_ALIASES, AlertCategory, Severity
@@ -48,6 +49,9 @@ class LedgerEntryDraft:
     params_hash: str | None = None
     layer: int | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    #: The call's forensic record (redacted parameters, hashes, remediation; see :mod:`.forensics`):
+    #: stored beside the chain, committed to by ``detail.forensic_digest``.
+    forensic: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,11 @@ def canonical_mapping(what: str, value: object) -> str:
 
 def prepare_entry(draft: LedgerEntryDraft) -> PreparedEntry:
     """Validate a draft and canonicalise its detail in the caller's thread (outside the commit)."""
+    return prepare_with_forensics(draft)[0]
+
+
+def prepare_with_forensics(draft: LedgerEntryDraft) -> tuple[PreparedEntry, str | None]:
+    """:func:`prepare_entry` plus the canonical JSON of the draft's sealed forensic record (None without one)."""
     if not isinstance(draft, LedgerEntryDraft):
         raise AuditRecordError("append() takes a LedgerEntryDraft")
     for name in ("kind", "decision", "reason"):
@@ -216,8 +225,14 @@ def prepare_entry(draft: LedgerEntryDraft) -> PreparedEntry:
         _check_text(name, getattr(draft, name), optional=True)
     if draft.layer is not None and (isinstance(draft.layer, bool) or not isinstance(draft.layer, int)):
         raise AuditRecordError("ledger field 'layer' must be an integer or None")
-    detail_json = canonical_mapping("ledger detail", draft.detail)
+    detail, record_json = draft.detail, None
+    if draft.forensic is not None:
+        canonical_mapping("forensic record", draft.forensic)  # JSON values only
+        digest, record = forensics.seal(draft.forensic)
+        detail = {**draft.detail, forensics.DIGEST_KEY: digest}
+        record_json = canonical_mapping("forensic record", record)
+    detail_json = canonical_mapping("ledger detail", detail)
     return (
         now_ms(), draft.kind, draft.extension_id, draft.call_id, draft.capability, draft.method,
         draft.params_hash, draft.decision, draft.layer, draft.reason, detail_json,
-    )
+    ), record_json

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pi_sandbox.audit import recovery, signing
+from pi_sandbox.audit import merkle, recovery, signing
 from pi_sandbox.audit.anchor import AnchorKeeper
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_hash
 from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, ensure_state_dir, meta_value, new_ledger_id
@@ -44,7 +44,7 @@ from pi_sandbox.audit.records import (
     canonical_mapping,
     normalize_category,
     now_ms,
-    prepare_entry,
+    prepare_with_forensics,
 )
 from pi_sandbox.errors import AuditRecordError, AuditStoreError
 
@@ -59,10 +59,12 @@ _SIBLING_WINDOW_S: Final = 0.002
 class _Ticket:
     """One caller's entries waiting for group commit."""
 
-    __slots__ = ("prepared", "entries", "error", "done")
+    __slots__ = ("prepared", "forensics", "entries", "error", "done")
 
-    def __init__(self, prepared: list[PreparedEntry]) -> None:
+    def __init__(self, prepared: list[PreparedEntry], forensics: list[str | None] | None = None) -> None:
         self.prepared = prepared
+        #: The sealed forensic record (canonical JSON) of each prepared entry, or None.
+        self.forensics = forensics or [None] * len(prepared)
         self.entries: list[LedgerEntry] = []
         self.error: BaseException | None = None
         self.done = False
@@ -258,12 +260,30 @@ class AuditStore(AuditQueries):
         if self._key is None:  # unreachable: _write_tx refuses read-only stores
             raise AuditStoreError("cannot sign a checkpoint without the signing key")
         ts = now_ms()
-        signature = signing.sign(self._key, checkpoint_payload(seq, head, ts))
+        frontier = self._merkle_frontier(conn, seq)
+        root = merkle.frontier_root(frontier)
+        signature = signing.sign(self._key, checkpoint_payload(seq, head, ts, root))
         conn.execute(
-            "INSERT INTO ledger_checkpoints(seq, head_hash, ts_ms, reason, public_key, signature) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (seq, head, ts, reason, self._public_key, signature),
+            "INSERT INTO ledger_checkpoints(seq, head_hash, ts_ms, reason, public_key, signature, merkle_root, "
+            "merkle_frontier) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, head, ts, reason, self._public_key, signature, root, merkle.frontier_to_json(frontier)),
         )
+
+    @staticmethod
+    def _merkle_frontier(conn: sqlite3.Connection, seq: int) -> merkle.Frontier:
+        """The Merkle frontier over entries 1..seq: the newest earlier checkpoint's, plus the entries since."""
+        start, frontier = 0, []
+        row = conn.execute(
+            "SELECT seq, merkle_frontier FROM ledger_checkpoints WHERE merkle_frontier IS NOT NULL AND seq <= ? "
+            "ORDER BY seq DESC, id DESC LIMIT 1", (seq,)).fetchone()
+        if row is not None:
+            try:
+                start, frontier = int(row[0]), merkle.frontier_from_json(str(row[1]))
+            except ValueError:
+                start, frontier = 0, []  # a damaged row: rebuild from the first entry
+        hashes = (str(r[0]) for r in conn.execute(
+            "SELECT entry_hash FROM ledger WHERE seq > ? AND seq <= ? ORDER BY seq", (start, seq)))
+        return merkle.extend(frontier, hashes)
 
     # --- ledger ---------------------------------------------------------------------------
 
@@ -273,7 +293,8 @@ class AuditStore(AuditQueries):
 
     def append_many(self, drafts: Sequence[LedgerEntryDraft]) -> list[LedgerEntry]:
         """Append several entries (contiguous seqs, one transaction); returns once committed."""
-        ticket = _Ticket([prepare_entry(d) for d in drafts])
+        pairs = [prepare_with_forensics(d) for d in drafts]
+        ticket = _Ticket([p for p, _ in pairs], [f for _, f in pairs])
         if not ticket.prepared:
             return []
         with self._cond:
@@ -367,18 +388,23 @@ class AuditStore(AuditQueries):
             with self._write_tx() as conn:
                 seq, prev = self._head(conn)
                 rows: list[tuple[Any, ...]] = []
+                sidecars: list[tuple[int, str]] = []
                 checkpoints: list[tuple[int, str]] = []
                 for ticket in batch:
-                    for p in ticket.prepared:
+                    for p, record in zip(ticket.prepared, ticket.forensics, strict=True):
                         seq += 1
                         digest = entry_hash(seq, *p, prev)
                         rows.append((seq, *p, prev, digest))
+                        if record is not None:
+                            sidecars.append((seq, record))
                         if seq % self.checkpoint_interval == 0:
                             checkpoints.append((seq, digest))
                         prev = digest
                 conn.executemany(
                     f"INSERT INTO ledger({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
                 )
+                if sidecars:
+                    conn.executemany("INSERT OR REPLACE INTO ledger_forensics(seq, payload) VALUES (?, ?)", sidecars)
                 for cp_seq, cp_head in checkpoints:
                     self._insert_checkpoint(conn, cp_seq, cp_head, "interval")
         except BaseException as exc:
@@ -461,6 +487,13 @@ class AuditStore(AuditQueries):
                 (now_ms(), kind, extension_id, payload_json),
             )
             return int(cursor.lastrowid or 0)
+
+    def put_config_version(self, digest: str, body: Mapping[str, Any]) -> None:
+        """Keep a resolved configuration under its content digest (idempotent; never overwritten)."""
+        body_json = canonical_mapping("configuration snapshot", body)
+        with self._write_tx() as conn:
+            conn.execute("INSERT OR IGNORE INTO config_versions(digest, ts_ms, body) VALUES (?, ?, ?)",
+                         (digest, now_ms(), body_json))
 
     def record_many(self, kind: str, items: Sequence[tuple[str | None, Mapping[str, Any]]]) -> None:
         """Store several side records of one kind in one transaction (telemetry batches)."""

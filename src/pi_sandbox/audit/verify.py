@@ -31,7 +31,7 @@ from pi_sandbox import schemas
 from pi_sandbox.audit import signing
 from pi_sandbox.audit.anchor import Finding, Witness, compare, read_witnesses
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_preimage
-from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, meta_value
+from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, meta_value, table_columns
 from pi_sandbox.audit.recovery import ANCHORED_KEY
 from pi_sandbox.audit.store import AuditStore
 from pi_sandbox.errors import AuditStoreError
@@ -276,7 +276,9 @@ def _verify(
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     ledger_schema = str(row[0]) if row else "unknown"
     checkpoints = []
-    for cp in conn.execute("SELECT seq, head_hash, ts_ms, public_key, signature FROM ledger_checkpoints ORDER BY id"):
+    root_column = "merkle_root" if "merkle_root" in table_columns(conn, "ledger_checkpoints") else "NULL"
+    for cp in conn.execute(f"SELECT seq, head_hash, ts_ms, public_key, signature, {root_column} "
+                           "FROM ledger_checkpoints ORDER BY id"):
         if _well_formed_checkpoint(cp):
             checkpoints.append(cp)
         else:
@@ -369,10 +371,10 @@ def _report_missing(seen: _SeenSeqs, max_seq: int, findings: _Findings) -> None:
 
 
 def _well_formed_checkpoint(row: Any) -> bool:
-    seq, head, ts_ms, key, signature = row
+    seq, head, ts_ms, key, signature, root = row
     return (
         isinstance(seq, int) and seq >= 0 and isinstance(ts_ms, int)
-        and all(isinstance(v, str) for v in (head, key, signature))
+        and all(isinstance(v, str) for v in (head, key, signature)) and (root is None or isinstance(root, str))
     )
 
 
@@ -380,10 +382,10 @@ def _check_checkpoints(
     checkpoints: list[Any], trusted_key: str | None, recomputed_at: dict[int, str], max_seq: int,
     findings: _Findings,
 ) -> int:
-    for cp_seq, head, ts_ms, row_key, signature in checkpoints:
+    for cp_seq, head, ts_ms, row_key, signature, root in checkpoints:
         if trusted_key is not None and row_key != trusted_key:
             findings.add(cp_seq, "bad_signature", f"checkpoint at seq {cp_seq} was signed by a foreign key")
-        elif not signing.signature_valid(row_key, signature, checkpoint_payload(cp_seq, head, ts_ms)):
+        elif not signing.signature_valid(row_key, signature, checkpoint_payload(cp_seq, head, ts_ms, root)):
             findings.add(cp_seq, "bad_signature", f"checkpoint at seq {cp_seq} has an invalid signature")
         elif cp_seq > max_seq:
             findings.add(

@@ -14,6 +14,8 @@ from pi_sandbox.errors import ExitCode
 
 
 def _render(result: dict[str, Any]) -> str:
+    if result["ok"] and isinstance(result["result"], dict) and result["result"].get("dry_run"):
+        return f"would be allowed ({result['capability']}, {result['reason']}); dry run: nothing was carried out"
     if result["ok"]:
         return f"ok ({result['capability']}): {json.dumps(result['result'], ensure_ascii=False)}"
     return f"{result['error_code']} ({result['reason']}): {result['message']}"
@@ -24,10 +26,14 @@ def _render(result: dict[str, Any]) -> str:
 @click.option("--capability", metavar="C", help="declared capability (checked, never trusted)")
 @click.option("--params", default="{}", metavar="JSON", help="the call's parameters as a JSON object")
 @click.option("--call-id", metavar="ID", help="call id to record (default: a fresh debug-… id)")
-def hostcall(ctx: CliContext, method: str, capability: str | None, params: str, call_id: str | None) -> int:
+@click.option("--dry-run", is_flag=True, help="decide and record, but never carry the call out")
+def hostcall(ctx: CliContext, method: str, capability: str | None, params: str, call_id: str | None,
+             dry_run: bool) -> int:
     """Issue one hostcall through the full pipeline, as the extension would, and record it.
 
-    Exit 0 when the call was allowed and succeeded, 1 when it was denied or failed."""
+    With --dry-run every stage decides and the decision is recorded (marked dry_run), but the connector is
+    never called: nothing is read, written, run or sent. Exit 0 when the call was allowed (and, without
+    --dry-run, succeeded), 1 when it was denied or failed."""
     decoded = parse_json_arg(params, "--params")
     if not isinstance(decoded, dict):
         raise UsageError(f"{PROG} debug hostcall: --params must be a JSON object")
@@ -39,7 +45,7 @@ def hostcall(ctx: CliContext, method: str, capability: str | None, params: str, 
         request["capability"] = capability
     sandbox = ctx.open_sandbox()
     try:
-        result = sandbox.hostcall(extension_id, request).to_dict()
+        result = sandbox.hostcall(extension_id, request, dry_run=dry_run).to_dict()
     finally:
         sandbox.close()
     ctx.emit(result, _render)

@@ -20,6 +20,7 @@ from pi_sandbox.audit.telemetry import TelemetrySink
 from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.connectors.base import Connector, ConnectorContext
 from pi_sandbox.dispatch.call import CallInfo, Outcome, Stage, Verdict
+from pi_sandbox.dispatch.forensic import FORENSIC_EVIDENCE_KEYS, forensic_fields, redacted_params
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages.capability import CapabilityStage
 from pi_sandbox.dispatch.stages.mediation import bash_command
@@ -70,6 +71,8 @@ class Pipeline:
         self.context_for = context_for
         self.redactor = redactor
         self.telemetry = telemetry
+        #: Digest of the configuration snapshot in force (``config/snapshot.py``), named by every entry.
+        self.config_digest: str | None = None
         self._settlers: tuple[Callable[[CallInfo, Outcome], Mapping[str, Any] | None] | None, ...] = tuple(
             getattr(s, "settle", None) for s in self.stages)
 
@@ -85,8 +88,12 @@ class Pipeline:
 
     # --- one hostcall ----------------------------------------------------------------------------
 
-    def run(self, extension_id: str, request: HostcallRequest | Mapping[str, Any]) -> HostcallResult:
-        """Decide, record and (if allowed) carry out one hostcall for ``extension_id``."""
+    def run(self, extension_id: str, request: HostcallRequest | Mapping[str, Any], *,
+            dry_run: bool = False) -> HostcallResult:
+        """Decide, record and (if allowed) carry out one hostcall for ``extension_id``.
+
+        ``dry_run``: every stage decides and the decision is recorded (marked ``dry_run``), but the
+        connector is never called; an allowed call returns ``{"dry_run": true, "decision": "allow"}``."""
         started = time.perf_counter_ns()
         try:
             call = self.capability.derive(extension_id, request)
@@ -108,7 +115,7 @@ class Pipeline:
             evidence.update(verdict.evidence)
             if verdict.denied:
                 layer = verdict.layer if verdict.layer is not None else (granted.layer if granted else None)
-                result = self._deny(call, stage.name, verdict, layer, evidence)
+                result = self._deny(call, stage.name, verdict, layer, evidence, dry_run)
                 self._settle(call, ran, Outcome(Decision.DENY, stage.name, str(verdict.reason), False,
                                                 verdict.code), timings, started, result.ledger_seq)
                 return result
@@ -116,22 +123,38 @@ class Pipeline:
                 granted = verdict
         if granted is None:  # nothing granted the call: fail closed
             verdict = Verdict.deny(STAGE_FAILURE, "no stage granted this call; it was refused", code=ErrorCode.INTERNAL)
-            result = self._deny(call, StageName.POLICY, verdict, None, evidence)
+            result = self._deny(call, StageName.POLICY, verdict, None, evidence, dry_run)
             self._settle(call, ran, Outcome(Decision.DENY, StageName.POLICY, STAGE_FAILURE, False,
                                             ErrorCode.INTERNAL), timings, started, result.ledger_seq)
             return result
         entry = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=str(granted.reason),
             call_id=call.call_id, capability=call.capability.value, method=call.method,
-            params_hash=call.params_hash, layer=granted.layer, detail={"stage": StageName.POLICY, **evidence},
+            params_hash=call.params_hash, layer=granted.layer,
+            detail=self._detail(StageName.POLICY, evidence, dry_run),
+            forensic=forensic_fields(call, self.redactor.redact_value, evidence),
         ))
         t0 = time.perf_counter_ns()
-        result = self._carry_out(call, entry.seq)
+        if dry_run:
+            result = HostcallResult(True, call.call_id, {"dry_run": True, "decision": Decision.ALLOW}, None, None,
+                                    str(granted.reason), call.capability.value, entry.seq)
+        else:
+            result = self._carry_out(call, entry.seq)
         connector_ms = (time.perf_counter_ns() - t0) / 1e6
         self._settle(call, ran, Outcome(Decision.ALLOW, StageName.POLICY, str(granted.reason), result.ok,
                                         result.error_code, result.result if result.ok else None, connector_ms),
                      timings, started, entry.seq)
         return result
+
+    def _detail(self, stage: StageName, evidence: Mapping[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """The chained detail of a decision: the stage, what the stages reported (forensic keys go to the
+        forensic record instead), the configuration digest, and whether it was a dry run."""
+        detail = {"stage": stage, **{k: v for k, v in evidence.items() if k not in FORENSIC_EVIDENCE_KEYS}}
+        if self.config_digest is not None:
+            detail["config_digest"] = self.config_digest
+        if dry_run:
+            detail["dry_run"] = True
+        return detail
 
     def _settle(self, call: CallInfo, ran: int, outcome: Outcome, timings: Mapping[str, float], started_ns: int,
                 seq: int | None) -> None:
@@ -185,16 +208,18 @@ class Pipeline:
         return self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
             call_id=call.call_id, capability=call.capability.value, method=call.method,
-            params_hash=call.params_hash, detail={"stage": StageName.CONNECTOR, "allowed_seq": allowed_seq})).seq
+            params_hash=call.params_hash, detail={**self._detail(StageName.CONNECTOR, {}), "allowed_seq": allowed_seq},
+            forensic=forensic_fields(call, self.redactor.redact_value, {}))).seq
 
     def _deny(self, call: CallInfo, stage: StageName, verdict: Verdict, layer: int | None,
-              evidence: Mapping[str, Any]) -> HostcallResult:
+              evidence: Mapping[str, Any], dry_run: bool = False) -> HostcallResult:
         reason = str(verdict.reason)
         message = self.redactor.redact_value(verdict.message)
         entry = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
             call_id=call.call_id, capability=call.capability.value, method=call.method,
-            params_hash=call.params_hash, layer=layer, detail={"stage": stage, **evidence},
+            params_hash=call.params_hash, layer=layer, detail=self._detail(stage, evidence, dry_run),
+            forensic=forensic_fields(call, self.redactor.redact_value, evidence, verdict.remediation),
         ))
         if verdict.alert is not None:
             self.evidence.raise_alert(AlertDraft(
@@ -217,7 +242,7 @@ class Pipeline:
         token = raw_method.strip().lower() if raw_method is not None else ""
         method = token if token in KNOWN_METHODS else None
         mismatch = "does not match" in message
-        detail: dict[str, Any] = {"stage": StageName.CAPABILITY, "capability_mismatch": mismatch}
+        detail: dict[str, Any] = {**self._detail(StageName.CAPABILITY, {}), "capability_mismatch": mismatch}
         if raw_method is not None and method is None:
             detail["method_hash"] = sha256_hex(raw_method.encode("utf-8", "surrogatepass"))
         params = request.get("params") if isinstance(request, Mapping) else getattr(request, "params", None)
@@ -228,6 +253,8 @@ class Pipeline:
             call_id=recorded_call_id, method=method,
             params_hash=params_hash(raw_method or "", params if isinstance(params, Mapping) else None),
             detail=detail,
+            forensic={"params": redacted_params(params, self.redactor.redact_value)} if isinstance(params, Mapping)
+            else None,
         ))
         if mismatch:
             self.evidence.raise_alert(AlertDraft(

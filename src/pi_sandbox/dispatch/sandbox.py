@@ -21,6 +21,7 @@ from pi_sandbox.audit.telemetry import TelemetrySink
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.config.model import QuotaSettings, SecurityConfig
 from pi_sandbox.config.posture import loosened_fields, security_posture
+from pi_sandbox.config.snapshot import snapshot, snapshot_digest
 from pi_sandbox.connectors.base import Connector, ConnectorContext
 from pi_sandbox.connectors.env import EnvConnector
 from pi_sandbox.connectors.events import (
@@ -144,6 +145,11 @@ class Sandbox:
         )
         if chosen:
             raise ValueError(f"no pipeline stage slot named {sorted(chosen)}")
+        # Every entry names the configuration it was decided under; the store keeps each version once.
+        self.config_snapshot = snapshot(config)
+        self.config_digest = snapshot_digest(self.config_snapshot)
+        store.put_config_version(self.config_digest, self.config_snapshot)
+        self.pipeline.config_digest = self.config_digest
 
     @classmethod
     def open(cls, config: SecurityConfig, *, prompter: Prompter | None = None) -> Sandbox:
@@ -250,6 +256,7 @@ class Sandbox:
 
     # --- the pipeline ------------------------------------------------------------------------
 
-    def hostcall(self, extension_id: str, request: HostcallRequest | Mapping[str, Any]) -> HostcallResult:
-        """Decide, record and (if allowed) carry out one hostcall for ``extension_id``."""
-        return self.pipeline.run(extension_id, request)
+    def hostcall(self, extension_id: str, request: HostcallRequest | Mapping[str, Any], *,
+                 dry_run: bool = False) -> HostcallResult:
+        """Decide, record and (if allowed and not ``dry_run``) carry out one hostcall for ``extension_id``."""
+        return self.pipeline.run(extension_id, request, dry_run=dry_run)

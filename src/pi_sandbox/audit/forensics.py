@@ -1,0 +1,61 @@
+"""Forensic records: what an investigator needs about a call, committed to by its chained ledger entry.
+
+A hostcall entry names *which* path, host or command only through its forensic record: the redacted
+parameters (secret values already replaced by the broker's placeholder, long strings by their size and
+hash), the command / variable-name / argument-shape / context hashes and the remediation text. The
+record lives beside the chain (table ``ledger_forensics``, written in the same transaction as its
+entry); the entry's ``detail.forensic_digest`` commits to it field by field:
+
+    commitment(name) = SHA-256(canonical {"name": name, "salt": salt, "value": value})
+    forensic_digest  = SHA-256(canonical {name: commitment(name), ...})
+
+with a fresh random 128-bit salt per field. An evidence bundle can therefore withhold any field (its
+commitment stays, so the chain and digest still verify) and a recipient cannot test guesses of the
+withheld value against its commitment, which an unsalted hash would allow.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pi_sandbox.hashing import canonical_json, sha256_hex
+
+#: The ``detail`` key of a ledger entry that commits to its forensic record.
+DIGEST_KEY: Final = "forensic_digest"
+
+
+def commitment(name: str, salt: str, value: Any) -> str:
+    """The salted commitment to one field's value."""
+    return sha256_hex(canonical_json({"name": name, "salt": salt, "value": value}))
+
+
+def digest_of(commitments: Mapping[str, str]) -> str:
+    """The ``forensic_digest`` over every field's commitment."""
+    return sha256_hex(canonical_json(dict(commitments)))
+
+
+def seal(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(forensic_digest, stored record)`` for ``fields`` (JSON values, already redacted)."""
+    disclosed = {name: {"salt": secrets.token_hex(16), "value": value} for name, value in fields.items()}
+    commitments = {name: commitment(name, d["salt"], d["value"]) for name, d in disclosed.items()}
+    return digest_of(commitments), {"commitments": commitments, "disclosed": disclosed}
+
+
+def check(record: Mapping[str, Any], expected_digest: str | None) -> str | None:
+    """Why ``record`` does not match ``expected_digest`` (None when it does)."""
+    commitments = record.get("commitments")
+    disclosed = record.get("disclosed")
+    if not isinstance(commitments, Mapping) or not isinstance(disclosed, Mapping):
+        return "forensic record is malformed"
+    for name, item in disclosed.items():
+        if not isinstance(item, Mapping) or not isinstance(item.get("salt"), str):
+            return f"forensic field '{name}' is malformed"
+        if commitments.get(name) != commitment(str(name), item["salt"], item.get("value")):
+            return f"forensic field '{name}' does not match its commitment"
+    if expected_digest is None:
+        return "the entry carries no forensic_digest"
+    if digest_of(commitments) != expected_digest:
+        return "forensic record does not match the entry's forensic_digest"
+    return None

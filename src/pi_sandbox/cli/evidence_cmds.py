@@ -1,0 +1,138 @@
+"""``pi-sandbox security bundle export|verify`` and ``security replay``: the runbook's COLLECT, VERIFY, ANALYZE.
+
+``bundle export`` seals the ledger head and writes an evidence bundle (docs/evidence.md); ``bundle
+verify`` runs the five verification steps on a bundle file and exits 1 naming each failed step;
+``replay`` re-evaluates recorded decisions under the configuration in force when they were made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pi_sandbox.cli.app import command
+from pi_sandbox.cli.context import PROG, CliContext, UsageError, render_table
+from pi_sandbox.cli.ledger_cmds import _public_key, _since_ms
+from pi_sandbox.cli.progress import progress_bar
+from pi_sandbox.errors import ConfigError, ExitCode
+
+if TYPE_CHECKING:
+    from pi_sandbox.audit import AuditStore
+    from pi_sandbox.config import SecurityConfig
+
+
+def _config_or_none(ctx: CliContext) -> SecurityConfig | None:
+    """The resolved settings, or None (with a warning) when they are invalid: evidence never needs them."""
+    try:
+        return ctx.config()
+    except ConfigError as exc:
+        ctx.warn(f"settings are invalid ({exc}); the bundle will carry no current configuration snapshot")
+        return None
+
+
+def _open_existing_store(ctx: CliContext, config: SecurityConfig | None) -> AuditStore:
+    from pi_sandbox.audit import AuditStore
+    from pi_sandbox.audit.db import DB_FILE
+    from pi_sandbox.config import resolve_paths
+    from pi_sandbox.errors import EvidenceError
+
+    state_dir = config.state_dir if config is not None else resolve_paths().state_dir
+    if not (state_dir / DB_FILE).exists():
+        raise EvidenceError(f"no ledger at {state_dir / DB_FILE}: nothing has been recorded here "
+                            "(set PI_SECURITY_DIR to the state dir of the incident)")
+    return AuditStore.open(state_dir, anchor_copy=config.ledger.anchor_copy if config is not None else None)
+
+
+def _render_export(data: dict[str, Any]) -> str:
+    counts = data["summary"]["counts"]
+    return "\n".join([
+        f"bundle:      {data['path']} ({data['size_bytes']} bytes)",
+        f"bundle_hash: {data['bundle_hash']}",
+        "sections:    " + ", ".join(f"{name} {n}" for name, n in counts.items()),
+        f"verify with: {PROG} security bundle verify {data['path']}",
+    ])
+
+
+@command(extension="only this extension's evidence (host-wide entries stay)")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="where to write the bundle")
+@click.option("--since", metavar="TIME", help="ISO 8601 time or a duration back (15m, 2h): nothing older")
+@click.option("--until", metavar="TIME", help="ISO 8601 time or a duration back: nothing newer")
+@click.option("--category", "categories", multiple=True, metavar="C",
+              help="alert categories to keep (repeatable; aliases accepted)")
+@click.option("--min-severity", metavar="S", help="keep alerts at this severity or above")
+@click.option("--until-seq", type=click.IntRange(min=0), metavar="N", help="end the ledger at chain position N")
+@click.option("--redact", default="none", metavar="none|full|FIELD,...", show_default=True,
+              help="blank fields: params_hash, context_hash, args_shape_hash, command_hash, name_hash, remediation")
+def export(ctx: CliContext, out: str, since: str | None, until: str | None, categories: tuple[str, ...],
+           min_severity: str | None, until_seq: int | None, redact: str) -> int:
+    """Export an incident evidence bundle (seals the ledger head first; verifiable offline).
+
+    The same ledger and options always give a byte-identical bundle. See docs/evidence.md."""
+    from pi_sandbox.config.snapshot import snapshot
+    from pi_sandbox.errors import EvidenceError
+    from pi_sandbox.evidence import BundleFilter, RedactionPolicy, export_bundle
+
+    try:
+        chosen = BundleFilter(start_ms=_since_ms(since), end_ms=_since_ms(until),
+                              extension_id=ctx.extension_id("security bundle export", required=False),
+                              alert_categories=categories, min_severity=min_severity, until_seq=until_seq)
+        policy = RedactionPolicy.parse(redact)
+    except EvidenceError as exc:
+        raise UsageError(f"{PROG} security bundle export: {exc}") from None
+    config = _config_or_none(ctx)
+    store = _open_existing_store(ctx, config)
+    try:
+        with progress_bar(ctx, "exporting", unit="entries") as bar:
+            result = export_bundle(store, Path(out), bundle_filter=chosen, redaction=policy,
+                                   config_snapshot=snapshot(config) if config is not None else None, progress=bar)
+    finally:
+        store.close()
+    ctx.emit(result.to_dict(), _render_export)
+    return ExitCode.OK
+
+
+def _render_verify(data: dict[str, Any]) -> list[Any]:
+    status = "VALID" if data["valid"] else "INVALID (failed: " + ", ".join(data["failed_steps"]) + ")"
+    lines: list[Any] = ["\n".join([
+        f"bundle:       {data['file']}",
+        f"result:       {status}",
+        f"schema:       {data['schema']}",
+        f"bundle_hash:  {data['bundle_hash']}",
+        "trust anchor: " + ("the --public-key given" if data["trust_anchor"] == "explicit" else
+                            "the key recorded in the bundle (pass --public-key to check against your own copy)"),
+    ])]
+    rows = [{"step": s["step"], "check": s["name"], "result": "ok" if s["ok"] else "FAILED",
+             "finding": s["errors"][0] if s["errors"] else ""} for s in data["steps"]]
+    lines += ["", render_table(rows, ["step", "check", "result", "finding"])]
+    more = [f"{s['name']}: {e}" for s in data["steps"] for e in s["errors"][1:]]
+    if more:
+        lines += ["", "\n".join(more)]
+    return lines
+
+
+@command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--public-key", callback=_public_key, metavar="HEX",
+              help="the ledger's Ed25519 public key (ledger-signing.pub) the checkpoints must be signed with")
+def verify(ctx: CliContext, file: str, public_key: str | None) -> int:
+    """Run the five verification steps on a bundle: hash, chain + signatures, summary, schema, redaction.
+
+    Exit 0 when every step passes, 1 naming each failed step. Values the local secret broker withholds
+    are searched for too (when the settings are valid)."""
+    from pi_sandbox.evidence import verify_bundle
+
+    scanner = None
+    config = _config_or_none(ctx)
+    if config is not None:
+        from pi_sandbox.mediation.secret_broker import SecretBroker
+
+        broker = SecretBroker(config.secret_broker, config.environ)
+        scanner = broker.secret_fingerprint if broker.withheld_count() else None
+    with progress_bar(ctx, "verifying", unit="steps") as bar:
+        report = verify_bundle(Path(file), public_key=public_key, secret_scanner=scanner, progress=bar)
+    ctx.emit({**report.to_dict(), "file": file}, _render_verify)
+    return ExitCode.OK if report.valid else ExitCode.FAILURE
+

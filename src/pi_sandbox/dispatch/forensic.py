@@ -1,0 +1,124 @@
+"""The forensic record of one hostcall: which path, host or command it tried, safe to keep.
+
+Built before the call's ledger entry is written and stored beside it (``audit/forensics.py`` commits
+the entry to it). Parameters are copied *after* the secret broker replaced every withheld value with
+its placeholder; long strings, long lists and deep nesting are cut to their size and SHA-256, and a
+copy that is still large is replaced whole by its size and hash, so a record stays small whatever an
+extension sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from pi_sandbox.dispatch.call import CallInfo
+from pi_sandbox.hashing import args_shape_hash, canonical_json, is_unicode_text, sha256_hex
+from pi_sandbox.mediation.exec_mediation import command_hash
+from pi_sandbox.mediation.secret_broker import name_hash
+
+#: Strings longer than this (in UTF-8 bytes) are kept as size + hash.
+MAX_STRING_BYTES: Final = 512
+#: Lists keep their first items; the rest is counted and hashed.
+MAX_LIST_ITEMS: Final = 32
+MAX_DEPTH: Final = 8
+#: A redacted copy larger than this (canonical JSON bytes) is kept as size + hash only.
+MAX_COPY_BYTES: Final = 8 * 1024
+#: Evidence keys a stage may report that belong in the forensic record, not the chained detail
+#: (so a bundle can withhold them and still verify).
+FORENSIC_EVIDENCE_KEYS: Final = ("command_hash", "name_hash")
+
+
+def _digest(value: Any) -> dict[str, Any]:
+    data = canonical_json(value) if not isinstance(value, str) else value.encode("utf-8", "surrogatepass")
+    return {"truncated": True, "size": len(data), "sha256": sha256_hex(data)}
+
+
+def _cut(value: Any, depth: int = 0) -> Any:
+    """``value`` with long strings/lists and deep nesting replaced by size + hash."""
+    if isinstance(value, str):
+        if not is_unicode_text(value) or len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+            return _digest(value)
+        return value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else f"int:{value}"
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else f"float:{value}"
+    if depth >= MAX_DEPTH:
+        return _digest(_cut_for_hash(value))
+    if isinstance(value, Mapping):
+        return {(k if isinstance(k, str) and is_unicode_text(k) and len(k) <= MAX_STRING_BYTES else
+                 f"key:{sha256_hex(str(k).encode('utf-8', 'surrogatepass'))}"): _cut(v, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        kept = [_cut(v, depth + 1) for v in value[:MAX_LIST_ITEMS]]
+        if len(value) > MAX_LIST_ITEMS:
+            kept.append({"omitted_items": len(value) - MAX_LIST_ITEMS,
+                         "sha256": sha256_hex(canonical_json(_cut_for_hash(list(value[MAX_LIST_ITEMS:]))))})
+        return kept
+    return f"{type(value).__name__}"
+
+
+def _cut_for_hash(value: Any) -> Any:
+    # Only JSON values reach a hash: anything canonical JSON cannot encode becomes text.
+    try:
+        canonical_json(value)
+        return value
+    except Exception:  # rfc8785 raises several types for values outside its domain
+        return repr(type(value))
+
+
+def redacted_params(params: Mapping[str, Any], redact: Callable[[Any], Any]) -> Any:
+    """The call's parameters with secret values replaced (``redact``) and large parts cut to size + hash."""
+    # Cut first: the broker works on Unicode text, and a lone surrogate or a huge string becomes a hash.
+    copy = redact(_cut(dict(params)))
+    data = canonical_json(copy)
+    return copy if len(data) <= MAX_COPY_BYTES else {"truncated": True, "size": len(data), "sha256": sha256_hex(data)}
+
+
+def _texts(*values: Any) -> bool:
+    return all(isinstance(v, str) and is_unicode_text(v) for v in values)
+
+
+def target(call: CallInfo) -> str | None:
+    """What the call acts on, for the context hash: a path, a host, a command, a variable or tool name."""
+    params = call.params
+    for key in ("path", "cmd", "name"):
+        value = params.get(key)
+        if isinstance(value, str):
+            return value
+    url = params.get("url")
+    if isinstance(url, str):
+        try:
+            return urlsplit(url).hostname or url
+        except ValueError:
+            return url
+    return None
+
+
+def forensic_fields(call: CallInfo, redact: Callable[[Any], Any], evidence: Mapping[str, Any],
+                    remediation: str = "") -> dict[str, Any]:
+    """The forensic record of ``call`` (``evidence``: what the stages reported, ``remediation``: the advice)."""
+    fields: dict[str, Any] = {
+        "params": redacted_params(call.params, redact),
+        "args_shape_hash": args_shape_hash(call.method, call.params),
+        "context_hash": sha256_hex(canonical_json({
+            "extension_id": call.extension_id, "capability": call.capability.value, "method": call.method,
+            "target": redact(_cut(target(call)))})),
+    }
+    for key in FORENSIC_EVIDENCE_KEYS:
+        if key in evidence:
+            fields[key] = evidence[key]
+    # Calls refused before mediation still get the hashes an investigator searches by.
+    cmd, args, name = call.params.get("cmd"), call.params.get("args") or [], call.params.get("name")
+    if "command_hash" not in fields and call.method == "exec" and isinstance(cmd, str) and isinstance(args, list) \
+            and _texts(cmd, *args):
+        fields["command_hash"] = command_hash(cmd, args)
+    if "name_hash" not in fields and call.method == "env" and isinstance(name, str) and _texts(name):
+        fields["name_hash"] = name_hash(name)
+    if remediation:
+        fields["remediation"] = redact(_cut(remediation))
+    return fields

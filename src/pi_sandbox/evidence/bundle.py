@@ -1,0 +1,90 @@
+"""The evidence bundle file: its sections, its hash, reading and writing.
+
+A bundle is one JSON object (schema ``pi.security.incident_evidence_bundle.v1``) written as RFC 8785
+canonical bytes. ``bundle_hash`` is the SHA-256 of the canonical bytes of the object *without* the
+``bundle_hash`` member, so it covers the schema and every section. docs/evidence.md specifies every
+member precisely enough to verify a bundle without pi-sandbox (``docs/verify_bundle.py`` does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from pi_sandbox import schemas
+from pi_sandbox.errors import EvidenceError
+from pi_sandbox.hashing import canonical_json, sha256_hex
+
+#: Accepted schema ids: ours, and the upstream spelling as an alias.
+ACCEPTED_SCHEMAS: Final = (schemas.INCIDENT_EVIDENCE_BUNDLE, "pi.ext.incident_evidence_bundle.v1")
+
+#: Sections whose length the summary counts (``summary.counts``); the ledger's count is its entries.
+COUNTED_SECTIONS: Final = (
+    "alerts", "telemetry", "exec_mediation", "secret_broker", "quota_breaches", "trust_transitions",
+    "kill_switch_events",
+)
+
+#: Where each redaction field occurs outside the signed chain: section → (field in the item or its
+#: payload → redaction field name). Ledger entries' forensic records are listed in ``audit.forensics``.
+REDACTION_TARGETS: Final[Mapping[str, Mapping[str, str]]] = {
+    "alerts": {"context_hash": "context_hash", "remediation": "remediation"},
+    "exec_mediation": {"command_hash": "command_hash"},
+    "secret_broker": {"name_hash": "name_hash", "name_hashes": "name_hash"},
+    "telemetry": {"params_hash": "params_hash", "args_shape_hash": "args_shape_hash"},
+}
+
+#: Forensic-record field → the redaction field that withholds it.
+FORENSIC_REDACTION: Final[Mapping[str, str]] = {
+    "params": "params_hash", "params_hash": "params_hash", "args_shape_hash": "args_shape_hash",
+    "command_hash": "command_hash", "name_hash": "name_hash", "context_hash": "context_hash",
+    "remediation": "remediation",
+}
+
+
+def compute_bundle_hash(bundle: Mapping[str, Any]) -> str:
+    """SHA-256 hex of the canonical bytes of ``bundle`` without its ``bundle_hash`` member."""
+    return sha256_hex(canonical_json({k: v for k, v in bundle.items() if k != "bundle_hash"}))
+
+
+def bundle_bytes(bundle: Mapping[str, Any]) -> bytes:
+    """The file form of a bundle: canonical JSON (the same bundle always gives the same bytes)."""
+    return canonical_json(dict(bundle))
+
+
+def write_bundle(bundle: Mapping[str, Any], out: Path | str) -> int:
+    """Write ``bundle`` to ``out`` atomically (temp file + rename, mode 0600); returns the size in bytes."""
+    path = Path(out)
+    data = bundle_bytes(bundle)
+    if path.is_dir():
+        raise EvidenceError(f"{path} is a directory; name a file for the bundle (--out FILE)")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EvidenceError(f"cannot write the bundle to {path}: {exc.strerror or exc}") from None
+    return len(data)
+
+
+def load_bundle(path: Path | str) -> dict[str, Any]:
+    """Read a bundle file; ``EvidenceError`` when it is missing, unreadable or not a JSON object."""
+    source = Path(path)
+    try:
+        text = source.read_bytes()
+    except OSError as exc:
+        raise EvidenceError(f"cannot read bundle {source}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"{source} is not a JSON evidence bundle ({exc})") from None
+    if not isinstance(data, dict):
+        raise EvidenceError(f"{source} is not a JSON evidence bundle (top level is not an object)")
+    return data

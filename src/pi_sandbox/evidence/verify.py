@@ -1,0 +1,303 @@
+"""Verifying an evidence bundle: the runbook's five steps, each reported on its own.
+
+1. ``bundle_hash``  the recorded hash equals SHA-256 of the canonical bytes of everything else;
+2. ``chain``        every entry hashes to its ``entry_hash``, consecutive entries link, every run of
+                    entries is proven against a checkpoint signed by the trusted key (head or Merkle
+                    inclusion proof), forensic records match their entries' digests, and the trust and
+                    kill-switch sections repeat their ledger entries faithfully;
+3. ``summary``      the summary equals what the sections contain;
+4. ``schema``       the bundle's schema id and the shape of its members are the expected ones;
+5. ``redaction``    no field the recorded redaction policy names holds a value, and (when the caller
+                    supplies a scanner, e.g. the local secret broker) no withheld secret appears at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from pi_sandbox import schemas
+from pi_sandbox.audit import forensics
+from pi_sandbox.audit.chain import GENESIS, entry_preimage
+from pi_sandbox.audit.merkle import MerkleTree
+from pi_sandbox.errors import EvidenceError
+from pi_sandbox.evidence.bundle import (
+    ACCEPTED_SCHEMAS,
+    COUNTED_SECTIONS,
+    FORENSIC_REDACTION,
+    REDACTION_TARGETS,
+    compute_bundle_hash,
+    load_bundle,
+)
+from pi_sandbox.evidence.export import KILL_SWITCH_KIND, TRUST_KIND, summarize
+from pi_sandbox.evidence.model import REDACTED, RedactionPolicy
+from pi_sandbox.evidence.proofs import check_proof, checkpoint_signed, runs
+from pi_sandbox.hashing import canonical_json
+from pi_sandbox.progress import ProgressCallback, report
+
+STEPS: Final = ("bundle_hash", "chain", "summary", "schema", "redaction")
+#: Findings kept per step (a wholesale-damaged bundle would otherwise list every entry).
+MAX_ERRORS_PER_STEP: Final = 50
+_TOP_LEVEL: Final = {
+    "schema": str, "bundle_hash": str, "generated_at_ms": int, "source": dict, "filter": dict, "redaction": dict,
+    "risk_ledger": dict, "config": dict, "summary": dict, **{name: list for name in COUNTED_SECTIONS},
+}
+_ENTRY_FIELDS: Final = ("seq", "ts_ms", "kind", "extension_id", "call_id", "capability", "method", "params_hash",
+                        "decision", "layer", "reason", "detail", "prev_hash", "entry_hash")
+
+#: ``scan(text) -> description of the secret found, or None``.
+SecretScanner = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One verification step: its number (1-5), name, outcome and findings."""
+
+    step: int
+    name: str
+    ok: bool
+    errors: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"step": self.step, "name": self.name, "ok": self.ok, "errors": list(self.errors)}
+
+
+@dataclass(frozen=True, slots=True)
+class BundleVerificationReport:
+    """Outcome of :func:`verify_bundle`: valid only when all five steps pass."""
+
+    valid: bool
+    schema: str | None
+    bundle_hash: str | None
+    recomputed_hash: str | None
+    #: Where the checkpoint key came from: ``explicit`` (the caller's) or ``bundle`` (self-asserted).
+    trust_anchor: str
+    steps: tuple[StepResult, ...]
+
+    @property
+    def failed_steps(self) -> list[str]:
+        """Names of the steps that failed."""
+        return [s.name for s in self.steps if not s.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"valid": self.valid, "schema": self.schema, "bundle_hash": self.bundle_hash,
+                "recomputed_hash": self.recomputed_hash, "trust_anchor": self.trust_anchor,
+                "failed_steps": self.failed_steps, "steps": [s.to_dict() for s in self.steps]}
+
+
+class _Errors(list[str]):
+    def add(self, message: str) -> None:
+        if len(self) < MAX_ERRORS_PER_STEP:
+            self.append(message)
+        elif len(self) == MAX_ERRORS_PER_STEP:
+            self.append("(further findings not shown)")
+
+
+def verify_bundle(
+    bundle: Mapping[str, Any] | Path | str,
+    *,
+    public_key: str | None = None,
+    secret_scanner: SecretScanner | None = None,
+    progress: ProgressCallback | None = None,
+) -> BundleVerificationReport:
+    """Run the five steps on a bundle (a dict, or a path to read; ``EvidenceError`` if unreadable).
+
+    ``public_key`` is the ledger's Ed25519 key (hex) that checkpoints must be signed with; without it
+    the key recorded in the bundle is used and the report's ``trust_anchor`` says ``bundle``.
+    """
+    data = load_bundle(bundle) if isinstance(bundle, (str, Path)) else bundle
+    if not isinstance(data, Mapping):
+        raise EvidenceError("an evidence bundle is a JSON object")
+    source = data.get("source")
+    recorded_key = source.get("public_key") if isinstance(source, Mapping) else None
+    key = public_key or (recorded_key if isinstance(recorded_key, str) else "")
+    recomputed: str | None = None
+
+    def step_hash() -> _Errors:
+        nonlocal recomputed
+        errors = _Errors()
+        recomputed = compute_bundle_hash(data)
+        if data.get("bundle_hash") != recomputed:
+            errors.add(f"bundle_hash {data.get('bundle_hash')!r} does not match the recomputed {recomputed}")
+        return errors
+
+    checks: list[tuple[str, Callable[[], _Errors]]] = [
+        ("bundle_hash", step_hash),
+        ("chain", lambda: _check_chain(data, key, progress)),
+        ("summary", lambda: _check_summary(data)),
+        ("schema", lambda: _check_schema(data)),
+        ("redaction", lambda: _check_redaction(data, secret_scanner)),
+    ]
+    results = []
+    for number, (name, run) in enumerate(checks, 1):
+        try:
+            errors = run()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, EvidenceError) as exc:
+            errors = _Errors([f"bundle is malformed for this step: {type(exc).__name__}: {exc}"])
+        results.append(StepResult(number, name, not errors, tuple(errors)))
+        report(progress, number, len(checks), name)
+    schema = data.get("schema")
+    return BundleVerificationReport(
+        valid=all(r.ok for r in results), schema=schema if isinstance(schema, str) else None,
+        bundle_hash=data.get("bundle_hash") if isinstance(data.get("bundle_hash"), str) else None,
+        recomputed_hash=recomputed, trust_anchor="explicit" if public_key else "bundle", steps=tuple(results))
+
+
+def _entry_hash(entry: Mapping[str, Any]) -> str:
+    detail = entry["detail"]
+    if not isinstance(detail, Mapping):
+        raise TypeError("entry detail is not an object")
+    return hashlib.sha256(entry_preimage(
+        entry["seq"], entry["ts_ms"], entry["kind"], entry["extension_id"], entry["call_id"], entry["capability"],
+        entry["method"], entry["params_hash"], entry["decision"], entry["layer"], entry["reason"],
+        canonical_json(dict(detail)).decode("utf-8"), entry["prev_hash"])).hexdigest()
+
+
+def _check_chain(data: Mapping[str, Any], key: str, progress: ProgressCallback | None) -> _Errors:
+    errors = _Errors()
+    ledger = data["risk_ledger"]
+    entries: Sequence[Mapping[str, Any]] = ledger["entries"]
+    if not key:
+        errors.add("no public key: pass the ledger's key (--public-key) or a bundle that records one")
+    by_seq: dict[int, Mapping[str, Any]] = {}
+    for cp in ledger["checkpoints"]:
+        if not checkpoint_signed(cp, key):
+            errors.add(f"checkpoint at seq {cp.get('seq')} is not signed by the trusted key")
+        elif cp.get("merkle_root") is not None or cp["seq"] not in by_seq:
+            by_seq[cp["seq"]] = cp
+    previous: Mapping[str, Any] | None = None
+    recomputed: dict[int, str] = {}
+    for index, entry in enumerate(entries):
+        seq = entry["seq"]
+        digest = _entry_hash(entry)
+        recomputed[seq] = digest
+        if digest != entry["entry_hash"]:
+            errors.add(f"entry {seq} does not hash to its entry_hash (edited)")
+        if previous is not None:
+            if seq <= previous["seq"]:
+                errors.add(f"entry {seq} follows entry {previous['seq']} (duplicated or reordered)")
+            elif seq == previous["seq"] + 1 and entry["prev_hash"] != recomputed[previous["seq"]]:
+                errors.add(f"entry {seq} does not link to entry {previous['seq']}")
+        cp = by_seq.get(seq)
+        if cp is not None and cp["head_hash"] != digest:
+            errors.add(f"entry {seq} differs from the head the checkpoint at seq {seq} signed")
+        previous = entry
+        if index % 20000 == 0:
+            report(progress, index, len(entries), "chain")
+    proofs = {p.get("seq"): p for p in ledger["proofs"]}
+    for _first, last in runs([e["seq"] for e in entries]):
+        proof = proofs.get(last)
+        problem = f"entry {last} (end of a run) has no proof" if proof is None else \
+            check_proof(proof, recomputed[last], by_seq)
+        if problem:
+            errors.add(problem)
+    if ledger.get("complete"):
+        _check_complete(data, entries, recomputed, by_seq, errors)
+    _check_forensics(ledger, entries, errors)
+    _check_ledger_views(data, entries, errors)
+    return errors
+
+
+def _check_complete(data: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], recomputed: Mapping[int, str],
+                    by_seq: Mapping[int, Mapping[str, Any]], errors: _Errors) -> None:
+    """An unfiltered bundle must hold the whole chain from GENESIS to the covering checkpoint."""
+    head_seq = data["source"]["head_seq"]
+    seqs = [e["seq"] for e in entries]
+    if seqs != list(range(1, head_seq + 1)):
+        errors.add(f"bundle claims the whole ledger but does not hold entries 1..{head_seq} in order")
+    if entries and entries[0]["prev_hash"] != GENESIS:
+        errors.add("the first entry does not start from GENESIS")
+    cover = by_seq.get(head_seq)
+    if cover is None or cover.get("merkle_root") is None:
+        errors.add(f"no signed checkpoint with a Merkle root at the head (seq {head_seq})")
+    elif MerkleTree([recomputed[s] for s in seqs]).root() != cover["merkle_root"]:
+        errors.add(f"the Merkle root signed at seq {head_seq} does not match the entries")
+
+
+def _check_forensics(ledger: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], errors: _Errors) -> None:
+    records: Mapping[str, Any] = ledger.get("forensics", {})
+    seqs = set()
+    for entry in entries:
+        seqs.add(str(entry["seq"]))
+        digest = entry["detail"].get(forensics.DIGEST_KEY)
+        record = records.get(str(entry["seq"]))
+        if digest is not None and record is None:
+            errors.add(f"entry {entry['seq']} commits to a forensic record the bundle does not carry")
+        elif record is not None:
+            problem = forensics.check(record, digest)
+            if problem:
+                errors.add(f"entry {entry['seq']}: {problem}")
+    for extra in sorted(set(records) - seqs):
+        errors.add(f"forensic record for entry {extra}, which the bundle does not carry")
+
+
+def _check_ledger_views(data: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], errors: _Errors) -> None:
+    """The trust and kill-switch sections must repeat exactly the ledger entries of their kind."""
+    for section, kind in (("trust_transitions", TRUST_KIND), ("kill_switch_events", KILL_SWITCH_KIND)):
+        expected = [{"seq": e["seq"], "ts_ms": e["ts_ms"], "extension_id": e["extension_id"],
+                     "decision": e["decision"], "reason": e["reason"], "detail": e["detail"]}
+                    for e in entries if e["kind"] == kind]
+        if canonical_json(list(data[section])) != canonical_json(expected):
+            errors.add(f"section {section} does not repeat the ledger's {kind} entries")
+
+
+def _check_summary(data: Mapping[str, Any]) -> _Errors:
+    errors = _Errors()
+    recorded = data["summary"]
+    expected = summarize(data)
+    for name in sorted(set(expected) | set(recorded)):
+        if name not in recorded or name not in expected or \
+                canonical_json(recorded[name]) != canonical_json(expected[name]):
+            errors.add(f"summary.{name} is {recorded.get(name)!r} but the sections give {expected.get(name)!r}")
+    return errors
+
+
+def _check_schema(data: Mapping[str, Any]) -> _Errors:
+    errors = _Errors()
+    if data.get("schema") not in ACCEPTED_SCHEMAS:
+        errors.add(f"schema {data.get('schema')!r} is not {schemas.INCIDENT_EVIDENCE_BUNDLE}")
+    for name, kind in _TOP_LEVEL.items():
+        if not isinstance(data.get(name), kind):
+            errors.add(f"member '{name}' is missing or not a JSON {kind.__name__}")
+    ledger = data.get("risk_ledger")
+    if isinstance(ledger, Mapping):
+        if ledger.get("schema") != schemas.LEDGER_SCHEMA:
+            errors.add(f"risk_ledger.schema is {ledger.get('schema')!r}, not {schemas.LEDGER_SCHEMA}")
+        for member in ("entries", "checkpoints", "proofs"):
+            if not isinstance(ledger.get(member), list):
+                errors.add(f"risk_ledger.{member} is missing or not a list")
+        for entry in ledger.get("entries") or []:
+            if not isinstance(entry, Mapping) or set(entry) != set(_ENTRY_FIELDS):
+                errors.add("a ledger entry does not have exactly the ledger's fields")
+                break
+    return errors
+
+
+def _check_redaction(data: Mapping[str, Any], scanner: SecretScanner | None) -> _Errors:
+    errors = _Errors()
+    withheld = set(RedactionPolicy.from_dict(data["redaction"]).redacted_fields())
+    for section, targets in REDACTION_TARGETS.items():
+        for index, item in enumerate(data[section]):
+            holder = item.get("payload", item) if section != "alerts" else item
+            for field, flag in targets.items():
+                value = holder.get(field)
+                if flag in withheld and value is not None and value != REDACTED and \
+                        not (isinstance(value, list) and all(v == REDACTED for v in value)):
+                    errors.add(f"{section}[{index}].{field} holds a value although {flag} is redacted")
+    for seq, record in data["risk_ledger"].get("forensics", {}).items():
+        for name in record.get("disclosed", {}):
+            if FORENSIC_REDACTION.get(name) in withheld:
+                errors.add(f"forensic record of entry {seq} discloses '{name}' although it is redacted")
+    if scanner is not None:
+        # The configuration section is settings and paths, not runtime data: a variable the broker withholds
+        # by name whose value is a path the settings name (PI_SECURITY_DIR) would show there by design.
+        for name, value in data.items():
+            found = scanner(canonical_json(value).decode("utf-8")) if name != "config" else None
+            if found:
+                errors.add(f"section {name} contains a withheld secret value (fingerprint {found})")
+    return errors

@@ -1,0 +1,97 @@
+"""``security bundle export|verify`` and ``debug hostcall --dry-run`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pi_sandbox.cli.main import main
+from pi_sandbox.evidence import compute_bundle_hash, load_bundle
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_then_verify_exit_zero(incident_ledger: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "incident.json"
+    code, out, err = run(capsys, "security", "bundle", "export", "--out", str(out_file), "-e", "ext.evil",
+                         "--category", "secret_exposure", "--category", "exec_mediation", "--redact", "full",
+                         "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    bundle = load_bundle(out_file)
+    assert data["bundle_hash"] == bundle["bundle_hash"] and bundle["filter"]["extension_id"] == "ext.evil"
+    assert bundle["filter"]["alert_categories"] == ["exec_mediation", "secret_exposure"]
+    assert all(bundle["redaction"].values())
+    assert {a["category"] for a in bundle["alerts"]} <= {"exec_mediation", "secret_exposure"}
+    key = (incident_ledger / "ledger-signing.pub").read_text().strip()
+    code, out, _ = run(capsys, "security", "bundle", "verify", str(out_file), "--public-key", key)
+    assert code == 0 and "VALID" in out and "the --public-key given" in out
+
+
+def test_verify_names_each_failed_step_and_exits_one(incident_ledger: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "b.json"
+    assert run(capsys, "security", "bundle", "export", "--out", str(out_file))[0] == 0
+    bundle: dict[str, Any] = load_bundle(out_file)
+    bundle["summary"]["counts"]["alerts"] += 1
+    bundle["schema"] = "something.else"
+    bundle["bundle_hash"] = compute_bundle_hash(bundle)
+    out_file.write_text(json.dumps(bundle))
+    code, out, _ = run(capsys, "security", "bundle", "verify", str(out_file), "--json")
+    report = json.loads(out)
+    assert code == 1 and report["valid"] is False and report["failed_steps"] == ["summary", "schema"]
+    code, out, _ = run(capsys, "security", "bundle", "verify", str(out_file))
+    assert code == 1 and "INVALID (failed: summary, schema)" in out and "FAILED" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["security", "bundle", "export", "--out", "x.json", "--redact", "paramz_hash"],
+    ["security", "bundle", "export", "--out", "x.json", "--category", "nonsense"],
+    ["security", "bundle", "export", "--out", "x.json", "--min-severity", "loud"],
+    ["security", "bundle", "export", "--out", "x.json", "--since", "yesterday-ish"],
+], ids=["redact", "category", "severity", "since"])
+def test_bad_export_options_are_usage_errors(incident_ledger: Path, capsys: pytest.CaptureFixture[str],
+                                             argv: list[str]) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err.startswith("pi-sandbox") and "Traceback" not in err
+    assert not Path("x.json").exists()
+
+
+def test_unreadable_bundles_and_missing_ledgers_are_clear_errors(pi_env: Any, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "security", "bundle", "export", "--out", str(tmp_path / "b.json"))
+    assert code == 2 and "no ledger" in err and not (tmp_path / "b.json").exists()
+    (tmp_path / "junk.json").write_text("{not json")
+    for path in (tmp_path / "junk.json", tmp_path / "absent.json"):
+        code, _, err = run(capsys, "security", "bundle", "verify", str(path))
+        assert code == 2 and str(path) in err and "Traceback" not in err
+
+
+def test_dry_run_records_the_decision_but_never_calls_the_connector(pi_env: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from pi_sandbox.audit import AuditStore
+
+    target = pi_env.workspace / "written.txt"
+    params = json.dumps({"op": "write", "path": "written.txt", "data": "x"})
+    code, out, _ = run(capsys, "debug", "hostcall", "-e", "ext.a", "--method", "fs", "--params", params,
+                       "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["result"] == {"dry_run": True, "decision": "allow"}
+    assert not target.exists()
+    code, _, _ = run(capsys, "debug", "hostcall", "-e", "ext.a", "--method", "exec", "--params",
+                     json.dumps({"cmd": "touch", "args": [str(target)]}), "--dry-run")
+    assert code == 1 and not target.exists()  # denied in safe, and never run either way
+    with AuditStore.open(pi_env.state_dir) as store:
+        allowed, denied = [e for e in store.query_ledger(extension_id="ext.a")]
+        assert allowed.decision == "allow" and allowed.detail["dry_run"] is True
+        assert denied.decision == "deny" and denied.detail["dry_run"] is True
+        assert store.forensic_fields(allowed.seq)["params"]["path"] == "written.txt"
+    assert run(capsys, "debug", "hostcall", "-e", "ext.a", "--method", "fs", "--params", params)[0] == 0
+    assert target.read_text() == "x"
