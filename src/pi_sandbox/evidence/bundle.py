@@ -33,12 +33,11 @@ REDACTION_TARGETS: Final[Mapping[str, Mapping[str, str]]] = {
     "alerts": {"context_hash": "context_hash", "remediation": "remediation"},
     "exec_mediation": {"command_hash": "command_hash"},
     "secret_broker": {"name_hash": "name_hash", "name_hashes": "name_hash"},
-    "telemetry": {"params_hash": "params_hash", "args_shape_hash": "args_shape_hash"},
 }
 
 #: Forensic-record field → the redaction field that withholds it.
 FORENSIC_REDACTION: Final[Mapping[str, str]] = {
-    "params": "params_hash", "params_hash": "params_hash", "args_shape_hash": "args_shape_hash",
+    "params": "params_hash", "args_shape_hash": "args_shape_hash",
     "command_hash": "command_hash", "name_hash": "name_hash", "context_hash": "context_hash",
     "remediation": "remediation",
 }

@@ -36,6 +36,8 @@ RECORD_SECTIONS: Mapping[str, str] = {
     "telemetry": "telemetry", "exec_mediation": "exec_mediation", "secret_broker": "secret_broker",
     "quota_breach": "quota_breaches",
 }
+#: Ledger decisions that refused something (the summary's ``deny_count``).
+DENYING = ("deny", "invalid", "timeout")
 #: Key of the configuration digest in a ledger entry's detail (written by the dispatch pipeline).
 CONFIG_DIGEST_KEY = "config_digest"
 
@@ -205,19 +207,14 @@ def _config_section(store: AuditStore, selected: Iterable[LedgerEntry],
 
 def summarize(bundle: Mapping[str, Any]) -> dict[str, Any]:
     """The ``summary`` section: counts per section and headline figures, all derived from the sections."""
-    entries = bundle["risk_ledger"]["entries"]
+    ledger = bundle["risk_ledger"]
+    entries = ledger["entries"]
     counts = {name: len(bundle[name]) for name in COUNTED_SECTIONS}
-    counts["risk_ledger"] = len(entries)
-    extensions = {e["extension_id"] for e in entries if e["extension_id"] is not None}
-    extensions |= {a["extension_id"] for a in bundle["alerts"] if a["extension_id"] is not None}
+    counts.update(risk_ledger=len(entries), checkpoints=len(ledger["checkpoints"]), proofs=len(ledger["proofs"]),
+                  forensic_records=len(ledger["forensics"]), config_versions=len(bundle["config"]["versions"]))
+    extensions = {e["extension_id"] for e in entries} | {a["extension_id"] for a in bundle["alerts"]}
     return {
         "counts": counts,
-        "checkpoints": len(bundle["risk_ledger"]["checkpoints"]),
-        "proofs": len(bundle["risk_ledger"]["proofs"]),
-        "config_versions": len(bundle["config"]["versions"]),
-        "distinct_extensions": sorted(extensions),
-        "deny_count": sum(1 for e in entries if e["decision"] not in ("allow", "on", "off", "seal")),
-        "first_seq": entries[0]["seq"] if entries else None,
-        "last_seq": entries[-1]["seq"] if entries else None,
-        "replayed_differences": (bundle["risk_replay"] or {}).get("difference_count"),
+        "distinct_extensions": sorted(x for x in extensions if x is not None),
+        "deny_count": sum(1 for e in entries if e["decision"] in DENYING),
     }
