@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from pi_sandbox.audit import AuditStore, verify_ledger
-from pi_sandbox.audit.merkle import EMPTY_ROOT, MerkleTree, extend, frontier_root, leaf_hash, node_hash, verify_inclusion
+from pi_sandbox.audit.merkle import (
+    EMPTY_ROOT,
+    MerkleTree,
+    extend,
+    frontier_root,
+    leaf_hash,
+    node_hash,
+    verify_inclusion,
+)
 from tests.audit.conftest import fill
 
 
