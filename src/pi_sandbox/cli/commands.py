@@ -47,6 +47,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("incident", "status"): ("incident_cmds:status", "current phase and time left against the runbook's SLAs"),
     ("incident", "contain"): ("incident_cmds:contain", "CONTAIN: kill switch or quarantine, isolation verified"),
     ("security", "bundle", "export"): ("evidence_cmds:export", "export an incident evidence bundle (COLLECT)"),
+    ("security", "replay"): ("evidence_cmds:replay", "forensic replay: re-decide recorded calls, report differences"),
     ("security", "bundle", "verify"): ("evidence_cmds:verify", "verify a bundle: the five runbook steps (1 = failed)"),
     ("ext", "trust", "show"): ("controls_cmds:trust_show", "an extension's trust state and last transition"),
     ("ext", "trust", "history"): ("controls_cmds:trust_history", "every trust transition of an extension"),

@@ -32,7 +32,8 @@ def _config_or_none(ctx: CliContext) -> SecurityConfig | None:
         return None
 
 
-def _open_existing_store(ctx: CliContext, config: SecurityConfig | None) -> AuditStore:
+def _open_existing_store(ctx: CliContext, config: SecurityConfig | None, *, writable: bool = True) -> AuditStore:
+    """The store of the configured state dir (export writes: it seals the head); never creates a ledger."""
     from pi_sandbox.audit import AuditStore
     from pi_sandbox.audit.db import DB_FILE
     from pi_sandbox.config import resolve_paths
@@ -42,6 +43,8 @@ def _open_existing_store(ctx: CliContext, config: SecurityConfig | None) -> Audi
     if not (state_dir / DB_FILE).exists():
         raise EvidenceError(f"no ledger at {state_dir / DB_FILE}: nothing has been recorded here "
                             "(set PI_SECURITY_DIR to the state dir of the incident)")
+    if not writable:
+        return AuditStore.open_read_only(state_dir)
     return AuditStore.open(state_dir, anchor_copy=config.ledger.anchor_copy if config is not None else None)
 
 
@@ -136,3 +139,62 @@ def verify(ctx: CliContext, file: str, public_key: str | None) -> int:
     ctx.emit({**report.to_dict(), "file": file}, _render_verify)
     return ExitCode.OK if report.valid else ExitCode.FAILURE
 
+
+
+def _render_replay(data: dict[str, Any]) -> list[Any]:
+    counts = data["counts"]
+    head = [
+        f"source:      {data['source']} (decisions re-made under the "
+        f"{'current configuration' if data['against'] == 'current' else 'configuration in force at each entry'})",
+        f"replayed:    {data['replayed']} hostcalls: {counts['match']} match, {counts['differs']} differ, "
+        f"{counts['stateful']} decided by runtime state, {counts['not_replayable']} without a config version",
+    ]
+    if data["chain_break_seq"] is not None:
+        head.append(f"chain:       BROKEN at seq {data['chain_break_seq']}: entries from there on are untrusted "
+                    f"({data['untrusted']} replayed); {'; '.join(data['chain_findings'][:3])}")
+    else:
+        head.append("chain:       intact")
+    lines: list[Any] = ["\n".join(head)]
+    if data["config_changes"]:
+        rows = [{"seq": c["seq"], "from": c["from_digest"][:12], "to": c["to_digest"][:12],
+                 "changed": ", ".join(c["changed"]) or "(version unknown)"} for c in data["config_changes"]]
+        lines += ["", "configuration changes:", render_table(rows, ["seq", "from", "to", "changed"])]
+    if data["differences"]:
+        rows = [{**d, "recorded": f"{d['recorded']} ({d['recorded_reason']})",
+                 "replayed": f"{d['replayed']} ({d['replayed_reason']})"} for d in data["differences"]]
+        lines += ["", "decisions that differ:", render_table(
+            rows, ["seq", "extension_id", "method", "capability", "recorded", "replayed", "trusted"])]
+    return lines
+
+
+@command(extension="only this extension's calls")
+@click.option("--until-seq", type=click.IntRange(min=0), metavar="N", help="replay up to chain position N")
+@click.option("--bundle", "bundle_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="replay an evidence bundle instead of the live ledger")
+@click.option("--against-current", is_flag=True,
+              help="re-decide every call under today's configuration instead of the one in force then")
+def replay(ctx: CliContext, until_seq: int | None, bundle_file: str | None, against_current: bool) -> int:
+    """Forensic replay: re-decide recorded calls under the configuration in force, report what differs.
+
+    Also lists configuration changes between entries and where the chain breaks (entries after the break
+    are untrusted). Exit 0 when every decision is explained and the chain is intact, 1 otherwise."""
+    from pi_sandbox.evidence import load_bundle, replay_bundle, replay_ledger
+
+    extension_id = ctx.extension_id("security replay", required=False)
+    config = _config_or_none(ctx)
+    if against_current and config is None:
+        raise UsageError(f"{PROG} security replay --against-current: the current settings are invalid")
+    against = config if against_current else None
+    with progress_bar(ctx, "replaying", unit="entries") as bar:
+        if bundle_file is not None:
+            result = replay_bundle(load_bundle(bundle_file), until_seq=until_seq, extension_id=extension_id,
+                                   against=against, progress=bar)
+        else:
+            store = _open_existing_store(ctx, config, writable=False)
+            try:
+                result = replay_ledger(store, until_seq=until_seq, extension_id=extension_id, against=against,
+                                       progress=bar)
+            finally:
+                store.close()
+    ctx.emit(result.to_dict(), _render_replay)
+    return ExitCode.OK if result.difference_count == 0 and result.chain_break_seq is None else ExitCode.FAILURE

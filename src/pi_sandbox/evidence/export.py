@@ -8,7 +8,7 @@ entries were decided under, the replayed decision timeline and the summary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from pi_sandbox.evidence.bundle import (
 )
 from pi_sandbox.evidence.model import REDACTED, BundleFilter, RedactionPolicy
 from pi_sandbox.evidence.proofs import covering_checkpoint, prove_selection
+from pi_sandbox.evidence.replay import replay_bundle
 from pi_sandbox.progress import ProgressCallback, report
 
 #: Ledger entry kinds copied into their own sections (they stay in ``risk_ledger`` too).
@@ -41,8 +42,6 @@ DENYING = ("deny", "invalid", "timeout")
 #: Key of the configuration digest in a ledger entry's detail (written by the dispatch pipeline).
 CONFIG_DIGEST_KEY = "config_digest"
 
-#: The optional replay hook: ``replay(bundle_without_replay) -> risk_replay section``.
-Replayer = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +120,8 @@ def build_bundle(
         "config": _config_section(store, selected, config_snapshot),
         "risk_replay": None,
     }
+    report(progress, 7 * len(entries) // 8, len(entries), "replaying")
+    bundle["risk_replay"] = replay_bundle(bundle).to_dict()
     bundle["summary"] = summarize(bundle)
     bundle["bundle_hash"] = compute_bundle_hash(bundle)
     report(progress, len(entries), len(entries), "done")

@@ -1,0 +1,337 @@
+"""Forensic replay (runbook INC-3, ANALYZE): re-decide recorded hostcalls under the configuration in force.
+
+For each hostcall entry, replay takes the configuration version the entry names (``detail.config_digest``)
+and re-runs what is a pure function of configuration and request: the 5-layer policy and, for exec calls
+whose command the forensic record keeps, exec mediation. It reports where the replayed decision differs
+from the recorded one (a decision the rules of its time do not explain: a bypass, a bug or an edited
+entry), where the configuration changed between entries, and where the chain breaks — entries from the
+first break on are replayed but marked untrusted. Stages that depend on runtime state (trust, quota, risk,
+paths on disk, secret values) cannot be re-derived; such refusals are reported as ``stateful``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pi_sandbox.audit import AuditStore
+from pi_sandbox.audit.chain import GENESIS
+from pi_sandbox.audit.verify import verify_ledger
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.config.model import SecurityConfig
+from pi_sandbox.config.snapshot import from_snapshot
+from pi_sandbox.errors import ConfigError, MediationError
+from pi_sandbox.evidence.model import REDACTED
+from pi_sandbox.mediation.exec_mediation import ExecMediator
+from pi_sandbox.policy import CompiledPolicy
+from pi_sandbox.progress import ProgressCallback, report
+from pi_sandbox.vocabulary import PolicyOutcome
+
+SCHEMA: Final = "pi.security.risk_replay.v1"
+#: Steps listed in a report (differences and untrusted entries first); the counts cover all of them.
+MAX_LISTED: Final = 1000
+#: Recorded stages whose refusals depend on runtime state, not on configuration alone.
+_STATEFUL_STAGES: Final = frozenset({"trust", "quota", "risk", "connector", "capability"})
+#: Mediation refusals that depend on the filesystem, the sandbox or secret values at the time.
+_RUNTIME_REASONS: Final = frozenset({
+    "path_outside_roots", "protected_path", "secret_file", "extension_code", "sandbox_unavailable",
+    "secret_exposure", "secret_value_in_exec_args",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStep:
+    """One replayed entry: what was recorded, what the configuration of its time decides, and the verdict."""
+
+    seq: int
+    extension_id: str | None
+    method: str | None
+    capability: str | None
+    recorded: str
+    recorded_reason: str
+    recorded_stage: str | None
+    replayed: str | None
+    replayed_reason: str | None
+    #: ``match``, ``differs``, ``stateful`` (a runtime stage decided), ``not_replayable`` (no config version).
+    status: str
+    trusted: bool
+    config_digest: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """Outcome of a replay (schema ``pi.security.risk_replay.v1``)."""
+
+    source: str
+    replayed: int
+    counts: Mapping[str, int]
+    differences: tuple[ReplayStep, ...]
+    config_changes: tuple[Mapping[str, Any], ...]
+    chain_break_seq: int | None
+    chain_findings: tuple[str, ...]
+    untrusted: int
+    listed: tuple[ReplayStep, ...] = field(default=())
+    against: str = "recorded"
+
+    @property
+    def difference_count(self) -> int:
+        """How many replayed decisions differ from the recorded ones."""
+        return self.counts.get("differs", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the bundle's ``risk_replay`` section)."""
+        return {
+            "schema": SCHEMA, "source": self.source, "against": self.against, "replayed": self.replayed,
+            "counts": dict(self.counts), "difference_count": self.difference_count,
+            "chain_break_seq": self.chain_break_seq, "chain_findings": list(self.chain_findings),
+            "untrusted": self.untrusted, "config_changes": [dict(c) for c in self.config_changes],
+            "differences": [s.to_dict() for s in self.differences[:MAX_LISTED]],
+            "steps": [s.to_dict() for s in self.listed[:MAX_LISTED]],
+        }
+
+
+class _Rules:
+    """Compiled policy and exec mediator per configuration version (built once each)."""
+
+    def __init__(self, config_for: Callable[[str], SecurityConfig | None]) -> None:
+        self._config_for = config_for
+        self._cache: dict[str, tuple[CompiledPolicy, ExecMediator | None] | None] = {}
+
+    def get(self, digest: str | None) -> tuple[CompiledPolicy, ExecMediator | None] | None:
+        key = digest or ""
+        if key not in self._cache:
+            config = self._config_for(key) if digest else None
+            if config is None:
+                self._cache[key] = None
+            else:
+                try:
+                    mediator: ExecMediator | None = ExecMediator(config.exec_mediation, config.profile) \
+                        if config.exec_mediation.enabled else None
+                except MediationError:
+                    mediator = None
+                self._cache[key] = (CompiledPolicy.from_config(config), mediator)
+        return self._cache[key]
+
+
+def _argv(method: str | None, params: Mapping[str, Any] | None) -> tuple[str, list[str]] | None:
+    """The argv an exec or bash call ran, when the forensic record kept it whole (not redacted or cut)."""
+    if not isinstance(params, Mapping):
+        return None
+    if method == "exec":
+        cmd, args = params.get("cmd"), params.get("args") or []
+    elif method == "tool" and isinstance(params.get("input"), Mapping):
+        cmd, args = "sh", ["-c", params["input"].get("command")]
+    else:
+        return None
+    if not isinstance(cmd, str) or not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        return None
+    if REDACTED in (cmd, *args):  # the broker withheld a value: the real argv is unknown
+        return None
+    return cmd, list(args)
+
+
+def _redecide(entry: Mapping[str, Any], rules: tuple[CompiledPolicy, ExecMediator | None],
+              params: Mapping[str, Any] | None) -> tuple[str, str, str]:
+    """(decision, reason, stage) the configuration gives for the recorded request."""
+    policy, mediator = rules
+    decision = policy.evaluate(Capability(entry["capability"]), entry["extension_id"])
+    if decision.decision == PolicyOutcome.DENY:
+        return "deny", str(decision.reason), "policy"
+    if decision.decision == PolicyOutcome.PROMPT or entry["detail"].get("probation"):
+        return "prompt", str(decision.reason), "policy"
+    argv = _argv(entry["method"], params) if entry["capability"] == Capability.EXEC.value else None
+    if argv is not None and mediator is not None:
+        verdict = mediator.evaluate(*argv, cached=False)
+        return ("deny" if verdict.denied else "allow"), (verdict.reason if verdict.denied else str(decision.reason)), \
+            "mediation"
+    return "allow", str(decision.reason), "policy"
+
+
+def _status(entry: Mapping[str, Any], replayed: tuple[str, str, str]) -> str:
+    """``match``, ``differs`` or ``stateful`` for a recorded entry and its replayed decision."""
+    recorded, reason, stage = entry["decision"], entry["reason"], entry["detail"].get("stage")
+    decision, replayed_reason, replayed_stage = replayed
+    if stage in ("trust", "capability"):  # decided before policy, from runtime state or the request's shape
+        return "stateful"
+    if decision == "prompt":  # the user's (or the headless) answer is not configuration
+        return "match" if reason.startswith("prompt_") else "stateful" if recorded != "allow" and \
+            stage != "policy" else "differs"
+    if recorded == "allow":
+        return "match" if decision == "allow" else "differs"
+    if decision == "deny" and replayed_stage == "policy":
+        return "match" if stage == "policy" and replayed_reason == reason else "differs"
+    if stage == "policy":
+        return "differs"  # refused by a policy the configuration of its time does not have
+    if stage == "mediation" and replayed_stage == "mediation":
+        if decision == "deny" and replayed_reason == reason:
+            return "match"
+        return "stateful" if reason in _RUNTIME_REASONS else "differs"
+    return "stateful"  # quota, risk, connector, or a mediation refusal whose command was not kept
+
+
+def replay_entries(
+    entries: Iterable[Mapping[str, Any]],
+    *,
+    config_for: Callable[[str], SecurityConfig | None],
+    params_for: Callable[[int], Mapping[str, Any] | None],
+    chain_break_seq: int | None = None,
+    chain_findings: Iterable[str] = (),
+    until_seq: int | None = None,
+    extension_id: str | None = None,
+    source: str = "ledger",
+    against: SecurityConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> ReplayReport:
+    """Replay hostcall ``entries`` (dicts with the ledger fields, chain order).
+
+    ``config_for(digest)`` returns the configuration version (None if unknown); ``params_for(seq)`` the
+    redacted parameters of the forensic record. ``against`` re-decides every entry under one configuration
+    instead (e.g. the current one: "what would the policy of today have decided?").
+    """
+    rules = _Rules((lambda _d: against) if against is not None else config_for)
+    counts = {"match": 0, "differs": 0, "stateful": 0, "not_replayable": 0}
+    differences: list[ReplayStep] = []
+    listed: list[ReplayStep] = []
+    changes: list[dict[str, Any]] = []
+    previous_digest: str | None = None
+    replayed = untrusted = 0
+    for index, entry in enumerate(entries):
+        seq = entry["seq"]
+        if until_seq is not None and seq > until_seq:
+            break
+        digest = entry["detail"].get("config_digest")
+        if isinstance(digest, str) and digest != previous_digest:
+            if previous_digest is not None:
+                changes.append(_change(seq, previous_digest, digest, config_for))
+            previous_digest = digest
+        if entry["kind"] != "hostcall" or entry["capability"] is None or \
+                (extension_id is not None and entry["extension_id"] != extension_id):
+            continue
+        trusted = chain_break_seq is None or seq < chain_break_seq
+        chosen = rules.get(digest if isinstance(digest, str) else None) if against is None else rules.get("current")
+        if chosen is None:
+            step = _step(entry, None, "not_replayable", trusted)
+        else:
+            outcome = _redecide(entry, chosen, params_for(seq))
+            step = _step(entry, outcome, _status(entry, outcome), trusted)
+        replayed += 1
+        untrusted += not trusted
+        counts[step.status] += 1
+        if step.status == "differs":
+            differences.append(step)
+        if step.status == "differs" or not trusted:
+            listed.append(step)
+        if index % 10000 == 0:
+            report(progress, index, None, "replaying")
+    return ReplayReport(source, replayed, counts, tuple(differences), tuple(changes), chain_break_seq,
+                        tuple(chain_findings), untrusted, tuple(listed),
+                        "current" if against is not None else "recorded")
+
+
+def _step(entry: Mapping[str, Any], outcome: tuple[str, str, str] | None, status: str, trusted: bool) -> ReplayStep:
+    digest = entry["detail"].get("config_digest")
+    return ReplayStep(entry["seq"], entry["extension_id"], entry["method"], entry["capability"], entry["decision"],
+                      entry["reason"], entry["detail"].get("stage"), outcome[0] if outcome else None,
+                      outcome[1] if outcome else None, status, trusted, digest if isinstance(digest, str) else None)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _change(seq: int, before: str, after: str, config_for: Callable[[str], SecurityConfig | None]) -> dict[str, Any]:
+    """A configuration change between two entries, with the settings that changed."""
+    from pi_sandbox.config.snapshot import snapshot
+
+    old, new = config_for(before), config_for(after)
+    changed: list[str] = []
+    if old is not None and new is not None:
+        a, b = _flatten(snapshot(old)), _flatten(snapshot(new))
+        # A key only one side has and whose value is empty is a default appearing (a new override), not a change;
+        # provenance records where values came from, not what they are.
+        changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and not k.startswith("provenance.")
+                         and (k in a and k in b or a.get(k, b.get(k)) not in (None, False, [], {}, "")))
+    return {"seq": seq, "from_digest": before, "to_digest": after, "changed": changed}
+
+
+def _config_lookup(snapshots: Callable[[str], Mapping[str, Any] | None]) -> Callable[[str], SecurityConfig | None]:
+    cache: dict[str, SecurityConfig | None] = {}
+
+    def lookup(digest: str) -> SecurityConfig | None:
+        if digest not in cache:
+            body = snapshots(digest)
+            try:
+                cache[digest] = from_snapshot(body) if body is not None else None
+            except ConfigError:
+                cache[digest] = None
+        return cache[digest]
+
+    return lookup
+
+
+def replay_ledger(store: AuditStore, *, until_seq: int | None = None, extension_id: str | None = None,
+                  against: SecurityConfig | None = None, progress: ProgressCallback | None = None) -> ReplayReport:
+    """Replay the live ledger of ``store``; the chain is verified first and entries from its first break on
+    are marked untrusted."""
+    verification = verify_ledger(store)
+    findings = [f"seq {e.seq}: {e.kind}: {e.message}" for e in verification.verification_errors]
+    entries = [e.to_dict() for e in store.query_ledger()]
+    last = entries[-1]["seq"] if entries else 0
+    forensic = store.forensic_records(1, last) if entries else {}
+
+    def params_for(seq: int) -> Mapping[str, Any] | None:
+        item = forensic.get(seq, {}).get("disclosed", {}).get("params")
+        return item.get("value") if isinstance(item, Mapping) else None
+
+    return replay_entries(entries, config_for=_config_lookup(store.config_version), params_for=params_for,
+                          chain_break_seq=verification.first_invalid_seq, chain_findings=findings[:50],
+                          until_seq=until_seq, extension_id=extension_id, against=against, progress=progress)
+
+
+def chain_break(entries: list[Mapping[str, Any]], complete: bool) -> tuple[int | None, list[str]]:
+    """The first seq where a bundle's entries stop hashing or linking (None when intact), and why."""
+    from pi_sandbox.evidence.verify import _entry_hash
+
+    previous: Mapping[str, Any] | None = None
+    for entry in entries:
+        seq = entry["seq"]
+        try:
+            digest = _entry_hash(entry)
+        except (KeyError, TypeError, ValueError):
+            return seq, [f"entry {seq} is malformed"]
+        if digest != entry["entry_hash"]:
+            return seq, [f"entry {seq} does not hash to its entry_hash"]
+        if previous is not None and seq == previous["seq"] + 1 and entry["prev_hash"] != previous["entry_hash"]:
+            return seq, [f"entry {seq} does not link to entry {previous['seq']}"]
+        if previous is None and complete and entry["prev_hash"] != GENESIS:
+            return seq, [f"entry {seq} does not start from GENESIS"]
+        previous = entry
+    return None, []
+
+
+def replay_bundle(bundle: Mapping[str, Any], *, until_seq: int | None = None, extension_id: str | None = None,
+                  against: SecurityConfig | None = None, progress: ProgressCallback | None = None) -> ReplayReport:
+    """Replay the entries an evidence bundle carries, under the configuration versions it carries."""
+    ledger = bundle["risk_ledger"]
+    entries = list(ledger["entries"])
+    versions: Mapping[str, Any] = bundle.get("config", {}).get("versions", {})
+    forensic: Mapping[str, Any] = ledger.get("forensics", {})
+
+    def params_for(seq: int) -> Mapping[str, Any] | None:
+        item = forensic.get(str(seq), {}).get("disclosed", {}).get("params")
+        return item.get("value") if isinstance(item, Mapping) else None
+
+    break_seq, findings = chain_break(entries, bool(ledger.get("complete")))
+    return replay_entries(entries, config_for=_config_lookup(versions.get), params_for=params_for,
+                          chain_break_seq=break_seq, chain_findings=findings, until_seq=until_seq,
+                          extension_id=extension_id, source="bundle", against=against, progress=progress)
