@@ -17,6 +17,8 @@ class Decision(StrEnum):
     DENY = "deny"
     #: Malformed request, unknown method or a declared capability that differs from the derived one.
     INVALID = "invalid"
+    #: The call ran past its deadline; the caller got ``timeout`` (a second entry for the same call_id).
+    TIMEOUT = "timeout"
 
 
 class PolicyOutcome(StrEnum):
@@ -95,6 +97,9 @@ class Reason(StrEnum):
     CONNECTOR_DENIED = "connector_denied"
     NO_CONNECTOR = "no_connector"
     CONNECTOR_CRASH = "connector_crash"
+    # runtime: host work bounds
+    HOSTCALL_DEADLINE = "hostcall_deadline"
+    HOSTCALL_LATE = "hostcall_late"
 
 
 class AlertCategory(StrEnum):

@@ -8,7 +8,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -177,8 +176,6 @@ def test_async_hostcalls_run_in_parallel_and_do_not_eat_the_budget(table: Any) -
 
     recorder = SlowStat()
     w = start(table, recorder, WorkerLimits(memory_bytes=64 << 20, call_timeout_s=0.5))
-    pool = ThreadPoolExecutor(max_workers=4)
-    w.executor = pool
     try:
         elapsed_ms = tool(w, "parallel", {"n": 4})
         assert elapsed_ms < 1000  # 4 x 0.4 s served concurrently, not one after another
@@ -188,7 +185,6 @@ def test_async_hostcalls_run_in_parallel_and_do_not_eat_the_budget(table: Any) -
         assert tool(w, "parallel", {"n": 8}) >= 700
     finally:
         w.close()
-        pool.shutdown()
 
 
 def test_host_driven_timers(worker: tuple[ExtensionWorker, Recorder]) -> None:

@@ -125,8 +125,15 @@ class HttpSettings:
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()
     allow_loopback: bool = False
+    #: Private ranges (RFC 1918, CGNAT 100.64/10, IPv6 ULA fc00::/7) are refused unless this is set.
+    allow_private: bool = False
     max_response_bytes: int = 10 * 1024 * 1024
+    #: Whole request, redirects included (a slow-drip server cannot hold a call past it).
     timeout_ms: int = 30_000
+    connect_timeout_ms: int = 5_000
+    #: Longest wait for the next bytes of a response.
+    read_timeout_ms: int = 10_000
+    max_redirects: int = 5
 
 
 @dataclass(frozen=True)
@@ -165,13 +172,40 @@ class RiskSettings:
     fail_closed: bool = True
 
 
+#: The most host time one hostcall of each method may take before its caller gets ``timeout``
+#: (``extensionRuntime.hostcallDeadlineMs`` overrides single methods). ``exec`` covers the exec
+#: connector's own 10-minute maximum; ``http`` the default ``http.timeoutMs`` plus DNS.
+DEFAULT_HOSTCALL_DEADLINES_MS: Final[Mapping[str, int]] = MappingProxyType({
+    "fs": 10_000, "tool": 30_000, "exec": 610_000, "http": 35_000, "env": 2_000,
+    "session": 2_000, "events": 5_000, "ui": 5_000, "log": 2_000,
+})
+
+
 @dataclass(frozen=True)
 class RuntimeSettings:
-    """Limits of the worker that hosts an extension."""
+    """Limits of the worker that hosts an extension, and of the host work done for it."""
 
     call_timeout_ms: int = 30_000
     max_memory_mb: int = 256
     max_stack_kb: int = 1024
+    #: Per-method overrides of ``DEFAULT_HOSTCALL_DEADLINES_MS`` (see :meth:`deadline_ms`).
+    hostcall_deadline_ms: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    #: Bytes one fs read or write (and the file tools built on them) may move.
+    max_fs_io_bytes: int = 16 * 1024 * 1024
+    #: Session entries one extension may keep, and their total size (canonical JSON bytes).
+    session_max_entries: int = 1_000
+    session_max_bytes: int = 1024 * 1024
+    #: Alerts per extension and category, side records per extension and kind, per minute; the
+    #: rest is folded into one summarizing ledger entry per minute (hostcall decisions never are).
+    max_alerts_per_minute: int = 30
+    max_records_per_minute: int = 300
+
+    def deadline_ms(self, method: str) -> int:
+        """The deadline of one hostcall method: the setting, else the default (the longest for an unknown one)."""
+        given = self.hostcall_deadline_ms.get(method)
+        if given is not None:
+            return given
+        return DEFAULT_HOSTCALL_DEADLINES_MS.get(method, max(DEFAULT_HOSTCALL_DEADLINES_MS.values()))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pi_sandbox.config.model import (
+    DEFAULT_HOSTCALL_DEADLINES_MS,
     DEFAULT_PROFILE,
     MODES,
     PROFILE_ALIASES,
@@ -49,7 +50,7 @@ _TRUE_IS_STRICT = {
     "extensionRisk.fail_closed",
 }
 _FALSE_IS_STRICT = {"extensionPolicy.allow_dangerous", "extensionPolicy.http.allow_loopback",
-                    "extensionTrust.auto_promote"}
+                    "extensionTrust.auto_promote", "extensionPolicy.http.allow_private"}
 _UNION = {
     "extensionPolicy.execMediation.deny_patterns", "extensionPolicy.secretBroker.extra_names",
     "extensionPolicy.secretBroker.extra_suffixes", "extensionPolicy.secretBroker.extra_prefixes",
@@ -59,10 +60,14 @@ _UNION = {
 _SMALLER_IS_STRICT_SECTIONS = {"extensionPolicy.quota", "extensionRuntime"}
 _SMALLER_IS_STRICT = {
     "extensionPolicy.http.max_response_bytes", "extensionPolicy.http.timeout_ms",
+    "extensionPolicy.http.connect_timeout_ms", "extensionPolicy.http.read_timeout_ms",
+    "extensionPolicy.http.max_redirects",
     "extensionTrust.quarantine_after_quota_breaches", "extensionTrust.quarantine_after_risk_denials",
     "extensionTrust.quarantine_after_integrity_failures", "extensionTrust.probation_quota_factor",
 }
 _LARGER_IS_STRICT = {"extensionTrust.promote_after_hostcalls", "extensionTrust.promote_after_hours"}
+#: Per-method maps where each entry is tightened on its own (the smaller deadline wins).
+_SMALLER_PER_KEY = {"extensionRuntime.hostcall_deadline_ms"}
 
 
 def normalize_profile(token: str) -> str | None:
@@ -122,6 +127,13 @@ class _Merger:
             ok = (not value) or bool(current)
         elif key in _UNION:
             self.set(key, tuple(dict.fromkeys((*current, *value))), source)
+            return
+        elif key in _SMALLER_PER_KEY:
+            longer = sorted(k for k, v in value.items() if v > current.get(k, DEFAULT_HOSTCALL_DEADLINES_MS[k]))
+            if longer:
+                self.refuse(key, source, f"it would lengthen the deadline of {', '.join(longer)}")
+            tightened = {k: v for k, v in value.items() if k not in longer}
+            self.set(key, MappingProxyType({**current, **tightened}), source)
             return
         elif section in _SMALLER_IS_STRICT_SECTIONS or key in _SMALLER_IS_STRICT:
             ok = current is None or value <= current

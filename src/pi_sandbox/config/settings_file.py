@@ -17,9 +17,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from pi_sandbox.capabilities import ALL_CAPABILITIES
+from pi_sandbox.capabilities import ALL_CAPABILITIES, KNOWN_METHODS
 from pi_sandbox.config.hosts import parse_host_pattern
 from pi_sandbox.config.model import LOADER_ENV_PREFIXES, MODES, RISK_TIERS
 from pi_sandbox.errors import ConfigError
@@ -149,6 +150,19 @@ def _caps(value: Any, src: str, key: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _deadlines(value: Any, src: str, key: str) -> Mapping[str, int]:
+    """``{method: ms}`` for the methods given; an unknown method or a non-positive value is an error."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected an object of method: milliseconds, got {_type_name(value)}", source=src, key=key)
+    out: dict[str, int] = {}
+    for method, ms in value.items():
+        if method not in KNOWN_METHODS:
+            raise ConfigError(f"unknown hostcall method (known: {', '.join(sorted(KNOWN_METHODS))})",
+                              source=src, key=f"{key}.{method}")
+        out[method] = _pos_int(ms, src, f"{key}.{method}")
+    return MappingProxyType(out)
+
+
 def _one_of(choices: tuple[str, ...]) -> Validator:
     def check(value: Any, src: str, key: str) -> str:
         token = _str(value, src, key).strip().lower()
@@ -205,8 +219,12 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "allowHosts": ("allow_hosts", _hosts),
         "denyHosts": ("deny_hosts", _hosts),
         "allowLoopback": ("allow_loopback", _bool),
+        "allowPrivate": ("allow_private", _bool),
         "maxResponseBytes": ("max_response_bytes", _pos_int),
         "timeoutMs": ("timeout_ms", _pos_int),
+        "connectTimeoutMs": ("connect_timeout_ms", _pos_int),
+        "readTimeoutMs": ("read_timeout_ms", _pos_int),
+        "maxRedirects": ("max_redirects", _pos_int),
     },
     "extensionPolicy.sandbox": {
         "protectedPaths": ("protected_paths", _relative_names),
@@ -239,6 +257,12 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "callTimeoutMs": ("call_timeout_ms", _pos_int),
         "maxMemoryMb": ("max_memory_mb", _pos_int),
         "maxStackKb": ("max_stack_kb", _pos_int),
+        "hostcallDeadlineMs": ("hostcall_deadline_ms", _deadlines),
+        "maxFsIoBytes": ("max_fs_io_bytes", _pos_int),
+        "sessionMaxEntries": ("session_max_entries", _pos_int),
+        "sessionMaxBytes": ("session_max_bytes", _pos_int),
+        "maxAlertsPerMinute": ("max_alerts_per_minute", _pos_int),
+        "maxRecordsPerMinute": ("max_records_per_minute", _pos_int),
     },
 }
 _SUBSECTIONS = {"execMediation", "secretBroker", "http", "sandbox", "quota", "ledger", "perExtension"}

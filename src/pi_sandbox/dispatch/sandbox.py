@@ -39,7 +39,7 @@ from pi_sandbox.connectors.net import NetConnector
 from pi_sandbox.connectors.output import OperatorOutput
 from pi_sandbox.connectors.tools import ToolConnector
 from pi_sandbox.dispatch.call import CallInfo, Stage
-from pi_sandbox.dispatch.pipeline import NoRedaction, Pipeline, Redactor
+from pi_sandbox.dispatch.pipeline import NoRedaction, Pipeline, Redactor, record_timeout
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages import CapabilityStage, MediationStage, PolicyStage, QuotaStage, RiskStage, TrustStage
 from pi_sandbox.hashing import sha256_hex
@@ -52,7 +52,7 @@ from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
 from pi_sandbox.sandbox.launch import ExecSandbox
 from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.trust import Controls, TransitionReason, TrustState
-from pi_sandbox.vocabulary import StageName
+from pi_sandbox.vocabulary import Reason, StageName
 
 _POSTURE_RECORD = "config_posture"
 
@@ -260,3 +260,12 @@ class Sandbox:
                  dry_run: bool = False) -> HostcallResult:
         """Decide, record and (if allowed and not ``dry_run``) carry out one hostcall for ``extension_id``."""
         return self.pipeline.run(extension_id, request, dry_run=dry_run)
+
+    def record_hostcall_timeout(self, extension_id: str, call_id: str, method: str,
+                                params: Mapping[str, Any] | None, deadline_ms: int, *, started: bool) -> None:
+        """The caller got ``timeout``: one ledger entry and one alert, naming ``extension_id`` only."""
+        record_timeout(self.evidence, extension_id, call_id, method, params, deadline_ms, started=started)
+
+    def record_late_completion(self, extension_id: str, call_id: str, method: str, ok: bool) -> None:
+        """A call answered ``timeout`` finished after all (its effect, if any, happened late)."""
+        self.evidence.note(Reason.HOSTCALL_LATE, {"call_id": call_id, "method": method[:40], "ok": ok}, extension_id)

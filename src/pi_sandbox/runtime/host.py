@@ -16,7 +16,6 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, disc
 from pi_sandbox.runtime.events import combine_event, complete_event
 from pi_sandbox.runtime.extdirs import clear_tmp, prepare_dirs
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
+from pi_sandbox.runtime.hostcalls import Job
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
 from pi_sandbox.runtime.pi_packages import npm_global_root
 from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_import_problem
@@ -63,7 +63,6 @@ class ExtensionHost:
         model: Mapping[str, Any] | None = None,
         max_restarts: int = 2,
         limits: WorkerLimits | None = None,
-        async_hostcall_threads: int = 4,
     ) -> None:
         # The supervisor holds every secret: no other process of this user may read its memory or environ.
         make_undumpable()
@@ -82,11 +81,6 @@ class ExtensionHost:
         self._calls = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
         self._session_started = False
-        # Async hostcalls (fetch, exec, fs.promises) of all workers run here, so an extension's
-        # Promise.all really runs in parallel and concurrent ledger appends share one fsync.
-        self._executor = ThreadPoolExecutor(
-            max_workers=async_hostcall_threads, thread_name_prefix="pi-hostcall"
-        )
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
         sandbox.bus.subscribe(self._on_bus_event)
@@ -195,10 +189,9 @@ class ExtensionHost:
     def _spawn(self, ext: LoadedExtension, table: ModuleTable) -> None:
         assert ext.bundle is not None
         worker = ExtensionWorker(
-            ext.extension_id, self._handler_for(ext.extension_id), self._limits(ext.extension_id)
+            ext.extension_id, _Hostcalls(self, ext.extension_id), self._limits(ext.extension_id)
         )
         ext.worker = worker
-        worker.executor = self._executor
         try:
             if self._modules_json is None:
                 self._modules_json = json.dumps(table.sources, separators=(",", ":"), ensure_ascii=False)
@@ -327,26 +320,6 @@ class ExtensionHost:
         )
 
     # ---- hostcalls ---------------------------------------------------------------------------
-
-    def _handler_for(self, extension_id: str) -> Any:
-        sandbox = self.sandbox
-        prefix = f"{extension_id}:{self.session_id}:"
-
-        def handle(method: Any, params: Any) -> dict[str, Any]:
-            call_id = prefix + str(next(self._calls))
-            result = sandbox.hostcall(extension_id, {"call_id": call_id, "method": method, "params": params})
-            if result.ok:
-                return {"ok": True, "result": result.result}
-            return {
-                "ok": False,
-                "error": {
-                    "code": result.error_code or "internal",
-                    "message": result.message or "",
-                    "reason": result.reason,
-                },
-            }
-
-        return handle
 
     def _on_bus_event(self, source: str, event: str, data: Any) -> None:
         self._bus_queue.append((source, event, data))
@@ -580,13 +553,47 @@ class ExtensionHost:
                 clear_tmp(ext.dirs)  # tmp files live for one session; the data dir is kept
             if ext.status == "loaded":
                 ext.status = "stopped"
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> ExtensionHost:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.shutdown()
+
+
+class _Hostcalls:
+    """One extension's hostcalls, served through the host's ``Sandbox`` with per-method deadlines."""
+
+    def __init__(self, host: ExtensionHost, extension_id: str) -> None:
+        self.sandbox = host.sandbox
+        self.extension_id = extension_id
+        self._runtime = host.config.runtime
+        self._prefix = f"{extension_id}:{host.session_id}:"
+        self._calls = host._calls
+
+    def deadline_s(self, method: Any) -> float:
+        return self._runtime.deadline_ms(method.strip().lower() if isinstance(method, str) else "") / 1000.0
+
+    def new_call_id(self) -> str:
+        return self._prefix + str(next(self._calls))
+
+    def serve(self, method: Any, params: Any, call_id: str, timeout_ms: int) -> dict[str, Any]:
+        result = self.sandbox.hostcall(
+            self.extension_id, {"call_id": call_id, "method": method, "params": params, "timeout_ms": timeout_ms}
+        )
+        if result.ok:
+            return {"ok": True, "result": result.result}
+        error = {"code": result.error_code or "internal", "message": result.message or "", "reason": result.reason}
+        return {"ok": False, "error": error}
+
+    def timed_out(self, job: Job) -> None:
+        self.sandbox.record_hostcall_timeout(
+            self.extension_id, job.call_id, str(job.method), job.params if isinstance(job.params, Mapping) else None,
+            job.deadline_ms, started=job.started_at is not None,
+        )
+
+    def finished_late(self, job: Job, reply: Mapping[str, Any]) -> None:
+        self.sandbox.record_late_completion(self.extension_id, job.call_id, str(job.method), bool(reply.get("ok")))
 
 
 def replace_limits(limits: WorkerLimits, **changes: Any) -> WorkerLimits:

@@ -140,9 +140,9 @@ class FdChannel:
                     raise EOFError("peer closed the channel")
                 self._buf += chunk
                 return True
-            timeout = None if deadline is None else deadline - time.monotonic()
-            if timeout is not None and timeout <= 0:
-                return False
+            # A deadline already past still polls once: a frame that is waiting in the pipe counts
+            # (a caller that was slow to look must not take a finished peer for a hung one).
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             rlist = [self.read_fd] if self.wake_fd is None else [self.read_fd, self.wake_fd]
             readable, writable, _ = select.select(rlist, wlist, [], timeout)
             if writable:

@@ -1,15 +1,21 @@
 """Supervisor side of one extension worker: spawn, watchdog, hostcall service, kill.
 
 The worker is a separate Python process with a minimal environment and no inherited file
-descriptors except its two pipes. The supervisor answers the worker's hostcalls by calling the
-handler it was given (the host wires that to the dispatch pipeline) and enforces the per-call
-time budget from outside: time spent inside a hostcall is not charged to the extension, time
-spent running JS is, and a worker that overruns is killed with SIGKILL.
+descriptors except its two pipes. The supervisor's request loop never carries out a hostcall
+itself: each one goes to the extension's own :class:`~pi_sandbox.runtime.hostcalls.HostcallLane`
+(the host wires the lane to the dispatch pipeline) with a per-method deadline, and the loop keeps
+watching the worker and the clock. A call past its deadline is answered with ``timeout`` and
+recorded against its caller.
+
+The loop also enforces the per-request JS time budget from outside: time the worker waits for
+hostcalls is not charged to it, time it spends running JS is, and a worker that overruns is killed
+with SIGKILL. Before killing, the watchdog checks that the worker really used the CPU (its own
+``utime + stime``) and has not already answered: a host that was slow to look — a stalled
+supervisor — never gets an innocent extension killed and blamed.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import queue
@@ -19,17 +25,23 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pi_sandbox.runtime.hostcalls import (
+    HostcallHandler,
+    HostcallLane,
+    HostcallService,
+    Job,
+    PlainService,
+    timeout_reply,
+)
 from pi_sandbox.runtime.protocol import FdChannel, ProtocolError, encode_body, encode_frame
 
-#: (method, params) -> {"ok": True, "result": ...} | {"ok": False, "error": {"code", "message", "reason"?}}
-#: ``handler(method, params)``: the frame's values as sent, malformed ones included (the pipeline
-#: refuses and records those as ``invalid_request``; nothing is refused before it).
-HostcallHandler = Callable[[Any, Any], dict[str, Any]]
+__all__ = ["ExtensionWorker", "HostcallHandler", "WorkerFailure", "WorkerLimits"]
+#: Clock ticks per second of /proc/<pid>/stat times.
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _engine_path() -> str:
@@ -67,6 +79,12 @@ class WorkerLimits:
     #: Hostcall time is not charged to the JS budget, but a call may never run longer than
     #: ``call_timeout_s * wall_ceiling_factor`` in wall time (stops an endless stream of hostcalls).
     wall_ceiling_factor: float = 10.0
+    #: Threads that carry out this extension's hostcalls (its own: a hung call delays no one else).
+    hostcall_threads: int = 4
+    #: Hostcalls one worker may have waiting or running; more are answered ``timeout`` at once.
+    max_pending_hostcalls: int = 256
+    #: Share of the JS budget the worker must have spent on the CPU before the watchdog kills it.
+    min_cpu_share: float = 0.5
 
     def effective_address_space(self) -> int:
         """The RLIMIT_AS given to the worker: generous for the interpreter, bounded for the heap."""
@@ -89,9 +107,12 @@ class WorkerFailure(Exception):
 class ExtensionWorker:
     """One worker process hosting one extension's JS runtime."""
 
-    def __init__(self, extension_id: str, handler: HostcallHandler, limits: WorkerLimits) -> None:
+    def __init__(
+        self, extension_id: str, service: HostcallService | HostcallHandler, limits: WorkerLimits
+    ) -> None:
         self.extension_id = extension_id
-        self.handler = handler
+        # A bare handler (tests, tools) gets one generous deadline and records nothing.
+        self.service: HostcallService = service if not callable(service) else PlainService(service)
         self.limits = limits
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: FdChannel | None = None
@@ -105,10 +126,12 @@ class ExtensionWorker:
         self.registration_version = 0
         #: When the worker's earliest timer is due (monotonic seconds), as of its last answer.
         self.next_timer_at: float | None = None
-        #: Serves async hostcalls concurrently (fetch, exec, fs.promises) when set; None = inline.
-        self.executor: Executor | None = None
-        self._completed: queue.SimpleQueue[tuple[Any, dict[str, Any]]] = queue.SimpleQueue()
-        self._in_flight = 0
+        self._lane = HostcallLane(extension_id, self.service, limits.hostcall_threads, self._job_done)
+        #: Hostcalls handed to the lane and not yet answered, by the worker's hostcall id.
+        self._pending: dict[Any, Job] = {}
+        self._completed: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        #: True while the request loop waits in select(): only then does a finished job write the wake pipe.
+        self._selecting = False
         self._wake_r, self._wake_w = -1, -1
         self._wake_lock = threading.Lock()
 
@@ -222,6 +245,8 @@ class ExtensionWorker:
 
     def kill(self) -> None:
         """SIGKILL the worker's process group and reap it."""
+        self._lane.close()
+        self._pending.clear()
         proc = self._proc
         if proc is None:
             return
@@ -288,12 +313,19 @@ class ExtensionWorker:
         started_at = time.monotonic()
         deadline = started_at + budget
         ceiling = started_at + budget * self.limits.wall_ceiling_factor
-        paused_at = started_at if self._in_flight else None
+        cpu_at_start = self._cpu_seconds()
+        paused_at = started_at if self._pending else None
         while True:
-            # While async hostcalls are in flight the worker may just be waiting for them: the JS
-            # budget is paused, only the wall-clock ceiling applies.
-            message = self._read(channel, ceiling if self._in_flight else min(deadline, ceiling))
-            if self._deliver_completed(channel) and self._in_flight == 0 and paused_at is not None:
+            # While hostcalls are pending the worker may just be waiting for them: the JS budget is
+            # paused, only hostcall deadlines and the wall-clock ceiling apply.
+            if self._pending:
+                wait_until = min(ceiling, min(job.deadline for job in self._pending.values()))
+            else:
+                wait_until = min(deadline, ceiling)
+            message = self._next_message(channel, wait_until)
+            self._deliver_completed(channel)
+            self._expire_overdue(channel)
+            if paused_at is not None and not self._pending:
                 deadline += time.monotonic() - paused_at
                 paused_at = None
             if message is None:
@@ -304,19 +336,16 @@ class ExtensionWorker:
                         f"exceeded the {budget * self.limits.wall_ceiling_factor:g}s wall-clock ceiling "
                         f"for a '{kind}' call",
                     )
-                if self._in_flight == 0 and now >= deadline:
-                    self._die("timeout", f"exceeded the {budget:g}s time budget for a '{kind}' call")
+                if not self._pending and now >= deadline:
+                    short = self._cpu_shortfall(budget, cpu_at_start)
+                    if short <= 0:
+                        self._die("timeout", f"exceeded the {budget:g}s time budget for a '{kind}' call")
+                    deadline = now + max(0.02, short)  # not its CPU: the host was slow to look
                 continue
             mtype = message.get("type")
             if mtype == "hostcall":
-                served_at = time.monotonic()
                 try:
-                    if self.executor is not None and message.get("sync") is False:
-                        self._start_async(message)
-                        if paused_at is None:
-                            paused_at = served_at
-                        continue
-                    self._serve_hostcall(channel, message)
+                    self._start_hostcall(channel, message)
                 except WorkerFailure:
                     raise
                 except BaseException:
@@ -324,8 +353,8 @@ class ExtensionWorker:
                     self.dead_reason = "internal"
                     self.kill()
                     raise
-                if paused_at is None:
-                    deadline += time.monotonic() - served_at  # hostcall time is the host's
+                if paused_at is None and self._pending:
+                    paused_at = time.monotonic()
             elif mtype == "done" and message.get("id") == request_id:
                 due_in_ms = message.pop("timer_due_in_ms", None)
                 version = message.pop("rv", None)
@@ -340,27 +369,51 @@ class ExtensionWorker:
             else:
                 self._die("protocol", f"unexpected '{mtype}' frame")
 
-    def _start_async(self, message: dict[str, Any]) -> None:
-        """Serve an async hostcall on the executor; its answer is delivered by the request loop."""
-        assert self.executor is not None
+    # ---- hostcalls ---------------------------------------------------------------------------
+
+    def _next_message(self, channel: FdChannel, until: float) -> dict[str, Any] | None:
+        """The worker's next frame, or None when ``until`` passed or a hostcall finished first."""
+        if any(job.sync for job in self._pending.values()) and not channel.pending_output:
+            # The worker is blocked on a sync call and cannot send anything: wait for the lane alone
+            # (a queue hand-off is several times cheaper than waking a select through the pipe).
+            try:
+                job = self._completed.get(timeout=max(0.0, until - time.monotonic()))
+            except queue.Empty:
+                return None
+            self._deliver(channel, job)
+            return None
+        self._selecting = True
+        try:
+            if not self._completed.empty():
+                return None
+            return self._read(channel, until)
+        finally:
+            self._selecting = False
+
+    def _start_hostcall(self, channel: FdChannel, message: dict[str, Any]) -> None:
+        self.hostcalls += 1
         hid = message.get("hid")
         method = message.get("method")
         params = message.get("params")
-        self.hostcalls += 1
-        self._in_flight += 1
-        future = self.executor.submit(self.handler, method, params)
-        future.add_done_callback(functools.partial(self._async_done, hid))
+        # Malformed values go to the pipeline as sent: it refuses and records them (invalid_request).
+        now = time.monotonic()
+        job = Job(hid, method, params, self.service.new_call_id(), message.get("sync") is not False, now,
+                  now + self.service.deadline_s(method))
+        if len(self._pending) >= self.limits.max_pending_hostcalls:
+            # A flood of calls is refused at once (and recorded), never queued without bound.
+            job.deadline = now
+            self._lane.abandon(job)
+            self._send_result(channel, hid, timeout_reply(job))
+            self.service.timed_out(job)
+            return
+        self._pending[hid] = job
+        self._lane.submit(job)
 
-    def _async_done(self, hid: Any, future: Future[dict[str, Any]]) -> None:
-        """Runs on an executor thread: queue the answer and wake the request loop."""
-        try:
-            reply = future.result()
-        except Exception as exc:  # a host bug must still answer the worker
-            reply = {"ok": False, "error": {"code": "internal", "message": f"{type(exc).__name__}"}}
-        self._finish_async(hid, reply)
-
-    def _finish_async(self, hid: Any, reply: dict[str, Any]) -> None:
-        self._completed.put((hid, reply))
+    def _job_done(self, job: Job) -> None:
+        """Runs on a lane thread: queue the answer and wake the request loop if it is in select()."""
+        self._completed.put(job)
+        if not self._selecting:
+            return
         with self._wake_lock:  # never write to a descriptor number that kill() already released
             if self._wake_w < 0:
                 return
@@ -369,32 +422,58 @@ class ExtensionWorker:
             except OSError:
                 pass  # pipe full: the loop is being woken anyway
 
-    def _deliver_completed(self, channel: FdChannel) -> bool:
-        """Send finished async answers to the worker; True when at least one was sent."""
-        sent = False
+    def _deliver(self, channel: FdChannel, job: Job) -> None:
+        if self._pending.get(job.hid) is not job:
+            return  # already answered (timed out meanwhile) or from a worker that was replaced
+        del self._pending[job.hid]
+        self._send_result(channel, job.hid, job.reply or {})
+
+    def _deliver_completed(self, channel: FdChannel) -> None:
+        """Send every finished hostcall's answer to the worker."""
         while True:
             try:
-                hid, reply = self._completed.get_nowait()
+                job = self._completed.get_nowait()
             except queue.Empty:
-                return sent
-            self._in_flight -= 1
-            sent = True
-            try:
-                channel.write({"type": "hc_result", "hid": hid, **reply})
-            except OSError:
-                self._die_from_exit()
-            except ProtocolError as exc:
-                self._die("protocol", str(exc))
+                return
+            self._deliver(channel, job)
 
-    def _serve_hostcall(self, channel: FdChannel, message: dict[str, Any]) -> None:
-        self.hostcalls += 1
-        reply = self.handler(message.get("method"), message.get("params"))
+    def _expire_overdue(self, channel: FdChannel) -> None:
+        """Answer ``timeout`` for every pending call past its deadline, and record it."""
+        if not self._pending:
+            return
+        now = time.monotonic()
+        for job in [j for j in self._pending.values() if j.deadline <= now]:
+            if not self._lane.abandon(job):
+                continue  # finished just now: its answer is in the queue
+            del self._pending[job.hid]
+            self._send_result(channel, job.hid, timeout_reply(job))
+            self.service.timed_out(job)
+
+    def _send_result(self, channel: FdChannel, hid: Any, reply: Mapping[str, Any]) -> None:
         try:
-            channel.write({"type": "hc_result", "hid": message.get("hid"), **reply})
+            channel.write({"type": "hc_result", "hid": hid, **reply})
         except OSError:
             self._die_from_exit()
         except ProtocolError as exc:
             self._die("protocol", str(exc))
+
+    def _cpu_seconds(self) -> float | None:
+        """CPU time the worker process has used (user + system), or None when it cannot be read."""
+        if self._proc is None:
+            return None
+        try:
+            with open(f"/proc/{self._proc.pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def _cpu_shortfall(self, budget: float, cpu_at_start: float | None) -> float:
+        """How much more CPU the worker must burn before it has overrun (<= 0: it has)."""
+        now_cpu = self._cpu_seconds()
+        if now_cpu is None or cpu_at_start is None:
+            return 0.0  # no CPU accounting here: wall time decides
+        return budget * self.limits.min_cpu_share - (now_cpu - cpu_at_start)
 
     # ---- failure handling --------------------------------------------------------------------
 

@@ -1,0 +1,182 @@
+"""Host work for one extension: its hostcalls run on its own threads, each against a deadline.
+
+The supervisor's request loop never carries out a hostcall itself. It hands each one to the
+calling extension's :class:`HostcallLane` (a few threads that belong to that extension only) and
+keeps watching the worker and the clock. A call still running at its deadline is answered with
+``timeout`` and recorded against the caller; its thread finishes (connectors bound their own work)
+and its late result is dropped. An extension whose calls hang therefore only ever waits for its own
+threads: another extension's calls run on other threads and complete in their normal time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: (method, params) -> {"ok": True, "result": ...} | {"ok": False, "error": {"code", "message", "reason"?}}
+#: ``method`` and ``params`` are the frame's values as sent, malformed ones included (the pipeline
+#: refuses and records those as ``invalid_request``; nothing is refused before it).
+HostcallHandler = Callable[[Any, Any], dict[str, Any]]
+
+QUEUED, RUNNING, DONE, ABANDONED = range(4)
+
+
+class HostcallService(Protocol):
+    """What the supervisor needs from the host to serve one extension's hostcalls."""
+
+    def deadline_s(self, method: Any) -> float:
+        """How long a call of ``method`` may take (seconds)."""
+        ...
+
+    def new_call_id(self) -> str:
+        """A fresh call id (known before the call runs, so a timeout can name it)."""
+        ...
+
+    def serve(self, method: Any, params: Any, call_id: str, timeout_ms: int) -> dict[str, Any]:
+        """Carry one call out (on a lane thread); never raises."""
+        ...
+
+    def timed_out(self, job: Job) -> None:
+        """Record that ``job`` ran past its deadline (on the request loop's thread)."""
+        ...
+
+    def finished_late(self, job: Job, reply: Mapping[str, Any]) -> None:
+        """Record that an abandoned ``job`` completed after all (on a lane thread)."""
+        ...
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One hostcall handed to a lane."""
+
+    hid: Any
+    #: As sent by the worker (not necessarily a string: the pipeline judges that).
+    method: Any
+    params: Any
+    call_id: str
+    sync: bool
+    submitted_at: float
+    deadline: float
+    state: int = QUEUED
+    started_at: float | None = None
+    reply: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def deadline_ms(self) -> int:
+        return round((self.deadline - self.submitted_at) * 1000)
+
+
+class PlainService:
+    """A :class:`HostcallService` over a bare handler (tests, tools): one deadline, nothing recorded."""
+
+    def __init__(self, handler: HostcallHandler, deadline_s: float = 60.0) -> None:
+        self.handler = handler
+        self._deadline = deadline_s
+        self._ids = iter(range(1, 1 << 62))
+
+    def deadline_s(self, method: Any) -> float:
+        return self._deadline
+
+    def new_call_id(self) -> str:
+        return f"call-{next(self._ids)}"
+
+    def serve(self, method: Any, params: Any, call_id: str, timeout_ms: int) -> dict[str, Any]:
+        return self.handler(method, params)
+
+    def timed_out(self, job: Job) -> None:
+        return None
+
+    def finished_late(self, job: Job, reply: Mapping[str, Any]) -> None:
+        return None
+
+
+def timeout_reply(job: Job) -> dict[str, Any]:
+    """The answer a caller gets when its call ran past the deadline."""
+    return {
+        "ok": False,
+        "error": {
+            "code": "timeout",
+            "reason": "hostcall_deadline",
+            "message": f"{str(job.method)[:40]} call exceeded its {job.deadline_ms} ms deadline "
+            "(extensionRuntime.hostcallDeadlineMs); the host stopped waiting for it",
+        },
+    }
+
+
+class HostcallLane:
+    """The threads that carry out one extension's hostcalls (started on demand, at most ``threads``).
+
+    ``on_complete(job)`` is called on the lane thread when a job finishes before being abandoned.
+    """
+
+    def __init__(self, name: str, service: HostcallService, threads: int,
+                 on_complete: Callable[[Job], None]) -> None:
+        self.name = name
+        self.service = service
+        self.max_threads = max(1, threads)
+        self._on_complete = on_complete
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; a new thread starts when none is idle and the lane has room."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("lane is closed")
+            if self._idle == 0 and self._threads < self.max_threads:
+                self._threads += 1
+                threading.Thread(target=self._run, name=f"pi-hostcall-{self.name}", daemon=True).start()
+        self._jobs.put(job)
+
+    def abandon(self, job: Job) -> bool:
+        """Give up on ``job`` at its deadline; False when it already finished (deliver it instead)."""
+        with self._lock:
+            if job.state == DONE:
+                return False
+            job.state = ABANDONED
+            return True
+
+    def close(self) -> None:
+        """Stop the threads once their current job ends (queued jobs are dropped)."""
+        with self._lock:
+            self._closed = True
+            count = self._threads
+        for _ in range(count):
+            self._jobs.put(None)
+
+    def _run(self) -> None:
+        service = self.service
+        while True:
+            with self._lock:
+                self._idle += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+                if job is None:
+                    self._threads -= 1
+                    return
+                if job.state != QUEUED:
+                    continue  # abandoned before it started: it never ran
+                job.state = RUNNING
+            job.started_at = now = time.monotonic()
+            remaining_ms = max(1, int((job.deadline - now) * 1000))
+            try:
+                reply = service.serve(job.method, job.params, job.call_id, remaining_ms)
+            except Exception as exc:  # a host bug must still answer the worker
+                reply = {"ok": False, "error": {"code": "internal", "message": type(exc).__name__}}
+            with self._lock:
+                late = job.state == ABANDONED
+                if not late:
+                    job.state = DONE
+                    job.reply = reply
+            if late:
+                service.finished_late(job, reply)
+            else:
+                self._on_complete(job)
