@@ -93,6 +93,8 @@ class Reason(StrEnum):
     EXTENSION_CODE = "extension_code"
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"
     SECRET_FILE = "secret_file"
+    #: A FIFO, socket or device: never read or written (a FIFO blocks the host forever).
+    SPECIAL_FILE = "special_file"
     # connector (a refusal while carrying out an allowed call)
     CONNECTOR_DENIED = "connector_denied"
     NO_CONNECTOR = "no_connector"

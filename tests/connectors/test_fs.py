@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from pi_sandbox.dispatch import HostcallResult, Sandbox
+from pi_sandbox.errors import ConnectorError
 from tests.conftest import OpenSandbox, PiEnv
 
 Request = Callable[..., dict[str, Any]]
@@ -296,10 +298,49 @@ def test_named_pipe_in_the_workspace_never_blocks_read_or_grep(
     results: list[HostcallResult] = []
     assert _finishes(lambda: results.append(sandbox.hostcall("ext.a", make_request(
         "fs", {"op": "read", "path": "pipe.txt"})))), "fs read blocked on a named pipe"
-    assert (results[0].ok, results[0].error_code, results[0].reason) == (False, "io", "not_a_regular_file")
+    assert (results[0].ok, results[0].error_code, results[0].reason) == (False, "denied", "special_file")
     assert _finishes(lambda: results.append(sandbox.hostcall("ext.a", make_request(
         "tool", {"name": "grep", "input": {"pattern": "needle", "path": "."}})))), "grep blocked on a named pipe"
     assert results[1].result["matches"] == [{"path": "notes.txt", "line": 1, "text": "needle"}]
+    # Writing blocks the same way (open for writing waits for a reader): refused before any open.
+    for request in (("fs", {"op": "write", "path": "pipe.txt", "data": "x"}),
+                    ("tool", {"name": "write", "input": {"path": "pipe.txt", "content": "x"}}),
+                    ("fs", {"op": "write", "path": "pipe.txt", "data": "x", "append": True})):
+        assert _finishes(lambda r=request: results.append(sandbox.hostcall("ext.a", make_request(*r)))), request
+        assert (results[-1].ok, results[-1].error_code, results[-1].reason) == (False, "denied", "special_file")
+    entries = [e for e in sandbox.store.query_ledger(extension_id="ext.a", limit=50) if e.reason == "special_file"]
+    assert [e.detail["stage"] for e in entries] == ["mediation"] * 4
+
+
+def test_connector_refuses_special_files_even_past_mediation(tmp_path: Path) -> None:
+    """Backstop: a path that became a FIFO after the mediation stage looked is still never opened blocking."""
+    from pi_sandbox.connectors.fs import open_regular
+
+    fifo = tmp_path / "late.fifo"
+    os.mkfifo(fifo)
+    for flags in (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY | os.O_APPEND):
+        try:
+            open_regular(fifo, flags)
+        except ConnectorError as exc:
+            assert (exc.code, exc.reason) == ("denied", "special_file")
+        except OSError as exc:  # no reader: a non-blocking write open fails with ENXIO instead of waiting
+            assert exc.errno == errno.ENXIO and flags != os.O_RDONLY
+        else:
+            raise AssertionError(f"opened a FIFO with flags {flags}")
+
+
+def test_reads_and_writes_are_capped(pi_env: PiEnv, open_sandbox: Callable[..., Sandbox],
+                                     make_request: Request) -> None:
+    box = open_sandbox(settings={"extensionRuntime": {"maxFsIoBytes": 1024}})
+    ok = box.hostcall("ext.a", make_request("fs", {"op": "write", "path": "small.txt", "data": "x" * 1024}))
+    assert ok.ok and ok.result == {"bytes_written": 1024}
+    big = box.hostcall("ext.a", make_request("fs", {"op": "write", "path": "big.txt", "data": "é" * 600}))
+    assert (big.ok, big.error_code, big.reason) == (False, "io", "too_large")  # 1200 bytes in 600 characters
+    assert not (pi_env.workspace / "big.txt").exists()
+    (pi_env.workspace / "large.txt").write_bytes(b"y" * 1025)
+    read = box.hostcall("ext.a", make_request("fs", {"op": "read", "path": "large.txt"}))
+    assert (read.ok, read.error_code, read.reason) == (False, "io", "too_large")
+    assert box.hostcall("ext.a", make_request("fs", {"op": "read", "path": "small.txt"})).ok
 
 
 def test_unknown_user_home_in_a_path_is_invalid_request(fs: Callable[..., HostcallResult]) -> None:

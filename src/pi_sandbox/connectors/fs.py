@@ -1,8 +1,10 @@
 """The ``fs`` connector: file operations confined to the workspace and the extension's own folder.
 
-Which paths a call may touch is decided by the mediation stage (``mediation.paths``); the connector
-resolves the path again when it acts, opens files without following a final symlink, and never
-reads from a pipe or device.
+Which paths a call may touch is decided by the mediation stage (``mediation.paths``, which also
+refuses FIFOs, sockets and devices); the connector resolves the path again when it acts, opens files
+without following a final symlink and without blocking, refuses anything but a regular file for
+reading or writing (``special_file``: a FIFO would block the host thread forever), and moves at most
+``extensionRuntime.maxFsIoBytes`` per read or write.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import Any
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.errors import ConnectorError
+from pi_sandbox.vocabulary import Reason
 
-MAX_READ_BYTES = 16 * 1024 * 1024
 MAX_LIST_ENTRIES = 10_000
 
 
@@ -30,18 +32,20 @@ def confine(ctx: ConnectorContext, raw: Any, op: str = "read") -> Path:
     return ctx.paths.resolve(raw, op)
 
 
-def open_regular(path: Path | str) -> int:
-    """Open a regular file for reading (no link followed); a pipe or device is refused, never read.
+def open_regular(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """Open a regular file (no link followed, never blocking); a pipe, socket or device is refused.
 
-    Non-blocking open: reading a FIFO (or opening one) would block the host thread forever.
+    Non-blocking open: opening or using a FIFO would block the host thread forever. A write open
+    that would create the file still creates a regular one.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    mode = os.fstat(fd).st_mode
-    if not stat_mod.S_ISREG(mode):
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    kind = os.fstat(fd).st_mode
+    if not stat_mod.S_ISREG(kind):
         os.close(fd)
-        if stat_mod.S_ISDIR(mode):
+        if stat_mod.S_ISDIR(kind):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        raise ConnectorError(f"'{path}' is not a regular file", code="io", reason="not_a_regular_file")
+        raise ConnectorError(f"'{path}' is a FIFO, socket or device; only regular files are read or written",
+                             code="denied", reason=Reason.SPECIAL_FILE)
     return fd
 
 
@@ -59,16 +63,20 @@ class FsConnector:
         raw = params.get("path")
         path = confine(ctx, raw, op)
         try:
+            if op in ("read", "write"):
+                return getattr(self, f"_{op}")(ctx, path, params)
             return getattr(self, f"_{op}")(path, params)
         except OSError as exc:
             raise _io_error(exc, str(raw)) from None
 
-    def _read(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _read(self, ctx: ConnectorContext, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+        cap = ctx.config.runtime.max_fs_io_bytes
         fd = open_regular(path)
         with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_READ_BYTES + 1)
-        if len(data) > MAX_READ_BYTES:
-            raise ConnectorError(f"file is larger than {MAX_READ_BYTES} bytes", code="io", reason="too_large")
+            data = handle.read(cap + 1)
+        if len(data) > cap:
+            raise ConnectorError(f"file is larger than {cap} bytes (extensionRuntime.maxFsIoBytes)",
+                                 code="io", reason="too_large")
         if params.get("encoding") == "base64":
             return {"content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
         try:
@@ -76,7 +84,7 @@ class FsConnector:
         except UnicodeDecodeError:
             return {"content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
 
-    def _write(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _write(self, ctx: ConnectorContext, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
         data = params.get("data", params.get("content", ""))
         if not isinstance(data, str):
             raise ConnectorError("fs write needs string 'data'", code="invalid_request")
@@ -87,9 +95,16 @@ class FsConnector:
                 raise ConnectorError("fs write 'data' is not valid base64", code="invalid_request") from None
         else:
             payload = data.encode("utf-8")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if params.get("append") else os.O_TRUNC)
-        fd = os.open(path, flags, 0o644)
+        cap = ctx.config.runtime.max_fs_io_bytes
+        if len(payload) > cap:
+            raise ConnectorError(f"write of {len(payload)} bytes is larger than {cap} bytes "
+                                 "(extensionRuntime.maxFsIoBytes); write in smaller pieces",
+                                 code="io", reason="too_large")
+        # Truncate only after the type check: O_TRUNC at open would act before a device is refused.
+        fd = open_regular(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if params.get("append") else 0))
         with os.fdopen(fd, "wb") as handle:
+            if not params.get("append"):
+                handle.truncate(0)
             handle.write(payload)
         return {"bytes_written": len(payload)}
 

@@ -6,17 +6,15 @@ exec mediation), so it never reaches this class.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pi_sandbox.connectors.base import ConnectorContext
-from pi_sandbox.connectors.fs import FsConnector, confine, open_regular
+from pi_sandbox.connectors.fs import FsConnector
+from pi_sandbox.connectors.search import search
 from pi_sandbox.errors import ConnectorError
 
 ToolHandler = Callable[[str, str, Mapping[str, Any]], Any]
-MAX_MATCHES = 1000
 
 
 class ToolConnector:
@@ -40,7 +38,7 @@ class ToolConnector:
         if name == "edit":
             return self._edit(ctx, args)
         if name in ("find", "grep"):
-            return self._search(ctx, name, args)
+            return search(ctx, name, args)
         if self.handler is None:
             raise ConnectorError(f"no tool named '{params.get('name')}' is registered", code="invalid_request")
         return self.handler(ctx.extension_id, str(params.get("name")), args)
@@ -55,36 +53,3 @@ class ToolConnector:
                                  reason="edit_not_unique")
         self.fs.call(ctx, {"op": "write", "path": args.get("path"), "data": current.replace(old, new, 1)})
         return {"edited": True}
-
-    def _search(self, ctx: ConnectorContext, name: str, args: Mapping[str, Any]) -> Any:
-        root = confine(ctx, args.get("path", "."), "list")
-        pattern = args.get("pattern")
-        if not isinstance(pattern, str) or not pattern:
-            raise ConnectorError(f"{name} needs a non-empty string 'pattern'", code="invalid_request")
-        try:
-            regex = re.compile(pattern if name == "grep" else re.escape(pattern).replace(r"\*", ".*"))
-        except re.error as exc:
-            raise ConnectorError(f"invalid pattern: {exc}", code="invalid_request") from None
-        matches: list[dict[str, Any]] = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in (".git", "node_modules")
-                                 and ctx.paths.allows(os.path.join(dirpath, d)))
-            for filename in sorted(filenames):
-                path = os.path.join(dirpath, filename)
-                if not ctx.paths.allows(path):
-                    continue  # a symlink pointing out, or protected state / settings: never read or list
-                rel = os.path.relpath(path, root)
-                if name == "find":
-                    if regex.fullmatch(filename) or regex.search(rel):
-                        matches.append({"path": rel})
-                else:
-                    try:
-                        with os.fdopen(open_regular(path), encoding="utf-8", errors="strict") as handle:
-                            for lineno, line in enumerate(handle, 1):
-                                if regex.search(line):
-                                    matches.append({"path": rel, "line": lineno, "text": line.rstrip()[:500]})
-                    except (UnicodeDecodeError, OSError, ConnectorError):
-                        continue  # binary, unreadable, or a pipe/device (never opened for reading)
-                if len(matches) >= MAX_MATCHES:
-                    return {"matches": matches, "truncated": True}
-        return {"matches": matches, "truncated": False}

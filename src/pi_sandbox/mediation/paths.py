@@ -16,6 +16,7 @@ path that changed in between.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ _BUILTIN_NAMES: Final = ProtectedNames()
 WRITE_OPS: Final = MUTATING_OPS
 #: Operations on a file's content: refused on secret files without an allow (list and stat only look).
 CONTENT_OPS: Final = frozenset({"read", "write", "delete"})
+#: Operations that move file contents: refused on FIFOs, sockets and devices.
+TRANSFER_OPS: Final = frozenset({"read", "write"})
 #: Tool name → the fs operation it performs on its ``path`` (and the default path when none is given).
 TOOL_PATH_OPS: Final[Mapping[str, tuple[str, str | None]]] = {
     "read": ("read", None), "ls": ("list", "."), "find": ("list", "."), "grep": ("list", "."),
@@ -125,6 +128,8 @@ class PathRules:
                 "searching it needs extensionPolicy.perExtension.<id>.readSecretFiles in the global settings",
                 reason=Reason.SECRET_FILE,
             )
+        if op in TRANSFER_OPS:
+            refuse_special_file(raw, text)
         return resolved
 
     def _check_protected_names(self, raw: str, spellings: tuple[str, ...], op: str) -> None:
@@ -169,6 +174,19 @@ class PathRules:
         except ConnectorError:
             return False
         return True
+
+
+def refuse_special_file(raw: str, path: str) -> None:
+    """``PathConfinementError`` (``special_file``) when ``path`` exists and is a FIFO, socket or device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing (a write creates a regular file) or unreadable: the connector reports it
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise PathConfinementError(
+            f"'{raw}' is a FIFO, socket or device; extensions may only read and write regular files",
+            reason=Reason.SPECIAL_FILE,
+        )
 
 
 def call_paths(method: str, params: Mapping[str, Any]) -> list[tuple[Any, str]]:

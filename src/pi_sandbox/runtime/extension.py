@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,8 @@ class LoadedExtension:
     cpu_ms_before: int = 0
     #: Its own data (kept) and tmp (per session) folders in the state dir, once it is started.
     dirs: ExtensionStateDirs | None = None
+    #: One request at a time per extension; different extensions may be called from different threads.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def extension_id(self) -> str:

@@ -363,7 +363,17 @@ class ExtensionHost:
     def _request(
         self, ext: LoadedExtension, kind: str, payload: Mapping[str, Any], *, restart: bool = True
     ) -> dict[str, Any]:
-        """One request to an extension's worker; failures are recorded and raised."""
+        """One request to an extension's worker; failures are recorded and raised.
+
+        Requests to one extension take turns; requests to different extensions may run at the same
+        time on different threads (each worker has its own request loop and hostcall lane).
+        """
+        with ext.lock:
+            return self._request_locked(ext, kind, payload, restart=restart)
+
+    def _request_locked(
+        self, ext: LoadedExtension, kind: str, payload: Mapping[str, Any], *, restart: bool
+    ) -> dict[str, Any]:
         if self._stopped_by_controls(ext):
             raise ExtensionRuntimeError(f"extension '{ext.extension_id}' is stopped: {ext.error}")
         if ext.status == "dead" and restart:

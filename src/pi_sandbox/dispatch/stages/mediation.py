@@ -55,6 +55,23 @@ def bash_command(params: Mapping[str, Any]) -> str:
     return str(tool_input.get("command", "")) if isinstance(tool_input, Mapping) else ""
 
 
+def write_size(call: CallInfo) -> int | None:
+    """Bytes an fs ``write`` or the ``write`` tool asks to store (ledger evidence: who wrote how much)."""
+    params = call.params
+    if call.method == "tool" and call.capability is Capability.WRITE:
+        tool_input = params.get("input")
+        data = tool_input.get("content") if isinstance(tool_input, Mapping) else None
+    elif call.method == "fs" and call.capability is Capability.WRITE:
+        data = params.get("data", params.get("content"))
+    else:
+        return None
+    if not isinstance(data, str):
+        return None
+    if params.get("encoding") == "base64":
+        return len(data) * 3 // 4
+    return len(data.encode("utf-8", "surrogatepass"))
+
+
 def _strings(value: Any, depth: int = 0) -> Iterator[str]:
     """Every string (keys included) in a JSON value, to depth ``_MAX_SCAN_DEPTH``."""
     if isinstance(value, str):
@@ -98,7 +115,8 @@ class MediationStage:
             return verdict if verdict.denied else (self._sandbox(call, verdict) or verdict)
         if call.method == "env":
             return self._env(call)
-        return Verdict.proceed()
+        size = write_size(call)
+        return Verdict.proceed() if size is None else Verdict.proceed({"write_bytes": size})
 
     # --- paths ---------------------------------------------------------------------------------
 

@@ -394,21 +394,14 @@ export function createGrepTool(cwd) {
     name: "grep", label: "grep", description: "Search file contents for a pattern.",
     parameters: Type.Object({ pattern: Type.String(), path: Type.Optional(Type.String()), glob: Type.Optional(Type.String()),
       ignoreCase: Type.Optional(Type.Boolean()), literal: Type.Optional(Type.Boolean()), limit: Type.Optional(Type.Number()) }),
+    // Runs on the host's linear-time engine (RE2, like pi's ripgrep): bounded by the grep hostcall's deadline.
     async execute(_id, { pattern, path: p, glob, ignoreCase, literal, limit = 100 }) {
-      const src = literal ? pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") : pattern;
-      const re = new RegExp(src, ignoreCase ? "i" : "");
       const root = resolveIn(cwd, p);
-      const files = fs.statSync(root).isDirectory() ? walk(root, 20000).filter((e) => !e.dir).map((e) => e.rel) : [""];
-      const out = [];
-      for (const rel of files) {
-        if (glob && rel && !path.matchesGlob(path.basename(rel), glob) && !path.matchesGlob(rel, glob)) continue;
-        let content;
-        try { content = fs.readFileSync(rel ? path.join(root, rel) : root, "utf8"); } catch { continue; }
-        content.split("\n").forEach((line, i) => {
-          if (out.length < limit && re.test(line)) out.push(`${rel || path.basename(root)}:${i + 1}: ${truncateLine(line).text}`);
-        });
-        if (out.length >= limit) break;
-      }
+      const input = { pattern: String(pattern), path: root, ignoreCase: Boolean(ignoreCase), literal: Boolean(literal),
+        limit: Math.max(1, Math.min(1000, Math.floor(Number(limit)) || 100)) };
+      if (glob) input.glob = String(glob);
+      const res = await host.call("tool", { name: "grep", input });
+      const out = res.matches.map((m) => `${m.path}:${m.line}: ${truncateLine(m.text).text}`);
       return text(out.join("\n") || "No matches found", undefined);
     },
   };

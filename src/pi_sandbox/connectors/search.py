@@ -1,0 +1,189 @@
+"""``grep`` and ``find`` for the file tools, on a linear-time regular-expression engine (RE2).
+
+Python's ``re`` backtracks: a pattern like ``(a+)+$`` on a long line takes exponential time and
+holds the interpreter lock while it does, which froze the whole supervisor. RE2 (the
+``google-re2`` package) guarantees time linear in the input, releases the lock while it matches, and
+refuses what it cannot do in linear time (backreferences, look-around) — such a pattern is refused
+with a message saying so, never run on a slower engine.
+
+Files are read in chunks that end at a line break, so memory stays bounded whatever the file size;
+between chunks the search checks its deadline and stops with ``timeout``. Only regular files are
+opened (never a FIFO or device), binary files (a NUL byte in the first chunk) and files that are not
+UTF-8 are skipped, as before.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import re2  # type: ignore[import-untyped]
+
+from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.connectors.fs import confine, open_regular
+from pi_sandbox.errors import ConnectorError
+
+MAX_MATCHES: Final = 1000
+MAX_LINE_CHARS: Final = 500
+CHUNK_BYTES: Final = 4 * 1024 * 1024
+#: Memory RE2 may use for one compiled pattern (its default is 8 MiB; a pattern needing more is refused).
+PATTERN_MAX_MEM: Final = 32 * 1024 * 1024
+SKIPPED_DIRS: Final = frozenset({".git", "node_modules"})
+
+
+def compile_pattern(pattern: Any, *, tool: str, literal: bool = False, ignore_case: bool = False) -> Any:
+    """Compile ``pattern`` for RE2 with line semantics; ``ConnectorError`` when RE2 cannot express it."""
+    if not isinstance(pattern, str) or not pattern:
+        raise ConnectorError(f"{tool} needs a non-empty string 'pattern'", code="invalid_request")
+    options = re2.Options()
+    options.log_errors = False
+    options.never_nl = True  # a match never spans lines, as in grep
+    options.literal = literal
+    options.case_sensitive = not ignore_case
+    options.max_mem = PATTERN_MAX_MEM
+    try:
+        return re2.compile(pattern if literal else f"(?m){pattern}", options)
+    except re2.error as exc:
+        detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ConnectorError(
+            f"{tool} pattern cannot be run by the linear-time regex engine (RE2): {detail}. Backreferences "
+            "and look-around are not supported; rewrite the pattern or pass literal=true",
+            code="invalid_request",
+            reason="unsupported_pattern",
+        ) from None
+
+
+def glob_pattern(pattern: Any) -> Any:
+    """``find`` patterns: ``*`` matches any run of characters, everything else is literal."""
+    if not isinstance(pattern, str) or not pattern:
+        raise ConnectorError("find needs a non-empty string 'pattern'", code="invalid_request")
+    return compile_pattern(re.escape(pattern).replace(r"\*", ".*"), tool="find")
+
+
+class _Clock:
+    def __init__(self, ctx: ConnectorContext, tool: str) -> None:
+        self.stop_at = time.monotonic() + ctx.timeout_ms / 1000 if ctx.timeout_ms else None
+        self.tool = tool
+
+    def check(self) -> None:
+        if self.stop_at is not None and time.monotonic() > self.stop_at:
+            raise ConnectorError(f"{self.tool} ran past its deadline; narrow the path or the pattern",
+                                 code="timeout", reason="hostcall_deadline")
+
+
+def _files(ctx: ConnectorContext, root: Path, clock: _Clock, glob: str | None) -> Iterator[tuple[str, str]]:
+    """(absolute path, path relative to ``root``) of every file the caller may read, in sorted order.
+
+    ``root`` may be a single file (its name is the relative path); ``glob`` keeps the files whose
+    name or relative path matches it (``fnmatch`` on names: short, bounded input).
+    """
+    if root.is_file():
+        yield str(root), root.name
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        clock.check()
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS
+                             and ctx.paths.allows(os.path.join(dirpath, d)))
+        for filename in sorted(filenames):
+            path = os.path.join(dirpath, filename)
+            rel = os.path.relpath(path, root)
+            if glob is not None and not (fnmatch.fnmatchcase(filename, glob) or fnmatch.fnmatchcase(rel, glob)):
+                continue
+            if ctx.paths.allows(path):  # a symlink pointing out, or protected state / settings: never read
+                yield path, rel
+
+
+def search(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``grep`` (content) or ``find`` (names) under ``args['path']`` (default: the workspace).
+
+    ``args``: ``pattern``, ``path``, ``limit`` (≤ 1000), ``glob``; for grep ``ignoreCase`` and
+    ``literal``. Result: ``{matches: [{path, line?, text?}], truncated}``.
+    """
+    root = confine(ctx, args.get("path", "."), "list")
+    limit = args.get("limit", MAX_MATCHES)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ConnectorError(f"{tool} 'limit' must be a positive integer", code="invalid_request")
+    limit = min(limit, MAX_MATCHES)
+    glob = args.get("glob")
+    if glob is not None and (not isinstance(glob, str) or not glob):
+        raise ConnectorError(f"{tool} 'glob' must be a non-empty string", code="invalid_request")
+    clock = _Clock(ctx, tool)
+    matches: list[dict[str, Any]] = []
+    if tool == "find":
+        regex = glob_pattern(args.get("pattern"))
+        for _path, rel in _files(ctx, root, clock, glob):
+            if regex.fullmatch(os.path.basename(rel)) or regex.search(rel):
+                matches.append({"path": rel})
+                if len(matches) >= limit:
+                    return {"matches": matches, "truncated": True}
+        return {"matches": matches, "truncated": False}
+    regex = compile_pattern(args.get("pattern"), tool=tool, literal=args.get("literal") is True,
+                            ignore_case=args.get("ignoreCase") is True)
+    for path, rel in _files(ctx, root, clock, glob):
+        for lineno, text in _grep_file(path, regex, clock):
+            matches.append({"path": rel, "line": lineno, "text": text})
+            if len(matches) >= limit:
+                return {"matches": matches, "truncated": True}
+    return {"matches": matches, "truncated": False}
+
+
+def _chunks(fd: int) -> Iterator[bytes]:
+    """The file's bytes in pieces that end at a line break (the last one may not)."""
+    with os.fdopen(fd, "rb") as handle:
+        rest = b""
+        while True:
+            block = handle.read(CHUNK_BYTES)
+            if not block:
+                if rest:
+                    yield rest
+                return
+            data = rest + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) < 4 * CHUNK_BYTES:
+                rest = data  # one very long line: keep reading it, up to a bound
+                continue
+            cut = cut or len(data)
+            rest = data[cut:]
+            yield data[:cut]
+
+
+def _grep_file(path: str, regex: Any, clock: _Clock) -> Iterator[tuple[int, str]]:
+    """(line number, line text) of every matching line of one file; nothing for binary or non-UTF-8."""
+    try:
+        fd = open_regular(path)
+    except (OSError, ConnectorError):
+        return  # unreadable, or a pipe/device (never opened for reading)
+    line_base = 1
+    first = True
+    for chunk in _chunks(fd):
+        clock.check()
+        if first and b"\0" in chunk[:8192]:
+            return  # binary
+        first = False
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        counted_to = 0
+        pos = 0
+        while True:
+            found = regex.search(chunk, pos)
+            if found is None:
+                break
+            start = found.start()
+            line_start = chunk.rfind(b"\n", 0, start) + 1
+            line_end = chunk.find(b"\n", start)
+            line_end = len(chunk) if line_end < 0 else line_end
+            line_base += chunk.count(b"\n", counted_to, line_start)
+            counted_to = line_start
+            text = chunk[line_start:line_end].decode("utf-8").rstrip()
+            yield line_base, text[:MAX_LINE_CHARS]
+            pos = line_end + 1
+            if pos >= len(chunk):
+                break
+        line_base += chunk.count(b"\n", counted_to)
