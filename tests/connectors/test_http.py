@@ -63,6 +63,28 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(1.5)
             self._reply(200, b"late")
+        elif url.path == "/drip":
+            # A slow-drip server: headers at once, then one byte every `gap` seconds (never trips a read timeout).
+            self.send_response(200)
+            self.send_header("Content-Length", query.get("n", "40"))
+            self.end_headers()
+            try:
+                for _ in range(int(query.get("n", "40"))):
+                    self.wfile.write(b"d")
+                    self.wfile.flush()
+                    time.sleep(float(query.get("gap", "0.1")))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif url.path == "/drip-headers":
+            # Drips the status line and headers themselves, one byte at a time.
+            try:
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"s" * 60:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
         elif url.path == "/redirect":
             self._reply(int(query.get("code", "302")), b"", {"Location": query.get("to", "/redirect")})
         else:
@@ -194,6 +216,34 @@ def test_resolved_addresses_are_checked(http_ctx: MakeHttp, address: str, reason
     assert err.value.reason == reason
     public = parse_address("93.184.216.34")
     assert public is not None and address_class(public) is None
+
+
+def test_slow_drip_server_cannot_hold_the_call_past_the_total(http_ctx: MakeHttp, server: str) -> None:
+    """One byte per 0.1 s never trips a 1 s read timeout; the 0.6 s total still ends the call."""
+    conn, ctx, _ = http_ctx(timeout_ms=600, read_timeout_ms=1000)
+    for path in ("/drip?n=60&gap=0.1", "/drip-headers"):
+        started = time.monotonic()
+        with pytest.raises(ConnectorError) as err:
+            conn.call(ctx, {"url": server + path})
+        elapsed = time.monotonic() - started
+        assert (err.value.code, err.value.reason) == ("timeout", "http_timeout"), path
+        assert elapsed < 3.0, (path, elapsed)  # the drip would take 6 s; generous bound for a shared machine
+    # the hostcall's own deadline (ConnectorContext.timeout_ms) caps the total too
+    conn, ctx, _ = http_ctx(timeout_ms=30_000)
+    started = time.monotonic()
+    with pytest.raises(ConnectorError):
+        conn.call(replace(ctx, timeout_ms=500), {"url": server + "/drip?n=60&gap=0.1"})
+    assert time.monotonic() - started < 3.0
+
+
+def test_redirect_limit_is_a_setting(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx(max_redirects=1)
+    to_echo = urllib.parse.quote(server + "/echo", safe="")
+    assert conn.call(ctx, {"url": f"{server}/redirect?to={to_echo}"})["status"] == 200
+    twice = urllib.parse.quote(f"{server}/redirect?to={to_echo}", safe="")
+    with pytest.raises(ConnectorError, match="http.maxRedirects") as err:
+        conn.call(ctx, {"url": f"{server}/redirect?to={twice}"})
+    assert err.value.reason == "too_many_redirects"
 
 
 def test_host_allow_and_deny_lists(http_ctx: MakeHttp, server: str) -> None:

@@ -125,8 +125,6 @@ class HttpSettings:
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()
     allow_loopback: bool = False
-    #: Private ranges (RFC 1918, CGNAT 100.64/10, IPv6 ULA fc00::/7) are refused unless this is set.
-    allow_private: bool = False
     max_response_bytes: int = 10 * 1024 * 1024
     #: Whole request, redirects included (a slow-drip server cannot hold a call past it).
     timeout_ms: int = 30_000

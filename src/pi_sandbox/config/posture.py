@@ -23,7 +23,6 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "secret_broker_enabled": config.secret_broker.enabled,
         "disclosure_allowlist": sorted(config.secret_broker.disclosure_allowlist),
         "http_allow_loopback": config.http.allow_loopback,
-        "http_allow_private": config.http.allow_private,
         "http_allow_hosts": sorted(sha256_hex(h) for h in config.http.allow_hosts),
         "risk_enabled": config.risk.enabled,
         "risk_enforce": config.risk.enforce,
@@ -72,7 +71,7 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
 
     if rank(PROFILES, after.get("profile"), 0) > rank(PROFILES, before.get("profile"), 0):
         out.append("profile")
-    for key in ("allow_dangerous", "http_allow_loopback", "http_allow_private"):
+    for key in ("allow_dangerous", "http_allow_loopback"):
         if after.get(key) and not before.get(key):
             out.append(key)
     for key in ("exec_mediation_enabled", "secret_broker_enabled", "risk_enabled", "risk_enforce",

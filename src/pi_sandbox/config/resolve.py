@@ -50,7 +50,7 @@ _TRUE_IS_STRICT = {
     "extensionRisk.fail_closed",
 }
 _FALSE_IS_STRICT = {"extensionPolicy.allow_dangerous", "extensionPolicy.http.allow_loopback",
-                    "extensionTrust.auto_promote", "extensionPolicy.http.allow_private"}
+                    "extensionTrust.auto_promote"}
 _UNION = {
     "extensionPolicy.execMediation.deny_patterns", "extensionPolicy.secretBroker.extra_names",
     "extensionPolicy.secretBroker.extra_suffixes", "extensionPolicy.secretBroker.extra_prefixes",

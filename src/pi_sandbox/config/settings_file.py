@@ -219,7 +219,6 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
         "allowHosts": ("allow_hosts", _hosts),
         "denyHosts": ("deny_hosts", _hosts),
         "allowLoopback": ("allow_loopback", _bool),
-        "allowPrivate": ("allow_private", _bool),
         "maxResponseBytes": ("max_response_bytes", _pos_int),
         "timeoutMs": ("timeout_ms", _pos_int),
         "connectTimeoutMs": ("connect_timeout_ms", _pos_int),

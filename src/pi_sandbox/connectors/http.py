@@ -9,14 +9,19 @@
   reachable until listed, ``balanced`` asks the user per host; a host no rule can allow is refused before
   its name is even resolved; the name is then resolved and every address checked (non-public addresses
   need an explicit entry), and the connection goes to the checked address (no second lookup);
-- redirects are followed by hand (at most 5), each one re-checked like the first request;
-- the response body is capped at ``http.maxResponseBytes``.
+- redirects are followed by hand (at most ``http.maxRedirects``), each one re-checked like the first;
+- the response body is capped at ``http.maxResponseBytes``;
+- time is bounded three ways: ``http.connectTimeoutMs`` per connection, ``http.readTimeoutMs``
+  between received bytes, and ``http.timeoutMs`` (or the hostcall's deadline, if sooner) for the
+  whole call, redirects included. The total is enforced by shutting the socket down when it runs
+  out, so a server that drips one byte at a time cannot hold the call (or its host thread) longer.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -32,7 +37,6 @@ from pi_sandbox.policy.hosts import HostDecision, HostPolicy, HostPrompt
 from pi_sandbox.vocabulary import PolicyOutcome
 
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-MAX_REDIRECTS: Final = 5
 MAX_REQUEST_BYTES: Final = 50 * 1024 * 1024
 _HOP_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
@@ -46,6 +50,51 @@ def system_resolver(host: str, port: int) -> list[str]:
     except socket.gaierror as exc:
         raise ConnectorError(f"cannot resolve host '{host}': {exc.strerror}", code="io", reason="dns_failure") from None
     return sorted({str(info[4][0]) for info in infos})
+
+
+class _TotalDeadline:
+    """Shuts the request's socket down when the whole call's time runs out.
+
+    httpx's read timeout is per read: a server sending a byte now and then never trips it. The
+    socket is learned from httpcore's ``connect_tcp`` trace event; ``shutdown`` makes a blocked
+    ``recv`` return at once (closing the descriptor would not).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        if name != "connection.connect_tcp.complete":
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        with self._lock:
+            self._sock = sock
+            fired = self.fired
+        if fired:
+            self._shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sock = self._sock
+        self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket | None) -> None:
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class HttpConnector:
@@ -64,12 +113,22 @@ class HttpConnector:
         timeout_ms = params.get("timeout_ms", settings.timeout_ms)
         if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0:
             raise ConnectorError("http 'timeout_ms' must be a positive integer", code="invalid_request")
-        timeout = min(timeout_ms, settings.timeout_ms if settings.timeout_ms > 0 else timeout_ms) / 1000
+        total_ms = min(timeout_ms, settings.timeout_ms, ctx.timeout_ms or settings.timeout_ms)
+        deadline = _TotalDeadline(total_ms / 1000)
+        try:
+            return self._follow(ctx, client_timeout(settings, total_ms), deadline, method, url, headers, body)
+        finally:
+            deadline.cancel()
+
+    def _follow(self, ctx: ConnectorContext, timeout: httpx.Timeout, deadline: _TotalDeadline, method: str,
+                url: str, headers: dict[str, str], body: str | None) -> Any:
+        settings: HttpSettings = ctx.config.http
         hosts = HostPolicy.for_extension(ctx.config, ctx.extension_id)
         with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client:
-            for _hop in range(MAX_REDIRECTS + 1):
+            for _hop in range(settings.max_redirects + 1):
                 address = self._check_destination(ctx, hosts, url)
-                response = self._send(client, method, url, address, headers, body, settings.max_response_bytes)
+                response = self._send(client, method, url, address, headers, body, settings.max_response_bytes,
+                                      deadline)
                 location = response["location"]
                 if location is None or response["status"] not in (301, 302, 303, 307, 308):
                     return self._result(response)
@@ -80,7 +139,8 @@ class HttpConnector:
                     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
                 if urlsplit(url).hostname != previous_host:
                     headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
-        raise ConnectorError(f"more than {MAX_REDIRECTS} redirects", code="io", reason="too_many_redirects")
+        raise ConnectorError(f"more than {settings.max_redirects} redirects (http.maxRedirects)", code="io",
+                             reason="too_many_redirects")
 
     # ------------------------------------------------------------------ checks
     def destinations(self, ctx: ConnectorContext) -> Callable[[str], str]:
@@ -139,13 +199,14 @@ class HttpConnector:
         headers: Mapping[str, str],
         body: str | None,
         cap: int,
+        deadline: _TotalDeadline,
     ) -> dict[str, Any]:
         # Connect to the address that was checked, not to whatever a second DNS lookup returns (DNS
         # rebinding): the URL carries the IP; the Host header and TLS SNI / certificate check use the name.
         parts = urlsplit(url)
         host = parts.hostname or ""
         send_headers = dict(headers)
-        extensions: dict[str, Any] = {}
+        extensions: dict[str, Any] = {"trace": deadline.trace}
         target = url
         if not _is_ip(host):
             ip = f"[{address}]" if ":" in address else address
@@ -162,6 +223,8 @@ class HttpConnector:
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
+                    if deadline.fired:
+                        break
                     size += len(chunk)
                     if size > cap:
                         raise ConnectorError(
@@ -170,6 +233,8 @@ class HttpConnector:
                             reason="response_too_large",
                         )
                     chunks.append(chunk)
+                if deadline.fired:
+                    raise httpx.ReadTimeout("total deadline")
                 return {
                     "status": response.status_code,
                     "headers": {k.lower(): v for k, v in response.headers.multi_items()},
@@ -181,6 +246,9 @@ class HttpConnector:
         except httpx.TimeoutException:
             raise ConnectorError("http request timed out", code="timeout", reason="http_timeout") from None
         except httpx.HTTPError as exc:
+            if deadline.fired:  # the socket was shut down under a slow response
+                raise ConnectorError("http request ran past its total time (http.timeoutMs)", code="timeout",
+                                     reason="http_timeout") from None
             raise ConnectorError(f"http request failed: {type(exc).__name__}", code="io", reason="http_error") from None
 
     def _result(self, response: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,6 +261,13 @@ class HttpConnector:
             "headers": {k: self.broker.redact(v) for k, v in response["headers"].items()},
             "body": self.broker.redact(text),
         }
+
+
+def client_timeout(settings: HttpSettings, total_ms: int) -> httpx.Timeout:
+    """Per-phase timeouts, none longer than the whole call's."""
+    total = total_ms / 1000
+    return httpx.Timeout(connect=min(settings.connect_timeout_ms / 1000, total),
+                         read=min(settings.read_timeout_ms / 1000, total), write=total, pool=total)
 
 
 def _is_ip(host: str) -> bool:
