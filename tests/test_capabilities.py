@@ -46,7 +46,7 @@ EXPECTED_FS = {"read": "read", "list": "read", "readdir": "read", "stat": "read"
 
 def test_capability_names_and_dangerous_set() -> None:
     assert [c.value for c in ALL_CAPABILITIES] == [
-        "read", "write", "http", "events", "session", "ui", "exec", "env", "tool", "log"]
+        "read", "write", "http", "events", "session", "ui", "exec", "env", "tool", "log", "session_admin"]
     assert {c.value for c in DANGEROUS_CAPABILITIES} == {"exec", "env"}
 
 
@@ -61,6 +61,13 @@ def test_every_known_method_has_a_capability_mapping() -> None:
     # Self-named methods map to themselves whatever the sub-operation says.
     for method in SELF_NAMED_METHODS:
         assert required_capability(method, {"op": "write", "name": "bash"}).value == method
+
+
+def test_session_ops_that_change_the_session_need_session_admin() -> None:
+    for op in ("set_name", " SET_NAME ", "set-name", "set_model", "set_thinking_level"):
+        assert required_capability("session", {"op": op}) is Capability.SESSION_ADMIN, op
+    for op in ("get_name", "append_entry", "get_entries", "set_label", "get_state"):
+        assert required_capability("session", {"op": op}) is Capability.SESSION, op
 
 
 def test_every_fs_op_and_alias_maps() -> None:

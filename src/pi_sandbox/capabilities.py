@@ -26,6 +26,9 @@ class Capability(StrEnum):
     ENV = "env"
     TOOL = "tool"
     LOG = "log"
+    #: Change the session itself (rename it) rather than the caller's own entries. In no profile's
+    #: default list: denied under ``safe``, prompted under ``balanced`` (docs/policy.md).
+    SESSION_ADMIN = "session_admin"
 
 
 ALL_CAPABILITIES: Final[tuple[Capability, ...]] = tuple(Capability)
@@ -78,6 +81,10 @@ SELF_NAMED_METHODS: Final[frozenset[str]] = frozenset(
 #: Every hostcall method the pipeline knows. A test enumerates these and proves each maps.
 KNOWN_METHODS: Final[frozenset[str]] = SELF_NAMED_METHODS | {"tool", "fs", "net"}
 
+#: ``session`` ops that change what every extension sees of the session (its name, model, thinking
+#: level) — they need ``session_admin``; every other op acts on the caller's own entries or reads.
+SESSION_ADMIN_OPS: Final[frozenset[str]] = frozenset({"set_name", "set_model", "set_thinking_level"})
+
 
 def parse_capability(value: str) -> Capability:
     """Parse a capability name (trimmed, case-insensitive); raise ``InvalidRequestError`` if unknown."""
@@ -95,6 +102,11 @@ def canonical_fs_op(op: str) -> str:
     return FS_OP_ALIASES.get(token, token)
 
 
+def canonical_session_op(op: Any) -> str:
+    """Fold a ``session`` op token (trimmed, lower-case, ``-`` and spaces as ``_``)."""
+    return str(op).strip().lower().replace("-", "_").replace(" ", "_")
+
+
 def required_capability(method: str, params: Mapping[str, Any]) -> Capability:
     """Derive the capability a hostcall needs from its method and sub-operation.
 
@@ -102,6 +114,8 @@ def required_capability(method: str, params: Mapping[str, Any]) -> Capability:
     unknown: such a call can never be authorised, so nothing about it may run.
     """
     name = method.strip().lower()
+    if name == "session" and canonical_session_op(params.get("op", "")) in SESSION_ADMIN_OPS:
+        return Capability.SESSION_ADMIN
     if name in SELF_NAMED_METHODS:
         return Capability(name)
     if name == "tool":

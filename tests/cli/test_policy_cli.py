@@ -45,7 +45,7 @@ def test_explain_json_fields(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) 
     doc = _json(capsys, ["--explain-extension-policy", "--json"])
     assert (doc["effective_profile"], doc["profile_source"], doc["allow_dangerous"]) == ("safe", "default", False)
     rows = doc["capability_decisions"]
-    assert len(rows) == 10
+    assert len(rows) == 11
     for row in rows:
         assert set(row) >= {"capability", "decision", "layer", "reason", "remediation"}
         assert row["remediation"]

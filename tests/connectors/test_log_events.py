@@ -16,8 +16,9 @@ Request = Callable[..., dict[str, Any]]
 
 @pytest.fixture()
 def box(open_sandbox: OpenSandbox) -> Sandbox:
-    """Safe profile (log and ui are default caps); ext.c has log denied per extension."""
-    return open_sandbox(settings={"extensionPolicy": {"perExtension": {"ext.c": {"deny": ["log", "ui"]}}}})
+    """Safe profile (log and ui are default caps); ext.c has log denied per extension; ext.a may rename the session."""
+    return open_sandbox(settings={"extensionPolicy": {"perExtension": {"ext.c": {"deny": ["log", "ui"]},
+                                                                       "ext.a": {"allow": ["session_admin"]}}}})
 
 
 def _call(box: Sandbox, make_request: Request, method: str, ext: str = "ext.a", **params: Any) -> HostcallResult:
@@ -86,6 +87,46 @@ def test_session_connector(box: Sandbox, make_request: Request) -> None:
     assert (state["name"], state["entry_count"]) == ("refactor", 1)
     assert _call(box, make_request, "session", op="get_entries").result["entries"][0]["extension_id"] == "ext.a"
     assert _call(box, make_request, "session", op="drop_table").error_code == "invalid_request"
+
+
+def test_renaming_the_session_needs_session_admin(box: Sandbox, make_request: Request) -> None:
+    """Under safe, an extension without an explicit allow cannot rename the session, in any spelling."""
+    assert _call(box, make_request, "session", op="set_name", name="mine").ok
+    for op in ("set_name", "SET_NAME", " set-name "):
+        result = _call(box, make_request, "session", ext="ext.b", op=op, name="hijacked")
+        assert (result.error_code, result.reason, result.capability) == (
+            "denied", "not_in_default_caps", "session_admin"), op
+    assert _call(box, make_request, "session", ext="ext.b", op="get_name").result == {"name": "mine"}
+
+
+def test_session_entries_are_namespaced(box: Sandbox, make_request: Request) -> None:
+    box.session.add_shared({"type": "message", "data": {"role": "user", "text": "hello"}})
+    _call(box, make_request, "session", op="append_entry", data={"secret": "a-state"})
+    _call(box, make_request, "session", ext="ext.b", op="append_entry", data={"b": 1})
+    # a forged owner in params is ignored: the connector stamps the caller
+    _call(box, make_request, "session", ext="ext.b", op="append_entry", data={"b": 2}, extension_id="ext.a")
+    seen_b = _call(box, make_request, "session", ext="ext.b", op="get_entries").result["entries"]
+    assert [e["extension_id"] for e in seen_b] == [None, "ext.b", "ext.b"]
+    assert "a-state" not in str(seen_b)
+    seen_a = _call(box, make_request, "session", op="get_entries").result["entries"]
+    assert [e["extension_id"] for e in seen_a] == [None, "ext.a"]
+    assert _call(box, make_request, "session", ext="ext.b", op="get_state").result["entry_count"] == 3
+
+
+def test_session_growth_is_capped_per_extension(open_sandbox: OpenSandbox, make_request: Request) -> None:
+    box = open_sandbox(settings={"extensionRuntime": {"sessionMaxEntries": 3, "sessionMaxBytes": 64}})
+    for i in range(3):
+        assert _call(box, make_request, "session", op="append_entry", data=i).ok
+    full = _call(box, make_request, "session", op="append_entry", data=3)
+    assert (full.error_code, full.reason) == ("quota_exceeded", "session_entries_limit")
+    big = _call(box, make_request, "session", ext="ext.b", op="append_entry", data="x" * 100)
+    assert (big.error_code, big.reason) == ("quota_exceeded", "session_bytes_limit")
+    assert _call(box, make_request, "session", ext="ext.b", op="append_entry", data="small").ok  # b's own budget
+    assert box.session.usage("ext.a") == (3, 3) and box.session.usage("ext.b") == (1, 7)
+    refusals = [e for e in box.store.query_ledger(limit=100) if e.reason.startswith("session_")]
+    assert [(e.extension_id, e.decision, e.detail["stage"]) for e in refusals] == [
+        ("ext.a", "deny", "connector"), ("ext.b", "deny", "connector")]
+    assert {a.category for a in box.store.query_alerts()} >= {"quota_breach"}
 
 
 def test_headless_ui_never_blocks_and_says_no(box: Sandbox, make_request: Request) -> None:

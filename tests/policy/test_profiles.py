@@ -10,7 +10,7 @@ from tests.conftest import MakeConfig
 
 # log and ui reach the operator only: default caps in every profile (a deliberate deviation from upstream).
 BASE = {"read", "write", "http", "events", "session", "log", "ui"}
-OTHERS = {"tool"}
+OTHERS = {"tool", "session_admin"}
 
 
 @pytest.mark.parametrize(("profile", "mode", "default_caps", "deny_caps"), [

@@ -2,16 +2,19 @@
 
 ``events`` is a bus: ``emit`` fans an event out to subscribers (other extensions, the host);
 host-level operations such as ``send_message`` are delegated to handlers the host registers.
-``session`` is a read-mostly view of the agent session. ``ui`` is headless unless the host
+``session`` is a read-mostly view of the agent session, namespaced per extension. ``ui`` is headless unless the host
 registers a UI: dialogs answer "no" (``false`` / ``None``) without blocking.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pi_sandbox.capabilities import canonical_session_op
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.output import OperatorOutput
 from pi_sandbox.errors import ConnectorError
@@ -69,33 +72,97 @@ class EventsConnector:
         return self.bus.handle(ctx.extension_id, op, params)
 
 
+class SessionLimitError(ConnectorError):
+    """An extension's session entries would pass its cap (entries or bytes)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message, code="quota_exceeded", reason=reason)
+
+
 class SessionStore:
-    """The agent session as extensions may see it: entries, name, model. Host-owned."""
+    """The agent session as extensions may see it. Host-owned, namespaced per extension.
+
+    - **shared, read-only to every extension**: the session's name and model, and the entries the
+      host itself adds (``add_shared``: the conversation). No extension can write them; renaming the
+      session is ``set_name`` and needs the ``session_admin`` capability (decided by policy).
+    - **per extension**: what an extension appends (``append_entry``, ``append_message``,
+      ``set_label``) is visible to that extension only, capped at ``max_entries`` entries and
+      ``max_bytes`` bytes of canonical JSON per extension.
+
+    Reads return the shared entries and the caller's own, in the order they were added.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.name: str | None = None
-        self.entries: list[dict[str, Any]] = []
         self.model: dict[str, Any] | None = None
+        self._seq = itertools.count()
+        self._shared: list[tuple[int, dict[str, Any]]] = []
+        self._own: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._bytes: dict[str, int] = {}
 
-    def call(self, extension_id: str, op: str, params: Mapping[str, Any]) -> Any:
+    def add_shared(self, entry: Mapping[str, Any]) -> None:
+        """Add a host-written entry (the conversation) that every extension may read."""
+        with self._lock:
+            self._shared.append((next(self._seq), {"extension_id": None, **dict(entry)}))
+
+    def visible(self, extension_id: str) -> list[dict[str, Any]]:
+        """The entries ``extension_id`` may read: the shared ones and its own, in order."""
+        with self._lock:
+            return self._visible(extension_id)
+
+    def usage(self, extension_id: str) -> tuple[int, int]:
+        """(entries, bytes) ``extension_id`` keeps in the session."""
+        with self._lock:
+            return len(self._own.get(extension_id, ())), self._bytes.get(extension_id, 0)
+
+    def _visible(self, extension_id: str) -> list[dict[str, Any]]:
+        own = self._own.get(extension_id, [])
+        merged = sorted([*self._shared, *own], key=lambda item: item[0]) if own and self._shared else \
+            (own or self._shared)
+        return [dict(entry) for _seq, entry in merged]
+
+    def call(self, extension_id: str, op: str, params: Mapping[str, Any], *, max_entries: int = 1_000,
+             max_bytes: int = 1024 * 1024) -> Any:
+        """Carry out one session op for ``extension_id`` (policy has already decided it may)."""
+        op = canonical_session_op(op)
         with self._lock:
             if op in ("get_state", "get"):
-                return {"name": self.name, "entry_count": len(self.entries), "model": self.model}
+                return {"name": self.name, "entry_count": len(self._visible(extension_id)), "model": self.model}
             if op in ("get_entries", "get_messages", "get_branch"):
-                return {"entries": [dict(e) for e in self.entries]}
+                return {"entries": self._visible(extension_id)}
             if op == "get_name":
                 return {"name": self.name}
             if op == "set_name":
                 self.name = str(params.get("name", ""))[:200]
                 return {"name": self.name}
             if op in ("append_entry", "append_message", "set_label"):
+                # The owner is stamped here, never taken from params.
                 entry = {"extension_id": extension_id, "type": op, "data": params.get("data")}
-                self.entries.append(entry)
-                return {"index": len(self.entries) - 1}
+                return {"index": self._append(extension_id, entry, max_entries, max_bytes)}
             if op == "get_model":
                 return {"model": self.model}
         raise ConnectorError(f"unknown session op '{op}'", code="invalid_request")
+
+    def _append(self, extension_id: str, entry: dict[str, Any], max_entries: int, max_bytes: int) -> int:
+        own = self._own.setdefault(extension_id, [])
+        if len(own) >= max_entries:
+            raise SessionLimitError(
+                f"session entry limit reached: this extension keeps {len(own)} entries "
+                f"(extensionRuntime.sessionMaxEntries = {max_entries})", "session_entries_limit")
+        try:
+            size = len(json.dumps(entry["data"], separators=(",", ":"), ensure_ascii=False, default=str)
+                       .encode("utf-8", "surrogatepass"))
+        except (ValueError, RecursionError):
+            raise ConnectorError("session entry 'data' is not JSON", code="invalid_request") from None
+        used = self._bytes.get(extension_id, 0)
+        if used + size > max_bytes:
+            raise SessionLimitError(
+                f"session size limit reached: {used} + {size} bytes would pass "
+                f"extensionRuntime.sessionMaxBytes = {max_bytes}", "session_bytes_limit")
+        own.append((next(self._seq), entry))
+        self._bytes[extension_id] = used + size
+        return len(own) - 1
 
 
 class SessionConnector:
@@ -103,7 +170,9 @@ class SessionConnector:
         self.session = session
 
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
-        return self.session.call(ctx.extension_id, str(params.get("op", "")), params)
+        runtime = ctx.config.runtime
+        return self.session.call(ctx.extension_id, str(params.get("op", "")), params,
+                                 max_entries=runtime.session_max_entries, max_bytes=runtime.session_max_bytes)
 
 
 #: ``ctx.ui.notify`` levels → operator output levels.

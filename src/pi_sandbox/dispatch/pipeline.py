@@ -186,7 +186,7 @@ class Pipeline:
             result = connector.call(self.context_for(call, method), params)
         except ConnectorError as exc:
             message = self.redactor.redact_value(str(exc))
-            if exc.code == ErrorCode.DENIED:
+            if exc.code in (ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED):
                 seq = self._connector_refusal(call, exc, seq)
             return HostcallResult.error(call.call_id, exc.code, message, exc.reason, call.capability.value, seq)
         except Exception as exc:  # a connector bug must not crash the host nor leak internals
@@ -198,11 +198,14 @@ class Pipeline:
 
     def _connector_refusal(self, call: CallInfo, exc: ConnectorError, allowed_seq: int) -> int:
         """A refusal while carrying out an allowed call (a path changed since mediation, a redirect or
-        DNS answer to a refused address): recorded as a second entry linked to the first."""
+        DNS answer to a refused address, a per-extension store limit): a second entry linked to the first."""
         reason = exc.reason or Reason.CONNECTOR_DENIED
+        quota = exc.code == ErrorCode.QUOTA_EXCEEDED
         self.evidence.raise_alert(AlertDraft(
-            category=AlertCategory.POLICY_VIOLATION, severity=Severity.WARNING, extension_id=call.extension_id,
-            summary=f"{call.method} refused by connector confinement", reason_codes=(reason,),
+            category=AlertCategory.QUOTA_BREACH if quota else AlertCategory.POLICY_VIOLATION,
+            severity=Severity.WARNING, extension_id=call.extension_id,
+            summary=f"{call.method} refused by {'a connector limit' if quota else 'connector confinement'}",
+            reason_codes=(reason,),
             capability=call.capability.value, method=call.method, call_id=call.call_id,
             context_hash=call.params_hash))
         return self.evidence.append_decision(LedgerEntryDraft(

@@ -24,6 +24,8 @@ class ProfileSpec:
 
 # `log` and `ui` reach the operator, not the machine (rate-limited, redacted, terminal-safe): allowed
 # in every profile, unlike upstream where they are in no default list (ARCHITECTURE §3.11, docs/policy.md).
+# ``session_admin`` (renaming the session) is deliberately in no default list: one extension must not
+# change what the user and every other extension see of the session without an explicit allow.
 _BASE_CAPS = frozenset(
     {Capability.READ, Capability.WRITE, Capability.HTTP, Capability.EVENTS, Capability.SESSION,
      Capability.LOG, Capability.UI}
