@@ -1,7 +1,11 @@
 """How the results of several extensions' handlers for one pi event combine (pi's semantics).
 
 Extensions run in load order and each sees the event as the previous one left it:
-``tool_call`` — the first ``{block: true, reason}`` wins and stops the chain; ``input`` — a
+``tool_call`` — the first ``{block: true, reason}`` wins and stops the chain, and **later handlers can
+only make a call stricter**: every extension whose handler ran without blocking has approved the call
+as it saw it, so once one has, a later change to the call (its ``input`` or anything else) is refused —
+the approved call stands, the attempt is listed in ``rewrites_refused`` (the host records it) — while
+blocking stays possible; only the first extension to approve may change ``input``; ``input`` — a
 ``transform`` rewrites the text for the next extension, ``handled`` stops the chain;
 ``before_agent_start`` — a returned ``systemPrompt`` replaces the prompt, messages accumulate;
 ``tool_result`` — returned ``content`` / ``details`` / ``isError`` replace the result's fields;
@@ -65,11 +69,14 @@ def combine_event(
     if results:
         outcome.setdefault("results", []).extend({"extension_id": extension_id, "result": r} for r in results)
     if event == "tool_call":
+        new_state = _only_stricter(state, new_state, extension_id, outcome)
         block = reply.get("block")
         if isinstance(block, dict):
             outcome.update(block=True, reason=str(block.get("reason", "")), blocked_by=extension_id)
             return new_state, True
         outcome.setdefault("block", False)
+        if reply.get("handled", 0):
+            outcome.setdefault("approved_by", []).append(extension_id)
     elif event == "input":
         if new_state.get("text") != state.get("text") or new_state.get("images") != state.get("images"):
             outcome["action"] = "transform"
@@ -94,3 +101,17 @@ def combine_event(
         outcome.update(cancel=True, cancelled_by=extension_id)
         return new_state, True
     return new_state, False
+
+
+def _only_stricter(state: dict[str, Any], new_state: dict[str, Any], extension_id: str,
+                   outcome: dict[str, Any]) -> dict[str, Any]:
+    """The ``tool_call`` this extension may pass on: its change if it is the first to approve and only
+    ``input`` changed, else the call as it was (and the attempt is listed in ``rewrites_refused``)."""
+    if new_state == state:
+        return new_state
+    other_fields = {k for k in {*state, *new_state} if k != "input" and state.get(k) != new_state.get(k)}
+    if outcome.get("approved_by") or other_fields:
+        outcome.setdefault("rewrites_refused", []).append(extension_id)
+        return dict(state)
+    outcome["modified_by"] = extension_id
+    return new_state

@@ -41,6 +41,10 @@ from pi_sandbox.sandbox.process import make_undumpable
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
+
+#: What a queued message carries from the extension's params (everything else is dropped).
+MESSAGE_FIELDS = ("message", "content", "options")
+
 __all__ = [
     "ExtensionHost",
     "LoadReport",
@@ -325,10 +329,11 @@ class ExtensionHost:
         self._bus_queue.append((source, event, data))
 
     def _on_send_message(self, extension_id: str, params: Mapping[str, Any]) -> Any:
-        kind = "user_message" if "content" in params and "message" not in params else "message"
-        self.outbox.append(
-            {"extension_id": extension_id, "kind": kind, **{k: v for k, v in params.items() if k != "op"}}
-        )
+        """Queue a message for the agent. The sender is the pipeline's caller id, stamped last: a
+        ``extension_id`` (or any other field) in the params can never claim another sender."""
+        kind = "user_message" if params.get("op") == "send_user_message" else "message"
+        body = {k: params[k] for k in MESSAGE_FIELDS if k in params}
+        self.outbox.append({**body, "kind": kind, "extension_id": extension_id})
         return {"accepted": True, "queued": len(self.outbox)}
 
     def _flush_bus(self, limit: int = 200) -> None:
@@ -340,7 +345,7 @@ class ExtensionHost:
                 if ext.extension_id == source or ext.status != "loaded":
                     continue
                 try:
-                    self._request(ext, "bus", {"channel": event, "data": data}, restart=False)
+                    self._request(ext, "bus", {"channel": event, "data": data, "source": source}, restart=False)
                 except PiSandboxError:
                     pass  # recorded by _request; a failing listener must not fail the emitter's call
                 delivered += 1
@@ -495,7 +500,12 @@ class ExtensionHost:
                 self._record(
                     ext.extension_id, "extension_error", str(err.get("message", "")), decision="error"
                 )
+            refused_before = len(outcome.get("rewrites_refused", ()))
             state, stop = combine_event(event, state, reply, ext.extension_id, outcome)
+            if len(outcome.get("rewrites_refused", ())) > refused_before:
+                self._record(ext.extension_id, "tool_call_rewrite_refused",
+                             f"{event}: tried to change a call already approved by {outcome.get('approved_by')}",
+                             decision="deny")
             if stop:
                 break
         self._flush_bus()
