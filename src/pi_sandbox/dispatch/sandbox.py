@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pi_sandbox.audit import AuditStore, LedgerEntryDraft
-from pi_sandbox.audit.port import StoreEvidence
+from pi_sandbox.audit.port import EvidenceLimits, StoreEvidence
 from pi_sandbox.audit.telemetry import TelemetrySink
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.config.model import QuotaSettings, SecurityConfig
@@ -74,7 +74,8 @@ class Sandbox:
         #: What stages and connectors see: the settings without the supervisor's environment.
         self.public_config = dataclasses.replace(config, environ=MappingProxyType({}))
         self.store = store
-        self.evidence = StoreEvidence(store)
+        self.evidence = StoreEvidence(store, EvidenceLimits(config.runtime.max_alerts_per_minute,
+                                                            config.runtime.max_records_per_minute))
         self.policy = CompiledPolicy.from_config(config)
         self.prompts = PromptResolver(PermissionStore(config.state_dir), prompter)
         self.bus = EventBus()
@@ -251,6 +252,7 @@ class Sandbox:
         try:
             self.quota_stage.flush()
             self.telemetry.flush()
+            self.evidence.flush()  # nothing folded is left unwritten
         finally:
             self.store.close()
 

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from pi_sandbox.audit import AuditStore
+from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.audit.records import AlertDraft, LedgerEntryDraft
 from pi_sandbox.config.locations import ExtensionStateDirs
 from pi_sandbox.config.model import SecurityConfig
@@ -120,7 +120,7 @@ def limits_for(config: SecurityConfig, extension_id: str) -> WorkerLimits:
 
 
 def record_runtime_event(
-    store: AuditStore,
+    evidence: EvidencePort,
     extension_id: str,
     code: str,
     message: str,
@@ -129,9 +129,10 @@ def record_runtime_event(
     call_id: str | None = None,
     category: str = "runtime",
 ) -> None:
-    """Ledger entry (kind ``runtime``) + alert (``category``); hashes and codes only (INV-012)."""
+    """Ledger entry (kind ``runtime``) + alert (``category``, folded past the extension's budget);
+    hashes and codes only (INV-012)."""
     detail = {"message_hash": sha256_hex(message), "code": code}
-    store.append(
+    evidence.append_decision(
         LedgerEntryDraft(
             kind="runtime",
             extension_id=extension_id,
@@ -141,7 +142,7 @@ def record_runtime_event(
             detail=detail,
         )
     )
-    store.record_alert(
+    evidence.raise_alert(
         AlertDraft(
             category=category,
             severity="error" if decision in ("kill", "deny") else "warning",

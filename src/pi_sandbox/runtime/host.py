@@ -319,7 +319,7 @@ class ExtensionHost:
         self, extension_id: str, code: str, message: str, *, decision: str, call_id: str | None = None
     ) -> None:
         record_runtime_event(
-            self.sandbox.store, extension_id, code, message, decision=decision, call_id=call_id,
+            self.sandbox.evidence, extension_id, code, message, decision=decision, call_id=call_id,
             category="integrity" if code == "integrity_mismatch" else "runtime",
         )
 
