@@ -138,7 +138,7 @@ class StoreEvidence:
     def _flush(self, ready: Callable[[_Window], bool]) -> None:
         with self._lock:
             due = [(ext, w) for ext, w in self._windows.items() if w.folded and ready(w)]
-            for ext, window in due:
+            for ext, _window in due:
                 del self._windows[ext]
                 self._folding.discard(ext)
         for ext, window in due:

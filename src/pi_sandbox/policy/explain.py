@@ -22,7 +22,8 @@ CAPABILITY_MEANING: dict[Capability, str] = {
     Capability.ENV: "read environment variables (dangerous; secrets are still withheld)",
     Capability.TOOL: "call tools registered by other extensions",
     Capability.LOG: "write to the agent log",
-    Capability.SESSION_ADMIN: "rename the session (what every extension and the user see); own entries need only 'session'",
+    Capability.SESSION_ADMIN: "rename the session (what every extension and the user see); "
+                              "an extension's own entries need only 'session'",
 }
 
 
