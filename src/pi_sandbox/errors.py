@@ -167,7 +167,7 @@ class ExtensionLoadError(PiSandboxError):
 
     ``reason`` is the ledger reason code of the failure (``bundle_failed`` unless a more precise one
     applies: ``import_outside_root``, ``dependency_missing``, ``dependency_undeclared``,
-    ``export_not_found``, ``native_addon``, ``integrity_mismatch``).
+    ``export_not_found``, ``native_addon``, ``integrity_mismatch``, ``internal_module``).
     """
 
     def __init__(self, message: str, *, reason: str = "bundle_failed") -> None:

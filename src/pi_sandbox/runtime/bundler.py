@@ -24,7 +24,7 @@ from pathlib import Path
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.depcheck import check_graph, diagnose_unresolved
-from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, ModuleTable
+from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, SEAL_MARK, ModuleTable, is_internal
 from pi_sandbox.runtime.toolchain import Toolchain
 from pi_sandbox.scanner.packages import DependencyPlan, plan_dependencies, within
 
@@ -43,6 +43,10 @@ _ESBUILD_FLAGS = (
     "--resolve-extensions=.ts,.tsx,.mts,.cts,.js,.mjs,.cjs,.jsx,.json",
     "--external:*.node",
 )
+#: The one internal module a bundle imports: the first line the bundler prepends for CommonJS
+#: ``require`` (the host points it at the sealed name, see ``sealed_bundle``).
+REQUIRE_MODULE = "pi:require"
+REQUIRE_IMPORT = f'import * as __pi_require_mod from "{REQUIRE_MODULE}";\n'
 _REQUIRE_CALL = re.compile(r"""\b(?:__require|require)\(\s*(["'])([^"'\\\n]+)\1\s*\)""")
 
 
@@ -61,9 +65,25 @@ class Bundle:
 
 
 def _externals(table: ModuleTable) -> list[str]:
-    ids = set(table.ids) | set(HOST_PACKAGES)
+    ids = set(table.public_ids) | set(HOST_PACKAGES)
     patterns = set(HOST_PATTERNS)
-    return [f"--external:{i}" for i in sorted(ids | patterns) if not i.startswith(("pi:", "ext:"))]
+    # Internal ids stay external too, so the metafile lists them and the load is refused with a
+    # clear error (``refuse_internal_imports``) instead of esbuild's "could not resolve".
+    return [f"--external:{i}" for i in sorted(ids | patterns) if not i.startswith("ext:")] + ["--external:pi:*"]
+
+
+def refuse_internal_imports(metafile: dict[str, object], entry: Path) -> None:
+    """``ExtensionLoadError`` (``internal_module``) when the bundle imports a runtime-internal module."""
+    outputs = metafile.get("outputs")
+    for output in outputs.values() if isinstance(outputs, dict) else ():
+        for item in output.get("imports", []) if isinstance(output, dict) else ():
+            path = str(item.get("path")) if isinstance(item, dict) else ""
+            if isinstance(item, dict) and item.get("external") and is_internal(path):
+                raise ExtensionLoadError(
+                    f"{entry}: imports '{path}', a module internal to the pi-sandbox runtime; extensions may "
+                    "only import node builtins, the pi packages, TypeBox and their own files",
+                    reason="internal_module",
+                )
 
 
 def _location_defines(entry: Path) -> list[str]:
@@ -95,14 +115,14 @@ def _static_imports(metafile: dict[str, object]) -> tuple[str, ...]:
 
 def _require_prelude(source: str, table: ModuleTable) -> str:
     """Static imports + a global ``require`` for CommonJS ``require("<builtin>")`` calls."""
-    wanted = sorted({m.group(2) for m in _REQUIRE_CALL.finditer(source)} & table.ids)
+    wanted = sorted({m.group(2) for m in _REQUIRE_CALL.finditer(source)} & table.public_ids)
     if not wanted:
         return ""
     lines = [f"import * as __pi_req_{n} from {json.dumps(i)};\n" for n, i in enumerate(wanted)]
     entries = ", ".join(f"{json.dumps(i)}: __pi_req_{n}" for n, i in enumerate(wanted))
     lines.append(f"const __pi_req_table = {{ {entries} }};\n")
-    if "pi:require" in table.ids:
-        lines.insert(0, 'import * as __pi_require_mod from "pi:require";\n')
+    if REQUIRE_MODULE in table.ids:
+        lines.insert(0, REQUIRE_IMPORT)
         lines.append(
             "if (typeof __pi_require_mod.registerModules === 'function') "
             "__pi_require_mod.registerModules(__pi_req_table);\n"
@@ -203,6 +223,7 @@ class Bundler:
                 )
                 raise ExtensionLoadError(f"{entry}: bundling failed: {message}")
             metafile = json.loads(meta.read_text(encoding="utf-8"))
+            refuse_internal_imports(metafile, entry)
             inputs = check_graph(metafile.get("inputs", {}), root, plan)
             static_imports = _static_imports(metafile)
             body = out.read_text(encoding="utf-8")
@@ -234,6 +255,14 @@ class Bundler:
             _atomic_write(manifest_path, json.dumps(manifest))
         except OSError:
             pass  # the cache is an optimisation; a read-only state dir must not fail the load
+
+
+def sealed_bundle(source: str, seal: str) -> str:
+    """``source`` with the bundler's own ``pi:require`` import pointed at its sealed name."""
+    if source.startswith(REQUIRE_IMPORT):
+        sealed = REQUIRE_IMPORT.replace(REQUIRE_MODULE, f"{REQUIRE_MODULE}{SEAL_MARK}{seal}")
+        return sealed + source[len(REQUIRE_IMPORT):]
+    return source
 
 
 def _atomic_write(path: Path, text: str) -> None:

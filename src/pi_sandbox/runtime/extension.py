@@ -27,6 +27,8 @@ REMEDIATION = {
     "dependency_missing": "install the extension's dependencies (the load error names the command)",
     "dependency_undeclared": "declare the imported package in the extension's package.json and install it",
     "export_not_found": "import a path the package exports, or a version of the package that exports it",
+    "internal_module": "the extension imports a pi-sandbox runtime module (pi:host, pi:prelude, ...); extensions "
+    "may not, so treat it as probing the sandbox",
     "tool_call_rewrite_refused": "a tool_call handler tried to change a call that another extension had already "
     "approved; the approved call stood. Treat the extension as hostile unless it is meant to rewrite calls "
     "(then load it before the guards)",

@@ -21,16 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from pi_sandbox.dispatch import Sandbox
-from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
+from pi_sandbox.errors import (
+    ExtensionLoadError,
+    ExtensionRuntimeError,
+    PiSandboxError,
+    ToolArgumentsError,
+)
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.quota import QuotaBreach, Resource
-from pi_sandbox.runtime.bundler import Bundler
+from pi_sandbox.runtime.bundler import Bundler, sealed_bundle
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
 from pi_sandbox.runtime.events import combine_event, complete_event
 from pi_sandbox.runtime.extdirs import clear_tmp, prepare_dirs
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
 from pi_sandbox.runtime.hostcalls import Job
-from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table
+from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table, sealed_sources
 from pi_sandbox.runtime.pi_packages import npm_global_root
 from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_import_problem
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
@@ -81,6 +86,9 @@ class ExtensionHost:
         self._extensions: dict[str, LoadedExtension] = {}
         self._table: ModuleTable | None = None
         self._modules_json: str | None = None
+        self._boot: tuple[str, ...] = ()
+        #: Secret suffix of internal module names in this session's workers (see modules.sealed_sources).
+        self._module_seal = secrets.token_hex(16)
         self._bundler: Bundler | None = None
         self._calls = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
@@ -198,9 +206,11 @@ class ExtensionHost:
         ext.worker = worker
         try:
             if self._modules_json is None:
-                self._modules_json = json.dumps(table.sources, separators=(",", ":"), ensure_ascii=False)
+                sources, self._boot = sealed_sources(table, self._module_seal)
+                self._modules_json = json.dumps(sources, separators=(",", ":"), ensure_ascii=False)
             worker.spawn(
-                {"bundle": ext.bundle.source, "boot": list(table.boot), "info": self._info(ext)},
+                {"bundle": sealed_bundle(ext.bundle.source, self._module_seal), "boot": list(self._boot),
+                 "info": self._info(ext)},
                 modules_json=self._modules_json,
             )
         except OSError as exc:

@@ -4,6 +4,12 @@ Sources come from three places: the shims listed in ``js/modules/README.md`` (ta
 ``| id | file |``), the runtime's own ``pi:host`` and ``pi:prelude``, and the generated modules of
 pinned npm packages (``vendor/`` rows: TypeBox and the Node polyfills, see ``vendor.py``). Nothing outside
 this table can be imported by extension code.
+
+**Internal modules** — ``pi:*`` (the bridge, the prelude, shim internals; any id with a ``#``
+too) — serve the runtime, not extensions. A bundle that imports one is
+refused at load (``internal_module``); in a worker they are registered under per-session secret
+names (:func:`sealed_sources`), so a computed ``import()`` cannot name them, and stack traces show
+them without the secret (``pi:host`` installs a locked ``Error.prepareStackTrace``).
 """
 
 from __future__ import annotations
@@ -41,6 +47,15 @@ HOST_PATTERNS = ("node:*", "@mariozechner/*", "@earendil-works/*", "@sinclair/ty
 TYPEBOX_USERS = ("@sinclair/typebox", "typebox", "@mariozechner/pi-ai", "@earendil-works/pi-ai")
 
 
+#: Separates an internal module's id from its per-session secret (stripped again in stack traces).
+SEAL_MARK = "~"
+
+
+def is_internal(module_id: str) -> bool:
+    """Whether ``module_id`` names a runtime-internal module that extension code may not import."""
+    return module_id.startswith("pi:") or "#" in module_id
+
+
 @dataclass(frozen=True)
 class ModuleTable:
     """Module id → source, plus the boot order for a worker."""
@@ -52,6 +67,11 @@ class ModuleTable:
     def ids(self) -> frozenset[str]:
         """Every importable id."""
         return frozenset(self.sources)
+
+    @property
+    def public_ids(self) -> frozenset[str]:
+        """Every id extension code may import."""
+        return frozenset(i for i in self.sources if not is_internal(i))
 
 
 def parse_readme_table(text: str) -> dict[str, str]:
@@ -108,6 +128,26 @@ def load_module_table(toolchain: Toolchain, modules_dir: Path = MODULES_DIR) -> 
     _CACHE.clear()
     _CACHE[key] = table
     return table
+
+
+def sealed_sources(table: ModuleTable, secret: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The table's sources and boot list with every internal id renamed to ``<id>~<secret>``.
+
+    References inside our own module sources are quoted import specifiers (``"pi:host"``), rewritten
+    to match; extension bundles are never rewritten (and cannot import internal ids: the bundler
+    refuses that). ``secret`` is 32 hex digits, fresh per host session.
+    """
+    if len(secret) != 32 or any(c not in "0123456789abcdef" for c in secret):
+        raise ValueError("the module seal must be 32 lower-case hex digits")
+    renamed = {i: f"{i}{SEAL_MARK}{secret}" for i in table.sources if is_internal(i)}
+    names = "|".join(re.escape(i) for i in sorted(renamed, key=len, reverse=True))
+    pattern = re.compile(f"([\"'])({names})\\1")
+
+    def seal(text: str) -> str:
+        return pattern.sub(lambda m: f"{m.group(1)}{renamed[m.group(2)]}{m.group(1)}", text)
+
+    sources = {renamed.get(i, i): seal(src) for i, src in table.sources.items()}
+    return sources, tuple(renamed.get(i, i) for i in table.boot)
 
 
 def _mtime(path: Path) -> int:

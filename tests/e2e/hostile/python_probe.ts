@@ -9,10 +9,8 @@ export default function (pi: any) {
       const tryImport = async (id: string) => { try { await import(/* @vite-ignore */ id); return "loaded"; } catch { return "blocked"; } };
       probes.importSys = await tryImport("builtins"); // Python's module, not a served id
       probes.importFile = await tryImport("/etc/passwd");
-      const hostId = ["pi", "host"].join(":");
-      const host = await import(hostId);
-      try { host.callSync("python", { code: "__import__('os').system('id')" }); probes.bogus = "ran"; }
-      catch (e: any) { probes.bogus = e.code; }
+      // The bridge module is internal: a computed import cannot name it (its real name is secret).
+      probes.hostModule = await tryImport(["pi", "host"].join(":"));
       return { content: [{ type: "text", text: JSON.stringify(probes) }] };
     },
   });

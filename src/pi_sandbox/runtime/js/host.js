@@ -6,6 +6,33 @@
 // supervisor's dispatch pipeline decides, executes and records.
 
 const g = globalThis;
+
+// Stack traces: internal modules are registered under secret names (`pi:host~<32 hex>`, see
+// runtime/modules.py) so extension code cannot import them; this formatter shows them without the
+// secret. It is set through the engine's own setter, then the property is locked: extension code can
+// neither replace it (assignments are ignored) nor receive call-site objects (which hand out functions).
+const SEALED = /~[0-9a-f]{32}$/;
+function formatStack(_err, sites) {
+  let out = "";
+  for (const site of sites) {
+    const name = site.getFunctionName() || "<anonymous>";
+    if (site.isNative()) {
+      out += `    at ${name} (native)\n`;
+    } else {
+      const file = String(site.getFileName()).replace(SEALED, "");
+      out += `    at ${name} (${file}:${site.getLineNumber()}:${site.getColumnNumber()})\n`;
+    }
+  }
+  return out;
+}
+g.Error.prepareStackTrace = formatStack;
+Object.defineProperty(g.Error, "prepareStackTrace", {
+  get: () => formatStack,
+  set: () => {},
+  enumerable: false,
+  configurable: false,
+});
+
 // Captured before extension code runs, so a polluted JSON global cannot corrupt the bridge.
 const jsonParse = JSON.parse;
 const jsonStringify = JSON.stringify;
