@@ -7,6 +7,7 @@ spelled as in ``settings.json``. ``null`` values mean "the profile's preset" (fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Final
@@ -22,6 +23,7 @@ SECTION_ATTRIBUTES: Final = {
     "extensionPolicy.sandbox": "sandbox",
     "extensionPolicy.quota": "quota",
     "extensionPolicy.ledger": "ledger",
+    "extensionPolicy.sandbox": "sandbox",
     "extensionRisk": "risk",
     "extensionTrust": "trust",
     "extensionRuntime": "runtime",
@@ -44,6 +46,8 @@ class SettingRow:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | frozenset | set):
         return sorted(value) if isinstance(value, frozenset | set) else list(value)
     if isinstance(value, PurePath):
