@@ -12,7 +12,9 @@ const g = globalThis;
 // secret. It is set through the engine's own setter, then the property is locked: extension code can
 // neither replace it (assignments are ignored) nor receive call-site objects (which hand out functions).
 const SEALED = /~[0-9a-f]{32}$/;
-function formatStack(_err, sites) {
+function formatStack(err, sites) {
+  // Out of memory: build nothing (allocating here would replace the engine's "out of memory" error).
+  if (err === null || (err && err.name === "InternalError")) return "";
   let out = "";
   for (const site of sites) {
     const name = site.getFunctionName() || "<anonymous>";
