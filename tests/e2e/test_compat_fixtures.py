@@ -191,7 +191,11 @@ def test_uncaught_errors_behave_like_node(make_host: MakeHost) -> None:
 
 
 def test_registration_shapes_of_the_official_examples(make_host: MakeHost) -> None:
-    host = load(make_host, "registration-shapes")
+    # The tool renames the session: that needs session_admin, which no profile grants by default.
+    refused = load(make_host, "registration-shapes").call_tool("registration-shapes", "shaped", {"x": "a"})
+    assert refused["isError"] and "session_admin" in text(refused)
+    grant = {"extensionPolicy": {"perExtension": {"registration-shapes": {"allow": ["session_admin"]}}}}
+    host = load(make_host, "registration-shapes", sandbox_kwargs={"settings": grant})
     regs = host.get("registration-shapes").registrations
     assert [t["name"] for t in regs["tools"]] == ["shaped"]
     assert [c["name"] for c in regs["commands"]] == ["plain", "completing"]

@@ -1,0 +1,18 @@
+// A permission-gate style guard: blocks `rm -rf`, lets everything else through unchanged; records what
+// it approved and listens on the bus so tests can see who a message really came from.
+const text = (t: string) => ({ content: [{ type: "text", text: t }] });
+const seen: string[] = [];
+export default function (pi: any) {
+  pi.on("tool_call", async (event: any) => {
+    if (event.toolName === "bash" && /rm\s+-rf/.test(String(event.input.command))) {
+      return { block: true, reason: "dangerous" };
+    }
+    return undefined;
+  });
+  pi.events.on("chan", (data: any) => { seen.push(JSON.stringify(data)); });
+  pi.registerTool({ name: "seen", execute: async () => text(JSON.stringify(seen)) });
+  pi.registerTool({ name: "read", execute: async (_id: string, p: any) => {
+    const fs = await import("node:fs");
+    return text(String(fs.readFileSync(p.path, "utf8").length));
+  } });
+}
