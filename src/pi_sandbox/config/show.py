@@ -23,7 +23,6 @@ SECTION_ATTRIBUTES: Final = {
     "extensionPolicy.sandbox": "sandbox",
     "extensionPolicy.quota": "quota",
     "extensionPolicy.ledger": "ledger",
-    "extensionPolicy.sandbox": "sandbox",
     "extensionRisk": "risk",
     "extensionTrust": "trust",
     "extensionRuntime": "runtime",

@@ -107,6 +107,19 @@ def timeout_reply(job: Job) -> dict[str, Any]:
     }
 
 
+def flood_reply(job: Job, limit: int) -> dict[str, Any]:
+    """The answer to a call made while ``limit`` of the caller's calls are already waiting or running."""
+    return {
+        "ok": False,
+        "error": {
+            "code": "timeout",
+            "reason": "too_many_pending",
+            "message": f"{str(job.method)[:40]} call refused: this extension already has {limit} hostcalls "
+            "waiting or running; wait for some to finish before starting more",
+        },
+    }
+
+
 class HostcallLane:
     """The threads that carry out one extension's hostcalls (started on demand, at most ``threads``).
 

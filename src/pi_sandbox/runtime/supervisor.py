@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from pi_sandbox.runtime.hostcalls import (
     HostcallService,
     Job,
     PlainService,
+    flood_reply,
     timeout_reply,
 )
 from pi_sandbox.runtime.protocol import FdChannel, ProtocolError, encode_body, encode_frame
@@ -82,7 +83,7 @@ class WorkerLimits:
     #: Threads that carry out this extension's hostcalls (its own: a hung call delays no one else).
     hostcall_threads: int = 4
     #: Hostcalls one worker may have waiting or running; more are answered ``timeout`` at once.
-    max_pending_hostcalls: int = 256
+    max_pending_hostcalls: int = 1024
     #: Share of the JS budget the worker must have spent on the CPU before the watchdog kills it.
     min_cpu_share: float = 0.5
 
@@ -403,7 +404,7 @@ class ExtensionWorker:
             # A flood of calls is refused at once (and recorded), never queued without bound.
             job.deadline = now
             self._lane.abandon(job)
-            self._send_result(channel, hid, timeout_reply(job))
+            self._send_result(channel, hid, flood_reply(job, self.limits.max_pending_hostcalls))
             self.service.timed_out(job)
             return
         self._pending[hid] = job

@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 // A permission-gate style guard: blocks `rm -rf`, lets everything else through unchanged; records what
 // it approved and listens on the bus so tests can see who a message really came from.
 const text = (t: string) => ({ content: [{ type: "text", text: t }] });
@@ -11,8 +12,10 @@ export default function (pi: any) {
   });
   pi.events.on("chan", (data: any) => { seen.push(JSON.stringify(data)); });
   pi.registerTool({ name: "seen", execute: async () => text(JSON.stringify(seen)) });
+  pi.registerTool({ name: "note", execute: async () => { pi.appendEntry("guard", { secret: "guard-private" }); return text("noted"); } });
+  pi.registerTool({ name: "entries", execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) =>
+    text(JSON.stringify(ctx.sessionManager.getEntries())) });
   pi.registerTool({ name: "read", execute: async (_id: string, p: any) => {
-    const fs = await import("node:fs");
     return text(String(fs.readFileSync(p.path, "utf8").length));
   } });
 }
