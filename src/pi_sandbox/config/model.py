@@ -175,7 +175,7 @@ class RiskSettings:
 #: connector's own 10-minute maximum; ``http`` the default ``http.timeoutMs`` plus DNS.
 DEFAULT_HOSTCALL_DEADLINES_MS: Final[Mapping[str, int]] = MappingProxyType({
     "fs": 10_000, "tool": 30_000, "exec": 610_000, "http": 35_000, "env": 2_000,
-    "session": 2_000, "events": 5_000, "ui": 5_000, "log": 2_000,
+    "session": 2_000, "events": 5_000, "ui": 5_000, "log": 2_000, "net": 2_000,
 })
 
 

@@ -129,7 +129,9 @@ class _Merger:
             self.set(key, tuple(dict.fromkeys((*current, *value))), source)
             return
         elif key in _SMALLER_PER_KEY:
-            longer = sorted(k for k, v in value.items() if v > current.get(k, DEFAULT_HOSTCALL_DEADLINES_MS[k]))
+            max_deadline = max(DEFAULT_HOSTCALL_DEADLINES_MS.values())
+            longer = sorted(k for k, v in value.items()
+                            if v > current.get(k, DEFAULT_HOSTCALL_DEADLINES_MS.get(k, max_deadline)))
             if longer:
                 self.refuse(key, source, f"it would lengthen the deadline of {', '.join(longer)}")
             tightened = {k: v for k, v in value.items() if k not in longer}
