@@ -321,3 +321,23 @@ def test_connection_goes_to_the_checked_address(http_ctx: MakeHttp, server: str)
     out = conn.call(ctx, {"url": f"http://pinned.test:{port}/echo"})
     assert out["status"] == 200 and json.loads(out["body"])["headers"]["host"] == f"pinned.test:{port}"
     assert seen == ["pinned.test"]
+
+
+@pytest.mark.parametrize("target", ["http://metadata.example/latest", "http://169.254.169.254/latest",
+                                    "http://[::ffff:10.0.0.1]/", "http://internal.example:8080/admin"])
+def test_a_redirect_into_private_space_is_refused_after_resolution(http_ctx: MakeHttp, server: str,
+                                                                   target: str) -> None:
+    """The first hop is allowed (the local server, listed by address); the redirect's host matches the wildcard
+    but resolves (or is) a non-public address: refused at that hop, before any connection to it."""
+    looked_up: list[str] = []
+
+    def dns(host: str, _port: int) -> list[str]:
+        looked_up.append(host)
+        return {"metadata.example": ["169.254.169.254"], "internal.example": ["93.184.216.34", "10.9.8.7"]}[host]
+
+    conn, ctx, _ = http_ctx(resolver=dns, allow_hosts=("127.0.0.1", "*.example"))
+    to = urllib.parse.quote(target, safe="")
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": f"{server}/redirect?to={to}"})
+    assert err.value.code == "denied"
+    assert err.value.reason in ("metadata_address", "private_address", "link_local_address"), err.value.reason

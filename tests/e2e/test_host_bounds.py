@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from pi_sandbox.audit.port import FOLDED_KIND
+from pi_sandbox.audit.verify import verify_ledger
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.host import ExtensionHost
 from tests.conftest import PiEnv
@@ -134,6 +135,8 @@ def _ledger(host: ExtensionHost, extension_id: str) -> list[Any]:
 
 
 def _charged_only_to_hog(host: ExtensionHost, reason: str) -> None:
+    report = verify_ledger(host.sandbox.store)  # nothing was lost or broken while the hog misbehaved
+    assert report.chain_valid, report.to_dict()
     for innocent in ("canary", "guard"):
         assert not [e for e in _ledger(host, innocent) if e.reason == reason or e.kind == "runtime"], innocent
         # (loading records an informational trust_transition alert for every extension)
@@ -241,7 +244,7 @@ def test_a_later_handler_cannot_rewrite_a_call_the_guard_approved(host: Extensio
     assert swapped["data"]["toolName"] == "swap" and swapped["rewrites_refused"] == [HOG]
     recorded = [e for e in _ledger(host, HOG) if e.kind == "runtime" and e.reason == "tool_call_rewrite_refused"]
     assert [e.decision for e in recorded] == ["deny", "deny"]
-    assert not [e for e in _ledger(host, "guard") if e.reason == "tool_call_rewrite_refused"]
+    _charged_only_to_hog(host, "tool_call_rewrite_refused")
 
 
 def test_alert_floods_are_folded_but_every_call_is_in_the_ledger(host: ExtensionHost) -> None:
@@ -255,4 +258,4 @@ def test_alert_floods_are_folded_but_every_call_is_in_the_ledger(host: Extension
     host.sandbox.evidence.flush()
     (summary,) = [e for e in _ledger(host, HOG) if e.kind == FOLDED_KIND]
     assert summary.detail["folded"] == {"alert:policy_violation": 15}
-    assert not [e for e in _ledger(host, "guard") if e.kind == FOLDED_KIND]
+    _charged_only_to_hog(host, FOLDED_KIND)
