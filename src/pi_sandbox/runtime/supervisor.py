@@ -41,8 +41,6 @@ from pi_sandbox.runtime.hostcalls import (
 from pi_sandbox.runtime.protocol import FdChannel, ProtocolError, encode_body, encode_frame
 
 __all__ = ["ExtensionWorker", "HostcallHandler", "WorkerFailure", "WorkerLimits"]
-#: Clock ticks per second of /proc/<pid>/stat times.
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _engine_path() -> str:
@@ -234,15 +232,8 @@ class ExtensionWorker:
 
     def cpu_time_ms(self) -> int:
         """User + system CPU time of the worker process so far (0 when it is gone)."""
-        if self._proc is None:
-            return 0
-        try:
-            with open(f"/proc/{self._proc.pid}/stat", encoding="ascii") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
-        return ticks * 1000 // _CLOCK_TICKS
+        seconds = self._cpu_seconds()
+        return 0 if seconds is None else int(seconds * 1000)
 
     def kill(self) -> None:
         """SIGKILL the worker's process group and reap it."""
@@ -465,7 +456,8 @@ class ExtensionWorker:
         try:
             with open(f"/proc/{self._proc.pid}/stat", "rb") as handle:
                 fields = handle.read().rsplit(b")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+            # utime, stime (fields 14 and 15 of the whole line)
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
         except (OSError, IndexError, ValueError):
             return None
 
