@@ -102,6 +102,8 @@ class Reason(StrEnum):
     # runtime: host work bounds
     HOSTCALL_DEADLINE = "hostcall_deadline"
     HOSTCALL_LATE = "hostcall_late"
+    #: Refused at once: the extension already had the maximum number of hostcalls waiting or running.
+    TOO_MANY_PENDING = "too_many_pending"
 
 
 class AlertCategory(StrEnum):

@@ -142,3 +142,19 @@ def test_a_flood_of_pending_calls_is_refused_not_queued_without_bound(spawn: Any
     reasons = run(worker, "many", path="hang", n=12)
     assert reasons.count("too_many_pending") == 7 and reasons.count("hostcall_deadline") == 5
     assert len(host.timed_out_jobs) == 12  # every refused call is recorded against the caller
+    assert sum(job.flooded for job in host.timed_out_jobs) == 7
+
+
+def test_timeouts_are_recorded_against_the_caller_with_their_reason(open_sandbox: Any) -> None:
+    box = open_sandbox()
+    box.record_hostcall_timeout("ext.hog", "c1", "fs", {"op": "read", "path": "x"}, 400, started=True)
+    box.record_hostcall_timeout("ext.hog", "c2", "http", {"url": "http://x"}, 0, started=False, flooded=True)
+    box.record_hostcall_timeout("ext.hog", "c3", "no\u0000such", None, 50, started=False)
+    entries = box.store.query_ledger(extension_id="ext.hog", limit=10)
+    assert [(e.call_id, e.decision, e.reason, e.method) for e in entries] == [
+        ("c1", "timeout", "hostcall_deadline", "fs"), ("c2", "timeout", "too_many_pending", "http"),
+        ("c3", "timeout", "hostcall_deadline", None)]
+    assert entries[0].detail["deadline_ms"] == 400 and "method_hash" in entries[2].detail
+    alerts = box.store.query_alerts(extension_id="ext.hog")
+    assert [a.reason_codes for a in alerts] == [("hostcall_deadline",), ("too_many_pending",), ("hostcall_deadline",)]
+    assert not box.store.query_ledger(extension_id="ext.other", limit=10)

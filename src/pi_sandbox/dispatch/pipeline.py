@@ -270,24 +270,28 @@ class Pipeline:
 
 
 def record_timeout(evidence: EvidencePort, extension_id: str, call_id: str, method: str,
-                   params: Mapping[str, Any] | None, deadline_ms: int, *, started: bool) -> None:
+                   params: Mapping[str, Any] | None, deadline_ms: int, *, started: bool,
+                   flooded: bool = False) -> None:
     """Ledger entry + alert for a call that ran past its deadline, charged to ``extension_id`` only.
 
     It is a second entry for the call id when the call had been decided (``started``), the only one
-    when it was refused before running (its lane was still busy with the caller's own earlier calls).
+    when it was refused before running (its lane was still busy with the caller's own earlier calls, or
+    ``flooded``: too many of them were waiting already).
     """
+    reason = Reason.TOO_MANY_PENDING if flooded else Reason.HOSTCALL_DEADLINE
     token = method.strip().lower()
     known = token if token in KNOWN_METHODS else None
     detail: dict[str, Any] = {"stage": StageName.CONNECTOR, "deadline_ms": deadline_ms, "started": started}
     if known is None:
         detail["method_hash"] = sha256_hex(method.encode("utf-8", "surrogatepass"))
     evidence.append_decision(LedgerEntryDraft(
-        kind="hostcall", extension_id=extension_id, decision=Decision.TIMEOUT, reason=Reason.HOSTCALL_DEADLINE,
+        kind="hostcall", extension_id=extension_id, decision=Decision.TIMEOUT, reason=reason,
         call_id=call_id, method=known, params_hash=params_hash(method, params), detail=detail))
     evidence.raise_alert(AlertDraft(
         category=AlertCategory.RUNTIME, severity=Severity.WARNING, extension_id=extension_id,
-        summary=f"extension '{extension_id}': {known or 'hostcall'} call exceeded its {deadline_ms} ms deadline",
-        reason_codes=(Reason.HOSTCALL_DEADLINE,), method=known, call_id=call_id, action=AlertAction.DENY,
+        summary=f"extension '{extension_id}': {known or 'hostcall'} call " + (
+            "refused: too many hostcalls waiting" if flooded else f"exceeded its {deadline_ms} ms deadline"),
+        reason_codes=(reason,), method=known, call_id=call_id, action=AlertAction.DENY,
         remediation="the host stopped waiting and answered 'timeout'; if the work is legitimate raise "
                     "extensionRuntime.hostcallDeadlineMs for this method, else inspect or disable the extension"))
 

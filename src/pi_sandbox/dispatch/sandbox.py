@@ -264,9 +264,11 @@ class Sandbox:
         return self.pipeline.run(extension_id, request, dry_run=dry_run)
 
     def record_hostcall_timeout(self, extension_id: str, call_id: str, method: str,
-                                params: Mapping[str, Any] | None, deadline_ms: int, *, started: bool) -> None:
+                                params: Mapping[str, Any] | None, deadline_ms: int, *, started: bool,
+                                flooded: bool = False) -> None:
         """The caller got ``timeout``: one ledger entry and one alert, naming ``extension_id`` only."""
-        record_timeout(self.evidence, extension_id, call_id, method, params, deadline_ms, started=started)
+        record_timeout(self.evidence, extension_id, call_id, method, params, deadline_ms, started=started,
+                       flooded=flooded)
 
     def record_late_completion(self, extension_id: str, call_id: str, method: str, ok: bool) -> None:
         """A call answered ``timeout`` finished after all (its effect, if any, happened late)."""

@@ -619,7 +619,7 @@ class _Hostcalls:
     def timed_out(self, job: Job) -> None:
         self.sandbox.record_hostcall_timeout(
             self.extension_id, job.call_id, str(job.method), job.params if isinstance(job.params, Mapping) else None,
-            job.deadline_ms, started=job.started_at is not None,
+            job.deadline_ms, started=job.started_at is not None, flooded=job.flooded,
         )
 
     def finished_late(self, job: Job, reply: Mapping[str, Any]) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pi_sandbox.vocabulary import Reason
+
 #: (method, params) -> {"ok": True, "result": ...} | {"ok": False, "error": {"code", "message", "reason"?}}
 #: ``method`` and ``params`` are the frame's values as sent, malformed ones included (the pipeline
 #: refuses and records those as ``invalid_request``; nothing is refused before it).
@@ -63,6 +65,8 @@ class Job:
     deadline: float
     state: int = QUEUED
     started_at: float | None = None
+    #: Refused at submission: too many of the caller's calls were waiting or running.
+    flooded: bool = False
     reply: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -100,7 +104,7 @@ def timeout_reply(job: Job) -> dict[str, Any]:
         "ok": False,
         "error": {
             "code": "timeout",
-            "reason": "hostcall_deadline",
+            "reason": Reason.HOSTCALL_DEADLINE,
             "message": f"{str(job.method)[:40]} call exceeded its {job.deadline_ms} ms deadline "
             "(extensionRuntime.hostcallDeadlineMs); the host stopped waiting for it",
         },
@@ -113,7 +117,7 @@ def flood_reply(job: Job, limit: int) -> dict[str, Any]:
         "ok": False,
         "error": {
             "code": "timeout",
-            "reason": "too_many_pending",
+            "reason": Reason.TOO_MANY_PENDING,
             "message": f"{str(job.method)[:40]} call refused: this extension already has {limit} hostcalls "
             "waiting or running; wait for some to finish before starting more",
         },

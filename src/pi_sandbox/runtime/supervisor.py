@@ -393,7 +393,7 @@ class ExtensionWorker:
                   now + self.service.deadline_s(method))
         if len(self._pending) >= self.limits.max_pending_hostcalls:
             # A flood of calls is refused at once (and recorded), never queued without bound.
-            job.deadline = now
+            job.deadline, job.flooded = now, True
             self._lane.abandon(job)
             self._send_result(channel, hid, flood_reply(job, self.limits.max_pending_hostcalls))
             self.service.timed_out(job)
