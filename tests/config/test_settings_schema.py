@@ -25,7 +25,8 @@ ACCEPTED: list[dict[str, Any]] = [
                          "perExtension": {"a.b": {"allow": ["exec"], "mode": "prompt", "quota": {"maxHttpRequests": 3},
                                                   "http": {"allowHosts": ["x.dev"]}, "sandbox": {"network": True},
                                                   "readSecretFiles": [".env"]}}},
-     "extensionRisk": {"alpha": 0.5, "enforce": True}, "extensionRuntime": {"callTimeoutMs": 100},
+     "extensionRisk": {"alpha": 0.5, "enforce": True},
+     "extensionRuntime": {"callTimeoutMs": 100, "hostcallDeadlineMs": {"fs": 500, "net": 10}, "maxFsIoBytes": 9},
      "extensions": ["./ext.ts"]},
 ]
 REJECTED: list[dict[str, Any]] = [
@@ -38,6 +39,8 @@ REJECTED: list[dict[str, Any]] = [
     {"extensionPolicy": {"perExtension": {"a": {"sandbox": {"network": 1}}}}},
     {"extensionRisk": {"alpha": 2}},
     {"extensionRuntime": {"callTimeoutMs": 1.5}},
+    {"extensionRuntime": {"hostcallDeadlineMs": {"fsx": 5}}},
+    {"extensionRuntime": {"hostcallDeadlineMs": {"fs": 0}}},
     {"extensions": "one.ts"},
 ]
 

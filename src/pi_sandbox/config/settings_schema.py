@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pi_sandbox.capabilities import ALL_CAPABILITIES
+from pi_sandbox.capabilities import ALL_CAPABILITIES, KNOWN_METHODS
 from pi_sandbox.config import settings_file as sf
 from pi_sandbox.config.model import MODES, RISK_TIERS
 
@@ -33,6 +33,9 @@ def _value_schema(validate: sf.Validator) -> dict[str, Any]:
         sf._caps: _CAPS,
         sf.RISK_TIER: {"enum": list(RISK_TIERS)},
         sf.MODE: {"enum": list(MODES)},
+        sf._deadlines: {"type": "object", "description": "hostcall method -> deadline in ms",
+                        "properties": {m: {"type": "integer", "minimum": 1} for m in sorted(KNOWN_METHODS)},
+                        "additionalProperties": False},
     }
     for lists in (sf._str_list, sf._hosts, sf._globs, sf._relative_names, sf._host_paths, sf._env_names):
         known[lists] = _STRINGS
