@@ -113,3 +113,109 @@ def contain(ctx: CliContext, incident_id: str | None, use_quarantine: bool, note
                        f"(ledger seq {d['detail']['control_seq']}); isolation verified: the trust stage refuses "
                        f"every hostcall ({d['detail']['blocked_reason']})")
     return ExitCode.OK
+
+
+@command()
+@_INCIDENT
+def collect(ctx: CliContext, incident_id: str | None) -> int:
+    """COLLECT: export the evidence bundle (the incident's extension, or all) and snapshot the config."""
+    from pi_sandbox.cli.progress import progress_bar
+    from pi_sandbox.incident import find_incident
+    from pi_sandbox.incident.phases import collect as run_collect
+
+    state_dir = _state(ctx)
+    incident = find_incident(state_dir, incident_id)
+    with progress_bar(ctx, "collecting", unit="entries") as bar:
+        outcome = run_collect(state_dir, ctx.config(), incident, actor=_actor(), progress=bar)
+    data = {"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)}
+    ctx.emit(data, lambda d: f"{d['incident_id']}: bundle {d['report']['bundle_path']} "
+                             f"(bundle_hash {d['report']['bundle_hash'][:16]}…, {d['report']['bundle_bytes']} bytes); "
+                             f"config snapshot {d['report']['config_digest'][:16]}…")
+    return ExitCode.OK
+
+
+def _render_verify(data: dict[str, Any]) -> list[Any]:
+    report = data["report"]
+    rows = [{"check": f"bundle: {s['name']}", "result": "ok" if s["ok"] else "FAILED",
+             "finding": s["errors"][0] if s["errors"] else ""} for s in report["bundle"]["steps"]]
+    rows.append({"check": "ledger chain + checkpoints + trust log",
+                 "result": "ok" if report["chain_valid"] else "FAILED", "finding": report["first_finding"] or ""})
+    verdict = "verified" if data["ok"] else "VERIFICATION FAILED (runbook INC-3: keep the evidence, run analyze)"
+    return [f"{data['incident_id']}: {verdict}", render_table(rows, ["check", "result", "finding"])]
+
+
+@command()
+@_INCIDENT
+def verify(ctx: CliContext, incident_id: str | None) -> int:
+    """VERIFY: the bundle's five steps against the ledger's own key, and the live ledger chain. Exit 1 on failure."""
+    from pi_sandbox.cli.progress import progress_bar
+    from pi_sandbox.incident import find_incident
+    from pi_sandbox.incident.phases import verify as run_verify
+
+    state_dir = _state(ctx)
+    incident = find_incident(state_dir, incident_id)
+    with progress_bar(ctx, "verifying", unit="steps") as bar:
+        outcome = run_verify(state_dir, ctx.config(), incident, actor=_actor(), progress=bar)
+    ctx.emit({"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)},
+             _render_verify)
+    return ExitCode.OK if outcome.record.ok else ExitCode.FAILURE
+
+
+@command()
+@_INCIDENT
+@_NOTE
+def close(ctx: CliContext, incident_id: str | None, note: str) -> int:
+    """POSTMORTEM: write the Markdown postmortem draft from the bundle and close the incident."""
+    from pi_sandbox.incident import find_incident
+    from pi_sandbox.incident.phases import close as run_close
+
+    state_dir = _state(ctx)
+    incident = find_incident(state_dir, incident_id)
+    outcome = run_close(state_dir, ctx.config(), incident, actor=_actor(), note=note)
+    ctx.emit({"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)},
+             lambda d: f"{d['incident_id']}: closed; postmortem draft {d['report']['postmortem_path']}")
+    return ExitCode.OK
+
+
+_HTML = click.option("--html", "html_out", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+                     help="write the self-contained HTML report here")
+
+
+@command()
+@_INCIDENT
+@_HTML
+def report(ctx: CliContext, incident_id: str | None, html_out: str) -> int:
+    """Write the incident's HTML report: timeline, phase SLA bars, alerts, exec decisions, verification."""
+    from pathlib import Path
+
+    from pi_sandbox.audit.records import now_ms
+    from pi_sandbox.incident import find_incident, load_incidents
+    from pi_sandbox.incident.phases import incident_report_data, write_report
+
+    state_dir = _state(ctx)
+    if incident_id is None and not any(not i.closed for i in load_incidents(state_dir)):
+        closed = load_incidents(state_dir)
+        incident_id = closed[-1].incident_id if closed else None  # a closed incident's report is still wanted
+    incident = find_incident(state_dir, incident_id)
+    size = write_report(Path(html_out), incident_report_data(state_dir, ctx.config(), incident, now_ms()))
+    ctx.emit({"incident_id": incident.incident_id, "html": html_out, "bytes": size},
+             lambda d: f"{d['incident_id']}: report written to {d['html']} ({d['bytes']} bytes, self-contained)")
+    return ExitCode.OK
+
+
+@command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_HTML
+@click.option("--public-key", metavar="HEX", help="the ledger's Ed25519 public key to check checkpoints against")
+def bundle_report(ctx: CliContext, file: str, html_out: str, public_key: str | None) -> int:
+    """Write the HTML report of an evidence bundle FILE (verified first; the report shows the result)."""
+    from pathlib import Path
+
+    from pi_sandbox.audit.records import now_ms
+    from pi_sandbox.incident.phases import bundle_file_report_data, write_report
+
+    data = bundle_file_report_data(Path(file), public_key=public_key, now=now_ms())
+    size = write_report(Path(html_out), data)
+    ctx.emit({"bundle": file, "html": html_out, "bytes": size},
+             lambda d: f"report of {d['bundle']} written to {d['html']} ({d['bytes']} bytes, self-contained)")
+    return ExitCode.OK
