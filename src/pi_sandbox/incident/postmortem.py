@@ -54,7 +54,7 @@ def artifact_found(artifact: Artifact, bundle: Mapping[str, Any], incident: Inci
         return bool(ran), "; ".join(f"{line.name}: {'pass' if line.ok else 'FAIL'}" for line in ran) or "not run"
     section = artifact.value.split(":", 1)[1]
     items = entries if section == "risk_ledger" else bundle.get(section) or []
-    return len(items) > 0, f"{len(items)} item(s) in `{section}`"
+    return len(items) > 0, f"{len(items)} item(s) in section {section}"
 
 
 def _timeline(bundle: Mapping[str, Any]) -> list[tuple[int, str, str, str]]:
