@@ -82,7 +82,7 @@ GROUPS: Final[dict[tuple[str, ...], str]] = {
     ("incident",): "the incident runbook as a workflow: phases, SLAs, postmortem, HTML report",
     ("security", "ledger"): "the hash-chained decision ledger",
     ("security", "alerts"): "security alerts (the DETECT step of the runbook)",
-    ("security", "bundle"): "incident evidence bundles: export (COLLECT), verify (VERIFY)",
+    ("security", "bundle"): "incident evidence bundles: export (COLLECT), verify (VERIFY), HTML report",
     ("security", "exec"): "exec mediation tools",
     ("ext", "trust"): "trust lifecycle: show, history, promote, quarantine",
     ("security", "kill-switch"): "kill switches: stop extensions during an incident",
