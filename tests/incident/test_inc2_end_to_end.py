@@ -7,6 +7,7 @@ HTML report, and every step is checked against the ledger, the bundle and a real
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,33 @@ def test_inc2_runbook_end_to_end(
     assert all("FAIL" not in row for row in seen["verification"])
     assert png_size(tmp_path / "inc2.png")[1] > 600 and SECRET not in html.read_text()
 
+    # ANALYZE: forensic replay of the bundle
+    analyzed = run_json(capsys, "incident", "analyze")
+    replay = json.loads((bundle_path.parent / "replay.json").read_text())
+    assert analyzed["detail"]["replayed"] == replay["replayed"] >= 3
+    assert replay["difference_count"] == 0 and replay["chain_break_seq"] is None
+
+    # POSTMORTEM: the draft from the bundle; the incident closes and its clock stops
+    closed = run_json(capsys, "incident", "close")
+    postmortem = Path(closed["report"]["postmortem_path"])
+    text = postmortem.read_text()
+    assert closed["detail"]["postmortem_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert text.startswith("# Postmortem (draft): INC-2 Secret Exposure") and incident_id in text
+    assert f"{replay['replayed']} entries replayed" in text and "- [ ] Immediate: rotate the exposed credential" in text
+    assert "- [x] Alert with category `secret_exposure`" in text and SECRET not in text
+    status = run_json(capsys, "incident", "status", "--incident", incident_id)
+    assert status["closed"] is True and status["current_phase"] is None
+    assert all(s["state"] in ("done", "open_ended") for s in status["sla"])
+    code, _, err = run(capsys, "incident", "contain", "--incident", incident_id)
+    assert code == 2 and "is closed" in err
+    code, _, err = run(capsys, "incident", "report", "--html", str(tmp_path / "after.html"))  # the closed one
+    assert code == 0, err
+    assert "forensic replay (analyze)" in (tmp_path / "after.html").read_text()
+
     # every phase is in the ledger, and the ledger still verifies
     with AuditStore.open_read_only(pi_env.state_dir) as store:
         phases = [e.decision for e in store.query_ledger(kind="incident")]
-    assert phases == ["detect", "contain", "collect", "verify"]
+    assert phases == ["detect", "contain", "collect", "verify", "analyze", "postmortem"]
     assert run(capsys, "security", "ledger", "verify")[0] == 0
 
 

@@ -48,6 +48,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("incident", "contain"): ("incident_cmds:contain", "CONTAIN: kill switch or quarantine, isolation verified"),
     ("incident", "collect"): ("incident_cmds:collect", "COLLECT: evidence bundle + config snapshot"),
     ("incident", "verify"): ("incident_cmds:verify", "VERIFY: bundle's five steps + ledger chain (1 = failed)"),
+    ("incident", "analyze"): ("incident_cmds:analyze", "ANALYZE: forensic replay of the bundle"),
     ("incident", "close"): ("incident_cmds:close", "write the postmortem draft (Markdown) and close"),
     ("incident", "report"): ("incident_cmds:report", "write the self-contained HTML incident report"),
     ("security", "bundle", "report"): ("incident_cmds:bundle_report", "HTML report of an evidence bundle"),

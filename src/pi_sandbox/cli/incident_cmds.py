@@ -219,3 +219,23 @@ def bundle_report(ctx: CliContext, file: str, html_out: str, public_key: str | N
     ctx.emit({"bundle": file, "html": html_out, "bytes": size},
              lambda d: f"report of {d['bundle']} written to {d['html']} ({d['bytes']} bytes, self-contained)")
     return ExitCode.OK
+
+
+@command()
+@_INCIDENT
+def analyze(ctx: CliContext, incident_id: str | None) -> int:
+    """ANALYZE: forensic replay of the bundle; differences, config changes and chain breaks for the postmortem."""
+    from pi_sandbox.cli.progress import progress_bar
+    from pi_sandbox.incident import find_incident
+    from pi_sandbox.incident.phases import analyze as run_analyze
+
+    state_dir = _state(ctx)
+    incident = find_incident(state_dir, incident_id)
+    with progress_bar(ctx, "replaying", unit="entries") as bar:
+        outcome = run_analyze(state_dir, ctx.config(), incident, actor=_actor(), progress=bar)
+    data = {"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)}
+    ctx.emit(data, lambda d: f"{d['incident_id']}: replayed {d['detail']['replayed']} entries: "
+                             f"{d['detail']['difference_count']} differ from the record, "
+                             f"{d['detail']['config_changes']} config change(s), chain break: "
+                             f"{d['detail']['chain_break_seq'] or 'none'}; {d['report']['replay_path']}")
+    return ExitCode.OK

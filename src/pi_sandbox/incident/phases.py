@@ -8,6 +8,7 @@ it produced (file names, hashes, counts) in its ledger entry.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.records import now_ms
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.errors import IncidentError
-from pi_sandbox.evidence import BundleFilter, BundleVerificationReport, export_bundle, load_bundle, verify_bundle
+from pi_sandbox.evidence import (
+    BundleFilter,
+    BundleVerificationReport,
+    export_bundle,
+    load_bundle,
+    replay_bundle,
+    verify_bundle,
+)
 from pi_sandbox.hashing import canonical_json, sha256_hex
 from pi_sandbox.incident.clock import phase_statuses
 from pi_sandbox.incident.html import render_html
@@ -137,6 +145,40 @@ def verify(state_dir: Path, config: SecurityConfig, incident: Incident, *, actor
     return PhaseOutcome(record, {**artifacts, "bundle": bundle_report.to_dict()})
 
 
+def analyze(state_dir: Path, config: SecurityConfig, incident: Incident, *, actor: str,
+            progress: ProgressCallback | None = None) -> PhaseOutcome:
+    """ANALYZE: forensic replay of the bundle under the configuration versions it carries (``replay.json``).
+
+    Recorded as done; the findings (decisions the rules of their time do not explain, configuration changes,
+    where the chain breaks) are the root-cause material the postmortem lists.
+    """
+    require_phase(incident, Phase.ANALYZE)
+    bundle = load_bundle(_bundle_of(state_dir, incident))
+    replay = replay_bundle(bundle, progress=progress).to_dict()
+    files = incident_files(state_dir, incident)
+    _write_private(files.replay, canonical_json(replay))
+    artifacts = {"replay_file": files.replay.name, "replayed": replay["replayed"],
+                 "difference_count": replay["difference_count"], "chain_break_seq": replay["chain_break_seq"],
+                 "untrusted": replay["untrusted"], "config_changes": len(replay["config_changes"]),
+                 "counts": replay["counts"]}
+    record = record_phase(state_dir, config, incident, Phase.ANALYZE, ok=True, artifacts=artifacts, actor=actor)
+    return PhaseOutcome(record, {**artifacts, "replay_path": str(files.replay), "replay": replay})
+
+
+def replay_line(incident: Incident) -> list[VerificationLine]:
+    """The report row of the ANALYZE phase's replay (none before it ran)."""
+    done = incident.done(Phase.ANALYZE)
+    if done is None:
+        return []
+    d = done.detail
+    clean = not d.get("difference_count") and d.get("chain_break_seq") is None
+    detail = (f"{d.get('replayed')} entries replayed, {d.get('difference_count')} differ from the record, "
+              f"{d.get('config_changes')} config change(s)"
+              + (f"; chain breaks at seq {d['chain_break_seq']} ({d.get('untrusted')} untrusted)"
+                 if d.get("chain_break_seq") is not None else ""))
+    return [VerificationLine("forensic replay (analyze)", clean, detail)]
+
+
 def recorded_verification(state_dir: Path, config: SecurityConfig, incident: Incident) -> list[VerificationLine]:
     """Verification rows for a report: the bundle verified now, the ledger result the VERIFY phase recorded."""
     from pi_sandbox.audit.signing import trusted_public_key
@@ -145,7 +187,7 @@ def recorded_verification(state_dir: Path, config: SecurityConfig, incident: Inc
     public_key, _ = trusted_public_key(state_dir)
     bundle_report = verify_bundle(bundle_path, public_key=public_key, secret_scanner=_secret_scanner(config))
     done = incident.done(Phase.VERIFY)
-    return verification_lines(bundle_report, done.detail if done is not None else None)
+    return verification_lines(bundle_report, done.detail if done is not None else None) + replay_line(incident)
 
 
 def incident_report_data(state_dir: Path, config: SecurityConfig, incident: Incident, now: int) -> ReportData:
@@ -174,9 +216,10 @@ def close(state_dir: Path, config: SecurityConfig, incident: Incident, *, actor:
     files = incident_files(state_dir, incident)
     bundle = load_bundle(_bundle_of(state_dir, incident))
     now = now_ms()
+    replay = json.loads(files.replay.read_text(encoding="utf-8")) if files.replay.is_file() else None
     text = render_postmortem(incident, bundle, phase_statuses(incident, now),
                              recorded_verification(state_dir, config, incident),
-                             bundle_file=str(files.bundle), now_ms=now)
+                             bundle_file=str(files.bundle), now_ms=now, replay=replay)
     data = text.encode("utf-8")
     _write_private(files.postmortem, data)
     artifacts = {"postmortem_file": files.postmortem.name, "postmortem_sha256": sha256_hex(data),

@@ -18,6 +18,8 @@ from pi_sandbox.incident.runbook import GUIDES, Artifact, Phase
 
 #: Timeline lines in the draft; the bundle holds the rest.
 MAX_TIMELINE: Final = 200
+#: Replay differences and configuration changes listed; replay.json holds the rest.
+MAX_REPLAY_ROWS: Final = 20
 _CONTROL_KINDS: Final = frozenset({"kill_switch", "trust", INCIDENT_ENTRY_KIND})
 
 
@@ -90,9 +92,29 @@ def _containment(bundle: Mapping[str, Any], incident: Incident) -> list[str]:
     return lines or ["- nothing was contained (no kill switch or quarantine in the evidence)"]
 
 
+def _replay(replay: Mapping[str, Any] | None) -> list[str]:
+    if replay is None:
+        return ["- not run (`pi-sandbox incident analyze`)"]
+    lines = [f"- {replay.get('replayed')} entries replayed under the configuration of their time: "
+             f"{replay.get('difference_count')} decision(s) the rules do not explain; counts: "
+             + ", ".join(f"{k} {v}" for k, v in sorted(dict(replay.get("counts") or {}).items()))]
+    if replay.get("chain_break_seq") is not None:
+        lines.append(f"- **the chain breaks at seq {replay['chain_break_seq']}**: {replay.get('untrusted')} entries "
+                     f"from there on are untrusted and must be re-evaluated (INC-3)")
+    for change in list(replay.get("config_changes") or [])[:MAX_REPLAY_ROWS]:
+        keys = ", ".join(_md(k) for k in change.get("changed") or [])
+        lines.append(f"- configuration changed at seq {change.get('seq')}" + (f": {keys}" if keys else ""))
+    for step in list(replay.get("differences") or [])[:MAX_REPLAY_ROWS]:
+        lines.append(f"- seq {step.get('seq')} {_md(step.get('extension_id'))} {_md(step.get('method'))}: recorded "
+                     f"**{step.get('recorded')}** ({_md(step.get('recorded_reason'))}), the rules of its time say "
+                     f"**{step.get('replayed')}** ({_md(step.get('replayed_reason'))})")
+    return lines
+
+
 def render_postmortem(incident: Incident, bundle: Mapping[str, Any], phases: Sequence[PhaseStatus],
-                      verification: Sequence[VerificationLine], *, bundle_file: str, now_ms: int) -> str:
-    """The Markdown draft."""
+                      verification: Sequence[VerificationLine], *, bundle_file: str, now_ms: int,
+                      replay: Mapping[str, Any] | None = None) -> str:
+    """The Markdown draft (``replay``: the ANALYZE phase's replay report, when it ran)."""
     guide = GUIDES[incident.kind]
     out = [f"# Postmortem (draft): {incident.kind.value} {guide.title} — {incident.incident_id}", "",
            f"- **Severity:** {_md(incident.severity)}",
@@ -119,6 +141,7 @@ def render_postmortem(incident: Incident, bundle: Mapping[str, Any], phases: Seq
     out += ["", "## Verification", ""]
     out += [f"- {'✅' if line.ok else '❌' if line.ok is False else '—'} {line.name}: {_md(line.detail)}"
             for line in verification] or ["- not verified"]
+    out += ["", "## Forensic replay", "", *_replay(replay)]
     out += ["", "## Expected artifacts (runbook)", ""]
     for artifact, text in guide.artifacts:
         found, detail = artifact_found(artifact, bundle, incident, verification)
