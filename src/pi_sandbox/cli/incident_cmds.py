@@ -16,9 +16,11 @@ from pi_sandbox.cli.context import CliContext, iso_ms, render_table
 from pi_sandbox.errors import ExitCode
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from pi_sandbox.incident import Incident
+    from pi_sandbox.incident.phases import PhaseOutcome
 
 _INCIDENT = click.option("--incident", "incident_id", metavar="ID",
                          help="the incident (default: the one open incident)")
@@ -115,22 +117,30 @@ def contain(ctx: CliContext, incident_id: str | None, use_quarantine: bool, note
     return ExitCode.OK
 
 
+def _run_phase(ctx: CliContext, incident_id: str | None, run: Callable[..., PhaseOutcome], label: str,
+               render: Callable[[dict[str, Any]], Any]) -> bool:
+    """Run an evidence phase (``incident.phases``) with a progress bar; emit its record and report.
+    Returns whether the phase succeeded."""
+    from pi_sandbox.cli.progress import progress_bar
+    from pi_sandbox.incident import find_incident
+
+    state_dir = _state(ctx)
+    incident = find_incident(state_dir, incident_id)
+    with progress_bar(ctx, label, unit="entries") as bar:
+        outcome = run(state_dir, ctx.config(), incident, actor=_actor(), progress=bar)
+    ctx.emit({"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)}, render)
+    return bool(outcome.record.ok)
+
+
 @command()
 @_INCIDENT
 def collect(ctx: CliContext, incident_id: str | None) -> int:
     """COLLECT: export the evidence bundle (the incident's extension, or all) and snapshot the config."""
-    from pi_sandbox.cli.progress import progress_bar
-    from pi_sandbox.incident import find_incident
-    from pi_sandbox.incident.phases import collect as run_collect
+    from pi_sandbox.incident import phases
 
-    state_dir = _state(ctx)
-    incident = find_incident(state_dir, incident_id)
-    with progress_bar(ctx, "collecting", unit="entries") as bar:
-        outcome = run_collect(state_dir, ctx.config(), incident, actor=_actor(), progress=bar)
-    data = {"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)}
-    ctx.emit(data, lambda d: f"{d['incident_id']}: bundle {d['report']['bundle_path']} "
-                             f"(bundle_hash {d['report']['bundle_hash'][:16]}…, {d['report']['bundle_bytes']} bytes); "
-                             f"config snapshot {d['report']['config_digest'][:16]}…")
+    _run_phase(ctx, incident_id, phases.collect, "collecting", lambda d: (
+        f"{d['incident_id']}: bundle {d['report']['bundle_path']} (bundle_hash {d['report']['bundle_hash'][:16]}…, "
+        f"{d['report']['bundle_bytes']} bytes); config snapshot {d['report']['config_digest'][:16]}…"))
     return ExitCode.OK
 
 
@@ -148,17 +158,10 @@ def _render_verify(data: dict[str, Any]) -> list[Any]:
 @_INCIDENT
 def verify(ctx: CliContext, incident_id: str | None) -> int:
     """VERIFY: the bundle's five steps against the ledger's own key, and the live ledger chain. Exit 1 on failure."""
-    from pi_sandbox.cli.progress import progress_bar
-    from pi_sandbox.incident import find_incident
-    from pi_sandbox.incident.phases import verify as run_verify
+    from pi_sandbox.incident import phases
 
-    state_dir = _state(ctx)
-    incident = find_incident(state_dir, incident_id)
-    with progress_bar(ctx, "verifying", unit="steps") as bar:
-        outcome = run_verify(state_dir, ctx.config(), incident, actor=_actor(), progress=bar)
-    ctx.emit({"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)},
-             _render_verify)
-    return ExitCode.OK if outcome.record.ok else ExitCode.FAILURE
+    ok = _run_phase(ctx, incident_id, phases.verify, "verifying", _render_verify)
+    return ExitCode.OK if ok else ExitCode.FAILURE
 
 
 @command()
@@ -225,17 +228,10 @@ def bundle_report(ctx: CliContext, file: str, html_out: str, public_key: str | N
 @_INCIDENT
 def analyze(ctx: CliContext, incident_id: str | None) -> int:
     """ANALYZE: forensic replay of the bundle; differences, config changes and chain breaks for the postmortem."""
-    from pi_sandbox.cli.progress import progress_bar
-    from pi_sandbox.incident import find_incident
-    from pi_sandbox.incident.phases import analyze as run_analyze
+    from pi_sandbox.incident import phases
 
-    state_dir = _state(ctx)
-    incident = find_incident(state_dir, incident_id)
-    with progress_bar(ctx, "replaying", unit="entries") as bar:
-        outcome = run_analyze(state_dir, ctx.config(), incident, actor=_actor(), progress=bar)
-    data = {"incident_id": incident.incident_id, **outcome.record.to_dict(), "report": dict(outcome.report)}
-    ctx.emit(data, lambda d: f"{d['incident_id']}: replayed {d['detail']['replayed']} entries: "
-                             f"{d['detail']['difference_count']} differ from the record, "
-                             f"{d['detail']['config_changes']} config change(s), chain break: "
-                             f"{d['detail']['chain_break_seq'] or 'none'}; {d['report']['replay_path']}")
+    _run_phase(ctx, incident_id, phases.analyze, "replaying", lambda d: (
+        f"{d['incident_id']}: replayed {d['detail']['replayed']} entries: {d['detail']['difference_count']} differ "
+        f"from the record, {d['detail']['config_changes']} config change(s), chain break: "
+        f"{d['detail']['chain_break_seq'] or 'none'}; {d['report']['replay_path']}"))
     return ExitCode.OK
