@@ -29,6 +29,7 @@ from pi_sandbox.scanner.rules import (
     FORBIDDEN_PATHS,
     FS_MODULES,
     FS_WRITE_FUNCTIONS,
+    INERT_CONSTRUCTORS,
     SENSITIVE_MEMBER_NAMES,
     TRACKED_GLOBALS,
 )
@@ -270,8 +271,8 @@ class FileAnalyzer(Visits):
                 self.module_member_reference(node, path[4:])
         if val.obfuscated:
             last = path.rsplit(".", 1)[-1]
-            if last in SENSITIVE_MEMBER_NAMES or path in TRACKED_GLOBALS or rule_id is not None or \
-                    path.startswith("mod:"):
+            if last in SENSITIVE_MEMBER_NAMES or (path in TRACKED_GLOBALS and path not in INERT_CONSTRUCTORS) or \
+                    rule_id is not None or path.startswith("mod:"):
                 self.add("OBFUSCATED_ACCESS", node, path, val)
 
     def module_member_reference(self, node: Node, path: str) -> None:

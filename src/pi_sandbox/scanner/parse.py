@@ -130,7 +130,8 @@ def candidates(tree: tree_sitter.Tree, source: bytes, language: str) -> dict[str
             if word == b"import" and parent.type == "import_statement":
                 found["import"].append(parent)
             elif word == b"import" and parent.type == "call_expression":
-                found["dynamic_import"].append(parent)
+                if not in_type_position(parent):
+                    found["dynamic_import"].append(parent)
             elif word == b"export" and parent.type == "export_statement" and \
                     parent.child_by_field_name("source") is not None:
                 found["import"].append(parent)
@@ -151,6 +152,29 @@ def candidates(tree: tree_sitter.Tree, source: bytes, language: str) -> dict[str
     found["string"] = _long_strings(tree, source, language)
     found["error"] = extra_captures(tree, language, "error") if root.has_error else []
     return found
+
+
+#: TypeScript nodes that hold only types: TypeScript erases them, so an ``import('x')`` inside one
+#: (``type T = import('x').T``, ``let a: import('x').T``, ``typeof import('x')``) loads nothing.
+_TYPE_NODES: Final = frozenset({
+    "type_annotation", "type_alias_declaration", "type_query", "type_arguments", "type_parameters",
+    "interface_declaration", "implements_clause", "extends_type_clause", "asserts_annotation",
+    "type_predicate_annotation", "opting_type_annotation", "omitting_type_annotation", "adding_type_annotation"})
+
+
+def in_type_position(node: tree_sitter.Node) -> bool:
+    """Whether ``node`` sits in a TypeScript type (including the type side of ``as`` / ``satisfies``)."""
+    child, parent = node, node.parent
+    while parent is not None:
+        if parent.type in _TYPE_NODES:
+            return True
+        if parent.type == "ERROR":  # a tree the grammar could not read: assume code
+            return False
+        if parent.type in ("as_expression", "satisfies_expression") and parent.named_child_count > 1 and \
+                parent.named_children[0] != child:
+            return True
+        child, parent = parent, parent.parent
+    return False
 
 
 def _long_strings(tree: tree_sitter.Tree, source: bytes, language: str) -> list[tree_sitter.Node]:

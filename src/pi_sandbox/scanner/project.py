@@ -178,6 +178,8 @@ def _es_export(statement: Node, exports: dict[str, Node]) -> None:
             name = declaration.child_by_field_name("name")
             if name is not None:
                 exports[node_text(name)] = declaration
+            if any(child.type == "default" for child in statement.children):  # export default function f() {}
+                exports["default"] = declaration
     for child in statement.named_children:
         if child.type == "export_clause":
             for spec in child.named_children:
@@ -199,19 +201,29 @@ def package_of(rel: str) -> str | None:
 
 
 def is_test_path(rel: str) -> bool:
-    """A test file or fixture by its path (``test/``, ``__tests__/``, ``*.test.ts``, ``*.spec.js``)."""
+    """A test file or fixture by its path (``test/``, ``__tests__/``, ``*.test.ts``, ``*.spec.js``); under
+    ``node_modules`` the path inside its package counts (a package may be called ``test``)."""
+    package = package_of(rel)
+    if package is not None:
+        rel = rel[rel.rfind("node_modules/") + len("node_modules/") + len(package) + 1:]
     parts = rel.split("/")
     name = parts[-1]
     return any(p in TEST_DIRS for p in parts[:-1]) or ".test." in name or ".spec." in name
 
 
-def file_context(rel: str, imported_by_own_code: bool) -> str:
-    """Where ``rel`` sits (see the module docstring); a file the extension's own code imports is its own."""
+def file_context(rel: str, imported_by_own_code: bool, imported_by_dependency: bool = False) -> str:
+    """Where ``rel`` sits (see the module docstring); a file the extension's own code imports is its own.
+    A dependency's test file (zod ships ``src/v3/tests/*.test.ts``) that no dependency code imports is a
+    test fixture like the extension's own."""
     if rel.endswith(TYPE_SUFFIXES):
         return TYPES
     package = package_of(rel)
     if package is not None:
-        return SERVED if package in SERVED_PACKAGES and not imported_by_own_code else DEPENDENCY
+        if package in SERVED_PACKAGES and not imported_by_own_code:
+            return SERVED
+        if is_test_path(rel) and not (imported_by_own_code or imported_by_dependency):
+            return TEST_FIXTURE
+        return DEPENDENCY
     if is_test_path(rel) and not imported_by_own_code:
         return TEST_FIXTURE
     return EXTENSION

@@ -230,6 +230,14 @@ BUILTIN_CONSTRUCTORS: Final[frozenset[str]] = frozenset(
      "WeakMap", "WeakSet", "Error", "Symbol", "BigInt", "ArrayBuffer", "Uint8Array", "JSON", "Math",
      "Reflect", "Proxy", "Buffer", "Iterator", "AsyncFunction", "GeneratorFunction"}
 )
+#: Constructors that give no reach when read under a computed name (lodash's ``getNative(root, 'Map')``
+#: picks ``Map``, ``Set``, ``Promise``, ``WeakMap`` so): such a read is not obfuscation. A write to them is
+#: still judged (tampering, pollution) by its path; ``Function``, ``Reflect``, ``Proxy``, ``Object``
+#: and ``Buffer`` stay sensitive.
+INERT_CONSTRUCTORS: Final[frozenset[str]] = frozenset(
+    {"Array", "String", "Number", "Boolean", "Promise", "RegExp", "Date", "Map", "Set", "WeakMap", "WeakSet",
+     "Error", "Symbol", "BigInt", "ArrayBuffer", "Uint8Array", "JSON", "Math", "Iterator"}
+)
 TRACKED_GLOBALS: Final[frozenset[str]] = (
     GLOBAL_OBJECT_NAMES
     | BUILTIN_CONSTRUCTORS

@@ -240,15 +240,17 @@ def _place(results: list[FileResult], project: Project) -> list[FileResult]:
     """Give each file and its findings their context (see ``project.file_context``) and drop noise signals
     where code is generated, vendored or only declares types."""
     own_imports: set[str] = set()
+    dependency_imports: set[str] = set()
     for result in results:
-        if package_of(result.path) is None and not is_test_path(result.path):
+        if not is_test_path(result.path):
+            imports = own_imports if package_of(result.path) is None else dependency_imports
             for spec in result.relative_imports:
                 target = project.resolve_specifier(result.path, spec)
                 if target is not None:
-                    own_imports.add(target)
+                    imports.add(target)
     placed = []
     for result in results:
-        context = file_context(result.path, result.path in own_imports)
+        context = file_context(result.path, result.path in own_imports, result.path in dependency_imports)
         generated = result.path.endswith((".min.js", ".min.mjs", ".min.cjs")) or context != EXTENSION
         findings = tuple(
             replace(f, context=context) for f in result.findings
