@@ -37,7 +37,7 @@ def text(result: dict[str, Any]) -> str:
 
 def test_every_compat_fixture_loads_and_registers(make_host: MakeHost) -> None:
     sources = scan_folder(COMPAT)
-    assert len(sources) >= 20
+    assert len(sources) >= 30
     host = make_host()
     loaded = host.load(sources)
     assert {e.extension_id: e.error for e in loaded if e.status != "loaded"} == {}
@@ -252,6 +252,54 @@ def test_tmp_is_emptied_per_session_and_data_is_kept(make_host: MakeHost, pi_env
     assert not note.exists()
     second = load(make_host, "tmpdir-writes", sandbox=first.sandbox)
     assert details(second.call_tool("tmpdir-writes", "remember", {"text": "again"})) == {"count": 2}
+
+
+def test_temp_file_library_pattern_in_the_own_tmp_dir(make_host: MakeHost) -> None:
+    host = load(make_host, "tmp-cleanup")
+    assert details(host.call_tool("tmp-cleanup", "job", {"lines": 3})) == {
+        "bytes": 21, "renamed": True, "removed": True, "underTmp": True}
+
+
+# --- items 1 and 2: dependencies in place, manifest forms, folder conventions ---------------------------------
+
+
+def test_dependencies_installed_in_place_resolve_and_find_their_own_files(make_host: MakeHost) -> None:
+    host = load(make_host, "deps-lockfile")
+    assert details(host.call_tool("deps-lockfile", "words", {"n": 2})) == {
+        "words": ["alpha", "beta"], "ownDir": True, "count": 4, "kebab": "hello-big-world",
+        "camel": "helloBigWorld", "entryDir": True}
+
+
+def test_optional_native_addon_of_a_dependency_falls_back_to_javascript(make_host: MakeHost) -> None:
+    host = load(make_host, "optional-native")
+    assert details(host.call_tool("optional-native", "sum", {"values": [1, 2, 3.5]})) == {"sum": 6.5, "impl": "js"}
+
+
+def test_every_manifest_form_of_one_package(make_host: MakeHost) -> None:
+    forms = {"manifest-forms:main": ("forms_main", "file"),
+             "manifest-forms:tools/a": ("forms_folder_file", "folder"),
+             "manifest-forms:tools/nested/index": ("forms_subfolder_index", "sub-folder index"),
+             "manifest-forms:bundled/index": ("forms_bundled", "folder index"),
+             "manifest-forms:extra/one": ("forms_glob", "glob")}
+    host = load(make_host, *forms)
+    for ext_id, (tool, form) in forms.items():
+        result = host.call_tool(ext_id, tool, {})
+        assert (text(result), details(result)) == (tool, {"form": form}), ext_id
+
+
+def test_folder_conventions_and_json_modules(make_host: MakeHost) -> None:
+    host = load(make_host, "folder-index-js", "folder-index-ts", "json-import")
+    greet = host.call_tool("folder-index-js", "greet", {"name": "ann"})
+    assert (text(greet), details(greet)) == ("hello, ann", {"helperDir": True})
+    assert details(host.call_tool("folder-index-ts", "shape", {"kind": "square", "size": 3})) == {"area": 9, "kind": 1}
+    assert details(host.call_tool("json-import", "config", {})) == {"name": "json-import", "retries": 3,
+                                                                   "plainImport": 3}
+
+
+def test_optional_worker_is_refused_at_use_and_the_extension_falls_back(make_host: MakeHost) -> None:
+    host = load(make_host, "worker-fallback")
+    assert details(host.call_tool("worker-fallback", "fib", {"n": 20})) == {
+        "value": 6765, "via": "inline", "workerError": "EACCES", "isMainThread": True}
 
 
 # --- item 6: served modules answer like Node (expected values printed by Node 20 for the same code) ------------

@@ -125,6 +125,35 @@ def test_check_graph_accepts_inside_and_disabled_stubs(tmp_path: Path) -> None:
     assert info.value.reason == "import_outside_root"
 
 
+def test_check_graph_reads_the_file_of_an_input_imported_with_attributes(tmp_path: Path) -> None:
+    root = tmp_path / "ext"
+    write_file(root / "a.json", "{}")
+    write_file(tmp_path / "b.json", "{}")
+    plan = plan_dependencies(root)
+    assert check_graph({"a.json with { type: 'json' }": {}}, root, plan) == [(root / "a.json").resolve()]
+    with pytest.raises(ExtensionLoadError) as info:
+        check_graph({"../b.json with { type: 'json' }": {}}, root, plan)
+    assert info.value.reason == "import_outside_root"
+    with pytest.raises(ExtensionLoadError, match="unsupported namespace"):  # a path in the attributes is no suffix
+        check_graph({"a.json with { type: '/../../b' }": {}, "x:y": {}}, root, plan)
+
+
+def test_each_commonjs_module_sees_its_own_dirname(bundler: Bundler, tmp_path: Path) -> None:
+    root = tmp_path / "ext"
+    write_file(root / "package.json", '{"name": "ext", "dependencies": {"dep": "1.0.0"}}')
+    write_file(root / "node_modules" / "dep" / "package.json", '{"name": "dep", "version": "1.0.0"}')
+    write_file(root / "node_modules" / "dep" / "index.js",
+               "exports.dir = __dirname; exports.file = __filename;\n"
+               "exports.own = (() => { const __dirname = 'mine'; return __dirname; })();\n")
+    entry = write_file(root / "index.ts", "import * as d from 'dep';\nexport const here = [__dirname, __filename];\n"
+                                          "export default d;\n")
+    source = bundler.bundle(entry, root).source
+    dep = root.resolve() / "node_modules" / "dep"
+    assert f'var __pi_dirname = "{dep}", __pi_filename = "{dep / "index.js"}";' in source
+    assert source.startswith(f'var __pi_dirname = "{root.resolve()}", __pi_filename = "{entry.resolve()}";')
+    assert 'const __dirname2 = "mine";' in source  # a name the file binds itself is its own
+
+
 def test_missing_toolchain_says_run_pi_setup(tmp_path: Path) -> None:
     with pytest.raises(ExtensionLoadError, match="run `pi-sandbox setup`"):
         Toolchain(tmp_path / "nowhere").require_installed()

@@ -28,7 +28,7 @@ from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, SEAL_MARK, 
 from pi_sandbox.runtime.toolchain import Toolchain
 from pi_sandbox.scanner.packages import DependencyPlan, plan_dependencies, within
 
-_FORMAT = 7  # bump when the bundle post-processing changes
+_FORMAT = 8  # bump when the bundle post-processing changes
 # Node's resolution: the `node` condition (with import/require/default), `main` before `module`.
 _ESBUILD_FLAGS = (
     "--bundle",
@@ -89,17 +89,42 @@ def refuse_internal_imports(metafile: dict[str, object], entry: Path) -> None:
 def _location_defines(entry: Path) -> list[str]:
     """``import.meta.url`` / ``__dirname`` and friends, which the engine does not provide.
 
-    A bundle is one module, so every file of it sees the entry's location: what extensions use
-    these for is finding files shipped next to the entry (prompts, package.json, assets).
+    ``import.meta.*`` is the entry's location in every file (an ES module is not wrapped in a bundle, so
+    nothing can tell its files apart): what extensions use it for is finding files shipped next to the
+    entry. ``__dirname`` / ``__filename`` become variables that :func:`_module_locations` sets per
+    CommonJS module, so a bundled dependency finds its own files (a name the file binds itself is
+    left alone by esbuild).
     """
     values = {
-        "import.meta.url": entry.as_uri(),
-        "import.meta.filename": str(entry),
-        "import.meta.dirname": str(entry.parent),
-        "__filename": str(entry),
-        "__dirname": str(entry.parent),
+        "import.meta.url": json.dumps(entry.as_uri()),
+        "import.meta.filename": json.dumps(str(entry)),
+        "import.meta.dirname": json.dumps(str(entry.parent)),
+        "__filename": _FILENAME_VAR,
+        "__dirname": _DIRNAME_VAR,
     }
-    return [f"--define:{name}={json.dumps(value)}" for name, value in values.items()]
+    return [f"--define:{name}={value}" for name, value in values.items()]
+
+
+_DIRNAME_VAR = "__pi_dirname"
+_FILENAME_VAR = "__pi_filename"
+# esbuild wraps each CommonJS module as `__commonJS({\n  "<path relative to cwd>"(exports, module) {\n`.
+_CJS_WRAPPER = re.compile(r'(__commonJS\(\{\n[ \t]*)("(?:[^"\\\n]|\\.)*")(\([\w, ]*\) \{\n)')
+
+
+def _location_vars(file: Path) -> str:
+    return f"var {_DIRNAME_VAR} = {json.dumps(str(file.parent))}, {_FILENAME_VAR} = {json.dumps(str(file))};\n"
+
+
+def _module_locations(body: str, entry: Path, root: Path) -> str:
+    """The entry's ``__dirname`` for the bundle, and each CommonJS module's own inside its wrapper."""
+    def own(match: re.Match[str]) -> str:
+        try:
+            file = (root / json.loads(match.group(2))).resolve()
+        except (ValueError, TypeError):
+            return match.group(0)
+        return match.group(0) + _location_vars(file) if within(file, root) else match.group(0)
+
+    return _location_vars(entry) + _CJS_WRAPPER.sub(own, body)
 
 
 def _static_imports(metafile: dict[str, object]) -> tuple[str, ...]:
@@ -226,7 +251,7 @@ class Bundler:
             refuse_internal_imports(metafile, entry)
             inputs = check_graph(metafile.get("inputs", {}), root, plan)
             static_imports = _static_imports(metafile)
-            body = out.read_text(encoding="utf-8")
+            body = _module_locations(out.read_text(encoding="utf-8"), entry, root)
         source = _require_prelude(body, self.table) + body
         digest = sha256_hex(source)
         self._store(manifest_path, inputs, source, digest, static_imports)

@@ -47,6 +47,12 @@ def _importers(inputs: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return found
 
 
+#: esbuild names an input imported with attributes (``import x from './a.json' with { type: 'json' }``)
+#: ``a.json with { type: 'json' }``; the file read is the part before. No ``/`` in the attributes, so the
+#: suffix cannot hide a path of its own.
+_ATTRIBUTES_SUFFIX = re.compile(r" with \{ [\w$]+: '[^'/\\]*'(?:, [\w$]+: '[^'/\\]*')* \}$")
+
+
 def check_graph(inputs: Mapping[str, Any], workdir: Path, plan: DependencyPlan) -> list[Path]:
     """Real paths of a metafile's inputs; ``ExtensionLoadError`` for any the plan does not allow."""
     importers = _importers(inputs)
@@ -56,9 +62,10 @@ def check_graph(inputs: Mapping[str, Any], workdir: Path, plan: DependencyPlan) 
     for raw in inputs:
         if raw.startswith("(disabled):"):
             continue  # a package's browser-field stub: esbuild read nothing
-        if ":" in raw.split("/", 1)[0]:
+        file = _ATTRIBUTES_SUFFIX.sub("", raw)
+        if ":" in file.split("/", 1)[0]:
             raise ExtensionLoadError(f"bundle input '{raw}' comes from an unsupported namespace")
-        path = Path(os.path.realpath(workdir / raw))
+        path = Path(os.path.realpath(workdir / file))
         if not (within(path, bound) and any(within(path, d) for d in allowed)):
             raise _refusal(raw, path, importers.get(raw), workdir, plan)
         resolved.append(path)
