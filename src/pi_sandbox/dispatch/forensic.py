@@ -28,6 +28,35 @@ MAX_COPY_BYTES: Final = 8 * 1024
 #: Evidence keys a stage may report that belong in the forensic record, not the chained detail
 #: (so a bundle can withhold them and still verify).
 FORENSIC_EVIDENCE_KEYS: Final = ("command_hash", "name_hash")
+#: The operator's advice for a refusal whose stage gave none (every refused call's forensic record names
+#: what to do next; the runbook's ``redact_remediation`` field).
+DEFAULT_REMEDIATION: Final[Mapping[str, str]] = {
+    "capability": "the request was malformed or declared a capability its method does not need; fix the "
+                  "extension's call or report it to its author",
+    "trust": "the extension is stopped or quarantined; see `pi-sandbox security kill-switch status` and "
+             "`pi-sandbox ext trust history --extension ID` before lifting it",
+    "policy": "see `pi-sandbox policy explain --extension ID` for the layer that decided and how to change it",
+    "quota": "tighten or raise this extension's quota (extensionPolicy.perExtension.<id>.quota); see "
+             "`pi-sandbox security quota status`",
+    "risk": "the runtime risk stage refused a call pattern; review `pi-sandbox security alerts --extension ID` "
+            "and the extension's recent calls (`pi-sandbox security ledger show --extension ID`)",
+    "mediation": "the call's target or content was refused by mediation; review the alert and the forensic "
+                 "parameters of this entry, and inspect the extension if the attempt was unexpected",
+    "connector": "the call was refused while being carried out (a limit or a confinement check); see the "
+                 "alert for this call id",
+}
+#: A refusal by a stage that failed internally (a bug: fail closed).
+STAGE_FAILURE_REMEDIATION: Final = ("an internal error refused this call (fail closed); report it with "
+                                    "`pi-sandbox doctor --json` and the ledger entry")
+
+
+def remediation_for(stage: str, reason: str, given: str = "") -> str:
+    """The advice recorded with a refusal: the stage's own, else its stage's default."""
+    if given:
+        return given
+    if reason == "stage_failure":
+        return STAGE_FAILURE_REMEDIATION
+    return DEFAULT_REMEDIATION.get(stage, DEFAULT_REMEDIATION["mediation"])
 
 
 def _digest(value: Any) -> dict[str, Any]:

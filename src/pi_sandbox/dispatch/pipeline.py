@@ -20,7 +20,7 @@ from pi_sandbox.audit.telemetry import TelemetrySink
 from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.connectors.base import Connector, ConnectorContext
 from pi_sandbox.dispatch.call import CallInfo, Outcome, Stage, Verdict
-from pi_sandbox.dispatch.forensic import FORENSIC_EVIDENCE_KEYS, forensic_fields, redacted_params
+from pi_sandbox.dispatch.forensic import FORENSIC_EVIDENCE_KEYS, forensic_fields, redacted_params, remediation_for
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages.capability import CapabilityStage
 from pi_sandbox.dispatch.stages.mediation import bash_command
@@ -31,6 +31,8 @@ from pi_sandbox.vocabulary import AlertAction, AlertCategory, Decision, ErrorCod
 CONNECTOR_SUMMARY = "carry the call out (fs, exec, env, http, session, ui, events, log, tool); redact the result"
 #: A stage that raises is a bug: the call is refused (fail closed) with this reason.
 STAGE_FAILURE = "stage_failure"
+TIMEOUT_REMEDIATION = ("the host stopped waiting and answered 'timeout'; if the work is legitimate raise "
+                       "extensionRuntime.hostcallDeadlineMs for this method, else inspect or disable the extension")
 _STAGE_ORDER = tuple(StageName)
 
 
@@ -212,17 +214,19 @@ class Pipeline:
             kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, detail={**self._detail(StageName.CONNECTOR, {}), "allowed_seq": allowed_seq},
-            forensic=forensic_fields(call, self.redactor.redact_value, {}))).seq
+            forensic=forensic_fields(call, self.redactor.redact_value, {},
+                                     remediation_for(StageName.CONNECTOR, reason)))).seq
 
     def _deny(self, call: CallInfo, stage: StageName, verdict: Verdict, layer: int | None,
               evidence: Mapping[str, Any], dry_run: bool = False) -> HostcallResult:
         reason = str(verdict.reason)
         message = self.redactor.redact_value(verdict.message)
+        advice = remediation_for(stage, reason, verdict.remediation)
         entry = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, layer=layer, detail=self._detail(stage, evidence, dry_run),
-            forensic=forensic_fields(call, self.redactor.redact_value, evidence, verdict.remediation),
+            forensic=forensic_fields(call, self.redactor.redact_value, evidence, advice),
         ))
         if verdict.alert is not None:
             self.evidence.raise_alert(AlertDraft(
@@ -230,7 +234,7 @@ class Pipeline:
                 summary=f"{call.method} call needing '{call.capability.value}' refused at {stage}: {reason}",
                 reason_codes=(reason,), capability=call.capability.value, method=call.method,
                 call_id=call.call_id, action=AlertAction.DENY,
-                remediation=self.redactor.redact_value(verdict.remediation), context_hash=call.params_hash,
+                remediation=self.redactor.redact_value(advice), context_hash=call.params_hash,
             ))
         return HostcallResult.error(call.call_id, verdict.code, message, reason, call.capability.value, entry.seq)
 
@@ -271,12 +275,14 @@ class Pipeline:
 
 def record_timeout(evidence: EvidencePort, extension_id: str, call_id: str, method: str,
                    params: Mapping[str, Any] | None, deadline_ms: int, *, started: bool,
-                   flooded: bool = False) -> None:
+                   flooded: bool = False, redact: Callable[[Any], Any] | None = None,
+                   config_digest: str | None = None) -> None:
     """Ledger entry + alert for a call that ran past its deadline, charged to ``extension_id`` only.
 
     It is a second entry for the call id when the call had been decided (``started``), the only one
     when it was refused before running (its lane was still busy with the caller's own earlier calls, or
-    ``flooded``: too many of them were waiting already).
+    ``flooded``: too many of them were waiting already). With ``redact`` (the secret broker) the entry
+    gets its forensic record (redacted parameters and the advice) like every other refusal.
     """
     reason = Reason.TOO_MANY_PENDING if flooded else Reason.HOSTCALL_DEADLINE
     token = method.strip().lower()
@@ -284,16 +290,22 @@ def record_timeout(evidence: EvidencePort, extension_id: str, call_id: str, meth
     detail: dict[str, Any] = {"stage": StageName.CONNECTOR, "deadline_ms": deadline_ms, "started": started}
     if known is None:
         detail["method_hash"] = sha256_hex(method.encode("utf-8", "surrogatepass"))
+    if config_digest is not None:
+        detail["config_digest"] = config_digest
+    forensic: dict[str, Any] | None = None
+    if redact is not None:
+        forensic = {"remediation": TIMEOUT_REMEDIATION}
+        if isinstance(params, Mapping):
+            forensic["params"] = redacted_params(params, redact)
     evidence.append_decision(LedgerEntryDraft(
         kind="hostcall", extension_id=extension_id, decision=Decision.TIMEOUT, reason=reason,
-        call_id=call_id, method=known, params_hash=params_hash(method, params), detail=detail))
+        call_id=call_id, method=known, params_hash=params_hash(method, params), detail=detail, forensic=forensic))
     evidence.raise_alert(AlertDraft(
         category=AlertCategory.RUNTIME, severity=Severity.WARNING, extension_id=extension_id,
         summary=f"extension '{extension_id}': {known or 'hostcall'} call " + (
             "refused: too many hostcalls waiting" if flooded else f"exceeded its {deadline_ms} ms deadline"),
         reason_codes=(reason,), method=known, call_id=call_id, action=AlertAction.DENY,
-        remediation="the host stopped waiting and answered 'timeout'; if the work is legitimate raise "
-                    "extensionRuntime.hostcallDeadlineMs for this method, else inspect or disable the extension"))
+        remediation=TIMEOUT_REMEDIATION))
 
 
 def route(call: CallInfo) -> tuple[str, Mapping[str, Any]]:

@@ -268,7 +268,8 @@ class Sandbox:
                                 flooded: bool = False) -> None:
         """The caller got ``timeout``: one ledger entry and one alert, naming ``extension_id`` only."""
         record_timeout(self.evidence, extension_id, call_id, method, params, deadline_ms, started=started,
-                       flooded=flooded)
+                       flooded=flooded, redact=self.pipeline.redactor.redact_value,
+                       config_digest=self.pipeline.config_digest)
 
     def record_late_completion(self, extension_id: str, call_id: str, method: str, ok: bool) -> None:
         """A call answered ``timeout`` finished after all (its effect, if any, happened late)."""

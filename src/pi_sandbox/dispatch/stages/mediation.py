@@ -33,6 +33,7 @@ _SECRET_FILE = AlertSpec(AlertCategory.SECRET_EXPOSURE, Severity.WARNING)
 _SECRET_FILE_ADVICE = ("the file holds secrets (.env, keys, credentials): if this extension must read it, name it in "
                        "extensionPolicy.perExtension.<id>.readSecretFiles in the global settings")
 _MAX_SCAN_DEPTH = 32
+_SECRET_VALUE_ADVICE = "rotate the exposed credential and review how the extension obtained it"
 _PATH_ADVICE = ("extensions may touch only the workspace and their own folder, never pi-sandbox state, settings "
                 "or another extension's code; if the extension needs this path, move the file into the workspace")
 
@@ -149,17 +150,18 @@ class MediationStage:
         self._alert(call, AlertCategory.SECRET_EXPOSURE, Severity.CRITICAL,
                     f"{target} carried a withheld secret value; call refused",
                     (f"secret_in_{call.method}_request" if call.method == "http" else "secret_in_exec_args",),
-                    AlertAction.DENY, fingerprint,
-                    "rotate the exposed credential and review how the extension obtained it")
+                    AlertAction.DENY, fingerprint, _SECRET_VALUE_ADVICE)
         if call.method == "http":
-            return Verdict.deny(Reason.SECRET_EXPOSURE, "http request blocked: it carries a withheld secret value")
+            return Verdict.deny(Reason.SECRET_EXPOSURE, "http request blocked: it carries a withheld secret value",
+                                remediation=_SECRET_VALUE_ADVICE)
         self.evidence.note("exec_mediation", {
             "command_hash": self._command_hash(call), "command_class": "credential_exfil", "risk_tier": "critical",
             "decision": "deny", "reason": "secret_value_in_exec_args", "rule": "secret_in_args",
         }, call.extension_id)
         return Verdict.deny("secret_value_in_exec_args",
                             "command refused: it carries a withheld secret value (credential_exfil)",
-                            evidence={"command_class": "credential_exfil", "risk_tier": "critical"})
+                            evidence={"command_class": "credential_exfil", "risk_tier": "critical"},
+                            remediation=_SECRET_VALUE_ADVICE)
 
     @staticmethod
     def _command_hash(call: CallInfo) -> str | None:

@@ -29,7 +29,7 @@ class TrustStage:
         blocked = self.controls.blocked(call.extension_id)
         if blocked is not None:
             reason, message = blocked
-            return Verdict.deny(reason, message)
+            return Verdict.deny(reason, message, remediation=message)  # the message says how to lift it
         return Verdict.proceed({"trust": self.controls.registry.state(call.extension_id)})
 
     def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
