@@ -6,14 +6,10 @@ import re
 import time
 from datetime import UTC, datetime
 
-from pi_sandbox.errors import PiSandboxError
+from pi_sandbox.errors import TimeValueError as TimeValueError  # its home was here; kept importable
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-class TimeValueError(PiSandboxError):
-    """A time or duration given on the command line cannot be understood."""
 
 
 #: Longest accepted duration (about 100 years): larger values overflow SQLite's integers and dates.

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from pi_sandbox.errors import PiSandboxError
+from pi_sandbox.errors import UsageError as UsageError  # its home was here; kept importable
 
 if TYPE_CHECKING:
     from pi_sandbox.audit.store import AuditStore
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 
 #: The command's name in messages (the runbook's ``pi ...`` spellings work as ``pi-sandbox ...``).
 PROG = "pi-sandbox"
-
-
-class UsageError(PiSandboxError):
-    """The command line itself is wrong (unknown option, missing argument, bad JSON argument)."""
 
 
 #: What a human renderer returns: text, a rich renderable (a table), or a list of these, stacked.

@@ -18,6 +18,7 @@ from pi_sandbox.capabilities import canonical_session_op
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.output import OperatorOutput
 from pi_sandbox.errors import ConnectorError
+from pi_sandbox.errors import SessionLimitError as SessionLimitError  # its home was here; kept importable
 from pi_sandbox.mediation.secret_broker import SecretBroker
 
 OpHandler = Callable[[str, Mapping[str, Any]], Any]
@@ -70,13 +71,6 @@ class EventsConnector:
         if not isinstance(op, str) or not op:
             raise ConnectorError("events hostcall needs a string 'op'", code="invalid_request")
         return self.bus.handle(ctx.extension_id, op, params)
-
-
-class SessionLimitError(ConnectorError):
-    """An extension's session entries would pass its cap (entries or bytes)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message, code="quota_exceeded", reason=reason)
 
 
 class SessionStore:

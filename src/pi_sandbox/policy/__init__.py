@@ -4,6 +4,7 @@ from pi_sandbox.policy.engine import ALLOW, DENY, PROMPT, CompiledPolicy, Policy
 from pi_sandbox.policy.explain import capability_decisions, explain_policy
 from pi_sandbox.policy.profiles import PROFILE_SPECS, ProfileSpec
 from pi_sandbox.policy.prompts import (
+    UNASKED,
     PermissionStore,
     PromptAnswer,
     Prompter,
@@ -16,5 +17,5 @@ from pi_sandbox.policy.prompts import (
 __all__ = [
     "ALLOW", "DENY", "PROMPT", "PROFILE_SPECS", "CompiledPolicy", "PermissionStore", "PolicyDecision",
     "ProfileSpec", "PromptAnswer", "PromptRequest", "PromptResolution", "PromptResolver", "Prompter",
-    "StoredDecision", "capability_decisions", "evaluate_capability", "explain_policy",
+    "StoredDecision", "UNASKED", "capability_decisions", "evaluate_capability", "explain_policy",
 ]

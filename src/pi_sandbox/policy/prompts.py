@@ -54,6 +54,11 @@ class PromptAnswer:
     expires_at_ms: int | None = None
 
 
+#: What a prompter returns when nobody can be asked this time (e.g. an MCP client without elicitation):
+#: a deny recorded as headless (``prompt_headless_deny``) and not remembered, exactly as without a prompter.
+UNASKED: Final = PromptAnswer(allow=False, scope="once")
+
+
 class Prompter(Protocol):
     """An interactive host that can ask the user. ``None`` means no answer (treated as deny)."""
 
@@ -249,6 +254,8 @@ class PromptResolver:
             answer = self.prompter.ask(request)
         except Exception:  # a broken UI must fail closed, never open
             answer = None
+        if answer is UNASKED:
+            return PromptResolution(False, Reason.PROMPT_HEADLESS_DENY)
         if answer is None:
             return PromptResolution(False, Reason.PROMPT_NO_ANSWER_DENY)
         if not isinstance(answer, PromptAnswer):
