@@ -65,7 +65,7 @@ def test_wheel_contains_only_the_package(wheel: Path) -> None:
     for needed in ("pi_sandbox/runtime/js/toolchain/package-lock.json", "pi_sandbox/runtime/js/prelude.js",
                    "pi_sandbox/runtime/js/modules/README.md", "pi_sandbox/runtime/demo_extensions/greeter.ts",
                    "pi_sandbox/runtime/js/bridge/pi-sandbox-bridge.ts", "pi_sandbox/__main__.py",
-                   "pi_sandbox/cli/main.py"):
+                   "pi_sandbox/cli/main.py", "pi_sandbox/py.typed"):
         assert needed in names
     assert "pi-sandbox = pi_sandbox.cli.main:run" in entry_points and "\npi =" not in entry_points
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]

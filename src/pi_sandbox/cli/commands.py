@@ -15,6 +15,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("setup",): ("runtime_cmds:setup", "install the pinned JS toolchain (esbuild, TypeBox) with npm"),
     ("demo",): ("runtime_cmds:demo", "run bundled example extensions (well-behaved and hostile)"),
     ("rpc",): ("runtime_cmds:rpc", "host extensions over JSON lines on stdin/stdout (docs/rpc.md)"),
+    ("mcp",): ("mcp_cmds:mcp", "serve the extensions' tools to MCP clients, sandboxed (stdio or --http; docs/mcp.md)"),
     ("bridge", "install"): ("bridge_cmds:install", "let the pi agent run pi-sandbox's extensions sandboxed"),
     ("bridge", "uninstall"): ("bridge_cmds:uninstall", "remove the bridge from pi's extensions folder"),
     ("bridge", "adopt"): ("bridge_cmds:adopt", "move extensions out of pi's folder into the sandboxed one"),

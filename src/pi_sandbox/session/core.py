@@ -57,6 +57,8 @@ class _CallbackPrompter:
         prompt = PermissionPrompt(request.extension_id, request.capability.value, request.method,
                                   request.explanation, request.target)
         answer = self.callback(prompt)  # an exception is a deny (the resolver fails closed)
+        if answer is None:
+            return None  # no answer: a deny, recorded as such
         if answer == PermissionAnswer.UNASKED:
             return UNASKED
         return _to_prompt_answer(answer)

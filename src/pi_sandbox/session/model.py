@@ -39,8 +39,9 @@ class PermissionPrompt:
                 "target": self.target, "explanation": self.explanation}
 
 
-#: ``on_prompt``: called on a pipeline thread while the extension waits. Return a
-#: :class:`PermissionAnswer` (or its string; ``True`` = once, ``False``/``None`` = deny). An exception is a deny.
+#: ``on_prompt``: called on a pipeline thread while the extension waits. Return a :class:`PermissionAnswer`
+#: (or its string; ``True`` = once, ``False`` = deny); ``None`` is "no answer" and an exception a broken UI:
+#: both deny. Every answer is on the ledger (``prompt_user_allow``, ``prompt_no_answer_deny``...).
 PromptCallback: TypeAlias = Callable[[PermissionPrompt], "PermissionAnswer | str | bool | None"]
 
 

@@ -1,0 +1,66 @@
+"""``pi-sandbox mcp``: serve the sandboxed extensions' tools to MCP clients (docs/mcp.md)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from pi_sandbox.cli.app import command
+from pi_sandbox.cli.context import PROG, CliContext, print_human
+from pi_sandbox.errors import ExitCode
+from pi_sandbox.timeparse import parse_duration_ms
+
+_LOAD_HELP = "load this extension file or folder too (repeatable)"
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM (a client shutting the server down) unwinds like Ctrl-C: the session closes and seals the ledger.
+    raise KeyboardInterrupt
+
+
+@command(show=("extension", "no_extensions", "extension_policy"), extension=_LOAD_HELP)
+@click.option("--http", "http_port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio (0: a free port, printed)")
+@click.option("--prompts", type=click.Choice(["elicit", "deny"]), default="elicit", show_default=True,
+              help="permission prompts: ask the client by MCP elicitation (a client without it: deny), or deny all")
+@click.option("--prompt-timeout", default="60s", show_default=True, metavar="DURATION",
+              help="how long a prompt waits for the client's answer before it is a deny")
+@click.option("--sandboxed-only", is_flag=True,
+              help="load only pi-sandbox's own extension folders and -e paths, nothing pi loads itself")
+def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: str, sandboxed_only: bool) -> int:
+    """Serve the loaded extensions' tools to an MCP client (stdio unless --http). Every call runs
+    sandboxed through the policy pipeline and is recorded in the ledger; a refused effect is an MCP
+    tool error with the remediation; permission prompts are asked by MCP elicitation."""
+    from pi_sandbox.mcp_server.calls import PromptMode, PromptRouter
+    from pi_sandbox.mcp_server.run import bind_http, serve_http, serve_stdio
+    from pi_sandbox.session import open_session
+
+    router = PromptRouter(PromptMode(prompts), parse_duration_ms(prompt_timeout) / 1000)
+    sock = bind_http(http_port) if http_port is not None else None  # a taken port fails before loading
+    paths = () if ctx.no_extensions else tuple(ctx.extensions)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        with open_session(paths, discover=not ctx.no_extensions, sandboxed_only=sandboxed_only, project_dir=Path.cwd(),
+                          profile=ctx.cli_profile, on_prompt=router.ask) as session:
+            for ext in session.extensions():
+                if not ext.loaded:
+                    ctx.warn(f"extension {ext.id} did not load: {ext.error}")
+            where = "stdio" if sock is None else "HTTP"
+            summary = (f"{PROG} mcp: {len(session.tools())} tool(s) of "
+                       f"{sum(e.loaded for e in session.extensions())} extension(s) on {where}")
+            if sock is None:
+                print_human(summary, stream=sys.stderr)
+                serve_stdio(session, router)
+            else:
+                serve_http(session, router, sock,
+                           on_ready=lambda url: print_human(f"{summary}: {url}", stream=sys.stderr))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if sock is not None:
+            sock.close()
+    return ExitCode.OK

@@ -1,0 +1,209 @@
+"""``pi-sandbox mcp``: the sandboxed extensions' tools for any MCP client (docs/mcp.md).
+
+Built on the official ``mcp`` SDK's low-level ``Server`` over a front-door :class:`~pi_sandbox.Session`:
+``tools/list`` gives each loaded tool with its JSON Schema, ``tools/call`` runs it through the session
+(every effect through the pipeline and the ledger). A tool error, and every hostcall the pipeline
+denied during the call, come back as an MCP tool error (``isError``) whose text carries the
+remediation. Permission prompts are asked by MCP elicitation: a request to the client during the call
+(handshake-era protocol) or an ``input_required`` result the client answers by retrying the call
+(2026-07-28, which has no back-channel).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import anyio
+import mcp.types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from pi_sandbox import __version__
+from pi_sandbox.errors import PiSandboxError, ToolArgumentsError, ToolNotFoundError
+from pi_sandbox.mcp_server.calls import Finished, PromptMode, PromptRouter, Question, RunningCall, Suspended
+from pi_sandbox.session import PermissionAnswer, PermissionPrompt, Session, ToolResult, ToolSpec
+
+SERVER_NAME: Final = "pi-sandbox"
+#: Key of the permission question in a 2026-07-28 ``input_required`` result.
+PERMISSION_INPUT: Final = "pi-sandbox/permission"
+#: ``_meta`` key of a result's denials (capability, method, reason, remediation, ledger seq).
+DENIALS_META: Final = "pi-sandbox/denials"
+#: The answers a person can give, in the order a client shows them.
+ELICIT_ANSWERS: Final = (PermissionAnswer.ONCE, PermissionAnswer.SESSION, PermissionAnswer.ALWAYS,
+                         PermissionAnswer.DENY)
+_ANSWER_TITLES: Final = {PermissionAnswer.ONCE: "Allow once", PermissionAnswer.SESSION: "Allow for this session",
+                         PermissionAnswer.ALWAYS: "Always allow", PermissionAnswer.DENY: "Deny"}
+#: The form a permission prompt asks for: one choice (spec-valid titled single-select enum).
+ELICIT_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {"answer": {
+        "type": "string", "title": "Answer",
+        "oneOf": [{"const": a.value, "title": _ANSWER_TITLES[a]} for a in ELICIT_ANSWERS],
+    }},
+    "required": ["answer"],
+}
+#: MCP tool names: 1-128 of these characters (the spec's SHOULD; clients reject others).
+_TOOL_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_NAME_CHAR: Final = re.compile(r"[^A-Za-z0-9_.-]")
+INSTRUCTIONS: Final = (
+    "Tools of pi coding-agent extensions running in pi-sandbox: each call runs in a sandboxed worker and every "
+    "effect (files, commands, network, environment) passes pi-sandbox's policy and is recorded in a "
+    "tamper-evident ledger. A refused effect comes back as a tool error that says how an operator can allow it."
+)
+
+
+def mcp_tool_names(specs: Sequence[ToolSpec]) -> dict[str, ToolSpec]:
+    """MCP name -> tool: the pi name when it is valid and unique, else ``<extension>.<name>`` made valid."""
+    counts: dict[str, int] = {}
+    for spec in specs:
+        counts[spec.name] = counts.get(spec.name, 0) + 1
+    names: dict[str, ToolSpec] = {}
+    for spec in specs:
+        name = spec.name
+        if counts[name] > 1 or not _TOOL_NAME.match(name):
+            name = _NAME_CHAR.sub("_", f"{spec.extension_id}.{spec.name}")[:128]
+        base, n = name, 2
+        while name in names:
+            name, n = f"{base[:120]}-{n}", n + 1
+        names[name] = spec
+    return names
+
+
+def prompt_message(prompt: PermissionPrompt) -> str:
+    """What the client shows: who wants what, and why it asks."""
+    target = f" on {prompt.target}" if prompt.target else ""
+    return (f"pi-sandbox: extension '{prompt.extension_id}' wants '{prompt.capability}'{target} "
+            f"({prompt.method}). {prompt.explanation}")
+
+
+def _answer(result: types.ElicitResult | None) -> PermissionAnswer | None:
+    """The client's elicitation result as an answer: accept with a known choice, else deny."""
+    if result is None:
+        return None
+    if result.action != "accept":
+        return PermissionAnswer.DENY  # declined or dismissed: the person said no
+    choice = (result.content or {}).get("answer")
+    valid = isinstance(choice, str) and choice in {a.value for a in ELICIT_ANSWERS}
+    return PermissionAnswer(choice) if valid and isinstance(choice, str) else None
+
+
+def _content(part: Mapping[str, Any]) -> types.ContentBlock:
+    if part.get("type") == "text":
+        return types.TextContent(type="text", text=str(part.get("text", "")))
+    if part.get("type") == "image" and isinstance(part.get("data"), str):
+        return types.ImageContent(type="image", data=part["data"], mime_type=str(part.get("mimeType") or "image/png"))
+    return types.TextContent(type="text", text=json.dumps(dict(part), default=str))
+
+
+def tool_result(result: ToolResult) -> types.CallToolResult:
+    """A session result as MCP: an error carries each denial's remediation in its text; every result
+    carries the denials in ``_meta``."""
+    content = [_content(part) for part in result.content]
+    if result.is_error:
+        text = result.text
+        content += [types.TextContent(type="text", text=d.describe()) for d in result.denials
+                    if not d.remediation or d.remediation not in text]
+    meta = {DENIALS_META: [d.__dict__ for d in result.denials]} if result.denials else None
+    return types.CallToolResult(content=content, is_error=result.is_error, _meta=meta)
+
+
+def _error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def _can_elicit(ctx: ServerRequestContext[Any]) -> bool:
+    caps = ctx.session.client_capabilities
+    return caps is not None and caps.elicitation is not None
+
+
+class SandboxMcp:
+    """The MCP server over one session (build it with :func:`build_server`)."""
+
+    def __init__(self, session: Session, router: PromptRouter) -> None:
+        self.session = session
+        self.router = router
+        self.server: Server[Any] = Server(
+            SERVER_NAME, version=__version__, instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools, on_call_tool=self._call_tool)
+
+    async def _list_tools(self, _ctx: ServerRequestContext[Any],
+                          _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        names = await anyio.to_thread.run_sync(lambda: mcp_tool_names(self.session.tools()))
+        return types.ListToolsResult(tools=[
+            types.Tool(name=name, title=spec.label, description=spec.description or None,
+                       input_schema=dict(spec.parameters),
+                       _meta={"pi-sandbox/extension": spec.extension_id, "pi-sandbox/tool": spec.name})
+            for name, spec in names.items()])
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any],
+                         params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
+        arguments = dict(params.arguments or {})
+        if params.request_state is not None:
+            return await self._resume(ctx, params, arguments)
+        names = await anyio.to_thread.run_sync(lambda: mcp_tool_names(self.session.tools()))
+        spec = names.get(params.name)
+        if spec is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name} (tools/list shows the loaded tools)")
+        call = RunningCall(spec.extension_id, lambda: self.session.call_tool(
+            spec.name, arguments, extension=spec.extension_id))
+        call.run(self.router)
+        return await self._drive(ctx, call, params.name, arguments)
+
+    async def _resume(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams,
+                      arguments: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
+        suspended = self.router.resume(params.request_state or "")
+        if suspended is None or suspended.tool != params.name or suspended.arguments != arguments:
+            raise MCPError(types.INVALID_PARAMS, "unknown or expired requestState for this tool call; call the "
+                                                 "tool again without it")
+        response = (params.input_responses or {}).get(PERMISSION_INPUT)
+        suspended.question.settle(_answer(response) if isinstance(response, types.ElicitResult) else None)
+        return await self._drive(ctx, suspended.call, params.name, arguments)
+
+    async def _drive(self, ctx: ServerRequestContext[Any], call: RunningCall, name: str,
+                     arguments: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
+        """Wait for the call; put its questions to the client; map its end to an MCP result."""
+        while True:
+            event = await anyio.to_thread.run_sync(call.next_event, abandon_on_cancel=True)
+            if isinstance(event, Finished):
+                return self._finish(event)
+            if self.router.mode is PromptMode.DENY or not _can_elicit(ctx):
+                event.settle(PermissionAnswer.UNASKED)
+                continue
+            if ctx.session.can_send_request:  # handshake era: ask during the call
+                event.settle(await self._elicit(ctx, event))
+                continue
+            request = types.ElicitRequest(params=types.ElicitRequestFormParams(
+                message=prompt_message(event.prompt), requested_schema=ELICIT_SCHEMA))
+            token = self.router.suspend(Suspended(call, event, name, arguments))
+            return types.InputRequiredResult(input_requests={PERMISSION_INPUT: request}, request_state=token)
+
+    async def _elicit(self, ctx: ServerRequestContext[Any], question: Question) -> PermissionAnswer | None:
+        try:
+            with anyio.fail_after(self.router.timeout_s):
+                result = await ctx.session.elicit_form(prompt_message(question.prompt), ELICIT_SCHEMA,
+                                                       related_request_id=ctx.request_id)
+        except (MCPError, TimeoutError, ValueError):  # refused, no answer in time, malformed: no answer
+            return None
+        return _answer(result)
+
+    @staticmethod
+    def _finish(event: Finished) -> types.CallToolResult:
+        error = event.error
+        if error is None:
+            return tool_result(event.result)
+        if isinstance(error, ToolNotFoundError):
+            raise MCPError(types.INVALID_PARAMS, str(error))
+        if isinstance(error, ToolArgumentsError):
+            return _error_result(f"invalid arguments: {error}")
+        if isinstance(error, PiSandboxError):
+            return _error_result(error.describe())
+        raise error
+
+
+def build_server(session: Session, router: PromptRouter) -> Server[Any]:
+    """The MCP server for ``session``; ``router`` must be the session's ``on_prompt`` (its ``ask``)."""
+    return SandboxMcp(session, router).server
