@@ -15,7 +15,7 @@ import pytest
 from pi_sandbox import __version__
 from pi_sandbox.cli.context import CliContext, print_human, render_table, with_iso_times
 from pi_sandbox.cli.main import main
-from pi_sandbox.cli.progress import progress_bar
+from pi_sandbox.cli.progress import progress_bar, suspend
 from tests.conftest import PiEnv
 
 
@@ -195,6 +195,35 @@ def test_help_imports_no_layer_and_no_rich() -> None:
     loaded = json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"'))
     assert set(loaded) <= {"pi_sandbox.cli", "pi_sandbox.cli.main", "pi_sandbox.cli.app", "pi_sandbox.cli.commands",
                            "pi_sandbox.cli.context", "pi_sandbox.errors"}, loaded
+
+
+def test_help_imports_nothing_beyond_what_click_itself_needs() -> None:
+    """Standard-library modules count too (json, difflib, shutil, pathlib, dataclasses: 10-30 ms together)."""
+    probe = ("import sys, io, contextlib\n{body}\n"
+             "print(sorted(m for m in sys.modules if not m.startswith('pi_sandbox')))")
+    ours = probe.format(body="from pi_sandbox.cli.main import main\n"
+                             "with contextlib.redirect_stdout(io.StringIO()): main(['--help'])")
+    bare = probe.format(body="import click\n@click.group()\ndef g(): pass\n"
+                             "with contextlib.redirect_stdout(io.StringIO()):\n"
+                             "    g.main(['--help'], standalone_mode=False)")
+    loaded = {}
+    for name, code in (("ours", ours), ("bare", bare)):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+        loaded[name] = set(json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"')))
+    assert loaded["ours"] - loaded["bare"] == set()
+
+
+def test_progress_can_be_suspended_before_a_question() -> None:
+    terminal = FakeTerminal()
+    with progress_bar(CliContext(), "scanning", stream=terminal, delay_s=0) as bar:
+        bar(1, 10)
+        time.sleep(0.3)
+        suspend(bar)
+        drawn = len(terminal.getvalue())
+        bar(5, 10)  # after suspend: nothing more is drawn
+        time.sleep(0.3)
+    assert drawn > 0 and len(terminal.getvalue()) == drawn
+    suspend(None)  # nothing to suspend: fine
 
 
 def test_python_dash_m_and_the_console_script_name(pi_env: PiEnv) -> None:

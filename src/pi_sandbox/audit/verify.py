@@ -35,6 +35,8 @@ from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, meta_value, tab
 from pi_sandbox.audit.recovery import ANCHORED_KEY
 from pi_sandbox.audit.store import AuditStore
 from pi_sandbox.errors import AuditStoreError
+from pi_sandbox.progress import ProgressCallback
+from pi_sandbox.progress import report as report_progress
 
 #: Findings kept in a report; a wholesale-damaged ledger would otherwise produce millions.
 MAX_REPORTED_ERRORS: Final = 1000
@@ -207,7 +209,8 @@ def _locate(source: AuditStore | Path | str) -> tuple[Path, Path]:
 
 
 def verify_ledger(
-    source: AuditStore | Path | str, *, public_key: str | None = None, anchor_copy: Path | None = None
+    source: AuditStore | Path | str, *, public_key: str | None = None, anchor_copy: Path | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LedgerVerificationReport:
     """Verify the ledger of an open store, a state dir, or a ``security.db`` path.
 
@@ -216,6 +219,7 @@ def verify_ledger(
     against the key stored in the checkpoint rows, and the report's ``trust_anchor`` says so.
     The private key is never needed. The head anchor next to the database (and ``anchor_copy``,
     the copy the settings name) must agree with the database (``rollback``/``missing`` otherwise).
+    ``progress`` hears ``(entries checked, entries in the ledger)`` every few thousand entries.
     """
     state_dir, db_path = _locate(source)
     anchor = "explicit"
@@ -227,7 +231,7 @@ def verify_ledger(
     conn = connect(db_path, read_only=True)
     try:
         conn.execute("BEGIN")  # one snapshot for entries and checkpoints
-        return _verify(conn, public_key, anchor, witnesses, anchor_findings)
+        return _verify(conn, public_key, anchor, witnesses, anchor_findings, progress)
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError):
             raise AuditStoreError(f"cannot read audit database {db_path}: {exc}") from None
@@ -259,11 +263,13 @@ def _empty_report(findings: _Findings, anchor: str, witnesses: list[Witness]) ->
 
 
 _REQUIRED_TABLES: Final = ("meta", "ledger", "ledger_checkpoints")
+#: Progress is reported every 4096 entries (a mask: the test costs one AND per entry).
+_PROGRESS_EVERY: Final = 0xFFF
 
 
 def _verify(
     conn: sqlite3.Connection, trusted_key: str | None, anchor: str, witnesses: list[Witness],
-    anchor_findings: list[Finding],
+    anchor_findings: list[Finding], progress: ProgressCallback | None = None,
 ) -> LedgerVerificationReport:
     findings = _Findings()
     for f in anchor_findings:
@@ -290,7 +296,8 @@ def _verify(
 
     lookup = _HashLookup(conn)
     sha256, preimage = hashlib.sha256, entry_preimage
-    seen = _SeenSeqs(int(conn.execute("SELECT count(*) FROM ledger").fetchone()[0]))
+    total = int(conn.execute("SELECT count(*) FROM ledger").fetchone()[0])
+    seen = _SeenSeqs(total)
     count = max_seq = prev_seq = 0
     prev_hash = head_hash = GENESIS
     cursor = conn.execute(
@@ -299,6 +306,8 @@ def _verify(
     )
     for entry in cursor:
         count += 1
+        if not count & _PROGRESS_EVERY and progress is not None:
+            progress(count, total)
         seq, link, stored = entry[0], entry[12], entry[13]
         try:
             computed: str | None = sha256(preimage(*entry[:13])).hexdigest()
@@ -328,6 +337,7 @@ def _verify(
         if seq > max_seq:
             max_seq, head_hash = seq, stored
 
+    report_progress(progress, count, total)
     _report_missing(seen, max_seq, findings)
     checked = _check_checkpoints(checkpoints, trusted_key, recomputed_at, max_seq, findings)
     _check_anchor(conn, witnesses, trusted_key, recomputed_at, max_seq, findings)

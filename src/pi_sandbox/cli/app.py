@@ -8,7 +8,6 @@ or after the subcommand; each occurrence adds to the one :class:`CliContext` of 
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -119,6 +118,8 @@ def command(*, show: Sequence[str] = ("json",), extension: str | None = None,
 
 def suggest(word: str, choices: Sequence[str]) -> str:
     """`` Did you mean 'x'?`` for the closest choice, or an empty string."""
+    import difflib  # only on a mistake: --help never pays for it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
 

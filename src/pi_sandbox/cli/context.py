@@ -9,15 +9,11 @@ Everything an extension or a settings file can put on screen goes through :func:
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pi_sandbox.errors import UsageError as UsageError  # its home was here; kept importable
@@ -35,24 +31,28 @@ PROG = "pi-sandbox"
 Rendered = Any
 
 
-@dataclass
 class CliContext:
     """Global options plus lazily built shared objects for one ``pi-sandbox`` invocation.
 
     Global options may be given anywhere on the command line; each level adds to this one object.
+    (A plain class, not a dataclass: ``--help`` imports this module, and every import counts there.)
     """
 
-    json_output: bool = False
-    cli_profile: str | None = None
-    extensions: list[str] = field(default_factory=list)
-    no_extensions: bool = False
-    no_color: bool = False
-    _config: SecurityConfig | None = field(default=None, repr=False)
+    def __init__(self, *, json_output: bool = False, cli_profile: str | None = None,
+                 extensions: list[str] | None = None, no_extensions: bool = False, no_color: bool = False) -> None:
+        self.json_output = json_output
+        self.cli_profile = cli_profile
+        self.extensions: list[str] = list(extensions or [])
+        self.no_extensions = no_extensions
+        self.no_color = no_color
+        self._config: SecurityConfig | None = None
 
     # ------------------------------------------------------------------ shared objects
     def config(self) -> SecurityConfig:
         """The resolved, immutable security config (settings files + env + CLI)."""
         if self._config is None:
+            from pathlib import Path
+
             from pi_sandbox.config import resolve_config
 
             self._config = resolve_config(cwd=Path.cwd(), cli_profile=self.cli_profile)
@@ -90,6 +90,8 @@ class CliContext:
     def emit(self, data: Any, render: Callable[[Any], Rendered] | None = None) -> None:
         """Print ``data`` as JSON under ``--json`` (or without a renderer), else rendered for people."""
         if self.json_output or render is None:
+            import json
+
             print(json.dumps(with_iso_times(data), indent=2, default=str))
         else:
             print_human(render(data), no_color=self.no_color)
@@ -116,6 +118,8 @@ def terminal_safe(text: str) -> str:
 
 def parse_json_arg(text: str, what: str) -> Any:
     """Parse a JSON command-line argument, with an error that names the option."""
+    import json
+
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -166,6 +170,8 @@ _STYLES = {
 }
 
 
+#: Columns of a terminal that does not say its size.
+_FALLBACK_COLUMNS = 80
 #: Cells up to this long without a space (ids, times, codes) are not wrapped in tables...
 _WHOLE_MAX = 40
 #: ... while the prose columns keep at least this width.
@@ -184,7 +190,10 @@ def output_width(stream: TextIO) -> int:
     """Columns to lay tables out in: the terminal's; ``$COLUMNS`` when piped; else unlimited."""
     isatty = getattr(stream, "isatty", None)
     if isatty and isatty():
-        return shutil.get_terminal_size().columns
+        try:
+            return os.get_terminal_size(stream.fileno()).columns or _FALLBACK_COLUMNS
+        except (AttributeError, ValueError, OSError):  # a terminal-like object without a real descriptor
+            return _FALLBACK_COLUMNS
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() and int(columns) > 0 else 100_000
 

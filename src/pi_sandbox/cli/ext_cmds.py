@@ -19,10 +19,11 @@ import click
 
 from pi_sandbox.cli.app import command
 from pi_sandbox.cli.context import PROG, CliContext, Rendered, UsageError, print_human, render_table
-from pi_sandbox.cli.progress import progress_bar
+from pi_sandbox.cli.progress import progress_bar, suspend
 from pi_sandbox.errors import ExitCode
 
 if TYPE_CHECKING:
+    from pi_sandbox.progress import ProgressCallback
     from pi_sandbox.scanner.install import Preflight
     from pi_sandbox.scanner.model import ScanReport
 
@@ -138,7 +139,9 @@ def preflight(ctx: CliContext, path: str) -> int:
     """Run every install check on PATH without installing (exit 0 ready, 1 would be refused)."""
     from pi_sandbox.scanner import install as installer
 
-    check = installer.preflight(_source(path, "preflight"), ctx.config())
+    source, config = _source(path, "preflight"), ctx.config()
+    with progress_bar(ctx, "scanning", unit="files") as bar:
+        check = installer.preflight(source, config, progress=bar)
     ctx.emit(_preflight_dict(check), lambda _d: [*render_scan(check.report), _decision_line(check)])
     return ExitCode.OK if check.decision == installer.READY else ExitCode.FAILURE
 
@@ -160,7 +163,8 @@ def install(ctx: CliContext, path: str, force: bool, reason: str | None) -> int:
     target = _source(path, "install")
     store = ctx.open_store()
     try:
-        outcome = installer.install(target, ctx.config(), store, force=force, reason=reason)
+        with progress_bar(ctx, "scanning and installing", unit="files") as bar:
+            outcome = installer.install(target, ctx.config(), store, force=force, reason=reason, progress=bar)
     finally:
         store.close()
     data = {
@@ -192,7 +196,9 @@ def check(ctx: CliContext, path: str) -> int:
     sources, error = resolve_path(_target(path, "check"), Path.cwd())
     if error:
         raise UsageError(f"{PROG} ext check: {error}")
-    reports = check_extension_paths(sources, ctx.config())
+    config = ctx.config()
+    with progress_bar(ctx, "checking"):
+        reports = check_extension_paths(sources, config)
 
     def render(_d: Any) -> list[Rendered]:
         lines: list[str] = []
@@ -258,9 +264,12 @@ def update(ctx: CliContext, extension_id: str, path: str, yes: bool, force: bool
         raise UsageError(f"{PROG} ext update: --force needs --reason TEXT")
     target = _target(path, "update")
 
+    bar: ProgressCallback | None = None
+
     def confirm(check: Preflight) -> bool:
         if yes:
             return True
+        suspend(bar)  # the question must not be drawn over
         if ctx.json_output or not sys.stdin.isatty():
             ctx.warn(f"the new version adds {', '.join(check.added_capabilities)}; pass --yes to grant")
             return False
@@ -270,8 +279,9 @@ def update(ctx: CliContext, extension_id: str, path: str, yes: bool, force: bool
 
     store = ctx.open_store()
     try:
-        outcome = manage.update(target, ctx.config(), store, extension_id, confirm=confirm, force=force,
-                                reason=reason)
+        with progress_bar(ctx, "scanning", unit="files") as bar:
+            outcome = manage.update(target, ctx.config(), store, extension_id, confirm=confirm, force=force,
+                                    reason=reason, progress=bar)
     finally:
         store.close()
     data = {**_preflight_dict(outcome.preflight), "installed": outcome.installed,

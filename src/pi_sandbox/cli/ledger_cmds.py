@@ -107,10 +107,13 @@ def verify(ctx: CliContext, public_key: str | None) -> int:
     Exit 0 valid, 1 tampered, truncated or damaged (or an illegal exit from quarantine). Works even when
     settings.json is invalid."""
     from pi_sandbox.audit.db import DB_FILE
+    from pi_sandbox.cli.progress import progress_bar
     from pi_sandbox.trust import verify_ledger_and_trust
 
     state_dir = _state_dir(ctx)
-    report = verify_ledger_and_trust(state_dir, public_key=public_key, anchor_copy=_anchor_copy(ctx))
+    anchor_copy = _anchor_copy(ctx)
+    with progress_bar(ctx, "verifying the ledger", unit="entries") as bar:
+        report = verify_ledger_and_trust(state_dir, public_key=public_key, anchor_copy=anchor_copy, progress=bar)
     data = {**report.to_dict(), "database": str(state_dir / DB_FILE)}
     ctx.emit(data, _render_report)
     return ExitCode.OK if report.chain_valid else ExitCode.FAILURE

@@ -55,6 +55,26 @@ def _root_callback(explain_extension_policy: bool) -> int | None:
     return 0
 
 
+#: Help text is wrapped at the terminal's width, but never wider than this.
+_HELP_MAX_WIDTH = 100
+
+
+def _help_width() -> int:
+    """The width click wraps help at, as click computes it but without importing ``shutil`` (``--help`` speed).
+
+    ``$COLUMNS`` first, then the terminal on stdout, else 80 columns; at most :data:`_HELP_MAX_WIDTH`.
+    """
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        width = int(columns)
+    else:
+        try:
+            width = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 80
+        except (AttributeError, ValueError, OSError):
+            width = 80
+    return max(min(width, _HELP_MAX_WIDTH) - 2, 50)
+
+
 def build_cli() -> click.Group:
     """The root group of the command tree (subcommands load lazily from ``cli/commands.py``)."""
     root = PiGroup(
@@ -64,7 +84,8 @@ def build_cli() -> click.Group:
         help="pi-sandbox: run pi extensions with no ambient authority.\n\n"
              "Every effect of an extension passes the policy pipeline and is recorded in a tamper-evident ledger. "
              "Exit codes: 0 ok, 1 a check failed, 2 usage or input error, 3 environment (docs/cli.md).",
-        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": _HELP_MAX_WIDTH,
+                          "terminal_width": _help_width()},
     )
     root.params[:0] = [
         click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True, callback=_show_version,

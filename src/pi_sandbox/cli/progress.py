@@ -48,7 +48,7 @@ class _DelayedBar:
     def __call__(self, done: int, total: int | None = None, detail: str = "") -> None:
         with self._lock:
             self.done, self.total, self.detail = done, total, detail
-            if self._progress is not None:
+            if self._progress is not None and not self._closed:
                 self._update()
 
     def _update(self) -> None:
@@ -81,24 +81,31 @@ class _DelayedBar:
     def close(self) -> None:
         self._timer.cancel()
         with self._lock:
-            self._closed = True
-            if self._progress is not None:
+            if self._progress is not None and not self._closed:
                 self._progress.stop()
+            self._closed = True
 
 
 @contextmanager
 def progress_bar(ctx: CliContext, label: str, *, unit: str = "", stream: TextIO | None = None,
-                 delay_s: float = DELAY_S) -> Iterator[ProgressCallback]:
-    """A progress callback for one operation; draws on ``stream`` (stderr) only if it is a terminal."""
+                 delay_s: float | None = None) -> Iterator[ProgressCallback]:
+    """A progress callback for one operation; draws on ``stream`` (stderr) only if it is a terminal, once
+    ``delay_s`` (default :data:`DELAY_S`) has passed."""
     out = stream if stream is not None else sys.stderr
     isatty = getattr(out, "isatty", None)
     if not (isatty and isatty()):
         yield _ignore
         return
-    bar = _DelayedBar(label, unit, out, ctx.no_color, delay_s)
+    bar = _DelayedBar(label, unit, out, ctx.no_color, DELAY_S if delay_s is None else delay_s)
     try:
         yield bar
     finally:
+        bar.close()
+
+
+def suspend(bar: ProgressCallback | None) -> None:
+    """Take ``bar`` off the screen for good (before asking the user something); later calls draw nothing."""
+    if isinstance(bar, _DelayedBar):
         bar.close()
 
 

@@ -31,6 +31,7 @@ from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.errors import InstallError
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.progress import ProgressCallback
 from pi_sandbox.scanner.fetch import fetch, install_dependencies, is_remote_spec, needs_dependencies
 from pi_sandbox.scanner.integrity import dependency_files
 from pi_sandbox.scanner.lockfile import LockEntry, load_lockfile, pinned_content_status, tree_hash, write_lockfile
@@ -195,9 +196,10 @@ def _resolved_source(spec: str | Path, env: dict[str, str]) -> Iterator[Path]:
         yield fetch(text, Path(tmp), env)
 
 
-def _preflight(path: Path, config: SecurityConfig, staging: Path | None) -> Preflight:
+def _preflight(path: Path, config: SecurityConfig, staging: Path | None,
+               progress: ProgressCallback | None = None) -> Preflight:
     deps = path.is_dir() and needs_dependencies(path)
-    report = scan_path(path, skip=_own_code(deps))
+    report = scan_path(path, skip=_own_code(deps), progress=progress)
     npm_command = modules = None
     if deps and staging is not None:
         for name in ("package.json", "package-lock.json", "npm-shrinkwrap.json"):
@@ -206,7 +208,7 @@ def _preflight(path: Path, config: SecurityConfig, staging: Path | None) -> Pref
         npm_command = install_dependencies(staging, dict(config.environ))
         modules = staging / "node_modules"
         if modules.is_dir():
-            report = _merge(report, scan_path(staging, skip=_dependencies_only))
+            report = _merge(report, scan_path(staging, skip=_dependencies_only, progress=progress))
     extension_id = extension_name(path)
     previous = load_lockfile(config.state_dir).get(extension_id)
     added: tuple[str, ...] = ()
@@ -224,12 +226,12 @@ def _preflight(path: Path, config: SecurityConfig, staging: Path | None) -> Pref
     )
 
 
-def preflight(path: Path | str, config: SecurityConfig) -> Preflight:
+def preflight(path: Path | str, config: SecurityConfig, *, progress: ProgressCallback | None = None) -> Preflight:
     """Scan ``path`` (a folder, a file, an ``npm:`` spec or a git URL) with its dependencies and
-    compare with the pinned version; changes nothing."""
+    compare with the pinned version; changes nothing. ``progress`` hears the scans' file counts."""
     with _resolved_source(path, dict(config.environ)) as source, \
             tempfile.TemporaryDirectory(prefix="pi-deps-") as staging:
-        return _preflight(source, config, Path(staging))
+        return _preflight(source, config, Path(staging), progress)
 
 
 def install(
@@ -239,24 +241,26 @@ def install(
     *,
     force: bool = False,
     reason: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> InstallOutcome:
     """Preflight, then install unless refused; every outcome is recorded in the ledger.
 
-    ``path`` is a folder, a file, an ``npm:<spec>`` or a git URL (``git:<url>``).
+    ``path`` is a folder, a file, an ``npm:<spec>`` or a git URL (``git:<url>``). ``progress`` hears the
+    scans' file counts.
     """
     if force and not (reason and reason.strip()):
         raise InstallError("--force needs --reason TEXT: say why this extension is trusted despite the scan")
     with _resolved_source(path, dict(config.environ)) as source:
         config.agent_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".pi-deps-", dir=config.agent_dir) as staging:
-            return _install(source, str(path), config, store, force, reason, Path(staging))
+            return _install(source, str(path), config, store, force, reason, Path(staging), progress)
 
 
 def _install(
     path: Path, spec: str, config: SecurityConfig, store: AuditStore, force: bool, reason: str | None,
-    staging: Path,
+    staging: Path, progress: ProgressCallback | None = None,
 ) -> InstallOutcome:
-    check = _preflight(path, config, staging)
+    check = _preflight(path, config, staging, progress)
     codes = check.reason_codes
     refused = bool(codes) and not force
     decision = "deny" if refused else ("forced" if codes else "allow")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pi_sandbox.audit import LedgerEntryDraft
 from pi_sandbox.errors import InstallError
+from pi_sandbox.progress import ProgressCallback
 from pi_sandbox.scanner import install as installer
 from pi_sandbox.scanner.lockfile import LockEntry, load_lockfile, tree_hash, write_lockfile
 from pi_sandbox.scanner.model import FAIL, ScanReport
@@ -86,19 +87,20 @@ def installed_ids(config: SecurityConfig) -> list[str]:
 
 def update(path: Path, config: SecurityConfig, store: AuditStore, extension_id: str, *,
            confirm: Callable[[installer.Preflight], bool], force: bool = False,
-           reason: str | None = None) -> installer.InstallOutcome:
+           reason: str | None = None, progress: ProgressCallback | None = None) -> installer.InstallOutcome:
     """Install ``path`` over the pinned ``extension_id``; grown capabilities are granted only if ``confirm``
-    says so (the callback sees the preflight: ``previous.capabilities`` and ``added_capabilities``)."""
+    says so (the callback sees the preflight: ``previous.capabilities`` and ``added_capabilities``).
+    ``progress`` hears the scans' file counts."""
     _pin(config, extension_id)
-    check = installer.preflight(path, config)
+    check = installer.preflight(path, config, progress=progress)
     if check.extension_id != extension_id:
         raise InstallError(f"{path} is extension '{check.extension_id}', not '{extension_id}'; "
                            f"install it with `pi-sandbox ext install` instead")
     if not force and check.decision == installer.NEEDS_CONFIRMATION and confirm(check):
         grown = ", ".join(check.added_capabilities)
         return installer.install(path, config, store, force=True,
-                                 reason=f"update confirmed by the operator: capabilities +{grown}")
-    return installer.install(path, config, store, force=force, reason=reason)
+                                 reason=f"update confirmed by the operator: capabilities +{grown}", progress=progress)
+    return installer.install(path, config, store, force=force, reason=reason, progress=progress)
 
 
 def uninstall(config: SecurityConfig, store: AuditStore, extension_id: str) -> LockEntry:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pi_sandbox.audit import AuditStore, LedgerVerificationReport, VerificationIssue, verify_ledger
 from pi_sandbox.audit.db import DB_FILE
 from pi_sandbox.errors import TrustTransitionError
+from pi_sandbox.progress import ProgressCallback
 from pi_sandbox.trust.registry import transition_from_entry
 from pi_sandbox.trust.states import TRUST_ENTRY_KIND, TrustState, check_transition
 
@@ -41,10 +42,11 @@ def check_trust_transitions(store: AuditStore) -> list[VerificationIssue]:
 
 
 def verify_ledger_and_trust(
-    state_dir: Path, *, public_key: str | None = None, anchor_copy: Path | None = None
+    state_dir: Path, *, public_key: str | None = None, anchor_copy: Path | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LedgerVerificationReport:
     """``verify_ledger`` plus the trust check: one report, invalid when either finds a problem."""
-    report = verify_ledger(state_dir, public_key=public_key, anchor_copy=anchor_copy)
+    report = verify_ledger(state_dir, public_key=public_key, anchor_copy=anchor_copy, progress=progress)
     if not (state_dir / DB_FILE).exists():
         return report
     with AuditStore.open_read_only(state_dir) as store:
