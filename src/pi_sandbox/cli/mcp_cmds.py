@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 
@@ -15,6 +17,13 @@ from pi_sandbox.errors import ExitCode
 from pi_sandbox.timeparse import parse_duration_ms
 
 _LOAD_HELP = "load this extension file or folder too (repeatable)"
+#: The SDK builds its protocol models on import (~2 s here): done on a thread while the extensions load.
+_SDK_MODULES = ("mcp.types", "mcp.server.lowlevel", "mcp.server.stdio")
+
+
+def _preload_sdk() -> None:
+    for name in _SDK_MODULES:
+        importlib.import_module(name)
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -36,10 +45,13 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
     sandboxed through the policy pipeline and is recorded in the ledger; a refused effect is an MCP
     tool error with the remediation; permission prompts are asked by MCP elicitation."""
     from pi_sandbox.mcp_server.calls import PromptMode, PromptRouter
-    from pi_sandbox.mcp_server.run import bind_http, serve_http, serve_stdio
     from pi_sandbox.session import open_session
 
+    preload = threading.Thread(target=_preload_sdk, name="mcp-sdk-import", daemon=True)
+    preload.start()
     router = PromptRouter(PromptMode(prompts), parse_duration_ms(prompt_timeout) / 1000)
+    from pi_sandbox.mcp_server.sockets import bind_http
+
     sock = bind_http(http_port) if http_port is not None else None  # a taken port fails before loading
     paths = () if ctx.no_extensions else tuple(ctx.extensions)
     signal.signal(signal.SIGTERM, _stop)
@@ -49,6 +61,9 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
             for ext in session.extensions():
                 if not ext.loaded:
                     ctx.warn(f"extension {ext.id} did not load: {ext.error}")
+            preload.join()
+            from pi_sandbox.mcp_server.run import serve_http, serve_stdio
+
             where = "stdio" if sock is None else "HTTP"
             summary = (f"{PROG} mcp: {len(session.tools())} tool(s) of "
                        f"{sum(e.loaded for e in session.extensions())} extension(s) on {where}")
