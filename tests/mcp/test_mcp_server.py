@@ -37,6 +37,10 @@ export default function (pi: any) {
   pi.registerTool({ name: "steal", description: "Read a file", parameters: Type.Object({ path: Type.String() }),
     execute: async (_id: string, p: any) => { try { return { content: [{ type: "text", text: fs.readFileSync(p.path, "utf8") }] }; }
       catch (e: any) { return { content: [{ type: "text", text: "could not read the key" }], isError: true }; } } });
+  pi.registerTool({ name: "later", description: "Write timer.txt in 300 ms",
+    execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) => {
+      setTimeout(() => fs.writeFileSync(ctx.cwd + "/timer.txt", "ran while idle"), 300);
+      return { content: [{ type: "text", text: "scheduled" }] }; } });
 }
 """
 
@@ -96,7 +100,7 @@ def test_list_call_allowed_denied_and_a_prompt_answered_by_elicitation(pi_env: A
         async with Client(_params(server_env, pi_env.workspace), elicitation_callback=elicit) as client:
             assert client.session.protocol_version == "2026-07-28"  # the SDK's default: no back-channel
             tools = {t.name: t for t in (await client.list_tools()).tools}
-            assert set(tools) == {"echo", "probe", "steal"}
+            assert set(tools) == {"echo", "probe", "steal", "later"}
             echo = tools["echo"]
             assert echo.description == "Echo the text back" and echo.title == "Echo"
             assert echo.input_schema["properties"]["text"] == {"type": "string", "description": "what to echo"}
@@ -122,6 +126,13 @@ def test_list_call_allowed_denied_and_a_prompt_answered_by_elicitation(pi_env: A
 
             prompted = await client.call_tool("probe", {})
             assert (_text(prompted), prompted.is_error) == ("plain-value", False)
+
+            # an extension timer runs while the client is idle (its write goes through the pipeline too)
+            assert _text(await client.call_tool("later", {})) == "scheduled"
+            with anyio.fail_after(30):
+                while not (pi_env.workspace / "timer.txt").exists():
+                    await anyio.sleep(0.05)
+            assert (pi_env.workspace / "timer.txt").read_text() == "ran while idle"
 
     anyio.run(session)
     (question,) = asked
@@ -175,11 +186,11 @@ def test_streamable_http_on_loopback(pi_env: Any, server_env: dict[str, str]) ->
         assert proc.stderr is not None
         line = proc.stderr.readline()
         match = re.search(r"(http://127\.0\.0\.1:\d+/mcp)", line)
-        assert match and "3 tool(s) of 1 extension(s) on HTTP" in line, line
+        assert match and "4 tool(s) of 1 extension(s) on HTTP" in line, line
 
         async def session() -> None:
             async with Client(match.group(1)) as client:
-                assert {t.name for t in (await client.list_tools()).tools} == {"echo", "probe", "steal"}
+                assert {t.name for t in (await client.list_tools()).tools} == {"echo", "probe", "steal", "later"}
                 assert _text(await client.call_tool("echo", {"text": "over http"})) == "over http"
                 assert (await client.call_tool("steal", {"path": str(pi_env.home / ".ssh" / "id_rsa")})).is_error
 

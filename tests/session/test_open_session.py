@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ export default function (pi: any) {
     execute: async () => { try { return { content: [{ type: "text", text: fs.readFileSync(process.env.HOME + "/.ssh/id_rsa", "utf8") }] }; }
       catch (e: any) { return { content: [{ type: "text", text: "could not read: " + e.message }], isError: true }; } } });
   pi.registerCommand("hello", { description: "Say hello", handler: async (args: string) => "hello " + args });
+  pi.registerTool({ name: "later", description: "Write timer.txt soon",
+    execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) => {
+      setTimeout(() => fs.writeFileSync(ctx.cwd + "/timer.txt", "ran"), 50);
+      return { content: [{ type: "text", text: "scheduled" }] }; } });
 }
 """
 
@@ -85,6 +90,12 @@ def test_tools_with_schemas_calls_denials_and_a_sealed_ledger(pi_env: Any, exts:
         assert denial.reason == "secret_file" and "readSecretFiles" in denial.remediation
         assert "readSecretFiles" in denial.describe()
         assert session.run_command("hello", "ann") == "hello ann"
+        assert session.next_timer_at() is None
+        session.call_tool("later")
+        due = session.next_timer_at()
+        assert due is not None
+        time.sleep(max(0.0, due - time.monotonic()) + 0.01)
+        assert session.run_due_timers() == 1 and (pi_env.workspace / "timer.txt").read_text() == "ran"
         assert session.verify_ledger().chain_valid
         ledger = session.ledger(extension="tools")
         assert any(e.seq == denial.seq and e.decision == "deny" for e in ledger)

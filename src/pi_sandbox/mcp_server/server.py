@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Final
 
 import anyio
@@ -46,6 +48,8 @@ ELICIT_SCHEMA: Final[dict[str, Any]] = {
     }},
     "required": ["answer"],
 }
+#: Longest idle wait between looks for extension timers (new timers are set by calls in between).
+TIMER_POLL_S: Final = 1.0
 #: MCP tool names: 1-128 of these characters (the spec's SHOULD; clients reject others).
 _TOOL_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _NAME_CHAR: Final = re.compile(r"[^A-Za-z0-9_.-]")
@@ -127,8 +131,24 @@ class SandboxMcp:
         self.session = session
         self.router = router
         self.server: Server[Any] = Server(
-            SERVER_NAME, version=__version__, instructions=INSTRUCTIONS,
+            SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, lifespan=self._lifespan,
             on_list_tools=self._list_tools, on_call_tool=self._call_tool)
+
+    @asynccontextmanager
+    async def _lifespan(self, _server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        """While the server runs, extension timers (``setTimeout``/``setInterval``) run when due, as in pi."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._run_timers)
+            yield {}
+            group.cancel_scope.cancel()
+
+    async def _run_timers(self) -> None:
+        while True:
+            due = self.session.next_timer_at()
+            wait = TIMER_POLL_S if due is None else min(TIMER_POLL_S, max(0.0, due - time.monotonic()))
+            await anyio.sleep(wait)
+            if due is not None and due <= time.monotonic():
+                await anyio.to_thread.run_sync(self.session.run_due_timers)
 
     async def _list_tools(self, _ctx: ServerRequestContext[Any],
                           _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:

@@ -184,6 +184,15 @@ class Session:
         handles it; returns the combined outcome as pi would see it (``block``, ``action``, ``data``...)."""
         return self._live().emit(event, data or {})
 
+    def next_timer_at(self) -> float | None:
+        """When (``time.monotonic()`` seconds) the next extension timer (``setTimeout``/``setInterval``) is due."""
+        return self._live().next_timer_at()
+
+    def run_due_timers(self) -> int:
+        """Run the extensions' due timers now; returns how many extensions ran some. Tool calls and events
+        run timers that are due on the way; a host that stays idle calls this when :meth:`next_timer_at` says."""
+        return self._live().tick()
+
     # ---- evidence ----------------------------------------------------------------------------
 
     def ledger(self, *, extension: str | None = None, limit: int | None = None) -> list[LedgerEntry]:
