@@ -171,6 +171,23 @@ def test_tables_fit_the_width(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(out.getvalue().splitlines()) == 4  # piped without $COLUMNS: one line per row
 
 
+def test_a_table_too_wide_for_whole_ids_becomes_one_block_per_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [{"time": "2026-01-01T00:00:00.000Z", "call_id": "ext-a:0123456789abcdef:1", "reason": "default_caps",
+             "note": ""}, {"time": "2026-01-01T00:00:01.000Z", "call_id": "ext-b:fedcba9876543210:2",
+                           "reason": "deny_caps", "note": "n"}]
+    monkeypatch.setenv("COLUMNS", "50")
+    out = io.StringIO()
+    print_human(render_table(rows, ["time", "call_id", "reason", "note"]), stream=out)
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == ["TIME     2026-01-01T00:00:00.000Z", "CALL_ID  ext-a:0123456789abcdef:1",
+                         "REASON   default_caps"]  # ids and times whole; the empty NOTE left out
+    assert lines[3] == "" and lines[-1] == "NOTE     n"
+    monkeypatch.setenv("COLUMNS", "200")
+    out = io.StringIO()
+    print_human(render_table(rows, ["time", "call_id", "reason", "note"]), stream=out)
+    assert len(out.getvalue().splitlines()) == 3  # header + one line per row
+
+
 def test_progress_is_drawn_on_a_terminal_only_and_only_for_slow_work() -> None:
     terminal = FakeTerminal()
     with progress_bar(CliContext(), "scanning", unit="files", stream=terminal, delay_s=0) as bar:

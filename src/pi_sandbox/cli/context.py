@@ -203,8 +203,10 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,
     """A table of ``rows`` (dicts) with the given columns, or the text ``(none)``.
 
     Cells are made terminal-safe; known words (allow, deny, forbidden, ...) are coloured where colour
-    is on. The table fits the output width by wrapping cells, never by dropping columns. Without
-    colour (pipes, files) it has no rules: one header line, then one line per row where width allows.
+    is on. The table fits the output width, never by dropping columns: prose columns wrap, while ids,
+    times and codes stay whole; when even that does not fit, each row is shown as a block of
+    ``COLUMN  value`` lines instead (like ``psql``'s expanded display). Without colour (pipes, files)
+    there are no rules: one header line, then one line per row where width allows.
     """
     if not rows:
         return "(none)"
@@ -218,21 +220,39 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,
         # report can have thousands of rows): columns two spaces apart, no rules.
         return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
                          for line in (titles, *cells))
+    # Ids, times and codes (no spaces, not too long) stay whole and prose columns wrap to no less than
+    # _PROSE_MIN; a table that cannot fit that way is shown as one block per row.
+    whole = [all(" " not in r[i] for r in cells) and widths[i] <= _WHOLE_MAX for i in range(len(columns))]
+    needed = sum(w if k else min(w, _PROSE_MIN) for w, k in zip(widths, whole, strict=True)) + 2 * (len(columns) - 1)
+    if needed > width:
+        return _render_blocks(titles, cells, width, ruled)
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD if ruled else None, show_edge=False, pad_edge=False, header_style="bold")
-    # Ids, times and codes (no spaces, not too long) stay whole and prose columns wrap; when even that
-    # is too wide, the widest whole columns are allowed to fold too, until the table fits.
-    whole = [all(" " not in r[i] for r in cells) and widths[i] <= _WHOLE_MAX for i in range(len(columns))]
-    while any(whole) and sum(w if k else min(w, _PROSE_MIN) for w, k in zip(widths, whole, strict=True)) \
-            + 2 * len(columns) > width:
-        whole[max((i for i, k in enumerate(whole) if k), key=lambda i: widths[i])] = False
     for i, title in enumerate(titles):
         table.add_column(title, overflow="fold", no_wrap=whole[i])
     for values in cells:
         table.add_row(*(Text(v, style=_STYLES.get(v.lower(), "")) for v in values))
+    return table
+
+
+def _render_blocks(titles: Sequence[str], cells: Sequence[Sequence[str]], width: int, ruled: bool) -> Rendered:
+    """Rows as blocks of ``TITLE  value`` lines (empty values left out), a blank line apart; long values
+    wrap under their value."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_header=False, show_edge=False, pad_edge=False, width=width if ruled else None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for n, values in enumerate(cells):
+        if n:
+            table.add_row("", "")
+        for title, value in zip(titles, values, strict=True):
+            if value:  # an empty cell is a blank line here: leave it out
+                table.add_row(title, Text(value, style=_STYLES.get(value.lower(), "")))
     return table
 
 
