@@ -190,3 +190,56 @@ def test_update_refuses_another_extension_and_forbidden_code(pi_env: PiEnv, caps
     (source / "index.ts").write_text(V1 + "eval('1');\n")
     code, out, _ = run(capsys, "ext", "update", "clock", str(source), "--yes")
     assert code == 1 and "REFUSED" in out  # --yes grants capabilities, never forbidden code
+
+
+def _update_on_a_terminal(pi_env: PiEnv, source: Path, answer: bytes) -> tuple[int, str]:
+    """``ext update clock SOURCE`` in a real pseudo-terminal: wait for the question, type ``answer``."""
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PI_CODING_AGENT_DIR": str(pi_env.agent_dir), "PI_SECURITY_DIR": str(pi_env.state_dir),
+           "NO_COLOR": "1", "COLUMNS": "100"}
+    proc = subprocess.Popen([sys.executable, "-m", "pi_sandbox", "ext", "update", "clock", str(source)],
+                            stdin=follower, stdout=follower, stderr=follower, cwd=pi_env.workspace, env=env)
+    os.close(follower)
+    seen = b""
+    answered = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the command finished
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not answered and b"[y/N]" in seen:
+            os.write(leader, answer)
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    code = proc.wait(timeout=60)
+    os.close(leader)
+    return code, seen.decode(errors="replace").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(("answer", "granted"), [(b"n\n", False), (b"y\n", True)])
+def test_update_shows_the_capability_diff_and_asks_on_a_terminal(pi_env: PiEnv, answer: bytes,
+                                                                  granted: bool) -> None:
+    source = _source(pi_env.root, V1)
+    assert main(["ext", "install", str(source)]) == 0
+    _source(pi_env.root, V2)  # the new version runs commands
+    code, screen = _update_on_a_terminal(pi_env, source, answer)
+    question = screen.index("grant exec to clock? [y/N]")
+    assert screen.index("capabilities of the new version:") < question
+    assert "exec" in screen[:question] and "+ added" in screen[:question]  # the diff comes before the question
+    assert screen.index("CHILD_PROCESS") < question  # the finding that needs it, too
+    assert code == (0 if granted else 1), screen
+    assert ("updated clock in" in screen) is granted and ("exec not granted" in screen) is not granted
+    assert ("exec" in load_lockfile(pi_env.state_dir)["clock"].capabilities) is granted

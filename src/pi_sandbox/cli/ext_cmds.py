@@ -265,6 +265,7 @@ def update(ctx: CliContext, extension_id: str, path: str, yes: bool, force: bool
     target = _target(path, "update")
 
     bar: ProgressCallback | None = None
+    asked: list[bool] = []  # the answer, once the user was asked
 
     def confirm(check: Preflight) -> bool:
         if yes:
@@ -273,9 +274,12 @@ def update(ctx: CliContext, extension_id: str, path: str, yes: bool, force: bool
         if ctx.json_output or not sys.stdin.isatty():
             ctx.warn(f"the new version adds {', '.join(check.added_capabilities)}; pass --yes to grant")
             return False
-        print_human(["capabilities of the new version:", _capability_diff(check)], stream=sys.stderr)
-        return click.confirm(f"grant {', '.join(check.added_capabilities)} to {extension_id}?", default=False,
-                             err=True)
+        # What the new code does, then what it would be given: the user answers knowing both.
+        print_human([*render_scan(check.report), "", "capabilities of the new version:", _capability_diff(check)],
+                    stream=sys.stderr, no_color=ctx.no_color)
+        asked.append(click.confirm(f"grant {', '.join(check.added_capabilities)} to {extension_id}?",
+                                   default=False, err=True))
+        return asked[-1]
 
     store = ctx.open_store()
     try:
@@ -289,9 +293,14 @@ def update(ctx: CliContext, extension_id: str, path: str, yes: bool, force: bool
 
     def render(_d: Any) -> list[Rendered]:
         check = outcome.preflight
-        head: list[Rendered] = [*render_scan(check.report), "", _capability_diff(check)]
+        # Shown already above the question; otherwise the findings and the diff explain the outcome.
+        head: list[Rendered] = [] if asked else [*render_scan(check.report), "", _capability_diff(check)]
         if outcome.installed:
             return [*head, f"updated {extension_id} in {check.destination}"]
+        if asked and not asked[-1]:
+            grown = ", ".join(check.added_capabilities)
+            return [f"not updated: {grown} not granted (ledger seq {outcome.ledger_seq}); the installed version "
+                    f"stays. Answer y, or pass --yes, to grant it."]
         return [*head, _decision_line(check), f"not updated (ledger seq {outcome.ledger_seq})"]
 
     ctx.emit(data, render)
