@@ -243,3 +243,14 @@ def test_update_shows_the_capability_diff_and_asks_on_a_terminal(pi_env: PiEnv, 
     assert code == (0 if granted else 1), screen
     assert ("updated clock in" in screen) is granted and ("exec not granted" in screen) is not granted
     assert ("exec" in load_lockfile(pi_env.state_dir)["clock"].capabilities) is granted
+
+
+@pytest.mark.parametrize("argv", [["security", "ledger", "verify"], ["security", "ledger", "show"],
+                                  ["security", "alerts", "list"]])
+def test_a_state_dir_that_is_a_file_is_an_environment_error(pi_env: PiEnv, capsys: pytest.CaptureFixture[str],
+                                                            argv: list[str]) -> None:
+    """Not a ledger with its tables missing (exit 1, a finding): the file is not the database."""
+    pi_env.state_dir.parent.mkdir(parents=True, exist_ok=True)
+    pi_env.state_dir.write_text("")
+    code, _, err = run(capsys, *argv)
+    assert code == 3 and "is not a directory" in err and "PI_SECURITY_DIR" in err

@@ -14,7 +14,7 @@ import click
 
 from pi_sandbox.cli.app import command, suggest
 from pi_sandbox.cli.context import PROG, CliContext, UsageError, iso_ms, render_table
-from pi_sandbox.errors import ConfigError, ExitCode
+from pi_sandbox.errors import ConfigError, ExitCode, StateDirError
 
 if TYPE_CHECKING:
     from pi_sandbox.audit import AuditStore
@@ -48,7 +48,10 @@ def _state_dir(ctx: CliContext) -> Path:
         ctx.config()
     except ConfigError as exc:
         ctx.warn(f"settings are invalid ({exc}); the ledger does not depend on them, continuing")
-    return resolve_paths().state_dir
+    state_dir = resolve_paths().state_dir
+    if state_dir.exists() and not state_dir.is_dir():  # else a file there would be read as the database
+        raise StateDirError(f"security state dir {state_dir} exists but is not a directory; set PI_SECURITY_DIR")
+    return state_dir
 
 
 def _anchor_copy(ctx: CliContext) -> Path | None:
