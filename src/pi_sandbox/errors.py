@@ -253,7 +253,8 @@ class ExtensionLoadError(PiSandboxError):
 
     ``reason`` is the ledger reason code of the failure (``bundle_failed`` unless a more precise one
     applies: ``import_outside_root``, ``dependency_missing``, ``dependency_undeclared``,
-    ``export_not_found``, ``native_addon``, ``integrity_mismatch``, ``internal_module``).
+    ``export_not_found``, ``native_addon``, ``integrity_mismatch``, ``internal_module``,
+    ``identity_conflict``).
     """
 
     remediation = "run `pi-sandbox ext check PATH`: it runs every load check without running code and names the fix"
@@ -261,6 +262,23 @@ class ExtensionLoadError(PiSandboxError):
     def __init__(self, message: str, *, reason: str = "bundle_failed") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ExtensionIdentityError(ExtensionLoadError):
+    """An extension tried to load under an id that another source holds (``identity_conflict``): a
+    project-local extension claiming the id of the user's installed or global extension, or other code
+    under an id the lockfile pins. Rename the extension; grants never move between sources."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="identity_conflict")
+
+
+class IntegrityMismatchError(ExtensionLoadError):
+    """A pinned extension's own files or dependency files differ from its lockfile pin
+    (``integrity_mismatch``): inspect the change, then re-install with ``pi-sandbox ext install``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="integrity_mismatch")
 
 
 class ExtensionRuntimeError(PiSandboxError):

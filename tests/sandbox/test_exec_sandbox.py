@@ -206,3 +206,31 @@ def test_a_named_unix_socket_can_be_allowed_per_extension(pi_env, open_sandbox, 
     # another extension gets neither
     out = host.run(PY, "-c", script, str(tmp_path / "allowed.sock"), ext="ext.other")
     assert out["stdout"].strip() == "refused 1" and allowed.connections == 1
+
+
+@pytest.mark.parametrize("where", ["workspace", "inside"])
+def test_installed_code_stays_read_only_even_where_a_writable_root_is_or_holds_it(host: Host, where: str) -> None:
+    """An installed extension's folder is bound read-only above every writable root: also when it *is* the
+    workspace (a user working in the install folder) or sits inside it. Other extensions keep their rules."""
+    from pi_sandbox.identity import ExtensionIdentity, SourceKind
+
+    ws = host.env.workspace
+    root = ws if where == "workspace" else ws / "vendor" / "ext"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "index.ts").write_text("original\n")
+    host.box.register_extension("ext.installed", root,
+                                identity=ExtensionIdentity("ext.installed", SourceKind.INSTALLED, str(root)))
+    host.box.register_extension("ext.path", root, identity=ExtensionIdentity("ext.path", SourceKind.PATH, str(root)))
+    attack = (f'echo pwned > "{root}/index.ts"; echo new > "{root}/planted"; rm -f "{root}/index.ts"; '
+              f'mv "{root}/index.ts" "{root}/moved"; '
+              f'cd "{ws}/.." && echo pwned > "./{root.relative_to(ws.parent)}/index.ts"')
+    out = host.run("sh", "-c", attack, ext="ext.installed")
+    assert "Read-only file system" in out["stderr"], out
+    assert (root / "index.ts").read_text() == "original\n" and not (root / "planted").exists()
+    assert sorted(p.name for p in root.iterdir() if p.name != "vendor") == ["index.ts"]
+    if where == "inside":  # the rest of the workspace stays writable for the installed extension
+        assert host.sh("echo ok > made.txt", ext="ext.installed")["exit_code"] == 0
+    # A path extension whose folder is the workspace is not installed code: the workspace stays writable to
+    # it (a code folder inside the workspace is read-only to exec children of any extension, as before).
+    wrote = host.run("sh", "-c", f'echo new > "{root}/planted"', ext="ext.path")["exit_code"] == 0
+    assert wrote is (where == "workspace")

@@ -188,7 +188,8 @@ class ExecConnector:
             extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
             env=self.broker.child_environment(req.env, ctx.config.exec_mediation.allow_env),
             limits=Rlimits.from_quota(ctx.config.quota_for(ctx.extension_id), timeout_ms),
-            own_root=own if own is not None and own not in ctx.paths.roots[:1] else None, network=network,
+            own_root=own if own is not None and (ctx.paths.own_read_only or own not in ctx.paths.roots[:1]) else None,
+            own_read_only=ctx.paths.own_read_only, network=network,
         ), workspace=ctx.paths.roots[:1])
         key = (ctx.extension_id, ctx.call_id)
         proxies: list[ExecProxy] = []

@@ -43,6 +43,7 @@ from pi_sandbox.dispatch.pipeline import NoRedaction, Pipeline, Redactor, record
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages import CapabilityStage, MediationStage, PolicyStage, QuotaStage, RiskStage, TrustStage
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.identity import ExtensionIdentity, SourceKind
 from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
@@ -118,6 +119,7 @@ class Sandbox:
                                         names=ProtectedNames(config.sandbox.protected_paths),
                                         secret_files=self._secret_files)
         self._rules: dict[str, PathRules] = {}
+        self._identities: dict[str, ExtensionIdentity] = {}
         self.controls = Controls(store, config.trust, config.state_dir)
         self.controls.subscribe(self._stop_blocked_children)
         self.quota = QuotaMeter(self.quota_limits)
@@ -163,9 +165,12 @@ class Sandbox:
     # --- set-up ------------------------------------------------------------------------------
 
     def register_extension(self, extension_id: str, root: Path, read_only: tuple[Path, ...] = (),
-                           writable: tuple[Path, ...] = ()) -> None:
+                           writable: tuple[Path, ...] = (), *, identity: ExtensionIdentity | None = None) -> None:
         """Make ``root`` (the extension's own folder) and ``writable`` (its data/tmp dirs) fs roots for that
-        extension only, and ``read_only`` (its dependency packages) readable but never writable by it."""
+        extension only, and ``read_only`` (its dependency packages) readable but never writable by it.
+
+        ``identity`` (id + source + content hash) keys its remembered prompt decisions; an ``installed``
+        extension's own folder is read-only to it (fs and exec children), like every other extension's."""
         own = Path(root).resolve()
         deps = tuple(Path(p).resolve() for p in read_only)
         override = self.config.per_extension.get(extension_id)
@@ -173,10 +178,18 @@ class Sandbox:
         if secret_files is not None and override is not None and override.read_secret_files:
             secret_files = secret_files.with_allowed(override.read_secret_files)
         roots = (*self._default_rules.roots, own, *deps, *(Path(w).resolve() for w in writable))
-        rules = dataclasses.replace(self._default_rules, roots=roots, own_root=own,
+        installed = identity is not None and identity.kind is SourceKind.INSTALLED
+        rules = dataclasses.replace(self._default_rules, roots=roots, own_root=own, own_read_only=installed,
                                     read_only=(*self._default_rules.read_only, *deps), secret_files=secret_files)
         with self._lock:
             self._rules[extension_id] = rules
+            if identity is not None:
+                self._identities[extension_id] = identity
+
+    def identity_of(self, extension_id: str) -> ExtensionIdentity | None:
+        """The registered identity of ``extension_id`` (None: called without a loaded extension behind it)."""
+        with self._lock:
+            return self._identities.get(extension_id)
 
     def rules_for(self, extension_id: str) -> PathRules:
         """Where ``extension_id`` may act (the workspace only, until its folder is registered)."""

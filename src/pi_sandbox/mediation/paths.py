@@ -69,8 +69,11 @@ class PathRules:
     protected: tuple[Path, ...] = ()
     #: Paths that may be read but never changed: extension code folders.
     read_only: tuple[Path, ...] = ()
-    #: The calling extension's own folder: writable by it even inside ``read_only``.
+    #: The calling extension's own folder: writable by it even inside ``read_only``, unless ``own_read_only``.
     own_root: Path | None = None
+    #: Installed code is read-only to the extension itself (``ext install`` pinned it; a change would
+    #: only be refused at the next load): no write, mkdir or delete in ``own_root``.
+    own_read_only: bool = False
     #: Names inside the roots that are never changed (``.git/config`` ...; settings may add more).
     names: ProtectedNames = field(default=_BUILTIN_NAMES, compare=False)
     #: Files that hold secrets, with this extension's allow list (None: no secret-file rules).
@@ -154,6 +157,13 @@ class PathRules:
         if op == "delete" and any(os.path.lexists(p) and p.is_relative_to(path) for p in self.protected):
             raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
         own = self.own_root
+        if self.own_read_only and own is not None and (
+                path == own or path.is_relative_to(own) or (op == "delete" and own.is_relative_to(path))):
+            raise PathConfinementError(
+                f"path '{raw}' is the extension's own installed code, which is read-only to it; installed code "
+                "changes only through `pi-sandbox ext install` (and is checked against its pin at every load)",
+                reason=Reason.EXTENSION_CODE,
+            )
         for real in self.read_only:
             # The own-folder exemption holds only for a folder *inside* the shared one: a single-file
             # extension's root is the shared folder itself (or the workspace holding it), and that

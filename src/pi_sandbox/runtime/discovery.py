@@ -19,9 +19,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
+from pi_sandbox.identity import ORIGIN_KINDS, SourceKind
 from pi_sandbox.scanner.packages import read_json_file
 
 #: The file ``pi-sandbox bridge install`` writes into pi's extensions folder (pi loads it; we never sandbox it).
@@ -268,16 +269,37 @@ def discover(
     seen_entries: set[Path] = set()
     used_ids: set[str] = set()
     sources: list[ExtensionSource] = []
+    # Ids of the user's own extensions (compared without case): a project extension with one of them is
+    # passed on under that id, unrenamed, for the loader to refuse (runtime.identity) — renaming it to
+    # "<id>-2" would hide the takeover attempt, and its list position must not decide who gets the id.
+    user_ids = {s.extension_id.casefold() for s in candidates if s.origin in USER_ORIGINS}
     for source in candidates:
         if source.entry in seen_entries:
             continue
         seen_entries.add(source.entry)
+        if is_project_source(source, project_dir) and source.extension_id.casefold() in user_ids:
+            sources.append(source)
+            continue
         ext_id, n = source.extension_id, 2
         while ext_id in used_ids:
             ext_id, n = f"{source.extension_id}-{n}", n + 1
         used_ids.add(ext_id)
         sources.append(ExtensionSource(ext_id, source.entry, source.root, source.origin))
     return Discovery(tuple(sources), tuple(problems))
+
+
+#: Origins of the user's own folders and packages (whose ids a project extension may not claim).
+USER_ORIGINS: Final = frozenset({"sandboxed", "agent", "pi-user"})
+
+
+def is_project_source(source: ExtensionSource, project_dir: Path) -> bool:
+    """Whether ``source`` came with the project (by origin; a settings path by where it is)."""
+    kind = ORIGIN_KINDS.get(source.origin)
+    if source.origin == "settings":
+        base = os.path.realpath(project_dir)
+        return os.path.realpath(source.root).startswith(base.rstrip("/") + "/") or \
+            os.path.realpath(source.root) == base
+    return kind is SourceKind.PROJECT
 
 
 def with_origin(source: ExtensionSource, origin: str) -> ExtensionSource:

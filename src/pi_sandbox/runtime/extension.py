@@ -11,6 +11,7 @@ from pi_sandbox.audit.records import AlertDraft, LedgerEntryDraft
 from pi_sandbox.config.locations import ExtensionStateDirs
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.identity import ExtensionIdentity
 from pi_sandbox.runtime.bundler import Bundle
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerLimits
@@ -29,6 +30,9 @@ REMEDIATION = {
     "export_not_found": "import a path the package exports, or a version of the package that exports it",
     "internal_module": "the extension imports a pi-sandbox runtime module (pi:host, pi:prelude, ...); extensions "
     "may not, so treat it as probing the sandbox",
+    "identity_conflict": "a project-local extension tried to load under the id of the user's installed or global "
+    "extension (or other code under an id the lockfile pins); it was refused and the holder keeps its id, grants, "
+    "decisions and trust. Treat the project as hostile unless the names clash by accident (then rename one)",
     "tool_call_rewrite_refused": "a tool_call handler tried to change a call that another extension had already "
     "approved; the approved call stood. Treat the extension as hostile unless it is meant to rewrite calls "
     "(then load it before the guards)",
@@ -58,6 +62,8 @@ class LoadedExtension:
     cpu_ms_before: int = 0
     #: Its own data (kept) and tmp (per session) folders in the state dir, once it is started.
     dirs: ExtensionStateDirs | None = None
+    #: Who it is: id + source (installed, global, path, project) + content hash (``pi_sandbox.identity``).
+    identity: ExtensionIdentity | None = None
     #: One request at a time per extension; different extensions may be called from different threads.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
@@ -74,6 +80,7 @@ class LoadedExtension:
             "entry": str(self.source.entry),
             "root": str(self.source.root),
             "origin": self.source.origin,
+            "source": str(self.identity.kind) if self.identity else None,
             "status": self.status,
             "error": self.error,
             "error_code": self.error_code,
@@ -130,10 +137,14 @@ def record_runtime_event(
     decision: str,
     call_id: str | None = None,
     category: str = "runtime",
+    identity: ExtensionIdentity | None = None,
 ) -> None:
     """Ledger entry (kind ``runtime``) + alert (``category``, folded past the extension's budget);
-    hashes and codes only (INV-012)."""
-    detail = {"message_hash": sha256_hex(message), "code": code}
+    hashes and codes only (INV-012). ``identity`` (source kind, location hash, content hash) is recorded
+    when known, so a refused claimant is told apart from the holder of the same id."""
+    detail: dict[str, Any] = {"message_hash": sha256_hex(message), "code": code}
+    if identity is not None:
+        detail["identity"] = identity.to_dict()
     evidence.append_decision(
         LedgerEntryDraft(
             kind="runtime",
@@ -149,7 +160,8 @@ def record_runtime_event(
             category=category,
             severity="error" if decision in ("kill", "deny") else "warning",
             extension_id=extension_id,
-            summary=f"extension '{extension_id}': {code}",
+            summary=f"extension '{extension_id}'"
+            + (f" ({identity.kind})" if identity is not None else "") + f": {code}",
             reason_codes=(code,),
             call_id=call_id,
             action="kill" if decision == "kill" else decision,

@@ -24,10 +24,12 @@ from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.errors import (
     ExtensionLoadError,
     ExtensionRuntimeError,
+    IntegrityMismatchError,
     PiSandboxError,
     ToolArgumentsError,
 )
 from pi_sandbox.hashing import sha256_hex
+from pi_sandbox.identity import HOLDING_KINDS, ExtensionIdentity
 from pi_sandbox.quota import QuotaBreach, Resource
 from pi_sandbox.runtime.bundler import Bundler, sealed_bundle
 from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
@@ -35,17 +37,31 @@ from pi_sandbox.runtime.events import combine_event, complete_event
 from pi_sandbox.runtime.extdirs import clear_tmp, prepare_dirs
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
 from pi_sandbox.runtime.hostcalls import Job
+from pi_sandbox.runtime.identity import (
+    IDENTITY_CONFLICT,
+    Holder,
+    claim_problem,
+    classify,
+    held_ids,
+    identity_of,
+    user_holders,
+)
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table, sealed_sources
 from pi_sandbox.runtime.pi_packages import npm_global_root
 from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_import_problem
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
 from pi_sandbox.sandbox.process import make_undumpable
+from pi_sandbox.scanner.lockfile import load_lockfile
+from pi_sandbox.trust import TransitionReason
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
+
+#: Load failures recorded as alert category ``integrity`` (the code is not what was pinned or claimed).
+INTEGRITY_CODES = frozenset({"integrity_mismatch", IDENTITY_CONFLICT})
 
 #: What a queued message carries from the extension's params (everything else is dropped).
 MESSAGE_FIELDS = ("message", "content", "options")
@@ -146,28 +162,48 @@ class ExtensionHost:
 
     # ---- loading -----------------------------------------------------------------------------
 
-    def load(self, sources: Iterable[ExtensionSource]) -> list[LoadedExtension]:
+    def load(self, sources: Iterable[ExtensionSource], holders: Iterable[Holder] = ()) -> list[LoadedExtension]:
         """Bundle and start every source; a failing extension never stops the others.
 
+        Each source's identity is settled first (``runtime.identity``): a project-local extension under an
+        id the user's installed or global extensions hold (``holders`` adds ones found by discovery, e.g.
+        user-scope pi packages) is refused with ``identity_conflict``; a pinned one whose files changed is
+        refused with ``integrity_mismatch``, which also counts toward quarantine.
         Raises ``ExtensionLoadError`` only when nothing can load at all (toolchain missing).
         """
         table = self._module_table()
         bundler = self._get_bundler()
         started: list[LoadedExtension] = []
         batch: list[LoadedExtension] = []
+        config = self.config
+        pins = load_lockfile(config.state_dir)
+        held = held_ids(pins, [*user_holders(config.agent_dir, config.project_dir, pins), *holders])
         for source in sources:
+            identity = identity_of(source.extension_id, source.origin, source.root, source.entry,
+                                   config.project_dir, pins)
+            problem = claim_problem(identity, held)
+            if problem is not None:
+                # Refused before anything is registered under the id: the holder keeps it (and its grants).
+                refused = LoadedExtension(source, identity=identity)
+                batch.append(refused)
+                self._fail(refused, IDENTITY_CONFLICT, problem, decision="deny")
+                continue
             if source.extension_id in self._extensions:
                 raise ExtensionLoadError(f"extension id '{source.extension_id}' is already loaded")
-            ext = LoadedExtension(source)
+            ext = LoadedExtension(source, identity=identity)
             self._extensions[source.extension_id] = ext
             batch.append(ext)
             try:
-                ext.bundle = prepare_bundle(bundler, source, self.config.state_dir)
+                ext.bundle = prepare_bundle(bundler, source, config.state_dir)
             except ExtensionLoadError as exc:
                 self._fail(ext, exc.reason, str(exc), decision=LOAD_DECISIONS.get(exc.reason, "deny"))
+                if isinstance(exc, IntegrityMismatchError):
+                    ext.trust = self.sandbox.controls.registry.note_event(
+                        source.extension_id, TransitionReason.INTEGRITY_FAILURES)
                 continue
             ext.bundle_sha256, ext.bundle_cached = ext.bundle.sha256, ext.bundle.cached
-            ext.trust = self.sandbox.controls.registry.observe_load(source.extension_id, source.origin,
+            ext.identity = identity = replace(identity, content_hash=ext.bundle.sha256)
+            ext.trust = self.sandbox.controls.registry.observe_load(source.extension_id, identity.source_key,
                                                                     ext.bundle.sha256)
             if self._stopped_by_controls(ext):
                 continue
@@ -180,7 +216,7 @@ class ExtensionHost:
                 continue
             self.sandbox.register_extension(
                 source.extension_id, source.root, tuple(Path(d) for d in ext.bundle.dependency_dirs),
-                writable=(ext.dirs.data, ext.dirs.tmp),
+                writable=(ext.dirs.data, ext.dirs.tmp), identity=identity,
             )
             self._spawn(ext, table)
             started.append(ext)
@@ -323,14 +359,16 @@ class ExtensionHost:
         # A worker that was serving calls is "dead" (restartable); one that never loaded "failed".
         ext.status = "dead" if ext.status == "loaded" else "failed"
         ext.error, ext.error_code = message, code
-        self._record(ext.extension_id, code, message, decision=decision)
+        self._record(ext.extension_id, code, message, decision=decision,
+                     identity=ext.identity if code in INTEGRITY_CODES else None)
 
     def _record(
-        self, extension_id: str, code: str, message: str, *, decision: str, call_id: str | None = None
+        self, extension_id: str, code: str, message: str, *, decision: str, call_id: str | None = None,
+        identity: ExtensionIdentity | None = None,
     ) -> None:
         record_runtime_event(
             self.sandbox.evidence, extension_id, code, message, decision=decision, call_id=call_id,
-            category="integrity" if code == "integrity_mismatch" else "runtime",
+            category="integrity" if code in INTEGRITY_CODES else "runtime", identity=identity,
         )
 
     # ---- hostcalls ---------------------------------------------------------------------------
@@ -667,5 +705,8 @@ def discover_and_load(
         known = ", ".join(s.extension_id for s in found.sources) or "none discovered"
         hint = " (--no-extensions is set)" if no_extensions else ""
         raise ExtensionLoadError(f"no extension '{only}'{hint} (discovered: {known})")
-    loaded = host.load(sources) if sources else []
+    pins = load_lockfile(config.state_dir)
+    holders = [Holder(s.extension_id, kind, str(s.root)) for s in found.sources
+               if (kind := classify(s.origin, s.root, s.entry, config.project_dir, pins)) in HOLDING_KINDS]
+    loaded = host.load(sources, holders) if sources else []
     return LoadReport(tuple(loaded), found.problems)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from pi_sandbox.config.model import SecurityConfig
-from pi_sandbox.errors import ExtensionLoadError
+from pi_sandbox.errors import ExtensionLoadError, IntegrityMismatchError
 from pi_sandbox.runtime.bundler import Bundle, Bundler
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.modules import ModuleTable
@@ -44,10 +44,9 @@ def verify_integrity(source: ExtensionSource, plan: DependencyPlan, state_dir: P
         return
     result = check_pin(entry, plan)
     if not result.ok:
-        raise ExtensionLoadError(
+        raise IntegrityMismatchError(
             f"{source.entry}: changed since it was installed and pinned as '{entry.extension_id}': "
-            f"{result.describe()}; inspect the change, then re-install with `pi-sandbox ext install`",
-            reason="integrity_mismatch",
+            f"{result.describe()}; inspect the change, then re-install with `pi-sandbox ext install`"
         )
 
 

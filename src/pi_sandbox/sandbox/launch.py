@@ -102,6 +102,8 @@ class ChildRequest:
     limits: Rlimits
     #: The extension's own code folder (read-only in the view), when it has one.
     own_root: Path | None = None
+    #: Installed code: its folder stays read-only even where a writable root is the same folder.
+    own_read_only: bool = False
     #: Whether the child reaches the network through the filtering proxy (else: no network at all).
     network: bool = False
 
@@ -270,10 +272,11 @@ class ExecSandbox:
         extra = self.config.sandbox_for(request.extension_id)
         # A named socket is bound read-only (connect() needs no write access) and lifts the AF_UNIX block.
         sockets = tuple(self._host(s) for s in extra.unix_sockets)
+        own = (request.own_root,) if request.own_root else ()
         view = View(masks=self.masks, scratch=tuple(map(Path, SCRATCH_DIRS)),
-                    read=(*self.read_only, *((request.own_root,) if request.own_root else ()), *sockets),
+                    read=(*self.read_only, *(() if request.own_read_only else own), *sockets),
                     write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names,
-                    protect=tuple(workspace), home=self.home)
+                    protect=tuple(workspace), home=self.home, code=own if request.own_read_only else ())
         mount_args, stubs = bwrap_mount_args(view)
         fds: list[int] = []
         try:

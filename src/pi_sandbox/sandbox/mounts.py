@@ -13,7 +13,9 @@ At the same path the kind decides, in this order (later wins):
    the home, the extension's own code folder, ``extensionPolicy.sandbox.readOnlyPaths``);
 3. ``WRITE``    — the writable roots: the workspace and the extension's data and tmp folders;
 4. ``PROTECT``  — protected names inside writable roots, bound read-only onto themselves;
-5. ``HIDE``     — the security state dir, the agent dir, credential stores and settings-added
+5. ``CODE``     — an installed extension's own code folder, read-only even when a writable root is
+   that same folder (or holds it): installed code is never changed by the extension it is;
+6. ``HIDE``     — the security state dir, the agent dir, credential stores and settings-added
    ``hiddenPaths``: an empty read-only tmpfs (folders) or ``/dev/null`` (files), wherever they are.
 
 The system itself is the host's root bound read-only, with a fresh ``/proc`` (of the child's own
@@ -50,7 +52,8 @@ class Kind(IntEnum):
     READ = 2
     WRITE = 3
     PROTECT = 4
-    HIDE = 5
+    CODE = 5
+    HIDE = 6
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class View:
     #: The writable roots protected names are kept in (the workspace; not the extension's own folders).
     protect: tuple[Path, ...]
     home: Path
+    #: Installed code folders: read-only, above every writable root (``Kind.CODE``).
+    code: tuple[Path, ...] = ()
 
 
 def _real(path: Path) -> Path | None:
@@ -183,7 +188,7 @@ def _scan(root: Path) -> Iterator[Path]:
 def _exposed(path: Path, mounts: list[Mount]) -> bool:
     """Whether ``path`` would be visible without its own HIDE mount: the nearest mount around it is
     not a mask (under a masked home, ``~/.ssh`` needs no mount of its own, and gets no mount point)."""
-    around = [m for m in mounts if m.kind in (Kind.SCRATCH, Kind.MASK, Kind.READ, Kind.WRITE)
+    around = [m for m in mounts if m.kind in (Kind.SCRATCH, Kind.MASK, Kind.READ, Kind.WRITE, Kind.CODE)
               and (m.path == path or path.is_relative_to(m.path))]
     if not around:
         return True  # only the read-only system root covers it
@@ -196,7 +201,7 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[Path]]:
     mounts: list[Mount] = []
     stubs: list[Path] = []
     for kind, paths in ((Kind.SCRATCH, view.scratch), (Kind.MASK, view.masks), (Kind.READ, view.read),
-                        (Kind.WRITE, view.write), (Kind.HIDE, view.hide)):
+                        (Kind.WRITE, view.write), (Kind.CODE, view.code), (Kind.HIDE, view.hide)):
         for raw in paths:
             real = _real(raw)
             if real is not None and real != Path("/"):
