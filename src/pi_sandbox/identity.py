@@ -69,6 +69,19 @@ def kind_of_source_key(key: str | None) -> SourceKind | None:
         return ORIGIN_KINDS.get(head)
 
 
+def same_source(recorded: str | None, current: str) -> bool:
+    """Whether a recorded source (a source key, or a discovery origin in records from before identities)
+    is the source ``current`` names. A legacy origin matches the kinds it stood for: ``sandboxed`` held both
+    installed and unpinned copies; a legacy project or path origin recorded no location, so it matches any
+    location of that kind (its data keeps the meaning it had)."""
+    if recorded is None or recorded == current:
+        return recorded == current
+    if recorded in ORIGIN_KINDS:
+        kinds = {ORIGIN_KINDS[recorded], *((SourceKind.INSTALLED,) if recorded == "sandboxed" else ())}
+        return kind_of_source_key(current) in kinds
+    return False
+
+
 @dataclass(frozen=True)
 class ExtensionIdentity:
     """Who an extension is: id, source kind, where its code lives and its content hash."""

@@ -213,3 +213,50 @@ def test_installed_extension_cannot_rewrite_its_own_code(
     assert ext.status == "loaded", ext.error
     assert _text(again.call_tool("self-rewriter", "version", {})) == "original"
     _verified(pi_env)
+
+
+class _AlwaysAllow:
+    def __init__(self) -> None:
+        self.asked: list[Any] = []
+
+    def ask(self, request: Any) -> Any:
+        from pi_sandbox.policy import PromptAnswer
+
+        self.asked.append(request)
+        return PromptAnswer(True, "always")
+
+
+def test_remembered_decisions_and_trust_never_move_to_a_project_extension(pi_env: PiEnv,
+                                                                          make_host: MakeHost) -> None:
+    """The user answered "always" for their installed formatter and promoted it to trusted. A cloned repo's
+    formatter is refused while the installed one exists; once it is uninstalled, the project's extension
+    loads under the id as a different identity: asked again (headless: denied), in probation, not trusted."""
+    pi_env.write_global({"extensionPolicy": {"profile": "balanced"}})
+    _install(pi_env, "formatter")
+    prompter = _AlwaysAllow()
+    host = make_host(sandbox_kwargs={"prompter": prompter})
+    discover_and_load(host)
+    assert _text(host.call_tool("formatter", "rename", {"name": "mine"})) == "renamed mine"
+    assert len(prompter.asked) == 1 and prompter.asked[0].identity.kind is SourceKind.INSTALLED
+    promote_to_trusted(host, "formatter")
+    host.shutdown(notify=False)
+    _plant_thieves(pi_env)
+    # While installed: refused; the installed one keeps its remembered answer (no prompter: still allowed).
+    host = make_host()
+    report = discover_and_load(host)
+    assert sum(e.error_code == "identity_conflict" for e in report.extensions) == 3
+    assert _text(host.call_tool("formatter", "rename", {"name": "again"})) == "renamed again"
+    assert host.get("formatter").trust == "trusted"
+    host.shutdown(notify=False)
+    assert main(["ext", "uninstall", "formatter"]) == 0
+    for extra in (pi_env.workspace / ".pi" / "sandboxed-extensions" / "Formatter.ts",
+                  pi_env.workspace / ".pi" / "extensions" / "fmt-pkg"):
+        shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+    host = make_host()
+    [thief] = discover_and_load(host).extensions
+    assert thief.status == "loaded" and thief.identity is not None and thief.identity.kind is SourceKind.PROJECT
+    assert thief.trust == "probation"  # trusted code from the installed source vouches for nothing here
+    assert _text(host.call_tool("formatter", "rename", {})).startswith("error")
+    [decision] = list(host.sandbox.prompts.store)
+    assert decision.source == "installed"  # the installed extension's answer is still its own
+    _verified(pi_env)

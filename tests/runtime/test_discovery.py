@@ -31,13 +31,26 @@ def test_auto_discovery(tmp_path: Path) -> None:
     agent, project = layout(tmp_path)
     found = discover(agent_dir=agent, project_dir=project)
     ids = [s.extension_id for s in found.sources]
-    assert ids == ["folder", "@acme/tools:a", "@acme/tools:b", "plain", "single", "single-2"]
-    by_id = {s.extension_id: s for s in found.sources}
+    # The project's "single" keeps the id the user's own "single" holds: it is not renamed out of the way
+    # (that would hide the takeover attempt) but passed on for the loader to refuse (identity_conflict).
+    assert ids == ["folder", "@acme/tools:a", "@acme/tools:b", "plain", "single", "single"]
+    by_id = {s.extension_id: s for s in found.sources if s.origin != "project"}
     assert by_id["folder"].root == (agent / "extensions" / "folder").resolve()
     assert by_id["single"].root == (agent / "extensions").resolve()
     assert by_id["@acme/tools:a"].root == (agent / "extensions" / "pkg").resolve()
-    assert by_id["single-2"].origin == "project"
+    assert [s.origin for s in found.sources if s.extension_id == "single"] == ["agent", "project"]
     assert found.problems == ()
+
+
+def test_project_extensions_with_a_user_id_keep_it_in_any_case_and_any_order(tmp_path: Path) -> None:
+    agent, project = layout(tmp_path)
+    # The project's sandboxed folder is scanned before pi's user folder: order must not hand it the id.
+    write_file(project / ".pi" / "sandboxed-extensions" / "PLAIN.ts", "export default () => {};\n")
+    write_file(project / ".pi" / "extensions" / "other.ts", "export default () => {};\n")
+    found = discover(agent_dir=agent, project_dir=project)
+    pairs = [(s.extension_id, s.origin) for s in found.sources]
+    assert ("plain", "agent") in pairs and ("PLAIN", "project-sandboxed") in pairs
+    assert ("other", "project") in pairs and not any(i.startswith("plain-") for i, _ in pairs)
 
 
 def test_settings_and_cli_paths_and_dedup(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ from pi_sandbox.dispatch.pipeline import NoRedaction, Pipeline, Redactor, record
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages import CapabilityStage, MediationStage, PolicyStage, QuotaStage, RiskStage, TrustStage
 from pi_sandbox.hashing import sha256_hex
-from pi_sandbox.identity import ExtensionIdentity, SourceKind
+from pi_sandbox.identity import ExtensionIdentity, SourceKind, kind_of_source_key
 from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker
@@ -56,6 +56,7 @@ from pi_sandbox.trust import Controls, TransitionReason, TrustState
 from pi_sandbox.vocabulary import Reason, StageName
 
 _POSTURE_RECORD = "config_posture"
+_IDENTITY_MIGRATION_RECORD = "identity_migration"
 
 
 class Sandbox:
@@ -121,6 +122,7 @@ class Sandbox:
         self._rules: dict[str, PathRules] = {}
         self._identities: dict[str, ExtensionIdentity] = {}
         self.controls = Controls(store, config.trust, config.state_dir)
+        self._bind_unscoped_decisions()
         self.controls.subscribe(self._stop_blocked_children)
         self.quota = QuotaMeter(self.quota_limits)
         self.telemetry = TelemetrySink(store)
@@ -133,7 +135,7 @@ class Sandbox:
             (
                 chosen.pop(StageName.TRUST, None) or TrustStage(self.controls),
                 chosen.pop(StageName.POLICY, None) or PolicyStage(self.policy, self.prompts, self.public_config,
-                                                                  self.in_probation),
+                                                                  self.in_probation, self.identity_of),
                 chosen.pop(StageName.QUOTA, None) or self.quota_stage,
                 chosen.pop(StageName.RISK, None) or RiskStage(),
                 chosen.pop(StageName.MEDIATION, None) or MediationStage(
@@ -199,6 +201,14 @@ class Sandbox:
     def roots_for(self, extension_id: str) -> tuple[Path, ...]:
         """The allowed fs roots of ``extension_id``."""
         return self.rules_for(extension_id).roots
+
+    def _bind_unscoped_decisions(self) -> None:
+        """Remembered decisions from before identities keep the meaning they had for their source: those of
+        an extension trust last recorded as a project's are bound to ``project`` (recorded once)."""
+        registry = self.controls.registry
+        bound = self.prompts.store.bind_unscoped(lambda ext: kind_of_source_key(registry.recorded_source(ext)))
+        if bound:
+            self.store.record(_IDENTITY_MIGRATION_RECORD, {"decisions_bound_to_project": bound})
 
     def in_probation(self, extension_id: str) -> bool:
         """Whether ``extension_id`` is in probation (new or changed code)."""

@@ -3,6 +3,14 @@
 A ``prompt`` policy decision is settled, in order, by a live remembered decision (session cache,
 then the persisted store), then by asking the :class:`Prompter`. Without a prompter (headless) the
 answer is a deny that is *not* remembered (ARCHITECTURE §3.4), so attaching a UI later still asks.
+
+Decisions belong to an extension's identity, not just its id (``pi_sandbox.identity``): each is stored
+with a ``source`` — the identity's source key (``installed``, ``project:<location hash>`` ...), a bare
+kind (``project``: decisions migrated from before identities), or none (an operator's ``policy grant``
+by id, and decisions from before identities whose source is unknown). :func:`source_candidates` says
+which of them an identity may use: its own key, its kind, and — for the user's own sources only,
+never a project's — the unscoped ones. So a cloned repository's extension named like the user's never
+inherits the user's answers.
 """
 
 from __future__ import annotations
@@ -13,15 +21,16 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Final, Protocol
 
 from pi_sandbox import schemas
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.errors import StateDirError
+from pi_sandbox.identity import ExtensionIdentity, SourceKind, kind_of_source_key
 from pi_sandbox.vocabulary import Reason
 
 SCOPES: Final[tuple[str, ...]] = ("once", "session", "always")
@@ -38,6 +47,13 @@ class PromptRequest:
     method: str
     explanation: str
     target: str | None = None
+    #: Who asks (id + source + content hash); None for a caller with no loaded extension behind it.
+    identity: ExtensionIdentity | None = None
+
+    @property
+    def source(self) -> str | None:
+        """The source key a new answer is stored under."""
+        return self.identity.source_key if self.identity is not None else None
 
     @property
     def key(self) -> str:
@@ -75,9 +91,19 @@ class StoredDecision:
     scope: str
     decided_at_ms: int
     expires_at_ms: int | None = None
+    #: The identity source it belongs to (see the module docstring); None: unscoped.
+    source: str | None = None
 
     def live(self, now_ms: int) -> bool:
         return self.expires_at_ms is None or now_ms < self.expires_at_ms
+
+
+def source_candidates(identity: ExtensionIdentity | None) -> tuple[str | None, ...]:
+    """The stored ``source`` values ``identity``'s decisions may come from, most specific first."""
+    if identity is None:
+        return (None,)
+    own = (identity.source_key, str(identity.kind))
+    return own if identity.kind is SourceKind.PROJECT else (*own, None)
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,7 @@ def _decision_from_json(item: object) -> StoredDecision | None:
         and isinstance(item.get("allow"), bool) and item.get("scope") in SCOPES
         and isinstance(decided, int) and not isinstance(decided, bool)
         and (expires is None or (isinstance(expires, int) and not isinstance(expires, bool)))
+        and (item.get("source") is None or kind_of_source_key(item.get("source")) is not None)
     )
     return StoredDecision(**item) if valid else None
 
@@ -136,7 +163,7 @@ class PermissionStore:
             self._decisions = self._read()
             self._stamp = stamp
 
-    def _read(self) -> dict[tuple[str, str], StoredDecision]:
+    def _read(self) -> dict[tuple[str, str | None, str], StoredDecision]:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -151,13 +178,13 @@ class PermissionStore:
         items = raw.get("decisions", [])
         if not isinstance(items, list):
             raise StateDirError(f"{self.path}: 'decisions' must be a list; fix or move the file aside")
-        out: dict[tuple[str, str], StoredDecision] = {}
+        out: dict[tuple[str, str | None, str], StoredDecision] = {}
         for item in items:
             decision = _decision_from_json(item)
             if decision is None:
                 # Strict types: a hand-edited ``"allow": "false"`` is truthy and would grant.
                 raise StateDirError(f"{self.path}: malformed decision entry {item!r}; fix or move the file aside")
-            out[(decision.extension_id, decision.capability)] = decision
+            out[(decision.extension_id, decision.source, decision.capability)] = decision
         return out
 
     def _write(self) -> None:
@@ -174,16 +201,21 @@ class PermissionStore:
         except OSError as exc:
             raise StateDirError(f"cannot write permission decisions {self.path}: {exc}") from None
 
-    def get(self, extension_id: str, capability: str, now_ms: int | None = None) -> StoredDecision | None:
-        """The live decision for this pair (expiry is checked on every lookup)."""
+    def get(self, extension_id: str, capability: str, now_ms: int | None = None,
+            sources: tuple[str | None, ...] = (None,)) -> StoredDecision | None:
+        """The live decision for this id and capability from the first of ``sources`` that has one
+        (:func:`source_candidates`; expiry is checked on every lookup)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         with self._lock:
             try:
                 self._refresh()
             except StateDirError:
                 return None  # unreadable now: no remembered decision, so the prompt path fails closed
-            decision = self._decisions.get((extension_id, capability))
-        return decision if decision is not None and decision.live(now) else None
+            for source in sources:
+                decision = self._decisions.get((extension_id, source, capability))
+                if decision is not None and decision.live(now):
+                    return decision
+        return None
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -207,14 +239,34 @@ class PermissionStore:
     def put(self, decision: StoredDecision) -> None:
         with self._file_lock():
             self._refresh()
-            self._decisions[(decision.extension_id, decision.capability)] = decision
+            self._decisions[(decision.extension_id, decision.source, decision.capability)] = decision
             self._write()
+
+    def bind_unscoped(self, recorded_kind: Callable[[str], SourceKind | None]) -> int:
+        """Migrate decisions stored before identities: one whose extension was last recorded (by trust) as a
+        project extension is bound to ``project``, so it keeps its meaning for that source and no longer
+        reaches the user's own extension of the same id; the others stay unscoped (the user's own sources).
+        Returns how many were bound (the file is rewritten only then)."""
+        with self._file_lock():
+            try:
+                self._refresh()
+            except StateDirError:
+                return 0  # an unreadable file is left alone (never overwritten)
+            bound = {k: d for k, d in self._decisions.items()
+                     if d.source is None and recorded_kind(d.extension_id) is SourceKind.PROJECT}
+            for key, decision in bound.items():
+                del self._decisions[key]
+                moved = replace(decision, source=str(SourceKind.PROJECT))
+                self._decisions.setdefault((moved.extension_id, moved.source, moved.capability), moved)
+            if bound:
+                self._write()
+        return len(bound)
 
     def revoke(self, extension_id: str, capability: str | None = None) -> int:
         """Forget decisions for an extension (one capability or all); returns how many were removed."""
         with self._file_lock():
             self._refresh()
-            keys = [k for k in self._decisions if k[0] == extension_id and _covers(capability, k[1])]
+            keys = [k for k in self._decisions if k[0] == extension_id and _covers(capability, k[2])]
             for key in keys:
                 del self._decisions[key]
             if keys:
@@ -233,18 +285,19 @@ class PromptResolver:
     def __init__(self, store: PermissionStore, prompter: Prompter | None = None) -> None:
         self.store = store
         self.prompter = prompter
-        self._session: dict[tuple[str, str], StoredDecision] = {}
+        self._session: dict[tuple[str, str | None, str], StoredDecision] = {}
         self._lock = threading.Lock()
 
     def resolve(self, request: PromptRequest) -> PromptResolution:
-        key = (request.extension_id, request.key)
+        key = (request.extension_id, request.source, request.key)
         now = int(time.time() * 1000)
         with self._lock:
             cached = self._session.get(key)
         if cached is not None and cached.live(now):
             reason = Reason.PROMPT_CACHE_ALLOW if cached.allow else Reason.PROMPT_CACHE_DENY
             return PromptResolution(cached.allow, reason, cached.scope)
-        stored = self.store.get(*key, now_ms=now)
+        stored = self.store.get(request.extension_id, request.key, now_ms=now,
+                                sources=source_candidates(request.identity))
         if stored is not None:
             reason = Reason.PROMPT_STORE_ALLOW if stored.allow else Reason.PROMPT_STORE_DENY
             return PromptResolution(stored.allow, reason, stored.scope)
@@ -267,7 +320,7 @@ class PromptResolver:
             # pipeline record the deny instead of raising out of the hostcall with no ledger entry.
             return PromptResolution(False, Reason.PROMPT_INVALID_ANSWER_DENY)
         decision = StoredDecision(request.extension_id, request.key, answer.allow, answer.scope, now,
-                                  answer.expires_at_ms)
+                                  answer.expires_at_ms, request.source)
         if answer.scope == "session":
             with self._lock:
                 self._session[key] = decision
@@ -279,7 +332,7 @@ class PromptResolver:
     def revoke(self, extension_id: str, capability: str | None = None) -> int:
         """Forget session and persisted decisions for an extension."""
         with self._lock:
-            keys = [k for k in self._session if k[0] == extension_id and _covers(capability, k[1])]
+            keys = [k for k in self._session if k[0] == extension_id and _covers(capability, k[2])]
             for key in keys:
                 del self._session[key]
         return len(keys) + self.store.revoke(extension_id, capability)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pi_sandbox.audit import AlertDraft, AuditStore, LedgerEntry, LedgerEntryDraft
 from pi_sandbox.config.model import TrustSettings
 from pi_sandbox.errors import TrustTransitionError
+from pi_sandbox.identity import same_source
 from pi_sandbox.trust.states import (
     TRUST_ENTRY_KIND,
     Actor,
@@ -106,6 +107,13 @@ class TrustRegistry:
             standing = self._standing.get(extension_id)
             return standing.state if standing is not None else TrustState.UNKNOWN
 
+    def recorded_source(self, extension_id: str) -> str | None:
+        """The source the last transition recorded for the extension (an identity source key, or a
+        discovery origin in records from before identities); None when none was recorded."""
+        with self._lock:
+            standing = self._standing.get(extension_id)
+            return standing.source if standing is not None else None
+
     def history(self, extension_id: str) -> list[TrustTransition]:
         """Every recorded transition of ``extension_id``, oldest first (illegal ones included)."""
         entries = self.store.query_ledger(extension_id=extension_id, kind=TRUST_ENTRY_KIND)
@@ -152,7 +160,8 @@ class TrustRegistry:
                                        reason=TransitionReason.FIRST_SEEN, source=source,
                                        content_hash=content_hash).to_state
             assert standing is not None
-            changed = (standing.content_hash, standing.source) != (content_hash, source)
+            # Trusted code from one source never vouches for another source's code under the same id.
+            changed = standing.content_hash != content_hash or not same_source(standing.source, source)
             if state is TrustState.TRUSTED and changed:
                 return self.transition(extension_id, TrustState.PROBATION, actor=Actor.SYSTEM,
                                        reason=TransitionReason.CONTENT_CHANGED, source=source,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pi_sandbox.capabilities import DANGEROUS_CAPABILITIES
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.dispatch.call import AlertSpec, CallInfo, Verdict
+from pi_sandbox.identity import ExtensionIdentity
 from pi_sandbox.policy import CompiledPolicy, PromptRequest, PromptResolver
 from pi_sandbox.policy.explain import remediation
 from pi_sandbox.vocabulary import AlertCategory, PolicyOutcome, StageName
@@ -23,8 +24,11 @@ class PolicyStage:
               "profile defaults → mode); prompts fail closed when headless"
 
     def __init__(self, policy: CompiledPolicy, prompts: PromptResolver, config: SecurityConfig,
-                 probation: Callable[[str], bool] | None = None) -> None:
+                 probation: Callable[[str], bool] | None = None,
+                 identity: Callable[[str], ExtensionIdentity | None] | None = None) -> None:
         self.policy = policy
+        #: The caller's identity (id + source): remembered decisions are looked up and stored under it.
+        self.identity = identity
         self.prompts = prompts
         self.config = config
         #: Whether an extension is in probation: its dangerous capabilities need the user's approval
@@ -44,7 +48,7 @@ class PolicyStage:
         advice = remediation(decision, self.config)
         cap = call.capability.value
         if decision.decision == PolicyOutcome.PROMPT:
-            resolution = self.prompts.resolve(PromptRequest(call.extension_id, call.capability, call.method, advice))
+            resolution = self.prompts.resolve(self._request(call, advice))
             if resolution.allow:
                 return Verdict.grant(resolution.reason, layer=decision.layer)
             return Verdict.deny(
@@ -61,12 +65,16 @@ class PolicyStage:
         advice = (f"the extension is in probation (new or changed code): '{cap}' needs the user's approval even "
                   f"though policy allows it ({granted_by}); an operator can promote it with `pi-sandbox ext trust "
                   f"promote --extension {call.extension_id} --to trusted --reason TEXT`")
-        resolution = self.prompts.resolve(PromptRequest(call.extension_id, call.capability, call.method, advice))
+        resolution = self.prompts.resolve(self._request(call, advice))
         if resolution.allow:
             return Verdict.grant(resolution.reason, layer=layer, evidence={"probation": True})
         return Verdict.deny(resolution.reason, f"capability '{cap}' not approved ({resolution.reason}); {advice}",
                             layer=layer, alert=self._alert_once(call, resolution.reason), remediation=advice,
                             evidence={"probation": True})
+
+    def _request(self, call: CallInfo, advice: str) -> PromptRequest:
+        identity = self.identity(call.extension_id) if self.identity is not None else None
+        return PromptRequest(call.extension_id, call.capability, call.method, advice, identity=identity)
 
     def _alert_once(self, call: CallInfo, reason: str) -> AlertSpec | None:
         key = (call.extension_id, call.capability.value, reason)
