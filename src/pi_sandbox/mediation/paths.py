@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.errors import ConnectorError, PathConfinementError
+from pi_sandbox.fscase import CASE_RULES, CaseRules, within
 from pi_sandbox.hashing import is_unicode_text
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox.protected import MUTATING_OPS, ProtectedNames
@@ -47,11 +48,6 @@ TOOL_PATH_OPS: Final[Mapping[str, tuple[str, str | None]]] = {
 def realpath(path: Path | str) -> Path:
     """``path`` with every symlink and ``..`` resolved (missing tail components kept)."""
     return Path(os.path.realpath(path))
-
-
-def within(path: str, base: str) -> bool:
-    """Whether resolved ``path`` is ``base`` or below it (string form: pathlib's is ~10× slower)."""
-    return path == base or path.startswith(base if base.endswith("/") else base + "/")
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,8 @@ class PathRules:
     names: ProtectedNames = field(default=_BUILTIN_NAMES, compare=False)
     #: Files that hold secrets, with this extension's allow list (None: no secret-file rules).
     secret_files: SecretFiles | None = None
+    #: How refusal checks compare paths: case-insensitively where the file system is (``pi_sandbox.fscase``).
+    case: CaseRules = field(default=CASE_RULES, compare=False, repr=False)
 
     _root_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _protected_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -114,8 +112,9 @@ class PathRules:
             )
         for p in self._protected_texts:
             # A root inside a protected folder (an extension's own data/tmp dirs in the state dir) is the one
-            # part of it that extension may use; the rest of the folder stays refused.
-            if within(text, p) and not any(within(r, p) and within(text, r) for r in self._root_texts):
+            # part of it that extension may use; the rest of the folder stays refused. On a case-insensitive
+            # file system ``.PI/Settings.json`` is the settings file: compared without case there.
+            if self.case.refuses(text, p) and not any(within(r, p) and within(text, r) for r in self._root_texts):
                 raise PathConfinementError(
                     f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
                 )
@@ -154,11 +153,12 @@ class PathRules:
             raise PathConfinementError(f"refusing to delete an allowed root itself: '{raw}'")
         # Deleting a directory that holds the state dir or a settings file would remove the
         # evidence or the policy as surely as touching them directly.
-        if op == "delete" and any(os.path.lexists(p) and p.is_relative_to(path) for p in self.protected):
+        text = str(path)
+        if op == "delete" and any(os.path.lexists(p) and self.case.refuses(str(p), text) for p in self.protected):
             raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
         own = self.own_root
         if self.own_read_only and own is not None and (
-                path == own or path.is_relative_to(own) or (op == "delete" and own.is_relative_to(path))):
+                self.case.refuses(text, str(own)) or (op == "delete" and self.case.refuses(str(own), text))):
             raise PathConfinementError(
                 f"path '{raw}' is the extension's own installed code, which is read-only to it; installed code "
                 "changes only through `pi-sandbox ext install` (and is checked against its pin at every load)",
@@ -170,7 +170,7 @@ class PathRules:
             # folder holds other extensions' code.
             if own is not None and own != real and own.is_relative_to(real) and path.is_relative_to(own):
                 continue
-            if path == real or path.is_relative_to(real) or (op == "delete" and real.is_relative_to(path)):
+            if self.case.refuses(text, str(real)) or (op == "delete" and self.case.refuses(str(real), text)):
                 raise PathConfinementError(
                     f"path '{raw}' is inside another extension's folder; extension code can only be "
                     "changed with `pi-sandbox ext install`",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
+from pi_sandbox.fscase import CASE_RULES
 from pi_sandbox.identity import ORIGIN_KINDS, SourceKind
 from pi_sandbox.scanner.packages import read_json_file
 
@@ -254,7 +255,7 @@ def discover(
     if not sandboxed_only:
         folders += zip(("agent", "project"), pi_extension_folders(agent_dir, project_dir), strict=True)
     for origin, folder in folders:
-        candidates += [with_origin(s, origin) for s in scan_folder(folder) if s.entry.name != BRIDGE_FILE_NAME]
+        candidates += [with_origin(s, origin) for s in scan_folder(folder) if not is_bridge_file(s.entry)]
     if not sandboxed_only:
         installed, package_problems = discover_packages(agent_dir, project_dir, npm_global_root or (lambda: None))
         candidates += installed
@@ -300,6 +301,14 @@ def is_project_source(source: ExtensionSource, project_dir: Path) -> bool:
         return os.path.realpath(source.root).startswith(base.rstrip("/") + "/") or \
             os.path.realpath(source.root) == base
     return kind is SourceKind.PROJECT
+
+
+def is_bridge_file(entry: Path) -> bool:
+    """Whether ``entry`` is the bridge's own file (its name compared without case where the folder's file
+    system ignores case: there ``PI-Sandbox-Bridge.ts`` is that file)."""
+    name = entry.name
+    return name == BRIDGE_FILE_NAME or (name.casefold() == BRIDGE_FILE_NAME.casefold()
+                                        and CASE_RULES.insensitive(str(entry.parent)))
 
 
 def with_origin(source: ExtensionSource, origin: str) -> ExtensionSource:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.errors import InstallError
+from pi_sandbox.fscase import CASE_RULES, CaseRules
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.progress import ProgressCallback
 from pi_sandbox.scanner.fetch import fetch, install_dependencies, is_remote_spec, needs_dependencies
@@ -129,16 +130,17 @@ def extension_name(path: Path) -> str:
     return sanitise_name(path.stem)
 
 
-def refuse_pi_folder(path: Path, config: SecurityConfig) -> None:
+def refuse_pi_folder(path: Path, config: SecurityConfig, case: CaseRules = CASE_RULES) -> None:
     """Raise ``InstallError`` if ``path`` is, is inside or contains one of pi's own extension folders.
 
     pi loads everything there by itself, unsandboxed; compared after resolving symlinks, so a
-    ``sandboxed-extensions`` link to ``extensions`` is refused too.
+    ``sandboxed-extensions`` link to ``extensions`` is refused too, and without letter case where the
+    file system ignores it (``Extensions`` is ``extensions`` there).
     """
-    target = path.resolve()
+    target = str(path.resolve())
     for folder in pi_extension_folders(config.agent_dir, config.project_dir):
-        pi_folder = folder.resolve()
-        if target == pi_folder or pi_folder in target.parents or target in pi_folder.parents:
+        pi_folder = str(folder.resolve())
+        if case.refuses(target, pi_folder) or case.refuses(pi_folder, target):
             raise InstallError(
                 f"{path} is (or overlaps) pi's own extensions folder {folder}: the pi agent loads every extension "
                 "there itself, without the sandbox. pi-sandbox installs into its own folder "

@@ -1,0 +1,160 @@
+"""Path comparisons follow the file system's letter case: asked of the folder (``pi_sandbox.fscase``).
+
+The comparison logic is tested with the probe's answer injected (any user, any file system); the probe
+itself on this machine's file system; and everything together on a real case-insensitive file system
+when one can be mounted here (root with vfat or casefold support, as in CI on a kernel that has them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pi_sandbox.errors import InstallError, PathConfinementError
+from pi_sandbox.fscase import CaseRules, nearest_directory, probe_case_insensitive
+from pi_sandbox.mediation.paths import PathRules
+from pi_sandbox.runtime.discovery import is_bridge_file
+from pi_sandbox.scanner.install import refuse_pi_folder
+from tests.conftest import MakeConfig, PiEnv
+
+INSENSITIVE = CaseRules(lambda _d: True)
+SENSITIVE = CaseRules(lambda _d: False)
+UNKNOWN = CaseRules(lambda _d: None)
+
+
+def test_comparisons_follow_the_probe_answer() -> None:
+    assert INSENSITIVE.refuses("/w/.PI/Settings.json", "/w/.pi/settings.json")
+    assert INSENSITIVE.refuses("/w/.PI/x/y", "/w/.pi")
+    assert not INSENSITIVE.refuses("/w/.pix", "/w/.pi")
+    assert not SENSITIVE.refuses("/w/.PI/Settings.json", "/w/.pi/settings.json")
+    assert SENSITIVE.refuses("/w/.pi/settings.json", "/w/.pi/settings.json")
+    # Unknown counts as case-insensitive: it only ever widens a refusal.
+    assert UNKNOWN.refuses("/w/.PI/settings.json", "/w/.pi/settings.json")
+    assert INSENSITIVE.same("/a/Extensions", "/a/extensions") and not SENSITIVE.same("/a/Extensions", "/a/extensions")
+
+
+def _rules(ws: Path, case: CaseRules, **kwargs: object) -> PathRules:
+    protected = (ws / ".pi" / "settings.json", ws / "state")
+    return PathRules((ws,), protected, (ws / "shared-exts",), case=case, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw", [".PI/Settings.json", ".pi/SETTINGS.JSON", "STATE/security.db", "State"])
+def test_protected_state_and_settings_in_any_case(tmp_path: Path, raw: str) -> None:
+    ws = tmp_path
+    (ws / ".pi").mkdir()
+    (ws / "state").mkdir()
+    with pytest.raises(PathConfinementError, match="security state or settings"):
+        _rules(ws, INSENSITIVE).resolve(raw, "read")
+    # Where the file system is case-sensitive these are other files: the workspace rules apply.
+    _rules(ws, SENSITIVE).resolve(raw, "read")
+
+
+@pytest.mark.parametrize("raw", ["SHARED-EXTS/other.ts", "Shared-Exts/new/index.ts"])
+def test_other_extensions_code_read_only_in_any_case(tmp_path: Path, raw: str) -> None:
+    (tmp_path / "shared-exts").mkdir()
+    with pytest.raises(PathConfinementError, match="another extension's folder") as caught:
+        _rules(tmp_path, INSENSITIVE).resolve(raw, "write")
+    assert caught.value.reason == "extension_code"
+    _rules(tmp_path, SENSITIVE).resolve(raw, "write")
+
+
+@pytest.mark.parametrize("raw", ["MY-EXT/index.ts", "my-ext/../My-Ext/index.ts", "My-ext"])
+def test_installed_code_read_only_in_any_case(tmp_path: Path, raw: str) -> None:
+    own = tmp_path / "my-ext"
+    own.mkdir()
+    rules = _rules(tmp_path, INSENSITIVE, own_root=own, own_read_only=True)
+    with pytest.raises(PathConfinementError, match="own installed code"):
+        rules.resolve(raw, "delete" if raw == "My-ext" else "write")
+    with pytest.raises(PathConfinementError, match="own installed code"):
+        rules.resolve("my-ext/index.ts", "write")  # and, of course, in its own spelling
+    _rules(tmp_path, SENSITIVE, own_root=own, own_read_only=True).resolve("MY-EXT/index.ts", "write")
+
+
+def test_deleting_a_folder_that_holds_state_in_other_case(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    with pytest.raises(PathConfinementError):
+        _rules(tmp_path, INSENSITIVE).resolve("STATE", "delete")
+
+
+def test_pi_folder_refused_for_installs_in_any_case(pi_env: PiEnv, make_config: MakeConfig) -> None:
+    config = make_config()
+    (pi_env.agent_dir / "extensions").mkdir()
+    for spelled in ("Extensions", "EXTENSIONS/sub"):
+        with pytest.raises(InstallError, match="pi's own extensions folder"):
+            refuse_pi_folder(pi_env.agent_dir / spelled, config, INSENSITIVE)
+        refuse_pi_folder(pi_env.agent_dir / spelled, config, SENSITIVE)
+
+
+def test_probe_on_this_file_system(tmp_path: Path) -> None:
+    """The probe asks the folder: here (a case-sensitive file system) the answer is no, whether the folder
+    has entries to look up or is empty (then a probe file is made and removed again)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert probe_case_insensitive(str(empty)) is False
+    assert list(empty.iterdir()) == []
+    (tmp_path / "Named").write_text("x")
+    assert probe_case_insensitive(str(tmp_path / "Named")) is False  # a file: asks its folder
+    assert nearest_directory(str(tmp_path / "missing" / "deeper")) == str(tmp_path)
+    assert CaseRules().refuses(str(tmp_path / "a" / "B"), str(tmp_path / "a"))
+    assert not CaseRules().refuses(str(tmp_path / "A" / "b"), str(tmp_path / "a"))
+
+
+# --- a real case-insensitive file system, where one can be mounted -------------------------------------
+
+
+def _mount_case_insensitive(target: Path, image: Path) -> str | None:
+    """Mount a case-insensitive file system on ``target``; the reason it cannot be done otherwise."""
+    if os.geteuid() != 0:
+        return "mounting needs root (CI runs as root)"
+    filesystems = Path("/proc/filesystems").read_text()
+    mkfs = shutil.which("mkfs.vfat") or shutil.which("mkfs.fat")
+    if "vfat" in filesystems and mkfs:
+        subprocess.run(["truncate", "-s", "8M", str(image)], check=True)
+        subprocess.run([mkfs, str(image)], check=True, capture_output=True)
+        done = subprocess.run(["mount", "-o", "loop", str(image), str(target)], capture_output=True, text=True)
+        return None if done.returncode == 0 else f"vfat loop mount failed: {done.stderr.strip()}"
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "casefold=utf8", "tmpfs", str(target)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return "this kernel has neither vfat nor casefold support (tmpfs casefold mount refused)"
+    folder = target / "cf"
+    folder.mkdir()
+    flagged = subprocess.run(["chattr", "+F", str(folder)], capture_output=True, text=True)
+    if flagged.returncode != 0:
+        subprocess.run(["umount", str(target)], check=False)
+        return f"casefold flag refused: {flagged.stderr.strip()}"
+    return None
+
+
+@pytest.fixture()
+def insensitive_dir(tmp_path: Path) -> Iterator[Path]:
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+    reason = _mount_case_insensitive(mount_point, tmp_path / "fat.img")
+    if reason is not None:
+        pytest.skip(f"no case-insensitive file system can be mounted here: {reason}")
+    folder = mount_point / "cf" if (mount_point / "cf").is_dir() else mount_point
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_on_a_real_case_insensitive_file_system(insensitive_dir: Path) -> None:
+    ws = insensitive_dir / "ws"
+    (ws / ".pi").mkdir(parents=True)
+    (ws / ".pi" / "settings.json").write_text("{}")
+    (ws / "my-ext").mkdir()
+    assert probe_case_insensitive(str(ws)) is True
+    rules = PathRules((ws,), (ws / ".pi" / "settings.json",), (), own_root=ws / "my-ext", own_read_only=True,
+                      case=CaseRules())
+    with pytest.raises(PathConfinementError):
+        rules.resolve(".PI/SETTINGS.JSON", "write")
+    with pytest.raises(PathConfinementError):
+        rules.resolve("MY-EXT/index.ts", "write")
+    assert is_bridge_file(ws / "PI-Sandbox-Bridge.ts")
