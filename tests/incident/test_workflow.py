@@ -68,6 +68,25 @@ def test_contain_with_kill_switch_stops_the_extension_in_the_pipeline(
     assert code == 2 and "already done" in err
 
 
+def test_a_live_session_refuses_the_first_call_after_contain_returns(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str], open_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The background poller is slowed to an hour: only the trust stage's own look at the control signal
+    # can make the next call see the switch (CI once decided a call between the operator's command and
+    # the poller's next turn).
+    monkeypatch.setattr("pi_sandbox.trust.control.POLL_S", 3600.0)
+    monkeypatch.setattr("pi_sandbox.trust.control.ControlWatcher.__init__.__defaults__", (3600.0,))
+    box = open_sandbox()
+    assert box.hostcall("ext.live", {"call_id": "c0", "method": "log", "params": {"message": "before"}}).ok
+    run_json(capsys, "incident", "open", "--kind", "INC-1", "-e", "ext.live")
+    run_json(capsys, "incident", "contain")
+    refused = box.hostcall("ext.live", {"call_id": "c1", "method": "log", "params": {"message": "after"}})
+    assert not refused.ok and refused.reason == "kill_switch"
+    assert box.hostcall("ext.other", {"call_id": "c2", "method": "log", "params": {"message": "hi"}}).ok
+    run_json(capsys, "security", "kill-switch", "off", "-e", "ext.live", "--reason", "cleared")
+    assert box.hostcall("ext.live", {"call_id": "c3", "method": "log", "params": {"message": "lifted"}}).ok
+
+
 def test_contain_by_quarantine(pi_env: PiEnv, capsys: pytest.CaptureFixture[str], open_sandbox: Any) -> None:
     run_json(capsys, "incident", "open", "--kind", "INC-5", "-e", "ext.q")
     contained = run_json(capsys, "incident", "contain", "--quarantine")

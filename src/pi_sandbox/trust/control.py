@@ -4,6 +4,8 @@ The operator's command runs in another process. It appends its ledger entry, the
 signal (a small file in the state dir, replaced atomically). Every session polls that file's identity
 (inode, size, mtime) every ``POLL_S`` seconds on a background thread and, when it changed, reloads
 trust and kill switches from the ledger and tells its listeners (which kill workers and children).
+The trust stage also looks before deciding each hostcall (one ``stat``), so a call decided after the
+operator's command returned is refused even when the poller has not run yet.
 """
 
 from __future__ import annotations
@@ -48,19 +50,37 @@ class ControlWatcher:
         self.on_change = on_change
         self.interval_s = interval_s
         self._seen = _fingerprint(self.path)
+        self._check_lock = threading.RLock()
+        self._reloading = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pi-control-watcher", daemon=True)
         self._thread.start()
 
+    def check(self) -> None:
+        """Apply a change of the signal file now, if there is one (once, whichever thread sees it first).
+
+        A thread that arrives while another one reloads waits for it, so no call is decided on the old
+        state; the lock is reentrant because the listeners ask ``blocked`` again on the same thread.
+        """
+        if _fingerprint(self.path) == self._seen and not self._reloading:
+            return
+        with self._check_lock:
+            now = _fingerprint(self.path)
+            if now == self._seen:
+                return
+            self._reloading = True
+            self._seen = now
+            try:
+                self.on_change()
+            finally:
+                self._reloading = False
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            now = _fingerprint(self.path)
-            if now != self._seen:
-                self._seen = now
-                try:
-                    self.on_change()
-                except Exception:  # a listener bug must not stop containment of the next change
-                    continue
+            try:
+                self.check()
+            except Exception:  # a listener bug must not stop containment of the next change
+                continue
 
     def stop(self) -> None:
         """Stop polling (the thread ends within one interval)."""

@@ -31,6 +31,8 @@ class Controls:
 
     def blocked(self, extension_id: str) -> tuple[Reason, str] | None:
         """Why ``extension_id`` may not act now (reason, operator-readable message), or None."""
+        if self._watcher is not None:
+            self._watcher.check()
         switch = self.switches.active_for(extension_id)
         if switch is not None:
             scope = "all extensions" if switch.scope == GLOBAL else f"extension '{extension_id}'"
