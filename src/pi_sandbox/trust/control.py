@@ -60,7 +60,7 @@ class ControlWatcher:
         """Apply a change of the signal file now, if there is one (once, whichever thread sees it first).
 
         A thread that arrives while another one reloads waits for it, so no call is decided on the old
-        state; the lock is reentrant because the listeners ask ``blocked`` again on the same thread.
+        state; the lock is reentrant so that a decision reached from a listener cannot deadlock.
         """
         if _fingerprint(self.path) == self._seen and not self._reloading:
             return

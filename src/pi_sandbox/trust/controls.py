@@ -31,8 +31,6 @@ class Controls:
 
     def blocked(self, extension_id: str) -> tuple[Reason, str] | None:
         """Why ``extension_id`` may not act now (reason, operator-readable message), or None."""
-        if self._watcher is not None:
-            self._watcher.check()
         switch = self.switches.active_for(extension_id)
         if switch is not None:
             scope = "all extensions" if switch.scope == GLOBAL else f"extension '{extension_id}'"
@@ -45,6 +43,12 @@ class Controls:
                 f"extension '{extension_id}' is quarantined: every hostcall, handler, tool and command is stopped; "
                 f"see `pi-sandbox ext trust history --extension {extension_id}` (runbook INC-5)")
         return None
+
+    def refresh(self) -> None:
+        """Apply an operator's change now if the poller has not yet (the trust stage calls this before
+        each decision). Never call it while holding the registry's lock: the reload takes that lock."""
+        if self._watcher is not None:
+            self._watcher.check()
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` after every change of trust or kill switches (from any process)."""

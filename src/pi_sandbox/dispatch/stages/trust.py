@@ -26,6 +26,7 @@ class TrustStage:
     def decide(self, call: CallInfo) -> Verdict:
         if self.controls is None:
             return Verdict.proceed()
+        self.controls.refresh()
         blocked = self.controls.blocked(call.extension_id)
         if blocked is not None:
             reason, message = blocked
