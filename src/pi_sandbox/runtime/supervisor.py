@@ -395,8 +395,8 @@ class ExtensionWorker:
             # A flood of calls is refused at once (and recorded), never queued without bound.
             job.deadline, job.flooded = now, True
             self._lane.abandon(job)
+            self.service.timed_out(job)  # recorded before the caller hears of it, like every decision
             self._send_result(channel, hid, flood_reply(job, self.limits.max_pending_hostcalls))
-            self.service.timed_out(job)
             return
         self._pending[hid] = job
         self._lane.submit(job)
@@ -438,8 +438,8 @@ class ExtensionWorker:
             if not self._lane.abandon(job):
                 continue  # finished just now: its answer is in the queue
             del self._pending[job.hid]
+            self.service.timed_out(job)  # the entry exists before the caller can act on the answer
             self._send_result(channel, job.hid, timeout_reply(job))
-            self.service.timed_out(job)
 
     def _send_result(self, channel: FdChannel, hid: Any, reply: Mapping[str, Any]) -> None:
         try:
