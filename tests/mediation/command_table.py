@@ -526,6 +526,26 @@ HOSTILE: list[tuple[str, str | None, str]] = [
     ("/???/r? -rf /", "obfuscated_command", "DAa"),
     ("echo 'unterminated", "unparseable", "DAa"),
     ("nc -lvp 4444", "network_listener", "AAa"),
+    # bash keywords that run the command after them (the parser once read 'time -p' / 'coproc' as names)
+    ("time -p rm -rf ~", "recursive_delete", "DDD"),
+    ("time -p -- rm -rf ~", "recursive_delete", "DDD"),
+    ("coproc rm -rf ~", "recursive_delete", "DDD"),
+    ("coproc W { rm -rf ~; }", "recursive_delete", "DDD"),
+    # text one shell rejects and another runs: refused, and what it would run still judged
+    ("f() rm -rf ~; f", "recursive_delete", "DDD"),
+    ("echo | ! rm -rf ~", "recursive_delete", "DDD"),
+    ("> out { rm -rf ~ }", "unparseable", "DAa"),
+    ("if true; then fi", "unparseable", "DAa"),
+    # wrappers that run their operand
+    ("taskset -c 0 rm -rf ~", "recursive_delete", "DDD"),
+    ("fakeroot rm -rf ~", "recursive_delete", "DDD"),
+    ("valgrind --tool=none rm -rf ~", "recursive_delete", "DDD"),
+    ("perf stat -e cycles rm -rf ~", "recursive_delete", "DDD"),
+    ("dbus-run-session rm -rf ~", "recursive_delete", "DDD"),
+    ("ssh-agent rm -rf ~", "recursive_delete", "DDD"),
+    ("bwrap --bind / / --dev /dev rm -rf ~", "recursive_delete", "DDD"),
+    ("setpriv --reuid 1000 rm -rf ~", "recursive_delete", "DDD"),
+    ("direnv exec . rm -rf ~", "recursive_delete", "DDD"),
 ]
 
 TABLE = BENIGN + HOSTILE

@@ -8,6 +8,8 @@ command our parser reports. A command we missed would be a command the classifie
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import tree_sitter
 import tree_sitter_bash
@@ -18,6 +20,12 @@ from pi_sandbox.mediation.shell_parse import parse_script
 from tests.mediation.command_table import TABLE, WORKSPACE
 from tests.mediation.corpus import BENIGN, DANGEROUS
 
+# Bash reserved words. tree-sitter-bash 0.25 reads one as a command name after '!' ('! { a; }',
+# '! if a; then b; fi' give commands '{', 'if', 'then', 'fi'); bash never runs one as a command except
+# after an assignment or redirection ('> f { {'), which our parser refuses (the test then skips).
+RESERVED = frozenset({"!", "{", "}", "if", "then", "elif", "else", "fi", "for", "while", "until", "do", "done",
+                      "case", "esac", "in", "select", "function", "time", "coproc", "[[", "]]"})
+
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
 QUERY = tree_sitter.Query(tree_sitter.Language(tree_sitter_bash.language()), "(command_name (word) @name)")
 
@@ -25,10 +33,20 @@ QUERY = tree_sitter.Query(tree_sitter.Language(tree_sitter_bash.language()), "(c
 def grammar_names(text: str) -> set[str] | None:
     """Plain command names tree-sitter-bash finds (None when it could not parse the text cleanly)."""
     tree = PARSER.parse(text.encode())
-    if tree.root_node.has_error:
+    if tree.root_node.has_error or _joined_backticks(tree.root_node):
         return None
     nodes = tree_sitter.QueryCursor(QUERY).captures(tree.root_node).get("name", [])
     return {(n.text or b"").decode() for n in nodes}
+
+
+def _joined_backticks(node: tree_sitter.Node) -> bool:
+    """tree-sitter-bash 0.25 reads `` `a` `b` `` as ONE backtick substitution running ``a` `b``; bash
+    runs two. Its reading of the rest of the line is then off by a word, so it is no oracle there."""
+    if node.type == "command_substitution":
+        text = (node.text or b"").decode()
+        if text.startswith("`") and "`" in text[1:-1].replace("\\`", ""):
+            return True
+    return any(_joined_backticks(child) for child in node.children)
 
 
 def our_names(text: str) -> set[str]:
@@ -46,22 +64,26 @@ def test_every_command_the_grammar_sees_is_seen_by_our_parser(text: str) -> None
     names = grammar_names(text)
     if names is None or parse_script(text).all_errors():
         return  # one side refuses the text; ours then reports it as unparseable (high)
-    missing = {n for n in names if "\\" not in n and "{" not in n} - our_names(text)
+    missing = {n for n in names if "\\" not in n and "{" not in n and n not in RESERVED} - our_names(text)
     assert not missing, (text, missing)
 
 
 WORDS = st.sampled_from(["ls", "rm", "-rf", "x", "echo", "cat", "sh", "-c", "'a b'", '"$x"', "$(id)", "`id`",
                          "a=1", "{", "}", "(", ")", ";", "&&", "||", "|", "&", "\n", "if", "then", "fi", "for",
-                         "i", "in", "do", "done", "<<EOF\nrm -rf /\nEOF\n", ">", "f", "<(ls)", "#c", "!"])
+                         "i", "in", "do", "done", "<<EOF\nrm -rf /\nEOF\n", ">", "f", "<(ls)", "#c", "!",
+                         "time", "-p", "coproc", "while", "case", "esac", ";;", "f()", "function", "2>&1"])
+# PI_SANDBOX_FUZZ_EXAMPLES=20000 runs a longer search locally (CI keeps the default).
+EXAMPLES = int(os.environ.get("PI_SANDBOX_FUZZ_EXAMPLES", "400"))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(st.lists(WORDS, max_size=14))
 def test_differential_on_generated_scripts(words: list[str]) -> None:
     text = " ".join(words)
     names = grammar_names(text)
     if names is None or parse_script(text).all_errors():
         return
-    # tree-sitter reads the second '!' of '! ! cmd' as a command; bash negates twice
-    missing = {n for n in names if "\\" not in n and n != "!"} - our_names(text)
+    # tree-sitter reads the second '!' of '! ! cmd' as a command (bash negates twice), and a keyword after
+    # '!' as a command name: reserved words are no command names (see RESERVED)
+    missing = {n for n in names if "\\" not in n and n not in RESERVED} - our_names(text)
     assert not missing, (text, missing)

@@ -130,6 +130,57 @@ def test_malformed_scripts_are_errors_not_guesses(text: str) -> None:
     assert parse_script(text).all_errors()
 
 
+@pytest.mark.parametrize(
+    ("text", "inner"),
+    [
+        # bash rejects these, dash (or another reader) runs them: an error, and the commands still reported
+        ("f() rm -rf ~; f", ["rm", "-rf", "~"]),
+        ("echo | ! rm -rf ~", ["rm", "-rf", "~"]),
+        ("function if { rm -rf ~; }", ["rm", "-rf", "~"]),
+        ("> ls { {", ["{", "{"]),  # bash runs a command named '{'; tree-sitter-bash reads one word '{ {'
+        ("x=1 if rm -rf ~", ["if", "rm", "-rf", "~"]),
+        ("{ }", None),
+        ("( )", None),
+        ("if true; then fi", None),
+        ("while true; do done", None),
+        ("for i in a; do done", None),
+    ],
+)
+def test_text_shells_disagree_on_is_an_error_but_still_read(text: str, inner: list[str] | None) -> None:
+    script = parse_script(text)
+    assert script.all_errors(), text
+    if inner is not None:
+        assert inner in [[w.text for w in c.words] for c in script.walk()]
+
+
+@pytest.mark.parametrize(
+    ("text", "inner"),
+    [
+        # before a simple command 'time' stays a command: dash runs /usr/bin/time (a wrapper), bash its keyword
+        ("time -p rm -rf ~", ["time", "-p", "rm", "-rf", "~"]),
+        ("! time -p -- rm -rf ~", ["time", "-p", "--", "rm", "-rf", "~"]),
+        ("time -p { rm -rf ~; }", ["rm", "-rf", "~"]),
+        ("time -p -- ( rm -rf ~ )", ["rm", "-rf", "~"]),
+        ("time ! rm -rf ~", ["rm", "-rf", "~"]),
+        ("coproc rm -rf ~", ["rm", "-rf", "~"]),
+        ("coproc { rm -rf ~; }", ["rm", "-rf", "~"]),
+        ("coproc W { rm -rf ~; }", ["rm", "-rf", "~"]),
+        ("coproc W (rm -rf ~)", ["rm", "-rf", "~"]),
+        ("coproc W while true; do rm -rf ~; done", ["rm", "-rf", "~"]),
+    ],
+)
+def test_keywords_that_run_the_next_command(text: str, inner: list[str]) -> None:
+    assert inner in argvs(text)
+    script = parse_script(text)
+    if text.startswith("coproc"):
+        assert all(c.background for c in script.walk())
+
+
+def test_empty_substitutions_and_case_items_are_fine() -> None:
+    for text in ("x=$( ); echo ``", "case x in a) ;; esac", "f() { :; }", "if a; then b; elif c; then d; else e; fi"):
+        assert not parse_script(text).all_errors(), text
+
+
 def test_pathological_input_is_bounded() -> None:
     assert parse_script("$(" * 200 + "ls" + ")" * 200).all_errors()
     assert parse_script("x" * (70 * 1024)).errors

@@ -366,6 +366,8 @@ class _Run(Tools):
             return roles
         if name in ("busybox", "toybox") and args:
             return self.argv(args, unit, cmd, upstream, env, depth + 1)
+        if name == "perf" and args and not args[0].text.startswith("-"):
+            args = args[1:]  # perf stat|record|trace ... [options] cmd
         if name in R.WRAPPERS:
             return roles | self.wrapper(name, args, unit, cmd, upstream, env, depth)
         if name in ("xargs",):

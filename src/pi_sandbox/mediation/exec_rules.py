@@ -289,7 +289,7 @@ WRAPPERS: Final[Mapping[str, frozenset[str]]] = {
     "exec": frozenset({"-a"}),
     "time": frozenset({"-f", "--format", "-o", "--output"}),
     "chrt": frozenset(),
-    "taskset": frozenset({"-c", "--cpu-list"}),
+    "taskset": frozenset(),  # -c/-a/-p are flags; the mask is the skipped operand
     "unbuffer": frozenset(),
     "chroot": frozenset({"--userspec", "--groups"}),
     "flock": frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}),
@@ -306,8 +306,35 @@ WRAPPERS: Final[Mapping[str, frozenset[str]]] = {
     "nsenter": frozenset({"-t", "--target"}),
     "xvfb-run": frozenset({"-a", "-s", "-n"}),
     "torsocks": frozenset(),
+    "direnv": frozenset(),
     "proxychains": frozenset({"-f"}),
     "proxychains4": frozenset({"-f"}),
+    "fakeroot": frozenset({"-l", "--lib", "--faked", "-s", "-i", "-b"}),
+    "valgrind": frozenset(),
+    "dbus-launch": frozenset({"--config-file", "--autolaunch"}),
+    "dbus-run-session": frozenset({"--config-file", "--dbus-daemon"}),
+    "ssh-agent": frozenset({"-a", "-E", "-P", "-t", "-O"}),
+    "setpriv": frozenset({"--reuid", "--regid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set",
+                          "--securebits", "--selinux-label", "--apparmor-profile", "--landlock-access",
+                          "--landlock-rule", "--pdeathsig"}),
+    "prlimit": frozenset({"-p", "--pid", "-o", "--output"}),
+    "numactl": frozenset({"-C", "-N", "-m", "-p", "-i", "--physcpubind", "--cpunodebind", "--membind",
+                          "--preferred", "--interleave"}),
+    "cgexec": frozenset({"-g"}),
+    # perf's subcommand (stat, record, trace ...) is skipped before its options (see the classifier)
+    "perf": frozenset({"-e", "--event", "-r", "--repeat", "-o", "--output", "-p", "--pid", "-t", "--tid", "-C",
+                       "--cpu", "-G", "--cgroup", "-x", "--field-separator", "-I", "--interval-print"}),
+    "bwrap": frozenset({"--uid", "--gid", "--hostname", "--chdir", "--unsetenv", "--lock-file", "--sync-fd",
+                        "--tmpfs", "--dev", "--proc", "--mqueue", "--dir", "--remount-ro", "--seccomp",
+                        "--add-seccomp-fd", "--info-fd", "--json-status-fd", "--userns", "--userns2", "--pidns",
+                        "--cap-add", "--cap-drop", "--perms", "--size", "--exec-label", "--file-label",
+                        "--block-fd", "--userns-block-fd", "--argv0", "--args"}),
+}
+#: Wrapper options that take two separate arguments (``bwrap --bind SRC DEST``).
+WRAPPER_TWO_ARGS: Final[Mapping[str, frozenset[str]]] = {
+    "bwrap": frozenset({"--bind", "--bind-try", "--dev-bind", "--dev-bind-try", "--ro-bind", "--ro-bind-try",
+                        "--symlink", "--setenv", "--file", "--bind-data", "--ro-bind-data", "--chmod",
+                        "--overlay-src", "--overlay", "--tmp-overlay", "--ro-overlay", "--bind-fd", "--ro-bind-fd"}),
 }
 #: Wrappers whose first operand is not the command (``timeout 5 cmd``, ``chroot DIR cmd``, ``flock FILE cmd``).
 WRAPPER_SKIP_OPERANDS: Final[Mapping[str, int]] = {
@@ -317,6 +344,7 @@ WRAPPER_SKIP_OPERANDS: Final[Mapping[str, int]] = {
     "taskset": 1,
     "chrt": 1,
     "sg": 1,
+    "direnv": 2,  # direnv exec DIR cmd
 }
 #: Wrappers that join their operands and hand them to ``sh -c``.
 SHELL_JOINING: Final = frozenset({"watch", "su", "script", "parallel", "ssh", "eval", "trap"})

@@ -112,7 +112,7 @@ class Unwrapper:
                         self.emit(unit, found[0], "sudoedit_" + found[1])
                 return set()
             if text.startswith("-") and len(text) > 1:
-                i += 2 if text in takes_arg else 1
+                i += 3 if text in R.WRAPPER_TWO_ARGS.get(name, ()) else 2 if text in takes_arg else 1
                 continue
             if name == "env" and "=" in text and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", text):
                 key, value = text.split("=", 1)

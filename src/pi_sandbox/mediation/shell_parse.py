@@ -15,6 +15,7 @@ Nothing here executes anything.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 
 from pi_sandbox.mediation.shell_ast import Redirect, Script, ShellParseError, SimpleCommand, Word
@@ -24,7 +25,22 @@ from pi_sandbox.mediation.shell_static import static_output
 __all__ = ["Redirect", "Script", "ShellParseError", "SimpleCommand", "Word", "parse_script", "static_output"]
 
 MAX_SOURCE_CHARS = 64 * 1024
-_RESERVED_END = frozenset({"}", "fi", "done", "then", "do", "else", "elif", "esac"})
+# Reserved words that close a construct: never the start of a command ("in" and "]]" too, as in bash).
+_RESERVED_END = frozenset({"}", "fi", "done", "then", "do", "else", "elif", "esac", "in", "]]"})
+# Every bash reserved word. After an assignment or redirection bash reads one as a plain command name
+# (``> f { {`` runs a command named ``{``); other readers (tree-sitter-bash, people) read it as syntax,
+# so such a script is refused instead of guessed at.
+_RESERVED = _RESERVED_END | frozenset(
+    {"!", "case", "coproc", "for", "function", "if", "select", "time", "until", "while", "{", "[["}
+)
+# ``time`` is bash's keyword (not a command) when a compound command or '!' follows it.
+_COMPOUND_AHEAD = r"(?:\(|(?:\{|if|while|until|for|case|select|\[\[)(?:[ \t\n;]|$))"
+_TIME_KEYWORD = re.compile(r"(?:[ \t]+-p)*(?:[ \t]+--)?[ \t]+(?:!(?:[ \t\n;]|$)|" + _COMPOUND_AHEAD + ")")
+_TIME_BEFORE_RESERVED = re.compile(
+    r"[ \t]+(?:[|&;]|(?:[}\]]\]?|fi|done|then|do|else|elif|esac|in|function|coproc)(?:[ \t\n;]|$))"
+)
+# ``coproc NAME compound``: NAME is only a name when a compound command follows it.
+_COPROC_NAME = re.compile(r"[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]+(?=" + _COMPOUND_AHEAD + ")")
 
 
 def parse_script(source: str, env: Mapping[str, str] | None = None) -> Script:
@@ -51,6 +67,12 @@ class _Parser(Lexer):
         self.pipes: tuple[tuple[int, int], ...] = ()
         self.loop = False
         self.function: str | None = None
+        # Text one shell rejects but another runs (dash takes ``f() cmd``, bash does not): reported as an
+        # error, so the script is never benign, but parsed on so what it would run is still classified.
+        self.soft: list[str] = []
+
+    def _doubt(self, message: str) -> None:
+        self.soft.append(message)
 
     def _sub_script(self, src: str, pos: int, *, closing: bool) -> tuple[Script, int]:
         sub = _Parser(src, pos, self.depth + 1, dict(self.env), self.ids)
@@ -75,7 +97,7 @@ class _Parser(Lexer):
             )
             for c in self.cmds
         )
-        return Script(commands, frozenset(self.functions), errors)
+        return Script(commands, frozenset(self.functions), (*self.soft, *errors))
 
     # ----------------------------------------------------------------- grammar
     def peek(self) -> Tok:
@@ -105,7 +127,9 @@ class _Parser(Lexer):
             return True
         return self._is_word(tok, terms)
 
-    def parse_list(self, terms: frozenset[str]) -> None:
+    def parse_list(self, terms: frozenset[str], *, body: bool = False) -> None:
+        """Commands up to one of ``terms``; a compound command's ``body`` must hold at least one (bash)."""
+        empty = True
         while True:
             self.skip_newlines()
             tok = self.peek()
@@ -114,7 +138,10 @@ class _Parser(Lexer):
                     raise ShellParseError(f"unexpected end of script (missing {' or '.join(sorted(terms))})")
                 return
             if self._at_end(tok, terms):
+                if body and empty:
+                    self._doubt(f"unexpected '{tok.value}' (empty command list)")
                 return
+            empty = False
             start = len(self.cmds)
             self.parse_and_or()
             tok = self.peek()
@@ -136,8 +163,18 @@ class _Parser(Lexer):
             self.parse_pipeline()
 
     def parse_pipeline(self) -> None:
-        while self._is_word(self.peek(), {"!", "time"}):
-            self.take()
+        while True:
+            tok = self.peek()
+            if self._is_word(tok, {"!"}):
+                self.take()
+            elif self._is_word(tok, {"time"}) and _TIME_KEYWORD.match(self.src, self.pos):
+                self.take()  # bash's keyword before a compound command or '!'; skip its -p / --
+                while self._is_word(self.peek(), {"-p", "--"}):
+                    self.take()
+            else:
+                if self._is_word(tok, {"time"}) and _TIME_BEFORE_RESERVED.match(self.src, self.pos):
+                    self._doubt("reserved word after 'time'")  # bash: syntax error; dash: /usr/bin/time
+                break  # ``time cmd``: dash runs /usr/bin/time, so it stays a command (a wrapper)
         pid = next(self.ids)
         outer = self.pipes
         stage = 0
@@ -167,7 +204,7 @@ class _Parser(Lexer):
         tok = self.peek()
         if tok.kind == "op" and tok.value == "(":
             self.take()
-            self.parse_list(frozenset({")"}))
+            self.parse_list(frozenset({")"}), body=True)
             self._expect_op(")")
             self._trailing_redirects()
             return
@@ -180,7 +217,18 @@ class _Parser(Lexer):
                 return
             if tok.value in _RESERVED_END:
                 raise ShellParseError(f"unexpected '{tok.value}'")
+            if tok.value == "!":  # '!' after '|': a syntax error in bash and dash, a negation to others
+                self._doubt("'!' inside a pipeline")
+                self.take()
+                self.parse_command()
+                return
         self.parse_simple()
+
+    def _is_compound_start(self) -> bool:
+        tok = self.peek()
+        if tok.kind == "op":
+            return tok.value == "("
+        return tok.kind == "word" and tok.plain and tok.value in _COMPOUND and tok.value not in ("function", "coproc")
 
     def _expect_op(self, value: str) -> None:
         tok = self.take()
@@ -188,24 +236,37 @@ class _Parser(Lexer):
             raise ShellParseError(f"expected '{value}', found '{tok.value or tok.kind}'")
 
     def _brace(self) -> None:
-        self.parse_list(frozenset({"}"}))
+        self.parse_list(frozenset({"}"}), body=True)
         self.expect_word("}")
 
+    def _coproc(self) -> None:
+        """``coproc cmd args`` / ``coproc [NAME] compound``: the command runs in the background."""
+        start = len(self.cmds)
+        if self.tok is None:
+            name = _COPROC_NAME.match(self.src, self.pos)
+            if name is not None:
+                self.pos = name.end()
+        if self.peek().kind != "word" and not self._is_compound_start():
+            raise ShellParseError("coproc needs a command")
+        self.parse_command()
+        for cmd in self.cmds[start:]:
+            cmd.background = True
+
     def _if(self) -> None:
-        self.parse_list(frozenset({"then"}))
+        self.parse_list(frozenset({"then"}), body=True)
         self.expect_word("then")
         while True:
-            self.parse_list(frozenset({"elif", "else", "fi"}))
+            self.parse_list(frozenset({"elif", "else", "fi"}), body=True)
             word = self.take().value
             if word == "fi":
                 return
             if word == "elif":
-                self.parse_list(frozenset({"then"}))
+                self.parse_list(frozenset({"then"}), body=True)
                 self.expect_word("then")
 
     def _loop(self, until: bool) -> None:
         start = len(self.cmds)
-        self.parse_list(frozenset({"do"}))
+        self.parse_list(frozenset({"do"}), body=True)
         names = [c.words[0].text for c in self.cmds[start:] if c.words]
         forever = {"false"} if until else {"true", ":"}
         infinite = bool(names) and all(n in forever for n in names)
@@ -215,7 +276,7 @@ class _Parser(Lexer):
     def _body_until_done(self, infinite: bool) -> None:
         saved = self.loop
         self.loop = saved or infinite
-        self.parse_list(frozenset({"done"}))
+        self.parse_list(frozenset({"done"}), body=True)
         self.expect_word("done")
         self.loop = saved
 
@@ -269,6 +330,8 @@ class _Parser(Lexer):
         name = self.take()
         if name.kind != "word":
             raise ShellParseError("function needs a name")
+        if name.plain and name.value in _RESERVED:
+            self._doubt(f"reserved word '{name.value}' as a function name")
         if self.peek().kind == "op" and self.peek().value == "(":
             self.take()
             self._expect_op(")")
@@ -276,6 +339,8 @@ class _Parser(Lexer):
 
     def _function_body(self, name: str) -> None:
         self.skip_newlines()
+        if not self._is_compound_start():  # bash wants a compound command; dash also runs ``f() cmd``
+            self._doubt(f"function '{name}' without a compound command as its body")
         self.functions.add(name)
         saved = self.function
         self.function = name
@@ -303,7 +368,11 @@ class _Parser(Lexer):
                     assert tok.assign_word is not None
                     cmd.assignments.append((tok.assign, tok.assign_word))
                     continue
-                if not cmd.words and not cmd.assignments and self.peek().kind == "op" and self.peek().value == "(":
+                prefixed = cmd.assignments or cmd.redirects
+                if not cmd.words and prefixed and tok.plain and tok.value in _RESERVED and tok.value != "time":
+                    self._doubt(f"reserved word '{tok.value}' after an assignment or redirection")
+                bare = not (cmd.words or cmd.assignments or cmd.redirects)
+                if bare and self.peek().kind == "op" and self.peek().value == "(":
                     self.take()
                     self._expect_op(")")
                     self._function_body(tok.value)
@@ -362,5 +431,6 @@ _COMPOUND = {
     "select": _Parser._for,
     "case": _Parser._case,
     "function": _Parser._function_kw,
+    "coproc": _Parser._coproc,
     "[[": _Parser._double_bracket,
 }
