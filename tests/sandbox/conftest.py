@@ -22,6 +22,7 @@ from pi_sandbox.capabilities import Capability
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.dispatch import Sandbox
 from tests.conftest import OpenSandbox, PiEnv
+from tests.runtime.conftest import ext_dir, make_host  # noqa: F401  (re-exported fixtures)
 
 SECRET = "ghp_SupervisorSecretValue1234567890abcd"
 PY = sys.executable
