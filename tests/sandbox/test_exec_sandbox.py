@@ -173,6 +173,7 @@ def test_rlimits_come_from_the_quota(pi_env, open_sandbox) -> None:  # type: ign
     assert rows["Max cpu time"] == ["2", "2"]
     assert rows["Max address space"] == [str(128 * 16 * 1024 * 1024)] * 2
     assert rows["Max open files"] == ["1024", "1024"] and rows["Max processes"] == ["256", "256"]
+    assert rows["Max file size"] == [str(1024 ** 3)] * 2
     burn = host.run(PY, "-c", "while True: pass", ext="ext.q", timeout_ms=20000)
     assert burn["exit_code"] != 0 and not burn["timed_out"]  # SIGXCPU / SIGKILL from RLIMIT_CPU
 

@@ -23,6 +23,7 @@ from pi_sandbox.mediation.secret_rules import CHILD_BASE
 from pi_sandbox.runtime.host import ExtensionHost
 from pi_sandbox.sandbox.launch import SANDBOX_ENV
 from pi_sandbox.sandbox.process import is_dumpable
+from tests.conftest import OpenSandbox, PiEnv
 from tests.runtime.conftest import MakeHost
 from tests.sandbox.conftest import PY, SECRET, Host
 
@@ -94,12 +95,14 @@ def test_the_extension_host_makes_its_process_undumpable(make_host: MakeHost) ->
     assert host.sandbox is not None and not is_dumpable()
 
 
-def test_child_environment_is_the_documented_allow_list(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_child_environment_is_the_documented_allow_list(pi_env: PiEnv, open_sandbox: OpenSandbox,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     hostile = {"LD_PRELOAD": "/tmp/x.so", "BASH_ENV": "/tmp/x", "NODE_OPTIONS": "--require /tmp/x",
                "PYTHONSTARTUP": "/tmp/x", "GIT_SSH_COMMAND": "touch /tmp/x", "PAGER": "sh", "AWS_SECRET_ACCESS_KEY":
                "abc", "MY_UNRELATED_SETTING": "1", "TERM": "xterm", "LANG": "C.UTF-8"}
-    for name, value in hostile.items():
-        monkeypatch.setenv(name, value)
+    for name, value in {**hostile, "GITHUB_TOKEN": SECRET}.items():
+        monkeypatch.setenv(name, value)  # before the sandbox opens: its broker reads the environment then
+    host = Host(pi_env, open_sandbox(), pi_env.home, pi_env.home, pi_env.home, pi_env.home)
     out = host.run(PY, "-I", "-c", "import os, json; print(json.dumps(dict(os.environ)))")
     assert out["exit_code"] == 0, out
     child = json.loads(out["stdout"])

@@ -1,0 +1,150 @@
+"""What the exec sandbox adds to one ``exec`` call.
+
+Run: ``python benchmarks/bench_exec_sandbox.py`` (or ``python benchmarks/run.py exec_sandbox``).
+
+The same exec connector (secret broker environment, rlimits, output capture, redaction, process-group
+kill) runs ``/bin/true`` two ways, interleaved in one run so machine noise hits both alike:
+
+* ``bwrap``: the real path — ``ExecSandbox.prepare`` (mount view, protected-path binds, seccomp
+  program), bubblewrap start (user/PID/net/IPC/UTS namespaces, mounts), rlimits set on the sandboxed
+  child, then the command;
+* ``bare``: the identical connector call with the sandbox swapped for one that starts the argv as it is.
+
+The start cost is the per-pair difference (bwrap − bare), p50 / p99; target p50 <= 10 ms. The
+``prepare`` share (Python-side argument building) is timed on its own. Writes nothing outside a temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _util import percentile, print_table  # noqa: E402
+
+from pi_sandbox.capabilities import Capability  # noqa: E402
+from pi_sandbox.config import resolve_config  # noqa: E402
+from pi_sandbox.connectors.base import ConnectorContext  # noqa: E402
+from pi_sandbox.dispatch import Sandbox  # noqa: E402
+from pi_sandbox.sandbox.launch import ChildRequest, ExecSandbox, Launch, Rlimits  # noqa: E402
+
+EXT = "bench.exec"
+PAIRS = 300
+WARMUP = 20
+
+
+@dataclass
+class _Bare:
+    """A launch without the sandbox: the connector's other work stays the same."""
+
+    argv: list[str]
+    env: dict[str, str]
+    limits: Rlimits
+    pass_fds: tuple[int, ...] = ()
+    _noop: list[int] = field(default_factory=list)
+
+    def spawned(self) -> None:
+        """Nothing to close."""
+
+    def attach(self, ready: Callable[[int], None] | None = None, deadline_s: float = 0.0) -> int:
+        return 0
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _Switch:
+    """Stands in for the connector's ``ExecSandbox``: real or bare per call, ``prepare`` timed."""
+
+    def __init__(self, real: ExecSandbox) -> None:
+        self.real = real
+        self.bare = False
+        self.prepare_ms: list[float] = []
+
+    def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch | _Bare:
+        if self.bare:
+            env = dict(request.env)
+            return _Bare(list(request.argv), env, request.limits)
+        start = time.perf_counter()
+        launch = self.real.prepare(request, workspace)
+        self.prepare_ms.append((time.perf_counter() - start) * 1000)
+        return launch
+
+
+def _context(box: Sandbox, n: int) -> ConnectorContext:
+    return ConnectorContext(EXT, f"c{n}", "exec", Capability.EXEC, box.rules_for(EXT), box.public_config, box.evidence)
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-exec-sandbox-"))
+    try:
+        workspace, home = tmp / "ws", tmp / "home"
+        workspace.mkdir()
+        home.mkdir()
+        env = dict(os.environ, HOME=str(home), PI_CODING_AGENT_DIR=str(tmp / "agent"),
+                   PI_SECURITY_DIR=str(tmp / "agent" / "security"))
+        box = Sandbox.open(resolve_config(cwd=workspace, env=env))
+        try:
+            _run(box)
+        finally:
+            box.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(box: Sandbox) -> None:
+    connector = box.exec
+    switch = _Switch(connector.sandbox)
+    connector.sandbox = switch  # type: ignore[assignment]
+    calls = iter(range(10**9))
+
+    def once(bare: bool) -> float:
+        switch.bare = bare
+        start = time.perf_counter()
+        out = connector.call(_context(box, next(calls)), {"cmd": "/bin/true"})
+        elapsed = (time.perf_counter() - start) * 1000
+        assert out["exit_code"] == 0, out
+        return elapsed
+
+    for i in range(WARMUP):
+        once(i % 2 == 0)
+    switch.prepare_ms.clear()
+    rng = random.Random(17)
+    sandboxed: list[float] = []
+    bare: list[float] = []
+    diffs: list[float] = []
+    for _ in range(PAIRS):
+        order = [True, False] if rng.random() < 0.5 else [False, True]
+        got = {kind: once(kind) for kind in order}
+        bare.append(got[True])
+        sandboxed.append(got[False])
+        diffs.append(got[False] - got[True])
+    plain = []
+    for _ in range(100):
+        start = time.perf_counter()
+        subprocess.run(["/bin/true"], check=True)
+        plain.append((time.perf_counter() - start) * 1000)
+    support = connector.sandbox.real.support() if isinstance(connector.sandbox, _Switch) else None
+    print_table(f"exec sandbox start cost: /bin/true, {PAIRS} interleaved pairs"
+                f" ({support.bwrap_path if support else '?'})", [
+        ("exec with bwrap p50 / p99 (ms)", f"{percentile(sandboxed, 50):.2f} / {percentile(sandboxed, 99):.2f}", ""),
+        ("exec bare p50 / p99 (ms)", f"{percentile(bare, 50):.2f} / {percentile(bare, 99):.2f}", ""),
+        ("start cost (pair diff) p50 (ms)", f"{percentile(diffs, 50):.2f}", "<= 10"),
+        ("start cost (pair diff) p99 (ms)", f"{percentile(diffs, 99):.2f}", ""),
+        ("  of which prepare() p50 / p99 (ms)",
+         f"{percentile(switch.prepare_ms, 50):.2f} / {percentile(switch.prepare_ms, 99):.2f}", ""),
+        ("floor: subprocess.run(['/bin/true']) p50 (ms)", f"{percentile(plain, 50):.2f}", ""),
+    ])
+
+
+if __name__ == "__main__":
+    main()
