@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -107,27 +108,36 @@ def _run(box: Sandbox) -> None:
     connector.sandbox = switch  # type: ignore[assignment]
     calls = iter(range(10**9))
 
-    def once(bare: bool) -> float:
+    def once(bare: bool) -> tuple[float, float]:
+        """Wall ms and CPU ms (this process + the children it reaped: bwrap and the command)."""
         switch.bare = bare
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = time.process_time()
         start = time.perf_counter()
         out = connector.call(_context(box, next(calls)), {"cmd": "/bin/true"})
         elapsed = (time.perf_counter() - start) * 1000
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = (time.process_time() - cpu + after.ru_utime + after.ru_stime - kids.ru_utime - kids.ru_stime) * 1000
         assert out["exit_code"] == 0, out
-        return elapsed
+        return elapsed, used
 
     for i in range(WARMUP):
         once(i % 2 == 0)
     switch.prepare_ms.clear()
     rng = random.Random(17)
+    load_before = os.getloadavg()[0]
     sandboxed: list[float] = []
     bare: list[float] = []
     diffs: list[float] = []
+    cpu_diffs: list[float] = []
     for _ in range(PAIRS):
         order = [True, False] if rng.random() < 0.5 else [False, True]
         got = {kind: once(kind) for kind in order}
-        bare.append(got[True])
-        sandboxed.append(got[False])
-        diffs.append(got[False] - got[True])
+        bare.append(got[True][0])
+        sandboxed.append(got[False][0])
+        diffs.append(got[False][0] - got[True][0])
+        cpu_diffs.append(got[False][1] - got[True][1])
+    load_after = os.getloadavg()[0]
     plain = []
     for _ in range(100):
         start = time.perf_counter()
@@ -135,11 +145,14 @@ def _run(box: Sandbox) -> None:
         plain.append((time.perf_counter() - start) * 1000)
     support = connector.sandbox.real.support() if isinstance(connector.sandbox, _Switch) else None
     print_table(f"exec sandbox start cost: /bin/true, {PAIRS} interleaved pairs"
-                f" ({support.bwrap_path if support else '?'})", [
+                f" ({support.bwrap_path if support else '?'}; load average {load_before:.1f} -> {load_after:.1f}"
+                f" on {os.cpu_count()} CPUs)", [
         ("exec with bwrap p50 / p99 (ms)", f"{percentile(sandboxed, 50):.2f} / {percentile(sandboxed, 99):.2f}", ""),
         ("exec bare p50 / p99 (ms)", f"{percentile(bare, 50):.2f} / {percentile(bare, 99):.2f}", ""),
         ("start cost (pair diff) p50 (ms)", f"{percentile(diffs, 50):.2f}", "<= 10"),
         ("start cost (pair diff) p99 (ms)", f"{percentile(diffs, 99):.2f}", ""),
+        ("start cost in CPU time (pair diff) p50 / p99 (ms)",
+         f"{percentile(cpu_diffs, 50):.2f} / {percentile(cpu_diffs, 99):.2f}", ""),
         ("  of which prepare() p50 / p99 (ms)",
          f"{percentile(switch.prepare_ms, 50):.2f} / {percentile(switch.prepare_ms, 99):.2f}", ""),
         ("floor: subprocess.run(['/bin/true']) p50 (ms)", f"{percentile(plain, 50):.2f}", ""),

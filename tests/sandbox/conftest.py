@@ -21,6 +21,7 @@ from pi_sandbox.audit.verify import verify_ledger
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.dispatch import Sandbox
+from pi_sandbox.sandbox.mounts import PLACEHOLDERS
 from tests.conftest import OpenSandbox, PiEnv
 from tests.runtime.conftest import ext_dir, make_host  # noqa: F401  (re-exported fixtures)
 
@@ -125,6 +126,17 @@ def listeners() -> Iterator[Callable[[int, Any], Listener]]:
     time.sleep(0.1)
     for listener in made:
         listener.close()
+
+
+def stand_ins_removed(timeout_s: float = 5.0) -> bool:
+    """Wait until the exec sandbox's empty stand-ins for missing protected names are gone again
+    (they stay a short grace period after the last call, for the next one to take over)."""
+    deadline = time.monotonic() + timeout_s
+    while not PLACEHOLDERS.idle():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def host_pids_with(marker: str) -> list[int]:

@@ -24,8 +24,11 @@ PID namespace) and a minimal ``/dev``.
 
 from __future__ import annotations
 
+import atexit
+import math
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
@@ -34,6 +37,8 @@ from typing import Final
 
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
 
+#: How long an unused stand-in stays for the next call to take over before it is removed.
+PLACEHOLDER_GRACE_S: Final = 0.5
 #: Size of the private ``/tmp`` and ``/var/tmp`` (tmpfs lives in memory).
 TMPFS_BYTES: Final = 256 * 1024 * 1024
 #: Nested protected names are looked for this many folder levels below each writable root.
@@ -71,13 +76,19 @@ class Mount:
 class Placeholders:
     """Empty stand-ins created for missing protected names, shared by concurrent calls.
 
-    A stand-in must exist on the host to be a mount point. It is removed when the last call using
-    it ends, and only if it is still empty (nothing outside the sandbox has put content there).
+    A stand-in must exist on the host to be a mount point. It is removed PLACEHOLDER_GRACE_S after
+    the last call using it ended, and only if it is still empty (nothing outside the sandbox has put
+    content there). Removal runs on a background thread, off the exec call's path; a call starting
+    within the grace period takes the stand-in over instead of creating it anew (an agent's commands
+    come in bursts: making and deleting ~20 files per call was a third of the sandbox's set-up time).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users: dict[Path, int] = {}
+        self._unused: list[tuple[float, Path]] = []
+        self._wake = threading.Condition(self._lock)
+        self._remover: threading.Thread | None = None
 
     def acquire(self, path: Path, entry: ProtectedEntry) -> bool:
         """Create (or share) the stand-in at ``path``; False when it cannot be made."""
@@ -95,25 +106,76 @@ class Placeholders:
             self._users[path] = 1
             return True
 
+    def holds(self, path: Path) -> bool:
+        """Take one more use of ``path`` if it is a stand-in of ours (in use, or not yet removed)."""
+        with self._lock:
+            if self._users.get(path, 0) > 0:
+                self._users[path] += 1
+                return True
+            if path in self._users:  # released, removal pending: take it back
+                self._users[path] = 1
+                return True
+            return False
+
     def release(self, paths: Iterable[Path]) -> None:
-        """Drop one use of each stand-in; the last user removes it if it is still empty."""
+        """Drop one use of each stand-in; the last user's drop queues its removal (if still empty)."""
         with self._lock:
             for path in reversed(list(paths)):  # inner stand-ins before the folder around them
                 left = self._users.get(path, 0) - 1
                 if left > 0:
                     self._users[path] = left
                     continue
-                self._users.pop(path, None)
-                try:
-                    if path.is_dir() and not path.is_symlink():
-                        path.rmdir()
-                    elif path.stat().st_size == 0:
-                        path.unlink()
-                except OSError:
-                    pass  # something was put there meanwhile: leave it for the operator to see
+                if path in self._users:
+                    self._users[path] = 0
+                    self._unused.append((time.monotonic() + PLACEHOLDER_GRACE_S, path))
+            if self._unused:
+                if self._remover is None:
+                    self._remover = threading.Thread(target=self._remove_loop, name="pi-placeholders", daemon=True)
+                    self._remover.start()
+                self._wake.notify()
+
+    def idle(self) -> bool:
+        """Whether no stand-in exists any more (none in use, none waiting for removal)."""
+        with self._lock:
+            return not self._users
+
+    def flush(self) -> None:
+        """Remove every unused stand-in now (at exit, and by tests that look at the workspace)."""
+        with self._lock:
+            self._remove_unused(math.inf)
+
+    def _remove_loop(self) -> None:
+        with self._lock:
+            while True:
+                if not self._unused:
+                    self._wake.wait()
+                    continue
+                due = self._unused[0][0] - time.monotonic()
+                if due > 0:
+                    self._wake.wait(due)
+                    continue
+                self._remove_unused(time.monotonic())
+
+    def _remove_unused(self, now: float) -> None:
+        """Under the lock: delete the queued stand-ins due by ``now`` that nobody took back, in
+        queue order (inner ones were queued before the folder around them)."""
+        keep = [(due, path) for due, path in self._unused if due > now]
+        queued, self._unused = [path for due, path in self._unused if due <= now], keep
+        for path in queued:
+            if self._users.get(path) != 0:
+                continue  # taken back by a newer call, or already removed
+            del self._users[path]
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()
+                elif path.stat().st_size == 0:
+                    path.unlink()
+            except OSError:
+                pass  # something was put there meanwhile: leave it for the operator to see
 
 
 PLACEHOLDERS: Final = Placeholders()
+atexit.register(PLACEHOLDERS.flush)
 
 
 @dataclass(frozen=True)
@@ -146,9 +208,14 @@ def protected_mounts(root: Path, names: ProtectedNames, stubs: list[Path], home:
     """Paths to bind read-only inside the workspace ``root``: existing protected names (and nested
     ones a few levels down), and stand-ins for missing ones (appended to ``stubs``)."""
     made: set[Path] = set()
+    listing = _listing(root)
     for entry in names.entries:
         path = root.joinpath(*entry.parts)
-        if os.path.lexists(path):
+        if PLACEHOLDERS.holds(path):  # a stand-in of a call still running (or not yet removed)
+            stubs.append(path)
+            made.add(path)
+            yield path
+        elif entry.parts[0] in listing and os.path.lexists(path):
             if entry.kind is EntryKind.REPO and path.is_dir() and not path.is_symlink():
                 continue  # an existing repository stays usable; its config and hooks are entries of their own
             yield path
@@ -157,43 +224,93 @@ def protected_mounts(root: Path, names: ProtectedNames, stubs: list[Path], home:
             stubs.append(path)
             made.add(path)  # its own stand-in is empty and read-only: nothing to add inside it
             yield path
-    for folder in _scan(root):
-        for entry, path in names.inside(folder):
-            if not (entry.kind is EntryKind.REPO and path.is_dir() and not path.is_symlink()):
+    for folder, names_here in _scan(root):
+        for entry in names.entries:
+            if entry.parts[0] not in names_here:
+                continue
+            path = folder.joinpath(*entry.parts)
+            if os.path.lexists(path) and not (entry.kind is EntryKind.REPO and path.is_dir()
+                                              and not path.is_symlink()):
                 yield path
 
 
-def _scan(root: Path) -> Iterator[Path]:
-    """Folders below ``root`` (depth 1..SCAN_DEPTH) that may hold nested protected names."""
+def _listing(folder: Path) -> frozenset[str]:
+    """The names in ``folder`` (empty when it cannot be read): one directory read instead of a
+    ``stat`` per protected name."""
+    try:
+        return frozenset(name.casefold() for name in os.listdir(folder))
+    except OSError:
+        return frozenset()
+
+
+def _scan(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
+    """Folders below ``root`` (depth 1..SCAN_DEPTH) with the names in each: where nested protected
+    names may be. Every folder is read once; its names are matched against the table in memory."""
     frontier, seen = [root], 0
-    for _depth in range(SCAN_DEPTH):
+    for depth in range(SCAN_DEPTH + 1):
         nxt = []
         for folder in frontier:
+            names: list[str] = []
+            subfolders: list[Path] = []
             try:
                 with os.scandir(folder) as it:
                     for item in it:
-                        if item.name in _SCAN_SKIP or not item.is_dir(follow_symlinks=False):
-                            continue
-                        seen += 1
-                        if seen > SCAN_MAX_DIRS:
-                            return
-                        path = Path(item.path)
-                        nxt.append(path)
-                        yield path
+                        names.append(item.name)
+                        if (depth < SCAN_DEPTH and item.name not in _SCAN_SKIP
+                                and item.is_dir(follow_symlinks=False)):
+                            subfolders.append(Path(item.path))
             except OSError:
                 continue
+            if depth > 0:
+                yield folder, frozenset(name.casefold() for name in names)
+            for sub in subfolders:
+                seen += 1
+                if seen > SCAN_MAX_DIRS:
+                    return
+                nxt.append(sub)
         frontier = nxt
 
 
-def _exposed(path: Path, mounts: list[Mount]) -> bool:
+def _nearest(path: Path, by_path: dict[Path, list[Mount]], kinds: frozenset[Kind], *,
+             include_self: bool) -> Mount | None:
+    """The mount of one of ``kinds`` closest around ``path`` (the deepest folder holding one; at the
+    same folder the kind applied last), walking up the path instead of comparing every pair."""
+    here = path if include_self else path.parent
+    while True:
+        found = [m for m in by_path.get(here, ()) if m.kind in kinds]
+        if found:
+            return max(found, key=lambda m: m.kind)
+        if here.parent == here:
+            return None
+        here = here.parent
+
+
+_AROUND: Final = frozenset({Kind.SCRATCH, Kind.MASK, Kind.READ, Kind.WRITE, Kind.CODE})
+_ANY: Final = frozenset(Kind)
+
+
+def _exposed(path: Path, by_path: dict[Path, list[Mount]]) -> bool:
     """Whether ``path`` would be visible without its own HIDE mount: the nearest mount around it is
     not a mask (under a masked home, ``~/.ssh`` needs no mount of its own, and gets no mount point)."""
-    around = [m for m in mounts if m.kind in (Kind.SCRATCH, Kind.MASK, Kind.READ, Kind.WRITE, Kind.CODE)
-              and (m.path == path or path.is_relative_to(m.path))]
-    if not around:
-        return True  # only the read-only system root covers it
-    nearest = max(around, key=lambda m: m.order)
-    return nearest.kind is not Kind.MASK
+    nearest = _nearest(path, by_path, _AROUND, include_self=True)
+    return nearest is None or nearest.kind is not Kind.MASK  # None: only the read-only system root
+
+
+def _redundant(mount: Mount, by_path: dict[Path, list[Mount]]) -> bool:
+    """A read-only or writable bind inside a bind of the same kind, or a hidden path inside a hidden
+    folder, with no other mount between them (``~/.pyenv/shims`` inside ``~/.pyenv``, the state dir
+    inside the hidden agent dir): it changes nothing and costs the child a mount."""
+    if mount.kind not in (Kind.READ, Kind.WRITE, Kind.HIDE):
+        return False
+    nearest = _nearest(mount.path, by_path, _ANY, include_self=False)
+    return nearest is not None and nearest.kind is mount.kind
+
+
+def _index(mounts: list[Mount]) -> dict[Path, list[Mount]]:
+    by_path: dict[Path, list[Mount]] = {}
+    for mount in mounts:
+        by_path.setdefault(mount.path, []).append(mount)
+    return by_path
 
 
 def bwrap_mount_args(view: View) -> tuple[list[str], list[Path]]:
@@ -212,7 +329,10 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[Path]]:
     except BaseException:
         PLACEHOLDERS.release(stubs)
         raise
-    mounts = [m for m in mounts if m.kind is not Kind.HIDE or _exposed(m.path, mounts)]
+    by_path = _index(mounts)
+    mounts = [m for m in mounts if m.kind is not Kind.HIDE or _exposed(m.path, by_path)]
+    by_path = _index(mounts)
+    mounts = [m for m in mounts if not _redundant(m, by_path)]
     args: list[str] = []
     read_only_tmpfs: list[str] = []
     done: set[tuple[Kind, Path]] = set()
