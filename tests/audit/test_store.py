@@ -35,7 +35,8 @@ def test_open_creates_private_state_dir_wal_db_and_key(state_dir: Path) -> None:
         conn = sqlite3.connect(state_dir / "security.db")
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
-        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
+        # NORMAL on the writing connection: commits write the WAL, the store syncs it (durability classes)
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
         assert store.append(draft(1)).seq == 1
         for name in ("security.db", "security.db-wal"):
             assert stat.S_IMODE((state_dir / name).stat().st_mode) == 0o600, name

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 class EvidencePort(Protocol):
     """What a stage or connector may do with the audit store."""
 
-    def append_decision(self, draft: LedgerEntryDraft) -> LedgerEntry:
-        """Append one decision to the hash-chained ledger (written before this returns)."""
+    def append_decision(self, draft: LedgerEntryDraft, *, sync: bool = True) -> LedgerEntry:
+        """Append one decision to the hash-chained ledger (written before this returns; with ``sync``
+        also synced to disk, with everything before it — required before an externally visible effect)."""
         ...
 
     def raise_alert(self, draft: AlertDraft) -> None:
@@ -75,9 +76,9 @@ class StoreEvidence:
         #: Extensions whose current window folded something (a summary is pending).
         self._folding: set[str] = set()
 
-    def append_decision(self, draft: LedgerEntryDraft) -> LedgerEntry:
+    def append_decision(self, draft: LedgerEntryDraft, *, sync: bool = True) -> LedgerEntry:
         self.flush_due()
-        return self._store.append(draft)
+        return self._store.append(draft, sync=sync)
 
     def raise_alert(self, draft: AlertDraft) -> None:
         if self._admit(draft.extension_id, f"alert:{draft.category}", self.limits.alerts_per_window):
@@ -145,7 +146,7 @@ class StoreEvidence:
             self._write_summary(ext, window)
 
     def _write_summary(self, extension_id: str, window: _Window) -> None:
-        self._store.append(LedgerEntryDraft(
+        self._store.append(sync=False, draft=LedgerEntryDraft(
             kind=FOLDED_KIND, extension_id=extension_id, decision="allow", reason=FOLDED_KIND,
             detail={"window_start_ms": int(window.index * self.limits.window_s * 1000),
                     "window_s": self.limits.window_s, "folded": dict(sorted(window.folded.items())),

@@ -1,14 +1,19 @@
 """The audit store: one SQLite file (``security.db``) holding the hash-chained ledger, its signed
 checkpoints, security alerts and typed side records.
 
-Durability: the database runs in WAL mode with ``synchronous=FULL``, so a transaction is on disk
-(WAL fsynced) when COMMIT returns; :meth:`AuditStore.append` returns only after the transaction
-holding its entry committed, so an acknowledged entry survives ``kill -9`` and power loss.
+Durability comes in two classes (the auditd ``flush = incremental_async`` model; ``docs/ledger.md``):
 
-Throughput: an fsync costs far more than hashing and inserting an entry, so appends use *group
-commit*. Concurrent appenders queue their prepared entries; whichever thread finds no commit in
+* every entry is **written** (its transaction committed, its WAL frames in the file) before
+  :meth:`AuditStore.append` returns, so an acknowledged entry survives ``kill -9`` — that needs no fsync;
+* an entry appended with ``sync=True`` (the hostcall classes whose effect is visible outside the
+  supervisor) is also **synced** (the WAL fdatasync'ed) before ``append`` returns, and one sync covers
+  everything committed before it. Everything else is synced by the background group commit: a flusher
+  thread syncs what is pending at most every ``flush_interval_s`` or after ``flush_max_entries``.
+
+Throughput: concurrent appenders queue their prepared entries; whichever thread finds no commit in
 flight becomes the leader, takes the whole queue, writes it in one ``BEGIN IMMEDIATE`` transaction
-(one fsync) and wakes the others. Nobody is acknowledged before the commit that holds their entry.
+(and, when one of them needs it, one sync) and wakes the others. Nobody is acknowledged before the
+commit that holds their entry, nor before the sync when they asked for one.
 
 Several processes may write the same file (a CLI while a host runs): the chain head is read inside
 the ``BEGIN IMMEDIATE`` transaction, which holds SQLite's write lock, so two writers never chain
@@ -27,12 +32,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pi_sandbox.audit import merkle, recovery, signing
 from pi_sandbox.audit.anchor import AnchorKeeper
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_hash
-from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, ensure_state_dir, meta_value, new_ledger_id
+from pi_sandbox.audit.db import (
+    DB_FILE,
+    WAL_SUFFIX,
+    connect,
+    corrupt_error,
+    ensure_state_dir,
+    meta_value,
+    new_ledger_id,
+)
 from pi_sandbox.audit.queries import LEDGER_COLUMNS, AuditQueries, entry_from_row
 from pi_sandbox.audit.records import (
     SEVERITY_RANK,
@@ -54,20 +68,38 @@ DEFAULT_CHECKPOINT_INTERVAL: Final = 1000
 DEFAULT_COMMIT_DELAY_S: Final = 0.0004
 #: A thread that appended within this window counts as an active sibling.
 _SIBLING_WINDOW_S: Final = 0.002
+#: Group commit of the entries that need no sync of their own: the flusher syncs what is pending at
+#: most this often (the power-loss window of reads, denials, log/ui, alerts and telemetry) ...
+DEFAULT_FLUSH_INTERVAL_S: Final = 0.05
+#: ... or as soon as this many commits are pending, whichever comes first.
+DEFAULT_FLUSH_MAX_COMMITS: Final = 1000
+
+
+def _plain_json(payload: Mapping[str, Any]) -> str:
+    """A record payload as compact JSON (``AuditRecordError`` for anything JSON cannot carry)."""
+    try:
+        return orjson.dumps(dict(payload), option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise AuditRecordError(f"record payload is not JSON serialisable: {exc}") from None
 
 
 class _Ticket:
     """One caller's entries waiting for group commit."""
 
-    __slots__ = ("prepared", "forensics", "entries", "error", "done")
+    __slots__ = ("prepared", "forensics", "entries", "error", "done", "sync", "taken")
 
-    def __init__(self, prepared: list[PreparedEntry], forensics: list[str | None] | None = None) -> None:
+    def __init__(self, prepared: list[PreparedEntry], forensics: list[str | None] | None = None,
+                 sync: bool = True) -> None:
         self.prepared = prepared
         #: The sealed forensic record (canonical JSON) of each prepared entry, or None.
         self.forensics = forensics or [None] * len(prepared)
         self.entries: list[LedgerEntry] = []
         self.error: BaseException | None = None
         self.done = False
+        #: Acknowledge only once synced (an effect follows), not merely committed.
+        self.sync = sync
+        #: A leader took this ticket into its group (its own thread only waits for ``done`` now).
+        self.taken = False
 
 
 class AuditStore(AuditQueries):
@@ -80,9 +112,12 @@ class AuditStore(AuditQueries):
         key: Ed25519PrivateKey | None,
         checkpoint_interval: int,
         commit_delay_s: float = DEFAULT_COMMIT_DELAY_S,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        flush_max_commits: int = DEFAULT_FLUSH_MAX_COMMITS,
     ) -> None:
         self.state_dir = state_dir
         self.db_path = state_dir / DB_FILE
+        self.wal_path = state_dir / (DB_FILE + WAL_SUFFIX)
         self.checkpoint_interval = checkpoint_interval
         self._conn = conn
         self._key = key  # None for a read-only store
@@ -106,6 +141,23 @@ class AuditStore(AuditQueries):
         self.ledger_id = ""
         #: Number of group-commit transactions so far (entries per commit = batching efficiency).
         self.group_commits = 0
+        # Sync state. ``_commit_count`` counts every committed write transaction of this store and
+        # ``_committed`` is the ledger head after the newest one; a sync covers everything committed
+        # before it started (one fdatasync of the WAL file).
+        self.flush_interval_s = flush_interval_s
+        self.flush_max_commits = max(1, flush_max_commits)
+        self._commit_count = 0
+        self._committed: tuple[int, str] = (0, GENESIS)
+        self._sync_lock = threading.Lock()
+        self._synced_commits = 0
+        self._synced: tuple[int, str] = (0, GENESIS)
+        #: Set when an fdatasync failed: the kernel may have dropped the dirty pages, so no later
+        #: sync can be trusted and every append that needs one is refused (fail closed).
+        self._sync_error: str | None = None
+        #: Number of syncs (fdatasync of the WAL) so far.
+        self.syncs = 0
+        self._flush_wake = threading.Event()
+        self._flusher: threading.Thread | None = None
 
     @classmethod
     def open(
@@ -115,12 +167,16 @@ class AuditStore(AuditQueries):
         checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL,
         commit_delay_s: float = DEFAULT_COMMIT_DELAY_S,
         anchor_copy: Path | None = None,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        flush_max_commits: int = DEFAULT_FLUSH_MAX_COMMITS,
     ) -> AuditStore:
         """Open (creating if needed) the store in ``state_dir``.
 
         ``checkpoint_interval``: entries between signed checkpoints. ``commit_delay_s``: the most a
-        group-commit leader waits for active sibling threads to join its transaction (0 disables).
-        ``anchor_copy``: a file that every seal of the head anchor is also appended to.
+        group-commit leader of entries that need a sync waits for active sibling threads to join its
+        transaction (0 disables). ``anchor_copy``: a file that every seal of the head anchor is also
+        appended to. ``flush_interval_s`` / ``flush_max_commits``: the background group commit syncs
+        what is pending at most this often / once this many commits are pending.
 
         Raises :class:`StateDirError` for an unusable state dir, :class:`SigningKeyError` for an
         unsafe or damaged key file, :class:`LedgerCorruptError` for a damaged database (which is
@@ -133,15 +189,23 @@ class AuditStore(AuditQueries):
         ensure_state_dir(state_dir)
         key = signing.load_or_create_signing_key(state_dir)
         recovery.check_before_open(state_dir, anchor_copy, signing.public_key_hex(key))
-        store = cls(state_dir, connect(state_dir / DB_FILE), key, checkpoint_interval, max(0.0, commit_delay_s))
+        if flush_interval_s <= 0:
+            raise AuditStoreError("flush_interval_s must be positive")
+        store = cls(state_dir, connect(state_dir / DB_FILE), key, checkpoint_interval, max(0.0, commit_delay_s),
+                    flush_interval_s, flush_max_commits)
         try:
             with store._write_tx() as conn:
                 conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?)", (new_ledger_id(),))
             store.ledger_id = store.meta("ledger_id") or ""
+            with store._db() as conn:
+                store._committed = store._synced = store._head(conn)
             store._writers_lock = recovery.attach(store, anchor_copy)
+            store.sync()
         except BaseException:
             store._release()
             raise
+        store._flusher = threading.Thread(target=store._flush_loop, name="pi-ledger-flusher", daemon=True)
+        store._flusher.start()
         return store
 
     @classmethod
@@ -193,6 +257,7 @@ class AuditStore(AuditQueries):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            self._commit_count += 1
 
     @staticmethod
     def _head(conn: sqlite3.Connection) -> tuple[int, str]:
@@ -229,9 +294,10 @@ class AuditStore(AuditQueries):
             return meta_value(conn, key)
 
     def set_meta(self, key: str, value: str) -> None:
-        """Set a ``meta`` value durably."""
+        """Set a ``meta`` value durably (synced before this returns)."""
         with self._write_tx() as conn:
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        self.sync()
 
     def stored_hash(self, seq: int) -> str | None:
         """The stored ``entry_hash`` at ``seq`` (None when there is no such entry)."""
@@ -287,14 +353,19 @@ class AuditStore(AuditQueries):
 
     # --- ledger ---------------------------------------------------------------------------
 
-    def append(self, draft: LedgerEntryDraft) -> LedgerEntry:
-        """Append one entry to the chain; returns once it is durably committed."""
-        return self.append_many([draft])[0]
+    def append(self, draft: LedgerEntryDraft, *, sync: bool = True) -> LedgerEntry:
+        """Append one entry to the chain; returns once it is committed (survives ``kill -9``) and, with
+        ``sync`` (the default), synced to disk (survives power loss) together with everything before it.
 
-    def append_many(self, drafts: Sequence[LedgerEntryDraft]) -> list[LedgerEntry]:
-        """Append several entries (contiguous seqs, one transaction); returns once committed."""
+        ``sync=False`` is for entries no externally visible effect depends on (reads, denials, log/ui):
+        the background group commit syncs them within ``flush_interval_s``."""
+        return self.append_many([draft], sync=sync)[0]
+
+    def append_many(self, drafts: Sequence[LedgerEntryDraft], *, sync: bool = True) -> list[LedgerEntry]:
+        """Append several entries (contiguous seqs, one transaction); returns once committed (and
+        synced, with ``sync``)."""
         pairs = [prepare_with_forensics(d) for d in drafts]
-        ticket = _Ticket([p for p, _ in pairs], [f for _, f in pairs])
+        ticket = _Ticket([p for p, _ in pairs], [f for _, f in pairs], sync)
         if not ticket.prepared:
             return []
         with self._cond:
@@ -315,16 +386,20 @@ class AuditStore(AuditQueries):
             while True:
                 if ticket.done:
                     return self._result(ticket)
-                if self._committing:
+                if ticket.taken or self._committing:
                     self._cond.wait()
                     continue
-                wait_s = self._sibling_wait()
+                # Only a group that will pay for a sync is worth delaying for siblings; a commit
+                # without one costs about what the wait would.
+                wait_s = self._sibling_wait() if any(t.sync for t in self._queue) else 0.0
                 if wait_s <= 0:
                     break
                 self._cond.wait(wait_s)
             # No commit in flight and the group is complete (or waited long enough): commit it.
             self._committing = True
             batch, self._queue = self._queue, []
+            for queued in batch:
+                queued.taken = True
             if self._waited_at_size:
                 joined = 1.0 if len(batch) > self._waited_at_size else 0.0
                 self._wait_payoff = 0.75 * self._wait_payoff + 0.25 * joined
@@ -374,16 +449,47 @@ class AuditStore(AuditQueries):
         return ticket.entries
 
     def _commit_and_release(self, batch: list[_Ticket]) -> None:
-        """Commit ``batch`` (this thread set ``_committing``), then let the next group start."""
+        """Commit ``batch`` (this thread set ``_committing``), let the next group start, then sync if a
+        ticket asked for it (or a checkpoint must be sealed) and acknowledge the rest.
+
+        The next group may commit while this one syncs: entries that need no sync never wait for
+        someone else's fdatasync."""
+        committed: tuple[int, str, tuple[int, str] | None] | None = None
         try:
-            self._commit_group(batch)
+            committed = self._commit_group(batch)
         finally:
             with self._cond:
                 self._committing = False
+                for ticket in batch:  # failed, or needing no sync: acknowledged now
+                    if committed is None or ticket.error is not None or not ticket.sync:
+                        ticket.done = True
                 self._cond.notify_all()
+        if committed is None:
+            return
+        seq, head, checkpoint = committed
+        error: AuditStoreError | None = None
+        if checkpoint is not None or any(t.sync for t in batch):
+            try:
+                self._sync_to(self._commit_count)
+            except AuditStoreError as exc:
+                error = exc
+            if checkpoint is not None and error is None and self._anchor is not None:
+                try:  # the seal never runs ahead of what is on disk
+                    self._anchor.seal(*checkpoint, "interval")
+                except OSError:
+                    pass  # the entries are committed; the next checkpoint or close() seals again
+        elif self._commit_count - self._synced_commits >= self.flush_max_commits:
+            self._flush_wake.set()
+        with self._cond:
+            for ticket in batch:
+                if not ticket.done:
+                    ticket.error, ticket.done = error, True
+            self._cond.notify_all()
 
-    def _commit_group(self, batch: list[_Ticket]) -> None:
-        """Write every ticket of ``batch`` in one transaction; mark each done (with entries or error)."""
+    def _commit_group(self, batch: list[_Ticket]) -> tuple[int, str, tuple[int, str] | None] | None:
+        """Write every ticket of ``batch`` in one transaction and give each its entries (or its error).
+
+        Returns the new head and the newest checkpoint written, or None when the transaction failed."""
         try:
             with self._write_tx() as conn:
                 seq, prev = self._head(conn)
@@ -409,24 +515,81 @@ class AuditStore(AuditQueries):
                     self._insert_checkpoint(conn, cp_seq, cp_head, "interval")
         except BaseException as exc:
             for ticket in batch:
-                ticket.error, ticket.done = exc, True
+                ticket.error = exc
             if not isinstance(exc, Exception):
                 raise
-            return
+            return None
         self.group_commits += 1
-        if self._anchor is not None:
-            self._anchor.head_moved(seq, prev)
-            if checkpoints:
-                try:
-                    self._anchor.seal(*checkpoints[-1], "interval")
-                except OSError:
-                    pass  # the entries are committed; the next checkpoint or close() seals again
+        self._committed = (seq, prev)
         position = 0
         for ticket in batch:
             count = len(ticket.prepared)
             ticket.entries = [entry_from_row(r) for r in rows[position:position + count]]
             position += count
-            ticket.done = True
+        return seq, prev, checkpoints[-1] if checkpoints else None
+
+    # --- sync (durability against power loss) ------------------------------------------------
+
+    @property
+    def durable_seq(self) -> int:
+        """The newest ledger seq known to be synced to disk (everything up to it survives power loss)."""
+        return self._synced[0]
+
+    def sync(self) -> None:
+        """Sync everything committed so far (one fdatasync of the WAL; a no-op when nothing is pending).
+
+        Raises :class:`AuditStoreError` when the sync fails — then, and from then on (the kernel may
+        have dropped the unsynced pages), nothing that needs a sync may proceed."""
+        self._sync_to(self._commit_count)
+
+    def _sync_to(self, commit_no: int) -> None:
+        """Make commits 1..``commit_no`` durable; syncs in flight coalesce (one covers every waiter)."""
+        with self._sync_lock:
+            if self._sync_error is not None:
+                raise AuditStoreError(self._sync_error)
+            if self._synced_commits >= commit_no:
+                return  # a sync that started after our commit covered it
+            # Read before the fdatasync starts: everything committed by now is in the WAL file.
+            target_commits, target_head = self._commit_count, self._committed
+            try:
+                self._fsync_wal()
+            except OSError as exc:
+                self._sync_error = (
+                    f"syncing the audit database {self.wal_path} failed ({exc.strerror or exc}); entries written "
+                    "since the last sync may not survive a power loss, so calls with effects are refused. Check "
+                    "the disk (dmesg), then restart pi-sandbox"
+                )
+                raise AuditStoreError(self._sync_error) from None
+            self._synced_commits, self._synced = target_commits, target_head
+            self.syncs += 1
+        if self._anchor is not None:
+            # The head hint moves only with what is on disk: after a power loss it never names a seq
+            # the database lost (which the next open would take for a rollback).
+            self._anchor.head_moved(*target_head)
+
+    def _fsync_wal(self) -> None:
+        """fdatasync the WAL file (opened by name: SQLite may have restarted it since)."""
+        try:
+            fd = os.open(self.wal_path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # no WAL: everything is in the database file, which SQLite synced when it checkpointed
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def _flush_loop(self) -> None:
+        """The background group commit: sync what is pending every ``flush_interval_s`` (or when nudged)."""
+        while True:
+            self._flush_wake.wait(self.flush_interval_s)
+            self._flush_wake.clear()
+            if self._closed:
+                return
+            if self._commit_count > self._synced_commits:
+                try:
+                    self._sync_to(self._commit_count)
+                except AuditStoreError:
+                    pass  # recorded: every later append that needs a sync is refused
 
     def head(self) -> tuple[int, str]:
         """``(seq, entry_hash)`` of the last entry, or ``(0, GENESIS)`` for an empty ledger."""
@@ -438,13 +601,15 @@ class AuditStore(AuditQueries):
         with self._write_tx() as conn:
             seq, head = self._head(conn)
             self._insert_checkpoint(conn, seq, head, reason)
+        self.sync()
         self._seal(seq, head, reason)
         return seq, head
 
     # --- alerts and side records ----------------------------------------------------------
 
     def record_alert(self, draft: AlertDraft) -> Alert:
-        """Store a security alert durably; returns it with its sequence id."""
+        """Store a security alert (committed when this returns, synced by the group commit); returns it with
+        its sequence id."""
         category = normalize_category(draft.category) if isinstance(draft.category, str) else None
         if category is None:
             raise AuditRecordError(f"unknown alert category {draft.category!r}")
@@ -477,7 +642,8 @@ class AuditStore(AuditQueries):
         )
 
     def record(self, kind: str, payload: Mapping[str, Any], extension_id: str | None = None) -> int:
-        """Store a typed side record durably (payload: hashes/codes/counts); returns its id."""
+        """Store a typed side record (payload: hashes/codes/counts; committed when this returns, synced by
+        the group commit); returns its id."""
         if not isinstance(kind, str) or not kind:
             raise AuditRecordError("record kind must be a non-empty string")
         payload_json = canonical_mapping(f"payload of {kind} record", payload)
@@ -489,18 +655,22 @@ class AuditStore(AuditQueries):
             return int(cursor.lastrowid or 0)
 
     def put_config_version(self, digest: str, body: Mapping[str, Any]) -> None:
-        """Keep a resolved configuration under its content digest (idempotent; never overwritten)."""
+        """Keep a resolved configuration under its content digest (idempotent; never overwritten; synced)."""
         body_json = canonical_mapping("configuration snapshot", body)
         with self._write_tx() as conn:
             conn.execute("INSERT OR IGNORE INTO config_versions(digest, ts_ms, body) VALUES (?, ?, ?)",
                          (digest, now_ms(), body_json))
+        self.sync()
 
-    def record_many(self, kind: str, items: Sequence[tuple[str | None, Mapping[str, Any]]]) -> None:
-        """Store several side records of one kind in one transaction (telemetry batches)."""
+    def record_many(self, kind: str, items: Sequence[tuple[str | None, Mapping[str, Any]]], *,
+                    canonical: bool = True) -> None:
+        """Store several side records of one kind in one transaction (telemetry batches).
+
+        ``canonical=False`` stores plain JSON instead of RFC 8785 text (records nothing hashes)."""
         if not isinstance(kind, str) or not kind:
             raise AuditRecordError("record kind must be a non-empty string")
-        rows = [(now_ms(), kind, ext, canonical_mapping(f"payload of {kind} record", payload))
-                for ext, payload in items]
+        encode = (lambda p: canonical_mapping(f"payload of {kind} record", p)) if canonical else _plain_json
+        rows = [(now_ms(), kind, ext, encode(payload)) for ext, payload in items]
         if not rows:
             return
         with self._write_tx() as conn:
@@ -525,6 +695,9 @@ class AuditStore(AuditQueries):
                 self._committing = True
                 batch, self._queue = self._queue, []
             self._commit_and_release(batch)
+        self._flush_wake.set()
+        if self._flusher is not None:
+            self._flusher.join()
         with self._db_lock:
             try:
                 if self._key is None:
@@ -536,6 +709,8 @@ class AuditStore(AuditQueries):
                     ).fetchone()
                     if last is None or (int(last[0]), str(last[1])) != (seq, head):
                         self._insert_checkpoint(conn, seq, head, "close")
+                self._committed = (seq, head)
+                self.sync()
                 self._seal(seq, head, "close")
             finally:
                 self._release()

@@ -5,7 +5,10 @@ capability → trust → policy → quota → risk → mediation → connector. 
 :class:`Verdict`; a refusal is final, and later stages can only tighten what policy granted. Every
 hostcall — allowed, refused by any stage, or invalid — appends exactly one ledger entry, naming the
 stage that decided, *before* the connector runs, so an effect never happens without the evidence of
-the decision that permitted it. Entries carry hashes, reason codes and redacted evidence only (INV-012).
+the decision that permitted it. An allowed call of an effect class (``dispatch.durability``) has its
+entry synced to disk before the connector runs; every other entry is written before the result is
+returned and synced by the ledger's group commit. Entries carry hashes, reason codes and redacted
+evidence only (INV-012).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pi_sandbox.audit.telemetry import TelemetrySink
 from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.connectors.base import Connector, ConnectorContext
 from pi_sandbox.dispatch.call import CallInfo, Outcome, Stage, Verdict
+from pi_sandbox.dispatch.durability import Durability, durability_of
 from pi_sandbox.dispatch.forensic import FORENSIC_EVIDENCE_KEYS, forensic_fields, redacted_params, remediation_for
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages.capability import CapabilityStage
@@ -135,7 +139,7 @@ class Pipeline:
             params_hash=call.params_hash, layer=granted.layer,
             detail=self._detail(StageName.POLICY, evidence, dry_run),
             forensic=forensic_fields(call, self.redactor.redact_value, evidence),
-        ))
+        ), sync=not dry_run and durability_of(call.capability) is Durability.EFFECT)
         t0 = time.perf_counter_ns()
         if dry_run:
             result = HostcallResult(True, call.call_id, {"dry_run": True, "decision": Decision.ALLOW}, None, None,
@@ -215,7 +219,7 @@ class Pipeline:
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, detail={**self._detail(StageName.CONNECTOR, {}), "allowed_seq": allowed_seq},
             forensic=forensic_fields(call, self.redactor.redact_value, {},
-                                     remediation_for(StageName.CONNECTOR, reason)))).seq
+                                     remediation_for(StageName.CONNECTOR, reason))), sync=False).seq
 
     def _deny(self, call: CallInfo, stage: StageName, verdict: Verdict, layer: int | None,
               evidence: Mapping[str, Any], dry_run: bool = False) -> HostcallResult:
@@ -227,7 +231,7 @@ class Pipeline:
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, layer=layer, detail=self._detail(stage, evidence, dry_run),
             forensic=forensic_fields(call, self.redactor.redact_value, evidence, advice),
-        ))
+        ), sync=False)
         if verdict.alert is not None:
             self.evidence.raise_alert(AlertDraft(
                 category=verdict.alert.category, severity=verdict.alert.severity, extension_id=call.extension_id,
@@ -262,7 +266,7 @@ class Pipeline:
             detail=detail,
             forensic={"params": redacted_params(params, self.redactor.redact_value)} if isinstance(params, Mapping)
             else None,
-        ))
+        ), sync=False)
         if mismatch:
             self.evidence.raise_alert(AlertDraft(
                 category=AlertCategory.POLICY_VIOLATION, severity=Severity.ERROR, extension_id=extension_id,
@@ -299,7 +303,8 @@ def record_timeout(evidence: EvidencePort, extension_id: str, call_id: str, meth
             forensic["params"] = redacted_params(params, redact)
     evidence.append_decision(LedgerEntryDraft(
         kind="hostcall", extension_id=extension_id, decision=Decision.TIMEOUT, reason=reason,
-        call_id=call_id, method=known, params_hash=params_hash(method, params), detail=detail, forensic=forensic))
+        call_id=call_id, method=known, params_hash=params_hash(method, params), detail=detail, forensic=forensic),
+        sync=False)
     evidence.raise_alert(AlertDraft(
         category=AlertCategory.RUNTIME, severity=Severity.WARNING, extension_id=extension_id,
         summary=f"extension '{extension_id}': {known or 'hostcall'} call " + (
