@@ -9,6 +9,7 @@ durable commit cannot go below; a sequential caller pays it once per hostcall).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -80,7 +81,12 @@ def main() -> None:
     workspace = tmp / "ws"
     workspace.mkdir()
     (workspace / "file.txt").write_text("x")
-    env = dict(os.environ, PI_CODING_AGENT_DIR=str(tmp / "agent"), PI_SECURITY_DIR=str(tmp / "state"))
+    agent = tmp / "agent"
+    agent.mkdir()
+    # The default quota (500 hostcalls/s) would refuse a tight benchmark loop; the quota stage still runs.
+    (agent / "settings.json").write_text(json.dumps({"extensionPolicy": {"quota": {
+        "maxHostcallsPerSecond": 1_000_000, "hostcallBurst": 1_000_000}}}))
+    env = dict(os.environ, PI_CODING_AGENT_DIR=str(agent), PI_SECURITY_DIR=str(tmp / "state"))
     config = resolve_config(cwd=workspace, env=env)
     store = AuditStore.open(config.state_dir)
     pipeline_only = Sandbox(config, store, connectors={"fs": ConstantStat()})

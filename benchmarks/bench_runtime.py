@@ -22,18 +22,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _baseline import ConstantSandbox, PassThroughSandbox  # noqa: E402
 from _util import percentile, print_table  # noqa: E402
 
-from pi_sandbox.capabilities import required_capability  # noqa: E402
 from pi_sandbox.config import resolve_config  # noqa: E402
-from pi_sandbox.connectors.base import ConnectorContext  # noqa: E402
-from pi_sandbox.dispatch import HostcallResult, Sandbox  # noqa: E402
+from pi_sandbox.dispatch import Sandbox  # noqa: E402
 from pi_sandbox.runtime.discovery import ExtensionSource  # noqa: E402
 from pi_sandbox.runtime.host import ExtensionHost  # noqa: E402
 
@@ -81,32 +79,6 @@ export default function (pi: any) {
   pi.on("tool_result", async (e: any) => ({ details: { seen: true } }));
 }
 """
-
-
-class PassThroughSandbox(Sandbox):
-    """The same runtime and connectors, but no decision and no record: the baseline for overhead."""
-
-    def hostcall(self, extension_id: str, request: Any) -> HostcallResult:  # type: ignore[override]
-        method = str(request["method"])
-        params: Mapping[str, Any] = request["params"]
-        ctx = ConnectorContext(
-            extension_id, str(request["call_id"]), method, required_capability(method, params),
-            self.rules_for(extension_id), self.public_config, self.evidence,
-        )
-        try:
-            return HostcallResult(ok=True, call_id=ctx.call_id, result=self.connectors[method].call(ctx, params))
-        except Exception as exc:  # noqa: BLE001 - mirror a connector error as the pipeline would
-            return HostcallResult.error(ctx.call_id, "io", str(exc))
-
-
-class ConstantSandbox(PassThroughSandbox):
-    """No decision, no record, no connector: a constant answer, so only the IPC is measured."""
-
-    def hostcall(self, extension_id: str, request: Any) -> HostcallResult:  # type: ignore[override]
-        if request["method"] != "fs":
-            return super().hostcall(extension_id, request)
-        stat = {"type": "file", "size": 1, "mtime_ms": 0, "mode": 0o644, "is_file": True, "is_dir": False}
-        return HostcallResult(ok=True, call_id=str(request["call_id"]), result=stat)
 
 
 def environment(base: Path) -> tuple[Any, Path]:
