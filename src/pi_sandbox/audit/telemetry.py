@@ -2,15 +2,16 @@
 
 One record of kind ``telemetry`` per hostcall: method, capability, decision, deciding stage, result,
 the time each stage took, connector time and bytes in/out — no parameters (INV-012). Telemetry is
-not evidence (the ledger entry is), so it is buffered and written in batches (every
-``FLUSH_INTERVAL_S`` or ``MAX_BUFFER`` records, and when the session closes).
+not evidence (the ledger entry is), so it is buffered and written in batches by a background
+thread (every ``FLUSH_INTERVAL_S``, sooner once ``MAX_BUFFER`` records wait, and when the session
+closes): a hostcall only appends to a list. Records are plain JSON, not canonical JSON (nothing
+hashes them, and their float timings would take the slow exact path of RFC 8785).
 """
 
 from __future__ import annotations
 
 import statistics
 import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any, Final
@@ -23,29 +24,55 @@ MAX_BUFFER: Final = 512
 
 
 class TelemetrySink:
-    """Buffers telemetry records and writes them in batches."""
+    """Buffers telemetry records; a background thread writes them in batches."""
 
-    def __init__(self, store: AuditStore) -> None:
+    def __init__(self, store: AuditStore, interval_s: float = FLUSH_INTERVAL_S) -> None:
         self.store = store
+        self.interval_s = interval_s
         self._lock = threading.Lock()
         self._buffer: list[tuple[str | None, Mapping[str, Any]]] = []
-        self._flushed_at = time.monotonic()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
     def add(self, extension_id: str | None, record: Mapping[str, Any]) -> None:
-        """Queue one record; flush when the batch is due."""
+        """Queue one record (the writer thread starts with the first one)."""
         with self._lock:
+            if self._closed:
+                return
             self._buffer.append((extension_id, record))
-            due = len(self._buffer) >= MAX_BUFFER or time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S
-        if due:
-            self.flush()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pi-telemetry", daemon=True)
+                self._thread.start()
+            elif len(self._buffer) >= MAX_BUFFER:
+                self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - a closed or failing store: telemetry is not evidence
+                if self._closed:
+                    return
 
     def flush(self) -> None:
-        """Write what is queued."""
+        """Write what is queued now."""
         with self._lock:
             batch, self._buffer = self._buffer, []
-            self._flushed_at = time.monotonic()
         if batch:
-            self.store.record_many(TELEMETRY_KIND, batch)
+            self.store.record_many(TELEMETRY_KIND, batch, canonical=False)
+
+    def close(self) -> None:
+        """Stop the writer thread and write what is left (idempotent)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
+        self.flush()
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -274,7 +274,7 @@ class Sandbox:
         self.controls.close()
         try:
             self.quota_stage.flush()
-            self.telemetry.flush()
+            self.telemetry.close()
             self.evidence.flush()  # nothing folded is left unwritten
         finally:
             self.store.close()
