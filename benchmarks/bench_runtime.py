@@ -87,6 +87,9 @@ def environment(base: Path) -> tuple[Any, Path]:
     workspace.mkdir(parents=True)
     for i in range(8):
         (workspace / f"data-{i}.txt").write_text("x" * (1000 + i * 100), encoding="utf-8")
+    # The default quota (500 hostcalls/s, burst 1000) would refuse the tight timing loops; the stage still runs.
+    (agent / "settings.json").write_text(json.dumps({"extensionPolicy": {"quota": {
+        "maxHostcallsPerSecond": 1_000_000, "hostcallBurst": 1_000_000}}}), encoding="utf-8")
     env = {"HOME": str(base), "PI_CODING_AGENT_DIR": str(agent), "PI_SECURITY_DIR": str(agent / "security")}
     return resolve_config(cwd=workspace, env=env), workspace
 

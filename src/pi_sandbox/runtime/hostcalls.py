@@ -68,6 +68,8 @@ class Job:
     #: Refused at submission: too many of the caller's calls were waiting or running.
     flooded: bool = False
     reply: dict[str, Any] | None = field(default=None, repr=False)
+    #: The answer was written to the worker by the lane thread itself.
+    delivered: bool = False
 
     @property
     def deadline_ms(self) -> int:

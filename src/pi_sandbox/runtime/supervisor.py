@@ -239,6 +239,8 @@ class ExtensionWorker:
         """SIGKILL the worker's process group and reap it."""
         self._lane.close()
         self._pending.clear()
+        if self._channel is not None:
+            self._channel.close_writes()  # a lane thread must never write to a released descriptor number
         proc = self._proc
         if proc is None:
             return
@@ -402,7 +404,19 @@ class ExtensionWorker:
         self._lane.submit(job)
 
     def _job_done(self, job: Job) -> None:
-        """Runs on a lane thread: queue the answer and wake the request loop if it is in select()."""
+        """Runs on a lane thread: answer the worker at once, then queue the job for the request loop's
+        bookkeeping and wake the loop if it is in select().
+
+        Writing here, not on the loop's thread, saves the round trip one thread hand-off. It cannot race
+        a ``timeout`` answer: the lane marked the job done before calling this, so the loop can no longer
+        abandon it (and a job it abandoned first never gets here)."""
+        channel = self._channel
+        if channel is not None and job.reply is not None:
+            try:
+                channel.write_bytes(encode_frame({"type": "hc_result", "hid": job.hid, **job.reply}))
+                job.delivered = True
+            except (OSError, ProtocolError):
+                pass  # left to the loop: it answers again and handles the failure
         self._completed.put(job)
         if not self._selecting:
             return
@@ -418,7 +432,8 @@ class ExtensionWorker:
         if self._pending.get(job.hid) is not job:
             return  # already answered (timed out meanwhile) or from a worker that was replaced
         del self._pending[job.hid]
-        self._send_result(channel, job.hid, job.reply or {})
+        if not job.delivered:
+            self._send_result(channel, job.hid, job.reply or {})
 
     def _deliver_completed(self, channel: FdChannel) -> None:
         """Send every finished hostcall's answer to the worker."""

@@ -26,7 +26,15 @@ import time
 from typing import Any
 
 from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
-from pi_sandbox.runtime.protocol import FdChannel, decode_body, encode_body
+from pi_sandbox.runtime.protocol import (
+    HEADER,
+    MAX_FRAME_BYTES,
+    FdChannel,
+    ProtocolError,
+    decode_body,
+    dumps,
+    loads,
+)
 from pi_sandbox.sandbox.landlock import confine_to_nothing
 
 _EXIT_FATAL = 3
@@ -97,12 +105,16 @@ class Worker:
         it, so no refused call goes unrecorded."""
         # Validated before it is spliced in: one complete JSON value cannot break the frame's structure.
         try:
-            json.loads(params_json)
-        except (TypeError, ValueError, RecursionError):
-            params_json = "null"
-        head = json.dumps({"type": "hostcall", "hid": hid, "sync": sync,
-                           "method": method if isinstance(method, str) else None})
-        return encode_body(f'{head[:-1]},"params":{params_json}}}')
+            loads(params_json)
+            params = params_json.encode("utf-8")
+        except (TypeError, ValueError, RecursionError, AttributeError):
+            params = b"null"
+        head = dumps({"type": "hostcall", "hid": hid, "sync": sync,
+                      "method": method if isinstance(method, str) else None})
+        body = b"".join((head[:-1], b',"params":', params, b"}"))
+        if len(body) > MAX_FRAME_BYTES:
+            raise ProtocolError(f"frame of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+        return HEADER.pack(len(body)) + body
 
     def _hc_sync(self, method: Any, params_json: Any) -> str:
         # Sync ids are negative: async ids come from pi:host (positive), the two must never collide.
