@@ -117,35 +117,17 @@ def _depth_limited(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _plain(value: Any, depth: int) -> bool:
-    """True when ``_depth_limited`` would return ``value`` unchanged and ``json.dumps`` is canonical.
-
-    Strings must be valid UTF-8 text, dict keys ASCII strings, integers within ±2**53, no floats
-    (their RFC 8785 spelling differs from Python's); ``depth`` bounds the nesting like
-    ``_is_simple`` does inside :func:`canonical_json`.
-    """
-    if depth > _MAX_DEPTH:
-        return False
-    if isinstance(value, str):
-        return value.isascii() or is_unicode_text(value)
-    if value is None or value is True or value is False:
-        return True
-    if type(value) is int:
-        return -(2**53) < value < 2**53
-    if type(value) is dict:
-        return all(type(k) is str and k.isascii() and _plain(v, depth + 1) for k, v in value.items())
-    if type(value) is list:
-        return all(_plain(v, depth + 1) for v in value)
-    return False
-
-
 def params_hash(method: str, params: Any) -> str:
     """Fingerprint of a hostcall's method and parameters; the raw parameters are never stored."""
-    if isinstance(method, str) and method.isascii() and _plain(params, 1):
-        # Hot path (every hostcall): plain JSON needs neither the sanitising copy nor the check
-        # canonical_json repeats; the bytes are exactly what the general path produces.
-        return sha256_hex(json.dumps({"method": method, "params": params}, sort_keys=True,
-                                     separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if isinstance(method, str) and method.isascii():
+        # Hot path (every hostcall): plain JSON needs no sanitising copy; the bytes are exactly what the
+        # general path produces (orjson refuses what is not valid Unicode text: that takes the general path).
+        value = {"method": method, "params": params}
+        if _is_simple(value):
+            try:
+                return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+            except orjson.JSONEncodeError:
+                pass
     return sha256_hex(canonical_json({"method": _text(method), "params": _depth_limited(params)}))
 
 

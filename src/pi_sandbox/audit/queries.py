@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final
 
+import orjson
+
 from pi_sandbox.audit.db import table_columns
 from pi_sandbox.audit.records import SEVERITY_RANK, Alert, LedgerEntry, SecurityRecord, normalize_category
 from pi_sandbox.errors import AuditRecordError
@@ -32,8 +34,16 @@ def entry_from_row(row: Sequence[Any]) -> LedgerEntry:
     return LedgerEntry(
         seq=row[0], ts_ms=row[1], kind=row[2], extension_id=row[3], call_id=row[4], capability=row[5],
         method=row[6], params_hash=row[7], decision=row[8], layer=row[9], reason=row[10],
-        detail=json.loads(row[11]), prev_hash=row[12], entry_hash=row[13],
+        detail=_loads(row[11]), prev_hash=row[12], entry_hash=row[13],
     )
+
+
+def _loads(text: str) -> Any:
+    """JSON text of a stored column (orjson; ``json`` with its own errors for what orjson refuses)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _alert_from_row(row: Sequence[Any]) -> Alert:

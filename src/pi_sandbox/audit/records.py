@@ -227,8 +227,12 @@ def prepare_with_forensics(draft: LedgerEntryDraft) -> tuple[PreparedEntry, str 
         raise AuditRecordError("ledger field 'layer' must be an integer or None")
     detail, record_json = draft.detail, None
     if draft.forensic is not None:
-        canonical_mapping("forensic record", draft.forensic)  # JSON values only
-        digest, record = forensics.seal(draft.forensic)
+        if not isinstance(draft.forensic, Mapping):
+            raise AuditRecordError("forensic record must be a mapping of JSON values")
+        try:  # sealing serialises every field: that is the check for JSON values
+            digest, record = forensics.seal(draft.forensic)
+        except Exception as exc:  # rfc8785 / json raise several types for non-JSON input
+            raise AuditRecordError(f"forensic record is not canonical-JSON serialisable: {exc}") from None
         detail = {**draft.detail, forensics.DIGEST_KEY: digest}
         record_json = canonical_mapping("forensic record", record)
     detail_json = canonical_mapping("ledger detail", detail)

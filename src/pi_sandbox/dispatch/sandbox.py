@@ -121,6 +121,7 @@ class Sandbox:
                                         secret_files=self._secret_files)
         self._rules: dict[str, PathRules] = {}
         self._identities: dict[str, ExtensionIdentity] = {}
+        self._quota_limits: dict[tuple[str, bool], QuotaSettings] = {}
         self.controls = Controls(store, config.trust, config.state_dir)
         self._bind_unscoped_decisions()
         self.controls.subscribe(self._stop_blocked_children)
@@ -216,8 +217,14 @@ class Sandbox:
 
     def quota_limits(self, extension_id: str) -> QuotaSettings:
         """The extension's quota for this session (tighter while it is in probation)."""
-        limits = self.config.quota_for(extension_id)
-        return scaled(limits, self.config.trust.probation_quota_factor) if self.in_probation(extension_id) else limits
+        probation = self.in_probation(extension_id)
+        key = (extension_id, probation)
+        limits = self._quota_limits.get(key)  # settings never change during a session; probation may
+        if limits is None:
+            limits = self.config.quota_for(extension_id)
+            limits = self._quota_limits[key] = scaled(limits, self.config.trust.probation_quota_factor) \
+                if probation else limits
+        return limits
 
     def _breach_feeds_trust(self, breach: QuotaBreach) -> None:
         self.controls.registry.note_event(breach.extension_id, TransitionReason.QUOTA_BREACHES)

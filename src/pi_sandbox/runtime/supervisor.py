@@ -133,6 +133,8 @@ class ExtensionWorker:
         self._selecting = False
         self._wake_r, self._wake_w = -1, -1
         self._wake_lock = threading.Lock()
+        #: ``/proc/<pid>/stat`` of the worker, kept open while it lives (see ``_cpu_seconds``).
+        self._stat_fd: int | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -253,6 +255,9 @@ class ExtensionWorker:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail in practice
             pass
+        if self._stat_fd is not None:
+            os.close(self._stat_fd)
+            self._stat_fd = None
         with self._wake_lock:
             for fd in (self._wake_r, self._wake_w):
                 if fd >= 0:
@@ -465,12 +470,17 @@ class ExtensionWorker:
             self._die("protocol", str(exc))
 
     def _cpu_seconds(self) -> float | None:
-        """CPU time the worker process has used (user + system), or None when it cannot be read."""
-        if self._proc is None:
+        """CPU time the worker process has used (user + system), or None when it cannot be read.
+
+        Read twice per request (at its start and for the CPU quota after it): the stat file stays open
+        and is re-read with one ``pread`` (procfs renders it afresh at offset 0)."""
+        proc = self._proc
+        if proc is None:
             return None
         try:
-            with open(f"/proc/{self._proc.pid}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
+            if self._stat_fd is None:
+                self._stat_fd = os.open(f"/proc/{proc.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            fields = os.pread(self._stat_fd, 4096, 0).rsplit(b")", 1)[1].split()
             # utime, stime (fields 14 and 15 of the whole line)
             return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
         except (OSError, IndexError, ValueError):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from pi_sandbox.capabilities import DANGEROUS_CAPABILITIES
+from pi_sandbox.capabilities import DANGEROUS_CAPABILITIES, Capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.dispatch.call import AlertSpec, CallInfo, Verdict
 from pi_sandbox.identity import ExtensionIdentity
-from pi_sandbox.policy import CompiledPolicy, PromptRequest, PromptResolver
+from pi_sandbox.policy import CompiledPolicy, PolicyDecision, PromptRequest, PromptResolver
 from pi_sandbox.policy.explain import remediation
 from pi_sandbox.vocabulary import AlertCategory, PolicyOutcome, StageName
 
@@ -38,9 +38,22 @@ class PolicyStage:
         # every call still gets its ledger entry, but alerts stay readable for operators.
         self._alerted: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        # The compiled policy never changes during a session (settings are resolved once), so its
+        # answer per (extension, capability) is computed once. Probation and prompts are not cached.
+        self._decisions: dict[tuple[str, Capability], PolicyDecision] = {}
+        self._decided_by: CompiledPolicy | None = None
+
+    def _evaluate(self, call: CallInfo) -> PolicyDecision:
+        if self._decided_by is not self.policy:  # replaced (tests): forget what the old one said
+            self._decisions, self._decided_by = {}, self.policy
+        key = (call.extension_id, call.capability)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decisions[key] = self.policy.evaluate(call.capability, call.extension_id)
+        return decision
 
     def decide(self, call: CallInfo) -> Verdict:
-        decision = self.policy.evaluate(call.capability, call.extension_id)
+        decision = self._evaluate(call)
         if decision.decision == PolicyOutcome.ALLOW:
             if call.capability in DANGEROUS_CAPABILITIES and self.probation and self.probation(call.extension_id):
                 return self._probation_prompt(call, decision.reason, decision.layer)
