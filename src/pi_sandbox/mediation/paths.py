@@ -66,7 +66,7 @@ def realpath_below(root: str, candidate: str) -> str:
     """
     if _JOIN_REALPATH is not None and root != "/" and candidate.startswith(root + "/"):
         path, _ok = _JOIN_REALPATH(root, candidate[len(root):].lstrip("/"), False, {})
-        return os.path.abspath(path)
+        return os.path.abspath(str(path))
     return os.path.realpath(candidate)
 
 
