@@ -69,7 +69,6 @@ class Worker:
         self._info_json = json.dumps(init.get("info") or {})
         self._next_hid = 1
         self._async_pending: set[int] = set()
-        self._batch = bytearray()
         self._inbox: list[dict[str, Any]] = []
         self._timer_heap: list[tuple[float, int, int]] = []
         self._timers: dict[int, tuple[float, bool]] = {}  # id -> (interval seconds, repeat)
@@ -121,7 +120,7 @@ class Worker:
         # Sync ids are negative: async ids come from pi:host (positive), the two must never collide.
         hid = -self._next_hid
         self._next_hid += 1
-        self.channel.write_bytes(self._take_batch() + self._hostcall_frame(hid, method, params_json, True))
+        self.channel.write_bytes(self._hostcall_frame(hid, method, params_json, True))
         while True:
             body = self._read_raw()
             message = decode_body(body)
@@ -134,18 +133,7 @@ class Worker:
         if not isinstance(hid, int) or hid <= 0:
             raise TypeError("async hostcall id must be a positive integer")
         self._async_pending.add(hid)
-        # Batched: async calls the extension starts together (Promise.all, several fetches) leave in one
-        # write when the worker next waits for the host (see _take_batch), not one write each.
-        self._batch += self._hostcall_frame(hid, method, params_json, False)
-
-    def _take_batch(self) -> bytes:
-        """The async hostcall frames not yet sent (sent before the worker waits for anything)."""
-        batch, self._batch = bytes(self._batch), bytearray()
-        return batch
-
-    def _send_batch(self) -> None:
-        if self._batch:
-            self.channel.write_bytes(self._take_batch())
+        self.channel.write_bytes(self._hostcall_frame(hid, method, params_json, False))
 
     def _timer_set(self, timer_id: Any, ms: Any, repeat: Any) -> None:
         interval = max(0.0, float(ms)) / 1000.0
@@ -245,7 +233,6 @@ class Worker:
             next_due = self._next_due()
             if self._async_pending:
                 try:
-                    self._send_batch()
                     message = self.channel.read(deadline=next_due)
                 except EOFError:
                     raise _Fatal("channel_closed", "supervisor closed the channel") from None
@@ -287,7 +274,6 @@ class Worker:
             reply = {"ok": False, "error": {"code": "protocol", "message": "malformed reply"}}
         next_due = self._next_due()
         due_in_ms = None if next_due is None else max(0, int((next_due - time.monotonic()) * 1000))
-        self._send_batch()
         self.channel.write({"type": "done", "id": request_id, **reply, "timer_due_in_ms": due_in_ms})
 
     def _catch_up(self) -> None:
