@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pi_sandbox.runtime.discovery import scan_folder
-from pi_sandbox.runtime.host import ExtensionHost
+from pi_sandbox.runtime.discovery import ExtensionSource, scan_folder
+from pi_sandbox.runtime.host import ExtensionHost, ToolArgumentsError
 from tests.conftest import PiEnv
 from tests.runtime.conftest import MakeHost
 
@@ -221,6 +221,42 @@ def test_partial_events_get_the_fields_pi_always_sets(make_host: MakeHost) -> No
     assert results(host.emit("session_start", {})) == [{"reason": "startup"}]
     assert results(host.emit("agent_end", {})) == [{"count": 0}]
     assert not [e for e in host.emit("turn_end", {})["extensions"] if e.get("errors")]
+
+
+# --- newer pi packages: TypeBox 1.x and the @earendil-works 1.x names (measured on published packages) ---------
+
+
+def test_typebox_1x_functions_and_tool_validation(make_host: MakeHost) -> None:
+    # pi-mcp-adapter 2.36 imports { Check, Errors } from "typebox/value": TypeBox 1.x's own API, served by the
+    # real package; its schemas are validated (and converted, "3" -> 3) before execute, like 0.34 ones.
+    host = load(make_host, "typebox1-api")
+    got = details(host.call_tool("typebox1-api", "typebox1_check", {"count": "3", "email": "a@b.co"}))
+    assert got == {"params": {"count": 3, "email": "a@b.co"}, "check": True, "errors": ["/count", "/email"],
+                   "compiled": [True, False], "parsed": 5, "email": True}
+    with pytest.raises(ToolArgumentsError, match="count"):
+        host.call_tool("typebox1-api", "typebox1_check", {"count": 0, "email": "a@b.co"})
+
+
+def test_names_and_sub_paths_of_the_newer_pi_packages(make_host: MakeHost) -> None:
+    # pi-subagents, pi-web-access and pi-bash-confirm import from "@earendil-works/pi-ai/compat".
+    host = load(make_host, "pi-newer-subpaths")
+    got = details(host.call_tool("pi-newer-subpaths", "newer_names", {"mode": "a"}))
+    assert got == {"mode": "a", "sameComplete": True, "envKey": "function", "modelType": "llm", "modelsError": True,
+                   "parsed": {"a": 1}, "version": "string", "rendered": True, "stripped": "red", "hex": "#ff8000",
+                   "machinery": "ERR_NOT_SUPPORTED", "agentIdentity": "object", "runToolCall": "function"}
+    with pytest.raises(ToolArgumentsError):
+        host.call_tool("pi-newer-subpaths", "newer_names", {"mode": "z"})
+
+
+def test_an_unserved_sub_path_of_a_served_package_is_named(make_host: MakeHost, tmp_path: Path) -> None:
+    entry = tmp_path / "subpath.ts"
+    entry.write_text('import { x } from "@earendil-works/pi-ai/providers/nowhere";\n'
+                     "export default (pi: any) => { pi.registerCommand('c', { handler: async () => x }); };\n")
+    host = make_host()
+    [ext] = host.load([ExtensionSource("subpath", entry, tmp_path, "cli")])
+    assert ext.status == "failed" and ext.error_code == "module_unavailable"
+    assert "@earendil-works/pi-ai/providers/nowhere" in str(ext.error)
+    assert "sub-path of a package the sandbox serves itself (@earendil-works/pi-ai)" in str(ext.error)
 
 
 # --- item 4: writable places ---------------------------------------------------------------------------------

@@ -857,16 +857,19 @@ def test_every_upstream_value_export_exists(pure: ShimRuntime, package: str) -> 
 def test_newer_package_names_are_the_same_modules(pure: ShimRuntime) -> None:
     out = pure.run(
         """const pairs = [["@earendil-works/pi-coding-agent", "@mariozechner/pi-coding-agent"], ["@earendil-works/pi-tui", "@mariozechner/pi-tui"],
-                       ["@earendil-works/pi-ai", "@mariozechner/pi-ai"], ["typebox", "@sinclair/typebox"]];
+                       ["@earendil-works/pi-ai", "@mariozechner/pi-ai"], ["@earendil-works/pi-ai/compat", "@mariozechner/pi-ai"]];
         result = [];
         for (const [a, b] of pairs) { const x = await import(a), y = await import(b); result.push(x.Text === y.Text && x.Type === y.Type && x.VERSION === y.VERSION); }
+        // `typebox` is the real TypeBox 1.x (its own API), one instance across its sub-paths.
         const { default: T, Type } = await import("typebox");
-        const { default: V } = await import("typebox/value");
+        const { default: V, Check, Errors } = await import("typebox/value");
         const { Compile } = await import("typebox/compile");
-        const schema = T.Object({ mode: (await import("@earendil-works/pi-ai")).StringEnum(["a", "b"]) });
-        result.push(T === Type, V.Check(schema, { mode: "a" }), Compile(schema).Check({ mode: "z" }));"""
+        const { Object: TypeObject } = await import("typebox/type");
+        const schema = T.Object({ mode: (await import("@earendil-works/pi-ai")).StringEnum(["a", "b"]), n: Type.Number() });
+        result.push(T === Type, TypeObject === Type.Object, V.Check(schema, { mode: "a", n: 1 }), Check(schema, { mode: "a", n: "x" }),
+                    Errors(schema, { mode: "a", n: "x" }).map((e) => e.instancePath), Compile(schema).Check({ mode: "z", n: 1 }));"""
     )
-    assert out == [True, True, True, True, True, True, False]
+    assert out == [True, True, True, True, True, True, True, False, ["/n"], False]
 
 
 def test_agent_internal_exports_fail_clearly_and_components_render_nothing(pure: ShimRuntime) -> None:

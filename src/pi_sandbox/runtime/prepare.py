@@ -114,6 +114,15 @@ def static_import_problem(bundle: Bundle, table: ModuleTable, entry: Path) -> Im
             "error",
         )
     missing = sorted(i for i in imports - table.ids if not i.startswith(("pi:", "ext:")))
+    served_parts = sorted(i for i in missing if _served_package(i) in table.ids)
+    if served_parts:
+        return ImportProblem(
+            "module_unavailable",
+            f"{entry}: imports {', '.join(served_parts)}, a sub-path of a package the sandbox serves itself "
+            f"({', '.join(sorted({_served_package(i) for i in served_parts}))}) that it does not provide; import "
+            "from the package root instead, or report the sub-path to pi-sandbox",
+            "error",
+        )
     if missing:
         return ImportProblem(
             "module_unavailable",
@@ -122,6 +131,12 @@ def static_import_problem(bundle: Bundle, table: ModuleTable, entry: Path) -> Im
             "error",
         )
     return None
+
+
+def _served_package(module_id: str) -> str:
+    """The package part of a bare module id (``@scope/name`` or ``name``)."""
+    parts = module_id.split("/")
+    return "/".join(parts[:2]) if module_id.startswith("@") else parts[0]
 
 
 def _notes(plan: DependencyPlan) -> tuple[str, ...]:

@@ -1,8 +1,11 @@
 """Generated module sources for real npm packages served to extensions: TypeBox and the Node polyfills.
 
-All TypeBox sub-path modules re-export from ONE shared bundle (module id ``pi:typebox``), so
-``@sinclair/typebox`` and ``@sinclair/typebox/value`` share one ``TypeRegistry`` and schemas made
-by one are understood by the other, as in Node.
+Two TypeBox lines are served, each the real package pinned in the toolchain lockfile: 0.34 as
+``@sinclair/typebox`` (what extensions for pi before the ``@earendil-works`` rename import) and 1.x as
+``typebox`` (what newer ones import: a different API, e.g. ``typebox/value`` exports ``Check`` and
+``Errors`` as functions). All sub-path modules of one line re-export from ONE shared bundle (module id
+``pi:typebox`` / ``pi:typebox1``), so ``@sinclair/typebox`` and ``@sinclair/typebox/value`` share one
+``TypeRegistry`` and schemas made by one are understood by the other, as in Node.
 
 Pure-JS Node builtins (``buffer``, ``events``, ``util``, ``stream``, ...) are maintained npm packages pinned in
 the toolchain's lockfile (see ``POLYFILLS``). Each is served through a small hand-written ESM wrapper in
@@ -28,17 +31,33 @@ from pathlib import Path
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.runtime.toolchain import Toolchain
 
-SHARED_ID = "pi:typebox"
-SHARED_FILE = "sinclair_typebox_shared.js"
-#: npm sub-path → (module id, generated file name). File names match the shims' module README.
-TYPEBOX_SUBPATHS: dict[str, tuple[str, str]] = {
-    "": ("@sinclair/typebox", "sinclair_typebox.js"),
-    "value": ("@sinclair/typebox/value", "sinclair_typebox_value.js"),
-    "compiler": ("@sinclair/typebox/compiler", "sinclair_typebox_compiler.js"),
-    "errors": ("@sinclair/typebox/errors", "sinclair_typebox_errors.js"),
-    "system": ("@sinclair/typebox/system", "sinclair_typebox_system.js"),
-    "type": ("@sinclair/typebox/type", "sinclair_typebox_type.js"),
-}
+
+@dataclass(frozen=True)
+class SharedPackage:
+    """A package served as one shared bundle plus one thin module per sub-path (one instance, as in Node)."""
+
+    package: str
+    shared_id: str
+    shared_file: str
+    #: npm sub-path → generated file name (module id = package + "/" + sub-path). Names match the module README.
+    subpaths: dict[str, str]
+
+    def module_id(self, subpath: str) -> str:
+        return self.package + (f"/{subpath}" if subpath else "")
+
+
+TYPEBOX = SharedPackage("@sinclair/typebox", "pi:typebox", "sinclair_typebox_shared.js", {
+    "": "sinclair_typebox.js", "value": "sinclair_typebox_value.js", "compiler": "sinclair_typebox_compiler.js",
+    "errors": "sinclair_typebox_errors.js", "system": "sinclair_typebox_system.js", "type": "sinclair_typebox_type.js",
+})
+#: TypeBox 1.x, every sub-path its package.json exports.
+TYPEBOX1 = SharedPackage("typebox", "pi:typebox1", "typebox1_shared.js", {
+    "": "typebox.js", "compile": "typebox_compile.js", "error": "typebox_error.js", "format": "typebox_format.js",
+    "guard": "typebox_guard.js", "schema": "typebox_schema.js", "system": "typebox_system.js",
+    "type": "typebox_type.js", "value": "typebox_value.js",
+})
+SHARED_PACKAGES: tuple[SharedPackage, ...] = (TYPEBOX, TYPEBOX1)
+SHARED_ID = TYPEBOX.shared_id
 _STAMP = "stamp.json"
 POLYFILL_DIR = Path(__file__).resolve().parent / "js" / "polyfills"
 
@@ -75,10 +94,6 @@ def _alias(subpath: str) -> str:
     return "m_" + (subpath or "root")
 
 
-def _spec(subpath: str) -> str:
-    return "@sinclair/typebox" + (f"/{subpath}" if subpath else "")
-
-
 def _run_esbuild(tc: Toolchain, workdir: Path, args: list[str]) -> None:
     proc = subprocess.run(
         [str(tc.esbuild), *args, "--log-level=error"],
@@ -95,9 +110,11 @@ def _run_esbuild(tc: Toolchain, workdir: Path, args: list[str]) -> None:
 
 def vendor_modules(out_dir: Path) -> dict[str, Path]:
     """Module id → generated file for every vendored module (files may not exist yet)."""
-    table = {SHARED_ID: out_dir / SHARED_FILE}
-    for module_id, file_name in TYPEBOX_SUBPATHS.values():
-        table[module_id] = out_dir / file_name
+    table: dict[str, Path] = {}
+    for shared in SHARED_PACKAGES:
+        table[shared.shared_id] = out_dir / shared.shared_file
+        for subpath, file_name in shared.subpaths.items():
+            table[shared.module_id(subpath)] = out_dir / file_name
     for polyfill in POLYFILLS:
         table[polyfill.module_id] = out_dir / polyfill.out_file
     return table
@@ -109,12 +126,12 @@ def _stamp(tc: Toolchain, builtins: list[str]) -> dict[str, object]:
     for polyfill in POLYFILLS:
         wrappers.update(polyfill.wrapper.encode() + b"\0" + (POLYFILL_DIR / polyfill.wrapper).read_bytes())
     return {
-        "typebox": tc.package_version("@sinclair/typebox"),
+        "shared": {p.package: tc.package_version(p.package) for p in SHARED_PACKAGES},
         "esbuild": tc.package_version("esbuild"),
         "polyfills": {p.package: tc.package_version(p.package) for p in POLYFILLS},
         "wrappers": wrappers.hexdigest(),
         "builtins": builtins,
-        "format": 4,  # bump when the build flags change
+        "format": 6,  # bump when the build flags change
     }
 
 
@@ -136,20 +153,21 @@ def build_vendor_modules(tc: Toolchain, out_dir: Path, builtin_ids: Iterable[str
     except (OSError, ValueError):
         pass
     out_dir.mkdir(parents=True, exist_ok=True)
-    _build_typebox(tc, table)
+    for shared in SHARED_PACKAGES:
+        _build_shared(tc, table, shared)
     _build_polyfills(tc, table, builtins)
     _replace(stamp_file, json.dumps(stamp))
     return table
 
 
-def _build_typebox(tc: Toolchain, table: dict[str, Path]) -> None:
+def _build_shared(tc: Toolchain, table: dict[str, Path], shared: SharedPackage) -> None:
     with tempfile.TemporaryDirectory(dir=tc.root) as tmp:
         work = Path(tmp)
         # 1. export names of every sub-path (esbuild's metafile lists an output's exports).
         entries = []
-        for subpath in TYPEBOX_SUBPATHS:
+        for subpath in shared.subpaths:
             entry = work / f"names_{_alias(subpath)}.js"
-            entry.write_text(f'export * from "{_spec(subpath)}";\n', encoding="utf-8")
+            entry.write_text(f'export * from "{shared.module_id(subpath)}";\n', encoding="utf-8")
             entries.append(entry.name)
         _run_esbuild(
             tc, work, [*entries, "--bundle", "--format=esm", "--outdir=names", "--metafile=names.json"]
@@ -158,13 +176,13 @@ def _build_typebox(tc: Toolchain, table: dict[str, Path]) -> None:
         exports: dict[str, list[str]] = {}
         for output in meta["outputs"].values():
             entry_point = str(output.get("entryPoint", ""))
-            for subpath in TYPEBOX_SUBPATHS:
+            for subpath in shared.subpaths:
                 if entry_point.endswith(f"names_{_alias(subpath)}.js"):
                     exports[subpath] = sorted(output.get("exports", []))
         # 2. one shared bundle holding every sub-path as a namespace.
         shared_entry = work / "shared.js"
         shared_entry.write_text(
-            "".join(f'export * as {_alias(s)} from "{_spec(s)}";\n' for s in TYPEBOX_SUBPATHS),
+            "".join(f'export * as {_alias(s)} from "{shared.module_id(s)}";\n' for s in shared.subpaths),
             encoding="utf-8",
         )
         _run_esbuild(
@@ -177,22 +195,22 @@ def _build_typebox(tc: Toolchain, table: dict[str, Path]) -> None:
                 "--target=es2023",
                 "--minify-whitespace",
                 "--minify-syntax",
-                f"--outfile={work / SHARED_FILE}",
+                f"--outfile={work / shared.shared_file}",
             ],
         )
-        _replace(table[SHARED_ID], (work / SHARED_FILE).read_text(encoding="utf-8"))
+        _replace(table[shared.shared_id], (work / shared.shared_file).read_text(encoding="utf-8"))
     # 3. thin wrappers: named re-exports of the shared namespaces.
-    for subpath, (module_id, _file) in TYPEBOX_SUBPATHS.items():
+    for subpath in shared.subpaths:
+        module_id = shared.module_id(subpath)
         names = [n for n in exports.get(subpath, []) if n != "default"]
         alias = _alias(subpath)
-        lines = [f'import {{ {alias} as __ns }} from "{SHARED_ID}";\n']
+        lines = [f'import {{ {alias} as __ns }} from "{shared.shared_id}";\n']
         if names:
             lines.append(f"export const {{ {', '.join(names)} }} = __ns;\n")
-        lines.append(
-            "export default __ns;\n"
-            if "default" not in exports.get(subpath, [])
-            else "export default __ns.default;\n"
-        )
+        # `export *` leaves `default` out of the listed names, but the namespace holds it when the module has one
+        # (TypeBox 1.x default-exports Type and Value); without one, the namespace is the default, as in Node's
+        # CommonJS interop.
+        lines.append('export default ("default" in __ns ? __ns.default : __ns);\n')
         _replace(table[module_id], "".join(lines))
 
 

@@ -275,10 +275,19 @@ async function loadExtension() {
 }
 
 let typeboxValue = null;
+let typebox1Value = null;
+// TypeBox 1.x (the `typebox` package) marks the schemas it builds with a non-enumerable "~kind" key.
+const TYPEBOX1_KIND = "~kind";
+
 async function validateParams(schema, input) {
-  // Only TypeBox schemas are checked (plain JSON-schema objects pass through).
+  // Only TypeBox schemas are checked (plain JSON-schema objects pass through), 0.34 and 1.x alike.
   // Returns {args} (possibly converted) when valid, {problems} when not.
-  if (!schema || typeof schema !== "object" || !(TYPEBOX_KIND in schema)) return { args: input };
+  if (!schema || typeof schema !== "object") return { args: input };
+  if (!(TYPEBOX_KIND in schema)) {
+    if (!(TYPEBOX1_KIND in schema)) return { args: input };
+    if (typebox1Value === null) typebox1Value = await import("typebox/value");
+    return checkWith(typebox1Value, schema, input);
+  }
   if (typeboxValue === null) {
     try {
       // Registers a checker for Kind "Unsafe" (StringEnum) in the shared TypeRegistry.
@@ -289,6 +298,10 @@ async function validateParams(schema, input) {
     const mod = await import("@sinclair/typebox/value");
     typeboxValue = mod.Value;
   }
+  return checkWith(typeboxValue, schema, input);
+}
+
+function checkWith(typeboxValue, schema, input) {
   let ok;
   try {
     // pi converts first ("5" → 5 for a number, "true" → true ...), then checks: so do we.
@@ -301,7 +314,7 @@ async function validateParams(schema, input) {
   if (ok) return { args: input };
   const problems = [];
   for (const e of typeboxValue.Errors(schema, input)) {
-    append(problems, `${e.path || "/"}: ${e.message}`);
+    append(problems, `${e.path || e.instancePath || "/"}: ${e.message}`);
     if (problems.length >= 10) break;
   }
   return { problems };

@@ -22,6 +22,10 @@ export const streamProxy = hostOnly("streamProxy()");
 export const executeShellWithCapture = hostOnly("executeShellWithCapture()");
 export const prepareCompaction = hostOnly("prepareCompaction()");
 export const toSession = hostOnly("toSession()");
+// Added by pi-agent-core 1.x.
+export const runToolCall = hostOnly("runToolCall()");
+export const setDefaultStreamFn = hostOnly("setDefaultStreamFn()");
+export const DEFAULT_AGENT_IDENTITY = Object.freeze({ name: "pi" });
 
 export class AgentHarnessError extends Error {}
 export class BranchSummaryError extends Error {}

@@ -268,3 +268,6 @@ export async function generateImages() {
   throw Object.assign(new Error("pi-sandbox: image generation is not available to extensions"), { code: "ERR_AI_UNAVAILABLE" });
 }
 export const generateImagesOpenRouter = generateImages;
+
+// Names newer pi-ai releases added (1.x root, compat, models, provider sub-paths): see pi_ai_extras.js.
+export * from "pi:ai-extras";

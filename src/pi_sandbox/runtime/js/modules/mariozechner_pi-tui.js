@@ -562,3 +562,6 @@ export function getImageDimensions(b64, mimeType) {
   if (m.includes("webp")) return getWebpDimensions(b64);
   return null;
 }
+
+// Names newer pi-tui releases added (1.x): see pi_tui_extras.js.
+export * from "pi:tui-extras";
