@@ -89,7 +89,23 @@ def _publish_fixtures(registry: LocalRegistry, src: Path) -> None:
     write_package(src / "climber-ext", {
         "name": "climber-ext", "version": "1.0.0", "pi": {"extensions": ["./index.ts"]},
     }, {"index.ts": "import { v } from '../../loot.js';\nexport default (pi: any) => { pi.x = v; };\n"})
-    for name in ("dep-b", "dep-a", "peer-z", "sibling", "my-ext", "greedy-ext", "private-ext", "climber-ext"):
+    # No pi manifest: its entry is the built dist/index.js (what @agentuity/pi ships), loaded by path or found in
+    # the package folder; it imports its declared dependency and a file of its own package outside dist/.
+    write_package(src / "dist-ext", {
+        "name": "dist-ext", "version": "1.0.0", "main": "./dist/index.js", "type": "module",
+        "dependencies": {"dep-b": "^1.0.0"},
+    }, {
+        "dist/index.js": (
+            "import depB from 'dep-b';\nimport { tag } from '../lib/tag.js';\n"
+            "export default function (pi) {\n"
+            "  pi.registerTool({ name: 'dist_echo', label: 'dist', description: 'dep-b through a dist entry',\n"
+            "    parameters: { type: 'object', properties: {} },\n"
+            "    async execute() { return { content: [{ type: 'text', text: tag + depB.b() }], details: {} }; } });\n"
+            "}\n"),
+        "lib/tag.js": "export const tag = 'dist:';\n",
+    })
+    for name in ("dep-b", "dep-a", "peer-z", "sibling", "my-ext", "greedy-ext", "private-ext", "climber-ext",
+                 "dist-ext"):
         registry.publish(src / name)
 
 
@@ -100,7 +116,7 @@ def layouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
     registry = LocalRegistry(base / "npm-home")
     try:
         _publish_fixtures(registry, base / "src")
-        packages = ("my-ext", "greedy-ext", "private-ext", "climber-ext", "sibling")
+        packages = ("my-ext", "greedy-ext", "private-ext", "climber-ext", "sibling", "dist-ext")
         registry.npm("install", *packages, "--prefix", str(base / "hoisted"))
         registry.npm("install", *packages, "--prefix", str(base / "nested"), "--install-strategy=nested")
         registry.npm("install", "-g", *packages, "--prefix", str(base / "global"))
@@ -201,3 +217,18 @@ def test_path_the_exports_map_does_not_export_is_named(
     assert ext.status == "failed" and ext.error_code == "export_not_found", ext.error
     assert "'dep-a'" in str(ext.error) and "./private.js" in str(ext.error) and "./util" in str(ext.error)
 
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_entry_in_a_subfolder_of_a_package_uses_the_packages_dependencies(
+    layout: str, layouts: dict[str, Path], make_host: MakeHost
+) -> None:
+    # The entry's own folder (dist/) has no package.json: the package's declares dep-b, and lib/ is the package's.
+    entry = layouts[layout] / "dist-ext" / "dist" / "index.js"
+    by_file, error = resolve_path(entry, layouts[layout])
+    assert error is None
+    host = make_host()
+    loaded = host.load([_source(layouts[layout], "dist-ext"), *by_file])  # found in the folder, and named by path
+    assert [e.status for e in loaded] == ["loaded", "loaded"], [e.error for e in loaded]
+    for ext in loaded:
+        assert host.call_tool(ext.extension_id, "dist_echo", {})["content"][0]["text"] == "dist:B"

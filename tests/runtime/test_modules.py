@@ -854,6 +854,37 @@ def test_every_upstream_value_export_exists(pure: ShimRuntime, package: str) -> 
     assert out == []
 
 
+NODE_EXPORTS = json.loads((Path(__file__).parent / "data" / "node_exports.json").read_text())
+
+
+@pytest.mark.parametrize("module_id", sorted(NODE_EXPORTS["modules"]))
+def test_every_node_builtin_export_exists(pure: ShimRuntime, module_id: str) -> None:
+    # A named import of a builtin export the shim lacks (pi-web-access: `fchmodSync` from node:fs) is a link error
+    # that stops the whole extension; the generated node_extras fill in the rest of Node's names.
+    names = [n for n in NODE_EXPORTS["modules"][module_id] if n.isidentifier()]
+    for served in (module_id, f"node:{module_id}"):
+        out = pure.run(f"const ns = await import({json.dumps(served)}); result = {json.dumps(names)}.filter((n) => !(n in ns));")
+        assert out == [], served
+
+
+def test_node_extras_keep_values_and_name_what_is_unsupported(pure: ShimRuntime) -> None:
+    out = pure.run(
+        """import { fchmodSync, ReadStream } from "node:fs";
+        import { E2BIG } from "constants";
+        import { NOTFOUND } from "dns";
+        import { isString, isPrimitive } from "util";
+        import { defaultMaxListeners } from "events";
+        const errs = [];
+        for (const f of [() => fchmodSync(3, 0o600), () => new ReadStream("x")]) {
+          try { f(); errs.push(null); } catch (e) { errs.push([e.code, e.message]); }
+        }
+        result = [errs, E2BIG, NOTFOUND, isString("a"), isPrimitive({}), defaultMaxListeners, fchmodSync.name];"""
+    )
+    assert out == [[["ERR_NOT_SUPPORTED", "pi-sandbox: fs.fchmodSync is not available to extensions in the sandbox"],
+                    ["ERR_NOT_SUPPORTED", "pi-sandbox: fs.ReadStream is not available to extensions in the sandbox"]],
+                   7, "ENOTFOUND", True, False, 10, "fchmodSync"]
+
+
 def test_newer_package_names_are_the_same_modules(pure: ShimRuntime) -> None:
     out = pure.run(
         """const pairs = [["@earendil-works/pi-coding-agent", "@mariozechner/pi-coding-agent"], ["@earendil-works/pi-tui", "@mariozechner/pi-tui"],

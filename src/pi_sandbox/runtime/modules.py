@@ -25,6 +25,8 @@ from pi_sandbox.runtime.vendor import build_vendor_modules
 JS_DIR = Path(__file__).resolve().parent / "js"
 MODULES_DIR = JS_DIR / "modules"
 _ROW = re.compile(r"^\|\s*`?([^|`\s]+)`?\s*\|\s*`?([^|`\s]+)`?\s*\|\s*$")
+#: Prefix of the generated modules holding the Node exports a builtin shim lacks (``node_extras/``).
+NODE_EXTRAS = "pi:node-extras/"
 #: Modules the prelude imports first when present (installs globals: console, process, timers...).
 GLOBALS_MODULE = "pi:globals"
 #: Module ids of pi packages and TypeBox: left external by the bundler even if no shim exists yet.
@@ -123,6 +125,13 @@ def load_module_table(toolchain: Toolchain, modules_dir: Path = MODULES_DIR) -> 
             except OSError as exc:
                 raise ExtensionLoadError(f"cannot read module source {path}: {exc}") from None
         sources[module_id] = by_path[path]
+    for module_id in list(sources):
+        # Node's names a builtin shim does not implement (generated, see node_extras/): importing one of them
+        # must not fail the load. Local exports of the shim take precedence over these star exports. A
+        # `node:` id served by the same file as its bare id gets the same extras.
+        bare = module_id.removeprefix("node:")
+        if f"{NODE_EXTRAS}{bare}" in sources and (bare == module_id or files.get(module_id) == files.get(bare)):
+            sources[module_id] += f'\nexport * from "{NODE_EXTRAS}{bare}";\n'
     boot = (GLOBALS_MODULE, "pi:prelude") if GLOBALS_MODULE in sources else ("pi:prelude",)
     table = ModuleTable(sources=sources, boot=boot)
     _CACHE.clear()

@@ -244,6 +244,14 @@ def plan_dependencies(extension_root: Path) -> DependencyPlan:
     root = Path(os.path.realpath(extension_root))
     install_root = find_install_root(root)
     manifest = read_package(root)
+    if manifest is None:
+        # An entry in a sub-folder of an installed package (``node_modules/pkg/dist/index.js``, loaded as a
+        # file or found by a folder scan) belongs to that package, as Node sees it: its package.json declares
+        # what the code may import, and its files are the extension's own.
+        owner = package_dir_of(root, root)
+        owner_manifest = read_package(owner) if owner != root else None
+        if owner_manifest is not None:
+            root, manifest = owner, owner_manifest
     packages: dict[Path, PackageInfo] = {}
     missing: list[MissingDependency] = []
     if manifest is None:

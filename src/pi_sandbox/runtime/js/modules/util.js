@@ -162,6 +162,27 @@ export function parseArgs() {
 }
 
 export function isArray(v) { return Array.isArray(v); }
+// Node's deprecated type checks (still exported, still used by older dependencies).
+export const isBoolean = (v) => typeof v === "boolean";
+export const isBuffer = (v) => typeof globalThis.Buffer === "function" && globalThis.Buffer.isBuffer(v);
+export const isDate = (v) => Object.prototype.toString.call(v) === "[object Date]";
+export const isError = (v) => Object.prototype.toString.call(v) === "[object Error]" || v instanceof Error;
+export const isFunction = (v) => typeof v === "function";
+export const isNull = (v) => v === null;
+export const isNullOrUndefined = (v) => v === null || v === undefined;
+export const isNumber = (v) => typeof v === "number";
+export const isObject = (v) => v !== null && typeof v === "object";
+export const isPrimitive = (v) => v === null || (typeof v !== "object" && typeof v !== "function");
+export const isRegExp = (v) => Object.prototype.toString.call(v) === "[object RegExp]";
+export const isString = (v) => typeof v === "string";
+export const isSymbol = (v) => typeof v === "symbol";
+export const isUndefined = (v) => v === undefined;
+export function _extend(target, source) {
+  if (source === null || typeof source !== "object") return target;
+  for (const key of Object.keys(source)) target[key] = source[key];
+  return target;
+}
+export function log(...args) { console.log(new Date().toTimeString().slice(0, 8), "-", format(...args)); }
 const ERRNO_NAMES = { "-2": "ENOENT", "-13": "EACCES", "-17": "EEXIST", "-20": "ENOTDIR", "-21": "EISDIR", "-39": "ENOTEMPTY", "-95": "ENOTSUP", "-22": "EINVAL" };
 export function getSystemErrorName(errno) { return ERRNO_NAMES[String(errno)] || `Unknown system error ${errno}`; }
 export function aborted(signal) { return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true }))); }
@@ -174,4 +195,6 @@ import { TextDecoder as WebTextDecoder } from "pi:web";
 export default {
   TextDecoder: WebTextDecoder, aborted, getSystemErrorName, format, formatWithOptions, inspect, promisify, callbackify, inherits, deprecate, debuglog, debug, types,
   isDeepStrictEqual, stripVTControlCharacters, styleText, parseArgs, isArray, toUSVString, TextEncoder,
+  isBoolean, isBuffer, isDate, isError, isFunction, isNull, isNullOrUndefined, isNumber, isObject, isPrimitive, isRegExp,
+  isString, isSymbol, isUndefined, _extend, log,
 };
