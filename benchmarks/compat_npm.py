@@ -146,7 +146,7 @@ def _install(npm: str, spec: str, layout: str, cache: Path, env: dict[str, str],
     error = " | ".join(line for line in detail if "npm error" in line or "did not finish" in line)
     result = {"ok": ok, "folder": str(root / "node_modules" / name), "seconds": round(time.monotonic() - started, 1),
               "error": "" if ok else error[:400], "missing": missing}
-    if ok:  # only a finished install is reused; a failed one is tried again next run
+    if ok or missing == "package":  # reused: a finished install, or the registry's 404 (a failure is retried)
         marker.write_text(json.dumps(result), encoding="utf-8")
     return result
 

@@ -68,6 +68,12 @@ export function keyHint(action, description) {
 }
 export function rawKeyHint(key, description) { return `${key} ${description}`.trim(); }
 export function appKeyHint(_kb, action, description) { return keyHint(action, description); }
+// Before 0.53: the key strings alone ("ctrl+c/escape").
+export function editorKey(action) { return getEditorKeybindings().getKeys(action).join("/"); }
+export function appKey(keybindings, action) {
+  const keys = keybindings && typeof keybindings.getKeys === "function" ? keybindings.getKeys(action) : [];
+  return (keys || []).join("/");
+}
 
 // ---- UI components ---------------------------------------------------------------------------------------
 export class DynamicBorder {

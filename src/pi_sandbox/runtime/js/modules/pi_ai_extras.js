@@ -115,3 +115,42 @@ export const bedrockProviderModule = notInExtensions("bedrockProviderModule");
 export const registerLazyBedrockProvider = notInExtensions("registerLazyBedrockProvider");
 export const registerLazyOAuthFlows = notInExtensions("registerLazyOAuthFlows");
 export const registerBunOAuthFlows = notInExtensions("registerBunOAuthFlows");
+
+// ---- names of older releases (0.45 - 0.52): OAuth logins, token refresh, provider request builders -------------
+function noOAuth(name) {
+  const fn = function () {
+    throw Object.assign(new Error(`pi-sandbox: ${name}: OAuth credentials are not available to extensions; use ctx.modelRegistry.getApiKey`),
+      { code: "ERR_NOT_SUPPORTED" });
+  };
+  Object.defineProperty(fn, "name", { value: name });
+  return fn;
+}
+export const loginAnthropic = noOAuth("loginAnthropic");
+export const loginAntigravity = noOAuth("loginAntigravity");
+export const loginGeminiCli = noOAuth("loginGeminiCli");
+export const loginGitHubCopilot = noOAuth("loginGitHubCopilot");
+export const loginOpenAICodex = noOAuth("loginOpenAICodex");
+export const refreshAnthropicToken = noOAuth("refreshAnthropicToken");
+export const refreshAntigravityToken = noOAuth("refreshAntigravityToken");
+export const refreshGitHubCopilotToken = noOAuth("refreshGitHubCopilotToken");
+export const refreshGoogleCloudToken = noOAuth("refreshGoogleCloudToken");
+export const refreshOAuthToken = noOAuth("refreshOAuthToken");
+export const refreshOpenAICodexToken = noOAuth("refreshOpenAICodexToken");
+export const registerOAuthProvider = noOAuth("registerOAuthProvider");
+export const getOAuthProvider = () => undefined;
+export const getOAuthProviderInfoList = () => [];
+export const anthropicOAuthProvider = Object.freeze({ id: "anthropic" });
+export const antigravityOAuthProvider = Object.freeze({ id: "google-antigravity" });
+export const geminiCliOAuthProvider = Object.freeze({ id: "google-gemini-cli" });
+export const githubCopilotOAuthProvider = Object.freeze({ id: "github-copilot" });
+export const openaiCodexOAuthProvider = Object.freeze({ id: "openai-codex" });
+export const buildRequest = notInExtensions("buildRequest");
+export const convertMessages = notInExtensions("convertMessages");
+export const buildCodexPiBridge = notInExtensions("buildCodexPiBridge");
+export const buildCodexSystemPrompt = notInExtensions("buildCodexSystemPrompt");
+export const getCodexInstructions = notInExtensions("getCodexInstructions");
+export const streamGoogleGeminiCli = notInExtensions("streamGoogleGeminiCli");
+export const streamSimpleGoogleGeminiCli = notInExtensions("streamSimpleGoogleGeminiCli");
+export function extractRetryDelay() { return undefined; }
+export function getGitHubCopilotBaseUrl() { return "https://api.githubcopilot.com"; }
+export function normalizeDomain(domain) { return String(domain ?? "").trim().replace(/^https?:\/\//, "").replace(/\/+$/, ""); }
