@@ -91,6 +91,8 @@ class Reason(StrEnum):
     PATH_OUTSIDE_ROOTS = "path_outside_roots"
     PROTECTED_PATH = "protected_path"
     EXTENSION_CODE = "extension_code"
+    #: config entry: a perExtension entry's grants withheld from an extension of a source it does not name
+    GRANTS_NOT_FOR_SOURCE = "grants_not_for_source"
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"
     SECRET_FILE = "secret_file"
     #: A FIFO, socket or device: never read or written (a FIFO blocks the host forever).

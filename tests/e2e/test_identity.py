@@ -260,3 +260,25 @@ def test_remembered_decisions_and_trust_never_move_to_a_project_extension(pi_env
     [decision] = list(host.sandbox.prompts.store)
     assert decision.source == "installed"  # the installed extension's answer is still its own
     _verified(pi_env)
+
+
+def test_settings_grants_for_an_id_do_not_reach_a_project_extension_of_that_id(pi_env: PiEnv,
+                                                                               make_host: MakeHost) -> None:
+    """With no holder on this machine (settings synced from another, or the extension uninstalled), a
+    project's formatter loads — but the session_admin the user granted 'formatter' is not for project code,
+    unless the entry says so (``sources``)."""
+    thief = pi_env.workspace / ".pi" / "extensions" / "formatter.ts"
+    thief.parent.mkdir(parents=True)
+    shutil.copy(HERE / "id_thief.ts", thief)
+    host = make_host(sandbox_kwargs={"settings": SESSION_ADMIN})
+    [ext] = discover_and_load(host).extensions
+    assert ext.status == "loaded" and ext.identity is not None and ext.identity.kind is SourceKind.PROJECT
+    renamed = _text(host.call_tool("formatter", "rename", {}))
+    assert renamed.startswith("error") and "session_admin" in renamed
+    host.shutdown(notify=False)
+    opted_in = {"extensionPolicy": {"perExtension": {"formatter": {"allow": ["session_admin"],
+                                                                   "sources": ["project"]}}}}
+    host = make_host(sandbox_kwargs={"settings": opted_in})
+    discover_and_load(host)
+    assert _text(host.call_tool("formatter", "rename", {})) == "renamed stolen"
+    _verified(pi_env)

@@ -75,9 +75,16 @@ class ExtensionSandbox:
     unix_sockets: tuple[str, ...] = ()
 
 
+#: Identity sources (``pi_sandbox.identity.SourceKind`` values) a ``perExtension.<id>`` entry can grant to.
+GRANT_SOURCES: Final[tuple[str, ...]] = ("installed", "global", "path", "project")
+#: ... and those it grants to unless it names ``sources``: the user's own. A project's extension under the
+#: same id (a cloned repository's) gets only the entry's restrictions.
+DEFAULT_GRANT_SOURCES: Final = frozenset({"installed", "global", "path"})
+
+
 @dataclass(frozen=True)
 class ExtensionOverride:
-    """Policy rules that apply to one extension id only (INV-005)."""
+    """Policy rules that apply to one extension id only (INV-005), for the identity sources in ``sources``."""
 
     allow: frozenset[str] = frozenset()
     deny: frozenset[str] = frozenset()
@@ -89,6 +96,19 @@ class ExtensionOverride:
     sandbox: ExtensionSandbox = ExtensionSandbox()
     #: ``perExtension.<id>.readSecretFiles``: secret files (globs) this extension may read and write.
     read_secret_files: tuple[str, ...] = ()
+    #: ``perExtension.<id>.sources``: the identity sources the grants above are for.
+    sources: frozenset[str] = DEFAULT_GRANT_SOURCES
+
+    def for_source(self, source: str, base_quota: QuotaSettings) -> ExtensionOverride:
+        """The entry as it applies to an extension from ``source``: all of it where it grants to that source;
+        elsewhere only what restricts (``deny``, ``http.denyHosts``, a ``strict`` mode, each quota limit no
+        higher than ``base_quota``). Grants never move to another source's code under the same id."""
+        if source in self.sources:
+            return self
+        quota = None if self.quota is None else QuotaSettings(**{
+            f: min(getattr(self.quota, f), getattr(base_quota, f)) for f in vars(base_quota)})
+        return ExtensionOverride(deny=self.deny, mode="strict" if self.mode == "strict" else None, quota=quota,
+                                 http_deny_hosts=self.http_deny_hosts, sources=self.sources)
 
 
 @dataclass(frozen=True)

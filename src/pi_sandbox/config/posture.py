@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pi_sandbox.config.model import MODES, PROFILES, RISK_TIERS, SecurityConfig
+from pi_sandbox.config.model import DEFAULT_GRANT_SOURCES, MODES, PROFILES, RISK_TIERS, SecurityConfig
 from pi_sandbox.hashing import sha256_hex
 
 
@@ -45,6 +45,9 @@ def security_posture(config: SecurityConfig) -> dict[str, Any]:
         "http_deny_hosts": sorted(sha256_hex(h) for h in config.http.deny_hosts),
         "per_extension_http_allow": {k: sorted(sha256_hex(h) for h in o.http_allow_hosts)
                                      for k, o in sorted(config.per_extension.items()) if o.http_allow_hosts},
+        # Grants extended to sources beyond the user's own (a project's extension of the same id) loosen.
+        "per_extension_sources": {k: sorted(o.sources) for k, o in sorted(config.per_extension.items())
+                                  if o.sources != DEFAULT_GRANT_SOURCES},
         "per_extension_secret_files": {k: sorted(sha256_hex(g) for g in o.read_secret_files)
                                        for k, o in sorted(config.per_extension.items()) if o.read_secret_files},
         "secret_files_extra": sorted(sha256_hex(g) for g in config.secret_broker.extra_secret_files),
@@ -114,6 +117,9 @@ def loosened_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
     for key in ("sandbox_network", "sandbox_unix_sockets", "sandbox_read_only_paths"):
         if set(after.get(key, ())) - set(before.get(key, ())):
             out.append(key)
+    for ext, sources in after.get("per_extension_sources", {}).items():
+        if set(sources) - set(before.get("per_extension_sources", {}).get(ext, DEFAULT_GRANT_SOURCES)):
+            out.append(f"per_extension_sources.{ext}")
     for ext, globs in after.get("per_extension_secret_files", {}).items():
         if set(globs) - set(before.get("per_extension_secret_files", {}).get(ext, ())):
             out.append(f"per_extension_secret_files.{ext}")

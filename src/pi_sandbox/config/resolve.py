@@ -208,7 +208,13 @@ def _merge_overrides(
             key = f"extensionPolicy.perExtension.{ext_id}"
             allow, deny, mode, quota, box = base.allow, base.deny, base.mode, base.quota, base.sandbox
             http_allow, http_deny = base.http_allow_hosts, base.http_deny_hosts
-            secret_files = base.read_secret_files
+            secret_files, sources = base.read_secret_files, base.sources
+            if raw.sources is not None:
+                if is_project and not raw.sources <= base.sources:
+                    merger.refuse(f"{key}.sources", parsed.source, "it would grant to more identity sources")
+                else:
+                    sources = raw.sources
+                    merger.provenance[f"{key}.sources"] = parsed.source
             if raw.read_secret_files is not None:
                 if is_project and set(raw.read_secret_files) - set(secret_files):
                     merger.refuse(f"{key}.readSecretFiles", parsed.source, "it would expose more secret files")
@@ -257,7 +263,7 @@ def _merge_overrides(
                 box = _merge_ext_sandbox(box, raw.sandbox, is_project, f"{key}.sandbox", parsed.source, merger)
             result[ext_id] = ExtensionOverride(allow=allow, deny=deny, mode=mode, quota=quota,
                                                http_allow_hosts=http_allow, http_deny_hosts=http_deny, sandbox=box,
-                                               read_secret_files=secret_files)
+                                               read_secret_files=secret_files, sources=sources)
     return result
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pi_sandbox.capabilities import ALL_CAPABILITIES, KNOWN_METHODS
 from pi_sandbox.config.hosts import parse_host_pattern
-from pi_sandbox.config.model import LOADER_ENV_PREFIXES, MODES, RISK_TIERS
+from pi_sandbox.config.model import GRANT_SOURCES, LOADER_ENV_PREFIXES, MODES, RISK_TIERS
 from pi_sandbox.errors import ConfigError
 
 Validator = Callable[[Any, str, str], Any]
@@ -63,6 +63,16 @@ def _str_list(value: Any, src: str, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError("expected an array of strings", source=src, key=key)
     return tuple(value)
+
+
+def _grant_sources(value: Any, src: str, key: str) -> frozenset[str]:
+    """``perExtension.<id>.sources``: a non-empty list of identity sources."""
+    items = _str_list(value, src, key)
+    unknown = [i for i in items if i not in GRANT_SOURCES]
+    if unknown or not items:
+        raise ConfigError(f"expected a non-empty array of identity sources ({', '.join(GRANT_SOURCES)})"
+                          + (f"; unknown: {', '.join(unknown)}" if unknown else ""), source=src, key=key)
+    return frozenset(items)
 
 
 def _hosts(value: Any, src: str, key: str) -> tuple[str, ...]:
@@ -266,7 +276,7 @@ SECTIONS: Mapping[str, Mapping[str, tuple[str, Validator]]] = {
 }
 _SUBSECTIONS = {"execMediation", "secretBroker", "http", "sandbox", "quota", "ledger", "perExtension"}
 _OWN_TOP_LEVEL = {"extensionPolicy", "extensionRisk", "extensionTrust", "extensionRuntime", "extensions"}
-OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http", "sandbox", "readSecretFiles"}
+OVERRIDE_KEYS = {"allow", "deny", "mode", "quota", "http", "sandbox", "readSecretFiles", "sources"}
 #: ``perExtension.<id>.http`` keys → ParsedOverride fields.
 OVERRIDE_HTTP_KEYS: Mapping[str, str] = {"allowHosts": "http_allow_hosts", "denyHosts": "http_deny_hosts"}
 #: ``perExtension.<id>.sandbox`` keys → (field of ``ExtensionSandbox``, validator).
@@ -301,6 +311,7 @@ class ParsedOverride:
     http_deny_hosts: tuple[str, ...] | None = None
     sandbox: Mapping[str, Any] | None = None
     read_secret_files: tuple[str, ...] | None = None
+    sources: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -376,6 +387,8 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
             fields[key] = _caps(value, src, dotted)
         elif key == "mode":
             fields["mode"] = MODE(value, src, dotted)
+        elif key == "sources":
+            fields["sources"] = _grant_sources(value, src, dotted)
         elif key == "readSecretFiles":
             fields["read_secret_files"] = _globs(value, src, dotted)
         elif key == "http":

@@ -15,7 +15,7 @@ from typing import Any
 
 from pi_sandbox.capabilities import ALL_CAPABILITIES, KNOWN_METHODS
 from pi_sandbox.config import settings_file as sf
-from pi_sandbox.config.model import MODES, RISK_TIERS
+from pi_sandbox.config.model import GRANT_SOURCES, MODES, RISK_TIERS
 
 SCHEMA_ID = "https://pi-sandbox.invalid/schemas/settings.schema.json"
 _STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
@@ -57,6 +57,8 @@ def settings_schema() -> dict[str, Any]:
         "deny": _CAPS,
         "mode": _value_schema(sf.MODE),
         "readSecretFiles": _STRINGS,
+        "sources": {"type": "array", "minItems": 1, "items": {"enum": list(GRANT_SOURCES)},
+                    "description": "identity sources the grants are for (default: installed, global, path)"},
         "quota": _section(sf.QUOTA_KEYS),
         "http": {"type": "object", "additionalProperties": False,
                  "properties": {key: _STRINGS for key in sorted(sf.OVERRIDE_HTTP_KEYS)}},

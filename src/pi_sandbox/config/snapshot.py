@@ -38,6 +38,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plain(value: Any) -> Any:
+    """Any settings value (a dataclass, mapping, set ...) as the JSON values a snapshot holds."""
+    return _plain(value)
+
+
 def snapshot(config: SecurityConfig) -> dict[str, Any]:
     """The resolved configuration as JSON values (no environment, no secrets)."""
     data: dict[str, Any] = _plain(config)

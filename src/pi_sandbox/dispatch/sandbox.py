@@ -129,14 +129,15 @@ class Sandbox:
         self.telemetry = TelemetrySink(store)
         self.quota_stage = QuotaStage(self.quota, self.evidence, on_breach=self._breach_feeds_trust)
         chosen: dict[StageName, Stage | None] = dict(stages or {})
+        self._policy_stage = PolicyStage(self.policy, self.prompts, self.public_config, self.in_probation,
+                                         self.identity_of)
         # The pipeline, in order. Each stage's module says what it decides; docs/pipeline.md is
         # generated from this list.
         self.pipeline = Pipeline(
             CapabilityStage(),
             (
                 chosen.pop(StageName.TRUST, None) or TrustStage(self.controls),
-                chosen.pop(StageName.POLICY, None) or PolicyStage(self.policy, self.prompts, self.public_config,
-                                                                  self.in_probation, self.identity_of),
+                chosen.pop(StageName.POLICY, None) or self._policy_stage,
                 chosen.pop(StageName.QUOTA, None) or self.quota_stage,
                 chosen.pop(StageName.RISK, None) or RiskStage(),
                 chosen.pop(StageName.MEDIATION, None) or MediationStage(
@@ -176,6 +177,8 @@ class Sandbox:
         extension's own folder is read-only to it (fs and exec children), like every other extension's."""
         own = Path(root).resolve()
         deps = tuple(Path(p).resolve() for p in read_only)
+        if identity is not None:
+            self._scope_grants(identity)
         override = self.config.per_extension.get(extension_id)
         secret_files = self._secret_files
         if secret_files is not None and override is not None and override.read_secret_files:
@@ -188,6 +191,44 @@ class Sandbox:
             self._rules[extension_id] = rules
             if identity is not None:
                 self._identities[extension_id] = identity
+
+    def _scope_grants(self, identity: ExtensionIdentity) -> None:
+        """Apply ``perExtension.<id>`` to ``identity`` only as far as it grants to its source.
+
+        An entry grants to the sources it names (by default the user's own: installed, global, path); to a
+        project's extension under the same id only its restrictions apply. When that changes anything, the
+        session goes on under a new configuration version (so every later entry names what it was decided
+        under) and a ``config`` ledger entry says which grants were withheld from which source.
+        """
+        with self._lock:
+            override = self.config.per_extension.get(identity.extension_id)
+            if override is None:
+                return
+            scoped = override.for_source(str(identity.kind), self.config.quota)
+            if scoped == override:
+                return
+            overrides = {**self.config.per_extension, identity.extension_id: scoped}
+            self._use_config(dataclasses.replace(self.config, per_extension=MappingProxyType(overrides)))
+        withheld = sorted(f.name for f in dataclasses.fields(override)
+                          if f.name != "sources" and getattr(override, f.name) != getattr(scoped, f.name))
+        self.store.append(LedgerEntryDraft(
+            kind="config", extension_id=identity.extension_id, decision="deny", reason=Reason.GRANTS_NOT_FOR_SOURCE,
+            detail={"source": str(identity.kind), "granted_to": sorted(override.sources), "withheld": withheld,
+                    "config_digest": self.config_digest},
+        ))
+
+    def _use_config(self, config: SecurityConfig) -> None:
+        """Decide from now on under ``config`` (caller holds the lock): policy, connectors, exec sandbox and the
+        configuration version every entry names."""
+        self.config = config
+        self.public_config = dataclasses.replace(config, environ=MappingProxyType({}))
+        self.policy = CompiledPolicy.from_config(config)
+        self._policy_stage.policy, self._policy_stage.config = self.policy, self.public_config
+        self.exec_sandbox.config = config
+        self.config_snapshot = snapshot(config)
+        self.config_digest = snapshot_digest(self.config_snapshot)
+        self.store.put_config_version(self.config_digest, self.config_snapshot)
+        self.pipeline.config_digest = self.config_digest
 
     def identity_of(self, extension_id: str) -> ExtensionIdentity | None:
         """The registered identity of ``extension_id`` (None: called without a loaded extension behind it)."""

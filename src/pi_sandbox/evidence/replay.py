@@ -251,16 +251,24 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def _change(seq: int, before: str, after: str, config_for: Callable[[str], SecurityConfig | None]) -> dict[str, Any]:
     """A configuration change between two entries, with the settings that changed."""
-    from pi_sandbox.config.snapshot import snapshot
+    from pi_sandbox.config.model import ExtensionOverride
+    from pi_sandbox.config.snapshot import plain, snapshot
 
     old, new = config_for(before), config_for(after)
     changed: list[str] = []
     if old is not None and new is not None:
         a, b = _flatten(snapshot(old)), _flatten(snapshot(new))
-        # A key only one side has and whose value is empty is a default appearing (a new override), not a change;
-        # provenance records where values came from, not what they are.
+        defaults = _flatten(plain(ExtensionOverride()))
+
+        def appearing_default(key: str, value: Any) -> bool:
+            # A key only one side has is a default appearing (a new override), not a change, when its value is
+            # empty or what an override holds by default (``sources``).
+            return value in (None, False, [], {}, "") or (key.startswith("per_extension.") and any(
+                key.endswith("." + name) and value == default for name, default in defaults.items()))
+
+        # Provenance records where values came from, not what they are.
         changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and not k.startswith("provenance.")
-                         and (k in a and k in b or a.get(k, b.get(k)) not in (None, False, [], {}, "")))
+                         and (k in a and k in b or not appearing_default(k, a.get(k, b.get(k)))))
     return {"seq": seq, "from_digest": before, "to_digest": after, "changed": changed}
 
 

@@ -134,7 +134,8 @@ class ExtensionHost:
         return self._bundler
 
     def _limits(self, extension_id: str) -> WorkerLimits:
-        return self._limits_override or limits_for(self.config, extension_id)
+        # The sandbox's current config: an extension's grants (its memory quota too) follow its identity source.
+        return self._limits_override or limits_for(self.sandbox.config, extension_id)
 
     def _info(self, ext: LoadedExtension) -> dict[str, Any]:
         return {
