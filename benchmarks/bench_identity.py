@@ -36,6 +36,7 @@ from pi_sandbox.runtime.modules import load_module_table
 from pi_sandbox.runtime.prepare import verify_integrity
 from pi_sandbox.runtime.toolchain import default_toolchain
 from pi_sandbox.scanner.install import install
+from pi_sandbox.scanner.integrity import PinIndex
 from pi_sandbox.scanner.lockfile import load_lockfile
 from pi_sandbox.scanner.packages import plan_dependencies
 
@@ -67,7 +68,7 @@ def measure(examples: Path) -> dict[str, Any]:
         bundle_ms: dict[str, list[float]] = {s.extension_id: [] for s in installed}
         for _round in range(ROUNDS):
             start = time.perf_counter()
-            pins = load_lockfile(config.state_dir)
+            pins = PinIndex.of(load_lockfile(config.state_dir))
             held = held_ids(pins, user_holders(config.agent_dir, config.project_dir, pins))
             for source in installed:
                 identity = identity_of(source.extension_id, source.origin, source.root, source.entry,
@@ -77,7 +78,7 @@ def measure(examples: Path) -> dict[str, Any]:
             for source in installed:
                 start = time.perf_counter()
                 plan = plan_dependencies(source.root)
-                verify_integrity(source, plan, config.state_dir)
+                verify_integrity(source, plan, config.state_dir, pins)
                 pin_ms[source.extension_id].append(_ms(start))
                 start = time.perf_counter()
                 try:

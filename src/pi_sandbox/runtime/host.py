@@ -52,6 +52,7 @@ from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_im
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
 from pi_sandbox.sandbox.process import make_undumpable
+from pi_sandbox.scanner.integrity import PinIndex
 from pi_sandbox.scanner.lockfile import load_lockfile
 from pi_sandbox.trust import TransitionReason
 
@@ -177,7 +178,7 @@ class ExtensionHost:
         started: list[LoadedExtension] = []
         batch: list[LoadedExtension] = []
         config = self.config
-        pins = load_lockfile(config.state_dir)
+        pins = PinIndex.of(load_lockfile(config.state_dir))
         held = held_ids(pins, [*user_holders(config.agent_dir, config.project_dir, pins), *holders])
         for source in sources:
             identity = identity_of(source.extension_id, source.origin, source.root, source.entry,
@@ -195,7 +196,7 @@ class ExtensionHost:
             self._extensions[source.extension_id] = ext
             batch.append(ext)
             try:
-                ext.bundle = prepare_bundle(bundler, source, config.state_dir)
+                ext.bundle = prepare_bundle(bundler, source, config.state_dir, pins)
             except ExtensionLoadError as exc:
                 self._fail(ext, exc.reason, str(exc), decision=LOAD_DECISIONS.get(exc.reason, "deny"))
                 if isinstance(exc, IntegrityMismatchError):
@@ -706,7 +707,7 @@ def discover_and_load(
         known = ", ".join(s.extension_id for s in found.sources) or "none discovered"
         hint = " (--no-extensions is set)" if no_extensions else ""
         raise ExtensionLoadError(f"no extension '{only}'{hint} (discovered: {known})")
-    pins = load_lockfile(config.state_dir)
+    pins = PinIndex.of(load_lockfile(config.state_dir))
     holders = [Holder(s.extension_id, kind, str(s.root)) for s in found.sources
                if (kind := classify(s.origin, s.root, s.entry, config.project_dir, pins)) in HOLDING_KINDS]
     loaded = host.load(sources, holders) if sources else []

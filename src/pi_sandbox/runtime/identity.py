@@ -20,8 +20,7 @@ from typing import Final
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
 from pi_sandbox.errors import ExtensionIdentityError
 from pi_sandbox.identity import HOLDING_KINDS, ORIGIN_KINDS, ExtensionIdentity, SourceKind
-from pi_sandbox.scanner.integrity import find_pin
-from pi_sandbox.scanner.lockfile import LockEntry
+from pi_sandbox.scanner.integrity import PinIndex
 
 #: Ledger/alert reason of a refused claim.
 IDENTITY_CONFLICT: Final = "identity_conflict"
@@ -32,14 +31,13 @@ def id_key(extension_id: str) -> str:
     return extension_id.casefold()
 
 
-def classify(origin: str, root: Path, entry: Path, project_dir: Path,
-             pins: Mapping[str, LockEntry]) -> SourceKind:
+def classify(origin: str, root: Path, entry: Path, project_dir: Path, pins: PinIndex) -> SourceKind:
     """The source kind of one discovered entry.
 
     A copy the lockfile pins is ``installed`` wherever it was found; a ``settings`` path inside the
     project is the project's; otherwise the origin decides (unknown origins are ``path``).
     """
-    if find_pin(pins, root, entry) is not None:
+    if pins.find(root, entry) is not None:
         return SourceKind.INSTALLED
     kind = ORIGIN_KINDS.get(origin, SourceKind.PATH)
     if origin == "settings" and _inside(root, project_dir):
@@ -53,7 +51,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def identity_of(extension_id: str, origin: str, root: Path, entry: Path, project_dir: Path,
-                pins: Mapping[str, LockEntry]) -> ExtensionIdentity:
+                pins: PinIndex) -> ExtensionIdentity:
     """The identity of one entry (content hash filled in once it is bundled)."""
     kind = classify(origin, root, entry, project_dir, pins)
     return ExtensionIdentity(extension_id, kind, os.path.realpath(root))
@@ -68,7 +66,7 @@ class Holder:
     location: str
 
 
-def held_ids(pins: Mapping[str, LockEntry], holders: Iterable[Holder] = ()) -> dict[str, Holder]:
+def held_ids(pins: PinIndex, holders: Iterable[Holder] = ()) -> dict[str, Holder]:
     """Ids held by installed (lockfile) or global extensions, keyed by :func:`id_key`.
 
     Installed wins over global when both hold the same id (the lockfile is the stronger claim).
@@ -79,14 +77,14 @@ def held_ids(pins: Mapping[str, LockEntry], holders: Iterable[Holder] = ()) -> d
             current = held.get(id_key(holder.extension_id))
             if current is None or (current.kind is not SourceKind.INSTALLED and holder.kind is SourceKind.INSTALLED):
                 held[id_key(holder.extension_id)] = holder
-    for pin in pins.values():
+    for pin in pins.entries.values():
         # The pinned id (a sanitised package name) holds too, even while its files are missing.
         location = os.path.realpath(pin.install_path) if pin.install_path else ""
         held.setdefault(id_key(pin.extension_id), Holder(pin.extension_id, SourceKind.INSTALLED, location))
     return held
 
 
-def user_holders(agent_dir: Path, project_dir: Path, pins: Mapping[str, LockEntry]) -> list[Holder]:
+def user_holders(agent_dir: Path, project_dir: Path, pins: PinIndex) -> list[Holder]:
     """The extensions in the user's own folders, as holders (for loads that did not come from discovery)."""
     from pi_sandbox.runtime.discovery import scan_folder
 

@@ -17,7 +17,7 @@ from pi_sandbox.errors import ExtensionLoadError, IntegrityMismatchError
 from pi_sandbox.runtime.bundler import Bundle, Bundler
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.modules import ModuleTable
-from pi_sandbox.scanner.integrity import check_pin, find_pin
+from pi_sandbox.scanner.integrity import PinIndex, check_pin
 from pi_sandbox.scanner.lockfile import load_lockfile
 from pi_sandbox.scanner.packages import DependencyPlan, native_addons, plan_dependencies
 
@@ -30,16 +30,18 @@ LOAD_DECISIONS: Final = {
 }
 
 
-def prepare_bundle(bundler: Bundler, source: ExtensionSource, state_dir: Path) -> Bundle:
-    """Check the pin (own files + dependencies), then bundle; ``ExtensionLoadError`` says why not."""
+def prepare_bundle(bundler: Bundler, source: ExtensionSource, state_dir: Path, pins: PinIndex | None = None) -> Bundle:
+    """Check the pin (own files + dependencies), then bundle; ``ExtensionLoadError`` says why not.
+    ``pins``: the lockfile, indexed once for a whole load (read from ``state_dir`` when not given)."""
     plan = plan_dependencies(source.root)
-    verify_integrity(source, plan, state_dir)
+    verify_integrity(source, plan, state_dir, pins)
     return bundler.bundle(source.entry, source.root, plan=plan)
 
 
-def verify_integrity(source: ExtensionSource, plan: DependencyPlan, state_dir: Path) -> None:
+def verify_integrity(source: ExtensionSource, plan: DependencyPlan, state_dir: Path,
+                     pins: PinIndex | None = None) -> None:
     """Refuse a pinned extension whose files or dependency files differ from its lockfile pin."""
-    entry = find_pin(load_lockfile(state_dir), source.root, source.entry)
+    entry = (pins or PinIndex.of(load_lockfile(state_dir))).find(source.root, source.entry)
     if entry is None:
         return
     result = check_pin(entry, plan)

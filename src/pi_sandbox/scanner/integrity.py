@@ -71,14 +71,32 @@ def dependency_files(plan: DependencyPlan, known: Mapping[str, str] | None = Non
     return hashes
 
 
+@dataclass(frozen=True)
+class PinIndex:
+    """The lockfile's entries by the resolved path of their installed copy (resolved once, looked up many
+    times: a load of N extensions asks N times)."""
+
+    entries: Mapping[str, LockEntry]
+    by_path: Mapping[str, LockEntry]
+
+    @classmethod
+    def of(cls, entries: Mapping[str, LockEntry]) -> PinIndex:
+        """Index ``entries`` (a loaded lockfile)."""
+        return cls(entries, {os.path.realpath(e.install_path): e for e in entries.values() if e.install_path})
+
+    def find(self, *locations: Path) -> LockEntry | None:
+        """The entry pinning the extension installed at one of ``locations`` (its folder, or its file for a
+        single-file extension); None when it is not pinned."""
+        for location in locations:
+            entry = self.by_path.get(os.path.realpath(location))
+            if entry is not None:
+                return entry
+        return None
+
+
 def find_pin(entries: Mapping[str, LockEntry], *locations: Path) -> LockEntry | None:
-    """The lockfile entry pinning the extension installed at one of ``locations`` (its folder, or its
-    file for a single-file extension); None when it is not pinned."""
-    real = {os.path.realpath(p) for p in locations}
-    for entry in entries.values():
-        if entry.install_path and os.path.realpath(entry.install_path) in real:
-            return entry
-    return None
+    """The lockfile entry pinning the extension installed at one of ``locations``; None when it is not pinned."""
+    return PinIndex.of(entries).find(*locations)
 
 
 def check_pin(entry: LockEntry, plan: DependencyPlan) -> IntegrityResult:
