@@ -96,6 +96,7 @@ def measure(examples: Path) -> dict[str, Any]:
             "pin_check_ms_median": round(statistics.median(pins_per_ext), 2),
             "pin_check_ms_max": round(max(pins_per_ext), 2),
             "pin_check_ms_total": round(sum(pins_per_ext), 1),
+            "pin_check_slowest": max(pin_ms, key=lambda k: statistics.median(pin_ms[k])),
             "warm_bundle_ms_median": round(statistics.median(bundles), 2) if bundles else None,
             "warm_bundle_ms_total": round(sum(bundles), 1),
         }
