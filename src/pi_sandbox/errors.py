@@ -269,6 +269,9 @@ class ExtensionIdentityError(ExtensionLoadError):
     project-local extension claiming the id of the user's installed or global extension, or other code
     under an id the lockfile pins. Rename the extension; grants never move between sources."""
 
+    remediation = ("rename the project's extension (its file, folder or package.json name) if it is a different "
+                   "extension; otherwise treat the project as hostile: it tried to take over your extension's id")
+
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="identity_conflict")
 
@@ -276,6 +279,9 @@ class ExtensionIdentityError(ExtensionLoadError):
 class IntegrityMismatchError(ExtensionLoadError):
     """A pinned extension's own files or dependency files differ from its lockfile pin
     (``integrity_mismatch``): inspect the change, then re-install with ``pi-sandbox ext install``."""
+
+    remediation = ("inspect what changed in the installed copy (`pi-sandbox ext verify`), then re-install it with "
+                   "`pi-sandbox ext install` and release it from quarantine with `pi-sandbox ext trust promote`")
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="integrity_mismatch")
