@@ -885,6 +885,40 @@ def test_node_extras_keep_values_and_name_what_is_unsupported(pure: ShimRuntime)
                    7, "ENOTFOUND", True, False, 10, "fchmodSync"]
 
 
+#: Node 20's web-platform globals (`Object.getOwnPropertyNames(globalThis)` less the builtin-module names the
+#: REPL adds and WebAssembly, which the engine lacks: left undefined so feature detection takes the JS path).
+NODE20_WEB_GLOBALS = [
+    "AbortController", "AbortSignal", "Blob", "BroadcastChannel", "ByteLengthQueuingStrategy", "CompressionStream",
+    "CountQueuingStrategy", "Crypto", "CryptoKey", "CustomEvent", "DOMException", "DecompressionStream", "Event",
+    "EventTarget", "File", "FormData", "Headers", "MessageChannel", "MessageEvent", "MessagePort", "Performance",
+    "PerformanceEntry", "PerformanceMark", "PerformanceMeasure", "PerformanceObserver", "PerformanceObserverEntryList",
+    "PerformanceResourceTiming", "ReadableByteStreamController", "ReadableStream", "ReadableStreamBYOBReader",
+    "ReadableStreamBYOBRequest", "ReadableStreamDefaultController", "ReadableStreamDefaultReader", "Request",
+    "Response", "SubtleCrypto", "TextDecoder", "TextDecoderStream", "TextEncoder", "TextEncoderStream",
+    "TransformStream", "TransformStreamDefaultController", "URL", "URLSearchParams", "WritableStream",
+    "WritableStreamDefaultController", "WritableStreamDefaultWriter", "atob", "btoa", "clearImmediate",
+    "clearInterval", "clearTimeout", "crypto", "fetch", "global", "navigator", "performance", "process",
+    "queueMicrotask", "setImmediate", "setInterval", "setTimeout", "structuredClone", "Buffer",
+]
+
+
+def test_node_web_globals_exist_and_form_data_works(pure: ShimRuntime) -> None:
+    # @agentuity/pi referenced FormData at its top level: "ReferenceError: FormData is not defined" failed the load.
+    out = pure.run(
+        f"""const missing = {json.dumps(NODE20_WEB_GLOBALS)}.filter((n) => !(n in globalThis));
+        const fd = new FormData();
+        fd.append("a", "1"); fd.append("a", "2"); fd.set("b", new Blob(["xyz"], {{ type: "text/plain" }}), "b.txt");
+        const file = fd.get("b");
+        let compression; try {{ new CompressionStream("gzip"); }} catch (e) {{ compression = e.code; }}
+        result = [missing, fd.getAll("a"), [...fd.keys()], file instanceof File, file.name, await file.text(),
+                  new CustomEvent("x", {{ detail: 5 }}).detail, typeof WebAssembly, compression,
+                  Object.prototype.toString.call(fd)];""",
+        globals_first=True,
+    )
+    assert out == [[], ["1", "2"], ["a", "a", "b"], True, "b.txt", "xyz", 5, "undefined", "ERR_NOT_SUPPORTED",
+                   "[object FormData]"]
+
+
 def test_newer_package_names_are_the_same_modules(pure: ShimRuntime) -> None:
     out = pure.run(
         """const pairs = [["@earendil-works/pi-coding-agent", "@mariozechner/pi-coding-agent"], ["@earendil-works/pi-tui", "@mariozechner/pi-tui"],

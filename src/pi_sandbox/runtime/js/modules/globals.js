@@ -9,7 +9,9 @@ import proc from "process";
 import * as timers from "timers";
 import { URL, URLSearchParams } from "url";
 import { fetch, Headers, Request, Response, AbortController, AbortSignal } from "pi:fetch";
-import { TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, installNumberLocale, Event, EventTarget } from "pi:web";
+import {
+  TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, File, FormData, installNumberLocale, Event, EventTarget, CustomEvent,
+} from "pi:web";
 import * as webStreams from "pi:web-streams";
 
 const g = globalThis;
@@ -135,6 +137,39 @@ if (typeof g.Intl === "undefined") {
   installNumberLocale();
 }
 install("Blob", Blob);
+install("File", File);
+install("FormData", FormData);
+install("CustomEvent", CustomEvent);
+// The rest of Node 20's web globals exist, so a top-level reference (`class X extends FormData`, `instanceof`)
+// does not stop the load; the ones that need what the engine lacks throw ERR_NOT_SUPPORTED when constructed.
+// (`WebAssembly` stays undefined: feature detection then picks the JavaScript path.)
+function unsupportedGlobal(name, why) {
+  const cls = class { constructor() { throw Object.assign(new Error(`pi-sandbox: ${name} ${why}`), { code: "ERR_NOT_SUPPORTED" }); } };
+  Object.defineProperty(cls, "name", { value: name });
+  return cls;
+}
+function illegalConstructor(name) {
+  const cls = class { constructor() { throw new TypeError("Illegal constructor"); } };
+  Object.defineProperty(cls, "name", { value: name });
+  return cls;
+}
+for (const name of ["CompressionStream", "DecompressionStream"]) install(name, unsupportedGlobal(name, "is not available: zlib is not served"));
+for (const name of ["MessageChannel", "MessagePort", "MessageEvent", "BroadcastChannel"]) {
+  install(name, unsupportedGlobal(name, "as a global is not available: import it from node:worker_threads"));
+}
+for (const name of ["Crypto", "CryptoKey", "SubtleCrypto", "Performance", "PerformanceEntry", "PerformanceMark",
+  "PerformanceMeasure", "PerformanceObserverEntryList", "PerformanceResourceTiming", "ReadableByteStreamController",
+  "ReadableStreamBYOBReader", "ReadableStreamBYOBRequest", "ReadableStreamDefaultController", "ReadableStreamDefaultReader",
+  "TransformStreamDefaultController", "WritableStreamDefaultController", "WritableStreamDefaultWriter"]) {
+  install(name, illegalConstructor(name));
+}
+install("PerformanceObserver", class PerformanceObserver {
+  static get supportedEntryTypes() { return []; }
+  constructor(callback) { this.callback = callback; }
+  observe() {}
+  disconnect() {}
+  takeRecords() { return []; }
+});
 for (const name of ["ReadableStream", "WritableStream", "TransformStream", "TextDecoderStream", "TextEncoderStream",
   "ByteLengthQueuingStrategy", "CountQueuingStrategy"]) install(name, webStreams[name]);
 install("navigator", { userAgent: "pi-sandbox", platform: "linux", hardwareConcurrency: 1, language: "en-US" });

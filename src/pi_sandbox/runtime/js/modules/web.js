@@ -329,6 +329,47 @@ export class Blob {
   slice(start, end, type) { const b = new Blob([this._bytes.slice(start, end)], { type }); return b; }
 }
 
+export class File extends Blob {
+  constructor(parts, name, options = {}) {
+    super(parts, options);
+    this.name = String(name);
+    this.lastModified = options.lastModified === undefined ? Date.now() : Number(options.lastModified);
+  }
+}
+
+/** WHATWG FormData (string and Blob/File entries; a Blob value becomes a File, as in Node). */
+export class FormData {
+  constructor(form) {
+    if (form !== undefined) throw new TypeError("FormData: a form element cannot exist outside a browser");
+    Object.defineProperty(this, "_entries", { value: [], enumerable: false });
+  }
+  static _value(value, filename) {
+    if (value instanceof Blob) {
+      return value instanceof File && filename === undefined ? value
+        : new File([value], filename !== undefined ? filename : value instanceof File ? value.name : "blob", { type: value.type });
+    }
+    return String(value);
+  }
+  append(name, value, filename) { this._entries.push([String(name), FormData._value(value, filename)]); }
+  set(name, value, filename) {
+    const key = String(name), entry = [key, FormData._value(value, filename)];
+    const first = this._entries.findIndex(([k]) => k === key);
+    if (first < 0) { this._entries.push(entry); return; }
+    this._entries.splice(first, 1, entry);
+    for (let i = this._entries.length - 1; i > first; i--) if (this._entries[i][0] === key) this._entries.splice(i, 1);
+  }
+  get(name) { const e = this._entries.find(([k]) => k === String(name)); return e ? e[1] : null; }
+  getAll(name) { return this._entries.filter(([k]) => k === String(name)).map(([, v]) => v); }
+  has(name) { return this._entries.some(([k]) => k === String(name)); }
+  delete(name) { for (let i = this._entries.length - 1; i >= 0; i--) if (this._entries[i][0] === String(name)) this._entries.splice(i, 1); }
+  forEach(fn, thisArg) { for (const [k, v] of this._entries) fn.call(thisArg, v, k, this); }
+  *entries() { yield* this._entries.map(([k, v]) => [k, v]); }
+  *keys() { for (const [k] of this._entries) yield k; }
+  *values() { for (const [, v] of this._entries) yield v; }
+  [Symbol.iterator]() { return this.entries(); }
+  get [Symbol.toStringTag]() { return "FormData"; }
+}
+
 /** Number#toLocaleString with en-US grouping (the engine prints plain digits). */
 export function installNumberLocale() {
   const fmt = (n, locale, options) => new NumberFormat(locale, options).format(n);
@@ -351,6 +392,10 @@ export class Event {
   preventDefault() { if (this.cancelable) this.defaultPrevented = true; }
   stopPropagation() {}
   stopImmediatePropagation() { this._stop = true; }
+}
+
+export class CustomEvent extends Event {
+  constructor(type, init = {}) { super(type, init); this.detail = init.detail === undefined ? null : init.detail; }
 }
 
 export class EventTarget {
