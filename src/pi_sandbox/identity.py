@@ -14,7 +14,8 @@ Sources, most to least trusted by the user:
   without a pin, user-scope pi packages);
 * ``path``      — named explicitly (``-e PATH``, a settings ``extensions`` path outside the project);
 * ``project``   — found in the project (``<project>/.pi/extensions``, ``.pi/sandboxed-extensions``,
-  project pi packages, settings paths inside the project): code that came with a repository.
+  project pi packages, settings paths inside the project or named only by the project's settings file):
+  code that came with a repository.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ ORIGIN_KINDS: Final[dict[str, SourceKind]] = {
     "project": SourceKind.PROJECT,
     "project-sandboxed": SourceKind.PROJECT,
     "pi-project": SourceKind.PROJECT,
+    "project-settings": SourceKind.PROJECT,
     "settings": SourceKind.PATH,
     "cli": SourceKind.PATH,
     "": SourceKind.PATH,

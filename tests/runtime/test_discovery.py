@@ -81,3 +81,19 @@ def test_resolve_path_errors(tmp_path: Path) -> None:
     write_file(tmp_path / "dir" / "x.txt", "x")
     assert "no index.ts" in (resolve_path(tmp_path / "dir", tmp_path)[1] or "")
     assert "not a .ts/.js" in (resolve_path(tmp_path / "dir" / "x.txt", tmp_path)[1] or "")
+
+
+def test_settings_paths_only_the_project_names_are_project_code_wherever_they_are(
+        tmp_path: Path, pi_env: object, make_config: object) -> None:
+    from pi_sandbox.identity import ORIGIN_KINDS, SourceKind
+
+    outside = write_file(tmp_path / "outside" / "helper.ts", "export default () => {};\n")
+    mine = write_file(tmp_path / "mine" / "tool.ts", "export default () => {};\n")
+    config = make_config(settings={"extensions": [str(mine)]},  # type: ignore[operator]
+                         project_settings={"extensions": [str(outside), str(mine)]})
+    assert config.project_extensions == (outside,) and set(config.extensions) == {mine, outside}
+    found = discover(agent_dir=config.agent_dir, project_dir=config.project_dir, settings_paths=config.extensions,
+                     project_settings_paths=config.project_extensions)
+    origins = {s.entry: s.origin for s in found.sources}
+    assert origins == {mine.resolve(): "settings", outside.resolve(): "project-settings"}
+    assert ORIGIN_KINDS["project-settings"] is SourceKind.PROJECT

@@ -253,6 +253,8 @@ class SecurityConfig:
     ledger: LedgerSettings = LedgerSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     extensions: tuple[Path, ...] = ()
+    #: The ``extensions`` only the project settings file names (their code is the project's, wherever it is).
+    project_extensions: tuple[Path, ...] = ()
     settings_files: tuple[Path, ...] = ()
     environ: Mapping[str, str] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
     provenance: Mapping[str, str] = field(default_factory=_frozen_map)  # type: ignore[arg-type]

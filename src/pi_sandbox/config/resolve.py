@@ -381,6 +381,9 @@ def resolve_config(
     for parsed in (global_file, project_file):
         if parsed is not None and parsed.extensions is not None:
             extensions = tuple(dict.fromkeys((*extensions, *parsed.extensions)))
+    # Paths only the project file names are the project's code, wherever they point (identity source).
+    own = set(global_file.extensions or ()) if global_file is not None else set()
+    from_project = tuple(p for p in (project_file.extensions or ()) if p not in own) if project_file else ()
     return SecurityConfig(
         agent_dir=agent_dir,
         state_dir=state_dir,
@@ -401,6 +404,7 @@ def resolve_config(
         ledger=_build(LedgerSettings, "extensionPolicy.ledger", values),
         runtime=_build(RuntimeSettings, "extensionRuntime", values),
         extensions=extensions,
+        project_extensions=from_project,
         settings_files=tuple(p.path for p in (global_file, project_file) if p is not None and p.path),
         environ=MappingProxyType(env),
         provenance=MappingProxyType(dict(merger.provenance)),

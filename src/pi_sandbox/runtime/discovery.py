@@ -41,7 +41,8 @@ class ExtensionSource:
     extension_id: str
     entry: Path
     root: Path
-    #: "sandboxed" / "project-sandboxed" / "agent" / "project" / "pi-user" / "pi-project" / "settings" / "cli"
+    #: "sandboxed" / "project-sandboxed" / "agent" / "project" / "pi-user" / "pi-project" / "settings" /
+    #: "project-settings" / "cli" (``pi_sandbox.identity.ORIGIN_KINDS`` maps each to its identity source)
     origin: str
 
 
@@ -233,6 +234,7 @@ def discover(
     agent_dir: Path,
     project_dir: Path,
     settings_paths: Iterable[Path] = (),
+    project_settings_paths: Iterable[Path] = (),
     cli_paths: Sequence[str] = (),
     cwd: Path | None = None,
     no_extensions: bool = False,
@@ -242,6 +244,8 @@ def discover(
     """All extensions to load, de-duplicated by entry file, with unique ids.
 
     ``npm_global_root`` locates pi's user-scope npm packages (called only when settings list one).
+    ``project_settings_paths``: the ``settings_paths`` only the project's settings file names (origin
+    ``project-settings``: the project's code wherever it lives).
     ``sandboxed_only`` leaves out everything pi loads by itself (the bridge's view).
     """
     if no_extensions:
@@ -260,7 +264,11 @@ def discover(
         installed, package_problems = discover_packages(agent_dir, project_dir, npm_global_root or (lambda: None))
         candidates += installed
         problems += package_problems
-    for origin, raws, raw_base in (("settings", () if sandboxed_only else settings_paths, project_dir),
+    project_paths = set(project_settings_paths)
+    global_paths = [p for p in settings_paths if p not in project_paths]
+    for origin, raws, raw_base in (("settings", () if sandboxed_only else global_paths, project_dir),
+                                   ("project-settings", () if sandboxed_only else
+                                    [p for p in settings_paths if p in project_paths], project_dir),
                                    ("cli", cli_paths, base)):
         for raw in raws:
             found, error = resolve_path(raw, raw_base)

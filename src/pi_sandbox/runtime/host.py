@@ -696,6 +696,7 @@ def discover_and_load(
         agent_dir=config.agent_dir,
         project_dir=config.project_dir,
         settings_paths=config.extensions,
+        project_settings_paths=config.project_extensions,
         cli_paths=cli_paths,
         cwd=cwd,
         no_extensions=no_extensions,
