@@ -191,3 +191,10 @@ def test_adding_an_allow_env_name_is_recorded_as_a_loosening(make_config: MakeCo
     after = security_posture(make_config(settings={"extensionPolicy": {"execMediation": {"allowEnv": ["PAGER"]}}}))
     assert "exec_allow_env" in loosened_fields(before, after)
     assert "exec_allow_env" not in loosened_fields(after, before)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("permisive", "permissive"), ("balnced", "balanced"), ("Saf", "safe")])
+def test_a_mistyped_profile_names_the_closest_one(make_config: MakeConfig, typed: str, meant: str) -> None:
+    config = make_config(cli_profile=typed)
+    assert config.profile == "safe"  # still fails closed
+    assert any(f"did you mean '{meant}'?" in w for w in config.warnings)

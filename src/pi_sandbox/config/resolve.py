@@ -318,9 +318,14 @@ def _resolve_profile(
     requested, source = candidates[0]
     folded = normalize_profile(requested)
     if folded is None:
+        import difflib
+
+        known = ("safe", "balanced", "standard", "permissive")
+        close = difflib.get_close_matches(str(requested).strip().lower(), known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
         merger.warnings.append(
             f"unknown extension policy profile '{requested}' (from {source}); using 'safe' "
-            f"(known: safe, balanced, standard, permissive)"
+            f"({hint}known: {', '.join(known)})"
         )
         return DEFAULT_PROFILE, requested, source
     return folded, requested, source
