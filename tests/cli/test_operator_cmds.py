@@ -58,7 +58,7 @@ def test_doctor_finds_and_explains_problems(pi_env: PiEnv, capsys: pytest.Captur
     assert checks["state dir"]["status"] == "fail" and checks["state dir"]["fix"] == f"chmod 700 {pi_env.state_dir}"
     assert checks["signing key"]["status"] == "fail" and "chmod 600" in checks["signing key"]["fix"]
     code, out, _ = run(capsys, "doctor")
-    assert code == 1 and "FIX" in out and "failed" in out
+    assert code == 1 and "To fix:" in out and f"state dir: chmod 700 {pi_env.state_dir}" in out and "failed" in out
 
 
 def test_doctor_reports_a_tampered_ledger(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:

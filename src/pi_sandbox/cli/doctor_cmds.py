@@ -14,7 +14,11 @@ def _render(checks: list[dict[str, Any]]) -> list[Rendered]:
     failed = sum(c["status"] == "fail" for c in checks)
     warned = sum(c["status"] == "warn" for c in checks)
     verdict = "all checks passed" if not failed and not warned else f"{failed} failed, {warned} warning(s)"
-    return [render_table(checks, ["check", "status", "detail", "fix"]), "", verdict]
+    # The fixes go under the table, one line each: a FIX column would be empty on every healthy row and
+    # squeeze DETAIL on a narrow terminal.
+    fixes = [f"  {c['check']}: {c['fix']}" for c in checks if c["status"] != "ok" and c["fix"]]
+    return [render_table(checks, ["check", "status", "detail"]), "", verdict,
+            *(["", "To fix:", "\n".join(fixes)] if fixes else [])]
 
 
 @command()
