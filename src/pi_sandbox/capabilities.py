@@ -92,8 +92,12 @@ def parse_capability(value: str) -> Capability:
     try:
         return Capability(token)
     except ValueError:
-        known = ", ".join(c.value for c in ALL_CAPABILITIES)
-        raise InvalidRequestError(f"unknown capability '{value}' (known: {known})") from None
+        import difflib  # only on a mistake
+
+        names = [c.value for c in ALL_CAPABILITIES]
+        close = difflib.get_close_matches(token, names, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise InvalidRequestError(f"unknown capability '{value}' ({hint}known: {', '.join(names)})") from None
 
 
 def canonical_fs_op(op: str) -> str:

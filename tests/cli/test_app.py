@@ -270,3 +270,16 @@ def test_other_platforms_are_refused_with_the_reason(
     err = capsys.readouterr().err
     assert "Linux only (this is darwin)" in err and "Landlock" in err and "Traceback" not in err
     assert main(["--help"]) == 0  # help still explains what the tool is
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["policy", "check", "--capability", "exce", "-e", "x"], "did you mean 'exec'?"),
+    (["security", "alerts", "list", "--min-severity", "warn"], "Did you mean 'warning'?"),
+    (["config", "validate", "bad.json"], "did you mean 'exec'?"),
+])
+def test_mistyped_values_name_the_closest_one(pi_env: PiEnv, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                             hint: str) -> None:
+    (pi_env.workspace / "bad.json").write_text('{"extensionPolicy": {"perExtension": {"x": {"allow": ["exce"]}}}}')
+    assert main(argv) in (1, 2)
+    captured = capsys.readouterr()
+    assert hint in captured.out + captured.err

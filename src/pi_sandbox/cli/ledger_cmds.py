@@ -171,7 +171,8 @@ def alerts(ctx: CliContext, category: str | None, min_severity: str | None, sinc
             raise UsageError(f"{PROG}: unknown alert category '{category}'.{suggest(category, known)} "
                              f"Known: {', '.join(known)}")
     if min_severity is not None and min_severity not in SEVERITY_RANK:
-        raise UsageError(f"{PROG}: unknown severity '{min_severity}'; use one of {', '.join(SEVERITY_RANK)}")
+        raise UsageError(f"{PROG}: unknown severity '{min_severity}'.{suggest(min_severity, list(SEVERITY_RANK))} "
+                         f"Use one of {', '.join(SEVERITY_RANK)}")
     since_ms = _since_ms(since)
     store = _open_for_reading(ctx)
     found = []

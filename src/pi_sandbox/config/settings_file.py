@@ -153,8 +153,10 @@ def _caps(value: Any, src: str, key: str) -> frozenset[str]:
     for item in items:
         token = item.strip().lower()
         if token not in _CAPS:
+            close = difflib.get_close_matches(token, sorted(_CAPS), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(
-                f"unknown capability '{item}' (known: {', '.join(sorted(_CAPS))})", source=src, key=key
+                f"unknown capability '{item}' ({hint}known: {', '.join(sorted(_CAPS))})", source=src, key=key
             )
         out.add(token)
     return frozenset(out)
