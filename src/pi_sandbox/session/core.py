@@ -257,6 +257,8 @@ def open_session(
     profile: str | None = None,
     on_prompt: PromptCallback | None = None,
     env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
 ) -> Session:
     """Open a sandboxed session: resolve the settings, open the ledger, load the extensions and send
     ``session_start``. Use it as ``with open_session(...) as session:``.
@@ -270,6 +272,7 @@ def open_session(
     * ``on_prompt``: answers permission prompts (policy decision *prompt*), see :data:`PromptCallback`.
       Without it nobody is asked and every prompt is a deny (headless), as in ``pi-sandbox rpc``.
     * ``env``: the environment to resolve settings from (default: ``os.environ``).
+    * ``flags`` / ``model``: what extensions see as ``pi.getFlag()`` values and ``ctx.model``.
 
     Raises :class:`~pi_sandbox.errors.ConfigError` for invalid settings and
     :class:`~pi_sandbox.errors.ToolchainMissingError` before ``pi-sandbox setup`` ran. An extension
@@ -286,7 +289,7 @@ def open_session(
     prompter = _CallbackPrompter(on_prompt) if on_prompt is not None else None
     sandbox = Sandbox.open(config, prompter=prompter)
     try:
-        host = ExtensionHost(sandbox)
+        host = ExtensionHost(sandbox, flags=flags, model=model)
         session = Session(sandbox, host)
     except BaseException:
         sandbox.close()
