@@ -31,6 +31,8 @@ from typing import Any
 
 import anyio
 import mcp.types as types
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from mcp import Client, StdioServerParameters
 
@@ -131,9 +133,11 @@ def main() -> int:
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
-        url = re.search(r"http://\S+/mcp", proc.stderr.readline())
-        assert url, "no URL"
-        http = anyio.run(_measure, lambda: Client(url.group(0)), n)
+        found = re.search(r"(http://\S+/mcp) \(Authorization: Bearer (\S+)\)", proc.stderr.readline())
+        assert found, "no URL"
+        url, token = found.groups()
+        http = anyio.run(_measure, lambda: Client(streamable_http_client(
+            url, http_client=create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}))), n)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)

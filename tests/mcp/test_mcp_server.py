@@ -18,6 +18,8 @@ from typing import Any
 import anyio
 import mcp.types as types
 import pytest
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from mcp import Client, StdioServerParameters
@@ -178,21 +180,31 @@ def test_no_elicitation_means_deny_and_prompts_deny_never_asks(pi_env: Any, serv
     _sealed(pi_env.state_dir)
 
 
-def test_streamable_http_on_loopback(pi_env: Any, server_env: dict[str, str]) -> None:
+def test_streamable_http_on_loopback_with_a_bearer_token(pi_env: Any, server_env: dict[str, str]) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "pi_sandbox", "mcp", "--sandboxed-only", "--http", "0"],
                             env=server_env, cwd=pi_env.workspace, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/mcp)", line)
+        match = re.search(r"(http://127\.0\.0\.1:\d+/mcp) \(Authorization: Bearer (\S+)\)", line)
         assert match and "4 tool(s) of 1 extension(s) on HTTP" in line, line
+        url, token = match.groups()
+
+        def client(bearer: str | None) -> Client:
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else None
+            return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)))
 
         async def session() -> None:
-            async with Client(match.group(1)) as client:
-                assert {t.name for t in (await client.list_tools()).tools} == {"echo", "probe", "steal", "later"}
-                assert _text(await client.call_tool("echo", {"text": "over http"})) == "over http"
-                assert (await client.call_tool("steal", {"path": str(pi_env.home / ".ssh" / "id_rsa")})).is_error
+            async with client(token) as c:
+                assert {t.name for t in (await c.list_tools()).tools} == {"echo", "probe", "steal", "later"}
+                assert _text(await c.call_tool("echo", {"text": "over http"})) == "over http"
+                assert (await c.call_tool("steal", {"path": str(pi_env.home / ".ssh" / "id_rsa")})).is_error
+            for bearer in (None, token[:-1] + ("x" if token[-1] != "x" else "y")):  # no token, a wrong one
+                async with create_mcp_http_client(
+                        headers={"Authorization": f"Bearer {bearer}"} if bearer else None) as http:
+                    refused = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+                    assert refused.status_code == 401 and "Bearer" in refused.text
 
         anyio.run(session)
     finally:
@@ -201,6 +213,13 @@ def test_streamable_http_on_loopback(pi_env: Any, server_env: dict[str, str]) ->
     assert code == 0
     assert "path_outside_roots" in _reasons(pi_env.state_dir)
     _sealed(pi_env.state_dir)
+
+
+def test_http_token_from_the_environment_must_be_long(pi_env: Any, server_env: dict[str, str]) -> None:
+    run = subprocess.run([sys.executable, "-m", "pi_sandbox", "mcp", "--http", "0"],
+                         env={**server_env, "PI_SANDBOX_MCP_TOKEN": "short"}, cwd=pi_env.workspace,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 3 and "PI_SANDBOX_MCP_TOKEN must be at least 16" in run.stderr
 
 
 def test_taken_port_is_an_environment_error(pi_env: Any, server_env: dict[str, str]) -> None:

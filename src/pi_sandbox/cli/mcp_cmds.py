@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -33,7 +34,8 @@ def _stop(_signum: int, _frame: FrameType | None) -> None:
 
 @command(show=("extension", "no_extensions", "extension_policy"), extension=_LOAD_HELP)
 @click.option("--http", "http_port", type=click.IntRange(0, 65535), metavar="PORT",
-              help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio (0: a free port, printed)")
+              help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio (0: a free port); clients send the "
+                   "bearer token printed at start, or PI_SANDBOX_MCP_TOKEN")
 @click.option("--prompts", type=click.Choice(["elicit", "deny"]), default="elicit", show_default=True,
               help="permission prompts: ask the client by MCP elicitation (a client without it: deny), or deny all")
 @click.option("--prompt-timeout", default="60s", show_default=True, metavar="DURATION",
@@ -50,8 +52,9 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
     preload = threading.Thread(target=_preload_sdk, name="mcp-sdk-import", daemon=True)
     preload.start()
     router = PromptRouter(PromptMode(prompts), parse_duration_ms(prompt_timeout) / 1000)
-    from pi_sandbox.mcp_server.sockets import bind_http
+    from pi_sandbox.mcp_server.sockets import TOKEN_ENV, bind_http, http_token
 
+    token, made = http_token(os.environ) if http_port is not None else ("", False)
     sock = bind_http(http_port) if http_port is not None else None  # a taken port fails before loading
     paths = () if ctx.no_extensions else tuple(ctx.extensions)
     signal.signal(signal.SIGTERM, _stop)
@@ -71,8 +74,9 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
                 print_human(summary, stream=sys.stderr)
                 serve_stdio(session, router)
             else:
-                serve_http(session, router, sock,
-                           on_ready=lambda url: print_human(f"{summary}: {url}", stream=sys.stderr))
+                auth = f"Authorization: Bearer {token}" if made else f"Authorization: Bearer ${TOKEN_ENV}"
+                serve_http(session, router, sock, token,
+                           on_ready=lambda url: print_human(f"{summary}: {url} ({auth})", stream=sys.stderr))
     except KeyboardInterrupt:
         pass
     finally:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+import json
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import anyio
 from mcp.server.stdio import stdio_server
@@ -25,13 +28,42 @@ def serve_stdio(session: Session, router: PromptRouter) -> None:
     anyio.run(main)
 
 
-def serve_http(session: Session, router: PromptRouter, sock: socket.socket,
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class RequireBearer:
+    """ASGI wrapper: every HTTP request must carry ``Authorization: Bearer <token>`` (compared in
+    constant time). Loopback is not a boundary between the users of one machine, and the server acts with
+    the sandbox's authority, so an open port would let any local process call the tools."""
+
+    def __init__(self, app: Asgi, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or ()).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = json.dumps({"error": "unauthorized: send 'Authorization: Bearer <token>' with the token "
+                                            "pi-sandbox mcp printed at start (or PI_SANDBOX_MCP_TOKEN)"}).encode()
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def serve_http(session: Session, router: PromptRouter, sock: socket.socket, token: str,
                on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve streamable HTTP on ``sock`` (from :func:`bind_http`) until SIGINT/SIGTERM."""
+    """Serve streamable HTTP on ``sock`` (from :func:`bind_http`) to clients that send ``token``, until
+    SIGINT/SIGTERM."""
     import uvicorn
 
     app = build_server(session, router).streamable_http_app(streamable_http_path=HTTP_PATH, host=HTTP_HOST)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(RequireBearer(app, token), log_level="warning", lifespan="on"))
     if on_ready is not None:
         on_ready(f"http://{HTTP_HOST}:{sock.getsockname()[1]}{HTTP_PATH}")
     server.run(sockets=[sock])
