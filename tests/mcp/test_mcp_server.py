@@ -232,3 +232,28 @@ def test_taken_port_is_an_environment_error(pi_env: Any, server_env: dict[str, s
         run = subprocess.run([sys.executable, "-m", "pi_sandbox", "mcp", "--http", str(port)], env=server_env,
                              cwd=pi_env.workspace, capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in run.stderr
+
+
+def test_workspace_is_never_root_or_home(pi_env: Any, server_env: dict[str, str]) -> None:
+    for cwd, extra in ((pi_env.home, ()), (pi_env.workspace, ("--workspace", "/"))):
+        run = subprocess.run([sys.executable, "-m", "pi_sandbox", "mcp", *extra], env=server_env, cwd=cwd,
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert run.returncode == 2 and "opens every file" in run.stderr and "--workspace DIR" in run.stderr, run.stderr
+
+    async def session() -> None:  # --workspace from anywhere; -e relative to where the command runs
+        write_file(pi_env.home / "mine.ts", TOOLS)
+        params = StdioServerParameters(command=sys.executable, cwd=str(pi_env.home), env=server_env, args=[
+            "-m", "pi_sandbox", "mcp", "--no-extensions", "--workspace", str(pi_env.workspace)])
+        async with Client(params) as client:
+            assert (await client.list_tools()).tools == []
+        params = StdioServerParameters(command=sys.executable, cwd=str(pi_env.home), env=server_env, args=[
+            "-m", "pi_sandbox", "mcp", "-e", "mine.ts", "--sandboxed-only", "--workspace", str(pi_env.workspace)])
+        async with Client(params) as client:  # two extensions register the same names: <extension>.<tool>
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == {f"{e}.{n}" for e in ("tools", "mine") for n in ("echo", "probe", "steal", "later")}
+            assert _text(await client.call_tool("mine.later", {})) == "scheduled"
+            with anyio.fail_after(30):
+                while not (pi_env.workspace / "timer.txt").exists():  # ctx.cwd is the workspace
+                    await anyio.sleep(0.05)
+
+    anyio.run(session)

@@ -13,7 +13,7 @@ from types import FrameType
 import click
 
 from pi_sandbox.cli.app import command
-from pi_sandbox.cli.context import PROG, CliContext, print_human
+from pi_sandbox.cli.context import PROG, CliContext, UsageError, print_human
 from pi_sandbox.errors import ExitCode
 from pi_sandbox.timeparse import parse_duration_ms
 
@@ -25,6 +25,18 @@ _SDK_MODULES = ("mcp.types", "mcp.server.lowlevel", "mcp.server.stdio")
 def _preload_sdk() -> None:
     for name in _SDK_MODULES:
         importlib.import_module(name)
+
+
+def _workspace(path: Path) -> Path:
+    """The workspace, refused when it would hand extensions every file: MCP clients often start servers in
+    ``/`` or the home directory, and the workspace is where extensions may read and write."""
+    resolved = path.resolve()
+    home = Path(os.environ.get("HOME") or "/").resolve()
+    if resolved == Path("/") or resolved == home:
+        raise UsageError(f"{PROG} mcp: the workspace would be {resolved}, which opens every file of "
+                         f"{'the machine' if resolved == Path('/') else 'your home'} to the extensions; set the "
+                         "client's \"cwd\" to your project, or pass --workspace DIR")
+    return resolved
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -40,9 +52,12 @@ def _stop(_signum: int, _frame: FrameType | None) -> None:
               help="permission prompts: ask the client by MCP elicitation (a client without it: deny), or deny all")
 @click.option("--prompt-timeout", default="60s", show_default=True, metavar="DURATION",
               help="how long a prompt waits for the client's answer before it is a deny")
+@click.option("--workspace", type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
+              help="the project the tools work in (default: the current directory; never / or your home)")
 @click.option("--sandboxed-only", is_flag=True,
               help="load only pi-sandbox's own extension folders and -e paths, nothing pi loads itself")
-def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: str, sandboxed_only: bool) -> int:
+def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: str, workspace: Path | None,
+        sandboxed_only: bool) -> int:
     """Serve the loaded extensions' tools to an MCP client (stdio unless --http). Every call runs
     sandboxed through the policy pipeline and is recorded in the ledger; a refused effect is an MCP
     tool error with the remediation; permission prompts are asked by MCP elicitation."""
@@ -51,15 +66,17 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
 
     preload = threading.Thread(target=_preload_sdk, name="mcp-sdk-import", daemon=True)
     preload.start()
+    project = _workspace(workspace or Path.cwd())
     router = PromptRouter(PromptMode(prompts), parse_duration_ms(prompt_timeout) / 1000)
     from pi_sandbox.mcp_server.sockets import TOKEN_ENV, bind_http, http_token
 
     token, made = http_token(os.environ) if http_port is not None else ("", False)
     sock = bind_http(http_port) if http_port is not None else None  # a taken port fails before loading
-    paths = () if ctx.no_extensions else tuple(ctx.extensions)
+    # -e paths are the caller's (relative to where the command runs), not the workspace's
+    paths = () if ctx.no_extensions else tuple(str(Path(p).expanduser().absolute()) for p in ctx.extensions)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        with open_session(paths, discover=not ctx.no_extensions, sandboxed_only=sandboxed_only, project_dir=Path.cwd(),
+        with open_session(paths, discover=not ctx.no_extensions, sandboxed_only=sandboxed_only, project_dir=project,
                           profile=ctx.cli_profile, on_prompt=router.ask) as session:
             for ext in session.extensions():
                 if not ext.loaded:
