@@ -257,3 +257,18 @@ def test_workspace_is_never_root_or_home(pi_env: Any, server_env: dict[str, str]
                     await anyio.sleep(0.05)
 
     anyio.run(session)
+
+
+def test_sigterm_on_stdio_closes_the_session_and_seals(pi_env: Any, server_env: dict[str, str]) -> None:
+    """A client that stops the server with SIGTERM while it keeps stdin open still gets a sealed ledger."""
+    proc = subprocess.Popen([sys.executable, "-m", "pi_sandbox", "mcp", "--sandboxed-only"], env=server_env,
+                            cwd=pi_env.workspace, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and "on stdio" in proc.stderr.readline()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
+    _sealed(pi_env.state_dir)

@@ -7,8 +7,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,9 @@ from pi_sandbox.cli.app import command
 from pi_sandbox.cli.context import PROG, CliContext, UsageError, print_human
 from pi_sandbox.errors import ExitCode
 from pi_sandbox.timeparse import parse_duration_ms
+
+if TYPE_CHECKING:
+    from pi_sandbox.session import Session
 
 _LOAD_HELP = "load this extension file or folder too (repeatable)"
 #: The SDK builds its protocol models on import (~2 s here): done on a thread while the extensions load.
@@ -39,9 +44,21 @@ def _workspace(path: Path) -> Path:
     return resolved
 
 
-def _stop(_signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM (a client shutting the server down) unwinds like Ctrl-C: the session closes and seals the ledger.
-    raise KeyboardInterrupt
+def _closer(session: Session) -> Callable[[int, FrameType | None], None]:
+    """SIGTERM on stdio (a client stopping the server while it keeps stdin open): the reader thread blocked
+    on stdin would never let the event loop finish, so a thread closes the session (workers stopped, ledger
+    sealed) and then ends the process. Not done in the handler itself: it may have interrupted a lock holder."""
+
+    def close_and_exit() -> None:
+        try:
+            session.close()
+        finally:
+            os._exit(0)
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=close_and_exit, name="mcp-sigterm").start()
+
+    return handler
 
 
 @command(show=("extension", "no_extensions", "extension_policy"), extension=_LOAD_HELP)
@@ -74,7 +91,6 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
     sock = bind_http(http_port) if http_port is not None else None  # a taken port fails before loading
     # -e paths are the caller's (relative to where the command runs), not the workspace's
     paths = () if ctx.no_extensions else tuple(str(Path(p).expanduser().absolute()) for p in ctx.extensions)
-    signal.signal(signal.SIGTERM, _stop)
     try:
         with open_session(paths, discover=not ctx.no_extensions, sandboxed_only=sandboxed_only, project_dir=project,
                           profile=ctx.cli_profile, on_prompt=router.ask) as session:
@@ -89,6 +105,7 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
                        f"{sum(e.loaded for e in session.extensions())} extension(s) on {where}")
             if sock is None:
                 print_human(summary, stream=sys.stderr)
+                signal.signal(signal.SIGTERM, _closer(session))  # (uvicorn handles SIGTERM for --http)
                 serve_stdio(session, router)
             else:
                 auth = f"Authorization: Bearer {token}" if made else f"Authorization: Bearer ${TOKEN_ENV}"
