@@ -104,8 +104,8 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
             summary = (f"{PROG} mcp: {len(session.tools())} tool(s) of "
                        f"{sum(e.loaded for e in session.extensions())} extension(s) on {where}")
             if sock is None:
+                signal.signal(signal.SIGTERM, _closer(session))  # before "ready" (uvicorn handles it for --http)
                 print_human(summary, stream=sys.stderr)
-                signal.signal(signal.SIGTERM, _closer(session))  # (uvicorn handles SIGTERM for --http)
                 serve_stdio(session, router)
             else:
                 auth = f"Authorization: Bearer {token}" if made else f"Authorization: Bearer ${TOKEN_ENV}"
