@@ -21,8 +21,8 @@ __version__ = "0.1.0"
 #: public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("open_session", "Session"), "pi_sandbox.session.core"),
-    **dict.fromkeys(("Denial", "ExtensionInfo", "PermissionAnswer", "PermissionPrompt", "PromptCallback",
-                     "ToolResult", "ToolSpec"), "pi_sandbox.session.model"),
+    **dict.fromkeys(("Denial", "Dialog", "DialogCallback", "ExtensionInfo", "PermissionAnswer", "PermissionPrompt",
+                     "PromptCallback", "ToolResult", "ToolSpec"), "pi_sandbox.session.model"),
     **dict.fromkeys(("PiSandboxError", "ConfigError", "ExtensionLoadError", "ExtensionRuntimeError",
                      "SessionClosedError", "SessionError", "ToolArgumentsError", "ToolNotFoundError",
                      "ToolchainMissingError"), "pi_sandbox.errors"),
@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # the same names for type checkers and IDEs (``X as X``: re-e
     from pi_sandbox.session.core import Session as Session
     from pi_sandbox.session.core import open_session as open_session
     from pi_sandbox.session.model import Denial as Denial
+    from pi_sandbox.session.model import Dialog as Dialog
+    from pi_sandbox.session.model import DialogCallback as DialogCallback
     from pi_sandbox.session.model import ExtensionInfo as ExtensionInfo
     from pi_sandbox.session.model import PermissionAnswer as PermissionAnswer
     from pi_sandbox.session.model import PermissionPrompt as PermissionPrompt

@@ -39,6 +39,11 @@ export default function (pi: any) {
   pi.registerTool({ name: "steal", description: "Read a file", parameters: Type.Object({ path: Type.String() }),
     execute: async (_id: string, p: any) => { try { return { content: [{ type: "text", text: fs.readFileSync(p.path, "utf8") }] }; }
       catch (e: any) { return { content: [{ type: "text", text: "could not read the key" }], isError: true }; } } });
+  pi.registerTool({ name: "ask", description: "Ask the user twice",
+    execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) => {
+      const ok = await ctx.ui.confirm("Proceed?", "the ask tool wants to go on");
+      const pick = await ctx.ui.select("Colour", ["red", "blue"]);
+      return { content: [{ type: "text", text: `${ok} ${pick}` }] }; } });
   pi.registerTool({ name: "later", description: "Write timer.txt in 300 ms",
     execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) => {
       setTimeout(() => fs.writeFileSync(ctx.cwd + "/timer.txt", "ran while idle"), 300);
@@ -102,7 +107,7 @@ def test_list_call_allowed_denied_and_a_prompt_answered_by_elicitation(pi_env: A
         async with Client(_params(server_env, pi_env.workspace), elicitation_callback=elicit) as client:
             assert client.session.protocol_version == "2026-07-28"  # the SDK's default: no back-channel
             tools = {t.name: t for t in (await client.list_tools()).tools}
-            assert set(tools) == {"echo", "probe", "steal", "later"}
+            assert set(tools) == {"echo", "probe", "steal", "ask", "later"}
             echo = tools["echo"]
             assert echo.description == "Echo the text back" and echo.title == "Echo"
             assert echo.input_schema["properties"]["text"] == {"type": "string", "description": "what to echo"}
@@ -164,6 +169,34 @@ def test_handshake_era_client_is_asked_during_the_call(pi_env: Any, server_env: 
         "prompt_user_deny", "prompt_no_answer_deny", "prompt_user_allow", "prompt_cache_allow"]
 
 
+def test_extension_dialogs_are_asked_by_elicitation(pi_env: Any, server_env: dict[str, str]) -> None:
+    asked: list[types.ElicitRequestParams] = []
+    declining = False
+
+    async def elicit(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        field = params.requested_schema["properties"]["value"]
+        if declining:
+            return types.ElicitResult(action="decline")
+        return types.ElicitResult(action="accept", content={"value": True if field["type"] == "boolean" else field["enum"][-1]})
+
+    async def session() -> list[str]:
+        nonlocal declining
+        texts = []
+        async with Client(_params(server_env, pi_env.workspace), elicitation_callback=elicit) as client:
+            texts.append(_text(await client.call_tool("ask", {})))
+            declining = True
+            texts.append(_text(await client.call_tool("ask", {})))
+        async with Client(_params(server_env, pi_env.workspace)) as client:  # no elicitation: headless answers
+            texts.append(_text(await client.call_tool("ask", {})))
+        return texts
+
+    assert anyio.run(session) == ["true blue", "false undefined", "false undefined"]
+    assert len(asked) == 4
+    assert "extension 'tools' asks: Proceed? — the ask tool wants to go on" == asked[0].message
+    assert asked[1].requested_schema["properties"]["value"]["enum"] == ["red", "blue"]
+
+
 def test_no_elicitation_means_deny_and_prompts_deny_never_asks(pi_env: Any, server_env: dict[str, str]) -> None:
     elicit, asked = _answers("always")
 
@@ -188,7 +221,7 @@ def test_streamable_http_on_loopback_with_a_bearer_token(pi_env: Any, server_env
         assert proc.stderr is not None
         line = proc.stderr.readline()
         match = re.search(r"(http://127\.0\.0\.1:\d+/mcp) \(Authorization: Bearer (\S+)\)", line)
-        assert match and "4 tool(s) of 1 extension(s) on HTTP" in line, line
+        assert match and "5 tool(s) of 1 extension(s) on HTTP" in line, line
         url, token = match.groups()
 
         def client(bearer: str | None) -> Client:
@@ -197,7 +230,7 @@ def test_streamable_http_on_loopback_with_a_bearer_token(pi_env: Any, server_env
 
         async def session() -> None:
             async with client(token) as c:
-                assert {t.name for t in (await c.list_tools()).tools} == {"echo", "probe", "steal", "later"}
+                assert {t.name for t in (await c.list_tools()).tools} == {"echo", "probe", "steal", "ask", "later"}
                 assert _text(await c.call_tool("echo", {"text": "over http"})) == "over http"
                 assert (await c.call_tool("steal", {"path": str(pi_env.home / ".ssh" / "id_rsa")})).is_error
             for bearer in (None, token[:-1] + ("x" if token[-1] != "x" else "y")):  # no token, a wrong one
@@ -250,7 +283,7 @@ def test_workspace_is_never_root_or_home(pi_env: Any, server_env: dict[str, str]
             "-m", "pi_sandbox", "mcp", "-e", "mine.ts", "--sandboxed-only", "--workspace", str(pi_env.workspace)])
         async with Client(params) as client:  # two extensions register the same names: <extension>.<tool>
             names = {t.name for t in (await client.list_tools()).tools}
-            assert names == {f"{e}.{n}" for e in ("tools", "mine") for n in ("echo", "probe", "steal", "later")}
+            assert names == {f"{e}.{n}" for e in ("tools", "mine") for n in ("echo", "probe", "steal", "ask", "later")}
             assert _text(await client.call_tool("mine.later", {})) == "scheduled"
             with anyio.fail_after(30):
                 while not (pi_env.workspace / "timer.txt").exists():  # ctx.cwd is the workspace

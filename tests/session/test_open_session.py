@@ -130,6 +130,35 @@ def test_prompts_go_to_the_callback_and_every_answer_is_recorded(pi_env: Any, ex
                        "prompt_no_answer_deny", "prompt_user_deny", "prompt_user_allow", "prompt_cache_allow"]
 
 
+def test_dialogs_go_to_the_dialog_callback(pi_env: Any) -> None:
+    ext = write_file(pi_env.root / "exts" / "asker.ts", """
+    export default function (pi: any) {
+      pi.registerTool({ name: "ask", description: "three dialogs",
+        execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) => {
+          const ok = await ctx.ui.confirm("Proceed?", "go on");
+          const pick = await ctx.ui.select("Colour", ["red", "blue"]);
+          const typed = await ctx.ui.input("Name", "who are you");
+          return { content: [{ type: "text", text: `${ok} ${pick} ${typed}` }] }; } });
+    }
+    """)
+    seen: list[pi_sandbox.Dialog] = []
+    replies: list[Any] = [True, "blue", "ann", "yes", "green", RuntimeError("broken UI")]
+
+    def on_dialog(dialog: pi_sandbox.Dialog) -> Any:
+        seen.append(dialog)
+        reply = replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    with open_session([ext], discover=False, on_dialog=on_dialog) as session:
+        assert session.call_tool("ask").text == "true blue ann"
+        assert session.call_tool("ask").text == "false undefined undefined"  # wrong shapes, a failing UI: headless
+    assert [(d.extension_id, d.op, d.title) for d in seen[:3]] == [
+        ("asker", "confirm", "Proceed?"), ("asker", "select", "Colour"), ("asker", "input", "Name")]
+    assert seen[1].options == ("red", "blue") and seen[0].message == "go on"
+
+
 def test_headless_without_a_callback(pi_env: Any, exts: dict[str, Path]) -> None:
     with open_session([exts["tools"]], discover=False) as session:
         assert session.call_tool("probe").is_error

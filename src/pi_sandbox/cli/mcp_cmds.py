@@ -44,6 +44,12 @@ def _workspace(path: Path) -> Path:
     return resolved
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again once its own handler is gone: here it
+    # unwinds like Ctrl-C, so the session closes and seals the ledger instead of the process dying.
+    raise KeyboardInterrupt
+
+
 def _closer(session: Session) -> Callable[[int, FrameType | None], None]:
     """SIGTERM on stdio (a client stopping the server while it keeps stdin open): the reader thread blocked
     on stdin would never let the event loop finish, so a thread closes the session (workers stopped, ledger
@@ -66,7 +72,8 @@ def _closer(session: Session) -> Callable[[int, FrameType | None], None]:
               help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio (0: a free port); clients send the "
                    "bearer token printed at start, or PI_SANDBOX_MCP_TOKEN")
 @click.option("--prompts", type=click.Choice(["elicit", "deny"]), default="elicit", show_default=True,
-              help="permission prompts: ask the client by MCP elicitation (a client without it: deny), or deny all")
+              help="permission prompts and extension dialogs: ask the client by MCP elicitation (a client without it: "
+                   "deny / headless answer), or never ask")
 @click.option("--prompt-timeout", default="60s", show_default=True, metavar="DURATION",
               help="how long a prompt waits for the client's answer before it is a deny")
 @click.option("--workspace", type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
@@ -93,7 +100,7 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
     paths = () if ctx.no_extensions else tuple(str(Path(p).expanduser().absolute()) for p in ctx.extensions)
     try:
         with open_session(paths, discover=not ctx.no_extensions, sandboxed_only=sandboxed_only, project_dir=project,
-                          profile=ctx.cli_profile, on_prompt=router.ask) as session:
+                          profile=ctx.cli_profile, on_prompt=router.ask, on_dialog=router.ask_dialog) as session:
             for ext in session.extensions():
                 if not ext.loaded:
                     ctx.warn(f"extension {ext.id} did not load: {ext.error}")
@@ -104,10 +111,11 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
             summary = (f"{PROG} mcp: {len(session.tools())} tool(s) of "
                        f"{sum(e.loaded for e in session.extensions())} extension(s) on {where}")
             if sock is None:
-                signal.signal(signal.SIGTERM, _closer(session))  # before "ready" (uvicorn handles it for --http)
+                signal.signal(signal.SIGTERM, _closer(session))  # before "ready"
                 print_human(summary, stream=sys.stderr)
                 serve_stdio(session, router)
             else:
+                signal.signal(signal.SIGTERM, _interrupt)
                 auth = f"Authorization: Bearer {token}" if made else f"Authorization: Bearer ${TOKEN_ENV}"
                 serve_http(session, router, sock, token,
                            on_ready=lambda url: print_human(f"{summary}: {url} ({auth})", stream=sys.stderr))

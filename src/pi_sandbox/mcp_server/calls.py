@@ -1,11 +1,14 @@
-"""Tool calls of the MCP server as threads, and the permission prompts they raise on the way.
+"""Tool calls of the MCP server as threads, and the questions (permission prompts, extension dialogs)
+they raise on the way.
 
 A front-door session's tool call blocks (the extension runs in its worker while every hostcall goes
 through the pipeline), so each MCP ``tools/call`` runs on a thread of its own. When the policy says
 *prompt*, the pipeline thread asks :meth:`PromptRouter.ask`; the question is handed to the MCP handler
 of the call that caused it (the call holding that extension), which asks the client by elicitation
 and settles it. Nobody to ask (no running call, prompts configured off, a client without
-elicitation) is a headless deny; no answer in time is a deny.
+elicitation) is a headless deny; no answer in time is a deny. An extension's ``ctx.ui.confirm/select/
+input/editor`` travels the same way (:meth:`PromptRouter.ask_dialog`); unanswered, it gets the headless
+answer.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from pi_sandbox.session.model import PermissionAnswer, PermissionPrompt
+from pi_sandbox.session.model import Dialog, PermissionAnswer, PermissionPrompt
 
 #: Suspended calls kept for clients that answer over 2026-07-28's retry (oldest dropped beyond this).
 MAX_SUSPENDED: Final = 256
@@ -31,25 +34,30 @@ class PromptMode(StrEnum):
 
     #: ask the client by MCP elicitation; a client without elicitation gets a deny (headless)
     ELICIT = "elicit"
-    #: never ask: every prompt is a deny (headless), whatever the client supports
+    #: never ask: every prompt is a deny (headless) and every dialog gets its headless answer
     DENY = "deny"
 
 
 class Question:
-    """A permission prompt waiting on a pipeline thread for the client's answer."""
+    """A permission prompt or an extension dialog waiting on a pipeline thread for the client's answer."""
 
-    def __init__(self, prompt: PermissionPrompt) -> None:
-        self.prompt = prompt
+    def __init__(self, asked: PermissionPrompt | Dialog) -> None:
+        self.asked = asked
         self._event = threading.Event()
-        self._answer: PermissionAnswer | None = None
+        self._answer: Any = None
 
-    def settle(self, answer: PermissionAnswer | None) -> None:
-        """Answer it (``None``: no answer = deny); later answers are ignored."""
+    @property
+    def unasked(self) -> Any:
+        """The answer when nobody can be asked: a headless deny, or the dialog's headless answer."""
+        return PermissionAnswer.UNASKED if isinstance(self.asked, PermissionPrompt) else None
+
+    def settle(self, answer: Any) -> None:
+        """Answer it (``None``: no answer = deny / headless answer); later answers are ignored."""
         if not self._event.is_set():
             self._answer = answer
             self._event.set()
 
-    def wait(self, timeout_s: float) -> PermissionAnswer | None:
+    def wait(self, timeout_s: float) -> Any:
         self._event.wait(timeout_s)
         self._event.set()  # a late answer must not change what the pipeline already decided
         return self._answer
@@ -123,11 +131,18 @@ class PromptRouter:
 
     def ask(self, prompt: PermissionPrompt) -> PermissionAnswer | None:
         """The session's ``on_prompt`` (a pipeline thread): hand the question to the running call, wait."""
+        answer = self._route(Question(prompt))
+        return answer if isinstance(answer, PermissionAnswer) else None
+
+    def ask_dialog(self, dialog: Dialog) -> Any:
+        """The session's ``on_dialog``: the same way; ``None`` is the headless answer."""
+        return self._route(Question(dialog))
+
+    def _route(self, question: Question) -> Any:
         with self._lock:
-            call = self._holders.get(prompt.extension_id)
+            call = self._holders.get(question.asked.extension_id)
         if call is None or self.mode is PromptMode.DENY:
-            return PermissionAnswer.UNASKED  # an extension timer or event, or prompts off: nobody to ask
-        question = Question(prompt)
+            return question.unasked  # an extension timer or event, or asking off: nobody to ask
         call.events.put(question)
         return question.wait(self.timeout_s)
 

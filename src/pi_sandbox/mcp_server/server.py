@@ -27,11 +27,11 @@ from mcp.shared.exceptions import MCPError
 from pi_sandbox import __version__
 from pi_sandbox.errors import PiSandboxError, ToolArgumentsError, ToolNotFoundError
 from pi_sandbox.mcp_server.calls import Finished, PromptMode, PromptRouter, Question, RunningCall, Suspended
-from pi_sandbox.session import PermissionAnswer, PermissionPrompt, Session, ToolResult, ToolSpec
+from pi_sandbox.session import Dialog, PermissionAnswer, PermissionPrompt, Session, ToolResult, ToolSpec
 
 SERVER_NAME: Final = "pi-sandbox"
-#: Key of the permission question in a 2026-07-28 ``input_required`` result.
-PERMISSION_INPUT: Final = "pi-sandbox/permission"
+#: Key of the question in a 2026-07-28 ``input_required`` result.
+QUESTION_INPUT: Final = "pi-sandbox/question"
 #: ``_meta`` key of a result's denials (capability, method, reason, remediation, ledger seq).
 DENIALS_META: Final = "pi-sandbox/denials"
 #: The answers a person can give, in the order a client shows them.
@@ -84,13 +84,35 @@ def prompt_message(prompt: PermissionPrompt) -> str:
             f"({prompt.method}). {prompt.explanation}")
 
 
-def _answer(result: types.ElicitResult | None) -> PermissionAnswer | None:
-    """The client's elicitation result as an answer: accept with a known choice, else deny."""
+def dialog_form(dialog: Dialog) -> tuple[str, dict[str, Any]]:
+    """An extension's dialog as an elicitation: the message and a one-field form of the op's type."""
+    field: dict[str, Any] = {"type": "boolean"} if dialog.op == "confirm" else {"type": "string"}
+    if dialog.op == "select":
+        field["enum"] = list(dialog.options)
+    field["title"] = dialog.title or dialog.op
+    text = " — ".join(t for t in (dialog.title, dialog.message) if t)
+    return (f"extension '{dialog.extension_id}' asks: {text}", {
+        "type": "object", "properties": {"value": field}, "required": ["value"]})
+
+
+def elicitation(question: Question) -> tuple[str, dict[str, Any]]:
+    """The message and form for ``question``."""
+    asked = question.asked
+    if isinstance(asked, PermissionPrompt):
+        return prompt_message(asked), ELICIT_SCHEMA
+    return dialog_form(asked)
+
+
+def _answer(question: Question, result: types.ElicitResult | None) -> Any:
+    """The client's elicitation result as the question's answer (None: no answer / headless answer)."""
     if result is None:
         return None
+    content = result.content or {}
+    if not isinstance(question.asked, PermissionPrompt):
+        return content.get("value") if result.action == "accept" else None  # the shape is checked downstream
     if result.action != "accept":
         return PermissionAnswer.DENY  # declined or dismissed: the person said no
-    choice = (result.content or {}).get("answer")
+    choice = content.get("answer")
     valid = isinstance(choice, str) and choice in {a.value for a in ELICIT_ANSWERS}
     return PermissionAnswer(choice) if valid and isinstance(choice, str) else None
 
@@ -179,8 +201,9 @@ class SandboxMcp:
         if suspended is None or suspended.tool != params.name or suspended.arguments != arguments:
             raise MCPError(types.INVALID_PARAMS, "unknown or expired requestState for this tool call; call the "
                                                  "tool again without it")
-        response = (params.input_responses or {}).get(PERMISSION_INPUT)
-        suspended.question.settle(_answer(response) if isinstance(response, types.ElicitResult) else None)
+        response = (params.input_responses or {}).get(QUESTION_INPUT)
+        question = suspended.question
+        question.settle(_answer(question, response) if isinstance(response, types.ElicitResult) else None)
         return await self._drive(ctx, suspended.call, params.name, arguments)
 
     async def _drive(self, ctx: ServerRequestContext[Any], call: RunningCall, name: str,
@@ -191,24 +214,25 @@ class SandboxMcp:
             if isinstance(event, Finished):
                 return self._finish(event)
             if self.router.mode is PromptMode.DENY or not _can_elicit(ctx):
-                event.settle(PermissionAnswer.UNASKED)
+                event.settle(event.unasked)
                 continue
             if ctx.session.can_send_request:  # handshake era: ask during the call
                 event.settle(await self._elicit(ctx, event))
                 continue
-            request = types.ElicitRequest(params=types.ElicitRequestFormParams(
-                message=prompt_message(event.prompt), requested_schema=ELICIT_SCHEMA))
+            message, schema = elicitation(event)
+            request = types.ElicitRequest(params=types.ElicitRequestFormParams(message=message,
+                                                                               requested_schema=schema))
             token = self.router.suspend(Suspended(call, event, name, arguments))
-            return types.InputRequiredResult(input_requests={PERMISSION_INPUT: request}, request_state=token)
+            return types.InputRequiredResult(input_requests={QUESTION_INPUT: request}, request_state=token)
 
-    async def _elicit(self, ctx: ServerRequestContext[Any], question: Question) -> PermissionAnswer | None:
+    async def _elicit(self, ctx: ServerRequestContext[Any], question: Question) -> Any:
+        message, schema = elicitation(question)
         try:
             with anyio.fail_after(self.router.timeout_s):
-                result = await ctx.session.elicit_form(prompt_message(question.prompt), ELICIT_SCHEMA,
-                                                       related_request_id=ctx.request_id)
+                result = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
         except (MCPError, TimeoutError, ValueError):  # refused, no answer in time, malformed: no answer
             return None
-        return _answer(result)
+        return _answer(question, result)
 
     @staticmethod
     def _finish(event: Finished) -> types.CallToolResult:

@@ -3,6 +3,8 @@
 from pi_sandbox.session.core import Session, open_session
 from pi_sandbox.session.model import (
     Denial,
+    Dialog,
+    DialogCallback,
     ExtensionInfo,
     PermissionAnswer,
     PermissionPrompt,
@@ -12,6 +14,6 @@ from pi_sandbox.session.model import (
 )
 
 __all__ = [
-    "Denial", "ExtensionInfo", "PermissionAnswer", "PermissionPrompt", "PromptCallback", "Session", "ToolResult",
-    "ToolSpec", "open_session",
+    "Denial", "Dialog", "DialogCallback", "ExtensionInfo", "PermissionAnswer", "PermissionPrompt", "PromptCallback",
+    "Session", "ToolResult", "ToolSpec", "open_session",
 ]

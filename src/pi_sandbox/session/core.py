@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,8 @@ from pi_sandbox.errors import ExtensionLoadError, SessionClosedError, ToolNotFou
 from pi_sandbox.policy.prompts import UNASKED, PromptAnswer, PromptRequest
 from pi_sandbox.session.model import (
     Denial,
+    Dialog,
+    DialogCallback,
     ExtensionInfo,
     PermissionAnswer,
     PermissionPrompt,
@@ -62,6 +64,20 @@ class _CallbackPrompter:
         if answer == PermissionAnswer.UNASKED:
             return UNASKED
         return _to_prompt_answer(answer)
+
+
+def _dialog_asker(callback: DialogCallback) -> Callable[[str, str, Mapping[str, Any]], Any]:
+    """The ui connector's asker over a session's ``on_dialog`` callback (a failing callback: headless answer)."""
+
+    def ask(extension_id: str, op: str, question: Mapping[str, Any]) -> Any:
+        dialog = Dialog(extension_id, op, str(question.get("title") or ""), str(question.get("message") or ""),
+                        tuple(str(o) for o in question.get("options") or ()))
+        try:
+            return callback(dialog)
+        except Exception:  # a broken UI must not fail the extension's call: it gets the headless answer
+            return None
+
+    return ask
 
 
 class Session:
@@ -256,6 +272,7 @@ def open_session(
     project_dir: str | os.PathLike[str] | None = None,
     profile: str | None = None,
     on_prompt: PromptCallback | None = None,
+    on_dialog: DialogCallback | None = None,
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
     model: Mapping[str, Any] | None = None,
@@ -271,6 +288,8 @@ def open_session(
     * ``profile``: ``safe`` | ``balanced`` | ``permissive`` for this session (default: the settings').
     * ``on_prompt``: answers permission prompts (policy decision *prompt*), see :data:`PromptCallback`.
       Without it nobody is asked and every prompt is a deny (headless), as in ``pi-sandbox rpc``.
+    * ``on_dialog``: answers extensions' ``ctx.ui.confirm/select/input/editor``, see :data:`DialogCallback`;
+      without it they get the headless answers (``false`` / ``undefined``) and are shown on stderr.
     * ``env``: the environment to resolve settings from (default: ``os.environ``).
     * ``flags`` / ``model``: what extensions see as ``pi.getFlag()`` values and ``ctx.model``.
 
@@ -279,6 +298,7 @@ def open_session(
     that fails to load does not raise: :meth:`Session.extensions` shows it with its error.
     """
     from pi_sandbox.config import resolve_config
+    from pi_sandbox.connectors.events import HeadlessUiConnector
     from pi_sandbox.dispatch import Sandbox
     from pi_sandbox.runtime.host import ExtensionHost, discover_and_load
     from pi_sandbox.support import require_supported_platform
@@ -288,6 +308,9 @@ def open_session(
     config = resolve_config(cwd=cwd, env=env, cli_profile=profile)
     prompter = _CallbackPrompter(on_prompt) if on_prompt is not None else None
     sandbox = Sandbox.open(config, prompter=prompter)
+    ui = sandbox.connectors.get("ui")
+    if on_dialog is not None and isinstance(ui, HeadlessUiConnector):
+        ui.asker = _dialog_asker(on_dialog)
     try:
         host = ExtensionHost(sandbox, flags=flags, model=model)
         session = Session(sandbox, host)

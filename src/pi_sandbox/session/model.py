@@ -46,6 +46,24 @@ PromptCallback: TypeAlias = Callable[[PermissionPrompt], "PermissionAnswer | str
 
 
 @dataclass(frozen=True)
+class Dialog:
+    """An extension's ``ctx.ui.confirm/select/input/editor``, put to the embedding program (text redacted)."""
+
+    extension_id: str
+    #: ``confirm`` | ``select`` | ``input`` | ``editor``
+    op: str
+    title: str
+    message: str
+    options: tuple[str, ...] = ()
+
+
+#: ``on_dialog``: called on a pipeline thread while the extension waits. Return ``True``/``False`` for
+#: ``confirm``, one of ``options`` for ``select``, a string for ``input``/``editor``; ``None``, a value of the
+#: wrong shape or an exception give the extension the headless answer (``false`` / ``undefined``).
+DialogCallback: TypeAlias = Callable[[Dialog], Any]
+
+
+@dataclass(frozen=True)
 class ToolSpec:
     """A tool a loaded extension registered, as a host offers it to its model."""
 
