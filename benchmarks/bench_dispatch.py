@@ -90,7 +90,10 @@ def _append_only(store: AuditStore, n: int, sync: bool = True) -> list[float]:
                                  call_id=f"a{i}", capability="fs.read", method="fs", params_hash="0" * 64,
                                  layer=3, detail={"stage": "connector"})
         t0 = time.perf_counter_ns()
-        store.append(draft, sync=sync)
+        if sync:
+            store.append(draft)
+        else:
+            store.append(draft, sync=False)
         samples.append((time.perf_counter_ns() - t0) / 1000)
     return samples
 
@@ -116,7 +119,10 @@ def main() -> None:
     real = Sandbox(config, store)
     with_connector = _measure(real, 3000)
     append_only = _append_only(store, 3000)
-    append_group = _append_only(store, 3000, sync=False)
+    try:
+        append_group = _append_only(store, 3000, sync=False)
+    except TypeError:  # a store without durability classes (measuring the code before them)
+        append_group = [float("nan")]
     store.close()
     floor = _fsync_floor(config.state_dir)
     print_table("dispatch: fs stat hostcall", [
