@@ -27,6 +27,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +82,20 @@ def _plain_json(payload: Mapping[str, Any]) -> str:
         return orjson.dumps(dict(payload), option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise AuditRecordError(f"record payload is not JSON serialisable: {exc}") from None
+
+
+def _flush_loop(ref: weakref.ref[AuditStore], wake: threading.Event, interval_s: float) -> None:
+    """The background group commit: sync what is pending every ``interval_s`` (or when woken).
+
+    It holds the store only weakly between rounds: a store nobody closed is still collected (its
+    connection closed), and the thread ends with it."""
+    while True:
+        wake.wait(interval_s)
+        wake.clear()
+        store = ref()
+        if store is None or not store._flush_pending():
+            return
+        del store
 
 
 class _Ticket:
@@ -204,7 +219,9 @@ class AuditStore(AuditQueries):
         except BaseException:
             store._release()
             raise
-        store._flusher = threading.Thread(target=store._flush_loop, name="pi-ledger-flusher", daemon=True)
+        store._flusher = threading.Thread(target=_flush_loop, args=(weakref.ref(store), store._flush_wake,
+                                                                    store.flush_interval_s),
+                                          name="pi-ledger-flusher", daemon=True)
         store._flusher.start()
         return store
 
@@ -578,18 +595,16 @@ class AuditStore(AuditQueries):
         finally:
             os.close(fd)
 
-    def _flush_loop(self) -> None:
-        """The background group commit: sync what is pending every ``flush_interval_s`` (or when nudged)."""
-        while True:
-            self._flush_wake.wait(self.flush_interval_s)
-            self._flush_wake.clear()
-            if self._closed:
-                return
-            if self._commit_count > self._synced_commits:
-                try:
-                    self._sync_to(self._commit_count)
-                except AuditStoreError:
-                    pass  # recorded: every later append that needs a sync is refused
+    def _flush_pending(self) -> bool:
+        """One round of the background group commit; False once the store is closed."""
+        if self._closed:
+            return False
+        if self._commit_count > self._synced_commits:
+            try:
+                self._sync_to(self._commit_count)
+            except AuditStoreError:
+                pass  # recorded: every later append that needs a sync is refused
+        return True
 
     def head(self) -> tuple[int, str]:
         """``(seq, entry_hash)`` of the last entry, or ``(0, GENESIS)`` for an empty ledger."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 import threading
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any, Final
@@ -42,20 +43,21 @@ class TelemetrySink:
                 return
             self._buffer.append((extension_id, record))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="pi-telemetry", daemon=True)
+                self._thread = threading.Thread(target=_run, args=(weakref.ref(self), self._wake, self.interval_s),
+                                                name="pi-telemetry", daemon=True)
                 self._thread.start()
             elif len(self._buffer) >= MAX_BUFFER:
                 self._wake.set()
 
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - a closed or failing store: telemetry is not evidence
-                if self._closed:
-                    return
+    def _flush_round(self) -> bool:
+        """One round of the writer thread; False once the sink is closed."""
+        if self._closed:
+            return False
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - a closed or failing store: telemetry is not evidence
+            return not self._closed
+        return True
 
     def flush(self) -> None:
         """Write what is queued now."""
@@ -73,6 +75,17 @@ class TelemetrySink:
         if thread is not None:
             thread.join()
         self.flush()
+
+
+def _run(ref: weakref.ref[TelemetrySink], wake: threading.Event, interval_s: float) -> None:
+    """The writer thread; it holds the sink only weakly between rounds (an unclosed sink is still collected)."""
+    while True:
+        wake.wait(interval_s)
+        wake.clear()
+        sink = ref()
+        if sink is None or not sink._flush_round():
+            return
+        del sink
 
 
 def _percentile(values: list[float], q: float) -> float:
