@@ -29,6 +29,7 @@ LEGAL = {
     (S.UNKNOWN, S.TRUSTED): {Actor.OPERATOR},
     (S.PROBATION, S.TRUSTED): {Actor.SYSTEM, Actor.OPERATOR},
     (S.TRUSTED, S.PROBATION): {Actor.SYSTEM, Actor.OPERATOR},
+    (S.PROBATION, S.PROBATION): {Actor.SYSTEM},
     (S.QUARANTINED, S.PROBATION): {Actor.OPERATOR},
     (S.QUARANTINED, S.TRUSTED): {Actor.OPERATOR},
     (S.UNKNOWN, S.QUARANTINED): {Actor.SYSTEM, Actor.OPERATOR},
@@ -73,6 +74,25 @@ def test_first_load_is_probation_and_changed_code_goes_back(pi_env: PiEnv) -> No
             (S.TRUSTED, S.PROBATION, "content_changed", Actor.SYSTEM),
         ]
         assert {a.category for a in store.query_alerts(extension_id="ext.a")} == {"trust_transition"}
+
+
+def test_probation_starts_over_when_code_or_source_changes(pi_env: PiEnv) -> None:
+    """A clean record earned by one source's code never promotes another's: the count restarts."""
+    store, reg = _registry(pi_env)
+    with store:
+        assert reg.observe_load("ext.a", "installed", "h1") is S.PROBATION
+        assert reg.observe_load("ext.a", "installed", "h1") is S.PROBATION  # same identity: nothing recorded
+        assert reg.observe_load("ext.a", "project:abc", "h1") is S.PROBATION
+        assert reg.observe_load("ext.a", "project:abc", "h2") is S.PROBATION
+        assert [(t.from_state, t.to_state, t.reason, t.source) for t in reg.history("ext.a")] == [
+            (S.UNKNOWN, S.PROBATION, "first_seen", "installed"),
+            (S.PROBATION, S.PROBATION, "content_changed", "project:abc"),
+            (S.PROBATION, S.PROBATION, "content_changed", "project:abc"),
+        ]
+        reg.transition("ext.a", S.QUARANTINED, actor=Actor.OPERATOR, reason=TransitionReason.OPERATOR_QUARANTINE,
+                       note="x")
+        assert reg.observe_load("ext.a", "installed", "h3") is S.QUARANTINED  # quarantine is never shed
+    assert not verify_ledger_and_trust(pi_env.state_dir).verification_errors
 
 
 def test_state_survives_restart_and_is_shared_between_processes(pi_env: PiEnv) -> None:

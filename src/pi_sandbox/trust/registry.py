@@ -151,7 +151,8 @@ class TrustRegistry:
         return transition
 
     def observe_load(self, extension_id: str, source: str, content_hash: str) -> TrustState:
-        """An extension is being loaded: first seen or changed code → probation. Returns its state."""
+        """An extension is being loaded: first seen, or changed code or source → (a fresh) probation; quarantine
+        stays. Returns its state."""
         with self._lock:
             standing = self._standing.get(extension_id)
             state = standing.state if standing is not None else TrustState.UNKNOWN
@@ -162,7 +163,8 @@ class TrustRegistry:
             assert standing is not None
             # Trusted code from one source never vouches for another source's code under the same id.
             changed = standing.content_hash != content_hash or not same_source(standing.source, source)
-            if state is TrustState.TRUSTED and changed:
+            if state in (TrustState.TRUSTED, TrustState.PROBATION) and changed:
+                # Also from probation: the clean record counted so far belongs to the other code or source.
                 return self.transition(extension_id, TrustState.PROBATION, actor=Actor.SYSTEM,
                                        reason=TransitionReason.CONTENT_CHANGED, source=source,
                                        content_hash=content_hash).to_state

@@ -50,6 +50,8 @@ TRANSITIONS: Final[dict[tuple[TrustState, TrustState], frozenset[Actor]]] = {
     (TrustState.UNKNOWN, TrustState.TRUSTED): frozenset({Actor.OPERATOR}),
     (TrustState.PROBATION, TrustState.TRUSTED): frozenset({Actor.SYSTEM, Actor.OPERATOR}),
     (TrustState.TRUSTED, TrustState.PROBATION): frozenset({Actor.SYSTEM, Actor.OPERATOR}),
+    # Probation starts over when the code or its source changes: the clean record of other code counts for nothing.
+    (TrustState.PROBATION, TrustState.PROBATION): frozenset({Actor.SYSTEM}),
     (TrustState.QUARANTINED, TrustState.PROBATION): frozenset({Actor.OPERATOR}),
     (TrustState.QUARANTINED, TrustState.TRUSTED): frozenset({Actor.OPERATOR}),
     **{(state, TrustState.QUARANTINED): frozenset({Actor.SYSTEM, Actor.OPERATOR})
