@@ -1,5 +1,7 @@
-"""Every relative link in the README and ``docs/`` resolves inside the repository, anchors included, and every
-repository path the docs name in code (``src/...``, ``tests/...``, ``docs/...``, ``benchmarks/...``) exists.
+"""Every relative link in the README and ``docs/`` resolves inside the repository, anchors included; every
+repository path the docs name in code (``src/...``, ``tests/...``, ``docs/...``, ``benchmarks/...``, and a
+layer's module such as ``runtime/hostcalls.py``) exists; every test they cite (``file.py::test_name``) exists;
+and no doc points out of the repository (a reader of the repository cannot open it).
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ def broken_links(page: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
+def _package_path(candidate: str, root: Path) -> str:
+    """``candidate`` without ``pi_sandbox/`` when it names a file in one of the package's layer folders, else ""."""
+    rest = candidate.removeprefix("pi_sandbox/")
+    first = rest.split("/")[0]
+    layers = {p.name for p in (root / "src" / "pi_sandbox").glob("*") if p.is_dir() and not p.name.startswith("_")}
+    return rest if "/" in rest and first in layers and re.fullmatch(r"[\w/.-]+\.(?:py|js|ts|json)", rest) else ""
+
+
 def missing_paths(page: Path, root: Path = ROOT) -> list[str]:
     """Repository paths named in code spans of ``page`` that do not exist, or lead out of the repository."""
     text = _FENCED.sub("", page.read_text(encoding="utf-8"))
@@ -71,6 +81,9 @@ def missing_paths(page: Path, root: Path = ROOT) -> list[str]:
         candidate = match.group(2).strip().split("::")[0]  # tests/x.py::test_name names the file
         if _REPO_PATH.match(candidate) and not (root / candidate).exists():
             missing.append(candidate)
+        elif _package_path(candidate, root) and not any((base / _package_path(candidate, root)).exists()
+                                                         for base in (root / "src" / "pi_sandbox", root / "tests")):
+            missing.append(candidate)  # runtime/hostcalls.py: a module (or test) of a layer folder
         elif candidate.startswith("../") and not (page.parent / candidate).resolve().is_relative_to(root):
             missing.append(f"{candidate} (outside the repository)")  # a reader of the repo cannot open it
     return missing
@@ -97,13 +110,18 @@ def test_the_checker_finds_what_is_broken(tmp_path: Path) -> None:
     page.write_text("[a](cli.md#exit-codes-1) [b](nope.md) [c](../../outside.md) [d](cli.md#nope) "
                     "`[e](nope2.md)` [f](https://example.com/x) `src/pi_sandbox/nope.py` `src/pi_sandbox/cli/`\n"
                     "`../../shared/X.md` `../README.md` `tests/test_a.py::test_one`, `::test_two`, `::test_gone[x]`\n"
+                    "`cli/main.py` `cli/gone.py` `pi_sandbox/cli/main.py` `cli/test_a.py`\n"
                     "```\n[g](in-a-block.md)\n```\n", encoding="utf-8")
     assert broken_links(page, root) == ["nope.md: no such file", "../../outside.md: outside the repository",
                                         "cli.md#nope: no heading '#nope' in docs/cli.md"]
     (root / "README.md").write_text("", encoding="utf-8")
     (root / "tests").mkdir()
     (root / "tests" / "test_a.py").write_text("def test_one():\n    pass\n\n\ndef test_two():\n    pass\n")
-    assert missing_paths(page, root) == ["src/pi_sandbox/nope.py", "../../shared/X.md (outside the repository)"]
+    (root / "src" / "pi_sandbox" / "cli" / "main.py").write_text("")
+    (root / "tests" / "cli").mkdir()
+    (root / "tests" / "cli" / "test_a.py").write_text("")
+    assert missing_paths(page, root) == ["src/pi_sandbox/nope.py", "../../shared/X.md (outside the repository)",
+                                         "cli/gone.py"]
     assert missing_tests(page, root) == ["tests/test_a.py::test_gone"]
 
 
