@@ -151,3 +151,31 @@ def test_bad_initialize_params_are_clear_errors(clients: list[RpcClient]) -> Non
 def test_schema_rejects_malformed_messages(definition: str, message: dict[str, Any]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         check(definition, message)
+
+
+def test_a_person_may_take_longer_than_the_hostcall_deadline(asker: Path, pi_env: Any,
+                                                             clients: list[RpcClient]) -> None:
+    # env and ui calls get a 300 ms deadline for host work; the person answers after 1.2 s. The wait
+    # for a person is bounded by prompt_timeout_ms, not by the deadline: the answers still count.
+    settings = json.loads(pi_env.global_settings.read_text())
+    settings["extensionRuntime"] = {"hostcallDeadlineMs": {"env": 300, "ui": 300}}
+    pi_env.global_settings.write_text(json.dumps(settings))
+
+    def slow(question: dict[str, Any]) -> dict[str, Any]:
+        import time
+        time.sleep(1.2)
+        if question["method"] == "permission/request":
+            return {"answer": "once"}
+        return {"value": True} if question["params"]["op"] == "confirm" else {"value": "red"}
+
+    client = RpcClient(answer=slow)
+    clients.append(client)
+    client.request("initialize", {"capabilities": {"permissions": True, "ui": True}, "prompt_timeout_ms": 20_000})
+    assert client.request("tool.call", {"extension": "asker", "tool": "probe"})["result"]["content"][0]["text"] \
+        == "plain-value"
+    assert client.request("tool.call", {"extension": "asker", "tool": "ask"})["result"]["content"][0]["text"] \
+        == "true red"
+    client.close()
+    assert _reasons(pi_env)[:1] == ["prompt_user_allow"]
+    with AuditStore.open_read_only(pi_env.state_dir) as store:
+        assert not [e for e in store.query_ledger(extension_id="asker") if e.decision == "timeout"]

@@ -20,6 +20,7 @@ from pi_sandbox.connectors.output import OperatorOutput
 from pi_sandbox.errors import ConnectorError
 from pi_sandbox.errors import SessionLimitError as SessionLimitError  # its home was here; kept importable
 from pi_sandbox.mediation.secret_broker import SecretBroker
+from pi_sandbox.waiting import waiting_for_a_person
 
 OpHandler = Callable[[str, Mapping[str, Any]], Any]
 Listener = Callable[[str, str, Any], None]
@@ -231,7 +232,9 @@ class HeadlessUiConnector:
         if op in HEADLESS_ANSWERS:
             if self.asker is not None and op != "custom":
                 question = self._question(params)
-                value = _checked_answer(op, question, self.asker(ctx.extension_id, op, question))
+                with waiting_for_a_person():
+                    asked = self.asker(ctx.extension_id, op, question)
+                value = _checked_answer(op, question, asked)
                 if value is not None:
                     return {"value": value, "has_ui": True}
             answer = HEADLESS_ANSWERS[op]

@@ -32,6 +32,7 @@ from pi_sandbox.capabilities import Capability
 from pi_sandbox.errors import StateDirError
 from pi_sandbox.identity import ExtensionIdentity, SourceKind, kind_of_source_key
 from pi_sandbox.vocabulary import Reason
+from pi_sandbox.waiting import waiting_for_a_person
 
 SCOPES: Final[tuple[str, ...]] = ("once", "session", "always")
 PERMISSIONS_FILE: Final = "permissions.json"
@@ -304,7 +305,8 @@ class PromptResolver:
         if self.prompter is None:
             return PromptResolution(False, Reason.PROMPT_HEADLESS_DENY)
         try:
-            answer = self.prompter.ask(request)
+            with waiting_for_a_person():  # the person's time is bounded by the prompt timeout, not the deadline
+                answer = self.prompter.ask(request)
         except Exception:  # a broken UI must fail closed, never open
             answer = None
         if answer is UNASKED:

@@ -10,6 +10,8 @@ threads: another extension's calls run on other threads and complete in their no
 
 from __future__ import annotations
 
+import functools
+import math
 import queue
 import threading
 import time
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pi_sandbox.vocabulary import Reason
+from pi_sandbox.waiting import deadline_clock
 
 #: (method, params) -> {"ok": True, "result": ...} | {"ok": False, "error": {"code", "message", "reason"?}}
 #: ``method`` and ``params`` are the frame's values as sent, malformed ones included (the pipeline
@@ -67,6 +70,8 @@ class Job:
     started_at: float | None = None
     #: Refused at submission: too many of the caller's calls were waiting or running.
     flooded: bool = False
+    #: Time left on the deadline while a person is being asked (the clock is stopped), else None.
+    paused_left: float | None = None
     reply: dict[str, Any] | None = field(default=None, repr=False)
     #: The answer was written to the worker by the lane thread itself.
     delivered: bool = False
@@ -162,6 +167,19 @@ class HostcallLane:
             job.state = ABANDONED
             return True
 
+    def _pause(self, job: Job) -> None:
+        """A person is being asked for ``job``: its deadline waits (the supervisor sees +inf)."""
+        with self._lock:
+            if job.state == RUNNING and job.paused_left is None:
+                job.paused_left = max(0.0, job.deadline - time.monotonic())
+                job.deadline = math.inf
+
+    def _resume(self, job: Job) -> None:
+        with self._lock:
+            if job.paused_left is not None:
+                job.deadline = time.monotonic() + job.paused_left
+                job.paused_left = None
+
     def close(self) -> None:
         """Stop the threads once their current job ends (queued jobs are dropped)."""
         with self._lock:
@@ -187,7 +205,8 @@ class HostcallLane:
             job.started_at = now = time.monotonic()
             remaining_ms = max(1, int((job.deadline - now) * 1000))
             try:
-                reply = service.serve(job.method, job.params, job.call_id, remaining_ms)
+                with deadline_clock(functools.partial(self._pause, job), functools.partial(self._resume, job)):
+                    reply = service.serve(job.method, job.params, job.call_id, remaining_ms)
             except Exception as exc:  # a host bug must still answer the worker
                 reply = {"ok": False, "error": {"code": "internal", "message": type(exc).__name__}}
             with self._lock:
