@@ -28,6 +28,7 @@ from typing import Any
 
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.config import resolve_config
+from pi_sandbox.config.locations import SANDBOXED_EXTENSIONS_FOLDER
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.runtime.discovery import scan_folder
 from pi_sandbox.runtime.host import ExtensionHost
@@ -62,7 +63,12 @@ def _measure(base: Path) -> dict[str, Any]:
     sandbox = Sandbox.open(config)
     host = ExtensionHost(sandbox)
     try:
-        loaded = host.load(scan_folder(config.agent_dir / "extensions"))
+        # `pi-sandbox ext install` puts what it installs in sandboxed-extensions/, beside pi's own folder.
+        sources = scan_folder(config.agent_dir / "extensions")
+        sandboxed = config.agent_dir / SANDBOXED_EXTENSIONS_FOLDER
+        if sandboxed.is_dir():
+            sources += scan_folder(sandboxed)
+        loaded = host.load(sources)
         rows = [{"id": e.extension_id, "status": e.status, "code": e.error_code,
                  "registered": sum(len(e.registrations.get(k, [])) for k in _KINDS),
                  "error": (e.error or "")[:300]} for e in loaded]
