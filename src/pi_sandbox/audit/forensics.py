@@ -17,7 +17,7 @@ withheld value against its commitment, which an unsalted hash would allow.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from pi_sandbox.hashing import canonical_json, sha256_hex
@@ -43,8 +43,11 @@ def seal(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return digest_of(commitments), {"commitments": commitments, "disclosed": disclosed}
 
 
-def check(record: Mapping[str, Any], expected_digest: str | None) -> str | None:
-    """Why ``record`` does not match ``expected_digest`` (None when it does)."""
+def check(record: Mapping[str, Any], expected_digest: str | None, *,
+          commit: Callable[[str, str, Any], str] = commitment,
+          digest_of: Callable[[Mapping[str, str]], str] = digest_of) -> str | None:
+    """Why ``record`` does not match ``expected_digest`` (None when it does). ``commit`` / ``digest_of``
+    compute :func:`commitment` / :func:`digest_of` (a bulk verifier passes faster equivalents)."""
     commitments = record.get("commitments")
     disclosed = record.get("disclosed")
     if not isinstance(commitments, Mapping) or not isinstance(disclosed, Mapping):
@@ -52,10 +55,10 @@ def check(record: Mapping[str, Any], expected_digest: str | None) -> str | None:
     for name, item in disclosed.items():
         if not isinstance(item, Mapping) or not isinstance(item.get("salt"), str):
             return f"forensic field '{name}' is malformed"
-        if commitments.get(name) != commitment(str(name), item["salt"], item.get("value")):
+        if commitments.get(name) != commit(str(name), item["salt"], item.get("value")):
             return f"forensic field '{name}' does not match its commitment"
     if expected_digest is None:
         return "the entry carries no forensic_digest"
-    if digest_of(commitments) != expected_digest:
+    if digest_of(dict(commitments)) != expected_digest:
         return "forensic record does not match the entry's forensic_digest"
     return None

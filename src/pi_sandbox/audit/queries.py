@@ -165,6 +165,27 @@ class AuditQueries:
             return {int(seq): json.loads(payload) for seq, payload in conn.execute(
                 "SELECT seq, payload FROM ledger_forensics WHERE seq BETWEEN ? AND ?", (first_seq, last_seq))}
 
+    def raw_ledger(self, until_seq: int) -> list[tuple[Any, ...]]:
+        """Rows of ``LEDGER_COLUMNS`` for seqs 1..``until_seq`` with ``detail`` as its stored canonical text
+        (bulk readers such as the evidence bundle splice it instead of parsing and re-serializing it)."""
+        with self._db() as conn:
+            return conn.execute(f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE seq <= ? ORDER BY seq",
+                                (until_seq,)).fetchall()
+
+    def raw_records(self, kind: str) -> list[tuple[int, int, str | None, str]]:
+        """``(record_id, ts_ms, extension_id, payload text)`` of every side record of ``kind``, in order."""
+        with self._db() as conn:
+            return conn.execute("SELECT record_id, ts_ms, extension_id, payload FROM records WHERE kind = ? "
+                                "ORDER BY record_id", (kind,)).fetchall()
+
+    def raw_forensic_records(self, first_seq: int, last_seq: int) -> dict[int, str]:
+        """The stored canonical text of the forensic records of entries ``first_seq..last_seq``, by seq."""
+        with self._db() as conn:
+            if not table_columns(conn, "ledger_forensics"):
+                return {}
+            return {int(seq): str(payload) for seq, payload in conn.execute(
+                "SELECT seq, payload FROM ledger_forensics WHERE seq BETWEEN ? AND ?", (first_seq, last_seq))}
+
     def config_version(self, digest: str) -> dict[str, Any] | None:
         """The resolved configuration stored under ``digest`` (None when unknown)."""
         with self._db() as conn:

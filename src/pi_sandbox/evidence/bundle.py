@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from pi_sandbox import schemas
 from pi_sandbox.errors import EvidenceError
+from pi_sandbox.evidence.canon import checked_text, object_text
 from pi_sandbox.hashing import canonical_json, sha256_hex
 
 #: Accepted schema ids: ours, and the upstream spelling as an alias.
@@ -45,7 +46,8 @@ FORENSIC_REDACTION: Final[Mapping[str, str]] = {
 
 def compute_bundle_hash(bundle: Mapping[str, Any]) -> str:
     """SHA-256 hex of the canonical bytes of ``bundle`` without its ``bundle_hash`` member."""
-    return sha256_hex(canonical_json({k: v for k, v in bundle.items() if k != "bundle_hash"}))
+    members = {key: checked_text(value) for key, value in bundle.items() if key != "bundle_hash"}
+    return sha256_hex(object_text(members))
 
 
 def bundle_bytes(bundle: Mapping[str, Any]) -> bytes:
@@ -55,22 +57,30 @@ def bundle_bytes(bundle: Mapping[str, Any]) -> bytes:
 
 def write_bundle(bundle: Mapping[str, Any], out: Path | str) -> int:
     """Write ``bundle`` to ``out`` atomically (temp file + rename, mode 0600); returns the size in bytes."""
+    return write_chunks([bundle_bytes(bundle).decode("utf-8")], out)
+
+
+def write_chunks(chunks: Iterable[str], out: Path | str) -> int:
+    """Write a bundle's canonical text ``chunks`` to ``out`` atomically (temp file + rename, mode 0600)."""
     path = Path(out)
-    data = bundle_bytes(bundle)
+    size = 0
     if path.is_dir():
         raise EvidenceError(f"{path} is a directory; name a file for the bundle (--out FILE)")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                data = chunk.encode("utf-8")
+                size += len(data)
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise EvidenceError(f"cannot write the bundle to {path}: {exc.strerror or exc}") from None
-    return len(data)
+    return size
 
 
 def load_bundle(path: Path | str) -> dict[str, Any]:

@@ -8,25 +8,29 @@ entries were decided under, the replayed decision timeline and the summary.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pi_sandbox import schemas
-from pi_sandbox.audit import AuditStore, LedgerEntry
+from pi_sandbox.audit import AuditStore
+from pi_sandbox.audit.chain import GENESIS, entry_hash
 from pi_sandbox.audit.forensics import DIGEST_KEY
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.evidence.bundle import (
     COUNTED_SECTIONS,
     FORENSIC_REDACTION,
     REDACTION_TARGETS,
-    compute_bundle_hash,
-    write_bundle,
+    write_chunks,
 )
+from pi_sandbox.evidence.canon import Canon, object_text, parse
 from pi_sandbox.evidence.model import REDACTED, BundleFilter, RedactionPolicy
 from pi_sandbox.evidence.proofs import covering_checkpoint, prove_selection
-from pi_sandbox.evidence.replay import replay_bundle
+from pi_sandbox.evidence.replay import config_lookup, parsed_row, replay_entries
+from pi_sandbox.hashing import canonical_json
 from pi_sandbox.progress import ProgressCallback, report
 
 #: Ledger entry kinds copied into their own sections (they stay in ``risk_ledger`` too).
@@ -69,10 +73,10 @@ def export_bundle(
     progress: ProgressCallback | None = None,
 ) -> ExportResult:
     """Build a bundle from ``store`` (opened writable: the head is sealed first) and write it to ``out``."""
-    bundle = build_bundle(store, bundle_filter=bundle_filter, redaction=redaction,
-                          config_snapshot=config_snapshot, progress=progress)
-    size = write_bundle(bundle, out)
-    return ExportResult(Path(out), str(bundle["bundle_hash"]), size, bundle["summary"])
+    chunks, summary, bundle_hash = assemble(store, bundle_filter=bundle_filter, redaction=redaction,
+                                            config_snapshot=config_snapshot, progress=progress)
+    size = write_chunks(chunks, out)
+    return ExportResult(Path(out), bundle_hash, size, summary)
 
 
 def build_bundle(
@@ -88,8 +92,28 @@ def build_bundle(
     ``config_snapshot`` is the resolved configuration in force now (``config.snapshot``); the versions
     the selected entries were decided under come from the store.
     """
+    chunks, _summary, _hash = assemble(store, bundle_filter=bundle_filter, redaction=redaction,
+                                       config_snapshot=config_snapshot, progress=progress)
+    return dict(json.loads("".join(chunks)))
+
+
+def assemble(
+    store: AuditStore,
+    *,
+    bundle_filter: BundleFilter | None = None,
+    redaction: RedactionPolicy | None = None,
+    config_snapshot: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[str], dict[str, Any], str]:
+    """The bundle file as canonical text chunks, its summary and its ``bundle_hash``.
+
+    Entries, forensic records and side records are stored as canonical JSON already; they are spliced
+    into the bundle as stored (parsed and re-serialized only where redaction changes them), so a 100k
+    entry bundle costs string joins rather than a Python walk over every value (docs/evidence.md).
+    """
     chosen = bundle_filter or BundleFilter()
     policy = redaction or RedactionPolicy.none()
+    withheld = set(policy.redacted_fields())
     seal_head(store, chosen.until_seq)
     checkpoints = store.query_checkpoints()
     cover = covering_checkpoint(checkpoints, chosen.until_seq)
@@ -97,35 +121,103 @@ def build_bundle(
         raise EvidenceError("the ledger has no checkpoint with a Merkle root to prove entries against; "
                             "open it writable (the export seals the head) and retry")
     bound = cover["seq"] if chosen.until_seq is None else min(chosen.until_seq, cover["seq"])
-    entries = [e for e in store.query_ledger() if e.seq <= bound]
-    report(progress, len(entries) // 4, len(entries), "entries read")
-    selected = [e for e in entries if chosen.in_time(e.ts_ms) and chosen.for_extension(e.extension_id)]
+    rows = [r for r in store.raw_ledger(bound) if chosen.in_time(r[1]) and chosen.for_extension(r[3])]
+    total = max(1, len(rows))
+    report(progress, 0, total, "entries read")
+    entries = [parsed_row(r) for r in rows]
     complete = chosen.selects_everything
-    ledger = prove_selection(store, selected, checkpoints, cover, complete=complete)
-    report(progress, len(entries) // 2, len(entries), "entries proven")
-    ledger["forensics"] = _forensics(store, selected, policy)
-    ledger["entries"] = [_entry_dict(e) for e in selected]
-    ledger["complete"] = complete
-    ledger["schema"] = schemas.LEDGER_SCHEMA
-    report(progress, 3 * len(entries) // 4, len(entries), "sections")
-    bundle: dict[str, Any] = {
-        "schema": schemas.INCIDENT_EVIDENCE_BUNDLE,
-        "generated_at_ms": cover["ts_ms"],
-        "source": {"ledger_id": store.ledger_id or store.meta("ledger_id") or "", "head_seq": cover["seq"],
-                   "head_hash": cover["head_hash"], "public_key": cover["public_key"]},
-        "filter": chosen.to_dict(),
-        "redaction": policy.to_dict(),
-        "risk_ledger": ledger,
-        **_sections(store, selected, chosen, policy),
-        "config": _config_section(store, selected, config_snapshot),
-        "risk_replay": None,
+    ledger = prove_selection(store, [r[0] for r in rows], checkpoints, cover, complete=complete)
+    forensics = _forensics(store, entries, withheld)
+    report(progress, total // 4, total, "entries proven")
+    alerts = [_redact(a.to_dict(), REDACTION_TARGETS["alerts"], withheld) for a in store.query_alerts()
+              if chosen.in_time(a.ts_ms) and chosen.for_extension(a.extension_id)
+              and chosen.selects_alert(a.category, a.severity)]
+    records = {section: _record_items(store, kind, chosen, withheld) for kind, section in RECORD_SECTIONS.items()}
+    views = {section: [_ledger_view(e) for e in entries if e["kind"] == kind]
+             for section, kind in (("trust_transitions", TRUST_KIND), ("kill_switch_events", KILL_SWITCH_KIND))}
+    config = _config_section(store, entries, config_snapshot)
+    report(progress, total // 2, total, "replaying")
+    break_seq, break_findings = _chain_break(rows, complete)
+    replay = replay_entries(
+        entries, config_for=config_lookup(config["versions"].get),
+        params_for=lambda seq: _disclosed_params(forensics.get(seq)),
+        chain_break_seq=break_seq, chain_findings=break_findings, source="bundle").to_dict()
+    counts = {"alerts": len(alerts), **{name: len(items) for name, items in records.items()},
+              **{name: len(items) for name, items in views.items()},
+              "risk_ledger": len(entries), "checkpoints": len(ledger["checkpoints"]), "proofs": len(ledger["proofs"]),
+              "forensic_records": len(forensics), "config_versions": len(config["versions"])}
+    extensions = {e["extension_id"] for e in entries} | {a["extension_id"] for a in alerts}
+    summary = {"counts": counts, "distinct_extensions": sorted(x for x in extensions if x is not None),
+               "deny_count": sum(1 for e in entries if e["decision"] in DENYING)}
+    report(progress, 3 * total // 4, total, "hashing")
+    ledger_members = {
+        "checkpoints": _exact(ledger["checkpoints"]), "complete": _exact(complete),
+        "entries": "[" + ",".join(_entry_text(r) for r in rows) + "]",
+        "forensics": "{" + ",".join(f'"{seq}":{forensics[seq][0]}' for seq in sorted(forensics, key=str)) + "}",
+        "proofs": _exact(ledger["proofs"]), "schema": _exact(schemas.LEDGER_SCHEMA),
     }
-    report(progress, 7 * len(entries) // 8, len(entries), "replaying")
-    bundle["risk_replay"] = replay_bundle(bundle).to_dict()
-    bundle["summary"] = summarize(bundle)
-    bundle["bundle_hash"] = compute_bundle_hash(bundle)
-    report(progress, len(entries), len(entries), "done")
-    return bundle
+    members = {
+        "schema": _exact(schemas.INCIDENT_EVIDENCE_BUNDLE),
+        "generated_at_ms": _exact(cover["ts_ms"]),
+        "source": _exact({"ledger_id": store.ledger_id or store.meta("ledger_id") or "", "head_seq": cover["seq"],
+                          "head_hash": cover["head_hash"], "public_key": cover["public_key"]}),
+        "filter": _exact(chosen.to_dict()), "redaction": _exact(policy.to_dict()),
+        "risk_ledger": object_text(ledger_members), "alerts": _exact(alerts),
+        **{name: "[" + ",".join(items) + "]" for name, items in records.items()},
+        **{name: _exact(items) for name, items in views.items()},
+        "config": _exact(config), "risk_replay": _exact(replay), "summary": _exact(summary),
+    }
+    body = object_chunks(members)
+    digest = hashlib.sha256()
+    for chunk in body:
+        digest.update(chunk.encode("utf-8"))
+    bundle_hash = digest.hexdigest()
+    members["bundle_hash"] = _exact(bundle_hash)
+    report(progress, total, total, "done")
+    return object_chunks(members), summary, bundle_hash
+
+
+def _exact(value: Any) -> str:
+    return canonical_json(value).decode("utf-8")
+
+
+_str = json.encoder.encode_basestring  # the C string encoder: exactly RFC 8785's escaping
+
+
+def _opt(value: str | None) -> str:
+    return "null" if value is None else _str(value)
+
+
+def _entry_text(row: Sequence[Any]) -> str:
+    """The canonical text of a stored entry (its detail is stored canonical; keys in sorted order)."""
+    (seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, reason, detail,
+     prev_hash, entry_hash) = row
+    return str('{"call_id":' + _opt(call_id) + ',"capability":' + _opt(capability) + ',"decision":' + _str(decision)
+            + ',"detail":' + detail + ',"entry_hash":' + _str(entry_hash) + ',"extension_id":' + _opt(extension_id)
+            + ',"kind":' + _str(kind) + ',"layer":' + ("null" if layer is None else str(int(layer)))
+            + ',"method":' + _opt(method) + ',"params_hash":' + _opt(params_hash) + ',"prev_hash":' + _str(prev_hash)
+            + ',"reason":' + _str(reason) + ',"seq":' + str(int(seq)) + ',"ts_ms":' + str(int(ts_ms)) + "}")
+
+
+def _chain_break(rows: Sequence[Sequence[Any]], complete: bool) -> tuple[int | None, list[str]]:
+    """Where the selected entries stop hashing or linking (``replay.chain_break`` on the stored text)."""
+    previous: Sequence[Any] | None = None
+    for row in rows:
+        seq = row[0]
+        if entry_hash(*row[:13]) != row[13]:
+            return seq, [f"entry {seq} does not hash to its entry_hash"]
+        if previous is not None and seq == previous[0] + 1 and row[12] != previous[13]:
+            return seq, [f"entry {seq} does not link to entry {previous[0]}"]
+        if previous is None and complete and row[12] != GENESIS:
+            return seq, [f"entry {seq} does not start from GENESIS"]
+        previous = row
+    return None, []
+
+
+def object_chunks(members: Mapping[str, str]) -> list[str]:
+    """A canonical object as text chunks (one per member, keys sorted by UTF-16 code units)."""
+    keys = sorted(members, key=lambda k: k.encode("utf-16-be"))
+    return ["{"] + [("," if i else "") + _str(k) + ":" + members[k] for i, k in enumerate(keys)] + ["}"]
 
 
 def seal_head(store: AuditStore, until_seq: int | None) -> None:
@@ -136,27 +228,36 @@ def seal_head(store: AuditStore, until_seq: int | None) -> None:
         store.checkpoint("bundle_export")
 
 
-def _entry_dict(entry: LedgerEntry) -> dict[str, Any]:
-    data = entry.to_dict()
-    del data["schema"]
-    return data
-
-
-def _forensics(store: AuditStore, selected: list[LedgerEntry], policy: RedactionPolicy) -> dict[str, Any]:
-    """Each selected entry's forensic record, minus the fields the policy withholds (commitments stay)."""
-    if not selected:
+def _forensics(store: AuditStore, entries: Sequence[Mapping[str, Any]],
+               withheld: set[str]) -> dict[int, tuple[str, Mapping[str, Any] | None]]:
+    """Each selected entry's forensic record as ``(canonical text, parsed or None)``, minus the fields the
+    policy withholds (their commitments stay). Records without redaction are spliced as stored."""
+    if not entries:
         return {}
-    withheld = set(policy.redacted_fields())
-    records = store.forensic_records(selected[0].seq, selected[-1].seq)
-    out: dict[str, Any] = {}
-    for entry in selected:
-        record = records.get(entry.seq)
-        if record is None or DIGEST_KEY not in entry.detail:
+    raw = store.raw_forensic_records(entries[0]["seq"], entries[-1]["seq"])
+    hidden = {name for name, flag in FORENSIC_REDACTION.items() if flag in withheld}
+    out: dict[int, tuple[str, Mapping[str, Any] | None]] = {}
+    for entry in entries:
+        text = raw.get(entry["seq"])
+        if text is None or DIGEST_KEY not in entry["detail"]:
             continue
-        disclosed = {name: item for name, item in dict(record.get("disclosed", {})).items()
-                     if FORENSIC_REDACTION.get(name) not in withheld}
-        out[str(entry.seq)] = {"commitments": record.get("commitments", {}), "disclosed": disclosed}
+        if not hidden or not any(f'"{name}":{{"salt"' in text for name in hidden):
+            out[entry["seq"]] = (text, None)
+            continue
+        record, plain = parse(text)
+        disclosed = {k: v for k, v in dict(record.get("disclosed", {})).items() if k not in hidden}
+        kept = {"commitments": record.get("commitments", {}), "disclosed": disclosed}
+        out[entry["seq"]] = (Canon(plain).text(kept), kept)
     return out
+
+
+def _disclosed_params(item: tuple[str, Mapping[str, Any] | None] | None) -> Mapping[str, Any] | None:
+    """The redacted parameters a bundle's forensic record discloses (for replaying exec decisions)."""
+    if item is None:
+        return None
+    record = item[1] if item[1] is not None else json.loads(item[0])
+    params = dict(record.get("disclosed", {})).get("params")
+    return params.get("value") if isinstance(params, Mapping) else None
 
 
 def _redact(item: dict[str, Any], targets: Mapping[str, str], withheld: set[str]) -> dict[str, Any]:
@@ -166,36 +267,31 @@ def _redact(item: dict[str, Any], targets: Mapping[str, str], withheld: set[str]
     return item
 
 
-def _sections(store: AuditStore, selected: list[LedgerEntry], chosen: BundleFilter,
-              policy: RedactionPolicy) -> dict[str, Any]:
-    withheld = set(policy.redacted_fields())
-    alerts = [_redact(a.to_dict(), REDACTION_TARGETS["alerts"], withheld) for a in store.query_alerts()
-              if chosen.in_time(a.ts_ms) and chosen.for_extension(a.extension_id)
-              and chosen.selects_alert(a.category, a.severity)]
-    sections: dict[str, Any] = {"alerts": alerts}
-    for kind, section in RECORD_SECTIONS.items():
-        targets = REDACTION_TARGETS.get(section, {})
-        sections[section] = [
-            {"record_id": r.record_id, "ts_ms": r.ts_ms, "extension_id": r.extension_id,
-             "payload": _redact(dict(r.payload), targets, withheld)}
-            for r in store.query_records(kind=kind)
-            if chosen.in_time(r.ts_ms) and chosen.for_extension(r.extension_id)]
-    sections["trust_transitions"] = [_ledger_view(e) for e in selected if e.kind == TRUST_KIND]
-    sections["kill_switch_events"] = [_ledger_view(e) for e in selected if e.kind == KILL_SWITCH_KIND]
-    return sections
+def _record_items(store: AuditStore, kind: str, chosen: BundleFilter, withheld: set[str]) -> list[str]:
+    """The canonical text of each side record of ``kind`` the filter selects, blanked where the policy says."""
+    targets = {f: flag for f, flag in REDACTION_TARGETS.get(RECORD_SECTIONS[kind], {}).items() if flag in withheld}
+    items = []
+    for record_id, ts_ms, extension_id, payload in store.raw_records(kind):
+        if not (chosen.in_time(ts_ms) and chosen.for_extension(extension_id)):
+            continue
+        if targets and any(f'"{field}":' in payload for field in targets):
+            value, plain = parse(payload)
+            payload = Canon(plain).text(_redact(dict(value), targets, withheld))
+        items.append('{"extension_id":' + _opt(extension_id) + ',"payload":' + payload + ',"record_id":'
+                     + str(int(record_id)) + ',"ts_ms":' + str(int(ts_ms)) + "}")
+    return items
 
 
-def _ledger_view(entry: LedgerEntry) -> dict[str, Any]:
+def _ledger_view(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A section item that repeats a ledger entry's fields (verification checks it matches the entry)."""
-    return {"seq": entry.seq, "ts_ms": entry.ts_ms, "extension_id": entry.extension_id,
-            "decision": entry.decision, "reason": entry.reason, "detail": dict(entry.detail)}
+    return {key: entry[key] for key in ("seq", "ts_ms", "extension_id", "decision", "reason", "detail")}
 
 
-def _config_section(store: AuditStore, selected: Iterable[LedgerEntry],
+def _config_section(store: AuditStore, selected: Iterable[Mapping[str, Any]],
                     snapshot: Mapping[str, Any] | None) -> dict[str, Any]:
     from pi_sandbox.config.snapshot import snapshot_digest
 
-    digests = sorted({str(e.detail[CONFIG_DIGEST_KEY]) for e in selected if CONFIG_DIGEST_KEY in e.detail})
+    digests = sorted({str(e["detail"][CONFIG_DIGEST_KEY]) for e in selected if CONFIG_DIGEST_KEY in e["detail"]})
     versions = {}
     for digest in digests:
         body = store.config_version(digest)

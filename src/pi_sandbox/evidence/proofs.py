@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pi_sandbox.audit import AuditStore, LedgerEntry
+from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.chain import checkpoint_payload
 from pi_sandbox.audit.merkle import MerkleTree, verify_inclusion
 from pi_sandbox.audit.signing import signature_valid
@@ -42,16 +42,16 @@ def runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-def prove_selection(store: AuditStore, selected: Sequence[LedgerEntry], checkpoints: Sequence[Mapping[str, Any]],
+def prove_selection(store: AuditStore, selected: Sequence[int], checkpoints: Sequence[Mapping[str, Any]],
                     cover: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
-    """The ``checkpoints`` and ``proofs`` members of a bundle's ``risk_ledger`` for ``selected``."""
-    seqs = {e.seq for e in selected}
+    """The ``checkpoints`` and ``proofs`` members of a bundle's ``risk_ledger`` for the ``selected`` seqs."""
+    seqs = set(selected)
     included = [cp for cp in checkpoints if cp["seq"] <= cover["seq"] and (complete or cp["seq"] in seqs)]
     if not any(cp["signature"] == cover["signature"] for cp in included):
         included.append(dict(cover))
     proofs: list[dict[str, Any]] = []
     tree: MerkleTree | None = None
-    for _first, last in runs([e.seq for e in selected]):
+    for _first, last in runs(selected):
         if last == cover["seq"]:
             proofs.append({"type": "head", "seq": last, "checkpoint_seq": cover["seq"]})
             continue

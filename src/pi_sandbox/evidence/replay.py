@@ -11,7 +11,8 @@ paths on disk, secret values) cannot be re-derived; such refusals are reported a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,6 +30,8 @@ from pi_sandbox.progress import ProgressCallback, report
 from pi_sandbox.vocabulary import PolicyOutcome
 
 SCHEMA: Final = "pi.security.risk_replay.v1"
+#: Cached re-decisions kept during one replay before the cache starts over (bounds memory on long ledgers).
+_CACHE_LIMIT: Final = 65536
 #: Steps listed in a report (differences and untrusted entries first); the counts cover all of them.
 MAX_LISTED: Final = 1000
 #: Recorded stages whose refusals depend on runtime state, not on configuration alone.
@@ -136,17 +139,28 @@ def _argv(method: str | None, params: Mapping[str, Any] | None) -> tuple[str, li
 
 
 def _redecide(entry: Mapping[str, Any], rules: tuple[CompiledPolicy, ExecMediator | None],
-              params: Mapping[str, Any] | None) -> tuple[str, str, str]:
-    """(decision, reason, stage) the configuration gives for the recorded request."""
+              params_for: Callable[[int], Mapping[str, Any] | None], cache: dict[Any, Any]) -> tuple[str, str, str]:
+    """(decision, reason, stage) the configuration gives for the recorded request.
+
+    ``cache`` keeps decisions per (rules, capability, extension) and per (rules, argv): both are pure
+    functions of the configuration and the request, and a long ledger repeats them a lot."""
     policy, mediator = rules
-    decision = policy.evaluate(Capability(entry["capability"]), entry["extension_id"])
+    key = (id(policy), entry["capability"], entry["extension_id"])
+    decision = cache.get(key)
+    if decision is None:
+        decision = cache[key] = policy.evaluate(Capability(entry["capability"]), entry["extension_id"])
     if decision.decision == PolicyOutcome.DENY:
         return "deny", str(decision.reason), "policy"
     if decision.decision == PolicyOutcome.PROMPT or entry["detail"].get("probation"):
         return "prompt", str(decision.reason), "policy"
-    argv = _argv(entry["method"], params) if entry["capability"] == Capability.EXEC.value else None
+    argv = _argv(entry["method"], params_for(entry["seq"])) if entry["capability"] == Capability.EXEC.value else None
     if argv is not None and mediator is not None:
-        verdict = mediator.evaluate(*argv, cached=False)
+        argv_key = (id(mediator), argv[0], *argv[1])
+        verdict = cache.get(argv_key)
+        if verdict is None:
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+            verdict = cache[argv_key] = mediator.evaluate(*argv, cached=False)
         return ("deny" if verdict.denied else "allow"), (verdict.reason if verdict.denied else str(decision.reason)), \
             "mediation"
     return "allow", str(decision.reason), "policy"
@@ -200,6 +214,7 @@ def replay_entries(
     changes: list[dict[str, Any]] = []
     previous_digest: str | None = None
     replayed = untrusted = 0
+    cache: dict[Any, Any] = {}
     for index, entry in enumerate(entries):
         seq = entry["seq"]
         if until_seq is not None and seq > until_seq:
@@ -214,17 +229,15 @@ def replay_entries(
             continue
         trusted = chain_break_seq is None or seq < chain_break_seq
         chosen = rules.get(digest if isinstance(digest, str) else None) if against is None else rules.get("current")
-        if chosen is None:
-            step = _step(entry, None, "not_replayable", trusted)
-        else:
-            outcome = _redecide(entry, chosen, params_for(seq))
-            step = _step(entry, outcome, _status(entry, outcome), trusted)
+        outcome = None if chosen is None else _redecide(entry, chosen, params_for, cache)
+        status = "not_replayable" if outcome is None else _status(entry, outcome)
         replayed += 1
         untrusted += not trusted
-        counts[step.status] += 1
-        if step.status == "differs":
-            differences.append(step)
-        if step.status == "differs" or not trusted:
+        counts[status] += 1
+        if status == "differs" or not trusted:  # a step object only for what the report lists
+            step = _step(entry, outcome, status, trusted)
+            if status == "differs":
+                differences.append(step)
             listed.append(step)
         if index % 10000 == 0:
             report(progress, index, None, "replaying")
@@ -272,7 +285,8 @@ def _change(seq: int, before: str, after: str, config_for: Callable[[str], Secur
     return {"seq": seq, "from_digest": before, "to_digest": after, "changed": changed}
 
 
-def _config_lookup(snapshots: Callable[[str], Mapping[str, Any] | None]) -> Callable[[str], SecurityConfig | None]:
+def config_lookup(snapshots: Callable[[str], Mapping[str, Any] | None]) -> Callable[[str], SecurityConfig | None]:
+    """``digest -> configuration`` over stored snapshots, each rebuilt once (None when unknown or unusable)."""
     cache: dict[str, SecurityConfig | None] = {}
 
     def lookup(digest: str) -> SecurityConfig | None:
@@ -293,17 +307,26 @@ def replay_ledger(store: AuditStore, *, until_seq: int | None = None, extension_
     are marked untrusted."""
     verification = verify_ledger(store)
     findings = [f"seq {e.seq}: {e.kind}: {e.message}" for e in verification.verification_errors]
-    entries = [e.to_dict() for e in store.query_ledger()]
-    last = entries[-1]["seq"] if entries else 0
-    forensic = store.forensic_records(1, last) if entries else {}
+    head, _ = store.head()
+    rows = store.raw_ledger(head if until_seq is None else min(head, until_seq))
+    entries = [parsed_row(r) for r in rows]
+    forensic = store.raw_forensic_records(1, rows[-1][0]) if rows else {}
 
-    def params_for(seq: int) -> Mapping[str, Any] | None:
-        item = forensic.get(seq, {}).get("disclosed", {}).get("params")
+    def params_for(seq: int) -> Mapping[str, Any] | None:  # parsed only for the exec calls replay re-decides
+        text = forensic.get(seq)
+        item = json.loads(text).get("disclosed", {}).get("params") if text is not None else None
         return item.get("value") if isinstance(item, Mapping) else None
 
-    return replay_entries(entries, config_for=_config_lookup(store.config_version), params_for=params_for,
+    return replay_entries(entries, config_for=config_lookup(store.config_version), params_for=params_for,
                           chain_break_seq=verification.first_invalid_seq, chain_findings=findings[:50],
                           until_seq=until_seq, extension_id=extension_id, against=against, progress=progress)
+
+
+def parsed_row(row: Sequence[Any]) -> dict[str, Any]:
+    """A ledger entry dict (without ``schema``) from a row of ``store.raw_ledger``."""
+    return {"seq": row[0], "ts_ms": row[1], "kind": row[2], "extension_id": row[3], "call_id": row[4],
+            "capability": row[5], "method": row[6], "params_hash": row[7], "decision": row[8], "layer": row[9],
+            "reason": row[10], "detail": json.loads(row[11]), "prev_hash": row[12], "entry_hash": row[13]}
 
 
 def chain_break(entries: list[Mapping[str, Any]], complete: bool) -> tuple[int | None, list[str]]:
@@ -340,6 +363,6 @@ def replay_bundle(bundle: Mapping[str, Any], *, until_seq: int | None = None, ex
         return item.get("value") if isinstance(item, Mapping) else None
 
     break_seq, findings = chain_break(entries, bool(ledger.get("complete")))
-    return replay_entries(entries, config_for=_config_lookup(versions.get), params_for=params_for,
+    return replay_entries(entries, config_for=config_lookup(versions.get), params_for=params_for,
                           chain_break_seq=break_seq, chain_findings=findings, until_seq=until_seq,
                           extension_id=extension_id, source="bundle", against=against, progress=progress)

@@ -24,18 +24,11 @@ from pi_sandbox.audit import forensics
 from pi_sandbox.audit.chain import GENESIS, entry_preimage
 from pi_sandbox.audit.merkle import MerkleTree
 from pi_sandbox.errors import EvidenceError
-from pi_sandbox.evidence.bundle import (
-    ACCEPTED_SCHEMAS,
-    COUNTED_SECTIONS,
-    FORENSIC_REDACTION,
-    REDACTION_TARGETS,
-    compute_bundle_hash,
-    load_bundle,
-)
+from pi_sandbox.evidence.bundle import ACCEPTED_SCHEMAS, COUNTED_SECTIONS, FORENSIC_REDACTION, REDACTION_TARGETS
+from pi_sandbox.evidence.canon import Canon, checked_text, dumps, object_text, parse
 from pi_sandbox.evidence.export import KILL_SWITCH_KIND, TRUST_KIND, summarize
 from pi_sandbox.evidence.model import REDACTED, RedactionPolicy
 from pi_sandbox.evidence.proofs import check_proof, checkpoint_signed, runs
-from pi_sandbox.hashing import canonical_json
 from pi_sandbox.progress import ProgressCallback, report
 
 STEPS: Final = ("bundle_hash", "chain", "summary", "schema", "redaction")
@@ -110,28 +103,30 @@ def verify_bundle(
     ``public_key`` is the ledger's Ed25519 key (hex) that checkpoints must be signed with; without it
     the key recorded in the bundle is used and the report's ``trust_anchor`` says ``bundle``.
     """
-    data = load_bundle(bundle) if isinstance(bundle, (str, Path)) else bundle
-    if not isinstance(data, Mapping):
-        raise EvidenceError("an evidence bundle is a JSON object")
+    data, plain = _read(bundle)
+    canon = Canon(plain)
     source = data.get("source")
     recorded_key = source.get("public_key") if isinstance(source, Mapping) else None
     key = public_key or (recorded_key if isinstance(recorded_key, str) else "")
     recomputed: str | None = None
 
+    texts: dict[str, str] = {}
+
     def step_hash() -> _Errors:
         nonlocal recomputed
         errors = _Errors()
-        recomputed = compute_bundle_hash(data)
+        texts.update(canon.members(data, skip="bundle_hash"))
+        recomputed = hashlib.sha256(object_text(texts).encode("utf-8")).hexdigest()
         if data.get("bundle_hash") != recomputed:
             errors.add(f"bundle_hash {data.get('bundle_hash')!r} does not match the recomputed {recomputed}")
         return errors
 
     checks: list[tuple[str, Callable[[], _Errors]]] = [
         ("bundle_hash", step_hash),
-        ("chain", lambda: _check_chain(data, key, progress)),
-        ("summary", lambda: _check_summary(data)),
+        ("chain", lambda: _check_chain(data, key, canon, progress)),
+        ("summary", lambda: _check_summary(data, canon)),
         ("schema", lambda: _check_schema(data)),
-        ("redaction", lambda: _check_redaction(data, secret_scanner)),
+        ("redaction", lambda: _check_redaction(data, secret_scanner, texts, canon)),
     ]
     results = []
     for number, (name, run) in enumerate(checks, 1):
@@ -148,17 +143,40 @@ def verify_bundle(
         recomputed_hash=recomputed, trust_anchor="explicit" if public_key else "bundle", steps=tuple(results))
 
 
-def _entry_hash(entry: Mapping[str, Any]) -> str:
+def _read(bundle: Mapping[str, Any] | Path | str) -> tuple[Mapping[str, Any], bool]:
+    """The bundle and whether the fast canonical serializer is exact for it (:mod:`.canon`)."""
+    if isinstance(bundle, (str, Path)):
+        path = Path(bundle)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise EvidenceError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+        try:
+            data, plain = parse(raw)
+        except (ValueError, UnicodeDecodeError, EvidenceError) as exc:
+            raise EvidenceError(f"{path} is not a JSON evidence bundle ({exc})") from None
+    else:
+        data = bundle
+        try:  # an in-memory bundle (perhaps edited): learn its floats the same way a file's are learnt
+            data, plain = parse(dumps(bundle))
+        except (ValueError, TypeError, EvidenceError):
+            plain = False
+    if not isinstance(data, Mapping):
+        raise EvidenceError("an evidence bundle is a JSON object")
+    return data, plain
+
+
+def _entry_hash(entry: Mapping[str, Any], text: Callable[[Any], str] = checked_text) -> str:
     detail = entry["detail"]
     if not isinstance(detail, Mapping):
         raise TypeError("entry detail is not an object")
     return hashlib.sha256(entry_preimage(
         entry["seq"], entry["ts_ms"], entry["kind"], entry["extension_id"], entry["call_id"], entry["capability"],
         entry["method"], entry["params_hash"], entry["decision"], entry["layer"], entry["reason"],
-        canonical_json(dict(detail)).decode("utf-8"), entry["prev_hash"])).hexdigest()
+        text(detail), entry["prev_hash"])).hexdigest()
 
 
-def _check_chain(data: Mapping[str, Any], key: str, progress: ProgressCallback | None) -> _Errors:
+def _check_chain(data: Mapping[str, Any], key: str, canon: Canon, progress: ProgressCallback | None) -> _Errors:
     errors = _Errors()
     ledger = data["risk_ledger"]
     entries: Sequence[Mapping[str, Any]] = ledger["entries"]
@@ -174,7 +192,7 @@ def _check_chain(data: Mapping[str, Any], key: str, progress: ProgressCallback |
     recomputed: dict[int, str] = {}
     for index, entry in enumerate(entries):
         seq = entry["seq"]
-        digest = _entry_hash(entry)
+        digest = _entry_hash(entry, canon.text)
         recomputed[seq] = digest
         if digest != entry["entry_hash"]:
             errors.add(f"entry {seq} does not hash to its entry_hash (edited)")
@@ -198,8 +216,8 @@ def _check_chain(data: Mapping[str, Any], key: str, progress: ProgressCallback |
             errors.add(problem)
     if ledger.get("complete"):
         _check_complete(data, entries, recomputed, by_seq, errors)
-    _check_forensics(ledger, entries, errors)
-    _check_ledger_views(data, entries, errors)
+    _check_forensics(ledger, entries, canon, errors)
+    _check_ledger_views(data, entries, canon, errors)
     return errors
 
 
@@ -219,7 +237,8 @@ def _check_complete(data: Mapping[str, Any], entries: Sequence[Mapping[str, Any]
         errors.add(f"the Merkle root signed at seq {head_seq} does not match the entries")
 
 
-def _check_forensics(ledger: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], errors: _Errors) -> None:
+def _check_forensics(ledger: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], canon: Canon,
+                     errors: _Errors) -> None:
     records: Mapping[str, Any] = ledger.get("forensics", {})
     seqs = set()
     for entry in entries:
@@ -229,30 +248,31 @@ def _check_forensics(ledger: Mapping[str, Any], entries: Sequence[Mapping[str, A
         if digest is not None and record is None:
             errors.add(f"entry {entry['seq']} commits to a forensic record the bundle does not carry")
         elif record is not None:
-            problem = forensics.check(record, digest)
+            problem = forensics.check(record, digest, commit=canon.commitment, digest_of=canon.sha256)
             if problem:
                 errors.add(f"entry {entry['seq']}: {problem}")
     for extra in sorted(set(records) - seqs):
         errors.add(f"forensic record for entry {extra}, which the bundle does not carry")
 
 
-def _check_ledger_views(data: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], errors: _Errors) -> None:
+def _check_ledger_views(data: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], canon: Canon,
+                        errors: _Errors) -> None:
     """The trust and kill-switch sections must repeat exactly the ledger entries of their kind."""
     for section, kind in (("trust_transitions", TRUST_KIND), ("kill_switch_events", KILL_SWITCH_KIND)):
         expected = [{"seq": e["seq"], "ts_ms": e["ts_ms"], "extension_id": e["extension_id"],
                      "decision": e["decision"], "reason": e["reason"], "detail": e["detail"]}
                     for e in entries if e["kind"] == kind]
-        if canonical_json(list(data[section])) != canonical_json(expected):
+        if canon.text(list(data[section])) != canon.text(expected):
             errors.add(f"section {section} does not repeat the ledger's {kind} entries")
 
 
-def _check_summary(data: Mapping[str, Any]) -> _Errors:
+def _check_summary(data: Mapping[str, Any], canon: Canon) -> _Errors:
     errors = _Errors()
     recorded = data["summary"]
     expected = summarize(data)
     for name in sorted(set(expected) | set(recorded)):
         if name not in recorded or name not in expected or \
-                canonical_json(recorded[name]) != canonical_json(expected[name]):
+                canon.text(recorded[name]) != canon.text(expected[name]):
             errors.add(f"summary.{name} is {recorded.get(name)!r} but the sections give {expected.get(name)!r}")
     return errors
 
@@ -278,7 +298,8 @@ def _check_schema(data: Mapping[str, Any]) -> _Errors:
     return errors
 
 
-def _check_redaction(data: Mapping[str, Any], scanner: SecretScanner | None) -> _Errors:
+def _check_redaction(data: Mapping[str, Any], scanner: SecretScanner | None, texts: Mapping[str, str],
+                     canon: Canon) -> _Errors:
     errors = _Errors()
     withheld = set(RedactionPolicy.from_dict(data["redaction"]).redacted_fields())
     for section, targets in REDACTION_TARGETS.items():
@@ -297,7 +318,7 @@ def _check_redaction(data: Mapping[str, Any], scanner: SecretScanner | None) -> 
         # The configuration section is settings and paths, not runtime data: a variable the broker withholds
         # by name whose value is a path the settings name (PI_SECURITY_DIR) would show there by design.
         for name, value in data.items():
-            found = scanner(canonical_json(value).decode("utf-8")) if name != "config" else None
+            found = scanner(texts.get(name) or canon.text(value)) if name != "config" else None
             if found:
                 errors.add(f"section {name} contains a withheld secret value (fingerprint {found})")
     return errors
