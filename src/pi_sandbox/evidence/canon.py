@@ -39,7 +39,7 @@ _SUPPLEMENTARY_MARKS: Final = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4", b"\\
 #: In ``json.dumps`` output, a float whose Python form may differ from ECMAScript's (integral: ``3.0``; an
 #: exponent: ``1e-05``, ``1e+16``) or a supplementary character. Conservative: a match inside a string only
 #: costs the exact serializer.
-_RISKY: Final = re.compile(r"\d\.0[,\]}]|\de[-+]\d|[\U00010000-\U0010FFFF]")
+_RISKY: Final = re.compile(r"\d\.0(?:[,\]}]|$)|\de[-+]\d|[\U00010000-\U0010FFFF]")
 
 _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
