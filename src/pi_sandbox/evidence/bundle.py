@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from pi_sandbox import schemas
 from pi_sandbox.errors import EvidenceError
-from pi_sandbox.evidence.canon import checked_text, object_text
+from pi_sandbox.evidence.canon import checked_text, gc_paused, object_text
 from pi_sandbox.hashing import canonical_json, sha256_hex
 
 #: Accepted schema ids: ours, and the upstream spelling as an alias.
@@ -91,7 +91,8 @@ def load_bundle(path: Path | str) -> dict[str, Any]:
     except OSError as exc:
         raise EvidenceError(f"cannot read bundle {source}: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text)
+        with gc_paused():
+            data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EvidenceError(f"{source} is not a JSON evidence bundle ({exc})") from None
     if not isinstance(data, dict):

@@ -26,7 +26,7 @@ from pi_sandbox.evidence.bundle import (
     REDACTION_TARGETS,
     write_chunks,
 )
-from pi_sandbox.evidence.canon import Canon, object_text, parse
+from pi_sandbox.evidence.canon import Canon, gc_paused, object_text, parse
 from pi_sandbox.evidence.model import REDACTED, BundleFilter, RedactionPolicy
 from pi_sandbox.evidence.proofs import covering_checkpoint, prove_selection
 from pi_sandbox.evidence.replay import config_lookup, parsed_row, replay_entries
@@ -73,8 +73,9 @@ def export_bundle(
     progress: ProgressCallback | None = None,
 ) -> ExportResult:
     """Build a bundle from ``store`` (opened writable: the head is sealed first) and write it to ``out``."""
-    chunks, summary, bundle_hash = assemble(store, bundle_filter=bundle_filter, redaction=redaction,
-                                            config_snapshot=config_snapshot, progress=progress)
+    with gc_paused():
+        chunks, summary, bundle_hash = assemble(store, bundle_filter=bundle_filter, redaction=redaction,
+                                                config_snapshot=config_snapshot, progress=progress)
     size = write_chunks(chunks, out)
     return ExportResult(Path(out), bundle_hash, size, summary)
 
@@ -92,9 +93,10 @@ def build_bundle(
     ``config_snapshot`` is the resolved configuration in force now (``config.snapshot``); the versions
     the selected entries were decided under come from the store.
     """
-    chunks, _summary, _hash = assemble(store, bundle_filter=bundle_filter, redaction=redaction,
-                                       config_snapshot=config_snapshot, progress=progress)
-    return dict(json.loads("".join(chunks)))
+    with gc_paused():
+        chunks, _summary, _hash = assemble(store, bundle_filter=bundle_filter, redaction=redaction,
+                                           config_snapshot=config_snapshot, progress=progress)
+        return dict(json.loads("".join(chunks)))
 
 
 def assemble(

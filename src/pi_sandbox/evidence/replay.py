@@ -23,6 +23,7 @@ from pi_sandbox.capabilities import Capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.config.snapshot import from_snapshot
 from pi_sandbox.errors import ConfigError, MediationError
+from pi_sandbox.evidence.canon import gc_paused
 from pi_sandbox.evidence.model import REDACTED
 from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.policy import CompiledPolicy
@@ -305,6 +306,12 @@ def replay_ledger(store: AuditStore, *, until_seq: int | None = None, extension_
                   against: SecurityConfig | None = None, progress: ProgressCallback | None = None) -> ReplayReport:
     """Replay the live ledger of ``store``; the chain is verified first and entries from its first break on
     are marked untrusted."""
+    with gc_paused():
+        return _replay_ledger(store, until_seq, extension_id, against, progress)
+
+
+def _replay_ledger(store: AuditStore, until_seq: int | None, extension_id: str | None,
+                   against: SecurityConfig | None, progress: ProgressCallback | None) -> ReplayReport:
     verification = verify_ledger(store)
     findings = [f"seq {e.seq}: {e.kind}: {e.message}" for e in verification.verification_errors]
     head, _ = store.head()
@@ -353,6 +360,12 @@ def chain_break(entries: list[Mapping[str, Any]], complete: bool) -> tuple[int |
 def replay_bundle(bundle: Mapping[str, Any], *, until_seq: int | None = None, extension_id: str | None = None,
                   against: SecurityConfig | None = None, progress: ProgressCallback | None = None) -> ReplayReport:
     """Replay the entries an evidence bundle carries, under the configuration versions it carries."""
+    with gc_paused():
+        return _replay_bundle(bundle, until_seq, extension_id, against, progress)
+
+
+def _replay_bundle(bundle: Mapping[str, Any], until_seq: int | None, extension_id: str | None,
+                   against: SecurityConfig | None, progress: ProgressCallback | None) -> ReplayReport:
     ledger = bundle["risk_ledger"]
     entries = list(ledger["entries"])
     versions: Mapping[str, Any] = bundle.get("config", {}).get("versions", {})

@@ -25,7 +25,7 @@ from pi_sandbox.audit.chain import GENESIS, entry_preimage
 from pi_sandbox.audit.merkle import MerkleTree
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.evidence.bundle import ACCEPTED_SCHEMAS, COUNTED_SECTIONS, FORENSIC_REDACTION, REDACTION_TARGETS
-from pi_sandbox.evidence.canon import Canon, checked_text, dumps, object_text, parse
+from pi_sandbox.evidence.canon import Canon, checked_text, dumps, gc_paused, object_text, parse
 from pi_sandbox.evidence.export import KILL_SWITCH_KIND, TRUST_KIND, summarize
 from pi_sandbox.evidence.model import REDACTED, RedactionPolicy
 from pi_sandbox.evidence.proofs import check_proof, checkpoint_signed, runs
@@ -103,6 +103,12 @@ def verify_bundle(
     ``public_key`` is the ledger's Ed25519 key (hex) that checkpoints must be signed with; without it
     the key recorded in the bundle is used and the report's ``trust_anchor`` says ``bundle``.
     """
+    with gc_paused():
+        return _verify(bundle, public_key, secret_scanner, progress)
+
+
+def _verify(bundle: Mapping[str, Any] | Path | str, public_key: str | None, secret_scanner: SecretScanner | None,
+            progress: ProgressCallback | None) -> BundleVerificationReport:
     data, plain = _read(bundle)
     canon = Canon(plain)
     source = data.get("source")
