@@ -45,7 +45,14 @@ def _configs() -> list[dict[str, Any]]:
     return [first, second]
 
 
-def _draft(i: int, digest: str) -> LedgerEntryDraft:
+def _policies(configs: list[dict[str, Any]]) -> list[Any]:
+    from pi_sandbox.config.snapshot import from_snapshot
+    from pi_sandbox.policy import CompiledPolicy
+
+    return [CompiledPolicy.from_config(from_snapshot(c)) for c in configs]
+
+
+def _draft(i: int, digest: str, policy: Any) -> LedgerEntryDraft:
     ext = f"ext.{i % 12}"
     method, capability, params = [
         ("fs", "read", {"op": "read", "path": f"src/module_{i % 997}.ts"}),
@@ -53,7 +60,15 @@ def _draft(i: int, digest: str) -> LedgerEntryDraft:
         ("http", "http", {"url": f"https://api.example.com/v1/items/{i}", "method": "GET"}),
         ("env", "env", {"name": "EDITOR"}),
     ][i % 4]
-    denied = i % 9 == 0
+    # Decided the way the pipeline's policy stage decides (so replay finds them explained, as in a real
+    # ledger), plus a few mediation refusals.
+    from pi_sandbox.capabilities import Capability
+
+    verdict = policy.evaluate(Capability(capability), ext)
+    denied = verdict.decision != "allow" or (method == "exec" and i % 9 == 0)
+    stage = "mediation" if verdict.decision == "allow" and denied else "policy"
+    reason = "destructive_command" if stage == "mediation" else \
+        ("prompt_headless_deny" if verdict.decision == "prompt" else str(verdict.reason))
     forensic: dict[str, Any] = {
         "params": params, "args_shape_hash": f"{i:064x}", "context_hash": f"{i * 7:064x}",
     }
@@ -64,23 +79,23 @@ def _draft(i: int, digest: str) -> LedgerEntryDraft:
     if denied:
         forensic["remediation"] = f"grant '{capability}' to {ext} in extensionPolicy.perExtension if it is expected"
     return LedgerEntryDraft(
-        kind="hostcall", extension_id=ext, decision="deny" if denied else "allow",
-        reason="extension_deny" if denied else "default_caps", call_id=f"c{i}", capability=capability,
-        method=method, params_hash=f"{i * 3:064x}", layer=4,
-        detail={"stage": "policy", "config_digest": digest, "trust": "unknown"}, forensic=forensic)
+        kind="hostcall", extension_id=ext, decision="deny" if denied else "allow", reason=reason, call_id=f"c{i}",
+        capability=capability, method=method, params_hash=f"{i * 3:064x}", layer=verdict.layer,
+        detail={"stage": stage, "config_digest": digest, "trust": "unknown"}, forensic=forensic)
 
 
 def fill(state_dir: Path, entries: int) -> None:
     """A ledger of ``entries`` hostcall entries with their side records (see the module docstring)."""
     configs = _configs()
     digests = [snapshot_digest(c) for c in configs]
+    policies = _policies(configs)
     with AuditStore.open(state_dir) as store:
         for digest, body in zip(digests, configs, strict=True):
             store.put_config_version(digest, body)
         for start in range(0, entries, BATCH):
             stop = min(entries, start + BATCH)
-            digest = digests[0] if start < entries // 2 else digests[1]
-            store.append_many([_draft(i, digest) for i in range(start, stop)])
+            half = 0 if start < entries // 2 else 1
+            store.append_many([_draft(i, digests[half], policies[half]) for i in range(start, stop)])
             store.record_many("telemetry", [(f"ext.{i % 12}", {
                 "call_id": f"c{i}", "seq": i + 1, "method": "fs", "capability": "read", "decision": "allow",
                 "stage": "policy", "reason": "default_caps", "ok": True, "error_code": None,

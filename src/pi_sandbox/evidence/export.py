@@ -13,11 +13,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pi_sandbox import schemas
 from pi_sandbox.audit import AuditStore
-from pi_sandbox.audit.chain import GENESIS, entry_hash
+from pi_sandbox.audit.chain import GENESIS
 from pi_sandbox.audit.forensics import DIGEST_KEY
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.evidence.bundle import (
@@ -26,7 +26,7 @@ from pi_sandbox.evidence.bundle import (
     REDACTION_TARGETS,
     write_chunks,
 )
-from pi_sandbox.evidence.canon import Canon, gc_paused, object_text, parse
+from pi_sandbox.evidence.canon import Canon, gc_paused, parse
 from pi_sandbox.evidence.model import REDACTED, BundleFilter, RedactionPolicy
 from pi_sandbox.evidence.proofs import covering_checkpoint, prove_selection
 from pi_sandbox.evidence.replay import config_lookup, parsed_row, replay_entries
@@ -139,7 +139,7 @@ def assemble(
              for section, kind in (("trust_transitions", TRUST_KIND), ("kill_switch_events", KILL_SWITCH_KIND))}
     config = _config_section(store, entries, config_snapshot)
     report(progress, total // 2, total, "replaying")
-    break_seq, break_findings = _chain_break(rows, complete)
+    entry_texts, break_seq, break_findings = _entry_texts(rows, complete)
     replay = replay_entries(
         entries, config_for=config_lookup(config["versions"].get),
         params_for=lambda seq: _disclosed_params(forensics.get(seq)),
@@ -152,20 +152,20 @@ def assemble(
     summary = {"counts": counts, "distinct_extensions": sorted(x for x in extensions if x is not None),
                "deny_count": sum(1 for e in entries if e["decision"] in DENYING)}
     report(progress, 3 * total // 4, total, "hashing")
-    ledger_members = {
+    ledger_members: dict[str, str | list[str]] = {
         "checkpoints": _exact(ledger["checkpoints"]), "complete": _exact(complete),
-        "entries": "[" + ",".join(_entry_text(r) for r in rows) + "]",
-        "forensics": "{" + ",".join(f'"{seq}":{forensics[seq][0]}' for seq in sorted(forensics, key=str)) + "}",
+        "entries": ["[", ",".join(entry_texts), "]"],
+        "forensics": ["{", ",".join(f'"{seq}":{forensics[seq][0]}' for seq in sorted(forensics, key=str)), "}"],
         "proofs": _exact(ledger["proofs"]), "schema": _exact(schemas.LEDGER_SCHEMA),
     }
-    members = {
+    members: dict[str, str | list[str]] = {
         "schema": _exact(schemas.INCIDENT_EVIDENCE_BUNDLE),
         "generated_at_ms": _exact(cover["ts_ms"]),
         "source": _exact({"ledger_id": store.ledger_id or store.meta("ledger_id") or "", "head_seq": cover["seq"],
                           "head_hash": cover["head_hash"], "public_key": cover["public_key"]}),
         "filter": _exact(chosen.to_dict()), "redaction": _exact(policy.to_dict()),
-        "risk_ledger": object_text(ledger_members), "alerts": _exact(alerts),
-        **{name: "[" + ",".join(items) + "]" for name, items in records.items()},
+        "risk_ledger": object_chunks(ledger_members), "alerts": _exact(alerts),
+        **{name: ["[", ",".join(items), "]"] for name, items in records.items()},
         **{name: _exact(items) for name, items in views.items()},
         "config": _exact(config), "risk_replay": _exact(replay), "summary": _exact(summary),
     }
@@ -186,40 +186,50 @@ def _exact(value: Any) -> str:
 _str = json.encoder.encode_basestring  # the C string encoder: exactly RFC 8785's escaping
 
 
-def _opt(value: str | None) -> str:
-    return "null" if value is None else _str(value)
+def _entry_texts(rows: Sequence[Sequence[Any]], complete: bool) -> tuple[list[str], int | None, list[str]]:
+    """The canonical text of each stored entry, and where the entries stop hashing or linking (what
+    ``replay.chain_break`` finds, computed here from the same pieces: the stored detail is canonical)."""
+    texts: list[str] = []
+    found: tuple[int | None, list[str]] = (None, [])
+    previous_seq, previous_hash = None, None
+    sha256 = hashlib.sha256
+    for (seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, reason, detail,
+         prev_hash, stored_hash) in rows:
+        head = _HEAD % ("null" if call_id is None else _str(call_id),
+                        "null" if capability is None else _str(capability), _str(decision), detail)
+        tail = _TAIL % ("null" if extension_id is None else _str(extension_id), _str(kind),
+                        "null" if layer is None else int(layer), "null" if method is None else _str(method),
+                        "null" if params_hash is None else _str(params_hash), _str(prev_hash), _str(reason),
+                        seq, ts_ms)
+        if found[0] is None:
+            if sha256((head + tail).encode("utf-8")).hexdigest() != stored_hash:
+                found = seq, [f"entry {seq} does not hash to its entry_hash"]
+            elif previous_seq is not None and seq == previous_seq + 1 and prev_hash != previous_hash:
+                found = seq, [f"entry {seq} does not link to entry {previous_seq}"]
+            elif previous_seq is None and complete and prev_hash != GENESIS:
+                found = seq, [f"entry {seq} does not start from GENESIS"]
+        texts.append(head + ',"entry_hash":' + _str(stored_hash) + tail)
+        previous_seq, previous_hash = seq, stored_hash
+    return texts, found[0], found[1]
 
 
-def _entry_text(row: Sequence[Any]) -> str:
-    """The canonical text of a stored entry (its detail is stored canonical; keys in sorted order)."""
-    (seq, ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision, layer, reason, detail,
-     prev_hash, entry_hash) = row
-    return str('{"call_id":' + _opt(call_id) + ',"capability":' + _opt(capability) + ',"decision":' + _str(decision)
-            + ',"detail":' + detail + ',"entry_hash":' + _str(entry_hash) + ',"extension_id":' + _opt(extension_id)
-            + ',"kind":' + _str(kind) + ',"layer":' + ("null" if layer is None else str(int(layer)))
-            + ',"method":' + _opt(method) + ',"params_hash":' + _opt(params_hash) + ',"prev_hash":' + _str(prev_hash)
-            + ',"reason":' + _str(reason) + ',"seq":' + str(int(seq)) + ',"ts_ms":' + str(int(ts_ms)) + "}")
+#: An entry's canonical text around ``entry_hash`` (keys in sorted order; see ``audit/chain.py``).
+_HEAD: Final = '{"call_id":%s,"capability":%s,"decision":%s,"detail":%s'
+_TAIL: Final = (',"extension_id":%s,"kind":%s,"layer":%s,"method":%s,"params_hash":%s,"prev_hash":%s,"reason":%s,'
+                '"seq":%d,"ts_ms":%d}')
 
 
-def _chain_break(rows: Sequence[Sequence[Any]], complete: bool) -> tuple[int | None, list[str]]:
-    """Where the selected entries stop hashing or linking (``replay.chain_break`` on the stored text)."""
-    previous: Sequence[Any] | None = None
-    for row in rows:
-        seq = row[0]
-        if entry_hash(*row[:13]) != row[13]:
-            return seq, [f"entry {seq} does not hash to its entry_hash"]
-        if previous is not None and seq == previous[0] + 1 and row[12] != previous[13]:
-            return seq, [f"entry {seq} does not link to entry {previous[0]}"]
-        if previous is None and complete and row[12] != GENESIS:
-            return seq, [f"entry {seq} does not start from GENESIS"]
-        previous = row
-    return None, []
+def object_chunks(members: Mapping[str, str | list[str]]) -> list[str]:
+    """A canonical object as text chunks, given each member's text or chunks (keys sorted by UTF-16 units).
 
-
-def object_chunks(members: Mapping[str, str]) -> list[str]:
-    """A canonical object as text chunks (one per member, keys sorted by UTF-16 code units)."""
-    keys = sorted(members, key=lambda k: k.encode("utf-16-be"))
-    return ["{"] + [("," if i else "") + _str(k) + ":" + members[k] for i, k in enumerate(keys)] + ["}"]
+    Chunks, not one string: a 100k-entry bundle is ~170 MB of text, and every concatenation copies it."""
+    out = ["{"]
+    for index, key in enumerate(sorted(members, key=lambda k: k.encode("utf-16-be"))):
+        out.append(("," if index else "") + _str(key) + ":")
+        value = members[key]
+        out.extend([value] if isinstance(value, str) else value)
+    out.append("}")
+    return out
 
 
 def seal_head(store: AuditStore, until_seq: int | None) -> None:
@@ -269,6 +279,9 @@ def _redact(item: dict[str, Any], targets: Mapping[str, str], withheld: set[str]
     return item
 
 
+_RECORD: Final = '{"extension_id":%s,"payload":%s,"record_id":%d,"ts_ms":%d}'
+
+
 def _record_items(store: AuditStore, kind: str, chosen: BundleFilter, withheld: set[str]) -> list[str]:
     """The canonical text of each side record of ``kind`` the filter selects, blanked where the policy says."""
     targets = {f: flag for f, flag in REDACTION_TARGETS.get(RECORD_SECTIONS[kind], {}).items() if flag in withheld}
@@ -279,8 +292,7 @@ def _record_items(store: AuditStore, kind: str, chosen: BundleFilter, withheld: 
         if targets and any(f'"{field}":' in payload for field in targets):
             value, plain = parse(payload)
             payload = Canon(plain).text(_redact(dict(value), targets, withheld))
-        items.append('{"extension_id":' + _opt(extension_id) + ',"payload":' + payload + ',"record_id":'
-                     + str(int(record_id)) + ',"ts_ms":' + str(int(ts_ms)) + "}")
+        items.append(_RECORD % ("null" if extension_id is None else _str(extension_id), payload, record_id, ts_ms))
     return items
 
 

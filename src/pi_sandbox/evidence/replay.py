@@ -31,6 +31,10 @@ from pi_sandbox.progress import ProgressCallback, report
 from pi_sandbox.vocabulary import PolicyOutcome
 
 SCHEMA: Final = "pi.security.risk_replay.v1"
+# Enum members looked up once: attribute access on an enum costs a descriptor call per entry.
+_DENY: Final = PolicyOutcome.DENY
+_PROMPT: Final = PolicyOutcome.PROMPT
+_EXEC: Final = Capability.EXEC.value
 #: Cached re-decisions kept during one replay before the cache starts over (bounds memory on long ledgers).
 _CACHE_LIMIT: Final = 65536
 #: Steps listed in a report (differences and untrusted entries first); the counts cover all of them.
@@ -150,11 +154,11 @@ def _redecide(entry: Mapping[str, Any], rules: tuple[CompiledPolicy, ExecMediato
     decision = cache.get(key)
     if decision is None:
         decision = cache[key] = policy.evaluate(Capability(entry["capability"]), entry["extension_id"])
-    if decision.decision == PolicyOutcome.DENY:
+    if decision.decision == _DENY:
         return "deny", str(decision.reason), "policy"
-    if decision.decision == PolicyOutcome.PROMPT or entry["detail"].get("probation"):
+    if decision.decision == _PROMPT or entry["detail"].get("probation"):
         return "prompt", str(decision.reason), "policy"
-    argv = _argv(entry["method"], params_for(entry["seq"])) if entry["capability"] == Capability.EXEC.value else None
+    argv = _argv(entry["method"], params_for(entry["seq"])) if entry["capability"] == _EXEC else None
     if argv is not None and mediator is not None:
         argv_key = (id(mediator), argv[0], *argv[1])
         verdict = cache.get(argv_key)
