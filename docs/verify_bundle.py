@@ -1,10 +1,10 @@
 """Verify a pi-sandbox evidence bundle without pi-sandbox (docs/evidence.md): python verify_bundle.py BUNDLE [PUBLIC_KEY_HEX]"""
 import hashlib, json, sys, rfc8785  # pip install rfc8785 cryptography
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-H, D = (lambda data: hashlib.sha256(data).digest()), (lambda value: hashlib.sha256(rfc8785.dumps(value)).hexdigest())  # D: of RFC 8785 bytes
+H, D, C = (lambda data: hashlib.sha256(data).digest()), (lambda value: hashlib.sha256(rfc8785.dumps(value)).hexdigest()), (  # D: RFC 8785
+    lambda f: {n: D({"name": n, "salt": d["salt"], "value": d["value"]}) for n, d in f["disclosed"].items()})  # C: disclosed commitments
 SECTIONS = ("alerts", "telemetry", "exec_mediation", "secret_broker", "quota_breaches", "trust_transitions", "kill_switch_events")
-TARGETS = {"alerts": {"context_hash": "context_hash", "remediation": "remediation"}, "exec_mediation": {"command_hash": "command_hash"},
-           "secret_broker": {"name_hash": "name_hash", "name_hashes": "name_hash"}}
+TARGETS = {"alerts": {"context_hash": "context_hash", "remediation": "remediation"}, "exec_mediation": {"command_hash": "command_hash"}, "secret_broker": {"name_hash": "name_hash", "name_hashes": "name_hash"}}
 def signed(cp, key):  # Ed25519 over the canonical {schema, seq, head_hash, ts_ms[, merkle_root]}
     payload = {**{k: cp[k] for k in ("seq", "head_hash", "ts_ms", "merkle_root") if cp.get(k) is not None}, "schema": "pi.security.ledger_checkpoint.v1"}
     try: return Ed25519PublicKey.from_public_bytes(bytes.fromhex(key)).verify(bytes.fromhex(cp["signature"]), rfc8785.dumps(payload)) or cp["public_key"] == key
@@ -31,8 +31,8 @@ def verify(b, key=None):
         if i + 1 == len(E) or E[i + 1]["seq"] != s + 1:  # the last entry of a run of consecutive seqs needs a proof
             p = proofs.get(s); c = cps.get(p and p["checkpoint_seq"]) or {}
             ok &= bool(p) and (c.get("head_hash") == h[s] if p["type"] == "head" else included(h[s], s - 1, c.get("seq", 0), p["path"], c.get("merkle_root")))
-        ok &= (f is None) == ("forensic_digest" not in e["detail"]) and (f is None or D(f["commitments"]) == e["detail"]["forensic_digest"] and all(
-            f["commitments"][n] == D({"name": n, "salt": d["salt"], "value": d["value"]}) for n, d in f["disclosed"].items()))
+        ok &= (f is None) == ("forensic_digest" not in e["detail"]) and (f is None or D({**f["commitments"], **C(f)}) == e["detail"]["forensic_digest"]
+                                                                         and all(f["commitments"].get(n, v) == v for n, v in C(f).items()))
     ok &= not L["complete"] or [e["seq"] for e in E] == list(range(1, b["source"]["head_seq"] + 1)) and (
         not E or E[0]["prev_hash"] == H(b"pi.security.ledger.v1:genesis").hex())
     ok &= all(b[s] == [{k: e[k] for k in ("seq", "ts_ms", "extension_id", "decision", "reason", "detail")} for e in E if e["kind"] == k]

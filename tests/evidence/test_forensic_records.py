@@ -57,3 +57,20 @@ def test_every_refusal_carries_remediation_and_redacted_params(
     assert timeout["params"]["url"] == "http://x/" and SECRET not in str(timeout)
     assert timeout["entry"].detail["config_digest"] == box.config_digest
     assert "forensic_digest" in timeout["entry"].detail
+
+
+def test_bundles_list_only_the_withheld_commitments(ledger_store: AuditStore) -> None:
+    from pi_sandbox.evidence import RedactionPolicy, build_bundle, verify_bundle
+
+    whole = build_bundle(ledger_store)
+    records = whole["risk_ledger"]["forensics"]
+    assert records and all(r["commitments"] == {} and "params" in r["disclosed"] for r in records.values())
+    hidden = build_bundle(ledger_store, redaction=RedactionPolicy.parse("params_hash,command_hash"))
+    for record in hidden["risk_ledger"]["forensics"].values():
+        assert "params" in record["commitments"] and "params" not in record["disclosed"]
+        assert set(record["commitments"]).isdisjoint(record["disclosed"])
+    assert verify_bundle(whole).valid and verify_bundle(hidden).valid
+    # A disclosed value changed after export no longer gives the entry's digest.
+    seq, record = next(iter(records.items()))
+    record["disclosed"]["params"]["value"] = {"op": "read", "path": "/etc/passwd"}
+    assert verify_bundle(whole).failed_steps[:2] == ["bundle_hash", "chain"]

@@ -46,19 +46,27 @@ def seal(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 def check(record: Mapping[str, Any], expected_digest: str | None, *,
           commit: Callable[[str, str, Any], str] = commitment,
           digest_of: Callable[[Mapping[str, str]], str] = digest_of) -> str | None:
-    """Why ``record`` does not match ``expected_digest`` (None when it does). ``commit`` / ``digest_of``
-    compute :func:`commitment` / :func:`digest_of` (a bulk verifier passes faster equivalents)."""
+    """Why ``record`` does not match ``expected_digest`` (None when it does).
+
+    ``record["commitments"]`` must name the commitment of every field ``disclosed`` does not carry; the
+    commitments of disclosed fields are recomputed from their salt and value (a stored record lists them
+    all, a bundle only the withheld ones: the others are redundant). A listed commitment of a disclosed
+    field must equal the recomputed one. ``commit`` / ``digest_of`` compute :func:`commitment` /
+    :func:`digest_of` (a bulk verifier passes faster equivalents).
+    """
     commitments = record.get("commitments")
     disclosed = record.get("disclosed")
     if not isinstance(commitments, Mapping) or not isinstance(disclosed, Mapping):
         return "forensic record is malformed"
+    every = dict(commitments)
     for name, item in disclosed.items():
         if not isinstance(item, Mapping) or not isinstance(item.get("salt"), str):
             return f"forensic field '{name}' is malformed"
-        if commitments.get(name) != commit(str(name), item["salt"], item.get("value")):
+        computed = commit(str(name), item["salt"], item.get("value"))
+        if every.setdefault(str(name), computed) != computed:
             return f"forensic field '{name}' does not match its commitment"
     if expected_digest is None:
         return "the entry carries no forensic_digest"
-    if digest_of(dict(commitments)) != expected_digest:
+    if digest_of(every) != expected_digest:
         return "forensic record does not match the entry's forensic_digest"
     return None

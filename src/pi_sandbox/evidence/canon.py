@@ -34,20 +34,36 @@ from pi_sandbox.hashing import canonical_json
 #: Magnitudes in ``[_LOW, _HIGH)`` print identically in Python and ECMAScript when not integral.
 _LOW: Final = 1e-4
 _HIGH: Final = 1e16
-#: A supplementary character in UTF-8 (lead bytes F0-F4) or escaped as a surrogate pair (\\uD8xx-\\uDBxx).
-_SUPPLEMENTARY_MARKS: Final = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4", b"\\ud8", b"\\ud9", b"\\uda",
-                               b"\\udb", b"\\uD8", b"\\uD9", b"\\uDA", b"\\uDB")
+#: Every byte value below the lead bytes of 4-byte UTF-8 sequences (deleted to find those).
+_BELOW_F0: Final = bytes(range(0xF0))
+#: A supplementary character escaped as a surrogate pair (\\uD8xx-\\uDBxx).
+_SURROGATE_ESCAPES: Final = (b"\\ud8", b"\\ud9", b"\\uda", b"\\udb", b"\\uD8", b"\\uD9", b"\\uDA", b"\\uDB")
 
 #: In ``json.dumps`` output, a float whose Python form may differ from ECMAScript's (integral: ``3.0``; an
 #: exponent: ``1e-05``, ``1e+16``) or a supplementary character. Conservative: a match inside a string only
 #: costs the exact serializer.
 _RISKY: Final = re.compile(r"\d\.0(?:[,\]}]|$)|\de[-+]\d|[\U00010000-\U0010FFFF]")
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
 _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# The C encoder itself, made once: JSONEncoder.encode builds a new one per call, which costs more than
+# encoding a small value. Arguments: markers, default, string encoder, indent, key and item separators,
+# sort_keys, skipkeys, allow_nan (json/encoder.py).
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encoder = _make_c_encoder(None, _not_json, json.encoder.encode_basestring, None, ":", ",", True, False, False) \
+    if _make_c_encoder is not None else None
+_str = json.encoder.encode_basestring
 
 
 def dumps(value: Any) -> str:
     """Canonical text of ``value``, exact when ``value`` came from :func:`parse` with ``exact`` true."""
+    if type(value) is str:
+        return _str(value)
+    if _c_encoder is not None and isinstance(value, (dict, list)):
+        return "".join(_c_encoder(value, 0))
     return _encoder.encode(value)
 
 
@@ -68,7 +84,14 @@ def parse(data: bytes | str) -> tuple[Any, bool]:
 
     raw = data.encode("utf-8") if isinstance(data, str) else data
     value = json.loads(raw, parse_float=parse_float, parse_constant=_no_constants)
-    return value, plain and not any(mark in raw for mark in _SUPPLEMENTARY_MARKS)
+    return value, plain and not _has_supplementary(raw)
+
+
+def _has_supplementary(raw: bytes) -> bool:
+    """Whether ``raw`` (UTF-8 JSON) holds a character beyond the BMP, literally or as an escaped surrogate."""
+    if raw.translate(None, _BELOW_F0):  # what is left are lead bytes of 4-byte sequences
+        return True
+    return b"\\u" in raw and any(mark in raw for mark in _SURROGATE_ESCAPES)
 
 
 class Canon:

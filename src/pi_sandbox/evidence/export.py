@@ -242,8 +242,9 @@ def seal_head(store: AuditStore, until_seq: int | None) -> None:
 
 def _forensics(store: AuditStore, entries: Sequence[Mapping[str, Any]],
                withheld: set[str]) -> dict[int, tuple[str, Mapping[str, Any] | None]]:
-    """Each selected entry's forensic record as ``(canonical text, parsed or None)``, minus the fields the
-    policy withholds (their commitments stay). Records without redaction are spliced as stored."""
+    """Each selected entry's forensic record as ``(canonical text, parsed or None)``: the disclosed fields
+    (minus those the policy withholds) and the commitments of the withheld ones only (a verifier recomputes
+    the others from salt and value; listing them too would make the bundle a quarter larger)."""
     if not entries:
         return {}
     raw = store.raw_forensic_records(entries[0]["seq"], entries[-1]["seq"])
@@ -253,14 +254,22 @@ def _forensics(store: AuditStore, entries: Sequence[Mapping[str, Any]],
         text = raw.get(entry["seq"])
         if text is None or DIGEST_KEY not in entry["detail"]:
             continue
-        if not hidden or not any(f'"{name}":{{"salt"' in text for name in hidden):
-            out[entry["seq"]] = (text, None)
+        cut = text.find(_DISCLOSED)
+        if cut > 0 and text.startswith(_COMMITMENTS) and \
+                not (hidden and any(f'"{name}":{{"salt"' in text for name in hidden)):
+            # A stored record discloses every field it commits to: splice its disclosed part as stored.
+            out[entry["seq"]] = ('{"commitments":{}' + text[cut:], None)
             continue
         record, plain = parse(text)
         disclosed = {k: v for k, v in dict(record.get("disclosed", {})).items() if k not in hidden}
-        kept = {"commitments": record.get("commitments", {}), "disclosed": disclosed}
+        kept = {"commitments": {k: v for k, v in dict(record.get("commitments", {})).items() if k not in disclosed},
+                "disclosed": disclosed}
         out[entry["seq"]] = (Canon(plain).text(kept), kept)
     return out
+
+
+_COMMITMENTS: Final = '{"commitments":{'
+_DISCLOSED: Final = ',"disclosed":'
 
 
 def _disclosed_params(item: tuple[str, Mapping[str, Any] | None] | None) -> Mapping[str, Any] | None:

@@ -31,12 +31,12 @@ from opentelemetry.sdk.resources import Resource
 
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.errors import CollectorExportError
+from pi_sandbox.evidence.canon import checked_text
 from pi_sandbox.evidence.stream import ExportScope, ExportSummary, RecordType, Tally, host_name, iter_records
-from pi_sandbox.hashing import canonical_json
 from pi_sandbox.progress import ProgressCallback
 
-#: Log records per OTLP request.
-BATCH_SIZE: Final = 512
+#: Log records per OTLP request (~1 MB of protobuf: few round trips, bounded memory).
+BATCH_SIZE: Final = 2048
 #: The OTLP/HTTP path of the logs signal, added to an endpoint given without it.
 LOGS_PATH: Final = "/v1/logs"
 SCOPE_NAME: Final = "pi_sandbox.security"
@@ -115,7 +115,7 @@ def send_otlp(store: AuditStore, scope: ExportScope, endpoint: str, *, timeout_s
         for record in iter_records(store, scope, progress):
             number, text = _severity(record)
             logger.emit(timestamp=int(record["ts_ms"]) * 1_000_000, observed_timestamp=time.time_ns(),
-                        severity_number=number, severity_text=text, body=canonical_json(record).decode("utf-8"),
+                        severity_number=number, severity_text=text, body=checked_text(record),
                         attributes=_attributes(record), event_name=f"pi.security.{record['type']}")
             tally.add(record)
             if (tally.entries + tally.alerts) % BATCH_SIZE == 0:
