@@ -111,11 +111,6 @@ class Canon:
         """SHA-256 hex of the canonical bytes of ``value``."""
         return hashlib.sha256(self.bytes(value)).hexdigest()
 
-    def commitment(self, name: str, salt: str, value: Any) -> str:
-        """``audit.forensics.commitment`` without building the wrapper object."""
-        text = '{"name":' + dumps(name) + ',"salt":' + dumps(salt) + ',"value":' + self.text(value) + "}"
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
     def members(self, obj: Mapping[str, Any], skip: str | None = None) -> dict[str, str]:
         """Canonical text of each member of ``obj`` (except ``skip``), by key."""
         return {key: self.text(value) for key, value in obj.items() if key != skip}

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ _TOP_LEVEL: Final = {
 }
 _ENTRY_FIELDS: Final = ("seq", "ts_ms", "kind", "extension_id", "call_id", "capability", "method", "params_hash",
                         "decision", "layer", "reason", "detail", "prev_hash", "entry_hash")
+_FIELD_SET: Final = frozenset(_ENTRY_FIELDS)
 
 #: ``scan(text) -> description of the secret found, or None``.
 SecretScanner = Callable[[str], "str | None"]
@@ -117,11 +119,20 @@ def _verify(bundle: Mapping[str, Any] | Path | str, public_key: str | None, secr
     recomputed: str | None = None
 
     texts: dict[str, str] = {}
+    entry_texts: list[str] = []
 
     def step_hash() -> _Errors:
         nonlocal recomputed
         errors = _Errors()
-        texts.update(canon.members(data, skip="bundle_hash"))
+        ledger = data.get("risk_ledger")
+        if isinstance(ledger, Mapping) and isinstance(ledger.get("entries"), list):
+            # Each entry's canonical text once: it is part of the bundle's text and, less its entry_hash
+            # member, the pre-image the chain step hashes.
+            entry_texts.extend(canon.text(entry) for entry in ledger["entries"])
+            members = {key: canon.text(value) for key, value in ledger.items() if key != "entries"}
+            members["entries"] = "[" + ",".join(entry_texts) + "]"
+            texts["risk_ledger"] = object_text(members)
+        texts.update({key: canon.text(value) for key, value in data.items() if key not in ("bundle_hash", *texts)})
         recomputed = hashlib.sha256(object_text(texts).encode("utf-8")).hexdigest()
         if data.get("bundle_hash") != recomputed:
             errors.add(f"bundle_hash {data.get('bundle_hash')!r} does not match the recomputed {recomputed}")
@@ -129,7 +140,7 @@ def _verify(bundle: Mapping[str, Any] | Path | str, public_key: str | None, secr
 
     checks: list[tuple[str, Callable[[], _Errors]]] = [
         ("bundle_hash", step_hash),
-        ("chain", lambda: _check_chain(data, key, canon, progress)),
+        ("chain", lambda: _check_chain(data, key, canon, entry_texts, progress)),
         ("summary", lambda: _check_summary(data, canon)),
         ("schema", lambda: _check_schema(data)),
         ("redaction", lambda: _check_redaction(data, secret_scanner, texts, canon)),
@@ -182,7 +193,25 @@ def _entry_hash(entry: Mapping[str, Any], text: Callable[[Any], str] = checked_t
         text(detail), entry["prev_hash"])).hexdigest()
 
 
-def _check_chain(data: Mapping[str, Any], key: str, canon: Canon, progress: ProgressCallback | None) -> _Errors:
+def _hash_of_text(text: str, entry: Mapping[str, Any]) -> str | None:
+    """``entry_hash`` recomputed from the entry's canonical ``text`` less its ``entry_hash`` member (None
+    when the entry is too odd for that; the caller then hashes field by field).
+
+    The member is the last ``,"entry_hash":`` in the text: every member after it in key order
+    (extension_id ... ts_ms) is a scalar, and a quote inside a string value is escaped."""
+    value = entry.get("entry_hash")
+    cut = text.rfind(_ENTRY_HASH_MEMBER)
+    if type(value) is not str or cut < 0:
+        return None
+    end = cut + len(_ENTRY_HASH_MEMBER) + len(dumps(value))
+    return hashlib.sha256((text[:cut] + text[end:]).encode("utf-8")).hexdigest()
+
+
+_ENTRY_HASH_MEMBER: Final = ',"entry_hash":'
+
+
+def _check_chain(data: Mapping[str, Any], key: str, canon: Canon, entry_texts: Sequence[str],
+                 progress: ProgressCallback | None) -> _Errors:
     errors = _Errors()
     ledger = data["risk_ledger"]
     entries: Sequence[Mapping[str, Any]] = ledger["entries"]
@@ -196,9 +225,10 @@ def _check_chain(data: Mapping[str, Any], key: str, canon: Canon, progress: Prog
             by_seq[cp["seq"]] = cp
     previous: Mapping[str, Any] | None = None
     recomputed: dict[int, str] = {}
+    by_text = len(entry_texts) == len(entries)
     for index, entry in enumerate(entries):
         seq = entry["seq"]
-        digest = _entry_hash(entry, canon.text)
+        digest = (_hash_of_text(entry_texts[index], entry) if by_text else None) or _entry_hash(entry, canon.text)
         recomputed[seq] = digest
         if digest != entry["entry_hash"]:
             errors.add(f"entry {seq} does not hash to its entry_hash (edited)")
@@ -254,11 +284,45 @@ def _check_forensics(ledger: Mapping[str, Any], entries: Sequence[Mapping[str, A
         if digest is not None and record is None:
             errors.add(f"entry {entry['seq']} commits to a forensic record the bundle does not carry")
         elif record is not None:
-            problem = forensics.check(record, digest, commit=canon.commitment, digest_of=canon.sha256)
+            problem = _record_problem(record, digest, canon.text)
             if problem:
                 errors.add(f"entry {entry['seq']}: {problem}")
     for extra in sorted(set(records) - seqs):
         errors.add(f"forensic record for entry {extra}, which the bundle does not carry")
+
+
+def _record_problem(record: Any, expected: Any, text: Callable[[Any], str]) -> str | None:
+    """``audit.forensics.check`` for the common shape, inlined (100k records per bundle); anything else
+    goes to ``forensics.check`` itself."""
+    commitments = record.get("commitments") if type(record) is dict else None
+    disclosed = record.get("disclosed") if type(record) is dict else None
+    if type(commitments) is not dict or type(disclosed) is not dict or type(expected) is not str:
+        return forensics.check(record, expected, commit=_commitment(text), digest_of=lambda c: _sha(text(c)))
+    every = dict(commitments)
+    for name, item in disclosed.items():
+        salt = item.get("salt") if type(item) is dict else None
+        if type(salt) is not str:
+            return f"forensic field '{name}' is malformed"
+        value = item.get("value")
+        computed = _sha(_COMMITMENT % (_str(name), _str(salt), _str(value) if type(value) is str else text(value)))
+        if every.setdefault(name, computed) != computed:
+            return f"forensic field '{name}' does not match its commitment"
+    if _sha(text(every)) != expected:
+        return "forensic record does not match the entry's forensic_digest"
+    return None
+
+
+def _commitment(text: Callable[[Any], str]) -> Callable[[str, str, Any], str]:
+    return lambda name, salt, value: _sha(_COMMITMENT % (_str(name), _str(salt), text(value)))
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+#: ``audit.forensics.commitment``'s canonical pre-image: {"name", "salt", "value"} in key order.
+_COMMITMENT: Final = '{"name":%s,"salt":%s,"value":%s}'
+_str = json.encoder.encode_basestring
 
 
 def _check_ledger_views(data: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], canon: Canon,
@@ -298,7 +362,7 @@ def _check_schema(data: Mapping[str, Any]) -> _Errors:
             if not isinstance(ledger.get(member), list):
                 errors.add(f"risk_ledger.{member} is missing or not a list")
         for entry in ledger.get("entries") or []:
-            if not isinstance(entry, Mapping) or set(entry) != set(_ENTRY_FIELDS):
+            if not isinstance(entry, Mapping) or entry.keys() != _FIELD_SET:
                 errors.add("a ledger entry does not have exactly the ledger's fields")
                 break
     return errors
