@@ -44,7 +44,8 @@ def test_values_parse_calls_plain_serialize_exactly(value: Any) -> None:
 
 def test_plainness_is_decided_by_the_troublemakers() -> None:
     assert parse(b'{"a":1.5,"b":[3,"x"]}')[1]
-    for data in (b'{"a":3.0}', b"[1e-05]", b"[0.00001]", b"[1e16]", b'{"\xf0\x9f\x98\x80":1}', b'{"\\ud83d\\ude00":1}'):
+    assert parse(b'{"a":3.0,"b":-0.0}') == ({"a": 3, "b": 0}, True)  # read as the integers RFC 8785 writes
+    for data in (b"[1e-05]", b"[0.00001]", b"[1e16]", b'{"\xf0\x9f\x98\x80":1}', b'{"\\ud83d\\ude00":1}'):
         assert not parse(data)[1], data
     assert object_text({"b": "1", "\U0001f600": "2", "\ue000": "3"}) == '{"b":1,"\U0001f600":2,"\ue000":3}'
 

@@ -14,7 +14,8 @@ same bytes except in three cases, which this module detects instead of paying fo
 - NaN and infinities, which JSON cannot carry (refused).
 
 :func:`parse` reads JSON and tells whether it is free of the first two (a float hook sees every float
-token; the raw bytes show supplementary characters, escaped or not). A value read that way serializes
+token and reads an integral one as the integer RFC 8785 writes for it; the raw bytes show supplementary
+characters, escaped or not). A value read that way serializes
 exactly with :func:`dumps`; any other goes through the exact serializer.
 """
 
@@ -34,6 +35,8 @@ from pi_sandbox.hashing import canonical_json
 #: Magnitudes in ``[_LOW, _HIGH)`` print identically in Python and ECMAScript when not integral.
 _LOW: Final = 1e-4
 _HIGH: Final = 1e16
+#: Below this magnitude an integral double's shortest form is the integer itself.
+_EXACT_INTS: Final = 2**53
 #: Every byte value below the lead bytes of 4-byte UTF-8 sequences (deleted to find those).
 _BELOW_F0: Final = bytes(range(0xF0))
 #: A supplementary character escaped as a surrogate pair (\\uD8xx-\\uDBxx).
@@ -75,10 +78,12 @@ def parse(data: bytes | str) -> tuple[Any, bool]:
     """``(value, exact)``: the JSON value and whether :func:`dumps` serializes it exactly (see module doc)."""
     plain = True
 
-    def parse_float(token: str) -> float:
+    def parse_float(token: str) -> float | int:
         nonlocal plain
         number = float(token)
-        if plain and (number.is_integer() or not _LOW <= abs(number) < _HIGH):
+        if number.is_integer() and abs(number) < _EXACT_INTS:
+            return int(number)  # RFC 8785 writes it as that integer (3.0 -> 3, -0.0 -> 0)
+        if plain and not _LOW <= abs(number) < _HIGH:
             plain = False
         return number
 

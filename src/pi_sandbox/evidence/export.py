@@ -19,6 +19,7 @@ from pi_sandbox import schemas
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.chain import GENESIS
 from pi_sandbox.audit.forensics import DIGEST_KEY
+from pi_sandbox.audit.telemetry import TELEMETRY_KIND
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.evidence.bundle import (
     COUNTED_SECTIONS,
@@ -41,6 +42,9 @@ RECORD_SECTIONS: Mapping[str, str] = {
     "telemetry": "telemetry", "exec_mediation": "exec_mediation", "secret_broker": "secret_broker",
     "quota_breach": "quota_breaches",
 }
+#: Side-record kinds the store keeps as plain JSON rather than canonical text (``audit/telemetry.py``: nothing
+#: hashes them there); the bundle canonicalises them. Every other kind is stored canonical and spliced as is.
+PLAIN_RECORD_KINDS: Final = frozenset({TELEMETRY_KIND})
 #: Ledger decisions that refused something (the summary's ``deny_count``).
 DENYING = ("deny", "invalid", "timeout")
 #: Key of the configuration digest in a ledger entry's detail (written by the dispatch pipeline).
@@ -298,9 +302,9 @@ def _record_items(store: AuditStore, kind: str, chosen: BundleFilter, withheld: 
     for record_id, ts_ms, extension_id, payload in store.raw_records(kind):
         if not (chosen.in_time(ts_ms) and chosen.for_extension(extension_id)):
             continue
-        if targets and any(f'"{field}":' in payload for field in targets):
+        if kind in PLAIN_RECORD_KINDS or (targets and any(f'"{field}":' in payload for field in targets)):
             value, plain = parse(payload)
-            payload = Canon(plain).text(_redact(dict(value), targets, withheld))
+            payload = Canon(plain).text(_redact(dict(value), targets, withheld) if targets else value)
         items.append(_RECORD % ("null" if extension_id is None else _str(extension_id), payload, record_id, ts_ms))
     return items
 
