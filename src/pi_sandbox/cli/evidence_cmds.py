@@ -134,7 +134,7 @@ def verify(ctx: CliContext, file: str, public_key: str | None) -> int:
 
         broker = SecretBroker(config.secret_broker, config.environ)
         scanner = broker.secret_fingerprint if broker.withheld_count() else None
-    with progress_bar(ctx, "verifying", unit="steps") as bar:
+    with progress_bar(ctx, "verifying", unit="%") as bar:
         report = verify_bundle(Path(file), public_key=public_key, secret_scanner=scanner, progress=bar)
     ctx.emit({**report.to_dict(), "file": file}, _render_verify)
     return ExitCode.OK if report.valid else ExitCode.FAILURE

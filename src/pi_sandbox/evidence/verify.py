@@ -152,7 +152,7 @@ def _verify(bundle: Mapping[str, Any] | Path | str, public_key: str | None, secr
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, EvidenceError) as exc:
             errors = _Errors([f"bundle is malformed for this step: {type(exc).__name__}: {exc}"])
         results.append(StepResult(number, name, not errors, tuple(errors)))
-        report(progress, number, len(checks), name)
+        report(progress, number * 100 // len(checks), 100, name)  # percent: the chain step reports within its 20
     schema = data.get("schema")
     return BundleVerificationReport(
         valid=all(r.ok for r in results), schema=schema if isinstance(schema, str) else None,
@@ -242,7 +242,7 @@ def _check_chain(data: Mapping[str, Any], key: str, canon: Canon, entry_texts: S
             errors.add(f"entry {seq} differs from the head the checkpoint at seq {seq} signed")
         previous = entry
         if index % 20000 == 0:
-            report(progress, index, len(entries), "chain")
+            report(progress, 20 + index * 20 // len(entries), 100, "chain")
     proofs = {p.get("seq"): p for p in ledger["proofs"]}
     for _first, last in runs([e["seq"] for e in entries]):
         proof = proofs.get(last)
