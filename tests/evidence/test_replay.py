@@ -120,3 +120,35 @@ def test_cli_replay_exit_codes(policy_change: Path, tmp_path: Path, capsys: pyte
     capsys.readouterr()
     assert main(["security", "replay", "--bundle", str(tmp_path / "b.json")]) == 0
     assert "configuration changes" in capsys.readouterr().out
+
+
+def test_risk_stage_decisions_are_picked_up_in_the_replay_and_the_bundle(pi_env: Any, tmp_path: Path) -> None:
+    """Entries the risk stage decided (detail.risk: score, threshold, features; enforce or shadow) show up in
+    the replay's risk timeline, live and in a bundle's risk_replay section, with float scores intact."""
+    from pi_sandbox.audit import AuditStore, LedgerEntryDraft
+    from pi_sandbox.evidence import export_bundle, load_bundle, replay_bundle, replay_ledger, verify_bundle
+
+    def call(seq: int, decision: str, stage: str, reason: str, risk: dict[str, Any]) -> LedgerEntryDraft:
+        return LedgerEntryDraft(kind="hostcall", extension_id="ext.r", decision=decision, reason=reason,
+                                call_id=f"r{seq}", capability="read", method="fs", params_hash="0" * 64,
+                                detail={"stage": stage, "risk": risk}, forensic={"params": {"path": f"f{seq}"}})
+
+    features = {"rate": 12.0, "distinct_paths": 3, "deny_ratio": 0.25}
+    with AuditStore.open(pi_env.state_dir) as store:
+        store.append_many([
+            call(1, "allow", "policy", "default_caps", {"threshold": 0.8, "score": 0.12, "p": 0.5, "features": features}),
+            call(2, "allow", "policy", "default_caps", {"threshold": 0.8, "score": 0.91, "p": 0.01, "features": features,
+                                                        "mode": "shadow", "would_deny": True}),
+            call(3, "deny", "risk", "risk_denied", {"threshold": 0.8, "score": 0.97, "p": 0.001, "features": features}),
+            call(4, "deny", "risk", "risk_fail_closed", {"threshold": 0.8, "fault": "timeout"}),
+        ])
+        live = replay_ledger(store).to_dict()["risk"]
+        export_bundle(store, tmp_path / "b.json")
+    assert (live["scored"], live["denied"], live["shadow_would_deny"], live["faults"]) == (3, 2, 1, 1)
+    assert live["peak_score"] == 0.97
+    assert [(a["seq"], a["mode"], a["reason"]) for a in live["alarms"]] == [
+        (2, "shadow", "default_caps"), (3, "enforce", "risk_denied"), (4, "enforce", "risk_fail_closed")]
+    assert live["alarms"][1]["features"] == features and live["alarms"][1]["threshold"] == 0.8
+    bundle = load_bundle(tmp_path / "b.json")
+    assert bundle["risk_replay"]["risk"] == live == replay_bundle(bundle).to_dict()["risk"]
+    assert verify_bundle(tmp_path / "b.json").valid

@@ -154,6 +154,12 @@ def _render_replay(data: dict[str, Any]) -> list[Any]:
                     f"({data['untrusted']} replayed); {'; '.join(data['chain_findings'][:3])}")
     else:
         head.append("chain:       intact")
+    risk = data.get("risk") or {}
+    if risk.get("scored") or risk.get("alarms"):
+        peak = risk.get("peak_score")
+        head.append(f"risk stage:  {risk['scored']} calls scored (peak {peak if peak is None else round(peak, 3)}), "
+                    f"{risk['denied']} refused, {risk['shadow_would_deny']} would-deny in shadow mode, "
+                    f"{risk['faults']} faults")
     lines: list[Any] = ["\n".join(head)]
     if data["config_changes"]:
         rows = [{"seq": c["seq"], "from": c["from_digest"][:12], "to": c["to_digest"][:12],
@@ -164,6 +170,12 @@ def _render_replay(data: dict[str, Any]) -> list[Any]:
                  "replayed": f"{d['replayed']} ({d['replayed_reason']})"} for d in data["differences"]]
         lines += ["", "decisions that differ:", render_table(
             rows, ["seq", "extension_id", "method", "capability", "recorded", "replayed", "trusted"])]
+    if risk.get("alarms"):
+        rows = [{**a, "score": a["score"] if a["score"] is None else round(a["score"], 3),
+                 "threshold": a["threshold"] if not isinstance(a["threshold"], float) else round(a["threshold"], 3)}
+                for a in risk["alarms"]]
+        lines += ["", "risk alarms:", render_table(
+            rows, ["seq", "extension_id", "method", "decision", "reason", "score", "threshold", "mode"])]
     return lines
 
 

@@ -85,6 +85,8 @@ class ReplayReport:
     untrusted: int
     listed: tuple[ReplayStep, ...] = field(default=())
     against: str = "recorded"
+    #: What the runtime risk stage recorded (``detail.risk``): counts, the peak score and its alarms.
+    risk: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def difference_count(self) -> int:
@@ -100,7 +102,42 @@ class ReplayReport:
             "untrusted": self.untrusted, "config_changes": [dict(c) for c in self.config_changes],
             "differences": [s.to_dict() for s in self.differences[:MAX_LISTED]],
             "steps": [s.to_dict() for s in self.listed[:MAX_LISTED]],
+            "risk": dict(self.risk) or _RiskTally().to_dict(),
         }
+
+
+class _RiskTally:
+    """The risk stage's recorded decisions along the replayed timeline (it scores a call from the window of
+    calls before it, runtime state replay cannot re-derive from configuration, so they are listed, not
+    re-decided): how many calls were scored, refused, would have been refused in shadow mode, or failed,
+    the peak score, and each alarm with its score, threshold and features."""
+
+    __slots__ = ("scored", "denied", "shadow", "faults", "peak", "alarms")
+
+    def __init__(self) -> None:
+        self.scored = self.denied = self.shadow = self.faults = 0
+        self.peak: float | None = None
+        self.alarms: list[dict[str, Any]] = []
+
+    def add(self, entry: Mapping[str, Any], risk: Mapping[str, Any], trusted: bool) -> None:
+        score = risk.get("score")
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            self.scored += 1
+            self.peak = score if self.peak is None else max(self.peak, score)
+        refused = entry["detail"].get("stage") == "risk" and entry["decision"] != "allow"
+        self.denied += refused
+        self.shadow += bool(risk.get("would_deny"))
+        self.faults += risk.get("fault") is not None
+        if (refused or risk.get("would_deny") or risk.get("fault") is not None) and len(self.alarms) < MAX_LISTED:
+            self.alarms.append({
+                "seq": entry["seq"], "extension_id": entry["extension_id"], "method": entry["method"],
+                "decision": entry["decision"], "reason": entry["reason"], "score": score,
+                "threshold": risk.get("threshold"), "p": risk.get("p"), "mode": risk.get("mode", "enforce"),
+                "fault": risk.get("fault"), "features": risk.get("features"), "trusted": trusted})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scored": self.scored, "denied": self.denied, "shadow_would_deny": self.shadow,
+                "faults": self.faults, "peak_score": self.peak, "alarms": self.alarms}
 
 
 class _Rules:
@@ -220,6 +257,7 @@ def replay_entries(
     previous_digest: str | None = None
     replayed = untrusted = 0
     cache: dict[Any, Any] = {}
+    risk = _RiskTally()
     for index, entry in enumerate(entries):
         seq = entry["seq"]
         if until_seq is not None and seq > until_seq:
@@ -233,6 +271,9 @@ def replay_entries(
                 (extension_id is not None and entry["extension_id"] != extension_id):
             continue
         trusted = chain_break_seq is None or seq < chain_break_seq
+        recorded_risk = entry["detail"].get("risk")
+        if isinstance(recorded_risk, Mapping):
+            risk.add(entry, recorded_risk, trusted)
         chosen = rules.get(digest if isinstance(digest, str) else None) if against is None else rules.get("current")
         outcome = None if chosen is None else _redecide(entry, chosen, params_for, cache)
         status = "not_replayable" if outcome is None else _status(entry, outcome)
@@ -248,7 +289,7 @@ def replay_entries(
             report(progress, index, None, "replaying")
     return ReplayReport(source, replayed, counts, tuple(differences), tuple(changes), chain_break_seq,
                         tuple(chain_findings), untrusted, tuple(listed),
-                        "current" if against is not None else "recorded")
+                        "current" if against is not None else "recorded", risk.to_dict())
 
 
 def _step(entry: Mapping[str, Any], outcome: tuple[str, str, str] | None, status: str, trusted: bool) -> ReplayStep:
