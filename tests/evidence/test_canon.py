@@ -15,7 +15,8 @@ from pi_sandbox.evidence.canon import checked_text, dumps, object_text, parse
 # Floats RFC 8785 can encode, with the awkward ones drawn often: integral, tiny, huge, negative zero.
 _floats = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from([0.0, -0.0, 3.0, 1e-5, 1e-7, 1.5e-7, 1e16, 1.5e17, 1e21, 123.456, 0.0001, 5e-324]),
+    st.sampled_from([0.0, -0.0, 3.0, 1e-5, 1e-7, 1.5e-7, 1e16, 1.5e17, 1e21, 123.456, 0.0001, 5e-324, 2.0**53,
+                     2.0**53 + 2, 9.5e15]),
 )
 _ints = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
 _text = st.text(st.characters(codec="utf-8"), max_size=8) | st.sampled_from(["\U0001f600", "\ue000", "a", "3.0,"])

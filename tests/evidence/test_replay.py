@@ -134,12 +134,13 @@ def test_risk_stage_decisions_are_picked_up_in_the_replay_and_the_bundle(pi_env:
                                 detail={"stage": stage, "risk": risk}, forensic={"params": {"path": f"f{seq}"}})
 
     features = {"rate": 12.0, "distinct_paths": 3, "deny_ratio": 0.25}
+    scored = {"threshold": 0.8, "features": features}
     with AuditStore.open(pi_env.state_dir) as store:
         store.append_many([
-            call(1, "allow", "policy", "default_caps", {"threshold": 0.8, "score": 0.12, "p": 0.5, "features": features}),
-            call(2, "allow", "policy", "default_caps", {"threshold": 0.8, "score": 0.91, "p": 0.01, "features": features,
-                                                        "mode": "shadow", "would_deny": True}),
-            call(3, "deny", "risk", "risk_denied", {"threshold": 0.8, "score": 0.97, "p": 0.001, "features": features}),
+            call(1, "allow", "policy", "default_caps", {**scored, "score": 0.12, "p": 0.5}),
+            call(2, "allow", "policy", "default_caps", {**scored, "score": 0.91, "p": 0.01, "mode": "shadow",
+                                                        "would_deny": True}),
+            call(3, "deny", "risk", "risk_denied", {**scored, "score": 0.97, "p": 0.001}),
             call(4, "deny", "risk", "risk_fail_closed", {"threshold": 0.8, "fault": "timeout"}),
         ])
         live = replay_ledger(store).to_dict()["risk"]

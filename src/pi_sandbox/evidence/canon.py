@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
+import orjson
+
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.hashing import canonical_json
 
@@ -62,9 +64,17 @@ _str = json.encoder.encode_basestring
 
 
 def dumps(value: Any) -> str:
-    """Canonical text of ``value``, exact when ``value`` came from :func:`parse` with ``exact`` true."""
+    """Canonical text of ``value``, exact when ``value`` came from :func:`parse` with ``exact`` true.
+
+    orjson first (several times faster than ``json``; on plain values it writes exactly what RFC 8785 does,
+    which tests/evidence/test_canon.py checks against the reference), the C ``json`` encoder for what orjson
+    refuses (integers beyond 64 bits, lone surrogates)."""
     if type(value) is str:
         return _str(value)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):
+        pass
     if _c_encoder is not None and isinstance(value, (dict, list)):
         return "".join(_c_encoder(value, 0))
     return _encoder.encode(value)
@@ -83,7 +93,7 @@ def parse(data: bytes | str) -> tuple[Any, bool]:
         number = float(token)
         if number.is_integer() and abs(number) < _EXACT_INTS:
             return int(number)  # RFC 8785 writes it as that integer (3.0 -> 3, -0.0 -> 0)
-        if plain and not _LOW <= abs(number) < _HIGH:
+        if plain and (number.is_integer() or not _LOW <= abs(number) < _HIGH):
             plain = False
         return number
 
