@@ -248,6 +248,13 @@ def test_names_and_sub_paths_of_the_newer_pi_packages(make_host: MakeHost) -> No
         host.call_tool("pi-newer-subpaths", "newer_names", {"mode": "z"})
 
 
+def test_rare_builtin_names_and_web_globals_link(make_host: MakeHost) -> None:
+    host = load(make_host, "rare-builtin-names")
+    got = details(host.call_tool("rare-builtin-names", "rare_names", {}))
+    assert got == {"e2big": 7, "rOnly": 0, "isString": True, "gzipIsClass": "function", "readStream": "function",
+                   "form": "a.txt", "failures": ["ERR_NOT_SUPPORTED"] * 3}
+
+
 def test_an_unserved_sub_path_of_a_served_package_is_named(make_host: MakeHost, tmp_path: Path) -> None:
     entry = tmp_path / "subpath.ts"
     entry.write_text('import { x } from "@earendil-works/pi-ai/providers/nowhere";\n'
