@@ -225,6 +225,7 @@ class Sandbox:
         self.policy = CompiledPolicy.from_config(config)
         self._policy_stage.policy, self._policy_stage.config = self.policy, self.public_config
         self.exec_sandbox.config = config
+        self._quota_limits = {}  # computed under the old configuration (a withheld quota raise must not stay)
         self.config_snapshot = snapshot(config)
         self.config_digest = snapshot_digest(self.config_snapshot)
         self.store.put_config_version(self.config_digest, self.config_snapshot)
@@ -260,11 +261,13 @@ class Sandbox:
         """The extension's quota for this session (tighter while it is in probation)."""
         probation = self.in_probation(extension_id)
         key = (extension_id, probation)
-        limits = self._quota_limits.get(key)  # settings never change during a session; probation may
+        # One configuration and its cache, read together: ``_use_config`` (another thread) replaces both.
+        with self._lock:
+            config, cache = self.config, self._quota_limits
+        limits = cache.get(key)
         if limits is None:
-            limits = self.config.quota_for(extension_id)
-            limits = self._quota_limits[key] = scaled(limits, self.config.trust.probation_quota_factor) \
-                if probation else limits
+            limits = config.quota_for(extension_id)
+            limits = cache[key] = scaled(limits, config.trust.probation_quota_factor) if probation else limits
         return limits
 
     def _breach_feeds_trust(self, breach: QuotaBreach) -> None:

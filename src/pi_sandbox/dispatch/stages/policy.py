@@ -38,18 +38,23 @@ class PolicyStage:
         # every call still gets its ledger entry, but alerts stay readable for operators.
         self._alerted: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
-        # The compiled policy never changes during a session (settings are resolved once), so its
-        # answer per (extension, capability) is computed once. Probation and prompts are not cached.
-        self._decisions: dict[tuple[str, Capability], PolicyDecision] = {}
-        self._decided_by: CompiledPolicy | None = None
+        # The compiled policy's answer per (extension, capability) is computed once per policy object.
+        # Probation and prompts are not cached. The policy is replaced when the session goes on under a new
+        # configuration (``Sandbox._use_config``), possibly while another thread decides: the cache is one
+        # (policy, answers) pair, swapped whole, and an answer is only ever stored with the policy that gave
+        # it, so no answer of a replaced policy outlives it.
+        self._cache: tuple[CompiledPolicy | None, dict[tuple[str, Capability], PolicyDecision]] = (None, {})
 
     def _evaluate(self, call: CallInfo) -> PolicyDecision:
-        if self._decided_by is not self.policy:  # replaced (tests): forget what the old one said
-            self._decisions, self._decided_by = {}, self.policy
+        policy = self.policy
+        decided_by, decisions = self._cache
+        if decided_by is not policy:
+            decisions = {}
+            self._cache = (policy, decisions)
         key = (call.extension_id, call.capability)
-        decision = self._decisions.get(key)
+        decision = decisions.get(key)
         if decision is None:
-            decision = self._decisions[key] = self.policy.evaluate(call.capability, call.extension_id)
+            decision = decisions[key] = policy.evaluate(call.capability, call.extension_id)
         return decision
 
     def decide(self, call: CallInfo) -> Verdict:
