@@ -60,7 +60,8 @@ class ControlWatcher:
         """Apply a change of the signal file now, if there is one (once, whichever thread sees it first).
 
         A thread that arrives while another one reloads waits for it, so no call is decided on the old
-        state; the lock is reentrant so that a decision reached from a listener cannot deadlock.
+        state; the lock is reentrant so that a decision reached from a listener cannot deadlock. A reload
+        that raises leaves the change unseen (it is applied at the next look) and the error propagates.
         """
         if _fingerprint(self.path) == self._seen and not self._reloading:
             return
@@ -69,9 +70,14 @@ class ControlWatcher:
             if now == self._seen:
                 return
             self._reloading = True
-            self._seen = now
+            previous, self._seen = self._seen, now
             try:
                 self.on_change()
+            except BaseException:
+                # Not applied: the next look (the poller, or the trust stage before the next decision) tries
+                # again, so no call goes on being decided under the state the operator changed.
+                self._seen = previous
+                raise
             finally:
                 self._reloading = False
 
