@@ -11,10 +11,9 @@ The front door for Python programs (docs/embedding.md)::
 Names load on first use, so ``import pi_sandbox`` (and with it ``pi-sandbox --help``) stays cheap.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+# No imports at all (not even typing, 10-50 ms, or importlib): ``import pi_sandbox`` must stay cheap.
+#: Not ``typing.TYPE_CHECKING`` (mypy treats any name ``TYPE_CHECKING`` as true).
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -31,6 +30,8 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # the same names for type checkers and IDEs (``X as X``: re-exported)
+    from typing import Any
+
     from pi_sandbox.errors import ConfigError as ConfigError
     from pi_sandbox.errors import ExtensionLoadError as ExtensionLoadError
     from pi_sandbox.errors import ExtensionRuntimeError as ExtensionRuntimeError
@@ -53,14 +54,14 @@ if TYPE_CHECKING:  # the same names for type checkers and IDEs (``X as X``: re-e
     from pi_sandbox.session.model import ToolSpec as ToolSpec
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pi_sandbox' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(__import__(module, fromlist=[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
