@@ -58,6 +58,7 @@ class Question:
             self._event.set()
 
     def wait(self, timeout_s: float) -> Any:
+        """The answer given within ``timeout_s`` (None: none in time, a deny / the headless answer)."""
         self._event.wait(timeout_s)
         self._event.set()  # a late answer must not change what the pipeline already decided
         return self._answer
@@ -91,6 +92,7 @@ class RunningCall:
                 self.events.put(Finished(error=exc))
 
     def next_event(self) -> Question | Finished:
+        """Block until the call asks a question or ends."""
         return self.events.get()
 
 
