@@ -188,6 +188,10 @@ PreparedEntry = tuple[int, str, str | None, str | None, str | None, str | None, 
                       str, str]
 
 
+_REQUIRED_TEXT: Final = ("kind", "decision", "reason")
+_OPTIONAL_TEXT: Final = ("extension_id", "call_id", "capability", "method", "params_hash")
+
+
 def _check_text(name: str, value: object, *, optional: bool) -> None:
     if value is None and optional:
         return
@@ -219,10 +223,15 @@ def prepare_with_forensics(draft: LedgerEntryDraft) -> tuple[PreparedEntry, str 
     """:func:`prepare_entry` plus the canonical JSON of the draft's sealed forensic record (None without one)."""
     if not isinstance(draft, LedgerEntryDraft):
         raise AuditRecordError("append() takes a LedgerEntryDraft")
-    for name in ("kind", "decision", "reason"):
-        _check_text(name, getattr(draft, name), optional=False)
-    for name in ("extension_id", "call_id", "capability", "method", "params_hash"):
-        _check_text(name, getattr(draft, name), optional=True)
+    # Fast path first (this runs on every hostcall): ASCII strings need no further checks.
+    for name in _REQUIRED_TEXT:
+        value = getattr(draft, name)
+        if type(value) is not str or not value or not value.isascii():
+            _check_text(name, value, optional=False)
+    for name in _OPTIONAL_TEXT:
+        value = getattr(draft, name)
+        if value is not None and (type(value) is not str or not value.isascii()):
+            _check_text(name, value, optional=True)
     if draft.layer is not None and (isinstance(draft.layer, bool) or not isinstance(draft.layer, int)):
         raise AuditRecordError("ledger field 'layer' must be an integer or None")
     detail, record_json = draft.detail, None

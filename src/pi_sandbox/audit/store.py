@@ -74,6 +74,13 @@ _SIBLING_WINDOW_S: Final = 0.002
 DEFAULT_FLUSH_INTERVAL_S: Final = 0.05
 #: ... or as soon as this many commits are pending, whichever comes first.
 DEFAULT_FLUSH_MAX_COMMITS: Final = 1000
+#: WAL checkpoints (copying the WAL into the database file, with two fsyncs) run on the flusher thread
+#: once this many commits have accumulated since the last one, so that no appender pays for one: with
+#: SQLite's automatic checkpoint, every ~200th append stalled for two fsyncs (mean commit 100 -> 46 µs).
+_WAL_CHECKPOINT_COMMITS: Final = 200
+#: The writer connection's own automatic checkpoint stays on as a bound on the WAL (pages of 1 KiB)
+#: should the flusher fall behind (or a reader keep an old snapshot open).
+_WRITER_AUTOCHECKPOINT_PAGES: Final = 20000
 
 
 def _plain_json(payload: Mapping[str, Any]) -> str:
@@ -173,6 +180,10 @@ class AuditStore(AuditQueries):
         self.syncs = 0
         self._flush_wake = threading.Event()
         self._flusher: threading.Thread | None = None
+        #: The flusher's own connection for WAL checkpoints (opened on first use) and the commit count
+        #: at the last one.
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpointed_commits = 0
 
     @classmethod
     def open(
@@ -209,6 +220,8 @@ class AuditStore(AuditQueries):
         store = cls(state_dir, connect(state_dir / DB_FILE), key, checkpoint_interval, max(0.0, commit_delay_s),
                     flush_interval_s, flush_max_commits)
         try:
+            with store._db() as conn:
+                conn.execute(f"PRAGMA wal_autocheckpoint={_WRITER_AUTOCHECKPOINT_PAGES}")
             with store._write_tx() as conn:
                 conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?)", (new_ledger_id(),))
             store.ledger_id = store.meta("ledger_id") or ""
@@ -484,19 +497,21 @@ class AuditStore(AuditQueries):
         if committed is None:
             return
         seq, head, checkpoint = committed
+        if checkpoint is None and not any(t.sync for t in batch):
+            # Every ticket was acknowledged above; the group commit syncs them.
+            if self._commit_count - self._synced_commits >= self.flush_max_commits:
+                self._flush_wake.set()
+            return
         error: AuditStoreError | None = None
-        if checkpoint is not None or any(t.sync for t in batch):
-            try:
-                self._sync_to(self._commit_count)
-            except AuditStoreError as exc:
-                error = exc
-            if checkpoint is not None and error is None and self._anchor is not None:
-                try:  # the seal never runs ahead of what is on disk
-                    self._anchor.seal(*checkpoint, "interval")
-                except OSError:
-                    pass  # the entries are committed; the next checkpoint or close() seals again
-        elif self._commit_count - self._synced_commits >= self.flush_max_commits:
-            self._flush_wake.set()
+        try:
+            self._sync_to(self._commit_count)
+        except AuditStoreError as exc:
+            error = exc
+        if checkpoint is not None and error is None and self._anchor is not None:
+            try:  # the seal never runs ahead of what is on disk
+                self._anchor.seal(*checkpoint, "interval")
+            except OSError:
+                pass  # the entries are committed; the next checkpoint or close() seals again
         with self._cond:
             for ticket in batch:
                 if not ticket.done:
@@ -604,7 +619,22 @@ class AuditStore(AuditQueries):
                 self._sync_to(self._commit_count)
             except AuditStoreError:
                 pass  # recorded: every later append that needs a sync is refused
+        if self._commit_count - self._checkpointed_commits >= _WAL_CHECKPOINT_COMMITS:
+            self._checkpointed_commits = self._commit_count
+            self._checkpoint_wal()
         return True
+
+    def _checkpoint_wal(self) -> None:
+        """Copy the WAL into the database file (PASSIVE: never blocks an appender) on this thread's own
+        connection. A failure only leaves the WAL longer: the writer's automatic checkpoint bounds it."""
+        try:
+            if self._checkpoint_conn is None:
+                self._checkpoint_conn = sqlite3.connect(self.db_path, timeout=0, isolation_level=None,
+                                                        check_same_thread=False)
+                self._checkpoint_conn.execute("PRAGMA synchronous=NORMAL")
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass
 
     def head(self) -> tuple[int, str]:
         """``(seq, entry_hash)`` of the last entry, or ``(0, GENESIS)`` for an empty ledger."""
@@ -732,6 +762,9 @@ class AuditStore(AuditQueries):
 
     def _release(self) -> None:
         """Close the database, the anchor's head file and the writers' lock."""
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
         self._conn.close()
         self._conn_open = False
         if self._anchor is not None:
