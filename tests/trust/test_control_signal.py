@@ -4,11 +4,13 @@ deciding under the old trust and kill-switch state (fail open) until the next si
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from pi_sandbox.trust.control import ControlWatcher, bump
+from pi_sandbox.trust.control import SIGNAL_FILE, ControlWatcher, bump
 
 
 def test_a_failed_reload_is_retried_until_it_succeeds(tmp_path: Path) -> None:
@@ -46,3 +48,19 @@ def test_every_signal_is_applied(tmp_path: Path) -> None:
         assert applied == [1, 1]
     finally:
         watcher.stop()
+
+
+def test_each_signal_has_a_newer_mtime_than_the_one_it_replaces(tmp_path: Path) -> None:
+    """The watcher compares (inode, size, mtime): a freed inode number is often reused by the next file, and
+    coarse file-system clocks give equal mtimes within a tick, so only a strictly newer mtime guarantees that
+    no signal ever looks like one already seen."""
+    bump(tmp_path)
+    signal = tmp_path / SIGNAL_FILE
+    ahead = time.time_ns() + 10**10  # the clock has not moved on (or stepped back) since the last signal
+    os.utime(signal, ns=(ahead, ahead))
+    seen = (signal.stat().st_ino, signal.stat().st_size, signal.stat().st_mtime_ns)
+    for _ in range(3):
+        bump(tmp_path)
+        st = signal.stat()
+        assert st.st_mtime_ns > seen[2]
+        seen = (st.st_ino, st.st_size, st.st_mtime_ns)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -29,6 +30,15 @@ def bump(state_dir: Path) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, secrets.token_hex(8).encode())
+        # Sessions compare (inode, size, mtime): the replaced file's inode number is often reused and
+        # file-system clocks are coarse (one tick: several ms), so only a strictly newer mtime guarantees
+        # that no signal looks like one a session has already seen (which would never be applied).
+        try:
+            before = os.stat(path).st_mtime_ns
+        except OSError:
+            before = -1
+        stamp = max(time.time_ns(), before + 1)
+        os.utime(fd, ns=(stamp, stamp))
     finally:
         os.close(fd)
     os.replace(tmp, path)
