@@ -64,6 +64,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("security", "kill-switch", "off"): ("controls_cmds:kill_switch_off", "lift a kill switch"),
     ("security", "kill-switch", "status"): ("controls_cmds:kill_switch_status", "which kill switches are on"),
     ("security", "quota", "status"): ("controls_cmds:quota_status", "quota usage against limits, and breaches"),
+    ("security", "risk", "status"): ("controls_cmds:risk_status", "runtime risk controller: threshold, scores, alarms"),
     ("security", "stats"): ("controls_cmds:stats", "hostcall statistics: counts, denials by stage, timings"),
     ("security", "exec", "classify"): ("mediation_cmds:classify", "classify a command: class, tier, decision, rule"),
     ("security", "sandbox", "check"): ("sandbox_cmds:check", "can exec children be confined here? (1 = no)"),
@@ -89,6 +90,7 @@ GROUPS: Final[dict[tuple[str, ...], str]] = {
     ("ext", "trust"): "trust lifecycle: show, history, promote, quarantine",
     ("security", "kill-switch"): "kill switches: stop extensions during an incident",
     ("security", "quota"): "per-extension quotas",
+    ("security", "risk"): "the runtime risk controller (shadow or enforce)",
     ("security", "secrets"): "secret broker tools",
     ("security", "sandbox"): "the OS sandbox of exec children",
 }

@@ -156,6 +156,47 @@ def quota_status(ctx: CliContext) -> int:
 
 
 @command(extension="only this extension")
+def risk_status(ctx: CliContext) -> int:
+    """The risk controller's settings and threshold; per extension its scores, refusals and alarms."""
+    from pi_sandbox.risk.status import risk_status as status
+
+    store = _open_for_reading(ctx)
+    settings = ctx.config().risk
+    extension_id = ctx.extension_id("security risk status", required=False)
+    if store is not None:
+        with store:
+            data = status(store, settings, extension_id)
+    else:
+        data = status(None, settings, extension_id)
+
+    def render(d: dict[str, Any]) -> list[str]:
+        s = d["settings"]
+        if not s["enabled"]:
+            head = "risk controller: OFF (extensionRisk.enabled is false)"
+        else:
+            head = (f"risk controller: {'ENFORCE' if s['enforce'] else 'SHADOW (records, never refuses)'}; "
+                    f"alpha {s['alpha']} → threshold {s['threshold']} over windows of {s['window_size']} calls "
+                    f"(calibrated on {s['calibration']['windows']} benign windows); failClosed {s['fail_closed']}")
+        rows = [{"extension_id": e["extension_id"], "as_of": iso_ms(e["as_of_ms"]) if e["as_of_ms"] else "never",
+                 "mode": e.get("mode", ""), "scored": e.get("scored", 0), "denied": e.get("denied", 0),
+                 "shadow_denied": e.get("shadow_denied", 0), "faults": e.get("faults", 0),
+                 "max_score": e.get("max_score", 0)} for e in d["extensions"]]
+        out = [head]
+        out.append(render_table(rows, ["extension_id", "as_of", "mode", "scored", "denied", "shadow_denied",
+                                       "faults", "max_score"]) if rows else "no risk decisions recorded yet")
+        alarms = [{**a, "time": iso_ms(a["ts_ms"]), "extension_id": e["extension_id"],
+                   "features": ", ".join(f"{k} {v}" for k, v in (a.get("features") or {}).items()) or a.get("fault", "")}
+                  for e in d["extensions"] for a in e["alarms"]]
+        if alarms:
+            out.append(render_table(alarms, ["time", "extension_id", "action", "method", "score", "threshold",
+                                             "features"]))
+        return out
+
+    ctx.emit(data, render)
+    return ExitCode.OK
+
+
+@command(extension="only this extension")
 @click.option("--since", metavar="TIME", help="ISO 8601 time or a duration back from now (15m, 2h, 1d)")
 def stats(ctx: CliContext, since: str | None) -> int:
     """Hostcall statistics from telemetry: counts by method, decision and stage; bytes; stage timings."""

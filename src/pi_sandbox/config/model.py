@@ -179,9 +179,10 @@ class SandboxSettings:
 
 @dataclass(frozen=True)
 class RiskSettings:
-    """Runtime risk controller settings (``extensionRisk.*``; defaults as the runbook's rollback)."""
+    """Runtime risk controller settings (``extensionRisk.*``): on and enforcing by default (issue 10);
+    the runbook's rollback turns enforcement off (shadow mode) or the controller off."""
 
-    enabled: bool = False
+    enabled: bool = True
     enforce: bool = True
     alpha: float = 0.01
     window_size: int = 128

@@ -109,7 +109,8 @@ class Stage(Protocol):
 
     A stage that keeps per-extension state may also define ``settle(call, outcome) -> Mapping | None``:
     the pipeline calls it, for every stage that judged the call, once the call has ended; what it
-    returns (counts such as bytes) goes into the call's telemetry record.
+    returns (counts such as bytes) goes into the call's telemetry record. A stage that scores behaviour
+    may define ``observe(call, outcome)``: called instead for calls refused before it judged them.
     """
 
     @property

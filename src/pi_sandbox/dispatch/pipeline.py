@@ -81,6 +81,10 @@ class Pipeline:
         self.config_digest: str | None = None
         self._settlers: tuple[Callable[[CallInfo, Outcome], Mapping[str, Any] | None] | None, ...] = tuple(
             getattr(s, "settle", None) for s in self.stages)
+        #: Stages that also learn of calls refused before they judged them (the risk controller scores
+        #: behaviour, and refusals are part of it).
+        self._observers: tuple[Callable[[CallInfo, Outcome], None] | None, ...] = tuple(
+            getattr(s, "observe", None) for s in self.stages)
 
     def describe(self) -> list[tuple[str, str]]:
         """(stage name, what it decides) for every step, in order; the connector last."""
@@ -172,6 +176,13 @@ class Pipeline:
             try:
                 counts.update(settle(call, outcome) or {})
             except Exception:  # accounting bugs must not turn a decided call into a crash
+                counts["settle_error"] = True
+        for observe in self._observers[ran:]:
+            if observe is None:
+                continue
+            try:
+                observe(call, outcome)
+            except Exception:
                 counts["settle_error"] = True
         if self.telemetry is not None:
             self.telemetry.add(call.extension_id, {

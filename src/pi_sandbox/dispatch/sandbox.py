@@ -50,6 +50,8 @@ from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.mediation.secret_files import SECRET_FILE_PATTERNS, SecretFiles
 from pi_sandbox.policy import CompiledPolicy, PermissionStore, Prompter, PromptResolver
 from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
+from pi_sandbox.risk import Observer, RiskController
+from pi_sandbox.risk import for_window as risk_calibration
 from pi_sandbox.sandbox.launch import ExecSandbox
 from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.trust import Controls, TransitionReason, TrustState
@@ -128,6 +130,7 @@ class Sandbox:
         self.quota = QuotaMeter(self.quota_limits)
         self.telemetry = TelemetrySink(store)
         self.quota_stage = QuotaStage(self.quota, self.evidence, on_breach=self._breach_feeds_trust)
+        self.risk_stage = RiskStage(self._risk_controller(config))
         chosen: dict[StageName, Stage | None] = dict(stages or {})
         self._policy_stage = PolicyStage(self.policy, self.prompts, self.public_config, self.in_probation,
                                          self.identity_of)
@@ -139,7 +142,7 @@ class Sandbox:
                 chosen.pop(StageName.TRUST, None) or TrustStage(self.controls),
                 chosen.pop(StageName.POLICY, None) or self._policy_stage,
                 chosen.pop(StageName.QUOTA, None) or self.quota_stage,
-                chosen.pop(StageName.RISK, None) or RiskStage(),
+                chosen.pop(StageName.RISK, None) or self.risk_stage,
                 chosen.pop(StageName.MEDIATION, None) or MediationStage(
                     ExecMediator(config.exec_mediation, config.profile), self.broker, self.evidence,
                     self.rules_for, self.exec_sandbox.support),
@@ -273,6 +276,19 @@ class Sandbox:
     def _breach_feeds_trust(self, breach: QuotaBreach) -> None:
         self.controls.registry.note_event(breach.extension_id, TransitionReason.QUOTA_BREACHES)
 
+    def _risk_controller(self, config: SecurityConfig) -> RiskController | None:
+        """The runtime risk controller (None when ``extensionRisk.enabled`` is false)."""
+        if not config.risk.enabled:
+            return None
+        secret_files = self._secret_files or SecretFiles((*SECRET_FILE_PATTERNS,
+                                                          *config.secret_broker.extra_secret_files))
+        return RiskController(config.risk, Observer(_RiskWorkspace(self), secret_files, config.secret_broker),
+                              risk_calibration(config.risk.window_size), evidence=self.evidence,
+                              on_denial=self._risk_denial_feeds_trust)
+
+    def _risk_denial_feeds_trust(self, extension_id: str) -> None:
+        self.controls.registry.note_event(extension_id, TransitionReason.RISK_DENIALS)
+
     def _stop_blocked_children(self) -> None:
         """A kill switch or quarantine terminates the extension's running commands at once."""
         for extension_id in self.exec.running_extensions():
@@ -325,6 +341,7 @@ class Sandbox:
         self.controls.close()
         try:
             self.quota_stage.flush()
+            self.risk_stage.flush()
             self.telemetry.close()
             self.evidence.flush()  # nothing folded is left unwritten
         finally:
@@ -348,3 +365,17 @@ class Sandbox:
     def record_late_completion(self, extension_id: str, call_id: str, method: str, ok: bool) -> None:
         """A call answered ``timeout`` finished after all (its effect, if any, happened late)."""
         self.evidence.note(Reason.HOSTCALL_LATE, {"call_id": call_id, "method": method[:40], "ok": ok}, extension_id)
+
+
+class _RiskWorkspace:
+    """What the risk controller needs of an extension's path rules."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def base(self, extension_id: str) -> str:
+        return self._sandbox.rules_for(extension_id).base
+
+    def may_read_secret(self, extension_id: str, path: str) -> bool:
+        secret_files = self._sandbox.rules_for(extension_id).secret_files
+        return secret_files is None or not secret_files.refused(path)

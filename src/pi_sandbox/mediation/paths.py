@@ -108,6 +108,11 @@ class PathRules:
         object.__setattr__(self, "_root_texts", tuple(str(p) for p in self.roots))
         object.__setattr__(self, "_protected_texts", tuple(str(p) for p in self.protected))
 
+    @property
+    def base(self) -> str:
+        """The folder relative paths resolve against (the first root), as text."""
+        return self._root_texts[0] if self._root_texts else "/"
+
     def resolve(self, raw: Any, op: str = "read") -> Path:
         """The resolved path for ``op`` on ``raw``; ``ConnectorError`` when it is malformed or refused."""
         if not isinstance(raw, str) or not raw:

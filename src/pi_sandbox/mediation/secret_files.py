@@ -111,6 +111,14 @@ def _matches(compiled: tuple[tuple[int, re.Pattern[str]], ...], parts: list[str]
     return None
 
 
+def _combined(compiled: tuple[tuple[int, re.Pattern[str]], ...]) -> tuple[tuple[int, re.Pattern[str]], ...]:
+    """One alternation per number of path components: two regex runs instead of one per pattern."""
+    by_depth: dict[int, list[str]] = {}
+    for depth, regex in compiled:
+        by_depth.setdefault(depth, []).append(f"(?:{regex.pattern})")
+    return tuple((depth, re.compile("|".join(alts))) for depth, alts in sorted(by_depth.items()))
+
+
 @dataclass(frozen=True)
 class SecretFiles:
     """Which resolved paths are secret files, and which of them one extension may still use."""
@@ -120,10 +128,23 @@ class SecretFiles:
     allowed: tuple[str, ...] = ()
     _secret: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
     _allowed: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
+    _any: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_secret", _compile(self.patterns))
         object.__setattr__(self, "_allowed", _compile(self.allowed))
+        object.__setattr__(self, "_any", _combined(self._secret))
+
+    def is_secret(self, path: str) -> bool:
+        """True when ``path`` (absolute or relative, ``/``-separated) names a secret file, whoever asks.
+
+        The runtime risk controller calls this on every path a call names, so it is two regex runs."""
+        deepest = self._any[-1][0] if self._any else 1
+        parts = path.lower().rsplit("/", deepest)
+        for depth, regex in self._any:
+            if len(parts) >= depth and regex.match("/".join(parts[-depth:])):
+                return True
+        return False
 
     def refused(self, resolved: str) -> bool:
         """True when ``resolved`` (an absolute, resolved path) is a secret file this extension may not use."""

@@ -1,9 +1,35 @@
-"""Stage 5: the runtime risk controller (runbook INC-1/INC-6); it can only tighten."""
+"""Stage 5: the runtime risk controller (runbook INC-1/INC-6); it can only tighten.
+
+The controller (``pi_sandbox.risk``) scores the call against its extension's recent behaviour; this
+stage turns its answer into a verdict: ``risk_denied`` with an ``anomaly_denial`` alert (enforce),
+``risk_fail_closed`` when the controller failed or ran past ``decisionTimeoutMs`` (``failClosed``),
+and otherwise the call goes on — a would-be refusal in shadow mode is recorded in the evidence. It
+also tells the controller how every call ended, including those refused before it.
+"""
 
 from __future__ import annotations
 
-from pi_sandbox.dispatch.call import CallInfo, Verdict
-from pi_sandbox.vocabulary import StageName
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pi_sandbox.dispatch.call import AlertSpec, CallInfo, Outcome, Verdict
+from pi_sandbox.risk import CallState, RiskAction, RiskController
+from pi_sandbox.vocabulary import AlertCategory, Decision, ErrorCode, Reason, Severity, StageName
+
+_ANOMALY: Final = AlertSpec(AlertCategory.ANOMALY_DENIAL, Severity.ERROR)
+_FAULT: Final = AlertSpec(AlertCategory.RUNTIME, Severity.ERROR)
+_ROLLBACK: Final = ("if this extension's behaviour is expected, run the controller in shadow mode "
+                    "(extensionRisk.enforce: false in the global settings) and review `pi-sandbox security risk "
+                    "status`; repeated refusals quarantine the extension (extensionTrust.quarantineAfterRiskDenials)")
+#: Error codes of an allowed call that a connector refused after all.
+_REFUSED_CODES: Final = frozenset({ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED})
+
+
+def call_state(outcome: Outcome) -> CallState:
+    """How the window records a call that ended with ``outcome``."""
+    if outcome.decision is not Decision.ALLOW or outcome.error_code in _REFUSED_CODES:
+        return CallState.DENIED
+    return CallState.DONE if outcome.ok else CallState.FAILED
 
 
 class RiskStage:
@@ -12,5 +38,42 @@ class RiskStage:
     name = StageName.RISK
     summary = "runtime risk controller: scores recent behaviour, shadow or enforce, fails closed"
 
+    def __init__(self, controller: RiskController | None = None) -> None:
+        #: None when ``extensionRisk.enabled`` is false: every call goes on, nothing is scored.
+        self.controller = controller
+
     def decide(self, call: CallInfo) -> Verdict:
-        return Verdict.proceed()
+        if self.controller is None:
+            return Verdict.proceed()
+        decision = self.controller.decide(call)
+        evidence = {"risk": decision.evidence()}
+        if decision.action is RiskAction.DENY:
+            top = ", ".join(decision.features) or "score"
+            return Verdict.deny(
+                Reason.RISK_DENIED,
+                f"refused by the runtime risk controller: this call's behaviour score {decision.score} is above "
+                f"the threshold {decision.threshold} calibrated for extensionRisk.alpha (driven by {top})",
+                alert=_ANOMALY, evidence=evidence, remediation=_ROLLBACK)
+        if decision.action is RiskAction.FAIL_CLOSED:
+            return Verdict.deny(
+                Reason.RISK_FAIL_CLOSED,
+                f"refused because the runtime risk controller could not decide ({decision.fault}) and "
+                "extensionRisk.failClosed is on", code=ErrorCode.DENIED, alert=_FAULT, evidence=evidence,
+                remediation="a controller fault or a decision slower than extensionRisk.decisionTimeoutMs; see the "
+                            "runtime alerts and `pi-sandbox security risk status`")
+        return Verdict.proceed(evidence)
+
+    def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
+        if self.controller is not None:
+            self.controller.settle(call, call_state(outcome))
+        return None
+
+    def observe(self, call: CallInfo, outcome: Outcome) -> None:
+        """A call refused before this stage (policy, quota, trust): part of the behaviour scored."""
+        if self.controller is not None:
+            self.controller.observe(call)
+
+    def flush(self) -> None:
+        """Write the last state snapshots (the session is closing)."""
+        if self.controller is not None:
+            self.controller.flush()

@@ -1,0 +1,231 @@
+"""The runtime risk controller (runbook INC-1, INC-6, rollback): scores every call, shadow or enforce.
+
+For each hostcall policy allowed, :meth:`RiskController.decide` reads its :class:`Observation`, scores
+it against the extension's window (``score.py``) and compares the score with the threshold the
+calibration gives for ``extensionRisk.alpha`` (``calibration.py``). Above it: ``deny`` when
+``enforce`` is on, ``shadow_deny`` (recorded, not refused) when it is off. A fault in the controller,
+or a decision slower than ``decisionTimeoutMs``, is ``fail_closed`` (refused) or, with
+``failClosed: false``, ``fail_open``. Calls refused before this stage are still added to the window
+(:meth:`observe`): denials are part of the behaviour being scored.
+
+Besides each decision's evidence (score, threshold, p-value, top features: names and numbers only), the
+controller writes a ``risk_alarm`` record for every refusal, would-be refusal and fault, and a
+``risk_state`` snapshot per extension at most once a second (and at close), which
+``pi-sandbox security risk status`` reads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from pi_sandbox.audit.port import EvidencePort
+from pi_sandbox.config.model import RiskSettings
+from pi_sandbox.risk.calibration import Calibration
+from pi_sandbox.risk.features import CallInfo, Observer
+from pi_sandbox.risk.score import features, score, top_features
+from pi_sandbox.risk.window import CallState, ExtensionWindow, WindowCall
+
+#: Record kinds (``security risk status`` reads them).
+ALARM_KIND: Final = "risk_alarm"
+STATE_KIND: Final = "risk_state"
+#: How often an extension's state snapshot is written at most.
+SNAPSHOT_S: Final = 1.0
+
+
+class RiskAction(StrEnum):
+    """What the controller says about one call."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    #: Enforcement is off: the call goes on; the refusal it would have been is recorded.
+    SHADOW_DENY = "shadow_deny"
+    FAIL_CLOSED = "fail_closed"
+    FAIL_OPEN = "fail_open"
+
+
+class RiskTimeout(Exception):
+    """A decision took longer than ``decisionTimeoutMs``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """The controller's answer for one call."""
+
+    action: RiskAction
+    threshold: float
+    score: float | None = None
+    p_value: float | None = None
+    features: Mapping[str, float] = field(default_factory=dict)
+    #: ``timeout`` or ``error:<ExceptionType>`` for a failed decision.
+    fault: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Whether the call must be refused."""
+        return self.action in (RiskAction.DENY, RiskAction.FAIL_CLOSED)
+
+    def evidence(self) -> dict[str, Any]:
+        """What the call's ledger entry records (numbers and feature names only)."""
+        out: dict[str, Any] = {"threshold": self.threshold}
+        if self.score is not None:
+            out.update(score=self.score, p=self.p_value, features=dict(self.features))
+        if self.action is RiskAction.SHADOW_DENY:
+            out.update(mode="shadow", would_deny=True)
+        if self.fault is not None:
+            out["fault"] = self.fault
+        return out
+
+
+@dataclass(slots=True)
+class _Stats:
+    scored: int = 0
+    denied: int = 0
+    shadow_denied: int = 0
+    faults: int = 0
+    max_score: float = 0.0
+    last_score: float = 0.0
+    last_alarm: dict[str, Any] | None = None
+    snapshot_at: float = -SNAPSHOT_S
+
+
+class RiskController:
+    """Per-extension windows, scores and decisions for one sandbox (thread-safe)."""
+
+    def __init__(self, settings: RiskSettings, observer: Observer, calibration: Calibration, *,
+                 evidence: EvidencePort | None = None, on_denial: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.observer = observer
+        self.calibration = calibration
+        self.evidence = evidence
+        self.on_denial = on_denial
+        self.clock = clock
+        self.threshold = calibration.threshold(settings.alpha)
+        self.budget_s = settings.decision_timeout_ms / 1000
+        self._lock = threading.Lock()
+        self._windows: dict[str, ExtensionWindow] = {}
+        self._stats: dict[str, _Stats] = {}
+
+    def _window(self, extension_id: str) -> tuple[ExtensionWindow, _Stats]:
+        window = self._windows.get(extension_id)
+        if window is None:
+            with self._lock:
+                window = self._windows.get(extension_id)
+                if window is None:
+                    self._stats[extension_id] = _Stats()
+                    window = self._windows[extension_id] = ExtensionWindow(self.settings.window_size,
+                                                                           self.settings.ledger_limit)
+        return window, self._stats[extension_id]
+
+    # --- decisions -------------------------------------------------------------------------------
+
+    def decide(self, call: CallInfo) -> RiskDecision:
+        """Score ``call`` and decide; never raises (a fault is a ``fail_*`` decision)."""
+        started = time.perf_counter()
+        try:
+            decision = self._assess(call, started)
+            if time.perf_counter() - started > self.budget_s:
+                raise RiskTimeout(f"decision took longer than {self.settings.decision_timeout_ms} ms")
+        except Exception as exc:  # fail closed (or open, as configured), never crash the pipeline
+            decision = self._fault(call, exc)
+        if decision.action is not RiskAction.ALLOW:
+            self._alarm(call, decision)
+        self._maybe_snapshot(call.extension_id)
+        return decision
+
+    def _assess(self, call: CallInfo, started: float) -> RiskDecision:
+        obs = self.observer.observe(call)
+        now = self.clock()
+        window, stats = self._window(call.extension_id)
+        if not window.lock.acquire(timeout=max(self.budget_s - (time.perf_counter() - started), 0.0)):
+            raise RiskTimeout("the extension's window stayed busy past the decision budget")
+        try:
+            novel, new_host = window.novelty(obs)
+            values = features(window, obs, novel, new_host, now)
+            value = score(values)
+            over = value > self.threshold
+            action = RiskAction.ALLOW if not over else (
+                RiskAction.DENY if self.settings.enforce else RiskAction.SHADOW_DENY)
+            window.push(WindowCall(call.call_id, now, obs, novel,
+                                   CallState.DENIED if action is RiskAction.DENY else CallState.PENDING))
+            stats.scored += 1
+            stats.last_score = value
+            stats.max_score = max(stats.max_score, value)
+            if action is RiskAction.DENY:
+                stats.denied += 1
+            elif action is RiskAction.SHADOW_DENY:
+                stats.shadow_denied += 1
+        finally:
+            window.lock.release()
+        return RiskDecision(action, self.threshold, value, round(self.calibration.p_value(value), 6),
+                            top_features(values) if values else {})
+
+    def _fault(self, call: CallInfo, exc: Exception) -> RiskDecision:
+        fault = "timeout" if isinstance(exc, RiskTimeout) else f"error:{type(exc).__name__}"
+        _, stats = self._window(call.extension_id)
+        stats.faults += 1
+        return RiskDecision(RiskAction.FAIL_CLOSED if self.settings.fail_closed else RiskAction.FAIL_OPEN,
+                            self.threshold, fault=fault)
+
+    # --- outcomes --------------------------------------------------------------------------------
+
+    def settle(self, call: CallInfo, state: CallState) -> None:
+        """The outcome of a call this controller scored."""
+        window = self._windows.get(call.extension_id)
+        if window is None:
+            return
+        with window.lock:
+            window.settle(call.call_id, state)
+
+    def observe(self, call: CallInfo) -> None:
+        """A call refused before this stage: it joins the window as a denial (it is not scored)."""
+        obs = self.observer.observe(call)
+        window, _ = self._window(call.extension_id)
+        with window.lock:
+            novel, _ = window.novelty(obs)
+            window.push(WindowCall(call.call_id, self.clock(), obs, novel, CallState.DENIED))
+
+    # --- records ---------------------------------------------------------------------------------
+
+    def _alarm(self, call: CallInfo, decision: RiskDecision) -> None:
+        _, stats = self._window(call.extension_id)
+        alarm = {"call_id": call.call_id[:128], "method": call.method, "capability": str(call.capability),
+                 "action": str(decision.action), "ts_ms": time.time_ns() // 1_000_000, **decision.evidence()}
+        stats.last_alarm = alarm
+        if self.evidence is not None:
+            self.evidence.note(ALARM_KIND, alarm, call.extension_id)
+        if decision.action is RiskAction.DENY and self.on_denial is not None:
+            self.on_denial(call.extension_id)
+        if decision.action is not RiskAction.ALLOW:
+            self._maybe_snapshot(call.extension_id, force=True)
+
+    def _maybe_snapshot(self, extension_id: str, force: bool = False) -> None:
+        stats = self._stats.get(extension_id)
+        if stats is None or self.evidence is None:
+            return
+        now = self.clock()
+        if not force and now - stats.snapshot_at < SNAPSHOT_S:
+            return
+        stats.snapshot_at = now
+        self.evidence.note(STATE_KIND, self.state(extension_id), extension_id)
+
+    def state(self, extension_id: str) -> dict[str, Any]:
+        """What ``security risk status`` shows of one extension (counts, scores, the window)."""
+        window, stats = self._window(extension_id)
+        with window.lock:
+            fill, denied, pending = len(window.calls), window.denied, len(window.pending)
+        return {"mode": "enforce" if self.settings.enforce else "shadow", "threshold": self.threshold,
+                "alpha": self.settings.alpha, "window_size": self.settings.window_size, "window_fill": fill,
+                "window_denials": denied, "window_pending": pending, "scored": stats.scored,
+                "denied": stats.denied, "shadow_denied": stats.shadow_denied, "faults": stats.faults,
+                "max_score": stats.max_score, "last_score": stats.last_score, "last_alarm": stats.last_alarm}
+
+    def flush(self) -> None:
+        """Write a final snapshot of every extension (the session is closing)."""
+        for extension_id in list(self._stats):
+            self._maybe_snapshot(extension_id, force=True)

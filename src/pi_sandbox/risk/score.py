@@ -1,0 +1,116 @@
+"""The risk score of one call: weighted features of the call against its extension's window.
+
+Two *sequences* are what an attack does and benign extensions do not: a secret file read and then
+anything that can carry it away (http, a socket, a command), and a file written and then run as code.
+Each weighs more than the *soft* part of a score can ever reach (``SOFT_CAP``), so a call that
+completes one is above every benign window maximum and is refused at any ``alpha``. The soft
+features — refusals of varied calls followed by a capability the extension had not tried, the denial
+rate and variety, contact with secrets, novelty, new hosts, bursts, the mix of capabilities — are
+refused only when together they exceed what benign traffic reaches (``calibration.py``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from pi_sandbox.risk.features import EFFECTFUL, Observation
+from pi_sandbox.risk.window import MIN_FILL, ExtensionWindow
+
+
+class Feature(StrEnum):
+    """What a score is made of (the names decisions record)."""
+
+    SECRET_THEN_EGRESS = "secret_then_egress"
+    WRITE_THEN_EXEC = "write_then_exec"
+    DENIALS_THEN_NEW_CAPABILITY = "denials_then_new_capability"
+    DENIAL_RATE = "denial_rate"
+    DENIAL_VARIETY = "denial_variety"
+    SECRET_CONTACT = "secret_contact"
+    NOVELTY = "novelty"
+    NEW_HOST = "new_host"
+    BURST = "burst"
+    CAPABILITY_MIX = "capability_mix"
+
+
+#: Weight of each feature (each feature's value is in [0, 1]).
+WEIGHTS: Final[dict[Feature, float]] = {
+    Feature.SECRET_THEN_EGRESS: 12.0,
+    Feature.WRITE_THEN_EXEC: 12.0,
+    Feature.DENIALS_THEN_NEW_CAPABILITY: 3.0,
+    Feature.DENIAL_RATE: 3.0,
+    Feature.DENIAL_VARIETY: 1.5,
+    Feature.SECRET_CONTACT: 2.0,
+    Feature.NOVELTY: 1.5,
+    Feature.NEW_HOST: 1.0,
+    Feature.BURST: 1.0,
+    Feature.CAPABILITY_MIX: 1.0,
+}
+#: The sequences that alone must exceed every calibrated threshold.
+SEQUENCES: Final = (Feature.SECRET_THEN_EGRESS, Feature.WRITE_THEN_EXEC)
+#: The most the other features add up to (below every sequence's weight).
+SOFT_CAP: Final = 8.0
+#: Refusals of at least ``PROBE_DENIALS`` different calls in at least ``PROBE_CAPABILITIES`` capabilities
+#: make a probe (the same refused call repeated every turn is one).
+PROBE_CAPABILITIES: Final = 3
+PROBE_DENIALS: Final = 5
+#: Different refused calls at which variety is 1.
+VARIETY_FULL: Final = 8
+#: Calls per second: a burst starts above the first and is full at the second.
+BURST_FROM: Final = 50.0
+BURST_FULL: Final = 500.0
+#: Features a decision's evidence names (the largest contributions).
+TOP_FEATURES: Final = 3
+_EFFECTFUL_COUNT: Final = float(len(EFFECTFUL))
+
+
+def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: bool,
+             now: float) -> dict[Feature, float]:
+    """The non-zero feature values of ``obs`` given ``window`` (before ``obs`` enters it)."""
+    out: dict[Feature, float] = {}
+    n = len(window.calls)
+    if obs.egress and (window.secret_reads > 0 or obs.secret_send):
+        out[Feature.SECRET_THEN_EGRESS] = 1.0
+    if obs.runs and (obs.runs_own_write or any(path in window.written for path in obs.runs)):
+        out[Feature.WRITE_THEN_EXEC] = 1.0
+    variety = len(window.denied_calls)
+    if variety >= PROBE_DENIALS and len(window.denied_capabilities) >= PROBE_CAPABILITIES \
+            and obs.capability in EFFECTFUL and not window.capabilities.get(obs.capability):
+        out[Feature.DENIALS_THEN_NEW_CAPABILITY] = 1.0
+    if window.denied:
+        out[Feature.DENIAL_RATE] = window.denied / max(n, MIN_FILL)
+        out[Feature.DENIAL_VARIETY] = min(variety / VARIETY_FULL, 1.0)
+    fill = max(n + 1, MIN_FILL)
+    secret = window.secret_any + (obs.secret_read or obs.secret_env)
+    if secret:
+        out[Feature.SECRET_CONTACT] = min(secret / fill * 4.0, 1.0)
+    fresh = window.novel + novel
+    if fresh:
+        out[Feature.NOVELTY] = fresh / fill
+    if new_host and n >= MIN_FILL:
+        out[Feature.NEW_HOST] = 1.0
+    rate = window.burst_rate(now)
+    if rate > BURST_FROM:
+        out[Feature.BURST] = min((rate - BURST_FROM) / (BURST_FULL - BURST_FROM), 1.0)
+    used = sum(1 for c, k in window.capabilities.items() if k > 0 and c is not obs.capability)
+    used += obs.capability in EFFECTFUL
+    if used > 1:
+        out[Feature.CAPABILITY_MIX] = (used - 1) / (_EFFECTFUL_COUNT - 1)
+    return out
+
+
+def score(values: dict[Feature, float]) -> float:
+    """The weighted sum (the soft part capped at ``SOFT_CAP``), rounded to 6 decimals like the calibration."""
+    hard = soft = 0.0
+    for feature, value in values.items():
+        if feature in SEQUENCES:
+            hard += WEIGHTS[feature] * value
+        else:
+            soft += WEIGHTS[feature] * value
+    return round(hard + min(soft, SOFT_CAP), 6)
+
+
+def top_features(values: dict[Feature, float]) -> dict[str, float]:
+    """The ``TOP_FEATURES`` largest weighted contributions, largest first."""
+    ranked = sorted(((WEIGHTS[f] * v, f) for f, v in values.items()), reverse=True)[:TOP_FEATURES]
+    return {str(f): round(c, 3) for c, f in ranked}
