@@ -185,8 +185,8 @@ def risk_status(ctx: CliContext) -> int:
         out.append(render_table(rows, ["extension_id", "as_of", "mode", "scored", "denied", "shadow_denied",
                                        "faults", "max_score"]) if rows else "no risk decisions recorded yet")
         alarms = [{**a, "time": iso_ms(a["ts_ms"]), "extension_id": e["extension_id"],
-                   "features": ", ".join(f"{k} {v}" for k, v in (a.get("features") or {}).items()) or a.get("fault", "")}
-                  for e in d["extensions"] for a in e["alarms"]]
+                   "features": ", ".join(f"{k} {v}" for k, v in (a.get("features") or {}).items())
+                   or a.get("fault", "")} for e in d["extensions"] for a in e["alarms"]]
         if alarms:
             out.append(render_table(alarms, ["time", "extension_id", "action", "method", "score", "threshold",
                                              "features"]))

@@ -5,8 +5,9 @@ status lines that run ``git`` every turn, file explorers and search tools (burst
 clients of one web API (with their own API key, a secret-named variable the broker withholds), config
 loaders that probe ``~/.pi``, ``~/.config`` and ``.env`` and are refused, notifiers (``notify-send``,
 ``tmux``, ``osascript``), runners of the project's scripts, and ``bash`` tool users. A session mixes one
-to three personas; grants vary per session (exec and env refused in about a third, some hosts not
-allowed), and about 2 % of calls are refused paths. None reads a secret file it was given, or runs
+to all of the personas in random proportions; grants vary per session (exec and env each refused in half
+of them, as under the default ``safe`` profile; some hosts not allowed), and about 2 % of calls are
+refused paths. None reads a secret file it was given, or runs
 a file it wrote: those are the sequences the controller exists to refuse.
 """
 
@@ -202,19 +203,20 @@ PERSONAS: Final[tuple[Callable[[_Session], None], ...]] = (
 
 
 def benign_session(rng: random.Random, length: int) -> list[Step]:
-    """One session of about ``length`` calls (whole turns) from one to three personas."""
-    hosts = tuple(rng.sample(_HOSTS, rng.randint(1, 3)))
-    allowed = frozenset(h for h in hosts if rng.random() < 0.85)
+    """One session of about ``length`` calls (whole turns) from one or more personas."""
+    hosts = tuple(rng.sample(_HOSTS, rng.randint(1, 4)))
+    allowed = frozenset(h for h in hosts if rng.random() < 0.6)
     files = [f"{d}/{n}{e}" if d != "." else f"{n}{e}"
              for d, n, e in ((rng.choice(_DIRS), rng.choice(_NAMES), rng.choice(_EXTS)) for _ in range(200))]
-    session = _Session(rng, exec_ok=rng.random() < 0.65, env_ok=rng.random() < 0.65, hosts=hosts,
+    session = _Session(rng, exec_ok=rng.random() < 0.5, env_ok=rng.random() < 0.5, hosts=hosts,
                        allowed_hosts=allowed, files=sorted(set(files)), scripts=_SCRIPTS, api_key=rng.choice(_KEYS))
-    personas = rng.sample(PERSONAS, rng.randint(1, 3))
+    personas = rng.sample(PERSONAS, rng.randint(1, len(PERSONAS)))
+    weights = [rng.uniform(0.05, 1.0) for _ in personas]
     if _config in personas or rng.random() < 0.5:
         _config(session)  # most extensions read their settings at start
     while len(session.steps) < length:
         start = len(session.steps)
-        rng.choice(personas)(session)
+        rng.choices(personas, weights)[0](session)
         first = session.steps[start]
         # turns are apart: the user and the model take their time
         session.steps[start] = Step(first.method, first.params, first.result, rng.expovariate(1 / 4.0) + 0.05)

@@ -26,7 +26,7 @@ from pi_sandbox.risk.score import SEQUENCES, WEIGHTS
 from pi_sandbox.risk.window import CallState
 
 SEED: Final = 20_260_611
-SESSIONS: Final = 240
+SESSIONS: Final = 280
 MIN_LENGTH: Final = 200
 MAX_LENGTH: Final = 1_200
 #: The smallest alpha whose threshold must stay below every sequence weight.

@@ -122,12 +122,13 @@ class Observer:
     """Reads observations from calls for one sandbox."""
 
     def __init__(self, workspace: Workspace, secret_files: SecretFiles,
-                 broker: SecretBrokerSettings = SecretBrokerSettings()) -> None:
+                 broker: SecretBrokerSettings | None = None) -> None:
         self.workspace = workspace
         self.secret_files = secret_files
         self._commands: dict[tuple[str, CommandFacts, str], Observation] = {}
-        self._names = (frozenset(n.upper() for n in broker.extra_names), tuple(s.upper() for s in broker.extra_suffixes),
-                       tuple(p.upper() for p in broker.extra_prefixes))
+        broker = broker or SecretBrokerSettings()
+        self._names = (frozenset(n.upper() for n in broker.extra_names),
+                       tuple(s.upper() for s in broker.extra_suffixes), tuple(p.upper() for p in broker.extra_prefixes))
 
     def observe(self, call: CallInfo) -> Observation:
         """The observation of ``call`` (never raises for odd parameters: they read as nothing)."""

@@ -77,8 +77,10 @@ def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: b
     if variety >= PROBE_DENIALS and len(window.denied_capabilities) >= PROBE_CAPABILITIES \
             and obs.capability in EFFECTFUL and not window.capabilities.get(obs.capability):
         out[Feature.DENIALS_THEN_NEW_CAPABILITY] = 1.0
-    if window.denied:
-        out[Feature.DENIAL_RATE] = window.denied / max(n, MIN_FILL)
+    if variety:
+        # each different refused call once: a call refused again every turn (a status line whose git is not
+        # allowed) is a misconfiguration, refusals of many different calls are a probe
+        out[Feature.DENIAL_RATE] = variety / max(n, MIN_FILL)
         out[Feature.DENIAL_VARIETY] = min(variety / VARIETY_FULL, 1.0)
     fill = max(n + 1, MIN_FILL)
     secret = window.secret_any + (obs.secret_read or obs.secret_env)

@@ -18,7 +18,7 @@ from pi_sandbox.capabilities import Capability
 from pi_sandbox.risk.features import EFFECTFUL, Observation
 
 #: Calls a rate is taken over at least (a session's first calls do not make a rate of 1).
-MIN_FILL: Final = 16
+MIN_FILL: Final = 32
 #: Recent calls a burst rate is measured over.
 BURST_SPAN: Final = 16
 
@@ -29,7 +29,9 @@ class CallState(IntEnum):
     PENDING = 0  # scored; its outcome is not known yet
     DONE = 1  # carried out
     FAILED = 2  # allowed but the effect failed (missing file, connector error)
-    DENIED = 3  # refused by any stage
+    DENIED = 3  # refused by another stage (or a connector)
+    #: Refused by this controller: not counted as a denial (the controller would feed on its own refusals).
+    REFUSED_HERE = 4
 
 
 @dataclass(slots=True, eq=False)
@@ -59,7 +61,8 @@ class ExtensionWindow:
     calls: deque[WindowCall] = field(default_factory=deque)
     pending: dict[str, WindowCall] = field(default_factory=dict)
     denied: int = 0
-    #: Refused calls by what they were (``kind`` and ``place``: the same call refused again counts once).
+    #: Refused calls by capability and place (folder or host): the same thing refused again — a status
+    #: line's ``git`` every turn, any program when exec is not granted — counts once.
     denied_calls: dict[str, int] = field(default_factory=dict)
     denied_capabilities: dict[Capability, int] = field(default_factory=dict)
     secret_reads: int = 0
@@ -110,7 +113,7 @@ class ExtensionWindow:
         obs = call.obs
         if call.state is CallState.DENIED:
             self.denied += sign
-            _add(self.denied_calls, obs.kind if obs.place is None else f"{obs.kind} {obs.place}", sign)
+            _add(self.denied_calls, f"{obs.capability} {obs.place or ''}", sign)
             _add(self.denied_capabilities, obs.capability, sign)
         if call.novel:
             self.novel += sign
