@@ -38,7 +38,10 @@ def listener() -> Iterator[socket.socket]:
 
 @pytest.fixture()
 def host(make_host: MakeHost, open_sandbox: Any) -> ExtensionHost:
-    sandbox = open_sandbox(settings={"extensionPolicy": {"profile": "permissive", "allowDangerous": True}})
+    # Writing a file and then running it is what the runtime risk controller refuses first (write_then_exec,
+    # tests/risk/test_sequences.py); in shadow mode it only records, so these calls reach the classifier.
+    sandbox = open_sandbox(settings={"extensionPolicy": {"profile": "permissive", "allowDangerous": True},
+                                     "extensionRisk": {"enforce": False}})
     host = make_host(sandbox=sandbox)
     [ext] = host.load([ExtensionSource("script_smuggler", HOSTILE / "script_smuggler.ts", HOSTILE, "cli")])
     assert ext.status == "loaded", ext.error

@@ -15,7 +15,7 @@ from typing import Any
 
 from pi_sandbox.capabilities import ALL_CAPABILITIES, KNOWN_METHODS
 from pi_sandbox.config import settings_file as sf
-from pi_sandbox.config.model import GRANT_SOURCES, MODES, RISK_TIERS
+from pi_sandbox.config.model import GRANT_SOURCES, MODES, RISK_TIERS, RiskSettings, RuntimeSettings, TrustSettings
 
 SCHEMA_ID = "https://pi-sandbox.invalid/schemas/settings.schema.json"
 _STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
@@ -44,8 +44,15 @@ def _value_schema(validate: sf.Validator) -> dict[str, Any]:
     return dict(known[validate])
 
 
-def _section(spec: Mapping[str, tuple[str, sf.Validator]], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _section(spec: Mapping[str, tuple[str, sf.Validator]], extra: Mapping[str, Any] | None = None,
+             defaults: object | None = None) -> dict[str, Any]:
+    """One object of the schema; ``defaults`` (the settings dataclass) gives each scalar key its ``default``."""
     properties = {key: _value_schema(validate) for key, (_field, validate) in spec.items()}
+    if defaults is not None:
+        for key, (field_name, _validate) in spec.items():
+            value = getattr(defaults, field_name)
+            if isinstance(value, (bool, int, float, str)):
+                properties[key]["default"] = value
     properties.update(extra or {})
     return {"type": "object", "properties": dict(sorted(properties.items())), "additionalProperties": False}
 
@@ -74,7 +81,9 @@ def settings_schema() -> dict[str, Any]:
     }
     top = {
         "extensionPolicy": _section(sf.SECTIONS["extensionPolicy"], subsections),
-        **{name: _section(sf.SECTIONS[name]) for name in ("extensionRisk", "extensionTrust", "extensionRuntime")},
+        **{name: _section(sf.SECTIONS[name], defaults=defaults) for name, defaults in (
+            ("extensionRisk", RiskSettings()), ("extensionTrust", TrustSettings()),
+            ("extensionRuntime", RuntimeSettings()))},
         "extensions": _STRINGS,
     }
     return {
