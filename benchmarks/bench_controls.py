@@ -1,5 +1,6 @@
-"""Runtime controls: whole-pipeline decision time with every stage on (connector and durable write
-excluded; target p99 ≤ 60 µs), and kill-switch time to effect in a running session (p50 / p99)."""
+"""Runtime controls: the risk controller's decision time (target p99 ≤ 50 µs), whole-pipeline decision
+time with every stage on — the risk controller included, enforcing (connector and durable write excluded;
+target p99 ≤ 60 µs) — and kill-switch time to effect in a running session (p50 / p99)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from _util import percentile, print_table  # noqa: E402
 
 from pi_sandbox.config import resolve_config  # noqa: E402
 from pi_sandbox.dispatch import Sandbox  # noqa: E402
+from pi_sandbox.risk import CallState  # noqa: E402
 from pi_sandbox.trust import set_kill_switch  # noqa: E402
 
 #: A mix like an agent session's: file reads and stats, searches, events, session entries, log, a command.
@@ -39,6 +41,23 @@ def _decision_times(box: Sandbox, rounds: int) -> list[float]:
     return samples
 
 
+def _risk_times(box: Sandbox, rounds: int) -> list[float]:
+    """One risk decision (score against the window, threshold) and its settle, per call of the mix."""
+    controller = box.risk_stage.controller
+    assert controller is not None, "the risk controller is on by default"
+    calls = [box.pipeline.capability.derive("bench.risk", {"call_id": f"r{i}", "method": m, "params": p})
+             for i, (m, p) in enumerate(CALLS)]
+    samples: list[float] = []
+    for i in range(rounds):
+        call = calls[i % len(calls)]
+        t0 = time.perf_counter_ns()
+        decision = controller.decide(call)
+        samples.append((time.perf_counter_ns() - t0) / 1000)
+        controller.settle(call, CallState.DONE)
+        assert not decision.refused, decision
+    return samples
+
+
 def _kill_switch_latency(box: Sandbox, state_dir: Path, trials: int) -> list[float]:
     samples: list[float] = []
     for i in range(trials):
@@ -61,12 +80,16 @@ def main() -> None:
     box = Sandbox.open(resolve_config())
     try:
         box.controls.registry.observe_load("bench.ext", "cli", "h")
-        _decision_times(box, 2000)  # warm caches
+        _risk_times(box, 2000)  # warm caches
+        risk = _risk_times(box, 20000)
+        _decision_times(box, 2000)
         decide = _decision_times(box, 20000)
         kill = _kill_switch_latency(box, base / "state", 60)
     finally:
         box.close()
     print_table("runtime controls", [
+        ("risk controller decision (features, score, threshold), p50 (µs)", f"{percentile(risk, 50):.1f}", ""),
+        ("risk controller decision, p99 (µs)", f"{percentile(risk, 99):.1f}", "≤ 50"),
         ("pipeline decision, all stages on (no connector, no ledger write), p50 (µs)", f"{percentile(decide, 50):.1f}",
          ""),
         ("pipeline decision, all stages on, p99 (µs)", f"{percentile(decide, 99):.1f}", "≤ 60"),
