@@ -28,6 +28,8 @@ INTERNAL_SIGNALS = {
     "pi_sandbox.scanner.interp._Return": "control flow of the scanner's interpreter",
     "pi_sandbox.scanner.interp._Break": "control flow of the scanner's interpreter",
     "pi_sandbox.scanner.interp._Continue": "control flow of the scanner's interpreter",
+    "pi_sandbox.risk.controller.RiskTimeout": "a risk decision past its budget; becomes a fail_closed/fail_open "
+                                              "decision inside the controller",
 }
 
 

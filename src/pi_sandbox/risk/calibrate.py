@@ -29,6 +29,8 @@ SEED: Final = 20_260_611
 SESSIONS: Final = 280
 MIN_LENGTH: Final = 200
 MAX_LENGTH: Final = 1_200
+#: Windows a calibration for a non-default ``windowSize`` aims at.
+TARGET_WINDOWS: Final = 1_100
 #: The smallest alpha whose threshold must stay below every sequence weight.
 MIN_ALPHA: Final = 0.001
 _STATE: Final = {StepResult.DONE: CallState.DONE, StepResult.FAILED: CallState.FAILED,
@@ -89,6 +91,13 @@ def scoring_controller(window_size: int, clock: ManualClock) -> RiskController:
     settings = RiskSettings(enabled=True, enforce=False, window_size=window_size, decision_timeout_ms=10**9)
     return RiskController(settings, Observer(TraceWorkspace(), SecretFiles()),
                           Calibration(window_size, (math.inf,), (1,)), clock=clock)
+
+
+def sessions_for(window_size: int) -> int:
+    """Sessions a calibration for ``window_size`` replays: enough for about ``TARGET_WINDOWS`` windows (so
+    ``MIN_ALPHA`` is certified), never more than the default's (a large window certifies less, and says so)."""
+    mean_length = (MIN_LENGTH + MAX_LENGTH) / 2
+    return max(8, min(SESSIONS, math.ceil(TARGET_WINDOWS * window_size / (0.8 * mean_length))))
 
 
 def build_calibration(window_size: int, *, seed: int = SEED, sessions: int = SESSIONS) -> Calibration:

@@ -122,6 +122,6 @@ def for_window(window_size: int) -> Calibration:
     data = shipped()
     if data.window_size == window_size:
         return data
-    from pi_sandbox.risk.calibrate import build_calibration
+    from pi_sandbox.risk.calibrate import build_calibration, sessions_for
 
-    return build_calibration(window_size)
+    return build_calibration(window_size, sessions=sessions_for(window_size))

@@ -251,10 +251,9 @@ def _interpreter(facts: CommandFacts, name: str, args: list[str], stdin: str | N
         if arg in code_flags or (name.startswith(("python", "pypy")) and arg.startswith("-") and arg.endswith("c")
                                  and not arg.startswith("--")):
             code = args[i + 1] if i + 1 < len(args) else ""
-            literals = [next(g for g in m.groups() if g is not None) for m in _LITERAL.finditer(code)]
-            facts.words.extend(literals)
-            for literal in literals:  # a path in inline code is what the code opens: read it, run it
-                facts.run(literal)
+            # a path in inline code is what the code opens: named (secret files), not run — ``open(p, 'w')``
+            # writes it; code that runs a file it reads is the classifier's to see
+            facts.words.extend(next(g for g in m.groups() if g is not None) for m in _LITERAL.finditer(code))
             return
         if arg in takes_value:
             i += 2

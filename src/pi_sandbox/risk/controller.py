@@ -19,9 +19,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 
 from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.config.model import RiskSettings
@@ -35,6 +36,7 @@ ALARM_KIND: Final = "risk_alarm"
 STATE_KIND: Final = "risk_state"
 #: How often an extension's state snapshot is written at most.
 SNAPSHOT_S: Final = 1.0
+_NO_FEATURES: Final[Mapping[str, float]] = MappingProxyType({})
 
 
 class RiskAction(StrEnum):
@@ -52,15 +54,14 @@ class RiskTimeout(Exception):
     """A decision took longer than ``decisionTimeoutMs``."""
 
 
-@dataclass(frozen=True, slots=True)
-class RiskDecision:
-    """The controller's answer for one call."""
+class RiskDecision(NamedTuple):
+    """The controller's answer for one call (a ``NamedTuple``: one per hostcall, cheap to make)."""
 
     action: RiskAction
     threshold: float
     score: float | None = None
     p_value: float | None = None
-    features: Mapping[str, float] = field(default_factory=dict)
+    features: Mapping[str, float] = _NO_FEATURES
     #: ``timeout`` or ``error:<ExceptionType>`` for a failed decision.
     fault: str | None = None
 
@@ -168,7 +169,7 @@ class RiskController:
         finally:
             window.lock.release()
         return RiskDecision(action, self.threshold, value, round(self.calibration.p_value(value), 6),
-                            top_features(values) if values else {})
+                            top_features(values) if values else _NO_FEATURES)
 
     def _fault(self, call: CallInfo, exc: Exception) -> RiskDecision:
         fault = "timeout" if isinstance(exc, RiskTimeout) else f"error:{type(exc).__name__}"
