@@ -31,8 +31,9 @@ _URL_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^
 _TOOL_READS: Final = frozenset({"read", "edit"})
 _TOOL_WRITES: Final = frozenset({"write", "edit"})
 _NO_PATHS: Final[tuple[str, ...]] = ()
-#: Command observations kept (the same commands come back every turn).
+#: Command observations and normalised paths kept (the same ones come back every turn).
 _COMMAND_CACHE: Final = 2048
+_MISSING: Final = object()
 
 
 class CallInfo(Protocol):
@@ -127,6 +128,7 @@ class Observer:
         self.workspace = workspace
         self.secret_files = secret_files
         self._commands: dict[tuple[str, CommandFacts, str], Observation] = {}
+        self._paths: dict[tuple[str, str], str | None] = {}
         broker = broker or SecretBrokerSettings()
         self._names = (frozenset(n.upper() for n in broker.extra_names),
                        tuple(s.upper() for s in broker.extra_suffixes), tuple(p.upper() for p in broker.extra_prefixes))
@@ -160,8 +162,20 @@ class Observer:
 
     # --- per method ---------------------------------------------------------------------------
 
+    def _path(self, raw: Any, base: str) -> str | None:
+        """``normalise`` with a bounded cache: extensions read the same files again and again."""
+        if not isinstance(raw, str):
+            return None
+        key = (raw, base)
+        found = self._paths.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self._paths) >= _COMMAND_CACHE:
+                self._paths.clear()
+            found = self._paths[key] = normalise(raw, base)
+        return found  # type: ignore[return-value]
+
     def _fs(self, call: CallInfo, op: str) -> Observation:
-        path = normalise(call.params.get("path"), self.workspace.base(call.extension_id))
+        path = self._path(call.params.get("path"), self.workspace.base(call.extension_id))
         kind = f"fs:{op[:16]}"
         if path is None:
             return Observation(call.capability, kind)
@@ -181,7 +195,7 @@ class Observer:
             command = tool_input.get("command")
             text = command if isinstance(command, str) else ""
             return self._command(call, shell_facts(text), "bash", tool_input.get("cwd"))
-        path = normalise(tool_input.get("path"), self.workspace.base(call.extension_id))
+        path = self._path(tool_input.get("path"), self.workspace.base(call.extension_id))
         if path is None:
             return Observation(call.capability, kind)
         place = posixpath.dirname(path)
