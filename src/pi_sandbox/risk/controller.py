@@ -148,7 +148,8 @@ class RiskController:
         obs = self.observer.observe(call)
         now = self.clock()
         window, stats = self._window(call.extension_id)
-        if not window.lock.acquire(timeout=max(self.budget_s - (time.perf_counter() - started), 0.0)):
+        if not window.lock.acquire(blocking=False) and \
+                not window.lock.acquire(timeout=max(self.budget_s - (time.perf_counter() - started), 0.0)):
             raise RiskTimeout("the extension's window stayed busy past the decision budget")
         try:
             novel, new_host = window.novelty(obs)

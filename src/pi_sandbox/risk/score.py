@@ -114,5 +114,8 @@ def score(values: dict[Feature, float]) -> float:
 
 def top_features(values: dict[Feature, float]) -> dict[str, float]:
     """The ``TOP_FEATURES`` largest weighted contributions, largest first."""
-    ranked = sorted(((WEIGHTS[f] * v, f) for f, v in values.items()), reverse=True)[:TOP_FEATURES]
-    return {str(f): round(c, 3) for c, f in ranked}
+    if len(values) == 1:
+        [(feature, value)] = values.items()
+        return {feature.value: round(WEIGHTS[feature] * value, 3)}
+    ranked = sorted(((WEIGHTS[f] * v, f.value) for f, v in values.items()), reverse=True)[:TOP_FEATURES]
+    return {name: round(c, 3) for c, name in ranked}
