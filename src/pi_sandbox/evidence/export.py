@@ -19,7 +19,6 @@ from pi_sandbox import schemas
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.chain import GENESIS
 from pi_sandbox.audit.forensics import DIGEST_KEY
-from pi_sandbox.audit.telemetry import TELEMETRY_KIND
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.evidence.bundle import (
     COUNTED_SECTIONS,
@@ -42,9 +41,6 @@ RECORD_SECTIONS: Mapping[str, str] = {
     "telemetry": "telemetry", "exec_mediation": "exec_mediation", "secret_broker": "secret_broker",
     "quota_breach": "quota_breaches",
 }
-#: Side-record kinds the store keeps as plain JSON rather than canonical text (``audit/telemetry.py``: nothing
-#: hashes them there); the bundle canonicalises them. Every other kind is stored canonical and spliced as is.
-PLAIN_RECORD_KINDS: Final = frozenset({TELEMETRY_KIND})
 #: Ledger decisions that refused something (the summary's ``deny_count``).
 DENYING = ("deny", "invalid", "timeout")
 #: Key of the configuration digest in a ledger entry's detail (written by the dispatch pipeline).
@@ -113,9 +109,10 @@ def assemble(
 ) -> tuple[list[str], dict[str, Any], str]:
     """The bundle file as canonical text chunks, its summary and its ``bundle_hash``.
 
-    Entries, forensic records and side records are stored as canonical JSON already; they are spliced
-    into the bundle as stored (parsed and re-serialized only where redaction changes them), so a 100k
-    entry bundle costs string joins rather than a Python walk over every value (docs/evidence.md).
+    Entries and forensic records are stored as canonical JSON already; they are spliced into the bundle
+    as stored (parsed and re-serialized only where redaction changes them), so a 100k entry bundle costs
+    string joins rather than a Python walk over every value (docs/evidence.md). Side records are
+    re-serialized (see :func:`_record_items`).
     """
     chosen = bundle_filter or BundleFilter()
     policy = redaction or RedactionPolicy.none()
@@ -296,15 +293,17 @@ _RECORD: Final = '{"extension_id":%s,"payload":%s,"record_id":%d,"ts_ms":%d}'
 
 
 def _record_items(store: AuditStore, kind: str, chosen: BundleFilter, withheld: set[str]) -> list[str]:
-    """The canonical text of each side record of ``kind`` the filter selects, blanked where the policy says."""
+    """The canonical text of each side record of ``kind`` the filter selects, blanked where the policy says.
+
+    Payloads are parsed and re-serialized rather than spliced: the store keeps some kinds as plain JSON
+    (``audit/telemetry.py``: nothing hashes them there), and the bundle must not depend on which."""
     targets = {f: flag for f, flag in REDACTION_TARGETS.get(RECORD_SECTIONS[kind], {}).items() if flag in withheld}
     items = []
     for record_id, ts_ms, extension_id, payload in store.raw_records(kind):
         if not (chosen.in_time(ts_ms) and chosen.for_extension(extension_id)):
             continue
-        if kind in PLAIN_RECORD_KINDS or (targets and any(f'"{field}":' in payload for field in targets)):
-            value, plain = parse(payload)
-            payload = Canon(plain).text(_redact(dict(value), targets, withheld) if targets else value)
+        value, plain = parse(payload)  # canonical again: the store may keep a kind as plain JSON (telemetry)
+        payload = Canon(plain).text(_redact(dict(value), targets, withheld) if targets else value)
         items.append(_RECORD % ("null" if extension_id is None else _str(extension_id), payload, record_id, ts_ms))
     return items
 
