@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,42 +109,93 @@ def test_probe_on_this_file_system(tmp_path: Path) -> None:
 # --- a real case-insensitive file system, where one can be mounted -------------------------------------
 
 
-def _mount_case_insensitive(target: Path, image: Path) -> str | None:
-    """Mount a case-insensitive file system on ``target``; the reason it cannot be done otherwise."""
+def _mount_kernel_case_insensitive(target: Path, image: Path) -> bool:
+    """Mount a kernel case-insensitive file system (vfat, else tmpfs casefold) on ``target``, as root."""
     if os.geteuid() != 0:
-        return "mounting needs root (CI runs as root)"
+        return False
     filesystems = Path("/proc/filesystems").read_text()
     mkfs = shutil.which("mkfs.vfat") or shutil.which("mkfs.fat")
     if "vfat" in filesystems and mkfs:
         subprocess.run(["truncate", "-s", "8M", str(image)], check=True)
         subprocess.run([mkfs, str(image)], check=True, capture_output=True)
-        done = subprocess.run(["mount", "-o", "loop", str(image), str(target)], capture_output=True, text=True)
-        return None if done.returncode == 0 else f"vfat loop mount failed: {done.stderr.strip()}"
+        if subprocess.run(["mount", "-o", "loop", str(image), str(target)], capture_output=True).returncode == 0:
+            return True
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "casefold=utf8", "tmpfs", str(target)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        return "this kernel has neither vfat nor casefold support (tmpfs casefold mount refused)"
-    folder = target / "cf"
-    folder.mkdir()
-    flagged = subprocess.run(["chattr", "+F", str(folder)], capture_output=True, text=True)
-    if flagged.returncode != 0:
-        subprocess.run(["umount", str(target)], check=False)
-        return f"casefold flag refused: {flagged.stderr.strip()}"
-    return None
+        return False
+    (target / "cf").mkdir()
+    if subprocess.run(["chattr", "+F", str(target / "cf")], capture_output=True).returncode == 0:
+        return True
+    subprocess.run(["umount", str(target)], check=False)
+    return False
+
+
+def _fusermount() -> str | None:
+    return shutil.which("fusermount3") or shutil.which("fusermount")
+
+
+def _no_new_privileges() -> bool:
+    status = Path("/proc/self/status").read_text()
+    return any(line.split() == ["NoNewPrivs:", "1"] for line in status.splitlines())
+
+
+def _unmount(target: Path) -> None:
+    """Unmount ``target`` whatever mounted it (lazily, so a busy or dead FUSE mount never stays behind)."""
+    fusermount = _fusermount()
+    if os.geteuid() != 0 and fusermount:
+        subprocess.run([fusermount, "-u", "-z", str(target)], check=False, capture_output=True)
+    else:
+        subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
+
+
+def _mount_fuse_case_insensitive(target: Path, backing: Path) -> subprocess.Popen[bytes]:
+    """Mount ``casefold_fuse.py`` (case-insensitive pass-through to ``backing``) on ``target``.
+
+    Needs FUSE: the kernel module, ``/dev/fuse``, libfuse and (for a user other than root) the setuid
+    ``fusermount``; ``.ci/run`` installs Debian's ``fuse3`` when it is missing (README)."""
+    missing = [what for what, ok in (("kernel fuse", "fuse" in Path("/proc/filesystems").read_text()),
+                                     ("/dev/fuse", Path("/dev/fuse").exists()),
+                                     ("fusermount (Debian fuse3)", _fusermount() is not None)) if not ok]
+    if os.geteuid() != 0 and _no_new_privileges():
+        # The suite's uid-65534 re-run (under bwrap) sets no_new_privs: the setuid fusermount cannot mount.
+        pytest.skip("an unprivileged process with no_new_privs cannot mount FUSE (the setuid fusermount is inert)")
+    if missing:
+        pytest.fail(f"no case-insensitive file system can be mounted here: missing {', '.join(missing)}")
+    backing.mkdir()
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("casefold_fuse.py")), str(backing),
+                               str(target)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not os.path.ismount(target):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            _unmount(target)
+            stderr = server.communicate()[1].decode(errors="replace").strip()
+            pytest.fail(f"the case-insensitive FUSE file system did not mount: {stderr}")
+        time.sleep(0.05)
+    return server
 
 
 @pytest.fixture()
 def insensitive_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a real case-insensitive file system: vfat or casefold where the kernel has them, else FUSE."""
     mount_point = tmp_path / "mnt"
     mount_point.mkdir()
-    reason = _mount_case_insensitive(mount_point, tmp_path / "fat.img")
-    if reason is not None:
-        pytest.skip(f"no case-insensitive file system can be mounted here: {reason}")
+    server = None
+    if not _mount_kernel_case_insensitive(mount_point, tmp_path / "fat.img"):
+        server = _mount_fuse_case_insensitive(mount_point, tmp_path / "backing")
     folder = mount_point / "cf" if (mount_point / "cf").is_dir() else mount_point
     try:
         yield folder
     finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
+        _unmount(mount_point)
+        if server is not None:
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        assert not os.path.ismount(mount_point)
 
 
 def test_on_a_real_case_insensitive_file_system(insensitive_dir: Path) -> None:
