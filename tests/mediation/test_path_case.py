@@ -1,8 +1,9 @@
 """Path comparisons follow the file system's letter case: asked of the folder (``pi_sandbox.fscase``).
 
 The comparison logic is tested with the probe's answer injected (any user, any file system); the probe
-itself on this machine's file system; and everything together on a real case-insensitive file system
-when one can be mounted here (root with vfat or casefold support, as in CI on a kernel that has them).
+itself on this machine's file system; and everything together on a real case-insensitive file system:
+vfat or tmpfs casefold where the kernel has them (as root), else a small case-insensitive FUSE file system
+(``casefold_fuse.py``; Debian's ``fuse3``, installed by ``.ci/run``).
 """
 
 from __future__ import annotations
