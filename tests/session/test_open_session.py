@@ -233,3 +233,11 @@ def test_import_is_cheap_and_the_public_surface_resolves() -> None:
     with pytest.raises(AttributeError):
         pi_sandbox.nothing_here  # noqa: B018
     assert (Path(pi_sandbox.__file__).parent / "py.typed").is_file()
+
+
+@pytest.mark.parametrize("answer", [PermissionAnswer.UNASKED, "unasked", PermissionAnswer.DENY, "deny", False, "x", 1])
+def test_only_the_allowing_answers_allow(answer: Any) -> None:
+    from pi_sandbox.session.core import _to_prompt_answer
+
+    assert _to_prompt_answer(answer).allow is False
+    assert _to_prompt_answer("session").scope == "session" and _to_prompt_answer(True).allow is True

@@ -40,11 +40,15 @@ _ANSWERS: dict[object, PermissionAnswer] = {
     **{a: a for a in PermissionAnswer}, **{a.value: a for a in PermissionAnswer}, True: PermissionAnswer.ONCE,
 }
 
+#: The answers that allow (each is also the scope the answer is remembered for).
+_ALLOWING: frozenset[PermissionAnswer] = frozenset(
+    {PermissionAnswer.ONCE, PermissionAnswer.SESSION, PermissionAnswer.ALWAYS})
+
 
 def _to_prompt_answer(answer: object) -> PromptAnswer:
     """A callback's return value as the policy layer's answer; unknown values deny (fail closed)."""
     choice = _ANSWERS.get(answer) if isinstance(answer, (str, bool)) else None
-    if choice is None or choice is PermissionAnswer.DENY:
+    if choice is None or choice not in _ALLOWING:  # deny, unasked, unknown: never an allow
         return PromptAnswer(allow=False)
     return PromptAnswer(allow=True, scope=choice.value)
 
