@@ -341,3 +341,19 @@ def test_a_redirect_into_private_space_is_refused_after_resolution(http_ctx: Mak
         conn.call(ctx, {"url": f"{server}/redirect?to={to}"})
     assert err.value.code == "denied"
     assert err.value.reason in ("metadata_address", "private_address", "link_local_address"), err.value.reason
+
+
+def test_the_connectors_own_timeout_leaves_its_entry(open_sandbox: OpenSandbox, make_config: MakeConfig,
+                                                     server: str) -> None:
+    """An extension never hears 'timeout' that the ledger does not show: the http connector's own total
+    (shorter than the hostcall deadline here) leaves a second, linked entry and a runtime alert."""
+    config = make_config(settings={"extensionPolicy": {"profile": "permissive"}})
+    box = open_sandbox(replace(config, http=HttpSettings(allow_hosts=("127.0.0.1",), timeout_ms=500)))
+    result = box.hostcall("ext", {"call_id": "slow", "method": "http",
+                                  "params": {"url": server + "/drip?n=60&gap=0.1"}})
+    assert (result.ok, result.error_code, result.reason) == (False, "timeout", "http_timeout")
+    allowed, timed_out = [e for e in box.store.query_ledger(extension_id="ext") if e.call_id == "slow"]
+    assert (allowed.decision, timed_out.decision, timed_out.reason) == ("allow", "timeout", "http_timeout")
+    assert timed_out.detail["allowed_seq"] == allowed.seq and result.ledger_seq == timed_out.seq
+    assert [a.reason_codes for a in box.store.query_alerts(extension_id="ext", category="runtime")] == [
+        ("http_timeout",)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,20 @@ def test_each_signal_has_a_newer_mtime_than_the_one_it_replaces(tmp_path: Path) 
         st = signal.stat()
         assert st.st_mtime_ns > seen[2]
         seen = (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def test_one_failing_listener_does_not_spare_the_others(open_sandbox: Any) -> None:
+    """Listeners kill workers and children of stopped extensions: a broken one must not keep the next one
+    from running; the failure still propagates (the watcher retries, the trust stage refuses meanwhile)."""
+    controls = open_sandbox().controls
+    ran: list[str] = []
+
+    def broken() -> None:
+        ran.append("broken")
+        raise RuntimeError("listener bug")
+
+    controls.subscribe(broken)
+    controls.subscribe(lambda: ran.append("after"))
+    with pytest.raises(RuntimeError):
+        controls.reload()
+    assert ran == ["broken", "after"]

@@ -203,7 +203,7 @@ class Pipeline:
             result = connector.call(self.context_for(call, method), params)
         except ConnectorError as exc:
             message = self.redactor.redact_value(str(exc))
-            if exc.code in (ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED):
+            if exc.code in (ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED, ErrorCode.TIMEOUT):
                 seq = self._connector_refusal(call, exc, seq)
             return HostcallResult.error(call.call_id, exc.code, message, exc.reason, call.capability.value, seq)
         except Exception as exc:  # a connector bug must not crash the host nor leak internals
@@ -215,19 +215,24 @@ class Pipeline:
 
     def _connector_refusal(self, call: CallInfo, exc: ConnectorError, allowed_seq: int) -> int:
         """A refusal while carrying out an allowed call (a path changed since mediation, a redirect or
-        DNS answer to a refused address, a per-extension store limit): a second entry linked to the first."""
+        DNS answer to a refused address, a per-extension store limit, the connector's own timeout): a second
+        entry linked to the first, so an extension never hears 'denied' or 'timeout' the ledger does not show."""
         reason = exc.reason or Reason.CONNECTOR_DENIED
         quota = exc.code == ErrorCode.QUOTA_EXCEEDED
+        timed_out = exc.code == ErrorCode.TIMEOUT
+        category = (AlertCategory.QUOTA_BREACH if quota else AlertCategory.RUNTIME if timed_out
+                    else AlertCategory.POLICY_VIOLATION)
+        what = "a connector limit" if quota else "the connector's own timeout" if timed_out else "connector confinement"
         self.evidence.raise_alert(AlertDraft(
-            category=AlertCategory.QUOTA_BREACH if quota else AlertCategory.POLICY_VIOLATION,
+            category=category,
             severity=Severity.WARNING, extension_id=call.extension_id,
-            summary=f"{call.method} refused by {'a connector limit' if quota else 'connector confinement'}",
+            summary=f"{call.method} refused by {what}",
             reason_codes=(reason,),
             capability=call.capability.value, method=call.method, call_id=call.call_id,
             context_hash=call.params_hash))
         return self.evidence.append_decision(LedgerEntryDraft(
-            kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
-            call_id=call.call_id, capability=call.capability.value, method=call.method,
+            kind="hostcall", extension_id=call.extension_id, decision=Decision.TIMEOUT if timed_out else Decision.DENY,
+            reason=reason, call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, detail={**self._detail(StageName.CONNECTOR, {}), "allowed_seq": allowed_seq},
             forensic=forensic_fields(call, self.redactor.redact_value, {},
                                      remediation_for(StageName.CONNECTOR, reason))), sync=False).seq

@@ -68,8 +68,14 @@ class Controls:
     def _notify(self) -> None:
         with self._lock:
             listeners = list(self._listeners)
+        failed: BaseException | None = None
         for listener in listeners:
-            listener()
+            try:
+                listener()
+            except Exception as exc:  # the others still run: one broken listener must not spare a worker
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     def close(self) -> None:
         """Stop watching for changes."""
