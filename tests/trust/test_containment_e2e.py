@@ -45,7 +45,7 @@ def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
             return "State:\tZ" not in handle.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or exiting while its status was read (ESRCH)
         return False
 
 
