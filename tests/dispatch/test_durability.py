@@ -166,7 +166,8 @@ def test_refused_effects_never_wait_for_a_sync(durable_sandbox: tuple[Sandbox, d
     syncs = sandbox.store.syncs
     refused = [
         ("fs", {"op": "write", "path": "/etc/pi-sandbox-canary", "data": "x"}),  # outside the roots
-        ("exec", {"cmd": "sh", "args": ["-c", "rm -rf ~"]}),  # critical class, refused in every profile
+        # critical class, refused in every profile; harmless if a broken defence ran it (exits first)
+        ("exec", {"cmd": "sh", "args": ["-c", "exit 0; rm -rf ~"]}),
         ("fs", {"op": "explode"}),  # invalid
     ]
     for i, (method, params) in enumerate(refused):
