@@ -5,6 +5,10 @@ classify what they contain; it may not touch the OS itself, so the pipeline hand
 Paths are resolved (symlinks and ``..`` followed) and must land inside one of the roots; the file is
 then opened without following a symlink swapped in since, must be a regular file no larger than the
 bound, and must be UTF-8 text without NUL bytes.
+
+The roots and excluded paths are resolved once, when the reader is made; the mediation stage keeps
+one reader per :class:`~pi_sandbox.mediation.paths.PathRules` (whose paths are resolved already), so
+an exec call pays no path resolution for a reader it may not even use.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from pi_sandbox.fscase import within
 from pi_sandbox.mediation.script_source import MAX_SCRIPT_BYTES, ScriptUnavailable
 
 _BINARY_PROBE = 8192
@@ -22,25 +27,37 @@ _BINARY_PROBE = 8192
 class ConfinedScriptReader:
     """A :class:`~pi_sandbox.mediation.script_source.ScriptSource` confined to ``roots``."""
 
-    def __init__(self, roots: Sequence[Path], *, excluded: Sequence[Path] = (),
-                 max_bytes: int = MAX_SCRIPT_BYTES) -> None:
-        self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
-        self.excluded = tuple(Path(os.path.realpath(p)) for p in excluded)
+    def __init__(self, roots: Sequence[Path | str], *, excluded: Sequence[Path | str] = (),
+                 max_bytes: int = MAX_SCRIPT_BYTES, resolved: bool = False) -> None:
+        """``resolved``: the caller vouches that every path is already resolved (no symlink, no ``..``),
+        as :class:`~pi_sandbox.mediation.paths.PathRules` makes them; they are then not resolved again."""
+        fix = os.fspath if resolved else os.path.realpath
+        self._roots: tuple[str, ...] = tuple(fix(r) for r in roots)
+        self._excluded: tuple[str, ...] = tuple(fix(p) for p in excluded)
         self.max_bytes = max_bytes
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """The resolved roots."""
+        return tuple(map(Path, self._roots))
+
+    @property
+    def excluded(self) -> tuple[Path, ...]:
+        """The resolved paths never read, even inside a root."""
+        return tuple(map(Path, self._excluded))
 
     def read(self, path: str, cwd: str | None) -> str | ScriptUnavailable:
         """Text of ``path`` (relative to ``cwd``, else the first root), or why it is unavailable."""
-        if not self.roots or not path or "\0" in path or path.startswith("~"):
+        if not self._roots or not path or "\0" in path or path.startswith("~"):
             return ScriptUnavailable.OUTSIDE
-        base = Path(cwd) if cwd else self.roots[0]
+        base = cwd or self._roots[0]
         try:
-            real = (base / path).resolve(strict=True)
+            real = os.path.realpath(os.path.join(base, path), strict=True)
         except FileNotFoundError:
             return ScriptUnavailable.MISSING
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):
             return ScriptUnavailable.UNREADABLE
-        if not any(real == root or root in real.parents for root in self.roots) or any(
-                real == path or path in real.parents for path in self.excluded):
+        if not any(within(real, root) for root in self._roots) or any(within(real, p) for p in self._excluded):
             return ScriptUnavailable.OUTSIDE
         try:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from pi_sandbox.audit import AlertDraft
@@ -33,6 +35,7 @@ _SECRET_FILE = AlertSpec(AlertCategory.SECRET_EXPOSURE, Severity.WARNING)
 _SECRET_FILE_ADVICE = ("the file holds secrets (.env, keys, credentials): if this extension must read it, name it in "
                        "extensionPolicy.perExtension.<id>.readSecretFiles in the global settings")
 _MAX_SCAN_DEPTH = 32
+_MAX_READERS = 256
 _SECRET_VALUE_ADVICE = "rotate the exposed credential and review how the extension obtained it"
 _PATH_ADVICE = ("extensions may touch only the workspace and their own folder, never pi-sandbox state, settings "
                 "or another extension's code; if the extension needs this path, move the file into the workspace")
@@ -101,6 +104,8 @@ class MediationStage:
         self.broker = broker
         self.evidence = evidence
         self.rules_for = rules_for
+        #: One script reader per path rules (by identity; the rules hold resolved paths already).
+        self._readers: dict[int, tuple[PathRules, ConfinedScriptReader]] = {}
 
     def decide(self, call: CallInfo) -> Verdict:
         refusal = self._paths(call)
@@ -207,9 +212,9 @@ class MediationStage:
             stdin=stdin if exec_call and isinstance(stdin, str) else None,
             env={k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)}
             if exec_call and isinstance(env, Mapping) else None,
-            cwd=str(rules.roots[0] / cwd) if exec_call and isinstance(cwd, str) and rules.roots else (
-                str(rules.roots[0]) if rules.roots else None),
-            scripts=ConfinedScriptReader(rules.roots, excluded=rules.protected),
+            cwd=_joined(rules.base, cwd) if exec_call and isinstance(cwd, str) and rules.roots else (
+                rules.base if rules.roots else None),
+            scripts=self._reader(rules),
         )
         self.evidence.note("exec_mediation", decision.record_payload(), call.extension_id)
         self._record_child_env(call)
@@ -231,6 +236,17 @@ class MediationStage:
                         classes, AlertAction.HARDEN, decision.command_hash)
             evidence.update(command_class=decision.command_class, risk_tier=decision.risk_tier)
         return Verdict.proceed(evidence)
+
+    def _reader(self, rules: PathRules) -> ConfinedScriptReader:
+        """The script reader confined to ``rules`` (made once per rules object: it holds no file state)."""
+        held = self._readers.get(id(rules))
+        if held is not None and held[0] is rules:
+            return held[1]
+        reader = ConfinedScriptReader(rules.roots, excluded=rules.protected, resolved=True)
+        if len(self._readers) >= _MAX_READERS:
+            self._readers.clear()  # rules objects are replaced on a configuration change: drop the old ones
+        self._readers[id(rules)] = (rules, reader)
+        return reader
 
     def _sandbox(self, call: CallInfo, allowed: Verdict) -> Verdict | None:
         """Refuse an allowed command when no OS sandbox can confine it (never run it bare)."""
@@ -260,6 +276,13 @@ class MediationStage:
             category=category, severity=severity, extension_id=call.extension_id, summary=summary,
             reason_codes=reasons, capability=call.capability.value, method=call.method, call_id=call.call_id,
             action=action, remediation=remediation, context_hash=context_hash))
+
+
+@functools.lru_cache(maxsize=1024)
+def _joined(root: str, cwd: str) -> str:
+    """``root / cwd`` in pathlib's spelling (the mediator's cache key and script base): a pure function
+    of the two strings, so remembered instead of building two ``Path`` objects per exec call."""
+    return str(Path(root) / cwd)
 
 
 def _exec_refusal(decision: ExecMediationDecision) -> str:
