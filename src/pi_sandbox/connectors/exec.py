@@ -38,6 +38,7 @@ from pi_sandbox.connectors.fs import confine
 from pi_sandbox.errors import ConnectorError, SandboxUnavailableError
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.sandbox.launch import ChildRequest, ExecSandbox, Launch, Rlimits
+from pi_sandbox.sandbox.process import wait_exit
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 MAX_TIMEOUT_MS = 10 * 60 * 1000
@@ -271,11 +272,7 @@ class ExecConnector:
         err.start()
         if req.stdin is not None and proc.stdin is not None:
             threading.Thread(target=_feed, args=(proc.stdin, req.stdin.encode("utf-8")), daemon=True).start()
-        killed = False
-        try:
-            proc.wait(timeout=timeout_ms / 1000)
-        except subprocess.TimeoutExpired:
-            killed = True
+        killed = not wait_exit(proc, timeout_ms / 1000)
         # Kill bwrap either way (a timeout, or stragglers left in the background): its PID namespace,
         # and everything in it, ends with it.
         _kill_group(proc)
