@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.vocabulary import AlertCategory, Decision, ErrorCode, Severity, StageName
@@ -13,9 +13,11 @@ from pi_sandbox.vocabulary import AlertCategory, Decision, ErrorCode, Severity, 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class CallInfo:
-    """A validated call whose capability was derived server-side (raw params stay in memory only)."""
+class CallInfo(NamedTuple):
+    """A validated call whose capability was derived server-side (raw params stay in memory only).
+
+    A ``NamedTuple`` rather than a frozen dataclass: as immutable, and several times cheaper to make
+    (one is made per hostcall, on the allow path the issue-14 budget is 20 µs for every stage)."""
 
     extension_id: str
     call_id: str

@@ -123,7 +123,8 @@ class Sandbox:
                                         secret_files=self._secret_files)
         self._rules: dict[str, PathRules] = {}
         self._identities: dict[str, ExtensionIdentity] = {}
-        self._quota_limits: dict[tuple[str, bool], QuotaSettings] = {}
+        #: Quota per extension, with the trust version it was computed under (probation scales it).
+        self._quota_limits: dict[str, tuple[int, QuotaSettings]] = {}
         self.controls = Controls(store, config.trust, config.state_dir)
         self._bind_unscoped_decisions()
         self.controls.subscribe(self._stop_blocked_children)
@@ -262,15 +263,18 @@ class Sandbox:
 
     def quota_limits(self, extension_id: str) -> QuotaSettings:
         """The extension's quota for this session (tighter while it is in probation)."""
-        probation = self.in_probation(extension_id)
-        key = (extension_id, probation)
+        # Read before the state: a trust change meanwhile bumps it, so what is stored below is not reused.
+        version = self.controls.registry.version
         # One configuration and its cache, read together: ``_use_config`` (another thread) replaces both.
         with self._lock:
             config, cache = self.config, self._quota_limits
-        limits = cache.get(key)
-        if limits is None:
-            limits = config.quota_for(extension_id)
-            limits = cache[key] = scaled(limits, config.trust.probation_quota_factor) if probation else limits
+        cached = cache.get(extension_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        limits = config.quota_for(extension_id)
+        if self.in_probation(extension_id):
+            limits = scaled(limits, config.trust.probation_quota_factor)
+        cache[extension_id] = (version, limits)
         return limits
 
     def _breach_feeds_trust(self, breach: QuotaBreach) -> None:

@@ -88,7 +88,7 @@ class Usage:
     exec_wall_ms: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Account:
     tokens: float
     refilled_at: float
@@ -96,6 +96,14 @@ class _Account:
     used: dict[Resource, int] = field(default_factory=dict)
     cpu_checked_at: float = 0.0
     cpu_ms: int = 0
+    #: The limits ``totals`` was compiled from (compared by identity: settings are immutable).
+    limits: QuotaSettings | None = None
+    #: (resource, limit) of every session total, in ``_TOTALS`` order: what ``admit`` checks first.
+    totals: tuple[tuple[Resource, int], ...] = ()
+
+
+def _totals(limits: QuotaSettings) -> tuple[tuple[Resource, int], ...]:
+    return tuple((r, getattr(limits, LIMIT_FIELD[r])) for r in _TOTALS)
 
 
 def _now_ms() -> int:
@@ -123,43 +131,56 @@ class QuotaMeter:
     def admit(self, extension_id: str, demand: Demand) -> QuotaBreach | None:
         """Take one hostcall's share, or the breach that refuses it (nothing is charged then)."""
         limits = self.limits_for(extension_id)
-        cpu = self._cpu_ms(extension_id)
+        cpu = self._cpu_ms(extension_id) if self.cpu_probe is not None else None
         with self._lock:
             account = self._account(extension_id, limits)
+            if account.limits is not limits:  # first call, or the limits changed (configuration, probation)
+                account.limits, account.totals = limits, _totals(limits)
             now = self.clock()
             rate = limits.max_hostcalls_per_second
-            account.tokens = min(float(limits.hostcall_burst), account.tokens + (now - account.refilled_at) * rate)
+            tokens = account.tokens + (now - account.refilled_at) * rate
+            account.tokens = tokens = min(float(limits.hostcall_burst), tokens)
             account.refilled_at = now
             if cpu is not None:
                 account.cpu_ms = cpu
-            checks: list[tuple[Resource, int, int]] = [
-                (Resource.CPU_TIME, account.cpu_ms, limits.max_cpu_time_ms - 1),
-                *((r, account.used.get(r, 0), getattr(limits, LIMIT_FIELD[r]) - 1) for r in _TOTALS),
-            ]
+            # The same checks, in the same order, as a breach report names the first one that fails.
+            if account.cpu_ms >= limits.max_cpu_time_ms:
+                return self._breach(extension_id, limits, Resource.CPU_TIME, account.cpu_ms)
+            used = account.used
+            for resource, limit in account.totals:
+                actual = used.get(resource, 0)
+                if actual >= limit:
+                    return self._breach(extension_id, limits, resource, actual)
             if demand.subprocess:
-                checks.append((Resource.SUBPROCESSES, account.running + 1, limits.max_subprocesses))
-                checks.append((Resource.SUBPROCESSES_TOTAL, account.used.get(Resource.SUBPROCESSES_TOTAL, 0) + 1,
-                               limits.max_subprocesses_total))
+                if account.running + 1 > limits.max_subprocesses:
+                    return self._breach(extension_id, limits, Resource.SUBPROCESSES, account.running + 1)
+                total = used.get(Resource.SUBPROCESSES_TOTAL, 0) + 1
+                if total > limits.max_subprocesses_total:
+                    return self._breach(extension_id, limits, Resource.SUBPROCESSES_TOTAL, total)
             if demand.write_bytes:
-                checks.append((Resource.WRITE_BYTES, account.used.get(Resource.WRITE_BYTES, 0) + demand.write_bytes,
-                               limits.max_write_bytes))
+                total = used.get(Resource.WRITE_BYTES, 0) + demand.write_bytes
+                if total > limits.max_write_bytes:
+                    return self._breach(extension_id, limits, Resource.WRITE_BYTES, total)
             if demand.http_request:
-                checks.append((Resource.HTTP_REQUESTS, account.used.get(Resource.HTTP_REQUESTS, 0) + 1,
-                               limits.max_http_requests))
-            for resource, actual, allowed in checks:
-                if actual > allowed:
-                    limit = getattr(limits, LIMIT_FIELD[resource])
-                    return QuotaBreach(extension_id, resource, limit, max(actual, limit), _now_ms())
-            if account.tokens < 1.0:
+                total = used.get(Resource.HTTP_REQUESTS, 0) + 1
+                if total > limits.max_http_requests:
+                    return self._breach(extension_id, limits, Resource.HTTP_REQUESTS, total)
+            if tokens < 1.0:
                 return QuotaBreach(extension_id, Resource.HOSTCALL_RATE, rate, rate + 1, _now_ms())
-            account.tokens -= 1.0
+            account.tokens = tokens - 1.0
             if demand.subprocess:
                 account.running += 1
                 self._add(account, Resource.SUBPROCESSES_TOTAL, 1)
             if demand.http_request:
                 self._add(account, Resource.HTTP_REQUESTS, 1)
-            self._add(account, Resource.WRITE_BYTES, demand.write_bytes)
+            if demand.write_bytes:
+                self._add(account, Resource.WRITE_BYTES, demand.write_bytes)
         return None
+
+    @staticmethod
+    def _breach(extension_id: str, limits: QuotaSettings, resource: Resource, actual: int) -> QuotaBreach:
+        limit = getattr(limits, LIMIT_FIELD[resource])
+        return QuotaBreach(extension_id, resource, limit, max(actual, limit), _now_ms())
 
     def settle(self, extension_id: str, demand: Demand, usage: Usage) -> QuotaBreach | None:
         """Charge what an admitted call took; the breach when this call crossed a limit."""

@@ -44,7 +44,7 @@ def bump(state_dir: Path) -> None:
     os.replace(tmp, path)
 
 
-def _fingerprint(path: Path) -> tuple[int, int, int] | None:
+def _fingerprint(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -57,9 +57,11 @@ class ControlWatcher:
 
     def __init__(self, state_dir: Path, on_change: Callable[[], None], interval_s: float = POLL_S) -> None:
         self.path = state_dir / SIGNAL_FILE
+        #: The same path as text: ``check`` runs before every decision, and a str needs no ``os.fspath``.
+        self._path = os.fspath(self.path)
         self.on_change = on_change
         self.interval_s = interval_s
-        self._seen = _fingerprint(self.path)
+        self._seen = _fingerprint(self._path)
         self._check_lock = threading.RLock()
         self._reloading = False
         self._stop = threading.Event()
@@ -73,10 +75,10 @@ class ControlWatcher:
         state; the lock is reentrant so that a decision reached from a listener cannot deadlock. A reload
         that raises leaves the change unseen (it is applied at the next look) and the error propagates.
         """
-        if _fingerprint(self.path) == self._seen and not self._reloading:
+        if _fingerprint(self._path) == self._seen and not self._reloading:
             return
         with self._check_lock:
-            now = _fingerprint(self.path)
+            now = _fingerprint(self._path)
             if now == self._seen:
                 return
             self._reloading = True

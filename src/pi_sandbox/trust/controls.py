@@ -44,6 +44,11 @@ class Controls:
                 f"see `pi-sandbox ext trust history --extension {extension_id}` (runbook INC-5)")
         return None
 
+    def version(self) -> int:
+        """A number that changes whenever trust or a kill switch changes (the sum of two counters that
+        only grow): a decision cached with it is still valid while it is the same."""
+        return self.registry.version + self.switches.version
+
     def refresh(self) -> None:
         """Apply an operator's change now if the poller has not yet (the trust stage calls this before
         each decision). Never call it while holding the registry's lock: the reload takes that lock."""

@@ -44,6 +44,8 @@ class KillSwitchBoard:
         self._active: dict[str, KillSwitchEvent] = {}
         self._events: list[KillSwitchEvent] = []
         self._last_seq = 0
+        #: Bumped whenever a switch event is applied (what the trust stage's cached decisions compare).
+        self.version = 0
         self.reload()
 
     def reload(self) -> None:
@@ -55,6 +57,7 @@ class KillSwitchBoard:
                                         str(entry.detail.get("actor", "")), str(entry.detail.get("note", "")),
                                         entry.ts_ms, entry.seq)
                 self._events.append(event)
+                self.version += 1
                 if event.active:
                     self._active[event.scope] = event
                 else:

@@ -80,6 +80,9 @@ class TrustRegistry:
         self._lock = threading.RLock()
         self._standing: dict[str, _Standing] = {}
         self._last_seq = 0
+        #: Bumped by every state change (a transition applied, live or replayed): what decisions cached
+        #: per extension compare before they are reused (the trust stage).
+        self.version = 0
         self.reload()
 
     # --- reading ---------------------------------------------------------------------------------
@@ -213,9 +216,9 @@ class TrustRegistry:
 
     # --- internals -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _apply(standing: _Standing, transition: TrustTransition) -> None:
+    def _apply(self, standing: _Standing, transition: TrustTransition) -> None:
         standing.state = transition.to_state
+        self.version += 1
         standing.since_seq = transition.seq or 0
         standing.since_ms = transition.ts_ms
         standing.source = transition.source or standing.source

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
+from pi_sandbox.capabilities import Capability
 from pi_sandbox.dispatch.call import CallInfo
 from pi_sandbox.dispatch.request import HostcallRequest, coerce_request, derive_and_check
 from pi_sandbox.hashing import params_hash
 from pi_sandbox.vocabulary import StageName
+
+#: Distinct (method, declared capability, op, name) spellings remembered; the table is emptied when full
+#: (the spellings come from extensions, so the cache must stay bounded whatever they send).
+DERIVED_CACHE: Final = 4096
+
+_Key = tuple[str, str | None, str | None, str | None]
 
 
 class CapabilityStage:
@@ -21,9 +28,47 @@ class CapabilityStage:
     name = StageName.CAPABILITY
     summary = "validate the request; derive the capability from the method, never from the caller's claim"
 
+    def __init__(self) -> None:
+        # The derived capability is a pure function of the method, the declared capability and the
+        # ``op``/``name`` parameters (``capabilities.required_capability``): the first request of each
+        # spelling takes the general validation, later ones only the per-call checks. Failures are never kept.
+        self._derived: dict[_Key, tuple[str, Capability]] = {}
+
     def derive(self, extension_id: str, request: HostcallRequest | Mapping[str, Any]) -> CallInfo:
         """The validated call (raises ``InvalidRequestError`` for an invalid one)."""
+        if type(request) is dict:
+            call = self._derive_plain(extension_id, request)
+            if call is not None:
+                return call
         req = coerce_request(request)
         capability = derive_and_check(req)
         return CallInfo(extension_id, req.call_id, req.method.strip().lower(), capability, req.params,
                         params_hash(req.method, req.params), req.timeout_ms)
+
+    def _derive_plain(self, extension_id: str, request: dict[str, Any]) -> CallInfo | None:
+        """The common request (a JSON object of plain, ASCII fields) without the general path's copies;
+        None when anything about it is unusual (the general path then validates it and says what is wrong)."""
+        call_id, method, params = request.get("call_id"), request.get("method"), request.get("params")
+        declared, timeout = request.get("capability"), request.get("timeout_ms")
+        if type(call_id) is not str or type(method) is not str or type(params) is not dict \
+                or not call_id.isascii() or not call_id.strip():
+            return None
+        if timeout is not None and (type(timeout) is not int or timeout <= 0):
+            return None
+        op, name = params.get("op"), params.get("name")
+        if (declared is not None and type(declared) is not str) or (op is not None and type(op) is not str) \
+                or (name is not None and type(name) is not str):
+            return None
+        key = (method, declared, op, name)
+        derived = self._derived.get(key)
+        if derived is None:
+            req = coerce_request(request)  # raises for an invalid request, as the general path does
+            derived = (method.strip().lower(), derive_and_check(req))
+            if len(self._derived) >= DERIVED_CACHE:
+                self._derived.clear()
+            self._derived[key] = derived
+        elif derived[0] == "tool":
+            tool_input = params.get("input")
+            if tool_input is not None and not isinstance(tool_input, Mapping):
+                return None  # the general path refuses it with its message
+        return CallInfo(extension_id, call_id, derived[0], derived[1], params, params_hash(method, params), timeout)

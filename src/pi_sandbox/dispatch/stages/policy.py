@@ -14,6 +14,8 @@ from pi_sandbox.policy.explain import remediation
 from pi_sandbox.vocabulary import AlertCategory, PolicyOutcome, StageName
 
 _VIOLATION = AlertSpec(AlertCategory.POLICY_VIOLATION)
+#: The compiled policy's answer for one (extension, capability), and its grant when it allows.
+_Answer = tuple[PolicyDecision, Verdict | None]
 
 
 class PolicyStage:
@@ -43,26 +45,30 @@ class PolicyStage:
         # configuration (``Sandbox._use_config``), possibly while another thread decides: the cache is one
         # (policy, answers) pair, swapped whole, and an answer is only ever stored with the policy that gave
         # it, so no answer of a replaced policy outlives it.
-        self._cache: tuple[CompiledPolicy | None, dict[tuple[str, Capability], PolicyDecision]] = (None, {})
+        self._cache: tuple[CompiledPolicy | None, dict[tuple[str, Capability], _Answer]] = (None, {})
 
-    def _evaluate(self, call: CallInfo) -> PolicyDecision:
+    def _evaluate(self, call: CallInfo) -> _Answer:
         policy = self.policy
-        decided_by, decisions = self._cache
+        decided_by, answers = self._cache
         if decided_by is not policy:
-            decisions = {}
-            self._cache = (policy, decisions)
+            answers = {}
+            self._cache = (policy, answers)
         key = (call.extension_id, call.capability)
-        decision = decisions.get(key)
-        if decision is None:
-            decision = decisions[key] = policy.evaluate(call.capability, call.extension_id)
-        return decision
+        answer = answers.get(key)
+        if answer is None:
+            decision = policy.evaluate(call.capability, call.extension_id)
+            # The grant itself is made once: a verdict is immutable, and this one says nothing about the call.
+            grant = Verdict.grant(decision.reason, layer=decision.layer) \
+                if decision.decision == PolicyOutcome.ALLOW else None
+            answer = answers[key] = (decision, grant)
+        return answer
 
     def decide(self, call: CallInfo) -> Verdict:
-        decision = self._evaluate(call)
-        if decision.decision == PolicyOutcome.ALLOW:
+        decision, grant = self._evaluate(call)
+        if grant is not None:
             if call.capability in DANGEROUS_CAPABILITIES and self.probation and self.probation(call.extension_id):
                 return self._probation_prompt(call, decision.reason, decision.layer)
-            return Verdict.grant(decision.reason, layer=decision.layer)
+            return grant
         advice = remediation(decision, self.config)
         cap = call.capability.value
         if decision.decision == PolicyOutcome.PROMPT:

@@ -21,8 +21,16 @@ EPISODE_S: Final = 1.0
 SNAPSHOT_S: Final = 1.0
 
 
+#: What most calls take before they run (nothing but their hostcall): one object for all of them.
+_NO_DEMAND: Final = Demand()
+#: Methods whose calls can take more than a hostcall (bytes written, a subprocess, an HTTP request).
+_DEMANDING: Final = frozenset({"fs", "tool", "exec", "http", "net"})
+
+
 def demand_of(call: CallInfo) -> Demand:
     """What ``call`` will take before it runs."""
+    if call.method not in _DEMANDING and call.capability is not Capability.EXEC:
+        return _NO_DEMAND
     params = call.params
     write = 0
     if call.method == "fs" and call.capability is Capability.WRITE:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from pi_sandbox.dispatch.call import CallInfo, Outcome, Verdict
 from pi_sandbox.trust import Controls
 from pi_sandbox.vocabulary import Decision, StageName
+
+#: Extensions whose verdict is kept (the table is emptied when full: ids are the callers' own).
+_VERDICTS: Final = 4096
 
 
 class TrustStage:
@@ -22,16 +26,33 @@ class TrustStage:
 
     def __init__(self, controls: Controls | None = None) -> None:
         self.controls = controls
+        # The verdict per extension, with the controls' version it was decided under: it is reused only while
+        # no trust state or kill switch changed (in this process or, through ``refresh``, any other).
+        self._verdicts: dict[str, tuple[int, Verdict]] = {}
 
     def decide(self, call: CallInfo) -> Verdict:
-        if self.controls is None:
+        controls = self.controls
+        if controls is None:
             return Verdict.proceed()
-        self.controls.refresh()
-        blocked = self.controls.blocked(call.extension_id)
+        controls.refresh()  # an operator's change made before this call applies to it
+        # Read before deciding: a change while this call decides bumps it, so what is stored is never reused.
+        version = controls.version()
+        cached = self._verdicts.get(call.extension_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        verdict = self._decide(controls, call.extension_id)
+        if len(self._verdicts) >= _VERDICTS:
+            self._verdicts.clear()
+        self._verdicts[call.extension_id] = (version, verdict)
+        return verdict
+
+    @staticmethod
+    def _decide(controls: Controls, extension_id: str) -> Verdict:
+        blocked = controls.blocked(extension_id)
         if blocked is not None:
             reason, message = blocked
             return Verdict.deny(reason, message, remediation=message)  # the message says how to lift it
-        return Verdict.proceed({"trust": self.controls.registry.state(call.extension_id)})
+        return Verdict.proceed(MappingProxyType({"trust": controls.registry.state(extension_id)}))
 
     def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
         if self.controls is not None and outcome.stage != StageName.TRUST:

@@ -1,0 +1,137 @@
+"""The allow path's per-extension caches (issue 14: trust verdict, quota limits and their compiled checks,
+derived capability) never serve a decision the state has moved past: each test first warms the cache
+with allowed calls, then changes what it was computed from, and expects the very next call to see it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pi_sandbox.config.model import QuotaSettings
+from pi_sandbox.dispatch import Sandbox
+from pi_sandbox.dispatch.stages.capability import CapabilityStage
+from pi_sandbox.errors import InvalidRequestError
+from pi_sandbox.quota import Demand, QuotaMeter, Resource
+from pi_sandbox.trust import Actor, TransitionReason, TrustState, promote, quarantine, set_kill_switch
+from pi_sandbox.vocabulary import ErrorCode, Reason, StageName
+from tests.conftest import OpenSandbox
+
+Request = Callable[..., dict[str, Any]]
+EXT = "cached.ext"
+
+
+def _log(box: Sandbox, make_request: Request) -> Any:
+    return box.hostcall(EXT, make_request("log", {"message": "hello"}))
+
+
+def _warm(box: Sandbox, make_request: Request, calls: int = 5) -> None:
+    for _ in range(calls):
+        assert _log(box, make_request).ok
+
+
+def test_a_kill_switch_from_another_process_stops_the_very_next_call(
+        open_sandbox: OpenSandbox, make_request: Request) -> None:
+    box = open_sandbox()
+    _warm(box, make_request)
+    set_kill_switch(box.config.state_dir, True, EXT, "incident 1")
+    result = _log(box, make_request)
+    assert not result.ok and result.reason == Reason.KILL_SWITCH
+    set_kill_switch(box.config.state_dir, False, EXT, "contained")
+    assert _log(box, make_request).ok
+    set_kill_switch(box.config.state_dir, True, None, "stop everything")  # the global switch
+    assert _log(box, make_request).reason == Reason.KILL_SWITCH
+    assert box.hostcall("other.ext", make_request("log", {"message": "x"})).reason == Reason.KILL_SWITCH
+
+
+def test_quarantine_and_release_apply_to_the_very_next_call(
+        open_sandbox: OpenSandbox, make_request: Request) -> None:
+    box = open_sandbox()
+    box.controls.registry.observe_load(EXT, "cli", "h1")
+    _warm(box, make_request)
+    quarantine(box.config.state_dir, box.config.trust, EXT, "suspicious")  # another process
+    assert _log(box, make_request).reason == Reason.QUARANTINED
+    promote(box.config.state_dir, box.config.trust, EXT, TrustState.TRUSTED, "reviewed")
+    assert _log(box, make_request).ok
+    # In this process too: repeated risk denials quarantine it at once.
+    for _ in range(box.config.trust.quarantine_after_risk_denials):
+        box.controls.registry.note_event(EXT, TransitionReason.RISK_DENIALS)
+    assert _log(box, make_request).reason == Reason.QUARANTINED
+
+
+def test_the_trust_state_a_call_records_follows_transitions(open_sandbox: OpenSandbox, make_request: Request) -> None:
+    box = open_sandbox()
+    box.controls.registry.observe_load(EXT, "cli", "h1")
+    _warm(box, make_request)
+    trust = box.pipeline.stage(StageName.TRUST)
+    call = box.pipeline.capability.derive(EXT, make_request("log", {"message": "x"}))
+    assert trust.decide(call).evidence["trust"] == TrustState.PROBATION
+    box.controls.registry.transition(EXT, TrustState.TRUSTED, actor=Actor.OPERATOR, reason="reviewed", note="ok")
+    assert trust.decide(call).evidence["trust"] == TrustState.TRUSTED
+
+
+def test_quota_limits_follow_the_trust_state(open_sandbox: OpenSandbox, make_request: Request) -> None:
+    box = open_sandbox()
+    box.controls.registry.observe_load(EXT, "cli", "h1")
+    _warm(box, make_request)
+    full = box.config.quota_for(EXT).max_http_requests
+    assert box.quota_limits(EXT).max_http_requests == int(full * box.config.trust.probation_quota_factor)
+    box.controls.registry.transition(EXT, TrustState.TRUSTED, actor=Actor.OPERATOR, reason="reviewed", note="ok")
+    assert box.quota_limits(EXT).max_http_requests == full
+
+
+def test_the_meter_checks_the_limits_in_force_not_the_ones_it_compiled() -> None:
+    limits = {EXT: QuotaSettings(max_write_bytes=1000)}
+    meter = QuotaMeter(lambda ext: limits[ext])
+    assert meter.admit(EXT, Demand(write_bytes=600)) is None  # compiled under 1000
+    limits[EXT] = QuotaSettings(max_write_bytes=500)  # a new configuration (or probation) lowers it
+    breach = meter.admit(EXT, Demand())
+    assert breach is not None and breach.resource == Resource.WRITE_BYTES and breach.limit == 500
+
+
+def test_an_exhausted_quota_refuses_the_next_call_after_cached_allows(
+        open_sandbox: OpenSandbox, make_request: Request) -> None:
+    box = open_sandbox(settings={"extensionPolicy": {"quota": {"maxWriteBytes": 64}}})
+    box.controls.registry.transition(EXT, TrustState.TRUSTED, actor=Actor.OPERATOR, reason="reviewed", note="ok")
+    _warm(box, make_request)
+    first = box.hostcall(EXT, make_request("fs", {"op": "write", "path": "a.txt", "data": "x" * 40}))
+    assert first.ok, first
+    second = box.hostcall(EXT, make_request("fs", {"op": "write", "path": "b.txt", "data": "x" * 30}))
+    assert second.error_code == ErrorCode.QUOTA_EXCEEDED  # 70 > 64
+    assert box.hostcall(EXT, make_request("fs", {"op": "write", "path": "c.txt", "data": "x" * 24})).ok  # 64
+    # a session total used up refuses every later call, of any kind
+    assert _log(box, make_request).error_code == ErrorCode.QUOTA_EXCEEDED
+
+
+@pytest.mark.parametrize(("request_", "message"), [
+    ({"method": "tool", "params": {"name": "read", "input": "not an object"}}, "must be a JSON object"),
+    ({"method": "tool", "params": {"name": "read", "input": {}}, "capability": "write"}, "does not match"),
+    ({"method": "fs", "params": {"op": "stat", "path": "x"}, "timeout_ms": 0}, "positive integer"),
+    ({"method": "fs", "params": {"op": "stat", "path": "x"}, "call_id": " "}, "non-empty string"),
+    ({"method": "fs", "params": {"op": "stat", "path": "x"}, "call_id": "\ud800"}, "lone surrogate"),
+    ({"method": "fs", "params": {"op": "stat", "path": "x"}, "capability": 5}, "must be a string"),
+])
+def test_a_remembered_spelling_never_lets_an_invalid_request_through(request_: dict[str, Any], message: str) -> None:
+    stage = CapabilityStage()
+    # the same method and op, valid, first: its derivation is remembered
+    for valid in ({"call_id": "v1", "method": "tool", "params": {"name": "read", "input": {}}},
+                  {"call_id": "v2", "method": "fs", "params": {"op": "stat", "path": "x"}},
+                  {"call_id": "v3", "method": "tool", "params": {"name": "read", "input": {}}, "capability": "read"}):
+        stage.derive(EXT, valid)
+    with pytest.raises(InvalidRequestError, match=message):
+        stage.derive(EXT, {"call_id": "c1", **request_})
+
+
+def test_a_remembered_spelling_derives_what_the_general_path_derives() -> None:
+    stage, fresh = CapabilityStage(), CapabilityStage()
+    requests = [{"call_id": f"c{i}", "method": m, "params": p} for i, (m, p) in enumerate([
+        ("fs", {"op": "stat", "path": "a"}), ("FS ", {"op": "Readdir", "path": "a"}), ("fs", {"op": "rm", "path": "a"}),
+        ("session", {"op": "set-name", "name": "x"}), ("session", {"op": "append_entry"}),
+        ("tool", {"name": "bash", "input": {"command": "ls"}}), ("tool", {"name": "mine", "input": {}}),
+        ("net", {"op": "connect", "host": "h"}), ("log", {"message": "m"}), ("exec", {"cmd": "git", "args": []}),
+    ])]
+    for request in requests * 3:
+        got, want = stage.derive(EXT, request), fresh.derive(EXT, dict(request, params=dict(request["params"])))
+        assert (got.method, got.capability, got.params_hash) == (want.method, want.capability, want.params_hash)
+        fresh = CapabilityStage()  # the reference never remembers anything
