@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
@@ -37,9 +37,8 @@ class AlertSpec:
     severity: Severity = Severity.ERROR
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One stage's answer.
+class Verdict(NamedTuple):
+    """One stage's answer (a ``NamedTuple`` like :class:`CallInfo`: several stages answer every hostcall).
 
     ``outcome`` is ``None`` when the stage lets the call go on to the next stage, ``ALLOW`` when it
     grants the call (the policy stage; later stages can still refuse), ``DENY`` when it refuses (final).
@@ -52,7 +51,7 @@ class Verdict:
     code: ErrorCode = ErrorCode.DENIED
     layer: int | None = None
     alert: AlertSpec | None = None
-    evidence: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    evidence: Mapping[str, Any] = _EMPTY
     #: Advice for the operator, stored with the alert: never the call's parameters (``message`` may
     #: quote them back to the extension, which sent them; the evidence must not keep them).
     remediation: str = ""
@@ -90,9 +89,9 @@ class Verdict:
 _PROCEED = Verdict()
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a decided call ended: what stages that keep state (quota, risk, trust) learn afterwards."""
+class Outcome(NamedTuple):
+    """How a decided call ended: what stages that keep state (quota, risk, trust) learn afterwards (one per
+    hostcall, so a ``NamedTuple`` like :class:`CallInfo`)."""
 
     decision: Decision
     #: The deciding stage (the refusing one, or ``policy`` for an allowed call).

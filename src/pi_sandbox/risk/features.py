@@ -129,6 +129,7 @@ class Observer:
         self.secret_files = secret_files
         self._commands: dict[tuple[str, CommandFacts, str], Observation] = {}
         self._paths: dict[tuple[str, str], str | None] = {}
+        self._plain: dict[tuple[str, Capability, str | None], Observation] = {}
         broker = broker or SecretBrokerSettings()
         self._names = (frozenset(n.upper() for n in broker.extra_names),
                        tuple(s.upper() for s in broker.extra_suffixes), tuple(p.upper() for p in broker.extra_prefixes))
@@ -158,7 +159,15 @@ class Observer:
         if method == "env":
             return Observation(cap, f"env:{str(params.get('op', 'get'))[:8]}", secret_env=self._secret_env(params))
         op = params.get("op")
-        return Observation(cap, f"{method}:{op[:32]}" if isinstance(op, str) else method)
+        if not isinstance(op, str):
+            op = None
+        key = (method, cap, op)
+        seen = self._plain.get(key)
+        if seen is None:  # log, ui, session, events...: the same few observations again and again
+            if len(self._plain) >= _COMMAND_CACHE:
+                self._plain.clear()
+            seen = self._plain[key] = Observation(cap, f"{method}:{op[:32]}" if op is not None else method)
+        return seen
 
     # --- per method ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Final
 
 from pi_sandbox.risk.features import EFFECTFUL, Observation
-from pi_sandbox.risk.window import MIN_FILL, ExtensionWindow
+from pi_sandbox.risk.window import BURST_SPAN, MIN_FILL, ExtensionWindow
 
 
 class Feature(StrEnum):
@@ -62,42 +62,55 @@ BURST_FULL: Final = 500.0
 #: Features a decision's evidence names (the largest contributions).
 TOP_FEATURES: Final = 3
 _EFFECTFUL_COUNT: Final = float(len(EFFECTFUL))
+#: Feature names as plain text, and the members themselves as module constants: an enum member's ``.value``
+#: and a class attribute lookup each cost more than the arithmetic of a feature (this runs on every call).
+_NAMES: Final[dict[Feature, str]] = {f: f.value for f in Feature}
+_SECRET_THEN_EGRESS, _WRITE_THEN_EXEC, _DENIALS_THEN_NEW_CAPABILITY, _DENIAL_RATE, _DENIAL_VARIETY, _SECRET_CONTACT, \
+    _NOVELTY, _NEW_HOST, _BURST, _CAPABILITY_MIX = Feature
 
 
 def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: bool,
              now: float) -> dict[Feature, float]:
-    """The non-zero feature values of ``obs`` given ``window`` (before ``obs`` enters it)."""
+    """The non-zero feature values of ``obs`` given ``window`` (before ``obs`` enters it).
+
+    Every input is a running count of the window (``window.py``): O(1) per call. (Features are added in a
+    fixed order: ``score`` sums them in that order, as the calibration did.)"""
     out: dict[Feature, float] = {}
     n = len(window.calls)
+    capability = obs.capability
+    capabilities = window.capabilities
     if obs.egress and (window.secret_reads > 0 or obs.secret_send):
-        out[Feature.SECRET_THEN_EGRESS] = 1.0
-    if obs.runs and (obs.runs_own_write or any(path in window.written for path in obs.runs)):
-        out[Feature.WRITE_THEN_EXEC] = 1.0
+        out[_SECRET_THEN_EGRESS] = 1.0
+    runs = obs.runs
+    if runs and (obs.runs_own_write or any(path in window.written for path in runs)):
+        out[_WRITE_THEN_EXEC] = 1.0
     variety = len(window.denied_calls)
-    if variety >= PROBE_DENIALS and len(window.denied_capabilities) >= PROBE_CAPABILITIES \
-            and obs.capability in EFFECTFUL and not window.capabilities.get(obs.capability):
-        out[Feature.DENIALS_THEN_NEW_CAPABILITY] = 1.0
+    effectful = capability in EFFECTFUL
     if variety:
+        if variety >= PROBE_DENIALS and len(window.denied_capabilities) >= PROBE_CAPABILITIES \
+                and effectful and not capabilities.get(capability):
+            out[_DENIALS_THEN_NEW_CAPABILITY] = 1.0
         # each different refused call once: a call refused again every turn (a status line whose git is not
         # allowed) is a misconfiguration, refusals of many different calls are a probe
-        out[Feature.DENIAL_RATE] = variety / max(n, MIN_FILL)
-        out[Feature.DENIAL_VARIETY] = min(variety / VARIETY_FULL, 1.0)
+        out[_DENIAL_RATE] = variety / max(n, MIN_FILL)
+        out[_DENIAL_VARIETY] = min(variety / VARIETY_FULL, 1.0)
     fill = max(n + 1, MIN_FILL)
     secret = window.secret_any + (obs.secret_read or obs.secret_env)
     if secret:
-        out[Feature.SECRET_CONTACT] = min(secret / fill * 4.0, 1.0)
+        out[_SECRET_CONTACT] = min(secret / fill * 4.0, 1.0)
     fresh = window.novel + novel
     if fresh:
-        out[Feature.NOVELTY] = fresh / fill
+        out[_NOVELTY] = fresh / fill
     if new_host and n >= MIN_FILL:
-        out[Feature.NEW_HOST] = 1.0
-    rate = window.burst_rate(now)
-    if rate > BURST_FROM:
-        out[Feature.BURST] = min((rate - BURST_FROM) / (BURST_FULL - BURST_FROM), 1.0)
-    used = sum(1 for c, k in window.capabilities.items() if k > 0 and c is not obs.capability)
-    used += obs.capability in EFFECTFUL
+        out[_NEW_HOST] = 1.0
+    if n >= BURST_SPAN:
+        rate = window.burst_rate(now)
+        if rate > BURST_FROM:
+            out[_BURST] = min((rate - BURST_FROM) / (BURST_FULL - BURST_FROM), 1.0)
+    # capabilities in use (only those with calls in the window are keys), this call's own counted once
+    used = len(capabilities) - (capability in capabilities) + effectful
     if used > 1:
-        out[Feature.CAPABILITY_MIX] = (used - 1) / (_EFFECTFUL_COUNT - 1)
+        out[_CAPABILITY_MIX] = (used - 1) / (_EFFECTFUL_COUNT - 1)
     return out
 
 
@@ -116,6 +129,6 @@ def top_features(values: dict[Feature, float]) -> dict[str, float]:
     """The ``TOP_FEATURES`` largest weighted contributions, largest first."""
     if len(values) == 1:
         [(feature, value)] = values.items()
-        return {feature.value: round(WEIGHTS[feature] * value, 3)}
-    ranked = sorted(((WEIGHTS[f] * v, f.value) for f, v in values.items()), reverse=True)[:TOP_FEATURES]
-    return {name: round(c, 3) for c, name in ranked}
+        return {_NAMES[feature]: round(WEIGHTS[feature] * value, 3)}
+    ranked = sorted([(WEIGHTS[f] * v, _NAMES[f]) for f, v in values.items()], reverse=True)
+    return {name: round(c, 3) for c, name in ranked[:TOP_FEATURES]}

@@ -105,6 +105,10 @@ class ExtensionWindow:
         call = self.pending.pop(call_id, None)
         if call is None or not call.in_window:
             return
+        if state is CallState.DONE:
+            # pending → done (most calls) changes no count: both are effective, neither is a denial
+            call.state = state
+            return
         self._count(call, -1)
         call.state = state
         self._count(call, 1)
@@ -120,7 +124,7 @@ class ExtensionWindow:
         if obs.secret_read or obs.secret_env:
             self.secret_any += sign
         if obs.capability in EFFECTFUL:
-            self.capabilities[obs.capability] = self.capabilities.get(obs.capability, 0) + sign
+            _add(self.capabilities, obs.capability, sign)  # only capabilities in use are keys (score reads len)
         if call.effective:
             if obs.secret_read_effective:
                 self.secret_reads += sign
