@@ -7,6 +7,8 @@ import json
 import urllib.parse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pi_sandbox.config.model import SecretBrokerSettings
 from pi_sandbox.hashing import sha256_hex
@@ -245,3 +247,34 @@ def test_short_values_are_not_redacted_and_empty_broker_is_identity() -> None:
     assert b.is_secret("SOME_TOKEN").withheld and b.redact("abcabc") == "abcabc"
     assert broker({}).redact("anything") == "anything"
     assert all(len(f) >= 8 or f == SECRET for f in encoded_forms(SECRET))
+
+
+def _walk(b: SecretBroker, value: object) -> object:
+    """The string-by-string walk that ``redact_value`` short-cuts (reference for the property below)."""
+    if isinstance(value, str):
+        return b.redact(value)
+    if isinstance(value, dict):
+        return {_walk(b, k): _walk(b, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_walk(b, v) for v in value]
+    return value
+
+
+#: Secrets whose raw spelling JSON has to escape (quotes, backslashes, control and non-ASCII characters).
+AWKWARD_SECRETS = ['pa"ss\\word-1234', "tab\there\nnewline-99", "ünïcødé-sécret-42", "ctl\x01\x1f\x7f-secret"]
+
+
+@given(st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60), st.floats(allow_nan=False),
+              st.text(max_size=12), st.sampled_from([SECRET, *AWKWARD_SECRETS]),
+              st.builds(lambda a, s, z: a + s + z, st.text(max_size=4), st.sampled_from(AWKWARD_SECRETS),
+                        st.text(max_size=4))),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.one_of(st.text(max_size=6), st.sampled_from(AWKWARD_SECRETS)), inner,
+                                            max_size=4)),
+    max_leaves=12))
+@settings(max_examples=300, deadline=None)
+def test_redact_value_finds_every_secret_its_one_json_search_may_skip(value: object) -> None:
+    """A value returned untouched (the one search over its JSON found nothing) holds no secret in any string."""
+    b = broker({"DEPLOY_TOKEN": SECRET, **{f"AWKWARD_{i}_TOKEN": s for i, s in enumerate(AWKWARD_SECRETS)}})
+    assert b.redact_value(value) == _walk(b, value)

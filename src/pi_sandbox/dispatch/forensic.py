@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import orjson
+
 from pi_sandbox.dispatch.call import CallInfo
 from pi_sandbox.hashing import args_shape_hash, canonical_json, is_unicode_text, sha256_hex
 from pi_sandbox.mediation.exec_mediation import command_hash
@@ -25,6 +27,10 @@ MAX_LIST_ITEMS: Final = 32
 MAX_DEPTH: Final = 8
 #: A redacted copy larger than this (canonical JSON bytes) is kept as size + hash only.
 MAX_COPY_BYTES: Final = 8 * 1024
+#: A copy whose plain JSON is at most ``MAX_COPY_BYTES`` / this is below the limit in canonical form too (RFC
+#: 8785 spells a number at most one character longer than ``orjson``, e.g. ``1e+21`` for ``1e21``; strings and
+#: keys are the same length).
+SMALL_COPY_FACTOR: Final = 4
 #: Evidence keys a stage may report that belong in the forensic record, not the chained detail
 #: (so a bundle can withhold them and still verify).
 FORENSIC_EVIDENCE_KEYS: Final = ("command_hash", "name_hash")
@@ -104,6 +110,14 @@ def redacted_params(params: Mapping[str, Any], redact: Callable[[Any], Any]) -> 
     """The call's parameters with secret values replaced (``redact``) and large parts cut to size + hash."""
     # Cut first: the broker works on Unicode text, and a lone surrogate or a huge string becomes a hash.
     copy = redact(_cut(dict(params)))
+    try:
+        # Most copies are far below the limit: plain JSON of the same value is never shorter than
+        # ``SMALL_COPY_FACTOR`` times its canonical form (which only spells some numbers longer), so a copy that
+        # small is kept without being canonicalised here (the ledger canonicalises the record once).
+        if len(orjson.dumps(copy)) * SMALL_COPY_FACTOR <= MAX_COPY_BYTES:
+            return copy
+    except (TypeError, orjson.JSONEncodeError):
+        pass
     data = canonical_json(copy)
     return copy if len(data) <= MAX_COPY_BYTES else {"truncated": True, "size": len(data), "sha256": sha256_hex(data)}
 
@@ -128,15 +142,67 @@ def target(call: CallInfo) -> str | None:
     return None
 
 
+#: Remembered context and shape hashes (the same ones come back call after call); emptied when full.
+_HASH_CACHE: Final = 4096
+_shape_hashes: dict[tuple[str, tuple[tuple[str, type], ...]], str] = {}
+#: Value types whose shape is their type alone (``hashing._shape``): a flat object of them has a shape
+#: that its keys and types say.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+class ContextHashes:
+    """Context hashes remembered for one redactor (a pipeline's): the hash is of the *redacted* target."""
+
+    def __init__(self) -> None:
+        self._owner: object = None
+        self._hashes: dict[tuple[str, str, str, str | None], str] = {}
+
+    def get(self, call: CallInfo, redact: Callable[[Any], Any]) -> str:
+        """``context_hash(call, redact)``, remembered."""
+        owner = getattr(redact, "__self__", redact)  # a bound method is a new object at every access
+        if owner is not self._owner:
+            self._owner, self._hashes = owner, {}
+        aim = target(call)
+        key = (call.extension_id, call.capability, call.method, aim)
+        found = self._hashes.get(key)
+        if found is None:
+            if len(self._hashes) >= _HASH_CACHE:
+                self._hashes.clear()
+            found = self._hashes[key] = context_hash(call, redact, aim)
+        return found
+
+
+def context_hash(call: CallInfo, redact: Callable[[Any], Any], aim: str | None = None) -> str:
+    """SHA-256 of who did what to which target (redacted): what an investigator groups attempts by."""
+    return sha256_hex(canonical_json({
+        "extension_id": call.extension_id, "capability": str(call.capability), "method": call.method,
+        "target": redact(_cut(aim if aim is not None else target(call)))}))
+
+
+def shape_hash(method: str, params: Mapping[str, Any]) -> str:
+    """``args_shape_hash``, remembered for flat parameter objects (log, ui, fs...: the same few shapes)."""
+    if type(params) is not dict or not method.isascii():
+        return args_shape_hash(method, params)
+    shape = tuple((k, type(v)) for k, v in params.items())
+    if not all(type(k) is str and t in _SCALARS for k, t in shape):
+        return args_shape_hash(method, params)
+    key = (method, shape)
+    found = _shape_hashes.get(key)
+    if found is None:
+        if len(_shape_hashes) >= _HASH_CACHE:
+            _shape_hashes.clear()
+        found = _shape_hashes[key] = args_shape_hash(method, params)
+    return found
+
+
 def forensic_fields(call: CallInfo, redact: Callable[[Any], Any], evidence: Mapping[str, Any],
-                    remediation: str = "") -> dict[str, Any]:
-    """The forensic record of ``call`` (``evidence``: what the stages reported, ``remediation``: the advice)."""
+                    remediation: str = "", contexts: ContextHashes | None = None) -> dict[str, Any]:
+    """The forensic record of ``call`` (``evidence``: what the stages reported, ``remediation``: the advice;
+    ``contexts``: the caller's remembered context hashes)."""
     fields: dict[str, Any] = {
         "params": redacted_params(call.params, redact),
-        "args_shape_hash": args_shape_hash(call.method, call.params),
-        "context_hash": sha256_hex(canonical_json({
-            "extension_id": call.extension_id, "capability": call.capability.value, "method": call.method,
-            "target": redact(_cut(target(call)))})),
+        "args_shape_hash": shape_hash(call.method, call.params),
+        "context_hash": contexts.get(call, redact) if contexts is not None else context_hash(call, redact),
     }
     for key in FORENSIC_EVIDENCE_KEYS:
         if key in evidence:

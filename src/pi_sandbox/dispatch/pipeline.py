@@ -24,7 +24,13 @@ from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.connectors.base import Connector, ConnectorContext
 from pi_sandbox.dispatch.call import CallInfo, Outcome, Stage, Verdict
 from pi_sandbox.dispatch.durability import Durability, durability_of
-from pi_sandbox.dispatch.forensic import FORENSIC_EVIDENCE_KEYS, forensic_fields, redacted_params, remediation_for
+from pi_sandbox.dispatch.forensic import (
+    FORENSIC_EVIDENCE_KEYS,
+    ContextHashes,
+    forensic_fields,
+    redacted_params,
+    remediation_for,
+)
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages.capability import CapabilityStage
 from pi_sandbox.dispatch.stages.mediation import bash_command
@@ -79,6 +85,7 @@ class Pipeline:
         self.telemetry = telemetry
         #: Digest of the configuration snapshot in force (``config/snapshot.py``), named by every entry.
         self.config_digest: str | None = None
+        self._contexts = ContextHashes()
         self._settlers: tuple[Callable[[CallInfo, Outcome], Mapping[str, Any] | None] | None, ...] = tuple(
             getattr(s, "settle", None) for s in self.stages)
         #: Stages that also learn of calls refused before they judged them (the risk controller scores
@@ -120,9 +127,10 @@ class Pipeline:
             except Exception as exc:  # a stage bug must refuse the call, never let it through
                 verdict = Verdict.deny(STAGE_FAILURE, f"internal error in the {stage.name} stage "
                                        f"({type(exc).__name__}); the call was refused", code=ErrorCode.INTERNAL)
-            timings[stage.name] = (time.perf_counter_ns() - t0) / 1000
+            timings[stage.name] = round((time.perf_counter_ns() - t0) / 1000, 1)
             ran += 1
-            evidence.update(verdict.evidence)
+            if verdict.evidence:
+                evidence.update(verdict.evidence)
             if verdict.denied:
                 layer = verdict.layer if verdict.layer is not None else (granted.layer if granted else None)
                 result = self._deny(call, stage.name, verdict, layer, evidence, dry_run)
@@ -139,15 +147,15 @@ class Pipeline:
             return result
         entry = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=str(granted.reason),
-            call_id=call.call_id, capability=call.capability.value, method=call.method,
+            call_id=call.call_id, capability=str(call.capability), method=call.method,
             params_hash=call.params_hash, layer=granted.layer,
             detail=self._detail(StageName.POLICY, evidence, dry_run),
-            forensic=forensic_fields(call, self.redactor.redact_value, evidence),
+            forensic=forensic_fields(call, self.redactor.redact_value, evidence, contexts=self._contexts),
         ), sync=not dry_run and durability_of(call.capability) is Durability.EFFECT)
         t0 = time.perf_counter_ns()
         if dry_run:
             result = HostcallResult(True, call.call_id, {"dry_run": True, "decision": Decision.ALLOW}, None, None,
-                                    str(granted.reason), call.capability.value, entry.seq)
+                                    str(granted.reason), str(call.capability), entry.seq)
         else:
             result = self._carry_out(call, entry.seq)
         connector_ms = (time.perf_counter_ns() - t0) / 1e6
@@ -186,9 +194,9 @@ class Pipeline:
                 counts["settle_error"] = True
         if self.telemetry is not None:
             self.telemetry.add(call.extension_id, {
-                "call_id": call.call_id, "seq": seq, "method": call.method, "capability": call.capability.value,
+                "call_id": call.call_id, "seq": seq, "method": call.method, "capability": str(call.capability),
                 "decision": outcome.decision, "stage": outcome.stage, "reason": outcome.reason, "ok": outcome.ok,
-                "error_code": outcome.error_code, "stage_us": {k: round(v, 1) for k, v in timings.items()},
+                "error_code": outcome.error_code, "stage_us": timings,
                 "connector_us": round(outcome.connector_ms * 1000, 1),
                 "total_us": round((time.perf_counter_ns() - started_ns) / 1000, 1), **counts,
             })
@@ -211,7 +219,7 @@ class Pipeline:
                                         f"internal error in the {method} connector ({type(exc).__name__})",
                                         Reason.CONNECTOR_CRASH, call.capability.value, seq)
         return HostcallResult(True, call.call_id, self.redactor.redact_value(result), None, None, None,
-                              call.capability.value, seq)
+                              str(call.capability), seq)
 
     def _connector_refusal(self, call: CallInfo, exc: ConnectorError, allowed_seq: int) -> int:
         """A refusal while carrying out an allowed call (a path changed since mediation, a redirect or
@@ -246,7 +254,7 @@ class Pipeline:
             kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, layer=layer, detail=self._detail(stage, evidence, dry_run),
-            forensic=forensic_fields(call, self.redactor.redact_value, evidence, advice),
+            forensic=forensic_fields(call, self.redactor.redact_value, evidence, advice, self._contexts),
         ), sync=False)
         if verdict.alert is not None:
             self.evidence.raise_alert(AlertDraft(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import ahocorasick_rs
+import orjson
 
 from pi_sandbox.config.model import SecretBrokerSettings
 from pi_sandbox.hashing import sha256_hex
@@ -104,6 +105,31 @@ class Redactor:
             else None
         )
         self._placeholder_bytes = placeholder.encode("utf-8")
+        self._json = self._json_automaton(self._forms)
+
+    @staticmethod
+    def _json_automaton(forms: list[str]) -> ahocorasick_rs.BytesAhoCorasick | None:
+        """Every form as it appears inside a JSON string written by ``orjson`` (None: no forms, or one that
+        JSON cannot hold, such as a lone surrogate from an undecodable environment byte).
+
+        JSON escapes character by character, so a form inside a string is, escaped, inside that string escaped:
+        one search over a value's JSON finds every string of it (keys included) that holds a form."""
+        try:
+            escaped = [orjson.dumps(f)[1:-1] for f in forms]
+        except orjson.JSONEncodeError:
+            return None
+        return ahocorasick_rs.BytesAhoCorasick(escaped) if escaped else None
+
+    def holds_none(self, value: Any) -> bool:
+        """True when no string inside the JSON-like ``value`` (keys included) holds a form; False when one
+        may (a match across JSON syntax) or ``value`` is not plain JSON (the caller then looks string by string)."""
+        if self._json is None:
+            return False
+        try:
+            data = orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):  # bytes, non-text keys, huge ints, deep nesting...
+            return False
+        return not self._json.find_matches_as_indexes(data)
 
     def __bool__(self) -> bool:
         return bool(self._forms)
@@ -253,8 +279,13 @@ class SecretBroker:
         return self.redactor.redact_text(data)
 
     def redact_value(self, value: Any, _depth: int = 0) -> Any:
-        """Redact every string (keys included) inside a JSON-like value."""
+        """Redact every string (keys included) inside a JSON-like value.
+
+        A value none of whose strings holds a withheld value is returned as it is (one search over its JSON,
+        in C); otherwise every string is looked at, and containers are copied."""
         if not self.redactor or _depth > 200:
+            return value
+        if not _depth and type(value) is not str and self.redactor.holds_none(value):
             return value
         if isinstance(value, str):
             return self.redactor.redact_text(value)

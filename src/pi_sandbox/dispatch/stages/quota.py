@@ -21,6 +21,8 @@ EPISODE_S: Final = 1.0
 SNAPSHOT_S: Final = 1.0
 
 
+#: Value types that hold no string (counted as 0 bytes without a call).
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
 #: What most calls take before they run (nothing but their hostcall): one object for all of them.
 _NO_DEMAND: Final = Demand()
 #: Methods whose calls can take more than a hostcall (bytes written, a subprocess, an HTTP request).
@@ -48,15 +50,24 @@ def demand_of(call: CallInfo) -> Demand:
 
 def payload_bytes(value: Any, depth: int = 0) -> int:
     """UTF-8-ish size of the strings in a JSON value (what a read returned to the extension)."""
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return len(value)
     if depth > 16:
         return 0
-    if isinstance(value, Mapping):
-        return sum(payload_bytes(v, depth + 1) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(payload_bytes(v, depth + 1) for v in value)
-    return 0
+    if type(value) is dict or isinstance(value, Mapping):
+        items: Any = value.values()
+    elif type(value) is list or isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return 0
+    total = 0
+    for item in items:  # results can be large (a search's matches): strings counted inline, no call each
+        kind = type(item)
+        if kind is str:
+            total += len(item)
+        elif kind not in _SCALARS:
+            total += payload_bytes(item, depth + 1)
+    return total
 
 
 def usage_of(call: CallInfo, outcome: Outcome) -> Usage:
