@@ -100,10 +100,18 @@ class _Account:
     limits: QuotaSettings | None = None
     #: (resource, limit) of every session total, in ``_TOTALS`` order: what ``admit`` checks first.
     totals: tuple[tuple[Resource, int], ...] = ()
+    #: The first session total (in ``_TOTALS`` order) used up, and its use: recomputed whenever a use or the
+    #: limits change, so that ``admit`` reads one field instead of checking every total.
+    exhausted: tuple[Resource, int] | None = None
 
 
 def _totals(limits: QuotaSettings) -> tuple[tuple[Resource, int], ...]:
     return tuple((r, getattr(limits, LIMIT_FIELD[r])) for r in _TOTALS)
+
+
+def _recheck(account: _Account) -> None:
+    used = account.used
+    account.exhausted = next(((r, used.get(r, 0)) for r, limit in account.totals if used.get(r, 0) >= limit), None)
 
 
 def _now_ms() -> int:
@@ -136,6 +144,7 @@ class QuotaMeter:
             account = self._account(extension_id, limits)
             if account.limits is not limits:  # first call, or the limits changed (configuration, probation)
                 account.limits, account.totals = limits, _totals(limits)
+                _recheck(account)
             now = self.clock()
             rate = limits.max_hostcalls_per_second
             tokens = account.tokens + (now - account.refilled_at) * rate
@@ -146,11 +155,9 @@ class QuotaMeter:
             # The same checks, in the same order, as a breach report names the first one that fails.
             if account.cpu_ms >= limits.max_cpu_time_ms:
                 return self._breach(extension_id, limits, Resource.CPU_TIME, account.cpu_ms)
+            if account.exhausted is not None:  # a session total used up (kept current by ``_add``)
+                return self._breach(extension_id, limits, *account.exhausted)
             used = account.used
-            for resource, limit in account.totals:
-                actual = used.get(resource, 0)
-                if actual >= limit:
-                    return self._breach(extension_id, limits, resource, actual)
             if demand.subprocess:
                 if account.running + 1 > limits.max_subprocesses:
                     return self._breach(extension_id, limits, Resource.SUBPROCESSES, account.running + 1)
@@ -227,6 +234,7 @@ class QuotaMeter:
     def _add(account: _Account, resource: Resource, amount: int) -> int:
         total = account.used.get(resource, 0) + amount
         account.used[resource] = total
+        _recheck(account)
         return total
 
     def _cpu_ms(self, extension_id: str) -> int | None:

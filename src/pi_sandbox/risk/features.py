@@ -130,6 +130,7 @@ class Observer:
         self._commands: dict[tuple[str, CommandFacts, str], Observation] = {}
         self._paths: dict[tuple[str, str], str | None] = {}
         self._plain: dict[tuple[str, Capability, str | None], Observation] = {}
+        self._files: dict[tuple[Capability, str, str, str], Observation] = {}
         broker = broker or SecretBrokerSettings()
         self._names = (frozenset(n.upper() for n in broker.extra_names),
                        tuple(s.upper() for s in broker.extra_suffixes), tuple(p.upper() for p in broker.extra_prefixes))
@@ -184,7 +185,20 @@ class Observer:
         return found  # type: ignore[return-value]
 
     def _fs(self, call: CallInfo, op: str) -> Observation:
-        path = self._path(call.params.get("path"), self.workspace.base(call.extension_id))
+        raw, base = call.params.get("path"), self.workspace.base(call.extension_id)
+        key = (call.capability, op, raw, base) if isinstance(raw, str) else None
+        seen = self._files.get(key) if key is not None else None
+        if seen is None:
+            seen = self._fs_observation(call, op, raw, base)
+            # Kept unless it names a secret file: whether *this* extension may read one is asked every time.
+            if key is not None and not seen.secret_read:
+                if len(self._files) >= _COMMAND_CACHE:
+                    self._files.clear()
+                self._files[key] = seen
+        return seen
+
+    def _fs_observation(self, call: CallInfo, op: str, raw: Any, base: str) -> Observation:
+        path = self._path(raw, base)
         kind = f"fs:{op[:16]}"
         if path is None:
             return Observation(call.capability, kind)

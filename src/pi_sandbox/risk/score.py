@@ -77,12 +77,11 @@ def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: b
     fixed order: ``score`` sums them in that order, as the calibration did.)"""
     out: dict[Feature, float] = {}
     n = len(window.calls)
-    capability = obs.capability
+    capability, _, _, _, egress, _, secret_read, _, secret_env, secret_send, _, runs, runs_own_write = obs
     capabilities = window.capabilities
-    if obs.egress and (window.secret_reads > 0 or obs.secret_send):
+    if egress and (window.secret_reads > 0 or secret_send):
         out[_SECRET_THEN_EGRESS] = 1.0
-    runs = obs.runs
-    if runs and (obs.runs_own_write or any(path in window.written for path in runs)):
+    if runs and (runs_own_write or any(path in window.written for path in runs)):
         out[_WRITE_THEN_EXEC] = 1.0
     variety = len(window.denied_calls)
     effectful = capability in EFFECTFUL
@@ -95,7 +94,7 @@ def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: b
         out[_DENIAL_RATE] = variety / max(n, MIN_FILL)
         out[_DENIAL_VARIETY] = min(variety / VARIETY_FULL, 1.0)
     fill = max(n + 1, MIN_FILL)
-    secret = window.secret_any + (obs.secret_read or obs.secret_env)
+    secret = window.secret_any + (secret_read or secret_env)
     if secret:
         out[_SECRET_CONTACT] = min(secret / fill * 4.0, 1.0)
     fresh = window.novel + novel
@@ -116,6 +115,8 @@ def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: b
 
 def score(values: dict[Feature, float]) -> float:
     """The weighted sum (the soft part capped at ``SOFT_CAP``), rounded to 6 decimals like the calibration."""
+    if not values:
+        return 0.0
     hard = soft = 0.0
     for feature, value in values.items():
         if feature in SEQUENCES:

@@ -34,6 +34,9 @@ class CallState(IntEnum):
     REFUSED_HERE = 4
 
 
+_PENDING, _DONE, _DENIED = CallState.PENDING, CallState.DONE, CallState.DENIED
+
+
 @dataclass(slots=True, eq=False)
 class WindowCall:
     """One call in the window."""
@@ -89,15 +92,16 @@ class ExtensionWindow:
 
     def push(self, call: WindowCall) -> None:
         """Add a call (the oldest leaves when the window is full)."""
-        self.calls.append(call)
+        calls = self.calls
+        calls.append(call)
         self._count(call, 1)
-        if call.state is CallState.PENDING:
+        if call.state is _PENDING:
             self.pending[call.call_id] = call
-        while len(self.calls) > self.size:
-            old = self.calls.popleft()
+        while len(calls) > self.size:
+            old = calls.popleft()
             old.in_window = False
             self._count(old, -1)
-            if old.state is CallState.PENDING:
+            if old.state is _PENDING:
                 self.pending.pop(old.call_id, None)
 
     def settle(self, call_id: str, state: CallState) -> None:
@@ -114,21 +118,28 @@ class ExtensionWindow:
         self._count(call, 1)
 
     def _count(self, call: WindowCall, sign: int) -> None:
-        obs = call.obs
-        if call.state is CallState.DENIED:
+        # one unpacking (in ``Observation``'s field order) instead of an attribute read per field: this runs two
+        # to four times per call
+        capability, _, place, _, _, _, secret_read, secret_read_effective, secret_env, _, writes, _, _ = call.obs
+        state = call.state
+        if state is _DENIED:
             self.denied += sign
-            _add(self.denied_calls, f"{obs.capability} {obs.place or ''}", sign)
-            _add(self.denied_capabilities, obs.capability, sign)
+            _add(self.denied_calls, f"{capability} {place or ''}", sign)
+            _add(self.denied_capabilities, capability, sign)
         if call.novel:
             self.novel += sign
-        if obs.secret_read or obs.secret_env:
+        if secret_read or secret_env:
             self.secret_any += sign
-        if obs.capability in EFFECTFUL:
-            _add(self.capabilities, obs.capability, sign)  # only capabilities in use are keys (score reads len)
-        if call.effective:
-            if obs.secret_read_effective:
+        if capability in EFFECTFUL:  # only capabilities in use are keys (score reads the count of keys)
+            left = self.capabilities.get(capability, 0) + sign
+            if left:
+                self.capabilities[capability] = left
+            else:
+                del self.capabilities[capability]
+        if state <= _DONE:  # effective
+            if secret_read_effective:
                 self.secret_reads += sign
-            for path in obs.writes:
+            for path in writes:
                 _add(self.written, path, sign)
 
     def burst_rate(self, now: float) -> float:
