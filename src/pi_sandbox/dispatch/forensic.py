@@ -144,7 +144,7 @@ def target(call: CallInfo) -> str | None:
 
 #: Remembered context and shape hashes (the same ones come back call after call); emptied when full.
 _HASH_CACHE: Final = 4096
-_shape_hashes: dict[tuple[str, tuple[tuple[str, type], ...]], str] = {}
+_shape_hashes: dict[tuple[str, tuple[Any, ...], tuple[type, ...]], str] = {}
 #: Value types whose shape is their type alone (``hashing._shape``): a flat object of them has a shape
 #: that its keys and types say.
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
@@ -181,12 +181,12 @@ def context_hash(call: CallInfo, redact: Callable[[Any], Any], aim: str | None =
 
 def shape_hash(method: str, params: Mapping[str, Any]) -> str:
     """``args_shape_hash``, remembered for flat parameter objects (log, ui, fs...: the same few shapes)."""
-    if type(params) is not dict or not method.isascii():
+    if type(params) is not dict:
         return args_shape_hash(method, params)
-    shape = tuple((k, type(v)) for k, v in params.items())
-    if not all(type(k) is str and t in _SCALARS for k, t in shape):
+    types = tuple(map(type, params.values()))
+    if not _SCALARS.issuperset(types):
         return args_shape_hash(method, params)
-    key = (method, shape)
+    key = (method, tuple(params), types)  # the keys as they are: the hash is made from them on a miss
     found = _shape_hashes.get(key)
     if found is None:
         if len(_shape_hashes) >= _HASH_CACHE:

@@ -76,13 +76,15 @@ class RiskDecision(NamedTuple):
 
     def evidence(self) -> dict[str, Any]:
         """What the call's ledger entry records (numbers and feature names only)."""
-        out: dict[str, Any] = {"threshold": self.threshold}
-        if self.score is not None:
-            out.update(score=self.score, p=self.p_value, features=dict(self.features))
-        if self.action is RiskAction.SHADOW_DENY:
-            out.update(mode="shadow", would_deny=True)
-        if self.fault is not None:
-            out["fault"] = self.fault
+        action, threshold, score, p_value, top, fault = self  # one unpacking: this runs for every call
+        if score is not None:
+            out: dict[str, Any] = {"threshold": threshold, "score": score, "p": p_value, "features": dict(top)}
+        else:
+            out = {"threshold": threshold}
+        if action is _SHADOW_DENY:
+            out["mode"], out["would_deny"] = "shadow", True
+        if fault is not None:
+            out["fault"] = fault
         return out
 
 

@@ -25,27 +25,34 @@ SNAPSHOT_S: Final = 1.0
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 #: What most calls take before they run (nothing but their hostcall): one object for all of them.
 _NO_DEMAND: Final = Demand()
-#: Methods whose calls can take more than a hostcall (bytes written, a subprocess, an HTTP request).
-_DEMANDING: Final = frozenset({"fs", "tool", "exec", "http", "net"})
+#: The other fixed demands (one object each, not one per call).
+_SUBPROCESS: Final = Demand(subprocess=True)
+_HTTP_REQUEST: Final = Demand(http_request=True)
+_NO_USAGE: Final = Usage()
+_EXEC, _WRITE, _READ = Capability.EXEC, Capability.WRITE, Capability.READ
 
 
 def demand_of(call: CallInfo) -> Demand:
     """What ``call`` will take before it runs."""
-    if call.method not in _DEMANDING and call.capability is not Capability.EXEC:
+    method, capability = call.method, call.capability
+    if capability is _EXEC:
+        return _SUBPROCESS
+    if method == "http":
+        return _HTTP_REQUEST
+    if capability is not _WRITE:
         return _NO_DEMAND
     params = call.params
     write = 0
-    if call.method == "fs" and call.capability is Capability.WRITE:
+    if method == "fs":
         data = params.get("data", params.get("content", ""))
         if isinstance(data, str):
             write = len(data) * 3 // 4 if params.get("encoding") == "base64" else len(data.encode("utf-8", "replace"))
-    elif call.method == "tool" and call.capability is Capability.WRITE:
+    elif method == "tool":
         tool_input = params.get("input")
         if isinstance(tool_input, Mapping):
             text = tool_input.get("content", tool_input.get("newText", ""))
             write = len(text.encode("utf-8", "replace")) if isinstance(text, str) else 0
-    return Demand(write_bytes=write, subprocess=call.capability is Capability.EXEC,
-                  http_request=call.method == "http")
+    return Demand(write) if write else _NO_DEMAND
 
 
 def payload_bytes(value: Any, depth: int = 0) -> int:
@@ -72,14 +79,15 @@ def payload_bytes(value: Any, depth: int = 0) -> int:
 
 def usage_of(call: CallInfo, outcome: Outcome) -> Usage:
     """What an allowed call took."""
-    if call.capability is Capability.EXEC:
+    capability = call.capability
+    if capability is _EXEC:
         return Usage(exec_wall_ms=int(outcome.connector_ms))
     if call.method == "http":
         sent = payload_bytes(call.params.get("body"))
         return Usage(http_bytes=sent + payload_bytes(outcome.result))
-    if call.capability is Capability.READ and outcome.ok:
-        return Usage(read_bytes=payload_bytes(outcome.result))
-    return Usage()
+    if capability is _READ and outcome.ok:
+        return Usage(payload_bytes(outcome.result))  # read_bytes (positional: one is made per read)
+    return _NO_USAGE
 
 
 class QuotaStage:
