@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,19 +43,35 @@ class _Ok(BaseHTTPRequestHandler):
 
 
 class OrderingProbe:
-    """Wraps a real connector; notes, per call id, whether its entry had survived a power loss by then."""
+    """Wraps a real connector; notes, per call id, whether its entry had survived a power loss by the
+    moment of the effect: when the connector is called, or — for a connector that gates its effect
+    itself (exec: bwrap waits on ``--block-fd``) — when its gate opens, right after ``ctx.durable``."""
 
     def __init__(self, inner: Connector, disk: Path, scratch: Path, seen: dict[str, bool]) -> None:
         self.inner = inner
         self.disk = disk
         self.scratch = scratch
         self.seen = seen
+        self.waits_durable = getattr(inner, "waits_durable", False) is True
+        #: Calls whose entry the connector synced at its gate.
+        self.gated: set[str] = set()
         self._n = itertools.count()
 
+    def _on_disk(self, call_id: str) -> bool:
+        return call_id in surviving_call_ids(self.disk, self.scratch / f"probe-{next(self._n)}")
+
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
-        on_disk = surviving_call_ids(self.disk, self.scratch / f"probe-{next(self._n)}")
-        self.seen[ctx.call_id] = ctx.call_id in on_disk
-        return self.inner.call(ctx, params)
+        sync = ctx.durable
+        if sync is None:
+            self.seen[ctx.call_id] = self._on_disk(ctx.call_id)
+            return self.inner.call(ctx, params)
+
+        def at_gate() -> None:
+            sync()
+            self.gated.add(ctx.call_id)
+            self.seen[ctx.call_id] = self._on_disk(ctx.call_id)
+
+        return self.inner.call(replace(ctx, durable=at_gate), params)
 
 
 @pytest.fixture()
@@ -85,6 +102,11 @@ def local_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
+
+
+def route_of(method: str, params: dict[str, Any]) -> str:
+    """The connector a call reaches (the bash tool runs on the exec connector)."""
+    return "exec" if method == "exec" or (method == "tool" and params.get("name") == "bash") else method
 
 
 EFFECTS: list[tuple[str, dict[str, Any]]] = [
@@ -132,6 +154,10 @@ def test_no_effect_is_visible_before_its_entry_is_durable(
     assert result.ok, result
     assert seen == {"effect-1": True}, "the connector ran before its ledger entry was on disk"
     assert sandbox.store.syncs == syncs + 1  # one sync covered it
+    # Commands (exec, the bash tool) sync at the exec sandbox's gate, while bwrap starts up.
+    probe = sandbox.connectors["exec"]
+    assert isinstance(probe, OrderingProbe)
+    assert probe.gated == ({"effect-1"} if route_of(method, params) == "exec" else set())
 
 
 def test_http_effect_is_durable_before_the_request_leaves(

@@ -42,6 +42,11 @@ class EvidencePort(Protocol):
         """Store a typed side record (hashes, codes and counts only)."""
         ...
 
+    def sync(self) -> None:
+        """Sync every decision appended so far to disk; raises ``AuditStoreError`` when the disk failed
+        (then the effect waiting for it must not happen)."""
+        ...
+
 
 #: Kind and reason of the ledger entry that summarizes what was folded for one extension and window.
 FOLDED_KIND = "evidence_folded"
@@ -83,6 +88,9 @@ class StoreEvidence:
     def raise_alert(self, draft: AlertDraft) -> None:
         if self._admit(draft.extension_id, f"alert:{draft.category}", self.limits.alerts_per_window):
             self._store.record_alert(draft)
+
+    def sync(self) -> None:
+        self._store.sync()
 
     def note(self, kind: str, payload: Mapping[str, Any], extension_id: str | None) -> None:
         if self._admit(extension_id, f"record:{kind}", self.limits.records_per_window):

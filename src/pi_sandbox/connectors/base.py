@@ -9,7 +9,7 @@ narrow evidence port, never the whole audit store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,9 +33,19 @@ class ConnectorContext:
     config: SecurityConfig
     evidence: EvidencePort
     timeout_ms: int | None = None
+    #: Set when the pipeline left the sync of this call's (effect-class) ledger entry to the connector
+    #: (one whose ``waits_durable`` is True): it must call this, and see it return, before the effect
+    #: can be seen outside; it raises ``AuditStoreError`` when the sync failed (then nothing may happen).
+    durable: Callable[[], None] | None = None
 
 
 class Connector(Protocol):
-    """Carries out one kind of hostcall; raises ``ConnectorError`` when it cannot."""
+    """Carries out one kind of hostcall; raises ``ConnectorError`` when it cannot.
+
+    A connector with a class attribute ``waits_durable = True`` holds its effect behind a gate of its
+    own and opens it only after :attr:`ConnectorContext.durable` returned (the exec connector: bwrap
+    waits on ``--block-fd``), so the pipeline hands it the entry's sync instead of syncing first and
+    the sync overlaps the connector's start-up.
+    """
 
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any: ...

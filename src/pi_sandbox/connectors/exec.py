@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.exec_network import Decide, ExecProxy, open_listener
@@ -149,6 +149,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 class ExecConnector:
     """Runs allowed, mediated commands for extensions."""
 
+    #: bwrap holds the command on ``--block-fd`` until :meth:`Launch.attach` releases it, so the
+    #: decision's ledger entry is synced while the sandbox starts (``ConnectorContext.durable``).
+    waits_durable: ClassVar[bool] = True
+
     def __init__(self, broker: SecretBroker, sandbox: ExecSandbox, *, destinations: Callable[
                  [ConnectorContext], Decide] | None = None, max_output_bytes: int = MAX_OUTPUT_BYTES) -> None:
         self.broker = broker
@@ -201,6 +205,7 @@ class ExecConnector:
                 self.subprocesses.enter(ctx.extension_id)
                 cancelled_early = key in self._cancelled
             try:
+                self._await_durable(ctx, proc)
                 ready = None
                 if network and self.destinations is not None:
                     decide = self.destinations(ctx)
@@ -232,6 +237,22 @@ class ExecConnector:
         finally:
             launch.spawned()
         return proc
+
+    @staticmethod
+    def _await_durable(ctx: ConnectorContext, proc: subprocess.Popen[bytes]) -> None:
+        """Sync the decision's ledger entry while bwrap sets the sandbox up (it runs nothing of the
+        extension's before its gate opens); a failed sync kills bwrap, so the command never runs."""
+        if ctx.durable is None:
+            return  # the pipeline synced it before calling (or no ledger: the benchmark's baseline)
+        try:
+            ctx.durable()
+        except BaseException:
+            _kill_group(proc)
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            raise
 
     def _attach(self, launch: Launch, proc: subprocess.Popen[bytes], key: tuple[str, str], cancelled: bool,
                 ready: Callable[[int], None] | None) -> None:

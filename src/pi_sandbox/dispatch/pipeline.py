@@ -6,15 +6,17 @@ capability → trust → policy → quota → risk → mediation → connector. 
 hostcall — allowed, refused by any stage, or invalid — appends exactly one ledger entry, naming the
 stage that decided, *before* the connector runs, so an effect never happens without the evidence of
 the decision that permitted it. An allowed call of an effect class (``dispatch.durability``) has its
-entry synced to disk before the connector runs; every other entry is written before the result is
-returned and synced by the ledger's group commit. Entries carry hashes, reason codes and redacted
-evidence only (INV-012).
+entry synced to disk before the connector runs (or, for a connector that gates its effect itself,
+before it opens the gate: the exec sandbox starts up while the entry syncs); every other entry is
+written before the result is returned and synced by the ledger's group commit. Entries carry hashes,
+reason codes and redacted evidence only (INV-012).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
@@ -34,7 +36,7 @@ from pi_sandbox.dispatch.forensic import (
 from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
 from pi_sandbox.dispatch.stages.capability import CapabilityStage
 from pi_sandbox.dispatch.stages.mediation import bash_command
-from pi_sandbox.errors import ConnectorError, InvalidRequestError
+from pi_sandbox.errors import AuditStoreError, ConnectorError, InvalidRequestError
 from pi_sandbox.hashing import is_unicode_text, params_hash, sha256_hex
 from pi_sandbox.vocabulary import AlertAction, AlertCategory, Decision, ErrorCode, Reason, Severity, StageName
 
@@ -145,19 +147,23 @@ class Pipeline:
             self._settle(call, ran, Outcome(Decision.DENY, StageName.POLICY, STAGE_FAILURE, False,
                                             ErrorCode.INTERNAL), timings, started, result.ledger_seq)
             return result
+        effect = not dry_run and durability_of(call.capability) is Durability.EFFECT
+        # A connector that holds its effect behind a gate of its own syncs the entry itself while it
+        # starts up, and opens the gate only once the sync succeeded (``ConnectorContext.durable``).
+        gated = effect and self._gates(call)
         entry = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=str(granted.reason),
             call_id=call.call_id, capability=str(call.capability), method=call.method,
             params_hash=call.params_hash, layer=granted.layer,
             detail=self._detail(StageName.POLICY, evidence, dry_run),
             forensic=forensic_fields(call, self.redactor.redact_value, evidence, contexts=self._contexts),
-        ), sync=not dry_run and durability_of(call.capability) is Durability.EFFECT)
+        ), sync=effect and not gated)
         t0 = time.perf_counter_ns()
         if dry_run:
             result = HostcallResult(True, call.call_id, {"dry_run": True, "decision": Decision.ALLOW}, None, None,
                                     str(granted.reason), str(call.capability), entry.seq)
         else:
-            result = self._carry_out(call, entry.seq)
+            result = self._carry_out(call, entry.seq, gated)
         connector_ms = (time.perf_counter_ns() - t0) / 1e6
         self._settle(call, ran, Outcome(Decision.ALLOW, StageName.POLICY, str(granted.reason), result.ok,
                                         result.error_code, result.result if result.ok else None, connector_ms),
@@ -201,14 +207,23 @@ class Pipeline:
                 "total_us": round((time.perf_counter_ns() - started_ns) / 1000, 1), **counts,
             })
 
-    def _carry_out(self, call: CallInfo, seq: int) -> HostcallResult:
+    def _gates(self, call: CallInfo) -> bool:
+        """Whether the connector of ``call`` waits for its entry's sync itself (``waits_durable``)."""
+        return getattr(self.connectors.get(route(call)[0]), "waits_durable", False) is True
+
+    def _carry_out(self, call: CallInfo, seq: int, gated: bool = False) -> HostcallResult:
         method, params = route(call)
         connector = self.connectors.get(method)
         if connector is None:
             return HostcallResult.error(call.call_id, ErrorCode.INTERNAL, f"no connector is installed for '{method}'",
                                         Reason.NO_CONNECTOR, call.capability.value, seq)
+        ctx = self.context_for(call, method)
+        if gated:
+            ctx = replace(ctx, durable=self.evidence.sync)
         try:
-            result = connector.call(self.context_for(call, method), params)
+            result = connector.call(ctx, params)
+        except AuditStoreError:
+            raise  # the entry could not be synced: refused like an append that could not sync (no effect ran)
         except ConnectorError as exc:
             message = self.redactor.redact_value(str(exc))
             if exc.code in (ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED, ErrorCode.TIMEOUT):
