@@ -4,6 +4,7 @@ sandbox tests next to this one run the result in bubblewrap."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_nested_protected_names_are_found_two_levels_down(tmp_path: Path) -> Non
         for rel in ("vendor/lib/.git/config", "vendor/lib/.git/hooks", "pkg/.vscode", "pkg/.envrc"):
             assert str(ws / rel) in ro, rel
         assert not any("node_modules" in d for d in ro)  # skipped folders are not walked
-        assert str(ws / ".envrc") in ro and (ws / ".envrc") in stubs  # a stand-in at the root
+        assert str(ws / ".envrc") in ro and str(ws / ".envrc") in stubs  # a stand-in at the root
     finally:
         PLACEHOLDERS.release(stubs)
         PLACEHOLDERS.flush()
@@ -95,12 +96,12 @@ def test_stand_ins_are_taken_over_within_the_grace_period_and_removed_after_it(t
     ws = tmp_path / "home" / "ws"
     _, first = bwrap_mount_args(view)
     envrc = ws / ".envrc"
-    assert envrc in first and envrc.stat().st_size == 0
+    assert str(envrc) in first and envrc.stat().st_size == 0
     inode = envrc.stat().st_ino
     PLACEHOLDERS.release(first)
     assert envrc.exists()  # still there for the next call ...
     _, second = bwrap_mount_args(view)
-    assert envrc in second and envrc.stat().st_ino == inode  # ... which takes it over
+    assert str(envrc) in second and envrc.stat().st_ino == inode  # ... which takes it over
     (ws / ".npmrc").chmod(0o644)
     (ws / ".npmrc").write_text("registry=x\n")  # someone put content into a stand-in meanwhile
     PLACEHOLDERS.release(second)
@@ -110,3 +111,30 @@ def test_stand_ins_are_taken_over_within_the_grace_period_and_removed_after_it(t
     assert PLACEHOLDERS.idle()
     assert not envrc.exists() and not (ws / ".git").exists() and not (ws / ".vscode").exists()
     assert (ws / ".npmrc").read_text() == "registry=x\n"  # content is never deleted
+
+
+def test_the_view_resolver_answers_like_realpath(tmp_path: Path) -> None:
+    """One resolver per view resolves each folder once; every answer must still be ``realpath``'s
+    (symlinks relative and absolute, chains, loops, dangling, ``..`` in targets and in spellings)."""
+    from pi_sandbox.sandbox.mounts import _Resolver
+
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    (tmp_path / "creds" / "deep").mkdir(parents=True)
+    (home / ".ssh").mkdir()
+    os.symlink(tmp_path / "creds", home / ".aws")
+    os.symlink("../../creds", home / ".config" / "gcloud")
+    os.symlink("loop", home / ".kube")
+    os.symlink(home / "nowhere", home / ".docker")
+    os.symlink(".aws/deep", home / "chain")
+    os.symlink("chain", home / "chain2")
+    os.symlink(home, tmp_path / "alias")
+    names = [".ssh", ".aws", ".aws/deep", ".config/gcloud", ".config/gcloud/deep", ".kube", ".kube/x", ".docker",
+             ".docker/x", "chain", "chain2", "chain2/missing", ".config/../.ssh", "missing/x", "./.ssh", ".ssh/"]
+    spellings = [str(base / n) if not n.endswith("/") else str(base) + "/" + n
+                 for base in (home, tmp_path / "alias") for n in names]
+    resolver = _Resolver()
+    for raw in spellings + list(reversed(spellings)):
+        expected = os.path.realpath(raw)
+        assert resolver.resolve(raw) == expected, raw
+        assert resolver.real(raw) == (expected if os.path.lexists(expected) else None), raw

@@ -119,7 +119,7 @@ class Launch:
     _info_read: int
     _block_write: int
     _close_after_spawn: list[int]
-    _stubs: list[Path]
+    _stubs: list[str]
     _closed: bool = field(default=False)
 
     def spawned(self) -> None:

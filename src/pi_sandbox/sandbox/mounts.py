@@ -35,6 +35,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Final
 
+from pi_sandbox.mediation.paths import realpath_below
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
 
 #: How long an unused stand-in stays for the next call to take over before it is removed.
@@ -63,14 +64,15 @@ class Kind(IntEnum):
 
 @dataclass(frozen=True)
 class Mount:
-    """One mount of the child's view."""
+    """One mount of the child's view (``path`` resolved, as text: pathlib costs ~10x per operation)."""
 
     kind: Kind
-    path: Path
+    path: str
 
     @property
     def order(self) -> tuple[int, int]:
-        return len(self.path.parts), int(self.kind)
+        """Shallowest path first; at the same path, the kind applied last wins."""
+        return self.path.count("/"), int(self.kind)
 
 
 class Placeholders:
@@ -85,13 +87,14 @@ class Placeholders:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._users: dict[Path, int] = {}
-        self._unused: list[tuple[float, Path]] = []
+        self._users: dict[str, int] = {}
+        self._unused: list[tuple[float, str]] = []
         self._wake = threading.Condition(self._lock)
         self._remover: threading.Thread | None = None
 
-    def acquire(self, path: Path, entry: ProtectedEntry) -> bool:
+    def acquire(self, path: str | Path, entry: ProtectedEntry) -> bool:
         """Create (or share) the stand-in at ``path``; False when it cannot be made."""
+        path = os.fspath(path)
         with self._lock:
             if path in self._users:
                 self._users[path] += 1
@@ -106,21 +109,29 @@ class Placeholders:
             self._users[path] = 1
             return True
 
-    def holds(self, path: Path) -> bool:
+    def holds(self, path: str | Path) -> bool:
         """Take one more use of ``path`` if it is a stand-in of ours (in use, or not yet removed)."""
-        with self._lock:
-            if self._users.get(path, 0) > 0:
-                self._users[path] += 1
-                return True
-            if path in self._users:  # released, removal pending: take it back
-                self._users[path] = 1
-                return True
-            return False
+        return bool(self.held([os.fspath(path)]))
 
-    def release(self, paths: Iterable[Path]) -> None:
+    def held(self, paths: Iterable[str]) -> set[str]:
+        """Those of ``paths`` that are stand-ins of ours (in use, or released with removal pending: taken
+        back), one more use taken of each; one lock for the whole table of protected names."""
+        out: set[str] = set()
+        with self._lock:
+            users = self._users
+            if not users:
+                return out
+            for path in paths:
+                count = users.get(path)
+                if count is not None:
+                    users[path] = count + 1 if count > 0 else 1
+                    out.add(path)
+        return out
+
+    def release(self, paths: Iterable[str | Path]) -> None:
         """Drop one use of each stand-in; the last user's drop queues its removal (if still empty)."""
         with self._lock:
-            for path in reversed(list(paths)):  # inner stand-ins before the folder around them
+            for path in reversed([os.fspath(p) for p in paths]):  # inner stand-ins before the folder around them
                 left = self._users.get(path, 0) - 1
                 if left > 0:
                     self._users[path] = left
@@ -166,10 +177,10 @@ class Placeholders:
                 continue  # taken back by a newer call, or already removed
             del self._users[path]
             try:
-                if path.is_dir() and not path.is_symlink():
-                    path.rmdir()
-                elif path.stat().st_size == 0:
-                    path.unlink()
+                if os.path.isdir(path) and not os.path.islink(path):
+                    os.rmdir(path)
+                elif os.stat(path).st_size == 0:
+                    os.unlink(path)
             except OSError:
                 pass  # something was put there meanwhile: leave it for the operator to see
 
@@ -195,46 +206,81 @@ class View:
     code: tuple[Path, ...] = ()
 
 
-def _real(path: Path) -> Path | None:
-    """The resolved path when it exists, else None (nothing to mount on)."""
-    try:
-        real = Path(os.path.realpath(path))
-    except (OSError, ValueError):
-        return None
-    return real if os.path.lexists(real) else None
+class _Resolver:
+    """``os.path.realpath`` for the many paths of one view, every folder resolved once per view.
+
+    The hidden credential stores all sit in the home folder, the extension's folders in the state dir:
+    resolving each from ``/`` repeated the same ``lstat`` walk dozens of times per exec call. A path
+    spelled plainly (absolute, no ``.``/``..``/``//``) is resolved as its parent's resolved form plus
+    its last name, resolved below it (:func:`realpath_below`, property-tested against ``realpath``);
+    any other spelling takes the plain ``realpath``. Made per call: nothing is remembered between calls.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[str, str] = {}
+
+    def real(self, raw: str | Path) -> str | None:
+        """The resolved path when it exists, else None (nothing to mount on)."""
+        try:
+            real = self.resolve(os.fspath(raw))
+        except (OSError, ValueError):
+            return None
+        return real if os.path.lexists(real) else None
+
+    def resolve(self, path: str) -> str:
+        hit = self._memo.get(path)
+        if hit is not None:
+            return hit
+        if not path.startswith("/") or os.path.normpath(path) != path:
+            return os.path.realpath(path)
+        parent, _, name = path.rpartition("/")
+        real_parent = self.resolve(parent) if parent else "/"
+        real = realpath_below(real_parent, real_parent + "/" + name) if real_parent != "/" \
+            else os.path.realpath("/" + name)
+        self._memo[path] = real
+        return real
 
 
-def protected_mounts(root: Path, names: ProtectedNames, stubs: list[Path], home: Path) -> Iterator[Path]:
+def protected_mounts(root: Path, names: ProtectedNames, stubs: list[str], home: Path) -> Iterator[Path]:
     """Paths to bind read-only inside the workspace ``root``: existing protected names (and nested
     ones a few levels down), and stand-ins for missing ones (appended to ``stubs``)."""
-    made: set[Path] = set()
+    return map(Path, _protected(str(root), names, stubs, str(home)))
+
+
+def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str) -> Iterator[str]:
+    """:func:`protected_mounts` on text paths."""
+    made: set[str] = set()
     listing = _listing(root)
-    for entry in names.entries:
-        path = root.joinpath(*entry.parts)
-        if PLACEHOLDERS.holds(path):  # a stand-in of a call still running (or not yet removed)
+    prefix = "" if root == "/" else root
+    candidates = [(entry, prefix + "/" + entry.path) for entry in names.entries]
+    held = PLACEHOLDERS.held([path for _entry, path in candidates])
+    for entry, path in candidates:
+        if path in held:  # a stand-in of a call still running (or not yet removed)
             stubs.append(path)
             made.add(path)
             yield path
         elif entry.parts[0] in listing and os.path.lexists(path):
-            if entry.kind is EntryKind.REPO and path.is_dir() and not path.is_symlink():
+            if entry.kind is EntryKind.REPO and os.path.isdir(path) and not os.path.islink(path):
                 continue  # an existing repository stays usable; its config and hooks are entries of their own
             yield path
-        elif (entry.placeholder and (root == home or not entry.home_only) and path.parent not in made
-              and path.parent.is_dir() and not path.parent.is_symlink() and PLACEHOLDERS.acquire(path, entry)):
-            stubs.append(path)
-            made.add(path)  # its own stand-in is empty and read-only: nothing to add inside it
-            yield path
+        elif entry.placeholder and (root == home or not entry.home_only):
+            parent = os.path.dirname(path)
+            if parent not in made and os.path.isdir(parent) and not os.path.islink(parent) \
+                    and PLACEHOLDERS.acquire(path, entry):
+                stubs.append(path)
+                made.add(path)  # its own stand-in is empty and read-only: nothing to add inside it
+                yield path
     for folder, names_here in _scan(root):
         for entry in names.entries:
             if entry.parts[0] not in names_here:
                 continue
-            path = folder.joinpath(*entry.parts)
-            if os.path.lexists(path) and not (entry.kind is EntryKind.REPO and path.is_dir()
-                                              and not path.is_symlink()):
+            path = folder + "/" + entry.path
+            if os.path.lexists(path) and not (entry.kind is EntryKind.REPO and os.path.isdir(path)
+                                              and not os.path.islink(path)):
                 yield path
 
 
-def _listing(folder: Path) -> frozenset[str]:
+def _listing(folder: str) -> frozenset[str]:
     """The names in ``folder`` (empty when it cannot be read): one directory read instead of a
     ``stat`` per protected name."""
     try:
@@ -243,7 +289,7 @@ def _listing(folder: Path) -> frozenset[str]:
         return frozenset()
 
 
-def _scan(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
+def _scan(root: str) -> Iterator[tuple[str, frozenset[str]]]:
     """Folders below ``root`` (depth 1..SCAN_DEPTH) with the names in each: where nested protected
     names may be. Every folder is read once; its names are matched against the table in memory."""
     frontier, seen = [root], 0
@@ -251,14 +297,14 @@ def _scan(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
         nxt = []
         for folder in frontier:
             names: list[str] = []
-            subfolders: list[Path] = []
+            subfolders: list[str] = []
             try:
                 with os.scandir(folder) as it:
                     for item in it:
                         names.append(item.name)
                         if (depth < SCAN_DEPTH and item.name not in _SCAN_SKIP
                                 and item.is_dir(follow_symlinks=False)):
-                            subfolders.append(Path(item.path))
+                            subfolders.append(item.path)
             except OSError:
                 continue
             if depth > 0:
@@ -271,32 +317,36 @@ def _scan(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
         frontier = nxt
 
 
-def _nearest(path: Path, by_path: dict[Path, list[Mount]], kinds: frozenset[Kind], *,
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0] or "/"
+
+
+def _nearest(path: str, by_path: dict[str, list[Mount]], kinds: frozenset[Kind], *,
              include_self: bool) -> Mount | None:
     """The mount of one of ``kinds`` closest around ``path`` (the deepest folder holding one; at the
     same folder the kind applied last), walking up the path instead of comparing every pair."""
-    here = path if include_self else path.parent
+    here = path if include_self else _parent(path)
     while True:
         found = [m for m in by_path.get(here, ()) if m.kind in kinds]
         if found:
             return max(found, key=lambda m: m.kind)
-        if here.parent == here:
+        if here == "/":
             return None
-        here = here.parent
+        here = _parent(here)
 
 
 _AROUND: Final = frozenset({Kind.SCRATCH, Kind.MASK, Kind.READ, Kind.WRITE, Kind.CODE})
 _ANY: Final = frozenset(Kind)
 
 
-def _exposed(path: Path, by_path: dict[Path, list[Mount]]) -> bool:
+def _exposed(path: str, by_path: dict[str, list[Mount]]) -> bool:
     """Whether ``path`` would be visible without its own HIDE mount: the nearest mount around it is
     not a mask (under a masked home, ``~/.ssh`` needs no mount of its own, and gets no mount point)."""
     nearest = _nearest(path, by_path, _AROUND, include_self=True)
     return nearest is None or nearest.kind is not Kind.MASK  # None: only the read-only system root
 
 
-def _redundant(mount: Mount, by_path: dict[Path, list[Mount]]) -> bool:
+def _redundant(mount: Mount, by_path: dict[str, list[Mount]]) -> bool:
     """A read-only or writable bind inside a bind of the same kind, or a hidden path inside a hidden
     folder, with no other mount between them (``~/.pyenv/shims`` inside ``~/.pyenv``, the state dir
     inside the hidden agent dir): it changes nothing and costs the child a mount."""
@@ -306,26 +356,28 @@ def _redundant(mount: Mount, by_path: dict[Path, list[Mount]]) -> bool:
     return nearest is not None and nearest.kind is mount.kind
 
 
-def _index(mounts: list[Mount]) -> dict[Path, list[Mount]]:
-    by_path: dict[Path, list[Mount]] = {}
+def _index(mounts: list[Mount]) -> dict[str, list[Mount]]:
+    by_path: dict[str, list[Mount]] = {}
     for mount in mounts:
         by_path.setdefault(mount.path, []).append(mount)
     return by_path
 
 
-def bwrap_mount_args(view: View) -> tuple[list[str], list[Path]]:
+def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
     """bwrap arguments for ``view`` (after the system root) and the stand-ins created for it."""
     mounts: list[Mount] = []
-    stubs: list[Path] = []
+    stubs: list[str] = []
+    resolver = _Resolver()
     for kind, paths in ((Kind.SCRATCH, view.scratch), (Kind.MASK, view.masks), (Kind.READ, view.read),
                         (Kind.WRITE, view.write), (Kind.CODE, view.code), (Kind.HIDE, view.hide)):
         for raw in paths:
-            real = _real(raw)
-            if real is not None and real != Path("/"):
+            real = resolver.real(raw)
+            if real is not None and real != "/":
                 mounts.append(Mount(kind, real))
     try:
+        home = str(view.home)
         for root in view.protect:
-            mounts.extend(Mount(Kind.PROTECT, p) for p in protected_mounts(root, view.names, stubs, view.home))
+            mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home))
     except BaseException:
         PLACEHOLDERS.release(stubs)
         raise
@@ -335,16 +387,16 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[Path]]:
     mounts = [m for m in mounts if not _redundant(m, by_path)]
     args: list[str] = []
     read_only_tmpfs: list[str] = []
-    done: set[tuple[Kind, Path]] = set()
+    done: set[tuple[Kind, str]] = set()
     for mount in sorted(mounts, key=lambda m: m.order):
         if (mount.kind, mount.path) in done:
             continue
         done.add((mount.kind, mount.path))
-        dest = str(mount.path)
+        dest = mount.path
         if mount.kind is Kind.SCRATCH:
-            if mount.path.is_dir():
+            if os.path.isdir(dest):
                 args += ["--size", str(TMPFS_BYTES), "--tmpfs", dest]
-        elif mount.kind in (Kind.MASK, Kind.HIDE) and mount.path.is_dir():
+        elif mount.kind in (Kind.MASK, Kind.HIDE) and os.path.isdir(dest):
             args += ["--tmpfs", dest]
             read_only_tmpfs.append(dest)
         elif mount.kind in (Kind.MASK, Kind.HIDE):
