@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+from pi_sandbox.sandbox import mounts
 from pi_sandbox.sandbox.mounts import PLACEHOLDER_GRACE_S, PLACEHOLDERS, View, bwrap_mount_args
 from pi_sandbox.sandbox.protected import ProtectedNames
 
@@ -138,3 +140,22 @@ def test_the_view_resolver_answers_like_realpath(tmp_path: Path) -> None:
         expected = os.path.realpath(raw)
         assert resolver.resolve(raw) == expected, raw
         assert resolver.real(raw) == (expected if os.path.lexists(expected) else None), raw
+
+
+def test_a_stand_in_released_again_lives_until_its_last_release_expires(tmp_path: Path, monkeypatch: Any) -> None:
+    """A burst of commands keeps its stand-ins: the first release expiring while a later call had taken
+    the stand-in over and released it again must not remove it (it was made and deleted per call)."""
+    monkeypatch.setattr(mounts, "PLACEHOLDER_GRACE_S", 3600.0)  # only the explicit removals below act
+    view = _view(tmp_path)
+    envrc = tmp_path / "home" / "ws" / ".envrc"
+    _, first = bwrap_mount_args(view)
+    inode = envrc.stat().st_ino
+    PLACEHOLDERS.release(first)
+    _, second = bwrap_mount_args(view)
+    PLACEHOLDERS.release(second)
+    first_due = min(due for due, path in PLACEHOLDERS._unused if path == str(envrc))
+    with PLACEHOLDERS._lock:
+        PLACEHOLDERS._remove_unused(first_due)  # the moment the first release expires
+    assert envrc.stat().st_ino == inode
+    PLACEHOLDERS.flush()
+    assert not envrc.exists() and PLACEHOLDERS.idle()

@@ -203,6 +203,7 @@ class ExecSandbox:
         self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
                                         *((Path(runtime_dir),) if runtime_dir else ()))
         self._read_only: tuple[Path, ...] | None = None
+        self._dirs: dict[str, ExtensionStateDirs] = {}
         self._support: SandboxSupport | None = None
 
     def _host(self, raw: str) -> Path:
@@ -257,10 +258,14 @@ class ExecSandbox:
         return self._support
 
     def dirs(self, extension_id: str) -> ExtensionStateDirs:
-        """The extension's data and tmp folders (created with its sandbox home on first use)."""
-        dirs = extension_state_dirs(self.state_dir, extension_id)
+        """The extension's data and tmp folders (created with its sandbox home when missing: they are
+        looked at on every call, since the host clears the tmp folder when the extension stops)."""
+        dirs = self._dirs.get(extension_id)
+        if dirs is None:
+            dirs = self._dirs[extension_id] = extension_state_dirs(self.state_dir, extension_id)
         for folder in (dirs.data, dirs.tmp, dirs.home):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not os.path.isdir(folder):
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return dirs
 
     def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -89,6 +90,8 @@ class Placeholders:
         self._lock = threading.Lock()
         self._users: dict[str, int] = {}
         self._unused: list[tuple[float, str]] = []
+        #: When each stand-in's last release expires (a stand-in released again is kept for the newer one).
+        self._due: dict[str, float] = {}
         self._wake = threading.Condition(self._lock)
         self._remover: threading.Thread | None = None
 
@@ -138,7 +141,9 @@ class Placeholders:
                     continue
                 if path in self._users:
                     self._users[path] = 0
-                    self._unused.append((time.monotonic() + PLACEHOLDER_GRACE_S, path))
+                    due = time.monotonic() + PLACEHOLDER_GRACE_S
+                    self._due[path] = due
+                    self._unused.append((due, path))
             if self._unused:
                 if self._remover is None:
                     self._remover = threading.Thread(target=self._remove_loop, name="pi-placeholders", daemon=True)
@@ -173,9 +178,10 @@ class Placeholders:
         keep = [(due, path) for due, path in self._unused if due > now]
         queued, self._unused = [path for due, path in self._unused if due <= now], keep
         for path in queued:
-            if self._users.get(path) != 0:
-                continue  # taken back by a newer call, or already removed
+            if self._users.get(path) != 0 or self._due.get(path, now) > now:
+                continue  # taken back by a newer call, released again since (queued anew), or already removed
             del self._users[path]
+            self._due.pop(path, None)
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     os.rmdir(path)
@@ -218,6 +224,8 @@ class _Resolver:
 
     def __init__(self) -> None:
         self._memo: dict[str, str] = {}
+        #: Resolved paths known to exist (their last ``lstat`` found a file that is not a symlink).
+        self._present: set[str] = set()
 
     def real(self, raw: str | Path) -> str | None:
         """The resolved path when it exists, else None (nothing to mount on)."""
@@ -225,9 +233,10 @@ class _Resolver:
             real = self.resolve(os.fspath(raw))
         except (OSError, ValueError):
             return None
-        return real if os.path.lexists(real) else None
+        return real if real in self._present or os.path.lexists(real) else None
 
     def resolve(self, path: str) -> str:
+        """``os.path.realpath(path)``."""
         hit = self._memo.get(path)
         if hit is not None:
             return hit
@@ -235,8 +244,17 @@ class _Resolver:
             return os.path.realpath(path)
         parent, _, name = path.rpartition("/")
         real_parent = self.resolve(parent) if parent else "/"
-        real = realpath_below(real_parent, real_parent + "/" + name) if real_parent != "/" \
-            else os.path.realpath("/" + name)
+        joined = (real_parent if real_parent != "/" else "") + "/" + name
+        try:
+            mode: int | None = os.lstat(joined).st_mode
+        except OSError:
+            mode = None  # missing (realpath keeps a missing tail as written) or not reachable
+        if mode is not None and stat.S_ISLNK(mode):
+            real = realpath_below(real_parent, joined)
+        else:
+            real = joined
+            if mode is not None:
+                self._present.add(real)
         self._memo[path] = real
         return real
 

@@ -18,6 +18,7 @@ systems, and on case-sensitive ones it only protects a few more odd spellings.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -51,8 +52,9 @@ class ProtectedEntry:
     placeholder: bool = False
     home_only: bool = False
 
-    @property
+    @functools.cached_property
     def parts(self) -> tuple[str, ...]:
+        """The path's names (read for every protected name on every exec call: computed once)."""
         return tuple(self.path.split("/"))
 
 
