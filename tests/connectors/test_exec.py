@@ -210,6 +210,17 @@ def test_subprocesses_are_counted_and_cancel_kills(exec_ctx: MakeCtx) -> None:
     assert conn.subprocesses.running("ext") == 0
 
 
+def test_a_call_cancelled_while_starting_ends_at_once_without_running(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
+    conn, ctx = exec_ctx(call_id="early")
+    assert conn.cancel("ext", "early") == 0  # nothing runs yet: remembered for when it starts
+    started = time.monotonic()
+    out = conn.call(ctx, {"cmd": "sh", "args": ["-c", "touch ran.txt; sleep 30"], "timeout_ms": 120_000})
+    assert out["killed"] is True and not out["timed_out"]
+    assert time.monotonic() - started < 60  # not held until its timeout (generous bound: 2 minutes otherwise)
+    assert not (pi_env.workspace / "ran.txt").exists()
+    assert conn.subprocesses.running("ext") == 0
+
+
 def test_spawn_failures_and_bad_params_are_typed(exec_ctx: MakeCtx, pi_env: PiEnv) -> None:
     conn, ctx = exec_ctx()
     with pytest.raises(ConnectorError) as missing:

@@ -258,6 +258,7 @@ class ExecConnector:
                 ready: Callable[[int], None] | None) -> None:
         """Let the command run once its limits are set; a sandbox that fails to come up refuses the call."""
         if cancelled:
+            _kill_group(proc)  # cancelled while starting: the gate stays shut and bwrap goes, not at the timeout
             return
         try:
             launch.attach(ready)
