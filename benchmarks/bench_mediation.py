@@ -10,6 +10,10 @@ Run: ``python benchmarks/bench_mediation.py`` (from the repository root).
    shell script run as ``sh build.sh`` (read through the real confined reader: never cached).
 3. Redaction throughput on 1 MB of exec-like output holding 50 withheld secrets, a few of them
    present raw, base64 and hex encoded. Target >= 50 MB/s.
+4. The whole mediation stage of the pipeline (paths, secret values, exec mediation with its record,
+   sandbox check) on the ``exec`` calls the overhead workload's bash tool makes (``ls -la src | head
+   -20``, ``wc -l src/*.py`` ...), in a real ``Sandbox`` over a temp workspace, for an extension with
+   ~80 dependency folders among its roots like the workload's. Target p50 <= 300 us.
 """
 
 from __future__ import annotations
@@ -206,11 +210,70 @@ def bench_redaction(rounds: int = 10) -> None:
         )
 
 
+#: The bash tool's commands in ``bench_overhead.SESSION`` (as the tool sends them: ``bash -c``, the workspace as cwd).
+WORKLOAD_COMMANDS = ("ls -la src | head -20", "wc -l src/*.py", "grep -c 'def ' src/mod_5.py", "head -5 README.md",
+                     "echo done && date +%s")
+
+
+def bench_stage(rounds: int = 200) -> None:
+    import json
+    import os
+    import shutil
+
+    from pi_sandbox.config import resolve_config
+    from pi_sandbox.dispatch import Sandbox
+    from pi_sandbox.vocabulary import StageName
+
+    base = Path(tempfile.mkdtemp(prefix="bench-mediation-stage-"))
+    try:
+        workspace = base / "workspace"
+        (workspace / "src").mkdir(parents=True)
+        for i in range(12):
+            (workspace / "src" / f"mod_{i}.py").write_text(f"def helper_{i}():\n    return {i}\n", encoding="utf-8")
+        (workspace / "README.md").write_text("# demo\n", encoding="utf-8")
+        agent = base / "agent"
+        agent.mkdir()
+        (agent / "settings.json").write_text(json.dumps({"extensionPolicy": {"allowDangerous": True}}))
+        env = {"HOME": str(base), "PI_CODING_AGENT_DIR": str(agent), "PI_SECURITY_DIR": str(agent / "security"),
+               "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        box = Sandbox.open(resolve_config(cwd=workspace, env=env))
+        try:
+            # Like the workload's tool extension: its own folder plus ~80 dependency packages as roots.
+            ext = base / "extensions" / "tools"
+            deps = tuple(base / "node_modules" / f"pkg-{i}" for i in range(80))
+            for folder in (ext, *deps):
+                folder.mkdir(parents=True)
+            box.register_extension("bench", ext, read_only=deps)
+            stage = box.pipeline.stage(StageName.MEDIATION)
+            calls = [box.pipeline.capability.derive("bench", {
+                "call_id": f"c{i}", "method": "exec",
+                "params": {"cmd": "bash", "args": ["-c", text], "cwd": str(workspace)}})
+                for i, text in enumerate(WORKLOAD_COMMANDS)]
+            for call in calls:  # first sight: classified, then the decision cache answers
+                assert not stage.decide(call).denied, call.params
+            samples: list[float] = []
+            cpu: list[float] = []
+            for _ in range(rounds):
+                for call in calls:
+                    start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+                    stage.decide(call)
+                    samples.append((time.perf_counter_ns() - start) / 1000)
+                    cpu.append((time.thread_time_ns() - start_cpu) / 1000)
+        finally:
+            box.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"{'mediation stage, workload bash':<34} {len(samples):>8} {statistics.median(samples):>9.1f} "
+          f"{percentile(samples, 99):>9.1f} {max(samples):>9.1f}   target p50 <= 300 us   "
+          f"(CPU p50 {statistics.median(cpu):.0f} us)")
+
+
 def main() -> None:
     print(f"{'benchmark':<34} {'samples':>8} {'p50 us':>9} {'p99 us':>9} {'max us':>9}")
     bench_classification()
     bench_big_inputs()
     bench_redaction()
+    bench_stage()
 
 
 if __name__ == "__main__":
