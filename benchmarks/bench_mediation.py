@@ -298,6 +298,8 @@ class _ReferenceRules:
     def resolve(self, raw: object, op: str = "read") -> object:
         return reference_resolve(self.rules, raw, op)
 
+    resolve_text = resolve
+
 
 def _path_sandbox(tmp: Path) -> tuple[Sandbox, AuditStore]:
     workspace = tmp / "ws"
@@ -360,7 +362,7 @@ def bench_paths(rounds: int = 2000, runs: int = 5) -> None:
                 rows = [
                     ("stage", functools.partial(before.decide, call), functools.partial(stage.decide, call)),
                     ("confine", functools.partial(reference_resolve, rules, raw, op),
-                     functools.partial(rules.resolve, raw, op)),
+                     functools.partial(rules.resolve_text, raw, op)),
                 ]
                 for what, old, new in rows:
                     (old50, old99), (new50, new99) = _paired_runs(old, new, rounds, runs)

@@ -15,6 +15,8 @@ it. :func:`probe_case_insensitive` asks a folder, in this order:
 Answers from 2–3 hold for the whole file system and are cached per device; the flag of 1 is per folder.
 :class:`CaseRules` is what checks use: ``refuses(path, base)`` compares case-insensitively where the
 folder holding ``base`` is case-insensitive — or unknown, since it only ever widens a refusal.
+:class:`BaseSet` asks the same question of many bases at once (path mediation's roots, protected and
+read-only folders): one set lookup per ancestor of the path instead of one comparison per base.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import secrets
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 #: ``_IOR('f', 1, long)`` on 64-bit Linux, and the casefold bit of the inode flags (linux/fs.h).
@@ -178,3 +180,117 @@ class CaseRules:
 
 #: The shared instance (probe answers are cached per folder for the process).
 CASE_RULES: Final = CaseRules()
+
+
+def ancestors(path: str) -> list[str]:
+    """``path`` and every prefix of it that ends right before a ``/``, shortest first.
+
+    These are exactly the strings ``base`` not ending in ``/`` for which ``within(path, base)`` holds
+    (``path == base`` or ``path`` starts with ``base + "/"``), so membership of a base in this list *is*
+    the ``within`` test; the empty prefix of an absolute path is included for that reason.
+    """
+    parts = path.split("/")
+    prefix = parts[0]
+    out = [prefix]
+    for part in parts[1:]:
+        prefix = prefix + "/" + part
+        out.append(prefix)
+    return out
+
+
+class Ancestry:
+    """One resolved path's ancestors (:func:`ancestors`), exact and casefolded, each computed once."""
+
+    __slots__ = ("path", "_exact", "_folded")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._exact: list[str] | None = None
+        self._folded: list[str] | None = None
+
+    @property
+    def exact(self) -> list[str]:
+        if self._exact is None:
+            self._exact = ancestors(self.path)
+        return self._exact
+
+    @property
+    def folded(self) -> list[str]:
+        if self._folded is None:
+            self._folded = ancestors(self.path.casefold())
+        return self._folded
+
+
+class BaseSet:
+    """Which of many bases a path falls in: ``within`` (``case`` None) or ``case.refuses``, for each base.
+
+    ``matches`` gives exactly the bases ``b`` of ``bases`` for which ``within(path, b)`` — or, with
+    ``case``, ``case.refuses(path, b)`` — holds (a property test compares the two), with one dict lookup
+    per ancestor of the path instead of one string comparison per base (an extension with 80 dependency
+    folders has 80 read-only bases). The case question is asked of every base when the set is made;
+    :class:`CaseRules` keeps each answer for the process, so it cannot change under the set.
+    Bases ending in ``/`` (the root folder ``/``) are compared one by one, like ``within`` does.
+    """
+
+    __slots__ = ("bases", "case", "_exact", "_folded", "_linear")
+
+    def __init__(self, bases: Iterable[str], case: CaseRules | None = None) -> None:
+        self.bases = tuple(bases)
+        self.case = case
+        exact: dict[str, list[str]] = {}
+        folded: dict[str, list[str]] = {}
+        linear: list[str] = []
+        for base in dict.fromkeys(self.bases):
+            insensitive = case is not None and case.insensitive(base)
+            if base.endswith("/") or (insensitive and base.casefold().endswith("/")):
+                linear.append(base)
+                continue
+            exact.setdefault(base, []).append(base)
+            if insensitive:
+                folded.setdefault(base.casefold(), []).append(base)
+        self._exact = exact
+        self._folded = folded
+        self._linear = tuple(linear)
+
+    def _test(self, path: str, base: str) -> bool:
+        return self.case.refuses(path, base) if self.case is not None else within(path, base)
+
+    def matches(self, ancestry: Ancestry) -> list[str]:
+        """The bases ``ancestry.path`` falls in (each once; empty when none)."""
+        found: list[str] = []
+        exact = self._exact
+        if exact:
+            for prefix in ancestry.exact:
+                hit = exact.get(prefix)
+                if hit is not None:
+                    found.extend(hit)
+        folded = self._folded
+        if folded:
+            for prefix in ancestry.folded:
+                hit = folded.get(prefix)
+                if hit is not None:
+                    found.extend(b for b in hit if b not in found)
+        if self._linear:
+            found.extend(b for b in self._linear if self._test(ancestry.path, b) and b not in found)
+        return found
+
+    def any(self, ancestry: Ancestry) -> bool:
+        """Whether ``ancestry.path`` falls in at least one base."""
+        exact = self._exact
+        if exact and any(prefix in exact for prefix in ancestry.exact):
+            return True
+        folded = self._folded
+        if folded and any(prefix in folded for prefix in ancestry.folded):
+            return True
+        return any(self._test(ancestry.path, b) for b in self._linear)
+
+    def shortest_parent(self, path: str) -> str | None:
+        """The shortest base (compared exactly) that ``path`` lies strictly below: starts with ``base + "/"``."""
+        exact = self._exact
+        find = path.find
+        at = find("/")
+        while at != -1:
+            if path[:at] in exact:
+                return path[:at]
+            at = find("/", at + 1)
+        return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,20 @@ from pi_sandbox.mediation.paths import (
     TRANSFER_OPS,
     WRITE_OPS,
     PathRules,
-    realpath_below,
     refuse_special_file,
 )
 from pi_sandbox.mediation.secret_files import SecretFiles, glob_regex
 from pi_sandbox.vocabulary import Reason
+
+_JOIN_REALPATH = getattr(posixpath, "_joinrealpath", None)
+
+
+def realpath_below(root: str, candidate: str) -> str:
+    """The old ``realpath_below``: CPython's whole walk below ``root`` (no fast loop of its own)."""
+    if _JOIN_REALPATH is not None and root != "/" and candidate.startswith(root + "/"):
+        path, _ok = _JOIN_REALPATH(root, candidate[len(root):].lstrip("/"), False, {})
+        return os.path.abspath(str(path))
+    return os.path.realpath(candidate)
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,7 +28,10 @@ MAX_LIST_ENTRIES = 10_000
 
 
 def confine(ctx: ConnectorContext, raw: Any, op: str = "read") -> Path:
-    """Resolve ``raw`` under the caller's path rules at the moment of the effect (see ``mediation.paths``)."""
+    """Resolve ``raw`` under the caller's path rules at the moment of the effect (see ``mediation.paths``).
+
+    The full check runs again here (not a result the mediation stage passed on): the path may have
+    changed since the decision; ``PathRules`` compiles the rules once, so the re-check is cheap."""
     return ctx.paths.resolve(raw, op)
 
 
@@ -61,7 +64,7 @@ class FsConnector:
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         op = canonical_fs_op(str(params.get("op", "")))
         raw = params.get("path")
-        path = confine(ctx, raw, op)
+        path = ctx.paths.resolve_text(raw, op)  # confine(), as text: the handlers use os, not pathlib
         try:
             if op in ("read", "write"):
                 return getattr(self, f"_{op}")(ctx, path, params)
@@ -69,7 +72,7 @@ class FsConnector:
         except OSError as exc:
             raise _io_error(exc, str(raw)) from None
 
-    def _read(self, ctx: ConnectorContext, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _read(self, ctx: ConnectorContext, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         cap = ctx.config.runtime.max_fs_io_bytes
         fd = open_regular(path)
         with os.fdopen(fd, "rb") as handle:
@@ -84,7 +87,7 @@ class FsConnector:
         except UnicodeDecodeError:
             return {"content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
 
-    def _write(self, ctx: ConnectorContext, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _write(self, ctx: ConnectorContext, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         data = params.get("data", params.get("content", ""))
         if not isinstance(data, str):
             raise ConnectorError("fs write needs string 'data'", code="invalid_request")
@@ -108,7 +111,7 @@ class FsConnector:
             handle.write(payload)
         return {"bytes_written": len(payload)}
 
-    def _list(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _list(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         entries: list[dict[str, str]] = []
         with os.scandir(path) as it:
             for entry in it:
@@ -119,23 +122,26 @@ class FsConnector:
         entries.sort(key=lambda e: e["name"])
         return {"entries": entries, "truncated": len(entries) >= MAX_LIST_ENTRIES}
 
-    def _stat(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _stat(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         st = os.stat(path)
         kind = "directory" if stat_mod.S_ISDIR(st.st_mode) else "file" if stat_mod.S_ISREG(st.st_mode) else "other"
         return {"type": kind, "size": st.st_size, "mtime_ms": int(st.st_mtime * 1000),
                 "mode": stat_mod.S_IMODE(st.st_mode)}
 
-    def _mkdir(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
-        existed = path.is_dir()
-        path.mkdir(parents=bool(params.get("recursive", False)), exist_ok=bool(params.get("recursive", False)))
+    def _mkdir(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        existed = os.path.isdir(path)
+        if params.get("recursive", False):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.mkdir(path)
         return {"created": not existed}
 
-    def _delete(self, path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
-        if path.is_dir() and not path.is_symlink():
+    def _delete(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        if os.path.isdir(path) and not os.path.islink(path):
             if params.get("recursive"):
                 shutil.rmtree(path)
             else:
-                path.rmdir()
+                os.rmdir(path)
         else:
-            path.unlink()
+            os.unlink(path)
         return {"deleted": True}

@@ -10,7 +10,9 @@ That table is the same one the exec sandbox binds read-only, so fs and exec agre
 
 The mediation stage calls :meth:`PathRules.resolve` for each path a call names
 (:func:`call_paths`); connectors call it again at the moment of the effect, as a backstop against a
-path that changed in between.
+path that changed in between. Both run the full check (the path is resolved again each time); what makes
+that cheap is that the rules are compiled once (:class:`~pi_sandbox.fscase.BaseSet`: one set lookup per
+ancestor of the path, not one comparison per root or read-only folder) and plain strings, not pathlib.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import posixpath
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.errors import ConnectorError, PathConfinementError
-from pi_sandbox.fscase import CASE_RULES, CaseRules, within
+from pi_sandbox.fscase import CASE_RULES, Ancestry, BaseSet, CaseRules, within
 from pi_sandbox.hashing import is_unicode_text
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox.protected import MUTATING_OPS, ProtectedNames
@@ -63,11 +66,50 @@ def realpath_below(root: str, candidate: str) -> str:
     when the rules are made. Walking from it instead of from ``/`` skips one ``lstat`` per component
     of the root (a hostcall path is resolved twice per call). ``..`` may still climb above the root;
     whatever the walk visits is resolved as ``realpath`` would (a property test compares the two).
+
+    Plain names (no symlink, no ``..``) are walked here with one ``lstat`` each and string joins; at the
+    first symlink or ``..`` the rest goes to CPython's own step from exactly that state (nothing was
+    followed yet, so its loop memory starts empty), or to ``realpath`` itself where that step is missing.
     """
-    if _JOIN_REALPATH is not None and root != "/" and candidate.startswith(root + "/"):
-        path, _ok = _JOIN_REALPATH(root, candidate[len(root):].lstrip("/"), False, {})
-        return os.path.abspath(str(path))
-    return os.path.realpath(candidate)
+    if root == "/" or not candidate.startswith(root + "/"):
+        return os.path.realpath(candidate)
+    path = root
+    rest = candidate[len(root) + 1:]
+    lstat, is_link = os.lstat, stat.S_ISLNK
+    while rest:
+        name, _, tail = rest.partition("/")
+        if not name or name == ".":
+            rest = tail
+            continue
+        if name == "..":
+            break
+        step = path + "/" + name  # posixpath.join's answer: ``path`` never ends in "/" here
+        try:
+            if is_link(lstat(step).st_mode):
+                break
+        except OSError:
+            pass  # missing (or unreadable): kept as written, as realpath does
+        path, rest = step, tail
+    else:
+        return path  # a resolved root plus plain names: already what abspath would make of it
+    if _JOIN_REALPATH is None:
+        return os.path.realpath(candidate)
+    resolved, _ok = _JOIN_REALPATH(path, rest, False, {})
+    return os.path.abspath(str(resolved))
+
+
+@dataclass(frozen=True)
+class _WriteRules:
+    """What a change is checked against, compiled once per rules object (on the first change asked for)."""
+
+    #: Roots as text: deleting one is refused.
+    roots: frozenset[str]
+    #: Other extensions' code folders (``PathRules.read_only``).
+    read_only: BaseSet
+    #: The read-only folders the calling extension's own folder lies strictly inside (its own folder is
+    #: exempt from them, see ``_check_writable``).
+    own_exempt: frozenset[str]
+    own: str | None
 
 
 @dataclass(frozen=True)
@@ -99,6 +141,7 @@ class PathRules:
 
     _root_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _protected_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _root_set: BaseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("roots", "protected", "read_only"):
@@ -107,6 +150,22 @@ class PathRules:
             object.__setattr__(self, "own_root", realpath(self.own_root))
         object.__setattr__(self, "_root_texts", tuple(str(p) for p in self.roots))
         object.__setattr__(self, "_protected_texts", tuple(str(p) for p in self.protected))
+        object.__setattr__(self, "_root_set", BaseSet(self._root_texts))
+
+    # The case-aware sets ask the file system (fscase) about each folder once: on the first resolve
+    # (protected) and the first change (read-only), as the per-rule checks they replace did.
+    @cached_property
+    def _protected_set(self) -> BaseSet:
+        return BaseSet(self._protected_texts, self.case)
+
+    @cached_property
+    def _write_rules(self) -> _WriteRules:
+        own = str(self.own_root) if self.own_root is not None else None
+        read_only = tuple(str(p) for p in self.read_only)
+        return _WriteRules(
+            roots=frozenset(self._root_texts), read_only=BaseSet(read_only, self.case),
+            own_exempt=frozenset(r for r in read_only if own is not None and own != r and within(own, r)),
+            own=own)
 
     @property
     def base(self) -> str:
@@ -115,6 +174,10 @@ class PathRules:
 
     def resolve(self, raw: Any, op: str = "read") -> Path:
         """The resolved path for ``op`` on ``raw``; ``ConnectorError`` when it is malformed or refused."""
+        return Path(self.resolve_text(raw, op))
+
+    def resolve_text(self, raw: Any, op: str = "read") -> str:
+        """:meth:`resolve` as text (what the mediation stage and the fs connector use: no pathlib object)."""
         if not isinstance(raw, str) or not raw:
             raise ConnectorError("fs hostcall needs a non-empty string 'path'", code="invalid_request")
         if "\x00" in raw:
@@ -129,25 +192,29 @@ class PathRules:
                 raise ConnectorError(f"cannot expand '{raw}': no such user home", code="invalid_request") from None
         if not os.path.isabs(candidate) and self._root_texts:
             candidate = os.path.join(self._root_texts[0], candidate)
-        base = next((r for r in self._root_texts if candidate.startswith(r + "/")), None)
+        roots = self._root_set
+        # Resolving below the shortest root that holds the path leaves the fewest components unresolved
+        # (the walk's only shortcut) and gives realpath's answer, like any resolved root would.
+        base = roots.shortest_parent(candidate)
         text = realpath_below(base, candidate) if base is not None else os.path.realpath(candidate)
-        if not any(within(text, r) for r in self._root_texts):
+        ancestry = Ancestry(text)
+        if not roots.any(ancestry):
             raise PathConfinementError(
                 f"path '{raw}' resolves outside the workspace and the extension's folder; extensions may only "
                 "touch files under those roots"
             )
-        for p in self._protected_texts:
+        for p in self._protected_set.matches(ancestry):
             # A root inside a protected folder (an extension's own data/tmp dirs in the state dir) is the one
             # part of it that extension may use; the rest of the folder stays refused. On a case-insensitive
-            # file system ``.PI/Settings.json`` is the settings file: compared without case there.
-            if self.case.refuses(text, p) and not any(within(r, p) and within(text, r) for r in self._root_texts):
+            # file system ``.PI/Settings.json`` is the settings file: compared without case there (BaseSet).
+            if not any(within(r, p) for r in roots.matches(ancestry)):
                 raise PathConfinementError(
                     f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
                 )
-        resolved = Path(text)
         if op in WRITE_OPS:
-            self._check_writable(raw, resolved, op)
-            self._check_protected_names(raw, (os.path.normpath(candidate), text), op)
+            self._check_writable(raw, ancestry, op)
+            spelled = os.path.normpath(candidate)
+            self._check_protected_names(raw, (spelled,) if spelled == text else (spelled, text), op)
         # After the protected-path checks: a protected file that also holds secrets (.envrc) is refused as protected.
         if op in CONTENT_OPS and self.secret_files is not None and self.secret_files.refused(text) \
                 and not os.path.isdir(text):
@@ -158,12 +225,12 @@ class PathRules:
             )
         if op in TRANSFER_OPS:
             refuse_special_file(raw, text)
-        return resolved
+        return text
 
     def _check_protected_names(self, raw: str, spellings: tuple[str, ...], op: str) -> None:
         """Refuse a change to a protected name, as written (a symlink named ``.envrc``) or as resolved."""
         for spelling in spellings:
-            root = max((r for r in self._root_texts if within(spelling, r)), key=len, default=None)
+            root = max(self._root_set.matches(Ancestry(spelling)), key=len, default=None)
             if root is None:
                 continue
             entry = self.names.match(spelling[len(root):])
@@ -174,29 +241,33 @@ class PathRules:
                     f"path '{raw}' is protected ({entry.path}): files that make other programs run code are "
                     "never changed by extensions", reason=Reason.PROTECTED_PATH)
 
-    def _check_writable(self, raw: str, path: Path, op: str) -> None:
-        if op == "delete" and any(path == r for r in self.roots):
+    def _check_writable(self, raw: str, ancestry: Ancestry, op: str) -> None:
+        rules = self._write_rules
+        case = self.case
+        text = ancestry.path
+        delete = op == "delete"
+        if delete and text in rules.roots:
             raise PathConfinementError(f"refusing to delete an allowed root itself: '{raw}'")
         # Deleting a directory that holds the state dir or a settings file would remove the
         # evidence or the policy as surely as touching them directly.
-        text = str(path)
-        if op == "delete" and any(os.path.lexists(p) and self.case.refuses(str(p), text) for p in self.protected):
+        if delete and any(os.path.lexists(p) and case.refuses(p, text) for p in self._protected_texts):
             raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
-        own = self.own_root
+        own = rules.own
         if self.own_read_only and own is not None and (
-                self.case.refuses(text, str(own)) or (op == "delete" and self.case.refuses(str(own), text))):
+                case.refuses(text, own) or (delete and case.refuses(own, text))):
             raise PathConfinementError(
                 f"path '{raw}' is the extension's own installed code, which is read-only to it; installed code "
                 "changes only through `pi-sandbox ext install` (and is checked against its pin at every load)",
                 reason=Reason.EXTENSION_CODE,
             )
-        for real in self.read_only:
+        # A change inside a read-only folder; a delete also of a folder that holds one (every one is looked at).
+        for real in rules.read_only.bases if delete else rules.read_only.matches(ancestry):
             # The own-folder exemption holds only for a folder *inside* the shared one: a single-file
             # extension's root is the shared folder itself (or the workspace holding it), and that
             # folder holds other extensions' code.
-            if own is not None and own != real and own.is_relative_to(real) and path.is_relative_to(own):
+            if own is not None and real in rules.own_exempt and within(text, own):
                 continue
-            if self.case.refuses(text, str(real)) or (op == "delete" and self.case.refuses(str(real), text)):
+            if case.refuses(text, real) or (delete and case.refuses(real, text)):
                 raise PathConfinementError(
                     f"path '{raw}' is inside another extension's folder; extension code can only be "
                     "changed with `pi-sandbox ext install`",
@@ -206,7 +277,7 @@ class PathRules:
     def allows(self, raw: str, op: str = "read") -> bool:
         """Whether ``raw`` passes these rules for ``op``."""
         try:
-            self.resolve(raw, op)
+            self.resolve_text(raw, op)
         except ConnectorError:
             return False
         return True

@@ -104,19 +104,28 @@ def _compile(patterns: Iterable[str]) -> tuple[tuple[int, re.Pattern[str]], ...]
     return tuple(out)
 
 
-def _matches(compiled: tuple[tuple[int, re.Pattern[str]], ...], parts: list[str]) -> str | None:
-    for depth, regex in compiled:
-        if len(parts) >= depth and regex.match("/".join(parts[-depth:])):
-            return regex.pattern
-    return None
-
-
 def _combined(compiled: tuple[tuple[int, re.Pattern[str]], ...]) -> tuple[tuple[int, re.Pattern[str]], ...]:
-    """One alternation per number of path components: two regex runs instead of one per pattern."""
+    """One alternation per number of path components: a path is matched once per depth (two regex runs
+    for the built-in table) instead of once per pattern."""
     by_depth: dict[int, list[str]] = {}
     for depth, regex in compiled:
         by_depth.setdefault(depth, []).append(f"(?:{regex.pattern})")
     return tuple((depth, re.compile("|".join(alts))) for depth, alts in sorted(by_depth.items()))
+
+
+def _any_match(combined: tuple[tuple[int, re.Pattern[str]], ...], lowered: str) -> bool:
+    """Whether the last components of ``lowered`` (a lower-cased ``/``-separated path) match a pattern.
+
+    ``rsplit`` keeps only the components the deepest pattern needs; for every depth up to it, the last
+    ``depth`` parts are the ones a full ``split`` would give."""
+    if not combined:
+        return False
+    parts = lowered.rsplit("/", combined[-1][0])
+    count = len(parts)
+    for depth, regex in combined:
+        if count >= depth and regex.match(parts[-1] if depth == 1 else "/".join(parts[-depth:])):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -128,28 +137,22 @@ class SecretFiles:
     allowed: tuple[str, ...] = ()
     _secret: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
     _allowed: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
-    _any: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_secret", _compile(self.patterns))
-        object.__setattr__(self, "_allowed", _compile(self.allowed))
-        object.__setattr__(self, "_any", _combined(self._secret))
+        object.__setattr__(self, "_secret", _combined(_compile(self.patterns)))
+        object.__setattr__(self, "_allowed", _combined(_compile(self.allowed)))
 
     def is_secret(self, path: str) -> bool:
         """True when ``path`` (absolute or relative, ``/``-separated) names a secret file, whoever asks.
 
-        The runtime risk controller calls this on every path a call names, so it is two regex runs."""
-        deepest = self._any[-1][0] if self._any else 1
-        parts = path.lower().rsplit("/", deepest)
-        for depth, regex in self._any:
-            if len(parts) >= depth and regex.match("/".join(parts[-depth:])):
-                return True
-        return False
+        The runtime risk controller calls this on every path a call names, so it is one regex run per
+        pattern depth (two for the built-in table)."""
+        return _any_match(self._secret, path.lower())
 
     def refused(self, resolved: str) -> bool:
         """True when ``resolved`` (an absolute, resolved path) is a secret file this extension may not use."""
-        parts = resolved.lower().split("/")
-        return _matches(self._secret, parts) is not None and _matches(self._allowed, parts) is None
+        lowered = resolved.lower()
+        return _any_match(self._secret, lowered) and not _any_match(self._allowed, lowered)
 
     def with_allowed(self, allowed: Iterable[str]) -> SecretFiles:
         """The same table with one extension's allow list."""

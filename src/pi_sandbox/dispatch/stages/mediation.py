@@ -133,7 +133,7 @@ class MediationStage:
         rules = self.rules_for(call.extension_id)
         for raw, op in pairs:
             try:
-                rules.resolve(raw, op)
+                rules.resolve_text(raw, op)
             except ConnectorError as exc:
                 if exc.code != ErrorCode.DENIED:
                     return None  # a malformed path: the connector reports it as invalid_request
