@@ -133,29 +133,36 @@ def _outcome(fn: object, *args: object) -> tuple[str, ...]:
         return (type(exc).__name__, exc.code, str(exc.reason), str(exc))
 
 
-def _rules(ws: Path, case: CaseRules, own_read_only: bool, allowed: tuple[str, ...]) -> PathRules:
+def _rules(ws: Path, case: CaseRules, own_read_only: bool, allowed: tuple[str, ...], nested: bool = False) -> PathRules:
     state = ws.parent / "state"
     shared = ws / ".pi" / "extensions"
     own = shared / "own"
     # A dependency of its own, inside its folder: read-only although the own folder is writable.
     deps = (ws / "node_modules" / "dep-1", ws / "node_modules" / "Dep-2", own / "lib")
-    return PathRules((ws, own, *deps, state / "ext-data"), (state, ws / ".pi" / "settings.json"), (shared, *deps),
+    # ``nested``: relative paths start in a folder that is itself inside another root.
+    first = (ws / "src", ws) if nested else (ws,)
+    return PathRules((*first, own, *deps, state / "ext-data"), (state, ws / ".pi" / "settings.json"), (shared, *deps),
                      own_root=own, own_read_only=own_read_only, names=ProtectedNames(["notes/private"]),
                      secret_files=SecretFiles(SECRET_FILE_PATTERNS, allowed), case=case)
+
+
+_SHARED: dict[tuple[object, ...], PathRules] = {}
 
 
 @settings(max_examples=1500, deadline=None)
 @given(parts=st.lists(st.sampled_from(_PARTS), min_size=1, max_size=6),
        lead=st.sampled_from(["", "/", "//", "ws/", "~/", "../ws/"]), op=st.sampled_from(OPS),
        case=st.sampled_from(sorted(CASES)), own_read_only=st.booleans(),
-       allowed=st.sampled_from([(), (".env",), ("id_rsa", "*.md")]))
+       allowed=st.sampled_from([(), (".env",), ("id_rsa", "*.md")]), nested=st.booleans())
 def test_resolve_equals_the_reference(tree: Path, parts: list[str], lead: str, op: str, case: str,
-                                      own_read_only: bool, allowed: tuple[str, ...]) -> None:
+                                      own_read_only: bool, allowed: tuple[str, ...], nested: bool) -> None:
     ws = tree
     raw = lead + "/".join(parts)
     if lead in ("/", "//"):
         raw = lead + str(ws).lstrip("/") + "/" + "/".join(parts)
-    rules = _rules(ws, CASES[case], own_read_only, allowed)
+    # One rules object per setting for the whole run: what one path passed stays remembered for the next ones.
+    rules = _SHARED.setdefault((ws, case, own_read_only, allowed, nested),
+                               _rules(ws, CASES[case], own_read_only, allowed, nested))
     expected = _outcome(reference_resolve, rules, raw, op)
     for _ in range(2):  # the second time from what the first one cached
         assert _outcome(rules.resolve, raw, op) == expected, raw
@@ -187,3 +194,48 @@ def test_every_check_still_refuses(tree: Path, case: str) -> None:
     for raw in ("to_own/lib/x.js", ".pi/extensions/own/lib", ".pi/extensions/other/x.ts"):
         with pytest.raises(ConnectorError, match="another extension's folder"):
             mutable.resolve(raw, "write")
+
+
+@pytest.mark.parametrize("case", ["insensitive", "mixed"])
+def test_one_rules_object_over_every_short_path(tree: Path, case: str) -> None:
+    """Every path of up to two parts, every op, through one rules object in two orders: what one spelling
+    passed must never let another spelling of the same resolved file through (``.envrc`` a symlink to an
+    ordinary file, ``to_own/lib`` the own folder's read-only dependency)."""
+    words = [p for p in _PARTS if p not in ("", ".")]
+    raws = [w for w in words] + [f"{a}/{b}" for a in words for b in words]
+    reference = _rules(tree, CASES[case], False, ())
+    for op in OPS:
+        for order in (raws, raws[::-1]):
+            rules = _rules(tree, CASES[case], False, ())  # fewer paths than it remembers: nothing forgotten
+            for raw in order:
+                assert _outcome(rules.resolve_text, raw, op)[-1] == _outcome(reference_resolve, reference, raw, op)[-1]
+
+
+def test_a_changed_path_is_checked_again(tmp_path: Path) -> None:
+    """The connector's re-check sees a path that changed after the stage's check: a symlink turned to the
+    state dir, a folder named like a key file turned into a key file, a new FIFO, a folder that now holds
+    a repository (deleting it would delete ``.git``)."""
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (tmp_path / "state").mkdir()
+    (ws / "keys.pem").mkdir()
+    (ws / "link").symlink_to(ws / "src")
+    (ws / "vendor").mkdir()
+    rules = PathRules((ws,), (tmp_path / "state",), secret_files=SecretFiles())
+    for _ in range(2):
+        assert rules.allows("link/db", "read") and rules.allows("keys.pem", "read") and rules.allows("pipe", "write")
+        assert rules.allows("vendor", "delete")
+    (ws / "vendor" / ".git").mkdir()
+    with pytest.raises(ConnectorError, match="protected"):
+        rules.resolve("vendor", "delete")
+    (ws / "link").unlink()
+    (ws / "link").symlink_to(tmp_path / "state")
+    (ws / "keys.pem").rmdir()
+    (ws / "keys.pem").write_text("-----BEGIN PRIVATE KEY-----")
+    os.mkfifo(ws / "pipe")
+    with pytest.raises(ConnectorError, match="resolves outside"):
+        rules.resolve("link/db", "read")
+    with pytest.raises(ConnectorError, match="holds secrets"):
+        rules.resolve("keys.pem", "read")
+    with pytest.raises(ConnectorError, match="FIFO"):
+        rules.resolve("pipe", "write")

@@ -54,6 +54,9 @@ def realpath(path: Path | str) -> Path:
     return Path(os.path.realpath(path))
 
 
+#: How many passed (operation, spelling, resolved path) a rules object remembers before it starts over.
+_PASSED_LIMIT: Final = 4096
+
 #: CPython's step of ``realpath`` that resolves ``rest`` below an already resolved ``path`` (3.11, 3.12;
 #: None where the implementation differs, and then the plain ``realpath`` is used).
 _JOIN_REALPATH = getattr(posixpath, "_joinrealpath", None)
@@ -142,6 +145,7 @@ class PathRules:
     _root_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _protected_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _root_set: BaseSet = field(init=False, repr=False, compare=False)
+    _first_base: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("roots", "protected", "read_only"):
@@ -151,6 +155,10 @@ class PathRules:
         object.__setattr__(self, "_root_texts", tuple(str(p) for p in self.roots))
         object.__setattr__(self, "_protected_texts", tuple(str(p) for p in self.protected))
         object.__setattr__(self, "_root_set", BaseSet(self._root_texts))
+        first = self._root_texts[0] if self._root_texts else "/"
+        # The shortest root that every path below the first root lies below (the first root or a root above it).
+        object.__setattr__(self, "_first_base",
+                           None if first.endswith("/") else self._root_set.shortest_parent(first + "/x"))
 
     # The case-aware sets ask the file system (fscase) about each folder once: on the first resolve
     # (protected) and the first change (read-only), as the per-rule checks they replace did.
@@ -185,18 +193,42 @@ class PathRules:
         if not is_unicode_text(raw):
             raise ConnectorError("path is not valid Unicode text (lone surrogate)", code="invalid_request")
         candidate = raw
+        base = None
         if raw.startswith("~"):
             try:
                 candidate = str(Path(raw).expanduser())
             except RuntimeError:  # an unknown ~user
                 raise ConnectorError(f"cannot expand '{raw}': no such user home", code="invalid_request") from None
-        if not os.path.isabs(candidate) and self._root_texts:
-            candidate = os.path.join(self._root_texts[0], candidate)
-        roots = self._root_set
         # Resolving below the shortest root that holds the path leaves the fewest components unresolved
         # (the walk's only shortcut) and gives realpath's answer, like any resolved root would.
-        base = roots.shortest_parent(candidate)
+        if not candidate.startswith("/") and self._root_texts:  # os.path.join's answer, without its overhead
+            first = self._root_texts[0]
+            candidate = (first if first.endswith("/") else first + "/") + candidate
+            base = self._first_base  # a path below the first root: the shortest root is known
+        if base is None:
+            base = self._root_set.shortest_parent(candidate)
         text = realpath_below(base, candidate) if base is not None else os.path.realpath(candidate)
+        # The path is resolved afresh on every call (it may have changed since the last one); what the
+        # resolved text then passed is a function of that text alone, remembered per rules object.
+        spelled = os.path.normpath(candidate) if op in WRITE_OPS else None
+        key = (op, spelled, text)
+        passed = self._passed
+        if key not in passed and self._check(raw, op, text, spelled):
+            if len(passed) >= _PASSED_LIMIT:
+                passed.clear()
+            passed[key] = None
+        if op in TRANSFER_OPS:
+            refuse_special_file(raw, text)
+        return text
+
+    @cached_property
+    def _passed(self) -> dict[tuple[str, str | None, str], None]:
+        return {}
+
+    def _check(self, raw: str, op: str, text: str, spelled: str | None) -> bool:
+        """Raise ``PathConfinementError`` when ``op`` on resolved ``text`` is refused; else whether the
+        pass depended on nothing but the text (no file-system look), so that it may be remembered."""
+        roots = self._root_set
         ancestry = Ancestry(text)
         if not roots.any(ancestry):
             raise PathConfinementError(
@@ -211,21 +243,21 @@ class PathRules:
                 raise PathConfinementError(
                     f"path '{raw}' is pi-sandbox security state or settings; extensions may not touch it"
                 )
-        if op in WRITE_OPS:
+        # A delete also looks at what exists inside the folder it would remove: never remembered.
+        pure = op != "delete"
+        if spelled is not None:
             self._check_writable(raw, ancestry, op)
-            spelled = os.path.normpath(candidate)
             self._check_protected_names(raw, (spelled,) if spelled == text else (spelled, text), op)
         # After the protected-path checks: a protected file that also holds secrets (.envrc) is refused as protected.
-        if op in CONTENT_OPS and self.secret_files is not None and self.secret_files.refused(text) \
-                and not os.path.isdir(text):
-            raise PathConfinementError(
-                f"path '{raw}' is a file that holds secrets (.env, keys, credentials); reading, writing or "
-                "searching it needs extensionPolicy.perExtension.<id>.readSecretFiles in the global settings",
-                reason=Reason.SECRET_FILE,
-            )
-        if op in TRANSFER_OPS:
-            refuse_special_file(raw, text)
-        return text
+        if op in CONTENT_OPS and self.secret_files is not None and self.secret_files.refused(text):
+            if not os.path.isdir(text):
+                raise PathConfinementError(
+                    f"path '{raw}' is a file that holds secrets (.env, keys, credentials); reading, writing or "
+                    "searching it needs extensionPolicy.perExtension.<id>.readSecretFiles in the global settings",
+                    reason=Reason.SECRET_FILE,
+                )
+            pure = False  # a folder named like a secret file passes only while it is a folder
+        return pure
 
     def _check_protected_names(self, raw: str, spellings: tuple[str, ...], op: str) -> None:
         """Refuse a change to a protected name, as written (a symlink named ``.envrc``) or as resolved."""
