@@ -8,11 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pi_sandbox.config.model import QuotaSettings
 from pi_sandbox.dispatch import Sandbox
-from pi_sandbox.dispatch.stages.capability import CapabilityStage
+from pi_sandbox.dispatch.stages.capability import CapabilityStage, flat_params_hash
 from pi_sandbox.errors import InvalidRequestError
+from pi_sandbox.hashing import params_hash
 from pi_sandbox.quota import Demand, QuotaMeter, Resource
 from pi_sandbox.trust import Actor, TransitionReason, TrustState, promote, quarantine, set_kill_switch
 from pi_sandbox.vocabulary import ErrorCode, Reason, StageName
@@ -135,3 +138,16 @@ def test_a_remembered_spelling_derives_what_the_general_path_derives() -> None:
         got, want = stage.derive(EXT, request), fresh.derive(EXT, dict(request, params=dict(request["params"])))
         assert (got.method, got.capability, got.params_hash) == (want.method, want.capability, want.params_hash)
         fresh = CapabilityStage()  # the reference never remembers anything
+
+
+_VALUES = st.one_of(st.text(max_size=8), st.booleans(), st.none(), st.integers(-(2**60), 2**60), st.floats(),
+                    st.sampled_from([2**53 - 1, 2**53, -(2**53), 2**60, 1.0, "\ud800"]),
+                    st.lists(st.one_of(st.text(max_size=4), st.integers(), st.none()), max_size=3),
+                    st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2))
+
+
+@given(st.text(max_size=6), st.dictionaries(st.one_of(st.text(max_size=6), st.sampled_from(["é", "\ud800", "k"])),
+                                            _VALUES, max_size=5))
+@settings(max_examples=400, deadline=None)
+def test_the_flat_request_hash_is_the_general_one(method: str, params: dict[str, Any]) -> None:
+    assert flat_params_hash(method, params) == params_hash(method, params)

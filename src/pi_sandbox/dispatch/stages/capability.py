@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from hashlib import sha256
 from typing import Any, Final
+
+import orjson
 
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.dispatch.call import CallInfo
@@ -16,6 +19,10 @@ from pi_sandbox.vocabulary import StageName
 DERIVED_CACHE: Final = 4096
 
 _Key = tuple[str, str | None, str | None, str | None]
+#: Parameter value types ``flat_params_hash`` hashes itself (integers within ±2**53, lists of text only).
+_FLAT: Final = frozenset({str, bool, int, type(None), list})
+_TEXT: Final = frozenset({str})
+_INT_LIMIT: Final = 2**53
 
 
 class CapabilityStage:
@@ -71,4 +78,27 @@ class CapabilityStage:
             tool_input = params.get("input")
             if tool_input is not None and not isinstance(tool_input, Mapping):
                 return None  # the general path refuses it with its message
-        return CallInfo(extension_id, call_id, derived[0], derived[1], params, params_hash(method, params), timeout)
+        return CallInfo(extension_id, call_id, derived[0], derived[1], params, flat_params_hash(method, params),
+                        timeout)
+
+
+def flat_params_hash(method: str, params: dict[str, Any]) -> str:
+    """``hashing.params_hash`` of the common flat request (text, small integers, booleans, lists of text under
+    ASCII names) without its general walk; anything else is hashed by ``params_hash`` itself."""
+    types = set(map(type, params.values()))
+    if method.isascii() and _FLAT.issuperset(types):
+        try:
+            names_ascii = "".join(params).isascii()  # TypeError: a name that is not text
+        except TypeError:
+            names_ascii = False
+        if names_ascii and (int not in types or all(-_INT_LIMIT < v < _INT_LIMIT for v in params.values()
+                                                    if type(v) is int)) \
+                and (list not in types or all(_TEXT.issuperset(map(type, v)) for v in params.values()
+                                              if type(v) is list)):
+            try:
+                # the bytes ``params_hash`` hashes for such a value (sorted keys, RFC 8785 strings)
+                return sha256(orjson.dumps({"method": method, "params": params}, option=orjson.OPT_SORT_KEYS)
+                              ).hexdigest()
+            except orjson.JSONEncodeError:  # a lone surrogate: the general path fingerprints it
+                pass
+    return params_hash(method, params)
