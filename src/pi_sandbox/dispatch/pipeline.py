@@ -46,6 +46,8 @@ STAGE_FAILURE = "stage_failure"
 TIMEOUT_REMEDIATION = ("the host stopped waiting and answered 'timeout'; if the work is legitimate raise "
                        "extensionRuntime.hostcallDeadlineMs for this method, else inspect or disable the extension")
 _STAGE_ORDER = tuple(StageName)
+#: Read once per stage of every call (an enum attribute lookup costs more than the comparison).
+_ALLOW, _DENY = Decision.ALLOW, Decision.DENY
 
 
 class Redactor(Protocol):
@@ -133,13 +135,14 @@ class Pipeline:
             ran += 1
             if verdict.evidence:
                 evidence.update(verdict.evidence)
-            if verdict.denied:
+            outcome = verdict.outcome
+            if outcome is _DENY:
                 layer = verdict.layer if verdict.layer is not None else (granted.layer if granted else None)
                 result = self._deny(call, stage.name, verdict, layer, evidence, dry_run)
                 self._settle(call, ran, Outcome(Decision.DENY, stage.name, str(verdict.reason), False,
                                                 verdict.code), timings, started, result.ledger_seq)
                 return result
-            if verdict.outcome is Decision.ALLOW:
+            if outcome is _ALLOW:
                 granted = verdict
         if granted is None:  # nothing granted the call: fail closed
             verdict = Verdict.deny(STAGE_FAILURE, "no stage granted this call; it was refused", code=ErrorCode.INTERNAL)
@@ -188,7 +191,9 @@ class Pipeline:
             if settle is None:
                 continue
             try:
-                counts.update(settle(call, outcome) or {})
+                settled = settle(call, outcome)
+                if settled:
+                    counts.update(settled)
             except Exception:  # accounting bugs must not turn a decided call into a crash
                 counts["settle_error"] = True
         for observe in self._observers[ran:]:
