@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pi_sandbox.config.model import QuotaSettings
-from pi_sandbox.dispatch import Sandbox
+from pi_sandbox.dispatch import Sandbox, forensic
 from pi_sandbox.dispatch.stages.capability import CapabilityStage, flat_params_hash
 from pi_sandbox.errors import InvalidRequestError
-from pi_sandbox.hashing import params_hash
+from pi_sandbox.hashing import is_unicode_text, params_hash, sha256_hex
 from pi_sandbox.quota import Demand, QuotaMeter, Resource
 from pi_sandbox.trust import Actor, TransitionReason, TrustState, promote, quarantine, set_kill_switch
 from pi_sandbox.vocabulary import ErrorCode, Reason, StageName
@@ -151,3 +151,30 @@ _VALUES = st.one_of(st.text(max_size=8), st.booleans(), st.none(), st.integers(-
 @settings(max_examples=400, deadline=None)
 def test_the_flat_request_hash_is_the_general_one(method: str, params: dict[str, Any]) -> None:
     assert flat_params_hash(method, params) == params_hash(method, params)
+
+
+def _reference_cut(value: Any, depth: int = 0) -> Any:
+    """The forensic cut string by string (what ``forensic._cut``'s fast path for short ASCII must equal)."""
+    if isinstance(value, str):
+        if not is_unicode_text(value) or len(value.encode("utf-8", "surrogatepass")) > forensic.MAX_STRING_BYTES:
+            return forensic._digest(value)
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
+        return forensic._cut(value)
+    if depth >= forensic.MAX_DEPTH:
+        return forensic._digest(forensic._cut_for_hash(value))
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) and is_unicode_text(k) and len(k) <= forensic.MAX_STRING_BYTES else
+                 f"key:{sha256_hex(str(k).encode('utf-8', 'surrogatepass'))}"): _reference_cut(v, depth + 1)
+                for k, v in value.items()}
+    return forensic._cut(value, depth)
+
+
+_TEXTS = st.one_of(st.text(max_size=6), st.sampled_from(["x" * 512, "x" * 513, "é" * 300, "\ud800", "k"]))
+
+
+@given(st.recursive(st.one_of(_TEXTS, st.integers(), st.none(), st.booleans()),
+                    lambda inner: st.dictionaries(st.one_of(_TEXTS, st.integers()), inner, max_size=4), max_leaves=10))
+@settings(max_examples=300, deadline=None)
+def test_the_forensic_cut_keeps_what_it_kept_string_by_string(value: Any) -> None:
+    assert forensic._cut(value) == _reference_cut(value)

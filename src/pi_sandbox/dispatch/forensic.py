@@ -72,6 +72,11 @@ def _digest(value: Any) -> dict[str, Any]:
 
 def _cut(value: Any, depth: int = 0) -> Any:
     """``value`` with long strings/lists and deep nesting replaced by size + hash."""
+    if type(value) is dict and depth < MAX_DEPTH:
+        # the common parameters: short ASCII names and texts are kept as they are without a call each
+        return {(k if type(k) is str and len(k) <= MAX_STRING_BYTES and k.isascii() else _key(k)):
+                (v if type(v) is str and len(v) <= MAX_STRING_BYTES and v.isascii() else _cut(v, depth + 1))
+                for k, v in value.items()}
     if isinstance(value, str):
         if not is_unicode_text(value) or len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
             return _digest(value)
@@ -85,9 +90,7 @@ def _cut(value: Any, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH:
         return _digest(_cut_for_hash(value))
     if isinstance(value, Mapping):
-        return {(k if isinstance(k, str) and is_unicode_text(k) and len(k) <= MAX_STRING_BYTES else
-                 f"key:{sha256_hex(str(k).encode('utf-8', 'surrogatepass'))}"): _cut(v, depth + 1)
-                for k, v in value.items()}
+        return {_key(k): _cut(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         kept = [_cut(v, depth + 1) for v in value[:MAX_LIST_ITEMS]]
         if len(value) > MAX_LIST_ITEMS:
@@ -95,6 +98,12 @@ def _cut(value: Any, depth: int = 0) -> Any:
                          "sha256": sha256_hex(canonical_json(_cut_for_hash(list(value[MAX_LIST_ITEMS:]))))})
         return kept
     return f"{type(value).__name__}"
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str) and is_unicode_text(key) and len(key) <= MAX_STRING_BYTES:
+        return key
+    return f"key:{sha256_hex(str(key).encode('utf-8', 'surrogatepass'))}"
 
 
 def _cut_for_hash(value: Any) -> Any:
