@@ -28,7 +28,7 @@ from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.config.model import RiskSettings
 from pi_sandbox.risk.calibration import Calibration
 from pi_sandbox.risk.features import CallInfo, Observer
-from pi_sandbox.risk.score import features, score, top_features
+from pi_sandbox.risk.score import scored, top_features
 from pi_sandbox.risk.window import CallState, ExtensionWindow, WindowCall
 
 #: Record kinds (``security risk status`` reads them).
@@ -161,8 +161,7 @@ class RiskController:
             raise RiskTimeout("the extension's window stayed busy past the decision budget")
         try:
             novel, new_host = window.novelty(obs)
-            values = features(window, obs, novel, new_host, now)
-            value = score(values)
+            values, value = scored(window, obs, novel, new_host, now)
             over = value > self.threshold
             action = _ALLOW if not over else (_DENY if self.settings.enforce else _SHADOW_DENY)
             window.push(WindowCall(call.call_id, now, obs, novel, _REFUSED_HERE if over and action is _DENY

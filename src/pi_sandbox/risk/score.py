@@ -67,50 +67,70 @@ _EFFECTFUL_COUNT: Final = float(len(EFFECTFUL))
 _NAMES: Final[dict[Feature, str]] = {f: f.value for f in Feature}
 _SECRET_THEN_EGRESS, _WRITE_THEN_EXEC, _DENIALS_THEN_NEW_CAPABILITY, _DENIAL_RATE, _DENIAL_VARIETY, _SECRET_CONTACT, \
     _NOVELTY, _NEW_HOST, _BURST, _CAPABILITY_MIX = Feature
+_W_SECRET_THEN_EGRESS, _W_WRITE_THEN_EXEC, _W_DENIALS_THEN_NEW_CAPABILITY, _W_DENIAL_RATE, _W_DENIAL_VARIETY, \
+    _W_SECRET_CONTACT, _W_NOVELTY, _W_NEW_HOST, _W_BURST, _W_CAPABILITY_MIX = (WEIGHTS[f] for f in Feature)
 
 
 def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: bool,
              now: float) -> dict[Feature, float]:
-    """The non-zero feature values of ``obs`` given ``window`` (before ``obs`` enters it).
+    """The non-zero feature values of ``obs`` given ``window`` (before ``obs`` enters it)."""
+    return scored(window, obs, novel, new_host, now)[0]
 
-    Every input is a running count of the window (``window.py``): O(1) per call. (Features are added in a
-    fixed order: ``score`` sums them in that order, as the calibration did.)"""
+
+def scored(window: ExtensionWindow, obs: Observation, novel: bool, new_host: bool,
+           now: float) -> tuple[dict[Feature, float], float]:
+    """``features`` and their ``score`` in one pass (what the controller runs for every call).
+
+    Every input is a running count of the window (``window.py``): O(1) per call. Features are added and
+    summed in one fixed order, the order ``score`` sums a feature dict in (as the calibration did), so the
+    score is the same float to the last bit."""
     out: dict[Feature, float] = {}
+    hard = soft = 0.0
     n = len(window.calls)
     capability, _, _, _, egress, _, secret_read, _, secret_env, secret_send, _, runs, runs_own_write = obs
     capabilities = window.capabilities
     if egress and (window.secret_reads > 0 or secret_send):
         out[_SECRET_THEN_EGRESS] = 1.0
+        hard += _W_SECRET_THEN_EGRESS
     if runs and (runs_own_write or any(path in window.written for path in runs)):
         out[_WRITE_THEN_EXEC] = 1.0
+        hard += _W_WRITE_THEN_EXEC
     variety = len(window.denied_calls)
     effectful = capability in EFFECTFUL
     if variety:
         if variety >= PROBE_DENIALS and len(window.denied_capabilities) >= PROBE_CAPABILITIES \
                 and effectful and not capabilities.get(capability):
             out[_DENIALS_THEN_NEW_CAPABILITY] = 1.0
+            soft += _W_DENIALS_THEN_NEW_CAPABILITY
         # each different refused call once: a call refused again every turn (a status line whose git is not
         # allowed) is a misconfiguration, refusals of many different calls are a probe
-        out[_DENIAL_RATE] = variety / max(n, MIN_FILL)
-        out[_DENIAL_VARIETY] = min(variety / VARIETY_FULL, 1.0)
+        out[_DENIAL_RATE] = value = variety / max(n, MIN_FILL)
+        soft += _W_DENIAL_RATE * value
+        out[_DENIAL_VARIETY] = value = min(variety / VARIETY_FULL, 1.0)
+        soft += _W_DENIAL_VARIETY * value
     fill = max(n + 1, MIN_FILL)
     secret = window.secret_any + (secret_read or secret_env)
     if secret:
-        out[_SECRET_CONTACT] = min(secret / fill * 4.0, 1.0)
+        out[_SECRET_CONTACT] = value = min(secret / fill * 4.0, 1.0)
+        soft += _W_SECRET_CONTACT * value
     fresh = window.novel + novel
     if fresh:
-        out[_NOVELTY] = fresh / fill
+        out[_NOVELTY] = value = fresh / fill
+        soft += _W_NOVELTY * value
     if new_host and n >= MIN_FILL:
         out[_NEW_HOST] = 1.0
+        soft += _W_NEW_HOST
     if n >= BURST_SPAN:
         rate = window.burst_rate(now)
         if rate > BURST_FROM:
-            out[_BURST] = min((rate - BURST_FROM) / (BURST_FULL - BURST_FROM), 1.0)
+            out[_BURST] = value = min((rate - BURST_FROM) / (BURST_FULL - BURST_FROM), 1.0)
+            soft += _W_BURST * value
     # capabilities in use (only those with calls in the window are keys), this call's own counted once
     used = len(capabilities) - (capability in capabilities) + effectful
     if used > 1:
-        out[_CAPABILITY_MIX] = (used - 1) / (_EFFECTFUL_COUNT - 1)
-    return out
+        out[_CAPABILITY_MIX] = value = (used - 1) / (_EFFECTFUL_COUNT - 1)
+        soft += _W_CAPABILITY_MIX * value
+    return out, (round(hard + min(soft, SOFT_CAP), 6) if out else 0.0)
 
 
 def score(values: dict[Feature, float]) -> float:

@@ -1,0 +1,34 @@
+"""The controller scores a call in one pass (``score.scored``); it must give the very float ``score`` gives for
+the same features, whatever the window holds (the shipped calibration was computed with ``score``)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pi_sandbox.capabilities import Capability
+from pi_sandbox.risk.features import Observation
+from pi_sandbox.risk.score import score, scored
+from pi_sandbox.risk.window import CallState, ExtensionWindow, WindowCall
+
+_OBSERVATIONS = st.builds(
+    Observation, st.sampled_from(list(Capability)), st.sampled_from(["fs:read", "exec:curl", "http:GET", "log"]),
+    st.one_of(st.none(), st.sampled_from(["/w", "/w/src", "example.com"])), st.booleans(), st.booleans(),
+    st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.booleans(),
+    st.sampled_from([(), ("/w/x.sh",)]), st.sampled_from([(), ("/w/x.sh",), ("/w/y.sh",)]), st.booleans())
+
+
+@given(st.lists(st.tuples(_OBSERVATIONS, st.booleans(), st.sampled_from(list(CallState)), st.floats(0, 0.01)),
+                max_size=80),
+       _OBSERVATIONS, st.booleans(), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_the_one_pass_score_is_the_score_of_its_features(
+        history: list[tuple[Observation, bool, CallState, float]], obs: Observation, novel: bool,
+        new_host: bool) -> None:
+    window = ExtensionWindow(64, 1000)
+    now = 0.0
+    for i, (past, past_novel, state, gap) in enumerate(history):
+        now += gap
+        window.push(WindowCall(f"c{i}", now, past, past_novel, state))
+    values, value = scored(window, obs, novel, new_host, now + 0.001)
+    assert value == score(values)
