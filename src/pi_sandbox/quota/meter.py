@@ -191,6 +191,8 @@ class QuotaMeter:
 
     def settle(self, extension_id: str, demand: Demand, usage: Usage) -> QuotaBreach | None:
         """Charge what an admitted call took; the breach when this call crossed a limit."""
+        if not demand.subprocess and usage.read_bytes <= 0 and usage.http_bytes <= 0 and usage.exec_wall_ms <= 0:
+            return None  # nothing to release or charge (most calls: log, ui, session, stat...)
         limits = self.limits_for(extension_id)
         with self._lock:
             account = self._account(extension_id, limits)
