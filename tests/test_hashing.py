@@ -100,3 +100,23 @@ def test_params_hash_fast_path_matches_general_path(method: str, params: dict[st
 
     general = sha256_hex(canonical_json({"method": _text(method), "params": _depth_limited(params)}))
     assert params_hash(method, params) == general
+
+
+# Floats around the edges of the orjson fast path (tiny, huge, integer-valued, negative zero) and the
+# values hostcall details carry (risk scores, thresholds): every one must encode exactly as rfc8785 does.
+_edge_floats = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(min_value=1e-6, max_value=1e-4), st.floats(min_value=1e14, max_value=1e17),
+    st.integers(-(2**54), 2**54).map(float), st.sampled_from([0.0, -0.0, 1e-5, 1e15, 2.0**53, 0.5, 5.0]),
+)
+
+
+@given(st.lists(_edge_floats, max_size=6), st.dictionaries(st.text(max_size=4), _edge_floats, max_size=4))
+def test_canonical_json_floats_match_rfc8785(floats: list[float], mapping: dict[str, float]) -> None:
+    value = {"floats": floats, "nested": [mapping, {"x": floats[:1]}], "plain": 1}
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_canonical_json_writes_integer_valued_floats_as_integers() -> None:
+    assert canonical_json({"p": 1.0, "z": -0.0, "s": 0.140625, "t": [5.96875, 6.0]}) == (
+        b'{"p":1,"s":0.140625,"t":[5.96875,6],"z":0}')

@@ -13,57 +13,116 @@ _MAX_DEPTH = 128
 _INT_LIMIT = 2**53
 
 
-def _is_simple(value: Any) -> bool:
-    """True when ``json.dumps(sort_keys=True)`` already yields RFC 8785 output for ``value``.
+#: Floats orjson writes exactly as RFC 8785 (ECMAScript ``Number.prototype.toString``) does: finite, not
+#: integer-valued (orjson writes ``5.0``, RFC 8785 ``5``) and in the range where both use plain decimal
+#: notation with the same shortest round-trip digits (below 1e-5 orjson switches to ``1e-6`` where RFC 8785
+#: writes ``0.000001``; from 1e16 on, orjson writes ``1e+16``). Outside it floats take the rfc8785 path.
+_FLOAT_MIN = 1e-5
+_FLOAT_MAX = 1e15
 
-    That holds for strings, ints, bools, None and containers of them with ASCII keys (sorting by
-    UTF-16 code units equals sorting by code points for ASCII). Floats and non-ASCII keys take the
-    slower, exact rfc8785 path. (One loop over a stack, exact types first: this runs on every hostcall.)
+#: What :func:`_simple_kind` found.
+_NOT_SIMPLE, _SIMPLE, _SIMPLE_BUT_INTEGRAL_FLOATS = 0, 1, 2
+
+
+def _float_kind(item: float) -> int:
+    if item.is_integer():
+        # RFC 8785 writes an integer-valued float as the integer (5.0 -> 5, -0.0 -> 0): exact below 2**53.
+        return _SIMPLE_BUT_INTEGRAL_FLOATS if -_INT_LIMIT < item < _INT_LIMIT else _NOT_SIMPLE
+    magnitude = abs(item)
+    return _SIMPLE if _FLOAT_MIN <= magnitude < _FLOAT_MAX else _NOT_SIMPLE
+
+
+def _simple_kind(value: Any) -> int:
+    """Whether orjson (sorted keys) yields RFC 8785 output for ``value`` as it is (``_SIMPLE``), once its
+    integer-valued floats are written as integers (``_SIMPLE_BUT_INTEGRAL_FLOATS``), or not at all.
+
+    It does for strings, ints within 2**53, bools, None, floats orjson formats as RFC 8785 does
+    (:data:`_FLOAT_MIN`) and containers of them with ASCII keys (sorting by UTF-16 code units equals
+    sorting by code points for ASCII). Other floats and non-ASCII keys take the slower, exact rfc8785
+    path. (One loop over a stack, leaves checked in place with exact types first: this runs on every
+    hostcall.)
     """
+    kind_found = _SIMPLE
     stack: list[tuple[Any, int]] = [(value, 0)]
     pop, push = stack.pop, stack.append
     while stack:
         item, depth = pop()
         if depth > _MAX_DEPTH:
-            return False
+            return _NOT_SIMPLE
         kind = type(item)
+        if kind is dict:
+            for key, sub in item.items():
+                if type(key) is not str or not key.isascii():
+                    if not (isinstance(key, str) and key.isascii()):
+                        return _NOT_SIMPLE
+                sub_kind = type(sub)
+                if sub_kind is str or sub_kind is bool or sub is None:
+                    continue
+                if sub_kind is int and -_INT_LIMIT < sub < _INT_LIMIT:
+                    continue
+                push((sub, depth + 1))
+            continue
+        if kind is list or kind is tuple:
+            for sub in item:
+                sub_kind = type(sub)
+                if sub_kind is str or sub_kind is bool or sub is None:
+                    continue
+                if sub_kind is int and -_INT_LIMIT < sub < _INT_LIMIT:
+                    continue
+                push((sub, depth + 1))
+            continue
         if kind is str or kind is bool or item is None:
             continue
         if kind is int:
             if -_INT_LIMIT < item < _INT_LIMIT:
                 continue
-            return False
-        if kind is dict:
-            for key, sub in item.items():
-                if type(key) is not str or not key.isascii():
-                    if not (isinstance(key, str) and key.isascii()):
-                        return False
-                push((sub, depth + 1))
+            return _NOT_SIMPLE
+        if kind is float:
+            found = _float_kind(item)
+            if found == _NOT_SIMPLE:
+                return _NOT_SIMPLE
+            kind_found = max(kind_found, found)
             continue
-        if kind is list or kind is tuple:
-            for sub in item:
-                push((sub, depth + 1))
-            continue
-        # Subclasses (enums, bools) take the general checks.
+        # Subclasses (enums, bools) take the general checks; float subclasses the rfc8785 path.
         if isinstance(item, (str, bool)):
             continue
         if isinstance(item, int):
             if -_INT_LIMIT < item < _INT_LIMIT:
                 continue
-            return False
+            return _NOT_SIMPLE
         if isinstance(item, dict):
             push((dict(item), depth))
             continue
         if isinstance(item, (list, tuple)):
             push((list(item), depth))
             continue
-        return False
-    return True
+        return _NOT_SIMPLE
+    return kind_found
+
+
+def _is_simple(value: Any) -> bool:
+    """True when orjson (sorted keys) already yields RFC 8785 output for ``value`` (see :func:`_simple_kind`)."""
+    return _simple_kind(value) == _SIMPLE
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """A copy of a value :func:`_simple_kind` accepted with every integer-valued float as an int."""
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dict or (kind is not str and isinstance(value, dict)):
+        return {key: _integral_floats_as_ints(sub) for key, sub in value.items()}
+    if kind is list or kind is tuple or (kind is not str and isinstance(value, (list, tuple))):
+        return [_integral_floats_as_ints(sub) for sub in value]
+    return value
 
 
 def canonical_json(value: Any) -> bytes:
     """Serialise ``value`` as RFC 8785 canonical JSON bytes."""
-    if _is_simple(value):
+    simple = _simple_kind(value)
+    if simple:
+        if simple == _SIMPLE_BUT_INTEGRAL_FLOATS:
+            value = _integral_floats_as_ints(value)
         try:
             # orjson writes strings exactly as RFC 8785 does (short escapes, lower-case \u00XX, nothing
             # else escaped) and sorts ASCII keys as RFC 8785 does; a property test compares it with rfc8785.

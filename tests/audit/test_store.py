@@ -314,6 +314,29 @@ def test_close_commits_a_ticket_whose_thread_gave_up(state_dir: Path) -> None:
     with store._cond:  # what an appender interrupted while queued leaves behind
         store._queue.append(orphan)
     store.close()  # must neither hang nor drop the queued entry
-    assert orphan.done and orphan.error is None and orphan.entries[0].seq == 2
+    assert orphan.done and orphan.error is None and AuditStore._result(orphan)[0].seq == 2
     report = verify_ledger(state_dir)
     assert report.chain_valid and report.entry_count == 2 and report.unsealed_entries == 0
+
+
+def test_two_stores_on_one_file_take_turns_without_forking_the_chain(state_dir: Path) -> None:
+    """Each store trusts the head it committed last; the other's appends in between must not fork the chain
+    (the unique seq makes a stale head fail before anything is written, and the commit starts over)."""
+    first = AuditStore.open(state_dir, checkpoint_interval=7)
+    second = AuditStore.open(state_dir, checkpoint_interval=7)
+    try:
+        entries = []
+        for i in range(12):
+            writer = (first, second)[i % 2]
+            batch = [draft(i * 10 + j, forensic={"params": {"n": i * 10 + j}}) for j in range(1 + i % 3)]
+            entries += writer.append_many(batch, sync=bool(i % 4 == 0))
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        for before, after in zip(entries, entries[1:], strict=False):
+            assert after.prev_hash == before.entry_hash
+        assert len(first.forensic_records(1, len(entries))) == len(entries)
+    finally:
+        first.close()
+        second.close()
+    report = verify_ledger(state_dir)
+    assert report.chain_valid, report.verification_errors[:3]
+    assert report.entry_count == len(entries)

@@ -73,6 +73,44 @@ def entry_preimage(
     return text.encode("utf-8")
 
 
+def preimage_parts(
+    ts_ms: int,
+    kind: str,
+    extension_id: str | None,
+    call_id: str | None,
+    capability: str | None,
+    method: str | None,
+    params_hash: str | None,
+    decision: str,
+    layer: int | None,
+    reason: str,
+    detail_json: str,
+) -> tuple[str, str]:
+    """The :func:`entry_preimage` text before and after its ``prev_hash`` and ``seq`` values.
+
+    An appender builds these in its own thread; the commit, which alone knows seq and prev_hash,
+    then only joins them (:func:`hash_from_parts`)."""
+    head = (
+        '{"call_id":' + _opt_str(call_id)
+        + ',"capability":' + _opt_str(capability)
+        + ',"decision":' + _encode_str(decision)
+        + ',"detail":' + detail_json
+        + ',"extension_id":' + _opt_str(extension_id)
+        + ',"kind":' + _encode_str(kind)
+        + ',"layer":' + _opt_int(layer)
+        + ',"method":' + _opt_str(method)
+        + ',"params_hash":' + _opt_str(params_hash)
+        + ',"prev_hash":'
+    )
+    return head, ',"reason":' + _encode_str(reason) + ',"seq":'
+
+
+def hash_from_parts(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int) -> str:
+    """``entry_hash`` from :func:`preimage_parts` plus the chain position (same bytes as :func:`entry_preimage`)."""
+    text = head + _encode_str(prev_hash) + middle + str(int(seq)) + ',"ts_ms":' + str(int(ts_ms)) + "}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def entry_hash(*fields: Any) -> str:
     """``entry_hash`` of an entry given the :func:`entry_preimage` arguments in order."""
     return hashlib.sha256(entry_preimage(*fields)).hexdigest()

@@ -16,6 +16,7 @@ withheld value against its commitment, which an unsalted hash would allow.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -41,6 +42,35 @@ def seal(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     disclosed = {name: {"salt": secrets.token_hex(16), "value": value} for name, value in fields.items()}
     commitments = {name: commitment(name, d["salt"], d["value"]) for name, d in disclosed.items()}
     return digest_of(commitments), {"commitments": commitments, "disclosed": disclosed}
+
+
+def seal_canonical(fields: Mapping[str, Any]) -> tuple[str, str]:
+    """``(forensic_digest, canonical JSON text of the stored record)`` for ``fields``: what :func:`seal`
+    and ``canonical_json`` of its record give, byte for byte, assembled from each value's canonical JSON
+    serialised once (this runs on every hostcall; a test compares it with the general path).
+
+    Raises what ``canonical_json`` raises for a value that is not JSON."""
+    names = list(fields)
+    if not all(type(name) is str and name.isascii() for name in names):
+        # Key order of non-ASCII names (UTF-16 code units) is the general encoder's business.
+        digest, record = seal(fields)
+        return digest, canonical_json(record).decode("utf-8")
+    names.sort()  # ASCII: code point order is RFC 8785's UTF-16 order
+    salts = secrets.token_bytes(16 * len(names)).hex()  # one fresh 128-bit salt per field
+    commitments: list[bytes] = []
+    disclosed: list[bytes] = []
+    sha256 = hashlib.sha256
+    for index, name in enumerate(names):
+        key = canonical_json(name)
+        salt = salts[32 * index:32 * index + 32].encode("ascii")
+        value = canonical_json(fields[name])
+        # canonical {"name": name, "salt": salt, "value": value}: keys already in sorted order
+        field = sha256(b'{"name":' + key + b',"salt":"' + salt + b'","value":' + value + b"}").hexdigest()
+        commitments.append(key + b':"' + field.encode("ascii") + b'"')
+        disclosed.append(key + b':{"salt":"' + salt + b'","value":' + value + b"}")
+    commitments_json = b"{" + b",".join(commitments) + b"}"
+    record_json = b'{"commitments":' + commitments_json + b',"disclosed":{' + b",".join(disclosed) + b"}}"
+    return sha256(commitments_json).hexdigest(), record_json.decode("utf-8")
 
 
 def check(record: Mapping[str, Any], expected_digest: str | None, *,

@@ -206,10 +206,12 @@ def _check_text(name: str, value: object, *, optional: bool) -> None:
 
 def canonical_mapping(what: str, value: object) -> str:
     """``value`` (a mapping of JSON values) as canonical JSON text; ``AuditRecordError`` otherwise."""
-    if not isinstance(value, Mapping):
-        raise AuditRecordError(f"{what} must be a mapping of JSON values")
+    if type(value) is not dict:
+        if not isinstance(value, Mapping):
+            raise AuditRecordError(f"{what} must be a mapping of JSON values")
+        value = dict(value)
     try:
-        return canonical_json(dict(value)).decode("utf-8")
+        return canonical_json(value).decode("utf-8")
     except Exception as exc:  # rfc8785 / json raise several types for non-JSON input
         raise AuditRecordError(f"{what} is not canonical-JSON serialisable: {exc}") from None
 
@@ -239,11 +241,10 @@ def prepare_with_forensics(draft: LedgerEntryDraft) -> tuple[PreparedEntry, str 
         if not isinstance(draft.forensic, Mapping):
             raise AuditRecordError("forensic record must be a mapping of JSON values")
         try:  # sealing serialises every field: that is the check for JSON values
-            digest, record = forensics.seal(draft.forensic)
+            digest, record_json = forensics.seal_canonical(draft.forensic)
         except Exception as exc:  # rfc8785 / json raise several types for non-JSON input
             raise AuditRecordError(f"forensic record is not canonical-JSON serialisable: {exc}") from None
         detail = {**draft.detail, forensics.DIGEST_KEY: digest}
-        record_json = canonical_mapping("forensic record", record)
     detail_json = canonical_mapping("ledger detail", detail)
     return (
         now_ms(), draft.kind, draft.extension_id, draft.call_id, draft.capability, draft.method,

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pi_sandbox.audit import merkle, recovery, signing
 from pi_sandbox.audit.anchor import AnchorKeeper
-from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, entry_hash
+from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, hash_from_parts, preimage_parts
 from pi_sandbox.audit.db import (
     DB_FILE,
     WAL_SUFFIX,
@@ -91,6 +91,19 @@ def _plain_json(payload: Mapping[str, Any]) -> str:
         raise AuditRecordError(f"record payload is not JSON serialisable: {exc}") from None
 
 
+def _seq_is_unique(conn: sqlite3.Connection) -> bool:
+    """Whether the database enforces unique ``ledger.seq`` (the index every schema creates)."""
+    for index in conn.execute("PRAGMA index_list(ledger)").fetchall():
+        name, unique = str(index[1]), bool(index[2])
+        if unique and [str(c[2]) for c in conn.execute(f"PRAGMA index_info({_quote_ident(name)})")] == ["seq"]:
+            return True
+    return False
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _flush_loop(ref: weakref.ref[AuditStore], wake: threading.Event, interval_s: float) -> None:
     """The background group commit: sync what is pending every ``interval_s`` (or when woken).
 
@@ -105,23 +118,41 @@ def _flush_loop(ref: weakref.ref[AuditStore], wake: threading.Event, interval_s:
         del store
 
 
-class _Ticket:
-    """One caller's entries waiting for group commit."""
+class _StaleHead(Exception):
+    """The cached chain head is behind the database (another connection appended)."""
 
-    __slots__ = ("prepared", "forensics", "entries", "error", "done", "sync", "taken")
+
+class _Ticket:
+    """One caller's entries waiting for group commit.
+
+    Its thread sleeps on ``wake`` (a lock acquired at creation and released once per event: done, or
+    made the next group's leader), so a commit wakes only the threads it concerns instead of every
+    waiter (a ``notify_all`` to eight threads costs eight GIL hand-offs per commit)."""
+
+    __slots__ = ("prepared", "forensics", "parts", "rows", "entries", "error", "done", "sync", "lead",
+                 "abandoned", "wake", "thread")
 
     def __init__(self, prepared: list[PreparedEntry], forensics: list[str | None] | None = None,
                  sync: bool = True) -> None:
         self.prepared = prepared
         #: The sealed forensic record (canonical JSON) of each prepared entry, or None.
         self.forensics = forensics or [None] * len(prepared)
+        #: Each entry's pre-image around prev_hash/seq, built here in the caller's thread (not in the commit).
+        self.parts = [preimage_parts(*p) for p in prepared]
+        #: The stored rows once committed (the caller builds its LedgerEntry objects from them).
+        self.rows: list[tuple[Any, ...]] = []
         self.entries: list[LedgerEntry] = []
         self.error: BaseException | None = None
         self.done = False
         #: Acknowledge only once synced (an effect follows), not merely committed.
         self.sync = sync
-        #: A leader took this ticket into its group (its own thread only waits for ``done`` now).
-        self.taken = False
+        #: Made the leader of the next group (its thread commits the queue).
+        self.lead = False
+        #: Its thread stopped waiting (interrupted): never make it a leader; it is still committed.
+        self.abandoned = False
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.thread = threading.get_ident()
 
 
 class AuditStore(AuditQueries):
@@ -148,6 +179,12 @@ class AuditStore(AuditQueries):
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[_Ticket] = []
         self._committing = False
+        #: The head after this store's last commit, trusted by the next one (see :meth:`_insert_group`)
+        #: while ``_seq_unique`` (the database's unique index on ``ledger.seq``) holds; None: read it.
+        self._head_hint: tuple[int, str] | None = None
+        self._seq_unique = False
+        #: A leader waits on ``_cond`` for siblings to join its group (an appender notifies it).
+        self._gathering = False
         self._closed = False
         self.commit_delay_s = commit_delay_s
         self._recent_appenders: dict[int, float] = {}
@@ -227,6 +264,7 @@ class AuditStore(AuditQueries):
             store.ledger_id = store.meta("ledger_id") or ""
             with store._db() as conn:
                 store._committed = store._synced = store._head(conn)
+                store._seq_unique = _seq_is_unique(conn)
             store._writers_lock = recovery.attach(store, anchor_copy)
             store.sync()
         except BaseException:
@@ -389,16 +427,17 @@ class AuditStore(AuditQueries):
 
         ``sync=False`` is for entries no externally visible effect depends on (reads, denials, log/ui):
         the background group commit syncs them within ``flush_interval_s``."""
-        return self.append_many([draft], sync=sync)[0]
+        return self.append_many((draft,), sync=sync)[0]
 
     def append_many(self, drafts: Sequence[LedgerEntryDraft], *, sync: bool = True) -> list[LedgerEntry]:
         """Append several entries (contiguous seqs, one transaction); returns once committed (and
         synced, with ``sync``)."""
         pairs = [prepare_with_forensics(d) for d in drafts]
-        ticket = _Ticket([p for p, _ in pairs], [f for _, f in pairs], sync)
-        if not ticket.prepared:
+        if not pairs:
             return []
-        with self._cond:
+        ticket = _Ticket([p for p, _ in pairs], [f for _, f in pairs], sync)
+        cond = self._cond
+        with cond:
             if self._closed:
                 raise AuditStoreError("the audit store is closed")
             now = time.monotonic()
@@ -407,35 +446,70 @@ class AuditStore(AuditQueries):
             # executor thread, then its next sync call on the supervisor thread) never overlap, and
             # waiting for the idle thread would only add latency.
             ident = threading.get_ident()
-            overlapping = bool(self._queue) or self._committing
-            if overlapping or now - self._recent_appenders.get(ident, -1.0) < _SIBLING_WINDOW_S:
+            if self._queue or self._committing or now - self._recent_appenders.get(ident, -1.0) < _SIBLING_WINDOW_S:
                 self._recent_appenders[ident] = now
             if not self._queue:
                 self._queue_since = now
             self._queue.append(ticket)
+            lead = not self._committing
+            if lead:
+                self._committing = True
+            elif self._gathering:
+                cond.notify()  # the leader gathering siblings re-checks whether its group is complete
+        while True:
+            if lead:
+                self._lead()
+            if ticket.done:
+                return self._result(ticket)
+            self._await(ticket)
+            lead = ticket.lead and not ticket.done
+
+    def _await(self, ticket: _Ticket) -> None:
+        """Sleep until ``ticket`` is done or its thread is made the next leader."""
+        try:
+            ticket.wake.acquire()
+        except BaseException:  # interrupted: the entries are still committed (by a leader or close())
+            with self._cond:
+                ticket.abandoned = True
+                if ticket.lead and not ticket.done:
+                    successor = self._pass_lead()
+                    if successor is not None:
+                        successor.wake.release()
+            raise
+
+    def _pass_lead(self) -> _Ticket | None:
+        """(Lock held.) Make the first waiting ticket's thread the next leader, or end the commit run."""
+        successor = next((t for t in self._queue if not t.abandoned), None)
+        if successor is None:
+            self._committing = False
+            if self._closed:
+                self._cond.notify_all()  # close() waits for the last commit in flight
+            return None
+        successor.lead = True
+        return successor
+
+    def _lead(self) -> None:
+        """Commit the queued group (this thread holds ``_committing``), after gathering siblings when the
+        group will pay for a sync."""
+        cond = self._cond
+        with cond:
+            # Only a group that will pay for a sync is worth delaying for siblings; a commit without
+            # one costs about what the wait would.
             while True:
-                if ticket.done:
-                    return self._result(ticket)
-                if ticket.taken or self._committing:
-                    self._cond.wait()
-                    continue
-                # Only a group that will pay for a sync is worth delaying for siblings; a commit
-                # without one costs about what the wait would.
-                wait_s = self._sibling_wait() if any(t.sync for t in self._queue) else 0.0
+                wait_s = self._sibling_wait()
                 if wait_s <= 0:
                     break
-                self._cond.wait(wait_s)
-            # No commit in flight and the group is complete (or waited long enough): commit it.
-            self._committing = True
+                self._gathering = True
+                try:
+                    cond.wait(wait_s)
+                finally:
+                    self._gathering = False
             batch, self._queue = self._queue, []
-            for queued in batch:
-                queued.taken = True
             if self._waited_at_size:
                 joined = 1.0 if len(batch) > self._waited_at_size else 0.0
                 self._wait_payoff = 0.75 * self._wait_payoff + 0.25 * joined
                 self._waited_at_size = 0
         self._commit_and_release(batch)
-        return self._result(ticket)
 
     def _sibling_wait(self) -> float:
         """Seconds the queued group should still wait for active siblings before committing (lock held).
@@ -444,11 +518,10 @@ class AuditStore(AuditQueries):
         throughput is capped at one fsync per entry. A thread that appended within the last few
         milliseconds, overlapping another appender, is about to append again, so the group waits
         (at most ``commit_delay_s`` from its first ticket) until every such thread has queued
-        (PostgreSQL's commit_delay / commit_siblings idea). The thread whose arrival completes the
-        group commits it itself, so no extra thread wake-up is paid. A lone appender never waits,
-        nor do threads that only take turns (one worker's calls served on different threads), and
-        when waits stop paying off (siblings arrive independently) the store stops waiting apart
-        from occasional probes.
+        (PostgreSQL's commit_delay / commit_siblings idea). A lone appender never waits, nor do
+        threads that only take turns (one worker's calls served on different threads), and when
+        waits stop paying off (siblings arrive independently) the store stops waiting apart from
+        occasional probes.
         """
         if self.commit_delay_s <= 0:
             return 0.0
@@ -476,11 +549,13 @@ class AuditStore(AuditQueries):
             if isinstance(ticket.error, AuditStoreError):
                 raise type(ticket.error)(str(ticket.error))
             raise AuditStoreError(f"ledger append failed: {ticket.error}")
+        if not ticket.entries:
+            ticket.entries = [entry_from_row(r) for r in ticket.rows]
         return ticket.entries
 
     def _commit_and_release(self, batch: list[_Ticket]) -> None:
-        """Commit ``batch`` (this thread set ``_committing``), let the next group start, then sync if a
-        ticket asked for it (or a checkpoint must be sealed) and acknowledge the rest.
+        """Commit ``batch`` (this thread holds ``_committing``), hand the lead to the next group, then sync
+        if a ticket asked for it (or a checkpoint must be sealed) and acknowledge the rest.
 
         The next group may commit while this one syncs: entries that need no sync never wait for
         someone else's fdatasync."""
@@ -489,15 +564,19 @@ class AuditStore(AuditQueries):
             committed = self._commit_group(batch)
         finally:
             with self._cond:
-                self._committing = False
-                for ticket in batch:  # failed, or needing no sync: acknowledged now
-                    if committed is None or ticket.error is not None or not ticket.sync:
-                        ticket.done = True
-                self._cond.notify_all()
+                successor = self._pass_lead()
+                acknowledged = [t for t in batch if committed is None or t.error is not None or not t.sync]
+                self._acknowledge(acknowledged)
+            # Wake the next leader first: its commit releases the GIL while the others return.
+            if successor is not None:
+                successor.wake.release()
+            for ticket in acknowledged:
+                if not ticket.abandoned:
+                    ticket.wake.release()
         if committed is None:
             return
         seq, head, checkpoint = committed
-        if checkpoint is None and not any(t.sync for t in batch):
+        if checkpoint is None and len(acknowledged) == len(batch):
             # Every ticket was acknowledged above; the group commit syncs them.
             if self._commit_count - self._synced_commits >= self.flush_max_commits:
                 self._flush_wake.set()
@@ -513,38 +592,60 @@ class AuditStore(AuditQueries):
             except OSError:
                 pass  # the entries are committed; the next checkpoint or close() seals again
         with self._cond:
-            for ticket in batch:
-                if not ticket.done:
-                    ticket.error, ticket.done = error, True
-            self._cond.notify_all()
+            synced = [t for t in batch if not t.done]
+            for ticket in synced:
+                ticket.error = error
+            self._acknowledge(synced)
+        for ticket in synced:
+            if not ticket.abandoned:
+                ticket.wake.release()
+
+    def _acknowledge(self, tickets: list[_Ticket]) -> None:
+        """(Lock held.) Mark ``tickets`` done. A sibling's thread stays active from here on: it has not
+        appended for a while only because it waited for this commit, and it is about to append again
+        (it still has to win the GIL from the thread that committed, which may take milliseconds)."""
+        now = time.monotonic()
+        recent = self._recent_appenders
+        for ticket in tickets:
+            ticket.done = True
+            if ticket.thread in recent:
+                recent[ticket.thread] = now
 
     def _commit_group(self, batch: list[_Ticket]) -> tuple[int, str, tuple[int, str] | None] | None:
-        """Write every ticket of ``batch`` in one transaction and give each its entries (or its error).
+        """Write every ticket of ``batch`` in one transaction and give each its rows (or its error).
 
-        Returns the new head and the newest checkpoint written, or None when the transaction failed."""
+        Returns the new head and the newest checkpoint written, or None when the transaction failed.
+        (No context managers on this path: it runs once per commit with the GIL held.)"""
+        rows: list[tuple[Any, ...]] = []
         try:
-            with self._write_tx() as conn:
-                seq, prev = self._head(conn)
-                rows: list[tuple[Any, ...]] = []
-                sidecars: list[tuple[int, str]] = []
-                checkpoints: list[tuple[int, str]] = []
-                for ticket in batch:
-                    for p, record in zip(ticket.prepared, ticket.forensics, strict=True):
-                        seq += 1
-                        digest = entry_hash(seq, *p, prev)
-                        rows.append((seq, *p, prev, digest))
-                        if record is not None:
-                            sidecars.append((seq, record))
-                        if seq % self.checkpoint_interval == 0:
-                            checkpoints.append((seq, digest))
-                        prev = digest
-                conn.executemany(
-                    f"INSERT INTO ledger({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-                )
-                if sidecars:
-                    conn.executemany("INSERT OR REPLACE INTO ledger_forensics(seq, payload) VALUES (?, ?)", sidecars)
-                for cp_seq, cp_head in checkpoints:
-                    self._insert_checkpoint(conn, cp_seq, cp_head, "interval")
+            if self._key is None:
+                raise AuditStoreError(f"the audit store {self.db_path} was opened read-only")
+            with self._db_lock:
+                if not self._conn_open:
+                    raise AuditStoreError("the audit store is closed")
+                conn = self._conn
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        try:
+                            seq, prev, checkpoints = self._insert_group(conn, batch, rows, self._head_hint)
+                        except _StaleHead:
+                            # Another connection appended since our last commit: start over on the real head.
+                            conn.execute("ROLLBACK")
+                            conn.execute("BEGIN IMMEDIATE")
+                            rows.clear()
+                            seq, prev, checkpoints = self._insert_group(conn, batch, rows, None)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        self._head_hint = None
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                except sqlite3.OperationalError as exc:
+                    raise AuditStoreError(f"audit database {self.db_path}: {exc}") from None
+                except sqlite3.DatabaseError as exc:
+                    raise corrupt_error(self.db_path, exc) from None
+                self._commit_count += 1
         except BaseException as exc:
             for ticket in batch:
                 ticket.error = exc
@@ -553,12 +654,48 @@ class AuditStore(AuditQueries):
             return None
         self.group_commits += 1
         self._committed = (seq, prev)
+        if self._seq_unique:
+            self._head_hint = (seq, prev)
         position = 0
         for ticket in batch:
             count = len(ticket.prepared)
-            ticket.entries = [entry_from_row(r) for r in rows[position:position + count]]
+            ticket.rows = rows[position:position + count]
             position += count
         return seq, prev, checkpoints[-1] if checkpoints else None
+
+    def _insert_group(self, conn: sqlite3.Connection, batch: list[_Ticket], rows: list[tuple[Any, ...]],
+                      head: tuple[int, str] | None) -> tuple[int, str, list[tuple[int, str]]]:
+        """(In the write transaction.) Chain and insert the batch's entries into ``rows`` and the
+        database; returns the new head and the checkpoints written.
+
+        ``head``: the head this store committed last, or None to read it. Reading it costs a query per
+        commit; trusting it is safe because ``seq`` is unique: had another connection appended since,
+        our first row's seq is taken and the insert fails (:class:`_StaleHead`) before anything counts."""
+        seq, prev = self._head(conn) if head is None else head
+        sidecars: list[tuple[int, str]] = []
+        checkpoints: list[tuple[int, str]] = []
+        interval = self.checkpoint_interval
+        for ticket in batch:
+            for p, (before, after), record in zip(ticket.prepared, ticket.parts, ticket.forensics, strict=True):
+                seq += 1
+                digest = hash_from_parts(before, prev, after, seq, p[0])
+                rows.append((seq, *p, prev, digest))
+                if record is not None:
+                    sidecars.append((seq, record))
+                if seq % interval == 0:
+                    checkpoints.append((seq, digest))
+                prev = digest
+        try:
+            conn.executemany(f"INSERT INTO ledger({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        except sqlite3.IntegrityError as exc:
+            if head is not None and "ledger.seq" in str(exc):
+                raise _StaleHead from None
+            raise
+        if sidecars:
+            conn.executemany("INSERT OR REPLACE INTO ledger_forensics(seq, payload) VALUES (?, ?)", sidecars)
+        for cp_seq, cp_head in checkpoints:
+            self._insert_checkpoint(conn, cp_seq, cp_head, "interval")
+        return seq, prev, checkpoints
 
     # --- sync (durability against power loss) ------------------------------------------------
 
