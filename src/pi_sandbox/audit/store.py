@@ -124,10 +124,6 @@ def _flush_loop(ref: weakref.ref[AuditStore], wake: threading.Event, interval_s:
         del store
 
 
-class _StaleHead(Exception):
-    """The cached chain head is behind the database (another connection appended)."""
-
-
 class _Ticket:
     """One caller's entries waiting for group commit.
 
@@ -634,14 +630,17 @@ class AuditStore(AuditQueries):
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     try:
-                        try:
-                            seq, prev, checkpoints = self._insert_group(conn, batch, rows, self._head_hint)
-                        except _StaleHead:
+                        written = self._insert_group(conn, batch, rows, self._head_hint)
+                        if written is None:
                             # Another connection appended since our last commit: start over on the real head.
                             conn.execute("ROLLBACK")
                             conn.execute("BEGIN IMMEDIATE")
                             rows.clear()
-                            seq, prev, checkpoints = self._insert_group(conn, batch, rows, None)
+                            written = self._insert_group(conn, batch, rows, None)
+                        if written is None:  # unreachable: the head read under the write lock is current
+                            raise AuditStoreError(f"audit database {self.db_path}: the chain head moved "
+                                                  "under the write lock")
+                        seq, prev, checkpoints = written
                         conn.execute("COMMIT")
                     except BaseException:
                         self._head_hint = None
@@ -671,13 +670,13 @@ class AuditStore(AuditQueries):
         return seq, prev, checkpoints[-1] if checkpoints else None
 
     def _insert_group(self, conn: sqlite3.Connection, batch: list[_Ticket], rows: list[tuple[Any, ...]],
-                      head: tuple[int, str] | None) -> tuple[int, str, list[tuple[int, str]]]:
+                      head: tuple[int, str] | None) -> tuple[int, str, list[tuple[int, str]]] | None:
         """(In the write transaction.) Chain and insert the batch's entries into ``rows`` and the
-        database; returns the new head and the checkpoints written.
+        database; returns the new head and the checkpoints written, or None when ``head`` was stale.
 
         ``head``: the head this store committed last, or None to read it. Reading it costs a query per
         commit; trusting it is safe because ``seq`` is unique: had another connection appended since,
-        our first row's seq is taken and the insert fails (:class:`_StaleHead`) before anything counts."""
+        our first row's seq is taken and the insert fails before anything counts (then: None)."""
         seq, prev = self._head(conn) if head is None else head
         sidecars: list[tuple[int, str]] = []
         checkpoints: list[tuple[int, str]] = []
@@ -699,7 +698,7 @@ class AuditStore(AuditQueries):
                 conn.executemany(_INSERT_ENTRY, rows)
         except sqlite3.IntegrityError as exc:
             if head is not None and "ledger.seq" in str(exc):
-                raise _StaleHead from None
+                return None
             raise
         if len(sidecars) == 1:
             conn.execute(_INSERT_FORENSICS, sidecars[0])
