@@ -26,19 +26,18 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.connectors.exec_io import communicate
 from pi_sandbox.connectors.exec_network import Decide, ExecProxy, open_listener
 from pi_sandbox.connectors.fs import confine
 from pi_sandbox.errors import ConnectorError, SandboxUnavailableError
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.sandbox.launch import ChildRequest, ExecSandbox, Launch, Rlimits
-from pi_sandbox.sandbox.process import wait_exit
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 MAX_TIMEOUT_MS = 10 * 60 * 1000
@@ -107,36 +106,6 @@ def parse_exec_params(params: Mapping[str, Any]) -> ExecRequest:
     if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise ConnectorError("exec 'env' must map strings to strings", code="invalid_request")
     return ExecRequest(cmd, tuple(args), cwd, timeout, stdin, dict(env))
-
-
-class _Capture(threading.Thread):
-    """Drains one pipe, keeping at most ``cap`` bytes (the rest is read and dropped)."""
-
-    def __init__(self, pipe: IO[bytes], cap: int) -> None:
-        super().__init__(daemon=True)
-        self.pipe = pipe
-        self.cap = cap
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.truncated = False
-
-    def run(self) -> None:
-        try:
-            while True:
-                chunk = self.pipe.read1(_READ_CHUNK) if hasattr(self.pipe, "read1") else self.pipe.read(_READ_CHUNK)
-                if not chunk:
-                    return
-                room = self.cap - self.size
-                if room > 0:
-                    self.chunks.append(chunk[:room])
-                    self.size += min(room, len(chunk))
-                if len(chunk) > room:
-                    self.truncated = True
-        except (OSError, ValueError):
-            return
-
-    def data(self) -> bytes:
-        return b"".join(self.chunks)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -287,21 +256,11 @@ class ExecConnector:
     def _supervise(
         self, proc: subprocess.Popen[bytes], req: ExecRequest, timeout_ms: int, key: tuple[str, str]
     ) -> dict[str, Any]:
-        assert proc.stdout is not None and proc.stderr is not None
-        out = _Capture(proc.stdout, self.max_output_bytes)
-        err = _Capture(proc.stderr, self.max_output_bytes)
-        out.start()
-        err.start()
-        if req.stdin is not None and proc.stdin is not None:
-            threading.Thread(target=_feed, args=(proc.stdin, req.stdin.encode("utf-8")), daemon=True).start()
-        killed = not wait_exit(proc, timeout_ms / 1000)
-        # Kill bwrap either way (a timeout, or stragglers left in the background): its PID namespace,
-        # and everything in it, ends with it.
-        _kill_group(proc)
-        proc.wait()
-        deadline = time.monotonic() + 2
-        for reader in (out, err):
-            reader.join(timeout=max(0.0, deadline - time.monotonic()))
+        stdin = req.stdin.encode("utf-8") if req.stdin is not None else None
+        # Kill bwrap once the command ended (or timed out): its PID namespace, and everything left in it
+        # in the background, ends with it.
+        io = communicate(proc, stdin, timeout_ms / 1000, self.max_output_bytes, lambda: _kill_group(proc))
+        out, err, killed = io.out, io.err, io.timed_out
         with self._lock:
             cancelled = key in self._cancelled
         _raise_exec_failure(proc.returncode, err.data())
@@ -327,15 +286,3 @@ def _raise_exec_failure(returncode: int | None, stderr: bytes) -> None:
     if "Permission denied" in text:
         raise ConnectorError(f"command not executable: {command}", code="io", reason="permission_denied")
     raise ConnectorError(f"cannot start command: {text[:200]}", code="io", reason="spawn_failed")
-
-
-def _feed(pipe: IO[bytes], data: bytes) -> None:
-    try:
-        pipe.write(data)
-    except (BrokenPipeError, OSError, ValueError):
-        pass
-    finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
