@@ -42,7 +42,7 @@ def test_background_writers_end_with_the_command(exec_ctx: MakeCtx, io_path: str
     started = time.monotonic()
     out = conn.call(ctx, {"cmd": "sh", "args": ["-c", "(while :; do echo bg; sleep 0.01; done) & echo main"],
                           "timeout_ms": 60_000})
-    assert out["stdout"].startswith("main\n") and not out["timed_out"]
+    assert "main\n" in out["stdout"] and not out["timed_out"]
     assert time.monotonic() - started < 30  # the group is killed, the pipes end: not the timeout
 
 
