@@ -15,7 +15,9 @@ The workload is what one pi session asks of its extensions, in a real session's 
 Baseline = the same runtime, workers and connectors with decisions and records bypassed
 (``_baseline.PassThroughSandbox``). Both hosts are loaded once; rounds alternate between them (the order
 swaps every round) in one process so machine noise hits both alike, and the medians of the rounds are
-compared. The breakdown attributes the sandboxed side's extra time per round to pipeline stages, ledger
+compared. Wall time on a shared machine moves with its load, so the CPU time each round cost (this process and
+its exec children, plus the extensions' worker processes) is reported beside it: ``cpu_overhead_pct``. The
+breakdown attributes the sandboxed side's extra time per round to pipeline stages, ledger
 appends (and their syncs) and the rest (supervisor, IPC, telemetry).
 
 The official examples come from ``--examples DIR`` or the pinned pi package the bridge tests install
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -187,6 +190,25 @@ class Meter:
             self.wrap(connector, "call", f"connector:{name}")
 
 
+def cpu_seconds(host: ExtensionHost) -> float:
+    """CPU used so far by this process, its reaped children (exec sandboxes) and ``host``'s worker processes.
+
+    This process serves both sides, so a round also counts the other side's idle background threads (a few
+    wake-ups). Nanosecond clocks throughout (``times()`` and /proc ``stat`` count 10 ms ticks)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = time.process_time() + children.ru_utime + children.ru_stime
+    for ext in host.extensions():
+        pid = ext.worker.pid if ext.worker is not None else None
+        if pid is None:
+            continue
+        for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(task.read_text().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                pass  # a thread that ended between listing and reading
+    return total
+
+
 def run(examples: Path, rounds: int) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="pi-bench-overhead-"))
     hosts: dict[str, ExtensionHost] = {}
@@ -205,14 +227,17 @@ def run(examples: Path, rounds: int) -> dict[str, Any]:
         syncs_before = getattr(store, "syncs", None)
         head_before = store.head()[0]
         times: dict[str, list[float]] = {"sandboxed": [], "baseline": []}
+        cpu: dict[str, list[float]] = {"sandboxed": [], "baseline": []}
         failures = 0
         for i in range(rounds):
             order = ("sandboxed", "baseline") if i % 2 == 0 else ("baseline", "sandboxed")
             for side in order:
                 meter.on = side == "sandboxed"
+                cpu_before = cpu_seconds(hosts[side])
                 started = time.perf_counter()
                 failures += session(hosts[side])
                 times[side].append(time.perf_counter() - started)
+                cpu[side].append(cpu_seconds(hosts[side]) - cpu_before)
                 meter.on = False
         entries = store.head()[0] - head_before
         syncs_after = getattr(store, "syncs", None)
@@ -222,6 +247,7 @@ def run(examples: Path, rounds: int) -> dict[str, Any]:
             host.sandbox.close()
         shutil.rmtree(base, ignore_errors=True)
     sandboxed, baseline = statistics.median(times["sandboxed"]), statistics.median(times["baseline"])
+    sandboxed_cpu, baseline_cpu = statistics.median(cpu["sandboxed"]), statistics.median(cpu["baseline"])
     paired = [(s - b) / b * 100 for s, b in zip(times["sandboxed"], times["baseline"], strict=True)]
     per_round = {k: round(v / rounds / 1e6, 6) for k, v in sorted(meter.us.items())}
     stages_s = sum(v for k, v in per_round.items() if k.startswith("stage:"))
@@ -235,6 +261,9 @@ def run(examples: Path, rounds: int) -> dict[str, Any]:
         "sandboxed_s": round(sandboxed, 5),
         "rounds": rounds,
         "paired_overhead_pct_median": round(statistics.median(paired), 2),
+        "cpu_overhead_pct": round((sandboxed_cpu - baseline_cpu) / baseline_cpu * 100, 2),
+        "baseline_cpu_s": round(baseline_cpu, 5),
+        "sandboxed_cpu_s": round(sandboxed_cpu, 5),
         "round_times_s": {k: [round(t, 5) for t in v] for k, v in times.items()},
         "tool_failures": failures,
         "workload": {
@@ -284,6 +313,8 @@ def main(argv: list[str]) -> int:
     print(f"sandboxed {report['sandboxed_s'] * 1000:8.1f} ms (median)")
     print(f"overhead  {report['overhead_pct']:8.2f} %  (target <= 3 %; paired median "
           f"{report['paired_overhead_pct_median']:.2f} %)")
+    print(f"CPU time  {report['baseline_cpu_s'] * 1000:8.1f} ms baseline, {report['sandboxed_cpu_s'] * 1000:.1f} ms "
+          f"sandboxed (medians): {report['cpu_overhead_pct']:.2f} % more")
     for key in ("pipeline_stages_s", "ledger_append_s", "other_in_pipeline_s", "supervisor_ipc_and_noise_s"):
         print(f"  {key:<28} {b[key] * 1000:8.2f} ms/round")
     return 0
