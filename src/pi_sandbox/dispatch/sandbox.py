@@ -378,7 +378,10 @@ class _RiskWorkspace:
         self._sandbox = sandbox
 
     def base(self, extension_id: str) -> str:
-        return self._sandbox.rules_for(extension_id).base
+        # read on every risk decision: one dict lookup (atomic) without the sandbox's lock, as ``rules_for``
+        # would only add the lock around it
+        sandbox = self._sandbox
+        return sandbox._rules.get(extension_id, sandbox._default_rules).base
 
     def may_read_secret(self, extension_id: str, path: str) -> bool:
         secret_files = self._sandbox.rules_for(extension_id).secret_files

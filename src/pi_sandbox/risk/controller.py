@@ -37,6 +37,8 @@ STATE_KIND: Final = "risk_state"
 #: How often an extension's state snapshot is written at most.
 SNAPSHOT_S: Final = 1.0
 _NO_FEATURES: Final[Mapping[str, float]] = MappingProxyType({})
+#: Distinct scores whose p-value is remembered (the table is emptied when full).
+_P_VALUES: Final = 4096
 
 
 class RiskAction(StrEnum):
@@ -117,6 +119,7 @@ class RiskController:
         self._lock = threading.Lock()
         self._windows: dict[str, ExtensionWindow] = {}
         self._stats: dict[str, _Stats] = {}
+        self._p_values: dict[float, float] = {}
 
     def _window(self, extension_id: str) -> tuple[ExtensionWindow, _Stats]:
         window = self._windows.get(extension_id)
@@ -177,8 +180,12 @@ class RiskController:
                     stats.shadow_denied += 1
         finally:
             window.lock.release()
-        return RiskDecision(action, self.threshold, value, round(self.calibration.p_value(value), 6),
-                            top_features(values) if values else _NO_FEATURES)
+        p_value = self._p_values.get(value)
+        if p_value is None:  # scores come back (the same counts give the same score): each looked up once
+            if len(self._p_values) >= _P_VALUES:
+                self._p_values.clear()
+            p_value = self._p_values[value] = round(self.calibration.p_value(value), 6)
+        return RiskDecision(action, self.threshold, value, p_value, top_features(values) if values else _NO_FEATURES)
 
     def _fault(self, call: CallInfo, exc: Exception) -> RiskDecision:
         fault = "timeout" if isinstance(exc, RiskTimeout) else f"error:{type(exc).__name__}"

@@ -139,7 +139,7 @@ class Observer:
         """The observation of ``call`` (never raises for odd parameters: they read as nothing)."""
         method, params, cap = call.method, call.params, call.capability
         if method == "fs":
-            return self._fs(call, canonical_fs_op(str(params.get("op", ""))))
+            return self._fs(call, params.get("op", ""))
         if method == "tool":
             return self._tool(call)
         if method == "exec":
@@ -184,12 +184,12 @@ class Observer:
             found = self._paths[key] = normalise(raw, base)
         return found  # type: ignore[return-value]
 
-    def _fs(self, call: CallInfo, op: str) -> Observation:
+    def _fs(self, call: CallInfo, raw_op: Any) -> Observation:
         raw, base = call.params.get("path"), self.workspace.base(call.extension_id)
-        key = (call.capability, op, raw, base) if isinstance(raw, str) else None
+        key = (call.capability, raw_op, raw, base) if isinstance(raw, str) and isinstance(raw_op, str) else None
         seen = self._files.get(key) if key is not None else None
         if seen is None:
-            seen = self._fs_observation(call, op, raw, base)
+            seen = self._fs_observation(call, canonical_fs_op(str(raw_op)), raw, base)
             # Kept unless it names a secret file: whether *this* extension may read one is asked every time.
             if key is not None and not seen.secret_read:
                 if len(self._files) >= _COMMAND_CACHE:
