@@ -47,18 +47,28 @@ def _measure(sandbox: Sandbox, n: int) -> list[float]:
     return samples
 
 
-def _stages_only(sandbox: Sandbox, n: int) -> list[float]:
-    """µs to derive the call and run every decision stage (the allow path; no ledger, no connector)."""
+def _stages_only(sandbox: Sandbox, n: int, per_stage: dict[str, list[float]] | None = None) -> list[float]:
+    """µs to derive the call and run every decision stage (the allow path; no ledger, no connector).
+
+    ``per_stage``: also the µs of each step (capability derivation, then each stage), from the same calls."""
     pipeline = sandbox.pipeline
     samples = []
+    clock = time.perf_counter_ns
     for i in range(n):
         request = {"call_id": f"s{i}", "method": "fs", "params": {"op": "stat", "path": "file.txt"}}
-        t0 = time.perf_counter_ns()
+        t0 = clock()
         call = pipeline.capability.derive("bench-ext", request)
+        marks = [clock()]
         for stage in pipeline.stages:
             verdict = stage.decide(call)
+            marks.append(clock())
             assert not verdict.denied, verdict
-        samples.append((time.perf_counter_ns() - t0) / 1000)
+        samples.append((marks[-1] - t0) / 1000)
+        if per_stage is not None:
+            steps = [t0, *marks]
+            for name, start, end in zip(["capability", *(str(s.name) for s in pipeline.stages)], steps[:-1], steps[1:],
+                                        strict=True):
+                per_stage.setdefault(name, []).append((end - start) / 1000)
     return samples
 
 
@@ -113,7 +123,8 @@ def main() -> None:
     store = AuditStore.open(config.state_dir)
     pipeline_only = Sandbox(config, store, connectors={"fs": ConstantStat()})
     _stages_only(pipeline_only, 500)  # warm-up
-    stages = _stages_only(pipeline_only, 5000)
+    per_stage: dict[str, list[float]] = {}
+    stages = _stages_only(pipeline_only, 5000, per_stage)
     _measure(pipeline_only, 200)  # warm-up
     overhead = _measure(pipeline_only, 3000)
     real = Sandbox(config, store)
@@ -128,6 +139,9 @@ def main() -> None:
     print_table("dispatch: fs stat hostcall", [
         ("stages only (allow path, every stage on) p50 (µs)", f"{percentile(stages, 50):.1f}", "< 20"),
         ("stages only (allow path, every stage on) p99 (µs)", f"{percentile(stages, 99):.1f}", ""),
+        ("  of which, p50 (µs): " + ", ".join(f"{name} {percentile(v, 50):.1f}" for name, v in per_stage.items()),
+         "", ""),
+        ("load average (1 min) during the run", f"{os.getloadavg()[0]:.1f}", ""),
         ("calls", "3000", ""),
         ("pipeline + ledger entry (group class) p50 (µs)", f"{percentile(overhead, 50):.0f}", ""),
         ("pipeline + ledger entry (group class) p99 (µs)", f"{percentile(overhead, 99):.0f}", "≤ 1000"),
