@@ -44,7 +44,16 @@ def bump(state_dir: Path) -> None:
     os.replace(tmp, path)
 
 
-def _fingerprint(path: str) -> tuple[int, int, int] | None:
+#: ``os.access`` can check with the effective ids, as ``os.stat`` resolves the path.
+_EFFECTIVE_IDS: Final = os.access in os.supports_effective_ids
+
+
+def _fingerprint(path: str, missing: bool = False) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of the signal file, None when there is none. ``missing``: there was none at the
+    last look — most sessions never see a signal, and a failed ``stat`` raises (an exception per hostcall),
+    where ``access`` answers no without one."""
+    if missing and not os.access(path, os.F_OK, effective_ids=_EFFECTIVE_IDS):
+        return None
     try:
         st = os.stat(path)
     except OSError:
@@ -75,7 +84,8 @@ class ControlWatcher:
         state; the lock is reentrant so that a decision reached from a listener cannot deadlock. A reload
         that raises leaves the change unseen (it is applied at the next look) and the error propagates.
         """
-        if _fingerprint(self._path) == self._seen and not self._reloading:
+        seen = self._seen
+        if _fingerprint(self._path, seen is None) == seen and not self._reloading:
             return
         with self._check_lock:
             now = _fingerprint(self._path)
