@@ -21,6 +21,7 @@ _FAULT: Final = AlertSpec(AlertCategory.RUNTIME, Severity.ERROR)
 _ROLLBACK: Final = ("if this extension's behaviour is expected, run the controller in shadow mode "
                     "(extensionRisk.enforce: false in the global settings) and review `pi-sandbox security risk "
                     "status`; repeated refusals quarantine the extension (extensionTrust.quarantineAfterRiskDenials)")
+_DENY, _FAIL_CLOSED = RiskAction.DENY, RiskAction.FAIL_CLOSED
 #: Error codes of an allowed call that a connector refused after all.
 _REFUSED_CODES: Final = frozenset({ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED})
 
@@ -47,14 +48,15 @@ class RiskStage:
             return Verdict.proceed()
         decision = self.controller.decide(call)
         evidence = {"risk": decision.evidence()}
-        if decision.action is RiskAction.DENY:
+        action = decision.action
+        if action is _DENY:
             top = ", ".join(decision.features) or "score"
             return Verdict.deny(
                 Reason.RISK_DENIED,
                 f"refused by the runtime risk controller: this call's behaviour score {decision.score} is above "
                 f"the threshold {decision.threshold} calibrated for extensionRisk.alpha (driven by {top})",
                 alert=_ANOMALY, evidence=evidence, remediation=_ROLLBACK)
-        if decision.action is RiskAction.FAIL_CLOSED:
+        if action is _FAIL_CLOSED:
             return Verdict.deny(
                 Reason.RISK_FAIL_CLOSED,
                 f"refused because the runtime risk controller could not decide ({decision.fault}) and "
