@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi_sandbox.mediation.paths import PathRules, realpath, realpath_below
+from pi_sandbox.mediation.paths import PathRules, _walk_below, realpath, realpath_below
 
 _PARTS = ["a", "b", "c", "link_up", "link_abs", "link_out", "loop1", "chain", "dangling", "dotdot", "..", ".",
           "", "missing", "file.txt"]
@@ -41,6 +41,11 @@ def test_matches_realpath(tmp_path_factory, parts: list[str], doubled: bool) -> 
     root = str(realpath(_tree(base)))
     candidate = root + ("//" if doubled else "/") + "/".join(parts)
     assert realpath_below(root, candidate) == os.path.realpath(candidate)
+    # What the walk saw of the resolved path, when it says, is what stat says (the FIFO check relies on it).
+    text, looked = _walk_below(root, candidate)
+    if looked is not None:
+        seen = os.stat(text)
+        assert (looked.st_dev, looked.st_ino, looked.st_mode) == (seen.st_dev, seen.st_ino, seen.st_mode)
 
 
 def test_rules_resolve_the_same_paths(tmp_path: Path) -> None:

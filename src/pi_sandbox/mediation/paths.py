@@ -74,11 +74,18 @@ def realpath_below(root: str, candidate: str) -> str:
     first symlink or ``..`` the rest goes to CPython's own step from exactly that state (nothing was
     followed yet, so its loop memory starts empty), or to ``realpath`` itself where that step is missing.
     """
+    return _walk_below(root, candidate)[0]
+
+
+def _walk_below(root: str, candidate: str) -> tuple[str, os.stat_result | None]:
+    """:func:`realpath_below`, and the ``lstat`` of the resolved path when the walk's last look was at it
+    and found no symlink (then it is what ``stat`` would say); None when that is not known."""
     if root == "/" or not candidate.startswith(root + "/"):
-        return os.path.realpath(candidate)
+        return os.path.realpath(candidate), None
     path = root
     rest = candidate[len(root) + 1:]
     lstat, is_link = os.lstat, stat.S_ISLNK
+    last: os.stat_result | None = None  # the lstat of ``path`` (None: not looked at, or missing)
     while rest:
         name, _, tail = rest.partition("/")
         if not name or name == ".":
@@ -88,17 +95,19 @@ def realpath_below(root: str, candidate: str) -> str:
             break
         step = path + "/" + name  # posixpath.join's answer: ``path`` never ends in "/" here
         try:
-            if is_link(lstat(step).st_mode):
-                break
+            last = lstat(step)
         except OSError:
-            pass  # missing (or unreadable): kept as written, as realpath does
+            last = None  # missing (or unreadable): kept as written, as realpath does
+        else:
+            if is_link(last.st_mode):
+                break
         path, rest = step, tail
     else:
-        return path  # a resolved root plus plain names: already what abspath would make of it
+        return path, last  # a resolved root plus plain names: already what abspath would make of it
     if _JOIN_REALPATH is None:
-        return os.path.realpath(candidate)
+        return os.path.realpath(candidate), None
     resolved, _ok = _JOIN_REALPATH(path, rest, False, {})
-    return os.path.abspath(str(resolved))
+    return os.path.abspath(str(resolved)), None
 
 
 @dataclass(frozen=True)
@@ -207,7 +216,7 @@ class PathRules:
             base = self._first_base  # a path below the first root: the shortest root is known
         if base is None:
             base = self._root_set.shortest_parent(candidate)
-        text = realpath_below(base, candidate) if base is not None else os.path.realpath(candidate)
+        text, looked = _walk_below(base, candidate) if base is not None else (os.path.realpath(candidate), None)
         # The path is resolved afresh on every call (it may have changed since the last one); what the
         # resolved text then passed is a function of that text alone, remembered per rules object.
         spelled = os.path.normpath(candidate) if op in WRITE_OPS else None
@@ -218,7 +227,7 @@ class PathRules:
                 passed.clear()
             passed[key] = None
         if op in TRANSFER_OPS:
-            refuse_special_file(raw, text)
+            refuse_special_file(raw, text, looked)
         return text
 
     @cached_property
@@ -315,10 +324,13 @@ class PathRules:
         return True
 
 
-def refuse_special_file(raw: str, path: str) -> None:
-    """``PathConfinementError`` (``special_file``) when ``path`` exists and is a FIFO, socket or device."""
+def refuse_special_file(raw: str, path: str, looked: os.stat_result | None = None) -> None:
+    """``PathConfinementError`` (``special_file``) when ``path`` exists and is a FIFO, socket or device.
+
+    ``looked``: the ``lstat`` the resolution just made of ``path``, no symlink (so the same as ``stat``), saving
+    one system call; the connector checks the type again on the open file either way."""
     try:
-        mode = os.stat(path).st_mode
+        mode = looked.st_mode if looked is not None else os.stat(path).st_mode
     except OSError:
         return  # missing (a write creates a regular file) or unreadable: the connector reports it
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
