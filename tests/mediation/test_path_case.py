@@ -24,6 +24,7 @@ from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.runtime.discovery import is_bridge_file
 from pi_sandbox.scanner.install import refuse_pi_folder
 from tests.conftest import MakeConfig, PiEnv
+from tests.mediation.path_reference import reference_resolve
 
 INSENSITIVE = CaseRules(lambda _d: True)
 SENSITIVE = CaseRules(lambda _d: False)
@@ -212,3 +213,27 @@ def test_on_a_real_case_insensitive_file_system(insensitive_dir: Path) -> None:
     with pytest.raises(PathConfinementError):
         rules.resolve("MY-EXT/index.ts", "write")
     assert is_bridge_file(ws / "PI-Sandbox-Bridge.ts")
+
+
+def test_fast_checks_equal_the_reference_on_a_real_case_insensitive_file_system(insensitive_dir: Path) -> None:
+    """The compiled rule sets (``fscase.BaseSet``) against the per-rule checks, with the real probe's answers."""
+    ws = insensitive_dir / "ws"
+    for folder in (".pi", "shared-exts/other", "shared-exts/my-ext", "state", "src"):
+        (ws / folder).mkdir(parents=True)
+    (ws / ".pi" / "settings.json").write_text("{}")
+    rules = PathRules((ws, ws / "shared-exts" / "my-ext"), (ws / ".pi" / "settings.json", ws / "state"),
+                      (ws / "shared-exts",), own_root=ws / "shared-exts" / "my-ext", case=CaseRules())
+    spellings = [".PI/SETTINGS.JSON", ".pi/settings.json", "State/x", "STATE", "Shared-Exts/Other/i.ts",
+                 "SHARED-EXTS/MY-EXT/i.ts", "shared-exts/my-ext/../OTHER/x", "SRC/.GIT/config", "src/a.ts", "."]
+    for raw in spellings:
+        for op in ("read", "list", "write", "delete"):
+            outcomes = []
+            for resolve in (rules.resolve, lambda r, o: reference_resolve(rules, r, o)):
+                try:
+                    outcomes.append(str(resolve(raw, op)))
+                except PathConfinementError as exc:
+                    outcomes.append(str(exc))
+            assert outcomes[0] == outcomes[1], (raw, op, outcomes)
+    for raw in (".PI/SETTINGS.JSON", "Shared-Exts/Other/i.ts"):
+        with pytest.raises(PathConfinementError):
+            rules.resolve(raw, "write")
