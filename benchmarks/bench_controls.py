@@ -1,9 +1,10 @@
 """Runtime controls: the risk controller's decision time (target p99 ≤ 50 µs), whole-pipeline decision
-time with every stage on — the risk controller included, enforcing (connector and durable write excluded;
-target p99 ≤ 60 µs) — and kill-switch time to effect in a running session (p50 / p99)."""
+time with every stage on for the mix's allow path — the risk controller included, enforcing (connector and
+durable write excluded; target p99 ≤ 60 µs) — and kill-switch time to effect in a running session (p50 / p99)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from _util import percentile, print_table  # noqa: E402
 from pi_sandbox.config import resolve_config  # noqa: E402
 from pi_sandbox.dispatch import Sandbox  # noqa: E402
 from pi_sandbox.risk import CallState  # noqa: E402
-from pi_sandbox.trust import set_kill_switch  # noqa: E402
+from pi_sandbox.trust import Actor, TransitionReason, TrustState, set_kill_switch  # noqa: E402
 
 #: A mix like an agent session's: file reads and stats, searches, events, session entries, log, a command.
 CALLS = [
@@ -27,17 +28,29 @@ CALLS = [
 ]
 
 
-def _decision_times(box: Sandbox, rounds: int) -> list[float]:
+def _decision_times(box: Sandbox, rounds: int, per_stage: dict[str, list[float]] | None = None) -> list[float]:
+    """µs per pipeline decision of the mix; ``per_stage``: also each step's µs (capability, then each stage)."""
     pipeline = box.pipeline
     samples: list[float] = []
+    clock = time.perf_counter_ns
     for i in range(rounds):
         method, params = CALLS[i % len(CALLS)]
-        t0 = time.perf_counter_ns()
+        t0 = clock()
         call = pipeline.capability.derive("bench.ext", {"call_id": f"c{i}", "method": method, "params": params})
+        t1 = clock()
+        steps = [("capability", t0, t1)]
         for stage in pipeline.stages:
-            if stage.decide(call).denied:
+            denied = stage.decide(call).denied
+            t2 = clock()
+            steps.append((str(stage.name), t1, t2))
+            t1 = t2
+            if denied:
                 break
-        samples.append((time.perf_counter_ns() - t0) / 1000)
+        samples.append((t1 - t0) / 1000)
+        _REFUSED[0] += denied
+        if per_stage is not None:
+            for name, start, end in steps:
+                per_stage.setdefault(name, []).append((end - start) / 1000)
     return samples
 
 
@@ -61,6 +74,8 @@ def _risk_times(box: Sandbox, rounds: int) -> list[float]:
     return samples
 
 
+#: Calls of the pipeline-decision loops a stage refused (the figure is meant for the allow path).
+_REFUSED = [0]
 #: The last run's risk decision times in this thread's CPU time (what preemption on a loaded machine
 #: does not inflate).
 _RISK_CPU: list[float] = []
@@ -82,16 +97,27 @@ def main() -> None:
     base = Path(tempfile.mkdtemp())
     (base / "ws").mkdir()
     (base / "ws" / "README.md").write_text("hello\n" * 50)
+    (base / "agent").mkdir()
+    # The default hostcall rate (500/s) would refuse most of a tight benchmark loop, the loop never settles its
+    # commands (running and total subprocess limits), and a dangerous capability of an extension in probation
+    # needs a prompt: the decisions measured are the mix's allow path (every stage still runs; quota counts).
+    (base / "agent" / "settings.json").write_text(json.dumps({"extensionPolicy": {"quota": {
+        "maxHostcallsPerSecond": 1_000_000, "hostcallBurst": 1_000_000, "maxSubprocesses": 1_000_000,
+        "maxSubprocessesTotal": 1_000_000}}}))
     os.environ.update(PI_CODING_AGENT_DIR=str(base / "agent"), PI_SECURITY_DIR=str(base / "state"),
                       PI_EXTENSION_POLICY="permissive", PI_EXTENSION_ALLOW_DANGEROUS="1")
     os.chdir(base / "ws")
     box = Sandbox.open(resolve_config())
     try:
         box.controls.registry.observe_load("bench.ext", "cli", "h")
+        box.controls.registry.transition("bench.ext", TrustState.TRUSTED, actor=Actor.OPERATOR,
+                                         reason=TransitionReason.OPERATOR_PROMOTION, note="benchmark")
         _risk_times(box, 2000)  # warm caches
         risk = _risk_times(box, 20000)
         _decision_times(box, 2000)
-        decide = _decision_times(box, 20000)
+        per_stage: dict[str, list[float]] = {}
+        _REFUSED[0] = 0
+        decide = _decision_times(box, 20000, per_stage)
         kill = _kill_switch_latency(box, base / "state", 60)
     finally:
         box.close()
@@ -104,6 +130,9 @@ def main() -> None:
         ("pipeline decision, all stages on (no connector, no ledger write), p50 (µs)", f"{percentile(decide, 50):.1f}",
          ""),
         ("pipeline decision, all stages on, p99 (µs)", f"{percentile(decide, 99):.1f}", "≤ 60"),
+        ("  of which, p50 (µs): " + ", ".join(f"{name} {percentile(v, 50):.1f}" for name, v in per_stage.items()),
+         "", ""),
+        ("  calls of the 20000 that a stage refused", str(_REFUSED[0]), "0"),
         ("kill switch: command → running session refuses, p50 (ms)", f"{percentile(kill, 50):.1f}", ""),
         ("kill switch: command → running session refuses, p99 (ms)", f"{percentile(kill, 99):.1f}", "≤ 100"),
     ])
