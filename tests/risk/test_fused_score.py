@@ -1,5 +1,6 @@
 """The controller scores a call in one pass (``score.scored``); it must give the very float ``score`` gives for
-the same features, whatever the window holds (the shipped calibration was computed with ``score``)."""
+the same features, whatever the window holds (the shipped calibration was computed with ``score``), and its
+short cuts for the top features must rank them as sorting does."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.risk.features import Observation
-from pi_sandbox.risk.score import score, scored
+from pi_sandbox.risk.score import TOP_FEATURES, WEIGHTS, Feature, score, scored, top_features
 from pi_sandbox.risk.window import CallState, ExtensionWindow, WindowCall
 
 _OBSERVATIONS = st.builds(
@@ -32,3 +33,10 @@ def test_the_one_pass_score_is_the_score_of_its_features(
         window.push(WindowCall(f"c{i}", now, past, past_novel, state))
     values, value = scored(window, obs, novel, new_host, now + 0.001)
     assert value == score(values)
+
+
+@given(st.dictionaries(st.sampled_from(list(Feature)), st.floats(0, 1), min_size=1, max_size=len(Feature)))
+@settings(max_examples=300, deadline=None)
+def test_top_features_rank_as_sorting_does(values: dict[Feature, float]) -> None:
+    ranked = sorted(((WEIGHTS[f] * v, f.value) for f, v in values.items()), reverse=True)[:TOP_FEATURES]
+    assert list(top_features(values).items()) == [(name, round(c, 3)) for c, name in ranked]

@@ -148,8 +148,16 @@ def score(values: dict[Feature, float]) -> float:
 
 def top_features(values: dict[Feature, float]) -> dict[str, float]:
     """The ``TOP_FEATURES`` largest weighted contributions, largest first."""
-    if len(values) == 1:
+    count = len(values)
+    if count == 1:
         [(feature, value)] = values.items()
         return {_NAMES[feature]: round(WEIGHTS[feature] * value, 3)}
+    if count == 2:  # the most common case after one (novelty with the capability mix, or a burst)
+        (first, value_1), (second, value_2) = values.items()
+        top_1 = (WEIGHTS[first] * value_1, _NAMES[first])
+        top_2 = (WEIGHTS[second] * value_2, _NAMES[second])
+        if top_1 < top_2:
+            top_1, top_2 = top_2, top_1
+        return {top_1[1]: round(top_1[0], 3), top_2[1]: round(top_2[0], 3)}
     ranked = sorted([(WEIGHTS[f] * v, _NAMES[f]) for f, v in values.items()], reverse=True)
     return {name: round(c, 3) for c, name in ranked[:TOP_FEATURES]}
