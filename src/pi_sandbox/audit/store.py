@@ -185,8 +185,9 @@ class AuditStore(AuditQueries):
         #: while ``_seq_unique`` (the database's unique index on ``ledger.seq``) holds; None: read it.
         self._head_hint: tuple[int, str] | None = None
         self._seq_unique = False
-        #: A leader waits on ``_cond`` for siblings to join its group (an appender notifies it).
-        self._gathering = False
+        #: The ticket of a leader waiting for siblings to join its group (an arrival that completes the
+        #: group commits it instead).
+        self._gatherer: _Ticket | None = None
         self._closed = False
         self.commit_delay_s = commit_delay_s
         self._recent_appenders: dict[int, float] = {}
@@ -456,11 +457,16 @@ class AuditStore(AuditQueries):
             lead = not self._committing
             if lead:
                 self._committing = True
-            elif self._gathering:
-                cond.notify()  # the leader gathering siblings re-checks whether its group is complete
+            elif self._gatherer is not None and self._sibling_wait() <= 0:
+                # This arrival completes the group a leader is gathering: commit it from here. The old
+                # leader then wakes once, when its entry is acknowledged, instead of once to commit and
+                # this thread once for its acknowledgement.
+                self._gatherer = None
+                lead = True
         while True:
             if lead:
-                self._lead()
+                ticket.lead = False  # leading now: an interrupted wait must not pass the lead on
+                self._lead(ticket)
             if ticket.done:
                 return self._result(ticket)
             self._await(ticket)
@@ -490,9 +496,9 @@ class AuditStore(AuditQueries):
         successor.lead = True
         return successor
 
-    def _lead(self) -> None:
-        """Commit the queued group (this thread holds ``_committing``), after gathering siblings when the
-        group will pay for a sync."""
+    def _lead(self, ticket: _Ticket) -> None:
+        """Commit the queued group (this thread holds ``_committing``), after gathering siblings; returns
+        early, its ticket not yet done, when an arriving sibling completed the group and took it over."""
         cond = self._cond
         with cond:
             # Also groups needing no sync: without the wait, the thread that just committed wins the GIL
@@ -502,11 +508,23 @@ class AuditStore(AuditQueries):
                 wait_s = self._sibling_wait()
                 if wait_s <= 0:
                     break
-                self._gathering = True
-                try:
-                    cond.wait(wait_s)
-                finally:
-                    self._gathering = False
+                self._gatherer = ticket
+                cond.release()
+                try:  # on its own wake lock: a sibling that takes the group over acknowledges it there
+                    ticket.wake.acquire(timeout=wait_s)
+                except BaseException:
+                    cond.acquire()
+                    ticket.abandoned = True
+                    if self._gatherer is ticket:  # still the leader: hand the group on
+                        self._gatherer = None
+                        successor = self._pass_lead()
+                        if successor is not None:
+                            successor.wake.release()
+                    raise
+                cond.acquire()
+                if self._gatherer is not ticket:
+                    return  # taken over (done already, or the wait below sees it done)
+                self._gatherer = None
             batch, self._queue = self._queue, []
             if self._waited_at_size:
                 joined = 1.0 if len(batch) > self._waited_at_size else 0.0
