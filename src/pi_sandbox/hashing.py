@@ -106,14 +106,32 @@ def _is_simple(value: Any) -> bool:
 
 
 def _integral_floats_as_ints(value: Any) -> Any:
-    """A copy of a value :func:`_simple_kind` accepted with every integer-valued float as an int."""
-    kind = type(value)
-    if kind is float:
-        return int(value) if value.is_integer() else value
-    if kind is dict or (kind is not str and isinstance(value, dict)):
-        return {key: _integral_floats_as_ints(sub) for key, sub in value.items()}
-    if kind is list or kind is tuple or (kind is not str and isinstance(value, (list, tuple))):
-        return [_integral_floats_as_ints(sub) for sub in value]
+    """A copy of a value :func:`_simple_kind` accepted with every integer-valued float as an int (leaves are
+    handled in the loops, not by a call each)."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, sub in value.items():
+            kind = type(sub)
+            if kind is float:
+                out[key] = int(sub) if sub.is_integer() else sub
+            elif kind is str or kind is int or kind is bool or sub is None:
+                out[key] = sub
+            else:
+                out[key] = _integral_floats_as_ints(sub)
+        return out
+    if isinstance(value, (list, tuple)) and not isinstance(value, str):
+        items: list[Any] = []
+        for sub in value:
+            kind = type(sub)
+            if kind is float:
+                items.append(int(sub) if sub.is_integer() else sub)
+            elif kind is str or kind is int or kind is bool or sub is None:
+                items.append(sub)
+            else:
+                items.append(_integral_floats_as_ints(sub))
+        return items
+    if type(value) is float and value.is_integer():
+        return int(value)
     return value
 
 

@@ -225,15 +225,18 @@ def prepare_with_forensics(draft: LedgerEntryDraft) -> tuple[PreparedEntry, str 
     """:func:`prepare_entry` plus the canonical JSON of the draft's sealed forensic record (None without one)."""
     if not isinstance(draft, LedgerEntryDraft):
         raise AuditRecordError("append() takes a LedgerEntryDraft")
-    # Fast path first (this runs on every hostcall): ASCII strings need no further checks.
-    for name in _REQUIRED_TEXT:
-        value = getattr(draft, name)
+    # Fast path first (this runs on every hostcall): ASCII strings (or None where optional) need no
+    # further checks; anything else (enum members included) gets the exact per-field checks.
+    for value in (draft.kind, draft.decision, draft.reason):
         if type(value) is not str or not value or not value.isascii():
-            _check_text(name, value, optional=False)
-    for name in _OPTIONAL_TEXT:
-        value = getattr(draft, name)
-        if value is not None and (type(value) is not str or not value.isascii()):
-            _check_text(name, value, optional=True)
+            for name in _REQUIRED_TEXT:
+                _check_text(name, getattr(draft, name), optional=False)
+            break
+    for optional in (draft.extension_id, draft.call_id, draft.capability, draft.method, draft.params_hash):
+        if optional is not None and (type(optional) is not str or not optional.isascii()):
+            for name in _OPTIONAL_TEXT:
+                _check_text(name, getattr(draft, name), optional=True)
+            break
     if draft.layer is not None and (isinstance(draft.layer, bool) or not isinstance(draft.layer, int)):
         raise AuditRecordError("ledger field 'layer' must be an integer or None")
     detail, record_json = draft.detail, None
