@@ -340,3 +340,22 @@ def test_two_stores_on_one_file_take_turns_without_forking_the_chain(state_dir: 
     report = verify_ledger(state_dir)
     assert report.chain_valid, report.verification_errors[:3]
     assert report.entry_count == len(entries)
+
+
+def test_a_database_without_the_unique_seq_index_reads_the_head_at_every_commit(state_dir: Path) -> None:
+    AuditStore.open(state_dir).close()
+    conn = sqlite3.connect(state_dir / "security.db")
+    conn.execute("DROP INDEX ledger_by_seq")
+    conn.commit()
+    conn.close()
+    first = AuditStore.open(state_dir)
+    second = AuditStore.open(state_dir)
+    try:
+        assert not first._seq_unique
+        entries = [(first, second)[i % 2].append(draft(i), sync=False) for i in range(6)]
+        assert [e.seq for e in entries] == [e.seq for e in sorted(entries, key=lambda e: e.seq)]
+        for before, after in zip(entries, entries[1:], strict=False):
+            assert (after.seq, after.prev_hash) == (before.seq + 1, before.entry_hash)
+    finally:
+        first.close()
+        second.close()

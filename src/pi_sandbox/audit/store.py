@@ -98,10 +98,11 @@ _INSERT_FORENSICS: Final = "INSERT OR REPLACE INTO ledger_forensics(seq, payload
 
 
 def _seq_is_unique(conn: sqlite3.Connection) -> bool:
-    """Whether the database enforces unique ``ledger.seq`` (the index every schema creates)."""
+    """Whether the database enforces unique ``ledger.seq`` on every row (the index every schema creates)."""
     for index in conn.execute("PRAGMA index_list(ledger)").fetchall():
-        name, unique = str(index[1]), bool(index[2])
-        if unique and [str(c[2]) for c in conn.execute(f"PRAGMA index_info({_quote_ident(name)})")] == ["seq"]:
+        name, unique, partial = str(index[1]), bool(index[2]), bool(index[4])
+        if unique and not partial and [str(c[2]) for c in conn.execute(
+                f"PRAGMA index_info({_quote_ident(name)})")] == ["seq"]:
             return True
     return False
 
