@@ -24,6 +24,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+from pi_sandbox import gcpause
 from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.config.model import RiskSettings
 from pi_sandbox.risk.calibration import Calibration
@@ -142,11 +143,14 @@ class RiskController:
         extension's window held by another of its calls."""
         started = time.perf_counter()
         cpu = time.thread_time()
+        collected = gcpause.paused_s()
         try:
             decision = self._assess(call, started)
             # A thread's CPU time never runs ahead of the wall clock: only a decision that took longer than the
-            # budget in wall time needs the second CPU clock read (a system call, unlike perf_counter).
-            if time.perf_counter() - started > self.budget_s and time.thread_time() - cpu > self.budget_s:
+            # budget in wall time needs the second CPU clock read (a system call, unlike perf_counter). A pause
+            # of the garbage collector is not the controller's work either.
+            if time.perf_counter() - started > self.budget_s and \
+                    time.thread_time() - cpu - (gcpause.paused_s() - collected) > self.budget_s:
                 raise RiskTimeout(f"decision took longer than {self.settings.decision_timeout_ms} ms")
         except Exception as exc:  # fail closed (or open, as configured), never crash the pipeline
             decision = self._fault(call, exc)
