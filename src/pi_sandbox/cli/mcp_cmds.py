@@ -50,21 +50,36 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _closer(session: Session) -> Callable[[int, FrameType | None], None]:
+class _Closer:
     """SIGTERM on stdio (a client stopping the server while it keeps stdin open): the reader thread blocked
     on stdin would never let the event loop finish, so a thread closes the session (workers stopped, ledger
-    sealed) and then ends the process. Not done in the handler itself: it may have interrupted a lock holder."""
+    sealed) and then ends the process. Not done in the handler itself: it may have interrupted a lock holder.
 
-    def close_and_exit() -> None:
+    The serving thread may trip over the closing session meanwhile; it then waits for the closer instead of
+    leaving with its own error (and exit code) before the ledger is sealed."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.thread: threading.Thread | None = None
+
+    def _close_and_exit(self) -> None:
         try:
-            session.close()
+            self.session.close()
         finally:
             os._exit(0)
 
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        threading.Thread(target=close_and_exit, name="mcp-sigterm").start()
+    def handler(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._close_and_exit, name="mcp-sigterm")
+            self.thread.start()
 
-    return handler
+    def serve(self, serve: Callable[[], None]) -> None:
+        """Run ``serve``; once SIGTERM came, however it ends, the closer ends the process."""
+        try:
+            serve()
+        finally:
+            if self.thread is not None:
+                self.thread.join()  # never returns: the closer calls os._exit
 
 
 @command(show=("extension", "no_extensions", "extension_policy"), extension=_LOAD_HELP)
@@ -111,9 +126,10 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
             summary = (f"{PROG} mcp: {len(session.tools())} tool(s) of "
                        f"{sum(e.loaded for e in session.extensions())} extension(s) on {where}")
             if sock is None:
-                signal.signal(signal.SIGTERM, _closer(session))  # before "ready"
+                closer = _Closer(session)
+                signal.signal(signal.SIGTERM, closer.handler)  # before "ready"
                 print_human(summary, stream=sys.stderr)
-                serve_stdio(session, router)
+                closer.serve(lambda: serve_stdio(session, router))
             else:
                 signal.signal(signal.SIGTERM, _interrupt)
                 auth = f"Authorization: Bearer {token}" if made else f"Authorization: Bearer ${TOKEN_ENV}"
