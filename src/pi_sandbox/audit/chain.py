@@ -54,23 +54,9 @@ def entry_preimage(
     prev_hash: str,
 ) -> bytes:
     """Canonical JSON bytes of one entry without ``entry_hash`` (``detail_json`` is already canonical)."""
-    text = (
-        '{"call_id":' + _opt_str(call_id)
-        + ',"capability":' + _opt_str(capability)
-        + ',"decision":' + _encode_str(decision)
-        + ',"detail":' + detail_json
-        + ',"extension_id":' + _opt_str(extension_id)
-        + ',"kind":' + _encode_str(kind)
-        + ',"layer":' + _opt_int(layer)
-        + ',"method":' + _opt_str(method)
-        + ',"params_hash":' + _opt_str(params_hash)
-        + ',"prev_hash":' + _encode_str(prev_hash)
-        + ',"reason":' + _encode_str(reason)
-        + ',"seq":' + str(int(seq))
-        + ',"ts_ms":' + str(int(ts_ms))
-        + "}"
-    )
-    return text.encode("utf-8")
+    head, middle = preimage_parts(ts_ms, kind, extension_id, call_id, capability, method, params_hash, decision,
+                                  layer, reason, detail_json)
+    return _joined(head, prev_hash, middle, seq, ts_ms).encode("utf-8")
 
 
 def preimage_parts(
@@ -107,8 +93,12 @@ def preimage_parts(
 
 def hash_from_parts(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int) -> str:
     """``entry_hash`` from :func:`preimage_parts` plus the chain position (same bytes as :func:`entry_preimage`)."""
-    text = head + _encode_str(prev_hash) + middle + str(int(seq)) + ',"ts_ms":' + str(int(ts_ms)) + "}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_joined(head, prev_hash, middle, seq, ts_ms).encode("utf-8")).hexdigest()
+
+
+def _joined(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int) -> str:
+    # The keys after "prev_hash" in canonical (sorted) order: "reason", "seq", "ts_ms".
+    return head + _encode_str(prev_hash) + middle + str(int(seq)) + ',"ts_ms":' + str(int(ts_ms)) + "}"
 
 
 def entry_hash(*fields: Any) -> str:
