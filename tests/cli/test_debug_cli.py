@@ -113,6 +113,9 @@ def test_console_script_version_and_bad_settings(pi_env: PiEnv) -> None:
     assert bad.returncode == 2
     assert "invalid JSON" in bad.stderr and str(pi_env.global_settings) in bad.stderr
     assert "Traceback" not in bad.stderr
+    # what to do about it, on its own line: the error's remediation
+    error, fix = bad.stderr.strip().splitlines()[-2:]
+    assert error.startswith("pi-sandbox: error: ") and fix.startswith("  fix: ") and "config validate" in fix
 
 
 def test_params_nested_too_deeply_is_a_usage_error(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:

@@ -132,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     except PiSandboxError as exc:  # messages may name extension files or ids: printed terminal-safe
         print_human(f"{PROG}: error: {exc}", stream=sys.stderr, no_color=state.no_color, style="red")
+        if exc.remediation and exc.remediation not in str(exc):
+            print_human(f"  fix: {exc.remediation}", stream=sys.stderr, no_color=state.no_color)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print_human(f"{PROG}: interrupted", stream=sys.stderr)
