@@ -187,12 +187,17 @@ def test_reads_log_ui_and_own_session_entries_never_wait_for_a_sync(
     assert sandbox.store.durable_seq == sandbox.store.head()[0]
 
 
-def test_refused_effects_never_wait_for_a_sync(durable_sandbox: tuple[Sandbox, dict[str, bool]]) -> None:
+def test_refused_effects_never_wait_for_a_sync(durable_sandbox: tuple[Sandbox, dict[str, bool]],
+                                               pi_env: PiEnv) -> None:
     sandbox, seen = durable_sandbox
     syncs = sandbox.store.syncs
+    # `~` is the test's HOME (pi_env: a temp dir, which a child inherits); its canary must survive.
+    home_canary = pi_env.home / "canary"
+    home_canary.write_text("still here", encoding="utf-8")
     refused = [
         ("fs", {"op": "write", "path": "/etc/pi-sandbox-canary", "data": "x"}),  # outside the roots
-        # critical class, refused in every profile; harmless if a broken defence ran it (exits first)
+        # critical class, refused in every profile; if a broken defence ran it, it exits first, and
+        # its target is the temp HOME
         ("exec", {"cmd": "sh", "args": ["-c", "exit 0; rm -rf ~"]}),
         ("fs", {"op": "explode"}),  # invalid
     ]
@@ -202,6 +207,7 @@ def test_refused_effects_never_wait_for_a_sync(durable_sandbox: tuple[Sandbox, d
     assert sandbox.store.syncs == syncs
     assert seen == {}  # no connector ran
     assert not Path("/etc/pi-sandbox-canary").exists()
+    assert home_canary.read_text(encoding="utf-8") == "still here"
 
 
 def test_dry_run_of_an_effect_does_not_sync(durable_sandbox: tuple[Sandbox, dict[str, bool]]) -> None:

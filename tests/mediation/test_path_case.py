@@ -161,7 +161,9 @@ def _mount_fuse_case_insensitive(target: Path, backing: Path) -> subprocess.Pope
                                      ("fusermount (Debian fuse3)", _fusermount() is not None)) if not ok]
     if os.geteuid() != 0 and _no_new_privileges():
         # The suite's uid-65534 re-run (under bwrap) sets no_new_privs: the setuid fusermount cannot mount.
-        pytest.skip("an unprivileged process with no_new_privs cannot mount FUSE (the setuid fusermount is inert)")
+        pytest.skip("the uid-65534 re-run sets no_new_privs, under which the setuid fusermount cannot mount "
+                    "FUSE; this test runs as root in the main pass, and the path checks it covers are re-run "
+                    "unprivileged by tests/mediation/test_path_fast.py")
     if missing:
         pytest.fail(f"no case-insensitive file system can be mounted here: missing {', '.join(missing)}")
     backing.mkdir()

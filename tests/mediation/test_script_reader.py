@@ -32,11 +32,14 @@ def test_a_script_changed_between_identical_calls_is_judged_anew(
     call = {"name": "bash", "input": {"command": "sh build.sh"}}
     res = box.hostcall("ext", make_request("tool", call))
     assert res.ok and res.result["stdout"] == "building\n"
-    # Same command, same cwd: only the file changed. Harmless if a broken defence ran it (exits first).
+    # Same command, same cwd: only the file changed. If a broken defence ran it, it exits first, and `~` is
+    # the test's temp HOME (pi_env), whose canary must survive.
+    home_canary = pi_env.home / "canary"
+    home_canary.write_text("still here", encoding="utf-8")
     script.write_text(f"touch {canary}; exit 0\nrm -rf ~\n")
     res = box.hostcall("ext", make_request("tool", call))
     assert not res.ok and res.reason == "critical_always_denied"
-    assert not canary.exists()
+    assert not canary.exists() and home_canary.read_text(encoding="utf-8") == "still here"
     first, second = _scripts(box)
     assert len(first) == 1 and len(second) == 1 and first != second
 
