@@ -15,6 +15,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +29,23 @@ from pi_sandbox.waiting import deadline_clock
 HostcallHandler = Callable[[Any, Any], dict[str, Any]]
 
 QUEUED, RUNNING, DONE, ABANDONED = range(4)
+
+#: ``ui`` operations an extension starts without waiting for their answer (``ctx.ui.notify``,
+#: ``setStatus``, ...). In pi they take effect at once, in program order; here they are asynchronous
+#: hostcalls, so the lane runs them one at a time in the order sent (a later status never loses to
+#: an earlier one that happened to run on a slower thread).
+FIRE_AND_FORGET_UI_OPS: frozenset[str] = frozenset(
+    {"notify", "set_status", "set_widget", "set_title", "set_footer", "set_header"})
+
+
+def runs_in_order(method: Any, params: Any, sync: bool) -> bool:
+    """Whether a call must wait for the caller's earlier in-order calls and hold back its later ones:
+    synchronous calls (the worker is blocked on them: they follow everything it sent before) and
+    fire-and-forget UI updates. Other asynchronous calls (file reads, commands, requests) run side by
+    side, as Node's thread pool would run them."""
+    if sync:
+        return True
+    return method == "ui" and isinstance(params, Mapping) and params.get("op") in FIRE_AND_FORGET_UI_OPS
 
 
 class HostcallService(Protocol):
@@ -75,6 +93,8 @@ class Job:
     reply: dict[str, Any] | None = field(default=None, repr=False)
     #: The answer was written to the worker by the lane thread itself.
     delivered: bool = False
+    #: Runs after the caller's earlier in-order calls and before its later ones (:func:`runs_in_order`).
+    in_order: bool = False
 
     @property
     def deadline_ms(self) -> int:
@@ -148,16 +168,38 @@ class HostcallLane:
         self._threads = 0
         self._idle = 0
         self._closed = False
+        #: The in-order call now queued or running (None: none), and the ones waiting behind it.
+        self._in_order_head: Job | None = None
+        self._in_order_waiting: deque[Job] = deque()
 
     def submit(self, job: Job) -> None:
-        """Queue ``job``; a new thread starts when none is idle and the lane has room."""
+        """Queue ``job``; a new thread starts when none is idle and the lane has room. An in-order job
+        waits until the one before it has finished (or was abandoned)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("lane is closed")
-            if self._idle == 0 and self._threads < self.max_threads:
-                self._threads += 1
-                threading.Thread(target=self._run, name=f"pi-hostcall-{self.name}", daemon=True).start()
+            if job.in_order:
+                if self._in_order_head is not None:
+                    self._in_order_waiting.append(job)
+                    return
+                self._in_order_head = job
+            self._start_thread_if_needed()
         self._jobs.put(job)
+
+    def _start_thread_if_needed(self) -> None:
+        """(Lock held.)"""
+        if self._idle == 0 and self._threads < self.max_threads:
+            self._threads += 1
+            threading.Thread(target=self._run, name=f"pi-hostcall-{self.name}", daemon=True).start()
+
+    def _release_in_order(self, job: Job) -> None:
+        """(Lock held.) ``job`` no longer holds back the in-order calls behind it: queue the next one."""
+        if self._in_order_head is not job:
+            return
+        self._in_order_head = self._in_order_waiting.popleft() if self._in_order_waiting else None
+        if self._in_order_head is not None and not self._closed:
+            self._start_thread_if_needed()
+            self._jobs.put(self._in_order_head)
 
     def abandon(self, job: Job) -> bool:
         """Give up on ``job`` at its deadline; False when it already finished (deliver it instead)."""
@@ -165,6 +207,14 @@ class HostcallLane:
             if job.state == DONE:
                 return False
             job.state = ABANDONED
+            if job.in_order:
+                if self._in_order_head is job:
+                    self._release_in_order(job)  # its caller has its answer: the next one may run
+                else:
+                    try:
+                        self._in_order_waiting.remove(job)
+                    except ValueError:
+                        pass
             return True
 
     def _pause(self, job: Job) -> None:
@@ -200,7 +250,7 @@ class HostcallLane:
                     self._threads -= 1
                     return
                 if job.state != QUEUED:
-                    continue  # abandoned before it started: it never ran
+                    continue  # abandoned before it started: it never ran (abandon() released its turn)
                 job.state = RUNNING
             job.started_at = now = time.monotonic()
             remaining_ms = max(1, int((job.deadline - now) * 1000))
@@ -214,6 +264,8 @@ class HostcallLane:
                 if not late:
                     job.state = DONE
                     job.reply = reply
+                if job.in_order:
+                    self._release_in_order(job)
             if late:
                 service.finished_late(job, reply)
             else:

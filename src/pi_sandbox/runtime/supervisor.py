@@ -36,6 +36,7 @@ from pi_sandbox.runtime.hostcalls import (
     Job,
     PlainService,
     flood_reply,
+    runs_in_order,
     timeout_reply,
 )
 from pi_sandbox.runtime.protocol import FdChannel, ProtocolError, encode_body, encode_frame
@@ -396,8 +397,9 @@ class ExtensionWorker:
         params = message.get("params")
         # Malformed values go to the pipeline as sent: it refuses and records them (invalid_request).
         now = time.monotonic()
-        job = Job(hid, method, params, self.service.new_call_id(), message.get("sync") is not False, now,
-                  now + self.service.deadline_s(method))
+        sync = message.get("sync") is not False
+        job = Job(hid, method, params, self.service.new_call_id(), sync, now, now + self.service.deadline_s(method),
+                  in_order=runs_in_order(method, params, sync))
         if len(self._pending) >= self.limits.max_pending_hostcalls:
             # A flood of calls is refused at once (and recorded), never queued without bound.
             job.deadline, job.flooded = now, True
