@@ -83,8 +83,10 @@ def test_protected_paths_stay_read_only_inside_the_workspace(host: Host, target:
                   f'test -e {target} && echo EXISTS')
     assert "WROTE" not in out["stdout"], out
     assert stand_ins_removed()
-    after = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
-    assert after == before  # nothing created, changed or removed; stand-ins are gone again
+    # `mv` across the mount around a protected name falls back to copy + unlink: the copy ("moved") is text
+    # the child could read anyway; the unlink fails. Nothing else is created, changed or removed.
+    after = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file() and p.name != "moved"}
+    assert after == before  # stand-ins are gone again
     assert not (ws / ".envrc").exists() and not (ws / ".vscode").exists()
 
 
@@ -225,7 +227,9 @@ def test_installed_code_stays_read_only_even_where_a_writable_root_is_or_holds_i
     host.box.register_extension("ext.path", root, identity=ExtensionIdentity("ext.path", SourceKind.PATH, str(root)))
     attack = (f'echo pwned > "{root}/index.ts"; echo new > "{root}/planted"; rm -f "{root}/index.ts"; '
               f'mv "{root}/index.ts" "{root}/moved"; '
-              f'cd "{ws}/.." && echo pwned > "./{root.relative_to(ws.parent)}/index.ts"')
+              f'cd "{ws}/.." && echo pwned > "./{root.relative_to(ws.parent)}/index.ts"; '
+              # the folder around it moved aside and rebuilt (the read-only mount would go with it)
+              f'cd "{ws}" && mv vendor moved-vendor && mkdir -p vendor/ext && echo pwned > vendor/ext/index.ts')
     out = host.run("sh", "-c", attack, ext="ext.installed")
     assert "Read-only file system" in out["stderr"], out
     assert (root / "index.ts").read_text() == "original\n" and not (root / "planted").exists()
@@ -236,3 +240,33 @@ def test_installed_code_stays_read_only_even_where_a_writable_root_is_or_holds_i
     # it (a code folder inside the workspace is read-only to exec children of any extension, as before).
     wrote = host.run("sh", "-c", f'echo new > "{root}/planted"', ext="ext.path")["exit_code"] == 0
     assert wrote is (where == "workspace")
+
+
+# Moving aside the folder that *holds* a read-only mount takes the mount with it; a folder of the child's
+# own under the old name then carries its own `.git/config`. Each spelling of the swap must fail.
+SWAPS = {
+    "mv_git": "mv .git old && mkdir -p .git/hooks && printf \"$CFG\" > .git/config",
+    "python_rename_git": ("python3 -c \"import os; os.rename('.git', 'old')\" && mkdir .git && "
+                          "printf \"$CFG\" > .git/config"),
+    "symlink_swap_git": "mv .git old && mkdir -p fake && printf \"$CFG\" > fake/config && ln -s fake .git",
+    "mv_sub": "mv sub old && mkdir -p sub/.git && printf \"$CFG\" > sub/.git/config && echo evil > sub/.envrc",
+    "mv_nested_git": "mv sub/.git sub/old && mkdir sub/.git && printf \"$CFG\" > sub/.git/config",
+    "rmdir_dance": "cp -a .git old && rm -rf .git; mkdir -p .git && printf \"$CFG\" > .git/config",
+}
+
+
+@pytest.mark.parametrize("swap", sorted(SWAPS))
+def test_protected_names_cannot_be_replaced_by_moving_the_folder_around_them(host: Host, swap: str) -> None:
+    ws = host.env.workspace
+    for repo in (ws, ws / "sub"):
+        (repo / ".git" / "hooks").mkdir(parents=True)
+        (repo / ".git" / "config").write_text("[core]\n\tbare = false\n")
+        (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (ws / "sub" / ".envrc").write_text("export A=1\n")
+    kept = [ws / ".git" / "config", ws / "sub" / ".git" / "config", ws / "sub" / ".envrc"]
+    before = {p: p.read_bytes() for p in kept}
+    out = host.sh(f"CFG='[core]\\n\\tfsmonitor = touch {ws}/pwned\\n'; " + SWAPS[swap] + " && echo SWAPPED")
+    assert "SWAPPED" not in out["stdout"], out
+    assert stand_ins_removed()
+    assert {p: p.read_bytes() for p in kept if p.exists()} == before, out  # (the rest of .git stays writable)
+    assert not (ws / ".git").is_symlink() and not (ws / "sub" / ".git").is_symlink()

@@ -88,6 +88,13 @@ def test_nested_protected_names_are_found_two_levels_down(tmp_path: Path) -> Non
             assert str(ws / rel) in ro, rel
         assert not any("node_modules" in d for d in ro)  # skipped folders are not walked
         assert str(ws / ".envrc") in ro and str(ws / ".envrc") in stubs  # a stand-in at the root
+        # every folder between the workspace and a read-only mount is a mount point itself (a folder
+        # holding one can be renamed, and the mount goes with it), bound before what is inside it
+        pairs = _pairs(args)
+        pinned = [d for opt, d in pairs if opt == "--bind" and d != str(ws)]
+        assert sorted(pinned) == sorted(str(ws / rel) for rel in ("vendor", "vendor/lib", "vendor/lib/.git", "pkg"))
+        order = [d for _, d in pairs]
+        assert order.index(str(ws / "vendor/lib/.git")) < order.index(str(ws / "vendor/lib/.git/config"))
     finally:
         PLACEHOLDERS.release(stubs)
         PLACEHOLDERS.flush()

@@ -12,6 +12,10 @@ At the same path the kind decides, in this order (later wins):
 2. ``READ``     — host paths re-exposed read-only inside a masked folder (toolchains on ``PATH`` under
    the home, the extension's own code folder, ``extensionPolicy.sandbox.readOnlyPaths``);
 3. ``WRITE``    — the writable roots: the workspace and the extension's data and tmp folders;
+   ``PIN``      — every folder between a writable root and a deeper mount in it (``.git`` around
+   ``.git/config``), bound writable onto itself: a mount point cannot be renamed or removed, so the
+   child cannot move the folder aside and put a folder of its own, with its own ``.git/config``, under
+   the old name (the deeper mount moves with a renamed folder and protects nothing where it was);
 4. ``PROTECT``  — protected names inside writable roots, bound read-only onto themselves;
 5. ``CODE``     — an installed extension's own code folder, read-only even when a writable root is
    that same folder (or holds it): installed code is never changed by the extension it is;
@@ -58,9 +62,10 @@ class Kind(IntEnum):
     MASK = 1
     READ = 2
     WRITE = 3
-    PROTECT = 4
-    CODE = 5
-    HIDE = 6
+    PIN = 4
+    PROTECT = 5
+    CODE = 6
+    HIDE = 7
 
 
 @dataclass(frozen=True)
@@ -381,6 +386,35 @@ def _index(mounts: list[Mount]) -> dict[str, list[Mount]]:
     return by_path
 
 
+def _pins(mounts: list[Mount]) -> list[Mount]:
+    """``PIN`` mounts for the folders between a writable root and the mounts inside it.
+
+    Without them ``mv .git old && mkdir .git && echo .. > .git/config`` (or the same one or two folders
+    up, for a nested ``sub/.envrc`` or an installed code folder in the workspace) replaces a protected
+    name on the host: renaming a folder that merely *holds* a mount point is allowed, and the read-only
+    mount goes with it. A folder that is a mount point itself cannot be renamed or removed (``EBUSY``).
+    """
+    writable = {m.path for m in mounts if m.kind is Kind.WRITE}
+    if not writable:
+        return []
+    mounted = {m.path for m in mounts}
+    pins: dict[str, Mount] = {}
+    for mount in mounts:
+        if mount.kind in (Kind.WRITE, Kind.SCRATCH):
+            continue
+        between: list[str] = []
+        here = _parent(mount.path)
+        while here not in mounted and here != "/":
+            between.append(here)
+            here = _parent(here)
+        if here not in writable:
+            continue  # inside a read-only or scratch mount: nothing there can be renamed on the host
+        for folder in between:
+            if folder not in pins and os.path.isdir(folder) and not os.path.islink(folder):
+                pins[folder] = Mount(Kind.PIN, folder)
+    return list(pins.values())
+
+
 def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
     """bwrap arguments for ``view`` (after the system root) and the stand-ins created for it."""
     mounts: list[Mount] = []
@@ -403,6 +437,7 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
     mounts = [m for m in mounts if m.kind is not Kind.HIDE or _exposed(m.path, by_path)]
     by_path = _index(mounts)
     mounts = [m for m in mounts if not _redundant(m, by_path)]
+    mounts += _pins(mounts)
     args: list[str] = []
     read_only_tmpfs: list[str] = []
     done: set[tuple[Kind, str]] = set()
@@ -419,7 +454,7 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
             read_only_tmpfs.append(dest)
         elif mount.kind in (Kind.MASK, Kind.HIDE):
             args += ["--ro-bind", "/dev/null", dest]
-        elif mount.kind is Kind.WRITE:
+        elif mount.kind in (Kind.WRITE, Kind.PIN):
             args += ["--bind", dest, dest]
         else:
             args += ["--ro-bind", dest, dest]
