@@ -163,7 +163,7 @@ class ExecConnector:
             env=self.broker.child_environment(req.env, ctx.config.exec_mediation.allow_env),
             limits=Rlimits.from_quota(ctx.config.quota_for(ctx.extension_id), timeout_ms),
             own_root=own if own is not None and (ctx.paths.own_read_only or own not in ctx.paths.roots[:1]) else None,
-            own_read_only=ctx.paths.own_read_only, network=network,
+            own_read_only=ctx.paths.own_read_only, network=network, secret_files=ctx.paths.secret_files,
         ), workspace=ctx.paths.roots[:1])
         key = (ctx.extension_id, ctx.call_id)
         proxies: list[ExecProxy] = []

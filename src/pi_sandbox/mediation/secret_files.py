@@ -128,6 +128,48 @@ def _any_match(combined: tuple[tuple[int, re.Pattern[str]], ...], lowered: str) 
     return False
 
 
+_GLOB_CHARS: Final = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class _NameFilter:
+    """A cheap first look at one folder's entry names: the names a last-component pattern *could* match
+    (exact names, ``*suffix``, ``prefix*``; other globs by regex), and the folders whose entries a
+    two-part pattern (``.ssh/*``) names. C-level string tests instead of a 50-way regex per name: the exec
+    sandbox looks at every name in the top folders of the workspace on every call."""
+
+    exact: frozenset[str]
+    suffixes: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    other: re.Pattern[str] | None
+    folders: frozenset[str]
+
+    @classmethod
+    def of(cls, patterns: Iterable[str]) -> _NameFilter:
+        exact: set[str] = set()
+        suffixes: list[str] = []
+        prefixes: list[str] = []
+        other: list[str] = []
+        folders: set[str] = set()
+        for pattern in patterns:
+            text = pattern.strip().strip("/").lower()
+            if "/" in text:
+                folders.add(text.rsplit("/", 2)[-2])
+                continue
+            globs = [i for i, c in enumerate(text) if c in _GLOB_CHARS]
+            if not globs:
+                exact.add(text)
+            elif globs == [0]:
+                suffixes.append(text[1:])
+            elif globs == [len(text) - 1] and text[-1] == "*":
+                prefixes.append(text[:-1])
+            elif text:
+                other.append(f"(?:{glob_regex(text)})")
+        return cls(frozenset(exact), tuple(suffixes), tuple(prefixes),
+                   re.compile("|".join(other)) if other else None, frozenset(folders))
+
+
+
 @dataclass(frozen=True)
 class SecretFiles:
     """Which resolved paths are secret files, and which of them one extension may still use."""
@@ -138,9 +180,28 @@ class SecretFiles:
     _secret: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
     _allowed: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
 
+    _names: _NameFilter = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_secret", _combined(_compile(self.patterns)))
         object.__setattr__(self, "_allowed", _combined(_compile(self.allowed)))
+        object.__setattr__(self, "_names", _NameFilter.of(self.patterns))
+
+    def refused_in(self, folder: str, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` (entries of the resolved folder ``folder``) that are secret files this
+        extension may not use: what the exec sandbox masks. Files or folders alike (the caller keeps
+        the regular files)."""
+        first = self._names
+        if folder.rsplit("/", 1)[-1].lower() in first.folders:
+            return [name for name in names if self.refused(folder + "/" + name)]
+        exact, suffixes, prefixes, other = first.exact, first.suffixes, first.prefixes, first.other
+        out = []
+        for name in names:
+            low = name.lower()
+            if (low in exact or low.endswith(suffixes) or low.startswith(prefixes)
+                    or (other is not None and other.match(low) is not None)) and self.refused(folder + "/" + name):
+                out.append(name)
+        return out
 
     def is_secret(self, path: str) -> bool:
         """True when ``path`` (absolute or relative, ``/``-separated) names a secret file, whoever asks.

@@ -30,6 +30,7 @@ from typing import Any, Final
 from pi_sandbox.config.locations import ExtensionStateDirs, extension_state_dirs
 from pi_sandbox.config.model import QuotaSettings, SecurityConfig
 from pi_sandbox.errors import SandboxUnavailableError
+from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox import seccomp
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
@@ -106,6 +107,9 @@ class ChildRequest:
     own_read_only: bool = False
     #: Whether the child reaches the network through the filtering proxy (else: no network at all).
     network: bool = False
+    #: The extension's secret-file table (its ``readSecretFiles`` allowed): the workspace's secret files it
+    #: may not read through ``fs`` are hidden from the child too. None: the secret broker is off.
+    secret_files: SecretFiles | None = None
 
 
 @dataclass
@@ -281,7 +285,8 @@ class ExecSandbox:
         view = View(masks=self.masks, scratch=tuple(map(Path, SCRATCH_DIRS)),
                     read=(*self.read_only, *(() if request.own_read_only else own), *sockets),
                     write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names,
-                    protect=tuple(workspace), home=self.home, code=own if request.own_read_only else ())
+                    protect=tuple(workspace), home=self.home, code=own if request.own_read_only else (),
+                    secrets=request.secret_files)
         mount_args, stubs = bwrap_mount_args(view)
         fds: list[int] = []
         try:

@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Final
 
 from pi_sandbox.mediation.paths import realpath_below
+from pi_sandbox.mediation.secret_files import SecretFiles
+from pi_sandbox.sandbox.gitindex import repository_of, tracked
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
 
 #: How long an unused stand-in stays for the next call to take over before it is removed.
@@ -51,6 +53,10 @@ TMPFS_BYTES: Final = 256 * 1024 * 1024
 SCAN_DEPTH: Final = 2
 #: ... in at most this many folders (a huge tree is not walked on every exec call).
 SCAN_MAX_DIRS: Final = 400
+#: Secret files package managers read on every start (npm, yarn): hiding them would break ``npm``/``yarn``
+#: in the sandbox; they stay readable (and read-only: they are protected names). Their tokens are mostly
+#: ``${NPM_TOKEN}`` references to the environment, which the secret broker withholds from children.
+TOOL_RC_VISIBLE: Final = frozenset({".npmrc", ".yarnrc.yml"})
 _SCAN_SKIP: Final = frozenset({"node_modules", ".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "target",
                                "dist", "build", ".tox", ".mypy_cache", ".cache"})
 
@@ -215,6 +221,9 @@ class View:
     home: Path
     #: Installed code folders: read-only, above every writable root (``Kind.CODE``).
     code: tuple[Path, ...] = ()
+    #: The calling extension's secret-file table (None: the broker is off). Secret files it may not
+    #: read through ``fs`` are hidden in the workspace as well (found where protected names are).
+    secrets: SecretFiles | None = None
 
 
 class _Resolver:
@@ -270,10 +279,19 @@ def protected_mounts(root: Path, names: ProtectedNames, stubs: list[str], home: 
     return map(Path, _protected(str(root), names, stubs, str(home)))
 
 
-def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str) -> Iterator[str]:
-    """:func:`protected_mounts` on text paths."""
+def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, secrets: SecretFiles | None = None,
+               secret_out: list[str] | None = None) -> Iterator[str]:
+    """:func:`protected_mounts` on text paths; with ``secrets``, the regular files among the same folders'
+    entries that are secret files are appended to ``secret_out`` (one directory read serves both)."""
     made: set[str] = set()
-    listing = _listing(root)
+    raw = _entries(root)
+    listing = frozenset(name.casefold() for name in raw)
+    exempt: tuple[str, frozenset[str]] | None = None
+    if secrets is not None and secret_out is not None:
+        repo = repository_of(root)
+        known = tracked(repo[1]) if repo is not None else None
+        exempt = (repo[0].rstrip("/") + "/", known) if repo is not None and known else None
+        secret_out.extend(_secret_files(root, raw, secrets, exempt))
     prefix = "" if root == "/" else root
     candidates = [(entry, prefix + "/" + entry.path) for entry in names.entries]
     held = PLACEHOLDERS.held([path for _entry, path in candidates])
@@ -293,7 +311,10 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str) ->
                 stubs.append(path)
                 made.add(path)  # its own stand-in is empty and read-only: nothing to add inside it
                 yield path
-    for folder, names_here in _scan(root):
+    for folder, raw_here in _scan(root):
+        names_here = frozenset(name.casefold() for name in raw_here)
+        if secrets is not None and secret_out is not None:
+            secret_out.extend(_secret_files(folder, raw_here, secrets, exempt))
         for entry in names.entries:
             if entry.parts[0] not in names_here:
                 continue
@@ -303,16 +324,33 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str) ->
                 yield path
 
 
-def _listing(folder: str) -> frozenset[str]:
+def _entries(folder: str) -> list[str]:
     """The names in ``folder`` (empty when it cannot be read): one directory read instead of a
     ``stat`` per protected name."""
     try:
-        return frozenset(name.casefold() for name in os.listdir(folder))
+        return os.listdir(folder)
     except OSError:
-        return frozenset()
+        return []
 
 
-def _scan(root: str) -> Iterator[tuple[str, frozenset[str]]]:
+def _secret_files(folder: str, names: list[str], secrets: SecretFiles,
+                  exempt: tuple[str, frozenset[str]] | None) -> Iterator[str]:
+    """The regular files among ``folder``'s ``names`` that are secret files for this extension, less the
+    ones git tracks (``exempt``: the work tree's root with a slash, the index's paths) — their committed
+    text is in ``.git`` anyway, and hiding one breaks ``git add -A`` — and :data:`TOOL_RC_VISIBLE`. A
+    symlink is left alone: what it points to is judged where it lies (as the fs connector judges the
+    resolved path)."""
+    for name in secrets.refused_in(folder, names):
+        if name.casefold() in TOOL_RC_VISIBLE:
+            continue
+        path = folder + "/" + name
+        if exempt is not None and path.startswith(exempt[0]) and path[len(exempt[0]):] in exempt[1]:
+            continue
+        if os.path.isfile(path) and not os.path.islink(path):
+            yield path
+
+
+def _scan(root: str) -> Iterator[tuple[str, list[str]]]:
     """Folders below ``root`` (depth 1..SCAN_DEPTH) with the names in each: where nested protected
     names may be. Every folder is read once; its names are matched against the table in memory."""
     frontier, seen = [root], 0
@@ -331,7 +369,7 @@ def _scan(root: str) -> Iterator[tuple[str, frozenset[str]]]:
             except OSError:
                 continue
             if depth > 0:
-                yield folder, frozenset(name.casefold() for name in names)
+                yield folder, names
             for sub in subfolders:
                 seen += 1
                 if seen > SCAN_MAX_DIRS:
@@ -428,8 +466,13 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
                 mounts.append(Mount(kind, real))
     try:
         home = str(view.home)
+        secret: list[str] = []
         for root in view.protect:
-            mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home))
+            mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home,
+                                                                     view.secrets, secret))
+        # Hidden like a credential store (``/dev/null`` bound without device access: reading, writing and
+        # removing all fail), above a protected name at the same path (``.npmrc`` is both).
+        mounts.extend(Mount(Kind.HIDE, p) for p in secret)
     except BaseException:
         PLACEHOLDERS.release(stubs)
         raise

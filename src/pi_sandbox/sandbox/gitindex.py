@@ -1,0 +1,107 @@
+"""Which files git tracks in a workspace, read from the repository's index (no ``git`` process).
+
+The exec sandbox hides a workspace's secret files from children, but not the ones git tracks: their
+committed text is in ``.git``'s object store, which a child reads anyway, and a tracked file that became
+unreadable breaks ``git add -A`` / ``git commit -a`` (``can only add regular files``) for every agent
+that commits. The index is parsed once per change (keyed on its size and modification time).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from typing import Final
+
+#: Fixed part of an index entry before the flags (ctime, mtime, dev, ino, mode, uid, gid, size, oid).
+_FIXED: Final = 60
+_EXTENDED: Final = 0x4000
+#: Indexes larger than this are not parsed (treated as "cannot tell": nothing is exempt).
+MAX_INDEX_BYTES: Final = 64 * 1024 * 1024
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[tuple[int, int], frozenset[str] | None]] = {}
+
+
+def repository_of(folder: str) -> tuple[str, str] | None:
+    """``(work tree root, git dir)`` of the repository ``folder`` lies in, or None."""
+    here = folder
+    while True:
+        dot_git = here.rstrip("/") + "/.git"
+        if os.path.isdir(dot_git) and not os.path.islink(dot_git):
+            return here, dot_git
+        if os.path.isfile(dot_git) and not os.path.islink(dot_git):
+            try:
+                with open(dot_git, encoding="utf-8") as fh:
+                    line = fh.read(4096).strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            gitdir = line[len("gitdir:"):].strip()
+            return here, os.path.normpath(os.path.join(here, gitdir))
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def tracked(git_dir: str) -> frozenset[str] | None:
+    """The paths (relative to the work tree, ``/``-separated) in ``git_dir``'s index; None when there is
+    no index or it cannot be read (then nothing counts as tracked)."""
+    index = git_dir + "/index"
+    try:
+        info = os.stat(index)
+    except OSError:
+        return None
+    key = (info.st_size, info.st_mtime_ns)
+    with _lock:
+        hit = _cache.get(index)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    paths = _parse(index) if info.st_size <= MAX_INDEX_BYTES else None
+    with _lock:
+        _cache[index] = (key, paths)
+    return paths
+
+
+def _parse(index: str) -> frozenset[str] | None:
+    try:
+        with open(index, "rb") as fh:
+            data = fh.read(MAX_INDEX_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) < 12 or data[:4] != b"DIRC":
+        return None
+    version, count = struct.unpack(">II", data[4:12])
+    if version not in (2, 3, 4):
+        return None
+    out: list[str] = []
+    pos, previous = 12, b""
+    try:
+        for _ in range(count):
+            start = pos
+            (flags,) = struct.unpack(">H", data[pos + _FIXED:pos + _FIXED + 2])
+            pos += _FIXED + 2
+            if version >= 3 and flags & _EXTENDED:
+                pos += 2
+            if version == 4:
+                byte = data[pos]  # git's offset varint: 7 bits a byte, +1 per continuation
+                pos += 1
+                strip = byte & 0x7F
+                while byte & 0x80:
+                    byte = data[pos]
+                    pos += 1
+                    strip = ((strip + 1) << 7) | (byte & 0x7F)
+                end = data.index(b"\0", pos)
+                name = previous[:len(previous) - strip] + data[pos:end]
+                pos = end + 1
+            else:
+                end = data.index(b"\0", pos)
+                name = data[pos:end]
+                pos = start + ((end - start) // 8 + 1) * 8  # NUL padding to a multiple of 8
+            previous = name
+            out.append(name.decode("utf-8", "surrogateescape"))
+    except (struct.error, ValueError, IndexError):
+        return None
+    return frozenset(out)
