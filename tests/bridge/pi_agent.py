@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from queue import Empty, Queue
 from typing import Any
@@ -62,10 +62,11 @@ UiAnswer = Callable[[dict[str, Any]], dict[str, Any] | None]
 class PiAgent:
     """``pi --mode rpc --no-session --offline`` with the scripted provider; ``ui`` answers dialogs."""
 
-    def __init__(self, cli: Path, env: Mapping[str, str], cwd: Path, ui: UiAnswer | None = None) -> None:
+    def __init__(self, cli: Path, env: Mapping[str, str], cwd: Path, ui: UiAnswer | None = None,
+                 args: Sequence[str] = ()) -> None:
         self.proc = subprocess.Popen(
             ["node", str(cli), "--mode", "rpc", "--no-session", "--offline", "--provider", "scripted",
-             "--model", "script-1", "-e", str(SCRIPTED_PROVIDER)],
+             "--model", "script-1", "-e", str(SCRIPTED_PROVIDER), *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=dict(env),
         )
         self.ui = ui

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,8 @@ def bridged(pi_env: Any, pi_cli: Path) -> Iterator[Any]:
     assert main(["bridge", "install"]) == 0
     agents: list[PiAgent] = []
 
-    def start(ui: Any = None) -> PiAgent:
-        agent = PiAgent(pi_cli, os.environ, pi_env.workspace, ui)
+    def start(ui: Any = None, args: Sequence[str] = ()) -> PiAgent:
+        agent = PiAgent(pi_cli, os.environ, pi_env.workspace, ui, args)
         agents.append(agent)
         agent.ready()
         return agent
@@ -90,6 +90,32 @@ def test_sandboxed_tool_result_reaches_pi_and_denial_is_a_tool_error(bridged: An
     entries = _ledger(pi_env)
     assert any(e.decision == "allow" and e.capability == "read" for e in entries)
     assert any(e.decision == "deny" and e.capability == "exec" and e.reason == "deny_caps" for e in entries)
+
+
+FLAGGED = """
+export default function (pi: any) {
+  pi.registerFlag("shout", { description: "answer in capitals", type: "boolean", default: false });
+  pi.registerFlag("greeting", { description: "the word to greet with", type: "string", default: "hello" });
+  pi.registerFlag("unused", { description: "never given", type: "string", default: "kept" });
+  pi.registerTool({ name: "flags", description: "Report the flags", parameters: { type: "object", properties: {} },
+    async execute() {
+      const text = JSON.stringify([pi.getFlag("shout"), pi.getFlag("greeting"), pi.getFlag("unused")]);
+      return { content: [{ type: "text", text }] };
+    } });
+}
+"""
+
+
+def test_flags_of_sandboxed_extensions_are_pi_flags(bridged: Any, pi_env: Any) -> None:
+    # Without the bridge registering them, pi refused '--shout' as an unknown option.
+    write_file(pi_env.agent_dir / "sandboxed-extensions" / "flagged.ts", FLAGGED)
+    agent = bridged(args=["--shout", "--greeting", "bonjour"])
+    end, _ = agent.run_tool("flags", {})
+    assert end["isError"] is False, end
+    assert json.loads(end["result"]["content"][0]["text"]) == [True, "bonjour", "kept"]
+    defaults = bridged()
+    end, _ = defaults.run_tool("flags", {})
+    assert json.loads(end["result"]["content"][0]["text"]) == [False, "hello", "kept"]
 
 
 def test_events_are_relayed_and_a_sandboxed_block_stops_pis_own_tool(bridged: Any) -> None:

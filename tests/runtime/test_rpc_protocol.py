@@ -32,6 +32,10 @@ export default function (pi: any) {
       return { content: [{ type: "text", text: `${ok} ${pick}` }] };
     } });
   pi.registerCommand("hello", { description: "Say hello", handler: async () => { pi.sendMessage({ customType: "hi", content: "hello" }); } });
+  pi.registerFlag("loud", { description: "shout", type: "boolean", default: false });
+  pi.registerTool({ name: "loud", description: "Report the loud flag",
+    execute: async () => ({ content: [{ type: "text", text: JSON.stringify(pi.getFlag("loud")) }] }) });
+  pi.registerShortcut("ctrl+shift+l", { description: "say hi", handler: async () => { console.log("shortcut hi"); } });
 }
 """
 
@@ -127,6 +131,30 @@ def test_ui_dialogs_go_to_the_host_and_bad_answers_fall_back(clients: list[RpcCl
     # an answer outside the options (or of the wrong type) is not given to the extension
     replies.update(confirm={"value": "yes"}, select={"value": "green"})
     assert client.request("tool.call", {"extension": "asker", "tool": "ask"})["result"]["content"][0]["text"] == "false undefined"
+
+
+def test_flags_set_reaches_get_flag_and_bad_values_are_clear_errors(clients: list[RpcClient]) -> None:
+    client = RpcClient()
+    clients.append(client)
+    (ext,) = client.request("initialize")["result"]["extensions"]
+    assert ext["flag_specs"] == [{"name": "loud", "description": "shout", "type": "boolean", "default": False}]
+    assert ext["shortcut_specs"] == [{"key": "ctrl+shift+l", "description": "say hi"}]
+
+    def loud() -> Any:
+        reply = client.request("tool.call", {"extension": "asker", "tool": "loud"})
+        return json.loads(reply["result"]["content"][0]["text"])
+
+    assert loud() is False  # the registered default until the host says otherwise
+    assert client.request("flags.set", {"values": {"loud": True}})["result"] == {"flags": ["loud"]}
+    assert loud() is True
+    for values in ({"loud": 3}, {"loud": None}, {"": True}, [], {f"f{i}": True for i in range(257)}):
+        with pytest.raises(jsonschema.ValidationError):
+            check("request.flags.set", {"id": 0, "method": "flags.set", "params": {"values": values}})
+        error = client.request("flags.set", {"values": values}, checked=False)["error"]
+        assert error["code"] == "invalid_params" and error["message"]
+    assert loud() is True  # a refused update changes nothing
+    assert client.request("shortcut.run", {"extension": "asker", "key": "ctrl+shift+l"})["result"] == {"result": None}
+    assert any(n["params"]["text"] == "shortcut hi" for n in client.notifications if n["method"] == "extension.output")
 
 
 def test_bad_initialize_params_are_clear_errors(clients: list[RpcClient]) -> None:

@@ -93,7 +93,11 @@ class LoadedExtension:
             ],
             "events": list(regs.get("events", [])),
             "flags": [f["name"] for f in regs.get("flags", [])],
+            "flag_specs": [flag_spec(f) for f in regs.get("flags", [])],
             "shortcuts": [s["key"] for s in regs.get("shortcuts", [])],
+            "shortcut_specs": [
+                {"key": s["key"], "description": str(s.get("description") or "")} for s in regs.get("shortcuts", [])
+            ],
             "message_renderers": list(regs.get("messageRenderers", [])),
             "providers": [p["name"] for p in regs.get("providers", [])],
             "restarts": self.restarts,
@@ -105,6 +109,14 @@ class LoadedExtension:
 
 #: The parameter schema of a tool registered without one: an object with any properties (as in pi).
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def flag_spec(flag: dict[str, Any]) -> dict[str, Any]:
+    """A CLI flag as pi's ``registerFlag`` takes it: name, description, ``boolean``/``string``, default."""
+    kind = "string" if flag.get("type") == "string" else "boolean"
+    default = flag.get("default")
+    return {"name": flag["name"], "description": str(flag.get("description") or ""), "type": kind,
+            "default": default if isinstance(default, (bool, str)) else None}
 
 
 def tool_spec(tool: dict[str, Any]) -> dict[str, Any]:

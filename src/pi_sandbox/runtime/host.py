@@ -503,6 +503,19 @@ class ExtensionHost:
             self._record(extension_id, reason, message, decision="error")
         return result
 
+    def set_flags(self, values: Mapping[str, bool | str]) -> None:
+        """The extensions' CLI flags as the agent parsed its command line (pi: ``--name`` / ``--name value``,
+        known only after every extension registered its flags); ``pi.getFlag`` answers them from now on,
+        also in workers started later. A worker that cannot take them is recorded like any failed request."""
+        self.flags = dict(values)
+        for ext in list(self._extensions.values()):
+            if ext.status != "loaded":
+                continue
+            try:
+                self._request(ext, "flags", {"values": self.flags})
+            except PiSandboxError:
+                continue  # recorded by _request; a restarted worker starts with the new values
+
     def run_command(self, extension_id: str, name: str, args: str = "") -> dict[str, Any]:
         """Run a registered slash command with its argument string."""
         ext = self.get(extension_id)

@@ -41,6 +41,8 @@ DEFAULT_PROMPT_TIMEOUT_MS: Final = 60_000
 MAX_PROMPT_TIMEOUT_MS: Final = 600_000
 #: Host capabilities a client can turn on in ``initialize``.
 CLIENT_CAPABILITIES: Final = ("permissions", "ui")
+#: The most CLI flag values the host may set at once (``flags.set``).
+MAX_FLAGS: Final = 256
 _EOF: Final = object()
 
 
@@ -143,6 +145,7 @@ class RpcServer:
                 _text(p, "extension"), _text(p, "name"), _text(p, "args", default="")
             ),
             "shortcut.run": lambda p: self.host.run_shortcut(_text(p, "extension"), _text(p, "key")),
+            "flags.set": self._set_flags,
             "events.emit": lambda p: self.host.emit(_text(p, "event"), _obj(p, "data")),
             "tick": self._tick,
             "shutdown": self._shutdown,
@@ -238,6 +241,17 @@ class RpcServer:
             tool_call_id=params.get("toolCallId") if isinstance(params.get("toolCallId"), str) else None,
             abort_after_ms=abort_after,
         )
+
+    def _set_flags(self, params: Mapping[str, Any]) -> Any:
+        values = _obj(params, "values")
+        if len(values) > MAX_FLAGS or not all(
+                isinstance(k, str) and 0 < len(k) <= 200 and (isinstance(v, bool) or (isinstance(v, str)
+                                                                                    and len(v) <= 64 * 1024))
+                for k, v in values.items()):
+            raise RpcError("invalid_params", f"'values' maps at most {MAX_FLAGS} flag names to true/false or a "
+                           "string (names up to 200 characters, values up to 64 KiB)")
+        self.host.set_flags(values)
+        return {"flags": sorted(values)}
 
     def _tick(self, _params: Mapping[str, Any]) -> Any:
         return {"ticked": self.host.tick(only_due=False)}

@@ -23,6 +23,9 @@ const tools = new Map();
 const commands = new Map();
 const handlers = new Map(); // event name -> [handler]
 const flags = new Map();
+// The flags' values as the agent parsed its command line; set by the host once they are known (pi parses
+// extension flags after loading every extension), else the values the worker started with.
+let flagValues = null;
 const shortcuts = new Map();
 const renderers = new Map();
 const providers = [];
@@ -107,7 +110,7 @@ const pi = {
     flags.set(name, options || {});
   },
   getFlag(name) {
-    const given = (host.info().flags || {})[name];
+    const given = (flagValues || host.info().flags || {})[name];
     if (given !== undefined) return given;
     const def = flags.get(name);
     return def ? def.default : undefined;
@@ -492,6 +495,10 @@ const kinds = {
   shortcut: runShortcut,
   event: runEvent,
   bus: deliverExternalBus,
+  flags: async ({ values }) => {
+    flagValues = values && typeof values === "object" ? { ...values } : {};
+    return null;
+  },
   tick: async () => ({ pending: internal.pendingCount() }),
   registrations: async () => registrations(),
 };

@@ -184,6 +184,7 @@ export default async function piSandboxBridge(pi: any) {
   }
 
   const loaded = (session.extensions || []).filter((e: Json) => e.status === "loaded");
+  const flagNames: string[] = [];
   for (const ext of session.extensions || []) {
     if (ext.status !== "loaded") notify(`pi-sandbox: extension '${ext.id}' did not load: ${ext.error}`, "warning");
   }
@@ -212,6 +213,29 @@ export default async function piSandboxBridge(pi: any) {
         },
       });
     }
+    // A flag is pi-wide: the first extension to name it defines it (pi parses it after every extension loaded).
+    for (const flag of ext.flag_specs || []) {
+      if (flagNames.includes(flag.name)) continue;
+      flagNames.push(flag.name);
+      pi.registerFlag(flag.name, {
+        description: `${flag.description} (sandboxed: ${ext.id})`,
+        type: flag.type === "string" ? "string" : "boolean",
+        ...(flag.default === null || flag.default === undefined ? {} : { default: flag.default }),
+      });
+    }
+    for (const shortcut of ext.shortcut_specs || []) {
+      pi.registerShortcut(shortcut.key, {
+        description: `${shortcut.description} (sandboxed: ${ext.id})`,
+        handler: async (c: any) => {
+          ctx = c ?? ctx;
+          try {
+            await sandbox.request("shortcut.run", { extension: ext.id, key: shortcut.key });
+          } catch (err: any) {
+            notify(`pi-sandbox: shortcut ${shortcut.key} of '${ext.id}' failed: ${err?.message ?? err}`, "warning");
+          }
+        },
+      });
+    }
   }
 
   const handled = new Set<string>(loaded.flatMap((e: Json) => e.events || []));
@@ -221,6 +245,19 @@ export default async function piSandboxBridge(pi: any) {
       ctx = c ?? ctx;
       if (event === "session_start") {
         for (const [text, level] of notices.splice(0)) notify(text, level);
+        if (flagNames.length) {
+          // pi has parsed its command line by now: hand the sandboxed extensions their flags' values.
+          const values: Json = {};
+          for (const name of flagNames) {
+            const value = pi.getFlag(name);
+            if (typeof value === "boolean" || typeof value === "string") values[name] = value;
+          }
+          try {
+            await sandbox.request("flags.set", { values });
+          } catch (err: any) {
+            notify(`pi-sandbox: could not pass the command-line flags on: ${err?.message ?? err}`, "warning");
+          }
+        }
         if (ctx?.hasUI) ctx.ui.setStatus(STATUS_KEY, `pi-sandbox: ${loaded.length} sandboxed extension(s)`);
       }
       if (event === "session_shutdown") {
