@@ -478,11 +478,14 @@ class ExtensionHost:
         *,
         tool_call_id: str | None = None,
         abort_after_ms: int | None = None,
+        hostcall_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         """Run a registered tool (parameters validated against its TypeBox schema first).
 
         ``abort_after_ms`` aborts the ``AbortSignal`` the tool gets after that long (the result then
         has ``aborted: true``); what the tool does about it is up to the tool, as in pi.
+        ``hostcall_ids``, when given, receives the call ids of the hostcalls this call made (also when it
+        raises): the only sound way to tell its ledger entries from those of other calls of the extension.
         """
         ext = self.get(extension_id)
         payload: dict[str, Any] = {
@@ -493,7 +496,12 @@ class ExtensionHost:
         if abort_after_ms is not None:
             payload["abortAfterMs"] = max(1, int(abort_after_ms))
         try:
-            result = self._request(ext, "tool", payload)
+            with ext.lock:  # the ids are read under the same turn as the request that made them
+                try:
+                    result = self._request_locked(ext, "tool", payload, restart=True)
+                finally:
+                    if hostcall_ids is not None and ext.worker is not None:
+                        hostcall_ids.extend(ext.worker.request_call_ids)
         finally:
             self._flush_bus()
         thrown = result.pop("thrown", None)

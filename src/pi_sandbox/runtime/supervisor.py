@@ -119,6 +119,9 @@ class ExtensionWorker:
         self._next_id = 1
         self.dead_reason: str | None = None
         self.hostcalls = 0
+        #: The call ids of the hostcalls the current (or last) request made: what a caller attributes to that
+        #: request (requests to one worker take turns, so no other request's hostcalls are among them).
+        self.request_call_ids: list[str] = []
         self._init_frame: bytes | None = None
         #: Kernel confinement the worker reported (e.g. ``landlock-abi7``; ``none: ...`` if unavailable).
         self.confinement = "unknown"
@@ -303,6 +306,7 @@ class ExtensionWorker:
             self._die_from_exit()
         request_id = self._next_id
         self._next_id += 1
+        self.request_call_ids = []
         budget = self.limits.call_timeout_s if budget_s is None else budget_s
         try:
             channel.write({"type": "call", "id": request_id, "kind": kind, "payload": dict(payload)})
@@ -400,6 +404,7 @@ class ExtensionWorker:
         sync = message.get("sync") is not False
         job = Job(hid, method, params, self.service.new_call_id(), sync, now, now + self.service.deadline_s(method),
                   in_order=runs_in_order(method, params, sync))
+        self.request_call_ids.append(job.call_id)
         if len(self._pending) >= self.limits.max_pending_hostcalls:
             # A flood of calls is refused at once (and recorded), never queued without bound.
             job.deadline, job.flooded = now, True

@@ -173,18 +173,23 @@ class Session:
         spec = self.tool(name, extension=extension)
         host = self._live()
         before = self._sandbox.store.head()[0]
+        own: list[str] = []
         raw = host.call_tool(spec.extension_id, spec.name, dict(args or {}), tool_call_id=tool_call_id,
-                             abort_after_ms=abort_after_ms)
+                             abort_after_ms=abort_after_ms, hostcall_ids=own)
         return ToolResult(
             extension_id=spec.extension_id, tool=spec.name,
             content=tuple(c for c in raw.get("content") or () if isinstance(c, Mapping)),
             details=raw.get("details"), is_error=bool(raw.get("isError")), aborted=bool(raw.get("aborted")),
-            denials=tuple(self._denials(spec.extension_id, before)))
+            denials=tuple(self._denials(spec.extension_id, before, frozenset(own))))
 
-    def _denials(self, extension_id: str, after_seq: int) -> Iterator[Denial]:
+    def _denials(self, extension_id: str, after_seq: int, call_ids: frozenset[str]) -> Iterator[Denial]:
+        """The denials of this call's own hostcalls (by call id): another call of the same extension, run
+        by another thread while or right after this one ran, is in the same ledger range but not in ``call_ids``."""
+        if not call_ids:
+            return
         store = self._sandbox.store
         for entry in store.query_ledger(extension_id=extension_id, kind="hostcall", after_seq=after_seq):
-            if entry.decision != "deny":
+            if entry.decision != "deny" or entry.call_id not in call_ids:
                 continue
             remediation = str(store.forensic_fields(entry.seq).get("remediation") or "")
             yield Denial(entry.seq, entry.capability, entry.method, entry.reason, remediation)
