@@ -25,6 +25,7 @@ from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.depcheck import check_graph, diagnose_unresolved
 from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, SEAL_MARK, ModuleTable, is_internal
+from pi_sandbox.runtime.snapshot import VerifiedFiles, snapshot_path
 from pi_sandbox.runtime.toolchain import Toolchain
 from pi_sandbox.scanner.packages import DependencyPlan, plan_dependencies, within
 
@@ -179,11 +180,15 @@ class Bundler:
         key = f"{self._signature}|{plan.root}|{entry}|{plan.fingerprint()}"
         return self.cache_dir / f"{sha256_hex(key)}.json"
 
-    def _cached(self, manifest_path: Path, plan: DependencyPlan) -> Bundle | None:
+    def _cached(self, manifest_path: Path, plan: DependencyPlan, verified: VerifiedFiles | None) -> Bundle | None:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if verified is not None and manifest.get("verified") is not True:
+                return None  # built from what was on disk, not from checked bytes: never serves a pinned load
             for path, digest in manifest["inputs"].items():
-                if sha256_hex(Path(path).read_bytes()) != digest:
+                # A pinned load compares with the digests its pin was checked on (no second read of the file).
+                now = verified.digests.get(path) if verified is not None else sha256_hex(Path(path).read_bytes())
+                if now != digest:
                     return None
             source = (self.cache_dir / f"{manifest['bundle']}.mjs").read_text(encoding="utf-8")
         except (OSError, ValueError, KeyError, TypeError):
@@ -200,11 +205,14 @@ class Bundler:
         )
 
     def bundle(
-        self, entry: Path, root: Path, *, plan: DependencyPlan | None = None, use_cache: bool = True
+        self, entry: Path, root: Path, *, plan: DependencyPlan | None = None, use_cache: bool = True,
+        verified: VerifiedFiles | None = None,
     ) -> Bundle:
         """Bundle ``entry`` (inside ``root``); raises ``ExtensionLoadError`` naming file and reason.
 
-        ``plan`` is the extension's dependency plan (computed from ``root`` when not given).
+        ``plan`` is the extension's dependency plan (computed from ``root`` when not given). ``verified``:
+        the reading a pin was checked on; the bundle is then built from a snapshot of exactly those bytes
+        (esbuild never reads the installed copy) and every file it read must be one of them.
         """
         root = root.resolve()
         entry = entry.resolve()
@@ -216,23 +224,27 @@ class Bundler:
         plan = plan or plan_dependencies(root)
         manifest_path = self._manifest_path(entry, plan)
         if use_cache:
-            hit = self._cached(manifest_path, plan)
+            hit = self._cached(manifest_path, plan, verified)
             if hit is not None:
                 return hit
         with tempfile.TemporaryDirectory(prefix="pi-bundle-") as tmp:
             out = Path(tmp) / "out.mjs"
             meta = Path(tmp) / "meta.json"
+            snapshot = Path(tmp) / "snapshot" if verified is not None else None
+            if snapshot is not None:
+                assert verified is not None
+                verified.materialise(snapshot)
             proc = subprocess.run(
                 [
                     str(self.toolchain.esbuild),
-                    str(entry),
+                    str(entry if snapshot is None else snapshot_path(snapshot, entry)),
                     *_ESBUILD_FLAGS,
                     *self._externals,
                     *_location_defines(entry),
                     f"--outfile={out}",
                     f"--metafile={meta}",
                 ],
-                cwd=root,
+                cwd=root if snapshot is None else snapshot_path(snapshot, root),
                 capture_output=True,
                 text=True,
                 env={"PATH": "/usr/bin:/bin"},
@@ -249,12 +261,17 @@ class Bundler:
                 raise ExtensionLoadError(f"{entry}: bundling failed: {message}")
             metafile = json.loads(meta.read_text(encoding="utf-8"))
             refuse_internal_imports(metafile, entry)
-            inputs = check_graph(metafile.get("inputs", {}), root, plan)
+            inputs = check_graph(metafile.get("inputs", {}), root, plan, snapshot=snapshot)
             static_imports = _static_imports(metafile)
             body = _module_locations(out.read_text(encoding="utf-8"), entry, root)
         source = _require_prelude(body, self.table) + body
         digest = sha256_hex(source)
-        self._store(manifest_path, inputs, source, digest, static_imports)
+        if verified is not None:
+            unchecked = sorted(str(p) for p in inputs if str(p) not in verified.digests)
+            if unchecked:  # cannot happen with a complete snapshot; refuse rather than run an unchecked file
+                raise ExtensionLoadError(f"{entry}: the bundle read file(s) the integrity check did not cover: "
+                                         f"{', '.join(unchecked[:5])}", reason="integrity_mismatch")
+        self._store(manifest_path, inputs, source, digest, static_imports, verified)
         return Bundle(
             source=source,
             sha256=digest,
@@ -271,12 +288,16 @@ class Bundler:
         source: str,
         digest: str,
         static_imports: tuple[str, ...],
+        verified: VerifiedFiles | None = None,
     ) -> None:
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            hashes = {str(p): sha256_hex(p.read_bytes()) for p in inputs}
+            # Built from checked bytes: their digests; otherwise what is on disk now (an unpinned extension).
+            hashes = {str(p): verified.digests[str(p)] if verified is not None else sha256_hex(p.read_bytes())
+                      for p in inputs}
             _atomic_write(self.cache_dir / f"{digest}.mjs", source)
-            manifest = {"bundle": digest, "inputs": hashes, "static_imports": list(static_imports)}
+            manifest = {"bundle": digest, "inputs": hashes, "static_imports": list(static_imports),
+                        "verified": verified is not None}
             _atomic_write(manifest_path, json.dumps(manifest))
         except OSError:
             pass  # the cache is an optimisation; a read-only state dir must not fail the load

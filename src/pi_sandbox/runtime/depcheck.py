@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pi_sandbox.errors import ExtensionLoadError
+from pi_sandbox.runtime.snapshot import real_path_of, snapshot_path
 from pi_sandbox.scanner.packages import (
     DependencyPlan,
     exported_subpaths,
@@ -53,9 +54,15 @@ def _importers(inputs: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
 _ATTRIBUTES_SUFFIX = re.compile(r" with \{ [\w$]+: '[^'/\\]*'(?:, [\w$]+: '[^'/\\]*')* \}$")
 
 
-def check_graph(inputs: Mapping[str, Any], workdir: Path, plan: DependencyPlan) -> list[Path]:
-    """Real paths of a metafile's inputs; ``ExtensionLoadError`` for any the plan does not allow."""
+def check_graph(inputs: Mapping[str, Any], workdir: Path, plan: DependencyPlan,
+                snapshot: Path | None = None) -> list[Path]:
+    """Real paths of a metafile's inputs; ``ExtensionLoadError`` for any the plan does not allow.
+
+    ``snapshot``: esbuild ran on the snapshot of checked files under this folder (its working folder was
+    the snapshot's copy of ``workdir``): every input must resolve inside it, and is judged by the real path
+    its copy stands for."""
     importers = _importers(inputs)
+    read_from = workdir if snapshot is None else snapshot_path(snapshot, workdir)
     allowed = (plan.root, *plan.dependency_dirs)
     bound = plan.install_root.path
     resolved: list[Path] = []
@@ -65,7 +72,15 @@ def check_graph(inputs: Mapping[str, Any], workdir: Path, plan: DependencyPlan) 
         file = _ATTRIBUTES_SUFFIX.sub("", raw)
         if ":" in file.split("/", 1)[0]:
             raise ExtensionLoadError(f"bundle input '{raw}' comes from an unsupported namespace")
-        path = Path(os.path.realpath(workdir / file))
+        path = Path(os.path.realpath(read_from / file))
+        if snapshot is not None:
+            real = real_path_of(snapshot, str(path))
+            if real is None:
+                raise ExtensionLoadError(
+                    f"bundle input '{raw}' resolves outside the extension's checked files (a link that leaves "
+                    "them): imports must stay inside the extension's own folder and its dependencies",
+                    reason="import_outside_root")
+            path = real
         if not (within(path, bound) and any(within(path, d) for d in allowed)):
             raise _refusal(raw, path, importers.get(raw), workdir, plan)
         resolved.append(path)
@@ -154,6 +169,17 @@ def _diagnose(
             reason="dependency_undeclared" if declared is not None else "dependency_missing",
         )
     info = read_package(found)
+    real = Path(os.path.realpath(found))
+    if real != plan.root and real not in plan.packages:
+        # Installed, but not in the extension's closure: a pinned load bundles only its checked files (the
+        # snapshot), where such a package is absent, so esbuild cannot resolve it; say why.
+        pkg = info.name if info and info.name else found.name
+        return ExtensionLoadError(
+            f"{where} imports '{spec}', which resolves to package '{pkg}' ({found}), which {label} does not "
+            f"declare as a dependency: add '{pkg}' to 'dependencies' in its package.json and install it "
+            f"({plan.fix_command()})",
+            reason="dependency_undeclared",
+        )
     if info is None or info.exports is None:
         return None
     subpath = "." + spec[len(name):] if spec != name else "."

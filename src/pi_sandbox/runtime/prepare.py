@@ -8,6 +8,7 @@ do not stop a load (native addons, declared dependencies that are missing but no
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -17,9 +18,11 @@ from pi_sandbox.errors import ExtensionLoadError, IntegrityMismatchError
 from pi_sandbox.runtime.bundler import Bundle, Bundler
 from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.modules import ModuleTable
-from pi_sandbox.scanner.integrity import PinIndex, check_pin
+from pi_sandbox.runtime.snapshot import Member, VerifiedFiles
+from pi_sandbox.scanner.integrity import PinIndex, compare_pin
 from pi_sandbox.scanner.lockfile import load_lockfile
-from pi_sandbox.scanner.packages import DependencyPlan, native_addons, plan_dependencies
+from pi_sandbox.scanner.packages import DependencyPlan, native_addons, plan_dependencies, within
+from pi_sandbox.scanner.walker import content_hash
 
 #: Ledger decision of each load-failure reason: refusals of something the extension reached for are
 #: ``deny``; problems of a user's installation that the user fixes are ``error``.
@@ -30,26 +33,50 @@ LOAD_DECISIONS: Final = {
 }
 
 
-def prepare_bundle(bundler: Bundler, source: ExtensionSource, state_dir: Path, pins: PinIndex | None = None) -> Bundle:
-    """Check the pin (own files + dependencies), then bundle; ``ExtensionLoadError`` says why not.
-    ``pins``: the lockfile, indexed once for a whole load (read from ``state_dir`` when not given)."""
-    plan = plan_dependencies(source.root)
-    verify_integrity(source, plan, state_dir, pins)
-    return bundler.bundle(source.entry, source.root, plan=plan)
+def prepare_bundle(bundler: Bundler, source: ExtensionSource, state_dir: Path, pins: PinIndex | None = None,
+                   plan: DependencyPlan | None = None) -> Bundle:
+    """Check the pin (own files + dependencies), then bundle exactly the bytes that were checked;
+    ``ExtensionLoadError`` says why not. ``pins``: the lockfile, indexed once for a whole load (read from
+    ``state_dir`` when not given); ``plan``: the dependency plan, when the caller has it already."""
+    plan = plan or plan_dependencies(source.root)
+    verified = verify_integrity(source, plan, state_dir, pins)
+    return bundler.bundle(source.entry, source.root, plan=plan, verified=verified)
 
 
 def verify_integrity(source: ExtensionSource, plan: DependencyPlan, state_dir: Path,
-                     pins: PinIndex | None = None) -> None:
-    """Refuse a pinned extension whose files or dependency files differ from its lockfile pin."""
+                     pins: PinIndex | None = None) -> VerifiedFiles | None:
+    """Refuse a pinned extension whose files or dependency files differ from its lockfile pin.
+
+    Returns the reading the pin was checked on (None for an unpinned extension): the bundler builds from
+    these bytes only (:mod:`.snapshot`), so a file swapped after this check is never what runs."""
     entry = (pins or PinIndex.of(load_lockfile(state_dir))).find(source.root, source.entry)
     if entry is None:
-        return
-    result = check_pin(entry, plan)
+        return None
+    installed = Path(os.path.realpath(entry.install_path))
+    single = not installed.is_dir()
+    own = Member(installed, single=single)
+    # Dependency packages outside the extension's own folder are read as members of their own (those inside
+    # it are part of its own files already); a package's nested node_modules holds other members.
+    deps = [Member(d, nested=False) for d in plan.dependency_dirs if single or not within(d, installed)]
+    verified = VerifiedFiles.read([own, *deps])
+    if single:
+        name = entry.hashed_name or Path(entry.install_path).name
+        own_hash = content_hash([(name, verified.digests.get(str(installed), ""))])
+        result = compare_pin(entry, own_hash, None)
+    else:
+        own_hash = content_hash(list(verified.own(installed)))
+        base = plan.install_root.path
+        dependencies: dict[str, str] = {}
+        for package in plan.dependency_dirs:
+            prefix = os.path.relpath(package, base).replace(os.sep, "/") + "/"
+            dependencies.update((prefix + rel, digest) for rel, digest in verified.under(package).items())
+        result = compare_pin(entry, own_hash, dependencies)
     if not result.ok:
         raise IntegrityMismatchError(
             f"{source.entry}: changed since it was installed and pinned as '{entry.extension_id}': "
             f"{result.describe()}; inspect the change, then re-install with `pi-sandbox ext install`"
         )
+    return verified
 
 
 @dataclass(frozen=True)
@@ -85,8 +112,7 @@ def check_extension(
     notes = _notes(plan)
     deps = tuple(f"{i.name}@{i.version}" for p, i in sorted(plan.packages.items()) if p != plan.root)
     try:
-        verify_integrity(source, plan, state_dir)
-        bundle = bundler.bundle(source.entry, source.root, plan=plan)
+        bundle = prepare_bundle(bundler, source, state_dir, plan=plan)
     except ExtensionLoadError as exc:
         return CheckReport(source, False, exc.reason, str(exc), notes, deps)
     problem = static_import_problem(bundle, table, source.entry)

@@ -99,6 +99,21 @@ def find_pin(entries: Mapping[str, LockEntry], *locations: Path) -> LockEntry | 
     return PinIndex.of(entries).find(*locations)
 
 
+def compare_pin(entry: LockEntry, own_hash: str, dependencies: Mapping[str, str] | None) -> IntegrityResult:
+    """Compare what was read (the own content hash, the dependency files' digests by path relative to the
+    install root) with ``entry``; dependencies are not compared for a pin made before they were pinned."""
+    pinned = entry.dependency_files
+    if pinned is None or dependencies is None:
+        return IntegrityResult(entry.extension_id, own_hash != entry.content_hash)
+    return IntegrityResult(
+        entry.extension_id,
+        own_hash != entry.content_hash,
+        changed=tuple(sorted(k for k in dependencies.keys() & pinned.keys() if dependencies[k] != pinned[k])),
+        added=tuple(sorted(dependencies.keys() - pinned.keys())),
+        removed=tuple(sorted(pinned.keys() - dependencies.keys())),
+    )
+
+
 def check_pin(entry: LockEntry, plan: DependencyPlan) -> IntegrityResult:
     """Compare the extension at ``plan.root`` and its dependency closure with ``entry``."""
     installed = Path(entry.install_path)
@@ -112,12 +127,4 @@ def check_pin(entry: LockEntry, plan: DependencyPlan) -> IntegrityResult:
     own = content_hash([(rel, digests[f"{real}/{rel}"]) for _full, rel in files])
     if entry.dependency_files is None:  # pinned before dependencies were pinned: own files only
         return IntegrityResult(entry.extension_id, own != entry.content_hash)
-    now = dependency_files(plan, digests)
-    pinned = entry.dependency_files
-    return IntegrityResult(
-        entry.extension_id,
-        own != entry.content_hash,
-        changed=tuple(sorted(k for k in now.keys() & pinned.keys() if now[k] != pinned[k])),
-        added=tuple(sorted(now.keys() - pinned.keys())),
-        removed=tuple(sorted(pinned.keys() - now.keys())),
-    )
+    return compare_pin(entry, own, dependency_files(plan, digests))

@@ -100,7 +100,8 @@ def read_regular(path: Path, limit: int = -1) -> bytes:
         return handle.read(limit)
 
 
-def _special_kind(mode: int) -> str | None:
+def special_kind(mode: int) -> str | None:
+    """What a non-regular file is (named pipe, socket, device), None for anything else."""
     for test, kind in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
                        (stat.S_ISBLK, "block device")):
         if test(mode):
@@ -119,7 +120,7 @@ def scan_file(path: Path, rel_path: str, links: Project | None = None) -> FileRe
         return _finding_only("UNREADABLE_FILE", rel_path, "folder could not be listed")
     if stat.S_ISLNK(info.st_mode):
         return _finding_only("SYMLINK", rel_path, "not followed")
-    special = _special_kind(info.st_mode)
+    special = special_kind(info.st_mode)
     if special is not None:
         return _finding_only("SPECIAL_FILE", rel_path, f"{special}, never opened")
     if path.name.endswith(".node"):
@@ -270,7 +271,7 @@ def file_digest(path: Path) -> str:
         with os.fdopen(fd, "rb") as handle:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):  # a pipe or device: hash what it is, never read it
-                return hashlib.sha256(f"special:{_special_kind(mode)}".encode()).hexdigest()
+                return hashlib.sha256(f"special:{special_kind(mode)}".encode()).hexdigest()
             h = hashlib.sha256()
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 h.update(chunk)
