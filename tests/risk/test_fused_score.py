@@ -1,6 +1,7 @@
-"""The controller scores a call in one pass (``score.scored``); it must give the very float ``score`` gives for
-the same features, whatever the window holds (the shipped calibration was computed with ``score``), and its
-short cuts for the top features must rank them as sorting does."""
+"""The controller scores a call in one pass (``score.assess``); it must give the very float ``score`` gives for
+the same features, and the top features ``top_features`` ranks from them, whatever the window holds (the
+shipped calibration was computed with ``score``); and the short cuts for the top features must rank them as
+sorting does."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.risk.features import Observation
-from pi_sandbox.risk.score import TOP_FEATURES, WEIGHTS, Feature, score, scored, top_features
+from pi_sandbox.risk.score import TOP_FEATURES, WEIGHTS, Feature, assess, score, scored, top_features
 from pi_sandbox.risk.window import CallState, ExtensionWindow, WindowCall
 
 _OBSERVATIONS = st.builds(
@@ -33,6 +34,8 @@ def test_the_one_pass_score_is_the_score_of_its_features(
         window.push(WindowCall(f"c{i}", now, past, past_novel, state))
     values, value = scored(window, obs, novel, new_host, now + 0.001)
     assert value == score(values)
+    # what the controller runs: the same score, and the evidence's top features as ranking the features gives
+    assert assess(window, obs, novel, new_host, now + 0.001) == (value, top_features(values) if values else {})
 
 
 @given(st.dictionaries(st.sampled_from(list(Feature)), st.floats(0, 1), min_size=1, max_size=len(Feature)))

@@ -29,7 +29,7 @@ from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.config.model import RiskSettings
 from pi_sandbox.risk.calibration import Calibration
 from pi_sandbox.risk.features import CallInfo, Observer
-from pi_sandbox.risk.score import scored, top_features
+from pi_sandbox.risk.score import assess
 from pi_sandbox.risk.window import CallState, ExtensionWindow, WindowCall
 
 #: Record kinds (``security risk status`` reads them).
@@ -81,7 +81,9 @@ class RiskDecision(NamedTuple):
         """What the call's ledger entry records (numbers and feature names only)."""
         action, threshold, score, p_value, top, fault = self  # one unpacking: this runs for every call
         if score is not None:
-            out: dict[str, Any] = {"threshold": threshold, "score": score, "p": p_value, "features": dict(top)}
+            # the features are a dict made for this decision alone (``assess``): recorded as they are
+            out: dict[str, Any] = {"threshold": threshold, "score": score, "p": p_value,
+                                   "features": top if type(top) is dict else dict(top)}
         else:
             out = {"threshold": threshold}
         if action is _SHADOW_DENY:
@@ -168,7 +170,7 @@ class RiskController:
             raise RiskTimeout("the extension's window stayed busy past the decision budget")
         try:
             novel, new_host = window.novelty(obs)
-            values, value = scored(window, obs, novel, new_host, now)
+            value, top = assess(window, obs, novel, new_host, now)
             over = value > self.threshold
             action = _ALLOW if not over else (_DENY if self.settings.enforce else _SHADOW_DENY)
             window.push(WindowCall(call.call_id, now, obs, novel, _REFUSED_HERE if over and action is _DENY
@@ -189,7 +191,7 @@ class RiskController:
             if len(self._p_values) >= _P_VALUES:
                 self._p_values.clear()
             p_value = self._p_values[value] = round(self.calibration.p_value(value), 6)
-        return RiskDecision(action, self.threshold, value, p_value, top_features(values) if values else _NO_FEATURES)
+        return RiskDecision(action, self.threshold, value, p_value, top)
 
     def _fault(self, call: CallInfo, exc: Exception) -> RiskDecision:
         fault = "timeout" if isinstance(exc, RiskTimeout) else f"error:{type(exc).__name__}"

@@ -69,6 +69,8 @@ _SECRET_THEN_EGRESS, _WRITE_THEN_EXEC, _DENIALS_THEN_NEW_CAPABILITY, _DENIAL_RAT
     _NOVELTY, _NEW_HOST, _BURST, _CAPABILITY_MIX = Feature
 _W_SECRET_THEN_EGRESS, _W_WRITE_THEN_EXEC, _W_DENIALS_THEN_NEW_CAPABILITY, _W_DENIAL_RATE, _W_DENIAL_VARIETY, \
     _W_SECRET_CONTACT, _W_NOVELTY, _W_NEW_HOST, _W_BURST, _W_CAPABILITY_MIX = (WEIGHTS[f] for f in Feature)
+_N_SECRET_THEN_EGRESS, _N_WRITE_THEN_EXEC, _N_DENIALS_THEN_NEW_CAPABILITY, _N_DENIAL_RATE, _N_DENIAL_VARIETY, \
+    _N_SECRET_CONTACT, _N_NOVELTY, _N_NEW_HOST, _N_BURST, _N_CAPABILITY_MIX = (f.value for f in Feature)
 
 
 def features(window: ExtensionWindow, obs: Observation, novel: bool, new_host: bool,
@@ -131,6 +133,79 @@ def scored(window: ExtensionWindow, obs: Observation, novel: bool, new_host: boo
         out[_CAPABILITY_MIX] = value = (used - 1) / (_EFFECTFUL_COUNT - 1)
         soft += _W_CAPABILITY_MIX * value
     return out, (round(hard + min(soft, SOFT_CAP), 6) if out else 0.0)
+
+
+def assess(window: ExtensionWindow, obs: Observation, novel: bool, new_host: bool,
+           now: float) -> tuple[float, dict[str, float]]:
+    """``score`` and ``top_features`` of ``features`` in one pass (what the controller runs for every call).
+
+    The same features as ``scored``, added and summed in the same order (so the score is the same float to the
+    last bit: the shipped calibration holds), each kept only as (weighted contribution, name): the names the
+    evidence records, without a dict keyed by ``Feature`` to rank afterwards (property test against both)."""
+    parts: list[tuple[float, str]] = []
+    hard = soft = 0.0
+    n = len(window.calls)
+    capability, _, _, _, egress, _, secret_read, _, secret_env, secret_send, _, runs, runs_own_write = obs
+    capabilities = window.capabilities
+    if egress and (window.secret_reads > 0 or secret_send):
+        parts.append((_W_SECRET_THEN_EGRESS, _N_SECRET_THEN_EGRESS))
+        hard += _W_SECRET_THEN_EGRESS
+    if runs and (runs_own_write or any(path in window.written for path in runs)):
+        parts.append((_W_WRITE_THEN_EXEC, _N_WRITE_THEN_EXEC))
+        hard += _W_WRITE_THEN_EXEC
+    variety = len(window.denied_calls)
+    effectful = capability in EFFECTFUL
+    if variety:
+        if variety >= PROBE_DENIALS and len(window.denied_capabilities) >= PROBE_CAPABILITIES \
+                and effectful and not capabilities.get(capability):
+            parts.append((_W_DENIALS_THEN_NEW_CAPABILITY, _N_DENIALS_THEN_NEW_CAPABILITY))
+            soft += _W_DENIALS_THEN_NEW_CAPABILITY
+        weighted = _W_DENIAL_RATE * (variety / max(n, MIN_FILL))
+        parts.append((weighted, _N_DENIAL_RATE))
+        soft += weighted
+        weighted = _W_DENIAL_VARIETY * min(variety / VARIETY_FULL, 1.0)
+        parts.append((weighted, _N_DENIAL_VARIETY))
+        soft += weighted
+    fill = max(n + 1, MIN_FILL)
+    secret = window.secret_any + (secret_read or secret_env)
+    if secret:
+        weighted = _W_SECRET_CONTACT * min(secret / fill * 4.0, 1.0)
+        parts.append((weighted, _N_SECRET_CONTACT))
+        soft += weighted
+    fresh = window.novel + novel
+    if fresh:
+        weighted = _W_NOVELTY * (fresh / fill)
+        parts.append((weighted, _N_NOVELTY))
+        soft += weighted
+    if new_host and n >= MIN_FILL:
+        parts.append((_W_NEW_HOST, _N_NEW_HOST))
+        soft += _W_NEW_HOST
+    if n >= BURST_SPAN:
+        rate = window.burst_rate(now)
+        if rate > BURST_FROM:
+            weighted = _W_BURST * min((rate - BURST_FROM) / (BURST_FULL - BURST_FROM), 1.0)
+            parts.append((weighted, _N_BURST))
+            soft += weighted
+    used = len(capabilities) - (capability in capabilities) + effectful
+    if used > 1:
+        weighted = _W_CAPABILITY_MIX * ((used - 1) / (_EFFECTFUL_COUNT - 1))
+        parts.append((weighted, _N_CAPABILITY_MIX))
+        soft += weighted
+    count = len(parts)
+    if not count:
+        return 0.0, {}
+    if count == 1:
+        (first, name), = parts
+        top = {name: round(first, 3)}
+    elif count == 2:  # the most common case after one (novelty with the capability mix, or a burst)
+        top_1, top_2 = parts
+        if top_1 < top_2:
+            top_1, top_2 = top_2, top_1
+        top = {top_1[1]: round(top_1[0], 3), top_2[1]: round(top_2[0], 3)}
+    else:
+        parts.sort(reverse=True)
+        top = {name: round(c, 3) for c, name in parts[:TOP_FEATURES]}
+    return round(hard + min(soft, SOFT_CAP), 6), top
 
 
 def score(values: dict[Feature, float]) -> float:
