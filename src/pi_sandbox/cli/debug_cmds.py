@@ -31,8 +31,9 @@ def hostcall(ctx: CliContext, method: str, capability: str | None, params: str, 
              dry_run: bool) -> int:
     """Issue one hostcall through the full pipeline, as the extension would, and record it.
 
-    With --dry-run every stage decides and the decision is recorded (marked dry_run), but the connector is
-    never called: nothing is read, written, run or sent. Exit 0 when the call was allowed (and, without
+    With --dry-run every stage decides and the decision is recorded (marked dry_run), and so do the
+    connector's own checks (http: host lists and the resolved addresses), but nothing is read, written, run
+    or sent. Exit 0 when the call was allowed (and, without
     --dry-run, succeeded), 1 when it was denied or failed."""
     decoded = parse_json_arg(params, "--params")
     if not isinstance(decoded, dict):

@@ -49,3 +49,11 @@ class Connector(Protocol):
     """
 
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any: ...
+
+
+class Checks(Protocol):
+    """A connector that decides more than the stages did before its effect (the http connector's host and
+    address checks) also offers them alone: a dry run calls :meth:`check` instead of ``call``, so it reaches
+    the decision the real call would, raising the same ``ConnectorError``, and carries nothing out."""
+
+    def check(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> None: ...

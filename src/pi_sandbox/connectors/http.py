@@ -121,6 +121,17 @@ class HttpConnector:
         finally:
             deadline.cancel()
 
+    def check(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> None:
+        """Everything :meth:`call` decides before it connects, without connecting (a dry run): the params, the
+        URL, the host lists, and the addresses the name resolves to (a lookup, as the real call makes it).
+        Raises the ``ConnectorError`` the real call would. Redirects cannot be known without the request."""
+        settings: HttpSettings = ctx.config.http
+        _method, url, _headers, _body = _parse(params)
+        timeout_ms = params.get("timeout_ms", settings.timeout_ms)
+        if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0:
+            raise ConnectorError("http 'timeout_ms' must be a positive integer", code="invalid_request")
+        self._check_destination(ctx, HostPolicy.for_extension(ctx.config, ctx.extension_id), url)
+
     def _follow(self, ctx: ConnectorContext, timeout: httpx.Timeout, deadline: _TotalDeadline, method: str,
                 url: str, headers: dict[str, str], body: str | None) -> Any:
         settings: HttpSettings = ctx.config.http

@@ -163,8 +163,7 @@ class Pipeline:
         ), sync=effect and not gated)
         t0 = time.perf_counter_ns()
         if dry_run:
-            result = HostcallResult(True, call.call_id, {"dry_run": True, "decision": Decision.ALLOW}, None, None,
-                                    str(granted.reason), str(call.capability), entry.seq)
+            result = self._dry_run(call, entry.seq, str(granted.reason))
         else:
             result = self._carry_out(call, entry.seq, gated)
         connector_ms = (time.perf_counter_ns() - t0) / 1e6
@@ -241,7 +240,25 @@ class Pipeline:
         return HostcallResult(True, call.call_id, self.redactor.redact_value(result), None, None, None,
                               str(call.capability), seq)
 
-    def _connector_refusal(self, call: CallInfo, exc: ConnectorError, allowed_seq: int) -> int:
+    def _dry_run(self, call: CallInfo, seq: int, reason: str) -> HostcallResult:
+        """The end of an allowed dry run: the connector's own checks (``check``, when it has them) decide as
+        they would for the real call — a refusal is recorded and answered the same way, marked ``dry_run`` —
+        and nothing is carried out."""
+        method, params = route(call)
+        check = getattr(self.connectors.get(method), "check", None)
+        if check is not None:
+            try:
+                check(self.context_for(call, method), params)
+            except ConnectorError as exc:
+                if exc.code in (ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED, ErrorCode.TIMEOUT):
+                    seq = self._connector_refusal(call, exc, seq, dry_run=True)
+                return HostcallResult.error(call.call_id, exc.code, self.redactor.redact_value(str(exc)), exc.reason,
+                                            call.capability.value, seq)
+        return HostcallResult(True, call.call_id, {"dry_run": True, "decision": Decision.ALLOW}, None, None,
+                              reason, str(call.capability), seq)
+
+    def _connector_refusal(self, call: CallInfo, exc: ConnectorError, allowed_seq: int,
+                           dry_run: bool = False) -> int:
         """A refusal while carrying out an allowed call (a path changed since mediation, a redirect or
         DNS answer to a refused address, a per-extension store limit, the connector's own timeout): a second
         entry linked to the first, so an extension never hears 'denied' or 'timeout' the ledger does not show."""
@@ -261,7 +278,8 @@ class Pipeline:
         return self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=call.extension_id, decision=Decision.TIMEOUT if timed_out else Decision.DENY,
             reason=reason, call_id=call.call_id, capability=call.capability.value, method=call.method,
-            params_hash=call.params_hash, detail={**self._detail(StageName.CONNECTOR, {}), "allowed_seq": allowed_seq},
+            params_hash=call.params_hash,
+            detail={**self._detail(StageName.CONNECTOR, {}, dry_run), "allowed_seq": allowed_seq},
             forensic=forensic_fields(call, self.redactor.redact_value, {},
                                      remediation_for(StageName.CONNECTOR, reason))), sync=False).seq
 
