@@ -206,6 +206,14 @@ def test_loopback_needs_an_explicit_entry_even_under_a_wildcard(http_ctx: MakeHt
         ("192.168.1.1", "private_address"),
         ("100.64.0.1", "private_address"),
         ("fd12:3456::1", "private_address"),
+        # IPv6 spellings that carry an IPv4 address a relay or translator connects to
+        ("::ffff:7f00:1", "loopback_address"),
+        ("::ffff:a9fe:a9fe", "metadata_address"),
+        ("2002:7f00:1::1", "loopback_address"),
+        ("2002:a9fe:a9fe::1", "metadata_address"),
+        ("2002:a00:1::1", "private_address"),
+        ("64:ff9b::a9fe:a9fe", "metadata_address"),
+        ("64:ff9b::c0a8:101", "private_address"),
     ],
 )
 def test_resolved_addresses_are_checked(http_ctx: MakeHttp, address: str, reason: str) -> None:
@@ -357,3 +365,26 @@ def test_the_connectors_own_timeout_leaves_its_entry(open_sandbox: OpenSandbox, 
     assert timed_out.detail["allowed_seq"] == allowed.seq and result.ledger_seq == timed_out.seq
     assert [a.reason_codes for a in box.store.query_alerts(extension_id="ext", category="runtime")] == [
         ("http_timeout",)]
+
+
+# Spellings of 127.0.0.1 and the metadata address a URL parser, libc's resolver and an HTTP client may each
+# read differently: decimal, octal, hex, short forms, IPv6 carriers, full-width and ideographic digits, a
+# trailing dot, userinfo and fragment tricks, stray whitespace. Each is refused before anything connects.
+SPELLINGS = ["http://2130706433:{p}/echo", "http://0177.0.0.1:{p}/echo", "http://0x7f.0.0.1:{p}/echo",
+             "http://0x7f000001:{p}/echo", "http://127.1:{p}/echo", "http://[::ffff:127.0.0.1]:{p}/echo",
+             "http://[0:0:0:0:0:ffff:7f00:1]:{p}/echo", "http://[2002:7f00:1::1]:{p}/echo", "http://0:{p}/echo",
+             "http://[::]:{p}/echo", "http://localhost:{p}/echo", "http://１２７.０.０.１:{p}/echo",
+             "http://127。0。0。1:{p}/echo", "http://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ:{p}/echo", "http://example.com@127.0.0.1:{p}/echo",
+             "http://example.com\\@127.0.0.1:{p}/echo", "http://127.0.0.1:{p}#@example.com/echo",
+             "http://127.0.0.1\t:{p}/echo", " HTTP://127.0.0.1:{p}/echo", "http://0251.0376.0251.0376/",
+             "http://2852039166/", "http://[::ffff:a9fe:a9fe]/", "http://[fe80::1%25lo]:{p}/echo",
+             "http:\\\\127.0.0.1:{p}/echo", "file:///etc/passwd", "gopher://127.0.0.1:{p}/"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_address_spellings_never_reach_a_non_public_address(http_ctx: MakeHttp, server: str, spelling: str) -> None:
+    conn, ctx, _ = http_ctx(allow_hosts=("*", "example.com"))  # a wildcard: only the address class stands between
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": spelling.format(p=server.rsplit(":", 1)[1])})
+    assert err.value.reason in {"loopback_address", "metadata_address", "unspecified_address", "link_local_address",
+                                "reserved_address", "private_address", "bad_url", "bad_scheme"}, err.value

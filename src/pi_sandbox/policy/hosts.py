@@ -14,6 +14,7 @@ The ``http`` capability lets an extension ask; this decides each destination, af
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,8 +65,31 @@ class HostDecision:
     entry: HostEntry | None = None
 
 
+#: NAT64's well-known prefix (RFC 6052): the last 32 bits are the IPv4 address a translator connects to.
+NAT64_PREFIX: Final = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(address: IpAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries to: 6to4 (``2002:7f00:1::``) and NAT64
+    (``64:ff9b::a9fe:a9fe``), where a relay or translator would connect (IPv4-mapped ones are folded
+    when parsed)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
 def address_class(address: IpAddress) -> str | None:
-    """Why ``address`` is not public (``loopback_address``, ``private_address``, ...), None when it is."""
+    """Why ``address`` is not public (``loopback_address``, ``private_address``, ...), None when it is.
+    An IPv6 address that carries an IPv4 one (6to4, NAT64) is judged by that one as well."""
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        kind = address_class(inner)
+        if kind is not None:
+            return kind
     if str(address) in METADATA_ADDRESSES:
         return "metadata_address"
     if address.is_loopback:
