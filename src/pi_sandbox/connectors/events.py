@@ -12,7 +12,9 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from pi_sandbox.capabilities import canonical_session_op
 from pi_sandbox.connectors.base import ConnectorContext
@@ -24,6 +26,26 @@ from pi_sandbox.waiting import waiting_for_a_person
 
 OpHandler = Callable[[str, Mapping[str, Any]], Any]
 Listener = Callable[[str, str, Any], None]
+
+
+#: Levels a relayed value may be nested: the frame that carries an event or a message to another worker
+#: adds a few around it, and the frame writer (orjson) stops at 255; past that the supervisor could not
+#: pass it on (a 990-deep event raised RecursionError out of the emitter's call while it was delivered).
+RELAY_HEADROOM: Final = 8
+
+
+def check_relayable(params: Mapping[str, Any]) -> None:
+    """Refuse ``params`` nested too deeply to be passed on to another worker (``invalid_request``)."""
+    wrapped: Any = params
+    for _ in range(RELAY_HEADROOM):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise ConnectorError(f"events data is nested too deeply to pass on (at most {255 - RELAY_HEADROOM} "
+                                 "levels); send flatter data", code="invalid_request") from None
+        # other refusals (a lone surrogate) are written by the json fallback
 
 
 class EventBus:
@@ -46,6 +68,7 @@ class EventBus:
             self._ops[op] = handler
 
     def handle(self, extension_id: str, op: str, params: Mapping[str, Any]) -> Any:
+        check_relayable(params)  # events and messages go on to other extensions and the host
         if op == "emit":
             event = params.get("event")
             if not isinstance(event, str) or not event:

@@ -23,7 +23,7 @@ import os
 import resource
 import sys
 import time
-from typing import Any
+from typing import Any, Final
 
 from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
 from pi_sandbox.runtime.protocol import (
@@ -46,6 +46,13 @@ _DIGEST_NAMES = {
     "sha3-384": "sha3_384", "sha3-512": "sha3_512", "blake2b512": "blake2b", "blake2s256": "blake2s",
 }
 
+
+
+#: The reply for a result nested too deeply to be read or framed (the call fails; the worker lives on).
+_TOO_DEEP: Final[dict[str, Any]] = {"ok": False, "error": {
+    "name": "Error", "code": "result_too_deep",
+    "message": f"the result is nested too deeply to pass on (about {sys.getrecursionlimit()} levels at most); "
+               "return flatter data"}}
 
 class _Fatal(Exception):
     """The runtime is unusable (out of memory, broken channel); the worker must exit."""
@@ -262,7 +269,11 @@ class Worker:
             self._catch_up()  # late async results and timers that came due while the worker was idle
             self._drain(f"__pi_rt.start({request_id},{json.dumps(kind)},{json.dumps(payload)})")
             self._pump(request_id)
-            reply = json.loads(self._done.pop(request_id))
+            done = self._done.pop(request_id)
+            try:
+                reply = json.loads(done)
+            except RecursionError:  # a result nested thousands deep: the call fails, the worker lives on
+                reply = _TOO_DEEP
             self._catch_up()  # zero-delay follow-ups the handler scheduled before returning
         except EngineError as exc:
             self._done.pop(request_id, None)
@@ -274,7 +285,10 @@ class Worker:
             reply = {"ok": False, "error": {"code": "protocol", "message": "malformed reply"}}
         next_due = self._next_due()
         due_in_ms = None if next_due is None else max(0, int((next_due - time.monotonic()) * 1000))
-        self.channel.write({"type": "done", "id": request_id, **reply, "timer_due_in_ms": due_in_ms})
+        try:
+            self.channel.write({"type": "done", "id": request_id, **reply, "timer_due_in_ms": due_in_ms})
+        except RecursionError:  # readable here, but too deep to write into the frame (encoded before any byte)
+            self.channel.write({"type": "done", "id": request_id, **_TOO_DEEP, "timer_due_in_ms": due_in_ms})
 
     def _catch_up(self) -> None:
         """Settle results already received and fire timers already due (never waits)."""
