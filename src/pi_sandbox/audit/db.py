@@ -16,9 +16,13 @@ from pi_sandbox.errors import AuditStoreError, LedgerCorruptError, StateDirError
 DB_FILE: Final = "security.db"
 #: SQLite's write-ahead log next to the database: what :meth:`AuditStore.sync` makes durable.
 WAL_SUFFIX: Final = "-wal"
-SCHEMA_VERSION: Final = 1
+#: 2: each entry's forensic record in its own row (``ledger.forensic``) instead of ``ledger_forensics``,
+#: and the kind index narrowed to entries that are not hostcalls (see :func:`_to_v2`).
+SCHEMA_VERSION: Final = 2
 BUSY_TIMEOUT_S: Final = 30.0
-#: Page size of a new database (an existing one keeps its own).
+#: Page size of a new database (an existing one keeps its own). A commit writes every page it dirtied as
+#: one WAL frame: with a realistic entry (~1.2 KB with its forensic record) 1 KiB pages write ~6.3 frames
+#: (~6.6 KB) per single-entry commit, 4 KiB pages ~4 frames but ~16 KB, and no less CPU (docs/ledger.md).
 PAGE_SIZE: Final = 1024
 
 # ``ledger.id`` is the physical (insertion) order; ``seq`` is the chain position. Keeping them apart
@@ -81,15 +85,24 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_by_kind ON records(kind, record_id);
 """
 #: Indexes and tables added after schema version 1 was released: created on every writable open (cheap
-#: when present). ``ledger_forensics`` holds each entry's forensic record (committed to by the entry's
-#: ``forensic_digest``, see :mod:`.forensics`); ``config_versions`` every resolved configuration an entry
-#: was decided under, by digest.
+#: when present). ``config_versions`` holds every resolved configuration an entry was decided under, by
+#: digest. (Version 1 databases also carry ``ledger_forensics``, the forensic records of the entries written
+#: before version 2: see :func:`_to_v2`.)
 _LATER_INDEXES: Final = (
-    "CREATE INDEX IF NOT EXISTS ledger_by_kind ON ledger(kind, seq)",
     "CREATE INDEX IF NOT EXISTS records_by_extension ON records(extension_id, kind, record_id)",
-    "CREATE TABLE IF NOT EXISTS ledger_forensics (seq INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS config_versions (digest TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, body TEXT NOT NULL)",
 )
+#: The sidecar table of forensic records written before schema version 2 (read, never written).
+FORENSICS_TABLE: Final = "ledger_forensics"
+#: The column holding an entry's forensic record since schema version 2.
+FORENSIC_COLUMN: Final = "forensic"
+#: The kind that makes up nearly every entry. The kind index leaves it out: queries by kind look for the
+#: rare kinds (trust, kill switch, incident, config, ...), and hostcalls are found by extension or seq.
+HOSTCALL_KIND: Final = "hostcall"
+#: Version 2's kind index (version 1's ``ledger_by_kind`` covered every entry: one more B-tree page per
+#: append, ~1.3 of ~7.6 WAL frames per realistic entry).
+_KIND_INDEX: Final = (f"CREATE INDEX IF NOT EXISTS ledger_by_other_kind ON ledger(kind, seq) "
+                      f"WHERE kind <> '{HOSTCALL_KIND}'")
 #: Columns added after schema version 1: (table, column, type). Checkpoints carry the Merkle root over
 #: entries 1..seq and the frontier the next checkpoint continues from (:mod:`.merkle`).
 _LATER_COLUMNS: Final = (
@@ -198,7 +211,7 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
             f"audit database schema version {version} is newer than this pi-sandbox supports "
             f"({SCHEMA_VERSION}); upgrade pi-sandbox"
         )
-    if version < SCHEMA_VERSION:
+    if version < 1:
         _create_schema(conn)
     for statement in _LATER_INDEXES:
         conn.execute(statement)
@@ -209,6 +222,31 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
             except sqlite3.OperationalError as exc:
                 if "duplicate column" not in str(exc):  # another process added it meanwhile
                     raise
+    if version < 2:
+        _to_v2(conn)
+
+
+def _to_v2(conn: sqlite3.Connection) -> None:
+    """Schema 1 -> 2, in one transaction (another process may be migrating the same file).
+
+    Adds the nullable ``ledger.forensic`` column that new entries carry their forensic record in (one row
+    instead of a row in ``ledger_forensics`` too: ~2 WAL frames and one statement less per append), and
+    replaces the kind index by one over the entries that are not hostcalls. Existing rows are not touched:
+    ``ledger_forensics`` stays and every reader looks in both places (:mod:`.queries`). Building the new
+    index reads the table once (a few seconds for millions of entries, once). The page size stays what it
+    was: changing it would rewrite the whole file (``VACUUM``), which a WAL database cannot do in place."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < 2:
+            if FORENSIC_COLUMN not in table_columns(conn, "ledger"):
+                conn.execute(f"ALTER TABLE ledger ADD COLUMN {FORENSIC_COLUMN} TEXT")
+            conn.execute("DROP INDEX IF EXISTS ledger_by_kind")
+            conn.execute(_KIND_INDEX)
+            conn.execute("PRAGMA user_version=2")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -241,7 +279,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
                 [("schema", schemas.LEDGER_SCHEMA), ("genesis", GENESIS), ("ledger_id", new_ledger_id())],
             )
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("PRAGMA user_version=1")  # then migrated like any version 1 database
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

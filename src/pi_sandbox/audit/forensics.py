@@ -3,8 +3,9 @@
 A hostcall entry names *which* path, host or command only through its forensic record: the redacted
 parameters (secret values already replaced by the broker's placeholder, long strings by their size and
 hash), the command / variable-name / argument-shape / context hashes and the remediation text. The
-record lives beside the chain (table ``ledger_forensics``, written in the same transaction as its
-entry); the entry's ``detail.forensic_digest`` commits to it field by field:
+record lives beside the chain: in the entry's own row (column ``ledger.forensic``, not one of the hashed
+fields; before schema 2 in the table ``ledger_forensics``); the entry's ``detail.forensic_digest``
+commits to it field by field:
 
     commitment(name) = SHA-256(canonical {"name": name, "salt": salt, "value": value})
     forensic_digest  = SHA-256(canonical {name: commitment(name), ...})

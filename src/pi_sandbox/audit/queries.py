@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import orjson
 
-from pi_sandbox.audit.db import table_columns
+from pi_sandbox.audit.db import FORENSIC_COLUMN, FORENSICS_TABLE, HOSTCALL_KIND, table_columns
 from pi_sandbox.audit.records import SEVERITY_RANK, Alert, LedgerEntry, SecurityRecord, normalize_category
 from pi_sandbox.errors import AuditRecordError
 
@@ -61,6 +61,28 @@ def _where(**conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
     return text, [value for _, value in active]
 
 
+def _kind_condition(kind: str | None) -> str:
+    """``kind = ?``, plus the term that lets SQLite use the kind index (which leaves hostcalls out: a
+    planner cannot see that a bound parameter is not 'hostcall')."""
+    return "kind = ?" if kind == HOSTCALL_KIND else f"kind = ? AND kind <> '{HOSTCALL_KIND}'"
+
+
+def _forensic_texts(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> dict[int, str]:
+    """The stored forensic record texts of entries ``first_seq..last_seq``, by seq: from the entry's own
+    row (schema 2) or, for entries written before, from the ``ledger_forensics`` sidecar table."""
+    found: dict[int, str] = {}
+    if FORENSIC_COLUMN in table_columns(conn, "ledger"):
+        for seq, text in conn.execute(
+                f"SELECT seq, {FORENSIC_COLUMN} FROM ledger WHERE seq BETWEEN ? AND ? AND {FORENSIC_COLUMN} "
+                "IS NOT NULL ORDER BY id", (first_seq, last_seq)):
+            found.setdefault(int(seq), str(text))
+    if table_columns(conn, FORENSICS_TABLE):
+        for seq, text in conn.execute(f"SELECT seq, payload FROM {FORENSICS_TABLE} WHERE seq BETWEEN ? AND ?",
+                                      (first_seq, last_seq)):
+            found.setdefault(int(seq), str(text))
+    return found
+
+
 class AuditQueries:
     """Ledger, alert and side-record queries (read-only; safe on a store opened read-only)."""
 
@@ -74,7 +96,7 @@ class AuditQueries:
         """Entries in chain order, optionally for one extension / of one kind / from a time or position;
         ``limit`` keeps the newest."""
         where, args = _where(ext=("extension_id = ?", extension_id), since=("ts_ms >= ?", since_ms),
-                             kind=("kind = ?", kind), after=("seq > ?", after_seq))
+                             kind=(_kind_condition(kind), kind), after=("seq > ?", after_seq))
         sql = f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE {where}"
         with self._db() as conn:
             if limit is None:
@@ -160,10 +182,8 @@ class AuditQueries:
     def forensic_records(self, first_seq: int, last_seq: int) -> dict[int, dict[str, Any]]:
         """The forensic records (``audit/forensics.py``) of entries ``first_seq..last_seq``, by seq."""
         with self._db() as conn:
-            if not table_columns(conn, "ledger_forensics"):
-                return {}
-            return {int(seq): json.loads(payload) for seq, payload in conn.execute(
-                "SELECT seq, payload FROM ledger_forensics WHERE seq BETWEEN ? AND ?", (first_seq, last_seq))}
+            texts = _forensic_texts(conn, first_seq, last_seq)
+        return {seq: json.loads(text) for seq, text in texts.items()}
 
     def raw_ledger(self, until_seq: int) -> list[tuple[Any, ...]]:
         """Rows of ``LEDGER_COLUMNS`` for seqs 1..``until_seq`` with ``detail`` as its stored canonical text
@@ -181,10 +201,7 @@ class AuditQueries:
     def raw_forensic_records(self, first_seq: int, last_seq: int) -> dict[int, str]:
         """The stored canonical text of the forensic records of entries ``first_seq..last_seq``, by seq."""
         with self._db() as conn:
-            if not table_columns(conn, "ledger_forensics"):
-                return {}
-            return {int(seq): str(payload) for seq, payload in conn.execute(
-                "SELECT seq, payload FROM ledger_forensics WHERE seq BETWEEN ? AND ?", (first_seq, last_seq))}
+            return _forensic_texts(conn, first_seq, last_seq)
 
     def config_version(self, digest: str) -> dict[str, Any] | None:
         """The resolved configuration stored under ``digest`` (None when unknown)."""

@@ -50,7 +50,7 @@ class LedgerEntryDraft:
     layer: int | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
     #: The call's forensic record (redacted parameters, hashes, remediation; see :mod:`.forensics`):
-    #: stored beside the chain, committed to by ``detail.forensic_digest``.
+    #: stored in the entry's row outside the hashed fields, committed to by ``detail.forensic_digest``.
     forensic: Mapping[str, Any] | None = None
 
 

@@ -43,6 +43,7 @@ from pi_sandbox.audit.anchor import AnchorKeeper
 from pi_sandbox.audit.chain import GENESIS, checkpoint_payload, hash_from_parts, preimage_parts
 from pi_sandbox.audit.db import (
     DB_FILE,
+    FORENSIC_COLUMN,
     WAL_SUFFIX,
     connect,
     corrupt_error,
@@ -93,8 +94,9 @@ def _plain_json(payload: Mapping[str, Any]) -> str:
         raise AuditRecordError(f"record payload is not JSON serialisable: {exc}") from None
 
 
-_INSERT_ENTRY: Final = f"INSERT INTO ledger({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_INSERT_FORENSICS: Final = "INSERT OR REPLACE INTO ledger_forensics(seq, payload) VALUES (?, ?)"
+#: The entry's forensic record goes in its own row (schema 2; ``connect`` migrates every writable database).
+_INSERT_ENTRY: Final = (f"INSERT INTO ledger({LEDGER_COLUMNS}, {FORENSIC_COLUMN}) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 def _seq_is_unique(conn: sqlite3.Connection) -> bool:
@@ -697,16 +699,13 @@ class AuditStore(AuditQueries):
         commit; trusting it is safe because ``seq`` is unique: had another connection appended since,
         our first row's seq is taken and the insert fails before anything counts (then: None)."""
         seq, prev = self._head(conn) if head is None else head
-        sidecars: list[tuple[int, str]] = []
         checkpoints: list[tuple[int, str]] = []
         interval = self.checkpoint_interval
         for ticket in batch:
             for p, (before, after), record in zip(ticket.prepared, ticket.parts, ticket.forensics, strict=True):
                 seq += 1
                 digest = hash_from_parts(before, prev, after, seq, p[0])
-                rows.append((seq, *p, prev, digest))
-                if record is not None:
-                    sidecars.append((seq, record))
+                rows.append((seq, *p, prev, digest, record))
                 if seq % interval == 0:
                     checkpoints.append((seq, digest))
                 prev = digest
@@ -719,10 +718,6 @@ class AuditStore(AuditQueries):
             if head is not None and "ledger.seq" in str(exc):
                 return None
             raise
-        if len(sidecars) == 1:
-            conn.execute(_INSERT_FORENSICS, sidecars[0])
-        elif sidecars:
-            conn.executemany(_INSERT_FORENSICS, sidecars)
         for cp_seq, cp_head in checkpoints:
             self._insert_checkpoint(conn, cp_seq, cp_head, "interval")
         return seq, prev, checkpoints
