@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pi_sandbox.audit.records import AlertDraft, LedgerEntry, LedgerEntryDraft
+from pi_sandbox.errors import AuditStoreError
 
 if TYPE_CHECKING:
     from pi_sandbox.audit.store import AuditStore
@@ -93,8 +94,20 @@ class StoreEvidence:
         self._store.sync()
 
     def note(self, kind: str, payload: Mapping[str, Any], extension_id: str | None) -> None:
+        # Queued, not committed on its own: a stage notes while its call is decided, and the call's
+        # ledger entry (appended next) carries the record in its transaction. What is noted after the
+        # entry is written by write_notes() before the call returns (Sandbox.hostcall).
         if self._admit(extension_id, f"record:{kind}", self.limits.records_per_window):
-            self._store.record(kind, payload, extension_id)
+            self._store.record_later(kind, payload, extension_id)
+
+    def write_notes(self) -> bool:
+        """Commit every side record still queued (those noted after their call's entry); False when the
+        database refused them: they then stay queued for the next commit, the flusher or close."""
+        try:
+            self._store.write_pending_records()
+        except AuditStoreError:
+            return False
+        return True
 
     # --- folding -------------------------------------------------------------------------------
 

@@ -89,6 +89,9 @@ class AuditQueries:
     def _db(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # provided by AuditStore
 
+    def _before_record_query(self) -> None:
+        """Hook: the store writes its queued side records before they are queried."""
+
     def query_ledger(
         self, extension_id: str | None = None, since_ms: int | None = None, limit: int | None = None,
         kind: str | None = None, after_seq: int | None = None,
@@ -154,6 +157,7 @@ class AuditQueries:
 
     def query_records(self, kind: str | None = None, extension_id: str | None = None) -> list[SecurityRecord]:
         """Side records in insertion order, optionally of one kind / extension."""
+        self._before_record_query()
         where, args = _where(kind=("kind = ?", kind), ext=("extension_id = ?", extension_id))
         sql = f"SELECT record_id, ts_ms, kind, extension_id, payload FROM records WHERE {where} ORDER BY record_id"
         with self._db() as conn:
@@ -194,6 +198,7 @@ class AuditQueries:
 
     def raw_records(self, kind: str) -> list[tuple[int, int, str | None, str]]:
         """``(record_id, ts_ms, extension_id, payload text)`` of every side record of ``kind``, in order."""
+        self._before_record_query()
         with self._db() as conn:
             return conn.execute("SELECT record_id, ts_ms, extension_id, payload FROM records WHERE kind = ? "
                                 "ORDER BY record_id", (kind,)).fetchall()

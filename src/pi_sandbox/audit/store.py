@@ -94,6 +94,10 @@ def _plain_json(payload: Mapping[str, Any]) -> str:
         raise AuditRecordError(f"record payload is not JSON serialisable: {exc}") from None
 
 
+_INSERT_RECORD: Final = "INSERT INTO records(ts_ms, kind, extension_id, payload) VALUES (?, ?, ?, ?)"
+#: A side record queued by :meth:`AuditStore.record_later`: (ts_ms, kind, extension_id, canonical payload).
+_PendingRecord = tuple[int, str, str | None, str]
+
 #: The entry's forensic record goes in its own row (schema 2; ``connect`` migrates every writable database).
 _INSERT_ENTRY: Final = (f"INSERT INTO ledger({LEDGER_COLUMNS}, {FORENSIC_COLUMN}) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -227,6 +231,9 @@ class AuditStore(AuditQueries):
         #: at the last one.
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpointed_commits = 0
+        #: Side records queued by record_later(), written by the next commit (whichever thread leads it).
+        self._pending_records: list[_PendingRecord] = []
+        self._records_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -641,6 +648,7 @@ class AuditStore(AuditQueries):
         Returns the new head and the newest checkpoint written, or None when the transaction failed.
         (No context managers on this path: it runs once per commit with the GIL held.)"""
         rows: list[tuple[Any, ...]] = []
+        records: list[_PendingRecord] = []
         try:
             if self._key is None:
                 raise AuditStoreError(f"the audit store {self.db_path} was opened read-only")
@@ -662,11 +670,16 @@ class AuditStore(AuditQueries):
                             raise AuditStoreError(f"audit database {self.db_path}: the chain head moved "
                                                   "under the write lock")
                         seq, prev, checkpoints = written
+                        if self._pending_records:  # side records ride along (see record_later)
+                            records = self._take_records()
+                            conn.executemany(_INSERT_RECORD, records)
                         conn.execute("COMMIT")
                     except BaseException:
                         self._head_hint = None
                         if conn.in_transaction:
                             conn.execute("ROLLBACK")
+                        if records:
+                            self._put_back_records(records)
                         raise
                 except sqlite3.OperationalError as exc:
                     raise AuditStoreError(f"audit database {self.db_path}: {exc}") from None
@@ -776,6 +789,11 @@ class AuditStore(AuditQueries):
         """One round of the background group commit; False once the store is closed."""
         if self._closed:
             return False
+        if self._pending_records:
+            try:
+                self.write_pending_records()
+            except AuditStoreError:
+                pass  # they stay queued for the next commit, round or close()
         if self._commit_count > self._synced_commits:
             try:
                 self._sync_to(self._commit_count)
@@ -861,6 +879,54 @@ class AuditStore(AuditQueries):
             )
             return int(cursor.lastrowid or 0)
 
+    def record_later(self, kind: str, payload: Mapping[str, Any], extension_id: str | None = None) -> None:
+        """Queue a side record to be written with the next ledger commit, in that commit's transaction.
+
+        The payload is checked and canonicalised here (``AuditRecordError`` now, as :meth:`record`). A record
+        queued before an entry is appended is committed together with that entry or before it, so the
+        records a call makes while it is decided cost no transaction of their own and survive ``kill -9``
+        whenever its entry does. Queued records are also written by :meth:`write_pending_records`, by the
+        background group commit within ``flush_interval_s``, and on close."""
+        if not isinstance(kind, str) or not kind:
+            raise AuditRecordError("record kind must be a non-empty string")
+        if self._key is None:
+            raise AuditStoreError(f"the audit store {self.db_path} was opened read-only")
+        if self._closed:
+            raise AuditStoreError("the audit store is closed")
+        row = (now_ms(), kind, extension_id, canonical_mapping(f"payload of {kind} record", payload))
+        with self._records_lock:
+            self._pending_records.append(row)
+
+    def write_pending_records(self) -> None:
+        """Commit every queued side record now (one transaction; nothing to do when none is queued).
+
+        On failure (``AuditStoreError``) they stay queued, in order, for the next attempt."""
+        if not self._pending_records:
+            return
+        records = self._take_records()
+        if not records:
+            return
+        try:
+            with self._write_tx() as conn:
+                conn.executemany(_INSERT_RECORD, records)
+        except BaseException:
+            self._put_back_records(records)
+            raise
+
+    def _take_records(self) -> list[_PendingRecord]:
+        with self._records_lock:
+            records, self._pending_records = self._pending_records, []
+        return records
+
+    def _put_back_records(self, records: list[_PendingRecord]) -> None:
+        with self._records_lock:
+            self._pending_records[:0] = records
+
+    def _before_record_query(self) -> None:
+        """Queries of side records see the queued ones too (they are written first)."""
+        if self._key is not None and self._conn_open:
+            self.write_pending_records()
+
     def put_config_version(self, digest: str, body: Mapping[str, Any]) -> None:
         """Keep a resolved configuration under its content digest (idempotent; never overwritten; synced)."""
         body_json = canonical_mapping("configuration snapshot", body)
@@ -909,6 +975,7 @@ class AuditStore(AuditQueries):
             try:
                 if self._key is None:
                     return
+                self.write_pending_records()
                 with self._write_tx() as conn:
                     seq, head = self._head(conn)
                     last = conn.execute(

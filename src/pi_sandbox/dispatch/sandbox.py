@@ -356,7 +356,12 @@ class Sandbox:
     def hostcall(self, extension_id: str, request: HostcallRequest | Mapping[str, Any], *,
                  dry_run: bool = False) -> HostcallResult:
         """Decide, record and (if allowed and not ``dry_run``) carry out one hostcall for ``extension_id``."""
-        return self.pipeline.run(extension_id, request, dry_run=dry_run)
+        try:
+            return self.pipeline.run(extension_id, request, dry_run=dry_run)
+        finally:
+            # Side records noted after the call's entry (usage snapshots when it settled) are committed
+            # before its result is returned; those noted while it was decided rode in the entry's commit.
+            self.evidence.write_notes()
 
     def record_hostcall_timeout(self, extension_id: str, call_id: str, method: str,
                                 params: Mapping[str, Any] | None, deadline_ms: int, *, started: bool,
@@ -369,6 +374,7 @@ class Sandbox:
     def record_late_completion(self, extension_id: str, call_id: str, method: str, ok: bool) -> None:
         """A call answered ``timeout`` finished after all (its effect, if any, happened late)."""
         self.evidence.note(Reason.HOSTCALL_LATE, {"call_id": call_id, "method": method[:40], "ok": ok}, extension_id)
+        self.evidence.write_notes()
 
 
 class _RiskWorkspace:
