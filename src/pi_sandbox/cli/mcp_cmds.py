@@ -82,6 +82,14 @@ class _Closer:
                 self.thread.join()  # never returns: the closer calls os._exit
 
 
+def _duration_s(text: str, option: str) -> float:
+    """A positive duration option in seconds (an unreadable one raises the parser's typed error)."""
+    ms = parse_duration_ms(text)
+    if ms <= 0:
+        raise UsageError(f"{PROG} mcp: {option} must be a positive duration (e.g. 90s, 5m), not '{text}'")
+    return ms / 1000
+
+
 @command(show=("extension", "no_extensions", "extension_policy"), extension=_LOAD_HELP)
 @click.option("--http", "http_port", type=click.IntRange(0, 65535), metavar="PORT",
               help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio (0: a free port); clients send the "
@@ -91,12 +99,15 @@ class _Closer:
                    "deny / headless answer), or never ask")
 @click.option("--prompt-timeout", default="60s", show_default=True, metavar="DURATION",
               help="how long a prompt waits for the client's answer before it is a deny")
+@click.option("--suspended-timeout", metavar="DURATION",
+              help="how long a call waiting for a 2026-07-28 client's retry (input_required) is kept; past it the "
+                   "call is refused and recorded (default: the --prompt-timeout)")
 @click.option("--workspace", type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
               help="the project the tools work in (default: the current directory; never / or your home)")
 @click.option("--sandboxed-only", is_flag=True,
               help="load only pi-sandbox's own extension folders and -e paths, nothing pi loads itself")
-def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: str, workspace: Path | None,
-        sandboxed_only: bool) -> int:
+def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: str, suspended_timeout: str | None,
+        workspace: Path | None, sandboxed_only: bool) -> int:
     """Serve the loaded extensions' tools to an MCP client (stdio unless --http). Every call runs
     sandboxed through the policy pipeline and is recorded in the ledger; a refused effect is an MCP
     tool error with the remediation; permission prompts are asked by MCP elicitation."""
@@ -106,7 +117,8 @@ def mcp(ctx: CliContext, http_port: int | None, prompts: str, prompt_timeout: st
     preload = threading.Thread(target=_preload_sdk, name="mcp-sdk-import", daemon=True)
     preload.start()
     project = _workspace(workspace or Path.cwd())
-    router = PromptRouter(PromptMode(prompts), parse_duration_ms(prompt_timeout) / 1000)
+    router = PromptRouter(PromptMode(prompts), _duration_s(prompt_timeout, "--prompt-timeout"),
+                          None if suspended_timeout is None else _duration_s(suspended_timeout, "--suspended-timeout"))
     from pi_sandbox.mcp_server.sockets import TOKEN_ENV, bind_http, http_token
 
     token, made = http_token(os.environ) if http_port is not None else ("", False)

@@ -25,8 +25,12 @@ from typing import Any, Final
 
 from pi_sandbox.session.model import Dialog, PermissionAnswer, PermissionPrompt
 
-#: Suspended calls kept for clients that answer over 2026-07-28's retry (oldest dropped beyond this).
+#: Suspended calls kept for clients that answer over 2026-07-28's retry (oldest refused beyond this).
 MAX_SUSPENDED: Final = 256
+#: Tokens of refused suspended calls remembered to tell a late retry why (oldest forgotten beyond this).
+MAX_EXPIRED: Final = 1024
+#: Ledger reason of a suspended call refused because its client did not answer in time (or too many waited).
+EXPIRED_REASON: Final = "mcp_call_expired"
 
 
 class PromptMode(StrEnum):
@@ -79,6 +83,9 @@ class RunningCall:
         self.extension_id = extension_id
         self.events: queue.Queue[Question | Finished] = queue.Queue()
         self._work = work
+        #: Set when nobody will drive the call any more (its suspension expired): a question it asks from
+        #: then on gets the answer nobody gave at once, so the call ends and frees its extension.
+        self.abandoned = False
 
     def run(self, router: PromptRouter) -> None:
         """Start the call (it holds its extension for prompts while it runs)."""
@@ -105,18 +112,44 @@ class Suspended:
     tool: str
     arguments: dict[str, Any]
     created: float = field(default_factory=time.monotonic)
+    expires: float = float("inf")  # ``time.monotonic()`` past which the call is refused (set by ``suspend``)
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A suspended call that was refused before its client retried: why, for the retry's answer."""
+
+    extension_id: str
+    tool: str
+    why: str
+
+    @property
+    def message(self) -> str:
+        """What the client is told when it retries."""
+        return (f"pi-sandbox refused this call of '{self.tool}' (extension '{self.extension_id}', ledger reason "
+                f"{EXPIRED_REASON}): {self.why}; its question counted as unanswered (a deny). Call the tool again "
+                "and answer sooner, or start `pi-sandbox mcp` with a longer --suspended-timeout")
 
 
 class PromptRouter:
     """Routes the pipeline's permission prompts to the MCP call that caused them."""
 
-    def __init__(self, mode: PromptMode, timeout_s: float) -> None:
+    def __init__(self, mode: PromptMode, timeout_s: float, suspended_timeout_s: float | None = None,
+                 on_expired: Callable[[Suspended, Expired], None] | None = None) -> None:
+        """``timeout_s``: how long a question waits for its answer; ``suspended_timeout_s``: how long a call
+        suspended for a 2026-07-28 retry is kept (default ``timeout_s``); ``on_expired``: records a refused
+        suspended call (the server writes the ledger entry), called outside the router's lock."""
         self.mode = mode
         self.timeout_s = timeout_s
+        self.suspended_timeout_s = timeout_s if suspended_timeout_s is None else suspended_timeout_s
+        self.on_expired = on_expired
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._sweeper: threading.Thread | None = None
         self._holders: dict[str, RunningCall] = {}
         self._extension_locks: dict[str, threading.Lock] = {}
         self._suspended: OrderedDict[str, Suspended] = OrderedDict()
+        self._expired: OrderedDict[str, Expired] = OrderedDict()
 
     def holding(self, call: RunningCall) -> _Holding:
         """Context manager: ``call`` is the one running in its extension (calls to one extension take turns)."""
@@ -143,27 +176,90 @@ class PromptRouter:
     def _route(self, question: Question) -> Any:
         with self._lock:
             call = self._holders.get(question.asked.extension_id)
-        if call is None or self.mode is PromptMode.DENY:
-            return question.unasked  # an extension timer or event, or asking off: nobody to ask
+        if call is None or self.mode is PromptMode.DENY or call.abandoned:
+            return question.unasked  # an extension timer or event, asking off, or a refused call: nobody to ask
         call.events.put(question)
         return question.wait(self.timeout_s)
 
     # ---- 2026-07-28: the answer comes with a retried tools/call --------------------------------
 
     def suspend(self, suspended: Suspended) -> str:
-        """Keep a waiting call; returns the unguessable token the client echoes as ``requestState``."""
+        """Keep a waiting call for ``suspended_timeout_s``; returns the unguessable token the client echoes as
+        ``requestState``. Past its time (or pushed out by :data:`MAX_SUSPENDED` newer ones) the call is
+        refused: its question is answered no, it is recorded (``on_expired``) and forgotten."""
         token = secrets.token_urlsafe(32)
+        refused: list[tuple[Suspended, Expired]] = []
         with self._lock:
+            suspended.expires = time.monotonic() + self.suspended_timeout_s
             self._suspended[token] = suspended
             while len(self._suspended) > MAX_SUSPENDED:
-                _, dropped = self._suspended.popitem(last=False)
-                dropped.question.settle(None)
+                oldest = next(iter(self._suspended))
+                why = f"more than {MAX_SUSPENDED} calls waited for their client's answer"
+                refused.append(self._expire(oldest, why))
+            if self._sweeper is None:
+                self._sweeper = threading.Thread(target=self._sweep, name="mcp-suspended-expiry", daemon=True)
+                self._sweeper.start()
+            self._wake.notify()
+        self._report(refused)
         return token
 
-    def resume(self, token: str) -> Suspended | None:
-        """The call suspended under ``token`` (once), or None."""
+    def resume(self, token: str) -> Suspended | Expired | None:
+        """The call suspended under ``token`` (once); :class:`Expired` when it was refused before the retry
+        (also when its time ran out just now); None for a token never given or long forgotten."""
+        refused: list[tuple[Suspended, Expired]] = []
         with self._lock:
-            return self._suspended.pop(token, None)
+            suspended = self._suspended.get(token)
+            if suspended is not None and time.monotonic() >= suspended.expires:
+                refused.append(self._expire(token, self._late(suspended)))
+                suspended = None
+            elif suspended is not None:
+                del self._suspended[token]
+            expired = self._expired.get(token)
+        self._report(refused)
+        return suspended if suspended is not None else expired
+
+    def pending(self) -> int:
+        """How many calls wait for their client's retry now."""
+        with self._lock:
+            return len(self._suspended)
+
+    def _late(self, suspended: Suspended) -> str:
+        return (f"its client did not answer within {self.suspended_timeout_s:g} s "
+                f"(waited {time.monotonic() - suspended.created:.1f} s)")
+
+    def _expire(self, token: str, why: str) -> tuple[Suspended, Expired]:
+        """Refuse the suspended call under ``token`` (the lock is held): forget it, answer its question no,
+        stop asking on its behalf, remember why (bounded) for a late retry."""
+        suspended = self._suspended.pop(token)
+        suspended.call.abandoned = True
+        suspended.question.settle(None)
+        expired = Expired(suspended.call.extension_id, suspended.tool, why)
+        self._expired[token] = expired
+        while len(self._expired) > MAX_EXPIRED:
+            self._expired.popitem(last=False)
+        return suspended, expired
+
+    def _report(self, refused: list[tuple[Suspended, Expired]]) -> None:
+        for suspended, expired in refused:
+            if self.on_expired is not None:
+                try:
+                    self.on_expired(suspended, expired)
+                except Exception:  # recording must not stop the expiry (the refusal itself already holds)
+                    pass
+
+    def _sweep(self) -> None:
+        """Refuse suspended calls as their time runs out; ends when none is left (restarted by ``suspend``)."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                due = [t for t, s in self._suspended.items() if s.expires <= now]
+                refused = [self._expire(t, self._late(self._suspended[t])) for t in due]
+                if not refused:
+                    if not self._suspended:
+                        self._sweeper = None
+                        return
+                    self._wake.wait(max(0.0, min(s.expires for s in self._suspended.values()) - now))
+            self._report(refused)
 
 
 class _Holding:

@@ -26,7 +26,16 @@ from mcp.shared.exceptions import MCPError
 
 from pi_sandbox import __version__
 from pi_sandbox.errors import PiSandboxError, ToolArgumentsError, ToolNotFoundError
-from pi_sandbox.mcp_server.calls import Finished, PromptMode, PromptRouter, Question, RunningCall, Suspended
+from pi_sandbox.mcp_server.calls import (
+    EXPIRED_REASON,
+    Expired,
+    Finished,
+    PromptMode,
+    PromptRouter,
+    Question,
+    RunningCall,
+    Suspended,
+)
 from pi_sandbox.session import Dialog, PermissionAnswer, PermissionPrompt, Session, ToolResult, ToolSpec
 
 SERVER_NAME: Final = "pi-sandbox"
@@ -152,9 +161,17 @@ class SandboxMcp:
     def __init__(self, session: Session, router: PromptRouter) -> None:
         self.session = session
         self.router = router
+        if router.on_expired is None:
+            router.on_expired = self._record_expired
         self.server: Server[Any] = Server(
             SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, lifespan=self._lifespan,
             on_list_tools=self._list_tools, on_call_tool=self._call_tool)
+
+    def _record_expired(self, suspended: Suspended, expired: Expired) -> None:
+        """A suspended call refused for want of its client's answer: a ledger entry (and alert) of its extension."""
+        if not self.session.closed:
+            self.session.record_refusal(suspended.call.extension_id, EXPIRED_REASON,
+                                        f"MCP call of '{suspended.tool}' refused: {expired.why}")
 
     @asynccontextmanager
     async def _lifespan(self, _server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
@@ -198,6 +215,8 @@ class SandboxMcp:
     async def _resume(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams,
                       arguments: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
         suspended = self.router.resume(params.request_state or "")
+        if isinstance(suspended, Expired):  # refused (and recorded) when its time ran out: fail closed
+            return _error_result(suspended.message)
         if suspended is None or suspended.tool != params.name or suspended.arguments != arguments:
             raise MCPError(types.INVALID_PARAMS, "unknown or expired requestState for this tool call; call the "
                                                  "tool again without it")

@@ -194,6 +194,14 @@ class Session:
             remediation = str(store.forensic_fields(entry.seq).get("remediation") or "")
             yield Denial(entry.seq, entry.capability, entry.method, entry.reason, remediation)
 
+    def record_refusal(self, extension_id: str, reason: str, message: str) -> None:
+        """Record that the host refused something on ``extension_id``'s behalf outside a hostcall (a ledger
+        entry of kind ``runtime``, decision ``deny``, with an alert; the message is kept as its hash), e.g. an
+        MCP call whose client did not answer in time."""
+        from pi_sandbox.runtime.extension import record_runtime_event
+
+        record_runtime_event(self._live().sandbox.evidence, extension_id, reason, message, decision="deny")
+
     def run_command(self, name: str, args: str = "", *, extension: str | None = None) -> Any:
         """Run a slash command an extension registered; returns what its handler returned."""
         host = self._live()
