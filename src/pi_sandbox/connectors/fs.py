@@ -1,8 +1,9 @@
 """The ``fs`` connector: file operations confined to the workspace and the extension's own folder.
 
 Which paths a call may touch is decided by the mediation stage (``mediation.paths``, which also
-refuses FIFOs, sockets and devices); the connector resolves the path again when it acts, opens files
-without following a final symlink and without blocking, refuses anything but a regular file for
+refuses FIFOs, sockets and devices); the connector resolves the path again when it acts, reaches it one
+folder at a time without following any link (a folder swapped for a link since the check is ``path_changed``),
+opens files without blocking, refuses anything but a regular file for
 reading or writing (``special_file``: a FIFO would block the host thread forever), and moves at most
 ``extensionRuntime.maxFsIoBytes`` per read or write.
 """
@@ -35,13 +36,58 @@ def confine(ctx: ConnectorContext, raw: Any, op: str = "read") -> Path:
     return ctx.paths.resolve(raw, op)
 
 
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _path_changed(path: str) -> ConnectorError:
+    return ConnectorError(f"'{path}' changed while in use (a folder on the way became a link); try again",
+                          code="io", reason="path_changed")
+
+
+def parent_fd(path: Path | str) -> tuple[int, str]:
+    """An ``O_PATH`` fd of the folder holding ``path`` (a resolved absolute path), reached one name at a
+    time from ``/`` without following any link, and the last name.
+
+    The mediation stage and :func:`confine` judged the path with every link resolved; a folder on the way
+    that is a link *now* was swapped in since (an exec child can make links to any host path: ``x`` →
+    ``~`` between the check of ``x/docs`` and its deletion), and the call fails (``path_changed``) instead
+    of following it. Opening by the whole path text would follow it.
+    """
+    text = os.fspath(path)
+    folder, _, name = text.rpartition("/")
+    fd = os.open("/", _DIR_FLAGS)
+    walked = ""
+    try:
+        for part in folder.split("/"):
+            if not part:
+                continue
+            walked += "/" + part
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP) and os.path.islink(walked):
+                    raise _path_changed(text) from None
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, name
+
+
 def open_regular(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
-    """Open a regular file (no link followed, never blocking); a pipe, socket or device is refused.
+    """Open a regular file (no link followed on the way or at the end, never blocking); a pipe, socket or
+    device is refused.
 
     Non-blocking open: opening or using a FIFO would block the host thread forever. A write open
     that would create the file still creates a regular one.
     """
-    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    folder, name = parent_fd(path)
+    try:
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=folder)
+    finally:
+        os.close(folder)
     kind = os.fstat(fd).st_mode
     if not stat_mod.S_ISREG(kind):
         os.close(fd)
@@ -113,35 +159,70 @@ class FsConnector:
 
     def _list(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         entries: list[dict[str, str]] = []
-        with os.scandir(path) as it:
+        folder, name = parent_fd(path)
+        try:
+            fd = os.open(name or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+        finally:
+            os.close(folder)
+        with os.scandir(fd) as it:
             for entry in it:
                 if len(entries) >= MAX_LIST_ENTRIES:
                     break
-                kind = "symlink" if entry.is_symlink() else "directory" if entry.is_dir() else "file"
+                kind = "symlink" if entry.is_symlink() else "directory" if entry.is_dir() else \
+                    "file" if entry.is_file() else "other"  # a FIFO, socket or device is not a "file"
                 entries.append({"name": entry.name, "type": kind})
+        os.close(fd)
         entries.sort(key=lambda e: e["name"])
         return {"entries": entries, "truncated": len(entries) >= MAX_LIST_ENTRIES}
 
     def _stat(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        st = os.stat(path)
+        folder, name = parent_fd(path)
+        try:
+            st = os.stat(name, dir_fd=folder, follow_symlinks=False) if name else os.stat(folder)
+        finally:
+            os.close(folder)
         kind = "directory" if stat_mod.S_ISDIR(st.st_mode) else "file" if stat_mod.S_ISREG(st.st_mode) else "other"
         return {"type": kind, "size": st.st_size, "mtime_ms": int(st.st_mtime * 1000),
                 "mode": stat_mod.S_IMODE(st.st_mode)}
 
     def _mkdir(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        existed = os.path.isdir(path)
+        existed = os.path.isdir(path) and not os.path.islink(path)
         if params.get("recursive", False):
-            os.makedirs(path, exist_ok=True)
+            missing: list[str] = []
+            head = path
+            while head != "/" and not os.path.lexists(head):
+                head, _, tail = head.rpartition("/")
+                head = head or "/"
+                missing.insert(0, tail)
+            for i in range(len(missing)):  # one level at a time, each under a folder reached without links
+                self._mkdir_one(head.rstrip("/") + "/" + "/".join(missing[:i + 1]), exist_ok=True)
+            if not missing and not existed:
+                self._mkdir_one(path, exist_ok=True)  # raises: something other than a folder is there
         else:
-            os.mkdir(path)
+            self._mkdir_one(path, exist_ok=False)
         return {"created": not existed}
 
+    @staticmethod
+    def _mkdir_one(path: str, *, exist_ok: bool) -> None:
+        folder, name = parent_fd(path)
+        try:
+            os.mkdir(name, dir_fd=folder)
+        except FileExistsError:
+            if not exist_ok or not stat_mod.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                raise
+        finally:
+            os.close(folder)
+
     def _delete(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        if os.path.isdir(path) and not os.path.islink(path):
-            if params.get("recursive"):
-                shutil.rmtree(path)
+        folder, name = parent_fd(path)
+        try:
+            if stat_mod.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                if params.get("recursive"):
+                    shutil.rmtree(name, dir_fd=folder)  # fd-based below this point: links are never followed
+                else:
+                    os.rmdir(name, dir_fd=folder)
             else:
-                os.rmdir(path)
-        else:
-            os.unlink(path)
+                os.unlink(name, dir_fd=folder)
+        finally:
+            os.close(folder)
         return {"deleted": True}
