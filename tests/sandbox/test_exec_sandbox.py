@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -270,3 +271,19 @@ def test_protected_names_cannot_be_replaced_by_moving_the_folder_around_them(hos
     assert stand_ins_removed()
     assert {p: p.read_bytes() for p in kept if p.exists()} == before, out  # (the rest of .git stays writable)
     assert not (ws / ".git").is_symlink() and not (ws / "sub" / ".git").is_symlink()
+
+
+def test_git_add_all_in_the_sandbox_does_not_commit_the_stand_ins(host: Host) -> None:
+    """The empty read-only stand-ins for missing protected names (.bashrc, .envrc, .mcp.json ...) are files in
+    the child's view: an agent's `git add -A && git commit` committed ~20 empty dotfiles into the user's repo."""
+    ws = host.env.workspace
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / "sub").mkdir()
+    (ws / "sub" / ".bashrc").write_text("# a real one, not a stand-in\n")
+    out = host.sh("echo x > f && git add -A && git -c user.name=t -c user.email=t@e commit -qm one && "
+                  "git show --name-only --format= HEAD")
+    assert out["exit_code"] == 0, out
+    assert sorted(out["stdout"].split()) == ["f", "sub/.bashrc"], out
+    assert stand_ins_removed()
+    status = subprocess.run(["git", "-C", str(ws), "status", "--short"], capture_output=True, text=True, check=True)
+    assert status.stdout == "", status.stdout  # nothing committed that then vanished with the stand-ins

@@ -32,6 +32,7 @@ from pi_sandbox.config.model import QuotaSettings, SecurityConfig
 from pi_sandbox.errors import SandboxUnavailableError
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox import seccomp
+from pi_sandbox.sandbox.gitindex import repository_of
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
 from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, probe
@@ -187,6 +188,34 @@ def _read_info(fd: int, deadline_s: float) -> dict[str, Any]:
         raise SandboxUnavailableError("bwrap reported no child pid")
 
 
+#: git's default global excludes file, under the child's ``HOME`` (the extension's sandbox home).
+GIT_EXCLUDES: Final = ".config/git/ignore"
+
+
+def hide_stand_ins_from_git(home: Path, stubs: Sequence[str]) -> None:
+    """List the empty stand-ins of this call in git's global excludes file of the child's home, so
+    ``git add -A`` in the sandbox does not commit an empty ``.bashrc``, ``.envrc``, ``.mcp.json`` ... into
+    the user's repository (empty folders git skips by itself). Anchored to the repository's root, so a
+    real file of that name elsewhere in the tree is not ignored. The file is the child's own (its home):
+    it can change it, which only changes what its own ``git`` ignores. Written only when it changes."""
+    lines: list[str] = []
+    repos: dict[str, tuple[str, str] | None] = {}
+    for stub in stubs:
+        folder = os.path.dirname(stub)
+        found = repos[folder] if folder in repos else repos.setdefault(folder, repository_of(folder))
+        if found is not None and os.path.isfile(stub) and stub.startswith(found[0].rstrip("/") + "/"):
+            lines.append("/" + stub[len(found[0].rstrip("/")) + 1:])
+    target = home / GIT_EXCLUDES
+    text = "".join(f"{line}\n" for line in sorted(set(lines)))
+    try:
+        if text == (target.read_text(encoding="utf-8") if target.exists() else ""):
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError:
+        pass  # only git's view of the stand-ins is at stake, never the sandbox
+
+
 class ExecSandbox:
     """Builds the bubblewrap sandbox of every exec child of one session."""
 
@@ -288,6 +317,7 @@ class ExecSandbox:
                     protect=tuple(workspace), home=self.home, code=own if request.own_read_only else (),
                     secrets=request.secret_files)
         mount_args, stubs = bwrap_mount_args(view)
+        hide_stand_ins_from_git(dirs.home, stubs)
         fds: list[int] = []
         try:
             filters = seccomp.program_fds(allow_unix_sockets=bool(sockets))
