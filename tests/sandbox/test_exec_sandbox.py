@@ -287,3 +287,25 @@ def test_git_add_all_in_the_sandbox_does_not_commit_the_stand_ins(host: Host) ->
     assert stand_ins_removed()
     status = subprocess.run(["git", "-C", str(ws), "status", "--short"], capture_output=True, text=True, check=True)
     assert status.stdout == "", status.stdout  # nothing committed that then vanished with the stand-ins
+
+
+@pytest.mark.parametrize("repo", [".", "sub", "sub/lib"])
+def test_a_commondir_cannot_redirect_git_to_a_config_of_the_childs(host: Host, repo: str) -> None:
+    """`.git/commondir` names the folder git takes `config` and `hooks` from; written by a child it ran the
+    child's fsmonitor on the user's next `git status` (in the workspace's repository or a nested one). Its
+    stand-in holds "." (the repository itself): git works as before, and it cannot be replaced."""
+    ws = host.env.workspace
+    where = ws / repo
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(where)], check=True)
+    pwned = host.env.root / "pwned"
+    evil = (f"mkdir -p evil/hooks evil/objects evil/refs && cp .git/HEAD evil/ && "
+            f"printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = \"touch {pwned}; false\"\\n' > evil/config")
+    out = host.sh(f"cd {repo} && {evil}; echo ../evil > .git/commondir && echo WROTE; "
+                  "rm -f .git/commondir; mv .git/commondir .git/x 2>/dev/null; "
+                  "git status --short >/dev/null && echo GIT-OK")
+    assert "WROTE" not in out["stdout"] and "GIT-OK" in out["stdout"], out
+    assert stand_ins_removed()
+    assert not (where / ".git" / "commondir").exists()  # the stand-in is gone again, nothing of the child's
+    subprocess.run(["git", "-C", str(where), "status", "--short"], check=True, capture_output=True)
+    assert not pwned.exists()

@@ -100,6 +100,8 @@ class Placeholders:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users: dict[str, int] = {}
+        #: What each file stand-in was made with (removed only while it still holds exactly that).
+        self._made_with: dict[str, bytes] = {}
         self._unused: list[tuple[float, str]] = []
         #: When each stand-in's last release expires (a stand-in released again is kept for the newer one).
         self._due: dict[str, float] = {}
@@ -115,7 +117,13 @@ class Placeholders:
                 return True
             try:
                 if entry.kind is EntryKind.FILE:
-                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444))
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+                    try:
+                        if entry.stand_in:
+                            os.write(fd, entry.stand_in.encode())
+                    finally:
+                        os.close(fd)
+                    self._made_with[path] = entry.stand_in.encode()
                 else:
                     os.mkdir(path, 0o555)
             except OSError:
@@ -193,13 +201,25 @@ class Placeholders:
                 continue  # taken back by a newer call, released again since (queued anew), or already removed
             del self._users[path]
             self._due.pop(path, None)
+            made_with = self._made_with.pop(path, b"")
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     os.rmdir(path)
-                elif os.stat(path).st_size == 0:
+                elif os.stat(path).st_size == len(made_with) and _holds(path, made_with):
                     os.unlink(path)
             except OSError:
                 pass  # something was put there meanwhile: leave it for the operator to see
+
+
+def _holds(path: str, content: bytes) -> bool:
+    """Whether the regular file ``path`` holds exactly ``content`` (a stand-in nobody changed)."""
+    if not content:
+        return True  # the size check said empty
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        return os.read(fd, len(content) + 1) == content
+    finally:
+        os.close(fd)
 
 
 PLACEHOLDERS: Final = Placeholders()
@@ -315,12 +335,23 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
         names_here = frozenset(name.casefold() for name in raw_here)
         if secrets is not None and secret_out is not None:
             secret_out.extend(_secret_files(folder, raw_here, secrets, exempt))
+        nested_repo = ".git" in names_here and os.path.isdir(folder + "/.git") and not os.path.islink(folder + "/.git")
         for entry in names.entries:
             if entry.parts[0] not in names_here:
                 continue
             path = folder + "/" + entry.path
-            if os.path.lexists(path) and not (entry.kind is EntryKind.REPO and os.path.isdir(path)
-                                              and not os.path.islink(path)):
+            # a nested repository's config, hooks and commondir: git in that folder reads them
+            in_repo = nested_repo and entry.placeholder and len(entry.parts) > 1 and entry.parts[0] == ".git"
+            if in_repo and path not in made and PLACEHOLDERS.holds(path):  # another call's stand-in
+                stubs.append(path)
+                made.add(path)
+                yield path
+            elif os.path.lexists(path):
+                if not (entry.kind is EntryKind.REPO and os.path.isdir(path) and not os.path.islink(path)):
+                    yield path
+            elif in_repo and path not in made and PLACEHOLDERS.acquire(path, entry):
+                stubs.append(path)
+                made.add(path)
                 yield path
 
 

@@ -51,6 +51,8 @@ class ProtectedEntry:
     #: ones only when the workspace *is* the home directory (``~/.ssh``, ``~/.gitconfig``).
     placeholder: bool = False
     home_only: bool = False
+    #: What a ``FILE`` stand-in holds (empty unless an empty file would change behaviour).
+    stand_in: str = ""
 
     @functools.cached_property
     def parts(self) -> tuple[str, ...]:
@@ -66,7 +68,10 @@ PROTECTED: Final[tuple[ProtectedEntry, ...]] = (
     ProtectedEntry(".git", EntryKind.REPO, placeholder=True),
     ProtectedEntry(".git/config", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".git/config.worktree", EntryKind.FILE),
-    ProtectedEntry(".git/commondir", EntryKind.FILE),
+    # ``commondir`` names the folder git takes ``config`` and ``hooks`` from: a child that wrote one
+    # (``../evil``) ran its own fsmonitor on the user's next ``git status``. An empty one makes git abort;
+    # ``.`` (the repository itself) changes nothing, so that is the stand-in.
+    ProtectedEntry(".git/commondir", EntryKind.FILE, placeholder=True, stand_in=".\n"),
     ProtectedEntry(".git/hooks", EntryKind.DIR, placeholder=True),
     ProtectedEntry(".git/modules", EntryKind.DIR),
     ProtectedEntry(".git/worktrees", EntryKind.DIR),
