@@ -309,3 +309,29 @@ def test_a_commondir_cannot_redirect_git_to_a_config_of_the_childs(host: Host, r
     assert not (where / ".git" / "commondir").exists()  # the stand-in is gone again, nothing of the child's
     subprocess.run(["git", "-C", str(where), "status", "--short"], check=True, capture_output=True)
     assert not pwned.exists()
+
+
+@pytest.mark.parametrize("hooks", [".githooks", "tools/hooks", "missing-hooks", ".husky"])
+def test_the_folder_core_hooks_path_names_is_protected_like_git_hooks(host: Host, hooks: str) -> None:
+    """`core.hooksPath` (husky's `.husky`, a project's `.githooks` ...) runs its scripts on the user's next
+    commit like `.git/hooks`: through exec (changed, created, moved aside) and through fs, it stays as it was."""
+    ws = host.env.workspace
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    subprocess.run(["git", "-C", str(ws), "config", "core.hooksPath", hooks], check=True)
+    if hooks != "missing-hooks":
+        (ws / hooks).mkdir(parents=True)
+        (ws / hooks / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    before = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file() and ".git/" not in str(p)}
+    out = host.sh(f"mkdir -p {hooks} 2>/dev/null; printf '#!/bin/sh\\ntouch {ws}/pwned\\n' > {hooks}/pre-commit "
+                  f"&& echo WROTE; printf x > {hooks}/post-checkout && echo WROTE; "
+                  f"mv {hooks} moved 2>/dev/null && mkdir -p {hooks} && echo evil > {hooks}/pre-commit && echo WROTE")
+    assert "WROTE" not in out["stdout"], out
+    assert stand_ins_removed()
+    # (`mv` across the mount falls back to copy + unlink: a copy in "moved" of what the child could read)
+    after = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file() and ".git/" not in str(p)
+             and not p.is_relative_to(ws / "moved")}
+    assert after == before
+    for n, path in enumerate((f"{hooks}/pre-commit", f"{hooks}/new-hook", f"./{hooks}/./x")):
+        result = host.box.hostcall("ext.a", {"call_id": f"h{n}", "method": "fs",
+                                             "params": {"op": "write", "path": path, "data": "evil"}})
+        assert (result.ok, result.reason) == (False, "protected_path"), (path, result)

@@ -31,6 +31,7 @@ from pi_sandbox.errors import ConnectorError, PathConfinementError
 from pi_sandbox.fscase import CASE_RULES, Ancestry, BaseSet, CaseRules, within
 from pi_sandbox.hashing import is_unicode_text
 from pi_sandbox.mediation.secret_files import SecretFiles
+from pi_sandbox.sandbox.gitindex import hooks_dir
 from pi_sandbox.sandbox.protected import MUTATING_OPS, ProtectedNames
 from pi_sandbox.vocabulary import Reason
 
@@ -281,6 +282,12 @@ class PathRules:
                 raise PathConfinementError(
                     f"path '{raw}' is protected ({entry.path}): files that make other programs run code are "
                     "never changed by extensions", reason=Reason.PROTECTED_PATH)
+            hooks = hooks_dir(root.rstrip("/") or "/")
+            if hooks is not None and (spelling == hooks or spelling.startswith(hooks + "/")
+                                      or (op == "delete" and hooks.startswith(spelling.rstrip("/") + "/"))):
+                raise PathConfinementError(
+                    f"path '{raw}' is protected (the repository's core.hooksPath): git hooks are never changed "
+                    "by extensions", reason=Reason.PROTECTED_PATH)
 
     def _check_writable(self, raw: str, ancestry: Ancestry, op: str) -> None:
         rules = self._write_rules

@@ -105,3 +105,66 @@ def _parse(index: str) -> frozenset[str] | None:
     except (struct.error, ValueError, IndexError):
         return None
     return frozenset(out)
+
+
+_hooks_cache: dict[str, tuple[tuple[int, int], str | None]] = {}
+
+
+_repos: dict[str, tuple[str, str]] = {}
+
+
+def hooks_dir(folder: str) -> str | None:
+    """:func:`hooks_path` of the repository ``folder`` lies in (its location remembered once found)."""
+    repo = _repos.get(folder)
+    if repo is None:
+        repo = repository_of(folder)
+        if repo is None:
+            return None
+        with _lock:
+            _repos[folder] = repo
+    return hooks_path(*repo)
+
+
+def hooks_path(worktree: str, git_dir: str | None = None) -> str | None:
+    """The folder ``core.hooksPath`` in ``worktree``'s ``.git/config`` names (absolute, normalised; a
+    relative value is taken from the work tree, as git does for a non-bare repository), or None.
+
+    The scripts there run on the user's next commit, checkout or push like ``.git/hooks`` (husky sets
+    ``.husky``, many projects ``.githooks``): the exec sandbox and the fs connector protect that folder too.
+    Read again only when the config file changes."""
+    config = (git_dir or worktree.rstrip("/") + "/.git") + "/config"
+    try:
+        info = os.stat(config)
+    except OSError:
+        return None
+    key = (info.st_size, info.st_mtime_ns)
+    with _lock:
+        hit = _hooks_cache.get(config)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    found: str | None = None
+    try:
+        with open(config, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(1024 * 1024)
+    except OSError:
+        text = ""
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            section = line[1:line.find("]")].strip().split()[0].lower() if "]" in line else ""
+            line = line[line.find("]") + 1:].strip() if "]" in line else ""
+            if not line:
+                continue
+        if section != "core" or "=" not in line:
+            continue
+        name, _, value = line.partition("=")
+        if name.strip().lower() != "hookspath":
+            continue
+        value = value.split(" #")[0].split(" ;")[0].strip().strip('"')
+        if value:
+            value = os.path.expanduser(value)
+            found = os.path.normpath(value if value.startswith("/") else os.path.join(worktree, value))
+    with _lock:
+        _hooks_cache[config] = (key, found)
+    return found

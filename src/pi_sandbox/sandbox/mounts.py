@@ -42,7 +42,7 @@ from typing import Final
 
 from pi_sandbox.mediation.paths import realpath_below
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox.gitindex import repository_of, tracked
+from pi_sandbox.sandbox.gitindex import hooks_dir, repository_of, tracked
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
 
 #: How long an unused stand-in stays for the next call to take over before it is removed.
@@ -331,6 +331,15 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
                 stubs.append(path)
                 made.add(path)  # its own stand-in is empty and read-only: nothing to add inside it
                 yield path
+    hooks = hooks_dir(root)
+    if hooks is not None and hooks.startswith(prefix + "/") and hooks not in made:
+        if os.path.isdir(hooks) and not os.path.islink(hooks):
+            yield hooks  # core.hooksPath (.husky, .githooks ...): the user's next commit runs what is there
+        elif not os.path.lexists(hooks) and os.path.isdir(os.path.dirname(hooks)) and \
+                PLACEHOLDERS.acquire(hooks, _HOOKS_STAND_IN):
+            stubs.append(hooks)
+            made.add(hooks)
+            yield hooks
     for folder, raw_here in _scan(root):
         names_here = frozenset(name.casefold() for name in raw_here)
         if secrets is not None and secret_out is not None:
@@ -353,6 +362,10 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
                 stubs.append(path)
                 made.add(path)
                 yield path
+
+
+#: The stand-in for a missing ``core.hooksPath`` folder (an empty read-only folder).
+_HOOKS_STAND_IN: Final = ProtectedEntry("core.hookspath", EntryKind.DIR, placeholder=True)
 
 
 def _entries(folder: str) -> list[str]:

@@ -88,8 +88,13 @@ PROTECTED: Final[tuple[ProtectedEntry, ...]] = (
     ProtectedEntry(".config/fish", EntryKind.DIR),
     ProtectedEntry(".ssh", EntryKind.DIR, placeholder=True, home_only=True),
     ProtectedEntry(".npmrc", EntryKind.FILE, placeholder=True),
-    ProtectedEntry(".yarnrc", EntryKind.FILE),
+    # package managers that run code from the project on the user's next install or run: yarn 1's
+    # ``yarn-path``, yarn 2+'s ``yarnPath``/plugins, pnpm's ``.pnpmfile.cjs`` hooks (run on every install),
+    # husky's hook scripts (``core.hooksPath = .husky``: the user's next commit runs them)
+    ProtectedEntry(".yarnrc", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".yarnrc.yml", EntryKind.FILE, placeholder=True),
+    ProtectedEntry(".pnpmfile.cjs", EntryKind.FILE, placeholder=True),
+    ProtectedEntry(".husky", EntryKind.DIR),
     ProtectedEntry(".pypirc", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".netrc", EntryKind.FILE),
     ProtectedEntry(".ripgreprc", EntryKind.FILE),
