@@ -40,6 +40,7 @@ SNAPSHOT_S: Final = 1.0
 _NO_FEATURES: Final[Mapping[str, float]] = MappingProxyType({})
 #: Distinct scores whose p-value is remembered (the table is emptied when full).
 _P_VALUES: Final = 4096
+_new = tuple.__new__
 
 
 class RiskAction(StrEnum):
@@ -158,7 +159,10 @@ class RiskController:
             decision = self._fault(call, exc)
         if decision.action is not _ALLOW:
             self._alarm(call, decision)
-        self._maybe_snapshot(call.extension_id)
+        else:  # (an alarm has written the snapshot): most calls come well within the interval, one read says so
+            stats = self._stats.get(call.extension_id)
+            if stats is not None and self.clock() - stats.snapshot_at >= SNAPSHOT_S:
+                self._maybe_snapshot(call.extension_id)
         return decision
 
     def _assess(self, call: CallInfo, started: float) -> RiskDecision:
@@ -191,7 +195,8 @@ class RiskController:
             if len(self._p_values) >= _P_VALUES:
                 self._p_values.clear()
             p_value = self._p_values[value] = round(self.calibration.p_value(value), 6)
-        return RiskDecision(action, self.threshold, value, p_value, top)
+        # every field, straight to ``tuple.__new__`` (the NamedTuple's ``__new__`` is a Python frame more per call)
+        return _new(RiskDecision, (action, self.threshold, value, p_value, top, None))
 
     def _fault(self, call: CallInfo, exc: Exception) -> RiskDecision:
         fault = "timeout" if isinstance(exc, RiskTimeout) else f"error:{type(exc).__name__}"

@@ -49,11 +49,13 @@ class Controls:
         only grow): a decision cached with it is still valid while it is the same."""
         return self.registry.version + self.switches.version
 
-    def refresh(self) -> None:
+    def refresh(self) -> int:
         """Apply an operator's change now if the poller has not yet (the trust stage calls this before
-        each decision). Never call it while holding the registry's lock: the reload takes that lock."""
+        each decision), then :meth:`version`. Never call it while holding the registry's lock: the reload
+        takes that lock."""
         if self._watcher is not None:
             self._watcher.check()
+        return self.registry.version + self.switches.version
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` after every change of trust or kill switches (from any process)."""

@@ -31,6 +31,7 @@ from pi_sandbox.trust.states import (
 from pi_sandbox.vocabulary import AlertAction, AlertCategory, Severity
 
 _MS_PER_HOUR = 3_600_000
+_PROBATION = TrustState.PROBATION
 
 
 def operator_name() -> str:
@@ -176,6 +177,11 @@ class TrustRegistry:
     def note_hostcall(self, extension_id: str, allowed: bool) -> None:
         """Count a decided hostcall toward the clean record; promote a clean probation automatically."""
         promote = False
+        # Only probation keeps a record: every other extension is answered by one read, without the lock (a
+        # call that raced a move into probation was decided before it, and counts toward nothing there)
+        standing = self._standing.get(extension_id)
+        if standing is None or standing.state is not _PROBATION:
+            return
         with self._lock:
             standing = self._standing.get(extension_id)
             if standing is None or standing.state is not TrustState.PROBATION:

@@ -23,6 +23,7 @@ _Key = tuple[str, str | None, str | None, str | None]
 _FLAT: Final = frozenset({str, bool, int, type(None), list})
 _TEXT: Final = frozenset({str})
 _INT_LIMIT: Final = 2**53
+_new = tuple.__new__
 
 
 class CapabilityStage:
@@ -78,8 +79,9 @@ class CapabilityStage:
             tool_input = params.get("input")
             if tool_input is not None and not isinstance(tool_input, Mapping):
                 return None  # the general path refuses it with its message
-        return CallInfo(extension_id, call_id, derived[0], derived[1], params, flat_params_hash(method, params),
-                        timeout)
+        # every field, straight to ``tuple.__new__``: a NamedTuple's own ``__new__`` is one more Python frame per call
+        return _new(CallInfo, (extension_id, call_id, derived[0], derived[1], params, flat_params_hash(method, params),
+                               timeout))
 
 
 def flat_params_hash(method: str, params: dict[str, Any]) -> str:

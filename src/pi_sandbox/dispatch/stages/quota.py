@@ -159,6 +159,10 @@ class QuotaStage:
 
     def _snapshot(self, extension_id: str, force: bool = False) -> None:
         now = time.monotonic()
+        # most calls come well within the interval: answered by one read, without the lock (the check is
+        # repeated under it, so two threads never both write a snapshot)
+        if not force and now - self._snapshots.get(extension_id, -SNAPSHOT_S) < SNAPSHOT_S:
+            return
         with self._lock:
             if not force and now - self._snapshots.get(extension_id, -SNAPSHOT_S) < SNAPSHOT_S:
                 return

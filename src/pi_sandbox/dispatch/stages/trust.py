@@ -34,9 +34,9 @@ class TrustStage:
         controls = self.controls
         if controls is None:
             return Verdict.proceed()
-        controls.refresh()  # an operator's change made before this call applies to it
-        # Read before deciding: a change while this call decides bumps it, so what is stored is never reused.
-        version = controls.version()
+        # An operator's change made before this call applies to it; the version is read after that and before
+        # deciding: a change while this call decides bumps it, so what is stored is never reused.
+        version = controls.refresh()
         cached = self._verdicts.get(call.extension_id)
         if cached is not None and cached[0] == version:
             return cached[1]
