@@ -11,11 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.config.model import QuotaSettings
 from pi_sandbox.dispatch import Sandbox, forensic
+from pi_sandbox.dispatch.call import CallInfo
 from pi_sandbox.dispatch.stages.capability import CapabilityStage, flat_params_hash
+from pi_sandbox.dispatch.stages.mediation import MEDIATED_METHODS, exec_argv, write_size
 from pi_sandbox.errors import InvalidRequestError
 from pi_sandbox.hashing import is_unicode_text, params_hash, sha256_hex
+from pi_sandbox.mediation.paths import call_paths
 from pi_sandbox.quota import Demand, QuotaMeter, Resource
 from pi_sandbox.trust import Actor, TransitionReason, TrustState, promote, quarantine, set_kill_switch
 from pi_sandbox.vocabulary import ErrorCode, Reason, StageName
@@ -178,3 +182,18 @@ _TEXTS = st.one_of(st.text(max_size=6), st.sampled_from(["x" * 512, "x" * 513, "
 @settings(max_examples=300, deadline=None)
 def test_the_forensic_cut_keeps_what_it_kept_string_by_string(value: Any) -> None:
     assert forensic._cut(value) == _reference_cut(value)
+
+
+@pytest.mark.parametrize("method", sorted(KNOWN_METHODS - MEDIATED_METHODS))
+def test_mediation_lets_at_once_only_calls_it_has_nothing_to_judge_in(method: str) -> None:
+    """The mediation stage answers calls of other methods at once (unless they need exec): whatever they carry,
+    none of its checks would look at them — no path, command, write or env name is read from such a call."""
+    params = {"op": "write", "path": "/etc/passwd", "cwd": "/", "cmd": "rm", "args": ["-rf", "/"],
+              "url": "http://example.com", "name": "bash", "names": ["AWS_SECRET_ACCESS_KEY"], "data": "x",
+              "input": {"command": "rm -rf /", "path": "/etc/passwd", "content": "x"}}
+    for capability in Capability:
+        if capability is Capability.EXEC:
+            continue  # always judged
+        call = CallInfo("ext", "c1", method, capability, params, "h")
+        assert call_paths(method, params) == [] and exec_argv(call) is None and write_size(call) is None
+        assert method not in ("exec", "http", "env")  # secret values and env names are judged for these

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pi_sandbox.audit import AlertDraft
 from pi_sandbox.audit.port import EvidencePort
@@ -34,6 +34,11 @@ _CONFINEMENT = AlertSpec(AlertCategory.POLICY_VIOLATION, Severity.WARNING)
 _SECRET_FILE = AlertSpec(AlertCategory.SECRET_EXPOSURE, Severity.WARNING)
 _SECRET_FILE_ADVICE = ("the file holds secrets (.env, keys, credentials): if this extension must read it, name it in "
                        "extensionPolicy.perExtension.<id>.readSecretFiles in the global settings")
+#: The methods whose calls name paths (``call_paths``), commands (``exec_argv``), outbound data (secret values),
+#: environment names or write sizes; a call of any other method goes on at once unless it needs ``exec``.
+MEDIATED_METHODS: Final = frozenset({"fs", "tool", "exec", "http", "env"})
+_EXEC = Capability.EXEC
+_PROCEED: Final = Verdict.proceed()
 _MAX_SCAN_DEPTH = 32
 _MAX_READERS = 256
 _SECRET_VALUE_ADVICE = "rotate the exposed credential and review how the extension obtained it"
@@ -108,6 +113,8 @@ class MediationStage:
         self._readers: dict[int, tuple[PathRules, ConfinedScriptReader]] = {}
 
     def decide(self, call: CallInfo) -> Verdict:
+        if call.method not in MEDIATED_METHODS and call.capability is not _EXEC:
+            return _PROCEED  # log, ui, session, events, net...: no path, command, secret or env name to judge
         refusal = self._paths(call)
         if refusal is not None:
             return refusal

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from pi_sandbox.audit import AlertDraft
@@ -29,6 +30,8 @@ _NO_DEMAND: Final = Demand()
 _SUBPROCESS: Final = Demand(subprocess=True)
 _HTTP_REQUEST: Final = Demand(http_request=True)
 _NO_USAGE: Final = Usage()
+#: The telemetry counts of a call that moved no bytes (most of them), shared (read only).
+_NOTHING_MOVED: Final[Mapping[str, int]] = MappingProxyType({"bytes_in": 0, "bytes_out": 0})
 _EXEC, _WRITE, _READ = Capability.EXEC, Capability.WRITE, Capability.READ
 
 
@@ -132,9 +135,9 @@ class QuotaStage:
         if breach is not None:
             self.breached(breach)
         self._snapshot(call.extension_id)
-        return {"bytes_in": demand.write_bytes + (payload_bytes(call.params.get("body")) if call.method == "http"
-                                                  else 0),
-                "bytes_out": usage.read_bytes or usage.http_bytes}
+        bytes_in = demand.write_bytes + (payload_bytes(call.params.get("body")) if call.method == "http" else 0)
+        bytes_out = usage.read_bytes or usage.http_bytes
+        return {"bytes_in": bytes_in, "bytes_out": bytes_out} if bytes_in or bytes_out else _NOTHING_MOVED
 
     def breached(self, breach: QuotaBreach) -> None:
         """Record a breach episode (record, alert, trust feed); repeats within ``EPISODE_S`` are counted."""
