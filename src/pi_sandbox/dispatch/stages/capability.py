@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from hashlib import sha256
+import hashlib
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -23,6 +24,20 @@ _Key = tuple[str, str | None, str | None, str | None]
 _FLAT: Final = frozenset({str, bool, int, type(None), list})
 _TEXT: Final = frozenset({str})
 _INT_LIMIT: Final = 2**53
+
+
+def _own_sha256() -> Callable[[bytes], hashlib._Hash]:
+    """CPython's own SHA-256 (3.11: ``_sha256``, 3.12+: ``_sha2``), else hashlib's; see ``flat_params_hash``."""
+    for name in ("_sha256", "_sha2"):
+        try:
+            found: Callable[[bytes], hashlib._Hash] = importlib.import_module(name).sha256
+            return found
+        except (ImportError, AttributeError):
+            continue
+    return hashlib.sha256
+
+
+_SHA256: Final = _own_sha256()
 _new = tuple.__new__
 
 
@@ -98,8 +113,11 @@ def flat_params_hash(method: str, params: dict[str, Any]) -> str:
                 and (list not in types or all(_TEXT.issuperset(map(type, v)) for v in params.values()
                                               if type(v) is list)):
             try:
-                # the bytes ``params_hash`` hashes for such a value (sorted keys, RFC 8785 strings)
-                return sha256(orjson.dumps({"method": method, "params": params}, option=orjson.OPT_SORT_KEYS)
+                # the bytes ``params_hash`` hashes for such a value (sorted keys, RFC 8785 strings), by the
+                # interpreter's own SHA-256: the same digest as OpenSSL's, which costs twice as much when the CPU
+                # caches are cold (as they are at a session's hostcalls: 35 vs 17 µs p50 with 16 MiB evicted
+                # before each; equal when warm)
+                return _SHA256(orjson.dumps({"method": method, "params": params}, option=orjson.OPT_SORT_KEYS)
                               ).hexdigest()
             except orjson.JSONEncodeError:  # a lone surrogate: the general path fingerprints it
                 pass
