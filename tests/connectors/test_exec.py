@@ -256,3 +256,13 @@ def test_cwd_symlink_escape_is_refused(exec_ctx: MakeCtx, pi_env: PiEnv, tmp_pat
     (pi_env.workspace / "link").symlink_to(outside)
     with pytest.raises(PathConfinementError):
         conn.call(ctx, {"cmd": "pwd", "cwd": "link"})
+
+
+def test_a_command_line_too_long_for_the_system_is_a_clear_invalid_request(exec_ctx: MakeCtx) -> None:
+    """E2BIG was reported as `sandbox_unavailable` ("cannot start the exec sandbox"), blaming the machine."""
+    conn, ctx = exec_ctx()
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"cmd": "echo", "args": ["x" * 3_000_000]})
+    assert (err.value.code, err.value.reason) == ("invalid_request", "too_large")
+    assert "stdin" in str(err.value)
+    assert conn.call(ctx, {"cmd": "echo", "args": ["ok"]})["stdout"] == "ok\n"  # the sandbox is fine

@@ -388,3 +388,39 @@ def test_address_spellings_never_reach_a_non_public_address(http_ctx: MakeHttp, 
         conn.call(ctx, {"url": spelling.format(p=server.rsplit(":", 1)[1])})
     assert err.value.reason in {"loopback_address", "metadata_address", "unspecified_address", "link_local_address",
                                 "reserved_address", "private_address", "bad_url", "bad_scheme"}, err.value
+
+
+# A deny entry against every spelling a resolver maps to the same name (UTS #46): full-width and circled
+# letters, an ideographic full stop, a soft hyphen and a zero-width space inside a label, upper case, a
+# trailing dot. Before, only the plain spelling was denied and the others reached the denied host.
+DENIED_SPELLINGS = ["http://evil.example/", "http://EVIL.example./", "http://ｅｖｉｌ.example/",
+                    "http://ⓔⓥⓘⓛ.example/", "http://evil。example/", "http://e\u00advil.example/",
+                    "http://ev\u200bil.example/", "http://EVİL.example/".replace("İ", "I")]
+
+
+@pytest.mark.parametrize("url", DENIED_SPELLINGS)
+def test_a_denied_host_is_denied_in_every_spelling_its_lookup_maps(http_ctx: MakeHttp, url: str) -> None:
+    looked_up: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["93.184.216.34"]
+
+    conn, ctx, _ = http_ctx(resolver=resolver, allow_hosts=("*",), deny_hosts=("evil.example",))
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": url})
+    assert err.value.reason == "host_denied", err.value
+    assert looked_up == []  # refused by name, before any lookup
+
+
+def test_an_allowed_international_name_is_resolved_as_it_was_checked(http_ctx: MakeHttp) -> None:
+    looked_up: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        raise ConnectorError(f"cannot resolve host '{host}'", code="io", reason="dns_failure")  # nothing is sent
+
+    conn, ctx, _ = http_ctx(resolver=resolver, allow_hosts=("xn--e1afmkfd.example",))
+    with pytest.raises(ConnectorError) as err:
+        conn.call(ctx, {"url": "http://ПРИМЕР.example/"})
+    assert err.value.reason == "dns_failure" and looked_up == ["xn--e1afmkfd.example"]

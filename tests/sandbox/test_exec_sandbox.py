@@ -299,8 +299,8 @@ def test_a_commondir_cannot_redirect_git_to_a_config_of_the_childs(host: Host, r
     where.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(where)], check=True)
     pwned = host.env.root / "pwned"
-    evil = (f"mkdir -p evil/hooks evil/objects evil/refs && cp .git/HEAD evil/ && "
-            f"printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = \"touch {pwned}; false\"\\n' > evil/config")
+    evil = (f"mkdir -p evil/hooks evil/objects evil/refs && cp .git/HEAD evil/ && printf '[core]\\n\\t"
+            f"repositoryformatversion = 0\\n\\tfsmonitor = \"touch {pwned}; false\"\\n' > evil/config")
     out = host.sh(f"cd {repo} && {evil}; echo ../evil > .git/commondir && echo WROTE; "
                   "rm -f .git/commondir; mv .git/commondir .git/x 2>/dev/null; "
                   "git status --short >/dev/null && echo GIT-OK")

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+import idna
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -75,8 +77,20 @@ class HostPattern:
 
 
 def normalise_host(host: str) -> str:
-    """A URL host as patterns see it: lower-case, brackets and one trailing dot removed."""
-    return host.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+    """A URL host as patterns see it *and as it is resolved and reached*: lower-case, brackets and one
+    trailing dot removed, a name with non-ASCII characters in its IDNA (UTS #46) ASCII form.
+
+    Resolvers and HTTP clients map such names before the lookup (full-width ``ｅｖｉｌ.com``, circled
+    letters, an ideographic full stop, a soft hyphen or zero-width space inside a label all reach
+    ``evil.com``); a deny entry compared with the raw text never matched them. A name no mapping accepts
+    is left as written: its lookup fails."""
+    name = host.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii").lower().rstrip(".")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            pass
+    return name
 
 
 def parse_address(text: str) -> IpAddress | None:

@@ -21,6 +21,7 @@ alerts.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
@@ -202,6 +203,11 @@ class ExecConnector:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
         except OSError as exc:
+            if exc.errno == errno.E2BIG:  # the call's own arguments, not the sandbox: say so, never "unavailable"
+                size = sum(len(a) + 1 for a in (req.cmd, *req.args))
+                raise ConnectorError(f"the command line is too long for the system ({size} bytes of arguments); "
+                                     "pass large data on stdin or in a file", code="invalid_request",
+                                     reason="too_large") from None
             raise SandboxUnavailableError(f"cannot start the exec sandbox: {exc.strerror or exc}") from None
         finally:
             launch.spawned()

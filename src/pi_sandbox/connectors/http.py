@@ -172,7 +172,8 @@ class HttpConnector:
                 code="invalid_request",
                 reason="bad_scheme",
             )
-        host = parts.hostname
+        # The name as checked is the name resolved and reached (its IDNA ASCII form): never two spellings.
+        host = normalise_host(parts.hostname) if parts.hostname else ""
         if not host:
             raise ConnectorError("http URL has no host", code="invalid_request", reason="bad_url")
         try:
@@ -220,7 +221,7 @@ class HttpConnector:
         # Connect to the address that was checked, not to whatever a second DNS lookup returns (DNS
         # rebinding): the URL carries the IP; the Host header and TLS SNI / certificate check use the name.
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = normalise_host(parts.hostname) if parts.hostname else ""
         send_headers = dict(headers)
         extensions: dict[str, Any] = {"trace": deadline.trace}
         target = url
