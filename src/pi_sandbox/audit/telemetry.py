@@ -4,8 +4,10 @@ One record of kind ``telemetry`` per hostcall: method, capability, decision, dec
 the time each stage took, connector time and bytes in/out — no parameters (INV-012). Telemetry is
 not evidence (the ledger entry is), so it is buffered and written in batches by a background
 thread (every ``FLUSH_INTERVAL_S``, sooner once ``MAX_BUFFER`` records wait, and when the session
-closes): a hostcall only appends to a list. Records are plain JSON, not canonical JSON (nothing
-hashes them, and their float timings would take the slow exact path of RFC 8785).
+closes): a hostcall only appends a tuple of what it measured (:class:`CallTimes`), and the writer thread
+turns the batch into records (the dict per call, the microsecond rounding, the stage names) off the
+hostcall's path. Records are plain JSON, not canonical JSON (nothing hashes them, and their float timings
+would take the slow exact path of RFC 8785).
 """
 
 from __future__ import annotations
@@ -14,14 +16,54 @@ import statistics
 import threading
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NamedTuple
 
 from pi_sandbox.audit.store import AuditStore
 
 TELEMETRY_KIND: Final = "telemetry"
 FLUSH_INTERVAL_S: Final = 0.5
 MAX_BUFFER: Final = 512
+
+
+class CallTimes(NamedTuple):
+    """What one hostcall's telemetry record is made of, as the pipeline measured it (codes and clock
+    readings only: never parameters or results, INV-012)."""
+
+    call_id: str
+    seq: int | None
+    method: str
+    capability: str
+    decision: str
+    stage: str
+    reason: str
+    ok: bool
+    error_code: str | None
+    #: The stages that judged the call, in order; ``stamps[i]`` .. ``stamps[i + 1]`` (``perf_counter_ns``)
+    #: is the time of ``stages[i]``.
+    stages: Sequence[str]
+    stamps: Sequence[int]
+    connector_ns: int
+    started_ns: int
+    ended_ns: int
+    #: What the stages' ``settle`` reported (bytes, counts), or None.
+    counts: Mapping[str, Any] | None
+
+    def record(self) -> dict[str, Any]:
+        """The ``telemetry`` record (microseconds, rounded to 0.1)."""
+        stamps = self.stamps
+        record: dict[str, Any] = {
+            "call_id": self.call_id, "seq": self.seq, "method": self.method, "capability": str(self.capability),
+            "decision": self.decision, "stage": self.stage, "reason": self.reason, "ok": self.ok,
+            "error_code": self.error_code,
+            "stage_us": {name: round((stamps[i + 1] - stamps[i]) / 1000, 1)
+                         for i, name in enumerate(self.stages[:len(stamps) - 1])},
+            "connector_us": round(self.connector_ns / 1000, 1),
+            "total_us": round((self.ended_ns - self.started_ns) / 1000, 1),
+        }
+        if self.counts:
+            record.update(self.counts)
+        return record
 
 
 class TelemetrySink:
@@ -31,13 +73,14 @@ class TelemetrySink:
         self.store = store
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        self._buffer: list[tuple[str | None, Mapping[str, Any]]] = []
+        self._buffer: list[tuple[str | None, Mapping[str, Any] | CallTimes]] = []
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def add(self, extension_id: str | None, record: Mapping[str, Any]) -> None:
-        """Queue one record (the writer thread starts with the first one)."""
+    def add(self, extension_id: str | None, record: Mapping[str, Any] | CallTimes) -> None:
+        """Queue one record, or the :class:`CallTimes` it is made from when written (the writer thread starts
+        with the first one)."""
         with self._lock:
             if self._closed:
                 return
@@ -64,7 +107,8 @@ class TelemetrySink:
         with self._lock:
             batch, self._buffer = self._buffer, []
         if batch:
-            self.store.record_many(TELEMETRY_KIND, batch, canonical=False)
+            self.store.record_many(TELEMETRY_KIND, [
+                (ext, item.record() if isinstance(item, CallTimes) else item) for ext, item in batch], canonical=False)
 
     def close(self) -> None:
         """Stop the writer thread and write what is left (idempotent)."""

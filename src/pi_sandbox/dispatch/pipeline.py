@@ -21,11 +21,11 @@ from typing import Any, Protocol
 
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.audit.port import EvidencePort
-from pi_sandbox.audit.telemetry import TelemetrySink
+from pi_sandbox.audit.telemetry import CallTimes, TelemetrySink
 from pi_sandbox.capabilities import KNOWN_METHODS, Capability
 from pi_sandbox.connectors.base import Connector, ConnectorContext
 from pi_sandbox.dispatch.call import CallInfo, Outcome, Stage, Verdict
-from pi_sandbox.dispatch.durability import Durability, durability_of
+from pi_sandbox.dispatch.durability import DURABILITY, Durability
 from pi_sandbox.dispatch.forensic import (
     FORENSIC_EVIDENCE_KEYS,
     ContextHashes,
@@ -48,6 +48,9 @@ TIMEOUT_REMEDIATION = ("the host stopped waiting and answered 'timeout'; if the 
 _STAGE_ORDER = tuple(StageName)
 #: Read once per stage of every call (an enum attribute lookup costs more than the comparison).
 _ALLOW, _DENY = Decision.ALLOW, Decision.DENY
+#: Capabilities whose entries the group commit syncs (``durability_of`` is ``GROUP``); every other one,
+#: named in the table or not, is an effect.
+_GROUP_CLASS = frozenset(c for c, d in DURABILITY.items() if d is Durability.GROUP)
 
 
 class Redactor(Protocol):
@@ -90,12 +93,15 @@ class Pipeline:
         #: Digest of the configuration snapshot in force (``config/snapshot.py``), named by every entry.
         self.config_digest: str | None = None
         self._contexts = ContextHashes()
-        self._settlers: tuple[Callable[[CallInfo, Outcome], Mapping[str, Any] | None] | None, ...] = tuple(
-            getattr(s, "settle", None) for s in self.stages)
+        self._stage_count = len(self.stages)
+        self._stage_names = tuple(str(s.name) for s in self.stages)
+        #: (position, settle) of the stages that keep accounting, in order.
+        self._settlers: tuple[tuple[int, Callable[[CallInfo, Outcome], Mapping[str, Any] | None]], ...] = tuple(
+            (i, settle) for i, s in enumerate(self.stages) if (settle := getattr(s, "settle", None)) is not None)
         #: Stages that also learn of calls refused before they judged them (the risk controller scores
         #: behaviour, and refusals are part of it).
-        self._observers: tuple[Callable[[CallInfo, Outcome], None] | None, ...] = tuple(
-            getattr(s, "observe", None) for s in self.stages)
+        self._observers: tuple[tuple[int, Callable[[CallInfo, Outcome], None]], ...] = tuple(
+            (i, observe) for i, s in enumerate(self.stages) if (observe := getattr(s, "observe", None)) is not None)
 
     def describe(self) -> list[tuple[str, str]]:
         """(stage name, what it decides) for every step, in order; the connector last."""
@@ -115,101 +121,113 @@ class Pipeline:
 
         ``dry_run``: every stage decides and the decision is recorded (marked ``dry_run``), but the
         connector is never called; an allowed call returns ``{"dry_run": true, "decision": "allow"}``."""
-        started = time.perf_counter_ns()
+        clock = time.perf_counter_ns
+        started = clock()
         try:
             call = self.capability.derive(extension_id, request)
         except InvalidRequestError as exc:
             return self._invalid(extension_id, request, str(exc))
         granted: Verdict | None = None
         evidence: dict[str, Any] = {}
-        timings: dict[str, float] = {}
-        ran = 0
+        # One clock reading per stage boundary (``stamps[i]`` .. ``stamps[i + 1]`` is stage i); the telemetry
+        # writer turns them into microseconds per stage name, off this path.
+        stamps = [clock()]
+        mark = stamps.append
         for stage in self.stages:
-            t0 = time.perf_counter_ns()
             try:
                 verdict = stage.decide(call)
             except Exception as exc:  # a stage bug must refuse the call, never let it through
                 verdict = Verdict.deny(STAGE_FAILURE, f"internal error in the {stage.name} stage "
                                        f"({type(exc).__name__}); the call was refused", code=ErrorCode.INTERNAL)
-            timings[stage.name] = round((time.perf_counter_ns() - t0) / 1000, 1)
-            ran += 1
+            mark(clock())
             if verdict.evidence:
                 evidence.update(verdict.evidence)
             outcome = verdict.outcome
             if outcome is _DENY:
                 layer = verdict.layer if verdict.layer is not None else (granted.layer if granted else None)
                 result = self._deny(call, stage.name, verdict, layer, evidence, dry_run)
-                self._settle(call, ran, Outcome(Decision.DENY, stage.name, str(verdict.reason), False,
-                                                verdict.code), timings, started, result.ledger_seq)
+                self._settle(call, len(stamps) - 1, Outcome(Decision.DENY, stage.name, str(verdict.reason), False,
+                                                            verdict.code), stamps, 0, started, result.ledger_seq)
                 return result
             if outcome is _ALLOW:
                 granted = verdict
+        ran = len(stamps) - 1
         if granted is None:  # nothing granted the call: fail closed
             verdict = Verdict.deny(STAGE_FAILURE, "no stage granted this call; it was refused", code=ErrorCode.INTERNAL)
             result = self._deny(call, StageName.POLICY, verdict, None, evidence, dry_run)
             self._settle(call, ran, Outcome(Decision.DENY, StageName.POLICY, STAGE_FAILURE, False,
-                                            ErrorCode.INTERNAL), timings, started, result.ledger_seq)
+                                            ErrorCode.INTERNAL), stamps, 0, started, result.ledger_seq)
             return result
-        effect = not dry_run and durability_of(call.capability) is Durability.EFFECT
+        effect = not dry_run and call.capability not in _GROUP_CLASS
         # A connector that holds its effect behind a gate of its own syncs the entry itself while it
         # starts up, and opens the gate only once the sync succeeded (``ConnectorContext.durable``).
         gated = effect and self._gates(call)
+        reason = str(granted.reason)
         entry = self.evidence.append_decision(LedgerEntryDraft(
-            kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=str(granted.reason),
+            kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=reason,
             call_id=call.call_id, capability=str(call.capability), method=call.method,
             params_hash=call.params_hash, layer=granted.layer,
             detail=self._detail(StageName.POLICY, evidence, dry_run),
             forensic=forensic_fields(call, self.redactor.redact_value, evidence, contexts=self._contexts),
         ), sync=effect and not gated)
-        t0 = time.perf_counter_ns()
+        t0 = clock()
         if dry_run:
-            result = self._dry_run(call, entry.seq, str(granted.reason))
+            result = self._dry_run(call, entry.seq, reason)
         else:
             result = self._carry_out(call, entry.seq, gated)
-        connector_ms = (time.perf_counter_ns() - t0) / 1e6
-        self._settle(call, ran, Outcome(Decision.ALLOW, StageName.POLICY, str(granted.reason), result.ok,
-                                        result.error_code, result.result if result.ok else None, connector_ms),
-                     timings, started, entry.seq)
+        connector_ns = clock() - t0
+        ok = result.ok
+        self._settle(call, ran, Outcome(Decision.ALLOW, StageName.POLICY, reason, ok, result.error_code,
+                                        result.result if ok else None, connector_ns / 1e6),
+                     stamps, connector_ns, started, entry.seq)
         return result
 
     def _detail(self, stage: StageName, evidence: Mapping[str, Any], dry_run: bool = False) -> dict[str, Any]:
         """The chained detail of a decision: the stage, what the stages reported (forensic keys go to the
         forensic record instead), the configuration digest, and whether it was a dry run."""
-        detail = {"stage": stage, **{k: v for k, v in evidence.items() if k not in FORENSIC_EVIDENCE_KEYS}}
+        detail: dict[str, Any] = {"stage": stage}
+        for key, value in evidence.items():
+            if key not in FORENSIC_EVIDENCE_KEYS:
+                detail[key] = value
         if self.config_digest is not None:
             detail["config_digest"] = self.config_digest
         if dry_run:
             detail["dry_run"] = True
         return detail
 
-    def _settle(self, call: CallInfo, ran: int, outcome: Outcome, timings: Mapping[str, float], started_ns: int,
-                seq: int | None) -> None:
-        """Tell the stages that judged the call how it ended, then write its telemetry record."""
-        counts: dict[str, Any] = {}
-        for settle in self._settlers[:ran]:
-            if settle is None:
-                continue
+    def _settle(self, call: CallInfo, ran: int, outcome: Outcome, stamps: list[int], connector_ns: int,
+                started_ns: int, seq: int | None) -> None:
+        """Tell the stages that judged the call how it ended (the first ``ran``), and those after them that
+        observe refusals, then queue its telemetry record."""
+        counts: dict[str, Any] | None = None
+        for index, settle in self._settlers:
+            if index >= ran:
+                break
             try:
                 settled = settle(call, outcome)
                 if settled:
+                    if counts is None:
+                        counts = {}
                     counts.update(settled)
             except Exception:  # accounting bugs must not turn a decided call into a crash
+                if counts is None:
+                    counts = {}
                 counts["settle_error"] = True
-        for observe in self._observers[ran:]:
-            if observe is None:
-                continue
-            try:
-                observe(call, outcome)
-            except Exception:
-                counts["settle_error"] = True
+        if ran < self._stage_count:
+            for index, observe in self._observers:
+                if index < ran:
+                    continue
+                try:
+                    observe(call, outcome)
+                except Exception:
+                    if counts is None:
+                        counts = {}
+                    counts["settle_error"] = True
         if self.telemetry is not None:
-            self.telemetry.add(call.extension_id, {
-                "call_id": call.call_id, "seq": seq, "method": call.method, "capability": str(call.capability),
-                "decision": outcome.decision, "stage": outcome.stage, "reason": outcome.reason, "ok": outcome.ok,
-                "error_code": outcome.error_code, "stage_us": timings,
-                "connector_us": round(outcome.connector_ms * 1000, 1),
-                "total_us": round((time.perf_counter_ns() - started_ns) / 1000, 1), **counts,
-            })
+            self.telemetry.add(call.extension_id, CallTimes(
+                call.call_id, seq, call.method, call.capability, outcome.decision, outcome.stage, outcome.reason,
+                outcome.ok, outcome.error_code, self._stage_names, stamps, connector_ns, started_ns,
+                time.perf_counter_ns(), counts))
 
     def _gates(self, call: CallInfo) -> bool:
         """Whether the connector of ``call`` waits for its entry's sync itself (``waits_durable``)."""

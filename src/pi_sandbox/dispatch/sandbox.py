@@ -300,9 +300,10 @@ class Sandbox:
                 self.exec.cancel(extension_id)
 
     def _context(self, call: CallInfo, method: str) -> ConnectorContext:
+        # one dict lookup (atomic) without the lock, as in ``_RiskWorkspace.base``: every allowed call comes here
         return ConnectorContext(call.extension_id, call.call_id, method, call.capability,
-                                self.rules_for(call.extension_id), self.public_config, self.evidence,
-                                call.timeout_ms)
+                                self._rules.get(call.extension_id, self._default_rules), self.public_config,
+                                self.evidence, call.timeout_ms)
 
     def record_config_events(self) -> None:
         """Ledger the ``allowDangerous`` opt-in and every loosening since the last recorded posture."""
