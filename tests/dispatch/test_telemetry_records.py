@@ -74,3 +74,5 @@ def test_call_times_record_rounds_to_tenths_of_microseconds() -> None:
         "call_id": "c1", "seq": 7, "method": "log", "capability": "log", "decision": "allow", "stage": "policy",
         "reason": "granted", "ok": True, "error_code": None, "stage_us": {"trust": 1.6, "policy": 0.1},
         "connector_us": 12.3, "total_us": 20.0, "bytes_out": 3}
+    assert CallTimes(*times[:10], [0, 1_549], 1_450, 0, 999_950, None).record()["stage_us"] == {"trust": 1.5}
+    assert CallTimes(*times[:10], [0, 1_549], 1_450, 0, 999_950, None).record()["total_us"] == 1000.0

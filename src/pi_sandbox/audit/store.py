@@ -89,6 +89,11 @@ _WRITER_AUTOCHECKPOINT_PAGES: Final = 20000
 def _plain_json(payload: Mapping[str, Any]) -> str:
     """A record payload as compact JSON (``AuditRecordError`` for anything JSON cannot carry)."""
     try:
+        if type(payload) is dict:
+            try:  # text keys (telemetry: every record): the same bytes, twice as fast as with OPT_NON_STR_KEYS
+                return orjson.dumps(payload).decode("utf-8")
+            except TypeError:
+                pass
         return orjson.dumps(dict(payload), option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise AuditRecordError(f"record payload is not JSON serialisable: {exc}") from None

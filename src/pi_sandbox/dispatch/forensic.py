@@ -117,8 +117,9 @@ def _cut_for_hash(value: Any) -> Any:
 
 def redacted_params(params: Mapping[str, Any], redact: Callable[[Any], Any]) -> Any:
     """The call's parameters with secret values replaced (``redact``) and large parts cut to size + hash."""
-    # Cut first: the broker works on Unicode text, and a lone surrogate or a huge string becomes a hash.
-    copy = redact(_cut(dict(params)))
+    # Cut first: the broker works on Unicode text, and a lone surrogate or a huge string becomes a hash
+    # (the cut builds a new dict, whatever mapping ``params`` is).
+    copy = redact(_cut(params))
     try:
         # Most copies are far below the limit: plain JSON of the same value is never shorter than
         # ``SMALL_COPY_FACTOR`` times its canonical form (which only spells some numbers longer), so a copy that
@@ -153,18 +154,55 @@ def target(call: CallInfo) -> str | None:
 
 #: Remembered context and shape hashes (the same ones come back call after call); emptied when full.
 _HASH_CACHE: Final = 4096
-_shape_hashes: dict[tuple[str, tuple[Any, ...], tuple[type, ...]], str] = {}
 #: Value types whose shape is their type alone (``hashing._shape``): a flat object of them has a shape
 #: that its keys and types say.
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+#: Nested parameters (an exec argv, a tool's input, a session entry's data) have their shape remembered
+#: under a key made of their keys and leaf types when they are at most this deep and wide.
+_KEY_DEPTH: Final = 4
+_KEY_WIDTH: Final = 64
+
+
+class _Unkeyed(Exception):
+    """A value :func:`_shape_key` does not stand in for (its shape is computed every time)."""
+
+
+def _shape_key(value: Any, depth: int = 0) -> Any:
+    """A hashable stand-in for ``hashing._shape(value)`` of a ``dict`` or ``list``/``tuple``: values with equal
+    keys have equal shapes.
+
+    Exact JSON types only (a ``dict`` subclass or any other type raises :class:`_Unkeyed`), so a key never
+    stands for two shapes. The leaves' types are read in C (``map(type, ...)``); only nested containers
+    take a Python call."""
+    if depth >= _KEY_DEPTH or len(value) > _KEY_WIDTH:
+        raise _Unkeyed
+    if type(value) is dict:
+        items = value.values()
+        types = tuple(map(type, items))
+        if _SCALARS.issuperset(types):
+            return (dict, tuple(value), types)
+        return (dict, tuple(value), tuple([t if t in _SCALARS else _nested_key(t, v, depth)
+                                           for t, v in zip(types, items, strict=True)]))
+    types = tuple(map(type, value))
+    if _SCALARS.issuperset(types):
+        return (list, types)
+    return (list, tuple([t if t in _SCALARS else _nested_key(t, v, depth) for t, v in zip(types, value, strict=True)]))
+
+
+def _nested_key(kind: type, value: Any, depth: int) -> Any:
+    if kind is dict or kind is list or kind is tuple:
+        return _shape_key(value, depth + 1)
+    raise _Unkeyed
 
 
 class ContextHashes:
-    """Context hashes remembered for one redactor (a pipeline's): the hash is of the *redacted* target."""
+    """Context and shape hashes remembered for one redactor (a pipeline's): the context hash is of the
+    *redacted* target, so what is remembered for one redactor is never served for another."""
 
     def __init__(self) -> None:
         self._owner: object = None
         self._hashes: dict[tuple[str, str, str, str | None], str] = {}
+        self._shapes: dict[tuple[str, Any], str] = {}
 
     def get(self, call: CallInfo, redact: Callable[[Any], Any]) -> str:
         """``context_hash(call, redact)``, remembered."""
@@ -180,6 +218,26 @@ class ContextHashes:
             found = self._hashes[key] = context_hash(call, redact, aim)
         return found
 
+    def shape(self, method: str, params: Mapping[str, Any]) -> str:
+        """``args_shape_hash(method, params)``, remembered under the parameters' keys and leaf types."""
+        if type(params) is dict:
+            types = tuple(map(type, params.values()))
+            if _SCALARS.issuperset(types):  # flat (log, ui, fs...): the keys and types are the shape
+                key: Any = (tuple(params), types)
+            else:
+                try:
+                    key = _shape_key(params)
+                except _Unkeyed:
+                    return args_shape_hash(method, params)
+        else:
+            return args_shape_hash(method, params)
+        found = self._shapes.get((method, key))
+        if found is None:
+            if len(self._shapes) >= _HASH_CACHE:
+                self._shapes.clear()
+            found = self._shapes[(method, key)] = args_shape_hash(method, params)
+        return found
+
 
 def context_hash(call: CallInfo, redact: Callable[[Any], Any], aim: str | None = None) -> str:
     """SHA-256 of who did what to which target (redacted): what an investigator groups attempts by."""
@@ -188,41 +246,40 @@ def context_hash(call: CallInfo, redact: Callable[[Any], Any], aim: str | None =
         "target": redact(_cut(aim if aim is not None else target(call)))}))
 
 
+_shapes = ContextHashes()
+
+
 def shape_hash(method: str, params: Mapping[str, Any]) -> str:
-    """``args_shape_hash``, remembered for flat parameter objects (log, ui, fs...: the same few shapes)."""
-    if type(params) is not dict:
-        return args_shape_hash(method, params)
-    types = tuple(map(type, params.values()))
-    if not _SCALARS.issuperset(types):
-        return args_shape_hash(method, params)
-    key = (method, tuple(params), types)  # the keys as they are: the hash is made from them on a miss
-    found = _shape_hashes.get(key)
-    if found is None:
-        if len(_shape_hashes) >= _HASH_CACHE:
-            _shape_hashes.clear()
-        found = _shape_hashes[key] = args_shape_hash(method, params)
-    return found
+    """``args_shape_hash``, remembered for the parameter shapes that come back (log, ui, fs, exec...)."""
+    return _shapes.shape(method, params)
 
 
 def forensic_fields(call: CallInfo, redact: Callable[[Any], Any], evidence: Mapping[str, Any],
                     remediation: str = "", contexts: ContextHashes | None = None) -> dict[str, Any]:
     """The forensic record of ``call`` (``evidence``: what the stages reported, ``remediation``: the advice;
-    ``contexts``: the caller's remembered context hashes)."""
-    fields: dict[str, Any] = {
-        "params": redacted_params(call.params, redact),
-        "args_shape_hash": shape_hash(call.method, call.params),
-        "context_hash": contexts.get(call, redact) if contexts is not None else context_hash(call, redact),
-    }
-    for key in FORENSIC_EVIDENCE_KEYS:
-        if key in evidence:
-            fields[key] = evidence[key]
+    ``contexts``: the caller's remembered context and shape hashes)."""
+    params = call.params
+    method = call.method
+    if contexts is None:
+        fields: dict[str, Any] = {"params": redacted_params(params, redact),
+                                  "args_shape_hash": shape_hash(method, params),
+                                  "context_hash": context_hash(call, redact)}
+    else:
+        fields = {"params": redacted_params(params, redact), "args_shape_hash": contexts.shape(method, params),
+                  "context_hash": contexts.get(call, redact)}
+    if evidence:
+        for key in FORENSIC_EVIDENCE_KEYS:
+            if key in evidence:
+                fields[key] = evidence[key]
     # Calls refused before mediation still get the hashes an investigator searches by.
-    cmd, args, name = call.params.get("cmd"), call.params.get("args") or [], call.params.get("name")
-    if "command_hash" not in fields and call.method == "exec" and isinstance(cmd, str) and isinstance(args, list) \
-            and _texts(cmd, *args):
-        fields["command_hash"] = command_hash(cmd, args)
-    if "name_hash" not in fields and call.method == "env" and isinstance(name, str) and _texts(name):
-        fields["name_hash"] = name_hash(name)
+    if method == "exec":
+        cmd, args = params.get("cmd"), params.get("args") or []
+        if "command_hash" not in fields and isinstance(cmd, str) and isinstance(args, list) and _texts(cmd, *args):
+            fields["command_hash"] = command_hash(cmd, args)
+    elif method == "env":
+        name = params.get("name")
+        if "name_hash" not in fields and isinstance(name, str) and _texts(name):
+            fields["name_hash"] = name_hash(name)
     if remediation:
         fields["remediation"] = redact(_cut(remediation))
     return fields

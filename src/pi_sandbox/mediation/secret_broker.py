@@ -283,10 +283,28 @@ class SecretBroker:
 
         A value none of whose strings holds a withheld value is returned as it is (one search over its JSON,
         in C); otherwise every string is looked at, and containers are copied."""
-        if not self.redactor or _depth > 200:
-            return value
-        if not _depth and type(value) is not str and self.redactor.holds_none(value):
-            return value
+        if _depth:
+            if _depth > 200:
+                return value
+        else:
+            # Every hostcall comes here twice (its parameters' forensic copy, its result): the outermost
+            # level does :meth:`Redactor.holds_none` inline (one orjson call, one search).
+            redactor = self.redactor
+            if not redactor._forms:
+                return value
+            kind = type(value)
+            if kind is str:
+                return redactor.redact_text(value)
+            if value is None or kind is bool or kind is int or kind is float:
+                return value
+            if redactor._json is not None:
+                try:
+                    data = orjson.dumps(value)
+                except (TypeError, orjson.JSONEncodeError):  # not plain JSON: string by string below
+                    pass
+                else:
+                    if not redactor._json.find_matches_as_indexes(data):
+                        return value
         if isinstance(value, str):
             return self.redactor.redact_text(value)
         if isinstance(value, bytes):
