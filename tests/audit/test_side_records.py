@@ -26,12 +26,12 @@ def _unlimited(store: AuditStore) -> StoreEvidence:
 def test_records_noted_before_an_entry_are_committed_with_it(state_dir: Path) -> None:
     with AuditStore.open(state_dir) as store:
         port = _unlimited(store)
-        before = store._commit_count
+        before = store._wal.commit_count
         port.note("exec_mediation", {"command_hash": "ab" * 32, "decision": "allow"}, "ext.a")
         port.note("secret_broker", {"op": "get", "verdict": "visible"}, "ext.a")
-        assert store._commit_count == before  # queued, no transaction of its own
+        assert store._wal.commit_count == before  # queued, no transaction of its own
         entry = port.append_decision(draft(1), sync=False)
-        assert store._commit_count == before + 1  # one transaction: the entry and both records
+        assert store._wal.commit_count == before + 1  # one transaction: the entry and both records
         conn = sqlite3.connect(state_dir / "security.db")  # another connection sees them committed
         kinds = [r[0] for r in conn.execute("SELECT kind FROM records ORDER BY record_id")]
         conn.close()

@@ -305,14 +305,14 @@ def test_verify_runs_on_a_consistent_snapshot_while_appending(state_dir: Path) -
 
 
 def test_close_commits_a_ticket_whose_thread_gave_up(state_dir: Path) -> None:
+    from pi_sandbox.audit.group_commit import Ticket
     from pi_sandbox.audit.records import prepare_entry
-    from pi_sandbox.audit.store import _Ticket
 
     store = AuditStore.open(state_dir)
     store.append(draft(1))
-    orphan = _Ticket([prepare_entry(draft(2))])
-    with store._cond:  # what an appender interrupted while queued leaves behind
-        store._queue.append(orphan)
+    orphan = Ticket([prepare_entry(draft(2))])
+    with store._group._cond:  # what an appender interrupted while queued leaves behind
+        store._group._queue.append(orphan)
     store.close()  # must neither hang nor drop the queued entry
     assert orphan.done and orphan.error is None and AuditStore._result(orphan)[0].seq == 2
     report = verify_ledger(state_dir)

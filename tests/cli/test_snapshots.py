@@ -33,10 +33,11 @@ def _ledger_and_alerts(pi_env: PiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     """A few entries and alerts at fixed times (one second apart from T0)."""
     from pi_sandbox.audit import AlertDraft, AuditStore, LedgerEntryDraft
     from pi_sandbox.audit import records as records_module
+    from pi_sandbox.audit import side_records as side_records_module
     from pi_sandbox.audit import store as store_module
 
     ticks = iter(range(T0, T0 + 10_000_000, 1000))
-    for module in (store_module, records_module):
+    for module in (store_module, records_module, side_records_module):
         monkeypatch.setattr(module, "now_ms", lambda: next(ticks))
     with AuditStore.open(pi_env.state_dir) as audit:
         audit.append_many([

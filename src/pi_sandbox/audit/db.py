@@ -254,6 +254,21 @@ def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
+def seq_is_unique(conn: sqlite3.Connection) -> bool:
+    """Whether the database enforces unique ``ledger.seq`` on every row (the index every schema creates)."""
+    for index in conn.execute("PRAGMA index_list(ledger)").fetchall():
+        name, unique, partial = str(index[1]), bool(index[2]), bool(index[4])
+        if unique and not partial and [str(c[2]) for c in conn.execute(
+                f"PRAGMA index_info({quote_ident(name)})")] == ["seq"]:
+            return True
+    return False
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def new_ledger_id() -> str:
     """A random id naming one ledger (kept in ``meta``): a database swapped for another shows."""
     return secrets.token_hex(16)

@@ -14,6 +14,8 @@ from typing import Any, Final
 
 import orjson
 
+from pi_sandbox.audit import merkle
+from pi_sandbox.audit.chain import GENESIS
 from pi_sandbox.audit.db import FORENSIC_COLUMN, FORENSICS_TABLE, HOSTCALL_KIND, table_columns
 from pi_sandbox.audit.records import SEVERITY_RANK, Alert, LedgerEntry, SecurityRecord, normalize_category
 from pi_sandbox.errors import AuditRecordError
@@ -81,6 +83,28 @@ def _forensic_texts(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> 
                                       (first_seq, last_seq)):
             found.setdefault(int(seq), str(text))
     return found
+
+
+def ledger_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """``(seq, entry_hash)`` of the last entry, or ``(0, GENESIS)`` for an empty ledger."""
+    row = conn.execute("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+
+def merkle_frontier(conn: sqlite3.Connection, seq: int) -> merkle.Frontier:
+    """The Merkle frontier over entries 1..seq: the newest earlier checkpoint's, plus the entries since."""
+    start, frontier = 0, []
+    row = conn.execute(
+        "SELECT seq, merkle_frontier FROM ledger_checkpoints WHERE merkle_frontier IS NOT NULL AND seq <= ? "
+        "ORDER BY seq DESC, id DESC LIMIT 1", (seq,)).fetchone()
+    if row is not None:
+        try:
+            start, frontier = int(row[0]), merkle.frontier_from_json(str(row[1]))
+        except ValueError:
+            start, frontier = 0, []  # a damaged row: rebuild from the first entry
+    hashes = (str(r[0]) for r in conn.execute(
+        "SELECT entry_hash FROM ledger WHERE seq > ? AND seq <= ? ORDER BY seq", (start, seq)))
+    return merkle.extend(frontier, hashes)
 
 
 class AuditQueries:
@@ -207,6 +231,29 @@ class AuditQueries:
         """The stored canonical text of the forensic records of entries ``first_seq..last_seq``, by seq."""
         with self._db() as conn:
             return _forensic_texts(conn, first_seq, last_seq)
+
+    def stored_hash(self, seq: int) -> str | None:
+        """The stored ``entry_hash`` at ``seq`` (None when there is no such entry)."""
+        with self._db() as conn:
+            row = conn.execute("SELECT entry_hash FROM ledger WHERE seq = ? ORDER BY id LIMIT 1", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def last_checkpoint(self) -> tuple[int, str] | None:
+        """``(seq, head_hash)`` of the newest checkpoint row."""
+        with self._db() as conn:
+            row = conn.execute("SELECT seq, head_hash FROM ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def tail_summary(self, after_seq: int) -> dict[str, Any]:
+        """Counts of the entries after ``after_seq`` by kind and decision, and the extensions they name."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT kind, decision, count(*) FROM ledger WHERE seq > ? GROUP BY kind, decision", (after_seq,)
+            ).fetchall()
+            extensions = [str(r[0]) for r in conn.execute(
+                "SELECT DISTINCT extension_id FROM ledger WHERE seq > ? AND extension_id IS NOT NULL "
+                "ORDER BY extension_id LIMIT 100", (after_seq,))]
+        return {"by_kind_decision": {f"{k}:{d}": int(n) for k, d, n in rows}, "extensions": extensions}
 
     def config_version(self, digest: str) -> dict[str, Any] | None:
         """The resolved configuration stored under ``digest`` (None when unknown)."""
