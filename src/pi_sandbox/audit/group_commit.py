@@ -140,17 +140,20 @@ class GroupCommit:
             self._await(ticket)
             lead = ticket.lead and not ticket.done
 
-    def close(self) -> None:
+    def close(self) -> bool:
         """Refuse new tickets and commit what is still queued (normally each queued ticket's own thread
-        commits it, but a thread interrupted while waiting leaves its ticket behind)."""
+        commits it, but a thread interrupted while waiting leaves its ticket behind). False when it was
+        closed already."""
         with self._cond:
+            if self.closed:
+                return False
             self.closed = True
         while True:
             with self._cond:
                 while self._committing:
                     self._cond.wait()
                 if not self._queue:
-                    return
+                    return True
                 self._committing = True
                 batch, self._queue = self._queue, []
             self._commit_and_release(batch)

@@ -493,9 +493,8 @@ class AuditStore(SideRecords, AuditQueries):
 
     def close(self) -> None:
         """Wait for in-flight appends, seal the head with a signed checkpoint, close the file."""
-        if self._group.closed:
+        if not self._group.close():  # commits what a thread interrupted while waiting left queued
             return
-        self._group.close()  # commits what a thread interrupted while waiting left queued
         self._flush_wake.set()
         if self._flusher is not None:
             self._flusher.join()
