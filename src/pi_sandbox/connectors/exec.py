@@ -153,6 +153,11 @@ class ExecConnector:
             _kill_group(proc)
         return len(procs)
 
+    def check(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> None:
+        """What :meth:`call` refuses before a sandbox starts (a dry run): the params and the working folder.
+        The hosts a child with network reaches are decided while it runs, so a dry run cannot know them."""
+        self._cwd(ctx, parse_exec_params(params).cwd)
+
     def call(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> Any:
         req = parse_exec_params(params)
         cwd = self._cwd(ctx, req.cwd)

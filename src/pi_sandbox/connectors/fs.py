@@ -104,6 +104,27 @@ def _io_error(exc: OSError, raw: str) -> ConnectorError:
     return ConnectorError(f"{exc.strerror or exc} : '{raw}'", code="io", reason=reason)
 
 
+def _payload(ctx: ConnectorContext, params: Mapping[str, Any]) -> bytes:
+    """The bytes an fs write writes: ``data`` (or ``content``) as UTF-8, or strict base64; at most
+    ``extensionRuntime.maxFsIoBytes``."""
+    data = params.get("data", params.get("content", ""))
+    if not isinstance(data, str):
+        raise ConnectorError("fs write needs string 'data'", code="invalid_request")
+    if params.get("encoding") == "base64":
+        try:  # strict: lenient decoding turns garbage into b"" and the O_TRUNC of a write empties the file
+            payload = base64.b64decode(data, validate=True)
+        except binascii.Error:
+            raise ConnectorError("fs write 'data' is not valid base64", code="invalid_request") from None
+    else:
+        payload = data.encode("utf-8")
+    cap = ctx.config.runtime.max_fs_io_bytes
+    if len(payload) > cap:
+        raise ConnectorError(f"write of {len(payload)} bytes is larger than {cap} bytes "
+                             "(extensionRuntime.maxFsIoBytes); write in smaller pieces",
+                             code="io", reason="too_large")
+    return payload
+
+
 class FsConnector:
     """Implements fs ops read, write, list, stat, mkdir, delete."""
 
@@ -117,6 +138,14 @@ class FsConnector:
             return getattr(self, f"_{op}")(path, params)
         except OSError as exc:
             raise _io_error(exc, str(raw)) from None
+
+    def check(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> None:
+        """What :meth:`call` refuses before it touches the file (a dry run): the path under the caller's rules
+        and, for a write, the data (type, base64, size); never opens, reads or writes."""
+        op = canonical_fs_op(str(params.get("op", "")))
+        ctx.paths.resolve_text(params.get("path"), op)
+        if op == "write":
+            _payload(ctx, params)
 
     def _read(self, ctx: ConnectorContext, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         cap = ctx.config.runtime.max_fs_io_bytes
@@ -134,21 +163,7 @@ class FsConnector:
             return {"content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
 
     def _write(self, ctx: ConnectorContext, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        data = params.get("data", params.get("content", ""))
-        if not isinstance(data, str):
-            raise ConnectorError("fs write needs string 'data'", code="invalid_request")
-        if params.get("encoding") == "base64":
-            try:  # strict: lenient decoding turns garbage into b"" and the O_TRUNC below empties the file
-                payload = base64.b64decode(data, validate=True)
-            except binascii.Error:
-                raise ConnectorError("fs write 'data' is not valid base64", code="invalid_request") from None
-        else:
-            payload = data.encode("utf-8")
-        cap = ctx.config.runtime.max_fs_io_bytes
-        if len(payload) > cap:
-            raise ConnectorError(f"write of {len(payload)} bytes is larger than {cap} bytes "
-                                 "(extensionRuntime.maxFsIoBytes); write in smaller pieces",
-                                 code="io", reason="too_large")
+        payload = _payload(ctx, params)
         # Truncate only after the type check: O_TRUNC at open would act before a device is refused.
         fd = open_regular(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if params.get("append") else 0))
         with os.fdopen(fd, "wb") as handle:

@@ -98,32 +98,40 @@ def _files(ctx: ConnectorContext, root: Path, clock: _Clock, glob: str | None) -
                 yield path, rel
 
 
+def search_request(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> tuple[Path, int, str | None, Any]:
+    """The checked parts of a ``grep``/``find`` call — root under the caller's rules, limit, glob, compiled
+    pattern — or the ``ConnectorError`` the call gets (a dry run stops here)."""
+    root = confine(ctx, args.get("path", "."), "list")
+    limit = args.get("limit", MAX_MATCHES)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ConnectorError(f"{tool} 'limit' must be a positive integer", code="invalid_request")
+    glob = args.get("glob")
+    if glob is not None and (not isinstance(glob, str) or not glob):
+        raise ConnectorError(f"{tool} 'glob' must be a non-empty string", code="invalid_request")
+    if tool == "find":
+        regex = glob_pattern(args.get("pattern"))
+    else:
+        regex = compile_pattern(args.get("pattern"), tool=tool, literal=args.get("literal") is True,
+                                ignore_case=args.get("ignoreCase") is True)
+    return root, min(limit, MAX_MATCHES), glob, regex
+
+
 def search(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
     """Run ``grep`` (content) or ``find`` (names) under ``args['path']`` (default: the workspace).
 
     ``args``: ``pattern``, ``path``, ``limit`` (≤ 1000), ``glob``; for grep ``ignoreCase`` and
     ``literal``. Result: ``{matches: [{path, line?, text?}], truncated}``.
     """
-    root = confine(ctx, args.get("path", "."), "list")
-    limit = args.get("limit", MAX_MATCHES)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise ConnectorError(f"{tool} 'limit' must be a positive integer", code="invalid_request")
-    limit = min(limit, MAX_MATCHES)
-    glob = args.get("glob")
-    if glob is not None and (not isinstance(glob, str) or not glob):
-        raise ConnectorError(f"{tool} 'glob' must be a non-empty string", code="invalid_request")
+    root, limit, glob, regex = search_request(ctx, tool, args)
     clock = _Clock(ctx, tool)
     matches: list[dict[str, Any]] = []
     if tool == "find":
-        regex = glob_pattern(args.get("pattern"))
         for _path, rel in _files(ctx, root, clock, glob):
             if regex.fullmatch(os.path.basename(rel)) or regex.search(rel):
                 matches.append({"path": rel})
                 if len(matches) >= limit:
                     return {"matches": matches, "truncated": True}
         return {"matches": matches, "truncated": False}
-    regex = compile_pattern(args.get("pattern"), tool=tool, literal=args.get("literal") is True,
-                            ignore_case=args.get("ignoreCase") is True)
     for path, rel in _files(ctx, root, clock, glob):
         for lineno, text in _grep_file(path, regex, clock):
             matches.append({"path": rel, "line": lineno, "text": text})
