@@ -14,11 +14,13 @@ esbuild reports relative to its working folder are the same as relative to the r
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Final
 
@@ -113,10 +115,25 @@ class VerifiedFiles:
         return cls(chosen, listings, digests)
 
     def under(self, folder: Path) -> dict[str, str]:
-        """The digests of the files below ``folder`` (relative paths), its nested ``node_modules`` left out."""
+        """The digests of the files below ``folder`` (relative paths), its nested ``node_modules`` left out.
+
+        A range of the sorted paths, not a scan of all of them: an install with hundreds of packages asks once
+        per package."""
+        keys = self._sorted_keys
         prefix = f"{folder}/"
-        found = {k[len(prefix):]: v for k, v in self.digests.items() if k.startswith(prefix)}
-        return {rel: v for rel, v in found.items() if not (rel == _NESTED or rel.startswith(_NESTED + "/"))}
+        found: dict[str, str] = {}
+        for i in range(bisect.bisect_left(keys, prefix), len(keys)):
+            key = keys[i]
+            if not key.startswith(prefix):
+                break
+            rel = key[len(prefix):]
+            if not (rel == _NESTED or rel.startswith(_NESTED + "/")):
+                found[rel] = self.digests[key]
+        return found
+
+    @cached_property
+    def _sorted_keys(self) -> list[str]:
+        return sorted(self.digests)
 
     def own(self, member: Path) -> tuple[tuple[str, str], ...]:
         """The (relative path, digest) listing of one member."""
