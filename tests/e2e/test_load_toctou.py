@@ -161,7 +161,8 @@ def test_a_racing_writer_never_gets_its_code_run(pi_env: PiEnv, tmp_path: Path, 
     try:
         for _ in range(8):
             for cached in (pi_env.state_dir / "bundle-cache").glob("*"):
-                cached.unlink()
+                if cached.is_file():
+                    cached.unlink()
             host, ext = _load(make_host, dest)
             assert ext.bundle is None or "EVIL" not in ext.bundle.source
             if ext.status == "failed":
@@ -176,3 +177,5 @@ def test_a_racing_writer_never_gets_its_code_run(pi_env: PiEnv, tmp_path: Path, 
         stop.set()
         writer.join(10)
     assert set(outcomes) <= {"refused", "GOOD"}, outcomes
+    # every snapshot was removed after its bundle was built (in the state dir, never in a shared /tmp)
+    assert list((pi_env.state_dir / "bundle-cache" / ".snapshots").iterdir()) == []

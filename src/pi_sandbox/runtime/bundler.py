@@ -13,6 +13,7 @@ records the SHA-256 of every input, and the cached bundle is reused only while a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -227,12 +228,13 @@ class Bundler:
             hit = self._cached(manifest_path, plan, verified)
             if hit is not None:
                 return hit
-        with tempfile.TemporaryDirectory(prefix="pi-bundle-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="pi-bundle-") as tmp, contextlib.ExitStack() as stack:
             out = Path(tmp) / "out.mjs"
             meta = Path(tmp) / "meta.json"
-            snapshot = Path(tmp) / "snapshot" if verified is not None else None
-            if snapshot is not None:
-                assert verified is not None
+            snapshot = None
+            if verified is not None:
+                snapshot = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                    prefix="pi-snapshot-", dir=self._snapshot_parent())))
                 verified.materialise(snapshot)
             proc = subprocess.run(
                 [
@@ -280,6 +282,18 @@ class Bundler:
             static_imports=static_imports,
             dependency_dirs=tuple(str(d) for d in plan.dependency_dirs),
         )
+
+    def _snapshot_parent(self) -> Path | None:
+        """Where snapshots are made: inside the state dir (``bundle-cache/.snapshots``, private to the user),
+        because esbuild reads ``tsconfig.json`` / ``package.json`` from every folder above the files it
+        bundles, and a shared ``/tmp`` above them would let another local user plant one. The system temp
+        folder only when the state dir cannot be written."""
+        parent = self.cache_dir / ".snapshots"
+        try:
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return parent
 
     def _store(
         self,
