@@ -19,7 +19,7 @@ from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.dispatch.request import HostcallResult
 from pi_sandbox.errors import ConfigError
 from pi_sandbox.mediation.secret_files import SecretFiles, secret_file_table_markdown
-from tests.conftest import PiEnv
+from tests.conftest import OpenSandbox, PiEnv
 
 SECRET = "s3cr3t-Value-7781"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "mediation.md"
@@ -162,3 +162,29 @@ def test_docs_publish_the_secret_file_table() -> None:
     start, end = "<!-- secret-file-table:start -->\n", "\n<!-- secret-file-table:end -->"
     assert start in text and end in text
     assert text.split(start, 1)[1].split(end, 1)[0] == secret_file_table_markdown()
+
+
+@pytest.mark.parametrize("path", [".env", "link.txt", "d/l2", "./d/../link.txt", "ENVLINK"])
+@pytest.mark.parametrize("tool", ["grep", "find"])
+def test_grep_and_find_given_a_secret_file_or_a_link_to_one_are_refused(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, tool: str, path: str
+) -> None:
+    """grep on a symlink to `.env` used to return its lines (the tool's path was checked as a folder listing,
+    which secret files pass); walking a folder skipped them already."""
+    ws = pi_env.workspace
+    (ws / ".env").write_text("KEY=dotenv-only-value\n")
+    (ws / "link.txt").symlink_to(ws / ".env")
+    (ws / "ENVLINK").symlink_to(".env")
+    (ws / "d").mkdir()
+    (ws / "d" / "l2").symlink_to("../.env")
+    (ws / "venv-named" / ".env").mkdir(parents=True)  # a folder named like a secret file is searched
+    (ws / "venv-named" / ".env" / "ok.txt").write_text("dotenv-only-value in a plain file\n")
+    box = open_sandbox()
+    pattern = "dotenv" if tool == "grep" else "*"
+    result = box.hostcall("ext.a", {"call_id": "c1", "method": "tool",
+                                    "params": {"name": tool, "input": {"pattern": pattern, "path": path}}})
+    assert (result.ok, result.reason) == (False, "secret_file"), result
+    assert "KEY=" not in str(result.message)
+    folder = box.hostcall("ext.a", {"call_id": "c2", "method": "tool",
+                                    "params": {"name": tool, "input": {"pattern": pattern, "path": "venv-named/.env"}}})
+    assert folder.ok and "KEY=" not in str(folder.result), folder

@@ -111,8 +111,8 @@ def reference_resolve(rules: PathRules, raw: Any, op: str = "read") -> Path:
     if op in WRITE_OPS:
         _check_writable(rules, raw, resolved, op)
         _check_protected_names(rules, root_texts, raw, (os.path.normpath(candidate), text), op)
-    if op in CONTENT_OPS and rules.secret_files is not None and reference_secret_refused(rules.secret_files, text) \
-            and not os.path.isdir(text):
+    if (op in CONTENT_OPS or op == "list") and rules.secret_files is not None \
+            and reference_secret_refused(rules.secret_files, text) and not os.path.isdir(text):
         raise PathConfinementError(
             f"path '{raw}' is a file that holds secrets (.env, keys, credentials); reading, writing or "
             "searching it needs extensionPolicy.perExtension.<id>.readSecretFiles in the global settings",

@@ -259,7 +259,9 @@ class PathRules:
             self._check_writable(raw, ancestry, op)
             self._check_protected_names(raw, (spelled,) if spelled == text else (spelled, text), op)
         # After the protected-path checks: a protected file that also holds secrets (.envrc) is refused as protected.
-        if op in CONTENT_OPS and self.secret_files is not None and self.secret_files.refused(text):
+        # "list" too: grep/find given a secret file itself (or a link to one: ``text`` is resolved) read or name
+        # just that file; listing a folder named like a secret file (a virtualenv called ``.env``) still passes.
+        if (op in CONTENT_OPS or op == "list") and self.secret_files is not None and self.secret_files.refused(text):
             if not os.path.isdir(text):
                 raise PathConfinementError(
                     f"path '{raw}' is a file that holds secrets (.env, keys, credentials); reading, writing or "
