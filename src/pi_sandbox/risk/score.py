@@ -69,6 +69,10 @@ _SECRET_THEN_EGRESS, _WRITE_THEN_EXEC, _DENIALS_THEN_NEW_CAPABILITY, _DENIAL_RAT
     _NOVELTY, _NEW_HOST, _BURST, _CAPABILITY_MIX = Feature
 _W_SECRET_THEN_EGRESS, _W_WRITE_THEN_EXEC, _W_DENIALS_THEN_NEW_CAPABILITY, _W_DENIAL_RATE, _W_DENIAL_VARIETY, \
     _W_SECRET_CONTACT, _W_NOVELTY, _W_NEW_HOST, _W_BURST, _W_CAPABILITY_MIX = (WEIGHTS[f] for f in Feature)
+#: ``round(value, 3)`` and ``round(value, 6)`` of the contributions and scores ``assess`` has seen (see there).
+_ROUNDED_3: dict[float, float] = {}
+_ROUNDED_6: dict[float, float] = {}
+_ROUNDED_LIMIT: Final = 4096
 _N_SECRET_THEN_EGRESS, _N_WRITE_THEN_EXEC, _N_DENIALS_THEN_NEW_CAPABILITY, _N_DENIAL_RATE, _N_DENIAL_VARIETY, \
     _N_SECRET_CONTACT, _N_NOVELTY, _N_NEW_HOST, _N_BURST, _N_CAPABILITY_MIX = (f.value for f in Feature)
 
@@ -194,18 +198,33 @@ def assess(window: ExtensionWindow, obs: Observation, novel: bool, new_host: boo
     count = len(parts)
     if not count:
         return 0.0, {}
+    # ``round`` (a correctly rounded decimal conversion) is a decision's costliest step when the CPU caches are
+    # cold, and the same contributions and scores come back call after call: each rounded once (every value
+    # here is > 0, so a remembered 0.0 never stands for -0.0, and ``or`` only ever misses)
+    rounded = _ROUNDED_3
     if count == 1:
         (first, name), = parts
-        top = {name: round(first, 3)}
+        top = {name: rounded.get(first) or _round(rounded, first, 3)}
     elif count == 2:  # the most common case after one (novelty with the capability mix, or a burst)
         top_1, top_2 = parts
         if top_1 < top_2:
             top_1, top_2 = top_2, top_1
-        top = {top_1[1]: round(top_1[0], 3), top_2[1]: round(top_2[0], 3)}
+        first, second = top_1[0], top_2[0]
+        top = {top_1[1]: rounded.get(first) or _round(rounded, first, 3),
+               top_2[1]: rounded.get(second) or _round(rounded, second, 3)}
     else:
         parts.sort(reverse=True)
-        top = {name: round(c, 3) for c, name in parts[:TOP_FEATURES]}
-    return round(hard + min(soft, SOFT_CAP), 6), top
+        top = {name: rounded.get(c) or _round(rounded, c, 3) for c, name in parts[:TOP_FEATURES]}
+    total = hard + min(soft, SOFT_CAP)
+    return _ROUNDED_6.get(total) or _round(_ROUNDED_6, total, 6), top
+
+
+def _round(table: dict[float, float], value: float, digits: int) -> float:
+    """``round(value, digits)``, remembered in ``table`` (emptied when full: scores come from extensions' calls)."""
+    if len(table) >= _ROUNDED_LIMIT:
+        table.clear()
+    found = table[value] = round(value, digits)
+    return found
 
 
 def score(values: dict[Feature, float]) -> float:
