@@ -24,7 +24,7 @@ def _unlimited(store: AuditStore) -> StoreEvidence:
 
 
 def test_records_noted_before_an_entry_are_committed_with_it(state_dir: Path) -> None:
-    with AuditStore.open(state_dir) as store:
+    with AuditStore.open(state_dir, flush_interval_s=3600) as store:  # no flusher round in between
         port = _unlimited(store)
         before = store._wal.commit_count
         port.note("exec_mediation", {"command_hash": "ab" * 32, "decision": "allow"}, "ext.a")
@@ -58,13 +58,16 @@ def test_the_flusher_writes_records_no_commit_picked_up(state_dir: Path) -> None
 
     with AuditStore.open(state_dir, flush_interval_s=0.01) as store:
         store.record_later("risk_state", {"scored": 1}, "ext.a")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and store._pending_records:
-            time.sleep(0.01)
-        conn = sqlite3.connect(state_dir / "security.db")
-        count = conn.execute("SELECT count(*) FROM records").fetchone()[0]
-        conn.close()
-        assert count == 1
+        conn = sqlite3.connect(state_dir / "security.db")  # another connection: sees only what is committed
+        try:
+            deadline = time.monotonic() + 30
+            count = 0
+            while time.monotonic() < deadline and count == 0:
+                time.sleep(0.01)
+                count = conn.execute("SELECT count(*) FROM records").fetchone()[0]
+        finally:
+            conn.close()
+        assert count == 1 and store._pending_records == []
 
 
 def test_a_bad_payload_is_refused_when_noted(state_dir: Path) -> None:
