@@ -28,6 +28,8 @@ INTERNAL_SIGNALS = {
     "pi_sandbox.scanner.interp._Return": "control flow of the scanner's interpreter",
     "pi_sandbox.scanner.interp._Break": "control flow of the scanner's interpreter",
     "pi_sandbox.scanner.interp._Continue": "control flow of the scanner's interpreter",
+    "pi_sandbox.dispatch.forensic._Unkeyed": "parameters too deep or wide for a remembered shape key; the "
+                                             "shape hash is computed afresh",
     "pi_sandbox.risk.controller.RiskTimeout": "a risk decision past its budget; becomes a fail_closed/fail_open "
                                               "decision inside the controller",
 }
