@@ -66,7 +66,7 @@ def test_sandbox_suite_passes_as_an_unprivileged_user() -> None:
          sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider",
          "--basetemp", str(base / "pytest"),
          "tests/sandbox", "tests/e2e/test_exec_sandbox_attacks.py", "tests/e2e/test_identity.py",
-         "tests/e2e/test_load_toctou.py",
+         "tests/e2e/test_load_toctou.py", "tests/connectors/test_fs_swap_race.py",
          "tests/mediation/test_path_case.py",
          "tests/mediation/test_path_fast.py", "tests/mcp", "tests/session", "tests/trust/test_control_signal.py",
          "-k", "not unprivileged"],
