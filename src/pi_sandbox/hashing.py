@@ -152,9 +152,10 @@ def canonical_json(value: Any) -> bytes:
 
 
 def sha256_hex(data: bytes | str) -> str:
-    """Lower-case hex SHA-256 of ``data`` (strings are UTF-8 encoded)."""
+    """Lower-case hex SHA-256 of ``data`` (strings are UTF-8 encoded; a lone surrogate, which UTF-8
+    cannot hold, as its own three bytes instead of an error)."""
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        data = data.encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()
 
 

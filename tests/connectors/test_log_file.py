@@ -58,7 +58,7 @@ def test_the_size_cap_is_read_on_the_open_file(pi_env: PiEnv, open_sandbox: Open
 
 def _reference_escape(text: str) -> str:
     return "".join((f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-                   if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
+                   if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch for ch in text)
 
 
 @given(st.text(max_size=40) | st.text(st.characters(categories=("Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cs")),

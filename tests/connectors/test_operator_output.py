@@ -81,3 +81,19 @@ def test_long_lines_are_capped_and_a_broken_stream_never_fails_the_call(
     closed.close()
     box.output.set_stream(closed)
     assert box.hostcall("e", make_request("log", {"message": "x"})).ok
+
+
+def test_a_line_with_a_lone_surrogate_is_shown_and_still_redacted(
+    open_sandbox: OpenSandbox, make_request: Request, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # JS strings need not be valid UTF-16; such a line used to end as an internal error (the search refused it)
+    box = open_sandbox(env={"GITHUB_TOKEN": SECRET})
+    for method, params in (("log", {"message": f"half \ud800 of a pair, token={SECRET}"}),
+                           ("ui", {"op": "notify", "message": f"\udfff {SECRET}"})):
+        result = box.hostcall("odd", make_request(method, params))
+        assert result.ok, result
+    err = capsys.readouterr().err
+    assert SECRET not in err and "[odd] info: half \\ud800 of a pair, token=[REDACTED]" in err
+    assert "[odd] ui.notify: \\udfff [REDACTED]" in err
+    entries = box.store.query_ledger(extension_id="odd")
+    assert [e.decision for e in entries] == ["allow", "allow"]

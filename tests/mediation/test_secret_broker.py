@@ -242,6 +242,25 @@ def test_redact_value_walks_nested_structures_keys_included() -> None:
     assert out["n"] == 5 and out["a"][0] == "[REDACTED]" and out["[REDACTED]"] == 1
 
 
+def test_text_with_a_lone_surrogate_is_still_searched_and_redacted() -> None:
+    # JSON from an extension may carry "\ud800" (JS strings need not be valid UTF-16): the search library
+    # refuses such text, which made a log line with one fail as an internal error (or skip the search).
+    b = broker({"DEPLOY_TOKEN": SECRET, "ODD_TOKEN": "odd\udcff-value-1234"})
+    text = f"\ud800 before {SECRET} after \udfff"
+    assert b.redact(text) == "\ud800 before [REDACTED] after \udfff"
+    assert b.find_secret(text) and b.secret_fingerprint(text) == value_fingerprint(SECRET)
+    assert b.redact_value({"msg": [text], text: 1}) == {"msg": ["\ud800 before [REDACTED] after \udfff"],
+                                                        "\ud800 before [REDACTED] after \udfff": 1}
+    assert not b.find_secret("\ud800 nothing here") and b.redact("\ud800 plain") == "\ud800 plain"
+    # a withheld value that itself holds a lone surrogate (an undecodable environment byte) is found too
+    assert b.redact("x\ud800 odd\udcff-value-1234") == "x\ud800 [REDACTED]"
+    assert b.find_secret("odd\udcff-value-1234")
+    # ... and in a child's output, where the undecodable byte is itself (surrogateescape)
+    assert b.redact(b"out: odd\xff-value-1234\n") == b"out: [REDACTED]\n"
+    assert b.find_secret(b"odd\xff-value-1234") and not b.find_secret(b"odd-value-1234")
+    assert b.redact("\udcc3\udca9 kept as is") == "\udcc3\udca9 kept as is"  # no other change to the text
+
+
 def test_short_values_are_not_redacted_and_empty_broker_is_identity() -> None:
     b = broker({"SOME_TOKEN": "abc"})
     assert b.is_secret("SOME_TOKEN").withheld and b.redact("abcabc") == "abcabc"

@@ -46,14 +46,15 @@ Listener = Callable[[OperatorLine], None]
 
 
 def escape_for_terminal(text: str) -> str:
-    """Control (Cc) and format (Cf: bidi, zero-width) characters as visible escapes; tab kept."""
+    """Control (Cc), format (Cf: bidi, zero-width) and lone surrogate (Cs: no terminal can be sent one)
+    characters as visible escapes; tab kept."""
     if text.isprintable():
         # Printable text (checked in C) has no character of category C* or Z* but the space, so nothing to
         # escape: every line of ordinary output takes this path instead of a category lookup per character.
         return text
     out = []
     for ch in text:
-        if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf"):
+        if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs"):
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:

@@ -61,9 +61,19 @@ def value_fingerprint(value: str) -> str:
     return sha256_hex(value)[:16]
 
 
+def os_bytes(value: str) -> bytes:
+    """The bytes of an environment value as the OS holds them: Python decodes undecodable bytes to lone
+    surrogates (``surrogateescape``), which are turned back here; any other lone surrogate is kept as
+    its own three bytes rather than refused."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+
+
 def encoded_forms(value: str) -> set[str]:
     """Every spelling of ``value`` redaction looks for (raw, base64 x3 alignments x2 alphabets, hex, URL, JSON)."""
-    raw = value.encode("utf-8")
+    raw = os_bytes(value)
     forms = {value, raw.hex(), raw.hex().upper()}
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
@@ -74,8 +84,8 @@ def encoded_forms(value: str) -> set[str]:
         core = encoded[start:end]
         forms.add(core)
         forms.add(core.replace("+", "-").replace("/", "_"))
-    forms.add(urllib.parse.quote(value, safe=""))
-    forms.add(urllib.parse.quote_plus(value, safe=""))
+    forms.add(urllib.parse.quote(raw, safe=""))
+    forms.add(urllib.parse.quote_plus(raw, safe=""))
     forms.add(json.dumps(value)[1:-1])
     return {f for f in forms if len(f) >= MIN_FORM_CHARS or f == value}
 
@@ -97,11 +107,17 @@ class Redactor:
             if self._forms
             else None
         )
+        # Bytes: each form as UTF-8. A form holding a lone surrogate (a value with an undecodable byte) is
+        # there twice: as the OS bytes a child prints, and as the three bytes of the surrogate itself.
+        byte_owner: dict[bytes, str] = {}
+        for form, fingerprint in zip(self._forms, self._owner, strict=True):
+            byte_owner.setdefault(os_bytes(form), fingerprint)
+            byte_owner.setdefault(form.encode("utf-8", "surrogatepass"), fingerprint)
+        byte_forms = sorted(byte_owner, key=len, reverse=True)
+        self._bytes_owner = [byte_owner[f] for f in byte_forms]
         self._bytes = (
-            ahocorasick_rs.BytesAhoCorasick(
-                [f.encode("utf-8") for f in self._forms], matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
-            )
-            if self._forms
+            ahocorasick_rs.BytesAhoCorasick(byte_forms, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+            if byte_forms
             else None
         )
         self._placeholder_bytes = placeholder.encode("utf-8")
@@ -138,7 +154,11 @@ class Redactor:
         """``text`` with every secret spelling replaced."""
         if self._text is None or not text:
             return text
-        matches = self._text.find_matches_as_indexes(text)
+        try:
+            matches = self._text.find_matches_as_indexes(text)
+        except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800" from an extension): search its bytes
+            # (surrogatepass both ways: the text comes back unchanged but for the placeholders)
+            return self.redact_bytes(text.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
         if not matches:
             return text
         out: list[str] = []
@@ -168,11 +188,17 @@ class Redactor:
 
     def first_match(self, data: str | bytes) -> str | None:
         """Fingerprint (``value_fingerprint``) of the first secret found in ``data``, or None."""
+        if isinstance(data, str) and self._text is not None:
+            try:
+                found = self._text.find_matches_as_indexes(data)
+            except UnicodeEncodeError:  # a lone surrogate: search the text's bytes instead
+                data = data.encode("utf-8", "surrogatepass")
+            else:
+                return self._owner[found[0][0]] if found else None
         if isinstance(data, bytes):
             found = self._bytes.find_matches_as_indexes(data) if self._bytes is not None else []
-        else:
-            found = self._text.find_matches_as_indexes(data) if self._text is not None else []
-        return self._owner[found[0][0]] if found else None
+            return self._bytes_owner[found[0][0]] if found else None
+        return None
 
 
 class SecretBroker:
