@@ -9,6 +9,7 @@ value. In-order calls run one at a time in the order sent; other asynchronous ca
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -196,3 +197,31 @@ def test_a_real_worker_s_status_updates_arrive_in_order() -> None:
         assert service.applied == [str(i) for i in range(12)]
     finally:
         worker.close()
+
+
+class SlowToTake(queue.Queue):  # type: ignore[type-arg]
+    """A lane queue whose threads wait at ``get`` until ``may_take`` is set: an idle thread on its way to a job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.may_take = threading.Event()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self.may_take.wait(10)
+        return super().get(block, timeout)
+
+
+def test_an_idle_thread_about_to_take_a_queued_job_is_not_counted_as_free(lane_of: Any) -> None:
+    # Seen under load: the lane's only thread was idle, about to take a call that then hung; a second
+    # call found it "idle", started no thread, and waited behind the hung one although the lane had room.
+    recorder = Recorder()
+    gate = recorder.gates[0] = threading.Event()
+    lane, done = lane_of(recorder)
+    lane._jobs = jobs = SlowToTake()
+    lane.submit(make_job(0, method="fs", op="read"))  # will hang
+    wait_for(lambda: lane._idle == 1)  # its thread is idle, not yet holding the job
+    lane.submit(make_job(1, method="fs", op="stat"))
+    jobs.may_take.set()
+    wait_for(lambda: [j.hid for j in done] == [1])
+    gate.set()
+    wait_for(lambda: len(done) == 2)

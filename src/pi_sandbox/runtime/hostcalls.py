@@ -167,6 +167,8 @@ class HostcallLane:
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
+        #: Jobs put on the queue and not yet taken by a thread (an idle thread may be about to take one).
+        self._queued = 0
         self._closed = False
         #: The in-order call now queued or running (None: none), and the ones waiting behind it.
         self._in_order_head: Job | None = None
@@ -183,12 +185,15 @@ class HostcallLane:
                     self._in_order_waiting.append(job)
                     return
                 self._in_order_head = job
-            self._start_thread_if_needed()
+            self._before_queueing()
         self._jobs.put(job)
 
-    def _start_thread_if_needed(self) -> None:
-        """(Lock held.)"""
-        if self._idle == 0 and self._threads < self.max_threads:
+    def _before_queueing(self) -> None:
+        """(Lock held.) A job is about to be queued: start a thread unless an idle one is left over for it:
+        an idle thread may already be on its way to a job queued before (counting it as free let a job
+        wait behind a hung one while the lane had room)."""
+        self._queued += 1
+        if self._idle < self._queued and self._threads < self.max_threads:
             self._threads += 1
             threading.Thread(target=self._run, name=f"pi-hostcall-{self.name}", daemon=True).start()
 
@@ -198,7 +203,7 @@ class HostcallLane:
             return
         self._in_order_head = self._in_order_waiting.popleft() if self._in_order_waiting else None
         if self._in_order_head is not None and not self._closed:
-            self._start_thread_if_needed()
+            self._before_queueing()
             self._jobs.put(self._in_order_head)
 
     def abandon(self, job: Job) -> bool:
@@ -246,6 +251,8 @@ class HostcallLane:
             job = self._jobs.get()
             with self._lock:
                 self._idle -= 1
+                if job is not None:
+                    self._queued -= 1
                 if job is None:
                     self._threads -= 1
                     return
