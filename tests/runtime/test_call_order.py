@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pi_sandbox.runtime.hostcalls import HostcallLane, Job, PlainService, runs_in_order
+from pi_sandbox.runtime.hostcalls import RUNNING, HostcallLane, Job, PlainService, runs_in_order
 from pi_sandbox.runtime.modules import load_module_table
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerLimits
 from pi_sandbox.runtime.toolchain import default_toolchain
@@ -225,3 +225,25 @@ def test_an_idle_thread_about_to_take_a_queued_job_is_not_counted_as_free(lane_o
     wait_for(lambda: [j.hid for j in done] == [1])
     gate.set()
     wait_for(lambda: len(done) == 2)
+
+
+class FailingLateService(PlainService):
+    def finished_late(self, job: Job, reply: Any) -> None:
+        raise RuntimeError("the audit store is closed")
+
+
+def test_a_failure_to_note_a_late_result_does_not_kill_the_lane_thread() -> None:
+    recorder = Recorder()
+    gate = recorder.gates[0] = threading.Event()
+    done: list[Job] = []
+    lane = HostcallLane("late", FailingLateService(recorder), 1, done.append)
+    try:
+        first = make_job(0, method="fs", op="read")
+        lane.submit(first)
+        wait_for(lambda: first.state == RUNNING)
+        assert lane.abandon(first)
+        gate.set()  # it finishes late; noting that fails
+        lane.submit(make_job(1, method="fs", op="stat"))
+        wait_for(lambda: [j.hid for j in done] == [1])  # the lane's only thread still serves
+    finally:
+        lane.close()

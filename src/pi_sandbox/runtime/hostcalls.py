@@ -274,6 +274,9 @@ class HostcallLane:
                 if job.in_order:
                     self._release_in_order(job)
             if late:
-                service.finished_late(job, reply)
+                try:
+                    service.finished_late(job, reply)
+                except Exception:  # noqa: BLE001 - e.g. the store closed while the call ran on: the thread lives on
+                    pass
             else:
                 self._on_complete(job)
