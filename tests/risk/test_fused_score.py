@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from pi_sandbox.capabilities import Capability
 from pi_sandbox.risk.features import Observation
-from pi_sandbox.risk.score import TOP_FEATURES, WEIGHTS, Feature, assess, score, scored, top_features
+from pi_sandbox.risk.score import TOP_FEATURES, WEIGHTS, Feature, assess
 from pi_sandbox.risk.window import CallState, ExtensionWindow, WindowCall
+from tests.risk.score_reference import score, scored, top_features
 
 _OBSERVATIONS = st.builds(
     Observation, st.sampled_from(list(Capability)), st.sampled_from(["fs:read", "exec:curl", "http:GET", "log"]),
