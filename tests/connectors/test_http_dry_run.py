@@ -20,6 +20,7 @@ from pi_sandbox.cli.main import main
 from pi_sandbox.connectors.http import HttpConnector
 from pi_sandbox.dispatch import Sandbox
 from tests.conftest import OpenSandbox, PiEnv
+from tests.connectors.test_http_hosts import FakeDns
 
 
 class _Listener(BaseHTTPRequestHandler):
@@ -41,16 +42,6 @@ def port() -> Iterator[int]:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield int(httpd.server_address[1])
     httpd.shutdown()
-
-
-class FakeDns:
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-        self.looked_up: list[str] = []
-
-    def __call__(self, host: str, _port: int) -> list[str]:
-        self.looked_up.append(host)
-        return [self.table[host]]
 
 
 def _call(box: Sandbox, url: str, *, dry_run: bool, ext: str = "ext.a") -> Any:

@@ -187,7 +187,8 @@ def test_the_forensic_cut_keeps_what_it_kept_string_by_string(value: Any) -> Non
 @pytest.mark.parametrize("method", sorted(KNOWN_METHODS - MEDIATED_METHODS))
 def test_mediation_lets_at_once_only_calls_it_has_nothing_to_judge_in(method: str) -> None:
     """The mediation stage answers calls of other methods at once (unless they need exec): whatever they carry,
-    none of its checks would look at them — no path, command, write or env name is read from such a call."""
+    none of its checks would look at them — no path, command, write or env name is read from such a call.
+    (The params are data for pure functions: nothing here reaches a connector, so nothing in them can run.)"""
     params = {"op": "write", "path": "/etc/passwd", "cwd": "/", "cmd": "rm", "args": ["-rf", "/"],
               "url": "http://example.com", "name": "bash", "names": ["AWS_SECRET_ACCESS_KEY"], "data": "x",
               "input": {"command": "rm -rf /", "path": "/etc/passwd", "content": "x"}}
