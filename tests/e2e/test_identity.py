@@ -24,7 +24,8 @@ import pytest
 
 from pi_sandbox.cli.main import main
 from pi_sandbox.identity import SourceKind
-from pi_sandbox.runtime.host import ExtensionHost, LoadedExtension, discover_and_load
+from pi_sandbox.runtime.host import ExtensionHost, LoadedExtension
+from pi_sandbox.runtime.loading import discover_and_load
 from pi_sandbox.trust.verify import verify_ledger_and_trust
 from tests.conftest import PiEnv
 from tests.runtime.conftest import MakeHost, promote_to_trusted

@@ -29,7 +29,8 @@ def _host(ctx: CliContext, *, only: str | None = None, start_session: bool = Fal
     ``start_session`` emits ``session_start`` after loading, as pi does, so extensions that set up
     their state there (most do) behave as in a real session.
     """
-    from pi_sandbox.runtime.host import ExtensionHost, discover_and_load
+    from pi_sandbox.runtime.host import ExtensionHost
+    from pi_sandbox.runtime.loading import discover_and_load
 
     sandbox = ctx.open_sandbox()
     host = ExtensionHost(sandbox)

@@ -20,7 +20,8 @@ from pi_sandbox.audit.verify import verify_ledger
 from pi_sandbox.config import resolve_config
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.errors import ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
-from pi_sandbox.runtime.host import ExtensionHost, discover_and_load
+from pi_sandbox.runtime.host import ExtensionHost
+from pi_sandbox.runtime.loading import discover_and_load
 
 DEMO_EXTENSIONS = Path(__file__).resolve().parent / "demo_extensions"
 

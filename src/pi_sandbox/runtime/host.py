@@ -9,14 +9,13 @@ the other extensions carry on.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +28,30 @@ from pi_sandbox.errors import (
     ToolArgumentsError,
 )
 from pi_sandbox.hashing import sha256_hex
-from pi_sandbox.identity import HOLDING_KINDS, ExtensionIdentity
-from pi_sandbox.quota import QuotaBreach, Resource
+from pi_sandbox.identity import ExtensionIdentity
 from pi_sandbox.runtime.bundler import Bundler, sealed_bundle
-from pi_sandbox.runtime.discovery import DiscoveryProblem, ExtensionSource, discover
+from pi_sandbox.runtime.controls import HostControls
+from pi_sandbox.runtime.discovery import ExtensionSource
 from pi_sandbox.runtime.events import combine_event, complete_event
 from pi_sandbox.runtime.extdirs import clear_tmp, prepare_dirs
 from pi_sandbox.runtime.extension import REMEDIATION, LoadedExtension, limits_for, record_runtime_event
-from pi_sandbox.runtime.hostcalls import Job
 from pi_sandbox.runtime.identity import (
     IDENTITY_CONFLICT,
     Holder,
     claim_problem,
-    classify,
     held_ids,
     identity_of,
     user_holders,
 )
 from pi_sandbox.runtime.modules import TYPEBOX_USERS, ModuleTable, load_module_table, sealed_sources
-from pi_sandbox.runtime.pi_packages import npm_global_root
 from pi_sandbox.runtime.prepare import LOAD_DECISIONS, prepare_bundle, static_import_problem
+from pi_sandbox.runtime.serving import SandboxHostcalls
 from pi_sandbox.runtime.supervisor import ExtensionWorker, WorkerFailure, WorkerLimits
 from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain
 from pi_sandbox.sandbox.process import make_undumpable
 from pi_sandbox.scanner.integrity import PinIndex
 from pi_sandbox.scanner.lockfile import load_lockfile
 from pi_sandbox.trust import TransitionReason
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
 
 #: Load failures recorded as alert category ``integrity`` (the code is not what was pinned or claimed).
 INTEGRITY_CODES = frozenset({"integrity_mismatch", IDENTITY_CONFLICT})
@@ -69,10 +61,8 @@ MESSAGE_FIELDS = ("message", "content", "options")
 
 __all__ = [
     "ExtensionHost",
-    "LoadReport",
     "LoadedExtension",
     "ToolArgumentsError",
-    "discover_and_load",
     "limits_for",
 ]
 
@@ -107,15 +97,17 @@ class ExtensionHost:
         #: Secret suffix of internal module names in this session's workers (see modules.sealed_sources).
         self._module_seal = secrets.token_hex(16)
         self._bundler: Bundler | None = None
-        self._calls = itertools.count(1)
+        #: Numbers for this session's hostcall ids (``<extension>:<session>:<n>``) and default tool call ids.
+        self._call_ids = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any]] = deque()
         self._session_started = False
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
+        self._controls = HostControls(sandbox, self._extensions)
         sandbox.bus.subscribe(self._on_bus_event)
         # Kill switches and quarantine reach running workers within the watcher's poll interval.
-        sandbox.controls.subscribe(self._enforce_controls)
-        sandbox.quota.cpu_probe = self.cpu_time_ms
+        sandbox.controls.subscribe(self._controls.enforce)
+        sandbox.quota.cpu_probe = self._controls.cpu_time_ms
         sandbox.bus.register_op("send_message", self._on_send_message)
         sandbox.bus.register_op("send_user_message", self._on_send_message)
 
@@ -207,7 +199,7 @@ class ExtensionHost:
             ext.identity = identity = replace(identity, content_hash=ext.bundle.sha256)
             ext.trust = self.sandbox.controls.registry.observe_load(source.extension_id, identity.source_key,
                                                                     ext.bundle.sha256)
-            if self._stopped_by_controls(ext):
+            if self._controls.stopped(ext):
                 continue
             if not self._imports_available(ext, table):
                 continue
@@ -238,9 +230,9 @@ class ExtensionHost:
 
     def _spawn(self, ext: LoadedExtension, table: ModuleTable) -> None:
         assert ext.bundle is not None
-        worker = ExtensionWorker(
-            ext.extension_id, _Hostcalls(self, ext.extension_id), self._limits(ext.extension_id)
-        )
+        service = SandboxHostcalls(self.sandbox, ext.extension_id, self.config.runtime,
+                                   call_id_prefix=f"{ext.extension_id}:{self.session_id}:", call_ids=self._call_ids)
+        worker = ExtensionWorker(ext.extension_id, service, self._limits(ext.extension_id))
         ext.worker = worker
         try:
             if self._modules_json is None:
@@ -306,54 +298,11 @@ class ExtensionHost:
                 ext, "event", {"event": "session_start", "data": {"reason": "restart"}}, restart=False
             )
 
-    # ---- runtime controls (kill switches, quarantine, CPU and memory quotas) -------------------
-
-    def _stopped_by_controls(self, ext: LoadedExtension) -> bool:
-        """Whether a kill switch, quarantine or exhausted CPU quota stops ``ext`` (status and error set)."""
-        if ext.stopped_by == "quota":
-            return True
-        blocked = self.sandbox.controls.blocked(ext.extension_id)
-        if blocked is None:
-            if ext.stopped_by is not None:  # lifted: the next request starts a fresh worker
-                ext.stopped_by = None
-                ext.status = "dead" if ext.bundle is not None else "failed"
-            return False
-        reason, message = blocked
-        ext.stopped_by, ext.error, ext.error_code = str(reason), message, str(reason)
-        ext.status = "killed" if reason == "kill_switch" else "quarantined"
-        return True
-
-    def _enforce_controls(self) -> None:
-        """Runs on the control watcher's thread: SIGKILL the worker of every extension that is now stopped
-        (its running request, if any, ends at once; its exec children are killed by the sandbox)."""
-        for ext in list(self._extensions.values()):
-            worker = ext.worker
-            if worker is not None and worker.alive and self.sandbox.controls.blocked(ext.extension_id):
-                worker.signal_kill()
+    # ---- runtime controls (kill switches, quarantine, CPU and memory quotas: runtime/controls.py) ----
 
     def cpu_time_ms(self, extension_id: str) -> int | None:
         """CPU time the extension's workers used this session (the quota's ``maxCpuTimeMs``)."""
-        ext = self._extensions.get(extension_id)
-        if ext is None:
-            return None
-        worker = ext.worker
-        return ext.cpu_ms_before + (worker.cpu_time_ms() if worker is not None else 0)
-
-    def _check_cpu(self, ext: LoadedExtension) -> None:
-        """After a request: past its CPU quota an extension is stopped for the rest of the session."""
-        used = self.cpu_time_ms(ext.extension_id) or 0
-        limit = self.sandbox.quota_limits(ext.extension_id).max_cpu_time_ms
-        if used < limit or ext.stopped_by == "quota":
-            return
-        ext.stopped_by, ext.status, ext.error_code = "quota", "stopped", "quota_exceeded"
-        ext.error = f"CPU time quota exhausted ({used} ms of {limit} ms); raise extensionPolicy.quota.maxCpuTimeMs"
-        self.sandbox.quota_stage.breached(QuotaBreach(ext.extension_id, Resource.CPU_TIME, limit, used, _now_ms()))
-        if ext.worker is not None:
-            ext.worker.signal_kill()
-
-    def _memory_breach(self, ext: LoadedExtension) -> None:
-        limit = self.sandbox.quota_limits(ext.extension_id).max_memory_mb
-        self.sandbox.quota_stage.breached(QuotaBreach(ext.extension_id, Resource.MEMORY, limit, limit, _now_ms()))
+        return self._controls.cpu_time_ms(extension_id)
 
     # ---- failure reporting -------------------------------------------------------------------
 
@@ -429,7 +378,7 @@ class ExtensionHost:
     def _request_locked(
         self, ext: LoadedExtension, kind: str, payload: Mapping[str, Any], *, restart: bool
     ) -> dict[str, Any]:
-        if self._stopped_by_controls(ext):
+        if self._controls.stopped(ext):
             raise ExtensionRuntimeError(f"extension '{ext.extension_id}' is stopped: {ext.error}")
         if ext.status == "dead" and restart:
             self._restart(ext)
@@ -446,17 +395,17 @@ class ExtensionHost:
                     ext.registrations = dict(fresh.get("result") or {})
                 ext.registration_version = ext.worker.registration_version
         except WorkerFailure as exc:
-            if self._stopped_by_controls(ext):  # killed on purpose by a kill switch or quarantine
+            if self._controls.stopped(ext):  # killed on purpose by a kill switch or quarantine
                 raise ExtensionRuntimeError(f"extension '{ext.extension_id}' is stopped: {ext.error}") from None
             ext.status = "loaded"
             self._fail(ext, exc.code, f"{kind} call: {exc}", decision="kill")
             if exc.code == "oom":
-                self._memory_breach(ext)
+                self._controls.memory_breach(ext)
             raise ExtensionRuntimeError(
                 f"extension '{ext.extension_id}' was killed: {exc} ({REMEDIATION.get(exc.code, '')})"
             ) from None
         finally:
-            self._check_cpu(ext)
+            self._controls.check_cpu(ext)
         if not reply.get("ok"):
             error = reply.get("error") or {}
             message = str(error.get("message", "extension error"))
@@ -491,7 +440,7 @@ class ExtensionHost:
         payload: dict[str, Any] = {
             "name": tool,
             "input": dict(args),
-            "toolCallId": tool_call_id or f"call-{next(self._calls)}",
+            "toolCallId": tool_call_id or f"call-{next(self._call_ids)}",
         }
         if abort_after_ms is not None:
             payload["abortAfterMs"] = max(1, int(abort_after_ms))
@@ -652,85 +601,9 @@ class ExtensionHost:
         self.shutdown()
 
 
-class _Hostcalls:
-    """One extension's hostcalls, served through the host's ``Sandbox`` with per-method deadlines."""
-
-    def __init__(self, host: ExtensionHost, extension_id: str) -> None:
-        self.sandbox = host.sandbox
-        self.extension_id = extension_id
-        self._runtime = host.config.runtime
-        self._prefix = f"{extension_id}:{host.session_id}:"
-        self._calls = host._calls
-
-    def deadline_s(self, method: Any) -> float:
-        return self._runtime.deadline_ms(method.strip().lower() if isinstance(method, str) else "") / 1000.0
-
-    def new_call_id(self) -> str:
-        return self._prefix + str(next(self._calls))
-
-    def serve(self, method: Any, params: Any, call_id: str, timeout_ms: int) -> dict[str, Any]:
-        result = self.sandbox.hostcall(
-            self.extension_id, {"call_id": call_id, "method": method, "params": params, "timeout_ms": timeout_ms}
-        )
-        if result.ok:
-            return {"ok": True, "result": result.result}
-        error = {"code": result.error_code or "internal", "message": result.message or "", "reason": result.reason}
-        return {"ok": False, "error": error}
-
-    def timed_out(self, job: Job) -> None:
-        self.sandbox.record_hostcall_timeout(
-            self.extension_id, job.call_id, str(job.method), job.params if isinstance(job.params, Mapping) else None,
-            job.deadline_ms, started=job.started_at is not None, flooded=job.flooded,
-        )
-
-    def finished_late(self, job: Job, reply: Mapping[str, Any]) -> None:
-        self.sandbox.record_late_completion(self.extension_id, job.call_id, str(job.method), bool(reply.get("ok")))
-
-
 def replace_limits(limits: WorkerLimits, **changes: Any) -> WorkerLimits:
     """A copy of ``limits`` with some fields changed (tests and benchmarks)."""
     return replace(limits, **changes)
 
 
-@dataclass(frozen=True)
-class LoadReport:
-    """What ``discover_and_load`` did: loaded/failed extensions plus discovery problems."""
-
-    extensions: tuple[LoadedExtension, ...]
-    problems: tuple[DiscoveryProblem, ...]
-
-
-def discover_and_load(
-    host: ExtensionHost,
-    *,
-    cli_paths: Sequence[str] = (),
-    no_extensions: bool = False,
-    cwd: Path | None = None,
-    only: str | None = None,
-    sandboxed_only: bool = False,
-) -> LoadReport:
-    """Discover extensions for the host's config (+ ``-e`` paths) and load them (or just ``only``).
-
-    ``sandboxed_only``: only pi-sandbox's own folders and ``-e`` paths (for the pi bridge)."""
-    config = host.config
-    found = discover(
-        agent_dir=config.agent_dir,
-        project_dir=config.project_dir,
-        settings_paths=config.extensions,
-        project_settings_paths=config.project_extensions,
-        cli_paths=cli_paths,
-        cwd=cwd,
-        no_extensions=no_extensions,
-        npm_global_root=functools.cache(lambda: npm_global_root(config.environ)),
-        sandboxed_only=sandboxed_only,
-    )
-    sources = [s for s in found.sources if only is None or s.extension_id == only]
-    if only is not None and not sources:
-        known = ", ".join(s.extension_id for s in found.sources) or "none discovered"
-        hint = " (--no-extensions is set)" if no_extensions else ""
-        raise ExtensionLoadError(f"no extension '{only}'{hint} (discovered: {known})")
-    pins = PinIndex.of(load_lockfile(config.state_dir))
-    holders = [Holder(s.extension_id, kind, str(s.root)) for s in found.sources
-               if (kind := classify(s.origin, s.root, s.entry, config.project_dir, pins)) in HOLDING_KINDS]
-    loaded = host.load(sources, holders) if sources else []
-    return LoadReport(tuple(loaded), found.problems)
+# Re-exported: ``from pi_sandbox.runtime.loading import discover_and_load`` is the documented entry point.

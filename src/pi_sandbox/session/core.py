@@ -317,7 +317,8 @@ def open_session(
     from pi_sandbox.config import resolve_config
     from pi_sandbox.connectors.events import HeadlessUiConnector
     from pi_sandbox.dispatch import Sandbox
-    from pi_sandbox.runtime.host import ExtensionHost, discover_and_load
+    from pi_sandbox.runtime.host import ExtensionHost
+    from pi_sandbox.runtime.loading import discover_and_load
     from pi_sandbox.support import require_supported_platform
 
     require_supported_platform()
