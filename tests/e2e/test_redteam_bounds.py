@@ -44,3 +44,20 @@ def test_deeply_nested_values_fail_the_caller_only(host: ExtensionHost, via: str
     assert ext.status == "loaded" and ext.restarts == 0 and ext.worker is not None and ext.worker.alive
     assert host.call_tool("canary", "ping", {})["content"][0]["text"] == "pong"
     assert host.get("guard").restarts == 0 and host.call_tool("guard", "seen", {})["isError"] is False
+
+
+@pytest.mark.parametrize("via", ["entry", "event", "message"])
+def test_params_nested_past_the_json_reader_get_the_real_reason_and_are_recorded(host: ExtensionHost,
+                                                                                 via: str) -> None:
+    """Params nested deeper than JSON is read here (~1,000 levels) were refused as "'params' must be a JSON
+    object" (the worker sent null in their place): the caller now reads the real reason with the limit, the
+    ledger's invalid entry says so, and nobody is harmed."""
+    result = host.call_tool(EXT, "deep", {"depth": 1500, "via": via, "kind": "array"})
+    text = str(result["content"][0]["text"])
+    assert text.startswith("error invalid_request") and "nested too deeply" in text, text
+    assert "must be a JSON object" not in text and "1,000 levels" in text, text
+    invalid = [e for e in host.sandbox.store.query_ledger(extension_id=EXT) if e.decision == "invalid"]
+    assert invalid and invalid[-1].detail.get("params_too_deep") is True, invalid[-1:]
+    ext = host.get(EXT)
+    assert ext.status == "loaded" and ext.restarts == 0 and ext.worker is not None and ext.worker.alive
+    assert host.call_tool("canary", "ping", {})["content"][0]["text"] == "pong"

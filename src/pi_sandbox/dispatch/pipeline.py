@@ -33,7 +33,7 @@ from pi_sandbox.dispatch.forensic import (
     redacted_params,
     remediation_for,
 )
-from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult
+from pi_sandbox.dispatch.request import HostcallRequest, HostcallResult, ParamsTooDeep
 from pi_sandbox.dispatch.stages.capability import CapabilityStage
 from pi_sandbox.dispatch.stages.mediation import bash_command
 from pi_sandbox.errors import AuditStoreError, ConnectorError, InvalidRequestError
@@ -334,9 +334,11 @@ class Pipeline:
         method = token if token in KNOWN_METHODS else None
         mismatch = "does not match" in message
         detail: dict[str, Any] = {**self._detail(StageName.CAPABILITY, {}), "capability_mismatch": mismatch}
+        params = request.get("params") if isinstance(request, Mapping) else getattr(request, "params", None)
+        if isinstance(params, ParamsTooDeep):
+            detail["params_too_deep"] = True  # the worker could not read them to pass them on
         if raw_method is not None and method is None:
             detail["method_hash"] = sha256_hex(raw_method.encode("utf-8", "surrogatepass"))
-        params = request.get("params") if isinstance(request, Mapping) else getattr(request, "params", None)
         # The ledger stores UTF-8 text only; the caller still gets its own call_id back.
         recorded_call_id = call_id[:200] if is_unicode_text(call_id) else "<invalid>"
         entry = self.evidence.append_decision(LedgerEntryDraft(

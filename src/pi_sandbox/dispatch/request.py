@@ -16,6 +16,19 @@ ERROR_CODES: Final[tuple[str, ...]] = tuple(ErrorCode)
 
 
 @dataclass(frozen=True)
+class ParamsTooDeep:
+    """Stands in for params the worker could not pass on because they nest deeper than JSON can be read
+    here (the sender's reader stops at about ``limit`` levels): the call is refused with that reason,
+    not as "params must be a JSON object" (what the ``null`` sent in their place used to read as)."""
+
+    limit: int
+
+    def message(self) -> str:
+        return (f"'params' is nested too deeply to read (more than about {self.limit:,} levels of arrays and "
+                "objects); flatten the value or pass it as a JSON string")
+
+
+@dataclass(frozen=True)
 class HostcallRequest:
     """One effect an extension asks for. ``capability`` is what the caller *claims*; it is only checked."""
 
@@ -79,6 +92,8 @@ def coerce_request(raw: HostcallRequest | Mapping[str, Any]) -> HostcallRequest:
     if not isinstance(req.method, str) or not req.method.strip():
         raise InvalidRequestError("'method' must be a non-empty string")
     if not isinstance(req.params, Mapping):
+        if isinstance(req.params, ParamsTooDeep):
+            raise InvalidRequestError(req.params.message())
         raise InvalidRequestError("'params' must be a JSON object")
     if req.capability is not None and not isinstance(req.capability, str):
         raise InvalidRequestError("'capability' must be a string when given")

@@ -35,6 +35,9 @@ import orjson
 HEADER: Final = struct.Struct(">I")
 #: Upper bound of one frame. Large enough for a module table with a bundled dependency tree.
 MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
+#: A hostcall frame's ``params_error`` when the worker sent ``null`` for params nested deeper than JSON is
+#: read (the supervisor refuses the call with that reason, not as malformed params).
+PARAMS_TOO_DEEP: Final = "too_deep"
 #: Output the supervisor queues for a worker that is not reading before it gives up on it.
 MAX_PENDING_OUTPUT: Final = 256 * 1024 * 1024
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pi_sandbox.dispatch.request import ParamsTooDeep
 from pi_sandbox.runtime.hostcalls import (
     HostcallHandler,
     HostcallLane,
@@ -39,7 +40,7 @@ from pi_sandbox.runtime.hostcalls import (
     runs_in_order,
     timeout_reply,
 )
-from pi_sandbox.runtime.protocol import FdChannel, ProtocolError, encode_body, encode_frame
+from pi_sandbox.runtime.protocol import PARAMS_TOO_DEEP, FdChannel, ProtocolError, encode_body, encode_frame
 
 __all__ = ["ExtensionWorker", "HostcallHandler", "WorkerFailure", "WorkerLimits"]
 
@@ -399,6 +400,8 @@ class ExtensionWorker:
         hid = message.get("hid")
         method = message.get("method")
         params = message.get("params")
+        if params is None and message.get("params_error") == PARAMS_TOO_DEEP:
+            params = ParamsTooDeep(sys.getrecursionlimit())  # refused as too deep, not as "not an object"
         # Malformed values go to the pipeline as sent: it refuses and records them (invalid_request).
         now = time.monotonic()
         sync = message.get("sync") is not False

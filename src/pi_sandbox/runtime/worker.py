@@ -29,6 +29,7 @@ from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
 from pi_sandbox.runtime.protocol import (
     HEADER,
     MAX_FRAME_BYTES,
+    PARAMS_TOO_DEEP,
     FdChannel,
     ProtocolError,
     decode_body,
@@ -111,13 +112,17 @@ class Worker:
         never refused here: the supervisor's pipeline refuses it as ``invalid_request`` and records
         it, so no refused call goes unrecorded."""
         # Validated before it is spliced in: one complete JSON value cannot break the frame's structure.
+        fields: dict[str, Any] = {"type": "hostcall", "hid": hid, "sync": sync,
+                                  "method": method if isinstance(method, str) else None}
         try:
             loads(params_json)
             params = params_json.encode("utf-8")
-        except (TypeError, ValueError, RecursionError, AttributeError):
+        except RecursionError:  # valid JSON, but deeper than the reader goes: the supervisor names the reason
             params = b"null"
-        head = dumps({"type": "hostcall", "hid": hid, "sync": sync,
-                      "method": method if isinstance(method, str) else None})
+            fields["params_error"] = PARAMS_TOO_DEEP
+        except (TypeError, ValueError, AttributeError):
+            params = b"null"
+        head = dumps(fields)
         body = b"".join((head[:-1], b',"params":', params, b"}"))
         if len(body) > MAX_FRAME_BYTES:
             raise ProtocolError(f"frame of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
