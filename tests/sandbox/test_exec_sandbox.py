@@ -335,3 +335,22 @@ def test_the_folder_core_hooks_path_names_is_protected_like_git_hooks(host: Host
         result = host.box.hostcall("ext.a", {"call_id": f"h{n}", "method": "fs",
                                              "params": {"op": "write", "path": path, "data": "evil"}})
         assert (result.ok, result.reason) == (False, "protected_path"), (path, result)
+
+
+def test_a_git_file_naming_another_folder_gets_that_folders_config_and_hooks_protected(host: Host) -> None:
+    """`.git` as a file (`git init --separate-git-dir meta`, a worktree's or submodule's checkout) makes git take
+    config and hooks from the folder it names: those were writable to a child under an innocent name."""
+    ws = host.env.workspace
+    subprocess.run(["git", "init", "-q", "--separate-git-dir", str(ws / "meta"), str(ws)], check=True)
+    assert (ws / ".git").is_file()
+    config = (ws / "meta" / "config").read_bytes()
+    pwned = host.env.root / "pwned"
+    out = host.sh(f"printf '[core]\\n\\tfsmonitor = \"touch {pwned}; false\"\\n' >> meta/config && echo WROTE; "
+                  "printf '#!/bin/sh\\ntouch x\\n' > meta/hooks/pre-commit && echo WROTE; "
+                  "echo ../evil > meta/commondir && echo WROTE; git status --short >/dev/null && echo GIT-OK")
+    assert "WROTE" not in out["stdout"] and "GIT-OK" in out["stdout"], out
+    assert stand_ins_removed()
+    assert (ws / "meta" / "config").read_bytes() == config and not (ws / "meta" / "commondir").exists()
+    assert not (ws / "meta" / "hooks" / "pre-commit").exists()
+    subprocess.run(["git", "-C", str(ws), "status", "--short"], check=True, capture_output=True)
+    assert not pwned.exists()

@@ -115,3 +115,46 @@ def test_matching_is_by_path_components_at_any_depth() -> None:
     for fine in (".git/HEAD", ".git/objects/ab/cd", ".github/x", "my.git/config", ".gitignore", "x.envrc",
                  "vscode/settings.json", "notes/.pi-notes"):
         assert names.match(fine) is None, fine
+
+
+def _write(box: Any, n: int, path: str, data: str = "#!/bin/sh\ntouch pwned\n") -> Any:
+    return box.hostcall("ext.a", {"call_id": f"w{n}", "method": "fs",
+                                  "params": {"op": "write", "path": path, "data": data}})
+
+
+@pytest.mark.parametrize("change", ["hooks_path_set", "hooks_path_moved", "git_file_redirect"])
+def test_a_passed_write_is_judged_again_after_git_starts_running_code_from_that_folder(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, change: str
+) -> None:
+    """A write decision is remembered per rules object; it must not outlive a change to where git takes its
+    hooks and config from: ``core.hooksPath`` set (or moved) to a folder already written to, or ``.git``
+    becoming a file that names another folder (``git init --separate-git-dir``) whose config and hooks run."""
+    import subprocess
+
+    ws = pi_env.workspace
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    if change == "hooks_path_moved":
+        subprocess.run(["git", "-C", str(ws), "config", "core.hooksPath", ".githooks"], check=True)
+    box = open_sandbox()
+    target = "meta/hooks/pre-commit" if change == "git_file_redirect" else "tools/hooks/pre-commit"
+    (ws / Path(target).parent).mkdir(parents=True)
+    for n in range(2):  # passed, and remembered
+        assert _write(box, n, target).ok
+    if change == "git_file_redirect":
+        # the user (or an earlier process) moves the repository's folder aside: `.git` is now a file naming it
+        (ws / ".git").rename(ws / "meta-old")
+        for item in (ws / "meta-old").iterdir():
+            item.rename(ws / "meta" / item.name) if item.name != "hooks" else None
+        (ws / ".git").write_text("gitdir: meta\n")
+        status = subprocess.run(["git", "-C", str(ws), "status", "--short"], capture_output=True, text=True)
+        assert status.returncode == 0, status.stderr  # git takes meta/ as the repository now
+    else:
+        subprocess.run(["git", "-C", str(ws), "config", "core.hooksPath", "tools/hooks"], check=True)
+    before = (ws / target).read_bytes()
+    for n, path in enumerate((target, "./" + target, str(ws / target)), start=10):
+        result = _write(box, n, path, "#!/bin/sh\ntouch evil\n")
+        assert (result.ok, result.reason) == (False, "protected_path"), (path, result)
+    assert (ws / target).read_bytes() == before
+    if change == "git_file_redirect":
+        result = _write(box, 20, "meta/config", FSMONITOR)
+        assert (result.ok, result.reason) == (False, "protected_path"), result

@@ -31,7 +31,8 @@ from pi_sandbox.errors import ConnectorError, PathConfinementError
 from pi_sandbox.fscase import CASE_RULES, Ancestry, BaseSet, CaseRules, within
 from pi_sandbox.hashing import is_unicode_text
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox.gitindex import hooks_dir
+from pi_sandbox.sandbox.gitindex import HOOKS_PATH
+from pi_sandbox.sandbox.gitindex import guarded as git_guarded
 from pi_sandbox.sandbox.protected import MUTATING_OPS, ProtectedNames
 from pi_sandbox.vocabulary import Reason
 
@@ -221,7 +222,9 @@ class PathRules:
         # The path is resolved afresh on every call (it may have changed since the last one); what the
         # resolved text then passed is a function of that text alone, remembered per rules object.
         spelled = os.path.normpath(candidate) if op in WRITE_OPS else None
-        key = (op, spelled, text)
+        # A change's pass also depends on where git takes hooks and config from (core.hooksPath, a `.git` file
+        # naming another folder): looked up afresh (an lstat and a stat) and part of what is remembered.
+        key = (op, spelled, text, git_guarded(self.base) if spelled is not None else ())
         passed = self._passed
         if key not in passed and self._check(raw, op, text, spelled):
             if len(passed) >= _PASSED_LIMIT:
@@ -232,7 +235,7 @@ class PathRules:
         return text
 
     @cached_property
-    def _passed(self) -> dict[tuple[str, str | None, str], None]:
+    def _passed(self) -> dict[tuple[str, str | None, str, tuple[tuple[str, str], ...]], None]:
         return {}
 
     def _check(self, raw: str, op: str, text: str, spelled: str | None) -> bool:
@@ -257,7 +260,8 @@ class PathRules:
         pure = op != "delete"
         if spelled is not None:
             self._check_writable(raw, ancestry, op)
-            self._check_protected_names(raw, (spelled,) if spelled == text else (spelled, text), op)
+            if not self._check_protected_names(raw, (spelled,) if spelled == text else (spelled, text), op):
+                pure = False  # judged by another root's repository: the remembered key holds only the first's
         # After the protected-path checks: a protected file that also holds secrets (.envrc) is refused as protected.
         # "list" too: grep/find given a secret file itself (or a link to one: ``text`` is resolved) read or name
         # just that file; listing a folder named like a secret file (a virtualenv called ``.env``) still passes.
@@ -271,12 +275,15 @@ class PathRules:
             pure = False  # a folder named like a secret file passes only while it is a folder
         return pure
 
-    def _check_protected_names(self, raw: str, spellings: tuple[str, ...], op: str) -> None:
-        """Refuse a change to a protected name, as written (a symlink named ``.envrc``) or as resolved."""
+    def _check_protected_names(self, raw: str, spellings: tuple[str, ...], op: str) -> bool:
+        """Refuse a change to a protected name, as written (a symlink named ``.envrc``) or as resolved; True
+        when only the first root's repository was consulted (what :meth:`resolve_text` remembers a pass by)."""
+        first_only = True
         for spelling in spellings:
             root = max(self._root_set.matches(Ancestry(spelling)), key=len, default=None)
             if root is None:
                 continue
+            first_only = first_only and root == self.base
             entry = self.names.match(spelling[len(root):])
             if entry is None and op == "delete" and os.path.isdir(spelling):
                 entry = next((e for e, _ in self.names.inside(Path(spelling))), None)
@@ -284,12 +291,14 @@ class PathRules:
                 raise PathConfinementError(
                     f"path '{raw}' is protected ({entry.path}): files that make other programs run code are "
                     "never changed by extensions", reason=Reason.PROTECTED_PATH)
-            hooks = hooks_dir(root.rstrip("/") or "/")
-            if hooks is not None and (spelling == hooks or spelling.startswith(hooks + "/")
-                                      or (op == "delete" and hooks.startswith(spelling.rstrip("/") + "/"))):
-                raise PathConfinementError(
-                    f"path '{raw}' is protected (the repository's core.hooksPath): git hooks are never changed "
-                    "by extensions", reason=Reason.PROTECTED_PATH)
+            for guarded, what in git_guarded(root.rstrip("/") or "/"):
+                if spelling == guarded or spelling.startswith(guarded + "/") or (
+                        op == "delete" and guarded.startswith(spelling.rstrip("/") + "/")):
+                    name = "the repository's core.hooksPath" if what == HOOKS_PATH else f"the repository's {what}"
+                    raise PathConfinementError(
+                        f"path '{raw}' is protected ({name}): files git runs code from are never changed "
+                        "by extensions", reason=Reason.PROTECTED_PATH)
+        return first_only
 
     def _check_writable(self, raw: str, ancestry: Ancestry, op: str) -> None:
         rules = self._write_rules

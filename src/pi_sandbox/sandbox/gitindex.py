@@ -9,6 +9,7 @@ that commits. The index is parsed once per change (keyed on its size and modific
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import threading
 from typing import Final
@@ -110,11 +111,39 @@ def _parse(index: str) -> frozenset[str] | None:
 _hooks_cache: dict[str, tuple[tuple[int, int], str | None]] = {}
 
 
+#: The repository found above a folder that has no ``.git`` of its own (the walk up is remembered).
 _repos: dict[str, tuple[str, str]] = {}
+#: ``folder/.git`` as a file: its ``lstat`` key and the repository it names.
+_redirects: dict[str, tuple[tuple[int, int, int, int], tuple[str, str] | None]] = {}
+
+#: Entries of a git dir that run code or redirect git (the ``.git/...`` names of the protected table).
+GIT_DIR_ENTRIES: Final = ("config", "config.worktree", "commondir", "hooks", "modules", "worktrees")
+#: The name :func:`guarded` gives the ``core.hooksPath`` folder.
+HOOKS_PATH: Final = "core.hookspath"
 
 
-def hooks_dir(folder: str) -> str | None:
-    """:func:`hooks_path` of the repository ``folder`` lies in (its location remembered once found)."""
+def current_repository(folder: str) -> tuple[str, str] | None:
+    """:func:`repository_of` ``folder``, with ``folder/.git`` looked at afresh on every call (one ``lstat``): a
+    ``.git`` that appeared, was replaced or became a file naming another folder is seen at once. Only the walk
+    up from a folder without a ``.git`` of its own is remembered (its ancestors are outside the writable roots)."""
+    dot = folder.rstrip("/") + "/.git"
+    try:
+        info = os.lstat(dot)
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        return folder, dot
+    if info is not None and stat.S_ISREG(info.st_mode):
+        key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        hit = _redirects.get(folder)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        found = repository_of(folder)
+        with _lock:
+            _redirects[folder] = (key, found)
+        return found
+    if info is not None:
+        return None  # a link or something else named .git: git refuses it (and the table protects the name)
     repo = _repos.get(folder)
     if repo is None:
         repo = repository_of(folder)
@@ -122,7 +151,34 @@ def hooks_dir(folder: str) -> str | None:
             return None
         with _lock:
             _repos[folder] = repo
-    return hooks_path(*repo)
+    return repo
+
+
+def hooks_dir(folder: str) -> str | None:
+    """:func:`hooks_path` of the repository ``folder`` lies in."""
+    repo = current_repository(folder)
+    return hooks_path(*repo) if repo is not None else None
+
+
+def guarded(folder: str) -> tuple[tuple[str, str], ...]:
+    """``(path, what)`` git of the repository ``folder`` lies in runs code from that the protected-name table
+    does not reach by name: the ``core.hooksPath`` folder (``what`` = :data:`HOOKS_PATH`) and, when ``.git``
+    is a file naming another folder (``git init --separate-git-dir``, a worktree's or submodule's checkout),
+    that folder's config, hooks, commondir ... (``what`` = the table's ``.git/<entry>`` name).
+
+    Looked up afresh on every call (an ``lstat`` of ``.git``, a ``stat`` of the config; parsed again only when
+    one changed): a decision made before the repository pointed there must not stand after it does."""
+    repo = current_repository(folder)
+    if repo is None:
+        return ()
+    worktree, git_dir = repo
+    out: list[tuple[str, str]] = []
+    if git_dir != worktree.rstrip("/") + "/.git":
+        out.extend((git_dir + "/" + name, ".git/" + name) for name in GIT_DIR_ENTRIES)
+    hooks = hooks_path(worktree, git_dir)
+    if hooks is not None:
+        out.append((hooks, HOOKS_PATH))
+    return tuple(out)
 
 
 def hooks_path(worktree: str, git_dir: str | None = None) -> str | None:

@@ -42,7 +42,7 @@ from typing import Final
 
 from pi_sandbox.mediation.paths import realpath_below
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox.gitindex import hooks_dir, repository_of, tracked
+from pi_sandbox.sandbox.gitindex import HOOKS_PATH, guarded, repository_of, tracked
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
 
 #: How long an unused stand-in stays for the next call to take over before it is removed.
@@ -331,15 +331,23 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
                 stubs.append(path)
                 made.add(path)  # its own stand-in is empty and read-only: nothing to add inside it
                 yield path
-    hooks = hooks_dir(root)
-    if hooks is not None and hooks.startswith(prefix + "/") and hooks not in made:
-        if os.path.isdir(hooks) and not os.path.islink(hooks):
-            yield hooks  # core.hooksPath (.husky, .githooks ...): the user's next commit runs what is there
-        elif not os.path.lexists(hooks) and os.path.isdir(os.path.dirname(hooks)) and \
-                PLACEHOLDERS.acquire(hooks, _HOOKS_STAND_IN):
-            stubs.append(hooks)
-            made.add(hooks)
-            yield hooks
+    # core.hooksPath (.husky, .githooks ...): the user's next commit runs what is there; and the config,
+    # hooks ... of a repository whose `.git` is a file naming another folder in the workspace.
+    by_name = {entry.path: entry for entry in names.entries}
+    for path, what in guarded(root):
+        kind = _HOOKS_STAND_IN if what == HOOKS_PATH else by_name.get(what)
+        if kind is None or not path.startswith(prefix + "/") or path in made:
+            continue
+        if os.path.islink(path):  # git follows it: what it leads to in the workspace is what runs
+            path = os.path.realpath(path)
+            if path.startswith(prefix + "/") and os.path.exists(path):
+                yield path
+        elif os.path.lexists(path):
+            yield path
+        elif kind.placeholder and os.path.isdir(os.path.dirname(path)) and PLACEHOLDERS.acquire(path, kind):
+            stubs.append(path)
+            made.add(path)
+            yield path
     for folder, raw_here in _scan(root):
         names_here = frozenset(name.casefold() for name in raw_here)
         if secrets is not None and secret_out is not None:
