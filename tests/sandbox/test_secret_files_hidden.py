@@ -100,3 +100,76 @@ def test_secret_files_are_hidden_only_when_the_broker_is_on(pi_env: PiEnv, open_
     box = open_sandbox(settings={"extensionPolicy": {"secretBroker": {"enabled": False}}})
     host = Host(pi_env, box, pi_env.workspace / ".env", Path(), Path(), pi_env.db_path)
     assert "broker-off" in host.sh("cat .env")["stdout"]
+
+
+# Hard links made outside the sandbox (by the user, an earlier process): the same inode under an innocent name.
+# ``where``: the innocent name; ``to``: the secret it shares bytes with (workspace-relative, or ``~/`` for the
+# broker-known credential stores outside the workspace).
+LINKS = {
+    "root": ("notes.txt", ".env"),
+    "deep_name": ("a/b/c/d/notes.txt", "prod.env"),
+    "deep_secret": ("innocent.md", "x/y/z/w/.env.local"),
+    "ssh_key": ("docs/key.txt", "~/.ssh/id_rsa"),
+    "aws": ("creds.txt", "~/.aws/credentials"),
+    "two_links": ("n1.txt", "keys/server.pem"),
+}
+
+
+def _link(host: Host, name: str, to: str) -> tuple[Path, str]:
+    ws, home = host.env.workspace, host.env.home
+    secret = home / to[2:] if to.startswith("~/") else ws / to
+    if not secret.exists():
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        secret.write_text(f"KEY=linked-canary-{secret.name}\n")
+    value = secret.read_text().strip().split("=", 1)[1]
+    (ws / name).parent.mkdir(parents=True, exist_ok=True)
+    (ws / name).hardlink_to(secret)
+    if name == "n1.txt":
+        (ws / "n2.txt").hardlink_to(secret)
+    return ws / name, value
+
+
+# (a secret deeper than the sandbox's scan, two levels, is not hidden from children at all: docs/sandbox.md)
+@pytest.mark.parametrize("case", sorted(set(LINKS) - {"deep_secret"}))
+def test_a_hard_link_to_a_secret_file_reads_nothing_in_a_child(secrets_host: Host, case: str) -> None:
+    name, to = LINKS[case]
+    path, value = _link(secrets_host, name, to)
+    out = secrets_host.sh(f"cat {name}; cat n2.txt 2>/dev/null; python3 -c \"print(open('{name}').read())\"; "
+                          "grep -r linked-canary . 2>/dev/null; tar cf - . 2>/dev/null | strings | grep canary")
+    text = out["stdout"] + out["stderr"]
+    assert value not in text, text
+    assert path.read_text().strip().endswith(value)  # nothing changed on the host
+    secrets_host.unchanged()
+
+
+@pytest.mark.parametrize("case", sorted(LINKS))
+def test_a_hard_link_to_a_secret_file_is_refused_through_fs_and_grep(secrets_host: Host, case: str) -> None:
+    name, to = LINKS[case]
+    path, value = _link(secrets_host, name, to)
+    box = secrets_host.box
+    for n, params in enumerate(({"op": "read", "path": name}, {"op": "write", "path": name, "data": "x"},
+                                {"op": "read", "path": "./" + name, "encoding": "base64"})):
+        result = box.hostcall("ext.hostile", {"call_id": f"l{n}", "method": "fs", "params": params})
+        assert (result.ok, result.reason) == (False, "secret_file"), (params, result)
+    grep = box.hostcall("ext.hostile", {"call_id": "g", "method": "tool", "params": {
+        "name": "grep", "input": {"pattern": "canary", "path": "."}}})
+    assert value not in str(grep.result), grep
+    assert path.read_text().strip().endswith(value)
+
+
+def test_hard_linked_files_that_are_no_secrets_stay_readable_and_a_later_link_is_seen(secrets_host: Host) -> None:
+    """Package stores (pnpm) hard-link every file: those are read as before. A name that becomes a secret's after a
+    first read (the other name renamed to `.env`) is judged again: the link changed the inode's ctime."""
+    ws = secrets_host.env.workspace
+    (ws / "lib.js").write_text("module.exports = 1\n")
+    (ws / "store-copy.js").hardlink_to(ws / "lib.js")
+    box = secrets_host.box
+    read = box.hostcall("ext.hostile", {"call_id": "r1", "method": "fs", "params": {"op": "read", "path": "lib.js"}})
+    assert read.ok and read.result["content"] == "module.exports = 1\n", read
+    assert "module.exports" in secrets_host.sh("cat store-copy.js")["stdout"]
+    (ws / "store-copy.js").rename(ws / "deep" / ".env") if (ws / "deep").mkdir() is None else None
+    read = box.hostcall("ext.hostile", {"call_id": "r2", "method": "fs", "params": {"op": "read", "path": "lib.js"}})
+    assert (read.ok, read.reason) == (False, "secret_file"), read
+    # the extension whose readSecretFiles names `.env` (one level: `deep/.env` is not named) — still refused
+    reader = box.hostcall("ext.reader", {"call_id": "r3", "method": "fs", "params": {"op": "read", "path": "lib.js"}})
+    assert (reader.ok, reader.reason) == (False, "secret_file"), reader

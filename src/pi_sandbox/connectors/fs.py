@@ -23,6 +23,7 @@ from typing import Any
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.errors import ConnectorError
+from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 from pi_sandbox.vocabulary import Reason
 
 MAX_LIST_ENTRIES = 10_000
@@ -98,6 +99,25 @@ def open_regular(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o644) 
     return fd
 
 
+def refuse_secret_link(ctx: ConnectorContext, fd: int, path: str) -> int:
+    """``fd`` when the file it is open on is not a secret file under another name (a hard link to ``.env`` or a
+    broker-known credential made outside the sandbox); else it is closed and the call refused (``secret_file``).
+    Judged on the open file (``fstat``): what is checked is what would be read or written."""
+    secrets = ctx.paths.secret_files
+    if secrets is None:
+        return fd
+    info = os.fstat(fd)
+    if info.st_nlink <= 1:
+        return fd
+    secret = SECRET_LINKS.secret_of(info, ctx.paths.base, secrets)
+    if secret is None:
+        return fd
+    os.close(fd)
+    raise ConnectorError(f"'{path}' is a hard link to a file that holds secrets (another name for the same bytes); "
+                         "reading or writing it needs extensionPolicy.perExtension.<id>.readSecretFiles to name "
+                         "that file", code="denied", reason=Reason.SECRET_FILE)
+
+
 def _io_error(exc: OSError, raw: str) -> ConnectorError:
     reason = {2: "not_found", 13: "permission_denied", 17: "exists", 20: "not_a_directory",
               21: "is_a_directory", 39: "not_empty"}.get(exc.errno or 0, "os_error")
@@ -149,7 +169,7 @@ class FsConnector:
 
     def _read(self, ctx: ConnectorContext, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         cap = ctx.config.runtime.max_fs_io_bytes
-        fd = open_regular(path)
+        fd = refuse_secret_link(ctx, open_regular(path), path)
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(cap + 1)
         if len(data) > cap:
@@ -165,7 +185,8 @@ class FsConnector:
     def _write(self, ctx: ConnectorContext, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         payload = _payload(ctx, params)
         # Truncate only after the type check: O_TRUNC at open would act before a device is refused.
-        fd = open_regular(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if params.get("append") else 0))
+        fd = refuse_secret_link(ctx, open_regular(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if params.get("append")
+                                                                                 else 0)), path)
         with os.fdopen(fd, "wb") as handle:
             if not params.get("append"):
                 handle.truncate(0)

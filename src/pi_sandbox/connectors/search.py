@@ -25,7 +25,7 @@ from typing import Any, Final
 import re2  # type: ignore[import-untyped]
 
 from pi_sandbox.connectors.base import ConnectorContext
-from pi_sandbox.connectors.fs import confine, open_regular
+from pi_sandbox.connectors.fs import confine, open_regular, refuse_secret_link
 from pi_sandbox.errors import ConnectorError
 
 MAX_MATCHES: Final = 1000
@@ -133,7 +133,7 @@ def search(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> dict[st
                     return {"matches": matches, "truncated": True}
         return {"matches": matches, "truncated": False}
     for path, rel in _files(ctx, root, clock, glob):
-        for lineno, text in _grep_file(path, regex, clock):
+        for lineno, text in _grep_file(ctx, path, regex, clock):
             matches.append({"path": rel, "line": lineno, "text": text})
             if len(matches) >= limit:
                 return {"matches": matches, "truncated": True}
@@ -160,12 +160,12 @@ def _chunks(fd: int) -> Iterator[bytes]:
             yield data[:cut]
 
 
-def _grep_file(path: str, regex: Any, clock: _Clock) -> Iterator[tuple[int, str]]:
+def _grep_file(ctx: ConnectorContext, path: str, regex: Any, clock: _Clock) -> Iterator[tuple[int, str]]:
     """(line number, line text) of every matching line of one file; nothing for binary or non-UTF-8."""
     try:
-        fd = open_regular(path)
+        fd = refuse_secret_link(ctx, open_regular(path), path)
     except (OSError, ConnectorError):
-        return  # unreadable, or a pipe/device (never opened for reading)
+        return  # unreadable, a pipe/device (never opened for reading), or a hard link to a secret file
     line_base = 1
     first = True
     for chunk in _chunks(fd):

@@ -35,6 +35,7 @@ from pi_sandbox.sandbox import seccomp
 from pi_sandbox.sandbox.gitindex import repository_of
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
+from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, probe
 
 #: Folders masked for every child: home directories and where daemons keep their sockets.
@@ -232,6 +233,8 @@ class ExecSandbox:
                   *((Path(os.path.expanduser(config_path)),) if config_path else ()),
                   *(self._host(p) for p in config.sandbox.hidden_paths)]
         self.hidden: tuple[Path, ...] = tuple(hidden)
+        # Their files' inodes are secrets too: a hard link to one in the workspace is hidden (and refused by fs).
+        SECRET_LINKS.register(map(str, hidden[2:]), shallow=(str(config.state_dir), str(config.agent_dir)))
         runtime_dir = environ.get("XDG_RUNTIME_DIR", "").strip()
         self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
                                         *((Path(runtime_dir),) if runtime_dir else ()))

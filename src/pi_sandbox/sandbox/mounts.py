@@ -44,6 +44,7 @@ from pi_sandbox.mediation.paths import realpath_below
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox.gitindex import HOOKS_PATH, guarded, repository_of, tracked
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
+from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 
 #: How long an unused stand-in stays for the next call to take over before it is removed.
 PLACEHOLDER_GRACE_S: Final = 0.5
@@ -520,8 +521,12 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
         home = str(view.home)
         secret: list[str] = []
         for root in view.protect:
+            found: list[str] = []
             mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home,
-                                                                     view.secrets, secret))
+                                                                     view.secrets, found))
+            if view.secrets is not None:  # hard links to them (or to a broker-known secret) made outside
+                found.extend(SECRET_LINKS.other_names(str(root), found))
+            secret.extend(found)
         # Hidden like a credential store (``/dev/null`` bound without device access: reading, writing and
         # removing all fail), above a protected name at the same path (``.npmrc`` is both).
         mounts.extend(Mount(Kind.HIDE, p) for p in secret)
