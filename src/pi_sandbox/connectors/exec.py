@@ -27,18 +27,25 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.exec_io import communicate
 from pi_sandbox.connectors.exec_network import Decide, ExecProxy, open_listener
 from pi_sandbox.connectors.fs import confine
 from pi_sandbox.errors import ConnectorError, SandboxUnavailableError
+from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.sandbox.launch import ChildRequest, ExecSandbox, Launch, Rlimits
+from pi_sandbox.vocabulary import AlertCategory, Decision, Severity
+
+#: The ledger reason of a protected name an exec child planted beyond the binds (moved to quarantine).
+PLANTED = "planted_protected_name"
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 MAX_TIMEOUT_MS = 10 * 60 * 1000
@@ -162,8 +169,22 @@ class ExecConnector:
         req = parse_exec_params(params)
         cwd = self._cwd(ctx, req.cwd)
         timeout_ms = min(req.timeout_ms or ctx.timeout_ms or ctx.config.runtime.call_timeout_ms, MAX_TIMEOUT_MS)
-        own = ctx.paths.own_root
         network = ctx.config.sandbox_for(ctx.extension_id).network and self.destinations is not None
+        workspace = ctx.paths.roots[:1]
+        started_ns = time.time_ns()
+        watched = self.sandbox.watch_begin(workspace)
+        bound: list[frozenset[str]] = []
+        try:
+            return self._run(ctx, req, cwd, timeout_ms, network, bound)
+        finally:
+            if bound:
+                self._sweep(ctx, workspace, started_ns, watched, bound[0])
+            elif watched:
+                self.sandbox.watch_abandon(workspace)  # no child was started: nothing of the call's to judge
+
+    def _run(self, ctx: ConnectorContext, req: ExecRequest, cwd: Path, timeout_ms: int, network: bool,
+             bound: list[frozenset[str]]) -> Any:
+        own = ctx.paths.own_root
         launch = self.sandbox.prepare(ChildRequest(
             extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
             env=self.broker.child_environment(req.env, ctx.config.exec_mediation.allow_env),
@@ -171,6 +192,7 @@ class ExecConnector:
             own_root=own if own is not None and (ctx.paths.own_read_only or own not in ctx.paths.roots[:1]) else None,
             own_read_only=ctx.paths.own_read_only, network=network, secret_files=ctx.paths.secret_files,
         ), workspace=ctx.paths.roots[:1])
+        bound.append(launch.bound)
         key = (ctx.extension_id, ctx.call_id)
         proxies: list[ExecProxy] = []
         try:
@@ -189,6 +211,7 @@ class ExecConnector:
                 return self._supervise(proc, req, timeout_ms, key)
             finally:
                 _kill_group(proc)
+                launch.wait_gone()
                 self.subprocesses.leave(ctx.extension_id)
         finally:
             for proxy in proxies:
@@ -197,6 +220,26 @@ class ExecConnector:
             with self._lock:
                 self._running.pop(key, None)
                 self._cancelled.discard(key)
+
+    def _sweep(self, ctx: ConnectorContext, workspace: Sequence[Path], started_ns: int, watched: bool,
+               bound: frozenset[str]) -> None:
+        """Quarantine what the call planted beyond the sandbox's binds, and record each in the ledger."""
+        planted = self.sandbox.watch_end(workspace, ctx.extension_id, ctx.call_id, started_ns, watched, bound)
+        for item in planted:
+            ctx.evidence.append_decision(LedgerEntryDraft(
+                kind="exec_sandbox", extension_id=ctx.extension_id, decision=Decision.DENY, reason=PLANTED,
+                call_id=ctx.call_id, capability=ctx.capability.value, method="exec",
+                detail={"path_hash": sha256_hex(item.path), "protected": item.what, "action": item.action}),
+                sync=False)
+        if planted:
+            kinds = sorted({item.what for item in planted})
+            ctx.evidence.raise_alert(AlertDraft(
+                category=AlertCategory.EXEC_MEDIATION, severity=Severity.CRITICAL, extension_id=ctx.extension_id,
+                summary=f"an exec child planted {len(planted)} protected name(s) ({', '.join(kinds)}) beyond the "
+                        "sandbox's read-only binds; moved to the quarantine folder",
+                reason_codes=(PLANTED,), method="exec", call_id=ctx.call_id, action="quarantine",
+                remediation="look at <security dir>/quarantine/<extension>/<call>/ (files a child made that run "
+                            "code later: git hooks, a config, .envrc ...); consider `pi-sandbox ext quarantine`"))
 
     @staticmethod
     def _spawn(launch: Launch, req: ExecRequest, cwd: Path) -> subprocess.Popen[bytes]:

@@ -34,9 +34,11 @@ from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox import seccomp
 from pi_sandbox.sandbox.gitindex import repository_of
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
+from pi_sandbox.sandbox.planted import Planted, judge, quarantine, walk_recent
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, probe
+from pi_sandbox.sandbox.watch import WATCHER
 
 #: Folders masked for every child: home directories and where daemons keep their sockets.
 MASKED_SYSTEM_DIRS: Final = ("/home", "/root", "/run", "/var/run", "/mnt", "/media")
@@ -127,6 +129,10 @@ class Launch:
     _close_after_spawn: list[int]
     _stubs: list[str]
     _closed: bool = field(default=False)
+    #: The first process of the sandbox's PID namespace (its end ends every process of the call), once known.
+    child_pid: int | None = None
+    #: Workspace paths bound read-only (or hidden) in this child's view: it cannot change anything there.
+    bound: frozenset[str] = frozenset()
 
     def spawned(self) -> None:
         """Close the ends that now belong to bwrap (call right after the process started)."""
@@ -138,7 +144,7 @@ class Launch:
         """Wait for bwrap's sandbox, apply the limits to its child, call ``ready(pid)`` (the network
         proxy is opened there), then let the command run; returns the pid."""
         info = _read_info(self._info_read, deadline_s)
-        pid = int(info["child-pid"])
+        pid = self.child_pid = int(info["child-pid"])
         for which, value in self.limits.pairs():
             resource.prlimit(pid, which, (value, value))
         if ready is not None:
@@ -148,6 +154,21 @@ class Launch:
         self._block_write = -1
         return pid
 
+    def wait_gone(self, timeout_s: float = 5.0) -> None:
+        """Wait until the sandbox's PID namespace is gone (its first process exits only after the kernel killed
+        and reaped every other one): after this no process of the call can change a file any more."""
+        pid = self.child_pid
+        if pid is None:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return  # already gone (reaped)
+        try:
+            select.select([fd], [], [], timeout_s)
+        finally:
+            os.close(fd)
+
     def close(self) -> None:
         """Release every descriptor and stand-in of this launch (idempotent)."""
         if self._closed:
@@ -156,6 +177,16 @@ class Launch:
         for fd in (*self._close_after_spawn, self._info_read, self._block_write):
             _close(fd)
         PLACEHOLDERS.release(self._stubs)
+
+
+#: File status times come from a coarse clock (a few ms): a change made just before a call's start time was
+#: taken may carry an older time, so the fallback walk looks this much further back.
+CTIME_SLACK_NS: Final = 50_000_000
+
+
+def _safe_name(text: str) -> str:
+    """``text`` as one file name (an extension id or call id holds only a few safe characters anyway)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)[:100] or "_"
 
 
 def _close(fd: int) -> None:
@@ -304,6 +335,33 @@ class ExecSandbox:
                 folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return dirs
 
+    def watch_begin(self, workspace: Sequence[Path]) -> bool:
+        """Before a call's child starts: its workspace's changes are watched from now on (``watch.py``)."""
+        return bool(workspace) and WATCHER.begin(str(workspace[0]))
+
+    def watch_abandon(self, workspace: Sequence[Path]) -> None:
+        """A watched call started no child after all (set-up failed): end its watch without judging."""
+        if workspace:
+            WATCHER.end(str(workspace[0]))
+
+    def watch_end(self, workspace: Sequence[Path], extension_id: str, call_id: str, started_ns: int,
+                  watched: bool, bound: frozenset[str] = frozenset()) -> list[Planted]:
+        """After a call's processes are gone: protected names it planted where the binds could not reach
+        (new folders, deeper than the scan) are moved to the quarantine folder (``planted.py``)."""
+        if not workspace:
+            return []
+        root = str(workspace[0])
+        touched, complete = WATCHER.end(root) if watched else (set(), False)
+        if not complete:  # a lost event, a watch limit, no inotify: the whole tree is walked instead
+            touched |= walk_recent(root, started_ns - CTIME_SLACK_NS, self.names)
+        # The call's read-only binds (and our stand-ins) were unchangeable to it: what changed there was someone
+        # else's doing (the user's `git config` while a command ran), never moved out.
+        found = judge(root, touched, self.names, skip=PLACEHOLDERS.paths() | bound)
+        if not found:
+            return []
+        into = self.state_dir / "quarantine" / _safe_name(extension_id) / f"{_safe_name(call_id)}-{time.time_ns()}"
+        return quarantine(root, found, into)
+
     def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch:
         """The bwrap command for ``request``; raises :class:`SandboxUnavailableError` when none can start."""
         support = self.support()
@@ -345,6 +403,9 @@ class ExecSandbox:
                    PWD=str(request.cwd))
         if request.network:
             env.update(proxy_environment())
+        prefixes = tuple(str(w).rstrip("/") + "/" for w in workspace)
+        bound = frozenset(mount_args[i + 2] for i, arg in enumerate(mount_args[:-2])
+                          if arg in ("--ro-bind", "--tmpfs") and mount_args[i + 2].startswith(prefixes))
         return Launch(argv=argv, env=env, pass_fds=(*filters, info_w, block_r), limits=request.limits,
                       _info_read=info_r, _block_write=block_w, _close_after_spawn=[*filters, info_w, block_r],
-                      _stubs=stubs)
+                      _stubs=stubs, bound=bound)

@@ -170,6 +170,11 @@ class Placeholders:
                     self._remover.start()
                 self._wake.notify()
 
+    def paths(self) -> frozenset[str]:
+        """Every stand-in that exists now (in use, or waiting for removal)."""
+        with self._lock:
+            return frozenset(self._users)
+
     def idle(self) -> bool:
         """Whether no stand-in exists any more (none in use, none waiting for removal)."""
         with self._lock:

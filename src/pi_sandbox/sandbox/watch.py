@@ -1,0 +1,246 @@
+"""What an exec call changed in the workspace, at any depth, from the kernel's own account (inotify).
+
+The sandbox's read-only binds protect the names that exist (or get a stand-in) when a call starts, down to
+two folder levels. A child can still make a folder and plant a name inside it — ``mkdir -p a/b/c && git init
+a/b/c && echo .. > a/b/c/.git/hooks/pre-commit`` — or write one deeper than the scan looks. Walking the whole
+tree after every call to find such names would cost more than the call itself in a project with
+``node_modules``, so one inotify instance (per process) watches every folder of each workspace instead, and
+after a call its events name exactly the entries created, moved in, written or changed (``planted.py``
+judges them).
+
+- A folder created or moved in is watched at once, and everything already inside it counts as touched
+  (it may have been filled before the watch was added).
+- Inside a ``.git`` folder only the folder itself and ``hooks`` are watched (objects, refs and logs change on
+  every commit and run nothing).
+- Events that arrive while no exec call of that workspace runs are only used to keep the watches complete
+  (they are the user's own work, not a child's).
+- When the kernel's queue overflowed, a watch could not be added (``max_user_watches``) or inotify is not
+  available, the caller is told (``complete = False``) and falls back to a walk of the whole tree.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+IN_MODIFY: Final = 0x00000002
+IN_ATTRIB: Final = 0x00000004
+IN_CLOSE_WRITE: Final = 0x00000008
+IN_MOVED_FROM: Final = 0x00000040
+IN_MOVED_TO: Final = 0x00000080
+IN_CREATE: Final = 0x00000100
+IN_Q_OVERFLOW: Final = 0x00004000
+IN_IGNORED: Final = 0x00008000
+IN_ONLYDIR: Final = 0x01000000
+IN_DONT_FOLLOW: Final = 0x02000000
+IN_EXCL_UNLINK: Final = 0x04000000
+IN_ISDIR: Final = 0x40000000
+_MASK: Final = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR
+                | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+_EVENT: Final = struct.Struct("iIII")
+#: At most this many folders are watched per process (each watch costs the kernel ~1 KiB).
+MAX_WATCHES: Final = 65_536
+#: Inside a ``.git`` folder only these sub-folders are watched.
+GIT_WATCHED: Final = frozenset({"hooks"})
+
+
+@dataclass
+class _Root:
+    """One watched workspace."""
+
+    path: str
+    active: int = 0
+    #: Touched paths (absolute) seen while a call of this root ran, not yet handed out.
+    touched: set[str] = field(default_factory=set)
+    #: Whether every folder is watched and no event was lost since the last hand-out.
+    complete: bool = True
+    #: The watch of the workspace folder itself (None: gone, e.g. the folder was removed and made again).
+    root_wd: int | None = None
+
+
+class Watcher:
+    """One inotify instance for every workspace of the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._broken = False
+        self._wds: dict[int, tuple[_Root, str]] = {}
+        self._roots: dict[str, _Root] = {}
+
+    # ---- the instance --------------------------------------------------------------------------
+
+    def _instance(self) -> int:
+        if self._fd < 0 and not self._broken:
+            libc = _libc()
+            fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)) if libc is not None else -1
+            if fd < 0:
+                self._broken = True
+            self._fd = fd
+        return self._fd
+
+    def _add(self, root: _Root, folder: str) -> int | None:
+        """Watch ``folder`` (its path recorded for the events); None when no watch could be added."""
+        libc = _libc()
+        if libc is None or len(self._wds) >= MAX_WATCHES:
+            return None
+        wd = int(libc.inotify_add_watch(self._fd, os.fsencode(folder), _MASK))
+        if wd < 0:
+            return None
+        self._wds[wd] = (root, folder)
+        return wd
+
+    def _watch_tree(self, root: _Root, top: str, touched: set[str] | None) -> bool:
+        """Watch ``top`` and every folder below it; with ``touched``, every entry found is added to it. False
+        when a watch could not be added (the root is then incomplete)."""
+        ok = True
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            if self._add(root, folder) is None:
+                ok = False
+                continue
+            in_git = folder.rsplit("/", 1)[-1] == ".git"
+            try:
+                with os.scandir(folder) as items:
+                    entries = list(items)
+            except OSError:
+                continue
+            for entry in entries:
+                if touched is not None:
+                    touched.add(entry.path)
+                if entry.is_dir(follow_symlinks=False) and (not in_git or entry.name in GIT_WATCHED):
+                    stack.append(entry.path)
+        return ok
+
+    # ---- calls -----------------------------------------------------------------------------------
+
+    def begin(self, root: str) -> bool:
+        """A call of ``root`` starts: its workspace is watched (the first time: every folder), and events
+        that came in meanwhile are applied to the watches only. False when inotify is unavailable."""
+        with self._lock:
+            if self._instance() < 0:
+                return False
+            state = self._roots.get(root)
+            if state is not None:
+                self._drain()
+            if state is None or state.root_wd is None:
+                state = self._roots[root] = _Root(root, active=state.active if state is not None else 0)
+                state.complete = self._watch_tree(state, root, None)
+                state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
+            if state.active == 0:
+                state.touched.clear()
+            state.active += 1
+            return True
+
+    def end(self, root: str) -> tuple[set[str], bool]:
+        """A call of ``root`` ended (its processes are gone): the paths touched while any call of it ran, and
+        whether that account is complete (else the caller walks the tree). Handed out once."""
+        with self._lock:
+            state = self._roots.get(root)
+            if state is None or self._fd < 0:
+                return set(), False
+            self._drain()
+            touched, complete = state.touched, state.complete
+            state.touched = set()
+            state.active = max(0, state.active - 1)
+            if not complete:
+                state.complete = self._rewatch(state)
+            return touched, complete
+
+    def _rewatch(self, state: _Root) -> bool:
+        """After a lost event: watch every folder again (adding a watch twice returns the same one)."""
+        return self._watch_tree(state, state.path, None)
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Read every queued event (under the lock); each touched path goes to its root when a call runs."""
+        moved_out: dict[int, str] = {}
+        for wd, mask, cookie, name in self._events():
+            if mask & IN_Q_OVERFLOW:
+                for state in self._roots.values():
+                    state.complete = False
+                continue
+            hit = self._wds.get(wd)
+            if hit is None:
+                continue
+            state, folder = hit
+            if mask & IN_IGNORED:
+                del self._wds[wd]
+                if wd == state.root_wd:
+                    state.root_wd = None
+                continue
+            if not name:
+                continue
+            path = folder + "/" + name
+            calling = state.active > 0
+            if mask & IN_ISDIR:
+                if mask & IN_MOVED_FROM:
+                    moved_out[cookie] = path
+                    continue
+                if mask & (IN_CREATE | IN_MOVED_TO):
+                    moved_out = {k: v for k, v in moved_out.items() if k != cookie}
+                    in_git = folder.rsplit("/", 1)[-1] == ".git"
+                    if calling:
+                        state.touched.add(path)
+                    if not in_git or name in GIT_WATCHED:
+                        if not self._watch_tree(state, path, state.touched if calling else None):
+                            state.complete = False
+                continue
+            if calling and mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB):
+                state.touched.add(path)
+        for path in moved_out.values():  # folders moved out of the workspace: stop watching what was inside
+            self._forget(path)
+
+    def _forget(self, prefix: str) -> None:
+        libc = _libc()
+        for wd, (_state, folder) in list(self._wds.items()):
+            if folder == prefix or folder.startswith(prefix + "/"):
+                if libc is not None:
+                    libc.inotify_rm_watch(self._fd, wd)
+                del self._wds[wd]
+
+    def _events(self) -> Iterator[tuple[int, int, int, str]]:
+        while True:
+            try:
+                data = os.read(self._fd, 256 * 1024)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            pos = 0
+            while pos + _EVENT.size <= len(data):
+                wd, mask, cookie, size = _EVENT.unpack_from(data, pos)
+                raw = data[pos + _EVENT.size:pos + _EVENT.size + size].split(b"\0", 1)[0]
+                pos += _EVENT.size + size
+                yield wd, mask, cookie, os.fsdecode(raw)
+
+
+_LIBC: list[ctypes.CDLL | None] = []
+
+
+def _libc() -> ctypes.CDLL | None:
+    """libc with the inotify calls typed (None where they are missing: not Linux)."""
+    if not _LIBC:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.inotify_init1.argtypes = [ctypes.c_int]
+            libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+            libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+        except (OSError, AttributeError):
+            libc = None
+        _LIBC.append(libc)
+    return _LIBC[0]
+
+
+WATCHER: Final = Watcher()

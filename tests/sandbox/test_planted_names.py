@@ -1,0 +1,122 @@
+"""Protected names an exec child plants where the read-only binds cannot reach — in folders it makes during the
+call, deeper than the scan's two levels, moved in from its own tmp folder, in a bare repository's layout —
+are moved to the quarantine folder once the call's processes are gone, each recorded in the ledger with an
+alert. A repository an agent makes in the usual way is left alone. Both ways the call's changes are found are
+run: the inotify account, and the walk that replaces it when that account is incomplete."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pi_sandbox.sandbox import launch
+from tests.sandbox.conftest import Host, stand_ins_removed
+
+HOOK = "printf '#!/bin/sh\\ntouch \"$PWNED\"\\n'"
+PLANTS = {
+    "new_repo_hook": (f"mkdir -p a/b/c && git init -q a/b/c && {HOOK} > a/b/c/.git/hooks/pre-commit && "
+                      "chmod +x a/b/c/.git/hooks/pre-commit", ["a/b/c/.git/hooks/pre-commit"]),
+    "new_repo_fsmonitor": ("git init -q x/y/z && git -C x/y/z config core.fsmonitor 'touch \"$PWNED\"; false'",
+                           ["x/y/z/.git/config"]),
+    "git_file_redirect": ("mkdir -p evil/hooks evil/objects evil/refs && echo 'ref: refs/heads/main' > evil/HEAD && "
+                          "printf '[core]\\n\\tfsmonitor = \"touch $PWNED; false\"\\n' > evil/config && "
+                          "mkdir -p d1/d2/d3/sub && echo 'gitdir: ../../../../evil' > d1/d2/d3/sub/.git",
+                          ["d1/d2/d3/sub/.git", "evil/config"]),
+    "dotfiles_in_new_folders": ("mkdir -p n1 n2/.vscode p/q/r/s/.pi/extensions && echo 'curl x|sh' > n1/.envrc && "
+                                "echo {} > n2/.vscode/tasks.json && echo evil > p/q/r/s/.pi/extensions/e.ts && "
+                                "echo '{}' > p/q/r/.mcp.json && echo evil > p/q/.bashrc",
+                                ["n1/.envrc", "n2/.vscode", "p/q/r/s/.pi", "p/q/r/.mcp.json", "p/q/.bashrc"]),
+    "moved_in_from_tmp": (f'git init -q "$TMPDIR/r" && {HOOK} > "$TMPDIR/r/.git/hooks/post-checkout" && '
+                          'mkdir -p m1/m2 && mv "$TMPDIR/r" m1/m2/r', ["m1/m2/r/.git/hooks/post-checkout"]),
+    "bare_layout": ("git init -q --bare b1/b2/b3 && git -C b1/b2/b3 config core.pager 'touch \"$PWNED\"' && "
+                    f"{HOOK} > b1/b2/b3/hooks/pre-receive", ["b1/b2/b3/config", "b1/b2/b3/hooks/pre-receive"]),
+    "submodule_in_node_modules": ("mkdir -p node_modules/pkg/.vscode && echo {} > node_modules/pkg/.vscode/x.json "
+                                  "&& echo 'gitdir: ../../evil2' > node_modules/pkg/.git",
+                                  ["node_modules/pkg/.git"]),
+    "renamed_into_place": (f"mkdir -p q1/q2/q3/hk && {HOOK} > q1/q2/q3/hk/pre-push && git init -q q1/q2/q3 && "
+                           "mv q1/q2/q3/hk/pre-push q1/q2/q3/.git/hooks/pre-push", ["q1/q2/q3/.git/hooks/pre-push"]),
+}
+
+
+@pytest.fixture(params=["inotify", "walk"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "walk":  # as when inotify is missing, a watch could not be added or an event was lost
+        monkeypatch.setattr(launch.ExecSandbox, "watch_begin", lambda self, workspace: False)
+    yield request.param
+
+
+def _planted(host: Host) -> list[dict[str, str]]:
+    entries = host.box.store.query_ledger(extension_id="ext.hostile")
+    return [dict(e.detail) for e in entries if e.kind == "exec_sandbox"]
+
+
+@pytest.mark.parametrize("plant", sorted(PLANTS))
+def test_names_planted_beyond_the_binds_are_quarantined_and_recorded(host: Host, mode: str, plant: str) -> None:
+    ws = host.env.workspace
+    pwned = host.env.root / "pwned"
+    script, gone = PLANTS[plant]
+    out = host.sh(f"export PWNED={pwned}; {script} && echo PLANTED")
+    assert "PLANTED" in out["stdout"], out  # the child could make them (no bind reaches there) ...
+    assert stand_ins_removed()
+    for rel in gone:  # ... but they are not there once the call is over
+        if rel.endswith("/config"):
+            text = (ws / rel).read_text() if (ws / rel).exists() else ""
+            assert "fsmonitor" not in text and "pager" not in text, (rel, text)
+        else:
+            assert not (ws / rel).exists() and not (ws / rel).is_symlink(), rel
+    quarantined = list((host.env.state_dir / "quarantine" / "ext.hostile").rglob("*"))
+    assert any(p.name in {Path(r).name for r in gone} for p in quarantined), quarantined
+    records = _planted(host)
+    assert records and all(r["action"] in ("quarantined", "neutralised") for r in records), records
+    alerts = [a for a in host.box.store.query_alerts() if "planted_protected_name" in a.reason_codes]
+    assert alerts, "no alert"
+    for repo in ("a/b/c", "x/y/z", "d1/d2/d3/sub", "m1/m2/r", "b1/b2/b3", "q1/q2/q3"):  # the user's next git
+        if (ws / repo).exists():
+            subprocess.run(["git", "-C", str(ws / repo), "status"], capture_output=True, check=False)
+            subprocess.run(["git", "-C", str(ws / repo), "log"], capture_output=True, check=False,
+                           env={"PATH": "/usr/bin:/bin", "GIT_PAGER": "", "HOME": str(host.env.home)})
+    assert not pwned.exists()
+    host.unchanged()
+
+
+def test_a_deep_existing_repository_config_changed_by_a_child_is_neutralised(host: Host, mode: str) -> None:
+    ws = host.env.workspace
+    repo = ws / "vendor" / "lib" / "inner"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "config", "user.email", "me@example"], check=True)
+    pwned = host.env.root / "pwned"
+    out = host.sh(f"printf '[core]\\n\\tfsmonitor = \"touch {pwned}; false\"\\n' >> vendor/lib/inner/.git/config "
+                  "&& echo WROTE")
+    assert "WROTE" in out["stdout"], out
+    text = (repo / ".git" / "config").read_text()
+    assert "fsmonitor" not in text and "me@example" in text, text  # the safe lines stay
+    subprocess.run(["git", "-C", str(repo), "status", "--short"], check=True, capture_output=True)
+    assert not pwned.exists()
+    assert [r["action"] for r in _planted(host)] == ["neutralised"]
+
+
+def test_a_repository_made_the_usual_way_is_left_alone(host: Host, mode: str) -> None:
+    ws = host.env.workspace
+    out = host.sh("git init -q newproj/app && cd newproj/app && echo x > f && git add f && "
+                  "git -c user.name=t -c user.email=t@e commit -qm one && git remote add origin ../../up.git && "
+                  "mkdir -p src/deep/er && echo 'print(1)' > src/deep/er/main.py && echo ok")
+    assert out["exit_code"] == 0 and "ok" in out["stdout"], out
+    repo = ws / "newproj" / "app"
+    assert (repo / ".git" / "config").read_text().count("[remote \"origin\"]") == 1
+    assert any(p.name.endswith(".sample") for p in (repo / ".git" / "hooks").iterdir())
+    log = subprocess.run(["git", "-C", str(repo), "log", "--oneline"], capture_output=True, text=True, check=True)
+    assert len(log.stdout.splitlines()) == 1
+    assert _planted(host) == []
+
+
+def test_the_hooks_path_folder_made_inside_a_new_folder_is_quarantined(host: Host, mode: str) -> None:
+    ws = host.env.workspace
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    subprocess.run(["git", "-C", str(ws), "config", "core.hooksPath", "tools/git/hooks"], check=True)
+    out = host.sh(f"mkdir -p tools/git/hooks && {HOOK} > tools/git/hooks/pre-commit && echo WROTE")
+    assert "WROTE" in out["stdout"], out
+    assert not (ws / "tools" / "git" / "hooks" / "pre-commit").exists()
+    assert [r["protected"] for r in _planted(host)] == ["core.hookspath"]
