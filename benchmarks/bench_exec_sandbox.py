@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,6 +53,11 @@ class _Bare:
     limits: Rlimits
     pass_fds: tuple[int, ...] = ()
     _noop: list[int] = field(default_factory=list)
+    bound: frozenset[str] = frozenset()
+    child_pid: int | None = None
+
+    def wait_gone(self, timeout_s: float = 0.0) -> None:
+        """No namespace to wait for."""
 
     def spawned(self) -> None:
         """Nothing to close."""
@@ -70,6 +76,17 @@ class _Switch:
         self.real = real
         self.bare = False
         self.prepare_ms: list[float] = []
+
+    def watch_begin(self, workspace: Sequence[Path]) -> bool:
+        """The workspace watch (``sandbox/watch.py``) is part of the sandbox's cost: bare calls skip it."""
+        return False if self.bare else self.real.watch_begin(workspace)
+
+    def watch_end(self, workspace: Sequence[Path], *args: Any) -> list[Any]:
+        return [] if self.bare else self.real.watch_end(workspace, *args)
+
+    def watch_abandon(self, workspace: Sequence[Path]) -> None:
+        if not self.bare:
+            self.real.watch_abandon(workspace)
 
     def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch | _Bare:
         if self.bare:

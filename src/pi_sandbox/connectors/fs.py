@@ -109,7 +109,7 @@ def refuse_secret_link(ctx: ConnectorContext, fd: int, path: str) -> int:
     info = os.fstat(fd)
     if info.st_nlink <= 1:
         return fd
-    secret = SECRET_LINKS.secret_of(info, ctx.paths.base, secrets)
+    secret = SECRET_LINKS.secret_of(info, ctx.paths.base, secrets, str(ctx.config.state_dir))
     if secret is None:
         return fd
     os.close(fd)

@@ -265,7 +265,8 @@ class ExecSandbox:
                   *(self._host(p) for p in config.sandbox.hidden_paths)]
         self.hidden: tuple[Path, ...] = tuple(hidden)
         # Their files' inodes are secrets too: a hard link to one in the workspace is hidden (and refused by fs).
-        SECRET_LINKS.register(map(str, hidden[2:]), shallow=(str(config.state_dir), str(config.agent_dir)))
+        SECRET_LINKS.register(str(config.state_dir), map(str, hidden[2:]),
+                              shallow=(str(config.state_dir), str(config.agent_dir)))
         runtime_dir = environ.get("XDG_RUNTIME_DIR", "").strip()
         self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
                                         *((Path(runtime_dir),) if runtime_dir else ()))
@@ -376,7 +377,7 @@ class ExecSandbox:
                     read=(*self.read_only, *(() if request.own_read_only else own), *sockets),
                     write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names,
                     protect=tuple(workspace), home=self.home, code=own if request.own_read_only else (),
-                    secrets=request.secret_files)
+                    secrets=request.secret_files, session=str(self.state_dir))
         mount_args, stubs = bwrap_mount_args(view)
         hide_stand_ins_from_git(dirs.home, stubs)
         fds: list[int] = []

@@ -250,6 +250,8 @@ class View:
     #: The calling extension's secret-file table (None: the broker is off). Secret files it may not
     #: read through ``fs`` are hidden in the workspace as well (found where protected names are).
     secrets: SecretFiles | None = None
+    #: The session's state dir: which broker-known secret places (``secret_links``) apply.
+    session: str = ""
 
 
 class _Resolver:
@@ -530,7 +532,7 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
             mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home,
                                                                      view.secrets, found))
             if view.secrets is not None:  # hard links to them (or to a broker-known secret) made outside
-                found.extend(SECRET_LINKS.other_names(str(root), found))
+                found.extend(SECRET_LINKS.other_names(str(root), found, view.session))
             secret.extend(found)
         # Hidden like a credential store (``/dev/null`` bound without device access: reading, writing and
         # removing all fail), above a protected name at the same path (``.npmrc`` is both).

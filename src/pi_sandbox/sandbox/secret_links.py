@@ -48,27 +48,28 @@ class SecretLinks:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        #: Broker-known places outside the workspace, with how deep their files are looked for.
-        self._places: dict[str, int] = {}
+        #: Per session (its state dir): broker-known places outside the workspace, with how deep their files are
+        #: looked for.
+        self._places: dict[str, dict[str, int]] = {}
         #: Per workspace root: when its secret-name walk started (ns) and the secret files it found by inode.
         self._walks: dict[tuple[str, SecretFiles], tuple[int, dict[Inode, tuple[str, ...]]]] = {}
         #: Per set of linked secret inodes (with link count and ctime): their names in a workspace root.
         self._names: dict[tuple[str, frozenset[tuple[int, int, int, int]]], tuple[str, ...]] = {}
 
-    def register(self, places: Iterable[str], *, shallow: Iterable[str] = ()) -> None:
-        """Add places the broker knows hold secrets (files, or folders looked through a few levels)."""
+    def register(self, session: str, places: Iterable[str], *, shallow: Iterable[str] = ()) -> None:
+        """The places the broker of ``session`` (its state dir) knows hold secrets: files, or folders looked
+        through a few levels (``shallow``: their own files only)."""
+        found = {os.path.normpath(place): PLACE_DEPTH for place in places}
+        found.update((os.path.normpath(place), SHALLOW_PLACE_DEPTH) for place in shallow)
         with self._lock:
-            for place in places:
-                self._places.setdefault(os.path.normpath(place), PLACE_DEPTH)
-            for place in shallow:
-                self._places[os.path.normpath(place)] = SHALLOW_PLACE_DEPTH
+            self._places[os.path.normpath(session)] = found
 
     # ---- the broker-known places outside the workspace ----------------------------------------------
 
-    def _outside(self) -> Iterator[tuple[os.stat_result, str]]:
-        """``(lstat, path)`` of every regular file in the registered places with more than one link."""
+    def _outside(self, session: str) -> Iterator[tuple[os.stat_result, str]]:
+        """``(lstat, path)`` of every regular file in ``session``'s places with more than one link."""
         with self._lock:
-            places = list(self._places.items())
+            places = list(self._places.get(os.path.normpath(session), {}).items())
         budget = PLACE_MAX_FILES
         for place, depth in places:
             try:
@@ -91,13 +92,13 @@ class SecretLinks:
 
     # ---- fs: is the opened file a secret file under another name? -------------------------------------
 
-    def secret_of(self, info: os.stat_result, root: str, secrets: SecretFiles) -> str | None:
+    def secret_of(self, info: os.stat_result, root: str, secrets: SecretFiles, session: str) -> str | None:
         """The secret file (a path) the file with ``fstat`` ``info`` is another name of, when this extension may
         not read it; None otherwise (also for every file with one link: the caller checks that first)."""
         if info.st_nlink <= 1 or not stat.S_ISREG(info.st_mode):
             return None
         inode = (info.st_dev, info.st_ino)
-        for other, path in self._outside():
+        for other, path in self._outside(session):
             if (other.st_dev, other.st_ino) == inode:
                 return path
         table = _every_secret(secrets.patterns)  # the extension's allow list is applied below
@@ -112,7 +113,7 @@ class SecretLinks:
 
     # ---- exec: the other names of the secret files a child must not read ------------------------------
 
-    def other_names(self, root: str, hidden: Iterable[str]) -> list[str]:
+    def other_names(self, root: str, hidden: Iterable[str], session: str) -> list[str]:
         """Regular files in the workspace ``root`` that are hard links to one of the ``hidden`` secret files (or
         to a secret file of the broker-known places), other than those names themselves."""
         linked: dict[Inode, tuple[int, int, int, int]] = {}
@@ -127,7 +128,7 @@ class SecretLinks:
             device = os.stat(root).st_dev
         except OSError:
             return []
-        for info, _path in self._outside():
+        for info, _path in self._outside(session):
             if info.st_dev == device:  # a hard link never crosses file systems
                 linked[(info.st_dev, info.st_ino)] = (info.st_dev, info.st_ino, info.st_nlink, info.st_ctime_ns)
         if not linked:
