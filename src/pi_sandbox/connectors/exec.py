@@ -239,7 +239,8 @@ class ExecConnector:
                         "sandbox's read-only binds; moved to the quarantine folder",
                 reason_codes=(PLANTED,), method="exec", call_id=ctx.call_id, action="quarantine",
                 remediation="look at <security dir>/quarantine/<extension>/<call>/ (files a child made that run "
-                            "code later: git hooks, a config, .envrc ...); consider `pi-sandbox ext quarantine`"))
+                            "code later: git hooks, a config, .envrc ...); `pi-sandbox ext trust quarantine "
+                            "--extension ID --reason TEXT` stops the extension"))
 
     @staticmethod
     def _spawn(launch: Launch, req: ExecRequest, cwd: Path) -> subprocess.Popen[bytes]:
