@@ -82,16 +82,20 @@ def test_names_planted_beyond_the_binds_are_quarantined_and_recorded(host: Host,
     host.unchanged()
 
 
-def test_a_deep_existing_repository_config_changed_by_a_child_is_neutralised(host: Host, mode: str) -> None:
+@pytest.mark.parametrize("config", [".git/config", ".git/modules/sub/config"])
+def test_a_deep_existing_repository_config_changed_by_a_child_is_neutralised(host: Host, mode: str,
+                                                                             config: str) -> None:
     ws = host.env.workspace
     repo = ws / "vendor" / "lib" / "inner"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "config", "user.email", "me@example"], check=True)
+    if "modules" in config:  # a submodule's git dir: git in the submodule's checkout reads this config
+        subprocess.run(["git", "init", "-q", "--bare", str(repo / ".git" / "modules" / "sub")], check=True)
+    subprocess.run(["git", "config", "-f", str(repo / config), "user.email", "me@example"], check=True)
     pwned = host.env.root / "pwned"
-    out = host.sh(f"printf '[core]\\n\\tfsmonitor = \"touch {pwned}; false\"\\n' >> vendor/lib/inner/.git/config "
+    out = host.sh(f"printf '[core]\\n\\tfsmonitor = \"touch {pwned}; false\"\\n' >> vendor/lib/inner/{config} "
                   "&& echo WROTE")
     assert "WROTE" in out["stdout"], out
-    text = (repo / ".git" / "config").read_text()
+    text = (repo / config).read_text()
     assert "fsmonitor" not in text and "me@example" in text, text  # the safe lines stay
     subprocess.run(["git", "-C", str(repo), "status", "--short"], check=True, capture_output=True)
     assert not pwned.exists()

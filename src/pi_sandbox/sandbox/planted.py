@@ -12,7 +12,7 @@ What counts, at any depth below the workspace:
 - git: a ``.git`` that is a file or a link (it names another folder as the repository: a submodule's or
   worktree's ``.git`` pointing at a config of the child's); in a ``.git`` folder — or a folder git takes for a
   repository by its layout (``HEAD`` + ``objects/``: a bare repository) — ``hooks/*`` other than git's own
-  ``*.sample`` files, ``commondir``, ``config.worktree``, ``modules/``, ``worktrees/``, and a ``config`` that sets
+  ``*.sample`` files, ``commondir``, ``config.worktree``, and a ``config`` that sets
   anything beyond what ``git init`` / ``git clone`` write (:data:`SAFE_GIT_KEYS`: the rest can run code —
   ``core.fsmonitor``, ``core.hooksPath``, ``core.pager``, aliases, filters, ``include.path`` ...): that one is
   moved out and replaced by its safe lines, so a repository an agent made keeps working;
@@ -36,12 +36,13 @@ from typing import Final
 
 from pi_sandbox.sandbox.gitindex import guarded
 from pi_sandbox.sandbox.protected import ProtectedNames
+from pi_sandbox.sandbox.watch import GIT_UNWATCHED
 
 #: ``section.key`` (lower case; ``*`` for a subsection name) a repository's config may hold without being
 #: moved out: what ``git init`` and ``git clone`` write, and identity. Nothing here names a program to run.
 SAFE_GIT_KEYS: Final = frozenset({
     "core.repositoryformatversion", "core.filemode", "core.bare", "core.logallrefupdates", "core.ignorecase",
-    "core.precomposeunicode", "core.symlinks", "core.autocrlf", "core.eol", "core.safecrlf",
+    "core.precomposeunicode", "core.symlinks", "core.autocrlf", "core.eol", "core.safecrlf", "core.worktree",
     "remote.*.url", "remote.*.fetch", "remote.*.pushurl", "branch.*.remote", "branch.*.merge",
     "branch.*.rebase", "user.name", "user.email", "init.defaultbranch", "extensions.objectformat",
     "extensions.refstorage",
@@ -49,7 +50,7 @@ SAFE_GIT_KEYS: Final = frozenset({
 #: What a repository's config is read up to (a larger one is not a repository git made: moved out).
 MAX_CONFIG_BYTES: Final = 64 * 1024
 #: A ``.git`` entry's parts that are moved out whole when a child made or changed them.
-_GIT_WHOLE: Final = frozenset({"commondir", "config.worktree", "modules", "worktrees"})
+_GIT_WHOLE: Final = frozenset({"commondir", "config.worktree"})
 _SECTION: Final = re.compile(r'^\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]\s*(.*)$')
 _KEY: Final = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
 
@@ -123,6 +124,16 @@ def _judge_one(path: str, rel: str, names: ProtectedNames, hooks: list[tuple[str
 def _judge_git_dir(path: str, git_dir: str, rest: list[str]) -> tuple[str, str, bool] | None:
     """A touched path inside a repository folder ``git_dir`` (``rest``: its parts below it, lower case)."""
     head = rest[0]
+    if head in ("modules", "worktrees"):
+        # A submodule's git dir (``modules/<name>``, nested: ``modules/a/modules/b``) is a repository folder of its
+        # own; a worktree's (``worktrees/<name>``) holds a ``commondir`` back to this one (``../..``).
+        if len(rest) <= 2:
+            return None  # the folders themselves: what goes inside is judged
+        inner = git_dir + "/" + "/".join(path[len(git_dir) + 1:].split("/")[:2])
+        if head == "worktrees" and rest[2:] == ["commondir"]:
+            text = _read_small(path)
+            return None if text is not None and text.strip() in ("../..", "../../") else (path, ".git/commondir", False)
+        return _judge_git_dir(path, inner, rest[2:])
     if head == "config" and len(rest) == 1:
         return (path, ".git/config", True) if not _safe_config(path) else None
     if head == "hooks":
@@ -335,6 +346,6 @@ def walk_recent(root: str, since_ns: int, names: ProtectedNames) -> set[str]:
                         out.add(entry.path)
                 except OSError:
                     pass
-            if entry.is_dir(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False) and not (entry.name in GIT_UNWATCHED and "/.git" in folder):
                 stack.append(entry.path)
     return out

@@ -47,8 +47,9 @@ _MASK: Final = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVE
 _EVENT: Final = struct.Struct("iIII")
 #: At most this many folders are watched per process (each watch costs the kernel ~1 KiB).
 MAX_WATCHES: Final = 65_536
-#: Inside a ``.git`` folder only these sub-folders are watched.
-GIT_WATCHED: Final = frozenset({"hooks"})
+#: Inside a ``.git`` folder these sub-folders are not watched: they change on every commit and run nothing
+#: (a submodule's git dir in ``modules/`` and a worktree's in ``worktrees/`` are watched like ``.git``).
+GIT_UNWATCHED: Final = frozenset({"objects", "refs", "logs", "lfs", "rr-cache", "packed-refs"})
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Watcher:
             if self._add(root, folder) is None:
                 ok = False
                 continue
-            in_git = folder.rsplit("/", 1)[-1] == ".git"
+            in_git = _in_git(folder)
             try:
                 with os.scandir(folder) as items:
                     entries = list(items)
@@ -116,7 +117,7 @@ class Watcher:
             for entry in entries:
                 if touched is not None:
                     touched.add(entry.path)
-                if entry.is_dir(follow_symlinks=False) and (not in_git or entry.name in GIT_WATCHED):
+                if entry.is_dir(follow_symlinks=False) and not (in_git and entry.name in GIT_UNWATCHED):
                     stack.append(entry.path)
         return ok
 
@@ -188,10 +189,9 @@ class Watcher:
                     continue
                 if mask & (IN_CREATE | IN_MOVED_TO):
                     moved_out = {k: v for k, v in moved_out.items() if k != cookie}
-                    in_git = folder.rsplit("/", 1)[-1] == ".git"
                     if calling:
                         state.touched.add(path)
-                    if not in_git or name in GIT_WATCHED:
+                    if not (_in_git(folder) and name in GIT_UNWATCHED):
                         if not self._watch_tree(state, path, state.touched if calling else None):
                             state.complete = False
                 continue
@@ -224,6 +224,12 @@ class Watcher:
                 raw = data[pos + _EVENT.size:pos + _EVENT.size + size].split(b"\0", 1)[0]
                 pos += _EVENT.size + size
                 yield wd, mask, cookie, os.fsdecode(raw)
+
+
+def _in_git(folder: str) -> bool:
+    """Whether ``folder`` is a ``.git`` folder or a git dir inside one (``.git/modules/x``, ``.git/worktrees/x``)."""
+    return "/.git" in folder and (folder.endswith("/.git") or "/.git/modules/" in folder
+                                  or "/.git/worktrees/" in folder)
 
 
 _LIBC: list[ctypes.CDLL | None] = []
