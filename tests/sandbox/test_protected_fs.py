@@ -158,3 +158,32 @@ def test_a_passed_write_is_judged_again_after_git_starts_running_code_from_that_
     if change == "git_file_redirect":
         result = _write(box, 20, "meta/config", FSMONITOR)
         assert (result.ok, result.reason) == (False, "protected_path"), result
+
+
+@pytest.mark.parametrize("setting", [("core.fsmonitor", "tools/fsmon.sh"), ("alias.t", "!sh tools/fsmon.sh --x"),
+                                     ("filter.lfs.clean", "./tools/fsmon.sh %f"),
+                                     ("include.path", "../tools/fsmon.sh")])
+def test_files_the_repository_config_runs_or_includes_are_protected_even_after_a_remembered_pass(
+    pi_env: PiEnv, open_sandbox: OpenSandbox, setting: tuple[str, str]
+) -> None:
+    """A script the repository's config names as a command (core.fsmonitor, an alias, a filter ...) or a file
+    it includes runs on the user's next `git` as surely as the config: protected through fs and exec, also when
+    the config names it only after a write there passed."""
+    import subprocess
+
+    from tests.sandbox.conftest import Host
+
+    ws = pi_env.workspace
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / "tools").mkdir()
+    (ws / "tools" / "fsmon.sh").write_text("#!/bin/sh\nexit 0\n")
+    box = open_sandbox()
+    assert _write(box, 0, "tools/fsmon.sh", "#!/bin/sh\nexit 0\n").ok  # not named yet: an ordinary file
+    subprocess.run(["git", "-C", str(ws), "config", *setting], check=True)
+    for n, path in enumerate(("tools/fsmon.sh", "./tools/../tools/fsmon.sh"), start=1):
+        result = _write(box, n, path)
+        assert (result.ok, result.reason) == (False, "protected_path"), (path, result)
+    host = Host(pi_env, box, ws, ws, ws, pi_env.db_path)
+    out = host.sh("echo 'touch pwned' >> tools/fsmon.sh && echo WROTE")
+    assert "WROTE" not in out["stdout"], out
+    assert (ws / "tools" / "fsmon.sh").read_text() == "#!/bin/sh\nexit 0\n"

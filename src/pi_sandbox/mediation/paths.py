@@ -31,7 +31,7 @@ from pi_sandbox.errors import ConnectorError, PathConfinementError
 from pi_sandbox.fscase import CASE_RULES, Ancestry, BaseSet, CaseRules, within
 from pi_sandbox.hashing import is_unicode_text
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox.gitindex import HOOKS_PATH
+from pi_sandbox.sandbox.gitindex import CONFIG_NAMED, HOOKS_PATH
 from pi_sandbox.sandbox.gitindex import guarded as git_guarded
 from pi_sandbox.sandbox.protected import MUTATING_OPS, ProtectedNames
 from pi_sandbox.vocabulary import Reason
@@ -294,7 +294,8 @@ class PathRules:
             for guarded, what in git_guarded(root.rstrip("/") or "/"):
                 if spelling == guarded or spelling.startswith(guarded + "/") or (
                         op == "delete" and guarded.startswith(spelling.rstrip("/") + "/")):
-                    name = "the repository's core.hooksPath" if what == HOOKS_PATH else f"the repository's {what}"
+                    name = ("the repository's core.hooksPath" if what == HOOKS_PATH else what if what == CONFIG_NAMED
+                            else f"the repository's {what}")
                     raise PathConfinementError(
                         f"path '{raw}' is protected ({name}): files git runs code from are never changed "
                         "by extensions", reason=Reason.PROTECTED_PATH)

@@ -108,9 +108,6 @@ def _parse(index: str) -> frozenset[str] | None:
     return frozenset(out)
 
 
-_hooks_cache: dict[str, tuple[tuple[int, int], str | None]] = {}
-
-
 #: The repository found above a folder that has no ``.git`` of its own (the walk up is remembered).
 _repos: dict[str, tuple[str, str]] = {}
 #: ``folder/.git`` as a file: its ``lstat`` key and the repository it names.
@@ -120,6 +117,8 @@ _redirects: dict[str, tuple[tuple[int, int, int, int], tuple[str, str] | None]] 
 GIT_DIR_ENTRIES: Final = ("config", "config.worktree", "commondir", "hooks", "modules", "worktrees")
 #: The name :func:`guarded` gives the ``core.hooksPath`` folder.
 HOOKS_PATH: Final = "core.hookspath"
+#: ... and a file the repository's config names as a command or an include (:func:`config_named`).
+CONFIG_NAMED: Final = "a file the repository's config runs or includes"
 
 
 def current_repository(folder: str) -> tuple[str, str] | None:
@@ -162,7 +161,8 @@ def hooks_dir(folder: str) -> str | None:
 
 def guarded(folder: str) -> tuple[tuple[str, str], ...]:
     """``(path, what)`` git of the repository ``folder`` lies in runs code from that the protected-name table
-    does not reach by name: the ``core.hooksPath`` folder (``what`` = :data:`HOOKS_PATH`) and, when ``.git``
+    does not reach by name: the ``core.hooksPath`` folder (``what`` = :data:`HOOKS_PATH`), the work-tree files
+    its config runs or includes (:data:`CONFIG_NAMED`) and, when ``.git``
     is a file naming another folder (``git init --separate-git-dir``, a worktree's or submodule's checkout),
     that folder's config, hooks, commondir ... (``what`` = the table's ``.git/<entry>`` name).
 
@@ -175,9 +175,10 @@ def guarded(folder: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     if git_dir != worktree.rstrip("/") + "/.git":
         out.extend((git_dir + "/" + name, ".git/" + name) for name in GIT_DIR_ENTRIES)
-    hooks = hooks_path(worktree, git_dir)
+    hooks, named = _config(worktree, git_dir)
     if hooks is not None:
         out.append((hooks, HOOKS_PATH))
+    out.extend((path, CONFIG_NAMED) for path in named)
     return tuple(out)
 
 
@@ -187,40 +188,102 @@ def hooks_path(worktree: str, git_dir: str | None = None) -> str | None:
 
     The scripts there run on the user's next commit, checkout or push like ``.git/hooks`` (husky sets
     ``.husky``, many projects ``.githooks``): the exec sandbox and the fs connector protect that folder too.
-    Read again only when the config file changes."""
-    config = (git_dir or worktree.rstrip("/") + "/.git") + "/config"
+    Read again only when the config file changes (a new inode: git writes it by rename)."""
+    return _config(worktree, git_dir)[0]
+
+
+def config_named(worktree: str, git_dir: str | None = None) -> tuple[str, ...]:
+    """Files in the work tree the repository's config makes git run or read as config: the paths in a
+    command-valued key (``core.fsmonitor = tools/fsmon.sh``, ``alias.t = !./scripts/t.sh``, a filter's
+    ``clean``, ``diff.*.textconv``, ``credential.helper`` ...) and the files ``include.path`` /
+    ``includeIf.*.path`` name (their keys count as the config's). A child that edits one runs its code on the
+    user's next ``git`` — as surely as one that edits the config."""
+    return _config(worktree, git_dir)[1]
+
+
+#: ``section.key`` (``*``: any subsection) whose value is a command git runs, or a config file it reads.
+COMMAND_KEYS: Final = frozenset({
+    "core.fsmonitor", "core.pager", "core.editor", "core.sshcommand", "core.askpass", "core.gitproxy",
+    "sequence.editor", "diff.external", "diff.*.textconv", "diff.*.command", "difftool.*.cmd", "mergetool.*.cmd",
+    "merge.*.driver", "filter.*.clean", "filter.*.smudge", "filter.*.process", "credential.helper",
+    "credential.*.helper", "gpg.program", "gpg.*.program", "alias.*", "pager.*", "uploadpack.packobjectshook",
+    "web.browser", "browser.*.cmd", "man.*.cmd", "include.path", "includeif.*.path",
+})
+#: Included config files followed at most this deep.
+_INCLUDE_DEPTH: Final = 3
+_config_cache: dict[str, tuple[tuple[tuple[int, int, int, int], ...], tuple[str | None, tuple[str, ...]]]] = {}
+
+
+def _stat_key(path: str) -> tuple[int, int, int, int]:
     try:
-        info = os.stat(config)
+        info = os.stat(path)
     except OSError:
-        return None
-    key = (info.st_size, info.st_mtime_ns)
+        return (-1, -1, -1, -1)
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _config(worktree: str, git_dir: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """``(core.hooksPath folder, files the config names)`` of the repository, read again only when the config
+    or a file it includes changed."""
+    config = (git_dir or worktree.rstrip("/") + "/.git") + "/config"
     with _lock:
-        hit = _hooks_cache.get(config)
-    if hit is not None and hit[0] == key:
+        hit = _config_cache.get(config)
+    if hit is not None and hit[0] == tuple(_stat_key(p) for p in (config, *hit[1][1])):
         return hit[1]
     found: str | None = None
+    named: list[str] = []
+    pending = [(config, 0)]
+    seen: set[str] = set()
+    while pending:
+        current, depth = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for key, value in _read_entries(current):
+            if key == "core.hookspath" and value:
+                value = os.path.expanduser(value)
+                found = os.path.normpath(value if value.startswith("/") else os.path.join(worktree, value))
+            elif key in ("include.path", "includeif.*.path") and value and depth < _INCLUDE_DEPTH:
+                value = os.path.expanduser(value)
+                path = os.path.normpath(value if value.startswith("/") else
+                                        os.path.join(os.path.dirname(current), value))
+                named.append(path)
+                pending.append((path, depth + 1))
+            elif key in COMMAND_KEYS or key.rsplit(".", 1)[0] + ".*" in COMMAND_KEYS:  # alias.<name>, pager.<cmd>
+                for word in value.replace("!", " ").replace(";", " ").replace("&", " ").replace("|", " ").split():
+                    word = word.strip("'\"")
+                    if "/" in word and not word.startswith(("-", "$")):
+                        named.append(os.path.normpath(word if word.startswith("/") else os.path.join(worktree, word)))
+    prefix = worktree.rstrip("/") + "/"
+    result = (found, tuple(dict.fromkeys(p for p in named if p.startswith(prefix))))
+    stamp = tuple(_stat_key(p) for p in (config, *result[1]))
+    with _lock:
+        _config_cache[config] = (stamp, result)
+    return result
+
+
+def _read_entries(config: str) -> list[tuple[str, str]]:
+    """``(section.key, value)`` of a git config file, leniently (``section.*.key`` for a subsection)."""
     try:
         with open(config, encoding="utf-8", errors="replace") as fh:
             text = fh.read(1024 * 1024)
     except OSError:
-        text = ""
+        return []
+    out: list[tuple[str, str]] = []
     section = ""
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("["):
-            section = line[1:line.find("]")].strip().split()[0].lower() if "]" in line else ""
+            head = line[1:line.find("]")].strip() if "]" in line else ""
+            name = head.split()[0].lower() if head else ""
+            section = f"{name.split('.', 1)[0]}.*" if ('"' in head or "." in name) else name
             line = line[line.find("]") + 1:].strip() if "]" in line else ""
             if not line:
                 continue
-        if section != "core" or "=" not in line:
+        if not section or line.startswith(("#", ";")):
             continue
         name, _, value = line.partition("=")
-        if name.strip().lower() != "hookspath":
-            continue
-        value = value.split(" #")[0].split(" ;")[0].strip().strip('"')
-        if value:
-            value = os.path.expanduser(value)
-            found = os.path.normpath(value if value.startswith("/") else os.path.join(worktree, value))
-    with _lock:
-        _hooks_cache[config] = (key, found)
-    return found
+        key = f"{section}.{name.strip().lower()}"
+        value = value.split(" #")[0].split(" ;")[0].strip().strip('"') if "=" in line else "true"
+        out.append((key, value))
+    return out

@@ -42,7 +42,7 @@ from typing import Final
 
 from pi_sandbox.mediation.paths import realpath_below
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox.gitindex import HOOKS_PATH, guarded, repository_of, tracked
+from pi_sandbox.sandbox.gitindex import CONFIG_NAMED, HOOKS_PATH, guarded, repository_of, tracked
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 
@@ -343,7 +343,7 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
     # hooks ... of a repository whose `.git` is a file naming another folder in the workspace.
     by_name = {entry.path: entry for entry in names.entries}
     for path, what in guarded(root):
-        kind = _HOOKS_STAND_IN if what == HOOKS_PATH else by_name.get(what)
+        kind = _HOOKS_STAND_IN if what == HOOKS_PATH else _CONFIG_NAMED if what == CONFIG_NAMED else by_name.get(what)
         if kind is None or not path.startswith(prefix + "/") or path in made:
             continue
         if os.path.islink(path):  # git follows it: what it leads to in the workspace is what runs
@@ -382,6 +382,9 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
 
 #: The stand-in for a missing ``core.hooksPath`` folder (an empty read-only folder).
 _HOOKS_STAND_IN: Final = ProtectedEntry("core.hookspath", EntryKind.DIR, placeholder=True)
+#: A file the repository's config runs or includes: bound read-only where it exists (no stand-in: git would
+#: run an empty one as a failing command).
+_CONFIG_NAMED: Final = ProtectedEntry("git-config-named", EntryKind.FILE)
 
 
 def _entries(folder: str) -> list[str]:
