@@ -218,7 +218,15 @@ class PathRules:
             base = self._first_base  # a path below the first root: the shortest root is known
         if base is None:
             base = self._root_set.shortest_parent(candidate)
-        text, looked = _walk_below(base, candidate) if base is not None else (os.path.realpath(candidate), None)
+        if base is not None:
+            text, looked = _walk_below(base, candidate)
+        elif candidate in self._root_exact:
+            # A root itself (an exec's cwd, a tool's absolute workspace path): resolved when the rules were made,
+            # as every root component of a path below it is taken to be; ``realpath`` would walk it from ``/``
+            # again, one ``lstat`` per component.
+            text, looked = candidate, None
+        else:
+            text, looked = os.path.realpath(candidate), None
         # The path is resolved afresh on every call (it may have changed since the last one); what the
         # resolved text then passed is a function of that text alone, remembered per rules object.
         spelled = os.path.normpath(candidate) if op in WRITE_OPS else None
@@ -233,6 +241,10 @@ class PathRules:
         if op in TRANSFER_OPS:
             refuse_special_file(raw, text, looked)
         return text
+
+    @cached_property
+    def _root_exact(self) -> frozenset[str]:
+        return frozenset(self._root_texts)
 
     @cached_property
     def _passed(self) -> dict[tuple[str, str | None, str, tuple[tuple[str, str], ...]], None]:

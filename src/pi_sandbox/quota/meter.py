@@ -51,8 +51,11 @@ LIMIT_FIELD: Final[dict[Resource, str]] = {
 #: Totals that only grow during a session (checked before a call, charged before or after it).
 _TOTALS: Final = (Resource.SUBPROCESSES_TOTAL, Resource.WRITE_BYTES, Resource.READ_BYTES, Resource.HTTP_REQUESTS,
                   Resource.HTTP_BYTES, Resource.EXEC_WALL)
-#: How often the CPU-time probe (which reads /proc) is consulted per extension.
+#: How old the CPU time ``admit`` checks may be at most: the probe is asked every half of it for a reading at most
+#: half of it old (the runtime reads the worker's CPU time at every request, for its budget: the probe reuses that
+#: reading instead of reading /proc again, and reads afresh only when the last one is older).
 CPU_PROBE_INTERVAL_S: Final = 0.25
+_CPU_ASK_S: Final = CPU_PROBE_INTERVAL_S / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,7 @@ class QuotaMeter:
     """Usage against limits, per extension id (thread-safe)."""
 
     def __init__(self, limits_for: Callable[[str], QuotaSettings],
-                 cpu_probe: Callable[[str], int | None] | None = None,
+                 cpu_probe: Callable[[str, float], int | None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.limits_for = limits_for
         self.cpu_probe = cpu_probe
@@ -245,15 +248,16 @@ class QuotaMeter:
         now = self.clock()
         account = self._accounts.get(extension_id)
         # most calls come well within the interval: one read says so, without the lock (repeated under it)
-        if account is not None and now - account.cpu_checked_at < CPU_PROBE_INTERVAL_S:
+        if account is not None and now - account.cpu_checked_at < _CPU_ASK_S:
             return None
         with self._lock:
             account = self._accounts.get(extension_id)
-            if account is not None and now - account.cpu_checked_at < CPU_PROBE_INTERVAL_S:
+            if account is not None and now - account.cpu_checked_at < _CPU_ASK_S:
                 return None
             if account is not None:
                 account.cpu_checked_at = now
-        return self.cpu_probe(extension_id)
+        # (extension, the oldest reading that will do): a reading up to _CPU_ASK_S old, kept for _CPU_ASK_S
+        return self.cpu_probe(extension_id, _CPU_ASK_S)
 
 
 def limits_dict(limits: QuotaSettings) -> dict[str, int]:

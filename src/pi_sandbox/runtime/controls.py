@@ -51,13 +51,14 @@ class HostControls:
             if worker is not None and worker.alive and self.sandbox.controls.blocked(ext.extension_id):
                 worker.signal_kill()
 
-    def cpu_time_ms(self, extension_id: str) -> int | None:
-        """CPU time the extension's workers used this session (the quota's ``maxCpuTimeMs``)."""
+    def cpu_time_ms(self, extension_id: str, max_age_s: float = 0.0) -> int | None:
+        """CPU time the extension's workers used this session (the quota's ``maxCpuTimeMs``); ``max_age_s``: a
+        reading of the worker's at most this old will do (see ``ExtensionWorker.cpu_time_ms``)."""
         ext = self._extensions.get(extension_id)
         if ext is None:
             return None
         worker = ext.worker
-        return ext.cpu_ms_before + (worker.cpu_time_ms() if worker is not None else 0)
+        return ext.cpu_ms_before + (worker.cpu_time_ms(max_age_s) if worker is not None else 0)
 
     def check_cpu(self, ext: LoadedExtension) -> None:
         """After a request: past its CPU quota an extension is stopped for the rest of the session."""

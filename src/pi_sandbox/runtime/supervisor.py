@@ -140,6 +140,8 @@ class ExtensionWorker:
         self._wake_lock = threading.Lock()
         #: ``/proc/<pid>/stat`` of the worker, kept open while it lives (see ``_cpu_seconds``).
         self._stat_fd: int | None = None
+        #: (monotonic time, CPU seconds) of the last successful ``_cpu_seconds`` (the quota probe may reuse it).
+        self._cpu_reading: tuple[float, float] | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -237,8 +239,14 @@ class ExtensionWorker:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def cpu_time_ms(self) -> int:
-        """User + system CPU time of the worker process so far (0 when it is gone)."""
+    def cpu_time_ms(self, max_age_s: float = 0.0) -> int:
+        """User + system CPU time of the worker process so far (0 when it is gone).
+
+        ``max_age_s``: a reading at most this old (each request takes one for its CPU budget) is answered
+        without reading ``/proc`` again."""
+        reading = self._cpu_reading
+        if max_age_s > 0 and reading is not None and time.monotonic() - reading[0] <= max_age_s:
+            return int(reading[1] * 1000)
         seconds = self._cpu_seconds()
         return 0 if seconds is None else int(seconds * 1000)
 
@@ -263,6 +271,7 @@ class ExtensionWorker:
         if self._stat_fd is not None:
             os.close(self._stat_fd)
             self._stat_fd = None
+        self._cpu_reading = None
         with self._wake_lock:
             for fd in (self._wake_r, self._wake_w):
                 if fd >= 0:
@@ -490,11 +499,14 @@ class ExtensionWorker:
         try:
             if self._stat_fd is None:
                 self._stat_fd = os.open(f"/proc/{proc.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            read_at = time.monotonic()
             fields = os.pread(self._stat_fd, 4096, 0).rsplit(b")", 1)[1].split()
             # utime, stime (fields 14 and 15 of the whole line)
-            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+            seconds = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
         except (OSError, IndexError, ValueError):
             return None
+        self._cpu_reading = (read_at, seconds)
+        return seconds
 
     def _cpu_shortfall(self, budget: float, cpu_at_start: float | None) -> float:
         """How much more CPU the worker must burn before it has overrun (<= 0: it has)."""

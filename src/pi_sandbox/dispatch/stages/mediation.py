@@ -95,6 +95,18 @@ def _strings(value: Any, depth: int = 0) -> Iterator[str]:
             yield from _strings(item, depth + 1)
 
 
+def carried_secret(broker: SecretBroker, params: Mapping[str, Any]) -> str | None:
+    """The fingerprint of the first withheld value (any spelling) in a string of ``params`` (keys included, to
+    depth ``_MAX_SCAN_DEPTH``), or None.
+
+    One search over the parameters' JSON (in C) proves that no string in them holds one, which is what nearly
+    every call finds; only otherwise are the strings searched one by one, for the fingerprint (an exec call's
+    argv, env and stdin were one search per string, ~17 µs each with the CPU caches cold)."""
+    if broker.redactor.holds_none(params):
+        return None
+    return next((f for f in map(broker.secret_fingerprint, _strings(params)) if f), None)
+
+
 class MediationStage:
     """Path, exec and secret decisions; connectors after it only carry out."""
 
@@ -155,7 +167,7 @@ class MediationStage:
 
     def _secret_values(self, call: CallInfo) -> Verdict | None:
         """Refuse a call that carries a withheld secret value to a child process or the network."""
-        fingerprint = next((f for f in map(self.broker.secret_fingerprint, _strings(call.params)) if f), None)
+        fingerprint = carried_secret(self.broker, call.params)
         if fingerprint is None:
             return None
         target = "exec arguments" if call.capability is Capability.EXEC else "outbound http request"
