@@ -126,6 +126,25 @@ def test_cpu_limit_still_refuses_once_crossed() -> None:
     assert breach is not None and breach.resource == "cpu_time_ms" and breach.actual == 600
 
 
+def test_token_bucket_never_moves_back_when_calls_read_the_clock_out_of_order() -> None:
+    """``admit`` reads the clock before its lock: a call that read an earlier time than the last refill (another
+    thread's, taken meanwhile) is charged its token, and no interval is credited twice or taken back."""
+    clock = _Clock()
+    meter = QuotaMeter(lambda _e: QuotaSettings(max_hostcalls_per_second=4, hostcall_burst=10), clock=clock)
+    assert meter.admit("ext", Demand()) is None  # 9 left
+    account = meter._accounts["ext"]
+    account.refilled_at = clock.now + 0.5  # another call refilled up to a later time than this one read
+    assert meter.admit("ext", Demand()) is None
+    assert meter.usage("ext")["hostcalls_per_second"] == 2  # one more token spent, none taken back
+    clock.now += 0.75  # 0.25 s after that refill: one token credited (4 per second)
+    assert meter.admit("ext", Demand()) is None
+    assert meter.usage("ext")["hostcalls_per_second"] == 2
+    for _ in range(8):
+        assert meter.admit("ext", Demand()) is None
+    breach = meter.admit("ext", Demand())  # the burst used up, no time passed: refused
+    assert breach is not None and breach.resource == "hostcalls_per_second"
+
+
 SPIN = """
 export default function (pi: any) {
   pi.registerTool({ name: "spin", execute: async (_id: string, p: any) => {

@@ -142,17 +142,26 @@ class QuotaMeter:
     def admit(self, extension_id: str, demand: Demand) -> QuotaBreach | None:
         """Take one hostcall's share, or the breach that refuses it (nothing is charged then)."""
         limits = self.limits_for(extension_id)
-        cpu = self._cpu_ms(extension_id) if self.cpu_probe is not None else None
+        now = self.clock()
+        account = self._accounts.get(extension_id)
+        # the probe is asked at most every _CPU_ASK_S: most calls come well within that, which this one read says
+        # without the lock or a call (``_cpu_ms`` repeats the check under the lock)
+        cpu = self._cpu_ms(extension_id, now) if self.cpu_probe is not None and (
+            account is None or now - account.cpu_checked_at >= _CPU_ASK_S) else None
         with self._lock:
-            account = self._account(extension_id, limits)
+            if account is None:
+                account = self._account(extension_id, limits)
             if account.limits is not limits:  # first call, or the limits changed (configuration, probation)
                 account.limits, account.totals = limits, _totals(limits)
                 _recheck(account)
-            now = self.clock()
             rate = limits.max_hostcalls_per_second
-            tokens = account.tokens + (now - account.refilled_at) * rate
+            # ``now`` was read before the lock: another call may have refilled up to a later time meanwhile, and
+            # the bucket only ever moves forward (every interval is credited once)
+            elapsed = now - account.refilled_at
+            tokens = account.tokens + elapsed * rate if elapsed > 0 else account.tokens
             account.tokens = tokens = min(float(limits.hostcall_burst), tokens)
-            account.refilled_at = now
+            if elapsed > 0:
+                account.refilled_at = now
             if cpu is not None:
                 account.cpu_ms = cpu
             # The same checks, in the same order, as a breach report names the first one that fails.
@@ -242,13 +251,8 @@ class QuotaMeter:
         _recheck(account)
         return total
 
-    def _cpu_ms(self, extension_id: str) -> int | None:
+    def _cpu_ms(self, extension_id: str, now: float) -> int | None:
         if self.cpu_probe is None:
-            return None
-        now = self.clock()
-        account = self._accounts.get(extension_id)
-        # most calls come well within the interval: one read says so, without the lock (repeated under it)
-        if account is not None and now - account.cpu_checked_at < _CPU_ASK_S:
             return None
         with self._lock:
             account = self._accounts.get(extension_id)

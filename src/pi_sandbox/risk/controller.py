@@ -168,13 +168,25 @@ class RiskController:
     def _assess(self, call: CallInfo, started: float) -> RiskDecision:
         obs = self.observer.observe(call)
         now = self.clock()
-        window, stats = self._window(call.extension_id)
-        if not window.lock.acquire(blocking=False) and \
-                not window.lock.acquire(timeout=max(self.budget_s - (time.perf_counter() - started), 0.0)):
+        extension_id = call.extension_id
+        window = self._windows.get(extension_id)
+        if window is None:
+            window, stats = self._window(extension_id)
+        else:
+            stats = self._stats[extension_id]
+        lock = window.lock
+        if not lock.acquire(blocking=False) and \
+                not lock.acquire(timeout=max(self.budget_s - (time.perf_counter() - started), 0.0)):
             raise RiskTimeout("the extension's window stayed busy past the decision budget")
         try:
-            novel, new_host = window.novelty(obs)
-            value, top = assess(window, obs, novel, new_host, now)
+            # ``window.novelty`` inline (it runs for every call): a kind or place is new when not seen before
+            seen = window.seen
+            kind_key = "k:" + obs[1]  # (fields by position: Observation is a NamedTuple) kind
+            place = obs[2]
+            novel = kind_key not in seen and window.remember(kind_key)
+            new_place = place is not None and "p:" + place not in seen and window.remember("p:" + place)
+            novel = novel or new_place
+            value, top = assess(window, obs, novel, new_place and obs[3], now)
             over = value > self.threshold
             action = _ALLOW if not over else (_DENY if self.settings.enforce else _SHADOW_DENY)
             window.push(WindowCall(call.call_id, now, obs, novel, _REFUSED_HERE if over and action is _DENY

@@ -83,11 +83,14 @@ class ExtensionWindow:
         return new_kind or new_place, new_place and obs.host
 
     def _remember(self, key: str) -> bool:
-        if key in self.seen:
-            return False
-        self.seen[key] = None
-        if len(self.seen) > self.memory:
-            del self.seen[next(iter(self.seen))]
+        return key not in self.seen and self.remember(key)
+
+    def remember(self, key: str) -> bool:
+        """Note ``key`` (not seen before) as seen, forgetting the oldest past ``memory``; True."""
+        seen = self.seen
+        seen[key] = None
+        if len(seen) > self.memory:
+            del seen[next(iter(seen))]
         return True
 
     def push(self, call: WindowCall) -> None:

@@ -30,6 +30,7 @@ _NO_DEMAND: Final = Demand()
 _SUBPROCESS: Final = Demand(subprocess=True)
 _HTTP_REQUEST: Final = Demand(http_request=True)
 _NO_USAGE: Final = Usage()
+_PROCEED: Final = Verdict.proceed()
 #: The telemetry counts of a call that moved no bytes (most of them), shared (read only).
 _NOTHING_MOVED: Final[Mapping[str, int]] = MappingProxyType({"bytes_in": 0, "bytes_out": 0})
 _EXEC, _WRITE, _READ = Capability.EXEC, Capability.WRITE, Capability.READ
@@ -112,7 +113,7 @@ class QuotaStage:
     def decide(self, call: CallInfo) -> Verdict:
         breach = self.meter.admit(call.extension_id, demand_of(call))
         if breach is None:
-            return Verdict.proceed()
+            return _PROCEED
         self.breached(breach)
         return Verdict.deny(
             Reason.QUOTA_EXCEEDED,
