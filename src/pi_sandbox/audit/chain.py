@@ -30,12 +30,9 @@ GENESIS_PREIMAGE: Final = f"{schemas.LEDGER_SCHEMA}:genesis"
 _encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
-def _opt_str(value: str | None) -> str:
-    return "null" if value is None else _encode_str(value)
-
-
-def _opt_int(value: int | None) -> str:
-    return "null" if value is None else str(int(value))
+#: The pre-image's keys before ``prev_hash``, in canonical (sorted) order.
+_HEAD_FORMAT: Final = ('{"call_id":%s,"capability":%s,"decision":%s,"detail":%s,"extension_id":%s,"kind":%s,'
+                       '"layer":%s,"method":%s,"params_hash":%s,"prev_hash":')
 
 
 def entry_preimage(
@@ -76,19 +73,14 @@ def preimage_parts(
 
     An appender builds these in its own thread; the commit, which alone knows seq and prev_hash,
     then only joins them (:func:`hash_from_parts`)."""
-    head = (
-        '{"call_id":' + _opt_str(call_id)
-        + ',"capability":' + _opt_str(capability)
-        + ',"decision":' + _encode_str(decision)
-        + ',"detail":' + detail_json
-        + ',"extension_id":' + _opt_str(extension_id)
-        + ',"kind":' + _encode_str(kind)
-        + ',"layer":' + _opt_int(layer)
-        + ',"method":' + _opt_str(method)
-        + ',"params_hash":' + _opt_str(params_hash)
-        + ',"prev_hash":'
-    )
-    return head, ',"reason":' + _encode_str(reason) + ',"seq":'
+    enc = _encode_str
+    # One formatting operation instead of ~20 concatenations (this runs on every append).
+    head = _HEAD_FORMAT % (
+        "null" if call_id is None else enc(call_id), "null" if capability is None else enc(capability),
+        enc(decision), detail_json, "null" if extension_id is None else enc(extension_id), enc(kind),
+        "null" if layer is None else int(layer), "null" if method is None else enc(method),
+        "null" if params_hash is None else enc(params_hash))
+    return head, ',"reason":' + enc(reason) + ',"seq":'
 
 
 def hash_from_parts(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int) -> str:
@@ -98,7 +90,7 @@ def hash_from_parts(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int
 
 def _joined(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int) -> str:
     # The keys after "prev_hash" in canonical (sorted) order: "reason", "seq", "ts_ms".
-    return head + _encode_str(prev_hash) + middle + str(int(seq)) + ',"ts_ms":' + str(int(ts_ms)) + "}"
+    return '%s%s%s%d,"ts_ms":%d}' % (head, _encode_str(prev_hash), middle, seq, ts_ms)
 
 
 def entry_hash(*fields: Any) -> str:

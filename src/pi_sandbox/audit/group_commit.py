@@ -123,14 +123,25 @@ class GroupCommit:
                 self._queue_since = now
             self._queue.append(ticket)
             lead = not self._committing
+            batch: list[Ticket] | None = None
             if lead:
                 self._committing = True
+                if self._sibling_wait() <= 0:
+                    # Nobody to wait for (a lone appender: the common case): commit right away, without
+                    # a second round on the lock in _lead.
+                    batch = self._take_batch()
             elif self._gatherer is not None and self._sibling_wait() <= 0:
                 # This arrival completes the group a leader is gathering: commit it from here. The old
                 # leader then wakes once, when its entry is acknowledged, instead of once to commit and
                 # this thread once for its acknowledgement.
                 self._gatherer = None
                 lead = True
+        if batch is not None:
+            ticket.lead = False
+            self._commit_and_release(batch)  # acknowledges every ticket of the batch, this one included
+            if ticket.done:
+                return
+            lead = False
         while True:
             if lead:
                 ticket.lead = False  # leading now: an interrupted wait must not pass the lead on
@@ -211,12 +222,17 @@ class GroupCommit:
                 if self._gatherer is not ticket:
                     return  # taken over (done already, or the wait below sees it done)
                 self._gatherer = None
-            batch, self._queue = self._queue, []
-            if self._waited_at_size:
-                joined = 1.0 if len(batch) > self._waited_at_size else 0.0
-                self._wait_payoff = 0.75 * self._wait_payoff + 0.25 * joined
-                self._waited_at_size = 0
+            batch = self._take_batch()
         self._commit_and_release(batch)
+
+    def _take_batch(self) -> list[Ticket]:
+        """(Lock held, ``_committing`` ours.) The queued group to commit; notes whether a wait paid off."""
+        batch, self._queue = self._queue, []
+        if self._waited_at_size:
+            joined = 1.0 if len(batch) > self._waited_at_size else 0.0
+            self._wait_payoff = 0.75 * self._wait_payoff + 0.25 * joined
+            self._waited_at_size = 0
+        return batch
 
     def _sibling_wait(self) -> float:
         """Seconds the queued group should still wait for active siblings before committing (lock held).
