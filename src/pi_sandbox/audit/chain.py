@@ -90,7 +90,7 @@ def hash_from_parts(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int
 
 def _joined(head: str, prev_hash: str, middle: str, seq: int, ts_ms: int) -> str:
     # The keys after "prev_hash" in canonical (sorted) order: "reason", "seq", "ts_ms".
-    return '%s%s%s%d,"ts_ms":%d}' % (head, _encode_str(prev_hash), middle, seq, ts_ms)
+    return f'{head}{_encode_str(prev_hash)}{middle}{int(seq)},"ts_ms":{int(ts_ms)}}}'
 
 
 def entry_hash(*fields: Any) -> str:
