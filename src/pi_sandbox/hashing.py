@@ -60,6 +60,15 @@ def _simple_kind(value: Any) -> int:
                     continue
                 if sub_kind is int and -_INT_LIMIT < sub < _INT_LIMIT:
                     continue
+                if sub_kind is float:  # in place (a ledger detail's risk scores): no stack round per leaf
+                    if sub.is_integer():
+                        if -_INT_LIMIT < sub < _INT_LIMIT:
+                            kind_found = _SIMPLE_BUT_INTEGRAL_FLOATS
+                            continue
+                        return _NOT_SIMPLE
+                    if _FLOAT_MIN <= abs(sub) < _FLOAT_MAX:
+                        continue
+                    return _NOT_SIMPLE
                 push((sub, depth + 1))
             continue
         if kind is list or kind is tuple:

@@ -33,11 +33,10 @@ ALERT_COLUMNS: Final = (
 
 def entry_from_row(row: Sequence[Any]) -> LedgerEntry:
     """A ledger entry from a row of ``LEDGER_COLUMNS``."""
-    return LedgerEntry(
-        seq=row[0], ts_ms=row[1], kind=row[2], extension_id=row[3], call_id=row[4], capability=row[5],
-        method=row[6], params_hash=row[7], decision=row[8], layer=row[9], reason=row[10],
-        detail=_loads(row[11]), prev_hash=row[12], entry_hash=row[13],
-    )
+    # Positional (the fields' order is the columns'): keyword arguments cost ~20 % more per entry, and every
+    # append builds the entry it returns here.
+    return LedgerEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10],
+                       _loads(row[11]), row[12], row[13])
 
 
 def _loads(text: str) -> Any:

@@ -295,7 +295,10 @@ class AuditStore(SideRecords, AuditQueries):
 
         ``sync=False`` is for entries no externally visible effect depends on (reads, denials, log/ui):
         the background group commit syncs them within ``flush_interval_s``."""
-        return self.append_many((draft,), sync=sync)[0]
+        prepared, record = prepare_with_forensics(draft)
+        ticket = Ticket([prepared], [record], sync)
+        self._group.submit(ticket)
+        return self._result(ticket)[0]
 
     def append_many(self, drafts: Sequence[LedgerEntryDraft], *, sync: bool = True) -> list[LedgerEntry]:
         """Append several entries (contiguous seqs, one transaction); returns once committed (and
