@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from pi_sandbox import schemas
 from pi_sandbox.capabilities import Capability, required_capability
+from pi_sandbox.dispatch.call import instance_with, plain_frozen
 from pi_sandbox.errors import InvalidRequestError
 from pi_sandbox.hashing import is_unicode_text
 from pi_sandbox.vocabulary import ErrorCode
@@ -57,6 +58,16 @@ class HostcallResult:
               capability: str | None = None, ledger_seq: int | None = None) -> HostcallResult:
         return cls(False, call_id, None, code, message, reason, capability, ledger_seq)
 
+    @classmethod
+    def done(cls, call_id: str, result: Any, capability: str, ledger_seq: int | None) -> HostcallResult:
+        """The result of a call carried out (``ok``; what ``cls(True, call_id, result, None, None, None,
+        capability, ledger_seq)`` makes, in a fifth of the instructions: :func:`~.call.plain_frozen`)."""
+        if _PLAIN_RESULT:
+            return instance_with(cls, {"ok": True, "call_id": call_id, "result": result, "error_code": None,
+                                       "message": None, "reason": None, "capability": capability,
+                                       "ledger_seq": ledger_seq})
+        return cls(True, call_id, result, None, None, None, capability, ledger_seq)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": schemas.HOSTCALL_RESULT,
@@ -68,6 +79,10 @@ class HostcallResult:
             "capability": self.capability,
             "result": self.result,
         }
+
+
+_PLAIN_RESULT: Final = plain_frozen(HostcallResult, ("ok", "call_id", "result", "error_code", "message", "reason",
+                                                     "capability", "ledger_seq"))
 
 
 def coerce_request(raw: HostcallRequest | Mapping[str, Any]) -> HostcallRequest:
