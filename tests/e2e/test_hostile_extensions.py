@@ -200,7 +200,7 @@ def test_the_workers_python_is_out_of_reach(make_host: MakeHost) -> None:
     import json
 
     probes = json.loads(host.call_tool("python_probe", "escape", {})["content"][0]["text"])
-    assert probes["raw"] == "undefined,undefined,undefined"
+    assert probes["raw"] == "undefined,undefined,undefined,undefined"
     assert probes["builtins"] == "undefined,undefined,undefined,undefined,undefined,undefined,undefined"
     assert probes["importSys"] == "blocked" and probes["importFile"] == "blocked"
     assert probes["hostModule"] == "blocked"

@@ -1,8 +1,8 @@
 # ruff: noqa: E501  (embedded JavaScript extension sources keep their natural line length)
 """Fire-and-forget UI updates take effect in the order the extension sent them (runtime/hostcalls.py).
 
-``ctx.ui.setStatus``/``notify``/... are synchronous in pi; here they are asynchronous hostcalls served by the
-extension's lane, which has several threads. Without ordering, a later status could be applied before an
+``ctx.ui.setStatus``/``notify``/... are synchronous in pi; here they are posts (hostcalls nobody waits for)
+served by the extension's lane, which has several threads. Without ordering, a later status could be applied before an
 earlier one (seen: 40 updates came out as ``... 20 19 26 2 1 0 3 ...``) and the status bar would end on a stale
 value. In-order calls run one at a time in the order sent; other asynchronous calls still run side by side."""
 
@@ -24,9 +24,11 @@ from pi_sandbox.runtime.toolchain import default_toolchain
 
 
 def make_job(n: int, method: str = "ui", op: str = "set_status", sync: bool = False) -> Job:
+    """A job as the supervisor makes it: status-like UI updates and console lines come as posts."""
     params = {"op": op, "key": "k", "text": str(n)}
     now = time.monotonic()
-    return Job(n, method, params, f"call-{n}", sync, now, now + 30.0, in_order=runs_in_order(method, params, sync))
+    post = not sync and method in ("ui", "log")
+    return Job(n, method, params, f"call-{n}", sync, now, now + 30.0, in_order=runs_in_order(sync, post), post=post)
 
 
 class Recorder:
@@ -135,13 +137,10 @@ def test_a_queued_update_abandoned_before_its_turn_never_runs(lane_of: Any) -> N
     assert recorder.applied == [0, 2]
 
 
-def test_only_fire_and_forget_ui_operations_and_synchronous_calls_are_ordered() -> None:
-    assert runs_in_order("ui", {"op": "set_status"}, False)
-    assert runs_in_order("fs", {"op": "read"}, True)
-    assert not runs_in_order("ui", {"op": "select"}, False)  # a question waits for a person
-    assert not runs_in_order("fs", {"op": "read"}, False)
-    assert not runs_in_order("ui", ["set_status"], False)  # malformed params: the pipeline refuses them
-    assert not runs_in_order(None, None, False)
+def test_only_posts_and_synchronous_calls_are_ordered() -> None:
+    assert runs_in_order(sync=True, post=False)
+    assert runs_in_order(sync=False, post=True)
+    assert not runs_in_order(sync=False, post=False)  # a read, a command, a question for a person
 
 
 BUNDLE = r"""

@@ -66,7 +66,7 @@ export default function (pi) {
   pi.registerTool({ name: "recurse", execute: () => { const f = (n) => f(n + 1) + 1; return f(0); } });
   pi.registerTool({ name: "python", execute: async () => {
     const probes = {
-      rawBridge: typeof globalThis.__pi_hc_sync,
+      rawBridge: typeof globalThis.__pi_hc_sync + "," + typeof globalThis.__pi_hc_post,
       require: typeof require,
       binding: (() => { try { process.binding("fs"); return "returned"; } catch (e) { return "threw"; } })(),
       importOs: await import("os").then(() => "imported", (e) => "blocked: " + e.message),
@@ -267,7 +267,7 @@ def test_crash_is_detected(table: Any) -> None:
 def test_python_and_raw_bridge_are_unreachable(worker: tuple[ExtensionWorker, Recorder]) -> None:
     w, _ = worker
     probes = tool(w, "python")
-    assert probes["rawBridge"] == "undefined"
+    assert probes["rawBridge"] == "undefined,undefined"
     assert probes["ctorEscape"] == "undefined"
     assert probes["importPy"] == "blocked"
     assert probes["rtFrozen"] in ("object", "threw")  # strict-mode modules throw on the frozen global

@@ -30,22 +30,13 @@ HostcallHandler = Callable[[Any, Any], dict[str, Any]]
 
 QUEUED, RUNNING, DONE, ABANDONED = range(4)
 
-#: ``ui`` operations an extension starts without waiting for their answer (``ctx.ui.notify``,
-#: ``setStatus``, ...). In pi they take effect at once, in program order; here they are asynchronous
-#: hostcalls, so the lane runs them one at a time in the order sent (a later status never loses to
-#: an earlier one that happened to run on a slower thread).
-FIRE_AND_FORGET_UI_OPS: frozenset[str] = frozenset(
-    {"notify", "set_status", "set_widget", "set_title", "set_footer", "set_header"})
-
-
-def runs_in_order(method: Any, params: Any, sync: bool) -> bool:
+def runs_in_order(sync: bool, post: bool) -> bool:
     """Whether a call must wait for the caller's earlier in-order calls and hold back its later ones:
-    synchronous calls (the worker is blocked on them: they follow everything it sent before) and
-    fire-and-forget UI updates. Other asynchronous calls (file reads, commands, requests) run side by
-    side, as Node's thread pool would run them."""
-    if sync:
-        return True
-    return method == "ui" and isinstance(params, Mapping) and params.get("op") in FIRE_AND_FORGET_UI_OPS
+    synchronous calls (the worker is blocked on them: they follow everything it sent before) and posts
+    (console lines and status-like UI updates, which nobody waits for: in pi they take effect at once, in
+    program order, so a later status never loses to an earlier one that ran on a slower thread). Other
+    asynchronous calls (file reads, commands, requests) run side by side, as Node's thread pool would."""
+    return sync or post
 
 
 class HostcallService(Protocol):
@@ -95,6 +86,8 @@ class Job:
     delivered: bool = False
     #: Runs after the caller's earlier in-order calls and before its later ones (:func:`runs_in_order`).
     in_order: bool = False
+    #: A post: the worker waits for no answer and none is sent (a timeout or refusal is only recorded).
+    post: bool = False
 
     @property
     def deadline_ms(self) -> int:

@@ -15,7 +15,7 @@ supervisor → worker
 
 worker → supervisor
     ``ready``     {confinement}                                  (after ``init``)
-    ``hostcall``  {hid, method, params, sync: bool}
+    ``hostcall``  {hid, method, params, sync: bool, post?: true}   (a post is never answered)
     ``done``      {id, ok, result? | error: {code, message, name?}, timer_due_in_ms}
     ``fatal``     {code: "oom"|"internal"|..., message}          (the worker exits right after)
 """
@@ -38,6 +38,9 @@ MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
 #: A hostcall frame's ``params_error`` when the worker sent ``null`` for params nested deeper than JSON is
 #: read (the supervisor refuses the call with that reason, not as malformed params).
 PARAMS_TOO_DEEP: Final = "too_deep"
+#: Posts (hostcalls nobody waits for: console lines, UI updates) a worker may have unconfirmed; the next
+#: one goes as a synchronous call, which returns only after all earlier posts ran (backpressure).
+POST_WINDOW: Final = 64
 #: Output the supervisor queues for a worker that is not reading before it gives up on it.
 MAX_PENDING_OUTPUT: Final = 256 * 1024 * 1024
 

@@ -133,6 +133,8 @@ class ExtensionWorker:
         self._lane = HostcallLane(extension_id, self.service, limits.hostcall_threads, self._job_done)
         #: Hostcalls handed to the lane and not yet answered, by the worker's hostcall id.
         self._pending: dict[Any, Job] = {}
+        #: How many of ``_pending`` are posts (the worker waits for none of them).
+        self._posts = 0
         self._completed: queue.SimpleQueue[Job] = queue.SimpleQueue()
         #: True while the request loop waits in select(): only then does a finished job write the wake pipe.
         self._selecting = False
@@ -254,6 +256,7 @@ class ExtensionWorker:
         """SIGKILL the worker's process group and reap it."""
         self._lane.close()
         self._pending.clear()
+        self._posts = 0
         if self._channel is not None:
             self._channel.close_writes()  # a lane thread must never write to a released descriptor number
         proc = self._proc
@@ -290,6 +293,7 @@ class ExtensionWorker:
     def close(self) -> None:
         """Ask the worker to exit, then make sure it is gone."""
         if self._channel is not None and self.alive:
+            self._finish_posts()
             try:
                 self._channel.write({"type": "exit"})
                 self._channel.flush(time.monotonic() + 0.5)
@@ -328,18 +332,18 @@ class ExtensionWorker:
         deadline = started_at + budget
         ceiling = started_at + budget * self.limits.wall_ceiling_factor
         cpu_at_start = self._cpu_seconds()
-        paused_at = started_at if self._pending else None
+        paused_at = started_at if self._awaited() else None
         while True:
             # While hostcalls are pending the worker may just be waiting for them: the JS budget is
-            # paused, only hostcall deadlines and the wall-clock ceiling apply.
+            # paused, only hostcall deadlines and the wall-clock ceiling apply. Posts pause nothing:
+            # the worker runs on while they do.
+            wait_until = min(deadline if paused_at is None else ceiling, ceiling)
             if self._pending:
-                wait_until = min(ceiling, min(job.deadline for job in self._pending.values()))
-            else:
-                wait_until = min(deadline, ceiling)
+                wait_until = min(wait_until, min(job.deadline for job in self._pending.values()))
             message = self._next_message(channel, wait_until)
             self._deliver_completed(channel)
             self._expire_overdue(channel)
-            if paused_at is not None and not self._pending:
+            if paused_at is not None and not self._awaited():
                 deadline += time.monotonic() - paused_at
                 paused_at = None
             if message is None:
@@ -350,7 +354,7 @@ class ExtensionWorker:
                         f"exceeded the {budget * self.limits.wall_ceiling_factor:g}s wall-clock ceiling "
                         f"for a '{kind}' call",
                     )
-                if not self._pending and now >= deadline:
+                if paused_at is None and now >= deadline:
                     short = self._cpu_shortfall(budget, cpu_at_start)
                     if short <= 0:
                         self._die("timeout", f"exceeded the {budget:g}s time budget for a '{kind}' call")
@@ -367,7 +371,7 @@ class ExtensionWorker:
                     self.dead_reason = "internal"
                     self.kill()
                     raise
-                if paused_at is None and self._pending:
+                if paused_at is None and self._awaited():
                     paused_at = time.monotonic()
             elif mtype == "done" and message.get("id") == request_id:
                 due_in_ms = message.pop("timer_due_in_ms", None)
@@ -414,18 +418,47 @@ class ExtensionWorker:
         # Malformed values go to the pipeline as sent: it refuses and records them (invalid_request).
         now = time.monotonic()
         sync = message.get("sync") is not False
+        post = not sync and message.get("post") is True
         job = Job(hid, method, params, self.service.new_call_id(), sync, now, now + self.service.deadline_s(method),
-                  in_order=runs_in_order(method, params, sync))
+                  in_order=runs_in_order(sync, post), post=post)
         self.request_call_ids.append(job.call_id)
         if len(self._pending) >= self.limits.max_pending_hostcalls:
             # A flood of calls is refused at once (and recorded), never queued without bound.
             job.deadline, job.flooded = now, True
             self._lane.abandon(job)
             self.service.timed_out(job)  # recorded before the caller hears of it, like every decision
-            self._send_result(channel, hid, flood_reply(job, self.limits.max_pending_hostcalls))
+            if not post:
+                self._send_result(channel, hid, flood_reply(job, self.limits.max_pending_hostcalls))
             return
         self._pending[hid] = job
+        self._posts += post
         self._lane.submit(job)
+
+    def _awaited(self) -> bool:
+        """Whether the worker may be blocked on a hostcall (it waits for every pending call but posts)."""
+        return len(self._pending) > self._posts
+
+    def _forget(self, job: Job) -> None:
+        """``job`` is answered or given up: it is no longer pending."""
+        del self._pending[job.hid]
+        self._posts -= job.post
+
+    def _finish_posts(self) -> None:
+        """Before the worker goes: let its posts still queued or running finish, each recorded like any
+        call (a console line sent just before the end is not lost); at most until their deadlines."""
+        while self._posts:
+            posts = [job for job in self._pending.values() if job.post]
+            try:
+                job = self._completed.get(timeout=max(0.0, min(j.deadline for j in posts) - time.monotonic()))
+            except queue.Empty:
+                now = time.monotonic()
+                for late in posts:
+                    if late.deadline <= now and self._lane.abandon(late):
+                        self._forget(late)
+                        self.service.timed_out(late)
+                continue
+            if self._pending.get(job.hid) is job:
+                self._forget(job)  # the worker is leaving: no answer is sent any more
 
     def _job_done(self, job: Job) -> None:
         """Runs on a lane thread: answer the worker at once, then queue the job for the request loop's
@@ -435,7 +468,7 @@ class ExtensionWorker:
         a ``timeout`` answer: the lane marked the job done before calling this, so the loop can no longer
         abandon it (and a job it abandoned first never gets here)."""
         channel = self._channel
-        if channel is not None and job.reply is not None:
+        if channel is not None and job.reply is not None and not job.post:
             try:
                 channel.write_bytes(encode_frame({"type": "hc_result", "hid": job.hid, **job.reply}))
                 job.delivered = True
@@ -455,8 +488,8 @@ class ExtensionWorker:
     def _deliver(self, channel: FdChannel, job: Job) -> None:
         if self._pending.get(job.hid) is not job:
             return  # already answered (timed out meanwhile) or from a worker that was replaced
-        del self._pending[job.hid]
-        if not job.delivered:
+        self._forget(job)
+        if not job.delivered and not job.post:
             self._send_result(channel, job.hid, job.reply or {})
 
     def _deliver_completed(self, channel: FdChannel) -> None:
@@ -476,9 +509,10 @@ class ExtensionWorker:
         for job in [j for j in self._pending.values() if j.deadline <= now]:
             if not self._lane.abandon(job):
                 continue  # finished just now: its answer is in the queue
-            del self._pending[job.hid]
+            self._forget(job)
             self.service.timed_out(job)  # the entry exists before the caller can act on the answer
-            self._send_result(channel, job.hid, timeout_reply(job))
+            if not job.post:
+                self._send_result(channel, job.hid, timeout_reply(job))
 
     def _send_result(self, channel: FdChannel, hid: Any, reply: Mapping[str, Any]) -> None:
         try:

@@ -30,6 +30,7 @@ from pi_sandbox.runtime.protocol import (
     HEADER,
     MAX_FRAME_BYTES,
     PARAMS_TOO_DEEP,
+    POST_WINDOW,
     FdChannel,
     ProtocolError,
     decode_body,
@@ -77,6 +78,8 @@ class Worker:
         self._info_json = json.dumps(init.get("info") or {})
         self._next_hid = 1
         self._async_pending: set[int] = set()
+        #: Posts sent since the last synchronous call returned (see ``_hc_post``).
+        self._posts_unconfirmed = 0
         self._inbox: list[dict[str, Any]] = []
         self._timer_heap: list[tuple[float, int, int]] = []
         self._timers: dict[int, tuple[float, bool]] = {}  # id -> (interval seconds, repeat)
@@ -100,6 +103,7 @@ class Worker:
     def _bind(self) -> None:
         self.engine.bind("__pi_hc_sync", self._hc_sync)
         self.engine.bind("__pi_hc_start", self._hc_start)
+        self.engine.bind("__pi_hc_post", self._hc_post)
         self.engine.bind("__pi_timer_set", self._timer_set)
         self.engine.bind("__pi_timer_clear", self._timer_clear)
         self.engine.bind("__pi_random", self._random)
@@ -107,7 +111,7 @@ class Worker:
         self.engine.bind("__pi_done", self._record_done)
         self.engine.bind("__pi_info_json", lambda: self._info_json)
 
-    def _hostcall_frame(self, hid: int, method: Any, params_json: Any, sync: bool) -> bytes:
+    def _hostcall_frame(self, hid: int, method: Any, params_json: Any, sync: bool, post: bool = False) -> bytes:
         """The frame for one hostcall. A malformed call is sent too (method or params as ``null``),
         never refused here: the supervisor's pipeline refuses it as ``invalid_request`` and records
         it, so no refused call goes unrecorded."""
@@ -122,6 +126,8 @@ class Worker:
             fields["params_error"] = PARAMS_TOO_DEEP
         except (TypeError, ValueError, AttributeError):
             params = b"null"
+        if post:
+            fields["post"] = True
         head = dumps(fields)
         body = b"".join((head[:-1], b',"params":', params, b"}"))
         if len(body) > MAX_FRAME_BYTES:
@@ -137,9 +143,26 @@ class Worker:
             body = self._read_raw()
             message = decode_body(body)
             if message.get("type") == "hc_result" and message.get("hid") == hid:
+                # Synchronous calls run after every earlier post (in order): those are all done now.
+                self._posts_unconfirmed = 0
                 # The frame already has the {ok, result, error} shape pi:host unwraps: pass it through.
                 return body.decode("utf-8")
             self._queue(message)
+
+    def _hc_post(self, method: Any, params_json: Any) -> None:
+        """A hostcall nobody waits for (a console line, a status update): sent, never answered.
+
+        The supervisor runs posts in the order sent, before any later synchronous call, and records
+        each like any call. At most ``POST_WINDOW`` are unconfirmed at a time: the next one is sent as
+        a synchronous call, which returns once every earlier post is done, so a burst of console lines
+        waits for the host instead of flooding it (nothing is dropped)."""
+        if self._posts_unconfirmed >= POST_WINDOW:
+            self._hc_sync(method, params_json)
+            return
+        hid = -self._next_hid
+        self._next_hid += 1
+        self._posts_unconfirmed += 1
+        self.channel.write_bytes(self._hostcall_frame(hid, method, params_json, False, post=True))
 
     def _hc_start(self, hid: Any, method: Any, params_json: Any) -> None:
         if not isinstance(hid, int) or hid <= 0:

@@ -15,8 +15,10 @@ export function bindApi(pi) {
   api = pi;
 }
 
+// Status-like UI calls: in pi they take effect at once and return nothing. Here they are posts: the
+// extension does not wait, the host applies them in the order sent and records each (a refusal too).
 function fireAndForget(method, params) {
-  host.call(method, params).catch((err) => host.log("warn", `${method} hostcall failed:`, err.message));
+  host.post(method, params);
 }
 
 // ---- ctx (built per call) ---------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ const jsonStringify = JSON.stringify;
 const raw = {
   hcSync: g.__pi_hc_sync,
   hcStart: g.__pi_hc_start,
+  hcPost: g.__pi_hc_post,
   timerSet: g.__pi_timer_set,
   timerClear: g.__pi_timer_clear,
   random: g.__pi_random,
@@ -48,7 +49,7 @@ const raw = {
   done: g.__pi_done,
   infoJson: g.__pi_info_json,
 };
-for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_digest", "__pi_done", "__pi_info_json"]) {
+for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_hc_post", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_digest", "__pi_done", "__pi_info_json"]) {
   delete g[name];
 }
 
@@ -88,6 +89,14 @@ function encodeOrNull(params) {
 /** Synchronous hostcall: blocks the worker until the supervisor answers. */
 export function callSync(method, params) {
   return unwrap(raw.hcSync(typeof method === "string" ? method : null, encodeOrNull(params)));
+}
+
+/**
+ * A hostcall nobody waits for (console lines, status updates): the host runs it in order with the
+ * caller's other in-order calls and records it; its answer, a refusal included, is never sent back.
+ */
+export function post(method, params) {
+  raw.hcPost(typeof method === "string" ? method : null, encodeOrNull(params));
 }
 
 let nextHid = 1;
@@ -138,10 +147,13 @@ function formatArg(arg) {
   }
 }
 
-/** console.* convenience: one `log` hostcall per line; never throws. */
+/**
+ * console.* convenience: one `log` post per line (like Node writing to a pipe, the line is not waited
+ * for; the host keeps the lines in order with the caller's other calls); never throws.
+ */
 export function log(level, ...args) {
   try {
-    callSync("log", { level: String(level), message: args.map(formatArg).join(" ") });
+    post("log", { level: String(level), message: args.map(formatArg).join(" ") });
   } catch {
     // Logging must never break the extension (a denied or failed log is recorded by the host).
   }
