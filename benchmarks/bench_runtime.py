@@ -54,6 +54,19 @@ export default function (pi: any) {
     },
   });
   pi.registerTool({
+    name: "log_loop", parameters: Type.Object({ n: Type.Integer() }),
+    async execute(_id: string, p: any, _s: any, _u: any, ctx: any) {
+      const times: number[] = [];
+      for (let i = 0; i < p.n; i++) {
+        const t0 = performance.now();
+        console.log("bench line", i);
+        times.push(performance.now() - t0);
+      }
+      fs.statSync(path.join(ctx.cwd, "data-0.txt"));  // runs after every line above: the next batch starts clean
+      return { content: [{ type: "text", text: JSON.stringify(times) }] };
+    },
+  });
+  pi.registerTool({
     name: "work", parameters: Type.Object({ i: Type.Integer() }),
     async execute(_id: string, p: any, _s: any, _u: any, ctx: any) {
       let total = 0;
@@ -120,14 +133,16 @@ def bench_cold_load(config: Any, source: ExtensionSource, rounds: int = 12) -> t
     return statistics.median(uncached), statistics.median(cached)
 
 
-def bench_round_trip(config: Any, source: ExtensionSource, cls: type[Sandbox] = Sandbox) -> list[float]:
+def bench_round_trip(config: Any, source: ExtensionSource, cls: type[Sandbox] = Sandbox,
+                     tool: str = "stat_loop", n: int = 200) -> list[float]:
+    """Seconds per call as JS sees it: ``fs.statSync`` (``stat_loop``) or ``console.log`` (``log_loop``)."""
     sandbox = cls.open(config)
     host = ExtensionHost(sandbox)
     host.load([source])
-    host.call_tool(source.extension_id, "stat_loop", {"n": 200})  # warm up
+    host.call_tool(source.extension_id, tool, {"n": n})  # warm up
     samples: list[float] = []
     for _ in range(10):
-        text = host.call_tool(source.extension_id, "stat_loop", {"n": 200})["content"][0]["text"]
+        text = host.call_tool(source.extension_id, tool, {"n": n})["content"][0]["text"]
         samples += json.loads(text)
     host.shutdown(notify=False)
     sandbox.close()

@@ -1,9 +1,11 @@
 # ruff: noqa: E501  (embedded JavaScript extension sources keep their natural line length)
-"""Posts: hostcalls nobody waits for (``console.*`` lines, status-like UI updates; runtime/worker.py ``_hc_post``).
+"""Posts: hostcalls the extension does not wait for (``console.*`` lines, status-like UI updates; runtime/worker.py
+``_hc_post``).
 
 The extension runs on while the host carries a post out; the host still runs posts in the order sent, before
 any later synchronous call, records each one, never answers them, and never drops one: a burst waits for the
-host (at most ``POST_WINDOW`` unconfirmed), and a worker closing right after a post lets it finish first."""
+host (at most ``POST_WINDOW`` unconfirmed), ``finish_posts`` (called by the host before a host call returns)
+waits for the rest, and a worker closing right after a post lets it finish first."""
 
 from __future__ import annotations
 
@@ -119,8 +121,18 @@ def test_the_extension_does_not_wait_for_its_console_lines(worker_for: Any) -> N
     assert text_of(worker.request("tool", {"name": "lines", "input": {"n": 3}})) == "sent"
     assert host.applied == []  # the tool finished while its lines were still waiting
     host.gate.set()
-    wait_for(lambda: len(host.applied) == 3)
+    worker.finish_posts()
     assert host.applied == ["line 0", "line 1", "line 2"]
+    assert worker.posts_pending == 0
+
+
+def test_finish_posts_returns_once_every_line_is_carried_out(worker_for: Any) -> None:
+    host = Host(log_delay_s=0.03)
+    worker = worker_for(host)
+    assert text_of(worker.request("tool", {"name": "lines", "input": {"n": 5}})) == "sent"
+    assert worker.posts_pending > 0
+    worker.finish_posts()
+    assert host.applied == [f"line {i}" for i in range(5)]
 
 
 def test_a_synchronous_call_runs_after_the_lines_sent_before_it(worker_for: Any) -> None:
@@ -136,7 +148,7 @@ def test_a_burst_far_beyond_the_window_and_the_pending_limit_loses_no_line(worke
     # Fewer calls may wait than the burst holds: without backpressure most lines would be refused as a flood.
     worker = worker_for(host, max_pending_hostcalls=POST_WINDOW + 8)
     assert text_of(worker.request("tool", {"name": "lines", "input": {"n": n}})) == "sent"
-    wait_for(lambda: len(host.applied) == n)
+    worker.finish_posts()
     assert host.applied == [f"line {i}" for i in range(n)]
     assert host.timed_out_calls == []  # none refused as a flood
 
@@ -174,4 +186,17 @@ def test_pending_posts_do_not_pause_the_javascript_time_budget(worker_for: Any) 
     assert failure.value.code == "timeout"
     assert "time budget" in str(failure.value)
     assert time.monotonic() - started < 4.0  # the ceiling would be 5 s
+    host.gate.set()
+
+
+def test_finish_posts_gives_a_hung_line_up_at_its_deadline_and_records_it(worker_for: Any) -> None:
+    host = Host(deadline_s=0.3)
+    host.gate.clear()
+    worker = worker_for(host)
+    assert text_of(worker.request("tool", {"name": "lines", "input": {"n": 2}})) == "sent"
+    started = time.monotonic()
+    worker.finish_posts()
+    assert time.monotonic() - started < 5.0  # bounded by the deadlines, not by the hung connector
+    assert worker.posts_pending == 0
+    assert [job.params["message"] for job in host.timed_out_calls] == ["line 0", "line 1"]
     host.gate.set()

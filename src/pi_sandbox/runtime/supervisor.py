@@ -17,6 +17,7 @@ supervisor — never gets an innocent extension killed and blamed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import signal
@@ -293,7 +294,10 @@ class ExtensionWorker:
     def close(self) -> None:
         """Ask the worker to exit, then make sure it is gone."""
         if self._channel is not None and self.alive:
-            self._finish_posts()
+            try:
+                self.finish_posts()  # a line sent just before the end is not lost
+            except WorkerFailure:
+                pass  # dead meanwhile: nothing is left to wait for
             try:
                 self._channel.write({"type": "exit"})
                 self._channel.flush(time.monotonic() + 0.5)
@@ -443,22 +447,29 @@ class ExtensionWorker:
         del self._pending[job.hid]
         self._posts -= job.post
 
-    def _finish_posts(self) -> None:
-        """Before the worker goes: let its posts still queued or running finish, each recorded like any
-        call (a console line sent just before the end is not lost); at most until their deadlines."""
+    @property
+    def posts_pending(self) -> int:
+        """How many of the worker's posts are queued or running (see ``finish_posts``)."""
+        return self._posts
+
+    def finish_posts(self) -> None:
+        """Wait until every post the worker sent (console lines, UI updates) has been carried out, each
+        recorded like any call, or given up at its deadline (recorded as a timeout). The worker did not
+        wait for them; whoever called the host waits here once, so output and ledger are complete when a
+        host call returns. Answers of other calls finishing meanwhile are delivered as usual.
+
+        Raises ``WorkerFailure`` when the worker can no longer be written to (it is dead then)."""
+        channel = self._require_channel()
         while self._posts:
-            posts = [job for job in self._pending.values() if job.post]
+            until = min(job.deadline for job in self._pending.values() if job.post)
+            # An infinite deadline: a person is being asked for the post; its answer ends the wait.
+            wait = None if math.isinf(until) else max(0.0, until - time.monotonic())
             try:
-                job = self._completed.get(timeout=max(0.0, min(j.deadline for j in posts) - time.monotonic()))
+                job = self._completed.get(timeout=wait)
             except queue.Empty:
-                now = time.monotonic()
-                for late in posts:
-                    if late.deadline <= now and self._lane.abandon(late):
-                        self._forget(late)
-                        self.service.timed_out(late)
+                self._expire_overdue(channel)
                 continue
-            if self._pending.get(job.hid) is job:
-                self._forget(job)  # the worker is leaving: no answer is sent any more
+            self._deliver(channel, job)
 
     def _job_done(self, job: Job) -> None:
         """Runs on a lane thread: answer the worker at once, then queue the job for the request loop's
