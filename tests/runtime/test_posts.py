@@ -13,9 +13,11 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.runtime.conftest import MakeHost, source_for, write_file
 
 from pi_sandbox.runtime.hostcalls import Job
 from pi_sandbox.runtime.modules import load_module_table
@@ -200,3 +202,33 @@ def test_finish_posts_gives_a_hung_line_up_at_its_deadline_and_records_it(worker
     assert worker.posts_pending == 0
     assert [job.params["message"] for job in host.timed_out_calls] == ["line 0", "line 1"]
     host.gate.set()
+
+
+CHATTY = """
+export default function (pi: any) {
+  pi.registerTool({ name: "chat", execute: async (_id: string, p: any, _s: any, _u: any, ctx: any) => {
+    for (let i = 0; i < p.n; i++) console.log("chat line", i);
+    ctx.ui.setStatus("chat", "done");
+    return { content: [{ type: "text", text: "ok" }] };
+  } });
+  pi.on("turn_end", async () => { console.log("turn over"); });
+}
+"""
+
+
+def test_a_host_call_returns_once_its_posts_are_recorded_in_order(make_host: MakeHost, ext_dir: Path,
+                                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    # The extension did not wait for its lines; the host's caller does, once: when call_tool or emit returns,
+    # the output has been shown and the ledger holds every call, in the order the extension made them.
+    host = make_host()
+    host.load([source_for(write_file(ext_dir / "chatty.ts", CHATTY), "chatty")])
+    ids: list[str] = []
+    assert host.call_tool("chatty", "chat", {"n": 30}, hostcall_ids=ids)["content"][0]["text"] == "ok"
+    assert host.get("chatty").worker.posts_pending == 0
+    entries = sorted((e for e in host.sandbox.store.query_ledger(extension_id="chatty", limit=100)
+                      if e.call_id in ids), key=lambda e: e.seq)
+    assert [e.method for e in entries] == ["log"] * 30 + ["ui"]
+    assert all(e.decision == "allow" for e in entries)
+    host.emit("turn_end", {"turnIndex": 0})
+    err = capfd.readouterr().err
+    assert "[chatty] info: chat line 29" in err and "[chatty] info: turn over" in err

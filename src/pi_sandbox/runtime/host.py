@@ -216,7 +216,7 @@ class ExtensionHost:
             started.append(ext)
         for ext in started:
             self._finish_load(ext)
-        self._flush_bus()
+        self._settle()
         return batch
 
     def _imports_available(self, ext: LoadedExtension, table: ModuleTable) -> bool:
@@ -335,6 +335,24 @@ class ExtensionHost:
         self.outbox.append({**body, "kind": kind, "extension_id": extension_id})
         return {"accepted": True, "queued": len(self.outbox)}
 
+    def _settle(self) -> None:
+        """The end of every host call: deliver the bus events it caused, then wait for the posts.
+
+        Console lines and status-like UI updates are posts (docs/runtime.md): an extension does not wait for
+        them, so the host carries them out while the extension, and the other extensions' handlers, run on.
+        The host's caller waits once, here: when a host call returns, its output has been shown and every
+        call it made is in the ledger, in the order sent (as in pi, where they take effect at once)."""
+        self._flush_bus()
+        for ext in list(self._extensions.values()):
+            worker = ext.worker
+            if worker is None or not worker.posts_pending:
+                continue
+            with ext.lock:
+                try:
+                    worker.finish_posts()
+                except WorkerFailure as exc:
+                    self._fail(ext, exc.code, f"finishing its posts: {exc}", decision="kill")
+
     def _flush_bus(self, limit: int = 200) -> None:
         """Deliver queued ``pi.events.emit`` events to the other extensions (bounded, no recursion)."""
         delivered = 0
@@ -452,7 +470,7 @@ class ExtensionHost:
                     if hostcall_ids is not None and ext.worker is not None:
                         hostcall_ids.extend(ext.worker.request_call_ids)
         finally:
-            self._flush_bus()
+            self._settle()
         thrown = result.pop("thrown", None)
         if thrown:
             message = str(thrown.get("message", ""))
@@ -479,7 +497,7 @@ class ExtensionHost:
         try:
             return self._request(ext, "command", {"name": name, "args": args})
         finally:
-            self._flush_bus()
+            self._settle()
 
     def run_shortcut(self, extension_id: str, key: str) -> dict[str, Any]:
         """Run a registered keyboard shortcut's handler."""
@@ -487,7 +505,7 @@ class ExtensionHost:
         try:
             return self._request(ext, "shortcut", {"key": key})
         finally:
-            self._flush_bus()
+            self._settle()
 
     def emit(
         self, event: str, data: Mapping[str, Any] | None = None, *, only: Sequence[str] | None = None
@@ -528,7 +546,7 @@ class ExtensionHost:
                              decision="deny")
             if stop:
                 break
-        self._flush_bus()
+        self._settle()
         outcome["data"] = state
         outcome["extensions"] = per_extension
         return outcome
@@ -553,7 +571,7 @@ class ExtensionHost:
                 ticked += 1
             except PiSandboxError:
                 continue
-        self._flush_bus()
+        self._settle()
         return ticked
 
     def next_timer_at(self) -> float | None:
