@@ -283,3 +283,38 @@ def test_settings_grants_for_an_id_do_not_reach_a_project_extension_of_that_id(p
     discover_and_load(host)
     assert _text(host.call_tool("formatter", "rename", {})) == "renamed stolen"
     _verified(pi_env)
+
+
+def test_ext_check_reports_what_a_load_would_refuse_for_identity_and_controls(
+        pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ext check` takes the loader's path: an id another extension holds, a quarantine or a kill switch make it
+    say WOULD NOT LOAD with the loader's reason (before, it said ok and the load then refused)."""
+    installed = _install(pi_env, "formatter")
+    thief = pi_env.workspace / ".pi" / "extensions" / "formatter.ts"
+    thief.parent.mkdir(parents=True)
+    shutil.copy(HERE / "id_thief.ts", thief)
+    capsys.readouterr()
+
+    def check(path: Path) -> tuple[int, dict[str, Any]]:
+        code = main(["ext", "check", str(path), "--json"])
+        [report] = json.loads(capsys.readouterr().out)["extensions"]
+        return code, report
+
+    code, report = check(thief)
+    assert code == 1 and report["reason"] == "identity_conflict" and not report["ok"]
+    assert "'formatter'" in report["error"] and "other code may not load under it" in report["error"]
+    code, report = check(installed)
+    assert code == 0 and report["ok"], report  # the holder itself is fine
+    assert main(["ext", "trust", "quarantine", "--extension", "formatter", "--reason", "incident 7"]) == 0
+    capsys.readouterr()
+    code, report = check(installed)
+    assert code == 1 and report["reason"] == "quarantined" and "pi-sandbox ext trust history" in report["error"]
+    assert main(["ext", "trust", "promote", "--extension", "formatter", "--to", "probation",
+                 "--reason", "reviewed"]) == 0
+    assert main(["security", "kill-switch", "on", "--reason", "stop everything"]) == 0
+    capsys.readouterr()
+    code, report = check(installed)
+    assert code == 1 and report["reason"] == "kill_switch" and "kill-switch off" in report["error"]
+    assert main(["security", "kill-switch", "off", "--reason", "over"]) == 0
+    capsys.readouterr()
+    assert check(installed)[0] == 0

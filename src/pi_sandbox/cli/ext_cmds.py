@@ -188,8 +188,9 @@ def install(ctx: CliContext, path: str, force: bool, reason: str | None) -> int:
 @command()
 @click.argument("path")
 def check(ctx: CliContext, path: str) -> int:
-    """Every load check for the extension(s) at PATH without running their code: integrity, dependencies,
-    imports; notes on missing optional packages and native addons (exit 0 all would load, 1 not)."""
+    """Every load check for the extension(s) at PATH without running their code: identity, integrity,
+    dependencies, kill switch and quarantine, imports; notes on missing optional packages and native addons
+    (exit 0 all would load, 1 not)."""
     from pi_sandbox.runtime.discovery import resolve_path
     from pi_sandbox.runtime.prepare import check_extension_paths
 

@@ -3,7 +3,9 @@
 :func:`prepare_bundle` is the one path both the loader (``ExtensionHost.load``) and ``pi-sandbox ext check``
 take, so a check reports exactly what a load would refuse. :func:`check_extension` adds the problems
 that only show when the module table is consulted (unavailable imports, native addons) and notes that
-do not stop a load (native addons, declared dependencies that are missing but not imported).
+do not stop a load (native addons, declared dependencies that are missing but not imported);
+:func:`check_extension_paths` also applies the refusals a load makes before and after bundling — an id
+another extension holds (``identity_conflict``), a kill switch or quarantine — in the loader's order.
 """
 
 from __future__ import annotations
@@ -105,9 +107,11 @@ class CheckReport:
 
 
 def check_extension(
-    bundler: Bundler, table: ModuleTable, source: ExtensionSource, state_dir: Path
+    bundler: Bundler, table: ModuleTable, source: ExtensionSource, state_dir: Path,
+    blocked: tuple[str, str] | None = None,
 ) -> CheckReport:
-    """Every load check short of running the extension's code."""
+    """Every load check short of running the extension's code. ``blocked``: (reason, message) when a kill
+    switch or quarantine would stop the extension once bundled (the loader checks that after the pin)."""
     plan = plan_dependencies(source.root)
     notes = _notes(plan)
     deps = tuple(f"{i.name}@{i.version}" for p, i in sorted(plan.packages.items()) if p != plan.root)
@@ -115,6 +119,8 @@ def check_extension(
         bundle = prepare_bundle(bundler, source, state_dir, plan=plan)
     except ExtensionLoadError as exc:
         return CheckReport(source, False, exc.reason, str(exc), notes, deps)
+    if blocked is not None:
+        return CheckReport(source, False, blocked[0], blocked[1], notes, deps)
     problem = static_import_problem(bundle, table, source.entry)
     if problem is not None:
         return CheckReport(source, False, problem.reason, problem.message, notes, deps)
@@ -182,7 +188,9 @@ def _notes(plan: DependencyPlan) -> tuple[str, ...]:
 
 
 def check_extension_paths(sources: list[ExtensionSource], config: SecurityConfig) -> list[CheckReport]:
-    """:func:`check_extension` for each source with the default toolchain and the state dir's cache."""
+    """:func:`check_extension` for each source with the default toolchain and the state dir's cache, after
+    the identity check the loader makes first, with the kill switches and trust states the ledger holds."""
+    from pi_sandbox.runtime.identity import IDENTITY_CONFLICT, claim_problem, held_ids, identity_of, user_holders
     from pi_sandbox.runtime.modules import load_module_table
     from pi_sandbox.runtime.toolchain import default_toolchain
 
@@ -190,4 +198,33 @@ def check_extension_paths(sources: list[ExtensionSource], config: SecurityConfig
     toolchain.require_installed()
     table = load_module_table(toolchain)
     bundler = Bundler(toolchain, config.state_dir / "bundle-cache", table)
-    return [check_extension(bundler, table, s, config.state_dir) for s in sources]
+    pins = PinIndex.of(load_lockfile(config.state_dir))
+    held = held_ids(pins, user_holders(config.agent_dir, config.project_dir, pins))
+    stops = _stops(config, [s.extension_id for s in sources])
+    reports: list[CheckReport] = []
+    for source in sources:
+        identity = identity_of(source.extension_id, source.origin, source.root, source.entry, config.project_dir, pins)
+        problem = claim_problem(identity, held)
+        if problem is not None:
+            reports.append(CheckReport(source, False, IDENTITY_CONFLICT, problem, (), ()))
+            continue
+        reports.append(check_extension(bundler, table, source, config.state_dir, stops.get(source.extension_id)))
+    return reports
+
+
+def _stops(config: SecurityConfig, extension_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Why each of ``extension_ids`` may not run now (kill switch, quarantine), as the ledger says."""
+    from pi_sandbox.audit import AuditStore
+    from pi_sandbox.audit.db import DB_FILE
+    from pi_sandbox.trust.controls import Controls
+
+    if not (config.state_dir / DB_FILE).exists():
+        return {}  # nothing recorded yet: no switch, no quarantine
+    found: dict[str, tuple[str, str]] = {}
+    with AuditStore.open_read_only(config.state_dir) as store:
+        controls = Controls(store, config.trust, config.state_dir, watch=False)
+        for extension_id in extension_ids:
+            stop = controls.blocked(extension_id)
+            if stop is not None:
+                found[extension_id] = (str(stop[0]), stop[1])
+    return found
