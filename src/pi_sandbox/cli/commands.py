@@ -26,7 +26,7 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("ext", "scan"): ("ext_cmds:scan", "scan an extension folder or file for forbidden and flagged code"),
     ("ext", "preflight"): ("ext_cmds:preflight", "run every install check without installing"),
     ("ext", "install"): ("ext_cmds:install", "scan, then install (folder, npm:, git:) with its npm dependencies"),
-    ("ext", "check"): ("ext_cmds:check", "every load check (identity, integrity, dependencies, controls, imports) without running code"),
+    ("ext", "check"): ("ext_cmds:check", "every load check (identity, pins, deps, controls, imports), no code run"),
     ("ext", "list"): ("runtime_cmds:ext_list", "load the configured extensions and list them"),
     ("ext", "verify"): ("ext_cmds:verify", "check installed extensions against their pins and today's scan"),
     ("ext", "update"): ("ext_cmds:update", "install a new version; shows the capability diff, asks before granting"),
