@@ -18,7 +18,11 @@ export function bindApi(pi) {
 // Status-like UI calls: in pi they take effect at once and return nothing. Here they are posts: the
 // extension does not wait, the host applies them in the order sent and records each (a refusal too).
 function fireAndForget(method, params) {
-  host.post(method, params);
+  try {
+    host.post(method, params);
+  } catch {
+    // Never throws into the extension (a frame over the size limit is refused like a failed update).
+  }
 }
 
 // ---- ctx (built per call) ---------------------------------------------------------------------------------------
