@@ -15,7 +15,7 @@ supervisor → worker
 
 worker → supervisor
     ``ready``     {confinement}                                  (after ``init``)
-    ``hostcall``  {hid, method, params, sync: bool, post?: true}   (a post is never answered)
+    ``hostcall``  {hid, method, params, sync: bool, post?: true, params_error?}  (a post is never answered)
     ``done``      {id, ok, result? | error: {code, message, name?}, timer_due_in_ms}
     ``fatal``     {code: "oom"|"internal"|..., message}          (the worker exits right after)
 """
