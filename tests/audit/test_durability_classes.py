@@ -175,3 +175,47 @@ def test_crash_between_group_syncs_loses_no_acknowledged_effect_entry(state_dir:
     assert not lost, f"seed={seed}: acknowledged before a sync but not on disk: {lost[:10]}"
     seqs = sorted(survived)
     assert seqs == list(range(1, len(seqs) + 1)), f"seed={seed}: the surviving ledger has gaps"
+
+
+def test_interval_checkpoints_are_sealed_by_the_flusher_once_synced(state_dir: Path) -> None:
+    """An appender that crosses a checkpoint does not wait for the seal's signature and fsyncs: the flusher
+    seals each interval checkpoint, in order, and only once a sync covers it."""
+    import threading
+
+    store = AuditStore.open(state_dir, checkpoint_interval=5, flush_interval_s=3600)
+    assert store._anchor is not None
+    seals: list[tuple[int, int, int]] = []  # (seq, durable seq at the time, thread)
+    real = store._anchor.seal
+
+    def watched(seq: int, head: str, reason: str):  # type: ignore[no-untyped-def]
+        if reason == "interval":
+            seals.append((seq, store.durable_seq, threading.get_ident()))
+        return real(seq, head, reason)
+
+    store._anchor.seal = watched  # type: ignore[method-assign]
+    try:
+        for i in range(12):
+            store.append(draft(i), sync=False)
+        deadline = time.monotonic() + 10  # generous: the flusher is woken at once
+        while len(seals) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [s[0] for s in seals] == [5, 10]
+        assert all(durable >= seq for seq, durable, _ in seals)  # never ahead of what is on disk
+        assert threading.get_ident() not in {thread for *_, thread in seals}
+    finally:
+        store.close()
+    seal = (state_dir / "ledger-anchor.json").read_text()
+    assert '"reason": "close"' in seal and '"seq": 12' in seal  # the close seal follows the interval ones
+
+
+def test_close_seals_interval_checkpoints_the_flusher_had_no_round_for(state_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "anchor-copy.log"
+    store = AuditStore.open(state_dir, checkpoint_interval=5, flush_interval_s=3600, anchor_copy=copy)
+    store.seal_later = store._seals_due.append  # type: ignore[method-assign]  # handed over, the flusher not woken
+    for i in range(11):
+        store.append(draft(i), sync=False)
+    store.close()
+    import json
+    reasons = [(json.loads(line)["seq"], json.loads(line)["reason"]) for line in copy.read_text().splitlines()]
+    assert [r for r in reasons if r[1] == "interval"] == [(5, "interval"), (10, "interval")]
+    assert reasons[-1][1] == "close"

@@ -74,7 +74,11 @@ class GroupWriter(Protocol):
         ...
 
     def make_durable(self, checkpoint: tuple[int, str] | None) -> AuditStoreError | None:
-        """Sync everything committed so far (and seal ``checkpoint`` once synced); the error of a failed sync."""
+        """Sync everything committed so far (``checkpoint`` is sealed once synced); the error of a failed sync."""
+        ...
+
+    def seal_later(self, checkpoint: tuple[int, str]) -> None:
+        """Seal ``checkpoint`` (just committed) once a sync covers it, off the committing thread."""
         ...
 
     def acknowledged_unsynced(self) -> None:
@@ -287,8 +291,11 @@ class GroupCommit:
         if committed is None:
             return
         checkpoint = committed[2]
-        if checkpoint is None and len(acknowledged) == len(batch):
-            self._writer.acknowledged_unsynced()  # every ticket was acknowledged above
+        if len(acknowledged) == len(batch):  # every ticket was acknowledged above
+            if checkpoint is not None:
+                self._writer.seal_later(checkpoint)  # the flusher syncs, then seals
+            else:
+                self._writer.acknowledged_unsynced()
             return
         error = self._writer.make_durable(checkpoint)
         with self._cond:
