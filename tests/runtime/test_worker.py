@@ -142,7 +142,9 @@ def test_sync_and_async_hostcalls_reach_the_handler(worker: tuple[ExtensionWorke
     w, rec = worker
     assert tool(w, "sync_stat", {"path": "f.txt"}) == {"path": "f.txt", "size": 3}
     assert tool(w, "async_pair") == ["a", "b"]
-    assert [c[1]["path"] for c in rec.calls] == ["f.txt", "a", "b"]
+    paths = [c[1]["path"] for c in rec.calls]
+    # The two async reads run side by side on the lane's threads: either may reach the handler first.
+    assert paths[0] == "f.txt" and sorted(paths[1:]) == ["a", "b"]
     assert all(c[0] == "fs" for c in rec.calls)
 
 
