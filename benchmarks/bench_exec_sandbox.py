@@ -77,16 +77,20 @@ class _Switch:
         self.bare = False
         self.prepare_ms: list[float] = []
 
-    def watch_begin(self, workspace: Sequence[Path]) -> bool:
+    def watch_begin(self, workspace: Sequence[Path], *args: Any) -> bool:
         """The workspace watch (``sandbox/watch.py``) is part of the sandbox's cost: bare calls skip it."""
-        return False if self.bare else self.real.watch_begin(workspace)
+        return False if self.bare else self.real.watch_begin(workspace, *args)
+
+    def watch_bound(self, workspace: Sequence[Path], *args: Any) -> None:
+        if not self.bare:
+            self.real.watch_bound(workspace, *args)
 
     def watch_end(self, workspace: Sequence[Path], *args: Any) -> list[Any]:
         return [] if self.bare else self.real.watch_end(workspace, *args)
 
-    def watch_abandon(self, workspace: Sequence[Path]) -> None:
+    def watch_abandon(self, workspace: Sequence[Path], *args: Any) -> None:
         if not self.bare:
-            self.real.watch_abandon(workspace)
+            self.real.watch_abandon(workspace, *args)
 
     def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch | _Bare:
         if self.bare:

@@ -44,7 +44,7 @@ PLANTS = {
 @pytest.fixture(params=["inotify", "walk"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     if request.param == "walk":  # as when inotify is missing, a watch could not be added or an event was lost
-        monkeypatch.setattr(launch.ExecSandbox, "watch_begin", lambda self, workspace: False)
+        monkeypatch.setattr(launch.WATCHER, "begin", lambda root, handler=None: False)
     yield request.param
 
 
@@ -58,8 +58,9 @@ def test_names_planted_beyond_the_binds_are_quarantined_and_recorded(host: Host,
     ws = host.env.workspace
     pwned = host.env.root / "pwned"
     script, gone = PLANTS[plant]
-    out = host.sh(f"export PWNED={pwned}; {script} && echo PLANTED")
-    assert "PLANTED" in out["stdout"], out  # the child could make them (no bind reaches there) ...
+    # No bind reaches there, so the child can make them; each may be moved out before the next step runs (the
+    # steps are separated by `;` so that every one is tried).
+    host.sh(f"export PWNED={pwned}; " + script.replace(" && ", "; "))
     assert stand_ins_removed()
     for rel in gone:  # ... but they are not there once the call is over
         if rel.endswith("/config"):
@@ -120,7 +121,17 @@ def test_the_hooks_path_folder_made_inside_a_new_folder_is_quarantined(host: Hos
     ws = host.env.workspace
     subprocess.run(["git", "init", "-q", str(ws)], check=True)
     subprocess.run(["git", "-C", str(ws), "config", "core.hooksPath", "tools/git/hooks"], check=True)
-    out = host.sh(f"mkdir -p tools/git/hooks && {HOOK} > tools/git/hooks/pre-commit && echo WROTE")
-    assert "WROTE" in out["stdout"], out
+    host.sh(f"mkdir -p tools/git/hooks; {HOOK} > tools/git/hooks/pre-commit")
     assert not (ws / "tools" / "git" / "hooks" / "pre-commit").exists()
     assert [r["protected"] for r in _planted(host)] == ["core.hookspath"]
+
+
+def test_a_planted_hook_is_moved_out_while_the_call_still_runs(host: Host) -> None:
+    """An editor's git integration runs `git status` in a new repository on its own: a planted name must not
+    wait for a long command's end. The child sees its hook and its fsmonitor config vanish within the call."""
+    out = host.sh(f"git init -q a/b && {HOOK} > a/b/.git/hooks/pre-commit && "
+                  "git -C a/b config core.fsmonitor 'touch x'; "
+                  "for i in $(seq 100); do if [ ! -e a/b/.git/hooks/pre-commit ] && "
+                  "! grep -q fsmonitor a/b/.git/config; then echo GONE-DURING-CALL; break; fi; sleep 0.1; done")
+    assert "GONE-DURING-CALL" in out["stdout"], out
+    assert sorted(r["action"] for r in _planted(host)) == ["neutralised", "quarantined"]

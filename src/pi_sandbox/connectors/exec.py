@@ -172,18 +172,18 @@ class ExecConnector:
         network = ctx.config.sandbox_for(ctx.extension_id).network and self.destinations is not None
         workspace = ctx.paths.roots[:1]
         started_ns = time.time_ns()
-        watched = self.sandbox.watch_begin(workspace)
-        bound: list[frozenset[str]] = []
+        watched = self.sandbox.watch_begin(workspace, ctx.extension_id, ctx.call_id)
+        started: list[bool] = []
         try:
-            return self._run(ctx, req, cwd, timeout_ms, network, bound)
+            return self._run(ctx, req, cwd, timeout_ms, network, started)
         finally:
-            if bound:
-                self._sweep(ctx, workspace, started_ns, watched, bound[0])
-            elif watched:
-                self.sandbox.watch_abandon(workspace)  # no child was started: nothing of the call's to judge
+            if started:
+                self._sweep(ctx, workspace, started_ns, watched)
+            else:  # no child was started: nothing of the call's to judge
+                self.sandbox.watch_abandon(workspace, ctx.extension_id, ctx.call_id)
 
     def _run(self, ctx: ConnectorContext, req: ExecRequest, cwd: Path, timeout_ms: int, network: bool,
-             bound: list[frozenset[str]]) -> Any:
+             started: list[bool]) -> Any:
         own = ctx.paths.own_root
         launch = self.sandbox.prepare(ChildRequest(
             extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
@@ -192,7 +192,8 @@ class ExecConnector:
             own_root=own if own is not None and (ctx.paths.own_read_only or own not in ctx.paths.roots[:1]) else None,
             own_read_only=ctx.paths.own_read_only, network=network, secret_files=ctx.paths.secret_files,
         ), workspace=ctx.paths.roots[:1])
-        bound.append(launch.bound)
+        self.sandbox.watch_bound(ctx.paths.roots[:1], ctx.extension_id, ctx.call_id, launch.bound)
+        started.append(True)
         key = (ctx.extension_id, ctx.call_id)
         proxies: list[ExecProxy] = []
         try:
@@ -221,10 +222,9 @@ class ExecConnector:
                 self._running.pop(key, None)
                 self._cancelled.discard(key)
 
-    def _sweep(self, ctx: ConnectorContext, workspace: Sequence[Path], started_ns: int, watched: bool,
-               bound: frozenset[str]) -> None:
+    def _sweep(self, ctx: ConnectorContext, workspace: Sequence[Path], started_ns: int, watched: bool) -> None:
         """Quarantine what the call planted beyond the sandbox's binds, and record each in the ledger."""
-        planted = self.sandbox.watch_end(workspace, ctx.extension_id, ctx.call_id, started_ns, watched, bound)
+        planted = self.sandbox.watch_end(workspace, ctx.extension_id, ctx.call_id, started_ns, watched)
         for item in planted:
             ctx.evidence.append_decision(LedgerEntryDraft(
                 kind="exec_sandbox", extension_id=ctx.extension_id, decision=Decision.DENY, reason=PLANTED,

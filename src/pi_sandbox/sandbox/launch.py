@@ -21,6 +21,7 @@ import os
 import resource
 import select
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,6 +274,10 @@ class ExecSandbox:
         self._read_only: tuple[Path, ...] | None = None
         self._dirs: dict[str, ExtensionStateDirs] = {}
         self._support: SandboxSupport | None = None
+        #: Per workspace: the calls running now (with their read-only binds) and what was moved out meanwhile.
+        self._watch_lock = threading.Lock()
+        self._watch_calls: dict[str, dict[tuple[str, str], frozenset[str] | None]] = {}
+        self._watch_found: dict[str, list[Planted]] = {}
 
     def _host(self, raw: str) -> Path:
         return self.home / raw[2:] if raw.startswith("~/") else Path(raw)
@@ -336,32 +341,73 @@ class ExecSandbox:
                 folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return dirs
 
-    def watch_begin(self, workspace: Sequence[Path]) -> bool:
-        """Before a call's child starts: its workspace's changes are watched from now on (``watch.py``)."""
-        return bool(workspace) and WATCHER.begin(str(workspace[0]))
+    def watch_begin(self, workspace: Sequence[Path], extension_id: str, call_id: str) -> bool:
+        """Before a call's child starts: its workspace's changes are watched from now on (``watch.py``), and what
+        it plants is judged as it happens (:meth:`_judge_now`). False when inotify cannot tell (then the call's
+        end walks the tree)."""
+        if not workspace:
+            return False
+        root = str(workspace[0])
+        with self._watch_lock:
+            self._watch_calls.setdefault(root, {})[(extension_id, call_id)] = None  # binds not known yet
+        return WATCHER.begin(root, self._judge_now)
 
-    def watch_abandon(self, workspace: Sequence[Path]) -> None:
+    def watch_bound(self, workspace: Sequence[Path], extension_id: str, call_id: str, bound: frozenset[str]) -> None:
+        """The call's read-only binds (``Launch.bound``): what changes there is never the child's doing."""
+        if workspace:
+            with self._watch_lock:
+                calls = self._watch_calls.get(str(workspace[0]))
+                if calls is not None and (extension_id, call_id) in calls:
+                    calls[(extension_id, call_id)] = bound
+
+    def watch_abandon(self, workspace: Sequence[Path], extension_id: str, call_id: str) -> None:
         """A watched call started no child after all (set-up failed): end its watch without judging."""
         if workspace:
             WATCHER.end(str(workspace[0]))
+            self._forget_call(str(workspace[0]), extension_id, call_id)
 
     def watch_end(self, workspace: Sequence[Path], extension_id: str, call_id: str, started_ns: int,
-                  watched: bool, bound: frozenset[str] = frozenset()) -> list[Planted]:
-        """After a call's processes are gone: protected names it planted where the binds could not reach
-        (new folders, deeper than the scan) are moved to the quarantine folder (``planted.py``)."""
+                  watched: bool) -> list[Planted]:
+        """After a call's processes are gone: protected names planted where the binds could not reach (new
+        folders, deeper than the scan), moved to the quarantine folder while it ran or now (``planted.py``).
+        Recorded by the call of the workspace that ends first (concurrent calls share one account)."""
         if not workspace:
             return []
         root = str(workspace[0])
         touched, complete = WATCHER.end(root) if watched else (set(), False)
         if not complete:  # a lost event, a watch limit, no inotify: the whole tree is walked instead
             touched |= walk_recent(root, started_ns - CTIME_SLACK_NS, self.names)
-        # The call's read-only binds (and our stand-ins) were unchangeable to it: what changed there was someone
-        # else's doing (the user's `git config` while a command ran), never moved out.
-        found = judge(root, touched, self.names, skip=PLACEHOLDERS.paths() | bound)
+        self._judge_now(root, touched)
+        self._forget_call(root, extension_id, call_id)
+        with self._watch_lock:
+            return self._watch_found.pop(root, [])
+
+    def _forget_call(self, root: str, extension_id: str, call_id: str) -> None:
+        with self._watch_lock:
+            calls = self._watch_calls.get(root, {})
+            calls.pop((extension_id, call_id), None)
+            if not calls:
+                self._watch_calls.pop(root, None)
+
+    def _judge_now(self, root: str, touched: set[str]) -> set[str]:
+        """Move out the planted names among ``touched`` (``planted.judge``); returns what could not be judged yet.
+        The running calls' read-only binds (and the stand-ins) were unchangeable to them: what changed there was
+        someone else's doing (the user's `git config` while a command ran), never moved out — so nothing is judged
+        before one call's binds are known. Quarantined under the call that started first."""
+        with self._watch_lock:
+            calls = dict(self._watch_calls.get(root, {}))
+        known = [b for b in calls.values() if b is not None]
+        if not known:
+            return touched  # no child runs yet: its binds decide what is someone else's
+        found = judge(root, touched, self.names, skip=PLACEHOLDERS.paths() | frozenset().union(*known))
         if not found:
-            return []
+            return set()
+        extension_id, call_id = next(iter(calls), ("unknown", "unknown"))
         into = self.state_dir / "quarantine" / _safe_name(extension_id) / f"{_safe_name(call_id)}-{time.time_ns()}"
-        return quarantine(root, found, into)
+        planted = quarantine(root, found, into)
+        with self._watch_lock:
+            self._watch_found.setdefault(root, []).extend(planted)
+        return set()
 
     def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch:
         """The bwrap command for ``request``; raises :class:`SandboxUnavailableError` when none can start."""

@@ -24,9 +24,10 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import select
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -64,6 +65,11 @@ class _Root:
     complete: bool = True
     #: The watch of the workspace folder itself (None: gone, e.g. the folder was removed and made again).
     root_wd: int | None = None
+    #: Judges touched paths at once while calls run (``handler(root, touched)`` returns those it could not
+    #: judge yet), from the watcher's thread.
+    handler: Callable[[str, set[str]], set[str]] | None = None
+    #: Held while a batch is judged: :meth:`Watcher.end` waits for it before handing out the rest.
+    judging: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Watcher:
@@ -75,6 +81,8 @@ class Watcher:
         self._broken = False
         self._wds: dict[int, tuple[_Root, str]] = {}
         self._roots: dict[str, _Root] = {}
+        self._calls = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
 
     # ---- the instance --------------------------------------------------------------------------
 
@@ -123,9 +131,12 @@ class Watcher:
 
     # ---- calls -----------------------------------------------------------------------------------
 
-    def begin(self, root: str) -> bool:
+    def begin(self, root: str, handler: Callable[[str, set[str]], set[str]] | None = None) -> bool:
         """A call of ``root`` starts: its workspace is watched (the first time: every folder), and events
-        that came in meanwhile are applied to the watches only. False when inotify is unavailable."""
+        that came in meanwhile are applied to the watches only. While calls of ``root`` run, what they touch is
+        handed to ``handler`` as it happens (a planted name is moved out within a fraction of a second, not
+        only when the call ends: an editor's git integration runs ``git status`` in a new repository on its
+        own). False when inotify is unavailable."""
         with self._lock:
             if self._instance() < 0:
                 return False
@@ -139,15 +150,21 @@ class Watcher:
             if state.active == 0:
                 state.touched.clear()
             state.active += 1
+            if handler is not None:
+                state.handler = handler
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="pi-sandbox-watch", daemon=True)
+                    self._thread.start()
+                self._calls.notify_all()
             return True
 
     def end(self, root: str) -> tuple[set[str], bool]:
         """A call of ``root`` ended (its processes are gone): the paths touched while any call of it ran, and
         whether that account is complete (else the caller walks the tree). Handed out once."""
-        with self._lock:
-            state = self._roots.get(root)
-            if state is None or self._fd < 0:
-                return set(), False
+        state = self._roots.get(root)
+        if state is None or self._fd < 0:
+            return set(), False
+        with state.judging, self._lock:  # a batch being judged right now finishes first
             self._drain()
             touched, complete = state.touched, state.complete
             state.touched = set()
@@ -155,6 +172,35 @@ class Watcher:
             if not complete:
                 state.complete = self._rewatch(state)
             return touched, complete
+
+    def _loop(self) -> None:
+        """The watcher's thread: while any call runs, judge what it touches as it happens."""
+        while True:
+            with self._lock:
+                while not any(state.active and state.handler for state in self._roots.values()):
+                    self._calls.wait()
+                fd = self._fd
+            try:
+                if not select.select([fd], [], [], 0.25)[0]:
+                    continue
+            except (OSError, ValueError):
+                continue
+            batches: list[tuple[_Root, Callable[[str, set[str]], set[str]], set[str]]] = []
+            with self._lock:
+                self._drain()
+                for state in self._roots.values():
+                    if state.active and state.touched and state.handler is not None:
+                        batches.append((state, state.handler, state.touched))
+                        state.touched = set()
+            for state, handler, touched in batches:
+                with state.judging:
+                    try:
+                        left = handler(state.path, touched)
+                    except Exception:  # noqa: BLE001 - the call's end judges again; this thread must live on
+                        left = touched
+                    if left:
+                        with self._lock:
+                            state.touched |= left
 
     def _rewatch(self, state: _Root) -> bool:
         """After a lost event: watch every folder again (adding a watch twice returns the same one)."""
