@@ -33,6 +33,9 @@ PLANTS = {
                           'mkdir -p m1/m2 && mv "$TMPDIR/r" m1/m2/r', ["m1/m2/r/.git/hooks/post-checkout"]),
     "bare_layout": ("git init -q --bare b1/b2/b3 && git -C b1/b2/b3 config core.pager 'touch \"$PWNED\"' && "
                     f"{HOOK} > b1/b2/b3/hooks/pre-receive", ["b1/b2/b3/config", "b1/b2/b3/hooks/pre-receive"]),
+    "bare_layout_config_first": ("mkdir -p k1/k2/k3 && printf '[core]\\n\\tfsmonitor = \"touch $PWNED\"\\n' > "
+                                 "k1/k2/k3/config && sleep 0.6 && echo 'ref: refs/heads/main' > k1/k2/k3/HEAD && "
+                                 "mkdir k1/k2/k3/objects k1/k2/k3/refs", ["k1/k2/k3/config"]),
     "submodule_in_node_modules": ("mkdir -p node_modules/pkg/.vscode && echo {} > node_modules/pkg/.vscode/x.json "
                                   "&& echo 'gitdir: ../../evil2' > node_modules/pkg/.git",
                                   ["node_modules/pkg/.git"]),
@@ -74,7 +77,8 @@ def test_names_planted_beyond_the_binds_are_quarantined_and_recorded(host: Host,
     assert records and all(r["action"] in ("quarantined", "neutralised") for r in records), records
     alerts = [a for a in host.box.store.query_alerts() if "planted_protected_name" in a.reason_codes]
     assert alerts, "no alert"
-    for repo in ("a/b/c", "x/y/z", "d1/d2/d3/sub", "m1/m2/r", "b1/b2/b3", "q1/q2/q3"):  # the user's next git
+    # the user's next git in each
+    for repo in ("a/b/c", "x/y/z", "d1/d2/d3/sub", "m1/m2/r", "b1/b2/b3", "q1/q2/q3", "k1/k2/k3"):
         if (ws / repo).exists():
             subprocess.run(["git", "-C", str(ws / repo), "status"], capture_output=True, check=False)
             subprocess.run(["git", "-C", str(ws / repo), "log"], capture_output=True, check=False,
@@ -135,3 +139,29 @@ def test_a_planted_hook_is_moved_out_while_the_call_still_runs(host: Host) -> No
                   "! grep -q fsmonitor a/b/.git/config; then echo GONE-DURING-CALL; break; fi; sleep 0.1; done")
     assert "GONE-DURING-CALL" in out["stdout"], out
     assert sorted(r["action"] for r in _planted(host)) == ["neutralised", "quarantined"]
+
+
+@pytest.mark.parametrize("order", ["config_first", "layout_first"])
+def test_fs_cannot_build_a_bare_repository_with_a_config_of_its_own(host: Host, order: str) -> None:
+    """A folder with `HEAD` and `objects/` is a repository to git (a bare one): its config and hooks run like
+    `.git`'s. Through fs hostcalls, in either order of the steps, the last step that would plant one is refused."""
+    box = host.box
+    steps = [("write", "bare/config", "[core]\n\tpager = touch pwned\n"), ("write", "bare/HEAD", "ref: x\n"),
+             ("mkdir", "bare/objects", None), ("write", "bare/hooks/pre-receive", "#!/bin/sh\n")]
+    if order == "layout_first":
+        steps = [steps[1], steps[2], steps[0], steps[3]]
+    for folder in ("bare", "bare/hooks") if order == "config_first" else ("bare",):
+        assert box.hostcall("ext.hostile", {"call_id": folder, "method": "fs",
+                                            "params": {"op": "mkdir", "path": folder}}).ok
+    if order == "layout_first":
+        steps.insert(3, ("mkdir", "bare/hooks", None))
+    results = []
+    for n, (op, path, data) in enumerate(steps):
+        params = {"op": op, "path": path, **({"data": data} if data is not None else {}), "recursive": True}
+        results.append(box.hostcall("ext.hostile", {"call_id": f"b{n}", "method": "fs", "params": params}))
+    refused = [r for r in results if not r.ok]
+    assert refused and all(r.reason == "protected_path" for r in refused), results
+    ws = host.env.workspace
+    layout = (ws / "bare" / "HEAD").is_file() and (ws / "bare" / "objects").is_dir()
+    hooks = list((ws / "bare" / "hooks").iterdir()) if (ws / "bare" / "hooks").is_dir() else []
+    assert not (layout and ((ws / "bare" / "config").exists() or hooks)), results

@@ -75,13 +75,30 @@ def judge(root: str, touched: Iterable[str], names: ProtectedNames, *, skip: fro
     prefix = root.rstrip("/") + "/"
     hooks = [(path, what) for path, what in guarded(root)]
     out: dict[str, tuple[str, bool]] = {}
-    for path in sorted(touched, key=len):
+    for path in sorted(_with_layouts(touched), key=len):
         if not path.startswith(prefix) or _under(path, skip) or _under(path, out):
             continue
         found = _judge_one(path, path[len(prefix):], names, hooks)
         if found is not None and os.path.lexists(found[0]):  # (gone again: nothing to move)
             out[found[0]] = (found[1], found[2])
     return [(path, what, config) for path, (what, config) in out.items()]
+
+
+def _with_layouts(touched: Iterable[str]) -> set[str]:
+    """``touched`` plus the config, hooks and commondir of every folder a touched ``HEAD`` or ``objects`` just
+    made a repository by its layout: a config written *before* the folder looked like a repository (judged then
+    as an ordinary file) runs once it does."""
+    out = set(touched)
+    for path in list(out):
+        folder, _, name = path.rpartition("/")
+        if name.casefold() in ("head", "objects") and folder.rpartition("/")[2].casefold() != ".git" \
+                and _looks_like_git_dir(folder):
+            out.update((folder + "/config", folder + "/commondir", folder + "/config.worktree"))
+            try:
+                out.update(folder + "/hooks/" + hook for hook in os.listdir(folder + "/hooks"))
+            except OSError:
+                pass
+    return out
 
 
 def _under(path: str, folders: frozenset[str] | dict[str, tuple[str, bool]]) -> bool:
@@ -109,8 +126,8 @@ def _judge_one(path: str, rel: str, names: ProtectedNames, hooks: list[tuple[str
         if i == len(parts) - 1:
             return (path, ".git", False) if not _is_dir(path) else None  # a file or link naming another folder
         return _judge_git_dir(path, base, low[i + 1:])
-    if low[-1] == "config" and len(parts) >= 1 and _looks_like_git_dir(os.path.dirname(path)):
-        return _judge_git_dir(path, os.path.dirname(path), ["config"])
+    if low[-1] in ("config", "commondir", "config.worktree") and _looks_like_git_dir(os.path.dirname(path)):
+        return _judge_git_dir(path, os.path.dirname(path), [low[-1]])
     if len(parts) >= 2 and low[-2] == "hooks" and _looks_like_git_dir(os.path.dirname(os.path.dirname(path))):
         return _judge_git_dir(path, os.path.dirname(os.path.dirname(path)), low[-2:])
     if "node_modules" in low[:-1]:
@@ -119,6 +136,25 @@ def _judge_one(path: str, rel: str, names: ProtectedNames, hooks: list[tuple[str
     if entry is None or entry.home_only:  # ``~/.ssh``, ``~/.gitconfig``: read only where they are the home's
         return None
     return path, entry.path, False
+
+
+def layout_refusal(path: str, op: str) -> str | None:
+    """What an ``fs`` write or mkdir of the resolved ``path`` would plant in a folder git takes for a repository
+    by its layout (``HEAD`` + ``objects/``, a bare repository: its config and hooks run like ``.git``'s), or None.
+    Refused before the effect: its config, commondir or hooks, and the ``HEAD`` or ``objects`` that would turn
+    a folder already holding a config or hooks into such a repository (the order of the steps does not matter)."""
+    folder, _, name = path.rpartition("/")
+    low = name.casefold()
+    if low in ("config", "commondir", "config.worktree") and _looks_like_git_dir(folder):
+        return f".git/{low}"
+    if folder.rpartition("/")[2].casefold() == "hooks" and _looks_like_git_dir(folder.rpartition("/")[0]):
+        return ".git/hooks"
+    if low in ("head", "objects") and folder.rpartition("/")[2].casefold() != ".git":
+        other = folder + ("/objects" if low == "head" else "/HEAD")
+        if (_is_dir(other) if low == "head" else _is_regular(other)) and (
+                os.path.lexists(folder + "/config") or os.path.lexists(folder + "/hooks")):
+            return ".git/config"
+    return None
 
 
 def _judge_git_dir(path: str, git_dir: str, rest: list[str]) -> tuple[str, str, bool] | None:
