@@ -165,3 +165,27 @@ def test_fs_cannot_build_a_bare_repository_with_a_config_of_its_own(host: Host, 
     layout = (ws / "bare" / "HEAD").is_file() and (ws / "bare" / "objects").is_dir()
     hooks = list((ws / "bare" / "hooks").iterdir()) if (ws / "bare" / "hooks").is_dir() else []
     assert not (layout and ((ws / "bare" / "config").exists() or hooks)), results
+
+
+def test_a_config_changed_through_a_shared_mapping_after_its_last_event_is_judged_at_the_end(host: Host) -> None:
+    """A write through a shared mapping after the fd was closed makes no write event of its own (the close event
+    comes when the mapping goes, at the latest when the child ends): whatever was judged while the call ran, the
+    config is judged again on its final text once the call's processes are gone."""
+    ws = host.env.workspace
+    repo = ws / "vendor" / "lib" / "inner"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    config = repo / ".git" / "config"
+    config.write_text(config.read_text() + "#" * 300 + "\n")
+    pwned = host.env.root / "pwned"
+    # (ctypes, not the mmap module: that one keeps a duplicate of the fd open, whose close would be an event)
+    script = ("import ctypes,os,sys,time\nlibc=ctypes.CDLL(None)\nlibc.mmap.restype=ctypes.c_void_p\n"
+              "libc.mmap.argtypes=[ctypes.c_void_p,ctypes.c_size_t,ctypes.c_int,ctypes.c_int,ctypes.c_int,ctypes.c_long]\n"
+              "fd=os.open(sys.argv[1],os.O_RDWR); size=os.fstat(fd).st_size; data=os.pread(fd,size,0)\n"
+              "addr=libc.mmap(None,size,3,1,fd,0); os.close(fd); time.sleep(0.8)\n"
+              "new=('\\n[core]\\n\\tfsmonitor = touch '+sys.argv[2]+'\\n').encode()\n"
+              "i=data.index(b'#'*300); ctypes.memmove(addr+i,new,len(new)); print('MAPPED')\ntime.sleep(0.5)")
+    out = host.run("python3", "-c", script, "vendor/lib/inner/.git/config", str(pwned))
+    assert "MAPPED" in out["stdout"], out
+    assert "fsmonitor" not in config.read_text()
+    subprocess.run(["git", "-C", str(repo), "status", "--short"], check=True, capture_output=True)
+    assert not pwned.exists()

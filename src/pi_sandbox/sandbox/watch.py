@@ -68,6 +68,9 @@ class _Root:
     #: Judges touched paths at once while calls run (``handler(root, touched)`` returns those it could not
     #: judge yet), from the watcher's thread.
     handler: Callable[[str, set[str]], set[str]] | None = None
+    #: What was handed to ``handler`` while calls ran: judged again, on its final text, when a call ends (what a
+    #: child writes through a shared mapping makes no event until the mapping goes). Cleared when no call runs.
+    seen: set[str] = field(default_factory=set)
     #: Held while a batch is judged: :meth:`Watcher.end` waits for it before handing out the rest.
     judging: threading.Lock = field(default_factory=threading.Lock)
 
@@ -149,6 +152,7 @@ class Watcher:
                 state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
             if state.active == 0:
                 state.touched.clear()
+                state.seen.clear()
             state.active += 1
             if handler is not None:
                 state.handler = handler
@@ -159,16 +163,18 @@ class Watcher:
             return True
 
     def end(self, root: str) -> tuple[set[str], bool]:
-        """A call of ``root`` ended (its processes are gone): the paths touched while any call of it ran, and
-        whether that account is complete (else the caller walks the tree). Handed out once."""
+        """A call of ``root`` ended (its processes are gone): the paths touched while any call of it ran (also
+        those already judged while it ran), and whether that account is complete (else the caller walks)."""
         state = self._roots.get(root)
         if state is None or self._fd < 0:
             return set(), False
         with state.judging, self._lock:  # a batch being judged right now finishes first
             self._drain()
-            touched, complete = state.touched, state.complete
+            touched, complete = state.touched | state.seen, state.complete
             state.touched = set()
             state.active = max(0, state.active - 1)
+            if state.active == 0:
+                state.seen = set()
             if not complete:
                 state.complete = self._rewatch(state)
             return touched, complete
@@ -191,6 +197,7 @@ class Watcher:
                 for state in self._roots.values():
                     if state.active and state.touched and state.handler is not None:
                         batches.append((state, state.handler, state.touched))
+                        state.seen |= state.touched
                         state.touched = set()
             for state, handler, touched in batches:
                 with state.judging:
