@@ -79,3 +79,18 @@ def test_an_unresolved_reader_resolves_its_roots(tmp_path: Path) -> None:
     assert reader.read("x.sh", str(tmp_path / "alias")) == "echo hi\n"
     assert reader.read("missing.sh", None) is ScriptUnavailable.MISSING
     assert ConfinedScriptReader([real], excluded=[real / "x.sh"]).read("x.sh", None) is ScriptUnavailable.OUTSIDE
+
+
+def test_secret_files_are_not_read_as_scripts_by_name_or_through_a_hard_link(
+        open_sandbox: OpenSandbox, make_request: Request, pi_env: PiEnv) -> None:
+    """What the classifier decides about a file's text tells the caller something of it: a secret file the
+    extension may not read (or a hard link to one, made outside) is not read as a script either."""
+    box = open_sandbox(settings={**PERMISSIVE, "extensionRisk": {"enabled": False}})  # (each call judged alone)
+    (pi_env.workspace / ".env").write_text("TOKEN=abc\nrm -rf ~\n")
+    (pi_env.workspace / "notes.sh").hardlink_to(pi_env.workspace / ".env")
+    (pi_env.workspace / "plain.sh").write_text("echo plain\n")
+    results = [box.hostcall("ext", make_request("tool", {"name": "bash", "input": {"command": f"sh {name}"}}))
+               for name in (".env", "notes.sh", "plain.sh")]
+    secret, link, plain = _scripts(box)
+    assert secret == link == [ScriptUnavailable.SECRET.value] != plain, (_scripts(box), results)
+    assert results[2].ok and results[2].result["stdout"] == "plain\n", results[2]

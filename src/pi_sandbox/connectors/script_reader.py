@@ -20,6 +20,8 @@ from pathlib import Path
 
 from pi_sandbox.fscase import within
 from pi_sandbox.mediation.script_source import MAX_SCRIPT_BYTES, ScriptUnavailable
+from pi_sandbox.mediation.secret_files import SecretFiles
+from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 
 _BINARY_PROBE = 8192
 
@@ -28,13 +30,19 @@ class ConfinedScriptReader:
     """A :class:`~pi_sandbox.mediation.script_source.ScriptSource` confined to ``roots``."""
 
     def __init__(self, roots: Sequence[Path | str], *, excluded: Sequence[Path | str] = (),
-                 max_bytes: int = MAX_SCRIPT_BYTES, resolved: bool = False) -> None:
+                 max_bytes: int = MAX_SCRIPT_BYTES, resolved: bool = False, secrets: SecretFiles | None = None,
+                 session: str = "") -> None:
         """``resolved``: the caller vouches that every path is already resolved (no symlink, no ``..``),
-        as :class:`~pi_sandbox.mediation.paths.PathRules` makes them; they are then not resolved again."""
+        as :class:`~pi_sandbox.mediation.paths.PathRules` makes them; they are then not resolved again.
+        ``secrets``: the extension's secret-file table — such a file (or a hard link to one; ``session``: the
+        state dir whose broker-known places count too) is never read (``ScriptUnavailable.SECRET``): what the
+        classifier decides about its text would tell the extension something of it."""
         fix = os.fspath if resolved else os.path.realpath
         self._roots: tuple[str, ...] = tuple(fix(r) for r in roots)
         self._excluded: tuple[str, ...] = tuple(fix(p) for p in excluded)
         self.max_bytes = max_bytes
+        self._secrets = secrets
+        self._session = session
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -59,6 +67,8 @@ class ConfinedScriptReader:
             return ScriptUnavailable.UNREADABLE
         if not any(within(real, root) for root in self._roots) or any(within(real, p) for p in self._excluded):
             return ScriptUnavailable.OUTSIDE
+        if self._secrets is not None and self._secrets.refused(real):
+            return ScriptUnavailable.SECRET
         try:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
@@ -69,6 +79,9 @@ class ConfinedScriptReader:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return ScriptUnavailable.UNREADABLE
+            if self._secrets is not None and info.st_nlink > 1 and SECRET_LINKS.secret_of(
+                    info, self._roots[0], self._secrets, self._session) is not None:
+                return ScriptUnavailable.SECRET
             if info.st_size > self.max_bytes:
                 return ScriptUnavailable.TOO_LARGE
             with os.fdopen(os.dup(fd), "rb") as handle:

@@ -28,6 +28,9 @@ class ScriptUnavailable(enum.Enum):
     BINARY = "binary"
     UNREADABLE = "unreadable"
     NOT_INSPECTED = "no_reader"
+    #: A file that holds secrets (by name, or a hard link to one) the extension may not read: its text would
+    #: reach the extension through what the classifier decides about it.
+    SECRET = "secret_file"
 
 
 class ScriptSource(Protocol):

@@ -261,7 +261,8 @@ class MediationStage:
         held = self._readers.get(id(rules))
         if held is not None and held[0] is rules:
             return held[1]
-        reader = ConfinedScriptReader(rules.roots, excluded=rules.protected, resolved=True)
+        reader = ConfinedScriptReader(rules.roots, excluded=rules.protected, resolved=True,
+                                      secrets=rules.secret_files)
         if len(self._readers) >= _MAX_READERS:
             self._readers.clear()  # rules objects are replaced on a configuration change: drop the old ones
         self._readers[id(rules)] = (rules, reader)
