@@ -52,7 +52,7 @@ def main() -> None:
         for _ in range(200):
             start = time.perf_counter()
             watcher.begin(root)
-            touched, _complete = watcher.end(root)
+            touched, _walk = watcher.end(root)
             judge(root, touched, names)
             idle.append((time.perf_counter() - start) * 1e6)
         made = []
@@ -60,7 +60,7 @@ def main() -> None:
             watcher.begin(root)
             subprocess.run(["git", "init", "-q", str(ws / f"new{n}")], check=True)
             start = time.perf_counter()
-            touched, _complete = watcher.end(root)
+            touched, _walk = watcher.end(root)
             judge(root, touched, names)
             made.append((time.perf_counter() - start) * 1000)
         walks = []

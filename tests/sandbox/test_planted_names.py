@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pi_sandbox.sandbox import launch
+from pi_sandbox.sandbox import launch, watch
 from tests.sandbox.conftest import Host, stand_ins_removed
 
 HOOK = "printf '#!/bin/sh\\ntouch \"$PWNED\"\\n'"
@@ -44,10 +44,12 @@ PLANTS = {
 }
 
 
-@pytest.fixture(params=["inotify", "walk"])
+@pytest.fixture(params=["inotify", "walk", "watch_limit"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "walk":  # as when inotify is missing, a watch could not be added or an event was lost
+    if request.param == "walk":  # as when inotify is missing or an event was lost: the whole tree is walked
         monkeypatch.setattr(launch.WATCHER, "begin", lambda root, handler=None: False)
+    if request.param == "watch_limit":  # no more watches: the folders left out are walked
+        monkeypatch.setattr(watch, "MAX_WATCHES", 0)
     yield request.param
 
 

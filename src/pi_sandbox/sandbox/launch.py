@@ -374,9 +374,9 @@ class ExecSandbox:
         if not workspace:
             return []
         root = str(workspace[0])
-        touched, complete = WATCHER.end(root) if watched else (set(), False)
-        if not complete:  # a lost event, a watch limit, no inotify: the whole tree is walked instead
-            touched |= walk_recent(root, started_ns - CTIME_SLACK_NS, self.names)
+        touched, walk = WATCHER.end(root) if watched else (set(), [root])
+        for top in walk:  # a lost event or no inotify: the whole tree; the folders the watch limit left out
+            touched |= walk_recent(root, started_ns - CTIME_SLACK_NS, self.names, top=top)
         self._judge_now(root, touched)
         self._forget_call(root, extension_id, call_id)
         with self._watch_lock:

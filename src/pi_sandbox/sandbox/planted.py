@@ -358,12 +358,12 @@ def _write_new(root: str, rel: str, text: str) -> None:
         os.close(fd)
 
 
-def walk_recent(root: str, since_ns: int, names: ProtectedNames) -> set[str]:
-    """When the watch's account is incomplete: every entry below ``root`` whose status changed since
-    ``since_ns`` and that could be a planted name (one ``lstat`` only for those), by a walk of the whole tree."""
+def walk_recent(root: str, since_ns: int, names: ProtectedNames, *, top: str | None = None) -> set[str]:
+    """Where the watch's account is incomplete: every entry below ``top`` (default: the workspace ``root``)
+    whose status changed since ``since_ns`` and that could be a planted name (one ``lstat`` only for those)."""
     out: set[str] = set()
     prefix = root.rstrip("/") + "/"
-    stack = [root]
+    stack = [top or root]
     while stack:
         folder = stack.pop()
         try:

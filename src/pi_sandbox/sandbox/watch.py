@@ -14,8 +14,8 @@ judges them).
   every commit and run nothing).
 - Events that arrive while no exec call of that workspace runs are only used to keep the watches complete
   (they are the user's own work, not a child's).
-- When the kernel's queue overflowed, a watch could not be added (``max_user_watches``) or inotify is not
-  available, the caller is told (``complete = False``) and falls back to a walk of the whole tree.
+- When the kernel's queue overflowed or inotify is not available, the caller walks the whole tree; folders
+  a watch could not be added for (``max_user_watches``, :data:`MAX_WATCHES`) are walked, with all below them.
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ class _Root:
     active: int = 0
     #: Touched paths (absolute) seen while a call of this root ran, not yet handed out.
     touched: set[str] = field(default_factory=set)
-    #: Whether every folder is watched and no event was lost since the last hand-out.
+    #: Whether no event was lost since the last hand-out (the kernel's queue overflowed: walk everything).
     complete: bool = True
+    #: Folders that could not be watched (the watch limit): they, and all below them, are walked instead.
+    holes: set[str] = field(default_factory=set)
     #: The watch of the workspace folder itself (None: gone, e.g. the folder was removed and made again).
     root_wd: int | None = None
     #: Judges touched paths at once while calls run (``handler(root, touched)`` returns those it could not
@@ -118,6 +120,7 @@ class Watcher:
             folder = stack.pop()
             if self._add(root, folder) is None:
                 ok = False
+                root.holes.add(folder)
                 continue
             in_git = _in_git(folder)
             try:
@@ -148,7 +151,7 @@ class Watcher:
                 self._drain()
             if state is None or state.root_wd is None:
                 state = self._roots[root] = _Root(root, active=state.active if state is not None else 0)
-                state.complete = self._watch_tree(state, root, None)
+                self._watch_tree(state, root, None)
                 state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
             if state.active == 0:
                 state.touched.clear()
@@ -162,22 +165,25 @@ class Watcher:
                 self._calls.notify_all()
             return True
 
-    def end(self, root: str) -> tuple[set[str], bool]:
+    def end(self, root: str) -> tuple[set[str], list[str]]:
         """A call of ``root`` ended (its processes are gone): the paths touched while any call of it ran (also
-        those already judged while it ran), and whether that account is complete (else the caller walks)."""
+        those already judged while it ran), and the folders whose changes it could not see (to be walked: the
+        whole workspace after a lost event, else the folders the watch limit left out)."""
         state = self._roots.get(root)
         if state is None or self._fd < 0:
-            return set(), False
+            return set(), [root]
         with state.judging, self._lock:  # a batch being judged right now finishes first
             self._drain()
             touched, complete = state.touched | state.seen, state.complete
+            walk = [root] if not complete else sorted(state.holes)
             state.touched = set()
             state.active = max(0, state.active - 1)
             if state.active == 0:
                 state.seen = set()
             if not complete:
-                state.complete = self._rewatch(state)
-            return touched, complete
+                state.complete = True
+                self._rewatch(state)
+            return touched, walk
 
     def _loop(self) -> None:
         """The watcher's thread: while any call runs, judge what it touches as it happens."""
@@ -209,9 +215,10 @@ class Watcher:
                         with self._lock:
                             state.touched |= left
 
-    def _rewatch(self, state: _Root) -> bool:
+    def _rewatch(self, state: _Root) -> None:
         """After a lost event: watch every folder again (adding a watch twice returns the same one)."""
-        return self._watch_tree(state, state.path, None)
+        state.holes.clear()
+        self._watch_tree(state, state.path, None)
 
     # ---- events ----------------------------------------------------------------------------------
 
@@ -245,8 +252,7 @@ class Watcher:
                     if calling:
                         state.touched.add(path)
                     if not (_in_git(folder) and name in GIT_UNWATCHED):
-                        if not self._watch_tree(state, path, state.touched if calling else None):
-                            state.complete = False
+                        self._watch_tree(state, path, state.touched if calling else None)
                 continue
             if calling and mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB):
                 state.touched.add(path)
