@@ -122,7 +122,7 @@ def _write(box: Any, n: int, path: str, data: str = "#!/bin/sh\ntouch pwned\n") 
                                   "params": {"op": "write", "path": path, "data": data}})
 
 
-@pytest.mark.parametrize("change", ["hooks_path_set", "hooks_path_moved", "git_file_redirect"])
+@pytest.mark.parametrize("change", ["hooks_path_set", "hooks_path_moved", "git_file_redirect", "worktree_config"])
 def test_a_passed_write_is_judged_again_after_git_starts_running_code_from_that_folder(
     pi_env: PiEnv, open_sandbox: OpenSandbox, change: str
 ) -> None:
@@ -148,6 +148,9 @@ def test_a_passed_write_is_judged_again_after_git_starts_running_code_from_that_
         (ws / ".git").write_text("gitdir: meta\n")
         status = subprocess.run(["git", "-C", str(ws), "status", "--short"], capture_output=True, text=True)
         assert status.returncode == 0, status.stderr  # git takes meta/ as the repository now
+    elif change == "worktree_config":  # set in .git/config.worktree (git reads it with worktreeConfig on)
+        subprocess.run(["git", "-C", str(ws), "config", "extensions.worktreeConfig", "true"], check=True)
+        subprocess.run(["git", "-C", str(ws), "config", "--worktree", "core.hooksPath", "tools/hooks"], check=True)
     else:
         subprocess.run(["git", "-C", str(ws), "config", "core.hooksPath", "tools/hooks"], check=True)
     before = (ws / target).read_bytes()

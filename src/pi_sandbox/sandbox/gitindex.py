@@ -226,13 +226,15 @@ def _config(worktree: str, git_dir: str | None) -> tuple[str | None, tuple[str, 
     """``(core.hooksPath folder, files the config names)`` of the repository, read again only when the config
     or a file it includes changed."""
     config = (git_dir or worktree.rstrip("/") + "/.git") + "/config"
+    # ``config.worktree`` is read too when ``extensions.worktreeConfig`` is on: its keys count the same
+    worktree_config = config + ".worktree"
     with _lock:
         hit = _config_cache.get(config)
-    if hit is not None and hit[0] == tuple(_stat_key(p) for p in (config, *hit[1][1])):
+    if hit is not None and hit[0] == tuple(_stat_key(p) for p in (config, worktree_config, *hit[1][1])):
         return hit[1]
     found: str | None = None
     named: list[str] = []
-    pending = [(config, 0)]
+    pending = [(worktree_config, 0), (config, 0)]
     seen: set[str] = set()
     while pending:
         current, depth = pending.pop()
@@ -256,7 +258,7 @@ def _config(worktree: str, git_dir: str | None) -> tuple[str | None, tuple[str, 
                         named.append(os.path.normpath(word if word.startswith("/") else os.path.join(worktree, word)))
     prefix = worktree.rstrip("/") + "/"
     result = (found, tuple(dict.fromkeys(p for p in named if p.startswith(prefix))))
-    stamp = tuple(_stat_key(p) for p in (config, *result[1]))
+    stamp = tuple(_stat_key(p) for p in (config, worktree_config, *result[1]))
     with _lock:
         _config_cache[config] = (stamp, result)
     return result
