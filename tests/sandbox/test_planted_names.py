@@ -7,6 +7,7 @@ run: the inotify account, and the walk that replaces it when that account is inc
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,3 +192,26 @@ def test_a_config_changed_through_a_shared_mapping_after_its_last_event_is_judge
     assert "fsmonitor" not in config.read_text()
     subprocess.run(["git", "-C", str(repo), "status", "--short"], check=True, capture_output=True)
     assert not pwned.exists()
+
+
+@pytest.mark.parametrize("depth", ["sub", "vendor/lib/inner"])
+def test_a_nested_repositorys_hooks_path_and_config_named_scripts_are_protected(host: Host, mode: str,
+                                                                               depth: str) -> None:
+    """A nested repository's own `core.hooksPath` folder and the scripts its config runs (the user's next git in
+    that folder runs them): read-only to a child two levels down, moved out deeper, refused through fs."""
+    ws = host.env.workspace
+    repo = ws / depth
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "config", "core.hooksPath", "hooks2"], check=True)
+    subprocess.run(["git", "-C", str(repo), "config", "core.fsmonitor", "tools/fsmon.sh"], check=True)
+    (repo / "hooks2").mkdir()
+    (repo / "tools").mkdir()
+    (repo / "tools" / "fsmon.sh").write_text("#!/bin/sh\nexit 0\n")
+    time.sleep(0.1)  # (the walk takes what changed just before a call for the call's: the user's are older)
+    host.sh(f"cd {depth}; {HOOK} > hooks2/pre-commit; echo 'touch pwned' >> tools/fsmon.sh")
+    assert not (repo / "hooks2" / "pre-commit").exists()
+    assert "pwned" not in (repo / "tools" / "fsmon.sh").read_text() if (repo / "tools" / "fsmon.sh").exists() else True
+    for n, rel in enumerate(("hooks2/post-commit", "tools/fsmon.sh")):
+        result = host.box.hostcall("ext.hostile", {"call_id": f"n{n}", "method": "fs", "params": {
+            "op": "write", "path": f"{depth}/{rel}", "data": "evil"}})
+        assert (result.ok, result.reason) == (False, "protected_path"), (rel, result)

@@ -23,7 +23,7 @@ from typing import Any
 from pi_sandbox.capabilities import canonical_fs_op
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.errors import ConnectorError
-from pi_sandbox.sandbox.planted import layout_refusal
+from pi_sandbox.sandbox.planted import layout_refusal, nested_guard
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 from pi_sandbox.vocabulary import Reason
 
@@ -119,12 +119,15 @@ def refuse_secret_link(ctx: ConnectorContext, fd: int, path: str) -> int:
                          "that file", code="denied", reason=Reason.SECRET_FILE)
 
 
-def _refuse_git_layout(path: str, op: str, raw: Any) -> None:
+def _refuse_git_layout(ctx: ConnectorContext, path: str, op: str, raw: Any) -> None:
     """A write or mkdir that plants a config or hook in a folder git takes for a repository by its layout (a bare
-    repository: ``HEAD`` + ``objects/``) is refused like one in ``.git`` (``protected_path``)."""
-    if op not in ("write", "mkdir"):
+    repository: ``HEAD`` + ``objects/``), or changes what a *nested* repository's config makes git run (its
+    ``core.hooksPath`` folder, a script it names), is refused like one in ``.git`` (``protected_path``)."""
+    if op not in ("write", "mkdir", "delete"):
         return
-    what = layout_refusal(path, op)
+    what = layout_refusal(path, op) if op != "delete" else None
+    if what is None and path.startswith(ctx.paths.base.rstrip("/") + "/"):
+        what = nested_guard(ctx.paths.base, path)
     if what is not None:
         raise ConnectorError(f"path '{raw}' is protected ({what} of a folder git takes for a repository by its "
                              "layout): files that make other programs run code are never changed by extensions",
@@ -165,7 +168,7 @@ class FsConnector:
         op = canonical_fs_op(str(params.get("op", "")))
         raw = params.get("path")
         path = ctx.paths.resolve_text(raw, op)  # confine(), as text: the handlers use os, not pathlib
-        _refuse_git_layout(path, op, raw)
+        _refuse_git_layout(ctx, path, op, raw)
         try:
             if op in ("read", "write"):
                 return getattr(self, f"_{op}")(ctx, path, params)
@@ -177,7 +180,7 @@ class FsConnector:
         """What :meth:`call` refuses before it touches the file (a dry run): the path under the caller's rules
         and, for a write, the data (type, base64, size); never opens, reads or writes."""
         op = canonical_fs_op(str(params.get("op", "")))
-        _refuse_git_layout(ctx.paths.resolve_text(params.get("path"), op), op, params.get("path"))
+        _refuse_git_layout(ctx, ctx.paths.resolve_text(params.get("path"), op), op, params.get("path"))
         if op == "write":
             _payload(ctx, params)
 

@@ -378,6 +378,11 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
                 stubs.append(path)
                 made.add(path)
                 yield path
+        if ".git" in names_here:  # a nested repository's core.hooksPath folder and the scripts its config runs
+            for path, _what in guarded(folder):
+                if path.startswith(prefix + "/") and path not in made and os.path.lexists(path) \
+                        and not os.path.islink(path):
+                    yield path
 
 
 #: The stand-in for a missing ``core.hooksPath`` folder (an empty read-only folder).

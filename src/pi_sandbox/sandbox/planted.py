@@ -73,15 +73,43 @@ def judge(root: str, touched: Iterable[str], names: ProtectedNames, *, skip: fro
     """``(absolute path, what, is_config)`` of the touched paths under ``root`` that are planted protected names
     (shortest first, so a folder is moved before what is inside it). ``skip``: the sandbox's own stand-ins."""
     prefix = root.rstrip("/") + "/"
-    hooks = [(path, what) for path, what in guarded(root)]
+    guards = RepositoryGuards(root)
     out: dict[str, tuple[str, bool]] = {}
     for path in sorted(_with_layouts(touched), key=len):
         if not path.startswith(prefix) or _under(path, skip) or _under(path, out):
             continue
-        found = _judge_one(path, path[len(prefix):], names, hooks)
+        found = _judge_one(path, path[len(prefix):], names, guards.of(path))
         if found is not None and os.path.lexists(found[0]):  # (gone again: nothing to move)
             out[found[0]] = (found[1], found[2])
     return [(path, what, config) for path, (what, config) in out.items()]
+
+
+class RepositoryGuards:
+    """What :func:`~pi_sandbox.sandbox.gitindex.guarded` names for the repository a path lies in — the workspace's
+    own, or a nested one (its ``core.hooksPath``, the scripts its config runs: the user's next ``git`` in that
+    folder runs them) — each folder looked at once per judgement."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/") or "/"
+        self._by_folder: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def of(self, path: str) -> tuple[tuple[str, str], ...]:
+        """The guarded paths of the repository around ``path`` and of the workspace's repository."""
+        folder = path.rpartition("/")[0]
+        return self._folder(folder) + (self._folder(self.root) if folder != self.root else ())
+
+    def _folder(self, folder: str) -> tuple[tuple[str, str], ...]:
+        hit = self._by_folder.get(folder)
+        if hit is not None:
+            return hit
+        if folder == self.root or not folder.startswith(self.root + "/"):
+            found = guarded(self.root) if folder == self.root else ()
+        elif os.path.lexists(folder + "/.git"):
+            found = guarded(folder)
+        else:
+            found = self._folder(folder.rpartition("/")[0])
+        self._by_folder[folder] = found
+        return found
 
 
 def _with_layouts(touched: Iterable[str]) -> set[str]:
@@ -112,7 +140,7 @@ def _under(path: str, folders: frozenset[str] | dict[str, tuple[str, bool]]) -> 
     return False
 
 
-def _judge_one(path: str, rel: str, names: ProtectedNames, hooks: list[tuple[str, str]]
+def _judge_one(path: str, rel: str, names: ProtectedNames, hooks: Iterable[tuple[str, str]]
                ) -> tuple[str, str, bool] | None:
     parts = rel.split("/")
     low = [p.casefold() for p in parts]
@@ -136,6 +164,20 @@ def _judge_one(path: str, rel: str, names: ProtectedNames, hooks: list[tuple[str
     if entry is None or entry.home_only:  # ``~/.ssh``, ``~/.gitconfig``: read only where they are the home's
         return None
     return path, entry.path, False
+
+
+def nested_guard(root: str, path: str) -> str | None:
+    """What protects ``path`` in a repository nested in the workspace ``root`` (its ``core.hooksPath`` folder, a
+    script its config runs or includes, the git dir its ``.git`` file names), or None: the fs connector refuses
+    a change there like one in the workspace's own repository (which ``mediation.paths`` judges)."""
+    guards = RepositoryGuards(root)
+    folder = path.rpartition("/")[0]
+    if folder == guards.root:
+        return None
+    for guard, what in guards._folder(folder):
+        if path == guard or path.startswith(guard + "/") or guard.startswith(path + "/"):
+            return what
+    return None
 
 
 def layout_refusal(path: str, op: str) -> str | None:
@@ -363,6 +405,9 @@ def walk_recent(root: str, since_ns: int, names: ProtectedNames, *, top: str | N
     whose status changed since ``since_ns`` and that could be a planted name (one ``lstat`` only for those)."""
     out: set[str] = set()
     prefix = root.rstrip("/") + "/"
+    guards = RepositoryGuards(root)
+    # what the repositories met on the way guard (their hooksPath folders, the scripts their configs run)
+    guarded_here = {path for path, _what in guards.of((top or root) + "/x")}
     stack = [top or root]
     while stack:
         folder = stack.pop()
@@ -371,11 +416,13 @@ def walk_recent(root: str, since_ns: int, names: ProtectedNames, *, top: str | N
                 entries = list(items)
         except OSError:
             continue
+        if any(entry.name == ".git" for entry in entries):
+            guarded_here.update(path for path, _what in guards.of(folder + "/.git"))
         for entry in entries:
             rel = entry.path[len(prefix):]
             low = rel.casefold()
             relevant = (".git" in low.split("/") or low.endswith("/config") or "/hooks/" in low
-                        or names.match(rel) is not None)
+                        or names.match(rel) is not None or _under(entry.path, frozenset(guarded_here)))
             if relevant:
                 try:
                     if entry.stat(follow_symlinks=False).st_ctime_ns >= since_ns:
