@@ -13,15 +13,25 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pi_sandbox.config.model import QuotaSettings, SecretBrokerSettings
+from pi_sandbox.capabilities import required_capability
+from pi_sandbox.config.model import QuotaSettings, RiskSettings, SecretBrokerSettings
+from pi_sandbox.dispatch.call import CallInfo, Verdict
 from pi_sandbox.dispatch.stages.mediation import _strings, carried_secret
+from pi_sandbox.dispatch.stages.risk import RiskStage
 from pi_sandbox.mediation.paths import PathRules
 from pi_sandbox.mediation.secret_broker import SecretBroker, value_fingerprint
+from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.quota import Demand, QuotaMeter
 from pi_sandbox.quota.meter import CPU_PROBE_INTERVAL_S
+from pi_sandbox.risk.calibrate import ManualClock, TraceWorkspace
+from pi_sandbox.risk.calibration import shipped
+from pi_sandbox.risk.controller import RiskAction, RiskController
+from pi_sandbox.risk.features import Observer
+from pi_sandbox.vocabulary import ErrorCode
 from tests.runtime.conftest import MakeHost, ext_dir, make_host, source_for, write_file  # noqa: F401
 
 SECRET = "sk-live-0123456789abcdef"
@@ -175,3 +185,29 @@ def test_worker_cpu_reading_is_reused_only_while_recent(make_host: MakeHost, ext
     latest = worker._cpu_reading
     assert latest is not None
     assert worker.cpu_time_ms(1e-9) >= fresh and worker._cpu_reading is not latest
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_risk_stage_allow_verdict_is_what_the_general_form_makes(enforce: bool) -> None:
+    """The risk stage builds an allowed call's verdict itself: the same tuple ``Verdict.proceed`` makes from
+    ``decision.evidence()``, for every kind of call (and the general form for everything else)."""
+    clock = ManualClock()
+    settings_ = RiskSettings(enforce=enforce, decision_timeout_ms=10**6)
+    stage = RiskStage(RiskController(settings_, Observer(TraceWorkspace(), SecretFiles()), shipped(), clock=clock))
+    twin = RiskController(settings_, Observer(TraceWorkspace(), SecretFiles()), shipped(), clock=clock)
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("log", {}), ("ui", {"op": "notify"}), ("fs", {"op": "read", "path": "src/a.py"}),
+        ("fs", {"op": "write", "path": "a.sh"}), ("exec", {"cmd": "sh", "args": ["a.sh"]}),
+        ("fs", {"op": "read", "path": ".env"}), ("http", {"url": "https://x.example/", "method": "POST"})]
+    kinds = set()
+    for i in range(60):
+        clock.now += 0.001
+        method, params = requests[i % len(requests)]
+        call = CallInfo("ext", f"c{i}", method, required_capability(method, params), params, "0" * 64)
+        verdict = stage.decide(call)
+        expected = twin.decide(call)
+        assert verdict == Verdict.proceed({"risk": expected.evidence()}) if not expected.refused else verdict.denied
+        assert type(verdict) is Verdict and verdict.code is ErrorCode.DENIED
+        kinds.add(expected.action)
+    # both forms were compared
+    assert RiskAction.ALLOW in kinds and (RiskAction.DENY if enforce else RiskAction.SHADOW_DENY) in kinds

@@ -62,6 +62,8 @@ BURST_FULL: Final = 500.0
 #: Features a decision's evidence names (the largest contributions).
 TOP_FEATURES: Final = 3
 _EFFECTFUL_COUNT: Final = float(len(EFFECTFUL))
+#: ``burst_rate`` of calls that came within the clock's resolution.
+_BURST_NO_SPAN: Final = float(BURST_SPAN) * 1000.0
 #: Feature names as plain text, and the members themselves as module constants: an enum member's ``.value``
 #: and a class attribute lookup each cost more than the arithmetic of a feature (this runs on every call).
 _NAMES: Final[dict[Feature, str]] = {f: f.value for f in Feature}
@@ -123,7 +125,9 @@ def assess(window: ExtensionWindow, obs: Observation, novel: bool, new_host: boo
         parts.append((_W_NEW_HOST, _N_NEW_HOST))
         soft += _W_NEW_HOST
     if n >= BURST_SPAN:
-        rate = window.burst_rate(now)
+        # ``window.burst_rate(now)`` inline (n >= BURST_SPAN here): calls per second over the last BURST_SPAN calls
+        span = now - window.calls[-BURST_SPAN].t
+        rate = BURST_SPAN / span if span > 0 else _BURST_NO_SPAN
         if rate > BURST_FROM:
             weighted = _W_BURST * min((rate - BURST_FROM) / (BURST_FULL - BURST_FROM), 1.0)
             parts.append((weighted, _N_BURST))
