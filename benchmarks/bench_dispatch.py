@@ -3,7 +3,8 @@
 **Stages only** is the common allow path of issue 14's target (< 20 µs): capability derivation, trust,
 policy, quota, risk and mediation (path resolution included) for an allowed ``fs stat``, every stage on,
 no ledger entry and no connector; once in a tight loop, once with the CPU caches evicted before each call
-(``EVICT_BYTES``), which is what a session's hostcalls meet.
+(``EVICT_BYTES``), which is what a session's hostcalls meet. The same for a session's mix of calls
+(``MIX``: log lines, status updates, session entries, file reads, a listing, the read tool).
 
 The connector is replaced by one that returns a constant, so the figure is the pipeline's own cost
 (validation, capability derivation, policy, gates, durable ledger append, redaction).
@@ -84,6 +85,57 @@ def _stages_only(sandbox: Sandbox, n: int, per_stage: dict[str, list[float]] | N
     return samples
 
 
+#: One request of each kind a session's hostcalls are made of (``bench_overhead``'s workload: log lines, status
+#: updates, session entries, file reads and stats, a listing, the file tools), in that workload's proportions.
+MIX: list[tuple[int, dict[str, Any]]] = [
+    (19, {"method": "log", "params": {"level": "info", "message": "tool_result read ok"}}),
+    (17, {"method": "ui", "params": {"op": "set_status", "key": "status-line", "text": "turn 3 / 2 tools"}}),
+    (8, {"method": "session", "params": {"op": "append_entry", "customType": "journal",
+                                         "data": {"turn": 3, "tools": ["read", "bash"], "ok": True}}}),
+    (8, {"method": "fs", "params": {"op": "read", "path": "src/mod_3.py"}}),
+    (3, {"method": "fs", "params": {"op": "list", "path": "src"}}),
+    (2, {"method": "fs", "params": {"op": "stat", "path": "file.txt"}}),
+    (3, {"method": "tool", "params": {"name": "read", "input": {"path": "src/mod_5.py"}}}),
+]
+
+
+def _stages_mix(sandbox: Sandbox, rounds: int, evict: bytearray | None) -> dict[str, float]:
+    """µs per call of each step over ``MIX`` (the median of each request kind, weighted by its share), caches
+    evicted before each call when ``evict`` is given; the calls are settled as the pipeline does."""
+    from pi_sandbox.dispatch.call import Outcome
+    from pi_sandbox.vocabulary import Decision, StageName
+
+    pipeline = sandbox.pipeline
+    settlers = [s.settle for s in pipeline.stages if hasattr(s, "settle")]
+    names = ["capability", *(str(s.name) for s in pipeline.stages)]
+    per: dict[tuple[str, int], list[float]] = {}
+    clock = time.perf_counter_ns
+    lines = bytes(len(evict) // 64) if evict is not None else b""
+    done = Outcome(Decision.ALLOW, StageName.POLICY, "bench", True)
+    n = 0
+    for _ in range(rounds):
+        for kind, (count, request) in enumerate(MIX):
+            for _ in range(count):
+                n += 1
+                if evict is not None:
+                    evict[::64] = lines
+                t0 = clock()
+                call = pipeline.capability.derive("bench-ext", {**request, "call_id": f"m{n}"})
+                marks = [t0, clock()]
+                for stage in pipeline.stages:
+                    verdict = stage.decide(call)
+                    marks.append(clock())
+                    assert not verdict.denied, (request, verdict)
+                for settle in settlers:
+                    settle(call, done)
+                for name, start, end in zip(names, marks[:-1], marks[1:], strict=True):
+                    per.setdefault((name, kind), []).append((end - start) / 1000)
+    total = sum(count for count, _ in MIX)
+    out = {name: sum(percentile(per[(name, k)], 50) * MIX[k][0] for k in range(len(MIX))) / total for name in names}
+    out["all"] = sum(out.values())
+    return out
+
+
 def _fsync_floor(directory: Path, n: int = 1000) -> list[float]:
     """µs per 8 KiB overwrite + fdatasync of an already allocated file (no size change)."""
     path = directory / "fsync-probe"
@@ -120,11 +172,34 @@ def _append_only(store: AuditStore, n: int, sync: bool = True) -> list[float]:
     return samples
 
 
+def _stage_rows(stages: list[float], per_stage: dict[str, list[float]], cold: list[float],
+                cold_per_stage: dict[str, list[float]], mix_warm: dict[str, float],
+                mix_cold: dict[str, float]) -> list[tuple[str, str, str]]:
+    return [
+        ("stages only (allow path, every stage on) p50 (µs)", f"{percentile(stages, 50):.1f}", "< 20"),
+        ("stages only (allow path, every stage on) p99 (µs)", f"{percentile(stages, 99):.1f}", ""),
+        ("  of which, p50 (µs): " + ", ".join(f"{name} {percentile(v, 50):.1f}" for name, v in per_stage.items()),
+         "", ""),
+        ("stages only, CPU caches evicted before each call (as in a session) p50 / p99 (µs)",
+         f"{percentile(cold, 50):.1f} / {percentile(cold, 99):.1f}", ""),
+        ("  of which, p50 (µs): " + ", ".join(f"{name} {percentile(v, 50):.1f}" for name, v in cold_per_stage.items()),
+         "", ""),
+        ("stages only, a session's mix of calls (log, ui, session, fs, file tools), µs per call: tight loop / "
+         "caches evicted", f"{mix_warm['all']:.1f} / {mix_cold['all']:.1f}", ""),
+        ("  of which (tight loop / caches evicted): " + ", ".join(
+            f"{name} {mix_warm[name]:.1f} / {mix_cold[name]:.1f}" for name in mix_warm if name != "all"), "", ""),
+        ("load average (1 min) during the run", f"{os.getloadavg()[0]:.1f}", ""),
+    ]
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     workspace = tmp / "ws"
     workspace.mkdir()
     (workspace / "file.txt").write_text("x")
+    (workspace / "src").mkdir()
+    for i in range(12):
+        (workspace / "src" / f"mod_{i}.py").write_text(f"def helper_{i}():\n    return {i}\n")
     agent = tmp / "agent"
     agent.mkdir()
     # The default quota (500 hostcalls/s) would refuse a tight benchmark loop; the quota stage still runs.
@@ -139,6 +214,13 @@ def main() -> None:
     stages = _stages_only(pipeline_only, 5000, per_stage)
     cold_per_stage: dict[str, list[float]] = {}
     cold = _stages_only(pipeline_only, 2000, cold_per_stage, bytearray(EVICT_BYTES))
+    _stages_mix(pipeline_only, 3, None)  # warm-up
+    mix_warm = _stages_mix(pipeline_only, 40, None)
+    mix_cold = _stages_mix(pipeline_only, 40, bytearray(EVICT_BYTES))
+    if "--stages" in sys.argv[1:]:  # the decision stages only (``python benchmarks/bench_dispatch.py --stages``)
+        print_table("dispatch: decision stages", _stage_rows(stages, per_stage, cold, cold_per_stage, mix_warm,
+                                                             mix_cold))
+        return
     _measure(pipeline_only, 200)  # warm-up
     overhead = _measure(pipeline_only, 3000)
     real = Sandbox(config, store)
@@ -151,15 +233,7 @@ def main() -> None:
     store.close()
     floor = _fsync_floor(config.state_dir)
     print_table("dispatch: fs stat hostcall", [
-        ("stages only (allow path, every stage on) p50 (µs)", f"{percentile(stages, 50):.1f}", "< 20"),
-        ("stages only (allow path, every stage on) p99 (µs)", f"{percentile(stages, 99):.1f}", ""),
-        ("  of which, p50 (µs): " + ", ".join(f"{name} {percentile(v, 50):.1f}" for name, v in per_stage.items()),
-         "", ""),
-        ("stages only, CPU caches evicted before each call (as in a session) p50 / p99 (µs)",
-         f"{percentile(cold, 50):.1f} / {percentile(cold, 99):.1f}", ""),
-        ("  of which, p50 (µs): " + ", ".join(f"{name} {percentile(v, 50):.1f}" for name, v in cold_per_stage.items()),
-         "", ""),
-        ("load average (1 min) during the run", f"{os.getloadavg()[0]:.1f}", ""),
+        *_stage_rows(stages, per_stage, cold, cold_per_stage, mix_warm, mix_cold),
         ("calls", "3000", ""),
         ("pipeline + ledger entry (group class) p50 (µs)", f"{percentile(overhead, 50):.0f}", ""),
         ("pipeline + ledger entry (group class) p99 (µs)", f"{percentile(overhead, 99):.0f}", "≤ 1000"),
