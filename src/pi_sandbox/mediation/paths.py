@@ -216,6 +216,10 @@ class PathRules:
             first = self._root_texts[0]
             candidate = (first if first.endswith("/") else first + "/") + candidate
             base = self._first_base  # a path below the first root: the shortest root is known
+        elif self._first_below is not None and candidate.startswith(self._first_below):
+            # An absolute path below the first root (the file tools send absolute workspace paths): the same
+            # shortest root, without a set lookup per folder level of the path
+            base = self._first_base
         if base is None:
             base = self._root_set.shortest_parent(candidate)
         if base is not None:
@@ -241,6 +245,11 @@ class PathRules:
         if op in TRANSFER_OPS:
             refuse_special_file(raw, text, looked)
         return text
+
+    @cached_property
+    def _first_below(self) -> str | None:
+        """``first root + "/"``: what every path below the first root starts with (None: no such shortcut)."""
+        return self._root_texts[0] + "/" if self._first_base is not None else None
 
     @cached_property
     def _root_exact(self) -> frozenset[str]:
