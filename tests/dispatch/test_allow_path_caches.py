@@ -157,6 +157,39 @@ def test_the_flat_request_hash_is_the_general_one(method: str, params: dict[str,
     assert flat_params_hash(method, params) == params_hash(method, params)
 
 
+_NESTED = st.recursive(
+    st.one_of(st.text(max_size=6), st.booleans(), st.none(), st.integers(-(2**60), 2**60), st.floats(),
+              st.sampled_from([2**53 - 1, 2**53, -(2**53), 1.0, "\ud800", "é"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner),
+                            # keys RFC 8785 sorts by UTF-16 code units, orjson by code points: U+E000..U+FFFF after
+                            # the astral ones in one order, before them in the other
+                            st.dictionaries(st.one_of(st.text(max_size=4), st.sampled_from(
+                                ["é", "\ud800", "k", "\uffff", "\ue000", "\U0001f600"])), inner, max_size=4)),
+    max_leaves=20)
+
+
+@given(st.sampled_from(["session", "tool", "é"]),
+       st.dictionaries(st.one_of(st.text(max_size=6), st.sampled_from(["data", "input", "é"])), _NESTED, max_size=4))
+@settings(max_examples=500, deadline=None)
+def test_the_nested_request_hash_is_the_general_one(method: str, params: dict[str, Any]) -> None:
+    """Session entries' data and tool inputs (objects and lists at any depth) hash as ``params_hash`` does."""
+    assert flat_params_hash(method, params) == params_hash(method, params)
+
+
+def test_nested_names_sorted_differently_by_utf16_take_the_general_hash() -> None:
+    params = {"op": "append_entry", "data": {"\uffff": 1, "\U0001f600": [{"\ue000": 2, "\U0001f601": 3}]}}
+    assert flat_params_hash("session", params) == params_hash("session", params)
+
+
+def test_deeply_nested_params_hash_as_the_general_one() -> None:
+    for depth in (10, 16, 17, 40, 130, 200):
+        value: Any = {"k": "v", "n": 1}
+        for i in range(depth):
+            value = {"d": value} if i % 2 else [value, "x"]
+        params = {"op": "append_entry", "data": value}
+        assert flat_params_hash("session", params) == params_hash("session", params)
+
+
 def _reference_cut(value: Any, depth: int = 0) -> Any:
     """The forensic cut string by string (what ``forensic._cut``'s fast path for short ASCII must equal)."""
     if isinstance(value, str):

@@ -23,6 +23,10 @@ _Key = tuple[str, str | None, str | None, str | None]
 #: Parameter value types ``flat_params_hash`` hashes itself (integers within ±2**53, lists of text only).
 _FLAT: Final = frozenset({str, bool, int, type(None), list})
 _TEXT: Final = frozenset({str})
+#: ...and, nested (``_plain``), objects too (no floats: orjson and RFC 8785 write some differently).
+_PLAIN: Final = _FLAT | {dict}
+#: How deep ``_plain`` looks before it leaves a value to ``params_hash`` (which cuts at 128 levels).
+_NESTED_DEPTH: Final = 16
 _INT_LIMIT: Final = 2**53
 
 
@@ -99,19 +103,46 @@ class CapabilityStage:
                                timeout))
 
 
+def _plain(items: Any, types: set[type], depth: int) -> bool:
+    """Whether the values ``items`` (of the ``types``) are JSON that orjson writes as RFC 8785 does (text, integers
+    within 2**53, booleans, null, and lists and objects of them under ASCII names, at most ``_NESTED_DEPTH`` deep).
+
+    One C pass (``set(map(type, ...))``) per container instead of a Python step per value: a session entry's data
+    and a file tool's input are nested, and are on the allow path of every such call."""
+    if not _PLAIN.issuperset(types) or depth > _NESTED_DEPTH:
+        return False
+    if int in types and not all(-_INT_LIMIT < v < _INT_LIMIT for v in items if type(v) is int):
+        return False
+    if list in types and not all(_TEXT.issuperset(sub) or _plain(v, sub, depth + 1)
+                                 for v in items if type(v) is list for sub in (set(map(type, v)),)):
+        return False
+    if dict in types:
+        for v in items:
+            if type(v) is dict:
+                try:
+                    if not "".join(v).isascii():  # TypeError: a name that is not text
+                        return False
+                except TypeError:
+                    return False
+                if not _plain(v.values(), set(map(type, v.values())), depth + 1):
+                    return False
+    return True
+
+
 def flat_params_hash(method: str, params: dict[str, Any]) -> str:
-    """``hashing.params_hash`` of the common flat request (text, small integers, booleans, lists of text under
-    ASCII names) without its general walk; anything else is hashed by ``params_hash`` itself."""
+    """``hashing.params_hash`` of the common request (text, small integers, booleans, and lists and objects of
+    them under ASCII names) without its general walk; anything else is hashed by ``params_hash`` itself."""
     types = set(map(type, params.values()))
-    if method.isascii() and _FLAT.issuperset(types):
+    if method.isascii() and _PLAIN.issuperset(types):
         try:
             names_ascii = "".join(params).isascii()  # TypeError: a name that is not text
         except TypeError:
             names_ascii = False
-        if names_ascii and (int not in types or all(-_INT_LIMIT < v < _INT_LIMIT for v in params.values()
-                                                    if type(v) is int)) \
+        if names_ascii and (_FLAT.issuperset(types) and (
+                int not in types or all(-_INT_LIMIT < v < _INT_LIMIT for v in params.values() if type(v) is int))
                 and (list not in types or all(_TEXT.issuperset(map(type, v)) for v in params.values()
-                                              if type(v) is list)):
+                                              if type(v) is list))
+                or _plain(params.values(), types, 1)):
             try:
                 # the bytes ``params_hash`` hashes for such a value (sorted keys, RFC 8785 strings), by the
                 # interpreter's own SHA-256: the same digest as OpenSSL's, which costs twice as much when the CPU
