@@ -88,6 +88,12 @@ def test_a_root_itself_resolves_as_realpath_does(tmp_path: Path) -> None:
     (tmp_path / "real" / "ws" / "inner").rmdir()
     (tmp_path / "real" / "ws" / "inner").symlink_to(tmp_path)
     assert not rules.allows(resolved + "/inner/real", "read")
+    # the root itself replaced by a symlink out of the roots: resolved as realpath does, and refused
+    (tmp_path / "real" / "ws" / "inner").unlink()
+    (tmp_path / "real" / "ws").rename(tmp_path / "real" / "old")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "real" / "ws").symlink_to(tmp_path / "elsewhere")
+    assert not rules.allows(resolved, "list")
 
 
 class _Clock:

@@ -225,10 +225,16 @@ class PathRules:
         if base is not None:
             text, looked = _walk_below(base, candidate)
         elif candidate in self._root_exact:
-            # A root itself (an exec's cwd, a tool's absolute workspace path): resolved when the rules were made,
-            # as every root component of a path below it is taken to be; ``realpath`` would walk it from ``/``
-            # again, one ``lstat`` per component.
-            text, looked = candidate, None
+            # A root itself (an exec's cwd): resolved when the rules were made, as the root part of a path below
+            # it is taken to be; one ``lstat`` says it is still no symlink (``realpath`` would walk it from ``/``
+            # again, one ``lstat`` per component), and a root replaced by one is resolved as ``realpath`` does.
+            try:
+                looked = os.lstat(candidate)
+            except OSError:
+                looked = None
+            text = os.path.realpath(candidate) if looked is not None and stat.S_ISLNK(looked.st_mode) else candidate
+            if text != candidate:
+                looked = None
         else:
             text, looked = os.path.realpath(candidate), None
         # The path is resolved afresh on every call (it may have changed since the last one); what the
