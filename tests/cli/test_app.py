@@ -192,7 +192,10 @@ def test_progress_is_drawn_on_a_terminal_only_and_only_for_slow_work() -> None:
     terminal = FakeTerminal()
     with progress_bar(CliContext(), "scanning", unit="files", stream=terminal, delay_s=0) as bar:
         bar(3, 10, "a.ts")
-        time.sleep(0.3)
+        # The bar is drawn by its refresh thread: wait for it (a fixed 0.3 s was too short under load).
+        end = time.monotonic() + 10
+        while "scanning" not in terminal.getvalue() and time.monotonic() < end:
+            time.sleep(0.02)
     assert "scanning" in terminal.getvalue()
     fast = FakeTerminal()
     with progress_bar(CliContext(), "scanning", stream=fast, delay_s=5) as bar:
