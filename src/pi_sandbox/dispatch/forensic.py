@@ -172,8 +172,10 @@ def _shape_key(value: Any, depth: int = 0) -> Any:
     keys have equal shapes.
 
     Exact JSON types only (a ``dict`` subclass or any other type raises :class:`_Unkeyed`), so a key never
-    stands for two shapes. The leaves' types are read in C (``map(type, ...)``); only nested containers
-    take a Python call."""
+    stands for two shapes: a dict's key is ``(dict, its keys, one item per value)`` (the keys fix how many
+    items follow), a list's ``(list, one item per value)``; an item is the leaf's type or the nested container's
+    own key (a tuple, never a type). The leaves' types are read in C (``map(type, ...)``); nested containers
+    are followed in this loop, not by a call each (a Python call costs more than the rest of a level)."""
     if depth >= _KEY_DEPTH or len(value) > _KEY_WIDTH:
         raise _Unkeyed
     if type(value) is dict:
@@ -181,18 +183,21 @@ def _shape_key(value: Any, depth: int = 0) -> Any:
         types = tuple(map(type, items))
         if _SCALARS.issuperset(types):
             return (dict, tuple(value), types)
-        return (dict, tuple(value), tuple([t if t in _SCALARS else _nested_key(t, v, depth)
-                                           for t, v in zip(types, items, strict=True)]))
-    types = tuple(map(type, value))
-    if _SCALARS.issuperset(types):
-        return (list, types)
-    return (list, tuple([t if t in _SCALARS else _nested_key(t, v, depth) for t, v in zip(types, value, strict=True)]))
-
-
-def _nested_key(kind: type, value: Any, depth: int) -> Any:
-    if kind is dict or kind is list or kind is tuple:
-        return _shape_key(value, depth + 1)
-    raise _Unkeyed
+        parts: list[Any] = [dict, tuple(value)]
+    else:
+        items = value
+        types = tuple(map(type, items))
+        if _SCALARS.issuperset(types):
+            return (list, types)
+        parts = [list]
+    for kind, item in zip(types, items, strict=True):
+        if kind in _SCALARS:
+            parts.append(kind)
+        elif kind is dict or kind is list or kind is tuple:
+            parts.append(_shape_key(item, depth + 1))
+        else:
+            raise _Unkeyed
+    return tuple(parts)
 
 
 class ContextHashes:
