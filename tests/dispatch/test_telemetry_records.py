@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pi_sandbox.audit.telemetry import TELEMETRY_KIND, CallTimes
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.vocabulary import StageName
@@ -76,3 +79,16 @@ def test_call_times_record_rounds_to_tenths_of_microseconds() -> None:
         "connector_us": 12.3, "total_us": 20.0, "bytes_out": 3}
     assert CallTimes(*times[:10], [0, 1_549], 1_450, 0, 999_950, None).record()["stage_us"] == {"trust": 1.5}
     assert CallTimes(*times[:10], [0, 1_549], 1_450, 0, 999_950, None).record()["total_us"] == 1000.0
+
+
+@given(st.lists(st.integers(0, 10**9), min_size=1, max_size=7), st.integers(0, 10**9), st.integers(0, 10**9))
+@settings(max_examples=200, deadline=None)
+def test_stage_times_are_those_of_the_stages_that_judged_the_call(
+        steps: list[int], connector_ns: int, total_ns: int) -> None:
+    stamps = [sum(steps[:i + 1]) for i in range(len(steps))]  # one clock reading per stage boundary
+    times = CallTimes("c", None, "fs", "read", "deny", "risk", "r", False, "denied", tuple(STAGES), stamps,
+                      connector_ns, 0, total_ns, None)
+    judged = STAGES[:len(stamps) - 1]
+    assert times.record()["stage_us"] == {
+        name: (stamps[i + 1] - stamps[i] + 50) // 100 / 10 for i, name in enumerate(judged)}
+    assert list(times.record()["stage_us"]) == judged

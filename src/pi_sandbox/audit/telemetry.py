@@ -53,18 +53,23 @@ class CallTimes(NamedTuple):
     def record(self) -> dict[str, Any]:
         """The ``telemetry`` record (microseconds to the tenth, halves up: integer arithmetic, as ``round`` on
         a float formats and parses decimal text, which cost more than the rest of the record)."""
-        stamps = self.stamps
+        # one unpacking instead of a field access each, and the stage times in this loop rather than a
+        # comprehension (its own frame): the writer thread builds one record per hostcall
+        (call_id, seq, method, capability, decision, stage, reason, ok, error_code, stages, stamps, connector_ns,
+         started_ns, ended_ns, counts) = self
+        stage_us: dict[str, float] = {}
+        before = stamps[0]
+        # the stages that judged the call (a refused call has fewer stamps than there are stages)
+        for name, stamp in zip(stages, stamps[1:], strict=False):
+            stage_us[name] = (stamp - before + 50) // 100 / 10
+            before = stamp
         record: dict[str, Any] = {
-            "call_id": self.call_id, "seq": self.seq, "method": self.method, "capability": self.capability,
-            "decision": self.decision, "stage": self.stage, "reason": self.reason, "ok": self.ok,
-            "error_code": self.error_code,
-            "stage_us": {name: (stamps[i + 1] - stamps[i] + 50) // 100 / 10
-                         for i, name in enumerate(self.stages[:len(stamps) - 1])},
-            "connector_us": (self.connector_ns + 50) // 100 / 10,
-            "total_us": (self.ended_ns - self.started_ns + 50) // 100 / 10,
+            "call_id": call_id, "seq": seq, "method": method, "capability": capability, "decision": decision,
+            "stage": stage, "reason": reason, "ok": ok, "error_code": error_code, "stage_us": stage_us,
+            "connector_us": (connector_ns + 50) // 100 / 10, "total_us": (ended_ns - started_ns + 50) // 100 / 10,
         }
-        if self.counts:
-            record.update(self.counts)
+        if counts:
+            record.update(counts)
         return record
 
 
