@@ -359,3 +359,34 @@ def test_a_database_without_the_unique_seq_index_reads_the_head_at_every_commit(
     finally:
         first.close()
         second.close()
+
+
+def test_entry_fields_are_in_column_order() -> None:
+    """entry_from_row builds the returned entry positionally: its fields must stay in LEDGER_COLUMNS order."""
+    import dataclasses
+
+    from pi_sandbox.audit.queries import LEDGER_COLUMNS, entry_from_row
+    from pi_sandbox.audit.records import LedgerEntry
+
+    names = [c.strip() for c in LEDGER_COLUMNS.split(",")]
+    assert [f.name for f in dataclasses.fields(LedgerEntry)] == names
+    row = [f"v{i}" for i in range(len(names))]
+    row[names.index("detail")] = '{"k":1}'
+    entry = entry_from_row(row)
+    assert all(getattr(entry, n) == (row[i] if n != "detail" else {"k": 1}) for i, n in enumerate(names))
+
+
+def test_lone_appender_after_another_writer_chains_onto_the_real_head(state_dir: Path) -> None:
+    """The single-INSERT commit trusts the head it wrote last; another connection's append in between makes
+    that INSERT fail on the unique seq (rolled back by itself) and the commit starts over on the real head."""
+    first = AuditStore.open(state_dir, checkpoint_interval=1000)
+    second = AuditStore.open(state_dir, checkpoint_interval=1000)
+    try:
+        a = first.append(draft(1), sync=False)
+        b = second.append(draft(2), sync=False)
+        c = first.append(draft(3), sync=False)  # first's hint is stale: seq 2 is taken
+        assert (a.seq, b.seq, c.seq) == (1, 2, 3) and c.prev_hash == b.entry_hash
+    finally:
+        first.close()
+        second.close()
+    assert verify_ledger(state_dir).chain_valid
