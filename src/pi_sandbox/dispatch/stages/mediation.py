@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
+from itertools import chain
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,7 +40,6 @@ _SECRET_FILE_ADVICE = ("the file holds secrets (.env, keys, credentials): if thi
 MEDIATED_METHODS: Final = frozenset({"fs", "tool", "exec", "http", "env"})
 _EXEC = Capability.EXEC
 _PROCEED: Final = Verdict.proceed()
-_MAX_SCAN_DEPTH = 32
 _MAX_READERS = 256
 _SECRET_VALUE_ADVICE = "rotate the exposed credential and review how the extension obtained it"
 _PATH_ADVICE = ("extensions may touch only the workspace and their own folder, never pi-sandbox state, settings "
@@ -81,23 +81,27 @@ def write_size(call: CallInfo) -> int | None:
     return len(data.encode("utf-8", "surrogatepass"))
 
 
-def _strings(value: Any, depth: int = 0) -> Iterator[str]:
-    """Every string (keys included) in a JSON value, to depth ``_MAX_SCAN_DEPTH``."""
-    if isinstance(value, str):
-        yield value
-    elif depth < _MAX_SCAN_DEPTH and isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield key
-            yield from _strings(item, depth + 1)
-    elif depth < _MAX_SCAN_DEPTH and isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item, depth + 1)
+def _strings(value: Any) -> Iterator[str]:
+    """Every string (keys included) in a JSON value, in document order, at any depth: an explicit stack of
+    iterators, so no nesting is too deep to look at (a secret 40 levels down in a body was let through)."""
+    stack: list[Iterator[Any]] = [iter((value,))]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, str):
+                yield item
+            elif isinstance(item, Mapping):
+                stack.append(chain.from_iterable(item.items()))  # key, value, key, value, ...
+                break
+            elif isinstance(item, (list, tuple)):
+                stack.append(iter(item))
+                break
+        else:
+            stack.pop()
 
 
 def carried_secret(broker: SecretBroker, params: Mapping[str, Any]) -> str | None:
-    """The fingerprint of the first withheld value (any spelling) in a string of ``params`` (keys included, to
-    depth ``_MAX_SCAN_DEPTH``), or None.
+    """The fingerprint of the first withheld value (any spelling) in a string of ``params`` (keys included, at
+    any depth), or None.
 
     One search over the parameters' JSON (in C) proves that no string in them holds one, which is what nearly
     every call finds; only otherwise are the strings searched one by one, for the fingerprint (an exec call's
