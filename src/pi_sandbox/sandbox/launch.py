@@ -276,6 +276,9 @@ class ExecSandbox:
         self._support: SandboxSupport | None = None
         #: Per workspace: the calls running now (with their read-only binds) and what was moved out meanwhile.
         self._watch_lock = threading.Lock()
+        #: One judge at a time: the watcher thread and a call's end must not move out the same name twice
+        #: (the second move found nothing and recorded a quarantine that "failed").
+        self._judge_lock = threading.Lock()
         self._watch_calls: dict[str, dict[tuple[str, str], frozenset[str] | None]] = {}
         self._watch_found: dict[str, list[Planted]] = {}
 
@@ -399,12 +402,13 @@ class ExecSandbox:
         known = [b for b in calls.values() if b is not None]
         if not known:
             return touched  # no child runs yet: its binds decide what is someone else's
-        found = judge(root, touched, self.names, skip=PLACEHOLDERS.paths() | frozenset().union(*known))
-        if not found:
-            return set()
-        extension_id, call_id = next(iter(calls), ("unknown", "unknown"))
-        into = self.state_dir / "quarantine" / _safe_name(extension_id) / f"{_safe_name(call_id)}-{time.time_ns()}"
-        planted = quarantine(root, found, into)
+        with self._judge_lock:
+            found = judge(root, touched, self.names, skip=PLACEHOLDERS.paths() | frozenset().union(*known))
+            if not found:
+                return set()
+            extension_id, call_id = next(iter(calls), ("unknown", "unknown"))
+            into = self.state_dir / "quarantine" / _safe_name(extension_id) / f"{_safe_name(call_id)}-{time.time_ns()}"
+            planted = quarantine(root, found, into)
         with self._watch_lock:
             self._watch_found.setdefault(root, []).extend(planted)
         return set()

@@ -327,6 +327,8 @@ def quarantine(root: str, found: list[tuple[str, str, bool]], into: Path) -> lis
         rel = path[len(prefix):]
         text = _read_small(path) if is_config else None
         moved = _move_out(root, rel, into / rel)
+        if not moved and not os.path.lexists(path):
+            continue  # gone meanwhile (the child removed it): nothing is left to move or to record
         action = "failed"
         if moved:
             action = "quarantined"
