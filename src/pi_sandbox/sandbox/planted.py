@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Final
 
 from pi_sandbox.sandbox.gitindex import guarded
+from pi_sandbox.sandbox.listing import entries_of
 from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.sandbox.watch import GIT_UNWATCHED
 
@@ -413,10 +414,8 @@ def walk_recent(root: str, since_ns: int, names: ProtectedNames, *, top: str | N
     stack = [top or root]
     while stack:
         folder = stack.pop()
-        try:
-            with os.scandir(folder) as items:
-                entries = list(items)
-        except OSError:
+        entries = entries_of(folder)
+        if entries is None:
             continue
         if any(entry.name == ".git" for entry in entries):
             guarded_here.update(path for path, _what in guards.of(folder + "/.git"))

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 from pi_sandbox.mediation.secret_files import SecretFiles
+from pi_sandbox.sandbox.listing import entries_of
 
 #: How deep and how many files the broker-known places are looked through (``~/.gnupg/private-keys-v1.d/x``).
 PLACE_DEPTH: Final = 3
@@ -163,10 +164,8 @@ def _same_inode(path: str, linked: dict[Inode, tuple[int, int, int, int]]) -> bo
 
 def _files(folder: str, depth: int) -> Iterator[tuple[os.stat_result, str]]:
     """``(lstat, path)`` of the regular files in ``folder`` and ``depth - 1`` levels below it."""
-    try:
-        with os.scandir(folder) as items:
-            entries = list(items)
-    except OSError:
+    entries = entries_of(folder)
+    if entries is None:
         return
     for entry in entries:
         try:
@@ -184,10 +183,8 @@ def _walk(root: str) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
     stack = [root]
     while stack:
         folder = stack.pop()
-        try:
-            with os.scandir(folder) as items:
-                entries = list(items)
-        except OSError:
+        entries = entries_of(folder)
+        if entries is None:
             continue
         yield folder, entries
         for entry in entries:
@@ -219,10 +216,8 @@ def _names_of(root: str, inodes: set[Inode]) -> Iterator[str]:
     stack = [root]
     while stack:
         folder = stack.pop()
-        try:
-            with os.scandir(folder) as items:
-                entries = list(items)
-        except OSError:
+        entries = entries_of(folder)
+        if entries is None:
             continue
         for entry in entries:
             if entry.inode() in numbers:

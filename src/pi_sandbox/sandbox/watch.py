@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
+from pi_sandbox.sandbox.listing import entries_of
+
 IN_MODIFY: Final = 0x00000002
 IN_ATTRIB: Final = 0x00000004
 IN_CLOSE_WRITE: Final = 0x00000008
@@ -123,10 +125,8 @@ class Watcher:
                 root.holes.add(folder)
                 continue
             in_git = _in_git(folder)
-            try:
-                with os.scandir(folder) as items:
-                    entries = list(items)
-            except OSError:
+            entries = entries_of(folder)
+            if entries is None:
                 continue
             for entry in entries:
                 if touched is not None:
