@@ -178,8 +178,9 @@ def _files(folder: str, depth: int) -> Iterator[tuple[os.stat_result, str]]:
             yield from _files(entry.path, depth - 1)
 
 
-def _walk(root: str) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
-    """Every folder below ``root`` (``.git`` left out) with its entries; links are never followed."""
+def _walk(root: str, skip: frozenset[str] = _SKIP) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """Every folder below ``root`` (folders named in ``skip`` left out: ``.git`` by default) with its entries;
+    links are never followed."""
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -188,7 +189,7 @@ def _walk(root: str) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
             continue
         yield folder, entries
         for entry in entries:
-            if entry.name not in _SKIP and entry.is_dir(follow_symlinks=False):
+            if entry.name not in skip and entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
 
 
@@ -213,22 +214,16 @@ def _names_of(root: str, inodes: set[Inode]) -> Iterator[str]:
     """Paths in ``root`` (``.git`` included: a link may hide anywhere) of regular files with one of ``inodes``:
     the directory entries' inode numbers are compared first (no ``stat``), the device only on a match."""
     numbers = {ino for _dev, ino in inodes}
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        entries = entries_of(folder)
-        if entries is None:
-            continue
+    for _folder, entries in _walk(root, skip=frozenset()):
         for entry in entries:
-            if entry.inode() in numbers:
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in inodes:
-                    yield entry.path
-            elif entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
+            if entry.inode() not in numbers:
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in inodes:
+                yield entry.path
 
 
 SECRET_LINKS: Final = SecretLinks()
