@@ -86,7 +86,8 @@ def test_secret_files_are_not_read_as_scripts_by_name_or_through_a_hard_link(
     """What the classifier decides about a file's text tells the caller something of it: a secret file the
     extension may not read (or a hard link to one, made outside) is not read as a script either."""
     box = open_sandbox(settings={**PERMISSIVE, "extensionRisk": {"enabled": False}})  # (each call judged alone)
-    (pi_env.workspace / ".env").write_text("TOKEN=abc\nrm -rf ~\n")
+    canary = pi_env.workspace / "ran"  # the payload only ever touches a canary (writable to the child)
+    (pi_env.workspace / ".env").write_text(f"TOKEN=abc\ntouch {canary}\n")
     (pi_env.workspace / "notes.sh").hardlink_to(pi_env.workspace / ".env")
     (pi_env.workspace / "plain.sh").write_text("echo plain\n")
     results = [box.hostcall("ext", make_request("tool", {"name": "bash", "input": {"command": f"sh {name}"}}))
@@ -94,3 +95,4 @@ def test_secret_files_are_not_read_as_scripts_by_name_or_through_a_hard_link(
     secret, link, plain = _scripts(box)
     assert secret == link == [ScriptUnavailable.SECRET.value] != plain, (_scripts(box), results)
     assert results[2].ok and results[2].result["stdout"] == "plain\n", results[2]
+    assert not canary.exists()  # and the children never saw the secret's text either (hidden from exec)
