@@ -181,6 +181,21 @@ def test_catastrophic_regex_runs_in_linear_time_and_backreferences_are_refused(h
     _charged_only_to_hog(host, "unsupported_pattern")
 
 
+def test_an_overlong_glob_or_pattern_is_refused_at_once(host: ExtensionHost) -> None:
+    """A 300 KB glob went to fnmatch, whose Python ``re`` compiler froze the supervisor ~12 s with the
+    interpreter lock held (no deadline stops a compile); a multi-megabyte pattern made RE2 log a line per node
+    to the host's stderr. Both are refused before anything is compiled; an ordinary glob still filters."""
+    for args in ({"pattern": "needle", "glob": "*a" * 150_000}, {"pattern": "(a|b)" * 200_000},
+                 {"pattern": "needle", "glob": "[ab]" * 80_000}):
+        started = time.monotonic()
+        answer = _hog(host, "grep", path=".", **args)
+        assert time.monotonic() - started < 3, args
+        assert answer.startswith("error invalid_request|pattern_too_long|"), answer[:200]
+    assert _hog(host, "grep", pattern="needle", path=".", glob="*.txt") == "notes.txt:1: needle"
+    _charged_only_to_hog(host, "pattern_too_long")
+    assert _text(host.call_tool("canary", "ping", {})) == "pong"
+
+
 def test_fifos_and_devices_are_refused_at_once(host: ExtensionHost, pi_env: PiEnv) -> None:
     os.mkfifo(pi_env.workspace / "pipe")
     started = time.monotonic()

@@ -6,6 +6,12 @@ holds the interpreter lock while it does, which froze the whole supervisor. RE2 
 refuses what it cannot do in linear time (backreferences, look-around) — such a pattern is refused
 with a message saying so, never run on a slower engine.
 
+The ``glob`` filter and ``find`` patterns run on RE2 too (:func:`glob_regex`): ``fnmatch`` compiled each new
+glob with Python's ``re`` compiler, which holds the interpreter lock (a 300 KB glob of ``*a`` froze the whole
+supervisor for 12 s, no deadline could stop it) and kept up to 32,768 compiled globs in its cache. Patterns and
+globs longer than :data:`MAX_PATTERN_CHARS` are refused before anything is compiled (RE2's compiler also runs
+with the lock held, and wrote one log line per node of a multi-megabyte pattern to the host's stderr).
+
 Files are read in chunks that end at a line break, so memory stays bounded whatever the file size;
 between chunks the search checks its deadline and stops with ``timeout``. Only regular files are
 opened (never a FIFO or device), binary files (a NUL byte in the first chunk) and files that are not
@@ -14,7 +20,6 @@ UTF-8 are skipped, as before.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import time
@@ -34,12 +39,25 @@ CHUNK_BYTES: Final = 4 * 1024 * 1024
 #: Memory RE2 may use for one compiled pattern (its default is 8 MiB; a pattern needing more is refused).
 PATTERN_MAX_MEM: Final = 32 * 1024 * 1024
 SKIPPED_DIRS: Final = frozenset({".git", "node_modules"})
+#: Longest ``pattern`` or ``glob`` a search compiles (characters): far above any pattern a person or a model
+#: writes, far below what makes compiling it (with the interpreter lock held) a freeze of the host.
+MAX_PATTERN_CHARS: Final = 4096
+
+
+def _bounded(text: Any, what: str, tool: str) -> str:
+    """``text`` when it is a non-empty string of at most :data:`MAX_PATTERN_CHARS`; else ``invalid_request``."""
+    if not isinstance(text, str) or not text:
+        raise ConnectorError(f"{tool} needs a non-empty string '{what}'", code="invalid_request")
+    if len(text) > MAX_PATTERN_CHARS:
+        raise ConnectorError(f"{tool} '{what}' is {len(text)} characters long; at most {MAX_PATTERN_CHARS} are "
+                             "compiled (split the search, or search for a shorter part)",
+                             code="invalid_request", reason="pattern_too_long")
+    return text
 
 
 def compile_pattern(pattern: Any, *, tool: str, literal: bool = False, ignore_case: bool = False) -> Any:
     """Compile ``pattern`` for RE2 with line semantics; ``ConnectorError`` when RE2 cannot express it."""
-    if not isinstance(pattern, str) or not pattern:
-        raise ConnectorError(f"{tool} needs a non-empty string 'pattern'", code="invalid_request")
+    _bounded(pattern, "pattern", tool)
     options = re2.Options()
     options.log_errors = False
     options.never_nl = True  # a match never spans lines, as in grep
@@ -60,9 +78,79 @@ def compile_pattern(pattern: Any, *, tool: str, literal: bool = False, ignore_ca
 
 def glob_pattern(pattern: Any) -> Any:
     """``find`` patterns: ``*`` matches any run of characters, everything else is literal."""
-    if not isinstance(pattern, str) or not pattern:
-        raise ConnectorError("find needs a non-empty string 'pattern'", code="invalid_request")
+    _bounded(pattern, "pattern", "find")
     return compile_pattern(re.escape(pattern).replace(r"\*", ".*"), tool="find")
+
+
+def _literal(char: str) -> str:
+    """One character as an RE2 literal: letters and digits as they are, everything else as ``\\x{hex}`` (RE2
+    refuses some backslash escapes ``re.escape`` makes, such as an escaped space)."""
+    return char if char.isalnum() else f"\\x{{{ord(char):x}}}"
+
+
+def glob_regex(glob: str) -> str:
+    """``glob`` in ``fnmatch`` syntax as an RE2 expression matching what ``fnmatch.fnmatchcase`` matches: ``*``
+    any run of characters (``/`` too), ``?`` one character, ``[seq]`` / ``[!seq]`` a set (ranges allowed), a
+    ``[`` without its ``]`` a literal; to be matched whole (``fullmatch``), with ``.`` matching a newline."""
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        char = glob[i]
+        i += 1
+        if char == "*":
+            if not out or out[-1] != ".*":  # consecutive stars are one star
+                out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char == "[":
+            j = i
+            if j < n and glob[j] == "!":
+                j += 1
+            if j < n and glob[j] == "]":
+                j += 1
+            while j < n and glob[j] != "]":
+                j += 1
+            if j >= n:
+                out.append(_literal("["))
+                continue
+            body = glob[i:j]
+            i = j + 1
+            negate = body.startswith("!")
+            if negate:
+                body = body[1:]
+            members: list[str] = []
+            k = 0
+            while k < len(body):
+                if k + 2 < len(body) and body[k + 1] == "-":
+                    if body[k] > body[k + 2]:  # an empty range (fnmatch drops it)
+                        k += 3
+                        continue
+                    members.append(f"{_literal(body[k])}-{_literal(body[k + 2])}")
+                    k += 3
+                else:
+                    members.append(_literal(body[k]))
+                    k += 1
+            if not members:  # nothing left: "[!]" style sets match any character, empty sets nothing
+                out.append("." if negate else "[^\\x{0}-\\x{10ffff}]")
+            else:
+                out.append(f"[{'^' if negate else ''}{''.join(members)}]")
+        else:
+            out.append(_literal(char))
+    return "".join(out)
+
+
+def compile_glob(glob: Any, *, tool: str) -> Any:
+    """A ``glob`` filter compiled for RE2 (see :func:`glob_regex`); ``invalid_request`` when it is too long."""
+    _bounded(glob, "glob", tool)
+    options = re2.Options()
+    options.log_errors = False
+    options.dot_nl = True  # fnmatch's "*" and "?" match a newline in a file name too
+    options.max_mem = PATTERN_MAX_MEM
+    try:
+        return re2.compile(glob_regex(glob), options)
+    except re2.error:
+        raise ConnectorError(f"{tool} 'glob' cannot be compiled", code="invalid_request",
+                             reason="unsupported_pattern") from None
 
 
 class _Clock:
@@ -76,11 +164,11 @@ class _Clock:
                                  code="timeout", reason="hostcall_deadline")
 
 
-def _files(ctx: ConnectorContext, root: Path, clock: _Clock, glob: str | None) -> Iterator[tuple[str, str]]:
+def _files(ctx: ConnectorContext, root: Path, clock: _Clock, glob: Any) -> Iterator[tuple[str, str]]:
     """(absolute path, path relative to ``root``) of every file the caller may read, in sorted order.
 
     ``root`` may be a single file (its name is the relative path); ``glob`` keeps the files whose
-    name or relative path matches it (``fnmatch`` on names: short, bounded input).
+    name or relative path matches it (a compiled :func:`compile_glob`, or None).
     """
     if root.is_file():
         yield str(root), root.name
@@ -92,13 +180,13 @@ def _files(ctx: ConnectorContext, root: Path, clock: _Clock, glob: str | None) -
         for filename in sorted(filenames):
             path = os.path.join(dirpath, filename)
             rel = os.path.relpath(path, root)
-            if glob is not None and not (fnmatch.fnmatchcase(filename, glob) or fnmatch.fnmatchcase(rel, glob)):
+            if glob is not None and not (glob.fullmatch(filename) or glob.fullmatch(rel)):
                 continue
             if ctx.paths.allows(path):  # a symlink pointing out, or protected state / settings: never read
                 yield path, rel
 
 
-def search_request(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> tuple[Path, int, str | None, Any]:
+def search_request(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> tuple[Path, int, Any, Any]:
     """The checked parts of a ``grep``/``find`` call — root under the caller's rules, limit, glob, compiled
     pattern — or the ``ConnectorError`` the call gets (a dry run stops here)."""
     root = confine(ctx, args.get("path", "."), "list")
@@ -106,8 +194,10 @@ def search_request(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) ->
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         raise ConnectorError(f"{tool} 'limit' must be a positive integer", code="invalid_request")
     glob = args.get("glob")
-    if glob is not None and (not isinstance(glob, str) or not glob):
-        raise ConnectorError(f"{tool} 'glob' must be a non-empty string", code="invalid_request")
+    if glob is not None:
+        if not isinstance(glob, str) or not glob:
+            raise ConnectorError(f"{tool} 'glob' must be a non-empty string", code="invalid_request")
+        glob = compile_glob(glob, tool=tool)
     if tool == "find":
         regex = glob_pattern(args.get("pattern"))
     else:
