@@ -30,12 +30,12 @@ def test_records_noted_before_an_entry_are_committed_with_it(state_dir: Path) ->
         port.note("exec_mediation", {"command_hash": "ab" * 32, "decision": "allow"}, "ext.a")
         port.note("secret_broker", {"op": "get", "verdict": "visible"}, "ext.a")
         assert store._wal.commit_count == before  # queued, no transaction of its own
-        entry = port.append_decision(draft(1), sync=False)
+        seq = port.append_decision(draft(1), sync=False)
         assert store._wal.commit_count == before + 1  # one transaction: the entry and both records
         conn = sqlite3.connect(state_dir / "security.db")  # another connection sees them committed
         kinds = [r[0] for r in conn.execute("SELECT kind FROM records ORDER BY record_id")]
         conn.close()
-        assert kinds == ["exec_mediation", "secret_broker"] and entry.seq >= 1
+        assert kinds == ["exec_mediation", "secret_broker"] and seq >= 1
 
 
 def test_records_noted_after_the_entry_are_written_by_write_notes_close_and_queries(state_dir: Path) -> None:

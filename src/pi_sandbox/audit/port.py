@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pi_sandbox.audit.records import AlertDraft, LedgerEntry, LedgerEntryDraft
+from pi_sandbox.audit.records import AlertDraft, LedgerEntryDraft
 from pi_sandbox.errors import AuditStoreError
 
 if TYPE_CHECKING:
@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 class EvidencePort(Protocol):
     """What a stage or connector may do with the audit store."""
 
-    def append_decision(self, draft: LedgerEntryDraft, *, sync: bool = True) -> LedgerEntry:
-        """Append one decision to the hash-chained ledger (written before this returns; with ``sync``
-        also synced to disk, with everything before it — required before an externally visible effect)."""
+    def append_decision(self, draft: LedgerEntryDraft, *, sync: bool = True) -> int:
+        """Append one decision to the hash-chained ledger and return its seq (written before this returns;
+        with ``sync`` also synced to disk, with everything before it — required before an externally
+        visible effect)."""
         ...
 
     def raise_alert(self, draft: AlertDraft) -> None:
@@ -82,9 +83,9 @@ class StoreEvidence:
         #: Extensions whose current window folded something (a summary is pending).
         self._folding: set[str] = set()
 
-    def append_decision(self, draft: LedgerEntryDraft, *, sync: bool = True) -> LedgerEntry:
+    def append_decision(self, draft: LedgerEntryDraft, *, sync: bool = True) -> int:
         self.flush_due()
-        return self._store.append(draft, sync=sync)
+        return self._store.append_seq(draft, sync=sync)
 
     def raise_alert(self, draft: AlertDraft) -> None:
         if self._admit(draft.extension_id, f"alert:{draft.category}", self.limits.alerts_per_window):

@@ -305,6 +305,16 @@ class AuditStore(SideRecords, AuditQueries):
         self._group.submit(ticket)
         return self._result(ticket)[0]
 
+    def append_seq(self, draft: LedgerEntryDraft, *, sync: bool = True) -> int:
+        """:meth:`append`, returning only the entry's seq: the pipeline needs no :class:`LedgerEntry` object
+        per hostcall (building one from the stored row is ~10 % of an append's CPU)."""
+        prepared, record = prepare_with_forensics(draft)
+        ticket = Ticket([prepared], [record], sync)
+        self._group.submit(ticket)
+        if ticket.error is not None:
+            self._result(ticket)  # raises it
+        return int(ticket.rows[0][0])
+
     def append_many(self, drafts: Sequence[LedgerEntryDraft], *, sync: bool = True) -> list[LedgerEntry]:
         """Append several entries (contiguous seqs, one transaction); returns once committed (and
         synced, with ``sync``)."""

@@ -166,7 +166,7 @@ class Pipeline:
         # starts up, and opens the gate only once the sync succeeded (``ConnectorContext.durable``).
         gated = effect and self._gates(call)
         reason = str(granted.reason)
-        entry = self.evidence.append_decision(LedgerEntryDraft(
+        seq = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision=Decision.ALLOW, reason=reason,
             call_id=call.call_id, capability=str(call.capability), method=call.method,
             params_hash=call.params_hash, layer=granted.layer,
@@ -175,15 +175,15 @@ class Pipeline:
         ), sync=effect and not gated)
         t0 = clock()
         if dry_run:
-            result = self._dry_run(call, entry.seq, reason)
+            result = self._dry_run(call, seq, reason)
         else:
-            result = self._carry_out(call, entry.seq, gated)
+            result = self._carry_out(call, seq, gated)
         connector_ns = clock() - t0
         ok = result.ok
         # every field, straight to ``tuple.__new__`` (see ``CallTimes`` below)
         self._settle(call, ran, _new(Outcome, (_ALLOW, _POLICY, reason, ok, result.error_code,
                                                result.result if ok else None, connector_ns / 1e6)),
-                     stamps, connector_ns, started, entry.seq)
+                     stamps, connector_ns, started, seq)
         return result
 
     def _detail(self, stage: StageName, evidence: Mapping[str, Any], dry_run: bool = False) -> dict[str, Any]:
@@ -303,14 +303,14 @@ class Pipeline:
             params_hash=call.params_hash,
             detail={**self._detail(StageName.CONNECTOR, {}, dry_run), "allowed_seq": allowed_seq},
             forensic=forensic_fields(call, self.redactor.redact_value, {},
-                                     remediation_for(StageName.CONNECTOR, reason))), sync=False).seq
+                                     remediation_for(StageName.CONNECTOR, reason))), sync=False)
 
     def _deny(self, call: CallInfo, stage: StageName, verdict: Verdict, layer: int | None,
               evidence: Mapping[str, Any], dry_run: bool = False) -> HostcallResult:
         reason = str(verdict.reason)
         message = self.redactor.redact_value(verdict.message)
         advice = remediation_for(stage, reason, verdict.remediation)
-        entry = self.evidence.append_decision(LedgerEntryDraft(
+        seq = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=call.extension_id, decision=Decision.DENY, reason=reason,
             call_id=call.call_id, capability=call.capability.value, method=call.method,
             params_hash=call.params_hash, layer=layer, detail=self._detail(stage, evidence, dry_run),
@@ -324,7 +324,7 @@ class Pipeline:
                 call_id=call.call_id, action=AlertAction.DENY,
                 remediation=self.redactor.redact_value(advice), context_hash=call.params_hash,
             ))
-        return HostcallResult.error(call.call_id, verdict.code, message, reason, call.capability.value, entry.seq)
+        return HostcallResult.error(call.call_id, verdict.code, message, reason, call.capability.value, seq)
 
     def _invalid(self, extension_id: str, request: Any, message: str) -> HostcallResult:
         raw_call_id = request.call_id if isinstance(request, HostcallRequest) else (
@@ -345,7 +345,7 @@ class Pipeline:
             detail["method_hash"] = sha256_hex(raw_method.encode("utf-8", "surrogatepass"))
         # The ledger stores UTF-8 text only; the caller still gets its own call_id back.
         recorded_call_id = call_id[:200] if is_unicode_text(call_id) else "<invalid>"
-        entry = self.evidence.append_decision(LedgerEntryDraft(
+        seq = self.evidence.append_decision(LedgerEntryDraft(
             kind="hostcall", extension_id=extension_id, decision=Decision.INVALID, reason=Reason.INVALID_REQUEST,
             call_id=recorded_call_id, method=method,
             params_hash=params_hash(raw_method or "", params if isinstance(params, Mapping) else None),
@@ -360,7 +360,7 @@ class Pipeline:
                 reason_codes=(Reason.CAPABILITY_MISMATCH,), method=method, call_id=recorded_call_id,
             ))
         return HostcallResult.error(call_id, ErrorCode.INVALID_REQUEST, message, Reason.INVALID_REQUEST, None,
-                                    entry.seq)
+                                    seq)
 
 
 def record_timeout(evidence: EvidencePort, extension_id: str, call_id: str, method: str,
