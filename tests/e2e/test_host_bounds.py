@@ -236,6 +236,29 @@ def test_session_is_namespaced_capped_and_cannot_be_renamed(host: ExtensionHost)
     _charged_only_to_hog(host, "session_entries_limit")
 
 
+def test_messages_for_the_agent_are_capped_like_session_entries(host: ExtensionHost) -> None:
+    """Every sendMessage / sendUserMessage stayed in the host's outbox for the whole session, uncapped: 1 MiB
+    messages in a loop grew the supervisor by ~16 MB a second. They now take the session caps (here 25
+    messages, 64 KiB), by size first and by count after; the refusals are the hog's alone."""
+    def hog_queued() -> list[dict[str, Any]]:
+        return [m for m in host.outbox if m["extension_id"] == HOG]
+
+    big = _hog(host, "messages", count=100, pad=30_000)  # ~30 KB each: the third passes 64 KiB
+    assert big.startswith("sent 2 then error quota_exceeded|session_messages_limit|"), big[:300]
+    assert "sessionMaxBytes" in big
+    assert len(hog_queued()) == 2
+    many = _hog(host, "messages", count=10_000)
+    assert many.startswith("sent 23 then error quota_exceeded|session_messages_limit|"), many[:300]
+    assert "sessionMaxEntries" in many
+    queued = hog_queued()
+    assert len(queued) == 25 and {m["kind"] for m in queued} == {"message", "user_message"}
+    assert sum(len(json.dumps(m)) for m in queued) < 64 * 1024 + 25 * 200
+    refusals = [e for e in _ledger(host, HOG) if e.method == "events" and e.decision == "deny"]
+    assert [e.reason for e in refusals] == ["session_messages_limit"] * 2
+    _charged_only_to_hog(host, "session_messages_limit")
+    assert _text(host.call_tool("guard", "note", {})) == "noted"  # the guard's own session budget is untouched
+
+
 def test_messages_and_events_carry_the_real_sender(host: ExtensionHost) -> None:
     heard: list[tuple[str, str]] = []
     host.sandbox.bus.subscribe(lambda source, event, _data: heard.append((source, event)))

@@ -21,10 +21,12 @@ from typing import Any
 
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.errors import (
+    ConnectorError,
     ExtensionLoadError,
     ExtensionRuntimeError,
     IntegrityMismatchError,
     PiSandboxError,
+    SessionLimitError,
     ToolArgumentsError,
 )
 from pi_sandbox.hashing import sha256_hex
@@ -103,6 +105,8 @@ class ExtensionHost:
         self._session_started = False
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
+        #: (messages, bytes) each extension has queued in this session: capped like its session entries.
+        self._message_usage: dict[str, tuple[int, int]] = {}
         self._controls = HostControls(sandbox, self._extensions)
         sandbox.bus.subscribe(self._on_bus_event)
         # Kill switches and quarantine reach running workers within the watcher's poll interval.
@@ -332,8 +336,34 @@ class ExtensionHost:
         ``extension_id`` (or any other field) in the params can never claim another sender."""
         kind = "user_message" if params.get("op") == "send_user_message" else "message"
         body = {k: params[k] for k in MESSAGE_FIELDS if k in params}
+        self._charge_message(extension_id, body)
         self.outbox.append({**body, "kind": kind, "extension_id": extension_id})
         return {"accepted": True, "queued": len(self.outbox)}
+
+    def _charge_message(self, extension_id: str, body: Mapping[str, Any]) -> None:
+        """Count a message against the sender's session budget, or refuse it (``quota_exceeded``).
+
+        In pi a sent message is a session entry; here it is also kept in :attr:`outbox` for the whole session
+        (the RPC host and the CLI read it from there). Unbounded, one extension sending 1 MiB messages in a
+        loop grew the supervisor by ~16 MB a second, for as long as the session lasted. So messages take the
+        same caps as the extension's own session entries: ``extensionRuntime.sessionMaxEntries`` messages and
+        ``sessionMaxBytes`` bytes (UTF-8 JSON) per extension and session."""
+        runtime = self.sandbox.config.runtime
+        count, used = self._message_usage.get(extension_id, (0, 0))
+        if count >= runtime.session_max_entries:
+            raise SessionLimitError(
+                f"message limit reached: this extension sent {count} messages in this session "
+                f"(extensionRuntime.sessionMaxEntries = {runtime.session_max_entries})", "session_messages_limit")
+        try:
+            size = len(json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+                       .encode("utf-8", "surrogatepass"))
+        except (ValueError, RecursionError):
+            raise ConnectorError("message is not JSON", code="invalid_request") from None
+        if used + size > runtime.session_max_bytes:
+            raise SessionLimitError(
+                f"message size limit reached: {used} + {size} bytes of messages would pass "
+                f"extensionRuntime.sessionMaxBytes = {runtime.session_max_bytes}", "session_messages_limit")
+        self._message_usage[extension_id] = (count + 1, used + size)
 
     def _settle(self) -> None:
         """The end of every host call: deliver the bus events it caused, then wait for the posts.

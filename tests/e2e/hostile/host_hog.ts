@@ -31,6 +31,18 @@ export default function (pi: any) {
     try { for (; n < p.count; n++) pi.appendEntry("hog", { n, pad: "p".repeat(p.pad || 0) }); return text(`appended ${n}`); }
     catch (e) { return text(`appended ${n} then ${failure(e)}`); }
   } });
+  pi.registerTool({ name: "messages", execute: async (_id: string, p: any) => {
+    // Messages for the agent in a loop (both kinds), each padded: the host kept every one for the session.
+    let n = 0;
+    const pad = "m".repeat(p.pad || 0);
+    try {
+      for (; n < p.count; n++) {
+        if (n % 2) pi.sendUserMessage(`u${n}${pad}`);
+        else pi.sendMessage({ customType: "hog", content: `m${n}${pad}`, display: false });
+      }
+      return text(`sent ${n}`);
+    } catch (e) { return text(`sent ${n} then ${failure(e)}`); }
+  } });
   pi.registerTool({ name: "entries", execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) =>
     text(JSON.stringify(ctx.sessionManager.getEntries().map((e: any) => [e.extensionId, e.customType, e.data]))) });
   pi.registerTool({ name: "rename", execute: async () => {
