@@ -12,6 +12,12 @@ supervisor for 12 s, no deadline could stop it) and kept up to 32,768 compiled g
 globs longer than :data:`MAX_PATTERN_CHARS` are refused before anything is compiled (RE2's compiler also runs
 with the lock held, and wrote one log line per node of a multi-megabyte pattern to the host's stderr).
 
+grep searches what a read of the file returns: every withheld secret value in it (any spelling the secret
+broker knows) is replaced by the placeholder before the pattern runs. Matching the raw bytes made grep an oracle:
+a file that is not a secret file by name but holds a withheld value (``api_key: sk-...`` in a config file) reads
+as ``[REDACTED]``, yet ``^api_key: sk-a``, ``^api_key: sk-b``... matched or not, one character at a time, and
+rebuilt the value in about a second.
+
 Files are read in chunks that end at a line break, so memory stays bounded whatever the file size;
 between chunks the search checks its deadline and stops with ``timeout``. Only regular files are
 opened (never a FIFO or device), binary files (a NUL byte in the first chunk) and files that are not
@@ -23,7 +29,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -206,11 +212,16 @@ def search_request(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) ->
     return root, min(limit, MAX_MATCHES), glob, regex
 
 
-def search(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
+#: What grep runs the pattern on instead of a file's bytes (the secret broker's redaction, keeping line numbers).
+Redact = Callable[[bytes], bytes]
+
+
+def search(ctx: ConnectorContext, tool: str, args: Mapping[str, Any], redact: Redact | None = None) -> dict[str, Any]:
     """Run ``grep`` (content) or ``find`` (names) under ``args['path']`` (default: the workspace).
 
     ``args``: ``pattern``, ``path``, ``limit`` (≤ 1000), ``glob``; for grep ``ignoreCase`` and
-    ``literal``. Result: ``{matches: [{path, line?, text?}], truncated}``.
+    ``literal``. Result: ``{matches: [{path, line?, text?}], truncated}``. ``redact``: applied to each piece
+    of a file before the pattern sees it (None: the secret broker is off).
     """
     root, limit, glob, regex = search_request(ctx, tool, args)
     clock = _Clock(ctx, tool)
@@ -223,7 +234,7 @@ def search(ctx: ConnectorContext, tool: str, args: Mapping[str, Any]) -> dict[st
                     return {"matches": matches, "truncated": True}
         return {"matches": matches, "truncated": False}
     for path, rel in _files(ctx, root, clock, glob):
-        for lineno, text in _grep_file(ctx, path, regex, clock):
+        for lineno, text in _grep_file(ctx, path, regex, clock, redact):
             matches.append({"path": rel, "line": lineno, "text": text})
             if len(matches) >= limit:
                 return {"matches": matches, "truncated": True}
@@ -250,8 +261,10 @@ def _chunks(fd: int) -> Iterator[bytes]:
             yield data[:cut]
 
 
-def _grep_file(ctx: ConnectorContext, path: str, regex: Any, clock: _Clock) -> Iterator[tuple[int, str]]:
-    """(line number, line text) of every matching line of one file; nothing for binary or non-UTF-8."""
+def _grep_file(ctx: ConnectorContext, path: str, regex: Any, clock: _Clock,
+               redact: Redact | None) -> Iterator[tuple[int, str]]:
+    """(line number, line text) of every matching line of one file (as ``redact`` leaves it); nothing for binary or
+    non-UTF-8."""
     try:
         fd = refuse_secret_link(ctx, open_regular(path), path)
     except (OSError, ConnectorError):
@@ -267,6 +280,8 @@ def _grep_file(ctx: ConnectorContext, path: str, regex: Any, clock: _Clock) -> I
             chunk.decode("utf-8")
         except UnicodeDecodeError:
             return
+        if redact is not None:
+            chunk = redact(chunk)  # the pattern sees what a read returns: no match oracle on a withheld value
         counted_to = 0
         pos = 0
         while True:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.fs import FsConnector
-from pi_sandbox.connectors.search import search, search_request
+from pi_sandbox.connectors.search import Redact, search, search_request
 from pi_sandbox.errors import ConnectorError
 
 ToolHandler = Callable[[str, str, Mapping[str, Any]], Any]
@@ -20,8 +20,10 @@ ToolHandler = Callable[[str, str, Mapping[str, Any]], Any]
 class ToolConnector:
     """read / ls / find / grep / write / edit, plus host-registered tools."""
 
-    def __init__(self, fs: FsConnector) -> None:
+    def __init__(self, fs: FsConnector, redact: Redact | None = None) -> None:
         self.fs = fs
+        #: What grep searches instead of a file's bytes (the secret broker's redaction; None: the broker is off).
+        self.redact = redact
         self.handler: ToolHandler | None = None
 
     def check(self, ctx: ConnectorContext, params: Mapping[str, Any]) -> None:
@@ -52,7 +54,7 @@ class ToolConnector:
         if name == "edit":
             return self._edit(ctx, args)
         if name in ("find", "grep"):
-            return search(ctx, name, args)
+            return search(ctx, name, args, self.redact)
         if self.handler is None:
             raise ConnectorError(f"no tool named '{params.get('name')}' is registered", code="invalid_request")
         return self.handler(ctx.extension_id, str(params.get("name")), args)

@@ -87,8 +87,11 @@ class Sandbox:
         self.bus = EventBus()
         self.session = SessionStore()
         fs = FsConnector()
-        self.tools = ToolConnector(fs)
         self.broker = SecretBroker(config.secret_broker, config.environ)
+        # grep matches what a read returns (withheld values redacted), never the raw bytes: no match oracle.
+        values = self.broker.redactor
+        self.tools = ToolConnector(fs, (lambda data: values.redact_bytes(data, keep_lines=True))
+                                   if config.secret_broker.enabled and values else None)
         self.exec_sandbox = ExecSandbox(config)
         http = HttpConnector(self.broker)
         # Exec children with network reach only what the http connector's host policy allows.

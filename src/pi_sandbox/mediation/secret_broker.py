@@ -170,8 +170,9 @@ class Redactor:
         out.append(text[last:])
         return "".join(out)
 
-    def redact_bytes(self, data: bytes) -> bytes:
-        """``data`` with every secret spelling (as UTF-8 bytes) replaced."""
+    def redact_bytes(self, data: bytes, *, keep_lines: bool = False) -> bytes:
+        """``data`` with every secret spelling (as UTF-8 bytes) replaced; ``keep_lines``: each placeholder is
+        followed by as many line breaks as the spelling it replaced held (the lines after it keep their numbers)."""
         if self._bytes is None or not data:
             return data
         matches = self._bytes.find_matches_as_indexes(data)
@@ -182,6 +183,8 @@ class Redactor:
         for _index, start, end in matches:
             out.append(data[last:start])
             out.append(self._placeholder_bytes)
+            if keep_lines:
+                out.append(b"\n" * data.count(b"\n", start, end))
             last = end
         out.append(data[last:])
         return b"".join(out)
