@@ -152,6 +152,19 @@ class SandboxUnavailableError(ConnectorError):
         super().__init__(message, code="denied", reason="sandbox_unavailable")
 
 
+class SecretScanIncompleteError(ConnectorError):
+    """The exec sandbox could not find every secret file a child must not read (too many folders, too many
+    secret files to hide one by one): the command is refused, never run with them readable."""
+
+    exit_code = ExitCode.ENVIRONMENT
+    remediation = ("start pi in a smaller folder (the project, not a monorepo root or the home folder), hide big "
+                   "folders with extensionPolicy.sandbox.hiddenPaths, or raise PI_SANDBOX_SECRET_SCAN_MAX_DIRS; "
+                   "the refusal's message names the folder and the numbers")
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="denied", reason="secret_scan_incomplete")
+
+
 class SessionLimitError(ConnectorError):
     """An extension's session entries would pass its cap (entries or bytes)."""
 

@@ -37,6 +37,7 @@ from pi_sandbox.sandbox.gitindex import repository_of
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
 from pi_sandbox.sandbox.planted import Planted, judge, quarantine, walk_recent
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
+from pi_sandbox.sandbox.secret_index import scan_limit
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, probe
 from pi_sandbox.sandbox.watch import WATCHER
@@ -272,6 +273,8 @@ class ExecSandbox:
         self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
                                         *((Path(runtime_dir),) if runtime_dir else ()))
         self._read_only: tuple[Path, ...] | None = None
+        #: Folders searched for secret files per writable root (``PI_SANDBOX_SECRET_SCAN_MAX_DIRS``).
+        self._scan_limit = scan_limit(self._environ)
         self._dirs: dict[str, ExtensionStateDirs] = {}
         self._support: SandboxSupport | None = None
         #: Per workspace: the calls running now (with their read-only binds) and what was moved out meanwhile.
@@ -427,7 +430,8 @@ class ExecSandbox:
                     read=(*self.read_only, *(() if request.own_read_only else own), *sockets),
                     write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names,
                     protect=tuple(workspace), home=self.home, code=own if request.own_read_only else (),
-                    secrets=request.secret_files, session=str(self.state_dir))
+                    secrets=request.secret_files, session=str(self.state_dir),
+                    secret_scan_max_dirs=self._scan_limit)
         mount_args, stubs = bwrap_mount_args(view)
         hide_stand_ins_from_git(dirs.home, stubs)
         fds: list[int] = []

@@ -40,10 +40,12 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Final
 
+from pi_sandbox.errors import SecretScanIncompleteError
 from pi_sandbox.mediation.paths import realpath_below
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox.gitindex import CONFIG_NAMED, HOOKS_PATH, guarded, repository_of, tracked
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
+from pi_sandbox.sandbox.secret_index import SECRET_INDEX, SECRET_SCAN_MAX_DIRS
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
 
 #: How long an unused stand-in stays for the next call to take over before it is removed.
@@ -54,6 +56,10 @@ TMPFS_BYTES: Final = 256 * 1024 * 1024
 SCAN_DEPTH: Final = 2
 #: ... in at most this many folders (a huge tree is not walked on every exec call).
 SCAN_MAX_DIRS: Final = 400
+#: At most this many secret files (and unlistable folders) are hidden per call, one mount each: bwrap re-reads
+#: the mount table for every bind, so its start grows with the square of their number (measured here: 50 binds
+#: +53 ms, 200 +318 ms, 1,000 +5.2 s). More refuse the call with the folders that hold most of them.
+SECRET_MOUNTS_MAX: Final = 200
 #: Secret files package managers read on every start (npm, yarn): hiding them would break ``npm``/``yarn``
 #: in the sandbox; they stay readable (and read-only: they are protected names). Their tokens are mostly
 #: ``${NPM_TOKEN}`` references to the environment, which the secret broker withholds from children.
@@ -252,6 +258,10 @@ class View:
     secrets: SecretFiles | None = None
     #: The session's state dir: which broker-known secret places (``secret_links``) apply.
     session: str = ""
+    #: Folders searched for secret files per writable root before the call is refused (``secret_index.py``).
+    secret_scan_max_dirs: int = SECRET_SCAN_MAX_DIRS
+    #: Secret files (and unlistable folders) hidden one mount each before the call is refused.
+    secret_mounts_max: int = SECRET_MOUNTS_MAX
 
 
 class _Resolver:
@@ -307,19 +317,10 @@ def protected_mounts(root: Path, names: ProtectedNames, stubs: list[str], home: 
     return map(Path, _protected(str(root), names, stubs, str(home)))
 
 
-def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, secrets: SecretFiles | None = None,
-               secret_out: list[str] | None = None) -> Iterator[str]:
-    """:func:`protected_mounts` on text paths; with ``secrets``, the regular files among the same folders'
-    entries that are secret files are appended to ``secret_out`` (one directory read serves both)."""
+def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str) -> Iterator[str]:
+    """:func:`protected_mounts` on text paths."""
     made: set[str] = set()
-    raw = _entries(root)
-    listing = frozenset(name.casefold() for name in raw)
-    exempt: tuple[str, frozenset[str]] | None = None
-    if secrets is not None and secret_out is not None:
-        repo = repository_of(root)
-        known = tracked(repo[1]) if repo is not None else None
-        exempt = (repo[0].rstrip("/") + "/", known) if repo is not None and known else None
-        secret_out.extend(_secret_files(root, raw, secrets, exempt))
+    listing = frozenset(name.casefold() for name in _entries(root))
     prefix = "" if root == "/" else root
     candidates = [(entry, prefix + "/" + entry.path) for entry in names.entries]
     held = PLACEHOLDERS.held([path for _entry, path in candidates])
@@ -358,8 +359,6 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str, se
             yield path
     for folder, raw_here in _scan(root):
         names_here = frozenset(name.casefold() for name in raw_here)
-        if secrets is not None and secret_out is not None:
-            secret_out.extend(_secret_files(folder, raw_here, secrets, exempt))
         nested_repo = ".git" in names_here and os.path.isdir(folder + "/.git") and not os.path.islink(folder + "/.git")
         for entry in names.entries:
             if entry.parts[0] not in names_here:
@@ -401,21 +400,27 @@ def _entries(folder: str) -> list[str]:
         return []
 
 
-def _secret_files(folder: str, names: list[str], secrets: SecretFiles,
-                  exempt: tuple[str, frozenset[str]] | None) -> Iterator[str]:
-    """The regular files among ``folder``'s ``names`` that are secret files for this extension, less the
-    ones git tracks (``exempt``: the work tree's root with a slash, the index's paths) — their committed
-    text is in ``.git`` anyway, and hiding one breaks ``git add -A`` — and :data:`TOOL_RC_VISIBLE`. A
-    symlink is left alone: what it points to is judged where it lies (as the fs connector judges the
-    resolved path)."""
-    for name in secrets.refused_in(folder, names):
-        if name.casefold() in TOOL_RC_VISIBLE:
+def _secret_files(root: str, found: Iterable[str], secrets: SecretFiles) -> Iterator[str]:
+    """The regular files among ``found`` (entries below ``root`` named like a secret file) that are secret files
+    for this extension (its ``readSecretFiles`` applied), less the ones git tracks — their committed text is in
+    ``.git`` anyway, and hiding one breaks ``git add -A`` — and :data:`TOOL_RC_VISIBLE`. A symlink is left
+    alone: what it points to is judged where it lies (as the fs connector judges the resolved path)."""
+    exempt: tuple[str, frozenset[str]] | None = None
+    repo = repository_of(root)
+    known = tracked(repo[1]) if repo is not None else None
+    if repo is not None and known:
+        exempt = (repo[0].rstrip("/") + "/", known)
+    for path in found:
+        name = path.rpartition("/")[2]
+        if name.casefold() in TOOL_RC_VISIBLE or not secrets.refused(path):
             continue
-        path = folder + "/" + name
         if exempt is not None and path.startswith(exempt[0]) and path[len(exempt[0]):] in exempt[1]:
             continue
-        if os.path.isfile(path) and not os.path.islink(path):
-            yield path
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                yield path
+        except OSError:
+            continue  # gone since it was listed
 
 
 def _scan(root: str) -> Iterator[tuple[str, list[str]]]:
@@ -492,7 +497,7 @@ def _index(mounts: list[Mount]) -> dict[str, list[Mount]]:
     return by_path
 
 
-def _pins(mounts: list[Mount]) -> list[Mount]:
+def _pins(mounts: list[Mount], also: list[Mount] | None = None) -> list[Mount]:
     """``PIN`` mounts for the folders between a writable root and the mounts inside it.
 
     Without them ``mv .git old && mkdir .git && echo .. > .git/config`` (or the same one or two folders
@@ -503,7 +508,7 @@ def _pins(mounts: list[Mount]) -> list[Mount]:
     writable = {m.path for m in mounts if m.kind is Kind.WRITE}
     if not writable:
         return []
-    mounted = {m.path for m in mounts}
+    mounted = {m.path for m in (also if also is not None else mounts)}
     pins: dict[str, Mount] = {}
     for mount in mounts:
         if mount.kind in (Kind.WRITE, Kind.SCRATCH):
@@ -521,6 +526,41 @@ def _pins(mounts: list[Mount]) -> list[Mount]:
     return list(pins.values())
 
 
+def _secret_mounts(view: View, mounts: list[Mount]) -> set[str]:
+    """Every secret file this extension may not read below each writable root, at any depth (the index of
+    ``secret_index.py``), the hard links to them (or to a broker-known secret) made outside, and the folders
+    there that cannot be listed (hidden whole: what is in them is unknown)."""
+    secrets = view.secrets
+    assert secrets is not None
+    writable = [m.path for m in mounts if m.kind is Kind.WRITE]
+    skip = frozenset(m.path for m in mounts if m.kind is Kind.HIDE and os.path.isdir(m.path))
+    out: set[str] = set()
+    for root in dict.fromkeys(writable):
+        if not os.path.isdir(root):
+            continue
+        found = SECRET_INDEX.find(root, secrets, view.secret_scan_max_dirs, frozenset(
+            p for p in skip if p.startswith(root + "/")))
+        files = list(_secret_files(root, found.files, secrets))
+        files.extend(SECRET_LINKS.other_names(root, files, view.session))
+        out.update(files)
+        out.update(found.folders)
+    return out
+
+
+def _too_many(hidden: list[str], limit: int) -> str:
+    """The refusal's text when more secret files would be hidden than one sandbox can bind."""
+    by_folder: dict[str, int] = {}
+    for path in hidden:
+        folder = _parent(path)
+        by_folder[folder] = by_folder.get(folder, 0) + 1
+    top = sorted(by_folder.items(), key=lambda item: (-item[1], item[0]))[:3]
+    where = ", ".join(f"{folder} ({count})" for folder, count in top)
+    return (f"the exec sandbox would hide {len(hidden)} secret files (.env, keys ...) from this command, more than "
+            f"the {limit} it binds one by one (each costs the sandbox's start); the command was not run. Most are in "
+            f"{where}: move them out of the workspace, hide their folder with extensionPolicy.sandbox.hiddenPaths, "
+            "or name the ones this extension may read in its readSecretFiles")
+
+
 def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
     """bwrap arguments for ``view`` (after the system root) and the stand-ins created for it."""
     mounts: list[Mount] = []
@@ -532,19 +572,17 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
             real = resolver.real(raw)
             if real is not None and real != "/":
                 mounts.append(Mount(kind, real))
+    secret: set[str] = set()
     try:
         home = str(view.home)
-        secret: list[str] = []
         for root in view.protect:
-            found: list[str] = []
-            mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home,
-                                                                     view.secrets, found))
-            if view.secrets is not None:  # hard links to them (or to a broker-known secret) made outside
-                found.extend(SECRET_LINKS.other_names(str(root), found, view.session))
-            secret.extend(found)
-        # Hidden like a credential store (``/dev/null`` bound without device access: reading, writing and
-        # removing all fail), above a protected name at the same path (``.npmrc`` is both).
-        mounts.extend(Mount(Kind.HIDE, p) for p in secret)
+            mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home))
+        if view.secrets is not None:
+            secret = _secret_mounts(view, mounts)
+            # Hidden like a credential store (``/dev/null`` bound without device access: reading, writing and
+            # removing all fail; a folder that cannot be listed: an empty read-only tmpfs), above a protected
+            # name at the same path (``.npmrc`` is both).
+            mounts.extend(Mount(Kind.HIDE, p) for p in sorted(secret))
     except BaseException:
         PLACEHOLDERS.release(stubs)
         raise
@@ -552,7 +590,13 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
     mounts = [m for m in mounts if m.kind is not Kind.HIDE or _exposed(m.path, by_path)]
     by_path = _index(mounts)
     mounts = [m for m in mounts if not _redundant(m, by_path)]
-    mounts += _pins(mounts)
+    if secret:
+        hidden = [m.path for m in mounts if m.kind is Kind.HIDE and m.path in secret]
+        if len(hidden) > view.secret_mounts_max:
+            PLACEHOLDERS.release(stubs)
+            raise SecretScanIncompleteError(_too_many(hidden, view.secret_mounts_max))
+    # A hidden secret needs no pin: a folder renamed around it takes the mount along, still hiding the file.
+    mounts += _pins([m for m in mounts if not (m.kind is Kind.HIDE and m.path in secret)], also=mounts)
     args: list[str] = []
     read_only_tmpfs: list[str] = []
     done: set[tuple[Kind, str]] = set()

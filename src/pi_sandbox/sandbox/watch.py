@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import itertools
 import os
 import select
 import struct
@@ -53,6 +54,9 @@ MAX_WATCHES: Final = 65_536
 #: Inside a ``.git`` folder these sub-folders are not watched: they change on every commit and run nothing
 #: (a submodule's git dir in ``modules/`` and a worktree's in ``worktrees/`` are watched like ``.git``).
 GIT_UNWATCHED: Final = frozenset({"objects", "refs", "logs", "lfs", "rr-cache", "packed-refs"})
+_EPOCHS: Final = itertools.count(1)
+#: Folders remembered as changed per root before the record is cut short (its lookers then check every folder).
+MAX_CHANGED: Final = 20_000
 
 
 @dataclass
@@ -77,6 +81,16 @@ class _Root:
     seen: set[str] = field(default_factory=set)
     #: Held while a batch is judged: :meth:`Watcher.end` waits for it before handing out the rest.
     judging: threading.Lock = field(default_factory=threading.Lock)
+    #: Folders whose names changed (an entry created, moved in or out; the folder's own watch gone), with or
+    #: without a call running, by the number of the last such change (``secret_index.py`` asks what changed
+    #: after the number it saw last: several indexes may look at one root).
+    changed: dict[str, int] = field(default_factory=dict)
+    #: The number of the last change.
+    seq: int = 0
+    #: The number at which events were last lost (the kernel's queue overflowed, or ``changed`` was cut short).
+    lost_at: int = 0
+    #: Which watch of this root it is (never reused: a root watched anew knows nothing of the old watch).
+    epoch: int = field(default_factory=lambda: next(_EPOCHS))
 
 
 class Watcher:
@@ -137,6 +151,32 @@ class Watcher:
 
     # ---- calls -----------------------------------------------------------------------------------
 
+    def _observe(self, root: str) -> _Root:
+        """Under the lock, with the instance open: the state of ``root``, its tree watched (the first time, or
+        again when the folder itself went: a new state, so what was known of the old one is not trusted)."""
+        state = self._roots.get(root)
+        if state is not None:
+            self._drain()
+        if state is None or state.root_wd is None:
+            state = self._roots[root] = _Root(root, active=state.active if state is not None else 0)
+            self._watch_tree(state, root, None)
+            state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
+        return state
+
+    def changes(self, root: str, since: int) -> Changes | None:
+        """What changed in ``root``'s folder names after change number ``since`` (the root is watched from now on,
+        also when no call of it runs: the extension's own folders); None when inotify is not available."""
+        with self._lock:
+            if self._instance() < 0:
+                return None
+            state = self._observe(root)
+            if len(state.changed) > MAX_CHANGED:  # a busy tree: the lookers check every folder once instead
+                state.changed.clear()
+                state.lost_at = state.seq
+            return Changes(epoch=state.epoch, seq=state.seq, lost=state.lost_at > since,
+                           folders=frozenset(f for f, n in state.changed.items() if n > since),
+                           holes=frozenset(state.holes), watched=state.root_wd is not None)
+
     def begin(self, root: str, handler: Callable[[str, set[str]], set[str]] | None = None) -> bool:
         """A call of ``root`` starts: its workspace is watched (the first time: every folder), and events
         that came in meanwhile are applied to the watches only. While calls of ``root`` run, what they touch is
@@ -146,13 +186,7 @@ class Watcher:
         with self._lock:
             if self._instance() < 0:
                 return False
-            state = self._roots.get(root)
-            if state is not None:
-                self._drain()
-            if state is None or state.root_wd is None:
-                state = self._roots[root] = _Root(root, active=state.active if state is not None else 0)
-                self._watch_tree(state, root, None)
-                state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
+            state = self._observe(root)
             if state.active == 0:
                 state.touched.clear()
                 state.seen.clear()
@@ -229,6 +263,8 @@ class Watcher:
             if mask & IN_Q_OVERFLOW:
                 for state in self._roots.values():
                     state.complete = False
+                    state.seq += 1
+                    state.lost_at = state.seq
                 continue
             hit = self._wds.get(wd)
             if hit is None:
@@ -236,11 +272,16 @@ class Watcher:
             state, folder = hit
             if mask & IN_IGNORED:
                 del self._wds[wd]
+                state.seq += 1
+                state.changed[folder] = state.seq
                 if wd == state.root_wd:
                     state.root_wd = None
                 continue
             if not name:
                 continue
+            if mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM):
+                state.seq += 1
+                state.changed[folder] = state.seq
             path = folder + "/" + name
             calling = state.active > 0
             if mask & IN_ISDIR:
@@ -283,6 +324,30 @@ class Watcher:
                 raw = data[pos + _EVENT.size:pos + _EVENT.size + size].split(b"\0", 1)[0]
                 pos += _EVENT.size + size
                 yield wd, mask, cookie, os.fsdecode(raw)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What :meth:`Watcher.changes` reports of one root."""
+
+    #: Which watch of the root this is (a new one after the root folder itself went: nothing before is known).
+    epoch: int
+    #: The number of the last change (pass it as ``since`` next time).
+    seq: int
+    #: Folders whose entries were created, moved in or out, or whose own watch went.
+    folders: frozenset[str]
+    #: An event was lost (the kernel's queue overflowed): every folder may have changed.
+    lost: bool
+    #: Folders no watch could be added for (the watch limit): they and all below them are unwatched.
+    holes: frozenset[str]
+    #: Whether the root folder itself is watched.
+    watched: bool
+
+
+def in_git_dir(folder: str) -> bool:
+    """Whether ``folder`` is a ``.git`` folder or a git dir inside one (its :data:`GIT_UNWATCHED` folders are
+    left out of every walk)."""
+    return _in_git(folder)
 
 
 def _in_git(folder: str) -> bool:
