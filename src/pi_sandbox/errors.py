@@ -161,8 +161,10 @@ class SecretScanIncompleteError(ConnectorError):
                    "folders with extensionPolicy.sandbox.hiddenPaths, or raise PI_SANDBOX_SECRET_SCAN_MAX_DIRS; "
                    "the refusal's message names the folder and the numbers")
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, cause: str) -> None:
         super().__init__(message, code="denied", reason="secret_scan_incomplete")
+        #: ``too_many_folders`` or ``too_many_secret_files``.
+        self.cause = cause
 
 
 class SessionLimitError(ConnectorError):

@@ -101,6 +101,8 @@ class Reason(StrEnum):
     CONNECTOR_DENIED = "connector_denied"
     NO_CONNECTOR = "no_connector"
     CONNECTOR_CRASH = "connector_crash"
+    #: exec: the sandbox could not find (too many folders) or hide (too many) every secret file a child must not read.
+    SECRET_SCAN_INCOMPLETE = "secret_scan_incomplete"
     # runtime: host work bounds
     HOSTCALL_DEADLINE = "hostcall_deadline"
     HOSTCALL_LATE = "hostcall_late"

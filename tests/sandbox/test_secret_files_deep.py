@@ -204,3 +204,56 @@ def test_deep_allow_list_and_tracked_files_keep_their_exemptions(deep_host: Host
     assert f"{MARK}-depth8" not in out["stdout"] and f"{MARK}-build" not in out["stdout"], out
     tracked = deep_host.sh("cat pkg/a/b/c/.env.example; cat l1/l2/l3/l4/l5/.env.local")
     assert f"{MARK}-tracked-deep" in tracked["stdout"] and f"{MARK}-depth5" not in tracked["stdout"], tracked
+
+
+EXEC_OK = {"extensionPolicy": {"profile": "permissive", "allowDangerous": True}}
+
+
+def test_a_tree_too_big_to_search_refuses_the_call_with_the_fix(pi_env: PiEnv, open_sandbox: OpenSandbox,
+                                                                tmp_path: Path) -> None:
+    """Beyond the folder limit the sandbox cannot vouch that no secret file is readable: the call is refused (never
+    run with them readable), the ledger has the refusal and the fix; a larger limit lets it run, still hiding."""
+    ws = pi_env.workspace
+    for n in range(150):
+        (ws / "tree" / f"d{n}").mkdir(parents=True)
+    _write(ws, {"tree/d149/x/y/.env": "too-big"})
+    marker = tmp_path / "ran"
+    box = open_sandbox(settings=EXEC_OK, env={"PI_SANDBOX_SECRET_SCAN_MAX_DIRS": "100"})
+    requests = ({"method": "exec", "params": {"cmd": "sh", "args": ["-c", f"cat tree/d149/x/y/.env; touch {marker}"]}},
+                {"method": "tool", "params": {"name": "bash", "input": {"command": f"touch {marker}"}}},
+                {"method": "exec", "params": {"cmd": "touch", "args": [str(marker)]}})
+    for n, request in enumerate(requests):
+        result = box.hostcall("ext.a", {"call_id": f"big-{n}", **request})
+        assert (result.ok, result.reason) == (False, "secret_scan_incomplete"), result
+        assert "PI_SANDBOX_SECRET_SCAN_MAX_DIRS" in (result.message or "") and "100" in (result.message or ""), result
+        entries = [e for e in box.store.query_ledger() if e.call_id == result.call_id]
+        assert {(e.decision, e.reason) for e in entries} >= {("deny", "secret_scan_incomplete")}, entries
+        (scan,) = [e for e in entries if e.kind == "exec_sandbox"]
+        assert scan.detail["cause"] == "too_many_folders" and "hiddenPaths" in scan.detail["remediation"], scan
+        alerts = [a for a in box.store.query_alerts() if a.call_id == result.call_id]
+        assert any(a.reason_codes == ("secret_scan_incomplete",) and a.remediation for a in alerts), alerts
+    assert not marker.exists()
+    box.close()
+    # the same tree under a larger limit: the call runs and the deep file is hidden
+    roomy = open_sandbox(settings=EXEC_OK, env={"PI_SANDBOX_SECRET_SCAN_MAX_DIRS": "1000"})
+    out = roomy.hostcall("ext.a", {"call_id": "roomy", "method": "exec", "params": {
+        "cmd": "sh", "args": ["-c", "cat tree/d149/x/y/.env; grep -r DEEPCANARY .; echo done"]}})
+    assert out.ok and "done" in out.result["stdout"] and MARK not in str(out.result), out
+
+
+def test_more_secret_files_than_one_sandbox_binds_refuses_the_call(deep_host: Host) -> None:
+    """Thousands of ``/dev/null`` binds would take bwrap seconds to minutes: past the limit the call is refused and
+    the folders holding most of them are named (hide them, move them out, or allow them)."""
+    from pi_sandbox.errors import SecretScanIncompleteError
+    from pi_sandbox.sandbox.mounts import SECRET_MOUNTS_MAX
+
+    ws = deep_host.env.workspace
+    _write(ws, {f"fixtures/keys/k{n}.pem": f"many-{n}" for n in range(SECRET_MOUNTS_MAX + 5)})
+    with pytest.raises(SecretScanIncompleteError, match="fixtures/keys") as raised:
+        deep_host.sh("cat fixtures/keys/k0.pem; grep -r DEEPCANARY .")
+    assert raised.value.cause == "too_many_secret_files"
+    entries = [e for e in deep_host.box.store.query_ledger() if e.kind == "exec_sandbox"]
+    assert entries and entries[-1].reason == "secret_scan_incomplete", entries
+    # the user moved them out: the call runs again
+    shutil.rmtree(ws / "fixtures")
+    assert MARK not in str(deep_host.sh("grep -r DEEPCANARY . ; echo ok")), "after removal"

@@ -38,7 +38,7 @@ from pi_sandbox.connectors.base import ConnectorContext
 from pi_sandbox.connectors.exec_io import communicate
 from pi_sandbox.connectors.exec_network import Decide, ExecProxy, open_listener
 from pi_sandbox.connectors.fs import confine
-from pi_sandbox.errors import ConnectorError, SandboxUnavailableError
+from pi_sandbox.errors import ConnectorError, SandboxUnavailableError, SecretScanIncompleteError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.sandbox.launch import ChildRequest, ExecSandbox, Launch, Rlimits
@@ -185,13 +185,18 @@ class ExecConnector:
     def _run(self, ctx: ConnectorContext, req: ExecRequest, cwd: Path, timeout_ms: int, network: bool,
              started: list[bool]) -> Any:
         own = ctx.paths.own_root
-        launch = self.sandbox.prepare(ChildRequest(
-            extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
-            env=self.broker.child_environment(req.env, ctx.config.exec_mediation.allow_env),
-            limits=Rlimits.from_quota(ctx.config.quota_for(ctx.extension_id), timeout_ms),
-            own_root=own if own is not None and (ctx.paths.own_read_only or own not in ctx.paths.roots[:1]) else None,
-            own_read_only=ctx.paths.own_read_only, network=network, secret_files=ctx.paths.secret_files,
-        ), workspace=ctx.paths.roots[:1])
+        try:
+            launch = self.sandbox.prepare(ChildRequest(
+                extension_id=ctx.extension_id, argv=(req.cmd, *req.args), cwd=cwd,
+                env=self.broker.child_environment(req.env, ctx.config.exec_mediation.allow_env),
+                limits=Rlimits.from_quota(ctx.config.quota_for(ctx.extension_id), timeout_ms),
+                own_root=own if own is not None and (ctx.paths.own_read_only or own not in ctx.paths.roots[:1])
+                else None,
+                own_read_only=ctx.paths.own_read_only, network=network, secret_files=ctx.paths.secret_files,
+            ), workspace=ctx.paths.roots[:1])
+        except SecretScanIncompleteError as exc:
+            self._scan_refused(ctx, exc)
+            raise
         self.sandbox.watch_bound(ctx.paths.roots[:1], ctx.extension_id, ctx.call_id, launch.bound)
         started.append(True)
         key = (ctx.extension_id, ctx.call_id)
@@ -241,6 +246,21 @@ class ExecConnector:
                 remediation="look at <security dir>/quarantine/<extension>/<call>/ (files a child made that run "
                             "code later: git hooks, a config, .envrc ...); `pi-sandbox ext trust quarantine "
                             "--extension ID --reason TEXT` stops the extension"))
+
+    @staticmethod
+    def _scan_refused(ctx: ConnectorContext, exc: SecretScanIncompleteError) -> None:
+        """The sandbox could not vouch for every secret file: the refusal and what to do, in the ledger and an
+        alert (the hostcall's own entry carries only the reason)."""
+        ctx.evidence.append_decision(LedgerEntryDraft(
+            kind="exec_sandbox", extension_id=ctx.extension_id, decision=Decision.DENY, reason=exc.reason or "",
+            call_id=ctx.call_id, capability=ctx.capability.value, method="exec",
+            detail={"cause": exc.cause, "message_hash": sha256_hex(str(exc)), "remediation": exc.remediation}),
+            sync=False)
+        ctx.evidence.raise_alert(AlertDraft(
+            category=AlertCategory.EXEC_MEDIATION, severity=Severity.WARNING, extension_id=ctx.extension_id,
+            summary=f"an exec call was refused: the sandbox could not hide every secret file ({exc.cause})",
+            reason_codes=(exc.reason or "",), method="exec", call_id=ctx.call_id, action="refuse",
+            remediation=exc.remediation))
 
     @staticmethod
     def _spawn(launch: Launch, req: ExecRequest, cwd: Path) -> subprocess.Popen[bytes]:

@@ -594,7 +594,7 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
         hidden = [m.path for m in mounts if m.kind is Kind.HIDE and m.path in secret]
         if len(hidden) > view.secret_mounts_max:
             PLACEHOLDERS.release(stubs)
-            raise SecretScanIncompleteError(_too_many(hidden, view.secret_mounts_max))
+            raise SecretScanIncompleteError(_too_many(hidden, view.secret_mounts_max), cause="too_many_secret_files")
     # A hidden secret needs no pin: a folder renamed around it takes the mount along, still hiding the file.
     mounts += _pins([m for m in mounts if not (m.kind is Kind.HIDE and m.path in secret)], also=mounts)
     args: list[str] = []

@@ -291,7 +291,7 @@ class SecretIndex:
                     f"the command was not run. Start pi in a smaller folder (the project, not a monorepo root or the "
                     f"home folder), hide big folders that need no access with extensionPolicy.sandbox.hiddenPaths, "
                     f"or set {SCAN_LIMIT_ENV} to a larger number of folders (the first call of a session walks them "
-                    "all)") from None
+                    "all)", cause="too_many_folders") from None
             return tree.found()
 
     def forget(self) -> None:
