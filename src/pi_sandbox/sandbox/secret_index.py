@@ -92,6 +92,8 @@ class _Tree:
         self.skip = skip
         self.lock = threading.Lock()
         self.folders: dict[str, _Folder] = {}
+        #: The folders with secret-named entries or that cannot be listed (what :meth:`found` reports).
+        self.hits: dict[str, _Folder] = {}
         #: The watch the index was last brought up to date with (None: not built, or built without inotify).
         self.epoch: int | None = None
         #: The watch's change number the index is up to date with.
@@ -130,6 +132,10 @@ class _Tree:
         record = _Folder((info.st_ino, info.st_mtime_ns, info.st_ctime_ns), racy, subs,
                          tuple(self.table.refused_in(folder, names)) if names else (), unlistable)
         self.folders[folder] = record
+        if record.secrets or record.unlistable:
+            self.hits[folder] = record
+        else:
+            self.hits.pop(folder, None)
         return record
 
     def _drop(self, folder: str) -> None:
@@ -138,6 +144,7 @@ class _Tree:
         while stack:
             here = stack.pop()
             record = self.folders.pop(here, None)
+            self.hits.pop(here, None)
             if record is not None:
                 stack.extend(here + "/" + name for name in record.subs)
 
@@ -222,6 +229,7 @@ class _Tree:
             if not self.built or self.too_big:
                 self.too_big = 0
                 self.folders.clear()
+                self.hits.clear()
                 self._walk(self.root, limit, done)
             elif changes is None or not changes.watched or changes.epoch != self.epoch or changes.lost:
                 self._check(self.root, limit, done)
@@ -247,7 +255,7 @@ class _Tree:
         """The secret-named entries and the unlistable folders of the index."""
         files: list[str] = []
         folders: list[str] = []
-        for folder, record in self.folders.items():
+        for folder, record in self.hits.items():
             if record.unlistable:
                 folders.append(folder)
             elif record.secrets:

@@ -20,6 +20,7 @@ judges them).
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import ctypes.util
 import errno
@@ -84,13 +85,24 @@ class _Root:
     #: Folders whose names changed (an entry created, moved in or out; the folder's own watch gone), with or
     #: without a call running, by the number of the last such change (``secret_index.py`` asks what changed
     #: after the number it saw last: several indexes may look at one root).
-    changed: dict[str, int] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    #: The number of each change in ``changed`` (ascending: looked up by bisection).
+    changed_seq: list[int] = field(default_factory=list)
     #: The number of the last change.
     seq: int = 0
     #: The number at which events were last lost (the kernel's queue overflowed, or ``changed`` was cut short).
     lost_at: int = 0
     #: Which watch of this root it is (never reused: a root watched anew knows nothing of the old watch).
     epoch: int = field(default_factory=lambda: next(_EPOCHS))
+
+    def note(self, folder: str) -> None:
+        """``folder``'s names changed (a burst in one folder takes one place, numbered by its last change)."""
+        self.seq += 1
+        if self.changed and self.changed[-1] == folder:
+            self.changed_seq[-1] = self.seq
+            return
+        self.changed.append(folder)
+        self.changed_seq.append(self.seq)
 
 
 class Watcher:
@@ -172,10 +184,12 @@ class Watcher:
             state = self._observe(root)
             if len(state.changed) > MAX_CHANGED:  # a busy tree: the lookers check every folder once instead
                 state.changed.clear()
+                state.changed_seq.clear()
                 state.lost_at = state.seq
+            first = bisect.bisect_right(state.changed_seq, since)
             return Changes(epoch=state.epoch, seq=state.seq, lost=state.lost_at > since,
-                           folders=frozenset(f for f, n in state.changed.items() if n > since),
-                           holes=frozenset(state.holes), watched=state.root_wd is not None)
+                           folders=frozenset(state.changed[first:]), holes=frozenset(state.holes),
+                           watched=state.root_wd is not None)
 
     def begin(self, root: str, handler: Callable[[str, set[str]], set[str]] | None = None) -> bool:
         """A call of ``root`` starts: its workspace is watched (the first time: every folder), and events
@@ -272,16 +286,14 @@ class Watcher:
             state, folder = hit
             if mask & IN_IGNORED:
                 del self._wds[wd]
-                state.seq += 1
-                state.changed[folder] = state.seq
+                state.note(folder)
                 if wd == state.root_wd:
                     state.root_wd = None
                 continue
             if not name:
                 continue
             if mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM):
-                state.seq += 1
-                state.changed[folder] = state.seq
+                state.note(folder)
             path = folder + "/" + name
             calling = state.active > 0
             if mask & IN_ISDIR:
