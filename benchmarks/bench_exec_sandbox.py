@@ -37,6 +37,7 @@ from pi_sandbox.capabilities import Capability  # noqa: E402
 from pi_sandbox.config import resolve_config  # noqa: E402
 from pi_sandbox.connectors.base import ConnectorContext  # noqa: E402
 from pi_sandbox.dispatch import Sandbox  # noqa: E402
+from pi_sandbox.mediation.secret_files import SecretFiles  # noqa: E402
 from pi_sandbox.sandbox.launch import ChildRequest, ExecSandbox, Launch, Rlimits  # noqa: E402
 
 EXT = "bench.exec"
@@ -180,5 +181,79 @@ def _run(box: Sandbox) -> None:
     ])
 
 
+def _tree(root: Path, folders: int) -> None:
+    """A workspace of ``folders`` folders (ten per folder, three files each) with secret files at depth 3 and 8."""
+    frontier, made = [root], 0
+    while made < folders:
+        nxt = []
+        for parent in frontier:
+            for i in range(10):
+                if made >= folders:
+                    break
+                sub = parent / f"d{i}"
+                sub.mkdir(parents=True)
+                for j in range(3):
+                    (sub / f"f{j}.js").write_text("x\n")
+                nxt.append(sub)
+                made += 1
+        frontier = nxt
+    for rel in ("d1/d2/d3/.env", "d0/d0/d0/d0/d0/d0/d0/d0/id_rsa"):
+        if (root / rel).parent.is_dir():
+            (root / rel).write_text("KEY=bench\n")
+
+
+def _set_up(sandbox: ExecSandbox, workspace: Path, request: ChildRequest, i: int) -> float:
+    """One call's sandbox set-up as the connector runs it (ms); nothing is started."""
+    start = time.perf_counter()
+    sandbox.watch_begin([workspace], EXT, f"s{i}")
+    launch = sandbox.prepare(request, [workspace])
+    took = (time.perf_counter() - start) * 1000
+    launch.close()
+    sandbox.watch_abandon([workspace], EXT, f"s{i}")
+    return took
+
+
+def secret_scan(sizes: Sequence[int] = (2000, 20000), warm_calls: int = 21, cold_roots: int = 3) -> None:
+    """What finding the secret files costs one exec call's set-up (``watch_begin`` + ``prepare``, as the connector
+    runs them), on a workspace of each size: the first call of a workspace (cold: the watch and the index are
+    made) and later ones (warm), unchanged or after one new file; medians. Runs on any version of the code."""
+    rows: list[tuple[str, str, str]] = []
+    for size in sizes:
+        cold: list[float] = []
+        warm: list[float] = []
+        changed: list[float] = []
+        for n in range(cold_roots):
+            tmp = Path(tempfile.mkdtemp(prefix="bench-secret-scan-", dir=os.environ.get("BENCH_TMP")))
+            try:
+                workspace, home = tmp / "ws", tmp / "home"
+                home.mkdir()
+                _tree(workspace, size)
+                env = dict(os.environ, HOME=str(home), PI_CODING_AGENT_DIR=str(tmp / "agent"),
+                           PI_SECURITY_DIR=str(tmp / "agent" / "security"))
+                box = Sandbox.open(resolve_config(cwd=workspace, env=env))
+                try:
+                    sandbox = box.exec_sandbox
+                    request = ChildRequest(EXT, ("/bin/true",), workspace, {}, Rlimits(None, None, None, None, None),
+                                           secret_files=SecretFiles())
+                    cold.append(_set_up(sandbox, workspace, request, 0))
+                    if n == 0:
+                        warm.extend(_set_up(sandbox, workspace, request, i) for i in range(1, warm_calls + 1))
+                        for i in range(warm_calls):
+                            (workspace / "d1" / "d2" / "d3" / f"new{i}.txt").write_text("x\n")
+                            changed.append(_set_up(sandbox, workspace, request, 100 + i))
+                finally:
+                    box.close()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        rows += [(f"{size:,} folders: first call (cold) median (ms)", f"{percentile(cold, 50):.1f}", ""),
+                 (f"{size:,} folders: later call, unchanged (warm) median (ms)", f"{percentile(warm, 50):.2f}", ""),
+                 (f"{size:,} folders: later call after a new file median (ms)", f"{percentile(changed, 50):.2f}", "")]
+    print_table(f"exec set-up (watch_begin + prepare) by workspace size (load average {os.getloadavg()[0]:.1f})",
+                rows)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--secret-scan"]:
+        secret_scan(tuple(int(x) for x in sys.argv[2].split(",")) if len(sys.argv) > 2 else (2000, 20000))
+    else:
+        main()

@@ -68,6 +68,10 @@ _SCAN_SKIP: Final = frozenset({"node_modules", ".git", ".hg", ".svn", "__pycache
                                "dist", "build", ".tox", ".mypy_cache", ".cache"})
 
 
+#: Folder -> (its names, its sub-folders), as the secret index listed them this call.
+Listed = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+
+
 class Kind(IntEnum):
     """Mount kinds; at the same path a larger value is applied later and wins."""
 
@@ -317,10 +321,13 @@ def protected_mounts(root: Path, names: ProtectedNames, stubs: list[str], home: 
     return map(Path, _protected(str(root), names, stubs, str(home)))
 
 
-def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str) -> Iterator[str]:
-    """:func:`protected_mounts` on text paths."""
+def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str,
+               listed: Listed | None = None) -> Iterator[str]:
+    """:func:`protected_mounts` on text paths; ``listed``: the root's and its shallow folders' names as the secret
+    index has them this call (up to date: read there instead of listing ~400 folders again)."""
     made: set[str] = set()
-    listing = frozenset(name.casefold() for name in _entries(root))
+    here = listed.get(root) if listed is not None else None
+    listing = frozenset(name.casefold() for name in (here[0] if here is not None else _entries(root)))
     prefix = "" if root == "/" else root
     candidates = [(entry, prefix + "/" + entry.path) for entry in names.entries]
     held = PLACEHOLDERS.held([path for _entry, path in candidates])
@@ -357,7 +364,7 @@ def _protected(root: str, names: ProtectedNames, stubs: list[str], home: str) ->
             stubs.append(path)
             made.add(path)
             yield path
-    for folder, raw_here in _scan(root):
+    for folder, raw_here in (_scan(root) if listed is None else _scan_listed(root, listed)):
         names_here = frozenset(name.casefold() for name in raw_here)
         nested_repo = ".git" in names_here and os.path.isdir(folder + "/.git") and not os.path.islink(folder + "/.git")
         for entry in names.entries:
@@ -451,6 +458,29 @@ def _scan(root: str) -> Iterator[tuple[str, list[str]]]:
         frontier = nxt
 
 
+def _scan_listed(root: str, listed: Listed) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """:func:`_scan` on the secret index's listings: the same folders in the same order, nothing read again."""
+    frontier, seen = [root], 0
+    for depth in range(SCAN_DEPTH + 1):
+        nxt = []
+        for folder in frontier:
+            got = listed.get(folder)
+            if got is None:
+                continue  # gone, or not listable
+            names, subs = got
+            if depth > 0:
+                yield folder, names
+            if depth < SCAN_DEPTH:
+                for sub in subs:
+                    if sub in _SCAN_SKIP:
+                        continue
+                    seen += 1
+                    if seen > SCAN_MAX_DIRS:
+                        return
+                    nxt.append(folder + "/" + sub)
+        frontier = nxt
+
+
 def _parent(path: str) -> str:
     return path.rpartition("/")[0] or "/"
 
@@ -526,25 +556,28 @@ def _pins(mounts: list[Mount], also: list[Mount] | None = None) -> list[Mount]:
     return list(pins.values())
 
 
-def _secret_mounts(view: View, mounts: list[Mount]) -> set[str]:
+def _secret_mounts(view: View, mounts: list[Mount]) -> tuple[set[str], Listed]:
     """Every secret file this extension may not read below each writable root, at any depth (the index of
     ``secret_index.py``), the hard links to them (or to a broker-known secret) made outside, and the folders
-    there that cannot be listed (hidden whole: what is in them is unknown)."""
+    there that cannot be listed (hidden whole: what is in them is unknown); and the shallow folders' listings."""
     secrets = view.secrets
     assert secrets is not None
     writable = [m.path for m in mounts if m.kind is Kind.WRITE]
     skip = frozenset(m.path for m in mounts if m.kind is Kind.HIDE and os.path.isdir(m.path))
     out: set[str] = set()
+    listed: Listed = {}
+    outside = SECRET_LINKS.outside(view.session)
     for root in dict.fromkeys(writable):
         if not os.path.isdir(root):
             continue
         found = SECRET_INDEX.find(root, secrets, view.secret_scan_max_dirs, frozenset(
             p for p in skip if p.startswith(root + "/")))
         files = list(_secret_files(root, found.files, secrets))
-        files.extend(SECRET_LINKS.other_names(root, files, view.session))
+        files.extend(SECRET_LINKS.other_names(root, files, view.session, outside))
         out.update(files)
         out.update(found.folders)
-    return out
+        listed.update(found.shallow)
+    return out, listed
 
 
 def _too_many(hidden: list[str], limit: int) -> str:
@@ -573,16 +606,19 @@ def bwrap_mount_args(view: View) -> tuple[list[str], list[str]]:
             if real is not None and real != "/":
                 mounts.append(Mount(kind, real))
     secret: set[str] = set()
+    listed: Listed | None = None
     try:
         home = str(view.home)
-        for root in view.protect:
-            mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(str(root), view.names, stubs, home))
         if view.secrets is not None:
-            secret = _secret_mounts(view, mounts)
-            # Hidden like a credential store (``/dev/null`` bound without device access: reading, writing and
-            # removing all fail; a folder that cannot be listed: an empty read-only tmpfs), above a protected
-            # name at the same path (``.npmrc`` is both).
-            mounts.extend(Mount(Kind.HIDE, p) for p in sorted(secret))
+            secret, listed = _secret_mounts(view, mounts)
+        for root in view.protect:
+            real = resolver.real(root)
+            mounts.extend(Mount(Kind.PROTECT, p) for p in _protected(
+                str(root), view.names, stubs, home, listed if listed is not None and real == str(root) else None))
+        # Hidden like a credential store (``/dev/null`` bound without device access: reading, writing and removing
+        # all fail; a folder that cannot be listed: an empty read-only tmpfs), above a protected name at the same
+        # path (``.npmrc`` is both).
+        mounts.extend(Mount(Kind.HIDE, p) for p in sorted(secret))
     except BaseException:
         PLACEHOLDERS.release(stubs)
         raise

@@ -47,6 +47,8 @@ SCAN_LIMIT_ENV: Final = "PI_SANDBOX_SECRET_SCAN_MAX_DIRS"
 #: File-system times come from a coarse clock: a folder whose mtime/ctime is this close to its listing is
 #: listed again at the next check (racy: a name added in the same tick leaves the time unchanged).
 RACY_NS: Final = 50_000_000
+#: Folders this many levels below the root keep all their names (for the protected-name scan, ``mounts.py``).
+SHALLOW: Final = 2
 #: Indexes kept per process (the oldest goes first: a root of a session long gone).
 MAX_TREES: Final = 64
 
@@ -60,6 +62,9 @@ class Found:
     files: tuple[str, ...]
     #: Folders that could not be listed: hidden whole.
     folders: tuple[str, ...]
+    #: The root and the folders :data:`SHALLOW` levels below it: their names and walked sub-folders (the
+    #: protected-name scan reads them here instead of listing them again on every call).
+    shallow: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 @dataclass
@@ -76,6 +81,8 @@ class _Folder:
     secrets: tuple[str, ...]
     #: It could not be listed (or entered): hidden whole.
     unlistable: bool
+    #: All its names, for a folder at most :data:`SHALLOW` levels below the root (else empty).
+    names: tuple[str, ...] = ()
 
 
 class _TooBig(Exception):
@@ -94,6 +101,9 @@ class _Tree:
         self.folders: dict[str, _Folder] = {}
         #: The folders with secret-named entries or that cannot be listed (what :meth:`found` reports).
         self.hits: dict[str, _Folder] = {}
+        #: The folders at most :data:`SHALLOW` levels below the root.
+        self.shallow: dict[str, _Folder] = {}
+        self.depth = root.count("/")
         #: The watch the index was last brought up to date with (None: not built, or built without inotify).
         self.epoch: int | None = None
         #: The watch's change number the index is up to date with.
@@ -129,9 +139,15 @@ class _Tree:
                             subs[item.name] = item.inode()
             except OSError:
                 unlistable, names, subs = True, [], {}
+        shallow = folder.count("/") - self.depth <= SHALLOW
         record = _Folder((info.st_ino, info.st_mtime_ns, info.st_ctime_ns), racy, subs,
-                         tuple(self.table.refused_in(folder, names)) if names else (), unlistable)
+                         tuple(self.table.refused_in(folder, names)) if names else (), unlistable,
+                         tuple(names) if shallow else ())
         self.folders[folder] = record
+        if shallow:
+            self.shallow[folder] = record
+        else:
+            self.shallow.pop(folder, None)
         if record.secrets or record.unlistable:
             self.hits[folder] = record
         else:
@@ -145,6 +161,7 @@ class _Tree:
             here = stack.pop()
             record = self.folders.pop(here, None)
             self.hits.pop(here, None)
+            self.shallow.pop(here, None)
             if record is not None:
                 stack.extend(here + "/" + name for name in record.subs)
 
@@ -230,6 +247,7 @@ class _Tree:
                 self.too_big = 0
                 self.folders.clear()
                 self.hits.clear()
+                self.shallow.clear()
                 self._walk(self.root, limit, done)
             elif changes is None or not changes.watched or changes.epoch != self.epoch or changes.lost:
                 self._check(self.root, limit, done)
@@ -260,7 +278,8 @@ class _Tree:
                 folders.append(folder)
             elif record.secrets:
                 files.extend(folder + "/" + name for name in record.secrets)
-        return Found(tuple(files), tuple(folders))
+        return Found(tuple(files), tuple(folders),
+                     {folder: (record.names, tuple(record.subs)) for folder, record in self.shallow.items()})
 
 
 @functools.lru_cache(maxsize=16)

@@ -114,9 +114,16 @@ class SecretLinks:
 
     # ---- exec: the other names of the secret files a child must not read ------------------------------
 
-    def other_names(self, root: str, hidden: Iterable[str], session: str) -> list[str]:
+    def outside(self, session: str) -> list[tuple[os.stat_result, str]]:
+        """The broker-known secret files of ``session`` with more than one link (looked at once per exec call,
+        passed to :meth:`other_names` for each writable root)."""
+        return list(self._outside(session))
+
+    def other_names(self, root: str, hidden: Iterable[str], session: str,
+                    outside: list[tuple[os.stat_result, str]] | None = None) -> list[str]:
         """Regular files in the workspace ``root`` that are hard links to one of the ``hidden`` secret files (or
-        to a secret file of the broker-known places), other than those names themselves."""
+        to a secret file of the broker-known places: ``outside`` when already looked at), other than those names
+        themselves."""
         linked: dict[Inode, tuple[int, int, int, int]] = {}
         for path in hidden:
             try:
@@ -129,7 +136,7 @@ class SecretLinks:
             device = os.stat(root).st_dev
         except OSError:
             return []
-        for info, _path in self._outside(session):
+        for info, _path in outside if outside is not None else self._outside(session):
             if info.st_dev == device:  # a hard link never crosses file systems
                 linked[(info.st_dev, info.st_ino)] = (info.st_dev, info.st_ino, info.st_nlink, info.st_ctime_ns)
         if not linked:

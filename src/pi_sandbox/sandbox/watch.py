@@ -41,14 +41,15 @@ IN_CLOSE_WRITE: Final = 0x00000008
 IN_MOVED_FROM: Final = 0x00000040
 IN_MOVED_TO: Final = 0x00000080
 IN_CREATE: Final = 0x00000100
+IN_DELETE: Final = 0x00000200
 IN_Q_OVERFLOW: Final = 0x00004000
 IN_IGNORED: Final = 0x00008000
 IN_ONLYDIR: Final = 0x01000000
 IN_DONT_FOLLOW: Final = 0x02000000
 IN_EXCL_UNLINK: Final = 0x04000000
 IN_ISDIR: Final = 0x40000000
-_MASK: Final = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR
-                | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+_MASK: Final = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+                | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 _EVENT: Final = struct.Struct("iIII")
 #: At most this many folders are watched per process (each watch costs the kernel ~1 KiB).
 MAX_WATCHES: Final = 65_536
@@ -187,9 +188,13 @@ class Watcher:
                 state.changed_seq.clear()
                 state.lost_at = state.seq
             first = bisect.bisect_right(state.changed_seq, since)
+            # A root inside another watched root (the extension's folders in a state dir inside the workspace) shares
+            # its folders' watches with it: an event goes to whichever root added the watch last, so its account is
+            # not complete.
+            inner = any(root.startswith(other.rstrip("/") + "/") for other in self._roots if other != root)
             return Changes(epoch=state.epoch, seq=state.seq, lost=state.lost_at > since,
                            folders=frozenset(state.changed[first:]), holes=frozenset(state.holes),
-                           watched=state.root_wd is not None)
+                           watched=state.root_wd is not None and not inner)
 
     def begin(self, root: str, handler: Callable[[str, set[str]], set[str]] | None = None) -> bool:
         """A call of ``root`` starts: its workspace is watched (the first time: every folder), and events
@@ -292,7 +297,7 @@ class Watcher:
                 continue
             if not name:
                 continue
-            if mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM):
+            if mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE):
                 state.note(folder)
             path = folder + "/" + name
             calling = state.active > 0
