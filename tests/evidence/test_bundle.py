@@ -151,7 +151,7 @@ def test_dropping_an_entry_fails_the_chain(pristine: Callable[..., Bundle], inci
 @pytest.mark.parametrize("which", ["whole", "filtered"])
 def test_rewriting_a_decision_fails_the_chain_even_when_rechained(pristine: Callable[..., Bundle],
                                                                   incident_ledger: Path, which: str) -> None:
-    from pi_sandbox.evidence.verify import _entry_hash
+    from pi_sandbox.evidence.canon import entry_hash_of
 
     bundle = pristine(which)
     entries = bundle["risk_ledger"]["entries"]
@@ -162,7 +162,7 @@ def test_rewriting_a_decision_fails_the_chain_even_when_rechained(pristine: Call
     for i in range(index, len(entries)):
         if i > index and entries[i]["seq"] == entries[i - 1]["seq"] + 1:
             entries[i]["prev_hash"] = entries[i - 1]["entry_hash"]
-        entries[i]["entry_hash"] = _entry_hash(entries[i])
+        entries[i]["entry_hash"] = entry_hash_of(entries[i])
     report = verify_bundle(_reseal(bundle), public_key=_key(incident_ledger))
     assert report.failed_steps == ["chain"]
     assert any("checkpoint" in e or "Merkle" in e for e in report.steps[1].errors)

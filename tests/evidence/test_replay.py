@@ -86,7 +86,7 @@ def test_exec_decisions_are_re_derived_from_the_forensic_record(ledger_store: Au
 
 def test_a_mediation_refusal_the_rules_do_not_explain_is_found(ledger_store: AuditStore) -> None:
     bundle = build_bundle(ledger_store)
-    from pi_sandbox.evidence.verify import _entry_hash
+    from pi_sandbox.evidence.canon import entry_hash_of
 
     entries = bundle["risk_ledger"]["entries"]
     victim = next(e for e in entries if e["method"] == "exec" and e["reason"] == "critical_always_denied")
@@ -96,7 +96,7 @@ def test_a_mediation_refusal_the_rules_do_not_explain_is_found(ledger_store: Aud
     assert replay_bundle(bundle).difference_count == 1
     # ...and a re-hashed entry is a chain break from there on.
     victim["reason"] = "policy_says_so"
-    victim["entry_hash"] = _entry_hash(victim)
+    victim["entry_hash"] = entry_hash_of(victim)
     report = replay_bundle(bundle)
     assert report.chain_break_seq is not None and report.chain_break_seq > victim["seq"]
 

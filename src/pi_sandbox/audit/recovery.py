@@ -23,15 +23,14 @@ import fcntl
 import os
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pi_sandbox.audit.anchor import SEAL_FILE, AnchorKeeper, Finding, Witness, compare, read_witnesses
 from pi_sandbox.audit.db import DB_FILE, connect, corrupt_error, meta_value
 from pi_sandbox.audit.records import LedgerEntryDraft
 from pi_sandbox.errors import AuditStoreError, LedgerRollbackError
-
-if TYPE_CHECKING:
-    from pi_sandbox.audit.store import AuditStore
 
 WRITERS_LOCK: Final = "ledger-writers.lock"
 RECOVERED: Final = "recovered_after_crash"
@@ -84,7 +83,34 @@ def check_before_open(state_dir: Path, copy: Path | None, public_key: str) -> No
         raise _refuse(state_dir, findings)
 
 
-def attach(store: AuditStore, copy: Path | None) -> int:
+class RecoverableStore(Protocol):
+    """What recovery needs of the open store (``AuditStore``; a protocol keeps the store's own module out
+    of this one's imports: the store calls recovery, not the other way round)."""
+
+    state_dir: Path
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey: ...
+
+    @property
+    def ledger_id(self) -> str: ...
+
+    def head(self) -> tuple[int, str]: ...
+
+    def attach_anchor(self, keeper: AnchorKeeper) -> None: ...
+
+    def last_checkpoint(self) -> tuple[int, str] | None: ...
+
+    def tail_summary(self, after_seq: int) -> dict[str, Any]: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def append(self, draft: LedgerEntryDraft, *, sync: bool = True) -> Any: ...
+
+    def checkpoint(self, reason: str = "manual") -> tuple[int, str]: ...
+
+
+def attach(store: RecoverableStore, copy: Path | None) -> int:
     """Attach the anchor keeper to the open store and recover a crashed tail (after
     :func:`check_before_open`); returns the held writers' lock (a file descriptor, closed to release)."""
     state_dir = store.state_dir
@@ -126,7 +152,7 @@ def _open_lock(state_dir: Path) -> int:
 
 
 def _recover(
-    store: AuditStore, head_seq: int, head_hash: str, last: tuple[int, str] | None, witnesses: list[Witness]
+    store: RecoverableStore, head_seq: int, head_hash: str, last: tuple[int, str] | None, witnesses: list[Witness]
 ) -> None:
     """Seal the tail a crashed writer left: one entry saying what was found, then a checkpoint."""
     sealed_seq = last[0] if last is not None else 0

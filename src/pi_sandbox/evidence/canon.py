@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import orjson
 
+from pi_sandbox.audit.chain import entry_preimage
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.hashing import canonical_json
 
@@ -143,6 +144,18 @@ def checked_text(value: Any) -> str:
     except ValueError:  # NaN or infinity: let the exact serializer raise its own error
         return _exact_text(value)
     return _exact_text(value) if _RISKY.search(text) else text
+
+
+def entry_hash_of(entry: Mapping[str, Any], text: Callable[[Any], str] = checked_text) -> str:
+    """An exported entry's ``entry_hash`` recomputed field by field (``text`` writes its detail as canonical
+    JSON). Raises ``KeyError``/``TypeError``/``ValueError`` for a malformed entry."""
+    detail = entry["detail"]
+    if not isinstance(detail, Mapping):
+        raise TypeError("entry detail is not an object")
+    return hashlib.sha256(entry_preimage(
+        entry["seq"], entry["ts_ms"], entry["kind"], entry["extension_id"], entry["call_id"], entry["capability"],
+        entry["method"], entry["params_hash"], entry["decision"], entry["layer"], entry["reason"],
+        text(detail), entry["prev_hash"])).hexdigest()
 
 
 def object_text(members: Mapping[str, str]) -> str:

@@ -23,7 +23,7 @@ from pi_sandbox.capabilities import Capability
 from pi_sandbox.config.model import SecurityConfig
 from pi_sandbox.config.snapshot import from_snapshot
 from pi_sandbox.errors import ConfigError, MediationError
-from pi_sandbox.evidence.canon import gc_paused
+from pi_sandbox.evidence.canon import entry_hash_of, gc_paused
 from pi_sandbox.evidence.model import REDACTED
 from pi_sandbox.mediation.exec_mediation import ExecMediator
 from pi_sandbox.policy import CompiledPolicy
@@ -383,13 +383,11 @@ def parsed_row(row: Sequence[Any]) -> dict[str, Any]:
 
 def chain_break(entries: list[Mapping[str, Any]], complete: bool) -> tuple[int | None, list[str]]:
     """The first seq where a bundle's entries stop hashing or linking (None when intact), and why."""
-    from pi_sandbox.evidence.verify import _entry_hash
-
     previous: Mapping[str, Any] | None = None
     for entry in entries:
         seq = entry["seq"]
         try:
-            digest = _entry_hash(entry)
+            digest = entry_hash_of(entry)
         except (KeyError, TypeError, ValueError):
             return seq, [f"entry {seq} is malformed"]
         if digest != entry["entry_hash"]:

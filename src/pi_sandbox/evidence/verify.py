@@ -22,11 +22,11 @@ from typing import Any, Final
 
 from pi_sandbox import schemas
 from pi_sandbox.audit import forensics
-from pi_sandbox.audit.chain import GENESIS, entry_preimage
+from pi_sandbox.audit.chain import GENESIS
 from pi_sandbox.audit.merkle import MerkleTree
 from pi_sandbox.errors import EvidenceError
 from pi_sandbox.evidence.bundle import ACCEPTED_SCHEMAS, COUNTED_SECTIONS, FORENSIC_REDACTION, REDACTION_TARGETS
-from pi_sandbox.evidence.canon import Canon, checked_text, dumps, gc_paused, object_text, parse
+from pi_sandbox.evidence.canon import Canon, dumps, entry_hash_of, gc_paused, object_text, parse
 from pi_sandbox.evidence.export import KILL_SWITCH_KIND, TRUST_KIND, summarize
 from pi_sandbox.evidence.model import REDACTED, RedactionPolicy
 from pi_sandbox.evidence.proofs import check_proof, checkpoint_signed, runs
@@ -183,16 +183,6 @@ def _read(bundle: Mapping[str, Any] | Path | str) -> tuple[Mapping[str, Any], bo
     return data, plain
 
 
-def _entry_hash(entry: Mapping[str, Any], text: Callable[[Any], str] = checked_text) -> str:
-    detail = entry["detail"]
-    if not isinstance(detail, Mapping):
-        raise TypeError("entry detail is not an object")
-    return hashlib.sha256(entry_preimage(
-        entry["seq"], entry["ts_ms"], entry["kind"], entry["extension_id"], entry["call_id"], entry["capability"],
-        entry["method"], entry["params_hash"], entry["decision"], entry["layer"], entry["reason"],
-        text(detail), entry["prev_hash"])).hexdigest()
-
-
 def _hash_of_text(text: str, entry: Mapping[str, Any]) -> str | None:
     """``entry_hash`` recomputed from the entry's canonical ``text`` less its ``entry_hash`` member (None
     when the entry is too odd for that; the caller then hashes field by field).
@@ -228,7 +218,7 @@ def _check_chain(data: Mapping[str, Any], key: str, canon: Canon, entry_texts: S
     by_text = len(entry_texts) == len(entries)
     for index, entry in enumerate(entries):
         seq = entry["seq"]
-        digest = (_hash_of_text(entry_texts[index], entry) if by_text else None) or _entry_hash(entry, canon.text)
+        digest = (_hash_of_text(entry_texts[index], entry) if by_text else None) or entry_hash_of(entry, canon.text)
         recomputed[seq] = digest
         if digest != entry["entry_hash"]:
             errors.add(f"entry {seq} does not hash to its entry_hash (edited)")
