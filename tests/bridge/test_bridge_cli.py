@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pi_sandbox.cli.main import main
-from pi_sandbox.runtime.discovery import discover
+from pi_sandbox.runtime.discover import discover
 from tests.runtime.conftest import write_file
 
 SAFE = 'export default function (pi: any) { pi.registerCommand("hi", { handler: async () => {} }); }\n'

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tests.runtime.conftest import write_file
 
-from pi_sandbox.runtime.discovery import discover, resolve_path
+from pi_sandbox.runtime.discover import discover
+from pi_sandbox.runtime.discovery import resolve_path
 
 
 def layout(tmp_path: Path) -> tuple[Path, Path]:

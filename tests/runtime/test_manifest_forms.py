@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tests.runtime.conftest import MakeHost, write_file
 
-from pi_sandbox.runtime.discovery import discover, resolve_path, scan_folder
+from pi_sandbox.runtime.discover import discover
+from pi_sandbox.runtime.discovery import resolve_path, scan_folder
 from pi_sandbox.runtime.pi_packages import PiPackage, install_path
 
 TOOL = """

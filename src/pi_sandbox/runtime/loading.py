@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.identity import HOLDING_KINDS
-from pi_sandbox.runtime.discovery import DiscoveryProblem, discover
+from pi_sandbox.runtime.discover import discover
+from pi_sandbox.runtime.discovery import DiscoveryProblem
 from pi_sandbox.runtime.extension import LoadedExtension
 from pi_sandbox.runtime.identity import Holder, classify
 from pi_sandbox.runtime.pi_packages import npm_global_root

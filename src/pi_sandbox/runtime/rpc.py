@@ -30,7 +30,7 @@ from pi_sandbox.connectors.events import HeadlessUiConnector
 from pi_sandbox.connectors.output import OperatorLine
 from pi_sandbox.errors import ExtensionLoadError, ExtensionRuntimeError, PiSandboxError, ToolArgumentsError
 from pi_sandbox.policy import PromptAnswer, PromptRequest
-from pi_sandbox.runtime.discovery import discover
+from pi_sandbox.runtime.discover import discover
 from pi_sandbox.runtime.host import ExtensionHost
 
 PROTOCOL_VERSION: Final = "pi.rpc.v1"
