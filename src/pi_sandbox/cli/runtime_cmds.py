@@ -63,7 +63,8 @@ def setup(ctx: CliContext, clear: bool) -> int:
     """Install the pinned JS toolchain (esbuild, TypeBox) from the committed npm lockfile into the user cache
     (shared by every virtual environment; site-packages is never written), then check the exec sandbox
     (as `security sandbox check`; exit 3 and the fix when exec children cannot be confined here)."""
-    from pi_sandbox.runtime.toolchain import clear_cache, setup_toolchain
+    from pi_sandbox.runtime.modules import setup_runtime
+    from pi_sandbox.runtime.toolchain import clear_cache
 
     if clear:
         removed = [str(p) for p in clear_cache()]
@@ -72,7 +73,7 @@ def setup(ctx: CliContext, clear: bool) -> int:
     from pi_sandbox.cli.sandbox_cmds import render_report, sandbox_report
 
     with progress_bar(ctx, "installing the JS toolchain"):
-        summary = setup_toolchain()
+        summary = setup_runtime()
     sandbox = sandbox_report(ctx)
     ctx.emit({"ok": sandbox["available"], "summary": summary, "sandbox": sandbox},
              lambda d: [str(d["summary"]), "", *render_report(d["sandbox"])])

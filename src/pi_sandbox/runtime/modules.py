@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pi_sandbox.errors import ExtensionLoadError
-from pi_sandbox.runtime.toolchain import Toolchain
+from pi_sandbox.runtime.toolchain import Toolchain, default_toolchain, setup_toolchain
 from pi_sandbox.runtime.vendor import build_vendor_modules
 
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -164,3 +164,13 @@ def _mtime(path: Path) -> int:
         return path.stat().st_mtime_ns
     except OSError:
         return 0
+
+
+def setup_runtime(toolchain: Toolchain | None = None, *, timeout_s: float = 600.0) -> str:
+    """``pi-sandbox setup``: install the JS toolchain (:func:`setup_toolchain`), then build the module table
+    from it (the vendored modules: TypeBox, Node polyfills), so that the first extension load does not.
+    Returns the toolchain's one-line summary."""
+    tc = toolchain or default_toolchain()
+    summary = setup_toolchain(tc, timeout_s=timeout_s)
+    load_module_table(tc)
+    return summary

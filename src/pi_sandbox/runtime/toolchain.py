@@ -131,7 +131,8 @@ def setup_toolchain(toolchain: Toolchain | None = None, *, timeout_s: float = 60
 
     npm installs into a staging folder beside the target, which is renamed into place only when complete,
     so an interrupted setup never leaves a half-installed toolchain that later loads would trust. Returns a
-    one-line summary; raises :class:`ToolchainSetupError` if npm is missing or fails.
+    one-line summary; raises :class:`ToolchainSetupError` if npm is missing or fails. (``pi-sandbox setup``
+    calls :func:`pi_sandbox.runtime.modules.setup_runtime`, which also builds the module table.)
     """
     tc = toolchain or default_toolchain()
     action = "already installed"
@@ -149,9 +150,6 @@ def setup_toolchain(toolchain: Toolchain | None = None, *, timeout_s: float = 60
         except OSError as exc:
             raise ToolchainSetupError(f"cannot write the toolchain cache {tc.root.parent}: {exc.strerror or exc}; "
                                       f"set {CACHE_ENV} to a writable folder") from None
-    from pi_sandbox.runtime.modules import load_module_table
-
-    load_module_table(tc)  # builds the vendored modules (TypeBox, Node polyfills)
     return (
         f"toolchain {action}: esbuild {tc.package_version('esbuild')}, "
         f"@sinclair/typebox {tc.package_version('@sinclair/typebox')} ({tc.root})"
