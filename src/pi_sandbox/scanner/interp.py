@@ -15,7 +15,7 @@ effects, ``try``, a condition it cannot decide) abandons the call, and the resul
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from tree_sitter import Node
 
@@ -25,8 +25,23 @@ from pi_sandbox.scanner.bindings import pattern_elements
 from pi_sandbox.scanner.fold import node_text
 from pi_sandbox.scanner.values import Val
 
-if TYPE_CHECKING:
-    from pi_sandbox.scanner.resolve import Resolver
+
+class Evaluator(Protocol):
+    """What the interpreter needs of its resolver (``scanner.resolve.Resolver``; a protocol keeps the
+    resolver's module, which creates the interpreter, out of this one's imports)."""
+
+    #: The running calls' local bindings, innermost last.
+    frames: list[dict[str, Val]]
+
+    def evaluate(self, node: Node | None, depth: int = 0) -> Val: ...
+
+    def out_of_budget(self) -> bool: ...
+
+    def member_of(self, obj: Val, name: str) -> Val: ...
+
+    def function_value(self, function: Node) -> Val: ...
+
+    def call_arguments(self, call: Node) -> list[Node]: ...
 
 MAX_CALL_DEPTH: Final = 4
 #: Statements and loop iterations one top-level call may execute.
@@ -57,9 +72,9 @@ class _Continue(Exception):
 
 
 class Interpreter:
-    """Executes user functions for one :class:`Resolver` (shares its frames and budget)."""
+    """Executes user functions for one resolver (shares its frames and budget)."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Evaluator) -> None:
         self.r = resolver
         self.depth = 0
         self.steps = 0
