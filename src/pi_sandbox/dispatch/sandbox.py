@@ -51,7 +51,7 @@ from pi_sandbox.mediation.secret_files import SECRET_FILE_PATTERNS, SecretFiles
 from pi_sandbox.policy import CompiledPolicy, PermissionStore, Prompter, PromptResolver
 from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
 from pi_sandbox.risk import Observer, RiskController
-from pi_sandbox.risk import for_window as risk_calibration
+from pi_sandbox.risk.calibrate import for_window as risk_calibration
 from pi_sandbox.sandbox.launch import ExecSandbox
 from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.trust import Controls, TransitionReason, TrustState

@@ -7,6 +7,7 @@ the features, weights or traces cannot leave a stale threshold behind.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -19,7 +20,7 @@ from pi_sandbox.config.model import RiskSettings
 from pi_sandbox.errors import ConfigError
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.risk.benign import Step, StepResult, benign_sessions
-from pi_sandbox.risk.calibration import DATA_FILE, Calibration
+from pi_sandbox.risk.calibration import DATA_FILE, Calibration, shipped
 from pi_sandbox.risk.controller import RiskController
 from pi_sandbox.risk.features import Observer
 from pi_sandbox.risk.score import SEQUENCES, WEIGHTS
@@ -116,6 +117,15 @@ def build_calibration(window_size: int, *, seed: int = SEED, sessions: int = SES
         raise ConfigError(f"benign traffic scores {calibration.threshold(MIN_ALPHA)} at alpha {MIN_ALPHA}, not below "
                           f"the weight of a dangerous sequence ({floor}): fix the features, not the threshold")
     return calibration
+
+
+@functools.lru_cache(maxsize=8)
+def for_window(window_size: int) -> Calibration:
+    """The calibration for ``window_size``: shipped for the default, computed (once per process) otherwise."""
+    data = shipped()
+    if data.window_size == window_size:
+        return data
+    return build_calibration(window_size, sessions=sessions_for(window_size))
 
 
 def main(argv: list[str]) -> int:

@@ -114,14 +114,3 @@ def shipped() -> Calibration:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot read the risk calibration {DATA_FILE}: {exc}; reinstall pi-sandbox or rebuild "
                           "it with `python -m pi_sandbox.risk.calibrate`") from exc
-
-
-@functools.lru_cache(maxsize=8)
-def for_window(window_size: int) -> Calibration:
-    """The calibration for ``window_size``: shipped for the default, computed (once per process) otherwise."""
-    data = shipped()
-    if data.window_size == window_size:
-        return data
-    from pi_sandbox.risk.calibrate import build_calibration, sessions_for
-
-    return build_calibration(window_size, sessions=sessions_for(window_size))

@@ -8,7 +8,8 @@ from typing import Any, Final
 from pi_sandbox import schemas
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.config.model import RiskSettings
-from pi_sandbox.risk.calibration import Calibration, for_window
+from pi_sandbox.risk.calibrate import for_window
+from pi_sandbox.risk.calibration import Calibration
 from pi_sandbox.risk.controller import ALARM_KIND, STATE_KIND
 
 #: Alarms listed per extension (the newest).
