@@ -241,6 +241,14 @@ NOT_SECRET: Final[frozenset[str]] = frozenset(
      "XDG_SESSION_ID"}
 )
 
+#: Suffix words that mean nothing secret on their own (``KEY``, ``AUTH``, ``SALT``...). Every other suffix is a
+#: secret name by itself too: ``CONNECTION_STRING``, ``WEBHOOK_URL``, ``DB_URL``, ``DSN``, ``JWT``, ``MACAROON``,
+#: ``RECOVERY_CODES`` were read in full because only ``<something>_CONNECTION_STRING`` matched.
+BARE_NOT_SECRET: Final[frozenset[str]] = frozenset(
+    {"PWD", "PW", "PASS", "KEY", "KEY_ID", "AUTH", "BEARER", "PAT", "SALT", "HMAC", "SEED", "WIF", "KEYFILE",
+     "KEY_FILE"}
+)
+
 #: ``*_SEED`` seeds a random generator, not a wallet, when another part of the name says so.
 RNG_SEED_PARTS: Final[frozenset[str]] = frozenset(
     "RANDOM RNG PRNG HASH SHUFFLE TEST TESTS FAKER FUZZ FUZZER HYPOTHESIS JEST MOCHA PYTEST NUMPY NP TORCH "
@@ -279,7 +287,8 @@ def name_rule(
 def _match(upper: str, extra_suffixes: tuple[str, ...], extra_prefixes: tuple[str, ...]) -> str | None:
     parts = upper.split("_")
     for suffix in (*SECRET_SUFFIXES, *extra_suffixes):
-        if upper.endswith(suffix) and upper != suffix.lstrip("_"):
+        if (upper.endswith(suffix) and upper != suffix.lstrip("_")) or (
+                "_" + upper == suffix and upper not in BARE_NOT_SECRET):  # the suffix alone: CONNECTION_STRING
             if suffix == "_SEED" and RNG_SEED_PARTS.intersection(parts):
                 continue
             return f"suffix:{suffix}"

@@ -31,9 +31,22 @@ VALUE_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ("value_sendgrid_key", re.compile(r"\bSG\.[\w-]{16,}\.[\w-]{16,}")),
     ("value_jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("value_url_with_password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]{3,}@", re.I)),
+    # A credential as a field of a URL query or a connection string: ``jdbc:...?user=app&password=...``,
+    # ``Server=x;User Id=sa;Password=...;``, ``AccountKey=...``, an S3/GCS signed URL, ``?access_token=...``.
+    ("value_credential_field", re.compile(
+        r"(?:^|[?&;,\s])(?:[a-z0-9]+[_-])*(?:password|passwd|pwd|pass|secret|token|api[_-]?key|accountkey|"
+        r"sharedaccesskey|sharedaccesssignature|signature|sig|credentials?)\s*=\s*[^&;,\s'\"]{4,}", re.I)),
+    # Webhook URLs are the credential themselves: whoever has one posts as the integration.
+    ("value_webhook_url", re.compile(
+        r"https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/"
+        r"webhooks/|[a-z0-9-]+\.webhook\.office\.com/|outlook\.office\.com/webhook/|chat\.googleapis\.com/v1/spaces/)",
+        re.I)),
 )
 
 _TOKENISH = re.compile(r"^[A-Za-z0-9+/=_\-.~]{24,}$")
+#: A token inside a larger value (a URL's path segment or query value, a field of a connection string): the
+#: characters of base64 and URL-safe tokens, without the ``/ . ~`` that would join a whole URL into one "token".
+_EMBEDDED_TOKEN = re.compile(r"[A-Za-z0-9+=_-]{24,}")
 
 
 def shannon_entropy(text: str) -> float:
@@ -52,15 +65,19 @@ def value_rule(value: str) -> str | None:
             return rule
     stripped = value.strip()
     # High entropy: one token of mixed-case letters and digits; paths, lists, SHAs and UUIDs do not qualify.
-    if (
-        _TOKENISH.match(stripped)
-        and any(c.isupper() for c in stripped)
-        and any(c.islower() for c in stripped)
-        and any(c.isdigit() for c in stripped)
-        and shannon_entropy(stripped) >= 4.2
-    ):
+    if _TOKENISH.match(stripped) and _random_looking(stripped):
         return "value_high_entropy"
+    # The same inside a larger value: a bot token in a URL path (``https://api.telegram.org/bot1:AAH.../``), a
+    # webhook's secret segment, a key as one field of a list. Before, only a value that was one token qualified.
+    if any(_random_looking(token) for token in _EMBEDDED_TOKEN.findall(value)):
+        return "value_embedded_token"
     return None
+
+
+def _random_looking(token: str) -> bool:
+    """Mixed-case letters and digits at ≥ 4.2 bits per character: a generated token, not a word or a hex id."""
+    return (any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
+            and shannon_entropy(token) >= 4.2)
 
 
 # --------------------------------------------------------------------------------- child environment
