@@ -48,6 +48,7 @@ from _baseline import PassThroughSandbox  # noqa: E402
 
 from pi_sandbox.config import resolve_config  # noqa: E402
 from pi_sandbox.dispatch import Sandbox  # noqa: E402
+from pi_sandbox.dispatch import pipeline as pipeline_module  # noqa: E402
 from pi_sandbox.runtime.discovery import ExtensionSource  # noqa: E402
 from pi_sandbox.runtime.host import ExtensionHost  # noqa: E402
 from pi_sandbox.trust import Actor, TransitionReason, TrustState  # noqa: E402
@@ -189,6 +190,10 @@ class Meter:
         self.wrap(sandbox.evidence, "append_decision", "ledger_append")
         for name, connector in sandbox.connectors.items():
             self.wrap(connector, "call", f"connector:{name}")
+        # parts of "other_in_pipeline": the call's forensic record (redacted copy of its parameters, context
+        # hashes) and the stages' accounting after it (quota usage, trust, risk window, the telemetry record)
+        self.wrap(pipeline_module, "forensic_fields", "forensic_record")
+        self.wrap(sandbox.pipeline, "_settle", "settle")
 
 
 def finish_background(host: ExtensionHost) -> None:
@@ -292,6 +297,8 @@ def run(examples: Path, rounds: int) -> dict[str, Any]:
             "ledger_append_s": round(ledger_s, 6),
             "connectors_s": round(connectors_s, 6),
             "other_in_pipeline_s": round(hostcall_s - stages_s - ledger_s - connectors_s, 6),
+            "of_which_forensic_record_s": per_round.get("forensic_record", 0.0),
+            "of_which_settle_s": per_round.get("settle", 0.0),
             "supervisor_ipc_and_noise_s": round(extra_s - (hostcall_s - connectors_s), 6),
             "per_component_s": per_round,
         },
@@ -325,7 +332,8 @@ def main(argv: list[str]) -> int:
           f"{report['paired_overhead_pct_median']:.2f} %)")
     print(f"CPU time  {report['baseline_cpu_s'] * 1000:8.1f} ms baseline, {report['sandboxed_cpu_s'] * 1000:.1f} ms "
           f"sandboxed (medians): {report['cpu_overhead_pct']:.2f} % more")
-    for key in ("pipeline_stages_s", "ledger_append_s", "other_in_pipeline_s", "supervisor_ipc_and_noise_s"):
+    for key in ("pipeline_stages_s", "ledger_append_s", "other_in_pipeline_s", "of_which_forensic_record_s",
+                "of_which_settle_s", "supervisor_ipc_and_noise_s"):
         print(f"  {key:<28} {b[key] * 1000:8.2f} ms/round")
     return 0
 
