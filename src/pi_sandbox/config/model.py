@@ -198,6 +198,9 @@ DEFAULT_HOSTCALL_DEADLINES_MS: Final[Mapping[str, int]] = MappingProxyType({
     "fs": 10_000, "tool": 30_000, "exec": 610_000, "http": 35_000, "env": 2_000,
     "session": 2_000, "events": 5_000, "ui": 5_000, "log": 2_000, "net": 2_000,
 })
+#: The deadline of a method the table does not name (the longest: an unknown method is refused by the
+#: pipeline anyway, and its refusal must not be cut short).
+LONGEST_DEFAULT_DEADLINE_MS: Final = max(DEFAULT_HOSTCALL_DEADLINES_MS.values())
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ class RuntimeSettings:
         given = self.hostcall_deadline_ms.get(method)
         if given is not None:
             return given
-        return DEFAULT_HOSTCALL_DEADLINES_MS.get(method, max(DEFAULT_HOSTCALL_DEADLINES_MS.values()))
+        return DEFAULT_HOSTCALL_DEADLINES_MS.get(method, LONGEST_DEFAULT_DEADLINE_MS)
 
 
 @dataclass(frozen=True)

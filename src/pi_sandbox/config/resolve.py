@@ -18,6 +18,7 @@ from typing import Any
 from pi_sandbox.config.model import (
     DEFAULT_HOSTCALL_DEADLINES_MS,
     DEFAULT_PROFILE,
+    LONGEST_DEFAULT_DEADLINE_MS,
     MODES,
     PROFILE_ALIASES,
     PROFILES,
@@ -129,9 +130,8 @@ class _Merger:
             self.set(key, tuple(dict.fromkeys((*current, *value))), source)
             return
         elif key in _SMALLER_PER_KEY:
-            max_deadline = max(DEFAULT_HOSTCALL_DEADLINES_MS.values())
             longer = sorted(k for k, v in value.items()
-                            if v > current.get(k, DEFAULT_HOSTCALL_DEADLINES_MS.get(k, max_deadline)))
+                            if v > current.get(k, DEFAULT_HOSTCALL_DEADLINES_MS.get(k, LONGEST_DEFAULT_DEADLINE_MS)))
             if longer:
                 self.refuse(key, source, f"it would lengthen the deadline of {', '.join(longer)}")
             tightened = {k: v for k, v in value.items() if k not in longer}
