@@ -259,6 +259,27 @@ def test_messages_for_the_agent_are_capped_like_session_entries(host: ExtensionH
     assert _text(host.call_tool("guard", "note", {})) == "noted"  # the guard's own session budget is untouched
 
 
+def test_events_waiting_for_delivery_are_bounded(host: ExtensionHost) -> None:
+    """Every ``pi.events.emit`` waited in the host until the call ended: 1 MiB events in a loop made the
+    supervisor hold ~250 MB after 8 s (~1 GB within one 30 s call), and past 200 they were dropped without a
+    word. Now the emitter is refused (``event_queue_full``) past 16 MiB or 200 events waiting; what was queued
+    is delivered, and the next call starts empty."""
+    from pi_sandbox.runtime.host import MAX_BUS_QUEUE_BYTES, MAX_BUS_QUEUE_EVENTS
+
+    big = _hog(host, "emit", count=1000, pad=1024 * 1024)
+    fit = MAX_BUS_QUEUE_BYTES // (1024 * 1024 + 40)
+    assert big.startswith(f"emitted {fit} then error quota_exceeded|event_queue_full|"), big[:300]
+    seen = json.loads(_text(host.call_tool("guard", "seen", {})))
+    assert len(seen) == fit  # what was queued was delivered
+    many = _hog(host, "emit", count=10_000)
+    assert many.startswith(f"emitted {MAX_BUS_QUEUE_EVENTS} then error quota_exceeded|event_queue_full|"), many[:300]
+    assert _hog(host, "emit", count=3) == "emitted 3"  # a new call, an empty queue
+    assert len(json.loads(_text(host.call_tool("guard", "seen", {})))) == fit + MAX_BUS_QUEUE_EVENTS + 3
+    refusals = [e for e in _ledger(host, HOG) if e.method == "events" and e.decision == "deny"]
+    assert [e.reason for e in refusals] == ["event_queue_full"] * 2
+    _charged_only_to_hog(host, "event_queue_full")
+
+
 def test_messages_and_events_carry_the_real_sender(host: ExtensionHost) -> None:
     heard: list[tuple[str, str]] = []
     host.sandbox.bus.subscribe(lambda source, event, _data: heard.append((source, event)))

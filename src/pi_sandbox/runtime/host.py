@@ -12,12 +12,15 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from pi_sandbox.dispatch import Sandbox
 from pi_sandbox.errors import (
@@ -60,6 +63,11 @@ INTEGRITY_CODES = frozenset({"integrity_mismatch", IDENTITY_CONFLICT})
 
 #: What a queued message carries from the extension's params (everything else is dropped).
 MESSAGE_FIELDS = ("message", "content", "options")
+#: Events waiting for the end of a host call to be delivered (``pi.events.emit``), and their bytes (UTF-8 JSON of
+#: the data). The delivery loop stops at the first number anyway; the bytes bound what one call can make the
+#: supervisor hold (1 MiB events in a loop held ~250 MB after 8 s, ~1 GB within one 30 s call).
+MAX_BUS_QUEUE_EVENTS = 200
+MAX_BUS_QUEUE_BYTES = 16 * 1024 * 1024
 
 __all__ = [
     "ExtensionHost",
@@ -101,7 +109,9 @@ class ExtensionHost:
         self._bundler: Bundler | None = None
         #: Numbers for this session's hostcall ids (``<extension>:<session>:<n>``) and default tool call ids.
         self._call_ids = itertools.count(1)
-        self._bus_queue: deque[tuple[str, str, Any]] = deque()
+        self._bus_queue: deque[tuple[str, str, Any, int]] = deque()
+        self._bus_bytes = 0
+        self._bus_lock = threading.Lock()
         self._session_started = False
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
         self.outbox: list[dict[str, Any]] = []
@@ -329,7 +339,22 @@ class ExtensionHost:
     # ---- hostcalls ---------------------------------------------------------------------------
 
     def _on_bus_event(self, source: str, event: str, data: Any) -> None:
-        self._bus_queue.append((source, event, data))
+        """Queue an emitted event for delivery when the host call ends; refuse it (``quota_exceeded`` /
+        ``event_queue_full``, the emitter's call only) past :data:`MAX_BUS_QUEUE_EVENTS` or
+        :data:`MAX_BUS_QUEUE_BYTES` waiting. Before, every emit was kept until then (and past 200 dropped
+        without a word)."""
+        try:
+            size = len(orjson.dumps(data))
+        except (TypeError, orjson.JSONEncodeError):
+            size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+        with self._bus_lock:
+            if len(self._bus_queue) >= MAX_BUS_QUEUE_EVENTS or self._bus_bytes + size > MAX_BUS_QUEUE_BYTES:
+                raise ConnectorError(
+                    f"event queue full: {len(self._bus_queue)} events ({self._bus_bytes} bytes) wait for delivery "
+                    f"at the end of this call (at most {MAX_BUS_QUEUE_EVENTS} events, {MAX_BUS_QUEUE_BYTES} "
+                    "bytes); emit fewer or smaller events per call", code="quota_exceeded", reason="event_queue_full")
+            self._bus_queue.append((source, event, data, size))
+            self._bus_bytes += size
 
     def _on_send_message(self, extension_id: str, params: Mapping[str, Any]) -> Any:
         """Queue a message for the agent. The sender is the pipeline's caller id, stamped last: a
@@ -383,11 +408,18 @@ class ExtensionHost:
                 except WorkerFailure as exc:
                     self._fail(ext, exc.code, f"finishing its posts: {exc}", decision="kill")
 
-    def _flush_bus(self, limit: int = 200) -> None:
-        """Deliver queued ``pi.events.emit`` events to the other extensions (bounded, no recursion)."""
+    def _flush_bus(self, limit: int = 2 * MAX_BUS_QUEUE_EVENTS) -> None:
+        """Deliver queued ``pi.events.emit`` events to the other extensions (bounded, no recursion).
+
+        Every event queued during the call is delivered (the queue holds at most :data:`MAX_BUS_QUEUE_EVENTS`),
+        and as many again that receivers emit while it is delivered; a longer cascade (two extensions answering
+        each other) is cut there. The bound counts events, not deliveries: counting deliveries, 200 events queued
+        with two receivers lost half of them without a word."""
         delivered = 0
         while self._bus_queue and delivered < limit:
-            source, event, data = self._bus_queue.popleft()
+            with self._bus_lock:
+                source, event, data, size = self._bus_queue.popleft()
+                self._bus_bytes -= size
             for ext in list(self._extensions.values()):
                 if ext.extension_id == source or ext.status != "loaded":
                     continue
@@ -395,8 +427,10 @@ class ExtensionHost:
                     self._request(ext, "bus", {"channel": event, "data": data, "source": source}, restart=False)
                 except PiSandboxError:
                     pass  # recorded by _request; a failing listener must not fail the emitter's call
-                delivered += 1
-        self._bus_queue.clear()
+            delivered += 1
+        with self._bus_lock:
+            self._bus_queue.clear()
+            self._bus_bytes = 0
 
     # ---- requests ----------------------------------------------------------------------------
 

@@ -43,6 +43,13 @@ export default function (pi: any) {
       return text(`sent ${n}`);
     } catch (e) { return text(`sent ${n} then ${failure(e)}`); }
   } });
+  pi.registerTool({ name: "emit", execute: async (_id: string, p: any) => {
+    // Events to the other extensions in a loop: each waited in the host until the call ended.
+    let n = 0;
+    const pad = "e".repeat(p.pad || 0);
+    try { for (; n < p.count; n++) pi.events.emit(p.channel || "chan", { n, pad }); return text(`emitted ${n}`); }
+    catch (e) { return text(`emitted ${n} then ${failure(e)}`); }
+  } });
   pi.registerTool({ name: "entries", execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) =>
     text(JSON.stringify(ctx.sessionManager.getEntries().map((e: any) => [e.extensionId, e.customType, e.data]))) });
   pi.registerTool({ name: "rename", execute: async () => {
