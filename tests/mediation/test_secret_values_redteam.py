@@ -66,3 +66,24 @@ def test_a_secret_suffix_standing_alone_is_a_secret_name(suffix: str) -> None:
 @pytest.mark.parametrize("name", sorted(BARE_NOT_SECRET))
 def test_words_that_mean_nothing_alone_stay_readable(name: str) -> None:
     assert name_rule(name) is None
+
+
+def test_asking_about_unknown_names_keeps_nothing() -> None:
+    """Red team (host bounds): every name an extension asked about was remembered with its decision (names of
+    any length): ``process.env[<200 KB name> + n]`` in a loop grew the supervisor ~6 MB a second, for good."""
+    import tracemalloc
+
+    broker = SecretBroker(SecretBrokerSettings(), {"HOME": "/home/u", "GITHUB_TOKEN": "ghp_" + "A1b2C3d4E5" * 4})
+    base = "N" * 50_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(500):
+            name = f"{base}{n}"
+            assert broker.read(name) is None and not broker.is_secret(name).withheld
+            assert broker.is_secret(f"{name}_TOKEN").withheld  # still decided by its rules, every time
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 2 * 1024 * 1024, kept  # before: 500 names x 2 x 50 KB = ~50 MB kept
+    assert broker.read("HOME") == "/home/u" and broker.read("GITHUB_TOKEN") == "[REDACTED]"

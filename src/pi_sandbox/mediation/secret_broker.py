@@ -221,12 +221,17 @@ class SecretBroker:
 
     # ------------------------------------------------------------------ decisions
     def is_secret(self, name: str) -> SecretDecision:
-        """Verdict and rule for ``name`` (value rules apply when the variable is set)."""
+        """Verdict and rule for ``name`` (value rules apply when the variable is set).
+
+        Remembered only for the names the environment holds (a fixed set): an extension asks about any names it
+        likes, and remembering each one (names of any length) grew the supervisor without bound, ~6 MB a second
+        from one extension reading ``process.env[<200 KB name> + n]`` in a loop."""
         cached = self._decisions.get(name)
         if cached is not None:
             return cached
         decision = SecretDecision(name_hash(name), *self._verdict(name))
-        self._decisions[name] = decision
+        if name in self._environ:
+            self._decisions[name] = decision
         return decision
 
     def _verdict(self, name: str) -> tuple[str, str]:
