@@ -32,6 +32,8 @@ INTERNAL_SIGNALS = {
                                              "shape hash is computed afresh",
     "pi_sandbox.risk.controller.RiskTimeout": "a risk decision past its budget; becomes a fail_closed/fail_open "
                                               "decision inside the controller",
+    "pi_sandbox.sandbox.secret_index._TooBig": "a root holds more folders than the secret scan's limit; "
+                                               "becomes SecretScanIncompleteError in the same module",
 }
 
 
