@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,10 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
 RECORDING = HERE / "workload" / "hostcalls.json"
-#: The steps measured, in pipeline order ("settle": every settle and observe of the call).
-STEPS = ("capability", "trust", "policy", "quota", "risk", "mediation", "settle")
+#: The steps measured, in pipeline order, then each stage's ``settle`` after the call ("settle" is their sum).
+DECIDE = ("capability", "trust", "policy", "quota", "risk", "mediation")
+SETTLE = ("settle:trust", "settle:quota", "settle:risk")
+STEPS = (*DECIDE, *SETTLE)
 
 
 # --- recording ----------------------------------------------------------------------------------
@@ -106,19 +109,21 @@ def record(examples: str | None) -> None:
 
 
 class VirtualClock:
-    """``time.monotonic`` as the recorded session saw it: ``at(i)`` sets the time of the next call."""
+    """``time.monotonic`` as the recorded session saw it: ``at(i)`` moves it to the ``i``-th call of the round.
 
-    def __init__(self, times: list[float], round_s: float) -> None:
-        self.times, self.round_s = times, round_s
-        self.now = 1000.0
+    What reads it gets a C callable (``repeat(t).__next__``), as cheap as ``time.monotonic``: a Python
+    ``__call__`` would add a frame to every reading of the stages measured."""
+
+    def __init__(self, times: list[float], round_s: float, targets: list[tuple[Any, str]]) -> None:
+        self.times, self.round_s, self.targets = times, round_s, targets
         self.rounds = 0
+        self.at(0)
 
     def at(self, index: int) -> None:
-        """The clock of the ``index``-th call of the current round."""
-        self.now = 1000.0 + self.rounds * self.round_s + self.times[index]
-
-    def __call__(self) -> float:
-        return self.now
+        """Set every target's clock to the time of the ``index``-th call of the current round."""
+        now = repeat(1000.0 + self.rounds * self.round_s + self.times[index]).__next__
+        for obj, attr in self.targets:
+            setattr(obj, attr, now)
 
 
 class Replay:
@@ -144,15 +149,13 @@ class Replay:
             sandbox.register_extension(extension_id, base / "extensions" / extension_id)
         sandbox.controls.registry.transition(bo.TOOLS_EXT, TrustState.TRUSTED, actor=Actor.OPERATOR,
                                              reason=TransitionReason.OPERATOR_PROMOTION, note="benchmark")
-        self.clock = VirtualClock([c["t"] for c in data["calls"]], float(data["round_s"]) + 0.5)
         controller = sandbox.risk_stage.controller
-        if controller is not None:
-            controller.clock = self.clock
-        sandbox.quota.clock = self.clock
+        targets = [(sandbox.quota, "clock"), *([(controller, "clock")] if controller is not None else [])]
+        self.clock = VirtualClock([c["t"] for c in data["calls"]], float(data["round_s"]) + 0.5, targets)
         self.pipeline = sandbox.pipeline
         stages = self.pipeline.stages
-        self.settlers = [(i, s.settle) for i, s in enumerate(stages) if hasattr(s, "settle")]
-        self.observers = [(i, s.observe) for i, s in enumerate(stages) if hasattr(s, "observe")]
+        self.settlers = [(i, str(s.name), s.settle) for i, s in enumerate(stages) if hasattr(s, "settle")]
+        self.observers = [(i, str(s.name), s.observe) for i, s in enumerate(stages) if hasattr(s, "observe")]
         self.serial = 0
 
     def round(self, measured: str | None, step: Callable[[Callable[[], Any]], Any] | None,
@@ -213,16 +216,13 @@ class Replay:
                               result.result if result.ok else None, (time.perf_counter_ns() - t0) / 1e6)
         done = outcome
 
-        def settle() -> None:
-            for i, fn in self.settlers:
-                if i < ran:
-                    fn(call, done)
-            if ran < len(stages):
-                for i, fn in self.observers:
-                    if i >= ran:
-                        fn(call, done)
-
-        run("settle", settle)
+        for i, name, fn in self.settlers:
+            if i < ran:
+                run(f"settle:{name}", partial(fn, call, done))
+        if ran < len(stages):
+            for i, name, fn in self.observers:
+                if i >= ran:
+                    run(f"settle:{name}", partial(fn, call, done))  # (no call of the workload is refused)
         return int(done.decision is Decision.DENY)
 
     def close(self) -> None:
@@ -265,19 +265,24 @@ def cpu_report(rounds: int) -> dict[str, Any]:
             cpu: dict[str, int] = {}
             replay.round(None, None, cpu)
             for name in STEPS:
-                per_round[name].append((cpu[name] - overhead * len(replay.calls)) / 1000)
+                per_round[name].append((cpu.get(name, 0) - overhead * len(replay.calls)) / 1000)
         calls = len(replay.calls)
         replay.close()
     finally:
         sys.stderr.close()
         sys.stderr = saved
         shutil.rmtree(base, ignore_errors=True)
-    med = {name: statistics.median(v) for name, v in per_round.items()}
+    med = _summed({name: statistics.median(v) for name, v in per_round.items()})
     return {"calls_per_round": calls, "rounds": rounds,
             "us_per_round": {k: round(v, 1) for k, v in med.items()},
             "us_per_call": {k: round(v / calls, 2) for k, v in med.items()},
-            "stages_us_per_round": round(sum(v for k, v in med.items() if k != "settle"), 1),
             "load_average": round(os.getloadavg()[0], 1)}
+
+
+def _summed(steps: dict[str, float]) -> dict[str, float]:
+    """``steps`` with the sums: ``stages`` (every decision step), ``settle`` (every settle), ``all``."""
+    stages, settle = sum(steps[k] for k in DECIDE), sum(steps[k] for k in SETTLE)
+    return {**steps, "stages": stages, "settle": settle, "all": stages + settle}
 
 
 # --- instruction counts -------------------------------------------------------------------------
@@ -341,11 +346,10 @@ def callgrind_report(rounds: int) -> dict[str, Any]:
     by = dict(zip(order, counts, strict=False))
     n = meta["calls"] * rounds
     empty = by["empty"] / n
-    per_call = {name: round(by[name] / n - empty) for name in STEPS}
+    per_call = _summed({name: by[name] / n - empty for name in STEPS})
     return {"calls_per_round": meta["calls"], "rounds": rounds, "marker_per_call": round(empty),
-            "instructions_per_call": per_call,
-            "instructions_per_round": {k: v * meta["calls"] for k, v in per_call.items()},
-            "stages_per_call": sum(v for k, v in per_call.items() if k != "settle")}
+            "instructions_per_call": {k: round(v) for k, v in per_call.items()},
+            "instructions_per_round": {k: round(v * meta["calls"]) for k, v in per_call.items()}}
 
 
 def main(argv: list[str]) -> int:
@@ -375,8 +379,8 @@ def main(argv: list[str]) -> int:
     print(f"\n== decision stages and settle, realistic session ({report['calls_per_round']} hostcalls per round), "
           f"{unit} ==")
     per_round = report.get("us_per_round") or report["instructions_per_round"]
-    for name in STEPS:
-        print(f"  {name:<11} {report[key][name]:>10} per call   {per_round[name]:>12} per round")
+    for name in (*STEPS, "stages", "settle", "all"):
+        print(f"  {name:<13} {report[key][name]:>10} per call   {per_round[name]:>12} per round")
     return 0
 
 

@@ -128,8 +128,9 @@ class Sandbox:
                                         secret_files=self._secret_files)
         self._rules: dict[str, PathRules] = {}
         self._identities: dict[str, ExtensionIdentity] = {}
-        #: Quota per extension, with the trust version it was computed under (probation scales it).
-        self._quota_limits: dict[str, tuple[int, QuotaSettings]] = {}
+        #: The configuration quotas are computed from and its cache: quota per extension, with the trust version it
+        #: was computed under (probation scales it). One attribute, so that one read gets both (no lock).
+        self._quota_limits: tuple[SecurityConfig, dict[str, tuple[int, QuotaSettings]]] = (config, {})
         self.controls = Controls(store, config.trust, config.state_dir)
         self._bind_unscoped_decisions()
         self.controls.subscribe(self._stop_blocked_children)
@@ -234,7 +235,8 @@ class Sandbox:
         self.policy = CompiledPolicy.from_config(config)
         self._policy_stage.policy, self._policy_stage.config = self.policy, self.public_config
         self.exec_sandbox.config = config
-        self._quota_limits = {}  # computed under the old configuration (a withheld quota raise must not stay)
+        # the cache was computed under the old configuration (a withheld quota raise must not stay): replaced with it
+        self._quota_limits = (config, {})
         self.config_snapshot = snapshot(config)
         self.config_digest = snapshot_digest(self.config_snapshot)
         self.store.put_config_version(self.config_digest, self.config_snapshot)
@@ -270,9 +272,9 @@ class Sandbox:
         """The extension's quota for this session (tighter while it is in probation)."""
         # Read before the state: a trust change meanwhile bumps it, so what is stored below is not reused.
         version = self.controls.registry.version
-        # One configuration and its cache, read together: ``_use_config`` (another thread) replaces both.
-        with self._lock:
-            config, cache = self.config, self._quota_limits
+        # One configuration and its cache, read together (one attribute): ``_use_config`` (another thread) replaces
+        # both at once, so a limit computed under an old configuration is never stored in the new one's cache.
+        config, cache = self._quota_limits
         cached = cache.get(extension_id)
         if cached is not None and cached[0] == version:
             return cached[1]

@@ -51,6 +51,9 @@ LIMIT_FIELD: Final[dict[Resource, str]] = {
 #: Totals that only grow during a session (checked before a call, charged before or after it).
 _TOTALS: Final = (Resource.SUBPROCESSES_TOTAL, Resource.WRITE_BYTES, Resource.READ_BYTES, Resource.HTTP_REQUESTS,
                   Resource.HTTP_BYTES, Resource.EXEC_WALL)
+#: The totals with their names as plain text (an enum member's ``.value`` is a Python-level descriptor call).
+_TOTAL_NAMES: Final = tuple((r, r.value) for r in _TOTALS)
+_READ_BYTES, _HTTP_BYTES, _EXEC_WALL = Resource.READ_BYTES, Resource.HTTP_BYTES, Resource.EXEC_WALL
 #: How old the CPU time ``admit`` checks may be at most: the probe is asked every half of it for a reading at most
 #: half of it old (the runtime reads the worker's CPU time at every request, for its budget: the probe reuses that
 #: reading instead of reading /proc again, and reads afresh only when the last one is older).
@@ -103,6 +106,8 @@ class _Account:
     limits: QuotaSettings | None = None
     #: (resource, limit) of every session total, in ``_TOTALS`` order: what ``admit`` checks first.
     totals: tuple[tuple[Resource, int], ...] = ()
+    #: The same limits by resource (``_add`` asks whether the one use it charged reached its limit).
+    total_limits: dict[Resource, int] = field(default_factory=dict)
     #: The first session total (in ``_TOTALS`` order) used up, and its use: recomputed whenever a use or the
     #: limits change, so that ``admit`` reads one field instead of checking every total.
     exhausted: tuple[Resource, int] | None = None
@@ -110,6 +115,13 @@ class _Account:
 
 def _totals(limits: QuotaSettings) -> tuple[tuple[Resource, int], ...]:
     return tuple((r, getattr(limits, LIMIT_FIELD[r])) for r in _TOTALS)
+
+
+def _compile(account: _Account, limits: QuotaSettings) -> None:
+    """Set the account's limits (first call, or the limits changed) and recompute what is used up under them."""
+    account.limits, account.totals = limits, _totals(limits)
+    account.total_limits = dict(account.totals)
+    _recheck(account)
 
 
 def _recheck(account: _Account) -> None:
@@ -152,8 +164,7 @@ class QuotaMeter:
             if account is None:
                 account = self._account(extension_id, limits)
             if account.limits is not limits:  # first call, or the limits changed (configuration, probation)
-                account.limits, account.totals = limits, _totals(limits)
-                _recheck(account)
+                _compile(account, limits)
             rate = limits.max_hostcalls_per_second
             # ``now`` was read before the lock: another call may have refilled up to a later time meanwhile, and
             # the bucket only ever moves forward (every interval is credited once)
@@ -203,24 +214,31 @@ class QuotaMeter:
 
     def settle(self, extension_id: str, demand: Demand, usage: Usage) -> QuotaBreach | None:
         """Charge what an admitted call took; the breach when this call crossed a limit."""
-        if not demand.subprocess and usage.read_bytes <= 0 and usage.http_bytes <= 0 and usage.exec_wall_ms <= 0:
+        subprocess, read, sent, wall = demand.subprocess, usage.read_bytes, usage.http_bytes, usage.exec_wall_ms
+        if not subprocess and read <= 0 and sent <= 0 and wall <= 0:
             return None  # nothing to release or charge (most calls: log, ui, session, stat...)
         limits = self.limits_for(extension_id)
         with self._lock:
             account = self._account(extension_id, limits)
-            if demand.subprocess:
+            if subprocess:
                 account.running = max(0, account.running - 1)
-            crossed: QuotaBreach | None = None
-            for resource, amount in ((Resource.READ_BYTES, usage.read_bytes), (Resource.HTTP_BYTES, usage.http_bytes),
-                                     (Resource.EXEC_WALL, usage.exec_wall_ms)):
-                if amount <= 0:
-                    continue
-                before = account.used.get(resource, 0)
-                after = self._add(account, resource, amount)
-                limit = getattr(limits, LIMIT_FIELD[resource])
-                if before <= limit < after and crossed is None:
-                    crossed = QuotaBreach(extension_id, resource, limit, after, _now_ms())
+            # each use charged (in this order: the first limit crossed is the one reported), only those it took
+            crossed = self._charge(extension_id, account, limits.max_read_bytes, _READ_BYTES, read) if read > 0 \
+                else None
+            if sent > 0:
+                found = self._charge(extension_id, account, limits.max_http_bytes, _HTTP_BYTES, sent)
+                crossed = crossed or found
+            if wall > 0:
+                found = self._charge(extension_id, account, limits.max_exec_wall_ms, _EXEC_WALL, wall)
+                crossed = crossed or found
         return crossed
+
+    def _charge(self, extension_id: str, account: _Account, limit: int, resource: Resource,
+                amount: int) -> QuotaBreach | None:
+        """Add ``amount`` of ``resource``; the breach when this charge crossed ``limit`` (caller holds the lock)."""
+        before = account.used.get(resource, 0)
+        after = self._add(account, resource, amount)
+        return QuotaBreach(extension_id, resource, limit, after, _now_ms()) if before <= limit < after else None
 
     def remaining_exec_ms(self, extension_id: str) -> int:
         """Exec wall time left (bounds one command's timeout)."""
@@ -233,7 +251,8 @@ class QuotaMeter:
         limits = self.limits_for(extension_id)
         with self._lock:
             account = self._account(extension_id, limits)
-            out = {r.value: account.used.get(r, 0) for r in _TOTALS}
+            used = account.used
+            out = {name: used.get(r, 0) for r, name in _TOTAL_NAMES}
             out[Resource.SUBPROCESSES] = account.running
             out[Resource.CPU_TIME] = account.cpu_ms
             out[Resource.HOSTCALL_RATE] = int(limits.hostcall_burst - account.tokens)
@@ -246,9 +265,15 @@ class QuotaMeter:
 
     @staticmethod
     def _add(account: _Account, resource: Resource, amount: int) -> int:
-        total = account.used.get(resource, 0) + amount
-        account.used[resource] = total
-        _recheck(account)
+        used = account.used
+        total = used.get(resource, 0) + amount
+        used[resource] = total
+        # ``_recheck`` only when its answer can change: while no total is used up, a positive charge can make only
+        # its own resource used up (uses only grow), and only by reaching its limit; a charge with a total already
+        # used up (its recorded use may be this one) or made before the limits were compiled checks every total
+        # (property test against ``_recheck`` after every charge: tests/quota/test_meter_fast_paths.py)
+        if account.exhausted is not None or amount < 0 or total >= account.total_limits.get(resource, -1):
+            _recheck(account)
         return total
 
     def _cpu_ms(self, extension_id: str, now: float) -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -11,6 +10,7 @@ from typing import Any, Final
 from pi_sandbox.audit import AlertDraft
 from pi_sandbox.audit.port import EvidencePort
 from pi_sandbox.capabilities import Capability
+from pi_sandbox.config.model import QuotaSettings
 from pi_sandbox.dispatch.call import CallInfo, Outcome, Verdict
 from pi_sandbox.quota import Demand, QuotaBreach, QuotaMeter, Usage, limits_dict
 from pi_sandbox.vocabulary import AlertAction, AlertCategory, ErrorCode, Reason, Severity, StageName
@@ -34,6 +34,7 @@ _PROCEED: Final = Verdict.proceed()
 #: The telemetry counts of a call that moved no bytes (most of them), shared (read only).
 _NOTHING_MOVED: Final[Mapping[str, int]] = MappingProxyType({"bytes_in": 0, "bytes_out": 0})
 _EXEC, _WRITE, _READ = Capability.EXEC, Capability.WRITE, Capability.READ
+_QUOTA_STAGE = StageName.QUOTA
 
 
 def demand_of(call: CallInfo) -> Demand:
@@ -72,12 +73,21 @@ def payload_bytes(value: Any, depth: int = 0) -> int:
     else:
         return 0
     total = 0
+    inner = depth + 1
     for item in items:  # results can be large (a search's matches): strings counted inline, no call each
         kind = type(item)
         if kind is str:
             total += len(item)
+        elif kind is dict and inner <= 16:
+            # a flat object (a listing's entry, a search's match) counted here too: no call per entry
+            for leaf in item.values():
+                leaf_kind = type(leaf)
+                if leaf_kind is str:
+                    total += len(leaf)
+                elif leaf_kind not in _SCALARS:
+                    total += payload_bytes(leaf, inner + 1)
         elif kind not in _SCALARS:
-            total += payload_bytes(item, depth + 1)
+            total += payload_bytes(item, inner)
     return total
 
 
@@ -109,6 +119,8 @@ class QuotaStage:
         self._lock = threading.Lock()
         self._episodes: dict[tuple[str, str], tuple[float, int]] = {}
         self._snapshots: dict[str, float] = {}
+        #: The last limits a snapshot named, and their ``limits_dict``.
+        self._limits_named: tuple[QuotaSettings | None, dict[str, int]] = (None, {})
 
     def decide(self, call: CallInfo) -> Verdict:
         breach = self.meter.admit(call.extension_id, demand_of(call))
@@ -123,8 +135,19 @@ class QuotaStage:
             evidence={"quota_resource": breach.resource, "quota_limit": breach.limit, "quota_actual": breach.actual})
 
     def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
-        if outcome.stage == StageName.QUOTA:
+        if outcome.stage == _QUOTA_STAGE:
             return None
+        capability = call.capability
+        if capability is not _READ and capability is not _EXEC and capability is not _WRITE \
+                and call.method != "http":
+            # nothing to release or charge (log, ui, session, stat...): ``demand_of`` and ``usage_of`` of such a call
+            # are nothing, so the meter has nothing to do (property test against the general path below:
+            # tests/quota/test_meter_fast_paths.py); only the snapshot's interval is looked at, with one read
+            if outcome.decision != "allow":
+                return None
+            if self.meter.clock() - self._snapshots.get(call.extension_id, -SNAPSHOT_S) >= SNAPSHOT_S:
+                self._snapshot(call.extension_id)
+            return _NOTHING_MOVED
         demand = demand_of(call)
         if outcome.decision != "allow":
             # a later stage (risk, mediation) refused an admitted call: release the running-subprocess
@@ -143,7 +166,7 @@ class QuotaStage:
     def breached(self, breach: QuotaBreach) -> None:
         """Record a breach episode (record, alert, trust feed); repeats within ``EPISODE_S`` are counted."""
         key = (breach.extension_id, breach.resource)
-        now = time.monotonic()
+        now = self.meter.clock()  # time.monotonic, unless the meter was given a clock of its own
         with self._lock:
             last, folded = self._episodes.get(key, (-EPISODE_S, 0))
             if now - last < EPISODE_S:
@@ -162,7 +185,7 @@ class QuotaStage:
             self.on_breach(breach)
 
     def _snapshot(self, extension_id: str, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.meter.clock()  # time.monotonic, unless the meter was given a clock of its own
         # most calls come well within the interval: answered by one read, without the lock (the check is
         # repeated under it, so two threads never both write a snapshot)
         if not force and now - self._snapshots.get(extension_id, -SNAPSHOT_S) < SNAPSHOT_S:
@@ -175,10 +198,12 @@ class QuotaStage:
 
     def flush_one(self, extension_id: str) -> None:
         """Write one extension's usage snapshot (read by ``security quota status``)."""
-        self.evidence.note("quota_usage", {
-            "usage": self.meter.usage(extension_id),
-            "limits": limits_dict(self.meter.limits_for(extension_id)),
-        }, extension_id)
+        limits = self.meter.limits_for(extension_id)
+        named = self._limits_named
+        if named[0] is not limits:  # the limits changed (settings are immutable: compared by identity)
+            named = self._limits_named = (limits, limits_dict(limits))
+        # (the note serialises the payload at once: the shared limits dict is never kept nor changed)
+        self.evidence.note("quota_usage", {"usage": self.meter.usage(extension_id), "limits": named[1]}, extension_id)
 
     def flush(self) -> None:
         """Write a final snapshot of every extension (the session is closing)."""
