@@ -175,7 +175,8 @@ class RiskController:
         else:
             stats = self._stats[extension_id]
         lock = window.lock
-        if not lock.acquire(blocking=False) and \
+        # (positional: a keyword argument costs the lock's argument parsing a dict, on every call)
+        if not lock.acquire(False) and \
                 not lock.acquire(timeout=max(self.budget_s - (time.perf_counter() - started), 0.0)):
             raise RiskTimeout("the extension's window stayed busy past the decision budget")
         try:

@@ -112,7 +112,7 @@ class ExtensionWindow:
         call = self.pending.pop(call_id, None)
         if call is None or not call.in_window:
             return
-        if state is CallState.DONE:
+        if state is _DONE:
             # pending → done (most calls) changes no count: both are effective, neither is a denial
             call.state = state
             return

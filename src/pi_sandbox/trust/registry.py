@@ -184,13 +184,15 @@ class TrustRegistry:
             return
         with self._lock:
             standing = self._standing.get(extension_id)
-            if standing is None or standing.state is not TrustState.PROBATION:
+            if standing is None or standing.state is not _PROBATION:
                 return
-            self._count_history(extension_id, standing)
+            if not standing.counted:  # (``_count_history`` checks it too: one call less on every later hostcall)
+                self._count_history(extension_id, standing)
             if allowed:
                 standing.allowed += 1
             else:
                 standing.denied += 1
+                return  # a denial since the last transition: no automatic promotion (checked below)
             s = self.settings
             promote = (s.auto_promote and standing.denied == 0 and standing.allowed >= s.promote_after_hostcalls
                        and time.time() * 1000 - standing.since_ms >= s.promote_after_hours * _MS_PER_HOUR)

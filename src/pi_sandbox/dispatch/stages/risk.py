@@ -27,6 +27,8 @@ _DENIED_CODE = ErrorCode.DENIED
 _new = tuple.__new__
 #: Error codes of an allowed call that a connector refused after all.
 _REFUSED_CODES: Final = frozenset({ErrorCode.DENIED, ErrorCode.QUOTA_EXCEEDED})
+_ALLOWED = Decision.ALLOW
+_DONE_STATE, _FAILED_STATE, _DENIED_STATE = CallState.DONE, CallState.FAILED, CallState.DENIED
 
 
 def call_state(outcome: Outcome) -> CallState:
@@ -75,8 +77,13 @@ class RiskStage:
         return Verdict.proceed(evidence)
 
     def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
-        if self.controller is not None:
-            self.controller.settle(call, call_state(outcome))
+        controller = self.controller
+        if controller is not None:
+            # ``call_state(outcome)`` inline (it runs for every call)
+            if outcome.decision is not _ALLOWED or outcome.error_code in _REFUSED_CODES:
+                controller.settle(call, _DENIED_STATE)
+            else:
+                controller.settle(call, _DONE_STATE if outcome.ok else _FAILED_STATE)
         return None
 
     def observe(self, call: CallInfo, outcome: Outcome) -> None:

@@ -12,6 +12,8 @@ from pi_sandbox.vocabulary import Decision, StageName
 
 #: Extensions whose verdict is kept (the table is emptied when full: ids are the callers' own).
 _VERDICTS: Final = 4096
+#: Read once per settle (an enum attribute lookup costs more than the comparison).
+_TRUST, _ALLOW = StageName.TRUST, Decision.ALLOW
 
 
 class TrustStage:
@@ -55,6 +57,7 @@ class TrustStage:
         return Verdict.proceed(MappingProxyType({"trust": controls.registry.state(extension_id)}))
 
     def settle(self, call: CallInfo, outcome: Outcome) -> Mapping[str, Any] | None:
-        if self.controls is not None and outcome.stage != StageName.TRUST:
-            self.controls.registry.note_hostcall(call.extension_id, outcome.decision is Decision.ALLOW)
+        controls = self.controls
+        if controls is not None and outcome.stage != _TRUST:
+            controls.registry.note_hostcall(call.extension_id, outcome.decision is _ALLOW)
         return None
