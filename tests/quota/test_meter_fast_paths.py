@@ -207,3 +207,23 @@ def test_settle_is_the_general_path(steps: list[tuple[int, int, Decision, StageN
         assert fast.evidence.notes == general.evidence.notes  # type: ignore[attr-defined]
         assert fast_meter.usage(call.extension_id) == general_meter.usage(call.extension_id)
     assert now[0] - 100.0 >= 0 and SNAPSHOT_S > 0
+
+
+def test_usage_snapshot_is_plain_json_text_keys() -> None:
+    """A usage snapshot's keys are plain text (orjson canonicalises it; an enum key sent it to ``json.dumps``), and
+    its canonical JSON is RFC 8785's, the same text the enum-keyed dict gave."""
+    import orjson
+    import rfc8785
+
+    from pi_sandbox.audit.records import canonical_mapping
+    from pi_sandbox.quota import Resource
+
+    meter = QuotaMeter(lambda _e: QuotaSettings())
+    meter.admit("ext", Demand(5, True, True))
+    meter.settle("ext", Demand(0, True, False), Usage(7, 0, 3))
+    usage = meter.usage("ext")
+    assert all(type(k) is str for k in usage)
+    assert set(usage) == {r.value for r in Resource} - {Resource.MEMORY.value}
+    assert orjson.dumps(usage, option=orjson.OPT_SORT_KEYS) == rfc8785.dumps(usage)
+    as_enums = {Resource(k): v for k, v in usage.items()}
+    assert canonical_mapping("x", {"usage": usage}) == canonical_mapping("x", {"usage": as_enums})
