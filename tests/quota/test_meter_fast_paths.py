@@ -158,7 +158,9 @@ class _Notes:
         self.notes: list[tuple[str, Any, str | None]] = []
 
     def note(self, kind: str, payload: Mapping[str, Any], extension_id: str | None) -> None:
-        self.notes.append((kind, copy.deepcopy(dict(payload)), extension_id))
+        # (a breach's ts_ms is the wall clock's: the two sides note it a moment apart)
+        self.notes.append((kind, {k: v for k, v in copy.deepcopy(dict(payload)).items() if k != "ts_ms"},
+                           extension_id))
 
     def raise_alert(self, draft: Any) -> None:
         self.notes.append(("alert", draft.summary, draft.extension_id))
