@@ -67,7 +67,7 @@ class Found:
     shallow: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Folder:
     """One listed folder."""
 
