@@ -102,3 +102,17 @@ def test_unlistable_folders_are_reported_and_the_limit_refuses(root: Path) -> No
     with pytest.raises(SecretScanIncompleteError):  # nothing changed: refused again without a second walk
         big.find(str(root), TABLE, limit=5)
     assert _found(big, root, limit=1000) >= {"a/b/c/.env"}
+
+
+def test_what_changed_after_the_watch_listed_the_tree_is_in_the_index(tmp_path: Path) -> None:
+    """The index is built from the listings the root's first watch made (no second walk): a change made after that
+    watch listed a folder, before the index was built, is applied from the watch's events."""
+    root = tmp_path / "fresh"
+    _tree(root, ["a/b/c/keep.txt", "x/y/.env"])
+    assert watch.WATCHER.begin(str(root))  # what an exec call does first: the tree is watched and listed
+    try:
+        _tree(root, ["a/b/c/d/.env.production", "new/deep/er/id_ed25519"])
+        (root / "x/y/.env").rename(root / "x/y/plain.txt")
+        assert _found(SecretIndex(), root) == {"a/b/c/d/.env.production", "new/deep/er/id_ed25519"}
+    finally:
+        watch.WATCHER.end(str(root))

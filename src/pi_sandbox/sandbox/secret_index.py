@@ -71,8 +71,9 @@ class Found:
 class _Folder:
     """One listed folder."""
 
-    #: ``(inode, mtime, ctime)`` when it was listed.
-    stamp: tuple[int, int, int]
+    #: ``(inode, mtime, ctime)`` when it was listed (None: listed by the watch, no stamp taken: listed again
+    #: when it has to be checked by stamp).
+    stamp: tuple[int, int, int] | None
     #: Listed within :data:`RACY_NS` of its last change: list again at the next check.
     racy: bool
     #: Sub-folders walked, by name, with their inode (a folder replaced under the same name is walked anew).
@@ -114,15 +115,20 @@ class _Tree:
 
     # ---- one folder -------------------------------------------------------------------------------
 
-    def _list(self, folder: str) -> _Folder | None:
-        """List ``folder`` into the index; None (and nothing kept) when it is gone or not a folder."""
-        try:
-            info = os.lstat(folder)
-        except OSError:
-            return None
-        if not stat.S_ISDIR(info.st_mode):
-            return None
-        racy = max(info.st_mtime_ns, info.st_ctime_ns) >= time.time_ns() - RACY_NS
+    def _list(self, folder: str, entries: list[os.DirEntry[str]] | None = None) -> _Folder | None:
+        """List ``folder`` into the index (``entries``: as the watch listed it); None (and nothing kept) when it is
+        gone or not a folder."""
+        stamp: tuple[int, int, int] | None = None
+        racy = False
+        if entries is None:
+            try:
+                info = os.lstat(folder)
+            except OSError:
+                return None
+            if not stat.S_ISDIR(info.st_mode):
+                return None
+            stamp = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+            racy = max(info.st_mtime_ns, info.st_ctime_ns) >= time.time_ns() - RACY_NS
         names: list[str] = []
         subs: dict[str, int] = {}
         # r and x: a folder that can be read but not entered, or entered but not read, hides names from us
@@ -131,16 +137,18 @@ class _Tree:
             in_git = in_git_dir(folder)
             skip = self.skip
             try:
-                with os.scandir(folder) as items:
-                    for item in items:
-                        names.append(item.name)
-                        if item.is_dir(follow_symlinks=False) and not (in_git and item.name in GIT_UNWATCHED) \
-                                and not (skip and item.path in skip):
-                            subs[item.name] = item.inode()
+                if entries is None:
+                    with os.scandir(folder) as items:
+                        entries = list(items)
+                for item in entries:
+                    names.append(item.name)
+                    if item.is_dir(follow_symlinks=False) and not (in_git and item.name in GIT_UNWATCHED) \
+                            and not (skip and item.path in skip):
+                        subs[item.name] = item.inode()
             except OSError:
                 unlistable, names, subs = True, [], {}
         shallow = folder.count("/") - self.depth <= SHALLOW
-        record = _Folder((info.st_ino, info.st_mtime_ns, info.st_ctime_ns), racy, subs,
+        record = _Folder(stamp, racy, subs,
                          tuple(self.table.refused_in(folder, names)) if names else (), unlistable,
                          tuple(names) if shallow else ())
         self.folders[folder] = record
@@ -165,13 +173,15 @@ class _Tree:
             if record is not None:
                 stack.extend(here + "/" + name for name in record.subs)
 
-    def _walk(self, top: str, limit: int, done: set[str]) -> None:
-        """List ``top`` and every folder below it (what was known there is forgotten first)."""
+    def _walk(self, top: str, limit: int, done: set[str],
+              listings: dict[str, list[os.DirEntry[str]]] | None = None) -> None:
+        """List ``top`` and every folder below it (what was known there is forgotten first; ``listings``: what the
+        watch listed, used where it has the folder)."""
         self._drop(top)
         stack = [top]
         while stack:
             folder = stack.pop()
-            record = self._list(folder)
+            record = self._list(folder, listings.get(folder) if listings is not None else None)
             done.add(folder)
             if record is None:
                 continue
@@ -225,7 +235,8 @@ class _Tree:
             except OSError:
                 self._drop(folder)
                 continue
-            if record.racy or record.unlistable or record.stamp != (info.st_ino, info.st_mtime_ns, info.st_ctime_ns):
+            if record.racy or record.unlistable or record.stamp is None \
+                    or record.stamp != (info.st_ino, info.st_mtime_ns, info.st_ctime_ns):
                 self._relist(folder, limit, done)
                 record = self.folders.get(folder)
                 if record is None:
@@ -243,18 +254,22 @@ class _Tree:
                 and not changes.folders:
             raise _TooBig  # nothing changed since the tree was found too big: no second walk to the limit
         try:
-            if not self.built or self.too_big:
+            if changes is not None and changes.listings is not None and changes.watched and not changes.lost:
+                # the root's watch is new and listed every folder after watching it: built from that, and the
+                # changes since (events after a folder's listing) applied on top
                 self.too_big = 0
-                self.folders.clear()
-                self.hits.clear()
-                self.shallow.clear()
+                self._clear()
+                self._walk(self.root, limit, done, changes.listings)
+                done.clear()
+                self._apply(changes.folders, limit, done)
+            elif not self.built or self.too_big:
+                self.too_big = 0
+                self._clear()
                 self._walk(self.root, limit, done)
             elif changes is None or not changes.watched or changes.epoch != self.epoch or changes.lost:
                 self._check(self.root, limit, done)
             else:
-                for folder in sorted(changes.folders, key=lambda f: f.count("/")):  # parents first
-                    if folder not in done and self._reachable(folder):
-                        self._relist(folder, limit, done)
+                self._apply(changes.folders, limit, done)
             if changes is not None and changes.watched:
                 for hole in sorted(changes.holes):  # never watched: checked by stamp on every call
                     if self._reachable(hole):
@@ -268,6 +283,17 @@ class _Tree:
         self.built = True
         self.epoch = changes.epoch if changes is not None and changes.watched else None
         self.seq = changes.seq if changes is not None else 0
+
+    def _clear(self) -> None:
+        self.folders.clear()
+        self.hits.clear()
+        self.shallow.clear()
+
+    def _apply(self, changed: frozenset[str], limit: int, done: set[str]) -> None:
+        """List again the folders whose names changed (parents first: a folder gone with its parent is skipped)."""
+        for folder in sorted(changed, key=lambda f: f.count("/")):
+            if folder not in done and self._reachable(folder):
+                self._relist(folder, limit, done)
 
     def found(self) -> Found:
         """The secret-named entries and the unlistable folders of the index."""

@@ -95,6 +95,9 @@ class _Root:
     lost_at: int = 0
     #: Which watch of this root it is (never reused: a root watched anew knows nothing of the old watch).
     epoch: int = field(default_factory=lambda: next(_EPOCHS))
+    #: The entries of every folder the first watch of the root listed, until :meth:`Watcher.changes` hands them
+    #: out or a call ends (the secret index is built from them instead of listing the tree a second time).
+    listings: dict[str, list[os.DirEntry[str]]] | None = None
 
     def note(self, folder: str) -> None:
         """``folder``'s names changed (a burst in one folder takes one place, numbered by its last change)."""
@@ -140,9 +143,11 @@ class Watcher:
         self._wds[wd] = (root, folder)
         return wd
 
-    def _watch_tree(self, root: _Root, top: str, touched: set[str] | None) -> bool:
-        """Watch ``top`` and every folder below it; with ``touched``, every entry found is added to it. False
-        when a watch could not be added (the root is then incomplete)."""
+    def _watch_tree(self, root: _Root, top: str, touched: set[str] | None,
+                    listings: dict[str, list[os.DirEntry[str]]] | None = None) -> bool:
+        """Watch ``top`` and every folder below it; with ``touched``, every entry found is added to it; with
+        ``listings``, each folder's entries are kept there (read after its watch was added). False when a watch
+        could not be added (the root is then incomplete)."""
         ok = True
         stack = [top]
         while stack:
@@ -155,6 +160,8 @@ class Watcher:
             entries = entries_of(folder)
             if entries is None:
                 continue
+            if listings is not None:
+                listings[folder] = entries
             for entry in entries:
                 if touched is not None:
                     touched.add(entry.path)
@@ -172,7 +179,8 @@ class Watcher:
             self._drain()
         if state is None or state.root_wd is None:
             state = self._roots[root] = _Root(root, active=state.active if state is not None else 0)
-            self._watch_tree(state, root, None)
+            state.listings = {}
+            self._watch_tree(state, root, None, state.listings)
             state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
         return state
 
@@ -192,9 +200,10 @@ class Watcher:
             # its folders' watches with it: an event goes to whichever root added the watch last, so its account is
             # not complete.
             inner = any(root.startswith(other.rstrip("/") + "/") for other in self._roots if other != root)
+            listings, state.listings = state.listings, None  # for the first looker only
             return Changes(epoch=state.epoch, seq=state.seq, lost=state.lost_at > since,
                            folders=frozenset(state.changed[first:]), holes=frozenset(state.holes),
-                           watched=state.root_wd is not None and not inner)
+                           watched=state.root_wd is not None and not inner, listings=listings)
 
     def begin(self, root: str, handler: Callable[[str, set[str]], set[str]] | None = None) -> bool:
         """A call of ``root`` starts: its workspace is watched (the first time: every folder), and events
@@ -230,6 +239,7 @@ class Watcher:
             touched, complete = state.touched | state.seen, state.complete
             walk = [root] if not complete else sorted(state.holes)
             state.touched = set()
+            state.listings = None  # nobody took them during the call (the secret broker is off): not kept
             state.active = max(0, state.active - 1)
             if state.active == 0:
                 state.seen = set()
@@ -359,6 +369,9 @@ class Changes:
     holes: frozenset[str]
     #: Whether the root folder itself is watched.
     watched: bool
+    #: The entries the root's first watch listed (each read after its folder's watch was added: a later change
+    #: is in ``folders``), for the first looker; None otherwise.
+    listings: dict[str, list[os.DirEntry[str]]] | None = None
 
 
 def in_git_dir(folder: str) -> bool:
