@@ -1,6 +1,8 @@
 """What the exec sandbox adds to one ``exec`` call.
 
-Run: ``python benchmarks/bench_exec_sandbox.py`` (or ``python benchmarks/run.py exec_sandbox``).
+Run: ``python benchmarks/bench_exec_sandbox.py`` (or ``python benchmarks/run.py exec_sandbox``);
+``python benchmarks/bench_exec_sandbox.py --secret-scan 2000,20000`` times the set-up by workspace size
+(finding the secret files at any depth: :func:`secret_scan`).
 
 The same exec connector (secret broker environment, rlimits, output capture, redaction, process-group
 kill) runs ``/bin/true`` two ways, interleaved in one run so machine noise hits both alike:
@@ -16,6 +18,7 @@ The start cost is the per-pair difference (bwrap − bare), p50 / p99; target p5
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
@@ -202,58 +205,78 @@ def _tree(root: Path, folders: int) -> None:
             (root / rel).write_text("KEY=bench\n")
 
 
-def _set_up(sandbox: ExecSandbox, workspace: Path, request: ChildRequest, i: int) -> float:
-    """One call's sandbox set-up as the connector runs it (ms); nothing is started."""
+def _set_up(sandbox: ExecSandbox, workspace: Path, request: ChildRequest, i: int) -> tuple[float, int]:
+    """One call's sandbox set-up as the connector runs it (ms, and how many files it hides); nothing is started."""
     start = time.perf_counter()
     sandbox.watch_begin([workspace], EXT, f"s{i}")
     launch = sandbox.prepare(request, [workspace])
     took = (time.perf_counter() - start) * 1000
+    hidden = sum(1 for arg in launch.argv if arg == "/dev/null")
     launch.close()
     sandbox.watch_abandon([workspace], EXT, f"s{i}")
-    return took
+    return took, hidden
 
 
-def secret_scan(sizes: Sequence[int] = (2000, 20000), warm_calls: int = 21, cold_roots: int = 3) -> None:
+def _one_process(workspace: Path, calls: int) -> dict[str, float]:
+    """In a fresh process (nothing known of the tree yet): the first call's set-up (cold), then ``calls`` unchanged
+    (warm) and ``calls`` after one new file each."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-secret-scan-", dir=workspace.parent))
+    try:
+        home = tmp / "home"
+        home.mkdir()
+        env = dict(os.environ, HOME=str(home), PI_CODING_AGENT_DIR=str(tmp / "agent"),
+                   PI_SECURITY_DIR=str(tmp / "agent" / "security"))
+        box = Sandbox.open(resolve_config(cwd=workspace, env=env))
+        try:
+            sandbox = box.exec_sandbox
+            request = ChildRequest(EXT, ("/bin/true",), workspace, {}, Rlimits(None, None, None, None, None),
+                                   secret_files=SecretFiles())
+            cold, hidden = _set_up(sandbox, workspace, request, 0)
+            warm = [_set_up(sandbox, workspace, request, i)[0] for i in range(1, calls + 1)]
+            changed = []
+            for i in range(calls):
+                new = workspace / "d1" / "d2" / "d3" / f"new-{os.getpid()}-{i}.txt"
+                new.write_text("x\n")
+                changed.append(_set_up(sandbox, workspace, request, 100 + i)[0])
+                new.unlink()
+        finally:
+            box.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"cold": cold, "warm": percentile(warm, 50), "changed": percentile(changed, 50), "hidden": hidden}
+
+
+def secret_scan(sizes: Sequence[int] = (2000, 20000), processes: int = 5, calls: int = 15) -> None:
     """What finding the secret files costs one exec call's set-up (``watch_begin`` + ``prepare``, as the connector
-    runs them), on a workspace of each size: the first call of a workspace (cold: the watch and the index are
-    made) and later ones (warm), unchanged or after one new file; medians. Runs on any version of the code."""
+    runs them) on a workspace of each size (ten folders per folder, three files each, a ``.env`` three levels
+    down): the first call of a process (cold: the watch and the index are made; the tree is in the kernel's
+    cache), later calls unchanged (warm) and after one new file; medians over ``processes`` fresh processes."""
+    base = Path(tempfile.mkdtemp(prefix="bench-secret-trees-", dir=os.environ.get("BENCH_TMP")))
     rows: list[tuple[str, str, str]] = []
-    for size in sizes:
-        cold: list[float] = []
-        warm: list[float] = []
-        changed: list[float] = []
-        for n in range(cold_roots):
-            tmp = Path(tempfile.mkdtemp(prefix="bench-secret-scan-", dir=os.environ.get("BENCH_TMP")))
-            try:
-                workspace, home = tmp / "ws", tmp / "home"
-                home.mkdir()
-                _tree(workspace, size)
-                env = dict(os.environ, HOME=str(home), PI_CODING_AGENT_DIR=str(tmp / "agent"),
-                           PI_SECURITY_DIR=str(tmp / "agent" / "security"))
-                box = Sandbox.open(resolve_config(cwd=workspace, env=env))
-                try:
-                    sandbox = box.exec_sandbox
-                    request = ChildRequest(EXT, ("/bin/true",), workspace, {}, Rlimits(None, None, None, None, None),
-                                           secret_files=SecretFiles())
-                    cold.append(_set_up(sandbox, workspace, request, 0))
-                    if n == 0:
-                        warm.extend(_set_up(sandbox, workspace, request, i) for i in range(1, warm_calls + 1))
-                        for i in range(warm_calls):
-                            (workspace / "d1" / "d2" / "d3" / f"new{i}.txt").write_text("x\n")
-                            changed.append(_set_up(sandbox, workspace, request, 100 + i))
-                finally:
-                    box.close()
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        rows += [(f"{size:,} folders: first call (cold) median (ms)", f"{percentile(cold, 50):.1f}", ""),
-                 (f"{size:,} folders: later call, unchanged (warm) median (ms)", f"{percentile(warm, 50):.2f}", ""),
-                 (f"{size:,} folders: later call after a new file median (ms)", f"{percentile(changed, 50):.2f}", "")]
-    print_table(f"exec set-up (watch_begin + prepare) by workspace size (load average {os.getloadavg()[0]:.1f})",
-                rows)
+    try:
+        for size in sizes:
+            workspace = base / f"ws{size}"
+            _tree(workspace, size)
+            got = []
+            for _ in range(processes):
+                out = subprocess.run([sys.executable, __file__, "--secret-scan-one", str(workspace), str(calls)],
+                                     capture_output=True, text=True, check=True)
+                got.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            for key, what in (("cold", "first call (cold)"), ("warm", "later call, unchanged (warm)"),
+                              ("changed", "later call after a new file")):
+                rows.append((f"{size:,} folders: {what} median (ms)", f"{percentile([g[key] for g in got], 50):.2f}",
+                             ""))
+            rows.append((f"{size:,} folders: secret files hidden", str(int(got[0]["hidden"])), ""))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print_table(f"exec set-up (watch_begin + prepare) by workspace size, {processes} processes x {calls} calls "
+                f"(load average {os.getloadavg()[0]:.1f})", rows)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--secret-scan"]:
         secret_scan(tuple(int(x) for x in sys.argv[2].split(",")) if len(sys.argv) > 2 else (2000, 20000))
+    elif sys.argv[1:2] == ["--secret-scan-one"]:
+        print(json.dumps(_one_process(Path(sys.argv[2]), int(sys.argv[3]))))
     else:
         main()
