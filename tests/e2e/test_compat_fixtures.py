@@ -413,3 +413,33 @@ def test_rpc_tool_call_aborts_and_forwards_extension_output(make_host: MakeHost)
     assert {"extension_id": "ui-output", "source": "ui", "kind": "notify", "level": "info",
             "text": "build done"} in notes
     assert lines[-1]["id"] == 3  # notifications come before the response of the call that produced them
+
+
+def test_ctx_shapes_of_pi_0_73_and_1_x(make_host: MakeHost) -> None:
+    host = load(make_host, "context-shapes", model={"provider": "anthropic", "id": "claude-sonnet-4-5"})
+    session = host.sandbox.session
+    session.add_shared({"type": "message", "id": "m1", "parentId": None, "timestamp": "2026-01-01T00:00:00Z",
+                        "message": {"role": "user", "content": "old", "timestamp": 1}})
+    session.add_shared({"type": "compaction", "id": "c1", "parentId": "m1", "timestamp": "2026-01-01T00:00:01Z",
+                        "summary": "earlier work", "firstKeptEntryId": "m2", "tokensBefore": 10})
+    session.add_shared({"type": "message", "id": "m2", "parentId": "c1", "timestamp": "2026-01-01T00:00:02Z",
+                        "message": {"role": "user", "content": "hi", "timestamp": 2}})
+    session.add_shared({"type": "custom_message", "id": "x1", "parentId": "m2", "timestamp": "2026-01-01T00:00:03Z",
+                        "customType": "note", "content": "n", "display": True})
+    host.start_session()
+    view = details(host.call_tool("context-shapes", "ctx_view", {}))
+    assert view == {
+        "started": "print:1", "mode": "print", "tuiOnly": False, "thinkingLevel": "off", "sessionDirJoin": True,
+        "treeDepth": 4, "treeRoots": 1,
+        # the compaction stands for what came before the entry it kept
+        "contextRoles": ["compactionSummary", "user", "custom"],
+        "contextModel": {"provider": "anthropic", "modelId": "claude-sonnet-4-5"},
+        "contextEntries": ["compaction", "message", "custom_message"], "projection": [3, 3], "children": 1,
+        "hasAuth": True, "hasAuthOther": False, "authStatus": True,
+        # reading the key is an `env` hostcall the policy decides; refused, pi's {ok: false, error} comes back
+        "authOk": False, "authError": "string",
+        "promptCwd": True, "promptTools": True,
+        # the registry streams through pi-ai's (the host's `complete_ai`), iterable at once
+        "stream": ["start", "done"],
+    }
+    assert host.run_command("context-shapes", "models")["result"] == ["anthropic/claude-sonnet-4-5"]

@@ -121,13 +121,77 @@ function sessionEntries(op) {
   return out;
 }
 
-// A read-only view: every read is a `session` hostcall; nothing here can write the session.
+// pi's session context (SessionManager.buildSessionContext): the branch's entries as the messages the model
+// sees. A compaction entry stands for everything before the entry it kept; custom messages keep their type.
+function contextEntriesOf(entries) {
+  let start = 0;
+  let summary = null;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e && e.type === "compaction") {
+      summary = e;
+      const kept = e.firstKeptEntryId == null ? -1 : entries.findIndex((x) => x && x.id === e.firstKeptEntryId);
+      start = kept >= 0 && kept < i ? kept : i + 1;
+      break;
+    }
+  }
+  const out = [];
+  if (summary) append(out, summary);
+  for (let i = start; i < entries.length; i++) {
+    const e = entries[i];
+    if (e && e !== summary && (e.type === "message" || e.type === "custom_message" || e.type === "branch_summary")) append(out, e);
+  }
+  return out;
+}
+
+function entryMessages(e) {
+  const at = (x) => Date.parse(x.timestamp) || 0;
+  if (e.type === "message") return e.message ? [e.message] : [];
+  if (e.type === "custom_message") {
+    return [{ role: "custom", customType: e.customType, content: e.content, display: e.display, details: e.details, timestamp: at(e) }];
+  }
+  if (e.type === "compaction") return [{ role: "compactionSummary", summary: e.summary, tokensBefore: e.tokensBefore, timestamp: at(e) }];
+  if (e.type === "branch_summary") return [{ role: "branchSummary", summary: e.summary, fromId: e.fromId, timestamp: at(e) }];
+  return [];
+}
+
+function sessionContext(withEntries) {
+  const entries = contextEntriesOf(sessionEntries("get_branch"));
+  const messages = [];
+  for (const e of entries) for (const m of entryMessages(e)) append(messages, m);
+  const model = host.info().model;
+  const out = {
+    messages,
+    thinkingLevel: api ? api.getThinkingLevel() : "off",
+    model: model && model.provider ? { provider: model.provider, modelId: model.id } : null,
+  };
+  return withEntries ? { entries, ...out } : out;
+}
+
+// pi's getTree(): the session is one branch here, so each entry is the only child of the one before it.
+function sessionTree() {
+  const entries = sessionEntries("get_entries");
+  const roots = [];
+  let parent = null;
+  for (const entry of entries) {
+    const node = { entry, children: [] };
+    append(parent ? parent.children : roots, node);
+    parent = node;
+  }
+  return roots;
+}
+
+// A read-only view: every read is a `session` hostcall; nothing here can write the session. pi hands
+// extensions its SessionManager (typed ReadonlySessionManager); the read methods of both are here.
 const sessionManager = Object.freeze({
   getEntries: () => sessionEntries("get_entries"),
   getBranch: () => sessionEntries("get_branch"),
   getHeader: () => ({ type: "session", id: host.info().sessionId ?? null, cwd: host.info().cwd }),
   getSessionId: () => host.info().sessionId ?? null,
   getSessionFile: () => undefined,
+  // No session file is exposed (getSessionFile is undefined, an in-memory session in pi); the folder
+  // is a string because callers join paths onto it.
+  getSessionDir: () => "",
   getLeafId: () => {
     const entries = sessionEntries("get_branch");
     return entries.length ? (entries[entries.length - 1].id ?? String(entries.length - 1)) : null;
@@ -137,9 +201,20 @@ const sessionManager = Object.freeze({
     return entries.length ? entries[entries.length - 1] : undefined;
   },
   getEntry: (id) => sessionEntries("get_entries").find((e) => e && e.id === id),
+  getEntryCount: () => sessionEntries("get_entries").length,
+  getChildren: (id) => {
+    const entries = sessionEntries("get_entries");
+    const at = entries.findIndex((e) => e && e.id === id);
+    return at >= 0 && at + 1 < entries.length ? [entries[at + 1]] : [];
+  },
+  getTree: sessionTree,
+  buildContextEntries: () => contextEntriesOf(sessionEntries("get_branch")),
+  buildSessionContext: () => sessionContext(false),
+  buildSessionProjection: () => sessionContext(true),
   getSessionName: () => api.getSessionName(),
   getLabel: () => undefined,
   getCwd: () => host.info().cwd,
+  isPersisted: () => false,
 });
 
 // Provider API keys are secrets: reading one is an `env` hostcall, decided like any other.
@@ -177,20 +252,64 @@ const modelRegistry = {
   },
   getAvailable: () => host.info().models || [],
   getAll: () => host.info().models || [],
+  // pi's "configured auth" is what makes a model available; no secret is read to answer it.
+  hasConfiguredAuth: (model) => Boolean(model && modelRegistry.find(model.provider, model.id)),
+  getProviderAuthStatus: (provider) => ({ configured: (host.info().models || []).some((m) => m.provider === provider) }),
+  // The key is read like getApiKey (an `env` hostcall); pi answers {ok: false, error} instead of throwing.
+  async getApiKeyAndHeaders(model) {
+    let apiKey;
+    try {
+      apiKey = await modelRegistry.getApiKey(model);
+    } catch (err) {
+      return { ok: false, error: String(err && err.message ? err.message : err) };
+    }
+    if (apiKey === undefined) return { ok: false, error: `No API key found for "${providerOf(model)}"` };
+    return { ok: true, apiKey, headers: {} };
+  },
+  getProviderDisplayName: (provider) => String(provider),
+  isUsingOAuth: () => false,
+  getError: () => undefined,
+  refresh: async () => undefined,
+  getProvider: () => undefined,
+  getRegisteredProviderIds: () => [],
+  getRegisteredProviderConfig: () => undefined,
+  // Completions go through pi-ai's, which asks the host (a `complete_ai` hostcall decided by the
+  // pipeline); the module is loaded on first use so extensions that never call a model don't pay for it.
+  complete: async (model, context, options) => (await import("@mariozechner/pi-ai")).complete(model, context, options),
+  stream: (model, context, options) => lazyStream("stream", model, context, options),
+  streamSimple: (model, context, options) => lazyStream("streamSimple", model, context, options),
   registerProvider(name, config) {
     api.registerProvider(name, config);
   },
+  unregisterProvider() {},
 };
+
+// pi-ai's event stream, created once the module is loaded: iterable at once, `result()` as in pi-ai.
+function lazyStream(name, model, context, options) {
+  const inner = import("@mariozechner/pi-ai").then((m) => m[name](model, context, options));
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield* await inner;
+    },
+    result: async () => (await inner).result(),
+  };
+}
 
 function makeCtx(extra) {
   const info = host.info();
   return {
     cwd: info.cwd,
+    // pi's ExtensionMode: "tui" | "rpc" | "json" | "print". No terminal UI here and hasUI is false, as
+    // in pi's print mode; extensions guard terminal-only code with `ctx.mode === "tui"`.
+    mode: "print",
     hasUI: false,
     ui,
     sessionManager,
     model: info.model ?? undefined,
     modelRegistry,
+    // No --models scoping: pi's empty list (callers then use modelRegistry.getAvailable()).
+    scopedModels: [],
+    thinkingLevel: api ? api.getThinkingLevel() : undefined,
     isIdle: () => true,
     // Project-local resources are not trusted implicitly in the sandbox (tighten-only, like settings).
     isProjectTrusted: () => false,
@@ -200,10 +319,13 @@ function makeCtx(extra) {
     compact() {},
     getContextUsage: () => undefined,
     getSystemPrompt: () => (extra && extra.systemPrompt) || "",
+    // pi's BuildSystemPromptOptions (the inputs of the system prompt); the sandbox adds no files or skills.
+    getSystemPromptOptions: () => ({ cwd: info.cwd, selectedTools: api ? api.getActiveTools() : [], contextFiles: [], skills: [] }),
     waitForIdle: async () => {},
     newSession: async () => ({ cancelled: true }),
     fork: async () => ({ cancelled: true }),
     navigateTree: async () => ({ cancelled: true }),
+    switchSession: async () => ({ cancelled: true }),
     reload: async () => {},
     // pi: "the current abort signal, or undefined when the agent is not streaming" (set during tool calls).
     signal: extra && extra.signal ? extra.signal : undefined,

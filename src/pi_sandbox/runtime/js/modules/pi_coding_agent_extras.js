@@ -151,7 +151,8 @@ export function buildSessionContext(entries) {
   return { messages, thinkingLevel: "off", model: null };
 }
 export function buildContextEntries(entries) { return (entries || []).filter((e) => e && (e.type === "message" || e.type === "custom_message")); }
-export function buildSessionProjection(entries) { return { entries: entries || [], context: buildSessionContext(entries) }; }
+// pi's SessionProjection: the entries with the context's fields beside them.
+export function buildSessionProjection(entries) { return { entries: buildContextEntries(entries), ...buildSessionContext(entries) }; }
 
 /** Extension-to-extension style bus for code that builds its own. */
 export function createEventBus() {
