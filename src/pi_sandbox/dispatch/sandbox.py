@@ -90,8 +90,9 @@ class Sandbox:
         self.broker = SecretBroker(config.secret_broker, config.environ)
         # grep matches what a read returns (withheld values redacted), never the raw bytes: no match oracle.
         values = self.broker.redactor
+        broker_on = config.secret_broker.enabled and bool(values)
         self.tools = ToolConnector(fs, (lambda data: values.redact_bytes(data, keep_lines=True))
-                                   if config.secret_broker.enabled and values else None)
+                                   if broker_on else None, values if broker_on else None)
         self.exec_sandbox = ExecSandbox(config)
         http = HttpConnector(self.broker)
         # Exec children with network reach only what the http connector's host policy allows.

@@ -170,6 +170,18 @@ class Redactor:
         out.append(text[last:])
         return "".join(out)
 
+    def spans(self, text: str) -> list[tuple[int, int]] | None:
+        """``(start, end)`` of every secret spelling in ``text``, left to right: the pieces :meth:`redact_text`
+        replaces. None when ``text`` holds one but its places cannot be told (a lone surrogate: the search ran on
+        bytes), so a caller that must keep the values whole refuses instead of guessing."""
+        if self._text is None or not text:
+            return []
+        try:
+            return [(start, end) for _index, start, end in self._text.find_matches_as_indexes(text)]
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "surrogatepass")
+            return [] if self.redact_bytes(data) == data else None
+
     def redact_bytes(self, data: bytes, *, keep_lines: bool = False) -> bytes:
         """``data`` with every secret spelling (as UTF-8 bytes) replaced; ``keep_lines``: each placeholder is
         followed by as many line breaks as the spelling it replaced held (the lines after it keep their numbers)."""
