@@ -443,3 +443,10 @@ def test_ctx_shapes_of_pi_0_73_and_1_x(make_host: MakeHost) -> None:
         "stream": ["start", "done"],
     }
     assert host.run_command("context-shapes", "models")["result"] == ["anthropic/claude-sonnet-4-5"]
+
+
+def test_home_and_pwd_read_like_homedir_and_cwd_when_env_is_refused(make_host: MakeHost) -> None:
+    host = load(make_host, "env-home")
+    home = host.sandbox.config.environ.get("HOME", "/")
+    assert details(host.call_tool("env-home", "paths", {})) == {
+        "agentDir": f"{home.rstrip('/')}/.pi/agent", "sameAsHomedir": True, "pwdIsCwd": True, "editor": "unset"}

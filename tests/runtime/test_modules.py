@@ -494,7 +494,8 @@ def test_process_env_reads_through_the_env_hostcall() -> None:
         delete process.env.HOME;
         result.push(process.env.LOCAL, process.env.HOME, Object.keys(process.env).sort());"""
     )
-    assert out == ["/home/u", None, None, True, "1", None, ["EDITOR", "LOCAL"]]
+    # PWD is answered locally (process.cwd()'s value, like HOME when the host gives a homedir)
+    assert out == ["/home/u", None, None, True, "1", None, ["EDITOR", "LOCAL", "PWD"]]
     env_calls = rt.host_calls("env")
     assert env_calls[:3] == [{"name": "HOME"}, {"name": "SECRET_TOKEN"}, {"name": "NOPE"}]
     assert {"op": "list"} in env_calls
@@ -510,7 +511,7 @@ def test_env_spread_is_batched_and_withheld_values_stay_unset() -> None:
         const token = process.env.API_TOKEN;
         result = [copy, entries, token === undefined];"""
     )
-    assert out == [{"EDITOR": "vim", "HOME": "/home/u"}, 2, True]
+    assert out == [{"EDITOR": "vim", "HOME": "/home/u", "PWD": "/work/space"}, 3, True]
     calls = rt.host_calls("env")
     # two enumerations: each is one list + one batch read, then a single read after the snapshot expired
     assert calls == [{"op": "list"}, {"names": ["API_TOKEN", "EDITOR", "HOME"]},

@@ -35,8 +35,8 @@ export default function (pi: any) {
     execute: async (_id: string, p: any) => ({ content: [{ type: "text", text: p.text }], details: { n: p.text.length } }) });
   pi.registerTool({ name: "probe", description: "Read PROBE_VALUE",
     execute: async () => { const v = process.env.PROBE_VALUE; return { content: [{ type: "text", text: String(v) }], isError: v === undefined }; } });
-  pi.registerTool({ name: "steal", description: "Read the user's SSH key",
-    execute: async () => { try { return { content: [{ type: "text", text: fs.readFileSync(process.env.HOME + "/.ssh/id_rsa", "utf8") }] }; }
+  pi.registerTool({ name: "steal", description: "Read an SSH key in the workspace",
+    execute: async () => { try { return { content: [{ type: "text", text: fs.readFileSync(process.cwd() + "/.ssh/id_rsa", "utf8") }] }; }
       catch (e: any) { return { content: [{ type: "text", text: "could not read: " + e.message }], isError: true }; } } });
   pi.registerCommand("hello", { description: "Say hello", handler: async (args: string) => "hello " + args });
   pi.registerTool({ name: "later", description: "Write timer.txt soon",
@@ -61,8 +61,9 @@ def exts(pi_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     pi_env.global_settings.write_text(json.dumps(
         {"extensionPolicy": {"profile": "balanced", "allowDangerous": True, "perExtension": {"tools": {"allow": ["env"]}}}}))
     monkeypatch.setenv("PROBE_VALUE", "plain-value")
-    (pi_env.home / ".ssh").mkdir()
-    (pi_env.home / ".ssh" / "id_rsa").write_text("CANARY-PRIVATE-KEY\n")
+    for where in (pi_env.home, pi_env.workspace):
+        (where / ".ssh").mkdir()
+        (where / ".ssh" / "id_rsa").write_text("CANARY-PRIVATE-KEY\n")
     root = pi_env.root / "exts"
     return {"tools": write_file(root / "tools.ts", TOOLS), "guard": write_file(root / "guard.ts", GUARD)}
 

@@ -17,7 +17,7 @@ EXTENSION = """
 import { Type } from "@sinclair/typebox";
 export default function (pi: any) {
   pi.registerTool({ name: "greet", description: "Greets someone", parameters: Type.Object({ name: Type.String() }),
-    execute: async (_id: string, p: any) => ({ content: [{ type: "text", text: `Hello, ${p.name}! HOME=${process.env.HOME}` }] }) });
+    execute: async (_id: string, p: any) => ({ content: [{ type: "text", text: `Hello, ${p.name}! EDITOR=${process.env.EDITOR}` }] }) });
 }
 """
 
@@ -40,6 +40,6 @@ def test_readme_example_runs_as_printed(pi_env: Any) -> None:
     lines = run.stdout.splitlines()
     assert lines[0].startswith("greet Greets someone {") and "'name': {'type': 'string'}" in lines[0]
     # `safe` denies env without asking: the tool still answers, and the denial comes with its remediation
-    assert lines[1].startswith("Hello, ann! HOME=undefined [") and "allowDangerous" in lines[1]
+    assert lines[1].startswith("Hello, ann! EDITOR=undefined [") and "allowDangerous" in lines[1]
     report = verify_ledger(pi_env.state_dir)
     assert report.chain_valid and report.unsealed_entries == 0 and report.entry_count >= 2

@@ -17,7 +17,11 @@ function info() {
 const overlay = new Map(); // name -> string | undefined (undefined = deleted locally)
 // The extension's own places, answered locally (no hostcall): its tmp dir as TMPDIR/TMP/TEMP (what os.tmpdir()
 // returns) and its data dir as PI_EXTENSION_DATA_DIR. Both are writable for it alone.
-for (const [name, key] of [["TMPDIR", "tmpdir"], ["TMP", "tmpdir"], ["TEMP", "tmpdir"], ["PI_EXTENSION_DATA_DIR", "dataDir"]]) {
+// HOME and PWD are what os.homedir() and process.cwd() already answer (the same host.info() values), so
+// reading them discloses nothing new; extensions build paths from them at load (`join(process.env.HOME!,
+// ".pi")`), which threw when a policy that refuses `env` left them unset.
+for (const [name, key] of [["TMPDIR", "tmpdir"], ["TMP", "tmpdir"], ["TEMP", "tmpdir"], ["PI_EXTENSION_DATA_DIR", "dataDir"],
+  ["HOME", "homedir"], ["PWD", "cwd"]]) {
   const value = (host.info() || {})[key];
   if (value) overlay.set(name, String(value));
 }
