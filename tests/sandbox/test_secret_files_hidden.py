@@ -95,6 +95,47 @@ def test_tracked_files_and_package_manager_rc_files_stay_and_git_commits(secrets
     assert (ws / ".env").read_text() == "KEY=dotenv-canary-1\n"
 
 
+#: Ways a child makes the repository's index claim a secret file it cannot read (each writes an entry naming a
+#: blob that is not the file's text: the empty stand-in it sees, or any object id).
+FORGED_INDEX = {
+    "cacheinfo_empty_blob": "git update-index --add --cacheinfo 100644,e69de29bb2d1d6434b8b29ae775ad8c2e48c5391,.env "
+                            "&& git update-index --add --cacheinfo 100644,e69de29bb2d1d6434b8b29ae775ad8c2e48c5391,"
+                            "config/secrets.json",
+    "cacheinfo_other_blob": "h=$(echo KEY=guess | git hash-object -w --stdin) && "
+                            "git update-index --add --cacheinfo 100644,$h,.env --cacheinfo 100644,$h,sub/.ENV",
+    "index_info": "printf '100644 e69de29bb2d1d6434b8b29ae775ad8c2e48c5391\\t.env\\n"
+                  "100644 e69de29bb2d1d6434b8b29ae775ad8c2e48c5391\\tprod.env\\n' | git update-index --index-info",
+    "stand_in_committed": "h=$(git hash-object -w --stdin < /dev/null) && "
+                          "git update-index --add --cacheinfo 100644,$h,.env && "
+                          "git -c user.name=t -c user.email=t@e commit -qm forged",
+}
+
+
+@pytest.mark.parametrize("technique", sorted(FORGED_INDEX))
+def test_an_index_entry_a_child_wrote_does_not_unhide_a_secret_file(secrets_host: Host, technique: str) -> None:
+    forged = secrets_host.sh(FORGED_INDEX[technique])
+    assert forged["exit_code"] == 0, forged
+    ws = secrets_host.env.workspace
+    claimed = subprocess.run(["git", "-C", str(ws), "ls-files"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert ".env" in claimed, claimed  # the index does claim it (what the exemption used to trust)
+    out = secrets_host.sh("cat .env sub/.ENV config/secrets.json prod.env")
+    for value in CANARIES.values():
+        assert value not in out["stdout"] + out["stderr"], (technique, out)
+    assert (ws / ".env").read_text() == "KEY=dotenv-canary-1\n"
+
+
+def test_a_tracked_secret_file_changed_since_it_was_added_is_hidden(secrets_host: Host) -> None:
+    ws = secrets_host.env.workspace
+    assert "TOKEN=example" in secrets_host.sh("cat .env.example")["stdout"]  # tracked, unchanged: visible
+    (ws / ".env.example").write_text("TOKEN=new-local-canary\n")  # its new text is in no object of .git
+    out = secrets_host.sh("cat .env.example; git show HEAD:.env.example")
+    assert "new-local-canary" not in out["stdout"] + out["stderr"], out
+    assert "TOKEN=example" in out["stdout"], out  # the committed text stays readable, as in .git
+    subprocess.run(["git", "-C", str(ws), "add", ".env.example"], check=True)  # added by the user: visible again
+    assert "new-local-canary" in secrets_host.sh("cat .env.example")["stdout"]
+
+
 def test_secret_files_are_hidden_only_when_the_broker_is_on(pi_env: PiEnv, open_sandbox: OpenSandbox) -> None:
     (pi_env.workspace / ".env").write_text("KEY=broker-off\n")
     box = open_sandbox(settings={"extensionPolicy": {"secretBroker": {"enabled": False}}})

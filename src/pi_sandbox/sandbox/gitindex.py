@@ -1,27 +1,43 @@
 """Which files git tracks in a workspace, read from the repository's index (no ``git`` process).
 
-The exec sandbox hides a workspace's secret files from children, but not the ones git tracks: their
-committed text is in ``.git``'s object store, which a child reads anyway, and a tracked file that became
+The exec sandbox hides a workspace's secret files from children, but not the ones git tracks *with the text
+they hold*: that text is in ``.git``'s object store, which a child reads anyway, and a tracked file that became
 unreadable breaks ``git add -A`` / ``git commit -a`` (``can only add regular files``) for every agent
 that commits. The index is parsed once per change (keyed on its size and modification time).
+
+The index is a file children may write (``git add`` runs in the sandbox), so what it claims is never taken
+on trust: a file counts as tracked only when its own bytes, hashed here, are the blob the index names
+(:func:`holds_indexed_text`). A child that adds a hidden ``.env`` (it reads the empty stand-in) or writes
+an entry for it with ``git update-index --cacheinfo`` gets an index naming a blob the real file is not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import struct
 import threading
+from collections.abc import Mapping
 from typing import Final
 
 #: Fixed part of an index entry before the flags (ctime, mtime, dev, ino, mode, uid, gid, size, oid).
 _FIXED: Final = 60
 _EXTENDED: Final = 0x4000
+#: Where an entry's object id lies (after ctime, mtime, dev, ino, mode, uid, gid, size) and its length (SHA-1;
+#: a SHA-256 repository's index does not parse as one, so nothing in it is exempt).
+_OID_AT: Final = 40
+_OID_LEN: Final = 20
 #: Indexes larger than this are not parsed (treated as "cannot tell": nothing is exempt).
 MAX_INDEX_BYTES: Final = 64 * 1024 * 1024
+#: Files larger than this are not hashed to compare with their index entry (not exempt: hidden).
+MAX_HASHED_BYTES: Final = 8 * 1024 * 1024
+#: Remembered blob ids of working-tree files (by path and stat key) before the table is emptied.
+_MAX_BLOBS: Final = 4096
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[tuple[int, int], frozenset[str] | None]] = {}
+_cache: dict[str, tuple[tuple[int, int], Mapping[str, bytes] | None]] = {}
+_blobs: dict[str, tuple[tuple[int, int, int, int, int], bytes | None]] = {}
 
 
 def repository_of(folder: str) -> tuple[str, str] | None:
@@ -47,9 +63,10 @@ def repository_of(folder: str) -> tuple[str, str] | None:
         here = parent
 
 
-def tracked(git_dir: str) -> frozenset[str] | None:
-    """The paths (relative to the work tree, ``/``-separated) in ``git_dir``'s index; None when there is
-    no index or it cannot be read (then nothing counts as tracked)."""
+def tracked(git_dir: str) -> Mapping[str, bytes] | None:
+    """The paths (relative to the work tree, ``/``-separated) in ``git_dir``'s index, each with the object id
+    (20 bytes) the index names for it; None when there is no index or it cannot be read (then nothing counts
+    as tracked). What the index says is the claim of whoever wrote it: see :func:`holds_indexed_text`."""
     index = git_dir + "/index"
     try:
         info = os.stat(index)
@@ -66,7 +83,7 @@ def tracked(git_dir: str) -> frozenset[str] | None:
     return paths
 
 
-def _parse(index: str) -> frozenset[str] | None:
+def _parse(index: str) -> Mapping[str, bytes] | None:
     try:
         with open(index, "rb") as fh:
             data = fh.read(MAX_INDEX_BYTES + 1)
@@ -77,7 +94,7 @@ def _parse(index: str) -> frozenset[str] | None:
     version, count = struct.unpack(">II", data[4:12])
     if version not in (2, 3, 4):
         return None
-    out: list[str] = []
+    out: dict[str, bytes] = {}
     pos, previous = 12, b""
     try:
         for _ in range(count):
@@ -102,10 +119,51 @@ def _parse(index: str) -> frozenset[str] | None:
                 name = data[pos:end]
                 pos = start + ((end - start) // 8 + 1) * 8  # NUL padding to a multiple of 8
             previous = name
-            out.append(name.decode("utf-8", "surrogateescape"))
+            oid = data[start + _OID_AT:start + _OID_AT + _OID_LEN]
+            if len(oid) != _OID_LEN:
+                return None
+            out[name.decode("utf-8", "surrogateescape")] = oid
     except (struct.error, ValueError, IndexError):
         return None
-    return frozenset(out)
+    return out
+
+
+def holds_indexed_text(path: str, oid: bytes) -> bool:
+    """Whether the regular file ``path`` holds exactly the blob ``oid`` (git's SHA-1 of ``blob <size>\\0`` and
+    the bytes): its text is then in the object store the index points to. False for anything else (another
+    text, not a regular file, larger than :data:`MAX_HASHED_BYTES`, unreadable). Remembered per path and
+    ``(dev, ino, size, mtime, ctime)``: a file rewritten since is hashed again."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_HASHED_BYTES:
+            return False
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        with _lock:
+            hit = _blobs.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1] == oid
+        blob = hashlib.sha1(b"blob %d\0" % info.st_size)
+        remaining = info.st_size
+        while remaining > 0:  # the size fstat gave: a file growing meanwhile gets another stat key next time
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                return False  # shrank while read: not what was stat-ed
+            blob.update(chunk)
+            remaining -= len(chunk)
+        digest = blob.digest()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    with _lock:
+        if len(_blobs) >= _MAX_BLOBS:
+            _blobs.clear()
+        _blobs[path] = (key, digest)
+    return digest == oid
 
 
 #: The repository found above a folder that has no ``.git`` of its own (the walk up is remembered).

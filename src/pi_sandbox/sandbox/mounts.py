@@ -34,7 +34,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -43,7 +43,7 @@ from typing import Final
 from pi_sandbox.errors import SecretScanIncompleteError
 from pi_sandbox.mediation.paths import realpath_below
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox.gitindex import CONFIG_NAMED, HOOKS_PATH, guarded, repository_of, tracked
+from pi_sandbox.sandbox.gitindex import CONFIG_NAMED, HOOKS_PATH, guarded, holds_indexed_text, repository_of, tracked
 from pi_sandbox.sandbox.protected import EntryKind, ProtectedEntry, ProtectedNames
 from pi_sandbox.sandbox.secret_index import SECRET_INDEX, SECRET_SCAN_MAX_DIRS
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
@@ -409,10 +409,13 @@ def _entries(folder: str) -> list[str]:
 
 def _secret_files(root: str, found: Iterable[str], secrets: SecretFiles) -> Iterator[str]:
     """The regular files among ``found`` (entries below ``root`` named like a secret file) that are secret files
-    for this extension (its ``readSecretFiles`` applied), less the ones git tracks — their committed text is in
-    ``.git`` anyway, and hiding one breaks ``git add -A`` — and :data:`TOOL_RC_VISIBLE`. A symlink is left
-    alone: what it points to is judged where it lies (as the fs connector judges the resolved path)."""
-    exempt: tuple[str, frozenset[str]] | None = None
+    for this extension (its ``readSecretFiles`` applied), less :data:`TOOL_RC_VISIBLE` and the ones git tracks
+    with the text they hold — that text is in ``.git`` anyway, and hiding one breaks ``git add -A``. The index
+    is the children's to write, so a file counts as tracked only when its own bytes are the blob its entry
+    names (``gitindex.holds_indexed_text``): a forged or stand-in entry, or a tracked file changed since it was
+    added, is hidden. A symlink is left alone: what it points to is judged where it lies (as the fs connector
+    judges the resolved path)."""
+    exempt: tuple[str, Mapping[str, bytes]] | None = None
     repo = repository_of(root)
     known = tracked(repo[1]) if repo is not None else None
     if repo is not None and known:
@@ -421,8 +424,10 @@ def _secret_files(root: str, found: Iterable[str], secrets: SecretFiles) -> Iter
         name = path.rpartition("/")[2]
         if name.casefold() in TOOL_RC_VISIBLE or not secrets.refused(path):
             continue
-        if exempt is not None and path.startswith(exempt[0]) and path[len(exempt[0]):] in exempt[1]:
-            continue
+        if exempt is not None and path.startswith(exempt[0]):
+            oid = exempt[1].get(path[len(exempt[0]):])
+            if oid is not None and holds_indexed_text(path, oid):
+                continue
         try:
             if stat.S_ISREG(os.lstat(path).st_mode):
                 yield path
