@@ -450,3 +450,14 @@ def test_home_and_pwd_read_like_homedir_and_cwd_when_env_is_refused(make_host: M
     home = host.sandbox.config.environ.get("HOME", "/")
     assert details(host.call_tool("env-home", "paths", {})) == {
         "agentDir": f"{home.rstrip('/')}/.pi/agent", "sameAsHomedir": True, "pwdIsCwd": True, "editor": "unset"}
+
+
+def test_pi_1x_registrations_are_recorded_and_start_nothing(make_host: MakeHost, pi_env: PiEnv) -> None:
+    host = load(make_host, "pi-1x-registrations")
+    regs = host.get("pi-1x-registrations").registrations
+    assert regs["entryRenderers"] == ["note-entry"] and regs["mcpServers"] == ["local-docs"]
+    assert regs["providers"] == []  # registered, then unregistered at load
+    result = host.call_tool("pi-1x-registrations", "registry", {})
+    assert details(result) == {"servers": ["local-docs:touch"], "theme": "dark", "settingsType": "object"}
+    # the stdio server's command was recorded, never run
+    assert not (pi_env.workspace / "mcp-started").exists()

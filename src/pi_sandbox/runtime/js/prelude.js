@@ -29,6 +29,12 @@ let flagValues = null;
 const shortcuts = new Map();
 const renderers = new Map();
 const providers = [];
+// pi 1.x registrations with nothing to run headless: kept so getMcpServers() and the registration
+// report answer like pi; an MCP server's command is recorded, never started (that would be an effect).
+const entryRenderers = new Map();
+const toolRenderers = [];
+const mcpServers = new Map();
+const virtualModels = [];
 const busHandlers = new Map(); // channel -> [handler]
 let activeTools = null;
 // Bumped on every registration; each reply carries it so the host can refresh its copy when an
@@ -131,6 +137,45 @@ const pi = {
     registrationVersion += 1;
     append(providers, { name, baseUrl: typeof cfg.baseUrl === "string" ? cfg.baseUrl : undefined, api: cfg.api });
   },
+  unregisterProvider(name) {
+    const at = providers.findIndex((p) => p.name === name);
+    if (at >= 0) providers.splice(at, 1);
+  },
+  registerEntryRenderer(customType, renderer) {
+    requireName(customType, "entry renderer type");
+    registrationVersion += 1;
+    entryRenderers.set(customType, renderer);
+  },
+  registerToolRenderer(resolver) {
+    registrationVersion += 1;
+    append(toolRenderers, resolver);
+  },
+  registerMarkdownTransformer() {
+    registrationVersion += 1;
+  },
+  registerMcpServer(name, config) {
+    requireName(name, "MCP server name");
+    if (!config || typeof config !== "object") throw new TypeError(`MCP server '${name}' needs a config object`);
+    registrationVersion += 1;
+    mcpServers.set(name, jsonParse(toJson(config)));
+  },
+  unregisterMcpServer(name) {
+    mcpServers.delete(name);
+  },
+  getMcpServers() {
+    return [...mcpServers.entries()].map(([name, config]) => ({ name, config, extensionPath: host.info().extensionRoot }));
+  },
+  registerVirtualModel(model) {
+    registrationVersion += 1;
+    append(virtualModels, model);
+  },
+  unregisterVirtualModel(provider, id) {
+    const at = virtualModels.findIndex((m) => m && m.provider === provider && m.id === id);
+    if (at >= 0) virtualModels.splice(at, 1);
+  },
+  // pi's merged settings files are not the extension's to read here: an empty settings object (every
+  // field of pi's Settings is optional), a fresh copy per call as in pi.
+  getSettings: () => ({}),
   exec: runExec,
   sendMessage(message, options) {
     host.callSync("events", { op: "send_message", message, options: options || {} });
@@ -249,6 +294,8 @@ function registrations() {
     })),
     shortcuts: [...shortcuts.entries()].map(([key, s]) => ({ key, description: s.description ?? "" })),
     messageRenderers: [...renderers.keys()],
+    entryRenderers: [...entryRenderers.keys()],
+    mcpServers: [...mcpServers.keys()],
     providers: providers.map((p) => ({ ...p })),
     busChannels: [...busHandlers.keys()],
   };
