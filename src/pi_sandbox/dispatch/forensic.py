@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from pi_sandbox.dispatch.call import CallInfo
+from pi_sandbox.dispatch.forensic_scrub import scrub
 from pi_sandbox.hashing import args_shape_hash, canonical_json, is_unicode_text, sha256_hex
 from pi_sandbox.mediation.exec_mediation import command_hash
 from pi_sandbox.mediation.secret_broker import name_hash
@@ -116,10 +117,12 @@ def _cut_for_hash(value: Any) -> Any:
 
 
 def redacted_params(params: Mapping[str, Any], redact: Callable[[Any], Any]) -> Any:
-    """The call's parameters with secret values replaced (``redact``) and large parts cut to size + hash."""
+    """The call's parameters with secret values replaced (``redact``, then ``forensic_scrub.scrub`` for credentials
+    the broker does not withhold) and large parts cut to size + hash."""
     # Cut first: the broker works on Unicode text, and a lone surrogate or a huge string becomes a hash
     # (the cut builds a new dict, whatever mapping ``params`` is).
-    copy = redact(_cut(params))
+    # Then credentials the broker does not know (the extension's own tokens, passwords, keys): never kept raw.
+    copy = scrub(redact(_cut(params)))
     try:
         # Most copies are far below the limit: plain JSON of the same value is never shorter than
         # ``SMALL_COPY_FACTOR`` times its canonical form (which only spells some numbers longer), so a copy that
