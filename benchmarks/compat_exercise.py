@@ -96,8 +96,8 @@ def measure(examples: Path) -> dict[str, Any]:
                 row: dict[str, Any] = {
                     "id": ext.extension_id, "loaded": ext.status == "loaded",
                     "registered": any(regs.get(k) for k in ("tools", "commands", "events", "shortcuts",
-                                                             "flags", "messageRenderers", "entryRenderers", "mcpServers",
-                                                             "providers")),
+                                                             "flags", "messageRenderers", "entryRenderers",
+                                                             "mcpServers", "providers")),
                     "error": ext.error, "tools": {}, "outputs": {},
                     "event_errors": event_errors.get(ext.extension_id, []),
                 }
