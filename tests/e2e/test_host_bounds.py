@@ -280,6 +280,30 @@ def test_events_waiting_for_delivery_are_bounded(host: ExtensionHost) -> None:
     _charged_only_to_hog(host, "event_queue_full")
 
 
+def test_one_extension_filling_the_event_queue_refuses_no_other_extension(host: ExtensionHost) -> None:
+    """The bound on waiting events is each emitter's own: while the hog's call holds 200 queued events, the
+    guard's emit (another extension's call, running meanwhile) is queued and delivered. It was one queue for
+    everybody, so the hog could have every other extension's events refused (``event_queue_full``)."""
+    from pi_sandbox.runtime.host import MAX_BUS_QUEUE_EVENTS
+
+    answer: list[str] = []
+    thread = threading.Thread(target=lambda: answer.append(
+        _hog(host, "emit", count=MAX_BUS_QUEUE_EVENTS + 5, holdMs=1000)))  # held under callTimeoutMs
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not [e for e in _ledger(host, HOG) if e.reason == "event_queue_full"]:
+            time.sleep(0.01)  # the hog's 201st emit was refused: its 200 wait, and it holds its call
+        # seen 0: the hog's events were still waiting (its call had not ended) when the guard emitted
+        assert _text(host.call_tool("guard", "emit", {})) == "emitted, seen 0"
+    finally:
+        thread.join(timeout=60)
+    assert answer and answer[0].startswith(f"emitted {MAX_BUS_QUEUE_EVENTS} then error quota_exceeded|"
+                                           "event_queue_full"), answer
+    assert len(json.loads(_text(host.call_tool("guard", "seen", {})))) == MAX_BUS_QUEUE_EVENTS  # all delivered
+    assert not [e for e in _ledger(host, "guard") if e.method == "events" and e.decision == "deny"]
+
+
 def test_messages_and_events_carry_the_real_sender(host: ExtensionHost) -> None:
     heard: list[tuple[str, str]] = []
     host.sandbox.bus.subscribe(lambda source, event, _data: heard.append((source, event)))

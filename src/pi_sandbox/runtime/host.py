@@ -110,7 +110,8 @@ class ExtensionHost:
         #: Numbers for this session's hostcall ids (``<extension>:<session>:<n>``) and default tool call ids.
         self._call_ids = itertools.count(1)
         self._bus_queue: deque[tuple[str, str, Any, int]] = deque()
-        self._bus_bytes = 0
+        #: Per emitter: how many of its events wait in ``_bus_queue``, and their bytes (each has its own bound).
+        self._bus_waiting: dict[str, tuple[int, int]] = {}
         self._bus_lock = threading.Lock()
         self._session_started = False
         #: Messages extensions asked the agent to deliver (sendMessage / sendUserMessage).
@@ -341,20 +342,34 @@ class ExtensionHost:
     def _on_bus_event(self, source: str, event: str, data: Any) -> None:
         """Queue an emitted event for delivery when the host call ends; refuse it (``quota_exceeded`` /
         ``event_queue_full``, the emitter's call only) past :data:`MAX_BUS_QUEUE_EVENTS` or
-        :data:`MAX_BUS_QUEUE_BYTES` waiting. Before, every emit was kept until then (and past 200 dropped
-        without a word)."""
+        :data:`MAX_BUS_QUEUE_BYTES` of *this emitter's* events waiting (an extension filling the queue never
+        refuses another's emit). Before, every emit was kept until then (and past 200 dropped without a word)."""
         try:
             size = len(orjson.dumps(data))
         except (TypeError, orjson.JSONEncodeError):
             size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
         with self._bus_lock:
-            if len(self._bus_queue) >= MAX_BUS_QUEUE_EVENTS or self._bus_bytes + size > MAX_BUS_QUEUE_BYTES:
+            count, used = self._bus_waiting.get(source, (0, 0))
+            if count >= MAX_BUS_QUEUE_EVENTS or used + size > MAX_BUS_QUEUE_BYTES:
                 raise ConnectorError(
-                    f"event queue full: {len(self._bus_queue)} events ({self._bus_bytes} bytes) wait for delivery "
+                    f"event queue full: {count} events ({used} bytes) this extension emitted wait for delivery "
                     f"at the end of this call (at most {MAX_BUS_QUEUE_EVENTS} events, {MAX_BUS_QUEUE_BYTES} "
                     "bytes); emit fewer or smaller events per call", code="quota_exceeded", reason="event_queue_full")
             self._bus_queue.append((source, event, data, size))
-            self._bus_bytes += size
+            self._bus_waiting[source] = (count + 1, used + size)
+
+    def _take_bus_event(self) -> tuple[str, str, Any] | None:
+        """The next queued event, off the queue and its emitter's count (None when none waits)."""
+        with self._bus_lock:
+            if not self._bus_queue:
+                return None
+            source, event, data, size = self._bus_queue.popleft()
+            count, used = self._bus_waiting[source]
+            if count <= 1:
+                del self._bus_waiting[source]
+            else:
+                self._bus_waiting[source] = (count - 1, used - size)
+        return source, event, data
 
     def _on_send_message(self, extension_id: str, params: Mapping[str, Any]) -> Any:
         """Queue a message for the agent. The sender is the pipeline's caller id, stamped last: a
@@ -416,10 +431,13 @@ class ExtensionHost:
         each other) is cut there. The bound counts events, not deliveries: counting deliveries, 200 events queued
         with two receivers lost half of them without a word."""
         delivered = 0
-        while self._bus_queue and delivered < limit:
-            with self._bus_lock:
-                source, event, data, size = self._bus_queue.popleft()
-                self._bus_bytes -= size
+        while delivered < limit:
+            # taken under the lock, one at a time: calls of different extensions end (and flush) concurrently, and
+            # each event goes to whichever flush takes it, once
+            taken = self._take_bus_event()
+            if taken is None:
+                return
+            source, event, data = taken
             for ext in list(self._extensions.values()):
                 if ext.extension_id == source or ext.status != "loaded":
                     continue
@@ -428,9 +446,8 @@ class ExtensionHost:
                 except PiSandboxError:
                     pass  # recorded by _request; a failing listener must not fail the emitter's call
             delivered += 1
-        with self._bus_lock:
-            self._bus_queue.clear()
-            self._bus_bytes = 0
+        while self._take_bus_event() is not None:  # a cascade past the bound: the rest is cut
+            pass
 
     # ---- requests ----------------------------------------------------------------------------
 

@@ -12,6 +12,11 @@ export default function (pi: any) {
   });
   pi.events.on("chan", (data: any) => { seen.push(JSON.stringify(data)); });
   pi.registerTool({ name: "seen", execute: async () => text(JSON.stringify(seen)) });
+  pi.registerTool({ name: "emit", execute: async () => {
+    // (with how many "chan" events had reached it: none while another call's events still wait)
+    try { pi.events.emit("guard-chan", { from: "guard" }); return text(`emitted, seen ${seen.length}`); }
+    catch (e: any) { return text(`error ${e && e.code}|${e && e.reason}`); }
+  } });
   pi.registerTool({ name: "note", execute: async () => { pi.appendEntry("guard", { secret: "guard-private" }); return text("noted"); } });
   pi.registerTool({ name: "entries", execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) =>
     text(JSON.stringify(ctx.sessionManager.getEntries())) });

@@ -47,8 +47,13 @@ export default function (pi: any) {
     // Events to the other extensions in a loop: each waited in the host until the call ended.
     let n = 0;
     const pad = "e".repeat(p.pad || 0);
-    try { for (; n < p.count; n++) pi.events.emit(p.channel || "chan", { n, pad }); return text(`emitted ${n}`); }
-    catch (e) { return text(`emitted ${n} then ${failure(e)}`); }
+    let answer: string;
+    try { for (; n < p.count; n++) pi.events.emit(p.channel || "chan", { n, pad }); answer = `emitted ${n}`; }
+    catch (e) { answer = `emitted ${n} then ${failure(e)}`; }
+    // holding the call (its events still queued) while other extensions' calls run
+    const until = Date.now() + (p.holdMs || 0);
+    while (Date.now() < until) { /* busy */ }
+    return text(answer);
   } });
   pi.registerTool({ name: "entries", execute: async (_id: string, _p: any, _s: any, _u: any, ctx: any) =>
     text(JSON.stringify(ctx.sessionManager.getEntries().map((e: any) => [e.extensionId, e.customType, e.data]))) });
