@@ -427,7 +427,7 @@ def test_ctx_shapes_of_pi_0_73_and_1_x(make_host: MakeHost) -> None:
     session.add_shared({"type": "custom_message", "id": "x1", "parentId": "m2", "timestamp": "2026-01-01T00:00:03Z",
                         "customType": "note", "content": "n", "display": True})
     host.start_session()
-    view = details(host.call_tool("context-shapes", "ctx_view", {}))
+    view = details(host.call_tool("context-shapes", "ctx_view", {}, tool_call_id="ctx-1"))
     assert view == {
         "started": "print:1", "mode": "print", "tuiOnly": False, "thinkingLevel": "off", "sessionDirJoin": True,
         "treeDepth": 4, "treeRoots": 1,
@@ -441,6 +441,11 @@ def test_ctx_shapes_of_pi_0_73_and_1_x(make_host: MakeHost) -> None:
         "promptCwd": True, "promptTools": True,
         # the registry streams through pi-ai's (the host's `complete_ai`), iterable at once
         "stream": ["start", "done"],
+        "unsubscribe": "function", "unsubscribeLater": "function", "paste": "none", "tools": [],
+        "nested": {"toolCall": {"type": "toolCall", "id": "ctx-1/0", "name": "read", "arguments": {}},
+                   "result": {"content": [{"type": "text", "text": "Nested tool calls are not available in this context"}],
+                              "details": {}},
+                   "isError": True},
     }
     assert host.run_command("context-shapes", "models")["result"] == ["anthropic/claude-sonnet-4-5"]
 

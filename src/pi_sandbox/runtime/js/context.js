@@ -51,6 +51,8 @@ async function ask(op, params, fallback) {
 
 const text = (value) => (value === undefined || value === null ? "" : String(value));
 
+const noop = () => undefined;
+
 // Headless UI: dialogs resolve to undefined/false, custom() to undefined; status-like calls are
 // shown through the `ui` hostcall without blocking the extension. Nothing here throws.
 const knownUi = {
@@ -78,7 +80,11 @@ const knownUi = {
   },
   setEditorText() {},
   getEditorText: () => "",
+  pasteToEditor() {},
   setEditorComponent() {},
+  getEditorComponent: () => undefined,
+  // pi's headless UI answers a subscription with its unsubscribe function (callers keep and call it).
+  onTerminalInput: () => noop,
   setTheme: () => ({ success: false, error: "no UI" }),
   getTheme: () => identityTheme,
   getAllThemes: () => [],
@@ -90,11 +96,12 @@ const knownUi = {
 // Newer pi releases keep adding UI calls (setWorkingIndicator, addAutocompleteProvider, ...). A
 // headless UI has nothing to show, so any unknown setter-like method is a no-op instead of a crash.
 const UI_NOOP = /^(set|add|remove|clear|show|hide|get|on|off|request|update|register|toggle|open|close)[A-Z]/;
-const noop = () => undefined;
 const ui = new Proxy(knownUi, {
   get(target, prop, receiver) {
     if (Reflect.has(target, prop)) return Reflect.get(target, prop, receiver);
-    return typeof prop === "string" && UI_NOOP.test(prop) ? noop : undefined;
+    if (typeof prop !== "string" || !UI_NOOP.test(prop)) return undefined;
+    // a subscription (onX) answers an unsubscribe function, like pi's onTerminalInput
+    return /^on[A-Z]/.test(prop) ? () => noop : noop;
   },
 });
 
@@ -329,6 +336,20 @@ function makeCtx(extra) {
     reload: async () => {},
     // pi: "the current abort signal, or undefined when the agent is not streaming" (set during tool calls).
     signal: extra && extra.signal ? extra.signal : undefined,
+    ...(extra && extra.toolCallId !== undefined ? toolContext(String(extra.toolCallId)) : {}),
+  };
+}
+
+// pi 1.x's tool context (ExtensionToolContext): the callable tools and nested calls. There are no pi tools
+// to call here, so pi's own answer for a context without nested calls comes back (an error outcome).
+function toolContext(toolCallId) {
+  return {
+    tools: [],
+    executeTool: async (name) => ({
+      toolCall: { type: "toolCall", id: `${toolCallId}/0`, name: String(name), arguments: {} },
+      result: { content: [{ type: "text", text: "Nested tool calls are not available in this context" }], details: {} },
+      isError: true,
+    }),
   };
 }
 

@@ -441,7 +441,7 @@ async function runTool({ name, input, toolCallId, abortAfterMs }) {
   const controller = makeController();
   const ms = Number(abortAfterMs);
   const timer = ms > 0 ? host.setTimer(() => controller.abort(abortReason(ms)), ms, false) : null;
-  const ctx = makeCtx({ signal: controller.signal });
+  const ctx = makeCtx({ signal: controller.signal, toolCallId: toolCallId || "call-1" });
   try {
     const result = await tool.execute(toolCallId || "call-1", args, ...executeArguments(controller.signal, onUpdate, ctx));
     return { ...normalizeToolResult(result), updates: updates.length, aborted: controller.signal.aborted };
