@@ -443,8 +443,8 @@ def test_ctx_shapes_of_pi_0_73_and_1_x(make_host: MakeHost) -> None:
         "stream": ["start", "done"],
         "unsubscribe": "function", "unsubscribeLater": "function", "paste": "none", "tools": [],
         "nested": {"toolCall": {"type": "toolCall", "id": "ctx-1/0", "name": "read", "arguments": {}},
-                   "result": {"content": [{"type": "text", "text": "Nested tool calls are not available in this context"}],
-                              "details": {}},
+                   "result": {"details": {}, "content": [
+                       {"type": "text", "text": "Nested tool calls are not available in this context"}]},
                    "isError": True},
     }
     assert host.run_command("context-shapes", "models")["result"] == ["anthropic/claude-sonnet-4-5"]
