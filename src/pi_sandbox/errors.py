@@ -161,10 +161,17 @@ class SecretScanIncompleteError(ConnectorError):
                    "folders with extensionPolicy.sandbox.hiddenPaths, or raise PI_SANDBOX_SECRET_SCAN_MAX_DIRS; "
                    "the refusal's message names the folder and the numbers")
 
+    #: The advice when the cause is too many secret files (the class's is for too many folders).
+    TOO_MANY_FILES_REMEDIATION = ("move the secret files out of the workspace, hide their folder with "
+                                  "extensionPolicy.sandbox.hiddenPaths, or name the ones this extension may read in "
+                                  "its readSecretFiles; the refusal's message names the folders that hold most")
+
     def __init__(self, message: str, *, cause: str) -> None:
         super().__init__(message, code="denied", reason="secret_scan_incomplete")
         #: ``too_many_folders`` or ``too_many_secret_files``.
         self.cause = cause
+        if cause == "too_many_secret_files":  # raising the folder limit would not help
+            self.remediation = self.TOO_MANY_FILES_REMEDIATION
 
 
 class SessionLimitError(ConnectorError):

@@ -252,8 +252,11 @@ def test_more_secret_files_than_one_sandbox_binds_refuses_the_call(deep_host: Ho
     with pytest.raises(SecretScanIncompleteError, match="fixtures/keys") as raised:
         deep_host.sh("cat fixtures/keys/k0.pem; grep -r DEEPCANARY .")
     assert raised.value.cause == "too_many_secret_files"
+    # the advice fits the cause: a larger folder limit would not help
+    assert "readSecretFiles" in raised.value.remediation and "MAX_DIRS" not in raised.value.remediation
     entries = [e for e in deep_host.box.store.query_ledger() if e.kind == "exec_sandbox"]
     assert entries and entries[-1].reason == "secret_scan_incomplete", entries
+    assert entries[-1].detail["remediation"] == raised.value.remediation, entries[-1].detail
     # the user moved them out: the call runs again
     shutil.rmtree(ws / "fixtures")
     assert MARK not in str(deep_host.sh("grep -r DEEPCANARY . ; echo ok")), "after removal"
