@@ -213,7 +213,10 @@ def test_registration_shapes_of_the_official_examples(make_host: MakeHost) -> No
 def test_partial_events_get_the_fields_pi_always_sets(make_host: MakeHost) -> None:
     host = load(make_host, "event-shapes")
     results = lambda outcome: [r["result"] for r in outcome.get("results", [])]  # noqa: E731
-    assert results(host.emit("before_agent_start", {"prompt": "hi"})) == [{"systemPrompt": "sys+hi tools=0"}]
+    options = {"sections": 0, "snippets": 0, "guidelines": 0, "hidden": 0, "append": ""}
+    assert results(host.emit("before_agent_start", {"prompt": "hi"})) == [{"systemPrompt": "sys+hi tools=0"}, options]
+    partial = {"prompt": "hi", "systemPromptOptions": {"cwd": "/w", "selectedTools": ["read"]}}
+    assert results(host.emit("before_agent_start", partial)) == [{"systemPrompt": "sys+hi tools=1"}, options]
     assert host.emit("tool_call", {"toolName": "bash"})["block"] is False
     blocked = host.emit("tool_call", {"toolName": "bash", "input": {"command": "rm -rf /"}})
     assert blocked["block"] is True and blocked["reason"] == "no root deletes"
@@ -243,7 +246,8 @@ def test_names_and_sub_paths_of_the_newer_pi_packages(make_host: MakeHost) -> No
     got = details(host.call_tool("pi-newer-subpaths", "newer_names", {"mode": "a"}))
     assert got == {"mode": "a", "sameComplete": True, "envKey": "function", "modelType": "llm", "modelsError": True,
                    "parsed": {"a": 1}, "version": "string", "rendered": True, "stripped": "red", "hex": "#ff8000",
-                   "machinery": "ERR_NOT_SUPPORTED", "agentIdentity": "object", "runToolCall": "function"}
+                   "machinery": "ERR_NOT_SUPPORTED", "agentIdentity": "object", "runToolCall": "function",
+                   "ranges": [":10-19", ":5", "", "", ":1-4"]}
     with pytest.raises(ToolArgumentsError):
         host.call_tool("pi-newer-subpaths", "newer_names", {"mode": "z"})
 
@@ -466,3 +470,21 @@ def test_pi_1x_registrations_are_recorded_and_start_nothing(make_host: MakeHost,
     assert details(result) == {"servers": ["local-docs:touch"], "theme": "dark", "settingsType": "object"}
     # the stdio server's command was recorded, never run
     assert not (pi_env.workspace / "mcp-started").exists()
+
+
+def test_scope_mates_of_the_pi_packages_are_ordinary_dependencies(make_host: MakeHost) -> None:
+    host = load(make_host, "pi-scope-deps")
+    assert details(host.call_tool("pi-scope-deps", "scoped", {})) == {
+        "sibling": "sibling:pi", "clip": "abc", "served": "function"}
+
+
+def test_a_missing_scope_mate_is_named_as_not_installed(make_host: MakeHost, tmp_path: Path) -> None:
+    ext = tmp_path / "needs-sibling"
+    ext.mkdir()
+    (ext / "package.json").write_text(
+        '{"name": "needs-sibling", "type": "module", "dependencies": {"@earendil-works/fx-absent": "1.0.0"}}')
+    (ext / "index.ts").write_text(
+        'import { x } from "@earendil-works/fx-absent";\nexport default (pi: any) => pi.on("session_start", () => x);\n')
+    [loaded] = make_host().load(scan_folder(tmp_path))
+    assert loaded.status == "failed" and loaded.error_code == "dependency_missing", loaded.error
+    assert "@earendil-works/fx-absent" in str(loaded.error) and "npm install" in str(loaded.error)

@@ -37,9 +37,7 @@ def complete_event(event: str, data: Mapping[str, Any], *, cwd: str, model: Any 
         "session_before_fork": {"entryId": "", "position": "before"},
         "session_tree": {"newLeafId": None, "oldLeafId": None},
         "resources_discover": {"cwd": cwd, "reason": "startup"},
-        "before_agent_start": {"prompt": "", "systemPrompt": "",
-                               "systemPromptOptions": {"cwd": cwd, "selectedTools": [], "contextFiles": [],
-                                                       "skills": []}},
+        "before_agent_start": {"prompt": "", "systemPrompt": "", "systemPromptOptions": prompt_options(cwd)},
         "agent_end": {"messages": []},
         "turn_start": {"turnIndex": 0, "timestamp": now},
         "turn_end": {"turnIndex": 0, "message": _EMPTY_ASSISTANT, "toolResults": []},
@@ -55,7 +53,18 @@ def complete_event(event: str, data: Mapping[str, Any], *, cwd: str, model: Any 
         "model_select": {"model": model, "previousModel": None, "source": "set"},
         "thinking_level_select": {"level": "off", "previousLevel": "off"},
     }
-    return {**defaults.get(event, {}), **data}
+    completed = {**defaults.get(event, {}), **data}
+    given = data.get("systemPromptOptions")
+    if event == "before_agent_start" and isinstance(given, Mapping):
+        completed["systemPromptOptions"] = {**prompt_options(cwd), **given}
+    return completed
+
+
+def prompt_options(cwd: str) -> dict[str, Any]:
+    """pi's ``systemPromptOptions`` as handlers see them (1.x ``normalizeBuildSystemPromptOptions``: every
+    collection present, so ``options.sections.x = ...`` and ``options.toolSnippets[name]`` work)."""
+    return {"cwd": cwd, "selectedTools": [], "hiddenTools": [], "toolSnippets": {}, "toolGuidelines": {},
+            "promptGuidelines": [], "appendSystemPrompt": "", "sections": {}, "contextFiles": [], "skills": []}
 
 
 def combine_event(

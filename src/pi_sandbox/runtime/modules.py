@@ -43,8 +43,11 @@ HOST_PACKAGES = (
     "@earendil-works/pi-agent-core",
     "typebox",
 )
-#: Sub-path patterns left external as well (served when the table has them, else a clear load error).
-HOST_PATTERNS = ("node:*", "@mariozechner/*", "@earendil-works/*", "@sinclair/typebox/*", "typebox/*")
+#: Sub-path patterns left external as well (served when the table has them, else a clear load error):
+#: the sub-paths of the packages above only. The two scopes hold other packages too
+#: (``@earendil-works/gondolin``, ``@mariozechner/clipboard``, ...): those are ordinary npm dependencies,
+#: bundled from the extension's ``node_modules`` or named as not installed, never claimed by the runtime.
+HOST_PATTERNS = ("node:*", *(f"{package}/*" for package in HOST_PACKAGES))
 #: Imports that mean an extension builds TypeBox schemas (TypeBox is evaluated before its top level).
 TYPEBOX_USERS = ("@sinclair/typebox", "typebox", "@mariozechner/pi-ai", "@earendil-works/pi-ai")
 

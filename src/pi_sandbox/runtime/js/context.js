@@ -326,8 +326,12 @@ function makeCtx(extra) {
     compact() {},
     getContextUsage: () => undefined,
     getSystemPrompt: () => (extra && extra.systemPrompt) || "",
-    // pi's BuildSystemPromptOptions (the inputs of the system prompt); the sandbox adds no files or skills.
-    getSystemPromptOptions: () => ({ cwd: info.cwd, selectedTools: api ? api.getActiveTools() : [], contextFiles: [], skills: [] }),
+    // pi's normalized BuildSystemPromptOptions (the inputs of the system prompt, every collection present);
+    // the sandbox adds no files or skills.
+    getSystemPromptOptions: () => ({
+      cwd: info.cwd, selectedTools: api ? api.getActiveTools() : [], hiddenTools: [], toolSnippets: {}, toolGuidelines: {},
+      promptGuidelines: [], appendSystemPrompt: "", sections: {}, contextFiles: [], skills: [],
+    }),
     waitForIdle: async () => {},
     newSession: async () => ({ cancelled: true }),
     fork: async () => ({ cancelled: true }),

@@ -229,3 +229,20 @@ export function wrapToolsWithExtensions(tools) { return tools; }
 export function isStandardSchema(s) { return !!s && typeof s === "object" && "~standard" in s; }
 export function hasJSONSchemaConverter(s) { return isStandardSchema(s) && typeof s["~standard"].jsonSchema === "function"; }
 export function toJSONSchema(s) { return s; }
+
+// pi 1.6's read-range label (`:10-19` for offset 10, limit 10): finite numbers or numeric strings; a malformed
+// or absent range gives "" (strict schemas send omitted optional arguments as null).
+function lineNumber(value) {
+  const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+  return typeof n === "number" && Number.isFinite(n) ? n : undefined;
+}
+export function formatReadLineRange(offset, limit) {
+  if (offset == null && limit == null) return "";
+  const start = offset == null ? 1 : lineNumber(offset);
+  if (start === undefined) return "";
+  if (limit == null) return `:${start}`;
+  const count = lineNumber(limit);
+  if (count === undefined) return "";
+  const end = start + count - 1;
+  return `:${start}${end ? `-${end}` : ""}`;
+}
