@@ -484,7 +484,8 @@ def test_a_missing_scope_mate_is_named_as_not_installed(make_host: MakeHost, tmp
     (ext / "package.json").write_text(
         '{"name": "needs-sibling", "type": "module", "dependencies": {"@earendil-works/fx-absent": "1.0.0"}}')
     (ext / "index.ts").write_text(
-        'import { x } from "@earendil-works/fx-absent";\nexport default (pi: any) => pi.on("session_start", () => x);\n')
+        'import { x } from "@earendil-works/fx-absent";\n'
+        'export default (pi: any) => pi.on("session_start", () => x);\n')
     [loaded] = make_host().load(scan_folder(tmp_path))
     assert loaded.status == "failed" and loaded.error_code == "dependency_missing", loaded.error
     assert "@earendil-works/fx-absent" in str(loaded.error) and "npm install" in str(loaded.error)
