@@ -52,6 +52,7 @@ from pi_sandbox.policy import CompiledPolicy, PermissionStore, Prompter, PromptR
 from pi_sandbox.quota import QuotaBreach, QuotaMeter, scaled
 from pi_sandbox.risk import Observer, RiskController
 from pi_sandbox.risk.calibrate import for_window as risk_calibration
+from pi_sandbox.sandbox.host_code import host_code, inside
 from pi_sandbox.sandbox.launch import ExecSandbox
 from pi_sandbox.sandbox.protected import ProtectedNames
 from pi_sandbox.trust import Controls, TransitionReason, TrustState
@@ -124,9 +125,11 @@ class Sandbox:
                                 *sandboxed_extension_folders(config.agent_dir, config.project_dir))
         self._secret_files = SecretFiles((*SECRET_FILE_PATTERNS, *config.secret_broker.extra_secret_files)) \
             if config.secret_broker.enabled else None
-        self._default_rules = PathRules((Path(config.project_dir).resolve(),), self._protected, self._extension_dirs,
+        project = Path(config.project_dir).resolve()
+        self._default_rules = PathRules((project,), self._protected, self._extension_dirs,
                                         names=ProtectedNames(config.sandbox.protected_paths),
-                                        secret_files=self._secret_files)
+                                        secret_files=self._secret_files,
+                                        host_code=inside(host_code(self.exec_sandbox.host_code_extra), (project,)))
         self._rules: dict[str, PathRules] = {}
         self._identities: dict[str, ExtensionIdentity] = {}
         #: The configuration quotas are computed from and its cache: quota per extension, with the trust version it

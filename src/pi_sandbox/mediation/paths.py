@@ -152,6 +152,9 @@ class PathRules:
     secret_files: SecretFiles | None = None
     #: How refusal checks compare paths: case-insensitively where the file system is (``pi_sandbox.fscase``).
     case: CaseRules = field(default=CASE_RULES, compare=False, repr=False)
+    #: What the supervisor itself runs or imports inside the roots (``sandbox/host_code.py``: a project's ``.venv``
+    #: holding pi-sandbox, an editable install's package folder): readable, never changed.
+    host_code: tuple[Path, ...] = ()
 
     _root_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _protected_texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -159,7 +162,7 @@ class PathRules:
     _first_base: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("roots", "protected", "read_only"):
+        for name in ("roots", "protected", "read_only", "host_code"):
             object.__setattr__(self, name, tuple(realpath(p) for p in getattr(self, name)))
         if self.own_root is not None:
             object.__setattr__(self, "own_root", realpath(self.own_root))
@@ -339,6 +342,14 @@ class PathRules:
         # evidence or the policy as surely as touching them directly.
         if delete and any(os.path.lexists(p) and case.refuses(p, text) for p in self._protected_texts):
             raise PathConfinementError(f"refusing to delete '{raw}': it contains pi-sandbox security state or settings")
+        for code in self.host_code:
+            real = str(code)
+            if case.refuses(text, real) or (delete and case.refuses(real, text)):
+                raise PathConfinementError(
+                    f"path '{raw}' is pi-sandbox's own code or the environment it runs from ({real}); the sandbox "
+                    "would run what is written there outside every sandbox, so it is never changed by extensions",
+                    reason=Reason.PROTECTED_PATH,
+                )
         own = rules.own
         if self.own_read_only and own is not None and (
                 case.refuses(text, own) or (delete and case.refuses(own, text))):

@@ -34,12 +34,13 @@ from pi_sandbox.errors import SandboxUnavailableError
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox import seccomp
 from pi_sandbox.sandbox.gitindex import repository_of
+from pi_sandbox.sandbox.host_code import host_code, inside
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
 from pi_sandbox.sandbox.planted import Planted, judge, quarantine, walk_recent
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
 from pi_sandbox.sandbox.secret_index import scan_limit
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
-from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, probe
+from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, bwrap_candidates, probe
 from pi_sandbox.sandbox.watch import WATCHER
 
 #: Folders masked for every child: home directories and where daemons keep their sockets.
@@ -273,6 +274,7 @@ class ExecSandbox:
         self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
                                         *((Path(runtime_dir),) if runtime_dir else ()))
         self._read_only: tuple[Path, ...] | None = None
+        self._host_code_extra: tuple[str, ...] | None = None
         #: Folders searched for secret files per writable root (``PI_SANDBOX_SECRET_SCAN_MAX_DIRS``).
         self._scan_limit = scan_limit(self._environ)
         self._dirs: dict[str, ExtensionStateDirs] = {}
@@ -329,6 +331,17 @@ class ExecSandbox:
             self._read_only = (*self._toolchains(self._environ.get("PATH", "")),
                                *(self._host(p) for p in self.config.sandbox.read_only_paths))
         return self._read_only
+
+    @property
+    def host_code_extra(self) -> tuple[str, ...]:
+        """Host programs outside the interpreter's folders (``host_code.py``): every bwrap this sandbox may start
+        (found without starting one) and the JS toolchain cache (esbuild runs on the host)."""
+        if self._host_code_extra is None:
+            from pi_sandbox.runtime.toolchain import cache_dir  # the runtime package imports the sandbox's
+
+            self._host_code_extra = (*(path for path, _ in bwrap_candidates(self._environ)),
+                                     str(cache_dir(self._environ)))
+        return self._host_code_extra
 
     def support(self) -> SandboxSupport:
         """Whether children can be confined here (probed once)."""
@@ -426,10 +439,13 @@ class ExecSandbox:
         # A named socket is bound read-only (connect() needs no write access) and lifts the AF_UNIX block.
         sockets = tuple(self._host(s) for s in extra.unix_sockets)
         own = (request.own_root,) if request.own_root else ()
+        writable = (*workspace, dirs.data, dirs.tmp)
+        # What the supervisor runs or imports, where a child could write it: read-only like installed code.
+        host = inside(host_code(self.host_code_extra), writable)
         view = View(masks=self.masks, scratch=tuple(map(Path, SCRATCH_DIRS)),
                     read=(*self.read_only, *(() if request.own_read_only else own), *sockets),
-                    write=(*workspace, dirs.data, dirs.tmp), hide=self.hidden, names=self.names,
-                    protect=tuple(workspace), home=self.home, code=own if request.own_read_only else (),
+                    write=writable, hide=self.hidden, names=self.names,
+                    protect=tuple(workspace), home=self.home, code=(*(own if request.own_read_only else ()), *host),
                     secrets=request.secret_files, session=str(self.state_dir),
                     secret_scan_max_dirs=self._scan_limit)
         mount_args, stubs = bwrap_mount_args(view)
