@@ -8,7 +8,6 @@ a missing state dir or key is reported as "created at first use".
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from pi_sandbox.config import resolve_config, resolve_paths
 from pi_sandbox.errors import PiSandboxError
 from pi_sandbox.progress import ProgressCallback
 from pi_sandbox.progress import report as report_progress
+from pi_sandbox.sandbox.host_code import host_which
 
 OK: Final = "ok"
 WARN: Final = "warn"
@@ -50,7 +50,7 @@ def check_python() -> Check:
 def check_toolchain() -> Check:
     from pi_sandbox.runtime.toolchain import default_toolchain
 
-    npm = shutil.which("npm")
+    npm = host_which("npm")
     try:
         toolchain = default_toolchain()
         installed = toolchain.installed()

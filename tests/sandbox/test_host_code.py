@@ -138,3 +138,33 @@ def test_the_interpreter_prefix_in_the_workspace_is_read_only(pi_env: PiEnv, ope
     refused = _fs_write(box, ".venv/lib/python3.11/site-packages/evil.pth")
     assert not refused.ok and refused.reason == "protected_path", refused
     assert _run(box, "echo ok > notes.txt && cat notes.txt")["stdout"] == "ok\n"
+
+
+@pytest.mark.parametrize("entry", [".", "bin", "./node_modules/.bin", "{ws}/.venv/bin", "{ws}/node_modules/.bin",
+                                   "{ws}/deep/er/bin"])
+def test_programs_the_host_starts_are_never_found_in_the_project(pi_env: PiEnv, monkeypatch: pytest.MonkeyPatch,
+                                                                  entry: str) -> None:
+    """``npm root -g`` (every start that lists npm packages), ``npm``/``git`` for ``ext install``, a system bwrap:
+    found through ``PATH``; a ``PATH`` entry in the project (relative, or a project venv's ``bin``) found the
+    ``npm`` a child had written there, and the host ran it unsandboxed."""
+    from pi_sandbox.runtime.pi_packages import npm_global_root
+    from pi_sandbox.scanner.fetch import _tool
+
+    ws = pi_env.workspace
+    folder = Path(entry.format(ws=ws)) if entry.startswith("{") else ws / entry
+    folder.mkdir(parents=True, exist_ok=True)
+    canary = pi_env.home / "PWNED"
+    for name in ("npm", "git", "bwrap"):
+        (folder / name).write_text(f"#!/bin/sh\necho {name} > {canary}\necho /x\n")
+        (folder / name).chmod(0o755)
+    path = os.pathsep.join([entry.format(ws=ws), os.environ.get("PATH", "")])
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.chdir(ws)
+    try:
+        git = _tool("git", {"PATH": path})
+    except Exception:  # no git on this machine: refused, never the planted one
+        git = ""
+    assert not git.startswith(str(ws)), git
+    npm_global_root({"PATH": path})
+    assert not canary.exists()
+    assert all(not p.startswith(str(ws)) for p, _ in bwrap_candidates({"PATH": path}))

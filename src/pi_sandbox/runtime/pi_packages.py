@@ -19,13 +19,13 @@ pi's own keys are read here (read-only, not validated: they are pi's, not ours).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pi_sandbox.runtime import discovery as disc
+from pi_sandbox.sandbox.host_code import host_which
 from pi_sandbox.scanner.packages import read_json_file
 
 _GIT_PREFIX = re.compile(r"^(?:git\+)?(?:https?|ssh|git|file)://(?:[^@/]+@)?", re.IGNORECASE)
@@ -57,7 +57,7 @@ def configured_packages(settings_file: Path, scope: str) -> list[PiPackage]:
 
 def npm_global_root(environ: Mapping[str, str]) -> Path | None:
     """``npm root -g`` for this environment (None without npm)."""
-    npm = shutil.which("npm", path=environ.get("PATH"))
+    npm = host_which("npm", environ.get("PATH"))
     if npm is None:
         return None
     try:

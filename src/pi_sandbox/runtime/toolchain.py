@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from pi_sandbox.errors import ToolchainMissingError, ToolchainSetupError
+from pi_sandbox.sandbox.host_code import host_which
 
 #: The manifest and lockfile shipped in the package (the only toolchain files that are).
 LOCK_DIR: Final = Path(__file__).resolve().parent / "js" / "toolchain"
@@ -137,7 +138,7 @@ def setup_toolchain(toolchain: Toolchain | None = None, *, timeout_s: float = 60
     tc = toolchain or default_toolchain()
     action = "already installed"
     if not tc.installed():
-        npm = shutil.which("npm")
+        npm = host_which("npm")
         if npm is None:
             raise ToolchainSetupError("npm is not installed: install Node.js/npm (e.g. `apt-get install npm`), "
                                       "then run `pi-sandbox setup` again")

@@ -18,6 +18,7 @@ has loaded from outside those (an editable install: ``src/pi_sandbox``), the bwr
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import sys
 import threading
@@ -95,3 +96,32 @@ def inside(paths: Iterable[str], roots: Iterable[Path | str]) -> tuple[Path, ...
             continue
         out.append(Path(path))
     return tuple(out)
+
+
+def host_path(path_var: str | None = None) -> str:
+    """``PATH`` for the programs the supervisor starts itself (``npm``, ``git``, a system ``bwrap``): without its
+    relative entries (``.``, ``node_modules/.bin``: they name folders of the current one) and the entries inside the
+    current folder — the project, which extensions and their commands write. ``shutil.which("npm")`` with
+    ``./node_modules/.bin`` or ``<project>/.venv/bin`` first on ``PATH`` found an ``npm`` a child had put there and
+    ran it unsandboxed (``npm root -g`` at every start that lists npm packages, ``ext install``). When the current
+    folder is ``/`` or holds the home folder only relative entries are dropped (everything lies inside it)."""
+    raw = os.environ.get("PATH", os.defpath) if path_var is None else path_var
+    try:
+        here = os.path.realpath(os.getcwd())
+    except OSError:
+        here = "/"
+    home = os.path.realpath(os.path.expanduser("~"))
+    broad = here == "/" or home == here or home.startswith(here.rstrip("/") + "/")
+    keep = []
+    for entry in raw.split(os.pathsep):
+        if not entry.startswith("/"):
+            continue
+        if not broad and (os.path.realpath(entry) + "/").startswith(here.rstrip("/") + "/"):
+            continue
+        keep.append(entry)
+    return os.pathsep.join(keep)
+
+
+def host_which(name: str, path_var: str | None = None) -> str | None:
+    """``shutil.which(name)`` on :func:`host_path` (see there)."""
+    return shutil.which(name, path=host_path(path_var))

