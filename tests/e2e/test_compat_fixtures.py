@@ -3,6 +3,9 @@ registers, and its tools answer the way pi's own runtime would (API shapes, buil
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -489,3 +492,52 @@ def test_a_missing_scope_mate_is_named_as_not_installed(make_host: MakeHost, tmp
     [loaded] = make_host().load(scan_folder(tmp_path))
     assert loaded.status == "failed" and loaded.error_code == "dependency_missing", loaded.error
     assert "@earendil-works/fx-absent" in str(loaded.error) and "npm install" in str(loaded.error)
+
+
+class _BodyEcho(BaseHTTPRequestHandler):
+    """Answers a POST with the Content-Type and body it got; /hop redirects to /landed."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+        reply = json.dumps({"type": self.headers.get("content-type"), "body": body}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/hop":
+            self.send_response(302)
+            self.send_header("location", "/landed")
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_fetch_bodies_content_types_blobs_and_redirects_like_node(make_host: MakeHost) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _BodyEcho)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = load(make_host, "fetch-bodies", sandbox_kwargs={"settings": {"extensionPolicy": {
+            "perExtension": {"fetch-bodies": {"http": {"allowHosts": ["127.0.0.1"]}}}}}})
+        got = details(host.call_tool("fetch-bodies", "bodies", {"base": f"http://127.0.0.1:{server.server_address[1]}"}))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got == {
+        "urlencoded": {"type": "application/x-www-form-urlencoded;charset=UTF-8",
+                       "body": "grant_type=refresh_token&token=t"},
+        "text": "text/plain;charset=UTF-8", "explicit": "application/json",
+        "blobBody": {"type": "application/xml", "body": "<a/>"},
+        "formType": "multipart/form-data", "formParts": True,
+        "redirect": [200, True, "/landed", "OK"],
+        "blob": [True, len(json.dumps({"type": "text/plain;charset=UTF-8", "body": "abc"})), "application/json"],
+    }

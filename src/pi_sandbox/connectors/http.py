@@ -145,7 +145,7 @@ class HttpConnector:
                                       deadline)
                 location = response["location"]
                 if location is None or response["status"] not in (301, 302, 303, 307, 308):
-                    return self._result(response)
+                    return self._result(response, redirected=_hop > 0)
                 previous_host = urlsplit(url).hostname
                 url = urljoin(url, location)
                 if response["status"] in (301, 302, 303) and method not in ("GET", "HEAD"):
@@ -268,7 +268,7 @@ class HttpConnector:
                                      reason="http_timeout") from None
             raise ConnectorError(f"http request failed: {type(exc).__name__}", code="io", reason="http_error") from None
 
-    def _result(self, response: Mapping[str, Any]) -> dict[str, Any]:
+    def _result(self, response: Mapping[str, Any], *, redirected: bool = False) -> dict[str, Any]:
         try:
             text = response["body"].decode(response["encoding"], errors="replace")
         except LookupError:
@@ -277,6 +277,9 @@ class HttpConnector:
             "status": response["status"],
             "headers": {k: self.broker.redact(v) for k, v in response["headers"].items()},
             "body": self.broker.redact(text),
+            # where the redirects ended (fetch's ``response.url`` / ``redirected``), redacted like the rest
+            "url": self.broker.redact(response["url"]),
+            "redirected": redirected,
         }
 
 

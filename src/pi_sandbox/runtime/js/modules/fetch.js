@@ -2,7 +2,7 @@
 // ({method, url, headers?, body?, timeout_ms?} -> {status, headers, body}). The supervisor decides whether
 // the request may happen (http capability, host allow/deny lists, size limits); this shim only adapts shapes.
 import * as host from "pi:host";
-import { Event, EventTarget } from "pi:web";
+import { Event, EventTarget, Blob, FormData } from "pi:web";
 import { URLSearchParams } from "url";
 import { ReadableStream } from "pi:web-streams";
 
@@ -73,13 +73,51 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 function bodyToText(body) {
-  if (body === undefined || body === null) return undefined;
-  if (typeof body === "string") return body;
-  if (body instanceof URLSearchParams) return body.toString();
-  if (body instanceof ArrayBuffer) return textDecoder.decode(new Uint8Array(body));
-  if (ArrayBuffer.isView(body)) return textDecoder.decode(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
-  throw Object.assign(new TypeError("pi-sandbox: fetch body must be a string, URLSearchParams or bytes"), { code: "ERR_NOT_SUPPORTED" });
+  return extractBody(body).text;
 }
+
+// The fetch standard's "extract a body": the text sent and the Content-Type a body of that kind implies
+// (Node sets it when the caller did not; form posts such as OAuth token requests depend on it).
+function extractBody(body) {
+  if (body === undefined || body === null) return { text: undefined, type: null };
+  if (typeof body === "string") return { text: body, type: "text/plain;charset=UTF-8" };
+  if (body instanceof URLSearchParams) return { text: body.toString(), type: "application/x-www-form-urlencoded;charset=UTF-8" };
+  if (body instanceof Blob) return { text: textDecoder.decode(body._bytes), type: body.type || null };
+  if (body instanceof FormData) return multipart(body);
+  if (body instanceof ArrayBuffer) return { text: textDecoder.decode(new Uint8Array(body)), type: null };
+  if (ArrayBuffer.isView(body)) return { text: textDecoder.decode(new Uint8Array(body.buffer, body.byteOffset, body.byteLength)), type: null };
+  throw Object.assign(new TypeError("pi-sandbox: fetch body must be a string, URLSearchParams, FormData, a Blob or bytes"),
+    { code: "ERR_NOT_SUPPORTED" });
+}
+
+// multipart/form-data as undici writes it (text parts; a file part carries its name and type).
+function multipart(form) {
+  const boundary = `----formdata-pi-${Math.random().toString(16).slice(2)}${Date.now().toString(16)}`;
+  const escape = (v) => String(v).replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
+  let text = "";
+  for (const [name, value] of form) {
+    text += `--${boundary}\r\nContent-Disposition: form-data; name="${escape(name)}"`;
+    if (value instanceof Blob) {
+      text += `; filename="${escape(value.name ?? "blob")}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
+      text += textDecoder.decode(value._bytes);
+    } else {
+      text += `\r\n\r\n${String(value).replace(/\r(?!\n)|(?<!\r)\n/g, "\r\n")}`;
+    }
+    text += "\r\n";
+  }
+  text += `--${boundary}--\r\n`;
+  return { text, type: `multipart/form-data; boundary=${boundary}` };
+}
+
+// The reason phrases Node's fetch reports (undici takes them from the response line; HTTP/2 has none).
+const STATUS_TEXT = {
+  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content", 301: "Moved Permanently",
+  302: "Found", 303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
+  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+  408: "Request Timeout", 409: "Conflict", 410: "Gone", 413: "Payload Too Large", 415: "Unsupported Media Type",
+  422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
+  502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
 
 class BodyMixin {
   _bytes() {
@@ -92,7 +130,16 @@ class BodyMixin {
   async json() { return JSON.parse(await this.text()); }
   async arrayBuffer() { const b = this._bytes(); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); }
   async bytes() { return this._bytes(); }
-  async blob() { throw Object.assign(new Error("pi-sandbox: Blob bodies are not supported"), { code: "ERR_NOT_SUPPORTED" }); }
+  async blob() { return new Blob([this._bytes()], { type: (this.headers && this.headers.get("content-type")) || "" }); }
+  async formData() {
+    const type = (this.headers && this.headers.get("content-type")) || "";
+    if (!type.startsWith("application/x-www-form-urlencoded")) {
+      throw new TypeError("pi-sandbox: formData() reads application/x-www-form-urlencoded bodies only");
+    }
+    const form = new FormData();
+    for (const [k, v] of new URLSearchParams(await this.text())) form.append(k, v);
+    return form;
+  }
   get body() {
     if (this._raw === undefined || this._raw === null) return null;
     if (!this._stream) {
@@ -113,7 +160,13 @@ export class Request extends BodyMixin {
     this.url = base ? base.url : String(input instanceof URL ? input.href : input);
     this.method = String(init.method || (base && base.method) || "GET").toUpperCase();
     this.headers = new Headers(init.headers || (base && base.headers));
-    this._raw = init.body !== undefined ? bodyToText(init.body) : base ? base._raw : undefined;
+    if (init.body !== undefined) {
+      const { text, type } = extractBody(init.body);
+      this._raw = text;
+      if (type && !this.headers.has("content-type")) this.headers.set("content-type", type);
+    } else {
+      this._raw = base ? base._raw : undefined;
+    }
     this.signal = init.signal || (base && base.signal) || new AbortController().signal;
     this.bodyUsed = false;
     this.redirect = init.redirect || "follow";
@@ -130,7 +183,7 @@ export class Response extends BodyMixin {
     this.headers = new Headers(init.headers);
     this.ok = this.status >= 200 && this.status < 300;
     this.url = init.url || "";
-    this.redirected = false;
+    this.redirected = Boolean(init.redirected);
     this.type = "basic";
     this.bodyUsed = false;
   }
@@ -174,8 +227,9 @@ export async function fetch(input, init = {}) {
     }
     throw err;
   }
-  const resp = new Response(null, { status: res.status, statusText: res.status_text || res.statusText || "",
-    headers: res.headers || {}, url: res.url || req.url });
+  const resp = new Response(null, { status: res.status,
+    statusText: res.status_text || res.statusText || STATUS_TEXT[res.status] || "",
+    headers: res.headers || {}, url: res.url || req.url, redirected: res.redirected });
   resp._raw = decodeResultBody(res);
   return resp;
 }
