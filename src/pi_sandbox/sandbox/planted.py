@@ -326,7 +326,6 @@ def quarantine(root: str, found: list[tuple[str, str, bool]], into: Path) -> lis
     prefix = root.rstrip("/") + "/"
     for path, what, is_config in found:
         rel = path[len(prefix):]
-        text = _read_small(path) if is_config else None
         moved = _move_out(root, rel, into / rel)
         if not moved and not os.path.lexists(path):
             continue  # gone meanwhile (the child removed it): nothing is left to move or to record
@@ -334,6 +333,11 @@ def quarantine(root: str, found: list[tuple[str, str, bool]], into: Path) -> lis
         if moved:
             action = "quarantined"
             if is_config:
+                # The safe lines of what was moved, read where it now lies (the state dir: no child reaches it).
+                # Read by its workspace path before the move, a folder on the way swapped for a link to another
+                # repository (``x`` -> ``~/private/.git``'s parent) and back again made the host copy that
+                # repository's remote URLs — tokens in them included — into the workspace for the child to read.
+                text = _read_small(str(into / rel))
                 _write_new(root, rel, safe_lines(text or ""))
                 action = "neutralised"
         out.append(Planted(rel, what, action))
