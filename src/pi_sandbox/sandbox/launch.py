@@ -300,6 +300,11 @@ class ExecSandbox:
         """
         masked = [str(self.home), *MASKED_SYSTEM_DIRS]
         out: dict[Path, None] = {}
+        # Folders children write (the project, the state dir with the extensions' data and tmp folders): a
+        # ``PATH`` entry there (an activated project venv's ``bin``, ``node_modules/.bin``) holds what a child put
+        # there, and a link of its making (``.venv/bin/helper -> ~/Documents/taxes.txt``) exposed that folder of
+        # the home to every later child. Their links are never followed here.
+        written = tuple(os.path.realpath(p).rstrip("/") + "/" for p in (self.config.project_dir, self.state_dir))
 
         def expose(path: Path) -> None:
             if not any(str(path).startswith(m.rstrip("/") + "/") for m in masked):
@@ -311,6 +316,8 @@ class ExecSandbox:
         for entry in path_var.split(os.pathsep):
             if not entry.startswith("/"):
                 continue
+            if (os.path.realpath(entry).rstrip("/") + "/").startswith(written):
+                continue  # inside a writable root: children see it there, and it may be a link of theirs
             expose(Path(entry))
             try:
                 with os.scandir(entry) as items:
