@@ -269,10 +269,14 @@ class HttpConnector:
             raise ConnectorError(f"http request failed: {type(exc).__name__}", code="io", reason="http_error") from None
 
     def _result(self, response: Mapping[str, Any], *, redirected: bool = False) -> dict[str, Any]:
+        # The bytes as received first: the charset is the server's word, and the UTF-8 bytes of a withheld value
+        # served as ``charset=utf-16-le`` or ``cp037`` decoded to characters no spelling matched — the extension
+        # encoded the string back and had the value. Then the text, for a value the server really encoded so.
+        body = self.broker.redact(response["body"])
         try:
-            text = response["body"].decode(response["encoding"], errors="replace")
+            text = body.decode(response["encoding"], errors="replace")
         except LookupError:
-            text = response["body"].decode("utf-8", errors="replace")
+            text = body.decode("utf-8", errors="replace")
         return {
             "status": response["status"],
             "headers": {k: self.broker.redact(v) for k, v in response["headers"].items()},
