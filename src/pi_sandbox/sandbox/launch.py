@@ -16,10 +16,12 @@ spawns and then :meth:`Launch.attach` es to the started bwrap process:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
 import select
+import stat
 import sys
 import threading
 import time
@@ -240,15 +242,59 @@ def hide_stand_ins_from_git(home: Path, stubs: Sequence[str]) -> None:
         found = repos[folder] if folder in repos else repos.setdefault(folder, repository_of(folder))
         if found is not None and os.path.isfile(stub) and stub.startswith(found[0].rstrip("/") + "/"):
             lines.append("/" + stub[len(found[0].rstrip("/")) + 1:])
-    target = home / GIT_EXCLUDES
     text = "".join(f"{line}\n" for line in sorted(set(lines)))
     try:
-        if text == (target.read_text(encoding="utf-8") if target.exists() else ""):
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        _write_in_home(home, GIT_EXCLUDES, text)
     except OSError:
         pass  # only git's view of the stand-ins is at stake, never the sandbox
+
+
+def _write_in_home(home: Path, rel: str, text: str) -> None:
+    """Write ``text`` to ``home/rel`` (unless it holds it already) without following a link anywhere below ``home``.
+
+    The sandbox home is the children's to write: with ``~/.config/git/ignore`` (or ``.config``, or ``git``) made a
+    link to a host file (the ledger database, ``settings.json``, ``~/.bashrc``), writing by path made the host
+    overwrite that file with the excludes list. Folders are reached one name at a time (``O_NOFOLLOW``), a link in
+    the way is replaced by a folder, and the file is written beside its place and renamed over it (a rename replaces
+    a link itself, never its target)."""
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    *folders, name = rel.split("/")
+    fd = os.open(home, flags)
+    try:
+        for part in folders:
+            try:
+                nxt = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    raise
+                if exc.errno != errno.ENOENT:
+                    os.unlink(part, dir_fd=fd)  # a link or a file where a folder belongs: the child's, replaced
+                os.mkdir(part, 0o755, dir_fd=fd)
+                nxt = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        try:
+            current = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+        except OSError:
+            current = -1
+        if current >= 0:
+            try:
+                same = stat.S_ISREG(os.fstat(current).st_mode) and os.read(current, len(text) + 2) == text.encode()
+            finally:
+                os.close(current)
+            if same:
+                return
+        elif not text:
+            return
+        temp = f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd)
+        try:
+            os.write(out, text.encode())
+        finally:
+            os.close(out)
+        os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 class ExecSandbox:
