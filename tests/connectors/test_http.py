@@ -51,7 +51,14 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
+        raw = self.rfile.read(length) if length else b""
+        if url.path == "/raw":  # the bytes back as they came
+            self._reply(200, raw, {"Content-Type": "application/octet-stream"})
+            return
+        if url.path == "/rawleak":
+            self._reply(200, b"\xff\x00" + SECRET.encode() + b"\xfe", {"Content-Type": "application/octet-stream"})
+            return
+        body = raw.decode()
         if url.path == "/echo":
             payload = {"method": self.command, "body": body, "headers": {k.lower(): v for k, v in self.headers.items()}}
             self._reply(200, json.dumps(payload).encode(), {"Content-Type": "application/json", "X-Test": "1"})
@@ -139,7 +146,7 @@ def test_get_and_post(http_ctx: MakeHttp, server: str) -> None:
 
 @pytest.mark.parametrize(
     "where",
-    ["body", "body_b64", "header", "header_name", "url_query", "url_encoded"],
+    ["body", "body_b64", "binary_body", "binary_body_b64", "header", "header_name", "url_query", "url_encoded"],
 )
 def test_outbound_secret_is_blocked_with_alert(open_sandbox: OpenSandbox, server: str, where: str) -> None:
     """The mediation stage scans every string of the request; nothing is sent, one deny entry is left."""
@@ -150,6 +157,12 @@ def test_outbound_secret_is_blocked_with_alert(open_sandbox: OpenSandbox, server
         params["body"] = f"token={SECRET}"
     elif where == "body_b64":
         params["body"] = json.dumps({"t": base64.b64encode(SECRET.encode()).decode()})
+    elif where.startswith("binary_body"):
+        # bytes that are not text travel as `body_base64`: the value at an offset that hides it from the
+        # base64 spelling's alignment, raw or itself base64-encoded inside the bytes
+        inner = SECRET.encode() if where == "binary_body" else base64.b64encode(SECRET.encode())
+        del params["body"]
+        params["body_base64"] = base64.b64encode(b"\xff\x00" + inner + b"\xfe").decode()
     elif where == "header":
         params["headers"] = {"Authorization": f"Bearer {SECRET}"}
     elif where == "header_name":
@@ -165,6 +178,20 @@ def test_outbound_secret_is_blocked_with_alert(open_sandbox: OpenSandbox, server
     (alert,) = store.query_alerts(category="secret_exposure")
     assert alert.severity == "critical" and alert.context_hash == value_fingerprint(SECRET)
     assert SECRET not in json.dumps([alert.summary, alert.reason_codes, alert.remediation, result.message])
+
+
+def test_binary_bodies_travel_as_base64_both_ways(http_ctx: MakeHttp, server: str) -> None:
+    conn, ctx, _ = http_ctx()
+    sent = bytes(range(255, -1, -1))
+    out = conn.call(ctx, {"method": "POST", "url": server + "/raw",
+                          "body_base64": base64.b64encode(sent).decode()})
+    assert "body" not in out and base64.b64decode(out["body_base64"]) == sent
+    leak = conn.call(ctx, {"url": server + "/rawleak"})
+    raw = base64.b64decode(leak["body_base64"])
+    assert SECRET.encode() not in raw and raw == b"\xff\x00[REDACTED]\xfe"
+    for bad in ({"body_base64": "not base64!"}, {"body_base64": "AA==", "body": "x"}, {"body_base64": 5}):
+        with pytest.raises(ConnectorError):
+            conn.call(ctx, {"method": "POST", "url": server + "/raw", **bad})
 
 
 def test_response_is_redacted(http_ctx: MakeHttp, server: str) -> None:

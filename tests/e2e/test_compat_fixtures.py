@@ -495,13 +495,14 @@ def test_a_missing_scope_mate_is_named_as_not_installed(make_host: MakeHost, tmp
 
 
 class _BodyEcho(BaseHTTPRequestHandler):
-    """Answers a POST with the Content-Type and body it got; /hop redirects to /landed."""
+    """Answers a POST with the Content-Type and body it got (/raw: the bytes); /hop redirects to /landed."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
-        body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
-        reply = json.dumps({"type": self.headers.get("content-type"), "body": body}).encode()
+        raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+        binary = self.path == "/raw"  # the bytes back as they came
+        reply = raw if binary else json.dumps({"type": self.headers.get("content-type"), "body": raw.decode()}).encode()
         self.send_response(200)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", "application/octet-stream" if binary else "application/json")
         self.send_header("content-length", str(len(reply)))
         self.end_headers()
         self.wfile.write(reply)
@@ -533,6 +534,7 @@ def test_fetch_bodies_content_types_blobs_and_redirects_like_node(make_host: Mak
         server.shutdown()
         server.server_close()
     assert got == {
+        "binary": [256, True], "formBinary": True,
         "urlencoded": {"type": "application/x-www-form-urlencoded;charset=UTF-8",
                        "body": "grant_type=refresh_token&token=t"},
         "text": "text/plain;charset=UTF-8", "explicit": "application/json",

@@ -577,8 +577,9 @@ def test_fetch_uses_the_http_hostcall() -> None:
         result = [res.status, res.ok, res.headers.get("content-type"), body.echo, denied, aborted];"""
     )
     assert out[:3] == [201, True, "application/json"]
-    assert out[3] == {"method": "POST", "url": "https://api.example.com/v1/x?q=1", "headers": {"x-key": "k"},
-                      "body": '{"a":1}'}
+    # a string body without a Content-Type gets Node's text/plain;charset=UTF-8
+    assert out[3] == {"method": "POST", "url": "https://api.example.com/v1/x?q=1",
+                      "headers": {"x-key": "k", "content-type": "text/plain;charset=UTF-8"}, "body": '{"a":1}'}
     assert out[4] == ["TypeError", "policy_denied", "fetch failed: http capability denied"]
     assert out[5] == "AbortError"
     assert len(rt.host_calls("http")) == 2  # the pre-aborted request never reached the host

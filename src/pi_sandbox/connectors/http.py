@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import socket
 import threading
@@ -133,7 +135,7 @@ class HttpConnector:
         self._check_destination(ctx, HostPolicy.for_extension(ctx.config, ctx.extension_id), url)
 
     def _follow(self, ctx: ConnectorContext, timeout: httpx.Timeout, deadline: _TotalDeadline, method: str,
-                url: str, headers: dict[str, str], body: str | None) -> Any:
+                url: str, headers: dict[str, str], body: str | bytes | None) -> Any:
         settings: HttpSettings = ctx.config.http
         import httpx
 
@@ -212,7 +214,7 @@ class HttpConnector:
         url: str,
         address: str,
         headers: Mapping[str, str],
-        body: str | None,
+        body: str | bytes | None,
         cap: int,
         deadline: _TotalDeadline,
     ) -> dict[str, Any]:
@@ -232,7 +234,7 @@ class HttpConnector:
             send_headers["Host"] = host if parts.port is None else f"{host}:{parts.port}"
             if parts.scheme == "https":
                 extensions["sni_hostname"] = host
-        content = body.encode("utf-8") if body is not None else None
+        content = body.encode("utf-8") if isinstance(body, str) else body
         try:
             with client.stream(
                 method, target, headers=send_headers, content=content, extensions=extensions
@@ -272,15 +274,21 @@ class HttpConnector:
         # The bytes as received first: the charset is the server's word, and the UTF-8 bytes of a withheld value
         # served as ``charset=utf-16-le`` or ``cp037`` decoded to characters no spelling matched — the extension
         # encoded the string back and had the value. Then the text, for a value the server really encoded so.
-        body = self.broker.redact(response["body"])
+        raw: bytes = self.broker.redact(response["body"])
         try:
-            text = body.decode(response["encoding"], errors="replace")
+            text: str | None = raw.decode(response["encoding"])
         except LookupError:
-            text = body.decode("utf-8", errors="replace")
+            text = _utf8(raw)
+        except UnicodeDecodeError:
+            text = None
+        # Bytes that are not text in their charset (an image, a PDF, a zip) travel as base64, so fetch's
+        # arrayBuffer()/blob() get them unchanged (redacted as bytes above, like text).
+        body: dict[str, str] = ({"body": self.broker.redact(text)} if text is not None else
+                                {"body_base64": base64.b64encode(raw).decode("ascii")})
         return {
             "status": response["status"],
             "headers": {k: self.broker.redact(v) for k, v in response["headers"].items()},
-            "body": self.broker.redact(text),
+            **body,
             # where the redirects ended (fetch's ``response.url`` / ``redirected``), redacted like the rest
             "url": self.broker.redact(response["url"]),
             "redirected": redirected,
@@ -304,7 +312,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _parse(params: Mapping[str, Any]) -> tuple[str, str, dict[str, str], str | None]:
+def _parse(params: Mapping[str, Any]) -> tuple[str, str, dict[str, str], str | bytes | None]:
     method = str(params.get("method", "GET")).upper()
     if method not in METHODS:
         raise ConnectorError(
@@ -319,9 +327,28 @@ def _parse(params: Mapping[str, Any]) -> tuple[str, str, dict[str, str], str | N
     ):
         raise ConnectorError("http 'headers' must map strings to strings", code="invalid_request")
     headers = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
-    body = params.get("body")
+    body: str | bytes | None = params.get("body")
     if body is not None and not isinstance(body, str):
         raise ConnectorError("http 'body' must be a string", code="invalid_request")
+    encoded = params.get("body_base64")
+    if encoded is not None:
+        # bytes that are not text (an upload): sent unchanged
+        if body is not None or not isinstance(encoded, str):
+            raise ConnectorError("http takes one of 'body' (a string) or 'body_base64' (a base64 string)",
+                                 code="invalid_request")
+        if len(encoded) > MAX_REQUEST_BYTES * 4 // 3 + 4:
+            raise ConnectorError("http request body too large", code="invalid_request")
+        try:
+            body = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConnectorError("http 'body_base64' is not base64", code="invalid_request") from None
     if body is not None and len(body) > MAX_REQUEST_BYTES:
         raise ConnectorError("http request body too large", code="invalid_request")
     return method, url, headers, body
+
+
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from itertools import chain
@@ -106,9 +108,25 @@ def carried_secret(broker: SecretBroker, params: Mapping[str, Any]) -> str | Non
     One search over the parameters' JSON (in C) proves that no string in them holds one, which is what nearly
     every call finds; only otherwise are the strings searched one by one, for the fingerprint (an exec call's
     argv, env and stdin were one search per string, ~17 µs each with the CPU caches cold)."""
-    if broker.redactor.holds_none(params):
+    if not broker.redactor.holds_none(params):
+        found = next((f for f in map(broker.secret_fingerprint, _strings(params)) if f), None)
+        if found is not None:
+            return found
+    return _in_binary_body(broker, params)
+
+
+def _in_binary_body(broker: SecretBroker, params: Mapping[str, Any]) -> str | None:
+    """The fingerprint of a withheld value in an http call's ``body_base64`` (bytes that are not text, sent as
+    base64 by the runtime): searched in the bytes the connector would send, not in their base64 spelling, whose
+    alignment would hide a value placed at any offset."""
+    encoded = params.get("body_base64")
+    if not isinstance(encoded, str):
         return None
-    return next((f for f in map(broker.secret_fingerprint, _strings(params)) if f), None)
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None  # not base64: the connector refuses the call
+    return broker.secret_fingerprint(raw)
 
 
 class MediationStage:

@@ -97,7 +97,7 @@ def usage_of(call: CallInfo, outcome: Outcome) -> Usage:
     if capability is _EXEC:
         return Usage(exec_wall_ms=int(outcome.connector_ms))
     if call.method == "http":
-        sent = payload_bytes(call.params.get("body"))
+        sent = payload_bytes(call.params.get("body")) + payload_bytes(call.params.get("body_base64"))
         return Usage(http_bytes=sent + payload_bytes(outcome.result))
     if capability is _READ and outcome.ok:
         return Usage(payload_bytes(outcome.result))  # read_bytes (positional: one is made per read)
@@ -159,7 +159,8 @@ class QuotaStage:
         if breach is not None:
             self.breached(breach)
         self._snapshot(call.extension_id)
-        bytes_in = demand.write_bytes + (payload_bytes(call.params.get("body")) if call.method == "http" else 0)
+        bytes_in = demand.write_bytes + (payload_bytes(call.params.get("body")) + payload_bytes(
+            call.params.get("body_base64")) if call.method == "http" else 0)
         bytes_out = usage.read_bytes or usage.http_bytes
         return {"bytes_in": bytes_in, "bytes_out": bytes_out} if bytes_in or bytes_out else _NOTHING_MOVED
 

@@ -82,31 +82,49 @@ function extractBody(body) {
   if (body === undefined || body === null) return { text: undefined, type: null };
   if (typeof body === "string") return { text: body, type: "text/plain;charset=UTF-8" };
   if (body instanceof URLSearchParams) return { text: body.toString(), type: "application/x-www-form-urlencoded;charset=UTF-8" };
-  if (body instanceof Blob) return { text: textDecoder.decode(body._bytes), type: body.type || null };
+  if (body instanceof Blob) return { text: bytesOrText(body._bytes), type: body.type || null };
   if (body instanceof FormData) return multipart(body);
-  if (body instanceof ArrayBuffer) return { text: textDecoder.decode(new Uint8Array(body)), type: null };
-  if (ArrayBuffer.isView(body)) return { text: textDecoder.decode(new Uint8Array(body.buffer, body.byteOffset, body.byteLength)), type: null };
+  if (body instanceof ArrayBuffer) return { text: bytesOrText(new Uint8Array(body)), type: null };
+  if (ArrayBuffer.isView(body)) return { text: bytesOrText(new Uint8Array(body.buffer, body.byteOffset, body.byteLength)), type: null };
   throw Object.assign(new TypeError("pi-sandbox: fetch body must be a string, URLSearchParams, FormData, a Blob or bytes"),
     { code: "ERR_NOT_SUPPORTED" });
 }
 
-// multipart/form-data as undici writes it (text parts; a file part carries its name and type).
+// Bytes that are UTF-8 text stay a string (the hostcall's `body`); other bytes (an image, a zip) are kept as
+// bytes and sent as `body_base64`, unchanged.
+// (The engine's TextDecoder has no `fatal` mode: text is UTF-8 when it encodes back to the same bytes.)
+function bytesOrText(bytes) {
+  const text = textDecoder.decode(bytes);
+  const again = textEncoder.encode(text);
+  if (again.length === bytes.length && again.every((b, i) => b === bytes[i])) return text;
+  return bytes.slice();
+}
+
+function toBase64(bytes) {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+// multipart/form-data as undici writes it (a file part carries its name, type and bytes).
 function multipart(form) {
   const boundary = `----formdata-pi-${Math.random().toString(16).slice(2)}${Date.now().toString(16)}`;
   const escape = (v) => String(v).replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
-  let text = "";
+  const parts = [];
   for (const [name, value] of form) {
-    text += `--${boundary}\r\nContent-Disposition: form-data; name="${escape(name)}"`;
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${escape(name)}"`;
     if (value instanceof Blob) {
-      text += `; filename="${escape(value.name ?? "blob")}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
-      text += textDecoder.decode(value._bytes);
+      head += `; filename="${escape(value.name ?? "blob")}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
+      parts.push(textEncoder.encode(head), value._bytes, textEncoder.encode("\r\n"));
     } else {
-      text += `\r\n\r\n${String(value).replace(/\r(?!\n)|(?<!\r)\n/g, "\r\n")}`;
+      parts.push(textEncoder.encode(`${head}\r\n\r\n${String(value).replace(/\r(?!\n)|(?<!\r)\n/g, "\r\n")}\r\n`));
     }
-    text += "\r\n";
   }
-  text += `--${boundary}--\r\n`;
-  return { text, type: `multipart/form-data; boundary=${boundary}` };
+  parts.push(textEncoder.encode(`--${boundary}--\r\n`));
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { all.set(p, at); at += p.length; }
+  return { text: bytesOrText(all), type: `multipart/form-data; boundary=${boundary}` };
 }
 
 // The reason phrases Node's fetch reports (undici takes them from the response line; HTTP/2 has none).
@@ -209,7 +227,8 @@ export async function fetch(input, init = {}) {
   const req = input instanceof Request && Object.keys(init).length === 0 ? input : new Request(input, init);
   if (req.signal.aborted) throw req.signal.reason || abortError();
   const params = { method: req.method, url: req.url, headers: req.headers.toObject() };
-  if (req._raw !== undefined && req._raw !== null) params.body = req._raw;
+  if (typeof req._raw === "string") params.body = req._raw;
+  else if (req._raw !== undefined && req._raw !== null) params.body_base64 = toBase64(req._raw);
   if (init.timeout_ms) params.timeout_ms = init.timeout_ms;
   const pending = host.call("http", params);
   const aborted = new Promise((_, reject) => {

@@ -63,7 +63,13 @@ export class ClientRequest extends Writable {
     cb();
     if (this.aborted) return;
     const params = { method: this.method, url: this._url, headers: this._headers };
-    if (this._chunks.length) params.body = Buffer.concat(this._chunks).toString();
+    if (this._chunks.length) {
+      // UTF-8 text as `body`; other bytes (an upload) as `body_base64`, unchanged
+      const bytes = Buffer.concat(this._chunks);
+      const text = bytes.toString();
+      if (Buffer.from(text).equals(bytes)) params.body = text;
+      else params.body_base64 = bytes.toString("base64");
+    }
     if (this._timeout) params.timeout_ms = this._timeout;
     host.call("http", params).then(
       (res) => this.emit("response", new IncomingMessage(res, this._url)),
