@@ -453,6 +453,8 @@ def test_ctx_shapes_of_pi_0_73_and_1_x(make_host: MakeHost) -> None:
                    "result": {"details": {}, "content": [
                        {"type": "text", "text": "Nested tool calls are not available in this context"}]},
                    "isError": True},
+        "toolInfo": ["ctx_view:object:string"], "commandSource": ["string"], "chatModels": 1, "imageModels": 0,
+        "providerAuth": "none", "inMemoryTree": 0, "inMemoryContext": 0,
     }
     assert host.run_command("context-shapes", "models")["result"] == ["anthropic/claude-sonnet-4-5"]
 

@@ -280,6 +280,19 @@ const modelRegistry = {
   getProvider: () => undefined,
   getRegisteredProviderIds: () => [],
   getRegisteredProviderConfig: () => undefined,
+  getRegisteredNativeProvider: () => undefined,
+  getProviderAuth: async () => undefined,
+  // pi 1.x typed models: the chat models are the ones here; there are no image or classifier models.
+  getModelsOfType: (type, provider) => (type === "chat" ? (host.info().models || []).filter((m) => !provider || m.provider === provider) : []),
+  getAvailableOfType: async (type, provider) => modelRegistry.getModelsOfType(type, provider),
+  getModelOfType: (type, provider, id) => (type === "chat" ? modelRegistry.find(provider, id) : undefined),
+  findOfType: (type, provider, id) => modelRegistry.getModelOfType(type, provider, id),
+  registerVirtualModel(model) {
+    api.registerVirtualModel(model);
+  },
+  unregisterVirtualModel(provider, id) {
+    api.unregisterVirtualModel(provider, id);
+  },
   // Completions go through pi-ai's, which asks the host (a `complete_ai` hostcall decided by the
   // pipeline); the module is loaded on first use so extensions that never call a model don't pay for it.
   complete: async (model, context, options) => (await import("@mariozechner/pi-ai")).complete(model, context, options),

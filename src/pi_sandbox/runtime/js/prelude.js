@@ -212,8 +212,12 @@ const pi = {
   getActiveTools() {
     return activeTools ? [...activeTools] : [...tools.keys()];
   },
+  // pi's ToolInfo: what callers read off it (parameters, sourceInfo.path) is there; only this extension's tools
   getAllTools() {
-    return [...tools.values()].map((t) => ({ name: t.name, description: t.description ?? "" }));
+    return [...tools.values()].map((t) => ({
+      name: t.name, description: t.description ?? "", parameters: t.parameters ?? { type: "object", properties: {} },
+      promptGuidelines: t.promptGuidelines, exposure: "direct", sourceInfo: sourceInfo(),
+    }));
   },
   setActiveTools(names) {
     activeTools = Array.isArray(names) ? names.map(String) : null;
@@ -233,9 +237,16 @@ const pi = {
     label = text;
   },
   setModel: async () => false,
-  getCommands: () =>
-    [...commands.keys()].map((name) => ({ name, description: commands.get(name).description ?? "", source: "extension" })),
+  getCommands: () => [...commands.keys()].map((name) => ({
+    name, description: commands.get(name).description ?? "", source: "extension", sourceInfo: sourceInfo(),
+  })),
 };
+
+// pi's SourceInfo of what this extension registered: loaded from its folder for this run (pi's `-e` scope).
+function sourceInfo() {
+  const root = host.info().extensionRoot;
+  return { path: root, source: "local", scope: "temporary", origin: "top-level", baseDir: root };
+}
 
 bindApi(pi);
 

@@ -12,6 +12,7 @@ import * as path from "path";
 import * as os from "os";
 
 export * from "pi:coding-agent-extras";
+import { buildSessionContext as buildSessionContextOf, buildContextEntries as buildContextEntriesOf, buildSessionProjection as buildSessionProjectionOf } from "pi:coding-agent-extras";
 
 export const VERSION = "0.73.1"; // the upstream release whose export list this implementation covers (tests/runtime/data)
 export const CONFIG_DIR_NAME = ".pi";
@@ -465,7 +466,24 @@ export class SessionManager {
   getCwd() { const h = this.getHeader(); return h ? h.cwd : undefined; }
   getSessionName() { const e = this.getEntries().filter((x) => x.type === "session_info"); return e.length ? e[e.length - 1].name : undefined; }
   getLabel(entryId) { const l = this.getEntries().filter((x) => x.type === "label" && x.targetId === entryId); return l.length ? l[l.length - 1].label : undefined; }
-  buildSessionContext() { return { messages: this.getBranch().filter((e) => e.type === "message").map((e) => e.message) }; }
+  buildSessionContext() { return buildSessionContextOf(this.getBranch()); }
+  buildContextEntries() { return buildContextEntriesOf(this.getBranch()); }
+  buildSessionProjection() { return buildSessionProjectionOf(this.getBranch()); }
+  getEntryCount() { return this.getEntries().length; }
+  getChildren(parentId) { return this.getEntries().filter((e) => e.parentId === parentId); }
+  getSessionDir() { return this._file ? path.dirname(this._file) : ""; }
+  isPersisted() { return Boolean(this._file); }
+  // pi's tree: entries under their parentId (an entry whose parent is unknown is a root)
+  getTree() {
+    const entries = this.getEntries();
+    const nodes = new Map(entries.map((e) => [e.id, { entry: e, children: [] }]));
+    const roots = [];
+    for (const e of entries) {
+      const parent = e.parentId != null ? nodes.get(e.parentId) : undefined;
+      (parent ? parent.children : roots).push(nodes.get(e.id));
+    }
+    return roots;
+  }
 }
 
 function notAvailable(what) {
