@@ -21,8 +21,9 @@ call costs more than the call (a ``stat`` is ~8 Âµs here, a folder listing ~30 Â
   (:data:`SECRET_SCAN_MAX_DIRS`, ``PI_SANDBOX_SECRET_SCAN_MAX_DIRS``) cannot be vouched for: the call is refused
   (:class:`~pi_sandbox.errors.SecretScanIncompleteError`), never run with secret files left readable.
 
-Inside a git dir the folders ``watch.py`` leaves out (``objects``, ``refs``, ``logs`` ...) are not walked: git's
-own files, named by hash or by branch. Links are never followed: a symlink's target is judged where it lies.
+Inside a git dir the folders ``watch.py`` leaves out (``objects``, ``refs``, ``logs`` ...) are not walked (they
+change on every commit). Any name can be moved there, so ``mounts.py`` pins every folder around a hidden secret:
+a child cannot carry one there. Links are never followed: a symlink's target is judged where it lies.
 """
 
 from __future__ import annotations
