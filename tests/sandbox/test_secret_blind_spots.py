@@ -61,8 +61,8 @@ def blind_host(pi_env: PiEnv, open_sandbox: OpenSandbox) -> Iterator[Host]:
 
 
 def _read_blind_spots(host: Host) -> str:
-    out = host.sh("find .git deep made -type f -exec cat {} + 2>/dev/null; grep -ra BLINDCANARY .git deep made 2>/dev/null; "
-                  "echo ok")
+    out = host.sh("find .git deep made -type f -exec cat {} + 2>/dev/null; "
+                  "grep -ra BLINDCANARY .git deep made 2>/dev/null; echo ok")
     assert out["exit_code"] == 0 and "ok" in out["stdout"], out
     return f"{out['stdout']}{out['stderr']}"
 

@@ -116,3 +116,30 @@ def test_what_changed_after_the_watch_listed_the_tree_is_in_the_index(tmp_path: 
         assert _found(SecretIndex(), root) == {"a/b/c/d/.env.production", "new/deep/er/id_ed25519"}
     finally:
         watch.WATCHER.end(str(root))
+
+
+def test_the_record_of_changed_folders_is_bounded_while_nobody_looks(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child alternating create/unlink in two folders adds a change per system call; with nobody asking (the secret
+    broker off) the record was trimmed only by a looker and grew without bound. It is cut short as it grows (its
+    lookers then check every folder by stamp): a secret made amid the churn is still found."""
+    monkeypatch.setattr(watch, "MAX_CHANGED", 50)
+    root = tmp_path / "busy"
+    _tree(root, ["a/keep.txt", "b/keep.txt", "c/d/keep.txt"])
+    index = SecretIndex()
+    assert _found(index, root) == set()
+    state = watch.WATCHER._roots[str(root)]
+    for n in range(400):
+        here = root / ("a" if n % 2 else "b") / "x"
+        here.write_text("")
+        here.unlink()
+        if n == 200:
+            _tree(root, ["c/d/e/.env"])
+        if n % 50 == 0:
+            with watch.WATCHER._lock:  # what the watcher's thread does while a call runs
+                watch.WATCHER._drain()
+            assert len(state.changed) <= 50 and len(state.changed_seq) == len(state.changed)
+    with watch.WATCHER._lock:
+        watch.WATCHER._drain()
+    assert len(state.changed) <= 50 and state.lost_at > 0
+    assert _found(index, root) == {"c/d/e/.env"}

@@ -107,6 +107,11 @@ class _Root:
             return
         self.changed.append(folder)
         self.changed_seq.append(self.seq)
+        if len(self.changed) > MAX_CHANGED:  # bounded here, not only when a looker asks: none may ever ask (the
+            # broker off), and a child's create/unlink loop adds ~10,000 a second; the lookers check every folder
+            self.changed.clear()
+            self.changed_seq.clear()
+            self.lost_at = self.seq
 
 
 class Watcher:
@@ -191,10 +196,6 @@ class Watcher:
             if self._instance() < 0:
                 return None
             state = self._observe(root)
-            if len(state.changed) > MAX_CHANGED:  # a busy tree: the lookers check every folder once instead
-                state.changed.clear()
-                state.changed_seq.clear()
-                state.lost_at = state.seq
             first = bisect.bisect_right(state.changed_seq, since)
             # A root inside another watched root (the extension's folders in a state dir inside the workspace) shares
             # its folders' watches with it: an event goes to whichever root added the watch last, so its account is
