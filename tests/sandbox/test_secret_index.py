@@ -143,3 +143,104 @@ def test_the_record_of_changed_folders_is_bounded_while_nobody_looks(tmp_path: P
         watch.WATCHER._drain()
     assert len(state.changed) <= 50 and state.lost_at > 0
     assert _found(index, root) == {"c/d/e/.env"}
+
+
+def _flood(folder: Path) -> None:
+    """More events than the kernel queues (``max_queued_events``) in the watched ``folder``: the queue overflows."""
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for n in range(limit // 2 + 200):  # a create and a close-write each
+        os.close(os.open(folder / f"f{n}", os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def test_folders_made_while_events_were_lost_are_watched_at_the_next_look(tmp_path: Path) -> None:
+    """After a queue overflow the index checks every folder by stamp once, then trusts events again: the folders made
+    while events were lost must be watched by then (they were only at a call's end, and the extension's own folders
+    never have one), else a secret file made in them later was never found."""
+    root = tmp_path / "flooded"
+    _tree(root, ["a/keep.txt"])
+    index = SecretIndex()
+    assert _found(index, root) == set()
+    _flood(root / "a")
+    (root / "new").mkdir()  # while events are lost: no event, no watch
+    (root / "deep" / "x" / "y").mkdir(parents=True)
+    assert _found(index, root) == set()  # lost: checked by stamp (and watched again)
+    assert watch.WATCHER._roots[str(root)].lost_at > 0  # the queue did overflow
+    _tree(root, ["new/.env", "deep/x/y/id_ed25519", "deep/x/y/z/secrets.json"])
+    assert _found(index, root) == {"new/.env", "deep/x/y/id_ed25519", "deep/x/y/z/secrets.json"}
+    _tree(root, ["new/later/prod.env"])
+    assert _found(index, root) == {"new/.env", "deep/x/y/id_ed25519", "deep/x/y/z/secrets.json", "new/later/prod.env"}
+
+
+def test_a_root_renamed_away_and_made_again_is_watched_anew(tmp_path: Path) -> None:
+    """``mv ws ws.old; mkdir ws``: the root's watch follows the renamed folder (inotify watches inodes), so the index
+    took the old folder's events for the new one's and never saw ``ws/.env``."""
+    root = tmp_path / "ws"
+    _tree(root, ["a/keep.txt"])
+    index = SecretIndex()
+    assert _found(index, root) == set()
+    root.rename(tmp_path / "ws.old")
+    _tree(root, [".env", "x/y/.env.local"])
+    assert _found(index, root) == {".env", "x/y/.env.local"}
+    _tree(root, ["x/z/server.key"])
+    _tree(tmp_path / "ws.old", ["a/.env"])  # the old folder's changes are not the new one's
+    assert _found(index, root) == {".env", "x/y/.env.local", "x/z/server.key"}
+    state = watch.WATCHER._roots[str(root)]
+    old = [folder for (owner, folder) in watch.WATCHER._wds.values()
+           if owner is not state and (folder == str(root) or folder.startswith(str(root) + "/"))]
+    assert old == [], old  # the old folder's watches were removed, not leaked
+
+
+def test_the_first_look_at_a_new_watch_reports_all_its_changes(tmp_path: Path) -> None:
+    """The index passed the change number it saw of the root's *previous* watch: the new watch numbers from 0, so
+    what changed between a call's start (the new watch) and the index's look was dropped."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    index = SecretIndex()
+    for n in range(10):  # the old watch's numbers grow past the new one's
+        (root / f"d{n}").mkdir()
+        assert _found(index, root) == set()
+    shutil.rmtree(root)
+    root.mkdir()
+    assert watch.WATCHER.begin(str(root))  # a call starts: the root is watched anew
+    try:
+        _tree(root, [".env", "d0/x/credentials.json"])
+        assert _found(index, root) == {".env", "d0/x/credentials.json"}
+    finally:
+        watch.WATCHER.end(str(root))
+
+
+def test_an_outer_root_sees_changes_below_an_inner_root_watched_after_it(tmp_path: Path) -> None:
+    """A root inside another (the extension's folders in a state dir inside the workspace) shares its folders' watches;
+    each watch maps to the root that added it last, so the outer root's account missed every change below the inner
+    one."""
+    outer = tmp_path / "outer"
+    _tree(outer, ["sub/deep/keep.txt", "other/keep.txt"])
+    first, second = SecretIndex(), SecretIndex()
+    assert _found(first, outer) == set()
+    assert _found(second, outer / "sub") == set()
+    _tree(outer, ["sub/deep/.env", "sub/new/x/id_rsa"])
+    assert _found(first, outer) == {"sub/deep/.env", "sub/new/x/id_rsa"}
+    assert _found(second, outer / "sub") == {"deep/.env", "new/x/id_rsa"}
+    _tree(outer, ["sub/new/x/y/prod.env"])  # in a folder watched after the inner root was
+    assert "sub/new/x/y/prod.env" in _found(first, outer)
+
+
+def test_changes_made_while_a_new_root_is_listed_are_in_its_first_look(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root first watched by the index's own look (the extension's data and tmp folders): what changed in a folder
+    after the watch listed it, before the look returned, must be in that look (its events were left queued)."""
+    root = tmp_path / "fresh"
+    _tree(root, ["a/keep.txt", "b/keep.txt"])
+    real = watch.entries_of
+    listed: list[str] = []
+
+    def listing(folder: str) -> list[os.DirEntry[str]] | None:
+        listed.append(folder)
+        if folder in (str(root / "a"), str(root / "b")) and len(listed) == 3:  # the user writes into the one
+            Path(listed[1], ".env").write_text("x\n")  # listed just before (a concurrent writer)
+        return real(folder)
+
+    monkeypatch.setattr(watch, "entries_of", listing)
+    found = _found(SecretIndex(), root)
+    assert listed[0] == str(root) and len(listed) == 3, listed  # the order the test relies on
+    assert found == {os.path.relpath(listed[1], root) + "/.env"}

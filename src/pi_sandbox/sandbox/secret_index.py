@@ -6,7 +6,8 @@ readable by every child. Finding them needs the names of *every* folder, and wal
 call costs more than the call (a ``stat`` is ~8 µs here, a folder listing ~30 µs: 20,000 folders are 0.2 s and
 0.6 s). So the names are kept, per root, in an index that is brought up to date instead of rebuilt:
 
-- the first call walks the whole tree (cold); after that only **folders whose names changed** are listed again.
+- the first call builds it from the listings the root's new watch made (each folder listed once, after its watch
+  was added); after that only **folders whose names changed** are listed again.
   Which those are, the kernel says: the inotify watch of ``watch.py`` (every folder of the root is watched
   before the index lists it) records each folder an entry was created in, moved into or out of, and each
   folder whose own watch went (removed). Events are queued by the system call that made the change, so what
@@ -249,7 +250,7 @@ class _Tree:
 
     def refresh(self, limit: int) -> None:
         """Bring the index up to date; raises :class:`_TooBig` past ``limit`` folders."""
-        changes = WATCHER.changes(self.root, self.seq)
+        changes = WATCHER.changes(self.root, self.seq, self.epoch)
         done: set[str] = set()
         if self.too_big == limit and changes is not None and changes.epoch == self.epoch and not changes.lost \
                 and not changes.folders:

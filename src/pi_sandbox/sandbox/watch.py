@@ -12,10 +12,17 @@ judges them).
   (it may have been filled before the watch was added).
 - Inside a ``.git`` folder only the folder itself and ``hooks`` are watched (objects, refs and logs change on
   every commit and run nothing).
-- Events that arrive while no exec call of that workspace runs are only used to keep the watches complete
-  (they are the user's own work, not a child's).
+- Events that arrive while no exec call of that workspace runs are not judged as planted (they are the user's
+  own work, not a child's), but they keep the watches complete and the record of changed folders the secret
+  index (``secret_index.py``) reads; the index's own look watches the roots no call begins (the extension's
+  ``data`` and ``tmp`` folders).
 - When the kernel's queue overflowed or inotify is not available, the caller walks the whole tree; folders
   a watch could not be added for (``max_user_watches``, :data:`MAX_WATCHES`) are walked, with all below them.
+  After an overflow the next look (a call's start, the index's look) watches the tree again: folders made while
+  events were lost have no watch until then.
+- A root renamed away and made again is another folder (a watch follows its inode): each look compares the
+  root's ``(st_dev, st_ino)`` and watches a new one anew. A root inside another shares its folders' watches (one
+  per folder, mapped to the root that added it last): a change there is recorded for every root it lies in.
 """
 
 from __future__ import annotations
@@ -93,6 +100,13 @@ class _Root:
     seq: int = 0
     #: The number at which events were last lost (the kernel's queue overflowed, or ``changed`` was cut short).
     lost_at: int = 0
+    #: The number at which the kernel's queue last overflowed, and the one the tree was last watched again after:
+    #: folders made while events were lost have no watch until then (the next look re-watches, not only a call's end).
+    overflowed_at: int = 0
+    rewatched_at: int = 0
+    #: ``(st_dev, st_ino)`` of the root folder when it was watched (a folder renamed away and made again under the
+    #: same name is another folder: its old watch follows the renamed one).
+    identity: tuple[int, int] | None = None
     #: Which watch of this root it is (never reused: a root watched anew knows nothing of the old watch).
     epoch: int = field(default_factory=lambda: next(_EPOCHS))
     #: The entries of every folder the first watch of the root listed, until :meth:`Watcher.changes` hands them
@@ -123,6 +137,9 @@ class Watcher:
         self._broken = False
         self._wds: dict[int, tuple[_Root, str]] = {}
         self._roots: dict[str, _Root] = {}
+        #: The other roots holding a watched folder (a root inside another shares its folders' watches; the kernel
+        #: gives one watch per folder, mapped to the root that added it last), by watch, worked out when needed.
+        self._sharers: dict[int, tuple[_Root, ...]] = {}
         self._calls = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
 
@@ -145,6 +162,8 @@ class Watcher:
         wd = int(libc.inotify_add_watch(self._fd, os.fsencode(folder), _MASK))
         if wd < 0:
             return None
+        if self._wds.get(wd, (root,))[0] is not root:
+            self._sharers.pop(wd, None)  # now mapped to another root: its sharers differ
         self._wds[wd] = (root, folder)
         return wd
 
@@ -178,24 +197,51 @@ class Watcher:
 
     def _observe(self, root: str) -> _Root:
         """Under the lock, with the instance open: the state of ``root``, its tree watched (the first time, or
-        again when the folder itself went: a new state, so what was known of the old one is not trusted)."""
+        again when the folder itself went or is another folder now: a new state, so what was known of the old one is
+        not trusted), every queued event applied, and the tree watched again after an overflow."""
         state = self._roots.get(root)
         if state is not None:
             self._drain()
-        if state is None or state.root_wd is None:
-            state = self._roots[root] = _Root(root, active=state.active if state is not None else 0)
+        identity = _identity(root)
+        if state is None or state.root_wd is None or state.identity != identity:
+            old = state
+            state = self._roots[root] = _Root(root, active=old.active if old is not None else 0, identity=identity)
+            self._sharers.clear()
+            if old is not None:
+                self._retire(old)
             state.listings = {}
             self._watch_tree(state, root, None, state.listings)
             state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
+            # what changed while the tree was listed (after a folder's watch was added): in ``changed`` now, before
+            # the listings are handed out
+            self._drain()
+        if state.overflowed_at > state.rewatched_at:
+            # folders made while events were lost have no watch: watched now, before the looker checks the tree by
+            # stamp (a change after that is an event); ``complete`` stays for the call's end
+            state.rewatched_at = state.overflowed_at
+            self._rewatch(state)
         return state
 
-    def changes(self, root: str, since: int) -> Changes | None:
-        """What changed in ``root``'s folder names after change number ``since`` (the root is watched from now on,
-        also when no call of it runs: the extension's own folders); None when inotify is not available."""
+    def _retire(self, old: _Root) -> None:
+        """Stop watching what only ``old`` (a root's previous state: its folder renamed away) watched."""
+        libc = _libc()
+        others = [other.path.rstrip("/") + "/" for other in self._roots.values() if other.path != old.path]
+        for wd, (state, folder) in list(self._wds.items()):
+            if state is old:
+                del self._wds[wd]
+                if libc is not None and not any((folder + "/").startswith(prefix) for prefix in others):
+                    libc.inotify_rm_watch(self._fd, wd)
+
+    def changes(self, root: str, since: int, epoch: int | None = None) -> Changes | None:
+        """What changed in ``root``'s folder names after change number ``since`` of watch ``epoch`` (the root is
+        watched from now on, also when no call of it runs: the extension's own folders); None when inotify is not
+        available. Of another watch (or ``epoch`` None) every change of the current one is reported."""
         with self._lock:
             if self._instance() < 0:
                 return None
             state = self._observe(root)
+            if epoch != state.epoch:
+                since = 0  # numbers of another watch: this one's changes all came after what the looker saw
             first = bisect.bisect_right(state.changed_seq, since)
             # A root inside another watched root (the extension's folders in a state dir inside the workspace) shares
             # its folders' watches with it: an event goes to whichever root added the watch last, so its account is
@@ -246,7 +292,9 @@ class Watcher:
                 state.seen = set()
             if not complete:
                 state.complete = True
-                self._rewatch(state)
+                if state.overflowed_at > state.rewatched_at:
+                    state.rewatched_at = state.overflowed_at
+                    self._rewatch(state)
             return touched, walk
 
     def _loop(self) -> None:
@@ -294,7 +342,7 @@ class Watcher:
                 for state in self._roots.values():
                     state.complete = False
                     state.seq += 1
-                    state.lost_at = state.seq
+                    state.lost_at = state.overflowed_at = state.seq
                 continue
             hit = self._wds.get(wd)
             if hit is None:
@@ -302,14 +350,18 @@ class Watcher:
             state, folder = hit
             if mask & IN_IGNORED:
                 del self._wds[wd]
-                state.note(folder)
-                if wd == state.root_wd:
-                    state.root_wd = None
+                for each in (state, *self._shared(wd, state, folder)):
+                    each.note(folder)
+                    if wd == each.root_wd:
+                        each.root_wd = None
+                self._sharers.pop(wd, None)
                 continue
             if not name:
                 continue
             if mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE):
                 state.note(folder)
+                for other in self._shared(wd, state, folder):
+                    other.note(folder)
             path = folder + "/" + name
             calling = state.active > 0
             if mask & IN_ISDIR:
@@ -328,6 +380,16 @@ class Watcher:
         for path in moved_out.values():  # folders moved out of the workspace: stop watching what was inside
             self._forget(path)
 
+    def _shared(self, wd: int, state: _Root, folder: str) -> tuple[_Root, ...]:
+        """The roots other than ``state`` that ``folder`` (watch ``wd``) lies in: their accounts need its changes too
+        (else an outer root was blind below an inner one watched after it)."""
+        got = self._sharers.get(wd)
+        if got is None:
+            here = folder + "/"
+            got = self._sharers[wd] = tuple(other for path, other in self._roots.items()
+                                            if other is not state and here.startswith(path.rstrip("/") + "/"))
+        return got
+
     def _forget(self, prefix: str) -> None:
         libc = _libc()
         for wd, (_state, folder) in list(self._wds.items()):
@@ -335,6 +397,7 @@ class Watcher:
                 if libc is not None:
                     libc.inotify_rm_watch(self._fd, wd)
                 del self._wds[wd]
+                self._sharers.pop(wd, None)
 
     def _events(self) -> Iterator[tuple[int, int, int, str]]:
         while True:
@@ -373,6 +436,15 @@ class Changes:
     #: The entries the root's first watch listed (each read after its folder's watch was added: a later change
     #: is in ``folders``), for the first looker; None otherwise.
     listings: dict[str, list[os.DirEntry[str]]] | None = None
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of ``folder`` (None: gone)."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def in_git_dir(folder: str) -> bool:
