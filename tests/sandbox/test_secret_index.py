@@ -12,8 +12,8 @@ import pytest
 
 from pi_sandbox.errors import SecretScanIncompleteError
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox import watch
-from pi_sandbox.sandbox.secret_index import SECRET_INDEX, SecretIndex
+from pi_sandbox.sandbox import secret_index, watch
+from pi_sandbox.sandbox.secret_index import SECRET_INDEX, SECRET_SCAN_MAX_DIRS, SecretIndex, scan_limit
 
 TABLE = SecretFiles()
 
@@ -99,8 +99,22 @@ def test_unlistable_folders_are_reported_and_the_limit_refuses(root: Path) -> No
     big = SecretIndex()
     with pytest.raises(SecretScanIncompleteError):
         big.find(str(root), TABLE, limit=5)
+    (tree,) = big._trees.values()
+    listed: list[str] = []
+    real = tree._list
+
+    def counting(folder: str, entries: list[os.DirEntry[str]] | None = None) -> object:
+        listed.append(folder)
+        return real(folder, entries)
+
+    tree._list = counting  # type: ignore[method-assign]
     with pytest.raises(SecretScanIncompleteError):  # nothing changed: refused again without a second walk
         big.find(str(root), TABLE, limit=5)
+    assert listed == []
+    _tree(root, ["a/b/c/new.txt"])  # something changed: walked again (and refused again)
+    with pytest.raises(SecretScanIncompleteError):
+        big.find(str(root), TABLE, limit=5)
+    assert listed
     assert _found(big, root, limit=1000) >= {"a/b/c/.env"}
 
 
@@ -244,3 +258,33 @@ def test_changes_made_while_a_new_root_is_listed_are_in_its_first_look(tmp_path:
     found = _found(SecretIndex(), root)
     assert listed[0] == str(root) and len(listed) == 3, listed  # the order the test relies on
     assert found == {os.path.relpath(listed[1], root) + "/.env"}
+
+
+def test_the_least_recently_used_index_goes_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past :data:`MAX_TREES` an index is dropped: the one unused longest, not the first made (the workspace's, in use
+    on every call, was dropped and rebuilt when a session's many short-lived roots came and went)."""
+    monkeypatch.setattr(secret_index, "MAX_TREES", 3)
+    index = SecretIndex()
+    roots = [tmp_path / f"r{n}" for n in range(5)]
+    for root in roots:
+        _tree(root, ["a/.env"])
+    _found(index, roots[0])
+    _found(index, roots[1])
+    _found(index, roots[2])
+    kept = index._trees[(str(roots[0]), TABLE.patterns, frozenset())]
+    _found(index, roots[0])  # used again: now the most recent
+    _found(index, roots[3])  # one too many: roots[1], the least recently used, goes
+    assert [key[0] for key in index._trees] == [str(roots[2]), str(roots[0]), str(roots[3])]
+    assert index._trees[(str(roots[0]), TABLE.patterns, frozenset())] is kept  # not rebuilt
+    _found(index, roots[4])
+    assert len(index._trees) == 3 and str(roots[2]) not in {key[0] for key in index._trees}
+
+
+@pytest.mark.parametrize(("raw", "limit"), [("5000", 5000), (" 7 ", 7), ("0", SECRET_SCAN_MAX_DIRS),
+                                            ("-3", SECRET_SCAN_MAX_DIRS), ("\u00b2", SECRET_SCAN_MAX_DIRS),
+                                            ("1\u00b2", SECRET_SCAN_MAX_DIRS), ("\u0663", SECRET_SCAN_MAX_DIRS),
+                                            ("12k", SECRET_SCAN_MAX_DIRS), ("", SECRET_SCAN_MAX_DIRS)])
+def test_the_folder_limit_from_the_environment(raw: str, limit: int) -> None:
+    """Only a positive number in ASCII digits sets the limit ("²" passed ``isdigit`` and made ``int`` raise at the
+    exec sandbox's start); anything else keeps the default."""
+    assert scan_limit({"PI_SANDBOX_SECRET_SCAN_MAX_DIRS": raw}) == limit

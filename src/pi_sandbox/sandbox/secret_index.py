@@ -51,7 +51,7 @@ SCAN_LIMIT_ENV: Final = "PI_SANDBOX_SECRET_SCAN_MAX_DIRS"
 RACY_NS: Final = 50_000_000
 #: Folders this many levels below the root keep all their names (for the protected-name scan, ``mounts.py``).
 SHALLOW: Final = 2
-#: Indexes kept per process (the oldest goes first: a root of a session long gone).
+#: Indexes kept per process (the least recently used goes first: a root of a session long gone).
 MAX_TREES: Final = 64
 
 
@@ -331,11 +331,12 @@ class SecretIndex:
         ``limit`` folders."""
         key = (root, secrets.patterns, skip)
         with self._lock:
-            tree = self._trees.get(key)
+            tree = self._trees.pop(key, None)  # put back last: the dict's order is the order of use
             if tree is None:
-                if len(self._trees) >= MAX_TREES:  # roots of sessions gone (tests make thousands)
+                if len(self._trees) >= MAX_TREES:  # roots of sessions gone (tests make thousands), not the busiest
                     self._trees.pop(next(iter(self._trees)))
-                tree = self._trees[key] = _Tree(root, _whole_table(secrets.patterns), skip)
+                tree = _Tree(root, _whole_table(secrets.patterns), skip)
+            self._trees[key] = tree
         with tree.lock:
             try:
                 tree.refresh(limit)
@@ -356,9 +357,11 @@ class SecretIndex:
 
 
 def scan_limit(environ: Mapping[str, str] | None = None) -> int:
-    """The folder limit: :data:`SCAN_LIMIT_ENV` when it is a positive number, else :data:`SECRET_SCAN_MAX_DIRS`."""
+    """The folder limit: :data:`SCAN_LIMIT_ENV` when it is a positive number (ASCII digits), else
+    :data:`SECRET_SCAN_MAX_DIRS`."""
     raw = (environ if environ is not None else os.environ).get(SCAN_LIMIT_ENV, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else SECRET_SCAN_MAX_DIRS
+    # isdigit() takes "²" or "٣", which int() refuses (or reads as another number): ASCII digits only
+    return int(raw) if raw.isascii() and raw.isdecimal() and int(raw) > 0 else SECRET_SCAN_MAX_DIRS
 
 
 SECRET_INDEX: Final = SecretIndex()
