@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,29 @@ def test_the_folder_limit_from_the_environment(raw: str, limit: int) -> None:
     """Only a positive number in ASCII digits sets the limit ("²" passed ``isdigit`` and made ``int`` raise at the
     exec sandbox's start); anything else keeps the default."""
     assert scan_limit({"PI_SANDBOX_SECRET_SCAN_MAX_DIRS": raw}) == limit
+
+
+def test_the_watchs_listings_cost_little_memory(tmp_path: Path) -> None:
+    """The first watch of a root keeps every folder's listing for the index (held for a whole call when the secret
+    broker is off): ``os.DirEntry`` objects cost ~260 B per entry (a 65,000-folder tree of 20 entries: ~340 MB);
+    names and sub-folder inodes, about a third of that."""
+    root = tmp_path / "big"
+    for n in range(400):
+        folder = root / f"pkg{n // 40}" / f"m{n}"
+        folder.mkdir(parents=True)
+        for k in range(10):
+            (folder / f"file_{k}.js").touch()
+    (root / "pkg0" / "m0" / ".env").touch()
+    tracemalloc.start()
+    try:
+        assert watch.WATCHER.begin(str(root))
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    try:
+        assert watch.WATCHER._roots[str(root)].listings is not None
+        entries = sum(len(dirs) + len(files) for _here, dirs, files in os.walk(root))
+        assert entries >= 4400 and held / entries < 170, (held, entries)
+        assert _found(SecretIndex(), root) == {"pkg0/m0/.env"}  # built from them
+    finally:
+        watch.WATCHER.end(str(root))

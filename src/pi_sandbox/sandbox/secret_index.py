@@ -40,7 +40,7 @@ from typing import Final
 
 from pi_sandbox.errors import SecretScanIncompleteError
 from pi_sandbox.mediation.secret_files import SecretFiles
-from pi_sandbox.sandbox.watch import GIT_UNWATCHED, WATCHER, in_git_dir
+from pi_sandbox.sandbox.watch import GIT_UNWATCHED, WATCHER, Listing, in_git_dir
 
 #: At most this many folders per writable root are indexed; a larger tree refuses exec calls (fail closed).
 SECRET_SCAN_MAX_DIRS: Final = 100_000
@@ -117,7 +117,7 @@ class _Tree:
 
     # ---- one folder -------------------------------------------------------------------------------
 
-    def _list(self, folder: str, entries: list[os.DirEntry[str]] | None = None) -> _Folder | None:
+    def _list(self, folder: str, entries: Listing | None = None) -> _Folder | None:
         """List ``folder`` into the index (``entries``: as the watch listed it); None (and nothing kept) when it is
         gone or not a folder."""
         stamp: tuple[int, int, int] | None = None
@@ -141,12 +141,16 @@ class _Tree:
             try:
                 if entries is None:
                     with os.scandir(folder) as items:
-                        entries = list(items)
-                for item in entries:
-                    names.append(item.name)
-                    if item.is_dir(follow_symlinks=False) and not (in_git and item.name in GIT_UNWATCHED) \
-                            and not (skip and item.path in skip):
-                        subs[item.name] = item.inode()
+                        for item in items:
+                            names.append(item.name)
+                            if item.is_dir(follow_symlinks=False) and not (in_git and item.name in GIT_UNWATCHED) \
+                                    and not (skip and item.path in skip):
+                                subs[item.name] = item.inode()
+                else:
+                    names.extend(entries[0])
+                    for name, inode in entries[1]:
+                        if not (in_git and name in GIT_UNWATCHED) and not (skip and folder + "/" + name in skip):
+                            subs[name] = inode
             except OSError:
                 unlistable, names, subs = True, [], {}
         shallow = folder.count("/") - self.depth <= SHALLOW
@@ -176,7 +180,7 @@ class _Tree:
                 stack.extend(here + "/" + name for name in record.subs)
 
     def _walk(self, top: str, limit: int, done: set[str],
-              listings: dict[str, list[os.DirEntry[str]]] | None = None) -> None:
+              listings: dict[str, Listing] | None = None) -> None:
         """List ``top`` and every folder below it (what was known there is forgotten first; ``listings``: what the
         watch listed, used where it has the folder)."""
         self._drop(top)

@@ -64,6 +64,8 @@ MAX_WATCHES: Final = 65_536
 #: (a submodule's git dir in ``modules/`` and a worktree's in ``worktrees/`` are watched like ``.git``).
 GIT_UNWATCHED: Final = frozenset({"objects", "refs", "logs", "lfs", "rr-cache", "packed-refs"})
 _EPOCHS: Final = itertools.count(1)
+#: One folder as the watch listed it: its names, and its sub-folders (not links to one) with their inode.
+Listing = tuple[tuple[str, ...], tuple[tuple[str, int], ...]]
 #: Folders remembered as changed per root before the record is cut short (its lookers then check every folder).
 MAX_CHANGED: Final = 20_000
 
@@ -111,7 +113,7 @@ class _Root:
     epoch: int = field(default_factory=lambda: next(_EPOCHS))
     #: The entries of every folder the first watch of the root listed, until :meth:`Watcher.changes` hands them
     #: out or a call ends (the secret index is built from them instead of listing the tree a second time).
-    listings: dict[str, list[os.DirEntry[str]]] | None = None
+    listings: dict[str, Listing] | None = None
 
     def note(self, folder: str) -> None:
         """``folder``'s names changed (a burst in one folder takes one place, numbered by its last change)."""
@@ -168,7 +170,7 @@ class Watcher:
         return wd
 
     def _watch_tree(self, root: _Root, top: str, touched: set[str] | None,
-                    listings: dict[str, list[os.DirEntry[str]]] | None = None) -> bool:
+                    listings: dict[str, Listing] | None = None) -> bool:
         """Watch ``top`` and every folder below it; with ``touched``, every entry found is added to it; with
         ``listings``, each folder's entries are kept there (read after its watch was added). False when a watch
         could not be added (the root is then incomplete)."""
@@ -185,7 +187,10 @@ class Watcher:
             if entries is None:
                 continue
             if listings is not None:
-                listings[folder] = entries
+                # names and sub-folders only: a DirEntry held per entry was ~260 B (65,000 folders of 20: 340 MB)
+                listings[folder] = (tuple(entry.name for entry in entries),
+                                    tuple((entry.name, entry.inode()) for entry in entries
+                                          if entry.is_dir(follow_symlinks=False)))
             for entry in entries:
                 if touched is not None:
                     touched.add(entry.path)
@@ -435,7 +440,7 @@ class Changes:
     watched: bool
     #: The entries the root's first watch listed (each read after its folder's watch was added: a later change
     #: is in ``folders``), for the first looker; None otherwise.
-    listings: dict[str, list[os.DirEntry[str]]] | None = None
+    listings: dict[str, Listing] | None = None
 
 
 def _identity(folder: str) -> tuple[int, int] | None:
