@@ -185,7 +185,9 @@ def _run(box: Sandbox) -> None:
 
 
 def _tree(root: Path, folders: int) -> None:
-    """A workspace of ``folders`` folders (ten per folder, three files each) with secret files at depth 3 and 8."""
+    """A workspace of ``folders`` folders (ten per folder, three files each) with secret files at depth 3 (when the
+    tree has that level: from 1,110 folders on) and in its deepest folder (~log10 of ``folders`` levels down: five
+    at 20,000)."""
     frontier, made = [root], 0
     while made < folders:
         nxt = []
@@ -200,9 +202,12 @@ def _tree(root: Path, folders: int) -> None:
                 nxt.append(sub)
                 made += 1
         frontier = nxt
-    for rel in ("d1/d2/d3/.env", "d0/d0/d0/d0/d0/d0/d0/d0/id_rsa"):
-        if (root / rel).parent.is_dir():
-            (root / rel).write_text("KEY=bench\n")
+    if (root / "d1/d2/d3").is_dir():
+        (root / "d1/d2/d3/.env").write_text("KEY=bench\n")
+    deepest = root
+    while (deepest / "d0").is_dir():  # the first branch is filled first: the deepest one
+        deepest = deepest / "d0"
+    (deepest / "id_rsa").write_text("KEY=bench\n")
 
 
 def _set_up(sandbox: ExecSandbox, workspace: Path, request: ChildRequest, i: int) -> tuple[float, int]:
