@@ -455,6 +455,7 @@ def test_ctx_shapes_of_pi_0_73_and_1_x(make_host: MakeHost) -> None:
                    "isError": True},
         "toolInfo": ["ctx_view:object:string"], "commandSource": ["string"], "chatModels": 1, "imageModels": 0,
         "providerAuth": "none", "inMemoryTree": 0, "inMemoryContext": 0,
+        "theme": ["a", "b", "c", "dark", "d", "truecolor"],
     }
     assert host.run_command("context-shapes", "models")["result"] == ["anthropic/claude-sonnet-4-5"]
 

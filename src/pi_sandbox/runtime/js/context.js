@@ -27,11 +27,28 @@ function fireAndForget(method, params) {
 
 // ---- ctx (built per call) ---------------------------------------------------------------------------------------
 
+// pi's Theme with no colours: styling returns the text, ANSI lookups are empty, and the fields callers read
+// (`name`, `appearance`) are strings; any other method returns its last argument (the text, by convention).
+const identity = (s) => s;
+const THEME_FIELDS = {
+  name: "dark",
+  appearance: "dark",
+  sourcePath: undefined,
+  sourceInfo: undefined,
+  getFgAnsi: () => "",
+  getBgAnsi: () => "",
+  getColorMode: () => "truecolor",
+  getThinkingBorderColor: () => identity,
+  getBashModeBorderColor: () => identity,
+  highlight: (code) => String(code ?? "").split("\n"),
+  style: (text) => String(text ?? ""),
+};
 const identityTheme = new Proxy(
   {},
   {
     get(_target, prop) {
       if (prop === Symbol.toPrimitive || prop === "then") return undefined;
+      if (typeof prop === "string" && Object.prototype.hasOwnProperty.call(THEME_FIELDS, prop)) return THEME_FIELDS[prop];
       return (...args) => (args.length ? String(args[args.length - 1]) : "");
     },
   },
