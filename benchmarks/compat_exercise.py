@@ -35,6 +35,17 @@ from pi_sandbox.runtime.host import ExtensionHost  # noqa: E402
 SHIM_ERRORS = ("TypeError", "ReferenceError", "SyntaxError", "not a function", "not a constructor",
                "is not defined", "cannot read property", "ERR_NOT_SUPPORTED", "ERR_FORBIDDEN_BUILTIN")
 EVENTS = ("session_start", "before_agent_start", "agent_start", "turn_start", "turn_end", "agent_end")
+#: With ``--more-events``: what an agent run also sends (pi 1.x's ``agent_settled`` included), each with the
+#: fields handlers read; ``session_shutdown`` last.
+MORE_EVENTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("input", {"text": "hello", "source": "interactive"}),
+    ("tool_call", {"toolName": "bash", "toolCallId": "t1", "input": {"command": "ls"}}),
+    ("tool_result", {"toolName": "bash", "toolCallId": "t1", "input": {"command": "ls"},
+                     "content": [{"type": "text", "text": "ok"}], "isError": False}),
+    ("tool_call", {"toolName": "write", "toolCallId": "t2", "input": {"path": "README.md", "content": "x"}}),
+    ("agent_settled", {}),
+    ("session_shutdown", {}),
+)
 
 
 def sample_value(schema: Any) -> Any:
@@ -70,7 +81,7 @@ def is_shim_error(text: str) -> bool:
     return any(marker in text for marker in SHIM_ERRORS)
 
 
-def measure(examples: Path) -> dict[str, Any]:
+def measure(examples: Path, *, more: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pi-compat-") as tmp:
         base = Path(tmp)
         agent, workspace = base / "agent", base / "workspace"
@@ -85,8 +96,9 @@ def measure(examples: Path) -> dict[str, Any]:
         try:
             loaded = host.load(scan_folder(examples))
             event_errors: dict[str, list[str]] = {}
-            for event in EVENTS:
-                outcome = host.emit(event, {"reason": "startup", "prompt": "hi", "systemPrompt": "sys"})
+            sends = [(e, {"reason": "startup", "prompt": "hi", "systemPrompt": "sys"}) for e in EVENTS]
+            for event, data in [*sends, *(MORE_EVENTS if more else ())]:
+                outcome = host.emit(event, data)
                 for per in outcome["extensions"]:
                     found = [str(e.get("message", "")) for e in per.get("errors", [])]
                     found += [per["error"]] if "error" in per else []
@@ -97,8 +109,8 @@ def measure(examples: Path) -> dict[str, Any]:
                     "id": ext.extension_id, "loaded": ext.status == "loaded",
                     "registered": any(regs.get(k) for k in ("tools", "commands", "events", "shortcuts",
                                                              "flags", "messageRenderers", "entryRenderers",
-                                                             "mcpServers", "providers")),
-                    "error": ext.error, "tools": {}, "outputs": {},
+                                                             "mcpServers", "virtualModels", "providers")),
+                    "error": ext.error, "tools": {}, "outputs": {}, "commands": {},
                     "event_errors": event_errors.get(ext.extension_id, []),
                 }
                 for tool in regs.get("tools", []) if ext.status == "loaded" else []:
@@ -114,6 +126,14 @@ def measure(examples: Path) -> dict[str, Any]:
                         message = str(exc)
                         ok = "invalid arguments" in message  # our synthetic args, not the runtime
                         row["tools"][tool["name"]] = ("bad sample args" if ok else f"failed: {message[:200]}")
+                # With --more-events, every command runs too, with no arguments (headless: dialogs get no answer)
+                for command in regs.get("commands", []) if more and ext.status == "loaded" else []:
+                    try:
+                        host.run_command(ext.extension_id, command["name"], "")
+                        row["commands"][command["name"]] = "ran"
+                    except PiSandboxError as exc:
+                        row["commands"][command["name"]] = (f"shim error: {str(exc)[:200]}" if is_shim_error(str(exc))
+                                                            else "ran")  # the command's own failure
                 rows.append(row)
         finally:
             host.shutdown(notify=False)
@@ -129,6 +149,8 @@ def measure(examples: Path) -> dict[str, Any]:
             1 for r in rows if r["tools"] and all(v in ("ran", "bad sample args") for v in r["tools"].values())),
         "with_tools": sum(1 for r in rows if r["tools"]),
         "event_handler_errors": sum(len(r["event_errors"]) for r in rows),
+        "commands": sum(len(r["commands"]) for r in rows),
+        "commands_ran": sum(v == "ran" for r in rows for v in r["commands"].values()),
         "rows": rows,
     }
 
@@ -137,22 +159,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=Path)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--more-events", action="store_true",
+                        help="also send input/tool_call/tool_result/agent_settled/session_shutdown; run every "
+                             "command")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pi-examples-") as tmp:
         examples = args.examples or fetch_examples(Path(tmp))
-        report = measure(examples)
+        report = measure(examples, more=args.more_events)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     for row in report["rows"]:
-        bad = {k: v for k, v in row["tools"].items() if v not in ("ran", "bad sample args")}
+        both = [*row["tools"].items(), *row["commands"].items()]
+        bad = {k: v for k, v in both if v not in ("ran", "bad sample args")}
         if not row["loaded"] or not row["registered"] or bad or row["event_errors"]:
             print(f"{row['id']:32s} loaded={row['loaded']} registered={row['registered']} "
                   f"{(row['error'] or '')[:160]} {bad or ''} {row['event_errors'] or ''}")
     print(f"examples: {report['examples']}  loaded: {report['loaded']}  "
           f"loaded+registered: {report['loaded_and_registered']}  tools ran: {report['tools_ran']}/{report['tools']}  "
           f"extensions whose tools all ran: {report['with_tools_all_ran']}/{report['with_tools']}  "
-          f"event handler errors: {report['event_handler_errors']}")
+          f"event handler errors: {report['event_handler_errors']}"
+          + (f"  commands ran: {report['commands_ran']}/{report['commands']}" if args.more_events else ""))
     return 0
 
 

@@ -471,7 +471,7 @@ def test_pi_1x_registrations_are_recorded_and_start_nothing(make_host: MakeHost,
     host = load(make_host, "pi-1x-registrations")
     regs = host.get("pi-1x-registrations").registrations
     assert regs["entryRenderers"] == ["note-entry"] and regs["mcpServers"] == ["local-docs"]
-    assert regs["providers"] == []  # registered, then unregistered at load
+    assert regs["providers"] == [] and regs["virtualModels"] == []  # registered, then unregistered at load
     result = host.call_tool("pi-1x-registrations", "registry", {})
     assert details(result) == {"servers": ["local-docs:touch"], "theme": "dark", "settingsType": "object"}
     # the stdio server's command was recorded, never run

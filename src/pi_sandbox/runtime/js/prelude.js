@@ -307,6 +307,7 @@ function registrations() {
     messageRenderers: [...renderers.keys()],
     entryRenderers: [...entryRenderers.keys()],
     mcpServers: [...mcpServers.keys()],
+    virtualModels: virtualModels.map((m) => `${m && m.provider}/${m && m.id}`),
     providers: providers.map((p) => ({ ...p })),
     busChannels: [...busHandlers.keys()],
   };
