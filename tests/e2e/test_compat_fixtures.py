@@ -546,3 +546,46 @@ def test_fetch_bodies_content_types_blobs_and_redirects_like_node(make_host: Mak
         "redirect": [200, True, "/landed", "OK"],
         "blob": [True, len(json.dumps({"type": "text/plain;charset=UTF-8", "body": "abc"})), "application/json"],
     }
+
+
+def _monorepo(root: Path, *, listed: str = "packages/*") -> Path:
+    """An npm workspace checkout as `npm install` leaves it: packages/ext (the extension) declares
+    @mono-fx/shared; the root node_modules links both workspace packages (and an undeclared one)."""
+    files = {
+        "package.json": json.dumps({"name": "mono", "private": True, "workspaces": [listed]}),
+        "packages/shared/package.json": json.dumps({"name": "@mono-fx/shared", "version": "1.0.0", "type": "module"}),
+        "packages/shared/index.js": "export const shout = (s) => s.toUpperCase();\n",
+        "packages/other/package.json": json.dumps({"name": "@mono-fx/other", "version": "1.0.0", "type": "module"}),
+        "packages/other/index.js": "export const other = 1;\n",
+        "packages/ext/package.json": json.dumps({"name": "@mono-fx/ext", "version": "1.0.0", "type": "module",
+                                                 "pi": {"extensions": ["./index.ts"]},
+                                                 "dependencies": {"@mono-fx/shared": "*"}}),
+        "packages/ext/index.ts": 'import { shout } from "@mono-fx/shared";\n'
+                                 "export default (pi: any) => pi.registerCommand('shout', "
+                                 "{ handler: async () => shout('hi') });\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "node_modules" / "@mono-fx").mkdir(parents=True)
+    for name in ("shared", "other", "ext"):
+        (root / "node_modules" / "@mono-fx" / name).symlink_to(Path("..", "..", "packages", name))
+    return root / "packages" / "ext"
+
+
+def test_workspace_root_is_the_bound_only_for_a_listed_package(make_host: MakeHost, tmp_path: Path) -> None:
+    host = make_host()
+    ext = _monorepo(tmp_path / "mono")
+    [loaded] = host.load([ExtensionSource("mono-ext", ext / "index.ts", ext, "cli")])
+    assert loaded.status == "loaded", loaded.error
+    assert host.run_command("mono-ext", "shout")["result"] == "HI"
+    # an undeclared workspace sibling stays out of reach
+    (ext / "index.ts").write_text('import { other } from "@mono-fx/other";\n'
+                                  "export default (pi: any) => pi.registerCommand('o', "
+                                  "{ handler: async () => other });\n")
+    [refused] = make_host().load([ExtensionSource("mono-undeclared", ext / "index.ts", ext, "cli")])
+    assert refused.status == "failed" and "@mono-fx/other" in str(refused.error)
+    # a root whose workspaces do not list the folder is not a bound: the sibling is outside the extension
+    unlisted = _monorepo(tmp_path / "other-mono", listed="libs/*")
+    [outside] = make_host().load([ExtensionSource("mono-unlisted", unlisted / "index.ts", unlisted, "cli")])
+    assert outside.status == "failed" and "outside the extension root" in str(outside.error)

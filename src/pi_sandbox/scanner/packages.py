@@ -20,6 +20,7 @@ keeps the two identical; a hand-edited tree is judged by what it really holds).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import stat
@@ -42,7 +43,7 @@ class InstallRoot:
     """The folder no dependency lookup may leave, and how it was recognised."""
 
     path: Path
-    kind: str  # "project" | "global" | "extension"
+    kind: str  # "project" | "global" | "extension" | "workspace" (a monorepo root listing the extension)
 
     @property
     def lockfile(self) -> Path | None:
@@ -189,11 +190,74 @@ def find_install_root(extension_root: Path) -> InstallRoot:
     real = Path(os.path.realpath(extension_root))
     outermost = next((p for p in reversed(real.parents) if p.name == "node_modules"), None)
     if outermost is None:
-        return InstallRoot(real, "extension")
+        workspace = workspace_root(real)
+        return InstallRoot(workspace, "workspace") if workspace is not None else InstallRoot(real, "extension")
     project = outermost.parent
     if any((project / name).is_file() for name in PROJECT_FILES):
         return InstallRoot(project, "project")
     return InstallRoot(outermost, "global")
+
+
+#: How far up from an extension folder a workspace root is looked for.
+MAX_WORKSPACE_DEPTH: Final = 6
+
+
+def workspace_root(folder: Path) -> Path | None:
+    """The npm / yarn / pnpm workspace root whose ``workspaces`` patterns name ``folder`` (a package of a
+    monorepo, its dependencies installed at the root: ``node_modules/@scope/sibling`` links to
+    ``packages/sibling``), or None. Only a root that lists the folder counts, so an extension inside someone
+    else's project does not reach that project's ``node_modules``."""
+    for depth, parent in enumerate(folder.parents):
+        if depth >= MAX_WORKSPACE_DEPTH:
+            return None
+        patterns = _workspace_patterns(parent)
+        listed = [p for p in patterns if not p.startswith("!")]
+        excluded = [p[1:] for p in patterns if p.startswith("!")]
+        relative = folder.relative_to(parent).as_posix()
+        if _matches_any(relative, listed) and not _matches_any(relative, excluded):
+            return parent
+    return None
+
+
+def _workspace_patterns(root: Path) -> list[str]:
+    """The workspace globs of ``root``: package.json ``workspaces`` (a list, or ``{packages: [...]}``) and
+    pnpm-workspace.yaml's ``packages:`` list (read line by line, no YAML library)."""
+    found: list[str] = []
+    data = read_json_file(root / "package.json")
+    workspaces = data.get("workspaces") if isinstance(data, dict) else None
+    if isinstance(workspaces, dict):
+        workspaces = workspaces.get("packages")
+    if isinstance(workspaces, list):
+        found += [w for w in workspaces if isinstance(w, str)]
+    pnpm = root / "pnpm-workspace.yaml"
+    if pnpm.is_file():
+        try:
+            lines = pnpm.read_text(encoding="utf-8", errors="replace").splitlines()[:500]
+        except OSError:
+            lines = []
+        listing = False
+        for line in lines:
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if not line.startswith((" ", "-", "\t")):
+                listing = line.split(":", 1)[0].strip() == "packages"
+            elif listing and line.strip().startswith("-"):
+                found.append(line.strip()[1:].strip().strip("'\""))
+    return [("!" if p.startswith("!") else "") + p.removeprefix("!").removeprefix("./").rstrip("/") for p in found if p]
+
+
+def _matches_any(relative: str, patterns: list[str]) -> bool:
+    parts = relative.split("/")
+    return any(_glob_parts(parts, pattern.split("/")) for pattern in patterns)
+
+
+def _glob_parts(parts: list[str], pattern: list[str]) -> bool:
+    """Path segments against glob segments (``*`` within one segment, ``**`` across any number)."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_glob_parts(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_parts(parts[1:], pattern[1:])
 
 
 def package_name(specifier: str) -> str | None:
