@@ -589,3 +589,14 @@ def test_workspace_root_is_the_bound_only_for_a_listed_package(make_host: MakeHo
     unlisted = _monorepo(tmp_path / "other-mono", listed="libs/*")
     [outside] = make_host().load([ExtensionSource("mono-unlisted", unlisted / "index.ts", unlisted, "cli")])
     assert outside.status == "failed" and "outside the extension root" in str(outside.error)
+
+
+def test_the_websocket_global_loads_and_a_connection_ends_like_a_refused_one(make_host: MakeHost) -> None:
+    host = load(make_host, "websocket-global")
+    assert details(host.call_tool("websocket-global", "ws", {})) == {
+        "events": ["error", "close"], "code": 1006, "wasClean": False, "state": 3, "constants": [0, 1, 2, 3],
+        "badUrl": "SyntaxError"}
+    # the attempt is decided and recorded like a socket's TCP connection (the http capability)
+    nets = [(e.decision, e.capability) for e in host.sandbox.store.query_ledger(extension_id="websocket-global")
+            if e.method == "net"]
+    assert nets == [("allow", "http")]

@@ -5,6 +5,7 @@ import * as host from "pi:host";
 import { Event, EventTarget, Blob, FormData } from "pi:web";
 import { URLSearchParams } from "url";
 import { ReadableStream } from "pi:web-streams";
+import { requestEffect } from "pi:effects";
 
 function abortError(reason) {
   if (reason instanceof Error) return reason;
@@ -253,4 +254,69 @@ export async function fetch(input, init = {}) {
   return resp;
 }
 
-export default { fetch, Headers, Request, Response, AbortController, AbortSignal };
+// Node 22's global WebSocket (undici's). A connection is a `net` effect the supervisor decides and records like
+// a socket's; no connector carries WebSocket frames, so every connection ends as a refused one does in Node:
+// an "error" event, then "close" with code 1006 (nothing is thrown; the constructor only checks the URL).
+const WS_STATES = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 };
+
+export class WebSocket extends EventTarget {
+  constructor(url, protocols) {
+    super();
+    const parsed = new URL(url instanceof URL ? url.href : String(url));
+    if (parsed.protocol === "http:") parsed.protocol = "ws:";
+    if (parsed.protocol === "https:") parsed.protocol = "wss:";
+    if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:" || parsed.hash) {
+      const e = typeof DOMException === "function" ? new DOMException(`Invalid URL ${parsed.href}`, "SyntaxError")
+        : Object.assign(new Error(`Invalid URL ${parsed.href}`), { name: "SyntaxError" });
+      throw e;
+    }
+    this.url = parsed.href;
+    this.readyState = WS_STATES.CONNECTING;
+    this.protocol = "";
+    this.extensions = "";
+    this.binaryType = "blob";
+    this.bufferedAmount = 0;
+    this.onopen = null;
+    this.onmessage = null;
+    this.onerror = null;
+    this.onclose = null;
+    this._protocols = protocols;
+    const secure = parsed.protocol === "wss:";
+    const port = Number(parsed.port || (secure ? 443 : 80));
+    const fail = (err) => {
+      if (this.readyState === WS_STATES.CLOSED) return;
+      this.readyState = WS_STATES.CLOSED;
+      const error = new Event("error");
+      error.error = err;
+      error.message = err && err.message;
+      this._fire("error", error);
+      const close = new Event("close");
+      Object.assign(close, { code: 1006, reason: "", wasClean: false });
+      this._fire("close", close);
+    };
+    requestEffect("connect", { host: parsed.hostname, port, tls: secure, servername: parsed.hostname }, "connect",
+      `${parsed.hostname}:${port}`).then(
+      () => fail(Object.assign(new Error("pi-sandbox: WebSocket connections are not available"), { code: "ERR_NOT_SUPPORTED" })),
+      fail,
+    );
+  }
+  _fire(_type, event) {
+    this.dispatchEvent(event); // EventTarget also calls the `on<type>` property
+  }
+  send() {
+    if (this.readyState === WS_STATES.CONNECTING) {
+      throw typeof DOMException === "function" ? new DOMException("WebSocket is not open", "InvalidStateError")
+        : Object.assign(new Error("WebSocket is not open"), { name: "InvalidStateError" });
+    }
+  }
+  close() {
+    if (this.readyState === WS_STATES.CLOSED) return;
+    this.readyState = WS_STATES.CLOSING;
+  }
+}
+for (const [name, value] of Object.entries(WS_STATES)) {
+  Object.defineProperty(WebSocket, name, { value, enumerable: true });
+  Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true });
+}
+
+export default { fetch, Headers, Request, Response, AbortController, AbortSignal, WebSocket };

@@ -8,7 +8,7 @@ import { Buffer } from "buffer";
 import proc from "process";
 import * as timers from "timers";
 import { URL, URLSearchParams } from "url";
-import { fetch, Headers, Request, Response, AbortController, AbortSignal } from "pi:fetch";
+import { fetch, Headers, Request, Response, AbortController, AbortSignal, WebSocket } from "pi:fetch";
 import {
   TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, File, FormData, installNumberLocale, Event, EventTarget, CustomEvent,
 } from "pi:web";
@@ -136,6 +136,7 @@ if (typeof g.Intl === "undefined") {
   install("Intl", MiniIntl);
   installNumberLocale();
 }
+install("WebSocket", WebSocket);
 install("Blob", Blob);
 install("File", File);
 install("FormData", FormData);
