@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def root(tmp_path: Path) -> Path:
 
 def test_every_depth_and_every_change_between_two_looks(root: Path, tmp_path: Path) -> None:
     index = SecretIndex()
-    assert _found(index, root) == {"a/b/c/.env", "node_modules/p/q/r/s/key.pem"}  # git's objects are not walked
+    # git's objects are walked too (checked by stamp: no watch there)
+    assert _found(index, root) == {"a/b/c/.env", "node_modules/p/q/r/s/key.pem", ".git/objects/ab/c.key"}
     _tree(root, ["a/b/c/d/e/f/g/secrets.json", "new/x/y/prod.env"])  # deeper, and a new folder tree
     (root / "src/notes.txt").write_text("x\n")
     (root / "src/notes.txt").rename(root / "src/.env.local")  # renamed into a secret name
@@ -50,6 +52,7 @@ def test_every_depth_and_every_change_between_two_looks(root: Path, tmp_path: Pa
     shutil.move(str(tmp_path / "out" / "m"), str(root / "a" / "moved"))  # a folder moved in
     os.link(root / "a/b/c/.env", root / "src/credentials.json")  # a hard link under a secret name
     assert _found(index, root) == {"a/b/c/.env", "node_modules/p/q/r/s/key.pem", "a/b/c/d/e/f/g/secrets.json",
+                                   ".git/objects/ab/c.key",
                                    "new/x/y/prod.env", "src/.env.local", "a/moved/n/id_rsa", "src/credentials.json"}
     shutil.rmtree(root / "new")
     _tree(root, ["new/x/other/.envrc"])  # removed and made again under the same name
@@ -58,6 +61,7 @@ def test_every_depth_and_every_change_between_two_looks(root: Path, tmp_path: Pa
     (root / "src/.env.local").mkdir()  # a file become a folder of the same name
     _tree(root, ["src/.env.local/inner/.env"])
     assert _found(index, root) == {"node_modules/p/q/r/s/key.pem", "z/c/.env", "z/c/d/e/f/g/secrets.json",
+                                   ".git/objects/ab/c.key",
                                    "new/x/other/.envrc", "a/moved/n/id_rsa", "src/credentials.json",
                                    "src/.env.local/inner/.env"}
 
@@ -65,6 +69,8 @@ def test_every_depth_and_every_change_between_two_looks(root: Path, tmp_path: Pa
 def test_a_second_look_lists_only_what_changed(root: Path) -> None:
     index = SecretIndex()
     _found(index, root)
+    time.sleep(secret_index.RACY_NS / 1e9)  # git's folders (checked by stamp) listed within a clock tick of their
+    _found(index, root)  # making are listed once more; after that they are not
     (tree,) = index._trees.values()
     before = dict(tree.folders)
     _tree(root, ["a/b/c/.envrc"])
@@ -315,3 +321,26 @@ def test_the_watchs_listings_cost_little_memory(tmp_path: Path) -> None:
         assert _found(SecretIndex(), root) == {"pkg0/m0/.env"}  # built from them
     finally:
         watch.WATCHER.end(str(root))
+
+
+@pytest.mark.parametrize("blind", [".git/objects", ".git/refs/heads", ".git/logs/refs", ".git/lfs/objects/ab",
+                                   ".git/rr-cache", ".git/modules/m/objects", "deep/r/s/.git/objects",
+                                   ".git/worktrees/w/refs"])
+def test_folders_moved_into_gits_own_folders_are_found(tmp_path: Path, blind: str) -> None:
+    """The watch leaves git's own folders out (they change on every commit): the index checks them by stamp on every
+    look, so a secret's folder moved there (by a child: the next call read ``.git/objects/zz/.env``), or moved on
+    inside them, or a secret made there, is found, as is one in a git dir made since."""
+    root = tmp_path / "ws"
+    _tree(root, ["services/api/config/.env", "other/keep.txt", f"{blind}/00/1234abcd"])
+    index = SecretIndex()
+    assert _found(index, root) == {"services/api/config/.env"}
+    (root / "services/api/config").rename(root / blind / "zz")
+    assert _found(index, root) == {f"{blind}/zz/.env"}
+    (root / blind / "zz").rename(root / blind / "00" / "zz")  # moved on inside: no event either
+    assert _found(index, root) == {f"{blind}/00/zz/.env"}
+    _tree(root, [f"{blind}/00/id_rsa"])
+    assert _found(index, root) == {f"{blind}/00/zz/.env", f"{blind}/00/id_rsa"}
+    _tree(root, ["made/x/.git/lfs/keep", "made/y/deep/prod.env"])  # a git dir made since, a folder moved into it
+    (root / "made/y").rename(root / "made/x/.git/lfs/y")
+    assert _found(SecretIndex(), root) == _found(index, root) == {f"{blind}/00/zz/.env", f"{blind}/00/id_rsa",
+                                                                   "made/x/.git/lfs/y/deep/prod.env"}

@@ -22,9 +22,10 @@ call costs more than the call (a ``stat`` is ~8 Âµs here, a folder listing ~30 Â
   (:data:`SECRET_SCAN_MAX_DIRS`, ``PI_SANDBOX_SECRET_SCAN_MAX_DIRS``) cannot be vouched for: the call is refused
   (:class:`~pi_sandbox.errors.SecretScanIncompleteError`), never run with secret files left readable.
 
-Inside a git dir the folders ``watch.py`` leaves out (``objects``, ``refs``, ``logs`` ...) are not walked (they
-change on every commit). Any name can be moved there, so ``mounts.py`` pins every folder around a hidden secret:
-a child cannot carry one there. Links are never followed: a symlink's target is judged where it lies.
+Inside a git dir the folders ``watch.py`` leaves out (``objects``, ``refs``, ``logs`` ...: they change on every
+commit) have no events: they are checked by stamp on every call, like the watch limit's holes (any folder can be
+moved there: one call's child moved a secret's folder into ``.git/objects`` and the next call read it). Links are
+never followed: a symlink's target is judged where it lies.
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ class _Tree:
         self.hits: dict[str, _Folder] = {}
         #: The folders at most :data:`SHALLOW` levels below the root.
         self.shallow: dict[str, _Folder] = {}
+        #: The folders of git dirs the watch leaves out (``objects``, ``refs``, ``logs`` ...: they change on every
+        #: commit): no event tells of a change in them, so they are checked by stamp on every call, like the watch
+        #: limit's holes (a folder can be moved there under any name: one call's child moved a secret's folder into
+        #: ``.git/objects`` and the next call read it).
+        self.blind: set[str] = set()
         self.depth = root.count("/")
         #: The watch the index was last brought up to date with (None: not built, or built without inotify).
         self.epoch: int | None = None
@@ -143,14 +149,15 @@ class _Tree:
                     with os.scandir(folder) as items:
                         for item in items:
                             names.append(item.name)
-                            if item.is_dir(follow_symlinks=False) and not (in_git and item.name in GIT_UNWATCHED) \
-                                    and not (skip and item.path in skip):
+                            if item.is_dir(follow_symlinks=False) and not (skip and item.path in skip):
                                 subs[item.name] = item.inode()
                 else:
                     names.extend(entries[0])
                     for name, inode in entries[1]:
-                        if not (in_git and name in GIT_UNWATCHED) and not (skip and folder + "/" + name in skip):
+                        if not (skip and folder + "/" + name in skip):
                             subs[name] = inode
+                if in_git:  # git's own folders the watch leaves out: checked by stamp on every call
+                    self.blind.update(folder + "/" + name for name in subs if name in GIT_UNWATCHED)
             except OSError:
                 unlistable, names, subs = True, [], {}
         shallow = folder.count("/") - self.depth <= SHALLOW
@@ -280,6 +287,11 @@ class _Tree:
                 for hole in sorted(changes.holes):  # never watched: checked by stamp on every call
                     if self._reachable(hole):
                         self._check(hole, limit, done)
+                for top in sorted(self.blind):  # never watched either
+                    if self._reachable(top):
+                        self._check(top, limit, done)
+                    else:
+                        self.blind.discard(top)
         except _TooBig:
             self.too_big = limit
             self.built = False
@@ -291,6 +303,7 @@ class _Tree:
         self.seq = changes.seq if changes is not None else 0
 
     def _clear(self) -> None:
+        self.blind.clear()
         self.folders.clear()
         self.hits.clear()
         self.shallow.clear()
