@@ -210,7 +210,8 @@ class Watcher:
         identity = _identity(root)
         if state is None or state.root_wd is None or state.identity != identity:
             old = state
-            state = self._roots[root] = _Root(root, active=old.active if old is not None else 0, identity=identity)
+            state = self._roots[root] = _Root(root, active=old.active if old is not None else 0, identity=identity,
+                                              handler=old.handler if old is not None else None)
             self._sharers.clear()
             if old is not None:
                 self._retire(old)
