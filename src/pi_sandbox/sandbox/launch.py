@@ -35,6 +35,7 @@ from pi_sandbox.config.model import QuotaSettings, SecurityConfig
 from pi_sandbox.errors import SandboxUnavailableError
 from pi_sandbox.mediation.secret_files import SecretFiles
 from pi_sandbox.sandbox import seccomp
+from pi_sandbox.sandbox.git_identity import GIT_USER_CONFIG, user_identity_config
 from pi_sandbox.sandbox.gitindex import repository_of
 from pi_sandbox.sandbox.host_code import host_code, inside
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
@@ -249,8 +250,19 @@ def hide_stand_ins_from_git(home: Path, stubs: Sequence[str]) -> None:
         pass  # only git's view of the stand-ins is at stake, never the sandbox
 
 
-def _write_in_home(home: Path, rel: str, text: str) -> None:
-    """Write ``text`` to ``home/rel`` (unless it holds it already) without following a link anywhere below ``home``.
+def give_git_identity(home: Path, text: str) -> None:
+    """Write the user's git identity (``git_identity.identity_config``) to git's per-user file of the child's home,
+    unless that file exists (the child's own settings stay) or there is no identity."""
+    if text:
+        try:
+            _write_in_home(home, GIT_USER_CONFIG, text, only_if_missing=True)
+        except OSError:
+            pass  # only the child's commits' author is at stake, never the sandbox
+
+
+def _write_in_home(home: Path, rel: str, text: str, *, only_if_missing: bool = False) -> None:
+    """Write ``text`` to ``home/rel`` (unless it holds it already, or with ``only_if_missing`` unless something is
+    there) without following a link anywhere below ``home``.
 
     The sandbox home is the children's to write: with ``~/.config/git/ignore`` (or ``.config``, or ``git``) made a
     link to a host file (the ledger database, ``settings.json``, ``~/.bashrc``), writing by path made the host
@@ -277,6 +289,9 @@ def _write_in_home(home: Path, rel: str, text: str) -> None:
             current = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
         except OSError:
             current = -1
+        if current >= 0 and only_if_missing:
+            os.close(current)
+            return
         if current >= 0:
             try:
                 same = stat.S_ISREG(os.fstat(current).st_mode) and os.read(current, len(text) + 2) == text.encode()
@@ -323,6 +338,8 @@ class ExecSandbox:
         self._host_code_extra: tuple[str, ...] | None = None
         #: Folders searched for secret files per writable root (``PI_SANDBOX_SECRET_SCAN_MAX_DIRS``).
         self._scan_limit = scan_limit(self._environ)
+        #: The user's git identity for children (``git_identity``), read at the first call that needs it.
+        self._identity: str | None = None
         self._dirs: dict[str, ExtensionStateDirs] = {}
         self._support: SandboxSupport | None = None
         #: Per workspace: the calls running now (with their read-only binds) and what was moved out meanwhile.
@@ -395,6 +412,12 @@ class ExecSandbox:
             self._host_code_extra = (*(path for path, _ in bwrap_candidates(self._environ)),
                                      str(cache_dir(self._environ)))
         return self._host_code_extra
+
+    def _git_identity(self) -> str:
+        """The user's git identity as configuration text (one ``git config`` run per session; empty for none)."""
+        if self._identity is None:
+            self._identity = user_identity_config(self._environ)
+        return self._identity
 
     def support(self) -> SandboxSupport:
         """Whether children can be confined here (probed once)."""
@@ -503,6 +526,7 @@ class ExecSandbox:
                     secret_scan_max_dirs=self._scan_limit)
         mount_args, stubs = bwrap_mount_args(view)
         hide_stand_ins_from_git(dirs.home, stubs)
+        give_git_identity(dirs.home, self._git_identity())
         fds: list[int] = []
         try:
             filters = seccomp.program_fds(allow_unix_sockets=bool(sockets))
