@@ -81,9 +81,9 @@ class _Switch:
         self.bare = False
         self.prepare_ms: list[float] = []
 
-    def watch_begin(self, workspace: Sequence[Path], *args: Any) -> bool:
+    def watch_begin(self, workspace: Sequence[Path], *args: Any, **kw: Any) -> bool:
         """The workspace watch (``sandbox/watch.py``) is part of the sandbox's cost: bare calls skip it."""
-        return False if self.bare else self.real.watch_begin(workspace, *args)
+        return False if self.bare else self.real.watch_begin(workspace, *args, **kw)
 
     def watch_bound(self, workspace: Sequence[Path], *args: Any) -> None:
         if not self.bare:

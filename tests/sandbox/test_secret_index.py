@@ -344,3 +344,26 @@ def test_folders_moved_into_gits_own_folders_are_found(tmp_path: Path, blind: st
     (root / "made/y").rename(root / "made/x/.git/lfs/y")
     assert _found(SecretIndex(), root) == _found(index, root) == {f"{blind}/00/zz/.env", f"{blind}/00/id_rsa",
                                                                    "made/x/.git/lfs/y/deep/prod.env"}
+
+
+def test_a_call_no_secret_index_looks_at_keeps_no_listings(tmp_path: Path) -> None:
+    """With the secret broker off no index takes the new watch's listings: they were held for the whole call. Such a
+    call's watch keeps none; an index that looks later walks the tree itself and is as complete."""
+    root = tmp_path / "plain"
+    _tree(root, ["a/b/.env", "c/keep.txt"])
+    assert watch.WATCHER.begin(str(root), listings=False)
+    try:
+        assert watch.WATCHER._roots[str(root)].listings is None
+        _tree(root, ["c/d/id_rsa"])
+        assert _found(SecretIndex(), root) == {"a/b/.env", "c/d/id_rsa"}
+    finally:
+        watch.WATCHER.end(str(root))
+    other = tmp_path / "indexed"
+    _tree(other, ["x/.env"])
+    assert watch.WATCHER.begin(str(other))  # the broker on: kept for the index's first look
+    try:
+        assert watch.WATCHER._roots[str(other)].listings is not None
+        assert _found(SecretIndex(), other) == {"x/.env"}
+        assert watch.WATCHER._roots[str(other)].listings is None  # handed out
+    finally:
+        watch.WATCHER.end(str(other))

@@ -172,7 +172,8 @@ class ExecConnector:
         network = ctx.config.sandbox_for(ctx.extension_id).network and self.destinations is not None
         workspace = ctx.paths.roots[:1]
         started_ns = time.time_ns()
-        watched = self.sandbox.watch_begin(workspace, ctx.extension_id, ctx.call_id)
+        watched = self.sandbox.watch_begin(workspace, ctx.extension_id, ctx.call_id,
+                                           listings=ctx.paths.secret_files is not None)
         started: list[bool] = []
         try:
             return self._run(ctx, req, cwd, timeout_ms, network, started)

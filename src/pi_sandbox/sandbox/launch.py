@@ -436,16 +436,17 @@ class ExecSandbox:
                 folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return dirs
 
-    def watch_begin(self, workspace: Sequence[Path], extension_id: str, call_id: str) -> bool:
+    def watch_begin(self, workspace: Sequence[Path], extension_id: str, call_id: str, listings: bool = True) -> bool:
         """Before a call's child starts: its workspace's changes are watched from now on (``watch.py``), and what
         it plants is judged as it happens (:meth:`_judge_now`). False when inotify cannot tell (then the call's
-        end walks the tree)."""
+        end walks the tree). ``listings=False``: the call hides no secret files (the broker is off), so a new watch
+        keeps no listings for the secret index."""
         if not workspace:
             return False
         root = str(workspace[0])
         with self._watch_lock:
             self._watch_calls.setdefault(root, {})[(extension_id, call_id)] = None  # binds not known yet
-        return WATCHER.begin(root, self._judge_now)
+        return WATCHER.begin(root, self._judge_now, listings)
 
     def watch_bound(self, workspace: Sequence[Path], extension_id: str, call_id: str, bound: frozenset[str]) -> None:
         """The call's read-only binds (``Launch.bound``): what changes there is never the child's doing."""

@@ -200,10 +200,11 @@ class Watcher:
 
     # ---- calls -----------------------------------------------------------------------------------
 
-    def _observe(self, root: str) -> _Root:
+    def _observe(self, root: str, listings: bool = True) -> _Root:
         """Under the lock, with the instance open: the state of ``root``, its tree watched (the first time, or
         again when the folder itself went or is another folder now: a new state, so what was known of the old one is
-        not trusted), every queued event applied, and the tree watched again after an overflow."""
+        not trusted), every queued event applied, and the tree watched again after an overflow. ``listings``: a new
+        watch keeps its folders' listings for the secret index's first look (not when no index will look)."""
         state = self._roots.get(root)
         if state is not None:
             self._drain()
@@ -215,7 +216,7 @@ class Watcher:
             self._sharers.clear()
             if old is not None:
                 self._retire(old)
-            state.listings = {}
+            state.listings = {} if listings else None
             self._watch_tree(state, root, None, state.listings)
             state.root_wd = next((wd for wd, (s, f) in self._wds.items() if s is state and f == root), None)
             # what changed while the tree was listed (after a folder's watch was added): in ``changed`` now, before
@@ -258,16 +259,18 @@ class Watcher:
                            folders=frozenset(state.changed[first:]), holes=frozenset(state.holes),
                            watched=state.root_wd is not None and not inner, listings=listings)
 
-    def begin(self, root: str, handler: Callable[[str, set[str]], set[str]] | None = None) -> bool:
+    def begin(self, root: str, handler: Callable[[str, set[str]], set[str]] | None = None,
+              listings: bool = True) -> bool:
         """A call of ``root`` starts: its workspace is watched (the first time: every folder), and events
         that came in meanwhile are applied to the watches only. While calls of ``root`` run, what they touch is
         handed to ``handler`` as it happens (a planted name is moved out within a fraction of a second, not
         only when the call ends: an editor's git integration runs ``git status`` in a new repository on its
-        own). False when inotify is unavailable."""
+        own). ``listings=False``: no secret index looks at this call (the secret broker is off), so a new watch
+        keeps no listings (held for the whole call: ~100 B per entry). False when inotify is unavailable."""
         with self._lock:
             if self._instance() < 0:
                 return False
-            state = self._observe(root)
+            state = self._observe(root, listings)
             if state.active == 0:
                 state.touched.clear()
                 state.seen.clear()
