@@ -48,7 +48,7 @@ PLANTS = {
 @pytest.fixture(params=["inotify", "walk", "watch_limit"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     if request.param == "walk":  # as when inotify is missing or an event was lost: the whole tree is walked
-        monkeypatch.setattr(launch.WATCHER, "begin", lambda root, handler=None: False)
+        monkeypatch.setattr(launch.WATCHER, "begin", lambda root, handler=None, listings=True: False)
     if request.param == "watch_limit":  # no more watches: the folders left out are walked
         monkeypatch.setattr(watch, "MAX_WATCHES", 0)
     yield request.param
