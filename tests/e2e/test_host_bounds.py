@@ -304,6 +304,20 @@ def test_one_extension_filling_the_event_queue_refuses_no_other_extension(host: 
     assert not [e for e in _ledger(host, "guard") if e.method == "events" and e.decision == "deny"]
 
 
+def test_every_emitters_waiting_events_are_delivered(host: ExtensionHost) -> None:
+    """Each emitter may have 200 events waiting; a flush delivers all that wait when it starts (three emitters:
+    600), not a fixed 400 that cut the third emitter's silently."""
+    from pi_sandbox.runtime.host import MAX_BUS_QUEUE_EVENTS
+
+    for source in ("canary", HOG, "x-unloaded"):  # what the events connector hands the bus for each emitter
+        for n in range(MAX_BUS_QUEUE_EVENTS):
+            host.sandbox.bus.handle(source, "emit", {"event": "chan", "data": {"n": n, "from": source}})
+    host.call_tool("guard", "seen", {})  # a host call ends: the queue is delivered
+    seen = [json.loads(item) for item in json.loads(_text(host.call_tool("guard", "seen", {})))]
+    assert len(seen) == 3 * MAX_BUS_QUEUE_EVENTS
+    assert {item["from"] for item in seen} == {"canary", HOG, "x-unloaded"}
+
+
 def test_messages_and_events_carry_the_real_sender(host: ExtensionHost) -> None:
     heard: list[tuple[str, str]] = []
     host.sandbox.bus.subscribe(lambda source, event, _data: heard.append((source, event)))

@@ -423,13 +423,15 @@ class ExtensionHost:
                 except WorkerFailure as exc:
                     self._fail(ext, exc.code, f"finishing its posts: {exc}", decision="kill")
 
-    def _flush_bus(self, limit: int = 2 * MAX_BUS_QUEUE_EVENTS) -> None:
+    def _flush_bus(self) -> None:
         """Deliver queued ``pi.events.emit`` events to the other extensions (bounded, no recursion).
 
-        Every event queued during the call is delivered (the queue holds at most :data:`MAX_BUS_QUEUE_EVENTS`),
-        and as many again that receivers emit while it is delivered; a longer cascade (two extensions answering
-        each other) is cut there. The bound counts events, not deliveries: counting deliveries, 200 events queued
-        with two receivers lost half of them without a word."""
+        Every event waiting when the flush starts is delivered (at most :data:`MAX_BUS_QUEUE_EVENTS` per emitter),
+        and :data:`MAX_BUS_QUEUE_EVENTS` more that receivers emit while they are delivered; a longer cascade (two
+        extensions answering each other) is cut there. The bound counts events, not deliveries: counting
+        deliveries, 200 events queued with two receivers lost half of them without a word."""
+        with self._bus_lock:
+            limit = len(self._bus_queue) + MAX_BUS_QUEUE_EVENTS
         delivered = 0
         while delivered < limit:
             # taken under the lock, one at a time: calls of different extensions end (and flush) concurrently, and
