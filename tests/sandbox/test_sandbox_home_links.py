@@ -15,10 +15,15 @@ import pytest
 
 from tests.sandbox.conftest import Host
 
+#: Each script first checks that ``HOME`` is the extension's sandbox home in the test's temp state dir (``{home}``)
+#: and stops otherwise: the removals below only ever touch that folder, even if the sandbox set ``HOME`` wrong.
+_IN_SANDBOX_HOME = 'test "$HOME" = "{home}" || exit 97; '
 LINKS = {
-    "file": "mkdir -p $HOME/.config/git && rm -rf $HOME/.config/git/ignore && ln -s {target} $HOME/.config/git/ignore",
-    "git_folder": "mkdir -p $HOME/.config && rm -rf $HOME/.config/git && ln -s {folder} $HOME/.config/git",
-    "config_folder": "rm -rf $HOME/.config && ln -s {folder} $HOME/.config",
+    "file": _IN_SANDBOX_HOME + "mkdir -p $HOME/.config/git && rm -f $HOME/.config/git/ignore && "
+                               "ln -s {target} $HOME/.config/git/ignore",
+    "git_folder": _IN_SANDBOX_HOME + "mkdir -p $HOME/.config && rm -rf $HOME/.config/git && "
+                                     "ln -s {folder} $HOME/.config/git",
+    "config_folder": _IN_SANDBOX_HOME + "rm -rf $HOME/.config && ln -s {folder} $HOME/.config",
 }
 
 
@@ -32,8 +37,10 @@ def test_a_link_in_the_sandbox_home_redirects_no_host_write(host: Host, how: str
         victim.write_text("USER-FILE-ORIGINAL\n")
     targets = [folder / "ignore", folder / "git" / "ignore", host.settings, host.key]
     before = {p: p.read_bytes() for p in targets}
+    home = host.box.exec_sandbox.dirs("ext.hostile").home
+    assert str(home).startswith(str(host.env.state_dir)), home  # a temp folder of this test
     for target in targets if how == "file" else targets[:1]:
-        assert host.sh(LINKS[how].format(target=target, folder=folder))["exit_code"] == 0
+        assert host.sh(LINKS[how].format(target=target, folder=folder, home=home))["exit_code"] == 0
         host.sh("echo next call")  # the host lists the stand-ins before this one starts
         host.sh(f"mkdir -p sub{len(before)} && git init -q sub{len(before)} && echo another")  # the list changes
     assert {p: p.read_bytes() for p in targets} == before
