@@ -199,8 +199,9 @@ class LedgerCorruptError(AuditStoreError):
     """The audit database file is damaged and cannot be read as SQLite (evidence of damage: exit 1)."""
 
     exit_code = ExitCode.FAILURE
-    remediation = ("keep the damaged file as evidence (never repair it in place) and follow INC-3 of the "
-                   "runbook: `pi-sandbox incident open --kind INC-3`")
+    remediation = ("keep the damaged file as evidence (never repair it in place): `pi-sandbox security ledger "
+                   "set-aside --reason TEXT` moves it aside and starts a new ledger with every extension stopped; "
+                   "then follow INC-3 of the runbook (`pi-sandbox incident open --kind INC-3`)")
 
 
 class LedgerRollbackError(AuditStoreError):
@@ -208,8 +209,17 @@ class LedgerRollbackError(AuditStoreError):
     file replaced or gone); the store refuses to write on top of it."""
 
     exit_code = ExitCode.FAILURE
-    remediation = ("treat it as tampering: keep the files as evidence and follow INC-3 of the runbook "
-                   "(`pi-sandbox incident open --kind INC-3`); `pi-sandbox security ledger verify` shows the break")
+    remediation = ("treat it as tampering: `pi-sandbox security ledger verify` shows the break; `pi-sandbox "
+                   "security ledger set-aside --reason TEXT` keeps the files as evidence and starts a new ledger "
+                   "with every extension stopped; then follow INC-3 of the runbook "
+                   "(`pi-sandbox incident open --kind INC-3`)")
+
+
+class LedgerSetAsideError(PiSandboxError):
+    """Setting the ledger aside was refused: no reason given, the ledger verifies, or a session holds it."""
+
+    remediation = ("`pi-sandbox security ledger verify` shows whether the ledger is damaged; stop running "
+                   "sessions (rpc, mcp, the pi bridge) before setting it aside")
 
 
 class SigningKeyError(AuditStoreError):

@@ -217,7 +217,7 @@ def test_corrupted_database_is_reported_and_left_untouched(state_dir: Path) -> N
     with pytest.raises(LedgerCorruptError) as info:
         AuditStore.open(state_dir)
     message = str(info.value)
-    assert str(state_dir / "security.db") in message and "move it aside" in message
+    assert str(state_dir / "security.db") in message and "set it aside" in message
     assert (state_dir / "security.db").read_bytes() == damaged
     with pytest.raises(LedgerCorruptError):
         verify_ledger(state_dir)

@@ -160,7 +160,7 @@ def test_corrupted_database_exits_one_with_guidance(pi_env: PiEnv, capsys: pytes
     pi_env.db_path.write_bytes(garbage)
     for argv in (["security", "ledger", "verify"], ["security", "ledger", "show"]):
         code, _, err = run(capsys, *argv)
-        assert code == 1 and "damaged" in err and "move it aside" in err and "Traceback" not in err
+        assert code == 1 and "damaged" in err and "set-aside --reason" in err and "Traceback" not in err
     assert pi_env.db_path.read_bytes() == garbage
 
 

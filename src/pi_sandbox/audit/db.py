@@ -115,8 +115,8 @@ def corrupt_error(path: Path, exc: BaseException) -> LedgerCorruptError:
     """The error for a damaged database: names the file and what to do; the file is left untouched."""
     return LedgerCorruptError(
         f"audit database {path} is damaged or not a SQLite database ({exc}); it was left untouched. "
-        f"Keep it for forensics, move it aside (mv {path} {path}.corrupt) and re-run to start a new "
-        "ledger, or restore it from backup"
+        "Keep it for forensics and restore it from backup, or set it aside (moving it by hand would lift every "
+        "kill switch and quarantine it records)"
     )
 
 

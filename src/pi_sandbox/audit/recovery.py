@@ -42,8 +42,8 @@ def _refuse(state_dir: Path, findings: list[Finding]) -> LedgerRollbackError:
     listed = "; ".join(f.message for f in findings[:3])
     return LedgerRollbackError(
         f"refusing to write to the audit ledger in {state_dir}: {listed}. Keep the state dir as evidence "
-        "(copy it elsewhere) and run `pi-sandbox security ledger verify`; to start a new ledger afterwards, "
-        f"move {DB_FILE}, {DB_FILE}-wal, {DB_FILE}-shm and {SEAL_FILE} out of the state dir"
+        "(copy it elsewhere) and run `pi-sandbox security ledger verify`; to start a new ledger afterwards, set "
+        "this one aside (moving its files by hand would lift every kill switch and quarantine it records)"
     )
 
 

@@ -42,6 +42,8 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("debug", "hostcall"): ("debug_cmds:hostcall", "one hostcall through the full pipeline, recorded (--dry-run)"),
     ("security", "ledger", "verify"): ("ledger_cmds:verify", "check hashes, links, signed checkpoints (1 = tampered)"),
     ("security", "ledger", "show"): ("ledger_cmds:show", "list ledger entries, oldest first"),
+    ("security", "ledger", "set-aside"): ("ledger_cmds:set_aside",
+                                          "damaged ledger: keep it as evidence, start anew with extensions stopped"),
     ("security", "alerts", "list"): ("ledger_cmds:alerts", "list alerts, oldest first"),
     ("security", "export"): ("export_cmds:export", "stream ledger entries and alerts as JSON lines or OTLP logs"),
     ("incident", "open"): ("incident_cmds:open_", "open an incident (INC-1..INC-6): the SLA clock starts"),

@@ -100,26 +100,89 @@ def _render_report(data: dict[str, Any]) -> list[Any]:
     return lines
 
 
+def _ledger_dir(text: str | None) -> Path | None:
+    """A ledger folder given on the command line (``--ledger``): a set-aside folder or a copy of a state dir."""
+    if text is None:
+        return None
+    from pi_sandbox.audit.db import DB_FILE
+
+    path = Path(text).expanduser()
+    if path.is_file() and path.name == DB_FILE:
+        path = path.parent
+    if not (path / DB_FILE).is_file():
+        raise UsageError(f"--ledger {text}: no {DB_FILE} there (give the folder that holds it, e.g. "
+                         f"<state dir>/ledger-set-aside/<time>)")
+    return path
+
+
 @command()
 @click.option("--public-key", callback=_public_key, metavar="HEX",
               help="check checkpoints against this Ed25519 public key (ledger-signing.pub kept elsewhere) "
                    "instead of the key files in the state dir")
-def verify(ctx: CliContext, public_key: str | None) -> int:
+@click.option("--ledger", "ledger", metavar="DIR",
+              help="verify the ledger in DIR (a set-aside ledger, a copy of a state dir) read-only, against the "
+                   "state dir's key")
+def verify(ctx: CliContext, public_key: str | None, ledger: str | None) -> int:
     """Check every entry's hash and link, every signed checkpoint and every trust transition.
 
     Exit 0 valid, 1 tampered, truncated or damaged (or an illegal exit from quarantine). Works even when
     settings.json is invalid."""
     from pi_sandbox.audit.db import DB_FILE
+    from pi_sandbox.audit.signing import trusted_public_key
     from pi_sandbox.cli.progress import progress_bar
     from pi_sandbox.trust import verify_ledger_and_trust
 
     state_dir = _state_dir(ctx)
     anchor_copy = _anchor_copy(ctx)
+    other = _ledger_dir(ledger)
+    if other is not None:
+        # The folder holds no key of its own (or one an attacker could have replaced): trust the state dir's.
+        if public_key is None:
+            public_key = trusted_public_key(state_dir)[0]
+        state_dir, anchor_copy = other, None
     with progress_bar(ctx, "verifying the ledger", unit="entries") as bar:
         report = verify_ledger_and_trust(state_dir, public_key=public_key, anchor_copy=anchor_copy, progress=bar)
     data = {**report.to_dict(), "database": str(state_dir / DB_FILE)}
     ctx.emit(data, _render_report)
     return ExitCode.OK if report.chain_valid else ExitCode.FAILURE
+
+
+@command()
+@click.option("--reason", required=True, metavar="TEXT", help="why (recorded with the new ledger's kill switch)")
+def set_aside(ctx: CliContext, reason: str) -> int:
+    """Keep a damaged or rolled-back ledger as evidence and start a new one, with containment kept.
+
+    Moves the ledger files byte for byte into <state dir>/ledger-set-aside/<time>/ (manifest.json lists their
+    SHA-256) and starts a new ledger with the global kill switch on, plus every quarantine and kill switch still
+    readable in the old one. Refused when the ledger verifies. Moving the files by hand instead would lift every
+    kill switch and quarantine. Then: `pi-sandbox incident open --kind INC-3`."""
+    from pi_sandbox.config.model import TrustSettings
+    from pi_sandbox.trust.set_aside import set_aside_ledger
+
+    state_dir = _state_dir(ctx)
+    try:
+        trust = ctx.config().trust
+    except ConfigError:  # _state_dir warned; only the auto-quarantine thresholds would come from the settings
+        trust = TrustSettings()
+    result = set_aside_ledger(state_dir, trust, reason, anchor_copy=_anchor_copy(ctx))
+
+    def render(d: dict[str, Any]) -> str:
+        carried = ", ".join([f"quarantine of {e}" for e in d["quarantined"]]
+                            + [f"kill switch of {e}" for e in d["kill_switches"]]) or "none"
+        lines = [f"ledger set aside: {d['folder']} ({len(d['files'])} file(s), manifest sha256 "
+                 f"{d['manifest_sha256'][:16]}…)",
+                 f"problem: {d['problem']}",
+                 f"new ledger: global kill switch ON (seq {d['kill_switch_seq']}); carried over: {carried}"]
+        if not d["containment_read"]:
+            lines.append("the old ledger could not be read: review which extensions it had contained before "
+                         "lifting the global switch")
+        lines += [f"next: `{PROG} incident open --kind INC-3`; `{PROG} security ledger verify --ledger "
+                  f"{d['folder']}` checks the old ledger; `{PROG} security kill-switch off --reason TEXT` "
+                  "once reviewed"]
+        return "\n".join(lines)
+
+    ctx.emit(result.to_dict(), render)
+    return ExitCode.OK
 
 
 _SINCE_HELP = "ISO 8601 time or a duration back from now (15m, 2h, 1d)"
