@@ -137,17 +137,21 @@ def check_ledger(state_dir: Path, progress: ProgressCallback | None = None) -> C
     from pi_sandbox.audit import verify_ledger
     from pi_sandbox.audit.db import DB_FILE
 
-    if not (state_dir / DB_FILE).exists():
-        return Check("ledger", OK, "nothing recorded yet")
+    set_aside = ("keep the files as evidence: `pi-sandbox security ledger verify` shows the break, `pi-sandbox "
+                 "security ledger set-aside --reason TEXT` starts a new ledger with containment kept (runbook INC-3)")
     report_progress(progress, 0, None, "verifying the ledger")
     try:
+        # Also when security.db is missing: a deleted ledger whose signed anchor (or signing key) remains is a
+        # finding of verify_ledger, not "nothing recorded yet".
         report = verify_ledger(state_dir)
     except PiSandboxError as exc:
-        return Check("ledger", FAIL, str(exc), "keep security.db as evidence; see the incident runbook")
+        return Check("ledger", FAIL, str(exc), set_aside)
     if not report.chain_valid:
         kinds = sorted({issue.kind for issue in report.verification_errors})
         return Check("ledger", FAIL, f"verification FAILED ({', '.join(kinds)}) over {report.entry_count} entries",
-                     "keep security.db as evidence and run: pi-sandbox security ledger verify")
+                     set_aside)
+    if not (state_dir / DB_FILE).exists():
+        return Check("ledger", OK, "nothing recorded yet")
     return Check("ledger", OK, f"{report.entry_count} entries verify (hash chain and signed checkpoints)")
 
 

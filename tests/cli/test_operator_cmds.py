@@ -70,6 +70,23 @@ def test_doctor_reports_a_tampered_ledger(pi_env: PiEnv, capsys: pytest.CaptureF
     assert code == 1 and checks["ledger"]["status"] == "fail" and "hash_mismatch" in checks["ledger"]["detail"]
 
 
+def test_doctor_reports_a_deleted_ledger(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "ok: nothing recorded yet" (all checks passed) while `ledger verify` found the ledger gone.
+    from tests.cli.test_ledger_cli import populate
+
+    populate(pi_env.state_dir)
+    for name in ("security.db", "security.db-wal", "security.db-shm"):
+        (pi_env.state_dir / name).unlink(missing_ok=True)
+    code, checks = _checks(capsys)
+    assert code == 1 and checks["ledger"]["status"] == "fail", checks["ledger"]
+    assert "set-aside" in checks["ledger"]["fix"]
+    assert run(capsys, "security", "ledger", "verify")[0] == 1  # the two agree
+    (pi_env.state_dir / "ledger-anchor.json").unlink()
+    (pi_env.state_dir / "ledger-anchor.head").unlink()
+    code, checks = _checks(capsys)  # the signing key alone still says a ledger existed here
+    assert code == 1 and checks["ledger"]["status"] == "fail"
+
+
 def test_sandbox_checks_say_what_is_missing() -> None:
     assert check_landlock(lambda: 0).status == "warn"
     assert check_landlock(lambda: 6).status == "ok"
