@@ -43,7 +43,14 @@ from pi_sandbox.sandbox.planted import Planted, judge, quarantine, walk_recent
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
 from pi_sandbox.sandbox.secret_index import scan_limit
 from pi_sandbox.sandbox.secret_links import SECRET_LINKS
-from pi_sandbox.sandbox.support import NAMESPACE_FLAGS, SandboxSupport, bwrap_candidates, probe
+from pi_sandbox.sandbox.support import (
+    NAMESPACE_FLAGS,
+    PROC_VIEW,
+    SandboxSupport,
+    bwrap_candidates,
+    privilege_flags,
+    probe,
+)
 from pi_sandbox.sandbox.watch import WATCHER
 
 #: Folders masked for every child: home directories and where daemons keep their sockets.
@@ -541,8 +548,8 @@ class ExecSandbox:
                 _close(fd)
             PLACEHOLDERS.release(stubs)
             raise
-        argv = [support.bwrap_path, *NAMESPACE_FLAGS, "--hostname", "sandbox",
-                "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", *mount_args,
+        argv = [support.bwrap_path, *NAMESPACE_FLAGS, *privilege_flags(), "--hostname", "sandbox",
+                "--ro-bind", "/", "/", *PROC_VIEW, "--dev", "/dev", *mount_args,
                 "--chdir", str(request.cwd), "--info-fd", str(info_w), "--block-fd", str(block_r)]
         for fd in filters:
             argv += ["--add-seccomp-fd", str(fd)]

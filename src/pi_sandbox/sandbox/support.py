@@ -33,6 +33,26 @@ _TRUE_CANDIDATES: Final = ("/usr/bin/true", "/bin/true")
 #: terminal to inject into); killed when the supervisor dies.
 NAMESPACE_FLAGS: Final = ("--unshare-all", "--unshare-user", "--disable-userns", "--new-session",
                           "--die-with-parent")
+#: The child's ``/proc``: a fresh one of its own PID namespace, its kernel settings (``/proc/sys``) bound
+#: read-only. Why: most sysctls are global, and the kernel lets a process whose user id *is* the host's
+#: root (``kuid 0``) write them from any user namespace, capabilities or not; when pi runs as root (a
+#: container, CI) the child's uid 0 is mapped to the host's, so ``echo '|/ws/x' >
+#: /proc/sys/kernel/core_pattern`` had the host kernel run a workspace file as root, outside every
+#: namespace, on the next crash. bwrap read-only-binds ``sys`` only when ``access(W_OK)`` on the folder
+#: succeeds, which it never does (the folder itself is ``r-x``), so the files inside stayed writable. The
+#: source of the bind is the host's ``/proc``: a sysctl file answers for the namespaces of whoever opens it.
+PROC_VIEW: Final = ("--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys")
+
+
+def privilege_flags() -> tuple[str, ...]:
+    """bwrap flags that leave the child no capabilities in its user namespace.
+
+    A supervisor running as root gets a privileged bwrap, which keeps every capability of the new user
+    namespace for the child (``CapEff`` full: ``CAP_SYS_ADMIN``, ``CAP_DAC_OVERRIDE``, ``CAP_NET_ADMIN`` ...
+    over that namespace); an unprivileged one already drops them. ``--cap-drop`` is only accepted from
+    root (a setuid bwrap refuses it for other users), so it is passed only then.
+    """
+    return ("--cap-drop", "ALL") if os.getuid() == 0 else ()
 _SYSCTL: Final = {
     "user.max_user_namespaces": "/proc/sys/user/max_user_namespaces",
     "kernel.unprivileged_userns_clone": "/proc/sys/kernel/unprivileged_userns_clone",
@@ -109,7 +129,7 @@ def _sysctl() -> dict[str, str]:
 def probe_argv(bwrap: str, seccomp_fd: int) -> list[str]:
     """The smallest sandbox with every namespace and the filter an exec child gets."""
     true = next((t for t in _TRUE_CANDIDATES if os.path.exists(t)), "true")
-    return [bwrap, *NAMESPACE_FLAGS, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+    return [bwrap, *NAMESPACE_FLAGS, *privilege_flags(), "--ro-bind", "/", "/", *PROC_VIEW, "--dev", "/dev",
             "--add-seccomp-fd", str(seccomp_fd), "--", true]
 
 
