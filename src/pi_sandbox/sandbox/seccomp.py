@@ -12,7 +12,14 @@ other syscall numbers). What the filter refuses, with ``EPERM``:
   ``io_uring_*`` (io_uring can open sockets without the ``socket`` syscall this filter watches),
   keyrings (``keyctl``, ``add_key``, ``request_key``), module and kexec loading, ``open_by_handle_at``;
 - changing the sandbox itself: ``mount`` and the new mount API, ``pivot_root``, ``setns``, ``unshare``;
-- injecting keystrokes into a terminal: ``ioctl(TIOCSTI / TIOCLINUX)``.
+- injecting keystrokes into a terminal: ``ioctl(TIOCSTI / TIOCLINUX)``;
+- setting the set-user-ID or set-group-ID bit (``chmod``, ``fchmod``, ``fchmodat``, ``fchmodat2``, ``mknod``,
+  ``mknodat`` with ``S_ISUID``/``S_ISGID`` in the mode): the writable roots are host folders, and the
+  ``nosuid`` of the sandbox's own mounts ends at its edge, so ``cp /usr/bin/python3 x && chmod 4755 x`` left a
+  set-uid program owned by the user (by root when pi runs as root) in the workspace for any other account on
+  the host that can reach it. Creating a file with those bits (``open``/``openat``/``creat`` with ``O_CREAT``
+  or ``O_TMPFILE``) is refused too; through ``openat2`` (its mode is in a struct the filter cannot read) the
+  file is empty and loses the bits at its first write (the child holds no ``CAP_FSETID``).
 
 On x86_64 a second tiny program refuses every x32-ABI syscall (numbers with bit 30 set share
 the x86_64 audit arch, so the main table alone would not see them).
@@ -40,6 +47,14 @@ DENIED_SYSCALLS: Final[tuple[str, ...]] = (
     "mount_setattr", "setns", "unshare", "swapon", "swapoff", "reboot", "acct", "quotactl", "syslog",
     "iopl", "ioperm", "uselib",
 )
+#: Mode-setting syscalls and the index of their mode argument (absent ones on an architecture are skipped).
+MODE_SYSCALLS: Final[tuple[tuple[str, int], ...]] = (
+    ("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("mknod", 1), ("mknodat", 2),
+)
+#: File-creating syscalls: (name, index of the flags argument or None, index of the mode argument).
+CREATE_SYSCALLS: Final[tuple[tuple[str, int | None, int], ...]] = (("open", 1, 2), ("openat", 2, 3), ("creat", None, 1))
+_PRIVILEGE_BITS: Final = (0o4000, 0o2000)  # S_ISUID, S_ISGID
+_CREATE_FLAGS: Final = (os.O_CREAT, 0o20000000)  # O_CREAT, __O_TMPFILE (the mode only counts with one of them)
 _TIOCSTI: Final = 0x5412
 _TIOCLINUX: Final = 0x541C
 _U32: Final = 0xFFFFFFFF
@@ -67,6 +82,20 @@ def programs(allow_unix_sockets: bool) -> tuple[bytes, ...]:
             filt.errno(name, errno.EPERM)
     if not allow_unix_sockets:
         filt.errno("socket", errno.EPERM, args=[ArgCmp(0, CmpOp.MASKED_EQ, socket.AF_UNIX, mask=_U32)])
+    for name, index in MODE_SYSCALLS:
+        if name in table:
+            for bit in _PRIVILEGE_BITS:
+                filt.errno(name, errno.EPERM, args=[ArgCmp(index, CmpOp.MASKED_EQ, bit, mask=bit)])
+    for name, flags, mode in CREATE_SYSCALLS:
+        if name not in table:
+            continue
+        for bit in _PRIVILEGE_BITS:
+            if flags is None:
+                filt.errno(name, errno.EPERM, args=[ArgCmp(mode, CmpOp.MASKED_EQ, bit, mask=bit)])
+                continue
+            for flag in _CREATE_FLAGS:
+                filt.errno(name, errno.EPERM, args=[ArgCmp(flags, CmpOp.MASKED_EQ, flag, mask=flag),
+                                                    ArgCmp(mode, CmpOp.MASKED_EQ, bit, mask=bit)])
     for request in (_TIOCSTI, _TIOCLINUX):
         filt.errno("ioctl", errno.EPERM, args=[ArgCmp(1, CmpOp.MASKED_EQ, request, mask=_U32)])
     if arch() != "x86_64":
