@@ -148,10 +148,16 @@ def _render_verify(data: dict[str, Any]) -> list[Any]:
     report = data["report"]
     rows = [{"check": f"bundle: {s['name']}", "result": "ok" if s["ok"] else "FAILED",
              "finding": s["errors"][0] if s["errors"] else ""} for s in report["bundle"]["steps"]]
+    rows.append({"check": "bundle: the one collect recorded", "result": "ok" if report["bundle_as_collected"]
+                 else "FAILED", "finding": report["bundle_error"] or ""})
     rows.append({"check": "ledger chain + checkpoints + trust log",
                  "result": "ok" if report["chain_valid"] else "FAILED", "finding": report["first_finding"] or ""})
     verdict = "verified" if data["ok"] else "VERIFICATION FAILED (runbook INC-3: keep the evidence, run analyze)"
-    return [f"{data['incident_id']}: {verdict}", render_table(rows, ["check", "result", "finding"])]
+    out = [f"{data['incident_id']}: {verdict}", render_table(rows, ["check", "result", "finding"])]
+    if not report["bundle_as_collected"]:
+        out.append("the collected bundle is lost: `pi-sandbox incident collect` exports a new one (the file found is "
+                   "kept as bundle.replaced-<seq>.json), then run verify again")
+    return out
 
 
 @command()

@@ -18,7 +18,7 @@ from typing import Any
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.records import now_ms
 from pi_sandbox.config.model import SecurityConfig
-from pi_sandbox.errors import IncidentError
+from pi_sandbox.errors import EvidenceError, IncidentError
 from pi_sandbox.evidence import (
     BundleFilter,
     BundleVerificationReport,
@@ -75,13 +75,50 @@ def _bundle_of(state_dir: Path, incident: Incident) -> Path:
     return path
 
 
+def _collected_hash(incident: Incident) -> str | None:
+    """The ``bundle_hash`` the COLLECT phase recorded in the ledger (the bundle verify must find)."""
+    done = incident.done(Phase.COLLECT)
+    value = None if done is None else done.detail.get("bundle_hash")
+    return value if isinstance(value, str) else None
+
+
+def _bundle_lost(incident: Incident) -> bool:
+    """Whether the latest VERIFY, after the latest COLLECT, found the bundle damaged or not the one collected."""
+    verified, collected = incident.done(Phase.VERIFY), incident.done(Phase.COLLECT)
+    return (verified is not None and collected is not None and verified.seq > collected.seq
+            and verified.detail.get("bundle_as_collected") is False)
+
+
+def _collected_bundle(state_dir: Path, incident: Incident) -> dict[str, Any]:
+    """The bundle COLLECT wrote; ``IncidentError`` when the file no longer reads or is another bundle."""
+    path = _bundle_of(state_dir, incident)
+    again = "`pi-sandbox incident verify` records it; then `pi-sandbox incident collect` exports a new bundle"
+    try:
+        bundle = load_bundle(path)
+    except EvidenceError as exc:
+        raise IncidentError(f"the incident's bundle is damaged: {exc}", remediation=again) from None
+    if bundle.get("bundle_hash") != _collected_hash(incident):
+        raise IncidentError(f"{path} is not the bundle collect recorded (bundle_hash {_collected_hash(incident)}): "
+                            f"the file was replaced", remediation=again)
+    return bundle
+
+
 def collect(state_dir: Path, config: SecurityConfig, incident: Incident, *, actor: str,
             progress: ProgressCallback | None = None) -> PhaseOutcome:
-    """COLLECT: export the evidence bundle (the incident's extension, or everything) and snapshot the config."""
+    """COLLECT: export the evidence bundle (the incident's extension, or everything) and snapshot the config.
+
+    Runs once, and again only after VERIFY found the collected bundle damaged or replaced: that file is kept
+    as ``bundle.replaced-<verify seq>.json`` (evidence) and a new bundle is exported."""
     from pi_sandbox.config.snapshot import snapshot, snapshot_digest
 
-    require_phase(incident, Phase.COLLECT)
     files = incident_files(state_dir, incident)
+    if _bundle_lost(incident) and not incident.closed:
+        verified = incident.done(Phase.VERIFY)
+        assert verified is not None  # _bundle_lost checked it
+        if files.bundle.exists():
+            os.replace(files.bundle, files.root / f"bundle.replaced-{verified.seq}.json")
+    else:
+        require_phase(incident, Phase.COLLECT)
     current = snapshot(config)
     digest = snapshot_digest(current)
     _write_private(files.config_snapshot, canonical_json({"digest": digest, "snapshot": current}))
@@ -128,21 +165,39 @@ def verify(state_dir: Path, config: SecurityConfig, incident: Incident, *, actor
     require_phase(incident, Phase.VERIFY)
     bundle_path = _bundle_of(state_dir, incident)
     public_key, _ = trusted_public_key(state_dir)
-    bundle_report = verify_bundle(bundle_path, public_key=public_key, secret_scanner=_secret_scanner(config),
-                                  progress=progress)
+    collected = _collected_hash(incident)
+    # The incident's own bundle file no longer reading is tampering or damage, i.e. a failed verification
+    # (recorded, exit 1), not an input error; and five passing steps prove nothing if the file is another
+    # (older, smaller) bundle of the same ledger: it must be the one COLLECT recorded.
+    bundle_report: BundleVerificationReport | None = None
+    bundle_error = None
+    try:
+        bundle_report = verify_bundle(bundle_path, public_key=public_key, secret_scanner=_secret_scanner(config),
+                                      progress=progress)
+    except EvidenceError:
+        # The ledger gets the file's name only: the message holds the state dir's path, a withheld value.
+        bundle_error = f"{bundle_path.name} no longer reads as a JSON evidence bundle (damaged or truncated)"
+    as_collected = bundle_report is not None and bundle_report.bundle_hash == collected
+    if bundle_report is not None and not as_collected:
+        bundle_error = (f"bundle_hash {bundle_report.bundle_hash} is not the {collected} collect recorded: "
+                        f"the file was replaced")
     ledger_report = verify_ledger_and_trust(state_dir, public_key=public_key, anchor_copy=config.ledger.anchor_copy)
     ledger = ledger_report.to_dict()
     findings = ledger.get("verification_errors") or []
     artifacts = {
-        "bundle_valid": bundle_report.valid, "failed_steps": bundle_report.failed_steps,
-        "bundle_hash": bundle_report.bundle_hash, "trust_anchor": bundle_report.trust_anchor,
+        "bundle_valid": bundle_report is not None and bundle_report.valid,
+        "failed_steps": bundle_report.failed_steps if bundle_report is not None else [],
+        "bundle_hash": bundle_report.bundle_hash if bundle_report is not None else None,
+        "trust_anchor": bundle_report.trust_anchor if bundle_report is not None else None,
+        "bundle_as_collected": as_collected, "bundle_error": bundle_error,
         "chain_valid": ledger_report.chain_valid, "entry_count": ledger.get("entry_count"),
         "checkpoints_checked": ledger.get("checkpoints_checked"), "findings": len(findings),
         "first_finding": (f"seq {findings[0]['seq']}: {findings[0]['kind']}" if findings else None),
     }
-    ok = bundle_report.valid and ledger_report.chain_valid
+    ok = bool(artifacts["bundle_valid"]) and as_collected and ledger_report.chain_valid
     record = record_phase(state_dir, config, incident, Phase.VERIFY, ok=ok, artifacts=artifacts, actor=actor)
-    return PhaseOutcome(record, {**artifacts, "bundle": bundle_report.to_dict()})
+    steps = bundle_report.to_dict()["steps"] if bundle_report is not None else []
+    return PhaseOutcome(record, {**artifacts, "bundle": {"steps": steps}})
 
 
 def analyze(state_dir: Path, config: SecurityConfig, incident: Incident, *, actor: str,
@@ -153,7 +208,7 @@ def analyze(state_dir: Path, config: SecurityConfig, incident: Incident, *, acto
     where the chain breaks) are the root-cause material the postmortem lists.
     """
     require_phase(incident, Phase.ANALYZE)
-    bundle = load_bundle(_bundle_of(state_dir, incident))
+    bundle = _collected_bundle(state_dir, incident)
     replay = replay_bundle(bundle, progress=progress).to_dict()
     files = incident_files(state_dir, incident)
     _write_private(files.replay, canonical_json(replay))
@@ -192,7 +247,7 @@ def recorded_verification(state_dir: Path, config: SecurityConfig, incident: Inc
 
 def incident_report_data(state_dir: Path, config: SecurityConfig, incident: Incident, now: int) -> ReportData:
     """The report of an incident: its bundle, its phases against the SLAs, its verification."""
-    bundle = load_bundle(_bundle_of(state_dir, incident))
+    bundle = _collected_bundle(state_dir, incident)
     guide = GUIDES[incident.kind]
     facts = (("incident", incident.incident_id), ("kind", f"{incident.kind.value} {guide.title}"),
              ("severity", incident.severity), ("extension", incident.extension_id or "(none named)"))
@@ -214,7 +269,7 @@ def close(state_dir: Path, config: SecurityConfig, incident: Incident, *, actor:
     """POSTMORTEM: write the Markdown draft from the bundle and close the incident (its clock stops)."""
     require_phase(incident, Phase.POSTMORTEM)
     files = incident_files(state_dir, incident)
-    bundle = load_bundle(_bundle_of(state_dir, incident))
+    bundle = _collected_bundle(state_dir, incident)
     now = now_ms()
     replay = json.loads(files.replay.read_text(encoding="utf-8")) if files.replay.is_file() else None
     text = render_postmortem(incident, bundle, phase_statuses(incident, now),
