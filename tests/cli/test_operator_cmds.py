@@ -140,6 +140,28 @@ def test_config_validate(pi_env: PiEnv, capsys: pytest.CaptureFixture[str], tmp_
     assert code == 1 and "invalid JSON" in out and str(pi_env.global_settings) in out
 
 
+@pytest.mark.parametrize("where", ["global", "project", "file"])
+def test_config_validate_refuses_an_unknown_profile_name(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str
+) -> None:
+    # A run warns and uses 'safe'; validate said "valid:" (exit 0) for the typo.
+    settings = {"extensionPolicy": {"profile": "permisive"}}
+    argv = ["config", "validate", "--json"]
+    if where == "global":
+        path = pi_env.write_global(settings)
+    elif where == "project":
+        path = pi_env.write_project(settings)
+    else:
+        path = tmp_path / "s.json"
+        path.write_text(json.dumps(settings))
+        argv.insert(2, str(path))
+    code, doc, _ = run(capsys, *argv)
+    assert code == 1 and doc["valid"] is False and doc["key"] == "extensionPolicy.profile"
+    assert "did you mean 'permissive'" in doc["error"] and str(path) in doc["error"]
+    path.write_text(json.dumps({"extensionPolicy": {"profile": "Standard"}}))  # an alias, any case: valid
+    assert run(capsys, *argv)[0] == 0
+
+
 def test_ledger_verify_works_with_invalid_settings(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.cli.test_ledger_cli import populate
 

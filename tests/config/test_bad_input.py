@@ -113,6 +113,28 @@ def test_unknown_top_level_keys_belong_to_pi_and_are_ignored(pi_env: PiEnv, make
     assert config.warnings == ()
 
 
+@pytest.mark.parametrize(("key", "meant"), [
+    ("extensionPolcy", "extensionPolicy"), ("ExtensionPolicy", "extensionPolicy"),
+    ("extension-policy", "extensionPolicy"), ("EXTENSIONPOLICY", "extensionPolicy"),
+    ("extensionRisks", "extensionRisk"), ("extensionRuntme", "extensionRuntime"),
+    ("extensoinTrust", "extensionTrust"), ("Extensions", "extensions"),
+])
+def test_a_misspelt_section_of_ours_is_an_error_not_ignored(
+    pi_env: PiEnv, make_config: MakeConfig, key: str, meant: str
+) -> None:
+    # Ignored as "pi's key", the section's deny was silently not in force.
+    with pytest.raises(ConfigError, match=f"did you mean '{meant}'") as info:
+        make_config(settings={key: {"perExtension": {"x": {"deny": ["http"]}}}})
+    assert info.value.key == key
+
+
+def test_pis_own_keys_near_ours_stay_pis(make_config: MakeConfig) -> None:
+    # pi 0.73's settings keys (and plausible future ones) are never taken for misspellings of ours.
+    config = make_config(settings={"extension": 1, "extensionsDir": "x", "enabledModels": [], "packages": [],
+                                   "enableSkillCommands": True, "extension_policy": {"profile": "balanced"}})
+    assert config.profile == "balanced"
+
+
 def test_snake_case_aliases_are_accepted(make_config: MakeConfig) -> None:
     config = make_config(settings={"extension_policy": {"allow_dangerous": True,
                                                         "exec_mediation": {"deny_threshold": "low"}}})

@@ -46,8 +46,10 @@ def show(ctx: CliContext) -> int:
 def validate(ctx: CliContext, file: str | None) -> int:
     """Check FILE as a settings file, or (without FILE) the global and project settings in effect here.
 
-    Exit 0 when valid, 1 when not (the message names the file and the key, with the closest known key)."""
+    Exit 0 when valid, 1 when not (the message names the file and the key, with the closest known key). An
+    unknown profile name is invalid here although a run only warns and uses 'safe'."""
     from pi_sandbox.config import resolve_config
+    from pi_sandbox.config.resolve import normalize_profile, unknown_profile_message
     from pi_sandbox.config.settings_file import load_settings_file
 
     try:
@@ -58,6 +60,13 @@ def validate(ctx: CliContext, file: str | None) -> int:
             files = [str(path)]
         else:
             files = [str(p) for p in resolve_config(cwd=Path.cwd()).settings_files]
+        for name in files:
+            # A run warns and falls back to 'safe' (never fails open); the checker must not call it valid.
+            parsed = load_settings_file(Path(name), "file")
+            profile = parsed.values.get("extensionPolicy", {}).get("profile") if parsed else None
+            if isinstance(profile, str) and normalize_profile(profile) is None:
+                raise ConfigError(unknown_profile_message(profile, "this file"), source=f"settings {name}",
+                                  key="extensionPolicy.profile")
     except ConfigError as exc:
         ctx.emit({"valid": False, "error": str(exc), "key": exc.key}, lambda d: f"invalid: {d['error']}")
         return ExitCode.FAILURE

@@ -318,17 +318,20 @@ def _resolve_profile(
     requested, source = candidates[0]
     folded = normalize_profile(requested)
     if folded is None:
-        import difflib
-
-        known = ("safe", "balanced", "standard", "permissive")
-        close = difflib.get_close_matches(str(requested).strip().lower(), known, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        merger.warnings.append(
-            f"unknown extension policy profile '{requested}' (from {source}); using 'safe' "
-            f"({hint}known: {', '.join(known)})"
-        )
+        merger.warnings.append(unknown_profile_message(requested, source))
         return DEFAULT_PROFILE, requested, source
     return folded, requested, source
+
+
+def unknown_profile_message(requested: str, source: str) -> str:
+    """What is said about an unknown profile name: it resolves to ``safe``; the closest known name."""
+    import difflib
+
+    known = ("safe", "balanced", "standard", "permissive")
+    close = difflib.get_close_matches(str(requested).strip().lower(), known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return (f"unknown extension policy profile '{requested}' (from {source}); using 'safe' "
+            f"({hint}known: {', '.join(known)})")
 
 
 def resolve_config(

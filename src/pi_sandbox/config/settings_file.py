@@ -421,11 +421,42 @@ def _parse_override(ext_id: str, raw: Any, src: str) -> ParsedOverride:
     return ParsedOverride(**fields)
 
 
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (the keys compared are a few dozen characters)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _misspelt_own_key(name: str) -> str | None:
+    """Our top-level key that ``name`` is a misspelling of, or None.
+
+    Other top-level keys belong to pi and are left alone, but a near miss of ours is a typo whose whole
+    section would be ignored without a word (a ``deny`` the user believes is in force). Only unmistakable
+    ones count, so no pi key is ever refused: the same letters in another case or with ``-``/``_``, or at most
+    two edits from one of the long section names (``extensionPolcy``)."""
+    if _camel(name) in _OWN_TOP_LEVEL:
+        return None
+    folded = name.lower().replace("_", "").replace("-", "")
+    for own in sorted(_OWN_TOP_LEVEL):
+        if folded == own.lower() or (len(own) >= 12 and _edits(folded, own.lower()) <= 2):
+            return own
+    return None
+
+
 def parse_settings(data: Any, source: str, path: Path | None = None) -> ParsedSettings:
     """Validate the pi-sandbox sections of a decoded settings document."""
     if not isinstance(data, dict):
         raise ConfigError(f"expected an object, got {_type_name(data)}", source=source, key="(top level)")
     root: dict[str, Any] = data
+    for name in root:
+        own = _misspelt_own_key(name)
+        if own is not None:
+            raise ConfigError(f"unknown setting (did you mean '{own}'? keys are case-sensitive; as written, "
+                              f"pi-sandbox would ignore the whole section)", source=source, key=name)
     for name in _twice(root, _camel):
         if name in _OWN_TOP_LEVEL:  # other top-level keys belong to pi itself
             raise ConfigError("is set more than once (or under two spellings); keep one", source=source, key=name)
