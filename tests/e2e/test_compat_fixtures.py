@@ -600,3 +600,18 @@ def test_the_websocket_global_loads_and_a_connection_ends_like_a_refused_one(mak
     nets = [(e.decision, e.capability) for e in host.sandbox.store.query_ledger(extension_id="websocket-global")
             if e.method == "net"]
     assert nets == [("allow", "http")]
+
+
+def test_dates_format_like_node_20(make_host: MakeHost) -> None:
+    """Date#toLocale* honour their options and Intl.DateTimeFormat has real parts (the answers are Node 20.20's,
+    ICU 74, TZ=UTC; the engine's own methods ignored every option)."""
+    host = load(make_host, "date-locale")
+    got = details(host.call_tool("date-locale", "date_locale", {}))
+    assert got == {
+        "plain": "1/15/2024, 1:05:07 PM", "date": "1/15/2024", "time": "1:05:07 PM", "shortDay": "Jan 15",
+        "long": "Monday, January 15, 2024", "clock": "01:05 PM", "clock24": "13:05", "midnight24": "24:09:03",
+        "monthTime": "Jan 15, 1:05 PM", "at": "January 15, 2024 at 1:05 PM", "styles": "Jan 15, 2024, 1:05 PM",
+        "zone": "1:05:07 PM UTC", "millis": "01:05:07.089 PM", "isoCA": "2024-01-15", "isoSE": "2024-01-15 13:05:07",
+        "gb": "15/01/2024, 13:05:07", "de": "15.1.2024", "formatter": "Jan 15",
+        "parts": ["hour=1", "literal=:", "minute=05", "literal=\u202f", "dayPeriod=PM"], "invalid": "Invalid Date",
+        "encodeInto": {"read": 2, "written": 3}}

@@ -10,7 +10,7 @@ import * as timers from "timers";
 import { URL, URLSearchParams } from "url";
 import { fetch, Headers, Request, Response, AbortController, AbortSignal, WebSocket } from "pi:fetch";
 import {
-  TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, File, FormData, installNumberLocale, Event, EventTarget, CustomEvent,
+  TextDecoder as StreamingTextDecoder, Intl as MiniIntl, Blob, File, FormData, installNumberLocale, installDateLocale, Event, EventTarget, CustomEvent,
 } from "pi:web";
 import * as webStreams from "pi:web-streams";
 
@@ -135,6 +135,26 @@ Object.defineProperty(g, "TextDecoder", { value: StreamingTextDecoder, writable:
 if (typeof g.Intl === "undefined") {
   install("Intl", MiniIntl);
   installNumberLocale();
+  installDateLocale();
+}
+// The engine's TextEncoder lacks encodeInto (WHATWG, Node 12+): encoders and framing code write into a
+// preallocated buffer with it.
+if (typeof g.TextEncoder === "function" && typeof g.TextEncoder.prototype.encodeInto !== "function") {
+  Object.defineProperty(g.TextEncoder.prototype, "encodeInto", {
+    value: function encodeInto(source, destination) {
+      const str = String(source);
+      let read = 0, written = 0;
+      for (const ch of str) {  // whole code points only, as the spec requires when the destination fills up
+        const bytes = this.encode(ch);
+        if (written + bytes.length > destination.length) break;
+        destination.set(bytes, written);
+        written += bytes.length;
+        read += ch.length;
+      }
+      return { read, written };
+    },
+    writable: true, configurable: true, enumerable: false,
+  });
 }
 install("WebSocket", WebSocket);
 install("Blob", Blob);

@@ -4,6 +4,8 @@
 // * a minimal `Intl` (NumberFormat, DateTimeFormat, Segmenter, Collator, PluralRules, RelativeTimeFormat,
 //   ListFormat) with en-US behaviour — enough for width math, number formatting and sorting in extensions;
 // * Blob.
+import { DateTimeFormat } from "pi:intl-date";
+
 const NativeDecoder = globalThis.TextDecoder;
 const nativeUtf8 = new NativeDecoder();
 
@@ -121,43 +123,7 @@ class NumberFormat {
   static supportedLocalesOf() { return ["en-US"]; }
 }
 
-const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-
-class DateTimeFormat {
-  constructor(locale, options = {}) { this._o = options; }
-  format(date = new Date()) {
-    const d = date instanceof Date ? date : new Date(date);
-    const o = this._o;
-    const utc = o.timeZone === "UTC";
-    const get = (m) => (utc ? d[`getUTC${m}`]() : d[`get${m}`]());
-    const hasDate = o.year || o.month || o.day || o.weekday || o.dateStyle;
-    const hasTime = o.hour || o.minute || o.second || o.timeStyle;
-    const parts = [];
-    if (hasDate || !hasTime) {
-      if (o.month === "long" || o.month === "short" || o.dateStyle === "long" || o.dateStyle === "medium") {
-        const m = MONTHS[get("Month")];
-        const name = o.month === "short" || o.dateStyle === "medium" ? m.slice(0, 3) : m;
-        parts.push(`${o.weekday ? DAYS[get("Day")] + ", " : ""}${name} ${get("Date")}, ${get("FullYear")}`);
-      } else {
-        parts.push(`${get("Month") + 1}/${get("Date")}/${get("FullYear")}`);
-      }
-    }
-    if (hasTime || (!hasDate && !hasTime && o.timeStyle)) {
-      const h = get("Hours");
-      const h12 = o.hour12 === false || o.hourCycle === "h23" ? h : h % 12 || 12;
-      const pad = (x) => String(x).padStart(2, "0");
-      let t = `${o.hour12 === false ? pad(h12) : h12}:${pad(get("Minutes"))}`;
-      if (o.second || o.timeStyle === "medium" || o.timeStyle === "long") t += `:${pad(get("Seconds"))}`;
-      if (o.hour12 !== false && o.hourCycle !== "h23") t += h < 12 ? " AM" : " PM";
-      parts.push(t);
-    }
-    return parts.join(", ");
-  }
-  formatToParts(date) { return [{ type: "literal", value: this.format(date) }]; }
-  resolvedOptions() { return { locale: "en-US", calendar: "gregory", numberingSystem: "latn", timeZone: this._o.timeZone || "UTC", ...this._o }; }
-  static supportedLocalesOf() { return ["en-US"]; }
-}
+// DateTimeFormat (and Date#toLocale*): pi:intl-date.
 
 const EXTEND = /[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u1ab0-\u1aff\u1dc0-\u1dff\u200c\u200d\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f]|\ud83c[\udffb-\udfff]|\udb40[\udc20-\udc7f]/;
 
@@ -371,6 +337,8 @@ export class FormData {
 }
 
 /** Number#toLocaleString with en-US grouping (the engine prints plain digits). */
+export { installDateLocale } from "pi:intl-date";
+
 export function installNumberLocale() {
   const fmt = (n, locale, options) => new NumberFormat(locale, options).format(n);
   Object.defineProperty(Number.prototype, "toLocaleString", {
