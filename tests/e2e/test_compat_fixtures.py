@@ -615,3 +615,46 @@ def test_dates_format_like_node_20(make_host: MakeHost) -> None:
         "gb": "15/01/2024, 13:05:07", "de": "15.1.2024", "formatter": "Jan 15",
         "parts": ["hour=1", "literal=:", "minute=05", "literal=\u202f", "dayPeriod=PM"], "invalid": "Invalid Date",
         "encodeInto": {"read": 2, "written": 3}}
+
+
+def test_zlib_compresses_in_every_form_like_node(make_host: MakeHost) -> None:
+    """node:zlib works (native in the worker, no hostcall): sync, callback, promisified and stream forms; Node's
+    own gzip bytes decode; errors carry Node's code, errno and message (checked against Node 20.20); inflating
+    stops at maxOutputLength. Brotli is named as unavailable."""
+    import gzip
+    import zlib
+
+    host = load(make_host, "zlib-forms")
+    got = details(host.call_tool("zlib-forms", "zlib_forms", {}))
+    assert got == {
+        "gzipMagic": "1f8b", "smaller": True, "roundTrip": True, "deflateHex": "789ccb48cdc9c90700062c0215",
+        "inflate": "bytes", "raw": "010203", "unzipBoth": [2200, "z"], "fromNode": ["made by node\n", "raw"],
+        "members": "one two", "callback": "cb", "promisified": "promise", "stream": True, "fileMagic": "1f8b",
+        "crc32": [zlib.crc32(b"hello")] * 2,
+        "badHeader": "Error:Z_DATA_ERROR:-3:incorrect header check",
+        "truncated": "Error:Z_BUF_ERROR:-5:unexpected end of file",
+        "capped": "RangeError:ERR_BUFFER_TOO_LARGE::Cannot create a Buffer larger than 1024 bytes",
+        "brotli": "Error:ERR_NOT_SUPPORTED::pi-sandbox: zlib.brotliCompressSync is not available to extensions: "
+                  "the sandbox has no brotli codec (gzip and deflate work)",
+        "constants": [9, 1, -3], "callableClass": True}
+    assert gzip.decompress(gzip.compress(b"x")) == b"x"  # the stdlib the worker uses reads what it writes
+
+
+def test_zlib_output_is_capped_by_the_heap_limit(make_host: MakeHost, tmp_path: Path) -> None:
+    """A small deflate bomb (100 MiB of zeros in ~100 KiB) inflates no further than the engine's heap limit (64 MiB
+    here): the call fails with ERR_BUFFER_TOO_LARGE instead of allocating without bound outside the heap."""
+    import zlib
+
+    bomb = zlib.compress(b"\0" * (100 << 20), 9)
+    ext = tmp_path / "bomb.js"
+    ext.write_text(
+        "import { inflateSync } from 'zlib'; import { readFileSync } from 'fs';\n"
+        "export default function (pi) { pi.registerTool({ name: 'bomb', label: 'b', description: 'b',\n"
+        "  parameters: { type: 'object', properties: {} }, async execute() {\n"
+        f"    try {{ inflateSync(readFileSync({json.dumps(str(tmp_path / 'bomb.z'))})); return {{ content: [], details: 'inflated' }}; }}\n"
+        "    catch (e) { return { content: [], details: e.code }; } } }); }\n")
+    (tmp_path / "bomb.z").write_bytes(bomb)
+    host = make_host()
+    (loaded,) = host.load(scan_folder(tmp_path))
+    assert loaded.status == "loaded", loaded.error
+    assert details(host.call_tool("bomb", "bomb", {})) == "ERR_BUFFER_TOO_LARGE"

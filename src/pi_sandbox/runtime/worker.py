@@ -23,6 +23,7 @@ import os
 import resource
 import sys
 import time
+import zlib
 from typing import Any, Final
 
 from pi_sandbox.runtime.engine import Engine, EngineError, EngineOutOfMemory
@@ -49,12 +50,47 @@ _DIGEST_NAMES = {
 }
 
 
+#: ``zlib`` formats → window bits (gzip 16+, raw negative, auto-detect 32+ for ``unzip``).
+_ZLIB_WBITS: Final[dict[str, int]] = {"deflate": 15, "inflate": 15, "gzip": 31, "gunzip": 31, "deflateRaw": -15,
+                                      "inflateRaw": -15, "unzip": 47}
 
 #: The reply for a result nested too deeply to be read or framed (the call fails; the worker lives on).
 _TOO_DEEP: Final[dict[str, Any]] = {"ok": False, "error": {
     "name": "Error", "code": "result_too_deep",
     "message": f"the result is nested too deeply to pass on (about {sys.getrecursionlimit()} levels at most); "
                "return flatter data"}}
+
+def _inflate(raw: bytes, wbits: int, cap: int, members: bool) -> bytes | str:
+    """Decompress ``raw`` like Node: concatenated gzip members are all read (``gunzip``/``unzip``), a stream
+    that stops early is ``Z_BUF_ERROR`` "unexpected end of file", more output than ``cap`` is Node's
+    ``ERR_BUFFER_TOO_LARGE``."""
+    out = bytearray()
+    rest = raw
+    while True:
+        d = zlib.decompressobj(wbits)
+        out += d.decompress(rest, cap - len(out) + 1)
+        if len(out) > cap or d.unconsumed_tail:
+            return f"ERR_BUFFER_TOO_LARGE:Cannot create a Buffer larger than {cap} bytes"
+        out += d.flush()
+        if len(out) > cap:
+            return f"ERR_BUFFER_TOO_LARGE:Cannot create a Buffer larger than {cap} bytes"
+        if not d.eof:
+            return "Z_BUF_ERROR:unexpected end of file"
+        rest = d.unused_data
+        if not (members and rest.startswith(b"\x1f\x8b")):  # Node ignores trailing bytes that start no member
+            return bytes(out)
+
+
+def _zlib_error(text: str) -> str:
+    """Python's "Error -3 while decompressing data: incorrect header check" → Node's code and message."""
+    names = {-2: "Z_STREAM_ERROR", -3: "Z_DATA_ERROR", -4: "Z_MEM_ERROR", -5: "Z_BUF_ERROR"}
+    head, _, message = text.partition(": ")
+    try:
+        number = int(head.split()[1])
+    except (IndexError, ValueError):
+        return f"Z_DATA_ERROR:{text}"
+    return f"{names.get(number, 'Z_DATA_ERROR')}:{message or text}"
+
 
 class _Fatal(Exception):
     """The runtime is unusable (out of memory, broken channel); the worker must exit."""
@@ -71,8 +107,10 @@ class Worker:
         self.channel = channel
         self.extension_id = str(init.get("extension_id", "?"))
         limits = init.get("limits") or {}
+        #: The engine's heap limit; also the most a zlib call may inflate (its output must fit in that heap).
+        self._memory_limit = int(limits.get("memory_bytes", 256 * 1024 * 1024))
         self.engine = Engine(
-            memory_limit_bytes=int(limits.get("memory_bytes", 256 * 1024 * 1024)),
+            memory_limit_bytes=self._memory_limit,
             max_stack_bytes=int(limits.get("stack_bytes", 1024 * 1024)),
         )
         self._info_json = json.dumps(init.get("info") or {})
@@ -108,6 +146,7 @@ class Worker:
         self.engine.bind("__pi_timer_clear", self._timer_clear)
         self.engine.bind("__pi_random", self._random)
         self.engine.bind("__pi_digest", self._digest)
+        self.engine.bind("__pi_zlib", self._zlib)
         self.engine.bind("__pi_done", self._record_done)
         self.engine.bind("__pi_info_json", lambda: self._info_json)
 
@@ -191,6 +230,35 @@ class Worker:
         if name is None or not isinstance(data, bytes | str):
             return None
         return hashlib.new(name, data.encode("utf-8") if isinstance(data, str) else data).digest()
+
+    def _zlib(self, op: Any, data: Any, options: Any) -> bytes | str:
+        """``node:zlib`` in native code (the stdlib's zlib): pure computation on bytes the extension already
+        holds, no authority. Returns the output, or ``"<code>:<message>"`` for Node's error of that name.
+        Inflated output is capped by ``maxOutputLength`` and by the engine's heap limit (the result must fit
+        there anyway), so a small bomb cannot make this process allocate past ``RLIMIT_AS``."""
+        if not isinstance(data, bytes | str):
+            return "ERR_INVALID_ARG_TYPE:the data must be bytes"
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        try:
+            opts = json.loads(options) if isinstance(options, str) else {}
+            name = str(op)
+            if name == "crc32":
+                return zlib.crc32(raw, int(opts.get("value", 0)) & 0xFFFFFFFF).to_bytes(4, "big")
+            wbits = _ZLIB_WBITS[name]
+            if name in ("deflate", "gzip", "deflateRaw"):
+                bits = int(opts.get("windowBits", 15))
+                wbits = (bits + 16) if wbits == 31 else (-bits if wbits < 0 else bits)
+                out = zlib.compressobj(int(opts.get("level", -1)), zlib.DEFLATED, wbits,
+                                       int(opts.get("memLevel", 8)), int(opts.get("strategy", 0)))
+                return out.compress(raw) + out.flush()
+            return _inflate(raw, wbits, min(int(opts.get("maxOutputLength", self._memory_limit)), self._memory_limit),
+                            name in ("gunzip", "unzip"))
+        except KeyError:
+            return f"ERR_INVALID_ARG_VALUE:unknown zlib operation {op!r}"
+        except (ValueError, TypeError, OverflowError) as exc:
+            return f"ERR_INVALID_ARG_VALUE:{exc}"
+        except zlib.error as exc:
+            return _zlib_error(str(exc))
 
     def _record_done(self, request_id: Any, body: Any) -> None:
         self._done[int(request_id)] = str(body)

@@ -46,10 +46,11 @@ const raw = {
   timerClear: g.__pi_timer_clear,
   random: g.__pi_random,
   digest: g.__pi_digest,
+  zlib: g.__pi_zlib,
   done: g.__pi_done,
   infoJson: g.__pi_info_json,
 };
-for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_hc_post", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_digest", "__pi_done", "__pi_info_json"]) {
+for (const name of ["__pi_hc_sync", "__pi_hc_start", "__pi_hc_post", "__pi_timer_set", "__pi_timer_clear", "__pi_random", "__pi_digest", "__pi_zlib", "__pi_done", "__pi_info_json"]) {
   delete g[name];
 }
 
@@ -196,6 +197,22 @@ export function randomBytes(n) {
 export function digest(algorithm, bytes) {
   const out = raw.digest(String(algorithm), bytes);
   return out === null || out === undefined ? null : new Uint8Array(out);
+}
+
+/** node:zlib in native code (the worker's zlib): no hostcall, no authority. Returns bytes, or throws Node's
+ * error (`code`, `errno` for the Z_ codes). */
+export function zlib(op, bytes, options) {
+  const out = raw.zlib === undefined ? "ERR_NOT_SUPPORTED:no zlib in this worker" : raw.zlib(String(op), bytes, jsonStringify(options || {}));
+  if (typeof out === "string") {
+    const cut = out.indexOf(":");
+    const code = out.slice(0, cut);
+    const errnos = { Z_STREAM_ERROR: -2, Z_DATA_ERROR: -3, Z_MEM_ERROR: -4, Z_BUF_ERROR: -5 };
+    const err = code === "ERR_BUFFER_TOO_LARGE" ? new RangeError(out.slice(cut + 1)) : new Error(out.slice(cut + 1));
+    err.code = code;
+    if (code in errnos) err.errno = errnos[code];
+    throw err;
+  }
+  return new Uint8Array(out);
 }
 
 // ---- internal hooks the worker drives (through the prelude's __pi_rt) ----------------------

@@ -17,13 +17,3 @@ function unsupportedClass(name) {
 }
 export const BrotliCompress = unsupportedClass("zlib.BrotliCompress");
 export const BrotliDecompress = unsupportedClass("zlib.BrotliDecompress");
-export const Deflate = unsupportedClass("zlib.Deflate");
-export const DeflateRaw = unsupportedClass("zlib.DeflateRaw");
-export const Gunzip = unsupportedClass("zlib.Gunzip");
-export const Gzip = unsupportedClass("zlib.Gzip");
-export const Inflate = unsupportedClass("zlib.Inflate");
-export const InflateRaw = unsupportedClass("zlib.InflateRaw");
-export const Unzip = unsupportedClass("zlib.Unzip");
-export const codes = {"0": "Z_OK", "1": "Z_STREAM_END", "2": "Z_NEED_DICT", "Z_OK": 0, "Z_STREAM_END": 1, "Z_NEED_DICT": 2, "Z_ERRNO": -1, "Z_STREAM_ERROR": -2, "Z_DATA_ERROR": -3, "Z_MEM_ERROR": -4, "Z_BUF_ERROR": -5, "Z_VERSION_ERROR": -6, "-1": "Z_ERRNO", "-2": "Z_STREAM_ERROR", "-3": "Z_DATA_ERROR", "-4": "Z_MEM_ERROR", "-5": "Z_BUF_ERROR", "-6": "Z_VERSION_ERROR"};
-export const createDeflateRaw = unsupported("zlib.createDeflateRaw");
-export const createInflateRaw = unsupported("zlib.createInflateRaw");
