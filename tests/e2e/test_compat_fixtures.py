@@ -651,7 +651,8 @@ def test_zlib_output_is_capped_by_the_heap_limit(make_host: MakeHost, tmp_path: 
         "import { inflateSync } from 'zlib'; import { readFileSync } from 'fs';\n"
         "export default function (pi) { pi.registerTool({ name: 'bomb', label: 'b', description: 'b',\n"
         "  parameters: { type: 'object', properties: {} }, async execute() {\n"
-        f"    try {{ inflateSync(readFileSync({json.dumps(str(tmp_path / 'bomb.z'))})); return {{ content: [], details: 'inflated' }}; }}\n"
+        f"    try {{ inflateSync(readFileSync({json.dumps(str(tmp_path / 'bomb.z'))}));\n"
+        "      return { content: [], details: 'inflated' }; }\n"
         "    catch (e) { return { content: [], details: e.code }; } } }); }\n")
     (tmp_path / "bomb.z").write_bytes(bomb)
     host = make_host()
