@@ -659,3 +659,42 @@ def test_zlib_output_is_capped_by_the_heap_limit(make_host: MakeHost, tmp_path: 
     (loaded,) = host.load(scan_folder(tmp_path))
     assert loaded.status == "loaded", loaded.error
     assert details(host.call_tool("bomb", "bomb", {})) == "ERR_BUFFER_TOO_LARGE"
+
+
+class _Encoded(BaseHTTPRequestHandler):
+    """Serves the same text gzip- or deflate-encoded, or with a coding no client knows (sent as is)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        import gzip
+        import zlib
+
+        text = b"compressed text"
+        coding, body = {"/gzip": ("gzip", gzip.compress(text)), "/deflate": ("deflate", zlib.compress(text)),
+                        "/custom": ("x-custom", text)}[self.path]
+        self.send_response(200)
+        self.send_header("content-encoding", coding)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_http_responses_the_host_inflated_do_not_announce_their_encoding(make_host: MakeHost) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Encoded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = load(make_host, "http-encoded", sandbox_kwargs={"settings": {"extensionPolicy": {
+            "perExtension": {"http-encoded": {"http": {"allowHosts": ["127.0.0.1"]}}}}}})
+        got = details(host.call_tool("http-encoded", "http_encoded",
+                                     {"base": f"http://127.0.0.1:{server.server_address[1]}"}))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got == {
+        "gzip": {"encoding": None, "length": "15", "body": "compressed text"},
+        "deflate": {"encoding": None, "length": "15", "body": "compressed text"},
+        "unknown": {"encoding": "x-custom", "length": "15", "body": "compressed text"},
+        "fetch": ["gzip", "compressed text"],
+    }

@@ -261,6 +261,7 @@ class HttpConnector:
                     "location": response.headers.get("location"),
                     "url": str(response.url),
                     "encoding": response.charset_encoding or "utf-8",
+                    "decoded": _decoded(response.headers.get_list("content-encoding", split_commas=True)),
                 }
         except httpx.TimeoutException:
             raise ConnectorError("http request timed out", code="timeout", reason="http_timeout") from None
@@ -292,6 +293,9 @@ class HttpConnector:
             # where the redirects ended (fetch's ``response.url`` / ``redirected``), redacted like the rest
             "url": self.broker.redact(response["url"]),
             "redirected": redirected,
+            # the body was transfer-decoded here (gzip/deflate): its content-encoding header no longer
+            # describes it; node:http drops the header so a client library does not inflate it twice
+            **({"decoded": True} if response.get("decoded") else {}),
         }
 
 
@@ -345,6 +349,18 @@ def _parse(params: Mapping[str, Any]) -> tuple[str, str, dict[str, str], str | b
     if body is not None and len(body) > MAX_REQUEST_BYTES:
         raise ConnectorError("http request body too large", code="invalid_request")
     return method, url, headers, body
+
+
+def _decoded(codings: list[str]) -> bool:
+    """Whether httpx decoded a body served with these content codings (it decodes those it knows, in order,
+    and passes the body through untouched when one is unknown)."""
+    try:
+        from httpx._decoders import SUPPORTED_DECODERS
+        known: frozenset[str] | Mapping[str, Any] = SUPPORTED_DECODERS
+    except ImportError:  # the private table moved: the codings every httpx release decodes
+        known = frozenset({"identity", "gzip", "deflate"})
+    names = [c.strip().lower() for c in codings if c.strip()]
+    return bool(names) and any(n != "identity" for n in names) and all(n in known for n in names)
 
 
 def _utf8(raw: bytes) -> str | None:

@@ -23,6 +23,13 @@ export class IncomingMessage extends Readable {
     this.url = url;
     this.httpVersion = "1.1";
     const body = result.body_base64 !== undefined ? Buffer.from(result.body_base64, "base64") : Buffer.from(String(result.body ?? ""));
+    if (result.decoded) {
+      // The host already inflated a gzip/deflate body: a client library (node-fetch, got, request) that saw
+      // `content-encoding: gzip` would inflate it again and fail with "incorrect header check".
+      delete this.headers["content-encoding"];
+      if (this.headers["content-length"] !== undefined) this.headers["content-length"] = String(body.length);
+      this.rawHeaders = Object.entries(this.headers).flat();
+    }
     if (body.length) this.push(body);
     this.push(null);
   }
