@@ -123,7 +123,8 @@ class Sandbox:
                            *((Path(config_path).expanduser(),) if config_path else ()))
         self._extension_dirs = (*pi_extension_folders(config.agent_dir, config.project_dir),
                                 *sandboxed_extension_folders(config.agent_dir, config.project_dir))
-        self._secret_files = SecretFiles((*SECRET_FILE_PATTERNS, *config.secret_broker.extra_secret_files)) \
+        self._secret_files = SecretFiles((*SECRET_FILE_PATTERNS, *config.secret_broker.extra_secret_files),
+                                         locations=self.exec_sandbox.credential_locations) \
             if config.secret_broker.enabled else None
         project = Path(config.project_dir).resolve()
         self._default_rules = PathRules((project,), self._protected, self._extension_dirs,

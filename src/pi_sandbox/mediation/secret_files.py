@@ -177,21 +177,44 @@ class SecretFiles:
     patterns: tuple[str, ...] = SECRET_FILE_PATTERNS
     #: The calling extension's ``readSecretFiles`` (empty: none).
     allowed: tuple[str, ...] = ()
+    #: Resolved paths the environment names as credential files or folders (``secret_locations.py``): secret
+    #: whatever their name, and so is everything inside such a folder.
+    locations: tuple[str, ...] = ()
     _secret: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
     _allowed: tuple[tuple[int, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
 
     _names: _NameFilter = field(init=False, repr=False, compare=False)
+    _located: frozenset[str] = field(init=False, repr=False, compare=False)
+    _location_parents: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_secret", _combined(_compile(self.patterns)))
         object.__setattr__(self, "_allowed", _combined(_compile(self.allowed)))
         object.__setattr__(self, "_names", _NameFilter.of(self.patterns))
+        object.__setattr__(self, "_located", frozenset(p.rstrip("/") for p in self.locations))
+        object.__setattr__(self, "_location_parents", frozenset(p.rstrip("/").rsplit("/", 1)[0] or "/"
+                                                                for p in self.locations))
+
+    def located(self, path: str) -> bool:
+        """True when the absolute ``path`` is a location the environment names, or lies inside one."""
+        located = self._located
+        if not located or not path.startswith("/"):
+            return False
+        current = path.rstrip("/") or "/"
+        while True:
+            if current in located:
+                return True
+            if current == "/":
+                return False
+            current = current.rsplit("/", 1)[0] or "/"
 
     def refused_in(self, folder: str, names: Iterable[str]) -> list[str]:
         """Those of ``names`` (entries of the resolved folder ``folder``) that are secret files this
         extension may not use: what the exec sandbox masks. Files or folders alike (the caller keeps
         the regular files)."""
         first = self._names
+        if self._located and (folder.rstrip("/") in self._location_parents or self.located(folder)):
+            return [name for name in names if self.refused(folder.rstrip("/") + "/" + name)]
         if folder.rsplit("/", 1)[-1].lower() in first.folders:
             return [name for name in names if self.refused(folder + "/" + name)]
         exact, suffixes, prefixes, other = first.exact, first.suffixes, first.prefixes, first.other
@@ -208,16 +231,17 @@ class SecretFiles:
 
         The runtime risk controller calls this on every path a call names, so it is one regex run per
         pattern depth (two for the built-in table)."""
-        return _any_match(self._secret, path.lower())
+        return _any_match(self._secret, path.lower()) or self.located(path)
 
     def refused(self, resolved: str) -> bool:
         """True when ``resolved`` (an absolute, resolved path) is a secret file this extension may not use."""
         lowered = resolved.lower()
-        return _any_match(self._secret, lowered) and not _any_match(self._allowed, lowered)
+        return ((_any_match(self._secret, lowered) or self.located(resolved))
+                and not _any_match(self._allowed, lowered))
 
     def with_allowed(self, allowed: Iterable[str]) -> SecretFiles:
         """The same table with one extension's allow list."""
-        return SecretFiles(self.patterns, tuple(allowed))
+        return SecretFiles(self.patterns, tuple(allowed), self.locations)
 
 
 def secret_file_table_markdown() -> str:

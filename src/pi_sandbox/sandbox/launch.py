@@ -34,6 +34,7 @@ from pi_sandbox.config.locations import ExtensionStateDirs, extension_state_dirs
 from pi_sandbox.config.model import QuotaSettings, SecurityConfig
 from pi_sandbox.errors import SandboxUnavailableError
 from pi_sandbox.mediation.secret_files import SecretFiles
+from pi_sandbox.mediation.secret_locations import credential_locations
 from pi_sandbox.sandbox import seccomp
 from pi_sandbox.sandbox.git_identity import GIT_USER_CONFIG, user_identity_config
 from pi_sandbox.sandbox.gitindex import repository_of
@@ -335,8 +336,13 @@ class ExecSandbox:
                   *((Path(os.path.expanduser(config_path)),) if config_path else ()),
                   *(self._host(p) for p in config.sandbox.hidden_paths)]
         self.hidden: tuple[Path, ...] = tuple(hidden)
+        #: Credential files and folders the environment names (``GOOGLE_APPLICATION_CREDENTIALS=./key.json``):
+        #: secret whatever their name, hidden from children unless the extension's readSecretFiles names them.
+        self.credential_locations = credential_locations(
+            config.secret_broker, environ, cwd=str(config.project_dir),
+            keep=(str(config.project_dir), str(self.home), str(config.state_dir)))
         # Their files' inodes are secrets too: a hard link to one in the workspace is hidden (and refused by fs).
-        SECRET_LINKS.register(str(config.state_dir), map(str, hidden[2:]),
+        SECRET_LINKS.register(str(config.state_dir), (*map(str, hidden[2:]), *self.credential_locations),
                               shallow=(str(config.state_dir), str(config.agent_dir)))
         runtime_dir = environ.get("XDG_RUNTIME_DIR", "").strip()
         self.masks: tuple[Path, ...] = (self.home, *map(Path, MASKED_SYSTEM_DIRS),
@@ -513,6 +519,15 @@ class ExecSandbox:
             self._watch_found.setdefault(root, []).extend(planted)
         return set()
 
+    @staticmethod
+    def _located(request: ChildRequest) -> tuple[Path, ...]:
+        """The environment's credential locations this call's child may not read (its table's allow list
+        applied), to be hidden wherever they lie, like the credential stores of the home."""
+        table = request.secret_files
+        if table is None:
+            return ()
+        return tuple(Path(p) for p in table.locations if table.refused(p))
+
     def prepare(self, request: ChildRequest, workspace: Sequence[Path]) -> Launch:
         """The bwrap command for ``request``; raises :class:`SandboxUnavailableError` when none can start."""
         support = self.support()
@@ -528,7 +543,7 @@ class ExecSandbox:
         host = inside(host_code(self.host_code_extra), writable)
         view = View(masks=self.masks, scratch=tuple(map(Path, SCRATCH_DIRS)),
                     read=(*self.read_only, *(() if request.own_read_only else own), *sockets),
-                    write=writable, hide=self.hidden, names=self.names,
+                    write=writable, hide=(*self.hidden, *self._located(request)), names=self.names,
                     protect=tuple(workspace), home=self.home, code=(*(own if request.own_read_only else ()), *host),
                     secrets=request.secret_files, session=str(self.state_dir),
                     secret_scan_max_dirs=self._scan_limit)
