@@ -169,3 +169,29 @@ def test_dead_sandbox_is_reported_and_nothing_runs_unsandboxed(bridged: Any, pi_
     assert len(_ledger(pi_env)) == before  # no call reached any extension code
     end, _ = agent.run_tool("bash", {"command": "echo hi"})  # a guard that cannot answer blocks
     assert end["isError"] is True and "pi-sandbox process stopped" in end["result"]["content"][0]["text"]
+
+
+@pytest.mark.parametrize(("plan", "answer"), [
+    ({"tool": "greet", "args": {"name": "ann"}}, "tool said: Hello, ann!"),
+    ({"tool": "run", "args": {"command": "echo hi"}}, "tool failed: "),  # denied: an alert arrives too
+])
+def test_print_mode_ends_cleanly(pi_env: Any, pi_cli: Path, plan: dict[str, Any], answer: str) -> None:
+    # `pi -p` ends the session, then the pi-sandbox child exits: the bridge reported that exit as a death through
+    # the context pi had just retired, which threw ("This extension ctx is stale") out of a child-process
+    # handler: a Node stack trace and exit 1 after every successful one-shot run.
+    import subprocess
+
+    from tests.bridge.pi_agent import SCRIPTED_PROVIDER
+
+    write_file(pi_env.agent_dir / "sandboxed-extensions" / "greeter.ts", GREETER)
+    (pi_env.workspace / "notes.txt").write_text("x")
+    assert main(["bridge", "install"]) == 0
+    done = subprocess.run(
+        ["node", str(pi_cli), "--no-session", "--offline", "--provider", "scripted", "--model", "script-1",
+         "-e", str(SCRIPTED_PROVIDER), "-p", json.dumps(plan)],
+        cwd=pi_env.workspace, env=dict(os.environ), capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(answer), done.stdout
+    assert "stale" not in done.stderr and "pi-sandbox process stopped" not in done.stderr, done.stderr
+    entries = _ledger(pi_env)
+    assert any(e.kind == "hostcall" for e in entries)  # the call went through the sandbox

@@ -32,6 +32,8 @@ class SandboxProcess {
   private stderrTail: string[] = [];
   private readyWaiters: ((msg: Json) => void)[] = [];
   dead: string | null = null;
+  // Set by stop(): the exit that follows is the planned end of the session, not a death to report.
+  stopping = false;
   onNotification: (msg: Json) => void = () => {};
   onQuestion: (msg: Json) => Promise<Json> = async () => null;
   onDeath: (why: string) => void = () => {};
@@ -115,11 +117,12 @@ class SandboxProcess {
       + "restarted; nothing runs outside the sandbox (check `pi-sandbox doctor`).";
     for (const waiter of this.pending.values()) waiter.reject(new Error(this.dead));
     this.pending.clear();
-    this.onDeath(this.dead);
+    if (!this.stopping) this.onDeath(this.dead);
   }
 
   stop(): void {
     if (this.dead || !this.child) return;
+    this.stopping = true;
     this.request("shutdown").catch(() => {});
     setTimeout(() => this.child.kill("SIGKILL"), 5000).unref();
   }
@@ -131,23 +134,33 @@ const textOf = (content: Json): string =>
 export default async function piSandboxBridge(pi: any) {
   const sandbox = new SandboxProcess();
   let ctx: any = null; // the latest context pi gave us: where questions and notices are shown
+  // pi's UI, or null. A context pi has retired (session ended, replaced or reloaded) throws on every use;
+  // a notice arriving then (an alert, the child's exit) must not become an uncaught exception that kills pi.
+  const ui = (): any => {
+    try {
+      return ctx?.hasUI ? ctx.ui : null;
+    } catch {
+      return null;
+    }
+  };
   const notices: [string, string][] = [];
   const notify = (text: string, level: string) => {
-    if (ctx?.hasUI) ctx.ui.notify(text, level);
+    const shown = ui();
+    if (shown) shown.notify(text, level);
     else notices.push([text, level]);
   };
   sandbox.onDeath = (why) => {
     notify(why, "error");
-    if (ctx?.hasUI) ctx.ui.setStatus(STATUS_KEY, "pi-sandbox stopped");
+    ui()?.setStatus(STATUS_KEY, "pi-sandbox stopped");
   };
   sandbox.onNotification = (msg) => {
     const p = msg.params || {};
     if (msg.method === "extension.message") {
       if (p.kind === "user_message") pi.sendUserMessage(p.content, p.options);
       else if (p.message) pi.sendMessage(p.message, p.options);
-    } else if (msg.method === "extension.output" && p.source === "ui" && ctx?.hasUI) {
-      if (p.kind === "notify") ctx.ui.notify(`[${p.extension_id}] ${p.text}`, p.level === "warn" ? "warning" : p.level);
-      else if (p.kind === "set_status") ctx.ui.setStatus(`${STATUS_KEY}:${p.extension_id}`, p.text);
+    } else if (msg.method === "extension.output" && p.source === "ui" && ui()) {
+      if (p.kind === "notify") ui().notify(`[${p.extension_id}] ${p.text}`, p.level === "warn" ? "warning" : p.level);
+      else if (p.kind === "set_status") ui().setStatus(`${STATUS_KEY}:${p.extension_id}`, p.text);
     } else if (msg.method === "alert" && p.severity !== "info") {
       notify(`pi-sandbox: ${p.summary}. ${p.remediation}`, "warning");
     }
@@ -155,19 +168,20 @@ export default async function piSandboxBridge(pi: any) {
   sandbox.onQuestion = async (msg) => {
     const p = msg.params || {};
     const timeout = Math.max(1000, (p.timeout_ms || 60000) - 500);
-    if (!ctx?.hasUI) return msg.method === "permission/request" ? { answer: "deny" } : { value: null };
+    const shown = ui();
+    if (!shown) return msg.method === "permission/request" ? { answer: "deny" } : { value: null };
     if (msg.method === "permission/request") {
       const title = `pi-sandbox: extension '${p.extension_id}' asks for '${p.capability}'`
         + `${p.target ? ` (${p.target})` : ""}\n${p.explanation}`;
-      const picked = await ctx.ui.select(title, PERMISSION_CHOICES.map(([label]) => label), { timeout });
+      const picked = await shown.select(title, PERMISSION_CHOICES.map(([label]) => label), { timeout });
       const found = PERMISSION_CHOICES.find(([label]) => label === picked);
       return { answer: found ? found[1] : "deny" };
     }
     const title = `[${p.extension_id}] ${p.title}`;
-    if (p.op === "confirm") return { value: await ctx.ui.confirm(title, p.message, { timeout }) };
-    if (p.op === "select") return { value: (await ctx.ui.select(title, p.options, { timeout })) ?? null };
-    if (p.op === "input") return { value: (await ctx.ui.input(title, p.message, { timeout })) ?? null };
-    return { value: (await ctx.ui.editor(title, p.message)) ?? null };
+    if (p.op === "confirm") return { value: await shown.confirm(title, p.message, { timeout }) };
+    if (p.op === "select") return { value: (await shown.select(title, p.options, { timeout })) ?? null };
+    if (p.op === "input") return { value: (await shown.input(title, p.message, { timeout })) ?? null };
+    return { value: (await shown.editor(title, p.message)) ?? null };
   };
 
   let session: Json;
@@ -258,7 +272,7 @@ export default async function piSandboxBridge(pi: any) {
             notify(`pi-sandbox: could not pass the command-line flags on: ${err?.message ?? err}`, "warning");
           }
         }
-        if (ctx?.hasUI) ctx.ui.setStatus(STATUS_KEY, `pi-sandbox: ${loaded.length} sandboxed extension(s)`);
+        ui()?.setStatus(STATUS_KEY, `pi-sandbox: ${loaded.length} sandboxed extension(s)`);
       }
       if (event === "session_shutdown") {
         sandbox.stop();
