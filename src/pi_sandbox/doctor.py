@@ -145,7 +145,10 @@ def check_ledger(state_dir: Path, progress: ProgressCallback | None = None) -> C
         # finding of verify_ledger, not "nothing recorded yet".
         report = verify_ledger(state_dir)
     except PiSandboxError as exc:
-        return Check("ledger", FAIL, str(exc), set_aside)
+        from pi_sandbox.errors import LedgerCorruptError
+
+        # Damage is evidence (set it aside); a ledger that cannot be opened (permissions, disk) is not.
+        return Check("ledger", FAIL, str(exc), set_aside if isinstance(exc, LedgerCorruptError) else exc.remediation)
     if not report.chain_valid:
         kinds = sorted({issue.kind for issue in report.verification_errors})
         return Check("ledger", FAIL, f"verification FAILED ({', '.join(kinds)}) over {report.entry_count} entries",

@@ -147,8 +147,55 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     syncs the WAL itself (:meth:`AuditStore.sync`) before effects and in its group commit, and SQLite
     still syncs around every WAL checkpoint, so the database is always consistent.
 
-    ``read_only`` connections never create the file and never change the schema.
+    ``read_only`` connections never create the file and never change the schema. In a folder this user
+    cannot write (evidence on read-only media, a read-only mount), where SQLite cannot open a WAL database
+    even for reading, they read a private copy of the database and its WAL instead.
     """
+    try:
+        return _connect(db_path, read_only=read_only)
+    except LedgerCorruptError:
+        raise
+    except AuditStoreError:
+        if not read_only or os.access(db_path.parent, os.W_OK) or not os.access(db_path, os.R_OK):
+            raise
+        return _connect(_private_copy(db_path), read_only=True, shown=db_path)
+
+
+#: Private copies made by :func:`_private_copy`, removed when the process exits.
+_COPIES: list[Path] = []
+
+
+def _remove_copies() -> None:
+    import shutil
+
+    for folder in _COPIES:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _private_copy(db_path: Path) -> Path:
+    """Copy ``security.db`` and its ``-wal`` (the ``-shm`` index is rebuilt from them) into a private temp
+    folder; the copy holds the same bytes, so what is read there is what the read-only folder holds."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="pi-sandbox-ro-ledger-"))
+    if not _COPIES:
+        atexit.register(_remove_copies)
+    _COPIES.append(folder)
+    try:
+        for suffix in ("", "-wal"):
+            source = db_path.with_name(db_path.name + suffix)
+            if source.is_file():
+                shutil.copyfile(source, folder / source.name)
+    except OSError as exc:
+        raise AuditStoreError(f"cannot read audit database {db_path}: {exc.strerror or exc}") from None
+    return folder / db_path.name
+
+
+def _connect(db_path: Path, *, read_only: bool, shown: Path | None = None) -> sqlite3.Connection:
+    """:func:`connect` without the read-only-folder fallback; errors name ``shown`` (the original file)."""
+    named = shown or db_path
     try:
         if read_only:
             # Quoted: a raw path with '#', '?' or '%' would name another file inside a URI.
@@ -162,7 +209,7 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
                 db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
     except sqlite3.OperationalError as exc:
-        raise AuditStoreError(f"cannot open audit database {db_path}: {exc}") from None
+        raise AuditStoreError(f"cannot open audit database {named}: {exc}") from None
     # (connect() itself reads nothing; damage shows on the first statement below.)
     try:
         # The first read of the header is where a damaged file shows; nothing is written before it.
@@ -182,8 +229,8 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and _is_io_problem(exc):
-            raise AuditStoreError(f"cannot use audit database {db_path}: {exc}") from None
-        raise corrupt_error(db_path, exc) from None
+            raise AuditStoreError(f"cannot use audit database {named}: {exc}") from None
+        raise corrupt_error(named, exc) from None
     except BaseException:
         conn.close()
         raise
