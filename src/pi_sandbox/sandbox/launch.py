@@ -40,6 +40,7 @@ from pi_sandbox.sandbox.git_identity import GIT_USER_CONFIG, user_identity_confi
 from pi_sandbox.sandbox.gitindex import repository_of
 from pi_sandbox.sandbox.host_code import host_code, inside
 from pi_sandbox.sandbox.mounts import PLACEHOLDERS, View, bwrap_mount_args
+from pi_sandbox.sandbox.pidns import cap_processes
 from pi_sandbox.sandbox.planted import Planted, judge, quarantine, walk_recent
 from pi_sandbox.sandbox.protected import HIDDEN_IN_HOME, ProtectedNames
 from pi_sandbox.sandbox.secret_index import scan_limit
@@ -161,6 +162,7 @@ class Launch:
         pid = self.child_pid = int(info["child-pid"])
         for which, value in self.limits.pairs():
             resource.prlimit(pid, which, (value, value))
+        cap_processes(pid)  # root only: RLIMIT_NPROC does not bind root's processes
         if ready is not None:
             ready(pid)
         os.write(self._block_write, b"1")
