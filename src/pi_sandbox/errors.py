@@ -58,6 +58,13 @@ class EnvironmentProblem(PiSandboxError):
     remediation = "run `pi-sandbox doctor`: it checks this machine and lists each problem with its fix"
 
 
+class OutputWriteError(EnvironmentProblem):
+    """An output file (bundle, report, export) or stdout cannot be written: disk full, file size limit, quota."""
+
+    remediation = ("free space, raise the file size limit (`ulimit -f`) or write to another place, then run the "
+                   "command again")
+
+
 class UnsupportedPlatformError(EnvironmentProblem):
     """pi-sandbox runs on Linux only (Landlock, user namespaces, bubblewrap, /proc)."""
 

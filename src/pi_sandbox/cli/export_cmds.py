@@ -7,8 +7,11 @@ to stdout as JSON when the records went to a file or a collector.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO, TypeVar
 
 import click
 
@@ -16,7 +19,23 @@ from pi_sandbox.cli.app import command
 from pi_sandbox.cli.context import CliContext, UsageError
 from pi_sandbox.cli.ledger_cmds import _open_for_reading, _since_ms
 from pi_sandbox.cli.progress import progress_bar
-from pi_sandbox.errors import ExitCode
+from pi_sandbox.errors import ExitCode, OutputWriteError
+
+_T = TypeVar("_T")
+
+
+def _write_file(path: Path, write: Callable[[TextIO], _T]) -> _T:
+    """Run ``write`` on a temp file next to ``path``, then rename it into place: a collector never imports a
+    file cut off by a full disk or a file size limit (the summary's resume point would be wrong)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            result = write(handle)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there") from None
+    return result
 
 
 @command(extension="only this extension's entries and alerts (leaves gaps in the chain)")
@@ -56,8 +75,8 @@ def export(ctx: CliContext, fmt: str, endpoint: str | None, out: str | None, aft
 
             summary = send_otlp(store, scope, str(endpoint), timeout_s=timeout, progress=bar)
         elif out is not None:
-            with Path(out).open("w", encoding="utf-8") as handle:
-                summary = write_jsonl(store, scope, handle, destination=out, progress=bar)
+            summary = _write_file(Path(out), lambda handle: write_jsonl(store, scope, handle, destination=out,
+                                                                        progress=bar))
         else:
             summary = write_jsonl(store, scope, sys.stdout, progress=bar)
     data = summary.to_dict()

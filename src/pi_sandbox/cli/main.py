@@ -9,6 +9,7 @@ stays fast (``benchmarks/bench_cli.py``).
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,10 @@ import click
 from pi_sandbox import __version__
 from pi_sandbox.cli.app import PiGroup, suggest
 from pi_sandbox.cli.context import PROG, CliContext, UsageError, print_human
-from pi_sandbox.errors import ExitCode, PiSandboxError
+from pi_sandbox.errors import ExitCode, OutputWriteError, PiSandboxError
+
+#: Write failures of the machine, not of the program: file too large (`ulimit -f`), no space, quota, I/O.
+_OUTPUT_ERRNOS = frozenset({errno.EFBIG, errno.ENOSPC, errno.EDQUOT, errno.EIO})
 
 #: Shell completion is driven by this variable (``pi-sandbox completion SHELL`` prints the script).
 COMPLETE_VAR = "_PI_SANDBOX_COMPLETE"
@@ -144,6 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise  # anything else is a bug: keep its traceback
+        # stdout itself could not be written (redirected to a file on a full disk, past `ulimit -f`)
+        print_human(f"{PROG}: error: cannot write the output: {exc.strerror or exc}; what was printed is "
+                    f"incomplete", stream=sys.stderr, no_color=state.no_color, style="red")
+        print_human(f"  fix: {OutputWriteError.remediation}", stream=sys.stderr, no_color=state.no_color)
+        try:
+            sys.stdout.flush()
+        except OSError:  # what is still buffered cannot be written either: keep the exit-time flush quiet
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.ENVIRONMENT
 
 
 def _complete() -> int:

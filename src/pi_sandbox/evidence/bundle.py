@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pi_sandbox import schemas
-from pi_sandbox.errors import EvidenceError
+from pi_sandbox.errors import EvidenceError, OutputWriteError
 from pi_sandbox.evidence.canon import checked_text, gc_paused, object_text
 from pi_sandbox.hashing import canonical_json, sha256_hex
 
@@ -77,9 +77,10 @@ def write_chunks(chunks: Iterable[str], out: Path | str) -> int:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except OSError as exc:  # disk full, file size limit, no permission: the machine, not the command line
         tmp.unlink(missing_ok=True)
-        raise EvidenceError(f"cannot write the bundle to {path}: {exc.strerror or exc}") from None
+        raise OutputWriteError(f"cannot write the bundle to {path}: {exc.strerror or exc}; nothing was written "
+                               f"there") from None
     return size
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from pi_sandbox.audit import AuditStore
 from pi_sandbox.audit.records import now_ms
 from pi_sandbox.config.model import SecurityConfig
-from pi_sandbox.errors import EvidenceError, IncidentError
+from pi_sandbox.errors import EvidenceError, IncidentError, OutputWriteError
 from pi_sandbox.evidence import (
     BundleFilter,
     BundleVerificationReport,
@@ -259,8 +259,16 @@ def incident_report_data(state_dir: Path, config: SecurityConfig, incident: Inci
 def write_report(path: Path, data: ReportData) -> int:
     """Write the HTML report to ``path``; returns its size in bytes."""
     html = render_html(data).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(html)
+    # Whole or not at all: a report cut off by a full disk or a file size limit would open as a shorter report.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(html)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputWriteError(f"cannot write the report to {path}: {exc.strerror or exc}; nothing was written "
+                               f"there") from None
     return len(html)
 
 
