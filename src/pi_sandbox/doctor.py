@@ -139,6 +139,8 @@ def check_ledger(state_dir: Path, progress: ProgressCallback | None = None) -> C
 
     set_aside = ("keep the files as evidence: `pi-sandbox security ledger verify` shows the break, `pi-sandbox "
                  "security ledger set-aside --reason TEXT` starts a new ledger with containment kept (runbook INC-3)")
+    if state_dir.exists() and not state_dir.is_dir():  # verify_ledger would read that file as the database
+        return Check("ledger", WARN, f"not checked: {state_dir} is not a directory", "fix the state dir first")
     report_progress(progress, 0, None, "verifying the ledger")
     try:
         # Also when security.db is missing: a deleted ledger whose signed anchor (or signing key) remains is a

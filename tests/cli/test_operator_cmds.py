@@ -87,6 +87,19 @@ def test_doctor_reports_a_deleted_ledger(pi_env: PiEnv, capsys: pytest.CaptureFi
     assert code == 1 and checks["ledger"]["status"] == "fail"
 
 
+def test_doctor_does_not_read_a_state_dir_file_as_the_ledger(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # verify_ledger takes a file for the database itself: doctor called notes.txt a damaged ledger to set aside.
+    not_a_dir = pi_env.workspace / "notes.txt"
+    not_a_dir.write_text("just notes")
+    monkeypatch.setenv("PI_SECURITY_DIR", str(not_a_dir))
+    code, checks = _checks(capsys)
+    assert code == 1 and checks["state dir"]["status"] == "fail"
+    assert checks["ledger"]["status"] == "warn" and "set-aside" not in checks["ledger"]["fix"]
+    assert not_a_dir.read_text() == "just notes"
+
+
 def test_sandbox_checks_say_what_is_missing() -> None:
     assert check_landlock(lambda: 0).status == "warn"
     assert check_landlock(lambda: 6).status == "ok"
