@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from pi_sandbox.audit import AuditStore
+from pi_sandbox.audit.records import LedgerEntryDraft
 from pi_sandbox.cli.main import main
 from pi_sandbox.errors import IncidentError
 from pi_sandbox.incident import Incident, IncidentKind, Phase, PhaseRecord, PhaseState, phase_statuses
+from pi_sandbox.incident.record import entry_detail
 from pi_sandbox.incident.workflow import require_phase
 from tests.conftest import PiEnv
 
@@ -122,6 +124,19 @@ def test_two_open_incidents_need_an_id(pi_env: PiEnv, capsys: pytest.CaptureFixt
 def test_no_incident_is_a_clear_error(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "incident", "status")
     assert code == 2 and "no incident is open" in err and out == ""
+    assert "incident open --kind INC-N" in err and "incident status` shows" not in err  # not circular
+
+
+def test_after_close_status_names_the_closed_incident(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    opened = run_json(capsys, "incident", "open", "--kind", "INC-6", "-e", "hog")["incident_id"]
+    with AuditStore.open(pi_env.state_dir) as store:  # closed as `incident close` records it
+        store.append(LedgerEntryDraft(kind="incident", extension_id="hog", decision="postmortem",
+                                      reason="incident_postmortem",
+                                      detail=entry_detail(opened, IncidentKind.INC_6, "error", True, "op", {})))
+    code, _, err = run(capsys, "incident", "status")
+    assert code == 2 and f"the latest, {opened}, is closed" in err
+    assert f"incident status --incident {opened}" in err
+    assert run_json(capsys, "incident", "status", "--incident", opened)["closed"] is True
 
 
 def _incident(*done: tuple[Phase, int, bool]) -> Incident:

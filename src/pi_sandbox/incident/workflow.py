@@ -85,7 +85,13 @@ def find_incident(state_dir: Path, incident_id: str | None = None) -> Incident:
         return found
     open_ = [i for i in incidents if not i.closed]
     if not open_:
-        raise IncidentError("no incident is open; start one with `pi-sandbox incident open --kind INC-N`")
+        if incidents:  # just closed one? name it: its status, report and files stay available by id
+            latest = incidents[-1].incident_id
+            raise IncidentError(f"no incident is open (the latest, {latest}, is closed)",
+                                remediation=f"`pi-sandbox incident status --incident {latest}` shows it; "
+                                            "`pi-sandbox incident open --kind INC-N` starts a new one")
+        raise IncidentError("no incident is open", remediation="start one with `pi-sandbox incident open --kind "
+                            "INC-N` (1 capability, 2 secret, 3 ledger, 4 scanner, 5 quarantine, 6 quota)")
     if len(open_) > 1:
         raise IncidentError(f"{len(open_)} incidents are open ({', '.join(i.incident_id for i in open_)}); "
                             f"name one with --incident ID")
