@@ -66,6 +66,10 @@ class _Run(Tools):
         self.written: dict[str, str] = {}  # files this command writes with statically known text
         self.downloaded: set[str] = set()  # files a fetcher writes
         self.decoded: set[str] = set()  # files a decoder writes
+        #: Aliases a script defines (``alias x='rm -rf'``; None: a value known only at run time). A shell that
+        #: expands them (dash always, bash with ``expand_aliases``) runs the value in place of the name.
+        self.aliases: dict[str, str | None] = {}
+        self.expanding: set[str] = set()  # aliases being expanded: the shell does not expand one in itself
 
     # ------------------------------------------------------------------ files and code
     def read_file(
@@ -191,12 +195,14 @@ class _Run(Tools):
         roles: dict[int, set[str]] = {}
         units: dict[int, Unit] = {}
         outer_scoped, outer_cd = self.scoped_cwd, self.cd_path
+        self._define_aliases(commands, depth)
         for cmd in commands:
             upstream = self._upstream(cmd, stages)
             unit = Unit(argv=tuple(w.text for w in cmd.words))
             self.units.append(unit)
             units[id(cmd)] = unit
             roles[id(cmd)] = self.command(cmd, unit, upstream, depth)
+            self._expand_alias(cmd, unit, depth)
             self._track_cd(cmd)
             if cmd.function and cmd.words and cmd.words[0].text == cmd.function:
                 multi = any(len(stages.get(pid, {})) > 1 for pid, _ in cmd.pipes)
@@ -208,6 +214,46 @@ class _Run(Tools):
             if len(by_stage) > 1:
                 self.pipeline(by_stage, roles, units, depth)
         self.scoped_cwd, self.cd_path = outer_scoped, outer_cd
+
+    def _define_aliases(self, commands: list[SimpleCommand], depth: int) -> None:
+        """Record the aliases ``commands`` define, wherever they stand (a definition on an earlier line is
+        expanded by dash, and by bash with ``expand_aliases``; taking every one counts a few more), and classify
+        each value as what it runs (``alias x='rm -rf ~'``, ``BASH_ALIASES[x]=..`` whose name is not kept)."""
+        for cmd in commands:
+            values: list[tuple[str | None, Word]] = [(None, w) for n, w in cmd.assignments if n == "BASH_ALIASES"]
+            if cmd.words and not cmd.words[0].dynamic and base_name(cmd.words[0].text) == "alias":
+                for word in cmd.words[1:]:
+                    defined, eq, _value = word.text.partition("=")
+                    if eq and defined and not defined.startswith("-"):
+                        values.append((defined, word))
+            for name, word in values:
+                value = None if word.dynamic else (word.text.partition("=")[2] if name else word.text)
+                if name is not None:
+                    self.aliases[name] = value
+                unit = Unit(argv=tuple(w.text for w in cmd.words) or ("alias",))
+                self.units.append(unit)
+                if value is None:
+                    self.emit(unit, "obfuscated_command", "alias_dynamic_value")
+                elif name not in self.expanding:
+                    self.script(value, cmd.env, depth + 1, unit)
+
+    def _expand_alias(self, cmd: SimpleCommand, unit: Unit, depth: int) -> None:
+        """``x ~`` where ``alias x='rm -rf'``: classify what the shell runs, the value followed by the words."""
+        if not cmd.words or cmd.words[0].dynamic:
+            return
+        name = cmd.words[0].text
+        if name not in self.aliases or name in self.expanding:
+            return
+        value = self.aliases[name]
+        if value is None:
+            self.emit(unit, "obfuscated_command", "alias_dynamic_value")
+            return
+        rest = " ".join(w.text if w.dynamic else shlex.quote(w.text) for w in cmd.words[1:])
+        self.expanding.add(name)
+        try:
+            self.script(f"{value} {rest}", cmd.env, depth + 1, unit)
+        finally:
+            self.expanding.discard(name)
 
     def _cat_file(self, cmd: SimpleCommand, unit: Unit) -> str | None:
         """``cat FILE | sh``: the text of FILE (read through the script source)."""

@@ -16,6 +16,7 @@ from pi_sandbox.mediation import exec_paths as P
 from pi_sandbox.mediation import exec_rules as R
 from pi_sandbox.mediation.exec_result import Unit
 from pi_sandbox.mediation.shell_ast import Script, SimpleCommand, Word
+from pi_sandbox.mediation.shell_lex import POSITIONAL, positional_env
 from pi_sandbox.mediation.shell_static import static_output
 
 _VERSIONED = re.compile(r"^(python|pypy|perl|ruby|node|php|lua|pip|bash|zsh|tclsh|wish)[0-9.]*$")
@@ -258,7 +259,13 @@ class Unwrapper:
                 self.dynamic_code([code], unit, "shell_c_dynamic_string")
             else:
                 self.origin([code], unit, "shell_c_string")
-                self.script(code.text, env, depth + 1, unit)
+                # sh -c CODE ARG0 ARGS...: the operands are $0, $1 ... inside CODE (``rm -rf "$1"`` _ /)
+                operands = args[i + 2:] if i < len(args) else []
+                static = [w.text for w in operands] if not any(w.dynamic for w in operands) else None
+                inner = {k: v for k, v in env.items() if k not in POSITIONAL}
+                if static:
+                    inner.update(positional_env(static[0], static[1:]))
+                self.script(code.text, inner, depth + 1, unit)
             return roles
         if operand is not None:
             return self.source([operand], unit, env, depth, cmd)

@@ -12,6 +12,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from pi_sandbox.mediation.shell_ast import Redirect, Script, ShellParseError, Word
 from pi_sandbox.mediation.shell_static import decode_ansi_c, static_output
@@ -56,6 +57,22 @@ _LITERAL_RUN = re.compile(r"[^\s;&|()<>\\'\"$`]+")
 _DQ_RUN = re.compile(r"[^\"\\$`]+")
 _HD_RUN = re.compile(r"[^\\$`]+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Special parameters substituted when the environment knows them (set by ``sh -c CODE ARG0 ARGS``, ``set --``).
+POSITIONAL: Final = frozenset({*"0123456789", "@", "*", "#"})
+
+
+def positional_env(arg0: str | None, args: list[str] | None) -> dict[str, str]:
+    """The environment entries for ``$0`` and the positional parameters ``args`` (None: leave them unknown).
+
+    Only parameters that are all known are set (``$@`` with an unknown one would be a guess)."""
+    out: dict[str, str] = {}
+    if arg0 is not None:
+        out["0"] = arg0
+    if args is not None:
+        for i, text in enumerate(args[:9], start=1):
+            out[str(i)] = text
+        out.update({"@": " ".join(args), "*": " ".join(args), "#": str(len(args))})
+    return out
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\+?=")
 _DIGITS = re.compile(r"[0-9]+(?=[<>])")
 # Quoted characters that must not act as glob / brace syntax are swapped for private-use code points.
@@ -326,8 +343,13 @@ class Lexer:
             self.pos = match.end()
             self._variable(chunks, match.group(), quoted)
         elif nxt and nxt in "@*#?$!-0123456789":
-            chunks.append(("$" + nxt, quoted, True, (), True))
             self.pos += 2
+            if nxt in POSITIONAL and nxt in self.env:
+                # positional parameters known statically (``sh -c 'rm -rf "$1"' _ /``, ``set -- a b``); ``$@``
+                # is split into words even when quoted: ``"$@"`` gives one word per parameter
+                self._variable(chunks, nxt, quoted and nxt != "@")
+            else:
+                chunks.append(("$" + nxt, quoted, True, (), True))
         else:
             chunks.append(("$", quoted, False, (), False))
             self.pos += 1
@@ -341,6 +363,9 @@ class Lexer:
             chunks.append(("$" + name, quoted, True, self.tainted.get(name, ()), True))
 
     def _parameter(self, chunks: list[_Chunk], body: str, quoted: bool) -> None:
+        if body in POSITIONAL and body in self.env:  # ``${1}``, ``${@}``
+            self._variable(chunks, body, quoted and body != "@")
+            return
         match = _NAME.match(body)
         if not match:
             chunks.append(("${" + body + "}", quoted, True, (), True))

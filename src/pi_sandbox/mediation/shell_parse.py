@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 
 from pi_sandbox.mediation.shell_ast import Redirect, Script, ShellParseError, SimpleCommand, Word
-from pi_sandbox.mediation.shell_lex import Cmd, Lexer, Tok, join_fields
+from pi_sandbox.mediation.shell_lex import POSITIONAL, Cmd, Lexer, Tok, join_fields, positional_env
 from pi_sandbox.mediation.shell_static import static_output
 
 __all__ = ["Redirect", "Script", "ShellParseError", "SimpleCommand", "Word", "parse_script", "static_output"]
@@ -397,7 +397,19 @@ class _Parser(Lexer):
         if not cmd.words:
             for name, word in cmd.assignments:
                 self._set_var(name, word)
+        elif cmd.words[0].text == "set" and not cmd.words[0].dynamic:
+            self._set_positional(cmd.words[1:])
         self.cmds.append(cmd)
+
+    def _set_positional(self, args: list[Word]) -> None:
+        """``set -- a b`` / ``set a b``: the positional parameters for the commands after it."""
+        if not args or (args[0].text.startswith(("-", "+")) and args[0].text != "--"):
+            return  # options only (``set -e``): the parameters stay
+        values = args[1:] if args[0].text == "--" else args
+        for key in POSITIONAL - {"0"}:
+            self.env.pop(key, None)
+        if not any(w.dynamic for w in values):
+            self.env.update(positional_env(None, [w.text for w in values]))
 
     def _set_var(self, name: str, word: Word) -> None:
         if word.dynamic:
