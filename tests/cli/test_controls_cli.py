@@ -87,3 +87,34 @@ def test_alerts_until(capsys: pytest.CaptureFixture[str], pi_env: PiEnv) -> None
     alerts = json.loads(run(capsys, "security", "alerts", "list", "--until", "1h", "--json")[1])
     assert alerts == []
     assert len(json.loads(run(capsys, "security", "alerts", "list", "--min-severity", "critical", "--json")[1])) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ("security", "kill-switch", "on", "--reason", "INC-1"),
+    ("ext", "trust", "quarantine", "--reason", "INC-5"),
+    ("incident", "open", "--kind", "INC-1"),
+])
+def test_containing_an_id_nothing_knows_warns_with_the_closest(
+    capsys: pytest.CaptureFixture[str], pi_env: PiEnv, argv: tuple[str, ...]
+) -> None:
+    # A typo (word-cuont) used to be contained silently while word-count kept running.
+    folder = pi_env.agent_dir / "sandboxed-extensions"
+    folder.mkdir(parents=True)
+    (folder / "word-count.ts").write_text("export default function (pi: any) {}\n")
+    with AuditStore.open(pi_env.state_dir) as store:  # an extension known only from what it did
+        store.append(LedgerEntryDraft(kind="hostcall", extension_id="ran.before", decision="allow", reason="ok"))
+    code, _, err = run(capsys, *argv, "-e", "word-cuont")
+    assert code == 0 and "no extension 'word-cuont' is known here" in err and "did you mean 'word-count'" in err
+    for known in ("word-count", "ran.before"):
+        code, _, err = run(capsys, *argv, "-e", known)
+        assert code == 0 and "is known here" not in err, err
+    code, _, err = run(capsys, *argv, "-e", "word-cuont")  # naming it once does not make it known
+    assert "no extension 'word-cuont' is known here" in err
+
+
+def test_lifting_a_switch_that_is_not_on_says_so(capsys: pytest.CaptureFixture[str], pi_env: PiEnv) -> None:
+    assert run(capsys, "security", "kill-switch", "on", "-e", "ext.a", "--reason", "INC-1")[0] == 0
+    code, _, err = run(capsys, "security", "kill-switch", "off", "--reason", "done")  # the global one: not on
+    assert code == 0 and "no kill switch was on for all extensions: nothing is lifted (switches on: ext.a)" in err
+    code, _, err = run(capsys, "security", "kill-switch", "off", "-e", "ext.a", "--reason", "done")
+    assert code == 0 and "nothing is lifted" not in err

@@ -243,6 +243,19 @@ class AuditQueries:
             row = conn.execute("SELECT seq, head_hash FROM ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
+    def extension_ids(self, kinds: tuple[str, ...] = ("hostcall", "runtime")) -> set[str]:
+        """The extension ids of the ledger's entries of ``kinds`` (default: what ran, not what an operator
+        named), walking the ``ledger_by_extension`` index one id at a time."""
+        ids: set[str] = set()
+        marks = ",".join("?" * len(kinds))
+        sql = f"SELECT min(extension_id) FROM ledger WHERE extension_id > ? AND kind IN ({marks})"
+        with self._db() as conn:
+            row = conn.execute(sql, ("", *kinds)).fetchone()
+            while row is not None and row[0] is not None:
+                ids.add(str(row[0]))
+                row = conn.execute(sql, (row[0], *kinds)).fetchone()
+        return ids
+
     def tail_summary(self, after_seq: int) -> dict[str, Any]:
         """Counts of the entries after ``after_seq`` by kind and decision, and the extensions they name."""
         with self._db() as conn:

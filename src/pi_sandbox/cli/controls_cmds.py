@@ -79,17 +79,61 @@ def trust_quarantine(ctx: CliContext, reason: str) -> int:
     """Quarantine an extension: every hostcall, handler, tool and command stops (running sessions too)."""
     from pi_sandbox.trust import quarantine
 
-    transition = quarantine(_state_dir(ctx), ctx.config().trust, str(ctx.extension_id("ext trust quarantine")),
-                            reason)
+    extension_id = str(ctx.extension_id("ext trust quarantine"))
+    warn_if_unknown(ctx, extension_id, "the quarantine")
+    transition = quarantine(_state_dir(ctx), ctx.config().trust, extension_id, reason)
     ctx.emit(transition.to_dict(), lambda d: f"{d['extension_id']}: {d['from']} → quarantined (ledger seq {d['seq']})")
     return ExitCode.OK
 
 
-def _switch(ctx: CliContext, active: bool, reason: str) -> int:
-    from pi_sandbox.trust import set_kill_switch
+def known_extension_ids(ctx: CliContext) -> set[str]:
+    """The ids an operator can mean: discovered here (installed, global, project, settings) or in the ledger."""
+    from pi_sandbox.runtime.discover import discover
 
-    event = set_kill_switch(_state_dir(ctx), active, ctx.extension_id("security kill-switch", required=False),
-                            reason)
+    config = ctx.config()
+    found = discover(agent_dir=config.agent_dir, project_dir=config.project_dir, settings_paths=config.extensions,
+                     project_settings_paths=config.project_extensions)
+    ids = {s.extension_id for s in found.sources}
+    store = _open_for_reading(ctx)
+    if store is not None:
+        with store:
+            ids |= store.extension_ids()
+    return ids
+
+
+def warn_if_unknown(ctx: CliContext, extension_id: str | None, what: str) -> None:
+    """Warn when an operator names an id nothing here knows: a typo (``word-cuont``) would contain nothing.
+
+    Not refused: an id may be stopped before the extension is ever installed."""
+    if extension_id is None:
+        return
+    known = known_extension_ids(ctx)
+    if extension_id in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(extension_id, sorted(known), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    ctx.warn(f"no extension '{extension_id}' is known here (discovered, installed or in the ledger): {hint}"
+             f"{what} applies to that exact id only")
+
+
+def _switch(ctx: CliContext, active: bool, reason: str) -> int:
+    from pi_sandbox.trust import GLOBAL, KillSwitchBoard, set_kill_switch
+
+    extension_id = ctx.extension_id("security kill-switch", required=False)
+    warn_if_unknown(ctx, extension_id, "the kill switch")
+    if not active:
+        store = _open_for_reading(ctx)
+        on: list[str] = []
+        if store is not None:
+            with store:
+                on = [e.scope for e in KillSwitchBoard(store).active()]
+        if (extension_id or GLOBAL) not in on:
+            listed = ", ".join("all extensions" if s == GLOBAL else s for s in on) or "none"
+            ctx.warn(f"no kill switch was on for {extension_id or 'all extensions'}: nothing is lifted "
+                     f"(switches on: {listed})")
+    event = set_kill_switch(_state_dir(ctx), active, extension_id, reason)
     scope = "all extensions" if event.scope == "*" else f"extension '{event.scope}'"
     ctx.emit(event.to_dict(), lambda d: f"kill switch {'ON' if active else 'off'} for {scope} "
                                         f"(ledger seq {d['seq']}); running sessions obey within 100 ms")

@@ -77,11 +77,13 @@ def _render_status(data: dict[str, Any]) -> list[Any]:
 @_NOTE
 def open_(ctx: CliContext, kind: str, severity: str, note: str) -> int:
     """Open an incident (DETECT): recorded in the ledger; the runbook's SLA clock starts now."""
+    from pi_sandbox.cli.controls_cmds import warn_if_unknown
     from pi_sandbox.incident import IncidentKind, open_incident
 
-    incident = open_incident(_state(ctx), ctx.config(), IncidentKind(kind),
-                             extension_id=ctx.extension_id("incident open", required=False), severity=severity,
-                             note=note, actor=_actor())
+    extension_id = ctx.extension_id("incident open", required=False)
+    warn_if_unknown(ctx, extension_id, "the incident's containment")
+    incident = open_incident(_state(ctx), ctx.config(), IncidentKind(kind), extension_id=extension_id,
+                             severity=severity, note=note, actor=_actor())
     ctx.emit(_status_data(incident), _render_status)
     return ExitCode.OK
 
