@@ -35,9 +35,23 @@ from pi_sandbox.mediation.script_source import (
 )
 from pi_sandbox.mediation.shell_ast import Script, SimpleCommand, Word
 from pi_sandbox.mediation.shell_parse import parse_script
-from pi_sandbox.mediation.shell_static import static_output
+from pi_sandbox.mediation.shell_static import STATIC_MAX_COMMANDS, static_output
 
 MAX_NESTING = 12
+#: The most work one classification does, counted in simple commands checked and characters of text parsed or
+#: analysed (every nested ``sh -c`` string, ``eval``, script, heredoc, file the command wrote, code for an
+#: interpreter). Each bound alone keeps one source's text small; together they did not bound the *sum*: a file the
+#: command itself writes (``cat > f <<E``/``echo ... > f``) that runs ``sh f`` three times was re-read at every
+#: level (797,163 commands, 40 s with the interpreter lock held, from a 30-character command; 4 copies: hours),
+#: and ``eval "$x"`` repeated re-parsed ``$x`` each time. Past either bound the command is ``unclassifiable``
+#: (``classification_budget``): critical, denied whatever the profile — the rest was not read and could hold a
+#: critical command, so "high" would let padding hide one. Far above real commands (a 64 KiB script is ~3,000).
+MAX_CLASSIFY_COMMANDS = 4096
+MAX_CLASSIFY_CHARS = 512 * 1024
+
+
+class _BudgetSpent(Exception):
+    """The classification used up its budget (caught by ``ExecClassifier``; never leaves this module)."""
 #: Where installed programs live: an absolute program path outside the roots under one of these is
 #: judged by its name; anywhere else (``/tmp/x``) it is a script nobody could read.
 _SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib", "/opt/", "/nix/", "/snap/", "/etc/", "/System/",
@@ -70,6 +84,15 @@ class _Run(Tools):
         #: expands them (dash always, bash with ``expand_aliases``) runs the value in place of the name.
         self.aliases: dict[str, str | None] = {}
         self.expanding: set[str] = set()  # aliases being expanded: the shell does not expand one in itself
+        self.commands_left = MAX_CLASSIFY_COMMANDS
+        self.chars_left = MAX_CLASSIFY_CHARS
+
+    def charge(self, *, commands: int = 0, chars: int = 0) -> None:
+        """Take work from the classification's budget; ``_BudgetSpent`` when it is used up."""
+        self.commands_left -= commands
+        self.chars_left -= chars
+        if self.commands_left < 0 or self.chars_left < 0:
+            raise _BudgetSpent
 
     # ------------------------------------------------------------------ files and code
     def read_file(
@@ -116,6 +139,8 @@ class _Run(Tools):
         if depth > MAX_NESTING:
             self.emit(unit, "unparseable", "nesting_too_deep")
             return
+        if language not in ("shell", "sh"):
+            self.charge(chars=len(text))  # (shell text is charged by ``script``)
         if language in ("shell", "sh"):
             self.script(text, env, depth + 1, unit)
             return
@@ -181,6 +206,7 @@ class _Run(Tools):
         if depth > MAX_NESTING:
             self.emit(owner or self.root, "unparseable", "nesting_too_deep")
             return
+        self.charge(chars=len(text))
         parsed = parse_script(text, env)
         self.parsed(parsed, depth, owner)
 
@@ -294,14 +320,21 @@ class _Run(Tools):
         ordered = [by_stage[k] for k in sorted(by_stage)]
         stage_roles = [set().union(*(roles.get(id(c), set()) for c in cmds)) for cmds in ordered]
         all_roles = set().union(*stage_roles)
+        # what the stages before ``k`` add up to, kept as ``k`` grows: recomputed per stage, a pipeline of n stages
+        # cost n² (``a|a|...`` of 64 KiB: 8.7 s with the interpreter lock held)
+        before: set[str] = set(stage_roles[0]) if ordered else set()
+        upstream_static = bool(ordered) and "static" in stage_roles[0]
+        flat: list[SimpleCommand] = list(ordered[0]) if ordered else []
         for k in range(1, len(ordered)):
-            before = set().union(*stage_roles[:k])
+            if k > 1:
+                before |= stage_roles[k - 1]
+                upstream_static = upstream_static and "static" in stage_roles[k - 1]
+                flat.extend(ordered[k - 1])
             here = stage_roles[k]
             unit = units[id(ordered[k][0])]
-            upstream_static = all("static" in r for r in stage_roles[:k])
             if "shell_stdin" in here:
-                flat = [c for cmds in ordered[:k] for c in cmds]
-                text = static_output(Script(tuple(flat))) if len(flat) == k else None
+                # static_output reads at most 6 commands (longer: None), so a long pipeline copies no prefix
+                text = static_output(Script(tuple(flat))) if len(flat) == k <= STATIC_MAX_COMMANDS else None
                 if text is None and len(flat) == 1:
                     text = self._cat_file(flat[0], unit)
                 if "fetcher" in before:
@@ -392,6 +425,7 @@ class _Run(Tools):
             return set()
         if not words:
             return set()
+        self.charge(commands=1)
         unit.variants.append(tuple(w.text for w in words))
         head = words[0]
         if head.dynamic:
@@ -593,6 +627,15 @@ class ExecClassifier:
         ``make``); without one every such file is ``unreadable_script``.
         """
         run = _Run(scripts, cwd, stdin)
+        try:
+            self._classify(run, cmd, args, env, allow_env)
+        except _BudgetSpent:
+            run.emit(run.root, "unclassifiable", "classification_budget")
+        return _result(run)
+
+    @staticmethod
+    def _classify(run: _Run, cmd: str, args: Sequence[str], env: Mapping[str, str] | None,
+                  allow_env: Collection[str]) -> None:
         argv = [cmd, *args]
         if env:
             classify_env(
@@ -610,13 +653,15 @@ class ExecClassifier:
         unit = Unit(argv=tuple(argv))
         run.units.append(unit)
         run.argv(words, unit, SimpleCommand(tuple(words), (), (), (), False, False, None, {}), [], dict(env or {}), 0)
-        return _result(run)
 
     def classify_script(self, text: str, *, scripts: ScriptSource | None = None, cwd: str | None = None,
                         stdin: str | None = None) -> ExecClassification:
         """Classify shell text (the ``bash`` tool's command string)."""
         run = _Run(scripts, cwd, stdin)
-        run.script(text, {}, 0)
+        try:
+            run.script(text, {}, 0)
+        except _BudgetSpent:
+            run.emit(run.root, "unclassifiable", "classification_budget")
         return _result(run)
 
 

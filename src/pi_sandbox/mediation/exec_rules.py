@@ -26,6 +26,9 @@ CLASS_TIER: Final[Mapping[str, str]] = {
     "decode_exec": "critical",  # decode-then-execute (base64 | sh, exec(b64decode(..)), eval(Buffer.from(..)))
     "credential_exfil": "critical",  # a credential file or the environment sent to a network sender
     "env_injection": "critical",  # loader / shell-startup / tool-hook variables, unless execMediation.allowEnv
+    # more work than one classification does (exec_classifier.MAX_CLASSIFY_*): what was not read could be any of
+    # the above (a critical command after 4,096 harmless ones), and the shapes that get here run themselves
+    "unclassifiable": "critical",
     # high: escalation, local credential reads, persistence, evasion, code that cannot be read
     "recursive_delete_broad": "high",
     "system_shutdown": "high",

@@ -111,10 +111,14 @@ def argv_name(cmd: SimpleCommand) -> str:
     return cmd.words[0].text.rsplit("/", 1)[-1] if cmd.words else ""
 
 
+#: The longest pipeline :func:`static_output` evaluates (more commands: None).
+STATIC_MAX_COMMANDS = 6
+
+
 def static_output(script: Script) -> str | None:
     """The stdout of ``script`` when it is a pipeline of echo/printf and decoders with literal words."""
     cmds = script.commands
-    if script.errors or not cmds or len(cmds) > 6:
+    if script.errors or not cmds or len(cmds) > STATIC_MAX_COMMANDS:
         return None
     pid = cmds[0].pipes[-1][0] if cmds[0].pipes else None
     text: str | None = None
