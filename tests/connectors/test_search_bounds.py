@@ -90,3 +90,53 @@ def test_a_glob_matches_exactly_what_fnmatch_matched(glob: str, name: str) -> No
 def test_glob_spellings(glob: str, name: str, expected: bool) -> None:
     assert bool(compile_glob(glob, tool="grep").fullmatch(name)) is expected
     assert fnmatch.fnmatchcase(name, glob) is expected
+
+
+# Patterns whose RE2 DFA gives up (their states explode), so RE2 simulates the NFA: linear in the input, but
+# ~3-12 ns per byte *and instruction*. One 4 MiB search of ``a[ab]{1000}c`` took 49 s (one 16 MiB line ~200 s),
+# all after the call's deadline, because the deadline was only checked between 4 MiB chunks.
+SLOW_PATTERNS = ["a[ab]{1000}c", "a.{200}c", "a[ab]{30}c", "(?i)b[^c]{150}c"]
+DEADLINE_MS = 1500
+
+
+def _random_ab(size: int, line: int | None) -> bytes:
+    import random
+
+    data = bytearray(bytes(97 + (b & 1) for b in random.Random(7).randbytes(size)))
+    if line:
+        data[line - 1::line] = b"\n" * len(data[line - 1::line])
+    return bytes(data)
+
+
+@pytest.mark.parametrize("layout", ["one_long_line", "long_lines", "short_lines"])
+@pytest.mark.parametrize("pattern", SLOW_PATTERNS)
+def test_a_slow_pattern_stops_at_the_deadline(pi_env: PiEnv, sandbox: Sandbox, make_request: Request,
+                                              pattern: str, layout: str) -> None:
+    line = {"one_long_line": None, "long_lines": 200_000, "short_lines": 300}[layout]
+    (pi_env.workspace / "blob.txt").write_bytes(_random_ab(4 * 1024 * 1024, line))
+    request = make_request("tool", {"name": "grep", "input": {"pattern": pattern, "path": "blob.txt"}})
+    request["timeout_ms"] = DEADLINE_MS
+    started = time.monotonic()
+    cpu = time.thread_time()
+    result = sandbox.hostcall("ext.a", request)
+    took, spent = time.monotonic() - started, time.thread_time() - cpu
+    # done, or stopped at the deadline; never the minutes one search used to take past it
+    assert result.ok or (result.error_code, result.reason) == ("timeout", "hostcall_deadline"), result
+    assert spent < DEADLINE_MS / 1000 + 2.0, (spent, took)
+    assert took < DEADLINE_MS / 1000 + 4.0, (spent, took)
+
+
+def test_pieces_keep_matches_and_line_numbers(pi_env: PiEnv, tool: Tool) -> None:
+    """Searching in pieces finds what one search found: every matching line, with its number, also for a heavy
+    pattern (small pieces) and for lines of multi-byte characters longer than a piece."""
+    lines = [("é" * 3000 if i % 7 == 0 else f"line {i} " + "ab" * (i % 50)) + (" needle" if i % 11 == 0 else "")
+             for i in range(3000)]
+    (pi_env.workspace / "text.txt").write_text("\n".join(lines) + "\n")
+    expected = [i + 1 for i in range(3000) if i % 11 == 0]
+    for pattern in ("needle", "n[a-z]{2}d[^x]{0,3}e$", "(?:n|m)(?:e|f)" + "." * 0 + "edle"):
+        result = tool("grep", pattern=pattern, path="text.txt", limit=1000)
+        assert result.ok, result
+        assert [m["line"] for m in result.result["matches"]] == expected, pattern
+    heavy = "needle" + "(?:x{0,1}){300}"  # a large program: small pieces
+    result = tool("grep", pattern=heavy, path="text.txt", limit=1000)
+    assert result.ok and [m["line"] for m in result.result["matches"]] == expected

@@ -18,8 +18,9 @@ a file that is not a secret file by name but holds a withheld value (``api_key: 
 as ``[REDACTED]``, yet ``^api_key: sk-a``, ``^api_key: sk-b``... matched or not, one character at a time, and
 rebuilt the value in about a second.
 
-Files are read in chunks that end at a line break, so memory stays bounded whatever the file size;
-between chunks the search checks its deadline and stops with ``timeout``. Only regular files are
+Files are read in chunks that end at a line break, so memory stays bounded whatever the file size, and each
+chunk is searched in pieces of bounded work (bytes × pattern instructions, :data:`WORK_PER_SEARCH`); between
+pieces the search checks its deadline and stops with ``timeout``. Only regular files are
 opened (never a FIFO or device), binary files (a NUL byte in the first chunk) and files that are not
 UTF-8 are skipped, as before.
 """
@@ -48,6 +49,15 @@ SKIPPED_DIRS: Final = frozenset({".git", "node_modules"})
 #: Longest ``pattern`` or ``glob`` a search compiles (characters): far above any pattern a person or a model
 #: writes, far below what makes compiling it (with the interpreter lock held) a freeze of the host.
 MAX_PATTERN_CHARS: Final = 4096
+#: Work of one RE2 search, in bytes searched × instructions of the compiled pattern. RE2 is linear in the input
+#: but its factor is the program: when the DFA gives up (a pattern like ``a[ab]{1000}c``, whose states explode) it
+#: simulates the NFA, ~3-12 ns per byte and instruction here, and one search cannot be interrupted. A 4 MiB chunk
+#: took 49 s for that 1,006-instruction pattern, a 16 MiB line ~200 s — after its deadline, on a lane thread that
+#: kept one core busy per call (the deadline is only checked between searches). Searching pieces of at most this
+#: much work keeps each search under ~0.2 s, so the deadline holds to that.
+WORK_PER_SEARCH: Final = 16 * 1024 * 1024
+#: Smallest piece searched at once (a pattern of a million instructions still searches 4 KiB at a time).
+MIN_PIECE_BYTES: Final = 4096
 
 
 def _bounded(text: Any, what: str, tool: str) -> str:
@@ -271,32 +281,63 @@ def _grep_file(ctx: ConnectorContext, path: str, regex: Any, clock: _Clock,
         return  # unreadable, a pipe/device (never opened for reading), or a hard link to a secret file
     line_base = 1
     first = True
-    for chunk in _chunks(fd):
+    piece_bytes = piece_size(regex)
+    for whole in _chunks(fd):
         clock.check()
-        if first and b"\0" in chunk[:8192]:
+        if first and b"\0" in whole[:8192]:
             return  # binary
         first = False
         try:
-            chunk.decode("utf-8")
+            whole.decode("utf-8")
         except UnicodeDecodeError:
             return
         if redact is not None:
-            chunk = redact(chunk)  # the pattern sees what a read returns: no match oracle on a withheld value
-        counted_to = 0
-        pos = 0
-        while True:
-            found = regex.search(chunk, pos)
-            if found is None:
-                break
-            start = found.start()
-            line_start = chunk.rfind(b"\n", 0, start) + 1
-            line_end = chunk.find(b"\n", start)
-            line_end = len(chunk) if line_end < 0 else line_end
-            line_base += chunk.count(b"\n", counted_to, line_start)
-            counted_to = line_start
-            text = chunk[line_start:line_end].decode("utf-8").rstrip()
-            yield line_base, text[:MAX_LINE_CHARS]
-            pos = line_end + 1
-            if pos >= len(chunk):
-                break
-        line_base += chunk.count(b"\n", counted_to)
+            whole = redact(whole)  # the pattern sees what a read returns: no match oracle on a withheld value
+        for chunk in _pieces(whole, piece_bytes):
+            clock.check()
+            yield from _matches(chunk, regex, line_base)
+            line_base += chunk.count(b"\n")
+
+
+def piece_size(regex: Any) -> int:
+    """Bytes searched at once with ``regex`` so that one search does at most :data:`WORK_PER_SEARCH` work."""
+    program = max(1, int(regex.programsize), int(regex.reverseprogramsize))
+    return max(MIN_PIECE_BYTES, min(CHUNK_BYTES, WORK_PER_SEARCH // program))
+
+
+def _pieces(chunk: bytes, size: int) -> Iterator[bytes]:
+    """``chunk`` in pieces of at most ``size`` bytes that end at a line break; a line longer than ``size`` is cut
+    (a match across the cut is not found, as with a line longer than the chunk bound)."""
+    start, end = 0, len(chunk)
+    while end - start > size:
+        cut = chunk.rfind(b"\n", start, start + size) + 1
+        if cut <= start:
+            cut = start + size
+            # never inside a UTF-8 sequence: the line text is decoded (continuation bytes are 10xxxxxx)
+            while cut > start + 1 and chunk[cut] & 0xC0 == 0x80:
+                cut -= 1
+        yield chunk[start:cut]
+        start = cut
+    if start < end:
+        yield chunk[start:]
+
+
+def _matches(chunk: bytes, regex: Any, line_base: int) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every matching line of one piece whose first line is ``line_base``."""
+    counted_to = 0
+    pos = 0
+    while True:
+        found = regex.search(chunk, pos)
+        if found is None:
+            break
+        start = found.start()
+        line_start = chunk.rfind(b"\n", 0, start) + 1
+        line_end = chunk.find(b"\n", start)
+        line_end = len(chunk) if line_end < 0 else line_end
+        line_base += chunk.count(b"\n", counted_to, line_start)
+        counted_to = line_start
+        text = chunk[line_start:line_end].decode("utf-8", "replace").rstrip()
+        yield line_base, text[:MAX_LINE_CHARS]
+        pos = line_end + 1
+        if pos >= len(chunk):
+            break
