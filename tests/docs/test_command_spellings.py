@@ -117,3 +117,17 @@ def test_the_checker_finds_renamed_commands_and_options(root: click.Group) -> No
     assert problems("pi-sandbox ext scan ./x --fail-level flagged", root) == ["unknown option --fail-level for 'scan'"]
     assert spellings("run `pi-sandbox doctor` then\n```bash\npi-sandbox ext list   # list\n```\n") == [
         "pi-sandbox doctor", "pi-sandbox ext list   # list"]
+
+
+#: pi-sandbox's commands: ``pi security ...`` would reach the pi agent, which takes the words for a prompt to the model.
+_OURS_AS_PI = re.compile(r"(?:`|^\s*)pi (security|ext|policy|incident|doctor|debug|tool|command|events|demo|setup|"
+                         r"completion|rpc|mcp) ", re.M)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_command_of_ours_is_spelt_pi(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    spans = [m.group(0) for m in re.finditer(r"`[^`\n]*`", text)]
+    blocks = [b.group(1) for b in _BLOCK.finditer(text)]
+    found = [m.group(0).strip() for chunk in spans + blocks for m in _OURS_AS_PI.finditer(chunk)]
+    assert not found, f"{page.name}: spell these `pi-sandbox ...` (there is no `pi` script): {found}"

@@ -26,7 +26,7 @@ def complete_event(event: str, data: Mapping[str, Any], *, cwd: str, model: Any 
 
     Handlers written for pi read them without checks (``event.systemPromptOptions.selectedTools``,
     ``event.messages.length``, ``event.input.command``), so a host that emits a partial event
-    (``pi events emit tool_call --data '{"toolName": "bash"}'``) must not make them throw. Values the
+    (``pi-sandbox events emit tool_call --data '{"toolName": "bash"}'``) must not make them throw. Values the
     caller gave are never changed. Shapes from pi's ``ExtensionEvent`` types (coding-agent 0.73).
     """
     now = int(time.time() * 1000)
