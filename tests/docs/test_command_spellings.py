@@ -131,3 +131,12 @@ def test_no_command_of_ours_is_spelt_pi(page: Path) -> None:
     blocks = [b.group(1) for b in _BLOCK.finditer(text)]
     found = [m.group(0).strip() for chunk in spans + blocks for m in _OURS_AS_PI.finditer(chunk)]
     assert not found, f"{page.name}: spell these `pi-sandbox ...` (there is no `pi` script): {found}"
+
+
+def test_no_message_of_ours_names_a_command_spelt_pi() -> None:
+    # Remediation texts reach the user (and the model, as tool errors): `pi security ...` is a prompt to pi.
+    sources = sorted((ROOT / "src" / "pi_sandbox").rglob("*.py"))
+    found = [f"{p.relative_to(ROOT)}:{m.group(0)}" for p in sources
+             for m in re.finditer(r"`pi (?:security|ext|policy|incident|doctor|debug|tool|command|events|demo|setup|"
+                                  r"completion|rpc|mcp) ", p.read_text(encoding="utf-8"))]
+    assert not found, found

@@ -196,7 +196,7 @@ class AuditStore(SideRecords, AuditQueries):
     def open_read_only(cls, state_dir: Path) -> AuditStore:
         """Open an existing store for queries only: creates nothing, needs no signing key, writes nothing.
 
-        For operator commands (``pi security ledger show``) that must not seal or alter the ledger.
+        For operator commands (``pi-sandbox security ledger show``) that must not seal or alter the ledger.
         """
         state_dir = Path(state_dir)
         db_path = state_dir / DB_FILE

@@ -156,7 +156,7 @@ class PermissionStore:
     def _refresh(self) -> None:
         """Re-read the file when another process changed it (caller holds the lock).
 
-        Without this, a ``pi policy revoke`` run while a host is up would not reach the host, and the
+        Without this, a ``pi-sandbox policy revoke`` run while a host is up would not reach the host, and the
         host's next write would resurrect the revoked decision.
         """
         stamp = self._file_stamp()
@@ -222,7 +222,7 @@ class PermissionStore:
     def _file_lock(self) -> Iterator[None]:
         """Hold the in-process lock and an exclusive lock on ``permissions.json.lock`` (read-modify-write).
 
-        Without the file lock, a ``pi policy revoke`` landing between a host's re-read and its write
+        Without the file lock, a ``pi-sandbox policy revoke`` landing between a host's re-read and its write
         was overwritten, and the revoked grant came back.
         """
         with self._lock:

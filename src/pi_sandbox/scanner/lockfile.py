@@ -137,7 +137,7 @@ def pinned_content_status(config: SecurityConfig, extension_id: str) -> str:
     """Whether an installed extension still matches its lockfile pin.
 
     Returns ``unpinned`` (no lockfile entry), ``missing`` (the installed copy is gone), ``match`` or
-    ``mismatch`` (the files changed since install: re-run ``pi ext install``). For loaders that want to
+    ``mismatch`` (the files changed since install: re-run ``pi-sandbox ext install``). For loaders that want to
     refuse tampered installs.
     """
     entry = load_lockfile(config.state_dir).get(extension_id)

@@ -266,7 +266,7 @@ class MediationStage:
                         f"command denied by exec mediation: {decision.command_class} ({decision.risk_tier})",
                         classes, AlertAction.DENY, decision.command_hash,
                         "if the command is legitimate, add an execMediation.allowPatterns entry for it "
-                        "or run it yourself; see `pi security exec classify -- CMD...`")
+                        "or run it yourself; see `pi-sandbox security exec classify -- CMD...`")
             refusal = _exec_refusal(decision)
             return Verdict.deny(decision.reason, refusal, remediation=refusal, evidence={
                 **evidence, "command_class": decision.command_class, "risk_tier": decision.risk_tier,
@@ -329,5 +329,5 @@ def _joined(root: str, cwd: str) -> str:
 
 def _exec_refusal(decision: ExecMediationDecision) -> str:
     return (f"command refused by exec mediation: class {decision.command_class}, risk tier {decision.risk_tier} "
-            f"(rule {decision.rule}); an operator can inspect it with `pi security exec classify -- CMD...` "
+            f"(rule {decision.rule}); an operator can inspect it with `pi-sandbox security exec classify -- CMD...` "
             "and, if it is legitimate, add an execMediation.allowPatterns entry")
