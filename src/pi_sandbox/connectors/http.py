@@ -31,6 +31,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from pi_sandbox.config.hosts import normalise_host
 from pi_sandbox.config.model import HttpSettings
 from pi_sandbox.connectors.base import ConnectorContext
+from pi_sandbox.connectors.http_decode import BoundedDecoder, codings_to_decode
 from pi_sandbox.errors import ConnectorError
 from pi_sandbox.mediation.secret_broker import SecretBroker
 from pi_sandbox.policy.hosts import HostDecision, HostPolicy, HostPrompt
@@ -239,29 +240,24 @@ class HttpConnector:
             with client.stream(
                 method, target, headers=send_headers, content=content, extensions=extensions
             ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
+                # the raw body, decoded here with every layer's output bounded (httpx inflates a read whole)
+                codings = codings_to_decode(response.headers.get_list("content-encoding", split_commas=True))
+                decoder = BoundedDecoder(codings or [], cap, lambda: deadline.fired)
+                for chunk in response.iter_raw():
                     if deadline.fired:
                         break
-                    size += len(chunk)
-                    if size > cap:
-                        raise ConnectorError(
-                            f"response larger than http.maxResponseBytes ({cap} bytes)",
-                            code="io",
-                            reason="response_too_large",
-                        )
-                    chunks.append(chunk)
+                    decoder.feed(chunk)
+                content = decoder.finish()
                 if deadline.fired:
                     raise httpx.ReadTimeout("total deadline")
                 return {
                     "status": response.status_code,
                     "headers": {k.lower(): v for k, v in response.headers.multi_items()},
-                    "body": b"".join(chunks),
+                    "body": content,
                     "location": response.headers.get("location"),
                     "url": str(response.url),
                     "encoding": response.charset_encoding or "utf-8",
-                    "decoded": _decoded(response.headers.get_list("content-encoding", split_commas=True)),
+                    "decoded": codings is not None,
                 }
         except httpx.TimeoutException:
             raise ConnectorError("http request timed out", code="timeout", reason="http_timeout") from None
@@ -349,18 +345,6 @@ def _parse(params: Mapping[str, Any]) -> tuple[str, str, dict[str, str], str | b
     if body is not None and len(body) > MAX_REQUEST_BYTES:
         raise ConnectorError("http request body too large", code="invalid_request")
     return method, url, headers, body
-
-
-def _decoded(codings: list[str]) -> bool:
-    """Whether httpx decoded a body served with these content codings (it decodes those it knows, in order,
-    and passes the body through untouched when one is unknown)."""
-    try:
-        from httpx._decoders import SUPPORTED_DECODERS
-        known: frozenset[str] | Mapping[str, Any] = SUPPORTED_DECODERS
-    except ImportError:  # the private table moved: the codings every httpx release decodes
-        known = frozenset({"identity", "gzip", "deflate"})
-    names = [c.strip().lower() for c in codings if c.strip()]
-    return bool(names) and any(n != "identity" for n in names) and all(n in known for n in names)
 
 
 def _utf8(raw: bytes) -> str | None:
