@@ -64,6 +64,16 @@ class OutputWriteError(EnvironmentProblem):
     remediation = ("free space, raise the file size limit (`ulimit -f`) or write to another place, then run the "
                    "command again")
 
+    @classmethod
+    def of(cls, what: str, exc: OSError) -> OutputWriteError:
+        """The error for writing ``what`` (e.g. "the report to r.html"); the fix fits the cause."""
+        import errno
+
+        message = f"cannot write {what}: {exc.strerror or exc}; nothing was written there"
+        if exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+            return cls(message)
+        return cls(message, remediation="name a file in a folder that exists and that you may write to")
+
 
 class UnsupportedPlatformError(EnvironmentProblem):
     """pi-sandbox runs on Linux only (Landlock, user namespaces, bubblewrap, /proc)."""

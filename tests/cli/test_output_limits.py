@@ -75,3 +75,10 @@ def test_stdout_past_the_limit_is_a_clean_error(big_ledger: PiEnv, tmp_path: Pat
     assert done.returncode == 3, done.stderr
     assert "cannot write the output: File too large" in done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
+def test_an_unwritable_destination_gets_a_fix_that_fits(big_ledger: PiEnv) -> None:
+    done = subprocess.run([sys.executable, "-m", "pi_sandbox", "security", "export", "--out", "no/such/dir/h.jsonl"],
+                          cwd=big_ledger.workspace, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "No such file or directory" in done.stderr
+    assert "folder that exists" in done.stderr and "ulimit" not in done.stderr and "Traceback" not in done.stderr

@@ -34,7 +34,7 @@ def _write_file(path: Path, write: Callable[[TextIO], _T]) -> _T:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there") from None
+        raise OutputWriteError.of(str(path), exc) from None
     return result
 
 

@@ -79,8 +79,7 @@ def write_chunks(chunks: Iterable[str], out: Path | str) -> int:
         os.replace(tmp, path)
     except OSError as exc:  # disk full, file size limit, no permission: the machine, not the command line
         tmp.unlink(missing_ok=True)
-        raise OutputWriteError(f"cannot write the bundle to {path}: {exc.strerror or exc}; nothing was written "
-                               f"there") from None
+        raise OutputWriteError.of(f"the bundle to {path}", exc) from None
     return size
 
 

@@ -267,8 +267,7 @@ def write_report(path: Path, data: ReportData) -> int:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputWriteError(f"cannot write the report to {path}: {exc.strerror or exc}; nothing was written "
-                               f"there") from None
+        raise OutputWriteError.of(f"the report to {path}", exc) from None
     return len(html)
 
 
