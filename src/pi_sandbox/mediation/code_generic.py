@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Final
 
 from pi_sandbox.mediation.code_facts import DECODED, DYNAMIC, FETCHED, CodeFacts
 from pi_sandbox.mediation.shell_static import decode_ansi_c
@@ -61,8 +62,15 @@ _PERL_QX = re.compile(r"\bqx" + _QUOTED, re.S)
 _RUBY_X = re.compile(r"%x" + _QUOTED, re.S)
 _RUN = rf"{_STR}(?:\s*(?:\.|\+|\.\.)?\s*{_STR})*"
 _AWK_PIPE = re.compile(rf"\|\s*&?\s*{_RUN}|{_RUN}\s*\|\s*&?\s*getline")
-_FORK_LOOP = re.compile(r"\bfork\b[^\n]{0,40}\bwhile\b[^\n]{0,40}\bfork\b|while[^\n]{0,40}\bfork\b|"
-                        r"for\s*\(\s*;\s*;\s*\)[^\n]{0,40}fork|loop\s*\{[^}]{0,40}fork")
+#: ``fork`` repeated by a loop construct, in any of its shapes: a loop before it (``while (1) { fork }``,
+#: ``until false; fork``, ``for(;;)``, ruby's ``loop``/``.times``/``.step``/``.each`` blocks), a statement modifier
+#: after it (perl/ruby ``fork while 1``, ``fork until 0``, ``fork for 1..1e9``), or a block that restarts itself
+#: (perl ``{ fork; redo }``). Before, the modifier forms (``perl -e 'fork while 1'``) were no finding at all.
+_FORK: Final = r"\b(?:pcntl_)?fork\b"
+_FORK_LOOP = re.compile(
+    rf"{_FORK}[^\n;]{{0,40}}\b(?:while|until|for|foreach)\b|(?:\bwhile\b|\buntil\b)[^\n]{{0,40}}{_FORK}|"
+    rf"for\s*\(\s*;\s*;\s*\)[^\n]{{0,40}}{_FORK}|\b(?:loop|times|step|each|upto|downto)\b\s*(?:\([^)]{{0,20}}\)\s*)?"
+    rf"(?:\{{|\bdo\b)[^}}]{{0,40}}{_FORK}|{_FORK}[^}}]{{0,40}}\bredo\b|\bredo\b[^}}]{{0,40}}{_FORK}")
 _SPAWN_WORD = re.compile(r"dup2|pty|/bin/(?:ba)?sh\b|\bsh\s+-i|exec\s*\(|spawn|\bsystem\b|popen|proc_open|"
                          r"shell_exec|\|&|getline|cmd\.exe|\bexec\b")
 

@@ -175,6 +175,18 @@ class _Run(Tools):
         """Classify a literal argv found inside code or a variable."""
         self.argv([Word(a) for a in argv], unit, _EMPTY_CMD, [], dict(env), depth)
 
+    def _static_input(self, cmd: SimpleCommand) -> bool:
+        """Whether ``cmd`` reads text written in the call itself: a here-string or here-document without
+        substitutions, or the call's own ``stdin`` (files it reads are not counted: a template is ordinary)."""
+        for red in cmd.redirects:
+            if red.op == "<<<" and red.target is not None:
+                return not red.target.dynamic and not red.target.subs
+            if red.op in ("<<", "<<-") and red.heredoc is not None:
+                return not red.heredoc_subs
+            if red.op == "<":
+                return False
+        return self.stdin is not None and not any(stage > 0 for _, stage in cmd.pipes[-1:])
+
     def stdin_for(self, cmd: SimpleCommand, *, program: bool = True) -> str | None:
         for red in cmd.redirects:
             if red.op == "<" and red.target is not None and not red.target.dynamic and not red.target.procsub:
@@ -345,7 +357,13 @@ class _Run(Tools):
                     language = next((r[5:] for r in here if r.startswith("lang:")), "shell")
                     self.code(language, text, unit, {}, depth)
                 elif not before & {"fetcher", "decoder"}:
-                    self.emit(unit, "shell_from_stdin", "data_piped_to_interpreter")
+                    if "static" in stage_roles[0] or any(self._static_input(c) for c in ordered[0]):
+                        # text written in the command line itself, turned into a program by a filter the
+                        # classifier cannot evaluate (``echo 'ez -es ~' | tr a-z n-za-m | sh``, sed, awk, a
+                        # python filter): nobody writes a command that way but to hide it
+                        self.emit(unit, "decode_exec", "transformed_text_piped_to_interpreter")
+                    else:
+                        self.emit(unit, "shell_from_stdin", "data_piped_to_interpreter")
             if "sink" in here and "secret_source" in before:
                 self.emit(unit, "credential_exfil", "secret_piped_to_network")
             elif "sink" in here and not upstream_static:
