@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tests.runtime.conftest import write_file
 
 from pi_sandbox.runtime.discover import discover
@@ -98,3 +99,19 @@ def test_settings_paths_only_the_project_names_are_project_code_wherever_they_ar
     origins = {s.entry: s.origin for s in found.sources}
     assert origins == {mine.resolve(): "settings", outside.resolve(): "project-settings"}
     assert ORIGIN_KINDS["project-settings"] is SourceKind.PROJECT
+
+
+@pytest.mark.parametrize(("entries", "named"), [
+    (["./missing.ts"], "'./missing.ts', which matches"),
+    (["./src/*.ts", "./gone"], "'./src/*.ts', './gone', which match"),
+])
+def test_a_folder_whose_manifest_names_nothing_says_which_entries(
+    tmp_path: Path, entries: list[str], named: str
+) -> None:
+    # The message said "no package.json 'pi.extensions' entries" of a package.json that lists them.
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "package.json").write_text(json.dumps({"name": "ext", "pi": {"extensions": entries}}))
+    found, error = resolve_path("ext", tmp_path)
+    assert found == [] and error is not None and named in error and "no package.json" not in error
+    (tmp_path / "ext" / "package.json").write_text("{}")  # no manifest at all: the general text
+    assert "no package.json 'pi.extensions' entries" in str(resolve_path("ext", tmp_path)[1])

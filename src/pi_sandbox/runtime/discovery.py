@@ -208,10 +208,24 @@ def resolve_path(raw: str | Path, base: Path) -> tuple[list[ExtensionSource], st
         found = _from_folder_extension(path) or scan_folder(path)
         if found:
             return found, None
-        return [], f"folder {path} has no index.ts/index.js, no package.json 'pi.extensions' entries and no extensions"
+        return [], _empty_folder_reason(path)
     if path.exists():
         return [], f"{path} is not a .ts/.js extension file"
     return [], f"{path} does not exist"
+
+
+def _empty_folder_reason(path: Path) -> str:
+    """Why a folder given as an extension yields none: the manifest's entries that match no file, when it
+    lists some (the generic text said "no 'pi.extensions' entries" of a package.json that has them)."""
+    manifest = pi_manifest(path)
+    declared = manifest[1].get("extensions") if manifest else None
+    if isinstance(declared, list) and declared:
+        unmatched = [e for e in declared if isinstance(e, str) and e and not _is_override(e)
+                     and not manifest_entries(path, [e])]
+        if unmatched:
+            return (f"folder {path}: package.json 'pi.extensions' lists {', '.join(repr(e) for e in unmatched)}, "
+                    f"which match{'es' if len(unmatched) == 1 else ''} no .ts/.js file there")
+    return f"folder {path} has no index.ts/index.js, no package.json 'pi.extensions' entries and no extensions"
 
 
 def is_project_source(source: ExtensionSource, project_dir: Path) -> bool:
