@@ -118,3 +118,28 @@ def test_lifting_a_switch_that_is_not_on_says_so(capsys: pytest.CaptureFixture[s
     assert code == 0 and "no kill switch was on for all extensions: nothing is lifted (switches on: ext.a)" in err
     code, _, err = run(capsys, "security", "kill-switch", "off", "-e", "ext.a", "--reason", "done")
     assert code == 0 and "nothing is lifted" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ("security", "kill-switch", "on", "-e", "ext.a", "--reason", "INC-1"),
+    ("ext", "trust", "quarantine", "-e", "ext.a", "--reason", "INC-5"),
+    ("ext", "trust", "promote", "-e", "ext.a", "--to", "trusted", "--reason", "reviewed"),
+])
+def test_operator_commands_keep_the_settings_anchor_copy(
+    capsys: pytest.CaptureFixture[str], pi_env: PiEnv, argv: tuple[str, ...]
+) -> None:
+    # They opened the ledger without the copy: the first such command left it empty, verification then said
+    # the ledger was tampered with, and every writer (every session) refused it as rolled back.
+    copy = pi_env.root / "offsite" / "anchor.jsonl"
+    copy.parent.mkdir()
+    pi_env.write_global({"extensionPolicy": {"ledger": {"anchorCopy": str(copy)}}})
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    assert copy.is_file() and copy.read_text().strip()
+    code, out, err = run(capsys, "security", "ledger", "verify")
+    assert code == 0, out + err
+    with AuditStore.open(pi_env.state_dir, anchor_copy=copy):  # what the next session does
+        pass
+    run(capsys, "incident", "open", "--kind", "INC-1", "-e", "ext.b")
+    assert run(capsys, "incident", "contain")[0] == 0
+    assert run(capsys, "security", "ledger", "verify")[0] == 0

@@ -13,7 +13,7 @@ import click
 
 from pi_sandbox.cli.app import command
 from pi_sandbox.cli.context import CliContext, iso_ms, render_table
-from pi_sandbox.cli.ledger_cmds import _open_for_reading, _since_ms, _state_dir
+from pi_sandbox.cli.ledger_cmds import _anchor_copy, _open_for_reading, _since_ms, _state_dir
 from pi_sandbox.errors import ExitCode
 
 _REASON = click.option("--reason", required=True, metavar="TEXT", help="why (recorded in the ledger)")
@@ -68,7 +68,7 @@ def trust_promote(ctx: CliContext, to_state: str, reason: str) -> int:
     from pi_sandbox.trust import TrustState, promote
 
     transition = promote(_state_dir(ctx), ctx.config().trust, str(ctx.extension_id("ext trust promote")),
-                         TrustState(to_state), reason)
+                         TrustState(to_state), reason, anchor_copy=_anchor_copy(ctx))
     ctx.emit(transition.to_dict(), lambda d: f"{d['extension_id']}: {d['from']} → {d['to']} (ledger seq {d['seq']})")
     return ExitCode.OK
 
@@ -81,7 +81,7 @@ def trust_quarantine(ctx: CliContext, reason: str) -> int:
 
     extension_id = str(ctx.extension_id("ext trust quarantine"))
     warn_if_unknown(ctx, extension_id, "the quarantine")
-    transition = quarantine(_state_dir(ctx), ctx.config().trust, extension_id, reason)
+    transition = quarantine(_state_dir(ctx), ctx.config().trust, extension_id, reason, anchor_copy=_anchor_copy(ctx))
     ctx.emit(transition.to_dict(), lambda d: f"{d['extension_id']}: {d['from']} → quarantined (ledger seq {d['seq']})")
     return ExitCode.OK
 
@@ -133,7 +133,7 @@ def _switch(ctx: CliContext, active: bool, reason: str) -> int:
             listed = ", ".join("all extensions" if s == GLOBAL else s for s in on) or "none"
             ctx.warn(f"no kill switch was on for {extension_id or 'all extensions'}: nothing is lifted "
                      f"(switches on: {listed})")
-    event = set_kill_switch(_state_dir(ctx), active, extension_id, reason)
+    event = set_kill_switch(_state_dir(ctx), active, extension_id, reason, anchor_copy=_anchor_copy(ctx))
     scope = "all extensions" if event.scope == "*" else f"extension '{event.scope}'"
     ctx.emit(event.to_dict(), lambda d: f"kill switch {'ON' if active else 'off'} for {scope} "
                                         f"(ledger seq {d['seq']}); running sessions obey within 100 ms")

@@ -158,9 +158,11 @@ def contain(state_dir: Path, config: SecurityConfig, incident: Incident, method:
         if incident.extension_id is None:
             raise IncidentError("quarantine needs the incident's extension (open it with --extension ID); "
                                 "without one, contain with the global kill switch")
-        control_seq = quarantine(state_dir, config.trust, incident.extension_id, reason).seq
+        control_seq = quarantine(state_dir, config.trust, incident.extension_id, reason,
+                                 anchor_copy=config.ledger.anchor_copy).seq
     else:
-        control_seq = set_kill_switch(state_dir, True, incident.extension_id, reason).seq
+        control_seq = set_kill_switch(state_dir, True, incident.extension_id, reason,
+                                      anchor_copy=config.ledger.anchor_copy).seq
     probe = incident.extension_id or "*"  # any id is stopped by the global switch
     with AuditStore.open_read_only(state_dir) as store:
         controls = Controls(store, config.trust, state_dir, watch=False)
