@@ -63,6 +63,13 @@ class ProtectedEntry:
 _SHELL_RC: Final = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv",
                     ".zprofile", ".zlogin", ".zlogout", ".cshrc", ".tcshrc", ".kshrc", ".inputrc")
 
+_AGENT_DIRS: Final = (".cursor", ".gemini", ".codex", ".windsurf", ".kiro", ".continue", ".roo", ".amazonq", ".zed",
+                      ".opencode", ".devcontainer")
+_AGENT_FILES: Final = ("opencode.json", ".aider.conf.yml", ".cursorrules", ".windsurfrules")
+_HOOK_MANAGER_FILES: Final = (".pre-commit-config.yaml", ".pre-commit-config.yml", "lefthook.yml", "lefthook.yaml",
+                              ".lefthook.yml", ".lefthook.yaml", "lefthook-local.yml", ".lefthook-local.yml",
+                              "lefthook.toml", "lefthook.json", ".overcommit.yml")
+
 #: The built-in table (lower case). Order: git, agent and editor config, shell, package managers.
 PROTECTED: Final[tuple[ProtectedEntry, ...]] = (
     ProtectedEntry(".git", EntryKind.REPO, placeholder=True),
@@ -83,6 +90,10 @@ PROTECTED: Final[tuple[ProtectedEntry, ...]] = (
     ProtectedEntry(".mcp.json", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".vscode", EntryKind.DIR, placeholder=True),
     ProtectedEntry(".idea", EntryKind.DIR, placeholder=True),
+    # other agents' and editors' project settings: MCP servers they start, hooks and tasks they run, commands
+    # they run after every edit (aider's lint-cmd / test-cmd), a dev container's initializeCommand (on the host)
+    *(ProtectedEntry(name, EntryKind.DIR) for name in _AGENT_DIRS),
+    *(ProtectedEntry(name, EntryKind.FILE) for name in _AGENT_FILES),
     ProtectedEntry(".envrc", EntryKind.FILE, placeholder=True),
     *(ProtectedEntry(name, EntryKind.FILE, placeholder=True) for name in _SHELL_RC),
     ProtectedEntry(".config/fish", EntryKind.DIR),
@@ -95,6 +106,10 @@ PROTECTED: Final[tuple[ProtectedEntry, ...]] = (
     ProtectedEntry(".yarnrc.yml", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".pnpmfile.cjs", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".husky", EntryKind.DIR),
+    # the other commit-hook managers: their hook in .git/hooks runs what the project's config names, on the
+    # user's next commit (a ``repo: local`` hook with ``entry: sh -c ...``)
+    *(ProtectedEntry(name, EntryKind.FILE) for name in _HOOK_MANAGER_FILES),
+    ProtectedEntry(".lefthook", EntryKind.DIR),
     ProtectedEntry(".pypirc", EntryKind.FILE, placeholder=True),
     ProtectedEntry(".netrc", EntryKind.FILE),
     ProtectedEntry(".ripgreprc", EntryKind.FILE),
