@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pi_sandbox.audit import AlertDraft, LedgerEntryDraft
 from pi_sandbox.config.locations import pi_extension_folders, sandboxed_extension_folders
-from pi_sandbox.errors import InstallError
+from pi_sandbox.errors import InstallError, OutputWriteError
 from pi_sandbox.fscase import CASE_RULES, CaseRules
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.progress import ProgressCallback
@@ -408,9 +408,18 @@ def _copy_into_place(source: Path, destination: Path, scanned_hash: str, modules
             if previous.exists() and not destination.exists():
                 os.replace(previous, destination)  # put the installed version back before cleaning up
             _remove_tree(staging)
-        why = "its folders are nested too deeply to copy" if isinstance(exc, RecursionError) else (
-            exc.strerror or str(exc))
-        raise InstallError(f"cannot copy the extension into {parent}: {why}") from None
+        if isinstance(exc, RecursionError):
+            raise InstallError(f"cannot copy the extension into {parent}: its folders are nested too deeply to "
+                               "copy") from None
+        # The machine refused (disk full, file size limit, permissions): exit 3 with a fix for that, not the
+        # scanner's advice; copytree's shutil.Error holds a list of (source, copy, text): name the first.
+        errors = exc.args[0] if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) else []
+        why = (f"{errors[0][0]}: {errors[0][2]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+               if errors else (exc.strerror or str(exc)))
+        raise OutputWriteError(f"cannot copy the extension into {parent}: {why}; nothing was installed (an installed "
+                               "version stays as it was)",
+                               remediation="free space or raise the file size limit (`ulimit -f`), check that you "
+                                           "may write there, then install again") from None
 
 
 def _remove_tree(path: Path) -> None:
