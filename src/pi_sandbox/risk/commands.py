@@ -24,8 +24,13 @@ from pi_sandbox.mediation.shell_static import decode_ansi_c
 
 #: ``sh -c`` inside ``sh -c`` …: deeper nesting is read as plain words.
 MAX_DEPTH: Final = 4
-#: Longest command text read (a longer one is cut: the classifier still reads all of it).
+#: Most characters of one command read, its words and script text together (the rest is cut: the classifier still
+#: reads up to 64 KiB). Before, only the ``bash`` tool's text was cut: an ``exec`` of ``sh -c`` with 4 MiB of words
+#: took the supervisor 44 s of CPU with the interpreter lock held — even refused by policy, as every call is
+#: observed — and the caches below kept each call's full text as their key (8 MiB per call, 1,024 calls).
 MAX_TEXT: Final = 16_384
+#: Most words of an ``exec`` argv read (a million one-letter arguments fit in one frame).
+MAX_ARGS: Final = 1024
 
 _TOKEN = re.compile(
     r"""(?P<ws>[ \t\r]+|\\\n)
@@ -73,20 +78,43 @@ class CommandFacts:
         self.runs.append((path, len(self.writes)))
 
 
-@functools.lru_cache(maxsize=1024)
+def bounded_argv(cmd: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    """``cmd`` and ``args`` as read: at most :data:`MAX_ARGS` words and :data:`MAX_TEXT` characters in all (the
+    word that crosses the bound is cut there)."""
+    out: list[str] = []
+    left = MAX_TEXT
+    for word in (cmd, *args[:MAX_ARGS]):
+        if left <= 0:
+            break
+        out.append(word[:left])
+        left -= len(word)
+    return tuple(out)
+
+
 def argv_facts(cmd: str, args: tuple[str, ...]) -> CommandFacts:
-    """Facts of an ``exec`` call (``cmd`` + ``args``, no shell unless ``cmd`` is one). Cached: the
-    same commands come back (``git status`` every turn); callers must not change the result."""
+    """Facts of an ``exec`` call (``cmd`` + ``args``, no shell unless ``cmd`` is one), read within
+    :func:`bounded_argv`. Cached: the same commands come back (``git status`` every turn); callers must not change
+    the result."""
+    return _argv_facts(bounded_argv(cmd, args))
+
+
+@functools.lru_cache(maxsize=1024)
+def _argv_facts(argv: tuple[str, ...]) -> CommandFacts:
     facts = CommandFacts()
-    _command(facts, [cmd, *args], [], 0)
+    _command(facts, list(argv), [], 0)
     return facts
 
 
-@functools.lru_cache(maxsize=1024)
 def shell_facts(text: str) -> CommandFacts:
-    """Facts of a shell command line (the ``bash`` tool, ``sh -c``). Cached like :func:`argv_facts`."""
+    """Facts of a shell command line (the ``bash`` tool, ``sh -c``): its first :data:`MAX_TEXT` characters.
+    Cached like :func:`argv_facts` (by the text read: the cache never holds more than that per entry)."""
+    return _shell_facts(text[:MAX_TEXT])
+
+
+@functools.lru_cache(maxsize=1024)
+def _shell_facts(text: str) -> CommandFacts:
     facts = CommandFacts()
-    _script(facts, text[:MAX_TEXT], 0)
+    _script(facts, text, 0)
     return facts
 
 
