@@ -242,3 +242,21 @@ def test_only_the_allowing_answers_allow(answer: Any) -> None:
 
     assert _to_prompt_answer(answer).allow is False
     assert _to_prompt_answer("session").scope == "session" and _to_prompt_answer(True).allow is True
+
+
+@pytest.mark.parametrize("discover", [True, False])
+@pytest.mark.parametrize("wrong", ["./nope.ts", "notes.txt", "empty-folder"])
+def test_a_path_that_holds_no_extension_raises_whether_or_not_discovering(
+    exts: dict[str, Path], pi_env: Any, discover: bool, wrong: str
+) -> None:
+    # With discover=True (the default) a mistyped path was dropped without a word: the session ran with the
+    # configured extensions only, and extensions() did not mention it.
+    from pi_sandbox import PiSandboxError
+
+    (pi_env.workspace / "notes.txt").write_text("x")
+    (pi_env.workspace / "empty-folder").mkdir()
+    with pytest.raises(PiSandboxError, match=f"cannot load {wrong}"):
+        with open_session([wrong], discover=discover, project_dir=pi_env.workspace):
+            pass
+    with open_session([exts["tools"]], discover=discover, project_dir=pi_env.workspace) as session:
+        assert session.tool("probe").extension_id  # a right path still loads

@@ -338,7 +338,12 @@ def open_session(
     try:
         paths = [os.fspath(p) for p in extensions]
         if discover:
-            discover_and_load(host, cli_paths=paths, cwd=cwd, sandboxed_only=sandboxed_only)
+            report = discover_and_load(host, cli_paths=paths, cwd=cwd, sandboxed_only=sandboxed_only)
+            # A path the caller named that holds no extension raises, as session.load() does (and as
+            # discover=False did); silently the session ran with the configured extensions only.
+            wrong = [p for p in report.problems if p.origin == "cli"]
+            if wrong:
+                raise ExtensionLoadError(f"cannot load {wrong[0].path}: {wrong[0].reason}")
         elif paths:
             session.load(*paths)
         host.start_session()
