@@ -174,12 +174,24 @@ def check_settings(env: Mapping[str, str] | None = None) -> Check:
     return Check("settings", OK, f"{files}; profile {config.profile} (from {config.profile_source})")
 
 
+def check_bridge(agent_dir: Path) -> Check:
+    """The pi bridge, when installed, is this pi-sandbox's current one and can start."""
+    from pi_sandbox.runtime.bridge import bridge_path, installed_bridge_problem
+
+    problem = installed_bridge_problem(agent_dir)
+    if problem is not None:
+        return Check("pi bridge", WARN, problem, "run: pi-sandbox bridge install")
+    installed = bridge_path(agent_dir).is_file()
+    return Check("pi bridge", OK, "installed, current" if installed else "not installed (pi-sandbox bridge install)")
+
+
 def run_checks(progress: ProgressCallback | None = None) -> list[Check]:
     """Every check, in the order an operator would fix things."""
     state_dir = resolve_paths().state_dir
     checks: list[Callable[[], Check]] = [
         check_python, check_toolchain, check_bubblewrap, check_landlock, lambda: check_state_dir(state_dir),
         lambda: check_signing_key(state_dir), lambda: check_ledger(state_dir, progress), check_settings,
+        lambda: check_bridge(resolve_paths().agent_dir),
     ]
     out = []
     for done, check in enumerate(checks):

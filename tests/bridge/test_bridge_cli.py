@@ -83,7 +83,8 @@ def test_adopt_never_overwrites(pi_env: Any, capsys: pytest.CaptureFixture[str])
     write_file(pi_env.agent_dir / "extensions" / "solo.ts", SAFE)
     write_file(pi_env.agent_dir / "sandboxed-extensions" / "solo.ts", "// mine\n")
     assert main(["bridge", "adopt"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists" in err and "bridge adopt` again" in err and "flagged code" not in err  # its own fix
     assert (pi_env.agent_dir / "sandboxed-extensions" / "solo.ts").read_text() == "// mine\n"
     assert (pi_env.agent_dir / "extensions" / "solo.ts").read_text() == SAFE
 

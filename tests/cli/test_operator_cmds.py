@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def _checks(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, dict[str
 def test_doctor_on_a_fresh_machine(pi_env: PiEnv, capsys: pytest.CaptureFixture[str]) -> None:
     code, checks = _checks(capsys)
     assert set(checks) == {"python", "js toolchain", "bubblewrap", "landlock", "state dir", "signing key", "ledger",
-                           "settings"}
+                           "settings", "pi bridge"}
     assert checks["js toolchain"]["status"] == "ok"  # `pi-sandbox setup` ran before the tests
     assert checks["settings"]["status"] == checks["ledger"]["status"] == checks["state dir"]["status"] == "ok"
     assert code == 0
@@ -98,6 +99,26 @@ def test_doctor_does_not_read_a_state_dir_file_as_the_ledger(
     assert code == 1 and checks["state dir"]["status"] == "fail"
     assert checks["ledger"]["status"] == "warn" and "set-aside" not in checks["ledger"]["fix"]
     assert not_a_dir.read_text() == "just notes"
+
+
+def test_doctor_says_when_the_installed_bridge_is_stale_or_broken(
+    pi_env: PiEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A fixed bridge reaches nobody until `bridge install` runs again: pi keeps loading the old file.
+    assert _checks(capsys)[1]["pi bridge"]["detail"].startswith("not installed")
+    assert run(capsys, "bridge", "install")[0] == 0
+    assert _checks(capsys)[1]["pi bridge"]["detail"] == "installed, current"
+    bridge = pi_env.agent_dir / "extensions" / "pi-sandbox-bridge.ts"
+    text = bridge.read_text()
+    bridge.write_text(text.replace("stopping = false;", "stopping = false; // an older release"))
+    check = _checks(capsys)[1]["pi bridge"]
+    assert check["status"] == "warn" and "another pi-sandbox version" in check["detail"]
+    assert check["fix"] == "run: pi-sandbox bridge install"
+    bridge.write_text(text.replace(json.dumps(sys.executable), json.dumps("/gone/venv/bin/python")))
+    check = _checks(capsys)[1]["pi bridge"]
+    assert check["status"] == "warn" and "/gone/venv/bin/python, which does not exist" in check["detail"]
+    assert run(capsys, "bridge", "install")[0] == 0
+    assert _checks(capsys)[1]["pi bridge"]["status"] == "ok"
 
 
 def test_sandbox_checks_say_what_is_missing() -> None:

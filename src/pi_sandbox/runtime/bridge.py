@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, replace
@@ -71,6 +72,34 @@ def install(agent_dir: Path, project_dir: Path, command: list[str] | None = None
     return BridgeInstall(path, changed, unsandboxed_extensions(agent_dir, project_dir))
 
 
+#: The line of the installed bridge that carries its command (``render_bridge`` fills it in).
+_COMMAND_LINE: Final = re.compile(r"^const SANDBOX_COMMAND: string\[\] = (.*);$", re.M)
+
+
+def installed_bridge_problem(agent_dir: Path) -> str | None:
+    """What is wrong with the installed bridge, or None (none installed, or the current one).
+
+    An older bridge keeps running after an upgrade of pi-sandbox (pi loads the file it finds), so fixes to
+    the bridge reach nobody until ``bridge install`` is run again; and one whose interpreter is gone leaves
+    pi without its sandboxed extensions."""
+    path = bridge_path(agent_dir)
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        found = _COMMAND_LINE.search(text)
+        command = json.loads(found.group(1)) if found else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        command = None
+    if not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
+        return f"{path} is not a bridge this pi-sandbox can read"
+    if not Path(command[0]).is_file():
+        return f"{path} starts {command[0]}, which does not exist (a removed virtual environment?)"
+    if text != render_bridge(command):
+        return f"{path} is a bridge from another pi-sandbox version"
+    return None
+
+
 def uninstall(agent_dir: Path) -> Path | None:
     """Remove the bridge; returns its path if it was there (sandboxed extensions are kept)."""
     path = bridge_path(agent_dir)
@@ -115,7 +144,9 @@ def adopt(agent_dir: Path, project_dir: Path, state_dir: Path, *, project: bool 
                 continue
             destination = ours[index] / item.name
             if destination.exists() or destination.is_symlink():
-                raise InstallError(f"cannot move {item}: {destination} already exists; remove one of them first")
+                raise InstallError(f"cannot move {item}: {destination} already exists; nothing was moved",
+                                   remediation="remove or rename one of the two, then run `pi-sandbox bridge adopt` "
+                                               "again")
             moves.append(Move(item, destination))
     for move in moves:
         try:
