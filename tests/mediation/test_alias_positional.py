@@ -4,7 +4,8 @@ Before, ``alias x='rm -rf'`` on one line and ``x ~`` on the next (dash expands a
 ``expand_aliases``) was *unclassified*: allowed under every profile. ``sh -c 'rm -rf "$1"' _ /``, ``set -- rm -rf
 ~; "$@"`` and ``sh -c '"$@"' _ rm -rf /`` took the target or the command from positional parameters the parser
 left unknown: at most ``high``, so ``balanced`` and ``permissive`` ran them although a recursive delete of ``/`` or
-``~`` is critical. Pure classification: nothing here is executed.
+``~`` is critical; so did a function's own parameters (``f() { rm -rf "$1"; }; f ~``). Pure classification: nothing
+here is executed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ HOSTILE_SCRIPTS = {
     "set_dashdash": "set -- rm -rf ~; \"$@\"",
     "set_plain": "set rm -rf /; $1 $2 $3",
     "nested_sh_c": "sh -c 'sh -c \"rm -rf \\\"\\$1\\\"\" _ \"$1\"' _ /",
+    # a function's own parameters
+    "function_dollar1": "f() { rm -rf \"$1\"; }; f ~",
+    "function_all_params_command": "f() { \"$@\"; }; f rm -rf /",
+    "function_keyword_braced": "function g { rm -rf ${1}; }\ng /",
+    "function_subshell_body": "h() ( $1 -rf $2 ); h rm ~",
+    "function_calls_function": "f() { g \"$1\"; }; g() { rm -rf \"$1\"; }; f ~",
 }
 HOSTILE_ARGVS = {
     "argv_sh_c_dollar1": ["sh", "-c", 'rm -rf "$1"', "_", "/"],
@@ -53,6 +60,8 @@ BENIGN_SCRIPTS = (
     "set -e; set -- a b; echo \"$@\"",
     "set -- -x; echo \"$1\"",
     "bash -c 'printf \"%s\\n\" \"$@\"' _ one two",
+    "f() { echo \"$1\"; }; f hello",
+    "f() { f; }; f",
 )
 
 

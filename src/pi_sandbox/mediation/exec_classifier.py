@@ -34,6 +34,7 @@ from pi_sandbox.mediation.script_source import (
     ScriptUnavailable,
 )
 from pi_sandbox.mediation.shell_ast import Script, SimpleCommand, Word
+from pi_sandbox.mediation.shell_lex import POSITIONAL, positional_env
 from pi_sandbox.mediation.shell_parse import parse_script
 from pi_sandbox.mediation.shell_static import STATIC_MAX_COMMANDS, static_output
 
@@ -84,6 +85,9 @@ class _Run(Tools):
         #: expands them (dash always, bash with ``expand_aliases``) runs the value in place of the name.
         self.aliases: dict[str, str | None] = {}
         self.expanding: set[str] = set()  # aliases being expanded: the shell does not expand one in itself
+        #: Function bodies the scripts define, and the ones being classified for a call (not again inside).
+        self.bodies: dict[str, str] = {}
+        self.calling: set[str] = set()
         self.commands_left = MAX_CLASSIFY_COMMANDS
         self.chars_left = MAX_CLASSIFY_CHARS
 
@@ -234,6 +238,7 @@ class _Run(Tools):
         units: dict[int, Unit] = {}
         outer_scoped, outer_cd = self.scoped_cwd, self.cd_path
         self._define_aliases(commands, depth)
+        self.bodies.update(script.bodies)
         for cmd in commands:
             upstream = self._upstream(cmd, stages)
             unit = Unit(argv=tuple(w.text for w in cmd.words))
@@ -241,6 +246,7 @@ class _Run(Tools):
             units[id(cmd)] = unit
             roles[id(cmd)] = self.command(cmd, unit, upstream, depth)
             self._expand_alias(cmd, unit, depth)
+            self._call_function(cmd, unit, depth)
             self._track_cd(cmd)
             if cmd.function and cmd.words and cmd.words[0].text == cmd.function:
                 multi = any(len(stages.get(pid, {})) > 1 for pid, _ in cmd.pipes)
@@ -292,6 +298,24 @@ class _Run(Tools):
             self.script(f"{value} {rest}", cmd.env, depth + 1, unit)
         finally:
             self.expanding.discard(name)
+
+    def _call_function(self, cmd: SimpleCommand, unit: Unit, depth: int) -> None:
+        """``f ~`` where ``f() { rm -rf "$1"; }``: the body again, with the call's words as ``$1`` ... ``$@`` (the
+        body was classified where it stands too, with them unknown). A call from inside its own body is not
+        followed again (the recursion is judged as a fork bomb where it fans out)."""
+        if not cmd.words or cmd.words[0].dynamic:
+            return
+        name = cmd.words[0].text
+        body = self.bodies.get(name)
+        if body is None or name in self.calling or any(w.dynamic for w in cmd.words[1:]):
+            return
+        env = {k: v for k, v in cmd.env.items() if k not in POSITIONAL}
+        env.update(positional_env(None, [w.text for w in cmd.words[1:]]))
+        self.calling.add(name)
+        try:
+            self.script(body, env, depth + 1, unit)
+        finally:
+            self.calling.discard(name)
 
     def _cat_file(self, cmd: SimpleCommand, unit: Unit) -> str | None:
         """``cat FILE | sh``: the text of FILE (read through the script source)."""

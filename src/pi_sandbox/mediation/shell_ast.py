@@ -51,6 +51,9 @@ class Script:
     commands: tuple[SimpleCommand, ...]
     functions: frozenset[str] = frozenset()
     errors: tuple[str, ...] = ()
+    #: Each function's body as written (``{ rm -rf "$1"; }``), by name: classified again at every call with the
+    #: call's words as its positional parameters.
+    bodies: tuple[tuple[str, str], ...] = ()
 
     def walk(self) -> Iterator[SimpleCommand]:
         """Every simple command, including those inside substitutions, depth first."""

@@ -64,6 +64,7 @@ class _Parser(Lexer):
         super().__init__(src, pos, depth, env, ids)
         self.cmds: list[Cmd] = []
         self.functions: set[str] = set()
+        self.bodies: dict[str, str] = {}
         self.pipes: tuple[tuple[int, int], ...] = ()
         self.loop = False
         self.function: str | None = None
@@ -97,7 +98,7 @@ class _Parser(Lexer):
             )
             for c in self.cmds
         )
-        return Script(commands, frozenset(self.functions), (*self.soft, *errors))
+        return Script(commands, frozenset(self.functions), (*self.soft, *errors), tuple(self.bodies.items()))
 
     # ----------------------------------------------------------------- grammar
     def peek(self) -> Tok:
@@ -344,8 +345,17 @@ class _Parser(Lexer):
         self.functions.add(name)
         saved = self.function
         self.function = name
+        opener = self.peek()
+        closer = {"{": "}", "(": ")"}.get(opener.value) if opener.kind in ("word", "op") else None
+        start = self.src.rfind(opener.value, 0, self.pos) if closer else -1
         self.parse_command()
         self.function = saved
+        if start >= 0 and closer is not None:
+            # the body as written, from its opening to its closing brace or parenthesis (a token after it may
+            # already be read: the last closer before the position)
+            end = self.src.rfind(closer, start, self.pos)
+            if end > start:
+                self.bodies[name] = self.src[start:end + 1]
 
     def _double_bracket(self) -> None:
         holder = self._new_cmd()
