@@ -698,3 +698,13 @@ def test_http_responses_the_host_inflated_do_not_announce_their_encoding(make_ho
         "unknown": {"encoding": "x-custom", "length": "15", "body": "compressed text"},
         "fetch": ["gzip", "compressed text"],
     }
+
+
+def test_require_resolve_and_import_meta_resolve_find_files_next_to_the_extension(make_host: MakeHost) -> None:
+    """jiti's `require.resolve("./file")` in an ES module and Node 20's `import.meta.resolve` (both threw
+    "not a function"): a relative spec is the path (computed, not read), a builtin its id, an unknown package
+    Node's ERR_MODULE_NOT_FOUND."""
+    host = load(make_host, "resolve-forms")
+    assert details(host.call_tool("resolve-forms", "resolve_forms", {})) == {
+        "requireRelative": True, "up": True, "text": "You are a careful reviewer.", "metaRelative": True,
+        "metaBuiltin": ["node:fs", "node:path"], "requireBuiltin": "node:os", "bare": "ERR_MODULE_NOT_FOUND"}

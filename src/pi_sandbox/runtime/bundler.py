@@ -30,7 +30,7 @@ from pi_sandbox.runtime.snapshot import VerifiedFiles, snapshot_path
 from pi_sandbox.runtime.toolchain import Toolchain
 from pi_sandbox.scanner.packages import DependencyPlan, plan_dependencies, within
 
-_FORMAT = 8  # bump when the bundle post-processing changes
+_FORMAT = 9  # bump when the bundle post-processing changes
 # Node's resolution: the `node` condition (with import/require/default), `main` before `module`.
 _ESBUILD_FLAGS = (
     "--bundle",
@@ -50,6 +50,9 @@ _ESBUILD_FLAGS = (
 REQUIRE_MODULE = "pi:require"
 REQUIRE_IMPORT = f'import * as __pi_require_mod from "{REQUIRE_MODULE}";\n'
 _REQUIRE_CALL = re.compile(r"""\b(?:__require|require)\(\s*(["'])([^"'\\\n]+)\1\s*\)""")
+#: ``require`` used other than as a call of a builtin id: ``require.resolve(...)``, ``typeof require`` (not the
+#: ``function __require()`` esbuild names its CommonJS wrapper).
+_REQUIRE_USE = re.compile(r"(?<!function )\b(?:__require|require)\b(?!\(\) {)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def _location_defines(entry: Path) -> list[str]:
         "import.meta.url": json.dumps(entry.as_uri()),
         "import.meta.filename": json.dumps(str(entry)),
         "import.meta.dirname": json.dumps(str(entry.parent)),
+        "import.meta.resolve": _META_RESOLVE_VAR,
         "__filename": _FILENAME_VAR,
         "__dirname": _DIRNAME_VAR,
     }
@@ -126,7 +130,24 @@ def _module_locations(body: str, entry: Path, root: Path) -> str:
             return match.group(0)
         return match.group(0) + _location_vars(file) if within(file, root) else match.group(0)
 
-    return _location_vars(entry) + _CJS_WRAPPER.sub(own, body)
+    meta = _meta_resolve(entry) if _META_RESOLVE_VAR in body else ""
+    return _location_vars(entry) + meta + _CJS_WRAPPER.sub(own, body)
+
+
+_META_RESOLVE_VAR = "__pi_meta_resolve"
+
+
+def _meta_resolve(entry: Path) -> str:
+    """``import.meta.resolve`` (Node 20): a path or URL against the entry's URL, a builtin to its ``node:`` id.
+    A bare package name has no file the bundle could load later, so it fails like Node's unresolvable one."""
+    url = json.dumps(entry.as_uri())
+    return (
+        f"var {_META_RESOLVE_VAR} = (s) => {{ s = String(s);\n"
+        "  if (/^(\\.{1,2}\\/|\\/|[a-z][a-z0-9+.-]*:)/i.test(s)) return new URL(s, " + url + ").href;\n"
+        "  if (__pi_is_builtin(s)) return s.startsWith('node:') ? s : 'node:' + s;\n"
+        "  throw Object.assign(new Error(`Cannot find package '${s}' imported from " + entry.as_uri().replace("`", "")
+        + "`), { code: 'ERR_MODULE_NOT_FOUND' }); };\n"
+    )
 
 
 def _static_imports(metafile: dict[str, object]) -> tuple[str, ...]:
@@ -140,12 +161,14 @@ def _static_imports(metafile: dict[str, object]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _require_prelude(source: str, table: ModuleTable) -> str:
-    """Static imports + a global ``require`` for CommonJS ``require("<builtin>")`` calls."""
+def _require_prelude(source: str, table: ModuleTable, entry: Path, uses_require: bool) -> str:
+    """Static imports + a global ``require`` for CommonJS ``require("<builtin>")`` calls; also for a bundle that
+    uses ``require`` otherwise (``require.resolve("./file")``, jiti gives every TypeScript file one)."""
+    meta = 'import { isBuiltin as __pi_is_builtin } from "module";\n' if f"var {_META_RESOLVE_VAR} =" in source else ""
     wanted = sorted({m.group(2) for m in _REQUIRE_CALL.finditer(source)} & table.public_ids)
-    if not wanted:
-        return ""
-    lines = [f"import * as __pi_req_{n} from {json.dumps(i)};\n" for n, i in enumerate(wanted)]
+    if not wanted and (REQUIRE_MODULE not in table.ids or not uses_require):
+        return meta
+    lines = [meta] + [f"import * as __pi_req_{n} from {json.dumps(i)};\n" for n, i in enumerate(wanted)]
     entries = ", ".join(f"{json.dumps(i)}: __pi_req_{n}" for n, i in enumerate(wanted))
     lines.append(f"const __pi_req_table = {{ {entries} }};\n")
     if REQUIRE_MODULE in table.ids:
@@ -153,7 +176,7 @@ def _require_prelude(source: str, table: ModuleTable) -> str:
         lines.append(
             "if (typeof __pi_require_mod.registerModules === 'function') "
             "__pi_require_mod.registerModules(__pi_req_table);\n"
-            "globalThis.require = __pi_require_mod.createRequire(__pi_req_table);\n"
+            f"globalThis.require = __pi_require_mod.createRequire(__pi_req_table, {json.dumps(str(entry))});\n"
         )
     else:
         lines.append(
@@ -265,8 +288,10 @@ class Bundler:
             refuse_internal_imports(metafile, entry)
             inputs = check_graph(metafile.get("inputs", {}), root, plan, snapshot=snapshot)
             static_imports = _static_imports(metafile)
-            body = _module_locations(out.read_text(encoding="utf-8"), entry, root)
-        source = _require_prelude(body, self.table) + body
+            built = out.read_text(encoding="utf-8")
+            uses_require = bool(_REQUIRE_USE.search(built))
+            body = _module_locations(built, entry, root)
+        source = _require_prelude(body, self.table, entry, uses_require) + body
         digest = sha256_hex(source)
         if verified is not None:
             unchecked = sorted(str(p) for p in inputs if str(p) not in verified.digests)

@@ -3,6 +3,14 @@
 // the engine), calls registerModules(table) and installs createRequire(table) as the bundle's `require`.
 const registry = new Map();
 
+// Node 20's builtinModules (every one is served): require.resolve("os") answers "os" like Node, whether or not
+// this bundle required it.
+const BUILTINS = new Set(("assert assert/strict async_hooks buffer child_process cluster console constants crypto dgram " +
+  "diagnostics_channel dns dns/promises domain events fs fs/promises http http2 https inspector inspector/promises " +
+  "module net os path path/posix path/win32 perf_hooks process punycode querystring readline readline/promises repl " +
+  "stream stream/consumers stream/promises stream/web string_decoder sys timers timers/promises tls trace_events tty " +
+  "url util util/types v8 vm wasi worker_threads zlib").split(" "));
+
 function normalize(id) {
   return id.startsWith("node:") ? id.slice(5) : id;
 }
@@ -29,6 +37,15 @@ function notAvailable(id, from) {
   return err;
 }
 
+function resolvePath(fromFile, spec) {
+  const parts = spec.startsWith("/") ? [] : String(fromFile).split("/").slice(0, -1);
+  for (const piece of spec.split("/")) {
+    if (piece === "..") parts.pop();
+    else if (piece !== "." && piece !== "") parts.push(piece);
+  }
+  return "/" + parts.filter(Boolean).join("/");
+}
+
 /** A require function; `table` entries take precedence over the global registry. */
 export function createRequire(table = {}, from) {
   const local = new Map(Object.entries(table).map(([k, v]) => [normalize(k), v]));
@@ -39,9 +56,12 @@ export function createRequire(table = {}, from) {
     throw notAvailable(String(id), from);
   };
   req.resolve = (id) => {
-    const key = normalize(String(id));
-    if (local.has(key) || registry.has(key)) return String(id);
-    throw notAvailable(String(id), from);
+    const spec = String(id);
+    const key = normalize(spec);
+    if (local.has(key) || registry.has(key) || BUILTINS.has(key) || spec.startsWith("node:")) return spec;
+    // A file next to the extension (jiti's require.resolve("./prompts/x.md")): the path, computed, not read.
+    if (from && (spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/"))) return resolvePath(from, spec);
+    throw notAvailable(spec, from);
   };
   req.cache = {};
   return req;
