@@ -708,3 +708,28 @@ def test_require_resolve_and_import_meta_resolve_find_files_next_to_the_extensio
     assert details(host.call_tool("resolve-forms", "resolve_forms", {})) == {
         "requireRelative": True, "up": True, "text": "You are a careful reviewer.", "metaRelative": True,
         "metaBuiltin": ["node:fs", "node:path"], "requireBuiltin": "node:os", "bare": "ERR_MODULE_NOT_FOUND"}
+
+
+def test_default_import_of_a_dual_package_gets_its_commonjs_exports_like_pi(make_host: MakeHost) -> None:
+    """`import yaml from "js-yaml"` (5.x: the ES entry has no default): pi's jiti requires the CommonJS entry and
+    takes module.exports; the bundle failed with 'No matching export ... for import "default"'."""
+    host = load(make_host, "deps-dual-default")
+    assert details(host.call_tool("deps-dual-default", "dual_default", {})) == {
+        "parsed": {"a": "1", "b": "2"}, "defaultFlavour": "cjs", "namedFlavour": "cjs", "legacy": "main"}
+
+
+def test_default_import_of_an_es_only_package_without_default_still_fails(make_host: MakeHost, tmp_path: Path) -> None:
+    """With no CommonJS entry to fall back on, the bundler's own error stands (named, not a crash)."""
+    root = tmp_path / "esm-only"
+    pkg = root / "node_modules" / "esm-only-lib"
+    pkg.mkdir(parents=True)
+    (pkg / "package.json").write_text(json.dumps({"name": "esm-only-lib", "version": "1.0.0", "type": "module",
+                                                  "exports": {".": {"import": "./index.js"}}}))
+    (pkg / "index.js").write_text("export const x = 1;\n")
+    (root / "package.json").write_text(json.dumps({"name": "esm-only", "version": "1.0.0", "type": "module",
+                                                   "dependencies": {"esm-only-lib": "1.0.0"}}))
+    (root / "index.ts").write_text("import lib from 'esm-only-lib';\n"
+                                   "export default function (pi: any) { pi.on('session_start', () => lib); }\n")
+    (loaded,) = make_host().load(scan_folder(tmp_path))
+    assert loaded.status != "loaded"
+    assert 'No matching export' in (loaded.error or "") and "esm-only-lib" in (loaded.error or "")

@@ -25,6 +25,7 @@ from pathlib import Path
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.depcheck import check_graph, diagnose_unresolved
+from pi_sandbox.runtime.interop import cjs_aliases
 from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, SEAL_MARK, ModuleTable, is_internal
 from pi_sandbox.runtime.snapshot import VerifiedFiles, snapshot_path
 from pi_sandbox.runtime.toolchain import Toolchain
@@ -187,6 +188,11 @@ def _require_prelude(source: str, table: ModuleTable, entry: Path, uses_require:
     return "".join(lines)
 
 
+def _esbuild(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+                          timeout=120, check=False)
+
+
 class Bundler:
     """esbuild runner with a content-hash cache."""
 
@@ -259,23 +265,20 @@ class Bundler:
                 snapshot = Path(stack.enter_context(tempfile.TemporaryDirectory(
                     prefix="pi-snapshot-", dir=self._snapshot_parent())))
                 verified.materialise(snapshot)
-            proc = subprocess.run(
-                [
-                    str(self.toolchain.esbuild),
-                    str(entry if snapshot is None else snapshot_path(snapshot, entry)),
-                    *_ESBUILD_FLAGS,
-                    *self._externals,
-                    *_location_defines(entry),
-                    f"--outfile={out}",
-                    f"--metafile={meta}",
-                ],
-                cwd=root if snapshot is None else snapshot_path(snapshot, root),
-                capture_output=True,
-                text=True,
-                env={"PATH": "/usr/bin:/bin"},
-                timeout=120,
-                check=False,
-            )
+            cwd = root if snapshot is None else snapshot_path(snapshot, root)
+            command = [
+                str(self.toolchain.esbuild),
+                str(entry if snapshot is None else snapshot_path(snapshot, entry)),
+                *_ESBUILD_FLAGS,
+                *self._externals,
+                *_location_defines(entry),
+                f"--outfile={out}",
+                f"--metafile={meta}",
+            ]
+            proc = _esbuild(command, cwd)
+            aliases = cjs_aliases(proc.stderr, cwd) if proc.returncode != 0 else []
+            if aliases:  # a default import of a dual package whose ES entry has none: what pi's jiti gives
+                proc = _esbuild([*command, *aliases], cwd)
             if proc.returncode != 0:
                 precise = diagnose_unresolved(proc.stderr, root, plan)
                 if precise is not None:
