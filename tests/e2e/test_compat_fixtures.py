@@ -733,3 +733,22 @@ def test_default_import_of_an_es_only_package_without_default_still_fails(make_h
     (loaded,) = make_host().load(scan_folder(tmp_path))
     assert loaded.status != "loaded"
     assert 'No matching export' in (loaded.error or "") and "esm-only-lib" in (loaded.error or "")
+
+
+def test_a_refused_spawn_has_no_spawn_event_and_closes_stdin(make_host: MakeHost) -> None:
+    """Node's order for a child that never started (here: exec refused under `safe`): 'error', no 'spawn', no pid,
+    and stdin closed (it stayed open: execa waited on it forever)."""
+    host = load(make_host, "spawn-lifecycle")
+    got = details(host.call_tool("spawn-lifecycle", "spawn_lifecycle", {}))
+    assert got == {"events": ["error:EACCES", "close:-2", "stdin-close"], "pid": "undefined", "stdinDestroyed": True}
+
+
+def test_a_child_that_ran_emits_spawn_then_output_and_closes_stdin(make_host: MakeHost, open_sandbox: Any) -> None:
+    from tests.runtime.conftest import promote_to_trusted
+
+    sandbox = open_sandbox(settings={"extensionPolicy": {"profile": "permissive", "allowDangerous": True}})
+    host = load(make_host, "spawn-lifecycle", sandbox=sandbox)
+    promote_to_trusted(host, "spawn-lifecycle")
+    got = details(host.call_tool("spawn-lifecycle", "spawn_lifecycle", {}))
+    assert got == {"events": ["spawn", "out:hi", "exit:0", "close:0", "stdin-close"], "pid": "number",
+                   "stdinDestroyed": True}

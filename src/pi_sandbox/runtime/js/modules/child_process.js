@@ -146,9 +146,11 @@ export class ChildProcess extends EventEmitter {
     this._started = true;
     const params = { ...this._params };
     if (this._stdinChunks.length) params.stdin = Buffer.concat(this._stdinChunks).toString();
-    this.emit("spawn");
     host.call("exec", params).then((result) => {
       if (this._settled) return; // aborted meanwhile: the answer is dropped
+      // 'spawn' only for a child that ran, as in Node: a refused or failed spawn has 'error' and no 'spawn'
+      // (execa treats 'spawn' as "started" and then waited forever for a child that never existed).
+      this.emit("spawn");
       const deliver = (stream, mode, text, level) => {
         if (text && mode === "pipe") stream.push(Buffer.from(String(text)));
         else if (text && mode === "inherit") host.log(level, String(text).replace(/\n$/, ""));
@@ -164,6 +166,7 @@ export class ChildProcess extends EventEmitter {
       this._out.push(null);
       this._err.push(null);
       this.exitCode = -2;
+      this.pid = undefined; // no process existed (Node's pid of a failed spawn)
       // Like Node: 'error' to its listeners, else an uncaught exception (the current call fails), then 'close'.
       host.emitError(this, spawnError(err, params.cmd, "spawn"));
       this._finish(true);
@@ -186,7 +189,7 @@ export class ChildProcess extends EventEmitter {
     this._out.push(null);
     this._err.push(null);
     host.emitError(this, err);
-    queueMicrotask(() => { this.emit("exit", null, "SIGTERM"); this.emit("close", null, "SIGTERM"); });
+    queueMicrotask(() => { this.emit("exit", null, "SIGTERM"); this._closeStdin(); this.emit("close", null, "SIGTERM"); });
   }
   _finish(failed) {
     this._settled = true;
@@ -195,6 +198,7 @@ export class ChildProcess extends EventEmitter {
     const done = () => {
       if (--pending > 0) return;
       if (!failed) this.emit("exit", this.exitCode, this.signalCode);
+      this._closeStdin();
       this.emit("close", this.exitCode, this.signalCode);
     };
     const watch = (s) => (s.closed || s.destroyed ? done() : s.once("close", done));
@@ -202,6 +206,11 @@ export class ChildProcess extends EventEmitter {
     this._err.resume();
     watch(this._out);
     watch(this._err);
+  }
+  // Node closes the child's stdin pipe when the child is gone ('close' on child.stdin): libraries that wait for
+  // every stdio stream to finish (execa) hung forever on a stdin that stayed open.
+  _closeStdin() {
+    if (!this.stdin.destroyed) this.stdin.destroy();
   }
   kill(signal = "SIGTERM") {
     if (this._settled) return false;
@@ -213,13 +222,13 @@ export class ChildProcess extends EventEmitter {
       this.signalCode = signal;
       this._out.push(null);
       this._err.push(null);
-      queueMicrotask(() => { this.emit("exit", null, signal); this.emit("close", null, signal); });
+      queueMicrotask(() => { this.emit("exit", null, signal); this._closeStdin(); this.emit("close", null, signal); });
       return true;
     }
     this._settled = true;
     this.killed = true;
     this.signalCode = signal;
-    queueMicrotask(() => { this.emit("exit", null, signal); this.emit("close", null, signal); });
+    queueMicrotask(() => { this.emit("exit", null, signal); this._closeStdin(); this.emit("close", null, signal); });
     return true;
   }
   ref() { return this; }
