@@ -752,3 +752,9 @@ def test_a_child_that_ran_emits_spawn_then_output_and_closes_stdin(make_host: Ma
     got = details(host.call_tool("spawn-lifecycle", "spawn_lifecycle", {}))
     assert got == {"events": ["spawn", "out:hi", "exit:0", "close:0", "stdin-close"], "pid": "number",
                    "stdinDestroyed": True}
+
+
+def test_node_22_names_libraries_touch_at_load(make_host: MakeHost) -> None:
+    """undici 8's load-time uses of Node 22 names link and run; zstd itself is named as unavailable at use."""
+    host = load(make_host, "node22-names")
+    assert details(host.call_tool("node22-names", "node22_names", {})) == {"cache": True, "zstd": "ERR_NOT_SUPPORTED"}

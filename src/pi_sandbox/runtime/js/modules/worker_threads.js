@@ -106,9 +106,12 @@ export function receiveMessageOnPort() { return undefined; }
 export function markAsUntransferable() {}
 export function isMarkedAsUntransferable() { return false; }
 export function moveMessagePortToContext(port) { return port; }
+// Node 22.10 (pi 1.x's runtime; undici 8 calls it while loading): marks an object structuredClone must refuse.
+// No message ever leaves this worker, so there is nothing to refuse.
+export function markAsUncloneable() {}
 
 export default {
   isMainThread, parentPort, workerData, threadId, resourceLimits, SHARE_ENV, getEnvironmentData, setEnvironmentData,
   Worker, MessagePort, MessageChannel, BroadcastChannel, receiveMessageOnPort, markAsUntransferable,
-  isMarkedAsUntransferable, moveMessagePortToContext,
+  isMarkedAsUntransferable, moveMessagePortToContext, markAsUncloneable,
 };

@@ -125,6 +125,20 @@ function brotli(name) {
   Object.defineProperty(fn, "name", { value: name });
   return fn;
 }
+// Node 22.15's zstd (undici 8 binds createZstdDecompress at load; pi 1.x runs on Node 22): no codec either.
+function zstd(name) {
+  const fn = function () {
+    throw Object.assign(new Error(`pi-sandbox: zlib.${name} is not available to extensions: the sandbox has no zstd codec (gzip and deflate work)`), { code: "ERR_NOT_SUPPORTED" });
+  };
+  Object.defineProperty(fn, "name", { value: name });
+  return fn;
+}
+export const zstdCompress = zstd("zstdCompress"), zstdCompressSync = zstd("zstdCompressSync"),
+  zstdDecompress = zstd("zstdDecompress"), zstdDecompressSync = zstd("zstdDecompressSync"),
+  createZstdCompress = zstd("createZstdCompress"), createZstdDecompress = zstd("createZstdDecompress");
+export const ZstdCompress = class ZstdCompress { constructor() { zstd("ZstdCompress")(); } };
+export const ZstdDecompress = class ZstdDecompress { constructor() { zstd("ZstdDecompress")(); } };
+
 export const brotliCompress = brotli("brotliCompress"), brotliCompressSync = brotli("brotliCompressSync"),
   brotliDecompress = brotli("brotliDecompress"), brotliDecompressSync = brotli("brotliDecompressSync"),
   createBrotliCompress = brotli("createBrotliCompress"), createBrotliDecompress = brotli("createBrotliDecompress");
@@ -135,4 +149,6 @@ export default {
   gzip, gunzip, deflate, inflate, deflateRaw, inflateRaw, unzip,
   createGzip, createGunzip, createDeflate, createInflate, createDeflateRaw, createInflateRaw, createUnzip,
   brotliCompress, brotliCompressSync, brotliDecompress, brotliDecompressSync, createBrotliCompress, createBrotliDecompress,
+  zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync, createZstdCompress, createZstdDecompress,
+  ZstdCompress, ZstdDecompress,
 };
