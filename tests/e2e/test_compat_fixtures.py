@@ -758,3 +758,13 @@ def test_node_22_names_libraries_touch_at_load(make_host: MakeHost) -> None:
     """undici 8's load-time uses of Node 22 names link and run; zstd itself is named as unavailable at use."""
     host = load(make_host, "node22-names")
     assert details(host.call_tool("node22-names", "node22_names", {})) == {"cache": True, "zstd": "ERR_NOT_SUPPORTED"}
+
+
+def test_dependency_patterns_of_jsdom_and_napi_packages(make_host: MakeHost) -> None:
+    """A per-platform package whose entry is a native addon is left external, so its loader's try/catch falls
+    back to JavaScript (the bundle failed); Buffer carries no polyfill marker; UTF-16BE decodes;
+    `require("punycode/")` is the served punycode; lowered template literals keep their meaning."""
+    host = load(make_host, "deps-node-patterns")
+    assert details(host.call_tool("deps-node-patterns", "node_patterns", {})) == {
+        "native": ["js", ["MODULE_NOT_FOUND"]], "utf16be": "hi\u4e2d", "idna": "xn--bcher-kva.example",
+        "division": 21, "templates": ["a2bcd", "x\\n|y|1,2", "\\tz"]}

@@ -166,3 +166,14 @@ def test_setup_without_npm_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(ToolchainSetupError, match="npm is not installed"):
         setup_toolchain(Toolchain(tmp_path))
+
+
+def test_template_literals_are_lowered_for_the_engine(bundler: Bundler, tmp_path: Path) -> None:
+    """QuickJS-ng's look-ahead scan misreads a `/` after a template literal in some large modules (jsdom failed to
+    parse): bundles carry string concatenation instead of template literals."""
+    entry = write_file(tmp_path / "ext" / "index.ts",
+                       "const n = 'f';\nexport const alpha = (`0x${n}${n}` as any) / 255;\n"
+                       "export default function (pi: any) { pi.on('x', () => `a${alpha}`); }\n")
+    source = bundler.bundle(entry, tmp_path / "ext").source
+    body = source[source.index("var n"):]
+    assert "`" not in body and "\"0x\".concat(n).concat(n)" in body, body

@@ -25,7 +25,7 @@ from pathlib import Path
 from pi_sandbox.errors import ExtensionLoadError
 from pi_sandbox.hashing import sha256_hex
 from pi_sandbox.runtime.depcheck import check_graph, diagnose_unresolved
-from pi_sandbox.runtime.interop import cjs_aliases
+from pi_sandbox.runtime.interop import cjs_aliases, native_externals
 from pi_sandbox.runtime.modules import HOST_PACKAGES, HOST_PATTERNS, SEAL_MARK, ModuleTable, is_internal
 from pi_sandbox.runtime.snapshot import VerifiedFiles, snapshot_path
 from pi_sandbox.runtime.toolchain import Toolchain
@@ -45,6 +45,10 @@ _ESBUILD_FLAGS = (
     "--log-level=error",
     "--resolve-extensions=.ts,.tsx,.mts,.cts,.js,.mjs,.cjs,.jsx,.json",
     "--external:*.node",
+    # Template literals become string concatenation: QuickJS-ng's look-ahead scan (arrow / destructuring
+    # detection) takes the `/` after a template literal for the start of a regexp in some large modules, so jsdom
+    # failed to parse ("unexpected line terminator in regexp") though each function parses alone.
+    "--supported:template-literal=false",
 )
 #: The one internal module a bundle imports: the first line the bundler prepends for CommonJS
 #: ``require`` (the host points it at the sealed name, see ``sealed_bundle``).
@@ -166,7 +170,9 @@ def _require_prelude(source: str, table: ModuleTable, entry: Path, uses_require:
     """Static imports + a global ``require`` for CommonJS ``require("<builtin>")`` calls; also for a bundle that
     uses ``require`` otherwise (``require.resolve("./file")``, jiti gives every TypeScript file one)."""
     meta = 'import { isBuiltin as __pi_is_builtin } from "module";\n' if f"var {_META_RESOLVE_VAR} =" in source else ""
-    wanted = sorted({m.group(2) for m in _REQUIRE_CALL.finditer(source)} & table.public_ids)
+    # `require("punycode/")` (a trailing slash asks for the npm package of a builtin's name: tr46, readable-stream)
+    # gets the served module, which is that npm package for punycode, buffer, events, string_decoder, util.
+    wanted = sorted({m.group(2).rstrip("/") for m in _REQUIRE_CALL.finditer(source)} & table.public_ids)
     if not wanted and (REQUIRE_MODULE not in table.ids or not uses_require):
         return meta
     lines = [meta] + [f"import * as __pi_req_{n} from {json.dumps(i)};\n" for n, i in enumerate(wanted)]
@@ -276,9 +282,14 @@ class Bundler:
                 f"--metafile={meta}",
             ]
             proc = _esbuild(command, cwd)
-            aliases = cjs_aliases(proc.stderr, cwd) if proc.returncode != 0 else []
-            if aliases:  # a default import of a dual package whose ES entry has none: what pi's jiti gives
-                proc = _esbuild([*command, *aliases], cwd)
+            for _retry in range(3):  # each fix can uncover the next package of the same kind
+                # a default import of a dual package whose ES entry has none (what pi's jiti gives), a package
+                # whose entry is a native addon (external: its loader's fallback runs)
+                more = [*cjs_aliases(proc.stderr, cwd), *native_externals(proc.stderr, cwd)] if proc.returncode else []
+                if not more:
+                    break
+                command += more
+                proc = _esbuild(command, cwd)
             if proc.returncode != 0:
                 precise = diagnose_unresolved(proc.stderr, root, plan)
                 if precise is not None:

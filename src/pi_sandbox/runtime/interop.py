@@ -21,6 +21,7 @@ from typing import Any
 from pi_sandbox.scanner.packages import within
 
 _NO_DEFAULT = re.compile(r'No matching export in "([^"]+)" for import "default"')
+_NATIVE_MAIN = re.compile(r'No loader is configured for "\.node" files: (\S+\.node)')
 _MAX_DEPTH = 8  # conditions nest a few levels at most ({"require": {"node": {"default": "..."}}})
 
 
@@ -41,6 +42,20 @@ def cjs_aliases(stderr: str, cwd: Path) -> list[str]:
         cjs = (folder / target).resolve()
         if within(cjs, folder) and cjs.is_file() and cjs != file:
             flags.append(f"--alias:{name}={cjs}")
+    return flags
+
+
+def native_externals(stderr: str, cwd: Path) -> list[str]:
+    """``--external:<package>`` for every package whose entry is a native addon (napi-rs's per-platform packages,
+    ``@napi-rs/canvas-linux-x64-gnu`` with ``"main": "skia.linux-x64-gnu.node"``, required inside a try by their
+    loader). ``*.node`` paths are already external; a package name resolving to one made esbuild fail the whole
+    bundle. External, its ``require`` throws MODULE_NOT_FOUND at run time, so the loader's fallback runs (as in
+    pi when the addon is missing); a native addon never loads in the sandbox either way."""
+    flags: list[str] = []
+    for rel in sorted(set(_NATIVE_MAIN.findall(stderr))):
+        found = _package_of((cwd / rel).resolve())
+        if found is not None:
+            flags.append(f"--external:{found[1]['name']}")
     return flags
 
 

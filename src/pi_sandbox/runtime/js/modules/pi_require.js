@@ -12,7 +12,9 @@ const BUILTINS = new Set(("assert assert/strict async_hooks buffer child_process
   "url util util/types v8 vm wasi worker_threads zlib").split(" "));
 
 function normalize(id) {
-  return id.startsWith("node:") ? id.slice(5) : id;
+  // "punycode/" (the npm package of a builtin's name, which is what is served for it) is the same module.
+  const bare = id.length > 1 && id.endsWith("/") && !id.startsWith(".") ? id.slice(0, -1) : id;
+  return bare.startsWith("node:") ? bare.slice(5) : bare;
 }
 
 /** Make namespaces reachable by `require` and `module.createRequire`. */

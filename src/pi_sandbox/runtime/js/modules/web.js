@@ -12,7 +12,8 @@ const nativeUtf8 = new NativeDecoder();
 const LABELS = {
   "utf-8": "utf-8", utf8: "utf-8", "unicode-1-1-utf-8": "utf-8",
   latin1: "windows-1252", "iso-8859-1": "windows-1252", ascii: "windows-1252", "us-ascii": "windows-1252",
-  "windows-1252": "windows-1252", "utf-16le": "utf-16le", "utf-16": "utf-16le",
+  "windows-1252": "windows-1252", "utf-16le": "utf-16le", "utf-16": "utf-16le", "unicode-1-1-utf-16": "utf-16le",
+  "utf-16be": "utf-16be", "unicodefffe": "utf-16be",
 };
 
 function incompleteUtf8Tail(bytes) {
@@ -53,7 +54,7 @@ export class TextDecoder {
     }
     const stream = !!options.stream;
     let keep = 0;
-    if (stream) keep = this.encoding === "utf-8" ? incompleteUtf8Tail(bytes) : this.encoding === "utf-16le" ? bytes.length % 2 : 0;
+    if (stream) keep = this.encoding === "utf-8" ? incompleteUtf8Tail(bytes) : this.encoding.startsWith("utf-16") ? bytes.length % 2 : 0;
     this._pending = keep ? bytes.slice(bytes.length - keep) : new Uint8Array(0);
     if (keep) bytes = bytes.subarray(0, bytes.length - keep);
     let text;
@@ -62,9 +63,10 @@ export class TextDecoder {
       if (this.fatal && text.includes("\uFFFD") && !hasEncodedReplacement(bytes)) {
         throw Object.assign(new TypeError("The encoded data was not valid for encoding utf-8"), { code: "ERR_ENCODING_INVALID_ENCODED_DATA" });
       }
-    } else if (this.encoding === "utf-16le") {
+    } else if (this.encoding === "utf-16le" || this.encoding === "utf-16be") {
+      const [lo, hi] = this.encoding === "utf-16le" ? [0, 1] : [1, 0];  // byte order
       let s = "";
-      for (let i = 0; i + 1 < bytes.length; i += 2) s += String.fromCharCode(bytes[i] | (bytes[i + 1] << 8));
+      for (let i = 0; i + 1 < bytes.length; i += 2) s += String.fromCharCode(bytes[i + lo] | (bytes[i + hi] << 8));
       text = s;
     } else {
       let s = "";

@@ -4,6 +4,9 @@ import lib from "buffer/index.js";
 import { Blob } from "pi:web";
 
 const { Buffer, SlowBuffer, INSPECT_MAX_BYTES, kMaxLength } = lib;
+// The package's own marker (Node's Buffer has no such property): libraries read it to detect a browser polyfill
+// and refuse to run (@exodus/bytes, under jsdom: "Unexpected Buffer polyfill"). The package reads it only at init.
+delete Buffer.TYPED_ARRAY_SUPPORT;
 
 // base64url is base64 with "-_" for "+/" and no padding: translate at the edges.
 const toUrl = (text) => text.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
