@@ -768,3 +768,15 @@ def test_dependency_patterns_of_jsdom_and_napi_packages(make_host: MakeHost) -> 
     assert details(host.call_tool("deps-node-patterns", "node_patterns", {})) == {
         "native": ["js", ["MODULE_NOT_FOUND"]], "utf16be": "hi\u4e2d", "idna": "xn--bcher-kva.example",
         "division": 21, "templates": ["a2bcd", "x\\n|y|1,2", "\\tz"]}
+
+
+@pytest.mark.parametrize(("used", "why"), [("WebAssembly.validate(new Uint8Array())", "runs no WebAssembly"),
+                                           ("new DOMMatrix()", "native canvas addon")])
+def test_a_load_that_needs_a_global_the_engine_lacks_says_why(make_host: MakeHost, tmp_path: Path, used: str,
+                                                                 why: str) -> None:
+    """tiktoken instantiates WebAssembly and pdfjs needs DOMMatrix while loading: the refusal names the reason
+    and the way out instead of a bare ReferenceError."""
+    (tmp_path / "needs.js").write_text(f"const x = {used};\nexport default function (pi) {{ pi.on('x', () => x); }}\n")
+    (loaded,) = make_host().load(scan_folder(tmp_path))
+    assert loaded.status == "failed" and loaded.error_code == "load_failed"
+    assert "is not defined" in (loaded.error or "") and why in (loaded.error or "")

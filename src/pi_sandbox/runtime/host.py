@@ -273,9 +273,8 @@ class ExtensionHost:
             return
         if not reply.get("ok"):
             error = reply.get("error") or {}
-            message = (
-                f"{ext.source.entry}: {error.get('name', 'Error')}: {error.get('message', 'load failed')}"
-            )
+            text = str(error.get("message", "load failed"))
+            message = f"{ext.source.entry}: {error.get('name', 'Error')}: {text}{_missing_global_hint(text)}"
             self._fail(ext, "load_failed", message, decision="error")
             worker.close()
             return
@@ -708,3 +707,24 @@ def replace_limits(limits: WorkerLimits, **changes: Any) -> WorkerLimits:
 
 
 # Re-exported: ``from pi_sandbox.runtime.loading import discover_and_load`` is the documented entry point.
+
+
+#: Globals Node has and the sandbox's engine cannot give, and what the user can do about a load that needs one.
+_MISSING_GLOBALS: dict[str, str] = {
+    "WebAssembly": "the sandbox's JavaScript engine runs no WebAssembly; use a pure-JavaScript package instead "
+                   "(js-tiktoken for tiktoken, for example)",
+    "DOMMatrix": "a canvas API, which Node gets from an optional native canvas addon; native addons cannot load in "
+                 "the sandbox",
+    "Path2D": "a canvas API, which Node gets from an optional native canvas addon; native addons cannot load in "
+              "the sandbox",
+    "ImageData": "a canvas API, which Node gets from an optional native canvas addon; native addons cannot load in "
+                 "the sandbox",
+}
+
+
+def _missing_global_hint(message: str) -> str:
+    """Why a load failed on ``X is not defined`` for a global the engine lacks by design (empty otherwise)."""
+    for name, why in _MISSING_GLOBALS.items():
+        if message.startswith(f"{name} is not defined"):
+            return f" ({why})"
+    return ""
