@@ -57,7 +57,8 @@ REQUIRE_IMPORT = f'import * as __pi_require_mod from "{REQUIRE_MODULE}";\n'
 _REQUIRE_CALL = re.compile(r"""\b(?:__require|require)\(\s*(["'])([^"'\\\n]+)\1\s*\)""")
 #: ``require`` used other than as a call of a builtin id: ``require.resolve(...)``, ``typeof require`` (not the
 #: ``function __require()`` esbuild names its CommonJS wrapper).
-_REQUIRE_USE = re.compile(r"(?<!function )\b(?:__require|require)\b(?!\(\) {)")
+_REQUIRE_USE = re.compile(r"(?<!function )(?<![\w$.\"'`])(?:__require|require)\s*(?:\.\s*[A-Za-z_$]|\((?!\) \{))"
+                          r"|\btypeof\s+(?:__require|require)\b")
 
 
 @dataclass(frozen=True)
