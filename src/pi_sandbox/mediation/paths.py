@@ -58,6 +58,8 @@ def realpath(path: Path | str) -> Path:
 
 #: How many passed (operation, spelling, resolved path) a rules object remembers before it starts over.
 _PASSED_LIMIT: Final = 4096
+#: Longest path a hostcall may name, in UTF-8 bytes: Linux's PATH_MAX (no system call takes a longer one).
+MAX_PATH_BYTES: Final = 4096
 
 #: CPython's step of ``realpath`` that resolves ``rest`` below an already resolved ``path`` (3.11, 3.12;
 #: None where the implementation differs, and then the plain ``realpath`` is used).
@@ -204,6 +206,11 @@ class PathRules:
             raise ConnectorError("fs hostcall needs a non-empty string 'path'", code="invalid_request")
         if "\x00" in raw:
             raise ConnectorError("path contains a NUL byte", code="invalid_request")
+        if len(raw) > MAX_PATH_BYTES or len(raw.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+            # before anything walks it: the walk below copies the rest of the path at every component (n²) and
+            # looks at each one, so an 8 MB path of "a/" held the supervisor's lock for minutes
+            raise ConnectorError(f"path is longer than the system allows ({MAX_PATH_BYTES} bytes, ENAMETOOLONG)",
+                                 code="invalid_request", reason="path_too_long")
         if not is_unicode_text(raw):
             raise ConnectorError("path is not valid Unicode text (lone surrogate)", code="invalid_request")
         candidate = raw
