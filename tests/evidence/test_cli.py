@@ -70,9 +70,10 @@ def test_unreadable_bundles_and_missing_ledgers_are_clear_errors(pi_env: Any, tm
     code, _, err = run(capsys, "security", "bundle", "export", "--out", str(tmp_path / "b.json"))
     assert code == 2 and "no ledger" in err and not (tmp_path / "b.json").exists()
     (tmp_path / "junk.json").write_text("{not json")
-    for path in (tmp_path / "junk.json", tmp_path / "absent.json"):
-        code, _, err = run(capsys, "security", "bundle", "verify", str(path))
-        assert code == 2 and str(path) in err and "Traceback" not in err
+    code, out, err = run(capsys, "security", "bundle", "verify", str(tmp_path / "junk.json"))
+    assert code == 1 and str(tmp_path / "junk.json") in out and "Traceback" not in err  # damaged evidence
+    code, _, err = run(capsys, "security", "bundle", "verify", str(tmp_path / "absent.json"))
+    assert code == 2 and str(tmp_path / "absent.json") in err and "Traceback" not in err  # a wrong path
 
 
 def test_dry_run_records_the_decision_but_never_calls_the_connector(pi_env: Any,
@@ -95,3 +96,22 @@ def test_dry_run_records_the_decision_but_never_calls_the_connector(pi_env: Any,
         assert store.forensic_fields(allowed.seq)["params"]["path"] == "written.txt"
     assert run(capsys, "debug", "hostcall", "-e", "ext.a", "--method", "fs", "--params", params)[0] == 0
     assert target.read_text() == "x"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_utf8", "array", "empty"])
+def test_a_damaged_bundle_file_is_a_failed_verification(incident_ledger: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str], damage: str) -> None:
+    # It exited 2, the code of a mistyped path or option: a script reading "1 = tampered" missed it.
+    out = tmp_path / "b.json"
+    assert run(capsys, "security", "bundle", "export", "--out", str(out))[0] == 0
+    raw = out.read_bytes()
+    out.write_bytes({"truncated": raw[: len(raw) // 2], "not_utf8": b"\xff\xfe" + raw[2:], "array": b"[]",
+                     "empty": b""}[damage])
+    code, text, err = run(capsys, "security", "bundle", "verify", str(out), "--json")
+    assert code == 1, err
+    doc = json.loads(text)
+    assert doc["valid"] is False and doc["failed_steps"] == ["readable"] and doc["error"]
+    code, text, _ = run(capsys, "security", "bundle", "verify", str(out))
+    assert code == 1 and "INVALID (failed: readable)" in text
+    code, _, err = run(capsys, "security", "bundle", "verify", str(tmp_path / "missing.json"))
+    assert code == 2 and "cannot read bundle" in err  # a wrong path stays an input error

@@ -7,6 +7,7 @@ verify`` runs the five verification steps on a bundle file and exits 1 naming ea
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,8 +135,21 @@ def verify(ctx: CliContext, file: str, public_key: str | None) -> int:
 
         broker = SecretBroker(config.secret_broker, config.environ)
         scanner = broker.secret_fingerprint if broker.withheld_count() else None
-    with progress_bar(ctx, "verifying", unit="%") as bar:
-        report = verify_bundle(Path(file), public_key=public_key, secret_scanner=scanner, progress=bar)
+    from pi_sandbox.errors import EvidenceError
+
+    path = Path(file)
+    try:
+        with progress_bar(ctx, "verifying", unit="%") as bar:
+            report = verify_bundle(path, public_key=public_key, secret_scanner=scanner, progress=bar)
+    except EvidenceError as exc:
+        if not (path.is_file() and os.access(path, os.R_OK)):
+            raise  # a wrong path is an input error (exit 2)
+        # A file that is there but is no longer a whole JSON bundle (truncated, edited, not UTF-8) is damaged
+        # evidence: a failed verification (exit 1), which scripts tell apart from a mistyped path.
+        ctx.emit({"file": file, "valid": False, "failed_steps": ["readable"], "error": str(exc)},
+                 lambda d: f"bundle:       {d['file']}\nresult:       INVALID (failed: readable)\n"
+                           f"finding:      {d['error']}")
+        return ExitCode.FAILURE
     ctx.emit({**report.to_dict(), "file": file}, _render_verify)
     return ExitCode.OK if report.valid else ExitCode.FAILURE
 
