@@ -284,7 +284,7 @@ class TrustTransitionError(PolicyError):
 class ScanError(PiSandboxError):
     """An extension path cannot be scanned (missing, unreadable, not a JS/TS source)."""
 
-    remediation = "give `pi-sandbox ext scan` a readable extension folder or a .js/.ts/.mjs file"
+    remediation = "pass a readable extension folder or a .js/.ts/.mjs file (check the path for typos)"
 
 
 class InstallError(PiSandboxError):

@@ -112,3 +112,13 @@ def test_text_output_shows_flows_and_what_is_reported_apart(tmp_path: Path,
     assert "index.js:3: atob(…) → k → `g[k]`" in out
     assert "reported apart" in out and "1 in served dependencies" in out
     assert "compiler.js" not in out  # summarised, not listed among the findings that decide the verdict
+
+
+@pytest.mark.parametrize("command", ["scan", "preflight", "install"])
+def test_a_wrong_path_gets_a_fix_for_the_command_that_was_run(
+    pi_env: object, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # `ext install ./nope` answered "give `pi-sandbox ext scan` a readable extension folder".
+    code = main(["ext", command, "./no-such-extension"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no-such-extension" in err and "check the path" in err and "ext scan`" not in err
