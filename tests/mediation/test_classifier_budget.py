@@ -46,6 +46,8 @@ REPEATED = {
     "pipeline_to_sh": "echo x" + "|sh" * 16000,
     # aliases expanded where used: each level runs the next four times (4^11 commands without a budget)
     "alias_repeated": "".join(f"alias a{i}='a{i + 1};a{i + 1};a{i + 1};a{i + 1}'\n" for i in range(11)) + "a0\n",
+    # function bodies classified at every call: the same fan-out through functions
+    "function_repeated": "".join(f"f{i}() {{ f{i + 1}; f{i + 1}; f{i + 1}; f{i + 1}; }}\n" for i in range(11)) + "f0\n",
 }
 
 
