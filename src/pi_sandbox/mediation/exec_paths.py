@@ -47,6 +47,9 @@ def normalize_path(text: str) -> str:
 
 
 _CWD_SPELLING = re.compile(r"^(?:\$PWD|\$\{PWD\}|\$\(pwd\)|`pwd`)(?=/|$)")
+#: A last path component made of nothing but wildcards (after an optional dot): ``*``, ``?*``, ``[a-z]*``,
+#: ``.[!.]*``, ``.??*`` — every name, or every hidden name, of the folder around it.
+_ANY_NAME = re.compile(r"\.?(?:\*|\?|\[[^\]/]*\])+")
 
 
 def delete_scope(word: Word, *, scoped_cwd: bool = False) -> tuple[str, str] | None:
@@ -58,6 +61,13 @@ def delete_scope(word: Word, *, scoped_cwd: bool = False) -> tuple[str, str] | N
     text = _CWD_SPELLING.sub(".", word.text)
     if text != word.text:
         word = Word(text)
+    if word.has_glob:
+        # ``~/.[!.]*`` deletes every hidden entry of the home (.ssh, .config, .gnupg ...), ``~/?*`` every entry:
+        # judged as the folder itself, like ``~/*`` (before: a home subdirectory, high)
+        parent, _, last = text.rstrip("/").rpartition("/")
+        if _ANY_NAME.fullmatch(last) and last not in ("*", ".*"):
+            text = parent + "/" if parent or text.startswith("/") else "."
+            word = Word(text, word.dynamic)
     if word.dynamic and (text.startswith("$") or text.startswith("`")) and not HOME_PREFIX_RE.match(text):
         return ("recursive_delete_broad", "delete_dynamic_target")
     norm = normalize_path(text)
