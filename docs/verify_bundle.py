@@ -1,10 +1,7 @@
 """Verify a pi-sandbox evidence bundle without pi-sandbox (docs/evidence.md): python verify_bundle.py BUNDLE [PUBLIC_KEY_HEX]"""
-import hashlib, json, sys, rfc8785  # pip install rfc8785 cryptography
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-H, D, C = (lambda data: hashlib.sha256(data).digest()), (lambda value: hashlib.sha256(rfc8785.dumps(value)).hexdigest()), (  # D: RFC 8785
-    lambda f: {n: D({"name": n, "salt": d["salt"], "value": d["value"]}) for n, d in f["disclosed"].items()})  # C: disclosed commitments
-SECTIONS = ("alerts", "telemetry", "exec_mediation", "secret_broker", "quota_breaches", "trust_transitions", "kill_switch_events")
-TARGETS = {"alerts": {"context_hash": "context_hash", "remediation": "remediation"}, "exec_mediation": {"command_hash": "command_hash"}, "secret_broker": {"name_hash": "name_hash", "name_hashes": "name_hash"}}
+import hashlib, json, sys, rfc8785; from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # pip install rfc8785 cryptography
+H, D, C = (lambda data: hashlib.sha256(data).digest()), (lambda value: hashlib.sha256(rfc8785.dumps(value)).hexdigest()), (lambda f: {n: D({"name": n, "salt": d["salt"], "value": d["value"]}) for n, d in f["disclosed"].items()})  # D: RFC 8785, C: disclosed commitments
+SECTIONS = ("alerts", "telemetry", "exec_mediation", "secret_broker", "quota_breaches", "trust_transitions", "kill_switch_events"); TARGETS = {"alerts": {"context_hash": "context_hash", "remediation": "remediation"}, "exec_mediation": {"command_hash": "command_hash"}, "secret_broker": {"name_hash": "name_hash", "name_hashes": "name_hash"}}
 def signed(cp, key):  # Ed25519 over the canonical {schema, seq, head_hash, ts_ms[, merkle_root]}
     payload = {**{k: cp[k] for k in ("seq", "head_hash", "ts_ms", "merkle_root") if cp.get(k) is not None}, "schema": "pi.security.ledger_checkpoint.v1"}
     try: return Ed25519PublicKey.from_public_bytes(bytes.fromhex(key)).verify(bytes.fromhex(cp["signature"]), rfc8785.dumps(payload)) or cp["public_key"] == key
@@ -47,4 +44,7 @@ def verify(b, key=None):
     schema = b["schema"] in ("pi.security.incident_evidence_bundle.v1", "pi.ext.incident_evidence_bundle.v1") and L["schema"] == "pi.security.ledger.v1"
     return [k for k, good in (("bundle_hash", D({k: v for k, v in b.items() if k != "bundle_hash"}) == b["bundle_hash"]), ("chain", ok),
                               ("summary", b["summary"] == summary), ("schema", schema), ("redaction", not leak)) if not good]
-if __name__ == "__main__": failed = verify(json.load(open(sys.argv[1])), *sys.argv[2:3]); print("\n".join(f"FAILED: {s}" for s in failed) or "VALID"); sys.exit(bool(failed))
+if __name__ == "__main__":  # a bundle that is not JSON of this shape (truncated, garbled) fails as unreadable, no traceback
+    try: failed = verify(json.load(open(sys.argv[1], "rb")), *sys.argv[2:3])
+    except Exception as exc: failed = [f"readable ({type(exc).__name__}: {exc})"[:300]]
+    print("\n".join(f"FAILED: {s}" for s in failed) or "VALID"); sys.exit(bool(failed))

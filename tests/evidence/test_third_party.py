@@ -115,3 +115,22 @@ def test_script_and_bundle_verify_agree(bundles: dict[str, Bundle], incident_led
     other = subprocess.run([sys.executable, str(SCRIPT), str(path), "ab" * 32], capture_output=True, text=True,
                            timeout=60)
     assert "FAILED: chain" in other.stdout and other.returncode == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-an-object", "missing-section"])
+def test_the_script_fails_a_damaged_bundle_without_a_traceback(bundles: dict[str, Bundle], tmp_path: Path,
+                                                                damage: str) -> None:
+    text = json.dumps(bundles["whole"])
+    if damage == "truncated":
+        text = text[: len(text) // 2]
+    elif damage == "not-an-object":
+        text = "[1, 2]"
+    else:
+        broken = copy.deepcopy(bundles["whole"])
+        del broken["risk_ledger"]
+        text = json.dumps(broken)
+    path = tmp_path / "bundle.json"
+    path.write_text(text)
+    run = subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stdout.startswith("FAILED: readable (") and "VALID" not in run.stdout.replace("FAILED", "")
