@@ -71,12 +71,32 @@ def _digest(value: Any) -> dict[str, Any]:
     return {"truncated": True, "size": len(data), "sha256": sha256_hex(data)}
 
 
-def _cut(value: Any, depth: int = 0) -> Any:
-    """``value`` with long strings/lists and deep nesting replaced by size + hash."""
+#: Most members (dict entries, list items kept) one copy visits. Each costs a JSON byte or more, so a copy with more
+#: could never fit ``MAX_COPY_BYTES`` and is replaced whole at once — before, a call whose params held a dict of
+#: 100,000 keys (an ``exec`` env, ``http`` headers; refused or not: every call gets a record) had every key checked
+#: for a credential name first: 17 s with the interpreter lock held, per call.
+MAX_COPY_MEMBERS: Final = MAX_COPY_BYTES
+
+
+class _TooMany(Exception):
+    """The copy would visit more than ``MAX_COPY_MEMBERS`` members."""
+
+
+def _count(budget: list[int], members: int) -> None:
+    budget[0] -= members
+    if budget[0] < 0:
+        raise _TooMany
+
+
+def _cut(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """``value`` with long strings/lists and deep nesting replaced by size + hash (``_TooMany`` past ``budget``)."""
+    if budget is None:
+        budget = [MAX_COPY_MEMBERS]
     if type(value) is dict and depth < MAX_DEPTH:
+        _count(budget, len(value))
         # the common parameters: short ASCII names and texts are kept as they are without a call each
         return {(k if type(k) is str and len(k) <= MAX_STRING_BYTES and k.isascii() else _key(k)):
-                (v if type(v) is str and len(v) <= MAX_STRING_BYTES and v.isascii() else _cut(v, depth + 1))
+                (v if type(v) is str and len(v) <= MAX_STRING_BYTES and v.isascii() else _cut(v, depth + 1, budget))
                 for k, v in value.items()}
     if isinstance(value, str):
         if not is_unicode_text(value) or len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
@@ -91,14 +111,26 @@ def _cut(value: Any, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH:
         return _digest(_cut_for_hash(value))
     if isinstance(value, Mapping):
-        return {_key(k): _cut(v, depth + 1) for k, v in value.items()}
+        _count(budget, len(value))
+        return {_key(k): _cut(v, depth + 1, budget) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        kept = [_cut(v, depth + 1) for v in value[:MAX_LIST_ITEMS]]
+        _count(budget, min(len(value), MAX_LIST_ITEMS))
+        kept = [_cut(v, depth + 1, budget) for v in value[:MAX_LIST_ITEMS]]
         if len(value) > MAX_LIST_ITEMS:
             kept.append({"omitted_items": len(value) - MAX_LIST_ITEMS,
                          "sha256": sha256_hex(canonical_json(_cut_for_hash(list(value[MAX_LIST_ITEMS:]))))})
         return kept
     return f"{type(value).__name__}"
+
+
+def _whole(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Size and hash of params too large to keep any of (orjson: fast on megabytes; a value it cannot encode
+    is hashed by its repr)."""
+    try:
+        data = orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        data = repr(params).encode("utf-8", "surrogatepass")
+    return {"truncated": True, "size": len(data), "sha256": sha256_hex(data)}
 
 
 def _key(key: Any) -> str:
@@ -122,7 +154,11 @@ def redacted_params(params: Mapping[str, Any], redact: Callable[[Any], Any]) -> 
     # Cut first: the broker works on Unicode text, and a lone surrogate or a huge string becomes a hash
     # (the cut builds a new dict, whatever mapping ``params`` is).
     # Then credentials the broker does not know (the extension's own tokens, passwords, keys): never kept raw.
-    copy = scrub(redact(_cut(params)))
+    try:
+        cut = _cut(params)
+    except _TooMany:  # far over the size kept: replaced whole, without reading every member for credentials
+        return _whole(params)
+    copy = scrub(redact(cut))
     try:
         # Most copies are far below the limit: plain JSON of the same value is never shorter than
         # ``SMALL_COPY_FACTOR`` times its canonical form (which only spells some numbers longer), so a copy that
