@@ -301,3 +301,16 @@ def test_unknown_user_home_in_a_path_variable_is_a_config_error(
 def test_unknown_user_home_in_settings_extensions_is_a_config_error(make_config: MakeConfig) -> None:
     with pytest.raises(ConfigError, match="extensions"):
         make_config(settings={"extensions": ["~nosuchuser-pi-test/ext"]})
+
+
+@pytest.mark.parametrize("value", ["state", "./state", "../elsewhere/security", "state/../security"])
+def test_a_relative_state_dir_is_a_config_error(
+    make_config: MakeConfig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A relative PI_SECURITY_DIR gave each working folder a ledger of its own (a session's record split)."""
+    with pytest.raises(ConfigError, match="PI_SECURITY_DIR is a relative path"):
+        make_config(env={"PI_SECURITY_DIR": value})
+    monkeypatch.setenv("PI_SECURITY_DIR", value)
+    assert main(["security", "ledger", "verify"]) == 2
+    err = capsys.readouterr().err
+    assert "PI_SECURITY_DIR" in err and "absolute" in err and "Traceback" not in err
