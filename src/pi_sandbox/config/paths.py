@@ -39,7 +39,7 @@ def resolve_paths(env: Mapping[str, str] | None = None) -> PiPaths:
     agent_dir = env_path(agent_raw, "PI_CODING_AGENT_DIR") if agent_raw else Path.home() / ".pi" / "agent"
     state_raw = env.get("PI_SECURITY_DIR", "").strip()
     state_dir = env_path(state_raw, "PI_SECURITY_DIR") if state_raw else agent_dir / "security"
-    if not state_dir.is_absolute():
+    if state_raw and not state_dir.is_absolute():
         # Taken relative to wherever a command runs, each folder would get a ledger of its own: a session's
         # record split over folders, and `ledger verify` or a kill switch run from elsewhere seeing none of it.
         raise ConfigError(f"PI_SECURITY_DIR is a relative path ('{state_raw}'): the security state (ledger, kill "
