@@ -33,3 +33,21 @@ def test_wildcard_only_names_delete_the_folder(profile: str, line: str) -> None:
 @pytest.mark.parametrize("line", SCOPED)
 def test_wildcards_inside_a_project_folder_stay_below_critical(line: str) -> None:
     assert _decide("permissive", line)[2] != "critical", line
+
+
+#: ``find`` walks its roots: a wildcard-only root name is every (hidden) entry of the folder, as for rm.
+FIND_WHOLE = ("find ~/.[!.]* -delete", "find ~/?* -delete", "find $HOME/.??* -delete",
+              "find ~/.[!.]* -exec rm -rf {} +", "find ~/.??* -exec rm -rf {} \\;",
+              "find ~/?* -print0 | xargs -0 rm -rf", "find .[!.]* -delete")
+FIND_SCOPED = ("find build/?* -delete", "find . -name '*.pyc' -delete", "find node_modules/.[!.]* -delete")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("line", FIND_WHOLE)
+def test_find_from_wildcard_only_roots_deletes_the_folder(profile: str, line: str) -> None:
+    assert _decide(profile, line) == ("deny", "recursive_delete", "critical"), line
+
+
+@pytest.mark.parametrize("line", FIND_SCOPED)
+def test_find_inside_a_project_folder_stays_below_critical(line: str) -> None:
+    assert _decide("permissive", line)[2] != "critical", line

@@ -194,7 +194,7 @@ class Unwrapper:
                 return [Word(t) for t in text.split()]
             if up.words and base_name(up.words[0].text) == "find":
                 roots, filtered = find_roots([w for w in up.words[1:]])
-                return [Word(r if not filtered else r.rstrip("/") + "/match") for r in roots]
+                return [_find_root_word(r, filtered) for r in roots]
         return [Word("$(stdin)", dynamic=True)]
 
     def find(
@@ -209,7 +209,7 @@ class Unwrapper:
         roots, filtered = find_roots(args)
         texts = [w.text for w in args]
         for root in roots:
-            target = Word(root if not filtered else root.rstrip("/") + "/match")
+            target = _find_root_word(root, filtered)
             if "-delete" in texts:
                 found = P.delete_scope(target)
                 if found:
@@ -221,8 +221,9 @@ class Unwrapper:
                 while j < len(texts) and texts[j] not in (";", "+"):
                     j += 1
                 for root in roots:
-                    spot = root if not filtered else root.rstrip("/") + "/match"
-                    inner = [Word(w.text.replace("{}", spot), w.dynamic, w.has_glob, w.subs) for w in args[i + 1 : j]]
+                    spot = _find_root_word(root, filtered)
+                    inner = [Word(w.text.replace("{}", spot.text), w.dynamic,
+                                  w.has_glob or ("{}" in w.text and spot.has_glob), w.subs) for w in args[i + 1 : j]]
                     self.argv(inner, unit, cmd, [], env, depth + 1)
                 i = j
             i += 1
@@ -542,3 +543,11 @@ def base_name(text: str) -> str:
         name = name[:-4]
     match = _VERSIONED.match(name)
     return match.group(1) if match else name
+
+
+def _find_root_word(root: str, filtered: bool) -> Word:
+    """What ``find`` walks from ``root`` as a path word: its wildcards kept (``find ~/.[!.]* -delete`` walks every
+    hidden entry of the home, judged as the home), or a matched entry below it when tests filter what is acted on."""
+    if filtered:
+        return Word(root.rstrip("/") + "/match")
+    return Word(root, has_glob=any(ch in root for ch in "*?["))
