@@ -35,7 +35,7 @@ from pi_sandbox.mediation.script_source import (
 )
 from pi_sandbox.mediation.shell_ast import Script, SimpleCommand, Word
 from pi_sandbox.mediation.shell_lex import POSITIONAL, positional_env
-from pi_sandbox.mediation.shell_parse import parse_script
+from pi_sandbox.mediation.shell_parse import LIMIT_ERRORS, parse_script
 from pi_sandbox.mediation.shell_static import STATIC_MAX_COMMANDS, static_output
 
 MAX_NESTING = 12
@@ -141,7 +141,7 @@ class _Run(Tools):
 
     def code(self, language: str, text: str, unit: Unit, env: Mapping[str, str], depth: int) -> None:
         if depth > MAX_NESTING:
-            self.emit(unit, "unparseable", "nesting_too_deep")
+            self.emit(unit, "unclassifiable", "nesting_too_deep")
             return
         if language not in ("shell", "sh"):
             self.charge(chars=len(text))  # (shell text is charged by ``script``)
@@ -220,15 +220,21 @@ class _Run(Tools):
     # ------------------------------------------------------------------ scripts
     def script(self, text: str, env: Mapping[str, str], depth: int, owner: Unit | None = None) -> None:
         if depth > MAX_NESTING:
-            self.emit(owner or self.root, "unparseable", "nesting_too_deep")
+            self.emit(owner or self.root, "unclassifiable", "nesting_too_deep")
             return
         self.charge(chars=len(text))
         parsed = parse_script(text, env)
         self.parsed(parsed, depth, owner)
 
     def parsed(self, script: Script, depth: int, owner: Unit | None = None) -> None:
-        if script.all_errors():
-            self.emit(owner or self.root, "unparseable", "shell_parse_error")
+        errors = script.all_errors()
+        if errors:
+            if LIMIT_ERRORS.intersection(errors):
+                # valid shell the parser did not read to the end (bash nests and reads further): what the rest
+                # runs is unknown, so "high" would let 70 KiB of comment or 30 nested $( hide a critical command
+                self.emit(owner or self.root, "unclassifiable", "parse_limit")
+            else:
+                self.emit(owner or self.root, "unparseable", "shell_parse_error")
         commands = list(script.walk())
         stages: dict[int, dict[int, list[SimpleCommand]]] = {}
         for cmd in commands:
@@ -463,7 +469,7 @@ class _Run(Tools):
     ) -> set[str]:
         """Check one argv; unwrap wrappers recursively. Returns the roles of the innermost program."""
         if depth > MAX_NESTING:
-            self.emit(unit, "unparseable", "nesting_too_deep")
+            self.emit(unit, "unclassifiable", "nesting_too_deep")
             return set()
         if not words:
             return set()

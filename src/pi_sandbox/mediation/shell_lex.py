@@ -18,6 +18,8 @@ from pi_sandbox.mediation.shell_ast import Redirect, Script, ShellParseError, Wo
 from pi_sandbox.mediation.shell_static import decode_ansi_c, static_output
 
 MAX_DEPTH = 24
+#: The parse error of text nested deeper than :data:`MAX_DEPTH` (one of ``shell_parse.LIMIT_ERRORS``).
+NESTING_ERROR = "nesting too deep"
 MAX_BRACE_FIELDS = 256
 
 
@@ -97,7 +99,7 @@ class Lexer:
 
     def __init__(self, src: str, pos: int, depth: int, env: dict[str, str], ids: itertools.count[int]) -> None:
         if depth > MAX_DEPTH:
-            raise ShellParseError("nesting too deep")
+            raise ShellParseError(NESTING_ERROR)
         self.src = src
         self.pos = pos
         self.depth = depth

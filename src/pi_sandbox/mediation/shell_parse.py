@@ -19,12 +19,17 @@ import re
 from collections.abc import Mapping
 
 from pi_sandbox.mediation.shell_ast import Redirect, Script, ShellParseError, SimpleCommand, Word
-from pi_sandbox.mediation.shell_lex import POSITIONAL, Cmd, Lexer, Tok, join_fields, positional_env
+from pi_sandbox.mediation.shell_lex import NESTING_ERROR, POSITIONAL, Cmd, Lexer, Tok, join_fields, positional_env
 from pi_sandbox.mediation.shell_static import static_output
 
-__all__ = ["Redirect", "Script", "ShellParseError", "SimpleCommand", "Word", "parse_script", "static_output"]
+__all__ = ["LIMIT_ERRORS", "Redirect", "Script", "ShellParseError", "SimpleCommand", "Word", "parse_script",
+           "static_output"]
 
 MAX_SOURCE_CHARS = 64 * 1024
+#: Parse errors that mean "not read", not "not shell": the text past the limit may be valid and run (bash nests
+#: ``$(`` far deeper and reads scripts far longer), so what it holds is unknown (``exec_classifier`` refuses it).
+TOO_LONG_ERROR = f"script longer than {MAX_SOURCE_CHARS} characters"
+LIMIT_ERRORS = frozenset({NESTING_ERROR, TOO_LONG_ERROR})
 # Reserved words that close a construct: never the start of a command ("in" and "]]" too, as in bash).
 _RESERVED_END = frozenset({"}", "fi", "done", "then", "do", "else", "elif", "esac", "in", "]]"})
 # Every bash reserved word. After an assignment or redirection bash reads one as a plain command name
@@ -46,7 +51,7 @@ _COPROC_NAME = re.compile(r"[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]+(?=" + _COMPOUND_A
 def parse_script(source: str, env: Mapping[str, str] | None = None) -> Script:
     """Parse ``source`` as a bash script. Never raises; problems are in ``Script.errors``."""
     if len(source) > MAX_SOURCE_CHARS:
-        return Script(commands=(), errors=(f"script longer than {MAX_SOURCE_CHARS} characters",))
+        return Script(commands=(), errors=(TOO_LONG_ERROR,))
     parser = _Parser(source, 0, 0, dict(env or {}), itertools.count())
     try:
         parser.parse_list(frozenset())
@@ -55,7 +60,7 @@ def parse_script(source: str, env: Mapping[str, str] | None = None) -> Script:
     except ShellParseError as exc:
         return parser.finish((str(exc),))
     except RecursionError:
-        return parser.finish(("nesting too deep",))
+        return parser.finish((NESTING_ERROR,))
     return parser.finish(())
 
 

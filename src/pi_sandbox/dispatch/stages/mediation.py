@@ -328,6 +328,11 @@ def _joined(root: str, cwd: str) -> str:
 
 
 def _exec_refusal(decision: ExecMediationDecision) -> str:
-    return (f"command refused by exec mediation: class {decision.command_class}, risk tier {decision.risk_tier} "
-            f"(rule {decision.rule}); an operator can inspect it with `pi-sandbox security exec classify -- CMD...` "
-            "and, if it is legitimate, add an execMediation.allowPatterns entry")
+    text = (f"command refused by exec mediation: class {decision.command_class}, risk tier {decision.risk_tier} "
+            f"(rule {decision.rule}); ")
+    if decision.command_class == "unclassifiable":
+        # nothing an operator can allow: the command has to become one that can be read to the end
+        return text + ("it is too long (over 64 KiB), too deeply nested or too much work to check; run it as "
+                       "smaller commands, and write large file content with the write tool instead of a here-document")
+    return text + ("an operator can inspect it with `pi-sandbox security exec classify -- CMD...` and, if it is "
+                   "legitimate, add an execMediation.allowPatterns entry")
