@@ -34,6 +34,8 @@ INTERNAL_SIGNALS = {
                                               "decision inside the controller",
     "pi_sandbox.sandbox.secret_index._TooBig": "a root holds more folders than the secret scan's limit; "
                                                "becomes SecretScanIncompleteError in the same module",
+    "pi_sandbox.dispatch.forensic._TooMany": "parameters with more members than a forensic copy visits; the "
+                                             "copy becomes size and hash in the same module",
     "pi_sandbox.mediation.exec_classifier._BudgetSpent": "a classification past its work bound; becomes the "
                                                          "finding unclassifiable (critical) in the same module",
 }
