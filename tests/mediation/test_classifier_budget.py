@@ -38,6 +38,9 @@ SELF_RUNNING = {
                    "python3 f.py",
     "node_file": "cat > f.js <<'E'\nrequire('child_process').execSync('node f.js; node f.js; node f.js')\nE\nnode f.js",
 }
+# The same shape for the tests that go through the real pipeline with exec allowed: the file exits first, so if the
+# refusal ever broke, what ran would be one `sh f` that ends at once (tests run as root), not a recursive shell.
+SELF_RUNNING_HARMLESS = "echo 'exit 0;sh f;sh f;sh f;sh f' > f; sh f"
 # Linear text, superlinear work: the same text parsed again and again, or every stage re-reading the ones before.
 REPEATED = {
     "eval_repeated": "x='" + "a;" * 2000 + "'; " + "eval \"$x\";" * 2000,
@@ -117,10 +120,10 @@ def test_the_pipeline_refuses_a_self_running_command_quickly(open_sandbox: OpenS
     box: Sandbox = open_sandbox(settings=settings)
     started = time.monotonic()
     if risk == "enforce":  # the bash tool's command: the risk reader reads its first 16 KiB
-        command = "# " + "x" * 17000 + "\n" + SELF_RUNNING["echo_sh"]
+        command = "# " + "x" * 17000 + "\n" + SELF_RUNNING_HARMLESS
         res = box.hostcall("ext", make_request("tool", {"name": "bash", "input": {"command": command}}))
     else:
-        res = box.hostcall("ext", make_request("exec", {"cmd": "sh", "args": ["-c", SELF_RUNNING["echo_sh"]]}))
+        res = box.hostcall("ext", make_request("exec", {"cmd": "sh", "args": ["-c", SELF_RUNNING_HARMLESS]}))
     assert time.monotonic() - started < 20
     assert not res.ok and res.error_code == "denied", (res.error_code, res.reason, res.message)
     entry = box.store.query_ledger(extension_id="ext")[-1]
